@@ -1,0 +1,119 @@
+# taskwire: the one entry point.
+#   make          build everything into build/
+#   make run      install what is missing, start an engine on a TAP device in
+#                 a private network namespace, drive a demo workload, report, stop
+#   make test     install what is missing, build, run unit and integration tests
+#   make up/down  a local engine in the background (writes build/dev.env)
+
+BUILD ?= build
+OBJ := $(BUILD)/obj
+GEN := $(BUILD)/gen
+
+PKGS := libdpdk libprotobuf-c hwloc jansson
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+SANITIZE ?=
+CC ?= cc
+CFLAGS ?= -O3 -g
+CFLAGS += -Wall -Wextra -Werror -Wno-address-of-packed-member -std=gnu11 -D_GNU_SOURCE
+ifneq ($(SANITIZE),)
+CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+CPPFLAGS += -I$(GEN) -Icommon -Iinclude -Idataplane -Icontrol -Iclient
+ALL_CFLAGS = $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
+
+PROTOS := $(wildcard proto/*.proto)
+PROTO_C := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS))
+PROTO_H := $(PROTO_C:.c=.h)
+
+COMMON_SRCS := $(wildcard common/*.c)
+DP_SRCS := $(filter-out dataplane/tw_dataplane_main.c,$(wildcard dataplane/*.c))
+CTL_SRCS := $(filter-out control/twctl% control/tw_control_main.c,$(wildcard control/*.c))
+TWCTL_SRCS := $(wildcard control/twctl*.c)
+CLIENT_SRCS := $(wildcard client/*.c)
+
+objs = $(patsubst %.c,$(OBJ)/%.o,$(1))
+PROTO_OBJS := $(patsubst $(GEN)/%.c,$(OBJ)/gen/%.o,$(PROTO_C))
+
+LIB_COMMON := $(BUILD)/libtw_common.a
+LIB_DP := $(BUILD)/libtw_dataplane.a
+LIB_CTL := $(BUILD)/libtw_control.a
+LIB_CLIENT := $(BUILD)/libtaskwire.a
+
+BINS := $(BUILD)/tw-dataplane $(BUILD)/tw-control $(BUILD)/twctl $(BUILD)/tw-publish-bench
+
+UNIT_SRCS := $(wildcard tests/unit/*_test.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
+IT_SRCS := $(wildcard tests/integration/*_test.c)
+IT_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(IT_SRCS))
+
+.PHONY: all deps run test unit-test integration-test up down clean
+.SECONDARY:
+
+all: $(BINS) $(UNIT_BINS) $(IT_BINS)
+
+deps:
+	@bash deploy/install-deps.sh
+	@bash deploy/setup-hugepages.sh
+
+$(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
+	@mkdir -p $(GEN)
+	protoc-c --proto_path=proto --c_out=$(GEN) $<
+
+$(OBJ)/gen/%.o: $(GEN)/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(OBJ)/%.o: %.c | $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIB_COMMON): $(call objs,$(COMMON_SRCS)) $(PROTO_OBJS)
+	@rm -f $@; ar rcs $@ $^
+$(LIB_DP): $(call objs,$(DP_SRCS))
+	@rm -f $@; ar rcs $@ $^
+$(LIB_CTL): $(call objs,$(CTL_SRCS))
+	@rm -f $@; ar rcs $@ $^
+$(LIB_CLIENT): $(call objs,$(CLIENT_SRCS)) $(PROTO_OBJS)
+	@rm -f $@; ar rcs $@ $^
+
+$(BUILD)/tw-dataplane: $(OBJ)/dataplane/tw_dataplane_main.o $(LIB_DP) $(LIB_COMMON)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+$(BUILD)/tw-control: $(OBJ)/control/tw_control_main.o $(LIB_CTL) $(LIB_COMMON)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+$(BUILD)/twctl: $(call objs,$(TWCTL_SRCS)) $(LIB_CLIENT) $(LIB_COMMON)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+$(BUILD)/tw-publish-bench: $(OBJ)/perf/tw_publish_bench.o $(LIB_CLIENT)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+$(BUILD)/tests/unit/%: $(OBJ)/tests/unit/%.o $(LIB_DP) $(LIB_CTL) $(LIB_CLIENT) $(LIB_COMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka -lm
+$(BUILD)/tests/integration/%: $(OBJ)/tests/integration/%.o $(LIB_CLIENT) $(LIB_COMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka -lm
+
+run: deps all
+	@bash deploy/run-demo.sh
+
+test: deps all
+	@bash tests/run-all.sh
+
+unit-test: all
+	@bash tests/run-unit.sh
+
+integration-test: all
+	@bash tests/integration/run.sh
+
+up: deps all
+	@bash deploy/dev-up.sh
+
+down:
+	@bash deploy/dev-down.sh
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(OBJ) -name '*.d' 2>/dev/null)

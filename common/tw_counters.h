@@ -1,0 +1,64 @@
+/*
+ * Data-plane counters, declared once. Each X(name, help) row generates an
+ * enum value TW_CNT_<name> and a name string. Rows named drop_* are drop
+ * reasons: tw_drop_burst() counts them, `twctl status` lists them apart.
+ *
+ * Threads: every polling lcore writes only its own struct tw_lcore_stats
+ * (relaxed stores, one writer); tw-control reads them relaxed and sums.
+ */
+#ifndef TW_COUNTERS_H
+#define TW_COUNTERS_H
+
+#define TW_DP_COUNTERS(X)                                                    \
+	X(rx_packets, "packets received from the port")                     \
+	X(rx_frames, "taskwire frames accepted for decoding")               \
+	X(tx_packets, "packets handed to the port")                         \
+	X(arp_replies, "ARP requests answered")                             \
+	X(icmp_echo_replies, "ICMP echo requests answered")                 \
+	X(tasks_received, "tasks decoded from frames")                      \
+	X(tasks_routed, "task deliveries enqueued on queue rings")          \
+	X(acks, "tasks confirmed with ACK")                                 \
+	X(nacks, "tasks or frames refused with NACK")                       \
+	X(tasks_executed, "tasks run by a worker")                          \
+	X(tasks_succeeded, "tasks whose handler succeeded")                 \
+	X(tasks_failed, "tasks whose handler failed or was unknown")        \
+	X(results_sent, "result entries sent to publishers")                \
+	X(polls, "loop passes")                                             \
+	X(idle_polls, "loop passes that found no work")                     \
+	X(idle_sleeps, "back-off sleeps after a run of idle passes")        \
+	X(max_stall_ns, "longest loop pass, ns (maximum, not a sum)")       \
+	X(drop_not_ipv4, "non-IPv4, non-ARP ethernet frames")               \
+	X(drop_bad_ip, "IPv4 header invalid: length, version or checksum")  \
+	X(drop_ip_fragment, "IPv4 fragments (no reassembly)")               \
+	X(drop_not_for_us, "IPv4 or ARP addressed to another host")         \
+	X(drop_not_udp, "IPv4 protocols other than UDP and ICMP echo")      \
+	X(drop_bad_udp, "UDP length or checksum invalid")                   \
+	X(drop_wrong_port, "UDP to a port the engine does not serve")       \
+	X(drop_not_taskwire, "UDP payload without the taskwire magic")      \
+	X(drop_multiseg, "multi-segment mbufs (jumbo frames)")              \
+	X(drop_other_arp_icmp, "ARP/ICMP the engine does not answer")       \
+	X(drop_frame_consumed, "frames released after decoding")            \
+	X(drop_malformed, "frames that did not decode (NACKed)")            \
+	X(drop_bad_version, "frames with an unsupported version (NACKed)")  \
+	X(drop_too_large, "oversized datagrams (NACKed)")                   \
+	X(drop_tx_full, "packets the port did not accept for transmit")     \
+	X(drop_no_mbuf, "replies not sent: mbuf pool empty")                \
+	X(drop_reply_overflow, "replies not sent: reply larger than a frame")\
+	X(nack_unroutable, "tasks NACKed: no binding matched")              \
+	X(nack_unknown_exchange, "tasks NACKed: exchange not declared")     \
+	X(nack_queue_full, "tasks NACKed: queue ring full")                 \
+	X(nack_no_resources, "tasks NACKed: task descriptor pool empty")    \
+	X(nack_invalid_task, "tasks NACKed: invalid task fields")
+
+enum tw_counter {
+#define TW_X_ENUM(name, help) TW_CNT_##name,
+	TW_DP_COUNTERS(TW_X_ENUM)
+#undef TW_X_ENUM
+	TW_CNT__MAX
+};
+
+/* Names indexed by enum tw_counter; defined in tw_counters.c. */
+extern const char *const tw_counter_names[TW_CNT__MAX];
+extern const char *const tw_counter_help[TW_CNT__MAX];
+
+#endif

@@ -1,0 +1,24 @@
+/*
+ * Sizes and counts shared by tw-dataplane, tw-control and the tests.
+ * Every value read from the wire or from a file is checked against one of
+ * these; raising one changes the shared-memory layout (bump
+ * TW_SHARED_LAYOUT_VERSION in tw_shared.h).
+ */
+#ifndef TW_LIMITS_H
+#define TW_LIMITS_H
+
+#define TW_NAME_MAX 128          /* exchange, queue, task name and routing key, incl. NUL */
+#define TW_MAX_QUEUES 256        /* live queues */
+#define TW_MAX_EXCHANGES 256     /* live exchanges, including the default one */
+#define TW_MAX_BINDINGS 65536    /* live bindings */
+#define TW_MAX_LCORES 16         /* polling lcores the engine plans and counts */
+#define TW_MAX_ROUTE_DESTS 64    /* queues one task may be delivered to */
+#define TW_FRAME_MAX_TASKS 256   /* tasks in one frame */
+#define TW_QUEUE_DEFAULT_LEN 65536
+#define TW_QUEUE_MAX_LEN (1u << 24)
+
+#define TW_FRAME_MAGIC 0x31465754u  /* "TWF1" as little-endian bytes */
+#define TW_FRAME_VERSION 1u
+#define TW_DEFAULT_UDP_PORT 5555
+
+#endif

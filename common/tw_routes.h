@@ -1,0 +1,147 @@
+/*
+ * Routing table: one immutable snapshot of exchanges, queues and bindings.
+ *
+ * tw-control builds a whole new table for every change (tw_routes_build),
+ * stores its pointer in tw_shared.routes with release order and frees the
+ * previous table only after rte_rcu_qsbr_synchronize() has seen every
+ * polling lcore pass a quiescent state. Data-plane lcores load the pointer
+ * with acquire order once per burst and never write to a table.
+ *
+ * Layout: one allocation holding the header, the arrays and three
+ * open-addressing hash indexes (power-of-two slots, linear probing).
+ * Pointers inside the block are absolute: the block lives in DPDK shared
+ * memory, which the primary and the secondary map at the same address.
+ *
+ * Ownership: the table is owned by tw-control (it allocates and frees it);
+ * lcores borrow it between two quiescent states.
+ * Threads: lookups are safe from any number of threads at once.
+ */
+#ifndef TW_ROUTES_H
+#define TW_ROUTES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tw_limits.h"
+
+struct rte_ring;
+
+enum tw_exchange_type {
+	TW_EX_DIRECT = 0,
+	TW_EX_FANOUT,
+	TW_EX_TOPIC,
+	TW_EX_HEADERS,
+	TW_EX__MAX
+};
+
+struct tw_route_queue {
+	char name[TW_NAME_MAX];
+	uint32_t name_len;
+	uint16_t slot;          /* index in tw_shared.queues[] and the per-queue counters */
+	struct rte_ring *ring;  /* MP/MC ring of struct tw_task *: a queue has competing consumers */
+};
+
+struct tw_route_exchange {
+	char name[TW_NAME_MAX]; /* "" is the default exchange */
+	uint32_t name_len;
+	uint8_t type;           /* enum tw_exchange_type */
+};
+
+struct tw_route_binding {
+	uint16_t exchange;      /* index in tw_routes.exchanges */
+	uint16_t queue;         /* index in tw_routes.queues */
+	uint32_t key_len;
+	char key[TW_NAME_MAX];
+};
+
+/* One hash index slot; idx_plus1 == 0 marks an empty slot. */
+struct tw_route_slot {
+	uint32_t hash;
+	uint32_t idx_plus1;
+};
+
+struct tw_routes {
+	uint64_t version;       /* strictly increasing across publishes */
+	uint32_t n_queues;
+	uint32_t n_exchanges;
+	uint32_t n_bindings;
+	struct tw_route_queue *queues;
+	struct tw_route_exchange *exchanges;
+	struct tw_route_binding *bindings;
+	/* Indexes: queue by name, exchange by name, binding by (exchange, key). */
+	uint32_t queue_mask, exchange_mask, binding_mask;
+	struct tw_route_slot *queue_index;
+	struct tw_route_slot *exchange_index;
+	struct tw_route_slot *binding_index;
+	size_t total_size;      /* bytes of the whole block */
+};
+
+/* Definitions the builder works from (tw-control's model of the broker). */
+struct tw_def_queue {
+	char name[TW_NAME_MAX];
+	uint16_t slot;
+	struct rte_ring *ring;
+};
+
+struct tw_def_exchange {
+	char name[TW_NAME_MAX];
+	uint8_t type;
+};
+
+struct tw_def_binding {
+	char source[TW_NAME_MAX];       /* exchange name */
+	char destination[TW_NAME_MAX];  /* queue name */
+	char key[TW_NAME_MAX];
+};
+
+struct tw_defs {
+	uint64_t version;
+	uint32_t n_queues, n_exchanges, n_bindings;
+	const struct tw_def_queue *queues;
+	const struct tw_def_exchange *exchanges;
+	const struct tw_def_binding *bindings;
+};
+
+/* Allocation hook so unit tests run without EAL and can inject failures. */
+struct tw_alloc_ops {
+	void *(*zalloc)(size_t size, void *arg);
+	void (*free)(void *p, void *arg);
+	void *arg;
+};
+
+/**
+ * Build an immutable table from definitions.
+ * The default exchange "" must not be in defs: every table has it
+ * implicitly at index 0 (type direct, routing key = queue name).
+ * @return the table, or NULL with errno set: EINVAL (duplicate name,
+ *   binding naming a missing exchange or queue, name too long), ENOMEM.
+ * Ownership: the caller owns the table; free it with tw_routes_free().
+ * Threads: any; touches nothing shared.
+ */
+struct tw_routes *tw_routes_build(const struct tw_defs *defs, const struct tw_alloc_ops *ops);
+void tw_routes_free(struct tw_routes *rt, const struct tw_alloc_ops *ops);
+
+/** Hash of a name (32-bit, stable across processes). */
+uint32_t tw_routes_hash(const void *data, uint32_t len, uint32_t seed);
+
+/** @return exchange index, or -1. Threads: any reader. */
+int tw_routes_find_exchange(const struct tw_routes *rt, const char *name, uint32_t len);
+
+/** @return queue index, or -1. Threads: any reader. */
+int tw_routes_find_queue(const struct tw_routes *rt, const char *name, uint32_t len);
+
+/**
+ * Resolve an (exchange, routing key) pair to destination queue indexes.
+ * @param dest  receives up to max queue indexes (into rt->queues), each once.
+ * @return number of destinations (0 = unroutable), or -1 if the exchange
+ *   does not exist.
+ * Ownership: borrows everything. Threads: any reader; allocates nothing.
+ */
+int tw_routes_match(const struct tw_routes *rt, const char *exchange, uint32_t ex_len,
+		    const char *key, uint32_t key_len, uint16_t *dest, int max);
+
+const char *tw_exchange_type_name(enum tw_exchange_type t);
+/** @return the type, or -1 for an unknown name. */
+int tw_exchange_type_parse(const char *name);
+
+#endif

@@ -1,0 +1,112 @@
+/*
+ * The shared-memory contract between tw-dataplane (DPDK primary) and
+ * tw-control (DPDK secondary): one memzone named TW_SHARED_MZ.
+ *
+ * Who writes what:
+ *  - tw-dataplane fills identity, plan, pools and qsbr before it launches
+ *    its lcores and never changes them afterwards.
+ *  - each polling lcore writes only stats[its plan index].
+ *  - tw-control owns queues[] (slot bookkeeping), routes and
+ *    routes_version, and control_pid.
+ * The routes pointer is the one field read on the hot path: stored with
+ * __ATOMIC_RELEASE by tw-control (ctl publish) and loaded with
+ * __ATOMIC_ACQUIRE by lcores; an old table is freed only after
+ * rte_rcu_qsbr_synchronize(qsbr, RTE_QSBR_THRID_INVALID).
+ */
+#ifndef TW_SHARED_H
+#define TW_SHARED_H
+
+#include <stdint.h>
+
+#include <rte_common.h>
+
+#include "tw_counters.h"
+#include "tw_limits.h"
+#include "tw_routes.h"
+
+#define TW_SHARED_MZ "tw_shared"
+#define TW_SHARED_MAGIC 0x54575348u /* "TWSH" */
+#define TW_SHARED_LAYOUT_VERSION 1u
+
+struct rte_mempool;
+struct rte_rcu_qsbr;
+
+enum tw_lcore_role {
+	TW_ROLE_MAIN = 0,  /* housekeeping, never polls */
+	TW_ROLE_IO,        /* rx, parse, route, confirm */
+	TW_ROLE_WORKER,    /* run tasks, send results */
+	TW_ROLE_RTC,       /* io and worker on one lcore (run to completion) */
+	TW_ROLE__MAX
+};
+
+struct tw_plan_entry {
+	uint32_t lcore_id;
+	uint32_t cpu;        /* OS cpu number (hwloc PU os_index) */
+	uint32_t core;       /* hwloc physical core logical index */
+	int32_t numa_node;   /* -1 if unknown */
+	uint32_t role;       /* enum tw_lcore_role */
+	uint32_t qsbr_id;    /* RCU thread id; == index in stats[] */
+};
+
+/* Per polling lcore; one writer (that lcore), cache-line aligned. */
+struct tw_lcore_stats {
+	uint64_t c[TW_CNT__MAX];
+	uint64_t q_published[TW_MAX_QUEUES];
+	uint64_t q_delivered[TW_MAX_QUEUES];
+	uint64_t q_rejected[TW_MAX_QUEUES];
+} __rte_cache_aligned;
+
+/* Queue slot bookkeeping, written by tw-control only. */
+struct tw_queue_slot {
+	char name[TW_NAME_MAX];
+	struct rte_ring *ring;  /* NULL: slot free */
+	uint32_t max_length;
+	uint32_t gen;           /* bumped on every (re)use, names the ring */
+};
+
+struct tw_shared {
+	uint32_t magic;
+	uint32_t layout_version;
+	int32_t primary_pid;
+	int32_t control_pid;     /* tw-control, 0 when none attached */
+	uint64_t start_unix_ms;
+
+	/* identity: set by tw-dataplane before launch */
+	uint16_t port_id;
+	uint16_t udp_port;       /* host order */
+	uint32_t ip_be;          /* network order */
+	uint8_t mac[6];
+	int32_t port_numa;
+	char port_name[64];
+
+	/* lcore plan: set before launch */
+	char plan_mode[32];
+	uint32_t n_plan;         /* entries in plan[], main lcore included */
+	struct tw_plan_entry plan[TW_MAX_LCORES + 1];
+	uint32_t n_pollers;      /* polling lcores; qsbr ids 0 .. n_pollers-1 */
+
+	struct rte_mempool *pktmbuf_pool;
+	struct rte_mempool *task_pool;
+	struct rte_rcu_qsbr *qsbr;
+
+	/* routing: owned by tw-control */
+	struct tw_routes *routes;
+	uint64_t routes_version;
+	struct tw_queue_slot queues[TW_MAX_QUEUES];
+
+	struct tw_lcore_stats stats[TW_MAX_LCORES];
+} __rte_cache_aligned;
+
+static inline const char *
+tw_role_name(uint32_t role)
+{
+	static const char *const names[TW_ROLE__MAX] = {
+		[TW_ROLE_MAIN] = "main",
+		[TW_ROLE_IO] = "io",
+		[TW_ROLE_WORKER] = "worker",
+		[TW_ROLE_RTC] = "io+worker",
+	};
+	return role < TW_ROLE__MAX ? names[role] : "?";
+}
+
+#endif

@@ -1,0 +1,52 @@
+/*
+ * struct tw_task: the descriptor of one task delivery, the object that
+ * queue rings carry. Descriptors come from a fixed mempool (tw_shared
+ * .task_pool) sized at start-up, so nothing is allocated per message.
+ *
+ * Ownership: a descriptor holds one reference on the frame mbuf that
+ * carries its name and args bytes. Whoever dequeues a descriptor from a
+ * queue ring owns it and must release it with tw_task_release() (which
+ * drops the mbuf reference and returns the descriptor to its pool).
+ * Threads: a descriptor has one owner at a time; the hand-off is the ring
+ * enqueue. tw-control may release descriptors when it purges or deletes a
+ * queue, after an RCU grace period, from its own unique lcore id.
+ */
+#ifndef TW_TASK_H
+#define TW_TASK_H
+
+#include <stdint.h>
+
+#include <rte_ether.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+struct tw_task {
+	uint64_t id;
+	struct rte_mbuf *frame;     /* one reference held per descriptor */
+	const uint8_t *args;        /* points into frame's data */
+	const char *name;           /* points into frame's data, not NUL-terminated */
+	uint32_t args_len;
+	uint16_t name_len;
+	uint16_t handler;           /* index in the handler table, TW_HANDLER_NONE if unknown */
+	uint16_t queue_slot;        /* queue it was delivered to */
+	uint8_t priority;
+	uint8_t pad;
+	/* Reply address: the publisher's source as seen on the wire. */
+	uint16_t port_id;
+	rte_be16_t peer_port;
+	rte_be32_t peer_ip;
+	struct rte_ether_addr peer_mac;
+	uint64_t enqueue_tsc;
+} __rte_cache_aligned;
+
+#define TW_HANDLER_NONE UINT16_MAX
+
+/* Release a descriptor: drop its frame reference, return it to the pool. */
+static inline void
+tw_task_release(struct tw_task *t, struct rte_mempool *pool)
+{
+	rte_pktmbuf_free(t->frame);
+	rte_mempool_put(pool, t);
+}
+
+#endif

@@ -1,0 +1,43 @@
+/*
+ * twctl: the CLI over tw-control's socket. twctl_main.c parses the global
+ * options and dispatches to one function per verb; each verb lives in its
+ * own file group. Exit codes (DESIGN.md contract): TWCTL_OK 0,
+ * TWCTL_FAILED 1 (message on stderr), TWCTL_USAGE 2.
+ */
+#ifndef TWCTL_H
+#define TWCTL_H
+
+#include <stdbool.h>
+
+#include "control.pb-c.h"
+
+enum { TWCTL_OK = 0, TWCTL_FAILED = 1, TWCTL_USAGE = 2 };
+
+struct twctl_opts {
+	const char *socket;  /* --socket, else $TW_SOCKET, else TWCTL_DEFAULT_SOCKET */
+	const char *engine;  /* --engine IP:PORT, else $TW_ENGINE, else asked from tw-control */
+	bool json;           /* --json: one JSON document on stdout */
+};
+
+#define TWCTL_DEFAULT_SOCKET "/run/taskwire/control.sock"
+
+/* A verb gets the arguments after its name (argv[0] is the verb). */
+typedef int (*twctl_verb_fn)(const struct twctl_opts *o, int argc, char **argv);
+
+int twctl_status(const struct twctl_opts *o, int argc, char **argv);
+int twctl_queue(const struct twctl_opts *o, int argc, char **argv);
+int twctl_exchange(const struct twctl_opts *o, int argc, char **argv);
+int twctl_bind(const struct twctl_opts *o, int argc, char **argv);
+int twctl_unbind(const struct twctl_opts *o, int argc, char **argv);
+int twctl_list(const struct twctl_opts *o, int argc, char **argv);
+int twctl_publish(const struct twctl_opts *o, int argc, char **argv);
+
+/**
+ * One request/response round trip to tw-control.
+ * @return 0 and *resp set (free with taskwire__control__response__free_unpacked),
+ *   or -errno with a message already printed to stderr.
+ */
+int twctl_call(const char *socket_path, const Taskwire__Control__Request *req,
+	       Taskwire__Control__Response **resp);
+
+#endif

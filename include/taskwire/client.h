@@ -1,0 +1,146 @@
+/*
+ * libtaskwire: the publisher/client library for ordinary processes.
+ *
+ * A client owns one kernel UDP socket connected to an engine address. It
+ * appends published tasks to a pending Frame (protobuf-c, proto/taskwire
+ * .proto) and sends the frame when it is full (task count or byte size) or
+ * on tw_client_flush(). Confirms (ACK/NACK) and results come back on the
+ * same socket and are delivered through tw_client_poll() or waited for with
+ * tw_client_wait().
+ *
+ * Threads: a client is used by one thread at a time; open one per thread.
+ */
+#ifndef TASKWIRE_CLIENT_H
+#define TASKWIRE_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct tw_client;
+
+struct tw_client_opts {
+	unsigned max_tasks_per_frame; /* 0: 32 */
+	size_t max_frame_bytes;       /* 0: 1400 (fits a 1500-byte MTU unfragmented) */
+	int rcvbuf_bytes;             /* 0: 8 MiB */
+};
+
+struct tw_header {
+	const char *key;
+	const char *value;
+};
+
+struct tw_publish {
+	const char *exchange;         /* NULL or "": the default exchange */
+	const char *routing_key;      /* the queue name on the default exchange */
+	const char *task;             /* registered task name */
+	const void *args;
+	size_t args_len;
+	uint32_t priority;
+	const struct tw_header *headers;
+	size_t n_headers;
+};
+
+/* Mirrors proto/taskwire.proto enums. */
+enum tw_state {
+	TW_STATE_PENDING = 0, TW_STATE_RECEIVED, TW_STATE_STARTED, TW_STATE_PROGRESS,
+	TW_STATE_RETRY, TW_STATE_SUCCESS, TW_STATE_FAILURE, TW_STATE_REVOKED,
+	TW_STATE_EXPIRED
+};
+
+enum tw_event_kind { TW_EV_CONFIRM = 1, TW_EV_RESULT = 2 };
+
+/* One confirm or result, valid only during the callback. */
+struct tw_event {
+	enum tw_event_kind kind;
+	uint64_t task_id;        /* 0 on a frame-level confirm */
+	uint64_t frame_id;       /* frame the engine answered */
+	/* TW_EV_CONFIRM */
+	bool ack;
+	int nack_reason;         /* Taskwire__NackReason value */
+	const char *detail;      /* NUL-terminated, maybe "" */
+	/* TW_EV_RESULT */
+	enum tw_state state;
+	const uint8_t *value;
+	size_t value_len;
+	const char *error;       /* NUL-terminated, maybe "" */
+	uint64_t runtime_ns;
+};
+
+typedef void (*tw_event_fn)(const struct tw_event *ev, void *arg);
+
+/* What tw_client_wait() collects for one task. Strings are owned by the
+ * caller afterwards: release with tw_outcome_clear(). */
+struct tw_outcome {
+	bool confirmed;          /* a confirm arrived */
+	bool ack;
+	int nack_reason;
+	char *detail;
+	bool has_result;
+	enum tw_state state;
+	uint8_t *value;
+	size_t value_len;
+	char *error;
+	uint64_t runtime_ns;
+};
+
+/**
+ * Open a client to "IP:PORT".
+ * @return the client, or NULL with errno set (EINVAL for a bad address).
+ * Ownership: the caller owns the client; close it with tw_client_close().
+ */
+struct tw_client *tw_client_open(const char *engine, const struct tw_client_opts *opts);
+void tw_client_close(struct tw_client *c);
+
+/** Socket fd, for callers that multiplex with poll(2). */
+int tw_client_fd(const struct tw_client *c);
+
+/**
+ * Append one task to the pending frame; sends the frame first when the
+ * task would not fit. The task id is chosen by the library (non-zero,
+ * unique per client) and returned in *task_id.
+ * @return 0, or -errno (-EINVAL: missing task name or a field too long,
+ *   -EMSGSIZE: the task alone does not fit in one frame).
+ * Ownership: borrows p; everything is copied before return.
+ */
+int tw_client_publish(struct tw_client *c, const struct tw_publish *p, uint64_t *task_id);
+
+/** Send the pending frame, if any. @return 0 or -errno. */
+int tw_client_flush(struct tw_client *c);
+
+/**
+ * Receive what has arrived, waiting up to timeout_ms for the first
+ * datagram (0: do not wait, -1: wait for ever), and call fn for each
+ * confirm and result.
+ * @return number of events delivered, or -errno.
+ */
+int tw_client_poll(struct tw_client *c, int timeout_ms, tw_event_fn fn, void *arg);
+
+/**
+ * Flush, then wait until task_id is NACKed or its result arrives, or
+ * timeout_ms passes. Events for other tasks seen meanwhile are passed to
+ * fn (may be NULL: dropped).
+ * @return 0 when out is complete (NACK or result), -ETIMEDOUT, or -errno.
+ */
+int tw_client_wait(struct tw_client *c, uint64_t task_id, int timeout_ms, struct tw_outcome *out,
+		   tw_event_fn fn, void *arg);
+void tw_outcome_clear(struct tw_outcome *out);
+
+/** Frame-level send/receive counters of this client. */
+struct tw_client_stats {
+	uint64_t frames_sent, tasks_sent, datagrams_received, confirms, results, bad_datagrams;
+};
+void tw_client_get_stats(const struct tw_client *c, struct tw_client_stats *s);
+
+const char *tw_state_name(enum tw_state s);
+const char *tw_nack_reason_name(int reason);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
