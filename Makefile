@@ -16,7 +16,7 @@ PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 SANITIZE ?=
 CC ?= cc
 CFLAGS ?= -O3 -g
-CFLAGS += -Wall -Wextra -Werror -Wno-address-of-packed-member -std=gnu11 -D_GNU_SOURCE
+CFLAGS += -Wall -Wextra -Werror -Wno-address-of-packed-member -std=gnu11 -D_GNU_SOURCE -DALLOW_EXPERIMENTAL_API
 ifneq ($(SANITIZE),)
 CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=$(SANITIZE)

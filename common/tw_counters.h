@@ -37,7 +37,7 @@
 	X(drop_not_taskwire, "UDP payload without the taskwire magic")      \
 	X(drop_multiseg, "multi-segment mbufs (jumbo frames)")              \
 	X(drop_other_arp_icmp, "ARP/ICMP the engine does not answer")       \
-	X(drop_frame_consumed, "frames released after decoding")            \
+	X(frames_released, "frames released by the io stage after dispatch") \
 	X(drop_malformed, "frames that did not decode (NACKed)")            \
 	X(drop_bad_version, "frames with an unsupported version (NACKed)")  \
 	X(drop_too_large, "oversized datagrams (NACKed)")                   \

@@ -1,0 +1,433 @@
+/*
+ * Zero-allocation protobuf wire codec for taskwire frames (see tw_wire.h).
+ * Runs on the io lcore per received frame and on workers per result; it
+ * touches only the caller's buffers and a few locals.
+ */
+#include <string.h>
+
+#include "tw_wire.h"
+
+enum { WT_VARINT = 0, WT_FIXED64 = 1, WT_LEN = 2, WT_FIXED32 = 5 };
+
+/* Field numbers from proto/taskwire.proto. */
+enum { F_FRAME_MAGIC = 1, F_FRAME_VERSION = 2, F_FRAME_ID = 3, F_FRAME_TASKS = 4 };
+enum { F_TASK_ID = 1, F_TASK_NAME, F_TASK_EXCHANGE, F_TASK_KEY, F_TASK_ARGS,
+       F_TASK_PRIORITY, F_TASK_HEADERS };
+enum { F_HDR_KEY = 1, F_HDR_VALUE = 2 };
+enum { F_FRAME_CONFIRMS = 5, F_FRAME_RESULTS = 6 };
+enum { F_CONFIRM_TASK_ID = 1, F_CONFIRM_ACK, F_CONFIRM_REASON, F_CONFIRM_DETAIL };
+enum { F_RESULT_TASK_ID = 1, F_RESULT_STATE, F_RESULT_VALUE, F_RESULT_ERROR,
+       F_RESULT_RUNTIME };
+
+static const uint8_t magic_prefix[TW_WIRE_MAGIC_LEN] = {
+	(F_FRAME_MAGIC << 3) | WT_FIXED32,
+	TW_FRAME_MAGIC & 0xff, (TW_FRAME_MAGIC >> 8) & 0xff,
+	(TW_FRAME_MAGIC >> 16) & 0xff, (TW_FRAME_MAGIC >> 24) & 0xff,
+};
+
+struct cursor {
+	const uint8_t *p;
+	const uint8_t *end;
+};
+
+/* A varint is at most 10 bytes; anything longer or running past the end is malformed. */
+static inline bool
+get_varint(struct cursor *c, uint64_t *v)
+{
+	uint64_t r = 0;
+	unsigned shift;
+
+	for (shift = 0; shift < 64 && c->p < c->end; shift += 7) {
+		uint8_t b = *c->p++;
+		r |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*v = r;
+			return true;
+		}
+	}
+	return false;
+}
+
+static inline bool
+get_fixed64(struct cursor *c, uint64_t *v)
+{
+	if (c->end - c->p < 8)
+		return false;
+	memcpy(v, c->p, 8); /* wire is little-endian, as is every CPU DPDK 22.11 builds for here */
+	c->p += 8;
+	return true;
+}
+
+static inline bool
+get_len(struct cursor *c, struct tw_str *s)
+{
+	uint64_t n;
+
+	if (!get_varint(c, &n) || n > (uint64_t)(c->end - c->p))
+		return false;
+	s->p = c->p;
+	s->len = (uint32_t)n;
+	c->p += n;
+	return true;
+}
+
+/* Skip one field of wire type wt; groups (3, 4) are not used by proto3 and refused. */
+static bool
+skip_field(struct cursor *c, unsigned wt)
+{
+	uint64_t v;
+	struct tw_str s;
+
+	switch (wt) {
+	case WT_VARINT:
+		return get_varint(c, &v);
+	case WT_FIXED64:
+		return get_fixed64(c, &v);
+	case WT_LEN:
+		return get_len(c, &s);
+	case WT_FIXED32:
+		if (c->end - c->p < 4)
+			return false;
+		c->p += 4;
+		return true;
+	default:
+		return false;
+	}
+}
+
+static inline bool
+get_tag(struct cursor *c, uint32_t *field, unsigned *wt)
+{
+	uint64_t t;
+
+	if (!get_varint(c, &t) || (t >> 3) == 0 || (t >> 3) > UINT32_MAX)
+		return false;
+	*field = (uint32_t)(t >> 3);
+	*wt = (unsigned)(t & 7);
+	return true;
+}
+
+static bool
+decode_header_entry(struct tw_str span)
+{
+	struct cursor c = { span.p, span.p + span.len };
+	uint32_t field;
+	unsigned wt;
+	struct tw_str s;
+
+	while (c.p < c.end) {
+		if (!get_tag(&c, &field, &wt))
+			return false;
+		if (field == F_HDR_KEY || field == F_HDR_VALUE) {
+			if (wt != WT_LEN || !get_len(&c, &s))
+				return false;
+		} else if (!skip_field(&c, wt)) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static const char *
+decode_task(struct tw_str span, struct tw_task_view *t)
+{
+	struct cursor c = { span.p, span.p + span.len };
+	const uint8_t *hdr_first = NULL, *hdr_end = NULL;
+	uint32_t field;
+	unsigned wt;
+	uint64_t v;
+
+	memset(t, 0, sizeof(*t));
+	while (c.p < c.end) {
+		const uint8_t *field_start = c.p;
+		struct tw_str s;
+
+		if (!get_tag(&c, &field, &wt))
+			return "bad tag in task";
+		switch (field) {
+		case F_TASK_ID:
+			if (wt != WT_FIXED64 || !get_fixed64(&c, &t->id))
+				return "bad task id";
+			break;
+		case F_TASK_NAME:
+		case F_TASK_EXCHANGE:
+		case F_TASK_KEY:
+		case F_TASK_ARGS:
+			if (wt != WT_LEN || !get_len(&c, &s))
+				return "bad string in task";
+			if (field == F_TASK_NAME)
+				t->name = s;
+			else if (field == F_TASK_EXCHANGE)
+				t->exchange = s;
+			else if (field == F_TASK_KEY)
+				t->routing_key = s;
+			else
+				t->args = s;
+			break;
+		case F_TASK_PRIORITY:
+			if (wt != WT_VARINT || !get_varint(&c, &v))
+				return "bad priority";
+			t->priority = (uint32_t)v; /* proto3 uint32: high bits dropped, as protobuf-c does */
+			break;
+		case F_TASK_HEADERS:
+			if (wt != WT_LEN || !get_len(&c, &s) || !decode_header_entry(s))
+				return "bad header";
+			if (hdr_first == NULL)
+				hdr_first = field_start;
+			hdr_end = c.p;
+			t->n_headers++;
+			break;
+		default:
+			if (!skip_field(&c, wt))
+				return "bad unknown field in task";
+		}
+	}
+	if (hdr_first != NULL) {
+		t->headers.p = hdr_first;
+		t->headers.len = (uint32_t)(hdr_end - hdr_first);
+	}
+	return NULL;
+}
+
+bool
+tw_wire_has_magic(const uint8_t *buf, uint32_t len)
+{
+	return len >= TW_WIRE_MAGIC_LEN && memcmp(buf, magic_prefix, TW_WIRE_MAGIC_LEN) == 0;
+}
+
+enum tw_wire_status
+tw_wire_decode_frame(const uint8_t *buf, uint32_t len, struct tw_frame_view *fv,
+		     struct tw_task_view *tasks, uint32_t max_tasks)
+{
+	struct cursor c = { buf + TW_WIRE_MAGIC_LEN, buf + len };
+	uint32_t field;
+	unsigned wt;
+	uint64_t v;
+
+	fv->version = 0;
+	fv->frame_id = 0;
+	fv->n_tasks = 0;
+	fv->error = NULL;
+	if (!tw_wire_has_magic(buf, len))
+		return TW_WIRE_NOT_TASKWIRE;
+
+	while (c.p < c.end) {
+		struct tw_str s;
+
+		if (!get_tag(&c, &field, &wt)) {
+			fv->error = "bad tag";
+			return TW_WIRE_MALFORMED;
+		}
+		switch (field) {
+		case F_FRAME_VERSION:
+			if (wt != WT_VARINT || !get_varint(&c, &v)) {
+				fv->error = "bad version field";
+				return TW_WIRE_MALFORMED;
+			}
+			fv->version = (uint32_t)v;
+			break;
+		case F_FRAME_ID:
+			if (wt != WT_FIXED64 || !get_fixed64(&c, &fv->frame_id)) {
+				fv->error = "bad frame_id field";
+				return TW_WIRE_MALFORMED;
+			}
+			break;
+		case F_FRAME_TASKS:
+			if (wt != WT_LEN || !get_len(&c, &s)) {
+				fv->error = "truncated task";
+				return TW_WIRE_MALFORMED;
+			}
+			if (fv->n_tasks >= max_tasks) {
+				fv->error = "too many tasks in frame";
+				return TW_WIRE_MALFORMED;
+			}
+			/* Decoded below, once the version is known to be ours. */
+			tasks[fv->n_tasks].args = s;
+			fv->n_tasks++;
+			break;
+		case F_FRAME_MAGIC:
+			/* A second magic is legal protobuf (last one wins); it must still be ours. */
+			if (wt != WT_FIXED32 || c.end - c.p < 4 ||
+			    memcmp(c.p, magic_prefix + 1, 4) != 0) {
+				fv->error = "bad magic field";
+				return TW_WIRE_MALFORMED;
+			}
+			c.p += 4;
+			break;
+		default:
+			if (!skip_field(&c, wt)) {
+				fv->error = "bad field";
+				return TW_WIRE_MALFORMED;
+			}
+		}
+	}
+	if (fv->version != TW_FRAME_VERSION) {
+		fv->error = "unsupported frame version";
+		return TW_WIRE_BAD_VERSION;
+	}
+	for (uint32_t i = 0; i < fv->n_tasks; i++) {
+		struct tw_str span = tasks[i].args;
+
+		fv->error = decode_task(span, &tasks[i]);
+		if (fv->error != NULL)
+			return TW_WIRE_MALFORMED;
+	}
+	return TW_WIRE_OK;
+}
+
+/* --- encoder --- */
+
+static inline uint32_t
+varint_size(uint64_t v)
+{
+	uint32_t n = 1;
+
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+static inline void
+put_raw(struct tw_wbuf *w, const void *p, uint32_t n)
+{
+	if (w->overflow || w->cap - w->len < n) {
+		w->overflow = true;
+		return;
+	}
+	memcpy(w->p + w->len, p, n);
+	w->len += n;
+}
+
+static inline void
+put_varint(struct tw_wbuf *w, uint64_t v)
+{
+	uint8_t b[10];
+	uint32_t n = 0;
+
+	while (v >= 0x80) {
+		b[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	b[n++] = (uint8_t)v;
+	put_raw(w, b, n);
+}
+
+static inline void
+put_tag(struct tw_wbuf *w, uint32_t field, unsigned wt)
+{
+	put_varint(w, ((uint64_t)field << 3) | wt);
+}
+
+static inline void
+put_fixed64(struct tw_wbuf *w, uint32_t field, uint64_t v)
+{
+	put_tag(w, field, WT_FIXED64);
+	put_raw(w, &v, 8);
+}
+
+static inline void
+put_bytes(struct tw_wbuf *w, uint32_t field, const void *p, uint32_t n)
+{
+	put_tag(w, field, WT_LEN);
+	put_varint(w, n);
+	put_raw(w, p, n);
+}
+
+/* proto3 leaves fields at their default value off the wire; so do we, to
+ * produce the same bytes as protobuf-c. */
+
+void
+tw_wire_put_header(struct tw_wbuf *w, uint64_t frame_id)
+{
+	put_raw(w, magic_prefix, TW_WIRE_MAGIC_LEN);
+	put_tag(w, F_FRAME_VERSION, WT_VARINT);
+	put_varint(w, TW_FRAME_VERSION);
+	if (frame_id != 0)
+		put_fixed64(w, F_FRAME_ID, frame_id);
+}
+
+void
+tw_wire_put_confirm(struct tw_wbuf *w, uint64_t task_id, bool ack, uint32_t reason,
+		    const char *detail)
+{
+	uint32_t dlen = detail != NULL ? (uint32_t)strlen(detail) : 0;
+	uint32_t body = 0;
+
+	if (task_id != 0)
+		body += 9;
+	if (ack)
+		body += 2;
+	if (reason != 0)
+		body += 1 + varint_size(reason);
+	if (dlen != 0)
+		body += 1 + varint_size(dlen) + dlen;
+
+	put_tag(w, F_FRAME_CONFIRMS, WT_LEN);
+	put_varint(w, body);
+	if (task_id != 0)
+		put_fixed64(w, F_CONFIRM_TASK_ID, task_id);
+	if (ack) {
+		put_tag(w, F_CONFIRM_ACK, WT_VARINT);
+		put_varint(w, 1);
+	}
+	if (reason != 0) {
+		put_tag(w, F_CONFIRM_REASON, WT_VARINT);
+		put_varint(w, reason);
+	}
+	if (dlen != 0)
+		put_bytes(w, F_CONFIRM_DETAIL, detail, dlen);
+}
+
+static uint32_t
+result_body_size(uint64_t task_id, uint32_t state, uint32_t value_len, uint32_t error_len,
+		 uint64_t runtime_ns)
+{
+	uint32_t body = 0;
+
+	if (task_id != 0)
+		body += 9;
+	if (state != 0)
+		body += 1 + varint_size(state);
+	if (value_len != 0)
+		body += 1 + varint_size(value_len) + value_len;
+	if (error_len != 0)
+		body += 1 + varint_size(error_len) + error_len;
+	if (runtime_ns != 0)
+		body += 1 + varint_size(runtime_ns);
+	return body;
+}
+
+uint32_t
+tw_wire_result_size(uint32_t value_len, uint32_t error_len, uint64_t runtime_ns)
+{
+	/* Worst case for the small fields: a non-zero id and a one-byte state. */
+	uint32_t body = result_body_size(1, TW_ST_EXPIRED, value_len, error_len, runtime_ns);
+
+	return 1 + varint_size(body) + body;
+}
+
+void
+tw_wire_put_result(struct tw_wbuf *w, uint64_t task_id, uint32_t state, const uint8_t *value,
+		   uint32_t value_len, const char *error, uint32_t error_len, uint64_t runtime_ns)
+{
+	uint32_t body = result_body_size(task_id, state, value_len, error_len, runtime_ns);
+
+	put_tag(w, F_FRAME_RESULTS, WT_LEN);
+	put_varint(w, body);
+	if (task_id != 0)
+		put_fixed64(w, F_RESULT_TASK_ID, task_id);
+	if (state != 0) {
+		put_tag(w, F_RESULT_STATE, WT_VARINT);
+		put_varint(w, state);
+	}
+	if (value_len != 0)
+		put_bytes(w, F_RESULT_VALUE, value, value_len);
+	if (error_len != 0)
+		put_bytes(w, F_RESULT_ERROR, error, error_len);
+	if (runtime_ns != 0) {
+		put_tag(w, F_RESULT_RUNTIME, WT_VARINT);
+		put_varint(w, runtime_ns);
+	}
+}

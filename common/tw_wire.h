@@ -1,0 +1,115 @@
+/*
+ * Zero-allocation codec for the frames of proto/taskwire.proto, used on the
+ * data-plane hot path instead of protobuf-c's unpack (which mallocs every
+ * message and string). The decoder returns views that point into the
+ * caller's buffer; the encoder writes into a caller-provided buffer.
+ * tests/unit/wire_test.c checks both against protobuf-c's generated code on
+ * the same bytes.
+ *
+ * Decoding is all-or-nothing per frame: tw_wire_decode_frame() validates
+ * the whole frame before the caller acts on any task, so a malformed frame
+ * is refused as a whole and never half-delivered.
+ *
+ * Threads: pure functions over caller memory; any thread.
+ */
+#ifndef TW_WIRE_H
+#define TW_WIRE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tw_limits.h"
+
+/* Length of the magic prefix: tag byte (field 1, fixed32) + 4 bytes. */
+#define TW_WIRE_MAGIC_LEN 5
+
+struct tw_str {
+	const uint8_t *p;
+	uint32_t len;
+};
+
+struct tw_task_view {
+	uint64_t id;
+	struct tw_str name;
+	struct tw_str exchange;
+	struct tw_str routing_key;
+	struct tw_str args;
+	uint32_t priority;
+	uint32_t n_headers;
+	struct tw_str headers;   /* raw span of the first..last header field, for later matching */
+};
+
+enum tw_wire_status {
+	TW_WIRE_OK = 0,
+	TW_WIRE_NOT_TASKWIRE,    /* no magic: not ours, drop without a reply */
+	TW_WIRE_MALFORMED,       /* truncated, bad varint, wrong wire type, too many tasks */
+	TW_WIRE_BAD_VERSION,
+};
+
+struct tw_frame_view {
+	uint32_t version;
+	uint64_t frame_id;
+	uint32_t n_tasks;
+	const char *error;       /* static string naming the first problem, for NACK details */
+};
+
+/** @return true if buf starts with the taskwire magic. Cheap: 5 byte compare. */
+bool tw_wire_has_magic(const uint8_t *buf, uint32_t len);
+
+/**
+ * Decode a whole frame into fv and tasks[0 .. fv->n_tasks).
+ * frame_id and version are filled as far as decoding got, so a refusal can
+ * still name the frame. Confirms and results in a publisher's frame are
+ * skipped; unknown fields are skipped (forward compatibility).
+ * Ownership: borrows buf; the views point into it.
+ */
+enum tw_wire_status tw_wire_decode_frame(const uint8_t *buf, uint32_t len,
+					 struct tw_frame_view *fv,
+					 struct tw_task_view *tasks, uint32_t max_tasks);
+
+/* --- encoder --- */
+
+struct tw_wbuf {
+	uint8_t *p;
+	uint32_t len;
+	uint32_t cap;
+	bool overflow;           /* sticky: set when a write did not fit */
+};
+
+static inline void
+tw_wbuf_init(struct tw_wbuf *w, uint8_t *p, uint32_t cap)
+{
+	w->p = p;
+	w->len = 0;
+	w->cap = cap;
+	w->overflow = false;
+}
+
+/** Write magic, version and frame_id: the start of every reply frame. */
+void tw_wire_put_header(struct tw_wbuf *w, uint64_t frame_id);
+
+/** Append one Confirm (field 5). detail may be NULL. */
+void tw_wire_put_confirm(struct tw_wbuf *w, uint64_t task_id, bool ack, uint32_t reason,
+			 const char *detail);
+
+/** Append one Result (field 6). value/error may be NULL with length 0. */
+void tw_wire_put_result(struct tw_wbuf *w, uint64_t task_id, uint32_t state,
+			const uint8_t *value, uint32_t value_len,
+			const char *error, uint32_t error_len, uint64_t runtime_ns);
+
+/** Bytes tw_wire_put_result would append (to decide whether a frame has room). */
+uint32_t tw_wire_result_size(uint32_t value_len, uint32_t error_len, uint64_t runtime_ns);
+
+/* Values mirrored from proto/taskwire.proto (the stage files do not include
+ * the generated header; wire_test.c checks they agree). */
+enum {
+	TW_NACK_NONE = 0, TW_NACK_MALFORMED, TW_NACK_BAD_VERSION, TW_NACK_TOO_LARGE,
+	TW_NACK_UNROUTABLE, TW_NACK_QUEUE_FULL, TW_NACK_UNKNOWN_EXCHANGE,
+	TW_NACK_NO_RESOURCES, TW_NACK_INVALID_TASK,
+};
+enum {
+	TW_ST_PENDING = 0, TW_ST_RECEIVED, TW_ST_STARTED, TW_ST_PROGRESS, TW_ST_RETRY,
+	TW_ST_SUCCESS, TW_ST_FAILURE, TW_ST_REVOKED, TW_ST_EXPIRED,
+};
+
+#endif

@@ -1,0 +1,163 @@
+/*
+ * The options table of tw-dataplane and its parser (see tw_config.h).
+ * A row: name, kind, bounds, default, where it lands, help.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tw_config.h"
+#include "tw_limits.h"
+#include "tw_plan.h"
+
+enum opt_kind { OPT_U64, OPT_IPV4, OPT_PLAN };
+
+struct opt_row {
+	const char *name;
+	enum opt_kind kind;
+	uint64_t min, max, def;
+	size_t offset;
+	const char *help;
+};
+
+#define UNSET UINT64_MAX
+
+static const struct opt_row options[] = {
+	{ "ip", OPT_IPV4, 0, 0, 0, offsetof(struct tw_config, ip_be),
+	  "IPv4 address the engine answers on (required)" },
+	{ "udp-port", OPT_U64, 1, 65535, TW_DEFAULT_UDP_PORT, offsetof(struct tw_config, udp_port),
+	  "UDP port for task frames" },
+	{ "port", OPT_U64, 0, 31, 0, offsetof(struct tw_config, port),
+	  "DPDK port id to serve" },
+	{ "plan", OPT_PLAN, 0, 0, TW_PLAN_AUTO, offsetof(struct tw_config, plan),
+	  "lcore plan: auto, rtc (run to completion) or pipeline" },
+	{ "idle-sleep-us", OPT_U64, 0, 100000, 0, offsetof(struct tw_config, idle_sleep_us),
+	  "sleep this long after a run of idle polls (0 = pure polling)" },
+	{ "idle-passes", OPT_U64, 1, 1000000, 1024, offsetof(struct tw_config, idle_passes),
+	  "empty passes before an idle sleep" },
+	{ "mbufs", OPT_U64, 1023, 4194303, 65535, offsetof(struct tw_config, mbufs),
+	  "packet buffers in the mbuf pool" },
+	{ "tasks", OPT_U64, 1023, 16777215, 262143, offsetof(struct tw_config, tasks),
+	  "task descriptors in the task pool" },
+	{ "rx-desc", OPT_U64, 64, 16384, 1024, offsetof(struct tw_config, rx_desc),
+	  "RX ring descriptors" },
+	{ "tx-desc", OPT_U64, 64, 16384, 1024, offsetof(struct tw_config, tx_desc),
+	  "TX ring descriptors per queue" },
+	{ "max-pollers", OPT_U64, 1, TW_MAX_LCORES, TW_MAX_LCORES,
+	  offsetof(struct tw_config, max_pollers),
+	  "polling lcores to plan when no lcore list is given" },
+};
+
+#define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+static void
+usage(const char *prog, FILE *f)
+{
+	fprintf(f, "usage: %s [EAL options] -- --ip A.B.C.D [options]\n", prog);
+	for (size_t i = 0; i < N_OPTIONS; i++) {
+		const struct opt_row *o = &options[i];
+
+		if (o->kind == OPT_U64)
+			fprintf(f, "  --%-14s %s [%" PRIu64 "..%" PRIu64 ", default %" PRIu64 "]\n",
+				o->name, o->help, o->min, o->max, o->def);
+		else
+			fprintf(f, "  --%-14s %s\n", o->name, o->help);
+	}
+}
+
+static int
+set_option(struct tw_config *cfg, const struct opt_row *o, const char *val)
+{
+	void *field = (char *)cfg + o->offset;
+	char *end;
+	uint64_t v;
+	struct in_addr a;
+
+	switch (o->kind) {
+	case OPT_IPV4:
+		if (inet_pton(AF_INET, val, &a) != 1) {
+			fprintf(stderr, "tw-dataplane: --%s: '%s' is not an IPv4 address\n", o->name, val);
+			return -EINVAL;
+		}
+		*(uint32_t *)field = a.s_addr;
+		return 0;
+	case OPT_PLAN:
+		if (strcmp(val, "auto") == 0)
+			v = TW_PLAN_AUTO;
+		else if (strcmp(val, "rtc") == 0)
+			v = TW_PLAN_RTC;
+		else if (strcmp(val, "pipeline") == 0)
+			v = TW_PLAN_PIPELINE;
+		else {
+			fprintf(stderr, "tw-dataplane: --plan: '%s' is not auto, rtc or pipeline\n", val);
+			return -EINVAL;
+		}
+		*(uint64_t *)field = v;
+		return 0;
+	case OPT_U64:
+		errno = 0;
+		v = strtoull(val, &end, 10);
+		if (errno != 0 || end == val || *end != '\0' || val[0] == '-' || v < o->min ||
+		    v > o->max) {
+			fprintf(stderr, "tw-dataplane: --%s: '%s' is not a number in %" PRIu64
+				"..%" PRIu64 "\n", o->name, val, o->min, o->max);
+			return -EINVAL;
+		}
+		*(uint64_t *)field = v;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int
+tw_config_parse(struct tw_config *cfg, int argc, char **argv)
+{
+	struct option longopts[N_OPTIONS + 2];
+	int c, idx;
+
+	for (size_t i = 0; i < N_OPTIONS; i++) {
+		longopts[i] = (struct option){ options[i].name, required_argument, NULL, 0 };
+		if (options[i].kind == OPT_IPV4)
+			*(uint32_t *)((char *)cfg + options[i].offset) = 0;
+		else
+			*(uint64_t *)((char *)cfg + options[i].offset) = UNSET;
+	}
+	longopts[N_OPTIONS] = (struct option){ "help", no_argument, NULL, 'h' };
+	longopts[N_OPTIONS + 1] = (struct option){ NULL, 0, NULL, 0 };
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longopts, &idx)) != -1) {
+		if (c == 'h') {
+			usage(argv[0], stdout);
+			return 1;
+		}
+		if (c != 0) {
+			usage(argv[0], stderr);
+			return -EINVAL;
+		}
+		if (set_option(cfg, &options[idx], optarg) < 0)
+			return -EINVAL;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "tw-dataplane: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	/* Merge defaults into what was left unset. */
+	for (size_t i = 0; i < N_OPTIONS; i++) {
+		uint64_t *f = (uint64_t *)((char *)cfg + options[i].offset);
+
+		if (options[i].kind != OPT_IPV4 && *f == UNSET)
+			*f = options[i].def;
+	}
+	if (cfg->ip_be == 0) {
+		fprintf(stderr, "tw-dataplane: --ip is required\n");
+		usage(argv[0], stderr);
+		return -EINVAL;
+	}
+	return 0;
+}

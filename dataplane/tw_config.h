@@ -1,0 +1,33 @@
+/*
+ * tw-dataplane configuration: one options table (tw_config.c) drives the
+ * command-line parser, --help and validation. Options start unset and
+ * defaults are merged after parsing. Cold: read by main() and by the code
+ * that derives each lcore's context, never by a polling loop.
+ */
+#ifndef TW_CONFIG_H
+#define TW_CONFIG_H
+
+#include <stdint.h>
+
+struct tw_config {
+	uint32_t ip_be;            /* --ip, required */
+	uint64_t udp_port;
+	uint64_t port;             /* DPDK port id */
+	uint64_t plan;             /* enum tw_plan_mode */
+	uint64_t idle_sleep_us;
+	uint64_t idle_passes;
+	uint64_t mbufs;
+	uint64_t tasks;
+	uint64_t rx_desc;
+	uint64_t tx_desc;
+	uint64_t max_pollers;
+};
+
+/**
+ * Parse the application arguments (after EAL's, argv[0] included).
+ * @return 0, 1 if --help was printed (exit 0), or -EINVAL with a message
+ *   printed to stderr.
+ */
+int tw_config_parse(struct tw_config *cfg, int argc, char **argv);
+
+#endif

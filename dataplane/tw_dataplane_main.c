@@ -1,0 +1,145 @@
+/*
+ * tw-dataplane: the DPDK primary process. It owns the port, the pools, the
+ * rings and the polling lcores; tw-control attaches to its shared memory.
+ *
+ *   tw-dataplane [EAL options] -- --ip A.B.C.D [options]   (--help for the list)
+ *
+ * main() reads as the table of contents: options, lcores, EAL, plan,
+ * set-up, launch, wait, stop.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+
+#include "tw_engine.h"
+#include "tw_lcore.h"
+#include "tw_log.h"
+#include "tw_plan.h"
+
+#define MAX_EAL_ARGS 128
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	__atomic_store_n(&tw_force_quit, true, __ATOMIC_RELAXED);
+}
+
+/* Index of "--" in argv, or argc if absent. */
+static int
+find_separator(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--") == 0)
+			return i;
+	return argc;
+}
+
+static bool
+has_lcore_option(int n, char **argv)
+{
+	for (int i = 1; i < n; i++)
+		if (strncmp(argv[i], "-l", 2) == 0 || strncmp(argv[i], "-c", 2) == 0 ||
+		    strncmp(argv[i], "--lcores", 8) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Without an lcore list from the user, choose one from the hwloc topology
+ * and the process's CPU affinity, before EAL pins anything.
+ */
+static int
+add_planned_lcores(const struct tw_config *cfg, char *buf, size_t len)
+{
+	static struct tw_topology topo;
+	cpu_set_t allowed;
+	int ret;
+
+	ret = tw_topology_load(&topo);
+	if (ret < 0)
+		return ret;
+	if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0)
+		return -errno;
+	ret = tw_plan_choose_cpus(&topo, &allowed, (unsigned)cfg->max_pollers, buf, len);
+	return ret < 0 ? ret : 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct tw_engine engine;
+	static char lcores_arg[2048];
+	char *eal_argv[MAX_EAL_ARGS];
+	int sep = find_separator(argc, argv), eal_argc = 0, ret;
+
+	/* 1. application options (after "--"), parsed first: they shape the EAL lcores */
+	char *app_argv0 = argv[0];
+	char **app_argv = sep < argc ? &argv[sep] : &app_argv0;
+	int app_argc = sep < argc ? argc - sep : 1;
+
+	if (sep < argc)
+		app_argv[0] = argv[0];
+	ret = tw_config_parse(&engine.cfg, app_argc, app_argv);
+	if (ret != 0)
+		return ret > 0 ? 0 : 2;
+
+	/* 2. EAL arguments, with a planned lcore list unless the user gave one */
+	if (sep + 2 > MAX_EAL_ARGS) {
+		fprintf(stderr, "tw-dataplane: too many EAL arguments\n");
+		return 2;
+	}
+	for (int i = 0; i < sep; i++)
+		eal_argv[eal_argc++] = argv[i];
+	if (!has_lcore_option(sep, argv)) {
+		ret = add_planned_lcores(&engine.cfg, lcores_arg, sizeof(lcores_arg));
+		if (ret < 0) {
+			fprintf(stderr, "tw-dataplane: cannot plan lcores: %s\n", strerror(-ret));
+			return 1;
+		}
+		eal_argv[eal_argc++] = "--lcores";
+		eal_argv[eal_argc++] = lcores_arg;
+	}
+
+	/* 3. EAL */
+	ret = rte_eal_init(eal_argc, eal_argv);
+	if (ret < 0)
+		rte_exit(EXIT_FAILURE, "EAL init failed: %s\n", rte_strerror(rte_errno));
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+
+	/* 4. tasks, plan, shared memory, port */
+	ret = tw_tasks_register_builtins(&engine.tasks);
+	if (ret < 0)
+		rte_exit(EXIT_FAILURE, "built-in tasks: %s\n", strerror(-ret));
+	if (tw_engine_plan(&engine) < 0 || tw_engine_setup(&engine) < 0)
+		rte_exit(EXIT_FAILURE, "set-up failed (see above)\n");
+
+	/* 5. launch, then housekeeping on the main lcore until told to stop */
+	if (tw_engine_launch(&engine) < 0) {
+		tw_engine_stop(&engine);
+		rte_exit(EXIT_FAILURE, "launch failed\n");
+	}
+	printf("tw-dataplane: ready on port %u (%s) ip %u.%u.%u.%u udp %u, pid %d\n",
+	       engine.shared->port_id, engine.shared->port_name,
+	       ((uint8_t *)&engine.shared->ip_be)[0], ((uint8_t *)&engine.shared->ip_be)[1],
+	       ((uint8_t *)&engine.shared->ip_be)[2], ((uint8_t *)&engine.shared->ip_be)[3],
+	       engine.shared->udp_port, getpid());
+	fflush(stdout);
+	while (!__atomic_load_n(&tw_force_quit, __ATOMIC_RELAXED))
+		usleep(100 * 1000);
+
+	/* 6. stop */
+	tw_engine_stop(&engine);
+	rte_eal_cleanup();
+	return 0;
+}

@@ -1,0 +1,183 @@
+/*
+ * Dispatch stage: see tw_dispatch.h. Runs on the io lcore for each burst
+ * of frames. Owns nothing between calls: the frame mbufs go to the task
+ * descriptors (one reference each) and the stage's own reference is
+ * released at the end of each frame.
+ *
+ * Confirm rule (as RabbitMQ publisher confirms with reject-publish): a
+ * task is ACKed when it reached every queue its routing selected; if any
+ * selected queue was full it is NACKed queue-full (queues that had room
+ * still got it).
+ */
+#include <rte_cycles.h>
+#include <rte_mempool.h>
+#include <rte_ring.h>
+
+#include "tw_dispatch.h"
+#include "tw_drop.h"
+#include "tw_parse.h"
+#include "tw_reply.h"
+#include "tw_task.h"
+#include "tw_tasks.h"
+
+static void
+refuse_frame(struct tw_lcore_ctx *ctx, struct tw_reply *r, enum tw_wire_status st,
+	     const struct tw_frame_view *fv)
+{
+	uint32_t reason = st == TW_WIRE_BAD_VERSION ? TW_NACK_BAD_VERSION : TW_NACK_MALFORMED;
+
+	tw_cnt_add(ctx, st == TW_WIRE_BAD_VERSION ? TW_CNT_drop_bad_version : TW_CNT_drop_malformed,
+		   1);
+	tw_reply_confirm(ctx, r, 0, false, reason, fv->error);
+}
+
+/* @return NULL if the task's fields are acceptable, else the NACK detail. */
+static const char *
+invalid_task(const struct tw_task_view *t)
+{
+	if (t->id == 0)
+		return "task id 0";
+	if (t->name.len == 0)
+		return "empty task name";
+	if (t->name.len >= TW_NAME_MAX)
+		return "task name too long";
+	if (t->exchange.len >= TW_NAME_MAX || t->routing_key.len >= TW_NAME_MAX)
+		return "exchange or routing key too long";
+	return NULL;
+}
+
+/*
+ * Deliver one task to each destination queue.
+ * @return TW_NACK_NONE if every queue took it, else the NACK reason.
+ */
+static uint32_t
+deliver(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_mbuf *frame,
+	const struct tw_task_view *tv, const struct tw_peer *peer, uint16_t handler,
+	const uint16_t *dest, int n_dest, uint64_t now)
+{
+	uint32_t verdict = TW_NACK_NONE;
+
+	for (int d = 0; d < n_dest; d++) {
+		const struct tw_route_queue *q = &rt->queues[dest[d]];
+		struct tw_task *t;
+
+		if (unlikely(rte_mempool_get(ctx->task_pool, (void **)&t) != 0)) {
+			tw_cnt_add(ctx, TW_CNT_nack_no_resources, 1);
+			verdict = TW_NACK_NO_RESOURCES;
+			continue;
+		}
+		t->id = tv->id;
+		t->frame = frame;
+		t->args = tv->args.p;
+		t->args_len = tv->args.len;
+		t->name = (const char *)tv->name.p;
+		t->name_len = (uint16_t)tv->name.len;
+		t->handler = handler;
+		t->queue_slot = q->slot;
+		t->priority = (uint8_t)(tv->priority > 255 ? 255 : tv->priority);
+		t->port_id = ctx->port_id;
+		t->peer_port = peer->port;
+		t->peer_ip = peer->ip;
+		t->peer_mac = peer->mac;
+		t->enqueue_tsc = now;
+		/* The descriptor's own frame reference, taken before the hand-off:
+		 * a worker may release it as soon as the enqueue is visible. */
+		rte_mbuf_refcnt_update(frame, 1);
+		/* Hand-off: after a successful enqueue the consumer owns t. */
+		if (unlikely(rte_ring_enqueue(q->ring, t) != 0)) {
+			rte_mbuf_refcnt_update(frame, -1);
+			rte_mempool_put(ctx->task_pool, t);
+			tw_cnt_qadd(&ctx->stats->q_rejected[q->slot], 1);
+			tw_cnt_add(ctx, TW_CNT_nack_queue_full, 1);
+			if (verdict == TW_NACK_NONE)
+				verdict = TW_NACK_QUEUE_FULL;
+			continue;
+		}
+		tw_cnt_qadd(&ctx->stats->q_published[q->slot], 1);
+		tw_cnt_add(ctx, TW_CNT_tasks_routed, 1);
+	}
+	return verdict;
+}
+
+static uint32_t
+dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_mbuf *frame,
+	       uint64_t now)
+{
+	static const char *const nack_detail[] = {
+		[TW_NACK_UNROUTABLE] = "no binding matched",
+		[TW_NACK_QUEUE_FULL] = "queue full",
+		[TW_NACK_UNKNOWN_EXCHANGE] = "no such exchange",
+		[TW_NACK_NO_RESOURCES] = "engine out of task descriptors",
+	};
+	struct tw_frame_view fv;
+	struct tw_peer peer;
+	struct tw_reply r;
+	enum tw_wire_status st;
+	uint16_t dest[TW_MAX_ROUTE_DESTS];
+	uint32_t payload_len, routed = 0;
+	const uint8_t *payload = tw_parse_payload(frame, &payload_len);
+
+	tw_cnt_add(ctx, TW_CNT_rx_frames, 1);
+	st = tw_wire_decode_frame(payload, payload_len, &fv, ctx->views, TW_FRAME_MAX_TASKS);
+	tw_reply_peer_of(frame, &peer);
+	tw_reply_open(&r, &peer, fv.frame_id);
+	if (st != TW_WIRE_OK) {
+		refuse_frame(ctx, &r, st, &fv);
+		tw_reply_close(ctx, &r);
+		return 0;
+	}
+	tw_cnt_add(ctx, TW_CNT_tasks_received, fv.n_tasks);
+
+	for (uint32_t i = 0; i < fv.n_tasks; i++) {
+		const struct tw_task_view *tv = &ctx->views[i];
+		const char *bad = invalid_task(tv);
+		uint32_t verdict;
+		int n_dest;
+
+		if (bad != NULL) {
+			tw_cnt_add(ctx, TW_CNT_nack_invalid_task, 1);
+			tw_reply_confirm(ctx, &r, tv->id, false, TW_NACK_INVALID_TASK, bad);
+			continue;
+		}
+		if (rt != NULL)
+			n_dest = tw_routes_match(rt, (const char *)tv->exchange.p, tv->exchange.len,
+						 (const char *)tv->routing_key.p,
+						 tv->routing_key.len, dest, TW_MAX_ROUTE_DESTS);
+		else
+			n_dest = tv->exchange.len == 0 ? 0 : -1; /* nothing declared yet */
+
+		if (n_dest < 0) {
+			tw_cnt_add(ctx, TW_CNT_nack_unknown_exchange, 1);
+			verdict = TW_NACK_UNKNOWN_EXCHANGE;
+		} else if (n_dest == 0) {
+			tw_cnt_add(ctx, TW_CNT_nack_unroutable, 1);
+			verdict = TW_NACK_UNROUTABLE;
+		} else {
+			uint16_t handler = tw_tasks_lookup(ctx->tasks, tv->name.p, tv->name.len);
+
+			verdict = deliver(ctx, rt, frame, tv, &peer, handler, dest, n_dest, now);
+			if (verdict == TW_NACK_NONE)
+				routed++;
+		}
+		if (verdict == TW_NACK_NONE)
+			tw_reply_confirm(ctx, &r, tv->id, true, TW_NACK_NONE, NULL);
+		else
+			tw_reply_confirm(ctx, &r, tv->id, false, verdict, nack_detail[verdict]);
+	}
+	tw_reply_close(ctx, &r);
+	return routed;
+}
+
+uint32_t
+tw_dispatch_burst(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_mbuf **v,
+		  uint16_t n)
+{
+	uint64_t now = rte_rdtsc();
+	uint32_t routed = 0;
+
+	for (uint16_t i = 0; i < n; i++)
+		routed += dispatch_frame(ctx, rt, v[i], now);
+	/* Every descriptor took its own reference; release the stage's. */
+	tw_drop_burst(ctx, TW_CNT_frames_released, v, n);
+	return routed;
+}

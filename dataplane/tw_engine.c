@@ -1,0 +1,225 @@
+/*
+ * Engine life cycle (see tw_engine.h). Main lcore only.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_memzone.h>
+#include <rte_rcu_qsbr.h>
+
+#include "tw_engine.h"
+#include "tw_lcore_loop.h"
+#include "tw_log.h"
+#include "tw_port.h"
+#include "tw_task.h"
+
+#define POOL_CACHE 256
+
+static int
+first_cpu(unsigned lcore)
+{
+	rte_cpuset_t set = rte_lcore_cpuset(lcore);
+
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &set))
+			return c;
+	return 0;
+}
+
+int
+tw_engine_plan(struct tw_engine *e)
+{
+	static struct tw_topology topo; /* large; cold; main only */
+	struct tw_plan_input in = { 0 };
+	unsigned lcore;
+	char buf[2048];
+	int ret;
+
+	ret = tw_topology_load(&topo);
+	if (ret < 0) {
+		TW_LOG(ERR, "hwloc topology: %s", strerror(-ret));
+		return ret;
+	}
+	in.mode = (enum tw_plan_mode)e->cfg.plan;
+	in.port_numa = rte_eth_dev_socket_id((uint16_t)e->cfg.port);
+	in.main_lcore = rte_get_main_lcore();
+	in.main_cpu = (uint32_t)first_cpu(in.main_lcore);
+	RTE_LCORE_FOREACH_WORKER(lcore) {
+		if (in.n_lcores == RTE_DIM(in.lcores))
+			break;
+		in.lcores[in.n_lcores].lcore_id = lcore;
+		in.lcores[in.n_lcores].cpu = (uint32_t)first_cpu(lcore);
+		in.n_lcores++;
+	}
+	ret = tw_plan_assign(&topo, &in, e->plan, RTE_DIM(e->plan), e->plan_mode,
+			     sizeof(e->plan_mode));
+	if (ret < 0) {
+		TW_LOG(ERR, "lcore plan: %s (give at least two lcores, e.g. -l 0,1)",
+		       strerror(-ret));
+		return ret;
+	}
+	e->n_plan = (uint32_t)ret;
+	tw_plan_format(e->plan, e->n_plan, e->plan_mode, buf, sizeof(buf));
+	printf("%s", buf);
+	fflush(stdout);
+	return 0;
+}
+
+static struct rte_rcu_qsbr *
+qsbr_create(int socket)
+{
+	size_t sz = rte_rcu_qsbr_get_memsize(TW_MAX_LCORES);
+	struct rte_rcu_qsbr *q = rte_zmalloc_socket("tw_qsbr", sz, RTE_CACHE_LINE_SIZE, socket);
+
+	if (q != NULL && rte_rcu_qsbr_init(q, TW_MAX_LCORES) != 0) {
+		rte_free(q);
+		q = NULL;
+	}
+	return q;
+}
+
+static void
+fill_identity(struct tw_engine *e)
+{
+	struct tw_shared *s = e->shared;
+	struct rte_ether_addr mac;
+	struct timespec ts;
+	uint16_t port = (uint16_t)e->cfg.port;
+
+	rte_eth_macaddr_get(port, &mac);
+	memcpy(s->mac, mac.addr_bytes, sizeof(s->mac));
+	s->port_id = port;
+	s->udp_port = (uint16_t)e->cfg.udp_port;
+	s->ip_be = e->cfg.ip_be;
+	s->port_numa = rte_eth_dev_socket_id(port);
+	if (rte_eth_dev_get_name_by_port(port, s->port_name) != 0)
+		snprintf(s->port_name, sizeof(s->port_name), "port%u", port);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	s->start_unix_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	snprintf(s->plan_mode, sizeof(s->plan_mode), "%s", e->plan_mode);
+	memcpy(s->plan, e->plan, sizeof(e->plan[0]) * e->n_plan);
+	s->n_plan = e->n_plan;
+	s->n_pollers = e->n_plan - 1;
+}
+
+int
+tw_engine_setup(struct tw_engine *e)
+{
+	uint16_t port = (uint16_t)e->cfg.port;
+	int socket = rte_eth_dev_socket_id(port);
+	struct tw_shared *s;
+	int ret;
+
+	if (socket < 0)
+		socket = (int)rte_socket_id();
+	e->mz = rte_memzone_reserve(TW_SHARED_MZ, sizeof(struct tw_shared), socket,
+				    RTE_MEMZONE_SIZE_HINT_ONLY);
+	if (e->mz == NULL) {
+		TW_LOG(ERR, "memzone %s: %s (another tw-dataplane with this --file-prefix?)",
+		       TW_SHARED_MZ, rte_strerror(rte_errno));
+		return -rte_errno;
+	}
+	s = e->mz->addr;
+	memset(s, 0, sizeof(*s));
+	e->shared = s;
+	s->magic = TW_SHARED_MAGIC;
+	s->layout_version = TW_SHARED_LAYOUT_VERSION;
+	s->primary_pid = getpid();
+
+	s->pktmbuf_pool = rte_pktmbuf_pool_create("tw_mbufs", (unsigned)e->cfg.mbufs, POOL_CACHE,
+						  0, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+	s->task_pool = rte_mempool_create("tw_tasks", (unsigned)e->cfg.tasks,
+					  sizeof(struct tw_task), POOL_CACHE, 0, NULL, NULL, NULL,
+					  NULL, socket, 0);
+	s->qsbr = qsbr_create(socket);
+	if (s->pktmbuf_pool == NULL || s->task_pool == NULL || s->qsbr == NULL) {
+		TW_LOG(ERR, "pools (%" PRIu64 " mbufs, %" PRIu64 " tasks) or QSBR: %s "
+		       "(reserve more hugepages?)", e->cfg.mbufs, e->cfg.tasks,
+		       rte_strerror(rte_errno));
+		return -ENOMEM;
+	}
+	ret = tw_port_init(port, s->pktmbuf_pool, (uint16_t)(e->n_plan - 1),
+			   (uint16_t)e->cfg.rx_desc, (uint16_t)e->cfg.tx_desc);
+	if (ret < 0)
+		return ret;
+	fill_identity(e);
+	return 0;
+}
+
+static lcore_function_t *const role_loop[TW_ROLE__MAX] = {
+	[TW_ROLE_IO] = tw_lcore_loop_io,
+	[TW_ROLE_WORKER] = tw_lcore_loop_worker,
+	[TW_ROLE_RTC] = tw_lcore_loop_rtc,
+};
+
+int
+tw_engine_launch(struct tw_engine *e)
+{
+	struct tw_shared *s = e->shared;
+
+	for (uint32_t i = 1; i < e->n_plan; i++) {
+		const struct tw_plan_entry *pe = &e->plan[i];
+		struct tw_lcore_ctx *ctx;
+		int ret;
+
+		ctx = rte_zmalloc_socket("tw_lcore_ctx", sizeof(*ctx), RTE_CACHE_LINE_SIZE,
+					 rte_lcore_to_socket_id(pe->lcore_id));
+		if (ctx == NULL)
+			return -ENOMEM;
+		e->ctx[pe->qsbr_id] = ctx;
+		ctx->shared = s;
+		ctx->stats = &s->stats[pe->qsbr_id];
+		ctx->mbuf_pool = s->pktmbuf_pool;
+		ctx->task_pool = s->task_pool;
+		ctx->tasks = &e->tasks;
+		ctx->qsbr_id = pe->qsbr_id;
+		ctx->role = pe->role;
+		ctx->port_id = s->port_id;
+		ctx->rx_queue = 0;
+		memcpy(ctx->our_mac.addr_bytes, s->mac, sizeof(s->mac));
+		ctx->our_ip = s->ip_be;
+		ctx->our_port = rte_cpu_to_be_16(s->udp_port);
+		ctx->idle_sleep_us = (uint32_t)e->cfg.idle_sleep_us;
+		ctx->idle_passes_before_sleep = (uint32_t)e->cfg.idle_passes;
+		ctx->tsc_hz = rte_get_tsc_hz();
+		ctx->tx.port_id = s->port_id;
+		ctx->tx.queue_id = (uint16_t)pe->qsbr_id;
+
+		ret = rte_eal_remote_launch(role_loop[pe->role], ctx, pe->lcore_id);
+		if (ret != 0) {
+			TW_LOG(ERR, "launch on lcore %u: %s", pe->lcore_id, rte_strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+void
+tw_engine_stop(struct tw_engine *e)
+{
+	struct tw_shared *s = e->shared;
+	uint64_t sum[TW_CNT__MAX] = { 0 };
+
+	__atomic_store_n(&tw_force_quit, true, __ATOMIC_RELAXED);
+	rte_eal_mp_wait_lcore();
+	if (s == NULL)
+		return;
+	for (uint32_t i = 0; i + 1 < e->n_plan; i++)
+		for (int c = 0; c < TW_CNT__MAX; c++)
+			sum[c] += s->stats[i].c[c];
+	TW_LOG(INFO, "stopped: %" PRIu64 " packets in, %" PRIu64 " tasks received, %" PRIu64
+	       " run, %" PRIu64 " acks, %" PRIu64 " nacks", sum[TW_CNT_rx_packets],
+	       sum[TW_CNT_tasks_received], sum[TW_CNT_tasks_executed], sum[TW_CNT_acks],
+	       sum[TW_CNT_nacks]);
+	tw_port_close(s->port_id);
+	for (uint32_t i = 0; i < TW_MAX_LCORES; i++)
+		rte_free(e->ctx[i]);
+}

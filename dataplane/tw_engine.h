@@ -1,0 +1,41 @@
+/*
+ * The engine's cold life cycle: shared memory, pools, RCU, per-lcore
+ * contexts, launch and stop. main() calls these in order; nothing here
+ * runs on a polling lcore.
+ */
+#ifndef TW_ENGINE_H
+#define TW_ENGINE_H
+
+#include <stdint.h>
+
+#include "tw_config.h"
+#include "tw_lcore.h"
+#include "tw_plan.h"
+#include "tw_tasks.h"
+
+struct rte_memzone;
+
+struct tw_engine {
+	struct tw_config cfg;
+	struct tw_task_registry tasks;
+	const struct rte_memzone *mz;
+	struct tw_shared *shared;
+	uint32_t n_plan;
+	struct tw_plan_entry plan[TW_MAX_LCORES + 1];
+	char plan_mode[32];
+	struct tw_lcore_ctx *ctx[TW_MAX_LCORES];
+};
+
+/** Plan lcore roles from the topology and the EAL lcores. @return 0 or -errno. */
+int tw_engine_plan(struct tw_engine *e);
+
+/** Create the shared memzone, pools and QSBR, and bring up the port. @return 0 or -errno. */
+int tw_engine_setup(struct tw_engine *e);
+
+/** Build each polling lcore's context and launch its loop. @return 0 or -errno. */
+int tw_engine_launch(struct tw_engine *e);
+
+/** Stop the loops, wait for them, log totals, release what the engine holds. */
+void tw_engine_stop(struct tw_engine *e);
+
+#endif

@@ -1,0 +1,92 @@
+/*
+ * Exec stage: see tw_exec.h. Runs on worker lcores; holds no descriptor
+ * between calls.
+ */
+#include <rte_cycles.h>
+#include <rte_ring.h>
+
+#include "tw_exec.h"
+#include "tw_reply.h"
+#include "tw_task.h"
+#include "tw_tasks.h"
+
+/* Collect up to TW_BURST descriptors, visiting each queue at most once. */
+static uint32_t
+dequeue(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task **tasks)
+{
+	uint32_t got = 0, nq = rt->n_queues;
+
+	for (uint32_t k = 0; k < nq && got < TW_BURST; k++) {
+		const struct tw_route_queue *q = &rt->queues[(ctx->next_queue + k) % nq];
+		unsigned n = rte_ring_dequeue_burst(q->ring, (void **)&tasks[got], TW_BURST - got,
+						    NULL);
+
+		if (n != 0)
+			tw_cnt_qadd(&ctx->stats->q_delivered[q->slot], n);
+		got += n;
+	}
+	ctx->next_queue = nq != 0 ? (ctx->next_queue + 1) % nq : 0;
+	return got;
+}
+
+static inline bool
+same_peer(const struct tw_peer *p, const struct tw_task *t)
+{
+	return p->ip == t->peer_ip && p->port == t->peer_port;
+}
+
+static void
+run_one(struct tw_lcore_ctx *ctx, struct tw_task *t, struct tw_reply *r)
+{
+	struct tw_task_io io = {
+		.args = t->args,
+		.args_len = t->args_len,
+		.out = ctx->scratch,
+		.out_cap = sizeof(ctx->scratch),
+	};
+	uint64_t start = rte_rdtsc(), ns;
+	int ret;
+
+	if (t->handler != TW_HANDLER_NONE) {
+		ret = ctx->tasks->defs[t->handler].fn(&io);
+	} else {
+		ret = tw_task_fail(&io, "unknown task '%.*s'", (int)t->name_len, t->name);
+	}
+	ns = (rte_rdtsc() - start) * NS_PER_S / ctx->tsc_hz;
+	tw_cnt_add(ctx, TW_CNT_tasks_executed, 1);
+
+	if (r->m == NULL || !same_peer(&r->peer, t)) {
+		struct tw_peer peer = { .mac = t->peer_mac, .ip = t->peer_ip, .port = t->peer_port };
+
+		tw_reply_close(ctx, r);
+		tw_reply_open(r, &peer, 0);
+	}
+	if (ret == 0) {
+		tw_cnt_add(ctx, TW_CNT_tasks_succeeded, 1);
+		tw_reply_result(ctx, r, t->id, TW_ST_SUCCESS, io.out, io.out_len, NULL, 0, ns);
+	} else {
+		tw_cnt_add(ctx, TW_CNT_tasks_failed, 1);
+		tw_reply_result(ctx, r, t->id, TW_ST_FAILURE, NULL, 0, (const char *)io.out,
+				io.out_len, ns);
+	}
+}
+
+uint32_t
+tw_exec_burst(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
+{
+	struct tw_task *tasks[TW_BURST];
+	struct tw_reply r = { .m = NULL };
+	uint32_t n;
+
+	if (rt == NULL || rt->n_queues == 0)
+		return 0;
+	n = dequeue(ctx, rt, tasks);
+	for (uint32_t i = 0; i < n; i++) {
+		if (i + 2 < n)
+			rte_prefetch0(tasks[i + 2]->args);
+		run_one(ctx, tasks[i], &r);
+		tw_task_release(tasks[i], ctx->task_pool);
+	}
+	tw_reply_close(ctx, &r);
+	return n;
+}

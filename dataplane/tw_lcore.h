@@ -1,0 +1,82 @@
+/*
+ * Per-lcore context: everything a polling lcore's loop and stages touch,
+ * derived once from the configuration at launch (the data plane never
+ * reads struct tw_config). Each context is written only by its own lcore.
+ */
+#ifndef TW_LCORE_H
+#define TW_LCORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_common.h>
+#include <rte_ether.h>
+#include <rte_mbuf.h>
+
+#include "tw_shared.h"
+#include "tw_wire.h"
+
+#define TW_BURST 32
+#define TW_TX_BATCH 64              /* packets staged before rte_eth_tx_burst */
+#define TW_RESULT_SCRATCH 2048      /* handler output / error buffer per lcore */
+
+struct tw_task;
+struct tw_task_registry;
+
+/* Packets queued for transmission on this lcore's own TX queue. */
+struct tw_txq {
+	uint16_t port_id;
+	uint16_t queue_id;
+	uint16_t n;
+	struct rte_mbuf *pkts[TW_TX_BATCH];
+};
+
+/* Where a reply goes: the peer that sent us a frame. */
+struct tw_peer {
+	struct rte_ether_addr mac;
+	rte_be32_t ip;
+	rte_be16_t port;
+};
+
+struct tw_lcore_ctx {
+	/* set at launch, read-only afterwards */
+	struct tw_shared *shared;
+	struct tw_lcore_stats *stats;   /* &shared->stats[qsbr_id] */
+	struct rte_mempool *mbuf_pool;
+	struct rte_mempool *task_pool;
+	const struct tw_task_registry *tasks;
+	uint32_t qsbr_id;
+	uint32_t role;
+	uint16_t port_id;
+	uint16_t rx_queue;
+	struct rte_ether_addr our_mac;
+	rte_be32_t our_ip;
+	rte_be16_t our_port;
+	uint32_t idle_sleep_us;         /* 0: pure polling */
+	uint32_t idle_passes_before_sleep;
+	uint64_t tsc_hz;
+
+	/* written by this lcore only */
+	struct tw_txq tx;
+	uint32_t next_queue;            /* worker: round-robin start among queues */
+	struct tw_task_view views[TW_FRAME_MAX_TASKS];
+	uint8_t scratch[TW_RESULT_SCRATCH];
+} __rte_cache_aligned;
+
+/* Counter update: one writer (this lcore), relaxed; tw-control reads relaxed. */
+static inline void
+tw_cnt_add(struct tw_lcore_ctx *ctx, enum tw_counter c, uint64_t n)
+{
+	__atomic_store_n(&ctx->stats->c[c], ctx->stats->c[c] + n, __ATOMIC_RELAXED);
+}
+
+static inline void
+tw_cnt_qadd(uint64_t *slot, uint64_t n)
+{
+	__atomic_store_n(slot, *slot + n, __ATOMIC_RELAXED);
+}
+
+/* Stop flag: set by main() on SIGINT/SIGTERM, read relaxed by the loops. */
+extern volatile bool tw_force_quit;
+
+#endif

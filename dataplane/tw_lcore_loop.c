@@ -1,0 +1,119 @@
+/*
+ * The polling loop of every lcore role. Each pass, in the order of STYLE.md
+ * §5: report an RCU quiescent state and load the routing table (acquire:
+ * pairs with the release store in tw-control's publish), poll inputs in
+ * bursts, run the stages, flush TX, account the pass.
+ *
+ * Quiescent state every pass: it is one load and one store on a line this
+ * lcore owns, and it bounds how long tw-control waits before freeing an
+ * old routing table to one pass.
+ *
+ * Idle back-off (for 2-core machines where a spinning lcore would starve
+ * the publisher, the compiler or CI): after idle_passes_before_sleep empty
+ * passes the lcore goes RCU-offline, sleeps idle_sleep_us, and comes back
+ * online. 0 disables it (pure polling, for benchmarks).
+ */
+#include <unistd.h>
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_rcu_qsbr.h>
+
+#include "tw_dispatch.h"
+#include "tw_exec.h"
+#include "tw_lcore_loop.h"
+#include "tw_parse.h"
+#include "tw_tx.h"
+
+volatile bool tw_force_quit;
+
+static inline uint32_t
+io_pass(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
+{
+	struct rte_mbuf *pkts[TW_BURST], *frames[TW_BURST];
+	uint16_t n, nf;
+
+	n = rte_eth_rx_burst(ctx->port_id, ctx->rx_queue, pkts, TW_BURST);
+	if (n == 0)
+		return 0;
+	tw_cnt_add(ctx, TW_CNT_rx_packets, n);
+	nf = tw_parse_burst(ctx, pkts, n, frames);
+	if (nf != 0)
+		tw_dispatch_burst(ctx, rt, frames, nf);
+	return n;
+}
+
+static inline void
+account_pass(struct tw_lcore_ctx *ctx, uint64_t start, uint32_t work)
+{
+	uint64_t ns = (rte_rdtsc() - start) * NS_PER_S / ctx->tsc_hz;
+
+	tw_cnt_add(ctx, TW_CNT_polls, 1);
+	if (work == 0)
+		tw_cnt_add(ctx, TW_CNT_idle_polls, 1);
+	if (ns > ctx->stats->c[TW_CNT_max_stall_ns])
+		__atomic_store_n(&ctx->stats->c[TW_CNT_max_stall_ns], ns, __ATOMIC_RELAXED);
+}
+
+static inline int
+loop_body(struct tw_lcore_ctx *ctx, const bool do_io, const bool do_work)
+{
+	struct rte_rcu_qsbr *qsbr = ctx->shared->qsbr;
+	uint32_t idle = 0;
+
+	rte_rcu_qsbr_thread_register(qsbr, ctx->qsbr_id);
+	rte_rcu_qsbr_thread_online(qsbr, ctx->qsbr_id);
+
+	while (!__atomic_load_n(&tw_force_quit, __ATOMIC_RELAXED)) {
+		uint64_t start = rte_rdtsc();
+		const struct tw_routes *rt;
+		uint32_t work = 0;
+
+		rte_rcu_qsbr_quiescent(qsbr, ctx->qsbr_id);
+		/* acquire: pairs with the release store in tw-control's ctl publish */
+		rt = __atomic_load_n(&ctx->shared->routes, __ATOMIC_ACQUIRE);
+		if (do_io)
+			work += io_pass(ctx, rt);
+		if (do_work)
+			work += tw_exec_burst(ctx, rt);
+		tw_tx_flush(ctx);
+		account_pass(ctx, start, work);
+
+		if (work != 0) {
+			idle = 0;
+			continue;
+		}
+		if (ctx->idle_sleep_us == 0 || ++idle < ctx->idle_passes_before_sleep) {
+			rte_pause();
+			continue;
+		}
+		/* Offline while asleep so tw-control's grace periods need not wait for us. */
+		rte_rcu_qsbr_thread_offline(qsbr, ctx->qsbr_id);
+		usleep(ctx->idle_sleep_us);
+		rte_rcu_qsbr_thread_online(qsbr, ctx->qsbr_id);
+		tw_cnt_add(ctx, TW_CNT_idle_sleeps, 1);
+		idle = 0;
+	}
+	tw_tx_flush(ctx);
+	rte_rcu_qsbr_thread_offline(qsbr, ctx->qsbr_id);
+	rte_rcu_qsbr_thread_unregister(qsbr, ctx->qsbr_id);
+	return 0;
+}
+
+int
+tw_lcore_loop_io(void *arg)
+{
+	return loop_body(arg, true, false);
+}
+
+int
+tw_lcore_loop_worker(void *arg)
+{
+	return loop_body(arg, false, true);
+}
+
+int
+tw_lcore_loop_rtc(void *arg)
+{
+	return loop_body(arg, true, true);
+}

@@ -1,0 +1,164 @@
+/*
+ * Built-in tasks (DESIGN.md): noop, echo, add, sleep_us, fail. They run
+ * inline on a worker lcore (the solo pool), so none of them allocates or
+ * makes a system call; argument parsing is a strict hand-written scanner
+ * because these run per task.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_cycles.h>
+
+#include "tw_tasks.h"
+
+#define SLEEP_US_MAX 1000000u  /* a solo worker must not be held for more than 1 s */
+
+static int
+task_noop(struct tw_task_io *io)
+{
+	io->out_len = 0;
+	return 0;
+}
+
+static int
+task_echo(struct tw_task_io *io)
+{
+	if (io->args_len > io->out_cap)
+		return tw_task_fail(io, "echo: args of %u bytes exceed the result limit of %u",
+				    io->args_len, io->out_cap);
+	memcpy(io->out, io->args, io->args_len);
+	io->out_len = io->args_len;
+	return 0;
+}
+
+struct scan {
+	const uint8_t *p, *end;
+};
+
+static void
+skip_ws(struct scan *s)
+{
+	while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+		s->p++;
+}
+
+static bool
+expect(struct scan *s, char c)
+{
+	skip_ws(s);
+	if (s->p < s->end && *s->p == (uint8_t)c) {
+		s->p++;
+		return true;
+	}
+	return false;
+}
+
+/* A JSON integer that fits int64_t: -?(0|[1-9][0-9]*), no fraction or exponent. */
+static bool
+scan_int64(struct scan *s, int64_t *out)
+{
+	bool neg = false;
+	uint64_t v = 0, limit;
+	const uint8_t *start;
+
+	skip_ws(s);
+	if (s->p < s->end && *s->p == '-') {
+		neg = true;
+		s->p++;
+	}
+	limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+	start = s->p;
+	while (s->p < s->end && *s->p >= '0' && *s->p <= '9') {
+		unsigned d = *s->p - '0';
+
+		if (v > (limit - d) / 10)
+			return false;
+		v = v * 10 + d;
+		s->p++;
+	}
+	if (s->p == start || (s->p - start > 1 && *start == '0'))
+		return false;
+	if (s->p < s->end && (*s->p == '.' || *s->p == 'e' || *s->p == 'E'))
+		return false;
+	*out = neg ? (int64_t)(0 - v) : (int64_t)v;
+	return true;
+}
+
+/* Parse a JSON array of exactly n integers. */
+static bool
+scan_int_array(const struct tw_task_io *io, int64_t *vals, unsigned n)
+{
+	struct scan s = { io->args, io->args + io->args_len };
+
+	if (!expect(&s, '['))
+		return false;
+	for (unsigned i = 0; i < n; i++) {
+		if (i > 0 && !expect(&s, ','))
+			return false;
+		if (!scan_int64(&s, &vals[i]))
+			return false;
+	}
+	if (!expect(&s, ']'))
+		return false;
+	skip_ws(&s);
+	return s.p == s.end;
+}
+
+static int
+task_add(struct tw_task_io *io)
+{
+	int64_t v[2], sum;
+	int n;
+
+	if (!scan_int_array(io, v, 2))
+		return tw_task_fail(io, "add: args must be a JSON array of two integers, like [2,3]");
+	if (__builtin_add_overflow(v[0], v[1], &sum))
+		return tw_task_fail(io, "add: integer overflow");
+	n = snprintf((char *)io->out, io->out_cap, "%lld", (long long)sum);
+	io->out_len = (uint32_t)n;
+	return 0;
+}
+
+static int
+task_sleep_us(struct tw_task_io *io)
+{
+	int64_t us;
+
+	if (!scan_int_array(io, &us, 1))
+		return tw_task_fail(io, "sleep_us: args must be a JSON array of one integer, like [100]");
+	if (us < 0 || us > SLEEP_US_MAX)
+		return tw_task_fail(io, "sleep_us: %lld out of range 0..%u", (long long)us,
+				    SLEEP_US_MAX);
+	/* Busy-wait: the solo pool runs on a polling lcore, which never sleeps mid-task. */
+	rte_delay_us_block((unsigned)us);
+	io->out_len = 0;
+	return 0;
+}
+
+static int
+task_fail(struct tw_task_io *io)
+{
+	return tw_task_fail(io, "fail: this task always fails (args were %u bytes)", io->args_len);
+}
+
+int
+tw_tasks_register_builtins(struct tw_task_registry *reg)
+{
+	static const struct tw_task_def builtins[] = {
+		{ "noop", task_noop },
+		{ "echo", task_echo },
+		{ "add", task_add },
+		{ "sleep_us", task_sleep_us },
+		{ "fail", task_fail },
+	};
+
+	for (size_t i = 0; i < RTE_DIM(builtins); i++) {
+		int ret = tw_tasks_register(reg, builtins[i].name, builtins[i].fn);
+
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
