@@ -46,13 +46,15 @@ BINS := $(BUILD)/tw-dataplane $(BUILD)/tw-control $(BUILD)/twctl $(BUILD)/tw-pub
 
 UNIT_SRCS := $(wildcard tests/unit/*_test.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
+DP_TEST_SRCS := $(wildcard tests/dp/*_test.c)
+DP_TEST_BINS := $(patsubst tests/dp/%.c,$(BUILD)/tests/dp/%,$(DP_TEST_SRCS))
 IT_SRCS := $(wildcard tests/integration/*_test.c)
 IT_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(IT_SRCS))
 
 .PHONY: all deps run test unit-test integration-test up down clean
 .SECONDARY:
 
-all: $(BINS) $(UNIT_BINS) $(IT_BINS)
+all: $(BINS) $(UNIT_BINS) $(DP_TEST_BINS) $(IT_BINS)
 
 deps:
 	@bash deploy/install-deps.sh
@@ -89,6 +91,9 @@ $(BUILD)/tw-publish-bench: $(OBJ)/perf/tw_publish_bench.o $(LIB_CLIENT)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
 $(BUILD)/tests/unit/%: $(OBJ)/tests/unit/%.o $(LIB_DP) $(LIB_CTL) $(LIB_CLIENT) $(LIB_COMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka -lm
+$(BUILD)/tests/dp/%: $(OBJ)/tests/dp/%.o $(LIB_DP) $(LIB_COMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka -lm
 $(BUILD)/tests/integration/%: $(OBJ)/tests/integration/%.o $(LIB_CLIENT) $(LIB_COMMON)
