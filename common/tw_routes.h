@@ -45,6 +45,8 @@ struct tw_route_exchange {
 	char name[TW_NAME_MAX]; /* "" is the default exchange */
 	uint32_t name_len;
 	uint8_t type;           /* enum tw_exchange_type */
+	uint32_t first_binding; /* bindings are sorted by exchange: this one's range */
+	uint32_t n_bindings;
 };
 
 struct tw_route_binding {
