@@ -62,6 +62,9 @@ struct tw_queue_slot {
 	struct rte_ring *ring;  /* NULL: slot free */
 	uint32_t max_length;
 	uint32_t gen;           /* bumped on every (re)use, names the ring */
+	/* Counter sums when the queue was declared: the per-slot counters in
+	 * stats[] keep growing across reuse, so figures are reported relative. */
+	uint64_t base_published, base_delivered, base_rejected;
 };
 
 struct tw_shared {

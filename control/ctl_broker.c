@@ -1,0 +1,445 @@
+/*
+ * tw-control's broker model and RCU publication: see ctl_broker.h.
+ *
+ * Publication order (the contract of tw_shared.h):
+ *  1. build a complete new table in shared memory (rte_zmalloc);
+ *  2. store its pointer with release order (pairs with the acquire load
+ *     at the top of every lcore pass, tw_lcore_loop.c);
+ *  3. wait for a grace period: every polling lcore has passed a quiescent
+ *     state (or is offline) after the store, so none still reads the old
+ *     table;
+ *  4. free the old table, and only then drain and free rings of deleted
+ *     queues (no lcore can reach them any more).
+ * The wait is bounded (grace_timeout_ms) and also stops when the primary
+ * is gone: a table whose grace period never completed is leaked, counted,
+ * never freed under a reader.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_cycles.h>
+#include <rte_errno.h>
+#include <rte_malloc.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+
+#include "ctl_broker.h"
+#include "tw_task.h"
+
+#define ERR(...) fail(err, -EINVAL, __VA_ARGS__)
+
+/* Write the reply message and return code (a negative errno). */
+static int __attribute__((format(printf, 3, 4)))
+fail(char *err, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, CTL_ERR_MAX, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+static void *
+shm_zalloc(size_t size, void *arg)
+{
+	(void)arg;
+	return rte_zmalloc("tw_routes", size, RTE_CACHE_LINE_SIZE);
+}
+
+static void
+shm_free(void *p, void *arg)
+{
+	(void)arg;
+	rte_free(p);
+}
+
+static const struct tw_alloc_ops shm_ops = { shm_zalloc, shm_free, NULL };
+
+void
+ctl_queue_sums(const struct tw_shared *sh, uint32_t slot, uint64_t *published, uint64_t *delivered,
+	       uint64_t *rejected)
+{
+	uint64_t p = 0, d = 0, r = 0;
+
+	for (uint32_t i = 0; i < sh->n_pollers && i < TW_MAX_LCORES; i++) {
+		p += __atomic_load_n(&sh->stats[i].q_published[slot], __ATOMIC_RELAXED);
+		d += __atomic_load_n(&sh->stats[i].q_delivered[slot], __ATOMIC_RELAXED);
+		r += __atomic_load_n(&sh->stats[i].q_rejected[slot], __ATOMIC_RELAXED);
+	}
+	*published = p;
+	*delivered = d;
+	*rejected = r;
+}
+
+static bool
+primary_alive(const struct tw_shared *sh)
+{
+	return kill(sh->primary_pid, 0) == 0 || errno == EPERM;
+}
+
+/* Wait until every lcore has been quiescent since now. @return 0 or -ETIMEDOUT. */
+static int
+grace_period(struct ctl_broker *b)
+{
+	uint64_t token = rte_rcu_qsbr_start(b->sh->qsbr);
+	uint64_t deadline = rte_get_timer_cycles() + rte_get_timer_hz() * b->grace_timeout_ms / 1000;
+
+	while (rte_rcu_qsbr_check(b->sh->qsbr, token, false) != 1) {
+		if (rte_get_timer_cycles() > deadline || !primary_alive(b->sh))
+			return -ETIMEDOUT;
+		usleep(50);
+	}
+	return 0;
+}
+
+/* Release every task still in a ring (the ring is unreachable or being purged). */
+static uint64_t
+drain_ring(struct ctl_broker *b, struct rte_ring *r)
+{
+	void *v[64];
+	uint64_t n = 0;
+	unsigned got;
+
+	while ((got = rte_ring_dequeue_burst(r, v, RTE_DIM(v), NULL)) != 0) {
+		for (unsigned i = 0; i < got; i++)
+			tw_task_release(v[i], b->sh->task_pool);
+		n += got;
+	}
+	return n;
+}
+
+/*
+ * Make the model live. @param dead_ring  a ring to drain and free once no
+ * lcore can see it (queue delete), or NULL.
+ */
+static int
+publish(struct ctl_broker *b, struct rte_ring *dead_ring, uint64_t *discarded, char *err)
+{
+	static struct tw_def_queue queues[TW_MAX_QUEUES];
+	struct tw_defs d = { 0 };
+	struct tw_routes *rt, *old;
+
+	for (uint32_t s = 0; s < TW_MAX_QUEUES; s++) {
+		const struct tw_queue_slot *qs = &b->sh->queues[s];
+
+		if (qs->ring == NULL)
+			continue;
+		snprintf(queues[d.n_queues].name, TW_NAME_MAX, "%s", qs->name);
+		queues[d.n_queues].slot = (uint16_t)s;
+		queues[d.n_queues].ring = qs->ring;
+		d.n_queues++;
+	}
+	d.queues = queues;
+	d.n_exchanges = b->n_exchanges;
+	d.exchanges = b->exchanges;
+	d.n_bindings = b->n_bindings;
+	d.bindings = b->bindings;
+	d.version = b->sh->routes_version + 1;
+
+	rt = tw_routes_build(&d, &shm_ops);
+	if (rt == NULL)
+		return fail(err, -errno, "cannot build routing table: %s", strerror(errno));
+	old = b->sh->routes;
+	/* release: pairs with the acquire load in tw_lcore_loop.c loop_body() */
+	__atomic_store_n(&b->sh->routes, rt, __ATOMIC_RELEASE);
+	__atomic_store_n(&b->sh->routes_version, d.version, __ATOMIC_RELEASE);
+	if (grace_period(b) != 0) {
+		/* Some lcore may still read old (or dead_ring): never free them. */
+		b->leaked_tables++;
+		fprintf(stderr, "tw-control: grace period timed out; old routing table kept\n");
+		return 0;
+	}
+	tw_routes_free(old, &shm_ops);
+	if (dead_ring != NULL) {
+		uint64_t n = drain_ring(b, dead_ring);
+
+		if (discarded != NULL)
+			*discarded = n;
+		rte_ring_free(dead_ring);
+	}
+	return 0;
+}
+
+static int
+check_name(const char *what, const char *name, char *err)
+{
+	size_t n = strlen(name);
+
+	if (n == 0)
+		return ERR("%s name is empty", what);
+	if (n >= TW_NAME_MAX)
+		return ERR("%s name longer than %d bytes", what, TW_NAME_MAX - 1);
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+			return ERR("%s name contains a control character", what);
+	return 0;
+}
+
+int
+ctl_queue_find(const struct ctl_broker *b, const char *name)
+{
+	for (int s = 0; s < TW_MAX_QUEUES; s++)
+		if (b->sh->queues[s].ring != NULL && strcmp(b->sh->queues[s].name, name) == 0)
+			return s;
+	return -1;
+}
+
+static int
+exchange_find(const struct ctl_broker *b, const char *name)
+{
+	for (uint32_t i = 0; i < b->n_exchanges; i++)
+		if (strcmp(b->exchanges[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+static int
+binding_find(const struct ctl_broker *b, const char *src, const char *dst, const char *key)
+{
+	for (uint32_t i = 0; i < b->n_bindings; i++) {
+		const struct tw_def_binding *x = &b->bindings[i];
+
+		if (strcmp(x->source, src) == 0 && strcmp(x->destination, dst) == 0 &&
+		    strcmp(x->key, key) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+int
+ctl_queue_declare(struct ctl_broker *b, const char *name, uint32_t max_length, char *err)
+{
+	struct tw_queue_slot *qs = NULL;
+	char ring_name[RTE_RING_NAMESIZE];
+	struct rte_ring *r;
+	int s, ret;
+
+	ret = check_name("queue", name, err);
+	if (ret != 0)
+		return ret;
+	if (max_length > TW_QUEUE_MAX_LEN)
+		return ERR("max-length %u above the limit %u", max_length, TW_QUEUE_MAX_LEN);
+	s = ctl_queue_find(b, name);
+	if (s >= 0) {
+		/* Re-declaring with the same arguments is a no-op, as in AMQP. */
+		if (max_length != 0 && max_length != b->sh->queues[s].max_length)
+			return ERR("queue '%s' exists with max-length %u", name,
+				   b->sh->queues[s].max_length);
+		return 0;
+	}
+	for (s = 0; s < TW_MAX_QUEUES; s++)
+		if (b->sh->queues[s].ring == NULL) {
+			qs = &b->sh->queues[s];
+			break;
+		}
+	if (qs == NULL)
+		return ERR("too many queues (limit %d)", TW_MAX_QUEUES);
+	if (max_length == 0)
+		max_length = TW_QUEUE_DEFAULT_LEN;
+	snprintf(ring_name, sizeof(ring_name), "tw_q%d_%u", s, qs->gen + 1);
+	/* MP/MC: io lcores produce, every worker consuming the queue competes. */
+	r = rte_ring_create(ring_name, max_length, SOCKET_ID_ANY, RING_F_EXACT_SZ);
+	if (r == NULL)
+		return fail(err, -ENOMEM, "cannot create ring for queue '%s': %s", name,
+				rte_strerror(rte_errno));
+	qs->gen++;
+	snprintf(qs->name, sizeof(qs->name), "%s", name);
+	qs->max_length = max_length;
+	ctl_queue_sums(b->sh, (uint32_t)s, &qs->base_published, &qs->base_delivered,
+		       &qs->base_rejected);
+	qs->ring = r;
+	ret = publish(b, NULL, NULL, err);
+	if (ret != 0) {
+		qs->ring = NULL;
+		rte_ring_free(r);
+	}
+	return ret;
+}
+
+/* Remove bindings matching a predicate (compacting in place). */
+static void
+drop_bindings(struct ctl_broker *b, const char *source, const char *dest)
+{
+	uint32_t w = 0;
+
+	for (uint32_t i = 0; i < b->n_bindings; i++) {
+		const struct tw_def_binding *x = &b->bindings[i];
+
+		if ((source != NULL && strcmp(x->source, source) == 0) ||
+		    (dest != NULL && strcmp(x->destination, dest) == 0))
+			continue;
+		b->bindings[w++] = *x;
+	}
+	b->n_bindings = w;
+}
+
+int
+ctl_queue_delete(struct ctl_broker *b, const char *name, uint64_t *discarded, char *err)
+{
+	int s = ctl_queue_find(b, name);
+	struct rte_ring *r;
+
+	*discarded = 0;
+	if (s < 0)
+		return fail(err, -ENOENT, "no queue '%s'", name);
+	/* Its bindings go with it (AMQP); tasks still queued are released after the grace period. */
+	drop_bindings(b, NULL, name);
+	r = b->sh->queues[s].ring;
+	b->sh->queues[s].ring = NULL;
+	return publish(b, r, discarded, err);
+}
+
+int
+ctl_queue_purge(struct ctl_broker *b, const char *name, uint64_t *purged, char *err)
+{
+	int s = ctl_queue_find(b, name);
+
+	*purged = 0;
+	if (s < 0)
+		return fail(err, -ENOENT, "no queue '%s'", name);
+	/* The ring is multi-consumer: dequeuing here competes safely with workers. */
+	*purged = drain_ring(b, b->sh->queues[s].ring);
+	return 0;
+}
+
+int
+ctl_exchange_declare(struct ctl_broker *b, const char *name, const char *type, char *err)
+{
+	int t = tw_exchange_type_parse(type), i, ret;
+
+	ret = check_name("exchange", name, err);
+	if (ret != 0)
+		return name[0] == '\0' ? ERR("the default exchange \"\" always exists") : ret;
+	if (t < 0)
+		return ERR("unknown exchange type '%s' (direct, fanout, topic, headers)", type);
+	if (t == TW_EX_HEADERS)
+		return ERR("headers exchanges are not supported yet");
+	i = exchange_find(b, name);
+	if (i >= 0) {
+		if (b->exchanges[i].type != t)
+			return ERR("exchange '%s' exists with type %s", name,
+				   tw_exchange_type_name(b->exchanges[i].type));
+		return 0;
+	}
+	if (b->n_exchanges == RTE_DIM(b->exchanges))
+		return ERR("too many exchanges (limit %d)", TW_MAX_EXCHANGES - 1);
+	snprintf(b->exchanges[b->n_exchanges].name, TW_NAME_MAX, "%s", name);
+	b->exchanges[b->n_exchanges].type = (uint8_t)t;
+	b->n_exchanges++;
+	ret = publish(b, NULL, NULL, err);
+	if (ret != 0)
+		b->n_exchanges--;
+	return ret;
+}
+
+int
+ctl_exchange_delete(struct ctl_broker *b, const char *name, char *err)
+{
+	int i = exchange_find(b, name);
+
+	if (name[0] == '\0')
+		return ERR("the default exchange cannot be deleted");
+	if (i < 0)
+		return fail(err, -ENOENT, "no exchange '%s'", name);
+	drop_bindings(b, name, NULL);
+	b->exchanges[i] = b->exchanges[--b->n_exchanges];
+	return publish(b, NULL, NULL, err);
+}
+
+int
+ctl_bind(struct ctl_broker *b, const char *source, const char *dest, const char *key, char *err)
+{
+	struct tw_def_binding *x;
+	int ret;
+
+	if (source[0] == '\0')
+		return ERR("the default exchange's bindings are implicit (routing key = queue name)");
+	if (exchange_find(b, source) < 0)
+		return fail(err, -ENOENT, "no exchange '%s'", source);
+	if (ctl_queue_find(b, dest) < 0)
+		return fail(err, -ENOENT, "no queue '%s'", dest);
+	if (strlen(key) >= TW_NAME_MAX)
+		return ERR("routing key longer than %d bytes", TW_NAME_MAX - 1);
+	if (binding_find(b, source, dest, key) >= 0)
+		return 0;
+	if (b->n_bindings == TW_MAX_BINDINGS)
+		return ERR("too many bindings (limit %d)", TW_MAX_BINDINGS);
+	if (b->n_bindings == b->cap_bindings) {
+		uint32_t cap = b->cap_bindings ? b->cap_bindings * 2 : 64;
+		void *p = realloc(b->bindings, sizeof(*b->bindings) * cap);
+
+		if (p == NULL)
+			return ERR("out of memory");
+		b->bindings = p;
+		b->cap_bindings = cap;
+	}
+	x = &b->bindings[b->n_bindings];
+	memset(x, 0, sizeof(*x));
+	snprintf(x->source, TW_NAME_MAX, "%s", source);
+	snprintf(x->destination, TW_NAME_MAX, "%s", dest);
+	snprintf(x->key, TW_NAME_MAX, "%s", key);
+	b->n_bindings++;
+	ret = publish(b, NULL, NULL, err);
+	if (ret != 0)
+		b->n_bindings--;
+	return ret;
+}
+
+int
+ctl_unbind(struct ctl_broker *b, const char *source, const char *dest, const char *key, char *err)
+{
+	int i = binding_find(b, source, dest, key);
+
+	if (i < 0)
+		return fail(err, -ENOENT, "no binding %s -> %s with key '%s'", source, dest,
+				key);
+	b->bindings[i] = b->bindings[--b->n_bindings];
+	return publish(b, NULL, NULL, err);
+}
+
+int
+ctl_broker_attach(struct ctl_broker *b, struct tw_shared *sh, char *err)
+{
+	const struct tw_routes *rt = sh->routes;
+
+	memset(b, 0, sizeof(*b));
+	b->sh = sh;
+	b->grace_timeout_ms = 2000;
+	if (rt == NULL)
+		return 0;
+	/* Re-attach after a restart: the live table is the truth. */
+	for (uint32_t i = 1; i < rt->n_exchanges; i++) {
+		snprintf(b->exchanges[b->n_exchanges].name, TW_NAME_MAX, "%s", rt->exchanges[i].name);
+		b->exchanges[b->n_exchanges].type = rt->exchanges[i].type;
+		b->n_exchanges++;
+	}
+	if (rt->n_bindings != 0) {
+		b->bindings = calloc(rt->n_bindings, sizeof(*b->bindings));
+		if (b->bindings == NULL)
+			return ERR("out of memory");
+		b->cap_bindings = rt->n_bindings;
+	}
+	for (uint32_t i = 0; i < rt->n_bindings; i++) {
+		const struct tw_route_binding *rb = &rt->bindings[i];
+		struct tw_def_binding *x = &b->bindings[i];
+
+		snprintf(x->source, TW_NAME_MAX, "%s", rt->exchanges[rb->exchange].name);
+		snprintf(x->destination, TW_NAME_MAX, "%s", rt->queues[rb->queue].name);
+		snprintf(x->key, TW_NAME_MAX, "%s", rb->key);
+	}
+	b->n_bindings = rt->n_bindings;
+	return 0;
+}
+
+void
+ctl_broker_detach(struct ctl_broker *b)
+{
+	free(b->bindings);
+	memset(b, 0, sizeof(*b));
+}

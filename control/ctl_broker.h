@@ -1,0 +1,59 @@
+/*
+ * tw-control's model of the broker: queues, exchanges and bindings, and
+ * the one function that makes a change visible to the data plane
+ * (build a new routing table, publish it with RCU, free the old one).
+ *
+ * Queues live in tw_shared.queues[] (slot, ring, name), so they survive a
+ * restart of tw-control; exchanges and bindings are rebuilt from the
+ * routing table in shared memory when tw-control re-attaches.
+ *
+ * Every mutating call validates first and changes nothing on error; on
+ * success the change is live (the data plane routes with it) on return.
+ * Errors are -errno with a human message in err (for the control reply).
+ *
+ * Threads: tw-control's main thread only (one broker per process).
+ */
+#ifndef CTL_BROKER_H
+#define CTL_BROKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tw_routes.h"
+#include "tw_shared.h"
+
+#define CTL_ERR_MAX 256
+
+struct ctl_broker {
+	struct tw_shared *sh;
+	uint32_t n_exchanges;
+	struct tw_def_exchange exchanges[TW_MAX_EXCHANGES - 1]; /* the default one is implicit */
+	uint32_t n_bindings, cap_bindings;
+	struct tw_def_binding *bindings;                         /* malloc'd, grows */
+	uint32_t grace_timeout_ms;                               /* RCU wait bound */
+	uint64_t leaked_tables;                                  /* grace period timed out */
+};
+
+/** Attach to shared memory and rebuild exchanges/bindings from its routes. */
+int ctl_broker_attach(struct ctl_broker *b, struct tw_shared *sh, char *err);
+void ctl_broker_detach(struct ctl_broker *b);
+
+int ctl_queue_declare(struct ctl_broker *b, const char *name, uint32_t max_length, char *err);
+/** @param discarded  receives the number of tasks dropped with the queue. */
+int ctl_queue_delete(struct ctl_broker *b, const char *name, uint64_t *discarded, char *err);
+int ctl_queue_purge(struct ctl_broker *b, const char *name, uint64_t *purged, char *err);
+int ctl_exchange_declare(struct ctl_broker *b, const char *name, const char *type, char *err);
+int ctl_exchange_delete(struct ctl_broker *b, const char *name, char *err);
+int ctl_bind(struct ctl_broker *b, const char *source, const char *dest, const char *key, char *err);
+int ctl_unbind(struct ctl_broker *b, const char *source, const char *dest, const char *key,
+	       char *err);
+
+/** Slot index of a live queue, or -1. */
+int ctl_queue_find(const struct ctl_broker *b, const char *name);
+
+
+
+/** Per-queue counters summed over the polling lcores (absolute, not relative to base). */
+void ctl_queue_sums(const struct tw_shared *sh, uint32_t slot, uint64_t *published,
+		    uint64_t *delivered, uint64_t *rejected);
+#endif

@@ -1,0 +1,223 @@
+/*
+ * Control request handlers: see ctl_handlers.h. Each handler validates
+ * through the broker, which writes a message into r->err on failure; the
+ * response then carries ok = false and that message.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_ring.h>
+
+#include "ctl_handlers.h"
+
+struct ctl_arena_block {
+	struct ctl_arena_block *next;
+	max_align_t data[];
+};
+
+void
+ctl_reply_init(struct ctl_reply *r)
+{
+	memset(r, 0, sizeof(*r));
+	taskwire__control__response__init(&r->resp);
+}
+
+void
+ctl_reply_free(struct ctl_reply *r)
+{
+	while (r->blocks != NULL) {
+		struct ctl_arena_block *b = r->blocks;
+
+		r->blocks = b->next;
+		free(b);
+	}
+}
+
+void *
+ctl_reply_alloc(struct ctl_reply *r, size_t size)
+{
+	struct ctl_arena_block *b = calloc(1, sizeof(*b) + size);
+
+	if (b == NULL)
+		return NULL;
+	b->next = r->blocks;
+	r->blocks = b;
+	return b->data;
+}
+
+char *
+ctl_reply_strdup(struct ctl_reply *r, const char *s)
+{
+	size_t n = strlen(s);
+	char *p = ctl_reply_alloc(r, n + 1);
+
+	if (p == NULL)
+		return (char *)"";
+	memcpy(p, s, n + 1);
+	return p;
+}
+
+/* Array of n pointers to zeroed, init'ed messages of one type. */
+#define REPLY_ARRAY(r, type, init, n, out)                                        \
+	do {                                                                      \
+		type **arr_ = ctl_reply_alloc((r), sizeof(type *) * ((n) ? (n) : 1)); \
+		type *items_ = ctl_reply_alloc((r), sizeof(type) * ((n) ? (n) : 1));  \
+		if (arr_ == NULL || items_ == NULL) {                             \
+			(out) = NULL;                                             \
+			break;                                                    \
+		}                                                                 \
+		for (size_t i_ = 0; i_ < (n); i_++) {                             \
+			init(&items_[i_]);                                        \
+			arr_[i_] = &items_[i_];                                   \
+		}                                                                 \
+		(out) = arr_;                                                     \
+	} while (0)
+
+static int
+list_queues(const struct ctl_broker *b, struct ctl_reply *r)
+{
+	const struct tw_shared *sh = b->sh;
+	Taskwire__Control__QueueInfo **q;
+	size_t n = 0, k = 0;
+
+	for (uint32_t s = 0; s < TW_MAX_QUEUES; s++)
+		n += sh->queues[s].ring != NULL;
+	REPLY_ARRAY(r, Taskwire__Control__QueueInfo, taskwire__control__queue_info__init, n, q);
+	if (q == NULL)
+		return -ENOMEM;
+	for (uint32_t s = 0; s < TW_MAX_QUEUES; s++) {
+		const struct tw_queue_slot *qs = &sh->queues[s];
+		uint64_t p, d, rej;
+
+		if (qs->ring == NULL)
+			continue;
+		ctl_queue_sums(sh, s, &p, &d, &rej);
+		q[k]->name = ctl_reply_strdup(r, qs->name);
+		q[k]->max_length = qs->max_length;
+		q[k]->ready = rte_ring_count(qs->ring);
+		q[k]->published = p - qs->base_published;
+		q[k]->delivered = d - qs->base_delivered;
+		q[k]->rejected = rej - qs->base_rejected;
+		k++;
+	}
+	r->resp.n_queues = k;
+	r->resp.queues = q;
+	return 0;
+}
+
+static int
+list_exchanges(const struct ctl_broker *b, struct ctl_reply *r)
+{
+	Taskwire__Control__ExchangeInfo **e;
+	size_t n = b->n_exchanges + 1;
+
+	REPLY_ARRAY(r, Taskwire__Control__ExchangeInfo, taskwire__control__exchange_info__init, n, e);
+	if (e == NULL)
+		return -ENOMEM;
+	e[0]->name = (char *)"";
+	e[0]->type = (char *)"direct";
+	for (uint32_t i = 0; i < b->n_exchanges; i++) {
+		e[i + 1]->name = ctl_reply_strdup(r, b->exchanges[i].name);
+		e[i + 1]->type = (char *)tw_exchange_type_name(b->exchanges[i].type);
+	}
+	r->resp.n_exchanges = n;
+	r->resp.exchanges = e;
+	return 0;
+}
+
+static int
+list_bindings(const struct ctl_broker *b, struct ctl_reply *r)
+{
+	Taskwire__Control__BindingInfo **x;
+	size_t n = b->n_bindings;
+
+	REPLY_ARRAY(r, Taskwire__Control__BindingInfo, taskwire__control__binding_info__init, n, x);
+	if (x == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		x[i]->source = ctl_reply_strdup(r, b->bindings[i].source);
+		x[i]->destination = ctl_reply_strdup(r, b->bindings[i].destination);
+		x[i]->routing_key = ctl_reply_strdup(r, b->bindings[i].key);
+	}
+	r->resp.n_bindings = n;
+	r->resp.bindings = x;
+	return 0;
+}
+
+static int
+handle_list(struct ctl_broker *b, const Taskwire__Control__ListRequest *l, struct ctl_reply *r)
+{
+	int ret;
+
+	switch (l->what) {
+	case TASKWIRE__CONTROL__LIST_REQUEST__WHAT__QUEUES:
+		ret = list_queues(b, r);
+		break;
+	case TASKWIRE__CONTROL__LIST_REQUEST__WHAT__EXCHANGES:
+		ret = list_exchanges(b, r);
+		break;
+	case TASKWIRE__CONTROL__LIST_REQUEST__WHAT__BINDINGS:
+		ret = list_bindings(b, r);
+		break;
+	default:
+		snprintf(r->err, sizeof(r->err), "unknown list kind %d", (int)l->what);
+		return -EINVAL;
+	}
+	if (ret != 0)
+		snprintf(r->err, sizeof(r->err), "out of memory");
+	return ret;
+}
+
+/* protobuf-c gives NULL-free strings, but a missing sub-message is NULL. */
+#define STR(s) ((s) != NULL ? (s) : "")
+
+void
+ctl_handle(struct ctl_broker *b, const Taskwire__Control__Request *req, struct ctl_reply *r)
+{
+	uint64_t n = 0;
+	int ret;
+
+	switch (req->body_case) {
+	case TASKWIRE__CONTROL__REQUEST__BODY_STATUS:
+		ret = ctl_status_fill(b, r);
+		if (ret != 0)
+			snprintf(r->err, sizeof(r->err), "out of memory");
+		break;
+	case TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_DECLARE:
+		ret = ctl_queue_declare(b, STR(req->queue_declare->name),
+					req->queue_declare->max_length, r->err);
+		break;
+	case TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_DELETE:
+		ret = ctl_queue_delete(b, STR(req->queue_delete->name), &n, r->err);
+		break;
+	case TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_PURGE:
+		ret = ctl_queue_purge(b, STR(req->queue_purge->name), &n, r->err);
+		break;
+	case TASKWIRE__CONTROL__REQUEST__BODY_EXCHANGE_DECLARE:
+		ret = ctl_exchange_declare(b, STR(req->exchange_declare->name),
+					   STR(req->exchange_declare->type), r->err);
+		break;
+	case TASKWIRE__CONTROL__REQUEST__BODY_EXCHANGE_DELETE:
+		ret = ctl_exchange_delete(b, STR(req->exchange_delete->name), r->err);
+		break;
+	case TASKWIRE__CONTROL__REQUEST__BODY_BIND:
+		ret = ctl_bind(b, STR(req->bind->source), STR(req->bind->destination),
+			       STR(req->bind->routing_key), r->err);
+		break;
+	case TASKWIRE__CONTROL__REQUEST__BODY_UNBIND:
+		ret = ctl_unbind(b, STR(req->unbind->source), STR(req->unbind->destination),
+				 STR(req->unbind->routing_key), r->err);
+		break;
+	case TASKWIRE__CONTROL__REQUEST__BODY_LIST:
+		ret = handle_list(b, req->list, r);
+		break;
+	default:
+		snprintf(r->err, sizeof(r->err), "empty or unknown request");
+		ret = -EINVAL;
+		break;
+	}
+	r->resp.ok = ret == 0;
+	r->resp.error = ret == 0 ? (char *)"" : r->err;
+	r->resp.affected = n;
+}

@@ -1,0 +1,39 @@
+/*
+ * Control requests: one handler per control.proto request, each filling a
+ * Response from the broker model and the shared statistics.
+ *
+ * Responses are built in a per-request arena (ctl_reply) so that the
+ * nested protobuf-c structures need no individual frees: the server packs
+ * the reply, sends it and calls ctl_reply_free().
+ * Threads: tw-control's main thread only.
+ */
+#ifndef CTL_HANDLERS_H
+#define CTL_HANDLERS_H
+
+#include <stddef.h>
+
+#include "control.pb-c.h"
+#include "ctl_broker.h"
+
+struct ctl_arena_block;
+
+struct ctl_reply {
+	Taskwire__Control__Response resp;
+	char err[CTL_ERR_MAX];
+	struct ctl_arena_block *blocks;
+};
+
+void ctl_reply_init(struct ctl_reply *r);
+void ctl_reply_free(struct ctl_reply *r);
+/** Zeroed memory owned by the reply; NULL only when out of memory. */
+void *ctl_reply_alloc(struct ctl_reply *r, size_t size);
+/** Copy of s owned by the reply (never NULL: "" when out of memory). */
+char *ctl_reply_strdup(struct ctl_reply *r, const char *s);
+
+/** Handle one decoded request. Always produces a response (ok or error). */
+void ctl_handle(struct ctl_broker *b, const Taskwire__Control__Request *req, struct ctl_reply *r);
+
+/** Fill r->resp.status from shared memory (ctl_status.c). @return 0 or -ENOMEM. */
+int ctl_status_fill(const struct ctl_broker *b, struct ctl_reply *r);
+
+#endif

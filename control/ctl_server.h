@@ -1,0 +1,35 @@
+/*
+ * The control socket: a Unix SOCK_STREAM socket (mode 0600) carrying
+ * length-prefixed control.proto requests and responses (tw_ctl_socket.h).
+ *
+ * One client is served at a time, each request to completion; a client
+ * that stalls mid-message is cut off after CTL_CLIENT_TIMEOUT_MS so it
+ * cannot hold the control plane. Threads: tw-control's main thread.
+ */
+#ifndef CTL_SERVER_H
+#define CTL_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ctl_broker.h"
+
+#define CTL_CLIENT_TIMEOUT_MS 2000
+
+struct ctl_server {
+	int listen_fd;
+	char path[108];
+	uint64_t requests, bad_requests;
+};
+
+/** Create the socket (replacing a stale one). @return 0 or -errno. */
+int ctl_server_open(struct ctl_server *s, const char *path);
+void ctl_server_close(struct ctl_server *s);
+
+/**
+ * Wait up to timeout_ms for a client and serve it until it disconnects.
+ * @return 0 (served or timed out), or -errno on a listening-socket error.
+ */
+int ctl_server_poll(struct ctl_server *s, struct ctl_broker *b, int timeout_ms);
+
+#endif

@@ -1,0 +1,146 @@
+/*
+ * `twctl status`: the engine's identity, lcore plan, counters (per lcore
+ * and summed), drops by reason and pool occupancy, read from shared
+ * memory. Counters are written by one lcore each and read here with
+ * relaxed loads: a snapshot may be a few packets stale, never torn.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <rte_ethdev.h>
+#include <rte_mempool.h>
+
+#include "ctl_handlers.h"
+
+static uint64_t
+now_unix_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static Taskwire__Control__Counter **
+counters(struct ctl_reply *r, const uint64_t *v, bool drops, size_t *n_out)
+{
+	Taskwire__Control__Counter **arr, *items;
+	size_t n = 0;
+
+	arr = ctl_reply_alloc(r, sizeof(*arr) * TW_CNT__MAX);
+	items = ctl_reply_alloc(r, sizeof(*items) * TW_CNT__MAX);
+	if (arr == NULL || items == NULL)
+		return NULL;
+	for (int c = 0; c < TW_CNT__MAX; c++) {
+		bool is_drop = strncmp(tw_counter_names[c], "drop_", 5) == 0;
+
+		if (drops != is_drop)
+			continue;
+		taskwire__control__counter__init(&items[n]);
+		/* drops are reported by reason, without the prefix */
+		items[n].name = (char *)tw_counter_names[c] + (drops ? 5 : 0);
+		items[n].value = v[c];
+		arr[n] = &items[n];
+		n++;
+	}
+	*n_out = n;
+	return arr;
+}
+
+static int
+fill_port(const struct tw_shared *sh, const uint64_t *sum, struct ctl_reply *r,
+	  Taskwire__Control__Status *st)
+{
+	Taskwire__Control__PortInfo *p = ctl_reply_alloc(r, sizeof(*p));
+	Taskwire__Control__PortInfo **arr = ctl_reply_alloc(r, sizeof(*arr));
+	struct rte_eth_stats es;
+	char mac[18], ip[16];
+	uint32_t a = rte_be_to_cpu_32(sh->ip_be);
+
+	if (p == NULL || arr == NULL)
+		return -ENOMEM;
+	taskwire__control__port_info__init(p);
+	snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", sh->mac[0], sh->mac[1],
+		 sh->mac[2], sh->mac[3], sh->mac[4], sh->mac[5]);
+	snprintf(ip, sizeof(ip), "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
+	p->port_id = sh->port_id;
+	p->name = ctl_reply_strdup(r, sh->port_name);
+	p->mac = ctl_reply_strdup(r, mac);
+	p->ip = ctl_reply_strdup(r, ip);
+	p->udp_port = sh->udp_port;
+	p->numa_node = sh->port_numa;
+	p->rx_packets = sum[TW_CNT_rx_packets];
+	p->tx_packets = sum[TW_CNT_tx_packets];
+	/* The device's own drop counters, when the PMD serves a secondary process. */
+	if (rte_eth_dev_is_valid_port(sh->port_id) && rte_eth_stats_get(sh->port_id, &es) == 0) {
+		p->rx_missed = es.imissed;
+		p->rx_nombuf = es.rx_nombuf;
+	}
+	arr[0] = p;
+	st->n_ports = 1;
+	st->ports = arr;
+	return 0;
+}
+
+int
+ctl_status_fill(const struct ctl_broker *b, struct ctl_reply *r)
+{
+	const struct tw_shared *sh = b->sh;
+	Taskwire__Control__Status *st = ctl_reply_alloc(r, sizeof(*st));
+	Taskwire__Control__LcoreInfo **lc;
+	uint64_t sum[TW_CNT__MAX] = { 0 };
+	uint32_t n_plan = sh->n_plan;
+
+	if (st == NULL)
+		return -ENOMEM;
+	taskwire__control__status__init(st);
+	lc = ctl_reply_alloc(r, sizeof(*lc) * (n_plan ? n_plan : 1));
+	if (lc == NULL)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n_plan; i++) {
+		const struct tw_plan_entry *pe = &sh->plan[i];
+		Taskwire__Control__LcoreInfo *l = ctl_reply_alloc(r, sizeof(*l));
+		uint64_t *v = ctl_reply_alloc(r, sizeof(uint64_t) * TW_CNT__MAX);
+
+		if (l == NULL || v == NULL)
+			return -ENOMEM;
+		taskwire__control__lcore_info__init(l);
+		l->lcore_id = pe->lcore_id;
+		l->cpu = pe->cpu;
+		l->core = pe->core;
+		l->numa_node = pe->numa_node;
+		l->role = (char *)tw_role_name(pe->role);
+		if (pe->role != TW_ROLE_MAIN && pe->qsbr_id < TW_MAX_LCORES) {
+			for (int c = 0; c < TW_CNT__MAX; c++) {
+				v[c] = __atomic_load_n(&sh->stats[pe->qsbr_id].c[c], __ATOMIC_RELAXED);
+				/* max_stall_ns is a maximum, not a sum */
+				if (c == TW_CNT_max_stall_ns)
+					sum[c] = v[c] > sum[c] ? v[c] : sum[c];
+				else
+					sum[c] += v[c];
+			}
+			l->counters = counters(r, v, false, &l->n_counters);
+			if (l->counters == NULL)
+				return -ENOMEM;
+		}
+		lc[i] = l;
+	}
+	st->n_lcores = n_plan;
+	st->lcores = lc;
+	st->counters = counters(r, sum, false, &st->n_counters);
+	st->drops = counters(r, sum, true, &st->n_drops);
+	if (st->counters == NULL || st->drops == NULL || fill_port(sh, sum, r, st) != 0)
+		return -ENOMEM;
+	st->primary_pid = (uint32_t)sh->primary_pid;
+	st->uptime_ms = now_unix_ms() - sh->start_unix_ms;
+	st->plan_mode = ctl_reply_strdup(r, sh->plan_mode);
+	st->mbufs_total = sh->pktmbuf_pool->size;
+	st->mbufs_free = rte_mempool_avail_count(sh->pktmbuf_pool);
+	st->tasks_total = sh->task_pool->size;
+	st->tasks_free = rte_mempool_avail_count(sh->task_pool);
+	st->routes_version = __atomic_load_n(&sh->routes_version, __ATOMIC_ACQUIRE);
+	r->resp.status = st;
+	return 0;
+}

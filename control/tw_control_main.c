@@ -1,0 +1,256 @@
+/*
+ * tw-control: the control process. It attaches to tw-dataplane's shared
+ * memory as a DPDK secondary process, rebuilds its model of the broker
+ * from it, and serves the control socket until told to stop or until the
+ * primary exits (a secondary whose primary is gone must not linger).
+ *
+ *   tw-control [EAL options] -- [--socket PATH]
+ *
+ * EAL options need the primary's --file-prefix; --proc-type=secondary and
+ * a private lcore id are added here. main() is the table of contents:
+ * options, EAL, attach, serve, teardown.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <rte_memzone.h>
+
+#include "ctl_broker.h"
+#include "ctl_server.h"
+#include "twctl.h"
+
+#define MAX_EAL_ARGS 64
+
+static volatile sig_atomic_t stop_requested;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+struct control_opts {
+	const char *socket;
+	unsigned grace_timeout_ms;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: tw-control [EAL options] -- [--socket PATH] [--grace-timeout-ms N]\n"
+		   "  --socket PATH          control socket (default %s)\n"
+		   "  --grace-timeout-ms N   longest wait for lcores to leave an old routing\n"
+		   "                         table before it is kept instead of freed (2000)\n",
+		TWCTL_DEFAULT_SOCKET);
+}
+
+/* @return 0, 1 after --help, or -1 on a usage error. */
+static int
+parse_opts(int argc, char **argv, struct control_opts *o)
+{
+	static const struct option longs[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "grace-timeout-ms", required_argument, NULL, 'g' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	o->socket = TWCTL_DEFAULT_SOCKET;
+	o->grace_timeout_ms = 2000;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+		char *end;
+
+		switch (c) {
+		case 's':
+			o->socket = optarg;
+			break;
+		case 'g':
+			errno = 0;
+			o->grace_timeout_ms = (unsigned)strtoul(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || o->grace_timeout_ms == 0 ||
+			    o->grace_timeout_ms > 600000) {
+				fprintf(stderr, "tw-control: --grace-timeout-ms: 1..600000\n");
+				return -1;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 1;
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "tw-control: unexpected argument '%s'\n", argv[optind]);
+		return -1;
+	}
+	return 0;
+}
+
+static bool
+has_lcore_option(int argc, char **argv)
+{
+	for (int i = 0; i < argc; i++)
+		if (strcmp(argv[i], "-l") == 0 || strcmp(argv[i], "-c") == 0 ||
+		    strncmp(argv[i], "--lcores", 8) == 0)
+			return true;
+	return false;
+}
+
+/* mkdir -p of the socket's directory (for /run/taskwire). */
+static void
+make_parent(const char *path)
+{
+	char dir[256];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash == NULL || slash == dir)
+		return;
+	*slash = '\0';
+	for (char *p = dir + 1; *p != '\0'; p++)
+		if (*p == '/') {
+			*p = '\0';
+			mkdir(dir, 0755);
+			*p = '/';
+		}
+	mkdir(dir, 0755);
+}
+
+int
+main(int argc, char **argv)
+{
+	static char lcores[64];
+	char *eal_argv[MAX_EAL_ARGS];
+	int eal_argc = 0, sep = argc, ret;
+	const struct rte_memzone *mz;
+	struct control_opts opts;
+	static struct ctl_broker broker;
+	struct ctl_server server;
+	struct tw_shared *sh;
+	char err[CTL_ERR_MAX];
+
+	/* 1. options: EAL's before "--", ours after */
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--") == 0) {
+			sep = i;
+			break;
+		}
+	{
+		char *app_argv[MAX_EAL_ARGS];
+		int app_argc = 0;
+
+		app_argv[app_argc++] = argv[0];
+		for (int i = sep + 1; i < argc && app_argc < MAX_EAL_ARGS; i++)
+			app_argv[app_argc++] = argv[i];
+		ret = parse_opts(app_argc, app_argv, &opts);
+		if (ret != 0)
+			return ret > 0 ? 0 : 2;
+	}
+	if (sep + 4 > MAX_EAL_ARGS) {
+		fprintf(stderr, "tw-control: too many EAL arguments\n");
+		return 2;
+	}
+	for (int i = 0; i < sep; i++)
+		eal_argv[eal_argc++] = argv[i];
+	eal_argv[eal_argc++] = (char *)"--proc-type=secondary";
+	if (!has_lcore_option(sep, argv)) {
+		cpu_set_t cpus;
+		int cpu = 0;
+
+		if (sched_getaffinity(0, sizeof(cpus), &cpus) == 0)
+			while (cpu < CPU_SETSIZE - 1 && !CPU_ISSET(cpu, &cpus))
+				cpu++;
+		/* A lcore id no primary lcore uses: per-lcore mempool caches are shared. */
+		snprintf(lcores, sizeof(lcores), "--lcores=%d@%d", RTE_MAX_LCORE - 1, cpu);
+		eal_argv[eal_argc++] = lcores;
+	}
+
+	/* 2. EAL as a secondary process */
+	ret = rte_eal_init(eal_argc, eal_argv);
+	if (ret < 0) {
+		fprintf(stderr, "tw-control: cannot attach to tw-dataplane (EAL: %s); is it running "
+				"with the same --file-prefix and hugepages?\n",
+			rte_strerror(rte_errno));
+		return 1;
+	}
+
+	/* 3. attach */
+	mz = rte_memzone_lookup(TW_SHARED_MZ);
+	if (mz == NULL) {
+		fprintf(stderr, "tw-control: memzone %s not found: tw-dataplane not ready\n",
+			TW_SHARED_MZ);
+		rte_eal_cleanup();
+		return 1;
+	}
+	sh = mz->addr;
+	if (sh->magic != TW_SHARED_MAGIC || sh->layout_version != TW_SHARED_LAYOUT_VERSION) {
+		fprintf(stderr, "tw-control: shared memory layout %u, expected %u: mismatched "
+				"binaries\n",
+			sh->layout_version, TW_SHARED_LAYOUT_VERSION);
+		rte_eal_cleanup();
+		return 1;
+	}
+	if (ctl_broker_attach(&broker, sh, err) != 0) {
+		fprintf(stderr, "tw-control: %s\n", err);
+		rte_eal_cleanup();
+		return 1;
+	}
+	broker.grace_timeout_ms = opts.grace_timeout_ms;
+	make_parent(opts.socket);
+	ret = ctl_server_open(&server, opts.socket);
+	if (ret != 0) {
+		fprintf(stderr, "tw-control: socket %s: %s\n", opts.socket, strerror(-ret));
+		ctl_broker_detach(&broker);
+		rte_eal_cleanup();
+		return 1;
+	}
+	sh->control_pid = getpid();
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	printf("tw-control: ready on %s, attached to tw-dataplane pid %d (%u queues, %u exchanges, "
+	       "%u bindings), pid %d\n",
+	       opts.socket, sh->primary_pid, sh->routes ? sh->routes->n_queues : 0,
+	       broker.n_exchanges + 1, broker.n_bindings, getpid());
+	fflush(stdout);
+
+	/* 4. serve; stop with the primary */
+	while (!stop_requested) {
+		ret = ctl_server_poll(&server, &broker, 200);
+		if (ret != 0) {
+			fprintf(stderr, "tw-control: control socket: %s\n", strerror(-ret));
+			break;
+		}
+		if (kill(sh->primary_pid, 0) != 0 && errno == ESRCH) {
+			fprintf(stderr, "tw-control: tw-dataplane (pid %d) exited; stopping\n",
+				sh->primary_pid);
+			break;
+		}
+	}
+
+	/* 5. teardown */
+	if (sh->control_pid == getpid())
+		sh->control_pid = 0;
+	ctl_server_close(&server);
+	ctl_broker_detach(&broker);
+	printf("tw-control: stopped after %lu requests (%lu undecodable)\n",
+	       (unsigned long)server.requests, (unsigned long)server.bad_requests);
+	rte_eal_cleanup();
+	return 0;
+}
