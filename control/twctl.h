@@ -40,4 +40,16 @@ int twctl_publish(const struct twctl_opts *o, int argc, char **argv);
 int twctl_call(const char *socket_path, const Taskwire__Control__Request *req,
 	       Taskwire__Control__Response **resp);
 
+/**
+ * twctl_call, then turn a refused request into its message on stderr
+ * (and a JSON error document with --json).
+ * @return TWCTL_OK with *resp set (caller frees), or TWCTL_FAILED.
+ */
+struct json_t;
+int twctl_roundtrip(const struct twctl_opts *o, const Taskwire__Control__Request *req,
+		    Taskwire__Control__Response **resp);
+
+/** Print a JSON document (takes the reference). @return TWCTL_OK or TWCTL_FAILED. */
+int twctl_print_json(struct json_t *j);
+
 #endif

@@ -1,0 +1,305 @@
+/*
+ * twctl's administrative verbs: queue, exchange, bind, unbind, list.
+ * Each builds one control Request, makes one round trip and prints the
+ * outcome as a table or, with --json, as one JSON document.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "twctl.h"
+#include "twctl_table.h"
+
+int
+twctl_print_json(json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+	json_decref(j);
+	if (s == NULL)
+		return TWCTL_FAILED;
+	printf("%s\n", s);
+	free(s);
+	return TWCTL_OK;
+}
+
+int
+twctl_roundtrip(const struct twctl_opts *o, const Taskwire__Control__Request *req,
+		Taskwire__Control__Response **resp)
+{
+	if (twctl_call(o->socket, req, resp) != 0)
+		return TWCTL_FAILED;
+	if (!(*resp)->ok) {
+		fprintf(stderr, "twctl: %s\n", (*resp)->error);
+		if (o->json)
+			twctl_print_json(json_pack("{s:b, s:s}", "ok", 0, "error", (*resp)->error));
+		taskwire__control__response__free_unpacked(*resp, NULL);
+		*resp = NULL;
+		return TWCTL_FAILED;
+	}
+	return TWCTL_OK;
+}
+
+/* Report a successful change. */
+static int
+done(const struct twctl_opts *o, Taskwire__Control__Response *resp, const char *what)
+{
+	if (o->json)
+		twctl_print_json(json_pack("{s:b, s:I}", "ok", 1, "affected", (json_int_t)resp->affected));
+	else
+		printf("%s\n", what);
+	taskwire__control__response__free_unpacked(resp, NULL);
+	return TWCTL_OK;
+}
+
+static int
+usage_error(const char *msg)
+{
+	fprintf(stderr, "twctl: %s\n", msg);
+	return TWCTL_USAGE;
+}
+
+static int
+parse_u32(const char *s, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || *end != '\0' || s[0] == '\0' || s[0] == '-' || v > UINT32_MAX)
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+int
+twctl_queue(const struct twctl_opts *o, int argc, char **argv)
+{
+	Taskwire__Control__Request req = TASKWIRE__CONTROL__REQUEST__INIT;
+	Taskwire__Control__QueueDeclare qd = TASKWIRE__CONTROL__QUEUE_DECLARE__INIT;
+	Taskwire__Control__QueueDelete qx = TASKWIRE__CONTROL__QUEUE_DELETE__INIT;
+	Taskwire__Control__QueuePurge qp = TASKWIRE__CONTROL__QUEUE_PURGE__INIT;
+	Taskwire__Control__Response *resp;
+	char msg[300];
+
+	if (argc < 3)
+		return usage_error("usage: queue declare|delete|purge NAME [--max-length N]");
+	if (strcmp(argv[1], "declare") == 0) {
+		qd.name = argv[2];
+		for (int i = 3; i < argc; i++) {
+			if (strcmp(argv[i], "--max-length") == 0 && i + 1 < argc) {
+				if (parse_u32(argv[++i], &qd.max_length) != 0 || qd.max_length == 0)
+					return usage_error("--max-length: a positive integer");
+			} else {
+				snprintf(msg, sizeof(msg), "queue declare: unexpected '%s'", argv[i]);
+				return usage_error(msg);
+			}
+		}
+		req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_DECLARE;
+		req.queue_declare = &qd;
+		snprintf(msg, sizeof(msg), "queue '%s' declared", argv[2]);
+	} else if (strcmp(argv[1], "delete") == 0 && argc == 3) {
+		qx.name = argv[2];
+		req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_DELETE;
+		req.queue_delete = &qx;
+	} else if (strcmp(argv[1], "purge") == 0 && argc == 3) {
+		qp.name = argv[2];
+		req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_PURGE;
+		req.queue_purge = &qp;
+	} else {
+		return usage_error("usage: queue declare|delete|purge NAME [--max-length N]");
+	}
+	if (twctl_roundtrip(o, &req, &resp) != TWCTL_OK)
+		return TWCTL_FAILED;
+	if (req.body_case != TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_DECLARE)
+		snprintf(msg, sizeof(msg), "queue '%s' %s, %" PRIu64 " tasks discarded", argv[2],
+			 strcmp(argv[1], "delete") == 0 ? "deleted" : "purged", resp->affected);
+	return done(o, resp, msg);
+}
+
+int
+twctl_exchange(const struct twctl_opts *o, int argc, char **argv)
+{
+	Taskwire__Control__Request req = TASKWIRE__CONTROL__REQUEST__INIT;
+	Taskwire__Control__ExchangeDeclare ed = TASKWIRE__CONTROL__EXCHANGE_DECLARE__INIT;
+	Taskwire__Control__ExchangeDelete ex = TASKWIRE__CONTROL__EXCHANGE_DELETE__INIT;
+	Taskwire__Control__Response *resp;
+	char msg[300];
+
+	if (argc == 4 && strcmp(argv[1], "declare") == 0) {
+		ed.name = argv[2];
+		ed.type = argv[3];
+		req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_EXCHANGE_DECLARE;
+		req.exchange_declare = &ed;
+		snprintf(msg, sizeof(msg), "exchange '%s' (%s) declared", argv[2], argv[3]);
+	} else if (argc == 3 && strcmp(argv[1], "delete") == 0) {
+		ex.name = argv[2];
+		req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_EXCHANGE_DELETE;
+		req.exchange_delete = &ex;
+		snprintf(msg, sizeof(msg), "exchange '%s' deleted", argv[2]);
+	} else {
+		return usage_error("usage: exchange declare NAME TYPE | exchange delete NAME");
+	}
+	if (twctl_roundtrip(o, &req, &resp) != TWCTL_OK)
+		return TWCTL_FAILED;
+	return done(o, resp, msg);
+}
+
+static int
+bind_or_unbind(const struct twctl_opts *o, int argc, char **argv, bool bind)
+{
+	Taskwire__Control__Request req = TASKWIRE__CONTROL__REQUEST__INIT;
+	Taskwire__Control__Bind b = TASKWIRE__CONTROL__BIND__INIT;
+	Taskwire__Control__Response *resp;
+	char msg[512];
+
+	if (argc != 3 && argc != 4)
+		return usage_error(bind ? "usage: bind EXCHANGE QUEUE [ROUTING_KEY]"
+					: "usage: unbind EXCHANGE QUEUE [ROUTING_KEY]");
+	b.source = argv[1];
+	b.destination = argv[2];
+	b.routing_key = argc == 4 ? argv[3] : (char *)"";
+	req.body_case = bind ? TASKWIRE__CONTROL__REQUEST__BODY_BIND
+			     : TASKWIRE__CONTROL__REQUEST__BODY_UNBIND;
+	if (bind)
+		req.bind = &b;
+	else
+		req.unbind = &b;
+	if (twctl_roundtrip(o, &req, &resp) != TWCTL_OK)
+		return TWCTL_FAILED;
+	snprintf(msg, sizeof(msg), "%s %s -> %s key '%s'", bind ? "bound" : "unbound", b.source,
+		 b.destination, b.routing_key);
+	return done(o, resp, msg);
+}
+
+int
+twctl_bind(const struct twctl_opts *o, int argc, char **argv)
+{
+	return bind_or_unbind(o, argc, argv, true);
+}
+
+int
+twctl_unbind(const struct twctl_opts *o, int argc, char **argv)
+{
+	return bind_or_unbind(o, argc, argv, false);
+}
+
+static void
+print_queues(const struct twctl_opts *o, const Taskwire__Control__Response *r)
+{
+	struct twctl_table t;
+	json_t *arr;
+
+	if (o->json) {
+		arr = json_array();
+		for (size_t i = 0; i < r->n_queues; i++) {
+			const Taskwire__Control__QueueInfo *q = r->queues[i];
+
+			json_array_append_new(arr, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "name",
+							     q->name, "max_length", (json_int_t)q->max_length,
+							     "ready", (json_int_t)q->ready, "published",
+							     (json_int_t)q->published, "delivered",
+							     (json_int_t)q->delivered, "rejected",
+							     (json_int_t)q->rejected));
+		}
+		twctl_print_json(arr);
+		return;
+	}
+	twctl_table_init(&t, 6);
+	twctl_table_row(&t, "name\tmax_length\tready\tpublished\tdelivered\trejected");
+	for (size_t i = 0; i < r->n_queues; i++) {
+		const Taskwire__Control__QueueInfo *q = r->queues[i];
+
+		twctl_table_row(&t, "%s\t%u\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64, q->name,
+				q->max_length, q->ready, q->published, q->delivered, q->rejected);
+	}
+	twctl_table_print(&t, stdout);
+	twctl_table_free(&t);
+}
+
+static void
+print_exchanges(const struct twctl_opts *o, const Taskwire__Control__Response *r)
+{
+	struct twctl_table t;
+	json_t *arr;
+
+	if (o->json) {
+		arr = json_array();
+		for (size_t i = 0; i < r->n_exchanges; i++)
+			json_array_append_new(arr, json_pack("{s:s, s:s}", "name", r->exchanges[i]->name,
+							     "type", r->exchanges[i]->type));
+		twctl_print_json(arr);
+		return;
+	}
+	twctl_table_init(&t, 2);
+	twctl_table_row(&t, "name\ttype");
+	for (size_t i = 0; i < r->n_exchanges; i++)
+		twctl_table_row(&t, "%s\t%s",
+				r->exchanges[i]->name[0] ? r->exchanges[i]->name : "(default)",
+				r->exchanges[i]->type);
+	twctl_table_print(&t, stdout);
+	twctl_table_free(&t);
+}
+
+static void
+print_bindings(const struct twctl_opts *o, const Taskwire__Control__Response *r)
+{
+	struct twctl_table t;
+	json_t *arr;
+
+	if (o->json) {
+		arr = json_array();
+		for (size_t i = 0; i < r->n_bindings; i++)
+			json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "source",
+							     r->bindings[i]->source, "destination",
+							     r->bindings[i]->destination, "routing_key",
+							     r->bindings[i]->routing_key));
+		twctl_print_json(arr);
+		return;
+	}
+	twctl_table_init(&t, 3);
+	twctl_table_row(&t, "source\tdestination\trouting_key");
+	for (size_t i = 0; i < r->n_bindings; i++)
+		twctl_table_row(&t, "%s\t%s\t%s", r->bindings[i]->source, r->bindings[i]->destination,
+				r->bindings[i]->routing_key);
+	twctl_table_print(&t, stdout);
+	twctl_table_free(&t);
+}
+
+int
+twctl_list(const struct twctl_opts *o, int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		Taskwire__Control__ListRequest__What what;
+		void (*print)(const struct twctl_opts *, const Taskwire__Control__Response *);
+	} kinds[] = {
+		{ "queues", TASKWIRE__CONTROL__LIST_REQUEST__WHAT__QUEUES, print_queues },
+		{ "exchanges", TASKWIRE__CONTROL__LIST_REQUEST__WHAT__EXCHANGES, print_exchanges },
+		{ "bindings", TASKWIRE__CONTROL__LIST_REQUEST__WHAT__BINDINGS, print_bindings },
+	};
+	Taskwire__Control__Request req = TASKWIRE__CONTROL__REQUEST__INIT;
+	Taskwire__Control__ListRequest l = TASKWIRE__CONTROL__LIST_REQUEST__INIT;
+	Taskwire__Control__Response *resp;
+
+	if (argc != 2)
+		return usage_error("usage: list queues|exchanges|bindings");
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		if (strcmp(argv[1], kinds[i].name) != 0)
+			continue;
+		l.what = kinds[i].what;
+		req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_LIST;
+		req.list = &l;
+		if (twctl_roundtrip(o, &req, &resp) != TWCTL_OK)
+			return TWCTL_FAILED;
+		kinds[i].print(o, resp);
+		taskwire__control__response__free_unpacked(resp, NULL);
+		return TWCTL_OK;
+	}
+	return usage_error("usage: list queues|exchanges|bindings");
+}

@@ -1,0 +1,93 @@
+/*
+ * twctl: the command-line interface to tw-control (DESIGN.md "twctl
+ * verbs"). main() takes the global options (--socket, --engine, --json,
+ * accepted anywhere before a "--"), then hands the rest to one verb.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "twctl.h"
+
+static const struct {
+	const char *name;
+	twctl_verb_fn fn;
+	const char *usage;
+} verbs[] = {
+	{ "status", twctl_status, "status                      engine, port, lcore plan, counters, drops" },
+	{ "queue", twctl_queue, "queue declare NAME [--max-length N] | queue delete NAME | queue purge NAME" },
+	{ "exchange", twctl_exchange, "exchange declare NAME TYPE | exchange delete NAME" },
+	{ "bind", twctl_bind, "bind EXCHANGE QUEUE [ROUTING_KEY]" },
+	{ "unbind", twctl_unbind, "unbind EXCHANGE QUEUE [ROUTING_KEY]" },
+	{ "list", twctl_list, "list queues|exchanges|bindings" },
+	{ "publish", twctl_publish, "publish EXCHANGE ROUTING_KEY TASK [ARGS] [--priority N] [--header K=V ...] [--wait [S]]" },
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: twctl [--socket PATH] [--engine IP:PORT] [--json] VERB [ARGS]\n\n");
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		fprintf(f, "  twctl %s\n", verbs[i].usage);
+	fprintf(f, "\nexit codes: 0 ok, 1 the request failed, 2 usage error\n"
+		   "environment: TW_SOCKET (default %s), TW_ENGINE\n",
+		TWCTL_DEFAULT_SOCKET);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct twctl_opts o = { 0 };
+	char **rest = calloc((size_t)argc + 1, sizeof(char *));
+	int n = 0, ret;
+
+	if (rest == NULL)
+		return TWCTL_FAILED;
+	o.socket = getenv("TW_SOCKET");
+	o.engine = getenv("TW_ENGINE");
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "--") == 0) {
+			while (++i < argc)
+				rest[n++] = argv[i];
+			break;
+		}
+		if (strcmp(a, "--json") == 0) {
+			o.json = true;
+		} else if (strcmp(a, "--socket") == 0 || strcmp(a, "--engine") == 0) {
+			if (i + 1 == argc) {
+				fprintf(stderr, "twctl: %s needs a value\n", a);
+				free(rest);
+				return TWCTL_USAGE;
+			}
+			*(a[2] == 's' ? &o.socket : &o.engine) = argv[++i];
+		} else if (strncmp(a, "--socket=", 9) == 0) {
+			o.socket = a + 9;
+		} else if (strncmp(a, "--engine=", 9) == 0) {
+			o.engine = a + 9;
+		} else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			usage(stdout);
+			free(rest);
+			return TWCTL_OK;
+		} else {
+			rest[n++] = argv[i];
+		}
+	}
+	if (o.socket == NULL || o.socket[0] == '\0')
+		o.socket = TWCTL_DEFAULT_SOCKET;
+	if (n == 0) {
+		usage(stderr);
+		free(rest);
+		return TWCTL_USAGE;
+	}
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (strcmp(rest[0], verbs[i].name) == 0) {
+			ret = verbs[i].fn(&o, n, rest);
+			free(rest);
+			return ret;
+		}
+	fprintf(stderr, "twctl: unknown verb '%s' (twctl --help lists them)\n", rest[0]);
+	free(rest);
+	return TWCTL_USAGE;
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Install, from Debian 12's packages, whatever taskwire needs and is missing.
+# Idempotent: with everything present it only checks (no apt-get update).
+set -euo pipefail
+
+PACKAGES=(
+	gcc make pkgconf                     # build
+	libdpdk-dev dpdk                     # DPDK 22.11 and dpdk-testpmd (perf baseline)
+	protobuf-c-compiler libprotobuf-c-dev
+	libhwloc-dev libnuma-dev             # lcore plan
+	libjansson-dev                       # twctl --json, definitions
+	liblmdb-dev libmicrohttpd-dev        # result store, HTTP endpoints
+	libcmocka-dev                        # unit tests
+	iproute2 procps psmisc               # namespaces and TAP for tests, process checks
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	# "install ok installed" is the only state that counts as present
+	if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
+		missing+=("$p")
+	fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing ${missing[*]}; run as root (or: sudo $0)" >&2
+	exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

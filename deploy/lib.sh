@@ -1,0 +1,136 @@
+# taskwire engine lifecycle, shared by make up/down, make run and the
+# integration tests (source it; functions only, no side effects).
+#
+#   tw_engine_start ID [tw-dataplane options...]   start an engine, write $TW_DIR/engine.env
+#   tw_engine_stop DIR                              stop it and remove all it made
+#   tw_in_ns CMD...                                 run CMD inside the engine's namespace
+#
+# An engine is tw-dataplane on a TAP device inside network namespace tw-ID
+# (engine 10.77.0.1, kernel side 10.77.0.2/24) plus tw-control attached as
+# a secondary process, with its own --file-prefix tw-ID. Nothing leaves the
+# namespace; every process is stopped by PID with a time limit.
+
+TW_ROOT=${TW_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+TW_BUILD=${TW_BUILD:-$TW_ROOT/build}
+TW_ENGINE_IP=10.77.0.1
+TW_PEER_IP=10.77.0.2
+TW_UDP_PORT=5555
+
+# Wait until FILE contains PATTERN, while PID lives; TIMEOUT seconds.
+tw_wait_for_line() {
+	local file=$1 pattern=$2 pid=$3 timeout=$4 i
+	for ((i = 0; i < timeout * 10; i++)); do
+		grep -q "$pattern" "$file" 2>/dev/null && return 0
+		kill -0 "$pid" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# Stop PID: TERM, wait up to 10 s, then KILL and wait up to 5 s more.
+tw_stop_pid() {
+	local pid=$1 i
+	[ -n "$pid" ] || return 0
+	kill -0 "$pid" 2>/dev/null || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	echo "taskwire: pid $pid ignored SIGTERM for 10 s; killing it" >&2
+	kill -KILL "$pid" 2>/dev/null || true
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+tw_engine_start() {
+	local id=$1; shift
+	local dir=$TW_BUILD/run/$id ns=tw-$id prefix=tw-$id tap=twt-$id dp ctl
+	if [ ${#tap} -gt 15 ]; then
+		echo "taskwire: engine id '$id' too long (interface names have 15 bytes)" >&2
+		return 1
+	fi
+	if ip netns list | grep -qw "$ns"; then
+		echo "taskwire: namespace $ns exists; is engine '$id' already up? (make down)" >&2
+		return 1
+	fi
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	ip netns add "$ns" || return 1
+	ip netns exec "$ns" ip link set lo up
+
+	# `ip netns exec` execs the binary, so $! is tw-dataplane's own PID.
+	ip netns exec "$ns" "$TW_BUILD/tw-dataplane" --vdev="net_tap0,iface=$tap" --no-pci \
+		--file-prefix "$prefix" --log-level=lib.eal:error -- \
+		--ip "$TW_ENGINE_IP" --udp-port "$TW_UDP_PORT" --idle-sleep-us 200 "$@" \
+		>"$dir/dataplane.log" 2>&1 &
+	dp=$!
+	echo "TW_DP_PID=$dp" >"$dir/engine.env"
+	echo "TW_NETNS=$ns" >>"$dir/engine.env"
+	echo "TW_PREFIX=$prefix" >>"$dir/engine.env"
+	if ! tw_wait_for_line "$dir/dataplane.log" "tw-dataplane: ready" "$dp" 60; then
+		echo "taskwire: tw-dataplane did not start; its log:" >&2
+		cat "$dir/dataplane.log" >&2
+		tw_engine_stop "$dir"
+		return 1
+	fi
+	ip netns exec "$ns" ip addr add "$TW_PEER_IP/24" dev "$tap"
+	ip netns exec "$ns" ip link set "$tap" up
+
+	"$TW_BUILD/tw-control" --file-prefix "$prefix" --no-pci --log-level=lib.eal:error -- \
+		--socket "$dir/control.sock" >"$dir/control.log" 2>&1 &
+	ctl=$!
+	echo "TW_CTL_PID=$ctl" >>"$dir/engine.env"
+	if ! tw_wait_for_line "$dir/control.log" "tw-control: ready" "$ctl" 60; then
+		echo "taskwire: tw-control did not attach; its log:" >&2
+		cat "$dir/control.log" >&2
+		tw_engine_stop "$dir"
+		return 1
+	fi
+	cat >>"$dir/engine.env" <<EOT
+TW_DIR=$dir
+TW_SOCKET=$dir/control.sock
+TW_ENGINE=$TW_ENGINE_IP:$TW_UDP_PORT
+EOT
+	TW_DIR=$dir
+	export TW_DIR
+	return 0
+}
+
+# Run a command in the namespace of the engine whose env file is loaded.
+tw_in_ns() {
+	ip netns exec "$TW_NETNS" "$@"
+}
+
+tw_engine_stop() {
+	local dir=$1 rc=0 TW_DP_PID= TW_CTL_PID= TW_NETNS= TW_PREFIX=
+	[ -f "$dir/engine.env" ] || return 0
+	# shellcheck disable=SC1091
+	. "$dir/engine.env"
+	# control first: a secondary must not outlive its primary
+	tw_stop_pid "$TW_CTL_PID" || rc=1
+	tw_stop_pid "$TW_DP_PID" || rc=1
+	if [ -n "$TW_NETNS" ] && ip netns list | grep -qw "$TW_NETNS"; then
+		ip netns del "$TW_NETNS" || rc=1
+	fi
+	if [ -n "$TW_PREFIX" ]; then
+		rm -f /dev/hugepages/"$TW_PREFIX"map_* /dev/hugepages/"$TW_PREFIX"*
+		rm -rf "/var/run/dpdk/$TW_PREFIX"
+	fi
+	# verify nothing is left
+	for p in $TW_CTL_PID $TW_DP_PID; do
+		if kill -0 "$p" 2>/dev/null; then
+			echo "taskwire: pid $p still running" >&2
+			rc=1
+		fi
+	done
+	if [ -n "$TW_PREFIX" ] && compgen -G "/dev/hugepages/$TW_PREFIX*" >/dev/null; then
+		echo "taskwire: hugepage files of $TW_PREFIX left" >&2
+		rc=1
+	fi
+	rm -f "$dir/engine.env"
+	return $rc
+}
