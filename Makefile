@@ -96,7 +96,8 @@ $(BUILD)/tests/unit/%: $(OBJ)/tests/unit/%.o $(LIB_DP) $(LIB_CTL) $(LIB_CLIENT) 
 $(BUILD)/tests/dp/%: $(OBJ)/tests/dp/%.o $(LIB_DP) $(LIB_COMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka -lm
-$(BUILD)/tests/integration/%: $(OBJ)/tests/integration/%.o $(LIB_CLIENT) $(LIB_COMMON)
+IT_HELPER_OBJS := $(call objs,$(filter-out %_test.c,$(wildcard tests/integration/*.c)))
+$(BUILD)/tests/integration/%: $(OBJ)/tests/integration/%.o $(IT_HELPER_OBJS) $(LIB_CLIENT) $(LIB_COMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka -lm
 

@@ -1,0 +1,174 @@
+/*
+ * Integration-test helpers: see it_common.h.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "it_common.h"
+
+static const char *
+env(const char *name)
+{
+	const char *v = getenv(name);
+
+	if (v == NULL || v[0] == '\0')
+		fail_msg("environment variable %s is not set (run through tests/integration/run.sh)",
+			 name);
+	return v;
+}
+
+const char *
+it_engine(void)
+{
+	return env("TW_ENGINE");
+}
+
+uint64_t
+it_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int
+run(char *out, size_t len, const char *fmt, va_list ap)
+{
+	char args[2048], cmd[4096];
+	FILE *p;
+	size_t got = 0;
+	int st;
+
+	vsnprintf(args, sizeof(args), fmt, ap);
+	snprintf(cmd, sizeof(cmd), "%s --socket %s %s%s", env("TW_TWCTL"), env("TW_SOCKET"), args,
+		 out == NULL ? " >/dev/null" : "");
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	if (out != NULL) {
+		size_t n;
+
+		while (got + 1 < len && (n = fread(out + got, 1, len - 1 - got, p)) > 0)
+			got += n;
+		out[got] = '\0';
+	}
+	st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+int
+it_twctl(const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = run(NULL, 0, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int
+it_twctl_out(char *out, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = run(out, len, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+static json_t *
+status(void)
+{
+	static char buf[1 << 16];
+	json_error_t e;
+	json_t *j;
+
+	assert_int_equal(it_twctl_out(buf, sizeof(buf), "status --json"), 0);
+	j = json_loads(buf, 0, &e);
+	if (j == NULL)
+		fail_msg("status --json does not parse: %s", e.text);
+	return j;
+}
+
+uint64_t
+it_counter(const char *section, const char *name)
+{
+	json_t *j = status();
+	json_t *v = json_object_get(json_object_get(j, section), name);
+	uint64_t r;
+
+	if (!json_is_integer(v))
+		fail_msg("no counter %s.%s in status", section, name);
+	r = (uint64_t)json_integer_value(v);
+	json_decref(j);
+	return r;
+}
+
+void
+it_pools(uint32_t *mbufs_free, uint32_t *tasks_free)
+{
+	json_t *j = status();
+
+	*mbufs_free = (uint32_t)json_integer_value(json_object_get(json_object_get(j, "mbufs"), "free"));
+	*tasks_free = (uint32_t)json_integer_value(json_object_get(json_object_get(j, "tasks"), "free"));
+	json_decref(j);
+}
+
+int
+it_pools_settle(uint32_t mbufs_free, uint32_t tasks_free, int timeout_ms)
+{
+	uint64_t deadline = it_now_ms() + (uint64_t)timeout_ms;
+	uint32_t m, t;
+
+	do {
+		it_pools(&m, &t);
+		if (m == mbufs_free && t == tasks_free)
+			return 0;
+		usleep(50000);
+	} while (it_now_ms() < deadline);
+	print_error("pools did not settle: mbufs free %u (was %u), tasks free %u (was %u)\n", m,
+		    mbufs_free, t, tasks_free);
+	return -1;
+}
+
+struct tw_client *
+it_client(void)
+{
+	struct tw_client *c = tw_client_open(it_engine(), NULL);
+
+	if (c == NULL)
+		fail_msg("tw_client_open(%s): %s", it_engine(), strerror(errno));
+	return c;
+}
+
+int
+it_call(struct tw_client *c, const char *exchange, const char *key, const char *task,
+	const char *args, int timeout_ms, struct tw_outcome *out)
+{
+	struct tw_publish p = {
+		.exchange = exchange,
+		.routing_key = key,
+		.task = task,
+		.args = args,
+		.args_len = args != NULL ? strlen(args) : 0,
+	};
+	uint64_t id;
+
+	memset(out, 0, sizeof(*out));
+	assert_int_equal(tw_client_publish(c, &p, &id), 0);
+	return tw_client_wait(c, id, timeout_ms, out, NULL, NULL);
+}

@@ -1,0 +1,43 @@
+/*
+ * Helpers for the integration tests. The tests run inside the engine's
+ * network namespace (tests/integration/run.sh starts the engine with
+ * deploy/lib.sh) and find it through the environment: TW_ENGINE (IP:PORT),
+ * TW_SOCKET (control socket) and TW_TWCTL (the twctl binary).
+ */
+#ifndef IT_COMMON_H
+#define IT_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "taskwire/client.h"
+
+/** Run twctl with a printf-formatted argument string (shell words). @return its exit code. */
+int it_twctl(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/** Run twctl and capture stdout into out (NUL-terminated). @return its exit code. */
+int it_twctl_out(char *out, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/** A summed counter or drop reason from `twctl status --json` (section "counters" or "drops"). */
+uint64_t it_counter(const char *section, const char *name);
+
+/** Free pool entries from status: mbufs and task descriptors. */
+void it_pools(uint32_t *mbufs_free, uint32_t *tasks_free);
+
+/** Wait (up to timeout_ms) until the pools are back to the given free counts. @return 0 or -1. */
+int it_pools_settle(uint32_t mbufs_free, uint32_t tasks_free, int timeout_ms);
+
+/** Engine address from TW_ENGINE. */
+const char *it_engine(void);
+
+/** A connected client to the engine (asserts). */
+struct tw_client *it_client(void);
+
+/** Publish one task and wait for its outcome (asserts on local errors). */
+int it_call(struct tw_client *c, const char *exchange, const char *key, const char *task,
+	    const char *args, int timeout_ms, struct tw_outcome *out);
+
+/** Monotonic milliseconds. */
+uint64_t it_now_ms(void);
+
+#endif

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Integration tests: for each tests/integration/*_test binary, start a real
+# engine (tw-dataplane on a TAP device in a fresh namespace + tw-control,
+# deploy/lib.sh), run the test inside the namespace, stop the engine and
+# check nothing is left. Prints one line per test and "N passed, N failed".
+set -uo pipefail
+. "$(dirname "$0")/../../deploy/lib.sh"
+
+passed=0
+failed=0
+for bin in "$TW_BUILD"/tests/integration/*_test; do
+	name=$(basename "$bin")
+	id="it${name%_test}"
+	id=${id:0:11}
+	if ! tw_engine_start "$id"; then
+		echo "FAIL $name (engine did not start)"
+		failed=$((failed + 1))
+		continue
+	fi
+	# shellcheck disable=SC1091
+	. "$TW_DIR/engine.env"
+	log=$TW_DIR/test.log
+	if TW_TWCTL=$TW_BUILD/twctl TW_SOCKET=$TW_SOCKET TW_ENGINE=$TW_ENGINE \
+		timeout 300 ip netns exec "$TW_NETNS" "$bin" >"$log" 2>&1; then
+		result=PASS
+	else
+		result=FAIL
+	fi
+	if ! tw_engine_stop "$TW_DIR"; then
+		echo "engine of $name did not stop cleanly" >>"$log"
+		result=FAIL
+	fi
+	if [ "$result" = PASS ]; then
+		passed=$((passed + 1))
+		echo "PASS $name"
+	else
+		failed=$((failed + 1))
+		echo "FAIL $name; its output:"
+		sed 's/^/    /' "$log"
+		echo "    --- dataplane log:"
+		sed 's/^/    /' "$TW_DIR/dataplane.log"
+		echo "    --- control log:"
+		sed 's/^/    /' "$TW_DIR/control.log"
+	fi
+done
+echo "integration: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Unit tests (cmocka, no engine): tests/unit and the data-plane stage tests.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+passed=0
+failed=0
+for bin in "$root"/build/tests/unit/*_test "$root"/build/tests/dp/*_test; do
+	[ -x "$bin" ] || continue
+	name=$(basename "$bin")
+	if out=$(timeout 300 "$bin" 2>&1); then
+		passed=$((passed + 1))
+		echo "PASS $name"
+	else
+		failed=$((failed + 1))
+		echo "FAIL $name; its output:"
+		echo "$out" | sed 's/^/    /'
+	fi
+done
+echo "unit: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
