@@ -1,0 +1,536 @@
+/*
+ * libtaskwire: see include/taskwire/client.h.
+ *
+ * Publishing appends a copy of each task to the pending frame (a
+ * protobuf-c Taskwire__Frame whose strings and bytes live in one
+ * per-client arena) and sends the frame when the next task would push it
+ * past the task or byte limit. The packed size is tracked incrementally
+ * from each task's own packed size, so appending is O(1).
+ *
+ * Frame-level NACKs (task_id 0: the engine could not read the frame) are
+ * fanned out to each task of that frame from a bounded history of sent
+ * frames; a frame that has left the history is reported once with
+ * task_id 0.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "taskwire.pb-c.h"
+#include "taskwire/client.h"
+#include "tw_limits.h"
+
+#define DEFAULT_TASKS 32
+#define DEFAULT_BYTES 1400
+#define MAX_TASKS_PER_FRAME TW_FRAME_MAX_TASKS
+#define HISTORY 4096            /* sent frames remembered for frame-level NACKs */
+#define ARENA_BYTES 65536       /* copies of the pending frame's strings and bytes */
+#define RECV_BYTES 65536
+#define SEND_BYTES (ARENA_BYTES * 2) /* a frame never holds more than its arena */
+
+struct sent_frame {
+	uint64_t frame_id;
+	uint64_t first_task;    /* task ids of a frame are consecutive */
+	uint32_t n_tasks;
+};
+
+struct tw_client {
+	int fd;
+	unsigned max_tasks;
+	size_t max_bytes;
+	uint64_t next_task_id;
+	uint64_t next_frame_id;
+
+	/* the pending frame */
+	Taskwire__Frame frame;
+	Taskwire__Task tasks[MAX_TASKS_PER_FRAME];
+	Taskwire__Task *task_ptrs[MAX_TASKS_PER_FRAME];
+	Taskwire__Header *header_ptrs[MAX_TASKS_PER_FRAME][TW_MAX_TASK_HEADERS];
+	Taskwire__Header headers[MAX_TASKS_PER_FRAME][TW_MAX_TASK_HEADERS];
+	size_t frame_bytes;     /* packed size of the pending frame */
+	uint8_t *arena;
+	size_t arena_used;
+
+	struct sent_frame history[HISTORY];
+	uint8_t *sendbuf;
+	uint8_t *recvbuf;
+	struct tw_client_stats stats;
+};
+
+/* Bytes a varint takes. */
+static size_t
+varint_len(uint64_t v)
+{
+	size_t n = 1;
+
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+static size_t
+field_len(size_t len)
+{
+	return 1 + varint_len(len) + len; /* tag (one byte for fields < 16) + length + bytes */
+}
+
+static int
+parse_engine(const char *engine, struct sockaddr_in *a)
+{
+	char host[64];
+	const char *colon;
+	char *end;
+	unsigned long port;
+
+	if (engine == NULL)
+		return -EINVAL;
+	colon = strrchr(engine, ':');
+	if (colon == NULL || (size_t)(colon - engine) >= sizeof(host) || colon == engine)
+		return -EINVAL;
+	memcpy(host, engine, (size_t)(colon - engine));
+	host[colon - engine] = '\0';
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || colon[1] == '\0' || port == 0 || port > 65535)
+		return -EINVAL;
+	memset(a, 0, sizeof(*a));
+	a->sin_family = AF_INET;
+	a->sin_port = htons((uint16_t)port);
+	if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
+		return -EINVAL;
+	return 0;
+}
+
+static void
+frame_reset(struct tw_client *c)
+{
+	taskwire__frame__init(&c->frame);
+	c->frame.magic = TW_FRAME_MAGIC;
+	c->frame.version = TW_FRAME_VERSION;
+	c->frame.tasks = c->task_ptrs;
+	c->frame.n_tasks = 0;
+	/* magic (5) + version (2) + frame_id (9) */
+	c->frame_bytes = 5 + 1 + varint_len(TW_FRAME_VERSION) + 9;
+	c->arena_used = 0;
+}
+
+struct tw_client *
+tw_client_open(const char *engine, const struct tw_client_opts *opts)
+{
+	struct sockaddr_in a;
+	struct tw_client *c;
+	int rcvbuf;
+
+	if (parse_engine(engine, &a) != 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return NULL;
+	c->max_tasks = opts != NULL && opts->max_tasks_per_frame ? opts->max_tasks_per_frame
+								: DEFAULT_TASKS;
+	c->max_bytes = opts != NULL && opts->max_frame_bytes ? opts->max_frame_bytes : DEFAULT_BYTES;
+	rcvbuf = opts != NULL && opts->rcvbuf_bytes ? opts->rcvbuf_bytes : 8 << 20;
+	if (c->max_tasks > MAX_TASKS_PER_FRAME || c->max_bytes > 65000 || c->max_bytes < 64) {
+		free(c);
+		errno = EINVAL;
+		return NULL;
+	}
+	c->arena = malloc(ARENA_BYTES);
+	c->sendbuf = malloc(SEND_BYTES);
+	c->recvbuf = malloc(RECV_BYTES);
+	c->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->arena == NULL || c->sendbuf == NULL || c->recvbuf == NULL || c->fd < 0 ||
+	    connect(c->fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		int e = errno;
+
+		tw_client_close(c);
+		errno = e;
+		return NULL;
+	}
+	/* Best effort: a small buffer only costs drops under bursts of replies. */
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf));
+	/* Task ids: random 64-bit base so restarts of a publisher do not collide. */
+	if (getrandom(&c->next_task_id, sizeof(c->next_task_id), 0) != sizeof(c->next_task_id))
+		c->next_task_id = (uint64_t)time(NULL) << 32;
+	c->next_task_id = (c->next_task_id >> 1) | 1;
+	c->next_frame_id = 1;
+	frame_reset(c);
+	return c;
+}
+
+void
+tw_client_close(struct tw_client *c)
+{
+	if (c == NULL)
+		return;
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->arena);
+	free(c->sendbuf);
+	free(c->recvbuf);
+	free(c);
+}
+
+int
+tw_client_fd(const struct tw_client *c)
+{
+	return c->fd;
+}
+
+static char *
+arena_copy(struct tw_client *c, const void *p, size_t len)
+{
+	char *dst = (char *)c->arena + c->arena_used;
+
+	memcpy(dst, p, len);
+	dst[len] = '\0';
+	c->arena_used += len + 1;
+	return dst;
+}
+
+/* Bytes the task adds to the frame (its field 4 record included). */
+static size_t
+task_cost(const struct tw_publish *p, size_t name_len, size_t ex_len, size_t key_len,
+	  size_t *arena_bytes)
+{
+	size_t body = 9 /* id */ + field_len(name_len);
+	size_t arena = name_len + ex_len + key_len + p->args_len + 4;
+
+	if (ex_len)
+		body += field_len(ex_len);
+	if (key_len)
+		body += field_len(key_len);
+	if (p->args_len)
+		body += field_len(p->args_len);
+	if (p->priority)
+		body += 1 + varint_len(p->priority);
+	for (size_t h = 0; h < p->n_headers; h++) {
+		size_t kl = strlen(p->headers[h].key), vl = strlen(p->headers[h].value);
+		size_t hb = (kl ? field_len(kl) : 0) + (vl ? field_len(vl) : 0);
+
+		body += field_len(hb);
+		arena += kl + vl + 2;
+	}
+	*arena_bytes = arena;
+	return field_len(body);
+}
+
+int
+tw_client_publish(struct tw_client *c, const struct tw_publish *p, uint64_t *task_id)
+{
+	const char *ex = p->exchange != NULL ? p->exchange : "";
+	const char *key = p->routing_key != NULL ? p->routing_key : "";
+	size_t name_len, ex_len = strlen(ex), key_len = strlen(key), cost, arena_bytes;
+	Taskwire__Task *t;
+	int ret;
+
+	if (p->task == NULL || p->task[0] == '\0' || (p->args_len != 0 && p->args == NULL))
+		return -EINVAL;
+	name_len = strlen(p->task);
+	if (name_len >= TW_NAME_MAX || ex_len >= TW_NAME_MAX || key_len >= TW_NAME_MAX ||
+	    p->n_headers > TW_MAX_TASK_HEADERS || (p->n_headers != 0 && p->headers == NULL))
+		return -EINVAL;
+	for (size_t h = 0; h < p->n_headers; h++)
+		if (p->headers[h].key == NULL || p->headers[h].value == NULL)
+			return -EINVAL;
+	cost = task_cost(p, name_len, ex_len, key_len, &arena_bytes);
+	/* +16: the frame header is counted in frame_bytes already; be conservative */
+	if (cost + 5 + 2 + 9 > c->max_bytes || arena_bytes > ARENA_BYTES)
+		return -EMSGSIZE;
+	if (c->frame.n_tasks == c->max_tasks || c->frame_bytes + cost > c->max_bytes ||
+	    c->arena_used + arena_bytes > ARENA_BYTES) {
+		ret = tw_client_flush(c);
+		if (ret != 0)
+			return ret;
+	}
+
+	t = &c->tasks[c->frame.n_tasks];
+	taskwire__task__init(t);
+	t->id = c->next_task_id++;
+	if (c->next_task_id == 0)
+		c->next_task_id = 1;
+	t->name = arena_copy(c, p->task, name_len);
+	t->exchange = arena_copy(c, ex, ex_len);
+	t->routing_key = arena_copy(c, key, key_len);
+	t->args.data = (uint8_t *)arena_copy(c, p->args != NULL ? p->args : "", p->args_len);
+	t->args.len = p->args_len;
+	t->priority = p->priority;
+	t->n_headers = p->n_headers;
+	t->headers = c->header_ptrs[c->frame.n_tasks];
+	for (size_t h = 0; h < p->n_headers; h++) {
+		Taskwire__Header *hd = &c->headers[c->frame.n_tasks][h];
+
+		taskwire__header__init(hd);
+		hd->key = arena_copy(c, p->headers[h].key, strlen(p->headers[h].key));
+		hd->value = arena_copy(c, p->headers[h].value, strlen(p->headers[h].value));
+		t->headers[h] = hd;
+	}
+	c->task_ptrs[c->frame.n_tasks++] = t;
+	c->frame_bytes += cost;
+	*task_id = t->id;
+	return 0;
+}
+
+/* Send a datagram, waiting briefly for socket buffer space. */
+static int
+send_datagram(struct tw_client *c, const uint8_t *buf, size_t len)
+{
+	for (int attempt = 0; attempt < 1000; attempt++) {
+		struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
+
+		if (send(c->fd, buf, len, 0) == (ssize_t)len)
+			return 0;
+		if (errno != EAGAIN && errno != ENOBUFS && errno != EINTR)
+			return -errno;
+		poll(&pfd, 1, 1);
+	}
+	return -EAGAIN;
+}
+
+int
+tw_client_flush(struct tw_client *c)
+{
+	struct sent_frame *h;
+	size_t len;
+	int ret;
+
+	if (c->frame.n_tasks == 0)
+		return 0;
+	c->frame.frame_id = c->next_frame_id++;
+	len = taskwire__frame__get_packed_size(&c->frame);
+	if (len > SEND_BYTES)
+		return -EMSGSIZE; /* cannot happen: the arena bounds the frame */
+	len = taskwire__frame__pack(&c->frame, c->sendbuf);
+	ret = send_datagram(c, c->sendbuf, len);
+	if (ret != 0)
+		return ret; /* the pending frame stays; the caller may retry */
+	h = &c->history[c->frame.frame_id % HISTORY];
+	h->frame_id = c->frame.frame_id;
+	h->first_task = c->tasks[0].id;
+	h->n_tasks = (uint32_t)c->frame.n_tasks;
+	c->stats.frames_sent++;
+	c->stats.tasks_sent += c->frame.n_tasks;
+	frame_reset(c);
+	return 0;
+}
+
+static int
+deliver_frame(struct tw_client *c, const Taskwire__Frame *f, tw_event_fn fn, void *arg)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < f->n_confirms; i++) {
+		const Taskwire__Confirm *cf = f->confirms[i];
+		struct tw_event ev = {
+			.kind = TW_EV_CONFIRM,
+			.task_id = cf->task_id,
+			.frame_id = f->frame_id,
+			.ack = cf->ack,
+			.nack_reason = (int)cf->reason,
+			.detail = cf->detail != NULL ? cf->detail : "",
+		};
+		const struct sent_frame *h = &c->history[f->frame_id % HISTORY];
+
+		c->stats.confirms++;
+		if (cf->task_id == 0 && h->frame_id == f->frame_id && f->frame_id != 0) {
+			/* frame-level: one confirm per task of the frame */
+			for (uint32_t k = 0; k < h->n_tasks; k++) {
+				ev.task_id = h->first_task + k;
+				if (fn != NULL)
+					fn(&ev, arg);
+				n++;
+			}
+			continue;
+		}
+		if (fn != NULL)
+			fn(&ev, arg);
+		n++;
+	}
+	for (size_t i = 0; i < f->n_results; i++) {
+		const Taskwire__Result *r = f->results[i];
+		struct tw_event ev = {
+			.kind = TW_EV_RESULT,
+			.task_id = r->task_id,
+			.frame_id = f->frame_id,
+			.state = (enum tw_state)r->state,
+			.value = r->value.data,
+			.value_len = r->value.len,
+			.error = r->error != NULL ? r->error : "",
+			.runtime_ns = r->runtime_ns,
+		};
+
+		c->stats.results++;
+		if (fn != NULL)
+			fn(&ev, arg);
+		n++;
+	}
+	return n;
+}
+
+int
+tw_client_poll(struct tw_client *c, int timeout_ms, tw_event_fn fn, void *arg)
+{
+	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+	int n = 0, ret;
+
+	ret = poll(&pfd, 1, timeout_ms);
+	if (ret < 0)
+		return errno == EINTR ? 0 : -errno;
+	if (ret == 0)
+		return 0;
+	/* Bounded by what the socket holds now. */
+	for (;;) {
+		ssize_t len = recv(c->fd, c->recvbuf, RECV_BYTES, 0);
+		Taskwire__Frame *f;
+
+		if (len < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			if (errno == EINTR)
+				continue;
+			/* ECONNREFUSED: an ICMP port unreachable; nobody listens yet */
+			return n > 0 ? n : -errno;
+		}
+		c->stats.datagrams_received++;
+		f = taskwire__frame__unpack(NULL, (size_t)len, c->recvbuf);
+		if (f == NULL || f->magic != TW_FRAME_MAGIC) {
+			c->stats.bad_datagrams++;
+			if (f != NULL)
+				taskwire__frame__free_unpacked(f, NULL);
+			continue;
+		}
+		n += deliver_frame(c, f, fn, arg);
+		taskwire__frame__free_unpacked(f, NULL);
+	}
+	return n;
+}
+
+struct wait_ctx {
+	uint64_t id;
+	struct tw_outcome *out;
+	bool done;
+	tw_event_fn fn;
+	void *arg;
+};
+
+static char *
+dup_bytes(const void *p, size_t len)
+{
+	char *d = malloc(len + 1);
+
+	if (d != NULL) {
+		memcpy(d, p, len);
+		d[len] = '\0';
+	}
+	return d;
+}
+
+static void
+wait_event(const struct tw_event *ev, void *arg)
+{
+	struct wait_ctx *w = arg;
+
+	if (ev->task_id != w->id) {
+		if (w->fn != NULL)
+			w->fn(ev, w->arg);
+		return;
+	}
+	if (ev->kind == TW_EV_CONFIRM) {
+		w->out->confirmed = true;
+		w->out->ack = ev->ack;
+		w->out->nack_reason = ev->nack_reason;
+		free(w->out->detail);
+		w->out->detail = dup_bytes(ev->detail, strlen(ev->detail));
+		if (!ev->ack)
+			w->done = true;
+		return;
+	}
+	w->out->has_result = true;
+	w->out->state = ev->state;
+	w->out->value = (uint8_t *)dup_bytes(ev->value, ev->value_len);
+	w->out->value_len = ev->value_len;
+	w->out->error = dup_bytes(ev->error, strlen(ev->error));
+	w->out->runtime_ns = ev->runtime_ns;
+	w->done = true;
+}
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int
+tw_client_wait(struct tw_client *c, uint64_t task_id, int timeout_ms, struct tw_outcome *out,
+	       tw_event_fn fn, void *arg)
+{
+	struct wait_ctx w = { task_id, out, false, fn, arg };
+	uint64_t deadline = now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	ret = tw_client_flush(c);
+	if (ret != 0)
+		return ret;
+	while (!w.done) {
+		uint64_t now = now_ms();
+
+		if (timeout_ms >= 0 && now >= deadline)
+			return -ETIMEDOUT;
+		ret = tw_client_poll(c, timeout_ms < 0 ? -1 : (int)(deadline - now), wait_event, &w);
+		if (ret < 0 && ret != -ECONNREFUSED)
+			return ret;
+	}
+	return 0;
+}
+
+void
+tw_outcome_clear(struct tw_outcome *out)
+{
+	free(out->detail);
+	free(out->value);
+	free(out->error);
+	memset(out, 0, sizeof(*out));
+}
+
+void
+tw_client_get_stats(const struct tw_client *c, struct tw_client_stats *s)
+{
+	*s = c->stats;
+}
+
+const char *
+tw_state_name(enum tw_state s)
+{
+	static const char *const names[] = {
+		"PENDING", "RECEIVED", "STARTED", "PROGRESS", "RETRY",
+		"SUCCESS", "FAILURE", "REVOKED", "EXPIRED",
+	};
+	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "UNKNOWN";
+}
+
+const char *
+tw_nack_reason_name(int reason)
+{
+	static const char *const names[] = {
+		"none", "malformed", "bad-version", "too-large", "unroutable",
+		"queue-full", "unknown-exchange", "no-resources", "invalid-task",
+	};
+	return reason >= 0 && (unsigned)reason < sizeof(names) / sizeof(names[0]) ? names[reason]
+										  : "unknown";
+}

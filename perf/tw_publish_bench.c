@@ -1,0 +1,237 @@
+/*
+ * tw-publish-bench: a closed-loop publisher on libtaskwire (kernel UDP).
+ * It keeps at most --window tasks outstanding (published, without a
+ * result or a NACK yet), and measures, per task, publish -> confirm and
+ * publish -> result. It drives `make run`'s demo workload; the DPDK load
+ * generator for the perf suites is tw-loadgen.
+ *
+ *   tw-publish-bench --engine IP:PORT [--queue NAME] [--task NAME] [--args STR]
+ *                    [--count N] [--window W] [--add K] [--json]
+ *
+ * Exit 0 when every task was ACKed and returned a result (and every add
+ * was correct), 1 otherwise, 2 on usage errors.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "taskwire/client.h"
+
+struct bench {
+	uint64_t first_id, count;
+	uint64_t *sent_ns;          /* per task, indexed by id - first_id */
+	uint32_t *confirm_us, *result_us;
+	uint64_t acked, nacked, results, succeeded, failed, unknown;
+	uint64_t nack_by_reason[16];
+	uint64_t n_confirm_lat, n_result_lat;
+};
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void
+on_event(const struct tw_event *ev, void *arg)
+{
+	struct bench *b = arg;
+	uint64_t i = ev->task_id - b->first_id, t = now_ns();
+
+	if (ev->task_id < b->first_id || i >= b->count) {
+		b->unknown++;
+		return;
+	}
+	if (ev->kind == TW_EV_CONFIRM) {
+		if (ev->ack) {
+			b->acked++;
+		} else {
+			b->nacked++;
+			b->nack_by_reason[ev->nack_reason & 15]++;
+		}
+		b->confirm_us[b->n_confirm_lat++] = (uint32_t)((t - b->sent_ns[i]) / 1000);
+	} else {
+		b->results++;
+		if (ev->state == TW_STATE_SUCCESS)
+			b->succeeded++;
+		else
+			b->failed++;
+		b->result_us[b->n_result_lat++] = (uint32_t)((t - b->sent_ns[i]) / 1000);
+	}
+}
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double
+percentile(uint32_t *v, uint64_t n, double p)
+{
+	if (n == 0)
+		return 0;
+	return v[(uint64_t)((double)(n - 1) * p)];
+}
+
+/* K add tasks [i,i], each checked against 2i. @return correct answers. */
+static unsigned
+check_adds(struct tw_client *c, const char *queue, unsigned k)
+{
+	unsigned ok = 0;
+
+	for (unsigned i = 0; i < k; i++) {
+		char args[64], want[32];
+		struct tw_publish p = { .routing_key = queue, .task = "add", .args = args };
+		struct tw_outcome o;
+		uint64_t id;
+
+		p.args_len = (size_t)snprintf(args, sizeof(args), "[%u,%u]", i, i);
+		snprintf(want, sizeof(want), "%u", 2 * i);
+		if (tw_client_publish(c, &p, &id) != 0 ||
+		    tw_client_wait(c, id, 2000, &o, NULL, NULL) != 0)
+			continue;
+		ok += o.has_result && o.state == TW_STATE_SUCCESS && o.value_len == strlen(want) &&
+		      memcmp(o.value, want, o.value_len) == 0;
+		tw_outcome_clear(&o);
+	}
+	return ok;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "engine", required_argument, NULL, 'e' }, { "queue", required_argument, NULL, 'q' },
+		{ "task", required_argument, NULL, 't' },   { "args", required_argument, NULL, 'a' },
+		{ "count", required_argument, NULL, 'n' },  { "window", required_argument, NULL, 'w' },
+		{ "add", required_argument, NULL, 'A' },    { "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *engine = NULL, *queue = "bench", *task = "noop", *args = "";
+	uint64_t count = 200000, window = 2048, published = 0, start, end, deadline;
+	unsigned adds = 0, adds_ok = 0;
+	bool json = false;
+	struct bench b = { 0 };
+	struct tw_client *c;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "", longs, NULL)) != -1) {
+		switch (opt) {
+		case 'e': engine = optarg; break;
+		case 'q': queue = optarg; break;
+		case 't': task = optarg; break;
+		case 'a': args = optarg; break;
+		case 'n': count = strtoull(optarg, NULL, 10); break;
+		case 'w': window = strtoull(optarg, NULL, 10); break;
+		case 'A': adds = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'j': json = true; break;
+		default:
+			fprintf(stderr, "usage: tw-publish-bench --engine IP:PORT [--queue Q] [--task T] "
+					"[--args S] [--count N] [--window W] [--add K] [--json]\n");
+			return 2;
+		}
+	}
+	if (engine == NULL || count == 0 || count > 100000000 || window == 0) {
+		fprintf(stderr, "tw-publish-bench: --engine is required; --count 1..1e8, --window >= 1\n");
+		return 2;
+	}
+	c = tw_client_open(engine, NULL);
+	if (c == NULL) {
+		fprintf(stderr, "tw-publish-bench: %s: %s\n", engine, strerror(errno));
+		return 1;
+	}
+	b.count = count;
+	b.sent_ns = calloc(count, sizeof(*b.sent_ns));
+	b.confirm_us = calloc(count, sizeof(*b.confirm_us));
+	b.result_us = calloc(count, sizeof(*b.result_us));
+	if (b.sent_ns == NULL || b.confirm_us == NULL || b.result_us == NULL) {
+		fprintf(stderr, "tw-publish-bench: out of memory\n");
+		return 1;
+	}
+
+	struct tw_publish p = { .routing_key = queue, .task = task, .args = args,
+				.args_len = strlen(args) };
+	start = now_ns();
+	while (published < count) {
+		uint64_t id;
+		int ret;
+
+		/* closed loop: outstanding = published - (results + NACKs) */
+		if (published - (b.results + b.nacked) >= window) {
+			tw_client_flush(c);
+			if (tw_client_poll(c, 100, on_event, &b) < 0)
+				break;
+			continue;
+		}
+		ret = tw_client_publish(c, &p, &id);
+		if (ret != 0) {
+			fprintf(stderr, "tw-publish-bench: publish: %s\n", strerror(-ret));
+			return 1;
+		}
+		if (published == 0)
+			b.first_id = id;
+		/* ids of one client are consecutive: the index is id - first_id */
+		b.sent_ns[id - b.first_id] = now_ns();
+		published++;
+		if ((published & 31) == 0)
+			tw_client_poll(c, 0, on_event, &b);
+	}
+	tw_client_flush(c);
+	deadline = now_ns() + 2000000000ull; /* results still in flight get 2 s */
+	while (b.results + b.nacked < count && now_ns() < deadline)
+		tw_client_poll(c, 50, on_event, &b);
+	end = now_ns();
+	if (adds != 0)
+		adds_ok = check_adds(c, queue, adds);
+	tw_client_close(c);
+
+	qsort(b.confirm_us, b.n_confirm_lat, sizeof(uint32_t), cmp_u32);
+	qsort(b.result_us, b.n_result_lat, sizeof(uint32_t), cmp_u32);
+	double secs = (double)(end - start) / 1e9;
+	uint64_t lost = count - b.results - b.nacked;
+	double rate = (double)b.results / secs;
+
+	if (json) {
+		printf("{\"sent\": %" PRIu64 ", \"acked\": %" PRIu64 ", \"nacked\": %" PRIu64
+		       ", \"results\": %" PRIu64 ", \"succeeded\": %" PRIu64 ", \"failed\": %" PRIu64
+		       ", \"lost\": %" PRIu64 ", \"seconds\": %.3f, \"tasks_per_sec\": %.0f"
+		       ", \"confirm_p50_us\": %.0f, \"confirm_p99_us\": %.0f, \"result_p50_us\": %.0f"
+		       ", \"result_p99_us\": %.0f, \"adds\": %u, \"adds_correct\": %u}\n",
+		       count, b.acked, b.nacked, b.results, b.succeeded, b.failed, lost, secs, rate,
+		       percentile(b.confirm_us, b.n_confirm_lat, 0.5),
+		       percentile(b.confirm_us, b.n_confirm_lat, 0.99),
+		       percentile(b.result_us, b.n_result_lat, 0.5),
+		       percentile(b.result_us, b.n_result_lat, 0.99), adds, adds_ok);
+	} else {
+		printf("tasks       %" PRIu64 " sent, %" PRIu64 " acked, %" PRIu64 " nacked, %" PRIu64
+		       " succeeded, %" PRIu64 " failed, %" PRIu64 " lost\n",
+		       count, b.acked, b.nacked, b.succeeded, b.failed, lost);
+		for (int r = 1; r < 16; r++)
+			if (b.nack_by_reason[r])
+				printf("  nacked %s: %" PRIu64 "\n", tw_nack_reason_name(r),
+				       b.nack_by_reason[r]);
+		printf("throughput  %.0f tasks/s end to end (%.2f s)\n", rate, secs);
+		printf("confirm     p50 %.0f us   p99 %.0f us\n",
+		       percentile(b.confirm_us, b.n_confirm_lat, 0.5),
+		       percentile(b.confirm_us, b.n_confirm_lat, 0.99));
+		printf("result      p50 %.0f us   p99 %.0f us\n",
+		       percentile(b.result_us, b.n_result_lat, 0.5),
+		       percentile(b.result_us, b.n_result_lat, 0.99));
+		if (adds != 0)
+			printf("add         %u/%u correct\n", adds_ok, adds);
+	}
+	free(b.sent_ns);
+	free(b.confirm_us);
+	free(b.result_us);
+	return lost == 0 && b.nacked == 0 && b.failed == 0 && adds_ok == adds ? 0 : 1;
+}
