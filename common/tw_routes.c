@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -272,37 +273,42 @@ tw_routes_free(struct tw_routes *rt, const struct tw_alloc_ops *ops)
 	ops->free(rt, ops->arg);
 }
 
-int
-tw_routes_find_exchange(const struct tw_routes *rt, const char *name, uint32_t len)
+/*
+ * Probe a name index. Entries are found through name_at(), which returns
+ * the name and length of entry idx; queues and exchanges share this.
+ * Bounded: an index is at most half full, so an empty slot ends the probe.
+ */
+static int
+index_find(const struct tw_route_slot *ix, uint32_t mask, const void *table, size_t stride,
+	   size_t name_off, size_t len_off, const char *name, uint32_t len)
 {
 	uint32_t h = tw_routes_hash(name, len, 0);
 
-	/* Bounded: the index is at most half full, so an empty slot exists. */
-	for (uint32_t i = h & rt->exchange_mask; rt->exchange_index[i].idx_plus1 != 0;
-	     i = (i + 1) & rt->exchange_mask) {
-		const struct tw_route_slot *s = &rt->exchange_index[i];
-		const struct tw_route_exchange *e = &rt->exchanges[s->idx_plus1 - 1];
+	for (uint32_t i = h & mask; ix[i].idx_plus1 != 0; i = (i + 1) & mask) {
+		const uint8_t *e = (const uint8_t *)table + stride * (ix[i].idx_plus1 - 1);
+		uint32_t elen;
 
-		if (s->hash == h && e->name_len == len && memcmp(e->name, name, len) == 0)
-			return (int)(s->idx_plus1 - 1);
+		memcpy(&elen, e + len_off, sizeof(elen));
+		if (ix[i].hash == h && elen == len && memcmp(e + name_off, name, len) == 0)
+			return (int)(ix[i].idx_plus1 - 1);
 	}
 	return -1;
 }
 
 int
+tw_routes_find_exchange(const struct tw_routes *rt, const char *name, uint32_t len)
+{
+	return index_find(rt->exchange_index, rt->exchange_mask, rt->exchanges,
+			  sizeof(*rt->exchanges), offsetof(struct tw_route_exchange, name),
+			  offsetof(struct tw_route_exchange, name_len), name, len);
+}
+
+int
 tw_routes_find_queue(const struct tw_routes *rt, const char *name, uint32_t len)
 {
-	uint32_t h = tw_routes_hash(name, len, 0);
-
-	for (uint32_t i = h & rt->queue_mask; rt->queue_index[i].idx_plus1 != 0;
-	     i = (i + 1) & rt->queue_mask) {
-		const struct tw_route_slot *s = &rt->queue_index[i];
-		const struct tw_route_queue *q = &rt->queues[s->idx_plus1 - 1];
-
-		if (s->hash == h && q->name_len == len && memcmp(q->name, name, len) == 0)
-			return (int)(s->idx_plus1 - 1);
-	}
-	return -1;
+	return index_find(rt->queue_index, rt->queue_mask, rt->queues, sizeof(*rt->queues),
+			  offsetof(struct tw_route_queue, name), offsetof(struct tw_route_queue, name_len),
+			  name, len);
 }
 
 /* Append q unless already present. @return the new count. */

@@ -71,6 +71,26 @@ print_json(const Taskwire__Control__Status *s)
 	return twctl_print_json(root);
 }
 
+/* Name/value pairs in two aligned columns, under a title. */
+static void
+print_pairs(const char *title, Taskwire__Control__Counter **c, size_t n)
+{
+	struct twctl_table t;
+
+	printf("\n%s\n", title);
+	twctl_table_init(&t, 4);
+	for (size_t i = 0; i < n; i += 2) {
+		char v2[32] = "";
+
+		if (i + 1 < n)
+			snprintf(v2, sizeof(v2), "%" PRIu64, c[i + 1]->value);
+		twctl_table_row(&t, "  %s\t%" PRIu64 "\t%s\t%s", c[i]->name, c[i]->value,
+				i + 1 < n ? c[i + 1]->name : "", v2);
+	}
+	twctl_table_print(&t, stdout);
+	twctl_table_free(&t);
+}
+
 static void
 print_human(const Taskwire__Control__Status *s)
 {
@@ -112,33 +132,8 @@ print_human(const Taskwire__Control__Status *s)
 	twctl_table_print(&t, stdout);
 	twctl_table_free(&t);
 
-	printf("\ncounters (all lcores)\n");
-	/* two columns of name/value pairs */
-	twctl_table_init(&t, 4);
-	for (size_t i = 0; i < s->n_counters; i += 2) {
-		char v2[32] = "";
-
-		if (i + 1 < s->n_counters)
-			snprintf(v2, sizeof(v2), "%" PRIu64, s->counters[i + 1]->value);
-		twctl_table_row(&t, "  %s\t%" PRIu64 "\t%s\t%s", s->counters[i]->name,
-				s->counters[i]->value,
-				i + 1 < s->n_counters ? s->counters[i + 1]->name : "", v2);
-	}
-	twctl_table_print(&t, stdout);
-	twctl_table_free(&t);
-
-	printf("\ndrops by reason\n");
-	twctl_table_init(&t, 4);
-	for (size_t i = 0; i < s->n_drops; i += 2) {
-		char v2[32] = "";
-
-		if (i + 1 < s->n_drops)
-			snprintf(v2, sizeof(v2), "%" PRIu64, s->drops[i + 1]->value);
-		twctl_table_row(&t, "  %s\t%" PRIu64 "\t%s\t%s", s->drops[i]->name, s->drops[i]->value,
-				i + 1 < s->n_drops ? s->drops[i + 1]->name : "", v2);
-	}
-	twctl_table_print(&t, stdout);
-	twctl_table_free(&t);
+	print_pairs("counters (all lcores)", s->counters, s->n_counters);
+	print_pairs("drops by reason", s->drops, s->n_drops);
 }
 
 int

@@ -46,6 +46,16 @@ tw_stop_pid() {
 	return 1
 }
 
+# Wait for tw-ROLE's ready line; on failure show its log and undo the start.
+tw_wait_ready() {
+	local dir=$1 role=$2 pid=$3
+	tw_wait_for_line "$dir/$role.log" "tw-$role: ready" "$pid" 60 && return 0
+	echo "taskwire: tw-$role did not start; its log:" >&2
+	cat "$dir/$role.log" >&2
+	tw_engine_stop "$dir"
+	return 1
+}
+
 tw_engine_start() {
 	local id=$1; shift
 	local dir=$TW_BUILD/run/$id ns=tw-$id prefix=tw-$id tap=twt-$id dp ctl
@@ -71,12 +81,7 @@ tw_engine_start() {
 	echo "TW_DP_PID=$dp" >"$dir/engine.env"
 	echo "TW_NETNS=$ns" >>"$dir/engine.env"
 	echo "TW_PREFIX=$prefix" >>"$dir/engine.env"
-	if ! tw_wait_for_line "$dir/dataplane.log" "tw-dataplane: ready" "$dp" 60; then
-		echo "taskwire: tw-dataplane did not start; its log:" >&2
-		cat "$dir/dataplane.log" >&2
-		tw_engine_stop "$dir"
-		return 1
-	fi
+	tw_wait_ready "$dir" dataplane "$dp" || return 1
 	ip netns exec "$ns" ip addr add "$TW_PEER_IP/24" dev "$tap"
 	ip netns exec "$ns" ip link set "$tap" up
 
@@ -84,12 +89,7 @@ tw_engine_start() {
 		--socket "$dir/control.sock" >"$dir/control.log" 2>&1 &
 	ctl=$!
 	echo "TW_CTL_PID=$ctl" >>"$dir/engine.env"
-	if ! tw_wait_for_line "$dir/control.log" "tw-control: ready" "$ctl" 60; then
-		echo "taskwire: tw-control did not attach; its log:" >&2
-		cat "$dir/control.log" >&2
-		tw_engine_stop "$dir"
-		return 1
-	fi
+	tw_wait_ready "$dir" control "$ctl" || return 1
 	cat >>"$dir/engine.env" <<EOT
 TW_DIR=$dir
 TW_SOCKET=$dir/control.sock

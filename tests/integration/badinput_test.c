@@ -26,23 +26,14 @@
 #include "taskwire.pb-c.h"
 #include "tw_limits.h"
 
-static uint32_t mbufs_at_start, tasks_at_start;
-
 static int
 setup(void **state)
 {
 	(void)state;
 	if (it_twctl("queue declare bad") != 0 || it_twctl("queue declare small --max-length 64") != 0)
 		return -1;
-	it_pools(&mbufs_at_start, &tasks_at_start);
+	it_pools_snapshot();
 	return 0;
-}
-
-static int
-pools_back(void **state)
-{
-	(void)state;
-	return it_pools_settle(mbufs_at_start, tasks_at_start, 5000);
 }
 
 /* A plain kernel UDP socket connected to the engine. */
@@ -275,12 +266,12 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_not_taskwire_is_dropped_silently, pools_back),
-		cmocka_unit_test_teardown(test_truncated_frame_nacked_malformed, pools_back),
-		cmocka_unit_test_teardown(test_wrong_version_nacked, pools_back),
-		cmocka_unit_test_teardown(test_oversized_frame_nacked_too_large, pools_back),
-		cmocka_unit_test_teardown(test_task_id_zero_nacked_invalid, pools_back),
-		cmocka_unit_test_teardown(test_burst_larger_than_queue, pools_back),
+		cmocka_unit_test_teardown(test_not_taskwire_is_dropped_silently, it_pools_back),
+		cmocka_unit_test_teardown(test_truncated_frame_nacked_malformed, it_pools_back),
+		cmocka_unit_test_teardown(test_wrong_version_nacked, it_pools_back),
+		cmocka_unit_test_teardown(test_oversized_frame_nacked_too_large, it_pools_back),
+		cmocka_unit_test_teardown(test_task_id_zero_nacked_invalid, it_pools_back),
+		cmocka_unit_test_teardown(test_burst_larger_than_queue, it_pools_back),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -18,24 +18,14 @@
 
 #define TIMEOUT_MS 5000
 
-static uint32_t mbufs_at_start, tasks_at_start;
-
 static int
 setup(void **state)
 {
 	(void)state;
 	if (it_twctl("queue declare e2e") != 0)
 		return -1;
-	it_pools(&mbufs_at_start, &tasks_at_start);
+	it_pools_snapshot();
 	return 0;
-}
-
-/* After every test the pools hold as many free entries as before it. */
-static int
-pools_back(void **state)
-{
-	(void)state;
-	return it_pools_settle(mbufs_at_start, tasks_at_start, 5000);
 }
 
 static void
@@ -236,13 +226,13 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_builtin_tasks, pools_back),
-		cmocka_unit_test_teardown(test_unknown_task_fails_with_message, pools_back),
-		cmocka_unit_test_teardown(test_unknown_queue_is_nacked_unroutable, pools_back),
-		cmocka_unit_test_teardown(test_direct_exchange, pools_back),
-		cmocka_unit_test_teardown(test_batch_of_noops, pools_back),
-		cmocka_unit_test_teardown(test_twctl_publish, pools_back),
-		cmocka_unit_test_teardown(test_twctl_errors, pools_back),
+		cmocka_unit_test_teardown(test_builtin_tasks, it_pools_back),
+		cmocka_unit_test_teardown(test_unknown_task_fails_with_message, it_pools_back),
+		cmocka_unit_test_teardown(test_unknown_queue_is_nacked_unroutable, it_pools_back),
+		cmocka_unit_test_teardown(test_direct_exchange, it_pools_back),
+		cmocka_unit_test_teardown(test_batch_of_noops, it_pools_back),
+		cmocka_unit_test_teardown(test_twctl_publish, it_pools_back),
+		cmocka_unit_test_teardown(test_twctl_errors, it_pools_back),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -145,6 +145,21 @@ it_pools_settle(uint32_t mbufs_free, uint32_t tasks_free, int timeout_ms)
 	return -1;
 }
 
+static uint32_t snapshot_mbufs, snapshot_tasks;
+
+void
+it_pools_snapshot(void)
+{
+	it_pools(&snapshot_mbufs, &snapshot_tasks);
+}
+
+int
+it_pools_back(void **state)
+{
+	(void)state;
+	return it_pools_settle(snapshot_mbufs, snapshot_tasks, 5000);
+}
+
 struct tw_client *
 it_client(void)
 {

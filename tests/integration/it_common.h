@@ -27,6 +27,12 @@ void it_pools(uint32_t *mbufs_free, uint32_t *tasks_free);
 /** Wait (up to timeout_ms) until the pools are back to the given free counts. @return 0 or -1. */
 int it_pools_settle(uint32_t mbufs_free, uint32_t tasks_free, int timeout_ms);
 
+/** Remember the free pool counts (call at the end of a group setup). */
+void it_pools_snapshot(void);
+
+/** cmocka teardown: wait until the pools are back to the snapshot. @return 0 or -1. */
+int it_pools_back(void **state);
+
 /** Engine address from TW_ENGINE. */
 const char *it_engine(void);
 
