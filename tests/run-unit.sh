@@ -16,5 +16,7 @@ for bin in "$root"/build/tests/unit/*_test "$root"/build/tests/dp/*_test; do
 		echo "$out" | sed 's/^/    /'
 	fi
 done
+# data-plane tests run EAL with --file-prefix tw-dptest: remove its runtime folder
+rm -rf /var/run/dpdk/tw-dptest
 echo "unit: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -124,7 +124,7 @@ staged(void)
 static int
 setup(void **state)
 {
-	char *argv[] = { "parse_test", "--no-huge", "-m", "128", "--no-pci", "--no-shconf",
+	char *argv[] = { "parse_test", "--no-huge", "-m", "128", "--no-pci", "--no-shconf", "--file-prefix", "tw-dptest",
 			 "--log-level", "*:error", "-l", "0" };
 
 	(void)state;
