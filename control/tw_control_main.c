@@ -11,6 +11,7 @@
  * options, EAL, attach, serve, teardown.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <sched.h>
 #include <getopt.h>
 #include <signal.h>
@@ -231,6 +232,8 @@ main(int argc, char **argv)
 	fflush(stdout);
 
 	/* 4. serve; stop with the primary */
+	bool primary_gone = false;
+
 	while (!stop_requested) {
 		ret = ctl_server_poll(&server, &broker, 200);
 		if (ret != 0) {
@@ -240,6 +243,7 @@ main(int argc, char **argv)
 		if (kill(sh->primary_pid, 0) != 0 && errno == ESRCH) {
 			fprintf(stderr, "tw-control: tw-dataplane (pid %d) exited; stopping\n",
 				sh->primary_pid);
+			primary_gone = true;
 			break;
 		}
 	}
@@ -251,6 +255,9 @@ main(int argc, char **argv)
 	ctl_broker_detach(&broker);
 	printf("tw-control: stopped after %lu requests (%lu undecodable)\n",
 	       (unsigned long)server.requests, (unsigned long)server.bad_requests);
-	rte_eal_cleanup();
+	fflush(stdout);
+	/* EAL cleanup talks to the primary; with the primary gone it can only wait. */
+	if (!primary_gone)
+		rte_eal_cleanup();
 	return 0;
 }

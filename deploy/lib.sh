@@ -78,6 +78,7 @@ tw_engine_start() {
 		--ip "$TW_ENGINE_IP" --udp-port "$TW_UDP_PORT" --idle-sleep-us 200 "$@" \
 		>"$dir/dataplane.log" 2>&1 &
 	dp=$!
+	disown "$dp" 2>/dev/null || true
 	echo "TW_DP_PID=$dp" >"$dir/engine.env"
 	echo "TW_NETNS=$ns" >>"$dir/engine.env"
 	echo "TW_PREFIX=$prefix" >>"$dir/engine.env"
@@ -88,6 +89,7 @@ tw_engine_start() {
 	"$TW_BUILD/tw-control" --file-prefix "$prefix" --no-pci --log-level=lib.eal:error -- \
 		--socket "$dir/control.sock" >"$dir/control.log" 2>&1 &
 	ctl=$!
+	disown "$ctl" 2>/dev/null || true
 	echo "TW_CTL_PID=$ctl" >>"$dir/engine.env"
 	tw_wait_ready "$dir" control "$ctl" || return 1
 	cat >>"$dir/engine.env" <<EOT

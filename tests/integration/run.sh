@@ -8,9 +8,9 @@ set -uo pipefail
 
 passed=0
 failed=0
-for bin in "$TW_BUILD"/tests/integration/*_test; do
+for bin in "$TW_BUILD"/tests/integration/*_test "$TW_ROOT"/tests/integration/*_test.sh; do
 	name=$(basename "$bin")
-	id="it${name%_test}"
+	id="it${name%_test*}"
 	id=${id:0:11}
 	if ! tw_engine_start "$id"; then
 		echo "FAIL $name (engine did not start)"
@@ -20,8 +20,15 @@ for bin in "$TW_BUILD"/tests/integration/*_test; do
 	# shellcheck disable=SC1091
 	. "$TW_DIR/engine.env"
 	log=$TW_DIR/test.log
+	# binaries run inside the namespace; scripts outside (they manage processes)
+	if [[ $bin == *.sh ]]; then
+		run=(bash "$bin")
+	else
+		run=(ip netns exec "$TW_NETNS" "$bin")
+	fi
 	if TW_TWCTL=$TW_BUILD/twctl TW_SOCKET=$TW_SOCKET TW_ENGINE=$TW_ENGINE \
-		timeout 300 ip netns exec "$TW_NETNS" "$bin" >"$log" 2>&1; then
+		TW_DIR=$TW_DIR TW_NETNS=$TW_NETNS TW_PREFIX=$TW_PREFIX TW_DP_PID=$TW_DP_PID \
+		TW_CTL_PID=$TW_CTL_PID timeout 300 "${run[@]}" >"$log" 2>&1; then
 		result=PASS
 	else
 		result=FAIL
