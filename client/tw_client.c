@@ -530,6 +530,7 @@ tw_nack_reason_name(int reason)
 	static const char *const names[] = {
 		"none", "malformed", "bad-version", "too-large", "unroutable",
 		"queue-full", "unknown-exchange", "no-resources", "invalid-task",
+		"access-refused",
 	};
 	return reason >= 0 && (unsigned)reason < sizeof(names) / sizeof(names[0]) ? names[reason]
 										  : "unknown";

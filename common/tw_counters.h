@@ -48,7 +48,8 @@
 	X(nack_unknown_exchange, "tasks NACKed: exchange not declared")     \
 	X(nack_queue_full, "tasks NACKed: queue ring full")                 \
 	X(nack_no_resources, "tasks NACKed: task descriptor pool empty")    \
-	X(nack_invalid_task, "tasks NACKed: invalid task fields")
+	X(nack_invalid_task, "tasks NACKed: invalid task fields")                \
+	X(nack_access_refused, "tasks NACKed: published to an internal exchange")
 
 enum tw_counter {
 #define TW_X_ENUM(name, help) TW_CNT_##name,

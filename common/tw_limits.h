@@ -12,7 +12,7 @@
 #define TW_MAX_EXCHANGES 256     /* live exchanges, including the default one */
 #define TW_MAX_BINDINGS 65536    /* live bindings */
 #define TW_MAX_LCORES 16         /* polling lcores the engine plans and counts */
-#define TW_MAX_ROUTE_DESTS 64    /* queues one task may be delivered to */
+#define TW_MAX_ROUTE_DESTS TW_MAX_QUEUES /* queues one task may reach: all of them */
 #define TW_FRAME_MAX_TASKS 256   /* tasks in one frame */
 #define TW_MAX_TASK_HEADERS 16   /* headers on one task */
 #define TW_QUEUE_DEFAULT_LEN 65536

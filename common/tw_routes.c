@@ -5,8 +5,8 @@
  * on io lcores once per task and allocate nothing. Bindings are sorted by
  * exchange so that fanout and topic exchanges scan one contiguous range;
  * direct exchanges (and the default one) use the (exchange, key) hash.
- * Topic matching here is a word-by-word matcher per binding; it is exact
- * AMQP semantics but linear in the exchange's bindings.
+ * Topic exchanges share one trie (tw_topic.c); headers exchanges compare
+ * each binding's criteria with the task's headers.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -15,6 +15,8 @@
 #include <string.h>
 
 #include "tw_routes.h"
+#include "tw_topic.h"
+#include "tw_wire.h"
 
 static const char *const type_names[TW_EX__MAX] = {
 	[TW_EX_DIRECT] = "direct",
@@ -22,6 +24,28 @@ static const char *const type_names[TW_EX__MAX] = {
 	[TW_EX_TOPIC] = "topic",
 	[TW_EX_HEADERS] = "headers",
 };
+
+static const char *const x_match_names[] = {
+	[TW_XM_ALL] = "all",
+	[TW_XM_ANY] = "any",
+	[TW_XM_ALL_WITH_X] = "all-with-x",
+	[TW_XM_ANY_WITH_X] = "any-with-x",
+};
+
+const char *
+tw_x_match_name(enum tw_x_match m)
+{
+	return (unsigned)m <= TW_XM_ANY_WITH_X ? x_match_names[m] : "?";
+}
+
+int
+tw_x_match_parse(const char *name)
+{
+	for (int i = 0; i <= TW_XM_ANY_WITH_X; i++)
+		if (strcmp(name, x_match_names[i]) == 0)
+			return i;
+	return -1;
+}
 
 const char *
 tw_exchange_type_name(enum tw_exchange_type t)
@@ -143,6 +167,7 @@ fill_names(struct tw_routes *rt, const struct tw_defs *d)
 	}
 	/* exchange 0: the default exchange */
 	rt->exchanges[0].type = TW_EX_DIRECT;
+	rt->exchanges[0].alternate = -1;
 	index_insert(rt->exchange_index, rt->exchange_mask, tw_routes_hash("", 0, 0), 0);
 	rt->n_exchanges = 1;
 	for (uint32_t i = 0; i < d->n_exchanges; i++) {
@@ -153,9 +178,47 @@ fill_names(struct tw_routes *rt, const struct tw_defs *d)
 		    tw_routes_find_exchange(rt, e->name, e->name_len) >= 0)
 			return -EINVAL;
 		e->type = d->exchanges[i].type;
+		e->flags = d->exchanges[i].flags;
 		index_insert(rt->exchange_index, rt->exchange_mask,
 			     tw_routes_hash(e->name, e->name_len, 0), i + 1);
 		rt->n_exchanges = i + 2;
+	}
+	/* Alternates by name, once every exchange is known; a missing one is no alternate. */
+	for (uint32_t i = 0; i < d->n_exchanges; i++) {
+		const char *alt = d->exchanges[i].alternate;
+
+		rt->exchanges[i + 1].alternate =
+			alt[0] == '\0' ? -1
+				       : tw_routes_find_exchange(rt, alt,
+								 (uint32_t)strnlen(alt, TW_NAME_MAX));
+	}
+	return 0;
+}
+
+/* Header-argument strings of one binding into rt->strings. */
+static int
+fill_args(struct tw_routes *rt, const struct tw_def_binding *b, struct tw_route_binding *rb,
+	  uint32_t *str_used)
+{
+	if (b->n_args > TW_MAX_BINDING_ARGS || (b->n_args != 0 && b->args == NULL))
+		return -EINVAL;
+	rb->first_arg = rt->n_args;
+	rb->n_args = b->n_args;
+	for (uint32_t a = 0; a < b->n_args; a++) {
+		struct tw_route_arg *ra = &rt->args[rt->n_args++];
+		uint32_t kl = (uint32_t)strnlen(b->args[a].key, TW_NAME_MAX);
+		uint32_t vl = (uint32_t)strnlen(b->args[a].value, TW_NAME_MAX);
+
+		if (kl == 0 || kl >= TW_NAME_MAX || vl >= TW_NAME_MAX)
+			return -EINVAL;
+		ra->key_off = *str_used;
+		ra->key_len = kl;
+		memcpy(rt->strings + *str_used, b->args[a].key, kl);
+		*str_used += kl;
+		ra->val_off = *str_used;
+		ra->val_len = vl;
+		memcpy(rt->strings + *str_used, b->args[a].value, vl);
+		*str_used += vl;
 	}
 	return 0;
 }
@@ -165,6 +228,7 @@ static int
 fill_bindings(struct tw_routes *rt, const struct tw_defs *d, const struct tw_alloc_ops *ops)
 {
 	struct sort_item *order;
+	uint32_t str_used = 0;
 	int rc = 0;
 
 	if (d->n_bindings == 0)
@@ -189,15 +253,23 @@ fill_bindings(struct tw_routes *rt, const struct tw_defs *d, const struct tw_all
 		const struct tw_def_binding *b = &d->bindings[order[i].def];
 		struct tw_route_binding *rb = &rt->bindings[i];
 		struct tw_route_exchange *e = &rt->exchanges[order[i].exchange];
-		int q = tw_routes_find_queue(rt, b->destination,
-					     (uint32_t)strnlen(b->destination, TW_NAME_MAX));
+		uint32_t dlen = (uint32_t)strnlen(b->destination, TW_NAME_MAX);
+		int dst = b->dest_type == TW_DEST_EXCHANGE
+				  ? tw_routes_find_exchange(rt, b->destination, dlen)
+				  : tw_routes_find_queue(rt, b->destination, dlen);
 
-		if (q < 0 || name_copy(rb->key, &rb->key_len, b->key) != 0) {
+		/* the default exchange is no destination: it has no bindings to follow */
+		if (dst < 0 || (b->dest_type == TW_DEST_EXCHANGE && dst == 0) ||
+		    b->dest_type > TW_DEST_EXCHANGE || b->x_match > TW_XM_ANY_WITH_X ||
+		    name_copy(rb->key, &rb->key_len, b->key) != 0 ||
+		    fill_args(rt, b, rb, &str_used) != 0) {
 			rc = -EINVAL;
 			goto out;
 		}
 		rb->exchange = (uint16_t)order[i].exchange;
-		rb->queue = (uint16_t)q;
+		rb->dest_type = b->dest_type;
+		rb->dest = (uint16_t)dst;
+		rb->x_match = b->x_match;
 		if (e->n_bindings++ == 0)
 			e->first_binding = i;
 		index_insert(rt->binding_index, rt->binding_mask,
@@ -209,12 +281,47 @@ out:
 	return rc;
 }
 
+/* One trie for every topic exchange's bindings. @return 0 or -ENOMEM. */
+static int
+build_topic(struct tw_routes *rt, const struct tw_alloc_ops *ops)
+{
+	struct tw_topic_pattern *pats;
+	uint32_t n = 0, roots = 0;
+
+	for (uint32_t x = 0; x < rt->n_exchanges; x++)
+		if (rt->exchanges[x].type == TW_EX_TOPIC) {
+			rt->exchanges[x].topic_root = roots++;
+			n += rt->exchanges[x].n_bindings;
+		}
+	if (roots == 0)
+		return 0;
+	pats = ops->zalloc(sizeof(*pats) * (n ? n : 1), ops->arg);
+	if (pats == NULL)
+		return -ENOMEM;
+	n = 0;
+	for (uint32_t x = 0; x < rt->n_exchanges; x++) {
+		const struct tw_route_exchange *e = &rt->exchanges[x];
+
+		if (e->type != TW_EX_TOPIC)
+			continue;
+		for (uint32_t i = 0; i < e->n_bindings; i++) {
+			const struct tw_route_binding *b = &rt->bindings[e->first_binding + i];
+
+			pats[n++] = (struct tw_topic_pattern){ e->first_binding + i, e->topic_root,
+							       b->key, b->key_len };
+		}
+	}
+	rt->topic = tw_topic_build(pats, n, roots, ops);
+	ops->free(pats, ops->arg);
+	return rt->topic != NULL ? 0 : -ENOMEM;
+}
+
 struct tw_routes *
 tw_routes_build(const struct tw_defs *d, const struct tw_alloc_ops *ops)
 {
-	uint32_t n_ex = d->n_exchanges + 1;
+	uint32_t n_ex = d->n_exchanges + 1, n_args = 0;
 	uint32_t qs = index_slots(d->n_queues), es = index_slots(n_ex), bs = index_slots(d->n_bindings);
-	size_t size, off;
+	size_t size, off, strings = 0;
 	struct tw_routes *rt;
 	uint8_t *base;
 	int rc;
@@ -226,10 +333,19 @@ tw_routes_build(const struct tw_defs *d, const struct tw_alloc_ops *ops)
 		errno = EINVAL;
 		return NULL;
 	}
+	for (uint32_t i = 0; i < d->n_bindings; i++) {
+		if (d->bindings[i].n_args > TW_MAX_BINDING_ARGS) {
+			errno = EINVAL;
+			return NULL;
+		}
+		n_args += d->bindings[i].n_args;
+		strings += (size_t)d->bindings[i].n_args * 2 * TW_NAME_MAX;
+	}
 	size = sizeof(*rt) + sizeof(struct tw_route_queue) * d->n_queues +
 	       sizeof(struct tw_route_exchange) * n_ex +
 	       sizeof(struct tw_route_binding) * d->n_bindings +
-	       sizeof(struct tw_route_slot) * (qs + es + bs);
+	       sizeof(struct tw_route_arg) * n_args +
+	       sizeof(struct tw_route_slot) * (qs + es + bs) + strings;
 	base = ops->zalloc(size, ops->arg);
 	if (base == NULL) {
 		errno = ENOMEM;
@@ -243,9 +359,12 @@ tw_routes_build(const struct tw_defs *d, const struct tw_alloc_ops *ops)
 	off += sizeof(struct tw_route_exchange) * n_ex;
 	rt->bindings = (struct tw_route_binding *)(base + off);
 	off += sizeof(struct tw_route_binding) * d->n_bindings;
+	rt->args = (struct tw_route_arg *)(base + off);
+	off += sizeof(struct tw_route_arg) * n_args;
 	rt->queue_index = (struct tw_route_slot *)(base + off);
 	rt->exchange_index = rt->queue_index + qs;
 	rt->binding_index = rt->exchange_index + es;
+	rt->strings = (char *)(rt->binding_index + bs);
 	rt->queue_mask = qs - 1;
 	rt->exchange_mask = es - 1;
 	rt->binding_mask = bs - 1;
@@ -255,11 +374,15 @@ tw_routes_build(const struct tw_defs *d, const struct tw_alloc_ops *ops)
 	rc = fill_names(rt, d);
 	if (rc == 0)
 		rc = fill_bindings(rt, d, ops);
+	if (rc == 0)
+		rc = build_topic(rt, ops);
 	if (rc != 0) {
-		ops->free(rt, ops->arg);
+		tw_routes_free(rt, ops);
 		errno = -rc;
 		return NULL;
 	}
+	if (rt->topic != NULL)
+		rt->total_size += rt->topic->total_size;
 	return rt;
 }
 
@@ -270,6 +393,7 @@ tw_routes_free(struct tw_routes *rt, const struct tw_alloc_ops *ops)
 		return;
 	if (ops == NULL)
 		ops = &libc_ops;
+	tw_topic_free(rt->topic, ops);
 	ops->free(rt, ops->arg);
 }
 
@@ -311,128 +435,181 @@ tw_routes_find_queue(const struct tw_routes *rt, const char *name, uint32_t len)
 			  name, len);
 }
 
-/* Append q unless already present. @return the new count. */
-static int
-add_dest(uint16_t *dest, int n, int max, uint16_t q)
+/* Per-lookup state: what was reached so far. Lives on the io lcore's stack. */
+struct match {
+	const struct tw_routes *rt;
+	const char *key;
+	uint32_t key_len;
+	const struct tw_route_headers *headers;
+	uint64_t queue_seen[TW_MAX_QUEUES / 64];
+	uint64_t ex_seen[TW_MAX_EXCHANGES / 64];
+	uint16_t *dest;
+	int n;
+	uint16_t pending[TW_MAX_EXCHANGES];  /* exchanges reached, not yet expanded */
+	uint32_t n_pending;
+};
+
+static inline bool
+test_and_set(uint64_t *bits, uint32_t i)
 {
-	for (int i = 0; i < n; i++)
-		if (dest[i] == q)
-			return n;
-	if (n < max)
-		dest[n++] = q;
-	return n;
+	uint64_t m = 1ull << (i & 63);
+	bool was = (bits[i >> 6] & m) != 0;
+
+	bits[i >> 6] |= m;
+	return was;
 }
 
-/*
- * Split s into '.'-separated words. An empty string has no words (as in
- * RabbitMQ: "#" matches it, "*" does not); "a..b" has an empty middle word.
- * @return number of words; TW_NAME_MAX bounds it (at most len/2 + 1).
- */
-static uint32_t
-split_words(const char *s, uint32_t len, uint16_t *start, uint16_t *wlen)
+static void
+reach(struct match *m, const struct tw_route_binding *b)
 {
-	uint32_t n = 0, from = 0;
-
-	if (len == 0)
-		return 0;
-	for (uint32_t i = 0; i <= len; i++) {
-		if (i == len || s[i] == '.') {
-			start[n] = (uint16_t)from;
-			wlen[n] = (uint16_t)(i - from);
-			n++;
-			from = i + 1;
-		}
+	if (b->dest_type == TW_DEST_QUEUE) {
+		if (!test_and_set(m->queue_seen, b->dest))
+			m->dest[m->n++] = b->dest;
+	} else if (!test_and_set(m->ex_seen, b->dest)) {
+		m->pending[m->n_pending++] = b->dest;
 	}
-	return n;
 }
 
-#define TOPIC_MAX_WORDS (TW_NAME_MAX / 2 + 1)
+static void
+topic_hit(uint32_t binding, void *arg)
+{
+	struct match *m = arg;
+
+	reach(m, &m->rt->bindings[binding]);
+}
+
+/* Does one binding criterion appear among the task's headers with the same value? */
+static bool
+header_present(const struct match *m, const struct tw_route_arg *a)
+{
+	struct tw_str rest = { m->headers->p, m->headers->len }, k, v;
+	const char *key = m->rt->strings + a->key_off, *val = m->rt->strings + a->val_off;
+
+	/* Bounded by the task's header count (TW_MAX_TASK_HEADERS on the wire). */
+	while (tw_wire_header_next(&rest, &k, &v))
+		if (k.len == a->key_len && memcmp(k.p, key, k.len) == 0)
+			return v.len == a->val_len && memcmp(v.p, val, v.len) == 0;
+	return false;
+}
 
 /*
- * AMQP topic match: '*' matches exactly one word, '#' zero or more.
- * Dynamic programming over (pattern word, key word): reach[j] says the
- * pattern words seen so far can match the first j key words. Work is
- * pattern words x key words, both bounded by TW_NAME_MAX; no allocation.
+ * RabbitMQ's headers semantics: criteria whose key starts with "x-" are
+ * arguments, ignored unless the mode is *-with-x; "all" needs every
+ * criterion, "any" at least one (so "any" with no criteria matches
+ * nothing, "all" with none matches everything).
  */
 static bool
-topic_match(const char *pat, uint32_t plen, const char *key, uint32_t klen)
+headers_match(const struct match *m, const struct tw_route_binding *b)
 {
-	uint16_t ps[TOPIC_MAX_WORDS], pl[TOPIC_MAX_WORDS], ks[TOPIC_MAX_WORDS], kl[TOPIC_MAX_WORDS];
-	bool reach[TOPIC_MAX_WORDS + 1];
-	uint32_t np, nk;
+	bool all = b->x_match == TW_XM_ALL || b->x_match == TW_XM_ALL_WITH_X;
+	bool with_x = b->x_match == TW_XM_ALL_WITH_X || b->x_match == TW_XM_ANY_WITH_X;
 
-	if (plen >= TW_NAME_MAX || klen >= TW_NAME_MAX)
-		return false;
-	np = split_words(pat, plen, ps, pl);
-	nk = split_words(key, klen, ks, kl);
-	memset(reach, 0, sizeof(reach));
-	reach[0] = true;
-	for (uint32_t i = 0; i < np; i++) {
-		const char *w = pat + ps[i];
+	for (uint32_t i = 0; i < b->n_args; i++) {
+		const struct tw_route_arg *a = &m->rt->args[b->first_arg + i];
+		bool hit;
 
-		if (pl[i] == 1 && w[0] == '#') {
-			for (uint32_t j = 1; j <= nk; j++)
-				reach[j] = reach[j] || reach[j - 1];
+		if (!with_x && a->key_len >= 2 && memcmp(m->rt->strings + a->key_off, "x-", 2) == 0)
 			continue;
-		}
-		for (uint32_t j = nk; j >= 1; j--)
-			reach[j] = reach[j - 1] &&
-				   ((pl[i] == 1 && w[0] == '*') ||
-				    (pl[i] == kl[j - 1] && memcmp(w, key + ks[j - 1], pl[i]) == 0));
-		reach[0] = false;
+		hit = m->headers != NULL && m->headers->n != 0 && header_present(m, a);
+		if (all && !hit)
+			return false;
+		if (!all && hit)
+			return true;
 	}
-	return reach[nk];
+	return all;
 }
 
-int
-tw_routes_match(const struct tw_routes *rt, const char *exchange, uint32_t ex_len,
-		const char *key, uint32_t key_len, uint16_t *dest, int max)
+/* Follow one exchange's bindings for the task. */
+static void
+expand(struct match *m, uint32_t ex)
 {
-	int ex = tw_routes_find_exchange(rt, exchange, ex_len);
-	const struct tw_route_exchange *e;
-	int n = 0;
+	const struct tw_routes *rt = m->rt;
+	const struct tw_route_exchange *e = &rt->exchanges[ex];
 
-	if (ex < 0)
-		return -1;
-	if (ex == 0) {
-		int q = tw_routes_find_queue(rt, key, key_len);
-
-		if (q < 0 || max < 1)
-			return 0;
-		dest[0] = (uint16_t)q;
-		return 1;
-	}
-	e = &rt->exchanges[ex];
 	switch (e->type) {
 	case TW_EX_DIRECT: {
-		uint32_t h = binding_hash((uint32_t)ex, key, key_len);
+		uint32_t h = binding_hash(ex, m->key, m->key_len);
 
 		for (uint32_t i = h & rt->binding_mask; rt->binding_index[i].idx_plus1 != 0;
 		     i = (i + 1) & rt->binding_mask) {
 			const struct tw_route_slot *s = &rt->binding_index[i];
 			const struct tw_route_binding *b = &rt->bindings[s->idx_plus1 - 1];
 
-			if (s->hash == h && b->exchange == ex && b->key_len == key_len &&
-			    memcmp(b->key, key, key_len) == 0)
-				n = add_dest(dest, n, max, b->queue);
+			if (s->hash == h && b->exchange == ex && b->key_len == m->key_len &&
+			    memcmp(b->key, m->key, m->key_len) == 0)
+				reach(m, b);
 		}
 		break;
 	}
 	case TW_EX_FANOUT:
 		for (uint32_t i = 0; i < e->n_bindings; i++)
-			n = add_dest(dest, n, max, rt->bindings[e->first_binding + i].queue);
+			reach(m, &rt->bindings[e->first_binding + i]);
 		break;
 	case TW_EX_TOPIC:
+		if (rt->topic != NULL)
+			tw_topic_match(rt->topic, e->topic_root, m->key, m->key_len, topic_hit, m);
+		break;
+	case TW_EX_HEADERS:
 		for (uint32_t i = 0; i < e->n_bindings; i++) {
 			const struct tw_route_binding *b = &rt->bindings[e->first_binding + i];
 
-			if (topic_match(b->key, b->key_len, key, key_len))
-				n = add_dest(dest, n, max, b->queue);
+			if (headers_match(m, b))
+				reach(m, b);
 		}
 		break;
 	default:
-		/* headers exchanges match on task headers: not routed by key */
 		break;
 	}
-	return n;
+}
+
+/* Expand from ex through exchange-to-exchange bindings. Each exchange once. */
+static void
+route_from(struct match *m, uint32_t ex)
+{
+	if (test_and_set(m->ex_seen, ex))
+		return;
+	m->pending[m->n_pending++] = (uint16_t)ex;
+	/* Bounded: every exchange enters pending at most once (ex_seen). */
+	while (m->n_pending != 0)
+		expand(m, m->pending[--m->n_pending]);
+}
+
+int
+tw_routes_match(const struct tw_routes *rt, const char *exchange, uint32_t ex_len,
+		const char *key, uint32_t key_len, const struct tw_route_headers *headers,
+		uint16_t *dest)
+{
+	int ex = tw_routes_find_exchange(rt, exchange, ex_len);
+	struct match m;
+
+	if (ex < 0)
+		return TW_ROUTE_NO_EXCHANGE;
+	if (rt->exchanges[ex].flags & TW_EX_F_INTERNAL)
+		return TW_ROUTE_INTERNAL;
+	if (ex == 0) {
+		int q = tw_routes_find_queue(rt, key, key_len);
+
+		if (q < 0)
+			return 0;
+		dest[0] = (uint16_t)q;
+		return 1;
+	}
+	memset(m.queue_seen, 0, sizeof(m.queue_seen));
+	memset(m.ex_seen, 0, sizeof(m.ex_seen));
+	m.rt = rt;
+	m.key = key;
+	m.key_len = key_len;
+	m.headers = headers;
+	m.dest = dest;
+	m.n = 0;
+	m.n_pending = 0;
+	route_from(&m, (uint32_t)ex);
+	/* Unroutable: the alternate exchange chain, each exchange at most once. */
+	while (m.n == 0 && rt->exchanges[ex].alternate >= 0 &&
+	       !(m.ex_seen[rt->exchanges[ex].alternate >> 6] &
+		 (1ull << (rt->exchanges[ex].alternate & 63)))) {
+		ex = rt->exchanges[ex].alternate;
+		route_from(&m, (uint32_t)ex);
+	}
+	return m.n;
 }

@@ -25,6 +25,7 @@
 #include "tw_limits.h"
 
 struct rte_ring;
+struct tw_topic;
 
 enum tw_exchange_type {
 	TW_EX_DIRECT = 0,
@@ -33,6 +34,15 @@ enum tw_exchange_type {
 	TW_EX_HEADERS,
 	TW_EX__MAX
 };
+
+#define TW_EX_F_INTERNAL 0x1    /* publishers cannot target it; only exchange-to-exchange bindings */
+
+enum tw_dest_type { TW_DEST_QUEUE = 0, TW_DEST_EXCHANGE = 1 };
+
+/* Headers-exchange matching mode (the binding's x-match argument). */
+enum tw_x_match { TW_XM_ALL = 0, TW_XM_ANY, TW_XM_ALL_WITH_X, TW_XM_ANY_WITH_X };
+
+#define TW_MAX_BINDING_ARGS 16
 
 struct tw_route_queue {
 	char name[TW_NAME_MAX];
@@ -45,13 +55,25 @@ struct tw_route_exchange {
 	char name[TW_NAME_MAX]; /* "" is the default exchange */
 	uint32_t name_len;
 	uint8_t type;           /* enum tw_exchange_type */
+	uint8_t flags;          /* TW_EX_F_* */
+	int32_t alternate;      /* exchange index for unroutable tasks, -1: none */
+	uint32_t topic_root;    /* topic exchanges: root node in rt->topic */
 	uint32_t first_binding; /* bindings are sorted by exchange: this one's range */
 	uint32_t n_bindings;
 };
 
+/* A headers-binding criterion: key and value live in rt->strings. */
+struct tw_route_arg {
+	uint32_t key_off, key_len, val_off, val_len;
+};
+
 struct tw_route_binding {
-	uint16_t exchange;      /* index in tw_routes.exchanges */
-	uint16_t queue;         /* index in tw_routes.queues */
+	uint16_t exchange;      /* source: index in tw_routes.exchanges */
+	uint8_t dest_type;      /* enum tw_dest_type */
+	uint8_t x_match;        /* enum tw_x_match (headers exchanges) */
+	uint16_t dest;          /* index in tw_routes.queues or tw_routes.exchanges */
+	uint16_t n_args;
+	uint32_t first_arg;     /* rt->args[first_arg .. + n_args) */
 	uint32_t key_len;
 	char key[TW_NAME_MAX];
 };
@@ -67,9 +89,13 @@ struct tw_routes {
 	uint32_t n_queues;
 	uint32_t n_exchanges;
 	uint32_t n_bindings;
+	uint32_t n_args;
 	struct tw_route_queue *queues;
 	struct tw_route_exchange *exchanges;
 	struct tw_route_binding *bindings;
+	struct tw_route_arg *args;
+	char *strings;          /* header-argument keys and values */
+	struct tw_topic *topic; /* trie of all topic bindings, NULL if none */
 	/* Indexes: queue by name, exchange by name, binding by (exchange, key). */
 	uint32_t queue_mask, exchange_mask, binding_mask;
 	struct tw_route_slot *queue_index;
@@ -88,12 +114,23 @@ struct tw_def_queue {
 struct tw_def_exchange {
 	char name[TW_NAME_MAX];
 	uint8_t type;
+	uint8_t flags;                  /* TW_EX_F_* */
+	char alternate[TW_NAME_MAX];    /* "" none; a missing exchange is ignored, as in RabbitMQ */
+};
+
+struct tw_def_arg {
+	char key[TW_NAME_MAX];
+	char value[TW_NAME_MAX];
 };
 
 struct tw_def_binding {
 	char source[TW_NAME_MAX];       /* exchange name */
-	char destination[TW_NAME_MAX];  /* queue name */
+	char destination[TW_NAME_MAX];  /* queue or exchange name (dest_type) */
 	char key[TW_NAME_MAX];
+	uint8_t dest_type;              /* enum tw_dest_type */
+	uint8_t x_match;                /* enum tw_x_match */
+	uint16_t n_args;
+	const struct tw_def_arg *args;  /* headers criteria (x-match excluded), borrowed */
 };
 
 struct tw_defs {
@@ -132,15 +169,37 @@ int tw_routes_find_exchange(const struct tw_routes *rt, const char *name, uint32
 /** @return queue index, or -1. Threads: any reader. */
 int tw_routes_find_queue(const struct tw_routes *rt, const char *name, uint32_t len);
 
+/* tw_routes_match() results below zero */
+#define TW_ROUTE_NO_EXCHANGE (-1)  /* the exchange does not exist */
+#define TW_ROUTE_INTERNAL (-2)     /* the exchange is internal: publishers cannot target it */
+
+/* A task's headers as the wire decoder left them (tw_wire_header_next() walks them). */
+struct tw_route_headers {
+	const uint8_t *p;
+	uint32_t len;
+	uint32_t n;
+};
+
 /**
- * Resolve an (exchange, routing key) pair to destination queue indexes.
- * @param dest  receives up to max queue indexes (into rt->queues), each once.
- * @return number of destinations (0 = unroutable), or -1 if the exchange
- *   does not exist.
+ * Resolve a published task to destination queue indexes: the exchange's
+ * bindings (direct: key equality; fanout: all; topic: patterns; headers:
+ * x-match over the task's headers), following exchange-to-exchange
+ * bindings, then the alternate exchange chain when nothing matched. Each
+ * exchange is visited at most once, so diamonds and cycles terminate and
+ * each queue is reported once.
+ * @param dest  receives up to TW_MAX_QUEUES queue indexes (into rt->queues);
+ *   it must have room for TW_MAX_QUEUES entries.
+ * @return number of destinations (0 = unroutable), TW_ROUTE_NO_EXCHANGE
+ *   or TW_ROUTE_INTERNAL.
  * Ownership: borrows everything. Threads: any reader; allocates nothing.
  */
 int tw_routes_match(const struct tw_routes *rt, const char *exchange, uint32_t ex_len,
-		    const char *key, uint32_t key_len, uint16_t *dest, int max);
+		    const char *key, uint32_t key_len, const struct tw_route_headers *headers,
+		    uint16_t *dest);
+
+/** Names of enum tw_x_match values ("all", "any", "all-with-x", "any-with-x"); parse returns -1 if unknown. */
+const char *tw_x_match_name(enum tw_x_match m);
+int tw_x_match_parse(const char *name);
 
 const char *tw_exchange_type_name(enum tw_exchange_type t);
 /** @return the type, or -1 for an unknown name. */

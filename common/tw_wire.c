@@ -128,6 +128,53 @@ decode_header_entry(struct tw_str span)
 	return true;
 }
 
+bool
+tw_wire_header_next(struct tw_str *rest, struct tw_str *key, struct tw_str *value)
+{
+	struct cursor c = { rest->p, rest->p + rest->len };
+
+	/* Bounded by the span: every step consumes at least one byte. */
+	while (c.p < c.end) {
+		uint32_t field;
+		unsigned wt;
+		struct tw_str entry;
+
+		if (!get_tag(&c, &field, &wt))
+			return false;
+		if (field != F_TASK_HEADERS || wt != WT_LEN) {
+			if (!skip_field(&c, wt))
+				return false;
+			continue;
+		}
+		if (!get_len(&c, &entry))
+			return false;
+		rest->len -= (uint32_t)(c.p - rest->p);
+		rest->p = c.p;
+		key->p = value->p = entry.p;
+		key->len = value->len = 0;
+		{
+			struct cursor e = { entry.p, entry.p + entry.len };
+
+			while (e.p < e.end) {
+				struct tw_str s;
+
+				if (!get_tag(&e, &field, &wt))
+					return false;
+				if ((field == F_HDR_KEY || field == F_HDR_VALUE) && wt == WT_LEN) {
+					if (!get_len(&e, &s))
+						return false;
+					*(field == F_HDR_KEY ? key : value) = s;
+				} else if (!skip_field(&e, wt)) {
+					return false;
+				}
+			}
+		}
+		return true;
+	}
+	rest->len = 0;
+	return false;
+}
+
 static const char *
 decode_task(struct tw_str span, struct tw_task_view *t)
 {

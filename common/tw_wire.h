@@ -53,6 +53,13 @@ struct tw_frame_view {
 	const char *error;       /* static string naming the first problem, for NACK details */
 };
 
+/**
+ * Walk a task's headers (tw_task_view.headers): each call yields the next
+ * header's key and value (empty when absent) and advances rest.
+ * @return false when no header is left (or the span is damaged).
+ */
+bool tw_wire_header_next(struct tw_str *rest, struct tw_str *key, struct tw_str *value);
+
 /** @return true if buf starts with the taskwire magic. Cheap: 5 byte compare. */
 bool tw_wire_has_magic(const uint8_t *buf, uint32_t len);
 
@@ -105,7 +112,7 @@ uint32_t tw_wire_result_size(uint32_t value_len, uint32_t error_len, uint64_t ru
 enum {
 	TW_NACK_NONE = 0, TW_NACK_MALFORMED, TW_NACK_BAD_VERSION, TW_NACK_TOO_LARGE,
 	TW_NACK_UNROUTABLE, TW_NACK_QUEUE_FULL, TW_NACK_UNKNOWN_EXCHANGE,
-	TW_NACK_NO_RESOURCES, TW_NACK_INVALID_TASK,
+	TW_NACK_NO_RESOURCES, TW_NACK_INVALID_TASK, TW_NACK_ACCESS_REFUSED,
 };
 enum {
 	TW_ST_PENDING = 0, TW_ST_RECEIVED, TW_ST_STARTED, TW_ST_PROGRESS, TW_ST_RETRY,

@@ -199,17 +199,39 @@ exchange_find(const struct ctl_broker *b, const char *name)
 	return -1;
 }
 
+static bool
+same_args(const struct tw_def_binding *x, const struct tw_def_binding *y)
+{
+	if (x->n_args != y->n_args || x->x_match != y->x_match)
+		return false;
+	for (uint32_t i = 0; i < x->n_args; i++)
+		if (strcmp(x->args[i].key, y->args[i].key) != 0 ||
+		    strcmp(x->args[i].value, y->args[i].value) != 0)
+			return false;
+	return true;
+}
+
 static int
-binding_find(const struct ctl_broker *b, const char *src, const char *dst, const char *key)
+binding_find(const struct ctl_broker *b, const struct tw_def_binding *spec)
 {
 	for (uint32_t i = 0; i < b->n_bindings; i++) {
 		const struct tw_def_binding *x = &b->bindings[i];
 
-		if (strcmp(x->source, src) == 0 && strcmp(x->destination, dst) == 0 &&
-		    strcmp(x->key, key) == 0)
+		if (strcmp(x->source, spec->source) == 0 && x->dest_type == spec->dest_type &&
+		    strcmp(x->destination, spec->destination) == 0 &&
+		    strcmp(x->key, spec->key) == 0 && same_args(x, spec))
 			return (int)i;
 	}
 	return -1;
+}
+
+/* Remove binding i (its argument copy too), keeping the others' order. */
+static void
+binding_remove(struct ctl_broker *b, uint32_t i)
+{
+	free((void *)b->bindings[i].args);
+	memmove(&b->bindings[i], &b->bindings[i + 1], sizeof(b->bindings[0]) * (b->n_bindings - i - 1));
+	b->n_bindings--;
 }
 
 int
@@ -262,21 +284,17 @@ ctl_queue_declare(struct ctl_broker *b, const char *name, uint32_t max_length, c
 	return ret;
 }
 
-/* Remove bindings matching a predicate (compacting in place). */
+/* Remove the bindings from or to an object that goes away. */
 static void
-drop_bindings(struct ctl_broker *b, const char *source, const char *dest)
+drop_bindings(struct ctl_broker *b, const char *source, const char *dest, uint8_t dest_type)
 {
-	uint32_t w = 0;
-
-	for (uint32_t i = 0; i < b->n_bindings; i++) {
+	for (uint32_t i = b->n_bindings; i-- > 0;) {
 		const struct tw_def_binding *x = &b->bindings[i];
 
 		if ((source != NULL && strcmp(x->source, source) == 0) ||
-		    (dest != NULL && strcmp(x->destination, dest) == 0))
-			continue;
-		b->bindings[w++] = *x;
+		    (dest != NULL && x->dest_type == dest_type && strcmp(x->destination, dest) == 0))
+			binding_remove(b, i);
 	}
-	b->n_bindings = w;
 }
 
 int
@@ -289,7 +307,7 @@ ctl_queue_delete(struct ctl_broker *b, const char *name, uint64_t *discarded, ch
 	if (s < 0)
 		return fail(err, -ENOENT, "no queue '%s'", name);
 	/* Its bindings go with it (AMQP); tasks still queued are released after the grace period. */
-	drop_bindings(b, NULL, name);
+	drop_bindings(b, NULL, name, TW_DEST_QUEUE);
 	r = b->sh->queues[s].ring;
 	b->sh->queues[s].ring = NULL;
 	return publish(b, r, discarded, err);
@@ -309,28 +327,39 @@ ctl_queue_purge(struct ctl_broker *b, const char *name, uint64_t *purged, char *
 }
 
 int
-ctl_exchange_declare(struct ctl_broker *b, const char *name, const char *type, char *err)
+ctl_exchange_declare(struct ctl_broker *b, const struct ctl_exchange_spec *spec, char *err)
 {
-	int t = tw_exchange_type_parse(type), i, ret;
+	const char *name = spec->name, *alt = spec->alternate != NULL ? spec->alternate : "";
+	int t = tw_exchange_type_parse(spec->type), i, ret;
+	struct tw_def_exchange *e;
 
 	ret = check_name("exchange", name, err);
 	if (ret != 0)
 		return name[0] == '\0' ? ERR("the default exchange \"\" always exists") : ret;
 	if (t < 0)
-		return ERR("unknown exchange type '%s' (direct, fanout, topic, headers)", type);
-	if (t == TW_EX_HEADERS)
-		return ERR("headers exchanges are not supported yet");
+		return ERR("unknown exchange type '%s' (direct, fanout, topic, headers)", spec->type);
+	if (alt[0] != '\0' && (ret = check_name("alternate exchange", alt, err)) != 0)
+		return ret;
 	i = exchange_find(b, name);
 	if (i >= 0) {
-		if (b->exchanges[i].type != t)
-			return ERR("exchange '%s' exists with type %s", name,
-				   tw_exchange_type_name(b->exchanges[i].type));
+		e = &b->exchanges[i];
+		/* AMQP: re-declaring with other properties is refused, not applied */
+		if (e->type != t || strcmp(e->alternate, alt) != 0 ||
+		    !!(e->flags & TW_EX_F_INTERNAL) != spec->internal)
+			return ERR("exchange '%s' exists as %s%s%s%s; delete it first to change it", name,
+				   tw_exchange_type_name(e->type),
+				   e->flags & TW_EX_F_INTERNAL ? " internal" : "",
+				   e->alternate[0] ? " with alternate " : "", e->alternate);
 		return 0;
 	}
 	if (b->n_exchanges == RTE_DIM(b->exchanges))
 		return ERR("too many exchanges (limit %d)", TW_MAX_EXCHANGES - 1);
-	snprintf(b->exchanges[b->n_exchanges].name, TW_NAME_MAX, "%s", name);
-	b->exchanges[b->n_exchanges].type = (uint8_t)t;
+	e = &b->exchanges[b->n_exchanges];
+	memset(e, 0, sizeof(*e));
+	snprintf(e->name, TW_NAME_MAX, "%s", name);
+	snprintf(e->alternate, TW_NAME_MAX, "%s", alt);
+	e->type = (uint8_t)t;
+	e->flags = spec->internal ? TW_EX_F_INTERNAL : 0;
 	b->n_exchanges++;
 	ret = publish(b, NULL, NULL, err);
 	if (ret != 0)
@@ -347,26 +376,36 @@ ctl_exchange_delete(struct ctl_broker *b, const char *name, char *err)
 		return ERR("the default exchange cannot be deleted");
 	if (i < 0)
 		return fail(err, -ENOENT, "no exchange '%s'", name);
-	drop_bindings(b, name, NULL);
-	b->exchanges[i] = b->exchanges[--b->n_exchanges];
+	/* Its bindings, both ways, go with it; alternates naming it stay (and are ignored). */
+	drop_bindings(b, name, name, TW_DEST_EXCHANGE);
+	memmove(&b->exchanges[i], &b->exchanges[i + 1],
+		sizeof(b->exchanges[0]) * (b->n_exchanges - (uint32_t)i - 1));
+	b->n_exchanges--;
 	return publish(b, NULL, NULL, err);
 }
 
 int
-ctl_bind(struct ctl_broker *b, const char *source, const char *dest, const char *key, char *err)
+ctl_bind(struct ctl_broker *b, const struct tw_def_binding *spec, char *err)
 {
 	struct tw_def_binding *x;
+	struct tw_def_arg *args = NULL;
 	int ret;
 
-	if (source[0] == '\0')
+	if (spec->source[0] == '\0')
 		return ERR("the default exchange's bindings are implicit (routing key = queue name)");
-	if (exchange_find(b, source) < 0)
-		return fail(err, -ENOENT, "no exchange '%s'", source);
-	if (ctl_queue_find(b, dest) < 0)
-		return fail(err, -ENOENT, "no queue '%s'", dest);
-	if (strlen(key) >= TW_NAME_MAX)
+	if (exchange_find(b, spec->source) < 0)
+		return fail(err, -ENOENT, "no exchange '%s'", spec->source);
+	if (spec->dest_type == TW_DEST_EXCHANGE) {
+		if (exchange_find(b, spec->destination) < 0)
+			return fail(err, -ENOENT, "no exchange '%s'", spec->destination);
+	} else if (ctl_queue_find(b, spec->destination) < 0) {
+		return fail(err, -ENOENT, "no queue '%s'", spec->destination);
+	}
+	if (strnlen(spec->key, TW_NAME_MAX) >= TW_NAME_MAX)
 		return ERR("routing key longer than %d bytes", TW_NAME_MAX - 1);
-	if (binding_find(b, source, dest, key) >= 0)
+	if (spec->n_args > TW_MAX_BINDING_ARGS)
+		return ERR("more than %d binding arguments", TW_MAX_BINDING_ARGS);
+	if (binding_find(b, spec) >= 0)
 		return 0;
 	if (b->n_bindings == TW_MAX_BINDINGS)
 		return ERR("too many bindings (limit %d)", TW_MAX_BINDINGS);
@@ -379,27 +418,32 @@ ctl_bind(struct ctl_broker *b, const char *source, const char *dest, const char 
 		b->bindings = p;
 		b->cap_bindings = cap;
 	}
+	if (spec->n_args != 0) {
+		args = malloc(sizeof(*args) * spec->n_args);
+		if (args == NULL)
+			return ERR("out of memory");
+		memcpy(args, spec->args, sizeof(*args) * spec->n_args);
+	}
 	x = &b->bindings[b->n_bindings];
-	memset(x, 0, sizeof(*x));
-	snprintf(x->source, TW_NAME_MAX, "%s", source);
-	snprintf(x->destination, TW_NAME_MAX, "%s", dest);
-	snprintf(x->key, TW_NAME_MAX, "%s", key);
+	*x = *spec;
+	x->args = args;
 	b->n_bindings++;
 	ret = publish(b, NULL, NULL, err);
 	if (ret != 0)
-		b->n_bindings--;
+		binding_remove(b, b->n_bindings - 1);
 	return ret;
 }
 
 int
-ctl_unbind(struct ctl_broker *b, const char *source, const char *dest, const char *key, char *err)
+ctl_unbind(struct ctl_broker *b, const struct tw_def_binding *spec, char *err)
 {
-	int i = binding_find(b, source, dest, key);
+	int i = binding_find(b, spec);
 
 	if (i < 0)
-		return fail(err, -ENOENT, "no binding %s -> %s with key '%s'", source, dest,
-				key);
-	b->bindings[i] = b->bindings[--b->n_bindings];
+		return fail(err, -ENOENT, "no binding %s -> %s %s with key '%s'%s", spec->source,
+			    spec->dest_type == TW_DEST_EXCHANGE ? "exchange" : "queue",
+			    spec->destination, spec->key, spec->n_args ? " and these arguments" : "");
+	binding_remove(b, (uint32_t)i);
 	return publish(b, NULL, NULL, err);
 }
 
@@ -415,9 +459,14 @@ ctl_broker_attach(struct ctl_broker *b, struct tw_shared *sh, char *err)
 		return 0;
 	/* Re-attach after a restart: the live table is the truth. */
 	for (uint32_t i = 1; i < rt->n_exchanges; i++) {
-		snprintf(b->exchanges[b->n_exchanges].name, TW_NAME_MAX, "%s", rt->exchanges[i].name);
-		b->exchanges[b->n_exchanges].type = rt->exchanges[i].type;
-		b->n_exchanges++;
+		const struct tw_route_exchange *re = &rt->exchanges[i];
+		struct tw_def_exchange *e = &b->exchanges[b->n_exchanges++];
+
+		snprintf(e->name, TW_NAME_MAX, "%s", re->name);
+		e->type = re->type;
+		e->flags = re->flags;
+		if (re->alternate >= 0)
+			snprintf(e->alternate, TW_NAME_MAX, "%s", rt->exchanges[re->alternate].name);
 	}
 	if (rt->n_bindings != 0) {
 		b->bindings = calloc(rt->n_bindings, sizeof(*b->bindings));
@@ -428,18 +477,38 @@ ctl_broker_attach(struct ctl_broker *b, struct tw_shared *sh, char *err)
 	for (uint32_t i = 0; i < rt->n_bindings; i++) {
 		const struct tw_route_binding *rb = &rt->bindings[i];
 		struct tw_def_binding *x = &b->bindings[i];
+		struct tw_def_arg *args = NULL;
 
 		snprintf(x->source, TW_NAME_MAX, "%s", rt->exchanges[rb->exchange].name);
-		snprintf(x->destination, TW_NAME_MAX, "%s", rt->queues[rb->queue].name);
+		snprintf(x->destination, TW_NAME_MAX, "%s",
+			 rb->dest_type == TW_DEST_EXCHANGE ? rt->exchanges[rb->dest].name
+							   : rt->queues[rb->dest].name);
 		snprintf(x->key, TW_NAME_MAX, "%s", rb->key);
+		x->dest_type = rb->dest_type;
+		x->x_match = rb->x_match;
+		if (rb->n_args != 0) {
+			args = calloc(rb->n_args, sizeof(*args));
+			if (args == NULL)
+				return ERR("out of memory");
+			for (uint32_t a = 0; a < rb->n_args; a++) {
+				const struct tw_route_arg *ra = &rt->args[rb->first_arg + a];
+
+				memcpy(args[a].key, rt->strings + ra->key_off, ra->key_len);
+				memcpy(args[a].value, rt->strings + ra->val_off, ra->val_len);
+			}
+		}
+		x->n_args = rb->n_args;
+		x->args = args;
+		b->n_bindings = i + 1;
 	}
-	b->n_bindings = rt->n_bindings;
 	return 0;
 }
 
 void
 ctl_broker_detach(struct ctl_broker *b)
 {
+	for (uint32_t i = 0; i < b->n_bindings; i++)
+		free((void *)b->bindings[i].args);
 	free(b->bindings);
 	memset(b, 0, sizeof(*b));
 }

@@ -16,6 +16,7 @@
 #ifndef CTL_BROKER_H
 #define CTL_BROKER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,11 +43,22 @@ int ctl_queue_declare(struct ctl_broker *b, const char *name, uint32_t max_lengt
 /** @param discarded  receives the number of tasks dropped with the queue. */
 int ctl_queue_delete(struct ctl_broker *b, const char *name, uint64_t *discarded, char *err);
 int ctl_queue_purge(struct ctl_broker *b, const char *name, uint64_t *purged, char *err);
-int ctl_exchange_declare(struct ctl_broker *b, const char *name, const char *type, char *err);
+struct ctl_exchange_spec {
+	const char *name;
+	const char *type;        /* direct, fanout, topic, headers */
+	const char *alternate;   /* "" or NULL: none */
+	bool internal;
+};
+
+int ctl_exchange_declare(struct ctl_broker *b, const struct ctl_exchange_spec *s, char *err);
 int ctl_exchange_delete(struct ctl_broker *b, const char *name, char *err);
-int ctl_bind(struct ctl_broker *b, const char *source, const char *dest, const char *key, char *err);
-int ctl_unbind(struct ctl_broker *b, const char *source, const char *dest, const char *key,
-	       char *err);
+/*
+ * A binding is identified, as in AMQP, by source, destination (and its
+ * type), routing key and arguments; binding twice is a no-op. The spec's
+ * args are borrowed and copied.
+ */
+int ctl_bind(struct ctl_broker *b, const struct tw_def_binding *spec, char *err);
+int ctl_unbind(struct ctl_broker *b, const struct tw_def_binding *spec, char *err);
 
 /** Slot index of a live queue, or -1. */
 int ctl_queue_find(const struct ctl_broker *b, const char *name);

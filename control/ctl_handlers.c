@@ -117,9 +117,12 @@ list_exchanges(const struct ctl_broker *b, struct ctl_reply *r)
 		return -ENOMEM;
 	e[0]->name = (char *)"";
 	e[0]->type = (char *)"direct";
+	e[0]->alternate = (char *)"";
 	for (uint32_t i = 0; i < b->n_exchanges; i++) {
 		e[i + 1]->name = ctl_reply_strdup(r, b->exchanges[i].name);
 		e[i + 1]->type = (char *)tw_exchange_type_name(b->exchanges[i].type);
+		e[i + 1]->alternate = ctl_reply_strdup(r, b->exchanges[i].alternate);
+		e[i + 1]->internal = (b->exchanges[i].flags & TW_EX_F_INTERNAL) != 0;
 	}
 	r->resp.n_exchanges = n;
 	r->resp.exchanges = e;
@@ -136,9 +139,29 @@ list_bindings(const struct ctl_broker *b, struct ctl_reply *r)
 	if (x == NULL)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		x[i]->source = ctl_reply_strdup(r, b->bindings[i].source);
-		x[i]->destination = ctl_reply_strdup(r, b->bindings[i].destination);
-		x[i]->routing_key = ctl_reply_strdup(r, b->bindings[i].key);
+		const struct tw_def_binding *d = &b->bindings[i];
+		bool headers = d->n_args != 0 || d->x_match != TW_XM_ALL;
+		size_t na = d->n_args + (headers ? 1 : 0);
+		Taskwire__Control__Argument **args;
+
+		x[i]->source = ctl_reply_strdup(r, d->source);
+		x[i]->destination = ctl_reply_strdup(r, d->destination);
+		x[i]->routing_key = ctl_reply_strdup(r, d->key);
+		x[i]->destination_type = (char *)(d->dest_type == TW_DEST_EXCHANGE ? "exchange" : "queue");
+		if (na == 0)
+			continue;
+		REPLY_ARRAY(r, Taskwire__Control__Argument, taskwire__control__argument__init, na, args);
+		if (args == NULL)
+			return -ENOMEM;
+		/* x-match first, as the binding was given */
+		args[0]->key = (char *)"x-match";
+		args[0]->value = (char *)tw_x_match_name(d->x_match);
+		for (size_t a = 0; a < d->n_args; a++) {
+			args[a + 1]->key = ctl_reply_strdup(r, d->args[a].key);
+			args[a + 1]->value = ctl_reply_strdup(r, d->args[a].value);
+		}
+		x[i]->n_arguments = na;
+		x[i]->arguments = args;
 	}
 	r->resp.n_bindings = n;
 	r->resp.bindings = x;
@@ -172,6 +195,77 @@ handle_list(struct ctl_broker *b, const Taskwire__Control__ListRequest *l, struc
 /* protobuf-c gives NULL-free strings, but a missing sub-message is NULL. */
 #define STR(s) ((s) != NULL ? (s) : "")
 
+/*
+ * A control Bind as the broker's binding spec. "x-match" is taken out of
+ * the arguments; everything is length-checked here so that the broker
+ * only sees well-formed specs. @return 0 or -EINVAL with r->err set.
+ */
+static int
+binding_spec(const Taskwire__Control__Bind *m, struct tw_def_binding *spec,
+	     struct tw_def_arg *args, struct ctl_reply *r)
+{
+	const char *dt = STR(m->destination_type);
+
+	memset(spec, 0, sizeof(*spec));
+	if (strlen(STR(m->source)) >= TW_NAME_MAX || strlen(STR(m->destination)) >= TW_NAME_MAX ||
+	    strlen(STR(m->routing_key)) >= TW_NAME_MAX) {
+		snprintf(r->err, sizeof(r->err), "a name or routing key is longer than %d bytes",
+			 TW_NAME_MAX - 1);
+		return -EINVAL;
+	}
+	snprintf(spec->source, TW_NAME_MAX, "%s", STR(m->source));
+	snprintf(spec->destination, TW_NAME_MAX, "%s", STR(m->destination));
+	snprintf(spec->key, TW_NAME_MAX, "%s", STR(m->routing_key));
+	if (dt[0] == '\0' || strcmp(dt, "queue") == 0) {
+		spec->dest_type = TW_DEST_QUEUE;
+	} else if (strcmp(dt, "exchange") == 0) {
+		spec->dest_type = TW_DEST_EXCHANGE;
+	} else {
+		snprintf(r->err, sizeof(r->err), "destination type '%s' is not queue or exchange", dt);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < m->n_arguments; i++) {
+		const char *k = STR(m->arguments[i]->key), *v = STR(m->arguments[i]->value);
+
+		if (strcmp(k, "x-match") == 0) {
+			int xm = tw_x_match_parse(v);
+
+			if (xm < 0) {
+				snprintf(r->err, sizeof(r->err),
+					 "x-match '%.64s' is not all, any, all-with-x or any-with-x", v);
+				return -EINVAL;
+			}
+			spec->x_match = (uint8_t)xm;
+			continue;
+		}
+		if (spec->n_args == TW_MAX_BINDING_ARGS || k[0] == '\0' || strlen(k) >= TW_NAME_MAX ||
+		    strlen(v) >= TW_NAME_MAX) {
+			snprintf(r->err, sizeof(r->err),
+				 "binding arguments: at most %d, keys non-empty, keys and values under "
+				 "%d bytes",
+				 TW_MAX_BINDING_ARGS, TW_NAME_MAX);
+			return -EINVAL;
+		}
+		snprintf(args[spec->n_args].key, TW_NAME_MAX, "%s", k);
+		snprintf(args[spec->n_args].value, TW_NAME_MAX, "%s", v);
+		spec->n_args++;
+	}
+	spec->args = args;
+	return 0;
+}
+
+static int
+handle_bind(struct ctl_broker *b, const Taskwire__Control__Bind *m, bool bind, struct ctl_reply *r)
+{
+	struct tw_def_arg args[TW_MAX_BINDING_ARGS];
+	struct tw_def_binding spec;
+	int ret = binding_spec(m, &spec, args, r);
+
+	if (ret != 0)
+		return ret;
+	return bind ? ctl_bind(b, &spec, r->err) : ctl_unbind(b, &spec, r->err);
+}
+
 void
 ctl_handle(struct ctl_broker *b, const Taskwire__Control__Request *req, struct ctl_reply *r)
 {
@@ -195,19 +289,22 @@ ctl_handle(struct ctl_broker *b, const Taskwire__Control__Request *req, struct c
 		ret = ctl_queue_purge(b, STR(req->queue_purge->name), &n, r->err);
 		break;
 	case TASKWIRE__CONTROL__REQUEST__BODY_EXCHANGE_DECLARE:
-		ret = ctl_exchange_declare(b, STR(req->exchange_declare->name),
-					   STR(req->exchange_declare->type), r->err);
+		ret = ctl_exchange_declare(b,
+					   &(struct ctl_exchange_spec){
+						   STR(req->exchange_declare->name),
+						   STR(req->exchange_declare->type),
+						   STR(req->exchange_declare->alternate),
+						   req->exchange_declare->internal },
+					   r->err);
 		break;
 	case TASKWIRE__CONTROL__REQUEST__BODY_EXCHANGE_DELETE:
 		ret = ctl_exchange_delete(b, STR(req->exchange_delete->name), r->err);
 		break;
 	case TASKWIRE__CONTROL__REQUEST__BODY_BIND:
-		ret = ctl_bind(b, STR(req->bind->source), STR(req->bind->destination),
-			       STR(req->bind->routing_key), r->err);
+		ret = handle_bind(b, req->bind, true, r);
 		break;
 	case TASKWIRE__CONTROL__REQUEST__BODY_UNBIND:
-		ret = ctl_unbind(b, STR(req->unbind->source), STR(req->unbind->destination),
-				 STR(req->unbind->routing_key), r->err);
+		ret = handle_bind(b, req->unbind, false, r);
 		break;
 	case TASKWIRE__CONTROL__REQUEST__BODY_LIST:
 		ret = handle_list(b, req->list, r);

@@ -43,6 +43,8 @@ invalid_task(const struct tw_task_view *t)
 		return "task name too long";
 	if (t->exchange.len >= TW_NAME_MAX || t->routing_key.len >= TW_NAME_MAX)
 		return "exchange or routing key too long";
+	if (t->n_headers > TW_MAX_TASK_HEADERS)
+		return "more than 16 headers";
 	return NULL;
 }
 
@@ -108,6 +110,7 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_
 		[TW_NACK_QUEUE_FULL] = "queue full",
 		[TW_NACK_UNKNOWN_EXCHANGE] = "no such exchange",
 		[TW_NACK_NO_RESOURCES] = "engine out of task descriptors",
+		[TW_NACK_ACCESS_REFUSED] = "exchange is internal",
 	};
 	struct tw_frame_view fv;
 	struct tw_peer peer;
@@ -139,14 +142,20 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_
 			tw_reply_confirm(ctx, &r, tv->id, false, TW_NACK_INVALID_TASK, bad);
 			continue;
 		}
-		if (rt != NULL)
+		if (rt != NULL) {
+			struct tw_route_headers h = { tv->headers.p, tv->headers.len, tv->n_headers };
+
 			n_dest = tw_routes_match(rt, (const char *)tv->exchange.p, tv->exchange.len,
 						 (const char *)tv->routing_key.p,
-						 tv->routing_key.len, dest, TW_MAX_ROUTE_DESTS);
-		else
-			n_dest = tv->exchange.len == 0 ? 0 : -1; /* nothing declared yet */
+						 tv->routing_key.len, &h, dest);
+		} else {
+			n_dest = tv->exchange.len == 0 ? 0 : TW_ROUTE_NO_EXCHANGE; /* nothing declared yet */
+		}
 
-		if (n_dest < 0) {
+		if (n_dest == TW_ROUTE_INTERNAL) {
+			tw_cnt_add(ctx, TW_CNT_nack_access_refused, 1);
+			verdict = TW_NACK_ACCESS_REFUSED;
+		} else if (n_dest < 0) {
 			tw_cnt_add(ctx, TW_CNT_nack_unknown_exchange, 1);
 			verdict = TW_NACK_UNKNOWN_EXCHANGE;
 		} else if (n_dest == 0) {

@@ -4,6 +4,7 @@
  * de-duplication and allocation failures.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,7 +14,9 @@
 
 #include <cmocka.h>
 
+#include "taskwire.pb-c.h"
 #include "tw_routes.h"
+#include "tw_wire.h"
 
 static const struct tw_def_queue queues[] = {
 	{ .name = "q1", .slot = 4 },
@@ -26,15 +29,60 @@ static const struct tw_def_exchange exchanges[] = {
 	{ .name = "logs", .type = TW_EX_TOPIC },
 };
 static const struct tw_def_binding bindings[] = {
-	{ "jobs", "q1", "red" },
-	{ "logs", "q1", "kern.*" },
-	{ "jobs", "q2", "red" },
-	{ "all", "q1", "" },
-	{ "jobs", "q3", "blue" },
-	{ "logs", "q2", "#.crit" },
-	{ "all", "q3", "ignored" },
-	{ "logs", "q3", "kern.#" },
+	{ "jobs", "q1", "red", TW_DEST_QUEUE, 0, 0, NULL },
+	{ "logs", "q1", "kern.*", TW_DEST_QUEUE, 0, 0, NULL },
+	{ "jobs", "q2", "red", TW_DEST_QUEUE, 0, 0, NULL },
+	{ "all", "q1", "", TW_DEST_QUEUE, 0, 0, NULL },
+	{ "jobs", "q3", "blue", TW_DEST_QUEUE, 0, 0, NULL },
+	{ "logs", "q2", "#.crit", TW_DEST_QUEUE, 0, 0, NULL },
+	{ "all", "q3", "ignored", TW_DEST_QUEUE, 0, 0, NULL },
+	{ "logs", "q3", "kern.#", TW_DEST_QUEUE, 0, 0, NULL },
 };
+
+/* A slow, obviously correct topic matcher to check the trie against. */
+static bool
+ref_match(char **p, int np, char **k, int nk)
+{
+	if (np == 0)
+		return nk == 0;
+	if (strcmp(p[0], "#") == 0) {
+		for (int skip = 0; skip <= nk; skip++)
+			if (ref_match(p + 1, np - 1, k + skip, nk - skip))
+				return true;
+		return false;
+	}
+	if (nk == 0)
+		return false;
+	if (strcmp(p[0], "*") != 0 && strcmp(p[0], k[0]) != 0)
+		return false;
+	return ref_match(p + 1, np - 1, k + 1, nk - 1);
+}
+
+static int
+split(char *s, char **out)
+{
+	int n = 0;
+
+	if (*s == '\0')
+		return 0;
+	out[n++] = s;
+	for (; *s; s++)
+		if (*s == '.') {
+			*s = '\0';
+			out[n++] = s + 1;
+		}
+	return n;
+}
+
+static bool
+reference_topic_match(const char *pattern, const char *key)
+{
+	char pb[TW_NAME_MAX], kb[TW_NAME_MAX], *p[TW_NAME_MAX], *k[TW_NAME_MAX];
+
+	strcpy(pb, pattern);
+	strcpy(kb, key);
+	return ref_match(p, split(pb, p), k, split(kb, k));
+}
 
 static struct tw_routes *
 build_default(void)
@@ -57,11 +105,12 @@ route(const struct tw_routes *rt, const char *ex, const char *key)
 {
 	static char out[64];
 	uint16_t dest[TW_MAX_ROUTE_DESTS];
-	int n = tw_routes_match(rt, ex, (uint32_t)strlen(ex), key, (uint32_t)strlen(key), dest,
-				TW_MAX_ROUTE_DESTS);
+	int n = tw_routes_match(rt, ex, (uint32_t)strlen(ex), key, (uint32_t)strlen(key), NULL, dest);
 	int slots[TW_MAX_ROUTE_DESTS];
 	size_t off = 0;
 
+	if (n == TW_ROUTE_INTERNAL)
+		return "internal";
 	if (n < 0)
 		return "unknown";
 	for (int i = 0; i < n; i++)
@@ -148,6 +197,21 @@ test_topic_patterns(void **state)
 		{ "a.#.b", "a.x.y.b", 1 }, { "a.#.b", "a.x.y.c", 0 }, { "#.#", "a", 1 },
 		{ "*.*", "a.", 1 },   { "a..b", "a..b", 1 }, { "a.*.b", "a..b", 1 },
 		{ "#.a.#", "x.a", 1 }, { "#.a.#", "x.b", 0 }, { "*.#", "", 0 },
+		/* the issue's edge cases */
+		{ "#", "a", 1 },      { "#", ".", 1 },      { "#.#", "", 1 },
+		{ "#.#", "a.b.c", 1 }, { "*.*", "a", 0 },   { "*.*", "a.b", 1 },
+		{ "*", ".", 0 },      { "*.*", ".", 1 },    { ".a", ".a", 1 },
+		{ "*.a", ".a", 1 },   { "a.", "a.", 1 },    { "a.*", "a.", 1 },
+		{ "a.", "a", 0 },     { "a.#", "a", 1 },    { "a.#", "a.", 1 },
+		{ "#.b", "a.b", 1 },  { "#.b", "b", 1 },    { "#.b", "b.a", 0 },
+		{ "a.*.#.c", "a.b.c", 1 }, { "a.*.#.c", "a.c", 0 }, { "a.*.#.c", "a.b.x.y.c", 1 },
+		{ "#.#.#", "x", 1 },  { "*.#.*", "a", 0 },  { "*.#.*", "a.b", 1 },
+		{ "caf\xc3\xa9.*", "caf\xc3\xa9.cr\xc3\xa8me", 1 },
+		{ "\xe6\x97\xa5\xe6\x9c\xac.#", "\xe6\x97\xa5\xe6\x9c\xac", 1 },
+		{ "caf\xc3\xa9", "cafe", 0 },
+		{ "A.b", "a.b", 0 },  /* case matters */
+		{ "a*", "ab", 0 },    { "a#", "a", 0 },     /* wildcards only as whole words */
+		{ "a*", "a*", 1 },
 	};
 
 	(void)state;
@@ -172,15 +236,226 @@ test_topic_patterns(void **state)
 	}
 }
 
+/* Exchange graph: x (direct) -> y (fanout) -> q2, x -> z (fanout) -> q2, q3; z -> x (cycle). */
+static void
+test_exchange_to_exchange(void **state)
+{
+	static const struct tw_def_exchange ex[] = {
+		{ .name = "x", .type = TW_EX_DIRECT },
+		{ .name = "y", .type = TW_EX_FANOUT },
+		{ .name = "z", .type = TW_EX_FANOUT },
+	};
+	static const struct tw_def_binding b[] = {
+		{ "x", "y", "k", TW_DEST_EXCHANGE, 0, 0, NULL },
+		{ "x", "z", "k", TW_DEST_EXCHANGE, 0, 0, NULL },
+		{ "y", "q2", "", TW_DEST_QUEUE, 0, 0, NULL },
+		{ "z", "q2", "", TW_DEST_QUEUE, 0, 0, NULL },
+		{ "z", "q3", "", TW_DEST_QUEUE, 0, 0, NULL },
+		{ "z", "x", "", TW_DEST_EXCHANGE, 0, 0, NULL },
+		{ "x", "q1", "k", TW_DEST_QUEUE, 0, 0, NULL },
+	};
+	struct tw_defs d = { .n_queues = 3, .queues = queues, .n_exchanges = 3, .exchanges = ex,
+			     .n_bindings = 7, .bindings = b };
+	struct tw_routes *rt = tw_routes_build(&d, NULL);
+
+	(void)state;
+	assert_non_null(rt);
+	/* diamond: q2 reached twice, reported once; the cycle back to x ends */
+	assert_string_equal(route(rt, "x", "k"), "4,7,9");
+	assert_string_equal(route(rt, "x", "other"), "");
+	assert_string_equal(route(rt, "z", "any"), "7,9"); /* z -> x, but x has no "any" binding */
+	assert_string_equal(route(rt, "z", "k"), "4,7,9");  /* z -> x -> (q1, y, z seen) */
+	tw_routes_free(rt, NULL);
+}
+
+static void
+test_alternate_and_internal(void **state)
+{
+	static const struct tw_def_exchange ex[] = {
+		{ .name = "main", .type = TW_EX_DIRECT, .alternate = "ae" },
+		{ .name = "ae", .type = TW_EX_FANOUT, .flags = TW_EX_F_INTERNAL },
+		{ .name = "loop1", .type = TW_EX_DIRECT, .alternate = "loop2" },
+		{ .name = "loop2", .type = TW_EX_DIRECT, .alternate = "loop1" },
+		{ .name = "dangling", .type = TW_EX_DIRECT, .alternate = "not-declared" },
+	};
+	static const struct tw_def_binding b[] = {
+		{ "main", "q1", "k", TW_DEST_QUEUE, 0, 0, NULL },
+		{ "ae", "q3", "", TW_DEST_QUEUE, 0, 0, NULL },
+	};
+	struct tw_defs d = { .n_queues = 3, .queues = queues, .n_exchanges = 5, .exchanges = ex,
+			     .n_bindings = 2, .bindings = b };
+	struct tw_routes *rt = tw_routes_build(&d, NULL);
+
+	(void)state;
+	assert_non_null(rt);
+	assert_string_equal(route(rt, "main", "k"), "4");     /* routable: no alternate */
+	assert_string_equal(route(rt, "main", "nope"), "9");  /* unroutable: to the alternate */
+	assert_string_equal(route(rt, "ae", "x"), "internal");
+	assert_string_equal(route(rt, "loop1", "x"), "");     /* alternate cycle ends */
+	assert_string_equal(route(rt, "dangling", "x"), "");
+	tw_routes_free(rt, NULL);
+}
+
+/* Route through a headers exchange with the given task headers (pairs key, value). */
+static const char *
+route_headers(const struct tw_routes *rt, const char *const *kv, size_t n)
+{
+	Taskwire__Frame f = TASKWIRE__FRAME__INIT;
+	Taskwire__Task t = TASKWIRE__TASK__INIT, *tp = &t;
+	Taskwire__Header h[8], *hp[8];
+	struct tw_frame_view fv;
+	struct tw_task_view tv;
+	static char out[4 * TW_NAME_MAX];
+	uint8_t buf[1024];
+	uint16_t dest[TW_MAX_ROUTE_DESTS];
+	size_t len;
+	int r;
+
+	for (size_t i = 0; i < n; i++) {
+		taskwire__header__init(&h[i]);
+		h[i].key = (char *)kv[2 * i];
+		h[i].value = (char *)kv[2 * i + 1];
+		hp[i] = &h[i];
+	}
+	f.magic = TW_FRAME_MAGIC;
+	f.version = TW_FRAME_VERSION;
+	f.n_tasks = 1;
+	f.tasks = &tp;
+	t.id = 1;
+	t.name = (char *)"noop";
+	t.exchange = (char *)"h";
+	t.n_headers = n;
+	t.headers = hp;
+	len = taskwire__frame__pack(&f, buf);
+	assert_int_equal(tw_wire_decode_frame(buf, (uint32_t)len, &fv, &tv, 1), TW_WIRE_OK);
+	{
+		struct tw_route_headers rh = { tv.headers.p, tv.headers.len, tv.n_headers };
+
+		r = tw_routes_match(rt, "h", 1, "", 0, &rh, dest);
+	}
+	out[0] = '\0';
+	for (int i = 0; i < r; i++)
+		strncat(out, i ? "," : "", sizeof(out) - strlen(out) - 1),
+		strncat(out, rt->queues[dest[i]].name, sizeof(out) - strlen(out) - 1);
+	return out;
+}
+
+static void
+test_headers_exchange(void **state)
+{
+	static const struct tw_def_exchange ex[] = { { .name = "h", .type = TW_EX_HEADERS } };
+	static const struct tw_def_arg all_args[] = { { "format", "pdf" }, { "type", "report" } };
+	static const struct tw_def_arg any_args[] = { { "format", "zip" }, { "type", "log" } };
+	static const struct tw_def_arg x_args[] = { { "x-tenant", "acme" } };
+	static const struct tw_def_binding b[] = {
+		{ "h", "q1", "", TW_DEST_QUEUE, TW_XM_ALL, 2, all_args },
+		{ "h", "q2", "", TW_DEST_QUEUE, TW_XM_ANY, 2, any_args },
+		{ "h", "q3", "", TW_DEST_QUEUE, TW_XM_ANY_WITH_X, 1, x_args },
+	};
+	static const char *const pdf_report[] = { "format", "pdf", "type", "report" };
+	static const char *const pdf_only[] = { "format", "pdf" };
+	static const char *const zip[] = { "format", "zip", "other", "1" };
+	static const char *const wrong_value[] = { "format", "PDF", "type", "report" };
+	static const char *const tenant[] = { "x-tenant", "acme" };
+	static const char *const log_and_tenant[] = { "type", "log", "x-tenant", "acme" };
+	struct tw_defs d = { .n_queues = 3, .queues = queues, .n_exchanges = 1, .exchanges = ex,
+			     .n_bindings = 3, .bindings = b };
+	struct tw_routes *rt = tw_routes_build(&d, NULL);
+
+	(void)state;
+	assert_non_null(rt);
+	assert_string_equal(route_headers(rt, pdf_report, 2), "q1");
+	assert_string_equal(route_headers(rt, pdf_only, 1), "");       /* all: both needed */
+	assert_string_equal(route_headers(rt, zip, 2), "q2");          /* any: one suffices */
+	assert_string_equal(route_headers(rt, wrong_value, 2), "");    /* values compare exactly */
+	assert_string_equal(route_headers(rt, tenant, 1), "q3");       /* x- keys only with -with-x */
+	assert_string_equal(route_headers(rt, log_and_tenant, 2), "q2,q3");
+	assert_string_equal(route_headers(rt, NULL, 0), "");
+	tw_routes_free(rt, NULL);
+
+	/* x- criteria are ignored by plain all/any: an all binding of only x- args matches all */
+	{
+		static const struct tw_def_binding b2[] = {
+			{ "h", "q1", "", TW_DEST_QUEUE, TW_XM_ALL, 1, x_args },
+			{ "h", "q2", "", TW_DEST_QUEUE, TW_XM_ANY, 1, x_args },
+		};
+		d.n_bindings = 2;
+		d.bindings = b2;
+		rt = tw_routes_build(&d, NULL);
+		assert_non_null(rt);
+		assert_string_equal(route_headers(rt, pdf_only, 1), "q1");
+		tw_routes_free(rt, NULL);
+	}
+}
+
+/* Many topic bindings: the trie agrees with a brute-force matcher on every key. */
+static void
+test_topic_trie_against_reference(void **state)
+{
+	enum { NB = 2000, NK = 500 };
+	static const char *const words[] = { "a", "b", "c", "*", "#", "" };
+	static struct tw_def_binding b[NB];
+	static const struct tw_def_exchange ex[] = { { .name = "t", .type = TW_EX_TOPIC } };
+	static struct tw_def_queue qs[TW_MAX_QUEUES];
+	struct tw_defs d = { .n_queues = 200, .queues = qs, .n_exchanges = 1, .exchanges = ex,
+			     .n_bindings = NB, .bindings = b };
+	struct tw_routes *rt;
+	unsigned seed = 12345;
+
+	(void)state;
+	for (int q = 0; q < 200; q++) {
+		snprintf(qs[q].name, sizeof(qs[q].name), "q%d", q);
+		qs[q].slot = (uint16_t)q;
+	}
+	for (int i = 0; i < NB; i++) {
+		int nw = 1 + (int)(rand_r(&seed) % 4);
+		size_t off = 0;
+
+		memset(&b[i], 0, sizeof(b[i]));
+		strcpy(b[i].source, "t");
+		snprintf(b[i].destination, sizeof(b[i].destination), "q%d", i % 200);
+		for (int w = 0; w < nw; w++)
+			off += (size_t)snprintf(b[i].key + off, sizeof(b[i].key) - off, w ? ".%s" : "%s",
+						words[rand_r(&seed) % 6]);
+	}
+	rt = tw_routes_build(&d, NULL);
+	assert_non_null(rt);
+	for (int k = 0; k < NK; k++) {
+		char key[64];
+		int nw = (int)(rand_r(&seed) % 5);
+		size_t off = 0;
+		uint16_t dest[TW_MAX_ROUTE_DESTS];
+		bool want[200] = { 0 }, got[200] = { 0 };
+		int n;
+
+		key[0] = '\0';
+		for (int w = 0; w < nw; w++)
+			off += (size_t)snprintf(key + off, sizeof(key) - off, w ? ".%s" : "%s",
+						words[rand_r(&seed) % 3 + (rand_r(&seed) % 7 == 0 ? 3 : 0)]);
+		for (int i = 0; i < NB; i++)
+			if (reference_topic_match(b[i].key, key))
+				want[i % 200] = true;
+		n = tw_routes_match(rt, "t", 1, key, (uint32_t)strlen(key), NULL, dest);
+		for (int i = 0; i < n; i++) {
+			assert_false(got[dest[i]]); /* each queue once */
+			got[dest[i]] = true;
+		}
+		for (int q = 0; q < 200; q++)
+			if (want[q] != got[q])
+				fail_msg("key '%s': queue q%d expected %d got %d", key, q, want[q], got[q]);
+	}
+	tw_routes_free(rt, NULL);
+}
+
 static void
 test_build_errors(void **state)
 {
 	struct tw_def_queue dup_q[] = { { .name = "a" }, { .name = "a" } };
 	struct tw_def_exchange dup_e[] = { { .name = "x" }, { .name = "x" } };
 	struct tw_def_exchange bad_type = { .name = "x", .type = TW_EX__MAX };
-	struct tw_def_binding to_default = { "", "q1", "k" };
-	struct tw_def_binding to_nothing = { "jobs", "nope", "k" };
-	struct tw_def_binding from_nothing = { "nope", "q1", "k" };
+	struct tw_def_binding to_default = { "", "q1", "k", TW_DEST_QUEUE, 0, 0, NULL };
+	struct tw_def_binding to_nothing = { "jobs", "nope", "k", TW_DEST_QUEUE, 0, 0, NULL };
+	struct tw_def_binding from_nothing = { "nope", "q1", "k", TW_DEST_QUEUE, 0, 0, NULL };
 	struct tw_defs d;
 
 	(void)state;
@@ -267,7 +542,8 @@ test_alloc_failure(void **state)
 	};
 
 	(void)state;
-	for (int k = 0; k < 2; k++) {
+	/* allocations: table, binding sort scratch, topic patterns scratch, topic trie */
+	for (int k = 0; k < 4; k++) {
 		struct fail_after f = { .left = k };
 		struct tw_alloc_ops ops = { failing_zalloc, counting_free, &f };
 
@@ -277,12 +553,12 @@ test_alloc_failure(void **state)
 		assert_int_equal(f.live, 0);
 	}
 	{
-		struct fail_after f = { .left = 2 };
+		struct fail_after f = { .left = 4 };
 		struct tw_alloc_ops ops = { failing_zalloc, counting_free, &f };
 		struct tw_routes *rt = tw_routes_build(&d, &ops);
 
 		assert_non_null(rt);
-		assert_int_equal(f.live, 1); /* the sort scratch was freed */
+		assert_int_equal(f.live, 2); /* table and trie; the scratch was freed */
 		tw_routes_free(rt, &ops);
 		assert_int_equal(f.live, 0);
 	}
@@ -306,6 +582,10 @@ main(void)
 		cmocka_unit_test(test_fanout_ignores_key),
 		cmocka_unit_test(test_topic),
 		cmocka_unit_test(test_topic_patterns),
+		cmocka_unit_test(test_exchange_to_exchange),
+		cmocka_unit_test(test_alternate_and_internal),
+		cmocka_unit_test(test_headers_exchange),
+		cmocka_unit_test(test_topic_trie_against_reference),
 		cmocka_unit_test(test_build_errors),
 		cmocka_unit_test(test_empty_table),
 		cmocka_unit_test(test_alloc_failure),
