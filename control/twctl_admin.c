@@ -14,6 +14,8 @@
 #include "twctl.h"
 #include "twctl_table.h"
 
+#define TW_BIND_MAX_ARGS 16 /* the engine's limit; x-match comes on top */
+
 int
 twctl_print_json(json_t *j)
 {
@@ -131,9 +133,18 @@ twctl_exchange(const struct twctl_opts *o, int argc, char **argv)
 	Taskwire__Control__Response *resp;
 	char msg[300];
 
-	if (argc == 4 && strcmp(argv[1], "declare") == 0) {
+	if (argc >= 4 && strcmp(argv[1], "declare") == 0) {
 		ed.name = argv[2];
 		ed.type = argv[3];
+		for (int i = 4; i < argc; i++) {
+			if (strcmp(argv[i], "--alternate") == 0 && i + 1 < argc)
+				ed.alternate = argv[++i];
+			else if (strcmp(argv[i], "--internal") == 0)
+				ed.internal = true;
+			else
+				return usage_error("usage: exchange declare NAME TYPE [--alternate EX] "
+						   "[--internal]");
+		}
 		req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_EXCHANGE_DECLARE;
 		req.exchange_declare = &ed;
 		snprintf(msg, sizeof(msg), "exchange '%s' (%s) declared", argv[2], argv[3]);
@@ -143,7 +154,8 @@ twctl_exchange(const struct twctl_opts *o, int argc, char **argv)
 		req.exchange_delete = &ex;
 		snprintf(msg, sizeof(msg), "exchange '%s' deleted", argv[2]);
 	} else {
-		return usage_error("usage: exchange declare NAME TYPE | exchange delete NAME");
+		return usage_error("usage: exchange declare NAME TYPE [--alternate EX] [--internal] | "
+				   "exchange delete NAME");
 	}
 	if (twctl_roundtrip(o, &req, &resp) != TWCTL_OK)
 		return TWCTL_FAILED;
@@ -155,15 +167,52 @@ bind_or_unbind(const struct twctl_opts *o, int argc, char **argv, bool bind)
 {
 	Taskwire__Control__Request req = TASKWIRE__CONTROL__REQUEST__INIT;
 	Taskwire__Control__Bind b = TASKWIRE__CONTROL__BIND__INIT;
+	Taskwire__Control__Argument args[TW_BIND_MAX_ARGS + 1], *argp[TW_BIND_MAX_ARGS + 1];
 	Taskwire__Control__Response *resp;
+	const char *usage = bind ? "usage: bind SOURCE DEST [ROUTING_KEY] [--dest-type queue|exchange] "
+				   "[--arg K=V ...] [--match all|any|all-with-x|any-with-x]"
+				 : "usage: unbind SOURCE DEST [ROUTING_KEY] [--dest-type queue|exchange] "
+				   "[--arg K=V ...] [--match MODE]";
 	char msg[512];
+	int pos = 0;
 
-	if (argc != 3 && argc != 4)
-		return usage_error(bind ? "usage: bind EXCHANGE QUEUE [ROUTING_KEY]"
-					: "usage: unbind EXCHANGE QUEUE [ROUTING_KEY]");
-	b.source = argv[1];
-	b.destination = argv[2];
-	b.routing_key = argc == 4 ? argv[3] : (char *)"";
+	b.routing_key = (char *)"";
+	b.arguments = argp;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--dest-type") == 0 && i + 1 < argc) {
+			b.destination_type = argv[++i];
+		} else if ((strcmp(argv[i], "--arg") == 0 || strcmp(argv[i], "--match") == 0) &&
+			   i + 1 < argc) {
+			bool match = argv[i][2] == 'm';
+			char *kv = argv[++i], *eq = strchr(kv, '=');
+
+			if (b.n_arguments == TW_BIND_MAX_ARGS + 1 || (!match && (eq == NULL || eq == kv)))
+				return usage_error(usage);
+			taskwire__control__argument__init(&args[b.n_arguments]);
+			if (match) {
+				args[b.n_arguments].key = (char *)"x-match";
+				args[b.n_arguments].value = kv;
+			} else {
+				*eq = '\0';
+				args[b.n_arguments].key = kv;
+				args[b.n_arguments].value = eq + 1;
+			}
+			argp[b.n_arguments] = &args[b.n_arguments];
+			b.n_arguments++;
+		} else if (argv[i][0] == '-' && argv[i][1] == '-') {
+			return usage_error(usage);
+		} else if (pos == 0) {
+			b.source = argv[i], pos++;
+		} else if (pos == 1) {
+			b.destination = argv[i], pos++;
+		} else if (pos == 2) {
+			b.routing_key = argv[i], pos++;
+		} else {
+			return usage_error(usage);
+		}
+	}
+	if (pos < 2)
+		return usage_error(usage);
 	req.body_case = bind ? TASKWIRE__CONTROL__REQUEST__BODY_BIND
 			     : TASKWIRE__CONTROL__REQUEST__BODY_UNBIND;
 	if (bind)
@@ -231,17 +280,21 @@ print_exchanges(const struct twctl_opts *o, const Taskwire__Control__Response *r
 	if (o->json) {
 		arr = json_array();
 		for (size_t i = 0; i < r->n_exchanges; i++)
-			json_array_append_new(arr, json_pack("{s:s, s:s}", "name", r->exchanges[i]->name,
-							     "type", r->exchanges[i]->type));
+			json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:b}", "name",
+							     r->exchanges[i]->name, "type",
+							     r->exchanges[i]->type, "alternate",
+							     r->exchanges[i]->alternate, "internal",
+							     r->exchanges[i]->internal));
 		twctl_print_json(arr);
 		return;
 	}
-	twctl_table_init(&t, 2);
-	twctl_table_row(&t, "name\ttype");
+	twctl_table_init(&t, 4);
+	twctl_table_row(&t, "name\ttype\tinternal\talternate");
 	for (size_t i = 0; i < r->n_exchanges; i++)
-		twctl_table_row(&t, "%s\t%s",
+		twctl_table_row(&t, "%s\t%s\t%s\t%s",
 				r->exchanges[i]->name[0] ? r->exchanges[i]->name : "(default)",
-				r->exchanges[i]->type);
+				r->exchanges[i]->type, r->exchanges[i]->internal ? "yes" : "no",
+				r->exchanges[i]->alternate);
 	twctl_table_print(&t, stdout);
 	twctl_table_free(&t);
 }
@@ -254,19 +307,40 @@ print_bindings(const struct twctl_opts *o, const Taskwire__Control__Response *r)
 
 	if (o->json) {
 		arr = json_array();
-		for (size_t i = 0; i < r->n_bindings; i++)
-			json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "source",
-							     r->bindings[i]->source, "destination",
-							     r->bindings[i]->destination, "routing_key",
-							     r->bindings[i]->routing_key));
+		for (size_t i = 0; i < r->n_bindings; i++) {
+			const Taskwire__Control__BindingInfo *b = r->bindings[i];
+			json_t *args = json_object();
+
+			for (size_t a = 0; a < b->n_arguments; a++)
+				json_object_set_new(args, b->arguments[a]->key,
+						    json_string(b->arguments[a]->value));
+			json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:o}", "source",
+							     b->source, "destination", b->destination,
+							     "destination_type", b->destination_type,
+							     "routing_key", b->routing_key, "arguments",
+							     args));
+		}
 		twctl_print_json(arr);
 		return;
 	}
-	twctl_table_init(&t, 3);
-	twctl_table_row(&t, "source\tdestination\trouting_key");
-	for (size_t i = 0; i < r->n_bindings; i++)
-		twctl_table_row(&t, "%s\t%s\t%s", r->bindings[i]->source, r->bindings[i]->destination,
-				r->bindings[i]->routing_key);
+	twctl_table_init(&t, 5);
+	twctl_table_row(&t, "source\tdestination\tdestination_type\trouting_key\targuments");
+	for (size_t i = 0; i < r->n_bindings; i++) {
+		const Taskwire__Control__BindingInfo *b = r->bindings[i];
+		char args[1024] = "";
+		size_t off = 0;
+
+		for (size_t a = 0; a < b->n_arguments && off < sizeof(args); a++) {
+			int w = snprintf(args + off, sizeof(args) - off, "%s%s=%s", a ? " " : "",
+					 b->arguments[a]->key, b->arguments[a]->value);
+
+			if (w < 0)
+				break;
+			off += (size_t)w;
+		}
+		twctl_table_row(&t, "%s\t%s\t%s\t%s\t%s", b->source, b->destination,
+				b->destination_type, b->routing_key, args);
+	}
 	twctl_table_print(&t, stdout);
 	twctl_table_free(&t);
 }

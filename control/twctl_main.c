@@ -16,9 +16,9 @@ static const struct {
 } verbs[] = {
 	{ "status", twctl_status, "status                      engine, port, lcore plan, counters, drops" },
 	{ "queue", twctl_queue, "queue declare NAME [--max-length N] | queue delete NAME | queue purge NAME" },
-	{ "exchange", twctl_exchange, "exchange declare NAME TYPE | exchange delete NAME" },
-	{ "bind", twctl_bind, "bind EXCHANGE QUEUE [ROUTING_KEY]" },
-	{ "unbind", twctl_unbind, "unbind EXCHANGE QUEUE [ROUTING_KEY]" },
+	{ "exchange", twctl_exchange, "exchange declare NAME TYPE [--alternate EX] [--internal] | exchange delete NAME" },
+	{ "bind", twctl_bind, "bind SOURCE DEST [ROUTING_KEY] [--dest-type queue|exchange] [--arg K=V ...] [--match all|any|all-with-x|any-with-x]" },
+	{ "unbind", twctl_unbind, "unbind SOURCE DEST [ROUTING_KEY] [--dest-type queue|exchange] [--arg K=V ...] [--match MODE]" },
 	{ "list", twctl_list, "list queues|exchanges|bindings" },
 	{ "publish", twctl_publish, "publish EXCHANGE ROUTING_KEY TASK [ARGS] [--priority N] [--header K=V ...] [--wait [S]]" },
 };

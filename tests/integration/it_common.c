@@ -118,6 +118,30 @@ it_counter(const char *section, const char *name)
 	return r;
 }
 
+uint64_t
+it_queue(const char *queue, const char *field)
+{
+	static char buf[1 << 16];
+	json_error_t e;
+	json_t *j, *q;
+	size_t i;
+
+	assert_int_equal(it_twctl_out(buf, sizeof(buf), "list queues --json"), 0);
+	j = json_loads(buf, 0, &e);
+	if (j == NULL)
+		fail_msg("list queues --json does not parse: %s", e.text);
+	json_array_foreach(j, i, q) {
+		if (strcmp(json_string_value(json_object_get(q, "name")), queue) == 0) {
+			uint64_t v = (uint64_t)json_integer_value(json_object_get(q, field));
+
+			json_decref(j);
+			return v;
+		}
+	}
+	fail_msg("no queue %s", queue);
+	return 0;
+}
+
 void
 it_pools(uint32_t *mbufs_free, uint32_t *tasks_free)
 {

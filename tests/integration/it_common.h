@@ -21,6 +21,9 @@ int it_twctl_out(char *out, size_t len, const char *fmt, ...) __attribute__((for
 /** A summed counter or drop reason from `twctl status --json` (section "counters" or "drops"). */
 uint64_t it_counter(const char *section, const char *name);
 
+/** A queue's field ("published", "ready", "rejected"...) from `twctl list queues --json`. */
+uint64_t it_queue(const char *queue, const char *field);
+
 /** Free pool entries from status: mbufs and task descriptors. */
 void it_pools(uint32_t *mbufs_free, uint32_t *tasks_free);
 
