@@ -95,6 +95,9 @@ struct tw_shared {
 	/* routing: owned by tw-control */
 	struct tw_routes *routes;
 	uint64_t routes_version;
+	/* Bumped by tw-control to restart the lcores' max_stall_ns measurement
+	 * (each lcore zeroes its own maximum when it sees a new value). */
+	uint64_t stall_epoch;
 	struct tw_queue_slot queues[TW_MAX_QUEUES];
 
 	struct tw_lcore_stats stats[TW_MAX_LCORES];

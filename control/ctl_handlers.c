@@ -277,6 +277,8 @@ ctl_handle(struct ctl_broker *b, const Taskwire__Control__Request *req, struct c
 		ret = ctl_status_fill(b, r);
 		if (ret != 0)
 			snprintf(r->err, sizeof(r->err), "out of memory");
+		else if (req->status->reset_max_stall)
+			__atomic_fetch_add(&b->sh->stall_epoch, 1, __ATOMIC_RELAXED);
 		break;
 	case TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_DECLARE:
 		ret = ctl_queue_declare(b, STR(req->queue_declare->name),

@@ -144,9 +144,10 @@ twctl_status(const struct twctl_opts *o, int argc, char **argv)
 	Taskwire__Control__Response *resp;
 	int ret;
 
-	(void)argv;
-	if (argc != 1) {
-		fprintf(stderr, "twctl: usage: status\n");
+	if (argc == 2 && strcmp(argv[1], "--reset-max-stall") == 0) {
+		sr.reset_max_stall = true;
+	} else if (argc != 1) {
+		fprintf(stderr, "twctl: usage: status [--reset-max-stall]\n");
 		return TWCTL_USAGE;
 	}
 	req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_STATUS;

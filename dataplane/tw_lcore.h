@@ -59,6 +59,7 @@ struct tw_lcore_ctx {
 	/* written by this lcore only */
 	struct tw_txq tx;
 	uint32_t next_queue;            /* worker: round-robin start among queues */
+	uint64_t stall_epoch;           /* last tw_shared.stall_epoch seen */
 	struct tw_task_view views[TW_FRAME_MAX_TASKS];
 	uint8_t scratch[TW_RESULT_SCRATCH];
 } __rte_cache_aligned;

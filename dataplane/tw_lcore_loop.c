@@ -43,10 +43,38 @@ io_pass(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 	return n;
 }
 
+/*
+ * Run bursts of tasks until the queues are empty or the pass budget is
+ * spent. One io pass can enqueue TW_BURST frames of TW_BURST tasks each;
+ * a worker that ran only one burst per pass would fall behind and the
+ * queues would fill (tasks NACKed queue-full) while the lcore idles half
+ * of each pass. The budget bounds the pass, so the io stage and RCU
+ * quiescent states are never starved.
+ */
+#define TW_EXEC_BUDGET (TW_BURST * TW_BURST)
+
+static inline uint32_t
+exec_pass(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
+{
+	uint32_t done = 0, n;
+
+	do {
+		n = tw_exec_burst(ctx, rt);
+		done += n;
+	} while (n == TW_BURST && done < TW_EXEC_BUDGET);
+	return done;
+}
+
 static inline void
 account_pass(struct tw_lcore_ctx *ctx, uint64_t start, uint32_t work)
 {
 	uint64_t ns = (rte_rdtsc() - start) * NS_PER_S / ctx->tsc_hz;
+	uint64_t epoch = __atomic_load_n(&ctx->shared->stall_epoch, __ATOMIC_RELAXED);
+
+	if (unlikely(epoch != ctx->stall_epoch)) {
+		ctx->stall_epoch = epoch;
+		__atomic_store_n(&ctx->stats->c[TW_CNT_max_stall_ns], 0, __ATOMIC_RELAXED);
+	}
 
 	tw_cnt_add(ctx, TW_CNT_polls, 1);
 	if (work == 0)
@@ -75,7 +103,7 @@ loop_body(struct tw_lcore_ctx *ctx, const bool do_io, const bool do_work)
 		if (do_io)
 			work += io_pass(ctx, rt);
 		if (do_work)
-			work += tw_exec_burst(ctx, rt);
+			work += exec_pass(ctx, rt);
 		tw_tx_flush(ctx);
 		account_pass(ctx, start, work);
 

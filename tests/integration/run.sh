@@ -20,11 +20,14 @@ for bin in "$TW_BUILD"/tests/integration/*_test "$TW_ROOT"/tests/integration/*_t
 	# shellcheck disable=SC1091
 	. "$TW_DIR/engine.env"
 	log=$TW_DIR/test.log
-	# binaries run inside the namespace; scripts outside (they manage processes)
+	# binaries run inside the namespace; scripts outside (they manage processes).
+	# Tests stay off the polling lcores' CPUs (as a deployment isolates them),
+	# on the main lcore's CPU, so that they do not preempt the engine.
+	main_cpu=$(awk '/ main$/ { print $4; exit }' "$TW_DIR/dataplane.log")
 	if [[ $bin == *.sh ]]; then
-		run=(bash "$bin")
+		run=(taskset -c "${main_cpu:-0}" bash "$bin")
 	else
-		run=(ip netns exec "$TW_NETNS" "$bin")
+		run=(taskset -c "${main_cpu:-0}" ip netns exec "$TW_NETNS" "$bin")
 	fi
 	if TW_TWCTL=$TW_BUILD/twctl TW_SOCKET=$TW_SOCKET TW_ENGINE=$TW_ENGINE \
 		TW_DIR=$TW_DIR TW_NETNS=$TW_NETNS TW_PREFIX=$TW_PREFIX TW_DP_PID=$TW_DP_PID \
