@@ -42,7 +42,8 @@ LIB_DP := $(BUILD)/libtw_dataplane.a
 LIB_CTL := $(BUILD)/libtw_control.a
 LIB_CLIENT := $(BUILD)/libtaskwire.a
 
-BINS := $(BUILD)/tw-dataplane $(BUILD)/tw-control $(BUILD)/twctl $(BUILD)/tw-publish-bench
+BINS := $(BUILD)/tw-dataplane $(BUILD)/tw-control $(BUILD)/twctl $(BUILD)/tw-publish-bench \
+	$(BUILD)/tw-route-bench
 
 UNIT_SRCS := $(wildcard tests/unit/*_test.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
@@ -51,7 +52,7 @@ DP_TEST_BINS := $(patsubst tests/dp/%.c,$(BUILD)/tests/dp/%,$(DP_TEST_SRCS))
 IT_SRCS := $(wildcard tests/integration/*_test.c)
 IT_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(IT_SRCS))
 
-.PHONY: all deps run test unit-test integration-test up down clean
+.PHONY: all deps run test unit-test integration-test up down clean perf-routing
 .SECONDARY:
 
 all: $(BINS) $(UNIT_BINS) $(DP_TEST_BINS) $(IT_BINS)
@@ -89,6 +90,8 @@ $(BUILD)/twctl: $(call objs,$(TWCTL_SRCS)) $(LIB_CLIENT) $(LIB_COMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 $(BUILD)/tw-publish-bench: $(OBJ)/perf/tw_publish_bench.o $(LIB_CLIENT)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+$(BUILD)/tw-route-bench: $(OBJ)/perf/tw_route_bench.o $(LIB_COMMON)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
 $(BUILD)/tests/unit/%: $(OBJ)/tests/unit/%.o $(LIB_DP) $(LIB_CTL) $(LIB_CLIENT) $(LIB_COMMON)
 	@mkdir -p $(dir $@)
@@ -118,6 +121,11 @@ up: deps all
 
 down:
 	@bash deploy/dev-down.sh
+
+# Routing cost: topic vs direct exchanges at 10, 1,000 and 100,000 bindings.
+perf-routing: all
+	@mkdir -p perf/results
+	$(BUILD)/tw-route-bench --markdown | tee perf/results/routing.md
 
 clean:
 	rm -rf $(BUILD)

@@ -10,7 +10,7 @@
 #define TW_NAME_MAX 128          /* exchange, queue, task name and routing key, incl. NUL */
 #define TW_MAX_QUEUES 256        /* live queues */
 #define TW_MAX_EXCHANGES 256     /* live exchanges, including the default one */
-#define TW_MAX_BINDINGS 65536    /* live bindings */
+#define TW_MAX_BINDINGS (1 << 18) /* live bindings */
 #define TW_MAX_LCORES 16         /* polling lcores the engine plans and counts */
 #define TW_MAX_ROUTE_DESTS TW_MAX_QUEUES /* queues one task may reach: all of them */
 #define TW_FRAME_MAX_TASKS 256   /* tasks in one frame */

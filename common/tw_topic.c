@@ -38,10 +38,25 @@ struct builder {
 	uint32_t *binding_node;        /* per pattern: the node it ends at */
 };
 
+/*
+ * Edge hash = a mix of the word's own hash and the parent node. A lookup
+ * hashes each key word once and then pays only the mix per node visited.
+ */
+static inline uint32_t
+edge_mix(uint32_t word_hash, uint32_t parent)
+{
+	uint32_t h = word_hash ^ (parent * 0x9e3779b1u);
+
+	h ^= h >> 15;
+	h *= 0x2c1b3c6du;
+	h ^= h >> 12;
+	return h;
+}
+
 static uint32_t
 edge_hash(uint32_t parent, const char *w, uint32_t len)
 {
-	return tw_routes_hash(w, len, parent * 0x9e3779b9u + 1);
+	return edge_mix(tw_routes_hash(w, len, 0), parent);
 }
 
 static int
@@ -240,6 +255,7 @@ struct walk {
 	const struct tw_topic *t;
 	const char *key;
 	const uint16_t *ws, *wl;
+	const uint32_t *wh;    /* hash of each key word */
 	uint32_t nk;
 	tw_topic_match_fn fn;
 	void *arg;
@@ -273,7 +289,7 @@ walk(const struct walk *w, uint32_t node, uint32_t i)
 		walk(w, nd->star_plus1 - 1, i + 1);
 	{
 		const char *word = w->key + w->ws[i];
-		uint32_t len = w->wl[i], h = edge_hash(node, word, len), mask = w->t->edge_mask;
+		uint32_t len = w->wl[i], h = edge_mix(w->wh[i], node), mask = w->t->edge_mask;
 
 		for (uint32_t s = h & mask; w->t->edges[s].child_plus1 != 0; s = (s + 1) & mask) {
 			const struct tw_topic_edge *e = &w->t->edges[s];
@@ -292,10 +308,13 @@ tw_topic_match(const struct tw_topic *t, uint32_t root, const char *key, uint32_
 	       tw_topic_match_fn fn, void *arg)
 {
 	uint16_t ws[TW_TOPIC_MAX_WORDS], wl[TW_TOPIC_MAX_WORDS];
-	struct walk w = { t, key, ws, wl, 0, fn, arg };
+	uint32_t wh[TW_TOPIC_MAX_WORDS];
+	struct walk w = { t, key, ws, wl, wh, 0, fn, arg };
 
 	if (key_len >= TW_NAME_MAX)
 		return;
 	w.nk = tw_topic_split(key, key_len, ws, wl);
+	for (uint32_t i = 0; i < w.nk; i++)
+		wh[i] = tw_routes_hash(key + ws[i], wl[i], 0);
 	walk(&w, root, 0);
 }

@@ -1,0 +1,170 @@
+/*
+ * tw-route-bench: ns per routed task through a topic exchange with 10,
+ * 1,000 and 100,000 bindings, next to a direct exchange with the same
+ * number of bindings, in the same run (the routing issue's goal: topic at
+ * 100,000 bindings within 2x direct). It calls tw_routes_match() on a
+ * table built in process memory, exactly as the io lcore does.
+ *
+ * Patterns look like log routing: region.service.level, half exact and
+ * half with wildcards ("eu.svc42.*", "*.svc7.error", "us.svc3.#",
+ * "#.svc9.crit"); keys are concrete region.service.level triples drawn at
+ * random, so a task matches a few bindings, as in real topologies.
+ *
+ *   tw-route-bench [--lookups N] [--markdown]
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tw_routes.h"
+
+static const char *const regions[] = { "eu", "us", "ap", "sa", "af", "me", "cn", "in" };
+static const char *const levels[] = { "debug", "info", "warn", "error", "crit" };
+#define N_REGIONS 8
+#define N_LEVELS 5
+#define N_QUEUES 200
+#define N_KEYS 4096
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* n bindings from exchange "x" of the given type; services scale with n. */
+static struct tw_routes *
+build(enum tw_exchange_type type, uint32_t n, unsigned *seed)
+{
+	static struct tw_def_queue q[N_QUEUES];
+	struct tw_def_exchange ex = { .name = "x", .type = (uint8_t)type };
+	struct tw_def_binding *b = calloc(n, sizeof(*b));
+	uint32_t services = n / 4 + 1;
+	struct tw_defs d = { .n_queues = N_QUEUES, .queues = q, .n_exchanges = 1, .exchanges = &ex,
+			     .n_bindings = n, .bindings = b };
+	struct tw_routes *rt;
+
+	for (int i = 0; i < N_QUEUES; i++) {
+		snprintf(q[i].name, sizeof(q[i].name), "q%d", i);
+		q[i].slot = (uint16_t)i;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		const char *r = regions[rand_r(seed) % N_REGIONS];
+		uint32_t s = (uint32_t)rand_r(seed) % services;
+		const char *l = levels[rand_r(seed) % N_LEVELS];
+
+		strcpy(b[i].source, "x");
+		snprintf(b[i].destination, TW_NAME_MAX, "q%u", i % N_QUEUES);
+		if (type == TW_EX_DIRECT) {
+			snprintf(b[i].key, TW_NAME_MAX, "%s.svc%u.%s", r, i, l);
+			continue;
+		}
+		switch (rand_r(seed) % 20) {
+		case 0: snprintf(b[i].key, TW_NAME_MAX, "%s.svc%u.#", r, s); break;
+		case 1: snprintf(b[i].key, TW_NAME_MAX, "#.svc%u.%s", s, l); break;
+		case 2: case 3: case 4: case 5: snprintf(b[i].key, TW_NAME_MAX, "*.svc%u.%s", s, l); break;
+		case 6: case 7: case 8: case 9: snprintf(b[i].key, TW_NAME_MAX, "%s.svc%u.*", r, s); break;
+		default: snprintf(b[i].key, TW_NAME_MAX, "%s.svc%u.%s", r, s, l); break;
+		}
+	}
+	rt = tw_routes_build(&d, NULL);
+	free(b);
+	return rt;
+}
+
+/* Keys: for direct, half bound keys and half misses; for topic, random triples. */
+static void
+make_keys(enum tw_exchange_type type, uint32_t n, char (*keys)[TW_NAME_MAX], unsigned *seed)
+{
+	uint32_t services = n / 4 + 1;
+
+	for (int i = 0; i < N_KEYS; i++) {
+		const char *r = regions[rand_r(seed) % N_REGIONS];
+		const char *l = levels[rand_r(seed) % N_LEVELS];
+
+		if (type == TW_EX_DIRECT)
+			snprintf(keys[i], TW_NAME_MAX, "%s.svc%u.%s", r, (uint32_t)rand_r(seed) % (2 * n), l);
+		else
+			snprintf(keys[i], TW_NAME_MAX, "%s.svc%u.%s", r,
+				 (uint32_t)rand_r(seed) % services, l);
+	}
+}
+
+struct result {
+	double ns;
+	double dests;  /* average destinations per task */
+};
+
+static struct result
+measure(const struct tw_routes *rt, char (*keys)[TW_NAME_MAX], uint64_t lookups)
+{
+	static uint16_t dest[TW_MAX_ROUTE_DESTS];
+	uint32_t lens[N_KEYS];
+	uint64_t total = 0, t0;
+	struct result r;
+
+	for (int i = 0; i < N_KEYS; i++)
+		lens[i] = (uint32_t)strlen(keys[i]);
+	for (int i = 0; i < N_KEYS; i++) /* warm the caches */
+		tw_routes_match(rt, "x", 1, keys[i], lens[i], NULL, dest);
+	t0 = now_ns();
+	for (uint64_t i = 0; i < lookups; i++) {
+		uint32_t k = (uint32_t)(i * 2654435761u) % N_KEYS;
+
+		total += (uint64_t)tw_routes_match(rt, "x", 1, keys[k], lens[k], NULL, dest);
+	}
+	r.ns = (double)(now_ns() - t0) / (double)lookups;
+	r.dests = (double)total / (double)lookups;
+	return r;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const uint32_t sizes[] = { 10, 1000, 100000 };
+	static char keys[N_KEYS][TW_NAME_MAX];
+	uint64_t lookups = 2000000;
+	bool markdown = false;
+	unsigned seed = 42;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--lookups") == 0 && i + 1 < argc)
+			lookups = strtoull(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--markdown") == 0)
+			markdown = true;
+		else {
+			fprintf(stderr, "usage: tw-route-bench [--lookups N] [--markdown]\n");
+			return 2;
+		}
+	}
+	if (lookups == 0)
+		return 2;
+	printf(markdown ? "| bindings | direct ns/task | topic ns/task | topic / direct | topic queues per task |\n"
+			  "| ---: | ---: | ---: | ---: | ---: |\n"
+			: "%-10s %16s %15s %15s %22s\n",
+	       "bindings", "direct ns/task", "topic ns/task", "topic/direct", "topic queues per task");
+	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+		struct tw_routes *direct = build(TW_EX_DIRECT, sizes[s], &seed);
+		struct tw_routes *topic = build(TW_EX_TOPIC, sizes[s], &seed);
+		struct result rd, rtp;
+
+		if (direct == NULL || topic == NULL) {
+			fprintf(stderr, "tw-route-bench: build failed: %s\n", strerror(errno));
+			return 1;
+		}
+		make_keys(TW_EX_DIRECT, sizes[s], keys, &seed);
+		rd = measure(direct, keys, lookups);
+		make_keys(TW_EX_TOPIC, sizes[s], keys, &seed);
+		rtp = measure(topic, keys, lookups);
+		printf(markdown ? "| %u | %.1f | %.1f | %.2f | %.1f |\n" : "%-10u %16.1f %15.1f %15.2f %22.1f\n",
+		       sizes[s], rd.ns, rtp.ns, rtp.ns / rd.ns, rtp.dests);
+		tw_routes_free(direct, NULL);
+		tw_routes_free(topic, NULL);
+	}
+	return 0;
+}
