@@ -136,33 +136,13 @@ test_direct_exchange(void **state)
 	tw_client_close(c);
 }
 
-struct tally {
-	uint64_t acks, nacks, results, succeeded;
-};
-
-static void
-count_event(const struct tw_event *ev, void *arg)
-{
-	struct tally *t = arg;
-
-	if (ev->kind == TW_EV_CONFIRM) {
-		if (ev->ack)
-			t->acks++;
-		else
-			t->nacks++;
-	} else {
-		t->results++;
-		t->succeeded += ev->state == TW_STATE_SUCCESS;
-	}
-}
-
 static void
 test_batch_of_noops(void **state)
 {
 	enum { N = 20000 };
 	struct tw_client *c = it_client();
 	struct tw_publish p = { .routing_key = "e2e", .task = "noop" };
-	struct tally t = { 0 };
+	struct it_tally t = { 0 };
 	uint64_t id, deadline;
 
 	(void)state;
@@ -170,12 +150,12 @@ test_batch_of_noops(void **state)
 	for (int i = 0; i < N; i++) {
 		assert_int_equal(tw_client_publish(c, &p, &id), 0);
 		while ((uint64_t)i + 1 - t.results > 2000)
-			assert_true(tw_client_poll(c, 1000, count_event, &t) >= 0);
+			assert_true(tw_client_poll(c, 1000, it_tally_event, &t) >= 0);
 	}
 	assert_int_equal(tw_client_flush(c), 0);
 	deadline = it_now_ms() + 10000;
 	while (t.results < N && it_now_ms() < deadline)
-		assert_true(tw_client_poll(c, 200, count_event, &t) >= 0);
+		assert_true(tw_client_poll(c, 200, it_tally_event, &t) >= 0);
 	assert_int_equal(t.acks, N);
 	assert_int_equal(t.nacks, 0);
 	assert_int_equal(t.results, N);

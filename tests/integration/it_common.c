@@ -184,6 +184,22 @@ it_pools_back(void **state)
 	return it_pools_settle(snapshot_mbufs, snapshot_tasks, 5000);
 }
 
+void
+it_tally_event(const struct tw_event *ev, void *arg)
+{
+	struct it_tally *t = arg;
+
+	if (ev->kind == TW_EV_RESULT) {
+		t->results++;
+		t->succeeded += ev->state == TW_STATE_SUCCESS;
+	} else if (ev->ack) {
+		t->acks++;
+	} else {
+		t->nacks++;
+		t->nacks_by_reason[ev->nack_reason & 15]++;
+	}
+}
+
 struct tw_client *
 it_client(void)
 {

@@ -46,6 +46,14 @@ struct tw_client *it_client(void);
 int it_call(struct tw_client *c, const char *exchange, const char *key, const char *task,
 	    const char *args, int timeout_ms, struct tw_outcome *out);
 
+/* Confirms and results counted by it_tally_event (a tw_event_fn). */
+struct it_tally {
+	uint64_t sent;                 /* kept by the caller */
+	uint64_t acks, nacks, results, succeeded;
+	uint64_t nacks_by_reason[16];
+};
+void it_tally_event(const struct tw_event *ev, void *arg);
+
 /** Monotonic milliseconds. */
 uint64_t it_now_ms(void);
 

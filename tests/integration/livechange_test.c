@@ -38,49 +38,32 @@
 #define WINDOW 256
 #define STALL_LIMIT_NS 20000000ull
 
-struct load_report {
-	uint64_t sent, acks, nacks, results;
-};
-
-static void
-count(const struct tw_event *ev, void *arg)
-{
-	struct load_report *r = arg;
-
-	if (ev->kind == TW_EV_RESULT)
-		r->results++;
-	else if (ev->ack)
-		r->acks++;
-	else
-		r->nacks++;
-}
-
 /* The child: publish until the deadline, drain, report through fd. */
 static void
 publish_load(int fd)
 {
 	struct tw_client *c = it_client();
 	struct tw_publish p = { .exchange = "live", .routing_key = "k", .task = "noop" };
-	struct load_report r = { 0 };
+	struct it_tally r = { 0 };
 	uint64_t id, end = it_now_ms() + DURATION_S * 1000, drain;
 
 	while (it_now_ms() < end) {
 		/* a task delivered to both queues gives two results: count outstanding confirms */
 		if (r.sent - (r.acks + r.nacks) >= WINDOW) {
 			tw_client_flush(c);
-			tw_client_poll(c, 10, count, &r);
+			tw_client_poll(c, 10, it_tally_event, &r);
 			continue;
 		}
 		if (tw_client_publish(c, &p, &id) != 0)
 			break;
 		r.sent++;
 		if ((r.sent & 31) == 0)
-			tw_client_poll(c, 0, count, &r);
+			tw_client_poll(c, 0, it_tally_event, &r);
 	}
 	tw_client_flush(c);
 	drain = it_now_ms() + 3000;
 	while (it_now_ms() < drain)
-		tw_client_poll(c, 50, count, &r);
+		tw_client_poll(c, 50, it_tally_event, &r);
 	tw_client_close(c);
 	if (write(fd, &r, sizeof(r)) != sizeof(r))
 		_exit(2);
@@ -91,7 +74,7 @@ static void
 test_live_changes_under_load(void **state)
 {
 	uint64_t always0, some0, changes = 0, windows = 0, violations = 0, end, stall;
-	struct load_report r;
+	struct it_tally r;
 	int pipefd[2], status;
 	pid_t child;
 
