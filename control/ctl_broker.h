@@ -60,6 +60,21 @@ int ctl_exchange_delete(struct ctl_broker *b, const char *name, char *err);
 int ctl_bind(struct ctl_broker *b, const struct tw_def_binding *spec, char *err);
 int ctl_unbind(struct ctl_broker *b, const struct tw_def_binding *spec, char *err);
 
+/**
+ * Apply exchanges, then queues, then bindings, all or nothing: on the
+ * first refusal everything this call created is removed again and err
+ * names the item ("bindings[3]: no queue 'x'"). Items that already exist
+ * with the same properties are left as they are.
+ */
+struct ctl_definitions {
+	uint32_t n_exchanges, n_queues, n_bindings;
+	const struct ctl_exchange_spec *exchanges;
+	const char *const *queue_names;
+	const uint32_t *queue_max_lengths;
+	const struct tw_def_binding *bindings;
+};
+int ctl_definitions_import(struct ctl_broker *b, const struct ctl_definitions *d, char *err);
+
 /** Slot index of a live queue, or -1. */
 int ctl_queue_find(const struct ctl_broker *b, const char *name);
 

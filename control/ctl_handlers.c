@@ -192,6 +192,55 @@ handle_list(struct ctl_broker *b, const Taskwire__Control__ListRequest *l, struc
 	return ret;
 }
 
+static int binding_spec(const Taskwire__Control__Bind *m, struct tw_def_binding *spec,
+			struct tw_def_arg *args, struct ctl_reply *r);
+
+/* The batch as broker specs; everything lives in the reply arena. */
+static int
+handle_import(struct ctl_broker *b, const Taskwire__Control__Definitions *m, struct ctl_reply *r)
+{
+	struct ctl_definitions d = { 0 };
+	struct ctl_exchange_spec *x = ctl_reply_alloc(r, sizeof(*x) * (m->n_exchanges + 1));
+	const char **qn = ctl_reply_alloc(r, sizeof(*qn) * (m->n_queues + 1));
+	uint32_t *ql = ctl_reply_alloc(r, sizeof(*ql) * (m->n_queues + 1));
+	struct tw_def_binding *bs = ctl_reply_alloc(r, sizeof(*bs) * (m->n_bindings + 1));
+	struct tw_def_arg *args = ctl_reply_alloc(r, sizeof(*args) * TW_MAX_BINDING_ARGS *
+							  (m->n_bindings + 1));
+
+	if (x == NULL || qn == NULL || ql == NULL || bs == NULL || args == NULL) {
+		snprintf(r->err, sizeof(r->err), "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < m->n_exchanges; i++) {
+		const Taskwire__Control__ExchangeDeclare *e = m->exchanges[i];
+
+		x[i] = (struct ctl_exchange_spec){ e->name ? e->name : "", e->type ? e->type : "",
+						   e->alternate ? e->alternate : "", e->internal };
+	}
+	for (size_t i = 0; i < m->n_queues; i++) {
+		qn[i] = m->queues[i]->name ? m->queues[i]->name : "";
+		ql[i] = m->queues[i]->max_length;
+	}
+	for (size_t i = 0; i < m->n_bindings; i++) {
+		char why[CTL_ERR_MAX];
+		int ret = binding_spec(m->bindings[i], &bs[i], &args[i * TW_MAX_BINDING_ARGS], r);
+
+		if (ret != 0) {
+			snprintf(why, sizeof(why), "%s", r->err);
+			snprintf(r->err, sizeof(r->err), "bindings[%zu]: %.200s", i, why);
+			return ret;
+		}
+	}
+	d.n_exchanges = (uint32_t)m->n_exchanges;
+	d.exchanges = x;
+	d.n_queues = (uint32_t)m->n_queues;
+	d.queue_names = qn;
+	d.queue_max_lengths = ql;
+	d.n_bindings = (uint32_t)m->n_bindings;
+	d.bindings = bs;
+	return ctl_definitions_import(b, &d, r->err);
+}
+
 /* protobuf-c gives NULL-free strings, but a missing sub-message is NULL. */
 #define STR(s) ((s) != NULL ? (s) : "")
 
@@ -307,6 +356,9 @@ ctl_handle(struct ctl_broker *b, const Taskwire__Control__Request *req, struct c
 		break;
 	case TASKWIRE__CONTROL__REQUEST__BODY_UNBIND:
 		ret = handle_bind(b, req->unbind, false, r);
+		break;
+	case TASKWIRE__CONTROL__REQUEST__BODY_IMPORT_DEFINITIONS:
+		ret = handle_import(b, req->import_definitions, r);
 		break;
 	case TASKWIRE__CONTROL__REQUEST__BODY_LIST:
 		ret = handle_list(b, req->list, r);

@@ -26,7 +26,11 @@
 #include <rte_lcore.h>
 #include <rte_memzone.h>
 
+#include <jansson.h>
+
 #include "ctl_broker.h"
+#include "ctl_handlers.h"
+#include "tw_definitions.h"
 #include "ctl_server.h"
 #include "twctl.h"
 
@@ -43,6 +47,7 @@ on_signal(int sig)
 
 struct control_opts {
 	const char *socket;
+	const char *definitions;
 	unsigned grace_timeout_ms;
 };
 
@@ -50,7 +55,9 @@ static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: tw-control [EAL options] -- [--socket PATH] [--grace-timeout-ms N]\n"
+		   "                         [--definitions FILE]\n"
 		   "  --socket PATH          control socket (default %s)\n"
+		   "  --definitions FILE     import RabbitMQ-shaped definitions at start\n"
 		   "  --grace-timeout-ms N   longest wait for lcores to leave an old routing\n"
 		   "                         table before it is kept instead of freed (2000)\n",
 		TWCTL_DEFAULT_SOCKET);
@@ -63,12 +70,14 @@ parse_opts(int argc, char **argv, struct control_opts *o)
 	static const struct option longs[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "grace-timeout-ms", required_argument, NULL, 'g' },
+		{ "definitions", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
 	o->socket = TWCTL_DEFAULT_SOCKET;
+	o->definitions = NULL;
 	o->grace_timeout_ms = 2000;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
@@ -77,6 +86,9 @@ parse_opts(int argc, char **argv, struct control_opts *o)
 		switch (c) {
 		case 's':
 			o->socket = optarg;
+			break;
+		case 'd':
+			o->definitions = optarg;
 			break;
 		case 'g':
 			errno = 0;
@@ -112,6 +124,44 @@ has_lcore_option(int argc, char **argv)
 	return false;
 }
 
+/* --definitions: the same all-or-nothing import as `twctl definitions import`. */
+static int
+load_definitions(struct ctl_broker *b, const char *file)
+{
+	Taskwire__Control__Request req = TASKWIRE__CONTROL__REQUEST__INIT;
+	Taskwire__Control__Definitions *d;
+	struct tw_defs_errors errs;
+	struct ctl_reply r;
+	json_error_t je;
+	json_t *doc = json_load_file(file, 0, &je);
+	int ret;
+
+	if (doc == NULL) {
+		fprintf(stderr, "tw-control: %s:%d:%d: %s\n", file, je.line, je.column, je.text);
+		return -EINVAL;
+	}
+	ret = tw_definitions_from_json(doc, &d, &errs);
+	json_decref(doc);
+	if (ret != 0) {
+		for (size_t i = 0; i < errs.n && i < TW_DEFS_MAX_ERRORS; i++)
+			fprintf(stderr, "tw-control: %s: %s\n", file, errs.msg[i]);
+		return ret;
+	}
+	req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_IMPORT_DEFINITIONS;
+	req.import_definitions = d;
+	ctl_reply_init(&r);
+	ctl_handle(b, &req, &r);
+	if (!r.resp.ok)
+		fprintf(stderr, "tw-control: %s: %s; nothing imported\n", file, r.resp.error);
+	else
+		printf("tw-control: imported %zu exchanges, %zu queues, %zu bindings from %s\n",
+		       d->n_exchanges, d->n_queues, d->n_bindings, file);
+	ret = r.resp.ok ? 0 : -EINVAL;
+	ctl_reply_free(&r);
+	tw_definitions_free(d);
+	return ret;
+}
+
 /* mkdir -p of the socket's directory (for /run/taskwire). */
 static void
 make_parent(const char *path)
@@ -140,7 +190,7 @@ main(int argc, char **argv)
 	char *eal_argv[MAX_EAL_ARGS];
 	int eal_argc = 0, sep = argc, ret;
 	const struct rte_memzone *mz;
-	struct control_opts opts;
+	struct control_opts opts = { 0 };
 	static struct ctl_broker broker;
 	struct ctl_server server;
 	struct tw_shared *sh;
@@ -213,6 +263,11 @@ main(int argc, char **argv)
 		return 1;
 	}
 	broker.grace_timeout_ms = opts.grace_timeout_ms;
+	if (opts.definitions != NULL && load_definitions(&broker, opts.definitions) != 0) {
+		ctl_broker_detach(&broker);
+		rte_eal_cleanup();
+		return 1;
+	}
 	make_parent(opts.socket);
 	ret = ctl_server_open(&server, opts.socket);
 	if (ret != 0) {
