@@ -54,6 +54,7 @@ struct tw_lcore_stats {
 	uint64_t q_published[TW_MAX_QUEUES];
 	uint64_t q_delivered[TW_MAX_QUEUES];
 	uint64_t q_rejected[TW_MAX_QUEUES];
+	uint64_t q_completed[TW_MAX_QUEUES];   /* ran to a result (delivered - completed = in flight) */
 } __rte_cache_aligned;
 
 /* Queue slot bookkeeping, written by tw-control only. */
@@ -64,7 +65,7 @@ struct tw_queue_slot {
 	uint32_t gen;           /* bumped on every (re)use, names the ring */
 	/* Counter sums when the queue was declared: the per-slot counters in
 	 * stats[] keep growing across reuse, so figures are reported relative. */
-	uint64_t base_published, base_delivered, base_rejected;
+	uint64_t base_published, base_delivered, base_rejected, base_completed;
 };
 
 struct tw_shared {

@@ -62,19 +62,54 @@ shm_free(void *p, void *arg)
 static const struct tw_alloc_ops shm_ops = { shm_zalloc, shm_free, NULL };
 
 void
-ctl_queue_sums(const struct tw_shared *sh, uint32_t slot, uint64_t *published, uint64_t *delivered,
-	       uint64_t *rejected)
+ctl_queue_sums(const struct tw_shared *sh, uint32_t slot, struct ctl_queue_counts *c)
 {
-	uint64_t p = 0, d = 0, r = 0;
-
+	memset(c, 0, sizeof(*c));
 	for (uint32_t i = 0; i < sh->n_pollers && i < TW_MAX_LCORES; i++) {
-		p += __atomic_load_n(&sh->stats[i].q_published[slot], __ATOMIC_RELAXED);
-		d += __atomic_load_n(&sh->stats[i].q_delivered[slot], __ATOMIC_RELAXED);
-		r += __atomic_load_n(&sh->stats[i].q_rejected[slot], __ATOMIC_RELAXED);
+		const struct tw_lcore_stats *st = &sh->stats[i];
+
+		c->published += __atomic_load_n(&st->q_published[slot], __ATOMIC_RELAXED);
+		c->delivered += __atomic_load_n(&st->q_delivered[slot], __ATOMIC_RELAXED);
+		c->rejected += __atomic_load_n(&st->q_rejected[slot], __ATOMIC_RELAXED);
+		c->completed += __atomic_load_n(&st->q_completed[slot], __ATOMIC_RELAXED);
 	}
-	*published = p;
-	*delivered = d;
-	*rejected = r;
+}
+
+void
+ctl_queue_counts(const struct tw_shared *sh, uint32_t slot, struct ctl_queue_counts *c)
+{
+	const struct tw_queue_slot *qs = &sh->queues[slot];
+
+	ctl_queue_sums(sh, slot, c);
+	c->published -= qs->base_published;
+	c->delivered -= qs->base_delivered;
+	c->rejected -= qs->base_rejected;
+	c->completed -= qs->base_completed;
+}
+
+void
+ctl_broker_sample_rates(struct ctl_broker *b, uint64_t now_ms)
+{
+	uint64_t dt = now_ms - b->rate_sample_ms;
+
+	if (b->rate_sample_ms != 0 && dt < 1000)
+		return;
+	for (uint32_t s = 0; s < TW_MAX_QUEUES; s++) {
+		struct ctl_queue_counts c;
+
+		if (b->sh->queues[s].ring == NULL)
+			continue;
+		ctl_queue_sums(b->sh, s, &c);
+		/* A first sample, or a slot reused since: no rate yet. */
+		if (b->rate_sample_ms != 0 && c.published >= b->last_published[s] &&
+		    c.delivered >= b->last_delivered[s]) {
+			b->publish_rate[s] = (double)(c.published - b->last_published[s]) * 1000.0 / (double)dt;
+			b->deliver_rate[s] = (double)(c.delivered - b->last_delivered[s]) * 1000.0 / (double)dt;
+		}
+		b->last_published[s] = c.published;
+		b->last_delivered[s] = c.delivered;
+	}
+	b->rate_sample_ms = now_ms;
 }
 
 static bool
@@ -273,8 +308,16 @@ ctl_queue_declare(struct ctl_broker *b, const char *name, uint32_t max_length, c
 	qs->gen++;
 	snprintf(qs->name, sizeof(qs->name), "%s", name);
 	qs->max_length = max_length;
-	ctl_queue_sums(b->sh, (uint32_t)s, &qs->base_published, &qs->base_delivered,
-		       &qs->base_rejected);
+	{
+		struct ctl_queue_counts c;
+
+		ctl_queue_sums(b->sh, (uint32_t)s, &c);
+		qs->base_published = c.published;
+		qs->base_delivered = c.delivered;
+		qs->base_rejected = c.rejected;
+		qs->base_completed = c.completed;
+		b->publish_rate[s] = b->deliver_rate[s] = 0;
+	}
 	qs->ring = r;
 	ret = publish(b, NULL, NULL, err);
 	if (ret != 0) {

@@ -33,6 +33,10 @@ struct ctl_broker {
 	struct tw_def_binding *bindings;                         /* malloc'd, grows */
 	uint32_t grace_timeout_ms;                               /* RCU wait bound */
 	uint64_t leaked_tables;                                  /* grace period timed out */
+	/* rates, sampled by ctl_broker_sample_rates() */
+	uint64_t rate_sample_ms;
+	uint64_t last_published[TW_MAX_QUEUES], last_delivered[TW_MAX_QUEUES];
+	double publish_rate[TW_MAX_QUEUES], deliver_rate[TW_MAX_QUEUES];
 };
 
 /** Attach to shared memory and rebuild exchanges/bindings from its routes. */
@@ -80,7 +84,16 @@ int ctl_queue_find(const struct ctl_broker *b, const char *name);
 
 
 
+struct ctl_queue_counts {
+	uint64_t published, delivered, rejected, completed;
+};
+
 /** Per-queue counters summed over the polling lcores (absolute, not relative to base). */
-void ctl_queue_sums(const struct tw_shared *sh, uint32_t slot, uint64_t *published,
-		    uint64_t *delivered, uint64_t *rejected);
+void ctl_queue_sums(const struct tw_shared *sh, uint32_t slot, struct ctl_queue_counts *c);
+
+/** The same, since the queue was declared. */
+void ctl_queue_counts(const struct tw_shared *sh, uint32_t slot, struct ctl_queue_counts *c);
+
+/** Update per-queue publish/deliver rates (tasks/s) at most once a second. */
+void ctl_broker_sample_rates(struct ctl_broker *b, uint64_t now_ms);
 #endif

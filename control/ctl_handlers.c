@@ -86,19 +86,29 @@ list_queues(const struct ctl_broker *b, struct ctl_reply *r)
 	REPLY_ARRAY(r, Taskwire__Control__QueueInfo, taskwire__control__queue_info__init, n, q);
 	if (q == NULL)
 		return -ENOMEM;
+	uint32_t workers = 0;
+
+	/* every worker lcore consumes every queue (round robin) */
+	for (uint32_t i = 0; i < sh->n_plan; i++)
+		workers += sh->plan[i].role == TW_ROLE_WORKER || sh->plan[i].role == TW_ROLE_RTC;
 	for (uint32_t s = 0; s < TW_MAX_QUEUES; s++) {
 		const struct tw_queue_slot *qs = &sh->queues[s];
-		uint64_t p, d, rej;
+		struct ctl_queue_counts c;
 
 		if (qs->ring == NULL)
 			continue;
-		ctl_queue_sums(sh, s, &p, &d, &rej);
+		ctl_queue_counts(sh, s, &c);
 		q[k]->name = ctl_reply_strdup(r, qs->name);
 		q[k]->max_length = qs->max_length;
 		q[k]->ready = rte_ring_count(qs->ring);
-		q[k]->published = p - qs->base_published;
-		q[k]->delivered = d - qs->base_delivered;
-		q[k]->rejected = rej - qs->base_rejected;
+		q[k]->published = c.published;
+		q[k]->delivered = c.delivered;
+		q[k]->rejected = c.rejected;
+		/* completed is counted after delivered, so a snapshot never goes below zero */
+		q[k]->in_flight = c.delivered > c.completed ? c.delivered - c.completed : 0;
+		q[k]->workers = workers;
+		q[k]->publish_rate = b->publish_rate[s];
+		q[k]->deliver_rate = b->deliver_rate[s];
 		k++;
 	}
 	r->resp.n_queues = k;

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <rte_eal.h>
@@ -162,6 +163,15 @@ load_definitions(struct ctl_broker *b, const char *file)
 	return ret;
 }
 
+static uint64_t
+monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 /* mkdir -p of the socket's directory (for /run/taskwire). */
 static void
 make_parent(const char *path)
@@ -291,6 +301,7 @@ main(int argc, char **argv)
 
 	while (!stop_requested) {
 		ret = ctl_server_poll(&server, &broker, 200);
+		ctl_broker_sample_rates(&broker, monotonic_ms());
 		if (ret != 0) {
 			fprintf(stderr, "tw-control: control socket: %s\n", strerror(-ret));
 			break;

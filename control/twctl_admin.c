@@ -249,23 +249,29 @@ print_queues(const struct twctl_opts *o, const Taskwire__Control__Response *r)
 		for (size_t i = 0; i < r->n_queues; i++) {
 			const Taskwire__Control__QueueInfo *q = r->queues[i];
 
-			json_array_append_new(arr, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "name",
-							     q->name, "max_length", (json_int_t)q->max_length,
-							     "ready", (json_int_t)q->ready, "published",
-							     (json_int_t)q->published, "delivered",
-							     (json_int_t)q->delivered, "rejected",
-							     (json_int_t)q->rejected));
+			json_array_append_new(
+				arr, json_pack("{s:s, s:I, s:I, s:I, s:i, s:I, s:I, s:I, s:f, s:f}", "name",
+					       q->name, "max_length", (json_int_t)q->max_length, "ready",
+					       (json_int_t)q->ready, "in_flight", (json_int_t)q->in_flight,
+					       "workers", (int)q->workers, "published",
+					       (json_int_t)q->published, "delivered",
+					       (json_int_t)q->delivered, "rejected", (json_int_t)q->rejected,
+					       "publish_rate", q->publish_rate, "deliver_rate",
+					       q->deliver_rate));
 		}
 		twctl_print_json(arr);
 		return;
 	}
-	twctl_table_init(&t, 6);
-	twctl_table_row(&t, "name\tmax_length\tready\tpublished\tdelivered\trejected");
+	twctl_table_init(&t, 10);
+	twctl_table_row(&t, "name\tmax_length\tready\tin_flight\tworkers\tpublished\tdelivered\t"
+			    "rejected\tpublish/s\tdeliver/s");
 	for (size_t i = 0; i < r->n_queues; i++) {
 		const Taskwire__Control__QueueInfo *q = r->queues[i];
 
-		twctl_table_row(&t, "%s\t%u\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64, q->name,
-				q->max_length, q->ready, q->published, q->delivered, q->rejected);
+		twctl_table_row(&t, "%s\t%u\t%" PRIu64 "\t%" PRIu64 "\t%u\t%" PRIu64 "\t%" PRIu64
+				    "\t%" PRIu64 "\t%.0f\t%.0f",
+				q->name, q->max_length, q->ready, q->in_flight, q->workers, q->published,
+				q->delivered, q->rejected, q->publish_rate, q->deliver_rate);
 	}
 	twctl_table_print(&t, stdout);
 	twctl_table_free(&t);

@@ -85,6 +85,7 @@ tw_exec_burst(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 		if (i + 2 < n)
 			rte_prefetch0(tasks[i + 2]->args);
 		run_one(ctx, tasks[i], &r);
+		tw_cnt_qadd(&ctx->stats->q_completed[tasks[i]->queue_slot], 1);
 		tw_task_release(tasks[i], ctx->task_pool);
 	}
 	tw_reply_close(ctx, &r);

@@ -13,7 +13,7 @@ data=$(dirname "$0")/data
 twctl() { "$TW_BUILD/twctl" --socket "$TW_SOCKET" "$@"; }
 fail() { echo "FAIL: $*"; exit 1; }
 publish() { tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" publish "$@"; }
-published() { twctl list queues | awk -v q="$1" '$1 == q { print $4 }'; }
+published() { twctl list queues | awk -v q="$1" '$1 == q { print $6 }'; }
 
 # 1
 twctl definitions import "$data/rabbitmq-definitions.json" || fail "import of a RabbitMQ export"

@@ -132,7 +132,7 @@ it_queue(const char *queue, const char *field)
 		fail_msg("list queues --json does not parse: %s", e.text);
 	json_array_foreach(j, i, q) {
 		if (strcmp(json_string_value(json_object_get(q, "name")), queue) == 0) {
-			uint64_t v = (uint64_t)json_integer_value(json_object_get(q, field));
+			uint64_t v = (uint64_t)json_number_value(json_object_get(q, field));
 
 			json_decref(j);
 			return v;

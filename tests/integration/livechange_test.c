@@ -117,6 +117,10 @@ test_live_changes_under_load(void **state)
 		if (b != a)
 			violations++;
 	}
+	/* tw-control samples rates every second: under load they are not zero */
+	assert_true(it_queue("always", "publish_rate") > 1000);
+	assert_true(it_queue("always", "deliver_rate") > 1000);
+	assert_true(it_queue("always", "workers") >= 1);
 	stall = it_counter("counters", "max_stall_ns");
 	assert_int_equal(read(pipefd[0], &r, sizeof(r)), sizeof(r));
 	assert_int_equal(waitpid(child, &status, 0), child);
