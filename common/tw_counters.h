@@ -23,6 +23,8 @@
 	X(tasks_succeeded, "tasks whose handler succeeded")                 \
 	X(tasks_failed, "tasks whose handler failed or was unknown")        \
 	X(results_sent, "result entries sent to publishers")                \
+	X(tasks_dropped_head, "tasks dropped from a full queue's head (x-overflow drop-head)") \
+	X(tasks_expired, "tasks whose queue TTL passed before a worker took them") \
 	X(polls, "loop passes")                                             \
 	X(idle_polls, "loop passes that found no work")                     \
 	X(idle_sleeps, "back-off sleeps after a run of idle passes")        \

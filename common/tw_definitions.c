@@ -100,6 +100,7 @@ parse_queue(json_t *q, const char *path, Taskwire__Control__QueueDeclare *out,
 	only_keys(q, path, keys, e);
 	common_fields(q, path, e);
 	out->name = dup(str_field(q, path, "name", true, e));
+	out->overflow = dup("");
 	if (out->name[0] == '\0' && json_object_get(q, "name") != NULL)
 		err(e, "%s.name: empty", path);
 	if (type != NULL && strcmp(type, "classic") != 0)
@@ -116,6 +117,21 @@ parse_queue(json_t *q, const char *path, Taskwire__Control__QueueDeclare *out,
 				    TW_QUEUE_MAX_LEN);
 			else
 				out->max_length = (uint32_t)json_integer_value(v);
+		} else if (strcmp(k, "x-overflow") == 0) {
+			if (!json_is_string(v) || (strcmp(json_string_value(v), "reject-publish") != 0 &&
+						   strcmp(json_string_value(v), "drop-head") != 0))
+				err(e, "%s.arguments.x-overflow: reject-publish or drop-head", path);
+			else {
+				free(out->overflow);
+				out->overflow = dup(json_string_value(v));
+			}
+		} else if (strcmp(k, "x-message-ttl") == 0) {
+			if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+			    json_integer_value(v) > TW_QUEUE_MAX_TTL_MS)
+				err(e, "%s.arguments.x-message-ttl: milliseconds, 1..%u", path,
+				    TW_QUEUE_MAX_TTL_MS);
+			else
+				out->message_ttl = (uint32_t)json_integer_value(v);
 		} else if (strcmp(k, "x-queue-type") == 0) {
 			if (!json_is_string(v) || strcmp(json_string_value(v), "classic") != 0)
 				err(e, "%s.arguments.x-queue-type: only classic is supported", path);
@@ -325,6 +341,10 @@ tw_definitions_to_json(const Taskwire__Control__Response *xr, const Taskwire__Co
 
 		if (q->max_length != DEFAULT_QUEUE_LEN)
 			json_object_set_new(args, "x-max-length", json_integer(q->max_length));
+		if (q->overflow != NULL && strcmp(q->overflow, "drop-head") == 0)
+			json_object_set_new(args, "x-overflow", json_string(q->overflow));
+		if (q->message_ttl != 0)
+			json_object_set_new(args, "x-message-ttl", json_integer(q->message_ttl));
 		json_array_append_new(qs, json_pack("{s:s, s:s, s:b, s:b, s:o}", "name", q->name,
 						    "vhost", "/", "durable", 1, "auto_delete", 0,
 						    "arguments", args));

@@ -161,6 +161,9 @@ fill_names(struct tw_routes *rt, const struct tw_defs *d)
 			return -EINVAL;
 		q->slot = d->queues[i].slot;
 		q->ring = d->queues[i].ring;
+		q->overflow = d->queues[i].overflow;
+		q->ttl_ticks = (uint64_t)d->queues[i].message_ttl_ms *
+			       (d->tsc_hz != 0 ? d->tsc_hz : 1000000000u) / 1000;
 		index_insert(rt->queue_index, rt->queue_mask,
 			     tw_routes_hash(q->name, q->name_len, 0), i);
 		rt->n_queues = i + 1; /* visible to find_queue for the duplicate check */

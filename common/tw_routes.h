@@ -39,6 +39,12 @@ enum tw_exchange_type {
 
 enum tw_dest_type { TW_DEST_QUEUE = 0, TW_DEST_EXCHANGE = 1 };
 
+/* What a full queue does with one more task (x-overflow). */
+enum tw_overflow {
+	TW_OVERFLOW_REJECT_PUBLISH = 0, /* NACK queue-full to the publisher */
+	TW_OVERFLOW_DROP_HEAD,          /* drop the oldest task, take the new one */
+};
+
 /* Headers-exchange matching mode (the binding's x-match argument). */
 enum tw_x_match { TW_XM_ALL = 0, TW_XM_ANY, TW_XM_ALL_WITH_X, TW_XM_ANY_WITH_X };
 
@@ -48,7 +54,9 @@ struct tw_route_queue {
 	char name[TW_NAME_MAX];
 	uint32_t name_len;
 	uint16_t slot;          /* index in tw_shared.queues[] and the per-queue counters */
+	uint8_t overflow;       /* enum tw_overflow */
 	struct rte_ring *ring;  /* MP/MC ring of struct tw_task *: a queue has competing consumers */
+	uint64_t ttl_ticks;     /* message TTL in TSC ticks (tw_defs.tsc_hz), 0: none */
 };
 
 struct tw_route_exchange {
@@ -108,6 +116,8 @@ struct tw_routes {
 struct tw_def_queue {
 	char name[TW_NAME_MAX];
 	uint16_t slot;
+	uint8_t overflow;               /* enum tw_overflow */
+	uint32_t message_ttl_ms;        /* 0: none */
 	struct rte_ring *ring;
 };
 
@@ -135,6 +145,7 @@ struct tw_def_binding {
 
 struct tw_defs {
 	uint64_t version;
+	uint64_t tsc_hz;                /* converts TTLs to ticks; 0 means 1 GHz (tests) */
 	uint32_t n_queues, n_exchanges, n_bindings;
 	const struct tw_def_queue *queues;
 	const struct tw_def_exchange *exchanges;

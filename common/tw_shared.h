@@ -55,6 +55,8 @@ struct tw_lcore_stats {
 	uint64_t q_delivered[TW_MAX_QUEUES];
 	uint64_t q_rejected[TW_MAX_QUEUES];
 	uint64_t q_completed[TW_MAX_QUEUES];   /* ran to a result (delivered - completed = in flight) */
+	uint64_t q_dropped[TW_MAX_QUEUES];     /* dropped from the head (overflow drop-head) */
+	uint64_t q_expired[TW_MAX_QUEUES];     /* message TTL passed before a worker took them */
 } __rte_cache_aligned;
 
 /* Queue slot bookkeeping, written by tw-control only. */
@@ -63,9 +65,12 @@ struct tw_queue_slot {
 	struct rte_ring *ring;  /* NULL: slot free */
 	uint32_t max_length;
 	uint32_t gen;           /* bumped on every (re)use, names the ring */
+	uint8_t overflow;       /* enum tw_overflow */
+	uint32_t message_ttl_ms;
 	/* Counter sums when the queue was declared: the per-slot counters in
 	 * stats[] keep growing across reuse, so figures are reported relative. */
 	uint64_t base_published, base_delivered, base_rejected, base_completed;
+	uint64_t base_dropped, base_expired;
 };
 
 struct tw_shared {

@@ -37,6 +37,7 @@ struct tw_task {
 	rte_be32_t peer_ip;
 	struct rte_ether_addr peer_mac;
 	uint64_t enqueue_tsc;
+	uint64_t expire_tsc;        /* not run after this TSC (queue TTL), 0: never */
 } __rte_cache_aligned;
 
 #define TW_HANDLER_NONE UINT16_MAX

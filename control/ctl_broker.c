@@ -72,6 +72,8 @@ ctl_queue_sums(const struct tw_shared *sh, uint32_t slot, struct ctl_queue_count
 		c->delivered += __atomic_load_n(&st->q_delivered[slot], __ATOMIC_RELAXED);
 		c->rejected += __atomic_load_n(&st->q_rejected[slot], __ATOMIC_RELAXED);
 		c->completed += __atomic_load_n(&st->q_completed[slot], __ATOMIC_RELAXED);
+		c->dropped += __atomic_load_n(&st->q_dropped[slot], __ATOMIC_RELAXED);
+		c->expired += __atomic_load_n(&st->q_expired[slot], __ATOMIC_RELAXED);
 	}
 }
 
@@ -85,6 +87,8 @@ ctl_queue_counts(const struct tw_shared *sh, uint32_t slot, struct ctl_queue_cou
 	c->delivered -= qs->base_delivered;
 	c->rejected -= qs->base_rejected;
 	c->completed -= qs->base_completed;
+	c->dropped -= qs->base_dropped;
+	c->expired -= qs->base_expired;
 }
 
 void
@@ -168,6 +172,8 @@ publish(struct ctl_broker *b, struct rte_ring *dead_ring, uint64_t *discarded, c
 		snprintf(queues[d.n_queues].name, TW_NAME_MAX, "%s", qs->name);
 		queues[d.n_queues].slot = (uint16_t)s;
 		queues[d.n_queues].ring = qs->ring;
+		queues[d.n_queues].overflow = qs->overflow;
+		queues[d.n_queues].message_ttl_ms = qs->message_ttl_ms;
 		d.n_queues++;
 	}
 	d.queues = queues;
@@ -176,6 +182,7 @@ publish(struct ctl_broker *b, struct rte_ring *dead_ring, uint64_t *discarded, c
 	d.n_bindings = b->n_bindings;
 	d.bindings = b->bindings;
 	d.version = b->sh->routes_version + 1;
+	d.tsc_hz = rte_get_tsc_hz();
 
 	rt = tw_routes_build(&d, &shm_ops);
 	if (rt == NULL)
@@ -269,9 +276,27 @@ binding_remove(struct ctl_broker *b, uint32_t i)
 	b->n_bindings--;
 }
 
-int
-ctl_queue_declare(struct ctl_broker *b, const char *name, uint32_t max_length, char *err)
+const char *
+ctl_overflow_name(uint8_t overflow)
 {
+	return overflow == TW_OVERFLOW_DROP_HEAD ? "drop-head" : "reject-publish";
+}
+
+int
+ctl_overflow_parse(const char *name)
+{
+	if (name[0] == '\0' || strcmp(name, "reject-publish") == 0)
+		return TW_OVERFLOW_REJECT_PUBLISH;
+	if (strcmp(name, "drop-head") == 0)
+		return TW_OVERFLOW_DROP_HEAD;
+	return -1;
+}
+
+int
+ctl_queue_declare(struct ctl_broker *b, const struct ctl_queue_spec *spec, char *err)
+{
+	const char *name = spec->name;
+	uint32_t max_length = spec->max_length;
 	struct tw_queue_slot *qs = NULL;
 	char ring_name[RTE_RING_NAMESIZE];
 	struct rte_ring *r;
@@ -282,12 +307,20 @@ ctl_queue_declare(struct ctl_broker *b, const char *name, uint32_t max_length, c
 		return ret;
 	if (max_length > TW_QUEUE_MAX_LEN)
 		return ERR("max-length %u above the limit %u", max_length, TW_QUEUE_MAX_LEN);
+	if (spec->overflow > TW_OVERFLOW_DROP_HEAD)
+		return ERR("unknown overflow mode %u", spec->overflow);
+	if (spec->message_ttl_ms > TW_QUEUE_MAX_TTL_MS)
+		return ERR("message TTL %u ms above the limit %u ms", spec->message_ttl_ms,
+			   TW_QUEUE_MAX_TTL_MS);
 	s = ctl_queue_find(b, name);
 	if (s >= 0) {
-		/* Re-declaring with the same arguments is a no-op, as in AMQP. */
-		if (max_length != 0 && max_length != b->sh->queues[s].max_length)
-			return ERR("queue '%s' exists with max-length %u", name,
-				   b->sh->queues[s].max_length);
+		const struct tw_queue_slot *e = &b->sh->queues[s];
+
+		/* Re-declaring with the same arguments is a no-op, as in AMQP; other arguments are refused. */
+		if ((max_length != 0 && max_length != e->max_length) || spec->overflow != e->overflow ||
+		    spec->message_ttl_ms != e->message_ttl_ms)
+			return ERR("queue '%s' exists with max-length %u, overflow %s, message-ttl %u ms",
+				   name, e->max_length, ctl_overflow_name(e->overflow), e->message_ttl_ms);
 		return 0;
 	}
 	for (s = 0; s < TW_MAX_QUEUES; s++)
@@ -304,10 +337,12 @@ ctl_queue_declare(struct ctl_broker *b, const char *name, uint32_t max_length, c
 	r = rte_ring_create(ring_name, max_length, SOCKET_ID_ANY, RING_F_EXACT_SZ);
 	if (r == NULL)
 		return fail(err, -ENOMEM, "cannot create ring for queue '%s': %s", name,
-				rte_strerror(rte_errno));
+			    rte_strerror(rte_errno));
 	qs->gen++;
 	snprintf(qs->name, sizeof(qs->name), "%s", name);
 	qs->max_length = max_length;
+	qs->overflow = spec->overflow;
+	qs->message_ttl_ms = spec->message_ttl_ms;
 	{
 		struct ctl_queue_counts c;
 
@@ -316,6 +351,8 @@ ctl_queue_declare(struct ctl_broker *b, const char *name, uint32_t max_length, c
 		qs->base_delivered = c.delivered;
 		qs->base_rejected = c.rejected;
 		qs->base_completed = c.completed;
+		qs->base_dropped = c.dropped;
+		qs->base_expired = c.expired;
 		b->publish_rate[s] = b->deliver_rate[s] = 0;
 	}
 	qs->ring = r;

@@ -43,7 +43,18 @@ struct ctl_broker {
 int ctl_broker_attach(struct ctl_broker *b, struct tw_shared *sh, char *err);
 void ctl_broker_detach(struct ctl_broker *b);
 
-int ctl_queue_declare(struct ctl_broker *b, const char *name, uint32_t max_length, char *err);
+struct ctl_queue_spec {
+	const char *name;
+	uint32_t max_length;       /* 0: TW_QUEUE_DEFAULT_LEN */
+	uint8_t overflow;          /* enum tw_overflow */
+	uint32_t message_ttl_ms;   /* 0: none */
+};
+
+int ctl_queue_declare(struct ctl_broker *b, const struct ctl_queue_spec *q, char *err);
+
+/** "reject-publish" / "drop-head" <-> enum tw_overflow; parse returns -1 if unknown ("" is reject-publish). */
+const char *ctl_overflow_name(uint8_t overflow);
+int ctl_overflow_parse(const char *name);
 /** @param discarded  receives the number of tasks dropped with the queue. */
 int ctl_queue_delete(struct ctl_broker *b, const char *name, uint64_t *discarded, char *err);
 int ctl_queue_purge(struct ctl_broker *b, const char *name, uint64_t *purged, char *err);
@@ -73,8 +84,7 @@ int ctl_unbind(struct ctl_broker *b, const struct tw_def_binding *spec, char *er
 struct ctl_definitions {
 	uint32_t n_exchanges, n_queues, n_bindings;
 	const struct ctl_exchange_spec *exchanges;
-	const char *const *queue_names;
-	const uint32_t *queue_max_lengths;
+	const struct ctl_queue_spec *queues;
 	const struct tw_def_binding *bindings;
 };
 int ctl_definitions_import(struct ctl_broker *b, const struct ctl_definitions *d, char *err);
@@ -85,7 +95,7 @@ int ctl_queue_find(const struct ctl_broker *b, const char *name);
 
 
 struct ctl_queue_counts {
-	uint64_t published, delivered, rejected, completed;
+	uint64_t published, delivered, rejected, completed, dropped, expired;
 };
 
 /** Per-queue counters summed over the polling lcores (absolute, not relative to base). */

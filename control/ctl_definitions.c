@@ -68,13 +68,13 @@ ctl_definitions_import(struct ctl_broker *b, const struct ctl_definitions *d, ch
 			u.x[u.n_x++] = d->exchanges[i].name;
 	}
 	for (uint32_t i = 0; i < d->n_queues && ret == 0; i++) {
-		bool existed = ctl_queue_find(b, d->queue_names[i]) >= 0;
+		bool existed = ctl_queue_find(b, d->queues[i].name) >= 0;
 
-		ret = ctl_queue_declare(b, d->queue_names[i], d->queue_max_lengths[i], why);
+		ret = ctl_queue_declare(b, &d->queues[i], why);
 		if (ret != 0)
-			snprintf(err, CTL_ERR_MAX, "queues[%u] '%.100s': %.120s", i, d->queue_names[i], why);
+			snprintf(err, CTL_ERR_MAX, "queues[%u] '%.100s': %.120s", i, d->queues[i].name, why);
 		else if (!existed)
-			u.q[u.n_q++] = d->queue_names[i];
+			u.q[u.n_q++] = d->queues[i].name;
 	}
 	for (uint32_t i = 0; i < d->n_bindings && ret == 0; i++) {
 		uint32_t before = b->n_bindings;

@@ -107,6 +107,10 @@ list_queues(const struct ctl_broker *b, struct ctl_reply *r)
 		/* completed is counted after delivered, so a snapshot never goes below zero */
 		q[k]->in_flight = c.delivered > c.completed ? c.delivered - c.completed : 0;
 		q[k]->workers = workers;
+		q[k]->overflow = (char *)ctl_overflow_name(qs->overflow);
+		q[k]->message_ttl = qs->message_ttl_ms;
+		q[k]->dropped = c.dropped;
+		q[k]->expired = c.expired;
 		q[k]->publish_rate = b->publish_rate[s];
 		q[k]->deliver_rate = b->deliver_rate[s];
 		k++;
@@ -205,19 +209,35 @@ handle_list(struct ctl_broker *b, const Taskwire__Control__ListRequest *l, struc
 static int binding_spec(const Taskwire__Control__Bind *m, struct tw_def_binding *spec,
 			struct tw_def_arg *args, struct ctl_reply *r);
 
+static int
+queue_spec(const Taskwire__Control__QueueDeclare *m, struct ctl_queue_spec *q, struct ctl_reply *r)
+{
+	int ov = ctl_overflow_parse(m->overflow != NULL ? m->overflow : "");
+
+	if (ov < 0) {
+		snprintf(r->err, sizeof(r->err), "overflow '%.64s' is not reject-publish or drop-head",
+			 m->overflow);
+		return -EINVAL;
+	}
+	q->name = m->name != NULL ? m->name : "";
+	q->max_length = m->max_length;
+	q->overflow = (uint8_t)ov;
+	q->message_ttl_ms = m->message_ttl;
+	return 0;
+}
+
 /* The batch as broker specs; everything lives in the reply arena. */
 static int
 handle_import(struct ctl_broker *b, const Taskwire__Control__Definitions *m, struct ctl_reply *r)
 {
 	struct ctl_definitions d = { 0 };
 	struct ctl_exchange_spec *x = ctl_reply_alloc(r, sizeof(*x) * (m->n_exchanges + 1));
-	const char **qn = ctl_reply_alloc(r, sizeof(*qn) * (m->n_queues + 1));
-	uint32_t *ql = ctl_reply_alloc(r, sizeof(*ql) * (m->n_queues + 1));
+	struct ctl_queue_spec *qs = ctl_reply_alloc(r, sizeof(*qs) * (m->n_queues + 1));
 	struct tw_def_binding *bs = ctl_reply_alloc(r, sizeof(*bs) * (m->n_bindings + 1));
 	struct tw_def_arg *args = ctl_reply_alloc(r, sizeof(*args) * TW_MAX_BINDING_ARGS *
 							  (m->n_bindings + 1));
 
-	if (x == NULL || qn == NULL || ql == NULL || bs == NULL || args == NULL) {
+	if (x == NULL || qs == NULL || bs == NULL || args == NULL) {
 		snprintf(r->err, sizeof(r->err), "out of memory");
 		return -ENOMEM;
 	}
@@ -228,8 +248,15 @@ handle_import(struct ctl_broker *b, const Taskwire__Control__Definitions *m, str
 						   e->alternate ? e->alternate : "", e->internal };
 	}
 	for (size_t i = 0; i < m->n_queues; i++) {
-		qn[i] = m->queues[i]->name ? m->queues[i]->name : "";
-		ql[i] = m->queues[i]->max_length;
+		int ret = queue_spec(m->queues[i], &qs[i], r);
+
+		if (ret != 0) {
+			char why[CTL_ERR_MAX];
+
+			snprintf(why, sizeof(why), "%s", r->err);
+			snprintf(r->err, sizeof(r->err), "queues[%zu]: %.200s", i, why);
+			return ret;
+		}
 	}
 	for (size_t i = 0; i < m->n_bindings; i++) {
 		char why[CTL_ERR_MAX];
@@ -244,8 +271,7 @@ handle_import(struct ctl_broker *b, const Taskwire__Control__Definitions *m, str
 	d.n_exchanges = (uint32_t)m->n_exchanges;
 	d.exchanges = x;
 	d.n_queues = (uint32_t)m->n_queues;
-	d.queue_names = qn;
-	d.queue_max_lengths = ql;
+	d.queues = qs;
 	d.n_bindings = (uint32_t)m->n_bindings;
 	d.bindings = bs;
 	return ctl_definitions_import(b, &d, r->err);
@@ -340,8 +366,13 @@ ctl_handle(struct ctl_broker *b, const Taskwire__Control__Request *req, struct c
 			__atomic_fetch_add(&b->sh->stall_epoch, 1, __ATOMIC_RELAXED);
 		break;
 	case TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_DECLARE:
-		ret = ctl_queue_declare(b, STR(req->queue_declare->name),
-					req->queue_declare->max_length, r->err);
+	{
+		struct ctl_queue_spec q;
+
+		ret = queue_spec(req->queue_declare, &q, r);
+		if (ret == 0)
+			ret = ctl_queue_declare(b, &q, r->err);
+	}
 		break;
 	case TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_DELETE:
 		ret = ctl_queue_delete(b, STR(req->queue_delete->name), &n, r->err);

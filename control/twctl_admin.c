@@ -90,13 +90,18 @@ twctl_queue(const struct twctl_opts *o, int argc, char **argv)
 	char msg[300];
 
 	if (argc < 3)
-		return usage_error("usage: queue declare|delete|purge NAME [--max-length N]");
+		return usage_error("usage: queue declare NAME [--max-length N] [--overflow reject-publish|drop-head] [--message-ttl MS] | queue delete|purge NAME");
 	if (strcmp(argv[1], "declare") == 0) {
 		qd.name = argv[2];
 		for (int i = 3; i < argc; i++) {
 			if (strcmp(argv[i], "--max-length") == 0 && i + 1 < argc) {
 				if (parse_u32(argv[++i], &qd.max_length) != 0 || qd.max_length == 0)
 					return usage_error("--max-length: a positive integer");
+			} else if (strcmp(argv[i], "--overflow") == 0 && i + 1 < argc) {
+				qd.overflow = argv[++i];
+			} else if (strcmp(argv[i], "--message-ttl") == 0 && i + 1 < argc) {
+				if (parse_u32(argv[++i], &qd.message_ttl) != 0 || qd.message_ttl == 0)
+					return usage_error("--message-ttl: milliseconds, a positive integer");
 			} else {
 				snprintf(msg, sizeof(msg), "queue declare: unexpected '%s'", argv[i]);
 				return usage_error(msg);
@@ -114,7 +119,7 @@ twctl_queue(const struct twctl_opts *o, int argc, char **argv)
 		req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_PURGE;
 		req.queue_purge = &qp;
 	} else {
-		return usage_error("usage: queue declare|delete|purge NAME [--max-length N]");
+		return usage_error("usage: queue declare NAME [--max-length N] [--overflow reject-publish|drop-head] [--message-ttl MS] | queue delete|purge NAME");
 	}
 	if (twctl_roundtrip(o, &req, &resp) != TWCTL_OK)
 		return TWCTL_FAILED;
@@ -249,15 +254,21 @@ print_queues(const struct twctl_opts *o, const Taskwire__Control__Response *r)
 		for (size_t i = 0; i < r->n_queues; i++) {
 			const Taskwire__Control__QueueInfo *q = r->queues[i];
 
-			json_array_append_new(
-				arr, json_pack("{s:s, s:I, s:I, s:I, s:i, s:I, s:I, s:I, s:f, s:f}", "name",
+			json_t *o = json_pack("{s:s, s:i, s:I, s:I}", "overflow", q->overflow,
+					      "message_ttl", (int)q->message_ttl, "dropped",
+					      (json_int_t)q->dropped, "expired", (json_int_t)q->expired);
+			json_t *j = json_pack("{s:s, s:I, s:I, s:I, s:i, s:I, s:I, s:I, s:f, s:f}", "name",
 					       q->name, "max_length", (json_int_t)q->max_length, "ready",
 					       (json_int_t)q->ready, "in_flight", (json_int_t)q->in_flight,
 					       "workers", (int)q->workers, "published",
 					       (json_int_t)q->published, "delivered",
 					       (json_int_t)q->delivered, "rejected", (json_int_t)q->rejected,
 					       "publish_rate", q->publish_rate, "deliver_rate",
-					       q->deliver_rate));
+					       q->deliver_rate);
+
+			json_object_update(j, o);
+			json_decref(o);
+			json_array_append_new(arr, j);
 		}
 		twctl_print_json(arr);
 		return;
@@ -272,6 +283,23 @@ print_queues(const struct twctl_opts *o, const Taskwire__Control__Response *r)
 				    "\t%" PRIu64 "\t%.0f\t%.0f",
 				q->name, q->max_length, q->ready, q->in_flight, q->workers, q->published,
 				q->delivered, q->rejected, q->publish_rate, q->deliver_rate);
+	}
+	twctl_table_print(&t, stdout);
+	twctl_table_free(&t);
+	/* policies and what they removed, for queues that have any */
+	twctl_table_init(&t, 5);
+	twctl_table_row(&t, "name\toverflow\tmessage_ttl_ms\tdropped\texpired");
+	for (size_t i = 0; i < r->n_queues; i++) {
+		const Taskwire__Control__QueueInfo *q = r->queues[i];
+
+		if (strcmp(q->overflow, "reject-publish") == 0 && q->message_ttl == 0)
+			continue;
+		twctl_table_row(&t, "%s\t%s\t%u\t%" PRIu64 "\t%" PRIu64, q->name, q->overflow,
+				q->message_ttl, q->dropped, q->expired);
+	}
+	if (t.n_rows > 1) {
+		printf("\n");
+		twctl_table_print(&t, stdout);
 	}
 	twctl_table_print(&t, stdout);
 	twctl_table_free(&t);

@@ -49,6 +49,27 @@ invalid_task(const struct tw_task_view *t)
 }
 
 /*
+ * x-overflow drop-head: make room by releasing the oldest task, then
+ * enqueue. Workers only take from the ring and this lcore is its only
+ * producer, so after one successful dequeue the enqueue has room; if the
+ * workers emptied the ring meanwhile the dequeue finds nothing and the
+ * enqueue has room anyway.
+ * @return true if t is in the ring.
+ */
+static bool
+drop_head_and_enqueue(struct tw_lcore_ctx *ctx, const struct tw_route_queue *q, struct tw_task *t)
+{
+	struct tw_task *old;
+
+	if (rte_ring_dequeue(q->ring, (void **)&old) == 0) {
+		tw_task_release(old, ctx->task_pool);
+		tw_cnt_qadd(&ctx->stats->q_dropped[q->slot], 1);
+		tw_cnt_add(ctx, TW_CNT_tasks_dropped_head, 1);
+	}
+	return rte_ring_enqueue(q->ring, t) == 0;
+}
+
+/*
  * Deliver one task to each destination queue.
  * @return TW_NACK_NONE if every queue took it, else the NACK reason.
  */
@@ -82,11 +103,13 @@ deliver(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_mbuf *f
 		t->peer_ip = peer->ip;
 		t->peer_mac = peer->mac;
 		t->enqueue_tsc = now;
+		t->expire_tsc = q->ttl_ticks != 0 ? now + q->ttl_ticks : 0;
 		/* The descriptor's own frame reference, taken before the hand-off:
 		 * a worker may release it as soon as the enqueue is visible. */
 		rte_mbuf_refcnt_update(frame, 1);
 		/* Hand-off: after a successful enqueue the consumer owns t. */
-		if (unlikely(rte_ring_enqueue(q->ring, t) != 0)) {
+		if (unlikely(rte_ring_enqueue(q->ring, t) != 0) &&
+		    (q->overflow != TW_OVERFLOW_DROP_HEAD || !drop_head_and_enqueue(ctx, q, t))) {
 			rte_mbuf_refcnt_update(frame, -1);
 			rte_mempool_put(ctx->task_pool, t);
 			tw_cnt_qadd(&ctx->stats->q_rejected[q->slot], 1);

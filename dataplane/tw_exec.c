@@ -71,6 +71,23 @@ run_one(struct tw_lcore_ctx *ctx, struct tw_task *t, struct tw_reply *r)
 	}
 }
 
+/* The queue's TTL passed while the task waited: answer EXPIRED, do not run it. */
+static void
+expire_one(struct tw_lcore_ctx *ctx, struct tw_task *t, struct tw_reply *r)
+{
+	static const char msg[] = "expired in the queue before a worker took it (message TTL)";
+
+	if (r->m == NULL || !same_peer(&r->peer, t)) {
+		struct tw_peer peer = { .mac = t->peer_mac, .ip = t->peer_ip, .port = t->peer_port };
+
+		tw_reply_close(ctx, r);
+		tw_reply_open(r, &peer, 0);
+	}
+	tw_cnt_add(ctx, TW_CNT_tasks_expired, 1);
+	tw_cnt_qadd(&ctx->stats->q_expired[t->queue_slot], 1);
+	tw_reply_result(ctx, r, t->id, TW_ST_EXPIRED, NULL, 0, msg, sizeof(msg) - 1, 0);
+}
+
 uint32_t
 tw_exec_burst(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 {
@@ -84,7 +101,11 @@ tw_exec_burst(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 	for (uint32_t i = 0; i < n; i++) {
 		if (i + 2 < n)
 			rte_prefetch0(tasks[i + 2]->args);
-		run_one(ctx, tasks[i], &r);
+		/* the clock is read only for tasks of queues with a TTL, at their turn */
+		if (unlikely(tasks[i]->expire_tsc != 0 && rte_rdtsc() > tasks[i]->expire_tsc))
+			expire_one(ctx, tasks[i], &r);
+		else
+			run_one(ctx, tasks[i], &r);
 		tw_cnt_qadd(&ctx->stats->q_completed[tasks[i]->queue_slot], 1);
 		tw_task_release(tasks[i], ctx->task_pool);
 	}

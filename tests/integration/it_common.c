@@ -200,6 +200,19 @@ it_tally_event(const struct tw_event *ev, void *arg)
 	}
 }
 
+void
+it_warm_up(void)
+{
+	struct tw_client *c = it_client();
+	struct tw_outcome o;
+
+	/* unroutable on purpose: the NACK is the round trip */
+	assert_int_equal(it_call(c, "", "warm-up.no-such-queue", "noop", NULL, 5000, &o), 0);
+	assert_true(o.confirmed);
+	tw_outcome_clear(&o);
+	tw_client_close(c);
+}
+
 struct tw_client *
 it_client(void)
 {

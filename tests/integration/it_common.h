@@ -54,6 +54,13 @@ struct it_tally {
 };
 void it_tally_event(const struct tw_event *ev, void *arg);
 
+/**
+ * One round trip to the engine before a burst: until the kernel has the
+ * engine's MAC (ARP), it holds only a few packets and drops the rest of a
+ * burst, which no engine can confirm.
+ */
+void it_warm_up(void);
+
 /** Monotonic milliseconds. */
 uint64_t it_now_ms(void);
 

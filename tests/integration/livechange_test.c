@@ -83,6 +83,7 @@ test_live_changes_under_load(void **state)
 	assert_int_equal(it_twctl("queue declare sometimes"), 0);
 	assert_int_equal(it_twctl("exchange declare live direct"), 0);
 	assert_int_equal(it_twctl("bind live always k"), 0);
+	it_warm_up();
 	always0 = it_queue("always", "published");
 	some0 = it_queue("sometimes", "published");
 	assert_int_equal(pipe(pipefd), 0);

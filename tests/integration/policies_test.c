@@ -1,0 +1,145 @@
+/*
+ * Queue policies through the real binaries:
+ *  - x-overflow drop-head: a burst into a short queue is ACKed in full;
+ *    the oldest tasks are dropped (counted per queue and per engine) and
+ *    every task is either run or counted as dropped;
+ *  - x-message-ttl: tasks that waited longer than the TTL are not run
+ *    and come back as EXPIRED results, counted;
+ *  - re-declaring a queue with other policies is refused.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "it_common.h"
+
+struct states {
+	uint64_t acks, nacks, success, expired, other;
+	char last_error[256];
+};
+
+static void
+tally(const struct tw_event *ev, void *arg)
+{
+	struct states *s = arg;
+
+	if (ev->kind == TW_EV_CONFIRM) {
+		s->acks += ev->ack;
+		s->nacks += !ev->ack;
+	} else if (ev->state == TW_STATE_SUCCESS) {
+		s->success++;
+	} else if (ev->state == TW_STATE_EXPIRED) {
+		s->expired++;
+		snprintf(s->last_error, sizeof(s->last_error), "%s", ev->error);
+	} else {
+		s->other++;
+	}
+}
+
+/* Publish n tasks at once, then collect until every task is answered or dropped. */
+static void
+burst(const char *queue, const char *task, const char *args, int n, struct states *s,
+      uint64_t dropped_before)
+{
+	struct tw_client *c = it_client();
+	struct tw_publish p = { .routing_key = queue, .task = task, .args = args,
+				.args_len = strlen(args) };
+	uint64_t id, deadline = it_now_ms() + 20000;
+
+	memset(s, 0, sizeof(*s));
+	for (int i = 0; i < n; i++)
+		assert_int_equal(tw_client_publish(c, &p, &id), 0);
+	assert_int_equal(tw_client_flush(c), 0);
+	while (it_now_ms() < deadline) {
+		uint64_t answered = s->success + s->expired + s->other +
+				    (it_queue(queue, "dropped") - dropped_before);
+
+		if (s->acks + s->nacks == (uint64_t)n && answered == s->acks)
+			break;
+		assert_true(tw_client_poll(c, 100, tally, s) >= 0);
+	}
+	tw_client_close(c);
+}
+
+static void
+test_drop_head(void **state)
+{
+	uint64_t before = it_counter("counters", "tasks_dropped_head"), dropped;
+	struct states s;
+
+	(void)state;
+	assert_int_equal(it_twctl("queue declare dh --max-length 16 --overflow drop-head"), 0);
+	burst("dh", "sleep_us", "[20]", 3000, &s, 0);
+	dropped = it_queue("dh", "dropped");
+	print_message("drop-head: %lu acked, %lu nacked, %lu ran, %lu dropped\n",
+		      (unsigned long)s.acks, (unsigned long)s.nacks, (unsigned long)s.success,
+		      (unsigned long)dropped);
+	assert_int_equal(s.acks, 3000);         /* drop-head never refuses the publisher */
+	assert_int_equal(s.nacks, 0);
+	assert_true(dropped > 0);
+	assert_int_equal(s.success + dropped, 3000); /* each task ran or was dropped, once */
+	assert_int_equal(it_counter("counters", "tasks_dropped_head"), before + dropped);
+	assert_int_equal(it_queue("dh", "rejected"), 0);
+}
+
+static void
+test_message_ttl(void **state)
+{
+	uint64_t before = it_counter("counters", "tasks_expired");
+	struct states s;
+
+	(void)state;
+	assert_int_equal(it_twctl("queue declare short --message-ttl 5"), 0);
+	/* 1 ms each, 300 at once: the tail waits far longer than 5 ms */
+	burst("short", "sleep_us", "[1000]", 300, &s, 0);
+	print_message("ttl: %lu acked, %lu ran, %lu expired\n", (unsigned long)s.acks,
+		      (unsigned long)s.success, (unsigned long)s.expired);
+	assert_int_equal(s.acks, 300);
+	assert_true(s.success > 0);
+	assert_true(s.expired > 0);
+	assert_int_equal(s.success + s.expired, 300);
+	assert_int_equal(s.other, 0);
+	assert_non_null(strstr(s.last_error, "TTL"));
+	assert_int_equal(it_queue("short", "expired"), s.expired);
+	assert_int_equal(it_counter("counters", "tasks_expired"), before + s.expired);
+	/* quick tasks within the TTL all run */
+	burst("short", "noop", "", 20, &s, 0);
+	assert_int_equal(s.success, 20);
+}
+
+static void
+test_redeclare_with_other_policy(void **state)
+{
+	(void)state;
+	assert_int_equal(it_twctl("queue declare dh --max-length 16 --overflow drop-head"), 0);
+	assert_int_equal(it_twctl("queue declare dh --max-length 16"), 1);
+	assert_int_equal(it_twctl("queue declare short --message-ttl 6"), 1);
+	assert_int_equal(it_twctl("queue declare x --overflow sideways"), 1);
+	assert_int_equal(it_twctl("queue declare x --message-ttl 0"), 2);
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	it_warm_up();
+	it_pools_snapshot();
+	return 0;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_drop_head, it_pools_back),
+		cmocka_unit_test_teardown(test_message_ttl, it_pools_back),
+		cmocka_unit_test_teardown(test_redeclare_with_other_policy, it_pools_back),
+	};
+	return cmocka_run_group_tests(tests, setup, NULL);
+}
