@@ -25,6 +25,8 @@
 	X(results_sent, "result entries sent to publishers")                \
 	X(tasks_dropped_head, "tasks dropped from a full queue's head (x-overflow drop-head)") \
 	X(tasks_expired, "tasks whose queue TTL passed before a worker took them") \
+	X(tasks_dead_lettered, "task copies re-queued through a dead-letter exchange") \
+	X(dead_letter_lost, "dead-lettered copies lost: DLX unroutable, queue full, loop or no descriptor") \
 	X(polls, "loop passes")                                             \
 	X(idle_polls, "loop passes that found no work")                     \
 	X(idle_sleeps, "back-off sleeps after a run of idle passes")        \

@@ -101,6 +101,8 @@ parse_queue(json_t *q, const char *path, Taskwire__Control__QueueDeclare *out,
 	common_fields(q, path, e);
 	out->name = dup(str_field(q, path, "name", true, e));
 	out->overflow = dup("");
+	out->dead_letter_exchange = dup("");
+	out->dead_letter_routing_key = dup("");
 	if (out->name[0] == '\0' && json_object_get(q, "name") != NULL)
 		err(e, "%s.name: empty", path);
 	if (type != NULL && strcmp(type, "classic") != 0)
@@ -132,6 +134,20 @@ parse_queue(json_t *q, const char *path, Taskwire__Control__QueueDeclare *out,
 				    TW_QUEUE_MAX_TTL_MS);
 			else
 				out->message_ttl = (uint32_t)json_integer_value(v);
+		} else if (strcmp(k, "x-dead-letter-exchange") == 0 ||
+			   strcmp(k, "x-dead-letter-routing-key") == 0) {
+			bool is_key = k[14] == 'r';
+
+			if (!json_is_string(v) || strlen(json_string_value(v)) >= TW_NAME_MAX) {
+				err(e, "%s.arguments.%s: a name under %d bytes", path, k, TW_NAME_MAX);
+			} else if (is_key) {
+				free(out->dead_letter_routing_key);
+				out->dead_letter_routing_key = dup(json_string_value(v));
+				out->has_dead_letter_routing_key = true;
+			} else {
+				free(out->dead_letter_exchange);
+				out->dead_letter_exchange = dup(json_string_value(v));
+			}
 		} else if (strcmp(k, "x-queue-type") == 0) {
 			if (!json_is_string(v) || strcmp(json_string_value(v), "classic") != 0)
 				err(e, "%s.arguments.x-queue-type: only classic is supported", path);
@@ -345,6 +361,12 @@ tw_definitions_to_json(const Taskwire__Control__Response *xr, const Taskwire__Co
 			json_object_set_new(args, "x-overflow", json_string(q->overflow));
 		if (q->message_ttl != 0)
 			json_object_set_new(args, "x-message-ttl", json_integer(q->message_ttl));
+		if (q->dead_letter_exchange != NULL && q->dead_letter_exchange[0] != '\0')
+			json_object_set_new(args, "x-dead-letter-exchange",
+					    json_string(q->dead_letter_exchange));
+		if (q->has_dead_letter_routing_key)
+			json_object_set_new(args, "x-dead-letter-routing-key",
+					    json_string(q->dead_letter_routing_key));
 		json_array_append_new(qs, json_pack("{s:s, s:s, s:b, s:b, s:o}", "name", q->name,
 						    "vhost", "/", "durable", 1, "auto_delete", 0,
 						    "arguments", args));

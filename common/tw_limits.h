@@ -22,5 +22,6 @@
 #define TW_FRAME_MAGIC 0x31465754u  /* "TWF1" as little-endian bytes */
 #define TW_FRAME_VERSION 1u
 #define TW_DEFAULT_UDP_PORT 5555
+#define TW_MAX_DEAD_LETTERS 8    /* dead-letter hops of one task; more is a loop: the task is dropped */
 
 #endif

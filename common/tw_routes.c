@@ -160,6 +160,9 @@ fill_names(struct tw_routes *rt, const struct tw_defs *d)
 		    tw_routes_find_queue(rt, q->name, q->name_len) >= 0)
 			return -EINVAL;
 		q->slot = d->queues[i].slot;
+		if (q->slot >= TW_MAX_QUEUES || rt->slot_queue[q->slot] != UINT16_MAX)
+			return -EINVAL;
+		rt->slot_queue[q->slot] = (uint16_t)i;
 		q->ring = d->queues[i].ring;
 		q->overflow = d->queues[i].overflow;
 		q->ttl_ticks = (uint64_t)d->queues[i].message_ttl_ms *
@@ -185,6 +188,18 @@ fill_names(struct tw_routes *rt, const struct tw_defs *d)
 		index_insert(rt->exchange_index, rt->exchange_mask,
 			     tw_routes_hash(e->name, e->name_len, 0), i + 1);
 		rt->n_exchanges = i + 2;
+	}
+	/* Dead-letter exchanges by name, as alternates: a missing one is none. */
+	for (uint32_t i = 0; i < d->n_queues; i++) {
+		const struct tw_def_queue *dq = &d->queues[i];
+		struct tw_route_queue *q = &rt->queues[i];
+
+		q->dlx = dq->dlx[0] == '\0' ? -1
+					    : tw_routes_find_exchange(rt, dq->dlx,
+								      (uint32_t)strnlen(dq->dlx, TW_NAME_MAX));
+		q->has_dl_key = dq->has_dl_key;
+		if (dq->has_dl_key && name_copy(q->dl_key, &q->dl_key_len, dq->dl_key) != 0)
+			return -EINVAL;
 	}
 	/* Alternates by name, once every exchange is known; a missing one is no alternate. */
 	for (uint32_t i = 0; i < d->n_exchanges; i++) {
@@ -374,6 +389,7 @@ tw_routes_build(const struct tw_defs *d, const struct tw_alloc_ops *ops)
 	rt->version = d->version;
 	rt->total_size = size;
 
+	memset(rt->slot_queue, 0xff, sizeof(rt->slot_queue));
 	rc = fill_names(rt, d);
 	if (rc == 0)
 		rc = fill_bindings(rt, d, ops);
@@ -577,18 +593,46 @@ route_from(struct match *m, uint32_t ex)
 		expand(m, m->pending[--m->n_pending]);
 }
 
-int
-tw_routes_match(const struct tw_routes *rt, const char *exchange, uint32_t ex_len,
-		const char *key, uint32_t key_len, const struct tw_route_headers *headers,
-		uint16_t *dest)
+static void
+match_init(struct match *m, const struct tw_routes *rt, const char *key, uint32_t key_len,
+	   const struct tw_route_headers *headers, uint16_t *dest)
 {
-	int ex = tw_routes_find_exchange(rt, exchange, ex_len);
+	memset(m->queue_seen, 0, sizeof(m->queue_seen));
+	memset(m->ex_seen, 0, sizeof(m->ex_seen));
+	m->rt = rt;
+	m->key = key;
+	m->key_len = key_len;
+	m->headers = headers;
+	m->dest = dest;
+	m->n = 0;
+	m->n_pending = 0;
+}
+
+/* Bindings from ex, then its alternate chain while nothing matched. */
+static int
+route_with_alternates(struct match *m, int ex)
+{
+	const struct tw_routes *rt = m->rt;
+
+	route_from(m, (uint32_t)ex);
+	/* Unroutable: the alternate exchange chain, each exchange at most once. */
+	while (m->n == 0 && rt->exchanges[ex].alternate >= 0 &&
+	       !(m->ex_seen[rt->exchanges[ex].alternate >> 6] &
+		 (1ull << (rt->exchanges[ex].alternate & 63)))) {
+		ex = rt->exchanges[ex].alternate;
+		route_from(m, (uint32_t)ex);
+	}
+	return m->n;
+}
+
+int
+tw_routes_match_from(const struct tw_routes *rt, uint32_t ex, const char *key, uint32_t key_len,
+		     const struct tw_route_headers *headers, uint16_t *dest)
+{
 	struct match m;
 
-	if (ex < 0)
+	if (ex >= rt->n_exchanges)
 		return TW_ROUTE_NO_EXCHANGE;
-	if (rt->exchanges[ex].flags & TW_EX_F_INTERNAL)
-		return TW_ROUTE_INTERNAL;
 	if (ex == 0) {
 		int q = tw_routes_find_queue(rt, key, key_len);
 
@@ -597,22 +641,20 @@ tw_routes_match(const struct tw_routes *rt, const char *exchange, uint32_t ex_le
 		dest[0] = (uint16_t)q;
 		return 1;
 	}
-	memset(m.queue_seen, 0, sizeof(m.queue_seen));
-	memset(m.ex_seen, 0, sizeof(m.ex_seen));
-	m.rt = rt;
-	m.key = key;
-	m.key_len = key_len;
-	m.headers = headers;
-	m.dest = dest;
-	m.n = 0;
-	m.n_pending = 0;
-	route_from(&m, (uint32_t)ex);
-	/* Unroutable: the alternate exchange chain, each exchange at most once. */
-	while (m.n == 0 && rt->exchanges[ex].alternate >= 0 &&
-	       !(m.ex_seen[rt->exchanges[ex].alternate >> 6] &
-		 (1ull << (rt->exchanges[ex].alternate & 63)))) {
-		ex = rt->exchanges[ex].alternate;
-		route_from(&m, (uint32_t)ex);
-	}
-	return m.n;
+	match_init(&m, rt, key, key_len, headers, dest);
+	return route_with_alternates(&m, (int)ex);
+}
+
+int
+tw_routes_match(const struct tw_routes *rt, const char *exchange, uint32_t ex_len,
+		const char *key, uint32_t key_len, const struct tw_route_headers *headers,
+		uint16_t *dest)
+{
+	int ex = tw_routes_find_exchange(rt, exchange, ex_len);
+
+	if (ex < 0)
+		return TW_ROUTE_NO_EXCHANGE;
+	if (rt->exchanges[ex].flags & TW_EX_F_INTERNAL)
+		return TW_ROUTE_INTERNAL;
+	return tw_routes_match_from(rt, (uint32_t)ex, key, key_len, headers, dest);
 }

@@ -55,8 +55,12 @@ struct tw_route_queue {
 	uint32_t name_len;
 	uint16_t slot;          /* index in tw_shared.queues[] and the per-queue counters */
 	uint8_t overflow;       /* enum tw_overflow */
+	uint8_t has_dl_key;     /* dead-letter with dl_key instead of the task's own key */
 	struct rte_ring *ring;  /* MP/MC ring of struct tw_task *: a queue has competing consumers */
 	uint64_t ttl_ticks;     /* message TTL in TSC ticks (tw_defs.tsc_hz), 0: none */
+	int32_t dlx;            /* dead-letter exchange index, -1: none (or not declared) */
+	uint32_t dl_key_len;
+	char dl_key[TW_NAME_MAX];
 };
 
 struct tw_route_exchange {
@@ -104,6 +108,7 @@ struct tw_routes {
 	struct tw_route_arg *args;
 	char *strings;          /* header-argument keys and values */
 	struct tw_topic *topic; /* trie of all topic bindings, NULL if none */
+	uint16_t slot_queue[TW_MAX_QUEUES]; /* tw_shared queue slot -> index in queues, UINT16_MAX none */
 	/* Indexes: queue by name, exchange by name, binding by (exchange, key). */
 	uint32_t queue_mask, exchange_mask, binding_mask;
 	struct tw_route_slot *queue_index;
@@ -119,6 +124,9 @@ struct tw_def_queue {
 	uint8_t overflow;               /* enum tw_overflow */
 	uint32_t message_ttl_ms;        /* 0: none */
 	struct rte_ring *ring;
+	char dlx[TW_NAME_MAX];          /* dead-letter exchange, "" none; a missing one is ignored */
+	uint8_t has_dl_key;
+	char dl_key[TW_NAME_MAX];
 };
 
 struct tw_def_exchange {
@@ -207,6 +215,14 @@ struct tw_route_headers {
 int tw_routes_match(const struct tw_routes *rt, const char *exchange, uint32_t ex_len,
 		    const char *key, uint32_t key_len, const struct tw_route_headers *headers,
 		    uint16_t *dest);
+
+/**
+ * Route from an exchange given by index (dead-lettering: the queue's
+ * dead-letter exchange may be internal). Same results as tw_routes_match().
+ */
+int tw_routes_match_from(const struct tw_routes *rt, uint32_t exchange,
+			 const char *key, uint32_t key_len, const struct tw_route_headers *headers,
+			 uint16_t *dest);
 
 /** Names of enum tw_x_match values ("all", "any", "all-with-x", "any-with-x"); parse returns -1 if unknown. */
 const char *tw_x_match_name(enum tw_x_match m);

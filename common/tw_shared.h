@@ -66,7 +66,10 @@ struct tw_queue_slot {
 	uint32_t max_length;
 	uint32_t gen;           /* bumped on every (re)use, names the ring */
 	uint8_t overflow;       /* enum tw_overflow */
+	uint8_t has_dl_key;
 	uint32_t message_ttl_ms;
+	char dlx[TW_NAME_MAX];  /* dead-letter exchange, "" none */
+	char dl_key[TW_NAME_MAX];
 	/* Counter sums when the queue was declared: the per-slot counters in
 	 * stats[] keep growing across reuse, so figures are reported relative. */
 	uint64_t base_published, base_delivered, base_rejected, base_completed;

@@ -38,6 +38,9 @@ struct tw_task {
 	struct rte_ether_addr peer_mac;
 	uint64_t enqueue_tsc;
 	uint64_t expire_tsc;        /* not run after this TSC (queue TTL), 0: never */
+	const char *routing_key;    /* points into frame's data: dead-lettering routes with it */
+	uint16_t key_len;
+	uint8_t dead_letters;       /* times dead-lettered (bounded: TW_MAX_DEAD_LETTERS) */
 } __rte_cache_aligned;
 
 #define TW_HANDLER_NONE UINT16_MAX

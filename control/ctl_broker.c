@@ -174,6 +174,9 @@ publish(struct ctl_broker *b, struct rte_ring *dead_ring, uint64_t *discarded, c
 		queues[d.n_queues].ring = qs->ring;
 		queues[d.n_queues].overflow = qs->overflow;
 		queues[d.n_queues].message_ttl_ms = qs->message_ttl_ms;
+		snprintf(queues[d.n_queues].dlx, TW_NAME_MAX, "%s", qs->dlx);
+		queues[d.n_queues].has_dl_key = qs->has_dl_key;
+		snprintf(queues[d.n_queues].dl_key, TW_NAME_MAX, "%s", qs->dl_key);
 		d.n_queues++;
 	}
 	d.queues = queues;
@@ -295,7 +298,7 @@ ctl_overflow_parse(const char *name)
 int
 ctl_queue_declare(struct ctl_broker *b, const struct ctl_queue_spec *spec, char *err)
 {
-	const char *name = spec->name;
+	const char *name = spec->name, *dlx = spec->dlx != NULL ? spec->dlx : "";
 	uint32_t max_length = spec->max_length;
 	struct tw_queue_slot *qs = NULL;
 	char ring_name[RTE_RING_NAMESIZE];
@@ -312,15 +315,21 @@ ctl_queue_declare(struct ctl_broker *b, const struct ctl_queue_spec *spec, char 
 	if (spec->message_ttl_ms > TW_QUEUE_MAX_TTL_MS)
 		return ERR("message TTL %u ms above the limit %u ms", spec->message_ttl_ms,
 			   TW_QUEUE_MAX_TTL_MS);
+	if (strlen(dlx) >= TW_NAME_MAX || (spec->dl_key != NULL && strlen(spec->dl_key) >= TW_NAME_MAX))
+		return ERR("dead-letter exchange or routing key longer than %d bytes", TW_NAME_MAX - 1);
 	s = ctl_queue_find(b, name);
 	if (s >= 0) {
 		const struct tw_queue_slot *e = &b->sh->queues[s];
 
 		/* Re-declaring with the same arguments is a no-op, as in AMQP; other arguments are refused. */
 		if ((max_length != 0 && max_length != e->max_length) || spec->overflow != e->overflow ||
-		    spec->message_ttl_ms != e->message_ttl_ms)
-			return ERR("queue '%s' exists with max-length %u, overflow %s, message-ttl %u ms",
-				   name, e->max_length, ctl_overflow_name(e->overflow), e->message_ttl_ms);
+		    spec->message_ttl_ms != e->message_ttl_ms || strcmp(dlx, e->dlx) != 0 ||
+		    (spec->dl_key != NULL) != e->has_dl_key ||
+		    (spec->dl_key != NULL && strcmp(spec->dl_key, e->dl_key) != 0))
+			return ERR("queue '%s' exists with other arguments (max-length %u, overflow %s, "
+				   "message-ttl %u ms, dead-letter exchange '%s')",
+				   name, e->max_length, ctl_overflow_name(e->overflow), e->message_ttl_ms,
+				   e->dlx);
 		return 0;
 	}
 	for (s = 0; s < TW_MAX_QUEUES; s++)
@@ -343,6 +352,9 @@ ctl_queue_declare(struct ctl_broker *b, const struct ctl_queue_spec *spec, char 
 	qs->max_length = max_length;
 	qs->overflow = spec->overflow;
 	qs->message_ttl_ms = spec->message_ttl_ms;
+	snprintf(qs->dlx, sizeof(qs->dlx), "%s", dlx);
+	qs->has_dl_key = spec->dl_key != NULL;
+	snprintf(qs->dl_key, sizeof(qs->dl_key), "%s", spec->dl_key != NULL ? spec->dl_key : "");
 	{
 		struct ctl_queue_counts c;
 

@@ -48,6 +48,8 @@ struct ctl_queue_spec {
 	uint32_t max_length;       /* 0: TW_QUEUE_DEFAULT_LEN */
 	uint8_t overflow;          /* enum tw_overflow */
 	uint32_t message_ttl_ms;   /* 0: none */
+	const char *dlx;           /* NULL or "": none */
+	const char *dl_key;        /* NULL: the task's own routing key */
 };
 
 int ctl_queue_declare(struct ctl_broker *b, const struct ctl_queue_spec *q, char *err);

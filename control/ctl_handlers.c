@@ -109,6 +109,9 @@ list_queues(const struct ctl_broker *b, struct ctl_reply *r)
 		q[k]->workers = workers;
 		q[k]->overflow = (char *)ctl_overflow_name(qs->overflow);
 		q[k]->message_ttl = qs->message_ttl_ms;
+		q[k]->dead_letter_exchange = ctl_reply_strdup(r, qs->dlx);
+		q[k]->has_dead_letter_routing_key = qs->has_dl_key;
+		q[k]->dead_letter_routing_key = ctl_reply_strdup(r, qs->dl_key);
 		q[k]->dropped = c.dropped;
 		q[k]->expired = c.expired;
 		q[k]->publish_rate = b->publish_rate[s];
@@ -223,6 +226,10 @@ queue_spec(const Taskwire__Control__QueueDeclare *m, struct ctl_queue_spec *q, s
 	q->max_length = m->max_length;
 	q->overflow = (uint8_t)ov;
 	q->message_ttl_ms = m->message_ttl;
+	q->dlx = m->dead_letter_exchange != NULL ? m->dead_letter_exchange : "";
+	q->dl_key = m->has_dead_letter_routing_key
+			    ? (m->dead_letter_routing_key != NULL ? m->dead_letter_routing_key : "")
+			    : NULL;
 	return 0;
 }
 

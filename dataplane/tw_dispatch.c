@@ -13,6 +13,7 @@
 #include <rte_mempool.h>
 #include <rte_ring.h>
 
+#include "tw_deadletter.h"
 #include "tw_dispatch.h"
 #include "tw_drop.h"
 #include "tw_parse.h"
@@ -57,14 +58,16 @@ invalid_task(const struct tw_task_view *t)
  * @return true if t is in the ring.
  */
 static bool
-drop_head_and_enqueue(struct tw_lcore_ctx *ctx, const struct tw_route_queue *q, struct tw_task *t)
+drop_head_and_enqueue(struct tw_lcore_ctx *ctx, const struct tw_routes *rt,
+		      const struct tw_route_queue *q, struct tw_task *t)
 {
 	struct tw_task *old;
 
 	if (rte_ring_dequeue(q->ring, (void **)&old) == 0) {
-		tw_task_release(old, ctx->task_pool);
 		tw_cnt_qadd(&ctx->stats->q_dropped[q->slot], 1);
 		tw_cnt_add(ctx, TW_CNT_tasks_dropped_head, 1);
+		if (!tw_deadletter(ctx, rt, old))
+			tw_task_release(old, ctx->task_pool);
 	}
 	return rte_ring_enqueue(q->ring, t) == 0;
 }
@@ -104,12 +107,15 @@ deliver(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_mbuf *f
 		t->peer_mac = peer->mac;
 		t->enqueue_tsc = now;
 		t->expire_tsc = q->ttl_ticks != 0 ? now + q->ttl_ticks : 0;
+		t->routing_key = (const char *)tv->routing_key.p;
+		t->key_len = (uint16_t)tv->routing_key.len;
+		t->dead_letters = 0;
 		/* The descriptor's own frame reference, taken before the hand-off:
 		 * a worker may release it as soon as the enqueue is visible. */
 		rte_mbuf_refcnt_update(frame, 1);
 		/* Hand-off: after a successful enqueue the consumer owns t. */
 		if (unlikely(rte_ring_enqueue(q->ring, t) != 0) &&
-		    (q->overflow != TW_OVERFLOW_DROP_HEAD || !drop_head_and_enqueue(ctx, q, t))) {
+		    (q->overflow != TW_OVERFLOW_DROP_HEAD || !drop_head_and_enqueue(ctx, rt, q, t))) {
 			rte_mbuf_refcnt_update(frame, -1);
 			rte_mempool_put(ctx->task_pool, t);
 			tw_cnt_qadd(&ctx->stats->q_rejected[q->slot], 1);

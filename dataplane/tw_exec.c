@@ -7,6 +7,7 @@
 
 #include "tw_exec.h"
 #include "tw_reply.h"
+#include "tw_deadletter.h"
 #include "tw_task.h"
 #include "tw_tasks.h"
 
@@ -83,8 +84,6 @@ expire_one(struct tw_lcore_ctx *ctx, struct tw_task *t, struct tw_reply *r)
 		tw_reply_close(ctx, r);
 		tw_reply_open(r, &peer, 0);
 	}
-	tw_cnt_add(ctx, TW_CNT_tasks_expired, 1);
-	tw_cnt_qadd(&ctx->stats->q_expired[t->queue_slot], 1);
 	tw_reply_result(ctx, r, t->id, TW_ST_EXPIRED, NULL, 0, msg, sizeof(msg) - 1, 0);
 }
 
@@ -101,12 +100,18 @@ tw_exec_burst(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 	for (uint32_t i = 0; i < n; i++) {
 		if (i + 2 < n)
 			rte_prefetch0(tasks[i + 2]->args);
-		/* the clock is read only for tasks of queues with a TTL, at their turn */
-		if (unlikely(tasks[i]->expire_tsc != 0 && rte_rdtsc() > tasks[i]->expire_tsc))
-			expire_one(ctx, tasks[i], &r);
-		else
-			run_one(ctx, tasks[i], &r);
 		tw_cnt_qadd(&ctx->stats->q_completed[tasks[i]->queue_slot], 1);
+		/* the clock is read only for tasks of queues with a TTL, at their turn */
+		if (unlikely(tasks[i]->expire_tsc != 0 && rte_rdtsc() > tasks[i]->expire_tsc)) {
+			tw_cnt_add(ctx, TW_CNT_tasks_expired, 1);
+			tw_cnt_qadd(&ctx->stats->q_expired[tasks[i]->queue_slot], 1);
+			/* dead-lettered: it lives on in another queue, no result yet */
+			if (tw_deadletter(ctx, rt, tasks[i]))
+				continue;
+			expire_one(ctx, tasks[i], &r);
+		} else {
+			run_one(ctx, tasks[i], &r);
+		}
 		tw_task_release(tasks[i], ctx->task_pool);
 	}
 	tw_reply_close(ctx, &r);

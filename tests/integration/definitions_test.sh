@@ -38,6 +38,7 @@ grep -q '"alternate-exchange": "unrouted"' "$TW_DIR/a.json" || fail "export lost
 grep -q '"x-max-length": 1000' "$TW_DIR/a.json" || fail "export lost x-max-length"
 grep -q '"x-overflow": "drop-head"' "$TW_DIR/a.json" || fail "export lost x-overflow"
 grep -q '"x-message-ttl": 600000' "$TW_DIR/a.json" || fail "export lost x-message-ttl"
+grep -q '"x-dead-letter-routing-key": "reports.dead"' "$TW_DIR/a.json" || fail "export lost the dead-letter key"
 grep -q '"x-match": "all"' "$TW_DIR/a.json" || fail "export lost the headers binding"
 echo "ok: export -> import -> export is stable"
 
@@ -46,7 +47,7 @@ before=$(twctl definitions export -)
 if twctl definitions import "$data/unsupported-definitions.json" 2>"$TW_DIR/err.txt"; then
 	fail "unsupported definitions were accepted"
 fi
-for want in "queues\[0\].foo: unknown field" "queues\[0\].arguments.x-dead-letter-exchange: not supported" \
+for want in "queues\[0\].foo: unknown field" "queues\[0\].arguments.x-max-priority: not supported" \
 	"queues\[1\].vhost" "queues\[1\].auto_delete" "exchanges\[0\].arguments.x-delayed-type" \
 	"policies: not supported" "nothing imported"; do
 	grep -q "$want" "$TW_DIR/err.txt" || { cat "$TW_DIR/err.txt"; fail "no error naming $want"; }

@@ -5,9 +5,13 @@
  *    every task is either run or counted as dropped;
  *  - x-message-ttl: tasks that waited longer than the TTL are not run
  *    and come back as EXPIRED results, counted;
+ *  - dead-lettering: expired and dropped tasks are routed again through
+ *    the queue's dead-letter exchange (with its routing key, or the
+ *    task's own) and run from there, so every task still gets its result;
  *  - re-declaring a queue with other policies is refused.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -42,11 +46,15 @@ tally(const struct tw_event *ev, void *arg)
 	}
 }
 
-/* Publish n tasks at once, then collect until every task is answered or dropped. */
+/*
+ * Publish n tasks at once, then collect until every task is answered
+ * (with count_dropped: or dropped from the queue without dead-lettering).
+ */
 static void
 burst(const char *queue, const char *task, const char *args, int n, struct states *s,
-      uint64_t dropped_before)
+      bool count_dropped)
 {
+	uint64_t dropped_before = count_dropped ? it_queue(queue, "dropped") : 0;
 	struct tw_client *c = it_client();
 	struct tw_publish p = { .routing_key = queue, .task = task, .args = args,
 				.args_len = strlen(args) };
@@ -58,7 +66,7 @@ burst(const char *queue, const char *task, const char *args, int n, struct state
 	assert_int_equal(tw_client_flush(c), 0);
 	while (it_now_ms() < deadline) {
 		uint64_t answered = s->success + s->expired + s->other +
-				    (it_queue(queue, "dropped") - dropped_before);
+				    (count_dropped ? it_queue(queue, "dropped") - dropped_before : 0);
 
 		if (s->acks + s->nacks == (uint64_t)n && answered == s->acks)
 			break;
@@ -75,7 +83,7 @@ test_drop_head(void **state)
 
 	(void)state;
 	assert_int_equal(it_twctl("queue declare dh --max-length 16 --overflow drop-head"), 0);
-	burst("dh", "sleep_us", "[20]", 3000, &s, 0);
+	burst("dh", "sleep_us", "[20]", 3000, &s, true);
 	dropped = it_queue("dh", "dropped");
 	print_message("drop-head: %lu acked, %lu nacked, %lu ran, %lu dropped\n",
 		      (unsigned long)s.acks, (unsigned long)s.nacks, (unsigned long)s.success,
@@ -97,7 +105,7 @@ test_message_ttl(void **state)
 	(void)state;
 	assert_int_equal(it_twctl("queue declare short --message-ttl 5"), 0);
 	/* 1 ms each, 300 at once: the tail waits far longer than 5 ms */
-	burst("short", "sleep_us", "[1000]", 300, &s, 0);
+	burst("short", "sleep_us", "[1000]", 300, &s, false);
 	print_message("ttl: %lu acked, %lu ran, %lu expired\n", (unsigned long)s.acks,
 		      (unsigned long)s.success, (unsigned long)s.expired);
 	assert_int_equal(s.acks, 300);
@@ -109,8 +117,57 @@ test_message_ttl(void **state)
 	assert_int_equal(it_queue("short", "expired"), s.expired);
 	assert_int_equal(it_counter("counters", "tasks_expired"), before + s.expired);
 	/* quick tasks within the TTL all run */
-	burst("short", "noop", "", 20, &s, 0);
+	burst("short", "noop", "", 20, &s, false);
 	assert_int_equal(s.success, 20);
+}
+
+static void
+test_dead_letter_expired(void **state)
+{
+	uint64_t before = it_counter("counters", "tasks_dead_lettered");
+	struct states s;
+
+	(void)state;
+	assert_int_equal(it_twctl("exchange declare dlx fanout"), 0);
+	assert_int_equal(it_twctl("queue declare retry"), 0);
+	assert_int_equal(it_twctl("bind dlx retry"), 0);
+	assert_int_equal(it_twctl("queue declare impatient --message-ttl 5 --dead-letter-exchange dlx"), 0);
+	burst("impatient", "sleep_us", "[1000]", 300, &s, false);
+	print_message("ttl + dlx: %lu acked, %lu ran, %lu expired results, %lu dead-lettered\n",
+		      (unsigned long)s.acks, (unsigned long)s.success, (unsigned long)s.expired,
+		      (unsigned long)it_queue("impatient", "expired"));
+	assert_int_equal(s.acks, 300);
+	assert_int_equal(s.success, 300);                 /* every task ran, some from "retry" */
+	assert_int_equal(s.expired, 0);                   /* none reported EXPIRED: they moved on */
+	assert_true(it_queue("impatient", "expired") > 0);
+	assert_int_equal(it_queue("retry", "published"), it_queue("impatient", "expired"));
+	assert_int_equal(it_counter("counters", "tasks_dead_lettered"),
+			 before + it_queue("impatient", "expired"));
+}
+
+static void
+test_dead_letter_dropped_with_key(void **state)
+{
+	struct states s;
+
+	(void)state;
+	assert_int_equal(it_twctl("exchange declare parking direct"), 0);
+	assert_int_equal(it_twctl("queue declare parked"), 0);
+	assert_int_equal(it_twctl("bind parking parked spill"), 0);
+	assert_int_equal(it_twctl("queue declare narrow --max-length 16 --overflow drop-head "
+				  "--dead-letter-exchange parking --dead-letter-routing-key spill"), 0);
+	burst("narrow", "sleep_us", "[20]", 2000, &s, false);
+	assert_int_equal(s.acks, 2000);
+	assert_int_equal(s.success, 2000);                /* dropped from "narrow", run from "parked" */
+	assert_true(it_queue("narrow", "dropped") > 0);
+	assert_int_equal(it_queue("parked", "published"), it_queue("narrow", "dropped"));
+	/* a dead-letter exchange that routes nowhere: the task is dropped, counted */
+	assert_int_equal(it_twctl("queue declare nowhere --max-length 4 --overflow drop-head "
+				  "--dead-letter-exchange parking --dead-letter-routing-key void"), 0);
+	burst("nowhere", "sleep_us", "[20]", 500, &s, true);
+	assert_int_equal(s.acks, 500);
+	assert_true(it_queue("nowhere", "dropped") > 0);
+	assert_int_equal(s.success + it_queue("nowhere", "dropped"), 500);
 }
 
 static void
@@ -122,6 +179,7 @@ test_redeclare_with_other_policy(void **state)
 	assert_int_equal(it_twctl("queue declare short --message-ttl 6"), 1);
 	assert_int_equal(it_twctl("queue declare x --overflow sideways"), 1);
 	assert_int_equal(it_twctl("queue declare x --message-ttl 0"), 2);
+	assert_int_equal(it_twctl("queue declare impatient --message-ttl 5"), 1); /* DLX differs */
 }
 
 static int
@@ -139,6 +197,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_drop_head, it_pools_back),
 		cmocka_unit_test_teardown(test_message_ttl, it_pools_back),
+		cmocka_unit_test_teardown(test_dead_letter_expired, it_pools_back),
+		cmocka_unit_test_teardown(test_dead_letter_dropped_with_key, it_pools_back),
 		cmocka_unit_test_teardown(test_redeclare_with_other_policy, it_pools_back),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
