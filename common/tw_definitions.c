@@ -148,6 +148,13 @@ parse_queue(json_t *q, const char *path, Taskwire__Control__QueueDeclare *out,
 				free(out->dead_letter_exchange);
 				out->dead_letter_exchange = dup(json_string_value(v));
 			}
+		} else if (strcmp(k, "x-max-priority") == 0) {
+			if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+			    json_integer_value(v) > TW_MAX_PRIORITY)
+				err(e, "%s.arguments.x-max-priority: an integer 1..%d", path,
+				    TW_MAX_PRIORITY);
+			else
+				out->max_priority = (uint32_t)json_integer_value(v);
 		} else if (strcmp(k, "x-queue-type") == 0) {
 			if (!json_is_string(v) || strcmp(json_string_value(v), "classic") != 0)
 				err(e, "%s.arguments.x-queue-type: only classic is supported", path);
@@ -364,6 +371,8 @@ tw_definitions_to_json(const Taskwire__Control__Response *xr, const Taskwire__Co
 		if (q->dead_letter_exchange != NULL && q->dead_letter_exchange[0] != '\0')
 			json_object_set_new(args, "x-dead-letter-exchange",
 					    json_string(q->dead_letter_exchange));
+		if (q->max_priority != 0)
+			json_object_set_new(args, "x-max-priority", json_integer(q->max_priority));
 		if (q->has_dead_letter_routing_key)
 			json_object_set_new(args, "x-dead-letter-routing-key",
 					    json_string(q->dead_letter_routing_key));

@@ -17,6 +17,7 @@
 #define TW_MAX_TASK_HEADERS 16   /* headers on one task */
 #define TW_QUEUE_DEFAULT_LEN 65536
 #define TW_QUEUE_MAX_LEN (1u << 24)
+#define TW_MAX_PRIORITY 10       /* x-max-priority: levels 0..10, higher served first */
 #define TW_QUEUE_MAX_TTL_MS (24u * 3600 * 1000) /* x-message-ttl: one day */
 
 #define TW_FRAME_MAGIC 0x31465754u  /* "TWF1" as little-endian bytes */

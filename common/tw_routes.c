@@ -165,6 +165,10 @@ fill_names(struct tw_routes *rt, const struct tw_defs *d)
 		rt->slot_queue[q->slot] = (uint16_t)i;
 		q->ring = d->queues[i].ring;
 		q->overflow = d->queues[i].overflow;
+		q->max_length = d->queues[i].max_length;
+		q->max_priority = d->queues[i].max_priority > TW_MAX_PRIORITY ? TW_MAX_PRIORITY
+									  : d->queues[i].max_priority;
+		memcpy(q->levels, d->queues[i].levels, sizeof(q->levels));
 		q->ttl_ticks = (uint64_t)d->queues[i].message_ttl_ms *
 			       (d->tsc_hz != 0 ? d->tsc_hz : 1000000000u) / 1000;
 		index_insert(rt->queue_index, rt->queue_mask,

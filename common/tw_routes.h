@@ -58,6 +58,9 @@ struct tw_route_queue {
 	uint8_t has_dl_key;     /* dead-letter with dl_key instead of the task's own key */
 	struct rte_ring *ring;  /* MP/MC ring of struct tw_task *: a queue has competing consumers */
 	uint64_t ttl_ticks;     /* message TTL in TSC ticks (tw_defs.tsc_hz), 0: none */
+	uint8_t max_priority;   /* 0: one ring; else levels[p - 1] holds priority p */
+	uint32_t max_length;    /* tasks over all levels */
+	struct rte_ring *levels[TW_MAX_PRIORITY];
 	int32_t dlx;            /* dead-letter exchange index, -1: none (or not declared) */
 	uint32_t dl_key_len;
 	char dl_key[TW_NAME_MAX];
@@ -124,6 +127,9 @@ struct tw_def_queue {
 	uint8_t overflow;               /* enum tw_overflow */
 	uint32_t message_ttl_ms;        /* 0: none */
 	struct rte_ring *ring;
+	uint8_t max_priority;
+	uint32_t max_length;
+	struct rte_ring *levels[TW_MAX_PRIORITY];
 	char dlx[TW_NAME_MAX];          /* dead-letter exchange, "" none; a missing one is ignored */
 	uint8_t has_dl_key;
 	char dl_key[TW_NAME_MAX];
@@ -187,6 +193,15 @@ int tw_routes_find_exchange(const struct tw_routes *rt, const char *name, uint32
 
 /** @return queue index, or -1. Threads: any reader. */
 int tw_routes_find_queue(const struct tw_routes *rt, const char *name, uint32_t len);
+
+/* The ring of a queue that takes a task of this priority. */
+static inline struct rte_ring *
+tw_queue_ring(const struct tw_route_queue *q, uint32_t priority)
+{
+	uint32_t p = priority < q->max_priority ? priority : q->max_priority;
+
+	return p == 0 ? q->ring : q->levels[p - 1];
+}
 
 /* tw_routes_match() results below zero */
 #define TW_ROUTE_NO_EXCHANGE (-1)  /* the exchange does not exist */

@@ -67,6 +67,8 @@ struct tw_queue_slot {
 	uint32_t gen;           /* bumped on every (re)use, names the ring */
 	uint8_t overflow;       /* enum tw_overflow */
 	uint8_t has_dl_key;
+	uint8_t max_priority;   /* levels[p - 1] holds priority p (1..max_priority) */
+	struct rte_ring *levels[TW_MAX_PRIORITY];
 	uint32_t message_ttl_ms;
 	char dlx[TW_NAME_MAX];  /* dead-letter exchange, "" none */
 	char dl_key[TW_NAME_MAX];

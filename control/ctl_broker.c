@@ -153,12 +153,18 @@ drain_ring(struct ctl_broker *b, struct rte_ring *r)
 	return n;
 }
 
+/* The rings of a deleted queue: every priority level. */
+struct dead_rings {
+	unsigned n;
+	struct rte_ring *r[TW_MAX_PRIORITY + 1];
+};
+
 /*
- * Make the model live. @param dead_ring  a ring to drain and free once no
- * lcore can see it (queue delete), or NULL.
+ * Make the model live. @param dead  rings to drain and free once no lcore
+ * can see them (queue delete), or NULL.
  */
 static int
-publish(struct ctl_broker *b, struct rte_ring *dead_ring, uint64_t *discarded, char *err)
+publish(struct ctl_broker *b, const struct dead_rings *dead, uint64_t *discarded, char *err)
 {
 	static struct tw_def_queue queues[TW_MAX_QUEUES];
 	struct tw_defs d = { 0 };
@@ -172,6 +178,9 @@ publish(struct ctl_broker *b, struct rte_ring *dead_ring, uint64_t *discarded, c
 		snprintf(queues[d.n_queues].name, TW_NAME_MAX, "%s", qs->name);
 		queues[d.n_queues].slot = (uint16_t)s;
 		queues[d.n_queues].ring = qs->ring;
+		queues[d.n_queues].max_length = qs->max_length;
+		queues[d.n_queues].max_priority = qs->max_priority;
+		memcpy(queues[d.n_queues].levels, qs->levels, sizeof(qs->levels));
 		queues[d.n_queues].overflow = qs->overflow;
 		queues[d.n_queues].message_ttl_ms = qs->message_ttl_ms;
 		snprintf(queues[d.n_queues].dlx, TW_NAME_MAX, "%s", qs->dlx);
@@ -195,18 +204,18 @@ publish(struct ctl_broker *b, struct rte_ring *dead_ring, uint64_t *discarded, c
 	__atomic_store_n(&b->sh->routes, rt, __ATOMIC_RELEASE);
 	__atomic_store_n(&b->sh->routes_version, d.version, __ATOMIC_RELEASE);
 	if (grace_period(b) != 0) {
-		/* Some lcore may still read old (or dead_ring): never free them. */
+		/* Some lcore may still read old (or the dead rings): never free them. */
 		b->leaked_tables++;
 		fprintf(stderr, "tw-control: grace period timed out; old routing table kept\n");
 		return 0;
 	}
 	tw_routes_free(old, &shm_ops);
-	if (dead_ring != NULL) {
-		uint64_t n = drain_ring(b, dead_ring);
+	for (unsigned i = 0; dead != NULL && i < dead->n; i++) {
+		uint64_t n = drain_ring(b, dead->r[i]);
 
 		if (discarded != NULL)
-			*discarded = n;
-		rte_ring_free(dead_ring);
+			*discarded += n;
+		rte_ring_free(dead->r[i]);
 	}
 	return 0;
 }
@@ -224,6 +233,16 @@ check_name(const char *what, const char *name, char *err)
 		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
 			return ERR("%s name contains a control character", what);
 	return 0;
+}
+
+uint64_t
+ctl_queue_ready(const struct tw_queue_slot *qs)
+{
+	uint64_t n = rte_ring_count(qs->ring);
+
+	for (unsigned p = 0; p < qs->max_priority; p++)
+		n += rte_ring_count(qs->levels[p]);
+	return n;
 }
 
 int
@@ -312,6 +331,8 @@ ctl_queue_declare(struct ctl_broker *b, const struct ctl_queue_spec *spec, char 
 		return ERR("max-length %u above the limit %u", max_length, TW_QUEUE_MAX_LEN);
 	if (spec->overflow > TW_OVERFLOW_DROP_HEAD)
 		return ERR("unknown overflow mode %u", spec->overflow);
+	if (spec->max_priority > TW_MAX_PRIORITY)
+		return ERR("max-priority %u above the limit %u", spec->max_priority, TW_MAX_PRIORITY);
 	if (spec->message_ttl_ms > TW_QUEUE_MAX_TTL_MS)
 		return ERR("message TTL %u ms above the limit %u ms", spec->message_ttl_ms,
 			   TW_QUEUE_MAX_TTL_MS);
@@ -324,12 +345,13 @@ ctl_queue_declare(struct ctl_broker *b, const struct ctl_queue_spec *spec, char 
 		/* Re-declaring with the same arguments is a no-op, as in AMQP; other arguments are refused. */
 		if ((max_length != 0 && max_length != e->max_length) || spec->overflow != e->overflow ||
 		    spec->message_ttl_ms != e->message_ttl_ms || strcmp(dlx, e->dlx) != 0 ||
+		    spec->max_priority != e->max_priority ||
 		    (spec->dl_key != NULL) != e->has_dl_key ||
 		    (spec->dl_key != NULL && strcmp(spec->dl_key, e->dl_key) != 0))
 			return ERR("queue '%s' exists with other arguments (max-length %u, overflow %s, "
-				   "message-ttl %u ms, dead-letter exchange '%s')",
+				   "message-ttl %u ms, dead-letter exchange '%s', max-priority %u)",
 				   name, e->max_length, ctl_overflow_name(e->overflow), e->message_ttl_ms,
-				   e->dlx);
+				   e->dlx, e->max_priority);
 		return 0;
 	}
 	for (s = 0; s < TW_MAX_QUEUES; s++)
@@ -347,6 +369,21 @@ ctl_queue_declare(struct ctl_broker *b, const struct ctl_queue_spec *spec, char 
 	if (r == NULL)
 		return fail(err, -ENOMEM, "cannot create ring for queue '%s': %s", name,
 			    rte_strerror(rte_errno));
+	/* One more ring per priority level, each able to hold the whole queue. */
+	memset(qs->levels, 0, sizeof(qs->levels));
+	for (unsigned p = 0; p < spec->max_priority; p++) {
+		snprintf(ring_name, sizeof(ring_name), "tw_q%d_%u_p%u", s, qs->gen + 1, p + 1);
+		qs->levels[p] = rte_ring_create(ring_name, max_length, SOCKET_ID_ANY, RING_F_EXACT_SZ);
+		if (qs->levels[p] == NULL) {
+			ret = fail(err, -ENOMEM, "cannot create priority ring for queue '%s': %s",
+				   name, rte_strerror(rte_errno));
+			while (p-- > 0)
+				rte_ring_free(qs->levels[p]);
+			rte_ring_free(r);
+			return ret;
+		}
+	}
+	qs->max_priority = spec->max_priority;
 	qs->gen++;
 	snprintf(qs->name, sizeof(qs->name), "%s", name);
 	qs->max_length = max_length;
@@ -372,6 +409,8 @@ ctl_queue_declare(struct ctl_broker *b, const struct ctl_queue_spec *spec, char 
 	if (ret != 0) {
 		qs->ring = NULL;
 		rte_ring_free(r);
+		for (unsigned p = 0; p < qs->max_priority; p++)
+			rte_ring_free(qs->levels[p]);
 	}
 	return ret;
 }
@@ -393,16 +432,18 @@ int
 ctl_queue_delete(struct ctl_broker *b, const char *name, uint64_t *discarded, char *err)
 {
 	int s = ctl_queue_find(b, name);
-	struct rte_ring *r;
+	struct dead_rings dead = { 0 };
 
 	*discarded = 0;
 	if (s < 0)
 		return fail(err, -ENOENT, "no queue '%s'", name);
 	/* Its bindings go with it (AMQP); tasks still queued are released after the grace period. */
 	drop_bindings(b, NULL, name, TW_DEST_QUEUE);
-	r = b->sh->queues[s].ring;
+	dead.r[dead.n++] = b->sh->queues[s].ring;
+	for (unsigned p = 0; p < b->sh->queues[s].max_priority; p++)
+		dead.r[dead.n++] = b->sh->queues[s].levels[p];
 	b->sh->queues[s].ring = NULL;
-	return publish(b, r, discarded, err);
+	return publish(b, &dead, discarded, err);
 }
 
 int
@@ -413,8 +454,10 @@ ctl_queue_purge(struct ctl_broker *b, const char *name, uint64_t *purged, char *
 	*purged = 0;
 	if (s < 0)
 		return fail(err, -ENOENT, "no queue '%s'", name);
-	/* The ring is multi-consumer: dequeuing here competes safely with workers. */
+	/* The rings are multi-consumer: dequeuing here competes safely with workers. */
 	*purged = drain_ring(b, b->sh->queues[s].ring);
+	for (unsigned p = 0; p < b->sh->queues[s].max_priority; p++)
+		*purged += drain_ring(b, b->sh->queues[s].levels[p]);
 	return 0;
 }
 

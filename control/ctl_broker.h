@@ -50,6 +50,7 @@ struct ctl_queue_spec {
 	uint32_t message_ttl_ms;   /* 0: none */
 	const char *dlx;           /* NULL or "": none */
 	const char *dl_key;        /* NULL: the task's own routing key */
+	uint8_t max_priority;      /* 0: no priorities; 1..TW_MAX_PRIORITY */
 };
 
 int ctl_queue_declare(struct ctl_broker *b, const struct ctl_queue_spec *q, char *err);
@@ -90,6 +91,9 @@ struct ctl_definitions {
 	const struct tw_def_binding *bindings;
 };
 int ctl_definitions_import(struct ctl_broker *b, const struct ctl_definitions *d, char *err);
+
+/** Tasks waiting in a queue slot, over all its priority levels. */
+uint64_t ctl_queue_ready(const struct tw_queue_slot *qs);
 
 /** Slot index of a live queue, or -1. */
 int ctl_queue_find(const struct ctl_broker *b, const char *name);

@@ -100,7 +100,8 @@ list_queues(const struct ctl_broker *b, struct ctl_reply *r)
 		ctl_queue_counts(sh, s, &c);
 		q[k]->name = ctl_reply_strdup(r, qs->name);
 		q[k]->max_length = qs->max_length;
-		q[k]->ready = rte_ring_count(qs->ring);
+		q[k]->ready = ctl_queue_ready(qs);
+		q[k]->max_priority = qs->max_priority;
 		q[k]->published = c.published;
 		q[k]->delivered = c.delivered;
 		q[k]->rejected = c.rejected;
@@ -226,6 +227,12 @@ queue_spec(const Taskwire__Control__QueueDeclare *m, struct ctl_queue_spec *q, s
 	q->max_length = m->max_length;
 	q->overflow = (uint8_t)ov;
 	q->message_ttl_ms = m->message_ttl;
+	if (m->max_priority > TW_MAX_PRIORITY) {
+		snprintf(r->err, sizeof(r->err), "max-priority %u above the limit %u", m->max_priority,
+			 TW_MAX_PRIORITY);
+		return -EINVAL;
+	}
+	q->max_priority = (uint8_t)m->max_priority;
 	q->dlx = m->dead_letter_exchange != NULL ? m->dead_letter_exchange : "";
 	q->dl_key = m->has_dead_letter_routing_key
 			    ? (m->dead_letter_routing_key != NULL ? m->dead_letter_routing_key : "")

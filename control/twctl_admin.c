@@ -90,7 +90,7 @@ twctl_queue(const struct twctl_opts *o, int argc, char **argv)
 	char msg[300];
 
 	if (argc < 3)
-		return usage_error("usage: queue declare NAME [--max-length N] [--overflow reject-publish|drop-head] [--message-ttl MS] [--dead-letter-exchange EX] [--dead-letter-routing-key K] | queue delete|purge NAME");
+		return usage_error("usage: queue declare NAME [--max-length N] [--overflow reject-publish|drop-head] [--message-ttl MS] [--dead-letter-exchange EX] [--dead-letter-routing-key K] [--max-priority N] | queue delete|purge NAME");
 	if (strcmp(argv[1], "declare") == 0) {
 		qd.name = argv[2];
 		for (int i = 3; i < argc; i++) {
@@ -99,6 +99,9 @@ twctl_queue(const struct twctl_opts *o, int argc, char **argv)
 					return usage_error("--max-length: a positive integer");
 			} else if (strcmp(argv[i], "--overflow") == 0 && i + 1 < argc) {
 				qd.overflow = argv[++i];
+			} else if (strcmp(argv[i], "--max-priority") == 0 && i + 1 < argc) {
+				if (parse_u32(argv[++i], &qd.max_priority) != 0 || qd.max_priority == 0)
+					return usage_error("--max-priority: 1..10");
 			} else if (strcmp(argv[i], "--dead-letter-exchange") == 0 && i + 1 < argc) {
 				qd.dead_letter_exchange = argv[++i];
 			} else if (strcmp(argv[i], "--dead-letter-routing-key") == 0 && i + 1 < argc) {
@@ -124,7 +127,7 @@ twctl_queue(const struct twctl_opts *o, int argc, char **argv)
 		req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_PURGE;
 		req.queue_purge = &qp;
 	} else {
-		return usage_error("usage: queue declare NAME [--max-length N] [--overflow reject-publish|drop-head] [--message-ttl MS] [--dead-letter-exchange EX] [--dead-letter-routing-key K] | queue delete|purge NAME");
+		return usage_error("usage: queue declare NAME [--max-length N] [--overflow reject-publish|drop-head] [--message-ttl MS] [--dead-letter-exchange EX] [--dead-letter-routing-key K] [--max-priority N] | queue delete|purge NAME");
 	}
 	if (twctl_roundtrip(o, &req, &resp) != TWCTL_OK)
 		return TWCTL_FAILED;
@@ -259,7 +262,8 @@ print_queues(const struct twctl_opts *o, const Taskwire__Control__Response *r)
 		for (size_t i = 0; i < r->n_queues; i++) {
 			const Taskwire__Control__QueueInfo *q = r->queues[i];
 
-			json_t *o = json_pack("{s:s, s:i, s:I, s:I, s:s}", "overflow", q->overflow,
+			json_t *o = json_pack("{s:i, s:s, s:i, s:I, s:I, s:s}", "max_priority",
+					      (int)q->max_priority, "overflow", q->overflow,
 					      "message_ttl", (int)q->message_ttl, "dropped",
 					      (json_int_t)q->dropped, "expired", (json_int_t)q->expired,
 					      "dead_letter_exchange", q->dead_letter_exchange);
@@ -297,19 +301,19 @@ print_queues(const struct twctl_opts *o, const Taskwire__Control__Response *r)
 	twctl_table_print(&t, stdout);
 	twctl_table_free(&t);
 	/* policies and what they removed, for queues that have any */
-	twctl_table_init(&t, 7);
+	twctl_table_init(&t, 8);
 	twctl_table_row(&t, "name\toverflow\tmessage_ttl_ms\tdead_letter_exchange\tdead_letter_key\t"
-			    "dropped\texpired");
+			    "max_priority\tdropped\texpired");
 	for (size_t i = 0; i < r->n_queues; i++) {
 		const Taskwire__Control__QueueInfo *q = r->queues[i];
 
 		if (strcmp(q->overflow, "reject-publish") == 0 && q->message_ttl == 0 &&
-		    q->dead_letter_exchange[0] == '\0')
+		    q->dead_letter_exchange[0] == '\0' && q->max_priority == 0)
 			continue;
-		twctl_table_row(&t, "%s\t%s\t%u\t%s\t%s\t%" PRIu64 "\t%" PRIu64, q->name, q->overflow,
-				q->message_ttl, q->dead_letter_exchange,
+		twctl_table_row(&t, "%s\t%s\t%u\t%s\t%s\t%u\t%" PRIu64 "\t%" PRIu64, q->name,
+				q->overflow, q->message_ttl, q->dead_letter_exchange,
 				q->has_dead_letter_routing_key ? q->dead_letter_routing_key : "(task's)",
-				q->dropped, q->expired);
+				q->max_priority, q->dropped, q->expired);
 	}
 	if (t.n_rows > 1) {
 		printf("\n");

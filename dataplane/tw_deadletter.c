@@ -17,7 +17,7 @@ requeue(struct tw_lcore_ctx *ctx, const struct tw_route_queue *q, struct tw_task
 	t->enqueue_tsc = now;
 	t->expire_tsc = q->ttl_ticks != 0 ? now + q->ttl_ticks : 0;
 	/* Hand-off: after a successful enqueue the queue's consumer owns t. */
-	if (rte_ring_enqueue(q->ring, t) != 0)
+	if (rte_ring_enqueue(tw_queue_ring(q, t->priority), t) != 0)
 		return false;
 	tw_cnt_qadd(&ctx->stats->q_published[q->slot], 1);
 	tw_cnt_add(ctx, TW_CNT_tasks_dead_lettered, 1);

@@ -59,17 +59,32 @@ invalid_task(const struct tw_task_view *t)
  */
 static bool
 drop_head_and_enqueue(struct tw_lcore_ctx *ctx, const struct tw_routes *rt,
-		      const struct tw_route_queue *q, struct tw_task *t)
+		      const struct tw_route_queue *q, struct tw_task *t, struct rte_ring *ring)
 {
 	struct tw_task *old;
+	int got = -1;
 
-	if (rte_ring_dequeue(q->ring, (void **)&old) == 0) {
+	/* priority queues drop the oldest task of the lowest non-empty level */
+	for (uint32_t p = 0; p <= q->max_priority && got != 0; p++)
+		got = rte_ring_dequeue(p == 0 ? q->ring : q->levels[p - 1], (void **)&old);
+	if (got == 0) {
 		tw_cnt_qadd(&ctx->stats->q_dropped[q->slot], 1);
 		tw_cnt_add(ctx, TW_CNT_tasks_dropped_head, 1);
 		if (!tw_deadletter(ctx, rt, old))
 			tw_task_release(old, ctx->task_pool);
 	}
-	return rte_ring_enqueue(q->ring, t) == 0;
+	return rte_ring_enqueue(ring, t) == 0;
+}
+
+/* Tasks in a priority queue, over all levels (its max-length is for the total). */
+static inline uint32_t
+priority_queue_count(const struct tw_route_queue *q)
+{
+	uint32_t n = rte_ring_count(q->ring);
+
+	for (uint32_t p = 0; p < q->max_priority; p++)
+		n += rte_ring_count(q->levels[p]);
+	return n;
 }
 
 /*
@@ -85,7 +100,9 @@ deliver(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_mbuf *f
 
 	for (int d = 0; d < n_dest; d++) {
 		const struct tw_route_queue *q = &rt->queues[dest[d]];
+		struct rte_ring *ring;
 		struct tw_task *t;
+		bool full;
 
 		if (unlikely(rte_mempool_get(ctx->task_pool, (void **)&t) != 0)) {
 			tw_cnt_add(ctx, TW_CNT_nack_no_resources, 1);
@@ -113,9 +130,12 @@ deliver(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_mbuf *f
 		/* The descriptor's own frame reference, taken before the hand-off:
 		 * a worker may release it as soon as the enqueue is visible. */
 		rte_mbuf_refcnt_update(frame, 1);
+		ring = tw_queue_ring(q, t->priority);
+		full = q->max_priority != 0 && priority_queue_count(q) >= q->max_length;
 		/* Hand-off: after a successful enqueue the consumer owns t. */
-		if (unlikely(rte_ring_enqueue(q->ring, t) != 0) &&
-		    (q->overflow != TW_OVERFLOW_DROP_HEAD || !drop_head_and_enqueue(ctx, rt, q, t))) {
+		if (unlikely(full || rte_ring_enqueue(ring, t) != 0) &&
+		    (q->overflow != TW_OVERFLOW_DROP_HEAD ||
+		     !drop_head_and_enqueue(ctx, rt, q, t, ring))) {
 			rte_mbuf_refcnt_update(frame, -1);
 			rte_mempool_put(ctx->task_pool, t);
 			tw_cnt_qadd(&ctx->stats->q_rejected[q->slot], 1);

@@ -19,9 +19,15 @@ dequeue(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task **t
 
 	for (uint32_t k = 0; k < nq && got < TW_BURST; k++) {
 		const struct tw_route_queue *q = &rt->queues[(ctx->next_queue + k) % nq];
-		unsigned n = rte_ring_dequeue_burst(q->ring, (void **)&tasks[got], TW_BURST - got,
-						    NULL);
+		unsigned n = 0;
 
+		/* priority queues: highest level first (levels[p - 1] is priority p) */
+		for (uint32_t p = q->max_priority; p > 0 && got + n < TW_BURST; p--)
+			n += rte_ring_dequeue_burst(q->levels[p - 1], (void **)&tasks[got + n],
+						    TW_BURST - got - n, NULL);
+		if (got + n < TW_BURST)
+			n += rte_ring_dequeue_burst(q->ring, (void **)&tasks[got + n],
+						    TW_BURST - got - n, NULL);
 		if (n != 0)
 			tw_cnt_qadd(&ctx->stats->q_delivered[q->slot], n);
 		got += n;

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -170,6 +171,67 @@ test_dead_letter_dropped_with_key(void **state)
 	assert_int_equal(s.success + it_queue("nowhere", "dropped"), 500);
 }
 
+struct order {
+	uint64_t ids_low[64], ids_high[64];
+	int n_low, n_high;
+	int seen;                 /* results seen so far */
+	int last_high, first_low; /* positions */
+};
+
+static void
+record(const struct tw_event *ev, void *arg)
+{
+	struct order *o = arg;
+
+	if (ev->kind != TW_EV_RESULT)
+		return;
+	for (int i = 0; i < o->n_high; i++)
+		if (ev->task_id == o->ids_high[i])
+			o->last_high = o->seen;
+	for (int i = 0; i < o->n_low; i++)
+		if (ev->task_id == o->ids_low[i] && o->first_low < 0)
+			o->first_low = o->seen;
+	o->seen++;
+}
+
+/*
+ * A busy worker (one 300 ms task), then 40 low- and 40 high-priority
+ * tasks interleaved: once the worker is free every high one runs before
+ * any low one.
+ */
+static void
+test_priority_queue(void **state)
+{
+	struct tw_client *c = it_client();
+	struct tw_publish p = { .routing_key = "prio", .task = "noop" };
+	struct tw_publish blocker = { .routing_key = "prio", .task = "sleep_us", .args = "[300000]",
+				      .args_len = 8 };
+	struct order o = { .first_low = -1, .last_high = -1 };
+	uint64_t id, deadline;
+
+	(void)state;
+	assert_int_equal(it_twctl("queue declare prio --max-priority 5"), 0);
+	assert_int_equal(tw_client_publish(c, &blocker, &id), 0);
+	assert_int_equal(tw_client_flush(c), 0);
+	usleep(50000); /* the worker is now inside the blocker */
+	for (int i = 0; i < 40; i++) {
+		p.priority = 0;
+		assert_int_equal(tw_client_publish(c, &p, &o.ids_low[o.n_low++]), 0);
+		p.priority = 9; /* above max-priority: served at level 5 */
+		assert_int_equal(tw_client_publish(c, &p, &o.ids_high[o.n_high++]), 0);
+	}
+	assert_int_equal(tw_client_flush(c), 0);
+	deadline = it_now_ms() + 10000;
+	while (o.seen < 81 && it_now_ms() < deadline)
+		assert_true(tw_client_poll(c, 100, record, &o) >= 0);
+	print_message("priority: %d results, last high at %d, first low at %d\n", o.seen,
+		      o.last_high, o.first_low);
+	assert_int_equal(o.seen, 81);
+	assert_true(o.last_high < o.first_low);
+	assert_int_equal(it_twctl("queue declare prio2 --max-priority 11"), 1);
+	tw_client_close(c);
+}
+
 static void
 test_redeclare_with_other_policy(void **state)
 {
@@ -199,6 +261,7 @@ main(void)
 		cmocka_unit_test_teardown(test_message_ttl, it_pools_back),
 		cmocka_unit_test_teardown(test_dead_letter_expired, it_pools_back),
 		cmocka_unit_test_teardown(test_dead_letter_dropped_with_key, it_pools_back),
+		cmocka_unit_test_teardown(test_priority_queue, it_pools_back),
 		cmocka_unit_test_teardown(test_redeclare_with_other_policy, it_pools_back),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
