@@ -148,6 +148,11 @@ parse_queue(json_t *q, const char *path, Taskwire__Control__QueueDeclare *out,
 				free(out->dead_letter_exchange);
 				out->dead_letter_exchange = dup(json_string_value(v));
 			}
+		} else if (strcmp(k, "x-max-length-bytes") == 0) {
+			if (!json_is_integer(v) || json_integer_value(v) < 1)
+				err(e, "%s.arguments.x-max-length-bytes: a positive integer", path);
+			else
+				out->max_length_bytes = (uint64_t)json_integer_value(v);
 		} else if (strcmp(k, "x-max-priority") == 0) {
 			if (!json_is_integer(v) || json_integer_value(v) < 1 ||
 			    json_integer_value(v) > TW_MAX_PRIORITY)
@@ -371,6 +376,9 @@ tw_definitions_to_json(const Taskwire__Control__Response *xr, const Taskwire__Co
 		if (q->dead_letter_exchange != NULL && q->dead_letter_exchange[0] != '\0')
 			json_object_set_new(args, "x-dead-letter-exchange",
 					    json_string(q->dead_letter_exchange));
+		if (q->max_length_bytes != 0)
+			json_object_set_new(args, "x-max-length-bytes",
+					    json_integer((json_int_t)q->max_length_bytes));
 		if (q->max_priority != 0)
 			json_object_set_new(args, "x-max-priority", json_integer(q->max_priority));
 		if (q->has_dead_letter_routing_key)

@@ -60,6 +60,7 @@ struct tw_route_queue {
 	uint64_t ttl_ticks;     /* message TTL in TSC ticks (tw_defs.tsc_hz), 0: none */
 	uint8_t max_priority;   /* 0: one ring; else levels[p - 1] holds priority p */
 	uint32_t max_length;    /* tasks over all levels */
+	uint64_t max_bytes;     /* args bytes over all levels, 0: no limit */
 	struct rte_ring *levels[TW_MAX_PRIORITY];
 	int32_t dlx;            /* dead-letter exchange index, -1: none (or not declared) */
 	uint32_t dl_key_len;
@@ -129,6 +130,7 @@ struct tw_def_queue {
 	struct rte_ring *ring;
 	uint8_t max_priority;
 	uint32_t max_length;
+	uint64_t max_bytes;             /* x-max-length-bytes, 0: none */
 	struct rte_ring *levels[TW_MAX_PRIORITY];
 	char dlx[TW_NAME_MAX];          /* dead-letter exchange, "" none; a missing one is ignored */
 	uint8_t has_dl_key;

@@ -68,6 +68,7 @@ struct tw_queue_slot {
 	uint8_t overflow;       /* enum tw_overflow */
 	uint8_t has_dl_key;
 	uint8_t max_priority;   /* levels[p - 1] holds priority p (1..max_priority) */
+	uint64_t max_bytes;     /* x-max-length-bytes, 0: none */
 	struct rte_ring *levels[TW_MAX_PRIORITY];
 	uint32_t message_ttl_ms;
 	char dlx[TW_NAME_MAX];  /* dead-letter exchange, "" none */
@@ -112,6 +113,16 @@ struct tw_shared {
 	struct tw_queue_slot queues[TW_MAX_QUEUES];
 
 	struct tw_lcore_stats stats[TW_MAX_LCORES];
+
+	/*
+	 * Args bytes waiting in each queue, for x-max-length-bytes. Added by
+	 * the lcore that enqueues, subtracted by the one that dequeues (or by
+	 * tw-control when it purges), with atomic adds: the one counter that
+	 * producers and consumers share, and only for queues with a byte limit.
+	 */
+	struct {
+		uint64_t bytes;
+	} __rte_cache_aligned queue_bytes[TW_MAX_QUEUES];
 } __rte_cache_aligned;
 
 static inline const char *

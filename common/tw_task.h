@@ -41,6 +41,7 @@ struct tw_task {
 	const char *routing_key;    /* points into frame's data: dead-lettering routes with it */
 	uint16_t key_len;
 	uint8_t dead_letters;       /* times dead-lettered (bounded: TW_MAX_DEAD_LETTERS) */
+	uint8_t counts_bytes;       /* its queue has a byte limit: subtract args_len on dequeue */
 } __rte_cache_aligned;
 
 #define TW_HANDLER_NONE UINT16_MAX

@@ -146,8 +146,14 @@ drain_ring(struct ctl_broker *b, struct rte_ring *r)
 	unsigned got;
 
 	while ((got = rte_ring_dequeue_burst(r, v, RTE_DIM(v), NULL)) != 0) {
-		for (unsigned i = 0; i < got; i++)
-			tw_task_release(v[i], b->sh->task_pool);
+		for (unsigned i = 0; i < got; i++) {
+			struct tw_task *t = v[i];
+
+			if (t->counts_bytes)
+				__atomic_fetch_sub(&b->sh->queue_bytes[t->queue_slot].bytes, t->args_len,
+						   __ATOMIC_RELAXED);
+			tw_task_release(t, b->sh->task_pool);
+		}
 		n += got;
 	}
 	return n;
@@ -179,6 +185,7 @@ publish(struct ctl_broker *b, const struct dead_rings *dead, uint64_t *discarded
 		queues[d.n_queues].slot = (uint16_t)s;
 		queues[d.n_queues].ring = qs->ring;
 		queues[d.n_queues].max_length = qs->max_length;
+		queues[d.n_queues].max_bytes = qs->max_bytes;
 		queues[d.n_queues].max_priority = qs->max_priority;
 		memcpy(queues[d.n_queues].levels, qs->levels, sizeof(qs->levels));
 		queues[d.n_queues].overflow = qs->overflow;
@@ -345,7 +352,7 @@ ctl_queue_declare(struct ctl_broker *b, const struct ctl_queue_spec *spec, char 
 		/* Re-declaring with the same arguments is a no-op, as in AMQP; other arguments are refused. */
 		if ((max_length != 0 && max_length != e->max_length) || spec->overflow != e->overflow ||
 		    spec->message_ttl_ms != e->message_ttl_ms || strcmp(dlx, e->dlx) != 0 ||
-		    spec->max_priority != e->max_priority ||
+		    spec->max_priority != e->max_priority || spec->max_bytes != e->max_bytes ||
 		    (spec->dl_key != NULL) != e->has_dl_key ||
 		    (spec->dl_key != NULL && strcmp(spec->dl_key, e->dl_key) != 0))
 			return ERR("queue '%s' exists with other arguments (max-length %u, overflow %s, "
@@ -384,6 +391,8 @@ ctl_queue_declare(struct ctl_broker *b, const struct ctl_queue_spec *spec, char 
 		}
 	}
 	qs->max_priority = spec->max_priority;
+	qs->max_bytes = spec->max_bytes;
+	__atomic_store_n(&b->sh->queue_bytes[s].bytes, 0, __ATOMIC_RELAXED);
 	qs->gen++;
 	snprintf(qs->name, sizeof(qs->name), "%s", name);
 	qs->max_length = max_length;

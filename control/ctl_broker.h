@@ -51,6 +51,7 @@ struct ctl_queue_spec {
 	const char *dlx;           /* NULL or "": none */
 	const char *dl_key;        /* NULL: the task's own routing key */
 	uint8_t max_priority;      /* 0: no priorities; 1..TW_MAX_PRIORITY */
+	uint64_t max_bytes;        /* x-max-length-bytes (args bytes), 0: none */
 };
 
 int ctl_queue_declare(struct ctl_broker *b, const struct ctl_queue_spec *q, char *err);

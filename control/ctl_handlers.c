@@ -102,6 +102,8 @@ list_queues(const struct ctl_broker *b, struct ctl_reply *r)
 		q[k]->max_length = qs->max_length;
 		q[k]->ready = ctl_queue_ready(qs);
 		q[k]->max_priority = qs->max_priority;
+		q[k]->max_length_bytes = qs->max_bytes;
+		q[k]->ready_bytes = __atomic_load_n(&sh->queue_bytes[s].bytes, __ATOMIC_RELAXED);
 		q[k]->published = c.published;
 		q[k]->delivered = c.delivered;
 		q[k]->rejected = c.rejected;
@@ -233,6 +235,7 @@ queue_spec(const Taskwire__Control__QueueDeclare *m, struct ctl_queue_spec *q, s
 		return -EINVAL;
 	}
 	q->max_priority = (uint8_t)m->max_priority;
+	q->max_bytes = m->max_length_bytes;
 	q->dlx = m->dead_letter_exchange != NULL ? m->dead_letter_exchange : "";
 	q->dl_key = m->has_dead_letter_routing_key
 			    ? (m->dead_letter_routing_key != NULL ? m->dead_letter_routing_key : "")

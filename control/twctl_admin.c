@@ -90,7 +90,7 @@ twctl_queue(const struct twctl_opts *o, int argc, char **argv)
 	char msg[300];
 
 	if (argc < 3)
-		return usage_error("usage: queue declare NAME [--max-length N] [--overflow reject-publish|drop-head] [--message-ttl MS] [--dead-letter-exchange EX] [--dead-letter-routing-key K] [--max-priority N] | queue delete|purge NAME");
+		return usage_error("usage: queue declare NAME [--max-length N] [--overflow reject-publish|drop-head] [--message-ttl MS] [--dead-letter-exchange EX] [--dead-letter-routing-key K] [--max-priority N] [--max-length-bytes N] | queue delete|purge NAME");
 	if (strcmp(argv[1], "declare") == 0) {
 		qd.name = argv[2];
 		for (int i = 3; i < argc; i++) {
@@ -99,6 +99,13 @@ twctl_queue(const struct twctl_opts *o, int argc, char **argv)
 					return usage_error("--max-length: a positive integer");
 			} else if (strcmp(argv[i], "--overflow") == 0 && i + 1 < argc) {
 				qd.overflow = argv[++i];
+			} else if (strcmp(argv[i], "--max-length-bytes") == 0 && i + 1 < argc) {
+				char *end;
+
+				errno = 0;
+				qd.max_length_bytes = strtoull(argv[++i], &end, 10);
+				if (errno != 0 || *end != '\0' || qd.max_length_bytes == 0 || argv[i][0] == '-')
+					return usage_error("--max-length-bytes: a positive integer");
 			} else if (strcmp(argv[i], "--max-priority") == 0 && i + 1 < argc) {
 				if (parse_u32(argv[++i], &qd.max_priority) != 0 || qd.max_priority == 0)
 					return usage_error("--max-priority: 1..10");
@@ -127,7 +134,7 @@ twctl_queue(const struct twctl_opts *o, int argc, char **argv)
 		req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_PURGE;
 		req.queue_purge = &qp;
 	} else {
-		return usage_error("usage: queue declare NAME [--max-length N] [--overflow reject-publish|drop-head] [--message-ttl MS] [--dead-letter-exchange EX] [--dead-letter-routing-key K] [--max-priority N] | queue delete|purge NAME");
+		return usage_error("usage: queue declare NAME [--max-length N] [--overflow reject-publish|drop-head] [--message-ttl MS] [--dead-letter-exchange EX] [--dead-letter-routing-key K] [--max-priority N] [--max-length-bytes N] | queue delete|purge NAME");
 	}
 	if (twctl_roundtrip(o, &req, &resp) != TWCTL_OK)
 		return TWCTL_FAILED;
@@ -262,7 +269,9 @@ print_queues(const struct twctl_opts *o, const Taskwire__Control__Response *r)
 		for (size_t i = 0; i < r->n_queues; i++) {
 			const Taskwire__Control__QueueInfo *q = r->queues[i];
 
-			json_t *o = json_pack("{s:i, s:s, s:i, s:I, s:I, s:s}", "max_priority",
+			json_t *o = json_pack("{s:I, s:I, s:i, s:s, s:i, s:I, s:I, s:s}",
+					      "max_length_bytes", (json_int_t)q->max_length_bytes,
+					      "ready_bytes", (json_int_t)q->ready_bytes, "max_priority",
 					      (int)q->max_priority, "overflow", q->overflow,
 					      "message_ttl", (int)q->message_ttl, "dropped",
 					      (json_int_t)q->dropped, "expired", (json_int_t)q->expired,
@@ -308,7 +317,8 @@ print_queues(const struct twctl_opts *o, const Taskwire__Control__Response *r)
 		const Taskwire__Control__QueueInfo *q = r->queues[i];
 
 		if (strcmp(q->overflow, "reject-publish") == 0 && q->message_ttl == 0 &&
-		    q->dead_letter_exchange[0] == '\0' && q->max_priority == 0)
+		    q->dead_letter_exchange[0] == '\0' && q->max_priority == 0 &&
+		    q->max_length_bytes == 0)
 			continue;
 		twctl_table_row(&t, "%s\t%s\t%u\t%s\t%s\t%u\t%" PRIu64 "\t%" PRIu64, q->name,
 				q->overflow, q->message_ttl, q->dead_letter_exchange,

@@ -16,9 +16,18 @@ requeue(struct tw_lcore_ctx *ctx, const struct tw_route_queue *q, struct tw_task
 	t->queue_slot = q->slot;
 	t->enqueue_tsc = now;
 	t->expire_tsc = q->ttl_ticks != 0 ? now + q->ttl_ticks : 0;
+	/* Byte limits count dead-lettered tasks but do not refuse them. */
+	t->counts_bytes = q->max_bytes != 0;
+	if (t->counts_bytes)
+		__atomic_fetch_add(&ctx->shared->queue_bytes[q->slot].bytes, t->args_len,
+				   __ATOMIC_RELAXED);
 	/* Hand-off: after a successful enqueue the queue's consumer owns t. */
-	if (rte_ring_enqueue(tw_queue_ring(q, t->priority), t) != 0)
+	if (rte_ring_enqueue(tw_queue_ring(q, t->priority), t) != 0) {
+		if (t->counts_bytes)
+			__atomic_fetch_sub(&ctx->shared->queue_bytes[q->slot].bytes, t->args_len,
+					   __ATOMIC_RELAXED);
 		return false;
+	}
 	tw_cnt_qadd(&ctx->stats->q_published[q->slot], 1);
 	tw_cnt_add(ctx, TW_CNT_tasks_dead_lettered, 1);
 	return true;

@@ -68,12 +68,52 @@ drop_head_and_enqueue(struct tw_lcore_ctx *ctx, const struct tw_routes *rt,
 	for (uint32_t p = 0; p <= q->max_priority && got != 0; p++)
 		got = rte_ring_dequeue(p == 0 ? q->ring : q->levels[p - 1], (void **)&old);
 	if (got == 0) {
+		if (old->counts_bytes)
+			__atomic_fetch_sub(&ctx->shared->queue_bytes[q->slot].bytes, old->args_len,
+					   __ATOMIC_RELAXED);
 		tw_cnt_qadd(&ctx->stats->q_dropped[q->slot], 1);
 		tw_cnt_add(ctx, TW_CNT_tasks_dropped_head, 1);
 		if (!tw_deadletter(ctx, rt, old))
 			tw_task_release(old, ctx->task_pool);
 	}
 	return rte_ring_enqueue(ring, t) == 0;
+}
+
+/*
+ * x-max-length-bytes: reserve t's args bytes in the queue's counter if
+ * they fit; with drop-head, drop oldest tasks until they do (bounded by
+ * the queue's length). @return true when reserved (undone by the caller
+ * if the enqueue still fails).
+ */
+static bool
+bytes_fit(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, const struct tw_route_queue *q,
+	  struct tw_task *t)
+{
+	uint64_t *bytes = &ctx->shared->queue_bytes[q->slot].bytes;
+
+	for (uint32_t tries = 0; tries <= q->max_length; tries++) {
+		uint64_t now = __atomic_load_n(bytes, __ATOMIC_RELAXED);
+		struct tw_task *old;
+		int got = -1;
+
+		if (now + t->args_len <= q->max_bytes) {
+			__atomic_fetch_add(bytes, t->args_len, __ATOMIC_RELAXED);
+			return true;
+		}
+		if (q->overflow != TW_OVERFLOW_DROP_HEAD || t->args_len > q->max_bytes)
+			return false;
+		for (uint32_t p = 0; p <= q->max_priority && got != 0; p++)
+			got = rte_ring_dequeue(p == 0 ? q->ring : q->levels[p - 1], (void **)&old);
+		if (got != 0)
+			return false; /* the workers hold the bytes; they will give them back */
+		if (old->counts_bytes)
+			__atomic_fetch_sub(bytes, old->args_len, __ATOMIC_RELAXED);
+		tw_cnt_qadd(&ctx->stats->q_dropped[q->slot], 1);
+		tw_cnt_add(ctx, TW_CNT_tasks_dropped_head, 1);
+		if (!tw_deadletter(ctx, rt, old))
+			tw_task_release(old, ctx->task_pool);
+	}
+	return false;
 }
 
 /* Tasks in a priority queue, over all levels (its max-length is for the total). */
@@ -85,6 +125,33 @@ priority_queue_count(const struct tw_route_queue *q)
 	for (uint32_t p = 0; p < q->max_priority; p++)
 		n += rte_ring_count(q->levels[p]);
 	return n;
+}
+
+/*
+ * Put t into q under the queue's limits (max-length over all priority
+ * levels, max-length-bytes) and overflow mode.
+ * @return true if t is in a ring (the consumer owns it), false if the
+ *   queue refused it (the caller still owns it; nothing is reserved).
+ */
+static bool
+enqueue_task(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, const struct tw_route_queue *q,
+	     struct tw_task *t)
+{
+	struct rte_ring *ring = tw_queue_ring(q, t->priority);
+	bool full;
+
+	t->counts_bytes = q->max_bytes != 0;
+	if (t->counts_bytes && !bytes_fit(ctx, rt, q, t))
+		return false;
+	full = q->max_priority != 0 && priority_queue_count(q) >= q->max_length;
+	if (likely(!full && rte_ring_enqueue(ring, t) == 0))
+		return true;
+	if (q->overflow == TW_OVERFLOW_DROP_HEAD && drop_head_and_enqueue(ctx, rt, q, t, ring))
+		return true;
+	if (t->counts_bytes)
+		__atomic_fetch_sub(&ctx->shared->queue_bytes[q->slot].bytes, t->args_len,
+				   __ATOMIC_RELAXED);
+	return false;
 }
 
 /*
@@ -100,9 +167,7 @@ deliver(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_mbuf *f
 
 	for (int d = 0; d < n_dest; d++) {
 		const struct tw_route_queue *q = &rt->queues[dest[d]];
-		struct rte_ring *ring;
 		struct tw_task *t;
-		bool full;
 
 		if (unlikely(rte_mempool_get(ctx->task_pool, (void **)&t) != 0)) {
 			tw_cnt_add(ctx, TW_CNT_nack_no_resources, 1);
@@ -130,12 +195,8 @@ deliver(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_mbuf *f
 		/* The descriptor's own frame reference, taken before the hand-off:
 		 * a worker may release it as soon as the enqueue is visible. */
 		rte_mbuf_refcnt_update(frame, 1);
-		ring = tw_queue_ring(q, t->priority);
-		full = q->max_priority != 0 && priority_queue_count(q) >= q->max_length;
 		/* Hand-off: after a successful enqueue the consumer owns t. */
-		if (unlikely(full || rte_ring_enqueue(ring, t) != 0) &&
-		    (q->overflow != TW_OVERFLOW_DROP_HEAD ||
-		     !drop_head_and_enqueue(ctx, rt, q, t, ring))) {
+		if (unlikely(!enqueue_task(ctx, rt, q, t))) {
 			rte_mbuf_refcnt_update(frame, -1);
 			rte_mempool_put(ctx->task_pool, t);
 			tw_cnt_qadd(&ctx->stats->q_rejected[q->slot], 1);

@@ -107,6 +107,9 @@ tw_exec_burst(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 		if (i + 2 < n)
 			rte_prefetch0(tasks[i + 2]->args);
 		tw_cnt_qadd(&ctx->stats->q_completed[tasks[i]->queue_slot], 1);
+		if (tasks[i]->counts_bytes)
+			__atomic_fetch_sub(&ctx->shared->queue_bytes[tasks[i]->queue_slot].bytes,
+					   tasks[i]->args_len, __ATOMIC_RELAXED);
 		/* the clock is read only for tasks of queues with a TTL, at their turn */
 		if (unlikely(tasks[i]->expire_tsc != 0 && rte_rdtsc() > tasks[i]->expire_tsc)) {
 			tw_cnt_add(ctx, TW_CNT_tasks_expired, 1);

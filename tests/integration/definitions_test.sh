@@ -47,7 +47,7 @@ before=$(twctl definitions export -)
 if twctl definitions import "$data/unsupported-definitions.json" 2>"$TW_DIR/err.txt"; then
 	fail "unsupported definitions were accepted"
 fi
-for want in "queues\[0\].foo: unknown field" "queues\[0\].arguments.x-max-length-bytes: not supported" \
+for want in "queues\[0\].foo: unknown field" "queues\[0\].arguments.x-single-active-consumer: not supported" \
 	"queues\[1\].vhost" "queues\[1\].auto_delete" "exchanges\[0\].arguments.x-delayed-type" \
 	"policies: not supported" "nothing imported"; do
 	grep -q "$want" "$TW_DIR/err.txt" || { cat "$TW_DIR/err.txt"; fail "no error naming $want"; }

@@ -232,6 +232,64 @@ test_priority_queue(void **state)
 	tw_client_close(c);
 }
 
+/*
+ * x-max-length-bytes: while the worker is busy, 100-byte tasks fill a
+ * 1000-byte queue; the rest are NACKed queue-full (reject-publish) or
+ * push the oldest out (drop-head). Bytes go back to 0 when it drains.
+ */
+static void
+bytes_case(const char *queue, const char *overflow, struct states *s)
+{
+	struct tw_client *c = it_client();
+	char args[101];
+	struct tw_publish p = { .routing_key = queue, .task = "echo", .args = args, .args_len = 100 };
+	struct tw_publish blocker = { .routing_key = queue, .task = "sleep_us", .args = "[200000]",
+				      .args_len = 8 };
+	uint64_t id, deadline;
+
+	memset(args, 'b', 100);
+	assert_int_equal(it_twctl("queue declare %s --max-length-bytes 1000 --overflow %s", queue,
+				  overflow), 0);
+	memset(s, 0, sizeof(*s));
+	assert_int_equal(tw_client_publish(c, &blocker, &id), 0);
+	assert_int_equal(tw_client_flush(c), 0);
+	usleep(50000);
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(tw_client_publish(c, &p, &id), 0);
+	assert_int_equal(tw_client_flush(c), 0);
+	deadline = it_now_ms() + 10000;
+	while (s->acks + s->nacks < 51 && it_now_ms() < deadline)
+		assert_true(tw_client_poll(c, 100, tally, s) >= 0);
+	deadline = it_now_ms() + 10000;
+	while (s->success < s->acks - it_queue(queue, "dropped") && it_now_ms() < deadline)
+		assert_true(tw_client_poll(c, 100, tally, s) >= 0);
+	tw_client_close(c);
+}
+
+static void
+test_max_length_bytes(void **state)
+{
+	struct states s;
+
+	(void)state;
+	bytes_case("kb", "reject-publish", &s);
+	print_message("bytes reject-publish: %lu acked, %lu nacked, %lu ran\n", (unsigned long)s.acks,
+		      (unsigned long)s.nacks, (unsigned long)s.success);
+	assert_int_equal(s.acks + s.nacks, 51);
+	assert_int_equal(s.acks, 11);                  /* the blocker + ten 100-byte tasks */
+	assert_int_equal(it_queue("kb", "rejected"), 40);
+	assert_int_equal(s.success, 11);
+	assert_int_equal(it_queue("kb", "ready_bytes"), 0);
+
+	bytes_case("kb2", "drop-head", &s);
+	print_message("bytes drop-head: %lu acked, %lu ran, %lu dropped\n", (unsigned long)s.acks,
+		      (unsigned long)s.success, (unsigned long)it_queue("kb2", "dropped"));
+	assert_int_equal(s.acks, 51);
+	assert_int_equal(it_queue("kb2", "dropped"), 40);
+	assert_int_equal(s.success, 11);
+	assert_int_equal(it_queue("kb2", "ready_bytes"), 0);
+}
+
 static void
 test_redeclare_with_other_policy(void **state)
 {
@@ -262,6 +320,7 @@ main(void)
 		cmocka_unit_test_teardown(test_dead_letter_expired, it_pools_back),
 		cmocka_unit_test_teardown(test_dead_letter_dropped_with_key, it_pools_back),
 		cmocka_unit_test_teardown(test_priority_queue, it_pools_back),
+		cmocka_unit_test_teardown(test_max_length_bytes, it_pools_back),
 		cmocka_unit_test_teardown(test_redeclare_with_other_policy, it_pools_back),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
