@@ -82,7 +82,7 @@ $(LIB_CTL): $(call objs,$(CTL_SRCS))
 $(LIB_CLIENT): $(call objs,$(CLIENT_SRCS)) $(PROTO_OBJS)
 	@rm -f $@; ar rcs $@ $^
 
-$(BUILD)/tw-dataplane: $(OBJ)/dataplane/tw_dataplane_main.o $(LIB_DP) $(LIB_COMMON)
+$(BUILD)/tw-dataplane: $(OBJ)/dataplane/tw_dataplane_main.o $(LIB_DP) $(LIB_CTL) $(LIB_COMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 $(BUILD)/tw-control: $(OBJ)/control/tw_control_main.o $(LIB_CTL) $(LIB_COMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm

@@ -96,6 +96,14 @@ int ctl_definitions_import(struct ctl_broker *b, const struct ctl_definitions *d
 /** Tasks waiting in a queue slot, over all its priority levels. */
 uint64_t ctl_queue_ready(const struct tw_queue_slot *qs);
 
+/**
+ * Read a RabbitMQ-shaped definitions file and import it (all or nothing),
+ * as `twctl definitions import` does; problems go to stderr prefixed with
+ * who. Used by tw-control and tw-dataplane's --definitions.
+ * @return 0 or -EINVAL.
+ */
+int ctl_definitions_load_file(struct ctl_broker *b, const char *file, const char *who);
+
 /** Slot index of a live queue, or -1. */
 int ctl_queue_find(const struct ctl_broker *b, const char *name);
 

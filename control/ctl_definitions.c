@@ -10,7 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "ctl_broker.h"
+#include "ctl_handlers.h"
+#include "tw_definitions.h"
 
 struct undo {
 	uint32_t n_x, n_q, n_b;
@@ -94,3 +98,41 @@ out:
 	free(u.bind);
 	return ret;
 }
+
+int
+ctl_definitions_load_file(struct ctl_broker *b, const char *file, const char *who)
+{
+	Taskwire__Control__Request req = TASKWIRE__CONTROL__REQUEST__INIT;
+	Taskwire__Control__Definitions *d;
+	struct tw_defs_errors errs;
+	struct ctl_reply r;
+	json_error_t je;
+	json_t *doc = json_load_file(file, 0, &je);
+	int ret;
+
+	if (doc == NULL) {
+		fprintf(stderr, "%s: %s:%d:%d: %s\n", who, file, je.line, je.column, je.text);
+		return -EINVAL;
+	}
+	ret = tw_definitions_from_json(doc, &d, &errs);
+	json_decref(doc);
+	if (ret != 0) {
+		for (size_t i = 0; i < errs.n && i < TW_DEFS_MAX_ERRORS; i++)
+			fprintf(stderr, "%s: %s: %s\n", who, file, errs.msg[i]);
+		return ret;
+	}
+	req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_IMPORT_DEFINITIONS;
+	req.import_definitions = d;
+	ctl_reply_init(&r);
+	ctl_handle(b, &req, &r);
+	if (!r.resp.ok)
+		fprintf(stderr, "%s: %s: %s; nothing imported\n", who, file, r.resp.error);
+	else
+		printf("%s: imported %zu exchanges, %zu queues, %zu bindings from %s\n", who,
+		       d->n_exchanges, d->n_queues, d->n_bindings, file);
+	ret = r.resp.ok ? 0 : -EINVAL;
+	ctl_reply_free(&r);
+	tw_definitions_free(d);
+	return ret;
+}
+

@@ -125,44 +125,6 @@ has_lcore_option(int argc, char **argv)
 	return false;
 }
 
-/* --definitions: the same all-or-nothing import as `twctl definitions import`. */
-static int
-load_definitions(struct ctl_broker *b, const char *file)
-{
-	Taskwire__Control__Request req = TASKWIRE__CONTROL__REQUEST__INIT;
-	Taskwire__Control__Definitions *d;
-	struct tw_defs_errors errs;
-	struct ctl_reply r;
-	json_error_t je;
-	json_t *doc = json_load_file(file, 0, &je);
-	int ret;
-
-	if (doc == NULL) {
-		fprintf(stderr, "tw-control: %s:%d:%d: %s\n", file, je.line, je.column, je.text);
-		return -EINVAL;
-	}
-	ret = tw_definitions_from_json(doc, &d, &errs);
-	json_decref(doc);
-	if (ret != 0) {
-		for (size_t i = 0; i < errs.n && i < TW_DEFS_MAX_ERRORS; i++)
-			fprintf(stderr, "tw-control: %s: %s\n", file, errs.msg[i]);
-		return ret;
-	}
-	req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_IMPORT_DEFINITIONS;
-	req.import_definitions = d;
-	ctl_reply_init(&r);
-	ctl_handle(b, &req, &r);
-	if (!r.resp.ok)
-		fprintf(stderr, "tw-control: %s: %s; nothing imported\n", file, r.resp.error);
-	else
-		printf("tw-control: imported %zu exchanges, %zu queues, %zu bindings from %s\n",
-		       d->n_exchanges, d->n_queues, d->n_bindings, file);
-	ret = r.resp.ok ? 0 : -EINVAL;
-	ctl_reply_free(&r);
-	tw_definitions_free(d);
-	return ret;
-}
-
 static uint64_t
 monotonic_ms(void)
 {
@@ -273,7 +235,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	broker.grace_timeout_ms = opts.grace_timeout_ms;
-	if (opts.definitions != NULL && load_definitions(&broker, opts.definitions) != 0) {
+	if (opts.definitions != NULL && ctl_definitions_load_file(&broker, opts.definitions, "tw-control") != 0) {
 		ctl_broker_detach(&broker);
 		rte_eal_cleanup();
 		return 1;

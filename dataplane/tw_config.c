@@ -15,7 +15,7 @@
 #include "tw_limits.h"
 #include "tw_plan.h"
 
-enum opt_kind { OPT_U64, OPT_IPV4, OPT_PLAN };
+enum opt_kind { OPT_U64, OPT_IPV4, OPT_PLAN, OPT_PATH };
 
 struct opt_row {
 	const char *name;
@@ -48,6 +48,8 @@ static const struct opt_row options[] = {
 	  "RX ring descriptors" },
 	{ "tx-desc", OPT_U64, 64, 16384, 1024, offsetof(struct tw_config, tx_desc),
 	  "TX ring descriptors per queue" },
+	{ "definitions", OPT_PATH, 0, 0, 0, offsetof(struct tw_config, definitions),
+	  "RabbitMQ-shaped definitions file applied before traffic starts" },
 	{ "max-pollers", OPT_U64, 1, TW_MAX_LCORES, TW_MAX_LCORES,
 	  offsetof(struct tw_config, max_pollers),
 	  "polling lcores to plan when no lcore list is given" },
@@ -99,6 +101,9 @@ set_option(struct tw_config *cfg, const struct opt_row *o, const char *val)
 		}
 		*(uint64_t *)field = v;
 		return 0;
+	case OPT_PATH:
+		*(const char **)field = val;
+		return 0;
 	case OPT_U64:
 		errno = 0;
 		v = strtoull(val, &end, 10);
@@ -124,6 +129,8 @@ tw_config_parse(struct tw_config *cfg, int argc, char **argv)
 		longopts[i] = (struct option){ options[i].name, required_argument, NULL, 0 };
 		if (options[i].kind == OPT_IPV4)
 			*(uint32_t *)((char *)cfg + options[i].offset) = 0;
+		else if (options[i].kind == OPT_PATH)
+			*(const char **)((char *)cfg + options[i].offset) = NULL;
 		else
 			*(uint64_t *)((char *)cfg + options[i].offset) = UNSET;
 	}
@@ -151,7 +158,7 @@ tw_config_parse(struct tw_config *cfg, int argc, char **argv)
 	for (size_t i = 0; i < N_OPTIONS; i++) {
 		uint64_t *f = (uint64_t *)((char *)cfg + options[i].offset);
 
-		if (options[i].kind != OPT_IPV4 && *f == UNSET)
+		if (options[i].kind != OPT_IPV4 && options[i].kind != OPT_PATH && *f == UNSET)
 			*f = options[i].def;
 	}
 	if (cfg->ip_be == 0) {

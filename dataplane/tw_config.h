@@ -21,6 +21,7 @@ struct tw_config {
 	uint64_t rx_desc;
 	uint64_t tx_desc;
 	uint64_t max_pollers;
+	const char *definitions;   /* --definitions FILE, NULL: none (borrows argv) */
 };
 
 /**

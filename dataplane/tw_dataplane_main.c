@@ -23,6 +23,7 @@
 #include "tw_engine.h"
 #include "tw_lcore.h"
 #include "tw_log.h"
+#include "ctl_broker.h"
 #include "tw_plan.h"
 
 #define MAX_EAL_ARGS 128
@@ -74,6 +75,28 @@ add_planned_lcores(const struct tw_config *cfg, char *buf, size_t len)
 	return ret < 0 ? ret : 0;
 }
 
+/*
+ * --definitions: exchanges, queues and bindings in place before the first
+ * packet, through the same broker code tw-control runs (so the same
+ * checks, and tw-control finds them when it attaches). No lcore polls
+ * yet, so publishing the table waits for nobody.
+ */
+static int
+load_definitions(struct tw_engine *e)
+{
+	static struct ctl_broker broker;
+	char err[CTL_ERR_MAX];
+	int ret = ctl_broker_attach(&broker, e->shared, err);
+
+	if (ret != 0) {
+		fprintf(stderr, "tw-dataplane: %s\n", err);
+		return ret;
+	}
+	ret = ctl_definitions_load_file(&broker, e->cfg.definitions, "tw-dataplane");
+	ctl_broker_detach(&broker);
+	return ret;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -123,6 +146,8 @@ main(int argc, char **argv)
 		rte_exit(EXIT_FAILURE, "built-in tasks: %s\n", strerror(-ret));
 	if (tw_engine_plan(&engine) < 0 || tw_engine_setup(&engine) < 0)
 		rte_exit(EXIT_FAILURE, "set-up failed (see above)\n");
+	if (engine.cfg.definitions != NULL && load_definitions(&engine) != 0)
+		rte_exit(EXIT_FAILURE, "definitions refused (see above)\n");
 
 	/* 5. launch, then housekeeping on the main lcore until told to stop */
 	if (tw_engine_launch(&engine) < 0) {

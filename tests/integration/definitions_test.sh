@@ -73,3 +73,17 @@ sed -i "s/^TW_CTL_PID=.*/TW_CTL_PID=$ctl/" "$TW_DIR/engine.env"
 tw_wait_for_line "$TW_DIR/control3.log" "tw-control: ready" "$ctl" 30 || { cat "$TW_DIR/control3.log"; fail "no start with --definitions"; }
 grep -q "imported 3 exchanges, 3 queues, 4 bindings" "$TW_DIR/control3.log" || fail "no import at start"
 echo "ok: tw-control --definitions"
+
+# 6. tw-dataplane --definitions: in place before the first packet; tw-control finds them
+outer_dir=$TW_DIR
+tw_engine_start itdefs2 --definitions "$(cd "$data" && pwd)/rabbitmq-definitions.json" || fail "engine with --definitions"
+trap 'tw_engine_stop "$TW_BUILD/run/itdefs2"' EXIT
+grep -q "tw-dataplane: imported 3 exchanges, 3 queues, 4 bindings" "$TW_BUILD/run/itdefs2/dataplane.log" || fail "no import in tw-dataplane"
+. "$TW_BUILD/run/itdefs2/engine.env"
+[ "$("$TW_BUILD/twctl" --socket "$TW_SOCKET" list bindings --json | grep -c '"source"')" -eq 4 ] || fail "tw-control does not see the bindings"
+out=$(ip netns exec "$TW_NETNS" "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" publish events order.x add '[1,2]' --wait 5)
+echo "$out" | grep -q "SUCCESS 3" || fail "routing with definitions from tw-dataplane: $out"
+tw_engine_stop "$TW_BUILD/run/itdefs2" || fail "second engine did not stop cleanly"
+trap - EXIT
+TW_DIR=$outer_dir
+echo "ok: tw-dataplane --definitions"
