@@ -17,6 +17,8 @@
 	X(icmp_echo_replies, "ICMP echo requests answered")                 \
 	X(tasks_received, "tasks decoded from frames")                      \
 	X(tasks_routed, "task deliveries enqueued on queue rings")          \
+	X(route_cache_hits, "routing results served by the lcore's cache")  \
+	X(route_cache_misses, "routing results computed (cached when cacheable)") \
 	X(acks, "tasks confirmed with ACK")                                 \
 	X(nacks, "tasks or frames refused with NACK")                       \
 	X(tasks_executed, "tasks run by a worker")                          \

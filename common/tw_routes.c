@@ -304,6 +304,46 @@ out:
 	return rc;
 }
 
+/*
+ * Mark the exchanges whose routing can depend on task headers: headers
+ * exchanges and every exchange that reaches one through bindings or
+ * alternates. A fixpoint over at most TW_MAX_EXCHANGES passes.
+ */
+static void
+mark_headers_use(struct tw_routes *rt)
+{
+	bool changed = true;
+
+	for (uint32_t x = 0; x < rt->n_exchanges; x++)
+		rt->exchanges[x].uses_headers = rt->exchanges[x].type == TW_EX_HEADERS;
+	for (uint32_t pass = 0; changed && pass < rt->n_exchanges; pass++) {
+		changed = false;
+		for (uint32_t x = 0; x < rt->n_exchanges; x++) {
+			struct tw_route_exchange *e = &rt->exchanges[x];
+			bool u = e->uses_headers;
+
+			if (e->alternate >= 0 && rt->exchanges[e->alternate].uses_headers)
+				u = true;
+			for (uint32_t i = 0; i < e->n_bindings && !u; i++) {
+				const struct tw_route_binding *b = &rt->bindings[e->first_binding + i];
+
+				u = b->dest_type == TW_DEST_EXCHANGE && rt->exchanges[b->dest].uses_headers;
+			}
+			if (u && !e->uses_headers) {
+				e->uses_headers = 1;
+				changed = true;
+			}
+		}
+	}
+	for (uint32_t x = 0; x < rt->n_exchanges; x++) {
+		struct tw_route_exchange *e = &rt->exchanges[x];
+
+		e->worth_caching = e->type == TW_EX_TOPIC || e->alternate >= 0;
+		for (uint32_t i = 0; i < e->n_bindings && !e->worth_caching; i++)
+			e->worth_caching = rt->bindings[e->first_binding + i].dest_type == TW_DEST_EXCHANGE;
+	}
+}
+
 /* One trie for every topic exchange's bindings. @return 0 or -ENOMEM. */
 static int
 build_topic(struct tw_routes *rt, const struct tw_alloc_ops *ops)
@@ -400,6 +440,8 @@ tw_routes_build(const struct tw_defs *d, const struct tw_alloc_ops *ops)
 		rc = fill_bindings(rt, d, ops);
 	if (rc == 0)
 		rc = build_topic(rt, ops);
+	if (rc == 0)
+		mark_headers_use(rt);
 	if (rc != 0) {
 		tw_routes_free(rt, ops);
 		errno = -rc;

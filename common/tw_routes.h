@@ -72,6 +72,8 @@ struct tw_route_exchange {
 	uint32_t name_len;
 	uint8_t type;           /* enum tw_exchange_type */
 	uint8_t flags;          /* TW_EX_F_* */
+	uint8_t uses_headers;   /* a headers exchange is reachable from here: results depend on headers */
+	uint8_t worth_caching;  /* topic, or routes on through other exchanges: a lookup costs more than a cache probe */
 	int32_t alternate;      /* exchange index for unroutable tasks, -1: none */
 	uint32_t topic_root;    /* topic exchanges: root node in rt->topic */
 	uint32_t first_binding; /* bindings are sorted by exchange: this one's range */

@@ -15,6 +15,7 @@
 
 #include "tw_deadletter.h"
 #include "tw_dispatch.h"
+#include "tw_route_cache.h"
 #include "tw_drop.h"
 #include "tw_parse.h"
 #include "tw_reply.h"
@@ -255,9 +256,10 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_
 		if (rt != NULL) {
 			struct tw_route_headers h = { tv->headers.p, tv->headers.len, tv->n_headers };
 
-			n_dest = tw_routes_match(rt, (const char *)tv->exchange.p, tv->exchange.len,
-						 (const char *)tv->routing_key.p,
-						 tv->routing_key.len, &h, dest);
+			n_dest = tw_routes_match_cached(rt, ctx->route_cache,
+							(const char *)tv->exchange.p, tv->exchange.len,
+							(const char *)tv->routing_key.p,
+							tv->routing_key.len, &h, dest);
 		} else {
 			n_dest = tv->exchange.len == 0 ? 0 : TW_ROUTE_NO_EXCHANGE; /* nothing declared yet */
 		}
@@ -298,5 +300,10 @@ tw_dispatch_burst(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct r
 		routed += dispatch_frame(ctx, rt, v[i], now);
 	/* Every descriptor took its own reference; release the stage's. */
 	tw_drop_burst(ctx, TW_CNT_frames_released, v, n);
+	/* the cache counts for itself; publish its totals once per burst */
+	__atomic_store_n(&ctx->stats->c[TW_CNT_route_cache_hits], ctx->route_cache->hits,
+			 __ATOMIC_RELAXED);
+	__atomic_store_n(&ctx->stats->c[TW_CNT_route_cache_misses], ctx->route_cache->misses,
+			 __ATOMIC_RELAXED);
 	return routed;
 }

@@ -19,6 +19,7 @@
 #include "tw_lcore_loop.h"
 #include "tw_log.h"
 #include "tw_port.h"
+#include "tw_route_cache.h"
 #include "tw_task.h"
 
 #define POOL_CACHE 256
@@ -192,6 +193,15 @@ tw_engine_launch(struct tw_engine *e)
 		ctx->tsc_hz = rte_get_tsc_hz();
 		ctx->tx.port_id = s->port_id;
 		ctx->tx.queue_id = (uint16_t)pe->qsbr_id;
+		/* only lcores that route need a routing cache */
+		if (pe->role == TW_ROLE_IO || pe->role == TW_ROLE_RTC) {
+			ctx->route_cache = rte_zmalloc_socket("tw_route_cache",
+							      sizeof(*ctx->route_cache),
+							      RTE_CACHE_LINE_SIZE,
+							      rte_lcore_to_socket_id(pe->lcore_id));
+			if (ctx->route_cache == NULL)
+				return -ENOMEM;
+		}
 
 		ret = rte_eal_remote_launch(role_loop[pe->role], ctx, pe->lcore_id);
 		if (ret != 0) {

@@ -20,6 +20,7 @@
 #define TW_TX_BATCH 64              /* packets staged before rte_eth_tx_burst */
 #define TW_RESULT_SCRATCH 2048      /* handler output / error buffer per lcore */
 
+struct tw_route_cache;
 struct tw_task;
 struct tw_task_registry;
 
@@ -60,6 +61,7 @@ struct tw_lcore_ctx {
 	struct tw_txq tx;
 	uint32_t next_queue;            /* worker: round-robin start among queues */
 	uint64_t stall_epoch;           /* last tw_shared.stall_epoch seen */
+	struct tw_route_cache *route_cache; /* io roles: routing results by key */
 	struct tw_task_view views[TW_FRAME_MAX_TASKS];
 	uint8_t scratch[TW_RESULT_SCRATCH];
 } __rte_cache_aligned;

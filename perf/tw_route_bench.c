@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "tw_route_cache.h"
 #include "tw_routes.h"
 
 static const char *const regions[] = { "eu", "us", "ap", "sa", "af", "me", "cn", "in" };
@@ -45,7 +46,8 @@ build(enum tw_exchange_type type, uint32_t n, unsigned *seed)
 	struct tw_def_exchange ex = { .name = "x", .type = (uint8_t)type };
 	struct tw_def_binding *b = calloc(n, sizeof(*b));
 	uint32_t services = n / 4 + 1;
-	struct tw_defs d = { .n_queues = N_QUEUES, .queues = q, .n_exchanges = 1, .exchanges = &ex,
+	static uint64_t version;
+	struct tw_defs d = { .version = ++version, .n_queues = N_QUEUES, .queues = q, .n_exchanges = 1, .exchanges = &ex,
 			     .n_bindings = n, .bindings = b };
 	struct tw_routes *rt;
 
@@ -100,8 +102,10 @@ struct result {
 	double dests;  /* average destinations per task */
 };
 
+/* cache: NULL for the table alone, else through the io lcore's routing cache */
 static struct result
-measure(const struct tw_routes *rt, char (*keys)[TW_NAME_MAX], uint64_t lookups)
+measure(const struct tw_routes *rt, struct tw_route_cache *cache, char (*keys)[TW_NAME_MAX],
+	uint64_t lookups)
 {
 	static uint16_t dest[TW_MAX_ROUTE_DESTS];
 	uint32_t lens[N_KEYS];
@@ -110,13 +114,17 @@ measure(const struct tw_routes *rt, char (*keys)[TW_NAME_MAX], uint64_t lookups)
 
 	for (int i = 0; i < N_KEYS; i++)
 		lens[i] = (uint32_t)strlen(keys[i]);
-	for (int i = 0; i < N_KEYS; i++) /* warm the caches */
-		tw_routes_match(rt, "x", 1, keys[i], lens[i], NULL, dest);
+	for (int i = 0; i < N_KEYS; i++) /* warm the CPU caches (and the routing cache) */
+		cache != NULL ? tw_routes_match_cached(rt, cache, "x", 1, keys[i], lens[i], NULL, dest)
+			      : tw_routes_match(rt, "x", 1, keys[i], lens[i], NULL, dest);
 	t0 = now_ns();
 	for (uint64_t i = 0; i < lookups; i++) {
 		uint32_t k = (uint32_t)(i * 2654435761u) % N_KEYS;
 
-		total += (uint64_t)tw_routes_match(rt, "x", 1, keys[k], lens[k], NULL, dest);
+		total += (uint64_t)(cache != NULL ? tw_routes_match_cached(rt, cache, "x", 1, keys[k],
+									   lens[k], NULL, dest)
+						  : tw_routes_match(rt, "x", 1, keys[k], lens[k],
+								    NULL, dest));
 	}
 	r.ns = (double)(now_ns() - t0) / (double)lookups;
 	r.dests = (double)total / (double)lookups;
@@ -144,25 +152,32 @@ main(int argc, char **argv)
 	}
 	if (lookups == 0)
 		return 2;
-	printf(markdown ? "| bindings | direct ns/task | topic ns/task | topic / direct | topic queues per task |\n"
-			  "| ---: | ---: | ---: | ---: | ---: |\n"
-			: "%-10s %16s %15s %15s %22s\n",
-	       "bindings", "direct ns/task", "topic ns/task", "topic/direct", "topic queues per task");
+	printf(markdown ? "| bindings | direct ns/task | topic ns/task | topic / direct | direct, cached | "
+			  "topic, cached | topic cached / direct | topic queues per task |\n"
+			  "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+			: "%-10s %9s %9s %9s %9s %9s %12s %8s\n",
+	       "bindings", "direct", "topic", "ratio", "direct-c", "topic-c", "topic-c/dir", "queues");
 	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
 		struct tw_routes *direct = build(TW_EX_DIRECT, sizes[s], &seed);
 		struct tw_routes *topic = build(TW_EX_TOPIC, sizes[s], &seed);
-		struct result rd, rtp;
+		static struct tw_route_cache cache_d, cache_t;
+		struct result rd, rtp, rdc, rtc;
 
 		if (direct == NULL || topic == NULL) {
 			fprintf(stderr, "tw-route-bench: build failed: %s\n", strerror(errno));
 			return 1;
 		}
 		make_keys(TW_EX_DIRECT, sizes[s], keys, &seed);
-		rd = measure(direct, keys, lookups);
+		rd = measure(direct, NULL, keys, lookups);
+		rdc = measure(direct, &cache_d, keys, lookups);
 		make_keys(TW_EX_TOPIC, sizes[s], keys, &seed);
-		rtp = measure(topic, keys, lookups);
-		printf(markdown ? "| %u | %.1f | %.1f | %.2f | %.1f |\n" : "%-10u %16.1f %15.1f %15.2f %22.1f\n",
-		       sizes[s], rd.ns, rtp.ns, rtp.ns / rd.ns, rtp.dests);
+		rtp = measure(topic, NULL, keys, lookups);
+		rtc = measure(topic, &cache_t, keys, lookups);
+		if (getenv("TW_BENCH_VERBOSE"))
+			fprintf(stderr, "topic cache: %lu hits, %lu misses\n", (unsigned long)cache_t.hits, (unsigned long)cache_t.misses);
+		printf(markdown ? "| %u | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f | %.1f |\n"
+				: "%-10u %9.1f %9.1f %9.2f %9.1f %9.1f %12.2f %8.1f\n",
+		       sizes[s], rd.ns, rtp.ns, rtp.ns / rd.ns, rdc.ns, rtc.ns, rtc.ns / rd.ns, rtp.dests);
 		tw_routes_free(direct, NULL);
 		tw_routes_free(topic, NULL);
 	}

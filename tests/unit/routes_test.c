@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "taskwire.pb-c.h"
+#include "tw_route_cache.h"
 #include "tw_routes.h"
 #include "tw_wire.h"
 
@@ -447,6 +448,51 @@ test_topic_trie_against_reference(void **state)
 	tw_routes_free(rt, NULL);
 }
 
+/* The per-lcore cache gives the same answers, and a new table version is never served stale. */
+static void
+test_route_cache(void **state)
+{
+	static struct tw_route_cache cache;
+	struct tw_routes *rt = build_default(), *rt2;
+	static const char *const keys[] = { "red", "blue", "kern.info", "kern.crit", "a.b.crit",
+					    "x", "", "kern" };
+	static const char *const exs[] = { "jobs", "logs", "all", "nope" };
+	uint16_t d1[TW_MAX_ROUTE_DESTS], d2[TW_MAX_ROUTE_DESTS];
+
+	(void)state;
+	for (int round = 0; round < 3; round++)
+		for (size_t e = 0; e < 4; e++)
+			for (size_t k = 0; k < 8; k++) {
+				uint32_t el = (uint32_t)strlen(exs[e]), kl = (uint32_t)strlen(keys[k]);
+				int a = tw_routes_match(rt, exs[e], el, keys[k], kl, NULL, d1);
+				int b = tw_routes_match_cached(rt, &cache, exs[e], el, keys[k], kl, NULL, d2);
+
+				assert_int_equal(a, b);
+				if (a > 0)
+					assert_memory_equal(d1, d2, sizeof(uint16_t) * (size_t)a);
+			}
+	assert_true(cache.hits > 0);
+	/* version 4: "red" no longer bound to q2 */
+	{
+		struct tw_def_binding b2[8];
+		struct tw_defs d = {
+			.version = 4, .n_queues = 3, .queues = queues, .n_exchanges = 3,
+			.exchanges = exchanges, .n_bindings = 7, .bindings = b2,
+		};
+		int n = 0;
+
+		for (int i = 0; i < 8; i++)
+			if (i != 2)
+				b2[n++] = bindings[i];
+		rt2 = tw_routes_build(&d, NULL);
+		assert_non_null(rt2);
+		assert_int_equal(tw_routes_match_cached(rt2, &cache, "jobs", 4, "red", 3, NULL, d2), 1);
+		assert_int_equal(rt2->queues[d2[0]].slot, 4);
+		tw_routes_free(rt2, NULL);
+	}
+	tw_routes_free(rt, NULL);
+}
+
 static void
 test_build_errors(void **state)
 {
@@ -586,6 +632,7 @@ main(void)
 		cmocka_unit_test(test_alternate_and_internal),
 		cmocka_unit_test(test_headers_exchange),
 		cmocka_unit_test(test_topic_trie_against_reference),
+		cmocka_unit_test(test_route_cache),
 		cmocka_unit_test(test_build_errors),
 		cmocka_unit_test(test_empty_table),
 		cmocka_unit_test(test_alloc_failure),
