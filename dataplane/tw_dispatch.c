@@ -51,6 +51,19 @@ invalid_task(const struct tw_task_view *t)
 }
 
 /*
+ * Take the task a full queue drops first: the oldest of the lowest
+ * non-empty priority level (the only level without priorities).
+ */
+static inline bool
+dequeue_oldest(const struct tw_route_queue *q, struct tw_task **old)
+{
+	for (uint32_t p = 0; p <= q->max_priority; p++)
+		if (rte_ring_dequeue(p == 0 ? q->ring : q->levels[p - 1], (void **)old) == 0)
+			return true;
+	return false;
+}
+
+/*
  * x-overflow drop-head: make room by releasing the oldest task, then
  * enqueue. Workers only take from the ring and this lcore is its only
  * producer, so after one successful dequeue the enqueue has room; if the
@@ -63,12 +76,8 @@ drop_head_and_enqueue(struct tw_lcore_ctx *ctx, const struct tw_routes *rt,
 		      const struct tw_route_queue *q, struct tw_task *t, struct rte_ring *ring)
 {
 	struct tw_task *old;
-	int got = -1;
 
-	/* priority queues drop the oldest task of the lowest non-empty level */
-	for (uint32_t p = 0; p <= q->max_priority && got != 0; p++)
-		got = rte_ring_dequeue(p == 0 ? q->ring : q->levels[p - 1], (void **)&old);
-	if (got == 0) {
+	if (dequeue_oldest(q, &old)) {
 		if (old->counts_bytes)
 			__atomic_fetch_sub(&ctx->shared->queue_bytes[q->slot].bytes, old->args_len,
 					   __ATOMIC_RELAXED);
@@ -95,7 +104,6 @@ bytes_fit(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, const struct tw_
 	for (uint32_t tries = 0; tries <= q->max_length; tries++) {
 		uint64_t now = __atomic_load_n(bytes, __ATOMIC_RELAXED);
 		struct tw_task *old;
-		int got = -1;
 
 		if (now + t->args_len <= q->max_bytes) {
 			__atomic_fetch_add(bytes, t->args_len, __ATOMIC_RELAXED);
@@ -103,9 +111,7 @@ bytes_fit(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, const struct tw_
 		}
 		if (q->overflow != TW_OVERFLOW_DROP_HEAD || t->args_len > q->max_bytes)
 			return false;
-		for (uint32_t p = 0; p <= q->max_priority && got != 0; p++)
-			got = rte_ring_dequeue(p == 0 ? q->ring : q->levels[p - 1], (void **)&old);
-		if (got != 0)
+		if (!dequeue_oldest(q, &old))
 			return false; /* the workers hold the bytes; they will give them back */
 		if (old->counts_bytes)
 			__atomic_fetch_sub(bytes, old->args_len, __ATOMIC_RELAXED);
