@@ -107,6 +107,38 @@ void tw_wire_put_result(struct tw_wbuf *w, uint64_t task_id, uint32_t state,
 /** Bytes tw_wire_put_result would append (to decide whether a frame has room). */
 uint32_t tw_wire_result_size(uint32_t value_len, uint32_t error_len, uint64_t runtime_ns);
 
+/* --- publisher side (DPDK publishers such as tw-loadgen; tw_wire_publisher.c) --- */
+
+/* After tw_wire_put_header() with a non-zero frame id, its 8 bytes start here. */
+#define TW_WIRE_FRAME_ID_OFFSET 8
+
+/**
+ * Append one Task (field 4), fields in proto order, defaults left out as
+ * protobuf-c does. @return the offset in w of the task id's 8 bytes, so a
+ * template frame can be re-sent with new ids, or UINT32_MAX if w overflowed.
+ */
+uint32_t tw_wire_put_task(struct tw_wbuf *w, uint64_t id, const char *name, const char *exchange,
+			  const char *key, const void *args, uint32_t args_len, uint32_t priority);
+
+/* One confirm or result of a reply frame. */
+struct tw_reply_item {
+	uint8_t kind;            /* TW_ITEM_CONFIRM or TW_ITEM_RESULT */
+	bool ack;
+	uint32_t reason;         /* TW_NACK_* */
+	uint32_t state;          /* TW_ST_* */
+	uint64_t task_id;
+};
+enum { TW_ITEM_CONFIRM = 1, TW_ITEM_RESULT = 2 };
+
+/**
+ * Decode the confirms and results of an engine's reply frame, in order,
+ * without allocating. Strings (details, values, errors) are skipped.
+ * @return items written (at most max; more are not reported), or -1 if the
+ *   frame is not a well-formed taskwire frame. *frame_id is set.
+ */
+int tw_wire_decode_replies(const uint8_t *buf, uint32_t len, uint64_t *frame_id,
+			   struct tw_reply_item *items, uint32_t max);
+
 /* Values mirrored from proto/taskwire.proto (the stage files do not include
  * the generated header; wire_test.c checks they agree). */
 enum {

@@ -286,6 +286,118 @@ test_wire_encode_overflow_is_sticky(void **state)
 	assert_true(w.len <= sizeof(small));
 }
 
+/* The publisher encoder writes the bytes protobuf-c writes, and ids patch in place. */
+static void
+test_wire_publisher_tasks_same_bytes(void **state)
+{
+	Taskwire__Frame f = TASKWIRE__FRAME__INIT;
+	Taskwire__Task t[2], *tp[2] = { &t[0], &t[1] };
+	uint8_t ours[512], theirs[512];
+	struct tw_wbuf w;
+	uint32_t off[2];
+	size_t n;
+	Taskwire__Frame *back;
+	uint64_t patched = 0x0102030405060708ull;
+
+	(void)state;
+	taskwire__task__init(&t[0]);
+	taskwire__task__init(&t[1]);
+	t[0].id = 11;
+	t[0].name = (char *)"noop";
+	t[0].routing_key = (char *)"bench";
+	t[1].id = 12;
+	t[1].name = (char *)"add";
+	t[1].exchange = (char *)"jobs";
+	t[1].routing_key = (char *)"red";
+	t[1].args.data = (uint8_t *)"[2,3]";
+	t[1].args.len = 5;
+	t[1].priority = 300;
+	f.magic = TW_FRAME_MAGIC;
+	f.version = TW_FRAME_VERSION;
+	f.frame_id = 77;
+	f.n_tasks = 2;
+	f.tasks = tp;
+	n = taskwire__frame__pack(&f, theirs);
+
+	tw_wbuf_init(&w, ours, sizeof(ours));
+	tw_wire_put_header(&w, 77);
+	off[0] = tw_wire_put_task(&w, 11, "noop", "", "bench", NULL, 0, 0);
+	off[1] = tw_wire_put_task(&w, 12, "add", "jobs", "red", "[2,3]", 5, 300);
+	assert_false(w.overflow);
+	assert_int_equal(w.len, n);
+	assert_memory_equal(ours, theirs, n);
+
+	memcpy(ours + off[1], &patched, 8);
+	memcpy(ours + TW_WIRE_FRAME_ID_OFFSET, &patched, 8);
+	back = taskwire__frame__unpack(NULL, w.len, ours);
+	assert_non_null(back);
+	assert_int_equal(back->tasks[1]->id, patched);
+	assert_int_equal(back->tasks[0]->id, 11);
+	assert_int_equal(back->frame_id, patched);
+	taskwire__frame__free_unpacked(back, NULL);
+
+	tw_wbuf_init(&w, ours, 20);
+	tw_wire_put_header(&w, 77);
+	assert_int_equal(tw_wire_put_task(&w, 1, "noop", "", "q", NULL, 0, 0), UINT32_MAX);
+}
+
+/* Reply decoding agrees with protobuf-c, and refuses damage. */
+static void
+test_wire_publisher_decodes_replies(void **state)
+{
+	Taskwire__Frame f = TASKWIRE__FRAME__INIT;
+	Taskwire__Confirm c[2], *cp[2] = { &c[0], &c[1] };
+	Taskwire__Result r, *rp = &r;
+	struct tw_reply_item items[8];
+	uint8_t buf[512];
+	uint64_t fid;
+	size_t n;
+
+	(void)state;
+	taskwire__confirm__init(&c[0]);
+	taskwire__confirm__init(&c[1]);
+	taskwire__result__init(&r);
+	c[0].task_id = 5;
+	c[0].ack = true;
+	c[1].task_id = 6;
+	c[1].reason = TASKWIRE__NACK_REASON__NACK_QUEUE_FULL;
+	c[1].detail = (char *)"queue full";
+	r.task_id = 5;
+	r.state = TASKWIRE__TASK_STATE__SUCCESS;
+	r.value.data = (uint8_t *)"5";
+	r.value.len = 1;
+	r.runtime_ns = 99;
+	f.magic = TW_FRAME_MAGIC;
+	f.version = TW_FRAME_VERSION;
+	f.frame_id = 42;
+	f.n_confirms = 2;
+	f.confirms = cp;
+	f.n_results = 1;
+	f.results = &rp;
+	n = taskwire__frame__pack(&f, buf);
+	assert_int_equal(tw_wire_decode_replies(buf, (uint32_t)n, &fid, items, 8), 3);
+	assert_int_equal(fid, 42);
+	assert_int_equal(items[0].kind, TW_ITEM_CONFIRM);
+	assert_true(items[0].ack);
+	assert_int_equal(items[0].task_id, 5);
+	assert_int_equal(items[1].kind, TW_ITEM_CONFIRM);
+	assert_false(items[1].ack);
+	assert_int_equal(items[1].reason, TW_NACK_QUEUE_FULL);
+	assert_int_equal(items[2].kind, TW_ITEM_RESULT);
+	assert_int_equal(items[2].state, TW_ST_SUCCESS);
+	assert_int_equal(items[2].task_id, 5);
+	assert_int_equal(tw_wire_decode_replies(buf, (uint32_t)n, &fid, items, 1), 1);
+	/* every truncation: accepted only where protobuf-c accepts it too (a field boundary) */
+	for (size_t cut = 1; cut < n; cut++)
+		if (tw_wire_decode_replies(buf, (uint32_t)cut, &fid, items, 8) >= 0) {
+			Taskwire__Frame *pf = taskwire__frame__unpack(NULL, cut, buf);
+
+			assert_non_null(pf);
+			taskwire__frame__free_unpacked(pf, NULL);
+		}
+	assert_int_equal(tw_wire_decode_replies((const uint8_t *)"junk", 4, &fid, items, 8), -1);
+}
+
 static void
 test_wire_enums_match_proto(void **state)
 {
@@ -298,6 +410,7 @@ test_wire_enums_match_proto(void **state)
 	assert_int_equal(TW_NACK_UNKNOWN_EXCHANGE, TASKWIRE__NACK_REASON__NACK_UNKNOWN_EXCHANGE);
 	assert_int_equal(TW_NACK_NO_RESOURCES, TASKWIRE__NACK_REASON__NACK_NO_RESOURCES);
 	assert_int_equal(TW_NACK_INVALID_TASK, TASKWIRE__NACK_REASON__NACK_INVALID_TASK);
+	assert_int_equal(TW_NACK_ACCESS_REFUSED, TASKWIRE__NACK_REASON__NACK_ACCESS_REFUSED);
 	assert_int_equal(TW_ST_SUCCESS, TASKWIRE__TASK_STATE__SUCCESS);
 	assert_int_equal(TW_ST_FAILURE, TASKWIRE__TASK_STATE__FAILURE);
 	assert_int_equal(TW_ST_EXPIRED, TASKWIRE__TASK_STATE__EXPIRED);
@@ -308,6 +421,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_wire_decode_matches_protobuf_c),
+		cmocka_unit_test(test_wire_publisher_tasks_same_bytes),
+		cmocka_unit_test(test_wire_publisher_decodes_replies),
 		cmocka_unit_test(test_wire_magic_required),
 		cmocka_unit_test(test_wire_every_truncation_is_refused),
 		cmocka_unit_test(test_wire_bad_version),

@@ -1,0 +1,173 @@
+/*
+ * Private to the wire codec files (tw_wire.c, tw_wire_publisher.c): field
+ * numbers of proto/taskwire.proto and the varint/fixed/length readers and
+ * writers both sides share. Static inline; no state.
+ */
+#ifndef TW_WIRE_PRIV_H
+#define TW_WIRE_PRIV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "tw_wire.h"
+
+enum { WT_VARINT = 0, WT_FIXED64 = 1, WT_LEN = 2, WT_FIXED32 = 5 };
+
+/* Field numbers from proto/taskwire.proto. */
+enum { F_FRAME_MAGIC = 1, F_FRAME_VERSION = 2, F_FRAME_ID = 3, F_FRAME_TASKS = 4 };
+enum { F_TASK_ID = 1, F_TASK_NAME, F_TASK_EXCHANGE, F_TASK_KEY, F_TASK_ARGS,
+       F_TASK_PRIORITY, F_TASK_HEADERS };
+enum { F_HDR_KEY = 1, F_HDR_VALUE = 2 };
+enum { F_FRAME_CONFIRMS = 5, F_FRAME_RESULTS = 6 };
+enum { F_CONFIRM_TASK_ID = 1, F_CONFIRM_ACK, F_CONFIRM_REASON, F_CONFIRM_DETAIL };
+enum { F_RESULT_TASK_ID = 1, F_RESULT_STATE, F_RESULT_VALUE, F_RESULT_ERROR,
+       F_RESULT_RUNTIME };
+
+static const uint8_t magic_prefix[TW_WIRE_MAGIC_LEN] = {
+	(F_FRAME_MAGIC << 3) | WT_FIXED32,
+	TW_FRAME_MAGIC & 0xff, (TW_FRAME_MAGIC >> 8) & 0xff,
+	(TW_FRAME_MAGIC >> 16) & 0xff, (TW_FRAME_MAGIC >> 24) & 0xff,
+};
+
+struct cursor {
+	const uint8_t *p;
+	const uint8_t *end;
+};
+
+/* A varint is at most 10 bytes; anything longer or running past the end is malformed. */
+static inline bool
+get_varint(struct cursor *c, uint64_t *v)
+{
+	uint64_t r = 0;
+	unsigned shift;
+
+	for (shift = 0; shift < 64 && c->p < c->end; shift += 7) {
+		uint8_t b = *c->p++;
+		r |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*v = r;
+			return true;
+		}
+	}
+	return false;
+}
+
+static inline bool
+get_fixed64(struct cursor *c, uint64_t *v)
+{
+	if (c->end - c->p < 8)
+		return false;
+	memcpy(v, c->p, 8); /* wire is little-endian, as is every CPU DPDK 22.11 builds for here */
+	c->p += 8;
+	return true;
+}
+
+static inline bool
+get_len(struct cursor *c, struct tw_str *s)
+{
+	uint64_t n;
+
+	if (!get_varint(c, &n) || n > (uint64_t)(c->end - c->p))
+		return false;
+	s->p = c->p;
+	s->len = (uint32_t)n;
+	c->p += n;
+	return true;
+}
+
+/* Skip one field of wire type wt; groups (3, 4) are not used by proto3 and refused. */
+static inline bool
+skip_field(struct cursor *c, unsigned wt)
+{
+	uint64_t v;
+	struct tw_str s;
+
+	switch (wt) {
+	case WT_VARINT:
+		return get_varint(c, &v);
+	case WT_FIXED64:
+		return get_fixed64(c, &v);
+	case WT_LEN:
+		return get_len(c, &s);
+	case WT_FIXED32:
+		if (c->end - c->p < 4)
+			return false;
+		c->p += 4;
+		return true;
+	default:
+		return false;
+	}
+}
+
+static inline bool
+get_tag(struct cursor *c, uint32_t *field, unsigned *wt)
+{
+	uint64_t t;
+
+	if (!get_varint(c, &t) || (t >> 3) == 0 || (t >> 3) > UINT32_MAX)
+		return false;
+	*field = (uint32_t)(t >> 3);
+	*wt = (unsigned)(t & 7);
+	return true;
+}
+
+static inline uint32_t
+varint_size(uint64_t v)
+{
+	uint32_t n = 1;
+
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+static inline void
+put_raw(struct tw_wbuf *w, const void *p, uint32_t n)
+{
+	if (w->overflow || w->cap - w->len < n) {
+		w->overflow = true;
+		return;
+	}
+	memcpy(w->p + w->len, p, n);
+	w->len += n;
+}
+
+static inline void
+put_varint(struct tw_wbuf *w, uint64_t v)
+{
+	uint8_t b[10];
+	uint32_t n = 0;
+
+	while (v >= 0x80) {
+		b[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	b[n++] = (uint8_t)v;
+	put_raw(w, b, n);
+}
+
+static inline void
+put_tag(struct tw_wbuf *w, uint32_t field, unsigned wt)
+{
+	put_varint(w, ((uint64_t)field << 3) | wt);
+}
+
+static inline void
+put_fixed64(struct tw_wbuf *w, uint32_t field, uint64_t v)
+{
+	put_tag(w, field, WT_FIXED64);
+	put_raw(w, &v, 8);
+}
+
+static inline void
+put_bytes(struct tw_wbuf *w, uint32_t field, const void *p, uint32_t n)
+{
+	put_tag(w, field, WT_LEN);
+	put_varint(w, n);
+	put_raw(w, p, n);
+}
+
+#endif

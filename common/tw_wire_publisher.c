@@ -1,0 +1,127 @@
+/*
+ * The publisher side of the wire codec, for DPDK publishers (tw-loadgen):
+ * encode tasks into a frame, decode the engine's confirms and results.
+ * Zero allocation, like the engine side; tests/unit/wire_test.c checks
+ * both against protobuf-c on the same bytes.
+ */
+#include "tw_wire.h"
+#include "tw_wire_priv.h"
+
+static void
+put_string(struct tw_wbuf *w, uint32_t field, const char *s)
+{
+	uint32_t n = s != NULL ? (uint32_t)strlen(s) : 0;
+
+	if (n != 0)
+		put_bytes(w, field, s, n);
+}
+
+static uint32_t
+task_body_size(uint32_t name, uint32_t ex, uint32_t key, uint32_t args, uint32_t priority)
+{
+	uint32_t n = 9; /* id: tag + fixed64 */
+
+	if (name)
+		n += 1 + varint_size(name) + name;
+	if (ex)
+		n += 1 + varint_size(ex) + ex;
+	if (key)
+		n += 1 + varint_size(key) + key;
+	if (args)
+		n += 1 + varint_size(args) + args;
+	if (priority)
+		n += 1 + varint_size(priority);
+	return n;
+}
+
+uint32_t
+tw_wire_put_task(struct tw_wbuf *w, uint64_t id, const char *name, const char *exchange,
+		 const char *key, const void *args, uint32_t args_len, uint32_t priority)
+{
+	uint32_t body = task_body_size(name ? (uint32_t)strlen(name) : 0,
+				       exchange ? (uint32_t)strlen(exchange) : 0,
+				       key ? (uint32_t)strlen(key) : 0, args_len, priority);
+	uint32_t id_off;
+
+	put_tag(w, F_FRAME_TASKS, WT_LEN);
+	put_varint(w, body);
+	id_off = w->len + 1;
+	put_fixed64(w, F_TASK_ID, id);
+	put_string(w, F_TASK_NAME, name);
+	put_string(w, F_TASK_EXCHANGE, exchange);
+	put_string(w, F_TASK_KEY, key);
+	if (args_len != 0)
+		put_bytes(w, F_TASK_ARGS, args, args_len);
+	if (priority != 0) {
+		put_tag(w, F_TASK_PRIORITY, WT_VARINT);
+		put_varint(w, priority);
+	}
+	return w->overflow ? UINT32_MAX : id_off;
+}
+
+/* Fields 1..3 of a Confirm or a Result that the publisher needs. */
+static bool
+decode_item(struct tw_str span, uint32_t kind, struct tw_reply_item *it)
+{
+	struct cursor c = { span.p, span.p + span.len };
+	uint32_t field;
+	unsigned wt;
+	uint64_t v;
+
+	memset(it, 0, sizeof(*it));
+	it->kind = (uint8_t)kind;
+	while (c.p < c.end) {
+		if (!get_tag(&c, &field, &wt))
+			return false;
+		if (field == 1 && wt == WT_FIXED64) {
+			if (!get_fixed64(&c, &it->task_id))
+				return false;
+		} else if ((field == 2 || field == 3) && wt == WT_VARINT) {
+			if (!get_varint(&c, &v))
+				return false;
+			if (kind == TW_ITEM_CONFIRM && field == 2)
+				it->ack = v != 0;
+			else if (kind == TW_ITEM_CONFIRM)
+				it->reason = (uint32_t)v;
+			else if (field == 2)
+				it->state = (uint32_t)v;
+		} else if (!skip_field(&c, wt)) {
+			return false;
+		}
+	}
+	return true;
+}
+
+int
+tw_wire_decode_replies(const uint8_t *buf, uint32_t len, uint64_t *frame_id,
+		       struct tw_reply_item *items, uint32_t max)
+{
+	struct cursor c = { buf, buf + len };
+	uint32_t field, n = 0;
+	unsigned wt;
+
+	*frame_id = 0;
+	if (!tw_wire_has_magic(buf, len))
+		return -1;
+	/* Bounded by len: every field consumes at least one byte. */
+	while (c.p < c.end) {
+		struct tw_str s;
+
+		if (!get_tag(&c, &field, &wt))
+			return -1;
+		if (field == F_FRAME_ID && wt == WT_FIXED64) {
+			if (!get_fixed64(&c, frame_id))
+				return -1;
+		} else if ((field == F_FRAME_CONFIRMS || field == F_FRAME_RESULTS) && wt == WT_LEN) {
+			if (!get_len(&c, &s))
+				return -1;
+			if (n < max && !decode_item(s, field == F_FRAME_CONFIRMS ? TW_ITEM_CONFIRM
+										   : TW_ITEM_RESULT,
+						    &items[n++]))
+				return -1;
+		} else if (!skip_field(&c, wt)) {
+			return -1;
+		}
+	}
+	return (int)n;
+}
