@@ -21,7 +21,7 @@ ifneq ($(SANITIZE),)
 CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=$(SANITIZE)
 endif
-CPPFLAGS += -I$(GEN) -Icommon -Iinclude -Idataplane -Icontrol -Iclient
+CPPFLAGS += -I$(GEN) -Icommon -Iinclude -Idataplane -Icontrol -Iclient -Iperf
 ALL_CFLAGS = $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
 
 PROTOS := $(wildcard proto/*.proto)
@@ -41,9 +41,10 @@ LIB_COMMON := $(BUILD)/libtw_common.a
 LIB_DP := $(BUILD)/libtw_dataplane.a
 LIB_CTL := $(BUILD)/libtw_control.a
 LIB_CLIENT := $(BUILD)/libtaskwire.a
+LIB_PERF := $(BUILD)/libtw_perf.a
 
 BINS := $(BUILD)/tw-dataplane $(BUILD)/tw-control $(BUILD)/twctl $(BUILD)/tw-publish-bench \
-	$(BUILD)/tw-route-bench
+	$(BUILD)/tw-route-bench $(BUILD)/tw-loadgen
 
 UNIT_SRCS := $(wildcard tests/unit/*_test.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
@@ -79,6 +80,8 @@ $(LIB_DP): $(call objs,$(DP_SRCS))
 	@rm -f $@; ar rcs $@ $^
 $(LIB_CTL): $(call objs,$(CTL_SRCS))
 	@rm -f $@; ar rcs $@ $^
+$(LIB_PERF): $(call objs,$(wildcard perf/lg_*.c))
+	@rm -f $@; ar rcs $@ $^
 $(LIB_CLIENT): $(call objs,$(CLIENT_SRCS)) $(PROTO_OBJS)
 	@rm -f $@; ar rcs $@ $^
 
@@ -90,10 +93,12 @@ $(BUILD)/twctl: $(call objs,$(TWCTL_SRCS)) $(LIB_CLIENT) $(LIB_COMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 $(BUILD)/tw-publish-bench: $(OBJ)/perf/tw_publish_bench.o $(LIB_CLIENT)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+$(BUILD)/tw-loadgen: $(OBJ)/perf/tw_loadgen.o $(LIB_PERF) $(LIB_DP) $(LIB_COMMON)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 $(BUILD)/tw-route-bench: $(OBJ)/perf/tw_route_bench.o $(LIB_COMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
-$(BUILD)/tests/unit/%: $(OBJ)/tests/unit/%.o $(LIB_DP) $(LIB_CTL) $(LIB_CLIENT) $(LIB_COMMON)
+$(BUILD)/tests/unit/%: $(OBJ)/tests/unit/%.o $(LIB_PERF) $(LIB_DP) $(LIB_CTL) $(LIB_CLIENT) $(LIB_COMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka -lm
 $(BUILD)/tests/dp/%: $(OBJ)/tests/dp/%.o $(LIB_DP) $(LIB_COMMON)

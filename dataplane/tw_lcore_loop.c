@@ -104,7 +104,8 @@ loop_body(struct tw_lcore_ctx *ctx, const bool do_io, const bool do_work)
 			work += io_pass(ctx, rt);
 		if (do_work)
 			work += exec_pass(ctx, rt);
-		tw_tx_flush(ctx);
+		/* replies the port could not take yet: retry next pass, do not sleep on them */
+		work += tw_tx_flush(ctx);
 		account_pass(ctx, start, work);
 
 		if (work != 0) {
@@ -123,6 +124,7 @@ loop_body(struct tw_lcore_ctx *ctx, const bool do_io, const bool do_work)
 		idle = 0;
 	}
 	tw_tx_flush(ctx);
+	tw_tx_discard(ctx);
 	rte_rcu_qsbr_thread_offline(qsbr, ctx->qsbr_id);
 	rte_rcu_qsbr_thread_unregister(qsbr, ctx->qsbr_id);
 	return 0;

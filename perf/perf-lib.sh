@@ -1,0 +1,50 @@
+# Engines and load generators on a memif pair, for the perf suites (source it).
+#
+#   perf_engine_start ID [tw-dataplane options...]  engine: memif server, pure polling
+#   perf_loadgen DIR [tw-loadgen options...]         load generator: memif client
+#   tw_engine_stop DIR                               (deploy/lib.sh) stop and clean up
+#
+# The engine's polling lcore gets CPU 1 and the load generator CPU 0 (the
+# engine's main lcore shares CPU 0 but only sleeps), as the issue's
+# figures require: one core each. No network namespace: memif is a Unix
+# socket between the two processes.
+. "$(dirname "${BASH_SOURCE[0]}")/../deploy/lib.sh"
+
+TW_PERF_ENGINE_IP=10.78.0.1
+TW_PERF_LG_IP=10.78.0.2
+
+perf_engine_start() {
+	local id=$1; shift
+	local dir=$TW_BUILD/run/$id prefix=tw-$id dp ctl
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	"$TW_BUILD/tw-dataplane" --vdev="net_memif0,role=server,socket=$dir/memif.sock" --no-pci \
+		--file-prefix "$prefix" --lcores "0@0,1@1" --log-level=lib.eal:error -- \
+		--ip "$TW_PERF_ENGINE_IP" --idle-sleep-us 0 "$@" >"$dir/dataplane.log" 2>&1 &
+	dp=$!
+	disown "$dp" 2>/dev/null || true
+	printf 'TW_DP_PID=%s\nTW_PREFIX=%s\n' "$dp" "$prefix" >"$dir/engine.env"
+	tw_wait_ready "$dir" dataplane "$dp" || return 1
+	"$TW_BUILD/tw-control" --file-prefix "$prefix" --no-pci --log-level=lib.eal:error -- \
+		--socket "$dir/control.sock" >"$dir/control.log" 2>&1 &
+	ctl=$!
+	disown "$ctl" 2>/dev/null || true
+	echo "TW_CTL_PID=$ctl" >>"$dir/engine.env"
+	tw_wait_ready "$dir" control "$ctl" || return 1
+	printf 'TW_DIR=%s\nTW_SOCKET=%s\nTW_MEMIF=%s\n' "$dir" "$dir/control.sock" "$dir/memif.sock" \
+		>>"$dir/engine.env"
+	TW_DIR=$dir
+}
+
+perf_loadgen() {
+	local dir=$1; shift
+	local id
+	id=$(basename "$dir")
+	timeout 300 "$TW_BUILD/tw-loadgen" --no-huge -m 256 --no-pci --file-prefix "tw-$id-lg" \
+		--vdev="net_memif0,role=client,socket=$dir/memif.sock" --lcores "0@0" \
+		--log-level=lib.eal:error -- \
+		--engine-ip "$TW_PERF_ENGINE_IP" --ip "$TW_PERF_LG_IP" "$@"
+	local rc=$?
+	rm -rf "/var/run/dpdk/tw-$id-lg"
+	return $rc
+}
