@@ -17,7 +17,8 @@
 #include "tw_wire.h"
 
 #define TW_BURST 32
-#define TW_TX_BATCH 64              /* packets staged before rte_eth_tx_burst */
+#define TW_TX_STASH 512             /* packets staged: one pass's replies, and what the port refused */
+#define TW_TX_BACKLOG 64            /* staged after a flush: take no new work until it drains */
 #define TW_RESULT_SCRATCH 2048      /* handler output / error buffer per lcore */
 
 struct tw_route_cache;
@@ -29,7 +30,7 @@ struct tw_txq {
 	uint16_t port_id;
 	uint16_t queue_id;
 	uint16_t n;
-	struct rte_mbuf *pkts[TW_TX_BATCH];
+	struct rte_mbuf *pkts[TW_TX_STASH];
 };
 
 /* Where a reply goes: the peer that sent us a frame. */

@@ -100,10 +100,13 @@ loop_body(struct tw_lcore_ctx *ctx, const bool do_io, const bool do_work)
 		rte_rcu_qsbr_quiescent(qsbr, ctx->qsbr_id);
 		/* acquire: pairs with the release store in tw-control's ctl publish */
 		rt = __atomic_load_n(&ctx->shared->routes, __ATOMIC_ACQUIRE);
-		if (do_io)
-			work += io_pass(ctx, rt);
-		if (do_work)
-			work += exec_pass(ctx, rt);
+		/* replies waiting for the port: send them before taking new work */
+		if (likely(ctx->tx.n <= TW_TX_BACKLOG)) {
+			if (do_io)
+				work += io_pass(ctx, rt);
+			if (do_work)
+				work += exec_pass(ctx, rt);
+		}
 		/* replies the port could not take yet: retry next pass, do not sleep on them */
 		work += tw_tx_flush(ctx);
 		account_pass(ctx, start, work);

@@ -2,8 +2,11 @@
  * TX staging for one lcore's own TX queue (one queue per polling lcore, so
  * no lock and no MT-safe TX needed). Packets are staged by the stages and
  * sent in bursts. What the port does not take stays staged (the bounded
- * per-lcore stash) and is retried on the next pass; only a packet that
- * finds the stash still full after a flush is dropped, and counted.
+ * per-lcore stash) and is retried on the next pass; while more than
+ * TW_TX_BACKLOG packets wait, the lcore takes no new work (backpressure
+ * to the publishers through the RX ring, instead of dropping replies).
+ * Only a packet that finds the stash still full after a flush is
+ * dropped, and counted.
  */
 #ifndef TW_TX_H
 #define TW_TX_H
@@ -48,7 +51,7 @@ tw_tx_discard(struct tw_lcore_ctx *ctx)
 static inline void
 tw_tx_one(struct tw_lcore_ctx *ctx, struct rte_mbuf *m)
 {
-	if (ctx->tx.n == TW_TX_BATCH && tw_tx_flush(ctx) == TW_TX_BATCH) {
+	if (ctx->tx.n == TW_TX_STASH && tw_tx_flush(ctx) == TW_TX_STASH) {
 		tw_drop_burst(ctx, TW_CNT_drop_tx_full, &m, 1);
 		return;
 	}
