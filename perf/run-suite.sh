@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# make perf: the link's own limit and taskwire's figures, in one run, on
+# the same kind of memif pair (engine or testpmd on CPU 1, generator on
+# CPU 0). Writes perf/results/suite.md and perf/results/suite.json.
+#   TW_PERF_SECONDS  seconds per scenario (default 5)
+set -uo pipefail
+. "$(dirname "$0")/perf-lib.sh"
+
+secs=${TW_PERF_SECONDS:-5}
+out=$TW_ROOT/perf/results
+mkdir -p "$out"
+work=$TW_BUILD/run/perf-suite
+rm -rf "$work"
+mkdir -p "$work"
+field() { grep -o "\"$2\": [0-9.]*" "$1" | head -1 | awk '{ print $2 }'; }
+
+# 1. baseline: dpdk-testpmd txonly -> rxonly, 128-byte frames, same memif link
+baseline() {
+	local sock=$work/tp.sock rx=$work/testpmd-rx.log
+	timeout -s INT $((secs + 6)) dpdk-testpmd --lcores "0@1,1@1" --no-pci --file-prefix tw-perf-tp1 \
+		--vdev="net_memif0,role=server,socket=$sock" --no-huge -m 512 --log-level=lib.eal:error -- \
+		--forward-mode=rxonly --auto-start --stats-period 1 --nb-cores=1 --total-num-mbufs=16384 \
+		>"$rx" 2>&1 &
+	local rxpid=$!
+	sleep 2
+	timeout -s INT $((secs + 2)) dpdk-testpmd --lcores "0@0,1@0" --no-pci --file-prefix tw-perf-tp2 \
+		--vdev="net_memif0,role=client,socket=$sock" --no-huge -m 512 --log-level=lib.eal:error -- \
+		--forward-mode=txonly --txpkts=128 --auto-start --stats-period 1 --nb-cores=1 \
+		--total-num-mbufs=16384 >"$work/testpmd-tx.log" 2>&1
+	wait "$rxpid" 2>/dev/null
+	rm -rf /var/run/dpdk/tw-perf-tp1 /var/run/dpdk/tw-perf-tp2
+	# the median of the per-second receive rates while traffic flowed
+	grep -E "Rx-pps" "$rx" | awk '$2 > 0 { print $2 }' | sort -n | awk '{ v[NR] = $1 } END { print (NR ? v[int((NR + 1) / 2)] : 0) }'
+}
+
+echo "perf: baseline (dpdk-testpmd over memif, 128-byte frames, ${secs}s)"
+link_pps=$(baseline)
+echo "perf: link limit ${link_pps} packets/s"
+
+perf_engine_start perfeng >/dev/null || { echo "perf: engine did not start"; exit 1; }
+dir=$TW_DIR
+trap 'tw_engine_stop "$dir"' EXIT
+"$TW_BUILD/twctl" --socket "$dir/control.sock" queue declare bench >/dev/null
+
+rows=()
+run() { # name, loadgen args...
+	local name=$1; shift
+	perf_loadgen "$dir" --duration "$secs" --json "$work/$name.json" "$@" 2>"$work/$name.err" ||
+		{ echo "perf: $name failed"; cat "$work/$name.err"; return 1; }
+	local tps p50 p99 lost
+	tps=$(field "$work/$name.json" results_per_sec)
+	lost=$(field "$work/$name.json" lost)
+	p50=$(grep -o '"result_ns": {[^}]*' "$work/$name.json" | grep -o '"p50": [0-9]*' | awk '{ print $2 }')
+	p99=$(grep -o '"result_ns": {[^}]*' "$work/$name.json" | grep -o '"p99": [0-9]*' | awk '{ print $2 }')
+	rows+=("| $name | $(printf '%.0f' "$tps") | $(awk -v a="$tps" -v b="$link_pps" 'BEGIN { printf "%.1f%%", 100 * a / b }') | $((p50 / 1000)) | $((p99 / 1000)) | $lost |")
+	echo "perf: $name: $(printf '%.0f' "$tps") tasks/s, result p50 $((p50 / 1000)) us, p99 $((p99 / 1000)) us, lost $lost"
+}
+
+run noop-64B-1perframe --tasks-per-frame 1 --args-size 64 --window 4096
+run noop-64B-8perframe --tasks-per-frame 8 --args-size 64 --window 8192
+run noop-16B-32perframe --tasks-per-frame 32 --args-size 16 --window 16384
+max=$(field "$work/noop-64B-1perframe.json" results_per_sec)
+half=$(awk -v m="$max" 'BEGIN { printf "%.0f", m / 2 }')
+run "noop-64B-1perframe-open-at-half-max" --tasks-per-frame 1 --args-size 64 --rate "$half"
+
+{
+	echo "# taskwire perf suite"
+	echo
+	echo "Engine: tw-dataplane, one polling lcore (run to completion) on CPU 1, pure polling."
+	echo "Generator: tw-loadgen on CPU 0. Link: memif. Baseline: dpdk-testpmd txonly -> rxonly,"
+	echo "128-byte frames, same link, same run: **${link_pps} packets/s**. Command: \`make perf\`."
+	echo
+	echo "| scenario | tasks/s (result back) | of testpmd's packet rate | result p50 (us) | result p99 (us) | lost |"
+	echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+	printf '%s\n' "${rows[@]}"
+} >"$out/suite.md"
+cat "$work"/*.json >"$out/suite.json"
+cat "$out/suite.md"
+trap - EXIT
+tw_engine_stop "$dir"
