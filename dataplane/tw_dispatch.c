@@ -218,15 +218,9 @@ deliver(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_mbuf *f
 	return verdict;
 }
 
-/* The confirms of one burst, to one publisher at a time. */
-struct confirm_stream {
-	struct tw_reply reply;
-	bool opened;
-};
-
 static uint32_t
 dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_mbuf *frame,
-	       uint64_t now, struct confirm_stream *r)
+	       uint64_t now)
 {
 	static const char *const nack_detail[] = {
 		[TW_NACK_UNROUTABLE] = "no binding matched",
@@ -237,6 +231,7 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_
 	};
 	struct tw_frame_view fv;
 	struct tw_peer peer;
+	struct tw_reply *r;
 	enum tw_wire_status st;
 	uint16_t dest[TW_MAX_ROUTE_DESTS];
 	uint32_t payload_len, routed = 0;
@@ -254,19 +249,8 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_
 		tw_reply_close(ctx, &fr);
 		return 0;
 	}
-	/*
-	 * Per-task confirms name their task, not their frame, so the confirms
-	 * of consecutive frames from one publisher share reply packets (one
-	 * packet per burst instead of one per frame).
-	 */
-	if (r->opened && (r->reply.peer.ip != peer.ip || r->reply.peer.port != peer.port)) {
-		tw_reply_close(ctx, &r->reply);
-		r->opened = false;
-	}
-	if (!r->opened) {
-		tw_reply_open(&r->reply, &peer, 0);
-		r->opened = true;
-	}
+	/* per-task confirms go into the lcore's reply stream (tw_reply_to) */
+	r = tw_reply_to(ctx, &peer);
 	tw_cnt_add(ctx, TW_CNT_tasks_received, fv.n_tasks);
 
 	for (uint32_t i = 0; i < fv.n_tasks; i++) {
@@ -277,7 +261,7 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_
 
 		if (bad != NULL) {
 			tw_cnt_add(ctx, TW_CNT_nack_invalid_task, 1);
-			tw_reply_confirm(ctx, &r->reply, tv->id, false, TW_NACK_INVALID_TASK, bad);
+			tw_reply_confirm(ctx, r, tv->id, false, TW_NACK_INVALID_TASK, bad);
 			continue;
 		}
 		if (rt != NULL) {
@@ -308,9 +292,9 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_
 				routed++;
 		}
 		if (verdict == TW_NACK_NONE)
-			tw_reply_confirm(ctx, &r->reply, tv->id, true, TW_NACK_NONE, NULL);
+			tw_reply_confirm(ctx, r, tv->id, true, TW_NACK_NONE, NULL);
 		else
-			tw_reply_confirm(ctx, &r->reply, tv->id, false, verdict, nack_detail[verdict]);
+			tw_reply_confirm(ctx, r, tv->id, false, verdict, nack_detail[verdict]);
 	}
 	return routed;
 }
@@ -321,12 +305,9 @@ tw_dispatch_burst(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct r
 {
 	uint64_t now = rte_rdtsc();
 	uint32_t routed = 0;
-	struct confirm_stream r = { .opened = false };
 
 	for (uint16_t i = 0; i < n; i++)
-		routed += dispatch_frame(ctx, rt, v[i], now, &r);
-	if (r.opened)
-		tw_reply_close(ctx, &r.reply);
+		routed += dispatch_frame(ctx, rt, v[i], now);
 	/* Every descriptor took its own reference; release the stage's. */
 	tw_drop_burst(ctx, TW_CNT_frames_released, v, n);
 	/* the cache counts for itself; publish its totals once per burst */

@@ -36,14 +36,17 @@ dequeue(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task **t
 	return got;
 }
 
-static inline bool
-same_peer(const struct tw_peer *p, const struct tw_task *t)
+/* The lcore's reply stream, pointed at the task's publisher. */
+static inline struct tw_reply *
+reply_for(struct tw_lcore_ctx *ctx, const struct tw_task *t)
 {
-	return p->ip == t->peer_ip && p->port == t->peer_port;
+	struct tw_peer peer = { .mac = t->peer_mac, .ip = t->peer_ip, .port = t->peer_port };
+
+	return tw_reply_to(ctx, &peer);
 }
 
 static void
-run_one(struct tw_lcore_ctx *ctx, struct tw_task *t, struct tw_reply *r)
+run_one(struct tw_lcore_ctx *ctx, struct tw_task *t)
 {
 	struct tw_task_io io = {
 		.args = t->args,
@@ -62,12 +65,8 @@ run_one(struct tw_lcore_ctx *ctx, struct tw_task *t, struct tw_reply *r)
 	ns = (rte_rdtsc() - start) * NS_PER_S / ctx->tsc_hz;
 	tw_cnt_add(ctx, TW_CNT_tasks_executed, 1);
 
-	if (r->m == NULL || !same_peer(&r->peer, t)) {
-		struct tw_peer peer = { .mac = t->peer_mac, .ip = t->peer_ip, .port = t->peer_port };
+	struct tw_reply *r = reply_for(ctx, t);
 
-		tw_reply_close(ctx, r);
-		tw_reply_open(r, &peer, 0);
-	}
 	if (ret == 0) {
 		tw_cnt_add(ctx, TW_CNT_tasks_succeeded, 1);
 		tw_reply_result(ctx, r, t->id, TW_ST_SUCCESS, io.out, io.out_len, NULL, 0, ns);
@@ -80,16 +79,12 @@ run_one(struct tw_lcore_ctx *ctx, struct tw_task *t, struct tw_reply *r)
 
 /* The queue's TTL passed while the task waited: answer EXPIRED, do not run it. */
 static void
-expire_one(struct tw_lcore_ctx *ctx, struct tw_task *t, struct tw_reply *r)
+expire_one(struct tw_lcore_ctx *ctx, struct tw_task *t)
 {
 	static const char msg[] = "expired in the queue before a worker took it (message TTL)";
 
-	if (r->m == NULL || !same_peer(&r->peer, t)) {
-		struct tw_peer peer = { .mac = t->peer_mac, .ip = t->peer_ip, .port = t->peer_port };
+	struct tw_reply *r = reply_for(ctx, t);
 
-		tw_reply_close(ctx, r);
-		tw_reply_open(r, &peer, 0);
-	}
 	tw_reply_result(ctx, r, t->id, TW_ST_EXPIRED, NULL, 0, msg, sizeof(msg) - 1, 0);
 }
 
@@ -97,7 +92,6 @@ uint32_t
 tw_exec_burst(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 {
 	struct tw_task *tasks[TW_BURST];
-	struct tw_reply r = { .m = NULL };
 	uint32_t n;
 
 	if (rt == NULL || rt->n_queues == 0)
@@ -117,12 +111,11 @@ tw_exec_burst(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 			/* dead-lettered: it lives on in another queue, no result yet */
 			if (tw_deadletter(ctx, rt, tasks[i]))
 				continue;
-			expire_one(ctx, tasks[i], &r);
+			expire_one(ctx, tasks[i]);
 		} else {
-			run_one(ctx, tasks[i], &r);
+			run_one(ctx, tasks[i]);
 		}
 		tw_task_release(tasks[i], ctx->task_pool);
 	}
-	tw_reply_close(ctx, &r);
 	return n;
 }

@@ -40,6 +40,15 @@ struct tw_peer {
 	rte_be16_t port;
 };
 
+/* A reply stream being filled (tw_reply.h): one packet at a time to one peer. */
+struct tw_reply {
+	struct rte_mbuf *m;     /* packet being filled, NULL if none */
+	struct tw_wbuf w;       /* writes into m's UDP payload */
+	struct tw_peer peer;
+	uint64_t frame_id;
+	uint32_t n_entries;
+};
+
 struct tw_lcore_ctx {
 	/* set at launch, read-only afterwards */
 	struct tw_shared *shared;
@@ -63,6 +72,8 @@ struct tw_lcore_ctx {
 	uint32_t next_queue;            /* worker: round-robin start among queues */
 	uint64_t stall_epoch;           /* last tw_shared.stall_epoch seen */
 	struct tw_route_cache *route_cache; /* io roles: routing results by key */
+	struct tw_reply out;            /* confirms and results of this pass (tw_reply_to) */
+	bool out_open;
 	struct tw_task_view views[TW_FRAME_MAX_TASKS];
 	uint8_t scratch[TW_RESULT_SCRATCH];
 } __rte_cache_aligned;

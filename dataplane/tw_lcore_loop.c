@@ -23,6 +23,7 @@
 #include "tw_exec.h"
 #include "tw_lcore_loop.h"
 #include "tw_parse.h"
+#include "tw_reply.h"
 #include "tw_tx.h"
 
 volatile bool tw_force_quit;
@@ -107,6 +108,7 @@ loop_body(struct tw_lcore_ctx *ctx, const bool do_io, const bool do_work)
 			if (do_work)
 				work += exec_pass(ctx, rt);
 		}
+		tw_reply_end_pass(ctx);
 		/* replies the port could not take yet: retry next pass, do not sleep on them */
 		work += tw_tx_flush(ctx);
 		account_pass(ctx, start, work);

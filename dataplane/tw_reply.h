@@ -21,14 +21,6 @@
 /* UDP payload that fits a 1500-byte MTU without fragmentation. */
 #define TW_REPLY_MAX_PAYLOAD 1472u
 
-struct tw_reply {
-	struct rte_mbuf *m;     /* packet being filled, NULL if none */
-	struct tw_wbuf w;       /* writes into m's UDP payload */
-	struct tw_peer peer;
-	uint64_t frame_id;
-	uint32_t n_entries;
-};
-
 /** Start a reply stream to peer, answering frame_id (0 for results). */
 static inline void
 tw_reply_open(struct tw_reply *r, const struct tw_peer *peer, uint64_t frame_id)
@@ -53,6 +45,40 @@ bool tw_reply_result(struct tw_lcore_ctx *ctx, struct tw_reply *r, uint64_t task
 
 /** Finish the current packet (if it holds entries) and stage it for TX. */
 void tw_reply_close(struct tw_lcore_ctx *ctx, struct tw_reply *r);
+
+/*
+ * The lcore's reply stream. Per-task confirms and results name their
+ * task, not their frame, so everything this pass owes one publisher
+ * shares packets: the confirms of a whole RX burst and, on a
+ * run-to-completion lcore, the results that follow them. The stream
+ * moves to another publisher by closing the current packet; the loop
+ * closes it at the end of every pass, so nothing waits longer than that.
+ */
+static inline struct tw_reply *
+tw_reply_to(struct tw_lcore_ctx *ctx, const struct tw_peer *peer)
+{
+	struct tw_reply *r = &ctx->out;
+
+	if (ctx->out_open && (r->peer.ip != peer->ip || r->peer.port != peer->port)) {
+		tw_reply_close(ctx, r);
+		ctx->out_open = false;
+	}
+	if (!ctx->out_open) {
+		tw_reply_open(r, peer, 0);
+		ctx->out_open = true;
+	}
+	return r;
+}
+
+/** End of pass: stage what the stream holds. */
+static inline void
+tw_reply_end_pass(struct tw_lcore_ctx *ctx)
+{
+	if (ctx->out_open) {
+		tw_reply_close(ctx, &ctx->out);
+		ctx->out_open = false;
+	}
+}
 
 /** The peer a received frame came from (addresses as on the wire). */
 void tw_reply_peer_of(const struct rte_mbuf *m, struct tw_peer *peer);
