@@ -36,6 +36,7 @@
 #include <rte_ethdev.h>
 #include <rte_ip.h>
 #include <rte_mbuf.h>
+#include <rte_mempool.h>
 #include <rte_udp.h>
 
 #include "lg_hist.h"
@@ -272,7 +273,8 @@ resolve_engine(const struct lg_opts *o, struct rte_mempool *pool, const struct r
 
 struct lg {
 	struct lg_opts o;
-	struct rte_mempool *pool;
+	struct rte_mempool *pool;      /* RX, and ARP */
+	struct rte_mempool *tx_pool;   /* frames: every mbuf already holds the template */
 	struct template tpl;
 	struct slot *slots;
 	uint64_t next_id, first_id, frame_id;
@@ -292,15 +294,15 @@ send_frames(struct lg *g, uint32_t n, uint64_t when, uint64_t gap)
 
 	if (n > BURST)
 		n = BURST;
-	if (rte_pktmbuf_alloc_bulk(g->pool, pkts, n) != 0) {
+	if (rte_pktmbuf_alloc_bulk(g->tx_pool, pkts, n) != 0) {
 		g->st.no_mbuf++;
 		return 0;
 	}
 	for (uint32_t i = 0; i < n; i++) {
+		/* the bytes are there since the pool was filled: only ids change */
 		uint8_t *p = (uint8_t *)rte_pktmbuf_append(pkts[i], g->tpl.len);
 		uint64_t fid = ++g->frame_id;
 
-		rte_memcpy(p, g->tpl.bytes, g->tpl.len);
 		memcpy(p + g->tpl.frame_id_off, &fid, 8);
 		for (uint32_t k = 0; k < g->tpl.n_tasks; k++) {
 			uint64_t id = g->next_id + k;
@@ -481,6 +483,18 @@ run(struct lg *g)
 	return send_secs;
 }
 
+/* rte_mempool_obj_iter callback: copy the template into one mbuf's data room. */
+static void
+fill_template(struct rte_mempool *mp, void *arg, void *obj, unsigned idx)
+{
+	const struct template *t = arg;
+	struct rte_mbuf *m = obj;
+
+	(void)mp;
+	(void)idx;
+	memcpy(rte_pktmbuf_mtod(m, uint8_t *), t->bytes, t->len);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -524,6 +538,20 @@ main(int argc, char **argv)
 		rte_eal_cleanup();
 		return 2;
 	}
+	/*
+	 * TX mbufs get the template once, here: rte_pktmbuf_alloc() resets
+	 * lengths, not data, and nothing else writes into this pool (replies
+	 * arrive in g.pool), so a send only patches the ids.
+	 */
+	g.tx_pool = rte_pktmbuf_pool_create("lg_tx_pool", 16383, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+					    (int)rte_socket_id());
+	if (g.tx_pool == NULL) {
+		fprintf(stderr, "tw-loadgen: no memory for the TX pool\n");
+		tw_port_close(g.o.port);
+		rte_eal_cleanup();
+		return 1;
+	}
+	rte_mempool_obj_iter(g.tx_pool, fill_template, &g.tpl);
 	g.tsc_hz = rte_get_tsc_hz();
 	g.first_id = g.next_id = ((uint64_t)rte_rdtsc() << 20) | 1; /* distinct across runs */
 	fprintf(stderr, "tw-loadgen: engine %02x:%02x:%02x:%02x:%02x:%02x, %s loop, %u tasks/frame, "
