@@ -46,6 +46,25 @@ tw_stop_pid() {
 	return 1
 }
 
+# The CPU of the engine's main lcore (housekeeping), from its start-up plan.
+tw_main_cpu() {
+	awk '/ main$/ { print $4; exit }' "$1/dataplane.log"
+}
+
+# Start tw-control for the engine in DIR with extra control options. It
+# runs on the main lcore's CPU, all its threads included: EAL puts control
+# threads on CPUs no lcore of *this* process uses, which would otherwise be
+# the engine's polling CPUs.
+tw_control_spawn() {
+	local dir=$1 prefix=$2 log=$3; shift 3
+	local cpu
+	cpu=$(tw_main_cpu "$dir")
+	cpu=${cpu:-0}
+	taskset -c "$cpu" "$TW_BUILD/tw-control" --file-prefix "$prefix" --no-pci \
+		--lcores "127@$cpu" --log-level=lib.eal:error -- --socket "$dir/control.sock" "$@" \
+		>"$log" 2>&1 &
+}
+
 # Wait for tw-ROLE's ready line; on failure show its log and undo the start.
 tw_wait_ready() {
 	local dir=$1 role=$2 pid=$3
@@ -86,8 +105,7 @@ tw_engine_start() {
 	ip netns exec "$ns" ip addr add "$TW_PEER_IP/24" dev "$tap"
 	ip netns exec "$ns" ip link set "$tap" up
 
-	"$TW_BUILD/tw-control" --file-prefix "$prefix" --no-pci --log-level=lib.eal:error -- \
-		--socket "$dir/control.sock" >"$dir/control.log" 2>&1 &
+	tw_control_spawn "$dir" "$prefix" "$dir/control.log"
 	ctl=$!
 	disown "$ctl" 2>/dev/null || true
 	echo "TW_CTL_PID=$ctl" >>"$dir/engine.env"

@@ -25,8 +25,7 @@ perf_engine_start() {
 	disown "$dp" 2>/dev/null || true
 	printf 'TW_DP_PID=%s\nTW_PREFIX=%s\n' "$dp" "$prefix" >"$dir/engine.env"
 	tw_wait_ready "$dir" dataplane "$dp" || return 1
-	"$TW_BUILD/tw-control" --file-prefix "$prefix" --no-pci --log-level=lib.eal:error -- \
-		--socket "$dir/control.sock" >"$dir/control.log" 2>&1 &
+	tw_control_spawn "$dir" "$prefix" "$dir/control.log"
 	ctl=$!
 	disown "$ctl" 2>/dev/null || true
 	echo "TW_CTL_PID=$ctl" >>"$dir/engine.env"
@@ -40,7 +39,8 @@ perf_loadgen() {
 	local dir=$1; shift
 	local id
 	id=$(basename "$dir")
-	timeout 300 "$TW_BUILD/tw-loadgen" --no-huge -m 256 --no-pci --file-prefix "tw-$id-lg" \
+	# on CPU 0 with all its threads (see tw_control_spawn)
+	timeout 300 taskset -c 0 "$TW_BUILD/tw-loadgen" --no-huge -m 256 --no-pci --file-prefix "tw-$id-lg" \
 		--vdev="net_memif0,role=client,socket=$dir/memif.sock" --lcores "0@0" \
 		--log-level=lib.eal:error -- \
 		--engine-ip "$TW_PERF_ENGINE_IP" --ip "$TW_PERF_LG_IP" "$@"

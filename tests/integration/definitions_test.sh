@@ -65,9 +65,7 @@ echo "ok: a batch refused mid-way is rolled back"
 
 # 5
 tw_stop_pid "$TW_CTL_PID" || fail "tw-control did not stop"
-twctl_sock=$TW_SOCKET
-"$TW_BUILD/tw-control" --file-prefix "$TW_PREFIX" --no-pci --log-level=lib.eal:error -- \
-	--socket "$twctl_sock" --definitions "$data/rabbitmq-definitions.json" >"$TW_DIR/control3.log" 2>&1 &
+tw_control_spawn "$TW_DIR" "$TW_PREFIX" "$TW_DIR/control3.log" --definitions "$data/rabbitmq-definitions.json"
 ctl=$!
 sed -i "s/^TW_CTL_PID=.*/TW_CTL_PID=$ctl/" "$TW_DIR/engine.env"
 tw_wait_for_line "$TW_DIR/control3.log" "tw-control: ready" "$ctl" 30 || { cat "$TW_DIR/control3.log"; fail "no start with --definitions"; }

@@ -17,8 +17,7 @@ before=$(twctl list bindings)
 
 # 1. restart tw-control
 tw_stop_pid "$TW_CTL_PID" || fail "tw-control did not stop"
-"$TW_BUILD/tw-control" --file-prefix "$TW_PREFIX" --no-pci --log-level=lib.eal:error -- \
-	--socket "$TW_SOCKET" >"$TW_DIR/control2.log" 2>&1 &
+tw_control_spawn "$TW_DIR" "$TW_PREFIX" "$TW_DIR/control2.log"
 ctl=$!
 sed -i "s/^TW_CTL_PID=.*/TW_CTL_PID=$ctl/" "$TW_DIR/engine.env"  # so the runner stops this one
 tw_wait_for_line "$TW_DIR/control2.log" "tw-control: ready" "$ctl" 30 || fail "no re-attach"

@@ -23,7 +23,7 @@ for bin in "$TW_BUILD"/tests/integration/*_test "$TW_ROOT"/tests/integration/*_t
 	# binaries run inside the namespace; scripts outside (they manage processes).
 	# Tests stay off the polling lcores' CPUs (as a deployment isolates them),
 	# on the main lcore's CPU, so that they do not preempt the engine.
-	main_cpu=$(awk '/ main$/ { print $4; exit }' "$TW_DIR/dataplane.log")
+	main_cpu=$(tw_main_cpu "$TW_DIR")
 	if [[ $bin == *.sh ]]; then
 		run=(taskset -c "${main_cpu:-0}" bash "$bin")
 	else
