@@ -12,6 +12,7 @@ PACKAGES=(
 	liblmdb-dev libmicrohttpd-dev        # result store, HTTP endpoints
 	libcmocka-dev                        # unit tests
 	iproute2 procps psmisc               # namespaces and TAP for tests, process checks
+	gnuplot-nox                          # make perf: latency against offered load
 )
 
 missing=()

@@ -63,6 +63,38 @@ max=$(field "$work/noop-64B-1perframe.json" results_per_sec)
 half=$(awk -v m="$max" 'BEGIN { printf "%.0f", m / 2 }')
 run "noop-64B-1perframe-open-at-half-max" --tasks-per-frame 1 --args-size 64 --rate "$half"
 
+# Latency against offered load: open loop at fractions of the closed-loop maximum.
+sweep_secs=$(( secs > 3 ? 3 : secs ))
+printf '# offered_tasks_per_sec fraction_of_max result_p50_us result_p99_us result_p999_us lost\n' >"$out/latency.dat"
+for pct in 10 25 50 75 90 100; do
+	rate=$(awk -v m="$max" -v p="$pct" 'BEGIN { printf "%.0f", m * p / 100 }')
+	perf_loadgen "$dir" --duration "$sweep_secs" --rate "$rate" --tasks-per-frame 1 --args-size 64 \
+		--json "$work/sweep-$pct.json" 2>/dev/null || continue
+	res=$(grep -o '"result_ns": {[^}]*' "$work/sweep-$pct.json")
+	p50=$(echo "$res" | grep -o '"p50": [0-9]*' | awk '{ print $2 }')
+	p99=$(echo "$res" | grep -o '"p99": [0-9]*' | awk '{ print $2 }')
+	p999=$(echo "$res" | grep -o '"p999": [0-9]*' | awk '{ print $2 }')
+	printf '%s %s %s %s %s %s\n' "$rate" "$(awk -v p="$pct" 'BEGIN { print p / 100 }')" "$(awk -v v="$p50" 'BEGIN { print v / 1000 }')" \
+		"$(awk -v v="$p99" 'BEGIN { print v / 1000 }')" "$(awk -v v="$p999" 'BEGIN { print v / 1000 }')" \
+		"$(field "$work/sweep-$pct.json" lost)" >>"$out/latency.dat"
+	echo "perf: open loop at ${pct}% of max ($rate tasks/s): result p99 $((p99 / 1000)) us"
+done
+if command -v gnuplot >/dev/null; then
+	gnuplot <<EOG
+set terminal pngcairo size 900,560 noenhanced
+set output "$out/latency.png"
+set title "taskwire: result latency against offered load (noop, 64 B args, 1 task/frame, memif)"
+set xlabel "offered load (tasks/s)"
+set ylabel "latency, publish to result (us)"
+set logscale y
+set grid
+set key top left
+plot "$out/latency.dat" using 1:3 with linespoints title "p50", \
+     "" using 1:4 with linespoints title "p99", \
+     "" using 1:5 with linespoints title "p99.9"
+EOG
+fi
+
 {
 	echo "# taskwire perf suite"
 	echo
@@ -73,6 +105,12 @@ run "noop-64B-1perframe-open-at-half-max" --tasks-per-frame 1 --args-size 64 --r
 	echo "| scenario | tasks/s (result back) | of testpmd's packet rate | result p50 (us) | result p99 (us) | lost |"
 	echo "| --- | ---: | ---: | ---: | ---: | ---: |"
 	printf '%s\n' "${rows[@]}"
+	echo
+	echo "Latency against offered load (open loop, noop, 64 B args, 1 task/frame; \`latency.dat\`, plot \`latency.png\`):"
+	echo
+	echo "| offered tasks/s | of max | p50 (us) | p99 (us) | p99.9 (us) | lost |"
+	echo "| ---: | ---: | ---: | ---: | ---: | ---: |"
+	grep -v '^#' "$out/latency.dat" | awk '{ printf "| %s | %d%% | %s | %s | %s | %s |\n", $1, $2 * 100, $3, $4, $5, $6 }'
 } >"$out/suite.md"
 cat "$work"/*.json >"$out/suite.json"
 cat "$out/suite.md"
