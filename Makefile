@@ -53,7 +53,7 @@ DP_TEST_BINS := $(patsubst tests/dp/%.c,$(BUILD)/tests/dp/%,$(DP_TEST_SRCS))
 IT_SRCS := $(wildcard tests/integration/*_test.c)
 IT_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(IT_SRCS))
 
-.PHONY: all deps run test unit-test integration-test up down clean perf perf-routing
+.PHONY: all deps run test unit-test integration-test up down clean perf perf-peers perf-routing
 .SECONDARY:
 
 all: $(BINS) $(UNIT_BINS) $(DP_TEST_BINS) $(IT_BINS)
@@ -130,6 +130,10 @@ down:
 # The perf suite: testpmd's packet rate on a memif link, then taskwire on the same link.
 perf: deps all
 	@bash perf/run-suite.sh
+
+# Celery with Redis and with RabbitMQ, next to taskwire, in one run.
+perf-peers: deps all
+	@bash perf/run-peers.sh
 
 # Routing cost: topic vs direct exchanges at 10, 1,000 and 100,000 bindings.
 perf-routing: all

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# make perf-peers: the noop workload end to end (publish, run, result
+# back) through Celery with Redis and Celery with RabbitMQ on this
+# machine, next to taskwire in the same run, each as tasks/s and as
+# taskwire's multiple of it. Installs the peers from Debian's packages;
+# runs private instances on their own ports (never the system services)
+# and stops them by PID. Writes perf/results/peers.md.
+#   TW_PEER_TASKS  tasks per Celery run (default 20000)
+set -uo pipefail
+. "$(dirname "$0")/perf-lib.sh"
+
+n=${TW_PEER_TASKS:-20000}
+out=$TW_ROOT/perf/results
+work=$TW_BUILD/run/peers
+rdir=$work/rabbitmq
+rm -rf "$work"
+mkdir -p "$out" "$work"
+py=/usr/bin/python3
+pids=()
+rabbit_started=0
+epmd_before=0
+pgrep -x epmd >/dev/null && epmd_before=1
+cleanup() {
+	if [ $rabbit_started -eq 1 ]; then
+		# the node outlives the shell that started it: ask it to stop, then make sure
+		timeout 60 su rabbitmq -s /bin/sh -c "HOME=$rdir rabbitmqctl -n twperf@localhost stop" \
+			>/dev/null 2>&1
+		pkill -u rabbitmq -f "twperf@localhost|$rdir" 2>/dev/null
+		for ((i = 0; i < 100; i++)); do pgrep -f "beam.*$rdir" >/dev/null || break; sleep 0.1; done
+		pkill -KILL -u rabbitmq -f "$rdir" 2>/dev/null
+		[ $epmd_before -eq 0 ] && epmd -kill >/dev/null 2>&1
+	fi
+	for p in "${pids[@]}"; do tw_stop_pid "$p"; done
+	if pgrep -f "beam.*$rdir" >/dev/null || pgrep -f "redis-server .*6390" >/dev/null; then
+		echo "perf-peers: a peer process is still running" >&2
+	fi
+}
+trap cleanup EXIT
+
+install_peers() {
+	local missing=() p
+	for p in redis-server rabbitmq-server python3-celery python3-redis; do
+		[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	echo "perf-peers: installing ${missing[*]}"
+	# keep the packages' own services from starting: we run private instances
+	local had_policy=0
+	[ -e /usr/sbin/policy-rc.d ] && had_policy=1
+	if [ $had_policy -eq 0 ]; then printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; fi
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+	local rc=$?
+	[ $had_policy -eq 0 ] && rm -f /usr/sbin/policy-rc.d
+	return $rc
+}
+
+wait_port() { # port, seconds
+	local i
+	for ((i = 0; i < $2 * 10; i++)); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# One Celery run: worker (solo pool) on CPU 1, publisher on CPU 0.
+celery_run() { # name broker backend
+	local name=$1 broker=$2 backend=$3 wpid
+	(cd "$TW_ROOT/perf/peers" && TW_PEER_BROKER=$broker TW_PEER_BACKEND=$backend \
+		exec taskset -c 1 "$py" -m celery -A celery_bench worker --pool=solo --concurrency=1 \
+		--without-heartbeat --without-gossip --without-mingle -l warning) >"$work/$name-worker.log" 2>&1 &
+	wpid=$!
+	pids+=("$wpid")
+	(cd "$TW_ROOT/perf/peers" && TW_PEER_BROKER=$broker TW_PEER_BACKEND=$backend \
+		timeout 600 taskset -c 0 "$py" celery_bench.py publish "$n") >"$work/$name.json" 2>"$work/$name.err"
+	local rc=$?
+	tw_stop_pid "$wpid"
+	[ $rc -eq 0 ] || { echo "perf-peers: $name failed:"; tail -5 "$work/$name.err"; return 1; }
+	grep -o '"tasks_per_sec": [0-9.]*' "$work/$name.json" | awk '{ print $2 }'
+}
+
+install_peers || { echo "perf-peers: cannot install the peers"; exit 1; }
+
+# Redis, private: port 6390, no persistence
+redis-server --port 6390 --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
+	--dir "$work" >"$work/redis.log" 2>&1 &
+pids+=($!)
+wait_port 6390 20 || { echo "perf-peers: redis did not start"; exit 1; }
+
+# RabbitMQ, private node run as the rabbitmq user, its folders owned by it
+if (exec 3<>/dev/tcp/127.0.0.1/5680) 2>/dev/null; then
+	echo "perf-peers: port 5680 is taken (a RabbitMQ left from another run?)"; exit 1
+fi
+mkdir -p "$rdir/mnesia" "$rdir/log"
+chown -R rabbitmq:rabbitmq "$rdir"
+su rabbitmq -s /bin/sh -c "RABBITMQ_NODENAME=twperf@localhost RABBITMQ_NODE_PORT=5680 \
+	RABBITMQ_DIST_PORT=25680 RABBITMQ_MNESIA_BASE=$rdir/mnesia RABBITMQ_LOG_BASE=$rdir/log \
+	RABBITMQ_CONFIG_FILE=$rdir/none RABBITMQ_ENABLED_PLUGINS_FILE=$rdir/plugins \
+	HOME=$rdir exec rabbitmq-server" >"$work/rabbitmq.log" 2>&1 &
+pids+=($!)
+rabbit_started=1
+wait_port 5680 90 || { echo "perf-peers: rabbitmq did not start"; tail -20 "$work/rabbitmq.log"; exit 1; }
+
+echo "perf-peers: Celery + Redis, $n noop tasks"
+redis_tps=$(celery_run celery-redis "redis://127.0.0.1:6390/0" "redis://127.0.0.1:6390/1") || redis_tps=0
+echo "perf-peers: Celery + RabbitMQ, $n noop tasks"
+rabbit_tps=$(celery_run celery-rabbitmq "amqp://guest:guest@127.0.0.1:5680//" "rpc://") || rabbit_tps=0
+
+# taskwire, same run: the DPDK load generator over memif, and one ordinary
+# process through libtaskwire (kernel UDP over TAP), like the Celery publishers
+perf_engine_start peerseng >/dev/null || { echo "perf-peers: engine did not start"; exit 1; }
+dir=$TW_DIR
+"$TW_BUILD/twctl" --socket "$dir/control.sock" queue declare bench >/dev/null
+perf_loadgen "$dir" --duration 5 --tasks-per-frame 1 --args-size 64 --window 4096 \
+	--json "$work/taskwire-memif.json" 2>/dev/null
+tw_engine_stop "$dir"
+tw_memif=$(grep -o '"results_per_sec": [0-9.]*' "$work/taskwire-memif.json" | awk '{ print $2 }')
+
+tw_engine_start peerstap >/dev/null || { echo "perf-peers: TAP engine did not start"; exit 1; }
+tdir=$TW_DIR
+. "$tdir/engine.env"
+"$TW_BUILD/twctl" --socket "$TW_SOCKET" queue declare bench >/dev/null
+taskset -c 0 ip netns exec "$TW_NETNS" "$TW_BUILD/tw-publish-bench" --engine "$TW_ENGINE" \
+	--queue bench --count 500000 --window 4096 --json >"$work/taskwire-tap.json" 2>/dev/null
+tw_engine_stop "$tdir"
+tw_tap=$(grep -o '"tasks_per_sec": [0-9.]*' "$work/taskwire-tap.json" | awk '{ print $2 }')
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0fx", a / b; else print "n/a" }'; }
+{
+	echo "# taskwire and its peers, same machine, same run (\`make perf-peers\`)"
+	echo
+	echo "Workload: noop task, published, run, result back to the publisher. Celery: solo pool"
+	echo "worker on CPU 1, publisher on CPU 0, $n tasks published with .delay() then every result"
+	echo "awaited. taskwire: engine on CPU 1, publisher on CPU 0."
+	echo
+	echo "| system | tasks/s | taskwire (memif) is | taskwire (kernel UDP, one process) is |"
+	echo "| --- | ---: | ---: | ---: |"
+	echo "| Celery 5.2 + Redis 7.0 | $redis_tps | $(ratio "$tw_memif" "$redis_tps") | $(ratio "$tw_tap" "$redis_tps") |"
+	echo "| Celery 5.2 + RabbitMQ 3.10 (rpc results) | $rabbit_tps | $(ratio "$tw_memif" "$rabbit_tps") | $(ratio "$tw_tap" "$rabbit_tps") |"
+	echo "| taskwire, tw-loadgen over memif | $tw_memif | | |"
+	echo "| taskwire, libtaskwire over kernel UDP/TAP | $tw_tap | | |"
+} >"$out/peers.md"
+cat "$out/peers.md"
