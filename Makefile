@@ -44,7 +44,7 @@ LIB_CLIENT := $(BUILD)/libtaskwire.a
 LIB_PERF := $(BUILD)/libtw_perf.a
 
 BINS := $(BUILD)/tw-dataplane $(BUILD)/tw-control $(BUILD)/twctl $(BUILD)/tw-publish-bench \
-	$(BUILD)/tw-route-bench $(BUILD)/tw-loadgen
+	$(BUILD)/tw-route-bench $(BUILD)/tw-loadgen $(BUILD)/nats-bench
 
 UNIT_SRCS := $(wildcard tests/unit/*_test.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
@@ -95,6 +95,8 @@ $(BUILD)/tw-publish-bench: $(OBJ)/perf/tw_publish_bench.o $(LIB_CLIENT)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 $(BUILD)/tw-loadgen: $(OBJ)/perf/tw_loadgen.o $(LIB_PERF) $(LIB_DP) $(LIB_COMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+$(BUILD)/nats-bench: $(OBJ)/perf/peers/nats_bench.o
+	$(CC) $(LDFLAGS) -o $@ $^
 $(BUILD)/tw-route-bench: $(OBJ)/perf/tw_route_bench.o $(LIB_COMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 

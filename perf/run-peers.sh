@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make perf-peers: the noop workload end to end (publish, run, result
-# back) through Celery with Redis and Celery with RabbitMQ on this
-# machine, next to taskwire in the same run, each as tasks/s and as
+# back) through Celery with Redis, Celery with RabbitMQ and NATS
+# request-reply on this machine, next to taskwire in the same run, each as tasks/s and as
 # taskwire's multiple of it. Installs the peers from Debian's packages;
 # runs private instances on their own ports (never the system services)
 # and stops them by PID. Writes perf/results/peers.md.
@@ -31,7 +31,8 @@ cleanup() {
 		[ $epmd_before -eq 0 ] && epmd -kill >/dev/null 2>&1
 	fi
 	for p in "${pids[@]}"; do tw_stop_pid "$p"; done
-	if pgrep -f "beam.*$rdir" >/dev/null || pgrep -f "redis-server .*6390" >/dev/null; then
+	if pgrep -f "beam.*$rdir" >/dev/null || pgrep -f "redis-server .*6390" >/dev/null ||
+		pgrep -f "nats-server -p 4230" >/dev/null; then
 		echo "perf-peers: a peer process is still running" >&2
 	fi
 }
@@ -39,7 +40,7 @@ trap cleanup EXIT
 
 install_peers() {
 	local missing=() p
-	for p in redis-server rabbitmq-server python3-celery python3-redis; do
+	for p in redis-server rabbitmq-server python3-celery python3-redis nats-server; do
 		[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
 	done
 	[ ${#missing[@]} -eq 0 ] && return 0
@@ -107,6 +108,21 @@ redis_tps=$(celery_run celery-redis "redis://127.0.0.1:6390/0" "redis://127.0.0.
 echo "perf-peers: Celery + RabbitMQ, $n noop tasks"
 rabbit_tps=$(celery_run celery-rabbitmq "amqp://guest:guest@127.0.0.1:5680//" "rpc://") || rabbit_tps=0
 
+# NATS request-reply: a responder on CPU 1 answers each request (the task
+# and its result), a requester on CPU 0 keeps 4096 in flight
+nats-server -p 4230 -a 127.0.0.1 >"$work/nats.log" 2>&1 &
+pids+=($!)
+wait_port 4230 20 || { echo "perf-peers: nats-server did not start"; exit 1; }
+taskset -c 1 "$TW_BUILD/nats-bench" respond 4230 >"$work/nats-respond.log" 2>&1 &
+resp=$!
+pids+=("$resp")
+sleep 0.3
+echo "perf-peers: NATS request-reply, 1000000 requests"
+nats_tps=$(timeout 120 taskset -c 0 "$TW_BUILD/nats-bench" request 4230 1000000 4096 |
+	grep -o '"tasks_per_sec": [0-9.]*' | awk '{ print $2 }')
+nats_tps=${nats_tps:-0}
+tw_stop_pid "$resp"
+
 # taskwire, same run: the DPDK load generator over memif, and one ordinary
 # process through libtaskwire (kernel UDP over TAP), like the Celery publishers
 perf_engine_start peerseng >/dev/null || { echo "perf-peers: engine did not start"; exit 1; }
@@ -132,12 +148,14 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0fx", a / b; els
 	echo
 	echo "Workload: noop task, published, run, result back to the publisher. Celery: solo pool"
 	echo "worker on CPU 1, publisher on CPU 0, $n tasks published with .delay() then every result"
-	echo "awaited. taskwire: engine on CPU 1, publisher on CPU 0."
+	echo "awaited. NATS: responder on CPU 1, requester on CPU 0, 4096 requests in flight."
+	echo "taskwire: engine on CPU 1, publisher on CPU 0."
 	echo
 	echo "| system | tasks/s | taskwire (memif) is | taskwire (kernel UDP, one process) is |"
 	echo "| --- | ---: | ---: | ---: |"
 	echo "| Celery 5.2 + Redis 7.0 | $redis_tps | $(ratio "$tw_memif" "$redis_tps") | $(ratio "$tw_tap" "$redis_tps") |"
 	echo "| Celery 5.2 + RabbitMQ 3.10 (rpc results) | $rabbit_tps | $(ratio "$tw_memif" "$rabbit_tps") | $(ratio "$tw_tap" "$rabbit_tps") |"
+	echo "| NATS 2.9 request-reply (nats-server) | $nats_tps | $(ratio "$tw_memif" "$nats_tps") | $(ratio "$tw_tap" "$nats_tps") |"
 	echo "| taskwire, tw-loadgen over memif | $tw_memif | | |"
 	echo "| taskwire, libtaskwire over kernel UDP/TAP | $tw_tap | | |"
 } >"$out/peers.md"
