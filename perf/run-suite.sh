@@ -40,7 +40,11 @@ echo "perf: link limit ${link_pps} packets/s"
 perf_engine_start perfeng >/dev/null || { echo "perf: engine did not start"; exit 1; }
 dir=$TW_DIR
 trap 'tw_engine_stop "$dir"' EXIT
-"$TW_BUILD/twctl" --socket "$dir/control.sock" queue declare bench >/dev/null
+twctl() { "$TW_BUILD/twctl" --socket "$dir/control.sock" "$@" >/dev/null; }
+twctl queue declare bench
+twctl exchange declare dx direct && twctl bind dx bench k
+twctl exchange declare tp topic && twctl bind tp bench "bench.*" && twctl bind tp bench "other.#"
+twctl exchange declare fo fanout && twctl bind fo bench
 
 rows=()
 run() { # name, loadgen args...
@@ -59,6 +63,10 @@ run() { # name, loadgen args...
 run noop-64B-1perframe --tasks-per-frame 1 --args-size 64 --window 4096
 run noop-64B-8perframe --tasks-per-frame 8 --args-size 64 --window 8192
 run noop-16B-32perframe --tasks-per-frame 32 --args-size 16 --window 16384
+run noop-1KiB-1perframe --tasks-per-frame 1 --args-size 1024 --window 4096
+run direct-64B-1perframe --tasks-per-frame 1 --args-size 64 --window 4096 --exchange dx --key k
+run topic-64B-1perframe --tasks-per-frame 1 --args-size 64 --window 4096 --exchange tp --key bench.x
+run fanout-64B-1perframe --tasks-per-frame 1 --args-size 64 --window 4096 --exchange fo --key any
 max=$(field "$work/noop-64B-1perframe.json" results_per_sec)
 half=$(awk -v m="$max" 'BEGIN { printf "%.0f", m / 2 }')
 run "noop-64B-1perframe-open-at-half-max" --tasks-per-frame 1 --args-size 64 --rate "$half"
