@@ -26,6 +26,7 @@
 #include "taskwire.pb-c.h"
 #include "taskwire/client.h"
 #include "tw_limits.h"
+#include "tw_wire_priv.h"
 
 #define DEFAULT_TASKS 32
 #define DEFAULT_BYTES 1400
@@ -64,23 +65,10 @@ struct tw_client {
 	struct tw_client_stats stats;
 };
 
-/* Bytes a varint takes. */
-static size_t
-varint_len(uint64_t v)
-{
-	size_t n = 1;
-
-	while (v >= 0x80) {
-		v >>= 7;
-		n++;
-	}
-	return n;
-}
-
 static size_t
 field_len(size_t len)
 {
-	return 1 + varint_len(len) + len; /* tag (one byte for fields < 16) + length + bytes */
+	return 1 + varint_size(len) + len; /* tag (one byte for fields < 16) + length + bytes */
 }
 
 static int
@@ -119,7 +107,7 @@ frame_reset(struct tw_client *c)
 	c->frame.tasks = c->task_ptrs;
 	c->frame.n_tasks = 0;
 	/* magic (5) + version (2) + frame_id (9) */
-	c->frame_bytes = 5 + 1 + varint_len(TW_FRAME_VERSION) + 9;
+	c->frame_bytes = 5 + 1 + varint_size(TW_FRAME_VERSION) + 9;
 	c->arena_used = 0;
 }
 
@@ -215,7 +203,7 @@ task_cost(const struct tw_publish *p, size_t name_len, size_t ex_len, size_t key
 	if (p->args_len)
 		body += field_len(p->args_len);
 	if (p->priority)
-		body += 1 + varint_len(p->priority);
+		body += 1 + varint_size(p->priority);
 	for (size_t h = 0; h < p->n_headers; h++) {
 		size_t kl = strlen(p->headers[h].key), vl = strlen(p->headers[h].value);
 		size_t hb = (kl ? field_len(kl) : 0) + (vl ? field_len(vl) : 0);

@@ -1,5 +1,6 @@
 /*
- * Private to the wire codec files (tw_wire.c, tw_wire_publisher.c): field
+ * Private to the wire codec files (tw_wire.c, tw_wire_publisher.c) and
+ * libtaskwire (its frame-size accounting): field
  * numbers of proto/taskwire.proto and the varint/fixed/length readers and
  * writers both sides share. Static inline; no state.
  */
