@@ -30,6 +30,8 @@
 	X(tasks_dead_lettered, "task copies re-queued through a dead-letter exchange") \
 	X(dead_letter_lost, "dead-lettered copies lost: DLX unroutable, queue full, loop or no descriptor") \
 	X(polls, "loop passes")                                             \
+	X(loop_cycles, "TSC cycles spent in loop passes (idle sleeps excluded)") \
+	X(busy_cycles, "TSC cycles of the passes that did work (busy ratio = busy / loop)") \
 	X(idle_polls, "loop passes that found no work")                     \
 	X(idle_sleeps, "back-off sleeps after a run of idle passes")        \
 	X(max_stall_ns, "longest loop pass, ns (maximum, not a sum)")       \

@@ -114,8 +114,8 @@ print_human(const Taskwire__Control__Status *s)
 	twctl_table_row(&t, "lcore\tcpu\tcore\tnuma\trole\tbusy%%\trx_frames\ttasks_routed\ttasks_executed");
 	for (size_t i = 0; i < s->n_lcores; i++) {
 		const Taskwire__Control__LcoreInfo *l = s->lcores[i];
-		uint64_t polls = counter(l->counters, l->n_counters, "polls");
-		uint64_t idle = counter(l->counters, l->n_counters, "idle_polls");
+		uint64_t loop = counter(l->counters, l->n_counters, "loop_cycles");
+		uint64_t busy = counter(l->counters, l->n_counters, "busy_cycles");
 
 		if (l->n_counters == 0) {
 			twctl_table_row(&t, "%u\t%u\t%u\t%d\t%s\t-\t-\t-\t-", l->lcore_id, l->cpu,
@@ -124,7 +124,7 @@ print_human(const Taskwire__Control__Status *s)
 		}
 		twctl_table_row(&t, "%u\t%u\t%u\t%d\t%s\t%.1f\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64,
 				l->lcore_id, l->cpu, l->core, l->numa_node, l->role,
-				polls ? 100.0 * (double)(polls - idle) / (double)polls : 0.0,
+				loop ? 100.0 * (double)busy / (double)loop : 0.0,
 				counter(l->counters, l->n_counters, "rx_frames"),
 				counter(l->counters, l->n_counters, "tasks_routed"),
 				counter(l->counters, l->n_counters, "tasks_executed"));

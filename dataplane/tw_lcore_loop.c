@@ -69,7 +69,8 @@ exec_pass(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 static inline void
 account_pass(struct tw_lcore_ctx *ctx, uint64_t start, uint32_t work)
 {
-	uint64_t ns = (rte_rdtsc() - start) * NS_PER_S / ctx->tsc_hz;
+	uint64_t cycles = rte_rdtsc() - start;
+	uint64_t ns = cycles * NS_PER_S / ctx->tsc_hz;
 	uint64_t epoch = __atomic_load_n(&ctx->shared->stall_epoch, __ATOMIC_RELAXED);
 
 	if (unlikely(epoch != ctx->stall_epoch)) {
@@ -78,8 +79,11 @@ account_pass(struct tw_lcore_ctx *ctx, uint64_t start, uint32_t work)
 	}
 
 	tw_cnt_add(ctx, TW_CNT_polls, 1);
+	tw_cnt_add(ctx, TW_CNT_loop_cycles, cycles);
 	if (work == 0)
 		tw_cnt_add(ctx, TW_CNT_idle_polls, 1);
+	else
+		tw_cnt_add(ctx, TW_CNT_busy_cycles, cycles);
 	if (ns > ctx->stats->c[TW_CNT_max_stall_ns])
 		__atomic_store_n(&ctx->stats->c[TW_CNT_max_stall_ns], ns, __ATOMIC_RELAXED);
 }

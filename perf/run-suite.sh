@@ -46,18 +46,30 @@ twctl exchange declare dx direct && twctl bind dx bench k
 twctl exchange declare tp topic && twctl bind tp bench "bench.*" && twctl bind tp bench "other.#"
 twctl exchange declare fo fanout && twctl bind fo bench
 
+# The engine's busy and loop cycles (all lcores), from twctl status --json.
+engine_cycles() {
+	"$TW_BUILD/twctl" --socket "$dir/control.sock" status --json |
+		awk '/^  "counters"/ { c = 1 } c && /"busy_cycles"/ { gsub(/[^0-9]/, "", $2); b = $2 }
+		     c && /"loop_cycles"/ { gsub(/[^0-9]/, "", $2); l = $2 } END { print b, l }'
+}
+
 rows=()
 run() { # name, loadgen args...
 	local name=$1; shift
+	local before after busy
+	before=$(engine_cycles)
 	perf_loadgen "$dir" --duration "$secs" --json "$work/$name.json" "$@" 2>"$work/$name.err" ||
 		{ echo "perf: $name failed"; cat "$work/$name.err"; return 1; }
+	after=$(engine_cycles)
+	# share of the engine lcore's time spent in passes that did work
+	busy=$(echo "$before $after" | awk '{ d = $4 - $2; printf "%.1f", (d > 0 ? 100 * ($3 - $1) / d : 0) }')
 	local tps p50 p99 lost
 	tps=$(field "$work/$name.json" results_per_sec)
 	lost=$(field "$work/$name.json" lost)
 	p50=$(grep -o '"result_ns": {[^}]*' "$work/$name.json" | grep -o '"p50": [0-9]*' | awk '{ print $2 }')
 	p99=$(grep -o '"result_ns": {[^}]*' "$work/$name.json" | grep -o '"p99": [0-9]*' | awk '{ print $2 }')
-	rows+=("| $name | $(printf '%.0f' "$tps") | $(awk -v a="$tps" -v b="$link_pps" 'BEGIN { printf "%.1f%%", 100 * a / b }') | $((p50 / 1000)) | $((p99 / 1000)) | $lost |")
-	echo "perf: $name: $(printf '%.0f' "$tps") tasks/s, result p50 $((p50 / 1000)) us, p99 $((p99 / 1000)) us, lost $lost"
+	rows+=("| $name | $(printf '%.0f' "$tps") | $(awk -v a="$tps" -v b="$link_pps" 'BEGIN { printf "%.1f%%", 100 * a / b }') | $((p50 / 1000)) | $((p99 / 1000)) | $lost | ${busy}% |")
+	echo "perf: $name: $(printf '%.0f' "$tps") tasks/s, result p50 $((p50 / 1000)) us, p99 $((p99 / 1000)) us, lost $lost, engine busy ${busy}%"
 }
 
 run noop-64B-1perframe --tasks-per-frame 1 --args-size 64 --window 4096
@@ -109,9 +121,11 @@ fi
 	echo "Engine: tw-dataplane, one polling lcore (run to completion) on CPU 1, pure polling."
 	echo "Generator: tw-loadgen on CPU 0. Link: memif. Baseline: dpdk-testpmd txonly -> rxonly,"
 	echo "128-byte frames, same link, same run: **${link_pps} packets/s**. Command: \`make perf\`."
+	echo "\"engine lcore busy\": share of the polling lcore's cycles spent in passes that did"
+	echo "work (its own TSC accounting); below 100% the load generator is the limit."
 	echo
-	echo "| scenario | tasks/s (result back) | of testpmd's packet rate | result p50 (us) | result p99 (us) | lost |"
-	echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+	echo "| scenario | tasks/s (result back) | of testpmd's packet rate | result p50 (us) | result p99 (us) | lost | engine lcore busy |"
+	echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 	printf '%s\n' "${rows[@]}"
 	echo
 	echo "Latency against offered load (open loop, noop, 64 B args, 1 task/frame; \`latency.dat\`, plot \`latency.png\`):"
