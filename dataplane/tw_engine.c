@@ -191,6 +191,7 @@ tw_engine_launch(struct tw_engine *e)
 		ctx->idle_sleep_us = (uint32_t)e->cfg.idle_sleep_us;
 		ctx->idle_passes_before_sleep = (uint32_t)e->cfg.idle_passes;
 		ctx->tsc_hz = rte_get_tsc_hz();
+		ctx->ns_per_tick_q32 = (1000000000ull << 32) / ctx->tsc_hz;
 		ctx->tx.port_id = s->port_id;
 		ctx->tx.queue_id = (uint16_t)pe->qsbr_id;
 		/* only lcores that route need a routing cache */

@@ -62,7 +62,7 @@ run_one(struct tw_lcore_ctx *ctx, struct tw_task *t)
 	} else {
 		ret = tw_task_fail(&io, "unknown task '%.*s'", (int)t->name_len, t->name);
 	}
-	ns = (rte_rdtsc() - start) * NS_PER_S / ctx->tsc_hz;
+	ns = tw_ticks_to_ns(ctx, rte_rdtsc() - start);
 	tw_cnt_add(ctx, TW_CNT_tasks_executed, 1);
 
 	struct tw_reply *r = reply_for(ctx, t);

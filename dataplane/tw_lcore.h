@@ -66,6 +66,7 @@ struct tw_lcore_ctx {
 	uint32_t idle_sleep_us;         /* 0: pure polling */
 	uint32_t idle_passes_before_sleep;
 	uint64_t tsc_hz;
+	uint64_t ns_per_tick_q32;       /* ns per TSC tick, 32.32 fixed point (tw_ticks_to_ns) */
 
 	/* written by this lcore only */
 	struct tw_txq tx;
@@ -92,6 +93,19 @@ tw_cnt_qadd(uint64_t *slot, uint64_t n)
 }
 
 /* Stop flag: set by main() on SIGINT/SIGTERM, read relaxed by the loops. */
+/*
+ * TSC ticks to ns without a 64-bit division (one per task otherwise):
+ * a multiply by a 32.32 fixed-point factor, exact to 1 ns in 2^32 ticks;
+ * longer spans (over a second) take the division.
+ */
+static inline uint64_t
+tw_ticks_to_ns(const struct tw_lcore_ctx *ctx, uint64_t ticks)
+{
+	if (likely(ticks < (1ull << 32)))
+		return (ticks * ctx->ns_per_tick_q32) >> 32;
+	return ticks * 1000000000ull / ctx->tsc_hz;
+}
+
 extern volatile bool tw_force_quit;
 
 #endif

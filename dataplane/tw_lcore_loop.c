@@ -70,7 +70,7 @@ static inline void
 account_pass(struct tw_lcore_ctx *ctx, uint64_t start, uint32_t work)
 {
 	uint64_t cycles = rte_rdtsc() - start;
-	uint64_t ns = cycles * NS_PER_S / ctx->tsc_hz;
+	uint64_t ns = tw_ticks_to_ns(ctx, cycles);
 	uint64_t epoch = __atomic_load_n(&ctx->shared->stall_epoch, __ATOMIC_RELAXED);
 
 	if (unlikely(epoch != ctx->stall_epoch)) {
