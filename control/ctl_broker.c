@@ -413,7 +413,8 @@ ctl_queue_declare(struct ctl_broker *b, const struct ctl_queue_spec *spec, char 
 		qs->base_expired = c.expired;
 		b->publish_rate[s] = b->deliver_rate[s] = 0;
 	}
-	qs->ring = r;
+	/* release: readers of the slot (telemetry, status) see its fields complete */
+	__atomic_store_n(&qs->ring, r, __ATOMIC_RELEASE);
 	ret = publish(b, NULL, NULL, err);
 	if (ret != 0) {
 		qs->ring = NULL;

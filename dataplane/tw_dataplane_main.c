@@ -25,6 +25,7 @@
 #include "tw_log.h"
 #include "ctl_broker.h"
 #include "tw_plan.h"
+#include "tw_telemetry.h"
 
 #define MAX_EAL_ARGS 128
 
@@ -148,6 +149,8 @@ main(int argc, char **argv)
 		rte_exit(EXIT_FAILURE, "set-up failed (see above)\n");
 	if (engine.cfg.definitions != NULL && load_definitions(&engine) != 0)
 		rte_exit(EXIT_FAILURE, "definitions refused (see above)\n");
+	if (tw_telemetry_register(engine.shared) != 0)
+		fprintf(stderr, "tw-dataplane: telemetry commands not registered (--no-telemetry?)\n");
 
 	/* 5. launch, then housekeeping on the main lcore until told to stop */
 	if (tw_engine_launch(&engine) < 0) {
