@@ -9,7 +9,7 @@ BUILD ?= build
 OBJ := $(BUILD)/obj
 GEN := $(BUILD)/gen
 
-PKGS := libdpdk libprotobuf-c hwloc jansson
+PKGS := libdpdk libprotobuf-c hwloc jansson libmicrohttpd
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

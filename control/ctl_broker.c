@@ -598,6 +598,7 @@ ctl_broker_attach(struct ctl_broker *b, struct tw_shared *sh, char *err)
 	const struct tw_routes *rt = sh->routes;
 
 	memset(b, 0, sizeof(*b));
+	pthread_mutex_init(&b->lock, NULL);
 	b->sh = sh;
 	b->grace_timeout_ms = 2000;
 	if (rt == NULL)

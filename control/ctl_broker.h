@@ -16,6 +16,7 @@
 #ifndef CTL_BROKER_H
 #define CTL_BROKER_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,6 +28,9 @@
 
 struct ctl_broker {
 	struct tw_shared *sh;
+	/* Held by the control socket while it changes the model and by the
+	 * metrics thread while it reads it (queue slots come and go). */
+	pthread_mutex_t lock;
 	uint32_t n_exchanges;
 	struct tw_def_exchange exchanges[TW_MAX_EXCHANGES - 1]; /* the default one is implicit */
 	uint32_t n_bindings, cap_bindings;

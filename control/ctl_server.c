@@ -79,7 +79,9 @@ serve_one(struct ctl_server *s, struct ctl_broker *b, int fd)
 		r.resp.ok = false;
 		r.resp.error = (char *)"request does not decode as taskwire.control.Request";
 	} else {
+		pthread_mutex_lock(&b->lock);
 		ctl_handle(b, req, &r);
+		pthread_mutex_unlock(&b->lock);
 		taskwire__control__request__free_unpacked(req, NULL);
 	}
 	out_len = taskwire__control__response__get_packed_size(&r.resp);

@@ -31,6 +31,7 @@
 
 #include "ctl_broker.h"
 #include "ctl_handlers.h"
+#include "ctl_metrics.h"
 #include "tw_definitions.h"
 #include "ctl_server.h"
 #include "twctl.h"
@@ -49,6 +50,7 @@ on_signal(int sig)
 struct control_opts {
 	const char *socket;
 	const char *definitions;
+	const char *metrics;        /* ADDR:PORT, or "off" */
 	unsigned grace_timeout_ms;
 };
 
@@ -59,6 +61,8 @@ usage(FILE *f)
 		   "                         [--definitions FILE]\n"
 		   "  --socket PATH          control socket (default %s)\n"
 		   "  --definitions FILE     import RabbitMQ-shaped definitions at start\n"
+		   "  --metrics ADDR:PORT    Prometheus /metrics (default 127.0.0.1:9464; port 0: any;\n"
+		   "                         off: none)\n"
 		   "  --grace-timeout-ms N   longest wait for lcores to leave an old routing\n"
 		   "                         table before it is kept instead of freed (2000)\n",
 		TWCTL_DEFAULT_SOCKET);
@@ -72,6 +76,7 @@ parse_opts(int argc, char **argv, struct control_opts *o)
 		{ "socket", required_argument, NULL, 's' },
 		{ "grace-timeout-ms", required_argument, NULL, 'g' },
 		{ "definitions", required_argument, NULL, 'd' },
+		{ "metrics", required_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -79,6 +84,7 @@ parse_opts(int argc, char **argv, struct control_opts *o)
 
 	o->socket = TWCTL_DEFAULT_SOCKET;
 	o->definitions = NULL;
+	o->metrics = "127.0.0.1:9464";
 	o->grace_timeout_ms = 2000;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
@@ -90,6 +96,9 @@ parse_opts(int argc, char **argv, struct control_opts *o)
 			break;
 		case 'd':
 			o->definitions = optarg;
+			break;
+		case 'm':
+			o->metrics = optarg;
 			break;
 		case 'g':
 			errno = 0;
@@ -165,6 +174,7 @@ main(int argc, char **argv)
 	struct control_opts opts = { 0 };
 	static struct ctl_broker broker;
 	struct ctl_server server;
+	struct ctl_metrics *metrics = NULL;
 	struct tw_shared *sh;
 	char err[CTL_ERR_MAX];
 
@@ -248,10 +258,19 @@ main(int argc, char **argv)
 		rte_eal_cleanup();
 		return 1;
 	}
+	if (strcmp(opts.metrics, "off") != 0) {
+		metrics = ctl_metrics_start(&broker, opts.metrics);
+		if (metrics == NULL)
+			fprintf(stderr, "tw-control: continuing without /metrics\n");
+	}
 	sh->control_pid = getpid();
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
+	if (metrics != NULL)
+		printf("tw-control: metrics on http://%.*s:%u/metrics\n",
+		       (int)(strrchr(opts.metrics, ':') - opts.metrics), opts.metrics,
+		       ctl_metrics_port(metrics));
 	printf("tw-control: ready on %s, attached to tw-dataplane pid %d (%u queues, %u exchanges, "
 	       "%u bindings), pid %d\n",
 	       opts.socket, sh->primary_pid, sh->routes ? sh->routes->n_queues : 0,
@@ -263,7 +282,9 @@ main(int argc, char **argv)
 
 	while (!stop_requested) {
 		ret = ctl_server_poll(&server, &broker, 200);
+		pthread_mutex_lock(&broker.lock);
 		ctl_broker_sample_rates(&broker, monotonic_ms());
+		pthread_mutex_unlock(&broker.lock);
 		if (ret != 0) {
 			fprintf(stderr, "tw-control: control socket: %s\n", strerror(-ret));
 			break;
@@ -280,6 +301,7 @@ main(int argc, char **argv)
 	if (sh->control_pid == getpid())
 		sh->control_pid = 0;
 	ctl_server_close(&server);
+	ctl_metrics_stop(metrics);
 	ctl_broker_detach(&broker);
 	printf("tw-control: stopped after %lu requests (%lu undecodable)\n",
 	       (unsigned long)server.requests, (unsigned long)server.bad_requests);

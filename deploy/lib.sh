@@ -61,7 +61,8 @@ tw_control_spawn() {
 	cpu=$(tw_main_cpu "$dir")
 	cpu=${cpu:-0}
 	taskset -c "$cpu" "$TW_BUILD/tw-control" --file-prefix "$prefix" --no-pci \
-		--lcores "127@$cpu" --log-level=lib.eal:error -- --socket "$dir/control.sock" "$@" \
+		--lcores "127@$cpu" --log-level=lib.eal:error -- --socket "$dir/control.sock" \
+		--metrics 127.0.0.1:0 "$@" \
 		>"$log" 2>&1 &
 }
 
@@ -111,6 +112,7 @@ tw_engine_start() {
 	echo "TW_CTL_PID=$ctl" >>"$dir/engine.env"
 	tw_wait_ready "$dir" control "$ctl" || return 1
 	cat >>"$dir/engine.env" <<EOT
+TW_METRICS=$(sed -n 's|^tw-control: metrics on http://\(.*\)/metrics$|\1|p' "$dir/control.log")
 TW_DIR=$dir
 TW_SOCKET=$dir/control.sock
 TW_ENGINE=$TW_ENGINE_IP:$TW_UDP_PORT

@@ -1,0 +1,285 @@
+/*
+ * Prometheus endpoint: see ctl_metrics.h. Metric names follow Prometheus
+ * conventions: taskwire_ prefix, _total for counters, base units
+ * (seconds), labels for lcore, role, queue and drop reason.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <microhttpd.h>
+#include <rte_ring.h>
+
+#include "ctl_metrics.h"
+
+struct ctl_metrics {
+	struct MHD_Daemon *d;
+	struct ctl_broker *b;
+	uint16_t port;
+	uint64_t scrapes;
+};
+
+struct text {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+static void __attribute__((format(printf, 2, 3)))
+emit(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		if (t->oom)
+			return;
+		va_start(ap, fmt);
+		n = vsnprintf(t->p + t->len, t->cap - t->len, fmt, ap);
+		va_end(ap);
+		if (n >= 0 && (size_t)n < t->cap - t->len) {
+			t->len += (size_t)n;
+			return;
+		}
+		{
+			size_t cap = t->cap * 2 + (size_t)(n > 0 ? n : 0);
+			char *p = realloc(t->p, cap);
+
+			if (p == NULL) {
+				t->oom = true;
+				return;
+			}
+			t->p = p;
+			t->cap = cap;
+		}
+	}
+}
+
+static void
+family(struct text *t, const char *name, const char *type, const char *help)
+{
+	emit(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* Counters summed over lcores; drops get one family with a reason label. */
+static void
+engine_counters(struct text *t, const struct tw_shared *sh)
+{
+	uint64_t sum[TW_CNT__MAX] = { 0 };
+
+	for (uint32_t i = 0; i < sh->n_pollers && i < TW_MAX_LCORES; i++)
+		for (int c = 0; c < TW_CNT__MAX; c++) {
+			uint64_t v = __atomic_load_n(&sh->stats[i].c[c], __ATOMIC_RELAXED);
+
+			sum[c] = c == TW_CNT_max_stall_ns ? (v > sum[c] ? v : sum[c]) : sum[c] + v;
+		}
+	family(t, "taskwire_dropped_packets_total", "counter",
+	       "Packets dropped by the data plane, by reason");
+	for (int c = 0; c < TW_CNT__MAX; c++)
+		if (strncmp(tw_counter_names[c], "drop_", 5) == 0)
+			emit(t, "taskwire_dropped_packets_total{reason=\"%s\"} %lu\n",
+			     tw_counter_names[c] + 5, (unsigned long)sum[c]);
+	for (int c = 0; c < TW_CNT__MAX; c++) {
+		const char *n = tw_counter_names[c];
+		char name[96];
+
+		if (strncmp(n, "drop_", 5) == 0 || c == TW_CNT_max_stall_ns || c == TW_CNT_loop_cycles ||
+		    c == TW_CNT_busy_cycles)
+			continue;
+		snprintf(name, sizeof(name), "taskwire_%s_total", n);
+		family(t, name, "counter", tw_counter_help[c]);
+		emit(t, "%s %lu\n", name, (unsigned long)sum[c]);
+	}
+}
+
+static void
+lcores(struct text *t, const struct tw_shared *sh)
+{
+	family(t, "taskwire_lcore_busy_ratio", "gauge",
+	       "Share of the lcore's loop cycles spent in passes that did work, since start");
+	for (uint32_t i = 0; i < sh->n_plan; i++) {
+		const struct tw_plan_entry *pe = &sh->plan[i];
+		const struct tw_lcore_stats *st;
+		uint64_t loop;
+
+		if (pe->role == TW_ROLE_MAIN || pe->qsbr_id >= TW_MAX_LCORES)
+			continue;
+		st = &sh->stats[pe->qsbr_id];
+		loop = __atomic_load_n(&st->c[TW_CNT_loop_cycles], __ATOMIC_RELAXED);
+		emit(t, "taskwire_lcore_busy_ratio{lcore=\"%u\",role=\"%s\"} %.4f\n", pe->lcore_id,
+		     tw_role_name(pe->role),
+		     loop ? (double)__atomic_load_n(&st->c[TW_CNT_busy_cycles], __ATOMIC_RELAXED) /
+				    (double)loop
+			  : 0.0);
+	}
+	family(t, "taskwire_lcore_longest_pass_seconds", "gauge",
+	       "Longest loop pass of the lcore since start or the last reset");
+	for (uint32_t i = 0; i < sh->n_plan; i++) {
+		const struct tw_plan_entry *pe = &sh->plan[i];
+
+		if (pe->role == TW_ROLE_MAIN || pe->qsbr_id >= TW_MAX_LCORES)
+			continue;
+		emit(t, "taskwire_lcore_longest_pass_seconds{lcore=\"%u\",role=\"%s\"} %.9f\n",
+		     pe->lcore_id, tw_role_name(pe->role),
+		     (double)__atomic_load_n(&sh->stats[pe->qsbr_id].c[TW_CNT_max_stall_ns],
+					     __ATOMIC_RELAXED) / 1e9);
+	}
+}
+
+static void
+queues(struct text *t, const struct ctl_broker *b)
+{
+	static const struct {
+		const char *name, *type, *help;
+	} fams[] = {
+		{ "taskwire_queue_ready", "gauge", "Tasks waiting in the queue" },
+		{ "taskwire_queue_in_flight", "gauge", "Tasks taken by a worker, not finished" },
+		{ "taskwire_queue_published_total", "counter", "Tasks enqueued" },
+		{ "taskwire_queue_delivered_total", "counter", "Tasks taken by workers" },
+		{ "taskwire_queue_rejected_total", "counter", "Tasks NACKed queue-full" },
+		{ "taskwire_queue_dropped_total", "counter", "Tasks dropped from the head (drop-head)" },
+		{ "taskwire_queue_expired_total", "counter", "Tasks whose message TTL passed" },
+	};
+	const struct tw_shared *sh = b->sh;
+
+	for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
+		family(t, fams[f].name, fams[f].type, fams[f].help);
+		for (uint32_t s = 0; s < TW_MAX_QUEUES; s++) {
+			const struct tw_queue_slot *qs = &sh->queues[s];
+			struct ctl_queue_counts c;
+			uint64_t v;
+
+			if (qs->ring == NULL)
+				continue;
+			ctl_queue_counts(sh, s, &c);
+			switch (f) {
+			case 0: v = ctl_queue_ready(qs); break;
+			case 1: v = c.delivered > c.completed ? c.delivered - c.completed : 0; break;
+			case 2: v = c.published; break;
+			case 3: v = c.delivered; break;
+			case 4: v = c.rejected; break;
+			case 5: v = c.dropped; break;
+			default: v = c.expired; break;
+			}
+			/* queue names have no control characters (checked at declare); escape quotes */
+			emit(t, "%s{queue=\"", fams[f].name);
+			for (const char *p = qs->name; *p; p++)
+				emit(t, *p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
+			emit(t, "\"} %lu\n", (unsigned long)v);
+		}
+	}
+}
+
+char *
+ctl_metrics_render(const struct ctl_broker *b)
+{
+	struct text t = { .cap = 16384 };
+
+	t.p = malloc(t.cap);
+	if (t.p == NULL)
+		return NULL;
+	t.p[0] = '\0';
+	engine_counters(&t, b->sh);
+	lcores(&t, b->sh);
+	queues(&t, b);
+	family(&t, "taskwire_routes_version", "gauge", "Version of the routing table in use");
+	emit(&t, "taskwire_routes_version %lu\n",
+	     (unsigned long)__atomic_load_n(&b->sh->routes_version, __ATOMIC_ACQUIRE));
+	if (t.oom) {
+		free(t.p);
+		return NULL;
+	}
+	return t.p;
+}
+
+static enum MHD_Result
+answer(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+       const char *version, const char *upload, size_t *upload_len, void **state)
+{
+	struct ctl_metrics *m = cls;
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	char *body;
+
+	(void)version;
+	(void)upload;
+	(void)upload_len;
+	(void)state;
+	if (strcmp(method, "GET") != 0 || strcmp(url, "/metrics") != 0) {
+		static const char nf[] = "only GET /metrics here\n";
+
+		r = MHD_create_response_from_buffer(sizeof(nf) - 1, (void *)nf, MHD_RESPMEM_PERSISTENT);
+		ret = MHD_queue_response(conn, MHD_HTTP_NOT_FOUND, r);
+		MHD_destroy_response(r);
+		return ret;
+	}
+	pthread_mutex_lock(&m->b->lock);
+	body = ctl_metrics_render(m->b);
+	m->scrapes++;
+	pthread_mutex_unlock(&m->b->lock);
+	if (body == NULL)
+		return MHD_NO;
+	r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+	MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4");
+	ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+struct ctl_metrics *
+ctl_metrics_start(struct ctl_broker *b, const char *listen)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	struct ctl_metrics *m;
+	char host[64];
+	const char *colon = strrchr(listen, ':');
+	const union MHD_DaemonInfo *info;
+	unsigned long port;
+	char *end;
+
+	if (colon == NULL || (size_t)(colon - listen) >= sizeof(host)) {
+		fprintf(stderr, "tw-control: --metrics %s: expected ADDR:PORT\n", listen);
+		return NULL;
+	}
+	memcpy(host, listen, (size_t)(colon - listen));
+	host[colon - listen] = '\0';
+	port = strtoul(colon + 1, &end, 10);
+	if (*end != '\0' || port > 65535 || inet_pton(AF_INET, host, &a.sin_addr) != 1) {
+		fprintf(stderr, "tw-control: --metrics %s: expected IPv4 ADDR:PORT\n", listen);
+		return NULL;
+	}
+	a.sin_port = htons((uint16_t)port);
+	m = calloc(1, sizeof(*m));
+	if (m == NULL)
+		return NULL;
+	m->b = b;
+	m->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL, answer, m,
+				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&a, MHD_OPTION_CONNECTION_TIMEOUT,
+				(unsigned int)5, MHD_OPTION_END);
+	if (m->d == NULL) {
+		fprintf(stderr, "tw-control: cannot serve metrics on %s (port in use?)\n", listen);
+		free(m);
+		return NULL;
+	}
+	info = MHD_get_daemon_info(m->d, MHD_DAEMON_INFO_BIND_PORT);
+	m->port = info != NULL ? info->port : (uint16_t)port;
+	return m;
+}
+
+uint16_t
+ctl_metrics_port(const struct ctl_metrics *m)
+{
+	return m->port;
+}
+
+void
+ctl_metrics_stop(struct ctl_metrics *m)
+{
+	if (m == NULL)
+		return;
+	MHD_stop_daemon(m->d);
+	free(m);
+}
