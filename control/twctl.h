@@ -32,6 +32,7 @@ int twctl_unbind(const struct twctl_opts *o, int argc, char **argv);
 int twctl_list(const struct twctl_opts *o, int argc, char **argv);
 int twctl_publish(const struct twctl_opts *o, int argc, char **argv);
 int twctl_definitions(const struct twctl_opts *o, int argc, char **argv);
+int twctl_stats(const struct twctl_opts *o, int argc, char **argv);
 
 /**
  * One request/response round trip to tw-control.

@@ -20,6 +20,7 @@ static const struct {
 	{ "bind", twctl_bind, "bind SOURCE DEST [ROUTING_KEY] [--dest-type queue|exchange] [--arg K=V ...] [--match all|any|all-with-x|any-with-x]" },
 	{ "unbind", twctl_unbind, "unbind SOURCE DEST [ROUTING_KEY] [--dest-type queue|exchange] [--arg K=V ...] [--match MODE]" },
 	{ "list", twctl_list, "list queues|exchanges|bindings" },
+	{ "stats", twctl_stats, "stats [--watch [SECONDS]] [--count N]   rates, busy share, queues (like top)" },
 	{ "definitions", twctl_definitions, "definitions export FILE | definitions import FILE   (RabbitMQ definitions.json shape)" },
 	{ "publish", twctl_publish, "publish EXCHANGE ROUTING_KEY TASK [ARGS] [--priority N] [--header K=V ...] [--wait [S]]" },
 };

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# `twctl stats`: rates over an interval while load runs (tasks executed
+# per second above zero, the queue's publish rate, the lcore's busy
+# share), and --watch --count redraws the given number of times.
+set -euo pipefail
+. "$(dirname "$0")/../../deploy/lib.sh"
+fail() { echo "FAIL: $*"; exit 1; }
+twctl() { "$TW_BUILD/twctl" --socket "$TW_SOCKET" "$@"; }
+
+twctl queue declare statq >/dev/null
+tw_in_ns "$TW_BUILD/tw-publish-bench" --engine "$TW_ENGINE" --queue statq --count 3000000 \
+	--window 1024 >/dev/null 2>&1 &
+load=$!
+sleep 0.5
+out=$(twctl stats --count 1)
+kill "$load" 2>/dev/null || true
+wait "$load" 2>/dev/null || true
+rate=$(echo "$out" | awk '$1 == "tasks_executed" { print $2 }')
+[ "${rate:-0}" -gt 1000 ] || fail "tasks_executed/s under load: '$rate' in:
+$out"
+echo "$out" | awk '$1 == "statq" { exit !($4 > 1000) }' || fail "statq publish/s: $out"
+echo "$out" | grep -q "io+worker" || fail "no lcore line: $out"
+n=$(twctl stats --watch 0.2 --count 2 | grep -c "^taskwire  pid")
+[ "$n" -eq 2 ] || fail "--watch --count 2 drew $n screens"
+twctl stats --watch 0 >/dev/null 2>&1 && fail "--watch 0 accepted"
+echo "ok: twctl stats ($rate tasks/s)"
