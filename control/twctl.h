@@ -51,6 +51,9 @@ struct json_t;
 int twctl_roundtrip(const struct twctl_opts *o, const Taskwire__Control__Request *req,
 		    Taskwire__Control__Response **resp);
 
+/** A counter's value by name in a status reply (0 if absent). */
+uint64_t twctl_counter(Taskwire__Control__Counter **c, size_t n, const char *name);
+
 /** Print a JSON document (takes the reference). @return TWCTL_OK or TWCTL_FAILED. */
 int twctl_print_json(struct json_t *j);
 

@@ -45,15 +45,6 @@ fetch(const struct twctl_opts *o, bool list, Taskwire__Control__Response **resp)
 }
 
 static uint64_t
-get(Taskwire__Control__Counter **c, size_t n, const char *name)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(c[i]->name, name) == 0)
-			return c[i]->value;
-	return 0;
-}
-
-static uint64_t
 sum_drops(const Taskwire__Control__Status *s)
 {
 	uint64_t t = 0;
@@ -77,8 +68,8 @@ show(const Taskwire__Control__Status *a, const Taskwire__Control__Status *b,
 	twctl_table_row(&t, "per second\t");
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
 		twctl_table_row(&t, "  %s\t%.0f", rows[i],
-				(double)(get(b->counters, b->n_counters, rows[i]) -
-					 get(a->counters, a->n_counters, rows[i])) / secs);
+				(double)(twctl_counter(b->counters, b->n_counters, rows[i]) -
+					 twctl_counter(a->counters, a->n_counters, rows[i])) / secs);
 	twctl_table_row(&t, "  drops\t%.0f", (double)(sum_drops(b) - sum_drops(a)) / secs);
 	twctl_table_print(&t, stdout);
 	twctl_table_free(&t);
@@ -92,14 +83,14 @@ show(const Taskwire__Control__Status *a, const Taskwire__Control__Status *b,
 
 		if (lb->n_counters == 0)
 			continue;
-		loop = get(lb->counters, lb->n_counters, "loop_cycles") -
-		       get(la->counters, la->n_counters, "loop_cycles");
-		busy = get(lb->counters, lb->n_counters, "busy_cycles") -
-		       get(la->counters, la->n_counters, "busy_cycles");
+		loop = twctl_counter(lb->counters, lb->n_counters, "loop_cycles") -
+		       twctl_counter(la->counters, la->n_counters, "loop_cycles");
+		busy = twctl_counter(lb->counters, lb->n_counters, "busy_cycles") -
+		       twctl_counter(la->counters, la->n_counters, "busy_cycles");
 		twctl_table_row(&t, "%u\t%s\t%.1f\t%.0f", lb->lcore_id, lb->role,
 				loop ? 100.0 * (double)busy / (double)loop : 0.0,
-				(double)(get(lb->counters, lb->n_counters, "tasks_executed") -
-					 get(la->counters, la->n_counters, "tasks_executed")) / secs);
+				(double)(twctl_counter(lb->counters, lb->n_counters, "tasks_executed") -
+					 twctl_counter(la->counters, la->n_counters, "tasks_executed")) / secs);
 	}
 	twctl_table_print(&t, stdout);
 	twctl_table_free(&t);

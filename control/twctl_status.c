@@ -21,8 +21,8 @@ counters_json(Taskwire__Control__Counter **c, size_t n)
 	return o;
 }
 
-static uint64_t
-counter(Taskwire__Control__Counter **c, size_t n, const char *name)
+uint64_t
+twctl_counter(Taskwire__Control__Counter **c, size_t n, const char *name)
 {
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(c[i]->name, name) == 0)
@@ -114,8 +114,8 @@ print_human(const Taskwire__Control__Status *s)
 	twctl_table_row(&t, "lcore\tcpu\tcore\tnuma\trole\tbusy%%\trx_frames\ttasks_routed\ttasks_executed");
 	for (size_t i = 0; i < s->n_lcores; i++) {
 		const Taskwire__Control__LcoreInfo *l = s->lcores[i];
-		uint64_t loop = counter(l->counters, l->n_counters, "loop_cycles");
-		uint64_t busy = counter(l->counters, l->n_counters, "busy_cycles");
+		uint64_t loop = twctl_counter(l->counters, l->n_counters, "loop_cycles");
+		uint64_t busy = twctl_counter(l->counters, l->n_counters, "busy_cycles");
 
 		if (l->n_counters == 0) {
 			twctl_table_row(&t, "%u\t%u\t%u\t%d\t%s\t-\t-\t-\t-", l->lcore_id, l->cpu,
@@ -125,9 +125,9 @@ print_human(const Taskwire__Control__Status *s)
 		twctl_table_row(&t, "%u\t%u\t%u\t%d\t%s\t%.1f\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64,
 				l->lcore_id, l->cpu, l->core, l->numa_node, l->role,
 				loop ? 100.0 * (double)busy / (double)loop : 0.0,
-				counter(l->counters, l->n_counters, "rx_frames"),
-				counter(l->counters, l->n_counters, "tasks_routed"),
-				counter(l->counters, l->n_counters, "tasks_executed"));
+				twctl_counter(l->counters, l->n_counters, "rx_frames"),
+				twctl_counter(l->counters, l->n_counters, "tasks_routed"),
+				twctl_counter(l->counters, l->n_counters, "tasks_executed"));
 	}
 	twctl_table_print(&t, stdout);
 	twctl_table_free(&t);
