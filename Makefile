@@ -53,7 +53,8 @@ DP_TEST_BINS := $(patsubst tests/dp/%.c,$(BUILD)/tests/dp/%,$(DP_TEST_SRCS))
 IT_SRCS := $(wildcard tests/integration/*_test.c)
 IT_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(IT_SRCS))
 
-.PHONY: all deps run test unit-test integration-test up down clean perf perf-peers perf-routing
+.PHONY: all deps run test unit-test integration-test up down clean perf perf-peers perf-routing \
+	fuzz fuzz-build
 .SECONDARY:
 
 all: $(BINS) $(UNIT_BINS) $(DP_TEST_BINS) $(IT_BINS)
@@ -111,10 +112,30 @@ $(BUILD)/tests/integration/%: $(OBJ)/tests/integration/%.o $(IT_HELPER_OBJS) $(L
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka -lm
 
+# libFuzzer harnesses (clang): every decoder that reads bytes from outside.
+FUZZ_CC ?= clang
+FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	-std=gnu11 -D_GNU_SOURCE -I$(GEN) -Icommon
+FUZZ_BINS := $(BUILD)/fuzz/fuzz_wire $(BUILD)/fuzz/fuzz_topic $(BUILD)/fuzz/fuzz_definitions
+$(BUILD)/fuzz/fuzz_wire: fuzz/fuzz_wire.c common/tw_wire.c common/tw_wire_publisher.c $(GEN)/taskwire.pb-c.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ -lprotobuf-c
+$(BUILD)/fuzz/fuzz_topic: fuzz/fuzz_topic.c common/tw_routes.c common/tw_topic.c common/tw_wire.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^
+$(BUILD)/fuzz/fuzz_definitions: fuzz/fuzz_definitions.c common/tw_definitions.c $(GEN)/control.pb-c.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ -ljansson -lprotobuf-c
+fuzz-build: $(FUZZ_BINS)
+
+# make fuzz: each harness for FUZZ_SECONDS (default 60); make test runs them 10 s each.
+fuzz: deps fuzz-build
+	@FUZZ_SECONDS=$${FUZZ_SECONDS:-60} bash tests/run-fuzz.sh
+
 run: deps all
 	@bash deploy/run-demo.sh
 
-test: deps all
+test: deps all fuzz-build
 	@bash tests/run-all.sh
 
 unit-test: all

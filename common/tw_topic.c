@@ -197,7 +197,10 @@ tw_topic_build(const struct tw_topic_pattern *p, uint32_t n, uint32_t n_roots,
 	uint8_t *base;
 
 	b.binding_node = calloc(n ? n : 1, sizeof(uint32_t));
-	if (b.binding_node == NULL || edges_grow(&b) != 0)
+	/* never NULL, even with no words at all: edges of empty words point into it (fuzz_topic) */
+	b.words = malloc(64);
+	b.words_cap = 64;
+	if (b.binding_node == NULL || b.words == NULL || edges_grow(&b) != 0)
 		goto fail;
 	for (uint32_t r = 0; r < n_roots; r++)
 		if (new_node(&b, &id) != 0)
@@ -223,7 +226,8 @@ tw_topic_build(const struct tw_topic_pattern *p, uint32_t n, uint32_t n_roots,
 	t->words = (char *)(t->bindings + n);
 	memcpy(t->nodes, b.nodes, sizeof(*t->nodes) * b.n_nodes);
 	memcpy(t->edges, b.edges, sizeof(*t->edges) * (b.edge_mask + 1));
-	memcpy(t->words, b.words, b.words_len);
+	if (b.words_len != 0) /* no literal words: b.words is NULL (found by fuzz_topic) */
+		memcpy(t->words, b.words, b.words_len);
 	/* bindings grouped by node, in pattern order within a node */
 	for (uint32_t i = 0, off = 0; i < b.n_nodes; i++) {
 		t->nodes[i].first = off;

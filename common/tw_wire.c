@@ -33,7 +33,12 @@ decode_header_entry(struct tw_str span)
 bool
 tw_wire_header_next(struct tw_str *rest, struct tw_str *key, struct tw_str *value)
 {
-	struct cursor c = { rest->p, rest->p + rest->len };
+	struct cursor c;
+
+	/* a task without headers has a NULL span (found by fuzz_wire: NULL + 0 is UB) */
+	if (rest->len == 0)
+		return false;
+	c = (struct cursor){ rest->p, rest->p + rest->len };
 
 	/* Bounded by the span: every step consumes at least one byte. */
 	while (c.p < c.end) {
@@ -193,6 +198,15 @@ tw_wire_decode_frame(const uint8_t *buf, uint32_t len, struct tw_frame_view *fv,
 			/* Decoded below, once the version is known to be ours. */
 			tasks[fv->n_tasks].args = s;
 			fv->n_tasks++;
+			break;
+		case F_FRAME_CONFIRMS:
+		case F_FRAME_RESULTS:
+			/* not a publisher's business, but they must still be well formed */
+			if (wt != WT_LEN || !get_len(&c, &s) ||
+			    !valid_reply_item(s, field == F_FRAME_RESULTS)) {
+				fv->error = "bad confirm or result field";
+				return TW_WIRE_MALFORMED;
+			}
 			break;
 		case F_FRAME_MAGIC:
 			/* A second magic is legal protobuf (last one wins); it must still be ours. */

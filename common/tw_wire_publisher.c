@@ -92,28 +92,36 @@ decode_item(struct tw_str span, uint32_t kind, struct tw_reply_item *it)
 	return true;
 }
 
+/* Wire types of Frame's fields 1..6, as declared: protobuf-c refuses others. */
+static const int8_t frame_wt[] = { -1, WT_FIXED32, WT_VARINT, WT_FIXED64, WT_LEN, WT_LEN, WT_LEN };
+
 int
 tw_wire_decode_replies(const uint8_t *buf, uint32_t len, uint64_t *frame_id,
 		       struct tw_reply_item *items, uint32_t max)
 {
-	struct cursor c = { buf, buf + len };
 	uint32_t field, n = 0;
+	struct cursor c;
 	unsigned wt;
 
 	*frame_id = 0;
 	if (!tw_wire_has_magic(buf, len))
 		return -1;
+	c = (struct cursor){ buf, buf + len };
 	/* Bounded by len: every field consumes at least one byte. */
 	while (c.p < c.end) {
 		struct tw_str s;
 
-		if (!get_tag(&c, &field, &wt))
+		if (!get_tag(&c, &field, &wt) || (field <= 6 && (int)wt != frame_wt[field]))
 			return -1;
 		if (field == F_FRAME_ID && wt == WT_FIXED64) {
 			if (!get_fixed64(&c, frame_id))
 				return -1;
+		} else if (field == F_FRAME_TASKS) {
+			/* not ours to read, but protobuf-c would refuse a broken one */
+			if (wt != WT_LEN || !get_len(&c, &s) || !valid_task(s))
+				return -1;
 		} else if ((field == F_FRAME_CONFIRMS || field == F_FRAME_RESULTS) && wt == WT_LEN) {
-			if (!get_len(&c, &s))
+			if (!get_len(&c, &s) || !valid_reply_item(s, field == F_FRAME_RESULTS))
 				return -1;
 			if (n < max && !decode_item(s, field == F_FRAME_CONFIRMS ? TW_ITEM_CONFIRM
 										   : TW_ITEM_RESULT,

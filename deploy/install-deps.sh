@@ -5,12 +5,13 @@ set -euo pipefail
 
 PACKAGES=(
 	gcc make pkgconf                     # build
-	libdpdk-dev dpdk                     # DPDK 22.11 and dpdk-testpmd (perf baseline)
+	libdpdk-dev dpdk dpdk-dev            # DPDK 22.11; dpdk-dev: dpdk-testpmd (perf baseline), dpdk-telemetry.py
 	protobuf-c-compiler libprotobuf-c-dev
 	libhwloc-dev libnuma-dev             # lcore plan
 	libjansson-dev                       # twctl --json, definitions
 	liblmdb-dev libmicrohttpd-dev        # result store, HTTP endpoints
 	libcmocka-dev                        # unit tests
+	clang libclang-rt-14-dev             # libFuzzer harnesses (make fuzz, short runs in make test)
 	iproute2 procps psmisc               # namespaces and TAP for tests, process checks
 	gnuplot-nox                          # make perf: latency against offered load
 )

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Run every libFuzzer harness for FUZZ_SECONDS (default 10), starting from
+# the seed corpus in fuzz/corpus/ (copied: the repo's corpus stays as it
+# is). A crash fails the run; its input is kept in build/fuzz/ to become
+# a regression seed. Prints executions and coverage per harness.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+secs=${FUZZ_SECONDS:-10}
+passed=0
+failed=0
+for h in wire topic definitions; do
+	bin=$root/build/fuzz/fuzz_$h
+	work=$root/build/fuzz/corpus-$h
+	mkdir -p "$work"
+	cp -n "$root/fuzz/corpus/$h"/* "$work"/ 2>/dev/null || true
+	log=$root/build/fuzz/$h.log
+	if (cd "$root/build/fuzz" && timeout $((secs + 60)) "$bin" -max_total_time="$secs" \
+		-rss_limit_mb=1024 -print_final_stats=1 "$work" >"$log" 2>&1); then
+		passed=$((passed + 1))
+		stats=$(grep -E "^#[0-9]+.*DONE" "$log" | tail -1 | sed 's/ *lim:.*//')
+		echo "PASS fuzz_$h: ${stats:-done}"
+	else
+		failed=$((failed + 1))
+		echo "FAIL fuzz_$h; its log:"
+		tail -30 "$log" | sed 's/^/    /'
+	fi
+done
+echo "fuzz: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
