@@ -116,7 +116,8 @@ $(BUILD)/tests/integration/%: $(OBJ)/tests/integration/%.o $(IT_HELPER_OBJS) $(L
 FUZZ_CC ?= clang
 FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-std=gnu11 -D_GNU_SOURCE -I$(GEN) -Icommon
-FUZZ_BINS := $(BUILD)/fuzz/fuzz_wire $(BUILD)/fuzz/fuzz_topic $(BUILD)/fuzz/fuzz_definitions
+FUZZ_BINS := $(BUILD)/fuzz/fuzz_wire $(BUILD)/fuzz/fuzz_topic $(BUILD)/fuzz/fuzz_definitions \
+	$(BUILD)/fuzz/fuzz_cron
 $(BUILD)/fuzz/fuzz_wire: fuzz/fuzz_wire.c common/tw_wire.c common/tw_wire_publisher.c $(GEN)/taskwire.pb-c.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ -lprotobuf-c
@@ -126,6 +127,9 @@ $(BUILD)/fuzz/fuzz_topic: fuzz/fuzz_topic.c common/tw_routes.c common/tw_topic.c
 $(BUILD)/fuzz/fuzz_definitions: fuzz/fuzz_definitions.c common/tw_definitions.c $(GEN)/control.pb-c.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ -ljansson -lprotobuf-c
+$(BUILD)/fuzz/fuzz_cron: fuzz/fuzz_cron.c common/tw_cron.c common/tw_units.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^
 fuzz-build: $(FUZZ_BINS)
 
 # make fuzz: each harness for FUZZ_SECONDS (default 60); make test runs them 10 s each.

@@ -8,7 +8,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 secs=${FUZZ_SECONDS:-10}
 passed=0
 failed=0
-for h in wire topic definitions; do
+for h in wire topic definitions cron; do
 	bin=$root/build/fuzz/fuzz_$h
 	work=$root/build/fuzz/corpus-$h
 	mkdir -p "$work"
