@@ -9,7 +9,7 @@ BUILD ?= build
 OBJ := $(BUILD)/obj
 GEN := $(BUILD)/gen
 
-PKGS := libdpdk libprotobuf-c hwloc jansson libmicrohttpd
+PKGS := libdpdk libprotobuf-c hwloc jansson libmicrohttpd lmdb
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -57,7 +57,17 @@ IT_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(IT_SR
 	fuzz fuzz-build
 .SECONDARY:
 
-all: $(BINS) $(UNIT_BINS) $(DP_TEST_BINS) $(IT_BINS)
+EXAMPLES := $(BUILD)/examples/libtw_example_tasks.so $(BUILD)/examples/libtw_broken_tasks.so
+
+all: $(BINS) $(UNIT_BINS) $(DP_TEST_BINS) $(IT_BINS) $(EXAMPLES)
+
+# Task plugins: shared objects that resolve the task API in tw-dataplane.
+$(BUILD)/examples/libtw_example_tasks.so: examples/plugin/tasks.c include/taskwire/task.h
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -Wall -Wextra -Werror -fPIC -shared -Iinclude -o $@ $<
+$(BUILD)/examples/libtw_broken_tasks.so: examples/plugin/broken.c include/taskwire/task.h
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -Wall -Wextra -Werror -fPIC -shared -Iinclude -o $@ $<
 
 deps:
 	@bash deploy/install-deps.sh
@@ -86,8 +96,9 @@ $(LIB_PERF): $(call objs,$(wildcard perf/lg_*.c))
 $(LIB_CLIENT): $(call objs,$(CLIENT_SRCS)) $(PROTO_OBJS)
 	@rm -f $@; ar rcs $@ $^
 
+# --export-dynamic: task plugins (--tasks FILE) call the task API inside the binary
 $(BUILD)/tw-dataplane: $(OBJ)/dataplane/tw_dataplane_main.o $(LIB_DP) $(LIB_CTL) $(LIB_COMMON)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+	$(CC) $(LDFLAGS) -Wl,--export-dynamic -o $@ -Wl,--whole-archive $(LIB_DP) -Wl,--no-whole-archive $(OBJ)/dataplane/tw_dataplane_main.o $(LIB_CTL) $(LIB_COMMON) $(PKG_LIBS) -ldl -lm
 $(BUILD)/tw-control: $(OBJ)/control/tw_control_main.o $(LIB_CTL) $(LIB_COMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 $(BUILD)/twctl: $(call objs,$(TWCTL_SRCS)) $(LIB_CLIENT) $(LIB_COMMON)

@@ -52,6 +52,7 @@ struct tw_client {
 	/* the pending frame */
 	Taskwire__Frame frame;
 	Taskwire__Task tasks[MAX_TASKS_PER_FRAME];
+	Taskwire__RetryPolicy retry[MAX_TASKS_PER_FRAME];
 	Taskwire__Task *task_ptrs[MAX_TASKS_PER_FRAME];
 	Taskwire__Header *header_ptrs[MAX_TASKS_PER_FRAME][TW_MAX_TASK_HEADERS];
 	Taskwire__Header headers[MAX_TASKS_PER_FRAME][TW_MAX_TASK_HEADERS];
@@ -204,6 +205,17 @@ task_cost(const struct tw_publish *p, size_t name_len, size_t ex_len, size_t key
 		body += field_len(p->args_len);
 	if (p->priority)
 		body += 1 + varint_size(p->priority);
+	/* Celery options, at their largest encoding */
+	if (p->eta_ms || p->countdown_ms)
+		body += 9;
+	if (p->expires_ms || p->expires_in_ms)
+		body += 9;
+	if (p->retry != NULL)
+		body += 2 + 6 * 6;
+	if (p->ignore_result)
+		body += 2;
+	if (p->result_expires_s)
+		body += 1 + varint_size(p->result_expires_s);
 	for (size_t h = 0; h < p->n_headers; h++) {
 		size_t kl = strlen(p->headers[h].key), vl = strlen(p->headers[h].value);
 		size_t hb = (kl ? field_len(kl) : 0) + (vl ? field_len(vl) : 0);
@@ -213,6 +225,37 @@ task_cost(const struct tw_publish *p, size_t name_len, size_t ex_len, size_t key
 	}
 	*arena_bytes = arena;
 	return field_len(body);
+}
+
+static uint64_t
+unix_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* eta/countdown and expires become absolute unix ms here, as Celery does. */
+static void
+set_options(Taskwire__Task *t, const struct tw_publish *p, Taskwire__RetryPolicy *rp)
+{
+	uint64_t now = (p->countdown_ms || p->expires_in_ms) ? unix_ms() : 0;
+
+	t->eta_ms = p->eta_ms ? p->eta_ms : p->countdown_ms ? now + p->countdown_ms : 0;
+	t->expires_ms = p->expires_ms ? p->expires_ms : p->expires_in_ms ? now + p->expires_in_ms : 0;
+	t->ignore_result = p->ignore_result;
+	t->result_expires_s = p->result_expires_s;
+	if (p->retry != NULL) {
+		taskwire__retry_policy__init(rp);
+		rp->max_retries = p->retry->max_retries;
+		rp->countdown_ms = p->retry->countdown_ms;
+		rp->backoff = p->retry->backoff;
+		rp->backoff_max_ms = p->retry->backoff_max_ms;
+		rp->jitter = p->retry->jitter;
+		rp->autoretry = p->retry->autoretry;
+		t->retry = rp;
+	}
 }
 
 int
@@ -255,6 +298,7 @@ tw_client_publish(struct tw_client *c, const struct tw_publish *p, uint64_t *tas
 	t->args.data = (uint8_t *)arena_copy(c, p->args != NULL ? p->args : "", p->args_len);
 	t->args.len = p->args_len;
 	t->priority = p->priority;
+	set_options(t, p, &c->retry[c->frame.n_tasks]);
 	t->n_headers = p->n_headers;
 	t->headers = c->header_ptrs[c->frame.n_tasks];
 	for (size_t h = 0; h < p->n_headers; h++) {
@@ -443,6 +487,12 @@ wait_event(const struct tw_event *ev, void *arg)
 		w->out->detail = dup_bytes(ev->detail, strlen(ev->detail));
 		if (!ev->ack)
 			w->done = true;
+		return;
+	}
+	/* PROGRESS, RETRY and other interim states: shown, not the end */
+	if (ev->state < TW_STATE_SUCCESS) {
+		if (w->fn != NULL)
+			w->fn(ev, w->arg);
 		return;
 	}
 	w->out->has_result = true;

@@ -57,7 +57,18 @@
 	X(nack_queue_full, "tasks NACKed: queue ring full")                 \
 	X(nack_no_resources, "tasks NACKed: task descriptor pool empty")    \
 	X(nack_invalid_task, "tasks NACKed: invalid task fields")                \
-	X(nack_access_refused, "tasks NACKed: published to an internal exchange")
+	X(nack_access_refused, "tasks NACKed: published to an internal exchange") \
+	X(nack_no_scheduler, "tasks NACKed: delayed, but no tw-control to hold them") \
+	X(tasks_scheduled, "tasks handed to tw-control's scheduler (eta, countdown)") \
+	X(tasks_retried, "retries handed to tw-control's scheduler")          \
+	X(retries_exhausted, "tasks that failed after their last retry")      \
+	X(retry_lost, "retries that could not reach the scheduler (FAILURE sent)") \
+	X(tasks_revoked, "tasks not run: revoked")                            \
+	X(tasks_injected, "tasks re-injected by tw-control (due or retried)") \
+	X(inject_refused, "re-injected tasks no queue took (FAILURE sent)")   \
+	X(tasks_published_by_tasks, "follow-up tasks published by handlers") \
+	X(records_sent, "state records handed to tw-control's result store")  \
+	X(records_lost, "state records dropped: tw-control absent or behind")
 
 enum tw_counter {
 #define TW_X_ENUM(name, help) TW_CNT_##name,

@@ -22,14 +22,16 @@
 
 #include "tw_counters.h"
 #include "tw_limits.h"
+#include "tw_revoked.h"
 #include "tw_routes.h"
 
 #define TW_SHARED_MZ "tw_shared"
 #define TW_SHARED_MAGIC 0x54575348u /* "TWSH" */
-#define TW_SHARED_LAYOUT_VERSION 1u
+#define TW_SHARED_LAYOUT_VERSION 2u
 
 struct rte_mempool;
 struct rte_rcu_qsbr;
+struct rte_ring;
 
 enum tw_lcore_role {
 	TW_ROLE_MAIN = 0,  /* housekeeping, never polls */
@@ -57,6 +59,12 @@ struct tw_lcore_stats {
 	uint64_t q_completed[TW_MAX_QUEUES];   /* ran to a result (delivered - completed = in flight) */
 	uint64_t q_dropped[TW_MAX_QUEUES];     /* dropped from the head (overflow drop-head) */
 	uint64_t q_expired[TW_MAX_QUEUES];     /* message TTL passed before a worker took them */
+	/* the task this lcore is running now (0: none) and since when (TSC):
+	 * `twctl list tasks` shows it active; a task that runs too long is
+	 * reported as hung */
+	uint64_t running_task;
+	uint64_t running_since_tsc;
+	char running_name[64];
 } __rte_cache_aligned;
 
 /* Queue slot bookkeeping, written by tw-control only. */
@@ -113,6 +121,29 @@ struct tw_shared {
 	struct tw_queue_slot queues[TW_MAX_QUEUES];
 
 	struct tw_lcore_stats stats[TW_MAX_LCORES];
+
+	/*
+	 * Channels between the lcores and tw-control, one set per polling
+	 * lcore (plan index), each single-producer single-consumer:
+	 *  - sched[i]: lcore -> tw-control, struct tw_task * to hold until due
+	 *    (eta, countdown, retry); tw-control copies what it needs and
+	 *    releases the descriptor (it owns it after the dequeue);
+	 *  - records[i]: lcore -> tw-control, mbufs holding a Frame of Result
+	 *    records for the result store (tw_records.h); tw-control frees them;
+	 *  - inject[i]: tw-control -> io lcore i, mbufs holding a whole packet
+	 *    (the publisher's addresses, one Frame) to route without a confirm:
+	 *    due tasks and retries; the io lcore owns them after the dequeue.
+	 * Created by tw-dataplane before launch; NULL for non-polling slots.
+	 */
+	struct rte_ring *sched[TW_MAX_LCORES];
+	struct rte_ring *records[TW_MAX_LCORES];
+	struct rte_ring *inject[TW_MAX_LCORES];
+	/* wall clock at a TSC reading: lcores turn unix-ms deadlines into TSC */
+	uint64_t clock_unix_ms;
+	uint64_t clock_tsc;
+	uint64_t tsc_hz;
+
+	struct tw_revoked revoked;
 
 	/*
 	 * Args bytes waiting in each queue, for x-max-length-bytes. Added by

@@ -20,6 +20,8 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
+#include "tw_wire.h"
+
 struct tw_task {
 	uint64_t id;
 	struct rte_mbuf *frame;     /* one reference held per descriptor */
@@ -42,6 +44,18 @@ struct tw_task {
 	uint16_t key_len;
 	uint8_t dead_letters;       /* times dead-lettered (bounded: TW_MAX_DEAD_LETTERS) */
 	uint8_t counts_bytes;       /* its queue has a byte limit: subtract args_len on dequeue */
+	/* The Task message as it came (points into frame's data): tw-control
+	 * re-encodes it from these bytes when it holds the task for later, so
+	 * every field (headers, retry policy) survives a retry. */
+	const uint8_t *raw;
+	uint32_t raw_len;
+	uint32_t retries;           /* retries made before this delivery */
+	uint64_t eta_ms;            /* handed to the scheduler: due at this unix ms */
+	uint32_t result_expires_s;  /* result store lifetime, 0: default */
+	uint8_t ignore_result;      /* no record for the result store */
+	uint8_t expiry_is_task;     /* expire_tsc comes from the task's expires, not the queue TTL */
+	uint8_t has_retry;          /* the message's retry policy overrides the registered one */
+	struct tw_retry_policy retry;
 } __rte_cache_aligned;
 
 #define TW_HANDLER_NONE UINT16_MAX

@@ -82,6 +82,40 @@ tw_wire_header_next(struct tw_str *rest, struct tw_str *key, struct tw_str *valu
 	return false;
 }
 
+/* A RetryPolicy sub-message: known varint fields, unknown ones skipped. */
+static bool
+decode_retry(struct tw_str span, struct tw_retry_policy *r)
+{
+	struct cursor c = { span.p, span.p + span.len };
+	uint32_t field;
+	unsigned wt;
+	uint64_t v;
+
+	/* a repeated occurrence replaces the earlier one, as protobuf-c 1.4 does
+	 * (wire_test checks it against protobuf-c on the same bytes) */
+	memset(r, 0, sizeof(*r));
+	while (c.p < c.end) {
+		if (!get_tag(&c, &field, &wt))
+			return false;
+		if (field > F_RETRY_AUTORETRY) {
+			if (!skip_field(&c, wt))
+				return false;
+			continue;
+		}
+		if (wt != WT_VARINT || !get_varint(&c, &v))
+			return false;
+		switch (field) {
+		case F_RETRY_MAX: r->max_retries = (uint32_t)v; break;
+		case F_RETRY_COUNTDOWN: r->countdown_ms = (uint32_t)v; break;
+		case F_RETRY_BACKOFF: r->backoff = v != 0; break;
+		case F_RETRY_BACKOFF_MAX: r->backoff_max_ms = (uint32_t)v; break;
+		case F_RETRY_JITTER: r->jitter = v != 0; break;
+		default: r->autoretry = v != 0; break;
+		}
+	}
+	return true;
+}
+
 static const char *
 decode_task(struct tw_str span, struct tw_task_view *t)
 {
@@ -92,6 +126,7 @@ decode_task(struct tw_str span, struct tw_task_view *t)
 	uint64_t v;
 
 	memset(t, 0, sizeof(*t));
+	t->raw = span;
 	while (c.p < c.end) {
 		const uint8_t *field_start = c.p;
 		struct tw_str s;
@@ -130,6 +165,29 @@ decode_task(struct tw_str span, struct tw_task_view *t)
 				hdr_first = field_start;
 			hdr_end = c.p;
 			t->n_headers++;
+			break;
+		case F_TASK_ETA:
+		case F_TASK_EXPIRES:
+			if (wt != WT_FIXED64 ||
+			    !get_fixed64(&c, field == F_TASK_ETA ? &t->eta_ms : &t->expires_ms))
+				return "bad eta or expires";
+			break;
+		case F_TASK_RETRIES:
+		case F_TASK_IGNORE_RESULT:
+		case F_TASK_RESULT_EXPIRES:
+			if (wt != WT_VARINT || !get_varint(&c, &v))
+				return "bad retries, ignore_result or result_expires";
+			if (field == F_TASK_RETRIES)
+				t->retries = (uint32_t)v;
+			else if (field == F_TASK_IGNORE_RESULT)
+				t->ignore_result = v != 0;
+			else
+				t->result_expires_s = (uint32_t)v;
+			break;
+		case F_TASK_RETRY:
+			if (wt != WT_LEN || !get_len(&c, &s) || !decode_retry(s, &t->retry))
+				return "bad retry policy";
+			t->has_retry = true;
 			break;
 		default:
 			if (!skip_field(&c, wt))
@@ -287,53 +345,88 @@ tw_wire_put_confirm(struct tw_wbuf *w, uint64_t task_id, bool ack, uint32_t reas
 }
 
 static uint32_t
-result_body_size(uint64_t task_id, uint32_t state, uint32_t value_len, uint32_t error_len,
-		 uint64_t runtime_ns)
+len_field_size(uint32_t len)
 {
-	uint32_t body = 0;
+	return len != 0 ? 1 + varint_size(len) + len : 0;
+}
 
-	if (task_id != 0)
-		body += 9;
-	if (state != 0)
-		body += 1 + varint_size(state);
-	if (value_len != 0)
-		body += 1 + varint_size(value_len) + value_len;
-	if (error_len != 0)
-		body += 1 + varint_size(error_len) + error_len;
-	if (runtime_ns != 0)
-		body += 1 + varint_size(runtime_ns);
-	return body;
+static uint32_t
+varint_field_size(uint64_t v)
+{
+	return v != 0 ? 1 + varint_size(v) : 0;
+}
+
+static uint32_t
+record_body_size(const struct tw_wire_result *r)
+{
+	return (r->task_id != 0 ? 9 : 0) + varint_field_size(r->state) +
+	       len_field_size(r->value_len) + len_field_size(r->error_len) +
+	       varint_field_size(r->runtime_ns) + len_field_size(r->name_len) +
+	       varint_field_size(r->retries) + varint_field_size(r->result_expires_s) +
+	       (r->eta_ms != 0 ? 9 : 0);
 }
 
 uint32_t
 tw_wire_result_size(uint32_t value_len, uint32_t error_len, uint64_t runtime_ns)
 {
 	/* Worst case for the small fields: a non-zero id and a one-byte state. */
-	uint32_t body = result_body_size(1, TW_ST_EXPIRED, value_len, error_len, runtime_ns);
+	struct tw_wire_result r = { .task_id = 1, .state = TW_ST_EXPIRED, .value_len = value_len,
+				    .error_len = error_len, .runtime_ns = runtime_ns };
+	uint32_t body = record_body_size(&r);
 
 	return 1 + varint_size(body) + body;
+}
+
+uint32_t
+tw_wire_record_size(const struct tw_wire_result *r)
+{
+	uint32_t body = record_body_size(r);
+
+	return 1 + varint_size(body) + body;
+}
+
+void
+tw_wire_put_record(struct tw_wbuf *w, const struct tw_wire_result *r)
+{
+	uint32_t body = record_body_size(r);
+
+	put_tag(w, F_FRAME_RESULTS, WT_LEN);
+	put_varint(w, body);
+	if (r->task_id != 0)
+		put_fixed64(w, F_RESULT_TASK_ID, r->task_id);
+	if (r->state != 0) {
+		put_tag(w, F_RESULT_STATE, WT_VARINT);
+		put_varint(w, r->state);
+	}
+	if (r->value_len != 0)
+		put_bytes(w, F_RESULT_VALUE, r->value, r->value_len);
+	if (r->error_len != 0)
+		put_bytes(w, F_RESULT_ERROR, r->error, r->error_len);
+	if (r->runtime_ns != 0) {
+		put_tag(w, F_RESULT_RUNTIME, WT_VARINT);
+		put_varint(w, r->runtime_ns);
+	}
+	if (r->name_len != 0)
+		put_bytes(w, F_RESULT_NAME, r->name, r->name_len);
+	if (r->retries != 0) {
+		put_tag(w, F_RESULT_RETRIES, WT_VARINT);
+		put_varint(w, r->retries);
+	}
+	if (r->result_expires_s != 0) {
+		put_tag(w, F_RESULT_EXPIRES, WT_VARINT);
+		put_varint(w, r->result_expires_s);
+	}
+	if (r->eta_ms != 0)
+		put_fixed64(w, F_RESULT_ETA, r->eta_ms);
 }
 
 void
 tw_wire_put_result(struct tw_wbuf *w, uint64_t task_id, uint32_t state, const uint8_t *value,
 		   uint32_t value_len, const char *error, uint32_t error_len, uint64_t runtime_ns)
 {
-	uint32_t body = result_body_size(task_id, state, value_len, error_len, runtime_ns);
+	struct tw_wire_result r = { .task_id = task_id, .state = state, .value = value,
+				    .value_len = value_len, .error = error, .error_len = error_len,
+				    .runtime_ns = runtime_ns };
 
-	put_tag(w, F_FRAME_RESULTS, WT_LEN);
-	put_varint(w, body);
-	if (task_id != 0)
-		put_fixed64(w, F_RESULT_TASK_ID, task_id);
-	if (state != 0) {
-		put_tag(w, F_RESULT_STATE, WT_VARINT);
-		put_varint(w, state);
-	}
-	if (value_len != 0)
-		put_bytes(w, F_RESULT_VALUE, value, value_len);
-	if (error_len != 0)
-		put_bytes(w, F_RESULT_ERROR, error, error_len);
-	if (runtime_ns != 0) {
-		put_tag(w, F_RESULT_RUNTIME, WT_VARINT);
-		put_varint(w, runtime_ns);
-	}
+	tw_wire_put_record(w, &r);
 }

@@ -28,6 +28,16 @@ struct tw_str {
 	uint32_t len;
 };
 
+/* Task.retry (proto RetryPolicy). */
+struct tw_retry_policy {
+	uint32_t max_retries;
+	uint32_t countdown_ms;
+	uint32_t backoff_max_ms;
+	bool backoff;
+	bool jitter;
+	bool autoretry;
+};
+
 struct tw_task_view {
 	uint64_t id;
 	struct tw_str name;
@@ -37,6 +47,14 @@ struct tw_task_view {
 	uint32_t priority;
 	uint32_t n_headers;
 	struct tw_str headers;   /* raw span of the first..last header field, for later matching */
+	uint64_t eta_ms;         /* unix ms, 0: now */
+	uint64_t expires_ms;     /* unix ms, 0: never */
+	uint32_t retries;
+	uint32_t result_expires_s;
+	bool ignore_result;
+	bool has_retry;          /* retry policy present: it overrides the registered one */
+	struct tw_retry_policy retry;
+	struct tw_str raw;       /* the whole Task message */
 };
 
 enum tw_wire_status {
@@ -104,6 +122,28 @@ void tw_wire_put_result(struct tw_wbuf *w, uint64_t task_id, uint32_t state,
 			const uint8_t *value, uint32_t value_len,
 			const char *error, uint32_t error_len, uint64_t runtime_ns);
 
+/* A Result with every field (the records for tw-control's result store). */
+struct tw_wire_result {
+	uint64_t task_id;
+	uint32_t state;
+	uint32_t value_len;
+	const uint8_t *value;
+	const char *error;
+	uint32_t error_len;
+	uint32_t name_len;
+	const char *name;
+	uint64_t runtime_ns;
+	uint32_t retries;
+	uint32_t result_expires_s;
+	uint64_t eta_ms;
+};
+
+/** Append one Result (field 6) with all its fields; zero/empty ones are left out. */
+void tw_wire_put_record(struct tw_wbuf *w, const struct tw_wire_result *r);
+
+/** Bytes tw_wire_put_record would append. */
+uint32_t tw_wire_record_size(const struct tw_wire_result *r);
+
 /** Bytes tw_wire_put_result would append (to decide whether a frame has room). */
 uint32_t tw_wire_result_size(uint32_t value_len, uint32_t error_len, uint64_t runtime_ns);
 
@@ -119,6 +159,9 @@ uint32_t tw_wire_result_size(uint32_t value_len, uint32_t error_len, uint64_t ru
  */
 uint32_t tw_wire_put_task(struct tw_wbuf *w, uint64_t id, const char *name, const char *exchange,
 			  const char *key, const void *args, uint32_t args_len, uint32_t priority);
+
+/** Append one Task (field 4) already encoded as a Task message (len bytes). */
+void tw_wire_put_task_raw(struct tw_wbuf *w, const uint8_t *task, uint32_t len);
 
 /* One confirm or result of a reply frame. */
 struct tw_reply_item {
@@ -144,7 +187,7 @@ int tw_wire_decode_replies(const uint8_t *buf, uint32_t len, uint64_t *frame_id,
 enum {
 	TW_NACK_NONE = 0, TW_NACK_MALFORMED, TW_NACK_BAD_VERSION, TW_NACK_TOO_LARGE,
 	TW_NACK_UNROUTABLE, TW_NACK_QUEUE_FULL, TW_NACK_UNKNOWN_EXCHANGE,
-	TW_NACK_NO_RESOURCES, TW_NACK_INVALID_TASK, TW_NACK_ACCESS_REFUSED,
+	TW_NACK_NO_RESOURCES, TW_NACK_INVALID_TASK, TW_NACK_ACCESS_REFUSED, TW_NACK_NO_SCHEDULER,
 };
 enum {
 	TW_ST_PENDING = 0, TW_ST_RECEIVED, TW_ST_STARTED, TW_ST_PROGRESS, TW_ST_RETRY,

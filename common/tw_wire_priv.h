@@ -18,12 +18,15 @@ enum { WT_VARINT = 0, WT_FIXED64 = 1, WT_LEN = 2, WT_FIXED32 = 5 };
 /* Field numbers from proto/taskwire.proto. */
 enum { F_FRAME_MAGIC = 1, F_FRAME_VERSION = 2, F_FRAME_ID = 3, F_FRAME_TASKS = 4 };
 enum { F_TASK_ID = 1, F_TASK_NAME, F_TASK_EXCHANGE, F_TASK_KEY, F_TASK_ARGS,
-       F_TASK_PRIORITY, F_TASK_HEADERS };
+       F_TASK_PRIORITY, F_TASK_HEADERS, F_TASK_ETA, F_TASK_EXPIRES, F_TASK_RETRIES,
+       F_TASK_RETRY, F_TASK_IGNORE_RESULT, F_TASK_RESULT_EXPIRES };
+enum { F_RETRY_MAX = 1, F_RETRY_COUNTDOWN, F_RETRY_BACKOFF, F_RETRY_BACKOFF_MAX,
+       F_RETRY_JITTER, F_RETRY_AUTORETRY };
 enum { F_HDR_KEY = 1, F_HDR_VALUE = 2 };
 enum { F_FRAME_CONFIRMS = 5, F_FRAME_RESULTS = 6 };
 enum { F_CONFIRM_TASK_ID = 1, F_CONFIRM_ACK, F_CONFIRM_REASON, F_CONFIRM_DETAIL };
 enum { F_RESULT_TASK_ID = 1, F_RESULT_STATE, F_RESULT_VALUE, F_RESULT_ERROR,
-       F_RESULT_RUNTIME };
+       F_RESULT_RUNTIME, F_RESULT_NAME, F_RESULT_RETRIES, F_RESULT_EXPIRES, F_RESULT_ETA };
 
 static const uint8_t magic_prefix[TW_WIRE_MAGIC_LEN] = {
 	(F_FRAME_MAGIC << 3) | WT_FIXED32,
@@ -183,16 +186,21 @@ put_bytes(struct tw_wbuf *w, uint32_t field, const void *p, uint32_t n)
  * skippable. (Found by fuzz_wire: a publisher frame carrying a garbage
  * Confirm was accepted by us and refused by protobuf-c.)
  */
-static const int8_t task_wt[] = { -1, WT_FIXED64, WT_LEN, WT_LEN, WT_LEN, WT_LEN, WT_VARINT, WT_LEN };
+static const int8_t task_wt[] = { -1, WT_FIXED64, WT_LEN, WT_LEN, WT_LEN, WT_LEN, WT_VARINT, WT_LEN,
+				  WT_FIXED64, WT_FIXED64, WT_VARINT, WT_LEN, WT_VARINT, WT_VARINT };
+#define TASK_KNOWN_FIELDS 13
 static const int8_t header_wt[] = { -1, WT_LEN, WT_LEN };
+static const int8_t retry_wt[] = { -1, WT_VARINT, WT_VARINT, WT_VARINT, WT_VARINT, WT_VARINT,
+				   WT_VARINT };
 
 static inline bool
 valid_reply_item(struct tw_str span, bool result)
 {
 	static const int8_t confirm_wt[] = { -1, WT_FIXED64, WT_VARINT, WT_VARINT, WT_LEN };
-	static const int8_t result_wt[] = { -1, WT_FIXED64, WT_VARINT, WT_LEN, WT_LEN, WT_VARINT };
+	static const int8_t result_wt[] = { -1, WT_FIXED64, WT_VARINT, WT_LEN, WT_LEN, WT_VARINT,
+					    WT_LEN, WT_VARINT, WT_VARINT, WT_FIXED64 };
 	const int8_t *want = result ? result_wt : confirm_wt;
-	uint32_t n_known = result ? 5 : 4, field;
+	uint32_t n_known = result ? 9 : 4, field;
 	struct cursor c;
 	unsigned wt;
 
@@ -239,6 +247,12 @@ valid_message(struct tw_str span, const int8_t *want, uint32_t n_known)
 			if (!get_len(&h, &sub) || !valid_message(sub, header_wt, 2))
 				return false;
 		}
+		if (want == task_wt && field == F_TASK_RETRY) {
+			struct cursor h = { start, c.p };
+
+			if (!get_len(&h, &sub) || !valid_message(sub, retry_wt, 6))
+				return false;
+		}
 	}
 	return true;
 }
@@ -247,7 +261,7 @@ valid_message(struct tw_str span, const int8_t *want, uint32_t n_known)
 static inline bool
 valid_task(struct tw_str span)
 {
-	return valid_message(span, task_wt, 7);
+	return valid_message(span, task_wt, TASK_KNOWN_FIELDS);
 }
 
 #endif

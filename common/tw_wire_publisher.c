@@ -59,6 +59,12 @@ tw_wire_put_task(struct tw_wbuf *w, uint64_t id, const char *name, const char *e
 	return w->overflow ? UINT32_MAX : id_off;
 }
 
+void
+tw_wire_put_task_raw(struct tw_wbuf *w, const uint8_t *task, uint32_t len)
+{
+	put_bytes(w, F_FRAME_TASKS, task, len);
+}
+
 /* Fields 1..3 of a Confirm or a Result that the publisher needs. */
 static bool
 decode_item(struct tw_str span, uint32_t kind, struct tw_reply_item *it)

@@ -26,6 +26,11 @@
 
 #define CTL_ERR_MAX 256
 
+struct tw_store;
+struct ctl_sched;
+struct ctl_revoke;
+struct ctl_collect;
+
 struct ctl_broker {
 	struct tw_shared *sh;
 	/* Held by the control socket while it changes the model and by the
@@ -41,6 +46,12 @@ struct ctl_broker {
 	uint64_t rate_sample_ms;
 	uint64_t last_published[TW_MAX_QUEUES], last_delivered[TW_MAX_QUEUES];
 	double publish_rate[TW_MAX_QUEUES], deliver_rate[TW_MAX_QUEUES];
+	/* task state: set by tw-control's main before serving (NULL in tw-dataplane's
+	 * own use of the broker for --definitions) */
+	struct tw_store *store;
+	struct ctl_sched *sched;
+	struct ctl_revoke *revoke;
+	struct ctl_collect *collect;
 };
 
 /** Attach to shared memory and rebuild exchanges/bindings from its routes. */

@@ -58,22 +58,6 @@ ctl_reply_strdup(struct ctl_reply *r, const char *s)
 	return p;
 }
 
-/* Array of n pointers to zeroed, init'ed messages of one type. */
-#define REPLY_ARRAY(r, type, init, n, out)                                        \
-	do {                                                                      \
-		type **arr_ = ctl_reply_alloc((r), sizeof(type *) * ((n) ? (n) : 1)); \
-		type *items_ = ctl_reply_alloc((r), sizeof(type) * ((n) ? (n) : 1));  \
-		if (arr_ == NULL || items_ == NULL) {                             \
-			(out) = NULL;                                             \
-			break;                                                    \
-		}                                                                 \
-		for (size_t i_ = 0; i_ < (n); i_++) {                             \
-			init(&items_[i_]);                                        \
-			arr_[i_] = &items_[i_];                                   \
-		}                                                                 \
-		(out) = arr_;                                                     \
-	} while (0)
-
 static int
 list_queues(const struct ctl_broker *b, struct ctl_reply *r)
 {
@@ -200,6 +184,8 @@ handle_list(struct ctl_broker *b, const Taskwire__Control__ListRequest *l, struc
 	case TASKWIRE__CONTROL__LIST_REQUEST__WHAT__EXCHANGES:
 		ret = list_exchanges(b, r);
 		break;
+	case TASKWIRE__CONTROL__LIST_REQUEST__WHAT__TASKS:
+		return ctl_tasks_list(b, r);
 	case TASKWIRE__CONTROL__LIST_REQUEST__WHAT__BINDINGS:
 		ret = list_bindings(b, r);
 		break;
@@ -420,6 +406,15 @@ ctl_handle(struct ctl_broker *b, const Taskwire__Control__Request *req, struct c
 		break;
 	case TASKWIRE__CONTROL__REQUEST__BODY_LIST:
 		ret = handle_list(b, req->list, r);
+		break;
+	case TASKWIRE__CONTROL__REQUEST__BODY_RESULT:
+		ret = ctl_tasks_result(b, req->result->task_id, r);
+		break;
+	case TASKWIRE__CONTROL__REQUEST__BODY_REVOKE:
+		ret = ctl_tasks_revoke(b, req->revoke->task_id, r);
+		break;
+	case TASKWIRE__CONTROL__REQUEST__BODY_FORGET:
+		ret = ctl_tasks_forget(b, req->forget->task_id, r);
 		break;
 	default:
 		snprintf(r->err, sizeof(r->err), "empty or unknown request");

@@ -30,6 +30,28 @@ void *ctl_reply_alloc(struct ctl_reply *r, size_t size);
 /** Copy of s owned by the reply (never NULL: "" when out of memory). */
 char *ctl_reply_strdup(struct ctl_reply *r, const char *s);
 
+/* Array of n pointers to zeroed, init'ed messages of one type. */
+#define REPLY_ARRAY(r, type, init, n, out)                                        \
+	do {                                                                      \
+		type **arr_ = ctl_reply_alloc((r), sizeof(type *) * ((n) ? (n) : 1)); \
+		type *items_ = ctl_reply_alloc((r), sizeof(type) * ((n) ? (n) : 1));  \
+		if (arr_ == NULL || items_ == NULL) {                             \
+			(out) = NULL;                                             \
+			break;                                                    \
+		}                                                                 \
+		for (size_t i_ = 0; i_ < (n); i_++) {                             \
+			init(&items_[i_]);                                        \
+			arr_[i_] = &items_[i_];                                   \
+		}                                                                 \
+		(out) = arr_;                                                     \
+	} while (0)
+
+/* Task requests (ctl_tasks.c): 0 or -errno with r->err set. */
+int ctl_tasks_result(struct ctl_broker *b, uint64_t id, struct ctl_reply *r);
+int ctl_tasks_revoke(struct ctl_broker *b, uint64_t id, struct ctl_reply *r);
+int ctl_tasks_forget(struct ctl_broker *b, uint64_t id, struct ctl_reply *r);
+int ctl_tasks_list(struct ctl_broker *b, struct ctl_reply *r);
+
 /** Handle one decoded request. Always produces a response (ok or error). */
 void ctl_handle(struct ctl_broker *b, const Taskwire__Control__Request *req, struct ctl_reply *r);
 

@@ -30,6 +30,10 @@
 #include <jansson.h>
 
 #include "ctl_broker.h"
+#include "ctl_collect.h"
+#include "ctl_revoke.h"
+#include "ctl_sched.h"
+#include "ctl_store.h"
 #include "ctl_handlers.h"
 #include "ctl_metrics.h"
 #include "tw_definitions.h"
@@ -37,6 +41,8 @@
 #include "twctl.h"
 
 #define MAX_EAL_ARGS 64
+#define CTL_DEFAULT_STORE "/var/lib/taskwire/store"
+#define STORE_MAP_SIZE (4ull << 30) /* address space, not memory: the store's size limit */
 
 static volatile sig_atomic_t stop_requested;
 
@@ -51,6 +57,8 @@ struct control_opts {
 	const char *socket;
 	const char *definitions;
 	const char *metrics;        /* ADDR:PORT, or "off" */
+	const char *store;          /* result store directory, or "off" */
+	uint64_t result_expires_ms;
 	unsigned grace_timeout_ms;
 };
 
@@ -63,9 +71,11 @@ usage(FILE *f)
 		   "  --definitions FILE     import RabbitMQ-shaped definitions at start\n"
 		   "  --metrics ADDR:PORT    Prometheus /metrics (default 127.0.0.1:9464; port 0: any;\n"
 		   "                         off: none)\n"
+		   "  --store DIR            result store (LMDB) directory (default %s; off: none)\n"
+		   "  --result-expires S     how long results are kept unless a task says (86400)\n"
 		   "  --grace-timeout-ms N   longest wait for lcores to leave an old routing\n"
 		   "                         table before it is kept instead of freed (2000)\n",
-		TWCTL_DEFAULT_SOCKET);
+		TWCTL_DEFAULT_SOCKET, CTL_DEFAULT_STORE);
 }
 
 /* @return 0, 1 after --help, or -1 on a usage error. */
@@ -77,6 +87,8 @@ parse_opts(int argc, char **argv, struct control_opts *o)
 		{ "grace-timeout-ms", required_argument, NULL, 'g' },
 		{ "definitions", required_argument, NULL, 'd' },
 		{ "metrics", required_argument, NULL, 'm' },
+		{ "store", required_argument, NULL, 'S' },
+		{ "result-expires", required_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -86,6 +98,8 @@ parse_opts(int argc, char **argv, struct control_opts *o)
 	o->definitions = NULL;
 	o->metrics = "127.0.0.1:9464";
 	o->grace_timeout_ms = 2000;
+	o->store = CTL_DEFAULT_STORE;
+	o->result_expires_ms = 86400000;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
 		char *end;
@@ -100,6 +114,22 @@ parse_opts(int argc, char **argv, struct control_opts *o)
 		case 'm':
 			o->metrics = optarg;
 			break;
+		case 'S':
+			o->store = optarg;
+			break;
+		case 'e': {
+			unsigned long long v;
+
+			errno = 0;
+			v = strtoull(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || optarg[0] == '-' || v == 0 ||
+			    v > 10ull * 365 * 86400) {
+				fprintf(stderr, "tw-control: --result-expires: 1..315360000 seconds\n");
+				return -1;
+			}
+			o->result_expires_ms = v * 1000;
+			break;
+		}
 		case 'g':
 			errno = 0;
 			o->grace_timeout_ms = (unsigned)strtoul(optarg, &end, 10);
@@ -173,6 +203,10 @@ main(int argc, char **argv)
 	const struct rte_memzone *mz;
 	struct control_opts opts = { 0 };
 	static struct ctl_broker broker;
+	static struct ctl_sched sched;
+	static struct ctl_revoke revoke;
+	static struct ctl_collect collect;
+	struct tw_store *store = NULL;
 	struct ctl_server server;
 	struct ctl_metrics *metrics = NULL;
 	struct tw_shared *sh;
@@ -250,6 +284,31 @@ main(int argc, char **argv)
 		rte_eal_cleanup();
 		return 1;
 	}
+	/* task state: result store, scheduler, revoked set, and the thread that feeds them */
+	if (strcmp(opts.store, "off") != 0) {
+		make_parent(opts.store);
+		store = tw_store_open(opts.store, STORE_MAP_SIZE, opts.result_expires_ms, err,
+				      sizeof(err));
+		if (store == NULL) {
+			fprintf(stderr, "tw-control: result store %s: %s\n", opts.store, err);
+			ctl_broker_detach(&broker);
+			rte_eal_cleanup();
+			return 1;
+		}
+	}
+	if (ctl_sched_init(&sched, sh) != 0 || ctl_revoke_init(&revoke, sh) != 0 ||
+	    ctl_collect_start(&collect, sh, store, &sched) != 0) {
+		fprintf(stderr, "tw-control: cannot start the scheduler: out of memory\n");
+		tw_store_close(store);
+		ctl_broker_detach(&broker);
+		rte_eal_cleanup();
+		return 1;
+	}
+	broker.store = store;
+	broker.sched = &sched;
+	broker.revoke = &revoke;
+	broker.collect = &collect;
+
 	make_parent(opts.socket);
 	ret = ctl_server_open(&server, opts.socket);
 	if (ret != 0) {
@@ -297,9 +356,13 @@ main(int argc, char **argv)
 		}
 	}
 
-	/* 5. teardown */
+	/* 5. teardown: the lcores stop handing over first, then the last drain */
 	if (sh->control_pid == getpid())
 		sh->control_pid = 0;
+	ctl_collect_stop(&collect);
+	ctl_sched_fini(&sched);
+	ctl_revoke_fini(&revoke);
+	tw_store_close(store);
 	ctl_server_close(&server);
 	ctl_metrics_stop(metrics);
 	ctl_broker_detach(&broker);

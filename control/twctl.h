@@ -33,6 +33,11 @@ int twctl_list(const struct twctl_opts *o, int argc, char **argv);
 int twctl_publish(const struct twctl_opts *o, int argc, char **argv);
 int twctl_definitions(const struct twctl_opts *o, int argc, char **argv);
 int twctl_stats(const struct twctl_opts *o, int argc, char **argv);
+int twctl_result(const struct twctl_opts *o, int argc, char **argv);
+int twctl_revoke(const struct twctl_opts *o, int argc, char **argv);
+int twctl_forget(const struct twctl_opts *o, int argc, char **argv);
+/** `list tasks` output (twctl_tasks.c). */
+void twctl_print_tasks(const struct twctl_opts *o, const Taskwire__Control__Response *r);
 
 /**
  * One request/response round trip to tw-control.

@@ -19,10 +19,13 @@ static const struct {
 	{ "exchange", twctl_exchange, "exchange declare NAME TYPE [--alternate EX] [--internal] | exchange delete NAME" },
 	{ "bind", twctl_bind, "bind SOURCE DEST [ROUTING_KEY] [--dest-type queue|exchange] [--arg K=V ...] [--match all|any|all-with-x|any-with-x]" },
 	{ "unbind", twctl_unbind, "unbind SOURCE DEST [ROUTING_KEY] [--dest-type queue|exchange] [--arg K=V ...] [--match MODE]" },
-	{ "list", twctl_list, "list queues|exchanges|bindings" },
+	{ "list", twctl_list, "list queues|exchanges|bindings|tasks" },
 	{ "stats", twctl_stats, "stats [--watch [SECONDS]] [--count N]   rates, busy share, queues (like top)" },
 	{ "definitions", twctl_definitions, "definitions export FILE | definitions import FILE   (RabbitMQ definitions.json shape)" },
-	{ "publish", twctl_publish, "publish EXCHANGE ROUTING_KEY TASK [ARGS] [--priority N] [--header K=V ...] [--wait [S]]" },
+	{ "publish", twctl_publish, "publish EXCHANGE ROUTING_KEY TASK [ARGS] [--priority N] [--header K=V ...] [--countdown S | --eta TIME] [--expires S] [--max-retries N [--retry-countdown S] [--retry-backoff] [--retry-jitter] [--autoretry]] [--ignore-result] [--result-expires S] [--wait [S]]" },
+	{ "result", twctl_result, "result TASK_ID [--wait S]     state and result (from the result store)" },
+	{ "revoke", twctl_revoke, "revoke TASK_ID                do not start it (scheduled, queued or retrying)" },
+	{ "forget", twctl_forget, "forget TASK_ID                remove its result from the store" },
 };
 
 static void

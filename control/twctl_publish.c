@@ -1,5 +1,5 @@
 /*
- * `twctl publish EXCHANGE ROUTING_KEY TASK [ARGS] [--priority N]
+ * `twctl publish EXCHANGE ROUTING_KEY TASK [ARGS] [--priority N] [Celery options]
  *  [--header K=V ...] [--wait [S]]`: publish one task through libtaskwire
  * and print its confirm and, with --wait, its result. The engine address
  * comes from --engine / TW_ENGINE, else from tw-control's status.
@@ -8,6 +8,7 @@
  * no answer in time; 2 usage.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include <jansson.h>
 
 #include "taskwire/client.h"
+#include "tw_units.h"
 #include "twctl.h"
 
 #define MAX_HEADERS 32
@@ -24,10 +26,63 @@
 
 struct publish_args {
 	struct tw_publish p;
+	struct tw_retry retry;
 	struct tw_header headers[MAX_HEADERS];
 	bool wait;
 	double wait_s;
 };
+
+/* Seconds as a duration ("10", "1.5", "250ms", "5m"): negative values are refused. */
+static int
+duration_opt(const char *opt, const char *val, uint64_t *ms)
+{
+	char err[128];
+
+	if (tw_duration_parse(val, ms, err, sizeof(err)) != 0) {
+		fprintf(stderr, "twctl: %s '%s': %s\n", opt, val, err);
+		return -1;
+	}
+	return 0;
+}
+
+/* --eta: unix seconds ("1767225600.5") or UTC ISO 8601 ("2026-12-01T10:00:00Z"). */
+static int
+eta_opt(const char *val, uint64_t *ms)
+{
+	struct tm tm;
+	char *end;
+	double secs;
+
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(val, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (end != NULL && (*end == '\0' || strcmp(end, "Z") == 0)) {
+		*ms = (uint64_t)timegm(&tm) * 1000;
+		return 0;
+	}
+	secs = strtod(val, &end);
+	if (*end != '\0' || end == val || secs <= 0) {
+		fprintf(stderr, "twctl: --eta '%s': not unix seconds or YYYY-MM-DDTHH:MM:SSZ\n", val);
+		return -1;
+	}
+	*ms = (uint64_t)(secs * 1000);
+	return 0;
+}
+
+static int
+count_opt(const char *opt, const char *val, uint32_t max, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(val, &end, 10);
+	if (errno != 0 || *end != '\0' || end == val || val[0] == '-' || v > max) {
+		fprintf(stderr, "twctl: %s '%s': 0..%u\n", opt, val, max);
+		return -1;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
 
 static int
 parse(int argc, char **argv, struct publish_args *a)
@@ -58,6 +113,43 @@ parse(int argc, char **argv, struct publish_args *a)
 			a->headers[a->p.n_headers].key = argv[i];
 			a->headers[a->p.n_headers].value = eq + 1;
 			a->p.n_headers++;
+		} else if (strcmp(argv[i], "--countdown") == 0 && i + 1 < argc) {
+			if (duration_opt("--countdown", argv[++i], &a->p.countdown_ms) != 0)
+				return -1;
+		} else if (strcmp(argv[i], "--eta") == 0 && i + 1 < argc) {
+			if (eta_opt(argv[++i], &a->p.eta_ms) != 0)
+				return -1;
+		} else if (strcmp(argv[i], "--expires") == 0 && i + 1 < argc) {
+			if (duration_opt("--expires", argv[++i], &a->p.expires_in_ms) != 0)
+				return -1;
+			if (a->p.expires_in_ms == 0) {
+				fprintf(stderr, "twctl: --expires: must be more than 0\n");
+				return -1;
+			}
+		} else if (strcmp(argv[i], "--max-retries") == 0 && i + 1 < argc) {
+			if (count_opt("--max-retries", argv[++i], 1000, &a->retry.max_retries) != 0)
+				return -1;
+			a->p.retry = &a->retry;
+		} else if (strcmp(argv[i], "--retry-countdown") == 0 && i + 1 < argc) {
+			uint64_t ms;
+
+			if (duration_opt("--retry-countdown", argv[++i], &ms) != 0)
+				return -1;
+			a->retry.countdown_ms = ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+		} else if (strcmp(argv[i], "--retry-backoff") == 0) {
+			a->retry.backoff = true;
+		} else if (strcmp(argv[i], "--retry-jitter") == 0) {
+			a->retry.jitter = true;
+		} else if (strcmp(argv[i], "--autoretry") == 0) {
+			a->retry.autoretry = true;
+		} else if (strcmp(argv[i], "--ignore-result") == 0) {
+			a->p.ignore_result = true;
+		} else if (strcmp(argv[i], "--result-expires") == 0 && i + 1 < argc) {
+			uint64_t ms;
+
+			if (duration_opt("--result-expires", argv[++i], &ms) != 0)
+				return -1;
+			a->p.result_expires_s = ms < 1000 ? 1 : (ms / 1000 > UINT32_MAX ? UINT32_MAX : (uint32_t)(ms / 1000));
 		} else if (strcmp(argv[i], "--wait") == 0) {
 			a->wait = true;
 			/* optional seconds */
@@ -93,7 +185,17 @@ parse(int argc, char **argv, struct publish_args *a)
 	}
 	if (pos < 3) {
 		fprintf(stderr, "usage: twctl publish EXCHANGE ROUTING_KEY TASK [ARGS] [--priority N] "
-				"[--header K=V ...] [--wait [S]]\n");
+				"[--header K=V ...] [--countdown S | --eta TIME] [--expires S] "
+				"[--max-retries N ...] [--ignore-result] [--wait [S]]\n");
+		return -1;
+	}
+	if (a->p.eta_ms != 0 && a->p.countdown_ms != 0) {
+		fprintf(stderr, "twctl: --eta and --countdown: give one\n");
+		return -1;
+	}
+	if (a->p.retry == NULL && (a->retry.countdown_ms || a->retry.backoff || a->retry.jitter ||
+				   a->retry.autoretry)) {
+		fprintf(stderr, "twctl: retry options need --max-retries N\n");
 		return -1;
 	}
 	a->p.headers = a->headers;

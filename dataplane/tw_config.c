@@ -15,7 +15,7 @@
 #include "tw_limits.h"
 #include "tw_plan.h"
 
-enum opt_kind { OPT_U64, OPT_IPV4, OPT_PLAN, OPT_PATH };
+enum opt_kind { OPT_U64, OPT_IPV4, OPT_PLAN, OPT_PATH, OPT_PATH_LIST };
 
 struct opt_row {
 	const char *name;
@@ -42,8 +42,10 @@ static const struct opt_row options[] = {
 	  "empty passes before an idle sleep" },
 	{ "mbufs", OPT_U64, 1023, 4194303, 65535, offsetof(struct tw_config, mbufs),
 	  "packet buffers in the mbuf pool" },
-	{ "tasks", OPT_U64, 1023, 16777215, 262143, offsetof(struct tw_config, tasks),
+	{ "task-descriptors", OPT_U64, 1023, 16777215, 262143, offsetof(struct tw_config, tasks),
 	  "task descriptors in the task pool" },
+	{ "tasks", OPT_PATH_LIST, 0, TW_MAX_PLUGINS, 0, offsetof(struct tw_config, plugins),
+	  "task plugin .so to load (repeatable)" },
 	{ "rx-desc", OPT_U64, 64, 16384, 1024, offsetof(struct tw_config, rx_desc),
 	  "RX ring descriptors" },
 	{ "tx-desc", OPT_U64, 64, 16384, 1024, offsetof(struct tw_config, tx_desc),
@@ -104,6 +106,16 @@ set_option(struct tw_config *cfg, const struct opt_row *o, const char *val)
 	case OPT_PATH:
 		*(const char **)field = val;
 		return 0;
+	case OPT_PATH_LIST: {
+		struct tw_config_paths *l = field;
+
+		if (l->n >= o->max) {
+			fprintf(stderr, "tw-dataplane: --%s: at most %" PRIu64 "\n", o->name, o->max);
+			return -EINVAL;
+		}
+		l->v[l->n++] = val;
+		return 0;
+	}
 	case OPT_U64:
 		errno = 0;
 		v = strtoull(val, &end, 10);
@@ -131,6 +143,8 @@ tw_config_parse(struct tw_config *cfg, int argc, char **argv)
 			*(uint32_t *)((char *)cfg + options[i].offset) = 0;
 		else if (options[i].kind == OPT_PATH)
 			*(const char **)((char *)cfg + options[i].offset) = NULL;
+		else if (options[i].kind == OPT_PATH_LIST)
+			memset((char *)cfg + options[i].offset, 0, sizeof(struct tw_config_paths));
 		else
 			*(uint64_t *)((char *)cfg + options[i].offset) = UNSET;
 	}
@@ -158,7 +172,8 @@ tw_config_parse(struct tw_config *cfg, int argc, char **argv)
 	for (size_t i = 0; i < N_OPTIONS; i++) {
 		uint64_t *f = (uint64_t *)((char *)cfg + options[i].offset);
 
-		if (options[i].kind != OPT_IPV4 && options[i].kind != OPT_PATH && *f == UNSET)
+		if (options[i].kind == OPT_U64 || options[i].kind == OPT_PLAN)
+			if (*f == UNSET)
 			*f = options[i].def;
 	}
 	if (cfg->ip_be == 0) {

@@ -9,6 +9,13 @@
 
 #include <stdint.h>
 
+#define TW_MAX_PLUGINS 16
+
+struct tw_config_paths {
+	uint32_t n;
+	const char *v[TW_MAX_PLUGINS];
+};
+
 struct tw_config {
 	uint32_t ip_be;            /* --ip, required */
 	uint64_t udp_port;
@@ -17,10 +24,11 @@ struct tw_config {
 	uint64_t idle_sleep_us;
 	uint64_t idle_passes;
 	uint64_t mbufs;
-	uint64_t tasks;
+	uint64_t tasks;            /* --task-descriptors */
 	uint64_t rx_desc;
 	uint64_t tx_desc;
 	uint64_t max_pollers;
+	struct tw_config_paths plugins; /* --tasks FILE ... (borrows argv) */
 	const char *definitions;   /* --definitions FILE, NULL: none (borrows argv) */
 };
 

@@ -143,6 +143,15 @@ main(int argc, char **argv)
 
 	/* 4. tasks, plan, shared memory, port */
 	ret = tw_tasks_register_builtins(&engine.tasks);
+	for (uint32_t i = 0; ret == 0 && i < engine.cfg.plugins.n; i++) {
+		char err[512];
+
+		ret = tw_tasks_load_plugin(&engine.tasks, engine.cfg.plugins.v[i], err, sizeof(err));
+		if (ret != 0)
+			rte_exit(EXIT_FAILURE, "%s\n", err);
+		printf("tw-dataplane: loaded %s (%u tasks registered)\n", engine.cfg.plugins.v[i],
+		       engine.tasks.n);
+	}
 	if (ret < 0)
 		rte_exit(EXIT_FAILURE, "built-in tasks: %s\n", strerror(-ret));
 	if (tw_engine_plan(&engine) < 0 || tw_engine_setup(&engine) < 0)

@@ -13,6 +13,7 @@
 #include <rte_mempool.h>
 #include <rte_ring.h>
 
+#include "tw_ctlchan.h"
 #include "tw_deadletter.h"
 #include "tw_dispatch.h"
 #include "tw_route_cache.h"
@@ -161,6 +162,39 @@ enqueue_task(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, const struct 
 	return false;
 }
 
+/* A descriptor for task tv of frame (one frame reference taken by the caller). */
+static void
+fill_task(struct tw_lcore_ctx *ctx, struct tw_task *t, struct rte_mbuf *frame,
+	  const struct tw_task_view *tv, const struct tw_peer *peer, uint16_t handler,
+	  uint64_t now)
+{
+	t->id = tv->id;
+	t->frame = frame;
+	t->args = tv->args.p;
+	t->args_len = tv->args.len;
+	t->name = (const char *)tv->name.p;
+	t->name_len = (uint16_t)tv->name.len;
+	t->handler = handler;
+	t->priority = (uint8_t)(tv->priority > 255 ? 255 : tv->priority);
+	t->port_id = ctx->port_id;
+	t->peer_port = peer->port;
+	t->peer_ip = peer->ip;
+	t->peer_mac = peer->mac;
+	t->enqueue_tsc = now;
+	t->routing_key = (const char *)tv->routing_key.p;
+	t->key_len = (uint16_t)tv->routing_key.len;
+	t->dead_letters = 0;
+	t->raw = tv->raw.p;
+	t->raw_len = tv->raw.len;
+	t->retries = tv->retries;
+	t->eta_ms = tv->eta_ms;
+	t->result_expires_s = tv->result_expires_s;
+	t->has_retry = tv->has_retry;
+	t->retry = tv->retry;
+	t->ignore_result = tv->ignore_result ||
+			   (handler != TW_HANDLER_NONE && ctx->tasks->defs[handler].ignore_result);
+}
+
 /*
  * Deliver one task to each destination queue.
  * @return TW_NACK_NONE if every queue took it, else the NACK reason.
@@ -171,34 +205,24 @@ deliver(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_mbuf *f
 	const uint16_t *dest, int n_dest, uint64_t now)
 {
 	uint32_t verdict = TW_NACK_NONE;
+	/* the task's own deadline, if any; the queue's TTL may come sooner */
+	uint64_t task_expiry = tv->expires_ms != 0 ? tw_tsc_of_unix_ms(ctx, tv->expires_ms) : 0;
 
 	for (int d = 0; d < n_dest; d++) {
 		const struct tw_route_queue *q = &rt->queues[dest[d]];
 		struct tw_task *t;
+		uint64_t ttl_expiry;
 
 		if (unlikely(rte_mempool_get(ctx->task_pool, (void **)&t) != 0)) {
 			tw_cnt_add(ctx, TW_CNT_nack_no_resources, 1);
 			verdict = TW_NACK_NO_RESOURCES;
 			continue;
 		}
-		t->id = tv->id;
-		t->frame = frame;
-		t->args = tv->args.p;
-		t->args_len = tv->args.len;
-		t->name = (const char *)tv->name.p;
-		t->name_len = (uint16_t)tv->name.len;
-		t->handler = handler;
+		fill_task(ctx, t, frame, tv, peer, handler, now);
 		t->queue_slot = q->slot;
-		t->priority = (uint8_t)(tv->priority > 255 ? 255 : tv->priority);
-		t->port_id = ctx->port_id;
-		t->peer_port = peer->port;
-		t->peer_ip = peer->ip;
-		t->peer_mac = peer->mac;
-		t->enqueue_tsc = now;
-		t->expire_tsc = q->ttl_ticks != 0 ? now + q->ttl_ticks : 0;
-		t->routing_key = (const char *)tv->routing_key.p;
-		t->key_len = (uint16_t)tv->routing_key.len;
-		t->dead_letters = 0;
+		ttl_expiry = q->ttl_ticks != 0 ? now + q->ttl_ticks : 0;
+		t->expiry_is_task = task_expiry != 0 && (ttl_expiry == 0 || task_expiry < ttl_expiry);
+		t->expire_tsc = t->expiry_is_task ? task_expiry : ttl_expiry;
 		/* The descriptor's own frame reference, taken before the hand-off:
 		 * a worker may release it as soon as the enqueue is visible. */
 		rte_mbuf_refcnt_update(frame, 1);
@@ -218,9 +242,65 @@ deliver(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_mbuf *f
 	return verdict;
 }
 
+/*
+ * A task due later (eta, countdown): its routing was checked now, and
+ * tw-control's scheduler holds it until it is due, then injects it back
+ * (routed again then: bindings may have changed meanwhile).
+ * @return TW_NACK_NONE, or why it could not be held.
+ */
+static uint32_t
+schedule(struct tw_lcore_ctx *ctx, struct rte_mbuf *frame, const struct tw_task_view *tv,
+	 const struct tw_peer *peer, uint16_t handler, uint64_t now)
+{
+	struct tw_task *t;
+
+	if (unlikely(rte_mempool_get(ctx->task_pool, (void **)&t) != 0)) {
+		tw_cnt_add(ctx, TW_CNT_nack_no_resources, 1);
+		return TW_NACK_NO_RESOURCES;
+	}
+	fill_task(ctx, t, frame, tv, peer, handler, now);
+	t->queue_slot = 0;
+	t->expire_tsc = 0;
+	rte_mbuf_refcnt_update(frame, 1);
+	if (!tw_sched_hand_off(ctx, t)) {
+		rte_mbuf_refcnt_update(frame, -1);
+		rte_mempool_put(ctx->task_pool, t);
+		tw_cnt_add(ctx, TW_CNT_nack_no_scheduler, 1);
+		return TW_NACK_NO_SCHEDULER;
+	}
+	tw_cnt_add(ctx, TW_CNT_tasks_scheduled, 1);
+	return TW_NACK_NONE;
+}
+
+/*
+ * An injected task (due from the scheduler, or published by a handler)
+ * that no queue took: there is no confirm to refuse, so its publisher
+ * and the result store get a FAILURE naming the reason.
+ */
+static void
+refuse_injected(struct tw_lcore_ctx *ctx, const struct tw_task_view *tv,
+		const struct tw_peer *peer, const char *why)
+{
+	char msg[160];
+	int n = snprintf(msg, sizeof(msg), "could not be queued when due: %s", why);
+	struct tw_wire_result rec = {
+		.task_id = tv->id, .state = TW_ST_FAILURE, .error = msg,
+		.error_len = (uint32_t)(n > 0 ? RTE_MIN((size_t)n, sizeof(msg) - 1) : 0),
+		.name = (const char *)tv->name.p, .name_len = tv->name.len,
+		.retries = tv->retries, .result_expires_s = tv->result_expires_s,
+	};
+
+	tw_cnt_add(ctx, TW_CNT_inject_refused, 1);
+	if (peer->port != 0)
+		tw_reply_result(ctx, tw_reply_to(ctx, peer), tv->id, TW_ST_FAILURE, NULL, 0, msg,
+				rec.error_len, 0);
+	if (!tv->ignore_result)
+		tw_records_put(ctx, &rec);
+}
+
 static uint32_t
 dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_mbuf *frame,
-	       uint64_t now)
+	       uint64_t now, uint64_t now_ms, bool injected)
 {
 	static const char *const nack_detail[] = {
 		[TW_NACK_UNROUTABLE] = "no binding matched",
@@ -228,10 +308,11 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_
 		[TW_NACK_UNKNOWN_EXCHANGE] = "no such exchange",
 		[TW_NACK_NO_RESOURCES] = "engine out of task descriptors",
 		[TW_NACK_ACCESS_REFUSED] = "exchange is internal",
+		[TW_NACK_NO_SCHEDULER] = "delayed task, but no tw-control attached to hold it",
 	};
 	struct tw_frame_view fv;
 	struct tw_peer peer;
-	struct tw_reply *r;
+	struct tw_reply *r = NULL;
 	enum tw_wire_status st;
 	uint16_t dest[TW_MAX_ROUTE_DESTS];
 	uint32_t payload_len, routed = 0;
@@ -244,14 +325,17 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_
 		/* a frame-level NACK names its frame: a reply of its own */
 		struct tw_reply fr;
 
+		if (injected) /* built by tw-control or a handler: cannot happen but must not answer */
+			return 0;
 		tw_reply_open(&fr, &peer, fv.frame_id);
 		refuse_frame(ctx, &fr, st, &fv);
 		tw_reply_close(ctx, &fr);
 		return 0;
 	}
 	/* per-task confirms go into the lcore's reply stream (tw_reply_to) */
-	r = tw_reply_to(ctx, &peer);
-	tw_cnt_add(ctx, TW_CNT_tasks_received, fv.n_tasks);
+	if (!injected)
+		r = tw_reply_to(ctx, &peer);
+	tw_cnt_add(ctx, injected ? TW_CNT_tasks_injected : TW_CNT_tasks_received, fv.n_tasks);
 
 	for (uint32_t i = 0; i < fv.n_tasks; i++) {
 		const struct tw_task_view *tv = &ctx->views[i];
@@ -261,7 +345,10 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_
 
 		if (bad != NULL) {
 			tw_cnt_add(ctx, TW_CNT_nack_invalid_task, 1);
-			tw_reply_confirm(ctx, r, tv->id, false, TW_NACK_INVALID_TASK, bad);
+			if (injected)
+				refuse_injected(ctx, tv, &peer, bad);
+			else
+				tw_reply_confirm(ctx, r, tv->id, false, TW_NACK_INVALID_TASK, bad);
 			continue;
 		}
 		if (rt != NULL) {
@@ -287,27 +374,35 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_
 		} else {
 			uint16_t handler = tw_tasks_lookup(ctx->tasks, tv->name.p, tv->name.len);
 
-			verdict = deliver(ctx, rt, frame, tv, &peer, handler, dest, n_dest, now);
+			if (tv->eta_ms > now_ms && !injected)
+				verdict = schedule(ctx, frame, tv, &peer, handler, now);
+			else
+				verdict = deliver(ctx, rt, frame, tv, &peer, handler, dest, n_dest, now);
 			if (verdict == TW_NACK_NONE)
 				routed++;
 		}
-		if (verdict == TW_NACK_NONE)
+		if (injected) {
+			if (verdict != TW_NACK_NONE)
+				refuse_injected(ctx, tv, &peer, nack_detail[verdict]);
+		} else if (verdict == TW_NACK_NONE) {
 			tw_reply_confirm(ctx, r, tv->id, true, TW_NACK_NONE, NULL);
-		else
+		} else {
 			tw_reply_confirm(ctx, r, tv->id, false, verdict, nack_detail[verdict]);
+		}
 	}
 	return routed;
 }
 
-uint32_t
-tw_dispatch_burst(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_mbuf **v,
-		  uint16_t n)
+static inline uint32_t
+dispatch_burst(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_mbuf **v,
+	       uint16_t n, bool injected)
 {
 	uint64_t now = rte_rdtsc();
+	uint64_t now_ms = tw_unix_ms(ctx, now);
 	uint32_t routed = 0;
 
 	for (uint16_t i = 0; i < n; i++)
-		routed += dispatch_frame(ctx, rt, v[i], now);
+		routed += dispatch_frame(ctx, rt, v[i], now, now_ms, injected);
 	/* Every descriptor took its own reference; release the stage's. */
 	tw_drop_burst(ctx, TW_CNT_frames_released, v, n);
 	/* the cache counts for itself; publish its totals once per burst */
@@ -316,4 +411,18 @@ tw_dispatch_burst(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct r
 	__atomic_store_n(&ctx->stats->c[TW_CNT_route_cache_misses], ctx->route_cache->misses,
 			 __ATOMIC_RELAXED);
 	return routed;
+}
+
+uint32_t
+tw_dispatch_burst(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_mbuf **v,
+		  uint16_t n)
+{
+	return dispatch_burst(ctx, rt, v, n, false);
+}
+
+uint32_t
+tw_dispatch_injected_burst(struct tw_lcore_ctx *ctx, const struct tw_routes *rt,
+			   struct rte_mbuf **v, uint16_t n)
+{
+	return dispatch_burst(ctx, rt, v, n, true);
 }

@@ -25,4 +25,14 @@
 uint32_t tw_dispatch_burst(struct tw_lcore_ctx *ctx, const struct tw_routes *rt,
 			   struct rte_mbuf **v, uint16_t n);
 
+/**
+ * Dispatch frames the engine made itself (tw-control's due tasks and
+ * retries, tasks published by handlers): routed the same way, never
+ * confirmed, never scheduled again; a task no queue takes gets a FAILURE
+ * result (to its publisher, if it has one, and to the result store).
+ * Ownership and threads: as tw_dispatch_burst().
+ */
+uint32_t tw_dispatch_injected_burst(struct tw_lcore_ctx *ctx, const struct tw_routes *rt,
+				    struct rte_mbuf **v, uint16_t n);
+
 #endif

@@ -14,6 +14,7 @@
 #include <rte_mbuf.h>
 #include <rte_memzone.h>
 #include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
 
 #include "tw_engine.h"
 #include "tw_lcore_loop.h"
@@ -104,11 +105,45 @@ fill_identity(struct tw_engine *e)
 	if (rte_eth_dev_get_name_by_port(port, s->port_name) != 0)
 		snprintf(s->port_name, sizeof(s->port_name), "port%u", port);
 	clock_gettime(CLOCK_REALTIME, &ts);
+	s->clock_tsc = rte_rdtsc();
+	s->tsc_hz = rte_get_tsc_hz();
 	s->start_unix_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	s->clock_unix_ms = s->start_unix_ms;
 	snprintf(s->plan_mode, sizeof(s->plan_mode), "%s", e->plan_mode);
 	memcpy(s->plan, e->plan, sizeof(e->plan[0]) * e->n_plan);
 	s->n_plan = e->n_plan;
 	s->n_pollers = e->n_plan - 1;
+}
+
+/* The per-lcore rings to and from tw-control (tw_shared.h). */
+static int
+channels_create(struct tw_shared *s, uint32_t n_pollers, int socket)
+{
+	static const struct {
+		const char *fmt;
+		size_t off;
+		unsigned size;
+	} kinds[] = {
+		{ "tw_r_w%u_sched", offsetof(struct tw_shared, sched), TW_SCHED_RING },
+		{ "tw_r_w%u_records", offsetof(struct tw_shared, records), TW_RECORDS_RING },
+		{ "tw_r_ctl_io%u", offsetof(struct tw_shared, inject), TW_INJECT_RING },
+	};
+	char name[RTE_RING_NAMESIZE];
+
+	for (uint32_t i = 0; i < n_pollers; i++)
+		for (size_t k = 0; k < RTE_DIM(kinds); k++) {
+			struct rte_ring **slot =
+				(struct rte_ring **)((uint8_t *)s + kinds[k].off) + i;
+
+			snprintf(name, sizeof(name), kinds[k].fmt, i);
+			*slot = rte_ring_create(name, kinds[k].size, socket,
+						RING_F_SP_ENQ | RING_F_SC_DEQ);
+			if (*slot == NULL) {
+				TW_LOG(ERR, "ring %s: %s", name, rte_strerror(rte_errno));
+				return -ENOMEM;
+			}
+		}
+	return 0;
 }
 
 int
@@ -147,6 +182,9 @@ tw_engine_setup(struct tw_engine *e)
 		       rte_strerror(rte_errno));
 		return -ENOMEM;
 	}
+	ret = channels_create(s, e->n_plan - 1, socket);
+	if (ret < 0)
+		return ret;
 	ret = tw_port_init(port, s->pktmbuf_pool, (uint16_t)(e->n_plan - 1),
 			   (uint16_t)e->cfg.rx_desc, (uint16_t)e->cfg.tx_desc);
 	if (ret < 0)
@@ -192,10 +230,18 @@ tw_engine_launch(struct tw_engine *e)
 		ctx->idle_passes_before_sleep = (uint32_t)e->cfg.idle_passes;
 		ctx->tsc_hz = rte_get_tsc_hz();
 		ctx->ns_per_tick_q32 = (1000000000ull << 32) / ctx->tsc_hz;
+		ctx->clock_unix_ms = s->clock_unix_ms;
+		ctx->clock_tsc = s->clock_tsc;
+		ctx->tsc_per_ms = ctx->tsc_hz / 1000;
+		ctx->sched = s->sched[pe->qsbr_id];
+		ctx->records = s->records[pe->qsbr_id];
+		ctx->inject = s->inject[pe->qsbr_id];
+		ctx->rng = rte_rdtsc() | 1;
 		ctx->tx.port_id = s->port_id;
 		ctx->tx.queue_id = (uint16_t)pe->qsbr_id;
-		/* only lcores that route need a routing cache */
-		if (pe->role == TW_ROLE_IO || pe->role == TW_ROLE_RTC) {
+		/* every role routes: io lcores publishers' tasks, workers the tasks
+		 * handlers publish and dead-letters */
+		{
 			ctx->route_cache = rte_zmalloc_socket("tw_route_cache",
 							      sizeof(*ctx->route_cache),
 							      RTE_CACHE_LINE_SIZE,

@@ -1,15 +1,26 @@
 /*
  * Exec stage: see tw_exec.h. Runs on worker lcores; holds no descriptor
  * between calls.
+ *
+ * For each task taken from a queue, in this order: revoked (REVOKED, not
+ * run), expired (EXPIRED, dead-lettered if the queue says so), else run
+ * the handler and act on its outcome: SUCCESS, FAILURE (retried first if
+ * the policy says autoretry), or RETRY (handed to tw-control's scheduler
+ * with retries + 1, or FAILURE and dead-lettering once retries run out).
+ * Every state goes to the publisher (if the task has one) and, unless the
+ * task ignores results, to the result store as a record.
  */
 #include <rte_cycles.h>
 #include <rte_ring.h>
 
+#include "tw_ctlchan.h"
 #include "tw_exec.h"
 #include "tw_reply.h"
 #include "tw_deadletter.h"
 #include "tw_task.h"
 #include "tw_tasks.h"
+
+#define BACKOFF_MAX_DEFAULT_MS 600000u /* Celery's retry_backoff_max */
 
 /* Collect up to TW_BURST descriptors, visiting each queue at most once. */
 static uint32_t
@@ -36,61 +47,187 @@ dequeue(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task **t
 	return got;
 }
 
-/* The lcore's reply stream, pointed at the task's publisher. */
-static inline struct tw_reply *
-reply_for(struct tw_lcore_ctx *ctx, const struct tw_task *t)
+/*
+ * Report a state: to the publisher (tasks published by handlers have
+ * none: port 0) and to the result store.
+ */
+static void
+report(struct tw_lcore_ctx *ctx, const struct tw_task *t, uint32_t state, const uint8_t *value,
+       uint32_t value_len, const char *error, uint32_t error_len, uint64_t ns)
 {
-	struct tw_peer peer = { .mac = t->peer_mac, .ip = t->peer_ip, .port = t->peer_port };
+	if (t->peer_port != 0) {
+		struct tw_peer peer = { .mac = t->peer_mac, .ip = t->peer_ip, .port = t->peer_port };
 
-	return tw_reply_to(ctx, &peer);
+		tw_reply_result(ctx, tw_reply_to(ctx, &peer), t->id, state, value, value_len, error,
+				error_len, ns);
+	}
+	if (!t->ignore_result) {
+		struct tw_wire_result rec = {
+			.task_id = t->id, .state = state, .value = value, .value_len = value_len,
+			.error = error, .error_len = error_len, .runtime_ns = ns,
+			.name = t->name, .name_len = t->name_len, .retries = t->retries,
+			.result_expires_s = t->result_expires_s,
+			.eta_ms = state == TW_ST_RETRY ? t->eta_ms : 0,
+		};
+
+		tw_records_put(ctx, &rec);
+	}
 }
 
 static void
-run_one(struct tw_lcore_ctx *ctx, struct tw_task *t)
+report_msg(struct tw_lcore_ctx *ctx, const struct tw_task *t, uint32_t state, const char *msg)
 {
-	struct tw_task_io io = {
+	report(ctx, t, state, NULL, 0, msg, (uint32_t)strlen(msg), 0);
+}
+
+static inline uint64_t
+xorshift(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* Celery's delay of retry n: countdown, or countdown * 2^n capped, then jitter in [0, d]. */
+static uint64_t
+retry_delay_ms(struct tw_lcore_ctx *ctx, const struct tw_task_retry_policy *p, uint32_t n,
+	       int64_t asked)
+{
+	uint64_t d = p->countdown_ms;
+
+	if (asked >= 0) {
+		d = (uint64_t)asked;
+	} else if (p->backoff) {
+		uint64_t cap = p->backoff_max_ms != 0 ? p->backoff_max_ms : BACKOFF_MAX_DEFAULT_MS;
+
+		d = n >= 32 ? cap : d << n;
+		if (d > cap)
+			d = cap;
+	}
+	if (p->jitter && d != 0)
+		d = xorshift(&ctx->rng) % (d + 1);
+	return d;
+}
+
+static struct tw_task_retry_policy
+policy_of(const struct tw_lcore_ctx *ctx, const struct tw_task *t)
+{
+	struct tw_task_retry_policy p = { 0 };
+
+	if (t->has_retry) {
+		p.max_retries = t->retry.max_retries;
+		p.countdown_ms = t->retry.countdown_ms;
+		p.backoff = t->retry.backoff;
+		p.backoff_max_ms = t->retry.backoff_max_ms;
+		p.jitter = t->retry.jitter;
+		p.autoretry = t->retry.autoretry;
+	} else if (t->handler != TW_HANDLER_NONE) {
+		p = ctx->tasks->defs[t->handler].retry;
+	}
+	return p;
+}
+
+/*
+ * The handler asked for a retry (or failed with autoretry). Within the
+ * budget: RETRY reported, the descriptor handed to the scheduler (which
+ * then owns it). Out of budget: FAILURE, then dead-lettering.
+ * @return true if the descriptor was handed on (not the caller's to release).
+ */
+static bool
+retry_or_fail(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task *t,
+	      const struct tw_task_retry_policy *p, int64_t asked, const char *why,
+	      uint32_t why_len, uint64_t ns)
+{
+	char msg[TW_RESULT_SCRATCH];
+	int n;
+
+	if (t->retries < p->max_retries) {
+		t->eta_ms = tw_unix_ms(ctx, rte_rdtsc()) +
+			    retry_delay_ms(ctx, p, t->retries, asked);
+		t->retries++;
+		/* the record shows the attempt that failed and when the next is due */
+		report(ctx, t, TW_ST_RETRY, NULL, 0, why, why_len, ns);
+		if (tw_sched_hand_off(ctx, t)) {
+			tw_cnt_add(ctx, TW_CNT_tasks_retried, 1);
+			return true;
+		}
+		tw_cnt_add(ctx, TW_CNT_retry_lost, 1);
+		n = snprintf(msg, sizeof(msg), "retry %u could not be scheduled (no tw-control): %.*s",
+			     t->retries, (int)why_len, why);
+		report(ctx, t, TW_ST_FAILURE, NULL, 0, msg, (uint32_t)RTE_MIN(n, (int)sizeof(msg) - 1),
+		       ns);
+		return false;
+	}
+	tw_cnt_add(ctx, TW_CNT_tasks_failed, 1);
+	if (p->max_retries == 0) {
+		report(ctx, t, TW_ST_FAILURE, NULL, 0, why, why_len, ns);
+		return false;
+	}
+	tw_cnt_add(ctx, TW_CNT_retries_exhausted, 1);
+	n = snprintf(msg, sizeof(msg), "retries exhausted (%u of %u): %.*s", t->retries,
+		     p->max_retries, (int)why_len, why);
+	report(ctx, t, TW_ST_FAILURE, NULL, 0, msg, (uint32_t)RTE_MIN(n, (int)sizeof(msg) - 1), ns);
+	/* out of retries: to the queue's dead-letter exchange, if it has one */
+	return tw_deadletter(ctx, rt, t);
+}
+
+/* @return true if the descriptor was handed on (scheduler, dead-letter queue). */
+static bool
+run_one(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task *t)
+{
+	struct tw_task_ctx io = {
 		.args = t->args,
 		.args_len = t->args_len,
 		.out = ctx->scratch,
 		.out_cap = sizeof(ctx->scratch),
+		.task_id = t->id,
+		.retries = t->retries,
+		.retry_countdown_ms = -1,
+		.lcore = ctx,
+		.task = t,
 	};
 	uint64_t start = rte_rdtsc(), ns;
+	const struct tw_task_def *def = NULL;
 	int ret;
 
+	__atomic_store_n(&ctx->stats->running_since_tsc, start, __ATOMIC_RELAXED);
+	__atomic_store_n(&ctx->stats->running_task, t->id, __ATOMIC_RELAXED);
 	if (t->handler != TW_HANDLER_NONE) {
-		ret = ctx->tasks->defs[t->handler].fn(&io);
+		def = &ctx->tasks->defs[t->handler];
+		if (def->soft_time_limit_ms != 0)
+			io.soft_deadline_tsc = start + def->soft_time_limit_ms * ctx->tsc_per_ms;
+		ret = def->fn(&io);
 	} else {
 		ret = tw_task_fail(&io, "unknown task '%.*s'", (int)t->name_len, t->name);
 	}
 	ns = tw_ticks_to_ns(ctx, rte_rdtsc() - start);
+	__atomic_store_n(&ctx->stats->running_task, 0, __ATOMIC_RELAXED);
 	tw_cnt_add(ctx, TW_CNT_tasks_executed, 1);
 
-	struct tw_reply *r = reply_for(ctx, t);
-
-	if (ret == 0) {
+	if (ret == TW_TASK_SUCCESS) {
 		tw_cnt_add(ctx, TW_CNT_tasks_succeeded, 1);
-		tw_reply_result(ctx, r, t->id, TW_ST_SUCCESS, io.out, io.out_len, NULL, 0, ns);
-	} else {
-		tw_cnt_add(ctx, TW_CNT_tasks_failed, 1);
-		tw_reply_result(ctx, r, t->id, TW_ST_FAILURE, NULL, 0, (const char *)io.out,
-				io.out_len, ns);
+		report(ctx, t, TW_ST_SUCCESS, io.out, io.out_len, NULL, 0, ns);
+		return false;
 	}
-}
+	if (def != NULL && (ret == TW_TASK_RETRY || io.retry_asked ||
+			    policy_of(ctx, t).autoretry)) {
+		struct tw_task_retry_policy p = policy_of(ctx, t);
+		bool asked = ret == TW_TASK_RETRY || io.retry_asked;
 
-/* The queue's TTL passed while the task waited: answer EXPIRED, do not run it. */
-static void
-expire_one(struct tw_lcore_ctx *ctx, struct tw_task *t)
-{
-	static const char msg[] = "expired in the queue before a worker took it (message TTL)";
-
-	struct tw_reply *r = reply_for(ctx, t);
-
-	tw_reply_result(ctx, r, t->id, TW_ST_EXPIRED, NULL, 0, msg, sizeof(msg) - 1, 0);
+		return retry_or_fail(ctx, rt, t, &p, asked ? io.retry_countdown_ms : -1,
+				     (const char *)io.out, io.out_len, ns);
+	}
+	tw_cnt_add(ctx, TW_CNT_tasks_failed, 1);
+	report(ctx, t, TW_ST_FAILURE, NULL, 0, (const char *)io.out, io.out_len, ns);
+	return false;
 }
 
 uint32_t
 tw_exec_burst(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 {
+	static const char ttl_msg[] = "expired in the queue before a worker took it (message TTL)";
+	static const char exp_msg[] = "expired before a worker took it (task expires)";
 	struct tw_task *tasks[TW_BURST];
 	uint32_t n;
 
@@ -98,24 +235,29 @@ tw_exec_burst(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 		return 0;
 	n = dequeue(ctx, rt, tasks);
 	for (uint32_t i = 0; i < n; i++) {
+		struct tw_task *t = tasks[i];
+
 		if (i + 2 < n)
 			rte_prefetch0(tasks[i + 2]->args);
-		tw_cnt_qadd(&ctx->stats->q_completed[tasks[i]->queue_slot], 1);
-		if (tasks[i]->counts_bytes)
-			__atomic_fetch_sub(&ctx->shared->queue_bytes[tasks[i]->queue_slot].bytes,
-					   tasks[i]->args_len, __ATOMIC_RELAXED);
-		/* the clock is read only for tasks of queues with a TTL, at their turn */
-		if (unlikely(tasks[i]->expire_tsc != 0 && rte_rdtsc() > tasks[i]->expire_tsc)) {
+		tw_cnt_qadd(&ctx->stats->q_completed[t->queue_slot], 1);
+		if (t->counts_bytes)
+			__atomic_fetch_sub(&ctx->shared->queue_bytes[t->queue_slot].bytes,
+					   t->args_len, __ATOMIC_RELAXED);
+		if (unlikely(tw_revoked_has(&ctx->shared->revoked, t->id))) {
+			tw_cnt_add(ctx, TW_CNT_tasks_revoked, 1);
+			report_msg(ctx, t, TW_ST_REVOKED, "revoked before it started");
+		} else if (unlikely(t->expire_tsc != 0 && rte_rdtsc() > t->expire_tsc)) {
+			/* the clock is read only for tasks with a deadline, at their turn */
 			tw_cnt_add(ctx, TW_CNT_tasks_expired, 1);
-			tw_cnt_qadd(&ctx->stats->q_expired[tasks[i]->queue_slot], 1);
+			tw_cnt_qadd(&ctx->stats->q_expired[t->queue_slot], 1);
 			/* dead-lettered: it lives on in another queue, no result yet */
-			if (tw_deadletter(ctx, rt, tasks[i]))
+			if (tw_deadletter(ctx, rt, t))
 				continue;
-			expire_one(ctx, tasks[i]);
-		} else {
-			run_one(ctx, tasks[i]);
+			report_msg(ctx, t, TW_ST_EXPIRED, t->expiry_is_task ? exp_msg : ttl_msg);
+		} else if (run_one(ctx, rt, t)) {
+			continue; /* retried or dead-lettered: no longer ours */
 		}
-		tw_task_release(tasks[i], ctx->task_pool);
+		tw_task_release(t, ctx->task_pool);
 	}
 	return n;
 }

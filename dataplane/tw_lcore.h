@@ -49,6 +49,13 @@ struct tw_reply {
 	uint32_t n_entries;
 };
 
+/* Result-store records being collected for tw-control (tw_ctlchan.h). */
+struct tw_records_out {
+	struct rte_mbuf *m;     /* NULL if none started */
+	struct tw_wbuf w;
+	uint32_t n;             /* records in m */
+};
+
 struct tw_lcore_ctx {
 	/* set at launch, read-only afterwards */
 	struct tw_shared *shared;
@@ -67,6 +74,12 @@ struct tw_lcore_ctx {
 	uint32_t idle_passes_before_sleep;
 	uint64_t tsc_hz;
 	uint64_t ns_per_tick_q32;       /* ns per TSC tick, 32.32 fixed point (tw_ticks_to_ns) */
+	uint64_t clock_unix_ms;         /* wall clock at clock_tsc (tw_unix_ms) */
+	uint64_t clock_tsc;
+	uint64_t tsc_per_ms;
+	struct rte_ring *sched;         /* to tw-control's scheduler */
+	struct rte_ring *records;       /* to tw-control's result store */
+	struct rte_ring *inject;        /* from tw-control: due tasks to route (io roles) */
 
 	/* written by this lcore only */
 	struct tw_txq tx;
@@ -74,6 +87,8 @@ struct tw_lcore_ctx {
 	uint64_t stall_epoch;           /* last tw_shared.stall_epoch seen */
 	struct tw_route_cache *route_cache; /* io roles: routing results by key */
 	struct tw_reply out;            /* confirms and results of this pass (tw_reply_to) */
+	struct tw_records_out rec;      /* store records of this pass */
+	uint64_t rng;                   /* retry jitter (xorshift state) */
 	bool out_open;
 	struct tw_task_view views[TW_FRAME_MAX_TASKS];
 	uint8_t scratch[TW_RESULT_SCRATCH];
@@ -104,6 +119,24 @@ tw_ticks_to_ns(const struct tw_lcore_ctx *ctx, uint64_t ticks)
 	if (likely(ticks < (1ull << 32)))
 		return (ticks * ctx->ns_per_tick_q32) >> 32;
 	return ticks * 1000000000ull / ctx->tsc_hz;
+}
+
+/* Wall-clock unix ms from the TSC: no system call on the lcores. */
+static inline uint64_t
+tw_unix_ms(const struct tw_lcore_ctx *ctx, uint64_t tsc)
+{
+	return ctx->clock_unix_ms + (tsc - ctx->clock_tsc) / ctx->tsc_per_ms;
+}
+
+/* The TSC reading at a unix ms (saturating at 0 for times before the clock base). */
+static inline uint64_t
+tw_tsc_of_unix_ms(const struct tw_lcore_ctx *ctx, uint64_t ms)
+{
+	if (ms <= ctx->clock_unix_ms)
+		return ctx->clock_tsc > (ctx->clock_unix_ms - ms) * ctx->tsc_per_ms
+			       ? ctx->clock_tsc - (ctx->clock_unix_ms - ms) * ctx->tsc_per_ms
+			       : 1;
+	return ctx->clock_tsc + (ms - ctx->clock_unix_ms) * ctx->tsc_per_ms;
 }
 
 extern volatile bool tw_force_quit;

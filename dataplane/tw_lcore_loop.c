@@ -18,7 +18,9 @@
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
 
+#include "tw_ctlchan.h"
 #include "tw_dispatch.h"
 #include "tw_exec.h"
 #include "tw_lcore_loop.h"
@@ -33,15 +35,20 @@ io_pass(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 {
 	struct rte_mbuf *pkts[TW_BURST], *frames[TW_BURST];
 	uint16_t n, nf;
+	uint32_t work;
 
+	/* due tasks from tw-control's scheduler: the ring is empty almost always */
+	work = rte_ring_sc_dequeue_burst(ctx->inject, (void **)frames, TW_BURST, NULL);
+	if (work != 0)
+		tw_dispatch_injected_burst(ctx, rt, frames, (uint16_t)work);
 	n = rte_eth_rx_burst(ctx->port_id, ctx->rx_queue, pkts, TW_BURST);
 	if (n == 0)
-		return 0;
+		return work;
 	tw_cnt_add(ctx, TW_CNT_rx_packets, n);
 	nf = tw_parse_burst(ctx, pkts, n, frames);
 	if (nf != 0)
 		tw_dispatch_burst(ctx, rt, frames, nf);
-	return n;
+	return work + n;
 }
 
 /*
@@ -113,6 +120,7 @@ loop_body(struct tw_lcore_ctx *ctx, const bool do_io, const bool do_work)
 				work += exec_pass(ctx, rt);
 		}
 		tw_reply_end_pass(ctx);
+		tw_records_flush(ctx);
 		/* replies the port could not take yet: retry next pass, do not sleep on them */
 		work += tw_tx_flush(ctx);
 		account_pass(ctx, start, work);
@@ -132,6 +140,7 @@ loop_body(struct tw_lcore_ctx *ctx, const bool do_io, const bool do_work)
 		tw_cnt_add(ctx, TW_CNT_idle_sleeps, 1);
 		idle = 0;
 	}
+	tw_records_flush(ctx);
 	tw_tx_flush(ctx);
 	tw_tx_discard(ctx);
 	rte_rcu_qsbr_thread_offline(qsbr, ctx->qsbr_id);

@@ -1,34 +1,54 @@
 /*
- * Task handlers: C functions registered under a name. The registry is
- * built once at start-up and read-only afterwards, so workers look names
- * up without locks. The io stage resolves a task's name to a handler index
- * once; workers call through the index.
+ * Task handlers: C functions registered under a name (the public side is
+ * include/taskwire/task.h). The registry is built once at start-up and
+ * read-only afterwards, so workers look names up without locks. The io
+ * stage resolves a task's name to a handler index once; workers call
+ * through the index.
  */
 #ifndef TW_TASKS_H
 #define TW_TASKS_H
 
 #include <stdint.h>
 
+#include <taskwire/task.h>
+
 #include "tw_limits.h"
 
 #define TW_TASKS_MAX 256
 
-/* What a handler sees and writes. On success `out` holds the result value,
- * on failure a human-readable error; either way at most out_cap bytes. */
-struct tw_task_io {
+struct tw_lcore_ctx;
+struct tw_task;
+
+/*
+ * One execution, as the handler sees it (opaque in the public header).
+ * On success `out` holds the result value, on failure a human-readable
+ * error; either way at most out_cap bytes.
+ */
+struct tw_task_ctx {
 	const uint8_t *args;
 	uint32_t args_len;
 	uint8_t *out;
 	uint32_t out_cap;
 	uint32_t out_len;
+	uint64_t task_id;
+	uint32_t retries;
+	/* tw_task_retry(): -1 = policy delay */
+	bool retry_asked;
+	int64_t retry_countdown_ms;
+	uint64_t soft_deadline_tsc;      /* 0: none */
+	struct tw_lcore_ctx *lcore;      /* NULL on a thread of the threads pool */
+	struct tw_task *task;
 };
-
-/* @return 0 for SUCCESS, -1 for FAILURE. Runs on a worker lcore: must not block. */
-typedef int (*tw_task_fn)(struct tw_task_io *io);
 
 struct tw_task_def {
 	const char *name;
 	tw_task_fn fn;
+	uint8_t pool;                    /* enum tw_task_pool */
+	bool ignore_result;
+	struct tw_task_retry_policy retry;
+	uint32_t soft_time_limit_ms;
+	uint32_t time_limit_ms;
+	uint64_t rate_count, rate_period_ms;  /* rate limit at registration, 0: none */
 };
 
 struct tw_task_registry {
@@ -39,18 +59,23 @@ struct tw_task_registry {
 };
 
 /**
- * Add a handler. @return 0, -EEXIST (name taken), -ENOSPC, -EINVAL (name
- * empty or too long). Threads: main, before launch.
+ * Add a handler with default options (solo pool, no retries).
+ * @return 0, -EEXIST (name taken), -ENOSPC, -EINVAL (name empty or too long).
+ * Threads: main, before launch.
  */
 int tw_tasks_register(struct tw_task_registry *reg, const char *name, tw_task_fn fn);
 
-/** Register the built-in tasks of DESIGN.md (noop, echo, add, sleep_us, fail). */
+/** Register the built-in tasks of DESIGN.md (noop, echo, add, sleep_us, fail, ...). */
 int tw_tasks_register_builtins(struct tw_task_registry *reg);
+
+/**
+ * Load a plugin .so and let it register its tasks.
+ * @return 0, or -errno with a message in err naming the file and the cause.
+ * Threads: main, before launch.
+ */
+int tw_tasks_load_plugin(struct tw_task_registry *reg, const char *path, char *err, size_t errlen);
 
 /** @return the handler index for a name, or TW_HANDLER_NONE. Threads: any. */
 uint16_t tw_tasks_lookup(const struct tw_task_registry *reg, const uint8_t *name, uint32_t len);
-
-/** Write "ok"/error text helpers for handlers: format into io->out. */
-int tw_task_fail(struct tw_task_io *io, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -1,5 +1,6 @@
 /*
- * Built-in tasks (DESIGN.md): noop, echo, add, sleep_us, fail. They run
+ * Built-in tasks (DESIGN.md): noop, echo, add, sleep_us, fail, and flaky
+ * and progress (retries and PROGRESS for tests and demos). They run
  * inline on a worker lcore (the solo pool), so none of them allocates or
  * makes a system call; argument parsing is a strict hand-written scanner
  * because these run per task.
@@ -16,14 +17,14 @@
 #define SLEEP_US_MAX 1000000u  /* a solo worker must not be held for more than 1 s */
 
 static int
-task_noop(struct tw_task_io *io)
+task_noop(struct tw_task_ctx *io)
 {
 	io->out_len = 0;
 	return 0;
 }
 
 static int
-task_echo(struct tw_task_io *io)
+task_echo(struct tw_task_ctx *io)
 {
 	if (io->args_len > io->out_cap)
 		return tw_task_fail(io, "echo: args of %u bytes exceed the result limit of %u",
@@ -88,7 +89,7 @@ scan_int64(struct scan *s, int64_t *out)
 
 /* Parse a JSON array of exactly n integers. */
 static bool
-scan_int_array(const struct tw_task_io *io, int64_t *vals, unsigned n)
+scan_int_array(const struct tw_task_ctx *io, int64_t *vals, unsigned n)
 {
 	struct scan s = { io->args, io->args + io->args_len };
 
@@ -107,7 +108,7 @@ scan_int_array(const struct tw_task_io *io, int64_t *vals, unsigned n)
 }
 
 static int
-task_add(struct tw_task_io *io)
+task_add(struct tw_task_ctx *io)
 {
 	int64_t v[2], sum;
 	int n;
@@ -122,7 +123,7 @@ task_add(struct tw_task_io *io)
 }
 
 static int
-task_sleep_us(struct tw_task_io *io)
+task_sleep_us(struct tw_task_ctx *io)
 {
 	int64_t us;
 
@@ -138,24 +139,69 @@ task_sleep_us(struct tw_task_io *io)
 }
 
 static int
-task_fail(struct tw_task_io *io)
+task_fail(struct tw_task_ctx *io)
 {
 	return tw_task_fail(io, "fail: this task always fails (args were %u bytes)", io->args_len);
+}
+
+/*
+ * flaky [n]: asks for a retry until it has been retried n times, then
+ * succeeds with the retry count. The delay is the task's retry policy
+ * (countdown 0 unless the message or registration says otherwise).
+ */
+static int
+task_flaky(struct tw_task_ctx *io)
+{
+	int64_t n;
+	char why[64];
+	int len;
+
+	if (!scan_int_array(io, &n, 1) || n < 0)
+		return tw_task_fail(io, "flaky: args must be a JSON array of one integer >= 0");
+	if ((int64_t)io->retries < n) {
+		snprintf(why, sizeof(why), "flaky: attempt %u of %lld failed", io->retries + 1,
+			 (long long)n + 1);
+		return tw_task_retry(io, -1, why);
+	}
+	len = snprintf((char *)io->out, io->out_cap, "%u", io->retries);
+	io->out_len = (uint32_t)len;
+	return TW_TASK_SUCCESS;
+}
+
+/* progress [n]: reports PROGRESS {"done":i,"total":n} n times, then succeeds with n. */
+static int
+task_progress(struct tw_task_ctx *io)
+{
+	int64_t n;
+	char meta[64];
+
+	if (!scan_int_array(io, &n, 1) || n < 0 || n > 100)
+		return tw_task_fail(io, "progress: args must be a JSON array of one integer 0..100");
+	for (int64_t i = 1; i <= n; i++) {
+		int len = snprintf(meta, sizeof(meta), "{\"done\":%lld,\"total\":%lld}",
+				   (long long)i, (long long)n);
+
+		tw_task_progress(io, meta, (uint32_t)len);
+	}
+	io->out_len = (uint32_t)snprintf((char *)io->out, io->out_cap, "%lld", (long long)n);
+	return TW_TASK_SUCCESS;
 }
 
 int
 tw_tasks_register_builtins(struct tw_task_registry *reg)
 {
-	static const struct tw_task_def builtins[] = {
-		{ "noop", task_noop },
-		{ "echo", task_echo },
-		{ "add", task_add },
-		{ "sleep_us", task_sleep_us },
-		{ "fail", task_fail },
+	static const struct tw_task_options builtins[] = {
+		{ .name = "noop", .fn = task_noop },
+		{ .name = "echo", .fn = task_echo },
+		{ .name = "add", .fn = task_add },
+		{ .name = "sleep_us", .fn = task_sleep_us },
+		{ .name = "fail", .fn = task_fail },
+		{ .name = "flaky", .fn = task_flaky, .retry = { .max_retries = 3 } },
+		{ .name = "progress", .fn = task_progress },
 	};
 
 	for (size_t i = 0; i < RTE_DIM(builtins); i++) {
-		int ret = tw_tasks_register(reg, builtins[i].name, builtins[i].fn);
+		int ret = tw_task_register(reg, &builtins[i]);
 
 		if (ret < 0)
 			return ret;

@@ -62,7 +62,7 @@ tw_control_spawn() {
 	cpu=${cpu:-0}
 	taskset -c "$cpu" "$TW_BUILD/tw-control" --file-prefix "$prefix" --no-pci \
 		--lcores "127@$cpu" --log-level=lib.eal:error -- --socket "$dir/control.sock" \
-		--metrics 127.0.0.1:0 "$@" \
+		--metrics 127.0.0.1:0 --store "$dir/store" "$@" \
 		>"$log" 2>&1 &
 }
 

@@ -47,6 +47,26 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			inside(data, size, &views[i].args);
 			if (views[i].id != f->tasks[i]->id || views[i].args.len != f->tasks[i]->args.len)
 				abort();
+			/* Celery's options, field by field */
+			{
+				const Taskwire__Task *t = f->tasks[i];
+				const struct tw_retry_policy *r = &views[i].retry;
+
+				inside(data, size, &views[i].raw);
+				if (views[i].eta_ms != t->eta_ms || views[i].expires_ms != t->expires_ms ||
+				    views[i].retries != t->retries ||
+				    views[i].ignore_result != t->ignore_result ||
+				    views[i].result_expires_s != t->result_expires_s ||
+				    views[i].has_retry != (t->retry != NULL))
+					abort();
+				if (t->retry != NULL &&
+				    (r->max_retries != t->retry->max_retries ||
+				     r->countdown_ms != t->retry->countdown_ms ||
+				     r->backoff != t->retry->backoff ||
+				     r->backoff_max_ms != t->retry->backoff_max_ms ||
+				     r->jitter != t->retry->jitter || r->autoretry != t->retry->autoretry))
+					abort();
+			}
 			while (tw_wire_header_next(&rest, &k, &v)) {
 				inside(data, size, &k);
 				inside(data, size, &v);

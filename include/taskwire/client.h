@@ -34,6 +34,16 @@ struct tw_header {
 	const char *value;
 };
 
+/* Retry policy of one message (see proto RetryPolicy). */
+struct tw_retry {
+	uint32_t max_retries;
+	uint32_t countdown_ms;
+	uint32_t backoff_max_ms;
+	bool backoff;
+	bool jitter;
+	bool autoretry;
+};
+
 struct tw_publish {
 	const char *exchange;         /* NULL or "": the default exchange */
 	const char *routing_key;      /* the queue name on the default exchange */
@@ -43,6 +53,14 @@ struct tw_publish {
 	uint32_t priority;
 	const struct tw_header *headers;
 	size_t n_headers;
+	/* Celery's apply_async options; 0 / NULL: not set. */
+	uint64_t eta_ms;              /* run not before this unix time (ms) */
+	uint64_t countdown_ms;        /* ... or this long after publishing (if eta_ms is 0) */
+	uint64_t expires_ms;          /* not run after this unix time (ms): EXPIRED */
+	uint64_t expires_in_ms;       /* ... or this long after publishing (if expires_ms is 0) */
+	const struct tw_retry *retry; /* overrides the task's registered retry policy */
+	bool ignore_result;           /* not kept in the result store */
+	uint32_t result_expires_s;    /* how long the store keeps the result; 0: its default */
 };
 
 /* Mirrors proto/taskwire.proto enums. */

@@ -239,6 +239,116 @@ test_wire_encode_unpacks_in_protobuf_c(void **state)
 	taskwire__frame__free_unpacked(f, NULL);
 }
 
+/* Celery's options (eta, expires, retries, retry policy, ignore_result,
+ * result_expires) decode to what protobuf-c packed, and a second retry
+ * policy occurrence is read as protobuf-c reads it (it replaces the first). */
+static void
+test_wire_decode_task_options_match_protobuf_c(void **state)
+{
+	Taskwire__Frame f = TASKWIRE__FRAME__INIT;
+	Taskwire__Task t = TASKWIRE__TASK__INIT, *tp = &t;
+	Taskwire__RetryPolicy rp = TASKWIRE__RETRY_POLICY__INIT;
+	struct tw_frame_view fv;
+	size_t len;
+
+	(void)state;
+	f.magic = TW_FRAME_MAGIC;
+	f.version = TW_FRAME_VERSION;
+	f.n_tasks = 1;
+	f.tasks = &tp;
+	t.id = 7;
+	t.name = (char *)"add";
+	t.eta_ms = 1767225600123ull;
+	t.expires_ms = 1767225601000ull;
+	t.retries = 4;
+	t.ignore_result = true;
+	t.result_expires_s = 3600;
+	rp.max_retries = 5;
+	rp.countdown_ms = 250;
+	rp.backoff = true;
+	rp.backoff_max_ms = 9000;
+	rp.jitter = true;
+	rp.autoretry = true;
+	t.retry = &rp;
+	len = taskwire__frame__pack(&f, buf);
+	assert_int_equal(tw_wire_decode_frame(buf, (uint32_t)len, &fv, views, TW_FRAME_MAX_TASKS),
+			 TW_WIRE_OK);
+	assert_true(views[0].eta_ms == t.eta_ms && views[0].expires_ms == t.expires_ms);
+	assert_int_equal(views[0].retries, 4);
+	assert_true(views[0].ignore_result);
+	assert_int_equal(views[0].result_expires_s, 3600);
+	assert_true(views[0].has_retry);
+	assert_int_equal(views[0].retry.max_retries, 5);
+	assert_int_equal(views[0].retry.countdown_ms, 250);
+	assert_int_equal(views[0].retry.backoff_max_ms, 9000);
+	assert_true(views[0].retry.backoff && views[0].retry.jitter && views[0].retry.autoretry);
+	/* the raw span is the whole Task message: protobuf-c unpacks it alone */
+	{
+		Taskwire__Task *again = taskwire__task__unpack(NULL, views[0].raw.len, views[0].raw.p);
+
+		assert_non_null(again);
+		assert_true(again->eta_ms == t.eta_ms && again->retry->max_retries == 5);
+		taskwire__task__free_unpacked(again, NULL);
+	}
+	/* a second RetryPolicy occurrence: whatever protobuf-c makes of it, so do we */
+	{
+		static const uint8_t extra[] = { (11 << 3) | 2, 2, (2 << 3) | 0, 99 };
+		Taskwire__Frame *ref;
+
+		/* the task's bytes with the extra occurrence appended, framed again */
+		{
+			uint8_t task_bytes[512];
+			size_t tl = taskwire__task__pack(&t, task_bytes);
+			struct tw_wbuf w;
+
+			memcpy(task_bytes + tl, extra, sizeof(extra));
+			tl += sizeof(extra);
+			tw_wbuf_init(&w, buf, sizeof(buf));
+			tw_wire_put_header(&w, 0);
+			tw_wire_put_task_raw(&w, task_bytes, (uint32_t)tl);
+			len = w.len;
+		}
+		ref = taskwire__frame__unpack(NULL, len, buf);
+		assert_non_null(ref);
+		assert_int_equal(tw_wire_decode_frame(buf, (uint32_t)len, &fv, views,
+						      TW_FRAME_MAX_TASKS), TW_WIRE_OK);
+		assert_int_equal(views[0].retry.countdown_ms, ref->tasks[0]->retry->countdown_ms);
+		assert_int_equal(views[0].retry.max_retries, ref->tasks[0]->retry->max_retries);
+		assert_int_equal(views[0].retry.countdown_ms, 99);
+		taskwire__frame__free_unpacked(ref, NULL);
+	}
+}
+
+/* Store records carry every Result field; protobuf-c reads them back. */
+static void
+test_wire_record_unpacks_in_protobuf_c(void **state)
+{
+	struct tw_wire_result r = {
+		.task_id = 9, .state = TW_ST_RETRY, .value = (const uint8_t *)"v", .value_len = 1,
+		.error = "try again", .error_len = 9, .name = "flaky", .name_len = 5,
+		.runtime_ns = 77, .retries = 2, .result_expires_s = 60, .eta_ms = 123456789,
+	};
+	struct tw_wbuf w;
+	Taskwire__Frame *f;
+
+	(void)state;
+	tw_wbuf_init(&w, buf, sizeof(buf));
+	tw_wire_put_header(&w, 0);
+	tw_wire_put_record(&w, &r);
+	assert_int_equal(w.len, 7 + tw_wire_record_size(&r));
+	f = taskwire__frame__unpack(NULL, w.len, buf);
+	assert_non_null(f);
+	assert_int_equal(f->n_results, 1);
+	assert_true(f->results[0]->task_id == 9);
+	assert_int_equal(f->results[0]->state, TASKWIRE__TASK_STATE__RETRY);
+	assert_string_equal(f->results[0]->error, "try again");
+	assert_string_equal(f->results[0]->task_name, "flaky");
+	assert_int_equal(f->results[0]->retries, 2);
+	assert_int_equal(f->results[0]->result_expires_s, 60);
+	assert_true(f->results[0]->eta_ms == 123456789);
+	taskwire__frame__free_unpacked(f, NULL);
+}
+
 static void
 test_wire_encode_same_bytes_as_protobuf_c(void **state)
 {
@@ -411,6 +521,10 @@ test_wire_enums_match_proto(void **state)
 	assert_int_equal(TW_NACK_NO_RESOURCES, TASKWIRE__NACK_REASON__NACK_NO_RESOURCES);
 	assert_int_equal(TW_NACK_INVALID_TASK, TASKWIRE__NACK_REASON__NACK_INVALID_TASK);
 	assert_int_equal(TW_NACK_ACCESS_REFUSED, TASKWIRE__NACK_REASON__NACK_ACCESS_REFUSED);
+	assert_int_equal(TW_NACK_NO_SCHEDULER, TASKWIRE__NACK_REASON__NACK_NO_SCHEDULER);
+	assert_int_equal(TW_ST_RETRY, TASKWIRE__TASK_STATE__RETRY);
+	assert_int_equal(TW_ST_PROGRESS, TASKWIRE__TASK_STATE__PROGRESS);
+	assert_int_equal(TW_ST_REVOKED, TASKWIRE__TASK_STATE__REVOKED);
 	assert_int_equal(TW_ST_SUCCESS, TASKWIRE__TASK_STATE__SUCCESS);
 	assert_int_equal(TW_ST_FAILURE, TASKWIRE__TASK_STATE__FAILURE);
 	assert_int_equal(TW_ST_EXPIRED, TASKWIRE__TASK_STATE__EXPIRED);
@@ -433,6 +547,8 @@ main(void)
 		cmocka_unit_test(test_wire_encode_same_bytes_as_protobuf_c),
 		cmocka_unit_test(test_wire_encode_overflow_is_sticky),
 		cmocka_unit_test(test_wire_enums_match_proto),
+		cmocka_unit_test(test_wire_decode_task_options_match_protobuf_c),
+		cmocka_unit_test(test_wire_record_unpacks_in_protobuf_c),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,184 @@
+/*
+ * Collector thread (see ctl_collect.h).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include "ctl_collect.h"
+#include "ctl_sched.h"
+#include "ctl_store.h"
+#include "taskwire.pb-c.h"
+#include "tw_task.h"
+
+#define BATCH 1024                 /* records per store transaction */
+#define DRAIN_BURST 32
+#define EXPIRE_EVERY_MS 1000
+#define EXPIRE_MAX 10000           /* removals per sweep: bounded work per pass */
+
+static uint64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* Records waiting for one store transaction; their bytes live in `frames`. */
+struct batch {
+	struct tw_store_record recs[BATCH];
+	Taskwire__Frame *frames[DRAIN_BURST];
+	uint32_t n, n_frames;
+};
+
+static void
+batch_commit(struct ctl_collect *c, struct batch *b)
+{
+	if (b->n != 0 && c->store != NULL) {
+		int ret = tw_store_put_batch(c->store, b->recs, b->n);
+
+		if (ret != 0)
+			__atomic_fetch_add(&c->store_errors, b->n, __ATOMIC_RELAXED);
+		else
+			__atomic_fetch_add(&c->records, b->n, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&c->record_batches, 1, __ATOMIC_RELAXED);
+	}
+	for (uint32_t i = 0; i < b->n_frames; i++)
+		taskwire__frame__free_unpacked(b->frames[i], NULL);
+	b->n = 0;
+	b->n_frames = 0;
+}
+
+static void
+add_frame(struct ctl_collect *c, struct batch *b, Taskwire__Frame *f, uint64_t now_ms)
+{
+	for (size_t i = 0; i < f->n_results; i++) {
+		const Taskwire__Result *r = f->results[i];
+		struct tw_store_record *rec;
+
+		if (b->n == BATCH) {
+			/* the frame's strings must outlive the commit: keep it for the next one */
+			batch_commit(c, b);
+		}
+		rec = &b->recs[b->n++];
+		memset(rec, 0, sizeof(*rec));
+		rec->task_id = r->task_id;
+		rec->state = (uint32_t)r->state;
+		rec->retries = r->retries;
+		rec->runtime_ns = r->runtime_ns;
+		rec->date_done_ms = now_ms;
+		rec->expires_ms = r->result_expires_s != 0
+					  ? now_ms + (uint64_t)r->result_expires_s * 1000 : 0;
+		snprintf(rec->name, sizeof(rec->name), "%s", r->task_name ? r->task_name : "");
+		rec->value = r->value.data;
+		rec->value_len = (uint32_t)r->value.len;
+		rec->error = r->error;
+		rec->error_len = r->error != NULL ? (uint32_t)strlen(r->error) : 0;
+	}
+	b->frames[b->n_frames++] = f;
+}
+
+static void
+drain_records(struct ctl_collect *c, struct batch *b, uint64_t now_ms)
+{
+	struct rte_mbuf *m[DRAIN_BURST];
+
+	for (uint32_t i = 0; i < c->sh->n_pollers; i++) {
+		unsigned n = rte_ring_sc_dequeue_burst(c->sh->records[i], (void **)m, DRAIN_BURST,
+						       NULL);
+
+		for (unsigned k = 0; k < n; k++) {
+			Taskwire__Frame *f = taskwire__frame__unpack(
+				NULL, rte_pktmbuf_data_len(m[k]), rte_pktmbuf_mtod(m[k], uint8_t *));
+
+			rte_pktmbuf_free(m[k]);
+			if (f == NULL) {
+				__atomic_fetch_add(&c->undecodable, 1, __ATOMIC_RELAXED);
+				continue;
+			}
+			if (b->n_frames == DRAIN_BURST)
+				batch_commit(c, b);
+			add_frame(c, b, f, now_ms);
+		}
+		batch_commit(c, b);
+	}
+}
+
+static void
+drain_sched(struct ctl_collect *c)
+{
+	struct tw_task *t[DRAIN_BURST];
+
+	for (uint32_t i = 0; i < c->sh->n_pollers; i++) {
+		unsigned n;
+
+		/* bounded: at most the ring's content at the start, 32 at a time */
+		do {
+			n = rte_ring_sc_dequeue_burst(c->sh->sched[i], (void **)t, DRAIN_BURST, NULL);
+			for (unsigned k = 0; k < n; k++)
+				ctl_sched_take(c->sched, t[k]);
+			__atomic_fetch_add(&c->tasks_held, n, __ATOMIC_RELAXED);
+		} while (n == DRAIN_BURST);
+	}
+}
+
+static void *
+collect_main(void *arg)
+{
+	static struct batch b; /* large; one collector thread */
+	struct ctl_collect *c = arg;
+	uint64_t next_expire = 0;
+
+	for (;;) {
+		bool last = c->stop;
+		uint64_t us = now_us();
+
+		drain_records(c, &b, us / 1000);
+		drain_sched(c);
+		ctl_sched_advance(c->sched, now_us());
+		if (c->store != NULL && us / 1000 >= next_expire) {
+			uint32_t gone = tw_store_expire(c->store, us / 1000, EXPIRE_MAX);
+
+			__atomic_fetch_add(&c->expired, gone, __ATOMIC_RELAXED);
+			next_expire = us / 1000 + EXPIRE_EVERY_MS;
+		}
+		if (last)
+			break;
+		usleep(CTL_COLLECT_PERIOD_US);
+	}
+	return NULL;
+}
+
+int
+ctl_collect_start(struct ctl_collect *c, struct tw_shared *sh, struct tw_store *store,
+		  struct ctl_sched *sched)
+{
+	int ret;
+
+	memset(c, 0, sizeof(*c));
+	c->sh = sh;
+	c->store = store;
+	c->sched = sched;
+	ret = pthread_create(&c->thread, NULL, collect_main, c);
+	if (ret != 0)
+		return -ret;
+	pthread_setname_np(c->thread, "tw-collect");
+	c->running = true;
+	return 0;
+}
+
+void
+ctl_collect_stop(struct ctl_collect *c)
+{
+	if (!c->running)
+		return;
+	c->stop = true;
+	pthread_join(c->thread, NULL);
+	c->running = false;
+}

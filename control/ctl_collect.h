@@ -1,0 +1,44 @@
+/*
+ * tw-control's collector: one thread that drains what the data-plane
+ * lcores hand over (result-store records, tasks to hold) into the result
+ * store and the scheduler, injects due tasks back, and expires old
+ * results. It polls every CTL_COLLECT_PERIOD_US: the lcores never wait
+ * for it, and whatever it has not drained yet waits in the rings
+ * (TW_RECORDS_RING mbufs and TW_SCHED_RING tasks per lcore; beyond that
+ * the lcores count records_lost / NACK no-scheduler).
+ *
+ * Threads: its own; the store and the scheduler lock for themselves.
+ */
+#ifndef CTL_COLLECT_H
+#define CTL_COLLECT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tw_shared.h"
+
+#define CTL_COLLECT_PERIOD_US 200
+
+struct ctl_sched;
+struct tw_store;
+
+struct ctl_collect {
+	struct tw_shared *sh;
+	struct tw_store *store;      /* NULL: results are not kept (store off) */
+	struct ctl_sched *sched;
+	pthread_t thread;
+	bool running;
+	volatile bool stop;
+	/* totals (relaxed: read by status requests) */
+	uint64_t records, record_batches, store_errors, undecodable, tasks_held, expired;
+};
+
+/** Start the thread. @return 0 or -errno. */
+int ctl_collect_start(struct ctl_collect *c, struct tw_shared *sh, struct tw_store *store,
+		      struct ctl_sched *sched);
+
+/** Stop it after one last drain. */
+void ctl_collect_stop(struct ctl_collect *c);
+
+#endif

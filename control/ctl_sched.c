@@ -1,0 +1,286 @@
+/*
+ * tw-control's scheduler (see ctl_sched.h).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include "ctl_sched.h"
+#include "taskwire.pb-c.h"
+#include "tw_inject.h"
+#include "tw_task.h"
+#include "tw_wheel.h"
+#include "tw_wire.h"
+
+#define ADVANCE_MAX 4096           /* fires per call: a backlog cannot stall the collector */
+#define INJECT_RETRY_US 1000       /* inject ring full: try again this much later */
+
+struct ctl_held {
+	struct tw_wheel_node node;     /* first: the wheel hands back this pointer */
+	uint64_t id;
+	uint64_t due_ms;
+	struct tw_inject_peer peer;
+	uint32_t retries;
+	char name[TW_NAME_MAX];
+	uint32_t len;
+	uint8_t task[];                /* the Task message to inject */
+};
+
+int
+ctl_sched_init(struct ctl_sched *s, struct tw_shared *sh)
+{
+	struct timespec ts;
+
+	memset(s, 0, sizeof(*s));
+	clock_gettime(CLOCK_REALTIME, &ts);
+	s->sh = sh;
+	s->wheel = tw_wheel_create(CTL_SCHED_TICK_US,
+				   (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000);
+	if (s->wheel == NULL || ctl_idmap_init(&s->held, 1024) != 0) {
+		tw_wheel_free(s->wheel);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&s->lock, NULL);
+	return 0;
+}
+
+void
+ctl_sched_fini(struct ctl_sched *s)
+{
+	if (s->wheel == NULL)
+		return;
+	/* every held task is in the map; the wheel only links them */
+	for (uint64_t i = 0; i <= s->held.mask; i++)
+		free(s->held.vals[i]);
+	tw_wheel_free(s->wheel);
+	ctl_idmap_free(&s->held);
+	pthread_mutex_destroy(&s->lock);
+	s->wheel = NULL;
+}
+
+/*
+ * Re-encode the task for its next delivery: eta cleared (it is due; the
+ * io stage must not schedule it again) and the retry count it has now.
+ */
+static struct ctl_held *
+held_from(const struct tw_task *t)
+{
+	Taskwire__Task *msg = taskwire__task__unpack(NULL, t->raw_len, t->raw);
+	struct ctl_held *h = NULL;
+	size_t len;
+
+	if (msg == NULL)
+		return NULL;
+	msg->eta_ms = 0;
+	msg->retries = t->retries;
+	len = taskwire__task__get_packed_size(msg);
+	h = malloc(sizeof(*h) + len);
+	if (h != NULL) {
+		memset(h, 0, sizeof(*h));
+		h->len = (uint32_t)taskwire__task__pack(msg, h->task);
+		h->id = t->id;
+		h->due_ms = t->eta_ms;
+		h->retries = t->retries;
+		h->peer.mac = t->peer_mac;
+		h->peer.ip = t->peer_ip;
+		h->peer.port = t->peer_port;
+		snprintf(h->name, sizeof(h->name), "%.*s", (int)t->name_len, t->name);
+	}
+	taskwire__task__free_unpacked(msg, NULL);
+	return h;
+}
+
+void
+ctl_sched_take(struct ctl_sched *s, struct tw_task *t)
+{
+	struct ctl_held *h = held_from(t);
+
+	tw_task_release(t, s->sh->task_pool);
+	pthread_mutex_lock(&s->lock);
+	s->taken++;
+	if (h != NULL && ctl_idmap_get(&s->held, h->id) != NULL) {
+		/* a publisher reused an id: both run; only the first is listed */
+		tw_wheel_add(s->wheel, &h->node, h->due_ms * 1000);
+	} else if (h == NULL || ctl_idmap_put(&s->held, h->id, h) != 0) {
+		/* the publisher was confirmed; losing it silently is not allowed */
+		s->dropped_nomem++;
+		free(h);
+	} else {
+		tw_wheel_add(s->wheel, &h->node, h->due_ms * 1000);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Hand one held task to an io lcore. @return true if enqueued. */
+static bool
+inject(struct ctl_sched *s, const struct ctl_held *h)
+{
+	struct tw_shared *sh = s->sh;
+	struct rte_ether_addr our_mac;
+	struct rte_mbuf *m;
+	struct tw_wbuf w;
+
+	m = rte_pktmbuf_alloc(sh->pktmbuf_pool);
+	if (m == NULL)
+		return false;
+	tw_wbuf_init(&w, tw_inject_payload(m), tw_inject_room(m));
+	tw_wire_put_header(&w, 0);
+	tw_wire_put_task_raw(&w, h->task, h->len);
+	if (w.overflow) {
+		rte_pktmbuf_free(m);
+		return false;
+	}
+	memcpy(our_mac.addr_bytes, sh->mac, sizeof(sh->mac));
+	tw_inject_finish(m, &h->peer, &our_mac, sh->ip_be, rte_cpu_to_be_16(sh->udp_port), w.len);
+	/* to the next lcore that routes (io or run-to-completion) */
+	for (uint32_t k = 0; k < sh->n_pollers; k++) {
+		uint32_t i = (s->next_io + k) % sh->n_pollers;
+		uint32_t role = sh->plan[i + 1].role;
+
+		if (role != TW_ROLE_IO && role != TW_ROLE_RTC)
+			continue;
+		s->next_io = i + 1;
+		/* Hand-off: after the enqueue the io lcore owns m. */
+		if (rte_ring_sp_enqueue(sh->inject[i], m) == 0)
+			return true;
+		break;
+	}
+	rte_pktmbuf_free(m);
+	return false;
+}
+
+struct fire_ctx {
+	struct ctl_sched *s;
+	uint64_t now_us;
+	uint32_t injected;
+};
+
+static void
+fire(void *arg, struct tw_wheel_node *n)
+{
+	struct fire_ctx *f = arg;
+	struct ctl_held *h = (struct ctl_held *)n;
+	uint64_t due_us = h->due_ms * 1000;
+
+	if (!inject(f->s, h)) {
+		/* ring full or no mbuf: the data plane is busy; try again shortly */
+		f->s->inject_retries++;
+		tw_wheel_add(f->s->wheel, &h->node, f->now_us + INJECT_RETRY_US);
+		return;
+	}
+	{
+		uint64_t late = f->now_us > due_us ? f->now_us - due_us : 0;
+		unsigned b = 0;
+
+		while (late > 1 && b < 31) {
+			late >>= 1;
+			b++;
+		}
+		f->s->late_hist[b]++;
+	}
+	if (ctl_idmap_get(&f->s->held, h->id) == h)
+		ctl_idmap_del(&f->s->held, h->id);
+	f->s->injected++;
+	f->injected++;
+	free(h);
+}
+
+uint32_t
+ctl_sched_advance(struct ctl_sched *s, uint64_t now_us)
+{
+	struct fire_ctx f = { .s = s, .now_us = now_us };
+
+	pthread_mutex_lock(&s->lock);
+	tw_wheel_advance(s->wheel, now_us, fire, &f, ADVANCE_MAX);
+	pthread_mutex_unlock(&s->lock);
+	return f.injected;
+}
+
+bool
+ctl_sched_expedite(struct ctl_sched *s, uint64_t id)
+{
+	struct ctl_held *h;
+
+	pthread_mutex_lock(&s->lock);
+	h = ctl_idmap_get(&s->held, id);
+	if (h != NULL) {
+		tw_wheel_cancel(s->wheel, &h->node);
+		h->due_ms = 0;
+		tw_wheel_add(s->wheel, &h->node, 0);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return h != NULL;
+}
+
+static void
+entry_of(const struct ctl_held *h, struct ctl_sched_entry *e)
+{
+	e->id = h->id;
+	e->due_ms = h->due_ms;
+	e->retries = h->retries;
+	memcpy(e->name, h->name, sizeof(e->name));
+}
+
+bool
+ctl_sched_find(struct ctl_sched *s, uint64_t id, struct ctl_sched_entry *out)
+{
+	const struct ctl_held *h;
+
+	pthread_mutex_lock(&s->lock);
+	h = ctl_idmap_get(&s->held, id);
+	if (h != NULL && out != NULL)
+		entry_of(h, out);
+	pthread_mutex_unlock(&s->lock);
+	return h != NULL;
+}
+
+uint32_t
+ctl_sched_list(struct ctl_sched *s, struct ctl_sched_entry *out, uint32_t max)
+{
+	uint32_t n = 0;
+
+	pthread_mutex_lock(&s->lock);
+	for (uint64_t i = 0; i <= s->held.mask && n < max; i++) {
+		const struct ctl_held *h = s->held.vals[i];
+
+		if (s->held.keys[i] == 0)
+			continue;
+		entry_of(h, &out[n++]);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+uint64_t
+ctl_sched_count(struct ctl_sched *s)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&s->lock);
+	n = s->held.n;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+uint64_t
+ctl_sched_lateness_us(struct ctl_sched *s, double pct)
+{
+	uint64_t total = 0, seen = 0, want;
+	unsigned b;
+
+	pthread_mutex_lock(&s->lock);
+	for (b = 0; b < 32; b++)
+		total += s->late_hist[b];
+	want = (uint64_t)((double)total * pct / 100.0);
+	for (b = 0; b < 32; b++) {
+		seen += s->late_hist[b];
+		if (total != 0 && seen >= want && seen != 0)
+			break;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return total == 0 ? 0 : (2ull << (b < 32 ? b : 31)) - 1;
+}

@@ -1,0 +1,81 @@
+/*
+ * tw-control's scheduler: tasks that are not due yet (eta, countdown,
+ * retries with a delay), held in a hierarchical timing wheel (tw_wheel.h)
+ * and injected back into the data plane when due.
+ *
+ * A held task keeps its Task message (re-encoded with eta cleared and the
+ * retry count it has now) and its publisher's address, so the injected
+ * frame reaches the worker as the original did and the result goes back
+ * to the publisher.
+ *
+ * Threads: tw-control's collector thread takes and fires tasks; request
+ * handlers (revoke, list) call in from the main thread; `lock` serialises
+ * them. No data-plane lcore ever waits on it.
+ */
+#ifndef CTL_SCHED_H
+#define CTL_SCHED_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ctl_idmap.h"
+#include "tw_shared.h"
+
+struct tw_task;
+struct tw_wheel;
+
+#define CTL_SCHED_TICK_US 250
+
+struct ctl_sched {
+	pthread_mutex_t lock;
+	struct tw_shared *sh;
+	struct tw_wheel *wheel;
+	struct ctl_idmap held;       /* id -> struct ctl_held */
+	uint32_t next_io;            /* round robin over io lcores' inject rings */
+	/* totals, under lock */
+	uint64_t taken, injected, inject_retries, dropped_nomem;
+	/* lateness of injections (inject time - due), us: a log2 histogram */
+	uint64_t late_hist[32];
+};
+
+/* One task as `twctl list tasks` shows it. */
+struct ctl_sched_entry {
+	uint64_t id;
+	uint64_t due_ms;
+	uint32_t retries;
+	char name[TW_NAME_MAX];
+};
+
+/** @return 0 or -ENOMEM. */
+int ctl_sched_init(struct ctl_sched *s, struct tw_shared *sh);
+void ctl_sched_fini(struct ctl_sched *s);
+
+/**
+ * Hold a descriptor the data plane handed over (tw_shared.sched rings).
+ * Ownership: takes t; it is released to the task pool here.
+ * Threads: collector.
+ */
+void ctl_sched_take(struct ctl_sched *s, struct tw_task *t);
+
+/** Inject every task due by now (unix us); bounded per call. @return injected. */
+uint32_t ctl_sched_advance(struct ctl_sched *s, uint64_t now_us);
+
+/**
+ * Make a held task due now (revoke: the worker then reports REVOKED to its
+ * publisher). @return true if id was held.
+ */
+bool ctl_sched_expedite(struct ctl_sched *s, uint64_t id);
+
+/** @return true if id is held; its entry is copied to *out when out is not NULL. */
+bool ctl_sched_find(struct ctl_sched *s, uint64_t id, struct ctl_sched_entry *out);
+
+/** Copy up to max held tasks (earliest first is not promised). @return count. */
+uint32_t ctl_sched_list(struct ctl_sched *s, struct ctl_sched_entry *out, uint32_t max);
+
+uint64_t ctl_sched_count(struct ctl_sched *s);
+
+/** Lateness percentile (0..100) in us, from the histogram (upper bucket bound). */
+uint64_t ctl_sched_lateness_us(struct ctl_sched *s, double pct);
+
+#endif

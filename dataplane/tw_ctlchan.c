@@ -1,0 +1,77 @@
+/*
+ * Channels to tw-control (see tw_ctlchan.h). Records travel as a Frame of
+ * Result messages in an mbuf, the same encoding as replies, so tw-control
+ * decodes them with protobuf-c; one mbuf carries a pass's worth.
+ */
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include "tw_ctlchan.h"
+#include "tw_task.h"
+
+static bool
+records_start(struct tw_lcore_ctx *ctx)
+{
+	struct tw_records_out *o = &ctx->rec;
+
+	o->m = rte_pktmbuf_alloc(ctx->mbuf_pool);
+	if (o->m == NULL)
+		return false;
+	tw_wbuf_init(&o->w, rte_pktmbuf_mtod(o->m, uint8_t *), rte_pktmbuf_tailroom(o->m));
+	tw_wire_put_header(&o->w, 0);
+	o->n = 0;
+	return true;
+}
+
+void
+tw_records_flush(struct tw_lcore_ctx *ctx)
+{
+	struct tw_records_out *o = &ctx->rec;
+
+	if (o->m == NULL)
+		return;
+	o->m->data_len = (uint16_t)o->w.len;
+	o->m->pkt_len = o->w.len;
+	/* Hand-off: after the enqueue tw-control owns the mbuf. */
+	if (rte_ring_sp_enqueue(ctx->records, o->m) != 0) {
+		tw_cnt_add(ctx, TW_CNT_records_lost, o->n);
+		rte_pktmbuf_free(o->m);
+	} else {
+		tw_cnt_add(ctx, TW_CNT_records_sent, o->n);
+	}
+	o->m = NULL;
+}
+
+void
+tw_records_put(struct tw_lcore_ctx *ctx, const struct tw_wire_result *r)
+{
+	struct tw_records_out *o = &ctx->rec;
+	uint32_t need = tw_wire_record_size(r);
+
+	if (!tw_ctl_attached(ctx)) {
+		tw_cnt_add(ctx, TW_CNT_records_lost, 1);
+		return;
+	}
+	if (o->m != NULL && o->w.len + need > o->w.cap)
+		tw_records_flush(ctx);
+	if (o->m == NULL && !records_start(ctx)) {
+		tw_cnt_add(ctx, TW_CNT_records_lost, 1);
+		return;
+	}
+	if (o->w.len + need > o->w.cap) {
+		/* larger than an empty mbuf: cannot be carried */
+		tw_cnt_add(ctx, TW_CNT_records_lost, 1);
+		return;
+	}
+	tw_wire_put_record(&o->w, r);
+	o->n++;
+}
+
+bool
+tw_sched_hand_off(struct tw_lcore_ctx *ctx, struct tw_task *t)
+{
+	if (!tw_ctl_attached(ctx))
+		return false;
+	/* Hand-off: after the enqueue tw-control owns t and its frame reference. */
+	return rte_ring_sp_enqueue(ctx->sched, t) == 0;
+}

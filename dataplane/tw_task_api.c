@@ -1,0 +1,133 @@
+/*
+ * What a handler may call during its run (include/taskwire/task.h),
+ * implemented over the worker lcore's context. Runs on the worker lcore
+ * that runs the handler; nothing is allocated but mbufs.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <rte_cycles.h>
+#include <rte_mbuf.h>
+
+#include "tw_ctlchan.h"
+#include "tw_dispatch.h"
+#include "tw_inject.h"
+#include "tw_reply.h"
+#include "tw_task.h"
+#include "tw_tasks.h"
+
+const uint8_t *
+tw_task_args(const struct tw_task_ctx *ctx, uint32_t *len)
+{
+	*len = ctx->args_len;
+	return ctx->args;
+}
+
+uint64_t
+tw_task_id(const struct tw_task_ctx *ctx)
+{
+	return ctx->task_id;
+}
+
+uint32_t
+tw_task_retries(const struct tw_task_ctx *ctx)
+{
+	return ctx->retries;
+}
+
+int
+tw_task_set_result(struct tw_task_ctx *ctx, const void *value, uint32_t len)
+{
+	if (len > ctx->out_cap)
+		return -ENOSPC;
+	memcpy(ctx->out, value, len);
+	ctx->out_len = len;
+	return 0;
+}
+
+int
+tw_task_retry(struct tw_task_ctx *ctx, int64_t countdown_ms, const char *reason)
+{
+	size_t n = reason != NULL ? strlen(reason) : 0;
+
+	ctx->retry_asked = true;
+	ctx->retry_countdown_ms = countdown_ms < 0 ? -1 : countdown_ms;
+	if (n >= ctx->out_cap)
+		n = ctx->out_cap - 1;
+	memcpy(ctx->out, reason != NULL ? reason : "", n);
+	ctx->out_len = (uint32_t)n;
+	return TW_TASK_RETRY;
+}
+
+bool
+tw_task_should_stop(const struct tw_task_ctx *ctx)
+{
+	return ctx->soft_deadline_tsc != 0 && rte_rdtsc() > ctx->soft_deadline_tsc;
+}
+
+int
+tw_task_progress(struct tw_task_ctx *ctx, const void *meta, uint32_t len)
+{
+	struct tw_lcore_ctx *lc = ctx->lcore;
+	const struct tw_task *t = ctx->task;
+
+	if (lc == NULL || t == NULL)
+		return -ENOTSUP;
+	if (len > TW_REPLY_MAX_PAYLOAD / 2)
+		return -ENOSPC;
+	if (t->peer_port != 0) {
+		struct tw_peer peer = { .mac = t->peer_mac, .ip = t->peer_ip, .port = t->peer_port };
+
+		tw_reply_result(lc, tw_reply_to(lc, &peer), t->id, TW_ST_PROGRESS, meta, len, NULL,
+				0, 0);
+	}
+	if (!t->ignore_result) {
+		struct tw_wire_result rec = {
+			.task_id = t->id, .state = TW_ST_PROGRESS, .value = meta, .value_len = len,
+			.name = t->name, .name_len = t->name_len, .retries = t->retries,
+			.result_expires_s = t->result_expires_s,
+		};
+
+		tw_records_put(lc, &rec);
+	}
+	return 0;
+}
+
+uint64_t
+tw_task_publish(struct tw_task_ctx *ctx, const char *exchange, const char *routing_key,
+		const char *task, const void *args, uint32_t args_len)
+{
+	struct tw_lcore_ctx *lc = ctx->lcore;
+	const struct tw_routes *rt;
+	struct tw_inject_peer none = { .port = 0 };
+	struct rte_mbuf *m;
+	struct tw_wbuf w;
+	uint64_t id;
+
+	if (lc == NULL || task == NULL || task[0] == '\0')
+		return 0;
+	m = rte_pktmbuf_alloc(lc->mbuf_pool);
+	if (m == NULL)
+		return 0;
+	/* a fresh non-zero id from the lcore's generator */
+	do {
+		lc->rng ^= lc->rng << 13;
+		lc->rng ^= lc->rng >> 7;
+		lc->rng ^= lc->rng << 17;
+		id = lc->rng;
+	} while (id == 0);
+	tw_wbuf_init(&w, tw_inject_payload(m), tw_inject_room(m));
+	tw_wire_put_header(&w, 0);
+	tw_wire_put_task(&w, id, task, exchange, routing_key, args, args_len, 0);
+	if (w.overflow) {
+		rte_pktmbuf_free(m);
+		return 0;
+	}
+	tw_inject_finish(m, &none, &lc->our_mac, lc->our_ip, lc->our_port, w.len);
+	rt = __atomic_load_n(&lc->shared->routes, __ATOMIC_ACQUIRE);
+	/* Routed now, from this lcore; takes m. A refusal becomes a FAILURE record. */
+	if (tw_dispatch_injected_burst(lc, rt, &m, 1) == 0)
+		return 0;
+	tw_cnt_add(lc, TW_CNT_tasks_published_by_tasks, 1);
+	return id;
+}

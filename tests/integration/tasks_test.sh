@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Celery-style task features through the real binaries (run by run.sh in
+# an engine's environment: TW_DIR, TW_SOCKET, TW_ENGINE, TW_NETNS, TW_*_PID):
+#  1. countdown and eta: held by tw-control's scheduler, run when due;
+#  2. expires: a task not started in time is EXPIRED, never run;
+#  3. retries: flaky succeeds on its 3rd retry (retry count in the result
+#     store); exhausted retries end in FAILURE; autoretry with backoff;
+#  4. revoke: a scheduled task is REVOKED; unknown and finished ids are
+#     refused (exit 1);
+#  5. result store: `twctl result`, ignore_result, PROGRESS then SUCCESS,
+#     results survive a restart of tw-control; forget;
+#  6. `list tasks` shows scheduled and revoked tasks;
+#  7. bad input: negative countdown, malformed eta, retry options without
+#     --max-retries (exit 2, message); unknown task (FAILURE naming it);
+#  8. plugins: a plugin's tasks run (progress, retries with backoff,
+#     follow-up publishes); a plugin that fails to load stops
+#     tw-dataplane at start with a message naming it.
+set -euo pipefail
+. "$(dirname "$0")/../../deploy/lib.sh"
+twctl() { "$TW_BUILD/twctl" --socket "$TW_SOCKET" "$@"; }
+pub() { tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" publish "$@"; }
+fail() { echo "FAIL: $*"; exit 1; }
+now_ms() { date +%s%3N; }
+id_of() { awk '{print $2}' <<<"$1"; }
+# `twctl result` exits 1 for any state but SUCCESS: keep the text, not the status
+res() { twctl result "$@" || true; }
+
+twctl queue declare jobs >/dev/null
+
+# 1. countdown: the result comes no earlier than the countdown
+t0=$(now_ms)
+out=$(pub '' jobs add '[2,5]' --countdown 0.8 --wait 5)
+t1=$(now_ms)
+grep -q "SUCCESS 7" <<<"$out" || fail "countdown: $out"
+[ $((t1 - t0)) -ge 800 ] || fail "countdown 0.8 s ran after $((t1 - t0)) ms"
+eta=$(date -u -d "@$(($(date +%s) + 2))" +%Y-%m-%dT%H:%M:%SZ)
+out=$(pub '' jobs add '[1,2]' --eta "$eta" --wait 5)
+grep -q "SUCCESS 3" <<<"$out" || fail "eta: $out"
+[ "$(date +%s)" -ge "$(date -u -d "$eta" +%s)" ] || fail "eta $eta: ran early"
+echo "ok: countdown $((t1 - t0)) ms for 800 ms, eta"
+
+# 2. expires before the countdown ends: EXPIRED, not run
+out=$(pub '' jobs add '[1,1]' --countdown 0.5 --expires 0.1 --wait 5 || true)
+grep -q "EXPIRED expired before a worker took it" <<<"$out" || fail "expires: $out"
+echo "ok: expires"
+
+# 3. retries
+out=$(pub '' jobs flaky '[3]' --wait 5)
+grep -q "SUCCESS 3" <<<"$out" || fail "flaky [3] (3 retries allowed): $out"
+id=$(id_of "$out")
+res "$id" | grep -q "SUCCESS flaky 3 (retries 3)" || fail "retries in the store: $(res "$id")"
+out=$(pub '' jobs flaky '[9]' --wait 5 || true)
+grep -q "FAILURE retries exhausted (3 of 3): flaky: attempt 4 of 10 failed" <<<"$out" ||
+	fail "exhausted: $out"
+t0=$(now_ms)
+out=$(pub '' jobs fail '[]' --max-retries 3 --retry-countdown 100ms --retry-backoff --autoretry --wait 5 || true)
+t1=$(now_ms)
+grep -q "FAILURE retries exhausted (3 of 3): fail:" <<<"$out" || fail "autoretry: $out"
+# backoff: 100 + 200 + 400 ms between the attempts
+[ $((t1 - t0)) -ge 700 ] || fail "backoff retries took only $((t1 - t0)) ms"
+echo "ok: retries, exhaustion, autoretry with backoff ($((t1 - t0)) ms for >= 700)"
+
+# 4. revoke
+out=$(pub '' jobs add '[4,4]' --countdown 30)
+id=$(id_of "$out")
+twctl list tasks | grep -q "$id  scheduled  add" || fail "not listed as scheduled: $(twctl list tasks)"
+res "$id" | grep -q "PENDING add \[scheduled\]" || fail "scheduled result: $(res "$id")"
+twctl revoke "$id" | grep -q revoked || fail "revoke"
+res "$id" --wait 5 | grep -q "REVOKED add revoked before it started" ||
+	fail "revoked result: $(res "$id")"
+twctl list tasks --json | grep -q "\"task_id\": \"$id\", \"status\": \"revoked\"" ||
+	twctl list tasks --json | tr -d ' \n' | grep -q "\"task_id\":\"$id\",\"status\":\"revoked\"" ||
+	fail "not listed as revoked"
+if twctl revoke "$id" 2>"$TW_DIR/err.txt"; then fail "second revoke accepted"; fi
+grep -q "already finished (REVOKED)" "$TW_DIR/err.txt" || fail "second revoke: $(cat "$TW_DIR/err.txt")"
+rc=0; twctl revoke 00000000deadbeef 2>"$TW_DIR/err.txt" || rc=$?
+[ $rc -eq 1 ] || fail "revoke of an unknown id: exit $rc"
+grep -q "unknown task 00000000deadbeef" "$TW_DIR/err.txt" || fail "unknown revoke message"
+rc=0; twctl revoke not-hex 2>/dev/null || rc=$?
+[ $rc -eq 2 ] || fail "revoke of a malformed id: exit $rc"
+echo "ok: revoke of a scheduled task, unknown and finished ids refused"
+
+# 5. result store
+out=$(pub '' jobs progress '[3]' --wait 5)
+id=$(id_of "$out")
+res "$id" | grep -q "SUCCESS progress 3" || fail "progress final: $(res "$id")"
+out=$(pub '' jobs add '[5,5]' --ignore-result --wait 5)
+grep -q "SUCCESS 10" <<<"$out" || fail "ignore_result: the publisher still gets it: $out"
+id=$(id_of "$out")
+res "$id" | grep -q "PENDING" || fail "ignore_result kept in the store: $(res "$id")"
+out=$(pub '' jobs echo '"keep me"' --wait 5)
+kept=$(id_of "$out")
+twctl --json result "$kept" | tr -d ' ' | grep -q '"state":"SUCCESS"' || fail "result --json"
+tw_stop_pid "$TW_CTL_PID" || fail "tw-control did not stop"
+tw_control_spawn "$TW_DIR" "$TW_PREFIX" "$TW_DIR/control2.log"
+ctl=$!
+sed -i "s/^TW_CTL_PID=.*/TW_CTL_PID=$ctl/" "$TW_DIR/engine.env"
+tw_wait_for_line "$TW_DIR/control2.log" "tw-control: ready" "$ctl" 30 || fail "tw-control restart"
+res "$kept" | grep -q 'SUCCESS echo "keep me"' || fail "result lost in a restart: $(res "$kept")"
+twctl forget "$kept" >/dev/null || fail "forget"
+res "$kept" | grep -q PENDING || fail "forgotten result still there"
+if twctl forget "$kept" 2>/dev/null; then fail "forget of a forgotten id accepted"; fi
+echo "ok: result store (progress, ignore_result, restart, forget)"
+
+# 7. bad input
+rc=0; pub '' jobs add '[1,1]' --countdown -5 2>"$TW_DIR/err.txt" || rc=$?
+[ $rc -eq 2 ] && grep -q "negative duration" "$TW_DIR/err.txt" || fail "negative countdown: rc $rc $(cat "$TW_DIR/err.txt")"
+rc=0; pub '' jobs add '[1,1]' --eta tomorrow 2>"$TW_DIR/err.txt" || rc=$?
+[ $rc -eq 2 ] && grep -q "not unix seconds" "$TW_DIR/err.txt" || fail "bad eta: rc $rc"
+rc=0; pub '' jobs add '[1,1]' --autoretry 2>"$TW_DIR/err.txt" || rc=$?
+[ $rc -eq 2 ] && grep -q "need --max-retries" "$TW_DIR/err.txt" || fail "retry options alone: rc $rc"
+out=$(pub '' jobs no.such.task '[]' --wait 5 || true)
+grep -q "FAILURE unknown task 'no.such.task'" <<<"$out" || fail "unknown task: $out"
+echo "ok: bad input refused with messages"
+
+# 8. plugins, in an engine of their own
+outer_dir=$TW_DIR
+plugin=$TW_BUILD/examples/libtw_example_tasks.so
+if tw_engine_start ittaskbad --tasks "$TW_BUILD/examples/libtw_broken_tasks.so" 2>"$outer_dir/bad.txt"; then
+	tw_engine_stop "$TW_BUILD/run/ittaskbad"
+	fail "an engine with a failing plugin started"
+fi
+grep -q "libtw_broken_tasks.so: taskwire_plugin_init() failed with -22" "$outer_dir/bad.txt" ||
+	fail "failing plugin not named: $(cat "$outer_dir/bad.txt")"
+if tw_engine_start ittaskbad --tasks /nonexistent/tasks.so 2>"$outer_dir/bad.txt"; then
+	tw_engine_stop "$TW_BUILD/run/ittaskbad"
+	fail "an engine with a missing plugin started"
+fi
+grep -q "plugin /nonexistent/tasks.so: .*No such file" "$outer_dir/bad.txt" || fail "missing plugin not named"
+tw_engine_start ittaskplug --tasks "$plugin" || fail "engine with the example plugin"
+trap 'tw_engine_stop "$TW_BUILD/run/ittaskplug"' EXIT
+. "$TW_BUILD/run/ittaskplug/engine.env"
+twctl queue declare jobs >/dev/null
+twctl queue declare words >/dev/null
+out=$(pub '' jobs example.wordcount 'the quick brown fox' --wait 5)
+grep -q "SUCCESS 4" <<<"$out" || fail "plugin wordcount: $out"
+out=$(pub '' jobs example.countdown '5' --wait 5)
+grep -q 'SUCCESS "liftoff"' <<<"$out" || fail "plugin countdown: $out"
+out=$(pub '' jobs example.fetch_flaky '' --wait 5)
+grep -q 'SUCCESS "fetched"' <<<"$out" || fail "plugin retries: $out"
+res "$(id_of "$out")" | grep -q "(retries 2)" || fail "plugin retry count"
+out=$(pub '' jobs example.fanout 'a b c' --wait 5)
+grep -q "SUCCESS 3" <<<"$out" || fail "plugin fanout: $out"
+for ((i = 0; i < 50; i++)); do
+	n=$(twctl status --json | tr -d ' \n' | grep -o '"tasks_published_by_tasks":[0-9]*' | tail -1 | cut -d: -f2)
+	[ "${n:-0}" -ge 3 ] && break
+	sleep 0.1
+done
+[ "${n:-0}" -eq 3 ] || fail "follow-up publishes: ${n:-0}"
+grep -q "loaded $plugin (11 tasks registered)" "$TW_DIR/dataplane.log" || fail "load line: $(grep loaded "$TW_DIR/dataplane.log")"
+tw_engine_stop "$TW_BUILD/run/ittaskplug" || fail "plugin engine did not stop cleanly"
+trap - EXIT
+TW_DIR=$outer_dir
+echo "ok: plugins (tasks, progress, retries, follow-ups; bad plugins refused)"
