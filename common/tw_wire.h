@@ -157,8 +157,17 @@ uint32_t tw_wire_result_size(uint32_t value_len, uint32_t error_len, uint64_t ru
  * protobuf-c does. @return the offset in w of the task id's 8 bytes, so a
  * template frame can be re-sent with new ids, or UINT32_MAX if w overflowed.
  */
+/* Optional Task fields of tw_wire_put_task (NULL: none). */
+struct tw_wire_task_opts {
+	uint32_t priority;
+	uint64_t eta_ms;
+	uint64_t expires_ms;
+	bool ignore_result;
+};
+
 uint32_t tw_wire_put_task(struct tw_wbuf *w, uint64_t id, const char *name, const char *exchange,
-			  const char *key, const void *args, uint32_t args_len, uint32_t priority);
+			  const char *key, const void *args, uint32_t args_len,
+			  const struct tw_wire_task_opts *opts);
 
 /** Append one Task (field 4) already encoded as a Task message (len bytes). */
 void tw_wire_put_task_raw(struct tw_wbuf *w, const uint8_t *task, uint32_t len);

@@ -17,9 +17,11 @@ put_string(struct tw_wbuf *w, uint32_t field, const char *s)
 }
 
 static uint32_t
-task_body_size(uint32_t name, uint32_t ex, uint32_t key, uint32_t args, uint32_t priority)
+task_body_size(uint32_t name, uint32_t ex, uint32_t key, uint32_t args,
+	       const struct tw_wire_task_opts *o)
 {
 	uint32_t n = 9; /* id: tag + fixed64 */
+	uint32_t priority = o != NULL ? o->priority : 0;
 
 	if (name)
 		n += 1 + varint_size(name) + name;
@@ -31,16 +33,21 @@ task_body_size(uint32_t name, uint32_t ex, uint32_t key, uint32_t args, uint32_t
 		n += 1 + varint_size(args) + args;
 	if (priority)
 		n += 1 + varint_size(priority);
+	if (o != NULL) {
+		n += (o->eta_ms ? 9 : 0) + (o->expires_ms ? 9 : 0) + (o->ignore_result ? 2 : 0);
+	}
 	return n;
 }
 
 uint32_t
 tw_wire_put_task(struct tw_wbuf *w, uint64_t id, const char *name, const char *exchange,
-		 const char *key, const void *args, uint32_t args_len, uint32_t priority)
+		 const char *key, const void *args, uint32_t args_len,
+		 const struct tw_wire_task_opts *o)
 {
 	uint32_t body = task_body_size(name ? (uint32_t)strlen(name) : 0,
 				       exchange ? (uint32_t)strlen(exchange) : 0,
-				       key ? (uint32_t)strlen(key) : 0, args_len, priority);
+				       key ? (uint32_t)strlen(key) : 0, args_len, o);
+	uint32_t priority = o != NULL ? o->priority : 0;
 	uint32_t id_off;
 
 	put_tag(w, F_FRAME_TASKS, WT_LEN);
@@ -55,6 +62,14 @@ tw_wire_put_task(struct tw_wbuf *w, uint64_t id, const char *name, const char *e
 	if (priority != 0) {
 		put_tag(w, F_TASK_PRIORITY, WT_VARINT);
 		put_varint(w, priority);
+	}
+	if (o != NULL && o->eta_ms != 0)
+		put_fixed64(w, F_TASK_ETA, o->eta_ms);
+	if (o != NULL && o->expires_ms != 0)
+		put_fixed64(w, F_TASK_EXPIRES, o->expires_ms);
+	if (o != NULL && o->ignore_result) {
+		put_tag(w, F_TASK_IGNORE_RESULT, WT_VARINT);
+		put_varint(w, 1);
 	}
 	return w->overflow ? UINT32_MAX : id_off;
 }

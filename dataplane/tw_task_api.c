@@ -118,7 +118,7 @@ tw_task_publish(struct tw_task_ctx *ctx, const char *exchange, const char *routi
 	} while (id == 0);
 	tw_wbuf_init(&w, tw_inject_payload(m), tw_inject_room(m));
 	tw_wire_put_header(&w, 0);
-	tw_wire_put_task(&w, id, task, exchange, routing_key, args, args_len, 0);
+	tw_wire_put_task(&w, id, task, exchange, routing_key, args, args_len, NULL);
 	if (w.overflow) {
 		rte_pktmbuf_free(m);
 		return 0;

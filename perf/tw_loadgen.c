@@ -59,6 +59,7 @@ struct lg_opts {
 	double duration;
 	const char *json;          /* report file; NULL: stdout */
 	uint16_t port;
+	bool store_results;        /* --store-results: results also go to the result store */
 };
 
 struct lg_stats {
@@ -98,7 +99,8 @@ usage(FILE *f)
 		"  --window W            closed loop: tasks outstanding (1024, when no --rate)\n"
 		"  --duration S          seconds (5)\n"
 		"  --port N              DPDK port id (0)\n"
-		"  --json FILE           write the report there (default: stdout)\n",
+		"  --json FILE           write the report there (default: stdout)\n"
+		"  --store-results       keep results in the result store too (default: ignore_result)\n",
 		MAX_TASKS_PER_FRAME);
 }
 
@@ -124,6 +126,7 @@ parse_opts(int argc, char **argv, struct lg_opts *o)
 		{ "rate", required_argument, NULL, 'r' },       { "window", required_argument, NULL, 'w' },
 		{ "duration", required_argument, NULL, 'd' },   { "json", required_argument, NULL, 'j' },
 		{ "port", required_argument, NULL, 'p' },       { "help", no_argument, NULL, 'h' },
+		{ "store-results", no_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -146,6 +149,7 @@ parse_opts(int argc, char **argv, struct lg_opts *o)
 		case 'd': o->duration = atof(optarg); break;
 		case 'j': o->json = optarg; break;
 		case 'p': o->port = (uint16_t)atoi(optarg); break;
+		case 'S': o->store_results = true; break;
 		case 'h': usage(stdout); return 1;
 		default: usage(stderr); return -1;
 		}
@@ -187,8 +191,11 @@ build_template(struct template *t, const struct lg_opts *o, const struct rte_eth
 	tw_wire_put_header(&w, 1);
 	t->frame_id_off = (uint16_t)((payload - t->bytes) + TW_WIRE_FRAME_ID_OFFSET);
 	for (uint32_t i = 0; i < o->tasks_per_frame; i++) {
+		/* results come back in replies; the store keeps them only when asked
+		 * (Celery benchmarks likewise run with ignore_result) */
+		struct tw_wire_task_opts opts = { .ignore_result = !o->store_results };
 		uint32_t off = tw_wire_put_task(&w, 1, o->task, o->exchange, o->key, args,
-						o->args_size, 0);
+						o->args_size, &opts);
 
 		if (off == UINT32_MAX) {
 			fprintf(stderr, "tw-loadgen: %u tasks of %u bytes do not fit in one frame\n",

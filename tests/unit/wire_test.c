@@ -422,6 +422,9 @@ test_wire_publisher_tasks_same_bytes(void **state)
 	t[1].args.data = (uint8_t *)"[2,3]";
 	t[1].args.len = 5;
 	t[1].priority = 300;
+	t[1].eta_ms = 5;
+	t[1].expires_ms = 6;
+	t[1].ignore_result = true;
 	f.magic = TW_FRAME_MAGIC;
 	f.version = TW_FRAME_VERSION;
 	f.frame_id = 77;
@@ -431,8 +434,11 @@ test_wire_publisher_tasks_same_bytes(void **state)
 
 	tw_wbuf_init(&w, ours, sizeof(ours));
 	tw_wire_put_header(&w, 77);
-	off[0] = tw_wire_put_task(&w, 11, "noop", "", "bench", NULL, 0, 0);
-	off[1] = tw_wire_put_task(&w, 12, "add", "jobs", "red", "[2,3]", 5, 300);
+	off[0] = tw_wire_put_task(&w, 11, "noop", "", "bench", NULL, 0, NULL);
+	off[1] = tw_wire_put_task(&w, 12, "add", "jobs", "red", "[2,3]", 5,
+				  &(struct tw_wire_task_opts){ .priority = 300, .eta_ms = 5,
+							       .expires_ms = 6,
+							       .ignore_result = true });
 	assert_false(w.overflow);
 	assert_int_equal(w.len, n);
 	assert_memory_equal(ours, theirs, n);
@@ -448,7 +454,7 @@ test_wire_publisher_tasks_same_bytes(void **state)
 
 	tw_wbuf_init(&w, ours, 20);
 	tw_wire_put_header(&w, 77);
-	assert_int_equal(tw_wire_put_task(&w, 1, "noop", "", "q", NULL, 0, 0), UINT32_MAX);
+	assert_int_equal(tw_wire_put_task(&w, 1, "noop", "", "q", NULL, 0, NULL), UINT32_MAX);
 }
 
 /* Reply decoding agrees with protobuf-c, and refuses damage. */
