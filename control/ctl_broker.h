@@ -30,6 +30,7 @@ struct tw_store;
 struct ctl_sched;
 struct ctl_revoke;
 struct ctl_collect;
+struct ctl_beat;
 
 struct ctl_broker {
 	struct tw_shared *sh;
@@ -52,6 +53,7 @@ struct ctl_broker {
 	struct ctl_sched *sched;
 	struct ctl_revoke *revoke;
 	struct ctl_collect *collect;
+	struct ctl_beat *beat;
 };
 
 /** Attach to shared memory and rebuild exchanges/bindings from its routes. */

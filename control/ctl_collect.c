@@ -10,6 +10,7 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
+#include "ctl_beat.h"
 #include "ctl_collect.h"
 #include "ctl_sched.h"
 #include "ctl_store.h"
@@ -142,6 +143,7 @@ collect_main(void *arg)
 		drain_records(c, &b, us / 1000);
 		drain_sched(c);
 		ctl_sched_advance(c->sched, now_us());
+		ctl_beat_tick(c->beat, us / 1000);
 		if (c->store != NULL && us / 1000 >= next_expire) {
 			uint32_t gone = tw_store_expire(c->store, us / 1000, EXPIRE_MAX);
 
@@ -157,7 +159,7 @@ collect_main(void *arg)
 
 int
 ctl_collect_start(struct ctl_collect *c, struct tw_shared *sh, struct tw_store *store,
-		  struct ctl_sched *sched)
+		  struct ctl_sched *sched, struct ctl_beat *beat)
 {
 	int ret;
 
@@ -165,6 +167,7 @@ ctl_collect_start(struct ctl_collect *c, struct tw_shared *sh, struct tw_store *
 	c->sh = sh;
 	c->store = store;
 	c->sched = sched;
+	c->beat = beat;
 	ret = pthread_create(&c->thread, NULL, collect_main, c);
 	if (ret != 0)
 		return -ret;

@@ -2,7 +2,7 @@
  * tw-control's collector: one thread that drains what the data-plane
  * lcores hand over (result-store records, tasks to hold) into the result
  * store and the scheduler, injects due tasks back, and expires old
- * results. It polls every CTL_COLLECT_PERIOD_US: the lcores never wait
+ * results, and runs periodic schedules. It polls every CTL_COLLECT_PERIOD_US: the lcores never wait
  * for it, and whatever it has not drained yet waits in the rings
  * (TW_RECORDS_RING mbufs and TW_SCHED_RING tasks per lcore; beyond that
  * the lcores count records_lost / NACK no-scheduler).
@@ -20,6 +20,7 @@
 
 #define CTL_COLLECT_PERIOD_US 200
 
+struct ctl_beat;
 struct ctl_sched;
 struct tw_store;
 
@@ -27,6 +28,7 @@ struct ctl_collect {
 	struct tw_shared *sh;
 	struct tw_store *store;      /* NULL: results are not kept (store off) */
 	struct ctl_sched *sched;
+	struct ctl_beat *beat;
 	pthread_t thread;
 	bool running;
 	volatile bool stop;
@@ -36,7 +38,7 @@ struct ctl_collect {
 
 /** Start the thread. @return 0 or -errno. */
 int ctl_collect_start(struct ctl_collect *c, struct tw_shared *sh, struct tw_store *store,
-		      struct ctl_sched *sched);
+		      struct ctl_sched *sched, struct ctl_beat *beat);
 
 /** Stop it after one last drain. */
 void ctl_collect_stop(struct ctl_collect *c);

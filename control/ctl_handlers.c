@@ -186,6 +186,8 @@ handle_list(struct ctl_broker *b, const Taskwire__Control__ListRequest *l, struc
 		break;
 	case TASKWIRE__CONTROL__LIST_REQUEST__WHAT__TASKS:
 		return ctl_tasks_list(b, r);
+	case TASKWIRE__CONTROL__LIST_REQUEST__WHAT__SCHEDULES:
+		return ctl_schedules_list(b, r);
 	case TASKWIRE__CONTROL__LIST_REQUEST__WHAT__BINDINGS:
 		ret = list_bindings(b, r);
 		break;
@@ -415,6 +417,12 @@ ctl_handle(struct ctl_broker *b, const Taskwire__Control__Request *req, struct c
 		break;
 	case TASKWIRE__CONTROL__REQUEST__BODY_FORGET:
 		ret = ctl_tasks_forget(b, req->forget->task_id, r);
+		break;
+	case TASKWIRE__CONTROL__REQUEST__BODY_SCHEDULE_ADD:
+		ret = ctl_schedules_add(b, req->schedule_add, r);
+		break;
+	case TASKWIRE__CONTROL__REQUEST__BODY_SCHEDULE_REMOVE:
+		ret = ctl_schedules_remove(b, STR(req->schedule_remove->name), r);
 		break;
 	default:
 		snprintf(r->err, sizeof(r->err), "empty or unknown request");

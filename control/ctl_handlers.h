@@ -52,6 +52,12 @@ int ctl_tasks_revoke(struct ctl_broker *b, uint64_t id, struct ctl_reply *r);
 int ctl_tasks_forget(struct ctl_broker *b, uint64_t id, struct ctl_reply *r);
 int ctl_tasks_list(struct ctl_broker *b, struct ctl_reply *r);
 
+/* Schedule requests (ctl_schedules.c). */
+int ctl_schedules_add(struct ctl_broker *b, const Taskwire__Control__Schedule *m,
+		      struct ctl_reply *r);
+int ctl_schedules_remove(struct ctl_broker *b, const char *name, struct ctl_reply *r);
+int ctl_schedules_list(struct ctl_broker *b, struct ctl_reply *r);
+
 /** Handle one decoded request. Always produces a response (ok or error). */
 void ctl_handle(struct ctl_broker *b, const Taskwire__Control__Request *req, struct ctl_reply *r);
 

@@ -115,9 +115,9 @@ ctl_sched_take(struct ctl_sched *s, struct tw_task *t)
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* Hand one held task to an io lcore. @return true if enqueued. */
-static bool
-inject(struct ctl_sched *s, const struct ctl_held *h)
+bool
+ctl_sched_inject(struct ctl_sched *s, const uint8_t *task, uint32_t len,
+		 const struct tw_inject_peer *peer)
 {
 	struct tw_shared *sh = s->sh;
 	struct rte_ether_addr our_mac;
@@ -129,13 +129,13 @@ inject(struct ctl_sched *s, const struct ctl_held *h)
 		return false;
 	tw_wbuf_init(&w, tw_inject_payload(m), tw_inject_room(m));
 	tw_wire_put_header(&w, 0);
-	tw_wire_put_task_raw(&w, h->task, h->len);
+	tw_wire_put_task_raw(&w, task, len);
 	if (w.overflow) {
 		rte_pktmbuf_free(m);
 		return false;
 	}
 	memcpy(our_mac.addr_bytes, sh->mac, sizeof(sh->mac));
-	tw_inject_finish(m, &h->peer, &our_mac, sh->ip_be, rte_cpu_to_be_16(sh->udp_port), w.len);
+	tw_inject_finish(m, peer, &our_mac, sh->ip_be, rte_cpu_to_be_16(sh->udp_port), w.len);
 	/* to the next lcore that routes (io or run-to-completion) */
 	for (uint32_t k = 0; k < sh->n_pollers; k++) {
 		uint32_t i = (s->next_io + k) % sh->n_pollers;
@@ -166,7 +166,7 @@ fire(void *arg, struct tw_wheel_node *n)
 	struct ctl_held *h = (struct ctl_held *)n;
 	uint64_t due_us = h->due_ms * 1000;
 
-	if (!inject(f->s, h)) {
+	if (!ctl_sched_inject(f->s, h->task, h->len, &h->peer)) {
 		/* ring full or no mbuf: the data plane is busy; try again shortly */
 		f->s->inject_retries++;
 		tw_wheel_add(f->s->wheel, &h->node, f->now_us + INJECT_RETRY_US);

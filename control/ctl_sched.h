@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "ctl_idmap.h"
+#include "tw_inject.h"
 #include "tw_shared.h"
 
 struct tw_task;
@@ -74,6 +75,14 @@ bool ctl_sched_find(struct ctl_sched *s, uint64_t id, struct ctl_sched_entry *ou
 uint32_t ctl_sched_list(struct ctl_sched *s, struct ctl_sched_entry *out, uint32_t max);
 
 uint64_t ctl_sched_count(struct ctl_sched *s);
+
+/**
+ * Inject one Task message (already encoded, eta 0) now, from peer (port 0:
+ * no publisher; results go to the store only). Threads: collector.
+ * @return true if an io lcore's ring took it.
+ */
+bool ctl_sched_inject(struct ctl_sched *s, const uint8_t *task, uint32_t len,
+		      const struct tw_inject_peer *peer);
 
 /** Lateness percentile (0..100) in us, from the histogram (upper bucket bound). */
 uint64_t ctl_sched_lateness_us(struct ctl_sched *s, double pct);

@@ -29,6 +29,7 @@
 
 #include <jansson.h>
 
+#include "ctl_beat.h"
 #include "ctl_broker.h"
 #include "ctl_collect.h"
 #include "ctl_revoke.h"
@@ -206,6 +207,7 @@ main(int argc, char **argv)
 	static struct ctl_sched sched;
 	static struct ctl_revoke revoke;
 	static struct ctl_collect collect;
+	static struct ctl_beat beat;
 	struct tw_store *store = NULL;
 	struct ctl_server server;
 	struct ctl_metrics *metrics = NULL;
@@ -273,6 +275,13 @@ main(int argc, char **argv)
 		rte_eal_cleanup();
 		return 1;
 	}
+	/* One tw-control at a time: the rings it drains have a single consumer. */
+	if (sh->control_pid != 0 && sh->control_pid != getpid() && kill(sh->control_pid, 0) == 0) {
+		fprintf(stderr, "tw-control: another tw-control (pid %d) is already attached\n",
+			sh->control_pid);
+		rte_eal_cleanup();
+		return 1;
+	}
 	if (ctl_broker_attach(&broker, sh, err) != 0) {
 		fprintf(stderr, "tw-control: %s\n", err);
 		rte_eal_cleanup();
@@ -297,7 +306,8 @@ main(int argc, char **argv)
 		}
 	}
 	if (ctl_sched_init(&sched, sh) != 0 || ctl_revoke_init(&revoke, sh) != 0 ||
-	    ctl_collect_start(&collect, sh, store, &sched) != 0) {
+	    ctl_beat_init(&beat, store, &sched) != 0 ||
+	    ctl_collect_start(&collect, sh, store, &sched, &beat) != 0) {
 		fprintf(stderr, "tw-control: cannot start the scheduler: out of memory\n");
 		tw_store_close(store);
 		ctl_broker_detach(&broker);
@@ -308,6 +318,7 @@ main(int argc, char **argv)
 	broker.sched = &sched;
 	broker.revoke = &revoke;
 	broker.collect = &collect;
+	broker.beat = &beat;
 
 	make_parent(opts.socket);
 	ret = ctl_server_open(&server, opts.socket);
@@ -360,6 +371,7 @@ main(int argc, char **argv)
 	if (sh->control_pid == getpid())
 		sh->control_pid = 0;
 	ctl_collect_stop(&collect);
+	ctl_beat_fini(&beat);
 	ctl_sched_fini(&sched);
 	ctl_revoke_fini(&revoke);
 	tw_store_close(store);

@@ -36,6 +36,9 @@ int twctl_stats(const struct twctl_opts *o, int argc, char **argv);
 int twctl_result(const struct twctl_opts *o, int argc, char **argv);
 int twctl_revoke(const struct twctl_opts *o, int argc, char **argv);
 int twctl_forget(const struct twctl_opts *o, int argc, char **argv);
+int twctl_schedule(const struct twctl_opts *o, int argc, char **argv);
+/** `list schedules` output (twctl_schedule.c). */
+void twctl_print_schedules(const struct twctl_opts *o, const Taskwire__Control__Response *r);
 /** `list tasks` output (twctl_tasks.c). */
 void twctl_print_tasks(const struct twctl_opts *o, const Taskwire__Control__Response *r);
 
