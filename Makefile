@@ -44,7 +44,7 @@ LIB_CLIENT := $(BUILD)/libtaskwire.a
 LIB_PERF := $(BUILD)/libtw_perf.a
 
 BINS := $(BUILD)/tw-dataplane $(BUILD)/tw-control $(BUILD)/twctl $(BUILD)/tw-publish-bench \
-	$(BUILD)/tw-route-bench $(BUILD)/tw-loadgen $(BUILD)/nats-bench
+	$(BUILD)/tw-route-bench $(BUILD)/tw-store-bench $(BUILD)/tw-loadgen $(BUILD)/nats-bench
 
 UNIT_SRCS := $(wildcard tests/unit/*_test.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
@@ -54,7 +54,7 @@ IT_SRCS := $(wildcard tests/integration/*_test.c)
 IT_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(IT_SRCS))
 
 .PHONY: all deps run test unit-test integration-test up down clean perf perf-peers perf-routing \
-	fuzz fuzz-build
+	perf-store fuzz fuzz-build
 .SECONDARY:
 
 EXAMPLES := $(BUILD)/examples/libtw_example_tasks.so $(BUILD)/examples/libtw_broken_tasks.so
@@ -110,6 +110,8 @@ $(BUILD)/tw-loadgen: $(OBJ)/perf/tw_loadgen.o $(LIB_PERF) $(LIB_DP) $(LIB_COMMON
 $(BUILD)/nats-bench: $(OBJ)/perf/peers/nats_bench.o
 	$(CC) $(LDFLAGS) -o $@ $^
 $(BUILD)/tw-route-bench: $(OBJ)/perf/tw_route_bench.o $(LIB_COMMON)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+$(BUILD)/tw-store-bench: $(OBJ)/perf/tw_store_bench.o $(LIB_CTL) $(LIB_COMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
 $(BUILD)/tests/unit/%: $(OBJ)/tests/unit/%.o $(LIB_PERF) $(LIB_DP) $(LIB_CTL) $(LIB_CLIENT) $(LIB_COMMON)
@@ -177,6 +179,11 @@ perf-peers: deps all
 perf-routing: all
 	@mkdir -p perf/results
 	$(BUILD)/tw-route-bench --markdown | tee perf/results/routing.md
+
+# Result store (LMDB): write rates by batch size, gets, expiry sweep, fsync cost.
+perf-store: $(BUILD)/tw-store-bench
+	@mkdir -p perf/results
+	$(BUILD)/tw-store-bench --markdown | tee perf/results/store.md
 
 clean:
 	rm -rf $(BUILD)
