@@ -68,7 +68,10 @@
 	X(inject_refused, "re-injected tasks no queue took (FAILURE sent)")   \
 	X(tasks_published_by_tasks, "follow-up tasks published by handlers") \
 	X(records_sent, "state records handed to tw-control's result store")  \
-	X(records_lost, "state records dropped: tw-control absent or behind")
+	X(records_lost, "state records dropped: tw-control absent or behind") \
+	X(tasks_rate_limited, "tasks that waited for their task's rate limit") \
+	X(tasks_time_limited, "threads-pool tasks failed by their hard time limit") \
+	X(threads_full, "threads-pool tasks that waited for a free slot in the scheduler")
 
 enum tw_counter {
 #define TW_X_ENUM(name, help) TW_CNT_##name,

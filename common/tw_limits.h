@@ -23,6 +23,8 @@
 #define TW_FRAME_MAGIC 0x31465754u  /* "TWF1" as little-endian bytes */
 #define TW_FRAME_VERSION 1u
 #define TW_DEFAULT_UDP_PORT 5555
+#define TW_MAX_TASK_NAMES 256    /* registered tasks (built-in and plugins) */
+#define TW_RATE_WAIT_RING 1024   /* rate-limited tasks waiting on one worker lcore */
 #define TW_SCHED_RING 16384     /* tasks on their way to tw-control's scheduler, per lcore */
 #define TW_RECORDS_RING 1024     /* mbufs of result-store records waiting for tw-control, per lcore */
 #define TW_INJECT_RING 4096      /* due tasks from tw-control waiting for an io lcore, per lcore */

@@ -146,6 +146,26 @@ struct tw_shared {
 	struct tw_revoked revoked;
 
 	/*
+	 * Registered tasks, set before launch. The rate limit of each may be
+	 * changed live by tw-control: it writes count and period, then bumps
+	 * rate_version (release); a worker that sees a new version (acquire)
+	 * re-reads both.
+	 */
+	uint32_t n_tasks;
+	struct tw_task_info {
+		char name[TW_NAME_MAX];
+		uint8_t pool;              /* enum tw_task_pool */
+		uint32_t time_limit_ms;
+		uint64_t rate_count;       /* tasks per rate_period_ms over all workers, 0: none */
+		uint64_t rate_period_ms;
+		uint32_t rate_version;
+	} task_info[TW_MAX_TASK_NAMES];
+
+	/* threads pool, published by the main lcore's housekeeping */
+	uint32_t threads_busy, threads_idle;
+	uint64_t threads_abandoned;
+
+	/*
 	 * Args bytes waiting in each queue, for x-max-length-bytes. Added by
 	 * the lcore that enqueues, subtracted by the one that dequeues (or by
 	 * tw-control when it purges), with atomic adds: the one counter that

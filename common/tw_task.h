@@ -55,6 +55,7 @@ struct tw_task {
 	uint8_t ignore_result;      /* no record for the result store */
 	uint8_t expiry_is_task;     /* expire_tsc comes from the task's expires, not the queue TTL */
 	uint8_t has_retry;          /* the message's retry policy overrides the registered one */
+	uint8_t origin;             /* threads pool: the lcore (plan index) that submitted it */
 	struct tw_retry_policy retry;
 } __rte_cache_aligned;
 

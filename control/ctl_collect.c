@@ -148,6 +148,8 @@ collect_main(void *arg)
 			uint32_t gone = tw_store_expire(c->store, us / 1000, EXPIRE_MAX);
 
 			__atomic_fetch_add(&c->expired, gone, __ATOMIC_RELAXED);
+			/* the store syncs itself on busy writes; this covers a quiet second */
+			tw_store_sync(c->store);
 			next_expire = us / 1000 + EXPIRE_EVERY_MS;
 		}
 		if (last)

@@ -188,6 +188,8 @@ handle_list(struct ctl_broker *b, const Taskwire__Control__ListRequest *l, struc
 		return ctl_tasks_list(b, r);
 	case TASKWIRE__CONTROL__LIST_REQUEST__WHAT__SCHEDULES:
 		return ctl_schedules_list(b, r);
+	case TASKWIRE__CONTROL__LIST_REQUEST__WHAT__WORKERS:
+		return ctl_workers_list(b, r);
 	case TASKWIRE__CONTROL__LIST_REQUEST__WHAT__BINDINGS:
 		ret = list_bindings(b, r);
 		break;
@@ -420,6 +422,10 @@ ctl_handle(struct ctl_broker *b, const Taskwire__Control__Request *req, struct c
 		break;
 	case TASKWIRE__CONTROL__REQUEST__BODY_SCHEDULE_ADD:
 		ret = ctl_schedules_add(b, req->schedule_add, r);
+		break;
+	case TASKWIRE__CONTROL__REQUEST__BODY_RATE_LIMIT:
+		ret = ctl_workers_rate_limit(b, STR(req->rate_limit->task), STR(req->rate_limit->rate),
+					     r);
 		break;
 	case TASKWIRE__CONTROL__REQUEST__BODY_SCHEDULE_REMOVE:
 		ret = ctl_schedules_remove(b, STR(req->schedule_remove->name), r);

@@ -37,6 +37,9 @@ int twctl_result(const struct twctl_opts *o, int argc, char **argv);
 int twctl_revoke(const struct twctl_opts *o, int argc, char **argv);
 int twctl_forget(const struct twctl_opts *o, int argc, char **argv);
 int twctl_schedule(const struct twctl_opts *o, int argc, char **argv);
+int twctl_rate_limit(const struct twctl_opts *o, int argc, char **argv);
+/** `list workers` output (twctl_workers.c). */
+void twctl_print_workers(const struct twctl_opts *o, const Taskwire__Control__Response *r);
 /** `list schedules` output (twctl_schedule.c). */
 void twctl_print_schedules(const struct twctl_opts *o, const Taskwire__Control__Response *r);
 /** `list tasks` output (twctl_tasks.c). */

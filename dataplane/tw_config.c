@@ -46,6 +46,11 @@ static const struct opt_row options[] = {
 	  "task descriptors in the task pool" },
 	{ "tasks", OPT_PATH_LIST, 0, TW_MAX_PLUGINS, 0, offsetof(struct tw_config, plugins),
 	  "task plugin .so to load (repeatable)" },
+	{ "task", OPT_PATH_LIST, 0, TW_MAX_PLUGINS, 0, offsetof(struct tw_config, task_opts),
+	  "NAME:pool=solo|threads, NAME:time-limit=MS, NAME:soft-time-limit=MS, "
+	  "NAME:rate-limit=RATE, NAME:max-retries=N (repeatable)" },
+	{ "threads", OPT_U64, 1, 64, 4, offsetof(struct tw_config, threads),
+	  "threads of the threads pool (started when a task uses it)" },
 	{ "rx-desc", OPT_U64, 64, 16384, 1024, offsetof(struct tw_config, rx_desc),
 	  "RX ring descriptors" },
 	{ "tx-desc", OPT_U64, 64, 16384, 1024, offsetof(struct tw_config, tx_desc),

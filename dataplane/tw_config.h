@@ -29,6 +29,8 @@ struct tw_config {
 	uint64_t tx_desc;
 	uint64_t max_pollers;
 	struct tw_config_paths plugins; /* --tasks FILE ... (borrows argv) */
+	struct tw_config_paths task_opts; /* --task NAME:KEY=VALUE ... (tw_tasks_configure) */
+	uint64_t threads;          /* threads of the threads pool */
 	const char *definitions;   /* --definitions FILE, NULL: none (borrows argv) */
 };
 

@@ -154,6 +154,12 @@ main(int argc, char **argv)
 	}
 	if (ret < 0)
 		rte_exit(EXIT_FAILURE, "built-in tasks: %s\n", strerror(-ret));
+	for (uint32_t i = 0; i < engine.cfg.task_opts.n; i++) {
+		char err[512];
+
+		if (tw_tasks_configure(&engine.tasks, engine.cfg.task_opts.v[i], err, sizeof(err)) != 0)
+			rte_exit(EXIT_FAILURE, "%s\n", err);
+	}
 	if (tw_engine_plan(&engine) < 0 || tw_engine_setup(&engine) < 0)
 		rte_exit(EXIT_FAILURE, "set-up failed (see above)\n");
 	if (engine.cfg.definitions != NULL && load_definitions(&engine) != 0)
@@ -172,8 +178,10 @@ main(int argc, char **argv)
 	       ((uint8_t *)&engine.shared->ip_be)[2], ((uint8_t *)&engine.shared->ip_be)[3],
 	       engine.shared->udp_port, getpid());
 	fflush(stdout);
-	while (!__atomic_load_n(&tw_force_quit, __ATOMIC_RELAXED))
-		usleep(100 * 1000);
+	while (!__atomic_load_n(&tw_force_quit, __ATOMIC_RELAXED)) {
+		tw_engine_housekeeping(&engine);
+		usleep(10 * 1000);
+	}
 
 	/* 6. stop */
 	tw_engine_stop(&engine);

@@ -21,7 +21,9 @@
 #include "tw_log.h"
 #include "tw_port.h"
 #include "tw_route_cache.h"
+#include "tw_ratelimit.h"
 #include "tw_task.h"
+#include "tw_threads.h"
 
 #define POOL_CACHE 256
 
@@ -199,10 +201,62 @@ static lcore_function_t *const role_loop[TW_ROLE__MAX] = {
 	[TW_ROLE_RTC] = tw_lcore_loop_rtc,
 };
 
+/* Registered tasks and their limits, for tw-control and the workers. */
+static void
+publish_tasks(struct tw_engine *e)
+{
+	struct tw_shared *s = e->shared;
+
+	s->n_tasks = e->tasks.n;
+	for (uint32_t i = 0; i < e->tasks.n; i++) {
+		const struct tw_task_def *d = &e->tasks.defs[i];
+		struct tw_task_info *ti = &s->task_info[i];
+
+		snprintf(ti->name, sizeof(ti->name), "%s", d->name);
+		ti->pool = d->pool;
+		ti->time_limit_ms = d->time_limit_ms;
+		ti->rate_count = d->rate_count;
+		ti->rate_period_ms = d->rate_period_ms;
+		ti->rate_version = 1;
+	}
+}
+
+static struct tw_ratelimit *
+ratelimit_create(uint32_t qsbr_id, uint32_t n_workers, int socket)
+{
+	struct tw_ratelimit *r = rte_zmalloc_socket("tw_ratelimit", sizeof(*r), RTE_CACHE_LINE_SIZE,
+						    socket);
+	char name[RTE_RING_NAMESIZE];
+
+	if (r == NULL)
+		return NULL;
+	snprintf(name, sizeof(name), "tw_r_w%u_ratewait", qsbr_id);
+	r->wait = rte_ring_create(name, TW_RATE_WAIT_RING, socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	if (r->wait == NULL) {
+		rte_free(r);
+		return NULL;
+	}
+	r->n_workers = n_workers;
+	return r;
+}
+
 int
 tw_engine_launch(struct tw_engine *e)
 {
 	struct tw_shared *s = e->shared;
+	uint32_t n_workers = 0;
+
+	publish_tasks(e);
+	for (uint32_t i = 1; i < e->n_plan; i++)
+		n_workers += e->plan[i].role == TW_ROLE_WORKER || e->plan[i].role == TW_ROLE_RTC;
+	if (tw_tasks_use_threads(&e->tasks)) {
+		e->threads = tw_threads_start(s, &e->tasks, (uint32_t)e->cfg.threads);
+		if (e->threads == NULL) {
+			TW_LOG(ERR, "threads pool: %s", rte_strerror(rte_errno));
+			return -ENOMEM;
+		}
+		TW_LOG(INFO, "threads pool: %" PRIu64 " threads", e->cfg.threads);
+	}
 
 	for (uint32_t i = 1; i < e->n_plan; i++) {
 		const struct tw_plan_entry *pe = &e->plan[i];
@@ -237,6 +291,13 @@ tw_engine_launch(struct tw_engine *e)
 		ctx->records = s->records[pe->qsbr_id];
 		ctx->inject = s->inject[pe->qsbr_id];
 		ctx->rng = rte_rdtsc() | 1;
+		ctx->threads = e->threads;
+		if (pe->role == TW_ROLE_WORKER || pe->role == TW_ROLE_RTC) {
+			ctx->rate = ratelimit_create(pe->qsbr_id, n_workers,
+						     (int)rte_lcore_to_socket_id(pe->lcore_id));
+			if (ctx->rate == NULL)
+				return -ENOMEM;
+		}
 		ctx->tx.port_id = s->port_id;
 		ctx->tx.queue_id = (uint16_t)pe->qsbr_id;
 		/* every role routes: io lcores publishers' tasks, workers the tasks
@@ -260,6 +321,21 @@ tw_engine_launch(struct tw_engine *e)
 }
 
 void
+tw_engine_housekeeping(struct tw_engine *e)
+{
+	uint32_t busy, idle;
+	uint64_t abandoned;
+
+	if (e->threads == NULL)
+		return;
+	tw_threads_watch(e->threads);
+	tw_threads_counts(e->threads, &busy, &idle, &abandoned);
+	__atomic_store_n(&e->shared->threads_busy, busy, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->shared->threads_idle, idle, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->shared->threads_abandoned, abandoned, __ATOMIC_RELAXED);
+}
+
+void
 tw_engine_stop(struct tw_engine *e)
 {
 	struct tw_shared *s = e->shared;
@@ -267,6 +343,7 @@ tw_engine_stop(struct tw_engine *e)
 
 	__atomic_store_n(&tw_force_quit, true, __ATOMIC_RELAXED);
 	rte_eal_mp_wait_lcore();
+	tw_threads_stop(e->threads);
 	if (s == NULL)
 		return;
 	for (uint32_t i = 0; i + 1 < e->n_plan; i++)

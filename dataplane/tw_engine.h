@@ -24,7 +24,11 @@ struct tw_engine {
 	struct tw_plan_entry plan[TW_MAX_LCORES + 1];
 	char plan_mode[32];
 	struct tw_lcore_ctx *ctx[TW_MAX_LCORES];
+	struct tw_threads *threads;   /* threads pool, NULL if no task uses it */
 };
+
+/** Housekeeping on the main lcore, every few ms: hard time limits, pool figures. */
+void tw_engine_housekeeping(struct tw_engine *e);
 
 /** Plan lcore roles from the topology and the EAL lcores. @return 0 or -errno. */
 int tw_engine_plan(struct tw_engine *e);

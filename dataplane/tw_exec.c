@@ -15,6 +15,8 @@
 
 #include "tw_ctlchan.h"
 #include "tw_exec.h"
+#include "tw_ratelimit.h"
+#include "tw_threads.h"
 #include "tw_reply.h"
 #include "tw_deadletter.h"
 #include "tw_task.h"
@@ -172,9 +174,36 @@ retry_or_fail(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_ta
 	return tw_deadletter(ctx, rt, t);
 }
 
-/* @return true if the descriptor was handed on (scheduler, dead-letter queue). */
+/*
+ * Act on a handler's outcome (solo run or thread completion).
+ * @return true if the descriptor was handed on (scheduler, dead-letter queue).
+ */
 static bool
-run_one(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task *t)
+finish(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task *t, int ret,
+       bool retry_asked, int64_t countdown_ms, const uint8_t *out, uint32_t out_len, uint64_t ns)
+{
+	tw_cnt_add(ctx, TW_CNT_tasks_executed, 1);
+	if (ret == TW_TASK_SUCCESS) {
+		tw_cnt_add(ctx, TW_CNT_tasks_succeeded, 1);
+		report(ctx, t, TW_ST_SUCCESS, out, out_len, NULL, 0, ns);
+		return false;
+	}
+	if (t->handler != TW_HANDLER_NONE &&
+	    (ret == TW_TASK_RETRY || retry_asked || policy_of(ctx, t).autoretry)) {
+		struct tw_task_retry_policy p = policy_of(ctx, t);
+		bool asked = ret == TW_TASK_RETRY || retry_asked;
+
+		return retry_or_fail(ctx, rt, t, &p, asked ? countdown_ms : -1, (const char *)out,
+				     out_len, ns);
+	}
+	tw_cnt_add(ctx, TW_CNT_tasks_failed, 1);
+	report(ctx, t, TW_ST_FAILURE, NULL, 0, (const char *)out, out_len, ns);
+	return false;
+}
+
+/* Run t inline (solo pool). @return as finish(). */
+static bool
+run_solo(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task *t)
 {
 	struct tw_task_ctx io = {
 		.args = t->args,
@@ -187,52 +216,131 @@ run_one(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task *t)
 		.lcore = ctx,
 		.task = t,
 	};
-	uint64_t start = rte_rdtsc(), ns;
-	const struct tw_task_def *def = NULL;
+	uint64_t start = rte_rdtsc();
 	int ret;
 
 	__atomic_store_n(&ctx->stats->running_since_tsc, start, __ATOMIC_RELAXED);
 	__atomic_store_n(&ctx->stats->running_task, t->id, __ATOMIC_RELAXED);
 	if (t->handler != TW_HANDLER_NONE) {
-		def = &ctx->tasks->defs[t->handler];
+		const struct tw_task_def *def = &ctx->tasks->defs[t->handler];
+
 		if (def->soft_time_limit_ms != 0)
 			io.soft_deadline_tsc = start + def->soft_time_limit_ms * ctx->tsc_per_ms;
 		ret = def->fn(&io);
 	} else {
 		ret = tw_task_fail(&io, "unknown task '%.*s'", (int)t->name_len, t->name);
 	}
-	ns = tw_ticks_to_ns(ctx, rte_rdtsc() - start);
 	__atomic_store_n(&ctx->stats->running_task, 0, __ATOMIC_RELAXED);
-	tw_cnt_add(ctx, TW_CNT_tasks_executed, 1);
+	return finish(ctx, rt, t, ret, io.retry_asked, io.retry_countdown_ms, io.out, io.out_len,
+		      tw_ticks_to_ns(ctx, rte_rdtsc() - start));
+}
 
-	if (ret == TW_TASK_SUCCESS) {
-		tw_cnt_add(ctx, TW_CNT_tasks_succeeded, 1);
-		report(ctx, t, TW_ST_SUCCESS, io.out, io.out_len, NULL, 0, ns);
-		return false;
+/* Completions from the threads pool: acted on here, where replies are sent. */
+static uint32_t
+thread_completions(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
+{
+	struct tw_thread_done *d[TW_BURST];
+	uint32_t n = tw_threads_poll(ctx->threads, ctx, d, TW_BURST);
+
+	for (uint32_t i = 0; i < n; i++) {
+		struct tw_task *t = d[i]->task;
+
+		if (!d[i]->owned) {
+			/* abandoned past its hard limit: the stuck thread keeps (and later
+			 * releases) the descriptor; only its FAILURE is ours to report */
+			tw_cnt_add(ctx, TW_CNT_tasks_time_limited, 1);
+			tw_cnt_add(ctx, TW_CNT_tasks_failed, 1);
+			report(ctx, t, TW_ST_FAILURE, NULL, 0, (const char *)d[i]->out, d[i]->out_len,
+			       d[i]->runtime_ns);
+		} else if (!finish(ctx, rt, t, d[i]->outcome, d[i]->retry_asked,
+				   d[i]->retry_countdown_ms, d[i]->out, d[i]->out_len,
+				   d[i]->runtime_ns)) {
+			tw_task_release(t, ctx->task_pool);
+		}
+		tw_threads_done_free(ctx->threads, d[i]);
 	}
-	if (def != NULL && (ret == TW_TASK_RETRY || io.retry_asked ||
-			    policy_of(ctx, t).autoretry)) {
-		struct tw_task_retry_policy p = policy_of(ctx, t);
-		bool asked = ret == TW_TASK_RETRY || io.retry_asked;
+	return n;
+}
 
-		return retry_or_fail(ctx, rt, t, &p, asked ? io.retry_countdown_ms : -1,
-				     (const char *)io.out, io.out_len, ns);
+/*
+ * Run a task that passed its checks: inline, or on the threads pool.
+ * @return true if the descriptor was handed on.
+ */
+static bool
+run(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task *t)
+{
+	if (t->handler == TW_HANDLER_NONE ||
+	    ctx->tasks->defs[t->handler].pool != TW_POOL_THREADS)
+		return run_solo(ctx, rt, t);
+	if (ctx->threads != NULL && tw_threads_submit(ctx->threads, ctx, t))
+		return true;
+	/* every thread busy and their ring full: wait in the scheduler a little */
+	t->eta_ms = tw_unix_ms(ctx, rte_rdtsc()) + 1;
+	if (tw_sched_hand_off(ctx, t)) {
+		tw_cnt_add(ctx, TW_CNT_threads_full, 1);
+		return true;
 	}
 	tw_cnt_add(ctx, TW_CNT_tasks_failed, 1);
-	report(ctx, t, TW_ST_FAILURE, NULL, 0, (const char *)io.out, io.out_len, ns);
+	report_msg(ctx, t, TW_ST_FAILURE, "threads pool full and no tw-control to hold the task");
 	return false;
+}
+
+/*
+ * One task taken from a queue (admitted = already past its rate limit:
+ * it waited for its turn). @return true if the descriptor was handed on.
+ */
+static bool
+handle(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task *t, bool admitted)
+{
+	static const char ttl_msg[] = "expired in the queue before a worker took it (message TTL)";
+	static const char exp_msg[] = "expired before a worker took it (task expires)";
+	uint64_t now;
+
+	if (unlikely(tw_revoked_has(&ctx->shared->revoked, t->id))) {
+		tw_cnt_add(ctx, TW_CNT_tasks_revoked, 1);
+		report_msg(ctx, t, TW_ST_REVOKED, "revoked before it started");
+		return false;
+	}
+	/* the clock is read only for tasks with a deadline or a rate limit */
+	if (unlikely(t->expire_tsc != 0 && rte_rdtsc() > t->expire_tsc)) {
+		tw_cnt_add(ctx, TW_CNT_tasks_expired, 1);
+		tw_cnt_qadd(&ctx->stats->q_expired[t->queue_slot], 1);
+		/* dead-lettered: it lives on in another queue, no result yet */
+		if (tw_deadletter(ctx, rt, t))
+			return true;
+		report_msg(ctx, t, TW_ST_EXPIRED, t->expiry_is_task ? exp_msg : ttl_msg);
+		return false;
+	}
+	if (!admitted && t->handler != TW_HANDLER_NONE &&
+	    ctx->shared->task_info[t->handler].rate_count != 0) {
+		now = rte_rdtsc();
+		if (!tw_ratelimit_admit(ctx, t, now)) {
+			tw_cnt_add(ctx, TW_CNT_tasks_rate_limited, 1);
+			if (tw_ratelimit_wait(ctx, t, now))
+				return true;
+			report_msg(ctx, t, TW_ST_FAILURE, "rate limited, and nowhere to wait");
+			return false;
+		}
+	}
+	return run(ctx, rt, t);
 }
 
 uint32_t
 tw_exec_burst(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 {
-	static const char ttl_msg[] = "expired in the queue before a worker took it (message TTL)";
-	static const char exp_msg[] = "expired before a worker took it (task expires)";
 	struct tw_task *tasks[TW_BURST];
-	uint32_t n;
+	uint32_t n, done = 0;
 
+	if (ctx->threads != NULL)
+		done += thread_completions(ctx, rt);
+	/* tasks whose rate-limit turn came: they were dequeued (and counted) before */
+	n = tw_ratelimit_ready(ctx, tasks, TW_BURST);
+	for (uint32_t i = 0; i < n; i++)
+		if (!handle(ctx, rt, tasks[i], true))
+			tw_task_release(tasks[i], ctx->task_pool);
+	done += n;
 	if (rt == NULL || rt->n_queues == 0)
-		return 0;
+		return done;
 	n = dequeue(ctx, rt, tasks);
 	for (uint32_t i = 0; i < n; i++) {
 		struct tw_task *t = tasks[i];
@@ -243,21 +351,8 @@ tw_exec_burst(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 		if (t->counts_bytes)
 			__atomic_fetch_sub(&ctx->shared->queue_bytes[t->queue_slot].bytes,
 					   t->args_len, __ATOMIC_RELAXED);
-		if (unlikely(tw_revoked_has(&ctx->shared->revoked, t->id))) {
-			tw_cnt_add(ctx, TW_CNT_tasks_revoked, 1);
-			report_msg(ctx, t, TW_ST_REVOKED, "revoked before it started");
-		} else if (unlikely(t->expire_tsc != 0 && rte_rdtsc() > t->expire_tsc)) {
-			/* the clock is read only for tasks with a deadline, at their turn */
-			tw_cnt_add(ctx, TW_CNT_tasks_expired, 1);
-			tw_cnt_qadd(&ctx->stats->q_expired[t->queue_slot], 1);
-			/* dead-lettered: it lives on in another queue, no result yet */
-			if (tw_deadletter(ctx, rt, t))
-				continue;
-			report_msg(ctx, t, TW_ST_EXPIRED, t->expiry_is_task ? exp_msg : ttl_msg);
-		} else if (run_one(ctx, rt, t)) {
-			continue; /* retried or dead-lettered: no longer ours */
-		}
-		tw_task_release(t, ctx->task_pool);
+		if (!handle(ctx, rt, t, false))
+			tw_task_release(t, ctx->task_pool);
 	}
-	return n;
+	return done + n;
 }

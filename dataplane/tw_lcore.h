@@ -21,9 +21,11 @@
 #define TW_TX_BACKLOG 64            /* staged after a flush: take no new work until it drains */
 #define TW_RESULT_SCRATCH 2048      /* handler output / error buffer per lcore */
 
+struct tw_ratelimit;
 struct tw_route_cache;
 struct tw_task;
 struct tw_task_registry;
+struct tw_threads;
 
 /* Packets queued for transmission on this lcore's own TX queue. */
 struct tw_txq {
@@ -80,12 +82,14 @@ struct tw_lcore_ctx {
 	struct rte_ring *sched;         /* to tw-control's scheduler */
 	struct rte_ring *records;       /* to tw-control's result store */
 	struct rte_ring *inject;        /* from tw-control: due tasks to route (io roles) */
+	struct tw_threads *threads;     /* threads pool, NULL if no task uses it */
 
 	/* written by this lcore only */
 	struct tw_txq tx;
 	uint32_t next_queue;            /* worker: round-robin start among queues */
 	uint64_t stall_epoch;           /* last tw_shared.stall_epoch seen */
-	struct tw_route_cache *route_cache; /* io roles: routing results by key */
+	struct tw_route_cache *route_cache; /* routing results by key */
+	struct tw_ratelimit *rate;      /* worker roles: rate-limit state and waiting tasks */
 	struct tw_reply out;            /* confirms and results of this pass (tw_reply_to) */
 	struct tw_records_out rec;      /* store records of this pass */
 	uint64_t rng;                   /* retry jitter (xorshift state) */

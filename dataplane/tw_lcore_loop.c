@@ -69,7 +69,7 @@ exec_pass(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 	do {
 		n = tw_exec_burst(ctx, rt);
 		done += n;
-	} while (n == TW_BURST && done < TW_EXEC_BUDGET);
+	} while (n >= TW_BURST && done < TW_EXEC_BUDGET);
 	return done;
 }
 

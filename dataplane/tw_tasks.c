@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tw_routes.h"
@@ -114,6 +115,74 @@ tw_tasks_load_plugin(struct tw_task_registry *reg, const char *path, char *err, 
 		return -EINVAL;
 	}
 	return 0;
+}
+
+bool
+tw_tasks_use_threads(const struct tw_task_registry *reg)
+{
+	for (uint32_t i = 0; i < reg->n; i++)
+		if (reg->defs[i].pool == TW_POOL_THREADS)
+			return true;
+	return false;
+}
+
+static int
+parse_u32(const char *v, uint32_t max, uint32_t *out)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0' || v[0] == '-' || n > max)
+		return -EINVAL;
+	*out = (uint32_t)n;
+	return 0;
+}
+
+int
+tw_tasks_configure(struct tw_task_registry *reg, const char *setting, char *err, size_t errlen)
+{
+	const char *colon = strrchr(setting, ':'), *eq = colon != NULL ? strchr(colon, '=') : NULL;
+	struct tw_task_def *d;
+	char key[32];
+	uint16_t h;
+
+	if (colon == NULL || eq == NULL || colon == setting || (size_t)(eq - colon - 1) >= sizeof(key)) {
+		snprintf(err, errlen, "--task '%s': expected NAME:KEY=VALUE", setting);
+		return -EINVAL;
+	}
+	h = tw_tasks_lookup(reg, (const uint8_t *)setting, (uint32_t)(colon - setting));
+	if (h == TW_HANDLER_NONE) {
+		snprintf(err, errlen, "--task '%s': no task named '%.*s' is registered", setting,
+			 (int)(colon - setting), setting);
+		return -ENOENT;
+	}
+	d = &reg->defs[h];
+	memcpy(key, colon + 1, (size_t)(eq - colon - 1));
+	key[eq - colon - 1] = '\0';
+	if (strcmp(key, "pool") == 0 && (strcmp(eq + 1, "solo") == 0 || strcmp(eq + 1, "threads") == 0)) {
+		d->pool = strcmp(eq + 1, "threads") == 0 ? TW_POOL_THREADS : TW_POOL_SOLO;
+		return 0;
+	}
+	if (strcmp(key, "time-limit") == 0 && parse_u32(eq + 1, 86400000, &d->time_limit_ms) == 0)
+		return 0;
+	if (strcmp(key, "soft-time-limit") == 0 &&
+	    parse_u32(eq + 1, 86400000, &d->soft_time_limit_ms) == 0)
+		return 0;
+	if (strcmp(key, "max-retries") == 0 && parse_u32(eq + 1, 1000, &d->retry.max_retries) == 0)
+		return 0;
+	if (strcmp(key, "rate-limit") == 0) {
+		char why[128];
+
+		if (tw_rate_parse(eq + 1, &d->rate_count, &d->rate_period_ms, why, sizeof(why)) == 0)
+			return 0;
+		snprintf(err, errlen, "--task '%s': %s", setting, why);
+		return -EINVAL;
+	}
+	snprintf(err, errlen, "--task '%s': unknown key or bad value (pool=solo|threads, "
+		 "time-limit=MS, soft-time-limit=MS, rate-limit=RATE, max-retries=N)", setting);
+	return -EINVAL;
 }
 
 int

@@ -8,13 +8,15 @@
 #ifndef TW_TASKS_H
 #define TW_TASKS_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <taskwire/task.h>
 
 #include "tw_limits.h"
 
-#define TW_TASKS_MAX 256
+#define TW_TASKS_MAX TW_MAX_TASK_NAMES
 
 struct tw_lcore_ctx;
 struct tw_task;
@@ -74,6 +76,17 @@ int tw_tasks_register_builtins(struct tw_task_registry *reg);
  * Threads: main, before launch.
  */
 int tw_tasks_load_plugin(struct tw_task_registry *reg, const char *path, char *err, size_t errlen);
+
+/**
+ * Apply one "NAME:KEY=VALUE" setting to a registered task (keys: pool,
+ * time-limit, soft-time-limit, rate-limit, max-retries), as deployments
+ * configure Celery tasks without touching their code.
+ * @return 0, or -EINVAL / -ENOENT with a message in err. Threads: main, before launch.
+ */
+int tw_tasks_configure(struct tw_task_registry *reg, const char *setting, char *err, size_t errlen);
+
+/** @return true if some registered task runs in the threads pool. */
+bool tw_tasks_use_threads(const struct tw_task_registry *reg);
 
 /** @return the handler index for a name, or TW_HANDLER_NONE. Threads: any. */
 uint16_t tw_tasks_lookup(const struct tw_task_registry *reg, const uint8_t *name, uint32_t len);

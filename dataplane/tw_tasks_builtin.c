@@ -9,12 +9,13 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <rte_cycles.h>
 
 #include "tw_tasks.h"
 
-#define SLEEP_US_MAX 1000000u  /* a solo worker must not be held for more than 1 s */
+#define SLEEP_US_MAX 10000000u /* 10 s: a solo worker is held that long at most */
 
 static int
 task_noop(struct tw_task_ctx *io)
@@ -132,8 +133,12 @@ task_sleep_us(struct tw_task_ctx *io)
 	if (us < 0 || us > SLEEP_US_MAX)
 		return tw_task_fail(io, "sleep_us: %lld out of range 0..%u", (long long)us,
 				    SLEEP_US_MAX);
-	/* Busy-wait: the solo pool runs on a polling lcore, which never sleeps mid-task. */
-	rte_delay_us_block((unsigned)us);
+	/* Busy-wait on a polling lcore (solo pool), which never sleeps mid-task;
+	 * sleep on a thread of the threads pool (no lcore). */
+	if (io->lcore != NULL)
+		rte_delay_us_block((unsigned)us);
+	else
+		usleep((useconds_t)us);
 	io->out_len = 0;
 	return 0;
 }

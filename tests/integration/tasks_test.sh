@@ -14,7 +14,9 @@
 #     --max-retries (exit 2, message); unknown task (FAILURE naming it);
 #  8. plugins: a plugin's tasks run (progress, retries with backoff,
 #     follow-up publishes); a plugin that fails to load stops
-#     tw-dataplane at start with a message naming it.
+#     tw-dataplane at start with a message naming it;
+#  9. threads pool: blocking tasks on threads, hard time limit;
+# 10. rate limits changed live, enforced without dropping tasks.
 set -euo pipefail
 . "$(dirname "$0")/../../deploy/lib.sh"
 twctl() { "$TW_BUILD/twctl" --socket "$TW_SOCKET" "$@"; }
@@ -169,7 +171,8 @@ if tw_engine_start ittaskbad --tasks /nonexistent/tasks.so 2>"$outer_dir/bad.txt
 	fail "an engine with a missing plugin started"
 fi
 grep -q "plugin /nonexistent/tasks.so: .*No such file" "$outer_dir/bad.txt" || fail "missing plugin not named"
-tw_engine_start ittaskplug --tasks "$plugin" || fail "engine with the example plugin"
+tw_engine_start ittaskplug --tasks "$plugin" --task sleep_us:pool=threads \
+	--task sleep_us:time-limit=300 --threads 2 || fail "engine with the example plugin"
 trap 'tw_engine_stop "$TW_BUILD/run/ittaskplug"' EXIT
 . "$TW_BUILD/run/ittaskplug/engine.env"
 twctl queue declare jobs >/dev/null
@@ -190,7 +193,39 @@ for ((i = 0; i < 50; i++)); do
 done
 [ "${n:-0}" -eq 3 ] || fail "follow-up publishes: ${n:-0}"
 grep -q "loaded $plugin (11 tasks registered)" "$TW_DIR/dataplane.log" || fail "load line: $(grep loaded "$TW_DIR/dataplane.log")"
+echo "ok: plugins (tasks, progress, retries, follow-ups; bad plugins refused)"
+
+# 9. threads pool: a sleeping task does not hold the lcore; the hard time
+#    limit fails a stuck task and replaces its thread
+pub '' jobs sleep_us '[1500000]' >/dev/null
+t0=$(now_ms)
+out=$(pub '' jobs add '[1,1]' --wait 5)
+t1=$(now_ms)
+grep -q "SUCCESS 2" <<<"$out" || fail "add while a thread sleeps: $out"
+[ $((t1 - t0)) -lt 1000 ] || fail "add waited $((t1 - t0)) ms behind a sleeping thread task"
+out=$(pub '' jobs sleep_us '[100000]' --wait 5)
+grep -q "SUCCESS" <<<"$out" || fail "thread task: $out"
+out=$(pub '' jobs sleep_us '[2000000]' --wait 5 || true)
+grep -q "FAILURE hard time limit of 300 ms exceeded" <<<"$out" || fail "hard time limit: $out"
+twctl list workers | grep -Eq "sleep_us +threads +- +300 ms" || fail "list workers: $(twctl list workers)"
+twctl --json list workers | tr -d ' \n' | grep -q '"abandoned":[12]' || fail "abandoned count"
+echo "ok: threads pool, hard time limit"
+
+# 10. rate limit set live: 21 adds at 10/s take about 2 s, none dropped
+twctl rate-limit add 10/s >/dev/null || fail "rate-limit"
+t0=$(now_ms)
+for i in $(seq 1 20); do pub '' jobs add "[$i,1]" >/dev/null; done
+out=$(pub '' jobs add '[0,0]' --wait 10)
+t1=$(now_ms)
+grep -q "SUCCESS 0" <<<"$out" || fail "rate limited add: $out"
+[ $((t1 - t0)) -ge 1800 ] || fail "21 adds at 10/s took $((t1 - t0)) ms"
+twctl rate-limit add 0 >/dev/null || fail "rate-limit off"
+rc=0; twctl rate-limit nosuch 1/s 2>/dev/null || rc=$?
+[ $rc -eq 1 ] || fail "rate-limit of an unknown task: rc $rc"
+rc=0; twctl rate-limit add 10/x 2>"$TW_DIR/err.txt" || rc=$?
+[ $rc -eq 1 ] && grep -q 'unknown unit' "$TW_DIR/err.txt" || fail "bad rate: rc $rc"
+echo "ok: rate limit 10/s: 21 tasks in $((t1 - t0)) ms"
+sleep 1.6 # the abandoned thread finishes and gives its task back before the engine stops
 tw_engine_stop "$TW_BUILD/run/ittaskplug" || fail "plugin engine did not stop cleanly"
 trap - EXIT
 TW_DIR=$outer_dir
-echo "ok: plugins (tasks, progress, retries, follow-ups; bad plugins refused)"
