@@ -25,46 +25,14 @@
 
 #include "taskwire.pb-c.h"
 #include "taskwire/client.h"
+#include "tw_client_priv.h"
 #include "tw_limits.h"
 #include "tw_wire_priv.h"
 
 #define DEFAULT_TASKS 32
 #define DEFAULT_BYTES 1400
-#define MAX_TASKS_PER_FRAME TW_FRAME_MAX_TASKS
-#define HISTORY 4096            /* sent frames remembered for frame-level NACKs */
-#define ARENA_BYTES 65536       /* copies of the pending frame's strings and bytes */
-#define RECV_BYTES 65536
-#define SEND_BYTES (ARENA_BYTES * 2) /* a frame never holds more than its arena */
-
-struct sent_frame {
-	uint64_t frame_id;
-	uint64_t first_task;    /* task ids of a frame are consecutive */
-	uint32_t n_tasks;
-};
-
-struct tw_client {
-	int fd;
-	unsigned max_tasks;
-	size_t max_bytes;
-	uint64_t next_task_id;
-	uint64_t next_frame_id;
-
-	/* the pending frame */
-	Taskwire__Frame frame;
-	Taskwire__Task tasks[MAX_TASKS_PER_FRAME];
-	Taskwire__RetryPolicy retry[MAX_TASKS_PER_FRAME];
-	Taskwire__Task *task_ptrs[MAX_TASKS_PER_FRAME];
-	Taskwire__Header *header_ptrs[MAX_TASKS_PER_FRAME][TW_MAX_TASK_HEADERS];
-	Taskwire__Header headers[MAX_TASKS_PER_FRAME][TW_MAX_TASK_HEADERS];
-	size_t frame_bytes;     /* packed size of the pending frame */
-	uint8_t *arena;
-	size_t arena_used;
-
-	struct sent_frame history[HISTORY];
-	uint8_t *sendbuf;
-	uint8_t *recvbuf;
-	struct tw_client_stats stats;
-};
+#define DEFAULT_RTO_MS 200      /* first retransmit of an unconfirmed frame */
+#define DEFAULT_ATTEMPTS 8
 
 static size_t
 field_len(size_t len)
@@ -110,6 +78,7 @@ frame_reset(struct tw_client *c)
 	/* magic (5) + version (2) + frame_id (9) */
 	c->frame_bytes = 5 + 1 + varint_size(TW_FRAME_VERSION) + 9;
 	c->arena_used = 0;
+	c->pending_delayed = false;
 }
 
 struct tw_client *
@@ -130,6 +99,10 @@ tw_client_open(const char *engine, const struct tw_client_opts *opts)
 								: DEFAULT_TASKS;
 	c->max_bytes = opts != NULL && opts->max_frame_bytes ? opts->max_frame_bytes : DEFAULT_BYTES;
 	rcvbuf = opts != NULL && opts->rcvbuf_bytes ? opts->rcvbuf_bytes : 8 << 20;
+	c->retransmit_ms = opts == NULL || opts->retransmit_ms == 0 ? DEFAULT_RTO_MS
+			   : opts->retransmit_ms < 0 ? 0 : (uint32_t)opts->retransmit_ms;
+	c->max_attempts = opts != NULL && opts->max_attempts ? opts->max_attempts
+							     : DEFAULT_ATTEMPTS;
 	if (c->max_tasks > MAX_TASKS_PER_FRAME || c->max_bytes > 65000 || c->max_bytes < 64) {
 		free(c);
 		errno = EINVAL;
@@ -155,6 +128,7 @@ tw_client_open(const char *engine, const struct tw_client_opts *opts)
 		c->next_task_id = (uint64_t)time(NULL) << 32;
 	c->next_task_id = (c->next_task_id >> 1) | 1;
 	c->next_frame_id = 1;
+	c->oldest_frame = 1;
 	frame_reset(c);
 	return c;
 }
@@ -166,6 +140,7 @@ tw_client_close(struct tw_client *c)
 		return;
 	if (c->fd >= 0)
 		close(c->fd);
+	tw_retx_free(c);
 	free(c->arena);
 	free(c->sendbuf);
 	free(c->recvbuf);
@@ -299,6 +274,8 @@ tw_client_publish(struct tw_client *c, const struct tw_publish *p, uint64_t *tas
 	t->args.len = p->args_len;
 	t->priority = p->priority;
 	set_options(t, p, &c->retry[c->frame.n_tasks]);
+	if (t->eta_ms != 0)
+		c->pending_delayed = true; /* its result may come much later: not waited for */
 	t->n_headers = p->n_headers;
 	t->headers = c->header_ptrs[c->frame.n_tasks];
 	for (size_t h = 0; h < p->n_headers; h++) {
@@ -316,8 +293,8 @@ tw_client_publish(struct tw_client *c, const struct tw_publish *p, uint64_t *tas
 }
 
 /* Send a datagram, waiting briefly for socket buffer space. */
-static int
-send_datagram(struct tw_client *c, const uint8_t *buf, size_t len)
+int
+tw_client_send_datagram(struct tw_client *c, const uint8_t *buf, size_t len)
 {
 	for (int attempt = 0; attempt < 1000; attempt++) {
 		struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
@@ -345,17 +322,34 @@ tw_client_flush(struct tw_client *c)
 	if (len > SEND_BYTES)
 		return -EMSGSIZE; /* cannot happen: the arena bounds the frame */
 	len = taskwire__frame__pack(&c->frame, c->sendbuf);
-	ret = send_datagram(c, c->sendbuf, len);
+	ret = tw_client_send_datagram(c, c->sendbuf, len);
 	if (ret != 0)
 		return ret; /* the pending frame stays; the caller may retry */
 	h = &c->history[c->frame.frame_id % HISTORY];
 	h->frame_id = c->frame.frame_id;
 	h->first_task = c->tasks[0].id;
 	h->n_tasks = (uint32_t)c->frame.n_tasks;
+	tw_retx_sent(c, h, c->sendbuf, len);
 	c->stats.frames_sent++;
 	c->stats.tasks_sent += c->frame.n_tasks;
 	frame_reset(c);
 	return 0;
+}
+
+/*
+ * A confirm is delivered once per task; a NACK also ends the task (no
+ * result will come), so it counts as its result for retransmission.
+ */
+static bool
+accept_confirm(struct tw_client *c, uint64_t id, bool ack)
+{
+	if (!tw_retx_confirmed(c, id)) {
+		c->stats.duplicates_dropped++;
+		return false;
+	}
+	if (!ack)
+		tw_retx_resolved(c, id);
+	return true;
 }
 
 static int
@@ -380,12 +374,16 @@ deliver_frame(struct tw_client *c, const Taskwire__Frame *f, tw_event_fn fn, voi
 			/* frame-level: one confirm per task of the frame */
 			for (uint32_t k = 0; k < h->n_tasks; k++) {
 				ev.task_id = h->first_task + k;
+				if (!accept_confirm(c, ev.task_id, false))
+					continue;
 				if (fn != NULL)
 					fn(&ev, arg);
 				n++;
 			}
 			continue;
 		}
+		if (!accept_confirm(c, cf->task_id, cf->ack))
+			continue;
 		if (fn != NULL)
 			fn(&ev, arg);
 		n++;
@@ -404,6 +402,20 @@ deliver_frame(struct tw_client *c, const Taskwire__Frame *f, tw_event_fn fn, voi
 		};
 
 		c->stats.results++;
+		/* its confirm was lost: the result proves the task was taken, so the
+		 * caller still sees one ACK first (then the echo of it is dropped) */
+		if (tw_retx_confirm_implied(c, r->task_id)) {
+			struct tw_event ack = { .kind = TW_EV_CONFIRM, .task_id = r->task_id,
+						.frame_id = f->frame_id, .ack = true, .detail = "" };
+
+			if (fn != NULL)
+				fn(&ack, arg);
+			n++;
+		}
+		if (r->state >= TASKWIRE__TASK_STATE__SUCCESS && !tw_retx_resolved(c, r->task_id)) {
+			c->stats.duplicates_dropped++;
+			continue;
+		}
 		if (fn != NULL)
 			fn(&ev, arg);
 		n++;
@@ -415,9 +427,13 @@ int
 tw_client_poll(struct tw_client *c, int timeout_ms, tw_event_fn fn, void *arg)
 {
 	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+	uint64_t now = tw_client_now_ms();
 	int n = 0, ret;
 
-	ret = poll(&pfd, 1, timeout_ms);
+	ret = tw_retx_run(c, now);
+	if (ret < 0)
+		return ret;
+	ret = poll(&pfd, 1, tw_retx_timeout(c, timeout_ms, now));
 	if (ret < 0)
 		return errno == EINTR ? 0 : -errno;
 	if (ret == 0)
@@ -504,8 +520,8 @@ wait_event(const struct tw_event *ev, void *arg)
 	w->done = true;
 }
 
-static uint64_t
-now_ms(void)
+uint64_t
+tw_client_now_ms(void)
 {
 	struct timespec ts;
 
@@ -518,7 +534,7 @@ tw_client_wait(struct tw_client *c, uint64_t task_id, int timeout_ms, struct tw_
 	       tw_event_fn fn, void *arg)
 {
 	struct wait_ctx w = { task_id, out, false, fn, arg };
-	uint64_t deadline = now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+	uint64_t deadline = tw_client_now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
 	int ret;
 
 	memset(out, 0, sizeof(*out));
@@ -526,7 +542,7 @@ tw_client_wait(struct tw_client *c, uint64_t task_id, int timeout_ms, struct tw_
 	if (ret != 0)
 		return ret;
 	while (!w.done) {
-		uint64_t now = now_ms();
+		uint64_t now = tw_client_now_ms();
 
 		if (timeout_ms >= 0 && now >= deadline)
 			return -ETIMEDOUT;

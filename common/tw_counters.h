@@ -71,7 +71,9 @@
 	X(records_lost, "state records dropped: tw-control absent or behind") \
 	X(tasks_rate_limited, "tasks that waited for their task's rate limit") \
 	X(tasks_time_limited, "threads-pool tasks failed by their hard time limit") \
-	X(threads_full, "threads-pool tasks that waited for a free slot in the scheduler")
+	X(threads_full, "threads-pool tasks that waited for a free slot in the scheduler") \
+	X(tasks_duplicate, "retransmitted tasks confirmed again, not run again") \
+	X(results_resent, "results sent again to a publisher that retransmitted")
 
 enum tw_counter {
 #define TW_X_ENUM(name, help) TW_CNT_##name,

@@ -22,6 +22,8 @@
 
 #include "tw_wire.h"
 
+struct tw_dedup_entry;
+
 struct tw_task {
 	uint64_t id;
 	struct rte_mbuf *frame;     /* one reference held per descriptor */
@@ -56,6 +58,8 @@ struct tw_task {
 	uint8_t expiry_is_task;     /* expire_tsc comes from the task's expires, not the queue TTL */
 	uint8_t has_retry;          /* the message's retry policy overrides the registered one */
 	uint8_t origin;             /* threads pool: the lcore (plan index) that submitted it */
+	uint32_t dedup_gen;         /* generation of dedup's entry when routed */
+	struct tw_dedup_entry *dedup; /* where the final result is kept for re-sending, or NULL */
 	struct tw_retry_policy retry;
 } __rte_cache_aligned;
 

@@ -15,6 +15,7 @@
 
 #include "tw_ctlchan.h"
 #include "tw_deadletter.h"
+#include "tw_dedup.h"
 #include "tw_dispatch.h"
 #include "tw_route_cache.h"
 #include "tw_drop.h"
@@ -189,6 +190,8 @@ fill_task(struct tw_lcore_ctx *ctx, struct tw_task *t, struct rte_mbuf *frame,
 	t->retries = tv->retries;
 	t->eta_ms = tv->eta_ms;
 	t->result_expires_s = tv->result_expires_s;
+	t->dedup = NULL;
+	t->dedup_gen = 0;
 	t->has_retry = tv->has_retry;
 	t->retry = tv->retry;
 	t->ignore_result = tv->ignore_result ||
@@ -202,7 +205,7 @@ fill_task(struct tw_lcore_ctx *ctx, struct tw_task *t, struct rte_mbuf *frame,
 static uint32_t
 deliver(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_mbuf *frame,
 	const struct tw_task_view *tv, const struct tw_peer *peer, uint16_t handler,
-	const uint16_t *dest, int n_dest, uint64_t now)
+	const uint16_t *dest, int n_dest, uint64_t now, struct tw_dedup_entry *dd, uint32_t dd_gen)
 {
 	uint32_t verdict = TW_NACK_NONE;
 	/* the task's own deadline, if any; the queue's TTL may come sooner */
@@ -219,6 +222,8 @@ deliver(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_mbuf *f
 			continue;
 		}
 		fill_task(ctx, t, frame, tv, peer, handler, now);
+		t->dedup = dd;
+		t->dedup_gen = dd_gen;
 		t->queue_slot = q->slot;
 		ttl_expiry = q->ttl_ticks != 0 ? now + q->ttl_ticks : 0;
 		t->expiry_is_task = task_expiry != 0 && (ttl_expiry == 0 || task_expiry < ttl_expiry);
@@ -298,6 +303,38 @@ refuse_injected(struct tw_lcore_ctx *ctx, const struct tw_task_view *tv,
 		tw_records_put(ctx, &rec);
 }
 
+/*
+ * A task this publisher sent before (its confirm or result was lost, so it
+ * retransmitted): confirm it again and, if it finished, send its result
+ * again. It is not routed twice. @return true if it was a duplicate.
+ */
+static bool
+resend_duplicate(struct tw_lcore_ctx *ctx, struct tw_reply *r, const struct tw_peer *peer,
+		 const struct tw_task_view *tv)
+{
+	static const char too_large[] =
+		"result too large to send again; read it from the result store (twctl result)";
+	struct tw_dedup_entry *e = tw_dedup_find(ctx->dedup, peer->ip, peer->port, tv->id);
+
+	if (e == NULL)
+		return false;
+	tw_cnt_add(ctx, TW_CNT_tasks_duplicate, 1);
+	tw_reply_confirm(ctx, r, tv->id, true, TW_NACK_NONE, NULL);
+	if (tw_dedup_phase(e) != TW_DEDUP_DONE)
+		return true; /* still queued or running: its result will come */
+	tw_cnt_add(ctx, TW_CNT_results_resent, 1);
+	if (e->truncated)
+		tw_reply_result(ctx, r, tv->id, e->result_state, NULL, 0, too_large,
+				sizeof(too_large) - 1, e->runtime_ns);
+	else if (e->result_state == TW_ST_SUCCESS)
+		tw_reply_result(ctx, r, tv->id, e->result_state, e->value, e->value_len, NULL, 0,
+				e->runtime_ns);
+	else
+		tw_reply_result(ctx, r, tv->id, e->result_state, NULL, 0, (const char *)e->value,
+				e->value_len, e->runtime_ns);
+	return true;
+}
+
 static uint32_t
 dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_mbuf *frame,
 	       uint64_t now, uint64_t now_ms, bool injected)
@@ -343,6 +380,9 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_
 		uint32_t verdict;
 		int n_dest;
 
+		if (!injected && bad == NULL && ctx->dedup != NULL &&
+		    resend_duplicate(ctx, r, &peer, tv))
+			continue;
 		if (bad != NULL) {
 			tw_cnt_add(ctx, TW_CNT_nack_invalid_task, 1);
 			if (injected)
@@ -374,12 +414,21 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_
 		} else {
 			uint16_t handler = tw_tasks_lookup(ctx->tasks, tv->name.p, tv->name.len);
 
+			struct tw_dedup_entry *dd = NULL;
+			uint32_t gen = 0;
+
+			/* remembered before the hand-off: a worker may finish it at once */
+			if (!injected && ctx->dedup != NULL)
+				dd = tw_dedup_insert(ctx->dedup, peer.ip, peer.port, tv->id, &gen);
 			if (tv->eta_ms > now_ms && !injected)
 				verdict = schedule(ctx, frame, tv, &peer, handler, now);
 			else
-				verdict = deliver(ctx, rt, frame, tv, &peer, handler, dest, n_dest, now);
+				verdict = deliver(ctx, rt, frame, tv, &peer, handler, dest, n_dest, now,
+						  dd, gen);
 			if (verdict == TW_NACK_NONE)
 				routed++;
+			else if (dd != NULL)
+				tw_dedup_forget(dd, gen); /* refused: a retransmit tries again */
 		}
 		if (injected) {
 			if (verdict != TW_NACK_NONE)

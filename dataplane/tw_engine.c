@@ -21,6 +21,7 @@
 #include "tw_log.h"
 #include "tw_port.h"
 #include "tw_route_cache.h"
+#include "tw_dedup.h"
 #include "tw_ratelimit.h"
 #include "tw_task.h"
 #include "tw_threads.h"
@@ -292,6 +293,13 @@ tw_engine_launch(struct tw_engine *e)
 		ctx->inject = s->inject[pe->qsbr_id];
 		ctx->rng = rte_rdtsc() | 1;
 		ctx->threads = e->threads;
+		if (pe->role == TW_ROLE_IO || pe->role == TW_ROLE_RTC) {
+			ctx->dedup = rte_zmalloc_socket("tw_dedup", sizeof(*ctx->dedup),
+							RTE_CACHE_LINE_SIZE,
+							(int)rte_lcore_to_socket_id(pe->lcore_id));
+			if (ctx->dedup == NULL)
+				return -ENOMEM;
+		}
 		if (pe->role == TW_ROLE_WORKER || pe->role == TW_ROLE_RTC) {
 			ctx->rate = ratelimit_create(pe->qsbr_id, n_workers,
 						     (int)rte_lcore_to_socket_id(pe->lcore_id));
@@ -354,6 +362,9 @@ tw_engine_stop(struct tw_engine *e)
 	       sum[TW_CNT_tasks_received], sum[TW_CNT_tasks_executed], sum[TW_CNT_acks],
 	       sum[TW_CNT_nacks]);
 	tw_port_close(s->port_id);
-	for (uint32_t i = 0; i < TW_MAX_LCORES; i++)
+	for (uint32_t i = 0; i < TW_MAX_LCORES; i++) {
+		if (e->ctx[i] != NULL)
+			rte_free(e->ctx[i]->dedup);
 		rte_free(e->ctx[i]);
+	}
 }

@@ -14,6 +14,7 @@
 #include <rte_ring.h>
 
 #include "tw_ctlchan.h"
+#include "tw_dedup.h"
 #include "tw_exec.h"
 #include "tw_ratelimit.h"
 #include "tw_threads.h"
@@ -63,6 +64,11 @@ report(struct tw_lcore_ctx *ctx, const struct tw_task *t, uint32_t state, const 
 		tw_reply_result(ctx, tw_reply_to(ctx, &peer), t->id, state, value, value_len, error,
 				error_len, ns);
 	}
+	/* kept for a publisher that retransmits because this result was lost */
+	if (t->dedup != NULL && state >= TW_ST_SUCCESS)
+		tw_dedup_record(t->dedup, t->dedup_gen, state,
+				state == TW_ST_SUCCESS ? (const void *)value : (const void *)error,
+				state == TW_ST_SUCCESS ? value_len : error_len, ns);
 	if (!t->ignore_result) {
 		struct tw_wire_result rec = {
 			.task_id = t->id, .state = state, .value = value, .value_len = value_len,

@@ -21,6 +21,7 @@
 #define TW_TX_BACKLOG 64            /* staged after a flush: take no new work until it drains */
 #define TW_RESULT_SCRATCH 2048      /* handler output / error buffer per lcore */
 
+struct tw_dedup;
 struct tw_ratelimit;
 struct tw_route_cache;
 struct tw_task;
@@ -90,6 +91,7 @@ struct tw_lcore_ctx {
 	uint64_t stall_epoch;           /* last tw_shared.stall_epoch seen */
 	struct tw_route_cache *route_cache; /* routing results by key */
 	struct tw_ratelimit *rate;      /* worker roles: rate-limit state and waiting tasks */
+	struct tw_dedup *dedup;         /* io roles: tasks routed lately, for retransmits */
 	struct tw_reply out;            /* confirms and results of this pass (tw_reply_to) */
 	struct tw_records_out rec;      /* store records of this pass */
 	uint64_t rng;                   /* retry jitter (xorshift state) */

@@ -25,7 +25,8 @@ struct bench {
 	uint64_t first_id, count;
 	uint64_t *sent_ns;          /* per task, indexed by id - first_id */
 	uint32_t *confirm_us, *result_us;
-	uint64_t acked, nacked, results, succeeded, failed, unknown;
+	uint64_t acked, nacked, results, succeeded, failed, unknown, duplicates;
+	uint8_t *resolved;          /* per task: a final result or a NACK arrived */
 	uint64_t nack_by_reason[16];
 	uint64_t n_confirm_lat, n_result_lat;
 };
@@ -47,6 +48,11 @@ on_event(const struct tw_event *ev, void *arg)
 
 	if (ev->task_id < b->first_id || i >= b->count) {
 		b->unknown++;
+		return;
+	}
+	/* exactly one end per task: a second one is counted, not tallied */
+	if ((ev->kind == TW_EV_RESULT || !ev->ack) && b->resolved[i]++ != 0) {
+		b->duplicates++;
 		return;
 	}
 	if (ev->kind == TW_EV_CONFIRM) {
@@ -115,13 +121,16 @@ main(int argc, char **argv)
 		{ "task", required_argument, NULL, 't' },   { "args", required_argument, NULL, 'a' },
 		{ "count", required_argument, NULL, 'n' },  { "window", required_argument, NULL, 'w' },
 		{ "add", required_argument, NULL, 'A' },    { "json", no_argument, NULL, 'j' },
+		{ "drain", required_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *engine = NULL, *queue = "bench", *task = "noop", *args = "";
 	uint64_t count = 200000, window = 2048, published = 0, start, end, deadline;
 	unsigned adds = 0, adds_ok = 0;
+	double drain_s = 2;
 	bool json = false;
 	struct bench b = { 0 };
+	struct tw_client_stats cs;
 	struct tw_client *c;
 	int opt;
 
@@ -135,9 +144,10 @@ main(int argc, char **argv)
 		case 'w': window = strtoull(optarg, NULL, 10); break;
 		case 'A': adds = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'j': json = true; break;
+		case 'D': drain_s = atof(optarg); break;
 		default:
 			fprintf(stderr, "usage: tw-publish-bench --engine IP:PORT [--queue Q] [--task T] "
-					"[--args S] [--count N] [--window W] [--add K] [--json]\n");
+					"[--args S] [--count N] [--window W] [--add K] [--drain S] [--json]\n");
 			return 2;
 		}
 	}
@@ -154,7 +164,8 @@ main(int argc, char **argv)
 	b.sent_ns = calloc(count, sizeof(*b.sent_ns));
 	b.confirm_us = calloc(count, sizeof(*b.confirm_us));
 	b.result_us = calloc(count, sizeof(*b.result_us));
-	if (b.sent_ns == NULL || b.confirm_us == NULL || b.result_us == NULL) {
+	b.resolved = calloc(count, 1);
+	if (b.sent_ns == NULL || b.confirm_us == NULL || b.result_us == NULL || b.resolved == NULL) {
 		fprintf(stderr, "tw-publish-bench: out of memory\n");
 		return 1;
 	}
@@ -207,12 +218,14 @@ main(int argc, char **argv)
 			tw_client_poll(c, 0, on_event, &b);
 	}
 	tw_client_flush(c);
-	deadline = now_ns() + 2000000000ull; /* results still in flight get 2 s */
+	/* results still in flight get --drain seconds (retransmits take longer) */
+	deadline = now_ns() + (uint64_t)(drain_s * 1e9);
 	while (b.results + b.nacked < count && now_ns() < deadline)
 		tw_client_poll(c, 50, on_event, &b);
 	end = now_ns();
 	if (adds != 0)
 		adds_ok = check_adds(c, queue, adds);
+	tw_client_get_stats(c, &cs);
 	tw_client_close(c);
 
 	qsort(b.confirm_us, b.n_confirm_lat, sizeof(uint32_t), cmp_u32);
@@ -226,12 +239,14 @@ main(int argc, char **argv)
 		       ", \"results\": %" PRIu64 ", \"succeeded\": %" PRIu64 ", \"failed\": %" PRIu64
 		       ", \"lost\": %" PRIu64 ", \"seconds\": %.3f, \"tasks_per_sec\": %.0f"
 		       ", \"confirm_p50_us\": %.0f, \"confirm_p99_us\": %.0f, \"result_p50_us\": %.0f"
-		       ", \"result_p99_us\": %.0f, \"adds\": %u, \"adds_correct\": %u}\n",
+		       ", \"result_p99_us\": %.0f, \"adds\": %u, \"adds_correct\": %u"
+		       ", \"duplicates\": %" PRIu64 ", \"retransmits\": %" PRIu64 "}\n",
 		       count, b.acked, b.nacked, b.results, b.succeeded, b.failed, lost, secs, rate,
 		       percentile(b.confirm_us, b.n_confirm_lat, 0.5),
 		       percentile(b.confirm_us, b.n_confirm_lat, 0.99),
 		       percentile(b.result_us, b.n_result_lat, 0.5),
-		       percentile(b.result_us, b.n_result_lat, 0.99), adds, adds_ok);
+		       percentile(b.result_us, b.n_result_lat, 0.99), adds, adds_ok, b.duplicates,
+		       cs.retransmits);
 	} else {
 		printf("tasks       %" PRIu64 " sent, %" PRIu64 " acked, %" PRIu64 " nacked, %" PRIu64
 		       " succeeded, %" PRIu64 " failed, %" PRIu64 " lost\n",
@@ -250,8 +265,10 @@ main(int argc, char **argv)
 		if (adds != 0)
 			printf("add         %u/%u correct\n", adds_ok, adds);
 	}
+	free(b.resolved);
 	free(b.sent_ns);
 	free(b.confirm_us);
 	free(b.result_us);
-	return lost == 0 && b.nacked == 0 && b.failed == 0 && adds_ok == adds ? 0 : 1;
+	return lost == 0 && b.nacked == 0 && b.failed == 0 && adds_ok == adds && b.duplicates == 0
+		       ? 0 : 1;
 }

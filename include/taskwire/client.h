@@ -27,6 +27,13 @@ struct tw_client_opts {
 	unsigned max_tasks_per_frame; /* 0: 32 */
 	size_t max_frame_bytes;       /* 0: 1400 (fits a 1500-byte MTU unfragmented) */
 	int rcvbuf_bytes;             /* 0: 8 MiB */
+	/* At-least-once: a frame without confirms after retransmit_ms (doubling
+	 * per attempt, up to 2 s), or confirmed but missing results after 1 s,
+	 * is sent again with the same ids; the engine never runs a task twice
+	 * and re-sends finished results. Echoes are dropped here, so each task
+	 * yields one confirm and one final result. */
+	int retransmit_ms;            /* 0: 200; -1: never retransmit */
+	unsigned max_attempts;        /* sends of one frame, 0: 8 */
 };
 
 struct tw_header {
@@ -151,6 +158,9 @@ void tw_outcome_clear(struct tw_outcome *out);
 /** Frame-level send/receive counters of this client. */
 struct tw_client_stats {
 	uint64_t frames_sent, tasks_sent, datagrams_received, confirms, results, bad_datagrams;
+	uint64_t retransmits;         /* frames sent again */
+	uint64_t retransmit_gave_up;  /* frames given up after max_attempts (or window overflow) */
+	uint64_t duplicates_dropped;  /* confirms/results already delivered once */
 };
 void tw_client_get_stats(const struct tw_client *c, struct tw_client_stats *s);
 

@@ -1,0 +1,96 @@
+/*
+ * libtaskwire internals shared by tw_client.c (publishing, receiving) and
+ * tw_client_retx.c (retransmission). Not installed.
+ */
+#ifndef TW_CLIENT_PRIV_H
+#define TW_CLIENT_PRIV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "taskwire.pb-c.h"
+#include "taskwire/client.h"
+#include "tw_limits.h"
+
+#define MAX_TASKS_PER_FRAME TW_FRAME_MAX_TASKS
+#define HISTORY 16384           /* sent frames remembered: frame-level NACKs, retransmission */
+#define ARENA_BYTES 65536       /* copies of the pending frame's strings and bytes */
+#define RECV_BYTES 65536
+#define SEND_BYTES (ARENA_BYTES * 2) /* a frame never holds more than its arena */
+
+struct sent_frame {
+	uint64_t frame_id;
+	uint64_t first_task;    /* task ids of a frame are consecutive */
+	uint32_t n_tasks;
+	/* at-least-once (tw_client_retx.c): the frame's bytes until every task
+	 * is confirmed and has its final result */
+	uint8_t *bytes;         /* NULL: nothing left to retransmit */
+	uint32_t len;
+	uint32_t attempts;
+	uint64_t sent_ms;
+	uint32_t rto_ms;
+	uint32_t unconfirmed, unresolved;
+	bool delayed;           /* eta/countdown tasks: results are not waited for */
+	uint64_t confirmed[MAX_TASKS_PER_FRAME / 64], resolved[MAX_TASKS_PER_FRAME / 64];
+};
+
+struct tw_client {
+	int fd;
+	unsigned max_tasks;
+	size_t max_bytes;
+	uint64_t next_task_id;
+	uint64_t next_frame_id;
+
+	/* the pending frame */
+	Taskwire__Frame frame;
+	Taskwire__Task tasks[MAX_TASKS_PER_FRAME];
+	Taskwire__RetryPolicy retry[MAX_TASKS_PER_FRAME];
+	Taskwire__Task *task_ptrs[MAX_TASKS_PER_FRAME];
+	Taskwire__Header *header_ptrs[MAX_TASKS_PER_FRAME][TW_MAX_TASK_HEADERS];
+	Taskwire__Header headers[MAX_TASKS_PER_FRAME][TW_MAX_TASK_HEADERS];
+	size_t frame_bytes;     /* packed size of the pending frame */
+	uint8_t *arena;
+	size_t arena_used;
+
+	struct sent_frame history[HISTORY];
+	uint8_t *sendbuf;
+	uint8_t *recvbuf;
+	struct tw_client_stats stats;
+	/* retransmission */
+	uint32_t retransmit_ms;    /* first timeout, 0: off */
+	uint32_t max_attempts;
+	uint64_t next_check_ms;
+	uint64_t oldest_frame;     /* no frame before it has bytes left */
+	bool pending_delayed;      /* the pending frame holds an eta/countdown task */
+};
+
+
+/* retransmission (tw_client_retx.c) */
+
+/** A frame was sent: keep its bytes until it is confirmed and resolved. */
+void tw_retx_sent(struct tw_client *c, struct sent_frame *h, const uint8_t *bytes, size_t len);
+
+/**
+ * Account one confirm or final result for task id. @return false if it
+ * repeats one already delivered (a retransmit's echo): drop the event.
+ */
+bool tw_retx_confirmed(struct tw_client *c, uint64_t id);
+bool tw_retx_resolved(struct tw_client *c, uint64_t id);
+
+/** A result arrived: @return true if the task's confirm was never delivered (tracked tasks only). */
+bool tw_retx_confirm_implied(struct tw_client *c, uint64_t id);
+
+/** Resend what timed out. @return frames resent, or -errno. */
+int tw_retx_run(struct tw_client *c, uint64_t now_ms);
+
+/** @return the longest the caller may block before tw_retx_run is due. */
+int tw_retx_timeout(const struct tw_client *c, int timeout_ms, uint64_t now_ms);
+
+/** Release every kept frame. */
+void tw_retx_free(struct tw_client *c);
+
+/* tw_client.c */
+int tw_client_send_datagram(struct tw_client *c, const uint8_t *buf, size_t len);
+uint64_t tw_client_now_ms(void);
+
+#endif

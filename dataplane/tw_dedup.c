@@ -1,0 +1,85 @@
+/*
+ * Duplicate suppression (see tw_dedup.h).
+ */
+#include <string.h>
+
+#include "tw_dedup.h"
+
+static inline uint32_t
+set_of(rte_be32_t ip, rte_be16_t port, uint64_t id)
+{
+	uint64_t h = id ^ ((uint64_t)ip << 16) ^ port;
+
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 29;
+	return (uint32_t)h & (TW_DEDUP_SETS - 1);
+}
+
+struct tw_dedup_entry *
+tw_dedup_find(struct tw_dedup *d, rte_be32_t ip, rte_be16_t port, uint64_t id)
+{
+	struct tw_dedup_entry *set = d->e[set_of(ip, port, id)];
+
+	for (int w = 0; w < TW_DEDUP_WAYS; w++)
+		if (set[w].id == id && set[w].peer_ip == ip && set[w].peer_port == port &&
+		    tw_dedup_phase(&set[w]) != TW_DEDUP_EMPTY)
+			return &set[w];
+	return NULL;
+}
+
+struct tw_dedup_entry *
+tw_dedup_insert(struct tw_dedup *d, rte_be32_t ip, rte_be16_t port, uint64_t id, uint32_t *gen)
+{
+	struct tw_dedup_entry *set = d->e[set_of(ip, port, id)], *victim = NULL;
+	uint32_t st, g;
+
+	/* the oldest of the set, never one a worker is writing into */
+	for (int w = 0; w < TW_DEDUP_WAYS; w++) {
+		uint32_t phase = tw_dedup_phase(&set[w]);
+
+		if (phase == TW_DEDUP_WRITING)
+			continue;
+		if (phase == TW_DEDUP_EMPTY) {
+			victim = &set[w];
+			break;
+		}
+		if (victim == NULL || set[w].seq < victim->seq)
+			victim = &set[w];
+	}
+	if (victim == NULL)
+		return NULL; /* four writers at once: not remembered */
+	st = __atomic_load_n(&victim->state, __ATOMIC_RELAXED);
+	g = (st >> 2) + 1;
+	/* a new generation first: a late worker result for the old task is refused */
+	__atomic_store_n(&victim->state, (g << 2) | TW_DEDUP_EMPTY, __ATOMIC_RELEASE);
+	victim->id = id;
+	victim->peer_ip = ip;
+	victim->peer_port = port;
+	victim->seq = ++d->seq;
+	victim->value_len = 0;
+	victim->truncated = 0;
+	__atomic_store_n(&victim->state, (g << 2) | TW_DEDUP_ROUTED, __ATOMIC_RELEASE);
+	*gen = g;
+	return victim;
+}
+
+void
+tw_dedup_record(struct tw_dedup_entry *e, uint32_t gen, uint32_t state, const void *bytes,
+		uint32_t len, uint64_t runtime_ns)
+{
+	uint32_t expect = (gen << 2) | TW_DEDUP_ROUTED;
+
+	/* only the first final result of this generation (fanout: several) */
+	if (!__atomic_compare_exchange_n(&e->state, &expect, (gen << 2) | TW_DEDUP_WRITING, false,
+					 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+		return;
+	e->result_state = (uint8_t)state;
+	e->runtime_ns = runtime_ns;
+	e->truncated = len > TW_DEDUP_VALUE_MAX;
+	e->value_len = (uint16_t)(e->truncated ? 0 : len);
+	if (!e->truncated && len != 0)
+		memcpy(e->value, bytes, len);
+	/* release: the io lcore reads the bytes after it sees DONE */
+	__atomic_store_n(&e->state, (gen << 2) | TW_DEDUP_DONE, __ATOMIC_RELEASE);
+}

@@ -1,0 +1,88 @@
+/*
+ * Duplicate suppression for at-least-once publishing: publishers
+ * (libtaskwire) retransmit frames whose confirms or results were lost;
+ * the io stage remembers the tasks it routed, by (publisher address, task
+ * id), so a retransmitted task is confirmed again and, when it has
+ * finished, its result is sent again, but it never runs twice.
+ *
+ * The window is TW_DEDUP_SETS x TW_DEDUP_WAYS tasks per io lcore (the
+ * oldest of a set is forgotten first); a task retransmitted after it left
+ * the window runs again. Results up to TW_DEDUP_VALUE_MAX bytes are kept
+ * for re-sending; a larger one is answered with a pointer to the store.
+ *
+ * Threads: the io lcore owns the table (lookups, inserts, evictions); the
+ * worker lcore that finishes a task writes its result into the entry.
+ * Both sides go through the entry's state word: (generation << 2) | phase;
+ * the worker writes only if the generation is still the one its task was
+ * given (compare-and-swap to WRITING), and the io lcore never evicts an
+ * entry in WRITING.
+ */
+#ifndef TW_DEDUP_H
+#define TW_DEDUP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_byteorder.h>
+#include <rte_common.h>
+
+#define TW_DEDUP_SETS 8192
+#define TW_DEDUP_WAYS 4
+#define TW_DEDUP_VALUE_MAX 400
+
+enum { TW_DEDUP_EMPTY = 0, TW_DEDUP_ROUTED, TW_DEDUP_WRITING, TW_DEDUP_DONE };
+
+struct tw_dedup_entry {
+	uint32_t state;          /* (generation << 2) | phase, see above */
+	rte_be32_t peer_ip;
+	uint64_t id;
+	uint64_t seq;            /* insertion order, for eviction */
+	rte_be16_t peer_port;
+	uint16_t value_len;      /* bytes kept in value (value or error text) */
+	uint8_t result_state;    /* TW_ST_* of the final result */
+	uint8_t truncated;       /* the result did not fit: not re-sent */
+	uint64_t runtime_ns;
+	uint8_t value[TW_DEDUP_VALUE_MAX];
+};
+
+struct tw_dedup {
+	uint64_t seq;
+	struct tw_dedup_entry e[TW_DEDUP_SETS][TW_DEDUP_WAYS];
+};
+
+/** @return the entry for (ip, port, id), or NULL. Threads: its io lcore. */
+struct tw_dedup_entry *tw_dedup_find(struct tw_dedup *d, rte_be32_t ip, rte_be16_t port,
+				     uint64_t id);
+
+/**
+ * Remember a routed task. @return its entry and *gen, the generation the
+ * worker must present with its result. Threads: its io lcore.
+ */
+struct tw_dedup_entry *tw_dedup_insert(struct tw_dedup *d, rte_be32_t ip, rte_be16_t port,
+				       uint64_t id, uint32_t *gen);
+
+/** Forget an entry just inserted (its task was refused). Threads: its io lcore. */
+static inline void
+tw_dedup_forget(struct tw_dedup_entry *e, uint32_t gen)
+{
+	__atomic_store_n(&e->state, ((gen + 1) << 2) | TW_DEDUP_EMPTY, __ATOMIC_RELEASE);
+}
+
+/**
+ * Record a final result (value or error text) for re-sending. Does
+ * nothing if the entry was reused since (generation changed).
+ * Threads: the worker lcore that ran the task.
+ */
+void tw_dedup_record(struct tw_dedup_entry *e, uint32_t gen, uint32_t state, const void *bytes,
+		     uint32_t len, uint64_t runtime_ns);
+
+/** @return the entry's phase (TW_DEDUP_*), reading it with acquire. */
+static inline uint32_t
+tw_dedup_phase(const struct tw_dedup_entry *e)
+{
+	/* acquire: pairs with the release in tw_dedup_record(), so a DONE
+	 * entry's result bytes are visible */
+	return __atomic_load_n(&e->state, __ATOMIC_ACQUIRE) & 3;
+}
+
+#endif
