@@ -44,7 +44,7 @@ LIB_CLIENT := $(BUILD)/libtaskwire.a
 LIB_PERF := $(BUILD)/libtw_perf.a
 
 BINS := $(BUILD)/tw-dataplane $(BUILD)/tw-control $(BUILD)/twctl $(BUILD)/tw-publish-bench \
-	$(BUILD)/tw-route-bench $(BUILD)/tw-loadgen $(BUILD)/nats-bench
+	$(BUILD)/tw-route-bench $(BUILD)/tw-wheel-bench $(BUILD)/tw-loadgen $(BUILD)/nats-bench
 
 UNIT_SRCS := $(wildcard tests/unit/*_test.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
@@ -53,7 +53,7 @@ DP_TEST_BINS := $(patsubst tests/dp/%.c,$(BUILD)/tests/dp/%,$(DP_TEST_SRCS))
 IT_SRCS := $(wildcard tests/integration/*_test.c)
 IT_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(IT_SRCS))
 
-.PHONY: all deps run test unit-test integration-test up down clean perf perf-peers perf-routing \
+.PHONY: all deps run test unit-test integration-test up down clean perf perf-peers perf-routing perf-wheel \
 	fuzz fuzz-build
 .SECONDARY:
 
@@ -99,6 +99,8 @@ $(BUILD)/tw-loadgen: $(OBJ)/perf/tw_loadgen.o $(LIB_PERF) $(LIB_DP) $(LIB_COMMON
 $(BUILD)/nats-bench: $(OBJ)/perf/peers/nats_bench.o
 	$(CC) $(LDFLAGS) -o $@ $^
 $(BUILD)/tw-route-bench: $(OBJ)/perf/tw_route_bench.o $(LIB_COMMON)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+$(BUILD)/tw-wheel-bench: $(OBJ)/perf/tw_wheel_bench.o $(LIB_COMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
 $(BUILD)/tests/unit/%: $(OBJ)/tests/unit/%.o $(LIB_PERF) $(LIB_DP) $(LIB_CTL) $(LIB_CLIENT) $(LIB_COMMON)
@@ -162,6 +164,11 @@ perf-peers: deps all
 perf-routing: all
 	@mkdir -p perf/results
 	$(BUILD)/tw-route-bench --markdown | tee perf/results/routing.md
+
+# The scheduler's timing wheel: insert/expire cost and lateness at 1M and 10M pending timers.
+perf-wheel: $(BUILD)/tw-wheel-bench
+	@mkdir -p perf/results
+	$(BUILD)/tw-wheel-bench --repeat 3 --markdown | tee perf/results/wheel.md
 
 clean:
 	rm -rf $(BUILD)
