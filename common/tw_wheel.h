@@ -6,9 +6,9 @@
  * timer.
  *
  * Time is counted in ticks of tick_us from the wheel's start. A timer due
- * at due_us belongs to the first tick boundary at or after due_us, so it
- * never fires early and fires at most one tick plus the caller's advance
- * interval late. TW_WHEEL_LEVELS levels of 256 slots each cover 2^40
+ * at due_us belongs to the first tick boundary at or after due_us and
+ * fires at the first advance that reaches that boundary: never early, and
+ * at most one tick plus the caller's advance interval late. TW_WHEEL_LEVELS levels of 256 slots each cover 2^40
  * ticks (3.5 years at 100 us); a timer further out waits on an overflow
  * list that is looked at again when the top level wraps. Occupancy
  * bitmaps let an advance jump straight to the next non-empty slot, so an
@@ -32,13 +32,15 @@
 /*
  * Cascading work (moving timers from a coarse slot to finer ones) per
  * advance call is capped at max(TW_WHEEL_MOVES_MIN, max * TW_WHEEL_MOVES_PER_FIRE)
- * moves, so that one slot holding millions of timers (an hour's worth of
- * ETAs lands in one top-level slot) is spread over several calls instead
- * of stalling one. A move costs ~10 ns in perf/tw_wheel_bench.c, so the
- * minimum is ~1 ms of work.
+ * moves, so that one slot holding millions of timers (an hour of ETAs
+ * spread from now lands half in one level-3 slot) is re-filed over
+ * several calls instead of stalling one. A move is about one cache miss
+ * on the timer's record: ~100-300 ns on the shared 2-core VM
+ * perf/tw_wheel_bench.c was run on, so the cap for max = 1024 (8192
+ * moves) is a 1-3 ms call there; it scales with memory latency.
  */
-#define TW_WHEEL_MOVES_MIN 65536u
-#define TW_WHEEL_MOVES_PER_FIRE 16u
+#define TW_WHEEL_MOVES_MIN 4096u
+#define TW_WHEEL_MOVES_PER_FIRE 8u
 
 /*
  * Embedded in the caller's record. Zero it (or use TW_WHEEL_NODE_INIT)
@@ -55,6 +57,9 @@ struct tw_wheel_node {
 
 struct tw_wheel;
 struct tw_alloc_ops;
+
+/** Called by tw_wheel_advance() for each due node; see there for what it may do. */
+typedef void tw_wheel_fire_fn(void *arg, struct tw_wheel_node *n);
 
 /** Counters since creation, for benchmarks and status. */
 struct tw_wheel_stats {
@@ -78,8 +83,10 @@ struct tw_wheel *tw_wheel_create(uint32_t tick_us, uint64_t now_us);
 /**
  * tw_wheel_create() with its memory from ops (NULL: libc), so tests can
  * inject allocation failures.
- * Ownership: as tw_wheel_create(); ops is borrowed and must outlive the wheel
- * (tw_wheel_free() returns the memory through it).
+ * @param ops zalloc/free/arg; copied, but ops->arg must stay valid until
+ *   tw_wheel_free(), which returns the memory through ops->free.
+ * @return as tw_wheel_create().
+ * Ownership: as tw_wheel_create(); borrows ops for the call.
  * Threads: any.
  */
 struct tw_wheel *tw_wheel_create_ops(uint32_t tick_us, uint64_t now_us, const struct tw_alloc_ops *ops);
@@ -87,16 +94,17 @@ struct tw_wheel *tw_wheel_create_ops(uint32_t tick_us, uint64_t now_us, const st
 /**
  * Free the wheel. Pending nodes are not touched: they are the caller's,
  * and their links are left dangling (zero a node before adding it to
- * another wheel). NULL is a no-op.
- * Ownership: takes the wheel. Threads: the wheel's thread.
+ * another wheel).
+ * @param w the wheel, or NULL (a no-op).
+ * Ownership: takes w. Threads: the wheel's thread.
  */
 void tw_wheel_free(struct tw_wheel *w);
 
 /**
- * Schedule n to fire at the first tw_wheel_advance() whose now_us >= due_us.
- * A due_us in the past (at or before the wheel's current tick) fires at the
- * next advance call. Adding a node that is already pending reschedules it.
- * O(1).
+ * Schedule n to fire at the first tw_wheel_advance() that reaches the
+ * first tick boundary at or after due_us. A due_us at or before the
+ * wheel's current tick fires at the next advance call. Adding a node that
+ * is already pending reschedules it. O(1).
  * @param w the wheel.
  * @param n the caller's node; zeroed or previously used on this wheel.
  * @param due_us the time it is due, on the wheel's clock.
@@ -125,7 +133,11 @@ bool tw_wheel_pending(const struct tw_wheel_node *n);
 
 /**
  * Advance the wheel to now_us and call fire(arg, node) once for every
- * pending node with due_us <= now_us, never early, tick by tick.
+ * pending node whose tick has come, tick by tick: every node with due_us
+ * at or before the last tick boundary at or before now_us. So a node
+ * never fires before due_us, and one with due_us <= now_us inside the
+ * current tick waits for that tick's end (one tick at most; a caller
+ * sleeping until tw_wheel_next_due() wakes exactly then).
  * Before fire is called the node is no longer pending, so fire may re-add
  * it, free it, or add and cancel other nodes. A node re-added from fire
  * with a due time at or before the current tick fires on the next call,
@@ -149,12 +161,12 @@ bool tw_wheel_pending(const struct tw_wheel_node *n);
  * Ownership: each fired node goes back to the caller as fire is called.
  * Threads: the wheel's thread.
  */
-uint32_t tw_wheel_advance(struct tw_wheel *w, uint64_t now_us,
-			  void (*fire)(void *arg, struct tw_wheel_node *n), void *arg, uint32_t max);
+uint32_t tw_wheel_advance(struct tw_wheel *w, uint64_t now_us, tw_wheel_fire_fn *fire, void *arg,
+			  uint32_t max);
 
 /**
  * @return the number of pending nodes. O(1).
- * Threads: the wheel's thread.
+ * Ownership: borrows w. Threads: the wheel's thread.
  */
 uint64_t tw_wheel_count(const struct tw_wheel *w);
 
@@ -166,7 +178,7 @@ uint64_t tw_wheel_count(const struct tw_wheel *w);
  * work from a bounded advance makes it the wheel's current time, i.e.
  * "now". O(levels) bitmap words, no list walks.
  * @return a time on the wheel's clock, or UINT64_MAX if nothing is pending.
- * Threads: the wheel's thread.
+ * Ownership: borrows w. Threads: the wheel's thread.
  */
 uint64_t tw_wheel_next_due(const struct tw_wheel *w);
 
