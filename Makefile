@@ -44,11 +44,8 @@ LIB_CLIENT := $(BUILD)/libtaskwire.a
 LIB_PERF := $(BUILD)/libtw_perf.a
 
 BINS := $(BUILD)/tw-dataplane $(BUILD)/tw-control $(BUILD)/twctl $(BUILD)/tw-publish-bench \
-<<<<<<< HEAD
-	$(BUILD)/tw-route-bench $(BUILD)/tw-store-bench $(BUILD)/tw-loadgen $(BUILD)/nats-bench
-=======
-	$(BUILD)/tw-route-bench $(BUILD)/tw-wheel-bench $(BUILD)/tw-loadgen $(BUILD)/nats-bench
->>>>>>> h-wheel
+	$(BUILD)/tw-route-bench $(BUILD)/tw-store-bench $(BUILD)/tw-wheel-bench $(BUILD)/tw-loadgen \
+	$(BUILD)/nats-bench
 
 UNIT_SRCS := $(wildcard tests/unit/*_test.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
@@ -57,13 +54,8 @@ DP_TEST_BINS := $(patsubst tests/dp/%.c,$(BUILD)/tests/dp/%,$(DP_TEST_SRCS))
 IT_SRCS := $(wildcard tests/integration/*_test.c)
 IT_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(IT_SRCS))
 
-<<<<<<< HEAD
 .PHONY: all deps run test unit-test integration-test up down clean perf perf-peers perf-routing \
-	perf-store fuzz fuzz-build
-=======
-.PHONY: all deps run test unit-test integration-test up down clean perf perf-peers perf-routing perf-wheel \
-	fuzz fuzz-build
->>>>>>> h-wheel
+	perf-store perf-wheel fuzz fuzz-build
 .SECONDARY:
 
 EXAMPLES := $(BUILD)/examples/libtw_example_tasks.so $(BUILD)/examples/libtw_broken_tasks.so
@@ -120,11 +112,9 @@ $(BUILD)/nats-bench: $(OBJ)/perf/peers/nats_bench.o
 	$(CC) $(LDFLAGS) -o $@ $^
 $(BUILD)/tw-route-bench: $(OBJ)/perf/tw_route_bench.o $(LIB_COMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
-<<<<<<< HEAD
 $(BUILD)/tw-store-bench: $(OBJ)/perf/tw_store_bench.o $(LIB_CTL) $(LIB_COMMON)
-=======
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 $(BUILD)/tw-wheel-bench: $(OBJ)/perf/tw_wheel_bench.o $(LIB_COMMON)
->>>>>>> h-wheel
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
 $(BUILD)/tests/unit/%: $(OBJ)/tests/unit/%.o $(LIB_PERF) $(LIB_DP) $(LIB_CTL) $(LIB_CLIENT) $(LIB_COMMON)
@@ -193,17 +183,15 @@ perf-routing: all
 	@mkdir -p perf/results
 	$(BUILD)/tw-route-bench --markdown | tee perf/results/routing.md
 
-<<<<<<< HEAD
 # Result store (LMDB): write rates by batch size, gets, expiry sweep, fsync cost.
 perf-store: $(BUILD)/tw-store-bench
 	@mkdir -p perf/results
 	$(BUILD)/tw-store-bench --markdown | tee perf/results/store.md
-=======
+
 # The scheduler's timing wheel: insert/expire cost and lateness at 1M and 10M pending timers.
 perf-wheel: $(BUILD)/tw-wheel-bench
 	@mkdir -p perf/results
 	$(BUILD)/tw-wheel-bench --repeat 3 --markdown | tee perf/results/wheel.md
->>>>>>> h-wheel
 
 clean:
 	rm -rf $(BUILD)
