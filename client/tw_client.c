@@ -412,7 +412,10 @@ deliver_frame(struct tw_client *c, const Taskwire__Frame *f, tw_event_fn fn, voi
 				fn(&ack, arg);
 			n++;
 		}
-		if (r->state >= TASKWIRE__TASK_STATE__SUCCESS && !tw_retx_resolved(c, r->task_id)) {
+		/* a re-sent result is an echo if the original arrived; originals are
+		 * all delivered (a fanout task has one per queue) */
+		if (r->state >= TASKWIRE__TASK_STATE__SUCCESS && !tw_retx_resolved(c, r->task_id) &&
+		    r->resent) {
 			c->stats.duplicates_dropped++;
 			continue;
 		}
@@ -534,7 +537,8 @@ tw_client_wait(struct tw_client *c, uint64_t task_id, int timeout_ms, struct tw_
 	       tw_event_fn fn, void *arg)
 {
 	struct wait_ctx w = { task_id, out, false, fn, arg };
-	uint64_t deadline = tw_client_now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+	/* +1: the clock is read in whole ms; never return before timeout_ms has passed */
+	uint64_t deadline = tw_client_now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms) + 1;
 	int ret;
 
 	memset(out, 0, sizeof(*out));

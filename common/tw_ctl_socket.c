@@ -2,10 +2,15 @@
  * Control-socket framing: see tw_ctl_socket.h.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include "control.pb-c.h"
 #include "tw_ctl_socket.h"
 
 static int
@@ -91,4 +96,48 @@ tw_ctl_recv(int fd, uint8_t **buf, size_t *len)
 	*buf = p;
 	*len = n;
 	return 0;
+}
+
+int
+tw_ctl_call(const char *socket_path, const Taskwire__Control__Request *req,
+	    Taskwire__Control__Response **resp, int timeout_ms, const char **stage)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+	size_t len = taskwire__control__request__get_packed_size(req), in_len;
+	uint8_t *out, *in;
+	int fd, ret;
+
+	*resp = NULL;
+	*stage = "connect";
+	if (strlen(socket_path) >= sizeof(addr.sun_path))
+		return -ENAMETOOLONG;
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", socket_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	*stage = "exchange";
+	out = malloc(len ? len : 1);
+	if (out == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	taskwire__control__request__pack(req, out);
+	ret = tw_ctl_send(fd, out, len);
+	free(out);
+	if (ret == 0)
+		ret = tw_ctl_recv(fd, &in, &in_len);
+	close(fd);
+	if (ret != 0)
+		return ret;
+	*stage = "decode";
+	*resp = taskwire__control__response__unpack(NULL, in_len, in);
+	free(in);
+	return *resp != NULL ? 0 : -EPROTO;
 }

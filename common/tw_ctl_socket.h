@@ -25,4 +25,17 @@ int tw_ctl_send(int fd, const void *buf, size_t len);
  */
 int tw_ctl_recv(int fd, uint8_t **buf, size_t *len);
 
+struct Taskwire__Control__Request;
+struct Taskwire__Control__Response;
+
+/**
+ * One round trip: connect to socket_path, send req, read the response
+ * (receive timeout timeout_ms). Prints nothing.
+ * @return 0 with *resp (free with taskwire__control__response__free_unpacked),
+ *   -ENAMETOOLONG, -EPROTO (undecodable answer), or -errno of the step that
+ *   failed; *stage names that step ("connect", "exchange") for messages.
+ */
+int tw_ctl_call(const char *socket_path, const struct Taskwire__Control__Request *req,
+		struct Taskwire__Control__Response **resp, int timeout_ms, const char **stage);
+
 #endif

@@ -363,7 +363,7 @@ record_body_size(const struct tw_wire_result *r)
 	       len_field_size(r->value_len) + len_field_size(r->error_len) +
 	       varint_field_size(r->runtime_ns) + len_field_size(r->name_len) +
 	       varint_field_size(r->retries) + varint_field_size(r->result_expires_s) +
-	       (r->eta_ms != 0 ? 9 : 0);
+	       (r->eta_ms != 0 ? 9 : 0) + (r->resent ? 2 : 0);
 }
 
 uint32_t
@@ -418,6 +418,10 @@ tw_wire_put_record(struct tw_wbuf *w, const struct tw_wire_result *r)
 	}
 	if (r->eta_ms != 0)
 		put_fixed64(w, F_RESULT_ETA, r->eta_ms);
+	if (r->resent) {
+		put_tag(w, F_RESULT_RESENT, WT_VARINT);
+		put_varint(w, 1);
+	}
 }
 
 void

@@ -136,6 +136,7 @@ struct tw_wire_result {
 	uint32_t retries;
 	uint32_t result_expires_s;
 	uint64_t eta_ms;
+	bool resent;
 };
 
 /** Append one Result (field 6) with all its fields; zero/empty ones are left out. */

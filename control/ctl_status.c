@@ -12,7 +12,12 @@
 #include <rte_ethdev.h>
 #include <rte_mempool.h>
 
+#include "ctl_beat.h"
+#include "ctl_collect.h"
 #include "ctl_handlers.h"
+#include "ctl_revoke.h"
+#include "ctl_sched.h"
+#include "ctl_store.h"
 
 static uint64_t
 now_unix_ms(void)
@@ -84,6 +89,68 @@ fill_port(const struct tw_shared *sh, const uint64_t *sum, struct ctl_reply *r,
 	return 0;
 }
 
+/* tw-control's own figures: scheduler, result store, revokes, schedules. */
+static int
+control_counters(const struct ctl_broker *b, struct ctl_reply *r, Taskwire__Control__Status *st)
+{
+	struct {
+		const char *name;
+		uint64_t v;
+	} f[20];
+	size_t n = 0;
+
+	if (b->sched != NULL) {
+		struct ctl_sched *s = b->sched;
+
+		f[n++] = (typeof(f[0])){ "sched_held", ctl_sched_count(s) };
+		f[n++] = (typeof(f[0])){ "sched_taken", __atomic_load_n(&s->taken, __ATOMIC_RELAXED) };
+		f[n++] = (typeof(f[0])){ "sched_injected",
+					 __atomic_load_n(&s->injected, __ATOMIC_RELAXED) };
+		f[n++] = (typeof(f[0])){ "sched_inject_retries",
+					 __atomic_load_n(&s->inject_retries, __ATOMIC_RELAXED) };
+		f[n++] = (typeof(f[0])){ "sched_dropped_nomem",
+					 __atomic_load_n(&s->dropped_nomem, __ATOMIC_RELAXED) };
+		f[n++] = (typeof(f[0])){ "sched_late_p50_us", ctl_sched_lateness_us(s, 50) };
+		f[n++] = (typeof(f[0])){ "sched_late_p99_us", ctl_sched_lateness_us(s, 99) };
+		f[n++] = (typeof(f[0])){ "sched_late_max_us", ctl_sched_lateness_us(s, 100) };
+	}
+	if (b->collect != NULL) {
+		const struct ctl_collect *c = b->collect;
+
+		f[n++] = (typeof(f[0])){ "store_records_written",
+					 __atomic_load_n(&c->records, __ATOMIC_RELAXED) };
+		f[n++] = (typeof(f[0])){ "store_batches",
+					 __atomic_load_n(&c->record_batches, __ATOMIC_RELAXED) };
+		f[n++] = (typeof(f[0])){ "store_write_errors",
+					 __atomic_load_n(&c->store_errors, __ATOMIC_RELAXED) };
+		f[n++] = (typeof(f[0])){ "store_expired",
+					 __atomic_load_n(&c->expired, __ATOMIC_RELAXED) };
+		f[n++] = (typeof(f[0])){ "records_undecodable",
+					 __atomic_load_n(&c->undecodable, __ATOMIC_RELAXED) };
+	}
+	if (b->store != NULL)
+		f[n++] = (typeof(f[0])){ "store_results", tw_store_count(b->store) };
+	if (b->revoke != NULL)
+		f[n++] = (typeof(f[0])){ "revoked_ids", b->revoke->n };
+	if (b->beat != NULL)
+		f[n++] = (typeof(f[0])){ "schedules", b->beat->n };
+	st->control = ctl_reply_alloc(r, sizeof(*st->control) * (n ? n : 1));
+	if (st->control == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		Taskwire__Control__Counter *c = ctl_reply_alloc(r, sizeof(*c));
+
+		if (c == NULL)
+			return -ENOMEM;
+		taskwire__control__counter__init(c);
+		c->name = (char *)f[i].name;
+		c->value = f[i].v;
+		st->control[i] = c;
+	}
+	st->n_control = n;
+	return 0;
+}
+
 int
 ctl_status_fill(const struct ctl_broker *b, struct ctl_reply *r)
 {
@@ -141,6 +208,8 @@ ctl_status_fill(const struct ctl_broker *b, struct ctl_reply *r)
 	st->tasks_total = sh->task_pool->size;
 	st->tasks_free = rte_mempool_avail_count(sh->task_pool);
 	st->routes_version = __atomic_load_n(&sh->routes_version, __ATOMIC_ACQUIRE);
+	if (control_counters(b, r, st) != 0)
+		return -ENOMEM;
 	r->resp.status = st;
 	return 0;
 }

@@ -64,6 +64,7 @@ print_json(const Taskwire__Control__Status *s)
 	json_object_set_new(root, "lcores", lcores);
 	json_object_set_new(root, "counters", counters_json(s->counters, s->n_counters));
 	json_object_set_new(root, "drops", counters_json(s->drops, s->n_drops));
+	json_object_set_new(root, "control", counters_json(s->control, s->n_control));
 	json_object_set_new(root, "mbufs", json_pack("{s:i, s:i}", "free", s->mbufs_free, "total",
 						     s->mbufs_total));
 	json_object_set_new(root, "tasks", json_pack("{s:i, s:i}", "free", s->tasks_free, "total",
@@ -134,6 +135,7 @@ print_human(const Taskwire__Control__Status *s)
 
 	print_pairs("counters (all lcores)", s->counters, s->n_counters);
 	print_pairs("drops by reason", s->drops, s->n_drops);
+	print_pairs("tw-control (scheduler, result store, schedules)", s->control, s->n_control);
 }
 
 int

@@ -323,15 +323,22 @@ resend_duplicate(struct tw_lcore_ctx *ctx, struct tw_reply *r, const struct tw_p
 	if (tw_dedup_phase(e) != TW_DEDUP_DONE)
 		return true; /* still queued or running: its result will come */
 	tw_cnt_add(ctx, TW_CNT_results_resent, 1);
-	if (e->truncated)
-		tw_reply_result(ctx, r, tv->id, e->result_state, NULL, 0, too_large,
-				sizeof(too_large) - 1, e->runtime_ns);
-	else if (e->result_state == TW_ST_SUCCESS)
-		tw_reply_result(ctx, r, tv->id, e->result_state, e->value, e->value_len, NULL, 0,
-				e->runtime_ns);
-	else
-		tw_reply_result(ctx, r, tv->id, e->result_state, NULL, 0, (const char *)e->value,
-				e->value_len, e->runtime_ns);
+	{
+		struct tw_wire_result res = { .task_id = tv->id, .state = e->result_state,
+					      .runtime_ns = e->runtime_ns, .resent = true };
+
+		if (e->truncated) {
+			res.error = too_large;
+			res.error_len = sizeof(too_large) - 1;
+		} else if (e->result_state == TW_ST_SUCCESS) {
+			res.value = e->value;
+			res.value_len = e->value_len;
+		} else {
+			res.error = (const char *)e->value;
+			res.error_len = e->value_len;
+		}
+		tw_reply_record(ctx, r, &res);
+	}
 	return true;
 }
 

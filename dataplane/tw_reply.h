@@ -43,6 +43,9 @@ bool tw_reply_result(struct tw_lcore_ctx *ctx, struct tw_reply *r, uint64_t task
 		     uint32_t state, const uint8_t *value, uint32_t value_len,
 		     const char *error, uint32_t error_len, uint64_t runtime_ns);
 
+/** Append a Result with every field of res. Same return as above. */
+bool tw_reply_record(struct tw_lcore_ctx *ctx, struct tw_reply *r, const struct tw_wire_result *res);
+
 /** Finish the current packet (if it holds entries) and stage it for TX. */
 void tw_reply_close(struct tw_lcore_ctx *ctx, struct tw_reply *r);
 

@@ -2,8 +2,10 @@
 # After the tests: no taskwire process, namespace or hugepage file left.
 set -uo pipefail
 rc=0
-if pgrep -f 'build/(tw-dataplane|tw-control)' >/dev/null; then
-	echo "check-clean: taskwire processes left running:"; pgrep -af 'build/(tw-dataplane|tw-control)'
+# every program the tests start: engines, publishers, load generators, the lossy relay
+procs='build/(tw-dataplane|tw-control|tw-publish-bench|tw-loadgen|twctl)|lossy_relay.py'
+if pgrep -f "$procs" >/dev/null; then
+	echo "check-clean: taskwire processes left running:"; pgrep -af "$procs"
 	rc=1
 fi
 if ip netns list | grep -E '^tw-' ; then

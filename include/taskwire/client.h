@@ -155,6 +155,18 @@ int tw_client_wait(struct tw_client *c, uint64_t task_id, int timeout_ms, struct
 		   tw_event_fn fn, void *arg);
 void tw_outcome_clear(struct tw_outcome *out);
 
+/**
+ * Read a task's final state and result from tw-control's result store
+ * (its control socket, e.g. "/run/taskwire/control.sock"), waiting up to
+ * timeout_ms for a state that is final. For a result whose reply was lost,
+ * or a task published by another process.
+ * @return 0 with out filled (free with tw_outcome_clear), -ETIMEDOUT when
+ *   not final in time, -EINVAL, or -errno reaching tw-control.
+ * Threads: any (one socket per call).
+ */
+int tw_result_fetch(const char *control_socket, uint64_t task_id, int timeout_ms,
+		    struct tw_outcome *out);
+
 /** Frame-level send/receive counters of this client. */
 struct tw_client_stats {
 	uint64_t frames_sent, tasks_sent, datagrams_received, confirms, results, bad_datagrams;

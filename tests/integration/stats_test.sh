@@ -8,13 +8,14 @@ fail() { echo "FAIL: $*"; exit 1; }
 twctl() { "$TW_BUILD/twctl" --socket "$TW_SOCKET" "$@"; }
 
 twctl queue declare statq >/dev/null
-tw_in_ns "$TW_BUILD/tw-publish-bench" --engine "$TW_ENGINE" --queue statq --count 3000000 \
-	--window 1024 >/dev/null 2>&1 &
+# `ip netns exec` execs the bench, so $! is the bench itself and the kill
+# below reaches it (through a shell function it would only kill a subshell)
+ip netns exec "$TW_NETNS" "$TW_BUILD/tw-publish-bench" --engine "$TW_ENGINE" --queue statq \
+	--count 3000000 --window 1024 >/dev/null 2>&1 &
 load=$!
 sleep 0.5
 out=$(twctl stats --count 1)
-kill "$load" 2>/dev/null || true
-wait "$load" 2>/dev/null || true
+tw_stop_pid "$load" || true
 rate=$(echo "$out" | awk '$1 == "tasks_executed" { print $2 }')
 [ "${rate:-0}" -gt 1000 ] || fail "tasks_executed/s under load: '$rate' in:
 $out"
