@@ -55,7 +55,7 @@ IT_SRCS := $(wildcard tests/integration/*_test.c)
 IT_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(IT_SRCS))
 
 .PHONY: all deps run test unit-test integration-test up down clean perf perf-peers perf-routing \
-	perf-store perf-wheel fuzz fuzz-build
+	perf-store perf-wheel perf-tasks fuzz fuzz-build
 .SECONDARY:
 
 EXAMPLES := $(BUILD)/examples/libtw_example_tasks.so $(BUILD)/examples/libtw_broken_tasks.so
@@ -188,6 +188,10 @@ perf-routing: all
 perf-store: $(BUILD)/tw-store-bench
 	@mkdir -p perf/results
 	$(BUILD)/tw-store-bench --markdown | tee perf/results/store.md
+
+# The task machinery end to end: scheduler lateness, result-store write rate.
+perf-tasks: deps all
+	@bash perf/tasks-bench.sh
 
 # The scheduler's timing wheel: insert/expire cost and lateness at 1M and 10M pending timers.
 perf-wheel: $(BUILD)/tw-wheel-bench

@@ -27,6 +27,9 @@ struct bench {
 	uint32_t *confirm_us, *result_us;
 	uint64_t acked, nacked, results, succeeded, failed, unknown, duplicates;
 	uint8_t *resolved;          /* per task: a final result or a NACK arrived */
+	uint32_t *countdown_ms;     /* per task, with --countdown-spread; NULL otherwise */
+	uint32_t *late_us;          /* result arrival - due, per task */
+	uint64_t n_late;
 	uint64_t nack_by_reason[16];
 	uint64_t n_confirm_lat, n_result_lat;
 };
@@ -70,6 +73,11 @@ on_event(const struct tw_event *ev, void *arg)
 		else
 			b->failed++;
 		b->result_us[b->n_result_lat++] = (uint32_t)((t - b->sent_ns[i]) / 1000);
+		if (b->countdown_ms != NULL) {
+			uint64_t due = b->sent_ns[i] + (uint64_t)b->countdown_ms[i] * 1000000;
+
+			b->late_us[b->n_late++] = t > due ? (uint32_t)((t - due) / 1000) : 0;
+		}
 	}
 }
 
@@ -122,12 +130,14 @@ main(int argc, char **argv)
 		{ "count", required_argument, NULL, 'n' },  { "window", required_argument, NULL, 'w' },
 		{ "add", required_argument, NULL, 'A' },    { "json", no_argument, NULL, 'j' },
 		{ "drain", required_argument, NULL, 'D' },
+		{ "countdown-spread", required_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *engine = NULL, *queue = "bench", *task = "noop", *args = "";
 	uint64_t count = 200000, window = 2048, published = 0, start, end, deadline;
 	unsigned adds = 0, adds_ok = 0;
 	double drain_s = 2;
+	uint32_t spread_ms = 0;
 	bool json = false;
 	struct bench b = { 0 };
 	struct tw_client_stats cs;
@@ -145,9 +155,11 @@ main(int argc, char **argv)
 		case 'A': adds = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'j': json = true; break;
 		case 'D': drain_s = atof(optarg); break;
+		case 'C': spread_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
 		default:
 			fprintf(stderr, "usage: tw-publish-bench --engine IP:PORT [--queue Q] [--task T] "
-					"[--args S] [--count N] [--window W] [--add K] [--drain S] [--json]\n");
+					"[--args S] [--count N] [--window W] [--add K] [--drain S] "
+					"[--countdown-spread MS] [--json]\n");
 			return 2;
 		}
 	}
@@ -165,6 +177,17 @@ main(int argc, char **argv)
 	b.confirm_us = calloc(count, sizeof(*b.confirm_us));
 	b.result_us = calloc(count, sizeof(*b.result_us));
 	b.resolved = calloc(count, 1);
+	if (spread_ms != 0) {
+		/* scheduler lateness: task i is due (i * 7919 mod 1000) / 1000 of the spread later */
+		b.countdown_ms = calloc(count, sizeof(*b.countdown_ms));
+		b.late_us = calloc(count, sizeof(*b.late_us));
+		if (b.countdown_ms == NULL || b.late_us == NULL) {
+			fprintf(stderr, "tw-publish-bench: out of memory\n");
+			return 1;
+		}
+		for (uint64_t i = 0; i < count; i++)
+			b.countdown_ms[i] = (uint32_t)((i * 7919 % 1000) * spread_ms / 1000);
+	}
 	if (b.sent_ns == NULL || b.confirm_us == NULL || b.result_us == NULL || b.resolved == NULL) {
 		fprintf(stderr, "tw-publish-bench: out of memory\n");
 		return 1;
@@ -204,6 +227,8 @@ main(int argc, char **argv)
 				break;
 			continue;
 		}
+		if (b.countdown_ms != NULL)
+			p.countdown_ms = b.countdown_ms[published];
 		ret = tw_client_publish(c, &p, &id);
 		if (ret != 0) {
 			fprintf(stderr, "tw-publish-bench: publish: %s\n", strerror(-ret));
@@ -230,6 +255,8 @@ main(int argc, char **argv)
 
 	qsort(b.confirm_us, b.n_confirm_lat, sizeof(uint32_t), cmp_u32);
 	qsort(b.result_us, b.n_result_lat, sizeof(uint32_t), cmp_u32);
+	if (b.late_us != NULL)
+		qsort(b.late_us, b.n_late, sizeof(uint32_t), cmp_u32);
 	double secs = (double)(end - start) / 1e9;
 	uint64_t lost = count - b.results - b.nacked;
 	double rate = (double)b.results / secs;
@@ -240,13 +267,15 @@ main(int argc, char **argv)
 		       ", \"lost\": %" PRIu64 ", \"seconds\": %.3f, \"tasks_per_sec\": %.0f"
 		       ", \"confirm_p50_us\": %.0f, \"confirm_p99_us\": %.0f, \"result_p50_us\": %.0f"
 		       ", \"result_p99_us\": %.0f, \"adds\": %u, \"adds_correct\": %u"
-		       ", \"duplicates\": %" PRIu64 ", \"retransmits\": %" PRIu64 "}\n",
+		       ", \"duplicates\": %" PRIu64 ", \"retransmits\": %" PRIu64
+		       ", \"late_p50_us\": %.0f, \"late_p99_us\": %.0f, \"late_max_us\": %.0f}\n",
 		       count, b.acked, b.nacked, b.results, b.succeeded, b.failed, lost, secs, rate,
 		       percentile(b.confirm_us, b.n_confirm_lat, 0.5),
 		       percentile(b.confirm_us, b.n_confirm_lat, 0.99),
 		       percentile(b.result_us, b.n_result_lat, 0.5),
 		       percentile(b.result_us, b.n_result_lat, 0.99), adds, adds_ok, b.duplicates,
-		       cs.retransmits);
+		       cs.retransmits, percentile(b.late_us, b.n_late, 0.5),
+		       percentile(b.late_us, b.n_late, 0.99), percentile(b.late_us, b.n_late, 1.0));
 	} else {
 		printf("tasks       %" PRIu64 " sent, %" PRIu64 " acked, %" PRIu64 " nacked, %" PRIu64
 		       " succeeded, %" PRIu64 " failed, %" PRIu64 " lost\n",
@@ -266,6 +295,8 @@ main(int argc, char **argv)
 			printf("add         %u/%u correct\n", adds_ok, adds);
 	}
 	free(b.resolved);
+	free(b.countdown_ms);
+	free(b.late_us);
 	free(b.sent_ns);
 	free(b.confirm_us);
 	free(b.result_us);
