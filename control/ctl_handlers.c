@@ -211,7 +211,8 @@ queue_spec(const Taskwire__Control__QueueDeclare *m, struct ctl_queue_spec *q, s
 	int ov = ctl_overflow_parse(m->overflow != NULL ? m->overflow : "");
 
 	if (ov < 0) {
-		snprintf(r->err, sizeof(r->err), "overflow '%.64s' is not reject-publish or drop-head",
+		snprintf(r->err, sizeof(r->err),
+			 "overflow '%.64s' is not reject-publish, reject-publish-dlx or drop-head",
 			 m->overflow);
 		return -EINVAL;
 	}

@@ -233,8 +233,11 @@ deliver(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_mbuf *f
 		rte_mbuf_refcnt_update(frame, 1);
 		/* Hand-off: after a successful enqueue the consumer owns t. */
 		if (unlikely(!enqueue_task(ctx, rt, q, t))) {
-			rte_mbuf_refcnt_update(frame, -1);
-			rte_mempool_put(ctx->task_pool, t);
+			/* reject-publish-dlx: refused here, and lives on through the DLX */
+			if (q->overflow != TW_OVERFLOW_REJECT_PUBLISH_DLX || !tw_deadletter(ctx, rt, t)) {
+				rte_mbuf_refcnt_update(frame, -1);
+				rte_mempool_put(ctx->task_pool, t);
+			}
 			tw_cnt_qadd(&ctx->stats->q_rejected[q->slot], 1);
 			tw_cnt_add(ctx, TW_CNT_nack_queue_full, 1);
 			if (verdict == TW_NACK_NONE)
