@@ -424,6 +424,9 @@ ctl_handle(struct ctl_broker *b, const Taskwire__Control__Request *req, struct c
 	case TASKWIRE__CONTROL__REQUEST__BODY_SCHEDULE_ADD:
 		ret = ctl_schedules_add(b, req->schedule_add, r);
 		break;
+	case TASKWIRE__CONTROL__REQUEST__BODY_EVENTS:
+		ret = ctl_events_request(b, req->events, r);
+		break;
 	case TASKWIRE__CONTROL__REQUEST__BODY_RATE_LIMIT:
 		ret = ctl_workers_rate_limit(b, STR(req->rate_limit->task), STR(req->rate_limit->rate),
 					     r);
