@@ -55,7 +55,7 @@ IT_SRCS := $(wildcard tests/integration/*_test.c)
 IT_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(IT_SRCS))
 
 .PHONY: all deps run test unit-test integration-test up down clean perf perf-peers perf-routing \
-	perf-store perf-wheel perf-tasks fuzz fuzz-build
+	perf-store perf-wheel perf-tasks perf-scrape fuzz fuzz-build
 .SECONDARY:
 
 EXAMPLES := $(BUILD)/examples/libtw_example_tasks.so $(BUILD)/examples/libtw_broken_tasks.so
@@ -193,6 +193,10 @@ perf-routing: all
 perf-store: $(BUILD)/tw-store-bench
 	@mkdir -p perf/results
 	$(BUILD)/tw-store-bench --markdown | tee perf/results/store.md
+
+# What scraping /metrics every 100 ms costs under full load (alternating runs).
+perf-scrape: deps all
+	@bash perf/scrape-overhead.sh
 
 # The task machinery end to end: scheduler lateness, result-store write rate.
 perf-tasks: deps all

@@ -41,7 +41,7 @@ perf_loadgen() {
 	id=$(basename "$dir")
 	# on CPU 0 with all its threads (see tw_control_spawn)
 	# a run is seconds long: two minutes means tw-loadgen hung (fail here, not in the runner)
-	timeout 120 taskset -c 0 "$TW_BUILD/tw-loadgen" --no-huge -m 256 --no-pci --file-prefix "tw-$id-lg" \
+	tw_run_bounded 120 taskset -c 0 "$TW_BUILD/tw-loadgen" --no-huge -m 256 --no-pci --file-prefix "tw-$id-lg" \
 		--vdev="net_memif0,role=client,socket=$dir/memif.sock" --lcores "0@0" \
 		--log-level=lib.eal:error -- \
 		--engine-ip "$TW_PERF_ENGINE_IP" --ip "$TW_PERF_LG_IP" "$@"
