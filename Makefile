@@ -137,7 +137,7 @@ $(BUILD)/tests/integration/%: $(OBJ)/tests/integration/%.o $(IT_HELPER_OBJS) $(L
 # libFuzzer harnesses (clang): every decoder that reads bytes from outside.
 FUZZ_CC ?= clang
 FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	-std=gnu11 -D_GNU_SOURCE -I$(GEN) -Icommon
+	-std=gnu11 -D_GNU_SOURCE -I$(GEN) -Icommon -Iinclude
 FUZZ_BINS := $(BUILD)/fuzz/fuzz_wire $(BUILD)/fuzz/fuzz_topic $(BUILD)/fuzz/fuzz_definitions \
 	$(BUILD)/fuzz/fuzz_cron
 $(BUILD)/fuzz/fuzz_wire: fuzz/fuzz_wire.c common/tw_wire.c common/tw_wire_publisher.c $(GEN)/taskwire.pb-c.c

@@ -18,6 +18,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <taskwire/retry.h>
+
 #include "tw_limits.h"
 
 /* Length of the magic prefix: tag byte (field 1, fixed32) + 4 bytes. */
@@ -28,15 +30,6 @@ struct tw_str {
 	uint32_t len;
 };
 
-/* Task.retry (proto RetryPolicy). */
-struct tw_retry_policy {
-	uint32_t max_retries;
-	uint32_t countdown_ms;
-	uint32_t backoff_max_ms;
-	bool backoff;
-	bool jitter;
-	bool autoretry;
-};
 
 struct tw_task_view {
 	uint64_t id;

@@ -63,6 +63,9 @@ struct json_t;
 int twctl_roundtrip(const struct twctl_opts *o, const Taskwire__Control__Request *req,
 		    Taskwire__Control__Response **resp);
 
+/** Print msg (a usage line) on stderr. @return TWCTL_USAGE. */
+int twctl_usage_error(const char *msg);
+
 /** A counter's value by name in a status reply (0 if absent). */
 uint64_t twctl_counter(Taskwire__Control__Counter **c, size_t n, const char *name);
 

@@ -26,7 +26,7 @@
 
 struct publish_args {
 	struct tw_publish p;
-	struct tw_retry retry;
+	struct tw_retry_policy retry;
 	struct tw_header headers[MAX_HEADERS];
 	bool wait;
 	double wait_s;

@@ -34,3 +34,10 @@ twctl_call(const char *socket_path, const Taskwire__Control__Request *req,
 		fprintf(stderr, "twctl: control socket %s: %s\n", socket_path, strerror(-ret));
 	return ret;
 }
+
+int
+twctl_usage_error(const char *msg)
+{
+	fprintf(stderr, "%s\n", msg);
+	return TWCTL_USAGE;
+}

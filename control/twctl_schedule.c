@@ -19,13 +19,6 @@
 	      "EXCHANGE ROUTING_KEY TASK [ARGS] | schedule remove NAME"
 
 static int
-usage_error(const char *msg)
-{
-	fprintf(stderr, "%s\n", msg);
-	return TWCTL_USAGE;
-}
-
-static int
 schedule_add(const struct twctl_opts *o, int argc, char **argv)
 {
 	Taskwire__Control__Request req = TASKWIRE__CONTROL__REQUEST__INIT;
@@ -49,15 +42,15 @@ schedule_add(const struct twctl_opts *o, int argc, char **argv)
 		} else if (strcmp(argv[i], "--cron") == 0 && i + 1 < argc) {
 			cron = argv[++i];
 		} else if (argv[i][0] == '-' && argv[i][1] == '-') {
-			return usage_error(USAGE);
+			return twctl_usage_error(USAGE);
 		} else if (n < 5) {
 			pos[n++] = argv[i];
 		} else {
-			return usage_error(USAGE);
+			return twctl_usage_error(USAGE);
 		}
 	}
 	if (n < 4 || (s.every_ms != 0) == (cron != NULL))
-		return usage_error(USAGE);
+		return twctl_usage_error(USAGE);
 	if (cron != NULL)
 		s.cron = (char *)cron;
 	s.name = (char *)pos[0];
@@ -104,7 +97,7 @@ twctl_schedule(const struct twctl_opts *o, int argc, char **argv)
 		printf("schedule '%s' removed\n", argv[2]);
 		return TWCTL_OK;
 	}
-	return usage_error(USAGE);
+	return twctl_usage_error(USAGE);
 }
 
 void

@@ -23,13 +23,6 @@
 
 #define POLL_MS 50
 
-static int
-usage_error(const char *msg)
-{
-	fprintf(stderr, "%s\n", msg);
-	return TWCTL_USAGE;
-}
-
 /* Task ids are printed as 16 hex digits; accept them with or without 0x. */
 static bool
 parse_id(const char *s, uint64_t *id)
@@ -113,15 +106,15 @@ twctl_result(const struct twctl_opts *o, int argc, char **argv)
 	int ret;
 
 	if (argc < 2 || !parse_id(argv[1], &id))
-		return usage_error("usage: result TASK_ID [--wait S]   (TASK_ID: 16 hex digits)");
+		return twctl_usage_error("usage: result TASK_ID [--wait S]   (TASK_ID: 16 hex digits)");
 	for (int i = 2; i < argc; i++) {
 		char *end;
 
 		if (strcmp(argv[i], "--wait") != 0 || i + 1 == argc)
-			return usage_error("usage: result TASK_ID [--wait S]");
+			return twctl_usage_error("usage: result TASK_ID [--wait S]");
 		wait_s = strtod(argv[++i], &end);
 		if (*end != '\0' || wait_s <= 0 || wait_s > 86400)
-			return usage_error("twctl: result --wait: 0 < S <= 86400");
+			return twctl_usage_error("twctl: result --wait: 0 < S <= 86400");
 	}
 	deadline = mono_ms() + (uint64_t)(wait_s * 1000);
 	for (;;) {
@@ -158,7 +151,7 @@ simple_task_verb(const struct twctl_opts *o, int argc, char **argv,
 
 	snprintf(msg, sizeof(msg), "usage: %s TASK_ID   (16 hex digits)", argv[0]);
 	if (argc != 2 || !parse_id(argv[1], &id))
-		return usage_error(msg);
+		return twctl_usage_error(msg);
 	ret = task_request(o, body, id, &resp);
 	if (ret != TWCTL_OK)
 		return ret;

@@ -101,7 +101,7 @@ xorshift(uint64_t *s)
 
 /* Celery's delay of retry n: countdown, or countdown * 2^n capped, then jitter in [0, d]. */
 static uint64_t
-retry_delay_ms(struct tw_lcore_ctx *ctx, const struct tw_task_retry_policy *p, uint32_t n,
+retry_delay_ms(struct tw_lcore_ctx *ctx, const struct tw_retry_policy *p, uint32_t n,
 	       int64_t asked)
 {
 	uint64_t d = p->countdown_ms;
@@ -120,22 +120,15 @@ retry_delay_ms(struct tw_lcore_ctx *ctx, const struct tw_task_retry_policy *p, u
 	return d;
 }
 
-static struct tw_task_retry_policy
+static struct tw_retry_policy
 policy_of(const struct tw_lcore_ctx *ctx, const struct tw_task *t)
 {
-	struct tw_task_retry_policy p = { 0 };
+	static const struct tw_retry_policy none;
 
-	if (t->has_retry) {
-		p.max_retries = t->retry.max_retries;
-		p.countdown_ms = t->retry.countdown_ms;
-		p.backoff = t->retry.backoff;
-		p.backoff_max_ms = t->retry.backoff_max_ms;
-		p.jitter = t->retry.jitter;
-		p.autoretry = t->retry.autoretry;
-	} else if (t->handler != TW_HANDLER_NONE) {
-		p = ctx->tasks->defs[t->handler].retry;
-	}
-	return p;
+	/* the message's own policy, else the registered one */
+	if (t->has_retry)
+		return t->retry;
+	return t->handler != TW_HANDLER_NONE ? ctx->tasks->defs[t->handler].retry : none;
 }
 
 /*
@@ -146,7 +139,7 @@ policy_of(const struct tw_lcore_ctx *ctx, const struct tw_task *t)
  */
 static bool
 retry_or_fail(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task *t,
-	      const struct tw_task_retry_policy *p, int64_t asked, const char *why,
+	      const struct tw_retry_policy *p, int64_t asked, const char *why,
 	      uint32_t why_len, uint64_t ns)
 {
 	char msg[TW_RESULT_SCRATCH];
@@ -198,7 +191,7 @@ finish(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task *t, 
 	}
 	if (t->handler != TW_HANDLER_NONE &&
 	    (ret == TW_TASK_RETRY || retry_asked || policy_of(ctx, t).autoretry)) {
-		struct tw_task_retry_policy p = policy_of(ctx, t);
+		struct tw_retry_policy p = policy_of(ctx, t);
 		bool asked = ret == TW_TASK_RETRY || retry_asked;
 
 		return retry_or_fail(ctx, rt, t, &p, asked ? countdown_ms : -1, (const char *)out,

@@ -47,7 +47,7 @@ struct tw_task_def {
 	tw_task_fn fn;
 	uint8_t pool;                    /* enum tw_task_pool */
 	bool ignore_result;
-	struct tw_task_retry_policy retry;
+	struct tw_retry_policy retry;
 	uint32_t soft_time_limit_ms;
 	uint32_t time_limit_ms;
 	uint64_t rate_count, rate_period_ms;  /* rate limit at registration, 0: none */

@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <stdbool.h>
 
+#include <taskwire/retry.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -41,15 +43,6 @@ struct tw_header {
 	const char *value;
 };
 
-/* Retry policy of one message (see proto RetryPolicy). */
-struct tw_retry {
-	uint32_t max_retries;
-	uint32_t countdown_ms;
-	uint32_t backoff_max_ms;
-	bool backoff;
-	bool jitter;
-	bool autoretry;
-};
 
 struct tw_publish {
 	const char *exchange;         /* NULL or "": the default exchange */
@@ -65,7 +58,7 @@ struct tw_publish {
 	uint64_t countdown_ms;        /* ... or this long after publishing (if eta_ms is 0) */
 	uint64_t expires_ms;          /* not run after this unix time (ms): EXPIRED */
 	uint64_t expires_in_ms;       /* ... or this long after publishing (if expires_ms is 0) */
-	const struct tw_retry *retry; /* overrides the task's registered retry policy */
+	const struct tw_retry_policy *retry; /* overrides the registered policy (taskwire/retry.h) */
 	bool ignore_result;           /* not kept in the result store */
 	uint32_t result_expires_s;    /* how long the store keeps the result; 0: its default */
 };

@@ -21,6 +21,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <taskwire/retry.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -46,23 +48,12 @@ enum tw_task_pool {
 	TW_POOL_THREADS = 1,  /* ordinary threads fed by a ring: tasks that block or sleep */
 };
 
-/* Celery's retry options. Delay of retry n (0-based): countdown_ms, or with
- * backoff countdown_ms * 2^n capped at backoff_max_ms; jitter picks
- * uniformly in [0, delay]. A message may carry its own policy. */
-struct tw_task_retry_policy {
-	uint32_t max_retries;     /* 0: never retried */
-	uint32_t countdown_ms;
-	uint32_t backoff_max_ms;  /* 0: 600000 */
-	bool backoff;
-	bool jitter;
-	bool autoretry;           /* retry a FAILURE as if the handler had asked */
-};
 
 struct tw_task_options {
 	const char *name;         /* unique, 1..127 bytes; the string must outlive the engine */
 	tw_task_fn fn;
 	enum tw_task_pool pool;
-	struct tw_task_retry_policy retry;
+	struct tw_retry_policy retry;       /* taskwire/retry.h */
 	bool ignore_result;       /* results not kept in the result store */
 	const char *rate_limit;   /* "100/s", "10/m", "1000/h"; NULL: none */
 	uint32_t soft_time_limit_ms; /* tw_task_should_stop() turns true after it; 0: none */
