@@ -138,7 +138,10 @@ struct tw_shared {
 	struct rte_ring *sched[TW_MAX_LCORES];
 	struct rte_ring *records[TW_MAX_LCORES];
 	struct rte_ring *inject[TW_MAX_LCORES];
-	/* wall clock at a TSC reading: lcores turn unix-ms deadlines into TSC */
+	/* Wall clock at a TSC reading: lcores turn unix-ms deadlines into TSC.
+	 * The main lcore re-reads it every 100 ms (a VM's TSC rate estimate
+	 * drifts from the wall clock); seqlock: clock_seq odd while writing. */
+	uint32_t clock_seq;
 	uint64_t clock_unix_ms;
 	uint64_t clock_tsc;
 	uint64_t tsc_hz;

@@ -328,12 +328,34 @@ tw_engine_launch(struct tw_engine *e)
 	return 0;
 }
 
+/* A fresh (wall clock, TSC) pair for the lcores' tw_unix_ms(). */
+static void
+clock_resync(struct tw_shared *s)
+{
+	struct timespec ts;
+	uint64_t tsc;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	tsc = rte_rdtsc();
+	/* seqlock write: odd while the pair changes; release orders the pair before the even seq */
+	__atomic_store_n(&s->clock_seq, s->clock_seq + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	__atomic_store_n(&s->clock_unix_ms,
+			 (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->clock_tsc, tsc, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->clock_seq, s->clock_seq + 1, __ATOMIC_RELEASE);
+}
+
 void
 tw_engine_housekeeping(struct tw_engine *e)
 {
 	uint32_t busy, idle;
 	uint64_t abandoned;
 
+	if (rte_rdtsc() - e->last_clock_tsc > rte_get_tsc_hz() / 10) {
+		clock_resync(e->shared);
+		e->last_clock_tsc = rte_rdtsc();
+	}
 	if (e->threads == NULL)
 		return;
 	tw_threads_watch(e->threads);

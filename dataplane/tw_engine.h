@@ -25,6 +25,7 @@ struct tw_engine {
 	char plan_mode[32];
 	struct tw_lcore_ctx *ctx[TW_MAX_LCORES];
 	struct tw_threads *threads;   /* threads pool, NULL if no task uses it */
+	uint64_t last_clock_tsc;      /* housekeeping: last wall-clock resync */
 };
 
 /** Housekeeping on the main lcore, every few ms: hard time limits, pool figures. */

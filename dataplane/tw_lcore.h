@@ -77,8 +77,9 @@ struct tw_lcore_ctx {
 	uint32_t idle_passes_before_sleep;
 	uint64_t tsc_hz;
 	uint64_t ns_per_tick_q32;       /* ns per TSC tick, 32.32 fixed point (tw_ticks_to_ns) */
-	uint64_t clock_unix_ms;         /* wall clock at clock_tsc (tw_unix_ms) */
-	uint64_t clock_tsc;
+	uint64_t clock_unix_ms;         /* wall clock at clock_tsc (tw_unix_ms), */
+	uint64_t clock_tsc;             /* refreshed from tw_shared each pass (tw_clock_refresh) */
+	uint32_t clock_seq;
 	uint64_t tsc_per_ms;
 	struct rte_ring *sched;         /* to tw-control's scheduler */
 	struct rte_ring *records;       /* to tw-control's result store */
@@ -125,6 +126,30 @@ tw_ticks_to_ns(const struct tw_lcore_ctx *ctx, uint64_t ticks)
 	if (likely(ticks < (1ull << 32)))
 		return (ticks * ctx->ns_per_tick_q32) >> 32;
 	return ticks * 1000000000ull / ctx->tsc_hz;
+}
+
+/*
+ * Take the main lcore's latest (wall clock, TSC) pair if it changed: one
+ * relaxed load per pass otherwise. Seqlock read: a pair caught mid-write
+ * is skipped until the next pass.
+ */
+static inline void
+tw_clock_refresh(struct tw_lcore_ctx *ctx)
+{
+	const struct tw_shared *s = ctx->shared;
+	uint32_t seq = __atomic_load_n(&s->clock_seq, __ATOMIC_ACQUIRE);
+	uint64_t ms, tsc;
+
+	if (likely(seq == ctx->clock_seq) || (seq & 1))
+		return;
+	ms = __atomic_load_n(&s->clock_unix_ms, __ATOMIC_RELAXED);
+	tsc = __atomic_load_n(&s->clock_tsc, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	if (__atomic_load_n(&s->clock_seq, __ATOMIC_RELAXED) != seq)
+		return;
+	ctx->clock_unix_ms = ms;
+	ctx->clock_tsc = tsc;
+	ctx->clock_seq = seq;
 }
 
 /* Wall-clock unix ms from the TSC: no system call on the lcores. */

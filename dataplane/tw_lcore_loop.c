@@ -110,6 +110,7 @@ loop_body(struct tw_lcore_ctx *ctx, const bool do_io, const bool do_work)
 		uint32_t work = 0;
 
 		rte_rcu_qsbr_quiescent(qsbr, ctx->qsbr_id);
+		tw_clock_refresh(ctx);
 		/* acquire: pairs with the release store in tw-control's ctl publish */
 		rt = __atomic_load_n(&ctx->shared->routes, __ATOMIC_ACQUIRE);
 		/* replies waiting for the port: send them before taking new work */
