@@ -138,14 +138,23 @@ $(BUILD)/tests/integration/%: $(OBJ)/tests/integration/%.o $(IT_HELPER_OBJS) $(L
 FUZZ_CC ?= clang
 FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-std=gnu11 -D_GNU_SOURCE -I$(GEN) -Icommon -Iinclude
-FUZZ_BINS := $(BUILD)/fuzz/fuzz_wire $(BUILD)/fuzz/fuzz_topic $(BUILD)/fuzz/fuzz_definitions \
-	$(BUILD)/fuzz/fuzz_cron
+FUZZ_BINS := $(BUILD)/fuzz/fuzz_wire $(BUILD)/fuzz/fuzz_topic $(BUILD)/fuzz/fuzz_topic_tiny \
+	$(BUILD)/fuzz/fuzz_definitions $(BUILD)/fuzz/fuzz_cron
 $(BUILD)/fuzz/fuzz_wire: fuzz/fuzz_wire.c common/tw_wire.c common/tw_wire_publisher.c $(GEN)/taskwire.pb-c.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ -lprotobuf-c
-$(BUILD)/fuzz/fuzz_topic: fuzz/fuzz_topic.c common/tw_routes.c common/tw_topic.c common/tw_wire.c
+TOPIC_FUZZ_SRCS := fuzz/fuzz_topic.c common/tw_routes.c common/tw_topic.c common/tw_topic_build.c \
+	common/tw_wire.c
+$(BUILD)/fuzz/fuzz_topic: $(TOPIC_FUZZ_SRCS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^
+# The same harness with the trie's size thresholds at their minimum, so that
+# a few short patterns reach big nodes, hashed word edges and the frontier
+# overflow fallback.
+$(BUILD)/fuzz/fuzz_topic_tiny: $(TOPIC_FUZZ_SRCS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -DTW_TOPIC_INLINE_LITS=1 -DTW_TOPIC_WORD_SCAN=1 \
+		-DTW_TOPIC_FRONTIER_MAX=2 -o $@ $^
 $(BUILD)/fuzz/fuzz_definitions: fuzz/fuzz_definitions.c common/tw_definitions.c $(GEN)/control.pb-c.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ -ljansson -lprotobuf-c
