@@ -9,7 +9,7 @@ BUILD ?= build
 OBJ := $(BUILD)/obj
 GEN := $(BUILD)/gen
 
-PKGS := libdpdk libprotobuf-c hwloc jansson libmicrohttpd lmdb
+PKGS := libdpdk libprotobuf-c hwloc jansson libmicrohttpd lmdb nettle
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -90,7 +90,12 @@ $(LIB_COMMON): $(call objs,$(COMMON_SRCS)) $(PROTO_OBJS)
 	@rm -f $@; ar rcs $@ $^
 $(LIB_DP): $(call objs,$(DP_SRCS))
 	@rm -f $@; ar rcs $@ $^
-$(LIB_CTL): $(call objs,$(CTL_SRCS))
+# the dashboard page, linked in as bytes (ld -b binary: no build step, no generator)
+DASHBOARD_OBJ := $(OBJ)/control/dashboard.o
+$(DASHBOARD_OBJ): control/dashboard/index.html
+	@mkdir -p $(dir $@)
+	ld -r -b binary -z noexecstack -o $@ $<
+$(LIB_CTL): $(call objs,$(CTL_SRCS)) $(DASHBOARD_OBJ)
 	@rm -f $@; ar rcs $@ $^
 $(LIB_PERF): $(call objs,$(wildcard perf/lg_*.c))
 	@rm -f $@; ar rcs $@ $^

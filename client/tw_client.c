@@ -577,7 +577,7 @@ tw_state_name(enum tw_state s)
 {
 	static const char *const names[] = {
 		"PENDING", "RECEIVED", "STARTED", "PROGRESS", "RETRY",
-		"SUCCESS", "FAILURE", "REVOKED", "EXPIRED",
+		"SUCCESS", "FAILURE", "REVOKED", "EXPIRED", "REJECTED",
 	};
 	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "UNKNOWN";
 }

@@ -120,9 +120,12 @@ parse_queue(json_t *q, const char *path, Taskwire__Control__QueueDeclare *out,
 			else
 				out->max_length = (uint32_t)json_integer_value(v);
 		} else if (strcmp(k, "x-overflow") == 0) {
-			if (!json_is_string(v) || (strcmp(json_string_value(v), "reject-publish") != 0 &&
-						   strcmp(json_string_value(v), "drop-head") != 0))
-				err(e, "%s.arguments.x-overflow: reject-publish or drop-head", path);
+			if (!json_is_string(v) ||
+			    (strcmp(json_string_value(v), "reject-publish") != 0 &&
+			     strcmp(json_string_value(v), "reject-publish-dlx") != 0 &&
+			     strcmp(json_string_value(v), "drop-head") != 0))
+				err(e, "%s.arguments.x-overflow: reject-publish, reject-publish-dlx or "
+				       "drop-head", path);
 			else {
 				free(out->overflow);
 				out->overflow = dup(json_string_value(v));
@@ -369,7 +372,7 @@ tw_definitions_to_json(const Taskwire__Control__Response *xr, const Taskwire__Co
 
 		if (q->max_length != DEFAULT_QUEUE_LEN)
 			json_object_set_new(args, "x-max-length", json_integer(q->max_length));
-		if (q->overflow != NULL && strcmp(q->overflow, "drop-head") == 0)
+		if (q->overflow != NULL && strcmp(q->overflow, "reject-publish") != 0)
 			json_object_set_new(args, "x-overflow", json_string(q->overflow));
 		if (q->message_ttl != 0)
 			json_object_set_new(args, "x-message-ttl", json_integer(q->message_ttl));

@@ -43,6 +43,7 @@ enum tw_dest_type { TW_DEST_QUEUE = 0, TW_DEST_EXCHANGE = 1 };
 enum tw_overflow {
 	TW_OVERFLOW_REJECT_PUBLISH = 0, /* NACK queue-full to the publisher */
 	TW_OVERFLOW_DROP_HEAD,          /* drop the oldest task, take the new one */
+	TW_OVERFLOW_REJECT_PUBLISH_DLX, /* NACK queue-full, and dead-letter the refused task */
 };
 
 /* Headers-exchange matching mode (the binding's x-match argument). */

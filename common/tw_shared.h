@@ -161,6 +161,11 @@ struct tw_shared {
 		uint32_t rate_version;
 	} task_info[TW_MAX_TASK_NAMES];
 
+	/* Task events (received, started, rejected, and states of tasks that
+	 * ignore results) are recorded only while someone follows them: set by
+	 * tw-control, read relaxed by the lcores once per burst. */
+	uint32_t events_enabled;
+
 	/* threads pool, published by the main lcore's housekeeping */
 	uint32_t threads_busy, threads_idle;
 	uint64_t threads_abandoned;

@@ -363,7 +363,8 @@ record_body_size(const struct tw_wire_result *r)
 	       len_field_size(r->value_len) + len_field_size(r->error_len) +
 	       varint_field_size(r->runtime_ns) + len_field_size(r->name_len) +
 	       varint_field_size(r->retries) + varint_field_size(r->result_expires_s) +
-	       (r->eta_ms != 0 ? 9 : 0) + (r->resent ? 2 : 0);
+	       (r->eta_ms != 0 ? 9 : 0) + (r->resent ? 2 : 0) + (r->event_only ? 2 : 0) +
+	       len_field_size(r->queue_len);
 }
 
 uint32_t
@@ -422,6 +423,12 @@ tw_wire_put_record(struct tw_wbuf *w, const struct tw_wire_result *r)
 		put_tag(w, F_RESULT_RESENT, WT_VARINT);
 		put_varint(w, 1);
 	}
+	if (r->event_only) {
+		put_tag(w, F_RESULT_EVENT_ONLY, WT_VARINT);
+		put_varint(w, 1);
+	}
+	if (r->queue_len != 0)
+		put_bytes(w, F_RESULT_QUEUE, r->queue, r->queue_len);
 }
 
 void

@@ -137,6 +137,9 @@ struct tw_wire_result {
 	uint32_t result_expires_s;
 	uint64_t eta_ms;
 	bool resent;
+	bool event_only;
+	const char *queue;
+	uint32_t queue_len;
 };
 
 /** Append one Result (field 6) with all its fields; zero/empty ones are left out. */
@@ -201,7 +204,7 @@ enum {
 };
 enum {
 	TW_ST_PENDING = 0, TW_ST_RECEIVED, TW_ST_STARTED, TW_ST_PROGRESS, TW_ST_RETRY,
-	TW_ST_SUCCESS, TW_ST_FAILURE, TW_ST_REVOKED, TW_ST_EXPIRED,
+	TW_ST_SUCCESS, TW_ST_FAILURE, TW_ST_REVOKED, TW_ST_EXPIRED, TW_ST_REJECTED,
 };
 
 #endif

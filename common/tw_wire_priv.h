@@ -27,7 +27,7 @@ enum { F_FRAME_CONFIRMS = 5, F_FRAME_RESULTS = 6 };
 enum { F_CONFIRM_TASK_ID = 1, F_CONFIRM_ACK, F_CONFIRM_REASON, F_CONFIRM_DETAIL };
 enum { F_RESULT_TASK_ID = 1, F_RESULT_STATE, F_RESULT_VALUE, F_RESULT_ERROR,
        F_RESULT_RUNTIME, F_RESULT_NAME, F_RESULT_RETRIES, F_RESULT_EXPIRES, F_RESULT_ETA,
-       F_RESULT_RESENT };
+       F_RESULT_RESENT, F_RESULT_EVENT_ONLY, F_RESULT_QUEUE };
 
 static const uint8_t magic_prefix[TW_WIRE_MAGIC_LEN] = {
 	(F_FRAME_MAGIC << 3) | WT_FIXED32,
@@ -199,9 +199,10 @@ valid_reply_item(struct tw_str span, bool result)
 {
 	static const int8_t confirm_wt[] = { -1, WT_FIXED64, WT_VARINT, WT_VARINT, WT_LEN };
 	static const int8_t result_wt[] = { -1, WT_FIXED64, WT_VARINT, WT_LEN, WT_LEN, WT_VARINT,
-					    WT_LEN, WT_VARINT, WT_VARINT, WT_FIXED64, WT_VARINT };
+					    WT_LEN, WT_VARINT, WT_VARINT, WT_FIXED64, WT_VARINT,
+					    WT_VARINT, WT_LEN };
 	const int8_t *want = result ? result_wt : confirm_wt;
-	uint32_t n_known = result ? 10 : 4, field;
+	uint32_t n_known = result ? 12 : 4, field;
 	struct cursor c;
 	unsigned wt;
 

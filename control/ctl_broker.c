@@ -308,7 +308,9 @@ binding_remove(struct ctl_broker *b, uint32_t i)
 const char *
 ctl_overflow_name(uint8_t overflow)
 {
-	return overflow == TW_OVERFLOW_DROP_HEAD ? "drop-head" : "reject-publish";
+	return overflow == TW_OVERFLOW_DROP_HEAD		? "drop-head"
+	       : overflow == TW_OVERFLOW_REJECT_PUBLISH_DLX ? "reject-publish-dlx"
+							    : "reject-publish";
 }
 
 int
@@ -318,6 +320,8 @@ ctl_overflow_parse(const char *name)
 		return TW_OVERFLOW_REJECT_PUBLISH;
 	if (strcmp(name, "drop-head") == 0)
 		return TW_OVERFLOW_DROP_HEAD;
+	if (strcmp(name, "reject-publish-dlx") == 0)
+		return TW_OVERFLOW_REJECT_PUBLISH_DLX;
 	return -1;
 }
 
@@ -336,7 +340,7 @@ ctl_queue_declare(struct ctl_broker *b, const struct ctl_queue_spec *spec, char 
 		return ret;
 	if (max_length > TW_QUEUE_MAX_LEN)
 		return ERR("max-length %u above the limit %u", max_length, TW_QUEUE_MAX_LEN);
-	if (spec->overflow > TW_OVERFLOW_DROP_HEAD)
+	if (spec->overflow > TW_OVERFLOW_REJECT_PUBLISH_DLX)
 		return ERR("unknown overflow mode %u", spec->overflow);
 	if (spec->max_priority > TW_MAX_PRIORITY)
 		return ERR("max-priority %u above the limit %u", spec->max_priority, TW_MAX_PRIORITY);

@@ -31,6 +31,7 @@ struct ctl_sched;
 struct ctl_revoke;
 struct ctl_collect;
 struct ctl_beat;
+struct ctl_events;
 
 struct ctl_broker {
 	struct tw_shared *sh;
@@ -54,6 +55,7 @@ struct ctl_broker {
 	struct ctl_revoke *revoke;
 	struct ctl_collect *collect;
 	struct ctl_beat *beat;
+	struct ctl_events *events;
 };
 
 /** Attach to shared memory and rebuild exchanges/bindings from its routes. */

@@ -12,6 +12,7 @@
 
 #include "ctl_beat.h"
 #include "ctl_collect.h"
+#include "ctl_events.h"
 #include "ctl_sched.h"
 #include "ctl_store.h"
 #include "taskwire.pb-c.h"
@@ -21,6 +22,7 @@
 #define DRAIN_BURST 32
 #define EXPIRE_EVERY_MS 1000
 #define EXPIRE_MAX 10000           /* removals per sweep: bounded work per pass */
+#define HEARTBEAT_MS 2000          /* worker-heartbeat events, as Celery workers send */
 
 static uint64_t
 now_us(void)
@@ -57,11 +59,60 @@ batch_commit(struct ctl_collect *c, struct batch *b)
 }
 
 static void
+copy_text(char *dst, size_t cap, const void *src, size_t len)
+{
+	if (len >= cap)
+		len = cap - 1;
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+}
+
+/* Every record is an event while events are followed. */
+static void
+emit_event(struct ctl_collect *c, const Taskwire__Result *r, uint64_t now_ms)
+{
+	struct ctl_event ev;
+	bool ok = r->state == TASKWIRE__TASK_STATE__SUCCESS ||
+		  r->state == TASKWIRE__TASK_STATE__PROGRESS;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.task_id = r->task_id;
+	ev.state = (uint32_t)r->state;
+	ev.retries = r->retries;
+	ev.runtime_ns = r->runtime_ns;
+	ev.timestamp_ms = now_ms;
+	snprintf(ev.type, sizeof(ev.type), "%s", ctl_event_type(ev.state));
+	snprintf(ev.name, sizeof(ev.name), "%s", r->task_name != NULL ? r->task_name : "");
+	snprintf(ev.queue, sizeof(ev.queue), "%s", r->queue != NULL ? r->queue : "");
+	if (ok)
+		copy_text(ev.text, sizeof(ev.text), r->value.data, r->value.len);
+	else if (r->error != NULL)
+		copy_text(ev.text, sizeof(ev.text), r->error, strlen(r->error));
+	ctl_events_push(c->events, &ev);
+}
+
+/* The store keeps states of tasks that did not ask to be ignored; received,
+ * started and rejected are events only. */
+static bool
+storable(const Taskwire__Result *r)
+{
+	return !r->event_only && r->state != TASKWIRE__TASK_STATE__RECEIVED &&
+	       r->state != TASKWIRE__TASK_STATE__STARTED && r->state != TASKWIRE__TASK_STATE__REJECTED;
+}
+
+static void
 add_frame(struct ctl_collect *c, struct batch *b, Taskwire__Frame *f, uint64_t now_ms)
 {
+	bool events = c->events != NULL && __atomic_load_n(&c->sh->events_enabled, __ATOMIC_RELAXED);
+
 	for (size_t i = 0; i < f->n_results; i++) {
 		const Taskwire__Result *r = f->results[i];
 		struct tw_store_record *rec;
+
+		if (events)
+			emit_event(c, r, now_ms);
+		if (!storable(r))
+			continue;
 
 		if (b->n == BATCH) {
 			/* the frame's strings must outlive the commit: keep it for the next one */
@@ -129,12 +180,31 @@ drain_sched(struct ctl_collect *c)
 	}
 }
 
+/* worker-heartbeat events, one per polling lcore */
+static void
+heartbeats(struct ctl_collect *c)
+{
+	for (uint32_t i = 0; i < c->sh->n_pollers; i++) {
+		const struct tw_lcore_stats *st = &c->sh->stats[i];
+		uint64_t loop = __atomic_load_n(&st->c[TW_CNT_loop_cycles], __ATOMIC_RELAXED);
+		uint64_t busy = __atomic_load_n(&st->c[TW_CNT_busy_cycles], __ATOMIC_RELAXED);
+		struct ctl_event ev;
+
+		memset(&ev, 0, sizeof(ev));
+		snprintf(ev.type, sizeof(ev.type), "worker-heartbeat");
+		ev.lcore = c->sh->plan[i + 1].lcore_id;
+		ev.busy_ratio = loop != 0 ? (double)busy / (double)loop : 0;
+		ev.executed = __atomic_load_n(&st->c[TW_CNT_tasks_executed], __ATOMIC_RELAXED);
+		ctl_events_push(c->events, &ev);
+	}
+}
+
 static void *
 collect_main(void *arg)
 {
 	static struct batch b; /* large; one collector thread */
 	struct ctl_collect *c = arg;
-	uint64_t next_expire = 0;
+	uint64_t next_expire = 0, next_beat = 0;
 
 	for (;;) {
 		bool last = c->stop;
@@ -144,6 +214,15 @@ collect_main(void *arg)
 		drain_sched(c);
 		ctl_sched_advance(c->sched, now_us());
 		ctl_beat_tick(c->beat, us / 1000);
+		if (c->events != NULL) {
+			bool on = ctl_events_wanted(c->events, us / 1000);
+
+			__atomic_store_n(&c->sh->events_enabled, on, __ATOMIC_RELAXED);
+			if (on && us / 1000 >= next_beat) {
+				heartbeats(c);
+				next_beat = us / 1000 + HEARTBEAT_MS;
+			}
+		}
 		if (c->store != NULL && us / 1000 >= next_expire) {
 			uint32_t gone = tw_store_expire(c->store, us / 1000, EXPIRE_MAX);
 
@@ -161,7 +240,7 @@ collect_main(void *arg)
 
 int
 ctl_collect_start(struct ctl_collect *c, struct tw_shared *sh, struct tw_store *store,
-		  struct ctl_sched *sched, struct ctl_beat *beat)
+		  struct ctl_sched *sched, struct ctl_beat *beat, struct ctl_events *events)
 {
 	int ret;
 
@@ -170,6 +249,7 @@ ctl_collect_start(struct ctl_collect *c, struct tw_shared *sh, struct tw_store *
 	c->store = store;
 	c->sched = sched;
 	c->beat = beat;
+	c->events = events;
 	ret = pthread_create(&c->thread, NULL, collect_main, c);
 	if (ret != 0)
 		return -ret;

@@ -21,6 +21,7 @@
 #define CTL_COLLECT_PERIOD_US 200
 
 struct ctl_beat;
+struct ctl_events;
 struct ctl_sched;
 struct tw_store;
 
@@ -29,6 +30,7 @@ struct ctl_collect {
 	struct tw_store *store;      /* NULL: results are not kept (store off) */
 	struct ctl_sched *sched;
 	struct ctl_beat *beat;
+	struct ctl_events *events;
 	pthread_t thread;
 	bool running;
 	volatile bool stop;
@@ -38,7 +40,7 @@ struct ctl_collect {
 
 /** Start the thread. @return 0 or -errno. */
 int ctl_collect_start(struct ctl_collect *c, struct tw_shared *sh, struct tw_store *store,
-		      struct ctl_sched *sched, struct ctl_beat *beat);
+		      struct ctl_sched *sched, struct ctl_beat *beat, struct ctl_events *events);
 
 /** Stop it after one last drain. */
 void ctl_collect_stop(struct ctl_collect *c);

@@ -211,7 +211,8 @@ queue_spec(const Taskwire__Control__QueueDeclare *m, struct ctl_queue_spec *q, s
 	int ov = ctl_overflow_parse(m->overflow != NULL ? m->overflow : "");
 
 	if (ov < 0) {
-		snprintf(r->err, sizeof(r->err), "overflow '%.64s' is not reject-publish or drop-head",
+		snprintf(r->err, sizeof(r->err),
+			 "overflow '%.64s' is not reject-publish, reject-publish-dlx or drop-head",
 			 m->overflow);
 		return -EINVAL;
 	}
@@ -422,6 +423,9 @@ ctl_handle(struct ctl_broker *b, const Taskwire__Control__Request *req, struct c
 		break;
 	case TASKWIRE__CONTROL__REQUEST__BODY_SCHEDULE_ADD:
 		ret = ctl_schedules_add(b, req->schedule_add, r);
+		break;
+	case TASKWIRE__CONTROL__REQUEST__BODY_EVENTS:
+		ret = ctl_events_request(b, req->events, r);
 		break;
 	case TASKWIRE__CONTROL__REQUEST__BODY_RATE_LIMIT:
 		ret = ctl_workers_rate_limit(b, STR(req->rate_limit->task), STR(req->rate_limit->rate),

@@ -52,6 +52,10 @@ int ctl_tasks_revoke(struct ctl_broker *b, uint64_t id, struct ctl_reply *r);
 int ctl_tasks_forget(struct ctl_broker *b, uint64_t id, struct ctl_reply *r);
 int ctl_tasks_list(struct ctl_broker *b, struct ctl_reply *r);
 
+/* Events after a sequence number (ctl_events_request.c). */
+int ctl_events_request(struct ctl_broker *b, const Taskwire__Control__EventsRequest *m,
+		       struct ctl_reply *r);
+
 /* Workers and rate limits (ctl_workers.c). */
 int ctl_workers_list(struct ctl_broker *b, struct ctl_reply *r);
 int ctl_workers_rate_limit(struct ctl_broker *b, const char *task, const char *rate,

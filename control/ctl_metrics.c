@@ -13,6 +13,7 @@
 #include <microhttpd.h>
 #include <rte_ring.h>
 
+#include "ctl_http.h"
 #include "ctl_metrics.h"
 
 struct ctl_metrics {
@@ -206,10 +207,22 @@ answer(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 
 	(void)version;
 	(void)upload;
-	(void)upload_len;
-	(void)state;
+	/* a POST comes in several calls: the first sets up, the middle ones carry
+	 * the body (none of ours reads one), the last (no data) answers */
+	if (strcmp(method, "POST") == 0) {
+		if (*state == NULL) {
+			*state = m;
+			return MHD_YES;
+		}
+		if (*upload_len != 0) {
+			*upload_len = 0;
+			return MHD_YES;
+		}
+	}
+	if (ctl_http_route(m->b, conn, url, method, &ret))
+		return ret;
 	if (strcmp(method, "GET") != 0 || strcmp(url, "/metrics") != 0) {
-		static const char nf[] = "only GET /metrics here\n";
+		static const char nf[] = "not found: /metrics, /, /api/..., /events, /ws\n";
 
 		r = MHD_create_response_from_buffer(sizeof(nf) - 1, (void *)nf, MHD_RESPMEM_PERSISTENT);
 		ret = MHD_queue_response(conn, MHD_HTTP_NOT_FOUND, r);
@@ -256,7 +269,10 @@ ctl_metrics_start(struct ctl_broker *b, const char *listen)
 	if (m == NULL)
 		return NULL;
 	m->b = b;
-	m->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL, answer, m,
+	/* a thread per connection: event streams block their own thread only */
+	m->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+					MHD_USE_POLL | MHD_ALLOW_UPGRADE,
+				0, NULL, NULL, answer, m,
 				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&a, MHD_OPTION_CONNECTION_TIMEOUT,
 				(unsigned int)5, MHD_OPTION_END);
 	if (m->d == NULL) {

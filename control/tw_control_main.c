@@ -32,6 +32,7 @@
 #include "ctl_beat.h"
 #include "ctl_broker.h"
 #include "ctl_collect.h"
+#include "ctl_events.h"
 #include "ctl_revoke.h"
 #include "ctl_sched.h"
 #include "ctl_store.h"
@@ -60,6 +61,7 @@ struct control_opts {
 	const char *metrics;        /* ADDR:PORT, or "off" */
 	const char *store;          /* result store directory, or "off" */
 	uint64_t result_expires_ms;
+	bool events_always;         /* --events always: record task events with no follower */
 	unsigned grace_timeout_ms;
 };
 
@@ -74,6 +76,8 @@ usage(FILE *f)
 		   "                         off: none)\n"
 		   "  --store DIR            result store (LMDB) directory (default %s; off: none)\n"
 		   "  --result-expires S     how long results are kept unless a task says (86400)\n"
+		   "  --events MODE          task events: followed (only while someone follows,\n"
+		   "                         the default) or always\n"
 		   "  --grace-timeout-ms N   longest wait for lcores to leave an old routing\n"
 		   "                         table before it is kept instead of freed (2000)\n",
 		TWCTL_DEFAULT_SOCKET, CTL_DEFAULT_STORE);
@@ -90,6 +94,7 @@ parse_opts(int argc, char **argv, struct control_opts *o)
 		{ "metrics", required_argument, NULL, 'm' },
 		{ "store", required_argument, NULL, 'S' },
 		{ "result-expires", required_argument, NULL, 'e' },
+		{ "events", required_argument, NULL, 'E' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -117,6 +122,13 @@ parse_opts(int argc, char **argv, struct control_opts *o)
 			break;
 		case 'S':
 			o->store = optarg;
+			break;
+		case 'E':
+			if (strcmp(optarg, "always") != 0 && strcmp(optarg, "followed") != 0) {
+				fprintf(stderr, "tw-control: --events: always or followed\n");
+				return -1;
+			}
+			o->events_always = strcmp(optarg, "always") == 0;
 			break;
 		case 'e': {
 			unsigned long long v;
@@ -208,6 +220,7 @@ main(int argc, char **argv)
 	static struct ctl_revoke revoke;
 	static struct ctl_collect collect;
 	static struct ctl_beat beat;
+	static struct ctl_events events;
 	struct tw_store *store = NULL;
 	struct ctl_server server;
 	struct ctl_metrics *metrics = NULL;
@@ -305,9 +318,10 @@ main(int argc, char **argv)
 			return 1;
 		}
 	}
+	ctl_events_init(&events, opts.events_always);
 	if (ctl_sched_init(&sched, sh) != 0 || ctl_revoke_init(&revoke, sh) != 0 ||
 	    ctl_beat_init(&beat, store, &sched) != 0 ||
-	    ctl_collect_start(&collect, sh, store, &sched, &beat) != 0) {
+	    ctl_collect_start(&collect, sh, store, &sched, &beat, &events) != 0) {
 		fprintf(stderr, "tw-control: cannot start the scheduler: out of memory\n");
 		tw_store_close(store);
 		ctl_broker_detach(&broker);
@@ -319,6 +333,7 @@ main(int argc, char **argv)
 	broker.revoke = &revoke;
 	broker.collect = &collect;
 	broker.beat = &beat;
+	broker.events = &events;
 
 	make_parent(opts.socket);
 	ret = ctl_server_open(&server, opts.socket);
@@ -372,6 +387,8 @@ main(int argc, char **argv)
 		sh->control_pid = 0;
 	ctl_collect_stop(&collect);
 	ctl_beat_fini(&beat);
+	ctl_events_fini(&events);
+	sh->events_enabled = 0;
 	ctl_sched_fini(&sched);
 	ctl_revoke_fini(&revoke);
 	tw_store_close(store);

@@ -38,6 +38,7 @@ int twctl_revoke(const struct twctl_opts *o, int argc, char **argv);
 int twctl_forget(const struct twctl_opts *o, int argc, char **argv);
 int twctl_schedule(const struct twctl_opts *o, int argc, char **argv);
 int twctl_rate_limit(const struct twctl_opts *o, int argc, char **argv);
+int twctl_events(const struct twctl_opts *o, int argc, char **argv);
 /** `list workers` output (twctl_workers.c). */
 void twctl_print_workers(const struct twctl_opts *o, const Taskwire__Control__Response *r);
 /** `list schedules` output (twctl_schedule.c). */

@@ -90,7 +90,7 @@ twctl_queue(const struct twctl_opts *o, int argc, char **argv)
 	char msg[300];
 
 	if (argc < 3)
-		return usage_error("usage: queue declare NAME [--max-length N] [--overflow reject-publish|drop-head] [--message-ttl MS] [--dead-letter-exchange EX] [--dead-letter-routing-key K] [--max-priority N] [--max-length-bytes N] | queue delete|purge NAME");
+		return usage_error("usage: queue declare NAME [--max-length N] [--overflow reject-publish|reject-publish-dlx|drop-head] [--message-ttl MS] [--dead-letter-exchange EX] [--dead-letter-routing-key K] [--max-priority N] [--max-length-bytes N] | queue delete|purge NAME");
 	if (strcmp(argv[1], "declare") == 0) {
 		qd.name = argv[2];
 		for (int i = 3; i < argc; i++) {
@@ -134,7 +134,7 @@ twctl_queue(const struct twctl_opts *o, int argc, char **argv)
 		req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_PURGE;
 		req.queue_purge = &qp;
 	} else {
-		return usage_error("usage: queue declare NAME [--max-length N] [--overflow reject-publish|drop-head] [--message-ttl MS] [--dead-letter-exchange EX] [--dead-letter-routing-key K] [--max-priority N] [--max-length-bytes N] | queue delete|purge NAME");
+		return usage_error("usage: queue declare NAME [--max-length N] [--overflow reject-publish|reject-publish-dlx|drop-head] [--message-ttl MS] [--dead-letter-exchange EX] [--dead-letter-routing-key K] [--max-priority N] [--max-length-bytes N] | queue delete|purge NAME");
 	}
 	if (twctl_roundtrip(o, &req, &resp) != TWCTL_OK)
 		return TWCTL_FAILED;

@@ -3,6 +3,8 @@
  * Result messages in an mbuf, the same encoding as replies, so tw-control
  * decodes them with protobuf-c; one mbuf carries a pass's worth.
  */
+#include <string.h>
+
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
@@ -65,6 +67,28 @@ tw_records_put(struct tw_lcore_ctx *ctx, const struct tw_wire_result *r)
 	}
 	tw_wire_put_record(&o->w, r);
 	o->n++;
+}
+
+void
+tw_record_queue(const struct tw_lcore_ctx *ctx, struct tw_wire_result *rec, uint16_t slot)
+{
+	if (!tw_events_on(ctx) || slot >= TW_MAX_QUEUES)
+		return;
+	rec->queue = ctx->shared->queues[slot].name;
+	rec->queue_len = (uint32_t)strnlen(rec->queue, TW_NAME_MAX - 1);
+}
+
+void
+tw_event_task(struct tw_lcore_ctx *ctx, const struct tw_task *t, uint32_t state, const char *error)
+{
+	struct tw_wire_result rec = {
+		.task_id = t->id, .state = state, .name = t->name, .name_len = t->name_len,
+		.retries = t->retries, .event_only = true, .error = error,
+		.error_len = error != NULL ? (uint32_t)strlen(error) : 0,
+	};
+
+	tw_record_queue(ctx, &rec, t->queue_slot);
+	tw_records_put(ctx, &rec);
 }
 
 bool

@@ -31,6 +31,20 @@ void tw_records_flush(struct tw_lcore_ctx *ctx);
  */
 bool tw_sched_hand_off(struct tw_lcore_ctx *ctx, struct tw_task *t);
 
+/** @return true while someone follows task events (tw_shared.events_enabled). */
+static inline bool
+tw_events_on(const struct tw_lcore_ctx *ctx)
+{
+	return __atomic_load_n(&ctx->shared->events_enabled, __ATOMIC_RELAXED) != 0;
+}
+
+/** Name the task's queue in a record, when events are followed (for their filters). */
+void tw_record_queue(const struct tw_lcore_ctx *ctx, struct tw_wire_result *rec, uint16_t slot);
+
+/** An event-only record for t (received, started): not kept in the store. */
+void tw_event_task(struct tw_lcore_ctx *ctx, const struct tw_task *t, uint32_t state,
+		   const char *error);
+
 /** @return true if a tw-control is attached to take records and tasks. */
 static inline bool
 tw_ctl_attached(const struct tw_lcore_ctx *ctx)

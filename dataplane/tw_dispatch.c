@@ -233,8 +233,11 @@ deliver(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_mbuf *f
 		rte_mbuf_refcnt_update(frame, 1);
 		/* Hand-off: after a successful enqueue the consumer owns t. */
 		if (unlikely(!enqueue_task(ctx, rt, q, t))) {
-			rte_mbuf_refcnt_update(frame, -1);
-			rte_mempool_put(ctx->task_pool, t);
+			/* reject-publish-dlx: refused here, and lives on through the DLX */
+			if (q->overflow != TW_OVERFLOW_REJECT_PUBLISH_DLX || !tw_deadletter(ctx, rt, t)) {
+				rte_mbuf_refcnt_update(frame, -1);
+				rte_mempool_put(ctx->task_pool, t);
+			}
 			tw_cnt_qadd(&ctx->stats->q_rejected[q->slot], 1);
 			tw_cnt_add(ctx, TW_CNT_nack_queue_full, 1);
 			if (verdict == TW_NACK_NONE)
@@ -342,6 +345,22 @@ resend_duplicate(struct tw_lcore_ctx *ctx, struct tw_reply *r, const struct tw_p
 	return true;
 }
 
+/* task-received (routed) or task-rejected (NACKed), for the event stream */
+static void
+event_dispatched(struct tw_lcore_ctx *ctx, const struct tw_task_view *tv, uint32_t verdict,
+		 const char *detail)
+{
+	struct tw_wire_result rec = {
+		.task_id = tv->id, .name = (const char *)tv->name.p, .name_len = tv->name.len,
+		.retries = tv->retries, .event_only = true,
+		.state = verdict == TW_NACK_NONE ? TW_ST_RECEIVED : TW_ST_REJECTED,
+		.error = verdict == TW_NACK_NONE ? NULL : detail,
+		.error_len = verdict == TW_NACK_NONE || detail == NULL ? 0 : (uint32_t)strlen(detail),
+	};
+
+	tw_records_put(ctx, &rec);
+}
+
 static uint32_t
 dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_mbuf *frame,
 	       uint64_t now, uint64_t now_ms, bool injected)
@@ -361,6 +380,7 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_
 	uint16_t dest[TW_MAX_ROUTE_DESTS];
 	uint32_t payload_len, routed = 0;
 	const uint8_t *payload = tw_parse_payload(frame, &payload_len);
+	const bool events = tw_events_on(ctx);
 
 	tw_cnt_add(ctx, TW_CNT_rx_frames, 1);
 	st = tw_wire_decode_frame(payload, payload_len, &fv, ctx->views, TW_FRAME_MAX_TASKS);
@@ -437,6 +457,8 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_
 			else if (dd != NULL)
 				tw_dedup_forget(dd, gen); /* refused: a retransmit tries again */
 		}
+		if (events)
+			event_dispatched(ctx, tv, verdict, nack_detail[verdict]);
 		if (injected) {
 			if (verdict != TW_NACK_NONE)
 				refuse_injected(ctx, tv, &peer, nack_detail[verdict]);

@@ -69,15 +69,17 @@ report(struct tw_lcore_ctx *ctx, const struct tw_task *t, uint32_t state, const 
 		tw_dedup_record(t->dedup, t->dedup_gen, state,
 				state == TW_ST_SUCCESS ? (const void *)value : (const void *)error,
 				state == TW_ST_SUCCESS ? value_len : error_len, ns);
-	if (!t->ignore_result) {
+	if (!t->ignore_result || tw_events_on(ctx)) {
 		struct tw_wire_result rec = {
 			.task_id = t->id, .state = state, .value = value, .value_len = value_len,
 			.error = error, .error_len = error_len, .runtime_ns = ns,
 			.name = t->name, .name_len = t->name_len, .retries = t->retries,
 			.result_expires_s = t->result_expires_s,
 			.eta_ms = state == TW_ST_RETRY ? t->eta_ms : 0,
+			.event_only = t->ignore_result,
 		};
 
+		tw_record_queue(ctx, &rec, t->queue_slot);
 		tw_records_put(ctx, &rec);
 	}
 }
@@ -328,6 +330,8 @@ handle(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task *t, 
 			return false;
 		}
 	}
+	if (tw_events_on(ctx))
+		tw_event_task(ctx, t, TW_ST_STARTED, NULL);
 	return run(ctx, rt, t);
 }
 

@@ -10,6 +10,7 @@ PACKAGES=(
 	libhwloc-dev libnuma-dev             # lcore plan
 	libjansson-dev                       # twctl --json, definitions
 	liblmdb-dev libmicrohttpd-dev        # result store, HTTP endpoints
+	nettle-dev                           # SHA-1 and base64 of the WebSocket handshake
 	libcmocka-dev                        # unit tests
 	clang libclang-rt-14-dev             # libFuzzer harnesses (make fuzz, short runs in make test)
 	iproute2 procps psmisc               # namespaces and TAP for tests, process checks

@@ -171,6 +171,56 @@ test_dead_letter_dropped_with_key(void **state)
 	assert_int_equal(s.success + it_queue("nowhere", "dropped"), 500);
 }
 
+/*
+ * x-overflow reject-publish-dlx: a full queue NACKs the publisher (queue
+ * full) and the refused task is dead-lettered, so it still runs, from
+ * the queue behind the dead-letter exchange: every task runs exactly once.
+ */
+static void
+test_reject_publish_dlx(void **state)
+{
+	struct tw_client *c = it_client();
+	struct tw_publish p = { .routing_key = "tight", .task = "sleep_us", .args = "[200]",
+				.args_len = 5 };
+	struct states s = { 0 };
+	uint64_t id, deadline = it_now_ms() + 20000;
+	const int n = 300;
+
+	(void)state;
+	assert_int_equal(it_twctl("exchange declare spill fanout"), 0);
+	assert_int_equal(it_twctl("queue declare overflowq"), 0);
+	assert_int_equal(it_twctl("bind spill overflowq"), 0);
+	assert_int_equal(it_twctl("queue declare tight --max-length 8 --overflow reject-publish-dlx "
+				  "--dead-letter-exchange spill"), 0);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(tw_client_publish(c, &p, &id), 0);
+	assert_int_equal(tw_client_flush(c), 0);
+	while (it_now_ms() < deadline && (s.acks + s.nacks < (uint64_t)n || s.success < (uint64_t)n))
+		assert_true(tw_client_poll(c, 100, tally, &s) >= 0);
+	tw_client_close(c);
+	print_message("reject-publish-dlx: %lu acked, %lu nacked, %lu ran; overflowq got %lu\n",
+		      (unsigned long)s.acks, (unsigned long)s.nacks, (unsigned long)s.success,
+		      (unsigned long)it_queue("overflowq", "published"));
+	assert_int_equal(s.acks + s.nacks, n);
+	assert_true(s.nacks > 0);                           /* the publisher saw the refusals */
+	assert_int_equal(s.success, n);                     /* and every task still ran once */
+	assert_int_equal(it_queue("tight", "rejected"), s.nacks);
+	assert_int_equal(it_queue("overflowq", "published"), s.nacks);
+	/* definitions export names the mode as RabbitMQ does */
+	{
+		char path[512], text[65536] = "";
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/defs-rpdlx.json", getenv("TW_DIR"));
+		assert_int_equal(it_twctl("definitions export %s", path), 0);
+		f = fopen(path, "r");
+		assert_non_null(f);
+		fread(text, 1, sizeof(text) - 1, f);
+		fclose(f);
+		assert_non_null(strstr(text, "\"x-overflow\": \"reject-publish-dlx\""));
+	}
+}
+
 struct order {
 	uint64_t ids_low[64], ids_high[64];
 	int n_low, n_high;
@@ -319,6 +369,7 @@ main(void)
 		cmocka_unit_test_teardown(test_message_ttl, it_pools_back),
 		cmocka_unit_test_teardown(test_dead_letter_expired, it_pools_back),
 		cmocka_unit_test_teardown(test_dead_letter_dropped_with_key, it_pools_back),
+		cmocka_unit_test_teardown(test_reject_publish_dlx, it_pools_back),
 		cmocka_unit_test_teardown(test_priority_queue, it_pools_back),
 		cmocka_unit_test_teardown(test_max_length_bytes, it_pools_back),
 		cmocka_unit_test_teardown(test_redeclare_with_other_policy, it_pools_back),

@@ -1,0 +1,111 @@
+"""HTTP, SSE and WebSocket client for the tests (Python standard library).
+
+    http_client.py get|post URL            print status and body
+    http_client.py sse URL TASK_ID SECS    print each event (type, id, result) of TASK_ID
+                                           ("*": any task) until a final one (or SECS pass)
+    http_client.py ws URL TASK_ID SECS     the same over a WebSocket, checking the
+                                           handshake's Sec-WebSocket-Accept
+"""
+import base64
+import hashlib
+import http.client
+import json
+import os
+import socket
+import struct
+import sys
+import time
+import urllib.parse
+
+FINAL = {"task-succeeded", "task-failed", "task-revoked", "task-rejected"}
+
+
+def split(url):
+    u = urllib.parse.urlsplit(url)
+    return u.hostname, u.port, u.path + ("?" + u.query if u.query else "")
+
+
+def plain(method, url):
+    host, port, path = split(url)
+    c = http.client.HTTPConnection(host, port, timeout=10)
+    c.request(method, path)
+    r = c.getresponse()
+    print(r.status)
+    print(r.read().decode())
+
+
+def sse(url, task, secs):
+    host, port, path = split(url)
+    c = http.client.HTTPConnection(host, port, timeout=secs)
+    c.request("GET", path)
+    r = c.getresponse()
+    assert r.status == 200, r.status
+    assert r.getheader("Content-Type") == "text/event-stream"
+    end = time.time() + secs
+    print("ready", flush=True)
+    while time.time() < end:
+        line = r.fp.readline().decode()
+        if line.startswith("data: "):
+            ev = json.loads(line[6:])
+            if task in ("*", ev.get("task_id")) and "task_id" in ev:
+                print(ev["type"], ev["task_id"], ev.get("result", ev.get("error", "")),
+                      flush=True)
+                if ev["type"] in FINAL:
+                    return
+
+
+def ws(url, task, secs):
+    host, port, path = split(url)
+    s = socket.create_connection((host, port), timeout=secs)
+    key = base64.b64encode(os.urandom(16)).decode()
+    s.sendall(("GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n"
+               % (path, host, port, key)).encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(1)
+    lines = head.decode().split("\r\n")
+    assert lines[0].startswith("HTTP/1.1 101"), lines[0]
+    want = base64.b64encode(hashlib.sha1(
+        (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+    got = [l.split(":", 1)[1].strip() for l in lines if l.lower().startswith("sec-websocket-accept")]
+    assert got == [want], (got, want)
+    print("ready", flush=True)
+    end = time.time() + secs
+
+    def read(n):
+        b = b""
+        while len(b) < n:
+            chunk = s.recv(n - len(b))
+            if not chunk:
+                raise EOFError
+            b += chunk
+        return b
+
+    while time.time() < end:
+        h = read(2)
+        op, n = h[0] & 0x0f, h[1] & 0x7f
+        if n == 126:
+            n = struct.unpack(">H", read(2))[0]
+        elif n == 127:
+            n = struct.unpack(">Q", read(8))[0]
+        data = read(n)
+        if op != 1:
+            continue
+        ev = json.loads(data.decode())
+        if task in ("*", ev.get("task_id")) and "task_id" in ev:
+            print(ev["type"], ev["task_id"], ev.get("result", ev.get("error", "")), flush=True)
+            if ev["type"] in FINAL:
+                # a masked close frame, as clients must send
+                s.sendall(bytes([0x88, 0x80]) + os.urandom(4))
+                return
+
+
+if __name__ == "__main__":
+    cmd = sys.argv[1]
+    if cmd in ("get", "post"):
+        plain(cmd.upper(), sys.argv[2])
+    elif cmd == "sse":
+        sse(sys.argv[2], sys.argv[3], float(sys.argv[4]))
+    else:
+        ws(sys.argv[2], sys.argv[3], float(sys.argv[4]))
