@@ -16,6 +16,7 @@ PACKAGES=(
 	iproute2 procps psmisc               # namespaces and TAP for tests, process checks
 	gnuplot-nox                          # make perf: latency against offered load
 	chromium fonts-dejavu-core           # dashboard test: headless Chromium loads tw-control's page, dumps its DOM, screenshots it
+	python3                              # test helpers: lossy relay, HTTP client, the dashboard test's browser driver
 )
 
 missing=()

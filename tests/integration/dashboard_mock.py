@@ -82,6 +82,7 @@ class Model:
                 return False
             t["state"] = "REVOKED"
             t["where"] = "revoked"
+            t["error"] = "revoked before it started"
             return True
 
     def listing(self, status):

@@ -9,15 +9,20 @@
 #     tw-publish-bench publishes; from each dumped DOM: connected, the
 #     queue in the queues table, tasks executed per second above zero,
 #     the executed total grown between the runs; #task=ID shows a task's
-#     state and result; a countdown task is in the scheduled list, and
-#     after a revoke through POST /api/tasks/ID/revoke in the revoked list;
-#  3. a screenshot at 1280x900 (perf/results/dashboard.png with
+#     state and result; a countdown task is in the scheduled list;
+#  3. that task revoked through POST /api/tasks/ID/revoke, the page live
+#     for 6 wall-clock seconds with its event stream open
+#     (dashboard_cdp.py: Chromium driven over the DevTools pipe): task
+#     events in the feed, the task REVOKED and in the revoked list; a
+#     screenshot at 1280x900 (perf/results/dashboard.png with
 #     TW_SAVE_SCREENSHOT=1, else in $TW_DIR) that is a real PNG.
-# The page is loaded with ?events=off: headless Chromium's virtual time
-# (--virtual-time-budget, which runs the page's 1 s polls and then dumps)
-# stands still while any request is pending, and an open event stream
-# always is. Without Chromium (/usr/bin/chromium) it prints "skip: ..."
-# and passes. Every process it starts is stopped, every profile removed.
+# Runs 1 and 2 use --dump-dom with ?events=off: headless Chromium's
+# virtual time (--virtual-time-budget, which runs the page's 1 s polls and
+# then dumps) stands still while any request is pending, and an open event
+# stream always is; without virtual time --dump-dom snapshots at the load
+# event, before the second poll. Without Chromium (/usr/bin/chromium) it
+# prints "skip: ..." and passes. Every process it starts is stopped, every
+# profile removed.
 set -euo pipefail
 . "$(dirname "$0")/../../deploy/lib.sh"
 . "$TW_DIR/engine.env"
@@ -66,6 +71,18 @@ browser() {
 		>"$out" 2>>"$TW_DIR/chromium.log" || rc=$?
 	rm -rf "$prof"
 	[ "$rc" -eq 0 ] || fail "chromium exited $rc on $url; its log:
+$(tail -20 "$TW_DIR/chromium.log")"
+}
+# live OUT URL PNG: the page for 6 real seconds, its event stream open
+live() {
+	local out=$1 url=$2 png=$3 prof rc=0
+	prof=$(mktemp -d -t tw-dash.XXXXXX)
+	profiles+=("$prof")
+	timeout -k 5 90 python3 "$(dirname "$0")/dashboard_cdp.py" --chromium "$CHROMIUM" \
+		--profile "$prof" --wait 6 --dom "$out" --screenshot "$png" \
+		--log "$TW_DIR/chromium.log" "$url" || rc=$?
+	rm -rf "$prof"
+	[ "$rc" -eq 0 ] || fail "dashboard_cdp.py exited $rc on $url; chromium's log:
 $(tail -20 "$TW_DIR/chromium.log")"
 }
 # value ID FILE: the text of the element with that id in a dumped DOM
@@ -135,7 +152,7 @@ total2=$(value total-executed "$dom2")
 	fail "total-executed did not grow: '$total1' then '$total2'"
 echo "ok: two page loads: executed $total1 -> $total2, $(value tasks-per-sec "$dom2") tasks/s, dashq listed, task $id SUCCESS 5"
 
-# 3. revoke the scheduled task, then a screenshot of the page showing it
+# 3. revoke the scheduled task, then the live page showing it, and a screenshot
 out=$(http POST "/api/tasks/$sched/revoke")
 echo "$out" | head -1 | grep -q "200 OK" && echo "$out" | grep -Eq '"ok": ?true' ||
 	fail "revoke $sched: $out"
@@ -147,14 +164,17 @@ else
 fi
 rm -f "$png"
 dom3=$TW_DIR/dashboard-3.html
-browser "$dom3" "$url#task=$sched" --virtual-time-budget=8000 --window-size=1280,900 \
-	--hide-scrollbars --screenshot="$png"
+live "$dom3" "http://$TW_METRICS/#task=$sched" "$png"
 tw_stop_pid "$load" || true
 load=
+[ "$(value status "$dom3")" = connected ] || fail "status '$(value status "$dom3")' in $dom3"
 [ "$(value task-state "$dom3")" = REVOKED ] || fail "task $sched: '$(value task-state "$dom3")' after revoke"
 grep -q "data-task=\"$sched\" data-status=\"revoked\"" "$dom3" || fail "$sched not in the revoked list"
+grep -q '<li data-type="task-' "$dom3" || fail "no task events in the live feed: $(value feed-status "$dom3")"
+rate=$(value tasks-per-sec "$dom3")
+[[ $rate =~ ^[0-9]+$ ]] && [ "$rate" -gt 0 ] || fail "tasks-per-sec '$rate' in the live page"
 [ -f "$png" ] || fail "no screenshot at $png"
 size=$(stat -c %s "$png")
 [ "$size" -gt 20000 ] || fail "screenshot $png: only $size bytes"
 [ "$(head -c 8 "$png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || fail "$png is not a PNG"
-echo "ok: revoked $sched shown; screenshot $png ($size bytes)"
+echo "ok: live page: feed $(value feed-status "$dom3"), $rate tasks/s, revoked $sched shown; screenshot $png ($size bytes)"
