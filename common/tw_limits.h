@@ -24,6 +24,8 @@
 #define TW_FRAME_VERSION 1u
 #define TW_DEFAULT_UDP_PORT 5555
 #define TW_MAX_TASK_NAMES 256    /* registered tasks (built-in and plugins) */
+#define TW_RUNTIME_BUCKETS 16    /* task runtime histogram: <= 1 us, 2 us, 4 us ... 16 ms, more */
+#define TW_BURST_BUCKETS 7       /* RX burst sizes: 1, 2-3, 4-7, 8-15, 16-31, 32, and 0 (idle) */
 #define TW_RATE_WAIT_RING 1024   /* rate-limited tasks waiting on one worker lcore */
 #define TW_SCHED_RING 16384     /* tasks on their way to tw-control's scheduler, per lcore */
 #define TW_RECORDS_RING 1024     /* mbufs of result-store records waiting for tw-control, per lcore */

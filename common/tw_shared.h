@@ -27,7 +27,7 @@
 
 #define TW_SHARED_MZ "tw_shared"
 #define TW_SHARED_MAGIC 0x54575348u /* "TWSH" */
-#define TW_SHARED_LAYOUT_VERSION 2u
+#define TW_SHARED_LAYOUT_VERSION 3u
 
 struct rte_mempool;
 struct rte_rcu_qsbr;
@@ -65,6 +65,14 @@ struct tw_lcore_stats {
 	uint64_t running_task;
 	uint64_t running_since_tsc;
 	char running_name[64];
+	/* per registered task name (handler index): Prometheus families */
+	uint64_t task_received[TW_MAX_TASK_NAMES];
+	uint64_t task_succeeded[TW_MAX_TASK_NAMES];
+	uint64_t task_failed[TW_MAX_TASK_NAMES];
+	uint64_t task_retried[TW_MAX_TASK_NAMES];
+	uint64_t task_runtime_ns[TW_MAX_TASK_NAMES];
+	uint64_t task_runtime_hist[TW_MAX_TASK_NAMES][TW_RUNTIME_BUCKETS];
+	uint64_t rx_burst_hist[TW_BURST_BUCKETS];
 } __rte_cache_aligned;
 
 /* Queue slot bookkeeping, written by tw-control only. */

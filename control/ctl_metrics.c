@@ -13,7 +13,11 @@
 #include <microhttpd.h>
 #include <rte_ring.h>
 
+#include <stddef.h>
+
 #include "ctl_http.h"
+#include "ctl_sched.h"
+#include "ctl_store.h"
 #include "ctl_metrics.h"
 
 struct ctl_metrics {
@@ -143,9 +147,14 @@ queues(struct text *t, const struct ctl_broker *b)
 		{ "taskwire_queue_rejected_total", "counter", "Tasks NACKed queue-full" },
 		{ "taskwire_queue_dropped_total", "counter", "Tasks dropped from the head (drop-head)" },
 		{ "taskwire_queue_expired_total", "counter", "Tasks whose message TTL passed" },
+		{ "taskwire_queue_workers", "gauge", "Worker lcores consuming the queue" },
 	};
 	const struct tw_shared *sh = b->sh;
+	uint64_t workers = 0;
 
+	/* every worker lcore consumes every queue */
+	for (uint32_t i = 1; i < sh->n_plan; i++)
+		workers += sh->plan[i].role == TW_ROLE_WORKER || sh->plan[i].role == TW_ROLE_RTC;
 	for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
 		family(t, fams[f].name, fams[f].type, fams[f].help);
 		for (uint32_t s = 0; s < TW_MAX_QUEUES; s++) {
@@ -163,7 +172,8 @@ queues(struct text *t, const struct ctl_broker *b)
 			case 3: v = c.delivered; break;
 			case 4: v = c.rejected; break;
 			case 5: v = c.dropped; break;
-			default: v = c.expired; break;
+			case 6: v = c.expired; break;
+			default: v = workers; break;
 			}
 			/* queue names have no control characters (checked at declare); escape quotes */
 			emit(t, "%s{queue=\"", fams[f].name);
@@ -171,6 +181,117 @@ queues(struct text *t, const struct ctl_broker *b)
 				emit(t, *p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
 			emit(t, "\"} %lu\n", (unsigned long)v);
 		}
+	}
+}
+
+/* Label value: quotes and backslashes escaped (names have no control characters). */
+static void
+label(struct text *t, const char *v)
+{
+	for (const char *p = v; *p; p++)
+		emit(t, *p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
+}
+
+/* Per registered task name: outcomes and a runtime histogram, summed over lcores. */
+static void
+tasks(struct text *t, const struct tw_shared *sh)
+{
+	static const struct {
+		const char *name, *help;
+		size_t off;
+	} fams[] = {
+		{ "taskwire_task_received_total", "Tasks of this name routed to a queue",
+		  offsetof(struct tw_lcore_stats, task_received) },
+		{ "taskwire_task_succeeded_total", "Runs of this task that succeeded",
+		  offsetof(struct tw_lcore_stats, task_succeeded) },
+		{ "taskwire_task_failed_total", "Runs of this task that failed",
+		  offsetof(struct tw_lcore_stats, task_failed) },
+		{ "taskwire_task_retried_total", "Runs of this task that asked for a retry",
+		  offsetof(struct tw_lcore_stats, task_retried) },
+	};
+	uint32_t n = sh->n_tasks < TW_MAX_TASK_NAMES ? sh->n_tasks : TW_MAX_TASK_NAMES;
+
+	for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
+		family(t, fams[f].name, "counter", fams[f].help);
+		for (uint32_t h = 0; h < n; h++) {
+			uint64_t v = 0;
+
+			for (uint32_t i = 0; i < sh->n_pollers && i < TW_MAX_LCORES; i++)
+				v += __atomic_load_n((const uint64_t *)((const uint8_t *)&sh->stats[i] +
+									fams[f].off) + h,
+						     __ATOMIC_RELAXED);
+			emit(t, "%s{task=\"", fams[f].name);
+			label(t, sh->task_info[h].name);
+			emit(t, "\"} %lu\n", (unsigned long)v);
+		}
+	}
+	family(t, "taskwire_task_runtime_seconds", "histogram", "Handler run time by task name");
+	for (uint32_t h = 0; h < n; h++) {
+		uint64_t cum = 0, sum_ns = 0;
+
+		for (unsigned b = 0; b < TW_RUNTIME_BUCKETS; b++) {
+			for (uint32_t i = 0; i < sh->n_pollers && i < TW_MAX_LCORES; i++)
+				cum += __atomic_load_n(&sh->stats[i].task_runtime_hist[h][b],
+						       __ATOMIC_RELAXED);
+			emit(t, "taskwire_task_runtime_seconds_bucket{task=\"");
+			label(t, sh->task_info[h].name);
+			if (b + 1 < TW_RUNTIME_BUCKETS)
+				emit(t, "\",le=\"%g\"} %lu\n", (double)(1u << b) * 1e-6,
+				     (unsigned long)cum);
+			else
+				emit(t, "\",le=\"+Inf\"} %lu\n", (unsigned long)cum);
+		}
+		for (uint32_t i = 0; i < sh->n_pollers && i < TW_MAX_LCORES; i++)
+			sum_ns += __atomic_load_n(&sh->stats[i].task_runtime_ns[h], __ATOMIC_RELAXED);
+		emit(t, "taskwire_task_runtime_seconds_sum{task=\"");
+		label(t, sh->task_info[h].name);
+		emit(t, "\"} %.9f\ntaskwire_task_runtime_seconds_count{task=\"", (double)sum_ns / 1e9);
+		label(t, sh->task_info[h].name);
+		emit(t, "\"} %lu\n", (unsigned long)cum);
+	}
+}
+
+/* RX burst sizes per lcore: how full the polls are (a histogram of packets per poll). */
+static void
+bursts(struct text *t, const struct tw_shared *sh)
+{
+	static const char *const le[TW_BURST_BUCKETS] = { "0", "1", "3", "7", "15", "31", "+Inf" };
+
+	family(t, "taskwire_lcore_rx_burst_size", "histogram", "Packets per RX poll of the lcore");
+	for (uint32_t i = 0; i < sh->n_plan; i++) {
+		const struct tw_plan_entry *pe = &sh->plan[i];
+		uint64_t cum = 0;
+
+		if (pe->role == TW_ROLE_MAIN || pe->role == TW_ROLE_WORKER ||
+		    pe->qsbr_id >= TW_MAX_LCORES)
+			continue;
+		for (unsigned b = 0; b < TW_BURST_BUCKETS; b++) {
+			cum += __atomic_load_n(&sh->stats[pe->qsbr_id].rx_burst_hist[b], __ATOMIC_RELAXED);
+			emit(t, "taskwire_lcore_rx_burst_size_bucket{lcore=\"%u\",le=\"%s\"} %lu\n",
+			     pe->lcore_id, le[b], (unsigned long)cum);
+		}
+		emit(t, "taskwire_lcore_rx_burst_size_count{lcore=\"%u\"} %lu\n", pe->lcore_id,
+		     (unsigned long)cum);
+		emit(t, "taskwire_lcore_rx_burst_size_sum{lcore=\"%u\"} %lu\n", pe->lcore_id,
+		     (unsigned long)__atomic_load_n(&sh->stats[pe->qsbr_id].c[TW_CNT_rx_packets],
+						    __ATOMIC_RELAXED));
+	}
+}
+
+/* tw-control's own gauges: result store and scheduler. */
+static void
+control_gauges(struct text *t, const struct ctl_broker *b)
+{
+	if (b->store != NULL) {
+		family(t, "taskwire_result_store_records", "gauge",
+		       "Results kept in the result store (expired ones until swept)");
+		emit(t, "taskwire_result_store_records %lu\n",
+		     (unsigned long)tw_store_count(b->store));
+	}
+	if (b->sched != NULL) {
+		family(t, "taskwire_scheduled_tasks", "gauge",
+		       "Tasks held by the scheduler (eta, countdown, retries)");
+		emit(t, "taskwire_scheduled_tasks %lu\n", (unsigned long)ctl_sched_count(b->sched));
 	}
 }
 
@@ -186,6 +307,9 @@ ctl_metrics_render(const struct ctl_broker *b)
 	engine_counters(&t, b->sh);
 	lcores(&t, b->sh);
 	queues(&t, b);
+	tasks(&t, b->sh);
+	bursts(&t, b->sh);
+	control_gauges(&t, b);
 	family(&t, "taskwire_routes_version", "gauge", "Version of the routing table in use");
 	emit(&t, "taskwire_routes_version %lu\n",
 	     (unsigned long)__atomic_load_n(&b->sh->routes_version, __ATOMIC_ACQUIRE));

@@ -441,6 +441,9 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_
 		} else {
 			uint16_t handler = tw_tasks_lookup(ctx->tasks, tv->name.p, tv->name.len);
 
+			if (handler != TW_HANDLER_NONE)
+				tw_cnt_qadd(&ctx->stats->task_received[handler], 1);
+
 			struct tw_dedup_entry *dd = NULL;
 			uint32_t gen = 0;
 

@@ -184,6 +184,17 @@ finish(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task *t, 
        bool retry_asked, int64_t countdown_ms, const uint8_t *out, uint32_t out_len, uint64_t ns)
 {
 	tw_cnt_add(ctx, TW_CNT_tasks_executed, 1);
+	if (t->handler != TW_HANDLER_NONE) {
+		struct tw_lcore_stats *st = ctx->stats;
+		uint16_t h = t->handler;
+
+		tw_cnt_qadd(&st->task_runtime_ns[h], ns);
+		tw_cnt_qadd(&st->task_runtime_hist[h][tw_runtime_bucket(ns)], 1);
+		tw_cnt_qadd(ret == TW_TASK_SUCCESS ? &st->task_succeeded[h]
+			    : ret == TW_TASK_RETRY || retry_asked ? &st->task_retried[h]
+								   : &st->task_failed[h],
+			    1);
+	}
 	if (ret == TW_TASK_SUCCESS) {
 		tw_cnt_add(ctx, TW_CNT_tasks_succeeded, 1);
 		report(ctx, t, TW_ST_SUCCESS, out, out_len, NULL, 0, ns);

@@ -114,6 +114,15 @@ tw_cnt_qadd(uint64_t *slot, uint64_t n)
 	__atomic_store_n(slot, *slot + n, __ATOMIC_RELAXED);
 }
 
+/* Runtime histogram bucket: <= 1 us is 0, then one per doubling, the last takes the rest. */
+static inline unsigned
+tw_runtime_bucket(uint64_t ns)
+{
+	unsigned b = ns <= 1000 ? 0 : 64 - (unsigned)__builtin_clzll((ns - 1) / 1000);
+
+	return b < TW_RUNTIME_BUCKETS ? b : TW_RUNTIME_BUCKETS - 1;
+}
+
 /* Stop flag: set by main() on SIGINT/SIGTERM, read relaxed by the loops. */
 /*
  * TSC ticks to ns without a 64-bit division (one per task otherwise):

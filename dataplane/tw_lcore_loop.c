@@ -42,6 +42,8 @@ io_pass(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 	if (work != 0)
 		tw_dispatch_injected_burst(ctx, rt, frames, (uint16_t)work);
 	n = rte_eth_rx_burst(ctx->port_id, ctx->rx_queue, pkts, TW_BURST);
+	/* bucket 0: empty polls; then 1, 2-3, 4-7, 8-15, 16-31, 32 */
+	tw_cnt_qadd(&ctx->stats->rx_burst_hist[n == 0 ? 0 : 32 - __builtin_clz(n)], 1);
 	if (n == 0)
 		return work;
 	tw_cnt_add(ctx, TW_CNT_rx_packets, n);
