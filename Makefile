@@ -138,29 +138,31 @@ $(BUILD)/tests/integration/%: $(OBJ)/tests/integration/%.o $(IT_HELPER_OBJS) $(L
 FUZZ_CC ?= clang
 FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-std=gnu11 -D_GNU_SOURCE -I$(GEN) -Icommon -Iinclude
+# headers too: a change in an inline decoder must rebuild the harnesses
+FUZZ_HDRS := $(wildcard common/*.h include/taskwire/*.h)
 FUZZ_BINS := $(BUILD)/fuzz/fuzz_wire $(BUILD)/fuzz/fuzz_topic $(BUILD)/fuzz/fuzz_topic_tiny \
 	$(BUILD)/fuzz/fuzz_definitions $(BUILD)/fuzz/fuzz_cron
-$(BUILD)/fuzz/fuzz_wire: fuzz/fuzz_wire.c common/tw_wire.c common/tw_wire_publisher.c $(GEN)/taskwire.pb-c.c
+$(BUILD)/fuzz/fuzz_wire: fuzz/fuzz_wire.c common/tw_wire.c common/tw_wire_publisher.c $(GEN)/taskwire.pb-c.c $(FUZZ_HDRS)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ -lprotobuf-c
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -lprotobuf-c
 TOPIC_FUZZ_SRCS := fuzz/fuzz_topic.c common/tw_routes.c common/tw_topic.c common/tw_topic_build.c \
 	common/tw_wire.c
-$(BUILD)/fuzz/fuzz_topic: $(TOPIC_FUZZ_SRCS)
+$(BUILD)/fuzz/fuzz_topic: $(TOPIC_FUZZ_SRCS) $(FUZZ_HDRS)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^)
 # The same harness with the trie's size thresholds at their minimum, so that
 # a few short patterns reach big nodes, hashed word edges and the frontier
 # overflow fallback.
-$(BUILD)/fuzz/fuzz_topic_tiny: $(TOPIC_FUZZ_SRCS)
+$(BUILD)/fuzz/fuzz_topic_tiny: $(TOPIC_FUZZ_SRCS) $(FUZZ_HDRS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -DTW_TOPIC_INLINE_LITS=1 -DTW_TOPIC_WORD_SCAN=1 \
-		-DTW_TOPIC_FRONTIER_MAX=2 -o $@ $^
-$(BUILD)/fuzz/fuzz_definitions: fuzz/fuzz_definitions.c common/tw_definitions.c $(GEN)/control.pb-c.c
+		-DTW_TOPIC_FRONTIER_MAX=2 -o $@ $(filter %.c,$^)
+$(BUILD)/fuzz/fuzz_definitions: fuzz/fuzz_definitions.c common/tw_definitions.c $(GEN)/control.pb-c.c $(FUZZ_HDRS)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ -ljansson -lprotobuf-c
-$(BUILD)/fuzz/fuzz_cron: fuzz/fuzz_cron.c common/tw_cron.c common/tw_units.c
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -ljansson -lprotobuf-c
+$(BUILD)/fuzz/fuzz_cron: fuzz/fuzz_cron.c common/tw_cron.c common/tw_units.c $(FUZZ_HDRS)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^)
 fuzz-build: $(FUZZ_BINS)
 
 # make fuzz: each harness for FUZZ_SECONDS (default 60); make test runs them 10 s each.

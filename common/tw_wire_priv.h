@@ -71,9 +71,12 @@ get_fixed64(struct cursor *c, uint64_t *v)
 static inline bool
 get_len(struct cursor *c, struct tw_str *s)
 {
+	const uint8_t *start = c->p;
 	uint64_t n;
 
-	if (!get_varint(c, &n) || n > (uint64_t)(c->end - c->p))
+	/* a length is a uint32 varint: protobuf-c refuses one over 5 bytes, even
+	 * an overlong encoding of a small value (found by fuzz_wire), and so do we */
+	if (!get_varint(c, &n) || c->p - start > 5 || n > (uint64_t)(c->end - c->p))
 		return false;
 	s->p = c->p;
 	s->len = (uint32_t)n;

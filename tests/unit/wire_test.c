@@ -319,6 +319,24 @@ test_wire_decode_task_options_match_protobuf_c(void **state)
 	}
 }
 
+/* A length written as an overlong 10-byte varint: protobuf-c refuses it,
+ * so both our decoders must (found by fuzz_wire). */
+static void
+test_wire_overlong_length_refused(void **state)
+{
+	static const uint8_t in[] = { 0x0d, 'T', 'W', 'F', '1', 0x2a, 0x80, 0x80, 0x80, 0x80, 0x80,
+				      0x80, 0x80, 0x80, 0x80, 0x00, 0x2a, 0x00 };
+	struct tw_reply_item items[4];
+	struct tw_frame_view fv;
+	uint64_t fid;
+
+	(void)state;
+	assert_null(taskwire__frame__unpack(NULL, sizeof(in), in));
+	assert_int_equal(tw_wire_decode_replies(in, sizeof(in), &fid, items, 4), -1);
+	assert_int_equal(tw_wire_decode_frame(in, sizeof(in), &fv, views, TW_FRAME_MAX_TASKS),
+			 TW_WIRE_MALFORMED);
+}
+
 /* Store records carry every Result field; protobuf-c reads them back. */
 static void
 test_wire_record_unpacks_in_protobuf_c(void **state)
@@ -555,6 +573,7 @@ main(void)
 		cmocka_unit_test(test_wire_enums_match_proto),
 		cmocka_unit_test(test_wire_decode_task_options_match_protobuf_c),
 		cmocka_unit_test(test_wire_record_unpacks_in_protobuf_c),
+		cmocka_unit_test(test_wire_overlong_length_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
