@@ -76,7 +76,7 @@ frame_reset(struct tw_client *c)
 	c->frame.tasks = c->task_ptrs;
 	c->frame.n_tasks = 0;
 	/* magic (5) + version (2) + frame_id (9) */
-	c->frame_bytes = 5 + 1 + varint_size(TW_FRAME_VERSION) + 9;
+	c->frame_bytes = 5 + 1 + varint_size(TW_FRAME_VERSION) + 9 + 2; /* + retransmits */
 	c->arena_used = 0;
 	c->pending_delayed = false;
 }
@@ -318,6 +318,8 @@ tw_client_flush(struct tw_client *c)
 	if (c->frame.n_tasks == 0)
 		return 0;
 	c->frame.frame_id = c->next_frame_id++;
+	/* at-least-once: the engine must suppress duplicates of our retransmits */
+	c->frame.retransmits = c->retransmit_ms != 0;
 	len = taskwire__frame__get_packed_size(&c->frame);
 	if (len > SEND_BYTES)
 		return -EMSGSIZE; /* cannot happen: the arena bounds the frame */

@@ -219,6 +219,7 @@ tw_wire_decode_frame(const uint8_t *buf, uint32_t len, struct tw_frame_view *fv,
 	fv->version = 0;
 	fv->frame_id = 0;
 	fv->n_tasks = 0;
+	fv->retransmits = false;
 	fv->error = NULL;
 	if (!tw_wire_has_magic(buf, len))
 		return TW_WIRE_NOT_TASKWIRE;
@@ -231,6 +232,13 @@ tw_wire_decode_frame(const uint8_t *buf, uint32_t len, struct tw_frame_view *fv,
 			return TW_WIRE_MALFORMED;
 		}
 		switch (field) {
+		case F_FRAME_RETRANSMITS:
+			if (wt != WT_VARINT || !get_varint(&c, &v)) {
+				fv->error = "bad retransmits field";
+				return TW_WIRE_MALFORMED;
+			}
+			fv->retransmits = v != 0;
+			break;
 		case F_FRAME_VERSION:
 			if (wt != WT_VARINT || !get_varint(&c, &v)) {
 				fv->error = "bad version field";
@@ -431,13 +439,33 @@ tw_wire_put_record(struct tw_wbuf *w, const struct tw_wire_result *r)
 		put_bytes(w, F_RESULT_QUEUE, r->queue, r->queue_len);
 }
 
+/*
+ * The result every task sends its publisher: five fields only. Kept apart
+ * from tw_wire_put_record(), whose twelve optional fields cost ~5% of the
+ * engine's cycles on the noop path (perf record, make perf).
+ */
 void
 tw_wire_put_result(struct tw_wbuf *w, uint64_t task_id, uint32_t state, const uint8_t *value,
 		   uint32_t value_len, const char *error, uint32_t error_len, uint64_t runtime_ns)
 {
-	struct tw_wire_result r = { .task_id = task_id, .state = state, .value = value,
-				    .value_len = value_len, .error = error, .error_len = error_len,
-				    .runtime_ns = runtime_ns };
+	uint32_t body = (task_id != 0 ? 9 : 0) + varint_field_size(state) +
+			len_field_size(value_len) + len_field_size(error_len) +
+			varint_field_size(runtime_ns);
 
-	tw_wire_put_record(w, &r);
+	put_tag(w, F_FRAME_RESULTS, WT_LEN);
+	put_varint(w, body);
+	if (task_id != 0)
+		put_fixed64(w, F_RESULT_TASK_ID, task_id);
+	if (state != 0) {
+		put_tag(w, F_RESULT_STATE, WT_VARINT);
+		put_varint(w, state);
+	}
+	if (value_len != 0)
+		put_bytes(w, F_RESULT_VALUE, value, value_len);
+	if (error_len != 0)
+		put_bytes(w, F_RESULT_ERROR, error, error_len);
+	if (runtime_ns != 0) {
+		put_tag(w, F_RESULT_RUNTIME, WT_VARINT);
+		put_varint(w, runtime_ns);
+	}
 }

@@ -61,6 +61,7 @@ struct tw_frame_view {
 	uint32_t version;
 	uint64_t frame_id;
 	uint32_t n_tasks;
+	bool retransmits;        /* the publisher retransmits: suppress duplicates */
 	const char *error;       /* static string naming the first problem, for NACK details */
 };
 

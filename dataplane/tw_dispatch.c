@@ -407,7 +407,7 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_
 		uint32_t verdict;
 		int n_dest;
 
-		if (!injected && bad == NULL && ctx->dedup != NULL &&
+		if (fv.retransmits && bad == NULL && ctx->dedup != NULL &&
 		    resend_duplicate(ctx, r, &peer, tv))
 			continue;
 		if (bad != NULL) {
@@ -448,7 +448,7 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_
 			uint32_t gen = 0;
 
 			/* remembered before the hand-off: a worker may finish it at once */
-			if (!injected && ctx->dedup != NULL)
+			if (fv.retransmits && ctx->dedup != NULL)
 				dd = tw_dedup_insert(ctx->dedup, peer.ip, peer.port, tv->id, &gen);
 			if (tv->eta_ms > now_ms && !injected)
 				verdict = schedule(ctx, frame, tv, &peer, handler, now);

@@ -142,11 +142,12 @@ tw_reply_result(struct tw_lcore_ctx *ctx, struct tw_reply *r, uint64_t task_id, 
 		const uint8_t *value, uint32_t value_len, const char *error, uint32_t error_len,
 		uint64_t runtime_ns)
 {
-	struct tw_wire_result res = { .task_id = task_id, .state = state, .value = value,
-				      .value_len = value_len, .error = error,
-				      .error_len = error_len, .runtime_ns = runtime_ns };
-
-	return tw_reply_record(ctx, r, &res);
+	if (!reserve(ctx, r, tw_wire_result_size(value_len, error_len, runtime_ns)))
+		return false;
+	tw_wire_put_result(&r->w, task_id, state, value, value_len, error, error_len, runtime_ns);
+	r->n_entries++;
+	tw_cnt_add(ctx, TW_CNT_results_sent, 1);
+	return true;
 }
 
 bool

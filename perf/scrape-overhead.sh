@@ -18,6 +18,7 @@ trap 'tw_engine_stop "$dir"' EXIT
 metrics=$(sed -n 's|^tw-control: metrics on http://\(.*\)/metrics$|\1|p' "$dir/control.log")
 rate() { grep -o '"results_per_sec": [0-9]*' "$1" | awk '{ print $2 }'; }
 
+# started in this shell (not in $(...), whose pipe it would hold open): $! is its pid
 scraper() {
 	taskset -c 0 /usr/bin/python3 -c '
 import sys, time, urllib.request
@@ -27,17 +28,19 @@ while True:
     urllib.request.urlopen(url, timeout=5).read()
     n += 1
     time.sleep(max(0.0, 0.1 - (time.time() - t)))
-' "$metrics" &
-	echo $!
+' "$metrics" >/dev/null 2>&1 &
 }
 
 rows=()
 sum_off=0
 sum_on=0
 for ((i = 1; i <= runs; i++)); do
-	perf_loadgen "$dir" --duration 5 --window 4096 --json "$dir/off-$i.json" 2>/dev/null
-	s=$(scraper)
-	perf_loadgen "$dir" --duration 5 --window 4096 --json "$dir/on-$i.json" 2>/dev/null
+	perf_loadgen "$dir" --duration 5 --window 4096 --json "$dir/off-$i.json" 2>"$dir/lg.err" ||
+		{ cat "$dir/lg.err"; exit 1; }
+	scraper
+	s=$!
+	perf_loadgen "$dir" --duration 5 --window 4096 --json "$dir/on-$i.json" 2>"$dir/lg.err" ||
+		{ cat "$dir/lg.err"; exit 1; }
 	tw_stop_pid "$s" || true
 	off=$(rate "$dir/off-$i.json")
 	on=$(rate "$dir/on-$i.json")
