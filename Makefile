@@ -139,7 +139,7 @@ FUZZ_CC ?= clang
 FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-std=gnu11 -D_GNU_SOURCE -I$(GEN) -Icommon -Iinclude
 # headers too: a change in an inline decoder must rebuild the harnesses
-FUZZ_HDRS := $(wildcard common/*.h include/taskwire/*.h)
+FUZZ_HDRS := $(wildcard common/*.h include/taskwire/*.h tests/*.h)
 FUZZ_BINS := $(BUILD)/fuzz/fuzz_wire $(BUILD)/fuzz/fuzz_topic $(BUILD)/fuzz/fuzz_topic_tiny \
 	$(BUILD)/fuzz/fuzz_definitions $(BUILD)/fuzz/fuzz_cron
 $(BUILD)/fuzz/fuzz_wire: fuzz/fuzz_wire.c common/tw_wire.c common/tw_wire_publisher.c $(GEN)/taskwire.pb-c.c $(FUZZ_HDRS)

@@ -12,32 +12,7 @@
 #include <string.h>
 
 #include "tw_routes.h"
-
-/*
- * Does pattern p[0, np) match key k[0, nk)? Dynamic programming over word
- * prefixes rather than trying every split at each '#': a pattern of a
- * dozen '#' against a long key took the recursive version forever.
- * row[j]: the pattern words so far match the key's first j words.
- */
-static bool
-ref(const char *const *p, int np, const char *const *k, int nk)
-{
-	bool row[TW_NAME_MAX + 1], prev[TW_NAME_MAX + 1];
-
-	for (int j = 0; j <= nk; j++)
-		row[j] = j == 0;
-	for (int i = 0; i < np; i++) {
-		memcpy(prev, row, sizeof(bool) * (size_t)(nk + 1));
-		for (int j = 0; j <= nk; j++) {
-			if (strcmp(p[i], "#") == 0)
-				row[j] = prev[j] || (j > 0 && row[j - 1]);
-			else
-				row[j] = j > 0 && prev[j - 1] &&
-					 (strcmp(p[i], "*") == 0 || strcmp(p[i], k[j - 1]) == 0);
-		}
-	}
-	return row[nk];
-}
+#include "../tests/topic_reference.h"
 
 static int
 words(char *s, const char **out)
@@ -63,7 +38,7 @@ ref_match(const char *pattern, const char *key)
 
 	strcpy(pb, pattern);
 	strcpy(kb, key);
-	return ref(p, words(pb, p), k, words(kb, k));
+	return tw_topic_reference(p, words(pb, p), k, words(kb, k));
 }
 
 int

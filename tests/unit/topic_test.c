@@ -19,6 +19,7 @@
 
 #include "tw_routes.h"
 #include "tw_topic.h"
+#include "../topic_reference.h"
 
 #define MAX_PATTERNS 4000
 
@@ -63,22 +64,8 @@ ref_match(const char *pattern, const char *key)
 	char pb[TW_NAME_MAX], kb[TW_NAME_MAX];
 	const char *p[TW_NAME_MAX], *k[TW_NAME_MAX];
 	int np = split(pattern, pb, p), nk = split(key, kb, k);
-	bool row[TW_NAME_MAX + 1], prev[TW_NAME_MAX + 1];
 
-	/* row[j]: the pattern's first i words match the key's first j words */
-	for (int j = 0; j <= nk; j++)
-		row[j] = j == 0;
-	for (int i = 0; i < np; i++) {
-		memcpy(prev, row, sizeof(bool) * (size_t)(nk + 1));
-		for (int j = 0; j <= nk; j++) {
-			if (strcmp(p[i], "#") == 0)
-				row[j] = prev[j] || (j > 0 && row[j - 1]);
-			else
-				row[j] = j > 0 && prev[j - 1] &&
-					 (strcmp(p[i], "*") == 0 || strcmp(p[i], k[j - 1]) == 0);
-		}
-	}
-	return row[nk];
+	return tw_topic_reference(p, np, k, nk);
 }
 
 static char patterns[MAX_PATTERNS][TW_NAME_MAX];
