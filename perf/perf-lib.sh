@@ -35,17 +35,41 @@ perf_engine_start() {
 	TW_DIR=$dir
 }
 
+# tw-loadgen runs detached (setsid -f: not this shell's child) and is
+# watched through its pid and its JSON report: on this kernel a shell (or
+# coreutils timeout) waiting for tw-loadgen to exit was seen to spin in its
+# wait long after the child was gone. A run is seconds long; two minutes
+# means tw-loadgen hung. @return 0 when the report (--json FILE) was written
+# (or, without --json, when it exited), 1 otherwise.
 perf_loadgen() {
 	local dir=$1; shift
-	local id
+	local id pidfile pid json="" prev="" a i
 	id=$(basename "$dir")
+	pidfile=$dir/loadgen.pid
+	for a in "$@"; do
+		[ "$prev" = --json ] && json=$a
+		prev=$a
+	done
+	rm -f "$pidfile" ${json:+"$json"}
 	# on CPU 0 with all its threads (see tw_control_spawn)
-	# a run is seconds long: two minutes means tw-loadgen hung (fail here, not in the runner)
-	tw_run_bounded 120 taskset -c 0 "$TW_BUILD/tw-loadgen" --no-huge -m 256 --no-pci --file-prefix "tw-$id-lg" \
+	setsid -f sh -c 'echo $$ >"$0"; exec taskset -c 0 "$@"' "$pidfile" \
+		"$TW_BUILD/tw-loadgen" --no-huge -m 256 --no-pci --file-prefix "tw-$id-lg" \
 		--vdev="net_memif0,role=client,socket=$dir/memif.sock" --lcores "0@0" \
 		--log-level=lib.eal:error -- \
 		--engine-ip "$TW_PERF_ENGINE_IP" --ip "$TW_PERF_LG_IP" "$@"
-	local rc=$?
-	rm -rf "/var/run/dpdk/tw-$id-lg"
-	return $rc
+	for ((i = 0; i < 50; i++)); do
+		[ -s "$pidfile" ] && break
+		sleep 0.1
+	done
+	pid=$(cat "$pidfile" 2>/dev/null || true)
+	for ((i = 0; i < 1200; i++)); do
+		[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+		echo "taskwire: tw-loadgen (pid $pid) still running after 120 s; stopping it" >&2
+		tw_stop_pid "$pid"
+	fi
+	rm -rf "/var/run/dpdk/tw-$id-lg" "$pidfile"
+	[ -z "$json" ] || [ -s "$json" ]
 }
