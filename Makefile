@@ -55,7 +55,7 @@ IT_SRCS := $(wildcard tests/integration/*_test.c)
 IT_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(IT_SRCS))
 
 .PHONY: all deps run test unit-test integration-test up down clean perf perf-peers perf-routing \
-	perf-store perf-wheel perf-tasks perf-scrape fuzz fuzz-build
+	perf-store perf-wheel perf-tasks perf-scrape perf-smoke fuzz fuzz-build
 .SECONDARY:
 
 EXAMPLES := $(BUILD)/examples/libtw_example_tasks.so $(BUILD)/examples/libtw_broken_tasks.so
@@ -208,6 +208,10 @@ perf-store: $(BUILD)/tw-store-bench
 # What scraping /metrics every 100 ms costs under full load (alternating runs).
 perf-scrape: deps all
 	@bash perf/scrape-overhead.sh
+
+# tw-loadgen over memif against a real engine, asserted (lost 0, results = sent).
+perf-smoke: deps all
+	@bash perf/loadgen-smoke.sh
 
 # The task machinery end to end: scheduler lateness, result-store write rate.
 perf-tasks: deps all

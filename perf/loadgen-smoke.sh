@@ -4,12 +4,15 @@
 # and open loop at a fixed rate. Asserted from the JSON reports: every
 # task answered (lost 0), results = tasks sent, nothing NACKed, the open
 # loop sent what it offered, and the engine's pools are full afterwards.
+# `make perf-smoke`. Not part of `make test` for now: on this machine's
+# kernel, the test shell was seen spinning in a wait after the memif runs
+# (in about half the runs), which would hang CI; see the stop-12 note.
 set -euo pipefail
-. "$(dirname "$0")/../../perf/perf-lib.sh"
+. "$(dirname "$0")/perf-lib.sh"
 fail() { echo "FAIL: $*"; exit 1; }
 field() { grep -o "\"$2\": [0-9.]*" "$1" | head -1 | awk '{ print $2 }'; }
 
-outer_dir=$TW_DIR
+outer_dir=${TW_DIR:-}
 perf_engine_start itlgmemif --idle-sleep-us 200 || fail "memif engine did not start"
 dir=$TW_DIR
 trap 'tw_engine_stop "$dir"' EXIT
