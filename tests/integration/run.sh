@@ -8,50 +8,66 @@ set -uo pipefail
 
 passed=0
 failed=0
-for bin in "$TW_BUILD"/tests/integration/*_test "$TW_ROOT"/tests/integration/*_test.sh; do
+# One test: engine up, run, engine down. @return 0 pass, 1 fail, 124 the
+# test hung (killed by its time limit).
+run_one() {
+	local bin=$1 name id log main_cpu result rc
 	name=$(basename "$bin")
 	id="it${name%_test*}"
 	id=${id:0:11}
 	if ! tw_engine_start "$id"; then
 		echo "FAIL $name (engine did not start)"
-		failed=$((failed + 1))
-		continue
+		return 1
 	fi
 	# shellcheck disable=SC1091
 	. "$TW_DIR/engine.env"
 	log=$TW_DIR/test.log
-	# binaries run inside the namespace; scripts outside (they manage processes).
-	# Tests stay off the polling lcores' CPUs (as a deployment isolates them),
-	# on the main lcore's CPU, so that they do not preempt the engine.
 	main_cpu=$(tw_main_cpu "$TW_DIR")
 	if [[ $bin == *.sh ]]; then
 		run=(taskset -c "${main_cpu:-0}" bash "$bin")
 	else
 		run=(taskset -c "${main_cpu:-0}" ip netns exec "$TW_NETNS" "$bin")
 	fi
-	if TW_TWCTL=$TW_BUILD/twctl TW_SOCKET=$TW_SOCKET TW_ENGINE=$TW_ENGINE \
+	rc=0
+	TW_TWCTL=$TW_BUILD/twctl TW_SOCKET=$TW_SOCKET TW_ENGINE=$TW_ENGINE \
 		TW_DIR=$TW_DIR TW_NETNS=$TW_NETNS TW_PREFIX=$TW_PREFIX TW_DP_PID=$TW_DP_PID \
-		TW_CTL_PID=$TW_CTL_PID timeout 300 "${run[@]}" >"$log" 2>&1; then
-		result=PASS
-	else
-		result=FAIL
-	fi
+		TW_CTL_PID=$TW_CTL_PID timeout 300 "${run[@]}" >"$log" 2>&1 || rc=$?
+	result=PASS
+	[ $rc -eq 0 ] || result=FAIL
 	if ! tw_engine_stop "$TW_DIR"; then
 		echo "engine of $name did not stop cleanly" >>"$log"
 		result=FAIL
 	fi
 	if [ "$result" = PASS ]; then
-		passed=$((passed + 1))
 		echo "PASS $name"
-	else
-		failed=$((failed + 1))
-		echo "FAIL $name; its output:"
-		sed 's/^/    /' "$log"
-		echo "    --- dataplane log:"
-		sed 's/^/    /' "$TW_DIR/dataplane.log"
-		echo "    --- control log:"
-		sed 's/^/    /' "$TW_DIR/control.log"
+		return 0
 	fi
+	if [ $rc -eq 124 ]; then
+		echo "HANG $name (killed after 300 s); its output:"
+		sed 's/^/    /' "$log"
+		return 124
+	fi
+	echo "FAIL $name; its output:"
+	sed 's/^/    /' "$log"
+	echo "    --- dataplane log:"
+	sed 's/^/    /' "$TW_DIR/dataplane.log"
+	echo "    --- control log:"
+	sed 's/^/    /' "$TW_DIR/control.log"
+	return 1
+}
+
+for bin in "$TW_BUILD"/tests/integration/*_test "$TW_ROOT"/tests/integration/*_test.sh; do
+	rc=0
+	run_one "$bin" || rc=$?
+	# A hang (a shell spinning in a wait on this kernel, see the stop-12
+	# note) is reported above and the test runs once more; a real failure
+	# is not retried.
+	if [ $rc -eq 124 ]; then
+		echo "retrying $(basename "$bin") once after the hang"
+		rc=0
+		run_one "$bin" || rc=$?
+	fi
+	if [ $rc -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 done
 echo "integration: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
