@@ -201,6 +201,17 @@ decode_task(struct tw_str span, struct tw_task_view *t)
 	return NULL;
 }
 
+const char *
+tw_wire_state_name(uint32_t state)
+{
+	static const char *const names[] = {
+		"PENDING", "RECEIVED", "STARTED", "PROGRESS", "RETRY", "SUCCESS",
+		"FAILURE", "REVOKED", "EXPIRED", "REJECTED",
+	};
+
+	return state < sizeof(names) / sizeof(names[0]) ? names[state] : "UNKNOWN";
+}
+
 bool
 tw_wire_has_magic(const uint8_t *buf, uint32_t len)
 {

@@ -189,6 +189,9 @@ enum { TW_ITEM_CONFIRM = 1, TW_ITEM_RESULT = 2 };
 int tw_wire_decode_replies(const uint8_t *buf, uint32_t len, uint64_t *frame_id,
 			   struct tw_reply_item *items, uint32_t max);
 
+/** A TaskState's proto name ("SUCCESS", ...), "UNKNOWN" out of range. Threads: any. */
+const char *tw_wire_state_name(uint32_t state);
+
 /* Values mirrored from proto/taskwire.proto (the stage files do not include
  * the generated header; wire_test.c checks they agree). */
 enum {

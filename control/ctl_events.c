@@ -155,17 +155,10 @@ ctl_event_json(const struct ctl_event *ev, char *buf, size_t len)
 		snprintf(id, sizeof(id), "%016" PRIx64, ev->task_id);
 		j = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:I, s:i, s:I}", "type", ev->type, "seq",
 			      (json_int_t)ev->seq, "task_id", id, "name", ev->name, "queue", ev->queue,
-			      "state", ev->state == TW_ST_REJECTED ? "REJECTED" : "", "timestamp_ms",
+			      "state", tw_wire_state_name(ev->state), "timestamp_ms",
 			      (json_int_t)ev->timestamp_ms, "retries", (int)ev->retries, "runtime_ns",
 			      (json_int_t)ev->runtime_ns);
 		if (j != NULL) {
-			static const char *const names[] = { "PENDING", "RECEIVED", "STARTED",
-							     "PROGRESS", "RETRY", "SUCCESS",
-							     "FAILURE", "REVOKED", "EXPIRED",
-							     "REJECTED" };
-
-			json_object_set_new(j, "state",
-					    json_string(ev->state < 10 ? names[ev->state] : "UNKNOWN"));
 			json_object_set_new(j, ok ? "result" : "error", json_string(ev->text));
 			if (ev->state == TW_ST_EXPIRED)
 				json_object_set_new(j, "expired", json_true());

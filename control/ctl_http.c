@@ -184,8 +184,6 @@ parse_id(const char *s, size_t len, uint64_t *id)
 static enum MHD_Result
 task_one(struct ctl_broker *b, struct MHD_Connection *conn, uint64_t id, bool revoke)
 {
-	static const char *const names[] = { "PENDING", "RECEIVED", "STARTED", "PROGRESS", "RETRY",
-					      "SUCCESS", "FAILURE", "REVOKED", "EXPIRED" };
 	Taskwire__Control__Request req = TASKWIRE__CONTROL__REQUEST__INIT;
 	Taskwire__Control__TaskRef ref = TASKWIRE__CONTROL__TASK_REF__INIT;
 	struct ctl_reply r;
@@ -211,7 +209,7 @@ task_one(struct ctl_broker *b, struct MHD_Connection *conn, uint64_t id, bool re
 		const Taskwire__Control__TaskResult *t = r.resp.result;
 		bool ok = t->state == TW_ST_SUCCESS || t->state == TW_ST_PROGRESS;
 		json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:I}", "task_id", idtext,
-				      "state", t->state < 9 ? names[t->state] : "UNKNOWN", "name",
+				      "state", tw_wire_state_name(t->state), "name",
 				      t->name, "where", t->where, "retries", (int)t->retries,
 				      "runtime_ns", (json_int_t)t->runtime_ns, "date_done_ms",
 				      (json_int_t)t->date_done_ms);

@@ -165,7 +165,7 @@ ctl_tasks_revoke(struct ctl_broker *b, uint64_t id, struct ctl_reply *r)
 {
 	struct tw_store_record rec;
 	uint8_t buf[256];
-	bool held, queued, running;
+	bool held, queued, running, stored = false;
 	int ret;
 
 	if (id == 0) {
@@ -176,19 +176,20 @@ ctl_tasks_revoke(struct ctl_broker *b, uint64_t id, struct ctl_reply *r)
 		snprintf(r->err, sizeof(r->err), "revoke needs tw-control's scheduler");
 		return -ENOTSUP;
 	}
-	if (b->store != NULL && tw_store_get(b->store, id, &rec, buf, sizeof(buf)) == 0 &&
-	    rec.state >= TW_ST_SUCCESS) {
-		static const char *const st[] = { "SUCCESS", "FAILURE", "REVOKED", "EXPIRED" };
-
+	if (b->store != NULL) {
+		/* only the state is needed: a result too big for buf still fills it (-ENOBUFS) */
+		ret = tw_store_get(b->store, id, &rec, buf, sizeof(buf));
+		stored = ret == 0 || ret == -ENOBUFS;
+	}
+	if (stored && rec.state >= TW_ST_SUCCESS) {
 		snprintf(r->err, sizeof(r->err), "task %016llx already finished (%s)",
-			 (unsigned long long)id, st[(rec.state - TW_ST_SUCCESS) & 3]);
+			 (unsigned long long)id, tw_wire_state_name(rec.state));
 		return -EALREADY;
 	}
 	held = ctl_sched_find(b->sched, id, NULL);
 	running = running_on(b->sh, id) >= 0;
 	queued = queued_in(b->sh, id) >= 0;
-	if (!held && !queued && !running && !(b->store != NULL &&
-					       tw_store_get(b->store, id, &rec, buf, sizeof(buf)) == 0)) {
+	if (!held && !queued && !running && !stored) {
 		snprintf(r->err, sizeof(r->err),
 			 "unknown task %016llx: not scheduled, queued, running or in the result store",
 			 (unsigned long long)id);

@@ -90,15 +90,6 @@ report_msg(struct tw_lcore_ctx *ctx, const struct tw_task *t, uint32_t state, co
 	report(ctx, t, state, NULL, 0, msg, (uint32_t)strlen(msg), 0);
 }
 
-static inline uint64_t
-xorshift(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
 /* Celery's delay of retry n: countdown, or countdown * 2^n capped, then jitter in [0, d]. */
 static uint64_t
 retry_delay_ms(struct tw_lcore_ctx *ctx, const struct tw_retry_policy *p, uint32_t n,
@@ -116,7 +107,7 @@ retry_delay_ms(struct tw_lcore_ctx *ctx, const struct tw_retry_policy *p, uint32
 			d = cap;
 	}
 	if (p->jitter && d != 0)
-		d = xorshift(&ctx->rng) % (d + 1);
+		d = tw_lcore_rand(ctx) % (d + 1);
 	return d;
 }
 

@@ -114,6 +114,17 @@ tw_cnt_qadd(uint64_t *slot, uint64_t n)
 	__atomic_store_n(slot, *slot + n, __ATOMIC_RELAXED);
 }
 
+/* The lcore's pseudo-random numbers (xorshift64; never 0 from a non-zero state):
+ * retry jitter and ids of tasks handlers publish. */
+static inline uint64_t
+tw_lcore_rand(struct tw_lcore_ctx *ctx)
+{
+	ctx->rng ^= ctx->rng << 13;
+	ctx->rng ^= ctx->rng >> 7;
+	ctx->rng ^= ctx->rng << 17;
+	return ctx->rng;
+}
+
 /* Runtime histogram bucket: <= 1 us is 0, then one per doubling, the last takes the rest. */
 static inline unsigned
 tw_runtime_bucket(uint64_t ns)

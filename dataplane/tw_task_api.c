@@ -109,13 +109,8 @@ tw_task_publish(struct tw_task_ctx *ctx, const char *exchange, const char *routi
 	m = rte_pktmbuf_alloc(lc->mbuf_pool);
 	if (m == NULL)
 		return 0;
-	/* a fresh non-zero id from the lcore's generator */
-	do {
-		lc->rng ^= lc->rng << 13;
-		lc->rng ^= lc->rng >> 7;
-		lc->rng ^= lc->rng << 17;
-		id = lc->rng;
-	} while (id == 0);
+	/* a fresh id from the lcore's generator (xorshift never yields 0) */
+	id = tw_lcore_rand(lc);
 	tw_wbuf_init(&w, tw_inject_payload(m), tw_inject_room(m));
 	tw_wire_put_header(&w, 0);
 	tw_wire_put_task(&w, id, task, exchange, routing_key, args, args_len, NULL);

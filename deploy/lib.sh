@@ -46,27 +46,6 @@ tw_stop_pid() {
 	return 1
 }
 
-# Run a command with a time limit, from bash itself: coreutils `timeout`
-# nested under another `timeout` was seen to stay stopped after its child
-# exited on this kernel. @return the command's status, or 124 if it was
-# stopped for running longer than SECS.
-tw_run_bounded() {
-	local secs=$1 pid i; shift
-	"$@" &
-	pid=$!
-	for ((i = 0; i < secs * 10; i++)); do
-		if ! kill -0 "$pid" 2>/dev/null; then
-			wait "$pid"
-			return
-		fi
-		sleep 0.1
-	done
-	echo "taskwire: $1 ran longer than $secs s; stopping it" >&2
-	tw_stop_pid "$pid"
-	wait "$pid" 2>/dev/null
-	return 124
-}
-
 # The CPU of the engine's main lcore (housekeeping), from its start-up plan.
 tw_main_cpu() {
 	awk '/ main$/ { print $4; exit }' "$1/dataplane.log"

@@ -14,33 +14,6 @@
 #include "tw_routes.h"
 #include "../tests/topic_reference.h"
 
-static int
-words(char *s, const char **out)
-{
-	int n = 0;
-
-	if (*s == '\0')
-		return 0;
-	out[n++] = s;
-	for (; *s; s++)
-		if (*s == '.') {
-			*s = '\0';
-			out[n++] = s + 1;
-		}
-	return n;
-}
-
-static bool
-ref_match(const char *pattern, const char *key)
-{
-	char pb[TW_NAME_MAX], kb[TW_NAME_MAX];
-	const char *p[TW_NAME_MAX], *k[TW_NAME_MAX];
-
-	strcpy(pb, pattern);
-	strcpy(kb, key);
-	return tw_topic_reference(p, words(pb, p), k, words(kb, k));
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -93,7 +66,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		int n = tw_routes_match(rt, "t", 1, keys[k], (uint32_t)strlen(keys[k]), NULL, dest);
 
 		for (uint32_t i = 0; i < d.n_bindings; i++)
-			if (ref_match(b[i].key, keys[k]))
+			if (tw_topic_reference_match(b[i].key, keys[k]))
 				want[i] = true;
 		for (int i = 0; i < n; i++) {
 			int slot = rt->queues[dest[i]].slot;

@@ -17,6 +17,7 @@
 #include "taskwire.pb-c.h"
 #include "tw_route_cache.h"
 #include "tw_routes.h"
+#include "../topic_reference.h"
 #include "tw_wire.h"
 
 static const struct tw_def_queue queues[] = {
@@ -39,51 +40,6 @@ static const struct tw_def_binding bindings[] = {
 	{ "all", "q3", "ignored", TW_DEST_QUEUE, 0, 0, NULL },
 	{ "logs", "q3", "kern.#", TW_DEST_QUEUE, 0, 0, NULL },
 };
-
-/* A slow, obviously correct topic matcher to check the trie against. */
-static bool
-ref_match(char **p, int np, char **k, int nk)
-{
-	if (np == 0)
-		return nk == 0;
-	if (strcmp(p[0], "#") == 0) {
-		for (int skip = 0; skip <= nk; skip++)
-			if (ref_match(p + 1, np - 1, k + skip, nk - skip))
-				return true;
-		return false;
-	}
-	if (nk == 0)
-		return false;
-	if (strcmp(p[0], "*") != 0 && strcmp(p[0], k[0]) != 0)
-		return false;
-	return ref_match(p + 1, np - 1, k + 1, nk - 1);
-}
-
-static int
-split(char *s, char **out)
-{
-	int n = 0;
-
-	if (*s == '\0')
-		return 0;
-	out[n++] = s;
-	for (; *s; s++)
-		if (*s == '.') {
-			*s = '\0';
-			out[n++] = s + 1;
-		}
-	return n;
-}
-
-static bool
-reference_topic_match(const char *pattern, const char *key)
-{
-	char pb[TW_NAME_MAX], kb[TW_NAME_MAX], *p[TW_NAME_MAX], *k[TW_NAME_MAX];
-
-	strcpy(pb, pattern);
-	strcpy(kb, key);
-	return ref_match(p, split(pb, p), k, split(kb, k));
-}
 
 static struct tw_routes *
 build_default(void)
@@ -434,7 +390,7 @@ test_topic_trie_against_reference(void **state)
 			off += (size_t)snprintf(key + off, sizeof(key) - off, w ? ".%s" : "%s",
 						words[rand_r(&seed) % 3 + (rand_r(&seed) % 7 == 0 ? 3 : 0)]);
 		for (int i = 0; i < NB; i++)
-			if (reference_topic_match(b[i].key, key))
+			if (tw_topic_reference_match(b[i].key, key))
 				want[i % 200] = true;
 		n = tw_routes_match(rt, "t", 1, key, (uint32_t)strlen(key), NULL, dest);
 		for (int i = 0; i < n; i++) {

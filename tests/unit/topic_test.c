@@ -39,35 +39,6 @@ plain_free(void *p, void *arg)
 
 static const struct tw_alloc_ops ops = { plain_zalloc, plain_free, NULL };
 
-/* Split a copy of s at '.'; "" has no words. */
-static int
-split(const char *s, char *buf, const char **w)
-{
-	int n = 0;
-
-	strcpy(buf, s);
-	if (*buf == '\0')
-		return 0;
-	w[n++] = buf;
-	for (char *c = buf; *c; c++)
-		if (*c == '.') {
-			*c = '\0';
-			w[n++] = c + 1;
-		}
-	return n;
-}
-
-/* Obviously correct: does pattern match key? Dynamic programming over word prefixes. */
-static bool
-ref_match(const char *pattern, const char *key)
-{
-	char pb[TW_NAME_MAX], kb[TW_NAME_MAX];
-	const char *p[TW_NAME_MAX], *k[TW_NAME_MAX];
-	int np = split(pattern, pb, p), nk = split(key, kb, k);
-
-	return tw_topic_reference(p, np, k, nk);
-}
-
 static char patterns[MAX_PATTERNS][TW_NAME_MAX];
 static uint32_t counts[MAX_PATTERNS];
 
@@ -99,7 +70,7 @@ check_key(const struct tw_topic *t, uint32_t n, const char *key, bool once)
 	memset(counts, 0, sizeof(counts));
 	tw_topic_match(t, 0, key, (uint32_t)strlen(key), count_hit, NULL);
 	for (uint32_t i = 0; i < n; i++) {
-		bool want = ref_match(patterns[i], key);
+		bool want = tw_topic_reference_match(patterns[i], key);
 
 		if (want != (counts[i] != 0) || (once && counts[i] > 1))
 			fail_msg("pattern '%s' key '%s': expected %d, reported %u times", patterns[i], key,
