@@ -73,7 +73,15 @@
 	X(tasks_time_limited, "threads-pool tasks failed by their hard time limit") \
 	X(threads_full, "threads-pool tasks that waited for a free slot in the scheduler") \
 	X(tasks_duplicate, "retransmitted tasks confirmed again, not run again") \
-	X(results_resent, "results sent again to a publisher that retransmitted")
+	X(results_resent, "results sent again to a publisher that retransmitted") \
+	X(wf_steps, "workflow steps published by the worker that finished their parent") \
+	X(wf_step_refused, "workflow steps that could not be published or queued (FAILURE recorded)") \
+	X(wf_groups_opened, "workflow groups and chords opened") \
+	X(wf_groups_done, "workflow groups and chords whose members all succeeded") \
+	X(wf_groups_failed, "workflow groups and chords failed by a member") \
+	X(wf_callbacks, "chord callbacks fired (by the last member to finish)") \
+	X(wf_member_repeats, "group members reported twice (ignored: counted once)") \
+	X(wf_unknown_group, "group members whose group is not open (NACKed or FAILURE)")
 
 enum tw_counter {
 #define TW_X_ENUM(name, help) TW_CNT_##name,

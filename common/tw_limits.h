@@ -30,6 +30,11 @@
 #define TW_SCHED_RING 16384     /* tasks on their way to tw-control's scheduler, per lcore */
 #define TW_RECORDS_RING 1024     /* mbufs of result-store records waiting for tw-control, per lcore */
 #define TW_INJECT_RING 4096      /* due tasks from tw-control waiting for an io lcore, per lcore */
+#define TW_WF_MAX_DEPTH 32       /* nesting of workflow signatures (a chain of n steps nests n deep) */
+#define TW_WF_MAX_GROUPS 4096    /* groups and chords open at once in one engine */
+#define TW_WF_MAX_MEMBERS (1u << 20) /* members of one group */
+#define TW_WF_DEFAULT_CELL 256   /* bytes kept per member result when the group does not say */
+#define TW_WF_MAX_CELL 4096
 #define TW_MAX_DEAD_LETTERS 8    /* dead-letter hops of one task; more is a loop: the task is dropped */
 
 #endif

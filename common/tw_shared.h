@@ -27,7 +27,7 @@
 
 #define TW_SHARED_MZ "tw_shared"
 #define TW_SHARED_MAGIC 0x54575348u /* "TWSH" */
-#define TW_SHARED_LAYOUT_VERSION 3u
+#define TW_SHARED_LAYOUT_VERSION 4u
 
 struct rte_mempool;
 struct rte_rcu_qsbr;

@@ -61,6 +61,16 @@ struct tw_task {
 	uint32_t dedup_gen;         /* generation of dedup's entry when routed */
 	struct tw_dedup_entry *dedup; /* where the final result is kept for re-sending, or NULL */
 	struct tw_retry_policy retry;
+	/* Workflows (tw_workflow.h): set when the Task carries any workflow
+	 * field; its next/link/link_error signatures are read back from raw
+	 * when it finishes. */
+	uint8_t wf;
+	uint8_t wf_notify;          /* its states go to the publisher (others: store only) */
+	uint32_t group_index;
+	uint64_t root_id;
+	uint64_t parent_id;
+	uint64_t group_id;          /* member of this group, 0: none */
+	uint64_t args_group;        /* chord callback: args are this group's results */
 } __rte_cache_aligned;
 
 #define TW_HANDLER_NONE UINT16_MAX

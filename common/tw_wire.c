@@ -116,11 +116,35 @@ decode_retry(struct tw_str span, struct tw_retry_policy *r)
 	return true;
 }
 
+/* Extend a repeated field's span to cover [first occurrence, end of this one). */
+static void
+span_add(struct tw_str *span, uint32_t *n, const uint8_t *field_start, const uint8_t *end)
+{
+	if (*n == 0)
+		span->p = field_start;
+	span->len = (uint32_t)(end - span->p);
+	(*n)++;
+}
+
+static const char *decode_task_at(struct tw_str span, struct tw_task_view *t, uint32_t depth);
+
+/* A nested signature: decoded (so validated) one level deeper. */
 static const char *
-decode_task(struct tw_str span, struct tw_task_view *t)
+check_nested(struct tw_str s, uint32_t depth)
+{
+	struct tw_task_view sub;
+
+	if (depth + 1 > TW_WF_MAX_DEPTH)
+		return "workflow nested too deep";
+	return decode_task_at(s, &sub, depth + 1);
+}
+
+static const char *
+decode_task_at(struct tw_str span, struct tw_task_view *t, uint32_t depth)
 {
 	struct cursor c = { span.p, span.p + span.len };
 	const uint8_t *hdr_first = NULL, *hdr_end = NULL;
+	const char *bad;
 	uint32_t field;
 	unsigned wt;
 	uint64_t v;
@@ -189,6 +213,67 @@ decode_task(struct tw_str span, struct tw_task_view *t)
 				return "bad retry policy";
 			t->has_retry = true;
 			break;
+		case F_TASK_ROOT_ID:
+		case F_TASK_PARENT_ID:
+		case F_TASK_GROUP_ID:
+		case F_TASK_ARGS_GROUP:
+			if (wt != WT_FIXED64 || !get_fixed64(&c, &v))
+				return "bad workflow id";
+			if (field == F_TASK_ROOT_ID)
+				t->root_id = v;
+			else if (field == F_TASK_PARENT_ID)
+				t->parent_id = v;
+			else if (field == F_TASK_GROUP_ID)
+				t->group_id = v;
+			else
+				t->args_group = v;
+			t->workflow = true;
+			break;
+		case F_TASK_GROUP_INDEX:
+		case F_TASK_GROUP_SIZE:
+		case F_TASK_IMMUTABLE:
+		case F_TASK_NOTIFY:
+		case F_TASK_RESULT_CELL:
+			if (wt != WT_VARINT || !get_varint(&c, &v))
+				return "bad workflow field";
+			if (field == F_TASK_GROUP_INDEX)
+				t->group_index = (uint32_t)v;
+			else if (field == F_TASK_GROUP_SIZE)
+				t->group_size = (uint32_t)v;
+			else if (field == F_TASK_IMMUTABLE)
+				t->immutable = v != 0;
+			else if (field == F_TASK_NOTIFY)
+				t->notify = v != 0;
+			else
+				t->result_cell = (uint32_t)v;
+			t->workflow = true;
+			break;
+		case F_TASK_NEXT:
+		case F_TASK_LINK:
+		case F_TASK_LINK_ERROR:
+		case F_TASK_MEMBERS:
+			if (wt != WT_LEN || !get_len(&c, &s))
+				return "bad workflow signature";
+			bad = check_nested(s, depth);
+			if (bad != NULL)
+				return bad;
+			if (field == F_TASK_NEXT) {
+				/* a repeated message field merges in protobuf; a second
+				 * `next` is refused rather than merged */
+				if (t->next.len != 0)
+					return "more than one next step";
+				t->next = s;
+				if (s.len == 0)
+					return "empty next step";
+			} else if (field == F_TASK_LINK) {
+				span_add(&t->links, &t->n_links, field_start, c.p);
+			} else if (field == F_TASK_LINK_ERROR) {
+				span_add(&t->link_errors, &t->n_link_errors, field_start, c.p);
+			} else {
+				span_add(&t->members, &t->n_members, field_start, c.p);
+			}
+			t->workflow = true;
+			break;
 		default:
 			if (!skip_field(&c, wt))
 				return "bad unknown field in task";
@@ -199,6 +284,48 @@ decode_task(struct tw_str span, struct tw_task_view *t)
 		t->headers.len = (uint32_t)(hdr_end - hdr_first);
 	}
 	return NULL;
+}
+
+static const char *
+decode_task(struct tw_str span, struct tw_task_view *t)
+{
+	return decode_task_at(span, t, 0);
+}
+
+const char *
+tw_wire_decode_task(struct tw_str span, struct tw_task_view *tv)
+{
+	return decode_task_at(span, tv, 0);
+}
+
+bool
+tw_wire_task_field_next(struct tw_str *rest, uint32_t field, struct tw_str *task)
+{
+	struct cursor c;
+
+	if (rest->len == 0)
+		return false;
+	c = (struct cursor){ rest->p, rest->p + rest->len };
+	while (c.p < c.end) {
+		uint32_t f;
+		unsigned wt;
+		struct tw_str s;
+
+		if (!get_tag(&c, &f, &wt))
+			break;
+		if (f == field && wt == WT_LEN) {
+			if (!get_len(&c, &s))
+				break;
+			rest->len -= (uint32_t)(c.p - rest->p);
+			rest->p = c.p;
+			*task = s;
+			return true;
+		}
+		if (!skip_field(&c, wt))
+			break;
+	}
+	rest->len = 0;
+	return false;
 }
 
 const char *
@@ -383,7 +510,10 @@ record_body_size(const struct tw_wire_result *r)
 	       varint_field_size(r->runtime_ns) + len_field_size(r->name_len) +
 	       varint_field_size(r->retries) + varint_field_size(r->result_expires_s) +
 	       (r->eta_ms != 0 ? 9 : 0) + (r->resent ? 2 : 0) + (r->event_only ? 2 : 0) +
-	       len_field_size(r->queue_len);
+	       len_field_size(r->queue_len) + (r->root_id != 0 ? 9 : 0) +
+	       (r->parent_id != 0 ? 9 : 0) + (r->group_id != 0 ? 9 : 0) +
+	       (r->group_index != 0 ? 2 + varint_size(r->group_index) : 0) +
+	       (r->group_size != 0 ? 2 + varint_size(r->group_size) : 0);
 }
 
 uint32_t
@@ -448,6 +578,21 @@ tw_wire_put_record(struct tw_wbuf *w, const struct tw_wire_result *r)
 	}
 	if (r->queue_len != 0)
 		put_bytes(w, F_RESULT_QUEUE, r->queue, r->queue_len);
+	/* fields 16 and 17 take a two-byte tag (field number >= 16) */
+	if (r->root_id != 0)
+		put_fixed64(w, F_RESULT_ROOT_ID, r->root_id);
+	if (r->parent_id != 0)
+		put_fixed64(w, F_RESULT_PARENT_ID, r->parent_id);
+	if (r->group_id != 0)
+		put_fixed64(w, F_RESULT_GROUP_ID, r->group_id);
+	if (r->group_index != 0) {
+		put_tag(w, F_RESULT_GROUP_INDEX, WT_VARINT);
+		put_varint(w, r->group_index);
+	}
+	if (r->group_size != 0) {
+		put_tag(w, F_RESULT_GROUP_SIZE, WT_VARINT);
+		put_varint(w, r->group_size);
+	}
 }
 
 /*

@@ -48,7 +48,45 @@ struct tw_task_view {
 	bool has_retry;          /* retry policy present: it overrides the registered one */
 	struct tw_retry_policy retry;
 	struct tw_str raw;       /* the whole Task message */
+	/* Workflows (proto Task fields 14..26). Spans of repeated fields run
+	 * from the first occurrence to the end of the last one; walk them with
+	 * tw_wire_task_field_next(). */
+	bool workflow;           /* any workflow field is set */
+	bool immutable;
+	bool notify;
+	uint64_t root_id;
+	uint64_t parent_id;
+	uint64_t group_id;
+	uint32_t group_index;
+	uint32_t group_size;     /* non-zero: a group node */
+	uint32_t result_cell;
+	uint64_t args_group;
+	struct tw_str next;      /* the Task message of the next step (len 0: none) */
+	struct tw_str links;
+	uint32_t n_links;
+	struct tw_str link_errors;
+	uint32_t n_link_errors;
+	struct tw_str members;
+	uint32_t n_members;
 };
+
+/* Field numbers of Task's repeated signature fields, for tw_wire_task_field_next(). */
+enum { TW_TASK_F_LINK = 20, TW_TASK_F_LINK_ERROR = 21, TW_TASK_F_MEMBERS = 22 };
+
+/**
+ * Walk a span of a task view (links, link_errors, members): each call
+ * yields the next occurrence of field (a nested Task message) and
+ * advances rest. Spans come from a validated task, so damage ends the walk.
+ * @return false when none is left.
+ */
+bool tw_wire_task_field_next(struct tw_str *rest, uint32_t field, struct tw_str *task);
+
+/**
+ * Decode one Task message (as nested in next/link/members) into tv,
+ * validating it and its own nested signatures.
+ * @return NULL, or a static string naming the problem.
+ */
+const char *tw_wire_decode_task(struct tw_str span, struct tw_task_view *tv);
 
 enum tw_wire_status {
 	TW_WIRE_OK = 0,
@@ -134,6 +172,11 @@ struct tw_wire_result {
 	bool event_only;
 	const char *queue;
 	uint32_t queue_len;
+	uint64_t root_id;        /* workflow tree (records only) */
+	uint64_t parent_id;
+	uint64_t group_id;
+	uint32_t group_index;
+	uint32_t group_size;
 };
 
 /** Append one Result (field 6) with all its fields; zero/empty ones are left out. */

@@ -19,7 +19,10 @@ enum { WT_VARINT = 0, WT_FIXED64 = 1, WT_LEN = 2, WT_FIXED32 = 5 };
 enum { F_FRAME_MAGIC = 1, F_FRAME_VERSION = 2, F_FRAME_ID = 3, F_FRAME_TASKS = 4 };
 enum { F_TASK_ID = 1, F_TASK_NAME, F_TASK_EXCHANGE, F_TASK_KEY, F_TASK_ARGS,
        F_TASK_PRIORITY, F_TASK_HEADERS, F_TASK_ETA, F_TASK_EXPIRES, F_TASK_RETRIES,
-       F_TASK_RETRY, F_TASK_IGNORE_RESULT, F_TASK_RESULT_EXPIRES };
+       F_TASK_RETRY, F_TASK_IGNORE_RESULT, F_TASK_RESULT_EXPIRES, F_TASK_ROOT_ID,
+       F_TASK_PARENT_ID, F_TASK_GROUP_ID, F_TASK_GROUP_INDEX, F_TASK_GROUP_SIZE, F_TASK_NEXT,
+       F_TASK_LINK, F_TASK_LINK_ERROR, F_TASK_MEMBERS, F_TASK_IMMUTABLE, F_TASK_NOTIFY,
+       F_TASK_ARGS_GROUP, F_TASK_RESULT_CELL };
 enum { F_RETRY_MAX = 1, F_RETRY_COUNTDOWN, F_RETRY_BACKOFF, F_RETRY_BACKOFF_MAX,
        F_RETRY_JITTER, F_RETRY_AUTORETRY };
 enum { F_HDR_KEY = 1, F_HDR_VALUE = 2 };
@@ -27,7 +30,8 @@ enum { F_FRAME_CONFIRMS = 5, F_FRAME_RESULTS = 6, F_FRAME_RETRANSMITS = 7 };
 enum { F_CONFIRM_TASK_ID = 1, F_CONFIRM_ACK, F_CONFIRM_REASON, F_CONFIRM_DETAIL };
 enum { F_RESULT_TASK_ID = 1, F_RESULT_STATE, F_RESULT_VALUE, F_RESULT_ERROR,
        F_RESULT_RUNTIME, F_RESULT_NAME, F_RESULT_RETRIES, F_RESULT_EXPIRES, F_RESULT_ETA,
-       F_RESULT_RESENT, F_RESULT_EVENT_ONLY, F_RESULT_QUEUE };
+       F_RESULT_RESENT, F_RESULT_EVENT_ONLY, F_RESULT_QUEUE, F_RESULT_ROOT_ID,
+       F_RESULT_PARENT_ID, F_RESULT_GROUP_ID, F_RESULT_GROUP_INDEX, F_RESULT_GROUP_SIZE };
 
 static const uint8_t magic_prefix[TW_WIRE_MAGIC_LEN] = {
 	(F_FRAME_MAGIC << 3) | WT_FIXED32,
@@ -191,8 +195,11 @@ put_bytes(struct tw_wbuf *w, uint32_t field, const void *p, uint32_t n)
  * Confirm was accepted by us and refused by protobuf-c.)
  */
 static const int8_t task_wt[] = { -1, WT_FIXED64, WT_LEN, WT_LEN, WT_LEN, WT_LEN, WT_VARINT, WT_LEN,
-				  WT_FIXED64, WT_FIXED64, WT_VARINT, WT_LEN, WT_VARINT, WT_VARINT };
-#define TASK_KNOWN_FIELDS 13
+				  WT_FIXED64, WT_FIXED64, WT_VARINT, WT_LEN, WT_VARINT, WT_VARINT,
+				  WT_FIXED64, WT_FIXED64, WT_FIXED64, WT_VARINT, WT_VARINT, WT_LEN,
+				  WT_LEN, WT_LEN, WT_LEN, WT_VARINT, WT_VARINT, WT_FIXED64,
+				  WT_VARINT };
+#define TASK_KNOWN_FIELDS 26
 static const int8_t header_wt[] = { -1, WT_LEN, WT_LEN };
 static const int8_t retry_wt[] = { -1, WT_VARINT, WT_VARINT, WT_VARINT, WT_VARINT, WT_VARINT,
 				   WT_VARINT };
@@ -203,9 +210,10 @@ valid_reply_item(struct tw_str span, bool result)
 	static const int8_t confirm_wt[] = { -1, WT_FIXED64, WT_VARINT, WT_VARINT, WT_LEN };
 	static const int8_t result_wt[] = { -1, WT_FIXED64, WT_VARINT, WT_LEN, WT_LEN, WT_VARINT,
 					    WT_LEN, WT_VARINT, WT_VARINT, WT_FIXED64, WT_VARINT,
-					    WT_VARINT, WT_LEN };
+					    WT_VARINT, WT_LEN, WT_FIXED64, WT_FIXED64, WT_FIXED64,
+					    WT_VARINT, WT_VARINT };
 	const int8_t *want = result ? result_wt : confirm_wt;
-	uint32_t n_known = result ? 12 : 4, field;
+	uint32_t n_known = result ? 17 : 4, field;
 	struct cursor c;
 	unsigned wt;
 
@@ -223,9 +231,14 @@ valid_reply_item(struct tw_str span, bool result)
 	return true;
 }
 
-/* Known fields with their declared wire types, unknown ones skippable. */
+/*
+ * Known fields with their declared wire types, unknown ones skippable.
+ * Nested Tasks (workflow signatures) are checked too, at most
+ * TW_WF_MAX_DEPTH deep: deeper nesting is refused here although
+ * protobuf-c would take it (we accept a subset of what it accepts).
+ */
 static inline bool
-valid_message(struct tw_str span, const int8_t *want, uint32_t n_known)
+valid_message_at(struct tw_str span, const int8_t *want, uint32_t n_known, uint32_t depth)
 {
 	struct cursor c;
 	uint32_t field;
@@ -249,17 +262,30 @@ valid_message(struct tw_str span, const int8_t *want, uint32_t n_known)
 		if (want == task_wt && field == F_TASK_HEADERS) {
 			struct cursor h = { start, c.p };
 
-			if (!get_len(&h, &sub) || !valid_message(sub, header_wt, 2))
+			if (!get_len(&h, &sub) || !valid_message_at(sub, header_wt, 2, depth))
 				return false;
 		}
 		if (want == task_wt && field == F_TASK_RETRY) {
 			struct cursor h = { start, c.p };
 
-			if (!get_len(&h, &sub) || !valid_message(sub, retry_wt, 6))
+			if (!get_len(&h, &sub) || !valid_message_at(sub, retry_wt, 6, depth))
+				return false;
+		}
+		if (want == task_wt && field >= F_TASK_NEXT && field <= F_TASK_MEMBERS) {
+			struct cursor h = { start, c.p };
+
+			if (depth >= TW_WF_MAX_DEPTH || !get_len(&h, &sub) ||
+			    !valid_message_at(sub, task_wt, TASK_KNOWN_FIELDS, depth + 1))
 				return false;
 		}
 	}
 	return true;
+}
+
+static inline bool
+valid_message(struct tw_str span, const int8_t *want, uint32_t n_known)
+{
+	return valid_message_at(span, want, n_known, 0);
 }
 
 /* A Task (field 4 of a frame), as protobuf-c would accept it. */

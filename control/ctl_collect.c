@@ -96,6 +96,10 @@ emit_event(struct ctl_collect *c, const Taskwire__Result *r, uint64_t now_ms)
 static bool
 storable(const Taskwire__Result *r)
 {
+	/* a group's STARTED is its opening: kept, so the group is known before
+	 * its members finish */
+	if (r->state == TASKWIRE__TASK_STATE__STARTED && r->group_size != 0)
+		return true;
 	return !r->event_only && r->state != TASKWIRE__TASK_STATE__RECEIVED &&
 	       r->state != TASKWIRE__TASK_STATE__STARTED && r->state != TASKWIRE__TASK_STATE__REJECTED;
 }
@@ -132,6 +136,10 @@ add_frame(struct ctl_collect *c, struct batch *b, Taskwire__Frame *f, uint64_t n
 		rec->value_len = (uint32_t)r->value.len;
 		rec->error = r->error;
 		rec->error_len = r->error != NULL ? (uint32_t)strlen(r->error) : 0;
+		rec->root_id = r->root_id;
+		rec->parent_id = r->parent_id;
+		rec->group_id = r->group_id;
+		rec->group_index = r->group_index;
 	}
 	b->frames[b->n_frames++] = f;
 }

@@ -43,6 +43,7 @@ struct tw_store_record {
 	uint64_t date_done_ms;   /* unix ms of this state; 0 on put: now */
 	uint64_t expires_ms;     /* unix ms after which it is removed; 0 on put: see put_batch */
 	uint64_t parent_id, root_id, group_id;   /* workflow tree, 0 none */
+	uint32_t group_index;    /* put: with group_id, also records membership (group_add) */
 	char name[128];          /* task name, NUL-terminated, at most TW_STORE_NAME_MAX bytes */
 	const uint8_t *value; uint32_t value_len;   /* result value, or PROGRESS meta */
 	const char *error; uint32_t error_len;      /* FAILURE/EXPIRED/REVOKED message */

@@ -22,20 +22,28 @@ group_key(uint8_t *buf, uint64_t group_id, uint32_t idx)
 }
 
 int
-tw_store_group_add(struct tw_store *s, uint64_t group_id, uint32_t idx, uint64_t member_id)
+tw_store_group_put_txn(struct tw_store *s, MDB_txn *txn, uint64_t gid, uint32_t idx,
+		       uint64_t member_id)
 {
 	uint8_t kb[TW_STORE_GROUP_KEY], vb[8];
-	MDB_val k = group_key(kb, group_id, idx), v = { .mv_size = 8, .mv_data = vb };
+	MDB_val k = group_key(kb, gid, idx), v = { .mv_size = 8, .mv_data = vb };
+
+	tw_store_put_le64(vb, member_id);
+	return tw_store_map_err(mdb_put(txn, s->groups, &k, &v, 0));
+}
+
+int
+tw_store_group_add(struct tw_store *s, uint64_t group_id, uint32_t idx, uint64_t member_id)
+{
 	MDB_txn *txn;
 	int rc;
 
 	if (s == NULL || group_id == 0 || member_id == 0)
 		return -EINVAL;
-	tw_store_put_le64(vb, member_id);
 	rc = tw_store_txn_begin(s, 0, &txn);
 	if (rc != 0)
 		return rc;
-	rc = tw_store_map_err(mdb_put(txn, s->groups, &k, &v, 0));
+	rc = tw_store_group_put_txn(s, txn, group_id, idx, member_id);
 	if (rc != 0) {
 		mdb_txn_abort(txn);
 		return rc;

@@ -68,5 +68,8 @@ int tw_store_txn_commit(struct tw_store *s, MDB_txn *txn);
  * @return members deleted, or -errno.
  */
 int tw_store_group_del_txn(struct tw_store *s, MDB_txn *txn, uint64_t gid);
+/* Put member_id at idx of group gid inside txn. @return 0 or -errno. */
+int tw_store_group_put_txn(struct tw_store *s, MDB_txn *txn, uint64_t gid, uint32_t idx,
+			   uint64_t member_id);
 
 #endif

@@ -219,6 +219,13 @@ put_one(struct tw_store *s, MDB_txn *txn, const struct tw_store_record *in, uint
 
 	if (r.date_done_ms == 0)
 		r.date_done_ms = now_ms;
+	/* a workflow member: its group lists it at its index (a chain in a
+	 * group: each step in turn, so the group shows where the chain is) */
+	if (in->group_id != 0) {
+		rc = tw_store_group_put_txn(s, txn, in->group_id, in->group_index, in->task_id);
+		if (rc != 0)
+			return rc;
+	}
 	rc = mdb_get(txn, s->results, &key, &v);
 	if (rc == 0) {
 		rc = rec_decode(in->task_id, &v, &old, &old_flags);

@@ -28,6 +28,8 @@
 
 #define LIST_MAX 1000            /* tasks per `list tasks` answer, per kind */
 #define VALUE_MAX (64 * 1024)
+#define MEMBERS_MAX 1000u          /* members listed in one reply */
+#define MEMBER_VALUE_MAX 512       /* a member's value and error, each listed member */
 
 /* Visit up to max descriptors waiting in ring r. @return visited. */
 static uint32_t
@@ -101,6 +103,49 @@ new_result(struct ctl_reply *r, uint64_t id, const char *where)
 	return tr;
 }
 
+/*
+ * A group's (or chord header's) members in index order, with their states
+ * (first MEMBERS_MAX), from the store's membership table.
+ */
+static int
+group_members(struct ctl_broker *b, struct ctl_reply *r, Taskwire__Control__TaskResult *tr)
+{
+	uint64_t *ids = ctl_reply_alloc(r, MEMBERS_MAX * sizeof(uint64_t));
+	int n = ids != NULL ? tw_store_group_members(b->store, tr->task_id, ids, MEMBERS_MAX) : 0;
+	uint32_t shown;
+
+	if (n <= 0)
+		return 0;
+	tr->group_size = (uint32_t)n;
+	shown = RTE_MIN((uint32_t)n, MEMBERS_MAX);
+	tr->members = ctl_reply_alloc(r, shown * sizeof(*tr->members));
+	if (tr->members == NULL)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < shown; i++) {
+		Taskwire__Control__TaskResult *m = ctl_reply_alloc(r, sizeof(*m));
+		uint8_t *buf = ctl_reply_alloc(r, MEMBER_VALUE_MAX);
+		struct tw_store_record rec;
+
+		if (m == NULL || buf == NULL)
+			return -ENOMEM;
+		taskwire__control__task_result__init(m);
+		m->task_id = ids[i];
+		m->group_id = tr->task_id;
+		m->group_index = i;
+		m->state = TW_ST_PENDING;
+		if (tw_store_get(b->store, ids[i], &rec, buf, MEMBER_VALUE_MAX) == 0) {
+			m->state = rec.state;
+			m->value.data = (uint8_t *)rec.value;
+			m->value.len = rec.value_len;
+			m->error = rec.error_len != 0 ? (char *)rec.error : (char *)"";
+			m->name = ctl_reply_strdup(r, rec.name);
+			m->where = (char *)"store";
+		}
+		tr->members[tr->n_members++] = m;
+	}
+	return 0;
+}
+
 int
 ctl_tasks_result(struct ctl_broker *b, uint64_t id, struct ctl_reply *r)
 {
@@ -134,7 +179,10 @@ ctl_tasks_result(struct ctl_broker *b, uint64_t id, struct ctl_reply *r)
 		tr->retries = rec.retries;
 		tr->runtime_ns = rec.runtime_ns;
 		tr->date_done_ms = rec.date_done_ms;
-		return 0;
+		tr->root_id = rec.root_id;
+		tr->parent_id = rec.parent_id;
+		tr->group_id = rec.group_id;
+		return group_members(b, r, tr);
 	}
 	/* not recorded yet: where is it? Celery calls all of these PENDING */
 	if (running_on(b->sh, id) >= 0) {

@@ -56,22 +56,49 @@ task_request(const struct twctl_opts *o, Taskwire__Control__Request__BodyCase bo
 	return twctl_roundtrip(o, &req, resp);
 }
 
+static json_t *
+hex_id(uint64_t id)
+{
+	char buf[32];
+
+	if (id == 0)
+		return json_null();
+	snprintf(buf, sizeof(buf), "%016" PRIx64, id);
+	return json_string(buf);
+}
+
+static json_t *
+result_json(const Taskwire__Control__TaskResult *r)
+{
+	json_t *j = json_pack("{s:o, s:s, s:s, s:s, s:s%, s:s, s:i, s:I, s:I, s:I, s:o, s:o, s:o}",
+			      "task_id", hex_id(r->task_id), "state",
+			      tw_state_name((enum tw_state)r->state), "name", r->name,
+			      "where", r->where[0] != '\0' ? r->where : "store",
+			      "result", r->value.data ? (const char *)r->value.data : "",
+			      (size_t)r->value.len, "error", r->error, "retries", (int)r->retries,
+			      "runtime_ns", (json_int_t)r->runtime_ns, "date_done_ms",
+			      (json_int_t)r->date_done_ms, "eta_ms", (json_int_t)r->eta_ms,
+			      "root_id", hex_id(r->root_id), "parent_id", hex_id(r->parent_id),
+			      "group_id", hex_id(r->group_id));
+
+	if (j != NULL && r->n_members != 0) {
+		json_t *m = json_array();
+
+		for (size_t i = 0; i < r->n_members; i++)
+			json_array_append_new(m, result_json(r->members[i]));
+		json_object_set_new(j, "members", m);
+		json_object_set_new(j, "group_size", json_integer(r->group_size));
+	}
+	return j;
+}
+
 static void
 print_result(const struct twctl_opts *o, const Taskwire__Control__TaskResult *r)
 {
 	const char *state = tw_state_name((enum tw_state)r->state);
 
 	if (o->json) {
-		char id[32];
-
-		snprintf(id, sizeof(id), "%016" PRIx64, r->task_id);
-		twctl_print_json(json_pack("{s:s, s:s, s:s, s:s%, s:s, s:i, s:I, s:I, s:I}",
-					   "task_id", id, "state", state, "where", r->where,
-					   "result", r->value.data ? (const char *)r->value.data : "",
-					   (size_t)r->value.len, "error", r->error, "retries",
-					   (int)r->retries, "runtime_ns", (json_int_t)r->runtime_ns,
-					   "date_done_ms", (json_int_t)r->date_done_ms, "eta_ms",
-					   (json_int_t)r->eta_ms));
+		twctl_print_json(result_json(r));
 		return;
 	}
 	printf("task %016" PRIx64 " %s", r->task_id, state);
@@ -85,7 +112,23 @@ print_result(const struct twctl_opts *o, const Taskwire__Control__TaskResult *r)
 		printf(" (retries %u)", r->retries);
 	if (strcmp(r->where, "store") != 0)
 		printf(" [%s]", r->where);
+	if (r->parent_id != 0)
+		printf(" parent %016" PRIx64, r->parent_id);
 	printf("\n");
+	/* a group or chord header: its members, in order */
+	if (r->n_members != 0)
+		printf("  %u members\n", r->group_size);
+	for (size_t i = 0; i < r->n_members; i++) {
+		const Taskwire__Control__TaskResult *m = r->members[i];
+
+		printf("  [%zu] %016" PRIx64 " %s %s", i, m->task_id,
+		       tw_state_name((enum tw_state)m->state), m->name);
+		if (m->state == TW_STATE_SUCCESS)
+			printf(" %.*s", (int)m->value.len, (const char *)m->value.data);
+		else if (m->error != NULL && m->error[0] != '\0')
+			printf(" %s", m->error);
+		printf("\n");
+	}
 }
 
 static uint64_t

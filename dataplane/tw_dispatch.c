@@ -23,6 +23,7 @@
 #include "tw_reply.h"
 #include "tw_task.h"
 #include "tw_tasks.h"
+#include "tw_workflow.h"
 
 static void
 refuse_frame(struct tw_lcore_ctx *ctx, struct tw_reply *r, enum tw_wire_status st,
@@ -41,7 +42,7 @@ invalid_task(const struct tw_task_view *t)
 {
 	if (t->id == 0)
 		return "task id 0";
-	if (t->name.len == 0)
+	if (t->name.len == 0 && t->group_size == 0)
 		return "empty task name";
 	if (t->name.len >= TW_NAME_MAX)
 		return "task name too long";
@@ -196,6 +197,15 @@ fill_task(struct tw_lcore_ctx *ctx, struct tw_task *t, struct rte_mbuf *frame,
 	t->retry = tv->retry;
 	t->ignore_result = tv->ignore_result ||
 			   (handler != TW_HANDLER_NONE && ctx->tasks->defs[handler].ignore_result);
+	t->wf = tv->workflow;
+	if (unlikely(tv->workflow)) {
+		t->wf_notify = tv->notify;
+		t->root_id = tv->root_id != 0 ? tv->root_id : tv->id;
+		t->parent_id = tv->parent_id;
+		t->group_id = tv->group_id;
+		t->group_index = tv->group_index;
+		t->args_group = tv->args_group;
+	}
 }
 
 /*
@@ -289,6 +299,7 @@ static void
 refuse_injected(struct tw_lcore_ctx *ctx, const struct tw_task_view *tv,
 		const struct tw_peer *peer, const char *why)
 {
+	static const struct tw_peer nobody = { .port = 0 };
 	char msg[160];
 	int n = snprintf(msg, sizeof(msg), "could not be queued when due: %s", why);
 	struct tw_wire_result rec = {
@@ -299,6 +310,18 @@ refuse_injected(struct tw_lcore_ctx *ctx, const struct tw_task_view *tv,
 	};
 
 	tw_cnt_add(ctx, TW_CNT_inject_refused, 1);
+	if (tv->workflow) {
+		/* a workflow step: what follows it fails too; its own state goes
+		 * to the publisher only if it is the step the publisher waits for */
+		rec.root_id = tv->root_id;
+		rec.parent_id = tv->parent_id;
+		rec.group_id = tv->group_id;
+		rec.group_index = tv->group_index;
+		tw_cnt_add(ctx, TW_CNT_wf_step_refused, 1);
+		tw_workflow_step_refused(ctx, tv, peer, msg);
+		if (!tv->notify)
+			peer = &nobody;
+	}
 	if (peer->port != 0)
 		tw_reply_result(ctx, tw_reply_to(ctx, peer), tv->id, TW_ST_FAILURE, NULL, 0, msg,
 				rec.error_len, 0);
@@ -410,7 +433,21 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_
 		if (fv.retransmits && bad == NULL && ctx->dedup != NULL &&
 		    resend_duplicate(ctx, r, &peer, tv))
 			continue;
+		if (unlikely(tv->workflow) && bad == NULL && tv->group_id != 0)
+			bad = tw_workflow_member_check(tv);
+		if (unlikely(tv->group_size != 0)) {
+			/* a group node: opens its group and queues its members; not routed */
+			bad = tw_workflow_group_open(ctx, tv, &peer);
+			if (bad == NULL) {
+				routed++;
+				if (!injected)
+					tw_reply_confirm(ctx, r, tv->id, true, TW_NACK_NONE, NULL);
+				continue;
+			}
+		}
 		if (bad != NULL) {
+			if (tv->group_id != 0 && tv->group_size == 0 && tw_workflow_member_check(tv))
+				tw_cnt_add(ctx, TW_CNT_wf_unknown_group, 1);
 			tw_cnt_add(ctx, TW_CNT_nack_invalid_task, 1);
 			if (injected)
 				refuse_injected(ctx, tv, &peer, bad);
@@ -482,8 +519,14 @@ dispatch_burst(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_
 	uint64_t now_ms = tw_unix_ms(ctx, now);
 	uint32_t routed = 0;
 
-	for (uint16_t i = 0; i < n; i++)
+	for (uint16_t i = 0; i < n; i++) {
+		ctx->in_dispatch = true;
 		routed += dispatch_frame(ctx, rt, v[i], now, now_ms, injected);
+		ctx->in_dispatch = false;
+		/* workflow steps the frame queued (group members), between frames */
+		if (unlikely(ctx->wf_n_pending != 0))
+			tw_workflow_flush(ctx, rt);
+	}
 	/* Every descriptor took its own reference; release the stage's. */
 	tw_drop_burst(ctx, TW_CNT_frames_released, v, n);
 	/* the cache counts for itself; publish its totals once per burst */

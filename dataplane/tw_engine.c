@@ -17,6 +17,7 @@
 #include <rte_ring.h>
 
 #include "tw_engine.h"
+#include "tw_workflow.h"
 #include "tw_lcore_loop.h"
 #include "tw_log.h"
 #include "tw_port.h"
@@ -182,6 +183,11 @@ tw_engine_setup(struct tw_engine *e)
 	if (s->pktmbuf_pool == NULL || s->task_pool == NULL || s->qsbr == NULL) {
 		TW_LOG(ERR, "pools (%" PRIu64 " mbufs, %" PRIu64 " tasks) or QSBR: %s "
 		       "(reserve more hugepages?)", e->cfg.mbufs, e->cfg.tasks,
+		       rte_strerror(rte_errno));
+		return -ENOMEM;
+	}
+	if (tw_workflow_init(socket) != 0) {
+		TW_LOG(ERR, "workflow group table: %s (reserve more hugepages?)",
 		       rte_strerror(rte_errno));
 		return -ENOMEM;
 	}

@@ -22,6 +22,7 @@
 #include "tw_deadletter.h"
 #include "tw_task.h"
 #include "tw_tasks.h"
+#include "tw_workflow.h"
 
 #define BACKOFF_MAX_DEFAULT_MS 600000u /* Celery's retry_backoff_max */
 
@@ -58,7 +59,8 @@ static void
 report(struct tw_lcore_ctx *ctx, const struct tw_task *t, uint32_t state, const uint8_t *value,
        uint32_t value_len, const char *error, uint32_t error_len, uint64_t ns)
 {
-	if (t->peer_port != 0) {
+	/* a workflow's steps answer the publisher only when it asked (notify) */
+	if (t->peer_port != 0 && (!t->wf || t->wf_notify)) {
 		struct tw_peer peer = { .mac = t->peer_mac, .ip = t->peer_ip, .port = t->peer_port };
 
 		tw_reply_result(ctx, tw_reply_to(ctx, &peer), t->id, state, value, value_len, error,
@@ -79,9 +81,19 @@ report(struct tw_lcore_ctx *ctx, const struct tw_task *t, uint32_t state, const 
 			.event_only = t->ignore_result,
 		};
 
+		if (t->wf) {
+			rec.root_id = t->root_id;
+			rec.parent_id = t->parent_id;
+			rec.group_id = t->group_id;
+			rec.group_index = t->group_index;
+		}
 		tw_record_queue(ctx, &rec, t->queue_slot);
 		tw_records_put(ctx, &rec);
 	}
+	/* final: what follows in its workflow (after the record: the store
+	 * sees a parent's state before its children's) */
+	if (unlikely(t->wf) && state >= TW_ST_SUCCESS && state <= TW_ST_EXPIRED)
+		tw_workflow_task_done(ctx, t, state, value, value_len, error, error_len);
 }
 
 static void
@@ -325,6 +337,10 @@ handle(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task *t, 
 			return false;
 		}
 	}
+	if (unlikely(t->args_group != 0) && !tw_workflow_bind_args(t)) {
+		report_msg(ctx, t, TW_ST_FAILURE, "the results of its group are gone");
+		return false;
+	}
 	if (tw_events_on(ctx))
 		tw_event_task(ctx, t, TW_ST_STARTED, NULL);
 	return run(ctx, rt, t);
@@ -344,8 +360,11 @@ tw_exec_burst(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 		if (!handle(ctx, rt, tasks[i], true))
 			tw_task_release(tasks[i], ctx->task_pool);
 	done += n;
-	if (rt == NULL || rt->n_queues == 0)
+	if (rt == NULL || rt->n_queues == 0) {
+		if (unlikely(ctx->wf_n_pending != 0))
+			tw_workflow_flush(ctx, rt);
 		return done;
+	}
 	n = dequeue(ctx, rt, tasks);
 	for (uint32_t i = 0; i < n; i++) {
 		struct tw_task *t = tasks[i];
@@ -359,5 +378,8 @@ tw_exec_burst(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 		if (!handle(ctx, rt, t, false))
 			tw_task_release(t, ctx->task_pool);
 	}
+	/* the next steps of workflows finished in this burst */
+	if (unlikely(ctx->wf_n_pending != 0))
+		tw_workflow_flush(ctx, rt);
 	return done + n;
 }

@@ -19,6 +19,7 @@
 #define TW_BURST 32
 #define TW_TX_STASH 512             /* packets staged: one pass's replies, and what the port refused */
 #define TW_TX_BACKLOG 64            /* staged after a flush: take no new work until it drains */
+#define TW_WF_PENDING 256           /* workflow step frames one stage pass may queue */
 #define TW_RESULT_SCRATCH 2048      /* handler output / error buffer per lcore */
 
 struct tw_dedup;
@@ -97,6 +98,11 @@ struct tw_lcore_ctx {
 	struct tw_records_out rec;      /* store records of this pass */
 	uint64_t rng;                   /* retry jitter (xorshift state) */
 	bool out_open;
+	/* workflow steps waiting to be routed at the end of this stage (tw_workflow_flush) */
+	uint16_t wf_n_pending;
+	bool wf_flushing;
+	bool in_dispatch;               /* ctx->views hold the frame being dispatched */
+	struct rte_mbuf *wf_pending[TW_WF_PENDING];
 	struct tw_task_view views[TW_FRAME_MAX_TASKS];
 	uint8_t scratch[TW_RESULT_SCRATCH];
 } __rte_cache_aligned;

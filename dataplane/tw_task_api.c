@@ -75,7 +75,7 @@ tw_task_progress(struct tw_task_ctx *ctx, const void *meta, uint32_t len)
 		return -ENOTSUP;
 	if (len > TW_REPLY_MAX_PAYLOAD / 2)
 		return -ENOSPC;
-	if (t->peer_port != 0) {
+	if (t->peer_port != 0 && (!t->wf || t->wf_notify)) {
 		struct tw_peer peer = { .mac = t->peer_mac, .ip = t->peer_ip, .port = t->peer_port };
 
 		tw_reply_result(lc, tw_reply_to(lc, &peer), t->id, TW_ST_PROGRESS, meta, len, NULL,

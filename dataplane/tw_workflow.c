@@ -1,0 +1,724 @@
+/*
+ * Workflows: see tw_workflow.h. Runs on polling lcores; the group table
+ * is shared by all of them and changed only with atomics.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_malloc.h>
+
+#include "tw_ctlchan.h"
+#include "tw_dispatch.h"
+#include "tw_inject.h"
+#include "tw_reply.h"
+#include "tw_task.h"
+#include "tw_wire_workflow.h"
+#include "tw_workflow.h"
+
+#define TABLE_SIZE (2u * TW_WF_MAX_GROUPS) /* power of two: half full at most */
+#define MAX_PROBE 64u
+#define ID_TOMB UINT64_MAX                 /* a removed group: probing goes on */
+#define ID_BUSY (UINT64_MAX - 1)           /* a slot being filled */
+#define RECORD_VALUE_MAX 1024u             /* a group's results list kept in its record */
+#define MSG_MAX 256
+
+struct group {
+	uint64_t id;
+	uint64_t root_id;
+	uint64_t parent_id;
+	uint64_t outer_group;          /* the group this one is a member of (in_outer) */
+	uint32_t outer_index;
+	bool in_outer;
+	bool notify;
+	struct tw_peer peer;           /* the workflow's publisher */
+	uint32_t size;
+	uint32_t cell;                 /* bytes of one member's result */
+	uint32_t remaining;            /* members not final yet (atomic) */
+	uint32_t failed;               /* set once by the first failing member (atomic) */
+	uint32_t sig_len;
+	uint8_t *sig;                  /* the group node's Task message: next, link, link_error */
+	uint8_t *bits;                 /* done bit per member */
+	uint8_t *cells;                /* size x (le32 length, cell bytes) */
+	uint8_t *list;                 /* chord callback args too large for a frame */
+	uint32_t list_len;
+};
+
+struct entry {
+	uint64_t id;                   /* 0 empty, ID_TOMB, ID_BUSY, else a group id */
+	struct group *g;
+};
+
+static struct entry *table;
+static int table_socket;
+
+int
+tw_workflow_init(int socket)
+{
+	table = rte_zmalloc_socket("tw_wf_groups", TABLE_SIZE * sizeof(*table), RTE_CACHE_LINE_SIZE,
+				   socket);
+	table_socket = socket;
+	return table != NULL ? 0 : -ENOMEM;
+}
+
+static inline uint32_t
+slot_of(uint64_t id)
+{
+	id ^= id >> 33;
+	id *= 0xff51afd7ed558ccdull;
+	id ^= id >> 33;
+	return (uint32_t)id & (TABLE_SIZE - 1);
+}
+
+static struct group *
+lookup(uint64_t id)
+{
+	uint32_t h = slot_of(id);
+
+	if (table == NULL || id == 0 || id >= ID_BUSY)
+		return NULL;
+	for (uint32_t i = 0; i < MAX_PROBE; i++) {
+		struct entry *e = &table[(h + i) & (TABLE_SIZE - 1)];
+		uint64_t v = __atomic_load_n(&e->id, __ATOMIC_ACQUIRE);
+
+		if (v == id)
+			return __atomic_load_n(&e->g, __ATOMIC_RELAXED);
+		if (v == 0)
+			return NULL;
+	}
+	return NULL;
+}
+
+static int
+insert(struct group *g)
+{
+	uint32_t h = slot_of(g->id);
+
+	for (uint32_t i = 0; i < MAX_PROBE; i++) {
+		struct entry *e = &table[(h + i) & (TABLE_SIZE - 1)];
+		uint64_t v = __atomic_load_n(&e->id, __ATOMIC_ACQUIRE);
+
+		if (v != 0 && v != ID_TOMB)
+			continue;
+		if (!__atomic_compare_exchange_n(&e->id, &v, ID_BUSY, false, __ATOMIC_ACQUIRE,
+						 __ATOMIC_RELAXED))
+			continue;
+		__atomic_store_n(&e->g, g, __ATOMIC_RELAXED);
+		/* release: the group's contents are visible before its id */
+		__atomic_store_n(&e->id, g->id, __ATOMIC_RELEASE);
+		return 0;
+	}
+	return -ENOSPC;
+}
+
+/* Remove g from the table and free it (its last user). */
+static void
+release(struct group *g)
+{
+	uint32_t h = slot_of(g->id);
+
+	for (uint32_t i = 0; i < MAX_PROBE; i++) {
+		struct entry *e = &table[(h + i) & (TABLE_SIZE - 1)];
+
+		if (__atomic_load_n(&e->id, __ATOMIC_ACQUIRE) == g->id) {
+			__atomic_store_n(&e->g, NULL, __ATOMIC_RELAXED);
+			__atomic_store_n(&e->id, ID_TOMB, __ATOMIC_RELEASE);
+			break;
+		}
+	}
+	rte_free(g->list);
+	rte_free(g);
+}
+
+/* --- steps: frames queued on this lcore, routed by tw_workflow_flush --- */
+
+struct emitter {
+	struct tw_lcore_ctx *ctx;
+	struct rte_mbuf *m;
+	struct tw_wbuf w;
+	struct tw_inject_peer peer;
+	uint32_t n;
+};
+
+static void
+em_init(struct emitter *em, struct tw_lcore_ctx *ctx, const struct tw_peer *peer)
+{
+	em->ctx = ctx;
+	em->m = NULL;
+	em->n = 0;
+	em->peer.mac = peer->mac;
+	em->peer.ip = peer->ip;
+	em->peer.port = peer->port;
+}
+
+static bool
+em_open(struct emitter *em)
+{
+	em->m = rte_pktmbuf_alloc(em->ctx->mbuf_pool);
+	if (em->m == NULL)
+		return false;
+	tw_wbuf_init(&em->w, tw_inject_payload(em->m), tw_inject_room(em->m));
+	tw_wire_put_header(&em->w, 0);
+	em->n = 0;
+	return true;
+}
+
+static void
+em_close(struct emitter *em)
+{
+	struct tw_lcore_ctx *ctx = em->ctx;
+
+	if (em->m == NULL)
+		return;
+	if (em->n == 0) {
+		rte_pktmbuf_free(em->m);
+	} else {
+		tw_inject_finish(em->m, &em->peer, &ctx->our_mac, ctx->our_ip, ctx->our_port,
+				 em->w.len);
+		if (ctx->wf_n_pending == TW_WF_PENDING)
+			tw_workflow_flush(ctx, __atomic_load_n(&ctx->shared->routes,
+							       __ATOMIC_ACQUIRE));
+		if (ctx->wf_n_pending < TW_WF_PENDING) {
+			ctx->wf_pending[ctx->wf_n_pending++] = em->m;
+		} else {
+			/* only while a frame's own expansion overflows the list */
+			tw_cnt_add(ctx, TW_CNT_wf_step_refused, em->n);
+			rte_pktmbuf_free(em->m);
+		}
+	}
+	em->m = NULL;
+}
+
+/*
+ * Queue one step (signature sig with fields f). A step that does not fit
+ * an empty frame is refused. @return true if queued.
+ */
+static bool
+em_step(struct emitter *em, struct tw_str sig, const struct tw_task_view *sv,
+	const struct tw_wf_fields *f)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		uint32_t saved;
+
+		if (em->m == NULL && !em_open(em))
+			return false;
+		saved = em->w.len;
+		if (em->n < TW_FRAME_MAX_TASKS && tw_wf_put_step(&em->w, sig, sv, f)) {
+			em->n++;
+			tw_cnt_add(em->ctx, TW_CNT_wf_steps, 1);
+			return true;
+		}
+		em->w.len = saved;
+		em->w.overflow = false;
+		if (em->n == 0)
+			break; /* alone in a frame and still too large */
+		em_close(em);
+	}
+	return false;
+}
+
+/* --- records and replies --- */
+
+static void
+put_record(struct tw_lcore_ctx *ctx, const struct tw_wire_result *rec, const struct tw_peer *peer,
+	   bool notify)
+{
+	if (notify && peer->port != 0)
+		tw_reply_result(ctx, tw_reply_to(ctx, peer), rec->task_id, rec->state, rec->value,
+				rec->value_len, rec->error, rec->error_len, 0);
+	tw_records_put(ctx, rec);
+}
+
+/* A step that will never run (an earlier one failed): FAILURE in the store. */
+static void
+record_not_run(struct tw_lcore_ctx *ctx, const struct tw_task_view *v, uint64_t root,
+	       const struct tw_peer *peer, uint64_t failed_id, const char *why, uint32_t why_len)
+{
+	char msg[MSG_MAX];
+	int n;
+
+	if (v->id == 0)
+		return;
+	n = snprintf(msg, sizeof(msg), "not run: step %016" PRIx64 " failed: %.*s", failed_id,
+		     (int)why_len, why);
+	put_record(ctx, &(struct tw_wire_result){
+			.task_id = v->id, .state = TW_ST_FAILURE, .error = msg,
+			.error_len = (uint32_t)RTE_MIN(n, (int)sizeof(msg) - 1),
+			.name = v->group_size != 0 ? (v->next.len != 0 ? "chord" : "group")
+						   : (const char *)v->name.p,
+			.name_len = v->group_size != 0 ? 5 : v->name.len,
+			.root_id = root, .group_size = v->group_size },
+		   peer, v->notify);
+}
+
+/* Fire the link_error callbacks of v with the failure of failed_id. */
+static void
+fire_errbacks(struct emitter *em, const struct tw_task_view *v, uint64_t root, uint64_t failed_id,
+	      const char *why, uint32_t why_len)
+{
+	uint8_t arg[MSG_MAX + 64];
+	uint32_t n;
+	struct tw_str rest = v->link_errors, sig;
+
+	if (v->n_link_errors == 0)
+		return;
+	n = tw_wf_error_arg(arg, sizeof(arg), failed_id, why, RTE_MIN(why_len, (uint32_t)MSG_MAX));
+	if (n == UINT32_MAX)
+		return;
+	while (tw_wire_task_field_next(&rest, TW_TASK_F_LINK_ERROR, &sig)) {
+		struct tw_task_view sv;
+		struct tw_wf_fields f = { .id = tw_lcore_rand(em->ctx), .root_id = root,
+					  .parent_id = failed_id, .has_result = true,
+					  .result = arg, .result_len = n };
+
+		if (tw_wire_decode_task(sig, &sv) == NULL && !em_step(em, sig, &sv, &f))
+			tw_cnt_add(em->ctx, TW_CNT_wf_step_refused, 1);
+	}
+}
+
+/*
+ * failed_id failed (v is its view): its errbacks run, and every step
+ * after it (its next chain, with their errbacks) is recorded as not run.
+ */
+static void
+fail_after(struct tw_lcore_ctx *ctx, struct emitter *em, const struct tw_task_view *v,
+	   uint64_t root, uint64_t failed_id, const char *why, uint32_t why_len)
+{
+	struct tw_str next = v->next;
+
+	fire_errbacks(em, v, root, failed_id, why, why_len);
+	for (uint32_t depth = 0; next.len != 0 && depth < TW_WF_MAX_DEPTH; depth++) {
+		struct tw_task_view nv;
+
+		if (tw_wire_decode_task(next, &nv) != NULL)
+			break;
+		record_not_run(ctx, &nv, root, &(struct tw_peer){ em->peer.mac, em->peer.ip,
+								   em->peer.port },
+			       failed_id, why, why_len);
+		fire_errbacks(em, &nv, root, failed_id, why, why_len);
+		next = nv.next;
+	}
+}
+
+static void member_done(struct tw_lcore_ctx *ctx, uint64_t gid, uint32_t idx, bool ok,
+			const uint8_t *value, uint32_t len, const char *error, uint32_t error_len);
+
+/* The first member failure: the group fails as a whole, once. */
+static void
+fail_group(struct tw_lcore_ctx *ctx, struct group *g, const char *why, uint32_t why_len)
+{
+	struct tw_task_view gv;
+	struct emitter em;
+
+	tw_cnt_add(ctx, TW_CNT_wf_groups_failed, 1);
+	if (tw_wire_decode_task((struct tw_str){ g->sig, g->sig_len }, &gv) != NULL)
+		return;
+	em_init(&em, ctx, &g->peer);
+	put_record(ctx, &(struct tw_wire_result){
+			.task_id = g->id, .state = TW_ST_FAILURE, .error = why, .error_len = why_len,
+			.name = gv.next.len != 0 ? "chord" : "group", .name_len = 5,
+			.root_id = g->root_id, .parent_id = g->parent_id, .group_size = g->size,
+			.group_id = g->in_outer ? g->outer_group : 0, .group_index = g->outer_index },
+		   &g->peer, g->notify);
+	fail_after(ctx, &em, &gv, g->root_id, g->id, why, why_len);
+	em_close(&em);
+	if (g->in_outer)
+		member_done(ctx, g->outer_group, g->outer_index, false, NULL, 0, why, why_len);
+}
+
+/* The ordered results as a JSON list: [r0,r1,...], empty results as null. */
+static uint32_t
+list_size(const struct group *g)
+{
+	uint64_t n = 2;
+
+	for (uint32_t i = 0; i < g->size; i++) {
+		uint32_t len;
+
+		memcpy(&len, g->cells + (uint64_t)i * (4 + g->cell), 4);
+		n += (len != 0 ? len : 4) + (i != 0);
+	}
+	return n > UINT32_MAX / 2 ? UINT32_MAX / 2 : (uint32_t)n;
+}
+
+static uint32_t
+list_write(const struct group *g, uint8_t *out)
+{
+	uint8_t *p = out;
+
+	*p++ = '[';
+	for (uint32_t i = 0; i < g->size; i++) {
+		const uint8_t *c = g->cells + (uint64_t)i * (4 + g->cell);
+		uint32_t len;
+
+		memcpy(&len, c, 4);
+		if (i != 0)
+			*p++ = ',';
+		if (len == 0) {
+			memcpy(p, "null", 4);
+			p += 4;
+		} else {
+			memcpy(p, c + 4, len);
+			p += len;
+		}
+	}
+	*p++ = ']';
+	return (uint32_t)(p - out);
+}
+
+/* Every member succeeded: the callback, or the group's own result. */
+static void
+complete_group(struct tw_lcore_ctx *ctx, struct group *g)
+{
+	struct tw_task_view gv, nv;
+	struct emitter em;
+	uint32_t cap = list_size(g), len;
+	uint8_t *list = rte_malloc_socket("tw_wf_list", cap, 0, table_socket);
+	bool keep = false;
+	char msg[MSG_MAX];
+	int n;
+
+	tw_cnt_add(ctx, TW_CNT_wf_groups_done, 1);
+	if (tw_wire_decode_task((struct tw_str){ g->sig, g->sig_len }, &gv) != NULL)
+		goto out;
+	em_init(&em, ctx, &g->peer);
+	if (list == NULL) {
+		n = snprintf(msg, sizeof(msg), "no memory for the results list of %u members",
+			     g->size);
+		fail_group(ctx, g, msg, (uint32_t)n);
+		goto out;
+	}
+	len = list_write(g, list);
+	/* success callbacks of the group itself get the list too */
+	{
+		struct tw_str rest = gv.links, sig;
+		struct tw_task_view lv;
+
+		while (tw_wire_task_field_next(&rest, TW_TASK_F_LINK, &sig)) {
+			struct tw_wf_fields f = { .id = tw_lcore_rand(ctx), .root_id = g->root_id,
+						  .parent_id = g->id, .has_result = true,
+						  .result = list, .result_len = len };
+
+			if (tw_wire_decode_task(sig, &lv) == NULL && !em_step(&em, sig, &lv, &f))
+				tw_cnt_add(ctx, TW_CNT_wf_step_refused, 1);
+		}
+	}
+	put_record(ctx, &(struct tw_wire_result){
+			.task_id = g->id, .state = TW_ST_SUCCESS,
+			.value = len <= RECORD_VALUE_MAX ? list : NULL,
+			.value_len = len <= RECORD_VALUE_MAX ? len : 0,
+			.name = gv.next.len != 0 ? "chord" : "group", .name_len = 5,
+			.root_id = g->root_id, .parent_id = g->parent_id, .group_size = g->size,
+			.group_id = g->in_outer ? g->outer_group : 0, .group_index = g->outer_index },
+		   &g->peer, g->notify && gv.next.len == 0);
+	if (gv.next.len == 0) {
+		em_close(&em);
+		if (g->in_outer)
+			member_done(ctx, g->outer_group, g->outer_index, true, list, len, NULL, 0);
+		goto out;
+	}
+	/* a chord: its callback, fired once, by this (the last) member */
+	if (tw_wire_decode_task(gv.next, &nv) != NULL)
+		goto out;
+	tw_cnt_add(ctx, TW_CNT_wf_callbacks, 1);
+	{
+		struct tw_wf_fields f = { .id = tw_lcore_rand(ctx), .root_id = g->root_id,
+					  .parent_id = g->id, .set_group = g->in_outer,
+					  .group_id = g->outer_group, .group_index = g->outer_index,
+					  .has_result = true, .result = list, .result_len = len };
+
+		if (em_step(&em, gv.next, &nv, &f)) {
+			em_close(&em);
+			goto out;
+		}
+		if (nv.group_size == 0 && !nv.immutable) {
+			/* too large for a frame: the callback reads it from this slot */
+			uint32_t ccap = len + nv.args.len + 8;
+
+			g->list = rte_malloc_socket("tw_wf_args", ccap, 0, table_socket);
+			if (g->list != NULL) {
+				g->list_len = tw_wf_compose_args(g->list, ccap, list, len, nv.args.p,
+								 nv.args.len);
+				f.has_result = false;
+				f.args_group = g->id;
+				if (em_step(&em, gv.next, &nv, &f)) {
+					em_close(&em);
+					keep = true;
+					goto out;
+				}
+			}
+		}
+		em_close(&em);
+		n = snprintf(msg, sizeof(msg),
+			     "the results of %u members (%u bytes) could not be passed to the callback",
+			     g->size, len);
+		tw_cnt_add(ctx, TW_CNT_wf_step_refused, 1);
+		record_not_run(ctx, &nv, g->root_id, &g->peer, g->id, msg, (uint32_t)n);
+		fail_after(ctx, &em, &nv, g->root_id, g->id, msg, (uint32_t)n);
+		em_close(&em);
+		if (g->in_outer)
+			member_done(ctx, g->outer_group, g->outer_index, false, NULL, 0, msg,
+				    (uint32_t)n);
+	}
+out:
+	rte_free(list);
+	if (!keep)
+		release(g);
+}
+
+static void
+member_done(struct tw_lcore_ctx *ctx, uint64_t gid, uint32_t idx, bool ok, const uint8_t *value,
+	    uint32_t len, const char *error, uint32_t error_len)
+{
+	struct group *g = lookup(gid);
+	uint8_t bit = (uint8_t)(1u << (idx & 7));
+	char msg[MSG_MAX];
+	int n;
+
+	if (g == NULL || idx >= g->size) {
+		tw_cnt_add(ctx, TW_CNT_wf_unknown_group, 1);
+		return;
+	}
+	if (__atomic_fetch_or(&g->bits[idx >> 3], bit, __ATOMIC_ACQ_REL) & bit) {
+		tw_cnt_add(ctx, TW_CNT_wf_member_repeats, 1);
+		return;
+	}
+	if (ok && len > g->cell) {
+		n = snprintf(msg, sizeof(msg),
+			     "result of member %u is %u bytes, over the group's result cell of %u "
+			     "bytes (result_cell)", idx, len, g->cell);
+		ok = false;
+		error = msg;
+		error_len = (uint32_t)RTE_MIN(n, (int)sizeof(msg) - 1);
+	}
+	if (ok) {
+		uint8_t *c = g->cells + (uint64_t)idx * (4 + g->cell);
+
+		memcpy(c, &len, 4);
+		memcpy(c + 4, value, len);
+	} else {
+		uint32_t zero = 0;
+
+		if (__atomic_compare_exchange_n(&g->failed, &zero, 1, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_RELAXED))
+			fail_group(ctx, g, error, error_len);
+	}
+	/* acq_rel: every member's cell is visible to the one that finishes */
+	if (__atomic_sub_fetch(&g->remaining, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	if (__atomic_load_n(&g->failed, __ATOMIC_ACQUIRE) == 0)
+		complete_group(ctx, g);
+	else
+		release(g);
+}
+
+/* --- entry points --- */
+
+const char *
+tw_workflow_member_check(const struct tw_task_view *tv)
+{
+	const struct group *g = lookup(tv->group_id);
+
+	if (g == NULL)
+		return "group not open (publish the group node first)";
+	if (tv->group_index >= g->size)
+		return "group_index beyond the group's size";
+	return NULL;
+}
+
+const char *
+tw_workflow_group_open(struct tw_lcore_ctx *ctx, const struct tw_task_view *tv,
+		       const struct tw_peer *peer)
+{
+	uint32_t cell = tv->result_cell != 0 ? tv->result_cell : TW_WF_DEFAULT_CELL;
+	uint64_t cells, sz;
+	struct group *g;
+	struct emitter em;
+	struct tw_str rest, sig;
+	uint32_t i = 0;
+
+	if (tv->id == 0 || tv->id >= ID_BUSY)
+		return "group id 0 or reserved";
+	if (tv->group_size > TW_WF_MAX_MEMBERS)
+		return "group larger than the engine's limit (1,048,576 members)";
+	if (tv->n_members != 0 && tv->n_members != tv->group_size)
+		return "group_size differs from the members given inline";
+	if (cell > TW_WF_MAX_CELL)
+		return "result_cell over 4096 bytes";
+	if (lookup(tv->id) != NULL)
+		return NULL; /* a retransmitted node: open already */
+	cells = (uint64_t)tv->group_size * (4 + cell);
+	sz = sizeof(*g) + tv->raw.len + (tv->group_size + 7) / 8 + cells;
+	g = rte_zmalloc_socket("tw_wf_group", sz, RTE_CACHE_LINE_SIZE, table_socket);
+	if (g == NULL)
+		return "no memory for the group (hugepages)";
+	g->id = tv->id;
+	g->root_id = tv->root_id != 0 ? tv->root_id : tv->id;
+	g->parent_id = tv->parent_id;
+	g->in_outer = tv->group_id != 0;
+	g->outer_group = tv->group_id;
+	g->outer_index = tv->group_index;
+	g->notify = tv->notify;
+	g->peer = *peer;
+	g->size = tv->group_size;
+	g->cell = cell;
+	g->remaining = tv->group_size;
+	g->sig_len = tv->raw.len;
+	g->sig = (uint8_t *)(g + 1);
+	memcpy(g->sig, tv->raw.p, tv->raw.len);
+	g->bits = g->sig + tv->raw.len;
+	g->cells = g->bits + (tv->group_size + 7) / 8;
+	if (insert(g) != 0) {
+		rte_free(g);
+		return "too many groups open (4096)";
+	}
+	tw_cnt_add(ctx, TW_CNT_wf_groups_opened, 1);
+	tw_records_put(ctx, &(struct tw_wire_result){
+		.task_id = g->id, .state = TW_ST_STARTED,
+		.name = tv->next.len != 0 ? "chord" : "group", .name_len = 5,
+		.root_id = g->root_id, .parent_id = g->parent_id, .group_size = g->size,
+		.group_id = g->outer_group, .group_index = g->outer_index });
+	if (tv->n_members == 0)
+		return NULL; /* members come on their own, with group_id and group_index */
+	em_init(&em, ctx, peer);
+	rest = tv->members;
+	while (tw_wire_task_field_next(&rest, TW_TASK_F_MEMBERS, &sig)) {
+		struct tw_task_view mv;
+		struct tw_wf_fields f = { .id = tw_lcore_rand(ctx), .root_id = g->root_id,
+					  .parent_id = g->parent_id, .set_group = true,
+					  .group_id = g->id, .group_index = i,
+					  .has_result = tv->args.len != 0, .result = tv->args.p,
+					  .result_len = tv->args.len };
+
+		if (tw_wire_decode_task(sig, &mv) != NULL || !em_step(&em, sig, &mv, &f)) {
+			static const char why[] = "member could not be published (too large for a frame)";
+
+			tw_cnt_add(ctx, TW_CNT_wf_step_refused, 1);
+			member_done(ctx, g->id, i, false, NULL, 0, why, sizeof(why) - 1);
+		}
+		i++;
+	}
+	em_close(&em);
+	return NULL;
+}
+
+void
+tw_workflow_task_done(struct tw_lcore_ctx *ctx, const struct tw_task *t, uint32_t state,
+		      const uint8_t *value, uint32_t value_len, const char *error,
+		      uint32_t error_len)
+{
+	struct tw_peer peer = { .mac = t->peer_mac, .ip = t->peer_ip, .port = t->peer_port };
+	uint64_t root = t->root_id != 0 ? t->root_id : t->id;
+	struct tw_task_view v;
+	struct emitter em;
+
+	if (t->args_group != 0) {
+		/* a chord callback that read its args from its group's slot: done with it */
+		struct group *g = lookup(t->args_group);
+
+		if (g != NULL)
+			release(g);
+	}
+	if (tw_wire_decode_task((struct tw_str){ t->raw, t->raw_len }, &v) != NULL)
+		return;
+	em_init(&em, ctx, &peer);
+	if (state != TW_ST_SUCCESS) {
+		fail_after(ctx, &em, &v, root, t->id, error, error_len);
+		em_close(&em);
+		if (t->group_id != 0)
+			member_done(ctx, t->group_id, t->group_index, false, NULL, 0, error,
+				    error_len);
+		return;
+	}
+	{
+		struct tw_str rest = v.links, sig;
+		struct tw_task_view lv;
+
+		while (tw_wire_task_field_next(&rest, TW_TASK_F_LINK, &sig)) {
+			struct tw_wf_fields f = { .id = tw_lcore_rand(ctx), .root_id = root,
+						  .parent_id = t->id, .has_result = true,
+						  .result = value, .result_len = value_len };
+
+			if (tw_wire_decode_task(sig, &lv) == NULL && !em_step(&em, sig, &lv, &f))
+				tw_cnt_add(ctx, TW_CNT_wf_step_refused, 1);
+		}
+	}
+	if (v.next.len != 0) {
+		struct tw_task_view nv;
+		struct tw_wf_fields f = { .id = tw_lcore_rand(ctx), .root_id = root,
+					  .parent_id = t->id, .set_group = t->group_id != 0,
+					  .group_id = t->group_id, .group_index = t->group_index,
+					  .has_result = true, .result = value,
+					  .result_len = value_len };
+
+		if (tw_wire_decode_task(v.next, &nv) == NULL && em_step(&em, v.next, &nv, &f)) {
+			em_close(&em);
+			return;
+		}
+		{
+			static const char why[] =
+				"the result could not be passed to the next step (too large for a frame)";
+
+			tw_cnt_add(ctx, TW_CNT_wf_step_refused, 1);
+			/* the step itself and everything after it never run */
+			record_not_run(ctx, &nv, root, &peer, t->id, why, sizeof(why) - 1);
+			fail_after(ctx, &em, &nv, root, t->id, why, sizeof(why) - 1);
+			em_close(&em);
+			if (t->group_id != 0)
+				member_done(ctx, t->group_id, t->group_index, false, NULL, 0, why,
+					    sizeof(why) - 1);
+		}
+		return;
+	}
+	em_close(&em);
+	if (t->group_id != 0)
+		member_done(ctx, t->group_id, t->group_index, true, value, value_len, NULL, 0);
+}
+
+void
+tw_workflow_step_refused(struct tw_lcore_ctx *ctx, const struct tw_task_view *tv,
+			 const struct tw_peer *peer, const char *why)
+{
+	uint64_t root = tv->root_id != 0 ? tv->root_id : tv->id;
+	uint32_t n = (uint32_t)strlen(why);
+	struct emitter em;
+
+	em_init(&em, ctx, peer);
+	fail_after(ctx, &em, tv, root, tv->id, why, n);
+	em_close(&em);
+	if (tv->group_id != 0)
+		member_done(ctx, tv->group_id, tv->group_index, false, NULL, 0, why, n);
+}
+
+bool
+tw_workflow_bind_args(struct tw_task *t)
+{
+	const struct group *g = lookup(t->args_group);
+
+	if (g == NULL || g->list == NULL)
+		return false;
+	t->args = g->list;
+	t->args_len = g->list_len;
+	return true;
+}
+
+void
+tw_workflow_flush(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
+{
+	struct rte_mbuf *v[TW_WF_PENDING];
+
+	/* never inside a frame's dispatch (it owns ctx->views): between frames */
+	if (ctx->wf_flushing || ctx->in_dispatch)
+		return;
+	ctx->wf_flushing = true;
+	/* routing a step may queue more (a group's members): until none is left */
+	while (ctx->wf_n_pending != 0) {
+		uint16_t n = ctx->wf_n_pending;
+
+		memcpy(v, ctx->wf_pending, n * sizeof(v[0]));
+		ctx->wf_n_pending = 0;
+		for (uint16_t i = 0; i < n; i += 32)
+			tw_dispatch_injected_burst(ctx, rt, v + i, (uint16_t)RTE_MIN(32, n - i));
+	}
+	ctx->wf_flushing = false;
+}

@@ -1,0 +1,85 @@
+/*
+ * Workflows in the engine (Celery's canvas: chain, group, chord, link,
+ * link_error, nested; proto/taskwire.proto Task fields 14..26).
+ *
+ * The worker that finishes a step publishes what comes next straight into
+ * the router: no round trip through the publisher or tw-control.
+ *
+ * Groups and chords: a group node opens a slot in a table shared by every
+ * lcore of tw-dataplane (hugepage memory): a member count, one done bit
+ * and one result cell per member. A member's final state sets its bit
+ * (fetch-or: a member reported twice counts once, so a retried member
+ * that later succeeds is counted once), writes its cell, and decrements
+ * the count; the member that takes it to zero assembles the ordered
+ * results and fires the callback (or reports the group's result to the
+ * group it belongs to). The first failure fails the group: its link_error
+ * callbacks run, the steps after it are failed in the store, the callback
+ * never runs. No lock anywhere; the slot's memory comes from rte_malloc
+ * once per group (not per member).
+ *
+ * Limits (tw_limits.h): TW_WF_MAX_GROUPS open groups, TW_WF_MAX_MEMBERS
+ * members, result cells of TW_WF_DEFAULT_CELL bytes unless the group
+ * says (result_cell, up to TW_WF_MAX_CELL); a step's frame must fit one
+ * mbuf (about 2 KB: a result passed along a chain counts). Over a limit:
+ * the step or group fails with a message naming it.
+ *
+ * Slots live as long as tw-dataplane: a restart loses open groups.
+ *
+ * Threads: every function runs on a polling lcore of tw-dataplane.
+ */
+#ifndef TW_WORKFLOW_H
+#define TW_WORKFLOW_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tw_lcore.h"
+#include "tw_wire.h"
+
+struct tw_task;
+struct tw_routes;
+
+/** Allocate the group table (main lcore, before launch). @return 0 or -ENOMEM. */
+int tw_workflow_init(int socket);
+
+/**
+ * A group node arrived (tv->group_size != 0): open its slot and queue its
+ * inline members. peer: where notify steps answer.
+ * @return NULL (opened) or why it was refused (the NACK detail).
+ */
+const char *tw_workflow_group_open(struct tw_lcore_ctx *ctx, const struct tw_task_view *tv,
+				   const struct tw_peer *peer);
+
+/** @return NULL if tv's group membership is acceptable (its group is open), else why not. */
+const char *tw_workflow_member_check(const struct tw_task_view *tv);
+
+/**
+ * A workflow task reached a final state (SUCCESS, FAILURE, REVOKED,
+ * EXPIRED): publish what follows, or fail what will now never run, and
+ * report to its group. value/error as reported.
+ */
+void tw_workflow_task_done(struct tw_lcore_ctx *ctx, const struct tw_task *t, uint32_t state,
+			   const uint8_t *value, uint32_t value_len, const char *error,
+			   uint32_t error_len);
+
+/**
+ * A workflow step that could not be queued (its FAILURE is recorded by
+ * the caller): fail what follows it and its group.
+ */
+void tw_workflow_step_refused(struct tw_lcore_ctx *ctx, const struct tw_task_view *tv,
+			      const struct tw_peer *peer, const char *why);
+
+/**
+ * A chord callback whose results list lives in its group's slot
+ * (t->args_group): point t's args at it. @return false if the group is gone.
+ */
+bool tw_workflow_bind_args(struct tw_task *t);
+
+/**
+ * Route the steps queued by this lcore (tw_workflow_task_done, group
+ * expansion). Called at the end of the io and exec stages; loops until
+ * none is left (a step may queue more).
+ */
+void tw_workflow_flush(struct tw_lcore_ctx *ctx, const struct tw_routes *rt);
+
+#endif
