@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The pure-Python client (clients/python) against a real engine: its pytest
+# suite (unit tests with a fake engine on loopback, then publishing,
+# results, errors and workflows through the engine). Run by run.sh in an
+# engine's environment (TW_SOCKET, TW_ENGINE, TW_NETNS, ...); the protobuf
+# modules are generated first into build/python/.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+bash "$root/clients/python/build.sh" "${TW_BUILD:-$root/build}/python"
+export TW_PYTHON_GEN=${TW_BUILD:-$root/build}/python TW_ENGINE TW_SOCKET
+# Debian's interpreter: it sees python3-protobuf and python3-pytest; no
+# cache files in the source tree
+cd "$root"
+ip netns exec "$TW_NETNS" /usr/bin/python3 -B -m pytest -q -rs -p no:cacheprovider \
+	clients/python/tests
