@@ -212,8 +212,8 @@ unix_ms(void)
 }
 
 /* eta/countdown and expires become absolute unix ms here, as Celery does. */
-static void
-set_options(Taskwire__Task *t, const struct tw_publish *p, Taskwire__RetryPolicy *rp)
+void
+tw_client_set_options(Taskwire__Task *t, const struct tw_publish *p, Taskwire__RetryPolicy *rp)
 {
 	uint64_t now = (p->countdown_ms || p->expires_in_ms) ? unix_ms() : 0;
 
@@ -273,7 +273,7 @@ tw_client_publish(struct tw_client *c, const struct tw_publish *p, uint64_t *tas
 	t->args.data = (uint8_t *)arena_copy(c, p->args != NULL ? p->args : "", p->args_len);
 	t->args.len = p->args_len;
 	t->priority = p->priority;
-	set_options(t, p, &c->retry[c->frame.n_tasks]);
+	tw_client_set_options(t, p, &c->retry[c->frame.n_tasks]);
 	if (t->eta_ms != 0)
 		c->pending_delayed = true; /* its result may come much later: not waited for */
 	t->n_headers = p->n_headers;
@@ -309,31 +309,43 @@ tw_client_send_datagram(struct tw_client *c, const uint8_t *buf, size_t len)
 }
 
 int
-tw_client_flush(struct tw_client *c)
+tw_client_send_frame(struct tw_client *c, Taskwire__Frame *f, bool delayed)
 {
 	struct sent_frame *h;
 	size_t len;
 	int ret;
 
-	if (c->frame.n_tasks == 0)
-		return 0;
-	c->frame.frame_id = c->next_frame_id++;
+	f->frame_id = c->next_frame_id++;
 	/* at-least-once: the engine must suppress duplicates of our retransmits */
-	c->frame.retransmits = c->retransmit_ms != 0;
-	len = taskwire__frame__get_packed_size(&c->frame);
+	f->retransmits = c->retransmit_ms != 0;
+	len = taskwire__frame__get_packed_size(f);
 	if (len > SEND_BYTES)
-		return -EMSGSIZE; /* cannot happen: the arena bounds the frame */
-	len = taskwire__frame__pack(&c->frame, c->sendbuf);
+		return -EMSGSIZE;
+	len = taskwire__frame__pack(f, c->sendbuf);
 	ret = tw_client_send_datagram(c, c->sendbuf, len);
 	if (ret != 0)
-		return ret; /* the pending frame stays; the caller may retry */
-	h = &c->history[c->frame.frame_id % HISTORY];
-	h->frame_id = c->frame.frame_id;
-	h->first_task = c->tasks[0].id;
-	h->n_tasks = (uint32_t)c->frame.n_tasks;
+		return ret; /* the caller may retry */
+	h = &c->history[f->frame_id % HISTORY];
+	h->frame_id = f->frame_id;
+	h->first_task = f->tasks[0]->id;
+	h->n_tasks = (uint32_t)f->n_tasks;
+	h->delayed = delayed;
 	tw_retx_sent(c, h, c->sendbuf, len);
 	c->stats.frames_sent++;
-	c->stats.tasks_sent += c->frame.n_tasks;
+	c->stats.tasks_sent += f->n_tasks;
+	return 0;
+}
+
+int
+tw_client_flush(struct tw_client *c)
+{
+	int ret;
+
+	if (c->frame.n_tasks == 0)
+		return 0;
+	ret = tw_client_send_frame(c, &c->frame, c->pending_delayed);
+	if (ret != 0)
+		return ret; /* the pending frame stays; the caller may retry */
 	frame_reset(c);
 	return 0;
 }
@@ -472,6 +484,8 @@ tw_client_poll(struct tw_client *c, int timeout_ms, tw_event_fn fn, void *arg)
 
 struct wait_ctx {
 	uint64_t id;
+	uint64_t nack_first;    /* a NACK of these ids ends the wait too (workflows) */
+	uint64_t nack_n;
 	struct tw_outcome *out;
 	bool done;
 	tw_event_fn fn;
@@ -495,6 +509,14 @@ wait_event(const struct tw_event *ev, void *arg)
 {
 	struct wait_ctx *w = arg;
 
+	if (ev->kind == TW_EV_CONFIRM && !ev->ack && ev->task_id - w->nack_first < w->nack_n) {
+		w->out->confirmed = true;
+		w->out->nack_reason = ev->nack_reason;
+		free(w->out->detail);
+		w->out->detail = dup_bytes(ev->detail, strlen(ev->detail));
+		w->done = true;
+		return;
+	}
 	if (ev->task_id != w->id) {
 		if (w->fn != NULL)
 			w->fn(ev, w->arg);
@@ -538,7 +560,14 @@ int
 tw_client_wait(struct tw_client *c, uint64_t task_id, int timeout_ms, struct tw_outcome *out,
 	       tw_event_fn fn, void *arg)
 {
-	struct wait_ctx w = { task_id, out, false, fn, arg };
+	return tw_client_wait_range(c, task_id, 0, 0, timeout_ms, out, fn, arg);
+}
+
+int
+tw_client_wait_range(struct tw_client *c, uint64_t task_id, uint64_t nack_first, uint64_t nack_n,
+		     int timeout_ms, struct tw_outcome *out, tw_event_fn fn, void *arg)
+{
+	struct wait_ctx w = { task_id, nack_first, nack_n, out, false, fn, arg };
 	/* +1: the clock is read in whole ms; never return before timeout_ms has passed */
 	uint64_t deadline = tw_client_now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms) + 1;
 	int ret;

@@ -65,6 +65,21 @@ struct tw_client {
 };
 
 
+/** Fill t's Celery options from p (countdown and expires made absolute). */
+void tw_client_set_options(Taskwire__Task *t, const struct tw_publish *p, Taskwire__RetryPolicy *rp);
+
+/**
+ * Send frame f (its tasks' ids consecutive, the first one f->tasks[0]->id)
+ * and track it for retransmission; delayed: done once confirmed (results
+ * are not waited for). Sets frame_id and retransmits. @return 0 or -errno.
+ */
+int tw_client_send_frame(struct tw_client *c, Taskwire__Frame *f, bool delayed);
+
+/** tw_client_wait(), also ended by a NACK of ids [nack_first, nack_first + nack_n). */
+int tw_client_wait_range(struct tw_client *c, uint64_t task_id, uint64_t nack_first,
+			 uint64_t nack_n, int timeout_ms, struct tw_outcome *out, tw_event_fn fn,
+			 void *arg);
+
 /* retransmission (tw_client_retx.c) */
 
 /** A frame was sent: keep its bytes until it is confirmed and resolved. */

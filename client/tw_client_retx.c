@@ -67,7 +67,6 @@ tw_retx_sent(struct tw_client *c, struct sent_frame *h, const uint8_t *bytes, si
 	memset(h->resolved, 0, sizeof(h->resolved));
 	h->unconfirmed = h->n_tasks;
 	h->unresolved = h->n_tasks;
-	h->delayed = c->pending_delayed;
 	h->attempts = 1;
 	h->sent_ms = tw_client_now_ms();
 	h->rto_ms = c->retransmit_ms;

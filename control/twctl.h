@@ -31,6 +31,18 @@ int twctl_bind(const struct twctl_opts *o, int argc, char **argv);
 int twctl_unbind(const struct twctl_opts *o, int argc, char **argv);
 int twctl_list(const struct twctl_opts *o, int argc, char **argv);
 int twctl_publish(const struct twctl_opts *o, int argc, char **argv);
+/* publish --workflow FILE (twctl_workflow.c) */
+int twctl_publish_workflow(const struct twctl_opts *o, int argc, char **argv);
+
+struct tw_client;
+struct tw_outcome;
+/** The engine's address: --engine / TW_ENGINE, else tw-control's status. @return 0 or -errno. */
+int twctl_engine_address(const struct twctl_opts *o, char *buf, size_t len);
+/** Flush and wait for task id's confirm only. @return 0, -ETIMEDOUT or -errno. */
+int twctl_wait_confirm(struct tw_client *c, uint64_t id, int timeout_ms, struct tw_outcome *out);
+/** Print a publish outcome (confirm, and result when waited) as text or JSON. */
+void twctl_publish_report(const struct twctl_opts *o, uint64_t id, const struct tw_outcome *out,
+			  bool waited);
 int twctl_definitions(const struct twctl_opts *o, int argc, char **argv);
 int twctl_stats(const struct twctl_opts *o, int argc, char **argv);
 int twctl_result(const struct twctl_opts *o, int argc, char **argv);

@@ -25,7 +25,7 @@ static const struct {
 	{ "schedule", twctl_schedule, "schedule add NAME (--every DURATION | --cron \"m h dom mon dow\") EXCHANGE ROUTING_KEY TASK [ARGS] | schedule remove NAME" },
 	{ "stats", twctl_stats, "stats [--watch [SECONDS]] [--count N]   rates, busy share, queues (like top)" },
 	{ "definitions", twctl_definitions, "definitions export FILE | definitions import FILE   (RabbitMQ definitions.json shape)" },
-	{ "publish", twctl_publish, "publish EXCHANGE ROUTING_KEY TASK [ARGS] [--priority N] [--header K=V ...] [--countdown S | --eta TIME] [--expires S] [--max-retries N [--retry-countdown S] [--retry-backoff] [--retry-jitter] [--autoretry]] [--ignore-result] [--result-expires S] [--wait [S]]" },
+	{ "publish", twctl_publish, "publish EXCHANGE ROUTING_KEY TASK [ARGS] [--priority N] [--header K=V ...] [--countdown S | --eta TIME] [--expires S] [--max-retries N [--retry-countdown S] [--retry-backoff] [--retry-jitter] [--autoretry]] [--ignore-result] [--result-expires S] [--wait [S]] | publish --workflow FILE [--wait [S]]" },
 	{ "result", twctl_result, "result TASK_ID [--wait S]     state and result (from the result store)" },
 	{ "revoke", twctl_revoke, "revoke TASK_ID                do not start it (scheduled, queued or retrying)" },
 	{ "forget", twctl_forget, "forget TASK_ID                remove its result from the store" },

@@ -223,8 +223,19 @@ engine_from_status(const struct twctl_opts *o, char *buf, size_t len)
 	return ret;
 }
 
-static void
-report(const struct twctl_opts *o, uint64_t id, const struct tw_outcome *out, bool waited)
+int
+twctl_engine_address(const struct twctl_opts *o, char *buf, size_t len)
+{
+	if (o->engine != NULL && o->engine[0] != '\0') {
+		snprintf(buf, len, "%s", o->engine);
+		return 0;
+	}
+	return engine_from_status(o, buf, len);
+}
+
+void
+twctl_publish_report(const struct twctl_opts *o, uint64_t id, const struct tw_outcome *out,
+		     bool waited)
 {
 	if (o->json) {
 		json_t *j = json_pack("{s:s, s:b}", "task_id", "", "ack", out->confirmed && out->ack);
@@ -293,8 +304,8 @@ now_ms(void)
 }
 
 /* Flush and wait for the confirm only. @return 0, -ETIMEDOUT or -errno. */
-static int
-wait_confirm(struct tw_client *c, uint64_t id, int timeout_ms, struct tw_outcome *out)
+int
+twctl_wait_confirm(struct tw_client *c, uint64_t id, int timeout_ms, struct tw_outcome *out)
 {
 	struct confirm_wait w = { id, out };
 	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
@@ -320,11 +331,11 @@ twctl_publish(const struct twctl_opts *o, int argc, char **argv)
 	uint64_t id;
 	int ret, timeout_ms;
 
+	if (argc >= 2 && strcmp(argv[1], "--workflow") == 0)
+		return twctl_publish_workflow(o, argc, argv);
 	if (parse(argc, argv, &a) != 0)
 		return TWCTL_USAGE;
-	if (o->engine != NULL && o->engine[0] != '\0')
-		snprintf(engine, sizeof(engine), "%s", o->engine);
-	else if (engine_from_status(o, engine, sizeof(engine)) != 0)
+	if (twctl_engine_address(o, engine, sizeof(engine)) != 0)
 		return TWCTL_FAILED;
 	c = tw_client_open(engine, NULL);
 	if (c == NULL) {
@@ -343,7 +354,7 @@ twctl_publish(const struct twctl_opts *o, int argc, char **argv)
 	if (a.wait)
 		ret = tw_client_wait(c, id, timeout_ms, &out, NULL, NULL);
 	else
-		ret = wait_confirm(c, id, timeout_ms, &out);
+		ret = twctl_wait_confirm(c, id, timeout_ms, &out);
 	tw_client_close(c);
 	if (ret == -ETIMEDOUT && (!a.wait ? !out.confirmed : !out.has_result && !out.confirmed)) {
 		fprintf(stderr, "twctl: no %s from %s within %d ms\n", a.wait ? "result" : "confirm",
@@ -352,7 +363,7 @@ twctl_publish(const struct twctl_opts *o, int argc, char **argv)
 		return TWCTL_FAILED;
 	}
 	if (ret == -ETIMEDOUT && a.wait && !out.has_result) {
-		report(o, id, &out, false);
+		twctl_publish_report(o, id, &out, false);
 		fprintf(stderr, "twctl: task ACKed but no result within %d ms\n", timeout_ms);
 		tw_outcome_clear(&out);
 		return TWCTL_FAILED;
@@ -362,7 +373,7 @@ twctl_publish(const struct twctl_opts *o, int argc, char **argv)
 		tw_outcome_clear(&out);
 		return TWCTL_FAILED;
 	}
-	report(o, id, &out, a.wait);
+	twctl_publish_report(o, id, &out, a.wait);
 	ret = out.confirmed && out.ack && (!a.wait || out.state == TW_STATE_SUCCESS) ? TWCTL_OK
 											 : TWCTL_FAILED;
 	tw_outcome_clear(&out);

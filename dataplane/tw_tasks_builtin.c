@@ -192,6 +192,41 @@ task_progress(struct tw_task_ctx *io)
 	return TW_TASK_SUCCESS;
 }
 
+/*
+ * tsum: the sum of every integer in its args, at any depth of arrays
+ * (nulls count as 0): a chord callback over the members' results, like
+ * Celery's tsum. [[1,2],[3,[4]],null] -> 10.
+ */
+static int
+task_tsum(struct tw_task_ctx *io)
+{
+	struct scan s = { io->args, io->args + io->args_len };
+	int64_t sum = 0, v;
+	int depth = 0;
+
+	for (skip_ws(&s); s.p < s.end; skip_ws(&s)) {
+		uint8_t c = *s.p;
+
+		if (c == '[' || c == ']' || c == ',') {
+			depth += c == '[' ? 1 : c == ']' ? -1 : 0;
+			if (depth < 0)
+				break;
+			s.p++;
+		} else if (c == 'n' && s.end - s.p >= 4 && memcmp(s.p, "null", 4) == 0) {
+			s.p += 4;
+		} else if (scan_int64(&s, &v)) {
+			if (__builtin_add_overflow(sum, v, &sum))
+				return tw_task_fail(io, "tsum: integer overflow");
+		} else {
+			return tw_task_fail(io, "tsum: args must be JSON arrays of integers (and nulls)");
+		}
+	}
+	if (depth != 0)
+		return tw_task_fail(io, "tsum: unbalanced brackets in args");
+	io->out_len = (uint32_t)snprintf((char *)io->out, io->out_cap, "%lld", (long long)sum);
+	return TW_TASK_SUCCESS;
+}
+
 int
 tw_tasks_register_builtins(struct tw_task_registry *reg)
 {
@@ -203,6 +238,7 @@ tw_tasks_register_builtins(struct tw_task_registry *reg)
 		{ .name = "fail", .fn = task_fail },
 		{ .name = "flaky", .fn = task_flaky, .retry = { .max_retries = 3 } },
 		{ .name = "progress", .fn = task_progress },
+		{ .name = "tsum", .fn = task_tsum },
 	};
 
 	for (size_t i = 0; i < RTE_DIM(builtins); i++) {
