@@ -433,8 +433,21 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_
 		if (fv.retransmits && bad == NULL && ctx->dedup != NULL &&
 		    resend_duplicate(ctx, r, &peer, tv))
 			continue;
-		if (unlikely(tv->workflow) && bad == NULL && tv->group_id != 0)
-			bad = tw_workflow_member_check(tv);
+		if (unlikely(tv->workflow) && bad == NULL && tv->group_id != 0 &&
+		    tv->group_size == 0) {
+			bool finished;
+
+			bad = tw_workflow_member_check(tv, &finished);
+			if (finished) {
+				/* a member retransmitted after its group finished */
+				tw_cnt_add(ctx, TW_CNT_tasks_duplicate, 1);
+				if (!injected)
+					tw_reply_confirm(ctx, r, tv->id, true, TW_NACK_NONE, NULL);
+				continue;
+			}
+			if (bad != NULL)
+				tw_cnt_add(ctx, TW_CNT_wf_unknown_group, 1);
+		}
 		if (unlikely(tv->group_size != 0)) {
 			/* a group node: opens its group and queues its members; not routed */
 			bad = tw_workflow_group_open(ctx, tv, &peer);
@@ -446,8 +459,6 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_
 			}
 		}
 		if (bad != NULL) {
-			if (tv->group_id != 0 && tv->group_size == 0 && tw_workflow_member_check(tv))
-				tw_cnt_add(ctx, TW_CNT_wf_unknown_group, 1);
 			tw_cnt_add(ctx, TW_CNT_nack_invalid_task, 1);
 			if (injected)
 				refuse_injected(ctx, tv, &peer, bad);

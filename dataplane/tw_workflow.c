@@ -51,6 +51,11 @@ struct entry {
 
 static struct entry *table;
 static int table_socket;
+/* Groups finished lately: a retransmitted member of one (its confirm was
+ * lost) is confirmed again instead of refused as unknown. */
+#define CLOSED_RING 4096u
+static uint64_t closed[CLOSED_RING];
+static uint32_t closed_next;
 
 int
 tw_workflow_init(int socket)
@@ -126,6 +131,9 @@ release(struct group *g)
 			break;
 		}
 	}
+	__atomic_store_n(&closed[__atomic_fetch_add(&closed_next, 1, __ATOMIC_RELAXED) %
+				 CLOSED_RING],
+			 g->id, __ATOMIC_RELAXED);
 	rte_free(g->list);
 	rte_free(g);
 }
@@ -514,13 +522,26 @@ member_done(struct tw_lcore_ctx *ctx, uint64_t gid, uint32_t idx, bool ok, const
 
 /* --- entry points --- */
 
+static bool
+closed_lately(uint64_t id)
+{
+	for (uint32_t i = 0; i < CLOSED_RING; i++)
+		if (__atomic_load_n(&closed[i], __ATOMIC_RELAXED) == id)
+			return true;
+	return false;
+}
+
 const char *
-tw_workflow_member_check(const struct tw_task_view *tv)
+tw_workflow_member_check(const struct tw_task_view *tv, bool *finished)
 {
 	const struct group *g = lookup(tv->group_id);
 
-	if (g == NULL)
+	*finished = false;
+	if (g == NULL) {
+		/* rare path: a linear look at the groups finished lately */
+		*finished = closed_lately(tv->group_id);
 		return "group not open (publish the group node first)";
+	}
 	if (tv->group_index >= g->size)
 		return "group_index beyond the group's size";
 	return NULL;

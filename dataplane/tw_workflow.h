@@ -50,8 +50,12 @@ int tw_workflow_init(int socket);
 const char *tw_workflow_group_open(struct tw_lcore_ctx *ctx, const struct tw_task_view *tv,
 				   const struct tw_peer *peer);
 
-/** @return NULL if tv's group membership is acceptable (its group is open), else why not. */
-const char *tw_workflow_member_check(const struct tw_task_view *tv);
+/**
+ * @return NULL if tv's group membership is acceptable (its group is
+ *   open), else why not; *finished tells that the group finished lately
+ *   (tv is a retransmit: confirm it again, do not run it).
+ */
+const char *tw_workflow_member_check(const struct tw_task_view *tv, bool *finished);
 
 /**
  * A workflow task reached a final state (SUCCESS, FAILURE, REVOKED,
