@@ -150,10 +150,13 @@ def _client_of(node):
 # -- encoding -----------------------------------------------------------------
 
 class Leaf:
-    """The result handle of one step answered to the publisher."""
+    """The result handle of one step answered to the publisher. parent: the
+    handle of the group a chord's callback waits for (Celery's
+    result.parent), whose members' states are read from the result store."""
 
-    def __init__(self, task_id):
+    def __init__(self, task_id, parent=None):
         self.task_id = task_id
+        self.parent = parent
 
 
 class Group:
@@ -230,18 +233,27 @@ def is_workflow(task):
                 or task.group_size)
 
 
-def mark_notify(task):
+def mark_notify(task, notify=True):
     """Set notify on the steps whose states the publisher waits for (the
     last step; for a group at the end, each member's last step) and return
-    the result handle (Leaf or Group)."""
-    last = tail_of(task)
+    the result handle (Leaf or Group). notify=False: the handle only."""
+    last, chord_header = task, None
+    while last.HasField("next"):
+        if last.group_size:
+            chord_header = last
+        last = last.next
     if last.group_size:
-        return Group(last.id, [mark_notify(m) for m in last.members])
-    last.notify = True
-    return Leaf(last.id)
+        return Group(last.id, [mark_notify(m, notify) for m in last.members])
+    if notify:
+        last.notify = True
+    parent = None
+    if chord_header is not None:
+        parent = Group(chord_header.id, [mark_notify(m, False) for m in chord_header.members])
+    return Leaf(last.id, parent)
 
 
 def leaf_ids(handle):
+    """The ids answered to the publisher (a chord's header is not)."""
     if isinstance(handle, Leaf):
         return [handle.task_id]
     return [i for m in handle.members for i in leaf_ids(m)]

@@ -22,6 +22,7 @@ import time
 
 from ._proto import FRAME_MAGIC, FRAME_VERSION, NACK_NAMES, STATE_NAMES, FINAL_STATES, wire
 from .errors import EngineUnreachable, FrameTooLarge, TaskRejected
+from .netns import entered as netns_entered
 from .records import TaskRecord
 from .retransmit import Retransmitter, SentFrame
 
@@ -56,12 +57,13 @@ def parse_engine(engine):
 
 class Channel:
     def __init__(self, engine, retransmit_ms=200, max_attempts=8, max_frame_bytes=1400,
-                 max_tasks_per_frame=32, max_records=100000, rcvbuf_bytes=8 << 20):
+                 max_tasks_per_frame=32, max_records=100000, rcvbuf_bytes=8 << 20, netns=None):
         self.engine = engine
         self.max_frame_bytes = max_frame_bytes
         self.max_tasks = max_tasks_per_frame
         self.max_records = max_records
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        with netns_entered(netns):      # the socket stays in netns (netns.py)
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf_bytes)
         except OSError:

@@ -25,11 +25,13 @@ from .tasks import Task
 class Client:
     def __init__(self, engine=None, control_socket=None, default_queue="celery",
                  serializer="json", retransmit_ms=200, max_attempts=8, max_frame_bytes=1400,
-                 max_tasks_per_frame=32, max_records=100000):
+                 max_tasks_per_frame=32, max_records=100000, netns=None):
         """retransmit_ms: first retransmit of an unconfirmed frame (doubling
         up to 2 s; -1 never); max_attempts: sends of one frame before its
         tasks are EngineUnreachable; max_records: tasks whose confirms and
-        results this client keeps (older ones are read from the store)."""
+        results this client keeps (older ones are read from the store);
+        netns: an `ip netns` name to open the UDP socket in, for a process
+        outside the engine's namespace (default: $TW_CLIENT_NETNS)."""
         engine = engine or os.environ.get("TW_ENGINE")
         if not engine:
             raise ValueError("no engine address: Client(engine='IP:PORT') or $TW_ENGINE")
@@ -41,7 +43,8 @@ class Client:
         self.control = ControlClient(control_socket) if control_socket else None
         self.channel = Channel(engine, retransmit_ms=retransmit_ms, max_attempts=max_attempts,
                                max_frame_bytes=max_frame_bytes,
-                               max_tasks_per_frame=max_tasks_per_frame, max_records=max_records)
+                               max_tasks_per_frame=max_tasks_per_frame, max_records=max_records,
+                               netns=netns or os.environ.get("TW_CLIENT_NETNS"))
 
     def __enter__(self):
         return self
@@ -97,7 +100,8 @@ class Client:
 
     def apply_canvas(self, node, **options):
         """Publish a signature, chain, group or chord. @return AsyncResult
-        (a chain's: its last step's) or GroupResult (a group's)."""
+        (a chain's: its last step's; a chord's: its callback's, with the
+        header's GroupResult as .parent) or GroupResult (a group's)."""
         if options:
             if not isinstance(node, cv.Signature):
                 raise TypeError("options apply to a single signature; set them on the "
@@ -140,7 +144,10 @@ class Client:
 
     def _result_of(self, handle):
         if isinstance(handle, cv.Leaf):
-            return AsyncResult(handle.task_id, self)
+            r = AsyncResult(handle.task_id, self)
+            if handle.parent is not None:
+                r.parent = self._result_of(handle.parent)
+            return r
         return GroupResult(handle.group_id, [self._result_of(m) for m in handle.members], self)
 
     # -- results and confirms ---------------------------------------------------

@@ -36,9 +36,10 @@ class _Snapshot:
 
 
 class AsyncResult:
-    def __init__(self, task_id, client):
+    def __init__(self, task_id, client, parent=None):
         self.task_id = parse_task_id(task_id)
         self.client = client
+        self.parent = parent    # a chord's result: the header's GroupResult
 
     @property
     def id(self):

@@ -43,6 +43,7 @@ def test_large_group_is_sent_in_parts(workflows):
 def test_chord_callback_gets_the_list(workflows, add):
     r = chord([add.s(1, 1), add.s(2, 2)], workflows.task("echo").s()).apply_async()
     assert r.get(timeout=10) == [[2, 4]]
+    assert r.parent.get(timeout=5) == [2, 4]     # the header, from the result store
 
 
 def test_link_runs_after_success(workflows, add):

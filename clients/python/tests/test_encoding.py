@@ -107,6 +107,8 @@ def test_chord_is_group_with_next():
     assert not any(m.notify for m in t.members)   # the callback's result is what comes back
     assert t.next.name == "echo" and t.next.notify
     assert isinstance(handle, cv.Leaf) and handle.task_id == t.next.id
+    assert handle.parent.group_id == t.id
+    assert [m.task_id for m in handle.parent.members] == [m.id for m in t.members]
 
 
 def test_chain_ending_in_chord_and_group_pipe():

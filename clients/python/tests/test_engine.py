@@ -1,6 +1,7 @@
 """Against a real engine: the built-in tasks, apply_async's options, result
 states and the result store."""
 import datetime
+import os
 import time
 
 import pytest
@@ -91,3 +92,13 @@ def test_batch_and_wait_confirms(client, add):
     assert client.wait_confirms(timeout=10)
     assert [r.get(timeout=10) for r in rs] == [2 * i for i in range(200)]
     assert client.stats()["frames_sent"] < client.stats()["tasks_sent"]
+
+
+def test_socket_opened_in_a_named_namespace(add):
+    # the tests already run in the engine's namespace; entering it by name
+    # is what a process on the host does (examples/django)
+    netns = os.environ.get("TW_NETNS")
+    if not netns:
+        pytest.skip("TW_NETNS not set")
+    with taskwire.Client(netns=netns, default_queue=QUEUE) as c:
+        assert c.task("add").delay(1, 2).get(timeout=5) == 3
