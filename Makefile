@@ -55,12 +55,18 @@ IT_SRCS := $(wildcard tests/integration/*_test.c)
 IT_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(IT_SRCS))
 
 .PHONY: all deps run test unit-test integration-test up down clean perf perf-peers perf-routing \
-	perf-store perf-wheel perf-tasks perf-scrape perf-smoke fuzz fuzz-build
+	perf-store perf-wheel perf-tasks perf-scrape perf-smoke fuzz fuzz-build python-client \
+	perf-python perf-workflows
 .SECONDARY:
 
 EXAMPLES := $(BUILD)/examples/libtw_example_tasks.so $(BUILD)/examples/libtw_broken_tasks.so
 
-all: $(BINS) $(UNIT_BINS) $(DP_TEST_BINS) $(IT_BINS) $(EXAMPLES)
+all: $(BINS) $(UNIT_BINS) $(DP_TEST_BINS) $(IT_BINS) $(EXAMPLES) $(BUILD)/python/taskwire_pb2.py
+
+# Python client: protobuf modules from proto/ into build/python (never committed)
+python-client: $(BUILD)/python/taskwire_pb2.py
+$(BUILD)/python/taskwire_pb2.py: $(PROTOS) clients/python/build.sh
+	@bash clients/python/build.sh $(BUILD)/python
 
 # Task plugins: shared objects that resolve the task API in tw-dataplane.
 $(BUILD)/examples/libtw_example_tasks.so: examples/plugin/tasks.c include/taskwire/task.h
@@ -221,6 +227,14 @@ perf-tasks: deps all
 perf-wheel: $(BUILD)/tw-wheel-bench
 	@mkdir -p perf/results
 	$(BUILD)/tw-wheel-bench --repeat 3 --markdown | tee perf/results/wheel.md
+
+# One Python process publishing confirmed tasks: taskwire's Python client vs Celery .delay() to Redis.
+perf-python: deps all
+	@bash perf/python-vs-celery.sh
+
+# What a workflow step costs next to a plain task, in the same run.
+perf-workflows: deps all
+	@bash perf/workflow-bench.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -17,6 +17,8 @@ PACKAGES=(
 	gnuplot-nox                          # make perf: latency against offered load
 	chromium fonts-dejavu-core           # dashboard test: headless Chromium loads tw-control's page, dumps its DOM, screenshots it
 	python3                              # test helpers: lossy relay, HTTP client, the dashboard test's browser driver
+	python3-protobuf protobuf-compiler   # the Python client (clients/python): modules generated from proto/
+	python3-pytest python3-django        # its tests (make test) and its Django example
 )
 
 missing=()

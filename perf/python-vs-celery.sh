@@ -26,11 +26,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for p in redis-server python3-celery python3-redis python3-protobuf protobuf-compiler; do
-	if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
-		echo "python-vs-celery: Debian package $p is missing (apt-get install -y $p)"; exit 1
-	fi
-done
+bash "$root/perf/install-services.sh" redis-server python3-celery python3-redis python3-protobuf \
+	protobuf-compiler || exit 1
 bash "$root/clients/python/build.sh" "$TW_BUILD/python" >/dev/null || exit 1
 export TW_PYTHON_GEN=$TW_BUILD/python
 

@@ -39,21 +39,7 @@ cleanup() {
 trap cleanup EXIT
 
 install_peers() {
-	local missing=() p
-	for p in redis-server rabbitmq-server python3-celery python3-redis nats-server; do
-		[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
-	done
-	[ ${#missing[@]} -eq 0 ] && return 0
-	echo "perf-peers: installing ${missing[*]}"
-	# keep the packages' own services from starting: we run private instances
-	local had_policy=0
-	[ -e /usr/sbin/policy-rc.d ] && had_policy=1
-	if [ $had_policy -eq 0 ]; then printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; fi
-	DEBIAN_FRONTEND=noninteractive apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-	local rc=$?
-	[ $had_policy -eq 0 ] && rm -f /usr/sbin/policy-rc.d
-	return $rc
+	bash "$TW_ROOT/perf/install-services.sh" redis-server rabbitmq-server python3-celery python3-redis nats-server
 }
 
 wait_port() { # port, seconds
