@@ -59,7 +59,8 @@ IT_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(IT_SR
 	perf-python perf-workflows
 .SECONDARY:
 
-EXAMPLES := $(BUILD)/examples/libtw_example_tasks.so $(BUILD)/examples/libtw_broken_tasks.so
+EXAMPLES := $(BUILD)/examples/libtw_example_tasks.so $(BUILD)/examples/libtw_broken_tasks.so \
+	$(BUILD)/examples/libtw_pipeline_tasks.so
 
 all: $(BINS) $(UNIT_BINS) $(DP_TEST_BINS) $(IT_BINS) $(EXAMPLES) $(BUILD)/python/taskwire_pb2.py
 
@@ -70,6 +71,9 @@ $(BUILD)/python/taskwire_pb2.py: $(PROTOS) clients/python/build.sh
 
 # Task plugins: shared objects that resolve the task API in tw-dataplane.
 $(BUILD)/examples/libtw_example_tasks.so: examples/plugin/tasks.c include/taskwire/task.h
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -Wall -Wextra -Werror -fPIC -shared -Iinclude -o $@ $<
+$(BUILD)/examples/libtw_pipeline_tasks.so: examples/workflow/pipeline.c include/taskwire/task.h
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -g -Wall -Wextra -Werror -fPIC -shared -Iinclude -o $@ $<
 $(BUILD)/examples/libtw_broken_tasks.so: examples/plugin/broken.c include/taskwire/task.h
@@ -188,7 +192,7 @@ integration-test: all
 	@bash tests/integration/run.sh
 
 up: deps all
-	@bash deploy/dev-up.sh
+	@bash deploy/dev-up.sh $(ARGS)
 
 down:
 	@bash deploy/dev-down.sh

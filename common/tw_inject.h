@@ -19,6 +19,8 @@
 
 /* Ethernet + IPv4 (no options) + UDP */
 #define TW_INJECT_HDR_LEN (14 + 20 + 8)
+/* The most payload an engine-made frame holds (a default-sized mbuf). */
+#define TW_INJECT_ROOM_MAX 2048
 
 struct tw_inject_peer {
 	struct rte_ether_addr mac;

@@ -66,6 +66,7 @@ struct tw_task {
 	 * when it finishes. */
 	uint8_t wf;
 	uint8_t wf_notify;          /* its states go to the publisher (others: store only) */
+	uint8_t wf_replaced;        /* replaced by a group (tw_task_replace_group): it carries on */
 	uint32_t group_index;
 	uint64_t root_id;
 	uint64_t parent_id;

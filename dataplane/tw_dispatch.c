@@ -197,15 +197,15 @@ fill_task(struct tw_lcore_ctx *ctx, struct tw_task *t, struct rte_mbuf *frame,
 	t->retry = tv->retry;
 	t->ignore_result = tv->ignore_result ||
 			   (handler != TW_HANDLER_NONE && ctx->tasks->defs[handler].ignore_result);
+	/* every field: descriptors are reused, and exec reads args_group of all */
 	t->wf = tv->workflow;
-	if (unlikely(tv->workflow)) {
-		t->wf_notify = tv->notify;
-		t->root_id = tv->root_id != 0 ? tv->root_id : tv->id;
-		t->parent_id = tv->parent_id;
-		t->group_id = tv->group_id;
-		t->group_index = tv->group_index;
-		t->args_group = tv->args_group;
-	}
+	t->wf_notify = tv->notify;
+	t->wf_replaced = 0;
+	t->root_id = tv->root_id != 0 || !tv->workflow ? tv->root_id : tv->id;
+	t->parent_id = tv->parent_id;
+	t->group_id = tv->group_id;
+	t->group_index = tv->group_index;
+	t->args_group = tv->args_group;
 }
 
 /*

@@ -60,7 +60,7 @@ report(struct tw_lcore_ctx *ctx, const struct tw_task *t, uint32_t state, const 
        uint32_t value_len, const char *error, uint32_t error_len, uint64_t ns)
 {
 	/* a workflow's steps answer the publisher only when it asked (notify) */
-	if (t->peer_port != 0 && (!t->wf || t->wf_notify)) {
+	if (t->peer_port != 0 && (!t->wf || t->wf_notify) && !t->wf_replaced) {
 		struct tw_peer peer = { .mac = t->peer_mac, .ip = t->peer_ip, .port = t->peer_port };
 
 		tw_reply_result(ctx, tw_reply_to(ctx, &peer), t->id, state, value, value_len, error,
@@ -92,7 +92,7 @@ report(struct tw_lcore_ctx *ctx, const struct tw_task *t, uint32_t state, const 
 	}
 	/* final: what follows in its workflow (after the record: the store
 	 * sees a parent's state before its children's) */
-	if (unlikely(t->wf) && state >= TW_ST_SUCCESS && state <= TW_ST_EXPIRED)
+	if (unlikely(t->wf) && !t->wf_replaced && state >= TW_ST_SUCCESS && state <= TW_ST_EXPIRED)
 		tw_workflow_task_done(ctx, t, state, value, value_len, error, error_len);
 }
 

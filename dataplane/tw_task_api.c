@@ -15,6 +15,7 @@
 #include "tw_reply.h"
 #include "tw_task.h"
 #include "tw_tasks.h"
+#include "tw_workflow.h"
 
 const uint8_t *
 tw_task_args(const struct tw_task_ctx *ctx, uint32_t *len)
@@ -125,4 +126,18 @@ tw_task_publish(struct tw_task_ctx *ctx, const char *exchange, const char *routi
 		return 0;
 	tw_cnt_add(lc, TW_CNT_tasks_published_by_tasks, 1);
 	return id;
+}
+
+int
+tw_task_replace_group(struct tw_task_ctx *ctx, const char *exchange, const char *routing_key,
+		      const char *task, const void *const *args, const uint32_t *args_len,
+		      uint32_t n)
+{
+	if (ctx->lcore == NULL || ctx->task == NULL)
+		return -ENOTSUP; /* a thread of the threads pool cannot route */
+	if (n == 0 || task == NULL || task[0] == '\0' || args == NULL || args_len == NULL)
+		return -EINVAL;
+	return tw_workflow_replace_group(ctx->lcore, ctx->task, exchange != NULL ? exchange : "",
+					 routing_key != NULL ? routing_key : "", task,
+					 (const uint8_t *const *)args, args_len, n);
 }

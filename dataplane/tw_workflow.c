@@ -13,6 +13,7 @@
 #include "tw_inject.h"
 #include "tw_reply.h"
 #include "tw_task.h"
+#include "tw_wire_priv.h"
 #include "tw_wire_workflow.h"
 #include "tw_workflow.h"
 
@@ -709,6 +710,81 @@ tw_workflow_step_refused(struct tw_lcore_ctx *ctx, const struct tw_task_view *tv
 	em_close(&em);
 	if (tv->group_id != 0)
 		member_done(ctx, tv->group_id, tv->group_index, false, NULL, 0, why, n);
+}
+
+/* Copy each occurrence of a repeated signature field of v into w. */
+static void
+copy_sigs(struct tw_wbuf *w, struct tw_str span, uint32_t field)
+{
+	struct tw_str sig;
+
+	while (tw_wire_task_field_next(&span, field, &sig))
+		put_bytes(w, field, sig.p, sig.len);
+}
+
+int
+tw_workflow_replace_group(struct tw_lcore_ctx *ctx, struct tw_task *t, const char *exchange,
+			  const char *routing_key, const char *task, const uint8_t *const *args,
+			  const uint32_t *args_len, uint32_t n)
+{
+	uint8_t node[TW_INJECT_ROOM_MAX], member[TW_INJECT_ROOM_MAX];
+	struct tw_peer peer = { .mac = t->peer_mac, .ip = t->peer_ip, .port = t->peer_port };
+	struct tw_wbuf w;
+	struct tw_task_view v, nv;
+	struct tw_wf_fields none = { 0 };
+	struct emitter em;
+
+	if (tw_wire_decode_task((struct tw_str){ t->raw, t->raw_len }, &v) != NULL)
+		return -EINVAL;
+	/* the group takes t's id: whoever waits for t (its publisher, the store,
+	 * `twctl result`) gets the group's result and members under it */
+	tw_wbuf_init(&w, node, sizeof(node));
+	put_fixed64(&w, F_TASK_ID, t->id);
+	put_fixed64(&w, F_TASK_ROOT_ID, t->root_id != 0 ? t->root_id : t->id);
+	if (t->parent_id != 0)
+		put_fixed64(&w, F_TASK_PARENT_ID, t->parent_id);
+	if (t->group_id != 0) {
+		put_fixed64(&w, F_TASK_GROUP_ID, t->group_id);
+		put_tag(&w, F_TASK_GROUP_INDEX, WT_VARINT);
+		put_varint(&w, t->group_index);
+	}
+	put_tag(&w, F_TASK_GROUP_SIZE, WT_VARINT);
+	put_varint(&w, n);
+	for (uint32_t i = 0; i < n; i++) {
+		struct tw_wbuf mw;
+		struct cursor c;
+		struct tw_str body;
+		uint32_t f;
+		unsigned wt;
+
+		/* tw_wire_put_task writes a frame's field 4: keep its body */
+		tw_wbuf_init(&mw, member, sizeof(member));
+		tw_wire_put_task(&mw, tw_lcore_rand(ctx), task, exchange, routing_key, args[i],
+				 args_len[i], NULL);
+		c = (struct cursor){ member, member + mw.len };
+		if (mw.overflow || !get_tag(&c, &f, &wt) || !get_len(&c, &body))
+			return -EMSGSIZE;
+		put_bytes(&w, F_TASK_MEMBERS, body.p, body.len);
+	}
+	/* what was to follow t follows the group */
+	if (v.next.len != 0)
+		put_bytes(&w, F_TASK_NEXT, v.next.p, v.next.len);
+	copy_sigs(&w, v.links, F_TASK_LINK);
+	copy_sigs(&w, v.link_errors, F_TASK_LINK_ERROR);
+	if (!t->wf || t->wf_notify) {
+		put_tag(&w, F_TASK_NOTIFY, WT_VARINT);
+		put_varint(&w, 1);
+	}
+	if (w.overflow || tw_wire_decode_task((struct tw_str){ node, w.len }, &nv) != NULL)
+		return -EMSGSIZE;
+	em_init(&em, ctx, &peer);
+	if (!em_step(&em, (struct tw_str){ node, w.len }, &nv, &none)) {
+		em_close(&em);
+		return em.m == NULL ? -ENOMEM : -EMSGSIZE;
+	}
+	em_close(&em);
+	t->wf_replaced = 1;
+	return 0;
 }
 
 bool

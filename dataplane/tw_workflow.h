@@ -80,6 +80,15 @@ void tw_workflow_step_refused(struct tw_lcore_ctx *ctx, const struct tw_task_vie
 bool tw_workflow_bind_args(struct tw_task *t);
 
 /**
+ * tw_task_replace_group() (taskwire/task.h) for t, running on this lcore:
+ * a group node of n members carrying t's continuation is queued, and t
+ * is marked replaced. @return 0, -EMSGSIZE or -ENOMEM.
+ */
+int tw_workflow_replace_group(struct tw_lcore_ctx *ctx, struct tw_task *t, const char *exchange,
+			      const char *routing_key, const char *task,
+			      const uint8_t *const *args, const uint32_t *args_len, uint32_t n);
+
+/**
  * Route the steps queued by this lcore (tw_workflow_task_done, group
  * expansion). Called at the end of the io and exec stages; loops until
  * none is left (a step may queue more).

@@ -112,6 +112,23 @@ bool tw_task_should_stop(const struct tw_task_ctx *ctx);
 uint64_t tw_task_publish(struct tw_task_ctx *ctx, const char *exchange, const char *routing_key,
 			 const char *task, const void *args, uint32_t args_len);
 
+/**
+ * Replace this task by a group of n tasks named task, member i with
+ * args[i] (args_len[i] bytes), routed by exchange and routing_key, run in
+ * parallel: Celery's self.replace(group(...)). Whatever was to follow
+ * this task (the rest of its chain, its place in a group or chord, its
+ * publisher's wait) follows the group instead and receives the ordered
+ * list of the members' results. The group takes this task's id, so the
+ * store and the publisher see the group's result (and members) under it.
+ * Return TW_TASK_SUCCESS afterwards. Pool "solo" only; the
+ * members and what follows must fit one frame (about 2 KB).
+ * @return 0, -ENOTSUP (threads pool), -EINVAL (n == 0, a NULL or empty
+ *   name), -EMSGSIZE (too large for a frame), -ENOMEM (no buffer now).
+ */
+int tw_task_replace_group(struct tw_task_ctx *ctx, const char *exchange, const char *routing_key,
+			  const char *task, const void *const *args, const uint32_t *args_len,
+			  uint32_t n);
+
 #ifdef __cplusplus
 }
 #endif

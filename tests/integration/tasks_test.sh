@@ -171,7 +171,8 @@ if tw_engine_start ittaskbad --tasks /nonexistent/tasks.so 2>"$outer_dir/bad.txt
 	fail "an engine with a missing plugin started"
 fi
 grep -q "plugin /nonexistent/tasks.so: .*No such file" "$outer_dir/bad.txt" || fail "missing plugin not named"
-tw_engine_start ittaskplug --tasks "$plugin" --task sleep_us:pool=threads \
+pipeline=$TW_BUILD/examples/libtw_pipeline_tasks.so
+tw_engine_start ittaskplug --tasks "$plugin" --tasks "$pipeline" --task sleep_us:pool=threads \
 	--task sleep_us:time-limit=300 --threads 2 || fail "engine with the example plugin"
 trap 'tw_engine_stop "$TW_BUILD/run/ittaskplug"' EXIT
 . "$TW_BUILD/run/ittaskplug/engine.env"
@@ -192,8 +193,17 @@ for ((i = 0; i < 50; i++)); do
 	sleep 0.1
 done
 [ "${n:-0}" -eq 3 ] || fail "follow-up publishes: ${n:-0}"
-grep -q "loaded $plugin (11 tasks registered)" "$TW_DIR/dataplane.log" || fail "load line: $(grep loaded "$TW_DIR/dataplane.log")"
+grep -q "loaded $plugin (12 tasks registered)" "$TW_DIR/dataplane.log" || fail "load line: $(grep loaded "$TW_DIR/dataplane.log")"
+grep -q "loaded $pipeline (17 tasks registered)" "$TW_DIR/dataplane.log" || fail "load line: $(grep loaded "$TW_DIR/dataplane.log")"
 echo "ok: plugins (tasks, progress, retries, follow-ups; bad plugins refused)"
+
+# the example workflow plugin: script -> scenes -> every scene's shots in
+# parallel -> collect, the fan-outs decided at run time (replace by group)
+twctl queue declare studio >/dev/null
+out=$(tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" publish \
+	--workflow "$TW_ROOT/examples/workflow/pipeline.json" --wait 10)
+grep -q 'SUCCESS {"scenes":3,"shots":9}' <<<"$out" || fail "pipeline (3 scenes of 2, 3, 4 shots): $out"
+echo "ok: the script -> scenes -> shots -> collect pipeline"
 
 # 9. threads pool: a sleeping task does not hold the lcore; the hard time
 #    limit fails a stuck task and replaces its thread
