@@ -67,6 +67,24 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				     r->jitter != t->retry->jitter || r->autoretry != t->retry->autoretry))
 					abort();
 			}
+			/* workflow fields and signature counts */
+			{
+				const Taskwire__Task *t = f->tasks[i];
+				const struct tw_task_view *w = &views[i];
+
+				inside(data, size, &w->next);
+				inside(data, size, &w->links);
+				inside(data, size, &w->link_errors);
+				inside(data, size, &w->members);
+				if (w->root_id != t->root_id || w->parent_id != t->parent_id ||
+				    w->group_id != t->group_id || w->group_index != t->group_index ||
+				    w->group_size != t->group_size || w->notify != t->notify ||
+				    w->immutable != t->immutable || w->args_group != t->args_group ||
+				    w->result_cell != t->result_cell || w->n_links != t->n_link ||
+				    w->n_link_errors != t->n_link_error || w->n_members != t->n_members ||
+				    (w->next.len != 0) != (t->next != NULL))
+					abort();
+			}
 			while (tw_wire_header_next(&rest, &k, &v)) {
 				inside(data, size, &k);
 				inside(data, size, &v);
