@@ -54,6 +54,30 @@ invalid_task(const struct tw_task_view *t)
 }
 
 /*
+ * A task dropped from the head of a full queue without a dead-letter
+ * exchange: released. A workflow step also fails its workflow (its group
+ * would otherwise wait for it for ever).
+ */
+static void
+drop_released(struct tw_lcore_ctx *ctx, struct tw_task *old)
+{
+	static const char why[] = "dropped from the head of a full queue (x-overflow drop-head)";
+
+	if (unlikely(old->wf)) {
+		struct tw_wire_result rec = {
+			.task_id = old->id, .state = TW_ST_FAILURE, .error = why,
+			.error_len = sizeof(why) - 1, .name = old->name, .name_len = old->name_len,
+			.root_id = old->root_id, .parent_id = old->parent_id,
+			.group_id = old->group_id, .group_index = old->group_index,
+		};
+
+		tw_records_put(ctx, &rec);
+		tw_workflow_task_done(ctx, old, TW_ST_FAILURE, NULL, 0, why, sizeof(why) - 1);
+	}
+	tw_task_release(old, ctx->task_pool);
+}
+
+/*
  * Take the task a full queue drops first: the oldest of the lowest
  * non-empty priority level (the only level without priorities).
  */
@@ -87,7 +111,7 @@ drop_head_and_enqueue(struct tw_lcore_ctx *ctx, const struct tw_routes *rt,
 		tw_cnt_qadd(&ctx->stats->q_dropped[q->slot], 1);
 		tw_cnt_add(ctx, TW_CNT_tasks_dropped_head, 1);
 		if (!tw_deadletter(ctx, rt, old))
-			tw_task_release(old, ctx->task_pool);
+			drop_released(ctx, old);
 	}
 	return rte_ring_enqueue(ring, t) == 0;
 }
@@ -121,7 +145,7 @@ bytes_fit(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, const struct tw_
 		tw_cnt_qadd(&ctx->stats->q_dropped[q->slot], 1);
 		tw_cnt_add(ctx, TW_CNT_tasks_dropped_head, 1);
 		if (!tw_deadletter(ctx, rt, old))
-			tw_task_release(old, ctx->task_pool);
+			drop_released(ctx, old);
 	}
 	return false;
 }

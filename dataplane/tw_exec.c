@@ -174,6 +174,14 @@ retry_or_fail(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_ta
 	n = snprintf(msg, sizeof(msg), "retries exhausted (%u of %u): %.*s", t->retries,
 		     p->max_retries, (int)why_len, why);
 	report(ctx, t, TW_ST_FAILURE, NULL, 0, msg, (uint32_t)RTE_MIN(n, (int)sizeof(msg) - 1), ns);
+	/* its workflow has seen the FAILURE: a dead-lettered copy lives on
+	 * outside it (and a chord callback's list went with its group) */
+	t->wf = 0;
+	if (t->args_group != 0) {
+		t->args_group = 0;
+		t->args = NULL;
+		t->args_len = 0;
+	}
 	/* out of retries: to the queue's dead-letter exchange, if it has one */
 	return tw_deadletter(ctx, rt, t);
 }
