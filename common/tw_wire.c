@@ -126,7 +126,8 @@ span_add(struct tw_str *span, uint32_t *n, const uint8_t *field_start, const uin
 	(*n)++;
 }
 
-static const char *decode_task_at(struct tw_str span, struct tw_task_view *t, uint32_t depth);
+static const char *decode_task_at(struct tw_str span, struct tw_task_view *t, uint32_t depth,
+				  bool deep);
 
 /* A nested signature: decoded (so validated) one level deeper. */
 static const char *
@@ -136,11 +137,11 @@ check_nested(struct tw_str s, uint32_t depth)
 
 	if (depth + 1 > TW_WF_MAX_DEPTH)
 		return "workflow nested too deep";
-	return decode_task_at(s, &sub, depth + 1);
+	return decode_task_at(s, &sub, depth + 1, true);
 }
 
 static const char *
-decode_task_at(struct tw_str span, struct tw_task_view *t, uint32_t depth)
+decode_task_at(struct tw_str span, struct tw_task_view *t, uint32_t depth, bool deep)
 {
 	struct cursor c = { span.p, span.p + span.len };
 	const uint8_t *hdr_first = NULL, *hdr_end = NULL;
@@ -254,7 +255,7 @@ decode_task_at(struct tw_str span, struct tw_task_view *t, uint32_t depth)
 		case F_TASK_MEMBERS:
 			if (wt != WT_LEN || !get_len(&c, &s))
 				return "bad workflow signature";
-			bad = check_nested(s, depth);
+			bad = deep ? check_nested(s, depth) : NULL;
 			if (bad != NULL)
 				return bad;
 			if (field == F_TASK_NEXT) {
@@ -286,16 +287,16 @@ decode_task_at(struct tw_str span, struct tw_task_view *t, uint32_t depth)
 	return NULL;
 }
 
-static const char *
-decode_task(struct tw_str span, struct tw_task_view *t)
-{
-	return decode_task_at(span, t, 0);
-}
-
 const char *
 tw_wire_decode_task(struct tw_str span, struct tw_task_view *tv)
 {
-	return decode_task_at(span, tv, 0);
+	return decode_task_at(span, tv, 0, true);
+}
+
+const char *
+tw_wire_decode_task_trusted(struct tw_str span, struct tw_task_view *tv)
+{
+	return decode_task_at(span, tv, 0, false);
 }
 
 bool
@@ -345,9 +346,27 @@ tw_wire_has_magic(const uint8_t *buf, uint32_t len)
 	return len >= TW_WIRE_MAGIC_LEN && memcmp(buf, magic_prefix, TW_WIRE_MAGIC_LEN) == 0;
 }
 
+static enum tw_wire_status decode_frame(const uint8_t *buf, uint32_t len,
+					 struct tw_frame_view *fv, struct tw_task_view *tasks,
+					 uint32_t max_tasks, bool deep);
+
 enum tw_wire_status
 tw_wire_decode_frame(const uint8_t *buf, uint32_t len, struct tw_frame_view *fv,
 		     struct tw_task_view *tasks, uint32_t max_tasks)
+{
+	return decode_frame(buf, len, fv, tasks, max_tasks, true);
+}
+
+enum tw_wire_status
+tw_wire_decode_frame_trusted(const uint8_t *buf, uint32_t len, struct tw_frame_view *fv,
+			     struct tw_task_view *tasks, uint32_t max_tasks)
+{
+	return decode_frame(buf, len, fv, tasks, max_tasks, false);
+}
+
+static enum tw_wire_status
+decode_frame(const uint8_t *buf, uint32_t len, struct tw_frame_view *fv,
+	     struct tw_task_view *tasks, uint32_t max_tasks, bool deep)
 {
 	struct cursor c = { buf + TW_WIRE_MAGIC_LEN, buf + len };
 	uint32_t field;
@@ -435,7 +454,7 @@ tw_wire_decode_frame(const uint8_t *buf, uint32_t len, struct tw_frame_view *fv,
 	for (uint32_t i = 0; i < fv->n_tasks; i++) {
 		struct tw_str span = tasks[i].args;
 
-		fv->error = decode_task(span, &tasks[i]);
+		fv->error = decode_task_at(span, &tasks[i], 0, deep);
 		if (fv->error != NULL)
 			return TW_WIRE_MALFORMED;
 	}

@@ -88,6 +88,14 @@ bool tw_wire_task_field_next(struct tw_str *rest, uint32_t field, struct tw_str 
  */
 const char *tw_wire_decode_task(struct tw_str span, struct tw_task_view *tv);
 
+/*
+ * The same for bytes the engine made itself from validated ones (steps it
+ * composed, frames it injects): nested signatures were validated when
+ * their publisher's frame came in, so they are not walked again (a chain
+ * step would otherwise re-validate everything after it, at every step).
+ */
+const char *tw_wire_decode_task_trusted(struct tw_str span, struct tw_task_view *tv);
+
 enum tw_wire_status {
 	TW_WIRE_OK = 0,
 	TW_WIRE_NOT_TASKWIRE,    /* no magic: not ours, drop without a reply */
@@ -123,6 +131,11 @@ bool tw_wire_has_magic(const uint8_t *buf, uint32_t len);
 enum tw_wire_status tw_wire_decode_frame(const uint8_t *buf, uint32_t len,
 					 struct tw_frame_view *fv,
 					 struct tw_task_view *tasks, uint32_t max_tasks);
+
+/** tw_wire_decode_frame() for frames the engine made (tw_wire_decode_task_trusted()). */
+enum tw_wire_status tw_wire_decode_frame_trusted(const uint8_t *buf, uint32_t len,
+						 struct tw_frame_view *fv,
+						 struct tw_task_view *tasks, uint32_t max_tasks);
 
 /* --- encoder --- */
 

@@ -430,7 +430,9 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_
 	const bool events = tw_events_on(ctx);
 
 	tw_cnt_add(ctx, TW_CNT_rx_frames, 1);
-	st = tw_wire_decode_frame(payload, payload_len, &fv, ctx->views, TW_FRAME_MAX_TASKS);
+	st = injected ? tw_wire_decode_frame_trusted(payload, payload_len, &fv, ctx->views,
+						     TW_FRAME_MAX_TASKS)
+		      : tw_wire_decode_frame(payload, payload_len, &fv, ctx->views, TW_FRAME_MAX_TASKS);
 	tw_reply_peer_of(frame, &peer);
 	if (st != TW_WIRE_OK) {
 		/* a frame-level NACK names its frame: a reply of its own */
@@ -559,7 +561,7 @@ dispatch_burst(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_
 		routed += dispatch_frame(ctx, rt, v[i], now, now_ms, injected);
 		ctx->in_dispatch = false;
 		/* workflow steps the frame queued (group members), between frames */
-		if (unlikely(ctx->wf_n_pending != 0))
+		if (unlikely(tw_workflow_has_steps(ctx)))
 			tw_workflow_flush(ctx, rt);
 	}
 	/* Every descriptor took its own reference; release the stage's. */

@@ -369,7 +369,7 @@ tw_exec_burst(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 			tw_task_release(tasks[i], ctx->task_pool);
 	done += n;
 	if (rt == NULL || rt->n_queues == 0) {
-		if (unlikely(ctx->wf_n_pending != 0))
+		if (unlikely(tw_workflow_has_steps(ctx)))
 			tw_workflow_flush(ctx, rt);
 		return done;
 	}
@@ -387,7 +387,7 @@ tw_exec_burst(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 			tw_task_release(t, ctx->task_pool);
 	}
 	/* the next steps of workflows finished in this burst */
-	if (unlikely(ctx->wf_n_pending != 0))
+	if (unlikely(tw_workflow_has_steps(ctx)))
 		tw_workflow_flush(ctx, rt);
 	return done + n;
 }

@@ -44,6 +44,14 @@ struct tw_peer {
 	rte_be16_t port;
 };
 
+/* The workflow step frame an lcore is filling (tw_workflow.c). */
+struct tw_wf_out {
+	struct rte_mbuf *m;
+	struct tw_wbuf w;
+	struct tw_peer peer;
+	uint32_t n;
+};
+
 /* A reply stream being filled (tw_reply.h): one packet at a time to one peer. */
 struct tw_reply {
 	struct rte_mbuf *m;     /* packet being filled, NULL if none */
@@ -98,7 +106,9 @@ struct tw_lcore_ctx {
 	struct tw_records_out rec;      /* store records of this pass */
 	uint64_t rng;                   /* retry jitter (xorshift state) */
 	bool out_open;
-	/* workflow steps waiting to be routed at the end of this stage (tw_workflow_flush) */
+	/* workflow steps waiting to be routed at the end of this stage (tw_workflow_flush):
+	 * the frame being filled, and the full ones */
+	struct tw_wf_out wf_out;
 	uint16_t wf_n_pending;
 	bool wf_flushing;
 	bool in_dispatch;               /* ctx->views hold the frame being dispatched */

@@ -141,61 +141,75 @@ release(struct group *g)
 
 /* --- steps: frames queued on this lcore, routed by tw_workflow_flush --- */
 
+/*
+ * The emitter: steps go into the lcore's open frame (ctx->wf_out), shared
+ * by every step of the pass with the same publisher, and the frame joins
+ * the pending list when it is full, when a step for another publisher
+ * comes, or at tw_workflow_flush(). Fewer, fuller frames: one mbuf and
+ * one frame decode for many steps.
+ */
 struct emitter {
 	struct tw_lcore_ctx *ctx;
-	struct rte_mbuf *m;
-	struct tw_wbuf w;
-	struct tw_inject_peer peer;
-	uint32_t n;
+	struct tw_wf_out *o;
 };
+
+/* Move the open frame, if it holds steps, to the pending list. */
+static void
+out_finish(struct tw_lcore_ctx *ctx)
+{
+	struct tw_wf_out *o = &ctx->wf_out;
+	struct tw_inject_peer peer = { .mac = o->peer.mac, .ip = o->peer.ip, .port = o->peer.port };
+
+	if (o->m == NULL || o->n == 0)
+		return;
+	tw_inject_finish(o->m, &peer, &ctx->our_mac, ctx->our_ip, ctx->our_port, o->w.len);
+	if (ctx->wf_n_pending == TW_WF_PENDING)
+		tw_workflow_flush(ctx, __atomic_load_n(&ctx->shared->routes, __ATOMIC_ACQUIRE));
+	if (ctx->wf_n_pending < TW_WF_PENDING) {
+		ctx->wf_pending[ctx->wf_n_pending++] = o->m;
+	} else {
+		/* only while a frame's own expansion overflows the list */
+		tw_cnt_add(ctx, TW_CNT_wf_step_refused, o->n);
+		rte_pktmbuf_free(o->m);
+	}
+	o->m = NULL;
+	o->n = 0;
+}
 
 static void
 em_init(struct emitter *em, struct tw_lcore_ctx *ctx, const struct tw_peer *peer)
 {
+	struct tw_wf_out *o = &ctx->wf_out;
+
 	em->ctx = ctx;
-	em->m = NULL;
-	em->n = 0;
-	em->peer.mac = peer->mac;
-	em->peer.ip = peer->ip;
-	em->peer.port = peer->port;
+	em->o = o;
+	/* a frame answers one publisher: another one's steps start a new frame */
+	if (o->m != NULL && o->n != 0 &&
+	    (o->peer.ip != peer->ip || o->peer.port != peer->port ||
+	     !rte_is_same_ether_addr(&o->peer.mac, &peer->mac)))
+		out_finish(ctx);
+	o->peer = *peer;
 }
 
 static bool
 em_open(struct emitter *em)
 {
-	em->m = rte_pktmbuf_alloc(em->ctx->mbuf_pool);
-	if (em->m == NULL)
+	struct tw_wf_out *o = em->o;
+
+	o->m = rte_pktmbuf_alloc(em->ctx->mbuf_pool);
+	if (o->m == NULL)
 		return false;
-	tw_wbuf_init(&em->w, tw_inject_payload(em->m), tw_inject_room(em->m));
-	tw_wire_put_header(&em->w, 0);
-	em->n = 0;
+	tw_wbuf_init(&o->w, tw_inject_payload(o->m), tw_inject_room(o->m));
+	tw_wire_put_header(&o->w, 0);
+	o->n = 0;
 	return true;
 }
 
+/* Steps stay in the open frame for the rest of the pass (tw_workflow_flush). */
 static void
 em_close(struct emitter *em)
 {
-	struct tw_lcore_ctx *ctx = em->ctx;
-
-	if (em->m == NULL)
-		return;
-	if (em->n == 0) {
-		rte_pktmbuf_free(em->m);
-	} else {
-		tw_inject_finish(em->m, &em->peer, &ctx->our_mac, ctx->our_ip, ctx->our_port,
-				 em->w.len);
-		if (ctx->wf_n_pending == TW_WF_PENDING)
-			tw_workflow_flush(ctx, __atomic_load_n(&ctx->shared->routes,
-							       __ATOMIC_ACQUIRE));
-		if (ctx->wf_n_pending < TW_WF_PENDING) {
-			ctx->wf_pending[ctx->wf_n_pending++] = em->m;
-		} else {
-			/* only while a frame's own expansion overflows the list */
-			tw_cnt_add(ctx, TW_CNT_wf_step_refused, em->n);
-			rte_pktmbuf_free(em->m);
-		}
-	}
-	em->m = NULL;
+	(void)em;
 }
 
 /*
@@ -209,19 +223,21 @@ em_step(struct emitter *em, struct tw_str sig, const struct tw_task_view *sv,
 	for (int attempt = 0; attempt < 2; attempt++) {
 		uint32_t saved;
 
-		if (em->m == NULL && !em_open(em))
+		struct tw_wf_out *o = em->o;
+
+		if (o->m == NULL && !em_open(em))
 			return false;
-		saved = em->w.len;
-		if (em->n < TW_FRAME_MAX_TASKS && tw_wf_put_step(&em->w, sig, sv, f)) {
-			em->n++;
+		saved = o->w.len;
+		if (o->n < TW_FRAME_MAX_TASKS && tw_wf_put_step(&o->w, sig, sv, f)) {
+			o->n++;
 			tw_cnt_add(em->ctx, TW_CNT_wf_steps, 1);
 			return true;
 		}
-		em->w.len = saved;
-		em->w.overflow = false;
-		if (em->n == 0)
+		o->w.len = saved;
+		o->w.overflow = false;
+		if (o->n == 0)
 			break; /* alone in a frame and still too large */
-		em_close(em);
+		out_finish(em->ctx);
 	}
 	return false;
 }
@@ -280,7 +296,7 @@ fire_errbacks(struct emitter *em, const struct tw_task_view *v, uint64_t root, u
 					  .parent_id = failed_id, .has_result = true,
 					  .result = arg, .result_len = n };
 
-		if (tw_wire_decode_task(sig, &sv) == NULL && !em_step(em, sig, &sv, &f))
+		if (tw_wire_decode_task_trusted(sig, &sv) == NULL && !em_step(em, sig, &sv, &f))
 			tw_cnt_add(em->ctx, TW_CNT_wf_step_refused, 1);
 	}
 }
@@ -299,11 +315,9 @@ fail_after(struct tw_lcore_ctx *ctx, struct emitter *em, const struct tw_task_vi
 	for (uint32_t depth = 0; next.len != 0 && depth < TW_WF_MAX_DEPTH; depth++) {
 		struct tw_task_view nv;
 
-		if (tw_wire_decode_task(next, &nv) != NULL)
+		if (tw_wire_decode_task_trusted(next, &nv) != NULL)
 			break;
-		record_not_run(ctx, &nv, root, &(struct tw_peer){ em->peer.mac, em->peer.ip,
-								   em->peer.port },
-			       failed_id, why, why_len);
+		record_not_run(ctx, &nv, root, &em->o->peer, failed_id, why, why_len);
 		fire_errbacks(em, &nv, root, failed_id, why, why_len);
 		next = nv.next;
 	}
@@ -320,7 +334,7 @@ fail_group(struct tw_lcore_ctx *ctx, struct group *g, const char *why, uint32_t 
 	struct emitter em;
 
 	tw_cnt_add(ctx, TW_CNT_wf_groups_failed, 1);
-	if (tw_wire_decode_task((struct tw_str){ g->sig, g->sig_len }, &gv) != NULL)
+	if (tw_wire_decode_task_trusted((struct tw_str){ g->sig, g->sig_len }, &gv) != NULL)
 		return;
 	em_init(&em, ctx, &g->peer);
 	put_record(ctx, &(struct tw_wire_result){
@@ -388,7 +402,7 @@ complete_group(struct tw_lcore_ctx *ctx, struct group *g)
 	int n;
 
 	tw_cnt_add(ctx, TW_CNT_wf_groups_done, 1);
-	if (tw_wire_decode_task((struct tw_str){ g->sig, g->sig_len }, &gv) != NULL)
+	if (tw_wire_decode_task_trusted((struct tw_str){ g->sig, g->sig_len }, &gv) != NULL)
 		goto out;
 	em_init(&em, ctx, &g->peer);
 	if (list == NULL) {
@@ -408,7 +422,7 @@ complete_group(struct tw_lcore_ctx *ctx, struct group *g)
 						  .parent_id = g->id, .has_result = true,
 						  .result = list, .result_len = len };
 
-			if (tw_wire_decode_task(sig, &lv) == NULL && !em_step(&em, sig, &lv, &f))
+			if (tw_wire_decode_task_trusted(sig, &lv) == NULL && !em_step(&em, sig, &lv, &f))
 				tw_cnt_add(ctx, TW_CNT_wf_step_refused, 1);
 		}
 	}
@@ -427,7 +441,7 @@ complete_group(struct tw_lcore_ctx *ctx, struct group *g)
 		goto out;
 	}
 	/* a chord: its callback, fired once, by this (the last) member */
-	if (tw_wire_decode_task(gv.next, &nv) != NULL)
+	if (tw_wire_decode_task_trusted(gv.next, &nv) != NULL)
 		goto out;
 	tw_cnt_add(ctx, TW_CNT_wf_callbacks, 1);
 	{
@@ -612,7 +626,7 @@ tw_workflow_group_open(struct tw_lcore_ctx *ctx, const struct tw_task_view *tv,
 					  .has_result = tv->args.len != 0, .result = tv->args.p,
 					  .result_len = tv->args.len };
 
-		if (tw_wire_decode_task(sig, &mv) != NULL || !em_step(&em, sig, &mv, &f)) {
+		if (tw_wire_decode_task_trusted(sig, &mv) != NULL || !em_step(&em, sig, &mv, &f)) {
 			static const char why[] = "member could not be published (too large for a frame)";
 
 			tw_cnt_add(ctx, TW_CNT_wf_step_refused, 1);
@@ -641,7 +655,7 @@ tw_workflow_task_done(struct tw_lcore_ctx *ctx, const struct tw_task *t, uint32_
 		if (g != NULL)
 			release(g);
 	}
-	if (tw_wire_decode_task((struct tw_str){ t->raw, t->raw_len }, &v) != NULL)
+	if (tw_wire_decode_task_trusted((struct tw_str){ t->raw, t->raw_len }, &v) != NULL)
 		return;
 	em_init(&em, ctx, &peer);
 	if (state != TW_ST_SUCCESS) {
@@ -661,7 +675,7 @@ tw_workflow_task_done(struct tw_lcore_ctx *ctx, const struct tw_task *t, uint32_
 						  .parent_id = t->id, .has_result = true,
 						  .result = value, .result_len = value_len };
 
-			if (tw_wire_decode_task(sig, &lv) == NULL && !em_step(&em, sig, &lv, &f))
+			if (tw_wire_decode_task_trusted(sig, &lv) == NULL && !em_step(&em, sig, &lv, &f))
 				tw_cnt_add(ctx, TW_CNT_wf_step_refused, 1);
 		}
 	}
@@ -673,7 +687,7 @@ tw_workflow_task_done(struct tw_lcore_ctx *ctx, const struct tw_task *t, uint32_
 					  .has_result = true, .result = value,
 					  .result_len = value_len };
 
-		if (tw_wire_decode_task(v.next, &nv) == NULL && em_step(&em, v.next, &nv, &f)) {
+		if (tw_wire_decode_task_trusted(v.next, &nv) == NULL && em_step(&em, v.next, &nv, &f)) {
 			em_close(&em);
 			return;
 		}
@@ -734,7 +748,7 @@ tw_workflow_replace_group(struct tw_lcore_ctx *ctx, struct tw_task *t, const cha
 	struct tw_wf_fields none = { 0 };
 	struct emitter em;
 
-	if (tw_wire_decode_task((struct tw_str){ t->raw, t->raw_len }, &v) != NULL)
+	if (tw_wire_decode_task_trusted((struct tw_str){ t->raw, t->raw_len }, &v) != NULL)
 		return -EINVAL;
 	/* the group takes t's id: whoever waits for t (its publisher, the store,
 	 * `twctl result`) gets the group's result and members under it */
@@ -780,7 +794,7 @@ tw_workflow_replace_group(struct tw_lcore_ctx *ctx, struct tw_task *t, const cha
 	em_init(&em, ctx, &peer);
 	if (!em_step(&em, (struct tw_str){ node, w.len }, &nv, &none)) {
 		em_close(&em);
-		return em.m == NULL ? -ENOMEM : -EMSGSIZE;
+		return em.o->m == NULL ? -ENOMEM : -EMSGSIZE;
 	}
 	em_close(&em);
 	t->wf_replaced = 1;
@@ -809,8 +823,14 @@ tw_workflow_flush(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 		return;
 	ctx->wf_flushing = true;
 	/* routing a step may queue more (a group's members): until none is left */
-	while (ctx->wf_n_pending != 0) {
-		uint16_t n = ctx->wf_n_pending;
+	for (;;) {
+		uint16_t n;
+
+		if (ctx->wf_n_pending == 0)
+			out_finish(ctx); /* the open frame, now that the list has room */
+		n = ctx->wf_n_pending;
+		if (n == 0)
+			break;
 
 		memcpy(v, ctx->wf_pending, n * sizeof(v[0]));
 		ctx->wf_n_pending = 0;

@@ -95,4 +95,11 @@ int tw_workflow_replace_group(struct tw_lcore_ctx *ctx, struct tw_task *t, const
  */
 void tw_workflow_flush(struct tw_lcore_ctx *ctx, const struct tw_routes *rt);
 
+/** @return true if this lcore holds steps not routed yet. */
+static inline bool
+tw_workflow_has_steps(const struct tw_lcore_ctx *ctx)
+{
+	return ctx->wf_n_pending != 0 || ctx->wf_out.n != 0;
+}
+
 #endif

@@ -5,6 +5,9 @@
  *   plain  N noop tasks, at most W outstanding, each answered to us;
  *   chain  N / L chains of L noop steps (at most W / L chains out): the
  *          engine publishes steps 2..L itself, we get the last result;
+ *          again with chains of 3L. A chain costs the publisher a fixed
+ *          C (its datagram, confirm, result) plus L steps of s in the
+ *          engine: the two lengths give s = (t(3L) - t(L)) / 2L per step;
  *   chord  one chord of N noop members and a tsum callback.
  *
  * Each is timed from the first publish to the last result; the figure is
@@ -91,7 +94,7 @@ run_chains(struct tw_client *c, const char *queue, uint64_t n, uint32_t len, uin
 	   bool *ok)
 {
 	struct tw_publish p = { .routing_key = queue, .task = "noop" };
-	struct tw_sig *steps[64];
+	struct tw_sig *steps[32];
 	struct tally t = { 0 };
 	uint64_t chains = n / len, t0 = now_ns(), rid;
 	bool good = true;
@@ -158,9 +161,9 @@ main(int argc, char **argv)
 	const char *engine = NULL, *queue = "bench";
 	uint64_t n = 100000, window = 4096;
 	uint32_t len = 10;
-	bool md = false, ok_plain, ok_chain, ok_chord;
+	bool md = false, ok_plain, ok_chain, ok_long, ok_chord;
 	struct tw_client *c;
-	double plain, chain, chord;
+	double plain, chain, chain_long, chord, step;
 	int o;
 
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -174,9 +177,9 @@ main(int argc, char **argv)
 		default: return 2;
 		}
 	}
-	if (engine == NULL || n == 0 || len < 2 || len > 30 || window < len) {
+	if (engine == NULL || n == 0 || len < 2 || len > 10 || window < len) {
 		fprintf(stderr, "usage: tw-workflow-bench --engine IP:PORT [--queue Q] [--count N] "
-				"[--length 2..30] [--window W >= L] [--markdown]\n");
+				"[--length 2..10] [--window W >= L] [--markdown]\n");
 		return 2;
 	}
 	c = tw_client_open(engine, NULL);
@@ -186,20 +189,30 @@ main(int argc, char **argv)
 	}
 	plain = run_plain(c, queue, n, window, &ok_plain);
 	chain = run_chains(c, queue, n, len, window / len, &ok_chain);
+	chain_long = run_chains(c, queue, n, 3 * len, window / len, &ok_long);
 	chord = run_chord(c, queue, n, &ok_chord);
 	tw_client_close(c);
+	/* per chain: t(L) = chain * L, t(3L) = chain_long * 3L */
+	step = (chain_long * 3 * len - chain * len) / (2.0 * len);
+	ok_chain = ok_chain && ok_long;
 	if (md) {
 		printf("| run | ns per task or step | vs plain task | all succeeded |\n");
 		printf("| --- | ---: | ---: | --- |\n");
 		printf("| plain noop task (%" PRIu64 ", each answered) | %.0f | 1.00x | %s |\n", n,
 		       plain, ok_plain ? "yes" : "NO");
-		printf("| chain step (%" PRIu64 " chains of %u) | %.0f | %.2fx | %s |\n", n / len, len,
-		       chain, chain / plain, ok_chain ? "yes" : "NO");
+		printf("| chain step, end to end (%" PRIu64 " chains of %u) | %.0f | %.2fx | %s |\n",
+		       n / len, len, chain, chain / plain, ok_chain ? "yes" : "NO");
+		printf("| chain step, end to end (%" PRIu64 " chains of %u) | %.0f | %.2fx | %s |\n",
+		       n / (3 * len), 3 * len, chain_long, chain_long / plain, ok_long ? "yes" : "NO");
+		printf("| chain step in the engine, (t(%u) - t(%u)) / %u | %.0f | %.2fx | |\n",
+		       3 * len, len, 2 * len, step, step / plain);
 		printf("| chord member (%" PRIu64 " + 1 callback) | %.0f | %.2fx | %s |\n", n, chord,
 		       chord / plain, ok_chord ? "yes" : "NO");
 	} else {
-		printf("plain %.0f ns/task, chain %.0f ns/step (%.2fx), chord %.0f ns/member (%.2fx)\n",
-		       plain, chain, chain / plain, chord, chord / plain);
+		printf("plain %.0f ns/task, chain %.0f ns/step (%.2fx), chain x3 %.0f ns/step, "
+		       "engine step %.0f ns (%.2fx), chord %.0f ns/member (%.2fx)\n",
+		       plain, chain, chain / plain, chain_long, step, step / plain, chord,
+		       chord / plain);
 	}
 	return ok_plain && ok_chain && ok_chord ? 0 : 1;
 }

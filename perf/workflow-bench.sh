@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # make perf-workflows: what a workflow step costs next to a plain task, in
 # one run against one engine on TAP (tw-workflow-bench, libtaskwire):
-# 100,000 plain noop tasks; the same number of steps as chains of 10; a
-# chord of 100,000 noop members with one callback. Writes
+# 100,000 plain noop tasks; the same number of steps as chains of 10 and
+# of 30 (their difference is a step's cost in the engine, without the
+# publisher's per-chain cost); a chord of 100,000 noop members with one
+# callback. Writes
 # perf/results/workflows.md. Stops everything it started.
 set -euo pipefail
 . "$(dirname "$0")/../deploy/lib.sh"
