@@ -231,34 +231,36 @@ tw_wf_chord(struct tw_wf *wf, struct tw_sig *header, struct tw_sig *callback)
 	return header;
 }
 
-int
-tw_sig_link(struct tw_sig *s, struct tw_sig *cb)
+/*
+ * Attach cb to the last step of the chain s heads: its success callbacks,
+ * or its errbacks (the engine fires the errbacks of every step a failure
+ * leaves unrun, so there they fire for a failure at any step).
+ */
+static int
+attach(struct tw_sig *s, struct tw_sig *cb, bool on_error)
 {
 	struct tw_sig *tail;
 
 	if (s == NULL || cb == NULL || cb->used || cb == s)
 		return -EINVAL;
 	tail = last_of(s);
-	if (push(&tail->links, &tail->n_links, cb) != 0)
+	if (on_error ? push(&tail->errbacks, &tail->n_errbacks, cb)
+		     : push(&tail->links, &tail->n_links, cb))
 		return -ENOMEM;
 	cb->used = true;
 	return 0;
 }
 
 int
+tw_sig_link(struct tw_sig *s, struct tw_sig *cb)
+{
+	return attach(s, cb, false);
+}
+
+int
 tw_sig_link_error(struct tw_sig *s, struct tw_sig *cb)
 {
-	struct tw_sig *tail;
-
-	if (s == NULL || cb == NULL || cb->used || cb == s)
-		return -EINVAL;
-	/* on the chain's last step: the engine fires the errbacks of every
-	 * step a failure leaves unrun, so this one fires for any step */
-	tail = last_of(s);
-	if (push(&tail->errbacks, &tail->n_errbacks, cb) != 0)
-		return -ENOMEM;
-	cb->used = true;
-	return 0;
+	return attach(s, cb, true);
 }
 
 void

@@ -17,6 +17,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "tw_id_mix.h"
+
 #define TW_REVOKED_SLOTS (1u << 17)  /* per table; at most half full */
 #define TW_REVOKED_MAX 50000u        /* ids kept, newest first (Celery keeps 50000 too) */
 
@@ -29,11 +31,7 @@ struct tw_revoked {
 static inline uint32_t
 tw_revoked_slot(uint64_t id)
 {
-	/* ids are often sequential: mix before masking */
-	id ^= id >> 33;
-	id *= 0xff51afd7ed558ccdull;
-	id ^= id >> 33;
-	return (uint32_t)id & (TW_REVOKED_SLOTS - 1);
+	return (uint32_t)tw_id_mix(id) & (TW_REVOKED_SLOTS - 1);
 }
 
 /** @return true if id is revoked. Bounded: the table is at most half full. */

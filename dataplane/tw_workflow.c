@@ -10,6 +10,7 @@
 
 #include "tw_ctlchan.h"
 #include "tw_dispatch.h"
+#include "tw_id_mix.h"
 #include "tw_inject.h"
 #include "tw_reply.h"
 #include "tw_task.h"
@@ -70,10 +71,7 @@ tw_workflow_init(int socket)
 static inline uint32_t
 slot_of(uint64_t id)
 {
-	id ^= id >> 33;
-	id *= 0xff51afd7ed558ccdull;
-	id ^= id >> 33;
-	return (uint32_t)id & (TABLE_SIZE - 1);
+	return (uint32_t)tw_id_mix(id) & (TABLE_SIZE - 1);
 }
 
 static struct group *

@@ -59,23 +59,37 @@ script(struct tw_task_ctx *ctx)
 	return TW_TASK_SUCCESS;
 }
 
-/* scenes [[n, shots]]: one `scene` per scene, in parallel; scene i has shots + i shots. */
+/*
+ * Replace this task by a group of n `task` members, member k with args
+ * [a, b + k * step]: the fan-out of both `scenes` and `scene`.
+ */
 static int
-scenes(struct tw_task_ctx *ctx)
+fan_out(struct tw_task_ctx *ctx, const char *task, long n, long a, long b, long step)
 {
 	char bufs[MAX_FANOUT][32];
 	const void *args[MAX_FANOUT];
 	uint32_t lens[MAX_FANOUT];
+
+	for (long k = 0; k < n; k++) {
+		/* scenes: [k, shots + k]; scene i: [i, k] */
+		long first = step != 0 ? k : a, second = step != 0 ? b + k * step : k;
+
+		lens[k] = (uint32_t)snprintf(bufs[k], sizeof(bufs[k]), "[%ld,%ld]", first, second);
+		args[k] = bufs[k];
+	}
+	return tw_task_replace_group(ctx, "", QUEUE, task, args, lens, (uint32_t)n);
+}
+
+/* scenes [[n, shots]]: one `scene` per scene, in parallel; scene i has shots + i shots. */
+static int
+scenes(struct tw_task_ctx *ctx)
+{
 	long v[2];
 	int ret;
 
 	if (ints(ctx, v, 2) != 2 || v[0] < 1 || v[0] > MAX_FANOUT)
 		return tw_task_fail(ctx, "scenes: args must be [[scenes, shots]] (a script)");
-	for (long i = 0; i < v[0]; i++) {
-		lens[i] = (uint32_t)snprintf(bufs[i], sizeof(bufs[i]), "[%ld,%ld]", i, v[1] + i);
-		args[i] = bufs[i];
-	}
-	ret = tw_task_replace_group(ctx, "", QUEUE, "scene", args, lens, (uint32_t)v[0]);
+	ret = fan_out(ctx, "scene", v[0], 0, v[1], 1);
 	if (ret != 0)
 		return tw_task_fail(ctx, "scenes: cannot fan out %ld scenes (%d)", v[0], ret);
 	return TW_TASK_SUCCESS;
@@ -85,19 +99,12 @@ scenes(struct tw_task_ctx *ctx)
 static int
 scene(struct tw_task_ctx *ctx)
 {
-	char bufs[MAX_FANOUT][32];
-	const void *args[MAX_FANOUT];
-	uint32_t lens[MAX_FANOUT];
 	long v[2];
 	int ret;
 
 	if (ints(ctx, v, 2) != 2 || v[1] < 1 || v[1] > MAX_FANOUT)
 		return tw_task_fail(ctx, "scene: args must be [scene, shots 1..64]");
-	for (long j = 0; j < v[1]; j++) {
-		lens[j] = (uint32_t)snprintf(bufs[j], sizeof(bufs[j]), "[%ld,%ld]", v[0], j);
-		args[j] = bufs[j];
-	}
-	ret = tw_task_replace_group(ctx, "", QUEUE, "shot", args, lens, (uint32_t)v[1]);
+	ret = fan_out(ctx, "shot", v[1], v[0], 0, 0);
 	if (ret != 0)
 		return tw_task_fail(ctx, "scene %ld: cannot fan out %ld shots (%d)", v[0], v[1], ret);
 	return TW_TASK_SUCCESS;
