@@ -77,6 +77,9 @@ emit_event(struct ctl_collect *c, const Taskwire__Result *r, uint64_t now_ms)
 
 	memset(&ev, 0, sizeof(ev));
 	ev.task_id = r->task_id;
+	ev.root_id = r->root_id;
+	ev.parent_id = r->parent_id;
+	ev.group_id = r->group_id;
 	ev.state = (uint32_t)r->state;
 	ev.retries = r->retries;
 	ev.runtime_ns = r->runtime_ns;

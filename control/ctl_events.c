@@ -129,11 +129,23 @@ ctl_events_wanted(struct ctl_events *e, uint64_t now)
 bool
 ctl_event_matches(const struct ctl_event *ev, uint64_t task_id, const char *queue)
 {
-	if (task_id != 0 && ev->task_id != task_id)
+	if (task_id != 0 && ev->task_id != task_id && ev->group_id != task_id &&
+	    ev->root_id != task_id)
 		return false;
 	if (queue != NULL && queue[0] != '\0' && strcmp(ev->queue, queue) != 0)
 		return false;
 	return true;
+}
+
+static void
+hex_field(json_t *j, const char *key, uint64_t id)
+{
+	char buf[32];
+
+	if (id == 0)
+		return;
+	snprintf(buf, sizeof(buf), "%016" PRIx64, id);
+	json_object_set_new(j, key, json_string(buf));
 }
 
 int
@@ -162,6 +174,10 @@ ctl_event_json(const struct ctl_event *ev, char *buf, size_t len)
 			json_object_set_new(j, ok ? "result" : "error", json_string(ev->text));
 			if (ev->state == TW_ST_EXPIRED)
 				json_object_set_new(j, "expired", json_true());
+			/* workflows: where the task sits in its tree */
+			hex_field(j, "root_id", ev->root_id);
+			hex_field(j, "parent_id", ev->parent_id);
+			hex_field(j, "group_id", ev->group_id);
 		}
 	}
 	text = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;

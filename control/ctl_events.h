@@ -29,6 +29,9 @@
 struct ctl_event {
 	uint64_t seq;
 	uint64_t task_id;
+	uint64_t root_id;          /* workflows: the tree the task belongs to, 0 none */
+	uint64_t parent_id;
+	uint64_t group_id;
 	uint64_t timestamp_ms;
 	uint64_t runtime_ns;
 	uint32_t state;            /* TW_ST_*; heartbeats: 0 */
@@ -77,7 +80,12 @@ void ctl_events_follow(struct ctl_events *e);
 /** @return true if events should be recorded now (collector: sets events_enabled). */
 bool ctl_events_wanted(struct ctl_events *e, uint64_t now_ms);
 
-/** @return true if ev passes the filters (task id 0 / queue "" : any). */
+/**
+ * @return true if ev passes the filters (task id 0 / queue "" : any). A
+ * task id also matches the events of a group's members (its group id)
+ * and of a workflow's steps (its root id): subscribing to a group, chord
+ * or workflow is subscribing to its id.
+ */
 bool ctl_event_matches(const struct ctl_event *ev, uint64_t task_id, const char *queue);
 
 /** JSON object text of ev into buf (always NUL-terminated). @return length. */

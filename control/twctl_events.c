@@ -1,12 +1,15 @@
 /*
- * `twctl events [--task ID] [--queue NAME] [--count N] [--timeout S]`:
+ * `twctl events [--task ID] [--queue NAME] [--count N] [--timeout S] [--all]`:
  * follow task events live, like `celery events --dump`: one line per
  * event (with --json, the event's JSON object per line). Runs until
- * interrupted, N events were printed, or S seconds passed.
+ * interrupted, N events were printed, or S seconds passed. --task ID also
+ * follows a group's members and a workflow's steps (ID a group or root);
+ * --all starts from the oldest event tw-control still keeps.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +81,7 @@ twctl_events(const struct twctl_opts *o, int argc, char **argv)
 	Taskwire__Control__EventsRequest er = TASKWIRE__CONTROL__EVENTS_REQUEST__INIT;
 	uint64_t count = 0, printed = 0;
 	double timeout = 0, start = mono_s();
+	bool all = false;
 
 	for (int i = 1; i < argc; i++) {
 		char *end;
@@ -89,6 +93,8 @@ twctl_events(const struct twctl_opts *o, int argc, char **argv)
 				fprintf(stderr, "twctl: events --task: a task id (16 hex digits)\n");
 				return TWCTL_USAGE;
 			}
+		} else if (strcmp(argv[i], "--all") == 0) {
+			all = true;
 		} else if (strcmp(argv[i], "--queue") == 0 && i + 1 < argc) {
 			er.queue = argv[++i];
 		} else if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) {
@@ -105,7 +111,7 @@ twctl_events(const struct twctl_opts *o, int argc, char **argv)
 			}
 		} else {
 			fprintf(stderr, "usage: events [--task ID] [--queue NAME] [--count N] "
-					"[--timeout S]\n");
+					"[--timeout S] [--all]\n");
 			return TWCTL_USAGE;
 		}
 	}
@@ -117,7 +123,10 @@ twctl_events(const struct twctl_opts *o, int argc, char **argv)
 	/* from now on: the first request only learns where the stream is */
 	er.max = 1;
 	er.after_seq = UINT64_MAX - 1;
-	{
+	if (all) {
+		er.after_seq = 0; /* from the oldest kept */
+		er.max = 0;
+	} else {
 		Taskwire__Control__Response *resp;
 
 		er.wait_ms = 0;

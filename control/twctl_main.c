@@ -20,7 +20,7 @@ static const struct {
 	{ "bind", twctl_bind, "bind SOURCE DEST [ROUTING_KEY] [--dest-type queue|exchange] [--arg K=V ...] [--match all|any|all-with-x|any-with-x]" },
 	{ "unbind", twctl_unbind, "unbind SOURCE DEST [ROUTING_KEY] [--dest-type queue|exchange] [--arg K=V ...] [--match MODE]" },
 	{ "list", twctl_list, "list queues|exchanges|bindings|workers|tasks|schedules" },
-	{ "events", twctl_events, "events [--task ID] [--queue NAME] [--count N] [--timeout S]   follow task events live (like celery events)" },
+	{ "events", twctl_events, "events [--task ID] [--queue NAME] [--count N] [--timeout S] [--all]   follow task events live (like celery events); ID may be a group or workflow" },
 	{ "rate-limit", twctl_rate_limit, "rate-limit TASK RATE          change a task's rate limit live (100/s, 10/m, 1000/h; 0: none)" },
 	{ "schedule", twctl_schedule, "schedule add NAME (--every DURATION | --cron \"m h dom mon dow\") EXCHANGE ROUTING_KEY TASK [ARGS] | schedule remove NAME" },
 	{ "stats", twctl_stats, "stats [--watch [SECONDS]] [--count N]   rates, busy share, queues (like top)" },

@@ -85,6 +85,9 @@ tw_event_task(struct tw_lcore_ctx *ctx, const struct tw_task *t, uint32_t state,
 		.task_id = t->id, .state = state, .name = t->name, .name_len = t->name_len,
 		.retries = t->retries, .event_only = true, .error = error,
 		.error_len = error != NULL ? (uint32_t)strlen(error) : 0,
+		/* so that a follower of a group or workflow sees its steps start */
+		.root_id = t->root_id, .parent_id = t->parent_id, .group_id = t->group_id,
+		.group_index = t->group_index,
 	};
 
 	tw_record_queue(ctx, &rec, t->queue_slot);

@@ -403,6 +403,8 @@ event_dispatched(struct tw_lcore_ctx *ctx, const struct tw_task_view *tv, uint32
 		.state = verdict == TW_NACK_NONE ? TW_ST_RECEIVED : TW_ST_REJECTED,
 		.error = verdict == TW_NACK_NONE ? NULL : detail,
 		.error_len = verdict == TW_NACK_NONE || detail == NULL ? 0 : (uint32_t)strlen(detail),
+		.root_id = tv->root_id, .parent_id = tv->parent_id, .group_id = tv->group_id,
+		.group_index = tv->group_index,
 	};
 
 	tw_records_put(ctx, &rec);

@@ -2,7 +2,8 @@
 # Task events and the HTTP API through the real binaries (run by run.sh in
 # an engine's environment):
 #  1. `twctl events` shows a task's received, started and succeeded events,
-#     a retry, a rejection (unroutable) and worker heartbeats;
+#     a retry, a rejection (unroutable) and worker heartbeats; following a
+#     chord's id gives its members' events, its own and its callback's;
 #  2. the same events over Server-Sent Events (/events?task=ID) and over a
 #     WebSocket (/ws?task=ID, handshake checked) while the task runs;
 #  3. /api/overview, /api/tasks/ID, /api/tasks?status=scheduled and
@@ -26,6 +27,10 @@ ev=$!
 sleep 0.5
 id=$(pub '' evq add '[20,22]' --wait 5 | awk '{print $2}')
 fid=$(pub '' evq flaky '[1]' --wait 5 | awk '{print $2}')
+echo '{"queue": "evq", "workflow": {"chord": {"header": [{"task": "add", "args": [1, 1]},
+	{"task": "add", "args": [2, 2]}], "body": {"task": "tsum"}}}}' >"$TW_DIR/chord.json"
+gid=$(tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" publish \
+	--workflow "$TW_DIR/chord.json" --wait 5 | awk '/^workflow/ {print $2}')
 rid=$(pub '' no-such-queue add '[1,1]' || true)
 rid=$(awk '{print $2}' <<<"$rid")
 sleep 2.5
@@ -37,6 +42,15 @@ grep -q "task-succeeded .*$id add SUCCESS 42" "$TW_DIR/events.txt" || fail "no r
 grep -q "task-retried .*$fid flaky RETRY" "$TW_DIR/events.txt" || fail "no task-retried"
 grep -q "task-rejected .*$rid add REJECTED no binding matched" "$TW_DIR/events.txt" || fail "no task-rejected"
 grep -q "worker-heartbeat lcore" "$TW_DIR/events.txt" || fail "no heartbeat"
+# a group's id follows its members and itself (and a workflow root its steps)
+twctl events --all --task "$gid" --timeout 1 --json >"$TW_DIR/group.txt"
+[ "$(grep -c '"type":"task-succeeded".*"name":"add"' "$TW_DIR/group.txt")" -eq 2 ] ||
+	fail "group $gid: members' task-succeeded: $(cat "$TW_DIR/group.txt")"
+grep -q "\"task_id\":\"$gid\".*\"name\":\"chord\",.*\"state\":\"SUCCESS\"" "$TW_DIR/group.txt" ||
+	fail "group $gid: its own success: $(cat "$TW_DIR/group.txt")"
+grep -q '"name":"tsum".*"result":"6"' "$TW_DIR/group.txt" || fail "the chord's callback (root $gid)"
+grep -q '"group_id":"'"$gid"'"' "$TW_DIR/group.txt" || fail "no group_id in the members' events"
+if grep -q "\"task_id\":\"$id\"" "$TW_DIR/group.txt"; then fail "another task's events in the group's"; fi
 echo "ok: twctl events ($(wc -l <"$TW_DIR/events.txt") events)"
 
 # 2. SSE and WebSocket: a client follows a queue, then a task is published to it
