@@ -46,7 +46,7 @@ engine_dir=$TW_DIR
 . "$engine_dir/engine.env"
 "$TW_BUILD/twctl" --socket "$TW_SOCKET" queue declare demo >/dev/null || exit 1
 
-export TW_ENGINE TW_SOCKET TW_NETNS TW_PYTHON_GEN=$TW_BUILD/python TW_DEMO_QUEUE=demo
+export TW_ENGINE TW_SOCKET TW_NETNS TW_METRICS TW_PYTHON_GEN=$TW_BUILD/python TW_DEMO_QUEUE=demo
 cd "$here" || exit 1
 /usr/bin/python3 -B manage.py runserver --noreload "127.0.0.1:$port" >"$engine_dir/django.log" 2>&1 &
 django_pid=$!

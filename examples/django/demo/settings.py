@@ -20,4 +20,7 @@ TASKWIRE = {
     "control_socket": os.environ.get("TW_SOCKET"),
     "netns": os.environ.get("TW_NETNS"),     # the UDP socket is opened in there
     "queue": os.environ.get("TW_DEMO_QUEUE", "demo"),
+    # tw-control's HTTP address (engine.env's TW_METRICS): the page follows
+    # a job's events on its WebSocket, /ws?task=<group id>
+    "http": os.environ.get("TW_METRICS"),
 }

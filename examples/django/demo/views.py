@@ -1,5 +1,6 @@
 """The demo's views: publish a job, then report its progress as JSON for
-the page to poll.
+the page (which follows the job's events on tw-control's WebSocket, and
+polls here when it cannot).
 
 A job is a chord: a group of `steps` sleep_us tasks (run on the engine's
 threads pool, so they sleep in parallel) whose callback `echo` gets the
@@ -12,6 +13,7 @@ task id can be looked up from anywhere through the result store
 import json
 import threading
 
+from django.conf import settings
 from django.http import HttpResponseBadRequest, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
@@ -47,7 +49,11 @@ def start_job(request):
         return JsonResponse({"error": str(e)}, status=502)
     with _jobs_lock:
         _jobs[job.id] = (list(job.parent), job)     # parent: the header's GroupResult
-    return JsonResponse({"job": job.id, "steps": steps, "members": [r.id for r in job.parent]})
+    http = settings.TASKWIRE.get("http")
+    return JsonResponse({"job": job.id, "group": job.parent.id, "steps": steps,
+                         "members": [r.id for r in job.parent],
+                         # the page follows the group's events here (polls without it)
+                         "events": "ws://%s/ws?task=%s" % (http, job.parent.id) if http else None})
 
 
 @require_GET
