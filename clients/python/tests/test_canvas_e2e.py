@@ -1,6 +1,5 @@
 """Against a real engine: chain, group, chord and link run as the engine's
-workflows. Skipped only when the engine does not take workflow tasks yet
-(it NACKs a group node with invalid-task); any other outcome is a result."""
+workflows; a failing step fails its chain and its chord."""
 import pytest
 
 import taskwire
@@ -11,14 +10,6 @@ pytestmark = pytest.mark.engine
 
 @pytest.fixture(scope="module")
 def workflows(client):
-    probe = group(client.task("noop").s())
-    try:
-        probe.apply_async().get(timeout=5)
-    except taskwire.TaskRejected as e:
-        if e.reason in ("invalid-task", "unknown"):
-            pytest.skip("engine does not run workflows yet: a group node was NACKed "
-                        "%s (%s)" % (e.reason, e.detail))
-        raise
     return client
 
 
@@ -53,3 +44,17 @@ def test_link_runs_after_success(workflows, add):
     assert s.apply_async().get(timeout=10) == 4
     # a link's states go to the result store only
     assert workflows.AsyncResult(link_id).get(timeout=10) == 14
+
+
+def test_failing_step_fails_its_chain(workflows, add):
+    r = chain(add.s(1, 1), workflows.task("fail").s(), add.s(5)).apply_async()
+    with pytest.raises(taskwire.TaskFailed) as e:
+        r.get(timeout=10)
+    assert "not run: step" in str(e.value) and "this task always fails" in str(e.value)
+
+
+def test_failing_member_fails_its_chord(workflows, add):
+    r = chord([add.s(1, 1), workflows.task("fail").s()], workflows.task("tsum").s()).apply_async()
+    with pytest.raises(taskwire.TaskFailed) as e:
+        r.get(timeout=10)
+    assert "this task always fails" in str(e.value)
