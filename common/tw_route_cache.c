@@ -10,20 +10,29 @@ tw_routes_match_cached(const struct tw_routes *rt, struct tw_route_cache *c, con
 		       uint32_t ex_len, const char *key, uint32_t key_len,
 		       const struct tw_route_headers *headers, uint16_t *dest)
 {
-	struct tw_route_cache_entry *e;
-	uint32_t h, set;
-	int ex, n;
+	int ex = tw_routes_find_exchange(rt, exchange, ex_len);
 
-	ex = tw_routes_find_exchange(rt, exchange, ex_len);
 	if (ex < 0)
 		return TW_ROUTE_NO_EXCHANGE;
 	if (rt->exchanges[ex].flags & TW_EX_F_INTERNAL)
 		return TW_ROUTE_INTERNAL;
+	return tw_routes_match_cached_at(rt, c, (uint32_t)ex, key, key_len, headers, dest);
+}
+
+int
+tw_routes_match_cached_at(const struct tw_routes *rt, struct tw_route_cache *c, uint32_t ex,
+			  const char *key, uint32_t key_len, const struct tw_route_headers *headers,
+			  uint16_t *dest)
+{
+	struct tw_route_cache_entry *e;
+	uint32_t h, set;
+	int n;
+
 	/* the default and plain direct exchanges are one probe already */
 	if (key_len > TW_RC_KEY_MAX || rt->exchanges[ex].uses_headers ||
 	    !rt->exchanges[ex].worth_caching)
-		return tw_routes_match_from(rt, (uint32_t)ex, key, key_len, headers, dest);
-	h = tw_routes_hash(key, key_len, (uint32_t)ex);
+		return tw_routes_match_from(rt, ex, key, key_len, headers, dest);
+	h = tw_routes_hash(key, key_len, ex);
 	set = h & (TW_RC_SETS - 1);
 	for (unsigned w = 0; w < 2; w++) {
 		e = &c->e[set][w];
@@ -39,7 +48,7 @@ tw_routes_match_cached(const struct tw_routes *rt, struct tw_route_cache *c, con
 	/* replace the way not used last */
 	e = &c->e[set][c->last_used[set] ^ 1];
 	c->last_used[set] ^= 1;
-	n = tw_routes_match_from(rt, (uint32_t)ex, key, key_len, headers, dest);
+	n = tw_routes_match_from(rt, ex, key, key_len, headers, dest);
 	if (n >= 0 && n <= TW_RC_DESTS) {
 		e->version = rt->version;
 		e->hash = h;

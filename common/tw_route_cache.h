@@ -49,4 +49,12 @@ int tw_routes_match_cached(const struct tw_routes *rt, struct tw_route_cache *c,
 			   const char *exchange, uint32_t ex_len, const char *key, uint32_t key_len,
 			   const struct tw_route_headers *headers, uint16_t *dest);
 
+/**
+ * The same from exchange index ex (tw_routes_find_exchange(), which the
+ * caller has checked is not internal): for callers that count per exchange.
+ */
+int tw_routes_match_cached_at(const struct tw_routes *rt, struct tw_route_cache *c, uint32_t ex,
+			      const char *key, uint32_t key_len,
+			      const struct tw_route_headers *headers, uint16_t *dest);
+
 #endif

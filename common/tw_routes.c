@@ -190,6 +190,7 @@ fill_names(struct tw_routes *rt, const struct tw_defs *d)
 			return -EINVAL;
 		e->type = d->exchanges[i].type;
 		e->flags = d->exchanges[i].flags;
+		e->slot = d->exchanges[i].slot < TW_MAX_EXCHANGES ? d->exchanges[i].slot : 0;
 		index_insert(rt->exchange_index, rt->exchange_mask,
 			     tw_routes_hash(e->name, e->name_len, 0), i + 1);
 		rt->n_exchanges = i + 2;

@@ -76,6 +76,7 @@ struct tw_route_exchange {
 	uint8_t uses_headers;   /* a headers exchange is reachable from here: results depend on headers */
 	uint8_t worth_caching;  /* topic, or routes on through other exchanges: a lookup costs more than a cache probe */
 	int32_t alternate;      /* exchange index for unroutable tasks, -1: none */
+	uint16_t slot;          /* stable across tables: per-exchange counters (0: default) */
 	uint32_t topic_root;    /* topic exchanges: root node in rt->topic */
 	uint32_t first_binding; /* bindings are sorted by exchange: this one's range */
 	uint32_t n_bindings;
@@ -142,6 +143,7 @@ struct tw_def_queue {
 
 struct tw_def_exchange {
 	char name[TW_NAME_MAX];
+	uint16_t slot;                  /* stable counter slot, 1..TW_MAX_EXCHANGES-1 (0: default) */
 	uint8_t type;
 	uint8_t flags;                  /* TW_EX_F_* */
 	char alternate[TW_NAME_MAX];    /* "" none; a missing exchange is ignored, as in RabbitMQ */

@@ -27,7 +27,7 @@
 
 #define TW_SHARED_MZ "tw_shared"
 #define TW_SHARED_MAGIC 0x54575348u /* "TWSH" */
-#define TW_SHARED_LAYOUT_VERSION 4u
+#define TW_SHARED_LAYOUT_VERSION 5u
 
 struct rte_mempool;
 struct rte_rcu_qsbr;
@@ -59,6 +59,13 @@ struct tw_lcore_stats {
 	uint64_t q_completed[TW_MAX_QUEUES];   /* ran to a result (delivered - completed = in flight) */
 	uint64_t q_dropped[TW_MAX_QUEUES];     /* dropped from the head (overflow drop-head) */
 	uint64_t q_expired[TW_MAX_QUEUES];     /* message TTL passed before a worker took them */
+	uint64_t q_dead_lettered[TW_MAX_QUEUES]; /* sent on to the queue's dead-letter exchange */
+	uint64_t q_nack_no_resources[TW_MAX_QUEUES]; /* NACKed: no task descriptor left for it */
+	/* per exchange, by its stable slot (tw_route_exchange.slot): tasks
+	 * published to it, those that reached a queue, those that did not */
+	uint64_t x_published[TW_MAX_EXCHANGES];
+	uint64_t x_routed[TW_MAX_EXCHANGES];
+	uint64_t x_unroutable[TW_MAX_EXCHANGES];
 	/* the task this lcore is running now (0: none) and since when (TSC):
 	 * `twctl list tasks` shows it active; a task that runs too long is
 	 * reported as hung */
@@ -92,7 +99,13 @@ struct tw_queue_slot {
 	/* Counter sums when the queue was declared: the per-slot counters in
 	 * stats[] keep growing across reuse, so figures are reported relative. */
 	uint64_t base_published, base_delivered, base_rejected, base_completed;
-	uint64_t base_dropped, base_expired;
+	uint64_t base_dropped, base_expired, base_dead_lettered, base_nack_no_resources;
+};
+
+/* Counter sums when an exchange took its slot (tw-control): figures are
+ * reported relative to them, as for queues. */
+struct tw_exchange_base {
+	uint64_t published, routed, unroutable;
 };
 
 struct tw_shared {
@@ -127,6 +140,7 @@ struct tw_shared {
 	 * (each lcore zeroes its own maximum when it sees a new value). */
 	uint64_t stall_epoch;
 	struct tw_queue_slot queues[TW_MAX_QUEUES];
+	struct tw_exchange_base exchange_base[TW_MAX_EXCHANGES];
 
 	struct tw_lcore_stats stats[TW_MAX_LCORES];
 

@@ -61,6 +61,39 @@ shm_free(void *p, void *arg)
 
 static const struct tw_alloc_ops shm_ops = { shm_zalloc, shm_free, NULL };
 
+static uint16_t exchange_free_slot(const struct ctl_broker *b);
+
+uint32_t
+ctl_exchange_list(const struct ctl_broker *b, struct ctl_exchange_ref *out, uint32_t max)
+{
+	uint32_t n = 0;
+
+	if (max > 0) {
+		out[0].name[0] = '\0';
+		out[0].slot = 0;
+		n = 1;
+	}
+	for (uint32_t i = 0; i < b->n_exchanges && n < max; i++, n++) {
+		snprintf(out[n].name, sizeof(out[n].name), "%s", b->exchanges[i].name);
+		out[n].slot = b->exchanges[i].slot;
+	}
+	return n;
+}
+
+void
+ctl_exchange_sums(const struct tw_shared *sh, uint16_t slot, uint64_t *published,
+		  uint64_t *routed, uint64_t *unroutable)
+{
+	*published = *routed = *unroutable = 0;
+	for (uint32_t i = 0; i < sh->n_pollers && i < TW_MAX_LCORES; i++) {
+		const struct tw_lcore_stats *st = &sh->stats[i];
+
+		*published += __atomic_load_n(&st->x_published[slot], __ATOMIC_RELAXED);
+		*routed += __atomic_load_n(&st->x_routed[slot], __ATOMIC_RELAXED);
+		*unroutable += __atomic_load_n(&st->x_unroutable[slot], __ATOMIC_RELAXED);
+	}
+}
+
 void
 ctl_queue_sums(const struct tw_shared *sh, uint32_t slot, struct ctl_queue_counts *c)
 {
@@ -74,6 +107,9 @@ ctl_queue_sums(const struct tw_shared *sh, uint32_t slot, struct ctl_queue_count
 		c->completed += __atomic_load_n(&st->q_completed[slot], __ATOMIC_RELAXED);
 		c->dropped += __atomic_load_n(&st->q_dropped[slot], __ATOMIC_RELAXED);
 		c->expired += __atomic_load_n(&st->q_expired[slot], __ATOMIC_RELAXED);
+		c->dead_lettered += __atomic_load_n(&st->q_dead_lettered[slot], __ATOMIC_RELAXED);
+		c->nack_no_resources +=
+			__atomic_load_n(&st->q_nack_no_resources[slot], __ATOMIC_RELAXED);
 	}
 }
 
@@ -89,6 +125,8 @@ ctl_queue_counts(const struct tw_shared *sh, uint32_t slot, struct ctl_queue_cou
 	c->completed -= qs->base_completed;
 	c->dropped -= qs->base_dropped;
 	c->expired -= qs->base_expired;
+	c->dead_lettered -= qs->base_dead_lettered;
+	c->nack_no_resources -= qs->base_nack_no_resources;
 }
 
 void
@@ -415,6 +453,8 @@ ctl_queue_declare(struct ctl_broker *b, const struct ctl_queue_spec *spec, char 
 		qs->base_completed = c.completed;
 		qs->base_dropped = c.dropped;
 		qs->base_expired = c.expired;
+		qs->base_dead_lettered = c.dead_lettered;
+		qs->base_nack_no_resources = c.nack_no_resources;
 		b->publish_rate[s] = b->deliver_rate[s] = 0;
 	}
 	/* release: readers of the slot (telemetry, status) see its fields complete */
@@ -505,6 +545,13 @@ ctl_exchange_declare(struct ctl_broker *b, const struct ctl_exchange_spec *spec,
 		return ERR("too many exchanges (limit %d)", TW_MAX_EXCHANGES - 1);
 	e = &b->exchanges[b->n_exchanges];
 	memset(e, 0, sizeof(*e));
+	e->slot = exchange_free_slot(b);
+	{
+		/* its counters start at zero: from the slot's sums now */
+		struct tw_exchange_base *base = &b->sh->exchange_base[e->slot];
+
+		ctl_exchange_sums(b->sh, e->slot, &base->published, &base->routed, &base->unroutable);
+	}
 	snprintf(e->name, TW_NAME_MAX, "%s", name);
 	snprintf(e->alternate, TW_NAME_MAX, "%s", alt);
 	e->type = (uint8_t)t;
@@ -514,6 +561,21 @@ ctl_exchange_declare(struct ctl_broker *b, const struct ctl_exchange_spec *spec,
 	if (ret != 0)
 		b->n_exchanges--;
 	return ret;
+}
+
+/* The lowest counter slot no live exchange holds (slot 0 is the default exchange's). */
+static uint16_t
+exchange_free_slot(const struct ctl_broker *b)
+{
+	for (uint16_t s = 1; s < TW_MAX_EXCHANGES; s++) {
+		bool used = false;
+
+		for (uint32_t i = 0; i < b->n_exchanges && !used; i++)
+			used = b->exchanges[i].slot == s;
+		if (!used)
+			return s;
+	}
+	return 0; /* cannot happen: there are fewer exchanges than slots */
 }
 
 int
@@ -615,6 +677,7 @@ ctl_broker_attach(struct ctl_broker *b, struct tw_shared *sh, char *err)
 		snprintf(e->name, TW_NAME_MAX, "%s", re->name);
 		e->type = re->type;
 		e->flags = re->flags;
+		e->slot = re->slot;
 		if (re->alternate >= 0)
 			snprintf(e->alternate, TW_NAME_MAX, "%s", rt->exchanges[re->alternate].name);
 	}

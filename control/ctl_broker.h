@@ -130,7 +130,24 @@ int ctl_queue_find(const struct ctl_broker *b, const char *name);
 
 struct ctl_queue_counts {
 	uint64_t published, delivered, rejected, completed, dropped, expired;
+	uint64_t dead_lettered, nack_no_resources;
 };
+
+/* One exchange's name and counter slot (ctl_exchange_list). */
+struct ctl_exchange_ref {
+	char name[TW_NAME_MAX];
+	uint16_t slot;
+};
+
+/**
+ * Copy the exchanges (the default one first, as "") into out, at most
+ * max. @return how many. Threads: any, holding the broker's lock.
+ */
+uint32_t ctl_exchange_list(const struct ctl_broker *b, struct ctl_exchange_ref *out, uint32_t max);
+
+/** Per-exchange counters of a slot, summed over the polling lcores (absolute). */
+void ctl_exchange_sums(const struct tw_shared *sh, uint16_t slot, uint64_t *published,
+		       uint64_t *routed, uint64_t *unroutable);
 
 /** Per-queue counters summed over the polling lcores (absolute, not relative to base). */
 void ctl_queue_sums(const struct tw_shared *sh, uint32_t slot, struct ctl_queue_counts *c);

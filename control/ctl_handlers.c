@@ -128,6 +128,16 @@ list_exchanges(const struct ctl_broker *b, struct ctl_reply *r)
 		e[i + 1]->alternate = ctl_reply_strdup(r, b->exchanges[i].alternate);
 		e[i + 1]->internal = (b->exchanges[i].flags & TW_EX_F_INTERNAL) != 0;
 	}
+	for (size_t i = 0; i < n; i++) {
+		/* counters by the exchange's stable slot, since its declaration */
+		uint16_t slot = i == 0 ? 0 : b->exchanges[i - 1].slot;
+		const struct tw_exchange_base *base = &b->sh->exchange_base[slot];
+
+		ctl_exchange_sums(b->sh, slot, &e[i]->published, &e[i]->routed, &e[i]->unroutable);
+		e[i]->published -= base->published;
+		e[i]->routed -= base->routed;
+		e[i]->unroutable -= base->unroutable;
+	}
 	r->resp.n_exchanges = n;
 	r->resp.exchanges = e;
 	return 0;

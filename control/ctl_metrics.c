@@ -134,6 +134,8 @@ lcores(struct text *t, const struct tw_shared *sh)
 	}
 }
 
+static void label(struct text *t, const char *v);
+
 static void
 queues(struct text *t, const struct ctl_broker *b)
 {
@@ -148,6 +150,9 @@ queues(struct text *t, const struct ctl_broker *b)
 		{ "taskwire_queue_dropped_total", "counter", "Tasks dropped from the head (drop-head)" },
 		{ "taskwire_queue_expired_total", "counter", "Tasks whose message TTL passed" },
 		{ "taskwire_queue_workers", "gauge", "Worker lcores consuming the queue" },
+		{ "taskwire_queue_dead_lettered_total", "counter",
+		  "Tasks sent on to the queue's dead-letter exchange (expired, dropped, rejected, "
+		  "out of retries)" },
 	};
 	const struct tw_shared *sh = b->sh;
 	uint64_t workers = 0;
@@ -173,15 +178,62 @@ queues(struct text *t, const struct ctl_broker *b)
 			case 4: v = c.rejected; break;
 			case 5: v = c.dropped; break;
 			case 6: v = c.expired; break;
-			default: v = workers; break;
+			case 7: v = workers; break;
+			default: v = c.dead_lettered; break;
 			}
-			/* queue names have no control characters (checked at declare); escape quotes */
 			emit(t, "%s{queue=\"", fams[f].name);
-			for (const char *p = qs->name; *p; p++)
-				emit(t, *p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
+			label(t, qs->name);
 			emit(t, "\"} %lu\n", (unsigned long)v);
 		}
 	}
+	/* NACKs by reason: the ones a queue causes (the others come before routing) */
+	family(t, "taskwire_queue_nacked_total", "counter",
+	       "Tasks NACKed because of this queue, by reason");
+	for (uint32_t s = 0; s < TW_MAX_QUEUES; s++) {
+		const struct tw_queue_slot *qs = &sh->queues[s];
+		struct ctl_queue_counts c;
+
+		if (qs->ring == NULL)
+			continue;
+		ctl_queue_counts(sh, s, &c);
+		emit(t, "taskwire_queue_nacked_total{queue=\"");
+		label(t, qs->name);
+		emit(t, "\",reason=\"queue-full\"} %lu\n", (unsigned long)c.rejected);
+		emit(t, "taskwire_queue_nacked_total{queue=\"");
+		label(t, qs->name);
+		emit(t, "\",reason=\"no-resources\"} %lu\n", (unsigned long)c.nack_no_resources);
+	}
+}
+
+/* Per exchange, by its stable counter slot, since it was declared. */
+static void
+exchanges(struct text *t, const struct ctl_broker *b)
+{
+	static const char *const names[] = { "taskwire_exchange_published_total",
+					     "taskwire_exchange_routed_total",
+					     "taskwire_exchange_unroutable_total" };
+	static const char *const help[] = { "Tasks published to the exchange",
+					    "Tasks it routed to at least one queue",
+					    "Tasks no binding (nor alternate exchange) took" };
+	struct ctl_exchange_ref *x = calloc(TW_MAX_EXCHANGES, sizeof(*x));
+	uint32_t n = x != NULL ? ctl_exchange_list(b, x, TW_MAX_EXCHANGES) : 0;
+
+	for (int f = 0; f < 3; f++) {
+		family(t, names[f], "counter", help[f]);
+		for (uint32_t i = 0; i < n; i++) {
+			const struct tw_exchange_base *base = &b->sh->exchange_base[x[i].slot];
+			uint64_t v[3];
+
+			ctl_exchange_sums(b->sh, x[i].slot, &v[0], &v[1], &v[2]);
+			v[0] -= base->published;
+			v[1] -= base->routed;
+			v[2] -= base->unroutable;
+			emit(t, "%s{exchange=\"", names[f]);
+			label(t, x[i].name);
+			emit(t, "\"} %lu\n", (unsigned long)v[f]);
+		}
+	}
+	free(x);
 }
 
 /* Label value: quotes and backslashes escaped (names have no control characters). */
@@ -307,6 +359,7 @@ ctl_metrics_render(const struct ctl_broker *b)
 	engine_counters(&t, b->sh);
 	lcores(&t, b->sh);
 	queues(&t, b);
+	exchanges(&t, b);
 	tasks(&t, b->sh);
 	bursts(&t, b->sh);
 	control_gauges(&t, b);

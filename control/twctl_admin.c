@@ -342,21 +342,25 @@ print_exchanges(const struct twctl_opts *o, const Taskwire__Control__Response *r
 	if (o->json) {
 		arr = json_array();
 		for (size_t i = 0; i < r->n_exchanges; i++)
-			json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:b}", "name",
-							     r->exchanges[i]->name, "type",
-							     r->exchanges[i]->type, "alternate",
-							     r->exchanges[i]->alternate, "internal",
-							     r->exchanges[i]->internal));
+			json_array_append_new(
+				arr, json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:I}", "name",
+					       r->exchanges[i]->name, "type", r->exchanges[i]->type,
+					       "alternate", r->exchanges[i]->alternate, "internal",
+					       r->exchanges[i]->internal, "published",
+					       (json_int_t)r->exchanges[i]->published, "routed",
+					       (json_int_t)r->exchanges[i]->routed, "unroutable",
+					       (json_int_t)r->exchanges[i]->unroutable));
 		twctl_print_json(arr);
 		return;
 	}
-	twctl_table_init(&t, 4);
-	twctl_table_row(&t, "name\ttype\tinternal\talternate");
+	twctl_table_init(&t, 7);
+	twctl_table_row(&t, "name\ttype\tinternal\talternate\tpublished\trouted\tunroutable");
 	for (size_t i = 0; i < r->n_exchanges; i++)
-		twctl_table_row(&t, "%s\t%s\t%s\t%s",
+		twctl_table_row(&t, "%s\t%s\t%s\t%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64,
 				r->exchanges[i]->name[0] ? r->exchanges[i]->name : "(default)",
 				r->exchanges[i]->type, r->exchanges[i]->internal ? "yes" : "no",
-				r->exchanges[i]->alternate);
+				r->exchanges[i]->alternate, r->exchanges[i]->published,
+				r->exchanges[i]->routed, r->exchanges[i]->unroutable);
 	twctl_table_print(&t, stdout);
 	twctl_table_free(&t);
 }

@@ -54,6 +54,8 @@ tw_deadletter(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_ta
 	if (n <= 0)
 		return false;
 	t->dead_letters++;
+	/* counted where it leaves: the source queue's dead-lettered tasks */
+	tw_cnt_qadd(&ctx->stats->q_dead_lettered[from->slot], 1);
 	now = rte_rdtsc();
 	/* copies first: t itself may be taken by a worker as soon as it is enqueued */
 	for (int d = 1; d < n; d++) {

@@ -252,6 +252,7 @@ deliver(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_mbuf *f
 
 		if (unlikely(rte_mempool_get(ctx->task_pool, (void **)&t) != 0)) {
 			tw_cnt_add(ctx, TW_CNT_nack_no_resources, 1);
+			tw_cnt_qadd(&ctx->stats->q_nack_no_resources[q->slot], 1);
 			verdict = TW_NACK_NO_RESOURCES;
 			continue;
 		}
@@ -496,11 +497,24 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_
 		}
 		if (rt != NULL) {
 			struct tw_route_headers h = { tv->headers.p, tv->headers.len, tv->n_headers };
+			int ex = tw_routes_find_exchange(rt, (const char *)tv->exchange.p,
+							 tv->exchange.len);
 
-			n_dest = tw_routes_match_cached(rt, ctx->route_cache,
-							(const char *)tv->exchange.p, tv->exchange.len,
-							(const char *)tv->routing_key.p,
-							tv->routing_key.len, &h, dest);
+			if (ex < 0) {
+				n_dest = TW_ROUTE_NO_EXCHANGE;
+			} else if (rt->exchanges[ex].flags & TW_EX_F_INTERNAL) {
+				n_dest = TW_ROUTE_INTERNAL;
+			} else {
+				/* per exchange, by its stable slot: published, then routed or not */
+				uint16_t xs = rt->exchanges[ex].slot;
+
+				n_dest = tw_routes_match_cached_at(rt, ctx->route_cache, (uint32_t)ex,
+								   (const char *)tv->routing_key.p,
+								   tv->routing_key.len, &h, dest);
+				tw_cnt_qadd(&ctx->stats->x_published[xs], 1);
+				tw_cnt_qadd(n_dest > 0 ? &ctx->stats->x_routed[xs]
+						       : &ctx->stats->x_unroutable[xs], 1);
+			}
 		} else {
 			n_dest = tv->exchange.len == 0 ? 0 : TW_ROUTE_NO_EXCHANGE; /* nothing declared yet */
 		}

@@ -48,5 +48,50 @@ for m in "# TYPE taskwire_task_runtime_seconds histogram" 'taskwire_lcore_rx_bur
 	echo "$out" | grep -qF "$m" || fail "missing: $m"
 done
 [ "$(metric taskwire_result_store_records)" -ge 3 ] || fail "result store size"
+
+# per exchange (published, routed, unroutable) and per queue NACKs by
+# reason and dead-lettered tasks
+twctl() { "$TW_BUILD/twctl" --socket "$TW_SOCKET" "$@"; }
+pub() { tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" publish "$@"; }
+twctl exchange declare mx direct >/dev/null
+twctl queue declare mq --max-length 1 --dead-letter-exchange mx \
+	--dead-letter-routing-key dead >/dev/null
+twctl queue declare mdead >/dev/null
+twctl bind mx mq work >/dev/null
+twctl bind mx mdead dead >/dev/null
+pub mx work noop >/dev/null              # routed
+pub mx nowhere noop >/dev/null || true   # unroutable: NACK
+pub mx nowhere noop >/dev/null || true
+[ "$(metric 'taskwire_exchange_published_total{exchange="mx"}')" -ge 3 ] ||
+	fail "exchange published: $(get /metrics | grep 'exchange="mx"')"
+[ "$(metric 'taskwire_exchange_unroutable_total{exchange="mx"}')" -eq 2 ] || fail "exchange unroutable"
+[ "$(metric 'taskwire_exchange_routed_total{exchange="mx"}')" -ge 1 ] || fail "exchange routed"
+[ "$(metric 'taskwire_exchange_published_total{exchange=""}')" -ge 3 ] ||
+	fail "default exchange: $(get /metrics | grep 'exchange=""')"
+twctl --json list exchanges | /usr/bin/python3 -c '
+import json, sys
+x = {e["name"]: e for e in json.load(sys.stdin)}
+assert x["mx"]["unroutable"] == 2 and x["mx"]["routed"] >= 1, x["mx"]
+assert x["mx"]["published"] == x["mx"]["routed"] + x["mx"]["unroutable"], x["mx"]
+' || fail "twctl list exchanges: $(twctl list exchanges)"
+# mq holds one task: publishes while a worker sleeps may be NACKed
+# queue-full, counted on mq
+full=0
+for i in $(seq 1 50); do
+	pub mx work sleep_us '[2000]' >/dev/null 2>&1 || { full=1; break; }
+done
+nacked=$(metric 'taskwire_queue_nacked_total{queue="mq",reason="queue-full"}')
+[ "$full" -eq 0 ] || [ "$nacked" -ge 1 ] || fail "queue-full NACK not counted per queue"
+[ "$(metric 'taskwire_queue_nacked_total{queue="mq",reason="no-resources"}')" = 0 ] ||
+	fail "no-resources NACKs per queue"
+# a task out of retries is dead-lettered out of mq: counted there
+pub mx work fail --max-retries 1 --autoretry --wait 5 >/dev/null 2>&1 || true
+for i in $(seq 1 50); do
+	[ "$(metric 'taskwire_queue_dead_lettered_total{queue="mq"}')" -ge 1 ] && break
+	sleep 0.1
+done
+[ "$(metric 'taskwire_queue_dead_lettered_total{queue="mq"}')" -ge 1 ] ||
+	fail "dead-lettered per queue: $(get /metrics | grep 'queue="mq"')"
+echo "ok: per exchange and per-queue NACK and dead-letter figures"
 get /nothing | head -1 | grep -q 404 || fail "no 404 for another path"
 echo "ok: /metrics"
