@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <sched.h>
 #include <getopt.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +64,7 @@ struct control_opts {
 	uint64_t result_expires_ms;
 	bool events_always;         /* --events always: record task events with no follower */
 	unsigned grace_timeout_ms;
+	long socket_group;          /* gid also allowed on the control socket, -1: none */
 };
 
 static void
@@ -71,6 +73,7 @@ usage(FILE *f)
 	fprintf(f, "usage: tw-control [EAL options] -- [--socket PATH] [--grace-timeout-ms N]\n"
 		   "                         [--definitions FILE]\n"
 		   "  --socket PATH          control socket (default %s)\n"
+		   "  --socket-group GROUP   also let this group (name or gid) use it (mode 0660)\n"
 		   "  --definitions FILE     import RabbitMQ-shaped definitions at start\n"
 		   "  --metrics ADDR:PORT    Prometheus /metrics (default 127.0.0.1:9464; port 0: any;\n"
 		   "                         off: none)\n"
@@ -89,6 +92,7 @@ parse_opts(int argc, char **argv, struct control_opts *o)
 {
 	static const struct option longs[] = {
 		{ "socket", required_argument, NULL, 's' },
+		{ "socket-group", required_argument, NULL, 'G' },
 		{ "grace-timeout-ms", required_argument, NULL, 'g' },
 		{ "definitions", required_argument, NULL, 'd' },
 		{ "metrics", required_argument, NULL, 'm' },
@@ -101,6 +105,7 @@ parse_opts(int argc, char **argv, struct control_opts *o)
 	int c;
 
 	o->socket = TWCTL_DEFAULT_SOCKET;
+	o->socket_group = -1;
 	o->definitions = NULL;
 	o->metrics = "127.0.0.1:9464";
 	o->grace_timeout_ms = 2000;
@@ -117,6 +122,20 @@ parse_opts(int argc, char **argv, struct control_opts *o)
 		case 'd':
 			o->definitions = optarg;
 			break;
+		case 'G': {
+			const struct group *g = getgrnam(optarg);
+			unsigned long v = strtoul(optarg, &end, 10);
+
+			if (g != NULL) {
+				o->socket_group = (long)g->gr_gid;
+			} else if (*end == '\0' && end != optarg && v < 0x7fffffff) {
+				o->socket_group = (long)v;
+			} else {
+				fprintf(stderr, "tw-control: --socket-group: no group '%s'\n", optarg);
+				return -1;
+			}
+			break;
+		}
 		case 'm':
 			o->metrics = optarg;
 			break;
@@ -336,7 +355,7 @@ main(int argc, char **argv)
 	broker.events = &events;
 
 	make_parent(opts.socket);
-	ret = ctl_server_open(&server, opts.socket);
+	ret = ctl_server_open(&server, opts.socket, opts.socket_group);
 	if (ret != 0) {
 		fprintf(stderr, "tw-control: socket %s: %s\n", opts.socket, strerror(-ret));
 		ctl_broker_detach(&broker);
@@ -395,8 +414,9 @@ main(int argc, char **argv)
 	ctl_server_close(&server);
 	ctl_metrics_stop(metrics);
 	ctl_broker_detach(&broker);
-	printf("tw-control: stopped after %lu requests (%lu undecodable)\n",
-	       (unsigned long)server.requests, (unsigned long)server.bad_requests);
+	printf("tw-control: stopped after %lu requests (%lu undecodable, %lu clients refused)\n",
+	       (unsigned long)server.requests, (unsigned long)server.bad_requests,
+	       (unsigned long)server.refused);
 	fflush(stdout);
 	/* EAL cleanup talks to the primary; with the primary gone it can only wait. */
 	if (!primary_gone)

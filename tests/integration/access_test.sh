@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Access control of the control socket through the real binaries (run by
+# run.sh in an engine's environment):
+#  1. by default (mode 0600) only root and tw-control's user get in: an
+#     unprivileged user (nobody) is refused by the file's mode (exit 1,
+#     a message naming the socket);
+#  2. tw-control --socket-group G: the socket is 0660 group G; a user whose
+#     primary or supplementary group is G gets in, others do not;
+#  3. if the mode is loosened by mistake (chmod 0666), the peer-credential
+#     check (SO_PEERCRED) still refuses the stranger, with a message, and
+#     tw-control counts the refusal.
+set -euo pipefail
+. "$(dirname "$0")/../../deploy/lib.sh"
+fail() { echo "FAIL: $*"; exit 1; }
+G=4242          # a gid nobody belongs to
+as() { # uid gid [supplementary gid] -- command...
+	local uid=$1 gid=$2 groups=$3; shift 4
+	setpriv --reuid="$uid" --regid="$gid" --groups="$groups" "$@"
+}
+status_as() { as "$@" "$TW_BUILD/twctl" --socket "$TW_SOCKET" status; }
+[ "$(id -u)" -eq 0 ] || fail "needs root (setpriv)"
+
+# 1. the default: 0600
+[ "$(stat -c %a "$TW_SOCKET")" = 600 ] || fail "socket mode $(stat -c %a "$TW_SOCKET")"
+"$TW_BUILD/twctl" --socket "$TW_SOCKET" status >/dev/null || fail "root refused"
+rc=0; status_as 65534 65534 65534 -- >/dev/null 2>"$TW_DIR/err.txt" || rc=$?
+[ $rc -eq 1 ] || fail "nobody got in (exit $rc)"
+grep -qi "permission denied" "$TW_DIR/err.txt" || fail "message: $(cat "$TW_DIR/err.txt")"
+echo "ok: 0600 socket, a stranger refused"
+
+# 2. --socket-group: restart tw-control with it (the data plane keeps running)
+chmod o+x "$TW_DIR" "$(dirname "$TW_DIR")" "$TW_BUILD" "$TW_ROOT" 2>/dev/null || true
+tw_stop_pid "$TW_CTL_PID" || fail "tw-control did not stop"
+tw_control_spawn "$TW_DIR" "$TW_PREFIX" "$TW_DIR/control2.log" --socket-group "$G"
+ctl=$!
+sed -i "s/^TW_CTL_PID=.*/TW_CTL_PID=$ctl/" "$TW_DIR/engine.env"
+tw_wait_for_line "$TW_DIR/control2.log" "tw-control: ready" "$ctl" 30 || fail "tw-control restart"
+[ "$(stat -c '%a %g' "$TW_SOCKET")" = "660 $G" ] || fail "socket mode/group: $(stat -c '%a %g' "$TW_SOCKET")"
+status_as 65534 "$G" "$G" -- >/dev/null || fail "primary group $G refused"
+status_as 65534 65534 "$G" -- >/dev/null || fail "supplementary group $G refused"
+rc=0; status_as 65534 65534 65534 -- >/dev/null 2>"$TW_DIR/err.txt" || rc=$?
+[ $rc -eq 1 ] || fail "a user outside $G got in (exit $rc)"
+echo "ok: --socket-group: members in (primary and supplementary), others out"
+
+# 3. a loosened mode: the credentials check still holds
+chmod 0666 "$TW_SOCKET"
+rc=0; status_as 65534 65534 65534 -- >/dev/null 2>"$TW_DIR/err.txt" || rc=$?
+[ $rc -eq 1 ] || fail "a stranger got in through a 0666 socket (exit $rc)"
+grep -q "access refused: uid 65534 is not tw-control's user (uid 0) nor in its --socket-group" \
+	"$TW_DIR/err.txt" || fail "refusal message: $(cat "$TW_DIR/err.txt")"
+"$TW_BUILD/twctl" --socket "$TW_SOCKET" status >/dev/null || fail "root refused after chmod"
+tw_stop_pid "$ctl" || fail "tw-control did not stop"
+grep -q "1 clients refused" "$TW_DIR/control2.log" || fail "refusal not counted: $(tail -1 "$TW_DIR/control2.log")"
+# the runner stops the engine; its tw-control is gone already
+tw_control_spawn "$TW_DIR" "$TW_PREFIX" "$TW_DIR/control3.log"
+ctl=$!
+sed -i "s/^TW_CTL_PID=.*/TW_CTL_PID=$ctl/" "$TW_DIR/engine.env"
+tw_wait_for_line "$TW_DIR/control3.log" "tw-control: ready" "$ctl" 30 || fail "tw-control restart"
+echo "ok: SO_PEERCRED refuses a stranger through a loosened mode, and counts it"
