@@ -110,7 +110,8 @@ $(LIB_CTL): $(call objs,$(CTL_SRCS)) $(DASHBOARD_OBJ)
 $(LIB_PERF): $(call objs,$(wildcard perf/lg_*.c))
 	@rm -f $@; ar rcs $@ $^
 # tw_ctl_socket: tw_result_fetch() reads the result store over the control socket
-$(LIB_CLIENT): $(call objs,$(CLIENT_SRCS)) $(OBJ)/common/tw_ctl_socket.o $(PROTO_OBJS)
+$(LIB_CLIENT): $(call objs,$(CLIENT_SRCS)) $(OBJ)/common/tw_ctl_socket.o $(OBJ)/common/tw_keys.o \
+	$(PROTO_OBJS)
 	@rm -f $@; ar rcs $@ $^
 
 # --export-dynamic: task plugins (--tasks FILE) call the task API inside the binary

@@ -108,6 +108,26 @@ tw_client_open(const char *engine, const struct tw_client_opts *opts)
 		errno = EINVAL;
 		return NULL;
 	}
+	if (opts != NULL && opts->key_file != NULL) {
+		/* only the one key is kept; the file's copy is wiped */
+		struct tw_keys *all = calloc(1, sizeof(*all));
+		const struct tw_key *k;
+		char err[256];
+		int ret = all != NULL ? tw_keys_load(all, opts->key_file, err, sizeof(err)) : -ENOMEM;
+
+		k = ret == 0 ? tw_keys_find(all, opts->key_id) : NULL;
+		c->key = k != NULL ? malloc(sizeof(*c->key)) : NULL;
+		if (c->key != NULL)
+			*c->key = *k;
+		if (all != NULL)
+			explicit_bzero(all, sizeof(*all));
+		free(all);
+		if (c->key == NULL) {
+			free(c);
+			errno = ret == 0 ? ENOENT : -ret;
+			return NULL;
+		}
+	}
 	c->arena = malloc(ARENA_BYTES);
 	c->sendbuf = malloc(SEND_BYTES);
 	c->recvbuf = malloc(RECV_BYTES);
@@ -144,6 +164,9 @@ tw_client_close(struct tw_client *c)
 	free(c->arena);
 	free(c->sendbuf);
 	free(c->recvbuf);
+	if (c->key != NULL)
+		explicit_bzero(c->key, sizeof(*c->key));
+	free(c->key);
 	free(c);
 }
 
@@ -318,10 +341,19 @@ tw_client_send_frame(struct tw_client *c, Taskwire__Frame *f, bool delayed)
 	f->frame_id = c->next_frame_id++;
 	/* at-least-once: the engine must suppress duplicates of our retransmits */
 	f->retransmits = c->retransmit_ms != 0;
+	if (c->key != NULL)
+		f->key_id = c->key->id;
 	len = taskwire__frame__get_packed_size(f);
-	if (len > SEND_BYTES)
+	if (len + 2 + TW_MAC_LEN > SEND_BYTES)
 		return -EMSGSIZE;
 	len = taskwire__frame__pack(f, c->sendbuf);
+	if (c->key != NULL) {
+		/* the mac field last: tag (field 9, bytes), length, HMAC of all before it */
+		c->sendbuf[len] = (9 << 3) | 2;
+		c->sendbuf[len + 1] = TW_MAC_LEN;
+		tw_mac(c->key, c->sendbuf, len, c->sendbuf + len + 2);
+		len += 2 + TW_MAC_LEN;
+	}
 	ret = tw_client_send_datagram(c, c->sendbuf, len);
 	if (ret != 0)
 		return ret; /* the caller may retry */

@@ -10,6 +10,7 @@
 
 #include "taskwire.pb-c.h"
 #include "taskwire/client.h"
+#include "tw_keys.h"
 #include "tw_limits.h"
 
 #define MAX_TASKS_PER_FRAME TW_FRAME_MAX_TASKS
@@ -62,6 +63,7 @@ struct tw_client {
 	uint64_t next_check_ms;
 	uint64_t oldest_frame;     /* no frame before it has bytes left */
 	bool pending_delayed;      /* the pending frame holds an eta/countdown task */
+	struct tw_key *key;        /* frames are signed with it, NULL: not */
 };
 
 

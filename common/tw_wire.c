@@ -377,18 +377,42 @@ decode_frame(const uint8_t *buf, uint32_t len, struct tw_frame_view *fv,
 	fv->frame_id = 0;
 	fv->n_tasks = 0;
 	fv->retransmits = false;
+	fv->key_id = 0;
+	fv->mac.p = NULL;
+	fv->mac.len = 0;
+	fv->mac_off = 0;
 	fv->error = NULL;
 	if (!tw_wire_has_magic(buf, len))
 		return TW_WIRE_NOT_TASKWIRE;
 
 	while (c.p < c.end) {
+		const uint8_t *field_start = c.p;
 		struct tw_str s;
 
+		if (fv->mac_off != 0) {
+			fv->error = "fields after the mac (it must come last)";
+			return TW_WIRE_MALFORMED;
+		}
 		if (!get_tag(&c, &field, &wt)) {
 			fv->error = "bad tag";
 			return TW_WIRE_MALFORMED;
 		}
 		switch (field) {
+		case F_FRAME_KEY_ID:
+			if (wt != WT_FIXED32 || c.end - c.p < 4) {
+				fv->error = "bad key_id field";
+				return TW_WIRE_MALFORMED;
+			}
+			memcpy(&fv->key_id, c.p, 4);
+			c.p += 4;
+			break;
+		case F_FRAME_MAC:
+			if (wt != WT_LEN || !get_len(&c, &fv->mac)) {
+				fv->error = "bad mac field";
+				return TW_WIRE_MALFORMED;
+			}
+			fv->mac_off = (uint32_t)(field_start - buf);
+			break;
 		case F_FRAME_RETRANSMITS:
 			if (wt != WT_VARINT || !get_varint(&c, &v)) {
 				fv->error = "bad retransmits field";

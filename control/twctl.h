@@ -17,7 +17,13 @@ struct twctl_opts {
 	const char *socket;  /* --socket, else $TW_SOCKET, else TWCTL_DEFAULT_SOCKET */
 	const char *engine;  /* --engine IP:PORT, else $TW_ENGINE, else asked from tw-control */
 	bool json;           /* --json: one JSON document on stdout */
+	const char *key_file; /* --key-file, else $TW_KEY_FILE: sign published frames */
+	uint32_t key_id;     /* --key-id, else $TW_KEY_ID */
 };
+
+/** Client options from the global ones (the publisher key). */
+struct tw_client_opts;
+void twctl_client_opts(const struct twctl_opts *o, struct tw_client_opts *co);
 
 #define TWCTL_DEFAULT_SOCKET "/run/taskwire/control.sock"
 

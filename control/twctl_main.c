@@ -34,7 +34,8 @@ static const struct {
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: twctl [--socket PATH] [--engine IP:PORT] [--json] VERB [ARGS]\n\n");
+	fprintf(f, "usage: twctl [--socket PATH] [--engine IP:PORT] [--key-file F --key-id N] [--json] "
+		   "VERB [ARGS]\n\n");
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		fprintf(f, "  twctl %s\n", verbs[i].usage);
 	fprintf(f, "\nexit codes: 0 ok, 1 the request failed, 2 usage error\n"
@@ -53,6 +54,9 @@ main(int argc, char **argv)
 		return TWCTL_FAILED;
 	o.socket = getenv("TW_SOCKET");
 	o.engine = getenv("TW_ENGINE");
+	o.key_file = getenv("TW_KEY_FILE");
+	if (getenv("TW_KEY_ID") != NULL)
+		o.key_id = (uint32_t)strtoul(getenv("TW_KEY_ID"), NULL, 10);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
@@ -70,6 +74,20 @@ main(int argc, char **argv)
 				return TWCTL_USAGE;
 			}
 			*(a[2] == 's' ? &o.socket : &o.engine) = argv[++i];
+		} else if ((strcmp(a, "--key-file") == 0 || strcmp(a, "--key-id") == 0) &&
+			   i + 1 < argc) {
+			char *end;
+
+			if (a[6] == 'f') {
+				o.key_file = argv[++i];
+			} else {
+				o.key_id = (uint32_t)strtoul(argv[++i], &end, 10);
+				if (*end != '\0' || o.key_id == 0) {
+					fprintf(stderr, "twctl: --key-id: a number 1..4294967295\n");
+					free(rest);
+					return TWCTL_USAGE;
+				}
+			}
 		} else if (strncmp(a, "--socket=", 9) == 0) {
 			o.socket = a + 9;
 		} else if (strncmp(a, "--engine=", 9) == 0) {

@@ -223,6 +223,14 @@ engine_from_status(const struct twctl_opts *o, char *buf, size_t len)
 	return ret;
 }
 
+void
+twctl_client_opts(const struct twctl_opts *o, struct tw_client_opts *co)
+{
+	memset(co, 0, sizeof(*co));
+	co->key_file = o->key_file;
+	co->key_id = o->key_id;
+}
+
 int
 twctl_engine_address(const struct twctl_opts *o, char *buf, size_t len)
 {
@@ -331,15 +339,19 @@ twctl_publish(const struct twctl_opts *o, int argc, char **argv)
 	uint64_t id;
 	int ret, timeout_ms;
 
+	struct tw_client_opts copts;
+
 	if (argc >= 2 && strcmp(argv[1], "--workflow") == 0)
 		return twctl_publish_workflow(o, argc, argv);
+	twctl_client_opts(o, &copts);
 	if (parse(argc, argv, &a) != 0)
 		return TWCTL_USAGE;
 	if (twctl_engine_address(o, engine, sizeof(engine)) != 0)
 		return TWCTL_FAILED;
-	c = tw_client_open(engine, NULL);
+	c = tw_client_open(engine, &copts);
 	if (c == NULL) {
-		fprintf(stderr, "twctl: engine address '%s': %s\n", engine, strerror(errno));
+		fprintf(stderr, "twctl: engine '%s'%s: %s\n", engine,
+			o->key_file != NULL ? " with the key file" : "", strerror(errno));
 		return TWCTL_FAILED;
 	}
 	ret = tw_client_publish(c, &a.p, &id);

@@ -314,6 +314,7 @@ twctl_publish_workflow(const struct twctl_opts *o, int argc, char **argv)
 	struct tw_sig *root;
 	struct tw_client *c;
 	struct tw_outcome out;
+	struct tw_client_opts copts;
 	char engine[64];
 	uint64_t result_id;
 	double wait_s = 0;
@@ -363,9 +364,11 @@ twctl_publish_workflow(const struct twctl_opts *o, int argc, char **argv)
 		tw_wf_free(b.wf);
 		return TWCTL_FAILED;
 	}
+	twctl_client_opts(o, &copts);
 	if (twctl_engine_address(o, engine, sizeof(engine)) != 0 ||
-	    (c = tw_client_open(engine, NULL)) == NULL) {
-		fprintf(stderr, "twctl: no engine address (--engine or TW_ENGINE)\n");
+	    (c = tw_client_open(engine, &copts)) == NULL) {
+		fprintf(stderr, "twctl: no engine address (--engine or TW_ENGINE), or the key file: %s\n",
+			strerror(errno));
 		json_decref(top);
 		tw_wf_free(b.wf);
 		return TWCTL_FAILED;

@@ -57,6 +57,8 @@ static const struct opt_row options[] = {
 	  "TX ring descriptors per queue" },
 	{ "definitions", OPT_PATH, 0, 0, 0, offsetof(struct tw_config, definitions),
 	  "RabbitMQ-shaped definitions file applied before traffic starts" },
+	{ "keys", OPT_PATH, 0, 0, 0, offsetof(struct tw_config, keys),
+	  "publisher keys file (ID HEX per line, mode 600): every frame must carry a valid MAC" },
 	{ "max-pollers", OPT_U64, 1, TW_MAX_LCORES, TW_MAX_LCORES,
 	  offsetof(struct tw_config, max_pollers),
 	  "polling lcores to plan when no lcore list is given" },

@@ -32,6 +32,7 @@ struct tw_config {
 	struct tw_config_paths task_opts; /* --task NAME:KEY=VALUE ... (tw_tasks_configure) */
 	uint64_t threads;          /* threads of the threads pool */
 	const char *definitions;   /* --definitions FILE, NULL: none (borrows argv) */
+	const char *keys;          /* --keys FILE: publishers must authenticate frames, NULL: no */
 };
 
 /**

@@ -21,6 +21,7 @@
 #include <rte_lcore.h>
 
 #include "tw_engine.h"
+#include "tw_keys.h"
 #include "tw_lcore.h"
 #include "tw_log.h"
 #include "ctl_broker.h"
@@ -159,6 +160,16 @@ main(int argc, char **argv)
 
 		if (tw_tasks_configure(&engine.tasks, engine.cfg.task_opts.v[i], err, sizeof(err)) != 0)
 			rte_exit(EXIT_FAILURE, "%s\n", err);
+	}
+	if (engine.cfg.keys != NULL) {
+		static struct tw_keys keys;
+		char err[512];
+
+		if (tw_keys_load(&keys, engine.cfg.keys, err, sizeof(err)) != 0)
+			rte_exit(EXIT_FAILURE, "%s\n", err);
+		engine.keys = &keys;
+		printf("tw-dataplane: %u publisher keys from %s: frames must be authenticated\n",
+		       keys.n, engine.cfg.keys);
 	}
 	if (tw_engine_plan(&engine) < 0 || tw_engine_setup(&engine) < 0)
 		rte_exit(EXIT_FAILURE, "set-up failed (see above)\n");

@@ -16,6 +16,7 @@
 #include "tw_ctlchan.h"
 #include "tw_deadletter.h"
 #include "tw_dedup.h"
+#include "tw_keys.h"
 #include "tw_dispatch.h"
 #include "tw_route_cache.h"
 #include "tw_drop.h"
@@ -411,6 +412,19 @@ event_dispatched(struct tw_lcore_ctx *ctx, const struct tw_task_view *tv, uint32
 	tw_records_put(ctx, &rec);
 }
 
+/* The frame's MAC, under its publisher's key, covers it up to the mac field. */
+static bool
+frame_authentic(const struct tw_lcore_ctx *ctx, const uint8_t *payload,
+		const struct tw_frame_view *fv)
+{
+	const struct tw_key *k;
+
+	if (fv->mac.len == 0)
+		return false;
+	k = tw_keys_find(ctx->keys, fv->key_id);
+	return k != NULL && tw_mac_ok(k, payload, fv->mac_off, fv->mac.p, fv->mac.len);
+}
+
 static uint32_t
 dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_mbuf *frame,
 	       uint64_t now, uint64_t now_ms, bool injected)
@@ -445,6 +459,17 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_
 			return 0;
 		tw_reply_open(&fr, &peer, fv.frame_id);
 		refuse_frame(ctx, &fr, st, &fv);
+		tw_reply_close(ctx, &fr);
+		return 0;
+	}
+	/* authenticated publishing: the whole frame is refused without a valid MAC */
+	if (unlikely(ctx->keys != NULL) && !injected && !frame_authentic(ctx, payload, &fv)) {
+		struct tw_reply fr;
+
+		tw_cnt_add(ctx, TW_CNT_frames_refused_mac, 1);
+		tw_reply_open(&fr, &peer, fv.frame_id);
+		tw_reply_confirm(ctx, &fr, 0, false, TW_NACK_ACCESS_REFUSED,
+				 "frame MAC missing or wrong: this engine takes authenticated frames only");
 		tw_reply_close(ctx, &fr);
 		return 0;
 	}

@@ -297,6 +297,7 @@ tw_engine_launch(struct tw_engine *e)
 		ctx->sched = s->sched[pe->qsbr_id];
 		ctx->records = s->records[pe->qsbr_id];
 		ctx->inject = s->inject[pe->qsbr_id];
+		ctx->keys = e->keys;
 		ctx->rng = rte_rdtsc() | 1;
 		ctx->threads = e->threads;
 		if (pe->role == TW_ROLE_IO || pe->role == TW_ROLE_RTC) {

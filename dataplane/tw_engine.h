@@ -25,6 +25,7 @@ struct tw_engine {
 	char plan_mode[32];
 	struct tw_lcore_ctx *ctx[TW_MAX_LCORES];
 	struct tw_threads *threads;   /* threads pool, NULL if no task uses it */
+	struct tw_keys *keys;         /* --keys: publisher keys, NULL: frames need no MAC */
 	uint64_t last_clock_tsc;      /* housekeeping: last wall-clock resync */
 };
 

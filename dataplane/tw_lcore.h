@@ -52,6 +52,8 @@ struct tw_wf_out {
 	uint32_t n;
 };
 
+struct tw_keys;
+
 /* A reply stream being filled (tw_reply.h): one packet at a time to one peer. */
 struct tw_reply {
 	struct rte_mbuf *m;     /* packet being filled, NULL if none */
@@ -94,6 +96,7 @@ struct tw_lcore_ctx {
 	struct rte_ring *records;       /* to tw-control's result store */
 	struct rte_ring *inject;        /* from tw-control: due tasks to route (io roles) */
 	struct tw_threads *threads;     /* threads pool, NULL if no task uses it */
+	const struct tw_keys *keys;     /* publisher keys: frames must carry a MAC, NULL: no */
 
 	/* written by this lcore only */
 	struct tw_txq tx;

@@ -36,6 +36,12 @@ struct tw_client_opts {
 	 * yields one confirm and one final result. */
 	int retransmit_ms;            /* 0: 200; -1: never retransmit */
 	unsigned max_attempts;        /* sends of one frame, 0: 8 */
+	/* Authenticated publishing (an engine started with --keys): every frame
+	 * carries key_id and a MAC under that key, read from key_file (the
+	 * engine's keys file format, mode 600; never the key itself here).
+	 * NULL: frames are not authenticated. */
+	const char *key_file;
+	uint32_t key_id;
 };
 
 struct tw_header {
@@ -108,7 +114,8 @@ struct tw_outcome {
 
 /**
  * Open a client to "IP:PORT".
- * @return the client, or NULL with errno set (EINVAL for a bad address).
+ * @return the client, or NULL with errno set (EINVAL for a bad address,
+ *   EPERM for a key file others may read, ENOENT for a key id not in it).
  * Ownership: the caller owns the client; close it with tw_client_close().
  */
 struct tw_client *tw_client_open(const char *engine, const struct tw_client_opts *opts);

@@ -8,7 +8,11 @@
 #     primary or supplementary group is G gets in, others do not;
 #  3. if the mode is loosened by mistake (chmod 0666), the peer-credential
 #     check (SO_PEERCRED) still refuses the stranger, with a message, and
-#     tw-control counts the refusal.
+#     tw-control counts the refusal;
+#  4. authenticated publishing: an engine started with --keys FILE takes
+#     frames with a valid MAC only; no MAC or a wrong key is NACKed
+#     access-refused (counted); a keys file others may read, or with a bad
+#     line, stops tw-dataplane at start with a message.
 set -euo pipefail
 . "$(dirname "$0")/../../deploy/lib.sh"
 fail() { echo "FAIL: $*"; exit 1; }
@@ -57,3 +61,45 @@ ctl=$!
 sed -i "s/^TW_CTL_PID=.*/TW_CTL_PID=$ctl/" "$TW_DIR/engine.env"
 tw_wait_for_line "$TW_DIR/control3.log" "tw-control: ready" "$ctl" 30 || fail "tw-control restart"
 echo "ok: SO_PEERCRED refuses a stranger through a loosened mode, and counts it"
+
+# 4. authenticated publishing, in an engine of its own
+keys=$TW_DIR/keys
+printf '# publisher keys\n7 00112233445566778899aabbccddeeff0123456789abcdef\n' >"$keys"
+chmod 0644 "$keys"
+if tw_engine_start itkeys --keys "$keys" 2>"$TW_DIR/keys.err"; then
+	tw_engine_stop "$TW_BUILD/run/itkeys"
+	fail "tw-dataplane took a keys file others may read"
+fi
+grep -q "readable by no one else (chmod 600)" "$TW_DIR/keys.err" || fail "mode message: $(cat "$TW_DIR/keys.err")"
+printf '7 nothex\n' >"$TW_DIR/badkeys"
+chmod 0600 "$TW_DIR/badkeys"
+if tw_engine_start itkeys --keys "$TW_DIR/badkeys" 2>"$TW_DIR/keys.err"; then
+	tw_engine_stop "$TW_BUILD/run/itkeys"
+	fail "tw-dataplane took a bad keys file"
+fi
+grep -q "line 1: the key must be 32 to 128 hex digits" "$TW_DIR/keys.err" ||
+	fail "bad line message: $(cat "$TW_DIR/keys.err")"
+chmod 0600 "$keys"
+tw_engine_start itkeys --keys "$keys" || fail "engine with keys"
+trap 'tw_engine_stop "$TW_BUILD/run/itkeys"' EXIT
+. "$TW_BUILD/run/itkeys/engine.env"
+kt() { tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" "$@"; }
+kt queue declare jobs >/dev/null
+rc=0; out=$(kt publish '' jobs add '[1,2]' --wait 5) || rc=$?
+[ $rc -eq 1 ] && grep -q "NACK access-refused: frame MAC missing or wrong" <<<"$out" ||
+	fail "unsigned frame: exit $rc: $out"
+out=$(kt --key-file "$keys" --key-id 7 publish '' jobs add '[1,2]' --wait 5) ||
+	fail "signed frame: $out"
+grep -q "SUCCESS 3" <<<"$out" || fail "signed frame result: $out"
+printf '7 ffeeddccbbaa99887766554433221100ffeeddccbbaa9988\n' >"$TW_DIR/wrongkey"
+chmod 0600 "$TW_DIR/wrongkey"
+rc=0; out=$(kt --key-file "$TW_DIR/wrongkey" --key-id 7 publish '' jobs add '[1,2]' --wait 5) || rc=$?
+[ $rc -eq 1 ] && grep -q "NACK access-refused" <<<"$out" || fail "wrong key: exit $rc: $out"
+rc=0; kt --key-file "$keys" --key-id 8 publish '' jobs add '[1,2]' 2>"$TW_DIR/err.txt" || rc=$?
+[ $rc -eq 1 ] && grep -q "with the key file" "$TW_DIR/err.txt" || fail "unknown key id: $(cat "$TW_DIR/err.txt")"
+n=$("$TW_BUILD/twctl" --socket "$TW_SOCKET" status --json | tr -d ' \n' |
+	grep -o '"frames_refused_mac":[0-9]*' | tail -1 | cut -d: -f2)
+[ "${n:-0}" -eq 2 ] || fail "frames refused for their MAC: ${n:-none} (want 2)"
+tw_engine_stop "$TW_BUILD/run/itkeys" || fail "keyed engine did not stop"
+trap - EXIT
+echo "ok: authenticated publishing (MAC checked, bad frames NACKed and counted, keys files checked)"
