@@ -130,13 +130,15 @@ main(int argc, char **argv)
 		{ "count", required_argument, NULL, 'n' },  { "window", required_argument, NULL, 'w' },
 		{ "add", required_argument, NULL, 'A' },    { "json", no_argument, NULL, 'j' },
 		{ "drain", required_argument, NULL, 'D' },
+		{ "duration", required_argument, NULL, 'T' },
 		{ "countdown-spread", required_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *engine = NULL, *queue = "bench", *task = "noop", *args = "";
 	uint64_t count = 200000, window = 2048, published = 0, start, end, deadline;
 	unsigned adds = 0, adds_ok = 0;
-	double drain_s = 2;
+	double drain_s = 2, duration_s = 0;
+	uint64_t stop_ns;
 	uint32_t spread_ms = 0;
 	bool json = false;
 	struct bench b = { 0 };
@@ -155,11 +157,12 @@ main(int argc, char **argv)
 		case 'A': adds = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'j': json = true; break;
 		case 'D': drain_s = atof(optarg); break;
+		case 'T': duration_s = atof(optarg); break;
 		case 'C': spread_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
 		default:
 			fprintf(stderr, "usage: tw-publish-bench --engine IP:PORT [--queue Q] [--task T] "
 					"[--args S] [--count N] [--window W] [--add K] [--drain S] "
-					"[--countdown-spread MS] [--json]\n");
+					"[--countdown-spread MS] [--duration S] [--json]\n");
 			return 2;
 		}
 	}
@@ -216,9 +219,16 @@ main(int argc, char **argv)
 		tw_outcome_clear(&o);
 	}
 	start = now_ns();
+	stop_ns = duration_s > 0 ? start + (uint64_t)(duration_s * 1e9) : UINT64_MAX;
 	while (published < count) {
 		uint64_t id;
 		int ret;
+
+		/* --duration: publishing stops then; what was published is the count */
+		if ((published & 1023) == 0 && now_ns() > stop_ns) {
+			count = b.count = published;
+			break;
+		}
 
 		/* closed loop: outstanding = published - (results + NACKs) */
 		if (published - (b.results + b.nacked) >= window) {
@@ -261,8 +271,10 @@ main(int argc, char **argv)
 	uint64_t lost = count - b.results - b.nacked;
 	double rate = (double)b.results / secs;
 
+	/* NACKs by reason, for overload runs */
 	if (json) {
-		printf("{\"sent\": %" PRIu64 ", \"acked\": %" PRIu64 ", \"nacked\": %" PRIu64
+		printf("{\"queue_full\": %" PRIu64 ", ", b.nack_by_reason[5]); /* NACK_QUEUE_FULL */
+		printf("\"sent\": %" PRIu64 ", \"acked\": %" PRIu64 ", \"nacked\": %" PRIu64
 		       ", \"results\": %" PRIu64 ", \"succeeded\": %" PRIu64 ", \"failed\": %" PRIu64
 		       ", \"lost\": %" PRIu64 ", \"seconds\": %.3f, \"tasks_per_sec\": %.0f"
 		       ", \"confirm_p50_us\": %.0f, \"confirm_p99_us\": %.0f, \"result_p50_us\": %.0f"
