@@ -170,7 +170,8 @@ $(BUILD)/fuzz/fuzz_topic_tiny: $(TOPIC_FUZZ_SRCS) $(FUZZ_HDRS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -DTW_TOPIC_INLINE_LITS=1 -DTW_TOPIC_WORD_SCAN=1 \
 		-DTW_TOPIC_FRONTIER_MAX=2 -o $@ $(filter %.c,$^)
-$(BUILD)/fuzz/fuzz_definitions: fuzz/fuzz_definitions.c common/tw_definitions.c $(GEN)/control.pb-c.c $(FUZZ_HDRS)
+$(BUILD)/fuzz/fuzz_definitions: fuzz/fuzz_definitions.c common/tw_definitions.c common/tw_cidr.c \
+	$(GEN)/control.pb-c.c $(FUZZ_HDRS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -ljansson -lprotobuf-c
 $(BUILD)/fuzz/fuzz_cron: fuzz/fuzz_cron.c common/tw_cron.c common/tw_units.c $(FUZZ_HDRS)

@@ -75,6 +75,7 @@
 	X(tasks_duplicate, "retransmitted tasks confirmed again, not run again") \
 	X(results_resent, "results sent again to a publisher that retransmitted") \
 	X(frames_refused_mac, "frames refused: MAC missing or wrong (--keys)") \
+	X(nack_source_refused, "tasks NACKed: source address outside the exchange's ranges") \
 	X(wf_steps, "workflow steps published by the worker that finished their parent") \
 	X(wf_step_refused, "workflow steps that could not be published or queued (FAILURE recorded)") \
 	X(wf_groups_opened, "workflow groups and chords opened") \

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tw_cidr.h"
 #include "tw_definitions.h"
 #include "tw_limits.h"
 
@@ -172,6 +173,33 @@ parse_queue(json_t *q, const char *path, Taskwire__Control__QueueDeclare *out,
 	}
 }
 
+/* taskwire's own exchange argument: the publishers' source ranges. */
+static void
+allowed_sources(json_t *v, const char *path, Taskwire__Control__ExchangeDeclare *out,
+		struct tw_defs_errors *e)
+{
+	size_t n = json_array_size(v);
+
+	if (!json_is_array(v) || n > TW_MAX_ALLOW) {
+		err(e, "%s.arguments.x-allowed-sources: must be a list of at most 8 A.B.C.D/N", path);
+		return;
+	}
+	out->allow = calloc(n + 1, sizeof(char *));
+	if (out->allow == NULL)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		json_t *c = json_array_get(v, i);
+		struct tw_cidr cidr;
+
+		if (!json_is_string(c) || tw_cidr_parse(json_string_value(c), &cidr) != 0) {
+			err(e, "%s.arguments.x-allowed-sources[%zu]: not A.B.C.D/N (host bits zero)",
+			    path, i);
+			continue;
+		}
+		out->allow[out->n_allow++] = dup(json_string_value(c));
+	}
+}
+
 static void
 parse_exchange(json_t *x, const char *path, Taskwire__Control__ExchangeDeclare *out,
 	       struct tw_defs_errors *e)
@@ -202,6 +230,8 @@ parse_exchange(json_t *x, const char *path, Taskwire__Control__ExchangeDeclare *
 			out->alternate = dup(json_string_value(v));
 		} else if (strcmp(k, "alternate-exchange") == 0) {
 			err(e, "%s.arguments.alternate-exchange: must be an exchange name", path);
+		} else if (strcmp(k, "x-allowed-sources") == 0) {
+			allowed_sources(v, path, out, e);
 		} else {
 			err(e, "%s.arguments.%s: not supported", path, k);
 		}
@@ -361,6 +391,13 @@ tw_definitions_to_json(const Taskwire__Control__Response *xr, const Taskwire__Co
 			continue; /* the default exchange is implicit */
 		if (x->alternate != NULL && x->alternate[0] != '\0')
 			json_object_set_new(args, "alternate-exchange", json_string(x->alternate));
+		if (x->n_allow != 0) {
+			json_t *allow = json_array();
+
+			for (size_t k = 0; k < x->n_allow; k++)
+				json_array_append_new(allow, json_string(x->allow[k]));
+			json_object_set_new(args, "x-allowed-sources", allow);
+		}
 		json_array_append_new(xs, json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:o}", "name",
 						    x->name, "vhost", "/", "type", x->type, "durable",
 						    1, "auto_delete", 0, "internal", x->internal,

@@ -191,6 +191,10 @@ fill_names(struct tw_routes *rt, const struct tw_defs *d)
 		e->type = d->exchanges[i].type;
 		e->flags = d->exchanges[i].flags;
 		e->slot = d->exchanges[i].slot < TW_MAX_EXCHANGES ? d->exchanges[i].slot : 0;
+		if (d->exchanges[i].n_allow > TW_MAX_ALLOW)
+			return -EINVAL;
+		e->n_allow = d->exchanges[i].n_allow;
+		memcpy(e->allow, d->exchanges[i].allow, sizeof(e->allow[0]) * e->n_allow);
 		index_insert(rt->exchange_index, rt->exchange_mask,
 			     tw_routes_hash(e->name, e->name_len, 0), i + 1);
 		rt->n_exchanges = i + 2;

@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tw_cidr.h"
 #include "tw_limits.h"
 
 struct rte_ring;
@@ -77,6 +78,8 @@ struct tw_route_exchange {
 	uint8_t worth_caching;  /* topic, or routes on through other exchanges: a lookup costs more than a cache probe */
 	int32_t alternate;      /* exchange index for unroutable tasks, -1: none */
 	uint16_t slot;          /* stable across tables: per-exchange counters (0: default) */
+	uint8_t n_allow;        /* source ranges allowed to publish here, 0: any source */
+	struct tw_cidr allow[TW_MAX_ALLOW];
 	uint32_t topic_root;    /* topic exchanges: root node in rt->topic */
 	uint32_t first_binding; /* bindings are sorted by exchange: this one's range */
 	uint32_t n_bindings;
@@ -144,6 +147,8 @@ struct tw_def_queue {
 struct tw_def_exchange {
 	char name[TW_NAME_MAX];
 	uint16_t slot;                  /* stable counter slot, 1..TW_MAX_EXCHANGES-1 (0: default) */
+	uint8_t n_allow;                /* publishers' source ranges, 0: any */
+	struct tw_cidr allow[TW_MAX_ALLOW];
 	uint8_t type;
 	uint8_t flags;                  /* TW_EX_F_* */
 	char alternate[TW_NAME_MAX];    /* "" none; a missing exchange is ignored, as in RabbitMQ */
@@ -213,6 +218,7 @@ tw_queue_ring(const struct tw_route_queue *q, uint32_t priority)
 /* tw_routes_match() results below zero */
 #define TW_ROUTE_NO_EXCHANGE (-1)  /* the exchange does not exist */
 #define TW_ROUTE_INTERNAL (-2)     /* the exchange is internal: publishers cannot target it */
+#define TW_ROUTE_SOURCE (-3)       /* the publisher's address is outside the exchange's ranges */
 
 /* A task's headers as the wire decoder left them (tw_wire_header_next() walks them). */
 struct tw_route_headers {

@@ -520,6 +520,7 @@ ctl_exchange_declare(struct ctl_broker *b, const struct ctl_exchange_spec *spec,
 {
 	const char *name = spec->name, *alt = spec->alternate != NULL ? spec->alternate : "";
 	int t = tw_exchange_type_parse(spec->type), i, ret;
+	struct tw_cidr allow[TW_MAX_ALLOW];
 	struct tw_def_exchange *e;
 
 	ret = check_name("exchange", name, err);
@@ -529,12 +530,19 @@ ctl_exchange_declare(struct ctl_broker *b, const struct ctl_exchange_spec *spec,
 		return ERR("unknown exchange type '%s' (direct, fanout, topic, headers)", spec->type);
 	if (alt[0] != '\0' && (ret = check_name("alternate exchange", alt, err)) != 0)
 		return ret;
+	if (spec->n_allow > TW_MAX_ALLOW)
+		return ERR("more than %d source ranges for exchange '%s'", TW_MAX_ALLOW, name);
+	for (size_t k = 0; k < spec->n_allow; k++)
+		if (tw_cidr_parse(spec->allow[k], &allow[k]) != 0)
+			return ERR("source range '%.40s' is not A.B.C.D/N (host bits zero)",
+				   spec->allow[k]);
 	i = exchange_find(b, name);
 	if (i >= 0) {
 		e = &b->exchanges[i];
 		/* AMQP: re-declaring with other properties is refused, not applied */
 		if (e->type != t || strcmp(e->alternate, alt) != 0 ||
-		    !!(e->flags & TW_EX_F_INTERNAL) != spec->internal)
+		    !!(e->flags & TW_EX_F_INTERNAL) != spec->internal || e->n_allow != spec->n_allow ||
+		    memcmp(e->allow, allow, sizeof(allow[0]) * spec->n_allow) != 0)
 			return ERR("exchange '%s' exists as %s%s%s%s; delete it first to change it", name,
 				   tw_exchange_type_name(e->type),
 				   e->flags & TW_EX_F_INTERNAL ? " internal" : "",
@@ -556,6 +564,8 @@ ctl_exchange_declare(struct ctl_broker *b, const struct ctl_exchange_spec *spec,
 	snprintf(e->alternate, TW_NAME_MAX, "%s", alt);
 	e->type = (uint8_t)t;
 	e->flags = spec->internal ? TW_EX_F_INTERNAL : 0;
+	e->n_allow = (uint8_t)spec->n_allow;
+	memcpy(e->allow, allow, sizeof(allow[0]) * spec->n_allow);
 	b->n_exchanges++;
 	ret = publish(b, NULL, NULL, err);
 	if (ret != 0)
@@ -678,6 +688,8 @@ ctl_broker_attach(struct ctl_broker *b, struct tw_shared *sh, char *err)
 		e->type = re->type;
 		e->flags = re->flags;
 		e->slot = re->slot;
+		e->n_allow = re->n_allow;
+		memcpy(e->allow, re->allow, sizeof(e->allow));
 		if (re->alternate >= 0)
 			snprintf(e->alternate, TW_NAME_MAX, "%s", rt->exchanges[re->alternate].name);
 	}

@@ -86,6 +86,8 @@ struct ctl_exchange_spec {
 	const char *type;        /* direct, fanout, topic, headers */
 	const char *alternate;   /* "" or NULL: none */
 	bool internal;
+	size_t n_allow;          /* publishers' source ranges ("A.B.C.D/N"), 0: any */
+	char *const *allow;
 };
 
 int ctl_exchange_declare(struct ctl_broker *b, const struct ctl_exchange_spec *s, char *err);

@@ -127,6 +127,16 @@ list_exchanges(const struct ctl_broker *b, struct ctl_reply *r)
 		e[i + 1]->type = (char *)tw_exchange_type_name(b->exchanges[i].type);
 		e[i + 1]->alternate = ctl_reply_strdup(r, b->exchanges[i].alternate);
 		e[i + 1]->internal = (b->exchanges[i].flags & TW_EX_F_INTERNAL) != 0;
+		e[i + 1]->n_allow = b->exchanges[i].n_allow;
+		e[i + 1]->allow = ctl_reply_alloc(r, sizeof(char *) * TW_MAX_ALLOW);
+		for (uint32_t k = 0; k < b->exchanges[i].n_allow && e[i + 1]->allow != NULL; k++) {
+			e[i + 1]->allow[k] = ctl_reply_alloc(r, TW_CIDR_STRLEN);
+			if (e[i + 1]->allow[k] != NULL)
+				tw_cidr_format(&b->exchanges[i].allow[k], e[i + 1]->allow[k],
+					       TW_CIDR_STRLEN);
+		}
+		if (e[i + 1]->allow == NULL)
+			e[i + 1]->n_allow = 0;
 	}
 	for (size_t i = 0; i < n; i++) {
 		/* counters by the exchange's stable slot, since its declaration */
@@ -263,7 +273,8 @@ handle_import(struct ctl_broker *b, const Taskwire__Control__Definitions *m, str
 		const Taskwire__Control__ExchangeDeclare *e = m->exchanges[i];
 
 		x[i] = (struct ctl_exchange_spec){ e->name ? e->name : "", e->type ? e->type : "",
-						   e->alternate ? e->alternate : "", e->internal };
+						   e->alternate ? e->alternate : "", e->internal,
+						   e->n_allow, e->allow };
 	}
 	for (size_t i = 0; i < m->n_queues; i++) {
 		int ret = queue_spec(m->queues[i], &qs[i], r);
@@ -404,7 +415,9 @@ ctl_handle(struct ctl_broker *b, const Taskwire__Control__Request *req, struct c
 						   STR(req->exchange_declare->name),
 						   STR(req->exchange_declare->type),
 						   STR(req->exchange_declare->alternate),
-						   req->exchange_declare->internal },
+						   req->exchange_declare->internal,
+						   req->exchange_declare->n_allow,
+						   req->exchange_declare->allow },
 					   r->err);
 		break;
 	case TASKWIRE__CONTROL__REQUEST__BODY_EXCHANGE_DELETE:

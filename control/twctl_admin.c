@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "tw_cidr.h"
 #include "twctl.h"
 #include "twctl_table.h"
 
@@ -151,19 +152,24 @@ twctl_exchange(const struct twctl_opts *o, int argc, char **argv)
 	Taskwire__Control__ExchangeDeclare ed = TASKWIRE__CONTROL__EXCHANGE_DECLARE__INIT;
 	Taskwire__Control__ExchangeDelete ex = TASKWIRE__CONTROL__EXCHANGE_DELETE__INIT;
 	Taskwire__Control__Response *resp;
+	char *allow[TW_MAX_ALLOW]; /* the request points here until it is sent */
 	char msg[300];
 
 	if (argc >= 4 && strcmp(argv[1], "declare") == 0) {
 		ed.name = argv[2];
 		ed.type = argv[3];
+		ed.allow = allow;
 		for (int i = 4; i < argc; i++) {
 			if (strcmp(argv[i], "--alternate") == 0 && i + 1 < argc)
 				ed.alternate = argv[++i];
 			else if (strcmp(argv[i], "--internal") == 0)
 				ed.internal = true;
+			else if (strcmp(argv[i], "--allow") == 0 && i + 1 < argc &&
+				 ed.n_allow < TW_MAX_ALLOW)
+				allow[ed.n_allow++] = argv[++i];
 			else
 				return usage_error("usage: exchange declare NAME TYPE [--alternate EX] "
-						   "[--internal]");
+						   "[--internal] [--allow A.B.C.D/N ...(8 at most)]");
 		}
 		req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_EXCHANGE_DECLARE;
 		req.exchange_declare = &ed;
@@ -174,8 +180,8 @@ twctl_exchange(const struct twctl_opts *o, int argc, char **argv)
 		req.exchange_delete = &ex;
 		snprintf(msg, sizeof(msg), "exchange '%s' deleted", argv[2]);
 	} else {
-		return usage_error("usage: exchange declare NAME TYPE [--alternate EX] [--internal] | "
-				   "exchange delete NAME");
+		return usage_error("usage: exchange declare NAME TYPE [--alternate EX] [--internal] "
+				   "[--allow A.B.C.D/N ...] | exchange delete NAME");
 	}
 	if (twctl_roundtrip(o, &req, &resp) != TWCTL_OK)
 		return TWCTL_FAILED;
@@ -350,17 +356,31 @@ print_exchanges(const struct twctl_opts *o, const Taskwire__Control__Response *r
 					       (json_int_t)r->exchanges[i]->published, "routed",
 					       (json_int_t)r->exchanges[i]->routed, "unroutable",
 					       (json_int_t)r->exchanges[i]->unroutable));
+		for (size_t i = 0; i < r->n_exchanges; i++) {
+			json_t *allow = json_array();
+
+			for (size_t k = 0; k < r->exchanges[i]->n_allow; k++)
+				json_array_append_new(allow, json_string(r->exchanges[i]->allow[k]));
+			json_object_set_new(json_array_get(arr, i), "allow", allow);
+		}
 		twctl_print_json(arr);
 		return;
 	}
-	twctl_table_init(&t, 7);
-	twctl_table_row(&t, "name\ttype\tinternal\talternate\tpublished\trouted\tunroutable");
-	for (size_t i = 0; i < r->n_exchanges; i++)
-		twctl_table_row(&t, "%s\t%s\t%s\t%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64,
+	twctl_table_init(&t, 8);
+	twctl_table_row(&t, "name\ttype\tinternal\talternate\tpublished\trouted\tunroutable\tsources");
+	for (size_t i = 0; i < r->n_exchanges; i++) {
+		char sources[TW_MAX_ALLOW * TW_CIDR_STRLEN + 4] = "any";
+		size_t off = 0;
+
+		for (size_t k = 0; k < r->exchanges[i]->n_allow && off < sizeof(sources); k++)
+			off += (size_t)snprintf(sources + off, sizeof(sources) - off, "%s%s",
+						k ? "," : "", r->exchanges[i]->allow[k]);
+		twctl_table_row(&t, "%s\t%s\t%s\t%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%s",
 				r->exchanges[i]->name[0] ? r->exchanges[i]->name : "(default)",
 				r->exchanges[i]->type, r->exchanges[i]->internal ? "yes" : "no",
 				r->exchanges[i]->alternate, r->exchanges[i]->published,
-				r->exchanges[i]->routed, r->exchanges[i]->unroutable);
+				r->exchanges[i]->routed, r->exchanges[i]->unroutable, sources);
+	}
 	twctl_table_print(&t, stdout);
 	twctl_table_free(&t);
 }

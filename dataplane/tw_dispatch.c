@@ -412,6 +412,16 @@ event_dispatched(struct tw_lcore_ctx *ctx, const struct tw_task_view *tv, uint32
 	tw_records_put(ctx, &rec);
 }
 
+/* Is a publisher at ip_be inside one of the exchange's source ranges? */
+static inline bool
+source_allowed(const struct tw_route_exchange *x, uint32_t ip_be)
+{
+	for (uint32_t i = 0; i < x->n_allow; i++)
+		if (tw_cidr_has(&x->allow[i], ip_be))
+			return true;
+	return false;
+}
+
 /* The frame's MAC, under its publisher's key, covers it up to the mac field. */
 static bool
 frame_authentic(const struct tw_lcore_ctx *ctx, const uint8_t *payload,
@@ -529,6 +539,10 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_
 				n_dest = TW_ROUTE_NO_EXCHANGE;
 			} else if (rt->exchanges[ex].flags & TW_EX_F_INTERNAL) {
 				n_dest = TW_ROUTE_INTERNAL;
+			} else if (unlikely(rt->exchanges[ex].n_allow != 0) && !injected &&
+				   !source_allowed(&rt->exchanges[ex], peer.ip)) {
+				/* engine-made frames passed this check when they came in */
+				n_dest = TW_ROUTE_SOURCE;
 			} else {
 				/* per exchange, by its stable slot: published, then routed or not */
 				uint16_t xs = rt->exchanges[ex].slot;
@@ -544,9 +558,22 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_
 			n_dest = tv->exchange.len == 0 ? 0 : TW_ROUTE_NO_EXCHANGE; /* nothing declared yet */
 		}
 
-		if (n_dest == TW_ROUTE_INTERNAL) {
+		if (n_dest == TW_ROUTE_INTERNAL || n_dest == TW_ROUTE_SOURCE) {
 			tw_cnt_add(ctx, TW_CNT_nack_access_refused, 1);
 			verdict = TW_NACK_ACCESS_REFUSED;
+			if (n_dest == TW_ROUTE_SOURCE) {
+				/* a detail of its own: the confirm says which rule refused it */
+				static const char src[] = "source address not allowed on this exchange";
+
+				tw_cnt_add(ctx, TW_CNT_nack_source_refused, 1);
+				if (events)
+					event_dispatched(ctx, tv, verdict, src);
+				if (injected)
+					refuse_injected(ctx, tv, &peer, src);
+				else
+					tw_reply_confirm(ctx, r, tv->id, false, verdict, src);
+				continue;
+			}
 		} else if (n_dest < 0) {
 			tw_cnt_add(ctx, TW_CNT_nack_unknown_exchange, 1);
 			verdict = TW_NACK_UNKNOWN_EXCHANGE;

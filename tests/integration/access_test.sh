@@ -12,7 +12,11 @@
 #  4. authenticated publishing: an engine started with --keys FILE takes
 #     frames with a valid MAC only; no MAC or a wrong key is NACKed
 #     access-refused (counted); a keys file others may read, or with a bad
-#     line, stops tw-dataplane at start with a message.
+#     line, stops tw-dataplane at start with a message;
+#  5. publishing by source address: an exchange declared with --allow
+#     ranges takes tasks from those addresses only (NACK access-refused
+#     "source address not allowed", counted); ranges are listed, exported
+#     and imported (definitions) and a bad range is refused (exit 1).
 set -euo pipefail
 . "$(dirname "$0")/../../deploy/lib.sh"
 fail() { echo "FAIL: $*"; exit 1; }
@@ -23,6 +27,7 @@ as() { # uid gid [supplementary gid] -- command...
 }
 status_as() { as "$@" "$TW_BUILD/twctl" --socket "$TW_SOCKET" status; }
 [ "$(id -u)" -eq 0 ] || fail "needs root (setpriv)"
+home=$TW_DIR    # part 4 sources another engine's environment
 
 # 1. the default: 0600
 [ "$(stat -c %a "$TW_SOCKET")" = 600 ] || fail "socket mode $(stat -c %a "$TW_SOCKET")"
@@ -103,3 +108,40 @@ n=$("$TW_BUILD/twctl" --socket "$TW_SOCKET" status --json | tr -d ' \n' |
 tw_engine_stop "$TW_BUILD/run/itkeys" || fail "keyed engine did not stop"
 trap - EXIT
 echo "ok: authenticated publishing (MAC checked, bad frames NACKed and counted, keys files checked)"
+
+# 5. source ranges per exchange, on this test's own engine again
+. "$home/engine.env"
+tc() { "$TW_BUILD/twctl" --socket "$TW_SOCKET" "$@"; }
+tp() { tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" publish "$@"; }
+tc exchange declare inside direct --allow 10.77.0.0/24 --allow 192.0.2.1/32 >/dev/null
+tc exchange declare outside direct --allow 198.51.100.0/24 >/dev/null
+tc queue declare srcq >/dev/null
+tc bind inside srcq k >/dev/null
+tc bind outside srcq k >/dev/null
+out=$(tp inside k add '[2,2]' --wait 5) || fail "allowed source refused: $out"
+grep -q "SUCCESS 4" <<<"$out" || fail "allowed source: $out"
+rc=0; out=$(tp outside k add '[2,2]' --wait 5) || rc=$?
+[ $rc -eq 1 ] && grep -q "NACK access-refused: source address not allowed on this exchange" <<<"$out" ||
+	fail "outside source: exit $rc: $out"
+n=$(tc status --json | tr -d ' \n' | grep -o '"nack_source_refused":[0-9]*' | tail -1 | cut -d: -f2)
+[ "${n:-0}" -eq 1 ] || fail "source refusals counted: ${n:-none}"
+tc list exchanges | grep -q "inside .*10.77.0.0/24,192.0.2.1/32" || fail "listing: $(tc list exchanges)"
+tc definitions export "$TW_DIR/defs.json" >/dev/null
+/usr/bin/python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+x = {e["name"]: e for e in d["exchanges"]}
+assert x["inside"]["arguments"]["x-allowed-sources"] == ["10.77.0.0/24", "192.0.2.1/32"], x["inside"]
+' "$TW_DIR/defs.json" || fail "export: $(cat "$TW_DIR/defs.json")"
+tc exchange delete inside >/dev/null
+tc definitions import "$TW_DIR/defs.json" >/dev/null || fail "import of the export"
+tc list exchanges | grep -q "inside .*10.77.0.0/24,192.0.2.1/32" || fail "ranges after import: $(tc list exchanges)"
+# redeclaring with other ranges is refused; bad ranges are refused
+rc=0; tc exchange declare inside direct --allow 10.77.0.0/16 2>"$TW_DIR/err.txt" || rc=$?
+[ $rc -eq 1 ] && grep -q "exists as" "$TW_DIR/err.txt" || fail "redeclare: $(cat "$TW_DIR/err.txt")"
+for bad in 10.77.0.1/24 10.77.0.0/33 nonsense; do
+	rc=0; tc exchange declare badsrc direct --allow "$bad" 2>"$TW_DIR/err.txt" || rc=$?
+	[ $rc -eq 1 ] && grep -q "source range '$bad' is not A.B.C.D/N" "$TW_DIR/err.txt" ||
+		fail "bad range $bad: exit $rc: $(cat "$TW_DIR/err.txt")"
+done
+echo "ok: publishing by source address per exchange (allowed, refused and counted, listed, exported)"
