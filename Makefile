@@ -5,7 +5,9 @@
 #   make test     install what is missing, build, run unit and integration tests
 #   make up/down  a local engine in the background (writes build/dev.env)
 
-BUILD ?= build
+SANITIZE ?=
+# a sanitized build (make test SANITIZE=address,undefined) lives apart
+BUILD ?= $(if $(SANITIZE),build-sanitize,build)
 OBJ := $(BUILD)/obj
 GEN := $(BUILD)/gen
 
@@ -13,14 +15,16 @@ PKGS := libdpdk libprotobuf-c hwloc jansson libmicrohttpd lmdb nettle
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
-SANITIZE ?=
 CC ?= cc
 CFLAGS ?= -O3 -g
 CFLAGS += -Wall -Wextra -Werror -Wno-address-of-packed-member -std=gnu11 -D_GNU_SOURCE -DALLOW_EXPERIMENTAL_API
 ifneq ($(SANITIZE),)
-CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+# every report is fatal: a test that trips a sanitizer fails
+CFLAGS += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=$(SANITIZE)
 endif
+# the test scripts find the binaries here (build/, or build-sanitize/)
+export TW_BUILD := $(abspath $(BUILD))
 CPPFLAGS += -I$(GEN) -Icommon -Iinclude -Idataplane -Icontrol -Iclient -Iperf
 ALL_CFLAGS = $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
 

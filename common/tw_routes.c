@@ -495,7 +495,8 @@ index_find(const struct tw_route_slot *ix, uint32_t mask, const void *table, siz
 		uint32_t elen;
 
 		memcpy(&elen, e + len_off, sizeof(elen));
-		if (ix[i].hash == h && elen == len && memcmp(e + name_off, name, len) == 0)
+		/* len 0 (the default exchange) may come with a NULL name: no memcmp */
+		if (ix[i].hash == h && elen == len && (len == 0 || memcmp(e + name_off, name, len) == 0))
 			return (int)(ix[i].idx_plus1 - 1);
 	}
 	return -1;

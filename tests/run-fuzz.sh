@@ -6,15 +6,16 @@
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 secs=${FUZZ_SECONDS:-10}
+build=${TW_BUILD:-$root/build}
 passed=0
 failed=0
 for h in wire topic topic_tiny definitions cron; do
-	bin=$root/build/fuzz/fuzz_$h
-	work=$root/build/fuzz/corpus-$h
+	bin=$build/fuzz/fuzz_$h
+	work=$build/fuzz/corpus-$h
 	mkdir -p "$work"
 	cp -n "$root/fuzz/corpus/${h%_tiny}"/* "$work"/ 2>/dev/null || true
-	log=$root/build/fuzz/$h.log
-	if (cd "$root/build/fuzz" && timeout $((secs + 60)) "$bin" -max_total_time="$secs" \
+	log=$build/fuzz/$h.log
+	if (cd "$build/fuzz" && timeout $((secs + 60)) "$bin" -max_total_time="$secs" \
 		-rss_limit_mb=1024 -print_final_stats=1 "$work" >"$log" 2>&1); then
 		passed=$((passed + 1))
 		stats=$(grep -E "^#[0-9]+.*DONE" "$log" | tail -1 | sed 's/ *lim:.*//')

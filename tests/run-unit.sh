@@ -4,7 +4,8 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 passed=0
 failed=0
-for bin in "$root"/build/tests/unit/*_test "$root"/build/tests/dp/*_test; do
+build=${TW_BUILD:-$root/build}
+for bin in "$build"/tests/unit/*_test "$build"/tests/dp/*_test; do
 	[ -x "$bin" ] || continue
 	name=$(basename "$bin")
 	if out=$(timeout 300 "$bin" 2>&1); then
