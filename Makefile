@@ -158,7 +158,13 @@ FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=un
 # headers too: a change in an inline decoder must rebuild the harnesses
 FUZZ_HDRS := $(wildcard common/*.h include/taskwire/*.h tests/*.h)
 FUZZ_BINS := $(BUILD)/fuzz/fuzz_wire $(BUILD)/fuzz/fuzz_topic $(BUILD)/fuzz/fuzz_topic_tiny \
-	$(BUILD)/fuzz/fuzz_definitions $(BUILD)/fuzz/fuzz_cron
+	$(BUILD)/fuzz/fuzz_definitions $(BUILD)/fuzz/fuzz_cron $(BUILD)/fuzz/fuzz_parse
+# The parse stage on real mbufs: DPDK's headers and libraries, EAL in memory.
+$(BUILD)/fuzz/fuzz_parse: fuzz/fuzz_parse.c dataplane/tw_parse.c dataplane/tw_reply.c common/tw_wire.c \
+	$(FUZZ_HDRS) $(wildcard dataplane/*.h) $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -Idataplane $(PKG_CFLAGS) -DALLOW_EXPERIMENTAL_API -o $@ \
+		$(filter %.c,$^) $(PKG_LIBS)
 $(BUILD)/fuzz/fuzz_wire: fuzz/fuzz_wire.c common/tw_wire.c common/tw_wire_publisher.c $(GEN)/taskwire.pb-c.c $(FUZZ_HDRS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -lprotobuf-c

@@ -9,7 +9,7 @@ secs=${FUZZ_SECONDS:-10}
 build=${TW_BUILD:-$root/build}
 passed=0
 failed=0
-for h in wire topic topic_tiny definitions cron; do
+for h in wire topic topic_tiny definitions cron parse; do
 	bin=$build/fuzz/fuzz_$h
 	work=$build/fuzz/corpus-$h
 	mkdir -p "$work"
@@ -26,5 +26,7 @@ for h in wire topic topic_tiny definitions cron; do
 		tail -30 "$log" | sed 's/^/    /'
 	fi
 done
+# fuzz_parse runs DPDK's EAL (in memory): its runtime folder
+rm -rf /var/run/dpdk/tw-fuzzparse
 echo "fuzz: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
