@@ -22,6 +22,8 @@ ifneq ($(SANITIZE),)
 # every report is fatal: a test that trips a sanitizer fails
 CFLAGS += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=$(SANITIZE)
+# DPDK's libraries keep a few start-up allocations until exit
+export LSAN_OPTIONS := suppressions=$(abspath tests/lsan.supp):print_suppressions=0
 endif
 # the test scripts find the binaries here (build/, or build-sanitize/)
 export TW_BUILD := $(abspath $(BUILD))

@@ -530,7 +530,8 @@ dup_bytes(const void *p, size_t len)
 	char *d = malloc(len + 1);
 
 	if (d != NULL) {
-		memcpy(d, p, len);
+		if (len != 0) /* an empty value may come as NULL */
+			memcpy(d, p, len);
 		d[len] = '\0';
 	}
 	return d;

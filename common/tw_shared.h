@@ -71,7 +71,7 @@ struct tw_lcore_stats {
 	 * reported as hung */
 	uint64_t running_task;
 	uint64_t running_since_tsc;
-	char running_name[64];
+	uint16_t running_handler;  /* its task name: task_info[running_handler] (TW_HANDLER_NONE: unknown) */
 	/* per registered task name (handler index): Prometheus families */
 	uint64_t task_received[TW_MAX_TASK_NAMES];
 	uint64_t task_succeeded[TW_MAX_TASK_NAMES];

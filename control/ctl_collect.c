@@ -63,7 +63,8 @@ copy_text(char *dst, size_t cap, const void *src, size_t len)
 {
 	if (len >= cap)
 		len = cap - 1;
-	memcpy(dst, src, len);
+	if (len != 0) /* an empty value may come as NULL */
+		memcpy(dst, src, len);
 	dst[len] = '\0';
 }
 

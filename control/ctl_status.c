@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include <rte_ethdev.h>
+#include <rte_cycles.h>
 #include <rte_mempool.h>
 
 #include "ctl_beat.h"
@@ -151,6 +152,31 @@ control_counters(const struct ctl_broker *b, struct ctl_reply *r, Taskwire__Cont
 	return 0;
 }
 
+/* A task that has held its lcore for over HUNG_MS is reported hung: a solo
+ * task must not block (the threads pool has hard time limits for that). */
+#define HUNG_MS 1000
+
+static void
+running(const struct tw_shared *sh, const struct tw_lcore_stats *st,
+	Taskwire__Control__LcoreInfo *l, struct ctl_reply *r)
+{
+	uint64_t id = __atomic_load_n(&st->running_task, __ATOMIC_RELAXED);
+	uint64_t since = __atomic_load_n(&st->running_since_tsc, __ATOMIC_RELAXED);
+	uint64_t now = rte_get_tsc_cycles();
+
+	if (id == 0)
+		return;
+	l->running_task = id;
+	l->running_ms = now > since && sh->tsc_hz != 0 ? (now - since) * 1000 / sh->tsc_hz : 0;
+	{
+		uint16_t h = __atomic_load_n(&st->running_handler, __ATOMIC_RELAXED);
+
+		l->running_name = ctl_reply_strdup(r, h < TW_MAX_TASK_NAMES ? sh->task_info[h].name
+									  : "?");
+	}
+	l->hung = l->running_ms > HUNG_MS;
+}
+
 int
 ctl_status_fill(const struct ctl_broker *b, struct ctl_reply *r)
 {
@@ -191,6 +217,7 @@ ctl_status_fill(const struct ctl_broker *b, struct ctl_reply *r)
 			l->counters = counters(r, v, false, &l->n_counters);
 			if (l->counters == NULL)
 				return -ENOMEM;
+			running(sh, &sh->stats[pe->qsbr_id], l, r);
 		}
 		lc[i] = l;
 	}

@@ -171,9 +171,9 @@ ctl_tasks_result(struct ctl_broker *b, uint64_t id, struct ctl_reply *r)
 		tr->value.data = (uint8_t *)rec.value;
 		tr->value.len = rec.value_len;
 		tr->error = ctl_reply_alloc(r, rec.error_len + 1);
-		if (tr->error != NULL)
+		if (tr->error != NULL && rec.error_len != 0) /* no error: rec.error is NULL */
 			memcpy(tr->error, rec.error, rec.error_len);
-		else
+		else if (tr->error == NULL)
 			tr->error = (char *)"";
 		tr->name = ctl_reply_strdup(r, rec.name);
 		tr->retries = rec.retries;

@@ -59,6 +59,15 @@ print_json(const Taskwire__Control__Status *s)
 				      l->role);
 
 		json_object_set_new(o, "counters", counters_json(l->counters, l->n_counters));
+		if (l->running_task != 0) {
+			char id[32];
+
+			snprintf(id, sizeof(id), "%016" PRIx64, l->running_task);
+			json_object_set_new(o, "running_task", json_string(id));
+			json_object_set_new(o, "running_name", json_string(l->running_name));
+			json_object_set_new(o, "running_ms", json_integer((json_int_t)l->running_ms));
+		}
+		json_object_set_new(o, "hung", json_boolean(l->hung));
 		json_array_append_new(lcores, o);
 	}
 	json_object_set_new(root, "lcores", lcores);
@@ -132,6 +141,13 @@ print_human(const Taskwire__Control__Status *s)
 	}
 	twctl_table_print(&t, stdout);
 	twctl_table_free(&t);
+	/* a solo task holding its lcore: that lcore polls nothing meanwhile */
+	for (size_t i = 0; i < s->n_lcores; i++)
+		if (s->lcores[i]->hung)
+			printf("HUNG     lcore %u has run task %016" PRIx64 " (%s) for %" PRIu64
+			       " ms; its queues and port wait, the other lcores go on\n",
+			       s->lcores[i]->lcore_id, s->lcores[i]->running_task,
+			       s->lcores[i]->running_name, s->lcores[i]->running_ms);
 
 	print_pairs("counters (all lcores)", s->counters, s->n_counters);
 	print_pairs("drops by reason", s->drops, s->n_drops);

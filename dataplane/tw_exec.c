@@ -243,6 +243,7 @@ run_solo(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task *t
 	int ret;
 
 	__atomic_store_n(&ctx->stats->running_since_tsc, start, __ATOMIC_RELAXED);
+	__atomic_store_n(&ctx->stats->running_handler, t->handler, __ATOMIC_RELAXED);
 	__atomic_store_n(&ctx->stats->running_task, t->id, __ATOMIC_RELAXED);
 	if (t->handler != TW_HANDLER_NONE) {
 		const struct tw_task_def *def = &ctx->tasks->defs[t->handler];

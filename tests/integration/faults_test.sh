@@ -10,7 +10,10 @@
 #    silently gone: stored + counted lost = every result, but for the few
 #    the killed tw-control had taken from the rings and not yet written
 #    (at most one drain burst: 32 record frames per polling lcore);
-#  - the data plane's counters and the routing table survive the restart.
+#  - the data plane's counters and the routing table survive the restart;
+#  - a solo task that holds its lcore (sleep_us for 2.5 s): `twctl status`
+#    reports the lcore HUNG, naming the task, while tw-control keeps
+#    answering; once it returns, the lcore runs tasks again.
 set -euo pipefail
 . "$(dirname "$0")/../../deploy/lib.sh"
 twctl() { "$TW_BUILD/twctl" --socket "$TW_SOCKET" "$@"; }
@@ -80,3 +83,28 @@ round "$N" 1.5
 # 2. a longer one under more load: the rings fill, the rest is counted
 round $((4 * N)) 4
 [ "$lost" -gt 0 ] || fail "no result counted lost: the rings cannot have held $((4 * N))"
+
+# 3. a task that holds its lcore
+# (in the background: on a run-to-completion lcore its confirm leaves only
+# after the pass, that is after the task)
+tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" publish '' faults \
+	sleep_us '[2500000]' --wait 10 >"$TW_DIR/hung.txt" &
+hpub=$!
+sleep 1.6
+out=$(twctl status)
+grep -q "HUNG     lcore [0-9]* has run task [0-9a-f]* (sleep_us) for [0-9]* ms" <<<"$out" ||
+	fail "no hung lcore in status: $out"
+twctl status --json | /usr/bin/python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+hung = [l for l in s["lcores"] if l["hung"]]
+assert len(hung) == 1 and hung[0]["running_name"] == "sleep_us" and hung[0]["running_ms"] > 1000, hung
+' || fail "hung lcore in status --json"
+wait "$hpub" || fail "the long task: $(cat "$TW_DIR/hung.txt")"
+hid=$(awk '{print $2}' "$TW_DIR/hung.txt")
+grep -q "task $hid" <<<"$out" || fail "status named another task than $hid: $out"
+out=$(tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" publish '' faults \
+	add '[1,1]' --wait 10) || fail "after the hung task: $out"
+grep -q "SUCCESS 2" <<<"$out" || fail "after the hung task: $out"
+twctl status | grep -q HUNG && fail "still hung after the task returned"
+echo "ok: a task holding its lcore is reported HUNG (named, with its time) and the lcore goes on after it"
