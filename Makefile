@@ -160,7 +160,14 @@ FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=un
 # headers too: a change in an inline decoder must rebuild the harnesses
 FUZZ_HDRS := $(wildcard common/*.h include/taskwire/*.h tests/*.h)
 FUZZ_BINS := $(BUILD)/fuzz/fuzz_wire $(BUILD)/fuzz/fuzz_topic $(BUILD)/fuzz/fuzz_topic_tiny \
-	$(BUILD)/fuzz/fuzz_definitions $(BUILD)/fuzz/fuzz_cron $(BUILD)/fuzz/fuzz_parse
+	$(BUILD)/fuzz/fuzz_definitions $(BUILD)/fuzz/fuzz_cron $(BUILD)/fuzz/fuzz_parse \
+	$(BUILD)/fuzz/fuzz_control
+# The control socket through the real handlers, against an in-memory engine.
+$(BUILD)/fuzz/fuzz_control: fuzz/fuzz_control.c $(CTL_SRCS) $(COMMON_SRCS) $(PROTO_C) \
+	$(FUZZ_HDRS) $(wildcard control/*.h) $(DASHBOARD_OBJ)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -Icontrol -Idataplane $(PKG_CFLAGS) -DALLOW_EXPERIMENTAL_API \
+		-Wno-deprecated-declarations -o $@ $(filter %.c,$^) $(DASHBOARD_OBJ) $(PKG_LIBS) -lm
 # The parse stage on real mbufs: DPDK's headers and libraries, EAL in memory.
 $(BUILD)/fuzz/fuzz_parse: fuzz/fuzz_parse.c dataplane/tw_parse.c dataplane/tw_reply.c common/tw_wire.c \
 	$(FUZZ_HDRS) $(wildcard dataplane/*.h) $(PROTO_H)

@@ -9,7 +9,7 @@ secs=${FUZZ_SECONDS:-10}
 build=${TW_BUILD:-$root/build}
 passed=0
 failed=0
-for h in wire topic topic_tiny definitions cron parse; do
+for h in wire topic topic_tiny definitions cron parse control; do
 	bin=$build/fuzz/fuzz_$h
 	work=$build/fuzz/corpus-$h
 	mkdir -p "$work"
@@ -26,7 +26,8 @@ for h in wire topic topic_tiny definitions cron parse; do
 		tail -30 "$log" | sed 's/^/    /'
 	fi
 done
-# fuzz_parse runs DPDK's EAL (in memory): its runtime folder
-rm -rf /var/run/dpdk/tw-fuzzparse
+# fuzz_parse and fuzz_control run DPDK's EAL (in memory): their runtime
+# folders; fuzz_control's result store
+rm -rf /var/run/dpdk/tw-fuzzparse /var/run/dpdk/tw-fuzzctl /tmp/tw-fuzzctl-*
 echo "fuzz: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
