@@ -364,31 +364,36 @@ encode_list(struct tw_sig **sigs, size_t n, Taskwire__Task ***store, uint32_t de
 	return a;
 }
 
-static size_t
-frame_size(Taskwire__Task **tasks, size_t n)
+/* A frame of these tasks, as it will be sent. */
+static Taskwire__Frame
+frame_of(Taskwire__Task **tasks, size_t n)
 {
 	Taskwire__Frame f;
 
 	taskwire__frame__init(&f);
 	f.magic = TW_FRAME_MAGIC;
 	f.version = TW_FRAME_VERSION;
-	f.frame_id = UINT64_MAX;
-	f.retransmits = true;
 	f.tasks = tasks;
 	f.n_tasks = n;
+	return f;
+}
+
+static size_t
+frame_size(Taskwire__Task **tasks, size_t n)
+{
+	Taskwire__Frame f = frame_of(tasks, n);
+
+	/* the largest frame_id and the retransmits flag: the worst case */
+	f.frame_id = UINT64_MAX;
+	f.retransmits = true;
 	return taskwire__frame__get_packed_size(&f);
 }
 
 static int
 send_tasks(struct tw_client *c, Taskwire__Task **tasks, size_t n)
 {
-	Taskwire__Frame f;
+	Taskwire__Frame f = frame_of(tasks, n);
 
-	taskwire__frame__init(&f);
-	f.magic = TW_FRAME_MAGIC;
-	f.version = TW_FRAME_VERSION;
-	f.tasks = tasks;
-	f.n_tasks = n;
 	/* confirmed is done: the results come from later steps, under other ids */
 	return tw_client_send_frame(c, &f, true);
 }
