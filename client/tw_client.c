@@ -524,8 +524,8 @@ struct wait_ctx {
 	void *arg;
 };
 
-static char *
-dup_bytes(const void *p, size_t len)
+char *
+tw_client_dup_bytes(const void *p, size_t len)
 {
 	char *d = malloc(len + 1);
 
@@ -546,7 +546,7 @@ wait_event(const struct tw_event *ev, void *arg)
 		w->out->confirmed = true;
 		w->out->nack_reason = ev->nack_reason;
 		free(w->out->detail);
-		w->out->detail = dup_bytes(ev->detail, strlen(ev->detail));
+		w->out->detail = tw_client_dup_bytes(ev->detail, strlen(ev->detail));
 		w->done = true;
 		return;
 	}
@@ -560,7 +560,7 @@ wait_event(const struct tw_event *ev, void *arg)
 		w->out->ack = ev->ack;
 		w->out->nack_reason = ev->nack_reason;
 		free(w->out->detail);
-		w->out->detail = dup_bytes(ev->detail, strlen(ev->detail));
+		w->out->detail = tw_client_dup_bytes(ev->detail, strlen(ev->detail));
 		if (!ev->ack)
 			w->done = true;
 		return;
@@ -571,11 +571,14 @@ wait_event(const struct tw_event *ev, void *arg)
 			w->fn(ev, w->arg);
 		return;
 	}
+	/* a fanout task answers once per queue: the last result is kept */
+	free(w->out->value);
+	free(w->out->error);
 	w->out->has_result = true;
 	w->out->state = ev->state;
-	w->out->value = (uint8_t *)dup_bytes(ev->value, ev->value_len);
+	w->out->value = (uint8_t *)tw_client_dup_bytes(ev->value, ev->value_len);
 	w->out->value_len = ev->value_len;
-	w->out->error = dup_bytes(ev->error, strlen(ev->error));
+	w->out->error = tw_client_dup_bytes(ev->error, strlen(ev->error));
 	w->out->runtime_ns = ev->runtime_ns;
 	w->done = true;
 }

@@ -67,6 +67,9 @@ struct tw_client {
 };
 
 
+/** A NUL-terminated malloc'd copy of len bytes (p may be NULL when len is 0). */
+char *tw_client_dup_bytes(const void *p, size_t len);
+
 /** Fill t's Celery options from p (countdown and expires made absolute). */
 void tw_client_set_options(Taskwire__Task *t, const struct tw_publish *p, Taskwire__RetryPolicy *rp);
 

@@ -18,18 +18,6 @@
 
 #define POLL_MS 50
 
-static char *
-copy(const void *p, size_t len)
-{
-	char *d = malloc(len + 1);
-
-	if (d != NULL) {
-		memcpy(d, p, len);
-		d[len] = '\0';
-	}
-	return d;
-}
-
 int
 tw_result_fetch(const char *control_socket, uint64_t task_id, int timeout_ms,
 		struct tw_outcome *out)
@@ -62,9 +50,9 @@ tw_result_fetch(const char *control_socket, uint64_t task_id, int timeout_ms,
 			out->ack = true;
 			out->has_result = true;
 			out->state = (enum tw_state)r->state;
-			out->value = (uint8_t *)copy(r->value.data, r->value.len);
+			out->value = (uint8_t *)tw_client_dup_bytes(r->value.data, r->value.len);
 			out->value_len = r->value.len;
-			out->error = copy(r->error, strlen(r->error));
+			out->error = tw_client_dup_bytes(r->error, strlen(r->error));
 			out->runtime_ns = r->runtime_ns;
 			taskwire__control__response__free_unpacked(resp, NULL);
 			return 0;

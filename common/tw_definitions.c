@@ -385,10 +385,11 @@ tw_definitions_to_json(const Taskwire__Control__Response *xr, const Taskwire__Co
 	json_object_set_new(doc, "product_name", json_string("taskwire"));
 	for (size_t i = 0; i < xr->n_exchanges; i++) {
 		const Taskwire__Control__ExchangeInfo *x = xr->exchanges[i];
-		json_t *args = json_object();
+		json_t *args;
 
 		if (x->name[0] == '\0')
 			continue; /* the default exchange is implicit */
+		args = json_object(); /* (LeakSanitizer: it was made before the skip) */
 		if (x->alternate != NULL && x->alternate[0] != '\0')
 			json_object_set_new(args, "alternate-exchange", json_string(x->alternate));
 		if (x->n_allow != 0) {
