@@ -24,6 +24,10 @@ CFLAGS += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-point
 LDFLAGS += -fsanitize=$(SANITIZE)
 # DPDK's libraries keep a few start-up allocations until exit
 export LSAN_OPTIONS := suppressions=$(abspath tests/lsan.supp):print_suppressions=0
+# Hugepage memory at an address ASan leaves free: tw-control (a secondary
+# process) must map it at the same address, and DPDK's default (4 GiB)
+# falls in ASan's shadow gap, so a restarted tw-control could not attach.
+export TW_EAL_EXTRA := --base-virtaddr=0x200000000000
 endif
 # the test scripts find the binaries here (build/, or build-sanitize/)
 export TW_BUILD := $(abspath $(BUILD))

@@ -46,7 +46,8 @@ ctl_schedules_add(struct ctl_broker *b, const Taskwire__Control__Schedule *m, st
 			 TW_CRON_MAX_LEN);
 		return -EINVAL;
 	}
-	memcpy(e.args, m->args.data, m->args.len);
+	if (m->args.len != 0) /* empty args come as NULL */
+		memcpy(e.args, m->args.data, m->args.len);
 	e.args_len = (uint32_t)m->args.len;
 	e.every_ms = m->every_ms;
 	return ctl_beat_add(b->beat, &e, m->cron, r->err, sizeof(r->err));

@@ -41,7 +41,8 @@ tw_task_set_result(struct tw_task_ctx *ctx, const void *value, uint32_t len)
 {
 	if (len > ctx->out_cap)
 		return -ENOSPC;
-	memcpy(ctx->out, value, len);
+	if (len != 0) /* (value may be NULL for an empty result) */
+		memcpy(ctx->out, value, len);
 	ctx->out_len = len;
 	return 0;
 }

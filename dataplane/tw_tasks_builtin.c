@@ -30,7 +30,8 @@ task_echo(struct tw_task_ctx *io)
 	if (io->args_len > io->out_cap)
 		return tw_task_fail(io, "echo: args of %u bytes exceed the result limit of %u",
 				    io->args_len, io->out_cap);
-	memcpy(io->out, io->args, io->args_len);
+	if (io->args_len != 0) /* a task without args has a NULL view */
+		memcpy(io->out, io->args, io->args_len);
 	io->out_len = io->args_len;
 	return 0;
 }

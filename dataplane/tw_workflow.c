@@ -516,7 +516,8 @@ member_done(struct tw_lcore_ctx *ctx, uint64_t gid, uint32_t idx, bool ok, const
 		uint8_t *c = g->cells + (uint64_t)idx * (4 + g->cell);
 
 		memcpy(c, &len, 4);
-		memcpy(c + 4, value, len);
+		if (len != 0) /* an empty result may come as NULL */
+			memcpy(c + 4, value, len);
 	} else {
 		uint32_t zero = 0;
 

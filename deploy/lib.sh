@@ -93,8 +93,10 @@ tw_engine_start() {
 	ip netns exec "$ns" ip link set lo up
 
 	# `ip netns exec` execs the binary, so $! is tw-dataplane's own PID.
+	# TW_EAL_EXTRA: EAL options of a sanitized build (make test SANITIZE=...)
+	# shellcheck disable=SC2086
 	ip netns exec "$ns" "$TW_BUILD/tw-dataplane" --vdev="net_tap0,iface=$tap" --no-pci \
-		--file-prefix "$prefix" --log-level=lib.eal:error -- \
+		--file-prefix "$prefix" --log-level=lib.eal:error ${TW_EAL_EXTRA:-} -- \
 		--ip "$TW_ENGINE_IP" --udp-port "$TW_UDP_PORT" --idle-sleep-us 200 "$@" \
 		>"$dir/dataplane.log" 2>&1 &
 	dp=$!

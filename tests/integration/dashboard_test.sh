@@ -79,7 +79,7 @@ live() {
 	prof=$(mktemp -d -t tw-dash.XXXXXX)
 	profiles+=("$prof")
 	timeout -k 5 90 python3 "$(dirname "$0")/dashboard_cdp.py" --chromium "$CHROMIUM" \
-		--profile "$prof" --wait 6 --dom "$out" --screenshot "$png" \
+		--profile "$prof" --wait 8 --dom "$out" --screenshot "$png" \
 		--log "$TW_DIR/chromium.log" "$url" || rc=$?
 	rm -rf "$prof"
 	[ "$rc" -eq 0 ] || fail "dashboard_cdp.py exited $rc on $url; chromium's log:
