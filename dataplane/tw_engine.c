@@ -186,7 +186,7 @@ tw_engine_setup(struct tw_engine *e)
 		       rte_strerror(rte_errno));
 		return -ENOMEM;
 	}
-	if (tw_workflow_init(socket) != 0) {
+	if (tw_workflow_init(socket, s->qsbr) != 0) {
 		TW_LOG(ERR, "workflow group table: %s (reserve more hugepages?)",
 		       rte_strerror(rte_errno));
 		return -ENOMEM;
@@ -362,6 +362,7 @@ tw_engine_housekeeping(struct tw_engine *e)
 	if (rte_rdtsc() - e->last_clock_tsc > rte_get_tsc_hz() / 10) {
 		clock_resync(e->shared);
 		e->last_clock_tsc = rte_rdtsc();
+		tw_workflow_reclaim();
 	}
 	if (e->threads == NULL)
 		return;

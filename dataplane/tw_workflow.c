@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <rte_malloc.h>
+#include <rte_rcu_qsbr.h>
 
 #include "tw_ctlchan.h"
 #include "tw_dispatch.h"
@@ -53,19 +54,51 @@ struct entry {
 
 static struct entry *table;
 static int table_socket;
+/* Groups released but maybe still read by an lcore in its current pass
+ * (a late duplicate member): freed after every lcore passed a quiescent
+ * state (the engine's RCU, reported once per loop pass). */
+static struct rte_rcu_qsbr_dq *graveyard;
 /* Groups finished lately: a retransmitted member of one (its confirm was
  * lost) is confirmed again instead of refused as unknown. */
 #define CLOSED_RING 4096u
 static uint64_t closed[CLOSED_RING];
 static uint32_t closed_next;
 
-int
-tw_workflow_init(int socket)
+struct group;
+static void group_free(struct group *g);
+
+/* rte_rcu_qsbr_dq's callback: n released groups whose grace period ended. */
+static void
+bury(void *p, void *e, unsigned int n)
 {
+	struct group **gs = e;
+
+	(void)p;
+	for (unsigned int i = 0; i < n; i++)
+		group_free(gs[i]);
+}
+
+int
+tw_workflow_init(int socket, struct rte_rcu_qsbr *qsbr)
+{
+	struct rte_rcu_qsbr_dq_parameters dq = {
+		.name = "tw_wf_graveyard", .size = TW_WF_MAX_GROUPS, .esize = sizeof(void *),
+		.trigger_reclaim_limit = TW_WF_MAX_GROUPS / 4, .max_reclaim_size = 64,
+		.free_fn = bury, .v = qsbr,
+	};
+
 	table = rte_zmalloc_socket("tw_wf_groups", TABLE_SIZE * sizeof(*table), RTE_CACHE_LINE_SIZE,
 				   socket);
 	table_socket = socket;
-	return table != NULL ? 0 : -ENOMEM;
+	graveyard = rte_rcu_qsbr_dq_create(&dq);
+	return table != NULL && graveyard != NULL ? 0 : -ENOMEM;
+}
+
+void
+tw_workflow_reclaim(void)
+{
+	if (graveyard != NULL)
+		rte_rcu_qsbr_dq_reclaim(graveyard, 64, NULL, NULL, NULL);
 }
 
 static inline uint32_t
@@ -133,6 +166,14 @@ release(struct group *g)
 	__atomic_store_n(&closed[__atomic_fetch_add(&closed_next, 1, __ATOMIC_RELAXED) %
 				 CLOSED_RING],
 			 g->id, __ATOMIC_RELAXED);
+	/* another lcore may hold g from a lookup in its current pass */
+	if (rte_rcu_qsbr_dq_enqueue(graveyard, &g) != 0)
+		group_free(g); /* the graveyard is full: cannot happen with TW_WF_MAX_GROUPS */
+}
+
+static void
+group_free(struct group *g)
+{
 	rte_free(g->list);
 	rte_free(g);
 }

@@ -39,8 +39,16 @@
 struct tw_task;
 struct tw_routes;
 
-/** Allocate the group table (main lcore, before launch). @return 0 or -ENOMEM. */
-int tw_workflow_init(int socket);
+struct rte_rcu_qsbr;
+
+/**
+ * Allocate the group table and its graveyard on the engine's RCU (main
+ * lcore, before launch). @return 0 or -ENOMEM.
+ */
+int tw_workflow_init(int socket, struct rte_rcu_qsbr *qsbr);
+
+/** Free released groups whose grace period ended (main lcore's housekeeping). */
+void tw_workflow_reclaim(void);
 
 /**
  * A group node arrived (tv->group_size != 0): open its slot and queue its
