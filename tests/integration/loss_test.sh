@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# At-least-once delivery over a lossy link (run by run.sh in an engine's
-# environment). 5% of the datagrams are lost in each direction between
+# At-least-once delivery over a lossy, reordering link (run by run.sh in an
+# engine's environment). 5% of the datagrams are lost and 5% swapped with
+# the next one in each direction between
 # the publisher (libtaskwire, in tw-publish-bench) and the engine: with
 # netem when the kernel has it, else through tests/integration/
 # lossy_relay.py (this machine's kernel has no sch_netem). libtaskwire
@@ -23,16 +24,16 @@ cleanup() {
 }
 trap cleanup EXIT
 tap="twt-${TW_NETNS#tw-}"
-if tw_in_ns tc qdisc add dev "$tap" root netem loss 5% 2>/dev/null; then
-	how="netem loss 5% (publisher to engine)"
+if tw_in_ns tc qdisc add dev "$tap" root netem delay 1ms reorder 5% loss 5% 2>/dev/null; then
+	how="netem loss 5%, reorder 5% (publisher to engine)"
 	target=$TW_ENGINE
 else
 	# ip netns exec execs python: $! is the relay itself (a function would fork)
 	ip netns exec "$TW_NETNS" /usr/bin/python3 "$TW_ROOT/tests/integration/lossy_relay.py" \
-		"$TW_PEER_IP:6000" "$TW_ENGINE" 5 42 >"$TW_DIR/relay.log" 2>&1 &
+		"$TW_PEER_IP:6000" "$TW_ENGINE" 5 42 5 >"$TW_DIR/relay.log" 2>&1 &
 	relay_pid=$!
 	tw_wait_for_line "$TW_DIR/relay.log" "relay ready" "$relay_pid" 10 || fail "relay did not start"
-	how="lossy relay, 5% each way"
+	how="lossy relay, 5% lost and 5% reordered each way"
 	target=$TW_PEER_IP:6000
 fi
 executed0=$(counter tasks_executed)
@@ -50,9 +51,13 @@ retx=$(grep -o '"retransmits": [0-9]*' <<<"$out" | cut -d' ' -f2)
 # the bench's warm-up task runs too
 [ "$executed" -eq $((N + 1)) ] || fail "engine ran $executed tasks for $((N + 1)) published (run twice?)"
 [ "$dups" -gt 0 ] || fail "no duplicate reached the engine"
+was_relay=$relay_pid
 cleanup
 relay_pid=
 trap - EXIT
+if [ -n "$was_relay" ]; then
+	grep -q "reordered=[1-9]" "$TW_DIR/relay.log" || fail "nothing reordered: $(tail -1 "$TW_DIR/relay.log")"
+fi
 echo "ok: $how: $N tasks, $N results, lost 0, run once each ($executed with the warm-up);" \
 	"$retx frames retransmitted, $dups duplicates suppressed, $resent results re-sent;" \
 	"$(tail -1 "$TW_DIR/relay.log" 2>/dev/null)"
