@@ -198,21 +198,24 @@ out_finish(struct tw_lcore_ctx *ctx)
 {
 	struct tw_wf_out *o = &ctx->wf_out;
 	struct tw_inject_peer peer = { .mac = o->peer.mac, .ip = o->peer.ip, .port = o->peer.port };
+	struct rte_mbuf *m = o->m;
+	uint32_t n = o->n;
 
-	if (o->m == NULL || o->n == 0)
+	if (m == NULL || n == 0)
 		return;
-	tw_inject_finish(o->m, &peer, &ctx->our_mac, ctx->our_ip, ctx->our_port, o->w.len);
+	tw_inject_finish(m, &peer, &ctx->our_mac, ctx->our_ip, ctx->our_port, o->w.len);
+	/* the open frame is closed before a flush, which finishes open frames itself */
+	o->m = NULL;
+	o->n = 0;
 	if (ctx->wf_n_pending == TW_WF_PENDING)
 		tw_workflow_flush(ctx, __atomic_load_n(&ctx->shared->routes, __ATOMIC_ACQUIRE));
 	if (ctx->wf_n_pending < TW_WF_PENDING) {
-		ctx->wf_pending[ctx->wf_n_pending++] = o->m;
+		ctx->wf_pending[ctx->wf_n_pending++] = m;
 	} else {
 		/* only while a frame's own expansion overflows the list */
-		tw_cnt_add(ctx, TW_CNT_wf_step_refused, o->n);
-		rte_pktmbuf_free(o->m);
+		tw_cnt_add(ctx, TW_CNT_wf_step_refused, n);
+		rte_pktmbuf_free(m);
 	}
-	o->m = NULL;
-	o->n = 0;
 }
 
 static void
