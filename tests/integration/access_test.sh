@@ -96,6 +96,15 @@ rc=0; out=$(kt publish '' jobs add '[1,2]' --wait 5) || rc=$?
 out=$(kt --key-file "$keys" --key-id 7 publish '' jobs add '[1,2]' --wait 5) ||
 	fail "signed frame: $out"
 grep -q "SUCCESS 3" <<<"$out" || fail "signed frame result: $out"
+# the Python client signs the same way
+out=$(tw_in_ns env TW_PYTHON_GEN="$TW_BUILD/python" PYTHONPATH="$TW_ROOT/clients/python" \
+	/usr/bin/python3 -c '
+import sys, taskwire
+c = taskwire.Client(engine=sys.argv[1], control_socket="", key_file=sys.argv[2], key_id=7,
+                    default_queue="jobs")
+print(c.task("add").delay(2, 5).get(timeout=5))
+c.close()' "$TW_ENGINE" "$keys" 2>&1) || fail "python client, signed: $out"
+[ "$out" = 7 ] || fail "python client, signed: $out"
 printf '7 ffeeddccbbaa99887766554433221100ffeeddccbbaa9988\n' >"$TW_DIR/wrongkey"
 chmod 0600 "$TW_DIR/wrongkey"
 rc=0; out=$(kt --key-file "$TW_DIR/wrongkey" --key-id 7 publish '' jobs add '[1,2]' --wait 5) || rc=$?

@@ -4,11 +4,12 @@ from .canvas import Signature, chain, chord, group
 from .client import Client
 from .errors import (ControlError, EngineUnreachable, FrameTooLarge, ResultTimeout,
                      TaskExpired, TaskFailed, TaskRejected, TaskRevoked, TaskwireError)
+from .keys import KeyFileError
 from .result import AsyncResult, GroupResult
 from . import serializers
 
 __all__ = [
     "Client", "Signature", "chain", "group", "chord", "AsyncResult", "GroupResult",
     "TaskwireError", "EngineUnreachable", "TaskRejected", "ResultTimeout", "TaskFailed",
-    "TaskRevoked", "TaskExpired", "ControlError", "FrameTooLarge", "serializers",
+    "TaskRevoked", "TaskExpired", "ControlError", "FrameTooLarge", "KeyFileError", "serializers",
 ]

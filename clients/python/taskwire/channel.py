@@ -20,6 +20,7 @@ import socket
 import threading
 import time
 
+from . import keys
 from ._proto import FRAME_MAGIC, FRAME_VERSION, NACK_NAMES, STATE_NAMES, FINAL_STATES, wire
 from .errors import EngineUnreachable, FrameTooLarge, TaskRejected
 from .netns import entered as netns_entered
@@ -57,8 +58,11 @@ def parse_engine(engine):
 
 class Channel:
     def __init__(self, engine, retransmit_ms=200, max_attempts=8, max_frame_bytes=1400,
-                 max_tasks_per_frame=32, max_records=100000, rcvbuf_bytes=8 << 20, netns=None):
+                 max_tasks_per_frame=32, max_records=100000, rcvbuf_bytes=8 << 20, netns=None,
+                 key=None):
+        """key: (key_id, key bytes) to sign every frame with (keys.py), or None."""
         self.engine = engine
+        self.key = key
         self.max_frame_bytes = max_frame_bytes
         self.max_tasks = max_tasks_per_frame
         self.max_records = max_records
@@ -162,7 +166,11 @@ class Channel:
         self._frame_id = (self._frame_id + 1) & 0xFFFFFFFFFFFFFFFF or 1
         frame = wire.Frame(magic=FRAME_MAGIC, version=FRAME_VERSION, frame_id=self._frame_id,
                            tasks=self._pending, retransmits=self.retx.enabled())
+        if self.key is not None:
+            frame.key_id = self.key[0]
         data = frame.SerializeToString()
+        if self.key is not None:
+            data = keys.sign(data, self.key[1])
         ids = [t.id for t in self._pending]
         wait_results = self._pending_wait_results
         self._pending = []

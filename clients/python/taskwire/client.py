@@ -12,6 +12,7 @@ deploy/lib.sh writes to engine.env and `make up` to build/dev.env).
 import os
 
 from . import canvas as cv
+from . import keys
 from . import options as opts
 from . import serializers
 from ._proto import wire
@@ -25,13 +26,17 @@ from .tasks import Task
 class Client:
     def __init__(self, engine=None, control_socket=None, default_queue="celery",
                  serializer="json", retransmit_ms=200, max_attempts=8, max_frame_bytes=1400,
-                 max_tasks_per_frame=32, max_records=100000, netns=None):
+                 max_tasks_per_frame=32, max_records=100000, netns=None, key_file=None,
+                 key_id=None):
         """retransmit_ms: first retransmit of an unconfirmed frame (doubling
         up to 2 s; -1 never); max_attempts: sends of one frame before its
         tasks are EngineUnreachable; max_records: tasks whose confirms and
         results this client keeps (older ones are read from the store);
         netns: an `ip netns` name to open the UDP socket in, for a process
-        outside the engine's namespace (default: $TW_CLIENT_NETNS)."""
+        outside the engine's namespace (default: $TW_CLIENT_NETNS);
+        key_file, key_id: sign every frame for an engine started with
+        --keys (default: $TW_KEY_FILE, $TW_KEY_ID; the file is checked as
+        the engine checks it, keys.py)."""
         engine = engine or os.environ.get("TW_ENGINE")
         if not engine:
             raise ValueError("no engine address: Client(engine='IP:PORT') or $TW_ENGINE")
@@ -41,10 +46,15 @@ class Client:
         self.serializer = serializer
         serializers.get(serializer)     # fail now on an unknown name
         self.control = ControlClient(control_socket) if control_socket else None
+        key_file = key_file or os.environ.get("TW_KEY_FILE")
+        key = None
+        if key_file:
+            key_id = int(key_id if key_id is not None else os.environ.get("TW_KEY_ID", "0"))
+            key = (key_id, keys.load_key(key_file, key_id))
         self.channel = Channel(engine, retransmit_ms=retransmit_ms, max_attempts=max_attempts,
                                max_frame_bytes=max_frame_bytes,
                                max_tasks_per_frame=max_tasks_per_frame, max_records=max_records,
-                               netns=netns or os.environ.get("TW_CLIENT_NETNS"))
+                               netns=netns or os.environ.get("TW_CLIENT_NETNS"), key=key)
 
     def __enter__(self):
         return self
