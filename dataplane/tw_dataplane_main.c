@@ -99,6 +99,48 @@ load_definitions(struct tw_engine *e)
 	return ret;
 }
 
+/*
+ * Tasks (built-in, plugins, per-task settings) and publisher keys: loaded
+ * before EAL starts, so that a bad plugin or keys file stops us before
+ * any hugepage or runtime file exists. @return 0, or -1 (message printed).
+ */
+static int
+load_tasks_and_keys(struct tw_engine *e)
+{
+	static struct tw_keys keys;
+	char err[512];
+	int ret = tw_tasks_register_builtins(&e->tasks);
+
+	if (ret < 0) {
+		fprintf(stderr, "tw-dataplane: built-in tasks: %s\n", strerror(-ret));
+		return -1;
+	}
+	for (uint32_t i = 0; i < e->cfg.plugins.n; i++) {
+		if (tw_tasks_load_plugin(&e->tasks, e->cfg.plugins.v[i], err, sizeof(err)) != 0) {
+			fprintf(stderr, "tw-dataplane: %s\n", err);
+			return -1;
+		}
+		printf("tw-dataplane: loaded %s (%u tasks registered)\n", e->cfg.plugins.v[i],
+		       e->tasks.n);
+	}
+	for (uint32_t i = 0; i < e->cfg.task_opts.n; i++) {
+		if (tw_tasks_configure(&e->tasks, e->cfg.task_opts.v[i], err, sizeof(err)) != 0) {
+			fprintf(stderr, "tw-dataplane: %s\n", err);
+			return -1;
+		}
+	}
+	if (e->cfg.keys != NULL) {
+		if (tw_keys_load(&keys, e->cfg.keys, err, sizeof(err)) != 0) {
+			fprintf(stderr, "tw-dataplane: %s\n", err);
+			return -1;
+		}
+		e->keys = &keys;
+		printf("tw-dataplane: %u publisher keys from %s: frames must be authenticated\n",
+		       keys.n, e->cfg.keys);
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -117,6 +159,8 @@ main(int argc, char **argv)
 	ret = tw_config_parse(&engine.cfg, app_argc, app_argv);
 	if (ret != 0)
 		return ret > 0 ? 0 : 2;
+	if (load_tasks_and_keys(&engine) != 0)
+		return 1;
 
 	/* 2. EAL arguments, with a planned lcore list unless the user gave one */
 	if (sep + 2 > MAX_EAL_ARGS) {
@@ -142,35 +186,7 @@ main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 
-	/* 4. tasks, plan, shared memory, port */
-	ret = tw_tasks_register_builtins(&engine.tasks);
-	for (uint32_t i = 0; ret == 0 && i < engine.cfg.plugins.n; i++) {
-		char err[512];
-
-		ret = tw_tasks_load_plugin(&engine.tasks, engine.cfg.plugins.v[i], err, sizeof(err));
-		if (ret != 0)
-			rte_exit(EXIT_FAILURE, "%s\n", err);
-		printf("tw-dataplane: loaded %s (%u tasks registered)\n", engine.cfg.plugins.v[i],
-		       engine.tasks.n);
-	}
-	if (ret < 0)
-		rte_exit(EXIT_FAILURE, "built-in tasks: %s\n", strerror(-ret));
-	for (uint32_t i = 0; i < engine.cfg.task_opts.n; i++) {
-		char err[512];
-
-		if (tw_tasks_configure(&engine.tasks, engine.cfg.task_opts.v[i], err, sizeof(err)) != 0)
-			rte_exit(EXIT_FAILURE, "%s\n", err);
-	}
-	if (engine.cfg.keys != NULL) {
-		static struct tw_keys keys;
-		char err[512];
-
-		if (tw_keys_load(&keys, engine.cfg.keys, err, sizeof(err)) != 0)
-			rte_exit(EXIT_FAILURE, "%s\n", err);
-		engine.keys = &keys;
-		printf("tw-dataplane: %u publisher keys from %s: frames must be authenticated\n",
-		       keys.n, engine.cfg.keys);
-	}
+	/* 4. plan, shared memory, port */
 	if (tw_engine_plan(&engine) < 0 || tw_engine_setup(&engine) < 0)
 		rte_exit(EXIT_FAILURE, "set-up failed (see above)\n");
 	if (engine.cfg.definitions != NULL && load_definitions(&engine) != 0)

@@ -6,8 +6,10 @@
  *
  * A plugin exports one function named TW_PLUGIN_INIT_SYMBOL of type
  * tw_plugin_init_fn that calls tw_task_register() for each of its tasks.
- * It is called once, on the main lcore, before any lcore starts; a
- * non-zero return refuses the plugin and tw-dataplane does not start.
+ * It is called once at start, before DPDK's EAL is initialized (so that a
+ * bad plugin stops tw-dataplane before it holds any hugepage): no DPDK
+ * call there. A non-zero return refuses the plugin and tw-dataplane does
+ * not start.
  *
  * A handler runs on a worker lcore (pool "solo", inline, must not block)
  * or on an ordinary thread (pool "threads", may block or sleep). It reads
