@@ -490,7 +490,7 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_
 
 	for (uint32_t i = 0; i < fv.n_tasks; i++) {
 		const struct tw_task_view *tv = &ctx->views[i];
-		const char *bad = invalid_task(tv);
+		const char *bad = invalid_task(tv), *detail;
 		uint32_t verdict;
 		int n_dest;
 
@@ -558,21 +558,14 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_
 			n_dest = tv->exchange.len == 0 ? 0 : TW_ROUTE_NO_EXCHANGE; /* nothing declared yet */
 		}
 
+		detail = NULL;
 		if (n_dest == TW_ROUTE_INTERNAL || n_dest == TW_ROUTE_SOURCE) {
 			tw_cnt_add(ctx, TW_CNT_nack_access_refused, 1);
 			verdict = TW_NACK_ACCESS_REFUSED;
 			if (n_dest == TW_ROUTE_SOURCE) {
 				/* a detail of its own: the confirm says which rule refused it */
-				static const char src[] = "source address not allowed on this exchange";
-
 				tw_cnt_add(ctx, TW_CNT_nack_source_refused, 1);
-				if (events)
-					event_dispatched(ctx, tv, verdict, src);
-				if (injected)
-					refuse_injected(ctx, tv, &peer, src);
-				else
-					tw_reply_confirm(ctx, r, tv->id, false, verdict, src);
-				continue;
+				detail = "source address not allowed on this exchange";
 			}
 		} else if (n_dest < 0) {
 			tw_cnt_add(ctx, TW_CNT_nack_unknown_exchange, 1);
@@ -602,15 +595,17 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_
 			else if (dd != NULL)
 				tw_dedup_forget(dd, gen); /* refused: a retransmit tries again */
 		}
+		if (detail == NULL)
+			detail = nack_detail[verdict];
 		if (events)
-			event_dispatched(ctx, tv, verdict, nack_detail[verdict]);
+			event_dispatched(ctx, tv, verdict, detail);
 		if (injected) {
 			if (verdict != TW_NACK_NONE)
-				refuse_injected(ctx, tv, &peer, nack_detail[verdict]);
+				refuse_injected(ctx, tv, &peer, detail);
 		} else if (verdict == TW_NACK_NONE) {
 			tw_reply_confirm(ctx, r, tv->id, true, TW_NACK_NONE, NULL);
 		} else {
-			tw_reply_confirm(ctx, r, tv->id, false, verdict, nack_detail[verdict]);
+			tw_reply_confirm(ctx, r, tv->id, false, verdict, detail);
 		}
 	}
 	return routed;

@@ -247,13 +247,6 @@ em_open(struct emitter *em)
 	return true;
 }
 
-/* Steps stay in the open frame for the rest of the pass (tw_workflow_flush). */
-static void
-em_close(struct emitter *em)
-{
-	(void)em;
-}
-
 /*
  * Queue one step (signature sig with fields f). A step that does not fit
  * an empty frame is refused. @return true if queued.
@@ -386,7 +379,6 @@ fail_group(struct tw_lcore_ctx *ctx, struct group *g, const char *why, uint32_t 
 			.group_id = g->in_outer ? g->outer_group : 0, .group_index = g->outer_index },
 		   &g->peer, g->notify);
 	fail_after(ctx, &em, &gv, g->root_id, g->id, why, why_len);
-	em_close(&em);
 	if (g->in_outer)
 		member_done(ctx, g->outer_group, g->outer_index, false, NULL, 0, why, why_len);
 }
@@ -477,7 +469,6 @@ complete_group(struct tw_lcore_ctx *ctx, struct group *g)
 			.group_id = g->in_outer ? g->outer_group : 0, .group_index = g->outer_index },
 		   &g->peer, g->notify && gv.next.len == 0);
 	if (gv.next.len == 0) {
-		em_close(&em);
 		if (g->in_outer)
 			member_done(ctx, g->outer_group, g->outer_index, true, list, len, NULL, 0);
 		goto out;
@@ -493,7 +484,6 @@ complete_group(struct tw_lcore_ctx *ctx, struct group *g)
 					  .has_result = true, .result = list, .result_len = len };
 
 		if (em_step(&em, gv.next, &nv, &f)) {
-			em_close(&em);
 			goto out;
 		}
 		if (nv.group_size == 0 && !nv.immutable) {
@@ -507,20 +497,17 @@ complete_group(struct tw_lcore_ctx *ctx, struct group *g)
 				f.has_result = false;
 				f.args_group = g->id;
 				if (em_step(&em, gv.next, &nv, &f)) {
-					em_close(&em);
 					keep = true;
 					goto out;
 				}
 			}
 		}
-		em_close(&em);
 		n = snprintf(msg, sizeof(msg),
 			     "the results of %u members (%u bytes) could not be passed to the callback",
 			     g->size, len);
 		tw_cnt_add(ctx, TW_CNT_wf_step_refused, 1);
 		record_not_run(ctx, &nv, g->root_id, &g->peer, g->id, msg, (uint32_t)n);
 		fail_after(ctx, &em, &nv, g->root_id, g->id, msg, (uint32_t)n);
-		em_close(&em);
 		if (g->in_outer)
 			member_done(ctx, g->outer_group, g->outer_index, false, NULL, 0, msg,
 				    (uint32_t)n);
@@ -677,7 +664,6 @@ tw_workflow_group_open(struct tw_lcore_ctx *ctx, const struct tw_task_view *tv,
 		}
 		i++;
 	}
-	em_close(&em);
 	return NULL;
 }
 
@@ -703,7 +689,6 @@ tw_workflow_task_done(struct tw_lcore_ctx *ctx, const struct tw_task *t, uint32_
 	em_init(&em, ctx, &peer);
 	if (state != TW_ST_SUCCESS) {
 		fail_after(ctx, &em, &v, root, t->id, error, error_len);
-		em_close(&em);
 		if (t->group_id != 0)
 			member_done(ctx, t->group_id, t->group_index, false, NULL, 0, error,
 				    error_len);
@@ -731,7 +716,6 @@ tw_workflow_task_done(struct tw_lcore_ctx *ctx, const struct tw_task *t, uint32_
 					  .result_len = value_len };
 
 		if (tw_wire_decode_task_trusted(v.next, &nv) == NULL && em_step(&em, v.next, &nv, &f)) {
-			em_close(&em);
 			return;
 		}
 		{
@@ -742,14 +726,12 @@ tw_workflow_task_done(struct tw_lcore_ctx *ctx, const struct tw_task *t, uint32_
 			/* the step itself and everything after it never run */
 			record_not_run(ctx, &nv, root, &peer, t->id, why, sizeof(why) - 1);
 			fail_after(ctx, &em, &nv, root, t->id, why, sizeof(why) - 1);
-			em_close(&em);
 			if (t->group_id != 0)
 				member_done(ctx, t->group_id, t->group_index, false, NULL, 0, why,
 					    sizeof(why) - 1);
 		}
 		return;
 	}
-	em_close(&em);
 	if (t->group_id != 0)
 		member_done(ctx, t->group_id, t->group_index, true, value, value_len, NULL, 0);
 }
@@ -764,7 +746,6 @@ tw_workflow_step_refused(struct tw_lcore_ctx *ctx, const struct tw_task_view *tv
 
 	em_init(&em, ctx, peer);
 	fail_after(ctx, &em, tv, root, tv->id, why, n);
-	em_close(&em);
 	if (tv->group_id != 0)
 		member_done(ctx, tv->group_id, tv->group_index, false, NULL, 0, why, n);
 }
@@ -836,10 +817,8 @@ tw_workflow_replace_group(struct tw_lcore_ctx *ctx, struct tw_task *t, const cha
 		return -EMSGSIZE;
 	em_init(&em, ctx, &peer);
 	if (!em_step(&em, (struct tw_str){ node, w.len }, &nv, &none)) {
-		em_close(&em);
 		return em.o->m == NULL ? -ENOMEM : -EMSGSIZE;
 	}
-	em_close(&em);
 	t->wf_replaced = 1;
 	return 0;
 }
