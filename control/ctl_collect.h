@@ -2,8 +2,10 @@
  * tw-control's collector: one thread that drains what the data-plane
  * lcores hand over (result-store records, tasks to hold) into the result
  * store and the scheduler, injects due tasks back, and expires old
- * results, and runs periodic schedules. It polls every CTL_COLLECT_PERIOD_US: the lcores never wait
- * for it, and whatever it has not drained yet waits in the rings
+ * results, and runs periodic schedules. It polls every CTL_COLLECT_PERIOD_US
+ * (CTL_COLLECT_QUIET_US after CTL_COLLECT_QUIET_PASSES passes with nothing to
+ * do and nothing held): the lcores never wait for it, and whatever it has
+ * not drained yet waits in the rings
  * (TW_RECORDS_RING mbufs and TW_SCHED_RING tasks per lcore; beyond that
  * the lcores count records_lost / NACK no-scheduler).
  *
@@ -19,6 +21,8 @@
 #include "tw_shared.h"
 
 #define CTL_COLLECT_PERIOD_US 200
+#define CTL_COLLECT_QUIET_PASSES 100 /* idle passes before the period stretches */
+#define CTL_COLLECT_QUIET_US 2000     /* the stretched period */
 
 struct ctl_beat;
 struct ctl_events;

@@ -18,6 +18,7 @@
 #include "tw_dedup.h"
 #include "tw_keys.h"
 #include "tw_dispatch.h"
+#include "tw_enqueue.h"
 #include "tw_route_cache.h"
 #include "tw_drop.h"
 #include "tw_parse.h"
@@ -52,141 +53,6 @@ invalid_task(const struct tw_task_view *t)
 	if (t->n_headers > TW_MAX_TASK_HEADERS)
 		return "more than 16 headers";
 	return NULL;
-}
-
-/*
- * A task dropped from the head of a full queue without a dead-letter
- * exchange: released. A workflow step also fails its workflow (its group
- * would otherwise wait for it for ever).
- */
-static void
-drop_released(struct tw_lcore_ctx *ctx, struct tw_task *old)
-{
-	static const char why[] = "dropped from the head of a full queue (x-overflow drop-head)";
-
-	if (unlikely(old->wf)) {
-		struct tw_wire_result rec = {
-			.task_id = old->id, .state = TW_ST_FAILURE, .error = why,
-			.error_len = sizeof(why) - 1, .name = old->name, .name_len = old->name_len,
-			.root_id = old->root_id, .parent_id = old->parent_id,
-			.group_id = old->group_id, .group_index = old->group_index,
-		};
-
-		tw_records_put(ctx, &rec);
-		tw_workflow_task_done(ctx, old, TW_ST_FAILURE, NULL, 0, why, sizeof(why) - 1);
-	}
-	tw_task_release(old, ctx->task_pool);
-}
-
-/*
- * Take the task a full queue drops first: the oldest of the lowest
- * non-empty priority level (the only level without priorities).
- */
-static inline bool
-dequeue_oldest(const struct tw_route_queue *q, struct tw_task **old)
-{
-	for (uint32_t p = 0; p <= q->max_priority; p++)
-		if (rte_ring_dequeue(p == 0 ? q->ring : q->levels[p - 1], (void **)old) == 0)
-			return true;
-	return false;
-}
-
-/*
- * x-overflow drop-head: make room by releasing the oldest task, then
- * enqueue. Workers only take from the ring and this lcore is its only
- * producer, so after one successful dequeue the enqueue has room; if the
- * workers emptied the ring meanwhile the dequeue finds nothing and the
- * enqueue has room anyway.
- * @return true if t is in the ring.
- */
-static bool
-drop_head_and_enqueue(struct tw_lcore_ctx *ctx, const struct tw_routes *rt,
-		      const struct tw_route_queue *q, struct tw_task *t, struct rte_ring *ring)
-{
-	struct tw_task *old;
-
-	if (dequeue_oldest(q, &old)) {
-		if (old->counts_bytes)
-			__atomic_fetch_sub(&ctx->shared->queue_bytes[q->slot].bytes, old->args_len,
-					   __ATOMIC_RELAXED);
-		tw_cnt_qadd(&ctx->stats->q_dropped[q->slot], 1);
-		tw_cnt_add(ctx, TW_CNT_tasks_dropped_head, 1);
-		if (!tw_deadletter(ctx, rt, old))
-			drop_released(ctx, old);
-	}
-	return rte_ring_enqueue(ring, t) == 0;
-}
-
-/*
- * x-max-length-bytes: reserve t's args bytes in the queue's counter if
- * they fit; with drop-head, drop oldest tasks until they do (bounded by
- * the queue's length). @return true when reserved (undone by the caller
- * if the enqueue still fails).
- */
-static bool
-bytes_fit(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, const struct tw_route_queue *q,
-	  struct tw_task *t)
-{
-	uint64_t *bytes = &ctx->shared->queue_bytes[q->slot].bytes;
-
-	for (uint32_t tries = 0; tries <= q->max_length; tries++) {
-		uint64_t now = __atomic_load_n(bytes, __ATOMIC_RELAXED);
-		struct tw_task *old;
-
-		if (now + t->args_len <= q->max_bytes) {
-			__atomic_fetch_add(bytes, t->args_len, __ATOMIC_RELAXED);
-			return true;
-		}
-		if (q->overflow != TW_OVERFLOW_DROP_HEAD || t->args_len > q->max_bytes)
-			return false;
-		if (!dequeue_oldest(q, &old))
-			return false; /* the workers hold the bytes; they will give them back */
-		if (old->counts_bytes)
-			__atomic_fetch_sub(bytes, old->args_len, __ATOMIC_RELAXED);
-		tw_cnt_qadd(&ctx->stats->q_dropped[q->slot], 1);
-		tw_cnt_add(ctx, TW_CNT_tasks_dropped_head, 1);
-		if (!tw_deadletter(ctx, rt, old))
-			drop_released(ctx, old);
-	}
-	return false;
-}
-
-/* Tasks in a priority queue, over all levels (its max-length is for the total). */
-static inline uint32_t
-priority_queue_count(const struct tw_route_queue *q)
-{
-	uint32_t n = rte_ring_count(q->ring);
-
-	for (uint32_t p = 0; p < q->max_priority; p++)
-		n += rte_ring_count(q->levels[p]);
-	return n;
-}
-
-/*
- * Put t into q under the queue's limits (max-length over all priority
- * levels, max-length-bytes) and overflow mode.
- * @return true if t is in a ring (the consumer owns it), false if the
- *   queue refused it (the caller still owns it; nothing is reserved).
- */
-static bool
-enqueue_task(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, const struct tw_route_queue *q,
-	     struct tw_task *t)
-{
-	struct rte_ring *ring = tw_queue_ring(q, t->priority);
-	bool full;
-
-	t->counts_bytes = q->max_bytes != 0;
-	if (t->counts_bytes && !bytes_fit(ctx, rt, q, t))
-		return false;
-	full = q->max_priority != 0 && priority_queue_count(q) >= q->max_length;
-	if (likely(!full && rte_ring_enqueue(ring, t) == 0))
-		return true;
-	if (q->overflow == TW_OVERFLOW_DROP_HEAD && drop_head_and_enqueue(ctx, rt, q, t, ring))
-		return true;
-	if (t->counts_bytes)
-		__atomic_fetch_sub(&ctx->shared->queue_bytes[q->slot].bytes, t->args_len,
-				   __ATOMIC_RELAXED);
-	return false;
 }
 
 /* A descriptor for task tv of frame (one frame reference taken by the caller). */
@@ -234,17 +100,125 @@ fill_task(struct tw_lcore_ctx *ctx, struct tw_task *t, struct rte_mbuf *frame,
 }
 
 /*
+ * The frame references one frame's descriptors hold. Each descriptor
+ * holds one, taken before its hand-off; taken one at a time they are an
+ * atomic add each on the frame's cache line (a quarter of the lcore's
+ * time at 32 tasks per frame). So they are taken ahead, one update for
+ * the frame's remaining tasks, and what is left unused is given back when
+ * the frame is done. The stage's own reference keeps the frame alive
+ * meanwhile (released by tw_drop_burst after the burst).
+ */
+struct frame_refs {
+	struct rte_mbuf *m;
+	uint32_t spare;        /* taken, not yet held by a descriptor */
+	uint32_t left;         /* tasks of the frame from the current one on */
+};
+
+/* One reference for a descriptor about to be handed off. */
+static inline void
+ref_take(struct frame_refs *fr)
+{
+	if (unlikely(fr->spare == 0)) {
+		fr->spare = fr->left != 0 ? fr->left : 1;
+		rte_mbuf_refcnt_update(fr->m, (int16_t)fr->spare);
+	}
+	fr->spare--;
+}
+
+/* The hand-off failed: the reference goes back to the spares. */
+static inline void
+ref_unused(struct frame_refs *fr)
+{
+	fr->spare++;
+}
+
+static inline void
+ref_finish(struct frame_refs *fr)
+{
+	if (fr->spare != 0)
+		rte_mbuf_refcnt_update(fr->m, -(int16_t)fr->spare);
+}
+
+static const char *const nack_detail[] = {
+	[TW_NACK_UNROUTABLE] = "no binding matched",
+	[TW_NACK_QUEUE_FULL] = "queue full",
+	[TW_NACK_UNKNOWN_EXCHANGE] = "no such exchange",
+	[TW_NACK_NO_RESOURCES] = "engine out of task descriptors",
+	[TW_NACK_ACCESS_REFUSED] = "exchange is internal",
+	[TW_NACK_NO_SCHEDULER] = "delayed task, but no tw-control attached to hold it",
+};
+
+/*
+ * Staged tasks (see tw_enqueue.h), over a whole burst of frames: with one
+ * task per frame a frame alone has nothing to batch. A task with a
+ * descriptor in the stage is pending: it is concluded (confirmed, counted)
+ * when the stage is settled, with the verdict of all its queues. Settled
+ * at the end of the burst, when the stage or the pending list fills (at a
+ * task boundary), and at the end of each frame whose conclusions need the
+ * frame's own views (injected frames: FAILURE records; events on).
+ */
+#define PENDING_MAX 128
+
+struct pending_task {
+	uint64_t id;
+	struct tw_peer peer;
+	struct tw_dedup_entry *dd;
+	uint32_t dd_gen;
+	uint16_t view;         /* index in the frame's views (valid while the frame is) */
+	uint8_t verdict;       /* so far */
+};
+
+struct dispatch_stage {
+	struct tw_enqueue_stage sg;
+	uint32_t n_pending;
+	uint32_t routed;       /* pending tasks settled routed */
+	struct pending_task p[PENDING_MAX];
+};
+
+/* A queue refused descriptor t: it is released (or dead-lettered: reject-publish-dlx). */
+static uint32_t
+refused(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, const struct tw_route_queue *q,
+	struct tw_task *t)
+{
+	/* reject-publish-dlx: refused here, and lives on through the DLX */
+	if (q->overflow != TW_OVERFLOW_REJECT_PUBLISH_DLX || !tw_deadletter(ctx, rt, t)) {
+		/* the frame outlives this: the dispatch stage holds it until the burst ends */
+		rte_mbuf_refcnt_update(t->frame, -1);
+		rte_mempool_put(ctx->task_pool, t);
+	}
+	tw_cnt_qadd(&ctx->stats->q_rejected[q->slot], 1);
+	tw_cnt_add(ctx, TW_CNT_nack_queue_full, 1);
+	return TW_NACK_QUEUE_FULL;
+}
+
+/* Hand the staged descriptors to their queues; fold refusals into their tasks' verdicts. */
+static void
+flush_stage(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct dispatch_stage *ds)
+{
+	tw_enqueue_stage_flush(ctx, rt, &ds->sg);
+	for (uint32_t k = 0; k < ds->sg.n_refused; k++) {
+		uint32_t v = refused(ctx, rt, &rt->queues[ds->sg.refused_queue[k]], ds->sg.refused[k]);
+		struct pending_task *pt = &ds->p[ds->sg.refused_task[k]];
+
+		if (pt->verdict == TW_NACK_NONE)
+			pt->verdict = (uint8_t)v;
+	}
+}
+
+/*
  * Deliver one task to each destination queue.
  * @return TW_NACK_NONE if every queue took it, else the NACK reason.
  */
 static uint32_t
-deliver(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_mbuf *frame,
-	const struct tw_task_view *tv, const struct tw_peer *peer, uint16_t handler,
-	const uint16_t *dest, int n_dest, uint64_t now, struct tw_dedup_entry *dd, uint32_t dd_gen)
+deliver(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct frame_refs *fr,
+	struct dispatch_stage *ds, uint16_t slot, bool *staged, const struct tw_task_view *tv,
+	const struct tw_peer *peer, uint16_t handler, const uint16_t *dest, int n_dest, uint64_t now,
+	struct tw_dedup_entry *dd, uint32_t dd_gen)
 {
 	uint32_t verdict = TW_NACK_NONE;
 	/* the task's own deadline, if any; the queue's TTL may come sooner */
 	uint64_t task_expiry = tv->expires_ms != 0 ? tw_tsc_of_unix_ms(ctx, tv->expires_ms) : 0;
+
 
 	for (int d = 0; d < n_dest; d++) {
 		const struct tw_route_queue *q = &rt->queues[dest[d]];
@@ -257,7 +231,7 @@ deliver(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_mbuf *f
 			verdict = TW_NACK_NO_RESOURCES;
 			continue;
 		}
-		fill_task(ctx, t, frame, tv, peer, handler, now);
+		fill_task(ctx, t, fr->m, tv, peer, handler, now);
 		t->dedup = dd;
 		t->dedup_gen = dd_gen;
 		t->queue_slot = q->slot;
@@ -266,18 +240,21 @@ deliver(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_mbuf *f
 		t->expire_tsc = t->expiry_is_task ? task_expiry : ttl_expiry;
 		/* The descriptor's own frame reference, taken before the hand-off:
 		 * a worker may release it as soon as the enqueue is visible. */
-		rte_mbuf_refcnt_update(frame, 1);
+		ref_take(fr);
+		if (likely(tw_enqueue_stageable(q))) {
+			/* handed off when the stage is settled (or fills: a task to many queues) */
+			if (unlikely(tw_enqueue_stage_full(&ds->sg)))
+				flush_stage(ctx, rt, ds);
+			tw_enqueue_stage_add(&ds->sg, t, dest[d], slot);
+			*staged = true;
+			continue;
+		}
 		/* Hand-off: after a successful enqueue the consumer owns t. */
-		if (unlikely(!enqueue_task(ctx, rt, q, t))) {
-			/* reject-publish-dlx: refused here, and lives on through the DLX */
-			if (q->overflow != TW_OVERFLOW_REJECT_PUBLISH_DLX || !tw_deadletter(ctx, rt, t)) {
-				rte_mbuf_refcnt_update(frame, -1);
-				rte_mempool_put(ctx->task_pool, t);
-			}
-			tw_cnt_qadd(&ctx->stats->q_rejected[q->slot], 1);
-			tw_cnt_add(ctx, TW_CNT_nack_queue_full, 1);
+		if (unlikely(!tw_enqueue_task(ctx, rt, q, t))) {
+			uint32_t v = refused(ctx, rt, q, t);
+
 			if (verdict == TW_NACK_NONE)
-				verdict = TW_NACK_QUEUE_FULL;
+				verdict = v;
 			continue;
 		}
 		tw_cnt_qadd(&ctx->stats->q_published[q->slot], 1);
@@ -293,7 +270,7 @@ deliver(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_mbuf *f
  * @return TW_NACK_NONE, or why it could not be held.
  */
 static uint32_t
-schedule(struct tw_lcore_ctx *ctx, struct rte_mbuf *frame, const struct tw_task_view *tv,
+schedule(struct tw_lcore_ctx *ctx, struct frame_refs *fr, const struct tw_task_view *tv,
 	 const struct tw_peer *peer, uint16_t handler, uint64_t now)
 {
 	struct tw_task *t;
@@ -302,12 +279,12 @@ schedule(struct tw_lcore_ctx *ctx, struct rte_mbuf *frame, const struct tw_task_
 		tw_cnt_add(ctx, TW_CNT_nack_no_resources, 1);
 		return TW_NACK_NO_RESOURCES;
 	}
-	fill_task(ctx, t, frame, tv, peer, handler, now);
+	fill_task(ctx, t, fr->m, tv, peer, handler, now);
 	t->queue_slot = 0;
 	t->expire_tsc = 0;
-	rte_mbuf_refcnt_update(frame, 1);
+	ref_take(fr);
 	if (!tw_sched_hand_off(ctx, t)) {
-		rte_mbuf_refcnt_update(frame, -1);
+		ref_unused(fr);
 		rte_mempool_put(ctx->task_pool, t);
 		tw_cnt_add(ctx, TW_CNT_nack_no_scheduler, 1);
 		return TW_NACK_NO_SCHEDULER;
@@ -435,26 +412,62 @@ frame_authentic(const struct tw_lcore_ctx *ctx, const uint8_t *payload,
 	return k != NULL && tw_mac_ok(k, payload, fv->mac_off, fv->mac.p, fv->mac.len);
 }
 
-static uint32_t
-dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_mbuf *frame,
-	       uint64_t now, uint64_t now_ms, bool injected)
+/*
+ * The task's verdict is known: the event, then its confirm (or, injected,
+ * its FAILURE). tv may be NULL when neither is wanted (not injected,
+ * events off).
+ */
+static void
+conclude(struct tw_lcore_ctx *ctx, const struct tw_task_view *tv, uint64_t id,
+	 const struct tw_peer *peer, uint32_t verdict, const char *detail, bool injected, bool events)
 {
-	static const char *const nack_detail[] = {
-		[TW_NACK_UNROUTABLE] = "no binding matched",
-		[TW_NACK_QUEUE_FULL] = "queue full",
-		[TW_NACK_UNKNOWN_EXCHANGE] = "no such exchange",
-		[TW_NACK_NO_RESOURCES] = "engine out of task descriptors",
-		[TW_NACK_ACCESS_REFUSED] = "exchange is internal",
-		[TW_NACK_NO_SCHEDULER] = "delayed task, but no tw-control attached to hold it",
-	};
+	if (events)
+		event_dispatched(ctx, tv, verdict, detail);
+	if (injected) {
+		if (verdict != TW_NACK_NONE)
+			refuse_injected(ctx, tv, peer, detail);
+	} else if (verdict == TW_NACK_NONE) {
+		tw_reply_confirm(ctx, tw_reply_to(ctx, peer), id, true, TW_NACK_NONE, NULL);
+	} else {
+		tw_reply_confirm(ctx, tw_reply_to(ctx, peer), id, false, verdict, detail);
+	}
+}
+
+/*
+ * Hand off what is staged and conclude every pending task. views: the
+ * frame's views, when its conclusions need them (then every pending task
+ * is of that frame); NULL otherwise.
+ */
+static void
+settle(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct dispatch_stage *ds,
+       const struct tw_task_view *views, bool injected, bool events)
+{
+	if (ds->sg.n != 0)
+		flush_stage(ctx, rt, ds);
+	for (uint32_t k = 0; k < ds->n_pending; k++) {
+		const struct pending_task *pt = &ds->p[k];
+
+		if (pt->verdict == TW_NACK_NONE)
+			ds->routed++;
+		else if (pt->dd != NULL)
+			tw_dedup_forget(pt->dd, pt->dd_gen); /* refused: a retransmit tries again */
+		conclude(ctx, views != NULL ? &views[pt->view] : NULL, pt->id, &pt->peer, pt->verdict,
+			 nack_detail[pt->verdict], injected, events);
+	}
+	ds->n_pending = 0;
+}
+
+static uint32_t
+dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct dispatch_stage *ds,
+	       struct rte_mbuf *frame, uint64_t now, uint64_t now_ms, bool injected, bool events)
+{
 	struct tw_frame_view fv;
 	struct tw_peer peer;
-	struct tw_reply *r = NULL;
 	enum tw_wire_status st;
 	uint16_t dest[TW_MAX_ROUTE_DESTS];
 	uint32_t payload_len, routed = 0;
 	const uint8_t *payload = tw_parse_payload(frame, &payload_len);
-	const bool events = tw_events_on(ctx);
+	struct frame_refs refs = { frame, 0, 0 };
 
 	tw_cnt_add(ctx, TW_CNT_rx_frames, 1);
 	st = injected ? tw_wire_decode_frame_trusted(payload, payload_len, &fv, ctx->views,
@@ -483,9 +496,10 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_
 		tw_reply_close(ctx, &fr);
 		return 0;
 	}
-	/* per-task confirms go into the lcore's reply stream (tw_reply_to) */
-	if (!injected)
-		r = tw_reply_to(ctx, &peer);
+	/*
+	 * Per-task confirms go into the lcore's reply stream: tw_reply_to() at
+	 * each (a settle may have switched the stream to another peer).
+	 */
 	tw_cnt_add(ctx, injected ? TW_CNT_tasks_injected : TW_CNT_tasks_received, fv.n_tasks);
 
 	for (uint32_t i = 0; i < fv.n_tasks; i++) {
@@ -494,8 +508,12 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_
 		uint32_t verdict;
 		int n_dest;
 
+		refs.left = fv.n_tasks - i;
+		/* a task boundary: room for the next task's descriptors and its pending record */
+		if (unlikely(ds->n_pending == PENDING_MAX || ds->sg.n > TW_STAGE_MAX - 8))
+			settle(ctx, rt, ds, injected || events ? ctx->views : NULL, injected, events);
 		if (fv.retransmits && bad == NULL && ctx->dedup != NULL &&
-		    resend_duplicate(ctx, r, &peer, tv))
+		    resend_duplicate(ctx, injected ? NULL : tw_reply_to(ctx, &peer), &peer, tv))
 			continue;
 		if (unlikely(tv->workflow) && bad == NULL && tv->group_id != 0 &&
 		    tv->group_size == 0) {
@@ -506,7 +524,8 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_
 				/* a member retransmitted after its group finished */
 				tw_cnt_add(ctx, TW_CNT_tasks_duplicate, 1);
 				if (!injected)
-					tw_reply_confirm(ctx, r, tv->id, true, TW_NACK_NONE, NULL);
+					tw_reply_confirm(ctx, tw_reply_to(ctx, &peer), tv->id, true,
+							 TW_NACK_NONE, NULL);
 				continue;
 			}
 			if (bad != NULL)
@@ -518,7 +537,8 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_
 			if (bad == NULL) {
 				routed++;
 				if (!injected)
-					tw_reply_confirm(ctx, r, tv->id, true, TW_NACK_NONE, NULL);
+					tw_reply_confirm(ctx, tw_reply_to(ctx, &peer), tv->id, true,
+							 TW_NACK_NONE, NULL);
 				continue;
 			}
 		}
@@ -527,7 +547,8 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_
 			if (injected)
 				refuse_injected(ctx, tv, &peer, bad);
 			else
-				tw_reply_confirm(ctx, r, tv->id, false, TW_NACK_INVALID_TASK, bad);
+				tw_reply_confirm(ctx, tw_reply_to(ctx, &peer), tv->id, false,
+						 TW_NACK_INVALID_TASK, bad);
 			continue;
 		}
 		if (rt != NULL) {
@@ -586,28 +607,37 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_
 			if (fv.retransmits && ctx->dedup != NULL)
 				dd = tw_dedup_insert(ctx->dedup, peer.ip, peer.port, tv->id, &gen);
 			if (tv->eta_ms > now_ms && !injected)
-				verdict = schedule(ctx, frame, tv, &peer, handler, now);
-			else
-				verdict = deliver(ctx, rt, frame, tv, &peer, handler, dest, n_dest, now,
-						  dd, gen);
+				verdict = schedule(ctx, &refs, tv, &peer, handler, now);
+			else {
+				struct pending_task *pt = &ds->p[ds->n_pending];
+				bool staged = false;
+
+				*pt = (struct pending_task){ .id = tv->id, .peer = peer, .dd = dd,
+							     .dd_gen = gen, .view = (uint16_t)i,
+							     .verdict = TW_NACK_NONE };
+				verdict = deliver(ctx, rt, &refs, ds, (uint16_t)ds->n_pending, &staged, tv,
+						  &peer, handler, dest, n_dest, now, dd, gen);
+				if (staged) {
+					/* concluded when the stage is settled; a flush inside
+					 * deliver() may have recorded a refusal already */
+					if (pt->verdict == TW_NACK_NONE)
+						pt->verdict = (uint8_t)verdict;
+					ds->n_pending++;
+					continue;
+				}
+			}
 			if (verdict == TW_NACK_NONE)
 				routed++;
 			else if (dd != NULL)
 				tw_dedup_forget(dd, gen); /* refused: a retransmit tries again */
 		}
-		if (detail == NULL)
-			detail = nack_detail[verdict];
-		if (events)
-			event_dispatched(ctx, tv, verdict, detail);
-		if (injected) {
-			if (verdict != TW_NACK_NONE)
-				refuse_injected(ctx, tv, &peer, detail);
-		} else if (verdict == TW_NACK_NONE) {
-			tw_reply_confirm(ctx, r, tv->id, true, TW_NACK_NONE, NULL);
-		} else {
-			tw_reply_confirm(ctx, r, tv->id, false, verdict, detail);
-		}
+		conclude(ctx, tv, tv->id, &peer, verdict,
+			 detail != NULL ? detail : nack_detail[verdict], injected, events);
 	}
+	/* conclusions that need this frame's views: now, while they are valid */
+	if (injected || events)
+		settle(ctx, rt, ds, ctx->views, injected, events);
+	ref_finish(&refs);
 	return routed;
 }
 
@@ -618,15 +648,23 @@ dispatch_burst(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct rte_
 	uint64_t now = rte_rdtsc();
 	uint64_t now_ms = tw_unix_ms(ctx, now);
 	uint32_t routed = 0;
+	/* once per burst: whether conclusions wait for the burst's end must not change midway */
+	const bool events = tw_events_on(ctx);
+	struct dispatch_stage ds;
 
+	ds.sg.n = 0;
+	ds.n_pending = 0;
+	ds.routed = 0;
 	for (uint16_t i = 0; i < n; i++) {
 		ctx->in_dispatch = true;
-		routed += dispatch_frame(ctx, rt, v[i], now, now_ms, injected);
+		routed += dispatch_frame(ctx, rt, &ds, v[i], now, now_ms, injected, events);
 		ctx->in_dispatch = false;
 		/* workflow steps the frame queued (group members), between frames */
 		if (unlikely(tw_workflow_has_steps(ctx)))
 			tw_workflow_flush(ctx, rt);
 	}
+	settle(ctx, rt, &ds, NULL, injected, events);
+	routed += ds.routed;
 	/* Every descriptor took its own reference; release the stage's. */
 	tw_drop_burst(ctx, TW_CNT_frames_released, v, n);
 	/* the cache counts for itself; publish its totals once per burst */

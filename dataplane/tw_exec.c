@@ -358,8 +358,8 @@ handle(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task *t, 
 uint32_t
 tw_exec_burst(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 {
-	struct tw_task *tasks[TW_BURST];
-	uint32_t n, done = 0;
+	struct tw_task *tasks[TW_BURST], *finished[TW_BURST];
+	uint32_t n, done = 0, n_finished = 0;
 
 	if (ctx->threads != NULL)
 		done += thread_completions(ctx, rt);
@@ -385,8 +385,9 @@ tw_exec_burst(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 			__atomic_fetch_sub(&ctx->shared->queue_bytes[t->queue_slot].bytes,
 					   t->args_len, __ATOMIC_RELAXED);
 		if (!handle(ctx, rt, t, false))
-			tw_task_release(t, ctx->task_pool);
+			finished[n_finished++] = t;
 	}
+	tw_task_release_bulk(finished, n_finished, ctx->task_pool);
 	/* the next steps of workflows finished in this burst */
 	if (unlikely(tw_workflow_has_steps(ctx)))
 		tw_workflow_flush(ctx, rt);

@@ -3,6 +3,7 @@
 #   perf_engine_start ID [tw-dataplane options...]  engine: memif server, pure polling
 #   perf_loadgen DIR [tw-loadgen options...]         load generator: memif client
 #   tw_engine_stop DIR                               (deploy/lib.sh) stop and clean up
+#   perf_isolate_cpu CPU / perf_release_cpu          keep CPU for the engine's lcore
 #
 # The engine's polling lcore gets CPU 1 and the load generator CPU 0 (the
 # engine's main lcore shares CPU 0 but only sleeps), as the issue's
@@ -12,6 +13,34 @@
 
 TW_PERF_ENGINE_IP=10.78.0.1
 TW_PERF_LG_IP=10.78.0.2
+
+# Keep CPU $1 for the engine's polling lcore while a benchmark runs, as
+# `tuna --isolate` would on a tuned host: every thread allowed on it that
+# may move (user threads, unbound kernel threads such as kdamond) is moved
+# to the other CPUs, this shell included. On these 2-core VMs such
+# threads (and /usr/bin/sleep in a harness's wait loop) were seen to
+# preempt the lcore for up to 13 ms. perf_release_cpu puts them back.
+perf_isolate_cpu() {
+	local cpu=$1 t tid mask keep
+	TW_ISOLATED=$(mktemp)
+	for t in /proc/[0-9]*/task/[0-9]*; do
+		tid=${t##*/}
+		mask=$(taskset -p "$tid" 2>/dev/null) || continue
+		mask=${mask##* }
+		keep=$(( 0x$mask & ~(1 << cpu) ))
+		[ "$keep" -ne 0 ] && [ "$keep" -ne $(( 0x$mask )) ] || continue
+		taskset -p "$(printf '%x' "$keep")" "$tid" >/dev/null 2>&1 && echo "$tid $mask" >>"$TW_ISOLATED"
+	done
+}
+
+perf_release_cpu() {
+	local tid mask
+	[ -n "${TW_ISOLATED:-}" ] && [ -f "$TW_ISOLATED" ] || return 0
+	while read -r tid mask; do
+		taskset -p "$mask" "$tid" >/dev/null 2>&1 || true
+	done <"$TW_ISOLATED"
+	rm -f "$TW_ISOLATED"
+}
 
 perf_engine_start() {
 	local id=$1; shift
@@ -59,12 +88,12 @@ perf_loadgen() {
 		--engine-ip "$TW_PERF_ENGINE_IP" --ip "$TW_PERF_LG_IP" "$@"
 	for ((i = 0; i < 50; i++)); do
 		[ -s "$pidfile" ] && break
-		sleep 0.1
+		tw_nap 0.1
 	done
 	pid=$(cat "$pidfile" 2>/dev/null || true)
 	for ((i = 0; i < 1200; i++)); do
 		[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
+		tw_nap 0.1
 	done
 	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
 		echo "taskwire: tw-loadgen (pid $pid) still running after 120 s; stopping it" >&2

@@ -33,13 +33,16 @@ baseline() {
 	grep -E "Rx-pps" "$rx" | awk '$2 > 0 { print $2 }' | sort -n | awk '{ v[NR] = $1 } END { print (NR ? v[int((NR + 1) / 2)] : 0) }'
 }
 
+# CPU 1 is the measured side's (testpmd's receiver, then the engine's lcore) for the whole run
+perf_isolate_cpu 1
+trap perf_release_cpu EXIT
 echo "perf: baseline (dpdk-testpmd over memif, 128-byte frames, ${secs}s)"
 link_pps=$(baseline)
 echo "perf: link limit ${link_pps} packets/s"
 
 perf_engine_start perfeng >/dev/null || { echo "perf: engine did not start"; exit 1; }
 dir=$TW_DIR
-trap 'tw_engine_stop "$dir"' EXIT
+trap 'tw_engine_stop "$dir"; perf_release_cpu' EXIT
 twctl() { "$TW_BUILD/twctl" --socket "$dir/control.sock" "$@" >/dev/null; }
 twctl queue declare bench
 twctl exchange declare dx direct && twctl bind dx bench k
@@ -138,3 +141,4 @@ cat "$work"/*.json >"$out/suite.json"
 cat "$out/suite.md"
 trap - EXIT
 tw_engine_stop "$dir"
+perf_release_cpu

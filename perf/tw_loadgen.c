@@ -286,6 +286,7 @@ struct lg {
 	struct slot *slots;
 	uint64_t next_id, first_id, frame_id;
 	uint64_t tsc_hz;
+	uint64_t ns_per_tick_q32;      /* 2^32 ns per TSC tick: a multiply per latency, not a divide */
 	struct lg_stats st;
 };
 
@@ -342,7 +343,7 @@ account(struct lg *g, const struct tw_reply_item *it, uint64_t now)
 		g->st.unknown_ids++;
 		return;
 	}
-	ns = (now - s->sent_tsc) * 1000000000ull / g->tsc_hz;
+	ns = (uint64_t)(((unsigned __int128)(now - s->sent_tsc) * g->ns_per_tick_q32) >> 32);
 	if (it->kind == TW_ITEM_CONFIRM) {
 		if (it->ack) {
 			g->st.acks++;
@@ -560,6 +561,7 @@ main(int argc, char **argv)
 	}
 	rte_mempool_obj_iter(g.tx_pool, fill_template, &g.tpl);
 	g.tsc_hz = rte_get_tsc_hz();
+	g.ns_per_tick_q32 = (uint64_t)(((unsigned __int128)1000000000u << 32) / g.tsc_hz);
 	g.first_id = g.next_id = ((uint64_t)rte_rdtsc() << 20) | 1; /* distinct across runs */
 	fprintf(stderr, "tw-loadgen: engine %02x:%02x:%02x:%02x:%02x:%02x, %s loop, %u tasks/frame, "
 			"%u-byte args, %.1f s\n",

@@ -4,7 +4,8 @@
  * back from the queues' published counters.
  *   fanout, topic, headers (all/any), exchange-to-exchange, alternate
  *   exchange, internal exchange (NACK access-refused), deleting an
- *   exchange in use (its bindings go; publishing to it is NACKed).
+ *   exchange in use (its bindings go; publishing to it is NACKed), a
+ *   fanout wider than the dispatch stage into full queues.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -160,6 +161,77 @@ test_alternate_and_internal(void **state)
 	assert_int_equal(it_twctl("exchange declare main direct --alternate ae"), 0);
 }
 
+/*
+ * A fanout wider than the dispatch stage (tw_enqueue.h: TW_STAGE_MAX
+ * descriptors, so the stage is flushed while one task is still being
+ * delivered) into small reject-publish queues: each offer of a task
+ * reaches every queue (published + rejected), a task refused by any queue is
+ * NACKed queue-full, every descriptor a queue took runs, and the teardown
+ * checks that no descriptor or frame reference was lost on the refusals.
+ */
+#define WIDE 80
+
+static void
+test_fanout_wider_than_stage(void **state)
+{
+	struct tw_client *c = it_client();
+	struct tw_publish p = { .exchange = "wide", .task = "sleep_us", .args = "[100]", .args_len = 5 };
+	struct it_tally t = { 0 };
+	char path[512];
+	uint64_t id, taken = 0, rejected = 0, deadline;
+	const int n = 24;
+	FILE *f;
+
+	(void)state;
+	/* one definitions file: 80 queues and bindings in one call */
+	snprintf(path, sizeof(path), "%s/wide.json", getenv("TW_DIR"));
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "{\"exchanges\": [{\"name\": \"wide\", \"type\": \"fanout\"}],\n\"queues\": [");
+	for (int i = 0; i < WIDE; i++)
+		fprintf(f, "%s{\"name\": \"w%d\", \"arguments\": {\"x-max-length\": 4, "
+			   "\"x-overflow\": \"reject-publish\"}}", i ? "," : "", i);
+	fprintf(f, "],\n\"bindings\": [");
+	for (int i = 0; i < WIDE; i++)
+		fprintf(f, "%s{\"source\": \"wide\", \"destination\": \"w%d\", "
+			   "\"destination_type\": \"queue\", \"routing_key\": \"\"}", i ? "," : "", i);
+	fprintf(f, "]}\n");
+	fclose(f);
+	assert_int_equal(it_twctl("definitions import %s", path), 0);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(tw_client_publish(c, &p, &id), 0);
+	assert_int_equal(tw_client_flush(c), 0);
+	deadline = it_now_ms() + 20000;
+	/* bounded: until every task is confirmed and every taken descriptor has run, or 20 s */
+	for (;;) {
+		taken = rejected = 0;
+		for (int i = 0; i < WIDE; i++) {
+			char q[8];
+
+			snprintf(q, sizeof(q), "w%d", i);
+			taken += it_queue(q, "published");
+			rejected += it_queue(q, "rejected");
+		}
+		if ((t.acks + t.nacks == (uint64_t)n && t.results == taken) || it_now_ms() > deadline)
+			break;
+		assert_true(tw_client_poll(c, 200, it_tally_event, &t) >= 0);
+	}
+	tw_client_close(c);
+	print_message("fanout to %d queues: %d tasks, %lu acked, %lu nacked, %lu taken, %lu rejected, "
+		      "%lu ran\n", WIDE, n, (unsigned long)t.acks, (unsigned long)t.nacks,
+		      (unsigned long)taken, (unsigned long)rejected, (unsigned long)t.succeeded);
+	assert_int_equal(t.acks + t.nacks, n);
+	/* each offer reaches every queue (a NACKed task's retransmit is offered again) */
+	assert_true(taken + rejected >= (uint64_t)n * WIDE);
+	assert_int_equal((taken + rejected) % WIDE, 0);
+	assert_true(rejected > 0);                               /* 4 slots cannot hold 24 */
+	for (int r = 0; r < 16; r++) /* every NACK says queue-full */
+		if (strcmp(tw_nack_reason_name(r), "queue-full") == 0)
+			assert_int_equal(t.nacks_by_reason[r], t.nacks);
+	assert_true(t.nacks > 0);
+	assert_int_equal(t.succeeded, taken);                    /* each taken descriptor ran once */
+}
+
 int
 main(void)
 {
@@ -168,6 +240,7 @@ main(void)
 		cmocka_unit_test_teardown(test_headers_exchange, it_pools_back),
 		cmocka_unit_test_teardown(test_exchange_to_exchange_and_delete, it_pools_back),
 		cmocka_unit_test_teardown(test_alternate_and_internal, it_pools_back),
+		cmocka_unit_test_teardown(test_fanout_wider_than_stage, it_pools_back),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -1,0 +1,84 @@
+/*
+ * Putting task descriptors into queue rings under the queues' policies
+ * (max-length over all priority levels, max-length-bytes, overflow
+ * drop-head / reject-publish), one at a time or staged per frame.
+ * Runs on the lcores that route (io, run-to-completion). Owns nothing:
+ * a descriptor belongs to the caller until a ring took it.
+ */
+#ifndef TW_ENQUEUE_H
+#define TW_ENQUEUE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tw_lcore.h"
+#include "tw_routes.h"
+#include "tw_task.h"
+
+/**
+ * Put t into q under the queue's limits and overflow mode.
+ * @return true if t is in a ring (the consumer owns it), false if the
+ *   queue refused it (the caller still owns it; nothing is reserved).
+ * Threads: a routing lcore.
+ */
+bool tw_enqueue_task(struct tw_lcore_ctx *ctx, const struct tw_routes *rt,
+		     const struct tw_route_queue *q, struct tw_task *t);
+
+/*
+ * Staging. Queue rings are multi-producer (io lcores, workers routing
+ * workflow steps, tw-control): one enqueue is one compare-and-swap on the
+ * ring's head, the most expensive instruction of a task's dispatch (a
+ * quarter of the lcore's time at 32 tasks per frame, measured). A frame's
+ * tasks for a queue without per-task limits (no priorities, no byte
+ * limit: a plain ring of max-length slots) are staged and go in one burst
+ * when the frame is done, so a frame costs one CAS per queue; the tasks a
+ * full ring did not take go through tw_enqueue_task() one by one, which
+ * applies the overflow mode, and those it refuses are handed back.
+ */
+#define TW_STAGE_MAX 64 /* descriptors staged before a flush */
+
+struct tw_enqueue_stage {
+	uint32_t n, n_refused;
+	struct tw_task *t[TW_STAGE_MAX];
+	uint16_t queue[TW_STAGE_MAX];     /* index into rt->queues */
+	uint16_t task[TW_STAGE_MAX];      /* the task's index in its frame */
+	/* after a flush: what the queues refused, for the caller to release */
+	struct tw_task *refused[TW_STAGE_MAX];
+	uint16_t refused_queue[TW_STAGE_MAX];
+	uint16_t refused_task[TW_STAGE_MAX];
+};
+
+/** May q take staged tasks (a plain ring: no priority levels, no byte limit)? */
+static inline bool
+tw_enqueue_stageable(const struct tw_route_queue *q)
+{
+	return q->max_priority == 0 && q->max_bytes == 0;
+}
+
+static inline bool
+tw_enqueue_stage_full(const struct tw_enqueue_stage *sg)
+{
+	return sg->n == TW_STAGE_MAX;
+}
+
+/** Stage t for queue index qi (tw_enqueue_stageable(), stage not full); task: its index in the frame. */
+static inline void
+tw_enqueue_stage_add(struct tw_enqueue_stage *sg, struct tw_task *t, uint16_t qi, uint16_t task)
+{
+	t->counts_bytes = false;
+	sg->t[sg->n] = t;
+	sg->queue[sg->n] = qi;
+	sg->task[sg->n] = task;
+	sg->n++;
+}
+
+/**
+ * Enqueue everything staged, in staging order (each queue's tasks keep
+ * their order). Refused descriptors are listed in sg->refused (the caller
+ * owns them); the stage is empty afterwards.
+ * @return descriptors the queues took.
+ */
+uint32_t tw_enqueue_stage_flush(struct tw_lcore_ctx *ctx, const struct tw_routes *rt,
+				struct tw_enqueue_stage *sg);
+
+#endif
