@@ -17,7 +17,8 @@ TW_PERF_LG_IP=10.78.0.2
 # Keep CPU $1 for the engine's polling lcore while a benchmark runs, as
 # `tuna --isolate` would on a tuned host: every thread allowed on it that
 # may move (user threads, unbound kernel threads such as kdamond) is moved
-# to the other CPUs, this shell included. On these 2-core VMs such
+# to the other CPUs, this shell included, and so are the interrupts that
+# may move. On these 2-core VMs such
 # threads (and /usr/bin/sleep in a harness's wait loop) were seen to
 # preempt the lcore for up to 13 ms. perf_release_cpu puts them back.
 perf_isolate_cpu() {
@@ -31,13 +32,23 @@ perf_isolate_cpu() {
 		[ "$keep" -ne 0 ] && [ "$keep" -ne $(( 0x$mask )) ] || continue
 		taskset -p "$(printf '%x' "$keep")" "$tid" >/dev/null 2>&1 && echo "$tid $mask" >>"$TW_ISOLATED"
 	done
+	# interrupts too, where the kernel lets them move (managed ones stay)
+	for t in /proc/irq/[0-9]*/smp_affinity; do
+		mask=$(cat "$t" 2>/dev/null) || continue
+		keep=$(( 0x${mask//,/} & ~(1 << cpu) ))
+		[ "$keep" -ne 0 ] && [ "$keep" -ne $(( 0x${mask//,/} )) ] || continue
+		printf '%x' "$keep" >"$t" 2>/dev/null && echo "irq:$t $mask" >>"$TW_ISOLATED"
+	done
 }
 
 perf_release_cpu() {
 	local tid mask
 	[ -n "${TW_ISOLATED:-}" ] && [ -f "$TW_ISOLATED" ] || return 0
 	while read -r tid mask; do
-		taskset -p "$mask" "$tid" >/dev/null 2>&1 || true
+		case $tid in
+		irq:*) echo "$mask" >"${tid#irq:}" 2>/dev/null || true ;;
+		*) taskset -p "$mask" "$tid" >/dev/null 2>&1 || true ;;
+		esac
 	done <"$TW_ISOLATED"
 	rm -f "$TW_ISOLATED"
 }
