@@ -37,8 +37,8 @@ baseline() {
 perf_isolate_cpu 1
 trap perf_release_cpu EXIT
 echo "perf: baseline (dpdk-testpmd over memif, 128-byte frames, ${secs}s)"
-link_pps=$(baseline)
-echo "perf: link limit ${link_pps} packets/s"
+link_first=$(baseline)
+echo "perf: link limit ${link_first} packets/s (measured again at the end)"
 
 perf_engine_start perfeng >/dev/null || { echo "perf: engine did not start"; exit 1; }
 dir=$TW_DIR
@@ -71,7 +71,8 @@ run() { # name, loadgen args...
 	lost=$(field "$work/$name.json" lost)
 	p50=$(grep -o '"result_ns": {[^}]*' "$work/$name.json" | grep -o '"p50": [0-9]*' | awk '{ print $2 }')
 	p99=$(grep -o '"result_ns": {[^}]*' "$work/$name.json" | grep -o '"p99": [0-9]*' | awk '{ print $2 }')
-	rows+=("| $name | $(printf '%.0f' "$tps") | $(awk -v a="$tps" -v b="$link_pps" 'BEGIN { printf "%.1f%%", 100 * a / b }') | $((p50 / 1000)) | $((p99 / 1000)) | $lost | ${busy}% |")
+	# formatted at the end, against the baseline measured before and after
+	rows+=("$name $tps $((p50 / 1000)) $((p99 / 1000)) $lost $busy")
 	echo "perf: $name: $(printf '%.0f' "$tps") tasks/s, result p50 $((p50 / 1000)) us, p99 $((p99 / 1000)) us, lost $lost, engine busy ${busy}%"
 }
 
@@ -118,18 +119,32 @@ plot "$out/latency.dat" using 1:3 with linespoints title "p50", \
 EOG
 fi
 
+# the link's limit again, the engine stopped: these VMs change speed over minutes, and the
+# ratios are taken against the mean of both (the spread is printed)
+tw_engine_stop "$dir"
+trap perf_release_cpu EXIT
+echo "perf: baseline again"
+link_last=$(baseline)
+link_pps=$(awk -v a="$link_first" -v b="$link_last" 'BEGIN { printf "%.0f", (a + b) / 2 }')
+echo "perf: link limit ${link_last} packets/s at the end; ratios against ${link_pps}"
+
 {
 	echo "# taskwire perf suite"
 	echo
 	echo "Engine: tw-dataplane, one polling lcore (run to completion) on CPU 1, pure polling."
 	echo "Generator: tw-loadgen on CPU 0. Link: memif. Baseline: dpdk-testpmd txonly -> rxonly,"
-	echo "128-byte frames, same link, same run: **${link_pps} packets/s**. Command: \`make perf\`."
+	echo "128-byte frames, same link, same run, before and after the scenarios: ${link_first} and"
+	echo "${link_last} packets/s, ratios against the mean **${link_pps} packets/s**. Command: \`make perf\`."
+	echo "CPU 1 is kept for the measured side during the run (perf_isolate_cpu: other threads,"
+	echo "unbound kernel threads and movable interrupts on CPU 0)."
 	echo "\"engine lcore busy\": share of the polling lcore's cycles spent in passes that did"
 	echo "work (its own TSC accounting); below 100% the load generator is the limit."
 	echo
 	echo "| scenario | tasks/s (result back) | of testpmd's packet rate | result p50 (us) | result p99 (us) | lost | engine lcore busy |"
 	echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
-	printf '%s\n' "${rows[@]}"
+	for r in "${rows[@]}"; do
+		echo "$r" | awk -v l="$link_pps" '{ printf "| %s | %.0f | %.1f%% | %s | %s | %s | %s%% |\n", $1, $2, 100 * $2 / l, $3, $4, $5, $6 }'
+	done
 	echo
 	echo "Latency against offered load (open loop, noop, 64 B args, 1 task/frame; \`latency.dat\`, plot \`latency.png\`):"
 	echo
@@ -140,5 +155,4 @@ fi
 cat "$work"/*.json >"$out/suite.json"
 cat "$out/suite.md"
 trap - EXIT
-tw_engine_stop "$dir"
 perf_release_cpu
