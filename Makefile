@@ -64,7 +64,7 @@ DP_TEST_BINS := $(patsubst tests/dp/%.c,$(BUILD)/tests/dp/%,$(DP_TEST_SRCS))
 IT_SRCS := $(wildcard tests/integration/*_test.c)
 IT_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(IT_SRCS))
 
-.PHONY: all deps run test unit-test integration-test up down clean perf perf-peers perf-routing \
+.PHONY: all deps run test unit-test integration-test up down clean perf perf-peers perf-livechange perf-routing \
 	perf-store perf-wheel perf-tasks perf-scrape perf-smoke fuzz fuzz-build python-client \
 	perf-python perf-workflows
 .SECONDARY:
@@ -227,6 +227,10 @@ down:
 # The perf suite: testpmd's packet rate on a memif link, then taskwire on the same link.
 perf: deps all
 	@bash perf/run-suite.sh
+
+# Live routing changes under load on memif, next to the same load without changes.
+perf-livechange: deps all
+	@bash perf/livechange-memif.sh
 
 # Celery with Redis and with RabbitMQ, next to taskwire, in one run.
 perf-peers: deps all

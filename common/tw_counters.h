@@ -35,6 +35,8 @@
 	X(idle_polls, "loop passes that found no work")                     \
 	X(idle_sleeps, "back-off sleeps after a run of idle passes")        \
 	X(max_stall_ns, "longest loop pass, ns (maximum, not a sum)")       \
+	X(passes_over_100us, "loop passes that took 100 us or more")        \
+	X(passes_over_1ms, "loop passes that took 1 ms or more")            \
 	X(drop_not_ipv4, "non-IPv4, non-ARP ethernet frames")               \
 	X(drop_bad_ip, "IPv4 header invalid: length, version or checksum")  \
 	X(drop_ip_fragment, "IPv4 fragments (no reassembly)")               \

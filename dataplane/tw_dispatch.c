@@ -501,6 +501,15 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct disp
 	 * each (a settle may have switched the stream to another peer).
 	 */
 	tw_cnt_add(ctx, injected ? TW_CNT_tasks_injected : TW_CNT_tasks_received, fv.n_tasks);
+	/*
+	 * A retransmitted frame is checked against the duplicate table, which
+	 * must not see an earlier frame's task still pending: it would be
+	 * confirmed again as taken while its queue may yet refuse it.
+	 * (Pending tasks here are all of earlier frames: this frame's views
+	 * are not needed.)
+	 */
+	if (unlikely(fv.retransmits) && ds->n_pending != 0)
+		settle(ctx, rt, ds, NULL, injected, events);
 
 	for (uint32_t i = 0; i < fv.n_tasks; i++) {
 		const struct tw_task_view *tv = &ctx->views[i];

@@ -93,6 +93,12 @@ account_pass(struct tw_lcore_ctx *ctx, uint64_t start, uint32_t work)
 		tw_cnt_add(ctx, TW_CNT_idle_polls, 1);
 	else
 		tw_cnt_add(ctx, TW_CNT_busy_cycles, cycles);
+	if (unlikely(ns >= 100000)) {
+		/* how often the loop pauses, not only its worst pause */
+		tw_cnt_add(ctx, TW_CNT_passes_over_100us, 1);
+		if (ns >= 1000000)
+			tw_cnt_add(ctx, TW_CNT_passes_over_1ms, 1);
+	}
 	if (ns > ctx->stats->c[TW_CNT_max_stall_ns])
 		__atomic_store_n(&ctx->stats->c[TW_CNT_max_stall_ns], ns, __ATOMIC_RELAXED);
 }
