@@ -64,6 +64,8 @@ struct lg_opts {
 
 struct lg_stats {
 	uint64_t frames_sent, tasks_sent, acks, nacks, results, succeeded, failed;
+	uint64_t answered;         /* tasks with a first result or a NACK (a fanout task has a
+				    * result per queue): what the window and "lost" count */
 	uint64_t nack_reason[16];
 	uint64_t rx_packets, rx_other, bad_replies, unknown_ids, tx_full, no_mbuf;
 	struct lg_hist confirm_ns, result_ns;
@@ -73,6 +75,7 @@ struct lg_stats {
 struct slot {
 	uint64_t id;
 	uint64_t sent_tsc;         /* intended send time (open loop) or actual (closed) */
+	bool answered;
 };
 
 static volatile sig_atomic_t stop;
@@ -318,6 +321,7 @@ send_frames(struct lg *g, uint32_t n, uint64_t when, uint64_t gap)
 
 			memcpy(p + g->tpl.task_id_off[k], &id, 8);
 			s->id = id;
+			s->answered = false;
 			s->sent_tsc = when + i * gap;
 		}
 		g->next_id += g->tpl.n_tasks;
@@ -344,6 +348,10 @@ account(struct lg *g, const struct tw_reply_item *it, uint64_t now)
 		return;
 	}
 	ns = (uint64_t)(((unsigned __int128)(now - s->sent_tsc) * g->ns_per_tick_q32) >> 32);
+	if (!s->answered && (it->kind != TW_ITEM_CONFIRM || !it->ack)) {
+		s->answered = true;
+		g->st.answered++;
+	}
 	if (it->kind == TW_ITEM_CONFIRM) {
 		if (it->ack) {
 			g->st.acks++;
@@ -409,8 +417,7 @@ static void
 report(struct lg *g, FILE *f, double secs)
 {
 	const struct lg_stats *s = &g->st;
-	uint64_t answered = s->results + s->nacks;
-	uint64_t lost = s->tasks_sent > answered ? s->tasks_sent - answered : 0;
+	uint64_t lost = s->tasks_sent > s->answered ? s->tasks_sent - s->answered : 0;
 
 	fprintf(f, "{\n  \"mode\": \"%s\", \"offered_tasks_per_sec\": %.0f, \"tasks_per_frame\": %u,"
 		   " \"args_size\": %u, \"task\": \"%s\", \"seconds\": %.3f,\n",
@@ -466,7 +473,7 @@ run(struct lg *g)
 				next_send += sent * frame_gap;
 			}
 		} else {
-			uint64_t outstanding = g->st.tasks_sent - (g->st.results + g->st.nacks);
+			uint64_t outstanding = g->st.tasks_sent - g->st.answered;
 			uint64_t room = outstanding < g->o.window ? g->o.window - outstanding : 0;
 			uint32_t frames = (uint32_t)(room / g->tpl.n_tasks);
 
@@ -486,7 +493,7 @@ run(struct lg *g)
 	send_secs = (double)(rte_rdtsc() - start) / (double)g->tsc_hz;
 	/* answers still in flight: up to one second */
 	drain_end = rte_rdtsc() + g->tsc_hz;
-	while (rte_rdtsc() < drain_end && g->st.results + g->st.nacks < g->st.tasks_sent)
+	while (rte_rdtsc() < drain_end && g->st.answered < g->st.tasks_sent)
 		receive(g);
 	return send_secs;
 }
