@@ -132,6 +132,7 @@ main(int argc, char **argv)
 		{ "drain", required_argument, NULL, 'D' },
 		{ "duration", required_argument, NULL, 'T' },
 		{ "countdown-spread", required_argument, NULL, 'C' },
+		{ "ignore-result", no_argument, NULL, 'I' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *engine = NULL, *queue = "bench", *task = "noop", *args = "";
@@ -140,7 +141,7 @@ main(int argc, char **argv)
 	double drain_s = 2, duration_s = 0;
 	uint64_t stop_ns;
 	uint32_t spread_ms = 0;
-	bool json = false;
+	bool json = false, ignore_result = false;
 	struct bench b = { 0 };
 	struct tw_client_stats cs;
 	struct tw_client *c;
@@ -159,10 +160,11 @@ main(int argc, char **argv)
 		case 'D': drain_s = atof(optarg); break;
 		case 'T': duration_s = atof(optarg); break;
 		case 'C': spread_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'I': ignore_result = true; break;
 		default:
 			fprintf(stderr, "usage: tw-publish-bench --engine IP:PORT [--queue Q] [--task T] "
 					"[--args S] [--count N] [--window W] [--add K] [--drain S] "
-					"[--countdown-spread MS] [--duration S] [--json]\n");
+					"[--countdown-spread MS] [--duration S] [--ignore-result] [--json]\n");
 			return 2;
 		}
 	}
@@ -196,8 +198,9 @@ main(int argc, char **argv)
 		return 1;
 	}
 
+	/* --ignore-result: results go to this publisher only, not to the result store */
 	struct tw_publish p = { .routing_key = queue, .task = task, .args = args,
-				.args_len = strlen(args) };
+				.args_len = strlen(args), .ignore_result = ignore_result };
 	/*
 	 * Warm-up: one task and its result before the clock starts, so the
 	 * kernel has resolved the engine's MAC (ARP). Until then it queues only

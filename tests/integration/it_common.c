@@ -142,6 +142,26 @@ it_queue(const char *queue, const char *field)
 	return 0;
 }
 
+uint64_t
+it_queues_sum(const char *prefix, const char *field)
+{
+	static char buf[1 << 18];
+	json_error_t e;
+	uint64_t sum = 0;
+	json_t *j, *q;
+	size_t i;
+
+	assert_int_equal(it_twctl_out(buf, sizeof(buf), "list queues --json"), 0);
+	j = json_loads(buf, 0, &e);
+	if (j == NULL)
+		fail_msg("list queues --json does not parse: %s", e.text);
+	json_array_foreach(j, i, q)
+		if (strncmp(json_string_value(json_object_get(q, "name")), prefix, strlen(prefix)) == 0)
+			sum += (uint64_t)json_number_value(json_object_get(q, field));
+	json_decref(j);
+	return sum;
+}
+
 void
 it_pools(uint32_t *mbufs_free, uint32_t *tasks_free)
 {

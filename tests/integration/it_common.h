@@ -24,6 +24,9 @@ uint64_t it_counter(const char *section, const char *name);
 /** A queue's field ("published", "ready", "rejected"...) from `twctl list queues --json`. */
 uint64_t it_queue(const char *queue, const char *field);
 
+/** A field of queues summed over those whose name starts with prefix (one twctl call). */
+uint64_t it_queues_sum(const char *prefix, const char *field);
+
 /** Free pool entries from status: mbufs and task descriptors. */
 void it_pools(uint32_t *mbufs_free, uint32_t *tasks_free);
 
