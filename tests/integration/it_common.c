@@ -118,18 +118,27 @@ it_counter(const char *section, const char *name)
 	return r;
 }
 
-uint64_t
-it_queue(const char *queue, const char *field)
+/* `twctl list queues --json`, parsed (the caller frees it). */
+static json_t *
+queues(void)
 {
-	static char buf[1 << 16];
+	static char buf[1 << 18];
 	json_error_t e;
-	json_t *j, *q;
-	size_t i;
+	json_t *j;
 
 	assert_int_equal(it_twctl_out(buf, sizeof(buf), "list queues --json"), 0);
 	j = json_loads(buf, 0, &e);
 	if (j == NULL)
 		fail_msg("list queues --json does not parse: %s", e.text);
+	return j;
+}
+
+uint64_t
+it_queue(const char *queue, const char *field)
+{
+	json_t *j = queues(), *q;
+	size_t i;
+
 	json_array_foreach(j, i, q) {
 		if (strcmp(json_string_value(json_object_get(q, "name")), queue) == 0) {
 			uint64_t v = (uint64_t)json_number_value(json_object_get(q, field));
@@ -145,16 +154,10 @@ it_queue(const char *queue, const char *field)
 uint64_t
 it_queues_sum(const char *prefix, const char *field)
 {
-	static char buf[1 << 18];
-	json_error_t e;
+	json_t *j = queues(), *q;
 	uint64_t sum = 0;
-	json_t *j, *q;
 	size_t i;
 
-	assert_int_equal(it_twctl_out(buf, sizeof(buf), "list queues --json"), 0);
-	j = json_loads(buf, 0, &e);
-	if (j == NULL)
-		fail_msg("list queues --json does not parse: %s", e.text);
 	json_array_foreach(j, i, q)
 		if (strncmp(json_string_value(json_object_get(q, "name")), prefix, strlen(prefix)) == 0)
 			sum += (uint64_t)json_number_value(json_object_get(q, field));
