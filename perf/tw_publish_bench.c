@@ -133,12 +133,13 @@ main(int argc, char **argv)
 		{ "duration", required_argument, NULL, 'T' },
 		{ "countdown-spread", required_argument, NULL, 'C' },
 		{ "ignore-result", no_argument, NULL, 'I' },
+		{ "rate", required_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *engine = NULL, *queue = "bench", *task = "noop", *args = "";
 	uint64_t count = 200000, window = 2048, published = 0, start, end, deadline;
 	unsigned adds = 0, adds_ok = 0;
-	double drain_s = 2, duration_s = 0;
+	double drain_s = 2, duration_s = 0, max_rate = 0;
 	uint64_t stop_ns;
 	uint32_t spread_ms = 0;
 	bool json = false, ignore_result = false;
@@ -161,10 +162,12 @@ main(int argc, char **argv)
 		case 'T': duration_s = atof(optarg); break;
 		case 'C': spread_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'I': ignore_result = true; break;
+		case 'R': max_rate = atof(optarg); break;
 		default:
 			fprintf(stderr, "usage: tw-publish-bench --engine IP:PORT [--queue Q] [--task T] "
 					"[--args S] [--count N] [--window W] [--add K] [--drain S] "
-					"[--countdown-spread MS] [--duration S] [--ignore-result] [--json]\n");
+					"[--countdown-spread MS] [--duration S] [--rate R] [--ignore-result] "
+					"[--json]\n");
 			return 2;
 		}
 	}
@@ -233,6 +236,14 @@ main(int argc, char **argv)
 			break;
 		}
 
+		/* --rate: no faster than R tasks a second; ahead, it waits in poll (a load that
+		 * leaves the CPU to others, as dashboard_test's browser needs) */
+		if (max_rate > 0 && (double)published >= (double)(now_ns() - start) * max_rate / 1e9) {
+			tw_client_flush(c);
+			if (tw_client_poll(c, 1, on_event, &b) < 0)
+				break;
+			continue;
+		}
 		/* closed loop: outstanding = published - (results + NACKs) */
 		if (published - (b.results + b.nacked) >= window) {
 			tw_client_flush(c);
