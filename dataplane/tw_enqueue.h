@@ -1,7 +1,7 @@
 /*
  * Putting task descriptors into queue rings under the queues' policies
  * (max-length over all priority levels, max-length-bytes, overflow
- * drop-head / reject-publish), one at a time or staged per frame.
+ * drop-head / reject-publish), one at a time or staged over a burst.
  * Runs on the lcores that route (io, run-to-completion). Owns nothing:
  * a descriptor belongs to the caller until a ring took it.
  */
@@ -28,11 +28,12 @@ bool tw_enqueue_task(struct tw_lcore_ctx *ctx, const struct tw_routes *rt,
  * Staging. Queue rings are multi-producer (io lcores, workers routing
  * workflow steps, tw-control): one enqueue is one compare-and-swap on the
  * ring's head, the most expensive instruction of a task's dispatch (a
- * quarter of the lcore's time at 32 tasks per frame, measured). A frame's
+ * quarter of the lcore's time at 32 tasks per frame, measured). A burst's
  * tasks for a queue without per-task limits (no priorities, no byte
- * limit: a plain ring of max-length slots) are staged and go in one burst
- * when the frame is done, so a frame costs one CAS per queue; the tasks a
- * full ring did not take go through tw_enqueue_task() one by one, which
+ * limit: a plain ring of max-length slots) are staged and go in one
+ * ring burst when the caller flushes the stage, so a burst of frames costs
+ * one CAS per queue; the tasks a full ring did not take go through
+ * tw_enqueue_task() one by one, which
  * applies the overflow mode, and those it refuses are handed back.
  */
 #define TW_STAGE_MAX 64 /* descriptors staged before a flush */
@@ -41,7 +42,7 @@ struct tw_enqueue_stage {
 	uint32_t n, n_refused;
 	struct tw_task *t[TW_STAGE_MAX];
 	uint16_t queue[TW_STAGE_MAX];     /* index into rt->queues */
-	uint16_t task[TW_STAGE_MAX];      /* the task's index in its frame */
+	uint16_t task[TW_STAGE_MAX];      /* the caller's tag for the task (dispatch: its pending slot) */
 	/* after a flush: what the queues refused, for the caller to release */
 	struct tw_task *refused[TW_STAGE_MAX];
 	uint16_t refused_queue[TW_STAGE_MAX];
@@ -61,7 +62,7 @@ tw_enqueue_stage_full(const struct tw_enqueue_stage *sg)
 	return sg->n == TW_STAGE_MAX;
 }
 
-/** Stage t for queue index qi (tw_enqueue_stageable(), stage not full); task: its index in the frame. */
+/** Stage t for queue index qi (tw_enqueue_stageable(), stage not full); task: the caller's tag. */
 static inline void
 tw_enqueue_stage_add(struct tw_enqueue_stage *sg, struct tw_task *t, uint16_t qi, uint16_t task)
 {
