@@ -10,7 +10,11 @@
  * "#.svc9.crit"); keys are concrete region.service.level triples drawn at
  * random, so a task matches a few bindings, as in real topologies.
  *
- *   tw-route-bench [--lookups N] [--markdown]
+ *   tw-route-bench [--lookups N] [--bindings N] [--markdown]
+ *
+ * --lookups: per measurement and round (five rounds).
+ *
+ * --bindings N measures that one size instead of the three (for profiling).
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -97,6 +101,22 @@ make_keys(enum tw_exchange_type type, uint32_t n, char (*keys)[TW_NAME_MAX], uns
 	}
 }
 
+#define ROUNDS 5
+
+/* Median of ROUNDS values (sorts them). */
+static double
+median(double *v)
+{
+	for (int i = 1; i < ROUNDS; i++)
+		for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
+			double x = v[j];
+
+			v[j] = v[j - 1];
+			v[j - 1] = x;
+		}
+	return v[ROUNDS / 2];
+}
+
 struct result {
 	double ns;
 	double dests;  /* average destinations per task */
@@ -134,50 +154,70 @@ measure(const struct tw_routes *rt, struct tw_route_cache *cache, char (*keys)[T
 int
 main(int argc, char **argv)
 {
-	static const uint32_t sizes[] = { 10, 1000, 100000 };
-	static char keys[N_KEYS][TW_NAME_MAX];
-	uint64_t lookups = 2000000;
+	uint32_t sizes[] = { 10, 1000, 100000 };
+	size_t n_sizes = sizeof(sizes) / sizeof(sizes[0]);
+	static char dkeys[N_KEYS][TW_NAME_MAX], tkeys[N_KEYS][TW_NAME_MAX];
+	uint64_t lookups = 1000000;
 	bool markdown = false;
 	unsigned seed = 42;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--lookups") == 0 && i + 1 < argc)
 			lookups = strtoull(argv[++i], NULL, 10);
-		else if (strcmp(argv[i], "--markdown") == 0)
+		else if (strcmp(argv[i], "--bindings") == 0 && i + 1 < argc) {
+			sizes[0] = (uint32_t)strtoul(argv[++i], NULL, 10);
+			n_sizes = 1;
+		} else if (strcmp(argv[i], "--markdown") == 0)
 			markdown = true;
 		else {
-			fprintf(stderr, "usage: tw-route-bench [--lookups N] [--markdown]\n");
+			fprintf(stderr, "usage: tw-route-bench [--lookups N] [--bindings N] [--markdown]\n");
 			return 2;
 		}
 	}
-	if (lookups == 0)
+	if (lookups == 0 || sizes[0] == 0)
 		return 2;
 	printf(markdown ? "| bindings | direct ns/task | topic ns/task | topic / direct | direct, cached | "
 			  "topic, cached | topic cached / direct | topic queues per task |\n"
 			  "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
 			: "%-10s %9s %9s %9s %9s %9s %12s %8s\n",
 	       "bindings", "direct", "topic", "ratio", "direct-c", "topic-c", "topic-c/dir", "queues");
-	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+	for (size_t s = 0; s < n_sizes; s++) {
 		struct tw_routes *direct = build(TW_EX_DIRECT, sizes[s], &seed);
 		struct tw_routes *topic = build(TW_EX_TOPIC, sizes[s], &seed);
 		static struct tw_route_cache cache_d, cache_t;
-		struct result rd, rtp, rdc, rtc;
+		double ns[4][ROUNDS], d, t, dc, tc;
+		struct result r[4];
 
 		if (direct == NULL || topic == NULL) {
 			fprintf(stderr, "tw-route-bench: build failed: %s\n", strerror(errno));
 			return 1;
 		}
-		make_keys(TW_EX_DIRECT, sizes[s], keys, &seed);
-		rd = measure(direct, NULL, keys, lookups);
-		rdc = measure(direct, &cache_d, keys, lookups);
-		make_keys(TW_EX_TOPIC, sizes[s], keys, &seed);
-		rtp = measure(topic, NULL, keys, lookups);
-		rtc = measure(topic, &cache_t, keys, lookups);
+		make_keys(TW_EX_DIRECT, sizes[s], dkeys, &seed);
+		make_keys(TW_EX_TOPIC, sizes[s], tkeys, &seed);
+		/*
+		 * The four measurements take turns, round after round, and each
+		 * reports its median round: on a shared VM the machine's speed
+		 * drifts within seconds, and measuring one after the other would
+		 * put that drift into the ratio.
+		 */
+		for (int round = 0; round < ROUNDS; round++) {
+			r[0] = measure(direct, NULL, dkeys, lookups);
+			r[1] = measure(topic, NULL, tkeys, lookups);
+			r[2] = measure(direct, &cache_d, dkeys, lookups);
+			r[3] = measure(topic, &cache_t, tkeys, lookups);
+			for (int m = 0; m < 4; m++)
+				ns[m][round] = r[m].ns;
+		}
 		if (getenv("TW_BENCH_VERBOSE"))
-			fprintf(stderr, "topic cache: %lu hits, %lu misses\n", (unsigned long)cache_t.hits, (unsigned long)cache_t.misses);
+			fprintf(stderr, "topic cache: %lu hits, %lu misses\n", (unsigned long)cache_t.hits,
+				(unsigned long)cache_t.misses);
+		d = median(ns[0]);
+		t = median(ns[1]);
+		dc = median(ns[2]);
+		tc = median(ns[3]);
 		printf(markdown ? "| %u | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f | %.1f |\n"
 				: "%-10u %9.1f %9.1f %9.2f %9.1f %9.1f %12.2f %8.1f\n",
-		       sizes[s], rd.ns, rtp.ns, rtp.ns / rd.ns, rdc.ns, rtc.ns, rtc.ns / rd.ns, rtp.dests);
+		       sizes[s], d, t, t / d, dc, tc, tc / d, r[1].dests);
 		tw_routes_free(direct, NULL);
 		tw_routes_free(topic, NULL);
 	}
