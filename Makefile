@@ -55,7 +55,7 @@ LIB_PERF := $(BUILD)/libtw_perf.a
 
 BINS := $(BUILD)/tw-dataplane $(BUILD)/tw-control $(BUILD)/twctl $(BUILD)/tw-publish-bench \
 	$(BUILD)/tw-route-bench $(BUILD)/tw-store-bench $(BUILD)/tw-wheel-bench $(BUILD)/tw-loadgen \
-	$(BUILD)/nats-bench $(BUILD)/tw-workflow-bench
+	$(BUILD)/nats-bench $(BUILD)/tw-workflow-bench $(BUILD)/tw-pause-probe
 
 UNIT_SRCS := $(wildcard tests/unit/*_test.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
@@ -139,6 +139,8 @@ $(BUILD)/tw-loadgen: $(OBJ)/perf/tw_loadgen.o $(LIB_PERF) $(LIB_DP) $(LIB_COMMON
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 $(BUILD)/nats-bench: $(OBJ)/perf/peers/nats_bench.o
 	$(CC) $(LDFLAGS) -o $@ $^
+$(BUILD)/tw-pause-probe: $(OBJ)/perf/tw_pause_probe.o
+	$(CC) $(LDFLAGS) -o $@ $^ -lpthread
 $(BUILD)/tw-route-bench: $(OBJ)/perf/tw_route_bench.o $(LIB_COMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 $(BUILD)/tw-store-bench: $(OBJ)/perf/tw_store_bench.o $(LIB_CTL) $(LIB_COMMON)

@@ -12,6 +12,10 @@
 # queue declared, bound and deleted, the exchange redeclared. Each phase:
 # tasks sent, confirmed, lost, routing changes, results = deliveries, the
 # lcores' longest pass and how many passes took 1 ms or more.
+# Baseline, same run, before the engine starts: tw-pause-probe on CPU 1,
+# the machine's own pauses of a thread that only reads the clock, with
+# CPU 0 idle and with CPU 0 busy (as during the phases); an lcore on that
+# CPU cannot pause less.
 # Writes perf/results/livechange.md.
 #   TW_PERF_SECONDS  seconds per phase (default 10)
 set -uo pipefail
@@ -26,6 +30,18 @@ field() { grep -o "\"$2\": [0-9.]*" "$1" | head -1 | awk '{ print $2 }'; }
 
 perf_isolate_cpu 1
 trap perf_release_cpu EXIT
+probe_rows=()
+for busy in idle busy; do
+	opt=()
+	[ "$busy" = busy ] && opt=(--busy-cpu 0)
+	"$TW_BUILD/tw-pause-probe" --cpu 1 "${opt[@]}" --seconds "$secs" --json >"$work/probe-$busy.json" ||
+		{ echo "perf-livechange: tw-pause-probe failed"; exit 1; }
+	echo "perf-livechange: probe, CPU 0 $busy: $(cat "$work/probe-$busy.json")"
+	probe_rows+=("| CPU 0 $busy | $(($(field "$work/probe-$busy.json" longest_pause_ns) / 1000)) |\
+ $(($(field "$work/probe-$busy.json" longest_pause_charged_ns) / 1000)) |\
+ $(field "$work/probe-$busy.json" pauses_over_100us) | $(field "$work/probe-$busy.json" pauses_over_1ms) |\
+ $(field "$work/probe-$busy.json" charged_pauses_over_1ms) |")
+done
 perf_engine_start perflive >/dev/null || { echo "perf-livechange: engine did not start"; exit 1; }
 dir=$TW_DIR
 trap 'tw_engine_stop "$dir"; perf_release_cpu' EXIT
@@ -107,6 +123,14 @@ phase changing 1
 	echo "| phase | tasks sent | acked | nacked | lost | routing changes | to always | to sometimes | results | longest lcore pass (us) | passes >= 1 ms |"
 	echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 	printf '%s\n' "${rows[@]}"
+	echo
+	echo "The machine's own pauses on CPU 1, same run, before the engine started (\`tw-pause-probe\`:"
+	echo "a thread that only reads the clock, ${secs} s each; \"charged\": the kernel counted the pause"
+	echo "as the probe's running time, so it did not see it: hypervisor or hardware):"
+	echo
+	echo "| CPU 0 | longest pause (us) | of it charged (us) | pauses >= 100 us | pauses >= 1 ms | of them charged |"
+	echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+	printf '%s\n' "${probe_rows[@]}"
 } >"$out/livechange.md"
 cat "$out/livechange.md"
 exit $fail
