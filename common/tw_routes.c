@@ -95,7 +95,8 @@ hash_mix(uint64_t h, uint64_t chunk)
  * instead of a byte loop, and nothing past data + len is read. The length
  * is mixed in, so names that differ only in their overlapped bytes still
  * differ. Stable across processes (tw-control builds the tables that
- * tw-dataplane probes): no per-process random seed.
+ * tw-dataplane probes): no per-process random seed, and a change here
+ * bumps TW_SHARED_LAYOUT_VERSION.
  */
 uint32_t
 tw_routes_hash(const void *data, uint32_t len, uint32_t seed)

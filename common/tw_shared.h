@@ -27,7 +27,13 @@
 
 #define TW_SHARED_MZ "tw_shared"
 #define TW_SHARED_MAGIC 0x54575348u /* "TWSH" */
-#define TW_SHARED_LAYOUT_VERSION 5u
+/*
+ * Bumped whenever what the two processes share changes meaning, including
+ * tw_routes_hash(): tw-control builds the routing tables' indexes with it
+ * and tw-dataplane probes them with its own copy (6: names hashed 8 bytes
+ * at a time instead of FNV-1a).
+ */
+#define TW_SHARED_LAYOUT_VERSION 6u
 
 struct rte_mempool;
 struct rte_rcu_qsbr;
