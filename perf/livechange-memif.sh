@@ -37,7 +37,7 @@ for busy in idle busy; do
 	"$TW_BUILD/tw-pause-probe" --cpu 1 "${opt[@]}" --seconds "$secs" --json >"$work/probe-$busy.json" ||
 		{ echo "perf-livechange: tw-pause-probe failed"; exit 1; }
 	echo "perf-livechange: probe, CPU 0 $busy: $(cat "$work/probe-$busy.json")"
-	probe_rows+=("| CPU 0 $busy | $(($(field "$work/probe-$busy.json" longest_pause_ns) / 1000)) |\
+	probe_rows+=("| $busy | $(($(field "$work/probe-$busy.json" longest_pause_ns) / 1000)) |\
  $(($(field "$work/probe-$busy.json" longest_pause_charged_ns) / 1000)) |\
  $(field "$work/probe-$busy.json" pauses_over_100us) | $(field "$work/probe-$busy.json" pauses_over_1ms) |\
  $(field "$work/probe-$busy.json" charged_pauses_over_1ms) |")
