@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -107,6 +108,10 @@ test_live_changes_under_load(void **state)
 	child = fork();
 	assert_true(child >= 0);
 	if (child == 0) {
+		/* a failed assertion ends the parent early: do not publish on without it */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() == 1)
+			_exit(2);
 		close(pipefd[0]);
 		publish_load(pipefd[1]);
 	}
