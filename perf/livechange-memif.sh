@@ -32,9 +32,7 @@ perf_isolate_cpu 1
 trap perf_release_cpu EXIT
 probe_rows=()
 for busy in idle busy; do
-	opt=()
-	[ "$busy" = busy ] && opt=(--busy-cpu 0)
-	"$TW_BUILD/tw-pause-probe" --cpu 1 "${opt[@]}" --seconds "$secs" --json >"$work/probe-$busy.json" ||
+	perf_pause_probe "$busy" "$secs" "$work/probe-$busy.json" ||
 		{ echo "perf-livechange: tw-pause-probe failed"; exit 1; }
 	echo "perf-livechange: probe, CPU 0 $busy: $(cat "$work/probe-$busy.json")"
 	probe_rows+=("| $busy | $(($(field "$work/probe-$busy.json" longest_pause_ns) / 1000)) |\

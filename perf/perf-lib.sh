@@ -4,6 +4,7 @@
 #   perf_loadgen DIR [tw-loadgen options...]         load generator: memif client
 #   tw_engine_stop DIR                               (deploy/lib.sh) stop and clean up
 #   perf_isolate_cpu CPU / perf_release_cpu          keep CPU for the engine's lcore
+#   perf_pause_probe idle|busy SECONDS JSON           the machine's own pauses on CPU 1
 #
 # The engine's polling lcore gets CPU 1 and the load generator CPU 0 (the
 # engine's main lcore shares CPU 0 but only sleeps), as the issue's
@@ -112,4 +113,14 @@ perf_loadgen() {
 	fi
 	rm -rf "/var/run/dpdk/tw-$id-lg" "$pidfile"
 	[ -z "$json" ] || [ -s "$json" ]
+}
+
+# The machine's own pauses on CPU 1 (tw-pause-probe: a thread that only
+# reads the clock), with CPU 0 idle or kept busy as a load generator keeps
+# it: the floor under the lcore's longest pass and the tail latencies.
+# Run it while nothing of the benchmark runs. @return the probe's status.
+perf_pause_probe() {
+	local busy=$1 secs=$2 json=$3 opt=()
+	[ "$busy" = busy ] && opt=(--busy-cpu 0)
+	"$TW_BUILD/tw-pause-probe" --cpu 1 "${opt[@]}" --seconds "$secs" --json >"$json"
 }

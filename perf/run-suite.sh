@@ -39,6 +39,8 @@ trap perf_release_cpu EXIT
 echo "perf: baseline (dpdk-testpmd over memif, 128-byte frames, ${secs}s)"
 link_first=$(baseline)
 echo "perf: link limit ${link_first} packets/s (measured again at the end)"
+perf_pause_probe busy "$secs" "$work/pause-probe.json" || { echo "perf: tw-pause-probe failed"; exit 1; }
+echo "perf: machine's pauses on CPU 1 with CPU 0 busy: $(cat "$work/pause-probe.json")"
 
 perf_engine_start perfeng >/dev/null || { echo "perf: engine did not start"; exit 1; }
 dir=$TW_DIR
@@ -151,6 +153,13 @@ echo "perf: link limit ${link_last} packets/s at the end; ratios against ${link_
 	echo "| offered tasks/s | of max | p50 (us) | p99 (us) | p99.9 (us) | lost |"
 	echo "| ---: | ---: | ---: | ---: | ---: | ---: |"
 	grep -v '^#' "$out/latency.dat" | awk '{ printf "| %s | %d%% | %s | %s | %s | %s |\n", $1, $2 * 100, $3, $4, $5, $6 }'
+	echo
+	echo "The machine's own pauses on CPU 1 with CPU 0 busy, same run, before the engine started"
+	echo "(\`tw-pause-probe\`, ${secs} s: a thread that only reads the clock): longest"
+	echo "$(($(field "$work/pause-probe.json" longest_pause_ns) / 1000)) us," \
+		"$(field "$work/pause-probe.json" pauses_over_1ms) pauses of 1 ms or more," \
+		"$(field "$work/pause-probe.json" pauses_over_100us) of 100 us or more. Tasks queued behind such"
+	echo "a pause wait it out: tail latencies below it cannot be shown on this machine."
 } >"$out/suite.md"
 cat "$work"/*.json >"$out/suite.json"
 cat "$out/suite.md"
