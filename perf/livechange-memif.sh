@@ -8,7 +8,9 @@
 # Engine as in make perf (one polling lcore on CPU 1, kept for it), tw-loadgen
 # on CPU 0 publishing noop tasks to exchange "live" key "k" (closed loop).
 # Queue "always" is bound the whole time. Phase "quiet": no changes.
-# Phase "changing": "sometimes" bound and unbound in a loop, a scratch
+# Phases "reading-N": the changing phases' twctl calls, at their pace,
+# replaced by list calls (the control: process churn alone).
+# Phases "changing-N": "sometimes" bound and unbound in a loop, a scratch
 # queue declared, bound and deleted, the exchange redeclared. Each phase:
 # tasks sent, confirmed, lost, routing changes, results = deliveries, the
 # lcores' longest pass and how many passes took 1 ms or more.
@@ -69,8 +71,22 @@ change_loop() {
 	done
 }
 
+# The same twctl calls at the same pace, changing nothing: starting and
+# ending processes on CPU 0 pauses CPU 1 on this VM by itself, so this is
+# the control for what the changes add.
+read_loop() {
+	while [ ! -e "$work/stop" ]; do
+		twctl list bindings >/dev/null || break
+		tw_nap 0.02
+		twctl list queues >/dev/null || break
+		twctl list exchanges >/dev/null && twctl list bindings >/dev/null &&
+			twctl list queues >/dev/null && twctl list exchanges >/dev/null || break
+		tw_nap 0.02
+	done
+}
+
 rows=()
-phase() { # name, with changes (0/1)
+phase() { # name, background loop: 0 none, 1 changes, 2 the same twctl calls reading only
 	local name=$1 changing=$2 a0 s0 a1 s1 sent acked nacked results lost changes=0 loop=""
 	a0=$(queue always published)
 	s0=$(queue sometimes published)
@@ -80,6 +96,9 @@ phase() { # name, with changes (0/1)
 	p0=$(counter passes_over_1ms)
 	if [ "$changing" = 1 ]; then
 		change_loop &
+		loop=$!
+	elif [ "$changing" = 2 ]; then
+		read_loop &
 		loop=$!
 	fi
 	perf_loadgen "$dir" --duration "$secs" --json "$work/$name.json" --tasks-per-frame 1 \
@@ -110,13 +129,20 @@ phase() { # name, with changes (0/1)
 
 fail=0
 phase quiet 0
-phase changing 1
+# twice each, alternating: this VM has spells of many 1-2 ms pauses that
+# last a phase or so, and they land in either kind
+phase reading-1 2
+phase changing-1 1
+phase reading-2 2
+phase changing-2 1
 {
 	echo "# Live routing changes under load, memif (\`make perf-livechange\`)"
 	echo
 	echo "tw-dataplane: one polling lcore on CPU 1 (kept for it), tw-loadgen on CPU 0, noop tasks"
 	echo "to a direct exchange, closed loop, ${secs} s per phase, same engine, one run."
-	echo "\"results\" counts deliveries: a task routed to both queues runs twice."
+	echo "\"results\" counts deliveries: a task routed to both queues runs twice. \"reading\" phases"
+	echo "run the same number of twctl calls at the same pace as \"changing\" ones, changing nothing:"
+	echo "the control for what routing changes add to the lcore's pauses."
 	echo
 	echo "| phase | tasks sent | acked | nacked | lost | routing changes | to always | to sometimes | results | longest lcore pass (us) | passes >= 1 ms |"
 	echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"

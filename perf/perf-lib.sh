@@ -40,6 +40,14 @@ perf_isolate_cpu() {
 		[ "$keep" -ne 0 ] && [ "$keep" -ne $(( 0x${mask//,/} )) ] || continue
 		printf '%x' "$keep" >"$t" 2>/dev/null && echo "irq:$t $mask" >>"$TW_ISOLATED"
 	done
+	# and the kernel's unbound workqueues (their kworker/uN:M threads were
+	# seen preempting the lcore on this VM, several times a second)
+	t=/sys/devices/virtual/workqueue/cpumask
+	if mask=$(cat "$t" 2>/dev/null); then
+		keep=$(( 0x${mask//,/} & ~(1 << cpu) ))
+		[ "$keep" -ne 0 ] && [ "$keep" -ne $(( 0x${mask//,/} )) ] &&
+			printf '%x' "$keep" >"$t" 2>/dev/null && echo "wq:$t $mask" >>"$TW_ISOLATED"
+	fi
 }
 
 perf_release_cpu() {
@@ -48,6 +56,7 @@ perf_release_cpu() {
 	while read -r tid mask; do
 		case $tid in
 		irq:*) echo "$mask" >"${tid#irq:}" 2>/dev/null || true ;;
+		wq:*) echo "$mask" >"${tid#wq:}" 2>/dev/null || true ;;
 		*) taskset -p "$mask" "$tid" >/dev/null 2>&1 || true ;;
 		esac
 	done <"$TW_ISOLATED"
