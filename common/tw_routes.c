@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tw_hash.h"
 #include "tw_routes.h"
 #include "tw_topic.h"
 #include "tw_wire.h"
@@ -80,41 +81,32 @@ load_u32(const uint8_t *p)
 	return v;
 }
 
-static inline uint64_t
-hash_mix(uint64_t h, uint64_t chunk)
-{
-	h = (h ^ chunk) * 0xff51afd7ed558ccdull;
-	return h ^ (h >> 29);
-}
-
 /*
- * Names are hashed 8 bytes at a time: every task looks up its task name,
- * its exchange and, for direct exchanges, its routing key, and byte-wise
- * FNV-1a cost a dependent multiply per byte (about 20 ns for a 14-byte
- * key here). Tails are read with loads that overlap the previous chunk
- * instead of a byte loop, and nothing past data + len is read. The length
- * is mixed in, so names that differ only in their overlapped bytes still
- * differ. Stable across processes (tw-control builds the tables that
- * tw-dataplane probes): no per-process random seed, and a change here
- * bumps TW_SHARED_LAYOUT_VERSION.
+ * Names are hashed 8 bytes at a time (tw_hash.h): every task looks up its
+ * task name, its exchange and, for direct exchanges, its routing key, and
+ * byte-wise FNV-1a cost a dependent multiply per byte (about 20 ns for a
+ * 14-byte key here). Tails are read with loads that overlap the previous
+ * chunk instead of a byte loop, and nothing past data + len is read. The
+ * length is mixed in, so names that differ only in their overlapped bytes
+ * still differ. A change here bumps TW_SHARED_LAYOUT_VERSION.
  */
 uint32_t
 tw_routes_hash(const void *data, uint32_t len, uint32_t seed)
 {
 	const uint8_t *p = data;
-	uint64_t h = 0x9e3779b97f4a7c15ull ^ ((uint64_t)seed << 32) ^ len;
+	uint64_t h = TW_HASH_SEED ^ ((uint64_t)seed << 32) ^ len;
 	uint32_t o = 0;
 
 	if (len >= 8) {
 		for (; o + 8 < len; o += 8) /* bounded by len */
-			h = hash_mix(h, load_u64(p + o));
-		h = hash_mix(h, load_u64(p + len - 8));
+			h = tw_hash_step(h, load_u64(p + o));
+		h = tw_hash_step(h, load_u64(p + len - 8));
 	} else if (len >= 4) {
-		h = hash_mix(h, load_u32(p) | load_u32(p + len - 4) << 32);
+		h = tw_hash_step(h, load_u32(p) | load_u32(p + len - 4) << 32);
 	} else if (len > 0) {
-		h = hash_mix(h, (uint64_t)p[0] | (uint64_t)p[len / 2] << 8 | (uint64_t)p[len - 1] << 16);
+		h = tw_hash_step(h, (uint64_t)p[0] | (uint64_t)p[len / 2] << 8 | (uint64_t)p[len - 1] << 16);
 	}
-	return (uint32_t)((h * 0xc4ceb9fe1a85ec53ull) >> 32);
+	return tw_hash_final(h);
 }
 
 static uint32_t

@@ -114,18 +114,18 @@ add_word(struct lookup *lk, uint32_t from, uint32_t to)
 {
 	const uint8_t *w = lk->key + from;
 	uint32_t n = lk->nk++, len = to - from, o = 8;
-	uint64_t c0 = len >= 8 ? load8(w) : low_bytes(load8(w), len), h = TW_TOPIC_HASH_SEED ^ len;
+	uint64_t c0 = len >= 8 ? load8(w) : low_bytes(load8(w), len), h = TW_HASH_SEED ^ len;
 
 	if (len != 0)
-		h = tw_topic_hash_step(h, c0);
+		h = tw_hash_step(h, c0);
 	for (; o + 8 <= len; o += 8)
-		h = tw_topic_hash_step(h, load8(w + o));
+		h = tw_hash_step(h, load8(w + o));
 	if (o < len)
-		h = tw_topic_hash_step(h, low_bytes(load8(w + o), len - o));
+		h = tw_hash_step(h, low_bytes(load8(w + o), len - o));
 	lk->ws[n] = (uint8_t)from;
 	lk->wl[n] = (uint8_t)len;
 	lk->c0[n] = c0;
-	lk->wh[n] = tw_topic_hash_final(h);
+	lk->wh[n] = tw_hash_final(h);
 	__builtin_prefetch(&lk->t->dict[lk->wh[n] & lk->t->dict_mask]);
 }
 

@@ -9,42 +9,29 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "tw_hash.h"
 #include "tw_topic.h"
 
 /*
  * Hash of one word, defined on 8-byte little-endian chunks with the last
- * one zero-padded: a multiply per 8 bytes instead of one per byte as FNV
- * does (the lookup hashes every key word of every task), and the lookup
- * can compute it from its padded copy of the key with plain 8-byte loads.
+ * one zero-padded (tw_hash.h's steps): a multiply per 8 bytes instead of
+ * one per byte as FNV does (the lookup hashes every key word of every
+ * task), and the lookup computes it from its padded copy of the key with
+ * plain 8-byte loads. This version takes an unpadded word and reads
+ * nothing past p + len.
  */
-#define TW_TOPIC_HASH_SEED 0x9e3779b97f4a7c15ull
-
-static inline uint64_t
-tw_topic_hash_step(uint64_t h, uint64_t chunk)
-{
-	h = (h ^ chunk) * 0xff51afd7ed558ccdull;
-	return h ^ (h >> 29);
-}
-
-static inline uint32_t
-tw_topic_hash_final(uint64_t h)
-{
-	return (uint32_t)((h * 0xc4ceb9fe1a85ec53ull) >> 32);
-}
-
-/* The same hash from an unpadded word: reads nothing past p + len. */
 static inline uint32_t
 tw_topic_word_hash(const char *p, uint32_t len)
 {
-	uint64_t h = TW_TOPIC_HASH_SEED ^ len;
+	uint64_t h = TW_HASH_SEED ^ len;
 
 	for (uint32_t o = 0; o < len; o += 8) {
 		uint64_t c = 0;
 
 		memcpy(&c, p + o, len - o < 8 ? len - o : 8);
-		h = tw_topic_hash_step(h, c);
+		h = tw_hash_step(h, c);
 	}
-	return tw_topic_hash_final(h);
+	return tw_hash_final(h);
 }
 
 /* Slot of a big node's edge in a word's edge hash: the parent's offset, mixed. */
