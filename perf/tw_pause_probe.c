@@ -36,7 +36,8 @@ struct pauses {
 	uint64_t charged_over_1ms;     /* gaps >= 1 ms that the kernel charged to the probe (>= 90%) */
 };
 
-static volatile bool busy_stop;
+/* atomic, not volatile: a sanitized gcc build hoisted the volatile load out of spin()'s loop */
+static bool busy_stop;
 
 static uint64_t
 clock_ns(clockid_t id)
@@ -62,7 +63,7 @@ spin(void *arg)
 {
 	if (pin(*(int *)arg) != 0)
 		return NULL;
-	while (!busy_stop)
+	while (!__atomic_load_n(&busy_stop, __ATOMIC_RELAXED))
 		;
 	return NULL;
 }
@@ -139,7 +140,7 @@ main(int argc, char **argv)
 	}
 	probe(seconds, &p);
 	if (busy_cpu >= 0) {
-		busy_stop = true;
+		__atomic_store_n(&busy_stop, true, __ATOMIC_RELAXED);
 		pthread_join(busy, NULL);
 	}
 	if (json)

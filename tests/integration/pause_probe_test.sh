@@ -10,10 +10,10 @@
 set -euo pipefail
 . "$(dirname "$0")/../../deploy/lib.sh"
 fail() { echo "FAIL: $*"; exit 1; }
-probe=$TW_BUILD/tw-pause-probe
+probe() { timeout 30 "$TW_BUILD/tw-pause-probe" "$@"; } # a hang fails here, not at run.sh's limit
 field() { grep -o "\"$2\": [0-9-]*" <<<"$1" | head -1 | awk '{ print $2 }'; }
 
-out=$("$probe" --cpu 0 --busy-cpu 1 --seconds 1 --json) || fail "probe failed: $out"
+out=$(probe --cpu 0 --busy-cpu 1 --seconds 1 --json) || fail "probe failed: $out"
 for f in cpu busy_cpu seconds iterations longest_pause_ns longest_pause_charged_ns \
 	pauses_over_100us pauses_over_1ms charged_pauses_over_1ms; do
 	[ -n "$(field "$out" "$f")" ] || fail "no $f in: $out"
@@ -26,7 +26,7 @@ done
 	fail "charged share over the pause: $out"
 echo "ok: JSON report: $out"
 
-text=$("$probe" --cpu 1 --seconds 1) || fail "text run failed"
+text=$(probe --cpu 1 --seconds 1) || fail "text run failed"
 grep -q "^CPU 1, other CPUs as they are, 1 s: longest pause [0-9]* us" <<<"$text" || fail "text: $text"
 echo "ok: text report: $text"
 
@@ -35,7 +35,7 @@ for args in "" "--cpu" "--cpu 0 --busy-cpu 0" "--cpu 0 --seconds 0" "--cpu 0 --s
 	"--cpu -1" "--cpu 5000" "--cpu 0 --bogus"; do
 	rc=0
 	# shellcheck disable=SC2086
-	err=$("$probe" $args 2>&1 >/dev/null) || rc=$?
+	err=$(probe $args 2>&1 >/dev/null) || rc=$?
 	[ "$rc" = 2 ] || fail "'$args': exit $rc, not 2"
 	grep -q "^usage: tw-pause-probe" <<<"$err" || fail "'$args': no usage line: $err"
 done
@@ -44,7 +44,7 @@ echo "ok: usage errors exit 2"
 # a CPU this machine does not have: exit 1, named
 missing=$(($(nproc --all) + 7))
 rc=0
-err=$("$probe" --cpu "$missing" --seconds 1 2>&1) || rc=$?
+err=$(probe --cpu "$missing" --seconds 1 2>&1) || rc=$?
 [ "$rc" = 1 ] || fail "CPU $missing: exit $rc, not 1"
 grep -q "cannot run on CPU $missing" <<<"$err" || fail "CPU $missing: $err"
 echo "ok: missing CPU $missing: $err"
