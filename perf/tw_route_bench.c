@@ -13,6 +13,9 @@
  *   tw-route-bench [--lookups N] [--bindings N] [--markdown]
  *
  * --lookups: per measurement and round (five rounds).
+ * The last five columns draw keys from 65,536 distinct ones, four times
+ * what the routing cache holds: both tables over a larger working set, and
+ * the cache's miss path (a lookup that misses walks and inserts).
  *
  * --bindings N measures that one size instead of the three (for profiling).
  */
@@ -31,7 +34,8 @@ static const char *const levels[] = { "debug", "info", "warn", "error", "crit" }
 #define N_REGIONS 8
 #define N_LEVELS 5
 #define N_QUEUES 200
-#define N_KEYS 4096
+#define N_KEYS 4096      /* distinct keys per run: all fit in the routing cache */
+#define N_WIDE 65536     /* and four times what it holds, for its miss path */
 
 static uint64_t
 now_ns(void)
@@ -85,11 +89,12 @@ build(enum tw_exchange_type type, uint32_t n, unsigned *seed)
 
 /* Keys: for direct, half bound keys and half misses; for topic, random triples. */
 static void
-make_keys(enum tw_exchange_type type, uint32_t n, char (*keys)[TW_NAME_MAX], unsigned *seed)
+make_keys(enum tw_exchange_type type, uint32_t n, char (*keys)[TW_NAME_MAX], uint32_t count,
+	  unsigned *seed)
 {
 	uint32_t services = n / 4 + 1;
 
-	for (int i = 0; i < N_KEYS; i++) {
+	for (uint32_t i = 0; i < count; i++) {
 		const char *r = regions[rand_r(seed) % N_REGIONS];
 		const char *l = levels[rand_r(seed) % N_LEVELS];
 
@@ -125,21 +130,21 @@ struct result {
 /* cache: NULL for the table alone, else through the io lcore's routing cache */
 static struct result
 measure(const struct tw_routes *rt, struct tw_route_cache *cache, char (*keys)[TW_NAME_MAX],
-	uint64_t lookups)
+	uint32_t n_keys, uint64_t lookups)
 {
 	static uint16_t dest[TW_MAX_ROUTE_DESTS];
-	uint32_t lens[N_KEYS];
+	static uint32_t lens[N_WIDE];
 	uint64_t total = 0, t0;
 	struct result r;
 
-	for (int i = 0; i < N_KEYS; i++)
+	for (uint32_t i = 0; i < n_keys; i++)
 		lens[i] = (uint32_t)strlen(keys[i]);
-	for (int i = 0; i < N_KEYS; i++) /* warm the CPU caches (and the routing cache) */
+	for (uint32_t i = 0; i < n_keys; i++) /* warm the CPU caches (and the routing cache) */
 		cache != NULL ? tw_routes_match_cached(rt, cache, "x", 1, keys[i], lens[i], NULL, dest)
 			      : tw_routes_match(rt, "x", 1, keys[i], lens[i], NULL, dest);
 	t0 = now_ns();
 	for (uint64_t i = 0; i < lookups; i++) {
-		uint32_t k = (uint32_t)(i * 2654435761u) % N_KEYS;
+		uint32_t k = (uint32_t)(i * 2654435761u) % n_keys;
 
 		total += (uint64_t)(cache != NULL ? tw_routes_match_cached(rt, cache, "x", 1, keys[k],
 									   lens[k], NULL, dest)
@@ -156,7 +161,8 @@ main(int argc, char **argv)
 {
 	uint32_t sizes[] = { 10, 1000, 100000 };
 	size_t n_sizes = sizeof(sizes) / sizeof(sizes[0]);
-	static char dkeys[N_KEYS][TW_NAME_MAX], tkeys[N_KEYS][TW_NAME_MAX];
+	static char dkeys[N_KEYS][TW_NAME_MAX], tkeys[N_KEYS][TW_NAME_MAX], wkeys[N_WIDE][TW_NAME_MAX],
+		    wdkeys[N_WIDE][TW_NAME_MAX];
 	uint64_t lookups = 1000000;
 	bool markdown = false;
 	unsigned seed = 42;
@@ -177,35 +183,44 @@ main(int argc, char **argv)
 	if (lookups == 0 || sizes[0] == 0)
 		return 2;
 	printf(markdown ? "| bindings | direct ns/task | topic ns/task | topic / direct | direct, cached | "
-			  "topic, cached | topic cached / direct | topic queues per task |\n"
-			  "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
-			: "%-10s %9s %9s %9s %9s %9s %12s %8s\n",
-	       "bindings", "direct", "topic", "ratio", "direct-c", "topic-c", "topic-c/dir", "queues");
+			  "topic, cached | topic cached / direct | topic queues per task | "
+			  "direct, 65,536 keys | topic, 65,536 keys | topic / direct | topic cached, 65,536 keys | "
+			  "its cache hits |\n"
+			  "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+			: "%-10s %9s %9s %9s %9s %9s %12s %8s %9s %9s %9s %9s %7s\n",
+	       "bindings", "direct", "topic", "ratio", "direct-c", "topic-c", "topic-c/dir", "queues",
+	       "direct-w", "topic-w", "ratio-w", "topic-wc", "hits");
 	for (size_t s = 0; s < n_sizes; s++) {
 		struct tw_routes *direct = build(TW_EX_DIRECT, sizes[s], &seed);
 		struct tw_routes *topic = build(TW_EX_TOPIC, sizes[s], &seed);
-		static struct tw_route_cache cache_d, cache_t;
-		double ns[4][ROUNDS], d, t, dc, tc;
-		struct result r[4];
+		static struct tw_route_cache cache_d, cache_t, cache_w;
+		double ns[7][ROUNDS], d, t, dc, tc, dw, tw, hits;
+		struct result r[7];
 
 		if (direct == NULL || topic == NULL) {
 			fprintf(stderr, "tw-route-bench: build failed: %s\n", strerror(errno));
 			return 1;
 		}
-		make_keys(TW_EX_DIRECT, sizes[s], dkeys, &seed);
-		make_keys(TW_EX_TOPIC, sizes[s], tkeys, &seed);
+		make_keys(TW_EX_DIRECT, sizes[s], dkeys, N_KEYS, &seed);
+		make_keys(TW_EX_TOPIC, sizes[s], tkeys, N_KEYS, &seed);
+		make_keys(TW_EX_TOPIC, sizes[s], wkeys, N_WIDE, &seed);
+		make_keys(TW_EX_DIRECT, sizes[s], wdkeys, N_WIDE, &seed);
+		memset(&cache_w, 0, sizeof(cache_w));
 		/*
-		 * The four measurements take turns, round after round, and each
+		 * The measurements take turns, round after round, and each
 		 * reports its median round: on a shared VM the machine's speed
 		 * drifts within seconds, and measuring one after the other would
 		 * put that drift into the ratio.
 		 */
 		for (int round = 0; round < ROUNDS; round++) {
-			r[0] = measure(direct, NULL, dkeys, lookups);
-			r[1] = measure(topic, NULL, tkeys, lookups);
-			r[2] = measure(direct, &cache_d, dkeys, lookups);
-			r[3] = measure(topic, &cache_t, tkeys, lookups);
-			for (int m = 0; m < 4; m++)
+			r[0] = measure(direct, NULL, dkeys, N_KEYS, lookups);
+			r[1] = measure(topic, NULL, tkeys, N_KEYS, lookups);
+			r[2] = measure(direct, &cache_d, dkeys, N_KEYS, lookups);
+			r[3] = measure(topic, &cache_t, tkeys, N_KEYS, lookups);
+			r[4] = measure(topic, NULL, wkeys, N_WIDE, lookups);
+			r[5] = measure(topic, &cache_w, wkeys, N_WIDE, lookups);
+			r[6] = measure(direct, NULL, wdkeys, N_WIDE, lookups);
+			for (int m = 0; m < 7; m++)
 				ns[m][round] = r[m].ns;
 		}
 		if (getenv("TW_BENCH_VERBOSE"))
@@ -215,9 +230,15 @@ main(int argc, char **argv)
 		t = median(ns[1]);
 		dc = median(ns[2]);
 		tc = median(ns[3]);
-		printf(markdown ? "| %u | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f | %.1f |\n"
-				: "%-10u %9.1f %9.1f %9.2f %9.1f %9.1f %12.2f %8.1f\n",
-		       sizes[s], d, t, t / d, dc, tc, tc / d, r[1].dests);
+		/* over all rounds, warm-ups included */
+		hits = (double)cache_w.hits / (double)(cache_w.hits + cache_w.misses);
+		dw = median(ns[6]);
+		tw = median(ns[4]);
+		printf(markdown ? "| %u | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f | %.1f | %.1f | %.1f | %.2f | "
+				  "%.1f | %.0f%% |\n"
+				: "%-10u %9.1f %9.1f %9.2f %9.1f %9.1f %12.2f %8.1f %9.1f %9.1f %9.2f %9.1f %6.0f%%\n",
+		       sizes[s], d, t, t / d, dc, tc, tc / d, r[1].dests, dw, tw, tw / dw, median(ns[5]),
+		       100 * hits);
 		tw_routes_free(direct, NULL);
 		tw_routes_free(topic, NULL);
 	}
