@@ -14,8 +14,28 @@
 #define TW_HASH_H
 
 #include <stdint.h>
+#include <string.h>
 
 #define TW_HASH_SEED 0x9e3779b97f4a7c15ull
+
+/* Unaligned little-endian loads, as the hashes read their input. */
+static inline uint64_t
+tw_load_u64(const void *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static inline uint32_t
+tw_load_u32(const void *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
 
 /* Mix one 8-byte chunk into h. */
 static inline uint64_t

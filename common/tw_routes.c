@@ -63,24 +63,6 @@ tw_exchange_type_parse(const char *name)
 	return -1;
 }
 
-static inline uint64_t
-load_u64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static inline uint64_t
-load_u32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
 /*
  * Names are hashed 8 bytes at a time (tw_hash.h): every task looks up its
  * task name, its exchange and, for direct exchanges, its routing key, and
@@ -99,10 +81,10 @@ tw_routes_hash(const void *data, uint32_t len, uint32_t seed)
 
 	if (len >= 8) {
 		for (; o + 8 < len; o += 8) /* bounded by len */
-			h = tw_hash_step(h, load_u64(p + o));
-		h = tw_hash_step(h, load_u64(p + len - 8));
+			h = tw_hash_step(h, tw_load_u64(p + o));
+		h = tw_hash_step(h, tw_load_u64(p + len - 8));
 	} else if (len >= 4) {
-		h = tw_hash_step(h, load_u32(p) | load_u32(p + len - 4) << 32);
+		h = tw_hash_step(h, tw_load_u32(p) | (uint64_t)tw_load_u32(p + len - 4) << 32);
 	} else if (len > 0) {
 		h = tw_hash_step(h, (uint64_t)p[0] | (uint64_t)p[len / 2] << 8 | (uint64_t)p[len - 1] << 16);
 	}

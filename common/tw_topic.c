@@ -92,15 +92,6 @@ word_rec(const struct lookup *lk, uint32_t id)
 	return (const struct tw_topic_word *)(lk->rec + id);
 }
 
-static inline uint64_t
-load8(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return v;
-}
-
 /* The low r bytes of an 8-byte chunk, r < 8. */
 static inline uint64_t
 low_bytes(uint64_t v, uint32_t r)
@@ -114,14 +105,15 @@ add_word(struct lookup *lk, uint32_t from, uint32_t to)
 {
 	const uint8_t *w = lk->key + from;
 	uint32_t n = lk->nk++, len = to - from, o = 8;
-	uint64_t c0 = len >= 8 ? load8(w) : low_bytes(load8(w), len), h = TW_HASH_SEED ^ len;
+	uint64_t c0 = len >= 8 ? tw_load_u64(w) : low_bytes(tw_load_u64(w), len);
+	uint64_t h = TW_HASH_SEED ^ len;
 
 	if (len != 0)
 		h = tw_hash_step(h, c0);
 	for (; o + 8 <= len; o += 8)
-		h = tw_hash_step(h, load8(w + o));
+		h = tw_hash_step(h, tw_load_u64(w + o));
 	if (o < len)
-		h = tw_hash_step(h, low_bytes(load8(w + o), len - o));
+		h = tw_hash_step(h, low_bytes(tw_load_u64(w + o), len - o));
 	lk->ws[n] = (uint8_t)from;
 	lk->wl[n] = (uint8_t)len;
 	lk->c0[n] = c0;
@@ -148,7 +140,7 @@ split_hash(struct lookup *lk, const char *key, uint32_t len)
 	memcpy(lk->key, key, len);
 	memset(lk->key + len, 0, 8);
 	for (uint32_t o = 0; o < len; o += 8) { /* bounded: len < TW_NAME_MAX */
-		uint64_t x = load8(lk->key + o) ^ dots;
+		uint64_t x = tw_load_u64(lk->key + o) ^ dots;
 		uint64_t z = ~(((x & low7) + low7) | x | low7);
 
 		for (; z != 0; z &= z - 1) { /* at most 8 dots */
@@ -168,15 +160,15 @@ same_word(const struct lookup *lk, const struct tw_topic_word *w, uint32_t i)
 	const uint8_t *text = (const uint8_t *)(w + 1), *k = lk->key + lk->ws[i];
 	uint32_t len = lk->wl[i], o = 8;
 
-	if (w->len != len || load8(text) != lk->c0[i])
+	if (w->len != len || tw_load_u64(text) != lk->c0[i])
 		return false;
 	if (len <= 8)
 		return true;
 	/* bounded: len < TW_NAME_MAX */
 	for (; o + 8 <= len; o += 8)
-		if (load8(k + o) != load8(text + o))
+		if (tw_load_u64(k + o) != tw_load_u64(text + o))
 			return false;
-	return o >= len || low_bytes(load8(k + o), len - o) == load8(text + o);
+	return o >= len || low_bytes(tw_load_u64(k + o), len - o) == tw_load_u64(text + o);
 }
 
 /* Look key word i up in the dictionary; start fetching the rest of its record. */

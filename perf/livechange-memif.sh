@@ -28,7 +28,6 @@ out=$TW_ROOT/perf/results
 work=$TW_BUILD/run/perf-livechange
 rm -rf "$work"
 mkdir -p "$out" "$work"
-field() { grep -o "\"$2\": [0-9.]*" "$1" | head -1 | awk '{ print $2 }'; }
 
 perf_isolate_cpu 1
 trap perf_release_cpu EXIT
@@ -37,10 +36,10 @@ for busy in idle busy; do
 	perf_pause_probe "$busy" "$secs" "$work/probe-$busy.json" ||
 		{ echo "perf-livechange: tw-pause-probe failed"; exit 1; }
 	echo "perf-livechange: probe, CPU 0 $busy: $(cat "$work/probe-$busy.json")"
-	probe_rows+=("| $busy | $(($(field "$work/probe-$busy.json" longest_pause_ns) / 1000)) |\
- $(($(field "$work/probe-$busy.json" longest_pause_charged_ns) / 1000)) |\
- $(field "$work/probe-$busy.json" pauses_over_100us) | $(field "$work/probe-$busy.json" pauses_over_1ms) |\
- $(field "$work/probe-$busy.json" charged_pauses_over_1ms) |")
+	probe_rows+=("| $busy | $(($(perf_field "$work/probe-$busy.json" longest_pause_ns) / 1000)) |\
+ $(($(perf_field "$work/probe-$busy.json" longest_pause_charged_ns) / 1000)) |\
+ $(perf_field "$work/probe-$busy.json" pauses_over_100us) | $(perf_field "$work/probe-$busy.json" pauses_over_1ms) |\
+ $(perf_field "$work/probe-$busy.json" charged_pauses_over_1ms) |")
 done
 perf_engine_start perflive >/dev/null || { echo "perf-livechange: engine did not start"; exit 1; }
 dir=$TW_DIR
@@ -112,11 +111,11 @@ phase() { # name, background loop: 0 none, 1 changes, 2 the same twctl calls rea
 	p1=$(counter passes_over_1ms)
 	a1=$(queue always published)
 	s1=$(queue sometimes published)
-	sent=$(field "$work/$name.json" tasks_sent)
-	acked=$(field "$work/$name.json" acked)
-	nacked=$(field "$work/$name.json" nacked)
-	results=$(field "$work/$name.json" results)
-	lost=$(field "$work/$name.json" lost)
+	sent=$(perf_field "$work/$name.json" tasks_sent)
+	acked=$(perf_field "$work/$name.json" acked)
+	nacked=$(perf_field "$work/$name.json" nacked)
+	results=$(perf_field "$work/$name.json" results)
+	lost=$(perf_field "$work/$name.json" lost)
 	echo "perf-livechange: $name: sent $sent, acked $acked, nacked $nacked, lost $lost," \
 		"always +$((a1 - a0)), sometimes +$((s1 - s0)), results $results, changes $changes," \
 		"longest pass $stall ns, passes >= 1 ms $((p1 - p0))"

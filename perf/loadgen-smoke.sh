@@ -10,7 +10,6 @@
 set -euo pipefail
 . "$(dirname "$0")/perf-lib.sh"
 fail() { echo "FAIL: $*"; exit 1; }
-field() { grep -o "\"$2\": [0-9.]*" "$1" | head -1 | awk '{ print $2 }'; }
 
 outer_dir=${TW_DIR:-}
 perf_engine_start itlgmemif --idle-sleep-us 200 || fail "memif engine did not start"
@@ -21,19 +20,19 @@ trap 'tw_engine_stop "$dir"' EXIT
 for tpf in 1 8; do
 	perf_loadgen "$dir" --duration 2 --window 2048 --tasks-per-frame "$tpf" --args-size 32 \
 		--json "$dir/closed-$tpf.json" 2>"$dir/closed-$tpf.err" || fail "loadgen failed: $(cat "$dir/closed-$tpf.err")"
-	sent=$(field "$dir/closed-$tpf.json" tasks_sent)
+	sent=$(perf_field "$dir/closed-$tpf.json" tasks_sent)
 	[ "$sent" -gt 10000 ] || fail "closed loop $tpf/frame sent only $sent"
-	[ "$(field "$dir/closed-$tpf.json" lost)" -eq 0 ] || fail "closed loop lost tasks: $(cat "$dir/closed-$tpf.json")"
-	[ "$(field "$dir/closed-$tpf.json" results)" -eq "$sent" ] || fail "results != sent"
-	[ "$(field "$dir/closed-$tpf.json" nacked)" -eq 0 ] || fail "NACKs in closed loop"
-	echo "ok: closed loop, $tpf task(s)/frame: $sent tasks, $(field "$dir/closed-$tpf.json" tasks_per_sec) tasks/s"
+	[ "$(perf_field "$dir/closed-$tpf.json" lost)" -eq 0 ] || fail "closed loop lost tasks: $(cat "$dir/closed-$tpf.json")"
+	[ "$(perf_field "$dir/closed-$tpf.json" results)" -eq "$sent" ] || fail "results != sent"
+	[ "$(perf_field "$dir/closed-$tpf.json" nacked)" -eq 0 ] || fail "NACKs in closed loop"
+	echo "ok: closed loop, $tpf task(s)/frame: $sent tasks, $(perf_field "$dir/closed-$tpf.json" tasks_per_sec) tasks/s"
 done
 
 perf_loadgen "$dir" --duration 2 --rate 50000 --tasks-per-frame 1 --json "$dir/open.json" \
 	2>"$dir/open.err" || fail "open loop failed"
-sent=$(field "$dir/open.json" tasks_sent)
+sent=$(perf_field "$dir/open.json" tasks_sent)
 [ "$sent" -ge 95000 ] && [ "$sent" -le 105000 ] || fail "open loop at 50k/s for 2 s sent $sent"
-[ "$(field "$dir/open.json" lost)" -eq 0 ] || fail "open loop lost tasks"
+[ "$(perf_field "$dir/open.json" lost)" -eq 0 ] || fail "open loop lost tasks"
 grep -q '"mode": "open"' "$dir/open.json" || fail "not open loop"
 echo "ok: open loop 50k tasks/s: $sent sent, result p99 $(grep -o '"result_ns": {[^}]*' "$dir/open.json" | grep -o '"p99": [0-9]*')"
 

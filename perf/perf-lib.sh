@@ -5,6 +5,7 @@
 #   tw_engine_stop DIR                               (deploy/lib.sh) stop and clean up
 #   perf_isolate_cpu CPU / perf_release_cpu          keep CPU for the engine's lcore
 #   perf_pause_probe idle|busy SECONDS JSON           the machine's own pauses on CPU 1
+#   perf_field JSON NAME                              a number from a JSON report
 #
 # The engine's polling lcore gets CPU 1 and the load generator CPU 0 (the
 # engine's main lcore shares CPU 0 but only sleeps), as the issue's
@@ -133,3 +134,7 @@ perf_pause_probe() {
 	[ "$busy" = busy ] && opt=(--busy-cpu 0)
 	"$TW_BUILD/tw-pause-probe" --cpu 1 "${opt[@]}" --seconds "$secs" --json >"$json"
 }
+
+# The first number named NAME in the JSON report FILE (tw-loadgen's,
+# tw-pause-probe's): their reports are flat enough for grep.
+perf_field() { grep -o "\"$2\": [0-9.]*" "$1" | head -1 | awk '{ print $2 }'; }

@@ -12,7 +12,6 @@ mkdir -p "$out"
 work=$TW_BUILD/run/perf-suite
 rm -rf "$work"
 mkdir -p "$work"
-field() { grep -o "\"$2\": [0-9.]*" "$1" | head -1 | awk '{ print $2 }'; }
 
 # 1. baseline: dpdk-testpmd txonly -> rxonly, 128-byte frames, same memif link
 baseline() {
@@ -69,8 +68,8 @@ run() { # name, loadgen args...
 	# share of the engine lcore's time spent in passes that did work
 	busy=$(echo "$before $after" | awk '{ d = $4 - $2; printf "%.1f", (d > 0 ? 100 * ($3 - $1) / d : 0) }')
 	local tps p50 p99 lost
-	tps=$(field "$work/$name.json" results_per_sec)
-	lost=$(field "$work/$name.json" lost)
+	tps=$(perf_field "$work/$name.json" results_per_sec)
+	lost=$(perf_field "$work/$name.json" lost)
 	p50=$(grep -o '"result_ns": {[^}]*' "$work/$name.json" | grep -o '"p50": [0-9]*' | awk '{ print $2 }')
 	p99=$(grep -o '"result_ns": {[^}]*' "$work/$name.json" | grep -o '"p99": [0-9]*' | awk '{ print $2 }')
 	# formatted at the end, against the baseline measured before and after
@@ -85,7 +84,7 @@ run noop-1KiB-1perframe --tasks-per-frame 1 --args-size 1024 --window 4096
 run direct-64B-1perframe --tasks-per-frame 1 --args-size 64 --window 4096 --exchange dx --key k
 run topic-64B-1perframe --tasks-per-frame 1 --args-size 64 --window 4096 --exchange tp --key bench.x
 run fanout-64B-1perframe --tasks-per-frame 1 --args-size 64 --window 4096 --exchange fo --key any
-max=$(field "$work/noop-64B-1perframe.json" results_per_sec)
+max=$(perf_field "$work/noop-64B-1perframe.json" results_per_sec)
 half=$(awk -v m="$max" 'BEGIN { printf "%.0f", m / 2 }')
 run "noop-64B-1perframe-open-at-half-max" --tasks-per-frame 1 --args-size 64 --rate "$half"
 
@@ -102,7 +101,7 @@ for pct in 10 25 50 75 90 100; do
 	p999=$(echo "$res" | grep -o '"p999": [0-9]*' | awk '{ print $2 }')
 	printf '%s %s %s %s %s %s\n' "$rate" "$(awk -v p="$pct" 'BEGIN { print p / 100 }')" "$(awk -v v="$p50" 'BEGIN { print v / 1000 }')" \
 		"$(awk -v v="$p99" 'BEGIN { print v / 1000 }')" "$(awk -v v="$p999" 'BEGIN { print v / 1000 }')" \
-		"$(field "$work/sweep-$pct.json" lost)" >>"$out/latency.dat"
+		"$(perf_field "$work/sweep-$pct.json" lost)" >>"$out/latency.dat"
 	echo "perf: open loop at ${pct}% of max ($rate tasks/s): result p99 $((p99 / 1000)) us"
 done
 if command -v gnuplot >/dev/null; then
@@ -156,9 +155,9 @@ echo "perf: link limit ${link_last} packets/s at the end; ratios against ${link_
 	echo
 	echo "The machine's own pauses on CPU 1 with CPU 0 busy, same run, before the engine started"
 	echo "(\`tw-pause-probe\`, ${secs} s: a thread that only reads the clock): longest"
-	echo "$(($(field "$work/pause-probe.json" longest_pause_ns) / 1000)) us," \
-		"$(field "$work/pause-probe.json" pauses_over_1ms) pauses of 1 ms or more," \
-		"$(field "$work/pause-probe.json" pauses_over_100us) of 100 us or more. Tasks queued behind such"
+	echo "$(($(perf_field "$work/pause-probe.json" longest_pause_ns) / 1000)) us," \
+		"$(perf_field "$work/pause-probe.json" pauses_over_1ms) pauses of 1 ms or more," \
+		"$(perf_field "$work/pause-probe.json" pauses_over_100us) of 100 us or more. Tasks queued behind such"
 	echo "a pause wait it out: tail latencies below it cannot be shown on this machine."
 } >"$out/suite.md"
 cat "$work"/*.json >"$out/suite.json"

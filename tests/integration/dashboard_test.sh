@@ -59,44 +59,59 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# browser OUT URL FLAGS...: one headless run of the page; its DOM in OUT
-# A browser that times out (exit 124/137) gets one more try, said on stdout: on
-# these 2-core VMs headless Chromium was seen to stall for minutes at times.
-browser() {
-	local out=$1 url=$2 prof rc try
+# twice RETRY_ON WHAT CMD...: run CMD (a browser run; its profile folder is
+# "$prof", fresh each try and removed after); if its status is one RETRY_ON
+# accepts, say so on stdout and run it once more. On these 2-core VMs
+# headless Chromium was seen to stall for minutes at times. @return CMD's status.
+twice() {
+	local retry_on=$1 what=$2 rc try
 	shift 2
 	for try in 1 2; do
 		rc=0
 		prof=$(mktemp -d -t tw-dash.XXXXXX)
 		profiles+=("$prof")
-		timeout -k 5 90 "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic \
-			--no-first-run --disable-background-networking --disable-component-update \
-			--disable-sync --user-data-dir="$prof" "$@" --dump-dom "$url" \
-			>"$out" 2>>"$TW_DIR/chromium.log" || rc=$?
+		"$@" || rc=$?
 		rm -rf "$prof"
-		[ "$rc" -eq 124 ] || [ "$rc" -eq 137 ] || break
-		echo "retry: chromium timed out on $url (try $try)"
+		"$retry_on" "$rc" || break
+		echo "retry: $what exited $rc (try $try)"
 	done
+	return "$rc"
+}
+timed_out() { [ "$1" -eq 124 ] || [ "$1" -eq 137 ]; }
+# the CDP driver only drives (checks are below): any failure of it is the browser's
+failed() { [ "$1" -ne 0 ]; }
+
+# browser OUT URL FLAGS...: one headless run of the page; its DOM in OUT (a
+# run that times out gets one more try)
+browser() {
+	local out=$1 url=$2 prof rc=0
+	shift 2
+	twice timed_out "chromium on $url" dump_dom "$out" "$url" "$@" || rc=$?
 	[ "$rc" -eq 0 ] || fail "chromium exited $rc on $url; its log:
 $(tail -20 "$TW_DIR/chromium.log")"
 }
-# live OUT URL PNG: the page for 6 real seconds, its event stream open
+# one Chromium --dump-dom run in profile "$prof" (set by twice)
+dump_dom() {
+	local out=$1 url=$2
+	shift 2
+	timeout -k 5 90 "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic \
+		--no-first-run --disable-background-networking --disable-component-update \
+		--disable-sync --user-data-dir="$prof" "$@" --dump-dom "$url" \
+		>"$out" 2>>"$TW_DIR/chromium.log"
+}
+# live OUT URL PNG: the page for 6 real seconds, its event stream open (a
+# failed run gets one more try)
 live() {
-	local out=$1 url=$2 png=$3 prof rc try
-	for try in 1 2; do
-		rc=0
-		prof=$(mktemp -d -t tw-dash.XXXXXX)
-		profiles+=("$prof")
-		timeout -k 5 90 python3 "$(dirname "$0")/dashboard_cdp.py" --chromium "$CHROMIUM" \
-			--profile "$prof" --wait 8 --dom "$out" --screenshot "$png" \
-			--log "$TW_DIR/chromium.log" "$url" || rc=$?
-		rm -rf "$prof"
-		# the driver only drives (checks are below): any failure of it is the browser's
-		[ "$rc" -ne 0 ] || break
-		echo "retry: the browser driver failed ($rc) on $url (try $try)"
-	done
+	local out=$1 url=$2 png=$3 prof rc=0
+	twice failed "the browser driver on $url" drive "$out" "$url" "$png" || rc=$?
 	[ "$rc" -eq 0 ] || fail "dashboard_cdp.py exited $rc on $url; chromium's log:
 $(tail -20 "$TW_DIR/chromium.log")"
+}
+# one dashboard_cdp.py run in profile "$prof" (set by twice): OUT URL PNG
+drive() {
+	timeout -k 5 90 python3 "$(dirname "$0")/dashboard_cdp.py" --chromium "$CHROMIUM" \
+		--profile "$prof" --wait 8 --dom "$1" --screenshot "$3" \
+		--log "$TW_DIR/chromium.log" "$2"
 }
 # value ID FILE: the text of the element with that id in a dumped DOM
 value() { sed -n "s/.*id=\"$1\"[^>]*>\([^<]*\)<.*/\1/p" "$2" | head -1; }

@@ -46,9 +46,10 @@
 /*
  * Set by the parent when its changes are done: the publisher stops then,
  * so a slow (sanitized) build gets as many change windows as a fast one
- * instead of running out of load. Shared memory: no syscall per publish.
+ * instead of running out of load. Shared memory: no syscall per publish;
+ * atomic loads and stores (see tw_pause_probe.c on volatile flags).
  */
-static volatile int *stop_load;
+static int *stop_load;
 
 /* The child: publish until told to stop (or MAX_S), drain, report through fd. */
 static void
@@ -61,7 +62,7 @@ publish_load(int fd)
 	struct it_tally r = { 0 };
 	uint64_t id, end = it_now_ms() + MAX_S * 1000, drain;
 
-	while (!*stop_load && it_now_ms() < end) {
+	while (!__atomic_load_n(stop_load, __ATOMIC_RELAXED) && it_now_ms() < end) {
 		/* a task delivered to both queues gives two results: count outstanding confirms */
 		if (r.sent - (r.acks + r.nacks) >= WINDOW) {
 			tw_client_flush(c);
@@ -103,7 +104,7 @@ test_live_changes_under_load(void **state)
 	stop_load = mmap(NULL, sizeof(*stop_load), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
 			 -1, 0);
 	assert_true(stop_load != MAP_FAILED);
-	*stop_load = 0;
+	__atomic_store_n(stop_load, 0, __ATOMIC_RELAXED);
 	assert_int_equal(pipe(pipefd), 0);
 	child = fork();
 	assert_true(child >= 0);
@@ -147,7 +148,7 @@ test_live_changes_under_load(void **state)
 	assert_true(it_queue("always", "deliver_rate") > 1000);
 	assert_true(it_queue("always", "workers") >= 1);
 	stall = it_counter("counters", "max_stall_ns");
-	*stop_load = 1;
+	__atomic_store_n(stop_load, 1, __ATOMIC_RELAXED);
 	assert_int_equal(read(pipefd[0], &r, sizeof(r)), sizeof(r));
 	assert_int_equal(waitpid(child, &status, 0), child);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
