@@ -211,6 +211,7 @@ fuzz: deps fuzz-build
 run: deps all
 	@bash deploy/run-demo.sh
 
+# make test T=NAME: one test of any kind (tests/select.sh)
 test: deps all fuzz-build
 	@bash tests/run-all.sh
 

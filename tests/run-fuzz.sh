@@ -5,12 +5,14 @@
 # a regression seed. Prints executions and coverage per harness.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/tests/select.sh"
 secs=${FUZZ_SECONDS:-10}
 build=${TW_BUILD:-$root/build}
 passed=0
 failed=0
 for h in wire topic topic_tiny definitions cron parse control; do
 	bin=$build/fuzz/fuzz_$h
+	tw_test_selected "$bin" || continue
 	work=$build/fuzz/corpus-$h
 	mkdir -p "$work"
 	cp -n "$root/fuzz/corpus/${h%_tiny}"/* "$work"/ 2>/dev/null || true

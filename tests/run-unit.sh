@@ -2,11 +2,13 @@
 # Unit tests (cmocka, no engine): tests/unit and the data-plane stage tests.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/tests/select.sh"
 passed=0
 failed=0
 build=${TW_BUILD:-$root/build}
 for bin in "$build"/tests/unit/*_test "$build"/tests/dp/*_test; do
 	[ -x "$bin" ] || continue
+	tw_test_selected "$bin" || continue
 	name=$(basename "$bin")
 	if out=$(timeout 300 "$bin" 2>&1); then
 		passed=$((passed + 1))

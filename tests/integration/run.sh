@@ -5,6 +5,7 @@
 # check nothing is left. Prints one line per test and "N passed, N failed".
 set -uo pipefail
 . "$(dirname "$0")/../../deploy/lib.sh"
+. "$(dirname "$0")/../select.sh"
 
 passed=0
 failed=0
@@ -13,7 +14,9 @@ failed=0
 run_one() {
 	local bin=$1 name id log main_cpu result rc
 	name=$(basename "$bin")
-	id="it${name%_test*}"
+	# TW_IT_TAG: a few letters that keep engines of two checkouts tested at
+	# once on one machine apart (namespace, file prefix, interface)
+	id="it${TW_IT_TAG:-}${name%_test*}"
 	id=${id:0:11}
 	if ! tw_engine_start "$id"; then
 		echo "FAIL $name (engine did not start)"
@@ -57,6 +60,7 @@ run_one() {
 }
 
 for bin in "$TW_BUILD"/tests/integration/*_test "$TW_ROOT"/tests/integration/*_test.sh; do
+	tw_test_selected "$bin" || continue
 	rc=0
 	run_one "$bin" || rc=$?
 	# A hang (a shell spinning in a wait on this kernel, see the stop-12
