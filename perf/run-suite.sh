@@ -13,23 +13,49 @@ work=$TW_BUILD/run/perf-suite
 rm -rf "$work"
 mkdir -p "$work"
 
-# 1. baseline: dpdk-testpmd txonly -> rxonly, 128-byte frames, same memif link
-baseline() {
-	local sock=$work/tp.sock rx=$work/testpmd-rx.log
-	timeout -s INT $((secs + 6)) dpdk-testpmd --lcores "0@1,1@1" --no-pci --file-prefix tw-perf-tp1 \
+# 1. baseline: dpdk-testpmd txonly -> rxonly, 128-byte frames, same memif link.
+# testpmd_link MODE [testpmd options...]: the receiver on CPU 1 in forward
+# mode MODE, a txonly sender on CPU 0; the receiver's log is left in
+# $work/testpmd-MODE.log. The receiver starts first and stops first: memif
+# resets a port's counters when its peer goes, and testpmd prints its
+# totals (and its cycles per packet) when it stops.
+testpmd_link() {
+	local mode=$1 sock=$work/tp.sock rx=$work/testpmd-$1.log i; shift
+	rm -f "$sock" "$rx"
+	timeout -s INT $((secs + 4)) dpdk-testpmd --lcores "0@1,1@1" --no-pci --file-prefix tw-perf-tp1 \
 		--vdev="net_memif0,role=server,socket=$sock" --no-huge -m 512 --log-level=lib.eal:error -- \
-		--forward-mode=rxonly --auto-start --stats-period 1 --nb-cores=1 --total-num-mbufs=16384 \
+		--forward-mode="$mode" --auto-start --stats-period 1 --nb-cores=1 --total-num-mbufs=16384 "$@" \
 		>"$rx" 2>&1 &
 	local rxpid=$!
-	sleep 2
-	timeout -s INT $((secs + 2)) dpdk-testpmd --lcores "0@0,1@0" --no-pci --file-prefix tw-perf-tp2 \
+	# the sender connects once the receiver's port is up (a fixed sleep lost that race under load)
+	for ((i = 0; i < 100; i++)); do
+		grep -q "packet forwarding - ports" "$rx" && break
+		tw_nap 0.1
+	done
+	timeout -s INT $((secs + 7)) dpdk-testpmd --lcores "0@0,1@0" --no-pci --file-prefix tw-perf-tp2 \
 		--vdev="net_memif0,role=client,socket=$sock" --no-huge -m 512 --log-level=lib.eal:error -- \
 		--forward-mode=txonly --txpkts=128 --auto-start --stats-period 1 --nb-cores=1 \
 		--total-num-mbufs=16384 >"$work/testpmd-tx.log" 2>&1
 	wait "$rxpid" 2>/dev/null
 	rm -rf /var/run/dpdk/tw-perf-tp1 /var/run/dpdk/tw-perf-tp2
-	# the median of the per-second receive rates while traffic flowed
-	grep -E "Rx-pps" "$rx" | awk '$2 > 0 { print $2 }' | sort -n | awk '{ v[NR] = $1 } END { print (NR ? v[int((NR + 1) / 2)] : 0) }'
+}
+# The link's packet rate: the median of the receiver's per-second rates while traffic flowed.
+baseline() {
+	testpmd_link rxonly
+	grep -E "Rx-pps" "$work/testpmd-rxonly.log" | awk '$2 > 0 { print $2 }' | sort -n |
+		awk '{ v[NR] = $1 } END { print (NR ? v[int((NR + 1) / 2)] : 0) }'
+}
+# What forwarding a packet costs testpmd on this link, in its own cycle
+# accounting (--record-core-cycles: the cycles of the bursts that received
+# packets, per packet received): MODE io passes packets on untouched,
+# macswap also writes each packet's header, as the engine writes each reply.
+# The sender does not receive, so once memif's ring back to it is full the
+# forwarder's transmits end in a bulk free; that costs about what a
+# transmit does. Prints "cycles_per_packet packets".
+testpmd_cycles() {
+	testpmd_link "$1" --record-core-cycles
+	sed -n 's|.*CPU cycles/packet=\([0-9.]*\) (total cycles=[0-9]* / total [a-z]* packets=\([0-9]*\)).*|\1 \2|p' \
+		"$work/testpmd-$1.log" | tail -1
 }
 
 # CPU 1 is the measured side's (testpmd's receiver, then the engine's lcore) for the whole run
@@ -38,6 +64,12 @@ trap perf_release_cpu EXIT
 echo "perf: baseline (dpdk-testpmd over memif, 128-byte frames, ${secs}s)"
 link_first=$(baseline)
 echo "perf: link limit ${link_first} packets/s (measured again at the end)"
+tp_io=$(testpmd_cycles io)
+tp_macswap=$(testpmd_cycles macswap)
+tp_io_cpp=${tp_io%% *}
+tp_mac_cpp=${tp_macswap%% *}
+echo "perf: testpmd forwarding on this link: io ${tp_io_cpp:-?} cycles/packet, macswap ${tp_mac_cpp:-?} cycles/packet"
+[ -n "$tp_io_cpp" ] && [ -n "$tp_mac_cpp" ] || { echo "perf: testpmd printed no cycles per packet"; exit 1; }
 perf_pause_probe busy "$secs" "$work/pause-probe.json" || { echo "perf: tw-pause-probe failed"; exit 1; }
 echo "perf: machine's pauses on CPU 1 with CPU 0 busy: $(cat "$work/pause-probe.json")"
 
@@ -50,31 +82,34 @@ twctl exchange declare dx direct && twctl bind dx bench k
 twctl exchange declare tp topic && twctl bind tp bench "bench.*" && twctl bind tp bench "other.#"
 twctl exchange declare fo fanout && twctl bind fo bench
 
-# The engine's busy and loop cycles (all lcores), from twctl status --json.
+# The engine's busy cycles, loop cycles and tasks run (all lcores), from twctl status --json.
 engine_cycles() {
 	"$TW_BUILD/twctl" --socket "$dir/control.sock" status --json |
 		awk '/^  "counters"/ { c = 1 } c && /"busy_cycles"/ { gsub(/[^0-9]/, "", $2); b = $2 }
-		     c && /"loop_cycles"/ { gsub(/[^0-9]/, "", $2); l = $2 } END { print b, l }'
+		     c && /"loop_cycles"/ { gsub(/[^0-9]/, "", $2); l = $2 }
+		     c && /"tasks_executed"/ { gsub(/[^0-9]/, "", $2); t = $2 } END { print b, l, t }'
 }
 
 rows=()
 run() { # name, loadgen args...
 	local name=$1; shift
-	local before after busy
+	local before after busy cpt
 	before=$(engine_cycles)
 	perf_loadgen "$dir" --duration "$secs" --json "$work/$name.json" "$@" 2>"$work/$name.err" ||
 		{ echo "perf: $name failed"; cat "$work/$name.err"; return 1; }
 	after=$(engine_cycles)
-	# share of the engine lcore's time spent in passes that did work
-	busy=$(echo "$before $after" | awk '{ d = $4 - $2; printf "%.1f", (d > 0 ? 100 * ($3 - $1) / d : 0) }')
+	# share of the engine lcore's time spent in passes that did work, and
+	# those cycles per task run (every scenario's exchange reaches one queue)
+	busy=$(echo "$before $after" | awk '{ d = $5 - $2; printf "%.1f", (d > 0 ? 100 * ($4 - $1) / d : 0) }')
+	cpt=$(echo "$before $after" | awk '{ t = $6 - $3; printf "%.0f", (t > 0 ? ($4 - $1) / t : 0) }')
 	local tps p50 p99 lost
 	tps=$(perf_field "$work/$name.json" results_per_sec)
 	lost=$(perf_field "$work/$name.json" lost)
 	p50=$(grep -o '"result_ns": {[^}]*' "$work/$name.json" | grep -o '"p50": [0-9]*' | awk '{ print $2 }')
 	p99=$(grep -o '"result_ns": {[^}]*' "$work/$name.json" | grep -o '"p99": [0-9]*' | awk '{ print $2 }')
 	# formatted at the end, against the baseline measured before and after
-	rows+=("$name $tps $((p50 / 1000)) $((p99 / 1000)) $lost $busy")
-	echo "perf: $name: $(printf '%.0f' "$tps") tasks/s, result p50 $((p50 / 1000)) us, p99 $((p99 / 1000)) us, lost $lost, engine busy ${busy}%"
+	rows+=("$name $tps $((p50 / 1000)) $((p99 / 1000)) $lost $busy $cpt")
+	echo "perf: $name: $(printf '%.0f' "$tps") tasks/s, result p50 $((p50 / 1000)) us, p99 $((p99 / 1000)) us, lost $lost, engine busy ${busy}%, $cpt engine cycles/task"
 }
 
 run noop-64B-1perframe --tasks-per-frame 1 --args-size 64 --window 4096
@@ -139,12 +174,19 @@ echo "perf: link limit ${link_last} packets/s at the end; ratios against ${link_
 	echo "CPU 1 is kept for the measured side during the run (perf_isolate_cpu: other threads,"
 	echo "unbound kernel threads and movable interrupts on CPU 0)."
 	echo "\"engine lcore busy\": share of the polling lcore's cycles spent in passes that did"
-	echo "work (its own TSC accounting); below 100% the load generator is the limit."
+	echo "work (its own TSC accounting); \"limit\" says which side held the rate: the engine"
+	echo "when its lcore was busy 95% or more, else the load generator."
+	echo "\"engine cycles/task\": the lcore's busy cycles over the scenario divided by the tasks"
+	echo "it ran (its own counters, read before and after). Beside it, dpdk-testpmd forwarding"
+	echo "128-byte packets on the same kind of link in the same run (\`--record-core-cycles\`,"
+	echo "busy cycles per packet received): io mode ${tp_io_cpp}, macswap mode ${tp_mac_cpp} cycles/packet."
 	echo
-	echo "| scenario | tasks/s (result back) | of testpmd's packet rate | result p50 (us) | result p99 (us) | lost | engine lcore busy |"
-	echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+	echo "| scenario | tasks/s (result back) | limit | of testpmd's packet rate | engine cycles/task | ÷ testpmd io | ÷ testpmd macswap | result p50 (us) | result p99 (us) | lost | engine lcore busy |"
+	echo "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 	for r in "${rows[@]}"; do
-		echo "$r" | awk -v l="$link_pps" '{ printf "| %s | %.0f | %.1f%% | %s | %s | %s | %s%% |\n", $1, $2, 100 * $2 / l, $3, $4, $5, $6 }'
+		echo "$r" | awk -v l="$link_pps" -v io="$tp_io_cpp" -v ms="$tp_mac_cpp" '{
+			printf "| %s | %.0f | %s | %.1f%% | %d | %.2f | %.2f | %s | %s | %s | %s%% |\n", $1, $2,
+				($6 >= 95 ? "engine" : "generator"), 100 * $2 / l, $7, $7 / io, $7 / ms, $3, $4, $5, $6 }'
 	done
 	echo
 	echo "Latency against offered load (open loop, noop, 64 B args, 1 task/frame; \`latency.dat\`, plot \`latency.png\`):"
