@@ -36,6 +36,8 @@ static const struct opt_row options[] = {
 	  "DPDK port id to serve" },
 	{ "plan", OPT_PLAN, 0, 0, TW_PLAN_AUTO, offsetof(struct tw_config, plan),
 	  "lcore plan: auto, rtc (run to completion) or pipeline" },
+	{ "io-lcores", OPT_U64, 1, TW_MAX_LCORES - 1, 1, offsetof(struct tw_config, io_lcores),
+	  "pipeline: lcores polling the port, one RX queue each or more (RSS spreads flows)" },
 	{ "idle-sleep-us", OPT_U64, 0, 100000, 0, offsetof(struct tw_config, idle_sleep_us),
 	  "sleep this long after a run of idle polls (0 = pure polling)" },
 	{ "idle-passes", OPT_U64, 1, 1000000, 1024, offsetof(struct tw_config, idle_passes),

@@ -21,6 +21,7 @@ struct tw_config {
 	uint64_t udp_port;
 	uint64_t port;             /* DPDK port id */
 	uint64_t plan;             /* enum tw_plan_mode */
+	uint64_t io_lcores;        /* pipeline: lcores that poll the port's RX queues */
 	uint64_t idle_sleep_us;
 	uint64_t idle_passes;
 	uint64_t mbufs;

@@ -55,6 +55,7 @@ tw_engine_plan(struct tw_engine *e)
 		return ret;
 	}
 	in.mode = (enum tw_plan_mode)e->cfg.plan;
+	in.n_io = (uint32_t)e->cfg.io_lcores;
 	in.port_numa = rte_eth_dev_socket_id((uint16_t)e->cfg.port);
 	in.main_lcore = rte_get_main_lcore();
 	in.main_cpu = (uint32_t)first_cpu(in.main_lcore);
@@ -150,6 +151,17 @@ channels_create(struct tw_shared *s, uint32_t n_pollers, int socket)
 	return 0;
 }
 
+/* Lcores that poll the port: io lcores, or the one run-to-completion lcore. */
+static uint16_t
+plan_io_lcores(const struct tw_engine *e)
+{
+	uint16_t n = 0;
+
+	for (uint32_t i = 1; i < e->n_plan; i++)
+		n += e->plan[i].role == TW_ROLE_IO || e->plan[i].role == TW_ROLE_RTC;
+	return n;
+}
+
 int
 tw_engine_setup(struct tw_engine *e)
 {
@@ -194,12 +206,25 @@ tw_engine_setup(struct tw_engine *e)
 	ret = channels_create(s, e->n_plan - 1, socket);
 	if (ret < 0)
 		return ret;
-	ret = tw_port_init(port, s->pktmbuf_pool, (uint16_t)(e->n_plan - 1),
-			   (uint16_t)e->cfg.rx_desc, (uint16_t)e->cfg.tx_desc);
+	ret = tw_port_init(port, s->pktmbuf_pool, plan_io_lcores(e), (uint16_t)(e->n_plan - 1),
+			   (uint16_t)e->cfg.rx_desc, (uint16_t)e->cfg.tx_desc, &e->n_rxq);
 	if (ret < 0)
 		return ret;
 	fill_identity(e);
 	return 0;
+}
+
+/*
+ * The RX queues of the io lcore that is the k-th of n_io: every n_io-th
+ * queue from k, so each queue has exactly one poller and none is left out
+ * when the port took more queues than there are io lcores.
+ */
+static void
+assign_rx_queues(struct tw_lcore_ctx *ctx, uint16_t k, uint16_t n_io, uint16_t n_rxq)
+{
+	ctx->n_rx_queues = 0;
+	for (uint16_t q = k; q < n_rxq && ctx->n_rx_queues < RTE_DIM(ctx->rx_queues); q += n_io)
+		ctx->rx_queues[ctx->n_rx_queues++] = q;
 }
 
 static lcore_function_t *const role_loop[TW_ROLE__MAX] = {
@@ -252,6 +277,7 @@ tw_engine_launch(struct tw_engine *e)
 {
 	struct tw_shared *s = e->shared;
 	uint32_t n_workers = 0;
+	uint16_t n_io = plan_io_lcores(e), io_k = 0;
 
 	publish_tasks(e);
 	for (uint32_t i = 1; i < e->n_plan; i++)
@@ -283,7 +309,8 @@ tw_engine_launch(struct tw_engine *e)
 		ctx->qsbr_id = pe->qsbr_id;
 		ctx->role = pe->role;
 		ctx->port_id = s->port_id;
-		ctx->rx_queue = 0;
+		if (pe->role == TW_ROLE_IO || pe->role == TW_ROLE_RTC)
+			assign_rx_queues(ctx, io_k++, n_io, e->n_rxq);
 		memcpy(ctx->our_mac.addr_bytes, s->mac, sizeof(s->mac));
 		ctx->our_ip = s->ip_be;
 		ctx->our_port = rte_cpu_to_be_16(s->udp_port);

@@ -23,6 +23,7 @@ struct tw_engine {
 	uint32_t n_plan;
 	struct tw_plan_entry plan[TW_MAX_LCORES + 1];
 	char plan_mode[32];
+	uint16_t n_rxq;               /* the port's RX queues, shared out among the io lcores */
 	struct tw_lcore_ctx *ctx[TW_MAX_LCORES];
 	struct tw_threads *threads;   /* threads pool, NULL if no task uses it */
 	struct tw_keys *keys;         /* --keys: publisher keys, NULL: frames need no MAC */

@@ -80,7 +80,8 @@ struct tw_lcore_ctx {
 	uint32_t qsbr_id;
 	uint32_t role;
 	uint16_t port_id;
-	uint16_t rx_queue;
+	uint16_t n_rx_queues;           /* io roles: the port's RX queues this lcore polls */
+	uint16_t rx_queues[TW_MAX_LCORES];
 	struct rte_ether_addr our_mac;
 	rte_be32_t our_ip;
 	rte_be16_t our_port;

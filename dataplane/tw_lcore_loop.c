@@ -30,27 +30,39 @@
 
 volatile bool tw_force_quit;
 
+/* One RX queue's burst through parse and dispatch. @return packets taken. */
 static inline uint32_t
-io_pass(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
+rx_pass(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, uint16_t queue)
 {
 	struct rte_mbuf *pkts[TW_BURST], *frames[TW_BURST];
 	uint16_t n, nf;
+
+	n = rte_eth_rx_burst(ctx->port_id, queue, pkts, TW_BURST);
+	/* bucket 0: empty polls; then 1, 2-3, 4-7, 8-15, 16-31, 32 */
+	tw_cnt_qadd(&ctx->stats->rx_burst_hist[n == 0 ? 0 : 32 - __builtin_clz(n)], 1);
+	if (n == 0)
+		return 0;
+	tw_cnt_add(ctx, TW_CNT_rx_packets, n);
+	nf = tw_parse_burst(ctx, pkts, n, frames);
+	if (nf != 0)
+		tw_dispatch_burst(ctx, rt, frames, nf);
+	return n;
+}
+
+static inline uint32_t
+io_pass(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
+{
+	struct rte_mbuf *frames[TW_BURST];
 	uint32_t work;
 
 	/* due tasks from tw-control's scheduler: the ring is empty almost always */
 	work = rte_ring_sc_dequeue_burst(ctx->inject, (void **)frames, TW_BURST, NULL);
 	if (work != 0)
 		tw_dispatch_injected_burst(ctx, rt, frames, (uint16_t)work);
-	n = rte_eth_rx_burst(ctx->port_id, ctx->rx_queue, pkts, TW_BURST);
-	/* bucket 0: empty polls; then 1, 2-3, 4-7, 8-15, 16-31, 32 */
-	tw_cnt_qadd(&ctx->stats->rx_burst_hist[n == 0 ? 0 : 32 - __builtin_clz(n)], 1);
-	if (n == 0)
-		return work;
-	tw_cnt_add(ctx, TW_CNT_rx_packets, n);
-	nf = tw_parse_burst(ctx, pkts, n, frames);
-	if (nf != 0)
-		tw_dispatch_burst(ctx, rt, frames, nf);
-	return work + n;
+	/* one queue almost always; more when several share out the port's queues */
+	for (uint16_t i = 0; i < ctx->n_rx_queues; i++)
+		work += rx_pass(ctx, rt, ctx->rx_queues[i]);
+	return work;
 }
 
 /*

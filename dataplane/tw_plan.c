@@ -133,9 +133,13 @@ tw_plan_assign(const struct tw_topology *t, const struct tw_plan_input *in,
 
 	bool rtc = in->mode == TW_PLAN_RTC || (in->mode == TW_PLAN_AUTO && pollers == 1);
 
+	uint32_t n_io = rtc ? 1 : (in->n_io == 0 ? 1 : in->n_io);
+
+	if (!rtc && n_io > pollers - 1)
+		n_io = pollers - 1;     /* a pipeline keeps a worker */
 	out[1].role = rtc ? TW_ROLE_RTC : TW_ROLE_IO;
 	for (uint32_t i = 2; i < n; i++)
-		out[i].role = TW_ROLE_WORKER;
+		out[i].role = i <= n_io ? TW_ROLE_IO : TW_ROLE_WORKER;
 	snprintf(mode_name, mode_len, "%s", rtc ? "run-to-completion" : "pipeline");
 	return (int)n;
 }

@@ -69,13 +69,16 @@ struct tw_plan_input {
 	uint32_t main_lcore;
 	uint32_t main_cpu;
 	uint32_t n_lcores;              /* EAL worker lcores, main excluded */
+	uint32_t n_io;                  /* pipeline: io lcores wanted (0 counts as 1); at
+					 * least one poller is left for the workers */
 	struct tw_plan_lcore lcores[TW_MAX_LCORES * 4];
 };
 
 /**
  * Assign roles. out[0] is the main lcore (TW_ROLE_MAIN); out[1..] are the
- * polling lcores in qsbr-id order (qsbr_id = index - 1), the first one io
- * (or run-to-completion when it is the only poller), the rest workers.
+ * polling lcores in qsbr-id order (qsbr_id = index - 1), the first n_io
+ * of them io (or one run-to-completion lcore when it is the only poller),
+ * the rest workers.
  * Lcores left out of the plan (a second lcore on an already used physical
  * core in auto mode, or beyond TW_MAX_LCORES) are not in out.
  * mode_name receives "run-to-completion" or "pipeline".

@@ -9,11 +9,39 @@
 #include "tw_log.h"
 #include "tw_port.h"
 
-int
-tw_port_init(uint16_t port_id, struct rte_mempool *pool, uint16_t n_txq, uint16_t rx_desc,
-	     uint16_t tx_desc)
+/*
+ * RSS over IPv4 addresses and UDP ports where the port hashes them: each
+ * publisher's flow stays on one RX queue, so its frames reach one io lcore
+ * (whose retransmit table knows it) in order.
+ */
+static void
+rss_conf(struct rte_eth_conf *conf, const struct rte_eth_dev_info *info, uint16_t n_rxq)
+{
+	uint64_t hf = info->flow_type_rss_offloads & (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP);
+
+	if (n_rxq < 2 || hf == 0)
+		return;
+	conf->rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+	conf->rx_adv_conf.rss_conf.rss_key = NULL; /* the driver's default key */
+	conf->rx_adv_conf.rss_conf.rss_hf = hf;
+}
+
+static int
+configure(uint16_t port_id, const struct rte_eth_dev_info *info, uint16_t n_rxq, uint16_t n_txq)
 {
 	struct rte_eth_conf conf = { 0 };
+
+	/* Let the NIC check IPv4/UDP checksums where it can; parse falls back to software. */
+	conf.rxmode.offloads = info->rx_offload_capa &
+		(RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM);
+	rss_conf(&conf, info, n_rxq);
+	return rte_eth_dev_configure(port_id, n_rxq, n_txq, &conf);
+}
+
+int
+tw_port_init(uint16_t port_id, struct rte_mempool *pool, uint16_t n_rxq, uint16_t n_txq,
+	     uint16_t rx_desc, uint16_t tx_desc, uint16_t *rxq_out)
+{
 	struct rte_eth_dev_info info;
 	int ret, socket;
 
@@ -21,6 +49,8 @@ tw_port_init(uint16_t port_id, struct rte_mempool *pool, uint16_t n_txq, uint16_
 		TW_LOG(ERR, "port %u does not exist (give one with --vdev or a PCI device)", port_id);
 		return -ENODEV;
 	}
+	if (n_rxq == 0 || n_rxq > n_txq)
+		return -EINVAL;
 	ret = rte_eth_dev_info_get(port_id, &info);
 	if (ret != 0) {
 		TW_LOG(ERR, "port %u: cannot get device info: %s", port_id, rte_strerror(-ret));
@@ -31,11 +61,19 @@ tw_port_init(uint16_t port_id, struct rte_mempool *pool, uint16_t n_txq, uint16_
 		       port_id, info.driver_name, n_txq, info.max_tx_queues);
 		return -ENOTSUP;
 	}
-	/* Let the NIC check IPv4/UDP checksums where it can; parse falls back to software. */
-	conf.rxmode.offloads = info.rx_offload_capa &
-		(RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM);
-
-	ret = rte_eth_dev_configure(port_id, 1, n_txq, &conf);
+	if (n_rxq > info.max_rx_queues) {
+		TW_LOG(WARNING, "port %u (%s): %u RX queues wanted (one per io lcore), has %u",
+		       port_id, info.driver_name, n_rxq, info.max_rx_queues);
+		n_rxq = info.max_rx_queues;
+	}
+	ret = configure(port_id, &info, n_rxq, n_txq);
+	if (ret != 0 && n_rxq < n_txq && n_txq <= info.max_rx_queues) {
+		/* some ports (TAP) take only as many RX as TX queues */
+		TW_LOG(INFO, "port %u (%s): %u RX queues refused (%s); taking %u, all polled",
+		       port_id, info.driver_name, n_rxq, rte_strerror(-ret), n_txq);
+		n_rxq = n_txq;
+		ret = configure(port_id, &info, n_rxq, n_txq);
+	}
 	if (ret != 0) {
 		TW_LOG(ERR, "port %u: configure: %s", port_id, rte_strerror(-ret));
 		return ret;
@@ -46,10 +84,12 @@ tw_port_init(uint16_t port_id, struct rte_mempool *pool, uint16_t n_txq, uint16_
 		return ret;
 	}
 	socket = rte_eth_dev_socket_id(port_id);
-	ret = rte_eth_rx_queue_setup(port_id, 0, rx_desc, socket, NULL, pool);
-	if (ret != 0) {
-		TW_LOG(ERR, "port %u: RX queue: %s", port_id, rte_strerror(-ret));
-		return ret;
+	for (uint16_t q = 0; q < n_rxq; q++) {
+		ret = rte_eth_rx_queue_setup(port_id, q, rx_desc, socket, NULL, pool);
+		if (ret != 0) {
+			TW_LOG(ERR, "port %u: RX queue %u: %s", port_id, q, rte_strerror(-ret));
+			return ret;
+		}
 	}
 	for (uint16_t q = 0; q < n_txq; q++) {
 		ret = rte_eth_tx_queue_setup(port_id, q, tx_desc, socket, NULL);
@@ -63,6 +103,7 @@ tw_port_init(uint16_t port_id, struct rte_mempool *pool, uint16_t n_txq, uint16_
 		TW_LOG(ERR, "port %u: start: %s", port_id, rte_strerror(-ret));
 		return ret;
 	}
+	*rxq_out = n_rxq;
 	return 0;
 }
 

@@ -516,6 +516,7 @@ main(int argc, char **argv)
 	static struct lg g;
 	struct rte_ether_addr us, engine;
 	int ret, sep = argc;
+	uint16_t rxq;
 	FILE *out = stdout;
 
 	ret = rte_eal_init(argc, argv);
@@ -536,7 +537,7 @@ main(int argc, char **argv)
 					 (int)rte_socket_id());
 	g.slots = calloc(SLOTS, sizeof(*g.slots));
 	if (g.pool == NULL || g.slots == NULL || !rte_eth_dev_is_valid_port(g.o.port) ||
-	    tw_port_init(g.o.port, g.pool, 1, 1024, 1024) != 0) {
+	    tw_port_init(g.o.port, g.pool, 1, 1, 1024, 1024, &rxq) != 0) {
 		fprintf(stderr, "tw-loadgen: port %u set-up failed\n", g.o.port);
 		rte_eal_cleanup();
 		return 1;

@@ -179,6 +179,38 @@ test_assign_modes_and_siblings(void **state)
 	assert_int_equal(tw_plan_assign(&topo, &in, out, 17, mode, sizeof(mode)), -ENODEV);
 }
 
+/* Pipeline with several io lcores: the first n_io pollers poll the port,
+ * and however many are asked for, one poller is left to run tasks. */
+static void
+test_assign_several_io_lcores(void **state)
+{
+	static const uint32_t cpus[] = { 1, 2, 3, 4, 5 };
+	struct tw_plan_input in;
+	struct tw_plan_entry out[17];
+	char mode[32];
+
+	(void)state;
+	machine(&topo, 8, 1, 1);
+	in = input(TW_PLAN_PIPELINE, -1, cpus, 5);
+	in.n_io = 2;
+	assert_int_equal(tw_plan_assign(&topo, &in, out, 17, mode, sizeof(mode)), 6);
+	assert_int_equal(out[1].role, TW_ROLE_IO);
+	assert_int_equal(out[2].role, TW_ROLE_IO);
+	for (int i = 3; i < 6; i++)
+		assert_int_equal(out[i].role, TW_ROLE_WORKER);
+	in.n_io = 9;
+	assert_int_equal(tw_plan_assign(&topo, &in, out, 17, mode, sizeof(mode)), 6);
+	for (int i = 1; i < 5; i++)
+		assert_int_equal(out[i].role, TW_ROLE_IO);
+	assert_int_equal(out[5].role, TW_ROLE_WORKER);
+	/* run to completion has one poller of the port whatever n_io says */
+	in = input(TW_PLAN_RTC, -1, cpus, 2);
+	in.n_io = 2;
+	assert_int_equal(tw_plan_assign(&topo, &in, out, 17, mode, sizeof(mode)), 3);
+	assert_int_equal(out[1].role, TW_ROLE_RTC);
+	assert_int_equal(out[2].role, TW_ROLE_WORKER);
+}
+
 static void
 test_topology_of_this_machine(void **state)
 {
@@ -199,6 +231,7 @@ main(void)
 		cmocka_unit_test(test_assign_rtc_when_small),
 		cmocka_unit_test(test_assign_pipeline_numa_local_first),
 		cmocka_unit_test(test_assign_modes_and_siblings),
+		cmocka_unit_test(test_assign_several_io_lcores),
 		cmocka_unit_test(test_topology_of_this_machine),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
