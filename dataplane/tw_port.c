@@ -49,7 +49,7 @@ tw_port_init(uint16_t port_id, struct rte_mempool *pool, uint16_t n_rxq, uint16_
 		TW_LOG(ERR, "port %u does not exist (give one with --vdev or a PCI device)", port_id);
 		return -ENODEV;
 	}
-	if (n_rxq == 0 || n_rxq > n_txq)
+	if (n_rxq == 0 || n_txq == 0)
 		return -EINVAL;
 	ret = rte_eth_dev_info_get(port_id, &info);
 	if (ret != 0) {

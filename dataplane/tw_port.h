@@ -14,7 +14,7 @@ struct rte_mempool;
 
 /**
  * Configure and start a port with n_txq TX queues and, where the port
- * allows, n_rxq RX queues (1 <= n_rxq <= n_txq).
+ * allows, n_rxq RX queues (both 1 or more).
  * @param[out] rxq_out  RX queues configured: n_rxq, or n_txq when the port
  *   accepts only as many RX as TX queues. The caller polls every one: a
  *   queue nobody polls would silently keep the flows hashed to it.

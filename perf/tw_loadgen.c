@@ -60,6 +60,8 @@ struct lg_opts {
 	const char *json;          /* report file; NULL: stdout */
 	uint16_t port;
 	bool store_results;        /* --store-results: results also go to the result store */
+	uint16_t rx_queues;        /* RX queues to poll: one per engine lcore that replies, on
+				    * links (memif) where each sender TX queue is a ring of its own */
 };
 
 struct lg_stats {
@@ -103,7 +105,8 @@ usage(FILE *f)
 		"  --duration S          seconds (5)\n"
 		"  --port N              DPDK port id (0)\n"
 		"  --json FILE           write the report there (default: stdout)\n"
-		"  --store-results       keep results in the result store too (default: ignore_result)\n",
+		"  --store-results       keep results in the result store too (default: ignore_result)\n"
+		"  --rx-queues N         RX queues to poll (1): on memif, one per engine polling lcore\n",
 		MAX_TASKS_PER_FRAME);
 }
 
@@ -129,13 +132,14 @@ parse_opts(int argc, char **argv, struct lg_opts *o)
 		{ "rate", required_argument, NULL, 'r' },       { "window", required_argument, NULL, 'w' },
 		{ "duration", required_argument, NULL, 'd' },   { "json", required_argument, NULL, 'j' },
 		{ "port", required_argument, NULL, 'p' },       { "help", no_argument, NULL, 'h' },
-		{ "store-results", no_argument, NULL, 'S' },
+		{ "store-results", no_argument, NULL, 'S' },   { "rx-queues", required_argument, NULL, 'q' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
 	*o = (struct lg_opts){ .engine_port = 5555, .exchange = "", .key = "bench", .task = "noop",
-			       .args_size = 64, .tasks_per_frame = 1, .window = 1024, .duration = 5 };
+			       .args_size = 64, .tasks_per_frame = 1, .window = 1024, .duration = 5,
+			       .rx_queues = 1 };
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
 		switch (c) {
@@ -153,15 +157,17 @@ parse_opts(int argc, char **argv, struct lg_opts *o)
 		case 'j': o->json = optarg; break;
 		case 'p': o->port = (uint16_t)atoi(optarg); break;
 		case 'S': o->store_results = true; break;
+		case 'q': o->rx_queues = (uint16_t)atoi(optarg); break;
 		case 'h': usage(stdout); return 1;
 		default: usage(stderr); return -1;
 		}
 	}
 	if (o->engine_ip == 0 || o->ip == 0 || o->tasks_per_frame < 1 ||
 	    o->tasks_per_frame > MAX_TASKS_PER_FRAME || o->args_size > 1200 || o->duration <= 0 ||
-	    o->window < 1 || o->window > SLOTS / 2 || o->rate < 0) {
+	    o->window < 1 || o->window > SLOTS / 2 || o->rate < 0 || o->rx_queues < 1 ||
+	    o->rx_queues > 16) {
 		fprintf(stderr, "tw-loadgen: --engine-ip and --ip are required; --tasks-per-frame "
-				"1..%d, --args-size <= 1200, --window 1..%u\n",
+				"1..%d, --args-size <= 1200, --window 1..%u, --rx-queues 1..16\n",
 			MAX_TASKS_PER_FRAME, SLOTS / 2);
 		return -1;
 	}
@@ -371,11 +377,11 @@ account(struct lg *g, const struct tw_reply_item *it, uint64_t now)
 }
 
 static void
-receive(struct lg *g)
+receive_queue(struct lg *g, uint16_t queue)
 {
 	static struct tw_reply_item items[REPLY_ITEMS];
 	struct rte_mbuf *pkts[BURST];
-	uint16_t n = rte_eth_rx_burst(g->o.port, 0, pkts, BURST);
+	uint16_t n = rte_eth_rx_burst(g->o.port, queue, pkts, BURST);
 	uint64_t now = rte_rdtsc();
 
 	g->st.rx_packets += n;
@@ -411,6 +417,13 @@ receive(struct lg *g)
 			account(g, &items[j], now);
 	}
 	rte_pktmbuf_free_bulk(pkts, n);
+}
+
+static void
+receive(struct lg *g)
+{
+	for (uint16_t q = 0; q < g->o.rx_queues; q++)
+		receive_queue(g, q);
 }
 
 static void
@@ -537,7 +550,7 @@ main(int argc, char **argv)
 					 (int)rte_socket_id());
 	g.slots = calloc(SLOTS, sizeof(*g.slots));
 	if (g.pool == NULL || g.slots == NULL || !rte_eth_dev_is_valid_port(g.o.port) ||
-	    tw_port_init(g.o.port, g.pool, 1, 1, 1024, 1024, &rxq) != 0) {
+	    tw_port_init(g.o.port, g.pool, g.o.rx_queues, 1, 1024, 1024, &rxq) != 0) {
 		fprintf(stderr, "tw-loadgen: port %u set-up failed\n", g.o.port);
 		rte_eal_cleanup();
 		return 1;
