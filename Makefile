@@ -14,6 +14,8 @@ GEN := $(BUILD)/gen
 PKGS := libdpdk libprotobuf-c hwloc jansson libmicrohttpd lmdb nettle
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# tw-dataplane links only what it uses (no result store, no HTTP server)
+DP_PKG_LIBS = $(shell pkg-config --libs libdpdk libprotobuf-c hwloc jansson nettle 2>/dev/null)
 
 CC ?= cc
 CFLAGS ?= -O3 -g
@@ -31,14 +33,30 @@ export TW_EAL_EXTRA := --base-virtaddr=0x200000000000
 endif
 # the test scripts find the binaries here (build/, or build-sanitize/)
 export TW_BUILD := $(abspath $(BUILD))
-CPPFLAGS += -I$(GEN) -Icommon -Iinclude -Idataplane -Icontrol -Iclient -Iperf
-ALL_CFLAGS = $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
+# Each folder sees only the headers of what it may depend on, so a layering
+# mistake (the data plane reaching into tw-control, say) fails to compile:
+#   common <- broker <- dataplane, control;  common <- client <- twctl
+COMMON_INC := -I$(GEN) -Icommon -Iinclude
+BROKER_INC := $(COMMON_INC) -Ibroker
+DP_INC := $(BROKER_INC) -Idataplane
+CTL_INC := $(BROKER_INC) -Icontrol
+CLIENT_INC := $(COMMON_INC) -Iclient
+# perf tools and tests drive every layer
+ALL_INC := $(BROKER_INC) -Idataplane -Icontrol -Iclient -Iperf
+$(OBJ)/common/%.o: DIR_INC = $(COMMON_INC)
+$(OBJ)/broker/%.o: DIR_INC = $(BROKER_INC)
+$(OBJ)/dataplane/%.o: DIR_INC = $(DP_INC)
+$(OBJ)/control/%.o: DIR_INC = $(CTL_INC)
+$(OBJ)/client/%.o: DIR_INC = $(CLIENT_INC)
+DIR_INC ?= $(ALL_INC)
+ALL_CFLAGS = $(DIR_INC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
 
 PROTOS := $(wildcard proto/*.proto)
 PROTO_C := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS))
 PROTO_H := $(PROTO_C:.c=.h)
 
 COMMON_SRCS := $(wildcard common/*.c)
+BROKER_SRCS := $(wildcard broker/*.c)
 DP_SRCS := $(filter-out dataplane/tw_dataplane_main.c,$(wildcard dataplane/*.c))
 CTL_SRCS := $(filter-out control/twctl% control/tw_control_main.c,$(wildcard control/*.c))
 TWCTL_SRCS := $(wildcard control/twctl*.c)
@@ -48,6 +66,7 @@ objs = $(patsubst %.c,$(OBJ)/%.o,$(1))
 PROTO_OBJS := $(patsubst $(GEN)/%.c,$(OBJ)/gen/%.o,$(PROTO_C))
 
 LIB_COMMON := $(BUILD)/libtw_common.a
+LIB_BROKER := $(BUILD)/libtw_broker.a
 LIB_DP := $(BUILD)/libtw_dataplane.a
 LIB_CTL := $(BUILD)/libtw_control.a
 LIB_CLIENT := $(BUILD)/libtaskwire.a
@@ -108,6 +127,8 @@ $(OBJ)/%.o: %.c | $(PROTO_H)
 
 $(LIB_COMMON): $(call objs,$(COMMON_SRCS)) $(PROTO_OBJS)
 	@rm -f $@; ar rcs $@ $^
+$(LIB_BROKER): $(call objs,$(BROKER_SRCS))
+	@rm -f $@; ar rcs $@ $^
 $(LIB_DP): $(call objs,$(DP_SRCS))
 	@rm -f $@; ar rcs $@ $^
 # the dashboard page, linked in as bytes (ld -b binary: no build step, no generator)
@@ -125,9 +146,9 @@ $(LIB_CLIENT): $(call objs,$(CLIENT_SRCS)) $(OBJ)/common/tw_ctl_socket.o $(OBJ)/
 	@rm -f $@; ar rcs $@ $^
 
 # --export-dynamic: task plugins (--tasks FILE) call the task API inside the binary
-$(BUILD)/tw-dataplane: $(OBJ)/dataplane/tw_dataplane_main.o $(LIB_DP) $(LIB_CTL) $(LIB_COMMON)
-	$(CC) $(LDFLAGS) -Wl,--export-dynamic -o $@ -Wl,--whole-archive $(LIB_DP) -Wl,--no-whole-archive $(OBJ)/dataplane/tw_dataplane_main.o $(LIB_CTL) $(LIB_COMMON) $(PKG_LIBS) -ldl -lm
-$(BUILD)/tw-control: $(OBJ)/control/tw_control_main.o $(LIB_CTL) $(LIB_COMMON)
+$(BUILD)/tw-dataplane: $(OBJ)/dataplane/tw_dataplane_main.o $(LIB_DP) $(LIB_BROKER) $(LIB_COMMON)
+	$(CC) $(LDFLAGS) -Wl,--export-dynamic -o $@ -Wl,--whole-archive $(LIB_DP) -Wl,--no-whole-archive $(OBJ)/dataplane/tw_dataplane_main.o $(LIB_BROKER) $(LIB_COMMON) $(DP_PKG_LIBS) -ldl -lm
+$(BUILD)/tw-control: $(OBJ)/control/tw_control_main.o $(LIB_CTL) $(LIB_BROKER) $(LIB_COMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 $(BUILD)/twctl: $(call objs,$(TWCTL_SRCS)) $(LIB_CLIENT) $(LIB_COMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
@@ -143,12 +164,12 @@ $(BUILD)/tw-pause-probe: $(OBJ)/perf/tw_pause_probe.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lpthread
 $(BUILD)/tw-route-bench: $(OBJ)/perf/tw_route_bench.o $(LIB_COMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
-$(BUILD)/tw-store-bench: $(OBJ)/perf/tw_store_bench.o $(LIB_CTL) $(LIB_COMMON)
+$(BUILD)/tw-store-bench: $(OBJ)/perf/tw_store_bench.o $(LIB_CTL) $(LIB_BROKER) $(LIB_COMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 $(BUILD)/tw-wheel-bench: $(OBJ)/perf/tw_wheel_bench.o $(LIB_COMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
-$(BUILD)/tests/unit/%: $(OBJ)/tests/unit/%.o $(LIB_PERF) $(LIB_DP) $(LIB_CTL) $(LIB_CLIENT) $(LIB_COMMON)
+$(BUILD)/tests/unit/%: $(OBJ)/tests/unit/%.o $(LIB_PERF) $(LIB_DP) $(LIB_CTL) $(LIB_BROKER) $(LIB_CLIENT) $(LIB_COMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka -lm
 $(BUILD)/tests/dp/%: $(OBJ)/tests/dp/%.o $(LIB_DP) $(LIB_COMMON)
@@ -169,10 +190,10 @@ FUZZ_BINS := $(BUILD)/fuzz/fuzz_wire $(BUILD)/fuzz/fuzz_topic $(BUILD)/fuzz/fuzz
 	$(BUILD)/fuzz/fuzz_definitions $(BUILD)/fuzz/fuzz_cron $(BUILD)/fuzz/fuzz_parse \
 	$(BUILD)/fuzz/fuzz_control
 # The control socket through the real handlers, against an in-memory engine.
-$(BUILD)/fuzz/fuzz_control: fuzz/fuzz_control.c $(CTL_SRCS) $(COMMON_SRCS) $(PROTO_C) \
-	$(FUZZ_HDRS) $(wildcard control/*.h) $(DASHBOARD_OBJ)
+$(BUILD)/fuzz/fuzz_control: fuzz/fuzz_control.c $(CTL_SRCS) $(BROKER_SRCS) $(COMMON_SRCS) $(PROTO_C) \
+	$(FUZZ_HDRS) $(wildcard control/*.h broker/*.h) $(DASHBOARD_OBJ)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -Icontrol -Idataplane $(PKG_CFLAGS) -DALLOW_EXPERIMENTAL_API \
+	$(FUZZ_CC) $(FUZZ_FLAGS) -Icontrol -Ibroker $(PKG_CFLAGS) -DALLOW_EXPERIMENTAL_API \
 		-Wno-deprecated-declarations -o $@ $(filter %.c,$^) $(DASHBOARD_OBJ) $(PKG_LIBS) -lm
 # The parse stage on real mbufs: DPDK's headers and libraries, EAL in memory.
 $(BUILD)/fuzz/fuzz_parse: fuzz/fuzz_parse.c dataplane/tw_parse.c dataplane/tw_reply.c common/tw_wire.c \

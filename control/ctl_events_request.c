@@ -14,7 +14,7 @@
 #define DEFAULT_MAX 256
 
 int
-ctl_events_request(struct ctl_broker *b, const Taskwire__Control__EventsRequest *m,
+ctl_events_request(struct ctl_ctx *ctx, const Taskwire__Control__EventsRequest *m,
 		   struct ctl_reply *r)
 {
 	static struct ctl_event ev[DEFAULT_MAX * 4]; /* main thread only */
@@ -22,14 +22,14 @@ ctl_events_request(struct ctl_broker *b, const Taskwire__Control__EventsRequest 
 	uint64_t next;
 	char **out;
 
-	if (b->events == NULL) {
+	if (ctx->events == NULL) {
 		snprintf(r->err, sizeof(r->err), "no event stream");
 		return -ENOTSUP;
 	}
 	if (max > DEFAULT_MAX * 4)
 		max = DEFAULT_MAX * 4;
-	/* the broker lock is held: waiting here delays other requests by at most this */
-	n = ctl_events_read(b->events, m->after_seq, ev, max,
+	/* the control lock is held: waiting here delays other requests by at most this */
+	n = ctl_events_read(ctx->events, m->after_seq, ev, max,
 			    m->wait_ms > MAX_WAIT_MS ? MAX_WAIT_MS : (int)m->wait_ms, &next);
 	out = ctl_reply_alloc(r, sizeof(*out) * (n ? n : 1));
 	if (out == NULL)

@@ -10,6 +10,9 @@
 #include <rte_ring.h>
 
 #include "ctl_handlers.h"
+#include "tw_broker_counters.h"
+#include "tw_broker_definitions.h"
+#include "tw_broker_spec.h"
 
 struct ctl_arena_block {
 	struct ctl_arena_block *next;
@@ -59,7 +62,7 @@ ctl_reply_strdup(struct ctl_reply *r, const char *s)
 }
 
 static int
-list_queues(const struct ctl_broker *b, struct ctl_reply *r)
+list_queues(const struct tw_broker *b, struct ctl_reply *r)
 {
 	const struct tw_shared *sh = b->sh;
 	Taskwire__Control__QueueInfo **q;
@@ -77,14 +80,14 @@ list_queues(const struct ctl_broker *b, struct ctl_reply *r)
 		workers += sh->plan[i].role == TW_ROLE_WORKER || sh->plan[i].role == TW_ROLE_RTC;
 	for (uint32_t s = 0; s < TW_MAX_QUEUES; s++) {
 		const struct tw_queue_slot *qs = &sh->queues[s];
-		struct ctl_queue_counts c;
+		struct tw_broker_queue_counts c;
 
 		if (qs->ring == NULL)
 			continue;
-		ctl_queue_counts(sh, s, &c);
+		tw_broker_queue_counts(sh, s, &c);
 		q[k]->name = ctl_reply_strdup(r, qs->name);
 		q[k]->max_length = qs->max_length;
-		q[k]->ready = ctl_queue_ready(qs);
+		q[k]->ready = tw_broker_queue_ready(qs);
 		q[k]->max_priority = qs->max_priority;
 		q[k]->max_length_bytes = qs->max_bytes;
 		q[k]->ready_bytes = __atomic_load_n(&sh->queue_bytes[s].bytes, __ATOMIC_RELAXED);
@@ -94,7 +97,7 @@ list_queues(const struct ctl_broker *b, struct ctl_reply *r)
 		/* completed is counted after delivered, so a snapshot never goes below zero */
 		q[k]->in_flight = c.delivered > c.completed ? c.delivered - c.completed : 0;
 		q[k]->workers = workers;
-		q[k]->overflow = (char *)ctl_overflow_name(qs->overflow);
+		q[k]->overflow = (char *)tw_broker_overflow_name(qs->overflow);
 		q[k]->message_ttl = qs->message_ttl_ms;
 		q[k]->dead_letter_exchange = ctl_reply_strdup(r, qs->dlx);
 		q[k]->has_dead_letter_routing_key = qs->has_dl_key;
@@ -111,7 +114,7 @@ list_queues(const struct ctl_broker *b, struct ctl_reply *r)
 }
 
 static int
-list_exchanges(const struct ctl_broker *b, struct ctl_reply *r)
+list_exchanges(const struct tw_broker *b, struct ctl_reply *r)
 {
 	Taskwire__Control__ExchangeInfo **e;
 	size_t n = b->n_exchanges + 1;
@@ -143,7 +146,7 @@ list_exchanges(const struct ctl_broker *b, struct ctl_reply *r)
 		uint16_t slot = i == 0 ? 0 : b->exchanges[i - 1].slot;
 		const struct tw_exchange_base *base = &b->sh->exchange_base[slot];
 
-		ctl_exchange_sums(b->sh, slot, &e[i]->published, &e[i]->routed, &e[i]->unroutable);
+		tw_broker_exchange_sums(b->sh, slot, &e[i]->published, &e[i]->routed, &e[i]->unroutable);
 		e[i]->published -= base->published;
 		e[i]->routed -= base->routed;
 		e[i]->unroutable -= base->unroutable;
@@ -154,7 +157,7 @@ list_exchanges(const struct ctl_broker *b, struct ctl_reply *r)
 }
 
 static int
-list_bindings(const struct ctl_broker *b, struct ctl_reply *r)
+list_bindings(const struct tw_broker *b, struct ctl_reply *r)
 {
 	Taskwire__Control__BindingInfo **x;
 	size_t n = b->n_bindings;
@@ -193,25 +196,25 @@ list_bindings(const struct ctl_broker *b, struct ctl_reply *r)
 }
 
 static int
-handle_list(struct ctl_broker *b, const Taskwire__Control__ListRequest *l, struct ctl_reply *r)
+handle_list(struct ctl_ctx *ctx, const Taskwire__Control__ListRequest *l, struct ctl_reply *r)
 {
 	int ret;
 
 	switch (l->what) {
 	case TASKWIRE__CONTROL__LIST_REQUEST__WHAT__QUEUES:
-		ret = list_queues(b, r);
+		ret = list_queues(&ctx->broker, r);
 		break;
 	case TASKWIRE__CONTROL__LIST_REQUEST__WHAT__EXCHANGES:
-		ret = list_exchanges(b, r);
+		ret = list_exchanges(&ctx->broker, r);
 		break;
 	case TASKWIRE__CONTROL__LIST_REQUEST__WHAT__TASKS:
-		return ctl_tasks_list(b, r);
+		return ctl_tasks_list(ctx, r);
 	case TASKWIRE__CONTROL__LIST_REQUEST__WHAT__SCHEDULES:
-		return ctl_schedules_list(b, r);
+		return ctl_schedules_list(ctx, r);
 	case TASKWIRE__CONTROL__LIST_REQUEST__WHAT__WORKERS:
-		return ctl_workers_list(b, r);
+		return ctl_workers_list(ctx, r);
 	case TASKWIRE__CONTROL__LIST_REQUEST__WHAT__BINDINGS:
-		ret = list_bindings(b, r);
+		ret = list_bindings(&ctx->broker, r);
 		break;
 	default:
 		snprintf(r->err, sizeof(r->err), "unknown list kind %d", (int)l->what);
@@ -222,206 +225,61 @@ handle_list(struct ctl_broker *b, const Taskwire__Control__ListRequest *l, struc
 	return ret;
 }
 
-static int binding_spec(const Taskwire__Control__Bind *m, struct tw_def_binding *spec,
-			struct tw_def_arg *args, struct ctl_reply *r);
-
 static int
-queue_spec(const Taskwire__Control__QueueDeclare *m, struct ctl_queue_spec *q, struct ctl_reply *r)
+handle_bind(struct tw_broker *b, const Taskwire__Control__Bind *m, bool bind, struct ctl_reply *r)
 {
-	int ov = ctl_overflow_parse(m->overflow != NULL ? m->overflow : "");
+	struct tw_def_arg args[TW_MAX_BINDING_ARGS];
+	struct tw_def_binding spec;
+	int ret = tw_broker_binding_spec_from_pb(m, &spec, args, r->err);
 
-	if (ov < 0) {
-		snprintf(r->err, sizeof(r->err),
-			 "overflow '%.64s' is not reject-publish, reject-publish-dlx or drop-head",
-			 m->overflow);
-		return -EINVAL;
-	}
-	q->name = m->name != NULL ? m->name : "";
-	q->max_length = m->max_length;
-	q->overflow = (uint8_t)ov;
-	q->message_ttl_ms = m->message_ttl;
-	if (m->max_priority > TW_MAX_PRIORITY) {
-		snprintf(r->err, sizeof(r->err), "max-priority %u above the limit %u", m->max_priority,
-			 TW_MAX_PRIORITY);
-		return -EINVAL;
-	}
-	q->max_priority = (uint8_t)m->max_priority;
-	q->max_bytes = m->max_length_bytes;
-	q->dlx = m->dead_letter_exchange != NULL ? m->dead_letter_exchange : "";
-	q->dl_key = m->has_dead_letter_routing_key
-			    ? (m->dead_letter_routing_key != NULL ? m->dead_letter_routing_key : "")
-			    : NULL;
-	return 0;
-}
-
-/* The batch as broker specs; everything lives in the reply arena. */
-static int
-handle_import(struct ctl_broker *b, const Taskwire__Control__Definitions *m, struct ctl_reply *r)
-{
-	struct ctl_definitions d = { 0 };
-	struct ctl_exchange_spec *x = ctl_reply_alloc(r, sizeof(*x) * (m->n_exchanges + 1));
-	struct ctl_queue_spec *qs = ctl_reply_alloc(r, sizeof(*qs) * (m->n_queues + 1));
-	struct tw_def_binding *bs = ctl_reply_alloc(r, sizeof(*bs) * (m->n_bindings + 1));
-	struct tw_def_arg *args = ctl_reply_alloc(r, sizeof(*args) * TW_MAX_BINDING_ARGS *
-							  (m->n_bindings + 1));
-
-	if (x == NULL || qs == NULL || bs == NULL || args == NULL) {
-		snprintf(r->err, sizeof(r->err), "out of memory");
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < m->n_exchanges; i++) {
-		const Taskwire__Control__ExchangeDeclare *e = m->exchanges[i];
-
-		x[i] = (struct ctl_exchange_spec){ e->name ? e->name : "", e->type ? e->type : "",
-						   e->alternate ? e->alternate : "", e->internal,
-						   e->n_allow, e->allow };
-	}
-	for (size_t i = 0; i < m->n_queues; i++) {
-		int ret = queue_spec(m->queues[i], &qs[i], r);
-
-		if (ret != 0) {
-			char why[CTL_ERR_MAX];
-
-			snprintf(why, sizeof(why), "%s", r->err);
-			snprintf(r->err, sizeof(r->err), "queues[%zu]: %.200s", i, why);
-			return ret;
-		}
-	}
-	for (size_t i = 0; i < m->n_bindings; i++) {
-		char why[CTL_ERR_MAX];
-		int ret = binding_spec(m->bindings[i], &bs[i], &args[i * TW_MAX_BINDING_ARGS], r);
-
-		if (ret != 0) {
-			snprintf(why, sizeof(why), "%s", r->err);
-			snprintf(r->err, sizeof(r->err), "bindings[%zu]: %.200s", i, why);
-			return ret;
-		}
-	}
-	d.n_exchanges = (uint32_t)m->n_exchanges;
-	d.exchanges = x;
-	d.n_queues = (uint32_t)m->n_queues;
-	d.queues = qs;
-	d.n_bindings = (uint32_t)m->n_bindings;
-	d.bindings = bs;
-	return ctl_definitions_import(b, &d, r->err);
+	if (ret != 0)
+		return ret;
+	return bind ? tw_broker_bind(b, &spec, r->err) : tw_broker_unbind(b, &spec, r->err);
 }
 
 /* protobuf-c gives NULL-free strings, but a missing sub-message is NULL. */
 #define STR(s) ((s) != NULL ? (s) : "")
 
-/*
- * A control Bind as the broker's binding spec. "x-match" is taken out of
- * the arguments; everything is length-checked here so that the broker
- * only sees well-formed specs. @return 0 or -EINVAL with r->err set.
- */
-static int
-binding_spec(const Taskwire__Control__Bind *m, struct tw_def_binding *spec,
-	     struct tw_def_arg *args, struct ctl_reply *r)
-{
-	const char *dt = STR(m->destination_type);
-
-	memset(spec, 0, sizeof(*spec));
-	if (strlen(STR(m->source)) >= TW_NAME_MAX || strlen(STR(m->destination)) >= TW_NAME_MAX ||
-	    strlen(STR(m->routing_key)) >= TW_NAME_MAX) {
-		snprintf(r->err, sizeof(r->err), "a name or routing key is longer than %d bytes",
-			 TW_NAME_MAX - 1);
-		return -EINVAL;
-	}
-	snprintf(spec->source, TW_NAME_MAX, "%s", STR(m->source));
-	snprintf(spec->destination, TW_NAME_MAX, "%s", STR(m->destination));
-	snprintf(spec->key, TW_NAME_MAX, "%s", STR(m->routing_key));
-	if (dt[0] == '\0' || strcmp(dt, "queue") == 0) {
-		spec->dest_type = TW_DEST_QUEUE;
-	} else if (strcmp(dt, "exchange") == 0) {
-		spec->dest_type = TW_DEST_EXCHANGE;
-	} else {
-		snprintf(r->err, sizeof(r->err), "destination type '%s' is not queue or exchange", dt);
-		return -EINVAL;
-	}
-	for (size_t i = 0; i < m->n_arguments; i++) {
-		const char *k = STR(m->arguments[i]->key), *v = STR(m->arguments[i]->value);
-
-		if (strcmp(k, "x-match") == 0) {
-			int xm = tw_x_match_parse(v);
-
-			if (xm < 0) {
-				snprintf(r->err, sizeof(r->err),
-					 "x-match '%.64s' is not all, any, all-with-x or any-with-x", v);
-				return -EINVAL;
-			}
-			spec->x_match = (uint8_t)xm;
-			continue;
-		}
-		if (spec->n_args == TW_MAX_BINDING_ARGS || k[0] == '\0' || strlen(k) >= TW_NAME_MAX ||
-		    strlen(v) >= TW_NAME_MAX) {
-			snprintf(r->err, sizeof(r->err),
-				 "binding arguments: at most %d, keys non-empty, keys and values under "
-				 "%d bytes",
-				 TW_MAX_BINDING_ARGS, TW_NAME_MAX);
-			return -EINVAL;
-		}
-		snprintf(args[spec->n_args].key, TW_NAME_MAX, "%s", k);
-		snprintf(args[spec->n_args].value, TW_NAME_MAX, "%s", v);
-		spec->n_args++;
-	}
-	spec->args = args;
-	return 0;
-}
-
-static int
-handle_bind(struct ctl_broker *b, const Taskwire__Control__Bind *m, bool bind, struct ctl_reply *r)
-{
-	struct tw_def_arg args[TW_MAX_BINDING_ARGS];
-	struct tw_def_binding spec;
-	int ret = binding_spec(m, &spec, args, r);
-
-	if (ret != 0)
-		return ret;
-	return bind ? ctl_bind(b, &spec, r->err) : ctl_unbind(b, &spec, r->err);
-}
-
 void
-ctl_handle(struct ctl_broker *b, const Taskwire__Control__Request *req, struct ctl_reply *r)
+ctl_handle(struct ctl_ctx *ctx, const Taskwire__Control__Request *req, struct ctl_reply *r)
 {
+	struct tw_broker *b = &ctx->broker;
 	uint64_t n = 0;
 	int ret;
 
 	switch (req->body_case) {
 	case TASKWIRE__CONTROL__REQUEST__BODY_STATUS:
-		ret = ctl_status_fill(b, r);
+		ret = ctl_status_fill(ctx, r);
 		if (ret != 0)
 			snprintf(r->err, sizeof(r->err), "out of memory");
 		else if (req->status->reset_max_stall)
-			__atomic_fetch_add(&b->sh->stall_epoch, 1, __ATOMIC_RELAXED);
+			__atomic_fetch_add(&ctx->broker.sh->stall_epoch, 1, __ATOMIC_RELAXED);
 		break;
 	case TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_DECLARE:
 	{
-		struct ctl_queue_spec q;
+		struct tw_broker_queue_spec q;
 
-		ret = queue_spec(req->queue_declare, &q, r);
+		ret = tw_broker_queue_spec_from_pb(req->queue_declare, &q, r->err);
 		if (ret == 0)
-			ret = ctl_queue_declare(b, &q, r->err);
+			ret = tw_broker_queue_declare(b, &q, r->err);
 	}
 		break;
 	case TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_DELETE:
-		ret = ctl_queue_delete(b, STR(req->queue_delete->name), &n, r->err);
+		ret = tw_broker_queue_delete(b, STR(req->queue_delete->name), &n, r->err);
 		break;
 	case TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_PURGE:
-		ret = ctl_queue_purge(b, STR(req->queue_purge->name), &n, r->err);
+		ret = tw_broker_queue_purge(b, STR(req->queue_purge->name), &n, r->err);
 		break;
 	case TASKWIRE__CONTROL__REQUEST__BODY_EXCHANGE_DECLARE:
-		ret = ctl_exchange_declare(b,
-					   &(struct ctl_exchange_spec){
-						   STR(req->exchange_declare->name),
-						   STR(req->exchange_declare->type),
-						   STR(req->exchange_declare->alternate),
-						   req->exchange_declare->internal,
-						   req->exchange_declare->n_allow,
-						   req->exchange_declare->allow },
-					   r->err);
+	{
+		struct tw_broker_exchange_spec x;
+
+		tw_broker_exchange_spec_from_pb(req->exchange_declare, &x);
+		ret = tw_broker_exchange_declare(b, &x, r->err);
+	}
 		break;
 	case TASKWIRE__CONTROL__REQUEST__BODY_EXCHANGE_DELETE:
-		ret = ctl_exchange_delete(b, STR(req->exchange_delete->name), r->err);
+		ret = tw_broker_exchange_delete(b, STR(req->exchange_delete->name), r->err);
 		break;
 	case TASKWIRE__CONTROL__REQUEST__BODY_BIND:
 		ret = handle_bind(b, req->bind, true, r);
@@ -430,32 +288,32 @@ ctl_handle(struct ctl_broker *b, const Taskwire__Control__Request *req, struct c
 		ret = handle_bind(b, req->unbind, false, r);
 		break;
 	case TASKWIRE__CONTROL__REQUEST__BODY_IMPORT_DEFINITIONS:
-		ret = handle_import(b, req->import_definitions, r);
+		ret = tw_broker_definitions_import_pb(b, req->import_definitions, r->err);
 		break;
 	case TASKWIRE__CONTROL__REQUEST__BODY_LIST:
-		ret = handle_list(b, req->list, r);
+		ret = handle_list(ctx, req->list, r);
 		break;
 	case TASKWIRE__CONTROL__REQUEST__BODY_RESULT:
-		ret = ctl_tasks_result(b, req->result->task_id, r);
+		ret = ctl_tasks_result(ctx, req->result->task_id, r);
 		break;
 	case TASKWIRE__CONTROL__REQUEST__BODY_REVOKE:
-		ret = ctl_tasks_revoke(b, req->revoke->task_id, r);
+		ret = ctl_tasks_revoke(ctx, req->revoke->task_id, r);
 		break;
 	case TASKWIRE__CONTROL__REQUEST__BODY_FORGET:
-		ret = ctl_tasks_forget(b, req->forget->task_id, r);
+		ret = ctl_tasks_forget(ctx, req->forget->task_id, r);
 		break;
 	case TASKWIRE__CONTROL__REQUEST__BODY_SCHEDULE_ADD:
-		ret = ctl_schedules_add(b, req->schedule_add, r);
+		ret = ctl_schedules_add(ctx, req->schedule_add, r);
 		break;
 	case TASKWIRE__CONTROL__REQUEST__BODY_EVENTS:
-		ret = ctl_events_request(b, req->events, r);
+		ret = ctl_events_request(ctx, req->events, r);
 		break;
 	case TASKWIRE__CONTROL__REQUEST__BODY_RATE_LIMIT:
-		ret = ctl_workers_rate_limit(b, STR(req->rate_limit->task), STR(req->rate_limit->rate),
+		ret = ctl_workers_rate_limit(ctx, STR(req->rate_limit->task), STR(req->rate_limit->rate),
 					     r);
 		break;
 	case TASKWIRE__CONTROL__REQUEST__BODY_SCHEDULE_REMOVE:
-		ret = ctl_schedules_remove(b, STR(req->schedule_remove->name), r);
+		ret = ctl_schedules_remove(ctx, STR(req->schedule_remove->name), r);
 		break;
 	default:
 		snprintf(r->err, sizeof(r->err), "empty or unknown request");

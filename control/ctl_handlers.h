@@ -13,13 +13,13 @@
 #include <stddef.h>
 
 #include "control.pb-c.h"
-#include "ctl_broker.h"
+#include "ctl_ctx.h"
 
 struct ctl_arena_block;
 
 struct ctl_reply {
 	Taskwire__Control__Response resp;
-	char err[CTL_ERR_MAX];
+	char err[TW_BROKER_ERR_MAX];
 	struct ctl_arena_block *blocks;
 };
 
@@ -47,30 +47,30 @@ char *ctl_reply_strdup(struct ctl_reply *r, const char *s);
 	} while (0)
 
 /* Task requests (ctl_tasks.c): 0 or -errno with r->err set. */
-int ctl_tasks_result(struct ctl_broker *b, uint64_t id, struct ctl_reply *r);
-int ctl_tasks_revoke(struct ctl_broker *b, uint64_t id, struct ctl_reply *r);
-int ctl_tasks_forget(struct ctl_broker *b, uint64_t id, struct ctl_reply *r);
-int ctl_tasks_list(struct ctl_broker *b, struct ctl_reply *r);
+int ctl_tasks_result(struct ctl_ctx *ctx, uint64_t id, struct ctl_reply *r);
+int ctl_tasks_revoke(struct ctl_ctx *ctx, uint64_t id, struct ctl_reply *r);
+int ctl_tasks_forget(struct ctl_ctx *ctx, uint64_t id, struct ctl_reply *r);
+int ctl_tasks_list(struct ctl_ctx *ctx, struct ctl_reply *r);
 
 /* Events after a sequence number (ctl_events_request.c). */
-int ctl_events_request(struct ctl_broker *b, const Taskwire__Control__EventsRequest *m,
+int ctl_events_request(struct ctl_ctx *ctx, const Taskwire__Control__EventsRequest *m,
 		       struct ctl_reply *r);
 
 /* Workers and rate limits (ctl_workers.c). */
-int ctl_workers_list(struct ctl_broker *b, struct ctl_reply *r);
-int ctl_workers_rate_limit(struct ctl_broker *b, const char *task, const char *rate,
+int ctl_workers_list(struct ctl_ctx *ctx, struct ctl_reply *r);
+int ctl_workers_rate_limit(struct ctl_ctx *ctx, const char *task, const char *rate,
 			   struct ctl_reply *r);
 
 /* Schedule requests (ctl_schedules.c). */
-int ctl_schedules_add(struct ctl_broker *b, const Taskwire__Control__Schedule *m,
+int ctl_schedules_add(struct ctl_ctx *ctx, const Taskwire__Control__Schedule *m,
 		      struct ctl_reply *r);
-int ctl_schedules_remove(struct ctl_broker *b, const char *name, struct ctl_reply *r);
-int ctl_schedules_list(struct ctl_broker *b, struct ctl_reply *r);
+int ctl_schedules_remove(struct ctl_ctx *ctx, const char *name, struct ctl_reply *r);
+int ctl_schedules_list(struct ctl_ctx *ctx, struct ctl_reply *r);
 
 /** Handle one decoded request. Always produces a response (ok or error). */
-void ctl_handle(struct ctl_broker *b, const Taskwire__Control__Request *req, struct ctl_reply *r);
+void ctl_handle(struct ctl_ctx *ctx, const Taskwire__Control__Request *req, struct ctl_reply *r);
 
 /** Fill r->resp.status from shared memory (ctl_status.c). @return 0 or -ENOMEM. */
-int ctl_status_fill(const struct ctl_broker *b, struct ctl_reply *r);
+int ctl_status_fill(const struct ctl_ctx *ctx, struct ctl_reply *r);
 
 #endif

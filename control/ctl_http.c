@@ -55,18 +55,18 @@ send_error(struct MHD_Connection *conn, unsigned status, const char *msg)
 	return send_json(conn, status, json_pack("{s:b, s:s}", "ok", 0, "error", msg));
 }
 
-/* One control request through the same handlers as the socket, under the broker lock. */
+/* One control request through the same handlers as the socket, under the control lock. */
 static void
-call(struct ctl_broker *b, Taskwire__Control__Request *req, struct ctl_reply *r)
+call(struct ctl_ctx *ctx, Taskwire__Control__Request *req, struct ctl_reply *r)
 {
 	ctl_reply_init(r);
-	pthread_mutex_lock(&b->lock);
-	ctl_handle(b, req, r);
-	pthread_mutex_unlock(&b->lock);
+	pthread_mutex_lock(&ctx->lock);
+	ctl_handle(ctx, req, r);
+	pthread_mutex_unlock(&ctx->lock);
 }
 
 static void
-list(struct ctl_broker *b, Taskwire__Control__ListRequest__What what, struct ctl_reply *r)
+list(struct ctl_ctx *ctx, Taskwire__Control__ListRequest__What what, struct ctl_reply *r)
 {
 	Taskwire__Control__Request req = TASKWIRE__CONTROL__REQUEST__INIT;
 	Taskwire__Control__ListRequest l = TASKWIRE__CONTROL__LIST_REQUEST__INIT;
@@ -74,11 +74,11 @@ list(struct ctl_broker *b, Taskwire__Control__ListRequest__What what, struct ctl
 	l.what = what;
 	req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_LIST;
 	req.list = &l;
-	call(b, &req, r);
+	call(ctx, &req, r);
 }
 
 static enum MHD_Result
-overview(struct ctl_broker *b, struct MHD_Connection *conn)
+overview(struct ctl_ctx *ctx, struct MHD_Connection *conn)
 {
 	Taskwire__Control__Request req = TASKWIRE__CONTROL__REQUEST__INIT;
 	Taskwire__Control__StatusRequest sr = TASKWIRE__CONTROL__STATUS_REQUEST__INIT;
@@ -88,9 +88,9 @@ overview(struct ctl_broker *b, struct MHD_Connection *conn)
 
 	req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_STATUS;
 	req.status = &sr;
-	call(b, &req, &st);
-	list(b, TASKWIRE__CONTROL__LIST_REQUEST__WHAT__QUEUES, &qs);
-	list(b, TASKWIRE__CONTROL__LIST_REQUEST__WHAT__WORKERS, &ws);
+	call(ctx, &req, &st);
+	list(ctx, TASKWIRE__CONTROL__LIST_REQUEST__WHAT__QUEUES, &qs);
+	list(ctx, TASKWIRE__CONTROL__LIST_REQUEST__WHAT__WORKERS, &ws);
 	if (st.resp.status != NULL) {
 		const Taskwire__Control__Status *s = st.resp.status;
 
@@ -143,13 +143,13 @@ overview(struct ctl_broker *b, struct MHD_Connection *conn)
 }
 
 static enum MHD_Result
-task_list(struct ctl_broker *b, struct MHD_Connection *conn)
+task_list(struct ctl_ctx *ctx, struct MHD_Connection *conn)
 {
 	const char *status = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "status");
 	json_t *arr = json_array();
 	struct ctl_reply r;
 
-	list(b, TASKWIRE__CONTROL__LIST_REQUEST__WHAT__TASKS, &r);
+	list(ctx, TASKWIRE__CONTROL__LIST_REQUEST__WHAT__TASKS, &r);
 	for (size_t i = 0; i < r.resp.n_tasks; i++) {
 		const Taskwire__Control__TaskInfo *t = r.resp.tasks[i];
 		char id[32];
@@ -182,7 +182,7 @@ parse_id(const char *s, size_t len, uint64_t *id)
 }
 
 static enum MHD_Result
-task_one(struct ctl_broker *b, struct MHD_Connection *conn, uint64_t id, bool revoke)
+task_one(struct ctl_ctx *ctx, struct MHD_Connection *conn, uint64_t id, bool revoke)
 {
 	Taskwire__Control__Request req = TASKWIRE__CONTROL__REQUEST__INIT;
 	Taskwire__Control__TaskRef ref = TASKWIRE__CONTROL__TASK_REF__INIT;
@@ -194,7 +194,7 @@ task_one(struct ctl_broker *b, struct MHD_Connection *conn, uint64_t id, bool re
 	req.body_case = revoke ? TASKWIRE__CONTROL__REQUEST__BODY_REVOKE
 			       : TASKWIRE__CONTROL__REQUEST__BODY_RESULT;
 	req.result = &ref;
-	call(b, &req, &r);
+	call(ctx, &req, &r);
 	snprintf(idtext, sizeof(idtext), "%016" PRIx64, id);
 	if (revoke) {
 		ret = r.resp.ok ? send_json(conn, MHD_HTTP_OK,
@@ -225,7 +225,7 @@ task_one(struct ctl_broker *b, struct MHD_Connection *conn, uint64_t id, bool re
 }
 
 bool
-ctl_http_route(struct ctl_broker *b, struct MHD_Connection *conn, const char *url,
+ctl_http_route(struct ctl_ctx *ctx, struct MHD_Connection *conn, const char *url,
 	       const char *method, enum MHD_Result *ret)
 {
 	static const char tasks[] = "/api/tasks/";
@@ -243,11 +243,11 @@ ctl_http_route(struct ctl_broker *b, struct MHD_Connection *conn, const char *ur
 		return true;
 	}
 	if (get && strcmp(url, "/api/overview") == 0) {
-		*ret = overview(b, conn);
+		*ret = overview(ctx, conn);
 		return true;
 	}
 	if (get && strcmp(url, "/api/tasks") == 0) {
-		*ret = task_list(b, conn);
+		*ret = task_list(ctx, conn);
 		return true;
 	}
 	if (strncmp(url, tasks, sizeof(tasks) - 1) == 0 && (get || post)) {
@@ -261,16 +261,16 @@ ctl_http_route(struct ctl_broker *b, struct MHD_Connection *conn, const char *ur
 		} else if (!parse_id(id, len, &v)) {
 			*ret = send_error(conn, MHD_HTTP_NOT_FOUND, "task id: 16 hex digits");
 		} else {
-			*ret = task_one(b, conn, v, revoke);
+			*ret = task_one(ctx, conn, v, revoke);
 		}
 		return true;
 	}
 	if (get && strcmp(url, "/events") == 0) {
-		*ret = ctl_stream_sse(b->events, conn);
+		*ret = ctl_stream_sse(ctx->events, conn);
 		return true;
 	}
 	if (get && strcmp(url, "/ws") == 0) {
-		*ret = ctl_stream_websocket(b->events, conn);
+		*ret = ctl_stream_websocket(ctx->events, conn);
 		return true;
 	}
 	return false;

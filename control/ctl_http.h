@@ -10,7 +10,7 @@
  *   GET  /events[?task=ID|queue=Q] task events as Server-Sent Events
  *   GET  /ws[?task=ID|queue=Q]     the same events over a WebSocket (text frames)
  *
- * JSON answers reuse the control-socket handlers under the broker lock;
+ * JSON answers reuse the control-socket handlers under the control lock (ctl_ctx.h);
  * event streams read ctl_events without it.
  */
 #ifndef CTL_HTTP_H
@@ -20,13 +20,13 @@
 
 #include <microhttpd.h>
 
-#include "ctl_broker.h"
+#include "ctl_ctx.h"
 
 /**
  * Answer url if it is one of the endpoints above.
  * @return true (and *ret set) if handled; false: not ours (the caller answers 404).
  */
-bool ctl_http_route(struct ctl_broker *b, struct MHD_Connection *conn, const char *url,
+bool ctl_http_route(struct ctl_ctx *ctx, struct MHD_Connection *conn, const char *url,
 		    const char *method, enum MHD_Result *ret);
 
 #endif

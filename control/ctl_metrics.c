@@ -19,10 +19,11 @@
 #include "ctl_sched.h"
 #include "ctl_store.h"
 #include "ctl_metrics.h"
+#include "tw_broker_counters.h"
 
 struct ctl_metrics {
 	struct MHD_Daemon *d;
-	struct ctl_broker *b;
+	struct ctl_ctx *ctx;
 	uint16_t port;
 	uint64_t scrapes;
 };
@@ -137,7 +138,7 @@ lcores(struct text *t, const struct tw_shared *sh)
 static void label(struct text *t, const char *v);
 
 static void
-queues(struct text *t, const struct ctl_broker *b)
+queues(struct text *t, const struct tw_broker *b)
 {
 	static const struct {
 		const char *name, *type, *help;
@@ -164,14 +165,14 @@ queues(struct text *t, const struct ctl_broker *b)
 		family(t, fams[f].name, fams[f].type, fams[f].help);
 		for (uint32_t s = 0; s < TW_MAX_QUEUES; s++) {
 			const struct tw_queue_slot *qs = &sh->queues[s];
-			struct ctl_queue_counts c;
+			struct tw_broker_queue_counts c;
 			uint64_t v;
 
 			if (qs->ring == NULL)
 				continue;
-			ctl_queue_counts(sh, s, &c);
+			tw_broker_queue_counts(sh, s, &c);
 			switch (f) {
-			case 0: v = ctl_queue_ready(qs); break;
+			case 0: v = tw_broker_queue_ready(qs); break;
 			case 1: v = c.delivered > c.completed ? c.delivered - c.completed : 0; break;
 			case 2: v = c.published; break;
 			case 3: v = c.delivered; break;
@@ -191,11 +192,11 @@ queues(struct text *t, const struct ctl_broker *b)
 	       "Tasks NACKed because of this queue, by reason");
 	for (uint32_t s = 0; s < TW_MAX_QUEUES; s++) {
 		const struct tw_queue_slot *qs = &sh->queues[s];
-		struct ctl_queue_counts c;
+		struct tw_broker_queue_counts c;
 
 		if (qs->ring == NULL)
 			continue;
-		ctl_queue_counts(sh, s, &c);
+		tw_broker_queue_counts(sh, s, &c);
 		emit(t, "taskwire_queue_nacked_total{queue=\"");
 		label(t, qs->name);
 		emit(t, "\",reason=\"queue-full\"} %lu\n", (unsigned long)c.rejected);
@@ -207,7 +208,7 @@ queues(struct text *t, const struct ctl_broker *b)
 
 /* Per exchange, by its stable counter slot, since it was declared. */
 static void
-exchanges(struct text *t, const struct ctl_broker *b)
+exchanges(struct text *t, const struct tw_broker *b)
 {
 	static const char *const names[] = { "taskwire_exchange_published_total",
 					     "taskwire_exchange_routed_total",
@@ -215,8 +216,8 @@ exchanges(struct text *t, const struct ctl_broker *b)
 	static const char *const help[] = { "Tasks published to the exchange",
 					    "Tasks it routed to at least one queue",
 					    "Tasks no binding (nor alternate exchange) took" };
-	struct ctl_exchange_ref *x = calloc(TW_MAX_EXCHANGES, sizeof(*x));
-	uint32_t n = x != NULL ? ctl_exchange_list(b, x, TW_MAX_EXCHANGES) : 0;
+	struct tw_broker_exchange_ref *x = calloc(TW_MAX_EXCHANGES, sizeof(*x));
+	uint32_t n = x != NULL ? tw_broker_exchange_list(b, x, TW_MAX_EXCHANGES) : 0;
 
 	for (int f = 0; f < 3; f++) {
 		family(t, names[f], "counter", help[f]);
@@ -224,7 +225,7 @@ exchanges(struct text *t, const struct ctl_broker *b)
 			const struct tw_exchange_base *base = &b->sh->exchange_base[x[i].slot];
 			uint64_t v[3];
 
-			ctl_exchange_sums(b->sh, x[i].slot, &v[0], &v[1], &v[2]);
+			tw_broker_exchange_sums(b->sh, x[i].slot, &v[0], &v[1], &v[2]);
 			v[0] -= base->published;
 			v[1] -= base->routed;
 			v[2] -= base->unroutable;
@@ -332,23 +333,23 @@ bursts(struct text *t, const struct tw_shared *sh)
 
 /* tw-control's own gauges: result store and scheduler. */
 static void
-control_gauges(struct text *t, const struct ctl_broker *b)
+control_gauges(struct text *t, const struct ctl_ctx *ctx)
 {
-	if (b->store != NULL) {
+	if (ctx->store != NULL) {
 		family(t, "taskwire_result_store_records", "gauge",
 		       "Results kept in the result store (expired ones until swept)");
 		emit(t, "taskwire_result_store_records %lu\n",
-		     (unsigned long)tw_store_count(b->store));
+		     (unsigned long)tw_store_count(ctx->store));
 	}
-	if (b->sched != NULL) {
+	if (ctx->sched != NULL) {
 		family(t, "taskwire_scheduled_tasks", "gauge",
 		       "Tasks held by the scheduler (eta, countdown, retries)");
-		emit(t, "taskwire_scheduled_tasks %lu\n", (unsigned long)ctl_sched_count(b->sched));
+		emit(t, "taskwire_scheduled_tasks %lu\n", (unsigned long)ctl_sched_count(ctx->sched));
 	}
 }
 
 char *
-ctl_metrics_render(const struct ctl_broker *b)
+ctl_metrics_render(const struct ctl_ctx *ctx)
 {
 	struct text t = { .cap = 16384 };
 
@@ -356,16 +357,16 @@ ctl_metrics_render(const struct ctl_broker *b)
 	if (t.p == NULL)
 		return NULL;
 	t.p[0] = '\0';
-	engine_counters(&t, b->sh);
-	lcores(&t, b->sh);
-	queues(&t, b);
-	exchanges(&t, b);
-	tasks(&t, b->sh);
-	bursts(&t, b->sh);
-	control_gauges(&t, b);
+	engine_counters(&t, ctx->broker.sh);
+	lcores(&t, ctx->broker.sh);
+	queues(&t, &ctx->broker);
+	exchanges(&t, &ctx->broker);
+	tasks(&t, ctx->broker.sh);
+	bursts(&t, ctx->broker.sh);
+	control_gauges(&t, ctx);
 	family(&t, "taskwire_routes_version", "gauge", "Version of the routing table in use");
 	emit(&t, "taskwire_routes_version %lu\n",
-	     (unsigned long)__atomic_load_n(&b->sh->routes_version, __ATOMIC_ACQUIRE));
+	     (unsigned long)__atomic_load_n(&ctx->broker.sh->routes_version, __ATOMIC_ACQUIRE));
 	if (t.oom) {
 		free(t.p);
 		return NULL;
@@ -396,7 +397,7 @@ answer(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 			return MHD_YES;
 		}
 	}
-	if (ctl_http_route(m->b, conn, url, method, &ret))
+	if (ctl_http_route(m->ctx, conn, url, method, &ret))
 		return ret;
 	if (strcmp(method, "GET") != 0 || strcmp(url, "/metrics") != 0) {
 		static const char nf[] = "not found: /metrics, /, /api/..., /events, /ws\n";
@@ -406,10 +407,10 @@ answer(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 		MHD_destroy_response(r);
 		return ret;
 	}
-	pthread_mutex_lock(&m->b->lock);
-	body = ctl_metrics_render(m->b);
+	pthread_mutex_lock(&m->ctx->lock);
+	body = ctl_metrics_render(m->ctx);
 	m->scrapes++;
-	pthread_mutex_unlock(&m->b->lock);
+	pthread_mutex_unlock(&m->ctx->lock);
 	if (body == NULL)
 		return MHD_NO;
 	r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
@@ -420,7 +421,7 @@ answer(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 }
 
 struct ctl_metrics *
-ctl_metrics_start(struct ctl_broker *b, const char *listen)
+ctl_metrics_start(struct ctl_ctx *ctx, const char *listen)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET };
 	struct ctl_metrics *m;
@@ -445,7 +446,7 @@ ctl_metrics_start(struct ctl_broker *b, const char *listen)
 	m = calloc(1, sizeof(*m));
 	if (m == NULL)
 		return NULL;
-	m->b = b;
+	m->ctx = ctx;
 	/* a thread per connection: event streams block their own thread only */
 	m->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
 					MHD_USE_POLL | MHD_ALLOW_UPGRADE,

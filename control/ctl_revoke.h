@@ -3,7 +3,7 @@
  * remembers the newest TW_REVOKED_MAX revoked ids in insertion order and
  * keeps the shared table in step with them.
  *
- * Threads: the main thread (control requests), under the broker lock.
+ * Threads: the main thread (control requests), under the control lock (ctl_ctx.h).
  */
 #ifndef CTL_REVOKE_H
 #define CTL_REVOKE_H

@@ -1,6 +1,6 @@
 /*
  * Schedule requests: `twctl schedule add|remove` and `list schedules`,
- * over the beat (ctl_beat.h). Threads: main, under the broker lock.
+ * over the beat (ctl_beat.h). Threads: main, under the control lock (ctl_ctx.h).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -23,11 +23,11 @@ copy_field(char *dst, size_t cap, const char *src, const char *what, struct ctl_
 }
 
 int
-ctl_schedules_add(struct ctl_broker *b, const Taskwire__Control__Schedule *m, struct ctl_reply *r)
+ctl_schedules_add(struct ctl_ctx *ctx, const Taskwire__Control__Schedule *m, struct ctl_reply *r)
 {
 	static struct ctl_beat_entry e; /* large; main thread only */
 
-	if (b->beat == NULL) {
+	if (ctx->beat == NULL) {
 		snprintf(r->err, sizeof(r->err), "no scheduler");
 		return -ENOTSUP;
 	}
@@ -50,13 +50,13 @@ ctl_schedules_add(struct ctl_broker *b, const Taskwire__Control__Schedule *m, st
 		memcpy(e.args, m->args.data, m->args.len);
 	e.args_len = (uint32_t)m->args.len;
 	e.every_ms = m->every_ms;
-	return ctl_beat_add(b->beat, &e, m->cron, r->err, sizeof(r->err));
+	return ctl_beat_add(ctx->beat, &e, m->cron, r->err, sizeof(r->err));
 }
 
 int
-ctl_schedules_remove(struct ctl_broker *b, const char *name, struct ctl_reply *r)
+ctl_schedules_remove(struct ctl_ctx *ctx, const char *name, struct ctl_reply *r)
 {
-	int ret = b->beat != NULL ? ctl_beat_remove(b->beat, name) : -ENOENT;
+	int ret = ctx->beat != NULL ? ctl_beat_remove(ctx->beat, name) : -ENOENT;
 
 	if (ret == -ENOENT)
 		snprintf(r->err, sizeof(r->err), "no schedule named '%s'", name);
@@ -66,11 +66,11 @@ ctl_schedules_remove(struct ctl_broker *b, const char *name, struct ctl_reply *r
 }
 
 int
-ctl_schedules_list(struct ctl_broker *b, struct ctl_reply *r)
+ctl_schedules_list(struct ctl_ctx *ctx, struct ctl_reply *r)
 {
 	static struct ctl_beat_entry list[CTL_BEAT_MAX]; /* large; main thread only */
 	Taskwire__Control__Schedule **items;
-	uint32_t n = b->beat != NULL ? ctl_beat_list(b->beat, list, CTL_BEAT_MAX) : 0;
+	uint32_t n = ctx->beat != NULL ? ctl_beat_list(ctx->beat, list, CTL_BEAT_MAX) : 0;
 
 	REPLY_ARRAY(r, Taskwire__Control__Schedule, taskwire__control__schedule__init, n, items);
 	if (items == NULL)

@@ -63,7 +63,7 @@ ctl_server_close(struct ctl_server *s)
 
 /* @return 0 to keep the connection, or -errno to close it. */
 static int
-serve_one(struct ctl_server *s, struct ctl_broker *b, int fd)
+serve_one(struct ctl_server *s, struct ctl_ctx *ctx, int fd)
 {
 	Taskwire__Control__Request *req;
 	struct ctl_reply r;
@@ -83,9 +83,9 @@ serve_one(struct ctl_server *s, struct ctl_broker *b, int fd)
 		r.resp.ok = false;
 		r.resp.error = (char *)"request does not decode as taskwire.control.Request";
 	} else {
-		pthread_mutex_lock(&b->lock);
-		ctl_handle(b, req, &r);
-		pthread_mutex_unlock(&b->lock);
+		pthread_mutex_lock(&ctx->lock);
+		ctl_handle(ctx, req, &r);
+		pthread_mutex_unlock(&ctx->lock);
 		taskwire__control__request__free_unpacked(req, NULL);
 	}
 	out_len = taskwire__control__response__get_packed_size(&r.resp);
@@ -159,7 +159,7 @@ refuse(struct ctl_server *s, int fd, const char *why)
 }
 
 int
-ctl_server_poll(struct ctl_server *s, struct ctl_broker *b, int timeout_ms)
+ctl_server_poll(struct ctl_server *s, struct ctl_ctx *ctx, int timeout_ms)
 {
 	struct pollfd p = { .fd = s->listen_fd, .events = POLLIN };
 	struct timeval tv = { CTL_CLIENT_TIMEOUT_MS / 1000, (CTL_CLIENT_TIMEOUT_MS % 1000) * 1000 };
@@ -186,7 +186,7 @@ ctl_server_poll(struct ctl_server *s, struct ctl_broker *b, int timeout_ms)
 		}
 	}
 	/* Bounded: each request either completes or hits the socket timeouts. */
-	while (serve_one(s, b, fd) == 0)
+	while (serve_one(s, ctx, fd) == 0)
 		;
 	close(fd);
 	return 0;

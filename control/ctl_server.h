@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "ctl_broker.h"
+#include "ctl_ctx.h"
 
 #define CTL_CLIENT_TIMEOUT_MS 2000
 
@@ -34,6 +34,6 @@ void ctl_server_close(struct ctl_server *s);
  * Wait up to timeout_ms for a client and serve it until it disconnects.
  * @return 0 (served or timed out), or -errno on a listening-socket error.
  */
-int ctl_server_poll(struct ctl_server *s, struct ctl_broker *b, int timeout_ms);
+int ctl_server_poll(struct ctl_server *s, struct ctl_ctx *ctx, int timeout_ms);
 
 #endif

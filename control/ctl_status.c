@@ -92,7 +92,7 @@ fill_port(const struct tw_shared *sh, const uint64_t *sum, struct ctl_reply *r,
 
 /* tw-control's own figures: scheduler, result store, revokes, schedules. */
 static int
-control_counters(const struct ctl_broker *b, struct ctl_reply *r, Taskwire__Control__Status *st)
+control_counters(const struct ctl_ctx *ctx, struct ctl_reply *r, Taskwire__Control__Status *st)
 {
 	struct {
 		const char *name;
@@ -100,8 +100,8 @@ control_counters(const struct ctl_broker *b, struct ctl_reply *r, Taskwire__Cont
 	} f[20];
 	size_t n = 0;
 
-	if (b->sched != NULL) {
-		struct ctl_sched *s = b->sched;
+	if (ctx->sched != NULL) {
+		struct ctl_sched *s = ctx->sched;
 
 		f[n++] = (typeof(f[0])){ "sched_held", ctl_sched_count(s) };
 		f[n++] = (typeof(f[0])){ "sched_taken", __atomic_load_n(&s->taken, __ATOMIC_RELAXED) };
@@ -115,8 +115,8 @@ control_counters(const struct ctl_broker *b, struct ctl_reply *r, Taskwire__Cont
 		f[n++] = (typeof(f[0])){ "sched_late_p99_us", ctl_sched_lateness_us(s, 99) };
 		f[n++] = (typeof(f[0])){ "sched_late_max_us", ctl_sched_lateness_us(s, 100) };
 	}
-	if (b->collect != NULL) {
-		const struct ctl_collect *c = b->collect;
+	if (ctx->collect != NULL) {
+		const struct ctl_collect *c = ctx->collect;
 
 		f[n++] = (typeof(f[0])){ "store_records_written",
 					 __atomic_load_n(&c->records, __ATOMIC_RELAXED) };
@@ -129,12 +129,12 @@ control_counters(const struct ctl_broker *b, struct ctl_reply *r, Taskwire__Cont
 		f[n++] = (typeof(f[0])){ "records_undecodable",
 					 __atomic_load_n(&c->undecodable, __ATOMIC_RELAXED) };
 	}
-	if (b->store != NULL)
-		f[n++] = (typeof(f[0])){ "store_results", tw_store_count(b->store) };
-	if (b->revoke != NULL)
-		f[n++] = (typeof(f[0])){ "revoked_ids", b->revoke->n };
-	if (b->beat != NULL)
-		f[n++] = (typeof(f[0])){ "schedules", b->beat->n };
+	if (ctx->store != NULL)
+		f[n++] = (typeof(f[0])){ "store_results", tw_store_count(ctx->store) };
+	if (ctx->revoke != NULL)
+		f[n++] = (typeof(f[0])){ "revoked_ids", ctx->revoke->n };
+	if (ctx->beat != NULL)
+		f[n++] = (typeof(f[0])){ "schedules", ctx->beat->n };
 	st->control = ctl_reply_alloc(r, sizeof(*st->control) * (n ? n : 1));
 	if (st->control == NULL)
 		return -ENOMEM;
@@ -178,9 +178,9 @@ running(const struct tw_shared *sh, const struct tw_lcore_stats *st,
 }
 
 int
-ctl_status_fill(const struct ctl_broker *b, struct ctl_reply *r)
+ctl_status_fill(const struct ctl_ctx *ctx, struct ctl_reply *r)
 {
-	const struct tw_shared *sh = b->sh;
+	const struct tw_shared *sh = ctx->broker.sh;
 	Taskwire__Control__Status *st = ctl_reply_alloc(r, sizeof(*st));
 	Taskwire__Control__LcoreInfo **lc;
 	uint64_t sum[TW_CNT__MAX] = { 0 };
@@ -235,7 +235,7 @@ ctl_status_fill(const struct ctl_broker *b, struct ctl_reply *r)
 	st->tasks_total = sh->task_pool->size;
 	st->tasks_free = rte_mempool_avail_count(sh->task_pool);
 	st->routes_version = __atomic_load_n(&sh->routes_version, __ATOMIC_ACQUIRE);
-	if (control_counters(b, r, st) != 0)
+	if (control_counters(ctx, r, st) != 0)
 		return -ENOMEM;
 	r->resp.status = st;
 	return 0;

@@ -9,7 +9,7 @@
  * workers dequeue meanwhile; descriptors stay mapped (mempool), so a stale
  * pointer reads a recycled descriptor, never unmapped memory.
  *
- * Threads: tw-control's main thread, under the broker lock.
+ * Threads: tw-control's main thread, under the control lock (ctl_ctx.h).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -108,10 +108,10 @@ new_result(struct ctl_reply *r, uint64_t id, const char *where)
  * (first MEMBERS_MAX), from the store's membership table.
  */
 static int
-group_members(struct ctl_broker *b, struct ctl_reply *r, Taskwire__Control__TaskResult *tr)
+group_members(struct ctl_ctx *ctx, struct ctl_reply *r, Taskwire__Control__TaskResult *tr)
 {
 	uint64_t *ids = ctl_reply_alloc(r, MEMBERS_MAX * sizeof(uint64_t));
-	int n = ids != NULL ? tw_store_group_members(b->store, tr->task_id, ids, MEMBERS_MAX) : 0;
+	int n = ids != NULL ? tw_store_group_members(ctx->store, tr->task_id, ids, MEMBERS_MAX) : 0;
 	uint32_t shown;
 
 	if (n <= 0)
@@ -133,7 +133,7 @@ group_members(struct ctl_broker *b, struct ctl_reply *r, Taskwire__Control__Task
 		m->group_id = tr->task_id;
 		m->group_index = i;
 		m->state = TW_ST_PENDING;
-		if (tw_store_get(b->store, ids[i], &rec, buf, MEMBER_VALUE_MAX) == 0) {
+		if (tw_store_get(ctx->store, ids[i], &rec, buf, MEMBER_VALUE_MAX) == 0) {
 			m->state = rec.state;
 			m->value.data = (uint8_t *)rec.value;
 			m->value.len = rec.value_len;
@@ -147,7 +147,7 @@ group_members(struct ctl_broker *b, struct ctl_reply *r, Taskwire__Control__Task
 }
 
 int
-ctl_tasks_result(struct ctl_broker *b, uint64_t id, struct ctl_reply *r)
+ctl_tasks_result(struct ctl_ctx *ctx, uint64_t id, struct ctl_reply *r)
 {
 	Taskwire__Control__TaskResult *tr;
 	struct tw_store_record rec;
@@ -160,8 +160,8 @@ ctl_tasks_result(struct ctl_broker *b, uint64_t id, struct ctl_reply *r)
 		return -EINVAL;
 	}
 	buf = ctl_reply_alloc(r, VALUE_MAX);
-	if (b->store != NULL && buf != NULL)
-		ret = tw_store_get(b->store, id, &rec, buf, VALUE_MAX);
+	if (ctx->store != NULL && buf != NULL)
+		ret = tw_store_get(ctx->store, id, &rec, buf, VALUE_MAX);
 	if (ret == 0) {
 		/* the store is authoritative once a state is recorded */
 		tr = new_result(r, id, "store");
@@ -182,21 +182,21 @@ ctl_tasks_result(struct ctl_broker *b, uint64_t id, struct ctl_reply *r)
 		tr->root_id = rec.root_id;
 		tr->parent_id = rec.parent_id;
 		tr->group_id = rec.group_id;
-		return group_members(b, r, tr);
+		return group_members(ctx, r, tr);
 	}
 	/* not recorded yet: where is it? Celery calls all of these PENDING */
-	if (running_on(b->sh, id) >= 0) {
+	if (running_on(ctx->broker.sh, id) >= 0) {
 		tr = new_result(r, id, "running");
 		if (tr != NULL)
 			tr->state = TW_ST_STARTED;
-	} else if (b->sched != NULL && ctl_sched_find(b->sched, id, &held)) {
+	} else if (ctx->sched != NULL && ctl_sched_find(ctx->sched, id, &held)) {
 		tr = new_result(r, id, "scheduled");
 		if (tr != NULL) {
 			tr->eta_ms = held.due_ms;
 			tr->retries = held.retries;
 			tr->name = ctl_reply_strdup(r, held.name);
 		}
-	} else if (queued_in(b->sh, id) >= 0) {
+	} else if (queued_in(ctx->broker.sh, id) >= 0) {
 		tr = new_result(r, id, "queued");
 	} else {
 		tr = new_result(r, id, "unknown");
@@ -209,7 +209,7 @@ ctl_tasks_result(struct ctl_broker *b, uint64_t id, struct ctl_reply *r)
 }
 
 int
-ctl_tasks_revoke(struct ctl_broker *b, uint64_t id, struct ctl_reply *r)
+ctl_tasks_revoke(struct ctl_ctx *ctx, uint64_t id, struct ctl_reply *r)
 {
 	struct tw_store_record rec;
 	uint8_t buf[256];
@@ -220,13 +220,13 @@ ctl_tasks_revoke(struct ctl_broker *b, uint64_t id, struct ctl_reply *r)
 		snprintf(r->err, sizeof(r->err), "task id 0 is not a task");
 		return -EINVAL;
 	}
-	if (b->revoke == NULL || b->sched == NULL) {
+	if (ctx->revoke == NULL || ctx->sched == NULL) {
 		snprintf(r->err, sizeof(r->err), "revoke needs tw-control's scheduler");
 		return -ENOTSUP;
 	}
-	if (b->store != NULL) {
+	if (ctx->store != NULL) {
 		/* only the state is needed: a result too big for buf still fills it (-ENOBUFS) */
-		ret = tw_store_get(b->store, id, &rec, buf, sizeof(buf));
+		ret = tw_store_get(ctx->store, id, &rec, buf, sizeof(buf));
 		stored = ret == 0 || ret == -ENOBUFS;
 	}
 	if (stored && rec.state >= TW_ST_SUCCESS) {
@@ -234,9 +234,9 @@ ctl_tasks_revoke(struct ctl_broker *b, uint64_t id, struct ctl_reply *r)
 			 (unsigned long long)id, tw_wire_state_name(rec.state));
 		return -EALREADY;
 	}
-	held = ctl_sched_find(b->sched, id, NULL);
-	running = running_on(b->sh, id) >= 0;
-	queued = queued_in(b->sh, id) >= 0;
+	held = ctl_sched_find(ctx->sched, id, NULL);
+	running = running_on(ctx->broker.sh, id) >= 0;
+	queued = queued_in(ctx->broker.sh, id) >= 0;
 	if (!held && !queued && !running && !stored) {
 		snprintf(r->err, sizeof(r->err),
 			 "unknown task %016llx: not scheduled, queued, running or in the result store",
@@ -249,7 +249,7 @@ ctl_tasks_revoke(struct ctl_broker *b, uint64_t id, struct ctl_reply *r)
 			 (unsigned long long)id);
 		return -EBUSY;
 	}
-	ret = ctl_revoke_add(b->revoke, id);
+	ret = ctl_revoke_add(ctx->revoke, id);
 	if (ret == -EALREADY) {
 		snprintf(r->err, sizeof(r->err), "task %016llx is already revoked",
 			 (unsigned long long)id);
@@ -257,14 +257,14 @@ ctl_tasks_revoke(struct ctl_broker *b, uint64_t id, struct ctl_reply *r)
 	}
 	/* a held task is made due now: the worker that takes it reports REVOKED */
 	if (held)
-		ctl_sched_expedite(b->sched, id);
+		ctl_sched_expedite(ctx->sched, id);
 	return ret;
 }
 
 int
-ctl_tasks_forget(struct ctl_broker *b, uint64_t id, struct ctl_reply *r)
+ctl_tasks_forget(struct ctl_ctx *ctx, uint64_t id, struct ctl_reply *r)
 {
-	int ret = b->store != NULL ? tw_store_forget(b->store, id) : -ENOENT;
+	int ret = ctx->store != NULL ? tw_store_forget(ctx->store, id) : -ENOENT;
 
 	if (ret == -ENOENT)
 		snprintf(r->err, sizeof(r->err), "no result for task %016llx in the store",
@@ -317,12 +317,12 @@ add_reserved(void *arg, const struct tw_task *t)
 }
 
 int
-ctl_tasks_list(struct ctl_broker *b, struct ctl_reply *r)
+ctl_tasks_list(struct ctl_ctx *ctx, struct ctl_reply *r)
 {
 	static struct ctl_sched_entry held[LIST_MAX];
 	uint64_t revoked[LIST_MAX];
 	struct lister l = { .r = r, .cap = 4 * LIST_MAX };
-	const struct tw_shared *sh = b->sh;
+	const struct tw_shared *sh = ctx->broker.sh;
 	uint64_t now = rte_rdtsc();
 	uint32_t n;
 
@@ -340,8 +340,8 @@ ctl_tasks_list(struct ctl_broker *b, struct ctl_reply *r)
 		ti->lcore = sh->plan[i + 1].lcore_id;
 		ti->running_ms = now > since ? (now - since) * 1000 / sh->tsc_hz : 0;
 	}
-	if (b->sched != NULL) {
-		n = ctl_sched_list(b->sched, held, LIST_MAX);
+	if (ctx->sched != NULL) {
+		n = ctl_sched_list(ctx->sched, held, LIST_MAX);
 		for (uint32_t i = 0; i < n; i++) {
 			Taskwire__Control__TaskInfo *ti = add_info(&l, held[i].id, "scheduled");
 
@@ -363,8 +363,8 @@ ctl_tasks_list(struct ctl_broker *b, struct ctl_reply *r)
 			room -= ring_peek(q->levels[p - 1], room, add_reserved, &l);
 		ring_peek(q->ring, room, add_reserved, &l);
 	}
-	if (b->revoke != NULL) {
-		n = ctl_revoke_list(b->revoke, revoked, LIST_MAX);
+	if (ctx->revoke != NULL) {
+		n = ctl_revoke_list(ctx->revoke, revoked, LIST_MAX);
 		for (uint32_t i = 0; i < n; i++)
 			if (add_info(&l, revoked[i], "revoked") == NULL)
 				break;

@@ -2,7 +2,7 @@
  * `twctl list workers` and `twctl rate-limit`: what the worker lcores and
  * the threads pool are doing, the registered tasks, and live changes of
  * a task's rate limit (tw_shared.task_info, version protocol there).
- * Threads: main, under the broker lock.
+ * Threads: main, under the control lock (ctl_ctx.h).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,9 +14,9 @@
 #include "tw_units.h"
 
 int
-ctl_workers_list(struct ctl_broker *b, struct ctl_reply *r)
+ctl_workers_list(struct ctl_ctx *ctx, struct ctl_reply *r)
 {
-	const struct tw_shared *sh = b->sh;
+	const struct tw_shared *sh = ctx->broker.sh;
 	Taskwire__Control__WorkerInfo **w;
 	Taskwire__Control__RegisteredTask **t;
 	uint64_t now = rte_rdtsc();
@@ -64,10 +64,10 @@ ctl_workers_list(struct ctl_broker *b, struct ctl_reply *r)
 }
 
 int
-ctl_workers_rate_limit(struct ctl_broker *b, const char *task, const char *rate,
+ctl_workers_rate_limit(struct ctl_ctx *ctx, const char *task, const char *rate,
 		       struct ctl_reply *r)
 {
-	struct tw_shared *sh = b->sh;
+	struct tw_shared *sh = ctx->broker.sh;
 	uint64_t count, period;
 	char why[128];
 

@@ -31,8 +31,8 @@
 #include <jansson.h>
 
 #include "ctl_beat.h"
-#include "ctl_broker.h"
 #include "ctl_collect.h"
+#include "ctl_ctx.h"
 #include "ctl_events.h"
 #include "ctl_revoke.h"
 #include "ctl_sched.h"
@@ -41,6 +41,8 @@
 #include "ctl_metrics.h"
 #include "tw_definitions.h"
 #include "ctl_server.h"
+#include "tw_broker_counters.h"
+#include "tw_broker_definitions.h"
 #include "twctl.h"
 
 #define MAX_EAL_ARGS 64
@@ -234,7 +236,7 @@ main(int argc, char **argv)
 	int eal_argc = 0, sep = argc, ret;
 	const struct rte_memzone *mz;
 	struct control_opts opts = { 0 };
-	static struct ctl_broker broker;
+	static struct ctl_ctx ctx;
 	static struct ctl_sched sched;
 	static struct ctl_revoke revoke;
 	static struct ctl_collect collect;
@@ -244,7 +246,7 @@ main(int argc, char **argv)
 	struct ctl_server server;
 	struct ctl_metrics *metrics = NULL;
 	struct tw_shared *sh;
-	char err[CTL_ERR_MAX];
+	char err[TW_BROKER_ERR_MAX];
 
 	/* 1. options: EAL's before "--", ours after */
 	for (int i = 1; i < argc; i++)
@@ -314,14 +316,16 @@ main(int argc, char **argv)
 		rte_eal_cleanup();
 		return 1;
 	}
-	if (ctl_broker_attach(&broker, sh, err) != 0) {
+	pthread_mutex_init(&ctx.lock, NULL);
+	if (tw_broker_attach(&ctx.broker, sh, err) != 0) {
 		fprintf(stderr, "tw-control: %s\n", err);
 		rte_eal_cleanup();
 		return 1;
 	}
-	broker.grace_timeout_ms = opts.grace_timeout_ms;
-	if (opts.definitions != NULL && ctl_definitions_load_file(&broker, opts.definitions, "tw-control") != 0) {
-		ctl_broker_detach(&broker);
+	ctx.broker.grace_timeout_ms = opts.grace_timeout_ms;
+	if (opts.definitions != NULL &&
+	    tw_broker_definitions_load_file(&ctx.broker, opts.definitions, "tw-control") != 0) {
+		tw_broker_detach(&ctx.broker);
 		rte_eal_cleanup();
 		return 1;
 	}
@@ -332,7 +336,7 @@ main(int argc, char **argv)
 				      sizeof(err));
 		if (store == NULL) {
 			fprintf(stderr, "tw-control: result store %s: %s\n", opts.store, err);
-			ctl_broker_detach(&broker);
+			tw_broker_detach(&ctx.broker);
 			rte_eal_cleanup();
 			return 1;
 		}
@@ -343,27 +347,27 @@ main(int argc, char **argv)
 	    ctl_collect_start(&collect, sh, store, &sched, &beat, &events) != 0) {
 		fprintf(stderr, "tw-control: cannot start the scheduler: out of memory\n");
 		tw_store_close(store);
-		ctl_broker_detach(&broker);
+		tw_broker_detach(&ctx.broker);
 		rte_eal_cleanup();
 		return 1;
 	}
-	broker.store = store;
-	broker.sched = &sched;
-	broker.revoke = &revoke;
-	broker.collect = &collect;
-	broker.beat = &beat;
-	broker.events = &events;
+	ctx.store = store;
+	ctx.sched = &sched;
+	ctx.revoke = &revoke;
+	ctx.collect = &collect;
+	ctx.beat = &beat;
+	ctx.events = &events;
 
 	make_parent(opts.socket);
 	ret = ctl_server_open(&server, opts.socket, opts.socket_group);
 	if (ret != 0) {
 		fprintf(stderr, "tw-control: socket %s: %s\n", opts.socket, strerror(-ret));
-		ctl_broker_detach(&broker);
+		tw_broker_detach(&ctx.broker);
 		rte_eal_cleanup();
 		return 1;
 	}
 	if (strcmp(opts.metrics, "off") != 0) {
-		metrics = ctl_metrics_start(&broker, opts.metrics);
+		metrics = ctl_metrics_start(&ctx, opts.metrics);
 		if (metrics == NULL)
 			fprintf(stderr, "tw-control: continuing without /metrics\n");
 	}
@@ -378,17 +382,17 @@ main(int argc, char **argv)
 	printf("tw-control: ready on %s, attached to tw-dataplane pid %d (%u queues, %u exchanges, "
 	       "%u bindings), pid %d\n",
 	       opts.socket, sh->primary_pid, sh->routes ? sh->routes->n_queues : 0,
-	       broker.n_exchanges + 1, broker.n_bindings, getpid());
+	       ctx.broker.n_exchanges + 1, ctx.broker.n_bindings, getpid());
 	fflush(stdout);
 
 	/* 4. serve; stop with the primary */
 	bool primary_gone = false;
 
 	while (!stop_requested) {
-		ret = ctl_server_poll(&server, &broker, 200);
-		pthread_mutex_lock(&broker.lock);
-		ctl_broker_sample_rates(&broker, monotonic_ms());
-		pthread_mutex_unlock(&broker.lock);
+		ret = ctl_server_poll(&server, &ctx, 200);
+		pthread_mutex_lock(&ctx.lock);
+		tw_broker_sample_rates(&ctx.broker, monotonic_ms());
+		pthread_mutex_unlock(&ctx.lock);
 		if (ret != 0) {
 			fprintf(stderr, "tw-control: control socket: %s\n", strerror(-ret));
 			break;
@@ -413,7 +417,7 @@ main(int argc, char **argv)
 	tw_store_close(store);
 	ctl_server_close(&server);
 	ctl_metrics_stop(metrics);
-	ctl_broker_detach(&broker);
+	tw_broker_detach(&ctx.broker);
 	printf("tw-control: stopped after %lu requests (%lu undecodable, %lu clients refused)\n",
 	       (unsigned long)server.requests, (unsigned long)server.bad_requests,
 	       (unsigned long)server.refused);

@@ -20,11 +20,12 @@
 #include <rte_errno.h>
 #include <rte_lcore.h>
 
+#include "tw_broker.h"
+#include "tw_broker_definitions.h"
 #include "tw_engine.h"
 #include "tw_keys.h"
 #include "tw_lcore.h"
 #include "tw_log.h"
-#include "ctl_broker.h"
 #include "tw_plan.h"
 #include "tw_telemetry.h"
 
@@ -79,23 +80,23 @@ add_planned_lcores(const struct tw_config *cfg, char *buf, size_t len)
 
 /*
  * --definitions: exchanges, queues and bindings in place before the first
- * packet, through the same broker code tw-control runs (so the same
+ * packet, through the broker library tw-control uses too (so the same
  * checks, and tw-control finds them when it attaches). No lcore polls
  * yet, so publishing the table waits for nobody.
  */
 static int
 load_definitions(struct tw_engine *e)
 {
-	static struct ctl_broker broker;
-	char err[CTL_ERR_MAX];
-	int ret = ctl_broker_attach(&broker, e->shared, err);
+	static struct tw_broker broker;
+	char err[TW_BROKER_ERR_MAX];
+	int ret = tw_broker_attach(&broker, e->shared, err);
 
 	if (ret != 0) {
 		fprintf(stderr, "tw-dataplane: %s\n", err);
 		return ret;
 	}
-	ret = ctl_definitions_load_file(&broker, e->cfg.definitions, "tw-dataplane");
-	ctl_broker_detach(&broker);
+	ret = tw_broker_definitions_load_file(&broker, e->cfg.definitions, "tw-dataplane");
+	tw_broker_detach(&broker);
 	return ret;
 }
 

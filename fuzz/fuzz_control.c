@@ -23,13 +23,12 @@
 #include <rte_rcu_qsbr.h>
 
 #include "control.pb-c.h"
-#include "ctl_broker.h"
 #include "ctl_handlers.h"
 #include "ctl_store.h"
 #include "tw_ctl_socket.h"
 #include "tw_shared.h"
 
-static struct ctl_broker broker;
+static struct ctl_ctx ctx;
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -59,11 +58,12 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	sh->task_pool = rte_mempool_create("fuzz_tasks", 255, 256, 0, 0, NULL, NULL, NULL, NULL,
 					   0, 0);
 	if (sh->qsbr == NULL || rte_rcu_qsbr_init(sh->qsbr, 1) != 0 || sh->pktmbuf_pool == NULL ||
-	    sh->task_pool == NULL || ctl_broker_attach(&broker, sh, err) != 0)
+	    sh->task_pool == NULL || tw_broker_attach(&ctx.broker, sh, err) != 0)
 		abort();
-	broker.grace_timeout_ms = 10;
-	broker.store = tw_store_open(dir, 64ull << 20, 0, err, sizeof(err));
-	if (broker.store == NULL)
+	pthread_mutex_init(&ctx.lock, NULL);
+	ctx.broker.grace_timeout_ms = 10;
+	ctx.store = tw_store_open(dir, 64ull << 20, 0, err, sizeof(err));
+	if (ctx.store == NULL)
 		abort();
 	return 0;
 }
@@ -89,7 +89,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (req == NULL)
 			continue; /* answered "does not decode" by the server */
 		ctl_reply_init(&r);
-		ctl_handle(&broker, req, &r);
+		ctl_handle(&ctx, req, &r);
 		{
 			size_t n = taskwire__control__response__get_packed_size(&r.resp);
 			uint8_t *out = malloc(n ? n : 1);
