@@ -1,8 +1,8 @@
 /*
  * twctl: the CLI over tw-control's socket. twctl_main.c parses the global
  * options and dispatches to one function per verb; each verb lives in its
- * own file group. Exit codes (DESIGN.md contract): TWCTL_OK 0,
- * TWCTL_FAILED 1 (message on stderr), TWCTL_USAGE 2.
+ * own file group. Exit codes, a stable interface that scripts test:
+ * TWCTL_OK 0, TWCTL_FAILED 1 (message on stderr), TWCTL_USAGE 2.
  */
 #ifndef TWCTL_H
 #define TWCTL_H

@@ -1,6 +1,6 @@
 /*
- * twctl: the command-line interface to tw-control (DESIGN.md "twctl
- * verbs"). main() takes the global options (--socket, --engine, --json,
+ * twctl: the command-line interface to tw-control. The verbs' names are
+ * a stable interface (scripts call them); options may grow. main() takes the global options (--socket, --engine, --json,
  * accepted anywhere before a "--"), then hands the rest to one verb.
  */
 #include <stdio.h>

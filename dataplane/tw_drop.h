@@ -1,5 +1,11 @@
 /*
- * The one place the data plane frees mbufs: count why, then free in bulk.
+ * Dropping a stage's packets on a polling lcore: count why, then free in
+ * bulk, so no drop is silent. It is not the only place the data plane
+ * frees an mbuf: a single frame the engine built itself and could not
+ * send is freed where that fails (a records frame the ring refused, an
+ * overflowing reply, a workflow step the pending list could not take,
+ * each counted there; a handler's publish that did not fit, reported to
+ * the handler as a 0 return).
  */
 #ifndef TW_DROP_H
 #define TW_DROP_H

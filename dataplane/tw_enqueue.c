@@ -47,10 +47,12 @@ dequeue_oldest(const struct tw_route_queue *q, struct tw_task **old)
 
 /*
  * x-overflow drop-head: make room by releasing the oldest task, then
- * enqueue. Workers only take from the ring and this lcore is its only
- * producer, so after one successful dequeue the enqueue has room; if the
- * workers emptied the ring meanwhile the dequeue finds nothing and the
- * enqueue has room anyway.
+ * enqueue. The queue rings are multi-producer (every io lcore, and
+ * workers publishing workflow steps or handler tasks), so another
+ * producer may take the room freed here before this enqueue: the enqueue
+ * can still fail, and the caller then refuses t as for a full queue. If
+ * the workers emptied the ring meanwhile, the dequeue finds nothing and
+ * the enqueue has room anyway.
  * @return true if t is in the ring.
  */
 static bool

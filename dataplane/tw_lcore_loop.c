@@ -1,8 +1,9 @@
 /*
- * The polling loop of every lcore role. Each pass, in the order of STYLE.md
- * §5: report an RCU quiescent state and load the routing table (acquire:
- * pairs with the release store in tw-control's publish), poll inputs in
- * bursts, run the stages, flush TX, account the pass.
+ * The polling loop of every lcore role. Each pass, in the same order for
+ * every role (so one loop body serves them all): report an RCU quiescent
+ * state and load the routing table (acquire: pairs with the release store
+ * in tw_broker_publish()), poll inputs in bursts, run the stages, flush
+ * TX, account the pass.
  *
  * Quiescent state every pass: it is one load and one store on a line this
  * lcore owns, and it bounds how long tw-control waits before freeing an

@@ -1,6 +1,7 @@
 /*
- * Logging for tw-dataplane's cold paths (STYLE.md §4). Polling loops never
- * log: a failure there becomes a counter.
+ * Logging for tw-dataplane's cold paths. Polling loops never log (a
+ * write to a terminal or journal can stall an lcore for milliseconds): a
+ * failure there becomes a counter.
  */
 #ifndef TW_LOG_H
 #define TW_LOG_H

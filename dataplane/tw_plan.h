@@ -6,8 +6,9 @@
  *     tw_plan_choose_cpus() picks the CPUs and writes an --lcores value;
  *  2. after rte_eal_init: tw_plan_assign() gives each EAL lcore a role.
  *
- * Rules (DESIGN.md): physical cores first, NUMA-local to the port first,
- * one polling role per physical core (hyperthread siblings not shared),
+ * Rules: physical cores first, NUMA-local to the port first (a remote
+ * node costs every packet an interconnect hop), one polling role per
+ * physical core (two pollers on hyperthread siblings halve each other),
  * the main lcore left for housekeeping. One polling lcore: it runs every
  * stage (run to completion). More: the first is io, the rest are workers,
  * joined by the queue rings (pipeline).

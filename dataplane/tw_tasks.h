@@ -67,7 +67,7 @@ struct tw_task_registry {
  */
 int tw_tasks_register(struct tw_task_registry *reg, const char *name, tw_task_fn fn);
 
-/** Register the built-in tasks of DESIGN.md (noop, echo, add, sleep_us, fail, ...). */
+/** Register the built-in tasks, always present (noop, echo, add, sleep_us, fail, ...). */
 int tw_tasks_register_builtins(struct tw_task_registry *reg);
 
 /**

@@ -1,5 +1,6 @@
 /*
- * Built-in tasks (DESIGN.md): noop, echo, add, sleep_us, fail, and flaky
+ * Built-in tasks, always registered (clients, demos and the perf suites
+ * rely on their names): noop, echo, add, sleep_us, fail, and flaky
  * and progress (retries and PROGRESS for tests and demos). They run
  * inline on a worker lcore (the solo pool), so none of them allocates or
  * makes a system call; argument parsing is a strict hand-written scanner

@@ -14,8 +14,10 @@
  * results and fires the callback (or reports the group's result to the
  * group it belongs to). The first failure fails the group: its link_error
  * callbacks run, the steps after it are failed in the store, the callback
- * never runs. No lock anywhere; the slot's memory comes from rte_malloc
- * once per group (not per member).
+ * never runs. Members take no lock (the bits and the count are atomics);
+ * opening a group does: its slot's memory comes from rte_malloc, which
+ * holds the hugepage heap's spinlock, once per group (not per member), on
+ * the polling lcore that opens it.
  *
  * Limits (tw_limits.h): TW_WF_MAX_GROUPS open groups, TW_WF_MAX_MEMBERS
  * members, result cells of TW_WF_DEFAULT_CELL bytes unless the group

@@ -6,7 +6,7 @@
 # loop sent what it offered, and the engine's pools are full afterwards.
 # `make perf-smoke`. Not part of `make test` for now: on this machine's
 # kernel, the test shell was seen spinning in a wait after the memif runs
-# (in about half the runs), which would hang CI; see the stop-12 note.
+# (in about half the runs, after every check had passed), which would hang CI.
 set -euo pipefail
 . "$(dirname "$0")/perf-lib.sh"
 fail() { echo "FAIL: $*"; exit 1; }
