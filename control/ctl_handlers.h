@@ -1,11 +1,8 @@
 /*
  * Control requests: one handler per control.proto request, each filling a
- * Response from the broker model and the shared statistics.
- *
- * Responses are built in a per-request arena (ctl_reply) so that the
- * nested protobuf-c structures need no individual frees: the server packs
- * the reply, sends it and calls ctl_reply_free().
- * Threads: tw-control's main thread only.
+ * Response (built in a ctl_reply) from the broker model, tw-control's own
+ * machinery and the shared statistics.
+ * Threads: whoever holds the control lock (ctl_ctx.h).
  */
 #ifndef CTL_HANDLERS_H
 #define CTL_HANDLERS_H
@@ -14,37 +11,7 @@
 
 #include "control.pb-c.h"
 #include "ctl_ctx.h"
-
-struct ctl_arena_block;
-
-struct ctl_reply {
-	Taskwire__Control__Response resp;
-	char err[TW_BROKER_ERR_MAX];
-	struct ctl_arena_block *blocks;
-};
-
-void ctl_reply_init(struct ctl_reply *r);
-void ctl_reply_free(struct ctl_reply *r);
-/** Zeroed memory owned by the reply; NULL only when out of memory. */
-void *ctl_reply_alloc(struct ctl_reply *r, size_t size);
-/** Copy of s owned by the reply (never NULL: "" when out of memory). */
-char *ctl_reply_strdup(struct ctl_reply *r, const char *s);
-
-/* Array of n pointers to zeroed, init'ed messages of one type. */
-#define REPLY_ARRAY(r, type, init, n, out)                                        \
-	do {                                                                      \
-		type **arr_ = ctl_reply_alloc((r), sizeof(type *) * ((n) ? (n) : 1)); \
-		type *items_ = ctl_reply_alloc((r), sizeof(type) * ((n) ? (n) : 1));  \
-		if (arr_ == NULL || items_ == NULL) {                             \
-			(out) = NULL;                                             \
-			break;                                                    \
-		}                                                                 \
-		for (size_t i_ = 0; i_ < (n); i_++) {                             \
-			init(&items_[i_]);                                        \
-			arr_[i_] = &items_[i_];                                   \
-		}                                                                 \
-		(out) = arr_;                                                     \
-	} while (0)
+#include "ctl_reply.h"
 
 /* Task requests (ctl_tasks.c): 0 or -errno with r->err set. */
 int ctl_tasks_result(struct ctl_ctx *ctx, uint64_t id, struct ctl_reply *r);
