@@ -41,6 +41,7 @@ BROKER_INC := $(COMMON_INC) -Ibroker
 DP_INC := $(BROKER_INC) -Idataplane
 CTL_INC := $(BROKER_INC) -Icontrol
 CLIENT_INC := $(COMMON_INC) -Iclient
+TWCTL_INC := $(COMMON_INC) -Itwctl
 # perf tools and tests drive every layer
 ALL_INC := $(BROKER_INC) -Idataplane -Icontrol -Iclient -Iperf
 $(OBJ)/common/%.o: DIR_INC = $(COMMON_INC)
@@ -48,6 +49,7 @@ $(OBJ)/broker/%.o: DIR_INC = $(BROKER_INC)
 $(OBJ)/dataplane/%.o: DIR_INC = $(DP_INC)
 $(OBJ)/control/%.o: DIR_INC = $(CTL_INC)
 $(OBJ)/client/%.o: DIR_INC = $(CLIENT_INC)
+$(OBJ)/twctl/%.o: DIR_INC = $(TWCTL_INC)
 DIR_INC ?= $(ALL_INC)
 ALL_CFLAGS = $(DIR_INC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
 
@@ -58,8 +60,8 @@ PROTO_H := $(PROTO_C:.c=.h)
 COMMON_SRCS := $(wildcard common/*.c)
 BROKER_SRCS := $(wildcard broker/*.c)
 DP_SRCS := $(filter-out dataplane/tw_dataplane_main.c,$(wildcard dataplane/*.c))
-CTL_SRCS := $(filter-out control/twctl% control/tw_control_main.c,$(wildcard control/*.c))
-TWCTL_SRCS := $(wildcard control/twctl*.c)
+CTL_SRCS := $(filter-out control/tw_control_main.c,$(wildcard control/*.c))
+TWCTL_SRCS := $(wildcard twctl/*.c)
 CLIENT_SRCS := $(wildcard client/*.c)
 
 objs = $(patsubst %.c,$(OBJ)/%.o,$(1))

@@ -14,6 +14,9 @@
 
 #define TW_CTL_MSG_MAX (4u << 20) /* a request or response never exceeds 4 MiB */
 
+/* Where tw-control listens and twctl connects unless told otherwise (--socket, $TW_SOCKET). */
+#define TW_CTL_DEFAULT_SOCKET "/run/taskwire/control.sock"
+
 /** @return 0, or -errno (-EMSGSIZE when len > TW_CTL_MSG_MAX). */
 int tw_ctl_send(int fd, const void *buf, size_t len);
 

@@ -28,22 +28,19 @@
 #include <rte_lcore.h>
 #include <rte_memzone.h>
 
-#include <jansson.h>
-
 #include "ctl_beat.h"
 #include "ctl_collect.h"
 #include "ctl_ctx.h"
 #include "ctl_events.h"
-#include "ctl_revoke.h"
-#include "ctl_sched.h"
-#include "ctl_store.h"
 #include "ctl_handlers.h"
 #include "ctl_metrics.h"
-#include "tw_definitions.h"
+#include "ctl_revoke.h"
+#include "ctl_sched.h"
 #include "ctl_server.h"
+#include "ctl_store.h"
 #include "tw_broker_counters.h"
 #include "tw_broker_definitions.h"
-#include "twctl.h"
+#include "tw_ctl_socket.h"
 
 #define MAX_EAL_ARGS 64
 #define CTL_DEFAULT_STORE "/var/lib/taskwire/store"
@@ -85,7 +82,7 @@ usage(FILE *f)
 		   "                         the default) or always\n"
 		   "  --grace-timeout-ms N   longest wait for lcores to leave an old routing\n"
 		   "                         table before it is kept instead of freed (2000)\n",
-		TWCTL_DEFAULT_SOCKET, CTL_DEFAULT_STORE);
+		TW_CTL_DEFAULT_SOCKET, CTL_DEFAULT_STORE);
 }
 
 /* @return 0, 1 after --help, or -1 on a usage error. */
@@ -106,7 +103,7 @@ parse_opts(int argc, char **argv, struct control_opts *o)
 	};
 	int c;
 
-	o->socket = TWCTL_DEFAULT_SOCKET;
+	o->socket = TW_CTL_DEFAULT_SOCKET;
 	o->socket_group = -1;
 	o->definitions = NULL;
 	o->metrics = "127.0.0.1:9464";

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tw_ctl_socket.h"
 #include "twctl.h"
 
 static const struct {
@@ -40,7 +41,7 @@ usage(FILE *f)
 		fprintf(f, "  twctl %s\n", verbs[i].usage);
 	fprintf(f, "\nexit codes: 0 ok, 1 the request failed, 2 usage error\n"
 		   "environment: TW_SOCKET (default %s), TW_ENGINE\n",
-		TWCTL_DEFAULT_SOCKET);
+		TW_CTL_DEFAULT_SOCKET);
 }
 
 int
@@ -101,7 +102,7 @@ main(int argc, char **argv)
 		}
 	}
 	if (o.socket == NULL || o.socket[0] == '\0')
-		o.socket = TWCTL_DEFAULT_SOCKET;
+		o.socket = TW_CTL_DEFAULT_SOCKET;
 	if (n == 0) {
 		usage(stderr);
 		free(rest);

@@ -14,7 +14,7 @@
 enum { TWCTL_OK = 0, TWCTL_FAILED = 1, TWCTL_USAGE = 2 };
 
 struct twctl_opts {
-	const char *socket;  /* --socket, else $TW_SOCKET, else TWCTL_DEFAULT_SOCKET */
+	const char *socket;  /* --socket, else $TW_SOCKET, else TW_CTL_DEFAULT_SOCKET */
 	const char *engine;  /* --engine IP:PORT, else $TW_ENGINE, else asked from tw-control */
 	bool json;           /* --json: one JSON document on stdout */
 	const char *key_file; /* --key-file, else $TW_KEY_FILE: sign published frames */
@@ -25,7 +25,6 @@ struct twctl_opts {
 struct tw_client_opts;
 void twctl_client_opts(const struct twctl_opts *o, struct tw_client_opts *co);
 
-#define TWCTL_DEFAULT_SOCKET "/run/taskwire/control.sock"
 
 /* A verb gets the arguments after its name (argv[0] is the verb). */
 typedef int (*twctl_verb_fn)(const struct twctl_opts *o, int argc, char **argv);
