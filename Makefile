@@ -11,18 +11,40 @@ BUILD ?= $(if $(SANITIZE),build-sanitize,build)
 OBJ := $(BUILD)/obj
 GEN := $(BUILD)/gen
 
+# ---- compiler and linker flags: every one of them is set here ----
 PKGS := libdpdk libprotobuf-c hwloc jansson libmicrohttpd lmdb nettle
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # tw-dataplane links only what it uses (no result store, no HTTP server)
-DP_PKG_LIBS = $(shell pkg-config --libs libdpdk libprotobuf-c hwloc jansson nettle 2>/dev/null)
+DP_PKGS := libdpdk libprotobuf-c hwloc jansson nettle
+# pkg-config, asked on first use (so `make deps` runs before anything is
+# installed) and loud when a package is missing: an empty answer would
+# otherwise surface later as a confusing compile or link error.
+pkg_config = $(if $(shell pkg-config --exists $(2) 2>/dev/null && echo ok),$(shell pkg-config $(1) $(2)),\
+	$(error pkg-config $(1) $(2): $(shell pkg-config --print-errors --exists $(2) 2>&1 || true) (make deps installs them)))
+# each is computed once, then kept (the := inside replaces the definition)
+PKG_CFLAGS = $(eval PKG_CFLAGS := $(call pkg_config,--cflags,$(PKGS)))$(PKG_CFLAGS)
+PKG_LIBS = $(eval PKG_LIBS := $(call pkg_config,--libs,$(PKGS)))$(PKG_LIBS)
+DP_PKG_LIBS = $(eval DP_PKG_LIBS := $(call pkg_config,--libs,$(DP_PKGS)))$(DP_PKG_LIBS)
 
 CC ?= cc
+# CFLAGS stays the user's (make CFLAGS=-O0 keeps the warnings below)
 CFLAGS ?= -O3 -g
-CFLAGS += -Wall -Wextra -Werror -Wno-address-of-packed-member -std=gnu11 -D_GNU_SOURCE -DALLOW_EXPERIMENTAL_API
+WARN_FLAGS := -Wall -Wextra -Werror
+STD_FLAGS := -std=gnu11 -D_GNU_SOURCE
+DPDK_FLAGS := -DALLOW_EXPERIMENTAL_API
+TW_CFLAGS := $(WARN_FLAGS) -Wno-address-of-packed-member $(STD_FLAGS) $(DPDK_FLAGS)
+# task plugins (examples/): only the public task API, position independent
+PLUGIN_CFLAGS := -O2 -g $(WARN_FLAGS) -fPIC -shared -Iinclude
+# libFuzzer harnesses (clang)
+FUZZ_CC ?= clang
+FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	$(STD_FLAGS) -I$(GEN) -Icommon -Iinclude
+# tw-dataplane exports the task API and nothing else to the plugins it
+# loads (--tasks FILE): the symbols of include/taskwire/task.h
+DP_EXPORTS := dataplane/tw_plugin_abi.dynlist
+DP_LDFLAGS = -Wl,--dynamic-list=$(DP_EXPORTS)
 ifneq ($(SANITIZE),)
 # every report is fatal: a test that trips a sanitizer fails
-CFLAGS += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
+TW_CFLAGS += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=$(SANITIZE)
 # DPDK's libraries keep a few start-up allocations until exit
 export LSAN_OPTIONS := suppressions=$(abspath tests/lsan.supp):print_suppressions=0
@@ -51,7 +73,7 @@ $(OBJ)/control/%.o: DIR_INC = $(CTL_INC)
 $(OBJ)/client/%.o: DIR_INC = $(CLIENT_INC)
 $(OBJ)/twctl/%.o: DIR_INC = $(TWCTL_INC)
 DIR_INC ?= $(ALL_INC)
-ALL_CFLAGS = $(DIR_INC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
+ALL_CFLAGS = $(DIR_INC) $(CPPFLAGS) $(PKG_CFLAGS) $(TW_CFLAGS) $(CFLAGS) -MMD -MP
 
 PROTOS := $(wildcard proto/*.proto)
 PROTO_C := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS))
@@ -103,13 +125,13 @@ $(BUILD)/python/taskwire_pb2.py: $(PROTOS) clients/python/build.sh
 # Task plugins: shared objects that resolve the task API in tw-dataplane.
 $(BUILD)/examples/libtw_example_tasks.so: examples/plugin/tasks.c include/taskwire/task.h
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -g -Wall -Wextra -Werror -fPIC -shared -Iinclude -o $@ $<
+	$(CC) $(PLUGIN_CFLAGS) -o $@ $<
 $(BUILD)/examples/libtw_pipeline_tasks.so: examples/workflow/pipeline.c include/taskwire/task.h
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -g -Wall -Wextra -Werror -fPIC -shared -Iinclude -o $@ $<
+	$(CC) $(PLUGIN_CFLAGS) -o $@ $<
 $(BUILD)/examples/libtw_broken_tasks.so: examples/plugin/broken.c include/taskwire/task.h
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -g -Wall -Wextra -Werror -fPIC -shared -Iinclude -o $@ $<
+	$(CC) $(PLUGIN_CFLAGS) -o $@ $<
 
 deps:
 	@bash deploy/install-deps.sh
@@ -147,9 +169,8 @@ $(LIB_CLIENT): $(call objs,$(CLIENT_SRCS)) $(OBJ)/common/tw_ctl_socket.o $(OBJ)/
 	$(PROTO_OBJS)
 	@rm -f $@; ar rcs $@ $^
 
-# --export-dynamic: task plugins (--tasks FILE) call the task API inside the binary
-$(BUILD)/tw-dataplane: $(OBJ)/dataplane/tw_dataplane_main.o $(LIB_DP) $(LIB_BROKER) $(LIB_COMMON)
-	$(CC) $(LDFLAGS) -Wl,--export-dynamic -o $@ -Wl,--whole-archive $(LIB_DP) -Wl,--no-whole-archive $(OBJ)/dataplane/tw_dataplane_main.o $(LIB_BROKER) $(LIB_COMMON) $(DP_PKG_LIBS) -ldl -lm
+$(BUILD)/tw-dataplane: $(OBJ)/dataplane/tw_dataplane_main.o $(LIB_DP) $(LIB_BROKER) $(LIB_COMMON) $(DP_EXPORTS)
+	$(CC) $(LDFLAGS) $(DP_LDFLAGS) -o $@ -Wl,--whole-archive $(LIB_DP) -Wl,--no-whole-archive $(OBJ)/dataplane/tw_dataplane_main.o $(LIB_BROKER) $(LIB_COMMON) $(DP_PKG_LIBS) -ldl -lm
 $(BUILD)/tw-control: $(OBJ)/control/tw_control_main.o $(LIB_CTL) $(LIB_BROKER) $(LIB_COMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 $(BUILD)/twctl: $(call objs,$(TWCTL_SRCS)) $(LIB_CLIENT) $(LIB_COMMON)
@@ -182,10 +203,7 @@ $(BUILD)/tests/integration/%: $(OBJ)/tests/integration/%.o $(IT_HELPER_OBJS) $(L
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka -lm
 
-# libFuzzer harnesses (clang): every decoder that reads bytes from outside.
-FUZZ_CC ?= clang
-FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	-std=gnu11 -D_GNU_SOURCE -I$(GEN) -Icommon -Iinclude
+# libFuzzer harnesses: every decoder that reads bytes from outside.
 # headers too: a change in an inline decoder must rebuild the harnesses
 FUZZ_HDRS := $(wildcard common/*.h include/taskwire/*.h tests/*.h)
 FUZZ_BINS := $(BUILD)/fuzz/fuzz_wire $(BUILD)/fuzz/fuzz_topic $(BUILD)/fuzz/fuzz_topic_tiny \
@@ -195,13 +213,13 @@ FUZZ_BINS := $(BUILD)/fuzz/fuzz_wire $(BUILD)/fuzz/fuzz_topic $(BUILD)/fuzz/fuzz
 $(BUILD)/fuzz/fuzz_control: fuzz/fuzz_control.c $(CTL_SRCS) $(BROKER_SRCS) $(COMMON_SRCS) $(PROTO_C) \
 	$(FUZZ_HDRS) $(wildcard control/*.h broker/*.h) $(DASHBOARD_OBJ)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -Icontrol -Ibroker $(PKG_CFLAGS) -DALLOW_EXPERIMENTAL_API \
+	$(FUZZ_CC) $(FUZZ_FLAGS) -Icontrol -Ibroker $(PKG_CFLAGS) $(DPDK_FLAGS) \
 		-Wno-deprecated-declarations -o $@ $(filter %.c,$^) $(DASHBOARD_OBJ) $(PKG_LIBS) -lm
 # The parse stage on real mbufs: DPDK's headers and libraries, EAL in memory.
 $(BUILD)/fuzz/fuzz_parse: fuzz/fuzz_parse.c dataplane/tw_parse.c dataplane/tw_reply.c common/tw_wire.c \
 	$(FUZZ_HDRS) $(wildcard dataplane/*.h) $(PROTO_H)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -Idataplane $(PKG_CFLAGS) -DALLOW_EXPERIMENTAL_API -o $@ \
+	$(FUZZ_CC) $(FUZZ_FLAGS) -Idataplane $(PKG_CFLAGS) $(DPDK_FLAGS) -o $@ \
 		$(filter %.c,$^) $(PKG_LIBS)
 $(BUILD)/fuzz/fuzz_wire: fuzz/fuzz_wire.c common/tw_wire.c common/tw_wire_publisher.c $(GEN)/taskwire.pb-c.c $(FUZZ_HDRS)
 	@mkdir -p $(dir $@)
