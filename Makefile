@@ -224,7 +224,7 @@ $(BUILD)/fuzz/fuzz_parse: fuzz/fuzz_parse.c dataplane/tw_parse.c dataplane/tw_re
 $(BUILD)/fuzz/fuzz_wire: fuzz/fuzz_wire.c common/tw_wire.c common/tw_wire_publisher.c $(GEN)/taskwire.pb-c.c $(FUZZ_HDRS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -lprotobuf-c
-TOPIC_FUZZ_SRCS := fuzz/fuzz_topic.c common/tw_routes.c common/tw_topic.c common/tw_topic_build.c \
+TOPIC_FUZZ_SRCS := fuzz/fuzz_topic.c common/tw_routes.c common/tw_routes_build.c common/tw_topic.c common/tw_topic_build.c \
 	common/tw_wire.c
 $(BUILD)/fuzz/fuzz_topic: $(TOPIC_FUZZ_SRCS) $(FUZZ_HDRS)
 	@mkdir -p $(dir $@)

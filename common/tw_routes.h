@@ -1,19 +1,21 @@
 /*
  * Routing table: one immutable snapshot of exchanges, queues and bindings.
  *
- * tw-control builds a whole new table for every change (tw_routes_build),
- * stores its pointer in tw_shared.routes with release order and frees the
- * previous table only after rte_rcu_qsbr_synchronize() has seen every
- * polling lcore pass a quiescent state. Data-plane lcores load the pointer
- * with acquire order once per burst and never write to a table.
+ * The broker library (tw_broker_publish(): in tw-control, and in
+ * tw-dataplane for --definitions before its lcores start) builds a whole
+ * new table for every change (tw_routes_build), stores its pointer in
+ * tw_shared.routes with release order and frees the previous table only
+ * after a grace period (rte_rcu_qsbr_start/check) has seen every polling
+ * lcore pass a quiescent state. Data-plane lcores load the pointer with
+ * acquire order once per burst and never write to a table.
  *
  * Layout: one allocation holding the header, the arrays and three
  * open-addressing hash indexes (power-of-two slots, linear probing).
  * Pointers inside the block are absolute: the block lives in DPDK shared
  * memory, which the primary and the secondary map at the same address.
  *
- * Ownership: the table is owned by tw-control (it allocates and frees it);
- * lcores borrow it between two quiescent states.
+ * Ownership: the table is owned by the broker that published it (it
+ * allocates and frees it); lcores borrow it between two quiescent states.
  * Threads: lookups are safe from any number of threads at once.
  */
 #ifndef TW_ROUTES_H
