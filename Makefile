@@ -169,8 +169,15 @@ $(LIB_CLIENT): $(call objs,$(CLIENT_SRCS)) $(OBJ)/common/tw_ctl_socket.o $(OBJ)/
 	$(PROTO_OBJS)
 	@rm -f $@; ar rcs $@ $^
 
-$(BUILD)/tw-dataplane: $(OBJ)/dataplane/tw_dataplane_main.o $(LIB_DP) $(LIB_BROKER) $(LIB_COMMON) $(DP_EXPORTS)
-	$(CC) $(LDFLAGS) $(DP_LDFLAGS) -o $@ -Wl,--whole-archive $(LIB_DP) -Wl,--no-whole-archive $(OBJ)/dataplane/tw_dataplane_main.o $(LIB_BROKER) $(LIB_COMMON) $(DP_PKG_LIBS) -ldl -lm
+# Every function include/taskwire/task.h declares must be in the export
+# list: one missing would only show when a plugin calling it fails to load.
+$(BUILD)/tw-dataplane: $(OBJ)/dataplane/tw_dataplane_main.o $(LIB_DP) $(LIB_BROKER) $(LIB_COMMON) $(DP_EXPORTS) \
+	include/taskwire/task.h
+	@for f in $$(sed -n 's/^[a-z][a-z_ 0-9*]*[ *]\(tw_task_[a-z_]*\)(.*/\1/p' include/taskwire/task.h); do \
+		grep -q "^[[:space:]]*$$f;" $(DP_EXPORTS) || { echo "$(DP_EXPORTS): $$f (include/taskwire/task.h) is not exported"; exit 1; }; \
+	done
+	$(CC) $(LDFLAGS) $(DP_LDFLAGS) -o $@ -Wl,--whole-archive $(LIB_DP) -Wl,--no-whole-archive \
+		$(OBJ)/dataplane/tw_dataplane_main.o $(LIB_BROKER) $(LIB_COMMON) $(DP_PKG_LIBS) -ldl -lm
 $(BUILD)/tw-control: $(OBJ)/control/tw_control_main.o $(LIB_CTL) $(LIB_BROKER) $(LIB_COMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 $(BUILD)/twctl: $(call objs,$(TWCTL_SRCS)) $(LIB_CLIENT) $(LIB_COMMON)
