@@ -224,15 +224,17 @@ $(BUILD)/fuzz/fuzz_control: fuzz/fuzz_control.c $(CTL_SRCS) $(BROKER_SRCS) $(COM
 		-Wno-deprecated-declarations -o $@ $(filter %.c,$^) $(DASHBOARD_OBJ) $(PKG_LIBS) -lm
 # The parse stage on real mbufs: DPDK's headers and libraries, EAL in memory.
 $(BUILD)/fuzz/fuzz_parse: fuzz/fuzz_parse.c dataplane/tw_parse.c dataplane/tw_reply.c common/tw_wire.c \
+	common/tw_wire_consumer.c \
 	$(FUZZ_HDRS) $(wildcard dataplane/*.h) $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -Idataplane $(PKG_CFLAGS) $(DPDK_FLAGS) -o $@ \
 		$(filter %.c,$^) $(PKG_LIBS)
-$(BUILD)/fuzz/fuzz_wire: fuzz/fuzz_wire.c common/tw_wire.c common/tw_wire_publisher.c $(GEN)/taskwire.pb-c.c $(FUZZ_HDRS)
+$(BUILD)/fuzz/fuzz_wire: fuzz/fuzz_wire.c common/tw_wire.c common/tw_wire_consumer.c \
+	common/tw_wire_publisher.c $(GEN)/taskwire.pb-c.c $(FUZZ_HDRS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -lprotobuf-c
 TOPIC_FUZZ_SRCS := fuzz/fuzz_topic.c common/tw_routes.c common/tw_routes_build.c common/tw_topic.c common/tw_topic_build.c \
-	common/tw_wire.c
+	common/tw_wire.c common/tw_wire_consumer.c
 $(BUILD)/fuzz/fuzz_topic: $(TOPIC_FUZZ_SRCS) $(FUZZ_HDRS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^)

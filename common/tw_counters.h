@@ -85,7 +85,25 @@
 	X(wf_groups_failed, "workflow groups and chords failed by a member") \
 	X(wf_callbacks, "chord callbacks fired (by the last member to finish)") \
 	X(wf_member_repeats, "group members reported twice (ignored: counted once)") \
-	X(wf_unknown_group, "group members whose group is not open (NACKed or FAILURE)")
+	X(wf_unknown_group, "group members whose group is not open (NACKed or FAILURE)") \
+	X(rc_subscribed, "remote consumers subscribed (or re-subscribed)") \
+	X(rc_refused, "subscriptions refused: missing queue, credit 0, bad fields, table full") \
+	X(rc_credit_clamped, "subscriptions whose prefetch was clamped to the engine's maximum") \
+	X(rc_cancelled, "remote consumers that cancelled") \
+	X(rc_lost, "remote consumers dropped after missing their heartbeats") \
+	X(rc_heartbeats, "heartbeats received from remote consumers") \
+	X(rc_unknown, "consumer frames naming no known consumer (or from another address)") \
+	X(rc_deliveries, "tasks delivered to remote consumers (redeliveries included)") \
+	X(rc_redelivered, "tasks put back at the head of their queue, delivery_count + 1") \
+	X(rc_lease_expired, "deliveries whose lease ran out before an ack") \
+	X(rc_acks, "acks taken (success, failure, retry, reject)") \
+	X(rc_progress, "progress acks (each extends its lease)") \
+	X(rc_ack_unknown, "acks refused: delivery tag never issued") \
+	X(rc_ack_stale, "acks refused: delivery already acked or requeued (duplicate, stale)") \
+	X(rc_ack_foreign, "acks refused: delivery made to another consumer address") \
+	X(rc_ack_bad, "acks refused: no or unknown outcome") \
+	X(rc_too_large, "tasks too large for one delivery datagram (FAILURE recorded)") \
+	X(rc_requeue_tail, "redeliveries put at the tail (head stash full, or no consumer left)")
 
 enum tw_counter {
 #define TW_X_ENUM(name, help) TW_CNT_##name,

@@ -34,7 +34,7 @@ struct tw_task {
 	uint16_t handler;           /* index in the handler table, TW_HANDLER_NONE if unknown */
 	uint16_t queue_slot;        /* queue it was delivered to */
 	uint8_t priority;
-	uint8_t pad;
+	uint8_t deliveries;         /* remote consumers: times delivered before (saturates at 255) */
 	/* Reply address: the publisher's source as seen on the wire. */
 	uint16_t port_id;
 	rte_be16_t peer_port;

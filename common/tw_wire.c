@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "tw_wire.h"
+#include "tw_wire_consumer.h"
 #include "tw_wire_priv.h"
 
 
@@ -382,6 +383,11 @@ decode_frame(const uint8_t *buf, uint32_t len, struct tw_frame_view *fv,
 	fv->mac.len = 0;
 	fv->mac_off = 0;
 	fv->error = NULL;
+	fv->has_subscribe = fv->has_cancel = fv->has_heartbeat = false;
+	fv->subscribe = (struct tw_str){ NULL, 0 };
+	fv->cancel_id = fv->heartbeat_id = 0;
+	fv->acks = (struct tw_str){ NULL, 0 };
+	fv->n_acks = 0;
 	if (!tw_wire_has_magic(buf, len))
 		return TW_WIRE_NOT_TASKWIRE;
 
@@ -452,6 +458,19 @@ decode_frame(const uint8_t *buf, uint32_t len, struct tw_frame_view *fv,
 			if (wt != WT_LEN || !get_len(&c, &s) ||
 			    !valid_reply_item(s, field == F_FRAME_RESULTS)) {
 				fv->error = "bad confirm or result field";
+				return TW_WIRE_MALFORMED;
+			}
+			break;
+		case F_FRAME_SUBSCRIBE:
+		case F_FRAME_CANCEL:
+		case F_FRAME_HEARTBEAT:
+		case F_FRAME_ACKS:
+		case F_FRAME_DELIVERIES:
+		case F_FRAME_CONSUMER:
+		case F_FRAME_ACK_REPLIES:
+			if (wt != WT_LEN || !get_len(&c, &s) ||
+			    !tw_wire_consumer_field(fv, field, field_start, c.p, s)) {
+				fv->error = "bad consumer message";
 				return TW_WIRE_MALFORMED;
 			}
 			break;

@@ -112,6 +112,14 @@ struct tw_frame_view {
 	struct tw_str mac;       /* its MAC (len 0: none) */
 	uint32_t mac_off;        /* bytes of the frame the MAC covers (up to the mac field) */
 	const char *error;       /* static string naming the first problem, for NACK details */
+	/* Remote consumer messages (fields 10..13), validated as protobuf-c
+	 * would; read them with tw_wire_consumer.h. */
+	bool has_subscribe, has_cancel, has_heartbeat;
+	struct tw_str subscribe; /* the Subscribe message */
+	uint64_t cancel_id;      /* consumer ids of Cancel and Heartbeat */
+	uint64_t heartbeat_id;
+	struct tw_str acks;      /* span of the Ack fields (walk with tw_wire_ack_next) */
+	uint32_t n_acks;
 };
 
 /**

@@ -34,6 +34,19 @@ enum { F_RESULT_TASK_ID = 1, F_RESULT_STATE, F_RESULT_VALUE, F_RESULT_ERROR,
        F_RESULT_RESENT, F_RESULT_EVENT_ONLY, F_RESULT_QUEUE, F_RESULT_ROOT_ID,
        F_RESULT_PARENT_ID, F_RESULT_GROUP_ID, F_RESULT_GROUP_INDEX, F_RESULT_GROUP_SIZE };
 
+/* Remote consumers: Frame fields 10..16 and their messages. */
+enum { F_FRAME_SUBSCRIBE = 10, F_FRAME_CANCEL, F_FRAME_HEARTBEAT, F_FRAME_ACKS,
+       F_FRAME_DELIVERIES, F_FRAME_CONSUMER, F_FRAME_ACK_REPLIES };
+enum { F_SUB_CONSUMER_ID = 1, F_SUB_NAME, F_SUB_HOST, F_SUB_QUEUES, F_SUB_PREFETCH,
+       F_SUB_LEASE, F_SUB_HEARTBEAT };
+enum { F_ACK_TAG = 1, F_ACK_OUTCOME, F_ACK_VALUE, F_ACK_ERROR, F_ACK_COUNTDOWN,
+       F_ACK_RUNTIME, F_ACK_REQUEUE, F_ACK_MAX_RETRIES };
+enum { F_DLV_TAG = 1, F_DLV_COUNT, F_DLV_QUEUE, F_DLV_TASK, F_DLV_RETRIES, F_DLV_ROOT_ID,
+       F_DLV_PARENT_ID, F_DLV_LEASE, F_DLV_ARGS, F_DLV_HAS_ARGS };
+enum { F_CREP_CONSUMER_ID = 1, F_CREP_OK, F_CREP_DETAIL, F_CREP_PREFETCH, F_CREP_LEASE,
+       F_CREP_HEARTBEAT };
+enum { F_AREP_TAG = 1, F_AREP_OK, F_AREP_DETAIL };
+
 static const uint8_t magic_prefix[TW_WIRE_MAGIC_LEN] = {
 	(F_FRAME_MAGIC << 3) | WT_FIXED32,
 	TW_FRAME_MAGIC & 0xff, (TW_FRAME_MAGIC >> 8) & 0xff,
@@ -202,6 +215,17 @@ static const int8_t task_wt[] = { -1, WT_FIXED64, WT_LEN, WT_LEN, WT_LEN, WT_LEN
 				  WT_VARINT };
 #define TASK_KNOWN_FIELDS 26
 static const int8_t header_wt[] = { -1, WT_LEN, WT_LEN };
+/* Remote consumer messages (tw_wire_consumer.c), declared wire type per field. */
+static const int8_t subscribe_wt[] = { -1, WT_FIXED64, WT_LEN, WT_LEN, WT_LEN, WT_VARINT,
+				       WT_VARINT, WT_VARINT };
+static const int8_t consumer_id_wt[] = { -1, WT_FIXED64 };
+static const int8_t ack_wt[] = { -1, WT_FIXED64, WT_VARINT, WT_LEN, WT_LEN, WT_VARINT,
+				 WT_VARINT, WT_VARINT, WT_VARINT };
+static const int8_t deliver_wt[] = { -1, WT_FIXED64, WT_VARINT, WT_LEN, WT_LEN, WT_VARINT,
+				     WT_FIXED64, WT_FIXED64, WT_VARINT, WT_LEN, WT_VARINT };
+static const int8_t consumer_reply_wt[] = { -1, WT_FIXED64, WT_VARINT, WT_LEN, WT_VARINT,
+					    WT_VARINT, WT_VARINT };
+static const int8_t ack_reply_wt[] = { -1, WT_FIXED64, WT_VARINT, WT_LEN };
 static const int8_t retry_wt[] = { -1, WT_VARINT, WT_VARINT, WT_VARINT, WT_VARINT, WT_VARINT,
 				   WT_VARINT };
 
@@ -270,6 +294,13 @@ valid_message_at(struct tw_str span, const int8_t *want, uint32_t n_known, uint3
 			struct cursor h = { start, c.p };
 
 			if (!get_len(&h, &sub) || !valid_message_at(sub, retry_wt, 6, depth))
+				return false;
+		}
+		/* a delivery carries a whole Task */
+		if (want == deliver_wt && field == F_DLV_TASK) {
+			struct cursor h = { start, c.p };
+
+			if (!get_len(&h, &sub) || !valid_message_at(sub, task_wt, TASK_KNOWN_FIELDS, 0))
 				return false;
 		}
 		if (want == task_wt && field >= F_TASK_NEXT && field <= F_TASK_MEMBERS) {

@@ -13,6 +13,7 @@
 #include <rte_mempool.h>
 #include <rte_ring.h>
 
+#include "tw_consumers.h"
 #include "tw_ctlchan.h"
 #include "tw_deadletter.h"
 #include "tw_dedup.h"
@@ -69,6 +70,7 @@ fill_task(struct tw_lcore_ctx *ctx, struct tw_task *t, struct rte_mbuf *frame,
 	t->name_len = (uint16_t)tv->name.len;
 	t->handler = handler;
 	t->priority = (uint8_t)(tv->priority > 255 ? 255 : tv->priority);
+	t->deliveries = 0;
 	t->port_id = ctx->port_id;
 	t->peer_port = peer->port;
 	t->peer_ip = peer->ip;
@@ -496,6 +498,10 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct disp
 		tw_reply_close(ctx, &fr);
 		return 0;
 	}
+	/* a remote consumer's subscribe, cancel, heartbeat or acks (tw_consumers.h) */
+	if (unlikely(fv.has_subscribe || fv.has_cancel || fv.has_heartbeat || fv.n_acks != 0) &&
+	    !injected)
+		tw_consumers_frame(ctx, rt, &fv, &peer);
 	/*
 	 * Per-task confirms go into the lcore's reply stream: tw_reply_to() at
 	 * each (a settle may have switched the stream to another peer).

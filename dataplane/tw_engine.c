@@ -16,6 +16,7 @@
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
+#include "tw_consumers.h"
 #include "tw_engine.h"
 #include "tw_workflow.h"
 #include "tw_lcore_loop.h"
@@ -291,6 +292,12 @@ tw_engine_launch(struct tw_engine *e)
 		TW_LOG(INFO, "threads pool: %" PRIu64 " threads", e->cfg.threads);
 	}
 
+	/* one consumer table: the port has one RX queue, so one io lcore owns it */
+	e->consumers = tw_consumers_create((int)s->port_numa < 0 ? SOCKET_ID_ANY : s->port_numa);
+	if (e->consumers == NULL) {
+		TW_LOG(ERR, "remote consumer table: %s", rte_strerror(rte_errno));
+		return -ENOMEM;
+	}
 	for (uint32_t i = 1; i < e->n_plan; i++) {
 		const struct tw_plan_entry *pe = &e->plan[i];
 		struct tw_lcore_ctx *ctx;
@@ -327,7 +334,9 @@ tw_engine_launch(struct tw_engine *e)
 		ctx->keys = e->keys;
 		ctx->rng = rte_rdtsc() | 1;
 		ctx->threads = e->threads;
+		ctx->remote_queues = e->consumers->remote;
 		if (pe->role == TW_ROLE_IO || pe->role == TW_ROLE_RTC) {
+			ctx->consumers = e->consumers;
 			ctx->dedup = rte_zmalloc_socket("tw_dedup", sizeof(*ctx->dedup),
 							RTE_CACHE_LINE_SIZE,
 							(int)rte_lcore_to_socket_id(pe->lcore_id));

@@ -13,6 +13,7 @@
 #include <rte_cycles.h>
 #include <rte_ring.h>
 
+#include "tw_consumers.h"
 #include "tw_ctlchan.h"
 #include "tw_dedup.h"
 #include "tw_exec.h"
@@ -35,6 +36,10 @@ dequeue(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task **t
 	for (uint32_t k = 0; k < nq && got < TW_BURST; k++) {
 		const struct tw_route_queue *q = &rt->queues[(ctx->next_queue + k) % nq];
 		unsigned n = 0;
+
+		/* served to its remote consumers while it has some (tw_consumers.h) */
+		if (tw_consumers_own_queue(ctx->remote_queues, q->slot))
+			continue;
 
 		/* priority queues: highest level first (levels[p - 1] is priority p) */
 		for (uint32_t p = q->max_priority; p > 0 && got + n < TW_BURST; p--)
@@ -313,17 +318,23 @@ run(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task *t)
  * One task taken from a queue (admitted = already past its rate limit:
  * it waited for its turn). @return true if the descriptor was handed on.
  */
-static bool
-handle(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task *t, bool admitted)
+/*
+ * The checks every task taken from a queue passes before it runs, here or
+ * on a remote consumer: revoked (REVOKED), expired (EXPIRED, or
+ * dead-lettered). @return TW_GATE_RUN, TW_GATE_DONE (its state reported:
+ * the caller releases it) or TW_GATE_HANDED (dead-lettered: not the
+ * caller's any more).
+ */
+static int
+gate(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task *t)
 {
 	static const char ttl_msg[] = "expired in the queue before a worker took it (message TTL)";
 	static const char exp_msg[] = "expired before a worker took it (task expires)";
-	uint64_t now;
 
 	if (unlikely(tw_revoked_has(&ctx->shared->revoked, t->id))) {
 		tw_cnt_add(ctx, TW_CNT_tasks_revoked, 1);
 		report_msg(ctx, t, TW_ST_REVOKED, "revoked before it started");
-		return false;
+		return TW_GATE_DONE;
 	}
 	/* the clock is read only for tasks with a deadline or a rate limit */
 	if (unlikely(t->expire_tsc != 0 && rte_rdtsc() > t->expire_tsc)) {
@@ -331,10 +342,21 @@ handle(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task *t, 
 		tw_cnt_qadd(&ctx->stats->q_expired[t->queue_slot], 1);
 		/* dead-lettered: it lives on in another queue, no result yet */
 		if (tw_deadletter(ctx, rt, t))
-			return true;
+			return TW_GATE_HANDED;
 		report_msg(ctx, t, TW_ST_EXPIRED, t->expiry_is_task ? exp_msg : ttl_msg);
-		return false;
+		return TW_GATE_DONE;
 	}
+	return TW_GATE_RUN;
+}
+
+static bool
+handle(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task *t, bool admitted)
+{
+	uint64_t now;
+	int g = gate(ctx, rt, t);
+
+	if (g != TW_GATE_RUN)
+		return g == TW_GATE_HANDED;
 	if (!admitted && t->handler != TW_HANDLER_NONE &&
 	    ctx->shared->task_info[t->handler].rate_count != 0) {
 		now = rte_rdtsc();
@@ -392,4 +414,51 @@ tw_exec_burst(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 	if (unlikely(tw_workflow_has_steps(ctx)))
 		tw_workflow_flush(ctx, rt);
 	return done + n;
+}
+
+/* --- remote consumers (tw_consumers.c): the same paths as a run here --- */
+
+int
+tw_exec_remote_gate(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task *t)
+{
+	int g = gate(ctx, rt, t);
+
+	if (g != TW_GATE_RUN)
+		return g;
+	if (unlikely(t->args_group != 0) && !tw_workflow_bind_args(t)) {
+		report_msg(ctx, t, TW_ST_FAILURE, "the results of its group are gone");
+		return TW_GATE_DONE;
+	}
+	if (tw_events_on(ctx))
+		tw_event_task(ctx, t, TW_ST_STARTED, NULL);
+	return TW_GATE_RUN;
+}
+
+bool
+tw_exec_remote_done(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task *t,
+		    const struct tw_exec_outcome *o)
+{
+	tw_cnt_qadd(&ctx->stats->q_completed[t->queue_slot], 1);
+	if (o->retry) {
+		/* the consumer asked: the task's policy, else the budget the ack names
+		 * (the engine may not know a task that runs only on consumers) */
+		struct tw_retry_policy p = policy_of(ctx, t);
+
+		if (o->max_retries != 0)
+			p.max_retries = o->max_retries;
+		tw_cnt_add(ctx, TW_CNT_tasks_executed, 1);
+		if (t->handler != TW_HANDLER_NONE)
+			tw_cnt_qadd(&ctx->stats->task_retried[t->handler], 1);
+		return retry_or_fail(ctx, rt, t, &p, o->countdown_ms < 0 ? -1 : o->countdown_ms,
+				     (const char *)o->out, o->out_len, o->runtime_ns);
+	}
+	return finish(ctx, rt, t, o->success ? TW_TASK_SUCCESS : TW_TASK_FAILURE, false, -1, o->out,
+		      o->out_len, o->runtime_ns);
+}
+
+void
+tw_exec_report(struct tw_lcore_ctx *ctx, const struct tw_task *t, uint32_t state,
+	       const uint8_t *value, uint32_t value_len, const char *error, uint32_t error_len)
+{
+	report(ctx, t, state, value, value_len, error, error_len, 0);
 }

@@ -22,6 +22,7 @@
 #define TW_WF_PENDING 256           /* workflow step frames one stage pass may queue */
 #define TW_RESULT_SCRATCH 2048      /* handler output / error buffer per lcore */
 
+struct tw_consumers;
 struct tw_dedup;
 struct tw_ratelimit;
 struct tw_route_cache;
@@ -98,6 +99,8 @@ struct tw_lcore_ctx {
 	struct rte_ring *inject;        /* from tw-control: due tasks to route (io roles) */
 	struct tw_threads *threads;     /* threads pool, NULL if no task uses it */
 	const struct tw_keys *keys;     /* publisher keys: frames must carry a MAC, NULL: no */
+	struct tw_consumers *consumers; /* io roles: the remote consumers this lcore owns */
+	const uint32_t *remote_queues;  /* queue slots served to remote consumers (tw_consumers.h) */
 
 	/* written by this lcore only */
 	struct tw_txq tx;

@@ -21,6 +21,7 @@
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
+#include "tw_consumers.h"
 #include "tw_ctlchan.h"
 #include "tw_dispatch.h"
 #include "tw_exec.h"
@@ -137,7 +138,7 @@ loop_body(struct tw_lcore_ctx *ctx, const bool do_io, const bool do_work)
 		/* replies waiting for the port: send them before taking new work */
 		if (likely(ctx->tx.n <= TW_TX_BACKLOG)) {
 			if (do_io)
-				work += io_pass(ctx, rt);
+				work += io_pass(ctx, rt) + tw_consumers_serve(ctx, rt);
 			if (do_work)
 				work += exec_pass(ctx, rt);
 		}
@@ -162,6 +163,7 @@ loop_body(struct tw_lcore_ctx *ctx, const bool do_io, const bool do_work)
 		tw_cnt_add(ctx, TW_CNT_idle_sleeps, 1);
 		idle = 0;
 	}
+	tw_consumers_drain(ctx);
 	tw_records_flush(ctx);
 	tw_tx_flush(ctx);
 	tw_tx_discard(ctx);

@@ -73,6 +73,12 @@ reserve(struct tw_lcore_ctx *ctx, struct tw_reply *r, uint32_t need)
 	return true;
 }
 
+bool
+tw_reply_reserve(struct tw_lcore_ctx *ctx, struct tw_reply *r, uint32_t need)
+{
+	return reserve(ctx, r, need);
+}
+
 void
 tw_reply_close(struct tw_lcore_ctx *ctx, struct tw_reply *r)
 {

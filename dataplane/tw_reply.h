@@ -46,6 +46,14 @@ bool tw_reply_result(struct tw_lcore_ctx *ctx, struct tw_reply *r, uint64_t task
 /** Append a Result with every field of res. Same return as above. */
 bool tw_reply_record(struct tw_lcore_ctx *ctx, struct tw_reply *r, const struct tw_wire_result *res);
 
+/**
+ * Room for an entry of need bytes that the caller then writes into r->w
+ * itself (and counts in r->n_entries): messages other than confirms and
+ * results (remote consumers). @return false if it cannot be sent (no
+ * mbuf, or larger than a packet; both counted).
+ */
+bool tw_reply_reserve(struct tw_lcore_ctx *ctx, struct tw_reply *r, uint32_t need);
+
 /** Finish the current packet (if it holds entries) and stage it for TX. */
 void tw_reply_close(struct tw_lcore_ctx *ctx, struct tw_reply *r);
 

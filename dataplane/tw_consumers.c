@@ -1,0 +1,707 @@
+/*
+ * Remote consumers: see tw_consumers.h for the model. Runs on the io (or
+ * run-to-completion) lcore that owns the table: subscribe/cancel/heartbeat
+ * and acks from tw_dispatch's frame decoding, deliveries and timeouts once
+ * per loop pass. Owns the descriptors it has delivered (in flight) or put
+ * back at a queue's head (stash) until they are acked, handed on or
+ * released; nothing else.
+ *
+ * Delivery tags: (generation << 32) | in-flight slot. A slot's generation
+ * is bumped each time it takes a delivery, so an ack naming an older
+ * generation (acked already, or requeued after its lease) is refused as
+ * stale, and one naming a generation never issued as unknown.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_cycles.h>
+#include <rte_errno.h>
+#include <rte_memzone.h>
+#include <rte_ring.h>
+
+#include "tw_consumers.h"
+#include "tw_ctlchan.h"
+#include "tw_deadletter.h"
+#include "tw_enqueue.h"
+#include "tw_exec.h"
+#include "tw_reply.h"
+#include "tw_task.h"
+#include "tw_wire_consumer.h"
+#include "tw_workflow.h"
+
+#define NIL UINT32_MAX
+/* Frame header (magic, version) written before the first entry of a packet. */
+#define FRAME_HEADER_ROOM 16u
+
+struct tw_consumers *
+tw_consumers_create(int socket)
+{
+	const struct rte_memzone *mz =
+		rte_memzone_reserve(TW_RC_MZ, sizeof(struct tw_consumers), socket, 0);
+	struct tw_consumers *cs;
+
+	if (mz == NULL)
+		return NULL;
+	cs = mz->addr;
+	memset(cs, 0, sizeof(*cs));
+	for (uint32_t i = 0; i < TW_RC_INFLIGHT; i++) {
+		cs->inflight[i].next = i + 1 < TW_RC_INFLIGHT ? i + 1 : NIL;
+		cs->inflight[i].prev = NIL;
+	}
+	for (uint32_t i = 0; i < TW_RC_STASH; i++)
+		cs->stash[i].next = i + 1 < TW_RC_STASH ? i + 1 : NIL;
+	for (uint32_t i = 0; i < TW_MAX_QUEUES; i++)
+		cs->stash_head[i] = cs->stash_tail[i] = NIL;
+	for (uint32_t i = 0; i < TW_RC_MAX_CONSUMERS; i++)
+		cs->c[i].inflight_head = NIL;
+	return cs;
+}
+
+static inline bool
+same_peer(const struct tw_peer *a, const struct tw_peer *b)
+{
+	return a->ip == b->ip && a->port == b->port;
+}
+
+/* Position in active[] of the consumer with this id, or -1. Bounded by n_active. */
+static int
+find(const struct tw_consumers *cs, uint64_t id)
+{
+	for (uint32_t k = 0; k < cs->n_active; k++)
+		if (cs->c[cs->active[k]].id == id)
+			return (int)k;
+	return -1;
+}
+
+/* The queue slot's remote-consumer count (one writer: this lcore; workers read it relaxed). */
+static inline void
+remote_add(struct tw_consumers *cs, uint16_t slot, int d)
+{
+	__atomic_store_n(&cs->remote[slot], cs->remote[slot] + (uint32_t)d, __ATOMIC_RELAXED);
+}
+
+static void
+reply_consumer(struct tw_lcore_ctx *ctx, const struct tw_peer *peer,
+	       const struct tw_wire_consumer_reply *cr)
+{
+	struct tw_reply *r = tw_reply_to(ctx, peer);
+
+	if (tw_reply_reserve(ctx, r, tw_wire_consumer_reply_size(cr))) {
+		tw_wire_put_consumer_reply(&r->w, cr);
+		r->n_entries++;
+	}
+}
+
+static void
+reply_ack(struct tw_lcore_ctx *ctx, const struct tw_peer *peer, uint64_t tag, bool ok,
+	  const char *detail)
+{
+	struct tw_reply *r = tw_reply_to(ctx, peer);
+
+	if (tw_reply_reserve(ctx, r, tw_wire_ack_reply_size(detail))) {
+		tw_wire_put_ack_reply(&r->w, tag, ok, detail);
+		r->n_entries++;
+	}
+}
+
+/* --- the way back into a queue --- */
+
+/*
+ * t goes back to its queue's ring, at the tail: its queue has no remote
+ * consumer left (worker lcores take it), or the head stash is full. A
+ * queue that is gone or full ends the task with a state, never silently.
+ */
+static void
+to_ring(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task *t)
+{
+	static const char gone[] = "its queue was deleted or full while it was being redelivered";
+	uint16_t qi = rt != NULL ? rt->slot_queue[t->queue_slot] : UINT16_MAX;
+
+	tw_cnt_add(ctx, TW_CNT_rc_requeue_tail, 1);
+	if (qi != UINT16_MAX && tw_enqueue_task(ctx, rt, &rt->queues[qi], t))
+		return;
+	if (qi != UINT16_MAX && tw_deadletter(ctx, rt, t))
+		return;
+	tw_exec_report(ctx, t, TW_ST_FAILURE, NULL, 0, gone, sizeof(gone) - 1);
+	tw_task_release(t, ctx->task_pool);
+}
+
+/* Put t back at the head of its queue with delivery_count + 1. */
+static void
+requeue(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consumers *cs,
+	struct tw_task *t)
+{
+	uint16_t slot = t->queue_slot;
+	uint32_t s = cs->stash_free;
+
+	if (t->deliveries < UINT8_MAX)
+		t->deliveries++;
+	tw_cnt_add(ctx, TW_CNT_rc_redelivered, 1);
+	if (cs->remote[slot] == 0 || s == NIL) {
+		to_ring(ctx, rt, t);
+		return;
+	}
+	cs->stash_free = cs->stash[s].next;
+	cs->stash[s].t = t;
+	cs->stash[s].next = NIL;
+	if (cs->stash_tail[slot] == NIL)
+		cs->stash_head[slot] = s;
+	else
+		cs->stash[cs->stash_tail[slot]].next = s;
+	cs->stash_tail[slot] = s;
+	cs->stash_n++;
+}
+
+static struct tw_task *
+stash_pop(struct tw_consumers *cs, uint16_t slot)
+{
+	uint32_t s = cs->stash_head[slot];
+	struct tw_task *t;
+
+	if (s == NIL)
+		return NULL;
+	t = cs->stash[s].t;
+	cs->stash_head[slot] = cs->stash[s].next;
+	if (cs->stash_head[slot] == NIL)
+		cs->stash_tail[slot] = NIL;
+	cs->stash[s].t = NULL;
+	cs->stash[s].next = cs->stash_free;
+	cs->stash_free = s;
+	cs->stash_n--;
+	return t;
+}
+
+/* The last remote consumer of slot went: its stashed tasks go to the ring for the workers. */
+static void
+queue_released(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consumers *cs,
+	       uint16_t slot)
+{
+	struct tw_task *t;
+
+	if (cs->remote[slot] != 0)
+		return;
+	/* bounded by the stash size */
+	while ((t = stash_pop(cs, slot)) != NULL)
+		to_ring(ctx, rt, t);
+}
+
+/* --- the in-flight table --- */
+
+static void
+inflight_unlink(struct tw_consumers *cs, uint32_t idx)
+{
+	struct tw_rc_inflight *e = &cs->inflight[idx];
+	struct tw_consumer *c = &cs->c[e->consumer];
+
+	if (e->prev != NIL)
+		cs->inflight[e->prev].next = e->next;
+	else
+		c->inflight_head = e->next;
+	if (e->next != NIL)
+		cs->inflight[e->next].prev = e->prev;
+	/* the generation stays: a later ack with this tag is stale */
+	e->t = NULL;
+	e->prev = NIL;
+	e->next = cs->free_inflight;
+	cs->free_inflight = idx;
+	cs->n_inflight--;
+	c->unacked--;
+}
+
+static uint32_t
+inflight_take(struct tw_consumers *cs, uint16_t ci, struct tw_task *t, uint64_t deadline)
+{
+	uint32_t idx = cs->free_inflight;
+	struct tw_rc_inflight *e = &cs->inflight[idx];
+	struct tw_consumer *c = &cs->c[ci];
+
+	cs->free_inflight = e->next;
+	e->t = t;
+	e->gen++;
+	if (e->gen == 0) /* a tag never has generation 0 (tags are never 0) */
+		e->gen = 1;
+	e->consumer = ci;
+	e->deadline_tsc = deadline;
+	e->prev = NIL;
+	e->next = c->inflight_head;
+	if (c->inflight_head != NIL)
+		cs->inflight[c->inflight_head].prev = idx;
+	c->inflight_head = idx;
+	cs->n_inflight++;
+	c->unacked++;
+	return idx;
+}
+
+/* Every unacked delivery of consumer ci goes back to its queue's head. @return how many. */
+static uint32_t
+requeue_all(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consumers *cs,
+	    uint16_t ci)
+{
+	struct tw_consumer *c = &cs->c[ci];
+	uint32_t n = 0;
+
+	/* bounded: each step unlinks one of at most TW_RC_MAX_PREFETCH deliveries */
+	while (c->inflight_head != NIL) {
+		struct tw_task *t = cs->inflight[c->inflight_head].t;
+
+		inflight_unlink(cs, c->inflight_head);
+		c->redelivered++;
+		requeue(ctx, rt, cs, t);
+		n++;
+	}
+	return n;
+}
+
+/* Remove the consumer at active position pos: its deliveries requeued, its queues released. */
+static uint32_t
+drop_consumer(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consumers *cs,
+	      uint32_t pos)
+{
+	uint16_t ci = cs->active[pos];
+	struct tw_consumer *c = &cs->c[ci];
+	uint32_t n = requeue_all(ctx, rt, cs, ci);
+
+	for (uint16_t k = 0; k < c->n_queues; k++)
+		remote_add(cs, c->queue_slot[k], -1);
+	for (uint16_t k = 0; k < c->n_queues; k++)
+		queue_released(ctx, rt, cs, c->queue_slot[k]);
+	c->n_queues = 0;
+	__atomic_store_n(&c->id, 0, __ATOMIC_RELAXED);
+	cs->active[pos] = cs->active[cs->n_active - 1];
+	cs->n_active--;
+	return n;
+}
+
+/* --- consumer messages --- */
+
+static uint32_t
+clamp_u32(uint32_t v, uint32_t dflt, uint32_t lo, uint32_t hi)
+{
+	if (v == 0)
+		v = dflt;
+	return v < lo ? lo : v > hi ? hi : v;
+}
+
+static void
+copy_name(char *dst, struct tw_str s)
+{
+	uint32_t n = s.len < TW_RC_NAME - 1 ? s.len : TW_RC_NAME - 1;
+
+	memcpy(dst, s.p, n);
+	dst[n] = '\0';
+}
+
+static void
+subscribe(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consumers *cs,
+	  const struct tw_frame_view *fv, const struct tw_peer *peer, uint64_t now)
+{
+	struct tw_subscribe_view sv;
+	struct tw_wire_consumer_reply cr = { 0 };
+	uint16_t slots[TW_RC_MAX_QUEUES];
+	char detail[TW_NAME_MAX + 32];
+	const char *bad = tw_wire_decode_subscribe(fv->subscribe, &sv);
+	struct tw_consumer *c;
+	uint16_t n = 0, ci;
+	int pos = -1;
+
+	cr.consumer_id = sv.consumer_id;
+	if (bad == NULL && sv.consumer_id == 0)
+		bad = "consumer id 0";
+	if (bad == NULL && (sv.n_queues == 0 || sv.n_queues > TW_RC_MAX_QUEUES))
+		bad = "a subscription takes 1 to 16 queues";
+	if (bad == NULL && sv.prefetch == 0)
+		bad = "prefetch 0: a consumer needs a credit of at least 1";
+	if (bad == NULL) {
+		struct tw_str rest = sv.queues, q;
+
+		/* bounded by n_queues (at most TW_RC_MAX_QUEUES) */
+		while (bad == NULL && n < sv.n_queues && tw_wire_subscribe_queue_next(&rest, &q)) {
+			int qi = rt != NULL ? tw_routes_find_queue(rt, (const char *)q.p, q.len) : -1;
+
+			if (qi < 0) {
+				snprintf(detail, sizeof(detail), "no such queue: %.*s",
+					 (int)(q.len < TW_NAME_MAX ? q.len : TW_NAME_MAX), q.p);
+				bad = detail;
+			} else {
+				slots[n++] = rt->queues[qi].slot;
+			}
+		}
+	}
+	if (bad == NULL) {
+		pos = find(cs, sv.consumer_id);
+		if (pos >= 0 && !same_peer(&cs->c[cs->active[pos]].peer, peer))
+			bad = "consumer id in use from another address";
+		else if (pos < 0 && cs->n_active == TW_RC_MAX_CONSUMERS)
+			bad = "too many consumers";
+	}
+	if (bad != NULL) {
+		tw_cnt_add(ctx, TW_CNT_rc_refused, 1);
+		cr.detail = bad;
+		reply_consumer(ctx, peer, &cr);
+		return;
+	}
+	if (pos < 0) {
+		/* a free slot: one exists, fewer than TW_RC_MAX_CONSUMERS are active */
+		for (ci = 0; cs->c[ci].id != 0; ci++)
+			;
+		c = &cs->c[ci];
+		memset(c, 0, sizeof(*c));
+		c->inflight_head = NIL;
+		c->subscribed_unix_ms = tw_unix_ms(ctx, now);
+		cs->active[cs->n_active++] = ci;
+	} else {
+		/* a new subscription replaces the old one; deliveries in flight stay valid */
+		ci = cs->active[pos];
+		c = &cs->c[ci];
+		for (uint16_t k = 0; k < c->n_queues; k++)
+			remote_add(cs, c->queue_slot[k], -1);
+	}
+	c->peer = *peer;
+	c->n_queues = n;
+	memcpy(c->queue_slot, slots, n * sizeof(slots[0]));
+	for (uint16_t k = 0; k < n; k++)
+		remote_add(cs, slots[k], 1);
+	if (pos >= 0) /* queues it no longer takes, if no one else does */
+		for (uint16_t k = 0; k < TW_MAX_QUEUES && cs->stash_n != 0; k++)
+			queue_released(ctx, rt, cs, k);
+	if (sv.prefetch > TW_RC_MAX_PREFETCH)
+		tw_cnt_add(ctx, TW_CNT_rc_credit_clamped, 1);
+	c->prefetch = sv.prefetch > TW_RC_MAX_PREFETCH ? TW_RC_MAX_PREFETCH : sv.prefetch;
+	c->lease_ms = clamp_u32(sv.lease_ms, TW_RC_DEFAULT_LEASE_MS, 100, 3600000);
+	c->heartbeat_ms = clamp_u32(sv.heartbeat_ms, TW_RC_DEFAULT_HEARTBEAT_MS, 100, 600000);
+	c->lease_ticks = c->lease_ms * ctx->tsc_per_ms;
+	c->silence_ticks = (uint64_t)TW_RC_MISSED_HEARTBEATS * c->heartbeat_ms * ctx->tsc_per_ms;
+	c->last_seen_tsc = now;
+	copy_name(c->name, sv.name);
+	copy_name(c->host, sv.host);
+	/* published last: tw-control reads a slot with a non-zero id as live */
+	__atomic_store_n(&c->id, sv.consumer_id, __ATOMIC_RELEASE);
+	tw_cnt_add(ctx, TW_CNT_rc_subscribed, 1);
+	cr.ok = true;
+	cr.prefetch = c->prefetch;
+	cr.lease_ms = c->lease_ms;
+	cr.heartbeat_ms = c->heartbeat_ms;
+	reply_consumer(ctx, peer, &cr);
+}
+
+/* The active position of consumer id if it is peer's, else -1 (counted, answered). */
+static int
+known(struct tw_lcore_ctx *ctx, struct tw_consumers *cs, uint64_t id, const struct tw_peer *peer)
+{
+	int pos = find(cs, id);
+	struct tw_wire_consumer_reply cr = { .consumer_id = id,
+					     .detail = "unknown consumer: subscribe again" };
+
+	if (pos >= 0 && same_peer(&cs->c[cs->active[pos]].peer, peer))
+		return pos;
+	tw_cnt_add(ctx, TW_CNT_rc_unknown, 1);
+	reply_consumer(ctx, peer, &cr);
+	return -1;
+}
+
+static void
+ack_one(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consumers *cs,
+	const struct tw_ack_view *a, const struct tw_peer *peer, uint64_t now)
+{
+	uint32_t idx = (uint32_t)a->tag, gen = (uint32_t)(a->tag >> 32);
+	struct tw_rc_inflight *e;
+	struct tw_consumer *c;
+	struct tw_task *t;
+
+	if (idx >= TW_RC_INFLIGHT || gen == 0 || gen > cs->inflight[idx].gen) {
+		tw_cnt_add(ctx, TW_CNT_rc_ack_unknown, 1);
+		reply_ack(ctx, peer, a->tag, false, "unknown delivery tag");
+		return;
+	}
+	e = &cs->inflight[idx];
+	if (gen != e->gen || e->t == NULL) {
+		tw_cnt_add(ctx, TW_CNT_rc_ack_stale, 1);
+		reply_ack(ctx, peer, a->tag, false,
+			  "stale delivery tag: already acked, or requeued after its lease");
+		return;
+	}
+	c = &cs->c[e->consumer];
+	if (!same_peer(&c->peer, peer)) {
+		tw_cnt_add(ctx, TW_CNT_rc_ack_foreign, 1);
+		c->refused++;
+		reply_ack(ctx, peer, a->tag, false, "delivery made to another consumer");
+		return;
+	}
+	c->last_seen_tsc = now;
+	t = e->t;
+	switch (a->outcome) {
+	case TW_ACK_PROGRESS:
+		/* still running: its lease starts again */
+		e->deadline_tsc = now + c->lease_ticks;
+		tw_cnt_add(ctx, TW_CNT_rc_progress, 1);
+		tw_exec_report(ctx, t, TW_ST_PROGRESS, a->value.p, a->value.len, NULL, 0);
+		reply_ack(ctx, peer, a->tag, true, NULL);
+		return;
+	case TW_ACK_SUCCESS:
+	case TW_ACK_FAILURE:
+	case TW_ACK_RETRY: {
+		struct tw_exec_outcome o = {
+			.success = a->outcome == TW_ACK_SUCCESS,
+			.retry = a->outcome == TW_ACK_RETRY,
+			.countdown_ms = a->countdown_ms,
+			.max_retries = a->max_retries,
+			.out = a->outcome == TW_ACK_SUCCESS ? a->value.p : a->error.p,
+			.out_len = a->outcome == TW_ACK_SUCCESS ? a->value.len : a->error.len,
+			.runtime_ns = a->runtime_ns,
+		};
+
+		inflight_unlink(cs, idx);
+		if (!tw_exec_remote_done(ctx, rt, t, &o))
+			tw_task_release(t, ctx->task_pool);
+		break;
+	}
+	case TW_ACK_REJECT:
+		inflight_unlink(cs, idx);
+		if (a->requeue) {
+			c->redelivered++;
+			requeue(ctx, rt, cs, t);
+		} else if (!tw_deadletter(ctx, rt, t)) {
+			char msg[160];
+			int n = snprintf(msg, sizeof(msg), "rejected by its consumer: %.*s",
+					 (int)(a->error.len < 120 ? a->error.len : 120), a->error.p);
+
+			tw_cnt_qadd(&ctx->stats->q_completed[t->queue_slot], 1);
+			tw_exec_report(ctx, t, TW_ST_FAILURE, NULL, 0, msg,
+				       (uint32_t)(n < (int)sizeof(msg) ? n : (int)sizeof(msg) - 1));
+			tw_task_release(t, ctx->task_pool);
+		}
+		break;
+	default:
+		tw_cnt_add(ctx, TW_CNT_rc_ack_bad, 1);
+		c->refused++;
+		reply_ack(ctx, peer, a->tag, false, "ack without a known outcome");
+		return;
+	}
+	c->acked++;
+	tw_cnt_add(ctx, TW_CNT_rc_acks, 1);
+	reply_ack(ctx, peer, a->tag, true, NULL);
+}
+
+void
+tw_consumers_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt,
+		   const struct tw_frame_view *fv, const struct tw_peer *peer)
+{
+	struct tw_consumers *cs = ctx->consumers;
+	uint64_t now = rte_rdtsc();
+	int pos;
+
+	if (cs == NULL)
+		return;
+	if (fv->has_subscribe)
+		subscribe(ctx, rt, cs, fv, peer, now);
+	if (fv->has_heartbeat) {
+		tw_cnt_add(ctx, TW_CNT_rc_heartbeats, 1);
+		pos = known(ctx, cs, fv->heartbeat_id, peer);
+		if (pos >= 0)
+			cs->c[cs->active[pos]].last_seen_tsc = now;
+	}
+	if (fv->n_acks != 0) {
+		struct tw_str rest = fv->acks;
+		struct tw_ack_view a;
+
+		/* bounded by the frame: each ack consumes its bytes */
+		while (tw_wire_ack_next(&rest, &a))
+			ack_one(ctx, rt, cs, &a, peer, now);
+	}
+	/* after the acks: a consumer that acks and cancels in one frame is done cleanly */
+	if (fv->has_cancel) {
+		pos = known(ctx, cs, fv->cancel_id, peer);
+		if (pos >= 0) {
+			struct tw_wire_consumer_reply cr = { .consumer_id = fv->cancel_id, .ok = true };
+
+			drop_consumer(ctx, rt, cs, (uint32_t)pos);
+			tw_cnt_add(ctx, TW_CNT_rc_cancelled, 1);
+			reply_consumer(ctx, peer, &cr);
+		}
+	}
+}
+
+/* --- deliveries and timeouts --- */
+
+static void
+deliver_one(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consumers *cs,
+	    uint16_t ci, struct tw_task *t, uint64_t now)
+{
+	static const char too_large[] =
+		"too large for one delivery datagram to a remote consumer";
+	struct tw_consumer *c = &cs->c[ci];
+	const struct tw_route_queue *q = &rt->queues[rt->slot_queue[t->queue_slot]];
+	struct tw_wire_deliver d = {
+		.delivery_count = (uint32_t)t->deliveries + 1,
+		.queue = q->name, .queue_len = q->name_len,
+		.task = t->raw, .task_len = t->raw_len,
+		.retries = t->retries, .root_id = t->root_id, .parent_id = t->parent_id,
+		.lease_ms = c->lease_ms,
+		/* a chord callback's args are its group's results, not the message's */
+		.has_args = t->args_group != 0, .args = t->args, .args_len = t->args_len,
+	};
+	struct tw_reply *r;
+	uint32_t size, idx;
+	int g = tw_exec_remote_gate(ctx, rt, t);
+
+	if (g != TW_GATE_RUN) {
+		if (g == TW_GATE_DONE)
+			tw_task_release(t, ctx->task_pool);
+		return;
+	}
+	d.tag = (uint64_t)UINT32_MAX << 32; /* sized with the longest tag */
+	size = tw_wire_deliver_size(&d);
+	if (size > TW_REPLY_MAX_PAYLOAD - FRAME_HEADER_ROOM) {
+		tw_cnt_add(ctx, TW_CNT_rc_too_large, 1);
+		tw_exec_report(ctx, t, TW_ST_FAILURE, NULL, 0, too_large, sizeof(too_large) - 1);
+		tw_task_release(t, ctx->task_pool);
+		return;
+	}
+	idx = inflight_take(cs, ci, t, now + c->lease_ticks);
+	d.tag = ((uint64_t)cs->inflight[idx].gen << 32) | idx;
+	c->delivered++;
+	tw_cnt_add(ctx, TW_CNT_rc_deliveries, 1);
+	r = tw_reply_to(ctx, &c->peer);
+	/* no mbuf now: counted by the reply stream; the lease brings the task back */
+	if (tw_reply_reserve(ctx, r, size)) {
+		tw_wire_put_deliver(&r->w, &d);
+		r->n_entries++;
+	}
+}
+
+/* Dequeue up to want tasks of one queue: its head stash first, then its rings. */
+static uint32_t
+take(struct tw_lcore_ctx *ctx, struct tw_consumers *cs, const struct tw_route_queue *q,
+     struct tw_task **v, uint32_t want)
+{
+	uint32_t got = 0, from_ring = 0;
+	struct tw_task *t;
+
+	while (got < want && (t = stash_pop(cs, q->slot)) != NULL)
+		v[got++] = t;
+	/* priority queues: highest level first (levels[p - 1] is priority p) */
+	for (uint32_t p = q->max_priority; p > 0 && got + from_ring < want; p--)
+		from_ring += rte_ring_dequeue_burst(q->levels[p - 1], (void **)&v[got + from_ring],
+						    want - got - from_ring, NULL);
+	if (got + from_ring < want)
+		from_ring += rte_ring_dequeue_burst(q->ring, (void **)&v[got + from_ring],
+						    want - got - from_ring, NULL);
+	if (from_ring != 0)
+		tw_cnt_qadd(&ctx->stats->q_delivered[q->slot], from_ring);
+	for (uint32_t i = got; i < got + from_ring; i++)
+		if (v[i]->counts_bytes)
+			__atomic_fetch_sub(&ctx->shared->queue_bytes[q->slot].bytes, v[i]->args_len,
+					   __ATOMIC_RELAXED);
+	return got + from_ring;
+}
+
+static uint32_t
+serve_one(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consumers *cs,
+	  uint16_t ci, uint32_t budget, uint64_t now)
+{
+	struct tw_consumer *c = &cs->c[ci];
+	struct tw_task *v[TW_BURST];
+	uint32_t want, got = 0;
+
+	if (c->unacked >= c->prefetch)
+		return 0;
+	want = c->prefetch - c->unacked;
+	want = RTE_MIN(want, RTE_MIN(budget, (uint32_t)TW_BURST));
+	want = RTE_MIN(want, TW_RC_INFLIGHT - cs->n_inflight);
+	for (uint16_t k = 0; k < c->n_queues && got < want; k++) {
+		uint16_t slot = c->queue_slot[(c->next_q + k) % c->n_queues];
+		uint16_t qi = rt->slot_queue[slot];
+
+		if (qi != UINT16_MAX) /* deleted meanwhile: nothing to take */
+			got += take(ctx, cs, &rt->queues[qi], &v[got], want - got);
+	}
+	c->next_q = (uint16_t)(c->next_q + 1);
+	for (uint32_t i = 0; i < got; i++)
+		deliver_one(ctx, rt, cs, ci, v[i], now);
+	return got;
+}
+
+/* Expired leases and silent consumers. @return tasks requeued. */
+static uint32_t
+scan(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consumers *cs, uint64_t now)
+{
+	uint32_t work = 0;
+
+	for (uint32_t k = 0; k < cs->n_active;) {
+		uint16_t ci = cs->active[k];
+		struct tw_consumer *c = &cs->c[ci];
+
+		if (now - c->last_seen_tsc > c->silence_ticks) {
+			tw_cnt_add(ctx, TW_CNT_rc_lost, 1);
+			work += drop_consumer(ctx, rt, cs, k) + 1;
+			continue; /* the last consumer moved to position k */
+		}
+		/* bounded: the consumer's deliveries (at most its prefetch) */
+		for (uint32_t idx = c->inflight_head, next; idx != NIL; idx = next) {
+			struct tw_rc_inflight *e = &cs->inflight[idx];
+			struct tw_task *t = e->t;
+
+			next = e->next;
+			if (now <= e->deadline_tsc)
+				continue;
+			tw_cnt_add(ctx, TW_CNT_rc_lease_expired, 1);
+			inflight_unlink(cs, idx);
+			c->redelivered++;
+			requeue(ctx, rt, cs, t);
+			work++;
+		}
+		k++;
+	}
+	return work;
+}
+
+uint32_t
+tw_consumers_serve(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
+{
+	struct tw_consumers *cs = ctx->consumers;
+	uint32_t work = 0, budget = TW_RC_SERVE_BUDGET, n;
+	uint64_t now;
+
+	if (cs == NULL || (cs->n_active == 0 && cs->stash_n == 0))
+		return 0;
+	now = rte_rdtsc();
+	/* leases and heartbeats every millisecond, not every pass */
+	if (now >= cs->next_scan_tsc) {
+		work += scan(ctx, rt, cs, now);
+		cs->next_scan_tsc = now + ctx->tsc_per_ms;
+	}
+	n = cs->n_active;
+	if (rt == NULL || n == 0)
+		return work;
+	/* a rotating start: consumers of one queue share it in turn */
+	for (uint32_t k = 0; k < n && budget != 0; k++) {
+		uint32_t got = serve_one(ctx, rt, cs, cs->active[(cs->next_serve + k) % n], budget, now);
+
+		budget -= got;
+		work += got;
+	}
+	cs->next_serve = (uint16_t)((cs->next_serve + 1) % n);
+	/* workflow steps of tasks that ended here (revoked, expired, too large) */
+	if (unlikely(tw_workflow_has_steps(ctx)))
+		tw_workflow_flush(ctx, rt);
+	return work;
+}
+
+void
+tw_consumers_drain(struct tw_lcore_ctx *ctx)
+{
+	struct tw_consumers *cs = ctx->consumers;
+
+	if (cs == NULL)
+		return;
+	for (uint32_t i = 0; i < TW_RC_INFLIGHT; i++)
+		if (cs->inflight[i].t != NULL) {
+			tw_task_release(cs->inflight[i].t, ctx->task_pool);
+			cs->inflight[i].t = NULL;
+		}
+	for (uint32_t i = 0; i < TW_RC_STASH; i++)
+		if (cs->stash[i].t != NULL) {
+			tw_task_release(cs->stash[i].t, ctx->task_pool);
+			cs->stash[i].t = NULL;
+		}
+}

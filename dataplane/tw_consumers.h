@@ -1,0 +1,147 @@
+/*
+ * Remote consumers (proto/taskwire.proto, "Remote consumers"): workers
+ * outside the engine that subscribe to queues over the wire, receive
+ * deliveries within a credit window under a lease, and ack with the
+ * outcome.
+ *
+ * Ownership: the consumer table belongs to the io lcore that receives the
+ * consumers' frames (the engine polls one RX queue, so one io or
+ * run-to-completion lcore; with several RX queues each would own the
+ * consumers its RSS hash sends it). That lcore alone subscribes, serves,
+ * times out and acks: no lock, no allocation, no system call per message.
+ * Everything is preallocated at launch and bounded (TW_RC_* below).
+ *
+ * Which lcores serve a queue: while a queue has at least one subscribed
+ * remote consumer, worker lcores skip it and only its remote consumers
+ * take its tasks (the issue's default). A task then stays in its queue
+ * until a consumer has credit: a stalled consumer never slows routing,
+ * and a full queue applies its overflow policy as usual. When the last
+ * consumer of a queue goes, worker lcores take it up again on their next
+ * pass.
+ *
+ * A delivery holds the task descriptor (and its frame reference) in the
+ * in-flight table until its ack. An ack feeds exactly what an in-engine
+ * run feeds (tw_exec_remote_done): the result to the publisher, the
+ * record to tw-control's store, events, workflow steps, retries and
+ * dead-lettering. A lease that runs out, or a consumer silent for three
+ * heartbeat intervals, puts its unacked tasks back at the head of their
+ * queue (a per-queue stash served before the ring) with delivery_count
+ * + 1; a later ack of such a delivery is refused (stale tag).
+ */
+#ifndef TW_CONSUMERS_H
+#define TW_CONSUMERS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tw_lcore.h"
+#include "tw_routes.h"
+
+#define TW_RC_MAX_CONSUMERS 1024     /* subscribed consumers per io lcore */
+#define TW_RC_MAX_QUEUES 16          /* queues of one subscription */
+#define TW_RC_MAX_PREFETCH 256       /* credit window: a larger one is clamped */
+#define TW_RC_INFLIGHT 8192          /* unacked deliveries per io lcore (power of two) */
+#define TW_RC_STASH 4096             /* redeliveries waiting at queue heads per io lcore */
+#define TW_RC_DEFAULT_LEASE_MS 30000u
+#define TW_RC_DEFAULT_HEARTBEAT_MS 5000u
+#define TW_RC_MISSED_HEARTBEATS 3    /* silent this many intervals: the consumer is gone */
+#define TW_RC_SERVE_BUDGET 256       /* deliveries per loop pass, so a pass stays short */
+#define TW_RC_NAME 64                /* consumer name and host, incl. NUL */
+#define TW_RC_MZ "tw_consumers"      /* memzone: tw-control reads the table from it */
+
+struct tw_frame_view;
+
+/* One subscribed consumer. Written by the owning io lcore only. */
+struct tw_consumer {
+	uint64_t id;                 /* 0: slot free */
+	struct tw_peer peer;         /* where its frames come from and deliveries go */
+	uint16_t n_queues;
+	uint16_t next_q;             /* round-robin start among its queues */
+	uint16_t queue_slot[TW_RC_MAX_QUEUES];
+	uint32_t prefetch;           /* granted window */
+	uint32_t unacked;
+	uint32_t lease_ms;
+	uint32_t heartbeat_ms;
+	uint64_t lease_ticks;
+	uint64_t silence_ticks;      /* TW_RC_MISSED_HEARTBEATS intervals */
+	uint64_t last_seen_tsc;
+	uint64_t subscribed_unix_ms;
+	uint32_t inflight_head;      /* its deliveries: a list through tw_rc_inflight, UINT32_MAX: none */
+	/* figures for twctl (relaxed stores, one writer) */
+	uint64_t delivered, acked, redelivered, refused;
+	char name[TW_RC_NAME];
+	char host[TW_RC_NAME];
+};
+
+/* One unacked delivery. */
+struct tw_rc_inflight {
+	struct tw_task *t;           /* NULL: free */
+	uint32_t gen;                /* bumped at every use: names the delivery in its tag */
+	uint16_t consumer;
+	uint64_t deadline_tsc;       /* lease end */
+	uint32_t prev, next;         /* the consumer's list (UINT32_MAX: none); free list: next */
+};
+
+struct tw_consumers {
+	/* read relaxed by worker lcores: a queue slot with a non-zero count is
+	 * served to remote consumers only (one writer: the owning io lcore) */
+	uint32_t remote[TW_MAX_QUEUES];
+	uint32_t n_active;           /* consumers in active[] */
+	uint16_t active[TW_RC_MAX_CONSUMERS];
+	uint16_t next_serve;         /* round-robin start among consumers */
+	uint32_t free_inflight;      /* free list head, UINT32_MAX: none left */
+	uint32_t n_inflight;
+	uint64_t next_scan_tsc;      /* leases and heartbeats are checked when it passes */
+	/* redeliveries waiting at the head of their queue: a FIFO per queue slot
+	 * (indices into stash[]), served before the queue's ring */
+	uint32_t stash_free;
+	uint32_t stash_n;
+	uint32_t stash_head[TW_MAX_QUEUES], stash_tail[TW_MAX_QUEUES];
+	struct {
+		struct tw_task *t;
+		uint32_t next;
+	} stash[TW_RC_STASH];
+	struct tw_consumer c[TW_RC_MAX_CONSUMERS];
+	struct tw_rc_inflight inflight[TW_RC_INFLIGHT];
+};
+
+/**
+ * Create the consumer table in a memzone named TW_RC_MZ (zeroed, every
+ * list empty). @return the table, or NULL with rte_errno set.
+ * Threads: main, before launch.
+ */
+struct tw_consumers *tw_consumers_create(int socket);
+
+/**
+ * Act on the consumer messages of a decoded frame (subscribe, cancel,
+ * heartbeat, acks) from peer; answers go into the lcore's reply stream.
+ * Ownership: borrows the frame (acks' values are copied into replies and
+ *   records before return).
+ * Threads: the owning io (or run-to-completion) lcore.
+ */
+void tw_consumers_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt,
+			const struct tw_frame_view *fv, const struct tw_peer *peer);
+
+/**
+ * Deliver queued tasks to consumers with credit (at most
+ * TW_RC_SERVE_BUDGET), and when the scan deadline passes, requeue expired
+ * leases and drop silent consumers.
+ * @return deliveries and requeues made (work done, for the idle back-off).
+ * Threads: the owning io (or run-to-completion) lcore, once per pass.
+ */
+uint32_t tw_consumers_serve(struct tw_lcore_ctx *ctx, const struct tw_routes *rt);
+
+/**
+ * At stop: release every descriptor held in flight or stashed.
+ * Threads: the owning lcore, after its last pass.
+ */
+void tw_consumers_drain(struct tw_lcore_ctx *ctx);
+
+/** Is queue slot `slot` served to remote consumers only? Threads: any lcore (relaxed). */
+static inline bool
+tw_consumers_own_queue(const uint32_t *remote, uint16_t slot)
+{
+	return remote != NULL && __atomic_load_n(&remote[slot], __ATOMIC_RELAXED) != 0;
+}
+
+#endif
