@@ -57,13 +57,14 @@ endif
 export TW_BUILD := $(abspath $(BUILD))
 # Each folder sees only the headers of what it may depend on, so a layering
 # mistake (the data plane reaching into tw-control, say) fails to compile:
-#   common <- broker <- dataplane, control;  common <- client <- twctl
+#   common <- broker <- dataplane, control;  common <- client <- twctl, worker
 COMMON_INC := -I$(GEN) -Icommon -Iinclude
 BROKER_INC := $(COMMON_INC) -Ibroker
 DP_INC := $(BROKER_INC) -Idataplane
 CTL_INC := $(BROKER_INC) -Icontrol
 CLIENT_INC := $(COMMON_INC) -Iclient
 TWCTL_INC := $(COMMON_INC) -Itwctl
+WORKER_INC := $(CLIENT_INC) -Iworker
 # perf tools and tests drive every layer
 ALL_INC := $(BROKER_INC) -Idataplane -Icontrol -Iclient -Iperf
 $(OBJ)/common/%.o: DIR_INC = $(COMMON_INC)
@@ -72,6 +73,7 @@ $(OBJ)/dataplane/%.o: DIR_INC = $(DP_INC)
 $(OBJ)/control/%.o: DIR_INC = $(CTL_INC)
 $(OBJ)/client/%.o: DIR_INC = $(CLIENT_INC)
 $(OBJ)/twctl/%.o: DIR_INC = $(TWCTL_INC)
+$(OBJ)/worker/%.o: DIR_INC = $(WORKER_INC)
 DIR_INC ?= $(ALL_INC)
 ALL_CFLAGS = $(DIR_INC) $(CPPFLAGS) $(PKG_CFLAGS) $(TW_CFLAGS) $(CFLAGS) -MMD -MP
 
@@ -98,7 +100,7 @@ LIB_PERF := $(BUILD)/libtw_perf.a
 
 BINS := $(BUILD)/tw-dataplane $(BUILD)/tw-control $(BUILD)/twctl $(BUILD)/tw-publish-bench \
 	$(BUILD)/tw-route-bench $(BUILD)/tw-store-bench $(BUILD)/tw-wheel-bench $(BUILD)/tw-loadgen \
-	$(BUILD)/nats-bench $(BUILD)/tw-workflow-bench $(BUILD)/tw-pause-probe
+	$(BUILD)/nats-bench $(BUILD)/tw-workflow-bench $(BUILD)/tw-pause-probe $(BUILD)/tw-worker
 
 UNIT_SRCS := $(wildcard tests/unit/*_test.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
@@ -182,6 +184,12 @@ $(BUILD)/tw-control: $(OBJ)/control/tw_control_main.o $(LIB_CTL) $(LIB_BROKER) $
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 $(BUILD)/twctl: $(call objs,$(TWCTL_SRCS)) $(LIB_CLIENT) $(LIB_COMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+# tw-worker: task plugins outside the engine; it exports the same plugin ABI as
+# tw-dataplane (plugins call its task API). No DPDK: libtaskwire and what it needs only.
+WORKER_SRCS := $(wildcard worker/*.c)
+$(BUILD)/tw-worker: $(call objs,$(WORKER_SRCS)) $(LIB_CLIENT) $(DP_EXPORTS)
+	$(CC) $(LDFLAGS) $(DP_LDFLAGS) -o $@ $(filter-out $(DP_EXPORTS),$^) \
+		$(shell pkg-config --libs libprotobuf-c nettle) -ldl -lpthread
 $(BUILD)/tw-publish-bench: $(OBJ)/perf/tw_publish_bench.o $(LIB_CLIENT)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 $(BUILD)/tw-workflow-bench: $(OBJ)/perf/tw_workflow_bench.o $(LIB_CLIENT)

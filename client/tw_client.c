@@ -660,3 +660,9 @@ tw_nack_reason_name(int reason)
 	return reason >= 0 && (unsigned)reason < sizeof(names) / sizeof(names[0]) ? names[reason]
 										  : "unknown";
 }
+
+int
+tw_client_parse_engine(const char *engine, struct sockaddr_in *a)
+{
+	return parse_engine(engine, a);
+}

@@ -110,6 +110,9 @@ int tw_retx_timeout(const struct tw_client *c, int timeout_ms, uint64_t now_ms);
 void tw_retx_free(struct tw_client *c);
 
 /* tw_client.c */
+struct sockaddr_in;
+/** Parse "IP:PORT" into a. @return 0 or -EINVAL. (Also the worker API's.) */
+int tw_client_parse_engine(const char *engine, struct sockaddr_in *a);
 int tw_client_send_datagram(struct tw_client *c, const uint8_t *buf, size_t len);
 uint64_t tw_client_now_ms(void);
 

@@ -1,0 +1,613 @@
+/*
+ * libtaskwire worker API (include/taskwire/worker.h): a remote consumer
+ * over a kernel UDP socket. Frames are built and read with protobuf-c
+ * (proto/taskwire.proto), as the rest of libtaskwire does.
+ *
+ * Owns: the socket, the heartbeat thread, the acks not yet answered (kept
+ * as encoded datagrams and resent until the engine's AckReply), and the
+ * deliveries received but not yet handed to the caller.
+ *
+ * Threads: one thread polls; ack and progress may come from the thread
+ * running the task; the heartbeat thread only sends. The mutex covers
+ * the pending-ack table and the counters.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <netinet/in.h>
+
+#include "taskwire.pb-c.h"
+#include "taskwire/worker.h"
+#include "tw_client_priv.h"
+
+#define RECV_MAX 65536
+#define SEND_MAX 2048           /* one datagram: what the engine takes unfragmented */
+#define PENDING_ACKS 1024       /* final acks awaiting the engine's answer */
+#define ACK_RESEND_MS 300
+#define ACK_ATTEMPTS 10
+#define DEFAULT_HEARTBEAT_MS 1000
+#define DEFAULT_SUBSCRIBE_MS 3000
+
+struct pending_ack {
+	uint64_t tag;            /* 0: slot free */
+	uint64_t sent_ms;
+	uint32_t attempts;
+	uint32_t len;
+	uint8_t *bytes;
+};
+
+struct tw_worker {
+	int fd;
+	uint64_t id;
+	uint64_t next_frame_id;
+	char **queues;
+	size_t n_queues;
+	char name[64];
+	char host[64];
+	uint32_t prefetch, lease_ms, heartbeat_ms;     /* asked */
+	uint32_t g_prefetch, g_lease_ms, g_heartbeat_ms; /* granted */
+	bool subscribed;         /* the engine's answer arrived (ok) */
+	bool refused;
+	bool resubscribe;        /* the engine forgot us: subscribe again */
+	char refusal[160];
+
+	pthread_t hb;
+	bool hb_started;
+	bool stop;               /* heartbeat thread: atomic, pairs with the store in close */
+
+	pthread_mutex_t mu;
+	struct pending_ack pend[PENDING_ACKS];
+	struct tw_worker_stats stats;
+	char last_refusal[160];
+
+	/* deliveries received, not yet returned by poll */
+	struct tw_delivery **backlog;
+	size_t n_backlog, cap_backlog;
+	uint8_t recvbuf[RECV_MAX];
+};
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Pack f (header fields set here) and send it. @return 0 or -errno; copy: the bytes kept, if asked. */
+static int
+send_frame(struct tw_worker *w, Taskwire__Frame *f, uint8_t **copy, uint32_t *copy_len)
+{
+	uint8_t buf[SEND_MAX];
+	size_t len;
+
+	f->magic = TW_FRAME_MAGIC;
+	f->version = TW_FRAME_VERSION;
+	f->frame_id = __atomic_add_fetch(&w->next_frame_id, 1, __ATOMIC_RELAXED);
+	len = taskwire__frame__get_packed_size(f);
+	if (len > sizeof(buf))
+		return -EMSGSIZE;
+	taskwire__frame__pack(f, buf);
+	if (copy != NULL) {
+		*copy = malloc(len);
+		if (*copy == NULL)
+			return -ENOMEM;
+		memcpy(*copy, buf, len);
+		*copy_len = (uint32_t)len;
+	}
+	if (send(w->fd, buf, len, 0) < 0 && errno != ECONNREFUSED)
+		return -errno;
+	return 0;
+}
+
+static int
+send_subscribe(struct tw_worker *w)
+{
+	Taskwire__Frame f = TASKWIRE__FRAME__INIT;
+	Taskwire__Subscribe s = TASKWIRE__SUBSCRIBE__INIT;
+
+	s.consumer_id = w->id;
+	s.name = w->name;
+	s.host = w->host;
+	s.n_queues = w->n_queues;
+	s.queues = w->queues;
+	s.prefetch = w->prefetch;
+	s.lease_ms = w->lease_ms;
+	s.heartbeat_ms = w->heartbeat_ms;
+	f.subscribe = &s;
+	return send_frame(w, &f, NULL, NULL);
+}
+
+static int
+send_id_message(struct tw_worker *w, bool cancel)
+{
+	Taskwire__Frame f = TASKWIRE__FRAME__INIT;
+	Taskwire__Cancel c = TASKWIRE__CANCEL__INIT;
+	Taskwire__Heartbeat h = TASKWIRE__HEARTBEAT__INIT;
+
+	if (cancel) {
+		c.consumer_id = w->id;
+		f.cancel = &c;
+	} else {
+		h.consumer_id = w->id;
+		f.heartbeat = &h;
+	}
+	return send_frame(w, &f, NULL, NULL);
+}
+
+/* The heartbeat thread: one small datagram per interval, while the worker lives. */
+static void *
+heartbeat_main(void *arg)
+{
+	struct tw_worker *w = arg;
+	uint64_t next = now_ms() + w->g_heartbeat_ms;
+
+	/* wakes every 20 ms at most to notice close() */
+	while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
+		struct timespec nap = { 0, 20 * 1000000L };
+		uint64_t now = now_ms();
+
+		if (now >= next) {
+			send_id_message(w, false);
+			pthread_mutex_lock(&w->mu);
+			w->stats.heartbeats++;
+			pthread_mutex_unlock(&w->mu);
+			next = now + w->g_heartbeat_ms;
+		}
+		nanosleep(&nap, NULL);
+	}
+	return NULL;
+}
+
+static char *
+dup_str(const char *s)
+{
+	return tw_client_dup_bytes(s != NULL ? s : "", s != NULL ? strlen(s) : 0);
+}
+
+void
+tw_delivery_free(struct tw_delivery *d)
+{
+	if (d == NULL)
+		return;
+	for (size_t i = 0; i < d->n_headers; i++) {
+		free((char *)d->headers[i].key);
+		free((char *)d->headers[i].value);
+	}
+	free(d->headers);
+	free(d->queue);
+	free(d->task_name);
+	free(d->args);
+	free(d);
+}
+
+static struct tw_delivery *
+delivery_of(const Taskwire__Deliver *m)
+{
+	struct tw_delivery *d = calloc(1, sizeof(*d));
+	const Taskwire__Task *t = m->task;
+	const ProtobufCBinaryData *args;
+
+	if (d == NULL || t == NULL) {
+		free(d);
+		return NULL;
+	}
+	args = m->has_args ? &m->args : &t->args;
+	d->tag = m->delivery_tag;
+	d->delivery_count = m->delivery_count;
+	d->task_id = t->id;
+	d->retries = m->retries;
+	d->root_id = m->root_id;
+	d->parent_id = m->parent_id;
+	d->lease_ms = m->lease_ms;
+	d->queue = dup_str(m->queue);
+	d->task_name = dup_str(t->name);
+	d->args = (uint8_t *)tw_client_dup_bytes(args->data, args->len);
+	d->args_len = args->len;
+	if (t->retry != NULL) {
+		d->retry_storage = (struct tw_retry_policy){
+			.max_retries = t->retry->max_retries, .countdown_ms = t->retry->countdown_ms,
+			.backoff = t->retry->backoff, .backoff_max_ms = t->retry->backoff_max_ms,
+			.jitter = t->retry->jitter, .autoretry = t->retry->autoretry,
+		};
+		d->retry = &d->retry_storage;
+	}
+	if (t->n_headers != 0) {
+		d->headers = calloc(t->n_headers, sizeof(*d->headers));
+		if (d->headers != NULL) {
+			d->n_headers = t->n_headers;
+			for (size_t i = 0; i < t->n_headers; i++) {
+				d->headers[i].key = dup_str(t->headers[i]->key);
+				d->headers[i].value = dup_str(t->headers[i]->value);
+			}
+		}
+	}
+	if (d->queue == NULL || d->task_name == NULL || d->args == NULL) {
+		tw_delivery_free(d);
+		return NULL;
+	}
+	return d;
+}
+
+static void
+backlog_push(struct tw_worker *w, struct tw_delivery *d)
+{
+	if (w->n_backlog == w->cap_backlog) {
+		size_t cap = w->cap_backlog != 0 ? w->cap_backlog * 2 : 64;
+		struct tw_delivery **b = realloc(w->backlog, cap * sizeof(*b));
+
+		if (b == NULL) {
+			/* dropped here: its lease brings it back to the queue */
+			tw_delivery_free(d);
+			return;
+		}
+		w->backlog = b;
+		w->cap_backlog = cap;
+	}
+	w->backlog[w->n_backlog++] = d;
+}
+
+static void
+ack_answered(struct tw_worker *w, const Taskwire__AckReply *r)
+{
+	pthread_mutex_lock(&w->mu);
+	for (size_t i = 0; i < PENDING_ACKS; i++) {
+		struct pending_ack *p = &w->pend[i];
+
+		if (p->tag != r->delivery_tag)
+			continue;
+		free(p->bytes);
+		memset(p, 0, sizeof(*p));
+		break;
+	}
+	if (r->ok) {
+		w->stats.acks_confirmed++;
+	} else {
+		w->stats.acks_refused++;
+		snprintf(w->last_refusal, sizeof(w->last_refusal), "%s",
+			 r->detail != NULL ? r->detail : "");
+	}
+	pthread_mutex_unlock(&w->mu);
+}
+
+static void
+handle_frame(struct tw_worker *w, const Taskwire__Frame *f)
+{
+	if (f->consumer != NULL && f->consumer->consumer_id == w->id) {
+		const Taskwire__ConsumerReply *r = f->consumer;
+
+		if (r->ok) {
+			w->subscribed = true;
+			w->refused = false;
+			w->g_prefetch = r->prefetch;
+			w->g_lease_ms = r->lease_ms;
+			w->g_heartbeat_ms = r->heartbeat_ms != 0 ? r->heartbeat_ms : w->heartbeat_ms;
+		} else if (w->subscribed) {
+			/* it forgot us (silent too long, or restarted): take the queues again */
+			w->resubscribe = true;
+		} else {
+			w->refused = true;
+			snprintf(w->refusal, sizeof(w->refusal), "%s",
+				 r->detail != NULL ? r->detail : "refused");
+		}
+	}
+	for (size_t i = 0; i < f->n_deliveries; i++) {
+		struct tw_delivery *d = delivery_of(f->deliveries[i]);
+
+		if (d != NULL) {
+			backlog_push(w, d);
+			w->stats.deliveries++;
+		}
+	}
+	for (size_t i = 0; i < f->n_ack_replies; i++)
+		ack_answered(w, f->ack_replies[i]);
+}
+
+/* Read every datagram waiting, waiting up to timeout_ms for the first. @return 0 or -errno. */
+static int
+receive(struct tw_worker *w, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = w->fd, .events = POLLIN };
+	int ret = poll(&pfd, 1, timeout_ms);
+
+	if (ret < 0)
+		return errno == EINTR ? 0 : -errno;
+	/* bounded: the socket's receive queue, one datagram per step */
+	for (;;) {
+		ssize_t n = recv(w->fd, w->recvbuf, sizeof(w->recvbuf), MSG_DONTWAIT);
+		Taskwire__Frame *f;
+
+		if (n < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNREFUSED ? 0
+											  : -errno;
+		f = taskwire__frame__unpack(NULL, (size_t)n, w->recvbuf);
+		if (f == NULL || f->magic != TW_FRAME_MAGIC) {
+			w->stats.bad_datagrams++;
+			if (f != NULL)
+				taskwire__frame__free_unpacked(f, NULL);
+			continue;
+		}
+		handle_frame(w, f);
+		taskwire__frame__free_unpacked(f, NULL);
+	}
+}
+
+/* Resend the acks whose answer is overdue. @return the ms until the next is due (bounded). */
+static int
+resend_acks(struct tw_worker *w)
+{
+	uint64_t now = now_ms();
+	int wait = ACK_RESEND_MS;
+
+	pthread_mutex_lock(&w->mu);
+	for (size_t i = 0; i < PENDING_ACKS; i++) {
+		struct pending_ack *p = &w->pend[i];
+
+		if (p->tag == 0)
+			continue;
+		if (now - p->sent_ms >= ACK_RESEND_MS) {
+			if (p->attempts >= ACK_ATTEMPTS) {
+				/* the engine is gone: the lease decides what happens to the task */
+				free(p->bytes);
+				memset(p, 0, sizeof(*p));
+				continue;
+			}
+			if (send(w->fd, p->bytes, p->len, 0) >= 0)
+				w->stats.acks_resent++;
+			p->attempts++;
+			p->sent_ms = now;
+		} else if ((int)(ACK_RESEND_MS - (now - p->sent_ms)) < wait) {
+			wait = (int)(ACK_RESEND_MS - (now - p->sent_ms));
+		}
+	}
+	pthread_mutex_unlock(&w->mu);
+	return wait;
+}
+
+struct tw_worker *
+tw_worker_open(const char *engine, const struct tw_worker_opts *o, char *err, size_t errlen)
+{
+	struct sockaddr_in a;
+	struct tw_worker *w;
+	uint64_t deadline;
+	int saved;
+
+	if (err != NULL && errlen != 0)
+		err[0] = '\0';
+	if (o == NULL || o->n_queues == 0 || o->n_queues > 16 || o->queues == NULL ||
+	    tw_client_parse_engine(engine, &a) != 0) {
+		if (err != NULL)
+			snprintf(err, errlen, "bad engine address or queue list");
+		errno = EINVAL;
+		return NULL;
+	}
+	w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return NULL;
+	pthread_mutex_init(&w->mu, NULL);
+	w->fd = -1;
+	w->queues = calloc(o->n_queues, sizeof(char *));
+	if (w->queues == NULL)
+		goto fail_errno;
+	for (size_t i = 0; i < o->n_queues; i++) {
+		w->queues[i] = dup_str(o->queues[i]);
+		if (w->queues[i] == NULL)
+			goto fail_errno;
+		w->n_queues++;
+	}
+	w->prefetch = o->prefetch != 0 ? o->prefetch : 1;
+	w->lease_ms = o->lease_ms;
+	w->heartbeat_ms = o->heartbeat_ms != 0 ? o->heartbeat_ms : DEFAULT_HEARTBEAT_MS;
+	w->g_heartbeat_ms = w->heartbeat_ms;
+	snprintf(w->name, sizeof(w->name), "%s", o->name != NULL ? o->name : "tw-worker");
+	if (gethostname(w->host, sizeof(w->host)) != 0)
+		snprintf(w->host, sizeof(w->host), "?");
+	w->host[sizeof(w->host) - 1] = '\0';
+	w->id = o->consumer_id;
+	while (w->id == 0)
+		if (getrandom(&w->id, sizeof(w->id), 0) != sizeof(w->id))
+			goto fail_errno;
+	w->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (w->fd < 0 || connect(w->fd, (struct sockaddr *)&a, sizeof(a)) != 0)
+		goto fail_errno;
+	{
+		int rcv = 4 << 20;
+
+		setsockopt(w->fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+	}
+	/* subscribe, resent every 500 ms until answered */
+	deadline = now_ms() + (uint64_t)(o->subscribe_timeout_ms > 0 ? o->subscribe_timeout_ms
+								    : DEFAULT_SUBSCRIBE_MS);
+	while (!w->subscribed && !w->refused && now_ms() < deadline) {
+		uint64_t until = now_ms() + 500;
+		int ret = send_subscribe(w);
+
+		if (ret < 0) {
+			errno = -ret;
+			goto fail_errno;
+		}
+		while (!w->subscribed && !w->refused && now_ms() < until && now_ms() < deadline) {
+			ret = receive(w, 50);
+			if (ret < 0) {
+				errno = -ret;
+				goto fail_errno;
+			}
+		}
+	}
+	if (!w->subscribed) {
+		if (err != NULL)
+			snprintf(err, errlen, "%s",
+				 w->refused ? w->refusal : "no answer from the engine");
+		saved = w->refused ? EPERM : ETIMEDOUT;
+		goto fail;
+	}
+	if (pthread_create(&w->hb, NULL, heartbeat_main, w) != 0)
+		goto fail_errno;
+	w->hb_started = true;
+	return w;
+
+fail_errno:
+	saved = errno;
+	if (err != NULL && err[0] == '\0')
+		snprintf(err, errlen, "%s", strerror(saved));
+fail:
+	w->subscribed = false; /* nothing to cancel */
+	tw_worker_close(w);
+	errno = saved;
+	return NULL;
+}
+
+void
+tw_worker_close(struct tw_worker *w)
+{
+	if (w == NULL)
+		return;
+	if (w->hb_started) {
+		/* release: pairs with the acquire load in heartbeat_main */
+		__atomic_store_n(&w->stop, true, __ATOMIC_RELEASE);
+		pthread_join(w->hb, NULL);
+	}
+	if (w->subscribed && w->fd >= 0) {
+		/* answers to acks still pending first (bounded: 1 s), then cancel */
+		uint64_t until = now_ms() + 1000;
+		bool pending = true;
+
+		while (pending && now_ms() < until) {
+			pending = false;
+			for (size_t i = 0; i < PENDING_ACKS && !pending; i++)
+				pending = w->pend[i].tag != 0;
+			if (pending) {
+				resend_acks(w);
+				receive(w, 20);
+			}
+		}
+		send_id_message(w, true);
+	}
+	for (size_t i = 0; i < PENDING_ACKS; i++)
+		free(w->pend[i].bytes);
+	for (size_t i = 0; i < w->n_backlog; i++)
+		tw_delivery_free(w->backlog[i]);
+	free(w->backlog);
+	for (size_t i = 0; i < w->n_queues; i++)
+		free(w->queues[i]);
+	free(w->queues);
+	if (w->fd >= 0)
+		close(w->fd);
+	pthread_mutex_destroy(&w->mu);
+	free(w);
+}
+
+void
+tw_worker_granted(const struct tw_worker *w, uint32_t *prefetch, uint32_t *lease_ms,
+		  uint32_t *heartbeat_ms)
+{
+	*prefetch = w->g_prefetch;
+	*lease_ms = w->g_lease_ms;
+	*heartbeat_ms = w->g_heartbeat_ms;
+}
+
+int
+tw_worker_poll(struct tw_worker *w, int timeout_ms, struct tw_delivery **out, size_t max)
+{
+	uint64_t start = now_ms();
+	size_t n = 0;
+	int ret;
+
+	for (;;) {
+		int wait = resend_acks(w);
+
+		if (w->resubscribe) {
+			w->resubscribe = false;
+			w->stats.resubscribes++;
+			send_subscribe(w);
+		}
+		if (w->n_backlog != 0 || timeout_ms == 0) {
+			wait = 0;
+		} else if (timeout_ms > 0) {
+			uint64_t spent = now_ms() - start;
+
+			if (spent >= (uint64_t)timeout_ms)
+				wait = 0;
+			else if ((uint64_t)wait > (uint64_t)timeout_ms - spent)
+				wait = (int)((uint64_t)timeout_ms - spent);
+		}
+		ret = receive(w, wait);
+		if (ret < 0)
+			return ret;
+		while (n < max && w->n_backlog != 0) {
+			out[n++] = w->backlog[0];
+			memmove(w->backlog, w->backlog + 1, (w->n_backlog - 1) * sizeof(*w->backlog));
+			w->n_backlog--;
+		}
+		if (n != 0 || timeout_ms == 0 ||
+		    (timeout_ms > 0 && now_ms() - start >= (uint64_t)timeout_ms))
+			return (int)n;
+	}
+}
+
+int
+tw_worker_ack(struct tw_worker *w, uint64_t tag, const struct tw_ack *a)
+{
+	Taskwire__Frame f = TASKWIRE__FRAME__INIT;
+	Taskwire__Ack m = TASKWIRE__ACK__INIT;
+	Taskwire__Ack *list[1] = { &m };
+	bool final = a->outcome != TW_OUTCOME_PROGRESS;
+	uint8_t *copy = NULL;
+	uint32_t len = 0;
+	int ret;
+
+	if (a->outcome < TW_OUTCOME_SUCCESS || a->outcome > TW_OUTCOME_REJECT || tag == 0)
+		return -EINVAL;
+	m.delivery_tag = tag;
+	m.outcome = (Taskwire__AckOutcome)a->outcome;
+	m.value.data = (uint8_t *)a->value;
+	m.value.len = a->value != NULL ? a->value_len : 0;
+	m.error = (char *)(a->error != NULL ? a->error : "");
+	m.countdown_ms = a->countdown_ms;
+	m.runtime_ns = a->runtime_ns;
+	m.requeue = a->requeue;
+	m.max_retries = a->max_retries;
+	f.n_acks = 1;
+	f.acks = list;
+	ret = send_frame(w, &f, final ? &copy : NULL, &len);
+	if (ret == -EMSGSIZE)
+		return -EINVAL;
+	pthread_mutex_lock(&w->mu);
+	w->stats.acks_sent++;
+	if (final && copy != NULL) {
+		size_t i;
+
+		for (i = 0; i < PENDING_ACKS && w->pend[i].tag != 0; i++)
+			;
+		if (i < PENDING_ACKS) {
+			w->pend[i] = (struct pending_ack){ .tag = tag, .sent_ms = now_ms(),
+							   .attempts = 1, .len = len, .bytes = copy };
+			copy = NULL;
+		}
+	}
+	pthread_mutex_unlock(&w->mu);
+	free(copy); /* table full: sent once, not tracked (the lease still guards the task) */
+	return ret;
+}
+
+void
+tw_worker_get_stats(const struct tw_worker *w, struct tw_worker_stats *s)
+{
+	pthread_mutex_lock((pthread_mutex_t *)&w->mu);
+	*s = w->stats;
+	pthread_mutex_unlock((pthread_mutex_t *)&w->mu);
+}
+
+const char *
+tw_worker_last_refusal(const struct tw_worker *w)
+{
+	return w->last_refusal;
+}

@@ -1,0 +1,137 @@
+/*
+ * libtaskwire worker API: consume tasks from an engine's queues as a
+ * remote consumer (proto/taskwire.proto, "Remote consumers"), from any
+ * ordinary process; no DPDK.
+ *
+ * A worker owns one kernel UDP socket connected to the engine and one
+ * subscription (consumer id, queues, credit window, lease, heartbeat).
+ * tw_worker_poll() receives deliveries; the caller runs each task and
+ * acks it with its outcome. The library sends heartbeats from a thread of
+ * its own (so a long task does not look like a dead worker), resends an
+ * ack until the engine answers it, and subscribes again if the engine has
+ * forgotten the consumer. The engine holds the in-flight table: if this
+ * process dies, its unacked tasks are delivered to another consumer.
+ *
+ * Threads: a worker is polled and acked by one thread at a time (open one
+ * per thread); tw_worker_ack() and tw_worker_progress() may also be called
+ * from the thread running the task while another polls.
+ */
+#ifndef TASKWIRE_WORKER_H
+#define TASKWIRE_WORKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <taskwire/client.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct tw_worker;
+
+struct tw_worker_opts {
+	const char *const *queues;    /* queue names (1..16) */
+	size_t n_queues;
+	uint32_t prefetch;            /* credit window: deliveries unacked at once; 0: 1 */
+	uint32_t lease_ms;            /* visibility timeout; 0: the engine's (30 s) */
+	uint32_t heartbeat_ms;        /* 0: 1000; the engine drops a consumer silent for 3 */
+	const char *name;             /* shown by the engine; NULL: "tw-worker" */
+	uint64_t consumer_id;         /* 0: a random one */
+	int subscribe_timeout_ms;     /* waiting for the engine's answer; 0: 3000 */
+};
+
+/* One task to run. Owned by the caller until tw_delivery_free(). */
+struct tw_delivery {
+	uint64_t tag;                 /* names this delivery in the ack */
+	uint32_t delivery_count;      /* 1 the first time; more after a lost worker or lease */
+	char *queue;
+	uint64_t task_id;
+	char *task_name;
+	uint8_t *args;                /* args_len bytes (NUL-terminated for convenience) */
+	size_t args_len;
+	uint32_t retries;
+	uint64_t root_id;
+	uint64_t parent_id;
+	uint32_t lease_ms;
+	struct tw_header *headers;    /* n_headers key/value pairs */
+	size_t n_headers;
+	const struct tw_retry_policy *retry; /* the message's own policy, NULL: none */
+	struct tw_retry_policy retry_storage;
+};
+
+enum tw_ack_outcome {
+	TW_OUTCOME_SUCCESS = 1,       /* value: the result */
+	TW_OUTCOME_FAILURE = 2,       /* error: the message */
+	TW_OUTCOME_RETRY = 3,         /* run again after countdown_ms, retries + 1 */
+	TW_OUTCOME_PROGRESS = 4,      /* value: meta; extends the lease */
+	TW_OUTCOME_REJECT = 5,        /* not run: requeue, or dead-letter / FAILURE */
+};
+
+struct tw_ack {
+	enum tw_ack_outcome outcome;
+	const void *value;
+	size_t value_len;
+	const char *error;            /* NULL: none */
+	int64_t countdown_ms;         /* RETRY: < 0 the task's policy decides */
+	uint32_t max_retries;         /* RETRY: budget when the engine knows no policy; 0: none */
+	uint64_t runtime_ns;
+	bool requeue;                 /* REJECT */
+};
+
+/**
+ * Open a worker on "IP:PORT" and subscribe.
+ * @param err  on failure, why (the engine's refusal, e.g. "no such queue: q9").
+ * @return the worker, or NULL with errno set (EINVAL: bad options or
+ *   address, EPERM: the engine refused the subscription, ETIMEDOUT: no
+ *   answer).
+ * Ownership: the caller closes it with tw_worker_close().
+ */
+struct tw_worker *tw_worker_open(const char *engine, const struct tw_worker_opts *opts, char *err,
+				 size_t errlen);
+
+/**
+ * Cancel the subscription (unacked deliveries go back to their queues),
+ * stop the heartbeat thread and close the socket.
+ */
+void tw_worker_close(struct tw_worker *w);
+
+/** What the engine granted. */
+void tw_worker_granted(const struct tw_worker *w, uint32_t *prefetch, uint32_t *lease_ms,
+		       uint32_t *heartbeat_ms);
+
+/**
+ * Receive deliveries (and the engine's answers to acks), waiting up to
+ * timeout_ms for the first datagram (0: do not wait, -1: for ever).
+ * @return deliveries written to out (at most max), or -errno.
+ * Ownership: the caller owns each delivery written (tw_delivery_free()).
+ */
+int tw_worker_poll(struct tw_worker *w, int timeout_ms, struct tw_delivery **out, size_t max);
+
+/**
+ * Ack a delivery with its outcome. Final outcomes are resent until the
+ * engine answers (from tw_worker_poll()); PROGRESS is sent once.
+ * @return 0, -EINVAL (no outcome, or too large for one datagram), -errno.
+ * Ownership: borrows a; everything is copied.
+ */
+int tw_worker_ack(struct tw_worker *w, uint64_t tag, const struct tw_ack *a);
+
+/** Release a delivery (after its ack). NULL is ignored. */
+void tw_delivery_free(struct tw_delivery *d);
+
+/** Counters of this worker. */
+struct tw_worker_stats {
+	uint64_t deliveries, acks_sent, acks_resent, acks_confirmed, acks_refused;
+	uint64_t heartbeats, resubscribes, bad_datagrams;
+};
+void tw_worker_get_stats(const struct tw_worker *w, struct tw_worker_stats *s);
+
+/** The refusal detail of the last refused ack (for tests and logs), "" if none. */
+const char *tw_worker_last_refusal(const struct tw_worker *w);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,353 @@
+/*
+ * tw-worker: runs the task plugins of include/taskwire/task.h outside the
+ * engine, as a remote consumer of its queues (libtaskwire's worker API).
+ *
+ *   tw-worker --engine ADDR:PORT -Q q1,q2 [--tasks plugin.so ...] [-c N]
+ *             [--prefetch P] [--lease-ms MS] [--heartbeat-ms MS] [--name NAME]
+ *
+ * N consumer threads, each with its own subscription (socket, consumer id,
+ * credit window of P): a thread runs one task at a time, so P > 1 only
+ * buys prefetching. A plugin that crashes takes this process down, not the
+ * engine: its unacked tasks go back to their queues when its heartbeats
+ * stop, and run again on another consumer.
+ *
+ * main() reads as: options, plugins, consumers, wait for a signal, stop.
+ * Exit: 0 after SIGINT/SIGTERM, 1 when it could not start, 2 usage error.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tw_worker_priv.h"
+
+#define MAX_THREADS 64
+#define MAX_QUEUES 16
+#define MAX_PLUGINS 16
+#define MAX_PREFETCH 256
+
+struct options {
+	const char *engine;
+	char *queue_list;            /* -Q, split in place */
+	const char *queues[MAX_QUEUES];
+	size_t n_queues;
+	const char *plugins[MAX_PLUGINS];
+	size_t n_plugins;
+	unsigned threads;
+	unsigned prefetch;
+	unsigned lease_ms;
+	unsigned heartbeat_ms;
+	const char *name;
+};
+
+struct consumer {
+	pthread_t thread;
+	struct tw_worker *w;
+	const struct options *o;
+	const struct tw_task_registry *reg;
+	uint64_t ran;
+};
+
+/* Set by the signal handler, read by the consumer threads (relaxed: a flag, no data). */
+static volatile sig_atomic_t stopping;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: tw-worker --engine ADDR:PORT -Q QUEUE[,QUEUE...] [--tasks PLUGIN.so]...\n"
+		   "                 [-c THREADS] [--prefetch N] [--lease-ms MS] [--heartbeat-ms MS]\n"
+		   "                 [--name NAME]\n");
+}
+
+static int
+parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* @return 0, or 2 (usage error, message printed). */
+static int
+parse_options(int argc, char **argv, struct options *o)
+{
+	static const struct option longopts[] = {
+		{ "engine", required_argument, NULL, 'e' },
+		{ "queues", required_argument, NULL, 'Q' },
+		{ "tasks", required_argument, NULL, 't' },
+		{ "concurrency", required_argument, NULL, 'c' },
+		{ "prefetch", required_argument, NULL, 'p' },
+		{ "lease-ms", required_argument, NULL, 'l' },
+		{ "heartbeat-ms", required_argument, NULL, 'b' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	*o = (struct options){ .threads = 1, .prefetch = 1 };
+	while ((c = getopt_long(argc, argv, "Q:c:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'e':
+			o->engine = optarg;
+			break;
+		case 'Q':
+			o->queue_list = optarg;
+			break;
+		case 't':
+			if (o->n_plugins == MAX_PLUGINS) {
+				fprintf(stderr, "tw-worker: at most %d --tasks\n", MAX_PLUGINS);
+				return 2;
+			}
+			o->plugins[o->n_plugins++] = optarg;
+			break;
+		case 'c':
+			if (parse_uint(optarg, 1, MAX_THREADS, &o->threads) != 0) {
+				fprintf(stderr, "tw-worker: -c takes 1..%d threads, not '%s'\n",
+					MAX_THREADS, optarg);
+				return 2;
+			}
+			break;
+		case 'p':
+			/* the engine clamps a larger window to its maximum; so do we, up front */
+			if (parse_uint(optarg, 1, 1000000000u, &o->prefetch) != 0) {
+				fprintf(stderr, "tw-worker: --prefetch takes a number >= 1, not '%s'\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'l':
+		case 'b':
+			if (parse_uint(optarg, 100, 3600000, c == 'l' ? &o->lease_ms : &o->heartbeat_ms)
+			    != 0) {
+				fprintf(stderr, "tw-worker: --%s takes 100..3600000 ms, not '%s'\n",
+					c == 'l' ? "lease-ms" : "heartbeat-ms", optarg);
+				return 2;
+			}
+			break;
+		case 'n':
+			o->name = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc || o->engine == NULL || o->queue_list == NULL) {
+		usage(stderr);
+		return 2;
+	}
+	for (char *save = NULL, *q = strtok_r(o->queue_list, ",", &save); q != NULL;
+	     q = strtok_r(NULL, ",", &save)) {
+		if (o->n_queues == MAX_QUEUES) {
+			fprintf(stderr, "tw-worker: at most %d queues\n", MAX_QUEUES);
+			return 2;
+		}
+		o->queues[o->n_queues++] = q;
+	}
+	if (o->n_queues == 0) {
+		usage(stderr);
+		return 2;
+	}
+	return 0;
+}
+
+/* Celery's delay of retry n: countdown, or countdown * 2^n capped, then jitter in [0, d]. */
+static int64_t
+retry_delay_ms(const struct tw_retry_policy *p, uint32_t n)
+{
+	uint64_t d = p->countdown_ms;
+
+	if (p->backoff) {
+		uint64_t cap = p->backoff_max_ms != 0 ? p->backoff_max_ms : 600000;
+
+		d = n >= 32 ? cap : d << n;
+		if (d > cap)
+			d = cap;
+	}
+	if (p->jitter && d != 0)
+		d = (uint64_t)rand() % (d + 1);
+	return (int64_t)d;
+}
+
+/* Run one delivery and ack its outcome. */
+static void
+run_one(struct consumer *c, const struct tw_delivery *d)
+{
+	static const struct tw_retry_policy no_retry;
+	const struct tw_wk_def *def = tw_wk_find(c->reg, d->task_name);
+	struct tw_task_ctx *ctx = calloc(1, sizeof(*ctx));
+	const struct tw_retry_policy *p;
+	struct timespec t0, t1;
+	struct tw_ack a = { 0 };
+	int ret;
+
+	if (ctx == NULL) {
+		/* not run: back to the queue for a worker with memory to spare */
+		a = (struct tw_ack){ .outcome = TW_OUTCOME_REJECT, .requeue = true };
+		tw_worker_ack(c->w, d->tag, &a);
+		return;
+	}
+	*ctx = (struct tw_task_ctx){ .args = d->args, .args_len = (uint32_t)d->args_len,
+				     .task_id = d->task_id, .retries = d->retries,
+				     .retry_countdown_ms = -1, .worker = c->w, .tag = d->tag,
+				     .engine = c->o->engine };
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (def == NULL) {
+		ret = tw_task_fail(ctx, "unknown task '%s'", d->task_name);
+	} else {
+		if (def->soft_time_limit_ms != 0)
+			ctx->soft_deadline_ms = tw_wk_now_ms() + def->soft_time_limit_ms;
+		ret = def->fn(ctx);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	a.runtime_ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000ull +
+		       (uint64_t)(t1.tv_nsec - t0.tv_nsec);
+	/* the message's policy, else the registered one */
+	p = d->retry != NULL ? d->retry : def != NULL ? &def->retry : &no_retry;
+	if (ret == TW_TASK_SUCCESS && !ctx->retry_asked) {
+		a.outcome = TW_OUTCOME_SUCCESS;
+		a.value = ctx->out;
+		a.value_len = ctx->out_len;
+	} else if (def != NULL &&
+		   (ret == TW_TASK_RETRY || ctx->retry_asked || p->autoretry)) {
+		/* the engine counts the retry and schedules it; the budget and delay are ours */
+		a.outcome = TW_OUTCOME_RETRY;
+		a.countdown_ms = ctx->retry_asked && ctx->retry_countdown_ms >= 0
+					 ? ctx->retry_countdown_ms
+					 : retry_delay_ms(p, d->retries);
+		a.max_retries = p->max_retries;
+	} else {
+		a.outcome = TW_OUTCOME_FAILURE;
+	}
+	if (a.outcome != TW_OUTCOME_SUCCESS) {
+		ctx->out[ctx->out_len < sizeof(ctx->out) ? ctx->out_len : sizeof(ctx->out) - 1] = '\0';
+		a.error = (const char *)ctx->out;
+	}
+	if (tw_worker_ack(c->w, d->tag, &a) == -EINVAL) {
+		/* larger than one datagram: say so rather than lose the outcome */
+		a = (struct tw_ack){ .outcome = TW_OUTCOME_FAILURE, .runtime_ns = a.runtime_ns,
+				     .error = "result too large for one ack datagram (1400 bytes)" };
+		tw_worker_ack(c->w, d->tag, &a);
+	}
+	c->ran++;
+	free(ctx);
+}
+
+static void *
+consumer_main(void *arg)
+{
+	struct consumer *c = arg;
+	struct tw_delivery *d[MAX_PREFETCH];
+	size_t max = c->o->prefetch < MAX_PREFETCH ? c->o->prefetch : MAX_PREFETCH;
+
+	/* bounded by the stop flag: polls wake at least every 200 ms */
+	while (!stopping) {
+		int n = tw_worker_poll(c->w, 200, d, max);
+
+		for (int i = 0; i < n; i++) {
+			/* past a stop request, tasks not started go back to their queue */
+			if (stopping) {
+				struct tw_ack a = { .outcome = TW_OUTCOME_REJECT, .requeue = true };
+
+				tw_worker_ack(c->w, d[i]->tag, &a);
+			} else {
+				run_one(c, d[i]);
+			}
+			tw_delivery_free(d[i]);
+		}
+	}
+	tw_wk_thread_done();
+	return NULL;
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct tw_task_registry reg;
+	static struct consumer consumers[MAX_THREADS];
+	struct sigaction sa = { .sa_handler = on_signal };
+	struct options o;
+	char err[256];
+	unsigned started = 0;
+	uint64_t ran = 0;
+	int ret = parse_options(argc, argv, &o);
+
+	if (ret != 0)
+		return ret;
+	if (tw_wk_register_builtins(&reg) != 0) {
+		fprintf(stderr, "tw-worker: built-in tasks did not register\n");
+		return 1;
+	}
+	for (size_t i = 0; i < o.n_plugins; i++) {
+		if (tw_wk_load_plugin(&reg, o.plugins[i], err, sizeof(err)) != 0) {
+			fprintf(stderr, "tw-worker: %s\n", err);
+			return 1;
+		}
+	}
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	for (unsigned i = 0; i < o.threads; i++) {
+		struct tw_worker_opts wo = {
+			.queues = o.queues, .n_queues = o.n_queues, .prefetch = o.prefetch,
+			.lease_ms = o.lease_ms, .heartbeat_ms = o.heartbeat_ms,
+			.name = o.name != NULL ? o.name : "tw-worker",
+		};
+		struct consumer *c = &consumers[i];
+
+		c->o = &o;
+		c->reg = &reg;
+		c->w = tw_worker_open(o.engine, &wo, err, sizeof(err));
+		if (c->w == NULL) {
+			fprintf(stderr, "tw-worker: subscribe to %s: %s\n", o.engine, err);
+			stopping = 1;
+			break;
+		}
+		if (pthread_create(&c->thread, NULL, consumer_main, c) != 0) {
+			fprintf(stderr, "tw-worker: thread: %s\n", strerror(errno));
+			tw_worker_close(c->w);
+			stopping = 1;
+			break;
+		}
+		started++;
+	}
+	if (started == o.threads) {
+		uint32_t pf, lease, hb;
+
+		tw_worker_granted(consumers[0].w, &pf, &lease, &hb);
+		fprintf(stderr, "tw-worker: ready: %u consumers of %zu queues on %s (prefetch %u, "
+			"lease %u ms, heartbeat %u ms, %u tasks)\n", started, o.n_queues, o.engine, pf,
+			lease, hb, reg.n);
+	}
+	for (unsigned i = 0; i < started; i++) {
+		pthread_join(consumers[i].thread, NULL);
+		ran += consumers[i].ran;
+		tw_worker_close(consumers[i].w);
+	}
+	fprintf(stderr, "tw-worker: stopped: %" PRIu64 " tasks run\n", ran);
+	return started == o.threads ? 0 : 1;
+}

@@ -1,0 +1,66 @@
+/*
+ * tw-worker internals: the task registry plugins fill (the same
+ * include/taskwire/task.h API tw-dataplane offers), the handler's view of
+ * one run, and the built-in tasks. Shared by tw_worker_main.c and
+ * tw_worker_tasks.c only.
+ */
+#ifndef TW_WORKER_PRIV_H
+#define TW_WORKER_PRIV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <taskwire/task.h>
+#include <taskwire/worker.h>
+
+#define TW_WK_MAX_TASKS 256
+#define TW_WK_NAME_MAX 128
+/* a result must fit one ack datagram (no reassembly yet): 1472 bytes less the ack's fields */
+#define TW_WK_RESULT_MAX 1400
+
+struct tw_wk_def {
+	const char *name;            /* the plugin's string (outlives the process) */
+	tw_task_fn fn;
+	struct tw_retry_policy retry;
+	uint32_t soft_time_limit_ms;
+};
+
+/* Opaque to plugins (task.h): filled before plugin init, read-only afterwards. */
+struct tw_task_registry {
+	uint32_t n;
+	struct tw_wk_def defs[TW_WK_MAX_TASKS];
+};
+
+/* One run, as the handler sees it through task.h. */
+struct tw_task_ctx {
+	const uint8_t *args;
+	uint32_t args_len;
+	uint64_t task_id;
+	uint32_t retries;
+	uint8_t out[TW_WK_RESULT_MAX];
+	uint32_t out_len;
+	bool retry_asked;
+	int64_t retry_countdown_ms;  /* -1: the policy decides */
+	uint64_t soft_deadline_ms;   /* CLOCK_MONOTONIC ms, 0: none */
+	struct tw_worker *worker;    /* progress goes out on it */
+	uint64_t tag;
+	const char *engine;          /* tw_task_publish() opens a client to it */
+};
+
+/** Register the built-in tasks (noop, echo, add, sleep_us, fail), as the engine has them. */
+int tw_wk_register_builtins(struct tw_task_registry *reg);
+
+/** Load a plugin .so and let it register its tasks. @return 0 or -errno (message in err). */
+int tw_wk_load_plugin(struct tw_task_registry *reg, const char *path, char *err, size_t errlen);
+
+/** @return the task registered under name, or NULL. */
+const struct tw_wk_def *tw_wk_find(const struct tw_task_registry *reg, const char *name);
+
+/** Monotonic milliseconds. */
+uint64_t tw_wk_now_ms(void);
+
+/** The current thread's publishing client, closed at thread exit. */
+void tw_wk_thread_done(void);
+
+#endif
