@@ -1,0 +1,805 @@
+/*
+ * Remote consumers through the real binaries: tasks published with
+ * libtaskwire are delivered by tw-dataplane to tw-worker processes (or to
+ * this test acting as a consumer through the worker API), and their acks
+ * end in the publisher's result and tw-control's store. Worker loss
+ * (kill -9), lease expiry, credit, and bad input on the consume protocol
+ * (raw frames from a socket of the test's own) each with its outcome.
+ *
+ * The engine runs no plugin: a task only tw-worker knows
+ * (example.wordcount) succeeding proves it ran outside the engine.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "it_common.h"
+#include "taskwire.pb-c.h"
+#include "taskwire/worker.h"
+
+#define TIMEOUT_MS 10000
+#define MAX_SPAWNED 8
+
+static pid_t spawned[MAX_SPAWNED];
+
+/* tw-worker beside twctl in the build directory. */
+static const char *
+worker_bin(void)
+{
+	static char path[512];
+	const char *twctl = getenv("TW_TWCTL");
+	const char *slash = twctl != NULL ? strrchr(twctl, '/') : NULL;
+
+	assert_non_null(slash);
+	snprintf(path, sizeof(path), "%.*s/tw-worker", (int)(slash - twctl), twctl);
+	return path;
+}
+
+static const char *
+plugin_path(void)
+{
+	static char path[512];
+	const char *twctl = getenv("TW_TWCTL");
+	const char *slash = twctl != NULL ? strrchr(twctl, '/') : NULL;
+
+	assert_non_null(slash);
+	snprintf(path, sizeof(path), "%.*s/examples/libtw_example_tasks.so", (int)(slash - twctl),
+		 twctl);
+	return path;
+}
+
+/* Start tw-worker on queue with extra options (NULL-terminated); @return its pid. */
+static pid_t
+spawn_worker(const char *queue, const char *name, ...)
+{
+	const char *argv[32];
+	int argc = 0;
+	va_list ap;
+	pid_t pid;
+	char log[512];
+
+	argv[argc++] = worker_bin();
+	argv[argc++] = "--engine";
+	argv[argc++] = it_engine();
+	argv[argc++] = "-Q";
+	argv[argc++] = queue;
+	argv[argc++] = "--tasks";
+	argv[argc++] = plugin_path();
+	argv[argc++] = "--name";
+	argv[argc++] = name;
+	va_start(ap, name);
+	for (const char *a = va_arg(ap, const char *); a != NULL && argc < 30;
+	     a = va_arg(ap, const char *))
+		argv[argc++] = a;
+	va_end(ap);
+	argv[argc] = NULL;
+	snprintf(log, sizeof(log), "%s/worker-%s.log", getenv("TW_DIR") ? getenv("TW_DIR") : "/tmp",
+		 name);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		/* dies with the test: a failed assertion leaves no worker behind */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	for (int i = 0; i < MAX_SPAWNED; i++)
+		if (spawned[i] == 0) {
+			spawned[i] = pid;
+			break;
+		}
+	return pid;
+}
+
+static void
+reap(pid_t pid, int sig)
+{
+	int status;
+
+	kill(pid, sig);
+	/* bounded: tw-worker stops within a poll interval and a second of pending acks */
+	for (int i = 0; i < 100; i++) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			goto done;
+		usleep(50000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+done:
+	for (int i = 0; i < MAX_SPAWNED; i++)
+		if (spawned[i] == pid)
+			spawned[i] = 0;
+}
+
+/* Wait until a counter reaches at least want. @return its value. */
+static uint64_t
+wait_counter(const char *name, uint64_t want, int timeout_ms)
+{
+	uint64_t until = it_now_ms() + (uint64_t)timeout_ms, v;
+
+	while ((v = it_counter("counters", name)) < want && it_now_ms() < until)
+		usleep(50000);
+	return v;
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	if (it_twctl("queue declare wk_e2e") != 0 || it_twctl("queue declare wk_kill") != 0 ||
+	    it_twctl("queue declare wk_lease") != 0 || it_twctl("queue declare wk_credit") != 0 ||
+	    it_twctl("queue declare wk_bad") != 0)
+		return -1;
+	it_warm_up();
+	it_pools_snapshot();
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	for (int i = 0; i < MAX_SPAWNED; i++)
+		if (spawned[i] != 0)
+			reap(spawned[i], SIGKILL);
+	return 0;
+}
+
+/* A consumer of this test (worker API). */
+static struct tw_worker *
+consumer(const char *queue, uint32_t prefetch, uint32_t lease_ms)
+{
+	const char *q[1] = { queue };
+	struct tw_worker_opts o = { .queues = q, .n_queues = 1, .prefetch = prefetch,
+				    .lease_ms = lease_ms, .heartbeat_ms = 200, .name = "it" };
+	char err[160];
+	struct tw_worker *w = tw_worker_open(it_engine(), &o, err, sizeof(err));
+
+	if (w == NULL)
+		fail_msg("subscribe to %s: %s", queue, err);
+	return w;
+}
+
+/* Poll w until n deliveries arrived or timeout_ms passed. @return how many. */
+static int
+collect(struct tw_worker *w, struct tw_delivery **d, int n, int timeout_ms)
+{
+	uint64_t until = it_now_ms() + (uint64_t)timeout_ms;
+	int got = 0;
+
+	while (got < n && it_now_ms() < until) {
+		int r = tw_worker_poll(w, 50, d + got, (size_t)(n - got));
+
+		assert_true(r >= 0);
+		got += r;
+	}
+	return got;
+}
+
+static void
+ack_success(struct tw_worker *w, uint64_t tag, const char *value)
+{
+	struct tw_ack a = { .outcome = TW_OUTCOME_SUCCESS, .value = value,
+			    .value_len = strlen(value) };
+
+	assert_int_equal(tw_worker_ack(w, tag, &a), 0);
+}
+
+/* Publish one task; @return its id (confirmed ACK asserted). */
+static uint64_t
+publish(struct tw_client *c, const char *queue, const char *task, const char *args)
+{
+	struct tw_publish p = { .routing_key = queue, .task = task, .args = args,
+				.args_len = args != NULL ? strlen(args) : 0 };
+	uint64_t id;
+
+	assert_int_equal(tw_client_publish(c, &p, &id), 0);
+	assert_int_equal(tw_client_flush(c), 0);
+	return id;
+}
+
+#define expect_result(c, id, state, value) expect_result_at(c, id, state, value, __LINE__)
+
+static void
+expect_result_at(struct tw_client *c, uint64_t id, enum tw_state state, const char *value,
+		 int line)
+{
+	struct tw_outcome o;
+	int ret = tw_client_wait(c, id, TIMEOUT_MS, &o, NULL, NULL);
+
+	if (ret != 0)
+		fail_msg("line %d: task %llx: no result (%d)", line, (unsigned long long)id, ret);
+	assert_true(o.ack);
+	assert_true(o.has_result);
+	if (o.state != state)
+		fail_msg("task %llx: state %s error '%s'", (unsigned long long)id,
+			 tw_state_name(o.state), o.error ? o.error : "");
+	if (value != NULL) {
+		assert_int_equal(o.value_len, strlen(value));
+		assert_memory_equal(o.value, value, o.value_len);
+	}
+	tw_outcome_clear(&o);
+}
+
+/* n results arrive, all SUCCESS (in any order: waiting for one would drop the others). */
+static void
+expect_all_succeed(struct tw_client *c, uint64_t n)
+{
+	struct it_tally t = { 0 };
+	uint64_t until = it_now_ms() + TIMEOUT_MS;
+
+	while (t.results < n && it_now_ms() < until)
+		assert_true(tw_client_poll(c, 100, it_tally_event, &t) >= 0);
+	assert_int_equal(t.results, n);
+	assert_int_equal(t.succeeded, n);
+}
+
+/* The store's record of id (final), value checked. */
+static void
+expect_stored(uint64_t id, enum tw_state state, const char *value)
+{
+	struct tw_outcome o;
+
+	assert_int_equal(tw_result_fetch(getenv("TW_SOCKET"), id, TIMEOUT_MS, &o), 0);
+	assert_int_equal(o.state, state);
+	if (value != NULL) {
+		assert_int_equal(o.value_len, strlen(value));
+		assert_memory_equal(o.value, value, o.value_len);
+	}
+	tw_outcome_clear(&o);
+}
+
+/* Counts final results for one task id seen on a client (no second result may come). */
+struct results_of {
+	uint64_t id;
+	int finals;
+};
+
+static void
+count_finals(const struct tw_event *ev, void *arg)
+{
+	struct results_of *r = arg;
+
+	if (ev->kind == TW_EV_RESULT && ev->task_id == r->id && ev->state >= TW_STATE_SUCCESS)
+		r->finals++;
+}
+
+/* publish -> tw-worker -> result to the publisher and into the store */
+static void
+test_workers_end_to_end(void **state)
+{
+	struct tw_client *c = it_client();
+	uint64_t subscribed = it_counter("counters", "rc_subscribed");
+	uint64_t acks = it_counter("counters", "rc_acks");
+	pid_t pid;
+	uint64_t id;
+
+	(void)state;
+	pid = spawn_worker("wk_e2e", "e2e", "-c", "2", "--prefetch", "4", NULL);
+	assert_true(wait_counter("rc_subscribed", subscribed + 2, TIMEOUT_MS) >= subscribed + 2);
+	/* only tw-worker knows this task: the engine would fail it as unknown */
+	id = publish(c, "wk_e2e", "example.wordcount", "remote consumers at last");
+	expect_result(c, id, TW_STATE_SUCCESS, "4");
+	expect_stored(id, TW_STATE_SUCCESS, "4");
+	/* built-ins, a failure, a retry that ends in failure after its budget */
+	id = publish(c, "wk_e2e", "add", "[40,2]");
+	expect_result(c, id, TW_STATE_SUCCESS, "42");
+	id = publish(c, "wk_e2e", "fail", NULL);
+	expect_result(c, id, TW_STATE_FAILURE, NULL);
+	expect_stored(id, TW_STATE_FAILURE, NULL);
+	/* a registered retry policy (5 retries, backoff 10 ms): succeeds on its third run */
+	id = publish(c, "wk_e2e", "example.fetch_flaky", NULL);
+	expect_result(c, id, TW_STATE_SUCCESS, "\"fetched\"");
+	assert_true(it_counter("counters", "rc_acks") >= acks + 6);
+	/* a batch, all back (two consumers: results come in any order) */
+	{
+		for (int i = 0; i < 64; i++) {
+			struct tw_publish p = { .routing_key = "wk_e2e", .task = "echo", .args = "x",
+						.args_len = 1 };
+
+			assert_int_equal(tw_client_publish(c, &p, &id), 0);
+		}
+		assert_int_equal(tw_client_flush(c), 0);
+		expect_all_succeed(c, 64);
+	}
+	reap(pid, SIGTERM);
+	tw_client_close(c);
+}
+
+/*
+ * kill -9 of a tw-worker in the middle of a long task: the task comes back
+ * (delivery_count 2) to the next consumer when the heartbeats stop, and
+ * the publisher and the store see exactly one result.
+ */
+static void
+test_workers_kill9_redelivers_once(void **state)
+{
+	struct tw_client *c = it_client();
+	uint64_t deliveries = it_counter("counters", "rc_deliveries");
+	uint64_t lost = it_counter("counters", "rc_lost");
+	uint64_t subscribed = it_counter("counters", "rc_subscribed");
+	struct results_of r = { 0 };
+	struct tw_delivery *d[2];
+	struct tw_worker *w;
+	struct tw_outcome o;
+	pid_t pid;
+
+	(void)state;
+	pid = spawn_worker("wk_kill", "kill", "--heartbeat-ms", "200", NULL);
+	assert_true(wait_counter("rc_subscribed", subscribed + 1, TIMEOUT_MS) > subscribed);
+	r.id = publish(c, "wk_kill", "sleep_us", "[5000000]");
+	assert_true(wait_counter("rc_deliveries", deliveries + 1, TIMEOUT_MS) > deliveries);
+	/* a second consumer, idle (the queue is empty): the queue stays with remote
+	 * consumers when the first dies, so the task is not taken by a worker lcore */
+	w = consumer("wk_kill", 1, 0);
+	assert_int_equal(collect(w, d, 1, 300), 0);
+	reap(pid, SIGKILL);
+	/* the engine notices the silence (3 x 200 ms) and puts the task back */
+	assert_true(wait_counter("rc_lost", lost + 1, TIMEOUT_MS) > lost);
+	assert_int_equal(collect(w, d, 1, TIMEOUT_MS), 1);
+	assert_int_equal(d[0]->task_id, r.id);
+	assert_int_equal(d[0]->delivery_count, 2);
+	assert_string_equal(d[0]->task_name, "sleep_us");
+	assert_string_equal(d[0]->queue, "wk_kill");
+	ack_success(w, d[0]->tag, "second run");
+	tw_delivery_free(d[0]);
+	assert_int_equal(tw_client_wait(c, r.id, TIMEOUT_MS, &o, NULL, NULL), 0);
+	assert_int_equal(o.state, TW_STATE_SUCCESS);
+	assert_memory_equal(o.value, "second run", 10);
+	tw_outcome_clear(&o);
+	expect_stored(r.id, TW_STATE_SUCCESS, "second run");
+	/* no second result, and nothing more delivered */
+	assert_true(tw_client_poll(c, 700, count_finals, &r) >= 0);
+	assert_int_equal(r.finals, 0);
+	assert_int_equal(collect(w, d, 1, 300), 0);
+	tw_worker_close(w);
+	tw_client_close(c);
+}
+
+/* A lease that runs out: redelivered with delivery_count 2; the old tag is stale. */
+static void
+test_workers_lease_expiry_and_stale_ack(void **state)
+{
+	struct tw_client *c = it_client();
+	struct tw_worker *w = consumer("wk_lease", 1, 300);
+	uint64_t expired = it_counter("counters", "rc_lease_expired");
+	uint64_t stale = it_counter("counters", "rc_ack_stale");
+	struct tw_worker_stats st;
+	struct tw_delivery *d[2];
+	uint64_t id;
+
+	(void)state;
+	id = publish(c, "wk_lease", "echo", "leased");
+	assert_int_equal(collect(w, d, 1, TIMEOUT_MS), 1);
+	assert_int_equal(d[0]->delivery_count, 1);
+	assert_int_equal(d[0]->lease_ms, 300);
+	/* no ack: the lease runs out and the task comes back, to us (credit 1 freed) */
+	assert_int_equal(collect(w, d + 1, 1, TIMEOUT_MS), 1);
+	assert_int_equal(d[1]->task_id, id);
+	assert_int_equal(d[1]->delivery_count, 2);
+	assert_true(d[1]->tag != d[0]->tag);
+	assert_true(it_counter("counters", "rc_lease_expired") > expired);
+	/* the first delivery's ack is refused: it was requeued */
+	ack_success(w, d[0]->tag, "late");
+	ack_success(w, d[1]->tag, "on time");
+	expect_result(c, id, TW_STATE_SUCCESS, "on time");
+	expect_stored(id, TW_STATE_SUCCESS, "on time");
+	/* a duplicate of the good ack is refused too */
+	ack_success(w, d[1]->tag, "again");
+	assert_int_equal(tw_worker_poll(w, 500, d + 2, 1), 0); /* the engine's answers */
+	assert_true(it_counter("counters", "rc_ack_stale") >= stale + 2);
+	tw_worker_get_stats(w, &st);
+	assert_int_equal(st.acks_refused, 2);
+	assert_int_equal(st.acks_confirmed, 1);
+	tw_delivery_free(d[0]);
+	tw_delivery_free(d[1]);
+	/* progress extends a lease: 4 x 200 ms of work under a 300 ms lease, no redelivery */
+	expired = it_counter("counters", "rc_lease_expired");
+	id = publish(c, "wk_lease", "echo", "slow");
+	assert_int_equal(collect(w, d, 1, TIMEOUT_MS), 1);
+	for (int i = 0; i < 4; i++) {
+		struct tw_ack p = { .outcome = TW_OUTCOME_PROGRESS, .value = "{}", .value_len = 2 };
+
+		usleep(200000);
+		assert_int_equal(tw_worker_ack(w, d[0]->tag, &p), 0);
+		assert_int_equal(tw_worker_poll(w, 0, d + 1, 1), 0);
+	}
+	ack_success(w, d[0]->tag, "done");
+	expect_result(c, id, TW_STATE_SUCCESS, "done");
+	assert_int_equal(it_counter("counters", "rc_lease_expired"), expired);
+	tw_delivery_free(d[0]);
+	tw_worker_close(w);
+	tw_client_close(c);
+}
+
+/* Deliveries stay within the credit window. */
+static void
+test_workers_credit_respected(void **state)
+{
+	struct tw_client *c = it_client();
+	struct tw_worker *w = consumer("wk_credit", 2, 0);
+	struct tw_delivery *d[8];
+	uint64_t ids[5];
+
+	(void)state;
+	for (int i = 0; i < 5; i++)
+		ids[i] = publish(c, "wk_credit", "echo", "c");
+	/* two, and no third while both are unacked */
+	assert_int_equal(collect(w, d, 8, 1000), 2);
+	ack_success(w, d[0]->tag, "1");
+	assert_int_equal(collect(w, d + 2, 8, 1000), 1);
+	ack_success(w, d[1]->tag, "2");
+	ack_success(w, d[2]->tag, "3");
+	assert_int_equal(collect(w, d + 3, 8, 1000), 2);
+	ack_success(w, d[3]->tag, "4");
+	ack_success(w, d[4]->tag, "5");
+	expect_all_succeed(c, 5);
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(d[i]->task_id, ids[i]); /* in queue order */
+		tw_delivery_free(d[i]);
+	}
+	tw_worker_close(w);
+	tw_client_close(c);
+}
+
+/* --- raw frames: what a broken or hostile consumer could send --- */
+
+static int
+raw_socket(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	char host[64];
+	const char *colon = strrchr(it_engine(), ':');
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	assert_true(fd >= 0 && colon != NULL);
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - it_engine()), it_engine());
+	a.sin_port = htons((uint16_t)atoi(colon + 1));
+	assert_int_equal(inet_pton(AF_INET, host, &a.sin_addr), 1);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+static void
+raw_send(int fd, Taskwire__Frame *f)
+{
+	uint8_t buf[2048];
+	size_t len;
+
+	f->magic = 0x31465754u;
+	f->version = 1;
+	f->frame_id = 7;
+	len = taskwire__frame__pack(f, buf);
+	assert_true(send(fd, buf, len, 0) == (ssize_t)len);
+}
+
+/* The next frame from the engine (asserts one arrives in time); free with free_unpacked. */
+static Taskwire__Frame *
+raw_recv(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	uint8_t buf[65536];
+	ssize_t n;
+
+	assert_int_equal(poll(&p, 1, 2000), 1);
+	n = recv(fd, buf, sizeof(buf), 0);
+	assert_true(n > 0);
+	return taskwire__frame__unpack(NULL, (size_t)n, buf);
+}
+
+static Taskwire__ConsumerReply *
+raw_subscribe(int fd, uint64_t id, const char *queue, uint32_t prefetch, Taskwire__Frame **keep)
+{
+	Taskwire__Frame f = TASKWIRE__FRAME__INIT;
+	Taskwire__Subscribe s = TASKWIRE__SUBSCRIBE__INIT;
+	char *q[1] = { (char *)queue };
+	Taskwire__Frame *r;
+
+	s.consumer_id = id;
+	s.n_queues = 1;
+	s.queues = q;
+	s.prefetch = prefetch;
+	f.subscribe = &s;
+	raw_send(fd, &f);
+	r = raw_recv(fd);
+	assert_non_null(r);
+	assert_non_null(r->consumer);
+	assert_int_equal(r->consumer->consumer_id, id);
+	*keep = r;
+	return r->consumer;
+}
+
+static Taskwire__AckReply *
+raw_ack(int fd, uint64_t tag, Taskwire__Frame **keep)
+{
+	Taskwire__Frame f = TASKWIRE__FRAME__INIT;
+	Taskwire__Ack a = TASKWIRE__ACK__INIT;
+	Taskwire__Ack *list[1] = { &a };
+	Taskwire__Frame *r;
+
+	a.delivery_tag = tag;
+	a.outcome = TASKWIRE__ACK_OUTCOME__ACK_SUCCESS;
+	f.n_acks = 1;
+	f.acks = list;
+	raw_send(fd, &f);
+	r = raw_recv(fd);
+	assert_non_null(r);
+	assert_int_equal(r->n_ack_replies, 1);
+	assert_int_equal(r->ack_replies[0]->delivery_tag, tag);
+	*keep = r;
+	return r->ack_replies[0];
+}
+
+static void
+test_workers_bad_subscriptions(void **state)
+{
+	uint64_t refused = it_counter("counters", "rc_refused");
+	uint64_t clamped = it_counter("counters", "rc_credit_clamped");
+	const char *q[1] = { "wk_no_such_queue" };
+	struct tw_worker_opts o = { .queues = q, .n_queues = 1 };
+	Taskwire__ConsumerReply *cr;
+	Taskwire__Frame *keep;
+	char err[160];
+	int fd = raw_socket();
+
+	(void)state;
+	/* a missing queue: refused, named */
+	assert_null(tw_worker_open(it_engine(), &o, err, sizeof(err)));
+	assert_int_equal(errno, EPERM);
+	assert_non_null(strstr(err, "no such queue: wk_no_such_queue"));
+	/* credit 0: refused */
+	cr = raw_subscribe(fd, 0xc0ffee01, "wk_bad", 0, &keep);
+	assert_false(cr->ok);
+	assert_non_null(strstr(cr->detail, "prefetch 0"));
+	taskwire__frame__free_unpacked(keep, NULL);
+	/* consumer id 0: refused */
+	cr = raw_subscribe(fd, 0, "wk_bad", 1, &keep);
+	assert_false(cr->ok);
+	taskwire__frame__free_unpacked(keep, NULL);
+	assert_int_equal(it_counter("counters", "rc_refused"), refused + 3);
+	/* credit 10^9: granted, clamped to the engine's maximum */
+	cr = raw_subscribe(fd, 0xc0ffee02, "wk_bad", 1000000000u, &keep);
+	assert_true(cr->ok);
+	assert_int_equal(cr->prefetch, 256);
+	taskwire__frame__free_unpacked(keep, NULL);
+	assert_int_equal(it_counter("counters", "rc_credit_clamped"), clamped + 1);
+	/* cancel it: the queue goes back to the worker lcores */
+	{
+		Taskwire__Frame f = TASKWIRE__FRAME__INIT;
+		Taskwire__Cancel c = TASKWIRE__CANCEL__INIT;
+
+		c.consumer_id = 0xc0ffee02;
+		f.cancel = &c;
+		raw_send(fd, &f);
+		keep = raw_recv(fd);
+		assert_true(keep->consumer != NULL && keep->consumer->ok);
+		taskwire__frame__free_unpacked(keep, NULL);
+	}
+	{
+		struct tw_client *c = it_client();
+		struct tw_outcome out;
+
+		assert_int_equal(it_call(c, "", "wk_bad", "add", "[1,1]", TIMEOUT_MS, &out), 0);
+		assert_int_equal(out.state, TW_STATE_SUCCESS);
+		tw_outcome_clear(&out);
+		tw_client_close(c);
+	}
+	close(fd);
+}
+
+static Taskwire__AckReply *
+raw_ack_outcome(int fd, uint64_t tag, Taskwire__AckOutcome outcome, Taskwire__Frame **keep)
+{
+	Taskwire__Frame f = TASKWIRE__FRAME__INIT;
+	Taskwire__Ack a = TASKWIRE__ACK__INIT;
+	Taskwire__Ack *list[1] = { &a };
+	Taskwire__Frame *r;
+
+	a.delivery_tag = tag;
+	a.outcome = outcome;
+	a.value.data = (uint8_t *)"raw";
+	a.value.len = outcome == TASKWIRE__ACK_OUTCOME__ACK_SUCCESS ? 3 : 0;
+	f.n_acks = 1;
+	f.acks = list;
+	raw_send(fd, &f);
+	r = raw_recv(fd);
+	assert_non_null(r);
+	assert_int_equal(r->n_ack_replies, 1);
+	assert_int_equal(r->ack_replies[0]->delivery_tag, tag);
+	*keep = r;
+	return r->ack_replies[0];
+}
+
+static void
+test_workers_bad_acks(void **state)
+{
+	uint64_t unknown = it_counter("counters", "rc_ack_unknown");
+	uint64_t foreign = it_counter("counters", "rc_ack_foreign");
+	uint64_t bad = it_counter("counters", "rc_ack_bad");
+	uint64_t stale = it_counter("counters", "rc_ack_stale");
+	struct tw_client *c = it_client();
+	Taskwire__ConsumerReply *cr;
+	Taskwire__AckReply *ar;
+	Taskwire__Frame *keep, *dl;
+	uint64_t id, tag;
+	int fd = raw_socket(), other = raw_socket();
+
+	(void)state;
+	/* tags never issued */
+	ar = raw_ack(fd, (99999ull << 32) | 5, &keep);
+	assert_false(ar->ok);
+	assert_non_null(strstr(ar->detail, "unknown"));
+	taskwire__frame__free_unpacked(keep, NULL);
+	ar = raw_ack(fd, 0xffffff00ull << 32, &keep); /* slot 0, a generation far ahead */
+	assert_false(ar->ok);
+	taskwire__frame__free_unpacked(keep, NULL);
+	ar = raw_ack(fd, 0xffffffffull, &keep); /* slot out of range */
+	assert_false(ar->ok);
+	taskwire__frame__free_unpacked(keep, NULL);
+	assert_int_equal(it_counter("counters", "rc_ack_unknown"), unknown + 3);
+
+	/* this socket as a consumer of wk_bad, credit 1 */
+	cr = raw_subscribe(fd, 0xacce55, "wk_bad", 1, &keep);
+	assert_true(cr->ok);
+	taskwire__frame__free_unpacked(keep, NULL);
+	id = publish(c, "wk_bad", "echo", "mine");
+	dl = raw_recv(fd);
+	assert_int_equal(dl->n_deliveries, 1);
+	assert_int_equal(dl->deliveries[0]->task->id, id);
+	assert_int_equal(dl->deliveries[0]->delivery_count, 1);
+	tag = dl->deliveries[0]->delivery_tag;
+	taskwire__frame__free_unpacked(dl, NULL);
+	/* acked from another address: refused, the delivery stays ours */
+	ar = raw_ack(other, tag, &keep);
+	assert_false(ar->ok);
+	assert_non_null(strstr(ar->detail, "another consumer"));
+	taskwire__frame__free_unpacked(keep, NULL);
+	assert_int_equal(it_counter("counters", "rc_ack_foreign"), foreign + 1);
+	/* no outcome, and an outcome out of range: refused, still ours */
+	ar = raw_ack_outcome(fd, tag, TASKWIRE__ACK_OUTCOME__ACK_NONE, &keep);
+	assert_false(ar->ok);
+	taskwire__frame__free_unpacked(keep, NULL);
+	ar = raw_ack_outcome(fd, tag, (Taskwire__AckOutcome)77, &keep);
+	assert_false(ar->ok);
+	taskwire__frame__free_unpacked(keep, NULL);
+	assert_int_equal(it_counter("counters", "rc_ack_bad"), bad + 2);
+	/* the right ack from the right address, then its duplicate */
+	ar = raw_ack_outcome(fd, tag, TASKWIRE__ACK_OUTCOME__ACK_SUCCESS, &keep);
+	assert_true(ar->ok);
+	taskwire__frame__free_unpacked(keep, NULL);
+	expect_result(c, id, TW_STATE_SUCCESS, "raw");
+	expect_stored(id, TW_STATE_SUCCESS, "raw");
+	ar = raw_ack(fd, tag, &keep);
+	assert_false(ar->ok);
+	assert_non_null(strstr(ar->detail, "stale"));
+	taskwire__frame__free_unpacked(keep, NULL);
+	assert_int_equal(it_counter("counters", "rc_ack_stale"), stale + 1);
+	{
+		Taskwire__Frame f = TASKWIRE__FRAME__INIT;
+		Taskwire__Cancel cn = TASKWIRE__CANCEL__INIT;
+
+		cn.consumer_id = 0xacce55;
+		f.cancel = &cn;
+		raw_send(fd, &f);
+		keep = raw_recv(fd);
+		assert_true(keep->consumer != NULL && keep->consumer->ok);
+		taskwire__frame__free_unpacked(keep, NULL);
+	}
+	tw_client_close(c);
+	close(fd);
+	close(other);
+}
+
+/* A flood of heartbeats (known and unknown consumers): counted, the engine keeps working. */
+static void
+test_workers_heartbeat_flood(void **state)
+{
+	uint64_t hb = it_counter("counters", "rc_heartbeats");
+	uint64_t unknown = it_counter("counters", "rc_unknown");
+	struct tw_client *c;
+	struct tw_outcome out;
+	Taskwire__ConsumerReply *cr;
+	Taskwire__Frame *keep;
+	int fd = raw_socket(), sent = 0;
+
+	(void)state;
+	cr = raw_subscribe(fd, 0xbeef, "wk_bad", 1, &keep);
+	assert_true(cr->ok);
+	taskwire__frame__free_unpacked(keep, NULL);
+	for (int i = 0; i < 4000; i++) {
+		Taskwire__Frame f = TASKWIRE__FRAME__INIT;
+		Taskwire__Heartbeat h = TASKWIRE__HEARTBEAT__INIT;
+
+		h.consumer_id = i % 2 == 0 ? 0xbeef : 0xdead0000 + (uint64_t)i;
+		f.heartbeat = &h;
+		raw_send(fd, &f);
+		sent++;
+		if (i % 256 == 255)
+			usleep(2000); /* the TAP queue holds a few hundred; a flood, not a loss test */
+	}
+	/* most arrive (a TAP device may drop some under a burst); none crashes anything */
+	assert_true(wait_counter("rc_heartbeats", hb + (uint64_t)sent * 9 / 10, TIMEOUT_MS) >=
+		    hb + (uint64_t)sent * 9 / 10);
+	assert_true(it_counter("counters", "rc_unknown") > unknown);
+	{
+		Taskwire__Frame f = TASKWIRE__FRAME__INIT;
+		Taskwire__Cancel cn = TASKWIRE__CANCEL__INIT;
+
+		cn.consumer_id = 0xbeef;
+		f.cancel = &cn;
+		raw_send(fd, &f);
+	}
+	close(fd);
+	c = it_client();
+	usleep(200000);
+	assert_int_equal(it_call(c, "", "wk_bad", "add", "[2,2]", TIMEOUT_MS, &out), 0);
+	assert_int_equal(out.state, TW_STATE_SUCCESS);
+	tw_outcome_clear(&out);
+	tw_client_close(c);
+}
+
+/* A consume message that does not decode: the frame is refused as malformed. */
+static void
+test_workers_malformed_consumer_frame(void **state)
+{
+	static const uint8_t frame[] = {
+		0x0d, 0x54, 0x57, 0x46, 0x31, /* magic */
+		0x10, 0x01,                   /* version 1 */
+		0x52, 0x02, 0x08, 0x01,       /* subscribe { consumer_id as a varint: wrong type } */
+	};
+	uint64_t malformed = it_counter("drops", "malformed");
+	int fd = raw_socket();
+	Taskwire__Frame *r;
+
+	(void)state;
+	assert_true(send(fd, frame, sizeof(frame), 0) == (ssize_t)sizeof(frame));
+	r = raw_recv(fd);
+	assert_non_null(r);
+	assert_int_equal(r->n_confirms, 1);
+	assert_false(r->confirms[0]->ack);
+	assert_int_equal(r->confirms[0]->reason, TASKWIRE__NACK_REASON__NACK_MALFORMED);
+	taskwire__frame__free_unpacked(r, NULL);
+	assert_int_equal(it_counter("drops", "malformed"), malformed + 1);
+	close(fd);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_workers_end_to_end, it_pools_back),
+		cmocka_unit_test_teardown(test_workers_kill9_redelivers_once, it_pools_back),
+		cmocka_unit_test_teardown(test_workers_lease_expiry_and_stale_ack, it_pools_back),
+		cmocka_unit_test_teardown(test_workers_credit_respected, it_pools_back),
+		cmocka_unit_test_teardown(test_workers_bad_subscriptions, it_pools_back),
+		cmocka_unit_test_teardown(test_workers_bad_acks, it_pools_back),
+		cmocka_unit_test_teardown(test_workers_heartbeat_flood, it_pools_back),
+		cmocka_unit_test_teardown(test_workers_malformed_consumer_frame, it_pools_back),
+	};
+
+	/* WK_FILTER=pattern: one test (while working on it) */
+	if (getenv("WK_FILTER") != NULL)
+		cmocka_set_test_filter(getenv("WK_FILTER"));
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
