@@ -5,6 +5,7 @@
  * both against protobuf-c on the same bytes.
  */
 #include "tw_wire.h"
+#include "tw_wire_consumer.h"
 #include "tw_wire_priv.h"
 
 static void
@@ -124,6 +125,7 @@ tw_wire_decode_replies(const uint8_t *buf, uint32_t len, uint64_t *frame_id,
 		       struct tw_reply_item *items, uint32_t max)
 {
 	uint32_t field, n = 0;
+	struct tw_frame_view consumer = { 0 };  /* consumer messages: validated, not read */
 	struct cursor c;
 	unsigned wt;
 
@@ -144,6 +146,13 @@ tw_wire_decode_replies(const uint8_t *buf, uint32_t len, uint64_t *frame_id,
 		} else if (field == F_FRAME_TASKS) {
 			/* not ours to read, but protobuf-c would refuse a broken one */
 			if (wt != WT_LEN || !get_len(&c, &s) || !valid_task(s))
+				return -1;
+		} else if (field >= F_FRAME_SUBSCRIBE && field <= F_FRAME_ACK_REPLIES) {
+			const uint8_t *start = c.p;
+
+			/* remote-consumer messages: protobuf-c would refuse broken ones */
+			if (wt != WT_LEN || !get_len(&c, &s) ||
+			    !tw_wire_consumer_field(&consumer, field, start, c.p, s))
 				return -1;
 		} else if ((field == F_FRAME_CONFIRMS || field == F_FRAME_RESULTS) && wt == WT_LEN) {
 			if (!get_len(&c, &s) || !valid_reply_item(s, field == F_FRAME_RESULTS))

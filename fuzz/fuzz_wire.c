@@ -4,7 +4,8 @@
  * for headers exchanges) and tw_wire_decode_replies (publisher side).
  * Checks, besides memory safety (ASan/UBSan): every view lies inside the
  * input, and whatever our decoder accepts, protobuf-c accepts too with
- * the same task count (differential against the generated code).
+ * the same task count and the same remote-consumer messages
+ * (differential against the generated code).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,11 +13,71 @@
 
 #include "taskwire.pb-c.h"
 #include "tw_wire.h"
+#include "tw_wire_consumer.h"
 
 static void
 inside(const uint8_t *buf, size_t len, const struct tw_str *s)
 {
 	if (s->len != 0 && (s->p < buf || s->p + s->len > buf + len))
+		abort();
+}
+
+/* Remote-consumer messages: the same fields as protobuf-c read. */
+static void
+check_consumer(const uint8_t *data, size_t size, const struct tw_frame_view *fv,
+	       const Taskwire__Frame *f)
+{
+	struct tw_subscribe_view sv;
+	struct tw_ack_view a;
+	struct tw_str rest, q;
+	uint32_t n = 0;
+
+	if (fv->has_subscribe != (f->subscribe != NULL) || fv->has_cancel != (f->cancel != NULL) ||
+	    fv->has_heartbeat != (f->heartbeat != NULL) || fv->n_acks != f->n_acks)
+		abort();
+	if (fv->has_cancel && fv->cancel_id != f->cancel->consumer_id)
+		abort();
+	if (fv->has_heartbeat && fv->heartbeat_id != f->heartbeat->consumer_id)
+		abort();
+	if (fv->has_subscribe) {
+		const Taskwire__Subscribe *s = f->subscribe;
+
+		if (tw_wire_decode_subscribe(fv->subscribe, &sv) != NULL)
+			abort(); /* validated by the frame decoder: must decode */
+		inside(data, size, &sv.name);
+		inside(data, size, &sv.host);
+		if (sv.consumer_id != s->consumer_id || sv.prefetch != s->prefetch ||
+		    sv.lease_ms != s->lease_ms || sv.heartbeat_ms != s->heartbeat_ms ||
+		    sv.n_queues != s->n_queues || sv.name.len != strlen(s->name) ||
+		    sv.host.len != strlen(s->host))
+			abort();
+		rest = sv.queues;
+		while (tw_wire_subscribe_queue_next(&rest, &q)) {
+			inside(data, size, &q);
+			if (n >= s->n_queues || q.len != strlen(s->queues[n]))
+				abort();
+			n++;
+		}
+		if (n != s->n_queues)
+			abort();
+	}
+	rest = fv->acks;
+	n = 0;
+	while (tw_wire_ack_next(&rest, &a)) {
+		const Taskwire__Ack *m;
+
+		if (n >= f->n_acks)
+			abort();
+		m = f->acks[n++];
+		inside(data, size, &a.value);
+		inside(data, size, &a.error);
+		if (a.tag != m->delivery_tag || a.outcome != (uint32_t)m->outcome ||
+		    a.countdown_ms != m->countdown_ms || a.runtime_ns != m->runtime_ns ||
+		    a.requeue != m->requeue || a.max_retries != m->max_retries ||
+		    a.value.len != m->value.len || a.error.len != strlen(m->error))
+			abort();
+	}
+	if (n != f->n_acks)
 		abort();
 }
 
@@ -93,6 +154,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (n != views[i].n_headers || n != f->tasks[i]->n_headers)
 				abort();
 		}
+		check_consumer(data, size, &fv, f);
 		taskwire__frame__free_unpacked(f, NULL);
 	}
 	if (tw_wire_decode_replies(data, (uint32_t)size, &fid, items, 64) >= 0) {
