@@ -166,6 +166,8 @@ handle_list(struct ctl_ctx *ctx, const Taskwire__Control__ListRequest *l, struct
 		return ctl_schedules_list(ctx, r);
 	case TASKWIRE__CONTROL__LIST_REQUEST__WHAT__WORKERS:
 		return ctl_workers_list(ctx, r);
+	case TASKWIRE__CONTROL__LIST_REQUEST__WHAT__CONSUMERS:
+		return ctl_consumers_list(ctx, r);
 	case TASKWIRE__CONTROL__LIST_REQUEST__WHAT__BINDINGS:
 		ret = list_bindings(&ctx->broker, r);
 		break;

@@ -23,6 +23,9 @@ int ctl_tasks_list(struct ctl_ctx *ctx, struct ctl_reply *r);
 int ctl_events_request(struct ctl_ctx *ctx, const Taskwire__Control__EventsRequest *m,
 		       struct ctl_reply *r);
 
+/* Remote consumers (ctl_consumers.c). */
+int ctl_consumers_list(struct ctl_broker *b, struct ctl_reply *r);
+
 /* Workers and rate limits (ctl_workers.c). */
 int ctl_workers_list(struct ctl_ctx *ctx, struct ctl_reply *r);
 int ctl_workers_rate_limit(struct ctl_ctx *ctx, const char *task, const char *rate,

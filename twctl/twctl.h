@@ -58,6 +58,7 @@ int twctl_rate_limit(const struct twctl_opts *o, int argc, char **argv);
 int twctl_events(const struct twctl_opts *o, int argc, char **argv);
 /** `list workers` output (twctl_workers.c). */
 void twctl_print_workers(const struct twctl_opts *o, const Taskwire__Control__Response *r);
+void twctl_print_consumers(const struct twctl_opts *o, const Taskwire__Control__Response *r);
 /** `list schedules` output (twctl_schedule.c). */
 void twctl_print_schedules(const struct twctl_opts *o, const Taskwire__Control__Response *r);
 /** `list tasks` output (twctl_tasks.c). */

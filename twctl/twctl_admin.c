@@ -445,13 +445,14 @@ twctl_list(const struct twctl_opts *o, int argc, char **argv)
 		{ "tasks", TASKWIRE__CONTROL__LIST_REQUEST__WHAT__TASKS, twctl_print_tasks },
 		{ "schedules", TASKWIRE__CONTROL__LIST_REQUEST__WHAT__SCHEDULES, twctl_print_schedules },
 		{ "workers", TASKWIRE__CONTROL__LIST_REQUEST__WHAT__WORKERS, twctl_print_workers },
+		{ "consumers", TASKWIRE__CONTROL__LIST_REQUEST__WHAT__CONSUMERS, twctl_print_consumers },
 	};
 	Taskwire__Control__Request req = TASKWIRE__CONTROL__REQUEST__INIT;
 	Taskwire__Control__ListRequest l = TASKWIRE__CONTROL__LIST_REQUEST__INIT;
 	Taskwire__Control__Response *resp;
 
 	if (argc != 2)
-		return usage_error("usage: list queues|exchanges|bindings|workers|tasks|schedules");
+		return usage_error("usage: list queues|exchanges|bindings|workers|consumers|tasks|schedules");
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 		if (strcmp(argv[1], kinds[i].name) != 0)
 			continue;
@@ -464,5 +465,5 @@ twctl_list(const struct twctl_opts *o, int argc, char **argv)
 		taskwire__control__response__free_unpacked(resp, NULL);
 		return TWCTL_OK;
 	}
-	return usage_error("usage: list queues|exchanges|bindings|workers|tasks|schedules");
+	return usage_error("usage: list queues|exchanges|bindings|workers|consumers|tasks|schedules");
 }

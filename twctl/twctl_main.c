@@ -20,7 +20,7 @@ static const struct {
 	{ "exchange", twctl_exchange, "exchange declare NAME TYPE [--alternate EX] [--internal] | exchange delete NAME" },
 	{ "bind", twctl_bind, "bind SOURCE DEST [ROUTING_KEY] [--dest-type queue|exchange] [--arg K=V ...] [--match all|any|all-with-x|any-with-x]" },
 	{ "unbind", twctl_unbind, "unbind SOURCE DEST [ROUTING_KEY] [--dest-type queue|exchange] [--arg K=V ...] [--match MODE]" },
-	{ "list", twctl_list, "list queues|exchanges|bindings|workers|tasks|schedules" },
+	{ "list", twctl_list, "list queues|exchanges|bindings|workers|consumers|tasks|schedules" },
 	{ "events", twctl_events, "events [--task ID] [--queue NAME] [--count N] [--timeout S] [--all]   follow task events live (like celery events); ID may be a group or workflow" },
 	{ "rate-limit", twctl_rate_limit, "rate-limit TASK RATE          change a task's rate limit live (100/s, 10/m, 1000/h; 0: none)" },
 	{ "schedule", twctl_schedule, "schedule add NAME (--every DURATION | --cron \"m h dom mon dow\") EXCHANGE ROUTING_KEY TASK [ARGS] | schedule remove NAME" },

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "it_common.h"
 #include "taskwire.pb-c.h"
@@ -323,7 +324,44 @@ test_workers_end_to_end(void **state)
 		assert_int_equal(tw_client_flush(c), 0);
 		expect_all_succeed(c, 64);
 	}
+	/* twctl list consumers: the two threads of tw-worker, what they did */
+	{
+		static char out[1 << 16];
+		json_error_t e;
+		json_t *j, *x;
+		size_t i;
+		uint64_t delivered = 0, acked = 0;
+
+		assert_int_equal(it_twctl_out(out, sizeof(out), "list consumers --json"), 0);
+		j = json_loads(out, 0, &e);
+		assert_non_null(j);
+		assert_int_equal(json_array_size(j), 2);
+		json_array_foreach(j, i, x) {
+			assert_string_equal(json_string_value(json_object_get(x, "name")), "e2e");
+			assert_string_equal(json_string_value(json_array_get(json_object_get(x, "queues"),
+									     0)),
+					    "wk_e2e");
+			assert_int_equal(json_integer_value(json_object_get(x, "prefetch")), 4);
+			assert_int_equal(json_integer_value(json_object_get(x, "unacked")), 0);
+			assert_true(json_integer_value(json_object_get(x, "last_seen_ms")) < 3000);
+			delivered += (uint64_t)json_integer_value(json_object_get(x, "delivered"));
+			acked += (uint64_t)json_integer_value(json_object_get(x, "acked"));
+		}
+		/* wordcount, add, fail, fetch_flaky three times, 64 echoes */
+		assert_int_equal(delivered, 70);
+		assert_int_equal(acked, 70);
+		json_decref(j);
+		assert_int_equal(it_twctl_out(out, sizeof(out), "list consumers"), 0);
+		assert_non_null(strstr(out, "wk_e2e"));
+	}
 	reap(pid, SIGTERM);
+	/* its cancel: no consumer left */
+	{
+		static char out[1 << 12];
+
+		assert_int_equal(it_twctl_out(out, sizeof(out), "list consumers --json"), 0);
+		assert_string_equal(out, "[]\n");
+	}
 	tw_client_close(c);
 }
 

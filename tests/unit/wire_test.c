@@ -191,9 +191,10 @@ static void
 test_wire_unknown_fields_skipped(void **state)
 {
 	struct tw_frame_view fv;
-	/* magic, version 1, field 15 varint, field 16 fixed32, then one empty task */
-	uint8_t fwd[] = { 0x0d, 0x54, 0x57, 0x46, 0x31, 0x10, 0x01, 0x78, 0x05,
-			  0x85, 0x01, 1, 2, 3, 4, 0x22, 0x00 };
+	/* magic, version 1, field 40 varint, field 41 fixed32, then one empty task
+	 * (numbers no Frame field has: 10..16 are the remote-consumer messages) */
+	uint8_t fwd[] = { 0x0d, 0x54, 0x57, 0x46, 0x31, 0x10, 0x01, 0xc0, 0x02, 0x05,
+			  0xcd, 0x02, 1, 2, 3, 4, 0x22, 0x00 };
 
 	(void)state;
 	assert_int_equal(tw_wire_decode_frame(fwd, sizeof(fwd), &fv, views, 8), TW_WIRE_OK);
