@@ -281,9 +281,11 @@ ack_answered(struct tw_worker *w, const Taskwire__AckReply *r)
 static void
 handle_frame(struct tw_worker *w, const Taskwire__Frame *f)
 {
-	if (f->consumer != NULL && f->consumer->consumer_id == w->id) {
-		const Taskwire__ConsumerReply *r = f->consumer;
+	for (size_t i = 0; i < f->n_consumers; i++) {
+		const Taskwire__ConsumerReply *r = f->consumers[i];
 
+		if (r->consumer_id != w->id)
+			continue;
 		if (r->ok) {
 			w->subscribed = true;
 			w->refused = false;

@@ -126,6 +126,27 @@ to_ring(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task *t)
 	tw_task_release(t, ctx->task_pool);
 }
 
+/*
+ * A task delivered TW_RC_MAX_DELIVERIES times without an ack (one that
+ * kills every worker that takes it, or never finishes in its lease) ends:
+ * dead-lettered if its queue says so, else FAILURE naming why. Without
+ * this bound it would go round the consumers for ever.
+ */
+static void
+delivery_limit(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task *t)
+{
+	static const char why[] = "delivered 16 times without an ack (delivery limit): a task "
+				  "that kills its worker, or outlives its lease?";
+
+	tw_cnt_add(ctx, TW_CNT_rc_delivery_limit, 1);
+	tw_cnt_qadd(&ctx->stats->q_completed[t->queue_slot], 1);
+	t->deliveries = 0; /* a dead-lettered copy starts again in its new queue */
+	if (rt != NULL && rt->slot_queue[t->queue_slot] != UINT16_MAX && tw_deadletter(ctx, rt, t))
+		return;
+	tw_exec_report(ctx, t, TW_ST_FAILURE, NULL, 0, why, sizeof(why) - 1);
+	tw_task_release(t, ctx->task_pool);
+}
+
 /* Put t back at the head of its queue with delivery_count + 1. */
 static void
 requeue(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consumers *cs,
@@ -134,8 +155,11 @@ requeue(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consumer
 	uint16_t slot = t->queue_slot;
 	uint32_t s = cs->stash_free;
 
-	if (t->deliveries < UINT8_MAX)
-		t->deliveries++;
+	if (t->deliveries + 1 >= TW_RC_MAX_DELIVERIES) {
+		delivery_limit(ctx, rt, t);
+		return;
+	}
+	t->deliveries++;
 	tw_cnt_add(ctx, TW_CNT_rc_redelivered, 1);
 	if (cs->remote[slot] == 0 || s == NIL) {
 		to_ring(ctx, rt, t);
@@ -540,11 +564,14 @@ deliver_one(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_cons
 		/* a chord callback's args are its group's results, not the message's */
 		.has_args = t->args_group != 0, .args = t->args, .args_len = t->args_len,
 	};
+	uint16_t slot = t->queue_slot; /* read now: a dead-lettered t is no longer ours */
 	struct tw_reply *r;
 	uint32_t size, idx;
 	int g = tw_exec_remote_gate(ctx, rt, t);
 
 	if (g != TW_GATE_RUN) {
+		/* revoked, expired or dead-lettered here: it left the queue for good */
+		tw_cnt_qadd(&ctx->stats->q_completed[slot], 1);
 		if (g == TW_GATE_DONE)
 			tw_task_release(t, ctx->task_pool);
 		return;
@@ -553,6 +580,7 @@ deliver_one(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_cons
 	size = tw_wire_deliver_size(&d);
 	if (size > TW_REPLY_MAX_PAYLOAD - FRAME_HEADER_ROOM) {
 		tw_cnt_add(ctx, TW_CNT_rc_too_large, 1);
+		tw_cnt_qadd(&ctx->stats->q_completed[t->queue_slot], 1);
 		tw_exec_report(ctx, t, TW_ST_FAILURE, NULL, 0, too_large, sizeof(too_large) - 1);
 		tw_task_release(t, ctx->task_pool);
 		return;

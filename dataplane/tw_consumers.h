@@ -46,6 +46,7 @@
 #define TW_RC_DEFAULT_HEARTBEAT_MS 5000u
 #define TW_RC_MISSED_HEARTBEATS 3    /* silent this many intervals: the consumer is gone */
 #define TW_RC_SERVE_BUDGET 256       /* deliveries per loop pass, so a pass stays short */
+#define TW_RC_MAX_DELIVERIES 16      /* unacked deliveries of one task before it ends (FAILURE or DLX) */
 #define TW_RC_NAME 64                /* consumer name and host, incl. NUL */
 #define TW_RC_MZ "tw_consumers"      /* memzone: tw-control reads the table from it */
 

@@ -144,7 +144,7 @@ test_wire_consumer_encode_same_bytes_as_protobuf_c(void **state)
 	struct tw_wbuf w;
 	Taskwire__Frame *u, f;
 	Taskwire__Deliver d = TASKWIRE__DELIVER__INIT, *dp[2] = { &d, &d };
-	Taskwire__ConsumerReply cr = TASKWIRE__CONSUMER_REPLY__INIT;
+	Taskwire__ConsumerReply cr = TASKWIRE__CONSUMER_REPLY__INIT, *crp[1] = { &cr };
 	Taskwire__AckReply ar = TASKWIRE__ACK_REPLY__INIT, ar2 = TASKWIRE__ACK_REPLY__INIT;
 	Taskwire__AckReply *arp[2] = { &ar, &ar2 };
 
@@ -194,10 +194,10 @@ test_wire_consumer_encode_same_bytes_as_protobuf_c(void **state)
 	assert_int_equal(u->deliveries[0]->lease_ms, 30000);
 	assert_true(u->deliveries[0]->has_args);
 	assert_memory_equal(u->deliveries[0]->args.data, "[5]", 3);
-	assert_non_null(u->consumer);
-	assert_true(u->consumer->ok);
-	assert_int_equal(u->consumer->prefetch, 256);
-	assert_int_equal(u->consumer->heartbeat_ms, 600000);
+	assert_int_equal(u->n_consumers, 1);
+	assert_true(u->consumers[0]->ok);
+	assert_int_equal(u->consumers[0]->prefetch, 256);
+	assert_int_equal(u->consumers[0]->heartbeat_ms, 600000);
 	assert_int_equal(u->n_ack_replies, 2);
 	assert_false(u->ack_replies[0]->ok);
 	assert_string_equal(u->ack_replies[0]->detail, "stale delivery tag");
@@ -227,7 +227,8 @@ test_wire_consumer_encode_same_bytes_as_protobuf_c(void **state)
 	ar2.ok = true;
 	f.n_deliveries = 2;
 	f.deliveries = dp;
-	f.consumer = &cr;
+	f.n_consumers = 1;
+	f.consumers = crp;
 	f.n_ack_replies = 2;
 	f.ack_replies = arp;
 	their_len = taskwire__frame__pack(&f, theirs);
