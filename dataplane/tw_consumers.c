@@ -33,17 +33,32 @@
 /* Frame header (magic, version) written before the first entry of a packet. */
 #define FRAME_HEADER_ROOM 16u
 
-struct tw_consumers *
-tw_consumers_create(int socket)
+uint32_t *
+tw_consumers_queues_create(int socket)
 {
 	const struct rte_memzone *mz =
-		rte_memzone_reserve(TW_RC_MZ, sizeof(struct tw_consumers), socket, 0);
+		rte_memzone_reserve(TW_RC_QUEUES_MZ, sizeof(uint32_t) * TW_MAX_QUEUES, socket, 0);
+
+	if (mz == NULL)
+		return NULL;
+	memset(mz->addr, 0, sizeof(uint32_t) * TW_MAX_QUEUES);
+	return mz->addr;
+}
+
+struct tw_consumers *
+tw_consumers_create(int socket, uint32_t id, uint32_t *remote)
+{
+	char name[RTE_MEMZONE_NAMESIZE];
+	const struct rte_memzone *mz;
 	struct tw_consumers *cs;
 
+	snprintf(name, sizeof(name), TW_RC_MZ, id);
+	mz = rte_memzone_reserve(name, sizeof(struct tw_consumers), socket, 0);
 	if (mz == NULL)
 		return NULL;
 	cs = mz->addr;
 	memset(cs, 0, sizeof(*cs));
+	cs->remote = remote;
 	for (uint32_t i = 0; i < TW_RC_INFLIGHT; i++) {
 		cs->inflight[i].next = i + 1 < TW_RC_INFLIGHT ? i + 1 : NIL;
 		cs->inflight[i].prev = NIL;
@@ -73,11 +88,16 @@ find(const struct tw_consumers *cs, uint64_t id)
 	return -1;
 }
 
-/* The queue slot's remote-consumer count (one writer: this lcore; workers read it relaxed). */
+/*
+ * The queue slot's consumer counts: this table's (one writer) and every
+ * table's (other io lcores add too: an atomic add, at subscribe and cancel
+ * only; worker lcores read it relaxed).
+ */
 static inline void
 remote_add(struct tw_consumers *cs, uint16_t slot, int d)
 {
-	__atomic_store_n(&cs->remote[slot], cs->remote[slot] + (uint32_t)d, __ATOMIC_RELAXED);
+	cs->local[slot] += (uint32_t)d;
+	__atomic_fetch_add(&cs->remote[slot], (uint32_t)d, __ATOMIC_RELAXED);
 }
 
 static void
@@ -161,7 +181,8 @@ requeue(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consumer
 	}
 	t->deliveries++;
 	tw_cnt_add(ctx, TW_CNT_rc_redelivered, 1);
-	if (cs->remote[slot] == 0 || s == NIL) {
+	/* the stash serves this table's consumers only: none of this queue here, the ring */
+	if (cs->local[slot] == 0 || s == NIL) {
 		to_ring(ctx, rt, t);
 		return;
 	}
@@ -195,14 +216,17 @@ stash_pop(struct tw_consumers *cs, uint16_t slot)
 	return t;
 }
 
-/* The last remote consumer of slot went: its stashed tasks go to the ring for the workers. */
+/*
+ * The last consumer of slot in this table went: its stashed tasks go to
+ * the ring, for the consumers of other io lcores or the worker lcores.
+ */
 static void
 queue_released(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consumers *cs,
 	       uint16_t slot)
 {
 	struct tw_task *t;
 
-	if (cs->remote[slot] != 0)
+	if (cs->local[slot] != 0)
 		return;
 	/* bounded by the stash size */
 	while ((t = stash_pop(cs, slot)) != NULL)
@@ -311,7 +335,8 @@ copy_name(char *dst, struct tw_str s)
 {
 	uint32_t n = s.len < TW_RC_NAME - 1 ? s.len : TW_RC_NAME - 1;
 
-	memcpy(dst, s.p, n);
+	if (n != 0) /* an absent name has a NULL view */
+		memcpy(dst, s.p, n);
 	dst[n] = '\0';
 }
 

@@ -4,12 +4,16 @@
  * deliveries within a credit window under a lease, and ack with the
  * outcome.
  *
- * Ownership: the consumer table belongs to the io lcore that receives the
- * consumers' frames (the engine polls one RX queue, so one io or
- * run-to-completion lcore; with several RX queues each would own the
- * consumers its RSS hash sends it). That lcore alone subscribes, serves,
+ * Ownership: each io (or run-to-completion) lcore has a consumer table of
+ * its own, for the consumers whose frames reach it: RSS sends every
+ * datagram of one address and port to one RX queue, and each RX queue has
+ * one poller, so a consumer's subscribe, heartbeats and acks all meet the
+ * table that holds its deliveries. That lcore alone subscribes, serves,
  * times out and acks: no lock, no allocation, no system call per message.
- * Everything is preallocated at launch and bounded (TW_RC_* below).
+ * Everything is preallocated at launch and bounded (TW_RC_* below). The
+ * one thing io lcores share is how many consumers each queue has
+ * (tw_consumers.remote, atomic adds at subscribe and cancel only), which
+ * worker lcores read to leave such a queue alone.
  *
  * Which lcores serve a queue: while a queue has at least one subscribed
  * remote consumer, worker lcores skip it and only its remote consumers
@@ -48,7 +52,8 @@
 #define TW_RC_SERVE_BUDGET 256       /* deliveries per loop pass, so a pass stays short */
 #define TW_RC_MAX_DELIVERIES 16      /* unacked deliveries of one task before it ends (FAILURE or DLX) */
 #define TW_RC_NAME 64                /* consumer name and host, incl. NUL */
-#define TW_RC_MZ "tw_consumers"      /* memzone: tw-control reads the table from it */
+#define TW_RC_MZ "tw_consumers_%u"   /* memzone of io lcore %u's table: tw-control reads it */
+#define TW_RC_QUEUES_MZ "tw_consumer_queues" /* the per-queue consumer counts all tables share */
 
 struct tw_frame_view;
 
@@ -84,9 +89,12 @@ struct tw_rc_inflight {
 };
 
 struct tw_consumers {
-	/* read relaxed by worker lcores: a queue slot with a non-zero count is
-	 * served to remote consumers only (one writer: the owning io lcore) */
-	uint32_t remote[TW_MAX_QUEUES];
+	/* consumers per queue slot over every io lcore's table (atomic adds by
+	 * the io lcores; read relaxed by worker lcores: a queue slot with a
+	 * non-zero count is served to remote consumers only) */
+	uint32_t *remote;
+	/* consumers per queue slot in this table (one writer: the owning lcore) */
+	uint32_t local[TW_MAX_QUEUES];
 	uint32_t n_active;           /* consumers in active[] */
 	uint16_t active[TW_RC_MAX_CONSUMERS];
 	uint16_t next_serve;         /* round-robin start among consumers */
@@ -107,11 +115,19 @@ struct tw_consumers {
 };
 
 /**
- * Create the consumer table in a memzone named TW_RC_MZ (zeroed, every
- * list empty). @return the table, or NULL with rte_errno set.
+ * Create the per-queue consumer counts every table shares (memzone
+ * TW_RC_QUEUES_MZ, zeroed). @return them, or NULL with rte_errno set.
  * Threads: main, before launch.
  */
-struct tw_consumers *tw_consumers_create(int socket);
+uint32_t *tw_consumers_queues_create(int socket);
+
+/**
+ * Create io lcore `id`'s consumer table in a memzone named TW_RC_MZ with
+ * id (zeroed, every list empty), counting its consumers into remote.
+ * @return the table, or NULL with rte_errno set.
+ * Threads: main, before launch.
+ */
+struct tw_consumers *tw_consumers_create(int socket, uint32_t id, uint32_t *remote);
 
 /**
  * Act on the consumer messages of a decoded frame (subscribe, cancel,

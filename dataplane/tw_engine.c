@@ -292,10 +292,11 @@ tw_engine_launch(struct tw_engine *e)
 		TW_LOG(INFO, "threads pool: %" PRIu64 " threads", e->cfg.threads);
 	}
 
-	/* one consumer table: the port has one RX queue, so one io lcore owns it */
-	e->consumers = tw_consumers_create((int)s->port_numa < 0 ? SOCKET_ID_ANY : s->port_numa);
-	if (e->consumers == NULL) {
-		TW_LOG(ERR, "remote consumer table: %s", rte_strerror(rte_errno));
+	/* remote consumers: counts per queue shared by the io lcores' tables */
+	e->consumer_queues = tw_consumers_queues_create(s->port_numa < 0 ? SOCKET_ID_ANY
+									 : s->port_numa);
+	if (e->consumer_queues == NULL) {
+		TW_LOG(ERR, "remote consumer counts: %s", rte_strerror(rte_errno));
 		return -ENOMEM;
 	}
 	for (uint32_t i = 1; i < e->n_plan; i++) {
@@ -334,9 +335,17 @@ tw_engine_launch(struct tw_engine *e)
 		ctx->keys = e->keys;
 		ctx->rng = rte_rdtsc() | 1;
 		ctx->threads = e->threads;
-		ctx->remote_queues = e->consumers->remote;
+		ctx->remote_queues = e->consumer_queues;
 		if (pe->role == TW_ROLE_IO || pe->role == TW_ROLE_RTC) {
-			ctx->consumers = e->consumers;
+			/* its own table: the consumers whose frames its RX queues get */
+			ctx->consumers = tw_consumers_create(
+				(int)rte_lcore_to_socket_id(pe->lcore_id), pe->qsbr_id,
+				e->consumer_queues);
+			if (ctx->consumers == NULL) {
+				TW_LOG(ERR, "remote consumer table of lcore %u: %s", pe->lcore_id,
+				       rte_strerror(rte_errno));
+				return -ENOMEM;
+			}
 			ctx->dedup = rte_zmalloc_socket("tw_dedup", sizeof(*ctx->dedup),
 							RTE_CACHE_LINE_SIZE,
 							(int)rte_lcore_to_socket_id(pe->lcore_id));

@@ -27,7 +27,7 @@ struct tw_engine {
 	struct tw_lcore_ctx *ctx[TW_MAX_LCORES];
 	struct tw_threads *threads;   /* threads pool, NULL if no task uses it */
 	struct tw_keys *keys;         /* --keys: publisher keys, NULL: frames need no MAC */
-	struct tw_consumers *consumers; /* remote consumers (memzone TW_RC_MZ), owned by the io lcore */
+	uint32_t *consumer_queues;    /* remote consumers per queue slot, over every io lcore's table */
 	uint64_t last_clock_tsc;      /* housekeeping: last wall-clock resync */
 };
 
