@@ -1,7 +1,8 @@
 /*
  * `twctl list consumers`: the remote consumers the engine's io lcores have
- * subscribed (dataplane/tw_consumers.h), read from their tables'
- * memzones (one per io lcore). Each lcore writes its table without locks;
+ * subscribed (dataplane/tw_consumers.h), read from the table's memzone
+ * (named after its owning lcore: each is looked up). The lcore writes it
+ * without locks;
  * a slot is live while its id is non-zero (released last on subscribe),
  * and the figures are read as they are at that moment (each a single
  * aligned word, so never torn).

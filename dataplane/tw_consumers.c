@@ -1,15 +1,18 @@
 /*
  * Remote consumers: see tw_consumers.h for the model. Runs on the io (or
  * run-to-completion) lcore that owns the table: subscribe/cancel/heartbeat
- * and acks from tw_dispatch's frame decoding, deliveries and timeouts once
- * per loop pass. Owns the descriptors it has delivered (in flight) or put
+ * and acks from tw_dispatch's frame decoding (or handed over by the other
+ * io lcores), deliveries and timeouts once per loop pass. Owns the descriptors it has delivered (in flight) or put
  * back at a queue's head (stash) until they are acked, handed on or
  * released; nothing else.
  *
- * Delivery tags: (generation << 32) | in-flight slot. A slot's generation
- * is bumped each time it takes a delivery, so an ack naming an older
- * generation (acked already, or requeued after its lease) is refused as
- * stale, and one naming a generation never issued as unknown.
+ * Delivery tags: (generation << 32) | (table << 16) | in-flight slot. A
+ * slot's generation is bumped each time it takes a delivery, so an ack
+ * naming an older generation (acked already, or requeued after its lease)
+ * is refused as stale, and one naming a generation never issued as
+ * unknown. The owning lcore's index is named too: a tag made by another
+ * table (another engine, an earlier layout) is refused rather than taken
+ * for one of this table's deliveries.
  */
 #include <stdio.h>
 #include <string.h>
@@ -22,8 +25,10 @@
 #include "tw_consumers.h"
 #include "tw_ctlchan.h"
 #include "tw_deadletter.h"
+#include "tw_drop.h"
 #include "tw_enqueue.h"
 #include "tw_exec.h"
+#include "tw_parse.h"
 #include "tw_reply.h"
 #include "tw_task.h"
 #include "tw_wire_consumer.h"
@@ -59,6 +64,7 @@ tw_consumers_create(int socket, uint32_t id, uint32_t *remote)
 	cs = mz->addr;
 	memset(cs, 0, sizeof(*cs));
 	cs->remote = remote;
+	cs->id = id;
 	for (uint32_t i = 0; i < TW_RC_INFLIGHT; i++) {
 		cs->inflight[i].next = i + 1 < TW_RC_INFLIGHT ? i + 1 : NIL;
 		cs->inflight[i].prev = NIL;
@@ -452,12 +458,19 @@ static void
 ack_one(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consumers *cs,
 	const struct tw_ack_view *a, const struct tw_peer *peer, uint64_t now)
 {
-	uint32_t idx = (uint32_t)a->tag, gen = (uint32_t)(a->tag >> 32);
+	uint32_t idx = (uint32_t)a->tag & 0xffff, gen = (uint32_t)(a->tag >> 32);
+	uint32_t table = (uint32_t)(a->tag >> 16) & 0xffff;
 	struct tw_rc_inflight *e;
 	struct tw_consumer *c;
 	struct tw_task *t;
 
-	if (idx >= TW_RC_INFLIGHT || gen == 0 || gen > cs->inflight[idx].gen) {
+	if (table != cs->id && table < TW_MAX_LCORES && gen != 0) {
+		/* another io lcore's delivery: its consumer's frames never come here */
+		tw_cnt_add(ctx, TW_CNT_rc_ack_foreign, 1);
+		reply_ack(ctx, peer, a->tag, false, "delivery made to another consumer");
+		return;
+	}
+	if (table != cs->id || idx >= TW_RC_INFLIGHT || gen == 0 || gen > cs->inflight[idx].gen) {
 		tw_cnt_add(ctx, TW_CNT_rc_ack_unknown, 1);
 		reply_ack(ctx, peer, a->tag, false, "unknown delivery tag");
 		return;
@@ -611,7 +624,7 @@ deliver_one(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_cons
 		return;
 	}
 	idx = inflight_take(cs, ci, t, now + c->lease_ticks);
-	d.tag = ((uint64_t)cs->inflight[idx].gen << 32) | idx;
+	d.tag = ((uint64_t)cs->inflight[idx].gen << 32) | ((uint64_t)cs->id << 16) | idx;
 	c->delivered++;
 	tw_cnt_add(ctx, TW_CNT_rc_deliveries, 1);
 	r = tw_reply_to(ctx, &c->peer);
@@ -708,6 +721,50 @@ scan(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consumers *
 	return work;
 }
 
+void
+tw_consumers_forward(struct tw_lcore_ctx *ctx, struct rte_mbuf *m)
+{
+	/* the ring's own reference: the dispatch stage releases the frame after the burst */
+	rte_mbuf_refcnt_update(m, 1);
+	if (unlikely(ctx->rc_out == NULL || rte_ring_sp_enqueue(ctx->rc_out, m) != 0)) {
+		/* the consumer resends what is not answered (acks, subscribe); heartbeats recur */
+		tw_drop_burst(ctx, TW_CNT_drop_rc_forward_full, &m, 1);
+		return;
+	}
+	tw_cnt_add(ctx, TW_CNT_rc_forwarded, 1);
+}
+
+/* Frames other io lcores handed over: decoded again here, then released. @return how many. */
+static uint32_t
+forwarded(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
+{
+	struct rte_mbuf *v[TW_BURST];
+	uint32_t total = 0;
+
+	for (uint16_t r = 0; r < ctx->n_rc_in; r++) {
+		/* (an empty ring is one load: the common case) */
+		unsigned n = rte_ring_sc_dequeue_burst(ctx->rc_in[r], (void **)v, TW_BURST, NULL);
+
+		for (unsigned i = 0; i < n; i++) {
+			struct tw_frame_view fv;
+			struct tw_peer peer;
+			uint32_t len;
+			const uint8_t *p = tw_parse_payload(v[i], &len);
+
+			/* decoded once already, by the io lcore that took it in */
+			if (tw_wire_decode_frame(p, len, &fv, ctx->views, TW_FRAME_MAX_TASKS) ==
+			    TW_WIRE_OK) {
+				tw_reply_peer_of(v[i], &peer);
+				tw_consumers_frame(ctx, rt, &fv, &peer);
+			}
+		}
+		if (n != 0)
+			tw_drop_burst(ctx, TW_CNT_frames_released, v, (uint16_t)n);
+		total += n;
+	}
+	return total;
+}
+
 uint32_t
 tw_consumers_serve(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 {
@@ -715,8 +772,12 @@ tw_consumers_serve(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 	uint32_t work = 0, budget = TW_RC_SERVE_BUDGET, n;
 	uint64_t now;
 
-	if (cs == NULL || (cs->n_active == 0 && cs->stash_n == 0))
+	if (cs == NULL)
 		return 0;
+	if (unlikely(ctx->n_rc_in != 0))
+		work += forwarded(ctx, rt);
+	if (cs->n_active == 0 && cs->stash_n == 0)
+		return work;
 	now = rte_rdtsc();
 	/* leases and heartbeats every millisecond, not every pass */
 	if (now >= cs->next_scan_tsc) {
@@ -744,9 +805,14 @@ void
 tw_consumers_drain(struct tw_lcore_ctx *ctx)
 {
 	struct tw_consumers *cs = ctx->consumers;
+	struct rte_mbuf *m;
 
 	if (cs == NULL)
 		return;
+	/* bounded by the rings' sizes */
+	for (uint16_t r = 0; r < ctx->n_rc_in; r++)
+		while (rte_ring_sc_dequeue(ctx->rc_in[r], (void **)&m) == 0)
+			tw_drop_burst(ctx, TW_CNT_frames_released, &m, 1);
 	for (uint32_t i = 0; i < TW_RC_INFLIGHT; i++)
 		if (cs->inflight[i].t != NULL) {
 			tw_task_release(cs->inflight[i].t, ctx->task_pool);

@@ -4,16 +4,17 @@
  * deliveries within a credit window under a lease, and ack with the
  * outcome.
  *
- * Ownership: each io (or run-to-completion) lcore has a consumer table of
- * its own, for the consumers whose frames reach it: RSS sends every
- * datagram of one address and port to one RX queue, and each RX queue has
- * one poller, so a consumer's subscribe, heartbeats and acks all meet the
- * table that holds its deliveries. That lcore alone subscribes, serves,
- * times out and acks: no lock, no allocation, no system call per message.
- * Everything is preallocated at launch and bounded (TW_RC_* below). The
- * one thing io lcores share is how many consumers each queue has
- * (tw_consumers.remote, atomic adds at subscribe and cancel only), which
- * worker lcores read to leave such a queue alone.
+ * Ownership: one io (or run-to-completion) lcore, the first of the plan,
+ * owns the consumer table. Another io lcore that receives a consumer's
+ * frame hands it to the owner through a ring of its own (single producer,
+ * single consumer; tw_consumers_forward): a port need not keep one
+ * address's datagrams on one RX queue (a TAP device steers a flow to the
+ * queue it last sent on), and a consumer's subscribe, heartbeats and acks
+ * must all meet the table that holds its deliveries. The owner alone
+ * subscribes, serves, times out and acks: no lock, no allocation, no
+ * system call per message. Everything is preallocated at launch and
+ * bounded (TW_RC_* below). Worker lcores read only the per-queue consumer
+ * counts (tw_consumers.remote) to leave such a queue alone.
  *
  * Which lcores serve a queue: while a queue has at least one subscribed
  * remote consumer, worker lcores skip it and only its remote consumers
@@ -44,7 +45,7 @@
 #define TW_RC_MAX_CONSUMERS 1024     /* subscribed consumers per io lcore */
 #define TW_RC_MAX_QUEUES 16          /* queues of one subscription */
 #define TW_RC_MAX_PREFETCH 256       /* credit window: a larger one is clamped */
-#define TW_RC_INFLIGHT 8192          /* unacked deliveries per io lcore (power of two) */
+#define TW_RC_INFLIGHT 8192          /* unacked deliveries per io lcore (at most 65,536: a tag's 16 bits) */
 #define TW_RC_STASH 4096             /* redeliveries waiting at queue heads per io lcore */
 #define TW_RC_DEFAULT_LEASE_MS 30000u
 #define TW_RC_DEFAULT_HEARTBEAT_MS 5000u
@@ -54,6 +55,7 @@
 #define TW_RC_NAME 64                /* consumer name and host, incl. NUL */
 #define TW_RC_MZ "tw_consumers_%u"   /* memzone of io lcore %u's table: tw-control reads it */
 #define TW_RC_QUEUES_MZ "tw_consumer_queues" /* the per-queue consumer counts all tables share */
+#define TW_RC_FORWARD_RING 1024      /* consumer frames from one io lcore waiting for the owner */
 
 struct tw_frame_view;
 
@@ -93,6 +95,7 @@ struct tw_consumers {
 	 * the io lcores; read relaxed by worker lcores: a queue slot with a
 	 * non-zero count is served to remote consumers only) */
 	uint32_t *remote;
+	uint32_t id;                 /* the owning lcore's index (plan order): named in tags */
 	/* consumers per queue slot in this table (one writer: the owning lcore) */
 	uint32_t local[TW_MAX_QUEUES];
 	uint32_t n_active;           /* consumers in active[] */
@@ -147,6 +150,15 @@ void tw_consumers_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt,
  * Threads: the owning io (or run-to-completion) lcore, once per pass.
  */
 uint32_t tw_consumers_serve(struct tw_lcore_ctx *ctx, const struct tw_routes *rt);
+
+/**
+ * On an io lcore that does not own the table: hand a frame carrying
+ * consumer messages to the owner (ctx->rc_out). The frame's tasks, if
+ * any, are still the caller's to dispatch.
+ * Ownership: borrows m (takes a reference of its own for the ring).
+ * Threads: io lcores other than the owner.
+ */
+void tw_consumers_forward(struct tw_lcore_ctx *ctx, struct rte_mbuf *m);
 
 /**
  * At stop: release every descriptor held in flight or stashed.

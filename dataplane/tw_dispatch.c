@@ -500,8 +500,12 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct disp
 	}
 	/* a remote consumer's subscribe, cancel, heartbeat or acks (tw_consumers.h) */
 	if (unlikely(fv.has_subscribe || fv.has_cancel || fv.has_heartbeat || fv.n_acks != 0) &&
-	    !injected)
-		tw_consumers_frame(ctx, rt, &fv, &peer);
+	    !injected) {
+		if (ctx->consumers != NULL)
+			tw_consumers_frame(ctx, rt, &fv, &peer);
+		else
+			tw_consumers_forward(ctx, frame);
+	}
 	/*
 	 * Per-task confirms go into the lcore's reply stream: tw_reply_to() at
 	 * each (a settle may have switched the stream to another peer).

@@ -273,12 +273,56 @@ ratelimit_create(uint32_t qsbr_id, uint32_t n_workers, int socket)
 	return r;
 }
 
+/*
+ * Remote consumers (tw_consumers.h): one table, owned by the first io (or
+ * run-to-completion) lcore; a ring to it from each other io lcore, made
+ * before any lcore runs; the per-queue counts worker lcores read.
+ */
+static int
+consumers_setup(struct tw_engine *e)
+{
+	int socket = e->shared->port_numa < 0 ? SOCKET_ID_ANY : e->shared->port_numa;
+	bool owned = false;
+
+	e->consumer_queues = tw_consumers_queues_create(socket);
+	if (e->consumer_queues == NULL) {
+		TW_LOG(ERR, "remote consumer counts: %s", rte_strerror(rte_errno));
+		return -ENOMEM;
+	}
+	for (uint32_t i = 1; i < e->n_plan; i++) {
+		const struct tw_plan_entry *pe = &e->plan[i];
+		char name[RTE_RING_NAMESIZE];
+
+		if (pe->role != TW_ROLE_IO && pe->role != TW_ROLE_RTC)
+			continue;
+		if (!owned) {
+			owned = true;
+			e->consumer_owner = pe->qsbr_id;
+			e->consumers = tw_consumers_create(socket, pe->qsbr_id, e->consumer_queues);
+			if (e->consumers == NULL) {
+				TW_LOG(ERR, "remote consumer table: %s", rte_strerror(rte_errno));
+				return -ENOMEM;
+			}
+			continue;
+		}
+		snprintf(name, sizeof(name), "tw_r_io%u_rc", pe->qsbr_id);
+		e->rc_ring[pe->qsbr_id] = rte_ring_create(name, TW_RC_FORWARD_RING, socket,
+							  RING_F_SP_ENQ | RING_F_SC_DEQ);
+		if (e->rc_ring[pe->qsbr_id] == NULL) {
+			TW_LOG(ERR, "ring %s: %s", name, rte_strerror(rte_errno));
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
 int
 tw_engine_launch(struct tw_engine *e)
 {
 	struct tw_shared *s = e->shared;
 	uint32_t n_workers = 0;
 	uint16_t n_io = plan_io_lcores(e), io_k = 0;
+	int ret;
 
 	publish_tasks(e);
 	for (uint32_t i = 1; i < e->n_plan; i++)
@@ -292,13 +336,9 @@ tw_engine_launch(struct tw_engine *e)
 		TW_LOG(INFO, "threads pool: %" PRIu64 " threads", e->cfg.threads);
 	}
 
-	/* remote consumers: counts per queue shared by the io lcores' tables */
-	e->consumer_queues = tw_consumers_queues_create(s->port_numa < 0 ? SOCKET_ID_ANY
-									 : s->port_numa);
-	if (e->consumer_queues == NULL) {
-		TW_LOG(ERR, "remote consumer counts: %s", rte_strerror(rte_errno));
-		return -ENOMEM;
-	}
+	ret = consumers_setup(e);
+	if (ret != 0)
+		return ret;
 	for (uint32_t i = 1; i < e->n_plan; i++) {
 		const struct tw_plan_entry *pe = &e->plan[i];
 		struct tw_lcore_ctx *ctx;
@@ -337,14 +377,13 @@ tw_engine_launch(struct tw_engine *e)
 		ctx->threads = e->threads;
 		ctx->remote_queues = e->consumer_queues;
 		if (pe->role == TW_ROLE_IO || pe->role == TW_ROLE_RTC) {
-			/* its own table: the consumers whose frames its RX queues get */
-			ctx->consumers = tw_consumers_create(
-				(int)rte_lcore_to_socket_id(pe->lcore_id), pe->qsbr_id,
-				e->consumer_queues);
-			if (ctx->consumers == NULL) {
-				TW_LOG(ERR, "remote consumer table of lcore %u: %s", pe->lcore_id,
-				       rte_strerror(rte_errno));
-				return -ENOMEM;
+			if (pe->qsbr_id == e->consumer_owner) {
+				ctx->consumers = e->consumers;
+				for (uint32_t k = 0; k < TW_MAX_LCORES; k++)
+					if (e->rc_ring[k] != NULL)
+						ctx->rc_in[ctx->n_rc_in++] = e->rc_ring[k];
+			} else {
+				ctx->rc_out = e->rc_ring[pe->qsbr_id];
 			}
 			ctx->dedup = rte_zmalloc_socket("tw_dedup", sizeof(*ctx->dedup),
 							RTE_CACHE_LINE_SIZE,

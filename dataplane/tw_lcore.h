@@ -99,7 +99,10 @@ struct tw_lcore_ctx {
 	struct rte_ring *inject;        /* from tw-control: due tasks to route (io roles) */
 	struct tw_threads *threads;     /* threads pool, NULL if no task uses it */
 	const struct tw_keys *keys;     /* publisher keys: frames must carry a MAC, NULL: no */
-	struct tw_consumers *consumers; /* io roles: the remote consumers this lcore owns */
+	struct tw_consumers *consumers; /* the remote consumers' owner: its table, else NULL */
+	struct rte_ring *rc_out;        /* other io lcores: consumer frames to the owner */
+	struct rte_ring *rc_in[TW_MAX_LCORES]; /* the owner: one ring from each other io lcore */
+	uint16_t n_rc_in;
 	const uint32_t *remote_queues;  /* queue slots served to remote consumers (tw_consumers.h) */
 
 	/* written by this lcore only */
