@@ -18,7 +18,7 @@
 #include <rte_memzone.h>
 
 #include "ctl_handlers.h"
-#include "tw_consumers.h"
+#include "tw_consumers_shm.h"
 
 /* The table of io lcore id, or NULL (not an io lcore, or an engine without tables). */
 static const struct tw_consumers *
@@ -33,7 +33,7 @@ table(uint32_t id)
 }
 
 static int
-fill(struct ctl_broker *b, struct ctl_reply *r, const struct tw_consumer *c,
+fill(const struct tw_shared *sh, struct ctl_reply *r, const struct tw_consumer *c,
      Taskwire__Control__ConsumerInfo *x, uint64_t now)
 {
 	uint16_t nq = c->n_queues < TW_RC_MAX_QUEUES ? c->n_queues : TW_RC_MAX_QUEUES;
@@ -50,7 +50,7 @@ fill(struct ctl_broker *b, struct ctl_reply *r, const struct tw_consumer *c,
 	snprintf(addr, 24, "%s:%u", inet_ntoa(ip), rte_be_to_cpu_16(c->peer.port));
 	x->address = addr;
 	for (uint16_t q = 0; q < nq; q++)
-		queues[q] = (char *)b->sh->queues[c->queue_slot[q] % TW_MAX_QUEUES].name;
+		queues[q] = (char *)sh->queues[c->queue_slot[q] % TW_MAX_QUEUES].name;
 	x->queues = queues;
 	x->n_queues = nq;
 	x->prefetch = c->prefetch;
@@ -59,14 +59,14 @@ fill(struct ctl_broker *b, struct ctl_reply *r, const struct tw_consumer *c,
 	x->acked = c->acked;
 	x->redelivered = c->redelivered;
 	x->refused = c->refused;
-	x->last_seen_ms = now > seen ? (now - seen) * 1000 / b->sh->tsc_hz : 0;
+	x->last_seen_ms = now > seen ? (now - seen) * 1000 / sh->tsc_hz : 0;
 	x->lease_ms = c->lease_ms;
 	x->heartbeat_ms = c->heartbeat_ms;
 	return 0;
 }
 
 int
-ctl_consumers_list(struct ctl_broker *b, struct ctl_reply *r)
+ctl_consumers_list(struct ctl_ctx *ctx, struct ctl_reply *r)
 {
 	Taskwire__Control__ConsumerInfo **out;
 	uint64_t now = rte_rdtsc();
@@ -90,7 +90,7 @@ ctl_consumers_list(struct ctl_broker *b, struct ctl_reply *r)
 		for (uint32_t i = 0; cs != NULL && i < TW_RC_MAX_CONSUMERS && k < n; i++) {
 			if (__atomic_load_n(&cs->c[i].id, __ATOMIC_ACQUIRE) == 0)
 				continue;
-			if (fill(b, r, &cs->c[i], out[k], now) != 0)
+			if (fill(ctx->broker.sh, r, &cs->c[i], out[k], now) != 0)
 				return -ENOMEM;
 			k++;
 		}

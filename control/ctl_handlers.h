@@ -24,7 +24,7 @@ int ctl_events_request(struct ctl_ctx *ctx, const Taskwire__Control__EventsReque
 		       struct ctl_reply *r);
 
 /* Remote consumers (ctl_consumers.c). */
-int ctl_consumers_list(struct ctl_broker *b, struct ctl_reply *r);
+int ctl_consumers_list(struct ctl_ctx *ctx, struct ctl_reply *r);
 
 /* Workers and rate limits (ctl_workers.c). */
 int ctl_workers_list(struct ctl_ctx *ctx, struct ctl_reply *r);

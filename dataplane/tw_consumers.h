@@ -39,83 +39,19 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "tw_consumers_shm.h"
 #include "tw_lcore.h"
 #include "tw_routes.h"
 
-#define TW_RC_MAX_CONSUMERS 1024     /* subscribed consumers per io lcore */
-#define TW_RC_MAX_QUEUES 16          /* queues of one subscription */
 #define TW_RC_MAX_PREFETCH 256       /* credit window: a larger one is clamped */
-#define TW_RC_INFLIGHT 8192          /* unacked deliveries per io lcore (at most 65,536: a tag's 16 bits) */
-#define TW_RC_STASH 4096             /* redeliveries waiting at queue heads per io lcore */
 #define TW_RC_DEFAULT_LEASE_MS 30000u
 #define TW_RC_DEFAULT_HEARTBEAT_MS 5000u
 #define TW_RC_MISSED_HEARTBEATS 3    /* silent this many intervals: the consumer is gone */
 #define TW_RC_SERVE_BUDGET 256       /* deliveries per loop pass, so a pass stays short */
 #define TW_RC_MAX_DELIVERIES 16      /* unacked deliveries of one task before it ends (FAILURE or DLX) */
-#define TW_RC_NAME 64                /* consumer name and host, incl. NUL */
-#define TW_RC_MZ "tw_consumers_%u"   /* memzone of io lcore %u's table: tw-control reads it */
-#define TW_RC_QUEUES_MZ "tw_consumer_queues" /* the per-queue consumer counts all tables share */
 #define TW_RC_FORWARD_RING 1024      /* consumer frames from one io lcore waiting for the owner */
 
 struct tw_frame_view;
-
-/* One subscribed consumer. Written by the owning io lcore only. */
-struct tw_consumer {
-	uint64_t id;                 /* 0: slot free */
-	struct tw_peer peer;         /* where its frames come from and deliveries go */
-	uint16_t n_queues;
-	uint16_t next_q;             /* round-robin start among its queues */
-	uint16_t queue_slot[TW_RC_MAX_QUEUES];
-	uint32_t prefetch;           /* granted window */
-	uint32_t unacked;
-	uint32_t lease_ms;
-	uint32_t heartbeat_ms;
-	uint64_t lease_ticks;
-	uint64_t silence_ticks;      /* TW_RC_MISSED_HEARTBEATS intervals */
-	uint64_t last_seen_tsc;
-	uint64_t subscribed_unix_ms;
-	uint32_t inflight_head;      /* its deliveries: a list through tw_rc_inflight, UINT32_MAX: none */
-	/* figures for twctl (relaxed stores, one writer) */
-	uint64_t delivered, acked, redelivered, refused;
-	char name[TW_RC_NAME];
-	char host[TW_RC_NAME];
-};
-
-/* One unacked delivery. */
-struct tw_rc_inflight {
-	struct tw_task *t;           /* NULL: free */
-	uint32_t gen;                /* bumped at every use: names the delivery in its tag */
-	uint16_t consumer;
-	uint64_t deadline_tsc;       /* lease end */
-	uint32_t prev, next;         /* the consumer's list (UINT32_MAX: none); free list: next */
-};
-
-struct tw_consumers {
-	/* consumers per queue slot over every io lcore's table (atomic adds by
-	 * the io lcores; read relaxed by worker lcores: a queue slot with a
-	 * non-zero count is served to remote consumers only) */
-	uint32_t *remote;
-	uint32_t id;                 /* the owning lcore's index (plan order): named in tags */
-	/* consumers per queue slot in this table (one writer: the owning lcore) */
-	uint32_t local[TW_MAX_QUEUES];
-	uint32_t n_active;           /* consumers in active[] */
-	uint16_t active[TW_RC_MAX_CONSUMERS];
-	uint16_t next_serve;         /* round-robin start among consumers */
-	uint32_t free_inflight;      /* free list head, UINT32_MAX: none left */
-	uint32_t n_inflight;
-	uint64_t next_scan_tsc;      /* leases and heartbeats are checked when it passes */
-	/* redeliveries waiting at the head of their queue: a FIFO per queue slot
-	 * (indices into stash[]), served before the queue's ring */
-	uint32_t stash_free;
-	uint32_t stash_n;
-	uint32_t stash_head[TW_MAX_QUEUES], stash_tail[TW_MAX_QUEUES];
-	struct {
-		struct tw_task *t;
-		uint32_t next;
-	} stash[TW_RC_STASH];
-	struct tw_consumer c[TW_RC_MAX_CONSUMERS];
-	struct tw_rc_inflight inflight[TW_RC_INFLIGHT];
-};
 
 /**
  * Create the per-queue consumer counts every table shares (memzone

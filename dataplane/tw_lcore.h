@@ -13,6 +13,7 @@
 #include <rte_ether.h>
 #include <rte_mbuf.h>
 
+#include "tw_consumers_shm.h"
 #include "tw_shared.h"
 #include "tw_wire.h"
 
@@ -38,12 +39,7 @@ struct tw_txq {
 	struct rte_mbuf *pkts[TW_TX_STASH];
 };
 
-/* Where a reply goes: the peer that sent us a frame. */
-struct tw_peer {
-	struct rte_ether_addr mac;
-	rte_be32_t ip;
-	rte_be16_t port;
-};
+/* struct tw_peer (where a reply goes): tw_consumers_shm.h, which tw-control reads too */
 
 /* The workflow step frame an lcore is filling (tw_workflow.c). */
 struct tw_wf_out {

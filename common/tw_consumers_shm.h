@@ -1,0 +1,93 @@
+/*
+ * The remote-consumer table as it lies in shared memory: written by the
+ * tw-dataplane io lcore that owns it (dataplane/tw_consumers.h), read by
+ * tw-control for `twctl list consumers`. A slot is live while its id is
+ * non-zero: the lcore stores the id last (release) when it subscribes a
+ * consumer, and readers load it with acquire before the other fields.
+ * Changing this layout changes what the two processes share (bump
+ * TW_SHARED_LAYOUT_VERSION in tw_shared.h).
+ */
+#ifndef TW_CONSUMERS_SHM_H
+#define TW_CONSUMERS_SHM_H
+
+#include <stdint.h>
+
+#include <rte_byteorder.h>
+#include <rte_ether.h>
+
+#include "tw_limits.h"
+
+/* Where a reply goes: the peer that sent us a frame (addresses as on the wire). */
+struct tw_peer {
+	struct rte_ether_addr mac;
+	rte_be32_t ip;
+	rte_be16_t port;
+};
+
+#define TW_RC_MAX_CONSUMERS 1024     /* subscribed consumers per io lcore */
+#define TW_RC_MAX_QUEUES 16          /* queues of one subscription */
+#define TW_RC_INFLIGHT 8192          /* unacked deliveries per io lcore (at most 65,536: a tag's 16 bits) */
+#define TW_RC_STASH 4096             /* redeliveries waiting at queue heads per io lcore */
+#define TW_RC_NAME 64                /* consumer name and host, incl. NUL */
+#define TW_RC_MZ "tw_consumers_%u"   /* memzone of io lcore %u's table: tw-control reads it */
+#define TW_RC_QUEUES_MZ "tw_consumer_queues" /* the per-queue consumer counts all tables share */
+
+/* One subscribed consumer. Written by the owning io lcore only. */
+struct tw_consumer {
+	uint64_t id;                 /* 0: slot free */
+	struct tw_peer peer;         /* where its frames come from and deliveries go */
+	uint16_t n_queues;
+	uint16_t next_q;             /* round-robin start among its queues */
+	uint16_t queue_slot[TW_RC_MAX_QUEUES];
+	uint32_t prefetch;           /* granted window */
+	uint32_t unacked;
+	uint32_t lease_ms;
+	uint32_t heartbeat_ms;
+	uint64_t lease_ticks;
+	uint64_t silence_ticks;      /* TW_RC_MISSED_HEARTBEATS intervals */
+	uint64_t last_seen_tsc;
+	uint64_t subscribed_unix_ms;
+	uint32_t inflight_head;      /* its deliveries: a list through tw_rc_inflight, UINT32_MAX: none */
+	/* figures for twctl (relaxed stores, one writer) */
+	uint64_t delivered, acked, redelivered, refused;
+	char name[TW_RC_NAME];
+	char host[TW_RC_NAME];
+};
+
+/* One unacked delivery. */
+struct tw_rc_inflight {
+	struct tw_task *t;           /* NULL: free */
+	uint32_t gen;                /* bumped at every use: names the delivery in its tag */
+	uint16_t consumer;
+	uint64_t deadline_tsc;       /* lease end */
+	uint32_t prev, next;         /* the consumer's list (UINT32_MAX: none); free list: next */
+};
+
+struct tw_consumers {
+	/* consumers per queue slot over every io lcore's table (atomic adds by
+	 * the io lcores; read relaxed by worker lcores: a queue slot with a
+	 * non-zero count is served to remote consumers only) */
+	uint32_t *remote;
+	uint32_t id;                 /* the owning lcore's index (plan order): named in tags */
+	/* consumers per queue slot in this table (one writer: the owning lcore) */
+	uint32_t local[TW_MAX_QUEUES];
+	uint32_t n_active;           /* consumers in active[] */
+	uint16_t active[TW_RC_MAX_CONSUMERS];
+	uint16_t next_serve;         /* round-robin start among consumers */
+	uint32_t free_inflight;      /* free list head, UINT32_MAX: none left */
+	uint32_t n_inflight;
+	uint64_t next_scan_tsc;      /* leases and heartbeats are checked when it passes */
+	/* redeliveries waiting at the head of their queue: a FIFO per queue slot
+	 * (indices into stash[]), served before the queue's ring */
+	uint32_t stash_free;
+	uint32_t stash_n;
+	uint32_t stash_head[TW_MAX_QUEUES], stash_tail[TW_MAX_QUEUES];
+	struct {
+		struct tw_task *t;
+		uint32_t next;
+	} stash[TW_RC_STASH];
+	struct tw_consumer c[TW_RC_MAX_CONSUMERS];
+	struct tw_rc_inflight inflight[TW_RC_INFLIGHT];
+};
+
+#endif
