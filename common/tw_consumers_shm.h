@@ -24,12 +24,12 @@ struct tw_peer {
 	rte_be16_t port;
 };
 
-#define TW_RC_MAX_CONSUMERS 1024     /* subscribed consumers per io lcore */
+#define TW_RC_MAX_CONSUMERS 1024     /* subscribed consumers (one table) */
 #define TW_RC_MAX_QUEUES 16          /* queues of one subscription */
-#define TW_RC_INFLIGHT 8192          /* unacked deliveries per io lcore (at most 65,536: a tag's 16 bits) */
-#define TW_RC_STASH 4096             /* redeliveries waiting at queue heads per io lcore */
+#define TW_RC_INFLIGHT 8192          /* unacked deliveries (at most 65,536: a tag's 16 bits) */
+#define TW_RC_STASH 4096             /* redeliveries waiting at queue heads */
 #define TW_RC_NAME 64                /* consumer name and host, incl. NUL */
-#define TW_RC_MZ "tw_consumers_%u"   /* memzone of io lcore %u's table: tw-control reads it */
+#define TW_RC_MZ "tw_consumers_%u"   /* memzone of the table, named after its owning lcore: tw-control reads it */
 #define TW_RC_QUEUES_MZ "tw_consumer_queues" /* the per-queue consumer counts all tables share */
 
 /* One subscribed consumer. Written by the owning io lcore only. */
