@@ -85,7 +85,14 @@
 	X(wf_groups_failed, "workflow groups and chords failed by a member") \
 	X(wf_callbacks, "chord callbacks fired (by the last member to finish)") \
 	X(wf_member_repeats, "group members reported twice (ignored: counted once)") \
-	X(wf_unknown_group, "group members whose group is not open (NACKed or FAILURE)")
+	X(wf_unknown_group, "group members whose group is not open (NACKed or FAILURE)") \
+	X(retries_capped, "tasks whose retries ended at --retry-max (they allowed more)") \
+	X(retry_floor_raised, "retry countdowns raised to --retry-min-ms") \
+	X(solo_wait_refused, "busy-waits over --solo-max-us refused on a polling lcore (FAILURE)") \
+	X(solo_overruns, "solo tasks that held their polling lcore past --solo-max-us") \
+	X(wf_member_refused, "group members refused: not sent by their group's publisher") \
+	X(wf_groups_refused, "group nodes refused: group limit or memory budget reached") \
+	X(wf_groups_expired, "groups failed by their expiry (callback not run, slot freed)")
 
 enum tw_counter {
 #define TW_X_ENUM(name, help) TW_CNT_##name,

@@ -325,6 +325,10 @@ tw_engine_launch(struct tw_engine *e)
 		ctx->records = s->records[pe->qsbr_id];
 		ctx->inject = s->inject[pe->qsbr_id];
 		ctx->keys = e->keys;
+		ctx->retry_max = (uint32_t)e->cfg.retry_max;
+		ctx->retry_min_ms = (uint32_t)e->cfg.retry_min_ms;
+		ctx->solo_max_us = (uint32_t)e->cfg.solo_max_us;
+		ctx->solo_max_tsc = e->cfg.solo_max_us * (ctx->tsc_hz / 1000000);
 		ctx->rng = rte_rdtsc() | 1;
 		ctx->threads = e->threads;
 		if (pe->role == TW_ROLE_IO || pe->role == TW_ROLE_RTC) {

@@ -98,6 +98,10 @@ struct tw_lcore_ctx {
 	struct rte_ring *inject;        /* from tw-control: due tasks to route (io roles) */
 	struct tw_threads *threads;     /* threads pool, NULL if no task uses it */
 	const struct tw_keys *keys;     /* publisher keys: frames must carry a MAC, NULL: no */
+	uint32_t retry_max;             /* --retry-max: cap on any task's max_retries */
+	uint32_t retry_min_ms;          /* --retry-min-ms: floor of a retry's countdown */
+	uint32_t solo_max_us;           /* --solo-max-us: busy-wait cap, overrun threshold */
+	uint64_t solo_max_tsc;          /* the same in TSC ticks */
 
 	/* written by this lcore only */
 	struct tw_txq tx;

@@ -13,7 +13,9 @@
 #  - the data plane's counters and the routing table survive the restart;
 #  - a solo task that holds its lcore (sleep_us for 2.5 s): `twctl status`
 #    reports the lcore HUNG, naming the task, while tw-control keeps
-#    answering; once it returns, the lcore runs tasks again.
+#    answering; once it returns, the lcore runs tasks again, and the
+#    overrun is counted (solo_overruns).
+# engine options: --solo-max-us 2500000
 set -euo pipefail
 . "$(dirname "$0")/../../deploy/lib.sh"
 twctl() { "$TW_BUILD/twctl" --socket "$TW_SOCKET" "$@"; }
@@ -91,6 +93,7 @@ round $((4 * N)) 4
 tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" publish '' faults \
 	sleep_us '[2500000]' --wait 10 >"$TW_DIR/hung.txt" &
 hpub=$!
+overruns=$(counter solo_overruns)
 sleep 1.6
 out=$(twctl status)
 grep -q "HUNG     lcore [0-9]* has run task [0-9a-f]* (sleep_us) for [0-9]* ms" <<<"$out" ||
@@ -108,4 +111,5 @@ out=$(tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" pub
 	add '[1,1]' --wait 10) || fail "after the hung task: $out"
 grep -q "SUCCESS 2" <<<"$out" || fail "after the hung task: $out"
 twctl status | grep -q HUNG && fail "still hung after the task returned"
+[ "$(counter solo_overruns)" -ge $((overruns + 1)) ] || fail "the overrun was not counted"
 echo "ok: a task holding its lcore is reported HUNG (named, with its time) and the lcore goes on after it"

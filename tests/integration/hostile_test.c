@@ -17,6 +17,9 @@
  *    callback with a clear FAILURE and frees its slot, a publisher's group
  *    memory is bounded.
  * After each test the mempools hold as many free entries as before.
+ *
+ * Limits made small enough to reach in a test:
+ * engine options: --retry-max 5 --retry-min-ms 50 --solo-max-us 1000
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -235,12 +238,159 @@ test_oversized_datagrams_refused_and_counted(void **state)
 	assert_int_equal(it_counter("counters", "acks"), acks_before + 1);
 }
 
+
+/* Replies collected from one socket: confirms and results by task id. */
+struct replies {
+	unsigned acks, nacks, retries, failures, successes;
+	uint64_t first_ms, last_ms;     /* first and last result */
+	char last_error[512];
+};
+
+/* Read replies until `done` says so or timeout_ms passes. */
+static void
+collect(int fd, struct replies *rp, int timeout_ms, bool (*done)(const struct replies *))
+{
+	uint64_t deadline = it_now_ms() + (uint64_t)timeout_ms;
+	Taskwire__Frame *r;
+
+	while (!done(rp) && it_now_ms() < deadline) {
+		if ((r = recv_frame(fd)) == NULL)
+			continue;
+		for (size_t k = 0; k < r->n_confirms; k++) {
+			rp->acks += r->confirms[k]->ack;
+			rp->nacks += !r->confirms[k]->ack;
+		}
+		for (size_t k = 0; k < r->n_results; k++) {
+			const Taskwire__Result *res = r->results[k];
+
+			if (rp->first_ms == 0)
+				rp->first_ms = it_now_ms();
+			rp->last_ms = it_now_ms();
+			rp->retries += res->state == TASKWIRE__TASK_STATE__RETRY;
+			rp->successes += res->state == TASKWIRE__TASK_STATE__SUCCESS;
+			if (res->state == TASKWIRE__TASK_STATE__FAILURE) {
+				rp->failures++;
+				snprintf(rp->last_error, sizeof(rp->last_error), "%s", res->error);
+			}
+		}
+		taskwire__frame__free_unpacked(r, NULL);
+	}
+}
+
+static bool
+one_failure(const struct replies *rp)
+{
+	return rp->failures >= 1;
+}
+
+/*
+ * #4: a task that asks for 2^32-1 retries with countdown 0 (autoretry on
+ * a task that always fails) retries --retry-max times, each after at
+ * least --retry-min-ms, then fails naming the cap; both are counted.
+ */
+static void
+test_retry_loop_capped_and_slowed(void **state)
+{
+	Taskwire__Task t = TASKWIRE__TASK__INIT, *tp = &t;
+	Taskwire__RetryPolicy rp = TASKWIRE__RETRY_POLICY__INIT;
+	uint64_t capped = it_counter("counters", "retries_capped");
+	uint64_t raised = it_counter("counters", "retry_floor_raised");
+	struct replies got = { 0 };
+	uint64_t sent;
+	int fd = udp_socket(200);
+
+	(void)state;
+	rp.max_retries = UINT32_MAX;
+	rp.countdown_ms = 0;
+	rp.autoretry = true;
+	t.id = 4000;
+	t.name = (char *)"fail";
+	t.routing_key = (char *)"hq";
+	t.retry = &rp;
+	sent = it_now_ms();
+	send_tasks(fd, 400, &tp, 1);
+	collect(fd, &got, 10000, one_failure);
+	close(fd);
+	print_message("retry loop: %u RETRY then %u FAILURE in %lu ms (\"%s\")\n", got.retries,
+		      got.failures, (unsigned long)(got.last_ms - sent), got.last_error);
+	assert_int_equal(got.acks, 1);
+	assert_int_equal(got.retries, 5);
+	assert_int_equal(got.failures, 1);
+	assert_non_null(strstr(got.last_error, "retries exhausted (5 of 5, the engine's cap"));
+	/* five countdowns of 0 raised to 50 ms each */
+	assert_true(got.last_ms - sent >= 5 * 50);
+	assert_int_equal(it_counter("counters", "retries_capped"), capped + 1);
+	assert_int_equal(it_counter("counters", "retry_floor_raised"), raised + 5);
+}
+
+static bool
+n_failures_38(const struct replies *rp)
+{
+	return rp->failures >= 38;
+}
+
+static bool
+one_success(const struct replies *rp)
+{
+	return rp->successes >= 1;
+}
+
+/*
+ * #1: one datagram of 38 sleep_us tasks of 10 s each would hold a
+ * run-to-completion lcore for 380 s. Over --solo-max-us each is refused
+ * at once with a FAILURE naming the limit (counted), and a task sent
+ * right after gets its result at once.
+ */
+static void
+test_busy_wait_over_cap_refused(void **state)
+{
+	enum { N = 38 };
+	Taskwire__Task ts[N], *tp[N], add = TASKWIRE__TASK__INIT, *ap = &add;
+	uint64_t refused = it_counter("counters", "solo_wait_refused");
+	struct replies got = { 0 }, after = { 0 };
+	uint64_t t0, t1;
+	int fd = udp_socket(200);
+
+	(void)state;
+	for (int i = 0; i < N; i++) {
+		taskwire__task__init(&ts[i]);
+		ts[i].id = 5000 + (uint64_t)i;
+		ts[i].name = (char *)"sleep_us";
+		ts[i].routing_key = (char *)"hq";
+		ts[i].args.data = (uint8_t *)"[10000000]";
+		ts[i].args.len = 10;
+		tp[i] = &ts[i];
+	}
+	t0 = it_now_ms();
+	send_tasks(fd, 401, tp, N);
+	collect(fd, &got, 10000, n_failures_38);
+	add.id = 5100;
+	add.name = (char *)"add";
+	add.routing_key = (char *)"hq";
+	add.args.data = (uint8_t *)"[2,3]";
+	add.args.len = 5;
+	send_tasks(fd, 402, &ap, 1);
+	collect(fd, &after, 5000, one_success);
+	t1 = it_now_ms();
+	close(fd);
+	print_message("busy-wait: %u of %d sleep_us [10 s] refused (\"%.60s...\"), the next task "
+		      "answered %lu ms after the frame was sent\n", got.failures, N, got.last_error,
+		      (unsigned long)(t1 - t0));
+	assert_int_equal(got.failures, N);
+	assert_non_null(strstr(got.last_error, "over the 1000 us a polling lcore may busy-wait"));
+	assert_int_equal(after.successes, 1);
+	assert_true(t1 - t0 < 2000);
+	assert_int_equal(it_counter("counters", "solo_wait_refused"), refused + N);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_oversized_datagrams_refused_and_counted,
 					  it_pools_back),
+		cmocka_unit_test_teardown(test_retry_loop_capped_and_slowed, it_pools_back),
+		cmocka_unit_test_teardown(test_busy_wait_over_cap_refused, it_pools_back),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
