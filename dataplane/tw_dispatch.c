@@ -526,9 +526,10 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct disp
 			continue;
 		if (unlikely(tv->workflow) && bad == NULL && tv->group_id != 0 &&
 		    tv->group_size == 0) {
-			bool finished;
+			bool finished, foreign;
 
-			bad = tw_workflow_member_check(tv, &finished);
+			bad = tw_workflow_member_check(tv, injected ? NULL : &peer, fv.key_id,
+						       &finished, &foreign);
 			if (finished) {
 				/* a member retransmitted after its group finished */
 				tw_cnt_add(ctx, TW_CNT_tasks_duplicate, 1);
@@ -537,12 +538,21 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct disp
 							 TW_NACK_NONE, NULL);
 				continue;
 			}
+			if (unlikely(foreign)) {
+				/* another publisher's group: it would change that
+				 * group's result (never from the engine's own frames) */
+				tw_cnt_add(ctx, TW_CNT_wf_member_refused, 1);
+				tw_cnt_add(ctx, TW_CNT_nack_access_refused, 1);
+				tw_reply_confirm(ctx, tw_reply_to(ctx, &peer), tv->id, false,
+						 TW_NACK_ACCESS_REFUSED, bad);
+				continue;
+			}
 			if (bad != NULL)
 				tw_cnt_add(ctx, TW_CNT_wf_unknown_group, 1);
 		}
 		if (unlikely(tv->group_size != 0)) {
 			/* a group node: opens its group and queues its members; not routed */
-			bad = tw_workflow_group_open(ctx, tv, &peer);
+			bad = tw_workflow_group_open(ctx, tv, &peer, injected ? 0 : fv.key_id);
 			if (bad == NULL) {
 				routed++;
 				if (!injected)

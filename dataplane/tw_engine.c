@@ -198,7 +198,11 @@ tw_engine_setup(struct tw_engine *e)
 		       rte_strerror(rte_errno));
 		return -ENOMEM;
 	}
-	if (tw_workflow_init(socket, s->qsbr) != 0) {
+	if (tw_workflow_init(socket, s->qsbr, &(struct tw_wf_limits){
+			.expires_ms = e->cfg.group_expires_s * 1000,
+			.expires_max_ms = e->cfg.group_expires_max_s * 1000,
+			.memory = e->cfg.group_memory_mb << 20,
+			.publisher_memory = e->cfg.group_publisher_mb << 20 }) != 0) {
 		TW_LOG(ERR, "workflow group table: %s (reserve more hugepages?)",
 		       rte_strerror(rte_errno));
 		return -ENOMEM;

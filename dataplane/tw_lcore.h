@@ -113,6 +113,7 @@ struct tw_lcore_ctx {
 	struct tw_reply out;            /* confirms and results of this pass (tw_reply_to) */
 	struct tw_records_out rec;      /* store records of this pass */
 	uint64_t rng;                   /* retry jitter (xorshift state) */
+	uint64_t wf_sweep_tsc;          /* worker roles: next look for expired groups */
 	bool out_open;
 	/* workflow steps waiting to be routed at the end of this stage (tw_workflow_flush):
 	 * the frame being filled, and the full ones */
