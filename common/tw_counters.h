@@ -77,6 +77,7 @@
 	X(tasks_duplicate, "retransmitted tasks confirmed again, not run again") \
 	X(results_resent, "results sent again to a publisher that retransmitted") \
 	X(frames_refused_mac, "frames refused: MAC missing or wrong (--keys)") \
+	X(frames_refused_replay, "signed frames refused: replayed, outside the replay window, or no room to remember them") \
 	X(nack_source_refused, "tasks NACKed: source address outside the exchange's ranges") \
 	X(wf_steps, "workflow steps published by the worker that finished their parent") \
 	X(wf_step_refused, "workflow steps that could not be published or queued (FAILURE recorded)") \

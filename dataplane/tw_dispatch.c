@@ -17,6 +17,7 @@
 #include "tw_deadletter.h"
 #include "tw_dedup.h"
 #include "tw_keys.h"
+#include "tw_replay.h"
 #include "tw_dispatch.h"
 #include "tw_enqueue.h"
 #include "tw_route_cache.h"
@@ -495,6 +496,29 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct disp
 				 "frame MAC missing or wrong: this engine takes authenticated frames only");
 		tw_reply_close(ctx, &fr);
 		return 0;
+	}
+	if (unlikely(ctx->replay != NULL) && !injected) {
+		/* a valid MAC says who made the frame, not that it is new */
+		enum tw_replay_verdict rv = tw_replay_check(ctx->replay, fv.mac.p, fv.mac.len,
+							    peer.ip, peer.port, fv.sent_us,
+							    fv.retransmits, now_ms);
+
+		if (rv != TW_REPLAY_NEW && rv != TW_REPLAY_RETRANSMIT) {
+			struct tw_reply fr;
+
+			tw_cnt_add(ctx, TW_CNT_frames_refused_replay, 1);
+			tw_reply_open(&fr, &peer, fv.frame_id);
+			tw_reply_confirm(ctx, &fr, 0, false, TW_NACK_ACCESS_REFUSED,
+					 rv == TW_REPLAY_REPLAYED
+						 ? "frame replayed: this signed frame was taken before"
+					 : rv == TW_REPLAY_STALE
+						 ? "frame sent_us missing or outside the replay window "
+						   "(clocks must agree)"
+						 : "too many signed frames in the replay window: "
+						   "send again later");
+			tw_reply_close(ctx, &fr);
+			return 0;
+		}
 	}
 	/*
 	 * Per-task confirms go into the lcore's reply stream: tw_reply_to() at

@@ -16,6 +16,7 @@
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
+#include "tw_replay.h"
 #include "tw_engine.h"
 #include "tw_workflow.h"
 #include "tw_lcore_loop.h"
@@ -341,6 +342,13 @@ tw_engine_launch(struct tw_engine *e)
 							(int)rte_lcore_to_socket_id(pe->lcore_id));
 			if (ctx->dedup == NULL)
 				return -ENOMEM;
+			if (e->keys != NULL) {
+				ctx->replay = tw_replay_create((uint32_t)e->cfg.replay_frames,
+							       e->cfg.replay_window_s * 1000,
+							       (int)rte_lcore_to_socket_id(pe->lcore_id));
+				if (ctx->replay == NULL)
+					return -ENOMEM;
+			}
 		}
 		if (pe->role == TW_ROLE_WORKER || pe->role == TW_ROLE_RTC) {
 			ctx->rate = ratelimit_create(pe->qsbr_id, n_workers,
