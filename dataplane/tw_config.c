@@ -65,7 +65,7 @@ static const struct opt_row options[] = {
 	  "--keys: a signed frame is taken within this many seconds of its sent_us, once" },
 	{ "replay-frames", OPT_U64, 1024, 16777216, 262144,
 	  offsetof(struct tw_config, replay_frames),
-	  "--keys: signed frames remembered per io lcore for the replay window" },
+	  "--keys: signed frames remembered for the replay window (one table for all io lcores)" },
 	{ "retry-max", OPT_U64, 0, 1000000, 100, offsetof(struct tw_config, retry_max),
 	  "retries any task may make, whatever it asks (a larger max_retries is capped, counted)" },
 	{ "retry-min-ms", OPT_U64, 0, 3600000, 100, offsetof(struct tw_config, retry_min_ms),

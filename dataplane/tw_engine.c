@@ -77,6 +77,12 @@ tw_engine_plan(struct tw_engine *e)
 	e->n_plan = (uint32_t)ret;
 	tw_plan_format(e->plan, e->n_plan, e->plan_mode, buf, sizeof(buf));
 	printf("%s", buf);
+	/* said once, where the operator reads the plan: on one polling lcore a
+	 * solo task holds the port too */
+	if (strcmp(e->plan_mode, "run-to-completion") == 0)
+		printf("  a solo task holds the port while it runs (nothing answered, ARP "
+		       "included): built-ins busy-wait at most %" PRIu64 " us (--solo-max-us), "
+		       "long tasks belong on the threads pool\n", e->cfg.solo_max_us);
 	fflush(stdout);
 	return 0;
 }
@@ -281,6 +287,7 @@ int
 tw_engine_launch(struct tw_engine *e)
 {
 	struct tw_shared *s = e->shared;
+	struct tw_replay *replay = NULL;
 	uint32_t n_workers = 0;
 	uint16_t n_io = plan_io_lcores(e), io_k = 0;
 
@@ -296,6 +303,14 @@ tw_engine_launch(struct tw_engine *e)
 		TW_LOG(INFO, "threads pool: %" PRIu64 " threads", e->cfg.threads);
 	}
 
+	/* one replay table for every io lcore: a copy of a frame may come in
+	 * on any RX queue */
+	if (e->keys != NULL) {
+		replay = tw_replay_create((uint32_t)e->cfg.replay_frames,
+					  e->cfg.replay_window_s * 1000, (int)rte_socket_id());
+		if (replay == NULL)
+			return -ENOMEM;
+	}
 	for (uint32_t i = 1; i < e->n_plan; i++) {
 		const struct tw_plan_entry *pe = &e->plan[i];
 		struct tw_lcore_ctx *ctx;
@@ -342,13 +357,7 @@ tw_engine_launch(struct tw_engine *e)
 							(int)rte_lcore_to_socket_id(pe->lcore_id));
 			if (ctx->dedup == NULL)
 				return -ENOMEM;
-			if (e->keys != NULL) {
-				ctx->replay = tw_replay_create((uint32_t)e->cfg.replay_frames,
-							       e->cfg.replay_window_s * 1000,
-							       (int)rte_lcore_to_socket_id(pe->lcore_id));
-				if (ctx->replay == NULL)
-					return -ENOMEM;
-			}
+			ctx->replay = replay;
 		}
 		if (pe->role == TW_ROLE_WORKER || pe->role == TW_ROLE_RTC) {
 			ctx->rate = ratelimit_create(pe->qsbr_id, n_workers,

@@ -13,7 +13,8 @@
  * frame may take holds a frame still inside it, the frame is refused
  * (nothing is forgotten early, so no replay ever gets through).
  *
- * Threads: one table per io (or run-to-completion) lcore, used only by it.
+ * Threads: one table shared by every io (or run-to-completion) lcore, so a
+ * copy is caught whichever lcore's RX queue it lands in; lock-free.
  */
 #ifndef TW_REPLAY_H
 #define TW_REPLAY_H
@@ -43,7 +44,7 @@ struct tw_replay *tw_replay_create(uint32_t entries, uint64_t window_ms, int soc
 /**
  * Check an authenticated frame (its MAC already verified) and remember it.
  * @param mac  its MAC (at least 8 bytes)
- * Threads: the owning lcore.
+ * Threads: any io lcore, concurrently.
  */
 enum tw_replay_verdict tw_replay_check(struct tw_replay *r, const uint8_t *mac, uint32_t mac_len,
 				       rte_be32_t ip, rte_be16_t port, uint64_t sent_us,

@@ -127,8 +127,10 @@ tw_workflow_init(int socket, struct rte_rcu_qsbr *qsbr, const struct tw_wf_limit
 void
 tw_workflow_reclaim(void)
 {
+	/* all that is due: the memory of expired groups goes back to their
+	 * publishers' accounts only here (4,096 frees at most, off the lcores) */
 	if (graveyard != NULL)
-		rte_rcu_qsbr_dq_reclaim(graveyard, 64, NULL, NULL, NULL);
+		rte_rcu_qsbr_dq_reclaim(graveyard, TW_WF_MAX_GROUPS, NULL, NULL, NULL);
 }
 
 static inline uint32_t
