@@ -1,21 +1,23 @@
 /*
  * What one unauthenticated datagram may make the engine do, tried as a
- * hostile client would, through the real binaries (issue 23 of the
- * hardening round on the wire). Each test sends what an attacker would
- * and checks the engine's answer and the counter that makes it visible:
- *  - oversized datagrams, over a link whose MTU the sender raised to
- *    9000: every one is refused by frame id (NACK too-large) and counted,
- *    none is ACKed and run with a result that cannot be sent back;
+ * hostile client would, through the real binaries. Each test sends what
+ * an attacker would and checks the engine's answer and the counter that
+ * makes it visible:
+ *  - oversized datagrams (the sender raised its link's MTU to 9,000, or
+ *    let the kernel fragment): each one the engine sees is refused by
+ *    frame id (NACK too-large) and counted, those the device discards are
+ *    counted as the port's rx errors, none is ACKed and run with a result
+ *    that cannot be sent back;
  *  - endless retry loops: max_retries is capped and retry countdowns get
  *    a floor, both counted;
+ *  - a busy-waiting built-in on a polling lcore: refused over its cap,
+ *    counted, and the engine answers the next task at once;
  *  - group poisoning: a member from another publisher than its group's is
  *    refused (NACK access-refused) and counted, the chord's result is the
  *    publisher's own;
- *  - a busy-waiting built-in on a polling lcore: capped, and an overrun
- *    counted;
- *  - open groups: the documented limit holds, an expired group fails its
- *    callback with a clear FAILURE and frees its slot, a publisher's group
- *    memory is bounded.
+ *  - open groups: an expired group fails its callback with a clear
+ *    FAILURE and frees its slot; the documented 4,096 limit holds; a
+ *    publisher's group memory is bounded while another's is not touched.
  * After each test the mempools hold as many free entries as before.
  *
  * Limits made small enough to reach in a test:
