@@ -308,8 +308,12 @@ tw_engine_launch(struct tw_engine *e)
 	if (e->keys != NULL) {
 		replay = tw_replay_create((uint32_t)e->cfg.replay_frames,
 					  e->cfg.replay_window_s * 1000, (int)rte_socket_id());
-		if (replay == NULL)
+		if (replay == NULL) {
+			TW_LOG(ERR, "replay table of %" PRIu64 " frames: %s (reserve more "
+			       "hugepages, or a smaller --replay-frames)", e->cfg.replay_frames,
+			       rte_strerror(rte_errno));
 			return -ENOMEM;
+		}
 	}
 	for (uint32_t i = 1; i < e->n_plan; i++) {
 		const struct tw_plan_entry *pe = &e->plan[i];

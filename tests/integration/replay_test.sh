@@ -16,7 +16,10 @@ keys=$TW_DIR/replay-keys
 printf '9 00112233445566778899aabbccddeeff0123456789abcdef\n' >"$keys"
 chmod 0600 "$keys"
 id="it${TW_IT_TAG:-}rpk"
-tw_engine_start "$id" --keys "$keys" --replay-window-s 5 || fail "engine with keys"
+# small pools: this engine runs beside the one run.sh started, on hugepages
+# other tests share
+tw_engine_start "$id" --keys "$keys" --replay-window-s 5 --mbufs 4095 --task-descriptors 4095 ||
+	fail "engine with keys"
 trap 'tw_engine_stop "$TW_BUILD/run/$id"' EXIT
 . "$TW_BUILD/run/$id/engine.env"
 kt() { tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" "$@"; }
