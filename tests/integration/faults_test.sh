@@ -11,11 +11,11 @@
 #    the killed tw-control had taken from the rings and not yet written
 #    (at most one drain burst: 32 record frames per polling lcore);
 #  - the data plane's counters and the routing table survive the restart;
-#  - a solo task that holds its lcore (sleep_us for 2.5 s): `twctl status`
+#  - a solo task that holds its lcore (sleep_us for 4 s): `twctl status`
 #    reports the lcore HUNG, naming the task, while tw-control keeps
 #    answering; once it returns, the lcore runs tasks again, and the
 #    overrun is counted (solo_overruns).
-# engine options: --solo-max-us 2500000
+# engine options: --solo-max-us 4000000
 set -euo pipefail
 . "$(dirname "$0")/../../deploy/lib.sh"
 twctl() { "$TW_BUILD/twctl" --socket "$TW_SOCKET" "$@"; }
@@ -91,7 +91,7 @@ round $((4 * N)) 4
 # (in the background: on a run-to-completion lcore its confirm leaves only
 # after the pass, that is after the task)
 tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" publish '' faults \
-	sleep_us '[2500000]' --wait 10 >"$TW_DIR/hung.txt" &
+	sleep_us '[4000000]' --wait 10 >"$TW_DIR/hung.txt" &
 hpub=$!
 overruns=$(counter solo_overruns)
 sleep 1.6
