@@ -94,7 +94,8 @@ tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" publish '
 	sleep_us '[4000000]' --wait 10 >"$TW_DIR/hung.txt" &
 hpub=$!
 overruns=$(counter solo_overruns)
-sleep 1.6
+# long enough for a (sanitized, slow to start) publisher to get it running for a second
+sleep 2.5
 out=$(twctl status)
 grep -q "HUNG     lcore [0-9]* has run task [0-9a-f]* (sleep_us) for [0-9]* ms" <<<"$out" ||
 	fail "no hung lcore in status: $out"
