@@ -226,6 +226,15 @@ task_cost(const struct tw_publish *p, size_t name_len, size_t ex_len, size_t key
 }
 
 static uint64_t
+unix_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static uint64_t
 unix_ms(void)
 {
 	struct timespec ts;
@@ -341,8 +350,12 @@ tw_client_send_frame(struct tw_client *c, Taskwire__Frame *f, bool delayed)
 	f->frame_id = c->next_frame_id++;
 	/* at-least-once: the engine must suppress duplicates of our retransmits */
 	f->retransmits = c->retransmit_ms != 0;
-	if (c->key != NULL)
+	if (c->key != NULL) {
 		f->key_id = c->key->id;
+		/* under the MAC: the engine takes a signed frame once, and only
+		 * within its replay window of this time */
+		f->sent_us = unix_us();
+	}
 	len = taskwire__frame__get_packed_size(f);
 	if (len + 2 + TW_MAC_LEN > SEND_BYTES)
 		return -EMSGSIZE;

@@ -77,6 +77,7 @@
 	X(tasks_duplicate, "retransmitted tasks confirmed again, not run again") \
 	X(results_resent, "results sent again to a publisher that retransmitted") \
 	X(frames_refused_mac, "frames refused: MAC missing or wrong (--keys)") \
+	X(frames_refused_replay, "signed frames refused: replayed, outside the replay window, or no room to remember them") \
 	X(nack_source_refused, "tasks NACKed: source address outside the exchange's ranges") \
 	X(wf_steps, "workflow steps published by the worker that finished their parent") \
 	X(wf_step_refused, "workflow steps that could not be published or queued (FAILURE recorded)") \
@@ -106,7 +107,14 @@
 	X(rc_requeue_tail, "redeliveries put at the tail (head stash full, or no consumer left)") \
 	X(rc_delivery_limit, "tasks ended after 16 deliveries without an ack (FAILURE or dead-lettered)") \
 	X(rc_forwarded, "consumer frames handed to the io lcore that owns the consumers") \
-	X(drop_rc_forward_full, "consumer frames lost: the owner's ring from this io lcore was full")
+	X(drop_rc_forward_full, "consumer frames lost: the owner's ring from this io lcore was full") \
+	X(retries_capped, "tasks whose retries ended at --retry-max (they allowed more)") \
+	X(retry_floor_raised, "retry countdowns raised to --retry-min-ms") \
+	X(solo_wait_refused, "busy-waits over --solo-max-us refused on a polling lcore (FAILURE)") \
+	X(solo_overruns, "solo tasks that held their polling lcore past --solo-max-us") \
+	X(wf_member_refused, "group members refused: not sent by their group's publisher") \
+	X(wf_groups_refused, "group nodes refused: group limit or memory budget reached") \
+	X(wf_groups_expired, "groups failed by their expiry (callback not run, slot freed)")
 
 enum tw_counter {
 #define TW_X_ENUM(name, help) TW_CNT_##name,

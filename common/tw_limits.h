@@ -14,6 +14,7 @@
 #define TW_MAX_LCORES 16         /* polling lcores the engine plans and counts */
 #define TW_MAX_ROUTE_DESTS TW_MAX_QUEUES /* queues one task may reach: all of them */
 #define TW_FRAME_MAX_TASKS 256   /* tasks in one frame */
+#define TW_DATAGRAM_MAX 1472u    /* UDP payload of a frame: one 1500-byte MTU (replies are no larger) */
 #define TW_MAX_TASK_HEADERS 16   /* headers on one task */
 #define TW_QUEUE_DEFAULT_LEN 65536
 #define TW_QUEUE_MAX_LEN (1u << 24)

@@ -31,9 +31,10 @@
  * Bumped whenever what the two processes share changes meaning, including
  * tw_routes_hash(): tw-control builds the routing tables' indexes with it
  * and tw-dataplane probes them with its own copy (6: names hashed 8 bytes
- * at a time instead of FNV-1a; 7: remote-consumer counters).
+ * at a time instead of FNV-1a; 7: remote-consumer counters; 8: the wire
+ * hardening counters).
  */
-#define TW_SHARED_LAYOUT_VERSION 7u
+#define TW_SHARED_LAYOUT_VERSION 8u
 
 struct rte_mempool;
 struct rte_rcu_qsbr;

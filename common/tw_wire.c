@@ -379,6 +379,7 @@ decode_frame(const uint8_t *buf, uint32_t len, struct tw_frame_view *fv,
 	fv->n_tasks = 0;
 	fv->retransmits = false;
 	fv->key_id = 0;
+	fv->sent_us = 0;
 	fv->mac.p = NULL;
 	fv->mac.len = 0;
 	fv->mac_off = 0;
@@ -411,6 +412,12 @@ decode_frame(const uint8_t *buf, uint32_t len, struct tw_frame_view *fv,
 			}
 			memcpy(&fv->key_id, c.p, 4);
 			c.p += 4;
+			break;
+		case F_FRAME_SENT_US:
+			if (wt != WT_FIXED64 || !get_fixed64(&c, &fv->sent_us)) {
+				fv->error = "bad sent_us field";
+				return TW_WIRE_MALFORMED;
+			}
 			break;
 		case F_FRAME_MAC:
 			if (wt != WT_LEN || !get_len(&c, &fv->mac)) {

@@ -110,6 +110,7 @@ struct tw_frame_view {
 	bool retransmits;        /* the publisher retransmits: suppress duplicates */
 	uint32_t key_id;         /* authenticated frames: the publisher's key, 0: none */
 	struct tw_str mac;       /* its MAC (len 0: none) */
+	uint64_t sent_us;        /* authenticated frames: when signed, unix us (0: not said) */
 	uint32_t mac_off;        /* bytes of the frame the MAC covers (up to the mac field) */
 	const char *error;       /* static string naming the first problem, for NACK details */
 	/* Remote consumer messages (fields 10..13), validated as protobuf-c

@@ -114,11 +114,13 @@ decode_item(struct tw_str span, uint32_t kind, struct tw_reply_item *it)
 	return true;
 }
 
-/* Wire types of Frame's fields 1..9, as declared: protobuf-c refuses others
- * (fuzz_wire found key_id and mac missing here when they were added). */
+/* Wire types of Frame's fields 1..17, as declared: protobuf-c refuses others
+ * (fuzz_wire found key_id and mac missing here when they were added, and
+ * sent_us). 10..16 are the remote consumers' messages. */
 static const int8_t frame_wt[] = { -1, WT_FIXED32, WT_VARINT, WT_FIXED64, WT_LEN, WT_LEN, WT_LEN,
-				   WT_VARINT, WT_FIXED32, WT_LEN };
-#define FRAME_KNOWN_FIELDS 9
+				   WT_VARINT, WT_FIXED32, WT_LEN, WT_LEN, WT_LEN, WT_LEN, WT_LEN,
+				   WT_LEN, WT_LEN, WT_LEN, WT_FIXED64 };
+#define FRAME_KNOWN_FIELDS 17
 
 int
 tw_wire_decode_replies(const uint8_t *buf, uint32_t len, uint64_t *frame_id,

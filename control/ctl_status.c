@@ -83,6 +83,7 @@ fill_port(const struct tw_shared *sh, const uint64_t *sum, struct ctl_reply *r,
 	if (rte_eth_dev_is_valid_port(sh->port_id) && rte_eth_stats_get(sh->port_id, &es) == 0) {
 		p->rx_missed = es.imissed;
 		p->rx_nombuf = es.rx_nombuf;
+		p->rx_errors = es.ierrors;
 	}
 	arr[0] = p;
 	st->n_ports = 1;

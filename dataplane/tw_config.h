@@ -29,6 +29,15 @@ struct tw_config {
 	uint64_t rx_desc;
 	uint64_t tx_desc;
 	uint64_t max_pollers;
+	uint64_t replay_window_s;  /* --keys: window of a signed frame's sent_us */
+	uint64_t replay_frames;    /* --keys: frames the replay table remembers */
+	uint64_t retry_max;        /* cap on any task's max_retries */
+	uint64_t retry_min_ms;     /* floor of a retry's countdown */
+	uint64_t solo_max_us;      /* busy-wait cap of built-ins, overrun threshold of solo tasks */
+	uint64_t group_expires_s;  /* default life of an open group */
+	uint64_t group_expires_max_s;
+	uint64_t group_memory_mb;  /* all open groups */
+	uint64_t group_publisher_mb; /* the open groups of one publisher */
 	struct tw_config_paths plugins; /* --tasks FILE ... (borrows argv) */
 	struct tw_config_paths task_opts; /* --task NAME:KEY=VALUE ... (tw_tasks_configure) */
 	uint64_t threads;          /* threads of the threads pool */

@@ -18,6 +18,7 @@
 #include "tw_deadletter.h"
 #include "tw_dedup.h"
 #include "tw_keys.h"
+#include "tw_replay.h"
 #include "tw_dispatch.h"
 #include "tw_enqueue.h"
 #include "tw_route_cache.h"
@@ -498,6 +499,29 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct disp
 		tw_reply_close(ctx, &fr);
 		return 0;
 	}
+	if (unlikely(ctx->replay != NULL) && !injected) {
+		/* a valid MAC says who made the frame, not that it is new */
+		enum tw_replay_verdict rv = tw_replay_check(ctx->replay, fv.mac.p, fv.mac.len,
+							    peer.ip, peer.port, fv.sent_us,
+							    fv.retransmits, now_ms);
+
+		if (rv != TW_REPLAY_NEW && rv != TW_REPLAY_RETRANSMIT) {
+			struct tw_reply fr;
+
+			tw_cnt_add(ctx, TW_CNT_frames_refused_replay, 1);
+			tw_reply_open(&fr, &peer, fv.frame_id);
+			tw_reply_confirm(ctx, &fr, 0, false, TW_NACK_ACCESS_REFUSED,
+					 rv == TW_REPLAY_REPLAYED
+						 ? "frame replayed: this signed frame was taken before"
+					 : rv == TW_REPLAY_STALE
+						 ? "frame sent_us missing or outside the replay window "
+						   "(clocks must agree)"
+						 : "too many signed frames in the replay window: "
+						   "send again later");
+			tw_reply_close(ctx, &fr);
+			return 0;
+		}
+	}
 	/* a remote consumer's subscribe, cancel, heartbeat or acks (tw_consumers.h) */
 	if (unlikely(fv.has_subscribe || fv.has_cancel || fv.has_heartbeat || fv.n_acks != 0) &&
 	    !injected) {
@@ -536,9 +560,10 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct disp
 			continue;
 		if (unlikely(tv->workflow) && bad == NULL && tv->group_id != 0 &&
 		    tv->group_size == 0) {
-			bool finished;
+			bool finished, foreign;
 
-			bad = tw_workflow_member_check(tv, &finished);
+			bad = tw_workflow_member_check(tv, injected ? NULL : &peer, fv.key_id,
+						       &finished, &foreign);
 			if (finished) {
 				/* a member retransmitted after its group finished */
 				tw_cnt_add(ctx, TW_CNT_tasks_duplicate, 1);
@@ -547,12 +572,21 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct disp
 							 TW_NACK_NONE, NULL);
 				continue;
 			}
+			if (unlikely(foreign)) {
+				/* another publisher's group: it would change that
+				 * group's result (never from the engine's own frames) */
+				tw_cnt_add(ctx, TW_CNT_wf_member_refused, 1);
+				tw_cnt_add(ctx, TW_CNT_nack_access_refused, 1);
+				tw_reply_confirm(ctx, tw_reply_to(ctx, &peer), tv->id, false,
+						 TW_NACK_ACCESS_REFUSED, bad);
+				continue;
+			}
 			if (bad != NULL)
 				tw_cnt_add(ctx, TW_CNT_wf_unknown_group, 1);
 		}
 		if (unlikely(tv->group_size != 0)) {
 			/* a group node: opens its group and queues its members; not routed */
-			bad = tw_workflow_group_open(ctx, tv, &peer);
+			bad = tw_workflow_group_open(ctx, tv, &peer, injected ? 0 : fv.key_id);
 			if (bad == NULL) {
 				routed++;
 				if (!injected)

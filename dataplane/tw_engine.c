@@ -17,6 +17,7 @@
 #include <rte_ring.h>
 
 #include "tw_consumers.h"
+#include "tw_replay.h"
 #include "tw_engine.h"
 #include "tw_workflow.h"
 #include "tw_lcore_loop.h"
@@ -77,6 +78,12 @@ tw_engine_plan(struct tw_engine *e)
 	e->n_plan = (uint32_t)ret;
 	tw_plan_format(e->plan, e->n_plan, e->plan_mode, buf, sizeof(buf));
 	printf("%s", buf);
+	/* said once, where the operator reads the plan: on one polling lcore a
+	 * solo task holds the port too */
+	if (strcmp(e->plan_mode, "run-to-completion") == 0)
+		printf("  a solo task holds the port while it runs (nothing answered, ARP "
+		       "included): built-ins busy-wait at most %" PRIu64 " us (--solo-max-us), "
+		       "long tasks belong on the threads pool\n", e->cfg.solo_max_us);
 	fflush(stdout);
 	return 0;
 }
@@ -199,7 +206,11 @@ tw_engine_setup(struct tw_engine *e)
 		       rte_strerror(rte_errno));
 		return -ENOMEM;
 	}
-	if (tw_workflow_init(socket, s->qsbr) != 0) {
+	if (tw_workflow_init(socket, s->qsbr, &(struct tw_wf_limits){
+			.expires_ms = e->cfg.group_expires_s * 1000,
+			.expires_max_ms = e->cfg.group_expires_max_s * 1000,
+			.memory = e->cfg.group_memory_mb << 20,
+			.publisher_memory = e->cfg.group_publisher_mb << 20 }) != 0) {
 		TW_LOG(ERR, "workflow group table: %s (reserve more hugepages?)",
 		       rte_strerror(rte_errno));
 		return -ENOMEM;
@@ -320,6 +331,7 @@ int
 tw_engine_launch(struct tw_engine *e)
 {
 	struct tw_shared *s = e->shared;
+	struct tw_replay *replay = NULL;
 	uint32_t n_workers = 0;
 	uint16_t n_io = plan_io_lcores(e), io_k = 0;
 	int ret;
@@ -339,6 +351,18 @@ tw_engine_launch(struct tw_engine *e)
 	ret = consumers_setup(e);
 	if (ret != 0)
 		return ret;
+	/* one replay table for every io lcore: a copy of a frame may come in
+	 * on any RX queue */
+	if (e->keys != NULL) {
+		replay = tw_replay_create((uint32_t)e->cfg.replay_frames,
+					  e->cfg.replay_window_s * 1000, (int)rte_socket_id());
+		if (replay == NULL) {
+			TW_LOG(ERR, "replay table of %" PRIu64 " frames: %s (reserve more "
+			       "hugepages, or a smaller --replay-frames)", e->cfg.replay_frames,
+			       rte_strerror(rte_errno));
+			return -ENOMEM;
+		}
+	}
 	for (uint32_t i = 1; i < e->n_plan; i++) {
 		const struct tw_plan_entry *pe = &e->plan[i];
 		struct tw_lcore_ctx *ctx;
@@ -373,6 +397,10 @@ tw_engine_launch(struct tw_engine *e)
 		ctx->records = s->records[pe->qsbr_id];
 		ctx->inject = s->inject[pe->qsbr_id];
 		ctx->keys = e->keys;
+		ctx->retry_max = (uint32_t)e->cfg.retry_max;
+		ctx->retry_min_ms = (uint32_t)e->cfg.retry_min_ms;
+		ctx->solo_max_us = (uint32_t)e->cfg.solo_max_us;
+		ctx->solo_max_tsc = e->cfg.solo_max_us * (ctx->tsc_hz / 1000000);
 		ctx->rng = rte_rdtsc() | 1;
 		ctx->threads = e->threads;
 		ctx->remote_queues = e->consumer_queues;
@@ -390,6 +418,7 @@ tw_engine_launch(struct tw_engine *e)
 							(int)rte_lcore_to_socket_id(pe->lcore_id));
 			if (ctx->dedup == NULL)
 				return -ENOMEM;
+			ctx->replay = replay;
 		}
 		if (pe->role == TW_ROLE_WORKER || pe->role == TW_ROLE_RTC) {
 			ctx->rate = ratelimit_create(pe->qsbr_id, n_workers,

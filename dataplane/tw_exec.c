@@ -151,11 +151,20 @@ retry_or_fail(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_ta
 	      uint32_t why_len, uint64_t ns)
 {
 	char msg[TW_RESULT_SCRATCH];
+	/* the operator's cap: a publisher's max_retries of 2^32-1 with countdown
+	 * 0 would otherwise run (and answer) thousands of times a second until
+	 * revoked */
+	uint32_t max = RTE_MIN(p->max_retries, ctx->retry_max);
 	int n;
 
-	if (t->retries < p->max_retries) {
-		t->eta_ms = tw_unix_ms(ctx, rte_rdtsc()) +
-			    retry_delay_ms(ctx, p, t->retries, asked);
+	if (t->retries < max) {
+		uint64_t delay = retry_delay_ms(ctx, p, t->retries, asked);
+
+		if (delay < ctx->retry_min_ms) {
+			delay = ctx->retry_min_ms;
+			tw_cnt_add(ctx, TW_CNT_retry_floor_raised, 1);
+		}
+		t->eta_ms = tw_unix_ms(ctx, rte_rdtsc()) + delay;
 		t->retries++;
 		/* the record shows the attempt that failed and when the next is due */
 		report(ctx, t, TW_ST_RETRY, NULL, 0, why, why_len, ns);
@@ -176,8 +185,14 @@ retry_or_fail(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_ta
 		return false;
 	}
 	tw_cnt_add(ctx, TW_CNT_retries_exhausted, 1);
-	n = snprintf(msg, sizeof(msg), "retries exhausted (%u of %u): %.*s", t->retries,
-		     p->max_retries, (int)why_len, why);
+	if (max < p->max_retries) {
+		tw_cnt_add(ctx, TW_CNT_retries_capped, 1);
+		n = snprintf(msg, sizeof(msg), "retries exhausted (%u of %u, the engine's cap "
+			     "--retry-max): %.*s", t->retries, max, (int)why_len, why);
+	} else {
+		n = snprintf(msg, sizeof(msg), "retries exhausted (%u of %u): %.*s", t->retries,
+			     max, (int)why_len, why);
+	}
 	report(ctx, t, TW_ST_FAILURE, NULL, 0, msg, (uint32_t)RTE_MIN(n, (int)sizeof(msg) - 1), ns);
 	/* its workflow has seen the FAILURE: a dead-lettered copy lives on
 	 * outside it (and a chord callback's list went with its group) */
@@ -244,7 +259,7 @@ run_solo(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task *t
 		.lcore = ctx,
 		.task = t,
 	};
-	uint64_t start = rte_rdtsc();
+	uint64_t start = rte_rdtsc(), end;
 	int ret;
 
 	__atomic_store_n(&ctx->stats->running_since_tsc, start, __ATOMIC_RELAXED);
@@ -260,8 +275,13 @@ run_solo(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task *t
 		ret = tw_task_fail(&io, "unknown task '%.*s'", (int)t->name_len, t->name);
 	}
 	__atomic_store_n(&ctx->stats->running_task, 0, __ATOMIC_RELAXED);
+	end = rte_rdtsc();
+	/* a solo task holds the lcore (and, run to completion, the port's RX):
+	 * one that ran past the bound is made visible */
+	if (unlikely(end - start > ctx->solo_max_tsc))
+		tw_cnt_add(ctx, TW_CNT_solo_overruns, 1);
 	return finish(ctx, rt, t, ret, io.retry_asked, io.retry_countdown_ms, io.out, io.out_len,
-		      tw_ticks_to_ns(ctx, rte_rdtsc() - start));
+		      tw_ticks_to_ns(ctx, end - start));
 }
 
 /* Completions from the threads pool: acted on here, where replies are sent. */

@@ -26,6 +26,7 @@
 struct tw_consumers;
 struct tw_dedup;
 struct tw_ratelimit;
+struct tw_replay;
 struct tw_route_cache;
 struct tw_task;
 struct tw_task_registry;
@@ -100,6 +101,10 @@ struct tw_lcore_ctx {
 	struct rte_ring *rc_in[TW_MAX_LCORES]; /* the owner: one ring from each other io lcore */
 	uint16_t n_rc_in;
 	const uint32_t *remote_queues;  /* queue slots served to remote consumers (tw_consumers.h) */
+	uint32_t retry_max;             /* --retry-max: cap on any task's max_retries */
+	uint32_t retry_min_ms;          /* --retry-min-ms: floor of a retry's countdown */
+	uint32_t solo_max_us;           /* --solo-max-us: busy-wait cap, overrun threshold */
+	uint64_t solo_max_tsc;          /* the same in TSC ticks */
 
 	/* written by this lcore only */
 	struct tw_txq tx;
@@ -108,9 +113,11 @@ struct tw_lcore_ctx {
 	struct tw_route_cache *route_cache; /* routing results by key */
 	struct tw_ratelimit *rate;      /* worker roles: rate-limit state and waiting tasks */
 	struct tw_dedup *dedup;         /* io roles: tasks routed lately, for retransmits */
+	struct tw_replay *replay;       /* io roles, --keys: signed frames taken lately */
 	struct tw_reply out;            /* confirms and results of this pass (tw_reply_to) */
 	struct tw_records_out rec;      /* store records of this pass */
 	uint64_t rng;                   /* retry jitter (xorshift state) */
+	uint64_t wf_sweep_tsc;          /* worker roles: next look for expired groups */
 	bool out_open;
 	/* workflow steps waiting to be routed at the end of this stage (tw_workflow_flush):
 	 * the frame being filled, and the full ones */

@@ -29,6 +29,7 @@
 #include "tw_parse.h"
 #include "tw_reply.h"
 #include "tw_tx.h"
+#include "tw_workflow.h"
 
 volatile bool tw_force_quit;
 
@@ -141,6 +142,12 @@ loop_body(struct tw_lcore_ctx *ctx, const bool do_io, const bool do_work)
 				work += io_pass(ctx, rt) + tw_consumers_serve(ctx, rt);
 			if (do_work)
 				work += exec_pass(ctx, rt);
+		}
+		/* a few times a second: groups whose expiry passed (never more than
+		 * one sweep of the group table per 100 ms) */
+		if (do_work && unlikely(start >= ctx->wf_sweep_tsc)) {
+			tw_workflow_expire(ctx, rt);
+			ctx->wf_sweep_tsc = start + ctx->tsc_hz / 10;
 		}
 		tw_reply_end_pass(ctx);
 		tw_records_flush(ctx);

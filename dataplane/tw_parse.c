@@ -81,13 +81,18 @@ answer_icmp(struct tw_lcore_ctx *ctx, struct rte_mbuf *m, struct rte_ipv4_hdr *i
 }
 
 /*
- * The first fragment of a datagram too large for one packet still holds the
- * frame header: refuse the frame by id so the publisher learns why, instead
- * of waiting for a confirm that never comes. Later fragments are dropped.
+ * A datagram the engine does not take whole: an IP fragment, a datagram
+ * the port delivered in several mbufs (jumbo frames), or one over
+ * TW_DATAGRAM_MAX. Its first bytes still hold the frame header: refuse the
+ * frame by id so the publisher learns why, instead of waiting for a
+ * confirm that never comes (a longer datagram would otherwise be run with
+ * a result too large to send back). The refusal is far smaller than what
+ * was received, so it amplifies nothing. Later fragments are dropped.
+ * `len` is what this (first) mbuf holds of the payload.
  */
 static void
-refuse_fragmented(struct tw_lcore_ctx *ctx, struct rte_mbuf *m, const uint8_t *payload,
-		  uint32_t len)
+refuse_too_large(struct tw_lcore_ctx *ctx, struct rte_mbuf *m, const uint8_t *payload,
+		 uint32_t len, const char *why)
 {
 	struct tw_frame_view fv;
 	struct tw_peer peer;
@@ -96,7 +101,7 @@ refuse_fragmented(struct tw_lcore_ctx *ctx, struct rte_mbuf *m, const uint8_t *p
 	(void)tw_wire_decode_frame(payload, len, &fv, ctx->views, TW_FRAME_MAX_TASKS);
 	tw_reply_peer_of(m, &peer);
 	tw_reply_open(&r, &peer, fv.frame_id);
-	tw_reply_confirm(ctx, &r, 0, false, TW_NACK_TOO_LARGE, "datagram larger than the MTU");
+	tw_reply_confirm(ctx, &r, 0, false, TW_NACK_TOO_LARGE, why);
 	tw_reply_close(ctx, &r);
 }
 
@@ -106,19 +111,23 @@ classify_udp(struct tw_lcore_ctx *ctx, struct rte_mbuf *m, struct rte_ipv4_hdr *
 {
 	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)((uint8_t *)ip + ip_hlen);
 	uint32_t udp_len, avail = ip_len - ip_hlen;
+	/* what the first mbuf holds past the IP header (all of it, unless chained) */
+	uint32_t here = RTE_MIN(avail, (uint32_t)m->data_len - m->l2_len - ip_hlen);
 	const uint8_t *payload = (const uint8_t *)(udp + 1);
 
-	if (avail < sizeof(*udp))
-		return TW_CNT_drop_bad_udp;
+	if (here < sizeof(*udp))
+		return m->nb_segs != 1 ? TW_CNT_drop_multiseg : TW_CNT_drop_bad_udp;
 	if (udp->dst_port != ctx->our_port)
 		return TW_CNT_drop_wrong_port;
 	udp_len = rte_be_to_cpu_16(udp->dgram_len);
 	m->l4_len = sizeof(*udp);
-	if (first_fragment) {
-		/* The UDP length covers the whole datagram; only this fragment is here. */
-		if (!tw_wire_has_magic(payload, avail - sizeof(*udp)))
-			return TW_CNT_drop_not_taskwire;
-		refuse_fragmented(ctx, m, payload, avail - sizeof(*udp));
+	if (first_fragment || m->nb_segs != 1) {
+		/* The UDP length covers the whole datagram; only its start is here. */
+		if (!tw_wire_has_magic(payload, here - sizeof(*udp)))
+			return m->nb_segs != 1 ? TW_CNT_drop_multiseg : TW_CNT_drop_not_taskwire;
+		refuse_too_large(ctx, m, payload, here - sizeof(*udp),
+				 first_fragment ? "datagram larger than the MTU (IP fragments)"
+						: "datagram over 1472 bytes (jumbo frame)");
 		return TW_CNT_drop_too_large;
 	}
 	if (udp_len < sizeof(*udp) || udp_len > avail)
@@ -129,6 +138,13 @@ classify_udp(struct tw_lcore_ctx *ctx, struct rte_mbuf *m, struct rte_ipv4_hdr *
 		return TW_CNT_drop_bad_udp;
 	if (!tw_wire_has_magic(payload, udp_len - sizeof(*udp)))
 		return TW_CNT_drop_not_taskwire;
+	if (unlikely(udp_len - sizeof(*udp) > TW_DATAGRAM_MAX)) {
+		/* one packet on a link with an MTU over 1500: taken, its replies
+		 * (the same size, results of echo) could not go back whole */
+		refuse_too_large(ctx, m, payload, udp_len - sizeof(*udp),
+				 "datagram over 1472 bytes");
+		return TW_CNT_drop_too_large;
+	}
 	/* Trim Ethernet padding and anything past the UDP datagram. */
 	m->pkt_len = m->l2_len + ip_hlen + udp_len;
 	m->data_len = (uint16_t)m->pkt_len;
@@ -142,12 +158,10 @@ classify(struct tw_lcore_ctx *ctx, struct rte_mbuf *m)
 	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + 1);
 	uint32_t ip_hlen, ip_len, frag;
 
-	if (m->nb_segs != 1)
-		return TW_CNT_drop_multiseg;
 	if (m->data_len < sizeof(*eth))
 		return TW_CNT_drop_not_ipv4;
 	if (eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP))
-		return answer_arp(ctx, m);
+		return m->nb_segs == 1 ? answer_arp(ctx, m) : TW_CNT_drop_multiseg;
 	if (eth->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4))
 		return TW_CNT_drop_not_ipv4;
 
@@ -156,7 +170,10 @@ classify(struct tw_lcore_ctx *ctx, struct rte_mbuf *m)
 		return TW_CNT_drop_bad_ip;
 	ip_hlen = (ip->version_ihl & 0xf) * 4u;
 	ip_len = rte_be_to_cpu_16(ip->total_length);
-	if (ip_hlen < sizeof(*ip) || ip_len < ip_hlen || ip_len > m->data_len - sizeof(*eth))
+	/* a chained mbuf (jumbo frame) holds the packet in pkt_len; its headers
+	 * must sit in the first segment */
+	if (ip_hlen < sizeof(*ip) || ip_len < ip_hlen || ip_len > m->pkt_len - sizeof(*eth) ||
+	    m->data_len < sizeof(*eth) + ip_hlen)
 		return TW_CNT_drop_bad_ip;
 	if ((m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) != RTE_MBUF_F_RX_IP_CKSUM_GOOD &&
 	    rte_raw_cksum(ip, ip_hlen) != 0xffff)
@@ -172,6 +189,8 @@ classify(struct tw_lcore_ctx *ctx, struct rte_mbuf *m)
 		return classify_udp(ctx, m, ip, ip_hlen, ip_len, (frag & RTE_IPV4_HDR_MF_FLAG) != 0);
 	if (frag & RTE_IPV4_HDR_MF_FLAG)
 		return TW_CNT_drop_ip_fragment;
+	if (m->nb_segs != 1)
+		return TW_CNT_drop_multiseg;
 	if (ip->next_proto_id == IPPROTO_ICMP)
 		return answer_icmp(ctx, m, ip, ip_hlen, ip_len);
 	return TW_CNT_drop_not_udp;

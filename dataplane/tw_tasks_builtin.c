@@ -14,6 +14,7 @@
 
 #include <rte_cycles.h>
 
+#include "tw_lcore.h"
 #include "tw_tasks.h"
 
 #define SLEEP_US_MAX 10000000u /* 10 s: a solo worker is held that long at most */
@@ -135,11 +136,20 @@ task_sleep_us(struct tw_task_ctx *io)
 	if (us < 0 || us > SLEEP_US_MAX)
 		return tw_task_fail(io, "sleep_us: %lld out of range 0..%u", (long long)us,
 				    SLEEP_US_MAX);
-	/* Busy-wait on a polling lcore (solo pool), which never sleeps mid-task;
-	 * sleep on a thread of the threads pool (no lcore). */
-	if (io->lcore != NULL)
+	/* Busy-wait on a polling lcore (solo pool), which never sleeps mid-task,
+	 * but only as long as the operator allows (--solo-max-us): the lcore
+	 * answers nothing else meanwhile, and one frame may carry 256 of these.
+	 * Sleep on a thread of the threads pool (no lcore). */
+	if (io->lcore != NULL) {
+		if ((uint64_t)us > io->lcore->solo_max_us) {
+			tw_cnt_add(io->lcore, TW_CNT_solo_wait_refused, 1);
+			return tw_task_fail(io, "sleep_us: %lld us is over the %u us a polling lcore "
+					    "may busy-wait (tw-dataplane --solo-max-us; or run it "
+					    "on the threads pool: --task sleep_us:pool=threads)",
+					    (long long)us, io->lcore->solo_max_us);
+		}
 		rte_delay_us_block((unsigned)us);
-	else
+	} else
 		usleep((useconds_t)us);
 	io->out_len = 0;
 	return 0;

@@ -3,9 +3,11 @@
  * is shared by all of them and changed only with atomics.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
+#include <rte_cycles.h>
 #include <rte_malloc.h>
 #include <rte_rcu_qsbr.h>
 
@@ -35,6 +37,10 @@ struct group {
 	bool in_outer;
 	bool notify;
 	struct tw_peer peer;           /* the workflow's publisher */
+	uint32_t key_id;               /* its authenticated key: members must carry it (0: by address) */
+	uint64_t expires_ms;           /* unix ms: failed and freed if not finished by then */
+	struct charge *charged;        /* the publisher's memory account, bytes charged to it */
+	uint64_t charged_bytes;
 	uint32_t size;
 	uint32_t cell;                 /* bytes of one member's result */
 	uint32_t remaining;            /* members not final yet (atomic) */
@@ -51,6 +57,27 @@ struct entry {
 	uint64_t id;                   /* 0 empty, ID_TOMB, ID_BUSY, else a group id */
 	struct group *g;
 };
+
+/*
+ * Hugepage memory of open groups, charged to their publishers: by key
+ * when frames are authenticated, else by source address (ports cost an
+ * attacker nothing). One account per publisher, claimed once and kept;
+ * when the table is full, the rest share one account (`others`), so a
+ * flood of spoofed addresses cannot take more than one publisher's share.
+ */
+#define CHARGES 1024u
+#define CHARGE_PROBE 16u
+
+struct charge {
+	uint64_t owner;                /* 0: free */
+	uint64_t bytes;                /* atomic */
+};
+
+static struct charge *charges;
+static struct charge others;
+static uint64_t bytes_open;            /* all open groups (atomic) */
+static uint32_t n_open;                /* open groups, the documented limit (atomic) */
+static struct tw_wf_limits limits;
 
 static struct entry *table;
 static int table_socket;
@@ -79,7 +106,7 @@ bury(void *p, void *e, unsigned int n)
 }
 
 int
-tw_workflow_init(int socket, struct rte_rcu_qsbr *qsbr)
+tw_workflow_init(int socket, struct rte_rcu_qsbr *qsbr, const struct tw_wf_limits *lim)
 {
 	struct rte_rcu_qsbr_dq_parameters dq = {
 		.name = "tw_wf_graveyard", .size = TW_WF_MAX_GROUPS, .esize = sizeof(void *),
@@ -90,15 +117,20 @@ tw_workflow_init(int socket, struct rte_rcu_qsbr *qsbr)
 	table = rte_zmalloc_socket("tw_wf_groups", TABLE_SIZE * sizeof(*table), RTE_CACHE_LINE_SIZE,
 				   socket);
 	table_socket = socket;
+	limits = *lim;
+	charges = rte_zmalloc_socket("tw_wf_charges", CHARGES * sizeof(*charges),
+				     RTE_CACHE_LINE_SIZE, socket);
 	graveyard = rte_rcu_qsbr_dq_create(&dq);
-	return table != NULL && graveyard != NULL ? 0 : -ENOMEM;
+	return table != NULL && charges != NULL && graveyard != NULL ? 0 : -ENOMEM;
 }
 
 void
 tw_workflow_reclaim(void)
 {
+	/* all that is due: the memory of expired groups goes back to their
+	 * publishers' accounts only here (4,096 frees at most, off the lcores) */
 	if (graveyard != NULL)
-		rte_rcu_qsbr_dq_reclaim(graveyard, 64, NULL, NULL, NULL);
+		rte_rcu_qsbr_dq_reclaim(graveyard, TW_WF_MAX_GROUPS, NULL, NULL, NULL);
 }
 
 static inline uint32_t
@@ -171,9 +203,59 @@ release(struct group *g)
 		group_free(g); /* the graveyard is full: cannot happen with TW_WF_MAX_GROUPS */
 }
 
+/* The account of the publisher with this owner value (claimed on first use). */
+static struct charge *
+charge_of(uint64_t owner)
+{
+	uint32_t h = (uint32_t)tw_id_mix(owner) & (CHARGES - 1);
+
+	for (uint32_t i = 0; i < CHARGE_PROBE; i++) {
+		struct charge *c = &charges[(h + i) & (CHARGES - 1)];
+		uint64_t v = __atomic_load_n(&c->owner, __ATOMIC_ACQUIRE);
+
+		if (v == 0 && __atomic_compare_exchange_n(&c->owner, &v, owner, false,
+							  __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			return c;
+		if (v == owner)
+			return c;
+	}
+	return &others;
+}
+
+/*
+ * Take one open group of sz bytes from the limits: the count, all
+ * groups' memory, the publisher's memory. @return NULL, or why not.
+ */
+static const char *
+charge(struct charge *c, uint64_t sz)
+{
+	if (__atomic_add_fetch(&n_open, 1, __ATOMIC_RELAXED) > TW_WF_MAX_GROUPS) {
+		__atomic_sub_fetch(&n_open, 1, __ATOMIC_RELAXED);
+		return "too many groups open (4096)";
+	}
+	if (__atomic_add_fetch(&bytes_open, sz, __ATOMIC_RELAXED) > limits.memory) {
+		__atomic_sub_fetch(&bytes_open, sz, __ATOMIC_RELAXED);
+		__atomic_sub_fetch(&n_open, 1, __ATOMIC_RELAXED);
+		return "open groups hold all the memory the engine gives them (--group-memory-mb)";
+	}
+	if (__atomic_add_fetch(&c->bytes, sz, __ATOMIC_RELAXED) > limits.publisher_memory) {
+		__atomic_sub_fetch(&c->bytes, sz, __ATOMIC_RELAXED);
+		__atomic_sub_fetch(&bytes_open, sz, __ATOMIC_RELAXED);
+		__atomic_sub_fetch(&n_open, 1, __ATOMIC_RELAXED);
+		return "this publisher's open groups hold all the memory it may take "
+		       "(--group-publisher-mb)";
+	}
+	return NULL;
+}
+
 static void
 group_free(struct group *g)
 {
+	if (g->charged != NULL) {
+		__atomic_sub_fetch(&g->charged->bytes, g->charged_bytes, __ATOMIC_RELAXED);
+		__atomic_sub_fetch(&bytes_open, g->charged_bytes, __ATOMIC_RELAXED);
+		__atomic_sub_fetch(&n_open, 1, __ATOMIC_RELAXED);
+	}
 	rte_free(g->list);
 	rte_free(g);
 }
@@ -577,11 +659,13 @@ closed_lately(uint64_t id)
 }
 
 const char *
-tw_workflow_member_check(const struct tw_task_view *tv, bool *finished)
+tw_workflow_member_check(const struct tw_task_view *tv, const struct tw_peer *from,
+			 uint32_t key_id, bool *finished, bool *foreign)
 {
 	const struct group *g = lookup(tv->group_id);
 
 	*finished = false;
+	*foreign = false;
 	if (g == NULL) {
 		/* rare path: a linear look at the groups finished lately */
 		*finished = closed_lately(tv->group_id);
@@ -589,15 +673,24 @@ tw_workflow_member_check(const struct tw_task_view *tv, bool *finished)
 	}
 	if (tv->group_index >= g->size)
 		return "group_index beyond the group's size";
+	/* a member binds to its group's publisher: by key when the group was
+	 * opened by an authenticated frame, else by address and port */
+	if (from != NULL && (g->key_id != 0 ? key_id != g->key_id
+					    : from->ip != g->peer.ip || from->port != g->peer.port)) {
+		*foreign = true;
+		return "the group belongs to another publisher";
+	}
 	return NULL;
 }
 
 const char *
 tw_workflow_group_open(struct tw_lcore_ctx *ctx, const struct tw_task_view *tv,
-		       const struct tw_peer *peer)
+		       const struct tw_peer *peer, uint32_t key_id)
 {
 	uint32_t cell = tv->result_cell != 0 ? tv->result_cell : TW_WF_DEFAULT_CELL;
-	uint64_t cells, sz;
+	uint64_t cells, sz, now_ms;
+	struct charge *account;
+	const char *why;
 	struct group *g;
 	struct emitter em;
 	struct tw_str rest, sig;
@@ -615,9 +708,28 @@ tw_workflow_group_open(struct tw_lcore_ctx *ctx, const struct tw_task_view *tv,
 		return NULL; /* a retransmitted node: open already */
 	cells = (uint64_t)tv->group_size * (4 + cell);
 	sz = sizeof(*g) + tv->raw.len + (tv->group_size + 7) / 8 + cells;
+	account = charge_of(key_id != 0 ? (1ull << 63) | key_id : (1ull << 62) | peer->ip);
+	why = charge(account, sz);
+	if (why != NULL) {
+		tw_cnt_add(ctx, TW_CNT_wf_groups_refused, 1);
+		return why;
+	}
 	g = rte_zmalloc_socket("tw_wf_group", sz, RTE_CACHE_LINE_SIZE, table_socket);
-	if (g == NULL)
+	if (g == NULL) {
+		__atomic_sub_fetch(&account->bytes, sz, __ATOMIC_RELAXED);
+		__atomic_sub_fetch(&bytes_open, sz, __ATOMIC_RELAXED);
+		__atomic_sub_fetch(&n_open, 1, __ATOMIC_RELAXED);
+		tw_cnt_add(ctx, TW_CNT_wf_groups_refused, 1);
 		return "no memory for the group (hugepages)";
+	}
+	g->charged = account;
+	g->charged_bytes = sz;
+	g->key_id = key_id;
+	/* its own expires may shorten its life, or lengthen it up to the cap */
+	now_ms = tw_unix_ms(ctx, rte_rdtsc());
+	g->expires_ms = now_ms + limits.expires_ms;
+	if (tv->expires_ms != 0)
+		g->expires_ms = RTE_MIN(tv->expires_ms, now_ms + limits.expires_max_ms);
 	g->id = tv->id;
 	g->root_id = tv->root_id != 0 ? tv->root_id : tv->id;
 	g->parent_id = tv->parent_id;
@@ -635,7 +747,8 @@ tw_workflow_group_open(struct tw_lcore_ctx *ctx, const struct tw_task_view *tv,
 	g->bits = g->sig + tv->raw.len;
 	g->cells = g->bits + (tv->group_size + 7) / 8;
 	if (insert(g) != 0) {
-		rte_free(g);
+		group_free(g);
+		tw_cnt_add(ctx, TW_CNT_wf_groups_refused, 1);
 		return "too many groups open (4096)";
 	}
 	tw_cnt_add(ctx, TW_CNT_wf_groups_opened, 1);
@@ -860,4 +973,60 @@ tw_workflow_flush(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 			tw_dispatch_injected_burst(ctx, rt, v + i, (uint16_t)RTE_MIN(32, n - i));
 	}
 	ctx->wf_flushing = false;
+}
+
+/*
+ * g's expiry passed: the members that never came are taken at once, and
+ * the group fails (unless a member failed it already) and is freed now.
+ * Whoever takes `remaining` to zero ends the group: a member finishing at
+ * the same moment either took it to zero before the exchange (then it
+ * completes or frees the group, and this does nothing) or decrements past
+ * zero after it (and stops there). A member still holding g from its
+ * lookup reads memory freed only after its grace period (release()).
+ */
+static void
+expire(struct tw_lcore_ctx *ctx, struct group *g)
+{
+	uint32_t zero = 0, left;
+	char msg[MSG_MAX];
+	int n;
+
+	if (__atomic_load_n(&g->remaining, __ATOMIC_ACQUIRE) == 0)
+		return; /* finishing, or a chord callback still reading its list from the slot */
+	left = __atomic_exchange_n(&g->remaining, 0, __ATOMIC_ACQ_REL);
+	if (left == 0)
+		return;
+	if (__atomic_compare_exchange_n(&g->failed, &zero, 1, false, __ATOMIC_ACQ_REL,
+					__ATOMIC_RELAXED)) {
+		n = snprintf(msg, sizeof(msg),
+			     "group expired: %u of %u members not finished by its expiry "
+			     "(tw-dataplane --group-expires-s, or the group's expires)", left,
+			     g->size);
+		fail_group(ctx, g, msg, (uint32_t)RTE_MIN(n, (int)sizeof(msg) - 1));
+	}
+	tw_cnt_add(ctx, TW_CNT_wf_groups_expired, 1);
+	release(g);
+}
+
+void
+tw_workflow_expire(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
+{
+	uint64_t now_ms;
+
+	if (table == NULL || __atomic_load_n(&n_open, __ATOMIC_RELAXED) == 0)
+		return;
+	now_ms = tw_unix_ms(ctx, rte_rdtsc());
+	/* bound: one pass over the table (8,192 entries, a few microseconds) */
+	for (uint32_t i = 0; i < TABLE_SIZE; i++) {
+		uint64_t id = __atomic_load_n(&table[i].id, __ATOMIC_ACQUIRE);
+		struct group *g;
+
+		if (id == 0 || id >= ID_BUSY)
+			continue;
+		g = __atomic_load_n(&table[i].g, __ATOMIC_RELAXED);
+		if (g != NULL && g->expires_ms <= now_ms)
+			expire(ctx, g);
+	}
+	if (tw_workflow_has_steps(ctx))
+		tw_workflow_flush(ctx, rt);
 }

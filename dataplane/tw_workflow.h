@@ -43,29 +43,55 @@ struct tw_routes;
 
 struct rte_rcu_qsbr;
 
+/*
+ * What a group may hold, from the operator's options: open groups cost
+ * hugepage memory that tw-control and the queues need too, and anyone who
+ * can reach the port can open one.
+ */
+struct tw_wf_limits {
+	uint64_t expires_ms;          /* a group's life unless its node says (expires) */
+	uint64_t expires_max_ms;      /* the longest a node's own expires may keep it */
+	uint64_t memory;              /* bytes all open groups may take */
+	uint64_t publisher_memory;    /* bytes the open groups of one publisher may take */
+};
+
 /**
  * Allocate the group table and its graveyard on the engine's RCU (main
  * lcore, before launch). @return 0 or -ENOMEM.
  */
-int tw_workflow_init(int socket, struct rte_rcu_qsbr *qsbr);
+int tw_workflow_init(int socket, struct rte_rcu_qsbr *qsbr, const struct tw_wf_limits *lim);
+
+/**
+ * Fail the groups whose expiry passed (their callback is recorded as not
+ * run, their publisher told when it asked) and free their slots. Cheap
+ * when no group is open; call it a few times a second from a worker role.
+ */
+void tw_workflow_expire(struct tw_lcore_ctx *ctx, const struct tw_routes *rt);
 
 /** Free released groups whose grace period ended (main lcore's housekeeping). */
 void tw_workflow_reclaim(void);
 
 /**
  * A group node arrived (tv->group_size != 0): open its slot and queue its
- * inline members. peer: where notify steps answer.
+ * inline members. peer: where notify steps answer, and with key_id (the
+ * frame's authenticated key, 0: none) the publisher the group belongs to:
+ * its members must come from there, its memory is charged there.
  * @return NULL (opened) or why it was refused (the NACK detail).
  */
 const char *tw_workflow_group_open(struct tw_lcore_ctx *ctx, const struct tw_task_view *tv,
-				   const struct tw_peer *peer);
+				   const struct tw_peer *peer, uint32_t key_id);
 
 /**
+ * @param from  the member's sender, NULL for frames the engine made (they
+ *   passed this check when their publisher's frame came in)
+ * @param key_id  the frame's authenticated key (0: none)
  * @return NULL if tv's group membership is acceptable (its group is
- *   open), else why not; *finished tells that the group finished lately
- *   (tv is a retransmit: confirm it again, do not run it).
+ *   open and belongs to the sender), else why not; *finished tells that
+ *   the group finished lately (tv is a retransmit: confirm it again, do
+ *   not run it); *foreign that the group belongs to another publisher.
  */
-const char *tw_workflow_member_check(const struct tw_task_view *tv, bool *finished);
+const char *tw_workflow_member_check(const struct tw_task_view *tv, const struct tw_peer *from,
+				     uint32_t key_id, bool *finished, bool *foreign);
 
 /**
  * A workflow task reached a final state (SUCCESS, FAILURE, REVOKED,

@@ -43,13 +43,14 @@ print_json(const Taskwire__Control__Status *s)
 		const Taskwire__Control__PortInfo *p = s->ports[i];
 
 		json_array_append_new(ports,
-				      json_pack("{s:i, s:s, s:s, s:s, s:i, s:i, s:I, s:I, s:I, s:I}",
+				      json_pack("{s:i, s:s, s:s, s:s, s:i, s:i, s:I, s:I, s:I, s:I, s:I}",
 						"port_id", p->port_id, "name", p->name, "mac", p->mac,
 						"ip", p->ip, "udp_port", p->udp_port, "numa_node",
 						p->numa_node, "rx_packets", (json_int_t)p->rx_packets,
 						"tx_packets", (json_int_t)p->tx_packets, "rx_missed",
 						(json_int_t)p->rx_missed, "rx_nombuf",
-						(json_int_t)p->rx_nombuf));
+						(json_int_t)p->rx_nombuf, "rx_errors",
+						(json_int_t)p->rx_errors));
 	}
 	json_object_set_new(root, "ports", ports);
 	for (size_t i = 0; i < s->n_lcores; i++) {
@@ -113,9 +114,9 @@ print_human(const Taskwire__Control__Status *s)
 
 		printf("port %u   %s  mac %s  ip %s  udp %u  numa %d\n"
 		       "         rx %" PRIu64 "  tx %" PRIu64 "  missed %" PRIu64 "  no-mbuf %" PRIu64
-		       "\n",
+		       "  errors %" PRIu64 "\n",
 		       p->port_id, p->name, p->mac, p->ip, p->udp_port, p->numa_node, p->rx_packets,
-		       p->tx_packets, p->rx_missed, p->rx_nombuf);
+		       p->tx_packets, p->rx_missed, p->rx_nombuf, p->rx_errors);
 	}
 	printf("pools    mbufs %u/%u free, task descriptors %u/%u free\n\n", s->mbufs_free,
 	       s->mbufs_total, s->tasks_free, s->tasks_total);

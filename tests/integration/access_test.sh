@@ -85,7 +85,8 @@ fi
 grep -q "line 1: the key must be 32 to 128 hex digits" "$TW_DIR/keys.err" ||
 	fail "bad line message: $(cat "$TW_DIR/keys.err")"
 chmod 0600 "$keys"
-tw_engine_start itkeys --keys "$keys" || fail "engine with keys"
+# small pools: it runs beside run.sh's engine, on hugepages other tests share
+tw_engine_start itkeys --keys "$keys" --mbufs 4095 --task-descriptors 4095 || fail "engine with keys"
 trap 'tw_engine_stop "$TW_BUILD/run/itkeys"' EXIT
 . "$TW_BUILD/run/itkeys/engine.env"
 kt() { tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" "$@"; }

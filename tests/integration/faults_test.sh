@@ -11,9 +11,11 @@
 #    the killed tw-control had taken from the rings and not yet written
 #    (at most one drain burst: 32 record frames per polling lcore);
 #  - the data plane's counters and the routing table survive the restart;
-#  - a solo task that holds its lcore (sleep_us for 2.5 s): `twctl status`
+#  - a solo task that holds its lcore (sleep_us for 4 s): `twctl status`
 #    reports the lcore HUNG, naming the task, while tw-control keeps
-#    answering; once it returns, the lcore runs tasks again.
+#    answering; once it returns, the lcore runs tasks again, and the
+#    overrun is counted (solo_overruns).
+# engine options: --solo-max-us 4000000
 set -euo pipefail
 . "$(dirname "$0")/../../deploy/lib.sh"
 twctl() { "$TW_BUILD/twctl" --socket "$TW_SOCKET" "$@"; }
@@ -89,9 +91,11 @@ round $((4 * N)) 4
 # (in the background: on a run-to-completion lcore its confirm leaves only
 # after the pass, that is after the task)
 tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" publish '' faults \
-	sleep_us '[2500000]' --wait 10 >"$TW_DIR/hung.txt" &
+	sleep_us '[4000000]' --wait 10 >"$TW_DIR/hung.txt" &
 hpub=$!
-sleep 1.6
+overruns=$(counter solo_overruns)
+# long enough for a (sanitized, slow to start) publisher to get it running for a second
+sleep 2.5
 out=$(twctl status)
 grep -q "HUNG     lcore [0-9]* has run task [0-9a-f]* (sleep_us) for [0-9]* ms" <<<"$out" ||
 	fail "no hung lcore in status: $out"
@@ -108,4 +112,5 @@ out=$(tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" pub
 	add '[1,1]' --wait 10) || fail "after the hung task: $out"
 grep -q "SUCCESS 2" <<<"$out" || fail "after the hung task: $out"
 twctl status | grep -q HUNG && fail "still hung after the task returned"
+[ "$(counter solo_overruns)" -ge $((overruns + 1)) ] || fail "the overrun was not counted"
 echo "ok: a task holding its lcore is reported HUNG (named, with its time) and the lcore goes on after it"

@@ -3,6 +3,7 @@
 # /dev/tcp, no client needed): text format, engine counters, drops by
 # reason, per-lcore busy ratio, per-queue figures that move with traffic,
 # 404 elsewhere.
+# engine options: --solo-max-us 2000
 set -euo pipefail
 . "$(dirname "$0")/../../deploy/lib.sh"
 . "$TW_DIR/engine.env"

@@ -9,6 +9,8 @@
  *    the queue's dead-letter exchange (with its routing key, or the
  *    task's own) and run from there, so every task still gets its result;
  *  - re-declaring a queue with other policies is refused.
+ * Blockers busy-wait their lcore up to 300 ms:
+ * engine options: --solo-max-us 300000
  */
 #include <errno.h>
 #include <stdbool.h>

@@ -4,6 +4,8 @@
 # results, errors and workflows through the engine). Run by run.sh in an
 # engine's environment (TW_SOCKET, TW_ENGINE, TW_NETNS, ...); the protobuf
 # modules are generated first into build/python/.
+# Its sleep_us tasks busy-wait up to 300 ms:
+# engine options: --solo-max-us 300000
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bash "$root/clients/python/build.sh" "${TW_BUILD:-$root/build}/python"

@@ -9,6 +9,13 @@ set -uo pipefail
 
 passed=0
 failed=0
+# tw-dataplane options a test needs (limits made small enough to reach in
+# a test): its source's line "engine options: ..." (a comment).
+engine_options() {
+	local src=$1
+	[[ $src == *.sh ]] || src=$TW_ROOT/tests/integration/$(basename "$src").c
+	sed -n 's/^.*engine options: //p' "$src" 2>/dev/null | head -1
+}
 # One test: engine up, run, engine down. @return 0 pass, 1 fail, 124 the
 # test hung (killed by its time limit).
 run_one() {
@@ -18,7 +25,8 @@ run_one() {
 	# once on one machine apart (namespace, file prefix, interface)
 	id="it${TW_IT_TAG:-}${name%_test*}"
 	id=${id:0:11}
-	if ! tw_engine_start "$id"; then
+	# shellcheck disable=SC2046
+	if ! tw_engine_start "$id" $(engine_options "$bin"); then
 		echo "FAIL $name (engine did not start)"
 		return 1
 	fi

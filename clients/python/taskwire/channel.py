@@ -168,6 +168,9 @@ class Channel:
                            tasks=self._pending, retransmits=self.retx.enabled())
         if self.key is not None:
             frame.key_id = self.key[0]
+            # under the MAC: the engine takes a signed frame once, and only
+            # within its replay window of this time
+            frame.sent_us = time.time_ns() // 1000
         data = frame.SerializeToString()
         if self.key is not None:
             data = keys.sign(data, self.key[1])
