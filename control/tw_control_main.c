@@ -416,8 +416,9 @@ main(int argc, char **argv)
 	ctl_metrics_stop(metrics);
 	tw_broker_detach(&ctx.broker);
 	printf("tw-control: stopped after %lu requests (%lu undecodable, %lu clients refused)\n",
-	       (unsigned long)server.requests, (unsigned long)server.bad_requests,
-	       (unsigned long)server.refused);
+	       (unsigned long)server.c[CTL_SRV_ctl_requests],
+	       (unsigned long)server.c[CTL_SRV_ctl_bad_requests],
+	       (unsigned long)server.c[CTL_SRV_ctl_refused_peers]);
 	fflush(stdout);
 	/* EAL cleanup talks to the primary; with the primary gone it can only wait. */
 	if (!primary_gone)
