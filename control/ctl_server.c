@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "ctl_handlers.h"
+#include "ctl_names.h"
 #include "ctl_server.h"
 #include "tw_ctl_socket.h"
 
@@ -320,9 +321,15 @@ conn_handle(struct ctl_server *s, struct ctl_ctx *ctx, struct ctl_conn *c,
 	if (waits)
 		req->events->wait_ms = 0;
 	ctl_reply_init(&r);
-	pthread_mutex_lock(&ctx->lock);
-	ctl_handle(ctx, req, &r);
-	pthread_mutex_unlock(&ctx->lock);
+	if (ctl_names_check(req, r.err, sizeof(r.err)) != 0) {
+		s->c[CTL_SRV_ctl_names_refused]++;
+		r.resp.ok = false;
+		r.resp.error = r.err;
+	} else {
+		pthread_mutex_lock(&ctx->lock);
+		ctl_handle(ctx, req, &r);
+		pthread_mutex_unlock(&ctx->lock);
+	}
 	if (waits && r.resp.ok && r.resp.n_events == 0) {
 		uint64_t until = c->parked == req ? c->park_until_ms
 			: now + (wait_ms > EVENTS_MAX_WAIT_MS ? EVENTS_MAX_WAIT_MS : wait_ms);

@@ -46,7 +46,8 @@
 	X(ctl_request_timeouts)  /* a partial request not completed in time */   \
 	X(ctl_reply_timeouts)    /* a reply the client did not read in time */   \
 	X(ctl_idle_closed)       /* idle connections closed */                   \
-	X(ctl_evicted)           /* closed to make room past CTL_MAX_CLIENTS */
+	X(ctl_evicted)           /* closed to make room past CTL_MAX_CLIENTS */   \
+	X(ctl_names_refused)     /* a name breaking the rule of tw_names.h */
 
 enum ctl_server_counter {
 #define X(n) CTL_SRV_##n,
