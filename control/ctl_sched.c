@@ -44,6 +44,13 @@ ctl_sched_init(struct ctl_sched *s, struct tw_shared *sh)
 		tw_wheel_free(s->wheel);
 		return -ENOMEM;
 	}
+	if (ctl_idmap_init(&s->pubs, 64) != 0) {
+		ctl_idmap_free(&s->held);
+		tw_wheel_free(s->wheel);
+		return -ENOMEM;
+	}
+	s->max = CTL_SCHED_MAX_DEFAULT;
+	s->max_per_publisher = CTL_SCHED_MAX_PER_PUBLISHER_DEFAULT;
 	pthread_mutex_init(&s->lock, NULL);
 	return 0;
 }
@@ -58,6 +65,9 @@ ctl_sched_fini(struct ctl_sched *s)
 		free(s->held.vals[i]);
 	tw_wheel_free(s->wheel);
 	ctl_idmap_free(&s->held);
+	ctl_idmap_free(&s->pubs);
+	__atomic_store_n(&s->sh->sched_full, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->sh->n_sched_over, 0, __ATOMIC_RELAXED);
 	pthread_mutex_destroy(&s->lock);
 	s->wheel = NULL;
 }
@@ -94,6 +104,96 @@ held_from(const struct tw_task *t)
 	return h;
 }
 
+static uint64_t
+pub_key(uint32_t ip)
+{
+	return (uint64_t)ip | 1ull << 32; /* never 0, the map's empty key */
+}
+
+/* Publish what the lcores need to refuse new delayed tasks (tw_shared). */
+static void
+admission_publish(struct ctl_sched *s)
+{
+	__atomic_store_n(&s->sh->sched_full, s->n_held >= s->max, __ATOMIC_RELAXED);
+}
+
+/* Add ip to, or remove it from, the lcores' list of publishers at their cap. */
+static void
+over_list_set(struct ctl_sched *s, uint32_t ip, bool over)
+{
+	struct tw_shared *sh = s->sh;
+	uint32_t n = sh->n_sched_over, i;
+
+	for (i = 0; i < n && sh->sched_over_ip[i] != ip; i++)
+		;
+	if (over && i == n && n < TW_SCHED_OVER_MAX) {
+		/* the entry first, then the count that makes lcores look at it */
+		__atomic_store_n(&sh->sched_over_ip[n], ip, __ATOMIC_RELAXED);
+		__atomic_store_n(&sh->n_sched_over, n + 1, __ATOMIC_RELEASE);
+		s->publishers_at_cap = n + 1;
+	} else if (!over && i < n) {
+		/* the last entry moves into the hole: an lcore reading meanwhile
+		 * may miss or see it twice for one look, which the caps allow */
+		__atomic_store_n(&sh->sched_over_ip[i], sh->sched_over_ip[n - 1], __ATOMIC_RELAXED);
+		__atomic_store_n(&sh->n_sched_over, n - 1, __ATOMIC_RELEASE);
+		s->publishers_at_cap = n - 1;
+	}
+}
+
+/* One more (+1) or one fewer (-1) held task from ip. Under lock. */
+static void
+pub_count(struct ctl_sched *s, uint32_t ip, int d)
+{
+	uint64_t k = pub_key(ip);
+	uintptr_t c = (uintptr_t)ctl_idmap_get(&s->pubs, k);
+
+	if (d > 0) {
+		c++;
+		if (ctl_idmap_put(&s->pubs, k, (void *)c) != 0)
+			return; /* no memory for the count: the total cap still holds */
+		if (c > s->max_per_publisher)
+			s->over_cap++;
+		if (c >= s->max_per_publisher)
+			over_list_set(s, ip, true);
+	} else if (c != 0) {
+		c--;
+		if (c == 0)
+			ctl_idmap_del(&s->pubs, k);
+		else
+			ctl_idmap_put(&s->pubs, k, (void *)c);
+		if (c + 1 == s->max_per_publisher)
+			over_list_set(s, ip, false);
+	}
+}
+
+/* A task enters (+1) or leaves (-1) the wheel. Under lock. */
+static void
+held_count(struct ctl_sched *s, const struct ctl_held *h, int d)
+{
+	if (d > 0) {
+		if (s->n_held >= s->max)
+			s->over_cap++;
+		s->n_held++;
+	} else {
+		s->n_held--;
+	}
+	pub_count(s, h->peer.ip, d);
+	admission_publish(s);
+}
+
+void
+ctl_sched_caps(struct ctl_sched *s, struct ctl_sched_caps *out)
+{
+	pthread_mutex_lock(&s->lock);
+	out->held = s->n_held;
+	out->max = s->max;
+	out->max_per_publisher = s->max_per_publisher;
+	out->full = s->n_held >= s->max;
+	out->publishers_at_cap = s->publishers_at_cap;
+	out->over_cap = s->over_cap;
+	pthread_mutex_unlock(&s->lock);
+}
+
 void
 ctl_sched_take(struct ctl_sched *s, struct tw_task *t)
 {
@@ -105,12 +205,14 @@ ctl_sched_take(struct ctl_sched *s, struct tw_task *t)
 	if (h != NULL && ctl_idmap_get(&s->held, h->id) != NULL) {
 		/* a publisher reused an id: both run; only the first is listed */
 		tw_wheel_add(s->wheel, &h->node, h->due_ms * 1000);
+		held_count(s, h, +1);
 	} else if (h == NULL || ctl_idmap_put(&s->held, h->id, h) != 0) {
 		/* the publisher was confirmed; losing it silently is not allowed */
 		s->dropped_nomem++;
 		free(h);
 	} else {
 		tw_wheel_add(s->wheel, &h->node, h->due_ms * 1000);
+		held_count(s, h, +1);
 	}
 	pthread_mutex_unlock(&s->lock);
 }
@@ -184,6 +286,7 @@ fire(void *arg, struct tw_wheel_node *n)
 	}
 	if (ctl_idmap_get(&f->s->held, h->id) == h)
 		ctl_idmap_del(&f->s->held, h->id);
+	held_count(f->s, h, -1);
 	f->s->injected++;
 	f->injected++;
 	free(h);

@@ -291,3 +291,17 @@ tw_store_schedule_each(struct tw_store *s,
 		err = tw_store_map_err(rc);
 	return err != 0 ? err : n;
 }
+
+int
+tw_store_usage(struct tw_store *s, uint64_t *used, uint64_t *size)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	int rc;
+
+	if ((rc = mdb_env_info(s->env, &info)) != 0 || (rc = mdb_env_stat(s->env, &st)) != 0)
+		return tw_store_map_err(rc);
+	*used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+	*size = info.me_mapsize;
+	return 0;
+}

@@ -158,6 +158,14 @@ uint32_t tw_store_expire(struct tw_store *s, uint64_t now_ms, uint32_t max);
 uint64_t tw_store_count(struct tw_store *s);
 
 /**
+ * How much of its map the store uses: *used the bytes of pages in use
+ * (LMDB's last page used; it never shrinks, freed pages are reused first),
+ * *size the map (the most it may ever use). Threads: any.
+ * @return 0 or -errno.
+ */
+int tw_store_usage(struct tw_store *s, uint64_t *used, uint64_t *size);
+
+/**
  * Call fn for each unexpired record in task id order, at most max of them
  * (UINT32_MAX: all), in one read snapshot; stop when fn returns non-zero.
  * The record passed to fn, with value and error (NUL-terminated), is valid

@@ -44,7 +44,8 @@
 
 #define MAX_EAL_ARGS 64
 #define CTL_DEFAULT_STORE "/var/lib/taskwire/store"
-#define STORE_MAP_SIZE (4ull << 30) /* address space, not memory: the store's size limit */
+#define STORE_MAP_SIZE (4ull << 30) /* address space, not memory: the store's default size limit */
+#define RESULT_EXPIRES_MAX_S (30u * 86400) /* the longest a publisher may keep a result, by default */
 
 static volatile sig_atomic_t stop_requested;
 
@@ -61,6 +62,10 @@ struct control_opts {
 	const char *metrics;        /* ADDR:PORT, or "off" */
 	const char *store;          /* result store directory, or "off" */
 	uint64_t result_expires_ms;
+	uint64_t result_expires_max_s;  /* cap on a task's own result_expires */
+	bool result_expires_given;
+	uint64_t store_map_bytes;
+	uint64_t sched_max, sched_max_per_publisher;
 	bool events_always;         /* --events always: record task events with no follower */
 	unsigned grace_timeout_ms;
 	long socket_group;          /* gid also allowed on the control socket, -1: none */
@@ -78,6 +83,13 @@ usage(FILE *f)
 		   "                         off: none)\n"
 		   "  --store DIR            result store (LMDB) directory (default %s; off: none)\n"
 		   "  --result-expires S     how long results are kept unless a task says (86400)\n"
+		   "  --result-expires-max S the longest a task may ask its result be kept\n"
+		   "                         (2592000: 30 days; longer requests are cut to it)\n"
+		   "  --store-size MIB       the result store's size limit (4096); when full, expired\n"
+		   "                         results go first, then new results are refused (counted)\n"
+		   "  --sched-max N          delayed tasks held at most, in total (1000000); past it\n"
+		   "                         new ones are NACKed no-resources\n"
+		   "  --sched-max-per-publisher N  the same for one publisher address (100000)\n"
 		   "  --events MODE          task events: followed (only while someone follows,\n"
 		   "                         the default) or always\n"
 		   "  --grace-timeout-ms N   longest wait for lcores to leave an old routing\n"
@@ -98,6 +110,10 @@ parse_opts(int argc, char **argv, struct control_opts *o)
 		{ "store", required_argument, NULL, 'S' },
 		{ "result-expires", required_argument, NULL, 'e' },
 		{ "events", required_argument, NULL, 'E' },
+		{ "result-expires-max", required_argument, NULL, 'X' },
+		{ "store-size", required_argument, NULL, 'Z' },
+		{ "sched-max", required_argument, NULL, 'M' },
+		{ "sched-max-per-publisher", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -110,6 +126,10 @@ parse_opts(int argc, char **argv, struct control_opts *o)
 	o->grace_timeout_ms = 2000;
 	o->store = CTL_DEFAULT_STORE;
 	o->result_expires_ms = 86400000;
+	o->result_expires_max_s = RESULT_EXPIRES_MAX_S;
+	o->store_map_bytes = STORE_MAP_SIZE;
+	o->sched_max = CTL_SCHED_MAX_DEFAULT;
+	o->sched_max_per_publisher = CTL_SCHED_MAX_PER_PUBLISHER_DEFAULT;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
 		char *end;
@@ -159,6 +179,44 @@ parse_opts(int argc, char **argv, struct control_opts *o)
 				return -1;
 			}
 			o->result_expires_ms = v * 1000;
+			o->result_expires_given = true;
+			break;
+		}
+		case 'X':
+		case 'Z':
+		case 'M':
+		case 'P': {
+			static const struct {
+				int opt;
+				const char *name;
+				unsigned long long min, max;
+			} lim[] = {
+				{ 'X', "--result-expires-max", 1, 10ull * 365 * 86400 },
+				{ 'Z', "--store-size", 1, 1ull << 20 },
+				{ 'M', "--sched-max", 1, 1ull << 32 },
+				{ 'P', "--sched-max-per-publisher", 1, 1ull << 32 },
+			};
+			unsigned long long v;
+			size_t k = 0;
+
+			while (lim[k].opt != c)
+				k++;
+			errno = 0;
+			v = strtoull(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || optarg[0] == '-' || v < lim[k].min ||
+			    v > lim[k].max) {
+				fprintf(stderr, "tw-control: %s: %llu..%llu\n", lim[k].name, lim[k].min,
+					lim[k].max);
+				return -1;
+			}
+			if (c == 'X')
+				o->result_expires_max_s = v;
+			else if (c == 'Z')
+				o->store_map_bytes = v << 20;
+			else if (c == 'M')
+				o->sched_max = v;
+			else
+				o->sched_max_per_publisher = v;
 			break;
 		}
 		case 'g':
@@ -181,6 +239,13 @@ parse_opts(int argc, char **argv, struct control_opts *o)
 	if (optind != argc) {
 		fprintf(stderr, "tw-control: unexpected argument '%s'\n", argv[optind]);
 		return -1;
+	}
+	if (o->result_expires_ms / 1000 > o->result_expires_max_s) {
+		if (o->result_expires_given) {
+			fprintf(stderr, "tw-control: --result-expires above --result-expires-max\n");
+			return -1;
+		}
+		o->result_expires_ms = o->result_expires_max_s * 1000; /* the default, cut */
 	}
 	return 0;
 }
@@ -329,7 +394,7 @@ main(int argc, char **argv)
 	/* task state: result store, scheduler, revoked set, and the thread that feeds them */
 	if (strcmp(opts.store, "off") != 0) {
 		make_parent(opts.store);
-		store = tw_store_open(opts.store, STORE_MAP_SIZE, opts.result_expires_ms, err,
+		store = tw_store_open(opts.store, opts.store_map_bytes, opts.result_expires_ms, err,
 				      sizeof(err));
 		if (store == NULL) {
 			fprintf(stderr, "tw-control: result store %s: %s\n", opts.store, err);
@@ -339,9 +404,14 @@ main(int argc, char **argv)
 		}
 	}
 	ctl_events_init(&events, opts.events_always);
-	if (ctl_sched_init(&sched, sh) != 0 || ctl_revoke_init(&revoke, sh) != 0 ||
+	ret = ctl_sched_init(&sched, sh);
+	/* the caps are in place before the collector hands it anything */
+	sched.max = opts.sched_max;
+	sched.max_per_publisher = opts.sched_max_per_publisher;
+	if (ret != 0 || ctl_revoke_init(&revoke, sh) != 0 ||
 	    ctl_beat_init(&beat, store, &sched) != 0 ||
-	    ctl_collect_start(&collect, sh, store, &sched, &beat, &events) != 0) {
+	    ctl_collect_start(&collect, sh, store, &sched, &beat, &events,
+			      opts.result_expires_max_s) != 0) {
 		fprintf(stderr, "tw-control: cannot start the scheduler: out of memory\n");
 		tw_store_close(store);
 		tw_broker_detach(&ctx.broker);
