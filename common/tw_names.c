@@ -98,3 +98,27 @@ tw_name_check_str(const char *what, const char *name, bool allow_empty, char *er
 {
 	return tw_name_check(what, name, strlen(name), allow_empty, err, err_len);
 }
+
+size_t
+tw_utf8_sanitize(const char *in, size_t len, char *out)
+{
+	const unsigned char *p = (const unsigned char *)in;
+	size_t o = 0;
+
+	for (size_t i = 0; i < len;) {
+		uint32_t cp;
+		size_t n = utf8_next(p + i, len - i, &cp);
+
+		if (n == 0 || cp == 0) {
+			memcpy(out + o, "\xef\xbf\xbd", 3); /* U+FFFD */
+			o += 3;
+			i++;
+			continue;
+		}
+		memcpy(out + o, p + i, n);
+		o += n;
+		i += n;
+	}
+	out[o] = '\0';
+	return o;
+}

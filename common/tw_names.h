@@ -36,4 +36,13 @@ int tw_name_check(const char *what, const char *name, size_t len, bool allow_emp
 int tw_name_check_str(const char *what, const char *name, bool allow_empty, char *err,
 		      size_t err_len);
 
+/**
+ * Copy len bytes of in to out as valid UTF-8 with no NUL: each byte that
+ * does not begin a valid sequence, and each NUL, becomes U+FFFD. out needs
+ * 3 * len + 1 bytes; it is NUL-terminated. For text that is shown, not
+ * validated (task names, errors and results in JSON answers and events).
+ * @return bytes written (without the NUL).
+ */
+size_t tw_utf8_sanitize(const char *in, size_t len, char *out);
+
 #endif

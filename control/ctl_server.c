@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "ctl_handlers.h"
+#include "ctl_http_guard.h"
 #include "ctl_names.h"
 #include "ctl_server.h"
 #include "tw_ctl_socket.h"
@@ -261,8 +262,8 @@ status_append(const struct ctl_server *s, struct ctl_reply *r)
 	if (st == NULL)
 		return;
 	n = st->n_control;
-	arr = ctl_reply_alloc(r, sizeof(*arr) * (n + CTL_SRV__MAX + 1));
-	items = ctl_reply_alloc(r, sizeof(*items) * (CTL_SRV__MAX + 1));
+	arr = ctl_reply_alloc(r, sizeof(*arr) * (n + CTL_SRV__MAX + 1 + CTL_HTTP__MAX));
+	items = ctl_reply_alloc(r, sizeof(*items) * (CTL_SRV__MAX + 1 + CTL_HTTP__MAX));
 	if (arr == NULL || items == NULL)
 		return;
 	memcpy(arr, st->control, sizeof(*arr) * n);
@@ -271,6 +272,14 @@ status_append(const struct ctl_server *s, struct ctl_reply *r)
 		items[i].name = (char *)(i < CTL_SRV__MAX ? ctl_server_counter_names[i] : "ctl_clients");
 		items[i].value = i < CTL_SRV__MAX ? s->c[i] : s->n_conns;
 		arr[n++] = &items[i];
+	}
+	for (int i = 0; s->http != NULL && i < CTL_HTTP__MAX; i++) {
+		Taskwire__Control__Counter *c = &items[CTL_SRV__MAX + 1 + i];
+
+		taskwire__control__counter__init(c);
+		c->name = (char *)ctl_http_counter_names[i];
+		c->value = __atomic_load_n(&s->http->c[i], __ATOMIC_RELAXED);
+		arr[n++] = c;
 	}
 	st->control = arr;
 	st->n_control = n;

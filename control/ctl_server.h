@@ -59,6 +59,7 @@ enum ctl_server_counter {
 extern const char *const ctl_server_counter_names[CTL_SRV__MAX];
 
 struct ctl_conn;
+struct ctl_http_guard;
 
 struct ctl_server {
 	int listen_fd;
@@ -68,6 +69,7 @@ struct ctl_server {
 	uint32_t n_conns;
 	uint64_t rx_buffered;   /* bytes of request buffers, all connections */
 	struct ctl_conn *conns; /* CTL_MAX_CLIENTS slots, fd -1 when free */
+	const struct ctl_http_guard *http; /* its counters join ours in status; may be NULL */
 };
 
 /** Create the socket (replacing a stale one); group: a gid or -1. @return 0 or -errno. */

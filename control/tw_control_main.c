@@ -434,9 +434,14 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (strcmp(opts.metrics, "off") != 0) {
-		metrics = ctl_metrics_start(&ctx, opts.metrics);
+		char token_path[sizeof(server.path) + 8];
+
+		/* the socket's users, and only they, can read it: same mode and group */
+		snprintf(token_path, sizeof(token_path), "%s.token", opts.socket);
+		metrics = ctl_metrics_start(&ctx, opts.metrics, token_path, opts.socket_group);
 		if (metrics == NULL)
 			fprintf(stderr, "tw-control: continuing without /metrics\n");
+		server.http = ctl_metrics_guard(metrics);
 	}
 	sh->control_pid = getpid();
 	signal(SIGINT, on_signal);
@@ -457,6 +462,7 @@ main(int argc, char **argv)
 
 	while (!stop_requested) {
 		ret = ctl_server_poll(&server, &ctx, 200);
+		ctl_metrics_tick(metrics);
 		pthread_mutex_lock(&ctx.lock);
 		tw_broker_sample_rates(&ctx.broker, monotonic_ms());
 		pthread_mutex_unlock(&ctx.lock);
@@ -472,7 +478,10 @@ main(int argc, char **argv)
 		}
 	}
 
-	/* 5. teardown: the lcores stop handing over first, then the last drain */
+	/* 5. teardown: HTTP first (its streams read the events), then the lcores
+	 * stop handing over, then the last drain */
+	ctl_metrics_stop(metrics);
+	metrics = NULL;
 	if (sh->control_pid == getpid())
 		sh->control_pid = 0;
 	ctl_collect_stop(&collect);
@@ -483,7 +492,6 @@ main(int argc, char **argv)
 	ctl_revoke_fini(&revoke);
 	tw_store_close(store);
 	ctl_server_close(&server);
-	ctl_metrics_stop(metrics);
 	tw_broker_detach(&ctx.broker);
 	printf("tw-control: stopped after %lu requests (%lu undecodable, %lu clients refused)\n",
 	       (unsigned long)server.c[CTL_SRV_ctl_requests],
