@@ -10,6 +10,7 @@
 #include <rte_ring.h>
 
 #include "ctl_sched.h"
+#include "ctl_store.h"
 #include "taskwire.pb-c.h"
 #include "tw_inject.h"
 #include "tw_task.h"
@@ -386,4 +387,136 @@ ctl_sched_lateness_us(struct ctl_sched *s, double pct)
 	}
 	pthread_mutex_unlock(&s->lock);
 	return total == 0 ? 0 : (2ull << (b < 32 ? b : 31)) - 1;
+}
+
+/*
+ * A held task as kept in the store, in this machine's byte order (the
+ * store is local to it):
+ *   id u64, due_ms u64, retries u32, peer mac[6] ip u32 port u16,
+ *   name_len u16, name, task_len u32, task
+ */
+#define BLOB_FIXED (8u + 8 + 4 + 6 + 4 + 2 + 2 + 4)
+
+struct save_iter {
+	struct ctl_sched *s;
+	uint64_t i;             /* next slot of the held map */
+	uint8_t *buf;
+	size_t cap;
+	bool nomem;
+};
+
+static int
+save_next(void *arg, const void **blob, uint32_t *len)
+{
+	struct save_iter *it = arg;
+	struct ctl_idmap *m = &it->s->held;
+
+	/* bounded: one pass over the map's slots */
+	for (; it->i <= m->mask; it->i++) {
+		const struct ctl_held *h = m->vals[it->i];
+		uint16_t nl;
+		size_t need;
+		uint8_t *p;
+
+		if (m->keys[it->i] == 0)
+			continue;
+		nl = (uint16_t)strnlen(h->name, sizeof(h->name));
+		need = BLOB_FIXED + nl + h->len;
+		if (need > it->cap) {
+			uint8_t *b = realloc(it->buf, need);
+
+			if (b == NULL) {
+				it->nomem = true;
+				return 0;
+			}
+			it->buf = b;
+			it->cap = need;
+		}
+		p = it->buf;
+		memcpy(p, &h->id, 8), p += 8;
+		memcpy(p, &h->due_ms, 8), p += 8;
+		memcpy(p, &h->retries, 4), p += 4;
+		memcpy(p, h->peer.mac.addr_bytes, 6), p += 6;
+		memcpy(p, &h->peer.ip, 4), p += 4;
+		memcpy(p, &h->peer.port, 2), p += 2;
+		memcpy(p, &nl, 2), p += 2;
+		memcpy(p, h->name, nl), p += nl;
+		memcpy(p, &h->len, 4), p += 4;
+		memcpy(p, h->task, h->len);
+		*blob = it->buf;
+		*len = (uint32_t)need;
+		it->i++;
+		return 1;
+	}
+	return 0;
+}
+
+int64_t
+ctl_sched_save(struct ctl_sched *s, struct tw_store *st)
+{
+	struct save_iter it = { .s = s };
+	int64_t n;
+
+	if (st == NULL || s->wheel == NULL)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	n = tw_store_held_replace(st, save_next, &it);
+	pthread_mutex_unlock(&s->lock);
+	free(it.buf);
+	return it.nomem ? -ENOMEM : n;
+}
+
+static void
+restore_one(void *arg, const void *blob, uint32_t len)
+{
+	struct ctl_sched *s = arg;
+	const uint8_t *p = blob;
+	struct ctl_held *h;
+	uint16_t nl;
+	uint32_t tl;
+
+	/* a blob this version cannot read is skipped, never trusted */
+	if (len < BLOB_FIXED)
+		return;
+	memcpy(&nl, p + 32, 2);
+	if (nl >= TW_NAME_MAX || len < BLOB_FIXED + nl)
+		return;
+	memcpy(&tl, p + 34 + nl, 4);
+	if (len != BLOB_FIXED + nl + tl)
+		return;
+	h = calloc(1, sizeof(*h) + tl);
+	if (h == NULL) {
+		s->dropped_nomem++;
+		return;
+	}
+	memcpy(&h->id, p, 8);
+	memcpy(&h->due_ms, p + 8, 8);
+	memcpy(&h->retries, p + 16, 4);
+	memcpy(h->peer.mac.addr_bytes, p + 20, 6);
+	memcpy(&h->peer.ip, p + 26, 4);
+	memcpy(&h->peer.port, p + 30, 2);
+	memcpy(h->name, p + 34, nl);
+	h->len = tl;
+	memcpy(h->task, p + 38 + nl, tl);
+	if (ctl_idmap_get(&s->held, h->id) == NULL && ctl_idmap_put(&s->held, h->id, h) != 0) {
+		s->dropped_nomem++;
+		free(h);
+		return;
+	}
+	tw_wheel_add(s->wheel, &h->node, h->due_ms * 1000);
+	held_count(s, h, +1);
+	s->restored++;
+}
+
+int64_t
+ctl_sched_restore(struct ctl_sched *s, struct tw_store *st)
+{
+	int64_t n;
+
+	if (st == NULL)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	n = tw_store_held_take(st, restore_one, s);
+	pthread_mutex_unlock(&s->lock);
+	return n;
 }

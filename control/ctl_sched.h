@@ -49,6 +49,7 @@ struct ctl_sched {
 	struct ctl_idmap pubs;       /* (ip | 1 << 32) -> held count, as a pointer-sized int */
 	uint64_t over_cap;           /* held although past a cap */
 	uint64_t publishers_at_cap;  /* listed in tw_shared.sched_over_ip now */
+	uint64_t restored;           /* taken back from the store at start */
 	uint32_t next_io;            /* round robin over io lcores' inject rings */
 	/* totals, under lock */
 	uint64_t taken, injected, inject_retries, dropped_nomem;
@@ -91,6 +92,25 @@ bool ctl_sched_find(struct ctl_sched *s, uint64_t id, struct ctl_sched_entry *ou
 uint32_t ctl_sched_list(struct ctl_sched *s, struct ctl_sched_entry *out, uint32_t max);
 
 uint64_t ctl_sched_count(struct ctl_sched *s);
+
+struct tw_store;
+
+/**
+ * Keep every held task in the store (replacing what was kept), for the
+ * next tw-control to run when due: on a graceful stop, after the collector
+ * has stopped (nothing is taken or fired any more). A task whose id another
+ * held task also uses (a publisher reused it) is kept once.
+ * @return tasks kept, or -errno. Threads: main, collector stopped.
+ */
+int64_t ctl_sched_save(struct ctl_sched *s, struct tw_store *st);
+
+/**
+ * Hold again what the last stop kept (and remove it from the store):
+ * before the collector starts. Tasks already due fire at once; caps are
+ * counted but do not refuse them (they were confirmed).
+ * @return tasks restored, or -errno. Threads: main, collector not started.
+ */
+int64_t ctl_sched_restore(struct ctl_sched *s, struct tw_store *st);
 
 /** Held tasks, the caps' state and over_cap, read together under the lock. */
 struct ctl_sched_caps {

@@ -123,6 +123,8 @@ control_counters(const struct ctl_ctx *ctx, struct ctl_reply *r, Taskwire__Contr
 			f[n++] = (typeof(f[0])){ "sched_full", k.full };
 			f[n++] = (typeof(f[0])){ "sched_publishers_at_cap", k.publishers_at_cap };
 			f[n++] = (typeof(f[0])){ "sched_over_cap", k.over_cap };
+			f[n++] = (typeof(f[0])){ "sched_restored",
+						 __atomic_load_n(&s->restored, __ATOMIC_RELAXED) };
 		}
 	}
 	if (ctx->collect != NULL) {

@@ -408,6 +408,16 @@ main(int argc, char **argv)
 	/* the caps are in place before the collector hands it anything */
 	sched.max = opts.sched_max;
 	sched.max_per_publisher = opts.sched_max_per_publisher;
+	if (ret == 0) {
+		/* what the last tw-control held when it stopped: confirmed tasks */
+		int64_t n = ctl_sched_restore(&sched, store);
+
+		if (n < 0)
+			fprintf(stderr, "tw-control: held tasks in the store not read: %s\n",
+				strerror((int)-n));
+		else if (n > 0)
+			printf("tw-control: %lld held tasks restored from the store\n", (long long)n);
+	}
 	if (ret != 0 || ctl_revoke_init(&revoke, sh) != 0 ||
 	    ctl_beat_init(&beat, store, &sched) != 0 ||
 	    ctl_collect_start(&collect, sh, store, &sched, &beat, &events,
@@ -485,6 +495,17 @@ main(int argc, char **argv)
 	if (sh->control_pid == getpid())
 		sh->control_pid = 0;
 	ctl_collect_stop(&collect);
+	{
+		/* the collector is stopped: what the scheduler holds now is final */
+		int64_t n = ctl_sched_save(&sched, store);
+
+		if (n < 0)
+			fprintf(stderr, "tw-control: held tasks NOT kept in the store: %s\n",
+				strerror((int)-n));
+		else if (n > 0)
+			printf("tw-control: %lld held tasks kept in the store for the next start\n",
+			       (long long)n);
+	}
 	ctl_beat_fini(&beat);
 	ctl_events_fini(&events);
 	sh->events_enabled = 0;

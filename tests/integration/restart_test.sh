@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# What tw-control holds survives its graceful restart, through the real
+# binaries:
+#  1. countdown tasks ACKed and held by the scheduler are kept in the store
+#     on SIGTERM and held again by the next tw-control (logged, counted in
+#     sched_restored): the short ones run when due with their results, the
+#     long ones are still listed and can be revoked; a second restart keeps
+#     them once, not twice;
+#  2. an engine started with TW_KEEP_STORE=1 (what `make up` does unless
+#     CLEAN=1) keeps the last run's store: a result stored before is still
+#     there; without it the store starts empty.
+set -euo pipefail
+. "$(dirname "$0")/../../deploy/lib.sh"
+fail() { echo "FAIL: $*"; exit 1; }
+py=/usr/bin/python3
+twctl() { "$TW_BUILD/twctl" --socket "$TW_SOCKET" "$@"; }
+publish() { tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" publish "$@"; }
+field() {
+	twctl status --json | $py -c 'import json,sys; print(json.load(sys.stdin)["control"].get(sys.argv[1], 0))' "$1"
+}
+n=0
+restart_control() {
+	n=$((n + 1))
+	tw_stop_pid "$TW_CTL_PID" || fail "tw-control did not stop"
+	cp "$TW_DIR/control.log" "$TW_DIR/control-before-$n.log"
+	tw_control_spawn "$TW_DIR" "$TW_PREFIX" "$TW_DIR/control.log"
+	TW_CTL_PID=$!
+	sed -i "s/^TW_CTL_PID=.*/TW_CTL_PID=$TW_CTL_PID/" "$TW_DIR/engine.env"
+	tw_wait_for_line "$TW_DIR/control.log" "tw-control: ready" "$TW_CTL_PID" 30 ||
+		fail "tw-control restart: $(cat "$TW_DIR/control.log")"
+}
+
+# 1. held tasks across restarts
+twctl queue declare rq >/dev/null
+short=() long=()
+for i in 1 2 3; do
+	out=$(publish "" rq add "[$i,$i]" --countdown 6) || fail "publish: $out"
+	short+=("$(awk '{print $2}' <<<"$out")")
+done
+for i in 1 2; do
+	out=$(publish "" rq add "[$i,0]" --countdown 900) || fail "publish: $out"
+	long+=("$(awk '{print $2}' <<<"$out")")
+done
+[ "$(field sched_held)" -eq 5 ] || fail "held before: $(field sched_held)"
+restart_control
+grep -q "5 held tasks kept in the store" "$TW_DIR/control-before-1.log" ||
+	fail "not kept: $(tail -3 "$TW_DIR/control-before-1.log")"
+grep -q "5 held tasks restored from the store" "$TW_DIR/control.log" ||
+	fail "not restored: $(cat "$TW_DIR/control.log")"
+[ "$(field sched_held)" -eq 5 ] || fail "held after the restart: $(field sched_held)"
+[ "$(field sched_restored)" -eq 5 ] || fail "sched_restored $(field sched_restored)"
+restart_control
+[ "$(field sched_held)" -eq 5 ] || fail "held after a second restart: $(field sched_held)"
+echo "ok: 5 held tasks kept and restored across two restarts"
+for i in 0 1 2; do
+	out=$(twctl result "${short[$i]}" --wait 15) || fail "short task ${short[$i]}: $out"
+	grep -q "SUCCESS" <<<"$out" && grep -q "$((2 * (i + 1)))" <<<"$out" ||
+		fail "short task ${short[$i]}: $out"
+done
+twctl list tasks | grep -q "${long[0]}" || fail "long task not listed: $(twctl list tasks)"
+twctl revoke "${long[1]}" >/dev/null || fail "revoke of a restored task"
+out=$(twctl result "${long[1]}" --wait 10 || true)
+grep -q "REVOKED" <<<"$out" || fail "revoked restored task: $out"
+echo "ok: restored tasks ran when due with their results; a long one listed, another revoked"
+
+# 2. the store across engine starts
+keep_id=itc${TW_IT_TAG:-}keep
+keep_id=${keep_id:0:11}
+keep_dir=$TW_BUILD/run/$keep_id
+cleanup() { tw_engine_stop "$keep_dir" >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+start_keep() { # TW_KEEP_STORE value
+	TW_KEEP_STORE=$1 tw_engine_start "$keep_id" >/dev/null || fail "engine $keep_id did not start"
+}
+kctl() { "$TW_BUILD/twctl" --socket "$keep_dir/control.sock" "$@"; }
+start_keep 0
+kctl queue declare kq >/dev/null
+kns=$(sed -n 's/^TW_NETNS=//p' "$keep_dir/engine.env")
+out=$(ip netns exec "$kns" "$TW_BUILD/twctl" --socket "$keep_dir/control.sock" --engine "$TW_ENGINE" \
+	publish "" kq add '[20,22]' --wait 5) || fail "publish in $keep_id: $out"
+kid=$(awk '{print $2}' <<<"$out")
+tw_engine_stop "$keep_dir" || fail "stop $keep_id"
+start_keep 1
+kctl result "$kid" | grep -q "SUCCESS" || fail "result lost with TW_KEEP_STORE=1: $(kctl result "$kid" 2>&1)"
+tw_engine_stop "$keep_dir" || fail "stop $keep_id"
+start_keep 0
+kctl result "$kid" >/dev/null 2>&1 && fail "result kept without TW_KEEP_STORE"
+tw_engine_stop "$keep_dir" || fail "stop $keep_id"
+trap - EXIT
+rm -rf "$keep_dir"
+echo "ok: the store is kept across engine starts when asked (make up), else started empty"
