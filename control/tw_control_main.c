@@ -33,6 +33,7 @@
 #include "ctl_ctx.h"
 #include "ctl_events.h"
 #include "ctl_handlers.h"
+#include "ctl_reattach.h"
 #include "ctl_metrics.h"
 #include "ctl_revoke.h"
 #include "ctl_sched.h"
@@ -66,6 +67,7 @@ struct control_opts {
 	bool result_expires_given;
 	uint64_t store_map_bytes;
 	uint64_t sched_max, sched_max_per_publisher;
+	unsigned reattach_wait_s;       /* 0: stop with the primary */
 	bool events_always;         /* --events always: record task events with no follower */
 	unsigned grace_timeout_ms;
 	long socket_group;          /* gid also allowed on the control socket, -1: none */
@@ -90,6 +92,8 @@ usage(FILE *f)
 		   "  --sched-max N          delayed tasks held at most, in total (1000000); past it\n"
 		   "                         new ones are NACKed no-resources\n"
 		   "  --sched-max-per-publisher N  the same for one publisher address (100000)\n"
+		   "  --reattach-wait S      when tw-dataplane exits, wait up to S s for a new one\n"
+		   "                         and attach to it (0, the default: stop with it)\n"
 		   "  --events MODE          task events: followed (only while someone follows,\n"
 		   "                         the default) or always\n"
 		   "  --grace-timeout-ms N   longest wait for lcores to leave an old routing\n"
@@ -114,6 +118,7 @@ parse_opts(int argc, char **argv, struct control_opts *o)
 		{ "store-size", required_argument, NULL, 'Z' },
 		{ "sched-max", required_argument, NULL, 'M' },
 		{ "sched-max-per-publisher", required_argument, NULL, 'P' },
+		{ "reattach-wait", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -185,7 +190,8 @@ parse_opts(int argc, char **argv, struct control_opts *o)
 		case 'X':
 		case 'Z':
 		case 'M':
-		case 'P': {
+		case 'P':
+		case 'R': {
 			static const struct {
 				int opt;
 				const char *name;
@@ -195,6 +201,7 @@ parse_opts(int argc, char **argv, struct control_opts *o)
 				{ 'Z', "--store-size", 1, 1ull << 20 },
 				{ 'M', "--sched-max", 1, 1ull << 32 },
 				{ 'P', "--sched-max-per-publisher", 1, 1ull << 32 },
+				{ 'R', "--reattach-wait", 0, 86400 },
 			};
 			unsigned long long v;
 			size_t k = 0;
@@ -215,6 +222,8 @@ parse_opts(int argc, char **argv, struct control_opts *o)
 				o->store_map_bytes = v << 20;
 			else if (c == 'M')
 				o->sched_max = v;
+			else if (c == 'R')
+				o->reattach_wait_s = (unsigned)v;
 			else
 				o->sched_max_per_publisher = v;
 			break;
@@ -346,12 +355,18 @@ main(int argc, char **argv)
 		eal_argv[eal_argc++] = lcores;
 	}
 
-	/* 2. EAL as a secondary process */
+	/* 2. EAL as a secondary process (after a re-execution: once a primary runs) */
+	if (ctl_reattach_wait(argc, argv) != 0)
+		return 1;
 	ret = rte_eal_init(eal_argc, eal_argv);
 	if (ret < 0) {
 		fprintf(stderr, "tw-control: cannot attach to tw-dataplane (EAL: %s); is it running "
 				"with the same --file-prefix and hugepages?\n",
 			rte_strerror(rte_errno));
+		if (ctl_reattach_pending()) {
+			usleep(500000); /* it is still starting: try again in a fresh image */
+			ctl_reattach_exec(argv, opts.reattach_wait_s);
+		}
 		return 1;
 	}
 
@@ -360,7 +375,10 @@ main(int argc, char **argv)
 	if (mz == NULL) {
 		fprintf(stderr, "tw-control: memzone %s not found: tw-dataplane not ready\n",
 			TW_SHARED_MZ);
-		rte_eal_cleanup();
+		if (ctl_reattach_pending()) {
+			usleep(500000);
+			ctl_reattach_exec(argv, opts.reattach_wait_s);
+		}
 		return 1;
 	}
 	sh = mz->addr;
@@ -461,11 +479,13 @@ main(int argc, char **argv)
 		printf("tw-control: metrics on http://%.*s:%u/metrics\n",
 		       (int)(strrchr(opts.metrics, ':') - opts.metrics), opts.metrics,
 		       ctl_metrics_port(metrics));
-	printf("tw-control: ready on %s, attached to tw-dataplane pid %d (%u queues, %u exchanges, "
+	printf("tw-control: ready on %s, %sattached to tw-dataplane pid %d (%u queues, %u exchanges, "
 	       "%u bindings), pid %d\n",
-	       opts.socket, sh->primary_pid, sh->routes ? sh->routes->n_queues : 0,
-	       ctx.broker.n_exchanges + 1, ctx.broker.n_bindings, getpid());
+	       opts.socket, getenv(CTL_REATTACH_ENV) != NULL ? "re-" : "", sh->primary_pid,
+	       sh->routes ? sh->routes->n_queues : 0, ctx.broker.n_exchanges + 1, ctx.broker.n_bindings,
+	       getpid());
 	fflush(stdout);
+	ctl_reattach_done();
 
 	/* 4. serve; stop with the primary */
 	bool primary_gone = false;
@@ -522,5 +542,11 @@ main(int argc, char **argv)
 	/* EAL cleanup talks to the primary; with the primary gone it can only wait. */
 	if (!primary_gone)
 		rte_eal_cleanup();
+	if (primary_gone && opts.reattach_wait_s > 0 && !stop_requested) {
+		printf("tw-control: waiting up to %u s for a new tw-dataplane\n", opts.reattach_wait_s);
+		ctl_reattach_done(); /* a new deadline from this exit */
+		ctl_reattach_exec(argv, opts.reattach_wait_s);
+		return 1;
+	}
 	return 0;
 }

@@ -6,7 +6,11 @@
 #     sched_restored): the short ones run when due with their results, the
 #     long ones are still listed and can be revoked; a second restart keeps
 #     them once, not twice;
-#  2. an engine started with TW_KEEP_STORE=1 (what `make up` does unless
+#  2. tw-control --reattach-wait 60: tw-dataplane stops and a new one
+#     starts with the same file prefix; tw-control waits, attaches to the
+#     new one (same pid, "re-attached" logged), serves again and still holds
+#     its countdown task;
+#  3. an engine started with TW_KEEP_STORE=1 (what `make up` does unless
 #     CLEAN=1) keeps the last run's store: a result stored before is still
 #     there; without it the store starts empty.
 set -euo pipefail
@@ -63,7 +67,44 @@ out=$(twctl result "${long[1]}" --wait 10 || true)
 grep -q "REVOKED" <<<"$out" || fail "revoked restored task: $out"
 echo "ok: restored tasks ran when due with their results; a long one listed, another revoked"
 
-# 2. the store across engine starts
+# 2. tw-dataplane restarted under a waiting tw-control
+restart_control_opts() {
+	tw_stop_pid "$TW_CTL_PID" || fail "tw-control did not stop"
+	tw_control_spawn "$TW_DIR" "$TW_PREFIX" "$TW_DIR/control.log" "$@"
+	TW_CTL_PID=$!
+	sed -i "s/^TW_CTL_PID=.*/TW_CTL_PID=$TW_CTL_PID/" "$TW_DIR/engine.env"
+	tw_wait_for_line "$TW_DIR/control.log" "tw-control: ready" "$TW_CTL_PID" 30 ||
+		fail "tw-control restart: $(cat "$TW_DIR/control.log")"
+}
+restart_control_opts --reattach-wait 60
+out=$(publish "" rq add '[5,5]' --countdown 900) || fail "publish: $out"
+held_id=$(awk '{print $2}' <<<"$out")
+tw_stop_pid "$TW_DP_PID" || fail "tw-dataplane did not stop"
+tw_wait_for_line "$TW_DIR/control.log" "waiting up to 60 s for a new tw-dataplane" "$TW_CTL_PID" 15 ||
+	fail "tw-control did not wait: $(cat "$TW_DIR/control.log")"
+kill -0 "$TW_CTL_PID" || fail "tw-control exited"
+tap=twt-$(basename "$TW_DIR")
+# the same start as deploy/lib.sh's, same prefix and namespace
+# shellcheck disable=SC2086
+ip netns exec "$TW_NETNS" "$TW_BUILD/tw-dataplane" --vdev="net_tap0,iface=$tap" --no-pci \
+	--file-prefix "$TW_PREFIX" --log-level=lib.eal:error ${TW_EAL_EXTRA:-} -- \
+	--ip "$TW_ENGINE_IP" --udp-port "$TW_UDP_PORT" --idle-sleep-us 200 \
+	>"$TW_DIR/dataplane2.log" 2>&1 &
+TW_DP_PID=$!
+sed -i "s/^TW_DP_PID=.*/TW_DP_PID=$TW_DP_PID/" "$TW_DIR/engine.env"
+tw_wait_for_line "$TW_DIR/dataplane2.log" "tw-dataplane: ready" "$TW_DP_PID" 60 ||
+	fail "tw-dataplane restart: $(cat "$TW_DIR/dataplane2.log")"
+ip netns exec "$TW_NETNS" ip addr add "$TW_PEER_IP/24" dev "$tap"
+ip netns exec "$TW_NETNS" ip link set "$tap" up
+tw_wait_for_line "$TW_DIR/control.log" "re-attached to tw-dataplane pid $TW_DP_PID" "$TW_CTL_PID" 60 ||
+	fail "no re-attach: $(cat "$TW_DIR/control.log")"
+twctl status >/dev/null || fail "status after the re-attach"
+twctl list tasks | grep -q "$held_id" || fail "the held task is gone: $(twctl list tasks)"
+twctl queue declare rq2 >/dev/null || fail "declare on the new tw-dataplane"
+out=$(publish "" rq2 add '[2,2]' --wait 5) || fail "publish after the re-attach: $out"
+echo "ok: tw-control waited for a new tw-dataplane, re-attached (same pid) and kept its held task"
+
+# 3. the store across engine starts
 keep_id=itc${TW_IT_TAG:-}keep
 keep_id=${keep_id:0:11}
 keep_dir=$TW_BUILD/run/$keep_id
