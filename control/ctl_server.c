@@ -5,6 +5,7 @@
  * that only ever does what the socket allows without waiting.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include "ctl_names.h"
 #include "ctl_server.h"
 #include "tw_ctl_socket.h"
+#include "tw_limits.h"
 
 #define ACCEPTS_PER_POLL 64     /* bounds one pass's accept loop */
 #define PARKED_RETRY_MS 20      /* how often a waiting events request looks again */
@@ -363,6 +365,98 @@ conn_handle(struct ctl_server *s, struct ctl_ctx *ctx, struct ctl_conn *c,
 	return false;
 }
 
+/* One protobuf varint at *p (< end). @return false if cut or too long. */
+static bool
+varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	*v = 0;
+	for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+		uint8_t b = *(*p)++;
+
+		*v |= (uint64_t)(b & 0x7f) << shift;
+		if ((b & 0x80) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Count the fields of one message, by number (1..max), without decoding
+ * it. @return false if it is not well-formed (the decoder then says so).
+ */
+static bool
+count_fields(const uint8_t *p, const uint8_t *end, uint64_t *n, uint32_t max, const uint8_t **sub,
+	     size_t *sub_len, uint32_t sub_field)
+{
+	/* bounded: each pass consumes at least one byte */
+	while (p < end) {
+		uint64_t key, len;
+
+		if (!varint(&p, end, &key))
+			return false;
+		switch (key & 7) {
+		case 0:
+			if (!varint(&p, end, &len))
+				return false;
+			break;
+		case 1:
+			p += 8;
+			break;
+		case 5:
+			p += 4;
+			break;
+		case 2:
+			if (!varint(&p, end, &len) || len > (uint64_t)(end - p))
+				return false;
+			if (sub != NULL && key >> 3 == sub_field) {
+				*sub = p;
+				*sub_len = (size_t)len;
+			}
+			p += len;
+			break;
+		default:
+			return false;
+		}
+		if (p > end)
+			return false;
+		if ((key >> 3) >= 1 && (key >> 3) <= max)
+			n[(key >> 3) - 1]++;
+	}
+	return true;
+}
+
+/*
+ * Before decoding: a definitions import may not list more exchanges,
+ * queues or bindings than the engine can hold, so the memory a request
+ * costs is bounded by what could be valid, not only by its size.
+ * @return NULL, or why the request is refused (in msg).
+ */
+static const char *
+over_limits(const uint8_t *in, size_t len, char *msg, size_t msg_len)
+{
+	static const struct {
+		const char *what;
+		uint64_t max;
+	} lim[3] = { { "exchanges", TW_MAX_EXCHANGES }, { "queues", TW_MAX_QUEUES },
+		     { "bindings", TW_MAX_BINDINGS } };
+	const uint8_t *defs = NULL;
+	size_t defs_len = 0;
+	uint64_t top[17] = { 0 }, n[3] = { 0 };
+
+	/* Request.import_definitions is field 10 */
+	if (!count_fields(in, in + len, top, 17, &defs, &defs_len, 10) || defs == NULL)
+		return NULL;
+	if (!count_fields(defs, defs + defs_len, n, 3, NULL, NULL, 0))
+		return NULL;
+	for (int i = 0; i < 3; i++)
+		if (n[i] > lim[i].max) {
+			snprintf(msg, msg_len, "definitions with %" PRIu64 " %s, above the limit of %"
+				 PRIu64 ": refused", n[i], lim[i].what, lim[i].max);
+			return msg;
+		}
+	return NULL;
+}
+
 /* A whole request is in c->in: decode it (within budget) and answer. */
 static void
 conn_request(struct ctl_server *s, struct ctl_ctx *ctx, struct ctl_conn *c, uint64_t now)
@@ -378,6 +472,12 @@ conn_request(struct ctl_server *s, struct ctl_ctx *ctx, struct ctl_conn *c, uint
 		s->c[CTL_SRV_ctl_refused_peers]++;
 		conn_drop_rx(s, c);
 		conn_error(s, c, c->why, true, now);
+		return;
+	}
+	if (over_limits(c->in, len, msg, sizeof(msg)) != NULL) {
+		s->c[CTL_SRV_ctl_over_limits]++;
+		conn_drop_rx(s, c);
+		conn_error(s, c, msg, false, now);
 		return;
 	}
 	req = taskwire__control__request__unpack(&a, len, c->in);

@@ -14,8 +14,10 @@
  * sent, so at most one reply is queued per connection. Past CTL_MAX_CLIENTS
  * the connection idle the longest makes room for the new one. Request
  * buffers grow with the bytes that arrive (never to the announced length
- * up front), all of them within CTL_RX_BUDGET, and decoding a request may
- * allocate at most CTL_DECODE_FACTOR times its size (plus a floor).
+ * up front), all of them within CTL_RX_BUDGET; a definitions import listing
+ * more exchanges, queues or bindings than the engine holds is refused
+ * before it is decoded, and decoding a request may allocate at most
+ * CTL_DECODE_FACTOR times its size (plus a floor).
  * Every refusal is counted (ctl_server_counters) and shown by `twctl status`.
  *
  * Threads: tw-control's main thread.
@@ -43,6 +45,7 @@
 	X(ctl_refused_peers)     /* peer's uid/gid not allowed */                \
 	X(ctl_too_large)         /* announced length above TW_CTL_MSG_MAX */     \
 	X(ctl_decode_over_budget) /* decoding needed more than the budget */     \
+	X(ctl_over_limits)       /* more items than the engine could hold */    \
 	X(ctl_request_timeouts)  /* a partial request not completed in time */   \
 	X(ctl_reply_timeouts)    /* a reply the client did not read in time */   \
 	X(ctl_idle_closed)       /* idle connections closed */                   \

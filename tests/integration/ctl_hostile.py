@@ -10,6 +10,9 @@
                                        each; prints each one's time in ms
   ctl_hostile.py SOCKET bomb           send one 4 MiB request of two million
                                        empty bindings, print the answer's error
+  ctl_hostile.py SOCKET manybind N     a definitions import of N small bindings
+  ctl_hostile.py SOCKET argbomb        250,000 bindings of 7 empty arguments
+                                       each (4 MiB that decode to ~25 times that)
 
 Requests are encoded by hand (a 4-byte little-endian length, then a
 taskwire.control.Request), so no protobuf module is needed.
@@ -132,8 +135,8 @@ def probe(path, n):
     print(" ".join("%.1f" % t for t in out))
 
 
-def bomb(path):
-    bindings = b"\x1a\x00" * 2000000          # Definitions{bindings: Bind{}} x 2M
+def bomb(path, item=b"\x1a\x00", n=2000000):
+    bindings = item * n                        # Definitions{bindings: Bind{}} x 2M
     body = b"\x52" + varint(len(bindings)) + bindings   # Request{import_definitions}
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(20)
@@ -166,6 +169,12 @@ if __name__ == "__main__":
         probe(sys.argv[1], int(sys.argv[3]))
     elif len(sys.argv) == 3 and sys.argv[2] == "bomb":
         sys.exit(bomb(sys.argv[1]))
+    elif len(sys.argv) == 3 and sys.argv[2] == "argbomb":
+        # Bind{arguments: Argument{} x 7}: 16 bytes each
+        sys.exit(bomb(sys.argv[1], b"\x1a\x0e" + b"\x2a\x00" * 7, 250000))
+    elif len(sys.argv) == 4 and sys.argv[2] == "manybind":
+        # Bind{source: "x"}: 5 bytes each
+        sys.exit(bomb(sys.argv[1], b"\x1a\x03\x0a\x01x", int(sys.argv[3])))
     else:
         print(__doc__, file=sys.stderr)
         sys.exit(2)

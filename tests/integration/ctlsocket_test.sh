@@ -10,7 +10,10 @@
 #     the cut-offs are counted in `twctl status`;
 #  2. a 4 MiB request of two million empty bindings is refused for what it
 #     would decode to (a message, a counter) and tw-control's memory stays
-#     within a bound (it grew by about 1 GB before);
+#     within a bound (it grew by about 1 GB before): an import of more
+#     bindings than the engine holds is refused before it is decoded, and
+#     4 MiB of bindings with empty arguments (within the count) for what
+#     they would decode to;
 #  3. a length above the 4 MiB limit gets a message naming the limit.
 set -euo pipefail
 . "$(dirname "$0")/../../deploy/lib.sh"
@@ -81,13 +84,25 @@ echo "ok: status served at once while hostile clients held the socket"
 hwm() { awk '/VmHWM/ {print $2}' "/proc/$TW_CTL_PID/status"; }
 before=$(hwm)
 $py "$here/ctl_hostile.py" "$TW_SOCKET" bomb >"$TW_DIR/bomb.txt" 2>&1 || fail "bomb: $(cat "$TW_DIR/bomb.txt")"
-after=$(hwm)
 cat "$TW_DIR/bomb.txt"
-grep -q "decodes to more than" "$TW_DIR/bomb.txt" || fail "no refusal: $(cat "$TW_DIR/bomb.txt")"
+grep -q "definitions with 2000000 bindings, above the limit of 262144" "$TW_DIR/bomb.txt" ||
+	fail "no refusal: $(cat "$TW_DIR/bomb.txt")"
+$py "$here/ctl_hostile.py" "$TW_SOCKET" argbomb >"$TW_DIR/argbomb.txt" 2>&1 ||
+	fail "argbomb: $(cat "$TW_DIR/argbomb.txt")"
+cat "$TW_DIR/argbomb.txt"
+grep -q "decodes to more than" "$TW_DIR/argbomb.txt" || fail "no refusal: $(cat "$TW_DIR/argbomb.txt")"
+after=$(hwm)
 echo "tw-control peak memory: $((before / 1024)) MiB before, $((after / 1024)) MiB after"
 [ $((after - before)) -lt $((200 * 1024)) ] || fail "peak memory grew by $(((after - before) / 1024)) MiB"
 [ "$(counter ctl_decode_over_budget)" -ge 1 ] || fail "not counted"
+[ "$(counter ctl_over_limits)" -ge 1 ] || fail "ctl_over_limits not counted"
 echo "ok: a request that decodes to far more than it carries is refused, memory bounded"
+$py "$here/ctl_hostile.py" "$TW_SOCKET" manybind 262145 >"$TW_DIR/many.txt" 2>&1 || fail "manybind: $(cat "$TW_DIR/many.txt")"
+cat "$TW_DIR/many.txt"
+grep -q "definitions with 262145 bindings, above the limit of 262144" "$TW_DIR/many.txt" ||
+	fail "more bindings than the engine holds: $(cat "$TW_DIR/many.txt")"
+[ "$(counter ctl_over_limits)" -ge 1 ] || fail "ctl_over_limits not counted"
+echo "ok: more bindings than the engine can hold are refused before decoding"
 
 # 3. a length above the limit
 $py - "$TW_SOCKET" >"$TW_DIR/big.txt" <<'EOF' || fail "too large: $(cat "$TW_DIR/big.txt")"

@@ -39,7 +39,8 @@ port=${TW_METRICS##*:}
 pub() { tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" publish "$@"; }
 http() { # METHOD PATH -> the whole response (HTTP/1.0: no chunks, closed at the end)
 	exec 3<>"/dev/tcp/$host/$port"
-	printf '%s %s HTTP/1.0\r\nHost: %s\r\nContent-Length: 0\r\n\r\n' "$1" "$2" "$host" >&3
+	printf '%s %s HTTP/1.0\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Length: 0\r\n\r\n' \
+		"$1" "$2" "$host" "$token" >&3
 	tr -d '\r' <&3
 	exec 3<&-
 }
