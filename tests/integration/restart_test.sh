@@ -110,8 +110,13 @@ id=$(basename "$TW_DIR")
 out=$(publish "" rq2 add '[20,22]' --wait 5) || fail "publish: $out"
 kid=$(awk '{print $2}' <<<"$out")
 restart_engine() { # TW_KEEP_STORE value
+	# the runner writes this test's output to test.log in the engine's
+	# directory, which a start empties: the same file, linked out and back
+	ln -f "$TW_DIR/test.log" "$TW_BUILD/run/.$id-test.log"
 	tw_engine_stop "$TW_DIR" || fail "stop engine $id"
 	TW_KEEP_STORE=$1 tw_engine_start "$id" >/dev/null || fail "engine $id did not start"
+	ln -f "$TW_BUILD/run/.$id-test.log" "$TW_DIR/test.log"
+	rm -f "$TW_BUILD/run/.$id-test.log"
 	# shellcheck disable=SC1091
 	. "$TW_DIR/engine.env"
 }
