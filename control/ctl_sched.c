@@ -128,7 +128,8 @@ over_list_set(struct ctl_sched *s, uint32_t ip, bool over)
 	for (i = 0; i < n && sh->sched_over_ip[i] != ip; i++)
 		;
 	if (over && i == n && n < TW_SCHED_OVER_MAX) {
-		/* the entry first, then the count that makes lcores look at it */
+		/* the entry first, then the count that makes lcores look at it
+		 * (release: pairs with the acquire in tw_dispatch.c's sched_refuses()) */
 		__atomic_store_n(&sh->sched_over_ip[n], ip, __ATOMIC_RELAXED);
 		__atomic_store_n(&sh->n_sched_over, n + 1, __ATOMIC_RELEASE);
 		s->publishers_at_cap = n + 1;

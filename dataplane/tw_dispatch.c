@@ -272,7 +272,9 @@ sched_refuses(const struct tw_shared *sh, rte_be32_t ip)
 
 	if (__atomic_load_n(&sh->sched_full, __ATOMIC_RELAXED) != 0)
 		return true;
-	n = __atomic_load_n(&sh->n_sched_over, __ATOMIC_RELAXED);
+	/* acquire: pairs with the release in ctl_sched.c's over_list_set(), so
+	 * the entries below the count are the ones written before it */
+	n = __atomic_load_n(&sh->n_sched_over, __ATOMIC_ACQUIRE);
 	for (uint32_t i = 0; i < n && i < TW_SCHED_OVER_MAX; i++)
 		if (__atomic_load_n(&sh->sched_over_ip[i], __ATOMIC_RELAXED) == ip)
 			return true;
