@@ -15,6 +15,7 @@
 
 #include "tw_broker_counters.h"
 #include "tw_broker_priv.h"
+#include "tw_names.h"
 
 #define ERR(...) tw_broker_fail(err, -EINVAL, __VA_ARGS__)
 
@@ -51,16 +52,7 @@ tw_broker_exchange_list(const struct tw_broker *b, struct tw_broker_exchange_ref
 static int
 check_name(const char *what, const char *name, char *err)
 {
-	size_t n = strlen(name);
-
-	if (n == 0)
-		return ERR("%s name is empty", what);
-	if (n >= TW_NAME_MAX)
-		return ERR("%s name longer than %d bytes", what, TW_NAME_MAX - 1);
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
-			return ERR("%s name contains a control character", what);
-	return 0;
+	return tw_name_check_str(what, name, false, err, TW_BROKER_ERR_MAX);
 }
 
 uint64_t

@@ -61,6 +61,7 @@
 	X(nack_invalid_task, "tasks NACKed: invalid task fields")                \
 	X(nack_access_refused, "tasks NACKed: published to an internal exchange") \
 	X(nack_no_scheduler, "tasks NACKed: delayed, but no tw-control to hold them") \
+	X(nack_sched_full, "delayed tasks NACKed no-resources: scheduler at its cap") \
 	X(tasks_scheduled, "tasks handed to tw-control's scheduler (eta, countdown)") \
 	X(tasks_retried, "retries handed to tw-control's scheduler")          \
 	X(retries_exhausted, "tasks that failed after their last retry")      \

@@ -32,9 +32,12 @@
  * tw_routes_hash(): tw-control builds the routing tables' indexes with it
  * and tw-dataplane probes them with its own copy (6: names hashed 8 bytes
  * at a time instead of FNV-1a; 7: remote-consumer counters; 8: the wire
- * hardening counters).
+ * hardening counters; 9: the scheduler's admission fields).
  */
-#define TW_SHARED_LAYOUT_VERSION 8u
+#define TW_SHARED_LAYOUT_VERSION 9u
+
+/* Publishers at their own cap of held tasks, as tw-control lists them. */
+#define TW_SCHED_OVER_MAX 32
 
 struct rte_mempool;
 struct rte_rcu_qsbr;
@@ -197,6 +200,19 @@ struct tw_shared {
 	 * ignore results) are recorded only while someone follows them: set by
 	 * tw-control, read relaxed by the lcores once per burst. */
 	uint32_t events_enabled;
+
+	/*
+	 * Scheduler admission, set by tw-control (relaxed stores) and read
+	 * relaxed by an lcore before it hands a delayed task over: while
+	 * sched_full is set, or the publisher's address is among the first
+	 * n_sched_over of sched_over_ip, the task is NACKed no-resources
+	 * instead of being held. A stale read lets a few more tasks through
+	 * (tw-control still holds them: they were confirmed) or refuses a few
+	 * more: the caps are exact to within what the hand-off rings hold.
+	 */
+	uint32_t sched_full;
+	uint32_t n_sched_over;
+	uint32_t sched_over_ip[TW_SCHED_OVER_MAX]; /* network order */
 
 	/* threads pool, published by the main lcore's housekeeping */
 	uint32_t threads_busy, threads_idle;

@@ -46,7 +46,23 @@ batch_commit(struct ctl_collect *c, struct batch *b)
 	if (b->n != 0 && c->store != NULL) {
 		int ret = tw_store_put_batch(c->store, b->recs, b->n);
 
-		if (ret != 0)
+		if (ret == -ENOSPC) {
+			/*
+			 * The map is full. What has expired goes first (the sweep
+			 * may not have reached it yet), then one more try; if it is
+			 * still full the batch is refused and counted. Unexpired
+			 * results are never evicted for newer ones: a result someone
+			 * may still ask for is not traded for another.
+			 */
+			uint32_t gone = tw_store_expire(c->store, now_us() / 1000, EXPIRE_MAX);
+
+			__atomic_fetch_add(&c->expired, gone, __ATOMIC_RELAXED);
+			ret = gone != 0 ? tw_store_put_batch(c->store, b->recs, b->n) : ret;
+		}
+		__atomic_store_n(&c->store_full, ret == -ENOSPC, __ATOMIC_RELAXED);
+		if (ret == -ENOSPC)
+			__atomic_fetch_add(&c->store_full_refused, b->n, __ATOMIC_RELAXED);
+		else if (ret != 0)
 			__atomic_fetch_add(&c->store_errors, b->n, __ATOMIC_RELAXED);
 		else
 			__atomic_fetch_add(&c->records, b->n, __ATOMIC_RELAXED);
@@ -133,8 +149,16 @@ add_frame(struct ctl_collect *c, struct batch *b, Taskwire__Frame *f, uint64_t n
 		rec->retries = r->retries;
 		rec->runtime_ns = r->runtime_ns;
 		rec->date_done_ms = now_ms;
-		rec->expires_ms = r->result_expires_s != 0
-					  ? now_ms + (uint64_t)r->result_expires_s * 1000 : 0;
+		{
+			uint64_t exp_s = r->result_expires_s;
+
+			/* a publisher may not pin results longer than the operator allows */
+			if (c->expires_max_s != 0 && exp_s > c->expires_max_s) {
+				exp_s = c->expires_max_s;
+				__atomic_fetch_add(&c->expires_capped, 1, __ATOMIC_RELAXED);
+			}
+			rec->expires_ms = exp_s != 0 ? now_ms + exp_s * 1000 : 0;
+		}
 		snprintf(rec->name, sizeof(rec->name), "%s", r->task_name ? r->task_name : "");
 		rec->value = r->value.data;
 		rec->value_len = (uint32_t)r->value.len;
@@ -270,11 +294,13 @@ collect_main(void *arg)
 
 int
 ctl_collect_start(struct ctl_collect *c, struct tw_shared *sh, struct tw_store *store,
-		  struct ctl_sched *sched, struct ctl_beat *beat, struct ctl_events *events)
+		  struct ctl_sched *sched, struct ctl_beat *beat, struct ctl_events *events,
+		  uint64_t expires_max_s)
 {
 	int ret;
 
 	memset(c, 0, sizeof(*c));
+	c->expires_max_s = expires_max_s;
 	c->sh = sh;
 	c->store = store;
 	c->sched = sched;

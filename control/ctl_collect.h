@@ -38,13 +38,21 @@ struct ctl_collect {
 	pthread_t thread;
 	bool running;
 	volatile bool stop;
+	uint64_t expires_max_s;      /* a result's own result_expires is capped to this */
 	/* totals (relaxed: read by status requests) */
 	uint64_t records, record_batches, store_errors, undecodable, tasks_held, expired;
+	uint64_t expires_capped;     /* results whose result_expires was above expires_max_s */
+	uint64_t store_full_refused; /* records not stored: the map was full after a sweep */
+	uint32_t store_full;         /* 1 while the last write found the map full */
 };
 
-/** Start the thread. @return 0 or -errno. */
+/**
+ * Start the thread. expires_max_s caps the result_expires publishers ask
+ * for (0: no cap). @return 0 or -errno.
+ */
 int ctl_collect_start(struct ctl_collect *c, struct tw_shared *sh, struct tw_store *store,
-		      struct ctl_sched *sched, struct ctl_beat *beat, struct ctl_events *events);
+		      struct ctl_sched *sched, struct ctl_beat *beat, struct ctl_events *events,
+		      uint64_t expires_max_s);
 
 /** Stop it after one last drain. */
 void ctl_collect_stop(struct ctl_collect *c);

@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "ctl_events.h"
+#include "ctl_json_text.h"
 #include "tw_wire.h"
 
 #define FOLLOW_KEEPALIVE_MS 5000   /* events stay on this long after a follower asked */
@@ -165,13 +166,14 @@ ctl_event_json(const struct ctl_event *ev, char *buf, size_t len)
 		bool ok = ev->state == TW_ST_SUCCESS || ev->state == TW_ST_PROGRESS;
 
 		snprintf(id, sizeof(id), "%016" PRIx64, ev->task_id);
-		j = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:I, s:i, s:I}", "type", ev->type, "seq",
-			      (json_int_t)ev->seq, "task_id", id, "name", ev->name, "queue", ev->queue,
+		j = json_pack("{s:s, s:I, s:s, s:o, s:o, s:s, s:I, s:i, s:I}", "type", ev->type, "seq",
+			      (json_int_t)ev->seq, "task_id", id, "name", ctl_json_str(ev->name),
+			      "queue", ctl_json_str(ev->queue),
 			      "state", tw_wire_state_name(ev->state), "timestamp_ms",
 			      (json_int_t)ev->timestamp_ms, "retries", (int)ev->retries, "runtime_ns",
 			      (json_int_t)ev->runtime_ns);
 		if (j != NULL) {
-			json_object_set_new(j, ok ? "result" : "error", json_string(ev->text));
+			json_object_set_new(j, ok ? "result" : "error", ctl_json_str(ev->text));
 			if (ev->state == TW_ST_EXPIRED)
 				json_object_set_new(j, "expired", json_true());
 			/* workflows: where the task sits in its tree */

@@ -14,6 +14,7 @@
 #include "ctl_events.h"
 #include "ctl_handlers.h"
 #include "ctl_http.h"
+#include "ctl_json_text.h"
 #include "ctl_stream.h"
 #include "tw_wire.h"
 
@@ -157,9 +158,9 @@ task_list(struct ctl_ctx *ctx, struct MHD_Connection *conn)
 		if (status != NULL && status[0] != '\0' && strcmp(status, t->status) != 0)
 			continue;
 		snprintf(id, sizeof(id), "%016" PRIx64, t->task_id);
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:I}", "task_id",
-						     id, "status", t->status, "name", t->name,
-						     "queue", t->queue, "retries", (int)t->retries,
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:o, s:i, s:I, s:I}", "task_id",
+						     id, "status", t->status, "name", ctl_json_str(t->name),
+						     "queue", ctl_json_str(t->queue), "retries", (int)t->retries,
 						     "eta_ms", (json_int_t)t->eta_ms, "running_ms",
 						     (json_int_t)t->running_ms));
 	}
@@ -208,28 +209,42 @@ task_one(struct ctl_ctx *ctx, struct MHD_Connection *conn, uint64_t id, bool rev
 	} else {
 		const Taskwire__Control__TaskResult *t = r.resp.result;
 		bool ok = t->state == TW_ST_SUCCESS || t->state == TW_ST_PROGRESS;
-		json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:I}", "task_id", idtext,
+		json_t *j = json_pack("{s:s, s:s, s:o, s:o, s:i, s:I, s:I}", "task_id", idtext,
 				      "state", tw_wire_state_name(t->state), "name",
-				      t->name, "where", t->where, "retries", (int)t->retries,
+				      ctl_json_str(t->name), "where", ctl_json_str(t->where),
+				      "retries", (int)t->retries,
 				      "runtime_ns", (json_int_t)t->runtime_ns, "date_done_ms",
 				      (json_int_t)t->date_done_ms);
 
-		json_object_set_new(j, "result", ok ? json_stringn((const char *)t->value.data,
-								    t->value.len)
+		json_object_set_new(j, "result", ok ? ctl_json_text((const char *)t->value.data,
+								     t->value.len)
 						   : json_string(""));
-		json_object_set_new(j, "error", json_string(t->error));
+		json_object_set_new(j, "error", ctl_json_str(t->error));
 		ret = send_json(conn, MHD_HTTP_OK, j);
 	}
 	ctl_reply_free(&r);
 	return ret;
 }
 
+/* The endpoints that show task data or change anything. */
+static bool
+needs_token(const char *url)
+{
+	return strncmp(url, "/api/tasks", 10) == 0 || strcmp(url, "/events") == 0 ||
+	       strcmp(url, "/ws") == 0;
+}
+
 bool
-ctl_http_route(struct ctl_ctx *ctx, struct MHD_Connection *conn, const char *url,
-	       const char *method, enum MHD_Result *ret)
+ctl_http_route(struct ctl_ctx *ctx, struct ctl_http_guard *g, struct MHD_Connection *conn,
+	       const char *url, const char *method, enum MHD_Result *ret)
 {
 	static const char tasks[] = "/api/tasks/";
 	bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+
+	if (strcmp(url, "/metrics") == 0)
+		return false; /* open to any scraper: counters only */
+	if (ctl_http_guard_check(g, conn, needs_token(url), ret) != 0)
+		return true;
 
 	if (get && strcmp(url, "/") == 0) {
 		size_t len = (size_t)(_binary_control_dashboard_index_html_end -
@@ -266,11 +281,11 @@ ctl_http_route(struct ctl_ctx *ctx, struct MHD_Connection *conn, const char *url
 		return true;
 	}
 	if (get && strcmp(url, "/events") == 0) {
-		*ret = ctl_stream_sse(ctx->events, conn);
+		*ret = ctl_stream_sse(g, ctx->events, conn);
 		return true;
 	}
 	if (get && strcmp(url, "/ws") == 0) {
-		*ret = ctl_stream_websocket(ctx->events, conn);
+		*ret = ctl_stream_websocket(g, ctx->events, conn);
 		return true;
 	}
 	return false;

@@ -11,7 +11,9 @@
  *   GET  /ws[?task=ID|queue=Q]     the same events over a WebSocket (text frames)
  *
  * JSON answers reuse the control-socket handlers under the control lock (ctl_ctx.h);
- * event streams read ctl_events without it.
+ * event streams read ctl_events without it. Every endpoint but /metrics
+ * checks Host and Origin; task data, revoke and the event streams need the
+ * token (ctl_http_guard.h).
  */
 #ifndef CTL_HTTP_H
 #define CTL_HTTP_H
@@ -21,12 +23,13 @@
 #include <microhttpd.h>
 
 #include "ctl_ctx.h"
+#include "ctl_http_guard.h"
 
 /**
  * Answer url if it is one of the endpoints above.
  * @return true (and *ret set) if handled; false: not ours (the caller answers 404).
  */
-bool ctl_http_route(struct ctl_ctx *ctx, struct MHD_Connection *conn, const char *url,
-		    const char *method, enum MHD_Result *ret);
+bool ctl_http_route(struct ctl_ctx *ctx, struct ctl_http_guard *g, struct MHD_Connection *conn,
+		    const char *url, const char *method, enum MHD_Result *ret);
 
 #endif

@@ -26,6 +26,7 @@ struct ctl_metrics {
 	struct ctl_ctx *ctx;
 	uint16_t port;
 	uint64_t scrapes;
+	struct ctl_http_guard guard;
 };
 
 struct text {
@@ -385,6 +386,7 @@ answer(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 
 	(void)version;
 	(void)upload;
+	ctl_http_guard_request(&m->guard, conn);
 	/* a POST comes in several calls: the first sets up, the middle ones carry
 	 * the body (none of ours reads one), the last (no data) answers */
 	if (strcmp(method, "POST") == 0) {
@@ -397,7 +399,7 @@ answer(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 			return MHD_YES;
 		}
 	}
-	if (ctl_http_route(m->ctx, conn, url, method, &ret))
+	if (ctl_http_route(m->ctx, &m->guard, conn, url, method, &ret))
 		return ret;
 	if (strcmp(method, "GET") != 0 || strcmp(url, "/metrics") != 0) {
 		static const char nf[] = "not found: /metrics, /, /api/..., /events, /ws\n";
@@ -421,7 +423,7 @@ answer(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 }
 
 struct ctl_metrics *
-ctl_metrics_start(struct ctl_ctx *ctx, const char *listen)
+ctl_metrics_start(struct ctl_ctx *ctx, const char *listen, const char *token_path, long gid)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET };
 	struct ctl_metrics *m;
@@ -447,19 +449,41 @@ ctl_metrics_start(struct ctl_ctx *ctx, const char *listen)
 	if (m == NULL)
 		return NULL;
 	m->ctx = ctx;
-	/* a thread per connection: event streams block their own thread only */
+	{
+		int ret = ctl_http_guard_init(&m->guard, token_path, gid);
+
+		if (ret != 0) {
+			fprintf(stderr, "tw-control: HTTP token file %s: %s\n", token_path,
+				strerror(-ret));
+			free(m);
+			return NULL;
+		}
+	}
+	m->guard.port = (uint16_t)port;
+	/*
+	 * A thread per connection: event streams block their own thread only.
+	 * The limit leaves room for every slow client the guard lets wait, every
+	 * stream, and as many ordinary requests again; 5 s of silence ends a
+	 * connection, the guard's deadline one that trickles.
+	 */
 	m->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
 					MHD_USE_POLL | MHD_ALLOW_UPGRADE,
-				0, NULL, NULL, answer, m,
+				0, ctl_http_guard_accept, &m->guard, answer, m,
 				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&a, MHD_OPTION_CONNECTION_TIMEOUT,
-				(unsigned int)5, MHD_OPTION_END);
+				(unsigned int)5, MHD_OPTION_CONNECTION_LIMIT,
+				(unsigned int)(2 * (CTL_HTTP_PENDING_MAX + CTL_HTTP_STREAMS_MAX)),
+				MHD_OPTION_NOTIFY_CONNECTION, ctl_http_guard_notify, &m->guard,
+				MHD_OPTION_NOTIFY_COMPLETED, ctl_http_guard_completed, &m->guard,
+				MHD_OPTION_END);
 	if (m->d == NULL) {
 		fprintf(stderr, "tw-control: cannot serve metrics on %s (port in use?)\n", listen);
+		ctl_http_guard_fini(&m->guard);
 		free(m);
 		return NULL;
 	}
 	info = MHD_get_daemon_info(m->d, MHD_DAEMON_INFO_BIND_PORT);
 	m->port = info != NULL ? info->port : (uint16_t)port;
+	__atomic_store_n(&m->guard.port, m->port, __ATOMIC_RELAXED);
 	return m;
 }
 
@@ -470,10 +494,26 @@ ctl_metrics_port(const struct ctl_metrics *m)
 }
 
 void
+ctl_metrics_tick(struct ctl_metrics *m)
+{
+	if (m != NULL)
+		ctl_http_guard_reap(&m->guard);
+}
+
+const struct ctl_http_guard *
+ctl_metrics_guard(const struct ctl_metrics *m)
+{
+	return m != NULL ? &m->guard : NULL;
+}
+
+void
 ctl_metrics_stop(struct ctl_metrics *m)
 {
 	if (m == NULL)
 		return;
+	/* streams first: the daemon waits for its connection threads */
+	ctl_http_guard_stop(&m->guard);
 	MHD_stop_daemon(m->d);
+	ctl_http_guard_fini(&m->guard);
 	free(m);
 }

@@ -10,6 +10,7 @@
 #include <rte_ring.h>
 
 #include "ctl_sched.h"
+#include "ctl_store.h"
 #include "taskwire.pb-c.h"
 #include "tw_inject.h"
 #include "tw_task.h"
@@ -44,6 +45,13 @@ ctl_sched_init(struct ctl_sched *s, struct tw_shared *sh)
 		tw_wheel_free(s->wheel);
 		return -ENOMEM;
 	}
+	if (ctl_idmap_init(&s->pubs, 64) != 0) {
+		ctl_idmap_free(&s->held);
+		tw_wheel_free(s->wheel);
+		return -ENOMEM;
+	}
+	s->max = CTL_SCHED_MAX_DEFAULT;
+	s->max_per_publisher = CTL_SCHED_MAX_PER_PUBLISHER_DEFAULT;
 	pthread_mutex_init(&s->lock, NULL);
 	return 0;
 }
@@ -58,6 +66,9 @@ ctl_sched_fini(struct ctl_sched *s)
 		free(s->held.vals[i]);
 	tw_wheel_free(s->wheel);
 	ctl_idmap_free(&s->held);
+	ctl_idmap_free(&s->pubs);
+	__atomic_store_n(&s->sh->sched_full, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->sh->n_sched_over, 0, __ATOMIC_RELAXED);
 	pthread_mutex_destroy(&s->lock);
 	s->wheel = NULL;
 }
@@ -94,6 +105,97 @@ held_from(const struct tw_task *t)
 	return h;
 }
 
+static uint64_t
+pub_key(uint32_t ip)
+{
+	return (uint64_t)ip | 1ull << 32; /* never 0, the map's empty key */
+}
+
+/* Publish what the lcores need to refuse new delayed tasks (tw_shared). */
+static void
+admission_publish(struct ctl_sched *s)
+{
+	__atomic_store_n(&s->sh->sched_full, s->n_held >= s->max, __ATOMIC_RELAXED);
+}
+
+/* Add ip to, or remove it from, the lcores' list of publishers at their cap. */
+static void
+over_list_set(struct ctl_sched *s, uint32_t ip, bool over)
+{
+	struct tw_shared *sh = s->sh;
+	uint32_t n = sh->n_sched_over, i;
+
+	for (i = 0; i < n && sh->sched_over_ip[i] != ip; i++)
+		;
+	if (over && i == n && n < TW_SCHED_OVER_MAX) {
+		/* the entry first, then the count that makes lcores look at it
+		 * (release: pairs with the acquire in tw_dispatch.c's sched_refuses()) */
+		__atomic_store_n(&sh->sched_over_ip[n], ip, __ATOMIC_RELAXED);
+		__atomic_store_n(&sh->n_sched_over, n + 1, __ATOMIC_RELEASE);
+		s->publishers_at_cap = n + 1;
+	} else if (!over && i < n) {
+		/* the last entry moves into the hole: an lcore reading meanwhile
+		 * may miss or see it twice for one look, which the caps allow */
+		__atomic_store_n(&sh->sched_over_ip[i], sh->sched_over_ip[n - 1], __ATOMIC_RELAXED);
+		__atomic_store_n(&sh->n_sched_over, n - 1, __ATOMIC_RELEASE);
+		s->publishers_at_cap = n - 1;
+	}
+}
+
+/* One more (+1) or one fewer (-1) held task from ip. Under lock. */
+static void
+pub_count(struct ctl_sched *s, uint32_t ip, int d)
+{
+	uint64_t k = pub_key(ip);
+	uintptr_t c = (uintptr_t)ctl_idmap_get(&s->pubs, k);
+
+	if (d > 0) {
+		c++;
+		if (ctl_idmap_put(&s->pubs, k, (void *)c) != 0)
+			return; /* no memory for the count: the total cap still holds */
+		if (c > s->max_per_publisher)
+			s->over_cap++;
+		if (c >= s->max_per_publisher)
+			over_list_set(s, ip, true);
+	} else if (c != 0) {
+		c--;
+		if (c == 0)
+			ctl_idmap_del(&s->pubs, k);
+		else
+			ctl_idmap_put(&s->pubs, k, (void *)c);
+		if (c + 1 == s->max_per_publisher)
+			over_list_set(s, ip, false);
+	}
+}
+
+/* A task enters (+1) or leaves (-1) the wheel. Under lock. */
+static void
+held_count(struct ctl_sched *s, const struct ctl_held *h, int d)
+{
+	if (d > 0) {
+		if (s->n_held >= s->max)
+			s->over_cap++;
+		s->n_held++;
+	} else {
+		s->n_held--;
+	}
+	pub_count(s, h->peer.ip, d);
+	admission_publish(s);
+}
+
+void
+ctl_sched_caps(struct ctl_sched *s, struct ctl_sched_caps *out)
+{
+	pthread_mutex_lock(&s->lock);
+	out->held = s->n_held;
+	out->max = s->max;
+	out->max_per_publisher = s->max_per_publisher;
+	out->full = s->n_held >= s->max;
+	out->publishers_at_cap = s->publishers_at_cap;
+	out->over_cap = s->over_cap;
+	pthread_mutex_unlock(&s->lock);
+}
+
 void
 ctl_sched_take(struct ctl_sched *s, struct tw_task *t)
 {
@@ -105,12 +207,14 @@ ctl_sched_take(struct ctl_sched *s, struct tw_task *t)
 	if (h != NULL && ctl_idmap_get(&s->held, h->id) != NULL) {
 		/* a publisher reused an id: both run; only the first is listed */
 		tw_wheel_add(s->wheel, &h->node, h->due_ms * 1000);
+		held_count(s, h, +1);
 	} else if (h == NULL || ctl_idmap_put(&s->held, h->id, h) != 0) {
 		/* the publisher was confirmed; losing it silently is not allowed */
 		s->dropped_nomem++;
 		free(h);
 	} else {
 		tw_wheel_add(s->wheel, &h->node, h->due_ms * 1000);
+		held_count(s, h, +1);
 	}
 	pthread_mutex_unlock(&s->lock);
 }
@@ -184,6 +288,7 @@ fire(void *arg, struct tw_wheel_node *n)
 	}
 	if (ctl_idmap_get(&f->s->held, h->id) == h)
 		ctl_idmap_del(&f->s->held, h->id);
+	held_count(f->s, h, -1);
 	f->s->injected++;
 	f->injected++;
 	free(h);
@@ -283,4 +388,136 @@ ctl_sched_lateness_us(struct ctl_sched *s, double pct)
 	}
 	pthread_mutex_unlock(&s->lock);
 	return total == 0 ? 0 : (2ull << (b < 32 ? b : 31)) - 1;
+}
+
+/*
+ * A held task as kept in the store, in this machine's byte order (the
+ * store is local to it):
+ *   id u64, due_ms u64, retries u32, peer mac[6] ip u32 port u16,
+ *   name_len u16, name, task_len u32, task
+ */
+#define BLOB_FIXED (8u + 8 + 4 + 6 + 4 + 2 + 2 + 4)
+
+struct save_iter {
+	struct ctl_sched *s;
+	uint64_t i;             /* next slot of the held map */
+	uint8_t *buf;
+	size_t cap;
+	bool nomem;
+};
+
+static int
+save_next(void *arg, const void **blob, uint32_t *len)
+{
+	struct save_iter *it = arg;
+	struct ctl_idmap *m = &it->s->held;
+
+	/* bounded: one pass over the map's slots */
+	for (; it->i <= m->mask; it->i++) {
+		const struct ctl_held *h = m->vals[it->i];
+		uint16_t nl;
+		size_t need;
+		uint8_t *p;
+
+		if (m->keys[it->i] == 0)
+			continue;
+		nl = (uint16_t)strnlen(h->name, sizeof(h->name));
+		need = BLOB_FIXED + nl + h->len;
+		if (need > it->cap) {
+			uint8_t *b = realloc(it->buf, need);
+
+			if (b == NULL) {
+				it->nomem = true;
+				return 0;
+			}
+			it->buf = b;
+			it->cap = need;
+		}
+		p = it->buf;
+		memcpy(p, &h->id, 8), p += 8;
+		memcpy(p, &h->due_ms, 8), p += 8;
+		memcpy(p, &h->retries, 4), p += 4;
+		memcpy(p, h->peer.mac.addr_bytes, 6), p += 6;
+		memcpy(p, &h->peer.ip, 4), p += 4;
+		memcpy(p, &h->peer.port, 2), p += 2;
+		memcpy(p, &nl, 2), p += 2;
+		memcpy(p, h->name, nl), p += nl;
+		memcpy(p, &h->len, 4), p += 4;
+		memcpy(p, h->task, h->len);
+		*blob = it->buf;
+		*len = (uint32_t)need;
+		it->i++;
+		return 1;
+	}
+	return 0;
+}
+
+int64_t
+ctl_sched_save(struct ctl_sched *s, struct tw_store *st)
+{
+	struct save_iter it = { .s = s };
+	int64_t n;
+
+	if (st == NULL || s->wheel == NULL)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	n = tw_store_held_replace(st, save_next, &it);
+	pthread_mutex_unlock(&s->lock);
+	free(it.buf);
+	return it.nomem ? -ENOMEM : n;
+}
+
+static void
+restore_one(void *arg, const void *blob, uint32_t len)
+{
+	struct ctl_sched *s = arg;
+	const uint8_t *p = blob;
+	struct ctl_held *h;
+	uint16_t nl;
+	uint32_t tl;
+
+	/* a blob this version cannot read is skipped, never trusted */
+	if (len < BLOB_FIXED)
+		return;
+	memcpy(&nl, p + 32, 2);
+	if (nl >= TW_NAME_MAX || len < BLOB_FIXED + nl)
+		return;
+	memcpy(&tl, p + 34 + nl, 4);
+	if (len != BLOB_FIXED + nl + tl)
+		return;
+	h = calloc(1, sizeof(*h) + tl);
+	if (h == NULL) {
+		s->dropped_nomem++;
+		return;
+	}
+	memcpy(&h->id, p, 8);
+	memcpy(&h->due_ms, p + 8, 8);
+	memcpy(&h->retries, p + 16, 4);
+	memcpy(h->peer.mac.addr_bytes, p + 20, 6);
+	memcpy(&h->peer.ip, p + 26, 4);
+	memcpy(&h->peer.port, p + 30, 2);
+	memcpy(h->name, p + 34, nl);
+	h->len = tl;
+	memcpy(h->task, p + 38 + nl, tl);
+	if (ctl_idmap_get(&s->held, h->id) == NULL && ctl_idmap_put(&s->held, h->id, h) != 0) {
+		s->dropped_nomem++;
+		free(h);
+		return;
+	}
+	tw_wheel_add(s->wheel, &h->node, h->due_ms * 1000);
+	held_count(s, h, +1);
+	s->restored++;
+}
+
+int64_t
+ctl_sched_restore(struct ctl_sched *s, struct tw_store *st)
+{
+	int64_t n;
+
+	if (st == NULL)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	n = tw_store_held_take(st, restore_one, s);
+	pthread_mutex_unlock(&s->lock);
+	return n;
 }

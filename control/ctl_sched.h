@@ -28,11 +28,28 @@ struct tw_wheel;
 
 #define CTL_SCHED_TICK_US 250
 
+/* Default caps on held tasks (about 1.3 kB each with a small payload). */
+#define CTL_SCHED_MAX_DEFAULT 1000000u
+#define CTL_SCHED_MAX_PER_PUBLISHER_DEFAULT 100000u
+
 struct ctl_sched {
 	pthread_mutex_t lock;
 	struct tw_shared *sh;
 	struct tw_wheel *wheel;
 	struct ctl_idmap held;       /* id -> struct ctl_held */
+	/*
+	 * Caps, set before the collector starts. At the total (max) or at a
+	 * publisher's own (max_per_publisher, by source address), tw_shared's
+	 * admission fields make the lcores NACK delayed tasks no-resources;
+	 * tasks already in the hand-off rings are still held (they were
+	 * confirmed) and counted in over_cap.
+	 */
+	uint64_t max, max_per_publisher;
+	uint64_t n_held;             /* in the wheel, ids reused included */
+	struct ctl_idmap pubs;       /* (ip | 1 << 32) -> held count, as a pointer-sized int */
+	uint64_t over_cap;           /* held although past a cap */
+	uint64_t publishers_at_cap;  /* listed in tw_shared.sched_over_ip now */
+	uint64_t restored;           /* taken back from the store at start */
 	uint32_t next_io;            /* round robin over io lcores' inject rings */
 	/* totals, under lock */
 	uint64_t taken, injected, inject_retries, dropped_nomem;
@@ -75,6 +92,31 @@ bool ctl_sched_find(struct ctl_sched *s, uint64_t id, struct ctl_sched_entry *ou
 uint32_t ctl_sched_list(struct ctl_sched *s, struct ctl_sched_entry *out, uint32_t max);
 
 uint64_t ctl_sched_count(struct ctl_sched *s);
+
+struct tw_store;
+
+/**
+ * Keep every held task in the store (replacing what was kept), for the
+ * next tw-control to run when due: on a graceful stop, after the collector
+ * has stopped (nothing is taken or fired any more). A task whose id another
+ * held task also uses (a publisher reused it) is kept once.
+ * @return tasks kept, or -errno. Threads: main, collector stopped.
+ */
+int64_t ctl_sched_save(struct ctl_sched *s, struct tw_store *st);
+
+/**
+ * Hold again what the last stop kept (and remove it from the store):
+ * before the collector starts. Tasks already due fire at once; caps are
+ * counted but do not refuse them (they were confirmed).
+ * @return tasks restored, or -errno. Threads: main, collector not started.
+ */
+int64_t ctl_sched_restore(struct ctl_sched *s, struct tw_store *st);
+
+/** Held tasks, the caps' state and over_cap, read together under the lock. */
+struct ctl_sched_caps {
+	uint64_t held, max, max_per_publisher, full, publishers_at_cap, over_cap;
+};
+void ctl_sched_caps(struct ctl_sched *s, struct ctl_sched_caps *out);
 
 /**
  * Inject one Task message (already encoded, eta 0) now, from peer (port 0:

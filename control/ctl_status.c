@@ -98,7 +98,7 @@ control_counters(const struct ctl_ctx *ctx, struct ctl_reply *r, Taskwire__Contr
 	struct {
 		const char *name;
 		uint64_t v;
-	} f[20];
+	} f[40];
 	size_t n = 0;
 
 	if (ctx->sched != NULL) {
@@ -115,6 +115,18 @@ control_counters(const struct ctl_ctx *ctx, struct ctl_reply *r, Taskwire__Contr
 		f[n++] = (typeof(f[0])){ "sched_late_p50_us", ctl_sched_lateness_us(s, 50) };
 		f[n++] = (typeof(f[0])){ "sched_late_p99_us", ctl_sched_lateness_us(s, 99) };
 		f[n++] = (typeof(f[0])){ "sched_late_max_us", ctl_sched_lateness_us(s, 100) };
+		{
+			struct ctl_sched_caps k;
+
+			ctl_sched_caps(s, &k);
+			f[n++] = (typeof(f[0])){ "sched_max", k.max };
+			f[n++] = (typeof(f[0])){ "sched_max_per_publisher", k.max_per_publisher };
+			f[n++] = (typeof(f[0])){ "sched_full", k.full };
+			f[n++] = (typeof(f[0])){ "sched_publishers_at_cap", k.publishers_at_cap };
+			f[n++] = (typeof(f[0])){ "sched_over_cap", k.over_cap };
+			f[n++] = (typeof(f[0])){ "sched_restored",
+						 __atomic_load_n(&s->restored, __ATOMIC_RELAXED) };
+		}
 	}
 	if (ctx->collect != NULL) {
 		const struct ctl_collect *c = ctx->collect;
@@ -129,9 +141,23 @@ control_counters(const struct ctl_ctx *ctx, struct ctl_reply *r, Taskwire__Contr
 					 __atomic_load_n(&c->expired, __ATOMIC_RELAXED) };
 		f[n++] = (typeof(f[0])){ "records_undecodable",
 					 __atomic_load_n(&c->undecodable, __ATOMIC_RELAXED) };
+		f[n++] = (typeof(f[0])){ "store_full",
+					 __atomic_load_n(&c->store_full, __ATOMIC_RELAXED) };
+		f[n++] = (typeof(f[0])){ "store_full_refused",
+					 __atomic_load_n(&c->store_full_refused, __ATOMIC_RELAXED) };
+		f[n++] = (typeof(f[0])){ "result_expires_max_s", c->expires_max_s };
+		f[n++] = (typeof(f[0])){ "result_expires_capped",
+					 __atomic_load_n(&c->expires_capped, __ATOMIC_RELAXED) };
 	}
-	if (ctx->store != NULL)
+	if (ctx->store != NULL) {
+		uint64_t used = 0, size = 0;
+
 		f[n++] = (typeof(f[0])){ "store_results", tw_store_count(ctx->store) };
+		if (tw_store_usage(ctx->store, &used, &size) == 0) {
+			f[n++] = (typeof(f[0])){ "store_used_bytes", used };
+			f[n++] = (typeof(f[0])){ "store_map_bytes", size };
+		}
+	}
 	if (ctx->revoke != NULL)
 		f[n++] = (typeof(f[0])){ "revoked_ids", ctx->revoke->n };
 	if (ctx->beat != NULL)

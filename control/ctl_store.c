@@ -131,9 +131,9 @@ open_fail(struct tw_store *s, int err_neg, char *err, size_t errlen, const char 
 struct tw_store *
 tw_store_open_opts(const char *dir, const struct tw_store_opts *o, char *err, size_t errlen)
 {
-	static const char *const names[] = { "results", "expiry", "groups", "schedules" };
+	static const char *const names[] = { "results", "expiry", "groups", "schedules", "held" };
 	struct tw_store *s;
-	MDB_dbi *dbis[4];
+	MDB_dbi *dbis[5];
 	struct stat st;
 	MDB_txn *txn;
 	int dead, rc;
@@ -154,11 +154,12 @@ tw_store_open_opts(const char *dir, const struct tw_store_opts *o, char *err, si
 	s->sync_ms = o->sync_ms;
 	s->last_sync_ms = tw_store_clock_ms(CLOCK_MONOTONIC);
 	dbis[0] = &s->results, dbis[1] = &s->expiry, dbis[2] = &s->groups, dbis[3] = &s->schedules;
+	dbis[4] = &s->held;
 
 	rc = mdb_env_create(&s->env);
 	if (rc != 0)
 		return open_fail(s, tw_store_map_err(rc), err, errlen, dir, "mdb_env_create", mdb_strerror(rc));
-	if ((rc = mdb_env_set_maxdbs(s->env, 4)) != 0 ||
+	if ((rc = mdb_env_set_maxdbs(s->env, 5)) != 0 ||
 	    (rc = mdb_env_set_mapsize(s->env, (size_t)o->map_size)) != 0)
 		return open_fail(s, tw_store_map_err(rc), err, errlen, dir, "mdb_env_set", mdb_strerror(rc));
 	rc = mdb_env_open(s->env, dir, MDB_NOTLS | (s->sync_ms > 0 ? MDB_NOSYNC : 0), 0600);
@@ -171,7 +172,7 @@ tw_store_open_opts(const char *dir, const struct tw_store_opts *o, char *err, si
 	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
 	if (rc != 0)
 		return open_fail(s, tw_store_map_err(rc), err, errlen, dir, "mdb_txn_begin", mdb_strerror(rc));
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 5; i++) {
 		rc = mdb_dbi_open(txn, names[i], MDB_CREATE, dbis[i]);
 		if (rc != 0) {
 			mdb_txn_abort(txn);
@@ -290,4 +291,18 @@ tw_store_schedule_each(struct tw_store *s,
 	if (err == 0 && rc != 0 && rc != MDB_NOTFOUND)
 		err = tw_store_map_err(rc);
 	return err != 0 ? err : n;
+}
+
+int
+tw_store_usage(struct tw_store *s, uint64_t *used, uint64_t *size)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	int rc;
+
+	if ((rc = mdb_env_info(s->env, &info)) != 0 || (rc = mdb_env_stat(s->env, &st)) != 0)
+		return tw_store_map_err(rc);
+	*used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+	*size = info.me_mapsize;
+	return 0;
 }

@@ -158,6 +158,34 @@ uint32_t tw_store_expire(struct tw_store *s, uint64_t now_ms, uint32_t max);
 uint64_t tw_store_count(struct tw_store *s);
 
 /**
+ * How much of its map the store uses: *used the bytes of pages in use
+ * (LMDB's last page used; it never shrinks, freed pages are reused first),
+ * *size the map (the most it may ever use). Threads: any.
+ * @return 0 or -errno.
+ */
+int tw_store_usage(struct tw_store *s, uint64_t *used, uint64_t *size);
+
+/*
+ * Tasks the scheduler held when tw-control stopped (opaque blobs, see
+ * ctl_sched_save), kept so that a restarted tw-control runs them when due.
+ */
+
+/**
+ * Replace every kept blob with those next() yields, in one transaction.
+ * next returns 1 with *blob and *len set, 0 at the end. @return blobs
+ * written, or -errno (nothing changed then).
+ */
+int64_t tw_store_held_replace(struct tw_store *s,
+			      int (*next)(void *arg, const void **blob, uint32_t *len), void *arg);
+
+/**
+ * Hand every kept blob to fn, then remove them all, in one transaction
+ * (fn's copies are all there is afterwards). @return blobs handed, or -errno.
+ */
+int64_t tw_store_held_take(struct tw_store *s, void (*fn)(void *arg, const void *blob, uint32_t len),
+			   void *arg);
+
+/**
  * Call fn for each unexpired record in task id order, at most max of them
  * (UINT32_MAX: all), in one read snapshot; stop when fn returns non-zero.
  * The record passed to fn, with value and error (NUL-terminated), is valid

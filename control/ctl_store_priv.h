@@ -23,7 +23,7 @@ struct tw_store {
 	MDB_env *env;
 	/* Opened once by tw_store_open() and never changed, so any thread
 	 * may use them without a lock. */
-	MDB_dbi results, expiry, groups, schedules;
+	MDB_dbi results, expiry, groups, schedules, held;
 	uint64_t default_ttl_ms;
 	uint32_t sync_ms;                 /* 0: LMDB syncs every commit itself */
 	/* Written by whichever thread commits (relaxed __atomic): a stale

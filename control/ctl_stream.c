@@ -19,12 +19,14 @@
 #include <nettle/sha1.h>
 
 #include "ctl_events.h"
+#include "ctl_http_guard.h"
 #include "ctl_stream.h"
 
 #define BATCH 32
 #define WAIT_MS 1000
 
 struct stream {
+	struct ctl_http_guard *g;
 	struct ctl_events *e;
 	uint64_t after;
 	uint64_t task_id;
@@ -34,8 +36,9 @@ struct stream {
 	size_t pending_len, pending_off;
 };
 
+/* @return a stream counted in the guard's budget, or NULL (not counted). */
 static struct stream *
-stream_new(struct ctl_events *e, struct MHD_Connection *conn)
+stream_new(struct ctl_http_guard *g, struct ctl_events *e, struct MHD_Connection *conn)
 {
 	struct stream *s = calloc(1, sizeof(*s));
 	const char *task = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "task");
@@ -43,6 +46,11 @@ stream_new(struct ctl_events *e, struct MHD_Connection *conn)
 
 	if (s == NULL)
 		return NULL;
+	if (!ctl_http_guard_stream_open(g, conn)) {
+		free(s);
+		return NULL;
+	}
+	s->g = g;
 	s->e = e;
 	s->after = UINT64_MAX - 1; /* from now on */
 	if (task != NULL)
@@ -88,6 +96,8 @@ sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 	size_t n;
 
 	(void)pos;
+	if (ctl_http_guard_stopping(s->g))
+		return MHD_CONTENT_READER_END_OF_STREAM;
 	if (s->pending_off == s->pending_len) {
 		free(s->pending);
 		s->pending_len = next_text(s, true, &s->pending);
@@ -113,19 +123,46 @@ stream_free(void *cls)
 {
 	struct stream *s = cls;
 
+	ctl_http_guard_stream_close(s->g);
 	free(s->pending);
 	free(s);
 }
 
-enum MHD_Result
-ctl_stream_sse(struct ctl_events *e, struct MHD_Connection *conn)
+static enum MHD_Result
+plain_error(struct MHD_Connection *conn, unsigned status, const char *msg, bool version)
 {
-	struct stream *s = e != NULL ? stream_new(e, conn) : NULL;
+	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(msg), (void *)msg,
+								 MHD_RESPMEM_PERSISTENT);
+	enum MHD_Result ret;
+
+	if (r == NULL)
+		return MHD_NO;
+	if (version)
+		MHD_add_response_header(r, "Sec-WebSocket-Version", "13");
+	ret = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result
+busy(struct MHD_Connection *conn)
+{
+	return plain_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+			   "too many event streams open; try again later\n", false);
+}
+
+enum MHD_Result
+ctl_stream_sse(struct ctl_http_guard *g, struct ctl_events *e, struct MHD_Connection *conn)
+{
+	struct stream *s;
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 
-	if (s == NULL)
+	if (e == NULL)
 		return MHD_NO;
+	s = stream_new(g, e, conn);
+	if (s == NULL)
+		return busy(conn);
 	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read, s, stream_free);
 	if (r == NULL) {
 		stream_free(s);
@@ -210,8 +247,9 @@ ws_run(void *cls, struct MHD_Connection *conn, void *req_cls, const char *extra,
 	(void)req_cls;
 	(void)extra;
 	(void)extra_len;
-	/* bounded by the client: it ends when the client closes or a send fails */
-	while (ws_client_alive(fd)) {
+	/* bounded by the client (it ends when the client closes or a send fails)
+	 * and by shutdown: each pass waits at most WAIT_MS */
+	while (!ctl_http_guard_stopping(s->g) && ws_client_alive(fd)) {
 		char *text;
 		size_t len = next_text(s, false, &text);
 		bool ok = text != NULL;
@@ -232,12 +270,41 @@ ws_run(void *cls, struct MHD_Connection *conn, void *req_cls, const char *extra,
 	MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
 }
 
+/* The Connection header lists "upgrade" among its comma-separated tokens. */
+static bool
+connection_upgrade(const char *v)
+{
+	while (v != NULL && *v != '\0') {
+		size_t n;
+
+		while (*v == ' ' || *v == '\t' || *v == ',')
+			v++;
+		n = strcspn(v, ", \t");
+		if (n == 7 && strncasecmp(v, "upgrade", 7) == 0)
+			return true;
+		v += n;
+	}
+	return false;
+}
+
+/* 16 bytes in base64: 22 characters of the alphabet and "==". */
+static bool
+key_ok(const char *k)
+{
+	size_t n = strspn(k, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
+
+	return n == 22 && strcmp(k + 22, "==") == 0;
+}
+
 enum MHD_Result
-ctl_stream_websocket(struct ctl_events *e, struct MHD_Connection *conn)
+ctl_stream_websocket(struct ctl_http_guard *g, struct ctl_events *e, struct MHD_Connection *conn)
 {
 	static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 	const char *key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-WebSocket-Key");
 	const char *up = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Upgrade");
+	const char *cn = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Connection");
+	const char *ver = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						      "Sec-WebSocket-Version");
 	uint8_t digest[SHA1_DIGEST_SIZE];
 	char accept[BASE64_ENCODE_RAW_LENGTH(SHA1_DIGEST_SIZE) + 1];
 	struct sha1_ctx sha;
@@ -245,14 +312,18 @@ ctl_stream_websocket(struct ctl_events *e, struct MHD_Connection *conn)
 	struct stream *s;
 	enum MHD_Result ret;
 
-	if (key == NULL || up == NULL || strcasecmp(up, "websocket") != 0 || strlen(key) > 64) {
-		static const char msg[] = "a WebSocket upgrade is expected here\n";
-
-		r = MHD_create_response_from_buffer(sizeof(msg) - 1, (void *)msg,
-						    MHD_RESPMEM_PERSISTENT);
-		ret = MHD_queue_response(conn, MHD_HTTP_BAD_REQUEST, r);
-		MHD_destroy_response(r);
-		return ret;
+	if (key == NULL || up == NULL || strcasecmp(up, "websocket") != 0 || !key_ok(key) ||
+	    !connection_upgrade(cn)) {
+		ctl_http_count(g, CTL_HTTP_http_ws_bad_handshake);
+		return plain_error(conn, MHD_HTTP_BAD_REQUEST,
+				   "a WebSocket upgrade is expected here (RFC 6455: Connection: "
+				   "Upgrade, Upgrade: websocket, a 16-byte Sec-WebSocket-Key)\n",
+				   false);
+	}
+	if (ver == NULL || strcmp(ver, "13") != 0) {
+		ctl_http_count(g, CTL_HTTP_http_ws_bad_handshake);
+		return plain_error(conn, MHD_HTTP_UPGRADE_REQUIRED,
+				   "Sec-WebSocket-Version 13 is the one spoken here\n", true);
 	}
 	sha1_init(&sha);
 	sha1_update(&sha, strlen(key), (const uint8_t *)key);
@@ -260,9 +331,11 @@ ctl_stream_websocket(struct ctl_events *e, struct MHD_Connection *conn)
 	sha1_digest(&sha, sizeof(digest), digest);
 	base64_encode_raw((char *)accept, sizeof(digest), digest);
 	accept[BASE64_ENCODE_RAW_LENGTH(SHA1_DIGEST_SIZE)] = '\0';
-	s = e != NULL ? stream_new(e, conn) : NULL;
-	if (s == NULL)
+	if (e == NULL)
 		return MHD_NO;
+	s = stream_new(g, e, conn);
+	if (s == NULL)
+		return busy(conn);
 	r = MHD_create_response_for_upgrade(ws_run, s);
 	if (r == NULL) {
 		stream_free(s);

@@ -11,8 +11,18 @@
 #include <microhttpd.h>
 
 struct ctl_events;
+struct ctl_http_guard;
 
-enum MHD_Result ctl_stream_sse(struct ctl_events *e, struct MHD_Connection *conn);
-enum MHD_Result ctl_stream_websocket(struct ctl_events *e, struct MHD_Connection *conn);
+/*
+ * At most CTL_HTTP_STREAMS_MAX streams at once (503 past it); each ends
+ * within a second of ctl_http_guard_stop(). The WebSocket handshake is
+ * RFC 6455's: GET with "Connection: Upgrade", "Upgrade: websocket",
+ * "Sec-WebSocket-Version: 13" (426 with the version we speak otherwise)
+ * and a Sec-WebSocket-Key of 16 bytes in base64 (400 otherwise).
+ */
+enum MHD_Result ctl_stream_sse(struct ctl_http_guard *g, struct ctl_events *e,
+			       struct MHD_Connection *conn);
+enum MHD_Result ctl_stream_websocket(struct ctl_http_guard *g, struct ctl_events *e,
+				     struct MHD_Connection *conn);
 
 #endif

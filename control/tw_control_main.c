@@ -33,6 +33,7 @@
 #include "ctl_ctx.h"
 #include "ctl_events.h"
 #include "ctl_handlers.h"
+#include "ctl_reattach.h"
 #include "ctl_metrics.h"
 #include "ctl_revoke.h"
 #include "ctl_sched.h"
@@ -44,7 +45,8 @@
 
 #define MAX_EAL_ARGS 64
 #define CTL_DEFAULT_STORE "/var/lib/taskwire/store"
-#define STORE_MAP_SIZE (4ull << 30) /* address space, not memory: the store's size limit */
+#define STORE_MAP_SIZE (4ull << 30) /* address space, not memory: the store's default size limit */
+#define RESULT_EXPIRES_MAX_S (30u * 86400) /* the longest a publisher may keep a result, by default */
 
 static volatile sig_atomic_t stop_requested;
 
@@ -61,6 +63,11 @@ struct control_opts {
 	const char *metrics;        /* ADDR:PORT, or "off" */
 	const char *store;          /* result store directory, or "off" */
 	uint64_t result_expires_ms;
+	uint64_t result_expires_max_s;  /* cap on a task's own result_expires */
+	bool result_expires_given;
+	uint64_t store_map_bytes;
+	uint64_t sched_max, sched_max_per_publisher;
+	unsigned reattach_wait_s;       /* 0: stop with the primary */
 	bool events_always;         /* --events always: record task events with no follower */
 	unsigned grace_timeout_ms;
 	long socket_group;          /* gid also allowed on the control socket, -1: none */
@@ -78,6 +85,15 @@ usage(FILE *f)
 		   "                         off: none)\n"
 		   "  --store DIR            result store (LMDB) directory (default %s; off: none)\n"
 		   "  --result-expires S     how long results are kept unless a task says (86400)\n"
+		   "  --result-expires-max S the longest a task may ask its result be kept\n"
+		   "                         (2592000: 30 days; longer requests are cut to it)\n"
+		   "  --store-size MIB       the result store's size limit (4096); when full, expired\n"
+		   "                         results go first, then new results are refused (counted)\n"
+		   "  --sched-max N          delayed tasks held at most, in total (1000000); past it\n"
+		   "                         new ones are NACKed no-resources\n"
+		   "  --sched-max-per-publisher N  the same for one publisher address (100000)\n"
+		   "  --reattach-wait S      when tw-dataplane exits, wait up to S s for a new one\n"
+		   "                         and attach to it (0, the default: stop with it)\n"
 		   "  --events MODE          task events: followed (only while someone follows,\n"
 		   "                         the default) or always\n"
 		   "  --grace-timeout-ms N   longest wait for lcores to leave an old routing\n"
@@ -98,6 +114,11 @@ parse_opts(int argc, char **argv, struct control_opts *o)
 		{ "store", required_argument, NULL, 'S' },
 		{ "result-expires", required_argument, NULL, 'e' },
 		{ "events", required_argument, NULL, 'E' },
+		{ "result-expires-max", required_argument, NULL, 'X' },
+		{ "store-size", required_argument, NULL, 'Z' },
+		{ "sched-max", required_argument, NULL, 'M' },
+		{ "sched-max-per-publisher", required_argument, NULL, 'P' },
+		{ "reattach-wait", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -110,6 +131,10 @@ parse_opts(int argc, char **argv, struct control_opts *o)
 	o->grace_timeout_ms = 2000;
 	o->store = CTL_DEFAULT_STORE;
 	o->result_expires_ms = 86400000;
+	o->result_expires_max_s = RESULT_EXPIRES_MAX_S;
+	o->store_map_bytes = STORE_MAP_SIZE;
+	o->sched_max = CTL_SCHED_MAX_DEFAULT;
+	o->sched_max_per_publisher = CTL_SCHED_MAX_PER_PUBLISHER_DEFAULT;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
 		char *end;
@@ -159,6 +184,48 @@ parse_opts(int argc, char **argv, struct control_opts *o)
 				return -1;
 			}
 			o->result_expires_ms = v * 1000;
+			o->result_expires_given = true;
+			break;
+		}
+		case 'X':
+		case 'Z':
+		case 'M':
+		case 'P':
+		case 'R': {
+			static const struct {
+				int opt;
+				const char *name;
+				unsigned long long min, max;
+			} lim[] = {
+				{ 'X', "--result-expires-max", 1, 10ull * 365 * 86400 },
+				{ 'Z', "--store-size", 1, 1ull << 20 },
+				{ 'M', "--sched-max", 1, 1ull << 32 },
+				{ 'P', "--sched-max-per-publisher", 1, 1ull << 32 },
+				{ 'R', "--reattach-wait", 0, 86400 },
+			};
+			unsigned long long v;
+			size_t k = 0;
+
+			while (lim[k].opt != c)
+				k++;
+			errno = 0;
+			v = strtoull(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || optarg[0] == '-' || v < lim[k].min ||
+			    v > lim[k].max) {
+				fprintf(stderr, "tw-control: %s: %llu..%llu\n", lim[k].name, lim[k].min,
+					lim[k].max);
+				return -1;
+			}
+			if (c == 'X')
+				o->result_expires_max_s = v;
+			else if (c == 'Z')
+				o->store_map_bytes = v << 20;
+			else if (c == 'M')
+				o->sched_max = v;
+			else if (c == 'R')
+				o->reattach_wait_s = (unsigned)v;
+			else
+				o->sched_max_per_publisher = v;
 			break;
 		}
 		case 'g':
@@ -181,6 +248,13 @@ parse_opts(int argc, char **argv, struct control_opts *o)
 	if (optind != argc) {
 		fprintf(stderr, "tw-control: unexpected argument '%s'\n", argv[optind]);
 		return -1;
+	}
+	if (o->result_expires_ms / 1000 > o->result_expires_max_s) {
+		if (o->result_expires_given) {
+			fprintf(stderr, "tw-control: --result-expires above --result-expires-max\n");
+			return -1;
+		}
+		o->result_expires_ms = o->result_expires_max_s * 1000; /* the default, cut */
 	}
 	return 0;
 }
@@ -281,12 +355,18 @@ main(int argc, char **argv)
 		eal_argv[eal_argc++] = lcores;
 	}
 
-	/* 2. EAL as a secondary process */
+	/* 2. EAL as a secondary process (after a re-execution: once a primary runs) */
+	if (ctl_reattach_wait(argc, argv) != 0)
+		return 1;
 	ret = rte_eal_init(eal_argc, eal_argv);
 	if (ret < 0) {
 		fprintf(stderr, "tw-control: cannot attach to tw-dataplane (EAL: %s); is it running "
 				"with the same --file-prefix and hugepages?\n",
 			rte_strerror(rte_errno));
+		if (ctl_reattach_pending()) {
+			usleep(500000); /* it is still starting: try again in a fresh image */
+			ctl_reattach_exec(argv, opts.reattach_wait_s);
+		}
 		return 1;
 	}
 
@@ -295,7 +375,10 @@ main(int argc, char **argv)
 	if (mz == NULL) {
 		fprintf(stderr, "tw-control: memzone %s not found: tw-dataplane not ready\n",
 			TW_SHARED_MZ);
-		rte_eal_cleanup();
+		if (ctl_reattach_pending()) {
+			usleep(500000);
+			ctl_reattach_exec(argv, opts.reattach_wait_s);
+		}
 		return 1;
 	}
 	sh = mz->addr;
@@ -329,7 +412,7 @@ main(int argc, char **argv)
 	/* task state: result store, scheduler, revoked set, and the thread that feeds them */
 	if (strcmp(opts.store, "off") != 0) {
 		make_parent(opts.store);
-		store = tw_store_open(opts.store, STORE_MAP_SIZE, opts.result_expires_ms, err,
+		store = tw_store_open(opts.store, opts.store_map_bytes, opts.result_expires_ms, err,
 				      sizeof(err));
 		if (store == NULL) {
 			fprintf(stderr, "tw-control: result store %s: %s\n", opts.store, err);
@@ -339,9 +422,24 @@ main(int argc, char **argv)
 		}
 	}
 	ctl_events_init(&events, opts.events_always);
-	if (ctl_sched_init(&sched, sh) != 0 || ctl_revoke_init(&revoke, sh) != 0 ||
+	ret = ctl_sched_init(&sched, sh);
+	/* the caps are in place before the collector hands it anything */
+	sched.max = opts.sched_max;
+	sched.max_per_publisher = opts.sched_max_per_publisher;
+	if (ret == 0) {
+		/* what the last tw-control held when it stopped: confirmed tasks */
+		int64_t n = ctl_sched_restore(&sched, store);
+
+		if (n < 0)
+			fprintf(stderr, "tw-control: held tasks in the store not read: %s\n",
+				strerror((int)-n));
+		else if (n > 0)
+			printf("tw-control: %lld held tasks restored from the store\n", (long long)n);
+	}
+	if (ret != 0 || ctl_revoke_init(&revoke, sh) != 0 ||
 	    ctl_beat_init(&beat, store, &sched) != 0 ||
-	    ctl_collect_start(&collect, sh, store, &sched, &beat, &events) != 0) {
+	    ctl_collect_start(&collect, sh, store, &sched, &beat, &events,
+			      opts.result_expires_max_s) != 0) {
 		fprintf(stderr, "tw-control: cannot start the scheduler: out of memory\n");
 		tw_store_close(store);
 		tw_broker_detach(&ctx.broker);
@@ -364,9 +462,14 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (strcmp(opts.metrics, "off") != 0) {
-		metrics = ctl_metrics_start(&ctx, opts.metrics);
+		char token_path[sizeof(server.path) + 8];
+
+		/* the socket's users, and only they, can read it: same mode and group */
+		snprintf(token_path, sizeof(token_path), "%s.token", opts.socket);
+		metrics = ctl_metrics_start(&ctx, opts.metrics, token_path, opts.socket_group);
 		if (metrics == NULL)
 			fprintf(stderr, "tw-control: continuing without /metrics\n");
+		server.http = ctl_metrics_guard(metrics);
 	}
 	sh->control_pid = getpid();
 	signal(SIGINT, on_signal);
@@ -376,17 +479,20 @@ main(int argc, char **argv)
 		printf("tw-control: metrics on http://%.*s:%u/metrics\n",
 		       (int)(strrchr(opts.metrics, ':') - opts.metrics), opts.metrics,
 		       ctl_metrics_port(metrics));
-	printf("tw-control: ready on %s, attached to tw-dataplane pid %d (%u queues, %u exchanges, "
+	printf("tw-control: ready on %s, %sattached to tw-dataplane pid %d (%u queues, %u exchanges, "
 	       "%u bindings), pid %d\n",
-	       opts.socket, sh->primary_pid, sh->routes ? sh->routes->n_queues : 0,
-	       ctx.broker.n_exchanges + 1, ctx.broker.n_bindings, getpid());
+	       opts.socket, getenv(CTL_REATTACH_ENV) != NULL ? "re-" : "", sh->primary_pid,
+	       sh->routes ? sh->routes->n_queues : 0, ctx.broker.n_exchanges + 1, ctx.broker.n_bindings,
+	       getpid());
 	fflush(stdout);
+	ctl_reattach_done();
 
 	/* 4. serve; stop with the primary */
 	bool primary_gone = false;
 
 	while (!stop_requested) {
 		ret = ctl_server_poll(&server, &ctx, 200);
+		ctl_metrics_tick(metrics);
 		pthread_mutex_lock(&ctx.lock);
 		tw_broker_sample_rates(&ctx.broker, monotonic_ms());
 		pthread_mutex_unlock(&ctx.lock);
@@ -402,10 +508,24 @@ main(int argc, char **argv)
 		}
 	}
 
-	/* 5. teardown: the lcores stop handing over first, then the last drain */
+	/* 5. teardown: HTTP first (its streams read the events), then the lcores
+	 * stop handing over, then the last drain */
+	ctl_metrics_stop(metrics);
+	metrics = NULL;
 	if (sh->control_pid == getpid())
 		sh->control_pid = 0;
 	ctl_collect_stop(&collect);
+	{
+		/* the collector is stopped: what the scheduler holds now is final */
+		int64_t n = ctl_sched_save(&sched, store);
+
+		if (n < 0)
+			fprintf(stderr, "tw-control: held tasks NOT kept in the store: %s\n",
+				strerror((int)-n));
+		else if (n > 0)
+			printf("tw-control: %lld held tasks kept in the store for the next start\n",
+			       (long long)n);
+	}
 	ctl_beat_fini(&beat);
 	ctl_events_fini(&events);
 	sh->events_enabled = 0;
@@ -413,14 +533,20 @@ main(int argc, char **argv)
 	ctl_revoke_fini(&revoke);
 	tw_store_close(store);
 	ctl_server_close(&server);
-	ctl_metrics_stop(metrics);
 	tw_broker_detach(&ctx.broker);
 	printf("tw-control: stopped after %lu requests (%lu undecodable, %lu clients refused)\n",
-	       (unsigned long)server.requests, (unsigned long)server.bad_requests,
-	       (unsigned long)server.refused);
+	       (unsigned long)server.c[CTL_SRV_ctl_requests],
+	       (unsigned long)server.c[CTL_SRV_ctl_bad_requests],
+	       (unsigned long)server.c[CTL_SRV_ctl_refused_peers]);
 	fflush(stdout);
 	/* EAL cleanup talks to the primary; with the primary gone it can only wait. */
 	if (!primary_gone)
 		rte_eal_cleanup();
+	if (primary_gone && opts.reattach_wait_s > 0 && !stop_requested) {
+		printf("tw-control: waiting up to %u s for a new tw-dataplane\n", opts.reattach_wait_s);
+		ctl_reattach_done(); /* a new deadline from this exit */
+		ctl_reattach_exec(argv, opts.reattach_wait_s);
+		return 1;
+	}
 	return 0;
 }

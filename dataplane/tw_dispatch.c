@@ -266,6 +266,24 @@ deliver(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct frame_refs 
 	return verdict;
 }
 
+/* tw-control's admission for delayed tasks (tw_shared.sched_full): bounded
+ * by TW_SCHED_OVER_MAX compares, on the delayed-task path only. */
+static bool
+sched_refuses(const struct tw_shared *sh, rte_be32_t ip)
+{
+	uint32_t n;
+
+	if (__atomic_load_n(&sh->sched_full, __ATOMIC_RELAXED) != 0)
+		return true;
+	/* acquire: pairs with the release in ctl_sched.c's over_list_set(), so
+	 * the entries below the count are the ones written before it */
+	n = __atomic_load_n(&sh->n_sched_over, __ATOMIC_ACQUIRE);
+	for (uint32_t i = 0; i < n && i < TW_SCHED_OVER_MAX; i++)
+		if (__atomic_load_n(&sh->sched_over_ip[i], __ATOMIC_RELAXED) == ip)
+			return true;
+	return false;
+}
+
 /*
  * A task due later (eta, countdown): its routing was checked now, and
  * tw-control's scheduler holds it until it is due, then injects it back
@@ -278,6 +296,10 @@ schedule(struct tw_lcore_ctx *ctx, struct frame_refs *fr, const struct tw_task_v
 {
 	struct tw_task *t;
 
+	if (unlikely(sched_refuses(ctx->shared, peer->ip))) {
+		tw_cnt_add(ctx, TW_CNT_nack_sched_full, 1);
+		return TW_NACK_NO_RESOURCES;
+	}
 	if (unlikely(rte_mempool_get(ctx->task_pool, (void **)&t) != 0)) {
 		tw_cnt_add(ctx, TW_CNT_nack_no_resources, 1);
 		return TW_NACK_NO_RESOURCES;

@@ -97,7 +97,13 @@ tw_engine_start() {
 		echo "taskwire: namespace $ns exists; is engine '$id' already up? (make down)" >&2
 		return 1
 	fi
-	rm -rf "$dir"
+	# TW_KEEP_STORE=1 (make up): the result store and what tw-control kept
+	# in it (held tasks, schedules) stay from the last run; all else goes
+	if [ "${TW_KEEP_STORE:-0}" = 1 ] && [ -d "$dir/store" ]; then
+		find "$dir" -mindepth 1 -maxdepth 1 ! -name store -exec rm -rf {} +
+	else
+		rm -rf "$dir"
+	fi
 	mkdir -p "$dir"
 	ip netns add "$ns" || return 1
 	ip netns exec "$ns" ip link set lo up

@@ -33,12 +33,14 @@ if [ ! -x "$CHROMIUM" ]; then
 	exit 0
 fi
 [ -n "${TW_METRICS:-}" ] || fail "tw-control printed no HTTP address"
+token=$(cat "$TW_SOCKET.token") # task data and revoke need it
 host=${TW_METRICS%:*}
 port=${TW_METRICS##*:}
 pub() { tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" publish "$@"; }
 http() { # METHOD PATH -> the whole response (HTTP/1.0: no chunks, closed at the end)
 	exec 3<>"/dev/tcp/$host/$port"
-	printf '%s %s HTTP/1.0\r\nHost: %s\r\nContent-Length: 0\r\n\r\n' "$1" "$2" "$host" >&3
+	printf '%s %s HTTP/1.0\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Length: 0\r\n\r\n' \
+		"$1" "$2" "$host" "$token" >&3
 	tr -d '\r' <&3
 	exec 3<&-
 }
@@ -128,8 +130,8 @@ echo "$out" | grep -q '"uptime_ms"' || fail "GET /api/overview: $out"
 "$TW_BUILD/twctl" --socket "$TW_SOCKET" queue declare dashq >/dev/null
 # follow /events (timeout bounds it; exec makes cat the process timeout stops)
 timeout 20 bash -c 'exec 3<>"/dev/tcp/$0/$1"
-	printf "GET /events HTTP/1.0\r\nHost: %s\r\nAccept: text/event-stream\r\n\r\n" "$0" >&3
-	exec cat <&3' "$host" "$port" >"$TW_DIR/events.txt" 2>&1 &
+	printf "GET /events HTTP/1.0\r\nHost: %s:%s\r\nAuthorization: Bearer %s\r\nAccept: text/event-stream\r\n\r\n" "$0" "$1" "$2" >&3
+	exec cat <&3' "$host" "$port" "$token" >"$TW_DIR/events.txt" 2>&1 &
 follower=$!
 tw_wait_for_line "$TW_DIR/events.txt" "200 OK" "$follower" 5 || fail "GET /events: $(cat "$TW_DIR/events.txt")"
 sleep 0.3
@@ -160,7 +162,7 @@ ip netns exec "$TW_NETNS" "$TW_BUILD/tw-publish-bench" --engine "$TW_ENGINE" --q
 load=$!
 sleep 1
 kill -0 "$load" 2>/dev/null || fail "tw-publish-bench ended early"
-url="http://$TW_METRICS/?events=off"
+url="http://$TW_METRICS/?events=off&token=$token"
 dom1=$TW_DIR/dashboard-1.html
 dom2=$TW_DIR/dashboard-2.html
 browser "$dom1" "$url#task=$id" --virtual-time-budget=4000
@@ -195,7 +197,7 @@ else
 fi
 rm -f "$png"
 dom3=$TW_DIR/dashboard-3.html
-live "$dom3" "http://$TW_METRICS/#task=$sched" "$png"
+live "$dom3" "http://$TW_METRICS/?token=$token#task=$sched" "$png"
 tw_stop_pid "$load" || true
 load=
 [ "$(value status "$dom3")" = connected ] || fail "status '$(value status "$dom3")' in $dom3"

@@ -5,6 +5,9 @@
                                            ("*": any task) until a final one (or SECS pass)
     http_client.py ws URL TASK_ID SECS     the same over a WebSocket, checking the
                                            handshake's Sec-WebSocket-Accept
+
+Requests carry "Authorization: Bearer TOKEN" with tw-control's HTTP token:
+$TW_HTTP_TOKEN, else the file $TW_SOCKET.token; TW_HTTP_TOKEN="" sends none.
 """
 import base64
 import hashlib
@@ -20,6 +23,17 @@ import urllib.parse
 FINAL = {"task-succeeded", "task-failed", "task-revoked", "task-rejected"}
 
 
+def token_headers():
+    tok = os.environ.get("TW_HTTP_TOKEN")
+    if tok is None:
+        try:
+            with open(os.environ.get("TW_SOCKET", "") + ".token") as f:
+                tok = f.read().strip()
+        except OSError:
+            tok = ""
+    return {"Authorization": "Bearer " + tok} if tok else {}
+
+
 def split(url):
     u = urllib.parse.urlsplit(url)
     return u.hostname, u.port, u.path + ("?" + u.query if u.query else "")
@@ -28,7 +42,7 @@ def split(url):
 def plain(method, url):
     host, port, path = split(url)
     c = http.client.HTTPConnection(host, port, timeout=10)
-    c.request(method, path)
+    c.request(method, path, headers=token_headers())
     r = c.getresponse()
     print(r.status)
     print(r.read().decode())
@@ -37,7 +51,7 @@ def plain(method, url):
 def sse(url, task, secs):
     host, port, path = split(url)
     c = http.client.HTTPConnection(host, port, timeout=secs)
-    c.request("GET", path)
+    c.request("GET", path, headers=token_headers())
     r = c.getresponse()
     assert r.status == 200, r.status
     assert r.getheader("Content-Type") == "text/event-stream"
@@ -58,9 +72,10 @@ def ws(url, task, secs):
     host, port, path = split(url)
     s = socket.create_connection((host, port), timeout=secs)
     key = base64.b64encode(os.urandom(16)).decode()
+    auth = "".join("%s: %s\r\n" % kv for kv in token_headers().items())
     s.sendall(("GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n"
-               % (path, host, port, key)).encode())
+               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n"
+               % (path, host, port, key, auth)).encode())
     head = b""
     while b"\r\n\r\n" not in head:
         head += s.recv(1)
