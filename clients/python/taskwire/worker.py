@@ -1,0 +1,413 @@
+"""The Python worker: runs an App's tasks as a remote consumer of the
+engine's queues (proto/taskwire.proto, "Remote consumers").
+
+    python3 -m taskwire worker -A myshop -Q default,emails -P threads -c 4
+
+Consumer speaks the protocol: one UDP socket, a subscription with a
+credit window (prefetch = concurrency x prefetch multiplier), heartbeats
+from a thread of its own (a long task does not look like a dead worker),
+acks resent until the engine answers them, and a new subscription when
+the engine has forgotten this consumer. The engine keeps the in-flight
+table: if this process dies, its unacked tasks go to another consumer
+with delivery_count + 1.
+
+Worker runs deliveries on a pool: solo (this thread; soft time limits by
+SIGALRM) or threads (-c N). SIGTERM or SIGINT: warm shutdown (running
+tasks finish and are acked, prefetched ones go back to their queues); a
+second one: cold (exit now; the engine redelivers what was running).
+"""
+import json
+import logging
+import os
+import queue
+import random
+import signal
+import socket
+import threading
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+
+from . import netns
+from ._proto import FRAME_MAGIC, FRAME_VERSION, wire
+from .app import Context, Retry, SoftTimeLimitExceeded
+
+log = logging.getLogger("taskwire.worker")
+
+ACK_RESEND_S = 0.3
+RECV_BYTES = 65536
+# Above this an ack would not fit one datagram: the result is replaced by
+# a FAILURE that says so (the engine's datagram limit is 1,472 bytes)
+MAX_VALUE_BYTES = 1200
+
+OUTCOME = {"SUCCESS": wire.ACK_SUCCESS, "FAILURE": wire.ACK_FAILURE, "RETRY": wire.ACK_RETRY,
+           "PROGRESS": wire.ACK_PROGRESS, "REJECT": wire.ACK_REJECT}
+
+
+class SubscribeRefused(Exception):
+    """The engine refused the subscription (its reason is the message)."""
+
+
+class Consumer:
+    def __init__(self, engine, queues, prefetch=1, lease_ms=0, heartbeat_ms=1000,
+                 name=None, netns_name=None):
+        host, _, port = engine.rpartition(":")
+        self.addr = (host, int(port))
+        self.queues = list(queues)
+        self.prefetch = prefetch
+        self.lease_ms = lease_ms
+        self.heartbeat_ms = heartbeat_ms
+        self.hostname = socket.gethostname()
+        self.name = name or "python@%s" % self.hostname
+        self.id = random.getrandbits(64) | 1
+        with netns.entered(netns_name):
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.connect(self.addr)
+        self.sock.settimeout(0.2)
+        self.deliveries = queue.Queue()
+        self.lock = threading.Lock()
+        self.unanswered = {}        # delivery tag -> (bytes sent, last sent time)
+        self.frame_id = 0
+        self.subscribed = threading.Event()
+        self.refusal = None
+        self.granted = None
+        self.stop = threading.Event()
+        self.stats = {"deliveries": 0, "acks": 0, "acks_refused": 0, "ack_resends": 0,
+                      "heartbeats": 0, "resubscribes": 0}
+        self.threads = [threading.Thread(target=self._receive_loop, daemon=True,
+                                         name="taskwire-recv"),
+                        threading.Thread(target=self._heartbeat_loop, daemon=True,
+                                         name="taskwire-heartbeat")]
+
+    # -- sending ---------------------------------------------------------------
+
+    def _send(self, frame):
+        with self.lock:
+            self.frame_id += 1
+            frame.frame_id = self.frame_id
+        frame.magic = FRAME_MAGIC
+        frame.version = FRAME_VERSION
+        data = frame.SerializeToString()
+        try:
+            self.sock.send(data)
+        except ConnectionRefusedError:
+            pass        # an ICMP from an engine not up yet: the resend covers it
+        return data
+
+    def _subscribe_frame(self):
+        f = wire.Frame()
+        s = f.subscribe
+        s.consumer_id = self.id
+        s.name = self.name
+        s.host = self.hostname
+        s.queues.extend(self.queues)
+        s.prefetch = self.prefetch
+        s.lease_ms = self.lease_ms
+        s.heartbeat_ms = self.heartbeat_ms
+        return f
+
+    def start(self, timeout=5.0):
+        """Subscribe and start the receive and heartbeat threads. Raises
+        SubscribeRefused, or TimeoutError when the engine does not answer."""
+        self.threads[0].start()
+        deadline = time.monotonic() + timeout
+        while not self.subscribed.is_set() and self.refusal is None:
+            if time.monotonic() >= deadline:
+                raise TimeoutError("no answer from the engine at %s:%d to a subscription"
+                                   % self.addr)
+            self._send(self._subscribe_frame())
+            self.subscribed.wait(0.3)
+        if self.refusal is not None:
+            raise SubscribeRefused(self.refusal)
+        self.threads[1].start()
+
+    def ack(self, tag, outcome, value=b"", error="", countdown_ms=0, max_retries=0,
+            runtime_ns=0, requeue=False):
+        """Ack a delivery. Final outcomes are resent until the engine answers;
+        PROGRESS is sent once (the next one, or the final ack, follows)."""
+        f = wire.Frame()
+        a = f.acks.add()
+        a.delivery_tag = tag
+        a.outcome = OUTCOME[outcome]
+        a.value = value
+        a.error = error
+        a.countdown_ms = int(countdown_ms)
+        a.max_retries = max_retries
+        a.runtime_ns = runtime_ns
+        a.requeue = requeue
+        data = self._send(f)
+        if outcome != "PROGRESS":
+            with self.lock:
+                self.unanswered[tag] = (data, time.monotonic())
+        self.stats["acks"] += 1
+
+    def cancel(self):
+        """End the subscription: the engine puts unacked deliveries back."""
+        f = wire.Frame()
+        f.cancel.consumer_id = self.id
+        self._send(f)
+
+    def drain_acks(self, timeout=2.0):
+        """Wait (bounded) until every final ack was answered. @return True if all were."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if not self.unanswered:
+                    return True
+            time.sleep(0.02)
+        return False
+
+    def close(self):
+        self.stop.set()
+        for t in self.threads:
+            if t.is_alive():
+                t.join(timeout=2)
+        self.sock.close()
+
+    # -- receiving -----------------------------------------------------------------
+
+    def _receive_loop(self):
+        while not self.stop.is_set():
+            try:
+                data = self.sock.recv(RECV_BYTES)
+            except socket.timeout:
+                self._resend_acks()
+                continue
+            except ConnectionRefusedError:
+                continue
+            except OSError:
+                return      # closed
+            f = wire.Frame()
+            try:
+                f.ParseFromString(data)
+            except Exception:  # noqa: BLE001 - a damaged datagram is dropped, counted
+                self.stats["bad_datagrams"] = self.stats.get("bad_datagrams", 0) + 1
+                continue
+            if f.magic != FRAME_MAGIC:
+                continue
+            self._handle(f)
+            self._resend_acks()
+
+    def _handle(self, f):
+        if f.HasField("consumer") and f.consumer.consumer_id == self.id:
+            r = f.consumer
+            if r.ok:
+                self.granted = (r.prefetch, r.lease_ms, r.heartbeat_ms)
+                self.subscribed.set()
+            elif self.subscribed.is_set():
+                # forgotten (silent too long, or a restarted engine): subscribe again
+                self.stats["resubscribes"] += 1
+                self._send(self._subscribe_frame())
+            else:
+                self.refusal = r.detail or "refused"
+        for d in f.deliveries:
+            self.stats["deliveries"] += 1
+            self.deliveries.put(d)
+        for r in f.ack_replies:
+            with self.lock:
+                self.unanswered.pop(r.delivery_tag, None)
+            if not r.ok:
+                self.stats["acks_refused"] += 1
+                log.warning("ack of delivery %x refused: %s", r.delivery_tag, r.detail)
+
+    def _resend_acks(self):
+        now = time.monotonic()
+        with self.lock:
+            due = [(t, d) for t, (d, sent) in self.unanswered.items() if now - sent >= ACK_RESEND_S]
+            for t, d in due:
+                self.unanswered[t] = (d, now)
+        for _, d in due:
+            self.stats["ack_resends"] += 1
+            try:
+                self.sock.send(d)
+            except OSError:
+                pass
+
+    def _heartbeat_loop(self):
+        interval = (self.granted[2] if self.granted and self.granted[2] else self.heartbeat_ms)
+        while not self.stop.wait(interval / 1000.0):
+            f = wire.Frame()
+            f.heartbeat.consumer_id = self.id
+            self._send(f)
+            self.stats["heartbeats"] += 1
+
+
+def _decode_args(data):
+    """The JSON serializer's encoding: an array of args or an object of kwargs."""
+    if not data:
+        return (), {}
+    v = json.loads(data)
+    if isinstance(v, dict):
+        return (), v
+    if isinstance(v, list):
+        return tuple(v), {}
+    return (v,), {}
+
+
+def _failure_text(exc):
+    return "%s: %s\n%s" % (type(exc).__name__, exc,
+                          "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+
+
+class Worker:
+    def __init__(self, app, queues, pool="threads", concurrency=None, prefetch_multiplier=4,
+                 engine=None, lease_ms=0, heartbeat_ms=1000, hostname=None, netns_name=None):
+        if pool not in ("solo", "threads"):
+            raise ValueError("pool %r: solo or threads" % pool)
+        self.app = app
+        self.queues = list(queues)
+        self.pool = pool
+        self.concurrency = 1 if pool == "solo" else (concurrency or os.cpu_count() or 1)
+        self.prefetch = max(1, self.concurrency * prefetch_multiplier)
+        self.hostname = hostname or "python@%s" % socket.gethostname()
+        engine = engine or app.engine_address()
+        if not engine:
+            raise ValueError("no engine address: --engine IP:PORT, app.conf.engine or $TW_ENGINE")
+        self.consumer = Consumer(engine, self.queues, prefetch=self.prefetch, lease_ms=lease_ms,
+                                 heartbeat_ms=heartbeat_ms, name=self.hostname,
+                                 netns_name=netns_name)
+        self.shutdown = threading.Event()
+        self.cold = False
+        self.running = 0
+        self.done = 0
+        self.run_lock = threading.Lock()
+
+    # -- one delivery ------------------------------------------------------------
+
+    def execute(self, d):
+        """Run one delivery and ack it with its outcome."""
+        c = self.consumer
+        t = d.task
+        task = self.app.tasks.get(t.name)
+        tid = "%016x" % t.id
+        if task is None:
+            log.error("Received unregistered task of type %r [%s]: rejected", t.name, tid)
+            c.ack(d.delivery_tag, "REJECT", error="unknown task %s on %s" % (t.name, self.hostname))
+            return
+        try:
+            args, kwargs = _decode_args(d.args if d.has_args else t.args)
+        except ValueError as e:
+            c.ack(d.delivery_tag, "FAILURE", error="args do not decode as JSON: %s" % e)
+            return
+        log.info("Task %s[%s] received", t.name, tid)
+
+        def progress(meta):
+            c.ack(d.delivery_tag, "PROGRESS", value=json.dumps(meta).encode())
+        request = Context(id=tid, args=args, kwargs=kwargs, retries=d.retries,
+                          delivery_info={"routing_key": t.routing_key, "exchange": t.exchange,
+                                         "queue": d.queue, "redelivered": d.delivery_count > 1},
+                          root_id="%016x" % d.root_id if d.root_id else tid,
+                          parent_id="%016x" % d.parent_id if d.parent_id else None,
+                          eta=t.eta_ms or None, hostname=self.hostname,
+                          delivery_count=d.delivery_count, progress=progress)
+        task.push_request(request)
+        start = time.monotonic_ns()
+        alarm = self.pool == "solo" and task.soft_time_limit
+        try:
+            if alarm:
+                signal.setitimer(signal.ITIMER_REAL, float(task.soft_time_limit))
+            value = task.run(*args, **kwargs)
+        except Retry as r:
+            self._retry(d, task, r.countdown, r.exc, start)
+        except task.autoretry_for as e:
+            if d.retries >= (task.max_retries or 0):
+                self._fail(d, task, e, start)
+            else:
+                countdown = (task.backoff_countdown(d.retries) if task.retry_backoff
+                             else task.default_retry_delay)
+                self._retry(d, task, countdown, e, start)
+        except Exception as e:  # noqa: BLE001 - the task's outcome
+            self._fail(d, task, e, start)
+        else:
+            runtime = time.monotonic_ns() - start
+            try:
+                data = b"" if task.ignore_result and value is None else json.dumps(value).encode()
+            except (TypeError, ValueError) as e:
+                c.ack(d.delivery_tag, "FAILURE", runtime_ns=runtime,
+                      error="result of %s does not serialize as JSON: %s" % (t.name, e))
+                return
+            if len(data) > MAX_VALUE_BYTES:
+                c.ack(d.delivery_tag, "FAILURE", runtime_ns=runtime,
+                      error="result of %s is %d bytes: more than one datagram carries (%d)"
+                      % (t.name, len(data), MAX_VALUE_BYTES))
+                return
+            c.ack(d.delivery_tag, "SUCCESS", value=data, runtime_ns=runtime)
+            log.info("Task %s[%s] succeeded in %.4fs: %r", t.name, tid, runtime / 1e9, value)
+        finally:
+            if alarm:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            task.pop_request()
+
+    def _retry(self, d, task, countdown, exc, start):
+        log.info("Task %s[%016x] retry in %ss: %r", task.name, d.task.id, countdown, exc)
+        self.consumer.ack(d.delivery_tag, "RETRY", error=repr(exc) if exc else "retry",
+                          countdown_ms=int(float(countdown) * 1000),
+                          max_retries=task.max_retries or 0,
+                          runtime_ns=time.monotonic_ns() - start)
+
+    def _fail(self, d, task, exc, start):
+        text = _failure_text(exc)
+        log.error("Task %s[%016x] raised unexpected: %s", task.name, d.task.id, text)
+        self.consumer.ack(d.delivery_tag, "FAILURE", error=text[:MAX_VALUE_BYTES],
+                          runtime_ns=time.monotonic_ns() - start)
+
+    # -- the loop ----------------------------------------------------------------
+
+    def _on_signal(self, signum, _frame):
+        if self.shutdown.is_set():
+            log.warning("worker: cold shutdown (signal %d again)", signum)
+            self.cold = True
+            os._exit(1)
+        log.info("worker: warm shutdown (signal %d): running tasks finish", signum)
+        self.shutdown.set()
+
+    @staticmethod
+    def _on_alarm(_signum, _frame):
+        raise SoftTimeLimitExceeded("soft time limit exceeded")
+
+    def run(self, install_signals=True, max_tasks=None):
+        """Serve until a signal (or max_tasks deliveries: for tests)."""
+        if install_signals:
+            signal.signal(signal.SIGTERM, self._on_signal)
+            signal.signal(signal.SIGINT, self._on_signal)
+            signal.signal(signal.SIGALRM, self._on_alarm)
+        self.consumer.start()
+        log.info("worker %s ready: queues %s, pool %s, concurrency %d, prefetch %d",
+                 self.hostname, ",".join(self.queues), self.pool, self.concurrency,
+                 self.prefetch)
+        print("taskwire worker: ready (%s, queues %s, pool %s x%d)"
+              % (self.hostname, ",".join(self.queues), self.pool, self.concurrency), flush=True)
+        pool = ThreadPoolExecutor(self.concurrency) if self.pool == "threads" else None
+        slots = threading.Semaphore(self.concurrency)
+        taken = 0
+        try:
+            while not self.shutdown.is_set() and (max_tasks is None or taken < max_tasks):
+                try:
+                    d = self.consumer.deliveries.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                taken += 1
+                if pool is None:
+                    self.execute(d)
+                    continue
+                slots.acquire()
+                pool.submit(self._run_slot, d, slots)
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)    # running tasks finish and ack
+            # prefetched but not started: back to their queues with the cancel
+            self.consumer.cancel()
+            self.consumer.drain_acks()
+            self.consumer.close()
+            log.info("worker %s stopped after %d tasks", self.hostname, taken)
+
+    def _run_slot(self, d, slots):
+        try:
+            self.execute(d)
+        except Exception:  # noqa: BLE001 - a bug here must not kill the pool thread
+            log.exception("worker: executing delivery %x", d.delivery_tag)
+        finally:
+            slots.release()
+
+
+__all__ = ["Consumer", "Worker", "SubscribeRefused"]

@@ -1,0 +1,235 @@
+"""Python task code through the real engine: `python3 -m taskwire worker`
+processes consume a queue as remote consumers and run the App's tasks
+(tests/workerapp/wtasks.py); the publishing client reads the results the
+engine forwards. Also the App alone (eager mode) and the worker's bad
+starts, which need no engine."""
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+import taskwire
+from taskwire.app import App
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "workerapp"))
+APPDIR = os.path.join(HERE, "workerapp")
+PKG = os.path.join(HERE, "..")
+QUEUE = "pywork"
+
+
+def worker_env():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([PKG, APPDIR, env.get("PYTHONPATH", "")])
+    env["TW_TEST_QUEUE"] = QUEUE
+    return env
+
+
+def start_worker(*extra, queue=QUEUE):
+    """A worker process; returns once it says it is ready (10 s at most)."""
+    p = subprocess.Popen([sys.executable, "-B", "-m", "taskwire", "worker", "-A", "wtasks",
+                          "-Q", queue, *extra], cwd=APPDIR, env=worker_env(),
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 10
+    lines = []
+    while time.monotonic() < deadline:
+        line = p.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if "taskwire worker: ready" in line:
+            return p
+    stop(p)
+    raise AssertionError("worker did not start: %s" % "".join(lines))
+
+
+def stop(p, sig="term"):
+    if p.poll() is None:
+        (p.terminate if sig == "term" else p.kill)()
+    try:
+        p.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait(timeout=5)
+    return p.returncode
+
+
+@pytest.fixture(scope="module")
+def app():
+    a = App("wtasks-publisher")
+    a.conf.task_default_queue = QUEUE
+    a.client.control.queue_declare(QUEUE)
+    yield a
+    a.close()
+
+
+@pytest.fixture(scope="module")
+def worker(app):
+    p = start_worker("-P", "threads", "-c", "2")
+    yield p
+    assert stop(p) == 0, "warm shutdown did not exit 0"
+
+
+# -- the App alone ----------------------------------------------------------------
+
+def test_eager_mode_runs_the_body_here():
+    a = App("eager")
+    a.conf.task_always_eager = True
+
+    @a.task(bind=True, max_retries=3)
+    def twice(self, x):
+        if self.request.retries < 2:
+            raise self.retry(countdown=1)
+        return (x * 2, self.request.retries, self.request.is_eager)
+
+    @a.task
+    def boom():
+        raise KeyError("k")
+
+    assert twice.delay(21).get() == (42, 2, True)
+    assert twice.name.endswith(".twice")        # Celery's MODULE.FUNCTION
+    r = boom.delay()
+    assert r.state == "FAILURE" and isinstance(r.result, KeyError)
+    with pytest.raises(KeyError):
+        r.get()
+    with pytest.raises(taskwire.Retry):
+        twice(5)                                # calling runs the body here, once
+
+    @a.task(name="calc.double")
+    def double(x):
+        return 2 * x
+    assert double(4) == 8 and a.tasks["calc.double"] is double
+
+
+def test_config_from_object_with_namespace():
+    class Settings:
+        TASKWIRE_TASK_ALWAYS_EAGER = True
+        TASKWIRE_TASK_DEFAULT_QUEUE = "emails"
+        OTHER_SETTING = 1
+    a = App("cfg")
+    a.config_from_object(Settings, namespace="TASKWIRE")
+    assert a.conf.task_always_eager is True and a.conf.task_default_queue == "emails"
+    assert "other_setting" not in a.conf
+
+
+def test_shared_task_binds_to_every_app():
+    @taskwire.shared_task(name="shared.mul")
+    def mul(x, y):
+        return x * y
+    a = App("later")
+    assert "shared.mul" in a.tasks
+    a.conf.task_always_eager = True
+    assert a.tasks["shared.mul"].delay(6, 7).get() == 42
+
+
+def test_bad_starts_exit_1_with_the_reason(tmp_path):
+    env = worker_env()
+    r = subprocess.run([sys.executable, "-B", "-m", "taskwire", "worker", "-A", "no_such_module"],
+                       cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "no_such_module" in r.stderr, r.stderr
+    (tmp_path / "broken.py").write_text("import taskwire\napp = taskwire.App('b')\n1/0\n")
+    r = subprocess.run([sys.executable, "-B", "-m", "taskwire", "worker", "-A", "broken"],
+                       cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "ZeroDivisionError" in r.stderr, r.stderr
+    r = subprocess.run([sys.executable, "-B", "-m", "taskwire", "worker", "-A", "wtasks",
+                        "-c", "0"], cwd=APPDIR, env=env, capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 2, r.stderr
+
+
+# -- through the engine ----------------------------------------------------------------
+
+@pytest.mark.engine
+def test_subscribe_to_a_missing_queue_is_refused(app):
+    r = subprocess.run([sys.executable, "-B", "-m", "taskwire", "worker", "-A", "wtasks",
+                        "-Q", "no-such-queue-here"], cwd=APPDIR, env=worker_env(),
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "no-such-queue-here" in r.stderr, r.stderr
+
+
+@pytest.mark.engine
+def test_tasks_run_in_the_worker(app, worker):
+    from wtasks import add
+    results = [add.delay(i, i) for i in range(50)]
+    assert [r.get(timeout=20) for r in results] == [2 * i for i in range(50)]
+
+
+@pytest.mark.engine
+def test_retry_and_request(app, worker):
+    from wtasks import flaky
+    r = flaky.delay(2)
+    v = r.get(timeout=20)
+    assert v == {"retries": 2, "id": r.id}
+
+
+@pytest.mark.engine
+def test_autoretry_then_failure_with_the_remote_traceback(app, worker):
+    from wtasks import autoretry, fail
+    with pytest.raises(taskwire.TaskFailed) as e:
+        fail.delay().get(timeout=20)
+    assert "ValueError: boom" in e.value.error and "Traceback" in e.value.error
+    with pytest.raises(taskwire.TaskFailed) as e:
+        autoretry.delay().get(timeout=30)
+    assert "mail server down (try 2)" in e.value.error, e.value.error
+
+
+@pytest.mark.engine
+def test_progress_then_success(app, worker):
+    from wtasks import progress
+    assert progress.delay(3).get(timeout=20) == 3
+
+
+@pytest.mark.engine
+def test_bad_results_and_unknown_tasks_end_in_failure(app, worker):
+    from wtasks import unserializable
+    with pytest.raises(taskwire.TaskFailed) as e:
+        unserializable.delay().get(timeout=20)
+    assert "does not serialize" in e.value.error
+    with pytest.raises(taskwire.TaskFailed) as e:
+        app.send_task("py.no_such_task", (1,)).get(timeout=20)
+    assert "unknown task py.no_such_task" in (e.value.error or ""), e.value
+
+
+@pytest.mark.engine
+def test_soft_time_limit_in_the_solo_pool(app):
+    q = "pywork-solo"
+    app.client.control.queue_declare(q)
+    p = start_worker("-P", "solo", queue=q)
+    try:
+        from wtasks import soft
+        assert soft.apply_async(queue=q).get(timeout=20) == "stopped by the soft limit"
+    finally:
+        assert stop(p) == 0
+
+
+@pytest.mark.engine
+def test_worker_killed_mid_task_redelivers_to_another(app, tmp_path):
+    """kill -9 of the worker running a task: when its lease runs out the
+    engine delivers it again, until a live worker runs it (the dead one
+    counts as alive until it misses three heartbeats, so a redelivery may
+    go to it first); one result comes back, with the delivery count."""
+    q = "pywork-kill"
+    app.client.control.queue_declare(q)
+    marker = str(tmp_path / "started")
+    first = start_worker("-P", "threads", "-c", "1", "--lease-ms", "1500", queue=q)
+    from wtasks import slow
+    r = slow.apply_async((1.0, marker), queue=q)
+    deadline = time.monotonic() + 20
+    while not os.path.exists(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert os.path.exists(marker), "the first worker never started the task"
+    stop(first, sig="kill")
+    second = start_worker("-P", "threads", "-c", "1", queue=q)
+    try:
+        v = r.get(timeout=30)
+        assert v["delivery_count"] >= 2 and v["pid"] == second.pid, v
+        runs = [ln.split() for ln in open(marker).read().split("\n") if ln]
+        assert runs[0] == [str(first.pid), "1"], runs
+        assert runs[-1] == [str(second.pid), str(v["delivery_count"])], runs
+        assert len(runs) == 2, "run more than once by live workers: %s" % runs
+        time.sleep(0.5)
+        assert r.get(timeout=1) == v            # one result, not replaced by another run
+    finally:
+        assert stop(second) == 0

@@ -1,0 +1,60 @@
+"""Tasks for test_worker.py: run by `python3 -m taskwire worker -A wtasks`."""
+import os
+import time
+
+import taskwire
+
+app = taskwire.App("wtasks")
+app.conf.task_default_queue = os.environ.get("TW_TEST_QUEUE", "pywork")
+
+
+@app.task(name="py.add")
+def add(x, y):
+    return x + y
+
+
+@app.task(name="py.flaky", bind=True, max_retries=5)
+def flaky(self, until):
+    if self.request.retries < until:
+        raise self.retry(countdown=0.05)
+    return {"retries": self.request.retries, "id": self.request.id}
+
+
+@app.task(name="py.autoretry", bind=True, autoretry_for=(IOError,), max_retries=2,
+          retry_backoff=True, retry_backoff_max=0.05)
+def autoretry(self):
+    raise IOError("mail server down (try %d)" % self.request.retries)
+
+
+@app.task(name="py.fail")
+def fail():
+    raise ValueError("boom")
+
+
+@app.task(name="py.progress", bind=True)
+def progress(self, steps):
+    for i in range(steps):
+        self.update_state(state="PROGRESS", meta={"done": i + 1, "of": steps})
+    return steps
+
+
+@app.task(name="py.slow", bind=True)
+def slow(self, seconds, marker):
+    with open(marker, "a") as f:
+        f.write("%d %d\n" % (os.getpid(), self.request.delivery_count))
+    time.sleep(seconds)
+    return {"delivery_count": self.request.delivery_count, "pid": os.getpid()}
+
+
+@app.task(name="py.unserializable")
+def unserializable():
+    return object()
+
+
+@app.task(name="py.soft", soft_time_limit=0.2)
+def soft():
+    try:
+        time.sleep(5)
+    except taskwire.SoftTimeLimitExceeded:
+        return "stopped by the soft limit"
+    return "slept"
