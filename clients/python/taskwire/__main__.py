@@ -1,5 +1,5 @@
-"""python3 -m taskwire worker -A MODULE[:APP] -Q q1,q2 [-P solo|threads] [-c N]
-[--prefetch-multiplier K] [--engine IP:PORT] [-l info]
+"""python3 -m taskwire worker -A MODULE[:APP] -Q q1,q2 [-P prefork|threads|solo] [-c N]
+[--prefetch-multiplier K] [--max-tasks-per-child M] [--engine IP:PORT] [-l info]
 
 Imports MODULE (its tasks register with the App), finds the App (the
 attribute APP, else `app`, else the only taskwire.App in the module) and
@@ -39,7 +39,8 @@ def main(argv=None):
     w.add_argument("-A", "--app", required=True, help="MODULE or MODULE:ATTRIBUTE")
     w.add_argument("-Q", "--queues", default=None, help="queues, comma-separated "
                    "(default: the app's task_default_queue)")
-    w.add_argument("-P", "--pool", default="threads", choices=("solo", "threads"))
+    w.add_argument("-P", "--pool", default="prefork", choices=("prefork", "solo", "threads"))
+    w.add_argument("--max-tasks-per-child", type=int, default=None)
     w.add_argument("-c", "--concurrency", type=int, default=None)
     w.add_argument("--prefetch-multiplier", type=int, default=4)
     w.add_argument("--engine", default=None, help="IP:PORT (default: app.conf.engine, $TW_ENGINE)")
@@ -63,7 +64,8 @@ def main(argv=None):
     try:
         worker = Worker(app, queues, pool=a.pool, concurrency=a.concurrency,
                         prefetch_multiplier=a.prefetch_multiplier, engine=a.engine,
-                        lease_ms=a.lease_ms, hostname=a.hostname)
+                        lease_ms=a.lease_ms, hostname=a.hostname,
+                        max_tasks_per_child=a.max_tasks_per_child)
         worker.run()
     except (SubscribeRefused, TimeoutError, ValueError) as e:
         print("taskwire worker: %s" % e, file=sys.stderr)

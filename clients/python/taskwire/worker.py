@@ -11,8 +11,10 @@ the engine has forgotten this consumer. The engine keeps the in-flight
 table: if this process dies, its unacked tasks go to another consumer
 with delivery_count + 1.
 
-Worker runs deliveries on a pool: solo (this thread; soft time limits by
-SIGALRM) or threads (-c N). SIGTERM or SIGINT: warm shutdown (running
+Worker runs deliveries on a pool: solo (this thread), threads (-c N
+threads) or prefork (-c N child processes, prefork.py: hard time limits,
+a crashed child's task requeued). Soft time limits (SIGALRM) hold in solo
+and prefork. SIGTERM or SIGINT: warm shutdown (running
 tasks finish and are acked, prefetched ones go back to their queues); a
 second one: cold (exit now; the engine redelivers what was running).
 """
@@ -251,9 +253,11 @@ def _failure_text(exc):
 
 class Worker:
     def __init__(self, app, queues, pool="threads", concurrency=None, prefetch_multiplier=4,
-                 engine=None, lease_ms=0, heartbeat_ms=1000, hostname=None, netns_name=None):
-        if pool not in ("solo", "threads"):
-            raise ValueError("pool %r: solo or threads" % pool)
+                 engine=None, lease_ms=0, heartbeat_ms=1000, hostname=None, netns_name=None,
+                 max_tasks_per_child=None):
+        if pool not in ("solo", "threads", "prefork"):
+            raise ValueError("pool %r: solo, threads or prefork" % pool)
+        self.max_tasks_per_child = max_tasks_per_child
         self.app = app
         self.queues = list(queues)
         self.pool = pool
@@ -274,8 +278,9 @@ class Worker:
 
     # -- one delivery ------------------------------------------------------------
 
-    def execute(self, d):
-        """Run one delivery and ack it with its outcome."""
+    def execute(self, d, soft_alarm=None):
+        """Run one delivery and ack it with its outcome. soft_alarm: use
+        SIGALRM for the soft time limit (this thread must be the main one)."""
         c = self.consumer
         t = d.task
         task = self.app.tasks.get(t.name)
@@ -302,7 +307,9 @@ class Worker:
                           delivery_count=d.delivery_count, progress=progress)
         task.push_request(request)
         start = time.monotonic_ns()
-        alarm = self.pool == "solo" and task.soft_time_limit
+        if soft_alarm is None:
+            soft_alarm = self.pool == "solo"
+        alarm = soft_alarm and task.soft_time_limit
         try:
             if alarm:
                 signal.setitimer(signal.ITIMER_REAL, float(task.soft_time_limit))
@@ -378,6 +385,10 @@ class Worker:
         print("taskwire worker: ready (%s, queues %s, pool %s x%d)"
               % (self.hostname, ",".join(self.queues), self.pool, self.concurrency), flush=True)
         pool = ThreadPoolExecutor(self.concurrency) if self.pool == "threads" else None
+        forks = None
+        if self.pool == "prefork":
+            from .prefork import PreforkPool
+            forks = self.forks = PreforkPool(self, self.concurrency, self.max_tasks_per_child)
         slots = threading.Semaphore(self.concurrency)
         taken = 0
         try:
@@ -385,16 +396,22 @@ class Worker:
                 try:
                     d = self.consumer.deliveries.get(timeout=0.2)
                 except queue.Empty:
+                    if forks is not None:
+                        forks.tick()
                     continue
                 taken += 1
-                if pool is None:
+                if forks is not None:
+                    forks.submit(d, self.shutdown)
+                elif pool is None:
                     self.execute(d)
-                    continue
-                slots.acquire()
-                pool.submit(self._run_slot, d, slots)
+                else:
+                    slots.acquire()
+                    pool.submit(self._run_slot, d, slots)
         finally:
             if pool is not None:
                 pool.shutdown(wait=True)    # running tasks finish and ack
+            if forks is not None:
+                forks.close()
             # prefetched but not started: back to their queues with the cancel
             self.consumer.cancel()
             self.consumer.drain_acks()

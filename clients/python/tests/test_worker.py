@@ -233,3 +233,27 @@ def test_worker_killed_mid_task_redelivers_to_another(app, tmp_path):
         assert r.get(timeout=1) == v            # one result, not replaced by another run
     finally:
         assert stop(second) == 0
+
+
+@pytest.mark.engine
+def test_prefork_time_limit_crash_and_child_recycling(app):
+    """-P prefork: a task past its hard time limit costs its child (FAILURE
+    TimeLimitExceeded) and the worker keeps serving; a child that dies
+    mid-task has its task requeued and run again (delivery_count 2); with
+    --max-tasks-per-child 2 children are replaced as they go."""
+    q = "pywork-prefork"
+    app.client.control.queue_declare(q)
+    p = start_worker("-P", "prefork", "-c", "2", "--max-tasks-per-child", "2", queue=q)
+    try:
+        from wtasks import add, crash, hang, pid
+        with pytest.raises(taskwire.TaskFailed) as e:
+            hang.apply_async(queue=q).get(timeout=20)
+        assert "TimeLimitExceeded" in e.value.error, e.value.error
+        assert add.apply_async((1, 2), queue=q).get(timeout=20) == 3
+        v = crash.apply_async(("x",), queue=q).get(timeout=20)
+        assert v["delivery_count"] == 2, v
+        pids = {pid.apply_async(queue=q).get(timeout=20) for _ in range(8)}
+        assert len(pids) >= 3, "children not recycled after 2 tasks each: %s" % pids
+        assert p.pid not in pids, "a task ran in the parent"
+    finally:
+        assert stop(p) == 0

@@ -58,3 +58,22 @@ def soft():
     except taskwire.SoftTimeLimitExceeded:
         return "stopped by the soft limit"
     return "slept"
+
+
+@app.task(name="py.hang", time_limit=0.5)
+def hang():
+    time.sleep(60)
+    return "never"
+
+
+@app.task(name="py.crash", bind=True)
+def crash(self, marker):
+    """Takes its process down on the first delivery, succeeds on the next."""
+    if self.request.delivery_count == 1:
+        os._exit(3)
+    return {"delivery_count": self.request.delivery_count, "pid": os.getpid()}
+
+
+@app.task(name="py.pid")
+def pid():
+    return os.getpid()
