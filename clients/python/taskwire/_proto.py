@@ -3,7 +3,8 @@
 They are generated at build time by clients/python/build.sh into
 build/python/ and never committed, so this module finds them: the
 directory named by $TW_PYTHON_GEN, else build/python/ of the source tree
-this package sits in, else whatever is already importable.
+this package sits in, else taskwire/_gen/ (where `pip install` puts them),
+else whatever is already importable.
 """
 import os
 import sys
@@ -12,7 +13,8 @@ import sys
 def _add_generated_dir():
     here = os.path.dirname(os.path.abspath(__file__))
     candidates = [os.environ.get("TW_PYTHON_GEN"),
-                  os.path.join(here, "..", "..", "..", "build", "python")]
+                  os.path.join(here, "..", "..", "..", "build", "python"),
+                  os.path.join(here, "_gen")]
     for d in candidates:
         if d and os.path.isfile(os.path.join(d, "taskwire_pb2.py")):
             d = os.path.abspath(d)
