@@ -60,6 +60,15 @@ def main(argv=None):
         print("taskwire worker: cannot load app %s: %s: %s" % (a.app, type(e).__name__, e),
               file=sys.stderr)
         return 1
+    try:
+        if os.environ.get("DJANGO_SETTINGS_MODULE"):
+            import django       # a Django project: its apps first, then its tasks
+            django.setup()
+        app.finalize()
+    except Exception as e:  # noqa: BLE001
+        print("taskwire worker: cannot load the tasks of %s: %s: %s"
+              % (a.app, type(e).__name__, e), file=sys.stderr)
+        return 1
     queues = [q for q in (a.queues or app.conf.get("task_default_queue") or "").split(",") if q]
     try:
         worker = Worker(app, queues, pool=a.pool, concurrency=a.concurrency,

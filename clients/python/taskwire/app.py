@@ -126,8 +126,7 @@ class _Unbound:
 
     def _task(self):
         if not _apps:
-            raise TaskwireError("no taskwire.App made yet for shared task %s"
-                                % self.fn.__name__)
+            App("default")      # as Celery's default app: settings from the environment
         return _apps[-1].tasks[task_name(self.fn, self.options)]
 
     def __getattr__(self, name):
@@ -135,6 +134,14 @@ class _Unbound:
 
     def __call__(self, *args, **kwargs):
         return self._task()(*args, **kwargs)
+
+
+def _django_ready():
+    try:
+        from django.apps import apps
+    except ImportError:
+        return False
+    return apps.ready
 
 
 def task_name(fn, options):
@@ -238,6 +245,16 @@ class Task:
         return self.app.client.publish(self.name, args or (), kwargs,
                                        **{**self.options, **options})
 
+    def delay_on_commit(self, *args, **kwargs):
+        """Django: publish once the current database transaction commits
+        (at once outside one), so a worker never looks for a row that is
+        not there yet. @return the AsyncResult of the task to be: its id is
+        chosen now, the publish happens at commit (nothing on rollback)."""
+        from django.db import transaction   # only here: Django is optional
+        task_id = self.app.client.new_id()
+        transaction.on_commit(lambda: self.apply_async(args, kwargs, task_id=task_id))
+        return self.app.client.AsyncResult(task_id)
+
     def apply(self, args=None, kwargs=None, **_options):
         """Run now, here, as an eager task (Celery's apply()); retries run
         at once, up to max_retries."""
@@ -294,6 +311,7 @@ class App:
         self._client = None
         self._lock = threading.Lock()
         self.tasks = {}
+        self._discover = []
         _apps.append(self)
         for fn, options in _shared:
             self._make_task(fn, options)
@@ -319,9 +337,23 @@ class App:
                 continue
             self.conf[key[len(prefix):].lower()] = getattr(obj, key)
 
-    def autodiscover_tasks(self, packages=None, related_name="tasks"):
+    def autodiscover_tasks(self, packages=None, related_name="tasks", force=False):
         """Import PACKAGE.tasks for each package (default: Django's
-        INSTALLED_APPS), so their @shared_task and @app.task register."""
+        INSTALLED_APPS), so their @shared_task and @app.task register.
+        Without packages it waits for Django's app registry (as a project's
+        tasks_app module is imported while Django starts): finalize() runs
+        it, and the worker calls finalize() after django.setup()."""
+        self._discover.append((packages, related_name))
+        if force or packages is not None or _django_ready():
+            self.finalize()
+
+    def finalize(self):
+        """Run the task discoveries asked for so far."""
+        pending, self._discover = self._discover, []
+        for packages, related_name in pending:
+            self._import_tasks(packages, related_name)
+
+    def _import_tasks(self, packages, related_name):
         if packages is None:
             from django.conf import settings  # only here: Django is optional
             packages = list(settings.INSTALLED_APPS)

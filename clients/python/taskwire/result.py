@@ -99,6 +99,8 @@ class AsyncResult:
         snap = self._snapshot()
         return self._info(snap)
 
+    result = info       # Celery's name for the same
+
     def _info(self, snap):
         if snap.state == "SUCCESS":
             return self._loads(snap, snap.value)
