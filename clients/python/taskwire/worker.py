@@ -234,6 +234,41 @@ class Consumer:
             self.stats["heartbeats"] += 1
 
 
+def parse_rate(rate):
+    """Celery's rate strings: "10/s", "100/m", "1000/h", or a number (per
+    second). @return tasks per second, or None for no limit."""
+    if rate in (None, "", 0, "0"):
+        return None
+    if isinstance(rate, (int, float)):
+        return float(rate)
+    count, _, unit = str(rate).partition("/")
+    per = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}.get(unit.strip())
+    if per is None:
+        raise ValueError("rate limit %r: N/s, N/m or N/h" % rate)
+    return float(count) / per
+
+
+class RateLimiter:
+    """A token bucket per task name: this worker starts at most `rate`
+    tasks of a name a second (bursts of one second's worth), as Celery's
+    per-worker rate_limit. Waiting happens before a task is handed to the
+    pool, so it holds for every pool alike."""
+
+    def __init__(self):
+        self.buckets = {}       # name -> [tokens, last refill]
+
+    def wait(self, name, rate, stop):
+        tokens, last = self.buckets.get(name, (max(1.0, rate), time.monotonic()))
+        while True:
+            now = time.monotonic()
+            tokens = min(max(1.0, rate), tokens + (now - last) * rate)
+            last = now
+            if tokens >= 1.0 or stop.is_set():
+                self.buckets[name] = [tokens - 1.0, last]
+                return
+            stop.wait((1.0 - tokens) / rate)
+
+
 def _decode_args(data):
     """The JSON serializer's encoding: an array of args or an object of kwargs."""
     if not data:
@@ -275,6 +310,9 @@ class Worker:
         self.running = 0
         self.done = 0
         self.run_lock = threading.Lock()
+        self.rates = RateLimiter()
+        for t in app.tasks.values():        # a bad rate is said at start, not mid-run
+            parse_rate(t.rate_limit)
 
     # -- one delivery ------------------------------------------------------------
 
@@ -400,6 +438,10 @@ class Worker:
                         forks.tick()
                     continue
                 taken += 1
+                task = self.app.tasks.get(d.task.name)
+                rate = parse_rate(task.rate_limit) if task is not None else None
+                if rate:
+                    self.rates.wait(d.task.name, rate, self.shutdown)
                 if forks is not None:
                     forks.submit(d, self.shutdown)
                 elif pool is None:

@@ -157,6 +157,42 @@ def test_tasks_run_in_the_worker(app, worker):
 
 
 @pytest.mark.engine
+def test_workflows_mix_python_and_engine_tasks(app, worker):
+    """A chain and a chord whose steps run in the Python worker (py.add on
+    its queue) and on the engine's own lcores (the built-in C add and tsum
+    on a queue no remote consumer takes)."""
+    from wtasks import add
+    engine_q = "pywork-engine"
+    app.client.control.queue_declare(engine_q)
+    c_add = app.client.signature("add", (100,), queue=engine_q)
+    r = app.client.apply_canvas(taskwire.chain(add.s(1, 2), c_add, add.s(1000)))
+    assert r.get(timeout=20) == 1103
+    tsum = app.client.signature("tsum", queue=engine_q)
+    r = app.client.apply_canvas(taskwire.chord([add.s(i, i) for i in range(5)], tsum))
+    assert r.get(timeout=20) == 20
+
+
+@pytest.mark.engine
+def test_rate_limit_spaces_starts(app, worker):
+    """rate_limit="10/s": 30 tasks queued at once take about two seconds
+    past the first second's burst, whatever the pool's concurrency."""
+    from wtasks import limited
+    start = time.monotonic()
+    rs = [limited.delay() for _ in range(30)]
+    [r.get(timeout=30) for r in rs]
+    took = time.monotonic() - start
+    assert took >= 1.8, "30 tasks at 10/s took %.2f s" % took
+
+
+def test_rate_strings():
+    from taskwire.worker import parse_rate
+    assert parse_rate("10/s") == 10 and parse_rate("120/m") == 2 and parse_rate(None) is None
+    assert parse_rate(5) == 5.0 and parse_rate("3600/h") == 1
+    with pytest.raises(ValueError):
+        parse_rate("10/d")
+
+
+@pytest.mark.engine
 def test_retry_and_request(app, worker):
     from wtasks import flaky
     r = flaky.delay(2)

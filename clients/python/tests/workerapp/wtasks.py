@@ -77,3 +77,8 @@ def crash(self, marker):
 @app.task(name="py.pid")
 def pid():
     return os.getpid()
+
+
+@app.task(name="py.limited", rate_limit="10/s")
+def limited():
+    return time.monotonic()
