@@ -39,7 +39,7 @@ def main(argv=None):
     w.add_argument("-A", "--app", required=True, help="MODULE or MODULE:ATTRIBUTE")
     w.add_argument("-Q", "--queues", default=None, help="queues, comma-separated "
                    "(default: the app's task_default_queue)")
-    w.add_argument("-P", "--pool", default="prefork", choices=("prefork", "solo", "threads"))
+    w.add_argument("-P", "--pool", default="prefork", choices=("prefork", "solo", "threads", "asyncio"))
     w.add_argument("--max-tasks-per-child", type=int, default=None)
     w.add_argument("-c", "--concurrency", type=int, default=None)
     w.add_argument("--prefetch-multiplier", type=int, default=4)

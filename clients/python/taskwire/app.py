@@ -14,7 +14,9 @@ A task published by name runs wherever a consumer of its queue knows the
 name: a Python worker of this app, a tw-worker with C plugins, or the
 engine's own lcores. Task names default to Celery's: MODULE.FUNCTION.
 """
+import contextvars
 import importlib
+import inspect
 import os
 import random
 import threading
@@ -64,6 +66,14 @@ class Context:
         self.is_eager = False
         self.progress = None        # callable(meta): the worker's PROGRESS ack
         self.__dict__.update(kw)
+
+
+class _Sent:
+    """An awaitable that is already done: update_state sends at once (a
+    datagram), in sync and async tasks alike."""
+
+    def __await__(self):
+        yield from ()
 
 
 class Config(dict):
@@ -173,7 +183,10 @@ class Task:
         # what is left are publishing options (queue, priority, expires, ...)
         opts.check(options)
         self.options = options
-        self._local = threading.local()
+        # the running delivery: a context variable, so threads and asyncio
+        # tasks running this task at once each see their own
+        self._request = contextvars.ContextVar("taskwire_request_" + self.name, default=None)
+        self.is_coroutine = inspect.iscoroutinefunction(fn)
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
         self.__name__ = fn.__name__
@@ -185,16 +198,17 @@ class Task:
 
     @property
     def request(self):
-        r = getattr(self._local, "request", None)
+        r = self._request.get()
         if r is None:
-            r = self._local.request = Context(is_eager=True)
+            r = Context(is_eager=True)
+            self._request.set(r)
         return r
 
     def push_request(self, request):
-        self._local.request = request
+        self._request.set(request)
 
     def pop_request(self):
-        self._local.request = None
+        self._request.set(None)
 
     def run(self, *args, **kwargs):
         if self.bind:
@@ -228,11 +242,11 @@ class Task:
         """Report progress of the running task: the engine records it (store,
         events, browser) and extends the delivery's lease."""
         progress = self.request.progress
-        if progress is None:
-            return      # eager, or called outside a worker: nothing to tell
         if state != "PROGRESS":
             raise ValueError("update_state: only state='PROGRESS' is reported mid-run")
-        progress(meta)
+        if progress is not None:    # None: eager, or outside a worker: nothing to tell
+            progress(meta)
+        return _Sent()          # `await self.update_state(...)` reads well in async tasks
 
     # -- publishing ------------------------------------------------------------
 
@@ -266,6 +280,9 @@ class Task:
                                       retries=retries, is_eager=True))
             try:
                 value = self.run(*args, **kwargs)
+                if self.is_coroutine:
+                    import asyncio
+                    value = asyncio.run(value)
                 return EagerResult(tid, value)
             except Retry:
                 retries += 1

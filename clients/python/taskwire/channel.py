@@ -75,6 +75,9 @@ class Channel:
         self.sock.connect(parse_engine(engine))
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)
+        # asyncio waiters: task id -> [(loop, future, is_final)], woken by the
+        # receive thread (one thread per client, none per waiting task)
+        self.async_waiters = {}
         self.retx = Retransmitter(retransmit_ms / 1000.0 if retransmit_ms > 0 else 0,
                                   max_attempts)
         self.records = collections.OrderedDict()  # task id -> TaskRecord, oldest first
@@ -226,6 +229,31 @@ class Channel:
                 self._run_retransmits()
                 if datagrams:
                     self.changed.notify_all()
+                if self.async_waiters:
+                    self._wake_async_waiters()
+
+    def add_async_waiter(self, task_id, loop, fut, is_final):
+        """Wake fut (on loop) when is_final() holds for task_id's record.
+        Caller holds the lock."""
+        if is_final():
+            fut.set_result(None)
+            return
+        self.async_waiters.setdefault(task_id, []).append((loop, fut, is_final))
+
+    def _wake_async_waiters(self):
+        for tid in list(self.async_waiters):
+            left = []
+            for loop, fut, is_final in self.async_waiters[tid]:
+                if fut.done():
+                    continue        # cancelled or timed out meanwhile
+                if is_final():
+                    loop.call_soon_threadsafe(lambda f=fut: f.done() or f.set_result(None))
+                else:
+                    left.append((loop, fut, is_final))
+            if left:
+                self.async_waiters[tid] = left
+            else:
+                del self.async_waiters[tid]
 
     def _apply_datagram(self, data):
         self.stats["datagrams_received"] += 1

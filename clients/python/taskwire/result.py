@@ -150,6 +150,42 @@ class AsyncResult:
         cls = {"REVOKED": TaskRevoked, "EXPIRED": TaskExpired}.get(snap.state, TaskFailed)
         raise cls(self.task_id, snap.state, snap.error)
 
+    # -- awaiting (asyncio) ------------------------------------------------------
+
+    def __await__(self):
+        return self.aget().__await__()
+
+    async def aget(self, timeout=None, propagate=True):
+        """`await result` / `await result.aget(timeout)`: get() for asyncio.
+        The client's receive thread wakes the waiting coroutine; a task this
+        client did not publish is read from the result store now and then
+        (in the loop's executor: the control socket blocks)."""
+        import asyncio
+        loop = asyncio.get_running_loop()
+        ch = self.client.channel
+        deadline = None if timeout is None else loop.time() + timeout
+        ch.flush()
+        while True:
+            fut = loop.create_future()
+            with ch.lock:
+                known = self.task_id in ch.records
+                ch.add_async_waiter(self.task_id, loop, fut,
+                                    lambda: (self._local() is not None and self._local().final))
+            left = None if deadline is None else max(0.0, deadline - loop.time())
+            step = left if known and self.client.control is None else (
+                STORE_POLL_S if left is None else min(STORE_POLL_S, left))
+            try:
+                await asyncio.wait_for(fut, step)
+                return self.get(timeout=0, propagate=propagate)
+            except asyncio.TimeoutError:
+                pass
+            if self.client.control is not None:
+                snap = await loop.run_in_executor(None, self._snapshot)
+                if snap.final:
+                    return self.get(timeout=0, propagate=propagate)
+            if deadline is not None and loop.time() >= deadline:
+                raise ResultTimeout(self.task_id, timeout, self.state)
+
     def wait(self, timeout=None):
         """Wait for a final state without raising for it. @return a snapshot;
         raises ResultTimeout."""
@@ -225,6 +261,15 @@ class GroupResult:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             out.append(r.get(left, propagate))
         return out
+
+    def __await__(self):
+        return self.aget().__await__()
+
+    async def aget(self, timeout=None, propagate=True):
+        """`await group_result`: every member's result, in order."""
+        import asyncio
+        return list(await asyncio.wait_for(
+            asyncio.gather(*(r.aget(None, propagate) for r in self.results)), timeout))
 
     def ready(self):
         return all(r.ready() for r in self.results)

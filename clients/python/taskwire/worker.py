@@ -12,9 +12,10 @@ table: if this process dies, its unacked tasks go to another consumer
 with delivery_count + 1.
 
 Worker runs deliveries on a pool: solo (this thread), threads (-c N
-threads) or prefork (-c N child processes, prefork.py: hard time limits,
-a crashed child's task requeued). Soft time limits (SIGALRM) hold in solo
-and prefork. SIGTERM or SIGINT: warm shutdown (running
+threads), prefork (-c N child processes, prefork.py: hard time limits,
+a crashed child's task requeued) or asyncio (-c N coroutines in one
+process, aio_pool.py). Soft time limits (SIGALRM) hold in solo and
+prefork; asyncio cancels. SIGTERM or SIGINT: warm shutdown (running
 tasks finish and are acked, prefetched ones go back to their queues); a
 second one: cold (exit now; the engine redelivers what was running).
 """
@@ -67,6 +68,7 @@ class Consumer:
         self.sock.connect(self.addr)
         self.sock.settimeout(0.2)
         self.deliveries = queue.Queue()
+        self.on_delivery = None     # called (receive thread) after a delivery is queued
         self.lock = threading.Lock()
         self.unanswered = {}        # delivery tag -> (bytes sent, last sent time)
         self.frame_id = 0
@@ -205,6 +207,8 @@ class Consumer:
         for d in f.deliveries:
             self.stats["deliveries"] += 1
             self.deliveries.put(d)
+        if f.deliveries and self.on_delivery is not None:
+            self.on_delivery()
         for r in f.ack_replies:
             with self.lock:
                 self.unanswered.pop(r.delivery_tag, None)
@@ -290,8 +294,8 @@ class Worker:
     def __init__(self, app, queues, pool="threads", concurrency=None, prefetch_multiplier=4,
                  engine=None, lease_ms=0, heartbeat_ms=1000, hostname=None, netns_name=None,
                  max_tasks_per_child=None):
-        if pool not in ("solo", "threads", "prefork"):
-            raise ValueError("pool %r: solo, threads or prefork" % pool)
+        if pool not in ("solo", "threads", "prefork", "asyncio"):
+            raise ValueError("pool %r: prefork, threads, solo or asyncio" % pool)
         self.max_tasks_per_child = max_tasks_per_child
         self.app = app
         self.queues = list(queues)
@@ -316,9 +320,10 @@ class Worker:
 
     # -- one delivery ------------------------------------------------------------
 
-    def execute(self, d, soft_alarm=None):
-        """Run one delivery and ack it with its outcome. soft_alarm: use
-        SIGALRM for the soft time limit (this thread must be the main one)."""
+    def prepare(self, d):
+        """What running delivery d needs: (task, args, kwargs, request), or
+        None when d was acked already (an unknown task, args that do not
+        decode)."""
         c = self.consumer
         t = d.task
         task = self.app.tasks.get(t.name)
@@ -326,12 +331,12 @@ class Worker:
         if task is None:
             log.error("Received unregistered task of type %r [%s]: rejected", t.name, tid)
             c.ack(d.delivery_tag, "REJECT", error="unknown task %s on %s" % (t.name, self.hostname))
-            return
+            return None
         try:
             args, kwargs = _decode_args(d.args if d.has_args else t.args)
         except ValueError as e:
             c.ack(d.delivery_tag, "FAILURE", error="args do not decode as JSON: %s" % e)
-            return
+            return None
         log.info("Task %s[%s] received", t.name, tid)
 
         def progress(meta):
@@ -343,6 +348,54 @@ class Worker:
                           parent_id="%016x" % d.parent_id if d.parent_id else None,
                           eta=t.eta_ms or None, hostname=self.hostname,
                           delivery_count=d.delivery_count, progress=progress)
+        return task, args, kwargs, request
+
+    def finish(self, d, task, start, value=None, exc=None):
+        """Ack d with the outcome of its run: value, or the exception exc."""
+        c = self.consumer
+        if isinstance(exc, Retry):
+            self._retry(d, task, exc.countdown, exc.exc, start)
+            return
+        if exc is not None and task.autoretry_for and isinstance(exc, task.autoretry_for):
+            if d.retries >= (task.max_retries or 0):
+                self._fail(d, task, exc, start)
+            else:
+                countdown = (task.backoff_countdown(d.retries) if task.retry_backoff
+                             else task.default_retry_delay)
+                self._retry(d, task, countdown, exc, start)
+            return
+        if exc is not None:
+            self._fail(d, task, exc, start)
+            return
+        runtime = time.monotonic_ns() - start
+        name = d.task.name
+        try:
+            data = b"" if task.ignore_result and value is None else json.dumps(value).encode()
+        except (TypeError, ValueError) as e:
+            c.ack(d.delivery_tag, "FAILURE", runtime_ns=runtime,
+                  error="result of %s does not serialize as JSON: %s" % (name, e))
+            return
+        if len(data) > MAX_VALUE_BYTES:
+            c.ack(d.delivery_tag, "FAILURE", runtime_ns=runtime,
+                  error="result of %s is %d bytes: more than one datagram carries (%d)"
+                  % (name, len(data), MAX_VALUE_BYTES))
+            return
+        c.ack(d.delivery_tag, "SUCCESS", value=data, runtime_ns=runtime)
+        log.info("Task %s[%016x] succeeded in %.4fs: %r", name, d.task.id, runtime / 1e9, value)
+
+    def execute(self, d, soft_alarm=None):
+        """Run one delivery and ack it with its outcome. soft_alarm: use
+        SIGALRM for the soft time limit (this thread must be the main one)."""
+        ready = self.prepare(d)
+        if ready is None:
+            return
+        task, args, kwargs, request = ready
+        if task.is_coroutine:
+            # a coroutine task outside the asyncio pool: its own event loop, here
+            import asyncio
+            call = lambda: asyncio.run(task.run(*args, **kwargs))  # noqa: E731
+        else:
+            call = lambda: task.run(*args, **kwargs)  # noqa: E731
         task.push_request(request)
         start = time.monotonic_ns()
         if soft_alarm is None:
@@ -351,36 +404,16 @@ class Worker:
         try:
             if alarm:
                 signal.setitimer(signal.ITIMER_REAL, float(task.soft_time_limit))
-            value = task.run(*args, **kwargs)
-        except Retry as r:
-            self._retry(d, task, r.countdown, r.exc, start)
-        except task.autoretry_for as e:
-            if d.retries >= (task.max_retries or 0):
-                self._fail(d, task, e, start)
-            else:
-                countdown = (task.backoff_countdown(d.retries) if task.retry_backoff
-                             else task.default_retry_delay)
-                self._retry(d, task, countdown, e, start)
+            value = call()
         except Exception as e:  # noqa: BLE001 - the task's outcome
-            self._fail(d, task, e, start)
-        else:
-            runtime = time.monotonic_ns() - start
-            try:
-                data = b"" if task.ignore_result and value is None else json.dumps(value).encode()
-            except (TypeError, ValueError) as e:
-                c.ack(d.delivery_tag, "FAILURE", runtime_ns=runtime,
-                      error="result of %s does not serialize as JSON: %s" % (t.name, e))
-                return
-            if len(data) > MAX_VALUE_BYTES:
-                c.ack(d.delivery_tag, "FAILURE", runtime_ns=runtime,
-                      error="result of %s is %d bytes: more than one datagram carries (%d)"
-                      % (t.name, len(data), MAX_VALUE_BYTES))
-                return
-            c.ack(d.delivery_tag, "SUCCESS", value=data, runtime_ns=runtime)
-            log.info("Task %s[%s] succeeded in %.4fs: %r", t.name, tid, runtime / 1e9, value)
-        finally:
             if alarm:
                 signal.setitimer(signal.ITIMER_REAL, 0)
+            self.finish(d, task, start, exc=e)
+        else:
+            if alarm:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            self.finish(d, task, start, value=value)
+        finally:
             task.pop_request()
 
     def _retry(self, d, task, countdown, exc, start):
@@ -412,7 +445,7 @@ class Worker:
 
     def run(self, install_signals=True, max_tasks=None):
         """Serve until a signal (or max_tasks deliveries: for tests)."""
-        if install_signals:
+        if install_signals and self.pool != "asyncio":
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
             signal.signal(signal.SIGALRM, self._on_alarm)
@@ -422,6 +455,11 @@ class Worker:
                  self.prefetch)
         print("taskwire worker: ready (%s, queues %s, pool %s x%d)"
               % (self.hostname, ",".join(self.queues), self.pool, self.concurrency), flush=True)
+        if self.pool == "asyncio":
+            from .aio_pool import run_asyncio
+            taken = run_asyncio(self, max_tasks)
+            log.info("worker %s stopped after %d tasks", self.hostname, taken)
+            return
         pool = ThreadPoolExecutor(self.concurrency) if self.pool == "threads" else None
         forks = None
         if self.pool == "prefork":

@@ -82,3 +82,22 @@ def pid():
 @app.task(name="py.limited", rate_limit="10/s")
 def limited():
     return time.monotonic()
+
+
+@app.task(name="py.asleep", bind=True)
+async def asleep(self, seconds):
+    await self.update_state(state="PROGRESS", meta={"sleeping": seconds})
+    await __import__("asyncio").sleep(seconds)
+    return self.request.id
+
+
+@app.task(name="py.asoft", soft_time_limit=0.3)
+async def asoft():
+    await __import__("asyncio").sleep(10)
+    return "slept"
+
+
+@app.task(name="py.spin", time_limit=1)
+async def spin():
+    while True:         # never awaits: only the watchdog can end it
+        pass
