@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Python workers on another host: a second network namespace stands for a
+# GPU machine, reaching the engine through a routed veth link (as a worker
+# host on the application network would), and runs the "gpu" steps of a
+# pipeline whose other steps run in a worker beside the engine.
+#  1. a chain prepare (local worker) -> render (GPU host worker) -> publish
+#     (local): each step ran where its queue's consumer lives (the task
+#     reports its network namespace), the result is the whole pipeline's;
+#  2. a chord of 6 renders on the GPU host (concurrency 1: they queue
+#     there) joined by a local step;
+#  3. the GPU host goes away (its link cut, the worker killed): a render it
+#     held is delivered again to a second GPU worker once the lease runs
+#     out, and the pipeline still completes.
+set -euo pipefail
+. "$(dirname "$0")/../../deploy/lib.sh"
+fail() { echo "FAIL: $*"; exit 1; }
+root=$TW_ROOT
+gpu="tw-${TW_IT_TAG:-}gpuhost"
+link0=twv-${TW_IT_TAG:-}gpu0
+link1=twv-${TW_IT_TAG:-}gpu1
+pids=()
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do
+		tw_stop_pid "$p" || true
+	done
+	ip netns del "$gpu" 2>/dev/null || true
+	ip netns exec "$TW_NETNS" ip link del "$link0" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+bash "$root/clients/python/build.sh" "$TW_BUILD/python" >/dev/null
+export TW_PYTHON_GEN=$TW_BUILD/python
+app_dir=$root/tests/integration/data/hosts_app
+export PYTHONPATH=$root/clients/python:$app_dir
+
+# the GPU host: 10.79.0.2, routed to the engine through the engine's namespace
+ip netns add "$gpu"
+ip netns exec "$gpu" ip link set lo up
+ip netns exec "$TW_NETNS" ip link add "$link0" type veth peer name "$link1"
+ip netns exec "$TW_NETNS" ip link set "$link1" netns "$gpu"
+ip netns exec "$TW_NETNS" ip addr add 10.79.0.1/24 dev "$link0"
+ip netns exec "$TW_NETNS" ip link set "$link0" up
+ip netns exec "$TW_NETNS" sysctl -qw net.ipv4.ip_forward=1
+ip netns exec "$gpu" ip addr add 10.79.0.2/24 dev "$link1"
+ip netns exec "$gpu" ip link set "$link1" up
+ip netns exec "$gpu" ip route add default via 10.79.0.1
+
+twctl() { "$TW_BUILD/twctl" --socket "$TW_SOCKET" "$@"; }
+for q in local gpu; do twctl queue declare "$q" >/dev/null; done
+
+# worker NS QUEUE ARGS...: a worker in namespace NS, its log in $TW_DIR
+worker() {
+	local ns=$1 q=$2 log; shift 2
+	log=$TW_DIR/worker-$ns-$q-$RANDOM.log
+	ip netns exec "$ns" env TW_ENGINE="$TW_ENGINE" /usr/bin/python3 -B -m taskwire worker \
+		-A hosts_tasks -Q "$q" "$@" >"$log" 2>&1 &
+	pids+=($!)
+	tw_wait_for_line "$log" "taskwire worker: ready" "$!" 20 || fail "worker in $ns: $(cat "$log")"
+	last_pid=$!
+}
+worker "$TW_NETNS" local -P threads -c 2
+worker "$gpu" gpu -P prefork -c 1 --lease-ms 2000
+gpu_pid=$last_pid
+
+ns_inode() { ip netns exec "$1" stat -L -c %i /proc/self/ns/net; }
+here=$(ns_inode "$TW_NETNS")
+there=$(ns_inode "$gpu")
+[ "$here" != "$there" ] || fail "the two namespaces are one"
+
+# Python in the engine's namespace, publishing and checking
+py() {
+	ip netns exec "$TW_NETNS" env TW_ENGINE="$TW_ENGINE" TW_SOCKET="$TW_SOCKET" HERE="$here" \
+		THERE="$there" /usr/bin/python3 -B -c "$1"
+}
+
+# 1 and 2
+py '
+import os, taskwire
+from hosts_tasks import app, prepare, render, publish, collect
+here, there = os.environ["HERE"], os.environ["THERE"]
+r = app.client.apply_canvas(taskwire.chain(prepare.s("a cat"), render.s(), publish.s()))
+v = r.get(timeout=30)
+assert v["steps"] == [["prepare", here], ["render", there], ["publish", here]], v
+print("ok: chain prepare (here) -> render (GPU host) -> publish (here)")
+r = app.client.apply_canvas(taskwire.chord([render.s({"steps": [], "idea": "shot %d" % i})
+                                            for i in range(6)], collect.s()))
+v = r.get(timeout=60)
+assert v["shots"] == 6 and v["where"] == [there] * 6, v
+print("ok: chord of 6 renders on the GPU host (one at a time), joined here")
+' || fail "pipelines across the two hosts"
+
+# 3. the GPU host dies holding a render: published, the worker killed once
+# it runs it, a second GPU worker started; the result read from the store
+marker=$TW_DIR/render-started
+id=$(py "
+from hosts_tasks import render
+print(render.delay({'steps': [], 'idea': 'slow', 'seconds': 3, 'marker': '$marker'}).id)
+") || fail "publishing the slow render"
+for ((i = 0; i < 200; i++)); do
+	[ -s "$marker" ] && break
+	tw_nap 0.1
+done
+[ -s "$marker" ] || fail "the GPU worker never started the slow render"
+kill -KILL "$gpu_pid"
+worker "$gpu" gpu -P prefork -c 1
+py "
+import os
+from hosts_tasks import app
+v = app.client.AsyncResult('$id').get(timeout=60)
+assert v['steps'] == [['render', os.environ['THERE']]] and v['delivery_count'] >= 2, v
+print('ok: the GPU worker killed mid-render; delivered again (count %d) to the next one'
+      % v['delivery_count'])
+" || fail "the render after the GPU host died"
+echo "python_hosts_test: all passed"
