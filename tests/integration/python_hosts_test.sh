@@ -102,7 +102,18 @@ for ((i = 0; i < 200; i++)); do
 	tw_nap 0.1
 done
 [ -s "$marker" ] || fail "the GPU worker never started the slow render"
+children=$(pgrep -P "$gpu_pid" | tr '\n' ' ')
+[ -n "$children" ] || fail "the prefork GPU worker has no child"
 kill -KILL "$gpu_pid"
+# its children die with it (PR_SET_PDEATHSIG): none may finish the render a second time
+for ((i = 0; i < 50; i++)); do
+	alive=0
+	for c in $children; do kill -0 "$c" 2>/dev/null && alive=1; done
+	[ $alive -eq 0 ] && break
+	tw_nap 0.1
+done
+[ $alive -eq 0 ] || fail "children $children outlived their killed worker"
+echo "ok: the killed GPU worker's children ($children) died with it"
 worker "$gpu" gpu -P prefork -c 1
 py "
 import os

@@ -14,6 +14,7 @@ acks it would have sent (PROGRESS as it goes, then the final one), and
    delivery has delivery_count + 1) and the child replaced;
  - --max-tasks-per-child M: a child leaves after M tasks and is replaced.
 """
+import ctypes
 import logging
 import multiprocessing
 import os
@@ -36,7 +37,25 @@ class _PipeAcks:
         self.conn.send(("ack", tag, outcome, kw))
 
 
-def _child_main(worker, conn, max_tasks):
+def _die_with_parent():
+    """PR_SET_PDEATHSIG: a child must not outlive a worker killed with -9
+    (its task goes to another worker; a second run here would be a
+    duplicate nobody acks)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)     # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() == 1:
+        os._exit(1)     # the parent is gone already
+
+
+def _child_main(worker, conn, max_tasks, parent_ends):
+    _die_with_parent()
+    # the parent's ends of every pipe (this child's too): held here, they
+    # would keep a pipe open after the parent is gone
+    for end in parent_ends:
+        end.close()
     # the parent's signal handlers are not the child's: a warm shutdown is
     # the parent's to run (it closes the pipe), SIGINT from a terminal too
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -62,8 +81,9 @@ class _Child:
     def __init__(self, pool):
         parent_end, child_end = multiprocessing.Pipe()
         ctx = multiprocessing.get_context("fork")
+        ends = [c.conn for c in getattr(pool, "children", []) if c is not None] + [parent_end]
         self.proc = ctx.Process(target=_child_main, args=(pool.worker, child_end,
-                                                          pool.max_tasks_per_child),
+                                                          pool.max_tasks_per_child, ends),
                                 daemon=True)
         self.proc.start()
         child_end.close()
@@ -84,7 +104,9 @@ class PreforkPool:
         self.consumer = worker.consumer
         self.max_tasks_per_child = max_tasks_per_child
         self.lock = threading.Condition()
-        self.children = [_Child(self) for _ in range(processes)]
+        self.children = []
+        for _ in range(processes):
+            self.children.append(_Child(self))
         self.stats = {"children_replaced": 0, "time_limited": 0, "child_deaths": 0}
 
     # -- the parent's side of each pipe ------------------------------------------
