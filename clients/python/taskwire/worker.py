@@ -193,8 +193,9 @@ class Consumer:
             self._resend_acks()
 
     def _handle(self, f):
-        if f.HasField("consumer") and f.consumer.consumer_id == self.id:
-            r = f.consumer
+        for r in f.consumers:
+            if r.consumer_id != self.id:
+                continue
             if r.ok:
                 self.granted = (r.prefetch, r.lease_ms, r.heartbeat_ms)
                 self.subscribed.set()
