@@ -23,7 +23,7 @@ def prepare(idea):
 def render(self, job):
     if job.get("marker"):
         with open(job["marker"], "a") as f:
-            f.write("%d\n" % self.request.delivery_count)
+            f.write("%d %d\n" % (os.getpid(), self.request.delivery_count))
     time.sleep(job.get("seconds", 0.05))
     job["steps"] = job["steps"] + [["render", where()]]
     job["delivery_count"] = self.request.delivery_count
