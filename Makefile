@@ -109,7 +109,7 @@ DP_TEST_BINS := $(patsubst tests/dp/%.c,$(BUILD)/tests/dp/%,$(DP_TEST_SRCS))
 IT_SRCS := $(wildcard tests/integration/*_test.c)
 IT_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(IT_SRCS))
 
-.PHONY: all deps run test unit-test integration-test up down clean perf perf-peers perf-livechange perf-routing perf-scale \
+.PHONY: all deps run test unit-test integration-test up down clean perf perf-peers perf-livechange perf-routing perf-scale perf-workers \
 	perf-store perf-wheel perf-tasks perf-scrape perf-smoke fuzz fuzz-build python-client \
 	perf-python perf-workflows
 .SECONDARY:
@@ -296,6 +296,10 @@ perf-livechange: deps all
 # Tasks/s against worker lcores (pipeline plan); says so when the machine has too few CPUs.
 perf-scale: deps all
 	@bash perf/scale.sh
+
+# The same noop tasks run by the engine's lcore, one tw-worker and Python workers, one run.
+perf-workers: deps all
+	@bash perf/workers-bench.sh
 
 # Celery with Redis and with RabbitMQ, next to taskwire, in one run.
 perf-peers: deps all
