@@ -19,6 +19,8 @@ PACKAGES=(
 	python3                              # test helpers: lossy relay, HTTP client, the dashboard test's browser driver
 	python3-protobuf protobuf-compiler   # the Python client (clients/python): modules generated from proto/
 	python3-pytest python3-django        # its tests (make test) and its Django example
+	python3-venv python3-setuptools python3-wheel  # pip install ./clients/python offline (its test)
+	python3-django-channels python3-msgpack  # the Channels layer on taskwire (taskwire.contrib.channels)
 )
 
 missing=()

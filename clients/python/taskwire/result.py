@@ -186,6 +186,36 @@ class AsyncResult:
             if deadline is not None and loop.time() >= deadline:
                 raise ResultTimeout(self.task_id, timeout, self.state)
 
+    async def aconfirm(self, timeout=None):
+        """Await the engine's confirm of a task this client published.
+        Raises TaskRejected on a NACK (not again by wait_confirms()),
+        EngineUnreachable when the engine never answered, ResultTimeout."""
+        import asyncio
+        loop = asyncio.get_running_loop()
+        ch = self.client.channel
+        ch.flush()
+        fut = loop.create_future()
+
+        def settled():
+            rec = ch.records.get(self.task_id)
+            return rec is None or rec.confirmed or rec.gave_up
+        with ch.lock:
+            ch.add_async_waiter(self.task_id, loop, fut, settled)
+        try:
+            await asyncio.wait_for(fut, timeout)
+        except asyncio.TimeoutError:
+            raise ResultTimeout(self.task_id, timeout, "unconfirmed") from None
+        with ch.lock:
+            rec = ch.records.get(self.task_id)
+            if rec is None:
+                return
+            if rec.gave_up:
+                ch.errors.pop(self.task_id, None)
+                raise EngineUnreachable(self.client.engine, self.task_id, rec.attempts)
+            if not rec.ack:
+                ch.errors.pop(self.task_id, None)
+                raise TaskRejected(self.task_id, rec.reason, rec.detail)
+
     def wait(self, timeout=None):
         """Wait for a final state without raising for it. @return a snapshot;
         raises ResultTimeout."""
