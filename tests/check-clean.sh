@@ -5,7 +5,7 @@ rc=0
 # every program the tests start: engines, publishers, load generators, remote workers (C and
 # Python), the lossy relay,
 # the dashboard test's headless browser (its profiles are tw-dash.*)
-procs='build[^/ ]*/(tw-dataplane|tw-control|tw-publish-bench|tw-loadgen|tw-worker|twctl)|-m taskwire worker|lossy_relay.py|dashboard_cdp.py|user-data-dir=[^ ]*/tw-dash\.'
+procs='build[^/ ]*/(tw-dataplane|tw-control|tw-publish-bench|tw-loadgen|tw-worker|twctl)|-m taskwire worker|-m daphne|lossy_relay.py|dashboard_cdp.py|user-data-dir=[^ ]*/tw-dash\.'
 if pgrep -f "$procs" >/dev/null; then
 	echo "check-clean: taskwire processes left running:"; pgrep -af "$procs"
 	rc=1

@@ -1,0 +1,1 @@
+"""A Django Channels chat whose channel layer is taskwire (README.md)."""
