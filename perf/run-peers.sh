@@ -125,6 +125,23 @@ tdir=$TW_DIR
 "$TW_BUILD/twctl" --socket "$TW_SOCKET" queue declare bench >/dev/null
 taskset -c 0 ip netns exec "$TW_NETNS" "$TW_BUILD/tw-publish-bench" --engine "$TW_ENGINE" \
 	--queue bench --count 500000 --window 4096 --json >"$work/taskwire-tap.json" 2>/dev/null
+# a Python worker (solo, CPU 1) and a Python publisher (CPU 0): the Celery rows' arrangement
+"$TW_BUILD/twctl" --socket "$TW_SOCKET" queue declare pybench >/dev/null
+bash "$TW_ROOT/clients/python/build.sh" "$TW_BUILD/python" >/dev/null
+(cd "$TW_ROOT/perf/peers" && exec ip netns exec "$TW_NETNS" env TW_ENGINE="$TW_ENGINE" \
+	TW_PYTHON_GEN="$TW_BUILD/python" PYTHONPATH="$TW_ROOT/clients/python" taskset -c 1 "$py" -B \
+	-m taskwire worker -A taskwire_worker_bench -Q pybench -P solo --prefetch-multiplier 128 \
+	-l warning) >"$work/taskwire-pyworker.log" 2>&1 &
+pywpid=$!
+pids+=("$pywpid")
+tw_wait_for_line "$work/taskwire-pyworker.log" "taskwire worker: ready" "$pywpid" 30 ||
+	{ echo "perf-peers: the Python worker did not start"; cat "$work/taskwire-pyworker.log"; exit 1; }
+echo "perf-peers: taskwire Python worker, $n noop tasks"
+tw_py=$(cd "$TW_ROOT/perf/peers" && TW_ENGINE=$TW_ENGINE TW_SOCKET=$TW_SOCKET \
+	TW_PYTHON_GEN="$TW_BUILD/python" timeout 600 taskset -c 0 ip netns exec "$TW_NETNS" "$py" -B \
+	taskwire_worker_bench.py publish "$n" | grep -o '"tasks_per_sec": [0-9.]*' | awk '{ print $2 }')
+tw_py=${tw_py:-0}
+tw_stop_pid "$pywpid"
 tw_engine_stop "$tdir"
 tw_tap=$(grep -o '"tasks_per_sec": [0-9.]*' "$work/taskwire-tap.json" | awk '{ print $2 }')
 
@@ -144,5 +161,13 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0fx", a / b; els
 	echo "| NATS 2.9 request-reply (nats-server) | $nats_tps | $(ratio "$tw_memif" "$nats_tps") | $(ratio "$tw_tap" "$nats_tps") |"
 	echo "| taskwire, tw-loadgen over memif | $tw_memif | | |"
 	echo "| taskwire, libtaskwire over kernel UDP/TAP | $tw_tap | | |"
+	echo
+	echo "Python task code on both sides: Celery's solo worker above against a taskwire Python"
+	echo "worker (\`python3 -m taskwire worker -P solo\`, CPU 1) running the same noop body, $n"
+	echo "tasks published from one Python process with .delay() and every result awaited (CPU 0)."
+	echo
+	echo "| worker | tasks/s | vs Celery + Redis | vs Celery + RabbitMQ |"
+	echo "| --- | ---: | ---: | ---: |"
+	echo "| taskwire Python worker (solo) | $tw_py | $(ratio "$tw_py" "$redis_tps") | $(ratio "$tw_py" "$rabbit_tps") |"
 } >"$out/peers.md"
 cat "$out/peers.md"
