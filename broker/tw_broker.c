@@ -11,10 +11,12 @@
 
 #include <rte_common.h>
 #include <rte_errno.h>
+#include <rte_memzone.h>
 #include <rte_ring.h>
 
 #include "tw_broker_counters.h"
 #include "tw_broker_priv.h"
+#include "tw_consumers_shm.h"
 #include "tw_names.h"
 
 #define ERR(...) tw_broker_fail(err, -EINVAL, __VA_ARGS__)
@@ -257,10 +259,26 @@ drop_bindings(struct tw_broker *b, const char *source, const char *dest, uint8_t
 	}
 }
 
+/*
+ * A deleted queue is no longer held for remote consumers (Subscribe.hold):
+ * a queue declared later in its slot starts with worker lcores serving it.
+ * Called once the routing table without the queue is published, so no
+ * subscription can hold it again. No table: an engine without consumers.
+ */
+static void
+release_hold(int slot)
+{
+	const struct rte_memzone *mz = rte_memzone_lookup(TW_RC_QUEUES_MZ);
+
+	if (mz != NULL)
+		__atomic_store_n(&((struct tw_rc_queues *)mz->addr)->held[slot], NULL,
+				 __ATOMIC_RELAXED);
+}
+
 int
 tw_broker_queue_delete(struct tw_broker *b, const char *name, uint64_t *discarded, char *err)
 {
-	int s = tw_broker_queue_find(b, name);
+	int s = tw_broker_queue_find(b, name), ret;
 	struct tw_broker_dead_rings dead = { 0 };
 
 	*discarded = 0;
@@ -272,7 +290,10 @@ tw_broker_queue_delete(struct tw_broker *b, const char *name, uint64_t *discarde
 	for (unsigned p = 0; p < b->sh->queues[s].max_priority; p++)
 		dead.r[dead.n++] = b->sh->queues[s].levels[p];
 	b->sh->queues[s].ring = NULL;
-	return tw_broker_publish(b, &dead, discarded, err);
+	ret = tw_broker_publish(b, &dead, discarded, err);
+	if (ret == 0)
+		release_hold(s);
+	return ret;
 }
 
 int

@@ -12,6 +12,8 @@
 
 #include <stdint.h>
 
+struct rte_ring;
+
 #include <rte_byteorder.h>
 #include <rte_ether.h>
 
@@ -54,6 +56,18 @@ struct tw_consumer {
 	char host[TW_RC_NAME];
 };
 
+/*
+ * Per queue slot (memzone TW_RC_QUEUES_MZ): how many remote consumers it
+ * has now, and the ring of the queue a consumer held (Subscribe.hold;
+ * NULL: none did). Worker lcores read both relaxed: a queue with consumers,
+ * or whose ring is held here, is remote consumers'. tw-control clears a
+ * slot's hold when it deletes the queue.
+ */
+struct tw_rc_queues {
+	uint32_t consumers[TW_MAX_QUEUES];     /* atomic adds at subscribe and cancel */
+	const struct rte_ring *held[TW_MAX_QUEUES];
+};
+
 /* One unacked delivery. */
 struct tw_rc_inflight {
 	struct tw_task *t;           /* NULL: free */
@@ -67,7 +81,7 @@ struct tw_consumers {
 	/* consumers per queue slot over every io lcore's table (atomic adds by
 	 * the io lcores; read relaxed by worker lcores: a queue slot with a
 	 * non-zero count is served to remote consumers only) */
-	uint32_t *remote;
+	struct tw_rc_queues *queues;
 	uint32_t id;                 /* the owning lcore's index (plan order): named in tags */
 	/* consumers per queue slot in this table (one writer: the owning lcore) */
 	uint32_t local[TW_MAX_QUEUES];

@@ -32,9 +32,10 @@
  * tw_routes_hash(): tw-control builds the routing tables' indexes with it
  * and tw-dataplane probes them with its own copy (6: names hashed 8 bytes
  * at a time instead of FNV-1a; 7: remote-consumer counters; 8: the wire
- * hardening counters; 9: the scheduler's admission fields).
+ * hardening counters; 9: the scheduler's admission fields; 10: queues held
+ * for remote consumers).
  */
-#define TW_SHARED_LAYOUT_VERSION 9u
+#define TW_SHARED_LAYOUT_VERSION 10u
 
 /* Publishers at their own cap of held tasks, as tw-control lists them. */
 #define TW_SCHED_OVER_MAX 32

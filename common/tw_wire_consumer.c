@@ -116,6 +116,11 @@ tw_wire_decode_subscribe(struct tw_str span, struct tw_subscribe_view *s)
 			  : field == F_SUB_LEASE  ? &s->lease_ms
 						  : &s->heartbeat_ms) = (uint32_t)v;
 			break;
+		case F_SUB_HOLD:
+			if (wt != WT_VARINT || !get_varint(&c, &v))
+				return "bad hold in subscribe";
+			s->hold = v != 0;
+			break;
 		default:
 			if (!skip_field(&c, wt))
 				return "bad unknown field in subscribe";

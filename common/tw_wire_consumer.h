@@ -31,6 +31,7 @@ struct tw_subscribe_view {
 	uint32_t prefetch;
 	uint32_t lease_ms;
 	uint32_t heartbeat_ms;
+	bool hold;               /* the queues stay remote consumers' (tw_consumers.h) */
 };
 
 struct tw_ack_view {

@@ -38,20 +38,20 @@
 /* Frame header (magic, version) written before the first entry of a packet. */
 #define FRAME_HEADER_ROOM 16u
 
-uint32_t *
+struct tw_rc_queues *
 tw_consumers_queues_create(int socket)
 {
 	const struct rte_memzone *mz =
-		rte_memzone_reserve(TW_RC_QUEUES_MZ, sizeof(uint32_t) * TW_MAX_QUEUES, socket, 0);
+		rte_memzone_reserve(TW_RC_QUEUES_MZ, sizeof(struct tw_rc_queues), socket, 0);
 
 	if (mz == NULL)
 		return NULL;
-	memset(mz->addr, 0, sizeof(uint32_t) * TW_MAX_QUEUES);
+	memset(mz->addr, 0, sizeof(struct tw_rc_queues));
 	return mz->addr;
 }
 
 struct tw_consumers *
-tw_consumers_create(int socket, uint32_t id, uint32_t *remote)
+tw_consumers_create(int socket, uint32_t id, struct tw_rc_queues *queues)
 {
 	char name[RTE_MEMZONE_NAMESIZE];
 	const struct rte_memzone *mz;
@@ -63,7 +63,7 @@ tw_consumers_create(int socket, uint32_t id, uint32_t *remote)
 		return NULL;
 	cs = mz->addr;
 	memset(cs, 0, sizeof(*cs));
-	cs->remote = remote;
+	cs->queues = queues;
 	cs->id = id;
 	for (uint32_t i = 0; i < TW_RC_INFLIGHT; i++) {
 		cs->inflight[i].next = i + 1 < TW_RC_INFLIGHT ? i + 1 : NIL;
@@ -103,7 +103,7 @@ static inline void
 remote_add(struct tw_consumers *cs, uint16_t slot, int d)
 {
 	cs->local[slot] += (uint32_t)d;
-	__atomic_fetch_add(&cs->remote[slot], (uint32_t)d, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&cs->queues->consumers[slot], (uint32_t)d, __ATOMIC_RELAXED);
 }
 
 static void
@@ -353,6 +353,7 @@ subscribe(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consum
 	struct tw_subscribe_view sv;
 	struct tw_wire_consumer_reply cr = { 0 };
 	uint16_t slots[TW_RC_MAX_QUEUES];
+	const struct rte_ring *rings[TW_RC_MAX_QUEUES];
 	char detail[TW_NAME_MAX + 32];
 	const char *bad = tw_wire_decode_subscribe(fv->subscribe, &sv);
 	struct tw_consumer *c;
@@ -378,6 +379,7 @@ subscribe(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consum
 					 (int)(q.len < TW_NAME_MAX ? q.len : TW_NAME_MAX), q.p);
 				bad = detail;
 			} else {
+				rings[n] = rt->queues[qi].ring;
 				slots[n++] = rt->queues[qi].slot;
 			}
 		}
@@ -414,8 +416,12 @@ subscribe(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consum
 	c->peer = *peer;
 	c->n_queues = n;
 	memcpy(c->queue_slot, slots, n * sizeof(slots[0]));
-	for (uint16_t k = 0; k < n; k++)
+	for (uint16_t k = 0; k < n; k++) {
 		remote_add(cs, slots[k], 1);
+		/* asked for: the queue is remote consumers' from now on (tw_consumers.h) */
+		if (sv.hold)
+			__atomic_store_n(&cs->queues->held[slots[k]], rings[k], __ATOMIC_RELAXED);
+	}
 	if (pos >= 0) /* queues it no longer takes, if no one else does */
 		for (uint16_t k = 0; k < TW_MAX_QUEUES && cs->stash_n != 0; k++)
 			queue_released(ctx, rt, cs, k);

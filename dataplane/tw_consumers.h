@@ -14,15 +14,21 @@
  * subscribes, serves, times out and acks: no lock, no allocation, no
  * system call per message. Everything is preallocated at launch and
  * bounded (TW_RC_* below). Worker lcores read only the per-queue consumer
- * counts (tw_consumers.remote) to leave such a queue alone.
+ * counts and holds (tw_rc_queues) to leave such a queue alone.
  *
  * Which lcores serve a queue: while a queue has at least one subscribed
  * remote consumer, worker lcores skip it and only its remote consumers
- * take its tasks (the issue's default). A task then stays in its queue
- * until a consumer has credit: a stalled consumer never slows routing,
- * and a full queue applies its overflow policy as usual. When the last
- * consumer of a queue goes, worker lcores take it up again on their next
- * pass.
+ * take its tasks (the issue's default); when the last one goes, worker
+ * lcores take it up again on their next pass. A consumer that subscribes
+ * with `hold` makes the queue remote consumers' for good, also while none
+ * is subscribed: a queue of tasks only worker processes know (Python
+ * code, a GPU host's) must keep them while its workers restart or are
+ * replaced, not hand them to the engine's lcores, which do not know them
+ * and would fail them (the Python worker holds its queues). The hold is
+ * the queue's ring's, and tw-control clears it when it deletes the queue.
+ * A task waits in its queue until a consumer has credit: a stalled
+ * consumer never slows routing, and a full queue applies its overflow
+ * policy as usual.
  *
  * A delivery holds the task descriptor (and its frame reference) in the
  * in-flight table until its ack. An ack feeds exactly what an in-engine
@@ -58,15 +64,15 @@ struct tw_frame_view;
  * TW_RC_QUEUES_MZ, zeroed). @return them, or NULL with rte_errno set.
  * Threads: main, before launch.
  */
-uint32_t *tw_consumers_queues_create(int socket);
+struct tw_rc_queues *tw_consumers_queues_create(int socket);
 
 /**
  * Create io lcore `id`'s consumer table in a memzone named TW_RC_MZ with
- * id (zeroed, every list empty), counting its consumers into remote.
+ * id (zeroed, every list empty), counting its consumers into queues.
  * @return the table, or NULL with rte_errno set.
  * Threads: main, before launch.
  */
-struct tw_consumers *tw_consumers_create(int socket, uint32_t id, uint32_t *remote);
+struct tw_consumers *tw_consumers_create(int socket, uint32_t id, struct tw_rc_queues *queues);
 
 /**
  * Act on the consumer messages of a decoded frame (subscribe, cancel,
@@ -102,11 +108,12 @@ void tw_consumers_forward(struct tw_lcore_ctx *ctx, struct rte_mbuf *m);
  */
 void tw_consumers_drain(struct tw_lcore_ctx *ctx);
 
-/** Is queue slot `slot` served to remote consumers only? Threads: any lcore (relaxed). */
+/** Is queue q served to remote consumers only? Threads: any lcore (relaxed). */
 static inline bool
-tw_consumers_own_queue(const uint32_t *remote, uint16_t slot)
+tw_consumers_own_queue(const struct tw_rc_queues *qs, const struct tw_route_queue *q)
 {
-	return remote != NULL && __atomic_load_n(&remote[slot], __ATOMIC_RELAXED) != 0;
+	return qs != NULL && (__atomic_load_n(&qs->consumers[q->slot], __ATOMIC_RELAXED) != 0 ||
+			      __atomic_load_n(&qs->held[q->slot], __ATOMIC_RELAXED) == q->ring);
 }
 
 #endif

@@ -27,7 +27,7 @@ struct tw_engine {
 	struct tw_lcore_ctx *ctx[TW_MAX_LCORES];
 	struct tw_threads *threads;   /* threads pool, NULL if no task uses it */
 	struct tw_keys *keys;         /* --keys: publisher keys, NULL: frames need no MAC */
-	uint32_t *consumer_queues;    /* remote consumers per queue slot (worker lcores read it) */
+	struct tw_rc_queues *consumer_queues; /* remote consumers and holds per queue slot (worker lcores read it) */
 	struct tw_consumers *consumers; /* the consumer table (memzone), owned by one io lcore */
 	uint32_t consumer_owner;      /* its qsbr id */
 	struct rte_ring *rc_ring[TW_MAX_LCORES]; /* consumer frames: io lcore (qsbr id) -> owner */

@@ -37,8 +37,8 @@ dequeue(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task **t
 		const struct tw_route_queue *q = &rt->queues[(ctx->next_queue + k) % nq];
 		unsigned n = 0;
 
-		/* served to its remote consumers while it has some (tw_consumers.h) */
-		if (tw_consumers_own_queue(ctx->remote_queues, q->slot))
+		/* a queue remote consumers took is theirs (tw_consumers.h) */
+		if (tw_consumers_own_queue(ctx->remote_queues, q))
 			continue;
 
 		/* priority queues: highest level first (levels[p - 1] is priority p) */

@@ -100,7 +100,7 @@ struct tw_lcore_ctx {
 	struct rte_ring *rc_out;        /* other io lcores: consumer frames to the owner */
 	struct rte_ring *rc_in[TW_MAX_LCORES]; /* the owner: one ring from each other io lcore */
 	uint16_t n_rc_in;
-	const uint32_t *remote_queues;  /* queue slots served to remote consumers (tw_consumers.h) */
+	const struct tw_rc_queues *remote_queues; /* queues served to remote consumers (tw_consumers.h) */
 	uint32_t retry_max;             /* --retry-max: cap on any task's max_retries */
 	uint32_t retry_min_ms;          /* --retry-min-ms: floor of a retry's countdown */
 	uint32_t solo_max_us;           /* --solo-max-us: busy-wait cap, overrun threshold */

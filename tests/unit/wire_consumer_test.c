@@ -70,6 +70,7 @@ test_wire_consumer_decode_matches_protobuf_c(void **state)
 	s.prefetch = 1000000000u;
 	s.lease_ms = 5000;
 	s.heartbeat_ms = 250;
+	s.hold = true;
 	h.consumer_id = 42;
 	c.consumer_id = 43;
 	a[0].delivery_tag = (7ull << 32) | 3;
@@ -109,6 +110,7 @@ test_wire_consumer_decode_matches_protobuf_c(void **state)
 	assert_int_equal(sv.prefetch, 1000000000u);
 	assert_int_equal(sv.lease_ms, 5000);
 	assert_int_equal(sv.heartbeat_ms, 250);
+	assert_true(sv.hold);
 	assert_int_equal(sv.n_queues, 3);
 	rest = sv.queues;
 	for (int i = 0; i < 3; i++) {

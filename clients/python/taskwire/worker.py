@@ -53,13 +53,16 @@ class SubscribeRefused(Exception):
 
 class Consumer:
     def __init__(self, engine, queues, prefetch=1, lease_ms=0, heartbeat_ms=1000,
-                 name=None, netns_name=None):
+                 name=None, netns_name=None, hold=True):
         host, _, port = engine.rpartition(":")
         self.addr = (host, int(port))
         self.queues = list(queues)
         self.prefetch = prefetch
         self.lease_ms = lease_ms
         self.heartbeat_ms = heartbeat_ms
+        # hold: the queues stay remote consumers' while no worker is
+        # subscribed (the engine's lcores do not know Python tasks)
+        self.hold = hold
         self.hostname = socket.gethostname()
         self.name = name or "python@%s" % self.hostname
         self.id = random.getrandbits(64) | 1
@@ -108,6 +111,7 @@ class Consumer:
         s.prefetch = self.prefetch
         s.lease_ms = self.lease_ms
         s.heartbeat_ms = self.heartbeat_ms
+        s.hold = self.hold
         return f
 
     def start(self, timeout=5.0):

@@ -257,6 +257,11 @@ def test_worker_killed_mid_task_redelivers_to_another(app, tmp_path):
         time.sleep(0.05)
     assert os.path.exists(marker), "the first worker never started the task"
     stop(first, sig="kill")
+    # no worker on the queue for longer than the engine takes to drop the
+    # dead one (three heartbeats): the queue is held, so the task waits for
+    # the next worker instead of going to the engine's lcores (which do not
+    # know py.slow and would fail it)
+    time.sleep(4)
     second = start_worker("-P", "threads", "-c", "1", queue=q)
     try:
         v = r.get(timeout=30)
