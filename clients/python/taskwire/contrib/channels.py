@@ -27,10 +27,11 @@ The mapping:
  - expiry: a message not received within `expiry` seconds is dropped
    (counted in stats()["expired"]).
 
-Limits (said, not hidden): a named channel's messages wait for a receiver only
-while some process consumes it (a queue with no remote consumer is served
-by the engine's own lcores, which do not know "channels.message"), so
-receive on a named channel before sending to it; group_expiry is not
+Limits (said, not hidden): a named channel's queue keeps messages for its
+receivers once one has received on it (the layer holds the queues it
+consumes: Subscribe.hold), but before the first receive anywhere its
+messages go to the engine's own lcores, which do not know them: receive
+on a named channel before sending to it; group_expiry is not
 enforced (membership lasts until group_discard or the layer's close); queues and exchanges are made
 through tw-control's socket, so a layer needs that socket (the machine of
 tw-control, or a socket it shares).
