@@ -30,11 +30,11 @@ The mapping:
 Limits (said, not hidden): a named channel's queue keeps messages for its
 receivers once one has received on it (the layer holds the queues it
 consumes: Subscribe.hold), but before the first receive anywhere its
-messages go to the engine's own lcores, which do not know them: receive
-on a named channel before sending to it; group_expiry is not
-enforced (membership lasts until group_discard or the layer's close); queues and exchanges are made
-through tw-control's socket, so a layer needs that socket (the machine of
-tw-control, or a socket it shares).
+messages go to the engine's own lcores, which do not know them: receive on a
+named channel before sending to it; group_expiry is not enforced (membership
+lasts until group_discard or the layer's close); queues and exchanges are
+made through tw-control's socket, so a layer needs that socket (the machine
+of tw-control, or a socket it shares).
 """
 import asyncio
 import collections
