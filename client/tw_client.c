@@ -28,6 +28,7 @@
 #include "tw_client_priv.h"
 #include "tw_limits.h"
 #include "tw_wire_priv.h"
+#include "tw_clock.h"
 
 #define DEFAULT_TASKS 32
 #define DEFAULT_BYTES 1400
@@ -599,10 +600,7 @@ wait_event(const struct tw_event *ev, void *arg)
 uint64_t
 tw_client_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return tw_monotonic_ms();
 }
 
 int

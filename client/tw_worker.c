@@ -26,6 +26,7 @@
 #include "taskwire.pb-c.h"
 #include "taskwire/worker.h"
 #include "tw_client_priv.h"
+#include "tw_clock.h"
 
 #define RECV_MAX 65536
 #define SEND_MAX 2048           /* one datagram: what the engine takes unfragmented */
@@ -72,15 +73,6 @@ struct tw_worker {
 	size_t n_backlog, cap_backlog;
 	uint8_t recvbuf[RECV_MAX];
 };
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* Pack f (header fields set here) and send it. @return 0 or -errno; copy: the bytes kept, if asked. */
 static int
@@ -148,12 +140,12 @@ static void *
 heartbeat_main(void *arg)
 {
 	struct tw_worker *w = arg;
-	uint64_t next = now_ms() + w->g_heartbeat_ms;
+	uint64_t next = tw_monotonic_ms() + w->g_heartbeat_ms;
 
 	/* wakes every 20 ms at most to notice close() */
 	while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
 		struct timespec nap = { 0, 20 * 1000000L };
-		uint64_t now = now_ms();
+		uint64_t now = tw_monotonic_ms();
 
 		if (now >= next) {
 			send_id_message(w, false);
@@ -346,7 +338,7 @@ receive(struct tw_worker *w, int timeout_ms)
 static int
 resend_acks(struct tw_worker *w)
 {
-	uint64_t now = now_ms();
+	uint64_t now = tw_monotonic_ms();
 	int wait = ACK_RESEND_MS;
 
 	pthread_mutex_lock(&w->mu);
@@ -426,17 +418,17 @@ tw_worker_open(const char *engine, const struct tw_worker_opts *o, char *err, si
 		setsockopt(w->fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
 	}
 	/* subscribe, resent every 500 ms until answered */
-	deadline = now_ms() + (uint64_t)(o->subscribe_timeout_ms > 0 ? o->subscribe_timeout_ms
+	deadline = tw_monotonic_ms() + (uint64_t)(o->subscribe_timeout_ms > 0 ? o->subscribe_timeout_ms
 								    : DEFAULT_SUBSCRIBE_MS);
-	while (!w->subscribed && !w->refused && now_ms() < deadline) {
-		uint64_t until = now_ms() + 500;
+	while (!w->subscribed && !w->refused && tw_monotonic_ms() < deadline) {
+		uint64_t until = tw_monotonic_ms() + 500;
 		int ret = send_subscribe(w);
 
 		if (ret < 0) {
 			errno = -ret;
 			goto fail_errno;
 		}
-		while (!w->subscribed && !w->refused && now_ms() < until && now_ms() < deadline) {
+		while (!w->subscribed && !w->refused && tw_monotonic_ms() < until && tw_monotonic_ms() < deadline) {
 			ret = receive(w, 50);
 			if (ret < 0) {
 				errno = -ret;
@@ -479,10 +471,10 @@ tw_worker_close(struct tw_worker *w)
 	}
 	if (w->subscribed && w->fd >= 0) {
 		/* answers to acks still pending first (bounded: 1 s), then cancel */
-		uint64_t until = now_ms() + 1000;
+		uint64_t until = tw_monotonic_ms() + 1000;
 		bool pending = true;
 
-		while (pending && now_ms() < until) {
+		while (pending && tw_monotonic_ms() < until) {
 			pending = false;
 			for (size_t i = 0; i < PENDING_ACKS && !pending; i++)
 				pending = w->pend[i].tag != 0;
@@ -519,7 +511,7 @@ tw_worker_granted(const struct tw_worker *w, uint32_t *prefetch, uint32_t *lease
 int
 tw_worker_poll(struct tw_worker *w, int timeout_ms, struct tw_delivery **out, size_t max)
 {
-	uint64_t start = now_ms();
+	uint64_t start = tw_monotonic_ms();
 	size_t n = 0;
 	int ret;
 
@@ -534,7 +526,7 @@ tw_worker_poll(struct tw_worker *w, int timeout_ms, struct tw_delivery **out, si
 		if (w->n_backlog != 0 || timeout_ms == 0) {
 			wait = 0;
 		} else if (timeout_ms > 0) {
-			uint64_t spent = now_ms() - start;
+			uint64_t spent = tw_monotonic_ms() - start;
 
 			if (spent >= (uint64_t)timeout_ms)
 				wait = 0;
@@ -550,7 +542,7 @@ tw_worker_poll(struct tw_worker *w, int timeout_ms, struct tw_delivery **out, si
 			w->n_backlog--;
 		}
 		if (n != 0 || timeout_ms == 0 ||
-		    (timeout_ms > 0 && now_ms() - start >= (uint64_t)timeout_ms))
+		    (timeout_ms > 0 && tw_monotonic_ms() - start >= (uint64_t)timeout_ms))
 			return (int)n;
 	}
 }
@@ -590,7 +582,7 @@ tw_worker_ack(struct tw_worker *w, uint64_t tag, const struct tw_ack *a)
 		for (i = 0; i < PENDING_ACKS && w->pend[i].tag != 0; i++)
 			;
 		if (i < PENDING_ACKS) {
-			w->pend[i] = (struct pending_ack){ .tag = tag, .sent_ms = now_ms(),
+			w->pend[i] = (struct pending_ack){ .tag = tag, .sent_ms = tw_monotonic_ms(),
 							   .attempts = 1, .len = len, .bytes = copy };
 			copy = NULL;
 		}

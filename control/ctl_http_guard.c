@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "ctl_http_guard.h"
+#include "tw_clock.h"
 
 const char *const ctl_http_counter_names[CTL_HTTP__MAX] = {
 #define X(n) #n,
@@ -30,15 +31,6 @@ struct ctl_http_conn {
 	bool pending;          /* waiting for request headers */
 	bool stream;           /* an event stream: no deadline applies */
 };
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 int
 ctl_http_guard_init(struct ctl_http_guard *g, const char *token_path, long gid)
@@ -127,7 +119,7 @@ ctl_http_guard_notify(void *cls, struct MHD_Connection *conn, void **socket_cont
 		if (c == NULL)
 			return; /* not tracked: libmicrohttpd's own timeout still applies */
 		c->fd = fd != NULL ? fd->connect_fd : -1;
-		c->since_ms = now_ms();
+		c->since_ms = tw_monotonic_ms();
 		c->pending = true;
 		pthread_mutex_lock(&g->lock);
 		c->next = g->conns;
@@ -194,7 +186,7 @@ ctl_http_guard_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	pthread_mutex_lock(&g->lock);
 	if (!c->pending && !c->stream && c->fd >= 0) {
 		c->pending = true;
-		c->since_ms = now_ms();
+		c->since_ms = tw_monotonic_ms();
 		g->n_pending++;
 	}
 	pthread_mutex_unlock(&g->lock);
@@ -203,7 +195,7 @@ ctl_http_guard_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 void
 ctl_http_guard_reap(struct ctl_http_guard *g)
 {
-	uint64_t now = now_ms();
+	uint64_t now = tw_monotonic_ms();
 
 	pthread_mutex_lock(&g->lock);
 	/* bounded by the daemon's connection limit */

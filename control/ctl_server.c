@@ -22,6 +22,7 @@
 #include "ctl_server.h"
 #include "tw_ctl_socket.h"
 #include "tw_limits.h"
+#include "tw_clock.h"
 
 #define ACCEPTS_PER_POLL 64     /* bounds one pass's accept loop */
 #define PARKED_RETRY_MS 20      /* how often a waiting events request looks again */
@@ -51,15 +52,6 @@ struct ctl_conn {
 	Taskwire__Control__Request *parked; /* an events request waiting for events */
 	uint64_t park_until_ms;
 };
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 int
 ctl_server_open(struct ctl_server *s, const char *path, long group)
@@ -660,7 +652,7 @@ ctl_server_poll(struct ctl_server *s, struct ctl_ctx *ctx, int timeout_ms)
 {
 	struct pollfd p[CTL_MAX_CLIENTS + 1];
 	int map[CTL_MAX_CLIENTS + 1];
-	uint64_t now = now_ms(), next = now + (uint64_t)timeout_ms;
+	uint64_t now = tw_monotonic_ms(), next = now + (uint64_t)timeout_ms;
 	int n = 0, ret;
 
 	p[n] = (struct pollfd){ .fd = s->listen_fd, .events = POLLIN };
@@ -685,7 +677,7 @@ ctl_server_poll(struct ctl_server *s, struct ctl_ctx *ctx, int timeout_ms)
 	ret = poll(p, (nfds_t)n, next > now ? (int)(next - now) : 0);
 	if (ret < 0)
 		return errno == EINTR ? 0 : -errno;
-	now = now_ms();
+	now = tw_monotonic_ms();
 	for (int k = 1; k < n && ret > 0; k++) {
 		struct ctl_conn *c = &s->conns[map[k]];
 
@@ -704,6 +696,6 @@ ctl_server_poll(struct ctl_server *s, struct ctl_ctx *ctx, int timeout_ms)
 		accept_new(s, now);
 	else if (p[0].revents & (POLLERR | POLLNVAL))
 		return -EIO;
-	expire(s, ctx, now_ms());
+	expire(s, ctx, tw_monotonic_ms());
 	return 0;
 }

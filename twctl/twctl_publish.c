@@ -20,6 +20,7 @@
 #include "taskwire/client.h"
 #include "tw_units.h"
 #include "twctl.h"
+#include "tw_clock.h"
 
 #define MAX_HEADERS 32
 #define CONFIRM_TIMEOUT_MS 3000
@@ -302,25 +303,16 @@ on_event(const struct tw_event *ev, void *arg)
 	w->out->detail = strdup(ev->detail != NULL ? ev->detail : "");
 }
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Flush and wait for the confirm only. @return 0, -ETIMEDOUT or -errno. */
 int
 twctl_wait_confirm(struct tw_client *c, uint64_t id, int timeout_ms, struct tw_outcome *out)
 {
 	struct confirm_wait w = { id, out };
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	uint64_t deadline = tw_monotonic_ms() + (uint64_t)timeout_ms;
 	int ret = tw_client_flush(c);
 
 	while (ret >= 0 && !out->confirmed) {
-		uint64_t now = now_ms();
+		uint64_t now = tw_monotonic_ms();
 
 		if (now >= deadline)
 			return -ETIMEDOUT;

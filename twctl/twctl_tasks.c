@@ -20,6 +20,7 @@
 #include "taskwire/client.h"
 #include "twctl.h"
 #include "twctl_table.h"
+#include "tw_clock.h"
 
 #define POLL_MS 50
 
@@ -131,15 +132,6 @@ print_result(const struct twctl_opts *o, const Taskwire__Control__TaskResult *r)
 	}
 }
 
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 int
 twctl_result(const struct twctl_opts *o, int argc, char **argv)
 {
@@ -159,7 +151,7 @@ twctl_result(const struct twctl_opts *o, int argc, char **argv)
 		if (*end != '\0' || wait_s <= 0 || wait_s > 86400)
 			return twctl_usage_error("twctl: result --wait: 0 < S <= 86400");
 	}
-	deadline = mono_ms() + (uint64_t)(wait_s * 1000);
+	deadline = tw_monotonic_ms() + (uint64_t)(wait_s * 1000);
 	for (;;) {
 		ret = task_request(o, TASKWIRE__CONTROL__REQUEST__BODY_RESULT, id, &resp);
 		if (ret != TWCTL_OK)
@@ -169,7 +161,7 @@ twctl_result(const struct twctl_opts *o, int argc, char **argv)
 			taskwire__control__response__free_unpacked(resp, NULL);
 			return TWCTL_FAILED;
 		}
-		if (final_state(resp->result->state) || mono_ms() >= deadline)
+		if (final_state(resp->result->state) || tw_monotonic_ms() >= deadline)
 			break;
 		taskwire__control__response__free_unpacked(resp, NULL);
 		usleep(POLL_MS * 1000);

@@ -25,7 +25,10 @@ trap cleanup EXIT
 in_ns() { ip netns exec "$TW_NETNS" env TW_ENGINE="$TW_ENGINE" TW_SOCKET="$TW_SOCKET" "$@"; }
 
 port=$((20000 + RANDOM % 20000))
-(cd "$chat" && in_ns /usr/bin/python3 -m daphne -b 127.0.0.1 -p "$port" chatsite.asgi:application) \
+# exec all the way down (ip netns exec and env exec too): $! is daphne itself,
+# so the cleanup's stop reaches it
+(cd "$chat" && exec ip netns exec "$TW_NETNS" env TW_ENGINE="$TW_ENGINE" TW_SOCKET="$TW_SOCKET" \
+	/usr/bin/python3 -m daphne -b 127.0.0.1 -p "$port" chatsite.asgi:application) \
 	>"$TW_DIR/daphne.log" 2>&1 &
 pids+=($!)
 for ((i = 0; i < 100; i++)); do
@@ -40,7 +43,7 @@ page() { # NAME: a browser page in the lobby for 15 s, its DOM and screenshot in
 	local prof
 	prof=$(mktemp -d /tmp/tw-dash.XXXXXX)
 	profiles+=("$prof")
-	in_ns timeout -k 5 90 /usr/bin/python3 "$root/tests/integration/dashboard_cdp.py" \
+	ip netns exec "$TW_NETNS" timeout -k 5 90 /usr/bin/python3 "$root/tests/integration/dashboard_cdp.py" \
 		--profile "$prof" --wait 15 --dom "$TW_DIR/chat-$1.html" \
 		--screenshot "$TW_DIR/chat-$1.png" --log "$TW_DIR/chromium-$1.log" \
 		"http://127.0.0.1:$port/chat/lobby/?name=$1&say=hi-from-$1&delay_ms=2000" &
@@ -66,4 +69,6 @@ for who in ada bob; do
 	echo "ok: $who's page shows both hellos and the notice ($(grep -o '<li>' "$dom" | wc -l) messages)"
 done
 grep -qi "traceback" "$TW_DIR/daphne.log" && fail "daphne logged an error: $(grep -A5 -i traceback "$TW_DIR/daphne.log")"
+tw_stop_pid "${pids[0]}" || fail "daphne did not stop"
+kill -0 "${pids[0]}" 2>/dev/null && fail "daphne still running"
 echo "chat_test: all passed"
