@@ -129,8 +129,13 @@ tw_wire_decode_subscribe(struct tw_str span, struct tw_subscribe_view *s)
 	return NULL;
 }
 
-bool
-tw_wire_subscribe_queue_next(struct tw_str *rest, struct tw_str *queue)
+/*
+ * The next length-delimited field numbered `want` in the span *rest (the
+ * fields after it stay in *rest): the walk shared by a subscription's
+ * queues and a frame's acks. @return false, *rest emptied, when none is left.
+ */
+static bool
+next_len_field(struct tw_str *rest, uint32_t want, struct tw_str *out)
 {
 	struct cursor c;
 
@@ -141,16 +146,14 @@ tw_wire_subscribe_queue_next(struct tw_str *rest, struct tw_str *queue)
 	while (c.p < c.end) {
 		uint32_t field;
 		unsigned wt;
-		struct tw_str s;
 
 		if (!get_tag(&c, &field, &wt))
 			break;
-		if (field == F_SUB_QUEUES && wt == WT_LEN) {
-			if (!get_len(&c, &s))
+		if (field == want && wt == WT_LEN) {
+			if (!get_len(&c, out))
 				break;
 			rest->len -= (uint32_t)(c.p - rest->p);
 			rest->p = c.p;
-			*queue = s;
 			return true;
 		}
 		if (!skip_field(&c, wt))
@@ -158,6 +161,12 @@ tw_wire_subscribe_queue_next(struct tw_str *rest, struct tw_str *queue)
 	}
 	rest->len = 0;
 	return false;
+}
+
+bool
+tw_wire_subscribe_queue_next(struct tw_str *rest, struct tw_str *queue)
+{
+	return next_len_field(rest, F_SUB_QUEUES, queue);
 }
 
 /* One validated Ack message into a. */
@@ -209,31 +218,12 @@ decode_ack(struct tw_str body, struct tw_ack_view *a)
 bool
 tw_wire_ack_next(struct tw_str *rest, struct tw_ack_view *a)
 {
-	struct cursor c;
+	struct tw_str s;
 
-	if (rest->len == 0)
+	if (!next_len_field(rest, F_FRAME_ACKS, &s))
 		return false;
-	c = (struct cursor){ rest->p, rest->p + rest->len };
-	while (c.p < c.end) {
-		uint32_t field;
-		unsigned wt;
-		struct tw_str s;
-
-		if (!get_tag(&c, &field, &wt))
-			break;
-		if (field == F_FRAME_ACKS && wt == WT_LEN) {
-			if (!get_len(&c, &s))
-				break;
-			rest->len -= (uint32_t)(c.p - rest->p);
-			rest->p = c.p;
-			decode_ack(s, a);
-			return true;
-		}
-		if (!skip_field(&c, wt))
-			break;
-	}
-	rest->len = 0;
-	return false;
+	decode_ack(s, a);
+	return true;
 }
 
 /* --- encoder: proto3 defaults left off the wire, fields in number order, as protobuf-c --- */

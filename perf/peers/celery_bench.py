@@ -7,12 +7,12 @@ The publisher sends N noop tasks with .delay(), then waits for every
 result, and prints one JSON line: tasks, seconds, tasks_per_sec.
 Run with Debian's /usr/bin/python3 (python3-celery, python3-redis).
 """
-import json
 import os
 import sys
-import time
 
 from celery import Celery
+
+from timed_publish import timed_publish
 
 app = Celery("twbench",
              broker=os.environ.get("TW_PEER_BROKER", "redis://127.0.0.1:6390/0"),
@@ -28,14 +28,7 @@ def noop():
 
 
 def publish(n):
-    noop.delay().get(timeout=60)  # warm-up: connections, queues, worker ready
-    start = time.perf_counter()
-    pending = [noop.delay() for _ in range(n)]
-    for r in pending:
-        r.get(timeout=300)
-    seconds = time.perf_counter() - start
-    print(json.dumps({"tasks": n, "seconds": round(seconds, 3),
-                      "tasks_per_sec": round(n / seconds, 1)}))
+    timed_publish(noop, n)
 
 
 if __name__ == "__main__":
