@@ -109,7 +109,7 @@ DP_TEST_BINS := $(patsubst tests/dp/%.c,$(BUILD)/tests/dp/%,$(DP_TEST_SRCS))
 IT_SRCS := $(wildcard tests/integration/*_test.c)
 IT_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(IT_SRCS))
 
-.PHONY: all deps run test unit-test integration-test up down clean perf perf-peers perf-livechange perf-routing perf-scale perf-workers \
+.PHONY: all deps run test unit-test integration-test up down clean perf perf-cost perf-peers perf-livechange perf-routing perf-scale perf-workers \
 	perf-store perf-wheel perf-tasks perf-scrape perf-smoke fuzz fuzz-build python-client \
 	perf-python perf-workflows
 .SECONDARY:
@@ -292,6 +292,10 @@ perf: deps all
 # Live routing changes under load on memif, next to the same load without changes.
 perf-livechange: deps all
 	@bash perf/livechange-memif.sh
+
+# Where a task's cycles go on the polling lcore (perf record by stage), 1 and 32 tasks per frame.
+perf-cost: deps all
+	@bash perf/cost-table.sh
 
 # Tasks/s against worker lcores (pipeline plan); says so when the machine has too few CPUs.
 perf-scale: deps all
