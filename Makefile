@@ -336,7 +336,7 @@ perf-wheel: $(BUILD)/tw-wheel-bench
 	@mkdir -p perf/results
 	$(BUILD)/tw-wheel-bench --repeat 3 --markdown | tee perf/results/wheel.md
 
-# One Python process publishing confirmed tasks: taskwire's Python client vs Celery .delay() to Redis.
+# Python workers and publishers: taskwire's next to Celery's with Redis and RabbitMQ, same tasks, same run.
 perf-python: deps all
 	@bash perf/python-vs-celery.sh
 

@@ -8,6 +8,7 @@
 #   TW_PEER_TASKS  tasks per Celery run (default 20000)
 set -uo pipefail
 . "$(dirname "$0")/perf-lib.sh"
+. "$(dirname "$0")/peers-lib.sh"
 
 n=${TW_PEER_TASKS:-20000}
 out=$TW_ROOT/perf/results
@@ -17,22 +18,10 @@ rm -rf "$work"
 mkdir -p "$out" "$work"
 py=/usr/bin/python3
 pids=()
-rabbit_started=0
-epmd_before=0
-pgrep -x epmd >/dev/null && epmd_before=1
 cleanup() {
-	if [ $rabbit_started -eq 1 ]; then
-		# the node outlives the shell that started it: ask it to stop, then make sure
-		timeout 60 su rabbitmq -s /bin/sh -c "HOME=$rdir rabbitmqctl -n twperf@localhost stop" \
-			>/dev/null 2>&1
-		pkill -u rabbitmq -f "twperf@localhost|$rdir" 2>/dev/null
-		for ((i = 0; i < 100; i++)); do pgrep -f "beam.*$rdir" >/dev/null || break; sleep 0.1; done
-		pkill -KILL -u rabbitmq -f "$rdir" 2>/dev/null
-		[ $epmd_before -eq 0 ] && epmd -kill >/dev/null 2>&1
-	fi
+	peers_stop
 	for p in "${pids[@]}"; do tw_stop_pid "$p"; done
-	if pgrep -f "beam.*$rdir" >/dev/null || pgrep -f "redis-server .*6390" >/dev/null ||
-		pgrep -f "nats-server -p 4230" >/dev/null; then
+	if pgrep -f "nats-server -p 4230" >/dev/null; then
 		echo "perf-peers: a peer process is still running" >&2
 	fi
 }
@@ -40,15 +29,6 @@ trap cleanup EXIT
 
 install_peers() {
 	bash "$TW_ROOT/perf/install-services.sh" redis-server rabbitmq-server python3-celery python3-redis nats-server
-}
-
-wait_port() { # port, seconds
-	local i
-	for ((i = 0; i < $2 * 10; i++)); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
 }
 
 # One Celery run: worker (solo pool) on CPU 1, publisher on CPU 0.
@@ -69,25 +49,9 @@ celery_run() { # name broker backend
 
 install_peers || { echo "perf-peers: cannot install the peers"; exit 1; }
 
-# Redis, private: port 6390, no persistence
-redis-server --port 6390 --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
-	--dir "$work" >"$work/redis.log" 2>&1 &
-pids+=($!)
-wait_port 6390 20 || { echo "perf-peers: redis did not start"; exit 1; }
-
-# RabbitMQ, private node run as the rabbitmq user, its folders owned by it
-if (exec 3<>/dev/tcp/127.0.0.1/5680) 2>/dev/null; then
-	echo "perf-peers: port 5680 is taken (a RabbitMQ left from another run?)"; exit 1
-fi
-mkdir -p "$rdir/mnesia" "$rdir/log"
-chown -R rabbitmq:rabbitmq "$rdir"
-su rabbitmq -s /bin/sh -c "RABBITMQ_NODENAME=twperf@localhost RABBITMQ_NODE_PORT=5680 \
-	RABBITMQ_DIST_PORT=25680 RABBITMQ_MNESIA_BASE=$rdir/mnesia RABBITMQ_LOG_BASE=$rdir/log \
-	RABBITMQ_CONFIG_FILE=$rdir/none RABBITMQ_ENABLED_PLUGINS_FILE=$rdir/plugins \
-	HOME=$rdir exec rabbitmq-server" >"$work/rabbitmq.log" 2>&1 &
-pids+=($!)
-rabbit_started=1
-wait_port 5680 90 || { echo "perf-peers: rabbitmq did not start"; tail -20 "$work/rabbitmq.log"; exit 1; }
+# Redis and RabbitMQ, private (ports 6390 and 5680)
+peers_redis_start 6390 "$work" || { echo "perf-peers: redis did not start"; exit 1; }
+peers_rabbitmq_start twperf 5680 "$rdir" || { echo "perf-peers: rabbitmq did not start"; exit 1; }
 
 echo "perf-peers: Celery + Redis, $n noop tasks"
 redis_tps=$(celery_run celery-redis "redis://127.0.0.1:6390/0" "redis://127.0.0.1:6390/1") || redis_tps=0
@@ -98,7 +62,7 @@ rabbit_tps=$(celery_run celery-rabbitmq "amqp://guest:guest@127.0.0.1:5680//" "r
 # and its result), a requester on CPU 0 keeps 4096 in flight
 nats-server -p 4230 -a 127.0.0.1 >"$work/nats.log" 2>&1 &
 pids+=($!)
-wait_port 4230 20 || { echo "perf-peers: nats-server did not start"; exit 1; }
+peers_wait_port 4230 20 || { echo "perf-peers: nats-server did not start"; exit 1; }
 taskset -c 1 "$TW_BUILD/nats-bench" respond 4230 >"$work/nats-respond.log" 2>&1 &
 resp=$!
 pids+=("$resp")

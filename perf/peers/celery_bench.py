@@ -1,18 +1,18 @@
 """Celery side of `make perf-peers`: the same noop workload as taskwire's.
 
 Worker:    python3 -m celery -A celery_bench worker --pool=solo ...
-Publisher: python3 celery_bench.py publish N
+Publisher: python3 celery_bench.py publish|latency N [noop|sleep1ms]
 Broker and result backend come from TW_PEER_BROKER and TW_PEER_BACKEND.
-The publisher sends N noop tasks with .delay(), then waits for every
-result, and prints one JSON line: tasks, seconds, tasks_per_sec.
+The publisher times N tasks with .delay() and every result awaited, or M
+round trips one after another, and prints one JSON line (timed_publish.py).
 Run with Debian's /usr/bin/python3 (python3-celery, python3-redis).
 """
 import os
-import sys
+import time
 
 from celery import Celery
 
-from timed_publish import timed_publish
+from timed_publish import main
 
 app = Celery("twbench",
              broker=os.environ.get("TW_PEER_BROKER", "redis://127.0.0.1:6390/0"),
@@ -27,11 +27,10 @@ def noop():
     return None
 
 
-def publish(n):
-    timed_publish(noop, n)
+@app.task(name="sleep1ms")
+def sleep1ms():
+    time.sleep(0.001)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] != "publish":
-        sys.exit("usage: celery_bench.py publish N")
-    publish(int(sys.argv[2]))
+    main({"noop": noop, "sleep1ms": sleep1ms}, "celery_bench.py")

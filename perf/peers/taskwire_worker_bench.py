@@ -4,17 +4,18 @@ task, in a Python worker (python3 -m taskwire worker -A taskwire_worker_bench
 noop.delay(), then every result awaited.
 
 Worker:    python3 -m taskwire worker -A taskwire_worker_bench -Q pybench -P solo
-Publisher: python3 taskwire_worker_bench.py publish N
-Prints one JSON line: tasks, seconds, tasks_per_sec. Run with Debian's
+Publisher: python3 taskwire_worker_bench.py publish|latency N [noop|sleep1ms]
+Prints one JSON line (see timed_publish.py). Run with Debian's
 /usr/bin/python3, TW_ENGINE and TW_SOCKET set, inside the engine's namespace.
 """
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "..", "clients", "python"))
 import taskwire  # noqa: E402
-from timed_publish import timed_publish  # noqa: E402
+from timed_publish import main  # noqa: E402
 
 app = taskwire.App("twbench")
 app.conf.task_default_queue = "pybench"
@@ -25,11 +26,10 @@ def noop():
     return None
 
 
-def publish(n):
-    timed_publish(noop, n)
+@app.task(name="sleep1ms")
+def sleep1ms():
+    time.sleep(0.001)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] != "publish":
-        sys.exit("usage: taskwire_worker_bench.py publish N")
-    publish(int(sys.argv[2]))
+    main({"noop": noop, "sleep1ms": sleep1ms}, "taskwire_worker_bench.py")
