@@ -111,7 +111,7 @@ IT_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(IT_SR
 
 .PHONY: all deps run test unit-test integration-test up down clean perf perf-cost perf-peers perf-livechange perf-routing perf-scale perf-workers \
 	perf-store perf-wheel perf-tasks perf-scrape perf-smoke fuzz fuzz-build python-client \
-	perf-python perf-workflows
+	perf-python perf-workflows perf-channels
 .SECONDARY:
 
 EXAMPLES := $(BUILD)/examples/libtw_example_tasks.so $(BUILD)/examples/libtw_broken_tasks.so \
@@ -339,6 +339,10 @@ perf-wheel: $(BUILD)/tw-wheel-bench
 # Python workers and publishers: taskwire's next to Celery's with Redis and RabbitMQ, same tasks, same run.
 perf-python: deps all
 	@bash perf/python-vs-celery.sh
+
+# The Django Channels layer on taskwire next to channels_redis on a private Redis, one run.
+perf-channels: deps all
+	@bash perf/channels-bench.sh
 
 # What a workflow step costs next to a plain task, in the same run.
 perf-workflows: deps all

@@ -21,6 +21,7 @@ PACKAGES=(
 	python3-pytest python3-django        # its tests (make test) and its Django example
 	python3-venv python3-setuptools python3-wheel  # pip install ./clients/python offline (its test)
 	python3-django-channels python3-msgpack  # the Channels layer on taskwire (taskwire.contrib.channels)
+	python3-channels-redis               # make perf-channels: channels_redis beside it (redis-server: perf/install-services.sh)
 )
 
 missing=()
