@@ -1,6 +1,7 @@
 /*
- * Private to the wire codec files (tw_wire.c, tw_wire_publisher.c) and
- * libtaskwire (its frame-size accounting): field
+ * Private to the wire codec files (tw_wire.c, tw_wire_publisher.c),
+ * libtaskwire (its frame-size accounting) and tw-loadgen (replies counted
+ * without a decode): field
  * numbers of proto/taskwire.proto and the varint/fixed/length readers and
  * writers both sides share. Static inline; no state.
  */
