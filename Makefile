@@ -65,6 +65,7 @@ CTL_INC := $(BROKER_INC) -Icontrol
 CLIENT_INC := $(COMMON_INC) -Iclient
 TWCTL_INC := $(COMMON_INC) -Itwctl
 WORKER_INC := $(CLIENT_INC) -Iworker
+AMQP_INC := $(COMMON_INC) -Iamqp
 # perf tools and tests drive every layer
 ALL_INC := $(BROKER_INC) -Idataplane -Icontrol -Iclient -Iperf
 $(OBJ)/common/%.o: DIR_INC = $(COMMON_INC)
@@ -74,6 +75,7 @@ $(OBJ)/control/%.o: DIR_INC = $(CTL_INC)
 $(OBJ)/client/%.o: DIR_INC = $(CLIENT_INC)
 $(OBJ)/twctl/%.o: DIR_INC = $(TWCTL_INC)
 $(OBJ)/worker/%.o: DIR_INC = $(WORKER_INC)
+$(OBJ)/amqp/%.o: DIR_INC = $(AMQP_INC)
 DIR_INC ?= $(ALL_INC)
 ALL_CFLAGS = $(DIR_INC) $(CPPFLAGS) $(PKG_CFLAGS) $(TW_CFLAGS) $(CFLAGS) -MMD -MP
 
@@ -100,7 +102,8 @@ LIB_PERF := $(BUILD)/libtw_perf.a
 
 BINS := $(BUILD)/tw-dataplane $(BUILD)/tw-control $(BUILD)/twctl $(BUILD)/tw-publish-bench \
 	$(BUILD)/tw-route-bench $(BUILD)/tw-store-bench $(BUILD)/tw-wheel-bench $(BUILD)/tw-loadgen \
-	$(BUILD)/nats-bench $(BUILD)/tw-workflow-bench $(BUILD)/tw-pause-probe $(BUILD)/tw-worker
+	$(BUILD)/nats-bench $(BUILD)/tw-workflow-bench $(BUILD)/tw-pause-probe $(BUILD)/tw-worker \
+	$(BUILD)/tw-amqp
 
 UNIT_SRCS := $(wildcard tests/unit/*_test.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
@@ -190,6 +193,10 @@ WORKER_SRCS := $(wildcard worker/*.c)
 $(BUILD)/tw-worker: $(call objs,$(WORKER_SRCS)) $(LIB_CLIENT) $(DP_EXPORTS)
 	$(CC) $(LDFLAGS) $(DP_LDFLAGS) -o $@ $(filter-out $(DP_EXPORTS),$^) \
 		$(shell pkg-config --libs libprotobuf-c nettle) -ldl -lpthread
+# tw-amqp: the AMQP 0-9-1 front door; no DPDK, libtaskwire and what it needs only.
+AMQP_SRCS := $(wildcard amqp/*.c)
+$(BUILD)/tw-amqp: $(call objs,$(AMQP_SRCS)) $(LIB_CLIENT)
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs libprotobuf-c nettle) -lpthread
 $(BUILD)/tw-publish-bench: $(OBJ)/perf/tw_publish_bench.o $(LIB_CLIENT)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 $(BUILD)/tw-workflow-bench: $(OBJ)/perf/tw_workflow_bench.o $(LIB_CLIENT)

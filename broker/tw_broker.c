@@ -276,6 +276,22 @@ release_hold(int slot)
 }
 
 int
+tw_broker_queue_hold(struct tw_broker *b, const char *name, char *err)
+{
+	int s = tw_broker_queue_find(b, name);
+	const struct rte_memzone *mz = rte_memzone_lookup(TW_RC_QUEUES_MZ);
+
+	if (s < 0)
+		return tw_broker_fail(err, -ENOENT, "no queue '%s'", name);
+	/* no table: an engine without remote consumers could never serve it */
+	if (mz == NULL)
+		return tw_broker_fail(err, -ENOTSUP, "the engine takes no remote consumers");
+	__atomic_store_n(&((struct tw_rc_queues *)mz->addr)->held[s], b->sh->queues[s].ring,
+			 __ATOMIC_RELAXED);
+	return 0;
+}
+
+int
 tw_broker_queue_delete(struct tw_broker *b, const char *name, uint64_t *discarded, char *err)
 {
 	int s = tw_broker_queue_find(b, name), ret;

@@ -73,6 +73,11 @@ int tw_broker_overflow_parse(const char *name);
  * dropped with the queue.
  */
 int tw_broker_queue_delete(struct tw_broker *b, const char *name, uint64_t *discarded, char *err);
+/**
+ * Make the queue remote consumers' now (as a Subscribe with hold would):
+ * worker lcores never take its tasks. Undone when the queue is deleted.
+ */
+int tw_broker_queue_hold(struct tw_broker *b, const char *name, char *err);
 /** Drop every waiting task (the rings are MC: this competes safely with workers). */
 int tw_broker_queue_purge(struct tw_broker *b, const char *name, uint64_t *purged, char *err);
 

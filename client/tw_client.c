@@ -215,6 +215,10 @@ task_cost(const struct tw_publish *p, size_t name_len, size_t ex_len, size_t key
 		body += 2;
 	if (p->result_expires_s)
 		body += 1 + varint_size(p->result_expires_s);
+	if (p->amqp_properties_len) {
+		body += 1 + field_len(p->amqp_properties_len); /* field 27: a 2-byte tag */
+		arena += p->amqp_properties_len + 1;
+	}
 	for (size_t h = 0; h < p->n_headers; h++) {
 		size_t kl = strlen(p->headers[h].key), vl = strlen(p->headers[h].value);
 		size_t hb = (kl ? field_len(kl) : 0) + (vl ? field_len(vl) : 0);
@@ -275,7 +279,8 @@ tw_client_publish(struct tw_client *c, const struct tw_publish *p, uint64_t *tas
 	Taskwire__Task *t;
 	int ret;
 
-	if (p->task == NULL || p->task[0] == '\0' || (p->args_len != 0 && p->args == NULL))
+	if (p->task == NULL || p->task[0] == '\0' || (p->args_len != 0 && p->args == NULL) ||
+	    (p->amqp_properties_len != 0 && p->amqp_properties == NULL))
 		return -EINVAL;
 	name_len = strlen(p->task);
 	if (name_len >= TW_NAME_MAX || ex_len >= TW_NAME_MAX || key_len >= TW_NAME_MAX ||
@@ -306,6 +311,11 @@ tw_client_publish(struct tw_client *c, const struct tw_publish *p, uint64_t *tas
 	t->args.data = (uint8_t *)arena_copy(c, p->args != NULL ? p->args : "", p->args_len);
 	t->args.len = p->args_len;
 	t->priority = p->priority;
+	if (p->amqp_properties_len != 0) {
+		t->amqp_properties.data = (uint8_t *)arena_copy(c, p->amqp_properties,
+								p->amqp_properties_len);
+		t->amqp_properties.len = p->amqp_properties_len;
+	}
 	tw_client_set_options(t, p, &c->retry[c->frame.n_tasks]);
 	if (t->eta_ms != 0)
 		c->pending_delayed = true; /* its result may come much later: not waited for */

@@ -54,6 +54,9 @@ struct tw_worker {
 	char host[64];
 	uint32_t prefetch, lease_ms, heartbeat_ms;     /* asked */
 	uint32_t g_prefetch, g_lease_ms, g_heartbeat_ms; /* granted */
+	bool hold;               /* Subscribe.hold */
+	bool cancelling;         /* Cancel sent: the next answer for us is its answer */
+	bool cancel_answered;
 	bool subscribed;         /* the engine's answer arrived (ok) */
 	bool refused;
 	bool resubscribe;        /* the engine forgot us: subscribe again */
@@ -114,6 +117,7 @@ send_subscribe(struct tw_worker *w)
 	s.prefetch = w->prefetch;
 	s.lease_ms = w->lease_ms;
 	s.heartbeat_ms = w->heartbeat_ms;
+	s.hold = w->hold;
 	f.subscribe = &s;
 	return send_frame(w, &f, NULL, NULL);
 }
@@ -177,6 +181,9 @@ tw_delivery_free(struct tw_delivery *d)
 	free(d->headers);
 	free(d->queue);
 	free(d->task_name);
+	free(d->exchange);
+	free(d->routing_key);
+	free(d->amqp_properties);
 	free(d->args);
 	free(d);
 }
@@ -202,6 +209,13 @@ delivery_of(const Taskwire__Deliver *m)
 	d->lease_ms = m->lease_ms;
 	d->queue = dup_str(m->queue);
 	d->task_name = dup_str(t->name);
+	d->exchange = dup_str(t->exchange);
+	d->routing_key = dup_str(t->routing_key);
+	if (t->amqp_properties.len != 0) {
+		d->amqp_properties = (uint8_t *)tw_client_dup_bytes(t->amqp_properties.data,
+								    t->amqp_properties.len);
+		d->amqp_properties_len = t->amqp_properties.len;
+	}
 	d->args = (uint8_t *)tw_client_dup_bytes(args->data, args->len);
 	d->args_len = args->len;
 	if (t->retry != NULL) {
@@ -222,7 +236,8 @@ delivery_of(const Taskwire__Deliver *m)
 			}
 		}
 	}
-	if (d->queue == NULL || d->task_name == NULL || d->args == NULL) {
+	if (d->queue == NULL || d->task_name == NULL || d->args == NULL || d->exchange == NULL ||
+	    d->routing_key == NULL || (t->amqp_properties.len != 0 && d->amqp_properties == NULL)) {
 		tw_delivery_free(d);
 		return NULL;
 	}
@@ -278,6 +293,10 @@ handle_frame(struct tw_worker *w, const Taskwire__Frame *f)
 
 		if (r->consumer_id != w->id)
 			continue;
+		if (w->cancelling) {
+			w->cancel_answered = true;
+			continue;
+		}
 		if (r->ok) {
 			w->subscribed = true;
 			w->refused = false;
@@ -399,6 +418,7 @@ tw_worker_open(const char *engine, const struct tw_worker_opts *o, char *err, si
 	}
 	w->prefetch = o->prefetch != 0 ? o->prefetch : 1;
 	w->lease_ms = o->lease_ms;
+	w->hold = o->hold;
 	w->heartbeat_ms = o->heartbeat_ms != 0 ? o->heartbeat_ms : DEFAULT_HEARTBEAT_MS;
 	w->g_heartbeat_ms = w->heartbeat_ms;
 	snprintf(w->name, sizeof(w->name), "%s", o->name != NULL ? o->name : "tw-worker");
@@ -483,7 +503,17 @@ tw_worker_close(struct tw_worker *w)
 				receive(w, 20);
 			}
 		}
-		send_id_message(w, true);
+		/* the answer says the engine has put back what this consumer had
+		 * unacked: once close returns, those tasks are in their queues
+		 * again (bounded: three sends, 100 ms apart) */
+		w->cancelling = true;
+		for (int attempt = 0; attempt < 3 && !w->cancel_answered; attempt++) {
+			uint64_t until_c = tw_monotonic_ms() + 100;
+
+			send_id_message(w, true);
+			while (!w->cancel_answered && tw_monotonic_ms() < until_c)
+				receive(w, 10);
+		}
 	}
 	for (size_t i = 0; i < PENDING_ACKS; i++)
 		free(w->pend[i].bytes);
@@ -497,6 +527,12 @@ tw_worker_close(struct tw_worker *w)
 		close(w->fd);
 	pthread_mutex_destroy(&w->mu);
 	free(w);
+}
+
+int
+tw_worker_fd(const struct tw_worker *w)
+{
+	return w->fd;
 }
 
 void

@@ -217,6 +217,8 @@ ctl_handle(struct ctl_ctx *ctx, const Taskwire__Control__Request *req, struct ct
 		ret = tw_broker_queue_spec_from_pb(req->queue_declare, &q, r->err);
 		if (ret == 0)
 			ret = tw_broker_queue_declare(b, &q, r->err);
+		if (ret == 0 && req->queue_declare->remote)
+			ret = tw_broker_queue_hold(b, q.name, r->err);
 	}
 		break;
 	case TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_DELETE:

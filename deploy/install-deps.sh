@@ -22,6 +22,7 @@ PACKAGES=(
 	python3-venv python3-setuptools python3-wheel  # pip install ./clients/python offline (its test)
 	python3-django-channels python3-msgpack  # the Channels layer on taskwire (taskwire.contrib.channels)
 	python3-channels-redis               # make perf-channels: channels_redis beside it (redis-server: perf/install-services.sh)
+	python3-pika python3-amqp python3-kombu python3-celery  # tw-amqp's tests: unmodified AMQP 0-9-1 clients
 )
 
 missing=()

@@ -67,6 +67,10 @@ struct tw_publish {
 	const struct tw_retry_policy *retry; /* overrides the registered policy (taskwire/retry.h) */
 	bool ignore_result;           /* not kept in the result store */
 	uint32_t result_expires_s;    /* how long the store keeps the result; 0: its default */
+	/* An AMQP message (tw-amqp): its content-header property flags and
+	 * list, carried byte for byte to its consumer; args is the body. */
+	const void *amqp_properties;
+	size_t amqp_properties_len;
 };
 
 /* Mirrors proto/taskwire.proto enums. */

@@ -40,6 +40,8 @@ struct tw_worker_opts {
 	const char *name;             /* shown by the engine; NULL: "tw-worker" */
 	uint64_t consumer_id;         /* 0: a random one */
 	int subscribe_timeout_ms;     /* waiting for the engine's answer; 0: 3000 */
+	bool hold;                    /* the queues stay remote consumers' (Subscribe.hold):
+				       * the engine's lcores never take their tasks */
 };
 
 /* One task to run. Owned by the caller until tw_delivery_free(). */
@@ -59,6 +61,10 @@ struct tw_delivery {
 	size_t n_headers;
 	const struct tw_retry_policy *retry; /* the message's own policy, NULL: none */
 	struct tw_retry_policy retry_storage;
+	char *exchange;               /* where it was published */
+	char *routing_key;
+	uint8_t *amqp_properties;     /* an AMQP message's property bytes (NULL: none) */
+	size_t amqp_properties_len;
 };
 
 enum tw_ack_outcome {
@@ -93,9 +99,15 @@ struct tw_worker *tw_worker_open(const char *engine, const struct tw_worker_opts
 
 /**
  * Cancel the subscription (unacked deliveries go back to their queues),
- * stop the heartbeat thread and close the socket.
+ * stop the heartbeat thread and close the socket. Returns once the engine
+ * has answered the cancel (its deliveries are back in their queues), or
+ * after about 300 ms without an answer.
  */
 void tw_worker_close(struct tw_worker *w);
+
+/** The worker's socket, for callers that multiplex with poll(2)/epoll: readable
+ * means tw_worker_poll(w, 0, ...) has something to read. */
+int tw_worker_fd(const struct tw_worker *w);
 
 /** What the engine granted. */
 void tw_worker_granted(const struct tw_worker *w, uint32_t *prefetch, uint32_t *lease_ms,

@@ -1,0 +1,533 @@
+/*
+ * basic.consume and what follows it: each AMQP consumer is one remote
+ * consumer of the engine (libtaskwire's worker API: its own UDP socket,
+ * subscription and heartbeat thread) on its queue, with the credit window
+ * set from basic.qos prefetch (0, unlimited in AMQP, is the engine's
+ * largest window). The subscription holds the queue (Subscribe.hold): the
+ * engine's own lcores never take AMQP messages.
+ *
+ * A delivery gets the channel's next delivery tag; basic.ack is the
+ * engine's Ack SUCCESS, basic.reject / basic.nack with requeue an Ack
+ * REJECT with requeue (back to the head of the queue, delivery_count + 1),
+ * without requeue an Ack REJECT that dead-letters. `redelivered` is
+ * delivery_count > 1. The lease is an hour: tw-amqp holds the AMQP
+ * connection, and when the connection (or tw-amqp) goes, the subscription
+ * is cancelled (or its heartbeats stop) and the engine puts unacked
+ * deliveries back, as RabbitMQ does when a channel closes.
+ *
+ * basic.get is a subscription with a window of one on the queue, kept
+ * while the client keeps getting: after an ack the engine delivers the
+ * next message to it, in order, and the next basic.get finds it there. An
+ * empty queue, or a second without a get, closes it (a message it was
+ * holding then goes back to the head of its queue).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "amqp_server.h"
+
+#define ENGINE_MAX_PREFETCH 256
+#define LEASE_MS 3600000u
+#define WORKER_HEARTBEAT_MS 1000u
+#define SUBSCRIBE_TIMEOUT_MS 2000
+#define GET_WAIT_MS 100        /* basic.get: how long a ready message may take to arrive */
+#define POLL_BATCH 32
+
+void
+amqp_consumer_set_paused(struct amqp_server *s, struct amqp_consumer *k, bool paused)
+{
+	struct epoll_event e = { .events = paused ? 0 : EPOLLIN, .data.ptr = k };
+
+	if (k->paused == paused || k->is_get || k->dead)
+		return;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, tw_worker_fd(k->w), &e) == 0)
+		k->paused = paused;
+	/* what the library already read stays in its backlog: the socket will not say so */
+	if (!k->paused)
+		amqp_consumer_on_event(k);
+}
+
+/* Close the subscription (the engine requeues what it still has out) and unlink. */
+static void
+consumer_close(struct amqp_server *s, struct amqp_consumer *k)
+{
+	struct amqp_channel *ch = k->ch;
+
+	if (k->dead)
+		return;
+	k->dead = true;
+	for (struct amqp_consumer **pk = &ch->consumers; *pk != NULL; pk = &(*pk)->next)
+		if (*pk == k) {
+			*pk = k->next;
+			break;
+		}
+	if (!k->is_get)
+		epoll_ctl(s->epfd, EPOLL_CTL_DEL, tw_worker_fd(k->w), NULL);
+	tw_worker_close(k->w);
+	k->w = NULL;
+	if (!k->cancelled && !k->is_get)
+		amqp_model_consumer(s, k->queue, -1);
+	amqp_bury(s, k);
+}
+
+void
+amqp_consume_channel_gone(struct amqp_server *s, struct amqp_channel *ch)
+{
+	while (ch->consumers != NULL)
+		consumer_close(s, ch->consumers);
+	ch->n_unacked = 0;
+}
+
+static struct amqp_consumer *
+find(struct amqp_channel *ch, const char *tag)
+{
+	for (struct amqp_consumer *k = ch->consumers; k != NULL; k = k->next)
+		if (!k->is_get && !k->cancelled && strcmp(k->tag, tag) == 0)
+			return k;
+	return NULL;
+}
+
+/* Open a subscription for k (its queue, window). @return 0, or an AMQP reply code with why. */
+static uint16_t
+subscribe(struct amqp_conn *c, struct amqp_consumer *k, uint32_t prefetch, char *err,
+	  size_t errlen)
+{
+	const char *queues[1] = { k->queue };
+	char name[64];
+	struct tw_worker_opts o = {
+		.queues = queues, .n_queues = 1, .prefetch = prefetch, .lease_ms = LEASE_MS,
+		.heartbeat_ms = WORKER_HEARTBEAT_MS, .name = name,
+		.subscribe_timeout_ms = SUBSCRIBE_TIMEOUT_MS, .hold = true,
+	};
+
+	snprintf(name, sizeof(name), "tw-amqp %.24s@%.30s", c->user, c->peer);
+	k->w = tw_worker_open(c->srv->engine, &o, err, errlen);
+	if (k->w != NULL)
+		return 0;
+	return errno == EPERM ? AMQP_NOT_FOUND : AMQP_INTERNAL_ERROR;
+}
+
+static void
+basic_consume(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd *r)
+{
+	struct amqp_server *s = c->srv;
+	struct amqp_consumer *k;
+	char queue[256], tag[256], err[256];
+	const uint8_t *args;
+	uint32_t alen, prefetch;
+	struct epoll_event e;
+	uint8_t bits;
+	uint16_t code;
+	size_t f;
+
+	amqp_rd_u16(r);
+	amqp_rd_shortstr(r, queue);
+	amqp_rd_shortstr(r, tag);
+	bits = amqp_rd_u8(r);
+	amqp_rd_table(r, &args, &alen);
+	if (r->bad) {
+		amqp_conn_error(c, AMQP_SYNTAX_ERROR, AMQP_BASIC_CONSUME, "malformed basic.consume");
+		return;
+	}
+	if (queue[0] == '\0')
+		snprintf(queue, sizeof(queue), "%s", ch->last_queue);
+	if (queue[0] == '\0') {
+		amqp_channel_error(ch, c, AMQP_NOT_FOUND, AMQP_BASIC_CONSUME,
+				   "no previously declared queue");
+		return;
+	}
+	if (amqp_model_locked(s, queue, c->id)) {
+		amqp_channel_error(ch, c, AMQP_RESOURCE_LOCKED, AMQP_BASIC_CONSUME,
+				   "cannot obtain exclusive access to locked queue '%s' in vhost '/'",
+				   queue);
+		return;
+	}
+	if (tag[0] == '\0')
+		snprintf(tag, sizeof(tag), "amq.ctag-%llu.%u", (unsigned long long)c->id,
+			 ++ch->next_ctag);
+	else if (find(ch, tag) != NULL) {
+		amqp_conn_error(c, AMQP_NOT_ALLOWED, AMQP_BASIC_CONSUME,
+				"attempt to reuse consumer tag '%s'", tag);
+		return;
+	}
+	k = calloc(1, sizeof(*k));
+	if (k == NULL) {
+		amqp_conn_error(c, AMQP_RESOURCE_ERROR, AMQP_BASIC_CONSUME, "out of memory");
+		return;
+	}
+	k->kind = EV_CONSUMER;
+	k->ch = ch;
+	k->no_ack = bits & 2;
+	snprintf(k->tag, sizeof(k->tag), "%s", tag);
+	snprintf(k->queue, sizeof(k->queue), "%s", queue);
+	prefetch = ch->prefetch != 0 && ch->prefetch < ENGINE_MAX_PREFETCH ? ch->prefetch
+									   : ENGINE_MAX_PREFETCH;
+	code = subscribe(c, k, prefetch, err, sizeof(err));
+	if (code != 0) {
+		free(k);
+		if (code == AMQP_NOT_FOUND)
+			amqp_channel_error(ch, c, code, AMQP_BASIC_CONSUME,
+					   "no queue '%s' in vhost '/' (%s)", queue, err);
+		else
+			amqp_conn_error(c, code, AMQP_BASIC_CONSUME, "subscribing to '%s': %s",
+					queue, err);
+		return;
+	}
+	e.events = EPOLLIN;
+	e.data.ptr = k;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, tw_worker_fd(k->w), &e) != 0) {
+		tw_worker_close(k->w);
+		free(k);
+		amqp_conn_error(c, AMQP_INTERNAL_ERROR, AMQP_BASIC_CONSUME, "epoll: %s",
+				strerror(errno));
+		return;
+	}
+	k->next = ch->consumers;
+	ch->consumers = k;
+	amqp_model_consumer(s, queue, 1);
+	if (!(bits & 8)) {
+		f = amqp_wr_method_begin(&c->out, ch->num, AMQP_BASIC_CONSUME_OK);
+		amqp_wr_shortstr(&c->out, tag);
+		amqp_wr_frame_end(&c->out, f);
+	}
+	/* deliveries that came with the subscription's answer wait in the backlog */
+	if (c->throttled || ch->flow_stopped)
+		amqp_consumer_set_paused(s, k, true);
+	else
+		amqp_consumer_on_event(k);
+}
+
+static int
+engine_ack(struct amqp_server *s, struct amqp_consumer *k, uint64_t engine_tag, bool ok,
+	   bool requeue)
+{
+	struct tw_ack a = { .outcome = ok ? TW_OUTCOME_SUCCESS : TW_OUTCOME_REJECT,
+			    .requeue = requeue,
+			    .error = ok ? NULL : "rejected by the AMQP consumer" };
+
+	if (ok)
+		s->cnt.acked++;
+	else
+		s->cnt.rejected++;
+	return tw_worker_ack(k->w, engine_tag, &a);
+}
+
+static void
+remember(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_consumer *k, uint64_t tag,
+	 uint64_t engine_tag)
+{
+	if (ch->n_unacked == ch->cap_unacked) {
+		uint32_t cap = ch->cap_unacked != 0 ? ch->cap_unacked * 2 : 64;
+		struct amqp_unacked *u = realloc(ch->unacked, cap * sizeof(*u));
+
+		if (u == NULL) {
+			/* cannot track it: give it back rather than lose it */
+			engine_ack(c->srv, k, engine_tag, false, true);
+			return;
+		}
+		ch->unacked = u;
+		ch->cap_unacked = cap;
+	}
+	ch->unacked[ch->n_unacked++] = (struct amqp_unacked){ tag, engine_tag, k };
+	k->unacked++;
+}
+
+/* Settle delivery tags: one, all up to tag (multiple), or all (multiple, tag 0). */
+static void
+settle(struct amqp_conn *c, struct amqp_channel *ch, uint32_t m, uint64_t tag, bool multiple,
+       bool ok, bool requeue)
+{
+	struct amqp_server *s = c->srv;
+	uint32_t keep = 0, done = 0;
+	struct amqp_consumer *touched[64];
+	uint32_t n_touched = 0;
+
+	for (uint32_t i = 0; i < ch->n_unacked; i++) {
+		struct amqp_unacked u = ch->unacked[i];
+		bool hit = multiple ? (tag == 0 || u.tag <= tag) : u.tag == tag;
+
+		if (!hit) {
+			ch->unacked[keep++] = u;
+			continue;
+		}
+		done++;
+		engine_ack(s, u.c, u.engine_tag, ok, requeue);
+		if (u.c->unacked > 0)
+			u.c->unacked--;
+		if (u.c->cancelled && u.c->unacked == 0 && n_touched < 64)
+			touched[n_touched++] = u.c;
+	}
+	ch->n_unacked = keep;
+	/* a cancelled consumer with nothing out any more goes, after the walk:
+	 * closing waits briefly for the engine's answers to the acks just sent */
+	for (uint32_t i = 0; i < n_touched; i++)
+		if (!touched[i]->dead && touched[i]->unacked == 0)
+			consumer_close(s, touched[i]);
+	if (done == 0 && !(multiple && tag == 0))
+		amqp_channel_error(ch, c, AMQP_PRECONDITION_FAILED, m, "unknown delivery tag %llu",
+				   (unsigned long long)tag);
+}
+
+static void
+write_deliver_head(struct amqp_conn *c, struct amqp_channel *ch, const struct amqp_consumer *k,
+		   uint64_t tag, const struct tw_delivery *d)
+{
+	size_t f;
+
+	if (k->is_get) {
+		f = amqp_wr_method_begin(&c->out, ch->num, AMQP_BASIC_GET_OK);
+		amqp_wr_u64(&c->out, tag);
+		amqp_wr_u8(&c->out, d->delivery_count > 1);
+		amqp_wr_shortstr(&c->out, d->exchange);
+		amqp_wr_shortstr(&c->out, d->routing_key);
+		amqp_wr_u32(&c->out, 0); /* message-count: not known without asking tw-control */
+	} else {
+		f = amqp_wr_method_begin(&c->out, ch->num, AMQP_BASIC_DELIVER);
+		amqp_wr_shortstr(&c->out, k->tag);
+		amqp_wr_u64(&c->out, tag);
+		amqp_wr_u8(&c->out, d->delivery_count > 1);
+		amqp_wr_shortstr(&c->out, d->exchange);
+		amqp_wr_shortstr(&c->out, d->routing_key);
+	}
+	amqp_wr_frame_end(&c->out, f);
+}
+
+/* Hand one delivery to the client (deliver or get-ok), or back to the engine. */
+static void
+deliver(struct amqp_server *s, struct amqp_consumer *k, struct tw_delivery *d)
+{
+	struct amqp_channel *ch = k->ch;
+	struct amqp_conn *c = ch->conn;
+	uint64_t tag;
+
+	if (k->cancelled || ch->closing || c->dead || c->state != CS_RUNNING) {
+		engine_ack(s, k, d->tag, false, true);
+		return;
+	}
+	tag = ch->next_tag++;
+	write_deliver_head(c, ch, k, tag, d);
+	amqp_write_content(c, ch->num, d->amqp_properties, (uint32_t)d->amqp_properties_len,
+			   d->args, d->args_len);
+	s->cnt.delivered++;
+	if (d->delivery_count > 1)
+		s->cnt.redelivered++;
+	if (k->no_ack)
+		engine_ack(s, k, d->tag, true, false);
+	else
+		remember(c, ch, k, tag, d->tag);
+	amqp_conn_mark(c);
+}
+
+void
+amqp_consumer_on_event(struct amqp_consumer *k)
+{
+	struct amqp_server *s;
+	struct tw_delivery *ds[POLL_BATCH];
+	int n;
+
+	if (k->dead)
+		return;
+	s = k->ch->conn->srv;
+	/* the library reads every datagram waiting into its backlog: drain that
+	 * too, as the socket will not be readable for it again */
+	do {
+		n = tw_worker_poll(k->w, 0, ds, POLL_BATCH);
+		for (int i = 0; i < n; i++) {
+			if (!k->dead)
+				deliver(s, k, ds[i]);
+			tw_delivery_free(ds[i]);
+		}
+		if (!k->dead && k->ch->conn->out.len - k->ch->conn->out_off > AMQP_OUT_HIGH)
+			amqp_conn_update_interest(k->ch->conn);
+	} while (n == POLL_BATCH && !k->dead && !k->paused);
+}
+
+static void
+basic_get(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd *r)
+{
+	struct amqp_server *s = c->srv;
+	struct amqp_consumer *k;
+	struct tw_delivery *d = NULL;
+	char queue[256], err[256];
+	uint16_t code;
+	bool no_ack;
+	size_t f;
+	int n;
+
+	amqp_rd_u16(r);
+	amqp_rd_shortstr(r, queue);
+	no_ack = amqp_rd_u8(r) & 1;
+	if (r->bad) {
+		amqp_conn_error(c, AMQP_SYNTAX_ERROR, AMQP_BASIC_GET, "malformed basic.get");
+		return;
+	}
+	if (queue[0] == '\0')
+		snprintf(queue, sizeof(queue), "%s", ch->last_queue);
+	if (amqp_model_locked(s, queue, c->id)) {
+		amqp_channel_error(ch, c, AMQP_RESOURCE_LOCKED, AMQP_BASIC_GET,
+				   "cannot obtain exclusive access to locked queue '%s'", queue);
+		return;
+	}
+	for (k = ch->consumers; k != NULL; k = k->next)
+		if (k->is_get && strcmp(k->queue, queue) == 0)
+			break;
+	if (k == NULL) {
+		k = calloc(1, sizeof(*k));
+		if (k == NULL) {
+			amqp_conn_error(c, AMQP_RESOURCE_ERROR, AMQP_BASIC_GET, "out of memory");
+			return;
+		}
+		k->kind = EV_CONSUMER;
+		k->ch = ch;
+		k->is_get = true;
+		snprintf(k->queue, sizeof(k->queue), "%s", queue);
+		code = subscribe(c, k, 1, err, sizeof(err));
+		if (code != 0) {
+			free(k);
+			if (code == AMQP_NOT_FOUND)
+				amqp_channel_error(ch, c, code, AMQP_BASIC_GET,
+						   "no queue '%s' in vhost '/' (%s)", queue, err);
+			else
+				amqp_conn_error(c, code, AMQP_BASIC_GET, "subscribing to '%s': %s",
+						queue, err);
+			return;
+		}
+		k->next = ch->consumers;
+		ch->consumers = k;
+	}
+	k->no_ack = no_ack;
+	k->last_used_ms = s->now_ms;
+	/* a window of one: while the last get is unacked nothing more comes */
+	n = k->unacked == 0 ? tw_worker_poll(k->w, GET_WAIT_MS, &d, 1) : 0;
+	if (n <= 0) {
+		if (k->unacked == 0)
+			consumer_close(s, k);
+		f = amqp_wr_method_begin(&c->out, ch->num, AMQP_BASIC_GET_EMPTY);
+		amqp_wr_shortstr(&c->out, "");
+		amqp_wr_frame_end(&c->out, f);
+		return;
+	}
+	deliver(s, k, d);
+	tw_delivery_free(d);
+}
+
+void
+amqp_consume_idle_gets(struct amqp_server *s, struct amqp_channel *ch)
+{
+	struct amqp_consumer *k, *next;
+
+	for (k = ch->consumers; k != NULL; k = next) {
+		next = k->next;
+		if (k->is_get && k->unacked == 0 && s->now_ms - k->last_used_ms > 1000)
+			consumer_close(s, k);
+	}
+}
+
+void
+amqp_consume_release_gets(struct amqp_conn *c, const char *queue)
+{
+	for (uint32_t i = 1; c->ch != NULL && i <= c->ch_hi; i++) {
+		struct amqp_consumer *k, *next;
+
+		if (c->ch[i] == NULL)
+			continue;
+		for (k = c->ch[i]->consumers; k != NULL; k = next) {
+			next = k->next;
+			if (k->is_get && k->unacked == 0 && strcmp(k->queue, queue) == 0)
+				consumer_close(c->srv, k);
+		}
+	}
+}
+
+static void
+basic_cancel(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd *r)
+{
+	struct amqp_consumer *k;
+	char tag[256];
+	bool nowait;
+	size_t f;
+
+	amqp_rd_shortstr(r, tag);
+	nowait = amqp_rd_u8(r) & 1;
+	if (r->bad) {
+		amqp_conn_error(c, AMQP_SYNTAX_ERROR, AMQP_BASIC_CANCEL, "malformed basic.cancel");
+		return;
+	}
+	k = find(ch, tag);
+	if (k != NULL) {
+		/* its unacked deliveries stay ackable on the channel: the subscription
+		 * lives until they are settled, delivering nothing more */
+		amqp_model_consumer(c->srv, k->queue, -1);
+		k->cancelled = true;
+		if (k->unacked == 0)
+			consumer_close(c->srv, k);
+	}
+	if (nowait)
+		return;
+	f = amqp_wr_method_begin(&c->out, ch->num, AMQP_BASIC_CANCEL_OK);
+	amqp_wr_shortstr(&c->out, tag);
+	amqp_wr_frame_end(&c->out, f);
+}
+
+void
+amqp_consume_method(struct amqp_conn *c, struct amqp_channel *ch, uint32_t m, struct amqp_rd *r)
+{
+	uint64_t tag;
+	uint8_t bits;
+	size_t f;
+
+	switch (m) {
+	case AMQP_BASIC_QOS:
+		amqp_rd_u32(r);
+		ch->prefetch = amqp_rd_u16(r);
+		amqp_rd_u8(r);
+		if (r->bad) {
+			amqp_conn_error(c, AMQP_SYNTAX_ERROR, m, "malformed basic.qos");
+			return;
+		}
+		f = amqp_wr_method_begin(&c->out, ch->num, AMQP_BASIC_QOS_OK);
+		amqp_wr_frame_end(&c->out, f);
+		return;
+	case AMQP_BASIC_CONSUME:
+		basic_consume(c, ch, r);
+		return;
+	case AMQP_BASIC_CANCEL:
+		basic_cancel(c, ch, r);
+		return;
+	case AMQP_BASIC_GET:
+		basic_get(c, ch, r);
+		return;
+	case AMQP_BASIC_ACK:
+	case AMQP_BASIC_REJECT:
+	case AMQP_BASIC_NACK:
+		tag = amqp_rd_u64(r);
+		bits = amqp_rd_u8(r);
+		if (r->bad) {
+			amqp_conn_error(c, AMQP_SYNTAX_ERROR, m, "malformed acknowledgement");
+			return;
+		}
+		if (m == AMQP_BASIC_ACK)
+			settle(c, ch, m, tag, bits & 1, true, false);
+		else if (m == AMQP_BASIC_REJECT)
+			settle(c, ch, m, tag, false, false, bits & 1);
+		else
+			settle(c, ch, m, tag, bits & 1, false, bits & 2);
+		return;
+	case AMQP_BASIC_RECOVER:
+	case AMQP_BASIC_RECOVER_ASYNC:
+		amqp_rd_u8(r);
+		/* everything unacked goes back to its queue, to be delivered again */
+		settle(c, ch, m, 0, true, false, true);
+		if (m == AMQP_BASIC_RECOVER) {
+			f = amqp_wr_method_begin(&c->out, ch->num, AMQP_BASIC_RECOVER_OK);
+			amqp_wr_frame_end(&c->out, f);
+		}
+		return;
+	default:
+		amqp_conn_error(c, AMQP_NOT_IMPLEMENTED, m, "method %u.%u is not implemented",
+				m >> 16, m & 0xffff);
+	}
+}

@@ -1,0 +1,275 @@
+/*
+ * tw-amqp: an AMQP 0-9-1 server in front of a taskwire engine.
+ *
+ * One event-loop thread (epoll, level-triggered) owns every connection,
+ * channel and consumer; libtaskwire's threads (a worker's heartbeats) are
+ * the only others. The model is the engine's: exchanges, queues and
+ * bindings are declared through tw-control's socket, a basic.publish is a
+ * Task published on the native wire (tw_client), a basic.consume is a
+ * remote consumer subscription (tw_worker) whose credit window is the
+ * channel's basic.qos prefetch. tw-amqp itself keeps only what AMQP ties
+ * to a connection: channels, delivery tags, unconfirmed publishes, and
+ * which queues are exclusive or auto-delete.
+ */
+#ifndef AMQP_SERVER_H
+#define AMQP_SERVER_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <taskwire/client.h>
+#include <taskwire/worker.h>
+
+#include "amqp_codec.h"
+#include "amqp_map.h"
+
+#define AMQP_CHANNEL_MAX 2047      /* channels a connection may open (offered in tune) */
+#define AMQP_FRAME_MAX 131072      /* largest frame accepted (offered in tune) */
+#define AMQP_FRAME_MIN 4096        /* the spec's minimum frame_max */
+/* Output a connection may have queued before tw-amqp stops reading from
+ * it and stops delivering to it: a client that does not read cannot make
+ * the server buffer without bound, and others are not slowed. */
+#define AMQP_OUT_HIGH (4u << 20)
+#define AMQP_OUT_LOW (1u << 20)
+
+/* What an epoll registration points to. */
+enum amqp_ev_kind { EV_LISTEN = 1, EV_CONN, EV_PUBLISHER, EV_CONSUMER };
+
+struct amqp_conn;
+struct amqp_channel;
+
+/* A basic.consume (or a basic.get's short-lived subscription). */
+struct amqp_consumer {
+	enum amqp_ev_kind kind;           /* EV_CONSUMER: first, for epoll */
+	bool dead;                        /* closed, buried until the pass ends */
+	struct amqp_consumer *next;       /* in its channel */
+	struct amqp_channel *ch;
+	char tag[256];
+	char queue[256];
+	struct tw_worker *w;
+	bool no_ack;
+	bool cancelled;                   /* basic.cancel: waits for its unacked to be settled */
+	bool is_get;                      /* a basic.get's subscription */
+	bool paused;                      /* its fd is out of epoll (flow, slow client) */
+	uint64_t last_used_ms;            /* basic.get: the last get it answered */
+	uint32_t unacked;
+};
+
+/* A delivery the client has not settled yet. */
+struct amqp_unacked {
+	uint64_t tag;                     /* the channel's delivery tag */
+	uint64_t engine_tag;
+	struct amqp_consumer *c;
+};
+
+/* A message being received (method, header, body frames). */
+struct amqp_incoming {
+	bool active;
+	bool have_header;
+	char exchange[256];
+	char routing_key[256];
+	bool mandatory;
+	bool too_large;                   /* refused already: its frames are skipped */
+	uint64_t body_size;
+	uint8_t *props;
+	uint32_t props_len;
+	uint8_t *body;
+	uint64_t body_len;
+};
+
+struct amqp_channel {
+	struct amqp_conn *conn;
+	uint16_t num;
+	uint64_t epoch;                   /* tells a reopened channel from the one a confirm was for */
+	bool closing;                     /* channel.close sent, waiting for close-ok */
+	bool confirm;                     /* confirm.select */
+	bool flow_stopped;                /* channel.flow active=false */
+	uint64_t publish_seq;             /* confirm mode: the last publish's number */
+	uint16_t prefetch;                /* basic.qos for consumers started from now on */
+	char last_queue[256];             /* "" in queue methods means this one */
+	uint64_t next_tag;
+	struct amqp_incoming in;
+	struct amqp_consumer *consumers;
+	struct amqp_unacked *unacked;     /* ordered by tag */
+	uint32_t n_unacked, cap_unacked;
+	uint32_t next_ctag;
+};
+
+enum amqp_conn_state {
+	CS_HEADER,        /* waiting for "AMQP" 0 0 9 1 */
+	CS_START_OK,      /* connection.start sent */
+	CS_TUNE_OK,       /* connection.tune sent */
+	CS_OPEN,          /* waiting for connection.open */
+	CS_RUNNING,
+	CS_CLOSING,       /* connection.close sent: only close-ok (or close) is read */
+	CS_DEAD,          /* flush what is queued, then close the socket */
+};
+
+struct amqp_conn {
+	enum amqp_ev_kind kind;           /* EV_CONN: first, for epoll */
+	bool dead;                        /* released, buried until the pass ends */
+	struct amqp_conn *prev, *next;
+	struct amqp_server *srv;
+	int fd;
+	uint64_t id;
+	enum amqp_conn_state state;
+	bool loopback;
+	char peer[64];
+	char user[128];
+	uint32_t frame_max;
+	uint16_t channel_max;
+	uint16_t heartbeat_s;
+	uint64_t last_recv_ms, last_send_ms, opened_ms, closing_since_ms;
+	uint8_t *in;
+	size_t in_len, in_cap;
+	struct amqp_wr out;
+	size_t out_off;                   /* bytes of out already written */
+	bool throttled;                   /* output above AMQP_OUT_HIGH */
+	bool marked;                      /* on the server's marked list */
+	struct amqp_conn *mark_next;
+	uint32_t events;                  /* what epoll watches now */
+	struct amqp_channel **ch;         /* [channel_max + 1], NULL: not open */
+	uint16_t ch_hi;                   /* the highest channel number opened so far */
+};
+
+/* A publish waiting for the engine's confirm. */
+struct amqp_pending {
+	uint64_t conn_id;
+	uint16_t channel;
+	uint64_t epoch;
+	uint64_t seq;                     /* 0: the channel is not in confirm mode */
+	uint64_t deadline_ms;
+	/* mandatory: what basic.return needs */
+	bool mandatory;
+	char *exchange, *routing_key;
+	uint8_t *props, *body;
+	uint32_t props_len, body_len;
+};
+
+/* A queue whose life AMQP ties to a connection or its consumers. */
+struct amqp_qmeta {
+	struct amqp_qmeta *next;
+	char name[256];
+	uint64_t owner;                   /* exclusive: the owning connection, 0: none */
+	bool auto_delete;
+	bool had_consumer;
+	uint32_t consumers;               /* tw-amqp's consumers on it */
+};
+
+struct amqp_user {
+	char name[128];
+	char password[128];
+};
+
+#define AMQP_COUNTERS(X) \
+	X(connections_accepted, "connections accepted") \
+	X(connections_refused, "connections refused (limit, handshake)") \
+	X(auth_refused, "logins refused (ACCESS_REFUSED)") \
+	X(bad_header, "connections that did not start with the AMQP 0-9-1 header") \
+	X(connection_errors, "connections closed with an error") \
+	X(channel_errors, "channels closed with an error") \
+	X(heartbeat_timeouts, "connections silent past two heartbeat intervals") \
+	X(published, "messages published to the engine") \
+	X(publish_refused, "messages refused before the engine (too large, no exchange)") \
+	X(confirmed, "publishes the engine confirmed") \
+	X(nacked, "publishes the engine refused (basic.nack)") \
+	X(returned, "mandatory publishes returned (no route)") \
+	X(confirm_timeouts, "publishes without the engine's answer in time (basic.nack)") \
+	X(delivered, "messages delivered to AMQP consumers") \
+	X(redelivered, "of those, redeliveries") \
+	X(acked, "deliveries acked") \
+	X(rejected, "deliveries rejected or nacked") \
+	X(throttled, "times a connection's output passed the high mark")
+
+struct amqp_counters {
+#define X(n, d) uint64_t n;
+	AMQP_COUNTERS(X)
+#undef X
+};
+
+struct amqp_server {
+	int epfd;
+	int lfd;
+	enum amqp_ev_kind listen_kind;    /* EV_LISTEN, registered for lfd */
+	enum amqp_ev_kind pub_kind;       /* EV_PUBLISHER, registered for the client's fd */
+	const char *engine;               /* "IP:PORT" of the engine's UDP wire */
+	const char *control_socket;
+	struct tw_client *pub;
+	struct amqp_user *users;
+	size_t n_users;
+	bool guest_anywhere;
+	uint32_t max_connections;
+	uint32_t n_conns;
+	uint16_t heartbeat_s;             /* offered in tune */
+	uint32_t confirm_timeout_ms;
+	uint64_t next_conn_id;
+	struct amqp_conn *conns;
+	struct amqp_map conn_by_id;       /* id -> struct amqp_conn * */
+	struct amqp_map pending;          /* engine task id -> struct amqp_pending * */
+	struct amqp_qmeta *qmeta;
+	struct amqp_counters cnt;
+	uint64_t now_ms;
+	uint64_t next_sweep_ms;
+	bool publish_dirty;               /* tasks appended, not flushed yet */
+	struct amqp_conn *marked;         /* output queued by other events, to flush */
+	void **grave;                     /* freed at the end of the loop pass */
+	size_t n_grave, cap_grave;
+};
+
+uint64_t amqp_now_ms(void);
+
+/* amqp_conn.c: connections, frames, the connection and channel classes */
+void amqp_conn_accept(struct amqp_server *s);
+void amqp_conn_on_event(struct amqp_conn *c, uint32_t events);
+void amqp_conn_timers(struct amqp_server *s);
+void amqp_conn_flush(struct amqp_conn *c);
+/** Output was queued for c outside its own event: flushed at the end of the pass. */
+void amqp_conn_mark(struct amqp_conn *c);
+void amqp_conn_flush_marked(struct amqp_server *s);
+/** A connection exception: connection.close with code and text, then only close-ok. */
+void amqp_conn_error(struct amqp_conn *c, uint16_t code, uint32_t method, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/** A channel exception: channel.close with code and text. */
+void amqp_channel_error(struct amqp_channel *ch, struct amqp_conn *c, uint16_t code,
+			uint32_t method, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void amqp_conn_update_interest(struct amqp_conn *c);
+/** Free p at the end of this loop pass (epoll may still hold it in this batch). */
+void amqp_bury(struct amqp_server *s, void *p);
+
+/* amqp_model.c: exchange and queue classes through tw-control */
+void amqp_model_method(struct amqp_conn *c, struct amqp_channel *ch, uint32_t method,
+		       struct amqp_rd *r);
+void amqp_model_setup(struct amqp_server *s);
+/** The connection goes: its exclusive queues go with it. */
+void amqp_model_conn_gone(struct amqp_server *s, uint64_t conn_id);
+/** One consumer more (+1) or fewer (-1) on queue (auto-delete). */
+void amqp_model_consumer(struct amqp_server *s, const char *queue, int d);
+/** Exclusive to another connection? */
+bool amqp_model_locked(struct amqp_server *s, const char *queue, uint64_t conn_id);
+
+/* amqp_publish.c: basic.publish to the engine, confirms back */
+void amqp_publish_method(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd *r);
+void amqp_publish_header(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd *r);
+void amqp_publish_body(struct amqp_conn *c, struct amqp_channel *ch, const uint8_t *p, size_t n);
+void amqp_publish_poll(struct amqp_server *s);
+void amqp_publish_flush(struct amqp_server *s);
+void amqp_publish_sweep(struct amqp_server *s);
+void amqp_incoming_clear(struct amqp_incoming *in);
+/** A content header and body frames (props < 2 bytes: none) on channel ch. */
+void amqp_write_content(struct amqp_conn *c, uint16_t ch, const uint8_t *props, uint32_t plen,
+			const uint8_t *body, uint64_t blen);
+
+/* amqp_consume.c: consumers, deliveries, acks */
+void amqp_consume_method(struct amqp_conn *c, struct amqp_channel *ch, uint32_t method,
+			 struct amqp_rd *r);
+void amqp_consumer_on_event(struct amqp_consumer *k);
+/** Close every consumer of the channel (unacked go back to their queues). */
+void amqp_consume_channel_gone(struct amqp_server *s, struct amqp_channel *ch);
+void amqp_consumer_set_paused(struct amqp_server *s, struct amqp_consumer *k, bool paused);
+/** Close basic.get subscriptions of the channel idle for a second with nothing out. */
+void amqp_consume_idle_gets(struct amqp_server *s, struct amqp_channel *ch);
+/** Close the connection's basic.get subscriptions on queue that hold nothing unacked. */
+void amqp_consume_release_gets(struct amqp_conn *c, const char *queue);
+
+#endif
