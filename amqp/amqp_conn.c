@@ -731,17 +731,25 @@ parse(struct amqp_conn *c)
 			c->state = CS_START_OK;
 			continue;
 		}
+		if (c->skip != 0) {
+			size_t n = avail < c->skip ? avail : (size_t)c->skip;
+
+			c->skip -= n;
+			off += n;
+			if (c->skip != 0)
+				break;
+			continue;
+		}
 		if (avail < 7)
 			break;
 		size = (uint32_t)p[3] << 24 | (uint32_t)p[4] << 16 | (uint32_t)p[5] << 8 | p[6];
 		if ((uint64_t)size + 8 > c->frame_max) {
 			amqp_conn_error(c, AMQP_FRAME_ERROR, 0, "frame of %u bytes over frame_max %u",
 					size + 8, c->frame_max);
-			if (c->state != CS_CLOSING)
-				return c->in_len;
-			/* nothing after an oversized frame can be framed again */
-			c->state = CS_DEAD;
-			return c->in_len;
+			/* its length is known: skip it unread, and the peer's close-ok
+			 * after it can still be read */
+			c->skip = (uint64_t)size + 8;
+			continue;
 		}
 		if (avail < (size_t)size + 8)
 			break;

@@ -123,6 +123,7 @@ struct amqp_conn {
 	uint64_t last_recv_ms, last_send_ms, opened_ms, closing_since_ms;
 	uint8_t *in;
 	size_t in_len, in_cap;
+	uint64_t skip;                    /* input bytes to drop: the rest of an oversized frame */
 	struct amqp_wr out;
 	size_t out_off;                   /* bytes of out already written */
 	bool throttled;                   /* output above AMQP_OUT_HIGH */

@@ -46,6 +46,16 @@ amqp_counter() {
 	awk -v n="$1" '$1 == n { print $2 }' "$AMQP_LOG"
 }
 amqp_py() {
-	ip netns exec "$TW_NETNS" env AMQP_PORT="$AMQP_PORT" timeout "${AMQP_PY_TIMEOUT:-120}" \
-		/usr/bin/python3 -B "$@"
+	amqp_py_env -- "$@"
+}
+# amqp_py_env VAR=VALUE... -- script args: with more environment
+amqp_py_env() {
+	local envs=()
+	while [ $# -gt 0 ] && [ "$1" != -- ] && [[ $1 == *=* ]]; do
+		envs+=("$1")
+		shift
+	done
+	[ "${1:-}" != -- ] || shift
+	ip netns exec "$TW_NETNS" env AMQP_PORT="$AMQP_PORT" "${envs[@]}" \
+		timeout "${AMQP_PY_TIMEOUT:-120}" /usr/bin/python3 -B "$@"
 }

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# tw-amqp against bad input, each outcome asserted (amqp/amqp_badinput.py):
+# garbage and other protocol versions before the header, frames over
+# frame_max or without their end octet, methods on channels not open,
+# unknown classes, malformed methods, tx.select, a silent client past its
+# heartbeat, another connection's exclusive queue, 1,400 connections
+# opened and dropped (descriptors back where they were), a client that
+# stops reading (throttled, memory bounded, others not slowed). tw-amqp
+# must still be running at the end and stop cleanly.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/amqp/amqp_lib.sh"
+trap 'amqp_stop >/dev/null 2>&1 || true' EXIT
+amqp_start
+AMQP_PY_TIMEOUT=240 amqp_py_env AMQP_PID="$AMQP_PID" "$here/amqp/amqp_badinput.py" ||
+	amqp_fail "bad input scenario"
+amqp_stop
+trap - EXIT
+cat "$AMQP_LOG"
+[ "$(amqp_counter bad_header)" -ge 3 ] || amqp_fail "bad_header counter"
+[ "$(amqp_counter throttled)" -ge 1 ] || amqp_fail "throttled counter"
+[ "$(amqp_counter heartbeat_timeouts)" -ge 1 ] || amqp_fail "heartbeat_timeouts counter"
+[ "$(amqp_counter connections_accepted)" -ge 1400 ] || amqp_fail "connections_accepted counter"
+echo "amqp_badinput_test: all passed"
