@@ -182,48 +182,102 @@ parse_id(const char *s, size_t len, uint64_t *id)
 	return *end == '\0' && *id != 0 && buf[0] != '-';
 }
 
-static enum MHD_Result
-task_one(struct ctl_ctx *ctx, struct MHD_Connection *conn, uint64_t id, bool revoke)
+/* A task's state now, from the store (or where it is): the JSON of
+ * GET /api/tasks/ID. @return a new object, or NULL with *error set. */
+static json_t *
+task_state_json(struct ctl_ctx *ctx, uint64_t id, struct ctl_reply *r, const char **error)
 {
 	Taskwire__Control__Request req = TASKWIRE__CONTROL__REQUEST__INIT;
 	Taskwire__Control__TaskRef ref = TASKWIRE__CONTROL__TASK_REF__INIT;
-	struct ctl_reply r;
-	enum MHD_Result ret;
+	const Taskwire__Control__TaskResult *t;
 	char idtext[32];
+	json_t *j;
+	bool ok;
 
 	ref.task_id = id;
-	req.body_case = revoke ? TASKWIRE__CONTROL__REQUEST__BODY_REVOKE
-			       : TASKWIRE__CONTROL__REQUEST__BODY_RESULT;
+	req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_RESULT;
 	req.result = &ref;
-	call(ctx, &req, &r);
+	call(ctx, &req, r);
+	if (!r->resp.ok || r->resp.result == NULL) {
+		*error = r->resp.error;
+		return NULL;
+	}
+	t = r->resp.result;
+	ok = t->state == TW_ST_SUCCESS || t->state == TW_ST_PROGRESS;
 	snprintf(idtext, sizeof(idtext), "%016" PRIx64, id);
+	j = json_pack("{s:s, s:s, s:o, s:o, s:i, s:I, s:I}", "task_id", idtext,
+		      "state", tw_wire_state_name(t->state), "name",
+		      ctl_json_str(t->name), "where", ctl_json_str(t->where),
+		      "retries", (int)t->retries,
+		      "runtime_ns", (json_int_t)t->runtime_ns, "date_done_ms",
+		      (json_int_t)t->date_done_ms);
+	if (j == NULL) {
+		*error = "out of memory";
+		return NULL;
+	}
+	json_object_set_new(j, "result", ok ? ctl_json_text((const char *)t->value.data,
+							     t->value.len)
+					   : json_string(""));
+	json_object_set_new(j, "error", ctl_json_str(t->error));
+	return j;
+}
+
+static enum MHD_Result
+task_one(struct ctl_ctx *ctx, struct MHD_Connection *conn, uint64_t id, bool revoke)
+{
+	struct ctl_reply r;
+	enum MHD_Result ret;
+	const char *error = NULL;
+	char idtext[32];
+
 	if (revoke) {
+		Taskwire__Control__Request req = TASKWIRE__CONTROL__REQUEST__INIT;
+		Taskwire__Control__TaskRef ref = TASKWIRE__CONTROL__TASK_REF__INIT;
+
+		ref.task_id = id;
+		req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_REVOKE;
+		req.revoke = &ref;
+		call(ctx, &req, &r);
+		snprintf(idtext, sizeof(idtext), "%016" PRIx64, id);
 		ret = r.resp.ok ? send_json(conn, MHD_HTTP_OK,
 					    json_pack("{s:b, s:s}", "ok", 1, "task_id", idtext))
 				: send_error(conn,
 					     strstr(r.resp.error, "unknown") != NULL ? MHD_HTTP_NOT_FOUND
 										   : MHD_HTTP_CONFLICT,
 					     r.resp.error);
-	} else if (!r.resp.ok || r.resp.result == NULL) {
-		ret = send_error(conn, MHD_HTTP_BAD_REQUEST, r.resp.error);
 	} else {
-		const Taskwire__Control__TaskResult *t = r.resp.result;
-		bool ok = t->state == TW_ST_SUCCESS || t->state == TW_ST_PROGRESS;
-		json_t *j = json_pack("{s:s, s:s, s:o, s:o, s:i, s:I, s:I}", "task_id", idtext,
-				      "state", tw_wire_state_name(t->state), "name",
-				      ctl_json_str(t->name), "where", ctl_json_str(t->where),
-				      "retries", (int)t->retries,
-				      "runtime_ns", (json_int_t)t->runtime_ns, "date_done_ms",
-				      (json_int_t)t->date_done_ms);
+		json_t *j = task_state_json(ctx, id, &r, &error);
 
-		json_object_set_new(j, "result", ok ? ctl_json_text((const char *)t->value.data,
-								     t->value.len)
-						   : json_string(""));
-		json_object_set_new(j, "error", ctl_json_str(t->error));
-		ret = send_json(conn, MHD_HTTP_OK, j);
+		ret = j != NULL ? send_json(conn, MHD_HTTP_OK, j)
+				: send_error(conn, MHD_HTTP_BAD_REQUEST, error);
 	}
 	ctl_reply_free(&r);
 	return ret;
+}
+
+/*
+ * The first object of a stream that follows one task: its state now, as
+ * a "task-state" event. @return malloc'd text, or NULL (no task, or the
+ * store could not say: the stream then starts with the events alone).
+ */
+static char *
+stream_first(struct ctl_ctx *ctx, uint64_t id)
+{
+	struct ctl_reply r;
+	const char *error;
+	json_t *j;
+	char *text = NULL;
+
+	if (id == 0)
+		return NULL;
+	j = task_state_json(ctx, id, &r, &error);
+	if (j != NULL) {
+		json_object_set_new(j, "type", json_string("task-state"));
+		text = json_dumps(j, JSON_COMPACT);
+		json_decref(j);
+	}
+	ctl_reply_free(&r);
+	return text;
 }
 
 /* The endpoints that show task data or change anything. */
@@ -234,16 +288,41 @@ needs_token(const char *url)
 	       strcmp(url, "/ws") == 0;
 }
 
+/*
+ * The one task a request only reads, which a view token may open: ?task=ID
+ * of GET /events and /ws, or the ID of GET /api/tasks/ID. 0: none.
+ */
+static uint64_t
+viewed_task(struct MHD_Connection *conn, const char *url, bool get)
+{
+	static const char tasks[] = "/api/tasks/";
+	const char *id;
+	uint64_t v;
+
+	if (!get)
+		return 0;
+	if (strcmp(url, "/events") == 0 || strcmp(url, "/ws") == 0) {
+		id = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "task");
+		return id != NULL && parse_id(id, strlen(id), &v) ? v : 0;
+	}
+	if (strncmp(url, tasks, sizeof(tasks) - 1) == 0) {
+		id = url + sizeof(tasks) - 1;
+		return strchr(id, '/') == NULL && parse_id(id, strlen(id), &v) ? v : 0;
+	}
+	return 0;
+}
+
 bool
 ctl_http_route(struct ctl_ctx *ctx, struct ctl_http_guard *g, struct MHD_Connection *conn,
 	       const char *url, const char *method, enum MHD_Result *ret)
 {
 	static const char tasks[] = "/api/tasks/";
 	bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+	uint64_t followed = viewed_task(conn, url, get);
 
 	if (strcmp(url, "/metrics") == 0)
 		return false; /* open to any scraper: counters only */
-	if (ctl_http_guard_check(g, conn, needs_token(url), ret) != 0)
+	if (ctl_http_guard_check(g, conn, needs_token(url), followed, ret) != 0)
 		return true;
 
 	if (get && strcmp(url, "/") == 0) {
@@ -280,12 +359,12 @@ ctl_http_route(struct ctl_ctx *ctx, struct ctl_http_guard *g, struct MHD_Connect
 		}
 		return true;
 	}
-	if (get && strcmp(url, "/events") == 0) {
-		*ret = ctl_stream_sse(g, ctx->events, conn);
-		return true;
-	}
-	if (get && strcmp(url, "/ws") == 0) {
-		*ret = ctl_stream_websocket(g, ctx->events, conn);
+	if (get && (strcmp(url, "/events") == 0 || strcmp(url, "/ws") == 0)) {
+		char *first = stream_first(ctx, followed);
+
+		*ret = url[1] == 'e' ? ctl_stream_sse(g, ctx->events, conn, first)
+				     : ctl_stream_websocket(g, ctx->events, conn, first);
+		free(first);
 		return true;
 	}
 	return false;

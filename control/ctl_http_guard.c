@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "ctl_http_guard.h"
+#include "ctl_view_token.h"
 #include "tw_clock.h"
 
 const char *const ctl_http_counter_names[CTL_HTTP__MAX] = {
@@ -318,10 +319,11 @@ token_equal(const char *given, const char *ours)
 
 unsigned
 ctl_http_guard_check(struct ctl_http_guard *g, struct MHD_Connection *conn, bool need_token,
-		     enum MHD_Result *ret)
+		     uint64_t view_task, enum MHD_Result *ret)
 {
 	const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
 	const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+	const char *view = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "view");
 	const char *auth, *q;
 
 	if (host == NULL || !host_ok(host, strlen(host), g->port)) {
@@ -329,6 +331,26 @@ ctl_http_guard_check(struct ctl_http_guard *g, struct MHD_Connection *conn, bool
 		*ret = refuse(conn, MHD_HTTP_FORBIDDEN,
 			      "Host must be this server's IP address or localhost, with its port\n");
 		return MHD_HTTP_FORBIDDEN;
+	}
+	/* a page of the application following its task: the page's Origin is the
+	 * application's, the signed token its credential */
+	if (view != NULL && view_task != 0) {
+		enum ctl_view_verdict v = ctl_view_token_check(g->token, view_task, view,
+							       (uint64_t)time(NULL));
+		static const char *const why[] = {
+			[CTL_VIEW_MALFORMED] = "view token refused: malformed (EXPIRY.HMAC, with ?task=ID)\n",
+			[CTL_VIEW_EXPIRED] = "view token refused: expired\n",
+			[CTL_VIEW_TOO_LONG] = "view token refused: it may live a day at most\n",
+			[CTL_VIEW_BAD_MAC] = "view token refused: not signed for this task\n",
+		};
+
+		if (v == CTL_VIEW_OK) {
+			ctl_http_count(g, CTL_HTTP_http_view_ok);
+			return 0;
+		}
+		ctl_http_count(g, CTL_HTTP_http_view_refused);
+		*ret = refuse(conn, MHD_HTTP_UNAUTHORIZED, why[v]);
+		return MHD_HTTP_UNAUTHORIZED;
 	}
 	if (origin != NULL &&
 	    (strncmp(origin, "http://", 7) != 0 || !host_ok(origin + 7, strlen(origin + 7), g->port))) {

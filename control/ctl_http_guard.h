@@ -21,6 +21,8 @@
  *    "Authorization: Bearer TOKEN" or "?token=TOKEN" (browsers cannot set
  *    headers on EventSource and WebSocket); 401 without it. /metrics, the
  *    dashboard page and /api/overview (counters only) stay open;
+ *  - or, to follow one task from a web page, a view token for that task
+ *    (ctl_view_token.h), accepted from any Origin;
  *  - shutdown: streams end within a second of ctl_http_guard_stop(),
  *    whatever their clients do.
  *
@@ -50,7 +52,9 @@
 	X(http_bad_host)         /* 403: Host not ours */                       \
 	X(http_bad_origin)       /* 403: Origin not ours */                     \
 	X(http_unauthorized)     /* 401: no or a wrong token */                 \
-	X(http_ws_bad_handshake) /* 400: not an RFC 6455 upgrade */
+	X(http_ws_bad_handshake) /* 400: not an RFC 6455 upgrade */             \
+	X(http_view_ok)          /* requests let in by a view token */           \
+	X(http_view_refused)     /* 401: a view token expired, forged, or for another task */
 
 enum ctl_http_counter {
 #define X(n) CTL_HTTP_##n,
@@ -92,12 +96,14 @@ void ctl_http_guard_completed(void *cls, struct MHD_Connection *conn, void **req
 void ctl_http_guard_request(struct ctl_http_guard *g, struct MHD_Connection *conn);
 
 /**
- * Check Host, Origin and (if need_token) the token.
+ * Check Host, Origin and (if need_token) the token. view_task: the one task
+ * this request reads (0: none), which a "view" argument signed for it lets
+ * in instead of the token, whatever the Origin.
  * @return 0 if the request may go on, else the HTTP status it was refused
  *   with (a response has been queued, *ret set).
  */
 unsigned ctl_http_guard_check(struct ctl_http_guard *g, struct MHD_Connection *conn,
-			      bool need_token, enum MHD_Result *ret);
+			      bool need_token, uint64_t view_task, enum MHD_Result *ret);
 
 /** A stream may start: @return true and counted, or false (503 is the caller's). */
 bool ctl_http_guard_stream_open(struct ctl_http_guard *g, struct MHD_Connection *conn);

@@ -31,6 +31,7 @@ struct stream {
 	uint64_t after;
 	uint64_t task_id;
 	char queue[64];
+	char *first;           /* sent before the events, then freed */
 	/* SSE: formatted bytes not yet taken by MHD */
 	char *pending;
 	size_t pending_len, pending_off;
@@ -38,7 +39,8 @@ struct stream {
 
 /* @return a stream counted in the guard's budget, or NULL (not counted). */
 static struct stream *
-stream_new(struct ctl_http_guard *g, struct ctl_events *e, struct MHD_Connection *conn)
+stream_new(struct ctl_http_guard *g, struct ctl_events *e, struct MHD_Connection *conn,
+	   const char *first)
 {
 	struct stream *s = calloc(1, sizeof(*s));
 	const char *task = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "task");
@@ -46,7 +48,12 @@ stream_new(struct ctl_http_guard *g, struct ctl_events *e, struct MHD_Connection
 
 	if (s == NULL)
 		return NULL;
+	if (first != NULL && (s->first = strdup(first)) == NULL) {
+		free(s);
+		return NULL;
+	}
 	if (!ctl_http_guard_stream_open(g, conn)) {
+		free(s->first);
 		free(s);
 		return NULL;
 	}
@@ -66,10 +73,23 @@ static size_t
 next_text(struct stream *s, bool sse, char **out)
 {
 	struct ctl_event ev[BATCH];
-	uint32_t n = ctl_events_read(s->e, s->after, ev, BATCH, WAIT_MS, &s->after);
-	size_t cap = 1024 * (n + 1), len = 0;
-	char *buf = malloc(cap);
+	uint32_t n;
+	size_t cap, len = 0;
+	char *buf;
 
+	if (s->first != NULL) {
+		int k = sse ? asprintf(out, "event: task-state\ndata: %s\n\n", s->first)
+			    : asprintf(out, "%s\n", s->first);
+
+		free(s->first);
+		s->first = NULL;
+		if (k < 0)
+			*out = NULL;
+		return k < 0 ? 0 : (size_t)k;
+	}
+	n = ctl_events_read(s->e, s->after, ev, BATCH, WAIT_MS, &s->after);
+	cap = 1024 * (n + 1);
+	buf = malloc(cap);
 	*out = buf;
 	if (buf == NULL)
 		return 0;
@@ -125,6 +145,7 @@ stream_free(void *cls)
 
 	ctl_http_guard_stream_close(s->g);
 	free(s->pending);
+	free(s->first);
 	free(s);
 }
 
@@ -152,7 +173,8 @@ busy(struct MHD_Connection *conn)
 }
 
 enum MHD_Result
-ctl_stream_sse(struct ctl_http_guard *g, struct ctl_events *e, struct MHD_Connection *conn)
+ctl_stream_sse(struct ctl_http_guard *g, struct ctl_events *e, struct MHD_Connection *conn,
+	       const char *first)
 {
 	struct stream *s;
 	struct MHD_Response *r;
@@ -160,7 +182,7 @@ ctl_stream_sse(struct ctl_http_guard *g, struct ctl_events *e, struct MHD_Connec
 
 	if (e == NULL)
 		return MHD_NO;
-	s = stream_new(g, e, conn);
+	s = stream_new(g, e, conn, first);
 	if (s == NULL)
 		return busy(conn);
 	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read, s, stream_free);
@@ -297,7 +319,8 @@ key_ok(const char *k)
 }
 
 enum MHD_Result
-ctl_stream_websocket(struct ctl_http_guard *g, struct ctl_events *e, struct MHD_Connection *conn)
+ctl_stream_websocket(struct ctl_http_guard *g, struct ctl_events *e, struct MHD_Connection *conn,
+		     const char *first)
 {
 	static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 	const char *key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-WebSocket-Key");
@@ -333,7 +356,7 @@ ctl_stream_websocket(struct ctl_http_guard *g, struct ctl_events *e, struct MHD_
 	accept[BASE64_ENCODE_RAW_LENGTH(SHA1_DIGEST_SIZE)] = '\0';
 	if (e == NULL)
 		return MHD_NO;
-	s = stream_new(g, e, conn);
+	s = stream_new(g, e, conn, first);
 	if (s == NULL)
 		return busy(conn);
 	r = MHD_create_response_for_upgrade(ws_run, s);

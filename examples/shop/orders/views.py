@@ -1,10 +1,14 @@
 """Order view: the order is saved, and its confirmation mail is queued once
 the transaction commits (a worker must never look for an order that is
-not in the database yet)."""
+not in the database yet). The task's page follows it live in the browser,
+straight from tw-control's WebSocket, with a view token signed for that
+task alone (the browser never sees tw-control's own token)."""
 import json
 
+from django.conf import settings
 from django.db import transaction
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
+from taskwire import progress
 
 from .models import Order
 from .tasks import order_created
@@ -28,3 +32,35 @@ def task_status(request, task_id):
     if state == "SUCCESS":
         body["result"] = r.result
     return JsonResponse(body)
+
+
+PROGRESS_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Order mail</title></head>
+<body>
+<p>Mail task <code id="task"></code>: <strong id="state">connecting</strong></p>
+<p id="detail"></p>
+<script>
+const follow = %s;
+document.getElementById("task").textContent = follow.task;
+const ws = new WebSocket(follow.url);
+ws.onmessage = (m) => {
+  const ev = JSON.parse(m.data);
+  document.getElementById("state").textContent = ev.state || ev.type;
+  if (ev.result !== undefined && ev.result !== "")
+    document.getElementById("detail").textContent = JSON.stringify(ev.result);
+  if (ev.state === "SUCCESS" || ev.state === "FAILURE") ws.close();
+};
+ws.onerror = () => { document.getElementById("state").textContent = "unreachable"; };
+</script>
+</body></html>
+"""
+
+
+def task_progress_page(request, task_id):
+    """A page that follows the task live: its state now, then each event."""
+    try:
+        url = progress.follow_url(task_id, http=settings.TASKWIRE_HTTP, ttl=3600)
+    except ValueError as e:
+        return JsonResponse({"error": str(e)}, status=400)
+    data = json.dumps({"task": task_id, "url": url}).replace("</", "<\\/")
+    return HttpResponse(PROGRESS_PAGE % data, content_type="text/html; charset=utf-8")

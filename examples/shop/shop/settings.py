@@ -24,3 +24,7 @@ DEFAULT_FROM_EMAIL = "shop@example.com"
 # taskwire: the same names Celery takes with namespace="CELERY"
 TASKWIRE_TASK_DEFAULT_QUEUE = "shop"
 TASKWIRE_ENGINE = os.environ.get("TW_ENGINE")
+# tw-control's HTTP side, where an order's page follows its mail task live
+# (HOST:PORT, as `make up` writes it); the view tokens it signs need the
+# control socket's token file (TW_SOCKET + ".token", readable by its users)
+TASKWIRE_HTTP = os.environ.get("TW_METRICS")
