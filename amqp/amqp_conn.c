@@ -628,10 +628,12 @@ channel_method(struct amqp_conn *c, uint16_t num, uint32_t m, struct amqp_rd *r)
 	switch (m >> 16) {
 	case 40:
 	case 50:
-		amqp_model_method(c, ch, m, r);
+		if (amqp_publish_barrier(c, ch))
+			amqp_model_method(c, ch, m, r);
 		return;
 	case 60:
-		amqp_consume_method(c, ch, m, r);
+		if (m != AMQP_BASIC_GET || amqp_publish_barrier(c, ch))
+			amqp_consume_method(c, ch, m, r);
 		return;
 	default:
 		amqp_conn_error(c, AMQP_NOT_IMPLEMENTED, m, "method %u.%u is not implemented",
@@ -847,10 +849,6 @@ amqp_conn_timers(struct amqp_server *s)
 			conn_free(c);
 			continue;
 		}
-		if (c->ch != NULL)
-			for (uint32_t i = 1; i <= c->ch_hi; i++)
-				if (c->ch[i] != NULL)
-					amqp_consume_idle_gets(s, c->ch[i]);
 		amqp_conn_flush(c);
 		if (c->state == CS_DEAD && c->out_off == c->out.len)
 			conn_free(c);

@@ -15,11 +15,9 @@
  * is cancelled (or its heartbeats stop) and the engine puts unacked
  * deliveries back, as RabbitMQ does when a channel closes.
  *
- * basic.get is a subscription with a window of one on the queue, kept
- * while the client keeps getting: after an ack the engine delivers the
- * next message to it, in order, and the next basic.get finds it there. An
- * empty queue, or a second without a get, closes it (a message it was
- * holding then goes back to the head of its queue).
+ * basic.get is a subscription with a window of one, opened for the call
+ * and ended by the ack of its message, in the same datagram (the engine
+ * delivers nothing to it in between).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -50,9 +48,14 @@ amqp_consumer_set_paused(struct amqp_server *s, struct amqp_consumer *k, bool pa
 		amqp_consumer_on_event(k);
 }
 
-/* Close the subscription (the engine requeues what it still has out) and unlink. */
+/*
+ * Close the subscription (the engine requeues what it still has out) and
+ * unlink. With a: that last ack and the cancel go in one datagram, so the
+ * engine delivers nothing more in between.
+ */
 static void
-consumer_close(struct amqp_server *s, struct amqp_consumer *k)
+consumer_close_acking(struct amqp_server *s, struct amqp_consumer *k, uint64_t tag,
+		      const struct tw_ack *a)
 {
 	struct amqp_channel *ch = k->ch;
 
@@ -66,11 +69,20 @@ consumer_close(struct amqp_server *s, struct amqp_consumer *k)
 		}
 	if (!k->is_get)
 		epoll_ctl(s->epfd, EPOLL_CTL_DEL, tw_worker_fd(k->w), NULL);
-	tw_worker_close(k->w);
+	if (a != NULL)
+		tw_worker_close_acking(k->w, tag, a);
+	else
+		tw_worker_close(k->w);
 	k->w = NULL;
 	if (!k->cancelled && !k->is_get)
 		amqp_model_consumer(s, k->queue, -1);
 	amqp_bury(s, k);
+}
+
+static void
+consumer_close(struct amqp_server *s, struct amqp_consumer *k)
+{
+	consumer_close_acking(s, k, 0, NULL);
 }
 
 void
@@ -200,19 +212,31 @@ basic_consume(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd *r)
 		amqp_consumer_on_event(k);
 }
 
-static int
+/*
+ * Settle one delivery with the engine. counted: it was one of k's unacked.
+ * The last one of a consumer that is going (a basic.get's, a cancelled
+ * one) ends its subscription in the same datagram.
+ */
+static void
 engine_ack(struct amqp_server *s, struct amqp_consumer *k, uint64_t engine_tag, bool ok,
-	   bool requeue)
+	   bool requeue, bool counted)
 {
 	struct tw_ack a = { .outcome = ok ? TW_OUTCOME_SUCCESS : TW_OUTCOME_REJECT,
 			    .requeue = requeue,
 			    .error = ok ? NULL : "rejected by the AMQP consumer" };
 
+	if (k->dead)
+		return;
 	if (ok)
 		s->cnt.acked++;
 	else
 		s->cnt.rejected++;
-	return tw_worker_ack(k->w, engine_tag, &a);
+	if (counted && k->unacked > 0)
+		k->unacked--;
+	if ((k->is_get || k->cancelled) && k->unacked == 0)
+		consumer_close_acking(s, k, engine_tag, &a);
+	else
+		tw_worker_ack(k->w, engine_tag, &a);
 }
 
 static void
@@ -225,7 +249,7 @@ remember(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_consumer *k, 
 
 		if (u == NULL) {
 			/* cannot track it: give it back rather than lose it */
-			engine_ack(c->srv, k, engine_tag, false, true);
+			engine_ack(c->srv, k, engine_tag, false, true, false);
 			return;
 		}
 		ch->unacked = u;
@@ -242,8 +266,6 @@ settle(struct amqp_conn *c, struct amqp_channel *ch, uint32_t m, uint64_t tag, b
 {
 	struct amqp_server *s = c->srv;
 	uint32_t keep = 0, done = 0;
-	struct amqp_consumer *touched[64];
-	uint32_t n_touched = 0;
 
 	for (uint32_t i = 0; i < ch->n_unacked; i++) {
 		struct amqp_unacked u = ch->unacked[i];
@@ -254,18 +276,9 @@ settle(struct amqp_conn *c, struct amqp_channel *ch, uint32_t m, uint64_t tag, b
 			continue;
 		}
 		done++;
-		engine_ack(s, u.c, u.engine_tag, ok, requeue);
-		if (u.c->unacked > 0)
-			u.c->unacked--;
-		if (u.c->cancelled && u.c->unacked == 0 && n_touched < 64)
-			touched[n_touched++] = u.c;
+		engine_ack(s, u.c, u.engine_tag, ok, requeue, true);
 	}
 	ch->n_unacked = keep;
-	/* a cancelled consumer with nothing out any more goes, after the walk:
-	 * closing waits briefly for the engine's answers to the acks just sent */
-	for (uint32_t i = 0; i < n_touched; i++)
-		if (!touched[i]->dead && touched[i]->unacked == 0)
-			consumer_close(s, touched[i]);
 	if (done == 0 && !(multiple && tag == 0))
 		amqp_channel_error(ch, c, AMQP_PRECONDITION_FAILED, m, "unknown delivery tag %llu",
 				   (unsigned long long)tag);
@@ -304,7 +317,7 @@ deliver(struct amqp_server *s, struct amqp_consumer *k, struct tw_delivery *d)
 	uint64_t tag;
 
 	if (k->cancelled || ch->closing || c->dead || c->state != CS_RUNNING) {
-		engine_ack(s, k, d->tag, false, true);
+		engine_ack(s, k, d->tag, false, true, false);
 		return;
 	}
 	tag = ch->next_tag++;
@@ -315,7 +328,7 @@ deliver(struct amqp_server *s, struct amqp_consumer *k, struct tw_delivery *d)
 	if (d->delivery_count > 1)
 		s->cnt.redelivered++;
 	if (k->no_ack)
-		engine_ack(s, k, d->tag, true, false);
+		engine_ack(s, k, d->tag, true, false, false);
 	else
 		remember(c, ch, k, tag, d->tag);
 	amqp_conn_mark(c);
@@ -371,75 +384,42 @@ basic_get(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd *r)
 				   "cannot obtain exclusive access to locked queue '%s'", queue);
 		return;
 	}
-	for (k = ch->consumers; k != NULL; k = k->next)
-		if (k->is_get && strcmp(k->queue, queue) == 0)
-			break;
+	k = calloc(1, sizeof(*k));
 	if (k == NULL) {
-		k = calloc(1, sizeof(*k));
-		if (k == NULL) {
-			amqp_conn_error(c, AMQP_RESOURCE_ERROR, AMQP_BASIC_GET, "out of memory");
-			return;
-		}
-		k->kind = EV_CONSUMER;
-		k->ch = ch;
-		k->is_get = true;
-		snprintf(k->queue, sizeof(k->queue), "%s", queue);
-		code = subscribe(c, k, 1, err, sizeof(err));
-		if (code != 0) {
-			free(k);
-			if (code == AMQP_NOT_FOUND)
-				amqp_channel_error(ch, c, code, AMQP_BASIC_GET,
-						   "no queue '%s' in vhost '/' (%s)", queue, err);
-			else
-				amqp_conn_error(c, code, AMQP_BASIC_GET, "subscribing to '%s': %s",
-						queue, err);
-			return;
-		}
-		k->next = ch->consumers;
-		ch->consumers = k;
+		amqp_conn_error(c, AMQP_RESOURCE_ERROR, AMQP_BASIC_GET, "out of memory");
+		return;
 	}
+	k->kind = EV_CONSUMER;
+	k->ch = ch;
+	k->is_get = true;
 	k->no_ack = no_ack;
-	k->last_used_ms = s->now_ms;
-	/* a window of one: while the last get is unacked nothing more comes */
-	n = k->unacked == 0 ? tw_worker_poll(k->w, GET_WAIT_MS, &d, 1) : 0;
+	snprintf(k->queue, sizeof(k->queue), "%s", queue);
+	code = subscribe(c, k, 1, err, sizeof(err));
+	if (code != 0) {
+		free(k);
+		if (code == AMQP_NOT_FOUND)
+			amqp_channel_error(ch, c, code, AMQP_BASIC_GET,
+					   "no queue '%s' in vhost '/' (%s)", queue, err);
+		else
+			amqp_conn_error(c, code, AMQP_BASIC_GET, "subscribing to '%s': %s", queue,
+					err);
+		return;
+	}
+	k->next = ch->consumers;
+	ch->consumers = k;
+	/* a ready message comes right after the subscription's answer; a short
+	 * bounded wait tells an empty queue */
+	n = tw_worker_poll(k->w, GET_WAIT_MS, &d, 1);
 	if (n <= 0) {
-		if (k->unacked == 0)
-			consumer_close(s, k);
+		consumer_close(s, k);
 		f = amqp_wr_method_begin(&c->out, ch->num, AMQP_BASIC_GET_EMPTY);
 		amqp_wr_shortstr(&c->out, "");
 		amqp_wr_frame_end(&c->out, f);
 		return;
 	}
+	/* no_ack: acked and closed at once; else when the client settles it */
 	deliver(s, k, d);
 	tw_delivery_free(d);
-}
-
-void
-amqp_consume_idle_gets(struct amqp_server *s, struct amqp_channel *ch)
-{
-	struct amqp_consumer *k, *next;
-
-	for (k = ch->consumers; k != NULL; k = next) {
-		next = k->next;
-		if (k->is_get && k->unacked == 0 && s->now_ms - k->last_used_ms > 1000)
-			consumer_close(s, k);
-	}
-}
-
-void
-amqp_consume_release_gets(struct amqp_conn *c, const char *queue)
-{
-	for (uint32_t i = 1; c->ch != NULL && i <= c->ch_hi; i++) {
-		struct amqp_consumer *k, *next;
-
-		if (c->ch[i] == NULL)
-			continue;
-		for (k = c->ch[i]->consumers; k != NULL; k = next) {
-			next = k->next;
-			if (k->is_get && k->unacked == 0 && strcmp(k->queue, queue) == 0)
-				consumer_close(c->srv, k);
-		}
-	}
 }
 
 static void

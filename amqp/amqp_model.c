@@ -474,8 +474,6 @@ queue_purge_delete(struct amqp_conn *c, struct amqp_channel *ch, uint32_t m, str
 				   "cannot obtain exclusive access to locked queue '%s'", name);
 		return;
 	}
-	/* a basic.get subscription of this connection may hold one of its messages */
-	amqp_consume_release_gets(c, name);
 	if (m == AMQP_QUEUE_PURGE) {
 		nowait = bits & 1;
 		p.name = name;

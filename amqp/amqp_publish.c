@@ -162,6 +162,8 @@ publish(struct amqp_conn *c, struct amqp_channel *ch)
 	}
 	if (amqp_map_put(&s->pending, id, pd) != 0)
 		pending_free(pd);
+	else
+		ch->unconfirmed++;
 }
 
 void
@@ -262,8 +264,13 @@ settle(struct amqp_server *s, struct amqp_pending *p, bool ack, int reason, cons
 		s->cnt.confirmed++;
 	if (c != NULL && !c->dead && c->state == CS_RUNNING && c->ch != NULL)
 		ch = c->ch[p->channel];
-	if (ch == NULL || ch->epoch != p->epoch || ch->closing) {
+	if (ch == NULL || ch->epoch != p->epoch) {
 		pending_free(p); /* its channel is gone: nobody to tell */
+		return;
+	}
+	ch->unconfirmed--;
+	if (ch->closing) {
+		pending_free(p);
 		return;
 	}
 	if (!ack && reason == 4 /* NACK_UNROUTABLE */) {
@@ -322,6 +329,26 @@ amqp_publish_poll(struct amqp_server *s)
 	for (int i = 0; i < 64; i++)
 		if (tw_client_poll(s->pub, 0, on_engine_event, s) <= 0)
 			break;
+}
+
+/* How long a queue method waits for the channel's publishes to be answered:
+ * far above the engine's answer time, short enough not to stall others. */
+#define BARRIER_MS 500
+
+bool
+amqp_publish_barrier(struct amqp_conn *c, struct amqp_channel *ch)
+{
+	struct amqp_server *s = c->srv;
+	uint64_t until = amqp_now_ms() + BARRIER_MS;
+
+	/* AMQP orders a channel's methods: a queue.declare or basic.get after
+	 * basic.publish sees the message in the queue. Publishes go to the
+	 * engine asynchronously, so wait for their answers first */
+	amqp_publish_flush(s);
+	while (ch->unconfirmed != 0 && !ch->closing && amqp_now_ms() < until)
+		if (tw_client_poll(s->pub, 10, on_engine_event, s) < 0)
+			break;
+	return !ch->closing;
 }
 
 void

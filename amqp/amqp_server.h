@@ -52,7 +52,6 @@ struct amqp_consumer {
 	bool cancelled;                   /* basic.cancel: waits for its unacked to be settled */
 	bool is_get;                      /* a basic.get's subscription */
 	bool paused;                      /* its fd is out of epoll (flow, slow client) */
-	uint64_t last_used_ms;            /* basic.get: the last get it answered */
 	uint32_t unacked;
 };
 
@@ -86,6 +85,7 @@ struct amqp_channel {
 	bool confirm;                     /* confirm.select */
 	bool flow_stopped;                /* channel.flow active=false */
 	uint64_t publish_seq;             /* confirm mode: the last publish's number */
+	uint32_t unconfirmed;             /* publishes the engine has not answered yet */
 	uint16_t prefetch;                /* basic.qos for consumers started from now on */
 	char last_queue[256];             /* "" in queue methods means this one */
 	uint64_t next_tag;
@@ -256,6 +256,11 @@ void amqp_publish_body(struct amqp_conn *c, struct amqp_channel *ch, const uint8
 void amqp_publish_poll(struct amqp_server *s);
 void amqp_publish_flush(struct amqp_server *s);
 void amqp_publish_sweep(struct amqp_server *s);
+/**
+ * Wait (bounded) until the engine has answered every publish of the
+ * channel. @return false when the channel closed meanwhile.
+ */
+bool amqp_publish_barrier(struct amqp_conn *c, struct amqp_channel *ch);
 void amqp_incoming_clear(struct amqp_incoming *in);
 /** A content header and body frames (props < 2 bytes: none) on channel ch. */
 void amqp_write_content(struct amqp_conn *c, uint16_t ch, const uint8_t *props, uint32_t plen,
@@ -268,9 +273,5 @@ void amqp_consumer_on_event(struct amqp_consumer *k);
 /** Close every consumer of the channel (unacked go back to their queues). */
 void amqp_consume_channel_gone(struct amqp_server *s, struct amqp_channel *ch);
 void amqp_consumer_set_paused(struct amqp_server *s, struct amqp_consumer *k, bool paused);
-/** Close basic.get subscriptions of the channel idle for a second with nothing out. */
-void amqp_consume_idle_gets(struct amqp_server *s, struct amqp_channel *ch);
-/** Close the connection's basic.get subscriptions on queue that hold nothing unacked. */
-void amqp_consume_release_gets(struct amqp_conn *c, const char *queue);
 
 #endif

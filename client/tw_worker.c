@@ -583,10 +583,12 @@ tw_worker_poll(struct tw_worker *w, int timeout_ms, struct tw_delivery **out, si
 	}
 }
 
-int
-tw_worker_ack(struct tw_worker *w, uint64_t tag, const struct tw_ack *a)
+/* An ack, and with cancel the subscription's end in the same datagram. */
+static int
+send_ack(struct tw_worker *w, uint64_t tag, const struct tw_ack *a, bool cancel)
 {
 	Taskwire__Frame f = TASKWIRE__FRAME__INIT;
+	Taskwire__Cancel cm = TASKWIRE__CANCEL__INIT;
 	Taskwire__Ack m = TASKWIRE__ACK__INIT;
 	Taskwire__Ack *list[1] = { &m };
 	bool final = a->outcome != TW_OUTCOME_PROGRESS;
@@ -607,6 +609,10 @@ tw_worker_ack(struct tw_worker *w, uint64_t tag, const struct tw_ack *a)
 	m.max_retries = a->max_retries;
 	f.n_acks = 1;
 	f.acks = list;
+	if (cancel) {
+		cm.consumer_id = w->id;
+		f.cancel = &cm;
+	}
 	ret = send_frame(w, &f, final ? &copy : NULL, &len);
 	if (ret == -EMSGSIZE)
 		return -EINVAL;
@@ -625,6 +631,46 @@ tw_worker_ack(struct tw_worker *w, uint64_t tag, const struct tw_ack *a)
 	}
 	pthread_mutex_unlock(&w->mu);
 	free(copy); /* table full: sent once, not tracked (the lease still guards the task) */
+	return ret;
+}
+
+int
+tw_worker_ack(struct tw_worker *w, uint64_t tag, const struct tw_ack *a)
+{
+	return send_ack(w, tag, a, false);
+}
+
+int
+tw_worker_close_acking(struct tw_worker *w, uint64_t tag, const struct tw_ack *a)
+{
+	uint64_t until;
+	bool pending = true;
+	int ret;
+
+	if (a->outcome < TW_OUTCOME_SUCCESS || a->outcome > TW_OUTCOME_REJECT ||
+	    a->outcome == TW_OUTCOME_PROGRESS || tag == 0) {
+		tw_worker_close(w);
+		return -EINVAL;
+	}
+	if (w->hb_started) {
+		/* release: pairs with the acquire load in heartbeat_main */
+		__atomic_store_n(&w->stop, true, __ATOMIC_RELEASE);
+		pthread_join(w->hb, NULL);
+		w->hb_started = false;
+	}
+	/* the engine takes the ack, then the cancel, from one frame: nothing
+	 * is delivered in between */
+	w->cancelling = true;
+	ret = send_ack(w, tag, a, true);
+	until = tw_monotonic_ms() + 1000;
+	while ((pending || !w->cancel_answered) && tw_monotonic_ms() < until) {
+		resend_acks(w);
+		receive(w, 10);
+		pending = false;
+		for (size_t i = 0; i < PENDING_ACKS && !pending; i++)
+			pending = w->pend[i].tag != 0;
+	}
+	tw_worker_close(w);
 	return ret;
 }
 

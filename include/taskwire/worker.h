@@ -129,6 +129,15 @@ int tw_worker_poll(struct tw_worker *w, int timeout_ms, struct tw_delivery **out
  */
 int tw_worker_ack(struct tw_worker *w, uint64_t tag, const struct tw_ack *a);
 
+/**
+ * Ack a delivery (a final outcome) and end the subscription in the same
+ * datagram, so that the engine delivers nothing more after this ack (a
+ * consumer done after one task, e.g. an AMQP basic.get); then close as
+ * tw_worker_close(). @return what tw_worker_ack() would; w is closed in
+ * any case.
+ */
+int tw_worker_close_acking(struct tw_worker *w, uint64_t tag, const struct tw_ack *a);
+
 /** Release a delivery (after its ack). NULL is ignored. */
 void tw_delivery_free(struct tw_delivery *d);
 
