@@ -32,7 +32,40 @@ tw_broker_fail(char *err, int code, const char *fmt, ...)
 	return code;
 }
 
-static uint16_t exchange_free_slot(const struct tw_broker *b);
+static uint16_t exchange_free_slot(struct tw_broker *b);
+static void exchange_remove(struct tw_broker *b, uint32_t i);
+
+static uint32_t
+name_hash(const char *name)
+{
+	return tw_routes_hash(name, (uint32_t)strnlen(name, TW_NAME_MAX), 0);
+}
+
+/* A binding's identity but its arguments (compared by binding_eq). */
+static uint32_t
+binding_hash(const struct tw_def_binding *x)
+{
+	uint32_t h = tw_routes_hash(x->source, (uint32_t)strnlen(x->source, TW_NAME_MAX), x->dest_type);
+
+	h = tw_routes_hash(x->destination, (uint32_t)strnlen(x->destination, TW_NAME_MAX), h);
+	return tw_routes_hash(x->key, (uint32_t)strnlen(x->key, TW_NAME_MAX), h);
+}
+
+static bool
+queue_eq(uint32_t v, const void *key, const void *ctx)
+{
+	const struct tw_broker *b = ctx;
+
+	return b->sh->queues[v].ring != NULL && strcmp(b->sh->queues[v].name, key) == 0;
+}
+
+static bool
+exchange_eq(uint32_t v, const void *key, const void *ctx)
+{
+	const struct tw_broker *b = ctx;
+
+	return strcmp(b->exchanges[v].name, key) == 0;
+}
 
 uint32_t
 tw_broker_exchange_list(const struct tw_broker *b, struct tw_broker_exchange_ref *out, uint32_t max)
@@ -70,19 +103,13 @@ tw_broker_queue_ready(const struct tw_queue_slot *qs)
 int
 tw_broker_queue_find(const struct tw_broker *b, const char *name)
 {
-	for (int s = 0; s < TW_MAX_QUEUES; s++)
-		if (b->sh->queues[s].ring != NULL && strcmp(b->sh->queues[s].name, name) == 0)
-			return s;
-	return -1;
+	return (int)tw_broker_ix_find(&b->queue_ix, name_hash(name), queue_eq, name, b);
 }
 
-static int
-exchange_find(const struct tw_broker *b, const char *name)
+int
+tw_broker_exchange_find(const struct tw_broker *b, const char *name)
 {
-	for (uint32_t i = 0; i < b->n_exchanges; i++)
-		if (strcmp(b->exchanges[i].name, name) == 0)
-			return (int)i;
-	return -1;
+	return (int)tw_broker_ix_find(&b->exchange_ix, name_hash(name), exchange_eq, name, b);
 }
 
 static bool
@@ -97,26 +124,38 @@ same_args(const struct tw_def_binding *x, const struct tw_def_binding *y)
 	return true;
 }
 
+static bool
+binding_eq(uint32_t v, const void *key, const void *ctx)
+{
+	const struct tw_def_binding *x = &((const struct tw_broker *)ctx)->bindings[v], *spec = key;
+
+	return strcmp(x->source, spec->source) == 0 && x->dest_type == spec->dest_type &&
+	       strcmp(x->destination, spec->destination) == 0 && strcmp(x->key, spec->key) == 0 &&
+	       same_args(x, spec);
+}
+
 static int
 binding_find(const struct tw_broker *b, const struct tw_def_binding *spec)
 {
-	for (uint32_t i = 0; i < b->n_bindings; i++) {
-		const struct tw_def_binding *x = &b->bindings[i];
-
-		if (strcmp(x->source, spec->source) == 0 && x->dest_type == spec->dest_type &&
-		    strcmp(x->destination, spec->destination) == 0 &&
-		    strcmp(x->key, spec->key) == 0 && same_args(x, spec))
-			return (int)i;
-	}
-	return -1;
+	return (int)tw_broker_ix_find(&b->binding_ix, binding_hash(spec), binding_eq, spec, b);
 }
 
-/* Remove binding i (its argument copy too), keeping the others' order. */
+/*
+ * Remove binding i (its argument copy too): the last one takes its place,
+ * so a removal costs the same however many bindings there are (the
+ * table's order does not depend on this one's).
+ */
 static void
 binding_remove(struct tw_broker *b, uint32_t i)
 {
+	uint32_t last = b->n_bindings - 1;
+
+	tw_broker_ix_del(&b->binding_ix, binding_hash(&b->bindings[i]), i);
 	free((void *)b->bindings[i].args);
-	memmove(&b->bindings[i], &b->bindings[i + 1], sizeof(b->bindings[0]) * (b->n_bindings - i - 1));
+	if (i != last) {
+		b->bindings[i] = b->bindings[last];
+		tw_broker_ix_move(&b->binding_ix, binding_hash(&b->bindings[i]), last, i);
+	}
 	b->n_bindings--;
 }
 
@@ -180,7 +219,7 @@ tw_broker_queue_declare(struct tw_broker *b, const struct tw_broker_queue_spec *
 				   e->dlx, e->max_priority);
 		return 0;
 	}
-	for (s = 0; s < TW_MAX_QUEUES; s++)
+	for (s = (int)b->queue_slot_low; s < TW_MAX_QUEUES; s++)
 		if (b->sh->queues[s].ring == NULL) {
 			qs = &b->sh->queues[s];
 			break;
@@ -234,10 +273,18 @@ tw_broker_queue_declare(struct tw_broker *b, const struct tw_broker_queue_spec *
 		qs->base_nack_no_resources = c.nack_no_resources;
 		b->publish_rate[s] = b->deliver_rate[s] = 0;
 	}
+	if (tw_broker_ix_add(&b->queue_ix, name_hash(name), (uint32_t)s) != 0) {
+		ret = tw_broker_fail(err, -ENOMEM, "out of memory");
+		goto undo;
+	}
 	/* release: readers of the slot (telemetry, status) see its fields complete */
 	__atomic_store_n(&qs->ring, r, __ATOMIC_RELEASE);
-	ret = tw_broker_publish(b, NULL, NULL, err);
+	b->queue_slot_low = (uint32_t)s + 1;
+	ret = tw_broker_publish_or_defer(b, NULL, NULL, err);
 	if (ret != 0) {
+		tw_broker_ix_del(&b->queue_ix, name_hash(name), (uint32_t)s);
+		b->queue_slot_low = (uint32_t)s;
+undo:
 		qs->ring = NULL;
 		rte_ring_free(r);
 		for (unsigned p = 0; p < qs->max_priority; p++)
@@ -305,8 +352,11 @@ tw_broker_queue_delete(struct tw_broker *b, const char *name, uint64_t *discarde
 	dead.r[dead.n++] = b->sh->queues[s].ring;
 	for (unsigned p = 0; p < b->sh->queues[s].max_priority; p++)
 		dead.r[dead.n++] = b->sh->queues[s].levels[p];
+	tw_broker_ix_del(&b->queue_ix, name_hash(name), (uint32_t)s);
 	b->sh->queues[s].ring = NULL;
-	ret = tw_broker_publish(b, &dead, discarded, err);
+	if ((uint32_t)s < b->queue_slot_low)
+		b->queue_slot_low = (uint32_t)s;
+	ret = tw_broker_publish_or_defer(b, &dead, discarded, err);
 	if (ret == 0)
 		release_hold(s);
 	return ret;
@@ -348,7 +398,7 @@ tw_broker_exchange_declare(struct tw_broker *b, const struct tw_broker_exchange_
 		if (tw_cidr_parse(spec->allow[k], &allow[k]) != 0)
 			return ERR("source range '%.40s' is not A.B.C.D/N (host bits zero)",
 				   spec->allow[k]);
-	i = exchange_find(b, name);
+	i = tw_broker_exchange_find(b, name);
 	if (i >= 0) {
 		e = &b->exchanges[i];
 		/* AMQP: re-declaring with other properties is refused, not applied */
@@ -378,32 +428,52 @@ tw_broker_exchange_declare(struct tw_broker *b, const struct tw_broker_exchange_
 	e->flags = spec->internal ? TW_EX_F_INTERNAL : 0;
 	e->n_allow = (uint8_t)spec->n_allow;
 	memcpy(e->allow, allow, sizeof(allow[0]) * spec->n_allow);
+	if (tw_broker_ix_add(&b->exchange_ix, name_hash(name), b->n_exchanges) != 0) {
+		b->exchange_slot_low = e->slot;
+		return tw_broker_fail(err, -ENOMEM, "out of memory");
+	}
+	b->exchange_slot_used[e->slot] = 1;
 	b->n_exchanges++;
-	ret = tw_broker_publish(b, NULL, NULL, err);
+	ret = tw_broker_publish_or_defer(b, NULL, NULL, err);
 	if (ret != 0)
-		b->n_exchanges--;
+		exchange_remove(b, b->n_exchanges - 1);
 	return ret;
 }
 
 /* The lowest counter slot no live exchange holds (slot 0 is the default exchange's). */
 static uint16_t
-exchange_free_slot(const struct tw_broker *b)
+exchange_free_slot(struct tw_broker *b)
 {
-	for (uint16_t s = 1; s < TW_MAX_EXCHANGES; s++) {
-		bool used = false;
-
-		for (uint32_t i = 0; i < b->n_exchanges && !used; i++)
-			used = b->exchanges[i].slot == s;
-		if (!used)
-			return s;
-	}
+	for (uint32_t s = b->exchange_slot_low > 1 ? b->exchange_slot_low : 1; s < TW_MAX_EXCHANGES; s++)
+		if (!b->exchange_slot_used[s]) {
+			b->exchange_slot_low = s + 1;
+			return (uint16_t)s;
+		}
 	return 0; /* cannot happen: there are fewer exchanges than slots */
+}
+
+/* Forget exchange i (its bindings are gone): the last one takes its place. */
+static void
+exchange_remove(struct tw_broker *b, uint32_t i)
+{
+	uint32_t last = b->n_exchanges - 1;
+	uint16_t slot = b->exchanges[i].slot;
+
+	tw_broker_ix_del(&b->exchange_ix, name_hash(b->exchanges[i].name), i);
+	b->exchange_slot_used[slot] = 0;
+	if (slot < b->exchange_slot_low)
+		b->exchange_slot_low = slot;
+	if (i != last) {
+		b->exchanges[i] = b->exchanges[last];
+		tw_broker_ix_move(&b->exchange_ix, name_hash(b->exchanges[i].name), last, i);
+	}
+	b->n_exchanges--;
 }
 
 int
 tw_broker_exchange_delete(struct tw_broker *b, const char *name, char *err)
 {
-	int i = exchange_find(b, name);
+	int i = tw_broker_exchange_find(b, name);
 
 	if (name[0] == '\0')
 		return ERR("the default exchange cannot be deleted");
@@ -411,10 +481,8 @@ tw_broker_exchange_delete(struct tw_broker *b, const char *name, char *err)
 		return tw_broker_fail(err, -ENOENT, "no exchange '%s'", name);
 	/* Its bindings, both ways, go with it; alternates naming it stay (and are ignored). */
 	drop_bindings(b, name, name, TW_DEST_EXCHANGE);
-	memmove(&b->exchanges[i], &b->exchanges[i + 1],
-		sizeof(b->exchanges[0]) * (b->n_exchanges - (uint32_t)i - 1));
-	b->n_exchanges--;
-	return tw_broker_publish(b, NULL, NULL, err);
+	exchange_remove(b, (uint32_t)i);
+	return tw_broker_publish_or_defer(b, NULL, NULL, err);
 }
 
 int
@@ -426,10 +494,10 @@ tw_broker_bind(struct tw_broker *b, const struct tw_def_binding *spec, char *err
 
 	if (spec->source[0] == '\0')
 		return ERR("the default exchange's bindings are implicit (routing key = queue name)");
-	if (exchange_find(b, spec->source) < 0)
+	if (tw_broker_exchange_find(b, spec->source) < 0)
 		return tw_broker_fail(err, -ENOENT, "no exchange '%s'", spec->source);
 	if (spec->dest_type == TW_DEST_EXCHANGE) {
-		if (exchange_find(b, spec->destination) < 0)
+		if (tw_broker_exchange_find(b, spec->destination) < 0)
 			return tw_broker_fail(err, -ENOENT, "no exchange '%s'", spec->destination);
 	} else if (tw_broker_queue_find(b, spec->destination) < 0) {
 		return tw_broker_fail(err, -ENOENT, "no queue '%s'", spec->destination);
@@ -460,8 +528,12 @@ tw_broker_bind(struct tw_broker *b, const struct tw_def_binding *spec, char *err
 	x = &b->bindings[b->n_bindings];
 	*x = *spec;
 	x->args = args;
+	if (tw_broker_ix_add(&b->binding_ix, binding_hash(x), b->n_bindings) != 0) {
+		free(args);
+		return ERR("out of memory");
+	}
 	b->n_bindings++;
-	ret = tw_broker_publish(b, NULL, NULL, err);
+	ret = tw_broker_publish_or_defer(b, NULL, NULL, err);
 	if (ret != 0)
 		binding_remove(b, b->n_bindings - 1);
 	return ret;
@@ -477,7 +549,7 @@ tw_broker_unbind(struct tw_broker *b, const struct tw_def_binding *spec, char *e
 			    spec->dest_type == TW_DEST_EXCHANGE ? "exchange" : "queue",
 			    spec->destination, spec->key, spec->n_args ? " and these arguments" : "");
 	binding_remove(b, (uint32_t)i);
-	return tw_broker_publish(b, NULL, NULL, err);
+	return tw_broker_publish_or_defer(b, NULL, NULL, err);
 }
 
 int
@@ -488,6 +560,11 @@ tw_broker_attach(struct tw_broker *b, struct tw_shared *sh, char *err)
 	memset(b, 0, sizeof(*b));
 	b->sh = sh;
 	b->grace_timeout_ms = 2000;
+	b->exchange_slot_used[0] = 1; /* the default exchange's */
+	for (uint32_t s = 0; s < TW_MAX_QUEUES; s++)
+		if (sh->queues[s].ring != NULL &&
+		    tw_broker_ix_add(&b->queue_ix, name_hash(sh->queues[s].name), s) != 0)
+			return ERR("out of memory");
 	if (rt == NULL)
 		return 0;
 	/* Re-attach after a restart: the live table is the truth. */
@@ -503,6 +580,9 @@ tw_broker_attach(struct tw_broker *b, struct tw_shared *sh, char *err)
 		memcpy(e->allow, re->allow, sizeof(e->allow));
 		if (re->alternate >= 0)
 			snprintf(e->alternate, TW_NAME_MAX, "%s", rt->exchanges[re->alternate].name);
+		b->exchange_slot_used[e->slot] = 1;
+		if (tw_broker_ix_add(&b->exchange_ix, name_hash(e->name), b->n_exchanges - 1) != 0)
+			return ERR("out of memory");
 	}
 	if (rt->n_bindings != 0) {
 		b->bindings = calloc(rt->n_bindings, sizeof(*b->bindings));
@@ -536,6 +616,8 @@ tw_broker_attach(struct tw_broker *b, struct tw_shared *sh, char *err)
 		x->n_args = rb->n_args;
 		x->args = args;
 		b->n_bindings = i + 1;
+		if (tw_broker_ix_add(&b->binding_ix, binding_hash(x), i) != 0)
+			return ERR("out of memory");
 	}
 	return 0;
 }
@@ -546,5 +628,9 @@ tw_broker_detach(struct tw_broker *b)
 	for (uint32_t i = 0; i < b->n_bindings; i++)
 		free((void *)b->bindings[i].args);
 	free(b->bindings);
+	free(b->dead);
+	tw_broker_ix_free(&b->queue_ix);
+	tw_broker_ix_free(&b->exchange_ix);
+	tw_broker_ix_free(&b->binding_ix);
 	memset(b, 0, sizeof(*b));
 }

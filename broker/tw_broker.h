@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tw_broker_index.h"
 #include "tw_routes.h"
 #include "tw_shared.h"
 
@@ -36,6 +37,17 @@ struct tw_broker {
 	uint32_t n_bindings, cap_bindings;
 	struct tw_def_binding *bindings;                         /* malloc'd, grows */
 	uint32_t grace_timeout_ms;                               /* RCU wait bound */
+	/* Name indexes: queue name -> slot, exchange name -> position in
+	 * exchanges[], binding identity -> position in bindings[]. */
+	struct tw_broker_index queue_ix, exchange_ix, binding_ix;
+	uint32_t queue_slot_low;                                 /* no free queue slot below */
+	uint32_t exchange_slot_low;                              /* no free exchange slot below */
+	uint8_t exchange_slot_used[TW_MAX_EXCHANGES];
+	/* A batch (tw_broker_batch_begin) defers publication: changes are
+	 * made to the model only, rings of deleted queues wait here. */
+	uint32_t batch;
+	uint32_t n_dead, cap_dead;
+	struct rte_ring **dead;
 	uint64_t leaked_tables;                                  /* grace period timed out */
 	/* rates, sampled by tw_broker_sample_rates() */
 	uint64_t rate_sample_ms;
@@ -103,8 +115,39 @@ int tw_broker_unbind(struct tw_broker *b, const struct tw_def_binding *spec, cha
 /** Tasks waiting in a queue slot, over all its priority levels. */
 uint64_t tw_broker_queue_ready(const struct tw_queue_slot *qs);
 
+/**
+ * Batches: between begin and end, every mutating call changes the model
+ * and validates as usual but publishes nothing; end publishes once (one
+ * table build, one grace period) and frees the rings of queues deleted
+ * meanwhile. Many changes then cost one build instead of one each.
+ * @param discarded  receives the tasks dropped with deleted queues (or NULL).
+ * @return 0, or -errno if no table could be built: the model then holds
+ *   changes the data plane does not see; undo them and end again.
+ */
+void tw_broker_batch_begin(struct tw_broker *b);
+int tw_broker_batch_end(struct tw_broker *b, uint64_t *discarded, char *err);
+
+/*
+ * The same end of a batch in three steps, so a caller can run the table
+ * build (the long part) on another thread: prepare and install on the
+ * broker's thread, build anywhere, while nothing changes the model.
+ */
+struct tw_broker_build {
+	struct tw_defs d;
+	struct tw_def_queue *queues;   /* malloc'd snapshot of the queue slots */
+	struct tw_routes *rt;          /* the built table, or NULL */
+	int err;                       /* errno of a failed build */
+};
+int tw_broker_build_prepare(struct tw_broker *b, struct tw_broker_build *bb, char *err);
+void tw_broker_build_run(struct tw_broker_build *bb);
+/** Publish bb's table (or report its failure), end the batch, release bb. */
+int tw_broker_build_install(struct tw_broker *b, struct tw_broker_build *bb, uint64_t *discarded,
+			    char *err);
+
 /** Slot index of a live queue, or -1. */
 int tw_broker_queue_find(const struct tw_broker *b, const char *name);
+/** Position of an exchange in b->exchanges, or -1 (the default one is not there). */
+int tw_broker_exchange_find(const struct tw_broker *b, const char *name);
 
 /* One exchange's name and counter slot (tw_broker_exchange_list). */
 struct tw_broker_exchange_ref {

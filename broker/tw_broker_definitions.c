@@ -13,166 +13,199 @@
 #include <jansson.h>
 
 #include "tw_broker_definitions.h"
+#include "tw_broker_priv.h"
 #include "tw_broker_spec.h"
 #include "tw_definitions.h"
 
-struct undo {
-	uint32_t n_x, n_q, n_b;
-	const char **x;                        /* exchanges created */
-	const char **q;                        /* queues created */
-	const struct tw_def_binding **bind;    /* bindings created */
-};
-
-static bool
-exchange_exists(const struct tw_broker *b, const char *name)
+/* Binding i of m as a spec (its arguments in args). */
+static int
+binding_at(const Taskwire__Control__Definitions *m, uint32_t i, struct tw_def_binding *spec,
+	   struct tw_def_arg *args, char *err)
 {
-	for (uint32_t i = 0; i < b->n_exchanges; i++)
-		if (strcmp(b->exchanges[i].name, name) == 0)
-			return true;
-	return false;
-}
-
-static void
-rollback(struct tw_broker *b, const struct undo *u)
-{
-	char ignored[TW_BROKER_ERR_MAX];
-	uint64_t discarded;
-
-	for (uint32_t i = u->n_b; i-- > 0;)
-		tw_broker_unbind(b, u->bind[i], ignored);
-	for (uint32_t i = u->n_q; i-- > 0;)
-		tw_broker_queue_delete(b, u->q[i], &discarded, ignored);
-	for (uint32_t i = u->n_x; i-- > 0;)
-		tw_broker_exchange_delete(b, u->x[i], ignored);
-}
-
-int
-tw_broker_definitions_import(struct tw_broker *b, const struct tw_broker_definitions *d, char *err)
-{
-	struct undo u = { 0 };
 	char why[TW_BROKER_ERR_MAX];
-	int ret = 0;
+	int ret = tw_broker_binding_spec_from_pb(m->bindings[i], spec, args, why);
 
-	u.x = calloc(d->n_exchanges + 1, sizeof(*u.x));
-	u.q = calloc(d->n_queues + 1, sizeof(*u.q));
-	u.bind = calloc(d->n_bindings + 1, sizeof(*u.bind));
-	if (u.x == NULL || u.q == NULL || u.bind == NULL) {
-		snprintf(err, TW_BROKER_ERR_MAX, "out of memory");
-		ret = -ENOMEM;
-		goto out;
-	}
-	for (uint32_t i = 0; i < d->n_exchanges && ret == 0; i++) {
-		bool existed = exchange_exists(b, d->exchanges[i].name);
-
-		ret = tw_broker_exchange_declare(b, &d->exchanges[i], why);
-		if (ret != 0)
-			snprintf(err, TW_BROKER_ERR_MAX, "exchanges[%u] '%.100s': %.120s", i,
-				 d->exchanges[i].name, why);
-		else if (!existed)
-			u.x[u.n_x++] = d->exchanges[i].name;
-	}
-	for (uint32_t i = 0; i < d->n_queues && ret == 0; i++) {
-		bool existed = tw_broker_queue_find(b, d->queues[i].name) >= 0;
-
-		ret = tw_broker_queue_declare(b, &d->queues[i], why);
-		if (ret != 0)
-			snprintf(err, TW_BROKER_ERR_MAX, "queues[%u] '%.100s': %.120s", i, d->queues[i].name, why);
-		else if (!existed)
-			u.q[u.n_q++] = d->queues[i].name;
-	}
-	for (uint32_t i = 0; i < d->n_bindings && ret == 0; i++) {
-		uint32_t before = b->n_bindings;
-
-		ret = tw_broker_bind(b, &d->bindings[i], why);
-		if (ret != 0)
-			snprintf(err, TW_BROKER_ERR_MAX, "bindings[%u] %.50s -> %.50s: %.120s", i,
-				 d->bindings[i].source, d->bindings[i].destination, why);
-		else if (b->n_bindings != before)
-			u.bind[u.n_b++] = &d->bindings[i];
-	}
 	if (ret != 0)
-		rollback(b, &u);
-out:
-	free(u.x);
-	free(u.q);
-	free(u.bind);
+		snprintf(err, TW_BROKER_ERR_MAX, "bindings[%u]: %.200s", i, why);
 	return ret;
 }
 
-/* The specs of one batch: heap arrays, released by specs_free(). */
-struct batch_specs {
-	struct tw_broker_exchange_spec *x;
-	struct tw_broker_queue_spec *q;
-	struct tw_def_binding *b;
-	struct tw_def_arg *args;   /* TW_MAX_BINDING_ARGS per binding */
-};
-
+/* Remove what the import created, newest first (inside a batch). */
 static void
-specs_free(struct batch_specs *s)
+undo(struct tw_broker *b, const struct tw_broker_import *u)
 {
-	free(s->x);
-	free(s->q);
-	free(s->b);
-	free(s->args);
+	char ignored[TW_BROKER_ERR_MAX];
+	struct tw_def_arg args[TW_MAX_BINDING_ARGS];
+	struct tw_def_binding spec;
+	uint64_t discarded;
+
+	for (uint32_t i = u->n_b; i-- > 0;)
+		if (binding_at(u->m, u->made_b[i], &spec, args, ignored) == 0)
+			tw_broker_unbind(b, &spec, ignored);
+	for (uint32_t i = u->n_q; i-- > 0;)
+		tw_broker_queue_delete(b, u->q[u->made_q[i]].name, &discarded, ignored);
+	for (uint32_t i = u->n_x; i-- > 0;)
+		tw_broker_exchange_delete(b, u->x[u->made_x[i]].name, ignored);
 }
 
-/*
- * The batch as broker specs (they borrow m's strings). @return 0, or
- * -errno with err naming the item; release s either way.
- */
+static void
+import_free(struct tw_broker_import *imp)
+{
+	free(imp->made_x);
+	free(imp->made_q);
+	free(imp->made_b);
+	free(imp->x);
+	free(imp->q);
+	memset(imp, 0, sizeof(*imp));
+}
+
+/* Make room for n more bindings at once (no doubling copies of a big model). */
 static int
-specs_from_pb(const Taskwire__Control__Definitions *m, struct batch_specs *s,
-	      struct tw_broker_definitions *d, char *err)
+reserve_bindings(struct tw_broker *b, size_t n)
+{
+	size_t want = b->n_bindings + n;
+	void *p;
+
+	if (want <= b->cap_bindings)
+		return 0;
+	if (want > TW_MAX_BINDINGS)
+		want = TW_MAX_BINDINGS;
+	p = realloc(b->bindings, sizeof(*b->bindings) * (want ? want : 1));
+	if (p == NULL)
+		return -ENOMEM;
+	b->bindings = p;
+	b->cap_bindings = (uint32_t)want;
+	return 0;
+}
+
+int
+tw_broker_import_begin(struct tw_broker *b, const Taskwire__Control__Definitions *m,
+		       struct tw_broker_import *imp, char *err)
 {
 	char why[TW_BROKER_ERR_MAX];
 	int ret;
 
-	s->x = calloc(m->n_exchanges + 1, sizeof(*s->x));
-	s->q = calloc(m->n_queues + 1, sizeof(*s->q));
-	s->b = calloc(m->n_bindings + 1, sizeof(*s->b));
-	s->args = calloc((m->n_bindings + 1) * TW_MAX_BINDING_ARGS, sizeof(*s->args));
-	if (s->x == NULL || s->q == NULL || s->b == NULL || s->args == NULL) {
-		snprintf(err, TW_BROKER_ERR_MAX, "out of memory");
-		return -ENOMEM;
+	memset(imp, 0, sizeof(*imp));
+	imp->m = m;
+	imp->x = calloc(m->n_exchanges + 1, sizeof(*imp->x));
+	imp->q = calloc(m->n_queues + 1, sizeof(*imp->q));
+	imp->made_x = calloc(m->n_exchanges + 1, sizeof(*imp->made_x));
+	imp->made_q = calloc(m->n_queues + 1, sizeof(*imp->made_q));
+	imp->made_b = calloc(m->n_bindings + 1, sizeof(*imp->made_b));
+	if (imp->x == NULL || imp->q == NULL || imp->made_x == NULL || imp->made_q == NULL ||
+	    imp->made_b == NULL || reserve_bindings(b, m->n_bindings) != 0) {
+		import_free(imp);
+		return tw_broker_fail(err, -ENOMEM, "out of memory");
 	}
 	for (size_t i = 0; i < m->n_exchanges; i++)
-		tw_broker_exchange_spec_from_pb(m->exchanges[i], &s->x[i]);
+		tw_broker_exchange_spec_from_pb(m->exchanges[i], &imp->x[i]);
 	for (size_t i = 0; i < m->n_queues; i++) {
-		ret = tw_broker_queue_spec_from_pb(m->queues[i], &s->q[i], why);
+		ret = tw_broker_queue_spec_from_pb(m->queues[i], &imp->q[i], why);
 		if (ret != 0) {
-			snprintf(err, TW_BROKER_ERR_MAX, "queues[%zu]: %.200s", i, why);
-			return ret;
+			import_free(imp);
+			return tw_broker_fail(err, ret, "queues[%zu]: %.200s", i, why);
 		}
 	}
-	for (size_t i = 0; i < m->n_bindings; i++) {
-		ret = tw_broker_binding_spec_from_pb(m->bindings[i], &s->b[i],
-						     &s->args[i * TW_MAX_BINDING_ARGS], why);
-		if (ret != 0) {
-			snprintf(err, TW_BROKER_ERR_MAX, "bindings[%zu]: %.200s", i, why);
-			return ret;
-		}
-	}
-	d->n_exchanges = (uint32_t)m->n_exchanges;
-	d->exchanges = s->x;
-	d->n_queues = (uint32_t)m->n_queues;
-	d->queues = s->q;
-	d->n_bindings = (uint32_t)m->n_bindings;
-	d->bindings = s->b;
+	tw_broker_batch_begin(b);
 	return 0;
+}
+
+/* Apply item k (exchanges, then queues, then bindings). @return 0 or -errno with err. */
+static int
+apply_one(struct tw_broker *b, struct tw_broker_import *u, uint32_t k, char *err)
+{
+	const Taskwire__Control__Definitions *m = u->m;
+	char why[TW_BROKER_ERR_MAX];
+	int ret;
+
+	if (k < m->n_exchanges) {
+		bool existed = tw_broker_exchange_find(b, u->x[k].name) >= 0;
+
+		ret = tw_broker_exchange_declare(b, &u->x[k], why);
+		if (ret != 0)
+			return tw_broker_fail(err, ret, "exchanges[%u] '%.100s': %.120s", k, u->x[k].name, why);
+		if (!existed)
+			u->made_x[u->n_x++] = k;
+		return 0;
+	}
+	k -= (uint32_t)m->n_exchanges;
+	if (k < m->n_queues) {
+		bool existed = tw_broker_queue_find(b, u->q[k].name) >= 0;
+
+		ret = tw_broker_queue_declare(b, &u->q[k], why);
+		if (ret != 0)
+			return tw_broker_fail(err, ret, "queues[%u] '%.100s': %.120s", k, u->q[k].name, why);
+		if (!existed)
+			u->made_q[u->n_q++] = k;
+		return 0;
+	}
+	k -= (uint32_t)m->n_queues;
+	{
+		struct tw_def_arg args[TW_MAX_BINDING_ARGS];
+		struct tw_def_binding spec;
+		uint32_t before = b->n_bindings;
+
+		ret = binding_at(m, k, &spec, args, err);
+		if (ret != 0)
+			return ret;
+		ret = tw_broker_bind(b, &spec, why);
+		if (ret != 0)
+			return tw_broker_fail(err, ret, "bindings[%u] %.50s -> %.50s: %.120s", k,
+					      spec.source, spec.destination, why);
+		if (b->n_bindings != before)
+			u->made_b[u->n_b++] = k;
+	}
+	return 0;
+}
+
+int
+tw_broker_import_step(struct tw_broker *b, struct tw_broker_import *imp, uint32_t budget, char *err)
+{
+	const Taskwire__Control__Definitions *m = imp->m;
+	uint32_t total = (uint32_t)(m->n_exchanges + m->n_queues + m->n_bindings);
+
+	for (; imp->next < total && budget > 0; imp->next++, budget--) {
+		int ret = apply_one(b, imp, imp->next, err);
+
+		if (ret != 0) {
+			undo(b, imp);
+			tw_broker_batch_end(b, NULL, (char[TW_BROKER_ERR_MAX]){ 0 });
+			import_free(imp);
+			return ret;
+		}
+	}
+	return imp->next == total;
+}
+
+int
+tw_broker_import_finish(struct tw_broker *b, struct tw_broker_import *imp, int ret)
+{
+	if (ret != 0) {
+		char ignored[TW_BROKER_ERR_MAX];
+
+		tw_broker_batch_begin(b);
+		undo(b, imp);
+		tw_broker_batch_end(b, NULL, ignored);
+	}
+	import_free(imp);
+	return ret;
 }
 
 int
 tw_broker_definitions_import_pb(struct tw_broker *b, const Taskwire__Control__Definitions *m,
 				char *err)
 {
-	struct tw_broker_definitions d = { 0 };
-	struct batch_specs s = { 0 };
-	int ret = specs_from_pb(m, &s, &d, err);
+	struct tw_broker_import imp;
+	int ret = tw_broker_import_begin(b, m, &imp, err);
 
-	if (ret == 0)
-		ret = tw_broker_definitions_import(b, &d, err);
-	specs_free(&s);
-	return ret;
+	if (ret != 0)
+		return ret;
+	ret = tw_broker_import_step(b, &imp, UINT32_MAX, err);
+	if (ret < 0)
+		return ret;
+	/* one table for the whole import */
+	ret = tw_broker_batch_end(b, NULL, err);
+	return tw_broker_import_finish(b, &imp, ret);
 }
 
 int

@@ -15,29 +15,51 @@
 #include "control.pb-c.h"
 #include "tw_broker.h"
 
-struct tw_broker_definitions {
-	uint32_t n_exchanges, n_queues, n_bindings;
-	const struct tw_broker_exchange_spec *exchanges;
-	const struct tw_broker_queue_spec *queues;
-	const struct tw_def_binding *bindings;
-};
 
 /**
- * Apply exchanges, then queues, then bindings, all or nothing: on the
- * first refusal everything this call created is removed again and err
- * names the item ("bindings[3]: no queue 'x'"). Items that already exist
- * with the same properties are left as they are.
- */
-int tw_broker_definitions_import(struct tw_broker *b, const struct tw_broker_definitions *d,
-				 char *err);
-
-/**
- * The same for a control.proto Definitions batch: each item is converted
- * (tw_broker_spec.h) before anything is applied, so a malformed item
- * changes nothing; err names it ("queues[2]: ...").
+ * Apply a control.proto Definitions batch: exchanges, then queues, then
+ * bindings, all or nothing: on the first refusal (or malformed item)
+ * everything this call created is removed again and err names the item
+ * ("bindings[3]: no queue 'x'"). Items that already exist with the same
+ * properties are left as they are. One routing table is built and
+ * published for the whole batch.
  */
 int tw_broker_definitions_import_pb(struct tw_broker *b, const Taskwire__Control__Definitions *m,
 				    char *err);
+
+/*
+ * The same import in steps, for a caller that must keep answering others
+ * meanwhile (tw-control's poll loop):
+ *   begin   convert the exchanges and queues (a malformed one: nothing
+ *           changed) and open a batch (tw_broker_batch_begin);
+ *   step    apply at most `budget` more items to the model, publishing
+ *           nothing; @return 1 when all are applied, 0 if more remain, or
+ *           -errno with err naming the refused item (everything this
+ *           import did is undone, the batch ended, imp released);
+ *   then    tw_broker_build_prepare/run/install (tw_broker.h), the run
+ *           part on any thread while nothing changes the model;
+ *   finish  with the install's result: on failure undo the items and
+ *           publish the model as it was; release imp.
+ * Bindings are converted one at a time as they are applied (a whole
+ * import's worth of specs would cost 400 bytes a binding more).
+ * imp borrows m until finish (or a failed step).
+ */
+struct tw_broker_import {
+	const Taskwire__Control__Definitions *m;
+	struct tw_broker_exchange_spec *x;
+	struct tw_broker_queue_spec *q;
+	uint32_t next;          /* items applied: exchanges, then queues, then bindings */
+	/* what this import created, for its undo: positions in m */
+	uint32_t n_x, n_q, n_b;
+	uint32_t *made_x, *made_q, *made_b;
+};
+
+int tw_broker_import_begin(struct tw_broker *b, const Taskwire__Control__Definitions *m,
+			   struct tw_broker_import *imp, char *err);
+int tw_broker_import_step(struct tw_broker *b, struct tw_broker_import *imp, uint32_t budget,
+			  char *err);
+/** @param ret  the install's result. @return ret. */
+int tw_broker_import_finish(struct tw_broker *b, struct tw_broker_import *imp, int ret);
 
 /**
  * Read a RabbitMQ-shaped definitions file and import it (all or nothing),

@@ -35,6 +35,13 @@ int tw_broker_publish(struct tw_broker *b, const struct tw_broker_dead_rings *de
 		      uint64_t *discarded, char *err);
 
 /**
+ * tw_broker_publish(), or inside a batch (tw_broker_batch_begin) only
+ * keep dead's rings for the batch's one publish.
+ */
+int tw_broker_publish_or_defer(struct tw_broker *b, const struct tw_broker_dead_rings *dead,
+			       uint64_t *discarded, char *err);
+
+/**
  * Release every task still in a ring (unreachable from the lcores, or
  * being purged: the ring is multi-consumer). @return how many.
  */

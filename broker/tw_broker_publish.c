@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -89,59 +90,153 @@ tw_broker_drain_ring(struct tw_broker *b, struct rte_ring *r)
 }
 
 int
-tw_broker_publish(struct tw_broker *b, const struct tw_broker_dead_rings *dead, uint64_t *discarded, char *err)
+tw_broker_build_prepare(struct tw_broker *b, struct tw_broker_build *bb, char *err)
 {
-	static struct tw_def_queue queues[TW_MAX_QUEUES];
-	struct tw_defs d = { 0 };
-	struct tw_routes *rt, *old;
+	uint32_t n = 0;
 
+	memset(bb, 0, sizeof(*bb));
+	for (uint32_t s = 0; s < TW_MAX_QUEUES; s++)
+		n += b->sh->queues[s].ring != NULL;
+	bb->queues = calloc(n + 1, sizeof(*bb->queues));
+	if (bb->queues == NULL)
+		return tw_broker_fail(err, -ENOMEM, "cannot build routing table: out of memory");
 	for (uint32_t s = 0; s < TW_MAX_QUEUES; s++) {
 		const struct tw_queue_slot *qs = &b->sh->queues[s];
+		struct tw_def_queue *q = &bb->queues[bb->d.n_queues];
 
 		if (qs->ring == NULL)
 			continue;
-		snprintf(queues[d.n_queues].name, TW_NAME_MAX, "%s", qs->name);
-		queues[d.n_queues].slot = (uint16_t)s;
-		queues[d.n_queues].ring = qs->ring;
-		queues[d.n_queues].max_length = qs->max_length;
-		queues[d.n_queues].max_bytes = qs->max_bytes;
-		queues[d.n_queues].max_priority = qs->max_priority;
-		memcpy(queues[d.n_queues].levels, qs->levels, sizeof(qs->levels));
-		queues[d.n_queues].overflow = qs->overflow;
-		queues[d.n_queues].message_ttl_ms = qs->message_ttl_ms;
-		snprintf(queues[d.n_queues].dlx, TW_NAME_MAX, "%s", qs->dlx);
-		queues[d.n_queues].has_dl_key = qs->has_dl_key;
-		snprintf(queues[d.n_queues].dl_key, TW_NAME_MAX, "%s", qs->dl_key);
-		d.n_queues++;
+		snprintf(q->name, TW_NAME_MAX, "%s", qs->name);
+		q->slot = (uint16_t)s;
+		q->ring = qs->ring;
+		q->max_length = qs->max_length;
+		q->max_bytes = qs->max_bytes;
+		q->max_priority = qs->max_priority;
+		memcpy(q->levels, qs->levels, sizeof(qs->levels));
+		q->overflow = qs->overflow;
+		q->message_ttl_ms = qs->message_ttl_ms;
+		snprintf(q->dlx, TW_NAME_MAX, "%s", qs->dlx);
+		q->has_dl_key = qs->has_dl_key;
+		snprintf(q->dl_key, TW_NAME_MAX, "%s", qs->dl_key);
+		bb->d.n_queues++;
 	}
-	d.queues = queues;
-	d.n_exchanges = b->n_exchanges;
-	d.exchanges = b->exchanges;
-	d.n_bindings = b->n_bindings;
-	d.bindings = b->bindings;
-	d.version = b->sh->routes_version + 1;
-	d.tsc_hz = rte_get_tsc_hz();
+	bb->d.queues = bb->queues;
+	bb->d.n_exchanges = b->n_exchanges;
+	bb->d.exchanges = b->exchanges;
+	bb->d.n_bindings = b->n_bindings;
+	bb->d.bindings = b->bindings;
+	bb->d.version = b->sh->routes_version + 1;
+	bb->d.tsc_hz = rte_get_tsc_hz();
+	return 0;
+}
 
-	rt = tw_routes_build(&d, &shm_ops);
+void
+tw_broker_build_run(struct tw_broker_build *bb)
+{
+	bb->rt = tw_routes_build(&bb->d, &shm_ops);
+	bb->err = bb->rt == NULL ? errno : 0;
+}
+
+/* Drain and free rings no lcore can reach any more. */
+static void
+free_dead(struct tw_broker *b, struct rte_ring *const *r, unsigned n, uint64_t *discarded)
+{
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t k = tw_broker_drain_ring(b, r[i]);
+
+		if (discarded != NULL)
+			*discarded += k;
+		rte_ring_free(r[i]);
+	}
+}
+
+static int
+install(struct tw_broker *b, struct tw_broker_build *bb, const struct tw_broker_dead_rings *dead,
+	uint64_t *discarded, char *err)
+{
+	struct tw_routes *rt = bb->rt, *old;
+
+	free(bb->queues);
+	bb->queues = NULL;
 	if (rt == NULL)
-		return tw_broker_fail(err, -errno, "cannot build routing table: %s", strerror(errno));
+		return tw_broker_fail(err, -bb->err, "cannot build routing table: %s", strerror(bb->err));
 	old = b->sh->routes;
 	/* release: pairs with the acquire load in tw_lcore_loop.c loop_body() */
 	__atomic_store_n(&b->sh->routes, rt, __ATOMIC_RELEASE);
-	__atomic_store_n(&b->sh->routes_version, d.version, __ATOMIC_RELEASE);
+	__atomic_store_n(&b->sh->routes_version, bb->d.version, __ATOMIC_RELEASE);
 	if (grace_period(b) != 0) {
 		/* Some lcore may still read old (or the dead rings): never free them. */
 		b->leaked_tables++;
+		b->n_dead = 0;
 		fprintf(stderr, "tw-control: grace period timed out; old routing table kept\n");
 		return 0;
 	}
 	tw_routes_free(old, &shm_ops);
-	for (unsigned i = 0; dead != NULL && i < dead->n; i++) {
-		uint64_t n = tw_broker_drain_ring(b, dead->r[i]);
+	if (dead != NULL)
+		free_dead(b, dead->r, dead->n, discarded);
+	free_dead(b, b->dead, b->n_dead, discarded);
+	b->n_dead = 0;
+	return 0;
+}
 
-		if (discarded != NULL)
-			*discarded += n;
-		rte_ring_free(dead->r[i]);
+int
+tw_broker_publish(struct tw_broker *b, const struct tw_broker_dead_rings *dead, uint64_t *discarded, char *err)
+{
+	struct tw_broker_build bb;
+	int ret = tw_broker_build_prepare(b, &bb, err);
+
+	if (ret != 0)
+		return ret;
+	tw_broker_build_run(&bb);
+	return install(b, &bb, dead, discarded, err);
+}
+
+void
+tw_broker_batch_begin(struct tw_broker *b)
+{
+	b->batch++;
+}
+
+int
+tw_broker_build_install(struct tw_broker *b, struct tw_broker_build *bb, uint64_t *discarded,
+			char *err)
+{
+	b->batch = 0;
+	return install(b, bb, NULL, discarded, err);
+}
+
+int
+tw_broker_batch_end(struct tw_broker *b, uint64_t *discarded, char *err)
+{
+	struct tw_broker_build bb;
+	int ret;
+
+	b->batch = 0;
+	ret = tw_broker_build_prepare(b, &bb, err);
+	if (ret != 0)
+		return ret;
+	tw_broker_build_run(&bb);
+	return install(b, &bb, NULL, discarded, err);
+}
+
+int
+tw_broker_publish_or_defer(struct tw_broker *b, const struct tw_broker_dead_rings *dead,
+			   uint64_t *discarded, char *err)
+{
+	if (b->batch == 0)
+		return tw_broker_publish(b, dead, discarded, err);
+	if (dead == NULL || dead->n == 0)
+		return 0;
+	if (b->n_dead + dead->n > b->cap_dead) {
+		uint32_t cap = (b->cap_dead ? b->cap_dead * 2 : 64) + dead->n;
+		void *p = realloc(b->dead, sizeof(*b->dead) * cap);
+
+		if (p == NULL)
+			return tw_broker_fail(err, -ENOMEM, "out of memory");
+		b->dead = p;
+		b->cap_dead = cap;
 	}
+	for (unsigned i = 0; i < dead->n; i++)
+		b->dead[b->n_dead++] = dead->r[i];
 	return 0;
 }

@@ -131,8 +131,10 @@ tw_ctl_call(const char *socket_path, const Taskwire__Control__Request *req,
 	taskwire__control__request__pack(req, out);
 	ret = tw_ctl_send(fd, out, len);
 	free(out);
-	if (ret == 0)
+	if (ret == 0) {
+		*stage = "receive"; /* sent whole: tw-control may have acted on it */
 		ret = tw_ctl_recv(fd, &in, &in_len);
+	}
 	close(fd);
 	if (ret != 0)
 		return ret;

@@ -36,7 +36,9 @@ struct Taskwire__Control__Response;
  * (receive timeout timeout_ms). Prints nothing.
  * @return 0 with *resp (free with taskwire__control__response__free_unpacked),
  *   -ENAMETOOLONG, -EPROTO (undecodable answer), or -errno of the step that
- *   failed; *stage names that step ("connect", "exchange") for messages.
+ *   failed; *stage names that step for messages: "connect", "exchange"
+ *   (sending), "receive" (the request was sent whole, so tw-control may
+ *   have applied it), "decode".
  */
 int tw_ctl_call(const char *socket_path, const struct Taskwire__Control__Request *req,
 		struct Taskwire__Control__Response **resp, int timeout_ms, const char **stage);

@@ -18,6 +18,7 @@
 
 #include "ctl_handlers.h"
 #include "ctl_http_guard.h"
+#include "ctl_import.h"
 #include "ctl_names.h"
 #include "ctl_server.h"
 #include "tw_ctl_socket.h"
@@ -28,6 +29,7 @@
 #define PARKED_RETRY_MS 20      /* how often a waiting events request looks again */
 #define EVENTS_MAX_WAIT_MS 500  /* the longest wait an events request may ask */
 #define RX_MIN_CHUNK 4096
+#define IMPORT_CHECK_MS 5       /* how often the poll loop looks at a running import */
 
 const char *const ctl_server_counter_names[CTL_SRV__MAX] = {
 #define X(n) #n,
@@ -50,6 +52,7 @@ struct ctl_conn {
 	uint8_t *out;           /* framed reply being written */
 	size_t out_len, out_sent;
 	Taskwire__Control__Request *parked; /* an events request waiting for events */
+	Taskwire__Control__Request *held;   /* a request waiting for the import's end */
 	uint64_t park_until_ms;
 };
 
@@ -112,6 +115,10 @@ conn_close(struct ctl_server *s, struct ctl_conn *c)
 	free(c->out);
 	if (c->parked != NULL)
 		taskwire__control__request__free_unpacked(c->parked, NULL);
+	if (c->held != NULL)
+		taskwire__control__request__free_unpacked(c->held, NULL);
+	if (s->import_conn == c)
+		s->import_conn = NULL; /* the import goes on; its answer has no reader */
 	close(c->fd);
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
@@ -121,6 +128,12 @@ conn_close(struct ctl_server *s, struct ctl_conn *c)
 void
 ctl_server_close(struct ctl_server *s)
 {
+	if (s->import != NULL) {
+		/* bounded: finish it, so the model and the table agree */
+		ctl_import_finish(s->import);
+		s->import = NULL;
+		s->import_conn = NULL;
+	}
 	if (s->conns != NULL)
 		for (int i = 0; i < CTL_MAX_CLIENTS; i++)
 			if (s->conns[i].fd >= 0)
@@ -306,9 +319,55 @@ budget_free(void *data, void *p)
 }
 
 /*
+ * Requests served while an import's table is being built: they only read
+ * the broker model (as the builder does). Every other one waits, so the
+ * model the builder reads does not change under it.
+ */
+static bool
+read_only(const Taskwire__Control__Request *req)
+{
+	switch (req->body_case) {
+	case TASKWIRE__CONTROL__REQUEST__BODY_STATUS:
+	case TASKWIRE__CONTROL__REQUEST__BODY_LIST:
+	case TASKWIRE__CONTROL__REQUEST__BODY_RESULT:
+	case TASKWIRE__CONTROL__REQUEST__BODY_EVENTS:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static Taskwire__Control__Request *decode_request(const uint8_t *in, size_t len, char *err,
+						  size_t err_len, bool *over_budget);
+
+/*
+ * Start a definitions import (ctl_import.h), from the request's bytes or
+ * decoded; c waits for its answer, which import_end() sends.
+ */
+static void
+import_start(struct ctl_server *s, struct ctl_ctx *ctx, struct ctl_conn *c, uint8_t *raw,
+	     size_t len, Taskwire__Control__Request *req, uint64_t now)
+{
+	struct ctl_reply r;
+
+	ctl_reply_init(&r);
+	s->import = ctl_import_start(ctx, raw, len, req, decode_request, r.err);
+	if (s->import != NULL) {
+		s->c[CTL_SRV_ctl_imports]++;
+		s->import_conn = c;
+		return;
+	}
+	s->c[CTL_SRV_ctl_requests]++;
+	r.resp.ok = false;
+	r.resp.error = r.err;
+	conn_reply(s, c, &r, now);
+}
+
+/*
  * Handle a decoded request and queue its reply; an events request that
- * finds nothing yet is parked instead (it takes ownership of req then).
- * @return true if req was parked (not freed).
+ * finds nothing yet is parked instead, a request that must wait for an
+ * import is held, an import is started (each takes ownership of req).
+ * @return true if req was kept (not freed).
  */
 static bool
 conn_handle(struct ctl_server *s, struct ctl_ctx *ctx, struct ctl_conn *c,
@@ -318,6 +377,18 @@ conn_handle(struct ctl_server *s, struct ctl_ctx *ctx, struct ctl_conn *c,
 	bool waits = req->body_case == TASKWIRE__CONTROL__REQUEST__BODY_EVENTS &&
 		     req->events->wait_ms > 0;
 	uint32_t wait_ms = waits ? req->events->wait_ms : 0;
+
+	if (s->import != NULL && !read_only(req)) {
+		if (c->parked == req)
+			c->parked = NULL;
+		s->c[CTL_SRV_ctl_held_for_import]++;
+		c->held = req;
+		return true;
+	}
+	if (req->body_case == TASKWIRE__CONTROL__REQUEST__BODY_IMPORT_DEFINITIONS) {
+		import_start(s, ctx, c, NULL, 0, req, now);
+		return true;
+	}
 
 	/* The wait happens here, between poll passes, not inside the handler:
 	 * the handler always looks once without waiting. */
@@ -424,7 +495,7 @@ count_fields(const uint8_t *p, const uint8_t *end, uint64_t *n, uint32_t max, co
  * @return NULL, or why the request is refused (in msg).
  */
 static const char *
-over_limits(const uint8_t *in, size_t len, char *msg, size_t msg_len)
+over_limits(const uint8_t *in, size_t len, char *msg, size_t msg_len, bool *is_import)
 {
 	static const struct {
 		const char *what;
@@ -438,6 +509,8 @@ over_limits(const uint8_t *in, size_t len, char *msg, size_t msg_len)
 	/* Request.import_definitions is field 10 */
 	if (!count_fields(in, in + len, top, 17, &defs, &defs_len, 10) || defs == NULL)
 		return NULL;
+	/* one field of the body oneof: an import and nothing else */
+	*is_import = top[9] == 1;
 	if (!count_fields(defs, defs + defs_len, n, 3, NULL, NULL, 0))
 		return NULL;
 	for (int i = 0; i < 3; i++)
@@ -449,6 +522,26 @@ over_limits(const uint8_t *in, size_t len, char *msg, size_t msg_len)
 	return NULL;
 }
 
+/*
+ * Decode a request within the budget (16 times its size and 1 MiB): the
+ * decoder's own allocations are counted. Safe on any thread.
+ */
+static Taskwire__Control__Request *
+decode_request(const uint8_t *in, size_t len, char *err, size_t err_len, bool *over_budget)
+{
+	struct decode_budget d = { len * CTL_DECODE_FACTOR + CTL_DECODE_FLOOR, false };
+	ProtobufCAllocator a = { budget_alloc, budget_free, &d };
+	Taskwire__Control__Request *req = taskwire__control__request__unpack(&a, len, in);
+
+	*over_budget = req == NULL && d.exceeded;
+	if (req == NULL && d.exceeded)
+		snprintf(err, err_len, "request of %zu bytes decodes to more than %zu bytes: refused",
+			 len, len * CTL_DECODE_FACTOR + CTL_DECODE_FLOOR);
+	else if (req == NULL)
+		snprintf(err, err_len, "request does not decode as taskwire.control.Request");
+	return req;
+}
+
 /* A whole request is in c->in: decode it (within budget) and answer. */
 static void
 conn_request(struct ctl_server *s, struct ctl_ctx *ctx, struct ctl_conn *c, uint64_t now)
@@ -457,6 +550,7 @@ conn_request(struct ctl_server *s, struct ctl_ctx *ctx, struct ctl_conn *c, uint
 	struct decode_budget d = { (size_t)len * CTL_DECODE_FACTOR + CTL_DECODE_FLOOR, false };
 	ProtobufCAllocator a = { budget_alloc, budget_free, &d };
 	Taskwire__Control__Request *req;
+	bool is_import = false;
 	char msg[160];
 
 	c->deadline_ms = 0;
@@ -466,10 +560,19 @@ conn_request(struct ctl_server *s, struct ctl_ctx *ctx, struct ctl_conn *c, uint
 		conn_error(s, c, c->why, true, now);
 		return;
 	}
-	if (over_limits(c->in, len, msg, sizeof(msg)) != NULL) {
+	if (over_limits(c->in, len, msg, sizeof(msg), &is_import) != NULL) {
 		s->c[CTL_SRV_ctl_over_limits]++;
 		conn_drop_rx(s, c);
 		conn_error(s, c, msg, false, now);
+		return;
+	}
+	if (is_import && s->import == NULL) {
+		/* decoded on the import's thread: the buffer goes with it */
+		uint8_t *raw = c->in;
+
+		c->in = NULL;
+		conn_drop_rx(s, c); /* the budget is released with the buffer's ownership */
+		import_start(s, ctx, c, raw, len, NULL, now);
 		return;
 	}
 	req = taskwire__control__request__unpack(&a, len, c->in);
@@ -640,10 +743,51 @@ expire(struct ctl_server *s, struct ctl_ctx *ctx, uint64_t now)
 		if (c->deadline_ms != 0 && now >= c->deadline_ms) {
 			s->c[c->out != NULL ? CTL_SRV_ctl_reply_timeouts : CTL_SRV_ctl_request_timeouts]++;
 			conn_close(s, c);
-		} else if (c->deadline_ms == 0 && c->out == NULL && now - c->last_ms >= CTL_IDLE_MS) {
+		} else if (c->deadline_ms == 0 && c->out == NULL && c->held == NULL &&
+			   s->import_conn != c && now - c->last_ms >= CTL_IDLE_MS) {
 			s->c[CTL_SRV_ctl_idle_closed]++;
 			conn_close(s, c);
 		}
+	}
+}
+
+/* Advance the import; once it has ended, answer it, then the held requests. */
+static void
+import_advance(struct ctl_server *s, struct ctl_ctx *ctx, uint64_t now)
+{
+	struct ctl_reply r;
+	int ret;
+
+	ctl_reply_init(&r);
+	ret = ctl_import_poll(s->import, r.err);
+	if (ret == 0)
+		return;
+	if (ret == -E2BIG)
+		s->c[CTL_SRV_ctl_decode_over_budget]++;
+	else if (ret == -EBADMSG)
+		s->c[CTL_SRV_ctl_bad_requests]++;
+	else if (ret == -EILSEQ)
+		s->c[CTL_SRV_ctl_names_refused]++;
+	ctl_import_free(s->import);
+	s->import = NULL;
+	r.resp.ok = ret > 0;
+	r.resp.error = r.resp.ok ? (char *)"" : r.err;
+	s->c[CTL_SRV_ctl_requests]++;
+	if (s->import_conn != NULL)
+		conn_reply(s, s->import_conn, &r, now);
+	else
+		ctl_reply_free(&r);
+	s->import_conn = NULL;
+	/* in connection order; one of them may start the next import, and
+	 * those after it wait again */
+	for (int i = 0; i < CTL_MAX_CLIENTS; i++) {
+		struct ctl_conn *c = &s->conns[i];
+		Taskwire__Control__Request *req = c->held;
+
+		if (c->fd < 0 || req == NULL || s->import != NULL)
+			continue;
+		c->held = NULL;
+		conn_handle(s, ctx, c, req, now);
 	}
 }
 
@@ -667,13 +811,15 @@ ctl_server_poll(struct ctl_server *s, struct ctl_ctx *ctx, int timeout_ms)
 		      : c->deadline_ms != 0 ? c->deadline_ms : c->last_ms + CTL_IDLE_MS;
 		if (due < next)
 			next = due;
-		if (c->parked != NULL)
+		if (c->parked != NULL || c->held != NULL || s->import_conn == c)
 			continue; /* it reads nothing more until answered */
 		if (c->out == NULL && starved(s, c))
 			continue; /* waits for buffer room (or its deadline) */
 		p[n] = (struct pollfd){ .fd = c->fd, .events = c->out != NULL ? POLLOUT : POLLIN };
 		map[n++] = i;
 	}
+	if (s->import != NULL && next > now + IMPORT_CHECK_MS)
+		next = now + IMPORT_CHECK_MS;
 	ret = poll(p, (nfds_t)n, next > now ? (int)(next - now) : 0);
 	if (ret < 0)
 		return errno == EINTR ? 0 : -errno;
@@ -697,5 +843,7 @@ ctl_server_poll(struct ctl_server *s, struct ctl_ctx *ctx, int timeout_ms)
 	else if (p[0].revents & (POLLERR | POLLNVAL))
 		return -EIO;
 	expire(s, ctx, tw_monotonic_ms());
+	if (s->import != NULL)
+		import_advance(s, ctx, tw_monotonic_ms());
 	return 0;
 }

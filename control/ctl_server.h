@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "control.pb-c.h"
 #include "ctl_ctx.h"
 
 #define CTL_MAX_CLIENTS 64
@@ -50,7 +51,9 @@
 	X(ctl_reply_timeouts)    /* a reply the client did not read in time */   \
 	X(ctl_idle_closed)       /* idle connections closed */                   \
 	X(ctl_evicted)           /* closed to make room past CTL_MAX_CLIENTS */   \
-	X(ctl_names_refused)     /* a name breaking the rule of tw_names.h */
+	X(ctl_names_refused)     /* a name breaking the rule of tw_names.h */     \
+	X(ctl_imports)           /* definitions imports built off the poll loop */ \
+	X(ctl_held_for_import)   /* requests that waited for an import's end */
 
 enum ctl_server_counter {
 #define X(n) CTL_SRV_##n,
@@ -63,6 +66,7 @@ extern const char *const ctl_server_counter_names[CTL_SRV__MAX];
 
 struct ctl_conn;
 struct ctl_http_guard;
+struct ctl_import;
 
 struct ctl_server {
 	int listen_fd;
@@ -73,6 +77,10 @@ struct ctl_server {
 	uint64_t rx_buffered;   /* bytes of request buffers, all connections */
 	struct ctl_conn *conns; /* CTL_MAX_CLIENTS slots, fd -1 when free */
 	const struct ctl_http_guard *http; /* its counters join ours in status; may be NULL */
+	/* The definitions import under way (ctl_import.h) and the connection
+	 * waiting for its answer (NULL once that one closed). */
+	struct ctl_import *import;
+	struct ctl_conn *import_conn;
 };
 
 /** Create the socket (replacing a stale one); group: a gid or -1. @return 0 or -errno. */

@@ -71,6 +71,9 @@ void twctl_print_tasks(const struct twctl_opts *o, const Taskwire__Control__Resp
  */
 int twctl_call(const char *socket_path, const Taskwire__Control__Request *req,
 	       Taskwire__Control__Response **resp);
+/** twctl_call with its own timeout; *stage says how far it got (tw_ctl_call()). */
+int twctl_call_ms(const char *socket_path, const Taskwire__Control__Request *req,
+		  Taskwire__Control__Response **resp, int timeout_ms, const char **stage);
 
 /**
  * twctl_call, then turn a refused request into its message on stderr

@@ -14,6 +14,8 @@
 #include "tw_definitions.h"
 #include "twctl.h"
 
+#define IMPORT_WAIT_MS 300000
+
 static int
 list(const struct twctl_opts *o, Taskwire__Control__ListRequest__What what,
      Taskwire__Control__Response **resp)
@@ -69,6 +71,7 @@ import_defs(const struct twctl_opts *o, const char *file)
 	Taskwire__Control__Definitions *d;
 	Taskwire__Control__Response *resp;
 	struct tw_defs_errors errs;
+	const char *stage;
 	json_error_t je;
 	json_t *doc;
 	int ret;
@@ -91,7 +94,28 @@ import_defs(const struct twctl_opts *o, const char *file)
 	}
 	req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_IMPORT_DEFINITIONS;
 	req.import_definitions = d;
-	ret = twctl_roundtrip(o, &req, &resp);
+	/* An import is answered once its one routing table is published:
+	 * seconds for the largest; the wait is long so an answer is seen. */
+	if (twctl_call_ms(o->socket, &req, &resp, IMPORT_WAIT_MS, &stage) != 0) {
+		if (strcmp(stage, "connect") == 0 || strcmp(stage, "exchange") == 0)
+			fprintf(stderr, "twctl: %s: nothing imported\n", file);
+		else /* sent whole: only tw-control knows whether it applied it */
+			fprintf(stderr, "twctl: %s: no answer from tw-control; the import may have been "
+				"applied or not (twctl definitions export shows what the engine has)\n",
+				file);
+		tw_definitions_free(d);
+		return TWCTL_FAILED;
+	}
+	if (!resp->ok) {
+		fprintf(stderr, "twctl: %s\n", resp->error);
+		if (o->json)
+			twctl_print_json(json_pack("{s:b, s:s}", "ok", 0, "error", resp->error));
+		taskwire__control__response__free_unpacked(resp, NULL);
+		resp = NULL;
+		ret = TWCTL_FAILED;
+	} else {
+		ret = TWCTL_OK;
+	}
 	if (ret == TWCTL_OK) {
 		if (o->json)
 			twctl_print_json(json_pack("{s:b}", "ok", 1));
