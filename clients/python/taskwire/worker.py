@@ -97,8 +97,12 @@ class Consumer:
         data = frame.SerializeToString()
         try:
             self.sock.send(data)
-        except ConnectionRefusedError:
-            pass        # an ICMP from an engine not up yet: the resend covers it
+        except OSError:
+            # an ICMP from an engine not up yet, or no route while a
+            # restarting engine's port is gone: the resend, the next
+            # heartbeat or subscription covers it (raising here would end
+            # the heartbeat thread for good)
+            self.stats["send_errors"] = self.stats.get("send_errors", 0) + 1
         return data
 
     def _subscribe_frame(self):
@@ -181,10 +185,12 @@ class Consumer:
             except socket.timeout:
                 self._resend_acks()
                 continue
-            except ConnectionRefusedError:
-                continue
             except OSError:
-                return      # closed
+                if self.stop.is_set() or self.sock.fileno() < 0:
+                    return      # closed
+                # an ICMP error queued on the socket (the engine's port gone
+                # while it restarts): reported once, the next recv waits again
+                continue
             f = wire.Frame()
             try:
                 f.ParseFromString(data)

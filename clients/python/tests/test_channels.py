@@ -124,3 +124,62 @@ def test_a_full_channel_raises_channel_full():
             await a.close()
             await b.close()
     run(main())
+
+
+def _bindings(layer, group):
+    from taskwire.contrib.channels import _list_request
+    resp = layer.client.control.call(_list_request("BINDINGS"))
+    return sorted(b.destination for b in resp.bindings if b.source == layer._exchange_of(group))
+
+
+def test_group_membership_expires_after_group_expiry():
+    """Channels' group_expiry: a membership ends group_expiry seconds after
+    its last group_add (a process channel gets nothing, a named one's
+    binding goes); a group_add again renews it."""
+    async def main():
+        a = TaskwireChannelLayer(prefix="twchx", group_expiry=1)
+        s = TaskwireChannelLayer(prefix="twchx")
+        try:
+            ca, cb = await a.new_channel(), await a.new_channel()
+            # a named channel's receiver first (before it the engine's lcores take its messages)
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(a.receive("named.worker"), 0.2)
+            for ch in (ca, cb, "named.worker"):
+                await a.group_add("room", ch)
+            await s.group_send("room", {"type": "first"})
+            assert (await a.receive(ca))["type"] == "first"
+            assert (await a.receive(cb))["type"] == "first"
+            assert (await a.receive("named.worker"))["type"] == "first"
+            assert _bindings(a, "room") == ["twchx.n.named.worker", a._process_queue()]
+            await asyncio.sleep(0.7)
+            await a.group_add("room", cb)           # renewed: cb stays 1 s more
+            await asyncio.sleep(0.5)                # ca and named.worker expired
+            await s.group_send("room", {"type": "second"})
+            assert (await a.receive(cb))["type"] == "second"
+            for ch in (ca, "named.worker"):
+                try:
+                    m = await asyncio.wait_for(a.receive(ch), 0.3)
+                    raise AssertionError("%s got %s after its membership expired (%s)"
+                                         % (ch, m, a.stats()))
+                except asyncio.TimeoutError:
+                    pass
+            assert a.stats().get("group_expired", 0) >= 1, a.stats()
+            assert a.stats().get("group_expired_dropped", 0) >= 1, a.stats()
+            # the named channel's binding went at a's next call after its expiry
+            assert _bindings(a, "room") == [a._process_queue()]
+            await asyncio.sleep(1.2)                # cb expired too: no member left here
+            await a.send(ca, {"type": "tick"})      # a layer call: the sweep unbinds
+            assert (await a.receive(ca))["type"] == "tick"
+            assert _bindings(a, "room") == []
+            await s.group_send("room", {"type": "third"})
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(a.receive(cb), 0.3)
+            await a.group_add("room", ca)           # joined again
+            await s.group_send("room", {"type": "fourth"})
+            assert (await a.receive(ca))["type"] == "fourth"
+            assert a.group_expiry == 1 and s.group_expiry == 86400
+        finally:
+            await s.flush()
+            await a.close()
+            await s.close()
+    run(main())

@@ -25,19 +25,37 @@ The mapping:
    send to a full member drops that member's copy, as the specification
    allows;
  - expiry: a message not received within `expiry` seconds is dropped
-   (counted in stats()["expired"]).
+   (counted in stats()["expired"]);
+ - group_expiry (Channels' semantics, default 86400 s): a channel's
+   membership of a group ends group_expiry seconds after its last
+   group_add. For a process-specific channel it is checked when a group
+   message reaches its process (an expired member gets nothing; counted in
+   stats()["group_expired"]), and the binding goes when no member of that
+   process is left; a named channel's membership is checked by the
+   instance that added it when a group message reaches it there, and its
+   binding is removed at that instance's next layer call after the expiry
+   (a named channel another process receives on keeps getting the group's
+   messages until then);
+ - the engine going away: sends wait at most `timeout` seconds for the
+   engine's confirm, control requests fail at once, and receives fail once
+   the engine has not answered three heartbeats (heartbeat_ms): each with
+   ChannelLayerUnavailable, never a hang. When the engine is back (it
+   answers a heartbeat with "unknown consumer") the instance declares its
+   queues, exchanges and bindings again and subscribes again; sends and
+   receives work again (messages in flight while it was gone are lost, as
+   with channels_redis when Redis restarts).
 
 Limits (said, not hidden): a named channel's queue keeps messages for its
 receivers once one has received on it (the layer holds the queues it
 consumes: Subscribe.hold), but before the first receive anywhere its
 messages go to the engine's own lcores, which do not know them: receive on a
-named channel before sending to it; group_expiry is not enforced (membership
-lasts until group_discard or the layer's close); queues and exchanges are
-made through tw-control's socket, so a layer needs that socket (the machine
-of tw-control, or a socket it shares).
+named channel before sending to it. Queues and exchanges are made through
+tw-control's socket, so a layer needs that socket (the machine of
+tw-control, or a socket it shares).
 """
 import asyncio
 import collections
+import logging
 import threading
 import time
 import uuid
@@ -48,34 +66,114 @@ from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
 
 from ..client import Client
-from ..errors import ControlError, TaskRejected
+from ..errors import ControlError, EngineUnreachable, ResultTimeout, TaskRejected, TaskwireError
 from ..worker import Consumer
 
+log = logging.getLogger("taskwire.channels")
+
 MESSAGE_TASK = "channels.message"
+# silent heartbeats after which the engine counts as gone (the engine
+# itself drops a consumer after as many)
+MISSED_HEARTBEATS = 3
+# the longest wait between two attempts to restore this instance's queues,
+# exchanges and bindings on an engine that came back
+RESTORE_BACKOFF_MAX_S = 1.0
+
+
+class ChannelLayerUnavailable(TaskwireError, ConnectionError):
+    """The engine (or tw-control's socket) is not there: a send was not
+    confirmed in time, a control request could not be made, or a receive
+    found the engine silent. The layer reconnects when the engine is back."""
+
+
+class _LayerConsumer(Consumer):
+    """The layer's subscription: notes when the engine last answered, and
+    hands a refusal of a live subscription (the engine restarted and forgot
+    this consumer, or lost the queues) to the layer instead of subscribing
+    again at once (the queues must be declared again first)."""
+
+    def __init__(self, *a, on_forgotten=None, on_silent=None, on_back=None, **kw):
+        super().__init__(*a, **kw)
+        self.last_heard = time.monotonic()
+        self.on_forgotten = on_forgotten
+        self.on_silent = on_silent
+        self.on_back = on_back
+        self.silent = False
+
+    def _handle(self, f):
+        self.last_heard = time.monotonic()
+        was_silent, self.silent = self.silent, False
+        forgotten = None
+        replies = list(f.consumers)
+        if self.subscribed.is_set() and self.on_forgotten is not None:
+            mine = [r for r in replies if r.consumer_id == self.id]
+            bad = [r for r in mine if not r.ok]
+            if bad:
+                forgotten = bad[0].detail or "refused"
+                del f.consumers[:]
+        super()._handle(f)
+        if forgotten is not None:
+            self.on_forgotten(forgotten)
+        elif was_silent and self.on_back is not None:
+            self.on_back()      # it was only quiet: it still knows this consumer
+
+    def _heartbeat_loop(self):
+        interval = (self.granted[2] if self.granted and self.granted[2] else self.heartbeat_ms)
+        while not self.stop.wait(interval / 1000.0):
+            f = self._heartbeat_frame()
+            self._send(f)
+            self.stats["heartbeats"] += 1
+            quiet = time.monotonic() - self.last_heard
+            if not self.silent and quiet > MISSED_HEARTBEATS * interval / 1000.0:
+                self.silent = True
+                if self.on_silent is not None:
+                    self.on_silent(quiet)
+
+    def _heartbeat_frame(self):
+        from .._proto import wire
+        f = wire.Frame()
+        f.heartbeat.consumer_id = self.id
+        return f
 
 
 class TaskwireChannelLayer(BaseChannelLayer):
     extensions = ["groups", "flush"]
 
     def __init__(self, engine=None, control_socket=None, prefix="twch", expiry=60,
-                 group_expiry=86400, capacity=100, channel_capacity=None, netns=None, **kw):
+                 group_expiry=86400, capacity=100, channel_capacity=None, netns=None,
+                 timeout=10.0, heartbeat_ms=1000, **kw):
         super().__init__(expiry=expiry, capacity=capacity, channel_capacity=channel_capacity)
         self.group_expiry = group_expiry
         self.prefix = prefix
-        self.client = Client(engine=engine, control_socket=control_socket, netns=netns,
-                             serializer="raw", **kw)
+        self.timeout = timeout
+        self.heartbeat_ms = heartbeat_ms
+        try:
+            self.client = Client(engine=engine, control_socket=control_socket, netns=netns,
+                                 serializer="raw", **kw)
+        except OSError as e:    # no route to the engine: its port is not up
+            raise ChannelLayerUnavailable("taskwire channel layer: engine %s: %s"
+                                          % (engine or "$TW_ENGINE", e)) from None
         if self.client.control is None:
             raise ValueError("the taskwire channel layer needs tw-control's socket "
                              "(control_socket, or $TW_SOCKET)")
+        self.client.control.timeout = min(self.client.control.timeout, timeout)
         self.client_prefix = uuid.uuid4().hex[:16]
         self.netns = netns
         self.lock = threading.Lock()
         self.buffers = collections.defaultdict(collections.deque)   # channel -> messages
         self.waiters = collections.defaultdict(collections.deque)   # channel -> futures
-        self.local_groups = collections.defaultdict(set)            # group -> our channels
-        self.declared = set()       # queues and exchanges made by this instance
+        # group -> {our process channel: membership deadline (time.time())}
+        self.local_groups = collections.defaultdict(dict)
+        self.named_members = {}     # (group, named channel) -> deadline, added here
+        self.declared = set()       # queues and exchanges known to exist
+        self.queue_caps = {}        # queues this instance consumes -> their capacity
+        self.bindings = set()       # (exchange, queue) bound by this instance
         self.subscribed = []        # queues this instance consumes
         self.consumer = None
+        self.engine_gone = None     # why, while the engine is known to be gone
+        self.restoring = threading.Lock()
+        self.closed = threading.Event()
+        self.next_sweep = float("inf")     # the earliest membership deadline
         self.stats_ = collections.Counter()
 
     # -- names -------------------------------------------------------------------
@@ -97,57 +195,172 @@ class TaskwireChannelLayer(BaseChannelLayer):
 
     # -- engine objects (tw-control's socket blocks: run off the loop) -------------
 
+    def _control_sync(self, fn, *args, **kw):
+        try:
+            return fn(*args, **kw)
+        except ControlError as e:
+            if isinstance(e.__cause__, OSError):
+                raise ChannelLayerUnavailable(
+                    "taskwire channel layer: tw-control is not reachable (%s)" % e) from None
+            raise
+
     async def _control(self, fn, *args, **kw):
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, lambda: fn(*args, **kw))
+        return await loop.run_in_executor(None, lambda: self._control_sync(fn, *args, **kw))
+
+    def _queue_declare_sync(self, queue, capacity):
+        self._control_sync(self.client.control.queue_declare, queue, max_length=capacity,
+                           overflow="reject-publish", message_ttl=int(self.expiry * 1000))
+
+    def _exchange_declare_sync(self, exchange):
+        from .._proto import control
+        self._control_sync(self.client.control.call, control.Request(
+            exchange_declare=control.ExchangeDeclare(name=exchange, type="fanout")))
+
+    def _bind_sync(self, exchange, queue, unbind=False):
+        from .._proto import control
+        b = control.Bind(source=exchange, destination=queue, routing_key="")
+        req = control.Request(unbind=b) if unbind else control.Request(bind=b)
+        try:
+            self._control_sync(self.client.control.call, req)
+        except ControlError:
+            if not unbind:
+                raise       # an unbind of what is not bound is fine (discard twice)
 
     async def _declare_queue(self, queue, capacity):
         if queue in self.declared:
             return
-        await self._control(self.client.control.queue_declare, queue, max_length=capacity,
-                            overflow="reject-publish", message_ttl=int(self.expiry * 1000))
+        await self._control(self._queue_declare_sync, queue, capacity)
         self.declared.add(queue)
 
     async def _declare_exchange(self, exchange):
         if exchange in self.declared:
             return
-        from .._proto import control
-        await self._control(self.client.control.call, control.Request(
-            exchange_declare=control.ExchangeDeclare(name=exchange, type="fanout")))
+        await self._control(self._exchange_declare_sync, exchange)
         self.declared.add(exchange)
 
     async def _bind(self, exchange, queue, unbind=False):
-        from .._proto import control
-        b = control.Bind(source=exchange, destination=queue, routing_key="")
-        req = control.Request(unbind=b) if unbind else control.Request(bind=b)
-        try:
-            await self._control(self.client.control.call, req)
-        except ControlError:
-            if not unbind:
-                raise       # an unbind of what is not bound is fine (discard twice)
+        if unbind:
+            self.bindings.discard((exchange, queue))
+        elif (exchange, queue) in self.bindings:
+            return
+        await self._control(self._bind_sync, exchange, queue, unbind)
+        if not unbind:
+            self.bindings.add((exchange, queue))
 
-    async def _consume(self, queue):
+    async def _consume(self, queue, capacity):
         """Make sure this instance consumes queue (one subscription, its
         queues growing as channels are received on)."""
+        self.queue_caps[queue] = capacity
         if queue in self.subscribed:
             return
         self.subscribed.append(queue)
         loop = asyncio.get_running_loop()
         if self.consumer is None:
-            self.consumer = Consumer(self.client.engine, self.subscribed, prefetch=256,
-                                     name="channels@" + self.client_prefix,
-                                     netns_name=self.netns)
-            self.consumer.on_delivery = self._drain
-            await loop.run_in_executor(None, self.consumer.start)
+            try:
+                c = _LayerConsumer(self.client.engine, self.subscribed, prefetch=256,
+                                   name="channels@" + self.client_prefix,
+                                   netns_name=self.netns, heartbeat_ms=self.heartbeat_ms,
+                                   on_forgotten=self._forgotten, on_silent=self._silent,
+                                   on_back=self._back)
+            except OSError as e:    # no route to the engine: its port is not up
+                self.subscribed.remove(queue)
+                raise ChannelLayerUnavailable("taskwire channel layer: engine %s: %s"
+                                              % (self.client.engine, e)) from None
+            c.on_delivery = self._drain
+            self.consumer = c
+            try:
+                await loop.run_in_executor(None, c.start, min(5.0, self.timeout))
+            except TimeoutError as e:
+                self.consumer = None
+                self.subscribed.remove(queue)
+                c.close()
+                raise ChannelLayerUnavailable("taskwire channel layer: %s" % e) from None
         else:
             self.consumer.queues = list(self.subscribed)
             # the same consumer id again: its queues are replaced, deliveries stay valid
             self.consumer._send(self.consumer._subscribe_frame())
 
+    # -- the engine going away and coming back (the consumer's threads) -------------
+
+    def _silent(self, quiet):
+        why = ("taskwire channel layer: the engine at %s has not answered for %.1f s "
+               "(%d heartbeats)" % (self.client.engine, quiet, MISSED_HEARTBEATS))
+        log.warning("%s; receives fail until it is back", why)
+        self.stats_["engine_lost"] += 1
+        with self.lock:
+            self.engine_gone = why
+            waiting = [w for ws in self.waiters.values() for w in ws]
+            self.waiters.clear()
+        for loop, fut in waiting:
+            loop.call_soon_threadsafe(
+                lambda f=fut: f.done() or f.set_exception(ChannelLayerUnavailable(why)))
+
+    def _back(self):
+        if self.restoring.locked():
+            return      # the restore clears it when done
+        with self.lock:
+            self.engine_gone = None
+
+    def _forgotten(self, detail):
+        """The engine answered this consumer with a refusal: it restarted
+        (or dropped us). Declare what this instance had again and subscribe
+        again, from a thread of its own (tw-control's socket blocks)."""
+        if self.closed.is_set() or not self.restoring.acquire(blocking=False):
+            return
+        log.info("taskwire channel layer: engine %s forgot this consumer (%s); restoring",
+                 self.client.engine, detail)
+        threading.Thread(target=self._restore, daemon=True, name="taskwire-channels-restore").start()
+
+    def _restore(self):
+        try:
+            backoff = 0.1
+            while not self.closed.is_set():
+                try:
+                    self._restore_once()
+                    break
+                except (TaskwireError, TimeoutError) as e:
+                    log.info("taskwire channel layer: restore: %s; again in %.1f s", e, backoff)
+                    self.closed.wait(backoff)
+                    backoff = min(backoff * 2, RESTORE_BACKOFF_MAX_S)
+        finally:
+            self.restoring.release()
+
+    def _restore_once(self):
+        self.declared.clear()
+        for q, cap in list(self.queue_caps.items()):
+            self._queue_declare_sync(q, cap)
+            self.declared.add(q)
+        for ex, q in list(self.bindings):
+            if ex not in self.declared:
+                self._exchange_declare_sync(ex)
+                self.declared.add(ex)
+            self._bind_sync(ex, q)
+        c = self.consumer
+        if c is None:
+            return
+        c.subscribed.clear()
+        deadline = time.monotonic() + 5.0
+        while not c.subscribed.is_set():
+            if self.closed.is_set():
+                return
+            if time.monotonic() > deadline:
+                c.subscribed.set()      # a later refusal brings us back here
+                raise TimeoutError("no answer to the new subscription")
+            c._send(c._subscribe_frame())
+            c.subscribed.wait(0.3)
+        with self.lock:
+            self.engine_gone = None
+        self.stats_["restored"] += 1
+        log.info("taskwire channel layer: engine %s back; queues, bindings and subscription "
+                 "restored", self.client.engine)
+
     # -- delivery (the consumer's receive thread) -----------------------------------
 
     def _drain(self):
         c = self.consumer
+        if c is None:
+            return
         while True:
             try:
                 d = c.deliveries.get_nowait()
@@ -159,20 +372,38 @@ class TaskwireChannelLayer(BaseChannelLayer):
             except Exception:  # noqa: BLE001 - not ours: counted, dropped
                 self.stats_["undecodable"] += 1
                 continue
-            if env.get("x") and time.time() > env["x"]:
+            now = time.time()
+            if env.get("x") and now > env["x"]:
                 self.stats_["expired"] += 1
                 continue
             if env.get("g") is not None:
                 queue = d.queue
                 if queue.startswith(self.prefix + ".n."):
                     targets = [queue[len(self.prefix) + 3:]]
+                    deadline = self.named_members.get((env["g"], targets[0]))
+                    if deadline is not None and deadline <= now:
+                        # its membership (added here) expired; the binding goes at the sweep
+                        self.stats_["group_expired_dropped"] += 1
+                        continue
                 else:
-                    with self.lock:
-                        targets = list(self.local_groups.get(env["g"], ()))
+                    targets = self._members_now(env["g"], now)
             else:
                 targets = [env["c"]]
             for ch in targets:
                 self._put(ch, env["m"])
+
+    def _members_now(self, group, now):
+        """This process's members of group, less those whose membership
+        expired (dropped here; the binding goes at the next sweep)."""
+        with self.lock:
+            members = self.local_groups.get(group)
+            if not members:
+                return []
+            expired = [ch for ch, deadline in members.items() if deadline <= now]
+            for ch in expired:
+                del members[ch]
+            self.stats_["group_expired"] += len(expired)
+            return list(members)
 
     def _put(self, channel, message):
         with self.lock:
@@ -185,6 +416,41 @@ class TaskwireChannelLayer(BaseChannelLayer):
             self.buffers[channel].append(message)
             self.stats_["buffered"] += 1
 
+    # -- group_expiry ------------------------------------------------------------
+
+    async def _sweep(self):
+        """Unbind what expired memberships leave unused: named channels
+        this instance added, and groups none of whose process members is
+        left. Work only once the earliest membership deadline has passed."""
+        now = time.time()
+        if now < self.next_sweep:
+            return
+        unbind = []
+        for (group, ch), deadline in list(self.named_members.items()):
+            binding = (self._exchange_of(group), self._queue_of(ch))
+            if deadline <= now and binding in self.bindings:
+                # the deadline stays: copies already routed are dropped on arrival
+                self.stats_["group_expired"] += 1
+                unbind.append(binding)
+        pq = self._process_queue()
+        with self.lock:
+            for group, members in list(self.local_groups.items()):
+                expired = [ch for ch, deadline in members.items() if deadline <= now]
+                for ch in expired:
+                    del members[ch]
+                self.stats_["group_expired"] += len(expired)
+                if not members:
+                    del self.local_groups[group]
+                    if (self._exchange_of(group), pq) in self.bindings:
+                        unbind.append((self._exchange_of(group), pq))
+            deadlines = [d for members in self.local_groups.values() for d in members.values()]
+        deadlines.extend(d for (group, ch), d in self.named_members.items()
+                         if (self._exchange_of(group), self._queue_of(ch)) in self.bindings
+                         and (self._exchange_of(group), self._queue_of(ch)) not in unbind)
+        self.next_sweep = min(deadlines, default=float("inf"))
+        for ex, q in unbind:
+            await self._bind(ex, q, unbind=True)
+
     # -- the specification ---------------------------------------------------------
 
     async def new_channel(self, prefix="specific"):
@@ -192,27 +458,41 @@ class TaskwireChannelLayer(BaseChannelLayer):
         self.valid_channel_name(name)
         q = self._process_queue()
         await self._declare_queue(q, self.capacity)
-        await self._consume(q)
+        await self._consume(q, self.capacity)
         return name
 
     async def send(self, channel, message):
         assert isinstance(message, dict), "message is not a dict"
         self.valid_channel_name(channel)
+        await self._sweep()
         data = self._pack({"c": channel, "m": message})
         queue = self._queue_of(channel)
-        if "!" not in channel:
+        named = "!" not in channel
+        if named:
             await self._declare_queue(queue, self._capacity_of(channel))
-        r = self.client.publish(MESSAGE_TASK, (data,), queue=queue, ignore_result=True,
-                                expires=self.expiry)
-        await self._confirmed(r, channel)
-
-    async def _confirmed(self, result, channel):
         try:
-            await result.aconfirm(timeout=10)
+            await self._publish(data, channel, queue=queue)
+        except TaskRejected as e:
+            if not (named and e.reason in ("unroutable", "unknown-exchange")):
+                raise
+            # the engine lost the queue (it restarted): declared again, sent once more
+            self.declared.discard(queue)
+            await self._declare_queue(queue, self._capacity_of(channel))
+            await self._publish(data, channel, queue=queue)
+
+    async def _publish(self, data, what, **route):
+        r = self.client.publish(MESSAGE_TASK, (data,), ignore_result=True, expires=self.expiry,
+                                **route)
+        try:
+            await r.aconfirm(timeout=self.timeout)
         except TaskRejected as e:
             if e.reason == "queue-full":
-                raise ChannelFull(channel) from None
+                raise ChannelFull(what) from None
             raise
+        except (EngineUnreachable, ResultTimeout):
+            raise ChannelLayerUnavailable(
+                "taskwire channel layer: the engine at %s did not confirm a message to %s "
+                "within %.3g s" % (self.client.engine, what, self.timeout)) from None
 
     def _pack(self, env):
         env["x"] = time.time() + self.expiry
@@ -230,11 +510,14 @@ class TaskwireChannelLayer(BaseChannelLayer):
         else:
             q = self._queue_of(channel)
             await self._declare_queue(q, self._capacity_of(channel))
-            await self._consume(q)
+            await self._consume(q, self._capacity_of(channel))
+        await self._sweep()
         loop = asyncio.get_running_loop()
         with self.lock:
             if self.buffers[channel]:
                 return self.buffers[channel].popleft()
+            if self.engine_gone is not None:
+                raise ChannelLayerUnavailable(self.engine_gone)
             fut = loop.create_future()
             self.waiters[channel].append((loop, fut))
         try:
@@ -246,14 +529,18 @@ class TaskwireChannelLayer(BaseChannelLayer):
     async def group_add(self, group, channel):
         self.valid_group_name(group)
         self.valid_channel_name(channel)
+        await self._sweep()
         exchange = self._exchange_of(group)
         await self._declare_exchange(exchange)
         queue = self._queue_of(channel)
+        deadline = time.time() + self.group_expiry
+        self.next_sweep = min(self.next_sweep, deadline)
         if "!" not in channel:
             await self._declare_queue(queue, self._capacity_of(channel))
+            self.named_members[(group, channel)] = deadline
         else:
             with self.lock:
-                self.local_groups[group].add(channel)
+                self.local_groups[group][channel] = deadline
         await self._bind(exchange, queue)
 
     async def group_discard(self, group, channel):
@@ -262,20 +549,21 @@ class TaskwireChannelLayer(BaseChannelLayer):
         queue = self._queue_of(channel)
         if "!" in channel:
             with self.lock:
-                members = self.local_groups.get(group, set())
-                members.discard(channel)
+                members = self.local_groups.get(group, {})
+                members.pop(channel, None)
                 if members:
                     return      # other channels of this process still need the binding
+        else:
+            self.named_members.pop((group, channel), None)
         await self._bind(self._exchange_of(group), queue, unbind=True)
 
     async def group_send(self, group, message):
         assert isinstance(message, dict), "message is not a dict"
         self.valid_group_name(group)
+        await self._sweep()
         data = self._pack({"g": group, "m": message})
-        r = self.client.publish(MESSAGE_TASK, (data,), exchange=self._exchange_of(group),
-                                routing_key="", ignore_result=True, expires=self.expiry)
         try:
-            await self._confirmed(r, group)
+            await self._publish(data, group, exchange=self._exchange_of(group), routing_key="")
         except (ChannelFull, TaskRejected):
             pass        # an empty group, or full members: their copies are dropped
 
@@ -295,16 +583,20 @@ class TaskwireChannelLayer(BaseChannelLayer):
         with self.lock:
             self.buffers.clear()
             self.local_groups.clear()
+        self.named_members.clear()
+        self.next_sweep = float("inf")
         self.declared.clear()
+        self.bindings.clear()
 
     async def close(self):
+        self.closed.set()
         if self.consumer is not None:
             self.consumer.cancel()
             self.consumer.close()
             self.consumer = None
         try:
             await self._control(self.client.control.queue_delete, self._process_queue())
-        except ControlError:
+        except (ControlError, ChannelLayerUnavailable):
             pass
         self.client.close()
 
@@ -318,4 +610,4 @@ def _list_request(what):
         what=control.ListRequest.What.Value(what)))
 
 
-__all__ = ["TaskwireChannelLayer", "ChannelFull"]
+__all__ = ["TaskwireChannelLayer", "ChannelFull", "ChannelLayerUnavailable"]
