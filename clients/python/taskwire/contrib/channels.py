@@ -38,7 +38,8 @@ The mapping:
    messages until then);
  - the engine going away: sends wait at most `timeout` seconds for the
    engine's confirm, control requests fail at once, and receives fail once
-   the engine has not answered three heartbeats (heartbeat_ms): each with
+   the engine has been silent for three heartbeat intervals (heartbeat_ms;
+   an idle instance probes it with its subscription): each with
    ChannelLayerUnavailable, never a hang. When the engine is back (it
    answers a heartbeat with "unknown consumer") the instance declares its
    queues, exchanges and bindings again and subscribes again; sends and
@@ -72,8 +73,8 @@ from ..worker import Consumer
 log = logging.getLogger("taskwire.channels")
 
 MESSAGE_TASK = "channels.message"
-# silent heartbeats after which the engine counts as gone (the engine
-# itself drops a consumer after as many)
+# heartbeat intervals without a word from the engine after which it counts
+# as gone (the engine itself drops a consumer after as many)
 MISSED_HEARTBEATS = 3
 # the longest wait between two attempts to restore this instance's queues,
 # exchanges and bindings on an engine that came back
@@ -120,10 +121,16 @@ class _LayerConsumer(Consumer):
     def _heartbeat_loop(self):
         interval = (self.granted[2] if self.granted and self.granted[2] else self.heartbeat_ms)
         while not self.stop.wait(interval / 1000.0):
-            f = self._heartbeat_frame()
-            self._send(f)
-            self.stats["heartbeats"] += 1
             quiet = time.monotonic() - self.last_heard
+            if quiet >= interval / 1000.0 and self.subscribed.is_set():
+                # nothing heard for an interval: the engine answers a known
+                # consumer's heartbeat with silence but a subscription always
+                # (the same one again: it also counts as a heartbeat)
+                self._send(self._subscribe_frame())
+                self.stats["probes"] = self.stats.get("probes", 0) + 1
+            else:
+                self._send(self._heartbeat_frame())
+                self.stats["heartbeats"] += 1
             if not self.silent and quiet > MISSED_HEARTBEATS * interval / 1000.0:
                 self.silent = True
                 if self.on_silent is not None:
@@ -285,7 +292,7 @@ class TaskwireChannelLayer(BaseChannelLayer):
 
     def _silent(self, quiet):
         why = ("taskwire channel layer: the engine at %s has not answered for %.1f s "
-               "(%d heartbeats)" % (self.client.engine, quiet, MISSED_HEARTBEATS))
+               "(%d heartbeat intervals)" % (self.client.engine, quiet, MISSED_HEARTBEATS))
         log.warning("%s; receives fail until it is back", why)
         self.stats_["engine_lost"] += 1
         with self.lock:
