@@ -1,6 +1,7 @@
 """The Channels layer on taskwire (taskwire.contrib.channels), two layer
 instances standing for two processes, against the real engine."""
 import asyncio
+import time
 
 import pytest
 
@@ -183,3 +184,68 @@ def test_group_membership_expires_after_group_expiry():
             await a.close()
             await s.close()
     run(main())
+
+
+# Groups of the scale test. The engine holds 256 exchanges today (the
+# default one and other tests' among them): 200 groups fit beside them.
+SCALE_GROUPS = 200
+SCALE_LAYERS = 10
+SCALE_CHANNELS = 10000
+
+
+def _rss_kib():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_ten_thousand_channels_in_groups_from_one_process():
+    """10,000 process channels over 10 layer instances (processes' worth)
+    in one Python process, in SCALE_GROUPS groups (each group's members in
+    one instance) plus one group with a member in every instance: one
+    group_send per group reaches every member exactly once, nothing else;
+    time and memory printed."""
+    async def main():
+        t0, rss0 = time.monotonic(), _rss_kib()
+        layers = [TaskwireChannelLayer(prefix="twchs", capacity=1000) for _ in range(SCALE_LAYERS)]
+        sender = TaskwireChannelLayer(prefix="twchs")
+        per_layer = SCALE_CHANNELS // SCALE_LAYERS
+        try:
+            member_of = {}          # channel -> (layer, its group)
+            across = set()          # members of "all" too
+            for li, layer in enumerate(layers):
+                mine = [g for g in range(SCALE_GROUPS) if g % SCALE_LAYERS == li]
+                for k in range(per_layer):
+                    ch = await layer.new_channel()
+                    g = mine[k % len(mine)]
+                    await layer.group_add("g%d" % g, ch)
+                    member_of[ch] = (layer, g)
+                await layer.group_add("all", ch)      # one member per instance
+                across.add(ch)
+            t_join = time.monotonic()
+            assert len(member_of) == SCALE_CHANNELS
+            for g in range(SCALE_GROUPS):
+                await sender.group_send("g%d" % g, {"type": "fan", "g": g})
+            await sender.group_send("all", {"type": "all"})
+            t_sent = time.monotonic()
+            for ch, (layer, g) in member_of.items():
+                want = [{"type": "fan", "g": g}] + ([{"type": "all"}] if ch in across else [])
+                got = [await asyncio.wait_for(layer.receive(ch), 20) for _ in want]
+                assert sorted(got, key=str) == sorted(want, key=str), (ch, got, want)
+            t_recv = time.monotonic()
+            assert len(across) == SCALE_LAYERS, len(across)
+            await asyncio.sleep(0.3)        # anything more (a duplicate) would be here by now
+            left = sum(len(b) for layer in layers for b in layer.buffers.values())
+            assert left == 0, "%d messages more than each member's own" % left
+            print("scale: %d channels, %d groups (+1 across %d instances): join %.2f s, "
+                  "%d group_sends %.2f s, %d receives %.2f s; RSS +%d KiB"
+                  % (SCALE_CHANNELS, SCALE_GROUPS, SCALE_LAYERS, t_join - t0, SCALE_GROUPS + 1,
+                     t_sent - t_join, SCALE_CHANNELS + SCALE_LAYERS, t_recv - t_sent,
+                     _rss_kib() - rss0))
+        finally:
+            await sender.flush()
+            for layer in layers + [sender]:
+                await layer.close()
+    asyncio.run(asyncio.wait_for(main(), 240))
