@@ -249,3 +249,33 @@ def test_ten_thousand_channels_in_groups_from_one_process():
             for layer in layers + [sender]:
                 await layer.close()
     asyncio.run(asyncio.wait_for(main(), 240))
+
+
+def test_named_channel_keeps_messages_sent_before_its_receiver():
+    """A named channel's queue belongs to remote consumers from its
+    declaration: what a sender puts there before any process receives on
+    it waits for the first receiver (the engine's lcores, which do not know
+    channel messages, never take it), in order; and a receiver appearing
+    later in another process gets what was sent meanwhile."""
+    async def main():
+        a = TaskwireChannelLayer(prefix="twchn")
+        b = TaskwireChannelLayer(prefix="twchn")
+        try:
+            for i in range(5):
+                await a.send("thumbnails.worker", {"type": "job", "i": i})
+            await asyncio.sleep(0.3)        # time for lcores to take them, if they could
+            got = [(await asyncio.wait_for(b.receive("thumbnails.worker"), 10))["i"]
+                   for _ in range(5)]
+            assert got == list(range(5)), got
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(b.receive("thumbnails.worker"), 0.3)
+            # a group send to a named member nobody receives on yet is kept too
+            await a.group_add("jobs", "resize.worker")
+            await a.group_send("jobs", {"type": "job", "i": 99})
+            await asyncio.sleep(0.3)
+            assert (await asyncio.wait_for(b.receive("resize.worker"), 10))["i"] == 99
+        finally:
+            await a.flush()
+            await a.close()
+            await b.close()
+    run(main())

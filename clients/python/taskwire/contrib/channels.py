@@ -41,16 +41,17 @@ The mapping:
    the engine has been silent for three heartbeat intervals (heartbeat_ms;
    an idle instance probes it with its subscription): each with
    ChannelLayerUnavailable, never a hang. When the engine is back (it
-   answers a heartbeat with "unknown consumer") the instance declares its
+   refuses this instance's heartbeat or subscription: it does not know
+   them) the instance declares its
    queues, exchanges and bindings again and subscribes again; sends and
    receives work again (messages in flight while it was gone are lost, as
    with channels_redis when Redis restarts).
 
-Limits (said, not hidden): a named channel's queue keeps messages for its
-receivers once one has received on it (the layer holds the queues it
-consumes: Subscribe.hold), but before the first receive anywhere its
-messages go to the engine's own lcores, which do not know them: receive on a
-named channel before sending to it. Queues and exchanges are made through
+A named channel's queue is declared for remote consumers (the engine's
+lcores never take its messages), so messages sent to it before its first
+receiver are kept for it, within capacity and expiry.
+
+Limits (said, not hidden): queues and exchanges are made through
 tw-control's socket, so a layer needs that socket (the machine of
 tw-control, or a socket it shares).
 """
@@ -216,8 +217,12 @@ class TaskwireChannelLayer(BaseChannelLayer):
         return await loop.run_in_executor(None, lambda: self._control_sync(fn, *args, **kw))
 
     def _queue_declare_sync(self, queue, capacity):
+        # remote: the queue is remote consumers' from its declaration, so a
+        # named channel keeps what is sent to it before its first receiver
+        # (the engine's own lcores do not know channel messages)
         self._control_sync(self.client.control.queue_declare, queue, max_length=capacity,
-                           overflow="reject-publish", message_ttl=int(self.expiry * 1000))
+                           overflow="reject-publish", message_ttl=int(self.expiry * 1000),
+                           remote=True)
 
     def _exchange_declare_sync(self, exchange):
         from .._proto import control
