@@ -5,7 +5,12 @@
  *
  *   tw-amqp --engine IP:PORT [--socket PATH] [--listen ADDR:PORT]
  *           [--users FILE] [--heartbeat S] [--max-connections N]
- *           [--confirm-timeout-ms MS]
+ *           [--confirm-timeout-ms MS] [--netns NAME]
+ *
+ * --netns: listen where tw-amqp was started (e.g. the host, for AMQP
+ * clients there) and reach the engine inside network namespace NAME (the
+ * engine's TAP lives there): the listening socket is made first, then the
+ * process enters NAME, where every UDP socket to the engine is made.
  *
  * Users: a file of "name:password" lines ('#' comments); without one, the
  * only user is guest/guest. guest logs in from loopback addresses only,
@@ -24,6 +29,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -50,7 +57,7 @@ usage(FILE *f)
 {
 	fprintf(f, "usage: tw-amqp --engine IP:PORT [--socket PATH] [--listen ADDR:PORT]\n"
 		   "               [--users FILE] [--heartbeat S] [--max-connections N]\n"
-		   "               [--confirm-timeout-ms MS]\n");
+		   "               [--confirm-timeout-ms MS] [--netns NAME]\n");
 }
 
 static int
@@ -166,6 +173,29 @@ listen_on(const char *addr)
 	return fd;
 }
 
+/* Enter network namespace name (ip netns): sockets made from now on live there. */
+static int
+enter_netns(const char *name)
+{
+	char path[256];
+	int fd;
+
+	if (strchr(name, '/') != NULL || snprintf(path, sizeof(path), "/run/netns/%s", name) >=
+						 (int)sizeof(path)) {
+		fprintf(stderr, "tw-amqp: bad namespace name %s\n", name);
+		return -1;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) {
+		fprintf(stderr, "tw-amqp: network namespace %s: %s\n", name, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
 static void
 print_counters(const struct amqp_server *s)
 {
@@ -185,11 +215,12 @@ main(int argc, char **argv)
 		{ "heartbeat", required_argument, NULL, 'H' },
 		{ "max-connections", required_argument, NULL, 'm' },
 		{ "confirm-timeout-ms", required_argument, NULL, 'c' },
+		{ "netns", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct amqp_server s = { .listen_kind = EV_LISTEN, .pub_kind = EV_PUBLISHER };
-	const char *listen_addr = "127.0.0.1:5672", *users = NULL;
+	const char *listen_addr = "127.0.0.1:5672", *users = NULL, *netns = NULL;
 	struct tw_client_opts co = { .retransmit_ms = -1 };
 	struct epoll_event evs[MAX_EVENTS], e;
 	unsigned long v;
@@ -207,6 +238,7 @@ main(int argc, char **argv)
 		case 's': s.control_socket = optarg; break;
 		case 'l': listen_addr = optarg; break;
 		case 'u': users = optarg; break;
+		case 'n': netns = optarg; break;
 		case 'H':
 			if (parse_uint(optarg, 0, 65535, &v) != 0)
 				goto bad;
@@ -243,17 +275,20 @@ main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	if (amqp_map_init(&s.conn_by_id, 1024) != 0 || amqp_map_init(&s.pending, 4096) != 0)
 		return 1;
+	/* first: the listener belongs to the namespace tw-amqp started in */
+	s.lfd = listen_on(listen_addr);
+	if (s.lfd < 0) {
+		fprintf(stderr, "tw-amqp: listen on %s: %s\n", listen_addr, strerror(-s.lfd));
+		return 1;
+	}
+	if (netns != NULL && enter_netns(netns) != 0)
+		return 1;
 	s.pub = tw_client_open(s.engine, &co);
 	if (s.pub == NULL) {
 		fprintf(stderr, "tw-amqp: engine %s: %s\n", s.engine, strerror(errno));
 		return 1;
 	}
 	amqp_model_setup(&s);
-	s.lfd = listen_on(listen_addr);
-	if (s.lfd < 0) {
-		fprintf(stderr, "tw-amqp: listen on %s: %s\n", listen_addr, strerror(-s.lfd));
-		return 1;
-	}
 	s.epfd = epoll_create1(EPOLL_CLOEXEC);
 	e.events = EPOLLIN;
 	e.data.ptr = &s.listen_kind;
