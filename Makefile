@@ -316,6 +316,10 @@ perf-workers: deps all
 perf-peers: deps all
 	@bash perf/run-peers.sh
 
+# pika (and Celery) through tw-amqp next to a private RabbitMQ, same run.
+perf-amqp: deps all
+	@bash perf/amqp-bench.sh
+
 # Routing cost: topic vs direct exchanges at 10, 1,000 and 100,000 bindings.
 perf-routing: all
 	@mkdir -p perf/results
