@@ -57,9 +57,9 @@ tw_json=$(TW_ENGINE=$TW_ENGINE TW_SOCKET=$TW_SOCKET timeout 600 ip netns exec "$
 	"$py" -B "$root/perf/channels/channels_bench.py" taskwire "${args[@]}" 2>"$work/tw-driver.err") ||
 	{ echo "perf-channels: the taskwire run failed:"; tail -20 "$work/tw-driver.err"; exit 1; }
 
-"$py" - "$tw_json" "$redis_json" "$(nproc)" >"$out/channels.md" <<'PY'
+"$py" - "$tw_json" "$redis_json" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" >"$out/channels.md" <<'PY'
 import json, sys
-tw, rd, cpus = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
+tw, rd, cpus, load = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
 def ratio(a, b, higher_better=True):
     if not a or not b:
         return "n/a"
@@ -67,7 +67,8 @@ def ratio(a, b, higher_better=True):
 print("# Django Channels layers: taskwire vs channels_redis (`make perf-channels`)")
 print()
 print("One driver (perf/channels/channels_bench.py), one Python process per layer, same machine")
-print("(%s CPUs, shared with other work: indicative), same run. channels_redis 4.0 on a private" % cpus)
+print("(%s CPUs, shared with other work, load average %s at the end: indicative), same run." % (cpus, load))
+print("channels_redis 4.0 on a private")
 print("redis-server 7.0 over loopback; taskwire's layer over kernel UDP to the engine on a TAP port in")
 print("its namespace (tw-control's socket for queues and bindings). \"taskwire / redis\": above 1 means")
 print("taskwire is better (faster, or lower latency).")

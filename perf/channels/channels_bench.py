@@ -110,9 +110,10 @@ async def fanout(sender, members, size, reps, group):
     finally:
         for t in tasks:
             t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    for layer, ch in chans:
-        await layer.group_discard(group, ch)
+        # bounded: channels_redis receives were seen to hang the run after
+        # being cancelled (the members are not discarded: flush ends all)
+        await asyncio.wait({asyncio.ensure_future(asyncio.gather(*tasks, return_exceptions=True))},
+                           timeout=10)
     total = sum(times)
     times.sort()
     return {"members": size, "group_sends": reps, "wrong_round": state["wrong"],
@@ -126,19 +127,16 @@ async def main(args):
     members = [make_layer(args.layer, args) for _ in range(MEMBER_LAYERS)]
     out = {"layer": args.layer}
     try:
-        out["rtt"] = await rtt(a, b, args.rtt)
-        out["stream"] = await stream(a, b, args.stream)
-        out["fanout"] = [await fanout(a, members, int(s), args.reps, "bench-%s" % s)
-                         for s in args.fanout.split(",")]
+        out["rtt"] = await asyncio.wait_for(rtt(a, b, args.rtt), 240)
+        out["stream"] = await asyncio.wait_for(stream(a, b, args.stream), 240)
+        out["fanout"] = [await asyncio.wait_for(
+            fanout(a, members, int(s), args.reps, "bench-%s" % s), 240)
+            for s in args.fanout.split(",")]
     finally:
-        if args.layer == "taskwire":
-            await a.flush()
-            for layer in [a, b] + members:
-                await layer.close()
-        else:
-            await a.flush()
-            for layer in [a, b] + members:
-                await layer.close_pools()
+        await asyncio.wait_for(a.flush(), 60)
+        for layer in [a, b] + members:
+            await asyncio.wait_for(layer.close() if args.layer == "taskwire"
+                                   else layer.close_pools(), 30)
     print(json.dumps(out))
 
 
