@@ -152,6 +152,17 @@ engine_queue_delete(struct amqp_server *s, const char *name, uint64_t *affected,
 	return 0;
 }
 
+void
+amqp_model_free(struct amqp_server *s)
+{
+	while (s->qmeta != NULL) {
+		struct amqp_qmeta *q = s->qmeta;
+
+		s->qmeta = q->next;
+		free(q);
+	}
+}
+
 bool
 amqp_model_locked(struct amqp_server *s, const char *queue, uint64_t conn_id)
 {

@@ -362,6 +362,15 @@ amqp_publish_flush(struct amqp_server *s)
 }
 
 void
+amqp_publish_drop_all(struct amqp_server *s)
+{
+	for (size_t i = 0; i <= s->pending.mask; i++)
+		if (s->pending.keys[i] != 0)
+			pending_free(s->pending.vals[i]);
+	amqp_map_free(&s->pending);
+}
+
+void
 amqp_publish_sweep(struct amqp_server *s)
 {
 	uint64_t expired[256];

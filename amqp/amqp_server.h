@@ -242,6 +242,8 @@ void amqp_bury(struct amqp_server *s, void *p);
 void amqp_model_method(struct amqp_conn *c, struct amqp_channel *ch, uint32_t method,
 		       struct amqp_rd *r);
 void amqp_model_setup(struct amqp_server *s);
+/** At exit: forget what tw-amqp tracked (the engine keeps its queues). */
+void amqp_model_free(struct amqp_server *s);
 /** The connection goes: its exclusive queues go with it. */
 void amqp_model_conn_gone(struct amqp_server *s, uint64_t conn_id);
 /** One consumer more (+1) or fewer (-1) on queue (auto-delete). */
@@ -256,6 +258,8 @@ void amqp_publish_body(struct amqp_conn *c, struct amqp_channel *ch, const uint8
 void amqp_publish_poll(struct amqp_server *s);
 void amqp_publish_flush(struct amqp_server *s);
 void amqp_publish_sweep(struct amqp_server *s);
+/** At exit: forget every unanswered publish. */
+void amqp_publish_drop_all(struct amqp_server *s);
 /**
  * Wait (bounded) until the engine has answered every publish of the
  * channel. @return false when the channel closed meanwhile.

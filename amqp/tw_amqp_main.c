@@ -354,6 +354,13 @@ main(int argc, char **argv)
 	tw_client_close(s.pub);
 	fprintf(stderr, "tw-amqp: stopped; counters:\n");
 	print_counters(&s);
+	amqp_publish_drop_all(&s);
+	amqp_model_free(&s);
+	amqp_map_free(&s.conn_by_id);
+	free(s.grave);
+	free(s.users);
+	close(s.epfd);
+	close(s.lfd);
 	return 0;
 
 bad:
