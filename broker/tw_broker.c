@@ -203,6 +203,10 @@ tw_broker_queue_declare(struct tw_broker *b, const struct tw_broker_queue_spec *
 			   TW_QUEUE_MAX_TTL_MS);
 	if (strlen(dlx) >= TW_NAME_MAX || (spec->dl_key != NULL && strlen(spec->dl_key) >= TW_NAME_MAX))
 		return ERR("dead-letter exchange or routing key longer than %d bytes", TW_NAME_MAX - 1);
+	/* a durable queue promises its tasks survive the engine: only with a journal */
+	if (spec->durable && !__atomic_load_n(&b->sh->journal.enabled, __ATOMIC_RELAXED))
+		return ERR("queue '%s' is durable, but tw-dataplane keeps no journal "
+			   "(start it with --data-dir)", name);
 	s = tw_broker_queue_find(b, name);
 	if (s >= 0) {
 		const struct tw_queue_slot *e = &b->sh->queues[s];
@@ -211,12 +215,13 @@ tw_broker_queue_declare(struct tw_broker *b, const struct tw_broker_queue_spec *
 		if ((max_length != 0 && max_length != e->max_length) || spec->overflow != e->overflow ||
 		    spec->message_ttl_ms != e->message_ttl_ms || strcmp(dlx, e->dlx) != 0 ||
 		    spec->max_priority != e->max_priority || spec->max_bytes != e->max_bytes ||
+		    spec->durable != (e->durable != 0) ||
 		    (spec->dl_key != NULL) != e->has_dl_key ||
 		    (spec->dl_key != NULL && strcmp(spec->dl_key, e->dl_key) != 0))
 			return ERR("queue '%s' exists with other arguments (max-length %u, overflow %s, "
-				   "message-ttl %u ms, dead-letter exchange '%s', max-priority %u)",
+				   "message-ttl %u ms, dead-letter exchange '%s', max-priority %u, %s)",
 				   name, e->max_length, tw_broker_overflow_name(e->overflow), e->message_ttl_ms,
-				   e->dlx, e->max_priority);
+				   e->dlx, e->max_priority, e->durable ? "durable" : "not durable");
 		return 0;
 	}
 	for (s = (int)b->queue_slot_low; s < TW_MAX_QUEUES; s++)
@@ -250,6 +255,7 @@ tw_broker_queue_declare(struct tw_broker *b, const struct tw_broker_queue_spec *
 	}
 	qs->max_priority = spec->max_priority;
 	qs->max_bytes = spec->max_bytes;
+	qs->durable = spec->durable;
 	__atomic_store_n(&b->sh->queue_bytes[s].bytes, 0, __ATOMIC_RELAXED);
 	qs->gen++;
 	snprintf(qs->name, sizeof(qs->name), "%s", name);

@@ -68,6 +68,7 @@ struct tw_broker_queue_spec {
 	const char *dl_key;        /* NULL: the task's own routing key */
 	uint8_t max_priority;      /* 0: no priorities; 1..TW_MAX_PRIORITY */
 	uint64_t max_bytes;        /* x-max-length-bytes (args bytes), 0: none */
+	bool durable;              /* journaled before the ACK, recovered at start */
 };
 
 /**

@@ -111,6 +111,7 @@ tw_broker_build_prepare(struct tw_broker *b, struct tw_broker_build *bb, char *e
 		q->ring = qs->ring;
 		q->max_length = qs->max_length;
 		q->max_bytes = qs->max_bytes;
+		q->durable = qs->durable;
 		q->max_priority = qs->max_priority;
 		memcpy(q->levels, qs->levels, sizeof(qs->levels));
 		q->overflow = qs->overflow;

@@ -33,6 +33,7 @@ tw_broker_queue_spec_from_pb(const Taskwire__Control__QueueDeclare *m, struct tw
 	}
 	q->max_priority = (uint8_t)m->max_priority;
 	q->max_bytes = m->max_length_bytes;
+	q->durable = m->durable;
 	q->dlx = m->dead_letter_exchange != NULL ? m->dead_letter_exchange : "";
 	q->dl_key = m->has_dead_letter_routing_key
 			    ? (m->dead_letter_routing_key != NULL ? m->dead_letter_routing_key : "")

@@ -108,6 +108,8 @@ parse_queue(json_t *q, const char *path, Taskwire__Control__QueueDeclare *out,
 		err(e, "%s.name: empty", path);
 	if (type != NULL && strcmp(type, "classic") != 0)
 		err(e, "%s.type: only classic queues are supported", path);
+	/* a queue's durable is taskwire's too: journaled on disk, recovered at start */
+	out->durable = json_is_true(json_object_get(q, "durable"));
 	if (args != NULL && !json_is_object(args)) {
 		err(e, "%s.arguments: must be an object", path);
 		return;
@@ -428,7 +430,7 @@ tw_definitions_to_json(const Taskwire__Control__Response *xr, const Taskwire__Co
 			json_object_set_new(args, "x-dead-letter-routing-key",
 					    json_string(q->dead_letter_routing_key));
 		json_array_append_new(qs, json_pack("{s:s, s:s, s:b, s:b, s:o}", "name", q->name,
-						    "vhost", "/", "durable", 1, "auto_delete", 0,
+						    "vhost", "/", "durable", (int)q->durable, "auto_delete", 0,
 						    "arguments", args));
 	}
 	for (size_t i = 0; i < br->n_bindings; i++) {

@@ -9,7 +9,8 @@
  * by its path, e.g. "queues[2].arguments.x-message-ttl: not supported";
  * a document with any such field is refused as a whole. Fields that
  * carry no routing meaning in taskwire (users, permissions, vhosts "/",
- * durable) are accepted and ignored.
+ * an exchange's durable) are accepted and ignored; a queue's durable
+ * makes it a durable queue (journaled, recovered at start).
  *
  * Threads: any; no shared state.
  */

@@ -69,6 +69,7 @@ struct tw_route_queue {
 	int32_t dlx;            /* dead-letter exchange index, -1: none (or not declared) */
 	uint32_t dl_key_len;
 	char dl_key[TW_NAME_MAX];
+	uint8_t durable;        /* journaled: the confirm waits for the disk */
 };
 
 struct tw_route_exchange {
@@ -140,6 +141,7 @@ struct tw_def_queue {
 	uint8_t max_priority;
 	uint32_t max_length;
 	uint64_t max_bytes;             /* x-max-length-bytes, 0: none */
+	uint8_t durable;                /* journaled before the confirm */
 	struct rte_ring *levels[TW_MAX_PRIORITY];
 	char dlx[TW_NAME_MAX];          /* dead-letter exchange, "" none; a missing one is ignored */
 	uint8_t has_dl_key;

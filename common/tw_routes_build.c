@@ -147,6 +147,7 @@ fill_names(struct tw_routes *rt, const struct tw_defs *d)
 		q->overflow = d->queues[i].overflow;
 		q->max_length = d->queues[i].max_length;
 		q->max_bytes = d->queues[i].max_bytes;
+		q->durable = d->queues[i].durable;
 		q->max_priority = d->queues[i].max_priority > TW_MAX_PRIORITY ? TW_MAX_PRIORITY
 									  : d->queues[i].max_priority;
 		memcpy(q->levels, d->queues[i].levels, sizeof(q->levels));

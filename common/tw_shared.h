@@ -21,6 +21,7 @@
 #include <rte_common.h>
 
 #include "tw_counters.h"
+#include "tw_journal_shm.h"
 #include "tw_limits.h"
 #include "tw_revoked.h"
 #include "tw_routes.h"
@@ -33,9 +34,9 @@
  * and tw-dataplane probes them with its own copy (6: names hashed 8 bytes
  * at a time instead of FNV-1a; 7: remote-consumer counters; 8: the wire
  * hardening counters; 9: the scheduler's admission fields; 10: queues held
- * for remote consumers).
+ * for remote consumers; 11: durable queues and the journal).
  */
-#define TW_SHARED_LAYOUT_VERSION 10u
+#define TW_SHARED_LAYOUT_VERSION 11u
 
 /* Publishers at their own cap of held tasks, as tw-control lists them. */
 #define TW_SCHED_OVER_MAX 32
@@ -102,6 +103,7 @@ struct tw_queue_slot {
 	uint8_t overflow;       /* enum tw_overflow */
 	uint8_t has_dl_key;
 	uint8_t max_priority;   /* levels[p - 1] holds priority p (1..max_priority) */
+	uint8_t durable;        /* tasks are journaled before their ACK */
 	uint64_t max_bytes;     /* x-max-length-bytes, 0: none */
 	struct rte_ring *levels[TW_MAX_PRIORITY];
 	uint32_t message_ttl_ms;
@@ -228,6 +230,9 @@ struct tw_shared {
 	struct {
 		uint64_t bytes;
 	} __rte_cache_aligned queue_bytes[TW_MAX_QUEUES];
+
+	/* durable queues' journal (tw_journal_shm.h) */
+	struct tw_journal_shm journal __rte_cache_aligned;
 } __rte_cache_aligned;
 
 static inline const char *

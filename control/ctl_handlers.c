@@ -43,6 +43,7 @@ list_queues(const struct tw_broker *b, struct ctl_reply *r)
 		q[k]->ready = tw_broker_queue_ready(qs);
 		q[k]->max_priority = qs->max_priority;
 		q[k]->max_length_bytes = qs->max_bytes;
+		q[k]->durable = qs->durable != 0;
 		q[k]->ready_bytes = __atomic_load_n(&sh->queue_bytes[s].bytes, __ATOMIC_RELAXED);
 		q[k]->published = c.published;
 		q[k]->delivered = c.delivered;

@@ -98,7 +98,7 @@ control_counters(const struct ctl_ctx *ctx, struct ctl_reply *r, Taskwire__Contr
 	struct {
 		const char *name;
 		uint64_t v;
-	} f[40];
+	} f[64];
 	size_t n = 0;
 
 	if (ctx->sched != NULL) {
@@ -160,6 +160,14 @@ control_counters(const struct ctl_ctx *ctx, struct ctl_reply *r, Taskwire__Contr
 	}
 	if (ctx->revoke != NULL)
 		f[n++] = (typeof(f[0])){ "revoked_ids", ctx->revoke->n };
+	if (ctx->broker.sh->journal.enabled) {
+		f[n++] = (typeof(f[0])){ "journal_failing",
+					 __atomic_load_n(&ctx->broker.sh->journal.failing, __ATOMIC_RELAXED) };
+		for (unsigned i = 0; i < TW_JC__MAX; i++)
+			f[n++] = (typeof(f[0])){ tw_journal_counter_name(i),
+						 __atomic_load_n(&ctx->broker.sh->journal.c[i],
+								 __ATOMIC_RELAXED) };
+	}
 	if (ctx->beat != NULL)
 		f[n++] = (typeof(f[0])){ "schedules", ctx->beat->n };
 	st->control = ctl_reply_alloc(r, sizeof(*st->control) * (n ? n : 1));

@@ -91,7 +91,7 @@ twctl_queue(const struct twctl_opts *o, int argc, char **argv)
 	char msg[300];
 
 	if (argc < 3)
-		return usage_error("usage: queue declare NAME [--max-length N] [--overflow reject-publish|reject-publish-dlx|drop-head] [--message-ttl MS] [--dead-letter-exchange EX] [--dead-letter-routing-key K] [--max-priority N] [--max-length-bytes N] | queue delete|purge NAME");
+		return usage_error("usage: queue declare NAME [--max-length N] [--overflow reject-publish|reject-publish-dlx|drop-head] [--message-ttl MS] [--dead-letter-exchange EX] [--dead-letter-routing-key K] [--max-priority N] [--max-length-bytes N] [--durable] | queue delete|purge NAME");
 	if (strcmp(argv[1], "declare") == 0) {
 		qd.name = argv[2];
 		for (int i = 3; i < argc; i++) {
@@ -100,6 +100,8 @@ twctl_queue(const struct twctl_opts *o, int argc, char **argv)
 					return usage_error("--max-length: a positive integer");
 			} else if (strcmp(argv[i], "--overflow") == 0 && i + 1 < argc) {
 				qd.overflow = argv[++i];
+			} else if (strcmp(argv[i], "--durable") == 0) {
+				qd.durable = true;
 			} else if (strcmp(argv[i], "--max-length-bytes") == 0 && i + 1 < argc) {
 				char *end;
 
@@ -283,6 +285,7 @@ print_queues(const struct twctl_opts *o, const Taskwire__Control__Response *r)
 					      (json_int_t)q->dropped, "expired", (json_int_t)q->expired,
 					      "dead_letter_exchange", q->dead_letter_exchange);
 
+			json_object_set_new(o, "durable", json_boolean(q->durable));
 			if (q->has_dead_letter_routing_key)
 				json_object_set_new(o, "dead_letter_routing_key",
 						    json_string(q->dead_letter_routing_key));
@@ -316,20 +319,20 @@ print_queues(const struct twctl_opts *o, const Taskwire__Control__Response *r)
 	twctl_table_print(&t, stdout);
 	twctl_table_free(&t);
 	/* policies and what they removed, for queues that have any */
-	twctl_table_init(&t, 8);
+	twctl_table_init(&t, 9);
 	twctl_table_row(&t, "name\toverflow\tmessage_ttl_ms\tdead_letter_exchange\tdead_letter_key\t"
-			    "max_priority\tdropped\texpired");
+			    "max_priority\tdropped\texpired\tdurable");
 	for (size_t i = 0; i < r->n_queues; i++) {
 		const Taskwire__Control__QueueInfo *q = r->queues[i];
 
 		if (strcmp(q->overflow, "reject-publish") == 0 && q->message_ttl == 0 &&
 		    q->dead_letter_exchange[0] == '\0' && q->max_priority == 0 &&
-		    q->max_length_bytes == 0)
+		    q->max_length_bytes == 0 && !q->durable)
 			continue;
-		twctl_table_row(&t, "%s\t%s\t%u\t%s\t%s\t%u\t%" PRIu64 "\t%" PRIu64, q->name,
+		twctl_table_row(&t, "%s\t%s\t%u\t%s\t%s\t%u\t%" PRIu64 "\t%" PRIu64 "\t%s", q->name,
 				q->overflow, q->message_ttl, q->dead_letter_exchange,
 				q->has_dead_letter_routing_key ? q->dead_letter_routing_key : "(task's)",
-				q->max_priority, q->dropped, q->expired);
+				q->max_priority, q->dropped, q->expired, q->durable ? "yes" : "no");
 	}
 	if (t.n_rows > 1) {
 		printf("\n");

@@ -27,6 +27,9 @@ publish events doc.x noop --header format=pdf | grep -q ACK || fail "e2e + heade
 [ "$(published reports)" -eq $((r0 + 1)) ] || fail "reports did not get the pdf"
 out=$(publish unrouted x noop || true)
 echo "$out" | grep -q "NACK access-refused" || fail "internal exchange accepted a publish: $out"
+# a durable queue needs a journal, which this engine (no --data-dir) does not keep
+out=$(twctl queue declare dq --durable 2>&1 || true)
+echo "$out" | grep -q "keeps no journal" || fail "durable queue without a journal: $out"
 echo "ok: RabbitMQ definitions imported and routing"
 
 # 2

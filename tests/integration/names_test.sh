@@ -49,8 +49,8 @@ echo "ok: invalid names refused with the field and the problem named ($n counted
 cat >"$TW_DIR/defs.json" <<'JSON'
 {"exchanges": [{"name": "d.x", "vhost": "/", "type": "direct", "durable": true,
                 "auto_delete": false, "internal": false, "arguments": {}}],
- "queues": [{"name": "d.ok", "vhost": "/", "durable": true, "auto_delete": false, "arguments": {}},
-            {"name": "d.bad\u0085", "vhost": "/", "durable": true, "auto_delete": false, "arguments": {}}],
+ "queues": [{"name": "d.ok", "vhost": "/", "durable": false, "auto_delete": false, "arguments": {}},
+            {"name": "d.bad\u0085", "vhost": "/", "durable": false, "auto_delete": false, "arguments": {}}],
  "bindings": []}
 JSON
 refused "definitions: queue 2: queue name contains the control character U+0085 at offset 5" \
@@ -58,7 +58,7 @@ refused "definitions: queue 2: queue name contains the control character U+0085 
 cat >"$TW_DIR/defs2.json" <<'JSON'
 {"exchanges": [{"name": "d.x", "vhost": "/", "type": "direct", "durable": true,
                 "auto_delete": false, "internal": false, "arguments": {}}],
- "queues": [{"name": "d.ok", "vhost": "/", "durable": true, "auto_delete": false, "arguments": {}}],
+ "queues": [{"name": "d.ok", "vhost": "/", "durable": false, "auto_delete": false, "arguments": {}}],
  "bindings": [{"source": "d.x", "vhost": "/", "destination": "d.ok", "destination_type": "queue",
                "routing_key": "k\u0000k", "arguments": {}}]}
 JSON

@@ -1,0 +1,70 @@
+/*
+ * The journal's part of the shared-memory contract (tw_shared.journal):
+ * what tw-dataplane's journal writer publishes to the polling lcores and
+ * to tw-control.
+ *
+ * Who writes what:
+ *  - tw-dataplane sets enabled and data_dir before launch.
+ *  - the writer thread (not a polling lcore) stores synced[l] and
+ *    failed[l] with release order after each group commit, and the
+ *    counters relaxed; failing while its last write or sync failed.
+ *  - lcore l reads synced[l] / failed[l] with acquire order: a record of
+ *    its own with seq <= synced[l] is on disk (its held confirm may go
+ *    out as ACK), one with seq <= failed[l] never will be (NACK).
+ * Seqs are per lcore, from 1, and never reused within a run.
+ */
+#ifndef TW_JOURNAL_SHM_H
+#define TW_JOURNAL_SHM_H
+
+#include <stdint.h>
+
+#include "tw_limits.h"
+
+#define TW_DATA_DIR_MAX 256
+
+/* Writer and recovery figures, shown by `twctl status` as journal_*. */
+#define TW_JOURNAL_COUNTERS(X)                                                         \
+	X(records, "records written (tasks, completions)")                             \
+	X(bytes, "bytes written")                                                      \
+	X(syncs, "group commits (fdatasync)")                                          \
+	X(sync_us_max, "longest fdatasync, us")                                        \
+	X(sync_us_last, "last fdatasync, us")                                          \
+	X(write_errors, "writes or syncs that failed (disk full, I/O error)")          \
+	X(records_failed, "records lost with a failed write (their tasks NACKed)")     \
+	X(outstanding, "durable tasks journaled and not finished")                     \
+	X(segments, "segment files in the data directory")                             \
+	X(segments_removed, "segments removed: nothing outstanding left in them")      \
+	X(recovered, "durable tasks recovered at start")                               \
+	X(recovered_completed, "journaled tasks found finished at start")              \
+	X(recovery_unplaced, "recovered tasks whose queue was missing or full")        \
+	X(torn_cut, "torn or corrupt tail records cut at start")                       \
+	X(torn_bytes, "bytes cut from the tail at start")
+
+enum tw_journal_counter {
+#define TW_JC_ENUM(n, h) TW_JC_##n,
+	TW_JOURNAL_COUNTERS(TW_JC_ENUM)
+#undef TW_JC_ENUM
+	TW_JC__MAX
+};
+
+struct tw_journal_shm {
+	uint32_t enabled;               /* tw-dataplane --data-dir: durable queues allowed */
+	uint32_t failing;               /* last write or sync failed: new durable tasks NACKed */
+	char data_dir[TW_DATA_DIR_MAX];
+	uint64_t synced[TW_MAX_LCORES]; /* per polling lcore: its records up to this seq are on disk */
+	uint64_t failed[TW_MAX_LCORES]; /* per polling lcore: its records up to this seq were lost */
+	uint64_t c[TW_JC__MAX];
+};
+
+static inline const char *
+tw_journal_counter_name(unsigned i)
+{
+	static const char *const names[TW_JC__MAX] = {
+#define TW_JC_NAME(n, h) "journal_" #n,
+		TW_JOURNAL_COUNTERS(TW_JC_NAME)
+#undef TW_JC_NAME
+	};
+	return i < TW_JC__MAX ? names[i] : "?";
+}
+
+#endif
