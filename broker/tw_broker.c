@@ -179,11 +179,36 @@ tw_broker_overflow_parse(const char *name)
 	return -1;
 }
 
+const char *
+tw_broker_consumers_name(uint8_t consumers)
+{
+	return consumers == TW_QC_ENGINE   ? "engine"
+	       : consumers == TW_QC_REMOTE ? "remote"
+	       : consumers == TW_QC_BOTH   ? "both"
+					   : "auto";
+}
+
+int
+tw_broker_consumers_parse(const char *name)
+{
+	if (name[0] == '\0' || strcmp(name, "auto") == 0)
+		return TW_QC_AUTO;
+	if (strcmp(name, "engine") == 0)
+		return TW_QC_ENGINE;
+	if (strcmp(name, "remote") == 0)
+		return TW_QC_REMOTE;
+	if (strcmp(name, "both") == 0)
+		return TW_QC_BOTH;
+	return -1;
+}
+
 int
 tw_broker_queue_declare(struct tw_broker *b, const struct tw_broker_queue_spec *spec, char *err)
 {
 	const char *name = spec->name, *dlx = spec->dlx != NULL ? spec->dlx : "";
 	uint32_t max_length = spec->max_length;
+	uint32_t delivery_limit = spec->delivery_limit != 0 ? spec->delivery_limit
+							    : TW_QUEUE_DEFAULT_DELIVERY_LIMIT;
 	struct tw_queue_slot *qs = NULL;
 	char ring_name[RTE_RING_NAMESIZE];
 	struct rte_ring *r;
@@ -201,6 +226,11 @@ tw_broker_queue_declare(struct tw_broker *b, const struct tw_broker_queue_spec *
 	if (spec->message_ttl_ms > TW_QUEUE_MAX_TTL_MS)
 		return ERR("message TTL %u ms above the limit %u ms", spec->message_ttl_ms,
 			   TW_QUEUE_MAX_TTL_MS);
+	if (delivery_limit > TW_QUEUE_MAX_DELIVERY_LIMIT)
+		return ERR("delivery limit %u above the limit %u", delivery_limit,
+			   TW_QUEUE_MAX_DELIVERY_LIMIT);
+	if (spec->consumers >= TW_QC__MAX)
+		return ERR("unknown consumers mode %u", spec->consumers);
 	if (strlen(dlx) >= TW_NAME_MAX || (spec->dl_key != NULL && strlen(spec->dl_key) >= TW_NAME_MAX))
 		return ERR("dead-letter exchange or routing key longer than %d bytes", TW_NAME_MAX - 1);
 	/* a durable queue promises its tasks survive the engine: only with a journal */
@@ -217,11 +247,14 @@ tw_broker_queue_declare(struct tw_broker *b, const struct tw_broker_queue_spec *
 		    spec->max_priority != e->max_priority || spec->max_bytes != e->max_bytes ||
 		    spec->durable != (e->durable != 0) ||
 		    (spec->dl_key != NULL) != e->has_dl_key ||
-		    (spec->dl_key != NULL && strcmp(spec->dl_key, e->dl_key) != 0))
+		    (spec->dl_key != NULL && strcmp(spec->dl_key, e->dl_key) != 0) ||
+		    delivery_limit != e->delivery_limit || spec->consumers != e->consumers)
 			return ERR("queue '%s' exists with other arguments (max-length %u, overflow %s, "
-				   "message-ttl %u ms, dead-letter exchange '%s', max-priority %u, %s)",
+				   "message-ttl %u ms, dead-letter exchange '%s', max-priority %u, %s, "
+				   "delivery-limit %u, consumers %s)",
 				   name, e->max_length, tw_broker_overflow_name(e->overflow), e->message_ttl_ms,
-				   e->dlx, e->max_priority, e->durable ? "durable" : "not durable");
+				   e->dlx, e->max_priority, e->durable ? "durable" : "not durable",
+				   e->delivery_limit, tw_broker_consumers_name(e->consumers));
 		return 0;
 	}
 	for (s = (int)b->queue_slot_low; s < TW_MAX_QUEUES; s++)
@@ -256,6 +289,8 @@ tw_broker_queue_declare(struct tw_broker *b, const struct tw_broker_queue_spec *
 	qs->max_priority = spec->max_priority;
 	qs->max_bytes = spec->max_bytes;
 	qs->durable = spec->durable;
+	qs->delivery_limit = (uint8_t)delivery_limit;
+	qs->consumers = spec->consumers;
 	__atomic_store_n(&b->sh->queue_bytes[s].bytes, 0, __ATOMIC_RELAXED);
 	qs->gen++;
 	snprintf(qs->name, sizeof(qs->name), "%s", name);

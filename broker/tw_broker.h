@@ -69,6 +69,8 @@ struct tw_broker_queue_spec {
 	uint8_t max_priority;      /* 0: no priorities; 1..TW_MAX_PRIORITY */
 	uint64_t max_bytes;        /* x-max-length-bytes (args bytes), 0: none */
 	bool durable;              /* journaled before the ACK, recovered at start */
+	uint32_t delivery_limit;   /* x-delivery-limit: 0 the default, 1..TW_QUEUE_MAX_DELIVERY_LIMIT */
+	uint8_t consumers;         /* enum tw_queue_consumers (x-consumers) */
 };
 
 /**
@@ -80,6 +82,9 @@ int tw_broker_queue_declare(struct tw_broker *b, const struct tw_broker_queue_sp
 /** "reject-publish" / "drop-head" <-> enum tw_overflow; parse returns -1 if unknown ("" is reject-publish). */
 const char *tw_broker_overflow_name(uint8_t overflow);
 int tw_broker_overflow_parse(const char *name);
+/** "auto" / "engine" / "remote" / "both" <-> enum tw_queue_consumers; parse returns -1 if unknown ("" is auto). */
+const char *tw_broker_consumers_name(uint8_t consumers);
+int tw_broker_consumers_parse(const char *name);
 /**
  * Remove the queue and its bindings; its rings are drained and freed
  * after the grace period. @param discarded  receives the number of tasks

@@ -113,6 +113,8 @@ tw_broker_build_prepare(struct tw_broker *b, struct tw_broker_build *bb, char *e
 		q->max_bytes = qs->max_bytes;
 		q->durable = qs->durable;
 		q->max_priority = qs->max_priority;
+		q->consumers = qs->consumers;
+		q->delivery_limit = qs->delivery_limit;
 		memcpy(q->levels, qs->levels, sizeof(qs->levels));
 		q->overflow = qs->overflow;
 		q->message_ttl_ms = qs->message_ttl_ms;

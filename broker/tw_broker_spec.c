@@ -34,6 +34,22 @@ tw_broker_queue_spec_from_pb(const Taskwire__Control__QueueDeclare *m, struct tw
 	q->max_priority = (uint8_t)m->max_priority;
 	q->max_bytes = m->max_length_bytes;
 	q->durable = m->durable;
+	if (m->delivery_limit > TW_QUEUE_MAX_DELIVERY_LIMIT) {
+		snprintf(err, TW_BROKER_ERR_MAX, "delivery-limit %u above the limit %u",
+			 m->delivery_limit, TW_QUEUE_MAX_DELIVERY_LIMIT);
+		return -EINVAL;
+	}
+	q->delivery_limit = m->delivery_limit;
+	{
+		int qc = tw_broker_consumers_parse(m->consumers != NULL ? m->consumers : "");
+
+		if (qc < 0) {
+			snprintf(err, TW_BROKER_ERR_MAX,
+				 "consumers '%.64s' is not auto, engine, remote or both", m->consumers);
+			return -EINVAL;
+		}
+		q->consumers = (uint8_t)qc;
+	}
 	q->dlx = m->dead_letter_exchange != NULL ? m->dead_letter_exchange : "";
 	q->dl_key = m->has_dead_letter_routing_key
 			    ? (m->dead_letter_routing_key != NULL ? m->dead_letter_routing_key : "")

@@ -106,7 +106,7 @@
 	X(rc_ack_bad, "acks refused: no or unknown outcome") \
 	X(rc_too_large, "tasks too large for one delivery datagram (FAILURE recorded)") \
 	X(rc_requeue_tail, "redeliveries put at the tail (head stash full, or no consumer left)") \
-	X(rc_delivery_limit, "tasks ended after 16 deliveries without an ack (FAILURE or dead-lettered)") \
+	X(rc_delivery_limit, "tasks ended past their queue's delivery limit (FAILURE or dead-lettered)") \
 	X(rc_forwarded, "consumer frames handed to the io lcore that owns the consumers") \
 	X(drop_rc_forward_full, "consumer frames lost: the owner's ring from this io lcore was full") \
 	X(retries_capped, "tasks whose retries ended at --retry-max (they allowed more)") \

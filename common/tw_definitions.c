@@ -102,6 +102,7 @@ parse_queue(json_t *q, const char *path, Taskwire__Control__QueueDeclare *out,
 	common_fields(q, path, e);
 	out->name = dup(str_field(q, path, "name", true, e));
 	out->overflow = dup("");
+	out->consumers = dup("");
 	out->dead_letter_exchange = dup("");
 	out->dead_letter_routing_key = dup("");
 	if (out->name[0] == '\0' && json_object_get(q, "name") != NULL)
@@ -166,6 +167,24 @@ parse_queue(json_t *q, const char *path, Taskwire__Control__QueueDeclare *out,
 				    TW_MAX_PRIORITY);
 			else
 				out->max_priority = (uint32_t)json_integer_value(v);
+		} else if (strcmp(k, "x-delivery-limit") == 0) {
+			if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+			    json_integer_value(v) > TW_QUEUE_MAX_DELIVERY_LIMIT)
+				err(e, "%s.arguments.x-delivery-limit: an integer 1..%d", path,
+				    TW_QUEUE_MAX_DELIVERY_LIMIT);
+			else
+				out->delivery_limit = (uint32_t)json_integer_value(v);
+		} else if (strcmp(k, "x-consumers") == 0) {
+			if (!json_is_string(v) ||
+			    (strcmp(json_string_value(v), "auto") != 0 &&
+			     strcmp(json_string_value(v), "engine") != 0 &&
+			     strcmp(json_string_value(v), "remote") != 0 &&
+			     strcmp(json_string_value(v), "both") != 0))
+				err(e, "%s.arguments.x-consumers: auto, engine, remote or both", path);
+			else {
+				free(out->consumers);
+				out->consumers = dup(json_string_value(v));
+			}
 		} else if (strcmp(k, "x-queue-type") == 0) {
 			if (!json_is_string(v) || strcmp(json_string_value(v), "classic") != 0)
 				err(e, "%s.arguments.x-queue-type: only classic is supported", path);
@@ -426,6 +445,10 @@ tw_definitions_to_json(const Taskwire__Control__Response *xr, const Taskwire__Co
 					    json_integer((json_int_t)q->max_length_bytes));
 		if (q->max_priority != 0)
 			json_object_set_new(args, "x-max-priority", json_integer(q->max_priority));
+		if (q->delivery_limit != 0 && q->delivery_limit != TW_QUEUE_DEFAULT_DELIVERY_LIMIT)
+			json_object_set_new(args, "x-delivery-limit", json_integer(q->delivery_limit));
+		if (q->consumers != NULL && q->consumers[0] != '\0' && strcmp(q->consumers, "auto") != 0)
+			json_object_set_new(args, "x-consumers", json_string(q->consumers));
 		if (q->has_dead_letter_routing_key)
 			json_object_set_new(args, "x-dead-letter-routing-key",
 					    json_string(q->dead_letter_routing_key));

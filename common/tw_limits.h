@@ -20,6 +20,9 @@
 #define TW_QUEUE_MAX_LEN (1u << 24)
 #define TW_MAX_PRIORITY 10       /* x-max-priority: levels 0..10, higher served first */
 #define TW_QUEUE_MAX_TTL_MS (24u * 3600 * 1000) /* x-message-ttl: one day */
+/* x-delivery-limit: returns (deliveries ended without an ack) a task may have before it ends */
+#define TW_QUEUE_DEFAULT_DELIVERY_LIMIT 16
+#define TW_QUEUE_MAX_DELIVERY_LIMIT 254 /* a task counts its deliveries in 8 bits */
 
 #define TW_FRAME_MAGIC 0x31465754u  /* "TWF1" as little-endian bytes */
 #define TW_FRAME_VERSION 1u

@@ -49,6 +49,18 @@ enum tw_overflow {
 	TW_OVERFLOW_REJECT_PUBLISH_DLX, /* NACK queue-full, and dead-letter the refused task */
 };
 
+/*
+ * Who takes a queue's tasks (x-consumers): the engine's worker lcores,
+ * remote consumers (workers subscribed over the wire), or both.
+ */
+enum tw_queue_consumers {
+	TW_QC_AUTO = 0, /* remote consumers while any is subscribed (or one held it), else the lcores */
+	TW_QC_ENGINE,   /* worker lcores only: a subscription to it is refused */
+	TW_QC_REMOTE,   /* remote consumers only, also before the first one subscribes */
+	TW_QC_BOTH,     /* worker lcores and remote consumers compete for its tasks */
+	TW_QC__MAX
+};
+
 /* Headers-exchange matching mode (the binding's x-match argument). */
 enum tw_x_match { TW_XM_ALL = 0, TW_XM_ANY, TW_XM_ALL_WITH_X, TW_XM_ANY_WITH_X };
 
@@ -67,6 +79,8 @@ struct tw_route_queue {
 	uint64_t max_bytes;     /* args bytes over all levels, 0: no limit */
 	struct rte_ring *levels[TW_MAX_PRIORITY];
 	int32_t dlx;            /* dead-letter exchange index, -1: none (or not declared) */
+	uint8_t consumers;      /* enum tw_queue_consumers */
+	uint8_t delivery_limit; /* returns without an ack before a task ends (x-delivery-limit) */
 	uint32_t dl_key_len;
 	char dl_key[TW_NAME_MAX];
 	uint8_t durable;        /* journaled: the confirm waits for the disk */
@@ -143,6 +157,8 @@ struct tw_def_queue {
 	uint64_t max_bytes;             /* x-max-length-bytes, 0: none */
 	uint8_t durable;                /* journaled before the confirm */
 	struct rte_ring *levels[TW_MAX_PRIORITY];
+	uint8_t consumers;              /* enum tw_queue_consumers */
+	uint8_t delivery_limit;         /* x-delivery-limit, 1..TW_QUEUE_MAX_DELIVERY_LIMIT */
 	char dlx[TW_NAME_MAX];          /* dead-letter exchange, "" none; a missing one is ignored */
 	uint8_t has_dl_key;
 	char dl_key[TW_NAME_MAX];

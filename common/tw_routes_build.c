@@ -148,6 +148,9 @@ fill_names(struct tw_routes *rt, const struct tw_defs *d)
 		q->max_length = d->queues[i].max_length;
 		q->max_bytes = d->queues[i].max_bytes;
 		q->durable = d->queues[i].durable;
+		q->consumers = d->queues[i].consumers;
+		q->delivery_limit = d->queues[i].delivery_limit != 0 ? d->queues[i].delivery_limit
+								     : TW_QUEUE_DEFAULT_DELIVERY_LIMIT;
 		q->max_priority = d->queues[i].max_priority > TW_MAX_PRIORITY ? TW_MAX_PRIORITY
 									  : d->queues[i].max_priority;
 		memcpy(q->levels, d->queues[i].levels, sizeof(q->levels));

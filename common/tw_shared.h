@@ -34,9 +34,10 @@
  * and tw-dataplane probes them with its own copy (6: names hashed 8 bytes
  * at a time instead of FNV-1a; 7: remote-consumer counters; 8: the wire
  * hardening counters; 9: the scheduler's admission fields; 10: queues held
- * for remote consumers; 11: durable queues and the journal).
+ * for remote consumers; 11: durable queues and the journal; 12: queues'
+ * consumers mode and delivery limit).
  */
-#define TW_SHARED_LAYOUT_VERSION 11u
+#define TW_SHARED_LAYOUT_VERSION 12u
 
 /* Publishers at their own cap of held tasks, as tw-control lists them. */
 #define TW_SCHED_OVER_MAX 32
@@ -106,6 +107,8 @@ struct tw_queue_slot {
 	uint8_t durable;        /* tasks are journaled before their ACK */
 	uint64_t max_bytes;     /* x-max-length-bytes, 0: none */
 	struct rte_ring *levels[TW_MAX_PRIORITY];
+	uint8_t consumers;      /* enum tw_queue_consumers (x-consumers) */
+	uint8_t delivery_limit; /* x-delivery-limit, 1..TW_QUEUE_MAX_DELIVERY_LIMIT */
 	uint32_t message_ttl_ms;
 	char dlx[TW_NAME_MAX];  /* dead-letter exchange, "" none */
 	char dl_key[TW_NAME_MAX];

@@ -44,6 +44,8 @@ list_queues(const struct tw_broker *b, struct ctl_reply *r)
 		q[k]->max_priority = qs->max_priority;
 		q[k]->max_length_bytes = qs->max_bytes;
 		q[k]->durable = qs->durable != 0;
+		q[k]->delivery_limit = qs->delivery_limit;
+		q[k]->consumers = (char *)tw_broker_consumers_name(qs->consumers);
 		q[k]->ready_bytes = __atomic_load_n(&sh->queue_bytes[s].bytes, __ATOMIC_RELAXED);
 		q[k]->published = c.published;
 		q[k]->delivered = c.delivered;

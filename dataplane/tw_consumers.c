@@ -134,7 +134,8 @@ reply_ack(struct tw_lcore_ctx *ctx, const struct tw_peer *peer, uint64_t tag, bo
 
 /*
  * t goes back to its queue's ring, at the tail: its queue has no remote
- * consumer left (worker lcores take it), or the head stash is full. A
+ * consumer left here (worker lcores take it, or, for a queue only remote
+ * consumers serve, it waits for the next), or the head stash is full. A
  * queue that is gone or full ends the task with a state, never silently.
  */
 static void
@@ -153,36 +154,50 @@ to_ring(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task *t)
 }
 
 /*
- * A task delivered TW_RC_MAX_DELIVERIES times without an ack (one that
- * kills every worker that takes it, or never finishes in its lease) ends:
- * dead-lettered if its queue says so, else FAILURE naming why. Without
- * this bound it would go round the consumers for ever.
+ * A task whose deliveries came back without an ack more often than its
+ * queue's x-delivery-limit (one that kills every worker that takes it, or
+ * never finishes in its lease) ends: dead-lettered if its queue says so,
+ * else FAILURE naming why. Without this bound it would go round the
+ * consumers for ever.
  */
 static void
-delivery_limit(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task *t)
+delivery_limit(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task *t,
+	       uint32_t limit)
 {
-	static const char why[] = "delivered 16 times without an ack (delivery limit): a task "
-				  "that kills its worker, or outlives its lease?";
+	char why[160];
+	int n = snprintf(why, sizeof(why),
+			 "delivered %u times without an ack (its queue's delivery limit is %u): "
+			 "a task that kills its worker, or outlives its lease?",
+			 (unsigned)t->deliveries + 1, limit);
 
 	tw_cnt_add(ctx, TW_CNT_rc_delivery_limit, 1);
 	tw_cnt_qadd(&ctx->stats->q_completed[t->queue_slot], 1);
 	t->deliveries = 0; /* a dead-lettered copy starts again in its new queue */
 	if (rt != NULL && rt->slot_queue[t->queue_slot] != UINT16_MAX && tw_deadletter(ctx, rt, t))
 		return;
-	tw_exec_report(ctx, t, TW_ST_FAILURE, NULL, 0, why, sizeof(why) - 1);
+	tw_exec_report(ctx, t, TW_ST_FAILURE, NULL, 0, why,
+		       (uint32_t)(n < (int)sizeof(why) ? n : (int)sizeof(why) - 1));
 	tw_task_release(t, ctx->task_pool);
 }
 
-/* Put t back at the head of its queue with delivery_count + 1. */
+/*
+ * Put t back at the head of its queue with delivery_count + 1, unless it
+ * came back more often than its queue allows (RabbitMQ's x-delivery-limit:
+ * a limit of N lets a task be delivered N + 1 times).
+ */
 static void
 requeue(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consumers *cs,
 	struct tw_task *t)
 {
 	uint16_t slot = t->queue_slot;
 	uint32_t s = cs->stash_free;
+	uint16_t qi = rt != NULL ? rt->slot_queue[slot] : UINT16_MAX;
+	uint32_t limit = qi != UINT16_MAX ? rt->queues[qi].delivery_limit
+					  : TW_QUEUE_DEFAULT_DELIVERY_LIMIT;
 
-	if (t->deliveries + 1 >= TW_RC_MAX_DELIVERIES) {
-		delivery_limit(ctx, rt, t);
+	/* deliveries counts the returns before this one */
+	if (t->deliveries + 1u > limit) {
+		delivery_limit(ctx, rt, t, limit);
 		return;
 	}
 	t->deliveries++;
@@ -354,7 +369,7 @@ subscribe(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consum
 	struct tw_wire_consumer_reply cr = { 0 };
 	uint16_t slots[TW_RC_MAX_QUEUES];
 	const struct rte_ring *rings[TW_RC_MAX_QUEUES];
-	char detail[TW_NAME_MAX + 32];
+	char detail[TW_NAME_MAX + 64];
 	const char *bad = tw_wire_decode_subscribe(fv->subscribe, &sv);
 	struct tw_consumer *c;
 	uint16_t n = 0, ci;
@@ -376,6 +391,11 @@ subscribe(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consum
 
 			if (qi < 0) {
 				snprintf(detail, sizeof(detail), "no such queue: %.*s",
+					 (int)(q.len < TW_NAME_MAX ? q.len : TW_NAME_MAX), q.p);
+				bad = detail;
+			} else if (rt->queues[qi].consumers == TW_QC_ENGINE) {
+				snprintf(detail, sizeof(detail),
+					 "queue %.*s is served by the engine only (x-consumers engine)",
 					 (int)(q.len < TW_NAME_MAX ? q.len : TW_NAME_MAX), q.p);
 				bad = detail;
 			} else {

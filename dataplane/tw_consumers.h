@@ -16,10 +16,14 @@
  * bounded (TW_RC_* below). Worker lcores read only the per-queue consumer
  * counts and holds (tw_rc_queues) to leave such a queue alone.
  *
- * Which lcores serve a queue: while a queue has at least one subscribed
- * remote consumer, worker lcores skip it and only its remote consumers
- * take its tasks (the issue's default); when the last one goes, worker
- * lcores take it up again on their next pass. A consumer that subscribes
+ * Which lcores serve a queue is the queue's x-consumers, chosen at
+ * declare: "engine" (worker lcores only; a subscription is refused),
+ * "remote" (remote consumers only: its tasks wait in the queue, also
+ * before the first consumer subscribes and while none is), "both" (worker
+ * lcores and remote consumers compete), or "auto", the default: while a
+ * queue has at least one subscribed remote consumer, worker lcores skip
+ * it and only its remote consumers take its tasks; when the last one
+ * goes, worker lcores take it up again on their next pass. A consumer that subscribes
  * with `hold` makes the queue remote consumers' for good, also while none
  * is subscribed: a queue of tasks only worker processes know (Python
  * code, a GPU host's) must keep them while its workers restart or are
@@ -54,7 +58,6 @@
 #define TW_RC_DEFAULT_HEARTBEAT_MS 5000u
 #define TW_RC_MISSED_HEARTBEATS 3    /* silent this many intervals: the consumer is gone */
 #define TW_RC_SERVE_BUDGET 256       /* deliveries per loop pass, so a pass stays short */
-#define TW_RC_MAX_DELIVERIES 16      /* unacked deliveries of one task before it ends (FAILURE or DLX) */
 #define TW_RC_FORWARD_RING 1024      /* consumer frames from one io lcore waiting for the owner */
 
 struct tw_frame_view;
@@ -112,6 +115,8 @@ void tw_consumers_drain(struct tw_lcore_ctx *ctx);
 static inline bool
 tw_consumers_own_queue(const struct tw_rc_queues *qs, const struct tw_route_queue *q)
 {
+	if (q->consumers != TW_QC_AUTO) /* chosen at declare */
+		return q->consumers == TW_QC_REMOTE;
 	return qs != NULL && (__atomic_load_n(&qs->consumers[q->slot], __ATOMIC_RELAXED) != 0 ||
 			      __atomic_load_n(&qs->held[q->slot], __ATOMIC_RELAXED) == q->ring);
 }

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "tw_cidr.h"
+#include "tw_limits.h"
 #include "twctl.h"
 #include "twctl_table.h"
 
@@ -91,7 +92,7 @@ twctl_queue(const struct twctl_opts *o, int argc, char **argv)
 	char msg[300];
 
 	if (argc < 3)
-		return usage_error("usage: queue declare NAME [--max-length N] [--overflow reject-publish|reject-publish-dlx|drop-head] [--message-ttl MS] [--dead-letter-exchange EX] [--dead-letter-routing-key K] [--max-priority N] [--max-length-bytes N] [--durable] | queue delete|purge NAME");
+		return usage_error("usage: queue declare NAME [--max-length N] [--overflow reject-publish|reject-publish-dlx|drop-head] [--message-ttl MS] [--dead-letter-exchange EX] [--dead-letter-routing-key K] [--max-priority N] [--max-length-bytes N] [--delivery-limit N] [--consumers auto|engine|remote|both] [--durable] | queue delete|purge NAME");
 	if (strcmp(argv[1], "declare") == 0) {
 		qd.name = argv[2];
 		for (int i = 3; i < argc; i++) {
@@ -112,6 +113,11 @@ twctl_queue(const struct twctl_opts *o, int argc, char **argv)
 			} else if (strcmp(argv[i], "--max-priority") == 0 && i + 1 < argc) {
 				if (parse_u32(argv[++i], &qd.max_priority) != 0 || qd.max_priority == 0)
 					return usage_error("--max-priority: 1..10");
+			} else if (strcmp(argv[i], "--delivery-limit") == 0 && i + 1 < argc) {
+				if (parse_u32(argv[++i], &qd.delivery_limit) != 0 || qd.delivery_limit == 0)
+					return usage_error("--delivery-limit: 1..254");
+			} else if (strcmp(argv[i], "--consumers") == 0 && i + 1 < argc) {
+				qd.consumers = argv[++i];
 			} else if (strcmp(argv[i], "--dead-letter-exchange") == 0 && i + 1 < argc) {
 				qd.dead_letter_exchange = argv[++i];
 			} else if (strcmp(argv[i], "--dead-letter-routing-key") == 0 && i + 1 < argc) {
@@ -137,7 +143,7 @@ twctl_queue(const struct twctl_opts *o, int argc, char **argv)
 		req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_PURGE;
 		req.queue_purge = &qp;
 	} else {
-		return usage_error("usage: queue declare NAME [--max-length N] [--overflow reject-publish|reject-publish-dlx|drop-head] [--message-ttl MS] [--dead-letter-exchange EX] [--dead-letter-routing-key K] [--max-priority N] [--max-length-bytes N] | queue delete|purge NAME");
+		return usage_error("usage: queue declare NAME [--max-length N] [--overflow reject-publish|reject-publish-dlx|drop-head] [--message-ttl MS] [--dead-letter-exchange EX] [--dead-letter-routing-key K] [--max-priority N] [--max-length-bytes N] [--delivery-limit N] [--consumers auto|engine|remote|both] [--durable] | queue delete|purge NAME");
 	}
 	if (twctl_roundtrip(o, &req, &resp) != TWCTL_OK)
 		return TWCTL_FAILED;
@@ -286,6 +292,9 @@ print_queues(const struct twctl_opts *o, const Taskwire__Control__Response *r)
 					      "dead_letter_exchange", q->dead_letter_exchange);
 
 			json_object_set_new(o, "durable", json_boolean(q->durable));
+			json_object_set_new(o, "delivery_limit", json_integer(q->delivery_limit));
+			json_object_set_new(o, "consumers", json_string(q->consumers));
+
 			if (q->has_dead_letter_routing_key)
 				json_object_set_new(o, "dead_letter_routing_key",
 						    json_string(q->dead_letter_routing_key));
@@ -319,26 +328,27 @@ print_queues(const struct twctl_opts *o, const Taskwire__Control__Response *r)
 	twctl_table_print(&t, stdout);
 	twctl_table_free(&t);
 	/* policies and what they removed, for queues that have any */
-	twctl_table_init(&t, 9);
+	twctl_table_init(&t, 11);
 	twctl_table_row(&t, "name\toverflow\tmessage_ttl_ms\tdead_letter_exchange\tdead_letter_key\t"
-			    "max_priority\tdropped\texpired\tdurable");
+			    "max_priority\tdropped\texpired\tdurable\tconsumers\tdelivery_limit");
 	for (size_t i = 0; i < r->n_queues; i++) {
 		const Taskwire__Control__QueueInfo *q = r->queues[i];
 
 		if (strcmp(q->overflow, "reject-publish") == 0 && q->message_ttl == 0 &&
 		    q->dead_letter_exchange[0] == '\0' && q->max_priority == 0 &&
-		    q->max_length_bytes == 0 && !q->durable)
+		    q->max_length_bytes == 0 && !q->durable && strcmp(q->consumers, "auto") == 0 &&
+		    q->delivery_limit == TW_QUEUE_DEFAULT_DELIVERY_LIMIT)
 			continue;
-		twctl_table_row(&t, "%s\t%s\t%u\t%s\t%s\t%u\t%" PRIu64 "\t%" PRIu64 "\t%s", q->name,
-				q->overflow, q->message_ttl, q->dead_letter_exchange,
+		twctl_table_row(&t, "%s\t%s\t%u\t%s\t%s\t%u\t%" PRIu64 "\t%" PRIu64 "\t%s\t%s\t%u",
+				q->name, q->overflow, q->message_ttl, q->dead_letter_exchange,
 				q->has_dead_letter_routing_key ? q->dead_letter_routing_key : "(task's)",
-				q->max_priority, q->dropped, q->expired, q->durable ? "yes" : "no");
+				q->max_priority, q->dropped, q->expired, q->durable ? "yes" : "no",
+				q->consumers, q->delivery_limit);
 	}
 	if (t.n_rows > 1) {
 		printf("\n");
 		twctl_table_print(&t, stdout);
 	}
-	twctl_table_print(&t, stdout);
 	twctl_table_free(&t);
 }
 

@@ -537,6 +537,188 @@ test_workers_credit_respected(void **state)
 	tw_client_close(c);
 }
 
+/*
+ * x-delivery-limit per queue (RabbitMQ's: a limit of N lets a task be
+ * delivered N + 1 times): a limit of 2 ends a never-acked task after its
+ * third delivery, dead-lettered; out-of-range limits and a re-declare with
+ * another limit are refused.
+ */
+static void
+test_workers_queue_delivery_limit(void **state)
+{
+	static char out[1 << 16];
+	struct tw_client *c = it_client();
+	uint64_t limited = it_counter("counters", "rc_delivery_limit");
+	struct tw_worker *w, *dlq;
+	struct tw_delivery *d[1];
+	uint32_t last = 0;
+	uint64_t id;
+	int n = 0;
+
+	(void)state;
+	assert_int_not_equal(it_twctl("queue declare wk_dlim --delivery-limit 255"), 0);
+	assert_int_not_equal(it_twctl("queue declare wk_dlim --delivery-limit 0"), 0);
+	assert_int_equal(it_twctl("exchange declare wk_dlx direct"), 0);
+	assert_int_equal(it_twctl("queue declare wk_dlim_dead"), 0);
+	assert_int_equal(it_twctl("bind wk_dlx wk_dlim_dead wk_dlim_dead"), 0);
+	assert_int_equal(it_twctl("queue declare wk_dlim --delivery-limit 2 "
+				  "--dead-letter-exchange wk_dlx --dead-letter-routing-key wk_dlim_dead"),
+			 0);
+	/* the same arguments again: a no-op; another limit: refused */
+	assert_int_equal(it_twctl("queue declare wk_dlim --delivery-limit 2 "
+				  "--dead-letter-exchange wk_dlx --dead-letter-routing-key wk_dlim_dead"),
+			 0);
+	assert_int_not_equal(it_twctl("queue declare wk_dlim --delivery-limit 3 "
+				      "--dead-letter-exchange wk_dlx --dead-letter-routing-key wk_dlim_dead"),
+			     0);
+	assert_int_equal(it_queue("wk_dlim", "delivery_limit"), 2);
+	assert_int_equal(it_queue("wk_e2e", "delivery_limit"), 16); /* the default */
+	assert_int_equal(it_twctl_out(out, sizeof(out), "list queues"), 0);
+	assert_non_null(strstr(out, "delivery_limit"));
+
+	dlq = consumer("wk_dlim_dead", 1, 0);
+	w = consumer("wk_dlim", 1, 100);
+	id = publish(c, "wk_dlim", "echo", "poison");
+	/* bounded: 3 leases of 100 ms */
+	while (n < 3 && collect(w, d, 1, 2000) == 1) {
+		assert_int_equal(d[0]->task_id, id);
+		assert_int_equal(d[0]->delivery_count, last + 1);
+		last = d[0]->delivery_count;
+		tw_delivery_free(d[0]);
+		n++;
+	}
+	assert_int_equal(n, 3);
+	/* no fourth delivery: the task went to the dead-letter queue, counted once */
+	assert_int_equal(collect(dlq, d, 1, TIMEOUT_MS), 1);
+	assert_int_equal(d[0]->task_id, id);
+	assert_string_equal(d[0]->queue, "wk_dlim_dead");
+	assert_int_equal(d[0]->delivery_count, 1); /* counted again in its new queue */
+	ack_success(dlq, d[0]->tag, "dead");
+	tw_delivery_free(d[0]);
+	assert_int_equal(collect(w, d, 1, 300), 0);
+	expect_result(c, id, TW_STATE_SUCCESS, "dead");
+	assert_int_equal(it_counter("counters", "rc_delivery_limit"), limited + 1);
+	tw_worker_close(w);
+	tw_worker_close(dlq);
+	tw_client_close(c);
+}
+
+/*
+ * x-consumers remote: a task published before any consumer waits in the
+ * queue (the engine's lcores never run it), is delivered when one
+ * subscribes, and waits again while none is.
+ */
+static void
+test_workers_queue_consumers_remote(void **state)
+{
+	struct tw_client *c = it_client();
+	struct tw_worker *w;
+	struct tw_delivery *d[1];
+	struct tw_outcome o;
+	uint64_t id;
+
+	(void)state;
+	assert_int_not_equal(it_twctl("queue declare wk_rem --consumers nobody"), 0);
+	assert_int_equal(it_twctl("queue declare wk_rem --consumers remote"), 0);
+	assert_int_not_equal(it_twctl("queue declare wk_rem --consumers both"), 0);
+	for (int round = 0; round < 2; round++) {
+		char value[16];
+
+		/* echo is a task the engine knows: run there, its result would be its args */
+		id = publish(c, "wk_rem", "echo", "engine");
+		usleep(500000);
+		assert_int_equal(it_queue("wk_rem", "ready"), 1);
+		assert_int_equal(tw_result_fetch(getenv("TW_SOCKET"), id, 0, &o), -ETIMEDOUT);
+		w = consumer("wk_rem", 1, 0);
+		assert_int_equal(collect(w, d, 1, TIMEOUT_MS), 1);
+		assert_int_equal(d[0]->task_id, id);
+		assert_int_equal(d[0]->delivery_count, 1);
+		snprintf(value, sizeof(value), "remote%d", round);
+		ack_success(w, d[0]->tag, value);
+		tw_delivery_free(d[0]);
+		expect_result(c, id, TW_STATE_SUCCESS, value);
+		tw_worker_close(w);
+	}
+	tw_client_close(c);
+}
+
+/* Results by the value they carry: "lcore" (the engine's echo) or anything else. */
+struct by_runner {
+	uint64_t lcore, other, failed;
+};
+
+static void
+count_runner(const struct tw_event *ev, void *arg)
+{
+	struct by_runner *r = arg;
+
+	if (ev->kind != TW_EV_RESULT || ev->state < TW_STATE_SUCCESS)
+		return;
+	if (ev->state != TW_STATE_SUCCESS)
+		r->failed++;
+	else if (ev->value_len == 5 && memcmp(ev->value, "lcore", 5) == 0)
+		r->lcore++;
+	else
+		r->other++;
+}
+
+/*
+ * x-consumers engine: a subscription is refused, named; x-consumers both:
+ * while a consumer holds its deliveries unacked, the engine's lcores run
+ * the queue's other tasks (an "auto" queue would keep them for the
+ * consumer).
+ */
+static void
+test_workers_queue_consumers_engine_both(void **state)
+{
+	const char *q[1] = { "wk_eng" };
+	struct tw_worker_opts o = { .queues = q, .n_queues = 1 };
+	struct tw_client *c = it_client();
+	struct by_runner r = { 0 };
+	struct tw_delivery *held[2];
+	struct tw_worker *w;
+	uint64_t sent = 0, until;
+	char err[160];
+	int got = 0;
+
+	(void)state;
+	assert_int_equal(it_twctl("queue declare wk_eng --consumers engine"), 0);
+	assert_null(tw_worker_open(it_engine(), &o, err, sizeof(err)));
+	assert_non_null(strstr(err, "served by the engine only"));
+	expect_result(c, publish(c, "wk_eng", "echo", "e"), TW_STATE_SUCCESS, "e");
+
+	assert_int_equal(it_twctl("queue declare wk_both --consumers both"), 0);
+	w = consumer("wk_both", 2, 0);
+	/* until the consumer holds two; the lcores take some meanwhile (bounded: 200) */
+	while (got < 2 && sent < 200) {
+		publish(c, "wk_both", "echo", "lcore");
+		sent++;
+		got += collect(w, held + got, 2 - got, 50);
+		assert_true(tw_client_poll(c, 0, count_runner, &r) >= 0);
+	}
+	assert_int_equal(got, 2);
+	/* the consumer's credit is spent: the lcores run all of these */
+	for (int i = 0; i < 20; i++)
+		publish(c, "wk_both", "echo", "lcore");
+	sent += 20;
+	until = it_now_ms() + TIMEOUT_MS;
+	while (r.lcore < sent - 2 && it_now_ms() < until)
+		assert_true(tw_client_poll(c, 100, count_runner, &r) >= 0);
+	assert_int_equal(r.lcore, sent - 2);
+	assert_int_equal(r.other + r.failed, 0);
+	for (int i = 0; i < 2; i++) {
+		ack_success(w, held[i]->tag, "remote");
+		tw_delivery_free(held[i]);
+	}
+	until = it_now_ms() + TIMEOUT_MS;
+	while (r.other < 2 && it_now_ms() < until)
+		assert_true(tw_client_poll(c, 100, count_runner, &r) >= 0);
+	assert_int_equal(r.other, 2);
+	assert_int_equal(r.lcore, sent - 2);
+	tw_worker_close(w);
+	tw_client_close(c);
+}
+
 /* --- raw frames: what a broken or hostile consumer could send --- */
 
 static int
@@ -953,6 +1135,9 @@ main(void)
 		cmocka_unit_test_teardown(test_workers_lease_expiry_and_stale_ack, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_delivery_limit, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_credit_respected, it_pools_back),
+		cmocka_unit_test_teardown(test_workers_queue_delivery_limit, it_pools_back),
+		cmocka_unit_test_teardown(test_workers_queue_consumers_remote, it_pools_back),
+		cmocka_unit_test_teardown(test_workers_queue_consumers_engine_both, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_bad_subscriptions, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_bad_acks, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_heartbeat_flood, it_pools_back),
