@@ -496,24 +496,15 @@ deliver_frame(struct tw_client *c, const Taskwire__Frame *f, tw_event_fn fn, voi
 	return n;
 }
 
-int
-tw_client_poll(struct tw_client *c, int timeout_ms, tw_event_fn fn, void *arg)
+/* Deliver every datagram the socket holds now. @return events delivered, or -errno. */
+static int
+receive_all(struct tw_client *c, tw_event_fn fn, void *arg)
 {
-	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
-	uint64_t now = tw_client_now_ms();
-	int n = 0, ret;
+	int n = 0;
 
-	ret = tw_retx_run(c, now);
-	if (ret < 0)
-		return ret;
-	ret = poll(&pfd, 1, tw_retx_timeout(c, timeout_ms, now));
-	if (ret < 0)
-		return errno == EINTR ? 0 : -errno;
-	if (ret == 0)
-		return 0;
 	/* Bounded by what the socket holds now. */
 	for (;;) {
-		ssize_t len = recv(c->fd, c->recvbuf, RECV_BYTES, 0);
+		ssize_t len = recv(c->fd, c->recvbuf, RECV_BYTES, MSG_DONTWAIT);
 		Taskwire__Frame *f;
 
 		if (len < 0) {
@@ -536,6 +527,37 @@ tw_client_poll(struct tw_client *c, int timeout_ms, tw_event_fn fn, void *arg)
 		taskwire__frame__free_unpacked(f, NULL);
 	}
 	return n;
+}
+
+int
+tw_client_poll(struct tw_client *c, int timeout_ms, tw_event_fn fn, void *arg)
+{
+	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+	uint64_t now;
+	int n, ret;
+
+	/*
+	 * What already arrived first: a confirm or result waiting unread in
+	 * the socket (the caller was busy) is no loss, and sending its frame
+	 * again would make a copy the engine may not recognise (an engine
+	 * with several io lcores keeps one duplicate table per lcore, and a
+	 * retransmit may reach another).
+	 */
+	n = receive_all(c, fn, arg);
+	if (n < 0)
+		return n;
+	now = tw_client_now_ms();
+	ret = tw_retx_run(c, now);
+	if (ret < 0)
+		return ret;
+	if (n > 0)
+		return n;
+	ret = poll(&pfd, 1, tw_retx_timeout(c, timeout_ms, now));
+	if (ret < 0)
+		return errno == EINTR ? 0 : -errno;
+	if (ret == 0)
+		return 0;
+	return receive_all(c, fn, arg);
 }
 
 struct wait_ctx {
