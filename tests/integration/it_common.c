@@ -189,6 +189,15 @@ it_pools_settle(uint32_t mbufs_free, uint32_t tasks_free, int timeout_ms)
 	} while (it_now_ms() < deadline);
 	print_error("pools did not settle: mbufs free %u (was %u), tasks free %u (was %u)\n", m,
 		    mbufs_free, t, tasks_free);
+	{
+		/* where the missing ones may be: tasks waiting or in flight, consumers' deliveries */
+		static char where[1 << 16];
+
+		if (it_twctl_out(where, sizeof(where), "list queues") == 0)
+			print_error("%s", where);
+		if (it_twctl_out(where, sizeof(where), "list consumers") == 0)
+			print_error("%s", where);
+	}
 	return -1;
 }
 
