@@ -267,16 +267,30 @@ tw_broker_queue_declare(struct tw_broker *b, const struct tw_broker_queue_spec *
 	if (max_length == 0)
 		max_length = TW_QUEUE_DEFAULT_LEN;
 	snprintf(ring_name, sizeof(ring_name), "tw_q%d_%u", s, qs->gen + 1);
-	/* MP/MC: io lcores produce, every worker consuming the queue competes. */
-	r = rte_ring_create(ring_name, max_length, SOCKET_ID_ANY, RING_F_EXACT_SZ);
+	/*
+	 * MP/MC: io lcores produce, every worker consuming the queue competes.
+	 * A plain queue's ring is its limit: exactly max_length. A priority
+	 * queue's limit is a count over its rings (tw_enqueue.c), so its base
+	 * ring may hold one task less (a power of two, not the next one up:
+	 * half the memory for a 16M queue) and its levels are small rings
+	 * that spill into lower ones when full.
+	 */
+	if (spec->max_priority == 0)
+		r = rte_ring_create(ring_name, max_length, SOCKET_ID_ANY, RING_F_EXACT_SZ);
+	else
+		r = rte_ring_create(ring_name, rte_align32pow2(max_length), SOCKET_ID_ANY, 0);
 	if (r == NULL)
 		return tw_broker_fail(err, -ENOMEM, "cannot create ring for queue '%s': %s", name,
 			    rte_strerror(rte_errno));
-	/* One more ring per priority level, each able to hold the whole queue. */
+	/* One more ring per priority level, at most TW_PRIORITY_LEVEL_LEN: a
+	 * level that fills spills into lower ones (tw_enqueue.c), so the
+	 * levels need not each hold the whole queue (ten 16M rings did not fit). */
 	memset(qs->levels, 0, sizeof(qs->levels));
 	for (unsigned p = 0; p < spec->max_priority; p++) {
 		snprintf(ring_name, sizeof(ring_name), "tw_q%d_%u_p%u", s, qs->gen + 1, p + 1);
-		qs->levels[p] = rte_ring_create(ring_name, max_length, SOCKET_ID_ANY, RING_F_EXACT_SZ);
+		qs->levels[p] = rte_ring_create(
+			ring_name, rte_align32pow2(RTE_MIN(max_length, TW_PRIORITY_LEVEL_LEN)),
+			SOCKET_ID_ANY, 0);
 		if (qs->levels[p] == NULL) {
 			ret = tw_broker_fail(err, -ENOMEM, "cannot create priority ring for queue '%s': %s",
 				   name, rte_strerror(rte_errno));

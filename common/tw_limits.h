@@ -19,6 +19,7 @@
 #define TW_QUEUE_DEFAULT_LEN 65536
 #define TW_QUEUE_MAX_LEN (1u << 24)
 #define TW_MAX_PRIORITY 10       /* x-max-priority: levels 0..10, higher served first */
+#define TW_PRIORITY_LEVEL_LEN 65536u/* ring of one priority level 1..10 (at most the queue's max-length) */
 #define TW_QUEUE_MAX_TTL_MS (24u * 3600 * 1000) /* x-message-ttl: one day */
 /* x-delivery-limit: returns (deliveries ended without an ack) a task may have before it ends */
 #define TW_QUEUE_DEFAULT_DELIVERY_LIMIT 16

@@ -8,11 +8,14 @@
 #include <rte_ring.h>
 
 #include "tw_deadletter.h"
+#include "tw_enqueue.h"
 
 /* Put t into queue q, re-armed for that queue's TTL. @return true if enqueued. */
 static bool
 requeue(struct tw_lcore_ctx *ctx, const struct tw_route_queue *q, struct tw_task *t, uint64_t now)
 {
+	struct rte_ring *ring;
+
 	t->queue_slot = q->slot;
 	t->enqueue_tsc = now;
 	t->expire_tsc = q->ttl_ticks != 0 ? now + q->ttl_ticks : 0;
@@ -22,7 +25,8 @@ requeue(struct tw_lcore_ctx *ctx, const struct tw_route_queue *q, struct tw_task
 		__atomic_fetch_add(&ctx->shared->queue_bytes[q->slot].bytes, t->args_len,
 				   __ATOMIC_RELAXED);
 	/* Hand-off: after a successful enqueue the queue's consumer owns t. */
-	if (rte_ring_enqueue(tw_queue_ring(q, t->priority), t) != 0) {
+	ring = tw_queue_ring(q, t->priority);
+	if (rte_ring_enqueue(ring, t) != 0 && (q->max_priority == 0 || !tw_enqueue_spill(q, t, ring))) {
 		if (t->counts_bytes)
 			__atomic_fetch_sub(&ctx->shared->queue_bytes[q->slot].bytes, t->args_len,
 					   __ATOMIC_RELAXED);

@@ -126,6 +126,28 @@ priority_queue_count(const struct tw_route_queue *q)
 	return n;
 }
 
+/*
+ * A priority level's ring is smaller than the queue (TW_PRIORITY_LEVEL_LEN):
+ * when it is full and the queue is not, the task goes to the next lower
+ * level with room, down to the base ring, so it never overtakes a task of
+ * a higher priority; only when those are all full (the base ring holds
+ * all but one of max_length) a higher level takes it. Bounded by the
+ * levels (TW_MAX_PRIORITY).
+ */
+bool
+tw_enqueue_spill(const struct tw_route_queue *q, struct tw_task *t, const struct rte_ring *tried)
+{
+	uint32_t own = t->priority < q->max_priority ? t->priority : q->max_priority;
+
+	for (uint32_t p = own; p-- > 0;)
+		if (rte_ring_enqueue(p == 0 ? q->ring : q->levels[p - 1], t) == 0)
+			return true;
+	for (uint32_t p = own + 1; p <= q->max_priority; p++)
+		if (q->levels[p - 1] != tried && rte_ring_enqueue(q->levels[p - 1], t) == 0)
+			return true;
+	return false;
+}
+
 bool
 tw_enqueue_task(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, const struct tw_route_queue *q,
 		struct tw_task *t)
@@ -138,6 +160,8 @@ tw_enqueue_task(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, const stru
 		return false;
 	full = q->max_priority != 0 && priority_queue_count(q) >= q->max_length;
 	if (likely(!full && rte_ring_enqueue(ring, t) == 0))
+		return true;
+	if (!full && q->max_priority != 0 && tw_enqueue_spill(q, t, ring))
 		return true;
 	if (q->overflow == TW_OVERFLOW_DROP_HEAD && drop_head_and_enqueue(ctx, rt, q, t, ring))
 		return true;

@@ -49,6 +49,12 @@ struct tw_enqueue_stage {
 	uint16_t refused_task[TW_STAGE_MAX];
 };
 
+/**
+ * A priority queue's level ring `tried` was full: put t into the next
+ * lower level with room (then a higher one). @return true if enqueued.
+ */
+bool tw_enqueue_spill(const struct tw_route_queue *q, struct tw_task *t, const struct rte_ring *tried);
+
 /** May q take staged tasks (a plain ring: no priority levels, no byte limit)? */
 static inline bool
 tw_enqueue_stageable(const struct tw_route_queue *q)

@@ -249,20 +249,19 @@ record(const struct tw_event *ev, void *arg)
 /*
  * A busy worker (one 300 ms task), then 40 low- and 40 high-priority
  * tasks interleaved: once the worker is free every high one runs before
- * any low one.
+ * any low one. The queue is declared with declare (a twctl command line).
  */
 static void
-test_priority_queue(void **state)
+priority_case(const char *queue, const char *declare)
 {
 	struct tw_client *c = it_client();
-	struct tw_publish p = { .routing_key = "prio", .task = "noop" };
-	struct tw_publish blocker = { .routing_key = "prio", .task = "sleep_us", .args = "[300000]",
+	struct tw_publish p = { .routing_key = queue, .task = "noop" };
+	struct tw_publish blocker = { .routing_key = queue, .task = "sleep_us", .args = "[300000]",
 				      .args_len = 8 };
 	struct order o = { .first_low = -1, .last_high = -1 };
 	uint64_t id, deadline;
 
-	(void)state;
-	assert_int_equal(it_twctl("queue declare prio --max-priority 5"), 0);
+	assert_int_equal(it_twctl(declare), 0);
 	assert_int_equal(tw_client_publish(c, &blocker, &id), 0);
 	assert_int_equal(tw_client_flush(c), 0);
 	usleep(50000); /* the worker is now inside the blocker */
@@ -280,8 +279,30 @@ test_priority_queue(void **state)
 		      o.last_high, o.first_low);
 	assert_int_equal(o.seen, 81);
 	assert_true(o.last_high < o.first_low);
-	assert_int_equal(it_twctl("queue declare prio2 --max-priority 11"), 1);
 	tw_client_close(c);
+}
+
+static void
+test_priority_queue(void **state)
+{
+	(void)state;
+	priority_case("prio", "queue declare prio --max-priority 5");
+	assert_int_equal(it_twctl("queue declare prio2 --max-priority 11"), 1);
+}
+
+/*
+ * A priority queue of the largest max-length (16M) with every level: its
+ * levels are small rings that spill into lower ones, so it costs one 16M
+ * ring and ten of TW_PRIORITY_LEVEL_LEN, 133 MB (eleven 256 MB rings
+ * could not be allocated before). Declared, used in priority order,
+ * deleted.
+ */
+static void
+test_priority_queue_16m(void **state)
+{
+	(void)state;
+	priority_case("prio16m", "queue declare prio16m --max-priority 10 --max-length 16777216");
+	assert_int_equal(it_twctl("queue delete prio16m"), 0);
 }
 
 /*
@@ -373,6 +394,7 @@ main(void)
 		cmocka_unit_test_teardown(test_dead_letter_dropped_with_key, it_pools_back),
 		cmocka_unit_test_teardown(test_reject_publish_dlx, it_pools_back),
 		cmocka_unit_test_teardown(test_priority_queue, it_pools_back),
+		cmocka_unit_test_teardown(test_priority_queue_16m, it_pools_back),
 		cmocka_unit_test_teardown(test_max_length_bytes, it_pools_back),
 		cmocka_unit_test_teardown(test_redeclare_with_other_policy, it_pools_back),
 	};
