@@ -82,6 +82,63 @@ frame_reset(struct tw_client *c)
 	c->pending_delayed = false;
 }
 
+/*
+ * Ask the engine for its source cookie before the first publish: a frame
+ * with nothing to do, answered with one (or, from a source the engine
+ * does not know yet, refused with one). Then even a caller that publishes
+ * and never polls has its first frame taken. Bounded: PROBE_TRIES sends,
+ * PROBE_WAIT_MS each; no answer (an engine not up yet) is no error, the
+ * first frames then do the round trip. A late answer is dropped by
+ * deliver_frame (PROBE_FRAME_ID).
+ */
+static uint64_t unix_us(void);
+
+#define PROBE_FRAME_ID UINT64_MAX
+#define PROBE_TRIES 3
+#define PROBE_WAIT_MS 100
+
+static void
+probe(struct tw_client *c)
+{
+	Taskwire__Frame f = TASKWIRE__FRAME__INIT;
+	size_t len;
+
+	f.magic = TW_FRAME_MAGIC;
+	f.version = TW_FRAME_VERSION;
+	f.frame_id = PROBE_FRAME_ID;
+	if (c->key != NULL) {
+		f.key_id = c->key->id;
+		f.sent_us = unix_us();
+	}
+	len = taskwire__frame__pack(&f, c->probebuf);
+	for (int t = 0; t < PROBE_TRIES; t++) {
+		uint64_t until = tw_client_now_ms() + PROBE_WAIT_MS;
+
+		if (tw_client_send_packed(c, c->probebuf, len) != 0)
+			return;
+		for (uint64_t now = tw_client_now_ms(); now < until; now = tw_client_now_ms()) {
+			struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+			ssize_t n;
+			Taskwire__Frame *r;
+
+			if (poll(&pfd, 1, (int)(until - now)) <= 0)
+				continue;
+			n = recv(c->fd, c->recvbuf, RECV_BYTES, 0);
+			if (n <= 0)
+				continue;
+			r = taskwire__frame__unpack(NULL, (size_t)n, c->recvbuf);
+			if (r != NULL && r->magic == TW_FRAME_MAGIC && r->frame_id == PROBE_FRAME_ID) {
+				tw_cookie_jar_take(&c->cookie, r);
+				taskwire__frame__free_unpacked(r, NULL);
+				return;
+			}
+			/* nothing else can come before our first frame */
+			if (r != NULL)
+				taskwire__frame__free_unpacked(r, NULL);
+		}
+	}
+}
+
 struct tw_client *
 tw_client_open(const char *engine, const struct tw_client_opts *opts)
 {
@@ -96,6 +153,7 @@ tw_client_open(const char *engine, const struct tw_client_opts *opts)
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return NULL;
+	tw_cookie_jar_init(&c->cookie);
 	c->max_tasks = opts != NULL && opts->max_tasks_per_frame ? opts->max_tasks_per_frame
 								: DEFAULT_TASKS;
 	c->max_bytes = opts != NULL && opts->max_frame_bytes ? opts->max_frame_bytes : DEFAULT_BYTES;
@@ -151,6 +209,7 @@ tw_client_open(const char *engine, const struct tw_client_opts *opts)
 	c->next_frame_id = 1;
 	c->oldest_frame = 1;
 	frame_reset(c);
+	probe(c);
 	return c;
 }
 
@@ -164,6 +223,7 @@ tw_client_close(struct tw_client *c)
 	tw_retx_free(c);
 	free(c->arena);
 	free(c->sendbuf);
+	tw_cookie_jar_destroy(&c->cookie);
 	free(c->recvbuf);
 	if (c->key != NULL)
 		explicit_bzero(c->key, sizeof(*c->key));
@@ -352,6 +412,22 @@ tw_client_send_datagram(struct tw_client *c, const uint8_t *buf, size_t len)
 }
 
 int
+tw_client_send_packed(struct tw_client *c, const uint8_t *frame, size_t len)
+{
+	if (frame != c->sendbuf)
+		memcpy(c->sendbuf, frame, len);
+	len = tw_cookie_jar_append(&c->cookie, c->sendbuf, len);
+	if (c->key != NULL) {
+		/* the mac field last: tag (field 9, bytes), length, HMAC of all before it */
+		c->sendbuf[len] = (9 << 3) | 2;
+		c->sendbuf[len + 1] = TW_MAC_LEN;
+		tw_mac(c->key, c->sendbuf, len, c->sendbuf + len + 2);
+		len += 2 + TW_MAC_LEN;
+	}
+	return tw_client_send_datagram(c, c->sendbuf, len);
+}
+
+int
 tw_client_send_frame(struct tw_client *c, Taskwire__Frame *f, bool delayed)
 {
 	struct sent_frame *h;
@@ -368,17 +444,10 @@ tw_client_send_frame(struct tw_client *c, Taskwire__Frame *f, bool delayed)
 		f->sent_us = unix_us();
 	}
 	len = taskwire__frame__get_packed_size(f);
-	if (len + 2 + TW_MAC_LEN > SEND_BYTES)
+	if (len + TW_COOKIE_JAR_EXTRA + 2 + TW_MAC_LEN > SEND_BYTES)
 		return -EMSGSIZE;
 	len = taskwire__frame__pack(f, c->sendbuf);
-	if (c->key != NULL) {
-		/* the mac field last: tag (field 9, bytes), length, HMAC of all before it */
-		c->sendbuf[len] = (9 << 3) | 2;
-		c->sendbuf[len + 1] = TW_MAC_LEN;
-		tw_mac(c->key, c->sendbuf, len, c->sendbuf + len + 2);
-		len += 2 + TW_MAC_LEN;
-	}
-	ret = tw_client_send_datagram(c, c->sendbuf, len);
+	ret = tw_client_send_packed(c, c->sendbuf, len);
 	if (ret != 0)
 		return ret; /* the caller may retry */
 	h = &c->history[f->frame_id % HISTORY];
@@ -386,10 +455,33 @@ tw_client_send_frame(struct tw_client *c, Taskwire__Frame *f, bool delayed)
 	h->first_task = f->tasks[0]->id;
 	h->n_tasks = (uint32_t)f->n_tasks;
 	h->delayed = delayed;
+	/* sendbuf still starts with the frame as packed */
 	tw_retx_sent(c, h, c->sendbuf, len);
 	c->stats.frames_sent++;
 	c->stats.tasks_sent += f->n_tasks;
 	return 0;
+}
+
+/*
+ * The engine refused frame f_id whole until we prove we receive at our
+ * address: its reply brought the cookie (kept already); the frame goes
+ * again at once with it. @return true if it was sent again (the NACK is
+ * then not the caller's business), false if it cannot be (retransmission
+ * off: its bytes were not kept; or refused thrice: the NACK is delivered).
+ */
+static bool
+cookie_retry(struct tw_client *c, uint64_t f_id)
+{
+	struct sent_frame *h = &c->history[f_id % HISTORY];
+
+	if (h->frame_id != f_id || h->bytes == NULL || h->cookie_retries >= 3)
+		return false;
+	if (tw_client_send_packed(c, h->bytes, h->len) != 0)
+		return false;
+	h->cookie_retries++;
+	h->sent_ms = tw_client_now_ms();
+	c->stats.cookie_retries++;
+	return true;
 }
 
 int
@@ -427,6 +519,11 @@ deliver_frame(struct tw_client *c, const Taskwire__Frame *f, tw_event_fn fn, voi
 {
 	int n = 0;
 
+	tw_cookie_jar_take(&c->cookie, f);
+	if (f->frame_id == PROBE_FRAME_ID)
+		return 0; /* a late answer to the probe at open */
+	if (tw_cookie_jar_asked(f) && f->frame_id != 0 && cookie_retry(c, f->frame_id))
+		return 0;
 	for (size_t i = 0; i < f->n_confirms; i++) {
 		const Taskwire__Confirm *cf = f->confirms[i];
 		struct tw_event ev = {
@@ -698,7 +795,7 @@ tw_nack_reason_name(int reason)
 	static const char *const names[] = {
 		"none", "malformed", "bad-version", "too-large", "unroutable",
 		"queue-full", "unknown-exchange", "no-resources", "invalid-task",
-		"access-refused",
+		"access-refused", "no-scheduler", [TASKWIRE__NACK_REASON__NACK_RETRY_WITH_COOKIE] = "retry-with-cookie",
 	};
 	return reason >= 0 && (unsigned)reason < sizeof(names) / sizeof(names[0]) ? names[reason]
 										  : "unknown";

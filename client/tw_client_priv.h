@@ -10,6 +10,7 @@
 
 #include "taskwire.pb-c.h"
 #include "taskwire/client.h"
+#include "tw_cookie_jar.h"
 #include "tw_keys.h"
 #include "tw_limits.h"
 
@@ -31,6 +32,7 @@ struct sent_frame {
 	uint64_t sent_ms;
 	uint32_t rto_ms;
 	uint32_t unconfirmed, unresolved;
+	uint32_t cookie_retries;   /* sent again for a retry-with-cookie */
 	bool delayed;           /* eta/countdown tasks: results are not waited for */
 	uint64_t confirmed[MAX_TASKS_PER_FRAME / 64], resolved[MAX_TASKS_PER_FRAME / 64];
 };
@@ -64,6 +66,8 @@ struct tw_client {
 	uint64_t oldest_frame;     /* no frame before it has bytes left */
 	bool pending_delayed;      /* the pending frame holds an eta/countdown task */
 	struct tw_key *key;        /* frames are signed with it, NULL: not */
+	struct tw_cookie_jar cookie; /* the engine's source cookie for us */
+	uint8_t probebuf[128];     /* the probe at open (tw_client.c) */
 };
 
 
@@ -114,6 +118,12 @@ struct sockaddr_in;
 /** Parse "IP:PORT" into a. @return 0 or -EINVAL. (Also the worker API's.) */
 int tw_client_parse_engine(const char *engine, struct sockaddr_in *a);
 int tw_client_send_datagram(struct tw_client *c, const uint8_t *buf, size_t len);
+/**
+ * Send a packed frame (as kept for retransmission: without cookie or MAC)
+ * with the current cookie (or padding) appended, then signed if the
+ * client has a key. @return 0 or -errno.
+ */
+int tw_client_send_packed(struct tw_client *c, const uint8_t *frame, size_t len);
 uint64_t tw_client_now_ms(void);
 
 #endif

@@ -3,7 +3,7 @@
  * until every task in it is confirmed and (unless it was delayed with an
  * eta or countdown) has its final result. A frame still missing confirms
  * after its timeout, or results after the result timeout, is sent again,
- * the same bytes with the same ids; the engine's duplicate suppression
+ * the same frame with the same ids (with the current cookie); the engine's duplicate suppression
  * (dataplane/tw_dedup.h) confirms it again and re-sends finished results
  * without running anything twice. Echoes of what was already delivered
  * are dropped here, so each task gives its caller one confirm and one
@@ -68,6 +68,7 @@ tw_retx_sent(struct tw_client *c, struct sent_frame *h, const uint8_t *bytes, si
 	h->unconfirmed = h->n_tasks;
 	h->unresolved = h->n_tasks;
 	h->attempts = 1;
+	h->cookie_retries = 0;
 	h->sent_ms = tw_client_now_ms();
 	h->rto_ms = c->retransmit_ms;
 	if (c->retransmit_ms == 0)
@@ -155,7 +156,7 @@ tw_retx_run(struct tw_client *c, uint64_t now)
 			release(h);
 			continue;
 		}
-		ret = tw_client_send_datagram(c, h->bytes, h->len);
+		ret = tw_client_send_packed(c, h->bytes, h->len);
 		if (ret != 0)
 			return sent != 0 ? sent : ret;
 		h->attempts++;

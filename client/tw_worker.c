@@ -27,6 +27,7 @@
 #include "taskwire/worker.h"
 #include "tw_client_priv.h"
 #include "tw_clock.h"
+#include "tw_cookie_jar.h"
 
 #define RECV_MAX 65536
 #define SEND_MAX 2048           /* one datagram: what the engine takes unfragmented */
@@ -60,6 +61,8 @@ struct tw_worker {
 	bool subscribed;         /* the engine's answer arrived (ok) */
 	bool refused;
 	bool resubscribe;        /* the engine forgot us: subscribe again */
+	bool cookie_retry;       /* a frame was refused for want of a cookie, which came */
+	struct tw_cookie_jar cookie; /* the engine's source cookie for us (tw_cookie_jar.h) */
 	char refusal[160];
 
 	pthread_t hb;
@@ -76,6 +79,19 @@ struct tw_worker {
 	size_t n_backlog, cap_backlog;
 	uint8_t recvbuf[RECV_MAX];
 };
+
+/* Send a packed frame (as kept: without cookie) with the current cookie appended. */
+static int
+send_packed(struct tw_worker *w, const uint8_t *frame, size_t len)
+{
+	uint8_t buf[SEND_MAX + TW_COOKIE_JAR_EXTRA];
+
+	memcpy(buf, frame, len);
+	len = tw_cookie_jar_append(&w->cookie, buf, len);
+	if (send(w->fd, buf, len, 0) < 0 && errno != ECONNREFUSED)
+		return -errno;
+	return 0;
+}
 
 /* Pack f (header fields set here) and send it. @return 0 or -errno; copy: the bytes kept, if asked. */
 static int
@@ -98,9 +114,7 @@ send_frame(struct tw_worker *w, Taskwire__Frame *f, uint8_t **copy, uint32_t *co
 		memcpy(*copy, buf, len);
 		*copy_len = (uint32_t)len;
 	}
-	if (send(w->fd, buf, len, 0) < 0 && errno != ECONNREFUSED)
-		return -errno;
-	return 0;
+	return send_packed(w, buf, len);
 }
 
 static int
@@ -288,6 +302,14 @@ ack_answered(struct tw_worker *w, const Taskwire__AckReply *r)
 static void
 handle_frame(struct tw_worker *w, const Taskwire__Frame *f)
 {
+	/* refused whole, nothing of it taken: what it carried goes again with
+	 * the cookie (the subscribe at once, acks by resend_acks, heartbeats
+	 * at the next beat) */
+	tw_cookie_jar_take(&w->cookie, f);
+	if (tw_cookie_jar_asked(f)) {
+		w->cookie_retry = true;
+		w->stats.cookie_retries++;
+	}
 	for (size_t i = 0; i < f->n_consumers; i++) {
 		const Taskwire__ConsumerReply *r = f->consumers[i];
 
@@ -354,6 +376,20 @@ receive(struct tw_worker *w, int timeout_ms)
 }
 
 /* Resend the acks whose answer is overdue. @return the ms until the next is due (bounded). */
+/* The cookie came with a refusal: send again what the refused frame may have held. */
+static void
+cookie_retry(struct tw_worker *w)
+{
+	w->cookie_retry = false;
+	if (!w->subscribed)
+		send_subscribe(w);
+	pthread_mutex_lock(&w->mu);
+	for (size_t i = 0; i < PENDING_ACKS; i++)
+		if (w->pend[i].tag != 0)
+			w->pend[i].sent_ms = 0; /* due now (resend_acks) */
+	pthread_mutex_unlock(&w->mu);
+}
+
 static int
 resend_acks(struct tw_worker *w)
 {
@@ -373,7 +409,7 @@ resend_acks(struct tw_worker *w)
 				memset(p, 0, sizeof(*p));
 				continue;
 			}
-			if (send(w->fd, p->bytes, p->len, 0) >= 0)
+			if (send_packed(w, p->bytes, p->len) == 0)
 				w->stats.acks_resent++;
 			p->attempts++;
 			p->sent_ms = now;
@@ -406,6 +442,7 @@ tw_worker_open(const char *engine, const struct tw_worker_opts *o, char *err, si
 	if (w == NULL)
 		return NULL;
 	pthread_mutex_init(&w->mu, NULL);
+	tw_cookie_jar_init(&w->cookie);
 	w->fd = -1;
 	w->queues = calloc(o->n_queues, sizeof(char *));
 	if (w->queues == NULL)
@@ -442,13 +479,17 @@ tw_worker_open(const char *engine, const struct tw_worker_opts *o, char *err, si
 								    : DEFAULT_SUBSCRIBE_MS);
 	while (!w->subscribed && !w->refused && tw_monotonic_ms() < deadline) {
 		uint64_t until = tw_monotonic_ms() + 500;
-		int ret = send_subscribe(w);
+		int ret;
+
+		w->cookie_retry = false; /* this subscribe carries the cookie */
+		ret = send_subscribe(w);
 
 		if (ret < 0) {
 			errno = -ret;
 			goto fail_errno;
 		}
-		while (!w->subscribed && !w->refused && tw_monotonic_ms() < until && tw_monotonic_ms() < deadline) {
+		while (!w->subscribed && !w->refused && !w->cookie_retry &&
+		       tw_monotonic_ms() < until && tw_monotonic_ms() < deadline) {
 			ret = receive(w, 50);
 			if (ret < 0) {
 				errno = -ret;
@@ -526,6 +567,7 @@ tw_worker_close(struct tw_worker *w)
 	if (w->fd >= 0)
 		close(w->fd);
 	pthread_mutex_destroy(&w->mu);
+	tw_cookie_jar_destroy(&w->cookie);
 	free(w);
 }
 
@@ -552,8 +594,11 @@ tw_worker_poll(struct tw_worker *w, int timeout_ms, struct tw_delivery **out, si
 	int ret;
 
 	for (;;) {
-		int wait = resend_acks(w);
+		int wait;
 
+		if (w->cookie_retry)
+			cookie_retry(w);
+		wait = resend_acks(w);
 		if (w->resubscribe) {
 			w->resubscribe = false;
 			w->stats.resubscribes++;

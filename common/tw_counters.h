@@ -115,7 +115,13 @@
 	X(solo_overruns, "solo tasks that held their polling lcore past --solo-max-us") \
 	X(wf_member_refused, "group members refused: not sent by their group's publisher") \
 	X(wf_groups_refused, "group nodes refused: group limit or memory budget reached") \
-	X(wf_groups_expired, "groups failed by their expiry (callback not run, slot freed)")
+	X(wf_groups_expired, "groups failed by their expiry (callback not run, slot freed)") \
+	X(cookie_missing, "frames refused retry-with-cookie: no source cookie (a client's first frame, or spoofed)") \
+	X(cookie_expired, "frames refused retry-with-cookie: source cookie older than two lifetimes") \
+	X(cookie_bad, "frames refused retry-with-cookie: source cookie forged, damaged or another address's") \
+	X(cookies_sent, "source cookies sent (in refusals to unproven sources)") \
+	X(unverified_silent, "refusals not sent: larger than the unproven source's datagram") \
+	X(probes_answered, "frames with nothing to do answered (a client's start: the cookie)")
 
 enum tw_counter {
 #define TW_X_ENUM(name, help) TW_CNT_##name,

@@ -383,6 +383,7 @@ decode_frame(const uint8_t *buf, uint32_t len, struct tw_frame_view *fv,
 	fv->mac.p = NULL;
 	fv->mac.len = 0;
 	fv->mac_off = 0;
+	fv->cookie = (struct tw_str){ NULL, 0 };
 	fv->error = NULL;
 	fv->has_subscribe = fv->has_cancel = fv->has_heartbeat = false;
 	fv->subscribe = (struct tw_str){ NULL, 0 };
@@ -418,6 +419,15 @@ decode_frame(const uint8_t *buf, uint32_t len, struct tw_frame_view *fv,
 				fv->error = "bad sent_us field";
 				return TW_WIRE_MALFORMED;
 			}
+			break;
+		case F_FRAME_COOKIE:
+		case F_FRAME_PADDING:
+			if (wt != WT_LEN || !get_len(&c, &s)) {
+				fv->error = "bad cookie or padding field";
+				return TW_WIRE_MALFORMED;
+			}
+			if (field == F_FRAME_COOKIE)
+				fv->cookie = s;
 			break;
 		case F_FRAME_MAC:
 			if (wt != WT_LEN || !get_len(&c, &fv->mac)) {

@@ -112,6 +112,7 @@ struct tw_frame_view {
 	struct tw_str mac;       /* its MAC (len 0: none) */
 	uint64_t sent_us;        /* authenticated frames: when signed, unix us (0: not said) */
 	uint32_t mac_off;        /* bytes of the frame the MAC covers (up to the mac field) */
+	struct tw_str cookie;    /* the source cookie it carries (len 0: none) */
 	const char *error;       /* static string naming the first problem, for NACK details */
 	/* Remote consumer messages (fields 10..13), validated as protobuf-c
 	 * would; read them with tw_wire_consumer.h. */
@@ -266,6 +267,7 @@ enum {
 	TW_NACK_NONE = 0, TW_NACK_MALFORMED, TW_NACK_BAD_VERSION, TW_NACK_TOO_LARGE,
 	TW_NACK_UNROUTABLE, TW_NACK_QUEUE_FULL, TW_NACK_UNKNOWN_EXCHANGE,
 	TW_NACK_NO_RESOURCES, TW_NACK_INVALID_TASK, TW_NACK_ACCESS_REFUSED, TW_NACK_NO_SCHEDULER,
+	TW_NACK_RETRY_WITH_COOKIE = 12,
 };
 enum {
 	TW_ST_PENDING = 0, TW_ST_RECEIVED, TW_ST_STARTED, TW_ST_PROGRESS, TW_ST_RETRY,

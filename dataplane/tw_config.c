@@ -66,6 +66,11 @@ static const struct opt_row options[] = {
 	{ "replay-frames", OPT_U64, 1024, 16777216, 262144,
 	  offsetof(struct tw_config, replay_frames),
 	  "--keys: signed frames remembered for the replay window (one table for all io lcores)" },
+	{ "cookies", OPT_U64, 0, 1, 1, offsetof(struct tw_config, cookies),
+	  "1: a source must return a cookie before its frames run (replies to it never exceed "
+	  "what it sent); 0: off, for a network where no source address can be forged" },
+	{ "cookie-lifetime-s", OPT_U64, 1, 86400, 60, offsetof(struct tw_config, cookie_lifetime_s),
+	  "a source cookie is taken for one to two of these (then the client gets a new one)" },
 	{ "retry-max", OPT_U64, 0, 1000000, 100, offsetof(struct tw_config, retry_max),
 	  "retries any task may make, whatever it asks (a larger max_retries is capped, counted)" },
 	{ "retry-min-ms", OPT_U64, 0, 3600000, 100, offsetof(struct tw_config, retry_min_ms),

@@ -31,6 +31,8 @@ struct tw_config {
 	uint64_t max_pollers;
 	uint64_t replay_window_s;  /* --keys: window of a signed frame's sent_us */
 	uint64_t replay_frames;    /* --keys: frames the replay table remembers */
+	uint64_t cookies;          /* 1: source cookies checked (tw_cookie.h) */
+	uint64_t cookie_lifetime_s;
 	uint64_t retry_max;        /* cap on any task's max_retries */
 	uint64_t retry_min_ms;     /* floor of a retry's countdown */
 	uint64_t solo_max_us;      /* busy-wait cap of built-ins, overrun threshold of solo tasks */

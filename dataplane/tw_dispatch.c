@@ -14,6 +14,8 @@
 #include <rte_ring.h>
 
 #include "tw_consumers.h"
+#include "tw_cookie.h"
+#include "tw_unverified.h"
 #include "tw_ctlchan.h"
 #include "tw_deadletter.h"
 #include "tw_dedup.h"
@@ -438,6 +440,36 @@ frame_authentic(const struct tw_lcore_ctx *ctx, const uint8_t *payload,
 }
 
 /*
+ * Does the frame carry a valid cookie for its source? If not, it is
+ * refused (retry-with-cookie) with one reply no larger than it, carrying
+ * a fresh cookie: a genuine client sends the frame again at once with it.
+ */
+static bool
+source_proven(struct tw_lcore_ctx *ctx, const struct tw_frame_view *fv, const struct tw_peer *peer,
+	      uint32_t payload_len, uint64_t now_ms)
+{
+	static const enum tw_counter refused[] = {
+		[TW_COOKIE_MISSING] = TW_CNT_cookie_missing,
+		[TW_COOKIE_EXPIRED] = TW_CNT_cookie_expired,
+		[TW_COOKIE_BAD] = TW_CNT_cookie_bad,
+	};
+	static const char *const detail[] = {
+		[TW_COOKIE_MISSING] = "retry with the cookie of this reply",
+		[TW_COOKIE_EXPIRED] = "cookie expired: retry with the cookie of this reply",
+		[TW_COOKIE_BAD] = "cookie not valid for this address: retry with this reply's",
+	};
+	enum tw_cookie_verdict v = tw_cookie_check(ctx->cookie, fv->cookie.p, fv->cookie.len,
+						   peer->ip, peer->port, now_ms);
+
+	if (likely(v == TW_COOKIE_OK))
+		return true;
+	tw_cnt_add(ctx, refused[v], 1);
+	tw_unverified_refuse(ctx, peer, fv->frame_id, payload_len, TW_NACK_RETRY_WITH_COOKIE,
+			     detail[v], true, now_ms);
+	return false;
+}
+
+/*
  * The task's verdict is known: the event, then its confirm (or, injected,
  * its FAILURE). tv may be NULL when neither is wanted (not injected,
  * events off).
@@ -505,6 +537,16 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct disp
 
 		if (injected) /* built by tw-control or a handler: cannot happen but must not answer */
 			return 0;
+		if (ctx->cookie != NULL) {
+			/* nothing of it is proven, its source least of all */
+			tw_cnt_add(ctx, st == TW_WIRE_BAD_VERSION ? TW_CNT_drop_bad_version
+								  : TW_CNT_drop_malformed, 1);
+			tw_unverified_refuse(ctx, &peer, fv.frame_id, payload_len,
+					     st == TW_WIRE_BAD_VERSION ? TW_NACK_BAD_VERSION
+								       : TW_NACK_MALFORMED,
+					     fv.error, false, now_ms);
+			return 0;
+		}
 		tw_reply_open(&fr, &peer, fv.frame_id);
 		refuse_frame(ctx, &fr, st, &fv);
 		tw_reply_close(ctx, &fr);
@@ -515,6 +557,12 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct disp
 		struct tw_reply fr;
 
 		tw_cnt_add(ctx, TW_CNT_frames_refused_mac, 1);
+		if (ctx->cookie != NULL) {
+			tw_unverified_refuse(ctx, &peer, fv.frame_id, payload_len,
+					     TW_NACK_ACCESS_REFUSED, "frame MAC missing or wrong",
+					     false, now_ms);
+			return 0;
+		}
 		tw_reply_open(&fr, &peer, fv.frame_id);
 		tw_reply_confirm(ctx, &fr, 0, false, TW_NACK_ACCESS_REFUSED,
 				 "frame MAC missing or wrong: this engine takes authenticated frames only");
@@ -531,6 +579,15 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct disp
 			struct tw_reply fr;
 
 			tw_cnt_add(ctx, TW_CNT_frames_refused_replay, 1);
+			if (ctx->cookie != NULL) {
+				/* a captured frame, maybe sent from a forged address */
+				tw_unverified_refuse(ctx, &peer, fv.frame_id, payload_len,
+						     TW_NACK_ACCESS_REFUSED,
+						     rv == TW_REPLAY_REPLAYED ? "frame replayed"
+						     : rv == TW_REPLAY_STALE ? "frame outside the replay window"
+						     : "replay table full", false, now_ms);
+				return 0;
+			}
 			tw_reply_open(&fr, &peer, fv.frame_id);
 			tw_reply_confirm(ctx, &fr, 0, false, TW_NACK_ACCESS_REFUSED,
 					 rv == TW_REPLAY_REPLAYED
@@ -543,6 +600,20 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct disp
 			tw_reply_close(ctx, &fr);
 			return 0;
 		}
+	}
+	/*
+	 * Source cookies: a frame whose source has not proved it receives at
+	 * its address (a valid MAC proves more, with --keys) is refused whole,
+	 * nothing of it run, so the engine sends it at most what it sent.
+	 */
+	if (unlikely(ctx->cookie != NULL) && ctx->keys == NULL && !injected &&
+	    !source_proven(ctx, &fv, &peer, payload_len, now_ms))
+		return 0;
+	/* a probe: nothing to do but answer (with a cookie), as small as it */
+	if (unlikely(fv.n_tasks == 0 && !fv.has_subscribe && !fv.has_cancel && !fv.has_heartbeat &&
+		     fv.n_acks == 0) && !injected) {
+		tw_unverified_answer_probe(ctx, &peer, fv.frame_id, payload_len, now_ms);
+		return 0;
 	}
 	/* a remote consumer's subscribe, cancel, heartbeat or acks (tw_consumers.h) */
 	if (unlikely(fv.has_subscribe || fv.has_cancel || fv.has_heartbeat || fv.n_acks != 0) &&

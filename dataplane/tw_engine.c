@@ -2,6 +2,7 @@
  * Engine life cycle (see tw_engine.h). Main lcore only.
  */
 #include <errno.h>
+#include <sys/random.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -18,6 +19,7 @@
 
 #include "tw_consumers.h"
 #include "tw_replay.h"
+#include "tw_cookie.h"
 #include "tw_engine.h"
 #include "tw_workflow.h"
 #include "tw_lcore_loop.h"
@@ -332,6 +334,7 @@ tw_engine_launch(struct tw_engine *e)
 {
 	struct tw_shared *s = e->shared;
 	struct tw_replay *replay = NULL;
+	uint8_t cookie_secret[16];
 	uint32_t n_workers = 0;
 	uint16_t n_io = plan_io_lcores(e), io_k = 0;
 	int ret;
@@ -362,6 +365,13 @@ tw_engine_launch(struct tw_engine *e)
 			       rte_strerror(rte_errno));
 			return -ENOMEM;
 		}
+	}
+	/* the cookies' secret: one for every io lcore (a client's frames may
+	 * land on any RX queue), new at every start */
+	if (e->cfg.cookies != 0 && getrandom(cookie_secret, sizeof(cookie_secret), 0) !=
+					   (ssize_t)sizeof(cookie_secret)) {
+		TW_LOG(ERR, "source cookies: no random secret: %s", strerror(errno));
+		return -EIO;
 	}
 	for (uint32_t i = 1; i < e->n_plan; i++) {
 		const struct tw_plan_entry *pe = &e->plan[i];
@@ -419,6 +429,16 @@ tw_engine_launch(struct tw_engine *e)
 			if (ctx->dedup == NULL)
 				return -ENOMEM;
 			ctx->replay = replay;
+			if (e->cfg.cookies != 0) {
+				/* per lcore: each caches the epochs' keys it derives */
+				ctx->cookie = rte_zmalloc_socket("tw_cookie", sizeof(*ctx->cookie),
+								 RTE_CACHE_LINE_SIZE,
+								 (int)rte_lcore_to_socket_id(pe->lcore_id));
+				if (ctx->cookie == NULL)
+					return -ENOMEM;
+				tw_cookie_init(ctx->cookie, cookie_secret,
+					       e->cfg.cookie_lifetime_s * 1000);
+			}
 		}
 		if (pe->role == TW_ROLE_WORKER || pe->role == TW_ROLE_RTC) {
 			ctx->rate = ratelimit_create(pe->qsbr_id, n_workers,

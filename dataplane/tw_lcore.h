@@ -27,6 +27,7 @@ struct tw_consumers;
 struct tw_dedup;
 struct tw_ratelimit;
 struct tw_replay;
+struct tw_cookie_keys;
 struct tw_route_cache;
 struct tw_task;
 struct tw_task_registry;
@@ -114,6 +115,7 @@ struct tw_lcore_ctx {
 	struct tw_ratelimit *rate;      /* worker roles: rate-limit state and waiting tasks */
 	struct tw_dedup *dedup;         /* io roles: tasks routed lately, for retransmits */
 	struct tw_replay *replay;       /* io roles, --keys: signed frames taken lately */
+	struct tw_cookie_keys *cookie;  /* io roles: source cookies (tw_cookie.h), NULL: --cookies 0 */
 	struct tw_reply out;            /* confirms and results of this pass (tw_reply_to) */
 	struct tw_records_out rec;      /* store records of this pass */
 	uint64_t rng;                   /* retry jitter (xorshift state) */

@@ -67,11 +67,13 @@ perf_release_cpu() {
 perf_engine_start() {
 	local id=$1; shift
 	local dir=$TW_BUILD/run/$id prefix=tw-$id dp ctl
+	# --cookies 0: tw-loadgen writes its frames itself, without the source
+	# cookie round trip; a memif link inside one machine forges no source
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	"$TW_BUILD/tw-dataplane" --vdev="net_memif0,role=server,socket=$dir/memif.sock" --no-pci \
 		--file-prefix "$prefix" --lcores "0@0,1@1" --log-level=lib.eal:error -- \
-		--ip "$TW_PERF_ENGINE_IP" --idle-sleep-us 0 "$@" >"$dir/dataplane.log" 2>&1 &
+		--ip "$TW_PERF_ENGINE_IP" --idle-sleep-us 0 --cookies 0 "$@" >"$dir/dataplane.log" 2>&1 &
 	dp=$!
 	disown "$dp" 2>/dev/null || true
 	printf 'TW_DP_PID=%s\nTW_PREFIX=%s\n' "$dp" "$prefix" >"$dir/engine.env"

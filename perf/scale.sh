@@ -41,7 +41,7 @@ for ((w = 1; w <= max_workers; w++)); do
 	mkdir -p "$dir"
 	"$TW_BUILD/tw-dataplane" --vdev="net_memif0,role=server,socket=$dir/memif.sock" --no-pci \
 		--file-prefix "tw-$id" --lcores "$lc" --log-level=lib.eal:error -- \
-		--ip "$TW_PERF_ENGINE_IP" --idle-sleep-us 0 --plan pipeline >"$dir/dataplane.log" 2>&1 &
+		--ip "$TW_PERF_ENGINE_IP" --idle-sleep-us 0 --cookies 0 --plan pipeline >"$dir/dataplane.log" 2>&1 &
 	dp=$!
 	printf 'TW_DP_PID=%s\nTW_PREFIX=%s\n' "$dp" "tw-$id" >"$dir/engine.env"
 	tw_wait_ready "$dir" dataplane "$dp" || { echo "perf-scale: engine ($w workers) did not start"; exit 1; }

@@ -177,6 +177,7 @@ struct tw_client_stats {
 	uint64_t retransmits;         /* frames sent again */
 	uint64_t retransmit_gave_up;  /* frames given up after max_attempts (or window overflow) */
 	uint64_t duplicates_dropped;  /* confirms/results already delivered once */
+	uint64_t cookie_retries;      /* frames sent again with the engine's new source cookie */
 };
 void tw_client_get_stats(const struct tw_client *c, struct tw_client_stats *s);
 

@@ -36,7 +36,48 @@ setup(void **state)
 	return 0;
 }
 
-/* A plain kernel UDP socket connected to the engine. */
+/*
+ * Source cookies: a socket proves it receives at its address before its
+ * frames are taken (a bare frame, padded so the refusal fits, is answered
+ * with the cookie); pack_frame() puts the last socket's cookie in.
+ */
+static uint8_t cookie[32];
+static size_t cookie_len;
+
+static void
+prove(int fd)
+{
+	static uint8_t pad[64];
+	Taskwire__Frame f = TASKWIRE__FRAME__INIT;
+	uint8_t buf[128], rbuf[2048];
+	size_t len;
+
+	cookie_len = 0;
+	f.magic = TW_FRAME_MAGIC;
+	f.version = TW_FRAME_VERSION;
+	f.frame_id = 1;
+	f.padding.data = pad;
+	f.padding.len = 48;
+	len = taskwire__frame__pack(&f, buf);
+	for (int attempt = 0; attempt < 5 && cookie_len == 0; attempt++) {
+		ssize_t n;
+
+		assert_int_equal(send(fd, buf, len, 0), (ssize_t)len);
+		while (cookie_len == 0 && (n = recv(fd, rbuf, sizeof(rbuf), 0)) > 0) {
+			Taskwire__Frame *r = taskwire__frame__unpack(NULL, (size_t)n, rbuf);
+
+			if (r != NULL && r->cookie.len != 0 && r->cookie.len <= sizeof(cookie)) {
+				memcpy(cookie, r->cookie.data, r->cookie.len);
+				cookie_len = r->cookie.len;
+			}
+			taskwire__frame__free_unpacked(r, NULL);
+		}
+	}
+	if (cookie_len == 0)
+		fail_msg("no source cookie from the engine");
+}
+
+/* A plain kernel UDP socket connected to the engine, its cookie in hand. */
 static int
 raw_socket(void)
 {
@@ -55,6 +96,7 @@ raw_socket(void)
 	assert_true(fd >= 0);
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	prove(fd);
 	return fd;
 }
 
@@ -77,6 +119,8 @@ pack_frame(uint32_t version, uint64_t frame_id, uint64_t task_id, size_t args_le
 	t.routing_key = (char *)"bad";
 	t.args.data = args;
 	t.args.len = args_len;
+	f.cookie.data = cookie;
+	f.cookie.len = cookie_len;
 	*len = taskwire__frame__get_packed_size(&f);
 	buf = malloc(*len);
 	taskwire__frame__pack(&f, buf);

@@ -21,7 +21,7 @@
  * After each test the mempools hold as many free entries as before.
  *
  * Limits made small enough to reach in a test:
- * engine options: --retry-max 5 --retry-min-ms 50 --solo-max-us 1000 --group-expires-s 3 --group-publisher-mb 4
+ * engine options: --retry-max 5 --retry-min-ms 50 --solo-max-us 1000 --group-expires-s 3 --group-publisher-mb 4 --cookie-lifetime-s 600
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -54,9 +54,70 @@ setup(void **state)
 	return 0;
 }
 
+/*
+ * Source cookies: each socket proves it receives at its address before
+ * its frames run (a bare frame, padded so the refusal fits, is answered
+ * with the cookie); every frame it sends then carries it.
+ */
+static int udp_socket_unproven(int timeout_ms);
+
+#define MAX_FD 1024
+static uint8_t cookie_of[MAX_FD][32];
+static size_t cookie_len[MAX_FD];
+
+static void
+prove(int fd)
+{
+	static uint8_t pad[64];
+	Taskwire__Frame f = TASKWIRE__FRAME__INIT;
+	uint8_t buf[128], rbuf[2048];
+	size_t len;
+
+	assert_true(fd >= 0 && fd < MAX_FD);
+	cookie_len[fd] = 0; /* a new socket, maybe with a closed one's number */
+	f.magic = TW_FRAME_MAGIC;
+	f.version = TW_FRAME_VERSION;
+	f.frame_id = 1;
+	f.padding.data = pad;
+	f.padding.len = 48;
+	len = taskwire__frame__pack(&f, buf);
+	for (int attempt = 0; attempt < 5 && cookie_len[fd] == 0; attempt++) {
+		ssize_t n;
+
+		assert_int_equal(send(fd, buf, len, 0), (ssize_t)len);
+		while (cookie_len[fd] == 0 && (n = recv(fd, rbuf, sizeof(rbuf), 0)) > 0) {
+			Taskwire__Frame *r = taskwire__frame__unpack(NULL, (size_t)n, rbuf);
+
+			if (r != NULL && r->cookie.len != 0 && r->cookie.len <= 32) {
+				memcpy(cookie_of[fd], r->cookie.data, r->cookie.len);
+				cookie_len[fd] = r->cookie.len;
+			}
+			taskwire__frame__free_unpacked(r, NULL);
+		}
+	}
+	if (cookie_len[fd] == 0)
+		fail_msg("no source cookie from the engine");
+}
+
+static void
+set_cookie(int fd, Taskwire__Frame *f)
+{
+	f->cookie.data = cookie_of[fd];
+	f->cookie.len = cookie_len[fd];
+}
+
 /* A plain kernel UDP socket connected to the engine (replies wait up to timeout_ms). */
 static int
 udp_socket(int timeout_ms)
+{
+	int fd = udp_socket_unproven(timeout_ms);
+
+	prove(fd);
+	return fd;
+}
+
+static int
+udp_socket_unproven(int timeout_ms)
 {
 	char host[64], *colon;
 	struct sockaddr_in a = { .sin_family = AF_INET };
@@ -83,7 +144,7 @@ static int
 udp_socket_from(const char *ip, int timeout_ms)
 {
 	struct sockaddr_in me = { .sin_family = AF_INET };
-	int fd = udp_socket(timeout_ms);
+	int fd = udp_socket_unproven(timeout_ms);
 
 	/* connect() above chose a source: bind before it, on a fresh socket */
 	close(fd);
@@ -105,6 +166,7 @@ udp_socket_from(const char *ip, int timeout_ms)
 		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
 	}
+	prove(fd);
 	return fd;
 }
 
@@ -134,6 +196,7 @@ send_tasks(int fd, uint64_t frame_id, Taskwire__Task **tasks, size_t n)
 	f.frame_id = frame_id;
 	f.n_tasks = n;
 	f.tasks = tasks;
+	set_cookie(fd, &f);
 	buf = pack(&f, &len);
 	assert_int_equal(send(fd, buf, len, 0), (ssize_t)len);
 	free(buf);
@@ -215,6 +278,7 @@ send_sized(int fd, size_t size, uint64_t fid, uint64_t task_id)
 	f.frame_id = fid;
 	f.n_tasks = 1;
 	f.tasks = &tp;
+	set_cookie(fd, &f); /* as send_tasks() will */
 	/* args shrunk by the frame's overhead until the datagram is `size` bytes */
 	for (int k = 0; k < 3; k++) {
 		t.args.data = args;

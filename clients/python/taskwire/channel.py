@@ -20,7 +20,7 @@ import socket
 import threading
 import time
 
-from . import keys
+from . import cookie, keys
 from ._proto import FRAME_MAGIC, FRAME_VERSION, NACK_NAMES, STATE_NAMES, FINAL_STATES, wire
 from .errors import EngineUnreachable, FrameTooLarge, TaskRejected
 from .netns import entered as netns_entered
@@ -78,6 +78,7 @@ class Channel:
         # asyncio waiters: task id -> [(loop, future, is_final)], woken by the
         # receive thread (one thread per client, none per waiting task)
         self.async_waiters = {}
+        self.cookie = cookie.CookieJar()    # the engine's source cookie for us
         self.retx = Retransmitter(retransmit_ms / 1000.0 if retransmit_ms > 0 else 0,
                                   max_attempts)
         self.records = collections.OrderedDict()  # task id -> TaskRecord, oldest first
@@ -174,9 +175,7 @@ class Channel:
             # under the MAC: the engine takes a signed frame once, and only
             # within its replay window of this time
             frame.sent_us = time.time_ns() // 1000
-        data = frame.SerializeToString()
-        if self.key is not None:
-            data = keys.sign(data, self.key[1])
+        data = frame.SerializeToString()   # kept as is: each send adds the cookie
         ids = [t.id for t in self._pending]
         wait_results = self._pending_wait_results
         self._pending = []
@@ -193,6 +192,10 @@ class Channel:
         self.stats["tasks_sent"] += len(ids)
 
     def _send(self, data):
+        """Send a packed frame with the current cookie, signed if we have a key."""
+        data = self.cookie.seal(data)
+        if self.key is not None:
+            data = keys.sign(data, self.key[1])
         try:
             self.sock.send(data)
         except OSError as e:
@@ -265,6 +268,16 @@ class Channel:
         if f.magic != FRAME_MAGIC:
             self.stats["bad_datagrams"] += 1
             return
+        self.cookie.take(f)
+        if cookie.asked(f):
+            # refused whole, nothing of it run: again at once, with the cookie
+            # (not kept without retransmission, or refused thrice: a NACK)
+            sent = self.retx.frames.get(f.frame_id)
+            if sent is not None and sent.cookie_retries < 3:
+                sent.cookie_retries += 1
+                self.stats["cookie_retries"] += 1
+                self._send(sent.data)
+                return
         for cf in f.confirms:
             if cf.task_id == 0:
                 # frame-level: the engine could not read the frame; one per task

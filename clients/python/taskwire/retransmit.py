@@ -22,7 +22,7 @@ RESULT_TIMEOUT_S = 1.0
 
 class SentFrame:
     __slots__ = ("frame_id", "data", "task_ids", "unconfirmed", "unresolved", "wait_results",
-                 "attempts", "sent_at", "rto")
+                 "attempts", "sent_at", "rto", "cookie_retries")
 
     def __init__(self, frame_id, data, task_ids, wait_results, now, rto):
         self.frame_id = frame_id
@@ -34,6 +34,7 @@ class SentFrame:
         self.attempts = 1
         self.sent_at = now
         self.rto = rto
+        self.cookie_retries = 0     # sent again with a new source cookie (cookie.py)
 
     @property
     def settled(self):

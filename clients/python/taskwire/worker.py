@@ -31,7 +31,7 @@ import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 
-from . import netns
+from . import cookie, netns
 from ._proto import FRAME_MAGIC, FRAME_VERSION, wire
 from .app import Context, Retry, SoftTimeLimitExceeded
 
@@ -75,6 +75,7 @@ class Consumer:
         self.lock = threading.Lock()
         self.unanswered = {}        # delivery tag -> (bytes sent, last sent time)
         self.frame_id = 0
+        self.cookie = cookie.CookieJar()    # the engine's source cookie for us
         self.subscribed = threading.Event()
         self.refusal = None
         self.granted = None
@@ -96,14 +97,14 @@ class Consumer:
         frame.version = FRAME_VERSION
         data = frame.SerializeToString()
         try:
-            self.sock.send(data)
+            self.sock.send(self.cookie.seal(data))
         except OSError:
             # an ICMP from an engine not up yet, or no route while a
             # restarting engine's port is gone: the resend, the next
             # heartbeat or subscription covers it (raising here would end
             # the heartbeat thread for good)
             self.stats["send_errors"] = self.stats.get("send_errors", 0) + 1
-        return data
+        return data     # kept without the cookie: a resend adds the current one
 
     def _subscribe_frame(self):
         f = wire.Frame()
@@ -203,6 +204,18 @@ class Consumer:
             self._resend_acks()
 
     def _handle(self, f):
+        self.cookie.take(f)
+        if cookie.asked(f):
+            # refused whole for want of the cookie, which came with it: what
+            # the frame may have held goes again (acks are due at once, the
+            # next heartbeat carries it)
+            self.stats["cookie_retries"] = self.stats.get("cookie_retries", 0) + 1
+            if not self.subscribed.is_set():
+                self._send(self._subscribe_frame())
+            with self.lock:
+                for t, (d, _) in list(self.unanswered.items()):
+                    self.unanswered[t] = (d, 0.0)
+            return
         for r in f.consumers:
             if r.consumer_id != self.id:
                 continue
@@ -236,7 +249,7 @@ class Consumer:
         for _, d in due:
             self.stats["ack_resends"] += 1
             try:
-                self.sock.send(d)
+                self.sock.send(self.cookie.seal(d))
             except OSError:
                 pass
 
