@@ -48,8 +48,10 @@ done
 l="verified empty"
 [ "$(field "$l" nacks)" = 256 ] || fail "$l: $(grep "^$l " <<<"$out")"
 l="verified progress"
-[ "$(field "$l" acks)" = 40 ] && [ "$(field "$l" success)" = 40 ] &&
-	[ "$(field "$l" progress)" -ge 3000 ] || fail "$l: $(grep "^$l " <<<"$out")"
+# (PROGRESS results are datagrams like any: a few may be lost by a busy
+# reader's socket; the SUCCESS of each task must come)
+[ "$(field "$l" acks)" = 20 ] && [ "$(field "$l" success)" = 20 ] &&
+	[ "$(field "$l" progress)" -ge 1900 ] || fail "$l: $(grep "^$l " <<<"$out")"
 l="verified retries"
 [ "$(field "$l" acks)" = 30 ] && [ "$(field "$l" retry)" = 150 ] &&
 	[ "$(field "$l" failure)" = 30 ] || fail "$l: $(grep "^$l " <<<"$out")"
@@ -69,9 +71,9 @@ le "$(field malformed out)" "$(field malformed in)" || fail "malformed: amplifie
 le "$(field subscribe out)" "$(field subscribe in)" || fail "subscribe: amplified"
 [ "$(field subscribe deliveries)" = 0 ] && [ "$(field subscribe consumers)" = 0 ] ||
 	fail "an unproven consumer was subscribed"
-# only the proven frames ran: 40 progress + 30 failing tasks (+ 5 retries each)
+# only the proven frames ran: 20 progress + 30 failing tasks (+ 5 retries each)
 executed=$(( $(counter tasks_executed) - executed0 ))
-[ "$executed" -eq 220 ] || fail "tasks run: $executed, not 220"
+[ "$executed" -eq 200 ] || fail "tasks run: $executed, not 200"
 echo "ok: unproven sources got at most what they sent; proven ones ran everything ($executed runs)"
 
 # 5. the clients' round trip, transparent: libtaskwire (twctl), the Python
