@@ -94,9 +94,37 @@ class Channel:
         self._pending_wait_results = True
         self._batch_depth = 0
         self._closed = False
+        self._probe()
         self._thread = threading.Thread(target=self._receive_loop, name="taskwire-rx",
                                         daemon=True)
         self._thread.start()
+
+    def _probe(self):
+        """Ask the engine for its source cookie before the first publish (as
+        libtaskwire does when it opens): a frame with nothing to do, which
+        the engine answers with its frame id and a cookie. A process that
+        publishes and closes at once (a web view) then has its frame taken
+        without the retry round trip. Bounded: 3 tries of 100 ms; no answer
+        (an engine not up yet) is no error. A late answer is ignored."""
+        frame = wire.Frame(magic=FRAME_MAGIC, version=FRAME_VERSION, frame_id=cookie.PROBE_FRAME_ID)
+        if self.key is not None:
+            frame.key_id = self.key[0]
+            frame.sent_us = time.time_ns() // 1000
+        data = frame.SerializeToString()
+        for _ in range(3):
+            self._send(data)
+            end = time.monotonic() + 0.1
+            while time.monotonic() < end:
+                readable, _, _ = select.select([self.sock], [], [], max(0.0, end - time.monotonic()))
+                if not readable:
+                    break
+                try:
+                    f = wire.Frame.FromString(self.sock.recv(RECV_BYTES, socket.MSG_DONTWAIT))
+                except Exception:   # noqa: BLE001 - nothing else is expected yet
+                    continue
+                if f.magic == FRAME_MAGIC and f.frame_id == cookie.PROBE_FRAME_ID:
+                    self.cookie.take(f)
+                    return
 
     # -- ids ---------------------------------------------------------------
 
@@ -269,6 +297,8 @@ class Channel:
             self.stats["bad_datagrams"] += 1
             return
         self.cookie.take(f)
+        if f.frame_id == cookie.PROBE_FRAME_ID:
+            return      # a late answer to the probe at open
         if cookie.asked(f):
             # refused whole, nothing of it run: again at once, with the cookie
             # (not kept without retransmission, or refused thrice: a NACK)

@@ -15,6 +15,7 @@ import threading
 from ._proto import wire
 
 PAD_TO = 64                     # the engine's TW_COOKIE_PAD_TO
+PROBE_FRAME_ID = (1 << 64) - 1  # the frame id of the probe at open (libtaskwire's too)
 MAX_LEN = 32
 RETRY_WITH_COOKIE = wire.NACK_RETRY_WITH_COOKIE
 _TAG_COOKIE = b"\xa2\x01"       # field 20, length-delimited
