@@ -85,7 +85,7 @@ o=$(tw_in_ns env TW_PYTHON_GEN="$TW_BUILD/python" PYTHONPATH="$TW_ROOT/clients/p
 import sys
 import taskwire
 c = taskwire.Client(engine=sys.argv[1], default_queue="aq")
-print("python", c.task("add").delay(4, 5).get(timeout=5), c.stats()["cookie_retries"])
+print("python", c.task("add").delay(4, 5).get(timeout=5), c.stats().get("cookie_retries", 0))
 c.close()
 PY
 ) || fail "python client: $o"
