@@ -195,7 +195,7 @@ $(BUILD)/tw-worker: $(call objs,$(WORKER_SRCS)) $(LIB_CLIENT) $(DP_EXPORTS)
 		$(shell pkg-config --libs libprotobuf-c nettle) -ldl -lpthread
 # tw-amqp: the AMQP 0-9-1 front door; no DPDK, libtaskwire and what it needs only.
 AMQP_SRCS := $(wildcard amqp/*.c)
-$(BUILD)/tw-amqp: $(call objs,$(AMQP_SRCS)) $(LIB_CLIENT)
+$(BUILD)/tw-amqp: $(call objs,$(AMQP_SRCS)) $(LIB_CLIENT) $(OBJ)/common/tw_idmap.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs libprotobuf-c nettle) -lpthread
 $(BUILD)/tw-publish-bench: $(OBJ)/perf/tw_publish_bench.o $(LIB_CLIENT)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm

@@ -272,7 +272,7 @@ amqp_conn_accept(struct amqp_server *s)
 		e.events = EPOLLIN;
 		e.data.ptr = c;
 		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &e) != 0 ||
-		    amqp_map_put(&s->conn_by_id, c->id, c) != 0) {
+		    tw_idmap_put(&s->conn_by_id, c->id, c) != 0) {
 			close(fd);
 			free(c);
 			continue;
@@ -307,7 +307,7 @@ conn_free(struct amqp_conn *c)
 	amqp_model_conn_gone(s, c->id);
 	epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
-	amqp_map_del(&s->conn_by_id, c->id);
+	tw_idmap_del(&s->conn_by_id, c->id);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else

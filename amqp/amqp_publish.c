@@ -160,7 +160,7 @@ publish(struct amqp_conn *c, struct amqp_channel *ch)
 		in->props = NULL;
 		in->body = NULL;
 	}
-	if (amqp_map_put(&s->pending, id, pd) != 0)
+	if (tw_idmap_put(&s->pending, id, pd) != 0)
 		pending_free(pd);
 	else
 		ch->unconfirmed++;
@@ -257,7 +257,7 @@ write_confirm(struct amqp_conn *c, struct amqp_channel *ch, uint64_t seq, bool a
 static void
 settle(struct amqp_server *s, struct amqp_pending *p, bool ack, int reason, const char *detail)
 {
-	struct amqp_conn *c = amqp_map_get(&s->conn_by_id, p->conn_id);
+	struct amqp_conn *c = tw_idmap_get(&s->conn_by_id, p->conn_id);
 	struct amqp_channel *ch = NULL;
 
 	if (ack)
@@ -317,7 +317,7 @@ on_engine_event(const struct tw_event *ev, void *arg)
 
 	if (ev->kind != TW_EV_CONFIRM || ev->task_id == 0)
 		return; /* results of consumed messages: nothing to do with them */
-	p = amqp_map_del(&s->pending, ev->task_id);
+	p = tw_idmap_del(&s->pending, ev->task_id);
 	if (p != NULL)
 		settle(s, p, ev->ack, ev->nack_reason, ev->detail != NULL ? ev->detail : "");
 }
@@ -367,7 +367,7 @@ amqp_publish_drop_all(struct amqp_server *s)
 	for (size_t i = 0; i <= s->pending.mask; i++)
 		if (s->pending.keys[i] != 0)
 			pending_free(s->pending.vals[i]);
-	amqp_map_free(&s->pending);
+	tw_idmap_free(&s->pending);
 }
 
 void
@@ -384,7 +384,7 @@ amqp_publish_sweep(struct amqp_server *s)
 			expired[n++] = s->pending.keys[i];
 	}
 	for (size_t i = 0; i < n; i++) {
-		struct amqp_pending *p = amqp_map_del(&s->pending, expired[i]);
+		struct amqp_pending *p = tw_idmap_del(&s->pending, expired[i]);
 
 		s->cnt.confirm_timeouts++;
 		settle(s, p, false, 0, "no answer from the engine");

@@ -22,7 +22,7 @@
 #include <taskwire/worker.h>
 
 #include "amqp_codec.h"
-#include "amqp_map.h"
+#include "tw_idmap.h"
 
 #define AMQP_CHANNEL_MAX 2047      /* channels a connection may open (offered in tune) */
 #define AMQP_FRAME_MAX 131072      /* largest frame accepted (offered in tune) */
@@ -206,8 +206,8 @@ struct amqp_server {
 	uint32_t confirm_timeout_ms;
 	uint64_t next_conn_id;
 	struct amqp_conn *conns;
-	struct amqp_map conn_by_id;       /* id -> struct amqp_conn * */
-	struct amqp_map pending;          /* engine task id -> struct amqp_pending * */
+	struct tw_idmap conn_by_id;       /* id -> struct amqp_conn * */
+	struct tw_idmap pending;          /* engine task id -> struct amqp_pending * */
 	struct amqp_qmeta *qmeta;
 	struct amqp_counters cnt;
 	uint64_t now_ms;

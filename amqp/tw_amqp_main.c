@@ -273,7 +273,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	if (amqp_map_init(&s.conn_by_id, 1024) != 0 || amqp_map_init(&s.pending, 4096) != 0)
+	if (tw_idmap_init(&s.conn_by_id, 1024) != 0 || tw_idmap_init(&s.pending, 4096) != 0)
 		return 1;
 	/* first: the listener belongs to the namespace tw-amqp started in */
 	s.lfd = listen_on(listen_addr);
@@ -356,7 +356,7 @@ main(int argc, char **argv)
 	print_counters(&s);
 	amqp_publish_drop_all(&s);
 	amqp_model_free(&s);
-	amqp_map_free(&s.conn_by_id);
+	tw_idmap_free(&s.conn_by_id);
 	free(s.grave);
 	free(s.users);
 	close(s.epfd);

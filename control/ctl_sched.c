@@ -41,12 +41,12 @@ ctl_sched_init(struct ctl_sched *s, struct tw_shared *sh)
 	s->sh = sh;
 	s->wheel = tw_wheel_create(CTL_SCHED_TICK_US,
 				   (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000);
-	if (s->wheel == NULL || ctl_idmap_init(&s->held, 1024) != 0) {
+	if (s->wheel == NULL || tw_idmap_init(&s->held, 1024) != 0) {
 		tw_wheel_free(s->wheel);
 		return -ENOMEM;
 	}
-	if (ctl_idmap_init(&s->pubs, 64) != 0) {
-		ctl_idmap_free(&s->held);
+	if (tw_idmap_init(&s->pubs, 64) != 0) {
+		tw_idmap_free(&s->held);
 		tw_wheel_free(s->wheel);
 		return -ENOMEM;
 	}
@@ -65,8 +65,8 @@ ctl_sched_fini(struct ctl_sched *s)
 	for (uint64_t i = 0; i <= s->held.mask; i++)
 		free(s->held.vals[i]);
 	tw_wheel_free(s->wheel);
-	ctl_idmap_free(&s->held);
-	ctl_idmap_free(&s->pubs);
+	tw_idmap_free(&s->held);
+	tw_idmap_free(&s->pubs);
 	__atomic_store_n(&s->sh->sched_full, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->sh->n_sched_over, 0, __ATOMIC_RELAXED);
 	pthread_mutex_destroy(&s->lock);
@@ -147,11 +147,11 @@ static void
 pub_count(struct ctl_sched *s, uint32_t ip, int d)
 {
 	uint64_t k = pub_key(ip);
-	uintptr_t c = (uintptr_t)ctl_idmap_get(&s->pubs, k);
+	uintptr_t c = (uintptr_t)tw_idmap_get(&s->pubs, k);
 
 	if (d > 0) {
 		c++;
-		if (ctl_idmap_put(&s->pubs, k, (void *)c) != 0)
+		if (tw_idmap_put(&s->pubs, k, (void *)c) != 0)
 			return; /* no memory for the count: the total cap still holds */
 		if (c > s->max_per_publisher)
 			s->over_cap++;
@@ -160,9 +160,9 @@ pub_count(struct ctl_sched *s, uint32_t ip, int d)
 	} else if (c != 0) {
 		c--;
 		if (c == 0)
-			ctl_idmap_del(&s->pubs, k);
+			tw_idmap_del(&s->pubs, k);
 		else
-			ctl_idmap_put(&s->pubs, k, (void *)c);
+			tw_idmap_put(&s->pubs, k, (void *)c);
 		if (c + 1 == s->max_per_publisher)
 			over_list_set(s, ip, false);
 	}
@@ -204,11 +204,11 @@ ctl_sched_take(struct ctl_sched *s, struct tw_task *t)
 	tw_task_release(t, s->sh->task_pool);
 	pthread_mutex_lock(&s->lock);
 	s->taken++;
-	if (h != NULL && ctl_idmap_get(&s->held, h->id) != NULL) {
+	if (h != NULL && tw_idmap_get(&s->held, h->id) != NULL) {
 		/* a publisher reused an id: both run; only the first is listed */
 		tw_wheel_add(s->wheel, &h->node, h->due_ms * 1000);
 		held_count(s, h, +1);
-	} else if (h == NULL || ctl_idmap_put(&s->held, h->id, h) != 0) {
+	} else if (h == NULL || tw_idmap_put(&s->held, h->id, h) != 0) {
 		/* the publisher was confirmed; losing it silently is not allowed */
 		s->dropped_nomem++;
 		free(h);
@@ -286,8 +286,8 @@ fire(void *arg, struct tw_wheel_node *n)
 		}
 		f->s->late_hist[b]++;
 	}
-	if (ctl_idmap_get(&f->s->held, h->id) == h)
-		ctl_idmap_del(&f->s->held, h->id);
+	if (tw_idmap_get(&f->s->held, h->id) == h)
+		tw_idmap_del(&f->s->held, h->id);
 	held_count(f->s, h, -1);
 	f->s->injected++;
 	f->injected++;
@@ -311,7 +311,7 @@ ctl_sched_expedite(struct ctl_sched *s, uint64_t id)
 	struct ctl_held *h;
 
 	pthread_mutex_lock(&s->lock);
-	h = ctl_idmap_get(&s->held, id);
+	h = tw_idmap_get(&s->held, id);
 	if (h != NULL) {
 		tw_wheel_cancel(s->wheel, &h->node);
 		h->due_ms = 0;
@@ -336,7 +336,7 @@ ctl_sched_find(struct ctl_sched *s, uint64_t id, struct ctl_sched_entry *out)
 	const struct ctl_held *h;
 
 	pthread_mutex_lock(&s->lock);
-	h = ctl_idmap_get(&s->held, id);
+	h = tw_idmap_get(&s->held, id);
 	if (h != NULL && out != NULL)
 		entry_of(h, out);
 	pthread_mutex_unlock(&s->lock);
@@ -410,7 +410,7 @@ static int
 save_next(void *arg, const void **blob, uint32_t *len)
 {
 	struct save_iter *it = arg;
-	struct ctl_idmap *m = &it->s->held;
+	struct tw_idmap *m = &it->s->held;
 
 	/* bounded: one pass over the map's slots */
 	for (; it->i <= m->mask; it->i++) {
@@ -499,7 +499,7 @@ restore_one(void *arg, const void *blob, uint32_t len)
 	memcpy(h->name, p + 34, nl);
 	h->len = tl;
 	memcpy(h->task, p + 38 + nl, tl);
-	if (ctl_idmap_get(&s->held, h->id) == NULL && ctl_idmap_put(&s->held, h->id, h) != 0) {
+	if (tw_idmap_get(&s->held, h->id) == NULL && tw_idmap_put(&s->held, h->id, h) != 0) {
 		s->dropped_nomem++;
 		free(h);
 		return;

@@ -19,7 +19,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "ctl_idmap.h"
+#include "tw_idmap.h"
 #include "tw_inject.h"
 #include "tw_shared.h"
 
@@ -36,7 +36,7 @@ struct ctl_sched {
 	pthread_mutex_t lock;
 	struct tw_shared *sh;
 	struct tw_wheel *wheel;
-	struct ctl_idmap held;       /* id -> struct ctl_held */
+	struct tw_idmap held;       /* id -> struct ctl_held */
 	/*
 	 * Caps, set before the collector starts. At the total (max) or at a
 	 * publisher's own (max_per_publisher, by source address), tw_shared's
@@ -46,7 +46,7 @@ struct ctl_sched {
 	 */
 	uint64_t max, max_per_publisher;
 	uint64_t n_held;             /* in the wheel, ids reused included */
-	struct ctl_idmap pubs;       /* (ip | 1 << 32) -> held count, as a pointer-sized int */
+	struct tw_idmap pubs;       /* (ip | 1 << 32) -> held count, as a pointer-sized int */
 	uint64_t over_cap;           /* held although past a cap */
 	uint64_t publishers_at_cap;  /* listed in tw_shared.sched_over_ip now */
 	uint64_t restored;           /* taken back from the store at start */

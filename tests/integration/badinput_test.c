@@ -36,68 +36,15 @@ setup(void **state)
 	return 0;
 }
 
-/*
- * Source cookies: a socket proves it receives at its address before its
- * frames are taken (a bare frame, padded so the refusal fits, is answered
- * with the cookie); pack_frame() puts the last socket's cookie in.
- */
-static uint8_t cookie[32];
-static size_t cookie_len;
-
-static void
-prove(int fd)
-{
-	static uint8_t pad[64];
-	Taskwire__Frame f = TASKWIRE__FRAME__INIT;
-	uint8_t buf[128], rbuf[2048];
-	size_t len;
-
-	cookie_len = 0;
-	f.magic = TW_FRAME_MAGIC;
-	f.version = TW_FRAME_VERSION;
-	f.frame_id = 1;
-	f.padding.data = pad;
-	f.padding.len = 48;
-	len = taskwire__frame__pack(&f, buf);
-	for (int attempt = 0; attempt < 5 && cookie_len == 0; attempt++) {
-		ssize_t n;
-
-		assert_int_equal(send(fd, buf, len, 0), (ssize_t)len);
-		while (cookie_len == 0 && (n = recv(fd, rbuf, sizeof(rbuf), 0)) > 0) {
-			Taskwire__Frame *r = taskwire__frame__unpack(NULL, (size_t)n, rbuf);
-
-			if (r != NULL && r->cookie.len != 0 && r->cookie.len <= sizeof(cookie)) {
-				memcpy(cookie, r->cookie.data, r->cookie.len);
-				cookie_len = r->cookie.len;
-			}
-			taskwire__frame__free_unpacked(r, NULL);
-		}
-	}
-	if (cookie_len == 0)
-		fail_msg("no source cookie from the engine");
-}
+/* The last raw socket made: pack_frame() puts its source cookie in. */
+static int last_fd = -1;
 
 /* A plain kernel UDP socket connected to the engine, its cookie in hand. */
 static int
 raw_socket(void)
 {
-	char host[64], *colon;
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	struct timeval tv = { 0, 500000 };
-	int fd;
-
-	snprintf(host, sizeof(host), "%s", it_engine());
-	colon = strchr(host, ':');
-	assert_non_null(colon);
-	*colon = '\0';
-	a.sin_port = htons((uint16_t)atoi(colon + 1));
-	assert_int_equal(inet_pton(AF_INET, host, &a.sin_addr), 1);
-	fd = socket(AF_INET, SOCK_DGRAM, 0);
-	assert_true(fd >= 0);
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	prove(fd);
-	return fd;
+	last_fd = it_udp_socket(NULL, 500);
+	return last_fd;
 }
 
 /* Pack a frame with one task (args of args_len bytes) into a malloc'd buffer. */
@@ -119,8 +66,7 @@ pack_frame(uint32_t version, uint64_t frame_id, uint64_t task_id, size_t args_le
 	t.routing_key = (char *)"bad";
 	t.args.data = args;
 	t.args.len = args_len;
-	f.cookie.data = cookie;
-	f.cookie.len = cookie_len;
+	it_frame_cookie(last_fd, &f);
 	*len = taskwire__frame__get_packed_size(&f);
 	buf = malloc(*len);
 	taskwire__frame__pack(&f, buf);

@@ -54,121 +54,8 @@ setup(void **state)
 	return 0;
 }
 
-/*
- * Source cookies: each socket proves it receives at its address before
- * its frames run (a bare frame, padded so the refusal fits, is answered
- * with the cookie); every frame it sends then carries it.
- */
-static int udp_socket_unproven(int timeout_ms);
-
-#define MAX_FD 1024
-static uint8_t cookie_of[MAX_FD][32];
-static size_t cookie_len[MAX_FD];
-
-static void
-prove(int fd)
-{
-	static uint8_t pad[64];
-	Taskwire__Frame f = TASKWIRE__FRAME__INIT;
-	uint8_t buf[128], rbuf[2048];
-	size_t len;
-
-	assert_true(fd >= 0 && fd < MAX_FD);
-	cookie_len[fd] = 0; /* a new socket, maybe with a closed one's number */
-	f.magic = TW_FRAME_MAGIC;
-	f.version = TW_FRAME_VERSION;
-	f.frame_id = 1;
-	f.padding.data = pad;
-	f.padding.len = 48;
-	len = taskwire__frame__pack(&f, buf);
-	for (int attempt = 0; attempt < 5 && cookie_len[fd] == 0; attempt++) {
-		ssize_t n;
-
-		assert_int_equal(send(fd, buf, len, 0), (ssize_t)len);
-		while (cookie_len[fd] == 0 && (n = recv(fd, rbuf, sizeof(rbuf), 0)) > 0) {
-			Taskwire__Frame *r = taskwire__frame__unpack(NULL, (size_t)n, rbuf);
-
-			if (r != NULL && r->cookie.len != 0 && r->cookie.len <= 32) {
-				memcpy(cookie_of[fd], r->cookie.data, r->cookie.len);
-				cookie_len[fd] = r->cookie.len;
-			}
-			taskwire__frame__free_unpacked(r, NULL);
-		}
-	}
-	if (cookie_len[fd] == 0)
-		fail_msg("no source cookie from the engine");
-}
-
-static void
-set_cookie(int fd, Taskwire__Frame *f)
-{
-	f->cookie.data = cookie_of[fd];
-	f->cookie.len = cookie_len[fd];
-}
-
-/* A plain kernel UDP socket connected to the engine (replies wait up to timeout_ms). */
-static int
-udp_socket(int timeout_ms)
-{
-	int fd = udp_socket_unproven(timeout_ms);
-
-	prove(fd);
-	return fd;
-}
-
-static int
-udp_socket_unproven(int timeout_ms)
-{
-	char host[64], *colon;
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
-	int fd;
-
-	snprintf(host, sizeof(host), "%s", it_engine());
-	colon = strchr(host, ':');
-	assert_non_null(colon);
-	*colon = '\0';
-	a.sin_port = htons((uint16_t)atoi(colon + 1));
-	assert_int_equal(inet_pton(AF_INET, host, &a.sin_addr), 1);
-	fd = socket(AF_INET, SOCK_DGRAM, 0);
-	assert_true(fd >= 0);
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	return fd;
-}
-
 /* A second publisher: a socket bound to another address of the namespace. */
 #define OTHER_IP "10.77.0.3"
-
-static int
-udp_socket_from(const char *ip, int timeout_ms)
-{
-	struct sockaddr_in me = { .sin_family = AF_INET };
-	int fd = udp_socket_unproven(timeout_ms);
-
-	/* connect() above chose a source: bind before it, on a fresh socket */
-	close(fd);
-	fd = socket(AF_INET, SOCK_DGRAM, 0);
-	assert_true(fd >= 0);
-	assert_int_equal(inet_pton(AF_INET, ip, &me.sin_addr), 1);
-	if (bind(fd, (struct sockaddr *)&me, sizeof(me)) != 0)
-		fail_msg("bind %s: %s", ip, strerror(errno));
-	{
-		char host[64], *colon;
-		struct sockaddr_in a = { .sin_family = AF_INET };
-		struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
-
-		snprintf(host, sizeof(host), "%s", it_engine());
-		colon = strchr(host, ':');
-		*colon = '\0';
-		a.sin_port = htons((uint16_t)atoi(colon + 1));
-		assert_int_equal(inet_pton(AF_INET, host, &a.sin_addr), 1);
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	}
-	prove(fd);
-	return fd;
-}
 
 /* Pack f into a malloc'd buffer. */
 static uint8_t *
@@ -196,7 +83,7 @@ send_tasks(int fd, uint64_t frame_id, Taskwire__Task **tasks, size_t n)
 	f.frame_id = frame_id;
 	f.n_tasks = n;
 	f.tasks = tasks;
-	set_cookie(fd, &f);
+	it_frame_cookie(fd, &f);
 	buf = pack(&f, &len);
 	assert_int_equal(send(fd, buf, len, 0), (ssize_t)len);
 	free(buf);
@@ -278,7 +165,7 @@ send_sized(int fd, size_t size, uint64_t fid, uint64_t task_id)
 	f.frame_id = fid;
 	f.n_tasks = 1;
 	f.tasks = &tp;
-	set_cookie(fd, &f); /* as send_tasks() will */
+	it_frame_cookie(fd, &f); /* as send_tasks() will */
 	/* args shrunk by the frame's overhead until the datagram is `size` bytes */
 	for (int k = 0; k < 3; k++) {
 		t.args.data = args;
@@ -333,7 +220,7 @@ test_oversized_datagrams_refused_and_counted(void **state)
 	(void)state;
 	it_warm_up();
 	set_mtu(9000);
-	fd = udp_socket(500);
+	fd = it_udp_socket(NULL, 500);
 	for (size_t i = 0; i < NW; i++) {
 		send_sized(fd, whole[i], 500 + i, 1000 + i);
 		expect_too_large(fd, whole[i], 500 + i);
@@ -437,7 +324,7 @@ test_retry_loop_capped_and_slowed(void **state)
 	uint64_t raised = it_counter("counters", "retry_floor_raised");
 	struct replies got = { 0 };
 	uint64_t sent;
-	int fd = udp_socket(200);
+	int fd = it_udp_socket(NULL, 200);
 
 	(void)state;
 	rp.max_retries = UINT32_MAX;
@@ -490,7 +377,7 @@ test_busy_wait_over_cap_refused(void **state)
 	uint64_t refused = it_counter("counters", "solo_wait_refused");
 	struct replies got = { 0 }, after = { 0 };
 	uint64_t t0, t1;
-	int fd = udp_socket(200);
+	int fd = it_udp_socket(NULL, 200);
 
 	(void)state;
 	for (int i = 0; i < N; i++) {
@@ -631,8 +518,8 @@ test_group_member_from_stranger_refused(void **state)
 	(void)state;
 	assert_int_equal(sh("ip addr add " OTHER_IP "/24 dev $(ip -o link show | awk -F': ' "
 			    "'$2 != \"lo\" { print $2 }') 2>/dev/null || true"), 0);
-	fd = udp_socket(200);
-	sfd = udp_socket_from(OTHER_IP, 200);
+	fd = it_udp_socket(NULL, 200);
+	sfd = it_udp_socket(OTHER_IP, 200);
 	chord_node(&node, &cb, 7000, 2, 7001);
 	tp = &node;
 	send_tasks(fd, 700, &tp, 1);
@@ -645,7 +532,7 @@ test_group_member_from_stranger_refused(void **state)
 	watch(sfd, &stranger, 1000, false);
 	/* and the same from the owner's address but another port: another publisher too */
 	{
-		int ofd = udp_socket(200);
+		int ofd = it_udp_socket(NULL, 200);
 		struct watch other = { .state = -1 };
 
 		member(&evil, 7103, 7000, 1, "[1000000,1]");
@@ -692,7 +579,7 @@ test_open_groups_expire(void **state)
 	struct watch own = { .task = 8001, .state = -1 }, dflt = { .task = 8011, .state = -1 };
 	struct watch late = { .state = -1 };
 	uint64_t t0 = it_now_ms(), t_own, t_dflt;
-	int fd = udp_socket(200);
+	int fd = it_udp_socket(NULL, 200);
 
 	(void)state;
 	chord_node(&node, &cb, 8000, 2, 8001);
@@ -771,7 +658,7 @@ test_open_groups_bounded(void **state)
 	uint64_t refused = it_counter("counters", "wf_groups_refused");
 	unsigned acks, nacks;
 	char detail[256];
-	int fd = udp_socket(200), sfd;
+	int fd = it_udp_socket(NULL, 200), sfd;
 	Taskwire__Task node, cb, *tp = &node;
 	struct watch a = { .state = -1 }, b = { .state = -1 };
 
@@ -793,7 +680,7 @@ test_open_groups_bounded(void **state)
 	chord_node(&node, &cb, 9010, 10000, 9011);
 	send_tasks(fd, 901, &tp, 1);
 	watch(fd, &a, 500, false);
-	sfd = udp_socket_from(OTHER_IP, 200);
+	sfd = it_udp_socket(OTHER_IP, 200);
 	chord_node(&node, &cb, 9020, 10000, 9021);
 	send_tasks(sfd, 902, &tp, 1);
 	watch(sfd, &b, 500, false);

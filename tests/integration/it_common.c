@@ -1,12 +1,15 @@
 /*
  * Integration-test helpers: see it_common.h.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -15,6 +18,7 @@
 #include <jansson.h>
 
 #include "it_common.h"
+#include "tw_limits.h"
 
 static const char *
 env(const char *name)
@@ -271,4 +275,92 @@ it_call(struct tw_client *c, const char *exchange, const char *key, const char *
 	memset(out, 0, sizeof(*out));
 	assert_int_equal(tw_client_publish(c, &p, &id), 0);
 	return tw_client_wait(c, id, timeout_ms, out, NULL, NULL);
+}
+
+/* --- raw sockets and their source cookies --- */
+
+#define IT_MAX_FD 4096
+static uint8_t cookie_of[IT_MAX_FD][32];
+static size_t cookie_len[IT_MAX_FD];
+
+int
+it_udp_socket_unproven(const char *source_ip, int timeout_ms)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	const char *colon = strrchr(it_engine(), ':');
+	char host[64];
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	assert_true(fd >= 0 && fd < IT_MAX_FD && colon != NULL);
+	cookie_len[fd] = 0; /* a new socket, maybe with a closed one's number */
+	if (source_ip != NULL) {
+		struct sockaddr_in me = { .sin_family = AF_INET };
+
+		assert_int_equal(inet_pton(AF_INET, source_ip, &me.sin_addr), 1);
+		if (bind(fd, (struct sockaddr *)&me, sizeof(me)) != 0)
+			fail_msg("bind %s: %s", source_ip, strerror(errno));
+	}
+	if (timeout_ms > 0) {
+		struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	}
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - it_engine()), it_engine());
+	a.sin_port = htons((uint16_t)atoi(colon + 1));
+	assert_int_equal(inet_pton(AF_INET, host, &a.sin_addr), 1);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+void
+it_prove_source(int fd)
+{
+	static uint8_t pad[64];
+	Taskwire__Frame f = TASKWIRE__FRAME__INIT;
+	uint8_t buf[128], rbuf[2048];
+	size_t len;
+
+	assert_true(fd >= 0 && fd < IT_MAX_FD);
+	cookie_len[fd] = 0;
+	f.magic = TW_FRAME_MAGIC;
+	f.version = TW_FRAME_VERSION;
+	f.frame_id = 1;
+	f.padding.data = pad;
+	f.padding.len = 48;
+	len = taskwire__frame__pack(&f, buf);
+	for (int attempt = 0; attempt < 5 && cookie_len[fd] == 0; attempt++) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		assert_true(send(fd, buf, len, 0) == (ssize_t)len);
+		while (cookie_len[fd] == 0 && poll(&p, 1, 500) == 1) {
+			ssize_t n = recv(fd, rbuf, sizeof(rbuf), 0);
+			Taskwire__Frame *r = n > 0 ? taskwire__frame__unpack(NULL, (size_t)n, rbuf)
+						   : NULL;
+
+			if (r != NULL && r->cookie.len != 0 && r->cookie.len <= 32) {
+				memcpy(cookie_of[fd], r->cookie.data, r->cookie.len);
+				cookie_len[fd] = r->cookie.len;
+			}
+			taskwire__frame__free_unpacked(r, NULL);
+		}
+	}
+	if (cookie_len[fd] == 0)
+		fail_msg("no source cookie from the engine");
+}
+
+int
+it_udp_socket(const char *source_ip, int timeout_ms)
+{
+	int fd = it_udp_socket_unproven(source_ip, timeout_ms);
+
+	it_prove_source(fd);
+	return fd;
+}
+
+void
+it_frame_cookie(int fd, Taskwire__Frame *f)
+{
+	assert_true(fd >= 0 && fd < IT_MAX_FD);
+	f->cookie.data = cookie_of[fd];
+	f->cookie.len = cookie_len[fd];
 }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "taskwire/client.h"
+#include "taskwire.pb-c.h"
 
 /** Run twctl with a printf-formatted argument string (shell words). @return its exit code. */
 int it_twctl(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -66,5 +67,19 @@ void it_warm_up(void);
 
 /** Monotonic milliseconds. */
 uint64_t it_now_ms(void);
+
+/*
+ * Raw sockets, for tests that write frames themselves: a kernel UDP socket
+ * connected to the engine, from source_ip (NULL: the kernel's choice),
+ * replies waited for up to timeout_ms (0: blocking). A source proves it
+ * receives at its address before its frames are taken: it_prove_source()
+ * sends a bare frame, padded so the refusal fits, and keeps the cookie the
+ * engine answers with; it_frame_cookie() puts it in a frame.
+ */
+int it_udp_socket_unproven(const char *source_ip, int timeout_ms);
+void it_prove_source(int fd);
+/** it_udp_socket_unproven() then it_prove_source(). */
+int it_udp_socket(const char *source_ip, int timeout_ms);
+void it_frame_cookie(int fd, Taskwire__Frame *f);
 
 #endif

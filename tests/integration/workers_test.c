@@ -721,66 +721,11 @@ test_workers_queue_consumers_engine_both(void **state)
 
 /* --- raw frames: what a broken or hostile consumer could send --- */
 
-/*
- * Source cookies: a raw socket proves it receives at its address before
- * its frames are taken (a bare frame, padded so the refusal fits, is
- * answered with the cookie); raw_send puts it in every frame after.
- */
-#define MAX_FD 4096
-static uint8_t cookie_of[MAX_FD][32];
-static size_t cookie_len[MAX_FD];
-
-static void
-prove(int fd)
-{
-	static uint8_t pad[64];
-	Taskwire__Frame f = TASKWIRE__FRAME__INIT;
-	uint8_t buf[128], rbuf[2048];
-	size_t len;
-
-	assert_true(fd >= 0 && fd < MAX_FD);
-	cookie_len[fd] = 0; /* a new socket, maybe with a closed one's number */
-	f.magic = 0x31465754u;
-	f.version = 1;
-	f.frame_id = 1;
-	f.padding.data = pad;
-	f.padding.len = 48;
-	len = taskwire__frame__pack(&f, buf);
-	for (int attempt = 0; attempt < 5 && cookie_len[fd] == 0; attempt++) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-
-		assert_true(send(fd, buf, len, 0) == (ssize_t)len);
-		while (cookie_len[fd] == 0 && poll(&p, 1, 500) == 1) {
-			ssize_t n = recv(fd, rbuf, sizeof(rbuf), 0);
-			Taskwire__Frame *r = n > 0 ? taskwire__frame__unpack(NULL, (size_t)n, rbuf)
-						   : NULL;
-
-			if (r != NULL && r->cookie.len != 0 && r->cookie.len <= 32) {
-				memcpy(cookie_of[fd], r->cookie.data, r->cookie.len);
-				cookie_len[fd] = r->cookie.len;
-			}
-			taskwire__frame__free_unpacked(r, NULL);
-		}
-	}
-	if (cookie_len[fd] == 0)
-		fail_msg("no source cookie from the engine");
-}
-
+/* A raw socket to the engine, its source proven (it_common.h). */
 static int
 raw_socket(void)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	char host[64];
-	const char *colon = strrchr(it_engine(), ':');
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-
-	assert_true(fd >= 0 && colon != NULL);
-	snprintf(host, sizeof(host), "%.*s", (int)(colon - it_engine()), it_engine());
-	a.sin_port = htons((uint16_t)atoi(colon + 1));
-	assert_int_equal(inet_pton(AF_INET, host, &a.sin_addr), 1);
-	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	prove(fd);
-	return fd;
+	return it_udp_socket(NULL, 0);
 }
 
 static void
@@ -792,8 +737,7 @@ raw_send(int fd, Taskwire__Frame *f)
 	f->magic = 0x31465754u;
 	f->version = 1;
 	f->frame_id = 7;
-	f->cookie.data = cookie_of[fd];
-	f->cookie.len = cookie_len[fd];
+	it_frame_cookie(fd, f);
 	len = taskwire__frame__pack(f, buf);
 	assert_true(send(fd, buf, len, 0) == (ssize_t)len);
 }

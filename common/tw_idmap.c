@@ -1,13 +1,13 @@
 /*
- * Id map (see ctl_idmap.h).
+ * Id map (see tw_idmap.h).
  */
 #include <errno.h>
 #include <stdlib.h>
 
-#include "ctl_idmap.h"
+#include "tw_idmap.h"
 
 static inline uint64_t
-slot_of(const struct ctl_idmap *m, uint64_t id)
+slot_of(const struct tw_idmap *m, uint64_t id)
 {
 	id ^= id >> 31;
 	id *= 0x9e3779b97f4a7c15ull;
@@ -16,7 +16,7 @@ slot_of(const struct ctl_idmap *m, uint64_t id)
 }
 
 int
-ctl_idmap_init(struct ctl_idmap *m, uint64_t cap)
+tw_idmap_init(struct tw_idmap *m, uint64_t cap)
 {
 	if (cap < 16 || (cap & (cap - 1)) != 0)
 		cap = 16;
@@ -33,7 +33,7 @@ ctl_idmap_init(struct ctl_idmap *m, uint64_t cap)
 }
 
 void
-ctl_idmap_free(struct ctl_idmap *m)
+tw_idmap_free(struct tw_idmap *m)
 {
 	free(m->keys);
 	free(m->vals);
@@ -43,7 +43,7 @@ ctl_idmap_free(struct ctl_idmap *m)
 }
 
 void *
-ctl_idmap_get(const struct ctl_idmap *m, uint64_t id)
+tw_idmap_get(const struct tw_idmap *m, uint64_t id)
 {
 	/* bounded: the table is at most half full, the probe meets an empty slot */
 	for (uint64_t i = slot_of(m, id);; i = (i + 1) & m->mask) {
@@ -55,22 +55,22 @@ ctl_idmap_get(const struct ctl_idmap *m, uint64_t id)
 }
 
 static int
-grow(struct ctl_idmap *m)
+grow(struct tw_idmap *m)
 {
-	struct ctl_idmap bigger;
+	struct tw_idmap bigger;
 
-	if (ctl_idmap_init(&bigger, (m->mask + 1) * 2) != 0)
+	if (tw_idmap_init(&bigger, (m->mask + 1) * 2) != 0)
 		return -ENOMEM;
 	for (uint64_t i = 0; i <= m->mask; i++)
 		if (m->keys[i] != 0)
-			ctl_idmap_put(&bigger, m->keys[i], m->vals[i]);
-	ctl_idmap_free(m);
+			tw_idmap_put(&bigger, m->keys[i], m->vals[i]);
+	tw_idmap_free(m);
 	*m = bigger;
 	return 0;
 }
 
 int
-ctl_idmap_put(struct ctl_idmap *m, uint64_t id, void *val)
+tw_idmap_put(struct tw_idmap *m, uint64_t id, void *val)
 {
 	uint64_t i;
 
@@ -86,7 +86,7 @@ ctl_idmap_put(struct ctl_idmap *m, uint64_t id, void *val)
 }
 
 void *
-ctl_idmap_del(struct ctl_idmap *m, uint64_t id)
+tw_idmap_del(struct tw_idmap *m, uint64_t id)
 {
 	uint64_t i, j;
 	void *val;
