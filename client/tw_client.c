@@ -797,8 +797,11 @@ tw_nack_reason_name(int reason)
 		"queue-full", "unknown-exchange", "no-resources", "invalid-task",
 		"access-refused", "no-scheduler", [TASKWIRE__NACK_REASON__NACK_RETRY_WITH_COOKIE] = "retry-with-cookie",
 	};
-	return reason >= 0 && (unsigned)reason < sizeof(names) / sizeof(names[0]) ? names[reason]
-										  : "unknown";
+	/* 11 is not a reason (the table has a hole there) */
+	return reason >= 0 && (unsigned)reason < sizeof(names) / sizeof(names[0]) &&
+			       names[reason] != NULL
+		       ? names[reason]
+		       : "unknown";
 }
 
 int

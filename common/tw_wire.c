@@ -276,6 +276,12 @@ decode_task_at(struct tw_str span, struct tw_task_view *t, uint32_t depth, bool 
 			}
 			t->workflow = true;
 			break;
+		case F_TASK_AMQP_PROPERTIES:
+			/* carried for tw-amqp's consumers inside the task's bytes, not read
+			 * here; protobuf-c refuses it with another wire type (fuzz_wire) */
+			if (wt != WT_LEN || !get_len(&c, &s))
+				return "bad amqp_properties in task";
+			break;
 		default:
 			if (!skip_field(&c, wt))
 				return "bad unknown field in task";

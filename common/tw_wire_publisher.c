@@ -114,13 +114,14 @@ decode_item(struct tw_str span, uint32_t kind, struct tw_reply_item *it)
 	return true;
 }
 
-/* Wire types of Frame's fields 1..17, as declared: protobuf-c refuses others
- * (fuzz_wire found key_id and mac missing here when they were added, and
- * sent_us). 10..16 are the remote consumers' messages. */
+/* Wire types of Frame's fields 1..21, as declared: protobuf-c refuses others
+ * (fuzz_wire found key_id and mac missing here when they were added, then
+ * sent_us, then cookie and padding). 10..16 are the remote consumers'
+ * messages; -1: not declared (any wire type, skipped as unknown). */
 static const int8_t frame_wt[] = { -1, WT_FIXED32, WT_VARINT, WT_FIXED64, WT_LEN, WT_LEN, WT_LEN,
 				   WT_VARINT, WT_FIXED32, WT_LEN, WT_LEN, WT_LEN, WT_LEN, WT_LEN,
-				   WT_LEN, WT_LEN, WT_LEN, WT_FIXED64 };
-#define FRAME_KNOWN_FIELDS 17
+				   WT_LEN, WT_LEN, WT_LEN, WT_FIXED64, -1, -1, WT_LEN, WT_LEN };
+#define FRAME_KNOWN_FIELDS 21
 
 int
 tw_wire_decode_replies(const uint8_t *buf, uint32_t len, uint64_t *frame_id,
@@ -140,7 +141,7 @@ tw_wire_decode_replies(const uint8_t *buf, uint32_t len, uint64_t *frame_id,
 		struct tw_str s;
 
 		if (!get_tag(&c, &field, &wt) ||
-		    (field <= FRAME_KNOWN_FIELDS && (int)wt != frame_wt[field]))
+		    (field <= FRAME_KNOWN_FIELDS && frame_wt[field] >= 0 && (int)wt != frame_wt[field]))
 			return -1;
 		if (field == F_FRAME_ID && wt == WT_FIXED64) {
 			if (!get_fixed64(&c, frame_id))
