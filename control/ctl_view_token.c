@@ -28,16 +28,6 @@ mac_hex(const char *key_hex, uint64_t task_id, uint64_t expiry_s, char out[MAC_H
 		snprintf(out + 2 * i, 3, "%02x", digest[i]);
 }
 
-void
-ctl_view_token_make(const char *key_hex, uint64_t task_id, uint64_t expiry_s, char *out,
-		    unsigned len)
-{
-	char mac[MAC_HEX + 1];
-
-	mac_hex(key_hex, task_id, expiry_s, mac);
-	snprintf(out, len, "%" PRIu64 ".%s", expiry_s, mac);
-}
-
 enum ctl_view_verdict
 ctl_view_token_check(const char *key_hex, uint64_t task_id, const char *view, uint64_t now_s)
 {

@@ -44,8 +44,4 @@ enum ctl_view_verdict {
 enum ctl_view_verdict ctl_view_token_check(const char *key_hex, uint64_t task_id,
 					   const char *view, uint64_t now_s);
 
-/** Sign task_id until expiry_s into out (at least 96 bytes). Threads: any. */
-void ctl_view_token_make(const char *key_hex, uint64_t task_id, uint64_t expiry_s, char *out,
-			 unsigned len);
-
 #endif
