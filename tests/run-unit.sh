@@ -10,9 +10,10 @@ for bin in "$build"/tests/unit/*_test "$build"/tests/dp/*_test; do
 	[ -x "$bin" ] || continue
 	tw_test_selected "$bin" || continue
 	name=$(basename "$bin")
+	t0=$SECONDS
 	if out=$(timeout 300 "$bin" 2>&1); then
 		passed=$((passed + 1))
-		echo "PASS $name"
+		echo "PASS $name ($((SECONDS - t0)) s)"
 	else
 		failed=$((failed + 1))
 		echo "FAIL $name; its output:"

@@ -18,8 +18,7 @@
 #     "source address not allowed", counted); ranges are listed, exported
 #     and imported (definitions) and a bad range is refused (exit 1).
 set -euo pipefail
-. "$(dirname "$0")/../../deploy/lib.sh"
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/it_lib.sh"
 G=4242          # a gid nobody belongs to
 as() { # uid gid [supplementary gid] -- command...
 	local uid=$1 gid=$2 groups=$3; shift 4
@@ -89,12 +88,11 @@ chmod 0600 "$keys"
 tw_engine_start itkeys --keys "$keys" --mbufs 4095 --task-descriptors 4095 || fail "engine with keys"
 trap 'tw_engine_stop "$TW_BUILD/run/itkeys"' EXIT
 . "$TW_BUILD/run/itkeys/engine.env"
-kt() { tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" "$@"; }
-kt queue declare jobs >/dev/null
-rc=0; out=$(kt publish '' jobs add '[1,2]' --wait 5) || rc=$?
+twctl_ns queue declare jobs >/dev/null
+rc=0; out=$(twctl_ns publish '' jobs add '[1,2]' --wait 5) || rc=$?
 [ $rc -eq 1 ] && grep -q "NACK access-refused: frame MAC missing or wrong" <<<"$out" ||
 	fail "unsigned frame: exit $rc: $out"
-out=$(kt --key-file "$keys" --key-id 7 publish '' jobs add '[1,2]' --wait 5) ||
+out=$(twctl_ns --key-file "$keys" --key-id 7 publish '' jobs add '[1,2]' --wait 5) ||
 	fail "signed frame: $out"
 grep -q "SUCCESS 3" <<<"$out" || fail "signed frame result: $out"
 # the Python client signs the same way
@@ -108,9 +106,9 @@ c.close()' "$TW_ENGINE" "$keys" 2>&1) || fail "python client, signed: $out"
 [ "$out" = 7 ] || fail "python client, signed: $out"
 printf '7 ffeeddccbbaa99887766554433221100ffeeddccbbaa9988\n' >"$TW_DIR/wrongkey"
 chmod 0600 "$TW_DIR/wrongkey"
-rc=0; out=$(kt --key-file "$TW_DIR/wrongkey" --key-id 7 publish '' jobs add '[1,2]' --wait 5) || rc=$?
+rc=0; out=$(twctl_ns --key-file "$TW_DIR/wrongkey" --key-id 7 publish '' jobs add '[1,2]' --wait 5) || rc=$?
 [ $rc -eq 1 ] && grep -q "NACK access-refused" <<<"$out" || fail "wrong key: exit $rc: $out"
-rc=0; kt --key-file "$keys" --key-id 8 publish '' jobs add '[1,2]' 2>"$TW_DIR/err.txt" || rc=$?
+rc=0; twctl_ns --key-file "$keys" --key-id 8 publish '' jobs add '[1,2]' 2>"$TW_DIR/err.txt" || rc=$?
 [ $rc -eq 1 ] && grep -q "with the key file" "$TW_DIR/err.txt" || fail "unknown key id: $(cat "$TW_DIR/err.txt")"
 n=$("$TW_BUILD/twctl" --socket "$TW_SOCKET" status --json | tr -d ' \n' |
 	grep -o '"frames_refused_mac":[0-9]*' | tail -1 | cut -d: -f2)

@@ -16,15 +16,9 @@
 #  - libtaskwire (twctl), tw-worker and the Python client and worker do
 #    the round trip without their callers noticing.
 set -euo pipefail
-. "$(dirname "$0")/../../deploy/lib.sh"
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/it_lib.sh"
 
-tw() { tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" "$@"; }
-counter() {
-	"$TW_BUILD/twctl" --socket "$TW_SOCKET" status --json | tr -d ' \n' |
-		grep -o "\"$1\":[0-9]*" | tail -1 | cut -d: -f2
-}
-tw queue declare aq >/dev/null
+twctl_ns queue declare aq >/dev/null
 executed0=$(counter tasks_executed)
 
 out=$(tw_in_ns env TW_PYTHON_GEN="$TW_BUILD/python" PYTHONPATH="$TW_ROOT/clients/python" \
@@ -78,7 +72,7 @@ echo "ok: unproven sources got at most what they sent; proven ones ran everythin
 
 # 5. the clients' round trip, transparent: libtaskwire (twctl), the Python
 # client, tw-worker and the Python worker
-o=$(tw publish '' aq add '[2,3]' --wait 5) || fail "twctl: $o"
+o=$(twctl_ns publish '' aq add '[2,3]' --wait 5) || fail "twctl: $o"
 grep -q "SUCCESS 5" <<<"$o" || fail "twctl: $o"
 o=$(tw_in_ns env TW_PYTHON_GEN="$TW_BUILD/python" PYTHONPATH="$TW_ROOT/clients/python" \
 	timeout 60 /usr/bin/python3 - "$TW_ENGINE" <<'PY' 2>&1

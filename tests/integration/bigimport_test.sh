@@ -11,12 +11,9 @@
 #  4. a refused import (its last binding names a missing queue) changes
 #     nothing and says "nothing imported".
 set -euo pipefail
-. "$(dirname "$0")/../../deploy/lib.sh"
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/it_lib.sh"
 here=$(dirname "$0")
 py=/usr/bin/python3
-twctl() { "$TW_BUILD/twctl" --socket "$TW_SOCKET" "$@"; }
-publish() { tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" publish "$@"; }
 published() { twctl list queues | awk -v q="$1" '$1 == q { print $6 }'; }
 N=262144
 

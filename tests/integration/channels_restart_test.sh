@@ -10,8 +10,7 @@
 # group_send work once it is back. The driver asks for each step on its
 # output ("STEP stop", "STEP start") and waits for "ok" on its input.
 set -euo pipefail
-. "$(dirname "$0")/../../deploy/lib.sh"
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/it_lib.sh"
 
 stop_engine() {
 	# shellcheck disable=SC1091

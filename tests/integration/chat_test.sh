@@ -7,8 +7,7 @@
 # room's group_send and the everyone group's reached both pages through the
 # engine's exchanges and queues. Screenshots are kept in the test's folder.
 set -euo pipefail
-. "$(dirname "$0")/../../deploy/lib.sh"
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/it_lib.sh"
 root=$TW_ROOT
 chat=$root/examples/chat
 bash "$root/clients/python/build.sh" "$TW_BUILD/python" >/dev/null

@@ -16,14 +16,9 @@
 #     they would decode to;
 #  3. a length above the 4 MiB limit gets a message naming the limit.
 set -euo pipefail
-. "$(dirname "$0")/../../deploy/lib.sh"
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/it_lib.sh"
 here=$(dirname "$0")
 py=/usr/bin/python3
-twctl() { "$TW_BUILD/twctl" --socket "$TW_SOCKET" "$@"; }
-counter() { # name: a tw-control counter from `twctl status --json`
-	twctl status --json | $py -c 'import json,sys; print(json.load(sys.stdin)["control"].get(sys.argv[1], 0))' "$1"
-}
 now_ns() { date +%s%N; }
 
 stats() { # numbers on stdin -> "median max"
@@ -69,13 +64,13 @@ attack() { # label seconds idle-connections
 	[ "$tmax" -lt 1000 ] || fail "[$label] twctl max ${tmax} ms"
 }
 attack "stalling clients" 12 30
-rt=$(counter ctl_request_timeouts)
-pt=$(counter ctl_reply_timeouts)
+rt=$(control_counter ctl_request_timeouts)
+pt=$(control_counter ctl_reply_timeouts)
 echo "counted: ctl_request_timeouts $rt, ctl_reply_timeouts $pt"
 [ "$rt" -ge 2 ] || fail "partial requests not cut off (ctl_request_timeouts $rt)"
 [ "$pt" -ge 1 ] || fail "a client that never reads not cut off (ctl_reply_timeouts $pt)"
 attack "150 more connections than the limit" 6 150
-ev=$(counter ctl_evicted)
+ev=$(control_counter ctl_evicted)
 echo "counted: ctl_evicted $ev"
 [ "$ev" -ge 1 ] || fail "no connection made room past the limit (ctl_evicted $ev)"
 echo "ok: status served at once while hostile clients held the socket"
@@ -94,14 +89,14 @@ grep -q "decodes to more than" "$TW_DIR/argbomb.txt" || fail "no refusal: $(cat 
 after=$(hwm)
 echo "tw-control peak memory: $((before / 1024)) MiB before, $((after / 1024)) MiB after"
 [ $((after - before)) -lt $((200 * 1024)) ] || fail "peak memory grew by $(((after - before) / 1024)) MiB"
-[ "$(counter ctl_decode_over_budget)" -ge 1 ] || fail "not counted"
-[ "$(counter ctl_over_limits)" -ge 1 ] || fail "ctl_over_limits not counted"
+[ "$(control_counter ctl_decode_over_budget)" -ge 1 ] || fail "not counted"
+[ "$(control_counter ctl_over_limits)" -ge 1 ] || fail "ctl_over_limits not counted"
 echo "ok: a request that decodes to far more than it carries is refused, memory bounded"
 $py "$here/ctl_hostile.py" "$TW_SOCKET" manybind 262145 >"$TW_DIR/many.txt" 2>&1 || fail "manybind: $(cat "$TW_DIR/many.txt")"
 cat "$TW_DIR/many.txt"
 grep -q "definitions with 262145 bindings, above the limit of 262144" "$TW_DIR/many.txt" ||
 	fail "more bindings than the engine holds: $(cat "$TW_DIR/many.txt")"
-[ "$(counter ctl_over_limits)" -ge 1 ] || fail "ctl_over_limits not counted"
+[ "$(control_counter ctl_over_limits)" -ge 1 ] || fail "ctl_over_limits not counted"
 echo "ok: more bindings than the engine can hold are refused before decoding"
 
 # 3. a length above the limit
@@ -120,6 +115,6 @@ while True:
 print(data[4:].decode("utf-8", "replace"))
 EOF
 grep -q "above the 4194304-byte limit" "$TW_DIR/big.txt" || fail "message: $(cat "$TW_DIR/big.txt")"
-[ "$(counter ctl_too_large)" -ge 1 ] || fail "too large not counted"
+[ "$(control_counter ctl_too_large)" -ge 1 ] || fail "too large not counted"
 twctl status >/dev/null || fail "status after the attacks"
 echo "ok: a length above the limit is refused with a message"

@@ -24,9 +24,8 @@
 # prints "skip: ..." and passes. Every process it starts is stopped, every
 # profile removed.
 set -euo pipefail
-. "$(dirname "$0")/../../deploy/lib.sh"
+. "$(dirname "$0")/it_lib.sh"
 . "$TW_DIR/engine.env"
-fail() { echo "FAIL: $*"; exit 1; }
 CHROMIUM=/usr/bin/chromium
 if [ ! -x "$CHROMIUM" ]; then
 	echo "skip: chromium not installed"
@@ -36,7 +35,6 @@ fi
 token=$(cat "$TW_SOCKET.token") # task data and revoke need it
 host=${TW_METRICS%:*}
 port=${TW_METRICS##*:}
-pub() { tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" publish "$@"; }
 http() { # METHOD PATH -> the whole response (HTTP/1.0: no chunks, closed at the end)
 	exec 3<>"/dev/tcp/$host/$port"
 	printf '%s %s HTTP/1.0\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Length: 0\r\n\r\n' \
@@ -135,7 +133,7 @@ timeout 20 bash -c 'exec 3<>"/dev/tcp/$0/$1"
 follower=$!
 tw_wait_for_line "$TW_DIR/events.txt" "200 OK" "$follower" 5 || fail "GET /events: $(cat "$TW_DIR/events.txt")"
 sleep 0.3
-out=$(pub '' dashq add '[2,3]' --wait 5)
+out=$(publish '' dashq add '[2,3]' --wait 5)
 grep -q "SUCCESS 5" <<<"$out" || fail "add [2,3]: $out"
 id=$(awk '{print $2}' <<<"$out")
 for ((i = 0; i < 50; i++)); do
@@ -147,7 +145,7 @@ grep -q "^event: task-succeeded" "$TW_DIR/events.txt" && [ "$i" -lt 50 ] ||
 $(head -c 2000 "$TW_DIR/events.txt")"
 tw_stop_pid "$follower" || true
 follower=
-out=$(pub '' dashq add '[1,1]' --countdown 300)
+out=$(publish '' dashq add '[1,1]' --countdown 300)
 grep -q "ACK" <<<"$out" || fail "countdown publish: $out"
 sched=$(awk '{print $2}' <<<"$out")
 echo "ok: GET / is the page, /api/overview, /events (task-succeeded for $id)"

@@ -8,11 +8,8 @@
 #  4. an item refused by the engine mid-way: exit 1, the whole file rolled back;
 #  5. tw-control --definitions FILE imports at start.
 set -euo pipefail
-. "$(dirname "$0")/../../deploy/lib.sh"
+. "$(dirname "$0")/it_lib.sh"
 data=$(dirname "$0")/data
-twctl() { "$TW_BUILD/twctl" --socket "$TW_SOCKET" "$@"; }
-fail() { echo "FAIL: $*"; exit 1; }
-publish() { tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" publish "$@"; }
 published() { twctl list queues | awk -v q="$1" '$1 == q { print $6 }'; }
 
 # 1

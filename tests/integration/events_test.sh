@@ -11,10 +11,7 @@
 #  4. bad input: malformed ids (404), /ws without an upgrade (400), an
 #     unknown path (404), twctl events --count 0 (exit 2).
 set -euo pipefail
-. "$(dirname "$0")/../../deploy/lib.sh"
-twctl() { "$TW_BUILD/twctl" --socket "$TW_SOCKET" "$@"; }
-pub() { tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" publish "$@"; }
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/it_lib.sh"
 http() { /usr/bin/python3 "$TW_ROOT/tests/integration/http_client.py" "$@"; }
 . "$TW_DIR/engine.env"  # TW_METRICS: the HTTP address
 base=http://$TW_METRICS
@@ -25,13 +22,13 @@ twctl queue declare evq >/dev/null
 twctl events --timeout 6 >"$TW_DIR/events.txt" &
 ev=$!
 sleep 0.5
-id=$(pub '' evq add '[20,22]' --wait 5 | awk '{print $2}')
-fid=$(pub '' evq flaky '[1]' --wait 5 | awk '{print $2}')
+id=$(publish '' evq add '[20,22]' --wait 5 | awk '{print $2}')
+fid=$(publish '' evq flaky '[1]' --wait 5 | awk '{print $2}')
 echo '{"queue": "evq", "workflow": {"chord": {"header": [{"task": "add", "args": [1, 1]},
 	{"task": "add", "args": [2, 2]}], "body": {"task": "tsum"}}}}' >"$TW_DIR/chord.json"
 gid=$(tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" publish \
 	--workflow "$TW_DIR/chord.json" --wait 5 | awk '/^workflow/ {print $2}')
-rid=$(pub '' no-such-queue add '[1,1]' || true)
+rid=$(publish '' no-such-queue add '[1,1]' || true)
 rid=$(awk '{print $2}' <<<"$rid")
 sleep 2.5
 tw_stop_pid "$ev" || true
@@ -60,7 +57,7 @@ for kind in sse ws; do
 		>"$TW_DIR/$kind.txt" 2>&1 &
 	client=$!
 	tw_wait_for_line "$TW_DIR/$kind.txt" ready "$client" 10 || fail "$kind client did not connect"
-	sid=$(pub '' "ev$kind" add '[2,3]' --wait 5 | awk '{print $2}')
+	sid=$(publish '' "ev$kind" add '[2,3]' --wait 5 | awk '{print $2}')
 	wait "$client" || fail "$kind client: $(cat "$TW_DIR/$kind.txt")"
 	grep -q "^task-started $sid" "$TW_DIR/$kind.txt" || fail "$kind: no task-started: $(cat "$TW_DIR/$kind.txt")"
 	grep -q "^task-succeeded $sid 5" "$TW_DIR/$kind.txt" || fail "$kind: no task-succeeded: $(cat "$TW_DIR/$kind.txt")"
@@ -74,7 +71,7 @@ grep -q '"name":"evq"' <<<"$out" || fail "overview has no queue evq"
 grep -q '"tasks_executed":' <<<"$out" || fail "overview has no counters"
 out=$(http get "$base/api/tasks/$id")
 grep -q '"state":"SUCCESS".*"result":"42"' <<<"$out" || fail "task api: $out"
-sid=$(pub '' evq add '[1,1]' --countdown 30 | awk '{print $2}')
+sid=$(publish '' evq add '[1,1]' --countdown 30 | awk '{print $2}')
 http get "$base/api/tasks?status=scheduled" | grep -q "\"task_id\":\"$sid\"" || fail "scheduled list"
 out=$(http post "$base/api/tasks/$sid/revoke")
 [ "$(head -1 <<<"$out")" = 200 ] || fail "revoke: $out"

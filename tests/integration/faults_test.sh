@@ -17,10 +17,7 @@
 #    overrun is counted (solo_overruns).
 # engine options: --solo-max-us 4000000
 set -euo pipefail
-. "$(dirname "$0")/../../deploy/lib.sh"
-twctl() { "$TW_BUILD/twctl" --socket "$TW_SOCKET" "$@"; }
-fail() { echo "FAIL: $*"; exit 1; }
-counter() { twctl status --json | tr -d ' \n' | grep -o "\"$1\":[0-9]*" | tail -1 | cut -d: -f2; }
+. "$(dirname "$0")/it_lib.sh"
 . "$TW_DIR/engine.env"
 metric() {
 	local host=${TW_METRICS%:*} port=${TW_METRICS##*:}

@@ -15,20 +15,14 @@
 #  6. 70 event streams: 64 open, the rest 503, /metrics answers meanwhile;
 #  7. a connected /ws client does not hold tw-control's shutdown.
 set -euo pipefail
-. "$(dirname "$0")/../../deploy/lib.sh"
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/it_lib.sh"
 here=$(dirname "$0")
 py=/usr/bin/python3
-twctl() { "$TW_BUILD/twctl" --socket "$TW_SOCKET" "$@"; }
-publish() { tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" publish "$@"; }
 [ -n "${TW_METRICS:-}" ] || TW_METRICS=$(sed -n 's|^tw-control: metrics on http://\(.*\)/metrics$|\1|p' "$TW_DIR/control.log")
 host=${TW_METRICS%:*}
 port=${TW_METRICS##*:}
 base=http://$TW_METRICS
 raw() { $py "$here/http_hostile.py" "$host" "$port" raw "$1"; }
-counter() {
-	twctl status --json | $py -c 'import json,sys; print(json.load(sys.stdin)["control"].get(sys.argv[1], 0))' "$1"
-}
 http() { $py "$here/http_client.py" "$@"; }
 
 # 1. the token
@@ -53,7 +47,7 @@ id=$(awk '{print $2}' <<<"$out")
 for open in /metrics / /api/overview; do
 	[ "$(TW_HTTP_TOKEN= http get "$base$open" | sed -n 1p)" = 200 ] || fail "$open not open"
 done
-[ "$(counter http_unauthorized)" -ge 4 ] || fail "401s not counted"
+[ "$(control_counter http_unauthorized)" -ge 4 ] || fail "401s not counted"
 echo "ok: task data and revoke need the token; metrics, page and overview stay open"
 
 # 2. Host and Origin
@@ -65,7 +59,7 @@ st=$(raw $'GET /api/overview HTTP/1.0\nHost: '"$TW_METRICS"$'\nOrigin: http://'"
 [[ $st == *" 200 "* ]] || fail "our own Origin: $st"
 st=$(raw $'GET /metrics HTTP/1.0\nHost: evil.example\n\n')
 [[ $st == *" 200 "* ]] || fail "/metrics with another Host: $st"
-[ "$(counter http_bad_host)" -ge 1 ] && [ "$(counter http_bad_origin)" -ge 1 ] || fail "not counted"
+[ "$(control_counter http_bad_host)" -ge 1 ] && [ "$(control_counter http_bad_origin)" -ge 1 ] || fail "not counted"
 echo "ok: foreign Host and Origin refused (403), /metrics open"
 
 # 3. the WebSocket handshake
@@ -74,7 +68,7 @@ st=$(raw $'GET /ws HTTP/1.1\nHost: '"$TW_METRICS"$'\nUpgrade: websocket\nSec-Web
 [[ $st == *" 400 "* ]] || fail "upgrade without Connection: Upgrade: $st"
 st=$(raw $'GET /ws HTTP/1.1\nHost: '"$TW_METRICS"$'\nUpgrade: websocket\nConnection: keep-alive, Upgrade\nSec-WebSocket-Key: '"$key"$'\nSec-WebSocket-Version: 99\nAuthorization: Bearer '"$token"$'\n\n')
 [[ $st == *" 426 "* ]] || fail "Sec-WebSocket-Version 99: $st"
-[ "$(counter http_ws_bad_handshake)" -ge 2 ] || fail "not counted"
+[ "$(control_counter http_ws_bad_handshake)" -ge 2 ] || fail "not counted"
 echo "ok: RFC 6455 handshake checked (400, 426)"
 
 # 4. invalid UTF-8 in a task name: still valid JSON
@@ -103,11 +97,11 @@ slow() { # label connections seconds
 		fail "[$1] /metrics median $med ms, max $max ms"
 }
 slow "20 slow clients" 20 9
-to=$(counter http_header_timeouts)
+to=$(control_counter http_header_timeouts)
 echo "counted: http_header_timeouts $to"
 [ "$to" -ge 10 ] || fail "slow clients not cut off at their header deadline ($to)"
 slow "300 slow clients" 300 6
-ev=$(counter http_evicted)
+ev=$(control_counter http_evicted)
 echo "counted: http_evicted $ev"
 [ "$ev" -ge 1 ] || fail "no slow client made room for a new one"
 echo "ok: /metrics answered while slow clients trickled headers; they were cut off"
@@ -116,7 +110,7 @@ echo "ok: /metrics answered while slow clients trickled headers; they were cut o
 out=$($py "$here/http_hostile.py" "$host" "$port" streams 70 "$token") || fail "streams: $out"
 echo "$out"
 [[ $out == "streams: 64 open, 6 refused 503, 0 other;"* ]] || fail "stream budget: $out"
-[ "$(counter http_streams_refused)" -ge 6 ] || fail "503s not counted"
+[ "$(control_counter http_streams_refused)" -ge 6 ] || fail "503s not counted"
 echo "ok: 64 streams at most, /metrics served meanwhile"
 
 # 7. shutdown with a WebSocket client connected (the streams above close

@@ -6,9 +6,7 @@
 #  2. tw-dataplane killed with SIGKILL: tw-control notices and exits
 #     within 5 s instead of spinning as an orphan secondary.
 set -euo pipefail
-. "$(dirname "$0")/../../deploy/lib.sh"
-twctl() { "$TW_BUILD/twctl" --socket "$TW_SOCKET" "$@"; }
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/it_lib.sh"
 
 twctl queue declare life >/dev/null
 twctl exchange declare life.x direct >/dev/null

@@ -10,10 +10,7 @@
 # result (the adds checked for correctness), none lost, and the engine
 # must have run each task once.
 set -euo pipefail
-. "$(dirname "$0")/../../deploy/lib.sh"
-twctl() { "$TW_BUILD/twctl" --socket "$TW_SOCKET" "$@"; }
-fail() { echo "FAIL: $*"; exit 1; }
-counter() { twctl status --json | tr -d ' \n' | grep -o "\"$1\":[0-9]*" | tail -1 | cut -d: -f2; }
+. "$(dirname "$0")/it_lib.sh"
 N=3000
 
 twctl queue declare lossq >/dev/null

@@ -5,9 +5,8 @@
 # 404 elsewhere.
 # engine options: --solo-max-us 2000
 set -euo pipefail
-. "$(dirname "$0")/../../deploy/lib.sh"
+. "$(dirname "$0")/it_lib.sh"
 . "$TW_DIR/engine.env"
-fail() { echo "FAIL: $*"; exit 1; }
 get() { # path -> whole HTTP response
 	local host=${TW_METRICS%:*} port=${TW_METRICS##*:}
 	exec 3<>"/dev/tcp/$host/$port"
@@ -52,17 +51,15 @@ done
 
 # per exchange (published, routed, unroutable) and per queue NACKs by
 # reason and dead-lettered tasks
-twctl() { "$TW_BUILD/twctl" --socket "$TW_SOCKET" "$@"; }
-pub() { tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" publish "$@"; }
 twctl exchange declare mx direct >/dev/null
 twctl queue declare mq --max-length 1 --dead-letter-exchange mx \
 	--dead-letter-routing-key dead >/dev/null
 twctl queue declare mdead >/dev/null
 twctl bind mx mq work >/dev/null
 twctl bind mx mdead dead >/dev/null
-pub mx work noop >/dev/null              # routed
-pub mx nowhere noop >/dev/null || true   # unroutable: NACK
-pub mx nowhere noop >/dev/null || true
+publish mx work noop >/dev/null              # routed
+publish mx nowhere noop >/dev/null || true   # unroutable: NACK
+publish mx nowhere noop >/dev/null || true
 [ "$(metric 'taskwire_exchange_published_total{exchange="mx"}')" -ge 3 ] ||
 	fail "exchange published: $(get /metrics | grep 'exchange="mx"')"
 [ "$(metric 'taskwire_exchange_unroutable_total{exchange="mx"}')" -eq 2 ] || fail "exchange unroutable"
@@ -79,14 +76,14 @@ assert x["mx"]["published"] == x["mx"]["routed"] + x["mx"]["unroutable"], x["mx"
 # queue-full, counted on mq
 full=0
 for i in $(seq 1 50); do
-	pub mx work sleep_us '[2000]' >/dev/null 2>&1 || { full=1; break; }
+	publish mx work sleep_us '[2000]' >/dev/null 2>&1 || { full=1; break; }
 done
 nacked=$(metric 'taskwire_queue_nacked_total{queue="mq",reason="queue-full"}')
 [ "$full" -eq 0 ] || [ "$nacked" -ge 1 ] || fail "queue-full NACK not counted per queue"
 [ "$(metric 'taskwire_queue_nacked_total{queue="mq",reason="no-resources"}')" = 0 ] ||
 	fail "no-resources NACKs per queue"
 # a task out of retries is dead-lettered out of mq: counted there
-pub mx work fail --max-retries 1 --autoretry --wait 5 >/dev/null 2>&1 || true
+publish mx work fail --max-retries 1 --autoretry --wait 5 >/dev/null 2>&1 || true
 for i in $(seq 1 50); do
 	[ "$(metric 'taskwire_queue_dead_lettered_total{queue="mq"}')" -ge 1 ] && break
 	sleep 0.1

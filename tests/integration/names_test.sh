@@ -11,9 +11,7 @@
 #  3. a valid non-ASCII name works everywhere it appears: list --json,
 #     definitions export, /metrics (still valid UTF-8).
 set -euo pipefail
-. "$(dirname "$0")/../../deploy/lib.sh"
-fail() { echo "FAIL: $*"; exit 1; }
-twctl() { "$TW_BUILD/twctl" --socket "$TW_SOCKET" "$@"; }
+. "$(dirname "$0")/it_lib.sh"
 py=/usr/bin/python3
 refused() { # expected-message twctl-args...: exit 1 with that message
 	local want=$1 rc=0; shift

@@ -15,9 +15,7 @@
 #    never run dry and RSS does not grow past its start plus a margin;
 #  - afterwards the engine runs plain noop tasks at the rate it had before.
 set -euo pipefail
-. "$(dirname "$0")/../../deploy/lib.sh"
-twctl() { "$TW_BUILD/twctl" --socket "$TW_SOCKET" "$@"; }
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/it_lib.sh"
 field() { grep -o "\"$1\": [0-9.]*" "$2" | awk '{ print $2 }'; }
 # pool figures: "mbufs": {"free": F, "total": T} (and "tasks" likewise)
 pool() { twctl status --json | /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['$1']['$2'])"; }

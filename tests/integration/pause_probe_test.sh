@@ -8,8 +8,7 @@
 # Bad input: usage errors exit 2 with the usage line; a CPU that does not
 # exist exits 1 naming it. Nothing is left running (run.sh checks).
 set -euo pipefail
-. "$(dirname "$0")/../../deploy/lib.sh"
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/it_lib.sh"
 probe() { timeout 30 "$TW_BUILD/tw-pause-probe" "$@"; } # a hang fails here, not at run.sh's limit
 field() { grep -o "\"$2\": [0-9-]*" <<<"$1" | head -1 | awk '{ print $2 }'; }
 

@@ -14,8 +14,7 @@
 #     refused at start with a message; more io lcores than fit leave one
 #     worker (said in the plan).
 set -euo pipefail
-. "$(dirname "$0")/../../deploy/lib.sh"
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/it_lib.sh"
 outer=$TW_DIR
 id="it${TW_IT_TAG:-}pipe2"
 lcores="--lcores 0@0,1@1,2@1,3@0,4@1"
@@ -47,7 +46,6 @@ log=$dir/dataplane.log
 grep -q "taking 4, all polled" "$log" || fail "RX queues not logged: $(grep -i queue "$log")"
 echo "ok: plan of 2 io and 2 worker lcores, the TAP port's 4 RX queues all polled"
 
-twctl() { "$TW_BUILD/twctl" --socket "$TW_SOCKET" "$@"; }
 twctl queue declare bench >/dev/null
 
 # 2. twelve publishers at once

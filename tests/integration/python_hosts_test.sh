@@ -12,8 +12,7 @@
 #     dies with it, and the render is delivered again to the other GPU
 #     worker once the lease runs out; it ran twice in all, one result.
 set -euo pipefail
-. "$(dirname "$0")/../../deploy/lib.sh"
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/it_lib.sh"
 root=$TW_ROOT
 gpu="tw-${TW_IT_TAG:-}gpuhost"
 link0=twv-${TW_IT_TAG:-}gpu0
@@ -46,7 +45,6 @@ ip netns exec "$gpu" ip addr add 10.79.0.2/24 dev "$link1"
 ip netns exec "$gpu" ip link set "$link1" up
 ip netns exec "$gpu" ip route add default via 10.79.0.1
 
-twctl() { "$TW_BUILD/twctl" --socket "$TW_SOCKET" "$@"; }
 for q in local gpu; do twctl queue declare "$q" >/dev/null; done
 
 # worker NS QUEUE ARGS...: a worker in namespace NS, its log in $TW_DIR

@@ -9,8 +9,7 @@
 #  - a frame signed 1 hour ago, or with no sent_us, is refused;
 #  - every refusal is counted (frames_refused_replay).
 set -euo pipefail
-. "$(dirname "$0")/../../deploy/lib.sh"
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/it_lib.sh"
 
 keys=$TW_DIR/replay-keys
 printf '9 00112233445566778899aabbccddeeff0123456789abcdef\n' >"$keys"
@@ -22,13 +21,8 @@ tw_engine_start "$id" --keys "$keys" --replay-window-s 5 --mbufs 4095 --task-des
 	fail "engine with keys"
 trap 'tw_engine_stop "$TW_BUILD/run/$id"' EXIT
 . "$TW_BUILD/run/$id/engine.env"
-kt() { tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" "$@"; }
-counter() {
-	"$TW_BUILD/twctl" --socket "$TW_SOCKET" status --json | tr -d ' \n' |
-		grep -o "\"$1\":[0-9]*" | tail -1 | cut -d: -f2
-}
-kt queue declare rq >/dev/null
-out=$(kt --key-file "$keys" --key-id 9 publish '' rq add '[1,2]' --wait 5) || fail "twctl signed: $out"
+twctl_ns queue declare rq >/dev/null
+out=$(twctl_ns --key-file "$keys" --key-id 9 publish '' rq add '[1,2]' --wait 5) || fail "twctl signed: $out"
 grep -q "SUCCESS 3" <<<"$out" || fail "twctl signed: $out"
 
 # A publisher of raw frames: each line of the report is what one send got

@@ -14,11 +14,8 @@
 #     CLEAN=1) keeps the last run's store: a result stored before is still
 #     there; without it the store starts empty.
 set -euo pipefail
-. "$(dirname "$0")/../../deploy/lib.sh"
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/it_lib.sh"
 py=/usr/bin/python3
-twctl() { "$TW_BUILD/twctl" --socket "$TW_SOCKET" "$@"; }
-publish() { tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" publish "$@"; }
 field() {
 	twctl status --json | $py -c 'import json,sys; print(json.load(sys.stdin)["control"].get(sys.argv[1], 0))' "$1"
 }

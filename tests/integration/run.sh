@@ -19,8 +19,9 @@ engine_options() {
 # One test: engine up, run, engine down. @return 0 pass, 1 fail, 124 the
 # test hung (killed by its time limit).
 run_one() {
-	local bin=$1 name id log main_cpu result rc
+	local bin=$1 name id log main_cpu result rc t0
 	name=$(basename "$bin")
+	t0=$SECONDS
 	# TW_IT_TAG: a few letters that keep engines of two checkouts tested at
 	# once on one machine apart (namespace, file prefix, interface)
 	id="it${TW_IT_TAG:-}${name%_test*}"
@@ -50,7 +51,7 @@ run_one() {
 		result=FAIL
 	fi
 	if [ "$result" = PASS ]; then
-		echo "PASS $name"
+		echo "PASS $name ($((SECONDS - t0)) s)"
 		return 0
 	fi
 	if [ $rc -eq 124 ]; then
@@ -58,7 +59,7 @@ run_one() {
 		sed 's/^/    /' "$log"
 		return 124
 	fi
-	echo "FAIL $name; its output:"
+	echo "FAIL $name ($((SECONDS - t0)) s); its output:"
 	sed 's/^/    /' "$log"
 	echo "    --- dataplane log:"
 	sed 's/^/    /' "$TW_DIR/dataplane.log"

@@ -12,11 +12,8 @@
 #     beyond it are refused and counted, twctl status says store_full and
 #     how much of the map is used, and tw-control keeps serving.
 set -euo pipefail
-. "$(dirname "$0")/../../deploy/lib.sh"
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/it_lib.sh"
 py=/usr/bin/python3
-twctl() { "$TW_BUILD/twctl" --socket "$TW_SOCKET" "$@"; }
-publish() { tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" publish "$@"; }
 status_json() { twctl status --json; }
 field() { # section name
 	status_json | $py -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]].get(sys.argv[2], 0))' "$1" "$2"

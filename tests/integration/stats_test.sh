@@ -3,9 +3,7 @@
 # per second above zero, the queue's publish rate, the lcore's busy
 # share), and --watch --count redraws the given number of times.
 set -euo pipefail
-. "$(dirname "$0")/../../deploy/lib.sh"
-fail() { echo "FAIL: $*"; exit 1; }
-twctl() { "$TW_BUILD/twctl" --socket "$TW_SOCKET" "$@"; }
+. "$(dirname "$0")/it_lib.sh"
 
 twctl queue declare statq >/dev/null
 # `ip netns exec` execs the bench, so $! is the bench itself and the kill

@@ -18,10 +18,7 @@
 #  9. threads pool: blocking tasks on threads, hard time limit;
 # 10. rate limits changed live, enforced without dropping tasks.
 set -euo pipefail
-. "$(dirname "$0")/../../deploy/lib.sh"
-twctl() { "$TW_BUILD/twctl" --socket "$TW_SOCKET" "$@"; }
-pub() { tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" publish "$@"; }
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/it_lib.sh"
 now_ms() { date +%s%3N; }
 id_of() { awk '{print $2}' <<<"$1"; }
 # `twctl result` exits 1 for any state but SUCCESS: keep the text, not the status
@@ -31,31 +28,31 @@ twctl queue declare jobs >/dev/null
 
 # 1. countdown: the result comes no earlier than the countdown
 t0=$(now_ms)
-out=$(pub '' jobs add '[2,5]' --countdown 0.8 --wait 5)
+out=$(publish '' jobs add '[2,5]' --countdown 0.8 --wait 5)
 t1=$(now_ms)
 grep -q "SUCCESS 7" <<<"$out" || fail "countdown: $out"
 [ $((t1 - t0)) -ge 800 ] || fail "countdown 0.8 s ran after $((t1 - t0)) ms"
 eta=$(date -u -d "@$(($(date +%s) + 2))" +%Y-%m-%dT%H:%M:%SZ)
-out=$(pub '' jobs add '[1,2]' --eta "$eta" --wait 5)
+out=$(publish '' jobs add '[1,2]' --eta "$eta" --wait 5)
 grep -q "SUCCESS 3" <<<"$out" || fail "eta: $out"
 [ "$(date +%s)" -ge "$(date -u -d "$eta" +%s)" ] || fail "eta $eta: ran early"
 echo "ok: countdown $((t1 - t0)) ms for 800 ms, eta"
 
 # 2. expires before the countdown ends: EXPIRED, not run
-out=$(pub '' jobs add '[1,1]' --countdown 0.5 --expires 0.1 --wait 5 || true)
+out=$(publish '' jobs add '[1,1]' --countdown 0.5 --expires 0.1 --wait 5 || true)
 grep -q "EXPIRED expired before a worker took it" <<<"$out" || fail "expires: $out"
 echo "ok: expires"
 
 # 3. retries
-out=$(pub '' jobs flaky '[3]' --wait 5)
+out=$(publish '' jobs flaky '[3]' --wait 5)
 grep -q "SUCCESS 3" <<<"$out" || fail "flaky [3] (3 retries allowed): $out"
 id=$(id_of "$out")
 res "$id" | grep -q "SUCCESS flaky 3 (retries 3)" || fail "retries in the store: $(res "$id")"
-out=$(pub '' jobs flaky '[9]' --wait 5 || true)
+out=$(publish '' jobs flaky '[9]' --wait 5 || true)
 grep -q "FAILURE retries exhausted (3 of 3): flaky: attempt 4 of 10 failed" <<<"$out" ||
 	fail "exhausted: $out"
 t0=$(now_ms)
-out=$(pub '' jobs fail '[]' --max-retries 3 --retry-countdown 100ms --retry-backoff --autoretry --wait 5 || true)
+out=$(publish '' jobs fail '[]' --max-retries 3 --retry-countdown 100ms --retry-backoff --autoretry --wait 5 || true)
 t1=$(now_ms)
 grep -q "FAILURE retries exhausted (3 of 3): fail:" <<<"$out" || fail "autoretry: $out"
 # backoff: 100 + 200 + 400 ms between the attempts
@@ -63,7 +60,7 @@ grep -q "FAILURE retries exhausted (3 of 3): fail:" <<<"$out" || fail "autoretry
 echo "ok: retries, exhaustion, autoretry with backoff ($((t1 - t0)) ms for >= 700)"
 
 # 4. revoke
-out=$(pub '' jobs add '[4,4]' --countdown 30)
+out=$(publish '' jobs add '[4,4]' --countdown 30)
 id=$(id_of "$out")
 twctl list tasks | grep -q "$id  scheduled  add" || fail "not listed as scheduled: $(twctl list tasks)"
 res "$id" | grep -q "PENDING add \[scheduled\]" || fail "scheduled result: $(res "$id")"
@@ -83,14 +80,14 @@ rc=0; twctl revoke not-hex 2>/dev/null || rc=$?
 echo "ok: revoke of a scheduled task, unknown and finished ids refused"
 
 # 5. result store
-out=$(pub '' jobs progress '[3]' --wait 5)
+out=$(publish '' jobs progress '[3]' --wait 5)
 id=$(id_of "$out")
 res "$id" | grep -q "SUCCESS progress 3" || fail "progress final: $(res "$id")"
-out=$(pub '' jobs add '[5,5]' --ignore-result --wait 5)
+out=$(publish '' jobs add '[5,5]' --ignore-result --wait 5)
 grep -q "SUCCESS 10" <<<"$out" || fail "ignore_result: the publisher still gets it: $out"
 id=$(id_of "$out")
 res "$id" | grep -q "PENDING" || fail "ignore_result kept in the store: $(res "$id")"
-out=$(pub '' jobs echo '"keep me"' --wait 5)
+out=$(publish '' jobs echo '"keep me"' --wait 5)
 kept=$(id_of "$out")
 twctl --json result "$kept" | tr -d ' ' | grep -q '"state":"SUCCESS"' || fail "result --json"
 tw_stop_pid "$TW_CTL_PID" || fail "tw-control did not stop"
@@ -147,13 +144,13 @@ rc=0; twctl schedule remove tick 2>/dev/null || rc=$?
 echo "ok: schedules (every, cron, results, restart: $n runs in 1 s, bad cron refused)"
 
 # 7. bad input
-rc=0; pub '' jobs add '[1,1]' --countdown -5 2>"$TW_DIR/err.txt" || rc=$?
+rc=0; publish '' jobs add '[1,1]' --countdown -5 2>"$TW_DIR/err.txt" || rc=$?
 [ $rc -eq 2 ] && grep -q "negative duration" "$TW_DIR/err.txt" || fail "negative countdown: rc $rc $(cat "$TW_DIR/err.txt")"
-rc=0; pub '' jobs add '[1,1]' --eta tomorrow 2>"$TW_DIR/err.txt" || rc=$?
+rc=0; publish '' jobs add '[1,1]' --eta tomorrow 2>"$TW_DIR/err.txt" || rc=$?
 [ $rc -eq 2 ] && grep -q "not unix seconds" "$TW_DIR/err.txt" || fail "bad eta: rc $rc"
-rc=0; pub '' jobs add '[1,1]' --autoretry 2>"$TW_DIR/err.txt" || rc=$?
+rc=0; publish '' jobs add '[1,1]' --autoretry 2>"$TW_DIR/err.txt" || rc=$?
 [ $rc -eq 2 ] && grep -q "need --max-retries" "$TW_DIR/err.txt" || fail "retry options alone: rc $rc"
-out=$(pub '' jobs no.such.task '[]' --wait 5 || true)
+out=$(publish '' jobs no.such.task '[]' --wait 5 || true)
 grep -q "FAILURE unknown task 'no.such.task'" <<<"$out" || fail "unknown task: $out"
 echo "ok: bad input refused with messages"
 
@@ -178,14 +175,14 @@ trap 'tw_engine_stop "$TW_BUILD/run/ittaskplug"' EXIT
 . "$TW_BUILD/run/ittaskplug/engine.env"
 twctl queue declare jobs >/dev/null
 twctl queue declare words >/dev/null
-out=$(pub '' jobs example.wordcount 'the quick brown fox' --wait 5)
+out=$(publish '' jobs example.wordcount 'the quick brown fox' --wait 5)
 grep -q "SUCCESS 4" <<<"$out" || fail "plugin wordcount: $out"
-out=$(pub '' jobs example.countdown '5' --wait 5)
+out=$(publish '' jobs example.countdown '5' --wait 5)
 grep -q 'SUCCESS "liftoff"' <<<"$out" || fail "plugin countdown: $out"
-out=$(pub '' jobs example.fetch_flaky '' --wait 5)
+out=$(publish '' jobs example.fetch_flaky '' --wait 5)
 grep -q 'SUCCESS "fetched"' <<<"$out" || fail "plugin retries: $out"
 res "$(id_of "$out")" | grep -q "(retries 2)" || fail "plugin retry count"
-out=$(pub '' jobs example.fanout 'a b c' --wait 5)
+out=$(publish '' jobs example.fanout 'a b c' --wait 5)
 grep -q "SUCCESS 3" <<<"$out" || fail "plugin fanout: $out"
 for ((i = 0; i < 50; i++)); do
 	n=$(twctl status --json | tr -d ' \n' | grep -o '"tasks_published_by_tasks":[0-9]*' | tail -1 | cut -d: -f2)
@@ -207,15 +204,15 @@ echo "ok: the script -> scenes -> shots -> collect pipeline"
 
 # 9. threads pool: a sleeping task does not hold the lcore; the hard time
 #    limit fails a stuck task and replaces its thread
-pub '' jobs sleep_us '[1500000]' >/dev/null
+publish '' jobs sleep_us '[1500000]' >/dev/null
 t0=$(now_ms)
-out=$(pub '' jobs add '[1,1]' --wait 5)
+out=$(publish '' jobs add '[1,1]' --wait 5)
 t1=$(now_ms)
 grep -q "SUCCESS 2" <<<"$out" || fail "add while a thread sleeps: $out"
 [ $((t1 - t0)) -lt 1000 ] || fail "add waited $((t1 - t0)) ms behind a sleeping thread task"
-out=$(pub '' jobs sleep_us '[100000]' --wait 5)
+out=$(publish '' jobs sleep_us '[100000]' --wait 5)
 grep -q "SUCCESS" <<<"$out" || fail "thread task: $out"
-out=$(pub '' jobs sleep_us '[2000000]' --wait 5 || true)
+out=$(publish '' jobs sleep_us '[2000000]' --wait 5 || true)
 grep -q "FAILURE hard time limit of 300 ms exceeded" <<<"$out" || fail "hard time limit: $out"
 twctl list workers | grep -Eq "sleep_us +threads +- +300 ms" || fail "list workers: $(twctl list workers)"
 twctl --json list workers | tr -d ' \n' | grep -q '"abandoned":[12]' || fail "abandoned count"
@@ -224,8 +221,8 @@ echo "ok: threads pool, hard time limit"
 # 10. rate limit set live: 21 adds at 10/s take about 2 s, none dropped
 twctl rate-limit add 10/s >/dev/null || fail "rate-limit"
 t0=$(now_ms)
-for i in $(seq 1 20); do pub '' jobs add "[$i,1]" >/dev/null; done
-out=$(pub '' jobs add '[0,0]' --wait 10)
+for i in $(seq 1 20); do publish '' jobs add "[$i,1]" >/dev/null; done
+out=$(publish '' jobs add '[0,0]' --wait 10)
 t1=$(now_ms)
 grep -q "SUCCESS 0" <<<"$out" || fail "rate limited add: $out"
 [ $((t1 - t0)) -ge 1800 ] || fail "21 adds at 10/s took $((t1 - t0)) ms"

@@ -4,8 +4,7 @@
 # /taskwire/queues from the running tw-dataplane, and they agree with
 # what was published and with `twctl status`.
 set -euo pipefail
-. "$(dirname "$0")/../../deploy/lib.sh"
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/it_lib.sh"
 tel() { echo "$1" | /usr/bin/python3 /usr/bin/dpdk-telemetry.py -f "$TW_PREFIX" 2>&1; }
 
 "$TW_BUILD/twctl" --socket "$TW_SOCKET" queue declare telq >/dev/null

@@ -14,17 +14,11 @@
 #     the API; the task list and revoke stay closed to it (403 from the
 #     page's origin, 401 without one); a foreign Origin without one (403).
 set -euo pipefail
-. "$(dirname "$0")/../../deploy/lib.sh"
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/it_lib.sh"
 here=$(dirname "$0")
 py=/usr/bin/python3
-twctl() { "$TW_BUILD/twctl" --socket "$TW_SOCKET" "$@"; }
-publish() { tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" publish "$@"; }
 [ -n "${TW_METRICS:-}" ] || TW_METRICS=$(sed -n 's|^tw-control: metrics on http://\(.*\)/metrics$|\1|p' "$TW_DIR/control.log")
 base=http://$TW_METRICS
-counter() {
-	twctl status --json | $py -c 'import json,sys; print(json.load(sys.stdin)["control"].get(sys.argv[1], 0))' "$1"
-}
 export TW_SOCKET TW_METRICS
 
 twctl queue declare vq >/dev/null
@@ -62,9 +56,9 @@ echo "ok: Chromium showed the task's end on the shop's page, read from tw-contro
 
 out=$(publish "" vq add '[1,2]' --wait 5) || fail "publish: $out"
 other=$(awk '{print $2}' <<<"$out")
-before=$(counter http_view_refused)
+before=$(control_counter http_view_refused)
 timeout 30 $py "$here/view_follow.py" refused "$base" "$id" "$other" || fail "refused"
-after=$(counter http_view_refused)
+after=$(control_counter http_view_refused)
 [ $((after - before)) -ge 7 ] || fail "view refusals counted $((after - before)), want >= 7"
-[ "$(counter http_view_ok)" -ge 4 ] || fail "view admissions not counted"
-echo "ok: $((after - before)) view-token refusals counted, $(counter http_view_ok) admissions"
+[ "$(control_counter http_view_ok)" -ge 4 ] || fail "view admissions not counted"
+echo "ok: $((after - before)) view-token refusals counted, $(control_counter http_view_ok) admissions"

@@ -12,9 +12,7 @@
 #  3. workflows whose steps all run in tw-worker: a chain (results passed
 #     along) and a chord (the callback gets the members' results).
 set -euo pipefail
-. "$(dirname "$0")/../../deploy/lib.sh"
-fail() { echo "FAIL: $*"; exit 1; }
-twctl() { "$TW_BUILD/twctl" --socket "$TW_SOCKET" "$@"; }
+. "$(dirname "$0")/it_lib.sh"
 json() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 counter() { twctl status --json | json "d['counters']['$1']"; }
 pids=()

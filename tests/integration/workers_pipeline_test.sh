@@ -6,8 +6,7 @@
 # other are handed to it (a TAP port steers a flow to the queue it last
 # sent on, so one consumer's frames arrive on both).
 set -euo pipefail
-. "$(dirname "$0")/../../deploy/lib.sh"
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/it_lib.sh"
 id="it${TW_IT_TAG:-}wkpipe"
 # Known bug, open: under AddressSanitizer a two-io-lcore engine keeps
 # consumers a test closed (listed, seen again and again) and a duplicate

@@ -17,10 +17,8 @@
 #  7. bad input: a malformed workflow file, unknown keys, an empty group,
 #     a chord without a body (exit 1 with a message naming the problem).
 set -euo pipefail
-. "$(dirname "$0")/../../deploy/lib.sh"
-twctl() { "$TW_BUILD/twctl" --socket "$TW_SOCKET" "$@"; }
+. "$(dirname "$0")/it_lib.sh"
 wf() { tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" publish --workflow "$@"; }
-fail() { echo "FAIL: $*"; exit 1; }
 res() { twctl result "$@" || true; }
 counter() { twctl status | awk -v n="$1" '{ for (i = 1; i < NF; i++) if ($i == n) print $(i + 1) }'; }
 W=$TW_DIR/wf
