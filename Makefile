@@ -276,9 +276,12 @@ fuzz: deps fuzz-build
 run: deps all
 	@bash deploy/run-demo.sh
 
-# make test T=NAME: one test of any kind (tests/select.sh)
-test: deps all fuzz-build
-	@bash tests/run-all.sh
+# make test T=NAME: one test of any kind (tests/select.sh). The fuzz
+# harnesses carry ASan and UBSan in every build, so a sanitized run
+# (SANITIZE=...) would only build and run the same binaries again: it
+# leaves them to the plain run.
+test: deps all $(if $(SANITIZE),,fuzz-build)
+	@TW_SANITIZED=$(SANITIZE) bash tests/run-all.sh
 
 unit-test: all
 	@bash tests/run-unit.sh
