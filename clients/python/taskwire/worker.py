@@ -309,8 +309,18 @@ def _decode_args(data):
     return (v,), {}
 
 
+def _describe(exc, how=str):
+    """str(exc) (or repr), or a stand-in when the exception's own method
+    raises: the task's outcome must still be acked (an exception escaping
+    here would leave its delivery unacked, to be run again and again)."""
+    try:
+        return how(exc)
+    except Exception:  # noqa: BLE001 - whatever the task's class does
+        return "<%s: %s() failed>" % (type(exc).__name__, how.__name__)
+
+
 def _failure_text(exc):
-    return "%s: %s\n%s" % (type(exc).__name__, exc,
+    return "%s: %s\n%s" % (type(exc).__name__, _describe(exc),
                           "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
 
 
@@ -442,7 +452,7 @@ class Worker:
 
     def _retry(self, d, task, countdown, exc, start):
         log.info("Task %s[%016x] retry in %ss: %r", task.name, d.task.id, countdown, exc)
-        self.consumer.ack(d.delivery_tag, "RETRY", error=repr(exc) if exc else "retry",
+        self.consumer.ack(d.delivery_tag, "RETRY", error=_describe(exc, repr) if exc else "retry",
                           countdown_ms=int(float(countdown) * 1000),
                           max_retries=task.max_retries or 0,
                           runtime_ns=time.monotonic_ns() - start)

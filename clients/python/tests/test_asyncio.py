@@ -3,13 +3,14 @@ waiting coroutines: no thread per waiting task) and the asyncio pool
 (-P asyncio: many `async def` tasks at once in one worker process)."""
 import asyncio
 import os
+import subprocess
 import sys
 import time
 
 import pytest
 
 import taskwire
-from test_worker import QUEUE, start_worker, stop
+from test_worker import assert_unprintable_fails, start_worker, stop
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "workerapp"))
 
@@ -79,18 +80,45 @@ def test_await_group_and_mixed_sync_tasks(aio_queue):
 
 
 @pytest.mark.engine
-def test_a_coroutine_that_never_awaits_costs_the_process(aio_queue):
-    """The watchdog ends a worker whose loop is held past a task's hard
-    limit (exit 70); the task's delivery is given again when its lease
-    runs out (not awaited here: it would spin again)."""
+def test_an_unprintable_exception_is_a_failure(aio_queue):
+    assert_unprintable_fails(aio_queue)
+
+
+def _counters(app):
+    """The engine's counters (tw-control's status), by name."""
+    from taskwire._proto import control
+    status = app.client.control.call(control.Request(status=control.StatusRequest())).status
+    return {c.name: c.value for c in status.counters}
+
+
+@pytest.mark.engine
+def test_a_coroutine_that_never_awaits_costs_the_process_and_is_redelivered():
+    """A coroutine that never awaits cannot be cancelled by a soft limit:
+    the watchdog ends the worker whose loop is held past the task's hard
+    limit (exit 70, said in its log); the engine's lease (1.5 s here) puts
+    the delivery back, counted, and another worker runs it (delivery_count
+    2 or more: a redelivery may first go to the dead one, which counts as
+    alive until it misses three heartbeats); one result."""
     from wtasks import app, spin
     q = "pywork-spin"
     app.client.control.queue_declare(q)
-    p = start_worker("-P", "asyncio", "-c", "4", queue=q)
-    spin.apply_async(queue=q)
+    before = _counters(app)
+    first = start_worker("-P", "asyncio", "-c", "4", "--lease-ms", "1500", queue=q)
+    r = spin.apply_async(queue=q)
     try:
-        p.wait(timeout=20)
-    except Exception:  # noqa: BLE001
-        stop(p, sig="kill")
-        raise
-    assert p.returncode == 70, p.returncode
+        out, _ = first.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        stop(first, sig="kill")
+        raise AssertionError("the watchdog did not end the worker whose loop was held")
+    assert first.returncode == 70, (first.returncode, out)
+    assert "past its time limit" in out, out
+    second = start_worker("-P", "asyncio", "-c", "4", queue=q)
+    try:
+        v = r.get(timeout=30)
+        assert v["delivery_count"] >= 2 and v["pid"] == second.pid, v
+    finally:
+        assert stop(second) == 0
+    after = _counters(app)
+    assert after["rc_redelivered"] > before["rc_redelivered"], (before, after)
+    gone = ("rc_lease_expired", "rc_lost")
+    assert sum(after[k] for k in gone) > sum(before[k] for k in gone), (before, after)

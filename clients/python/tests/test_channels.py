@@ -67,20 +67,46 @@ def test_groups_reach_every_member_once():
 
 
 def test_bad_input_is_refused():
+    """Names that break the specification's rules, a message that does not
+    serialize and a receive on another instance's channel are refused
+    before anything is sent or taken: the receiver's first message is the
+    valid one sent after them, and nothing else follows it."""
     async def main():
         a, b = TaskwireChannelLayer(prefix="twchb"), TaskwireChannelLayer(prefix="twchb")
         try:
             ca, cb = await a.new_channel(), await b.new_channel()
-            with pytest.raises(TypeError):
-                await a.send("bad name with spaces", {"type": "x"})
-            with pytest.raises(TypeError):
-                await a.send(cb, {"type": "x", "obj": object()})     # does not serialize
+            sent = a.client.stats().get("tasks_sent", 0)
+            for name in ("bad name with spaces", "x" * 100, "caf\u00e9", "", "two!bangs!", None,
+                         b"bytes"):
+                with pytest.raises(TypeError):
+                    await a.send(name, {"type": "x"})
+                with pytest.raises(TypeError):
+                    await a.receive(name)
+                with pytest.raises(TypeError):
+                    await a.group_add("room", name)
+            for message in ({"type": "x", "obj": object()}, {"type": "x", "set": {1, 2}}):
+                with pytest.raises(TypeError):
+                    await a.send(cb, message)                       # does not serialize
+                with pytest.raises(TypeError):
+                    await a.group_send("room", message)
+            for group in ("bad group!", "g" * 100, ""):
+                with pytest.raises(TypeError):
+                    await a.group_add(group, ca)
+                with pytest.raises(TypeError):
+                    await a.group_send(group, {"type": "x"})
+            assert a.client.stats().get("tasks_sent", 0) == sent, "a refused message was sent"
             with pytest.raises(ValueError):
                 await a.receive(cb)                                  # b's channel, not a's
-            with pytest.raises(TypeError):
-                await a.group_add("bad group!", ca)
+            await a.send(cb, {"type": "valid"})
+            assert (await asyncio.wait_for(b.receive(cb), 10)) == {"type": "valid"}
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(b.receive(cb), 0.3)          # nothing else reached it
+            longest = "n" * 99                                      # the longest valid name
+            await a.send(longest, {"type": "edge"})
+            assert (await asyncio.wait_for(b.receive(longest), 10)) == {"type": "edge"}
             assert a.extensions == ["groups", "flush"]
         finally:
+            await a.flush()
             await a.close()
             await b.close()
     run(main())

@@ -228,6 +228,22 @@ def test_bad_results_and_unknown_tasks_end_in_failure(app, worker):
     assert "unknown task py.no_such_task" in (e.value.error or ""), e.value
 
 
+def assert_unprintable_fails(queue=QUEUE):
+    """A task raising an exception that str(), repr() and pickle all fail
+    on: FAILURE naming its class (never an unacked delivery run again and
+    again, nor a dead worker), and the worker serves the next task."""
+    from wtasks import add, unprintable
+    with pytest.raises(taskwire.TaskFailed) as e:
+        unprintable.apply_async(queue=queue).get(timeout=20)
+    assert e.value.error.startswith("Unprintable: <Unprintable: str() failed>"), e.value.error
+    assert add.apply_async((1, 2), queue=queue).get(timeout=20) == 3
+
+
+@pytest.mark.engine
+def test_an_unprintable_exception_is_a_failure(app, worker):
+    assert_unprintable_fails()
+
+
 @pytest.mark.engine
 def test_soft_time_limit_in_the_solo_pool(app):
     q = "pywork-solo"
@@ -236,6 +252,7 @@ def test_soft_time_limit_in_the_solo_pool(app):
     try:
         from wtasks import soft
         assert soft.apply_async(queue=q).get(timeout=20) == "stopped by the soft limit"
+        assert_unprintable_fails(q)
     finally:
         assert stop(p) == 0
 
@@ -291,6 +308,7 @@ def test_prefork_time_limit_crash_and_child_recycling(app):
             hang.apply_async(queue=q).get(timeout=20)
         assert "TimeLimitExceeded" in e.value.error, e.value.error
         assert add.apply_async((1, 2), queue=q).get(timeout=20) == 3
+        assert_unprintable_fails(q)
         v = crash.apply_async(("x",), queue=q).get(timeout=20)
         assert v["delivery_count"] == 2, v
         pids = {pid.apply_async(queue=q).get(timeout=20) for _ in range(8)}

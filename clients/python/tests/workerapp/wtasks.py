@@ -1,5 +1,6 @@
 """Tasks for test_worker.py: run by `python3 -m taskwire worker -A wtasks`."""
 import os
+import threading
 import time
 
 import taskwire
@@ -51,6 +52,25 @@ def unserializable():
     return object()
 
 
+class Unprintable(Exception):
+    """Neither str(), repr() nor pickle can handle it."""
+
+    def __init__(self):
+        super().__init__()
+        self.lock = threading.Lock()        # pickle refuses a lock
+
+    def __str__(self):
+        raise RuntimeError("str() of this exception fails")
+
+    def __repr__(self):
+        raise RuntimeError("repr() of this exception fails")
+
+
+@app.task(name="py.unprintable")
+def unprintable():
+    raise Unprintable()
+
+
 @app.task(name="py.soft", soft_time_limit=0.2)
 def soft():
     try:
@@ -97,7 +117,11 @@ async def asoft():
     return "slept"
 
 
-@app.task(name="py.spin", time_limit=1)
-async def spin():
-    while True:         # never awaits: only the watchdog can end it
-        pass
+@app.task(name="py.spin", bind=True, time_limit=1)
+async def spin(self):
+    """Holds its event loop on its first delivery (never awaits: only the
+    watchdog can end it); on a redelivery it returns at once."""
+    if self.request.delivery_count == 1:
+        while True:
+            pass
+    return {"delivery_count": self.request.delivery_count, "pid": os.getpid()}
