@@ -121,7 +121,9 @@
 	X(cookie_bad, "frames refused retry-with-cookie: source cookie forged, damaged or another address's") \
 	X(cookies_sent, "source cookies sent (in refusals to unproven sources)") \
 	X(unverified_silent, "refusals not sent: larger than the unproven source's datagram") \
-	X(probes_answered, "frames with nothing to do answered (a client's start: the cookie)")
+	X(probes_answered, "frames with nothing to do answered (a client's start: the cookie)") \
+	X(steered, "retransmitting publishers' frames handed to the io lcore that owns their source") \
+	X(drop_steer_full, "retransmitting publishers' frames lost: the owning io lcore's ring was full")
 
 enum tw_counter {
 #define TW_X_ENUM(name, help) TW_CNT_##name,

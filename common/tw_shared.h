@@ -35,9 +35,10 @@
  * at a time instead of FNV-1a; 7: remote-consumer counters; 8: the wire
  * hardening counters; 9: the scheduler's admission fields; 10: queues held
  * for remote consumers; 11: durable queues and the journal; 12: queues'
- * consumers mode and delivery limit; 13: source cookie counters).
+ * consumers mode and delivery limit; 13: source cookie counters; 14:
+ * source steering counters).
  */
-#define TW_SHARED_LAYOUT_VERSION 13u
+#define TW_SHARED_LAYOUT_VERSION 14u
 
 /* Publishers at their own cap of held tasks, as tw-control lists them. */
 #define TW_SCHED_OVER_MAX 32

@@ -7,7 +7,8 @@
  *
  * The window is TW_DEDUP_SETS x TW_DEDUP_WAYS tasks per io lcore (the
  * oldest of a set is forgotten first); a task retransmitted after it left
- * the window runs again. Results up to TW_DEDUP_VALUE_MAX bytes are kept
+ * the window runs again. Each table sees every frame of the sources its
+ * lcore owns, whichever RX queue they came in on (tw_steer.h). Results up to TW_DEDUP_VALUE_MAX bytes are kept
  * for re-sending; a larger one is answered with a pointer to the store.
  *
  * Threads: the io lcore owns the table (lookups, inserts, evictions); the

@@ -27,6 +27,7 @@
 #include "tw_drop.h"
 #include "tw_parse.h"
 #include "tw_reply.h"
+#include "tw_steer.h"
 #include "tw_task.h"
 #include "tw_tasks.h"
 #include "tw_workflow.h"
@@ -569,11 +570,26 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct disp
 	const uint8_t *payload = tw_parse_payload(frame, &payload_len);
 	struct frame_refs refs = { frame, 0, 0 };
 
-	tw_cnt_add(ctx, TW_CNT_rx_frames, 1);
 	st = injected ? tw_wire_decode_frame_trusted(payload, payload_len, &fv, ctx->views,
 						     TW_FRAME_MAX_TASKS)
 		      : tw_wire_decode_frame(payload, payload_len, &fv, ctx->views, TW_FRAME_MAX_TASKS);
 	tw_reply_peer_of(frame, &peer);
+	/*
+	 * A retransmitting publisher's tasks meet the duplicate table of the
+	 * io lcore that owns its source (tw_steer.h), before anything of the
+	 * frame is checked or answered here: the owner does it all. (Counted
+	 * as a frame there, not here.)
+	 */
+	if (unlikely(ctx->n_io > 1) && st == TW_WIRE_OK && fv.retransmits && fv.n_tasks != 0 &&
+	    !injected) {
+		uint16_t owner = tw_steer_owner(&peer, ctx->n_io);
+
+		if (owner != ctx->io_index) {
+			tw_steer_forward(ctx, frame, owner);
+			return 0;
+		}
+	}
+	tw_cnt_add(ctx, TW_CNT_rx_frames, 1);
 	if (st != TW_WIRE_OK) {
 		/* a frame-level NACK names its frame: a reply of its own */
 		struct tw_reply fr;

@@ -26,6 +26,7 @@
 #include "tw_log.h"
 #include "tw_port.h"
 #include "tw_route_cache.h"
+#include "tw_steer.h"
 #include "tw_dedup.h"
 #include "tw_ratelimit.h"
 #include "tw_task.h"
@@ -329,6 +330,32 @@ consumers_setup(struct tw_engine *e)
 	return 0;
 }
 
+/*
+ * Source steering (tw_steer.h): a ring for each ordered pair of io
+ * lcores, so each has one producer and one consumer. None with one io
+ * lcore.
+ */
+static int
+steer_setup(struct tw_engine *e, uint16_t n_io)
+{
+	int socket = e->shared->port_numa < 0 ? SOCKET_ID_ANY : e->shared->port_numa;
+	char name[RTE_RING_NAMESIZE];
+
+	for (uint16_t i = 0; i < n_io && n_io > 1; i++)
+		for (uint16_t j = 0; j < n_io; j++) {
+			if (i == j)
+				continue;
+			snprintf(name, sizeof(name), "tw_r_io%u_io%u", i, j);
+			e->steer_ring[i][j] = rte_ring_create(name, TW_STEER_RING, socket,
+							      RING_F_SP_ENQ | RING_F_SC_DEQ);
+			if (e->steer_ring[i][j] == NULL) {
+				TW_LOG(ERR, "ring %s: %s", name, rte_strerror(rte_errno));
+				return -ENOMEM;
+			}
+		}
+	return 0;
+}
+
 int
 tw_engine_launch(struct tw_engine *e)
 {
@@ -352,6 +379,9 @@ tw_engine_launch(struct tw_engine *e)
 	}
 
 	ret = consumers_setup(e);
+	if (ret != 0)
+		return ret;
+	ret = steer_setup(e, n_io);
 	if (ret != 0)
 		return ret;
 	/* one replay table for every io lcore: a copy of a frame may come in
@@ -391,8 +421,16 @@ tw_engine_launch(struct tw_engine *e)
 		ctx->qsbr_id = pe->qsbr_id;
 		ctx->role = pe->role;
 		ctx->port_id = s->port_id;
-		if (pe->role == TW_ROLE_IO || pe->role == TW_ROLE_RTC)
+		if (pe->role == TW_ROLE_IO || pe->role == TW_ROLE_RTC) {
+			ctx->io_index = io_k;
+			ctx->n_io = n_io;
+			for (uint16_t j = 0; j < n_io && n_io > 1; j++) {
+				ctx->steer_out[j] = e->steer_ring[io_k][j];
+				if (j != io_k)
+					ctx->steer_in[ctx->n_steer_in++] = e->steer_ring[j][io_k];
+			}
 			assign_rx_queues(ctx, io_k++, n_io, e->n_rxq);
+		}
 		memcpy(ctx->our_mac.addr_bytes, s->mac, sizeof(s->mac));
 		ctx->our_ip = s->ip_be;
 		ctx->our_port = rte_cpu_to_be_16(s->udp_port);

@@ -31,6 +31,8 @@ struct tw_engine {
 	struct tw_consumers *consumers; /* the consumer table (memzone), owned by one io lcore */
 	uint32_t consumer_owner;      /* its qsbr id */
 	struct rte_ring *rc_ring[TW_MAX_LCORES]; /* consumer frames: io lcore (qsbr id) -> owner */
+	/* retransmitting sources' frames: io lcore i -> io lcore j (io indices; tw_steer.h) */
+	struct rte_ring *steer_ring[TW_MAX_LCORES][TW_MAX_LCORES];
 	uint64_t last_clock_tsc;      /* housekeeping: last wall-clock resync */
 };
 

@@ -102,6 +102,12 @@ struct tw_lcore_ctx {
 	struct rte_ring *rc_in[TW_MAX_LCORES]; /* the owner: one ring from each other io lcore */
 	uint16_t n_rc_in;
 	const struct tw_rc_queues *remote_queues; /* queues served to remote consumers (tw_consumers.h) */
+	uint16_t io_index;              /* io roles: this lcore's place among the io lcores */
+	uint16_t n_io;                  /* io (or run-to-completion) lcores of the plan */
+	struct rte_ring *steer_out[TW_MAX_LCORES]; /* to io lcore k: frames of sources it owns
+						    * (tw_steer.h); NULL for this lcore */
+	struct rte_ring *steer_in[TW_MAX_LCORES];  /* from each other io lcore */
+	uint16_t n_steer_in;
 	uint32_t retry_max;             /* --retry-max: cap on any task's max_retries */
 	uint32_t retry_min_ms;          /* --retry-min-ms: floor of a retry's countdown */
 	uint32_t solo_max_us;           /* --solo-max-us: busy-wait cap, overrun threshold */

@@ -28,6 +28,7 @@
 #include "tw_lcore_loop.h"
 #include "tw_parse.h"
 #include "tw_reply.h"
+#include "tw_steer.h"
 #include "tw_tx.h"
 #include "tw_workflow.h"
 
@@ -65,6 +66,9 @@ io_pass(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 	/* one queue almost always; more when several share out the port's queues */
 	for (uint16_t i = 0; i < ctx->n_rx_queues; i++)
 		work += rx_pass(ctx, rt, ctx->rx_queues[i]);
+	/* frames of sources this lcore owns that came in on another's queue */
+	if (ctx->n_steer_in != 0)
+		work += tw_steer_receive(ctx, rt);
 	return work;
 }
 
@@ -170,6 +174,7 @@ loop_body(struct tw_lcore_ctx *ctx, const bool do_io, const bool do_work)
 		tw_cnt_add(ctx, TW_CNT_idle_sleeps, 1);
 		idle = 0;
 	}
+	tw_steer_drain(ctx);
 	tw_consumers_drain(ctx);
 	tw_records_flush(ctx);
 	tw_tx_flush(ctx);

@@ -12,7 +12,9 @@
 /*
  * RSS over IPv4 addresses and UDP ports where the port hashes them: each
  * publisher's flow stays on one RX queue, so its frames reach one io lcore
- * (whose retransmit table knows it) in order.
+ * in order. (Ports that move flows, as a TAP device does, are made up for
+ * by source steering, tw_steer.h: the duplicate table of the source's
+ * owner sees every frame that needs it.)
  */
 static void
 rss_conf(struct rte_eth_conf *conf, const struct rte_eth_dev_info *info, uint16_t n_rxq)
