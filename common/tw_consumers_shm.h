@@ -52,6 +52,32 @@ struct tw_consumer {
 	uint32_t inflight_head;      /* its deliveries: a list through tw_rc_inflight, UINT32_MAX: none */
 	/* figures for twctl (relaxed stores, one writer) */
 	uint64_t delivered, acked, redelivered, refused;
+	uint64_t nacked;             /* of acked: rejected (REJECT, requeued or not) */
+	char name[TW_RC_NAME];
+	char host[TW_RC_NAME];
+};
+
+/*
+ * Consumers coming and going, for tw-control's event stream (worker-online,
+ * worker-offline): a ring of the last TW_RC_EVENTS, one writer (the owning
+ * lcore, at subscribe, cancel and loss: never per message). An entry's seq
+ * is cleared while it is written and stored last (release); a reader takes
+ * it only if seq is the one it expects before and after copying it.
+ */
+#define TW_RC_EVENTS 256
+
+enum { TW_RC_EV_ONLINE = 1, TW_RC_EV_OFFLINE_CANCELLED, TW_RC_EV_OFFLINE_LOST };
+
+struct tw_rc_event {
+	uint64_t seq;                /* 1, 2, ...; 0 while being written */
+	uint32_t kind;               /* TW_RC_EV_* */
+	uint32_t prefetch;
+	uint64_t consumer_id;
+	uint64_t unix_ms;
+	struct tw_peer peer;
+	uint32_t heartbeat_ms;
+	uint32_t unacked;            /* offline: put back into their queues */
+	uint64_t delivered, acked, nacked, redelivered; /* offline: its totals */
 	char name[TW_RC_NAME];
 	char host[TW_RC_NAME];
 };
@@ -102,6 +128,8 @@ struct tw_consumers {
 	} stash[TW_RC_STASH];
 	struct tw_consumer c[TW_RC_MAX_CONSUMERS];
 	struct tw_rc_inflight inflight[TW_RC_INFLIGHT];
+	uint64_t ev_seq;             /* the last event written (release), 0: none yet */
+	struct tw_rc_event ev[TW_RC_EVENTS]; /* event seq s at ev[s % TW_RC_EVENTS] */
 };
 
 #endif

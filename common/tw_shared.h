@@ -36,9 +36,10 @@
  * hardening counters; 9: the scheduler's admission fields; 10: queues held
  * for remote consumers; 11: durable queues and the journal; 12: queues'
  * consumers mode and delivery limit; 13: source cookie counters; 14:
- * source steering counters).
+ * source steering counters; 15: remote consumers' nacked figure and
+ * event ring).
  */
-#define TW_SHARED_LAYOUT_VERSION 14u
+#define TW_SHARED_LAYOUT_VERSION 15u
 
 /* Publishers at their own cap of held tasks, as tw-control lists them. */
 #define TW_SCHED_OVER_MAX 32

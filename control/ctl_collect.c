@@ -266,8 +266,10 @@ collect_main(void *arg)
 			bool on = ctl_events_wanted(c->events, us / 1000);
 
 			__atomic_store_n(&c->sh->events_enabled, on, __ATOMIC_RELAXED);
+			work += ctl_consumer_events_poll(&c->consumers, c->events, on);
 			if (on && us / 1000 >= next_beat) {
 				heartbeats(c);
+				ctl_consumer_events_heartbeats(&c->consumers, c->events);
 				next_beat = us / 1000 + HEARTBEAT_MS;
 			}
 		}

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ctl_consumer_events.h"
 #include "tw_shared.h"
 
 #define CTL_COLLECT_PERIOD_US 200
@@ -44,6 +45,7 @@ struct ctl_collect {
 	uint64_t expires_capped;     /* results whose result_expires was above expires_max_s */
 	uint64_t store_full_refused; /* records not stored: the map was full after a sweep */
 	uint32_t store_full;         /* 1 while the last write found the map full */
+	struct ctl_consumer_events consumers; /* remote consumers' worker events */
 };
 
 /**

@@ -156,7 +156,22 @@ ctl_event_json(const struct ctl_event *ev, char *buf, size_t len)
 	char *text;
 	int n;
 
-	if (strcmp(ev->type, "worker-heartbeat") == 0) {
+	if (ev->hostname[0] != '\0') {
+		/* a remote consumer, named as Celery names a worker (freq in seconds) */
+		char cid[32];
+
+		snprintf(cid, sizeof(cid), "%016" PRIx64, ev->consumer_id);
+		j = json_pack("{s:s, s:I, s:I, s:o, s:s, s:s, s:f, s:i, s:I, s:I, s:I, s:I}", "type",
+			      ev->type, "seq", (json_int_t)ev->seq, "timestamp_ms",
+			      (json_int_t)ev->timestamp_ms, "hostname", ctl_json_str(ev->hostname),
+			      "consumer_id", cid, "address", ev->address, "freq",
+			      (double)ev->freq_ms / 1000.0, "active", (int)ev->active, "processed",
+			      (json_int_t)ev->processed, "delivered", (json_int_t)ev->delivered,
+			      "nacked", (json_int_t)ev->nacked, "redelivered",
+			      (json_int_t)ev->redelivered);
+		if (j != NULL && ev->reason[0] != '\0')
+			json_object_set_new(j, "reason", json_string(ev->reason));
+	} else if (strcmp(ev->type, "worker-heartbeat") == 0) {
 		j = json_pack("{s:s, s:I, s:I, s:i, s:f, s:I}", "type", ev->type, "seq",
 			      (json_int_t)ev->seq, "timestamp_ms", (json_int_t)ev->timestamp_ms,
 			      "lcore", (int)ev->lcore, "busy_ratio", ev->busy_ratio, "executed",

@@ -2,7 +2,9 @@
  * The task event stream (Celery's event names): tw-control turns the state
  * records the lcores hand over into events (task-received, task-started,
  * task-progress, task-retried, task-succeeded, task-failed, task-revoked,
- * task-rejected) plus worker-heartbeat every 2 s, and keeps the last
+ * task-rejected) plus worker-heartbeat every 2 s (each polling lcore, and
+ * each remote consumer, whose coming and going are worker-online and
+ * worker-offline: ctl_consumer_events.h), and keeps the last
  * CTL_EVENTS_RING of them with increasing sequence numbers. Followers
  * (`twctl events`, SSE and WebSocket clients) read from a sequence number
  * on and block until more come.
@@ -44,6 +46,15 @@ struct ctl_event {
 	uint32_t lcore;
 	double busy_ratio;
 	uint64_t executed;
+	/* a remote consumer's worker-online, -heartbeat, -offline (hostname set) */
+	char hostname[2 * 64];     /* "name@host", as Celery names a worker */
+	char address[24];          /* "IP:PORT" its frames come from */
+	char reason[12];           /* offline: "cancelled" or "lost" */
+	uint64_t consumer_id;
+	uint32_t freq_ms;          /* its heartbeat interval */
+	uint32_t active;           /* deliveries unacked */
+	uint64_t processed;        /* acked */
+	uint64_t delivered, nacked, redelivered;
 };
 
 struct ctl_events {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <microhttpd.h>
+#include <rte_memzone.h>
 #include <rte_ring.h>
 
 #include <stddef.h>
@@ -20,6 +21,7 @@
 #include "ctl_store.h"
 #include "ctl_metrics.h"
 #include "tw_broker_counters.h"
+#include "tw_consumers_shm.h"
 
 struct ctl_metrics {
 	struct MHD_Daemon *d;
@@ -238,12 +240,80 @@ exchanges(struct text *t, const struct tw_broker *b)
 	free(x);
 }
 
-/* Label value: quotes and backslashes escaped (names have no control characters). */
+/*
+ * Per remote consumer, while it is subscribed (its series end when it
+ * goes): read from the consumer tables' memzones without locks, each
+ * figure a single aligned word (ctl_consumers.c reads them the same way).
+ */
+static void
+consumers(struct text *t)
+{
+	static const struct {
+		const char *name, *type, *help;
+	} fams[] = {
+		{ "taskwire_consumer_delivered_total", "counter", "Deliveries made to the consumer" },
+		{ "taskwire_consumer_acked_total", "counter",
+		  "Its acks taken (success, failure, retry, reject)" },
+		{ "taskwire_consumer_nacked_total", "counter",
+		  "Of its acks, rejections (requeued or not)" },
+		{ "taskwire_consumer_redelivered_total", "counter",
+		  "Its deliveries put back (lease, loss, requeue)" },
+		{ "taskwire_consumer_in_flight", "gauge", "Its deliveries not acked yet" },
+	};
+	const struct tw_consumers *tab[TW_MAX_LCORES];
+
+	for (uint32_t id = 0; id < TW_MAX_LCORES; id++) {
+		char name[RTE_MEMZONE_NAMESIZE];
+		const struct rte_memzone *mz;
+
+		snprintf(name, sizeof(name), TW_RC_MZ, id);
+		mz = rte_memzone_lookup(name);
+		tab[id] = mz != NULL ? mz->addr : NULL;
+	}
+	for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
+		family(t, fams[f].name, fams[f].type, fams[f].help);
+		/* bounded: the tables' slots */
+		for (uint32_t id = 0; id < TW_MAX_LCORES; id++)
+			for (uint32_t i = 0; tab[id] != NULL && i < TW_RC_MAX_CONSUMERS; i++) {
+				const struct tw_consumer *c = &tab[id]->c[i];
+				/* acquire: pairs with the release store of the id at subscribe */
+				uint64_t cid = __atomic_load_n(&c->id, __ATOMIC_ACQUIRE), v;
+				char who[2 * TW_RC_NAME];
+
+				if (cid == 0)
+					continue;
+				switch (f) {
+				case 0: v = __atomic_load_n(&c->delivered, __ATOMIC_RELAXED); break;
+				case 1: v = __atomic_load_n(&c->acked, __ATOMIC_RELAXED); break;
+				case 2: v = __atomic_load_n(&c->nacked, __ATOMIC_RELAXED); break;
+				case 3: v = __atomic_load_n(&c->redelivered, __ATOMIC_RELAXED); break;
+				default: v = __atomic_load_n(&c->unacked, __ATOMIC_RELAXED); break;
+				}
+				snprintf(who, sizeof(who), "%.*s@%.*s", TW_RC_NAME - 1, c->name,
+					 TW_RC_NAME - 1, c->host);
+				emit(t, "%s{consumer=\"%016lx\",worker=\"", fams[f].name,
+				     (unsigned long)cid);
+				label(t, who);
+				emit(t, "\"} %lu\n", (unsigned long)v);
+			}
+	}
+}
+
+/*
+ * Label value: quotes, backslashes and newlines escaped; other control
+ * characters (a remote consumer names itself) shown as '?'.
+ */
 static void
 label(struct text *t, const char *v)
 {
-	for (const char *p = v; *p; p++)
-		emit(t, *p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
+	for (const char *p = v; *p; p++) {
+		if (*p == '\n')
+			emit(t, "\\n");
+		else if ((unsigned char)*p < 0x20)
+			emit(t, "?");
+		else
+			emit(t, *p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
+	}
 }
 
 /* Per registered task name: outcomes and a runtime histogram, summed over lcores. */
@@ -361,6 +431,7 @@ ctl_metrics_render(const struct ctl_ctx *ctx)
 	engine_counters(&t, ctx->broker.sh);
 	lcores(&t, ctx->broker.sh);
 	queues(&t, &ctx->broker);
+	consumers(&t);
 	exchanges(&t, &ctx->broker);
 	tasks(&t, ctx->broker.sh);
 	bursts(&t, ctx->broker.sh);

@@ -130,6 +130,39 @@ reply_ack(struct tw_lcore_ctx *ctx, const struct tw_peer *peer, uint64_t tag, bo
 	}
 }
 
+/*
+ * A consumer came or went: into the event ring tw-control turns into
+ * worker-online / worker-offline (tw_consumers_shm.h). Subscribe, cancel
+ * and loss only: never per message.
+ */
+static void
+log_event(struct tw_lcore_ctx *ctx, struct tw_consumers *cs, const struct tw_consumer *c,
+	  uint32_t kind)
+{
+	uint64_t seq = cs->ev_seq + 1;
+	struct tw_rc_event *e = &cs->ev[seq % TW_RC_EVENTS];
+
+	/* cleared first: a reader copying this entry meanwhile sees it change */
+	__atomic_store_n(&e->seq, 0, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	e->kind = kind;
+	e->consumer_id = c->id;
+	e->unix_ms = tw_unix_ms(ctx, rte_rdtsc());
+	e->peer = c->peer;
+	e->prefetch = c->prefetch;
+	e->heartbeat_ms = c->heartbeat_ms;
+	e->unacked = c->unacked;
+	e->delivered = c->delivered;
+	e->acked = c->acked;
+	e->nacked = c->nacked;
+	e->redelivered = c->redelivered;
+	memcpy(e->name, c->name, sizeof(e->name));
+	memcpy(e->host, c->host, sizeof(e->host));
+	/* release: pairs with the acquire loads in tw-control's reader (ctl_consumer_events.c) */
+	__atomic_store_n(&e->seq, seq, __ATOMIC_RELEASE);
+	__atomic_store_n(&cs->ev_seq, seq, __ATOMIC_RELEASE);
+}
+
 /* --- the way back into a queue --- */
 
 /*
@@ -321,14 +354,20 @@ requeue_all(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_cons
 	return n;
 }
 
-/* Remove the consumer at active position pos: its deliveries requeued, its queues released. */
+/*
+ * Remove the consumer at active position pos: its deliveries requeued, its
+ * queues released; why (TW_RC_EV_OFFLINE_*) goes to the event ring.
+ */
 static uint32_t
 drop_consumer(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consumers *cs,
-	      uint32_t pos)
+	      uint32_t pos, uint32_t why)
 {
 	uint16_t ci = cs->active[pos];
 	struct tw_consumer *c = &cs->c[ci];
-	uint32_t n = requeue_all(ctx, rt, cs, ci);
+	uint32_t n;
+
+	log_event(ctx, cs, c, why); /* with what it held: unacked before the requeue */
+	n = requeue_all(ctx, rt, cs, ci);
 
 	for (uint16_t k = 0; k < c->n_queues; k++)
 		remote_add(cs, c->queue_slot[k], -1);
@@ -457,6 +496,8 @@ subscribe(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consum
 	copy_name(c->host, sv.host);
 	/* published last: tw-control reads a slot with a non-zero id as live */
 	__atomic_store_n(&c->id, sv.consumer_id, __ATOMIC_RELEASE);
+	if (pos < 0) /* a new consumer (a subscribe again changes its terms only) */
+		log_event(ctx, cs, c, TW_RC_EV_ONLINE);
 	tw_cnt_add(ctx, TW_CNT_rc_subscribed, 1);
 	cr.ok = true;
 	cr.prefetch = c->prefetch;
@@ -545,6 +586,7 @@ ack_one(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consumer
 	}
 	case TW_ACK_REJECT:
 		inflight_unlink(cs, idx);
+		c->nacked++;
 		if (a->requeue) {
 			c->redelivered++;
 			requeue(ctx, rt, cs, t);
@@ -602,7 +644,7 @@ tw_consumers_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt,
 		if (pos >= 0) {
 			struct tw_wire_consumer_reply cr = { .consumer_id = fv->cancel_id, .ok = true };
 
-			drop_consumer(ctx, rt, cs, (uint32_t)pos);
+			drop_consumer(ctx, rt, cs, (uint32_t)pos, TW_RC_EV_OFFLINE_CANCELLED);
 			tw_cnt_add(ctx, TW_CNT_rc_cancelled, 1);
 			reply_consumer(ctx, peer, &cr);
 		}
@@ -725,7 +767,7 @@ scan(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consumers *
 
 		if (now - c->last_seen_tsc > c->silence_ticks) {
 			tw_cnt_add(ctx, TW_CNT_rc_lost, 1);
-			work += drop_consumer(ctx, rt, cs, k) + 1;
+			work += drop_consumer(ctx, rt, cs, k, TW_RC_EV_OFFLINE_LOST) + 1;
 			continue; /* the last consumer moved to position k */
 		}
 		/* bounded: the consumer's deliveries (at most its prefetch) */

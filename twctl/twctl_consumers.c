@@ -46,11 +46,12 @@ twctl_print_consumers(const struct twctl_opts *o, const Taskwire__Control__Respo
 			snprintf(id, sizeof(id), "%016" PRIx64, x->id);
 			json_array_append_new(
 				a, json_pack("{s:s, s:s, s:s, s:s, s:o, s:i, s:i, s:I, s:I, s:I, s:I, "
-					     "s:I, s:i, s:i}",
+					     "s:I, s:I, s:i, s:i}",
 					     "id", id, "name", x->name, "host", x->host, "address",
 					     x->address, "queues", qs, "prefetch", (int)x->prefetch,
 					     "unacked", (int)x->unacked, "delivered",
 					     (json_int_t)x->delivered, "acked", (json_int_t)x->acked,
+					     "nacked", (json_int_t)x->nacked,
 					     "redelivered", (json_int_t)x->redelivered, "refused",
 					     (json_int_t)x->refused, "last_seen_ms",
 					     (json_int_t)x->last_seen_ms, "lease_ms", (int)x->lease_ms,
@@ -59,18 +60,18 @@ twctl_print_consumers(const struct twctl_opts *o, const Taskwire__Control__Respo
 		twctl_print_json(a);
 		return;
 	}
-	twctl_table_init(&t, 11);
+	twctl_table_init(&t, 12);
 	twctl_table_row(&t, "id\tname\taddress\tqueues\tcredit\tunacked\tdelivered\tacked\t"
-			    "redelivered\trefused\tlast_seen");
+			    "nacked\tredelivered\trefused\tlast_seen");
 	for (size_t i = 0; i < r->n_consumers; i++) {
 		const Taskwire__Control__ConsumerInfo *x = r->consumers[i];
 		char qs[256];
 
 		twctl_table_row(&t, "%016" PRIx64 "\t%s\t%s\t%s\t%u\t%u\t%" PRIu64 "\t%" PRIu64
-				"\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 " ms",
+				"\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 " ms",
 				x->id, x->name, x->address, queue_list(x, qs, sizeof(qs)), x->prefetch,
-				x->unacked, x->delivered, x->acked, x->redelivered, x->refused,
-				x->last_seen_ms);
+				x->unacked, x->delivered, x->acked, x->nacked, x->redelivered,
+				x->refused, x->last_seen_ms);
 	}
 	twctl_table_print(&t, stdout);
 	twctl_table_free(&t);

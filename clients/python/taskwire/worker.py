@@ -77,6 +77,10 @@ class Consumer:
         self.frame_id = 0
         self.cookie = cookie.CookieJar()    # the engine's source cookie for us
         self.subscribed = threading.Event()
+        # set by cancel(): the engine's "unknown consumer" to a heartbeat
+        # sent after it is the cancel's doing, not a reason to subscribe
+        # again (which would bring the consumer back after its close)
+        self.cancelled = threading.Event()
         self.refusal = None
         self.granted = None
         self.stop = threading.Event()
@@ -155,7 +159,9 @@ class Consumer:
         self.stats["acks"] += 1
 
     def cancel(self):
-        """End the subscription: the engine puts unacked deliveries back."""
+        """End the subscription: the engine puts unacked deliveries back.
+        No heartbeat and no new subscription follow it."""
+        self.cancelled.set()
         f = wire.Frame()
         f.cancel.consumer_id = self.id
         self._send(f)
@@ -222,7 +228,7 @@ class Consumer:
             if r.ok:
                 self.granted = (r.prefetch, r.lease_ms, r.heartbeat_ms)
                 self.subscribed.set()
-            elif self.subscribed.is_set():
+            elif self.subscribed.is_set() and not self.cancelled.is_set():
                 # forgotten (silent too long, or a restarted engine): subscribe again
                 self.stats["resubscribes"] += 1
                 self._send(self._subscribe_frame())
@@ -256,6 +262,8 @@ class Consumer:
     def _heartbeat_loop(self):
         interval = (self.granted[2] if self.granted and self.granted[2] else self.heartbeat_ms)
         while not self.stop.wait(interval / 1000.0):
+            if self.cancelled.is_set():
+                return
             f = wire.Frame()
             f.heartbeat.consumer_id = self.id
             self._send(f)
