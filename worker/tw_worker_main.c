@@ -4,12 +4,18 @@
  *
  *   tw-worker --engine ADDR:PORT -Q q1,q2 [--tasks plugin.so ...] [-c N]
  *             [--prefetch P] [--lease-ms MS] [--heartbeat-ms MS] [--name NAME]
+ *             [--time-limit S]
  *
  * N consumer threads, each with its own subscription (socket, consumer id,
  * credit window of P): a thread runs one task at a time, so P > 1 only
  * buys prefetching. A plugin that crashes takes this process down, not the
  * engine: its unacked tasks go back to their queues when its heartbeats
  * stop, and run again on another consumer.
+ *
+ * --time-limit S (Celery's hard time limit): the consumers run in a child
+ * process that a supervisor kills when a task runs longer than S seconds,
+ * then replaces (tw_worker_supervise.c); the killed task's redelivery is
+ * answered FAILURE, and the kills are counted on standard error.
  *
  * main() reads as: options, plugins, consumers, wait for a signal, stop.
  * Exit: 0 after SIGINT/SIGTERM, 1 when it could not start, 2 usage error.
@@ -23,11 +29,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "tw_worker_priv.h"
 
-#define MAX_THREADS 64
+#define MAX_THREADS TW_WK_MAX_THREADS
 #define MAX_QUEUES 16
 #define MAX_PLUGINS 16
 #define MAX_PREFETCH 256
@@ -43,10 +50,12 @@ struct options {
 	unsigned prefetch;
 	unsigned lease_ms;
 	unsigned heartbeat_ms;
+	unsigned time_limit_ms;      /* 0: none */
 	const char *name;
 };
 
 struct consumer {
+	unsigned index;              /* its slot in limits->run */
 	pthread_t thread;
 	struct tw_worker *w;
 	const struct options *o;
@@ -56,6 +65,9 @@ struct consumer {
 
 /* Set by the signal handler, read by the consumer threads (relaxed: a flag, no data). */
 static volatile sig_atomic_t stopping;
+
+/* --time-limit: shared with the supervisor (tw_worker_priv.h), NULL: no limit */
+static struct tw_wk_limits *limits;
 
 static void
 on_signal(int sig)
@@ -69,7 +81,7 @@ usage(FILE *f)
 {
 	fprintf(f, "usage: tw-worker --engine ADDR:PORT -Q QUEUE[,QUEUE...] [--tasks PLUGIN.so]...\n"
 		   "                 [-c THREADS] [--prefetch N] [--lease-ms MS] [--heartbeat-ms MS]\n"
-		   "                 [--name NAME]\n");
+		   "                 [--name NAME] [--time-limit S]\n");
 }
 
 static int
@@ -99,6 +111,7 @@ parse_options(int argc, char **argv, struct options *o)
 		{ "lease-ms", required_argument, NULL, 'l' },
 		{ "heartbeat-ms", required_argument, NULL, 'b' },
 		{ "name", required_argument, NULL, 'n' },
+		{ "time-limit", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -147,6 +160,19 @@ parse_options(int argc, char **argv, struct options *o)
 		case 'n':
 			o->name = optarg;
 			break;
+		case 'T': {
+			/* seconds, as Celery's --time-limit; fractions allowed */
+			char *end;
+			double sec = strtod(optarg, &end);
+
+			if (end == optarg || *end != '\0' || !(sec >= 0.1 && sec <= 86400)) {
+				fprintf(stderr, "tw-worker: --time-limit takes 0.1..86400 seconds, "
+					"not '%s'\n", optarg);
+				return 2;
+			}
+			o->time_limit_ms = (unsigned)(sec * 1000 + 0.5);
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -214,7 +240,24 @@ run_one(struct consumer *c, const struct tw_delivery *d)
 				     .task_id = d->task_id, .retries = d->retries,
 				     .retry_countdown_ms = -1, .worker = c->w, .tag = d->tag,
 				     .engine = c->o->engine };
+	if (limits != NULL && d->delivery_count > 1 && tw_wk_timed_out(limits, d->task_id)) {
+		/* its last run here was killed at the limit: it ends, as in Celery */
+		a = (struct tw_ack){ .outcome = TW_OUTCOME_FAILURE };
+		snprintf((char *)ctx->out, sizeof(ctx->out),
+			 "TimeLimitExceeded: ran past the hard time limit of %u ms (its worker "
+			 "process was killed)", limits->limit_ms);
+		a.error = (const char *)ctx->out;
+		tw_worker_ack(c->w, d->tag, &a);
+		free(ctx);
+		return;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (limits != NULL) {
+		/* the supervisor reads since_ms after task_id (acquire): written first */
+		__atomic_store_n(&limits->run[c->index].since_ms, tw_wk_now_ms(), __ATOMIC_RELAXED);
+		__atomic_store_n(&limits->run[c->index].tag, d->tag, __ATOMIC_RELAXED);
+		__atomic_store_n(&limits->run[c->index].task_id, d->task_id, __ATOMIC_RELEASE);
+	}
 	if (def == NULL) {
 		ret = tw_task_fail(ctx, "unknown task '%s'", d->task_name);
 	} else {
@@ -222,6 +265,8 @@ run_one(struct consumer *c, const struct tw_delivery *d)
 			ctx->soft_deadline_ms = tw_wk_now_ms() + def->soft_time_limit_ms;
 		ret = def->fn(ctx);
 	}
+	if (limits != NULL)
+		__atomic_store_n(&limits->run[c->index].task_id, 0, __ATOMIC_RELEASE);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	a.runtime_ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000ull +
 		       (uint64_t)(t1.tv_nsec - t0.tv_nsec);
@@ -283,16 +328,76 @@ consumer_main(void *arg)
 	return NULL;
 }
 
+struct run_args {
+	struct options *o;
+	struct tw_task_registry *reg;
+};
+
+/* The consumers until SIGINT or SIGTERM (in the child, with --time-limit). @return the exit status. */
+static int
+run_consumers(void *arg)
+{
+	static struct consumer consumers[MAX_THREADS];
+	struct run_args *ra = arg;
+	struct options *o = ra->o;
+	struct sigaction sa = { .sa_handler = on_signal };
+	char err[256];
+	unsigned started = 0;
+	uint64_t ran = 0;
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	for (unsigned i = 0; i < o->threads; i++) {
+		struct tw_worker_opts wo = {
+			.queues = o->queues, .n_queues = o->n_queues, .prefetch = o->prefetch,
+			.lease_ms = o->lease_ms, .heartbeat_ms = o->heartbeat_ms,
+			.name = o->name != NULL ? o->name : "tw-worker",
+		};
+		struct consumer *c = &consumers[i];
+
+		c->index = i;
+		c->o = o;
+		c->reg = ra->reg;
+		c->w = tw_worker_open(o->engine, &wo, err, sizeof(err));
+		if (c->w == NULL) {
+			fprintf(stderr, "tw-worker: subscribe to %s: %s\n", o->engine, err);
+			stopping = 1;
+			break;
+		}
+		if (pthread_create(&c->thread, NULL, consumer_main, c) != 0) {
+			fprintf(stderr, "tw-worker: thread: %s\n", strerror(errno));
+			tw_worker_close(c->w);
+			stopping = 1;
+			break;
+		}
+		started++;
+	}
+	if (started == o->threads) {
+		uint32_t pf, lease, hb;
+
+		tw_worker_granted(consumers[0].w, &pf, &lease, &hb);
+		fprintf(stderr, "tw-worker: ready: %u consumers of %zu queues on %s (prefetch %u, "
+			"lease %u ms, heartbeat %u ms, %u tasks)\n", started, o->n_queues, o->engine, pf,
+			lease, hb, ra->reg->n);
+	}
+	for (unsigned i = 0; i < started; i++) {
+		pthread_join(consumers[i].thread, NULL);
+		ran += consumers[i].ran;
+		tw_worker_close(consumers[i].w);
+	}
+	fprintf(stderr, "tw-worker: stopped: %" PRIu64 " tasks run\n", ran);
+	return started == o->threads ? 0 : 1;
+}
+
 int
 main(int argc, char **argv)
 {
 	static struct tw_task_registry reg;
-	static struct consumer consumers[MAX_THREADS];
-	struct sigaction sa = { .sa_handler = on_signal };
 	struct options o;
+	struct run_args ra = { &o, &reg };
 	char err[256];
-	unsigned started = 0;
-	uint64_t ran = 0;
 	int ret = parse_options(argc, argv, &o);
 
 	if (ret != 0)
@@ -307,47 +412,18 @@ main(int argc, char **argv)
 			return 1;
 		}
 	}
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-
-	for (unsigned i = 0; i < o.threads; i++) {
-		struct tw_worker_opts wo = {
-			.queues = o.queues, .n_queues = o.n_queues, .prefetch = o.prefetch,
-			.lease_ms = o.lease_ms, .heartbeat_ms = o.heartbeat_ms,
-			.name = o.name != NULL ? o.name : "tw-worker",
-		};
-		struct consumer *c = &consumers[i];
-
-		c->o = &o;
-		c->reg = &reg;
-		c->w = tw_worker_open(o.engine, &wo, err, sizeof(err));
-		if (c->w == NULL) {
-			fprintf(stderr, "tw-worker: subscribe to %s: %s\n", o.engine, err);
-			stopping = 1;
-			break;
-		}
-		if (pthread_create(&c->thread, NULL, consumer_main, c) != 0) {
-			fprintf(stderr, "tw-worker: thread: %s\n", strerror(errno));
-			tw_worker_close(c->w);
-			stopping = 1;
-			break;
-		}
-		started++;
+	if (o.time_limit_ms == 0)
+		return run_consumers(&ra);
+	/* one page both processes see: the child's running tasks, the supervisor's kills */
+	limits = mmap(NULL, sizeof(*limits), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+		      -1, 0);
+	if (limits == MAP_FAILED) {
+		fprintf(stderr, "tw-worker: shared page: %s\n", strerror(errno));
+		return 1;
 	}
-	if (started == o.threads) {
-		uint32_t pf, lease, hb;
-
-		tw_worker_granted(consumers[0].w, &pf, &lease, &hb);
-		fprintf(stderr, "tw-worker: ready: %u consumers of %zu queues on %s (prefetch %u, "
-			"lease %u ms, heartbeat %u ms, %u tasks)\n", started, o.n_queues, o.engine, pf,
-			lease, hb, reg.n);
-	}
-	for (unsigned i = 0; i < started; i++) {
-		pthread_join(consumers[i].thread, NULL);
-		ran += consumers[i].ran;
-		tw_worker_close(consumers[i].w);
-	}
-	fprintf(stderr, "tw-worker: stopped: %" PRIu64 " tasks run\n", ran);
-	return started == o.threads ? 0 : 1;
+	memset(limits, 0, sizeof(*limits));
+	limits->limit_ms = o.time_limit_ms;
+	ret = tw_wk_supervise(limits, run_consumers, &ra);
+	munmap(limits, sizeof(*limits));
+	return ret;
 }

@@ -63,4 +63,38 @@ uint64_t tw_wk_now_ms(void);
 /** The current thread's publishing client, closed at thread exit. */
 void tw_wk_thread_done(void);
 
+/*
+ * Hard time limits (--time-limit): a supervisor process runs the
+ * consumers in a child and kills the child when a task runs past the
+ * limit (a C task cannot be stopped otherwise), then starts another. What
+ * the two share lies in one MAP_SHARED page made before the first fork.
+ */
+#define TW_WK_MAX_THREADS 64
+#define TW_WK_TIMED_OUT 64           /* task ids killed lately, for their redelivery */
+
+struct tw_wk_limits {
+	/* written by the child's consumer threads: the task each runs, since when */
+	struct {
+		uint64_t task_id;            /* 0: none */
+		uint64_t since_ms;           /* CLOCK_MONOTONIC */
+		uint64_t tag;
+	} run[TW_WK_MAX_THREADS];
+	/* written by the supervisor: tasks whose run was killed (ring) */
+	uint64_t timed_out[TW_WK_TIMED_OUT];
+	uint32_t n_timed_out;            /* total written; slot = n % TW_WK_TIMED_OUT */
+	uint32_t limit_ms;
+};
+
+/**
+ * Run child_main (the consumers) in a child process, killed and started
+ * again whenever one of its tasks runs past lim->limit_ms, until SIGINT or
+ * SIGTERM (passed on to the child). A child that crashes is started again
+ * too (its tasks come back when its heartbeats stop). @return the exit
+ * status for main(): the child's last, or 1 if none could start.
+ */
+int tw_wk_supervise(struct tw_wk_limits *lim, int (*child_main)(void *), void *arg);
+
+/** Was task id killed for its time limit (its redelivery is answered FAILURE, not run)? */
+bool tw_wk_timed_out(const struct tw_wk_limits *lim, uint64_t id);
+
 #endif
