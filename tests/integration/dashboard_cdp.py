@@ -9,7 +9,7 @@ protocol on a pipe (--remote-debugging-pipe: JSON messages ended by NUL,
 commands in on fd 3, answers and events out on fd 4), so no port is
 opened and nothing but the standard library is needed.
 
-    dashboard_cdp.py --chromium PATH --profile DIR --wait S
+    dashboard_cdp.py --chromium PATH --profile DIR --wait S [--until JS]
                      [--dom FILE] [--screenshot FILE] URL
 
 Exit 0 when both were written, 1 on any failure (message on stderr).
@@ -106,8 +106,23 @@ def run(a):
                                                       "deviceScaleFactor": 1, "mobile": False},
                session=session)
         t0 = time.monotonic()
+        missed = None
         p.send("Page.navigate", {"url": a.url}, session=session)
-        p.idle(a.wait)
+        if a.until:
+            # the page's own condition, checked a few times a second; --wait bounds it
+            deadline = t0 + a.wait
+            while True:
+                r = p.send("Runtime.evaluate", {"expression": "!!(%s)" % a.until,
+                                                "returnByValue": True}, session=session)
+                if r.get("result", {}).get("value") is True:
+                    break
+                if time.monotonic() >= deadline:
+                    # the DOM and screenshot are still written: they show where it stopped
+                    missed = "the page did not reach %s in %.0f s" % (a.until, a.wait)
+                    break
+                p.idle(0.2)
+        else:
+            p.idle(a.wait)
         if a.verbose:
             print("dashboard_cdp: page ran %.1f s" % (time.monotonic() - t0), file=sys.stderr)
         if a.dom:
@@ -121,6 +136,8 @@ def run(a):
                 f.write(base64.b64decode(r["data"]))
         if a.verbose:
             print("dashboard_cdp: snapshot at %.1f s" % (time.monotonic() - t0), file=sys.stderr)
+        if missed:
+            raise RuntimeError(missed)
         try:
             p.send("Browser.close", timeout=5)
         except RuntimeError:
@@ -146,6 +163,8 @@ def main():
     ap.add_argument("--chromium", default="/usr/bin/chromium")
     ap.add_argument("--profile", required=True, help="a fresh --user-data-dir (the caller removes it)")
     ap.add_argument("--wait", type=float, default=5, help="wall-clock seconds the page runs")
+    ap.add_argument("--until", help="a JavaScript condition: stop waiting as soon as it holds "
+                    "(failing if --wait seconds pass first)")
     ap.add_argument("--dom", help="write the serialized DOM here")
     ap.add_argument("--screenshot", help="write a PNG of the 1280x900 viewport here")
     ap.add_argument("--log", help="append Chromium's stderr here")

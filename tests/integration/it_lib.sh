@@ -25,3 +25,25 @@ control_counter() {
 	twctl status --json | /usr/bin/python3 -c \
 		'import json, sys; print(json.load(sys.stdin)["control"].get(sys.argv[1], 0))' "$1"
 }
+
+# A second host: network namespace NS (a GPU machine, say) reaching the
+# engine through a routed veth link from the engine's namespace, as a
+# worker host on the application network would (NS 10.79.0.2, the
+# engine's side 10.79.0.1). it_host_del NS removes it (call it on exit).
+it_host_add() {
+	local ns=$1 a=twv-${TW_IT_TAG:-}${1: -4}0 b=twv-${TW_IT_TAG:-}${1: -4}1
+	ip netns add "$ns"
+	ip netns exec "$ns" ip link set lo up
+	ip netns exec "$TW_NETNS" ip link add "$a" type veth peer name "$b"
+	ip netns exec "$TW_NETNS" ip link set "$b" netns "$ns"
+	ip netns exec "$TW_NETNS" ip addr add 10.79.0.1/24 dev "$a"
+	ip netns exec "$TW_NETNS" ip link set "$a" up
+	ip netns exec "$TW_NETNS" sysctl -qw net.ipv4.ip_forward=1
+	ip netns exec "$ns" ip addr add 10.79.0.2/24 dev "$b"
+	ip netns exec "$ns" ip link set "$b" up
+	ip netns exec "$ns" ip route add default via 10.79.0.1
+}
+it_host_del() {
+	ip netns del "$1" 2>/dev/null || true
+	ip netns exec "$TW_NETNS" ip link del "twv-${TW_IT_TAG:-}${1: -4}0" 2>/dev/null || true
+}

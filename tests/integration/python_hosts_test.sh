@@ -15,16 +15,13 @@ set -euo pipefail
 . "$(dirname "$0")/it_lib.sh"
 root=$TW_ROOT
 gpu="tw-${TW_IT_TAG:-}gpuhost"
-link0=twv-${TW_IT_TAG:-}gpu0
-link1=twv-${TW_IT_TAG:-}gpu1
 pids=()
 cleanup() {
 	local p
 	for p in "${pids[@]}"; do
 		tw_stop_pid "$p" || true
 	done
-	ip netns del "$gpu" 2>/dev/null || true
-	ip netns exec "$TW_NETNS" ip link del "$link0" 2>/dev/null || true
+	it_host_del "$gpu"
 }
 trap cleanup EXIT
 
@@ -33,17 +30,8 @@ export TW_PYTHON_GEN=$TW_BUILD/python
 app_dir=$root/tests/integration/data/hosts_app
 export PYTHONPATH=$root/clients/python:$app_dir
 
-# the GPU host: 10.79.0.2, routed to the engine through the engine's namespace
-ip netns add "$gpu"
-ip netns exec "$gpu" ip link set lo up
-ip netns exec "$TW_NETNS" ip link add "$link0" type veth peer name "$link1"
-ip netns exec "$TW_NETNS" ip link set "$link1" netns "$gpu"
-ip netns exec "$TW_NETNS" ip addr add 10.79.0.1/24 dev "$link0"
-ip netns exec "$TW_NETNS" ip link set "$link0" up
-ip netns exec "$TW_NETNS" sysctl -qw net.ipv4.ip_forward=1
-ip netns exec "$gpu" ip addr add 10.79.0.2/24 dev "$link1"
-ip netns exec "$gpu" ip link set "$link1" up
-ip netns exec "$gpu" ip route add default via 10.79.0.1
+# the GPU host
+it_host_add "$gpu"
 
 for q in local gpu; do twctl queue declare "$q" >/dev/null; done
 

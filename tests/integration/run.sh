@@ -2,7 +2,8 @@
 # Integration tests: for each tests/integration/*_test binary, start a real
 # engine (tw-dataplane on a TAP device in a fresh namespace + tw-control,
 # deploy/lib.sh), run the test inside the namespace, stop the engine and
-# check nothing is left. Prints one line per test and "N passed, N failed".
+# check nothing is left. Prints one line per test and "N passed, N failed";
+# TW_IT_SHOW=1 prints a passing test's output too.
 set -uo pipefail
 . "$(dirname "$0")/../../deploy/lib.sh"
 . "$(dirname "$0")/../select.sh"
@@ -52,6 +53,7 @@ run_one() {
 	fi
 	if [ "$result" = PASS ]; then
 		echo "PASS $name ($((SECONDS - t0)) s)"
+		[ -z "${TW_IT_SHOW:-}" ] || sed "s/^/    /" "$log"
 		return 0
 	fi
 	if [ $rc -eq 124 ]; then

@@ -22,6 +22,7 @@ import random
 import threading
 
 from . import canvas as cv
+from . import current
 from . import options as opts
 from .errors import TaskwireError
 
@@ -206,9 +207,11 @@ class Task:
 
     def push_request(self, request):
         self._request.set(request)
+        current.request.set(request)
 
     def pop_request(self):
         self._request.set(None)
+        current.request.set(None)
 
     def run(self, *args, **kwargs):
         if self.bind:

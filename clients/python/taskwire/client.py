@@ -12,6 +12,7 @@ deploy/lib.sh writes to engine.env and `make up` to build/dev.env).
 import os
 
 from . import canvas as cv
+from . import current
 from . import keys
 from . import options as opts
 from . import serializers
@@ -118,6 +119,9 @@ class Client:
                                 "steps of a %s" % type(node).__name__)
             node = node.clone(**options)
         top = cv.Encoder(self).encode(node)
+        lineage = current.lineage()
+        if lineage is not None and not top.root_id:
+            top.root_id, top.parent_id = lineage
         workflow = cv.is_workflow(top)
         handle = cv.mark_notify(top) if workflow else cv.Leaf(top.id)
         ser = getattr(node, "options", {}).get("serializer") or self.serializer
