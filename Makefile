@@ -114,7 +114,7 @@ IT_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(IT_SR
 
 .PHONY: all deps run test unit-test integration-test up down clean perf perf-cost perf-peers perf-livechange perf-routing perf-scale perf-workers \
 	perf-store perf-wheel perf-tasks perf-scrape perf-smoke fuzz fuzz-build python-client \
-	perf-python perf-workflows perf-channels
+	perf-python perf-workflows perf-channels perf-async
 .SECONDARY:
 
 EXAMPLES := $(BUILD)/examples/libtw_example_tasks.so $(BUILD)/examples/libtw_broken_tasks.so \
@@ -357,6 +357,10 @@ perf-python: deps all
 # The Django Channels layer on taskwire next to channels_redis on a private Redis, one run.
 perf-channels: deps all
 	@bash perf/channels-bench.sh
+
+# 1,000 concurrent 10 ms tasks: one taskwire asyncio worker process next to Celery's pools, one run.
+perf-async: deps all
+	@bash perf/async-bench.sh
 
 # What a workflow step costs next to a plain task, in the same run.
 perf-workflows: deps all

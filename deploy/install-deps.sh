@@ -23,6 +23,7 @@ PACKAGES=(
 	python3-django-channels python3-msgpack  # the Channels layer on taskwire (taskwire.contrib.channels)
 	python3-channels-redis               # make perf-channels: channels_redis beside it (redis-server: perf/install-services.sh)
 	python3-pika python3-amqp python3-kombu python3-celery  # tw-amqp's tests: unmodified AMQP 0-9-1 clients
+	python3-gevent python3-eventlet      # make perf-async: Celery's gevent and eventlet pools beside taskwire's asyncio one
 )
 
 missing=()
