@@ -245,6 +245,40 @@ def test_an_unprintable_exception_is_a_failure(app, worker):
 
 
 @pytest.mark.engine
+def test_an_unknown_task_is_rejected_logged_and_dead_lettered(app):
+    """A task no module of the worker registers: the worker logs it and
+    rejects it, and the engine moves it to its queue's dead-letter
+    exchange (here bound to a queue no consumer takes, where it waits)."""
+    from taskwire._proto import control
+    ctl = app.client.control
+    ctl.call(control.Request(exchange_declare=control.ExchangeDeclare(name="pywork.dlx",
+                                                                      type="fanout")))
+    ctl.queue_declare("pywork-dlq", consumers="remote")
+    ctl.call(control.Request(bind=control.Bind(source="pywork.dlx", destination="pywork-dlq")))
+    q = "pywork-reject"
+    ctl.queue_declare(q, dead_letter_exchange="pywork.dlx")
+    p = start_worker("-P", "threads", "-c", "1", queue=q)
+
+    def dead_lettered():
+        queues = ctl.call(control.Request(list=control.ListRequest(
+            what=control.ListRequest.QUEUES))).queues
+        return next(x.ready for x in queues if x.name == "pywork-dlq")
+    try:
+        app.send_task("py.no_such_task", (1,), queue=q)
+        deadline = time.monotonic() + 20
+        while dead_lettered() < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert dead_lettered() == 1, "the rejected task did not reach the dead-letter queue"
+    finally:
+        assert stop(p) == 0
+        out = p.stdout.read()
+        for name in (q, "pywork-dlq"):
+            ctl.queue_delete(name)
+        ctl.call(control.Request(exchange_delete=control.ExchangeDelete(name="pywork.dlx")))
+    assert "Received unregistered task of type 'py.no_such_task'" in out, out
+
+
+@pytest.mark.engine
 def test_soft_time_limit_in_the_solo_pool(app):
     q = "pywork-solo"
     app.client.control.queue_declare(q)
