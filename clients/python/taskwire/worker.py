@@ -19,6 +19,7 @@ prefork; asyncio cancels. SIGTERM or SIGINT: warm shutdown (running
 tasks finish and are acked, prefetched ones go back to their queues); a
 second one: cold (exit now; the engine redelivers what was running).
 """
+import collections
 import json
 import logging
 import os
@@ -38,6 +39,10 @@ from .app import Context, Retry, SoftTimeLimitExceeded
 log = logging.getLogger("taskwire.worker")
 
 ACK_RESEND_S = 0.3
+# Tags of final acks the engine answered lately: a refusal that comes after
+# (the answer to a resend made while the first answer was on its way) says
+# nothing new, and is counted rather than warned about
+ANSWERED_KEPT = 4096
 RECV_BYTES = 65536
 # Above this an ack would not fit one datagram: the result is replaced by
 # a FAILURE that says so (the engine's datagram limit is 1,472 bytes)
@@ -74,6 +79,7 @@ class Consumer:
         self.on_delivery = None     # called (receive thread) after a delivery is queued
         self.lock = threading.Lock()
         self.unanswered = {}        # delivery tag -> (bytes sent, last sent time)
+        self.answered = collections.OrderedDict()   # tags answered lately, oldest first
         self.frame_id = 0
         self.cookie = cookie.CookieJar()    # the engine's source cookie for us
         self.subscribed = threading.Event()
@@ -236,15 +242,26 @@ class Consumer:
                 self.refusal = r.detail or "refused"
         for d in f.deliveries:
             self.stats["deliveries"] += 1
+            with self.lock:     # a tag the engine gives again is a new delivery's
+                self.answered.pop(d.delivery_tag, None)
             self.deliveries.put(d)
         if f.deliveries and self.on_delivery is not None:
             self.on_delivery()
         for r in f.ack_replies:
             with self.lock:
-                self.unanswered.pop(r.delivery_tag, None)
-            if not r.ok:
-                self.stats["acks_refused"] += 1
-                log.warning("ack of delivery %x refused: %s", r.delivery_tag, r.detail)
+                pending = self.unanswered.pop(r.delivery_tag, None)
+                if pending is not None and r.ok:
+                    self.answered[r.delivery_tag] = True
+                    if len(self.answered) > ANSWERED_KEPT:
+                        self.answered.popitem(last=False)
+                repeat = pending is None and r.delivery_tag in self.answered
+            if r.ok:
+                continue
+            if repeat:
+                self.stats["acks_resent_refused"] = self.stats.get("acks_resent_refused", 0) + 1
+                continue
+            self.stats["acks_refused"] += 1
+            log.warning("ack of delivery %x refused: %s", r.delivery_tag, r.detail)
 
     def _resend_acks(self):
         now = time.monotonic()

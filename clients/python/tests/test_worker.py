@@ -3,6 +3,7 @@ processes consume a queue as remote consumers and run the App's tasks
 (tests/workerapp/wtasks.py); the publishing client reads the results the
 engine forwards. Also the App alone (eager mode) and the worker's bad
 starts, which need no engine."""
+import logging
 import os
 import subprocess
 import sys
@@ -182,6 +183,40 @@ def test_rate_limit_spaces_starts(app, worker):
     [r.get(timeout=30) for r in rs]
     took = time.monotonic() - start
     assert took >= 1.8, "30 tasks at 10/s took %.2f s" % took
+
+
+def test_a_refused_resend_of_an_answered_ack_is_counted_not_warned(caplog):
+    """An ack resent while the engine's first answer was on its way (a
+    busy machine) is refused as stale: counted, no warning; a refusal of
+    an ack never answered is warned about."""
+    from taskwire._proto import FRAME_MAGIC, wire
+    from taskwire.worker import Consumer
+
+    def reply(tag, ok):
+        f = wire.Frame(magic=FRAME_MAGIC)
+        r = f.ack_replies.add()
+        r.delivery_tag, r.ok = tag, ok
+        r.detail = "" if ok else "stale delivery tag"
+        return f
+    c = Consumer("127.0.0.1:9", ["q"])      # never started: frames are handed in here
+    try:
+        with caplog.at_level(logging.WARNING, logger="taskwire.worker"):
+            c.ack(0x10, "SUCCESS")
+            c._handle(reply(0x10, True))
+            c._handle(reply(0x10, False))   # the resend's answer
+            assert c.stats.get("acks_resent_refused") == 1 and c.stats["acks_refused"] == 0
+            assert not caplog.records, caplog.text
+            c.ack(0x20, "SUCCESS")
+            c._handle(reply(0x20, False))
+            assert c.stats["acks_refused"] == 1 and "ack of delivery 20 refused" in caplog.text
+            # the tag given again to a new delivery: its refusal is warned about
+            f = wire.Frame(magic=FRAME_MAGIC)
+            f.deliveries.add().delivery_tag = 0x10
+            c._handle(f)
+            c._handle(reply(0x10, False))
+            assert c.stats["acks_refused"] == 2, c.stats
+    finally:
+        c.close()
 
 
 def test_rate_strings():
