@@ -23,6 +23,7 @@ seconds.
 """
 import hashlib
 import hmac
+import json
 import os
 import time
 import urllib.parse
@@ -78,3 +79,12 @@ def follow_url(task, http=None, ttl=600, websocket=True, token=None, token_file=
         "view": view_token(task, ttl=ttl, token=token, token_file=token_file)})
     return "%s://%s/%s?%s" % ("ws" if websocket else "http", http,
                              "ws" if websocket else "events", query)
+
+
+def page_script_data(task, http=None, ttl=600, **extra):
+    """What a page's <script> needs to follow `task`, as a JSON object
+    literal safe inside <script> ("</" escaped): {"task": ID, "url":
+    follow_url(...)} plus `extra`. Raises ValueError as follow_url does."""
+    data = {"task": _task_hex(task), "url": follow_url(task, http=http, ttl=ttl)}
+    data.update(extra)
+    return json.dumps(data).replace("</", "<\\/")

@@ -59,8 +59,7 @@ ws.onerror = () => { document.getElementById("state").textContent = "unreachable
 def task_progress_page(request, task_id):
     """A page that follows the task live: its state now, then each event."""
     try:
-        url = progress.follow_url(task_id, http=settings.TASKWIRE_HTTP, ttl=3600)
+        data = progress.page_script_data(task_id, http=settings.TASKWIRE_HTTP, ttl=3600)
     except ValueError as e:
         return JsonResponse({"error": str(e)}, status=400)
-    data = json.dumps({"task": task_id, "url": url}).replace("</", "<\\/")
     return HttpResponse(PROGRESS_PAGE % data, content_type="text/html; charset=utf-8")

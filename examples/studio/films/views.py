@@ -113,10 +113,10 @@ ws.onerror = () => { el("status").textContent = "unreachable"; };
 
 def _page(run_id, idea):
     try:
-        url = progress.follow_url(run_id, http=settings.TASKWIRE_HTTP, ttl=3600)
+        data = progress.page_script_data(run_id, http=settings.TASKWIRE_HTTP, ttl=3600,
+                                         run=run_id, idea=idea)
     except ValueError as e:
         return JsonResponse({"error": str(e)}, status=400)
-    data = json.dumps({"run": run_id, "url": url, "idea": idea}).replace("</", "<\\/")
     return HttpResponse(RUN_PAGE % data, content_type="text/html; charset=utf-8")
 
 
