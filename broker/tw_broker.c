@@ -377,6 +377,22 @@ release_hold(int slot)
 				 __ATOMIC_RELAXED);
 }
 
+uint32_t
+tw_broker_queue_remote_consumers(const struct tw_rc_queues *rq, uint32_t slot)
+{
+	if (rq == NULL || slot >= TW_MAX_QUEUES)
+		return 0;
+	return __atomic_load_n(&rq->consumers[slot], __ATOMIC_RELAXED);
+}
+
+const struct tw_rc_queues *
+tw_broker_rc_queues(void)
+{
+	const struct rte_memzone *mz = rte_memzone_lookup(TW_RC_QUEUES_MZ);
+
+	return mz != NULL ? mz->addr : NULL;
+}
+
 int
 tw_broker_queue_hold(struct tw_broker *b, const char *name, char *err)
 {

@@ -118,6 +118,12 @@ int tw_broker_exchange_delete(struct tw_broker *b, const char *name, char *err);
 int tw_broker_bind(struct tw_broker *b, const struct tw_def_binding *spec, char *err);
 int tw_broker_unbind(struct tw_broker *b, const struct tw_def_binding *spec, char *err);
 
+struct tw_rc_queues;
+/** The engine's per-queue remote consumer counts, NULL: an engine without consumer tables. */
+const struct tw_rc_queues *tw_broker_rc_queues(void);
+/** Remote consumers subscribed to queue slot now, over every io lcore (rq NULL: 0). */
+uint32_t tw_broker_queue_remote_consumers(const struct tw_rc_queues *rq, uint32_t slot);
+
 /** Tasks waiting in a queue slot, over all its priority levels. */
 uint64_t tw_broker_queue_ready(const struct tw_queue_slot *qs);
 

@@ -61,6 +61,9 @@ struct tw_worker {
 	bool subscribed;         /* the engine's answer arrived (ok) */
 	bool refused;
 	bool resubscribe;        /* the engine forgot us: subscribe again */
+	/* a window change not answered yet: the heartbeat thread sends the
+	 * subscription (atomic: set by the poller, cleared by either) */
+	uint32_t change_left;
 	bool cookie_retry;       /* a frame was refused for want of a cookie, which came */
 	struct tw_cookie_jar cookie; /* the engine's source cookie for us (tw_cookie_jar.h) */
 	char refusal[160];
@@ -128,7 +131,7 @@ send_subscribe(struct tw_worker *w)
 	s.host = w->host;
 	s.n_queues = w->n_queues;
 	s.queues = w->queues;
-	s.prefetch = w->prefetch;
+	s.prefetch = __atomic_load_n(&w->prefetch, __ATOMIC_RELAXED);
 	s.lease_ms = w->lease_ms;
 	s.heartbeat_ms = w->heartbeat_ms;
 	s.hold = w->hold;
@@ -166,7 +169,15 @@ heartbeat_main(void *arg)
 		uint64_t now = tw_monotonic_ms();
 
 		if (now >= next) {
-			send_id_message(w, false);
+			uint32_t left = __atomic_load_n(&w->change_left, __ATOMIC_RELAXED);
+
+			/* a subscribe counts as a heartbeat for the engine */
+			if (left != 0 &&
+			    __atomic_compare_exchange_n(&w->change_left, &left, left - 1, false,
+							__ATOMIC_RELAXED, __ATOMIC_RELAXED))
+				send_subscribe(w);
+			else
+				send_id_message(w, false);
 			pthread_mutex_lock(&w->mu);
 			w->stats.heartbeats++;
 			pthread_mutex_unlock(&w->mu);
@@ -323,6 +334,9 @@ handle_frame(struct tw_worker *w, const Taskwire__Frame *f)
 			w->subscribed = true;
 			w->refused = false;
 			w->g_prefetch = r->prefetch;
+			/* the window asked for last (not an earlier answer): the change is done */
+			if (r->prefetch == __atomic_load_n(&w->prefetch, __ATOMIC_RELAXED))
+				__atomic_store_n(&w->change_left, 0, __ATOMIC_RELAXED);
 			w->g_lease_ms = r->lease_ms;
 			w->g_heartbeat_ms = r->heartbeat_ms != 0 ? r->heartbeat_ms : w->heartbeat_ms;
 		} else if (w->subscribed) {
@@ -584,6 +598,17 @@ tw_worker_granted(const struct tw_worker *w, uint32_t *prefetch, uint32_t *lease
 	*prefetch = w->g_prefetch;
 	*lease_ms = w->g_lease_ms;
 	*heartbeat_ms = w->g_heartbeat_ms;
+}
+
+int
+tw_worker_set_prefetch(struct tw_worker *w, uint32_t prefetch)
+{
+	if (prefetch == 0)
+		return -EINVAL;
+	__atomic_store_n(&w->prefetch, prefetch, __ATOMIC_RELAXED);
+	/* resent (by the heartbeat thread) up to this many beats while unanswered */
+	__atomic_store_n(&w->change_left, 5, __ATOMIC_RELAXED);
+	return send_subscribe(w);
 }
 
 int

@@ -14,11 +14,61 @@
 #include "tw_broker_definitions.h"
 #include "tw_broker_spec.h"
 
+/* Worker lcores: every one consumes every queue (round robin). */
+static uint32_t
+worker_lcores(const struct tw_shared *sh)
+{
+	uint32_t workers = 0;
+
+	for (uint32_t i = 0; i < sh->n_plan; i++)
+		workers += sh->plan[i].role == TW_ROLE_WORKER || sh->plan[i].role == TW_ROLE_RTC;
+	return workers;
+}
+
+/* One queue slot's figures into q (strings borrowed from r or static). */
+static void
+fill_queue(const struct tw_broker *b, const struct tw_rc_queues *rq, uint32_t s, uint32_t workers,
+	   struct ctl_reply *r, Taskwire__Control__QueueInfo *q)
+{
+	const struct tw_shared *sh = b->sh;
+	const struct tw_queue_slot *qs = &sh->queues[s];
+	struct tw_broker_queue_counts c;
+
+	tw_broker_queue_counts(sh, s, &c);
+	q->name = ctl_reply_strdup(r, qs->name);
+	q->max_length = qs->max_length;
+	q->ready = tw_broker_queue_ready(qs);
+	q->max_priority = qs->max_priority;
+	q->max_length_bytes = qs->max_bytes;
+	q->durable = qs->durable != 0;
+	q->delivery_limit = qs->delivery_limit;
+	q->consumers = (char *)tw_broker_consumers_name(qs->consumers);
+	q->remote_consumers = tw_broker_queue_remote_consumers(rq, s);
+	q->ready_bytes = __atomic_load_n(&sh->queue_bytes[s].bytes, __ATOMIC_RELAXED);
+	q->published = c.published;
+	q->delivered = c.delivered;
+	q->rejected = c.rejected;
+	/* completed is counted after delivered, so a snapshot never goes below zero */
+	q->in_flight = c.delivered > c.completed ? c.delivered - c.completed : 0;
+	q->workers = workers;
+	q->overflow = (char *)tw_broker_overflow_name(qs->overflow);
+	q->message_ttl = qs->message_ttl_ms;
+	q->dead_letter_exchange = ctl_reply_strdup(r, qs->dlx);
+	q->has_dead_letter_routing_key = qs->has_dl_key;
+	q->dead_letter_routing_key = ctl_reply_strdup(r, qs->dl_key);
+	q->dropped = c.dropped;
+	q->expired = c.expired;
+	q->publish_rate = b->publish_rate[s];
+	q->deliver_rate = b->deliver_rate[s];
+}
+
 static int
 list_queues(const struct tw_broker *b, struct ctl_reply *r)
 {
 	const struct tw_shared *sh = b->sh;
 	Taskwire__Control__QueueInfo **q;
+	const struct tw_rc_queues *rq = tw_broker_rc_queues();
+	uint32_t workers = worker_lcores(sh);
 	size_t n = 0, k = 0;
 
 	for (uint32_t s = 0; s < TW_MAX_QUEUES; s++)
@@ -26,45 +76,36 @@ list_queues(const struct tw_broker *b, struct ctl_reply *r)
 	REPLY_ARRAY(r, Taskwire__Control__QueueInfo, taskwire__control__queue_info__init, n, q);
 	if (q == NULL)
 		return -ENOMEM;
-	uint32_t workers = 0;
-
-	/* every worker lcore consumes every queue (round robin) */
-	for (uint32_t i = 0; i < sh->n_plan; i++)
-		workers += sh->plan[i].role == TW_ROLE_WORKER || sh->plan[i].role == TW_ROLE_RTC;
-	for (uint32_t s = 0; s < TW_MAX_QUEUES; s++) {
-		const struct tw_queue_slot *qs = &sh->queues[s];
-		struct tw_broker_queue_counts c;
-
-		if (qs->ring == NULL)
+	for (uint32_t s = 0; s < TW_MAX_QUEUES && k < n; s++) {
+		if (sh->queues[s].ring == NULL)
 			continue;
-		tw_broker_queue_counts(sh, s, &c);
-		q[k]->name = ctl_reply_strdup(r, qs->name);
-		q[k]->max_length = qs->max_length;
-		q[k]->ready = tw_broker_queue_ready(qs);
-		q[k]->max_priority = qs->max_priority;
-		q[k]->max_length_bytes = qs->max_bytes;
-		q[k]->durable = qs->durable != 0;
-		q[k]->delivery_limit = qs->delivery_limit;
-		q[k]->consumers = (char *)tw_broker_consumers_name(qs->consumers);
-		q[k]->ready_bytes = __atomic_load_n(&sh->queue_bytes[s].bytes, __ATOMIC_RELAXED);
-		q[k]->published = c.published;
-		q[k]->delivered = c.delivered;
-		q[k]->rejected = c.rejected;
-		/* completed is counted after delivered, so a snapshot never goes below zero */
-		q[k]->in_flight = c.delivered > c.completed ? c.delivered - c.completed : 0;
-		q[k]->workers = workers;
-		q[k]->overflow = (char *)tw_broker_overflow_name(qs->overflow);
-		q[k]->message_ttl = qs->message_ttl_ms;
-		q[k]->dead_letter_exchange = ctl_reply_strdup(r, qs->dlx);
-		q[k]->has_dead_letter_routing_key = qs->has_dl_key;
-		q[k]->dead_letter_routing_key = ctl_reply_strdup(r, qs->dl_key);
-		q[k]->dropped = c.dropped;
-		q[k]->expired = c.expired;
-		q[k]->publish_rate = b->publish_rate[s];
-		q[k]->deliver_rate = b->deliver_rate[s];
+		fill_queue(b, rq, s, workers, r, q[k]);
 		k++;
 	}
 	r->resp.n_queues = k;
+	r->resp.queues = q;
+	return 0;
+}
+
+/* One queue by name (an AMQP front door's declare-ok and get-ok counts). */
+static int
+queue_info(const struct tw_broker *b, const char *name, struct ctl_reply *r)
+{
+	Taskwire__Control__QueueInfo **q;
+	int s = tw_broker_queue_find(b, name);
+
+	if (s < 0) {
+		snprintf(r->err, sizeof(r->err), "no queue '%s'", name);
+		return -ENOENT;
+	}
+	REPLY_ARRAY(r, Taskwire__Control__QueueInfo, taskwire__control__queue_info__init, 1, q);
+	if (q == NULL) {
+		snprintf(r->err, sizeof(r->err), "out of memory");
+		return -ENOMEM;
+	}
+	fill_queue(b, tw_broker_rc_queues(), (uint32_t)s, worker_lcores(b->sh), r,
+		   q[0]);
+	r->resp.n_queues = 1;
 	r->resp.queues = q;
 	return 0;
 }
@@ -271,6 +312,9 @@ ctl_handle(struct ctl_ctx *ctx, const Taskwire__Control__Request *req, struct ct
 	case TASKWIRE__CONTROL__REQUEST__BODY_RATE_LIMIT:
 		ret = ctl_workers_rate_limit(ctx, STR(req->rate_limit->task), STR(req->rate_limit->rate),
 					     r);
+		break;
+	case TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_INFO:
+		ret = queue_info(b, STR(req->queue_info->name), r);
 		break;
 	case TASKWIRE__CONTROL__REQUEST__BODY_SCHEDULE_REMOVE:
 		ret = ctl_schedules_remove(ctx, STR(req->schedule_remove->name), r);

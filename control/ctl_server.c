@@ -329,6 +329,7 @@ read_only(const Taskwire__Control__Request *req)
 	switch (req->body_case) {
 	case TASKWIRE__CONTROL__REQUEST__BODY_STATUS:
 	case TASKWIRE__CONTROL__REQUEST__BODY_LIST:
+	case TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_INFO:
 	case TASKWIRE__CONTROL__REQUEST__BODY_RESULT:
 	case TASKWIRE__CONTROL__REQUEST__BODY_EVENTS:
 		return true;

@@ -411,6 +411,7 @@ subscribe(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consum
 	char detail[TW_NAME_MAX + 64];
 	const char *bad = tw_wire_decode_subscribe(fv->subscribe, &sv);
 	struct tw_consumer *c;
+	uint16_t old[TW_RC_MAX_QUEUES], n_old = 0;
 	uint16_t n = 0, ci;
 	int pos = -1;
 
@@ -469,6 +470,8 @@ subscribe(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consum
 		/* a new subscription replaces the old one; deliveries in flight stay valid */
 		ci = cs->active[pos];
 		c = &cs->c[ci];
+		n_old = c->n_queues;
+		memcpy(old, c->queue_slot, n_old * sizeof(old[0]));
 		for (uint16_t k = 0; k < c->n_queues; k++)
 			remote_add(cs, c->queue_slot[k], -1);
 	}
@@ -481,9 +484,10 @@ subscribe(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consum
 		if (sv.hold)
 			__atomic_store_n(&cs->queues->held[slots[k]], rings[k], __ATOMIC_RELAXED);
 	}
-	if (pos >= 0) /* queues it no longer takes, if no one else does */
-		for (uint16_t k = 0; k < TW_MAX_QUEUES && cs->stash_n != 0; k++)
-			queue_released(ctx, rt, cs, k);
+	/* queues it no longer takes, if no one else does (a window change, as
+	 * an AMQP basic.qos makes, keeps them all: nothing to do) */
+	for (uint16_t k = 0; k < n_old && cs->stash_n != 0; k++)
+		queue_released(ctx, rt, cs, old[k]);
 	if (sv.prefetch > TW_RC_MAX_PREFETCH)
 		tw_cnt_add(ctx, TW_CNT_rc_credit_clamped, 1);
 	c->prefetch = sv.prefetch > TW_RC_MAX_PREFETCH ? TW_RC_MAX_PREFETCH : sv.prefetch;

@@ -114,6 +114,17 @@ void tw_worker_granted(const struct tw_worker *w, uint32_t *prefetch, uint32_t *
 		       uint32_t *heartbeat_ms);
 
 /**
+ * Change the credit window of the live subscription: the engine replaces
+ * the subscription's window (deliveries in flight stay valid; a smaller
+ * window only stops new deliveries until enough are acked). Returns at
+ * once: the engine's answer is read by tw_worker_poll(), and until it
+ * comes the heartbeat thread sends the subscription again in place of
+ * its heartbeat (bounded), so a lost datagram delays the change only.
+ * @return 0, -EINVAL (0), or -errno from sending.
+ */
+int tw_worker_set_prefetch(struct tw_worker *w, uint32_t prefetch);
+
+/**
  * Receive deliveries (and the engine's answers to acks), waiting up to
  * timeout_ms for the first datagram (0: do not wait, -1: for ever).
  * @return deliveries written to out (at most max), or -errno.
