@@ -119,8 +119,12 @@ read_value(struct amqp_rd *r, char t, struct amqp_value *v, int depth)
 		break;
 	case 'F':
 		n = amqp_rd_u32(r);
-		if (need(r, n) && skip_table(r, n, depth + 1))
+		if (need(r, n) && skip_table(r, n, depth + 1)) {
+			v->is_table = true;
+			v->s = r->p + r->off;
+			v->slen = n;
 			r->off += n;
+		}
 		break;
 	case 'A':
 		n = amqp_rd_u32(r);
@@ -229,6 +233,29 @@ amqp_props_parse(const uint8_t *p, uint32_t len, struct amqp_props_view *v)
 	if (flags & 0x0800) { /* priority */
 		v->has_priority = true;
 		v->priority = amqp_rd_u8(&r);
+	}
+	if (flags & 0x0400) /* correlation-id */
+		amqp_rd_shortstr(&r, s);
+	if (flags & 0x0200) /* reply-to */
+		amqp_rd_shortstr(&r, s);
+	if (flags & 0x0100) { /* expiration */
+		uint64_t ms = 0;
+		size_t n;
+
+		amqp_rd_shortstr(&r, s);
+		n = strlen(s);
+		v->has_expiration = true;
+		/* RabbitMQ's rule: digits only, no sign, within 32 bits */
+		v->expiration_bad = n == 0 || n > 10;
+		for (size_t i = 0; i < n && !v->expiration_bad; i++) {
+			if (s[i] < '0' || s[i] > '9')
+				v->expiration_bad = true;
+			else
+				ms = ms * 10 + (uint64_t)(s[i] - '0');
+		}
+		if (ms > UINT32_MAX)
+			v->expiration_bad = true;
+		v->expiration_ms = v->expiration_bad ? 0 : (uint32_t)ms;
 	}
 	return !r.bad;
 }

@@ -106,6 +106,7 @@ struct amqp_value {
 	bool is_int;       /* any integer type (and bool): in i */
 	int64_t i;
 	bool is_str;       /* 'S' longstr (or 'x' bytes): s, slen */
+	bool is_table;     /* 'F' a nested table (validated): its bytes in s, slen */
 	const uint8_t *s;
 	uint32_t slen;
 };
@@ -121,12 +122,16 @@ bool amqp_table_next(const uint8_t *t, uint32_t len, uint32_t *off, char key[256
 		     struct amqp_value *v);
 
 /* The property list of a content header (flags then values), as far as
- * tw-amqp reads it: the priority and the headers table. */
+ * tw-amqp reads it: the priority, the headers table and the expiration. */
 struct amqp_props_view {
 	bool has_priority;
 	uint8_t priority;
 	const uint8_t *headers;   /* NULL: none */
 	uint32_t headers_len;
+	/* expiration: a per-message TTL in milliseconds, as a decimal string */
+	bool has_expiration;
+	bool expiration_bad;      /* present but not a number of milliseconds */
+	uint32_t expiration_ms;
 };
 /** @return false when the property bytes are malformed. */
 bool amqp_props_parse(const uint8_t *p, uint32_t len, struct amqp_props_view *v);

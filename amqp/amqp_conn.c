@@ -346,6 +346,7 @@ send_start(struct amqp_conn *c)
 	amqp_wr_field_bool(w, "consumer_cancel_notify", true);
 	amqp_wr_field_bool(w, "authentication_failure_close", true);
 	amqp_wr_field_bool(w, "per_consumer_qos", true);
+	amqp_wr_field_bool(w, "connection.blocked", true);
 	amqp_wr_patch_u32(w, caps, (uint32_t)(w->len - caps - 4));
 	amqp_wr_patch_u32(w, t, (uint32_t)(w->len - t - 4));
 	amqp_wr_longstr(w, "PLAIN AMQPLAIN", 14);
@@ -430,6 +431,15 @@ connection_method(struct amqp_conn *c, uint32_t m, struct amqp_rd *r)
 			return;
 		}
 		{
+			struct amqp_value caps, v;
+
+			/* a client that says it takes connection.blocked (pika, py-amqp) */
+			if (amqp_table_get(tbl, tlen, "capabilities", &caps) && caps.is_table &&
+			    amqp_table_get(caps.s, caps.slen, "connection.blocked", &v) &&
+			    v.type == 't')
+				c->blocked_cap = v.i != 0;
+		}
+		{
 			char pass[128];
 
 			if (!parse_login(mech, resp, rlen, c->user, pass) ||
@@ -497,6 +507,7 @@ connection_method(struct amqp_conn *c, uint32_t m, struct amqp_rd *r)
 		amqp_wr_shortstr(&c->out, "");
 		amqp_wr_frame_end(&c->out, f);
 		c->state = CS_RUNNING;
+		amqp_blocked_greet(c);
 		return;
 	case CS_RUNNING:
 		if (m == AMQP_CONNECTION_CLOSE) {
@@ -593,6 +604,8 @@ channel_method(struct amqp_conn *c, uint16_t num, uint32_t m, struct amqp_rd *r)
 		ch->flow_stopped = !active;
 		for (struct amqp_consumer *k = ch->consumers; k != NULL; k = k->next)
 			amqp_consumer_set_paused(c->srv, k, c->throttled || ch->flow_stopped);
+		if (active)
+			amqp_consume_release_held(c->srv, ch);
 		f = amqp_wr_method_begin(&c->out, num, AMQP_CHANNEL_FLOW_OK);
 		amqp_wr_u8(&c->out, active);
 		amqp_wr_frame_end(&c->out, f);

@@ -48,6 +48,65 @@ amqp_consumer_set_paused(struct amqp_server *s, struct amqp_consumer *k, bool pa
 		amqp_consumer_on_event(k);
 }
 
+/* The engine credit a consumer of ch gets: its own limit (basic.qos
+ * global=false; 0 is unlimited, the engine's largest window), never above
+ * the channel's (global=true), which tw-amqp enforces exactly on top. */
+static uint32_t
+window_of(const struct amqp_channel *ch)
+{
+	uint32_t w = ch->prefetch != 0 && ch->prefetch < ENGINE_MAX_PREFETCH ? ch->prefetch
+									     : ENGINE_MAX_PREFETCH;
+
+	if (ch->global_prefetch != 0 && ch->global_prefetch < w)
+		w = ch->global_prefetch;
+	return w;
+}
+
+/* Deliveries of the channel's consumers the client has not settled yet
+ * (what a global basic.qos limits; basic.get's are not counted, as in RabbitMQ). */
+static uint32_t
+channel_unacked(const struct amqp_channel *ch)
+{
+	uint32_t n = 0;
+
+	for (const struct amqp_consumer *k = ch->consumers; k != NULL; k = k->next)
+		if (!k->is_get && !k->no_ack)
+			n += k->unacked;
+	return n;
+}
+
+static void engine_ack(struct amqp_server *s, struct amqp_consumer *k, uint64_t engine_tag,
+		       bool ok, bool requeue, bool counted);
+
+/* Forget the held deliveries of k (or of every consumer: NULL); with
+ * requeue they go back to the engine now, else with the subscription. */
+static void
+held_drop(struct amqp_server *s, struct amqp_channel *ch, struct amqp_consumer *k, bool requeue)
+{
+	struct amqp_held **ph = &ch->held, *h, *mine = NULL, **pm = &mine;
+
+	/* taken off the channel first: a requeue may end k, which comes here again */
+	ch->held_tail = NULL;
+	while ((h = *ph) != NULL) {
+		if (k != NULL && h->c != k) {
+			ch->held_tail = h;
+			ph = &h->next;
+			continue;
+		}
+		*ph = h->next;
+		h->next = NULL;
+		*pm = h;
+		pm = &h->next;
+	}
+	while ((h = mine) != NULL) {
+		mine = h->next;
+		if (requeue)
+			engine_ack(s, h->c, h->d->tag, false, true, false);
+		tw_delivery_free(h->d);
+		free(h);
+	}
+}
+
 /*
  * Close the subscription (the engine requeues what it still has out) and
  * unlink. With a: that last ack and the cancel go in one datagram, so the
@@ -62,6 +121,9 @@ consumer_close_acking(struct amqp_server *s, struct amqp_consumer *k, uint64_t t
 	if (k->dead)
 		return;
 	k->dead = true;
+	/* held ones are unacked in the engine: the cancel gives them back */
+	if (ch->held != NULL)
+		held_drop(s, ch, k, false);
 	for (struct amqp_consumer **pk = &ch->consumers; *pk != NULL; pk = &(*pk)->next)
 		if (*pk == k) {
 			*pk = k->next;
@@ -88,6 +150,7 @@ consumer_close(struct amqp_server *s, struct amqp_consumer *k)
 void
 amqp_consume_channel_gone(struct amqp_server *s, struct amqp_channel *ch)
 {
+	held_drop(s, ch, NULL, false);
 	while (ch->consumers != NULL)
 		consumer_close(s, ch->consumers);
 	ch->n_unacked = 0;
@@ -175,8 +238,8 @@ basic_consume(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd *r)
 	k->no_ack = bits & 2;
 	snprintf(k->tag, sizeof(k->tag), "%s", tag);
 	snprintf(k->queue, sizeof(k->queue), "%s", queue);
-	prefetch = ch->prefetch != 0 && ch->prefetch < ENGINE_MAX_PREFETCH ? ch->prefetch
-									   : ENGINE_MAX_PREFETCH;
+	prefetch = window_of(ch);
+	k->window = prefetch;
 	code = subscribe(c, k, prefetch, err, sizeof(err));
 	if (code != 0) {
 		free(k);
@@ -259,6 +322,8 @@ remember(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_consumer *k, 
 	k->unacked++;
 }
 
+static void held_release(struct amqp_server *s, struct amqp_channel *ch);
+
 /* Settle delivery tags: one, all up to tag (multiple), or all (multiple, tag 0). */
 static void
 settle(struct amqp_conn *c, struct amqp_channel *ch, uint32_t m, uint64_t tag, bool multiple,
@@ -282,11 +347,13 @@ settle(struct amqp_conn *c, struct amqp_channel *ch, uint32_t m, uint64_t tag, b
 	if (done == 0 && !(multiple && tag == 0))
 		amqp_channel_error(ch, c, AMQP_PRECONDITION_FAILED, m, "unknown delivery tag %llu",
 				   (unsigned long long)tag);
+	else if (ch->held != NULL && !ch->closing)
+		held_release(s, ch); /* room under the global limit */
 }
 
 static void
 write_deliver_head(struct amqp_conn *c, struct amqp_channel *ch, const struct amqp_consumer *k,
-		   uint64_t tag, const struct tw_delivery *d)
+		   uint64_t tag, const struct tw_delivery *d, uint32_t message_count)
 {
 	size_t f;
 
@@ -296,7 +363,7 @@ write_deliver_head(struct amqp_conn *c, struct amqp_channel *ch, const struct am
 		amqp_wr_u8(&c->out, d->delivery_count > 1);
 		amqp_wr_shortstr(&c->out, d->exchange);
 		amqp_wr_shortstr(&c->out, d->routing_key);
-		amqp_wr_u32(&c->out, 0); /* message-count: not known without asking tw-control */
+		amqp_wr_u32(&c->out, message_count);
 	} else {
 		f = amqp_wr_method_begin(&c->out, ch->num, AMQP_BASIC_DELIVER);
 		amqp_wr_shortstr(&c->out, k->tag);
@@ -308,9 +375,11 @@ write_deliver_head(struct amqp_conn *c, struct amqp_channel *ch, const struct am
 	amqp_wr_frame_end(&c->out, f);
 }
 
-/* Hand one delivery to the client (deliver or get-ok), or back to the engine. */
+/* Hand one delivery to the client (deliver or get-ok), or back to the
+ * engine. d stays the caller's. */
 static void
-deliver(struct amqp_server *s, struct amqp_consumer *k, struct tw_delivery *d)
+send_delivery(struct amqp_server *s, struct amqp_consumer *k, struct tw_delivery *d,
+	      uint32_t message_count)
 {
 	struct amqp_channel *ch = k->ch;
 	struct amqp_conn *c = ch->conn;
@@ -321,7 +390,7 @@ deliver(struct amqp_server *s, struct amqp_consumer *k, struct tw_delivery *d)
 		return;
 	}
 	tag = ch->next_tag++;
-	write_deliver_head(c, ch, k, tag, d);
+	write_deliver_head(c, ch, k, tag, d, message_count);
 	amqp_write_content(c, ch->num, d->amqp_properties, (uint32_t)d->amqp_properties_len,
 			   d->args, d->args_len);
 	s->cnt.delivered++;
@@ -332,6 +401,111 @@ deliver(struct amqp_server *s, struct amqp_consumer *k, struct tw_delivery *d)
 	else
 		remember(c, ch, k, tag, d->tag);
 	amqp_conn_mark(c);
+}
+
+/* Whether k may have one more delivery out to the client now: under its
+ * own limit (global=false) and the channel under its limit (global=true). */
+static bool
+has_room(const struct amqp_channel *ch, const struct amqp_consumer *k, uint32_t channel_used)
+{
+	return (ch->prefetch == 0 || k->unacked < ch->prefetch) &&
+	       (ch->global_prefetch == 0 || channel_used < ch->global_prefetch);
+}
+
+/*
+ * Send what waits, in arrival order, each as soon as its consumer and the
+ * channel have room. After each send the walk starts again: sending may
+ * end a consumer (a cancelled one's delivery goes back), which unlinks
+ * its held ones.
+ */
+static void
+held_release(struct amqp_server *s, struct amqp_channel *ch)
+{
+	bool sent = true;
+
+	/* channel.flow active=false: no content to the client until it is on again */
+	while (sent && ch->held != NULL && !ch->closing && !ch->flow_stopped) {
+		uint32_t used = channel_unacked(ch);
+		struct amqp_held **ph, *h;
+
+		sent = false;
+		if (ch->global_prefetch != 0 && used >= ch->global_prefetch)
+			break;
+		for (ph = &ch->held; (h = *ph) != NULL; ph = &h->next) {
+			if (!has_room(ch, h->c, used))
+				continue;
+			*ph = h->next;
+			send_delivery(s, h->c, h->d, 0);
+			tw_delivery_free(h->d);
+			free(h);
+			sent = true;
+			break;
+		}
+		ch->held_tail = NULL;
+		for (h = ch->held; h != NULL; h = h->next)
+			ch->held_tail = h;
+	}
+}
+
+/*
+ * A consumer's delivery: sent, or held while its consumer or the channel
+ * is at its basic.qos limit. The engine credits each consumer up to those
+ * limits, but with several consumers on a channel under one global limit
+ * (or a limit lowered while deliveries were on their way) more can arrive
+ * than the client may have: they wait here, already unacked in the
+ * engine, until acks make room. Takes d.
+ */
+static void
+deliver(struct amqp_server *s, struct amqp_consumer *k, struct tw_delivery *d)
+{
+	struct amqp_channel *ch = k->ch;
+	struct amqp_held *h;
+
+	if (k->is_get || k->no_ack || k->cancelled ||
+	    (ch->held == NULL && !ch->flow_stopped && has_room(ch, k, channel_unacked(ch)))) {
+		send_delivery(s, k, d, 0);
+		tw_delivery_free(d);
+		return;
+	}
+	h = malloc(sizeof(*h));
+	if (h == NULL) {
+		/* no memory to hold it: back to the engine rather than over the limit */
+		engine_ack(s, k, d->tag, false, true, false);
+		tw_delivery_free(d);
+		return;
+	}
+	*h = (struct amqp_held){ .c = k, .d = d };
+	if (ch->held_tail != NULL)
+		ch->held_tail->next = h;
+	else
+		ch->held = h;
+	ch->held_tail = h;
+	s->cnt.held++;
+	/* behind others of the channel only: it goes now if its own room allows */
+	held_release(s, ch);
+}
+
+void
+amqp_consume_release_held(struct amqp_server *s, struct amqp_channel *ch)
+{
+	held_release(s, ch);
+}
+
+void
+amqp_consume_qos_changed(struct amqp_server *s, struct amqp_channel *ch)
+{
+	uint32_t w = window_of(ch);
+
+	for (struct amqp_consumer *k = ch->consumers; k != NULL; k = k->next) {
+		if (k->is_get || k->cancelled || k->dead || k->window == w)
+			continue;
+		/* the engine replaces the subscription's window; what is in flight stays */
+		if (tw_worker_set_prefetch(k->w, w) == 0) {
+			k->window = w;
+			s->cnt.qos_changes++;
+		}
+	}
+	held_release(s, ch);
 }
 
 void
@@ -351,7 +525,8 @@ amqp_consumer_on_event(struct amqp_consumer *k)
 		for (int i = 0; i < n; i++) {
 			if (!k->dead)
 				deliver(s, k, ds[i]);
-			tw_delivery_free(ds[i]);
+			else
+				tw_delivery_free(ds[i]);
 		}
 		if (!k->dead && k->ch->conn->out.len - k->ch->conn->out_off > AMQP_OUT_HIGH)
 			amqp_conn_update_interest(k->ch->conn);
@@ -365,6 +540,7 @@ basic_get(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd *r)
 	struct amqp_consumer *k;
 	struct tw_delivery *d = NULL;
 	char queue[256], err[256];
+	uint64_t ready = 0;
 	uint16_t code;
 	bool no_ack;
 	size_t f;
@@ -407,6 +583,7 @@ basic_get(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd *r)
 	}
 	k->next = ch->consumers;
 	ch->consumers = k;
+	amqp_model_touch(s, queue);
 	/* a ready message comes right after the subscription's answer; a short
 	 * bounded wait tells an empty queue */
 	n = tw_worker_poll(k->w, GET_WAIT_MS, &d, 1);
@@ -417,8 +594,13 @@ basic_get(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd *r)
 		amqp_wr_frame_end(&c->out, f);
 		return;
 	}
+	/* what is left ready behind it: this subscription's window of one holds
+	 * it, so nothing more leaves the queue for it (other consumers may take
+	 * some meanwhile, as with any broker) */
+	if (amqp_model_queue_counts(s, queue, &ready, NULL, err, sizeof(err)) <= 0)
+		ready = 0;
 	/* no_ack: acked and closed at once; else when the client settles it */
-	deliver(s, k, d);
+	send_delivery(s, k, d, (uint32_t)(ready > UINT32_MAX ? UINT32_MAX : ready));
 	tw_delivery_free(d);
 }
 
@@ -442,6 +624,10 @@ basic_cancel(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd *r)
 		 * lives until they are settled, delivering nothing more */
 		amqp_model_consumer(c->srv, k->queue, -1);
 		k->cancelled = true;
+		/* what waited under the global limit was never seen: back at once */
+		if (ch->held != NULL)
+			held_drop(c->srv, ch, k, true);
+		/* (a requeue above may have ended it already: closing is idempotent) */
 		if (k->unacked == 0)
 			consumer_close(c->srv, k);
 	}
@@ -460,17 +646,32 @@ amqp_consume_method(struct amqp_conn *c, struct amqp_channel *ch, uint32_t m, st
 	size_t f;
 
 	switch (m) {
-	case AMQP_BASIC_QOS:
-		amqp_rd_u32(r);
-		ch->prefetch = amqp_rd_u16(r);
-		amqp_rd_u8(r);
+	case AMQP_BASIC_QOS: {
+		uint32_t size = amqp_rd_u32(r);
+		uint16_t count = amqp_rd_u16(r);
+		bool global = amqp_rd_u8(r) & 1;
+
 		if (r->bad) {
 			amqp_conn_error(c, AMQP_SYNTAX_ERROR, m, "malformed basic.qos");
 			return;
 		}
+		if (size != 0) {
+			/* as RabbitMQ: a limit in bytes is not implemented */
+			amqp_conn_error(c, AMQP_NOT_IMPLEMENTED, m, "prefetch_size!=0 (%u)", size);
+			return;
+		}
+		/* RabbitMQ's meaning: global=false limits each consumer of the channel,
+		 * global=true the channel as a whole; both apply to consumers running
+		 * now (their engine credit changes at once) and to later ones */
+		if (global)
+			ch->global_prefetch = count;
+		else
+			ch->prefetch = count;
+		amqp_consume_qos_changed(c->srv, ch);
 		f = amqp_wr_method_begin(&c->out, ch->num, AMQP_BASIC_QOS_OK);
 		amqp_wr_frame_end(&c->out, f);
 		return;
+	}
 	case AMQP_BASIC_CONSUME:
 		basic_consume(c, ch, r);
 		return;

@@ -69,36 +69,76 @@ refuse(struct amqp_conn *c, struct amqp_channel *ch, uint32_t m, const char *err
 		amqp_channel_error(ch, c, code, m, "%s", err);
 }
 
-/* Find a queue or exchange. @return 1 found, 0 not, -1 tw-control unreachable (err set). */
+/* Find an exchange. @return 1 found, 0 not, -1 tw-control unreachable (err set). */
 static int
-lookup(struct amqp_server *s, bool queue, const char *name, uint64_t *ready, char *err,
-       size_t errlen)
+exchange_exists(struct amqp_server *s, const char *name, char *err, size_t errlen)
 {
 	Taskwire__Control__Request req = TASKWIRE__CONTROL__REQUEST__INIT;
 	Taskwire__Control__ListRequest l = TASKWIRE__CONTROL__LIST_REQUEST__INIT;
 	Taskwire__Control__Response *resp;
 	int found = 0;
 
-	l.what = queue ? TASKWIRE__CONTROL__LIST_REQUEST__WHAT__QUEUES
-		       : TASKWIRE__CONTROL__LIST_REQUEST__WHAT__EXCHANGES;
+	l.what = TASKWIRE__CONTROL__LIST_REQUEST__WHAT__EXCHANGES;
 	req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_LIST;
 	req.list = &l;
 	resp = call(s, &req, err, errlen);
 	if (resp == NULL)
 		return -1;
-	if (queue) {
-		for (size_t i = 0; i < resp->n_queues && !found; i++)
-			if (strcmp(resp->queues[i]->name, name) == 0) {
-				found = 1;
-				if (ready != NULL)
-					*ready = resp->queues[i]->ready;
-			}
-	} else {
-		for (size_t i = 0; i < resp->n_exchanges && !found; i++)
-			found = strcmp(resp->exchanges[i]->name, name) == 0;
-	}
+	for (size_t i = 0; i < resp->n_exchanges && !found; i++)
+		found = strcmp(resp->exchanges[i]->name, name) == 0;
 	taskwire__control__response__free_unpacked(resp, NULL);
 	return found;
+}
+
+int
+amqp_model_queue_counts(struct amqp_server *s, const char *name, uint64_t *ready,
+			uint32_t *consumers, char *err, size_t errlen)
+{
+	Taskwire__Control__Request req = TASKWIRE__CONTROL__REQUEST__INIT;
+	Taskwire__Control__QueueRef q = TASKWIRE__CONTROL__QUEUE_REF__INIT;
+	Taskwire__Control__Response *resp;
+
+	/* one queue, not the list of all: a Celery client declares often, and
+	 * the engine may hold tens of thousands of queues */
+	q.name = (char *)name;
+	req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_INFO;
+	req.queue_info = &q;
+	resp = call(s, &req, err, errlen);
+	if (resp == NULL)
+		return code_of(err) == AMQP_INTERNAL_ERROR ? -1 : 0;
+	if (resp->n_queues != 1) {
+		taskwire__control__response__free_unpacked(resp, NULL);
+		return 0;
+	}
+	if (ready != NULL)
+		*ready = resp->queues[0]->ready;
+	if (consumers != NULL)
+		*consumers = resp->queues[0]->remote_consumers;
+	taskwire__control__response__free_unpacked(resp, NULL);
+	return 1;
+}
+
+int
+amqp_model_engine_room(struct amqp_server *s, uint64_t *avail, uint64_t *total)
+{
+	Taskwire__Control__Request req = TASKWIRE__CONTROL__REQUEST__INIT;
+	Taskwire__Control__StatusRequest st = TASKWIRE__CONTROL__STATUS_REQUEST__INIT;
+	Taskwire__Control__Response *resp;
+	char err[256];
+
+	req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_STATUS;
+	req.status = &st;
+	resp = call(s, &req, err, sizeof(err));
+	if (resp == NULL)
+		return -1;
+	if (resp->status == NULL) {
+		taskwire__control__response__free_unpacked(resp, NULL);
+		return -1;
+	}
+	*avail = resp->status->tasks_free;
+	*total = resp->status->tasks_total;
+	taskwire__control__response__free_unpacked(resp, NULL);
+	return 0;
 }
 
 static struct amqp_qmeta *
@@ -123,14 +163,6 @@ qmeta_drop(struct amqp_server *s, const char *name)
 		}
 }
 
-static uint32_t
-consumers_of(struct amqp_server *s, const char *name)
-{
-	const struct amqp_qmeta *q = qmeta_find(s, name);
-
-	return q != NULL ? q->consumers : 0;
-}
-
 static int
 engine_queue_delete(struct amqp_server *s, const char *name, uint64_t *affected, char *err,
 		    size_t errlen)
@@ -150,6 +182,79 @@ engine_queue_delete(struct amqp_server *s, const char *name, uint64_t *affected,
 	taskwire__control__response__free_unpacked(resp, NULL);
 	qmeta_drop(s, name);
 	return 0;
+}
+
+/* The earliest x-expires to look at again is at most at: the loop's wait follows it. */
+static void
+expiry_at(struct amqp_server *s, uint64_t at)
+{
+	if (at < s->next_expiry_ms)
+		s->next_expiry_ms = at;
+}
+
+void
+amqp_model_touch(struct amqp_server *s, const char *queue)
+{
+	struct amqp_qmeta *q = qmeta_find(s, queue);
+
+	if (q == NULL || q->expires_ms == 0)
+		return;
+	q->last_used_ms = s->now_ms;
+	expiry_at(s, s->now_ms + q->expires_ms);
+}
+
+/*
+ * x-expires as RabbitMQ: a queue with no consumer, not declared again and
+ * not read by basic.get for its expiry period is deleted. Consumers are
+ * tw-amqp's and, asked of the engine when the period has passed, any
+ * other remote consumer's (a tw-worker on it keeps it too).
+ */
+void
+amqp_model_expire(struct amqp_server *s)
+{
+	struct amqp_qmeta *q, *next;
+	uint64_t soonest = UINT64_MAX;
+	char err[256];
+
+	for (q = s->qmeta; q != NULL; q = next) {
+		uint64_t due = q->last_used_ms + q->expires_ms;
+		uint32_t others = 0;
+		int found;
+
+		next = q->next;
+		if (q->expires_ms == 0)
+			continue;
+		if (q->consumers != 0 || due > s->now_ms) {
+			/* with consumers: looked at again when the last one goes */
+			if (q->consumers == 0 && due < soonest)
+				soonest = due;
+			continue;
+		}
+		found = amqp_model_queue_counts(s, q->name, NULL, &others, err, sizeof(err));
+		if (found > 0 && others != 0) {
+			q->last_used_ms = s->now_ms;
+			if (s->now_ms + q->expires_ms < soonest)
+				soonest = s->now_ms + q->expires_ms;
+			continue;
+		}
+		if (found < 0) {
+			/* tw-control unreachable: try again in a second */
+			if (s->now_ms + 1000 < soonest)
+				soonest = s->now_ms + 1000;
+			continue;
+		}
+		if (found > 0 && engine_queue_delete(s, q->name, NULL, err, sizeof(err)) != 0) {
+			fprintf(stderr, "tw-amqp: expired queue %s not deleted: %s\n", q->name, err);
+			if (s->now_ms + 1000 < soonest)
+				soonest = s->now_ms + 1000;
+			continue;
+		}
+		if (found > 0)
+			s->cnt.queues_expired++;
+		else
+			qmeta_drop(s, q->name); /* deleted by someone else meanwhile */
+	}
+	s->next_expiry_ms = soonest;
 }
 
 void
@@ -199,6 +304,11 @@ amqp_model_consumer(struct amqp_server *s, const char *queue, int d)
 	}
 	if (q->consumers > 0)
 		q->consumers--;
+	if (q->consumers == 0 && q->expires_ms != 0) {
+		/* unused from now on: its expiry period starts */
+		q->last_used_ms = s->now_ms;
+		expiry_at(s, s->now_ms + q->expires_ms);
+	}
 	/* auto-delete: when its last consumer goes (not before it ever had one) */
 	if (q->consumers == 0 && q->auto_delete && q->had_consumer &&
 	    engine_queue_delete(s, queue, NULL, err, sizeof(err)) != 0)
@@ -208,7 +318,7 @@ amqp_model_consumer(struct amqp_server *s, const char *queue, int d)
 /* x-* queue arguments onto the engine's QueueDeclare. @return NULL or what is wrong. */
 static const char *
 queue_args(const uint8_t *t, uint32_t len, Taskwire__Control__QueueDeclare *q, char *dlx,
-	   char *dlk, char *overflow)
+	   char *dlk, char *overflow, uint32_t *expires)
 {
 	uint32_t off = 0;
 	struct amqp_value v;
@@ -238,10 +348,14 @@ queue_args(const uint8_t *t, uint32_t len, Taskwire__Control__QueueDeclare *q, c
 			memcpy(overflow, v.s, v.slen);
 			overflow[v.slen] = '\0';
 			q->overflow = overflow;
-		} else if (strcmp(key, "x-expires") == 0 || strcmp(key, "x-queue-type") == 0 ||
-			   strcmp(key, "x-queue-mode") == 0 || strcmp(key, "x-ha-policy") == 0) {
-			/* accepted: the engine has one queue type; an unused queue's
-			 * expiry is not kept (its auto-delete and exclusive are) */
+		} else if (strcmp(key, "x-expires") == 0) {
+			/* as RabbitMQ: a positive number of milliseconds */
+			if (!v.is_int || v.i <= 0 || v.i > UINT32_MAX)
+				return "invalid x-expires (a positive integer of milliseconds)";
+			*expires = (uint32_t)v.i;
+		} else if (strcmp(key, "x-queue-type") == 0 || strcmp(key, "x-queue-mode") == 0 ||
+			   strcmp(key, "x-ha-policy") == 0) {
+			/* accepted: the engine has one queue type */
 		} else if (strncmp(key, "x-", 2) == 0) {
 			return "unsupported or malformed queue argument";
 		}
@@ -261,6 +375,8 @@ queue_declare(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd *r)
 	uint32_t alen;
 	uint8_t bits;
 	bool passive, exclusive, auto_delete, nowait;
+	uint32_t expires = 0, consumers = 0;
+	struct amqp_qmeta *meta = NULL;
 	uint64_t ready = 0;
 	const char *bad;
 	size_t f;
@@ -307,10 +423,19 @@ queue_declare(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd *r)
 					   "queue name '%s' contains reserved prefix 'amq.*'", name);
 			return;
 		}
-		bad = queue_args(args, alen, &q, dlx, dlk, overflow);
+		bad = queue_args(args, alen, &q, dlx, dlk, overflow, &expires);
 		if (bad != NULL) {
 			amqp_channel_error(ch, c, AMQP_PRECONDITION_FAILED, AMQP_QUEUE_DECLARE,
 					   "%s for queue '%s'", bad, name);
+			return;
+		}
+		/* the engine checks its own arguments; x-expires is kept here */
+		meta = qmeta_find(s, name);
+		if (meta != NULL && meta->expires_ms != expires) {
+			amqp_channel_error(ch, c, AMQP_PRECONDITION_FAILED, AMQP_QUEUE_DECLARE,
+					   "inequivalent arg 'x-expires' for queue '%s' in vhost '/': "
+					   "received %u but current is %u",
+					   name, expires, meta->expires_ms);
 			return;
 		}
 		q.name = name;
@@ -323,20 +448,26 @@ queue_declare(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd *r)
 			return;
 		}
 		taskwire__control__response__free_unpacked(resp, NULL);
-		if ((exclusive || auto_delete) && qmeta_find(s, name) == NULL) {
+		if ((exclusive || auto_delete || expires != 0) && meta == NULL) {
 			struct amqp_qmeta *m = calloc(1, sizeof(*m));
 
-			if (m != NULL) {
-				snprintf(m->name, sizeof(m->name), "%s", name);
-				m->owner = exclusive ? c->id : 0;
-				m->auto_delete = auto_delete;
-				m->next = s->qmeta;
-				s->qmeta = m;
+			if (m == NULL) {
+				amqp_conn_error(c, AMQP_RESOURCE_ERROR, AMQP_QUEUE_DECLARE,
+						"out of memory");
+				return;
 			}
+			snprintf(m->name, sizeof(m->name), "%s", name);
+			m->owner = exclusive ? c->id : 0;
+			m->auto_delete = auto_delete;
+			m->expires_ms = expires;
+			m->next = s->qmeta;
+			s->qmeta = m;
 		}
 	}
+	/* declared again (passive too): its x-expires starts again */
+	amqp_model_touch(s, name);
 	/* the counts declare-ok reports (and, passive, whether it exists) */
-	found = lookup(s, true, name, &ready, err, sizeof(err));
+	found = amqp_model_queue_counts(s, name, &ready, &consumers, err, sizeof(err));
 	if (found < 0) {
 		refuse(c, ch, AMQP_QUEUE_DECLARE, err);
 		return;
@@ -352,7 +483,7 @@ queue_declare(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd *r)
 	f = amqp_wr_method_begin(&c->out, ch->num, AMQP_QUEUE_DECLARE_OK);
 	amqp_wr_shortstr(&c->out, name);
 	amqp_wr_u32(&c->out, (uint32_t)(ready > UINT32_MAX ? UINT32_MAX : ready));
-	amqp_wr_u32(&c->out, consumers_of(s, name));
+	amqp_wr_u32(&c->out, consumers);
 	amqp_wr_frame_end(&c->out, f);
 }
 
@@ -467,6 +598,7 @@ queue_purge_delete(struct amqp_conn *c, struct amqp_channel *ch, uint32_t m, str
 	Taskwire__Control__Response *resp;
 	char name[256], err[512];
 	uint64_t n = 0, ready = 0;
+	uint32_t consumers = 0;
 	uint8_t bits;
 	bool nowait;
 	size_t f;
@@ -502,17 +634,19 @@ queue_purge_delete(struct amqp_conn *c, struct amqp_channel *ch, uint32_t m, str
 		int found;
 
 		nowait = bits & 4;
-		if (if_unused && consumers_of(s, name) != 0) {
-			amqp_channel_error(ch, c, AMQP_PRECONDITION_FAILED, m, "queue '%s' in use", name);
-			return;
-		}
-		if (if_empty) {
-			found = lookup(s, true, name, &ready, err, sizeof(err));
+		if (if_unused || if_empty) {
+			found = amqp_model_queue_counts(s, name, &ready, &consumers, err,
+							sizeof(err));
 			if (found < 0) {
 				refuse(c, ch, m, err);
 				return;
 			}
-			if (found && ready != 0) {
+			if (found && if_unused && consumers != 0) {
+				amqp_channel_error(ch, c, AMQP_PRECONDITION_FAILED, m,
+						   "queue '%s' in use", name);
+				return;
+			}
+			if (found && if_empty && ready != 0) {
 				amqp_channel_error(ch, c, AMQP_PRECONDITION_FAILED, m,
 						   "queue '%s' not empty", name);
 				return;
@@ -570,7 +704,7 @@ exchange_declare(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd *r
 	passive = bits & 1;
 	nowait = bits & 16;
 	if (passive) {
-		int found = name[0] == '\0' ? 1 : lookup(c->srv, false, name, NULL, err, sizeof(err));
+		int found = name[0] == '\0' ? 1 : exchange_exists(c->srv, name, err, sizeof(err));
 
 		if (found < 0) {
 			refuse(c, ch, AMQP_EXCHANGE_DECLARE, err);

@@ -120,6 +120,11 @@ publish(struct amqp_conn *c, struct amqp_channel *ch)
 	p.amqp_properties = in->props;
 	p.amqp_properties_len = in->props_len;
 	p.ignore_result = true;
+	/* a per-message TTL: the engine's task expiry (checked when the message
+	 * leaves the queue, beside the queue's x-message-ttl; the sooner wins).
+	 * "0" expires unless a consumer takes it at once: within a millisecond */
+	if (pv.has_expiration)
+		p.expires_in_ms = pv.expiration_ms != 0 ? pv.expiration_ms : 1;
 	if (ch->confirm)
 		ch->publish_seq++;
 	ret = tw_client_publish(s->pub, &p, &id);
@@ -164,6 +169,9 @@ publish(struct amqp_conn *c, struct amqp_channel *ch)
 		pending_free(pd);
 	else
 		ch->unconfirmed++;
+	/* tw-amqp's own memory: publishes the engine has not answered yet */
+	if (s->pending.n > s->pending_high)
+		amqp_blocked_set(s, "tw-amqp holds too many unconfirmed publishes");
 }
 
 void
@@ -191,6 +199,11 @@ amqp_publish_header(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd
 		return;
 	}
 	in->have_header = true;
+	if (pv.has_expiration && pv.expiration_bad) {
+		amqp_channel_error(ch, c, AMQP_PRECONDITION_FAILED, AMQP_BASIC_PUBLISH,
+				   "invalid expiration (a number of milliseconds, as a string)");
+		return;
+	}
 	if (in->body_size > BODY_HARD_MAX) {
 		c->srv->cnt.publish_refused++;
 		amqp_channel_error(ch, c, AMQP_CONTENT_TOO_LARGE, AMQP_BASIC_PUBLISH,
@@ -262,6 +275,10 @@ settle(struct amqp_server *s, struct amqp_pending *p, bool ack, int reason, cons
 
 	if (ack)
 		s->cnt.confirmed++;
+	/* the engine is out of task descriptors: publishers are told to stop
+	 * (connection.blocked) until it has room again */
+	if (!ack && reason == 7 /* NACK_NO_RESOURCES */)
+		amqp_blocked_set(s, "the engine is out of task descriptors");
 	if (c != NULL && !c->dead && c->state == CS_RUNNING && c->ch != NULL)
 		ch = c->ch[p->channel];
 	if (ch == NULL || ch->epoch != p->epoch) {

@@ -53,6 +53,15 @@ struct amqp_consumer {
 	bool is_get;                      /* a basic.get's subscription */
 	bool paused;                      /* its fd is out of epoll (flow, slow client) */
 	uint32_t unacked;
+	uint32_t window;                  /* the engine credit asked for it last */
+};
+
+/* A delivery the engine made that waits for room under its consumer's or
+ * its channel's basic.qos limit (already unacked in the engine, not yet sent). */
+struct amqp_held {
+	struct amqp_held *next;
+	struct amqp_consumer *c;
+	struct tw_delivery *d;
 };
 
 /* A delivery the client has not settled yet. */
@@ -86,7 +95,9 @@ struct amqp_channel {
 	bool flow_stopped;                /* channel.flow active=false */
 	uint64_t publish_seq;             /* confirm mode: the last publish's number */
 	uint32_t unconfirmed;             /* publishes the engine has not answered yet */
-	uint16_t prefetch;                /* basic.qos for consumers started from now on */
+	uint16_t prefetch;                /* basic.qos global=false: each consumer's limit */
+	uint16_t global_prefetch;         /* basic.qos global=true: the channel's limit, 0 none */
+	struct amqp_held *held, *held_tail; /* deliveries waiting for room under the limits */
 	char last_queue[256];             /* "" in queue methods means this one */
 	uint64_t next_tag;
 	struct amqp_incoming in;
@@ -120,6 +131,8 @@ struct amqp_conn {
 	uint32_t frame_max;
 	uint16_t channel_max;
 	uint16_t heartbeat_s;
+	bool blocked_cap;                 /* its client takes connection.blocked/unblocked */
+	bool told_blocked;                /* connection.blocked sent, unblocked not yet */
 	uint64_t last_recv_ms, last_send_ms, opened_ms, closing_since_ms;
 	uint8_t *in;
 	size_t in_len, in_cap;
@@ -156,6 +169,8 @@ struct amqp_qmeta {
 	bool auto_delete;
 	bool had_consumer;
 	uint32_t consumers;               /* tw-amqp's consumers on it */
+	uint32_t expires_ms;              /* x-expires: deleted after this long unused, 0: never */
+	uint64_t last_used_ms;            /* declared, consumed from, got from */
 };
 
 struct amqp_user {
@@ -181,7 +196,11 @@ struct amqp_user {
 	X(redelivered, "of those, redeliveries") \
 	X(acked, "deliveries acked") \
 	X(rejected, "deliveries rejected or nacked") \
-	X(throttled, "times a connection's output passed the high mark")
+	X(throttled, "times a connection's output passed the high mark") \
+	X(queues_expired, "queues deleted after x-expires unused") \
+	X(blocked, "times publishers were told connection.blocked") \
+	X(qos_changes, "consumer credit windows changed while consuming") \
+	X(held, "deliveries held for room under basic.qos limits")
 
 struct amqp_counters {
 #define X(n, d) uint64_t n;
@@ -212,6 +231,10 @@ struct amqp_server {
 	struct amqp_counters cnt;
 	uint64_t now_ms;
 	uint64_t next_sweep_ms;
+	uint64_t next_expiry_ms;          /* the earliest x-expires to check, UINT64_MAX: none */
+	/* connection.blocked: why publishers are told to stop ("" not blocked) */
+	char blocked_reason[128];
+	uint32_t pending_high;            /* unconfirmed publishes that block (tw-amqp's own) */
 	bool publish_dirty;               /* tasks appended, not flushed yet */
 	struct amqp_conn *marked;         /* output queued by other events, to flush */
 	void **grave;                     /* freed at the end of the loop pass */
@@ -250,6 +273,18 @@ void amqp_model_conn_gone(struct amqp_server *s, uint64_t conn_id);
 void amqp_model_consumer(struct amqp_server *s, const char *queue, int d);
 /** Exclusive to another connection? */
 bool amqp_model_locked(struct amqp_server *s, const char *queue, uint64_t conn_id);
+/** The queue was used (basic.get): its x-expires starts again. */
+void amqp_model_touch(struct amqp_server *s, const char *queue);
+/** Delete the queues unused past their x-expires (when s->next_expiry_ms passed). */
+void amqp_model_expire(struct amqp_server *s);
+/**
+ * The engine's figures of one queue: messages ready and remote consumers.
+ * @return 1 found, 0 not, -1 tw-control unreachable (err set).
+ */
+int amqp_model_queue_counts(struct amqp_server *s, const char *queue, uint64_t *ready,
+			    uint32_t *consumers, char *err, size_t errlen);
+/** The engine's task descriptors free and in all (status). @return 0 or -1. */
+int amqp_model_engine_room(struct amqp_server *s, uint64_t *avail, uint64_t *total);
 
 /* amqp_publish.c: basic.publish to the engine, confirms back */
 void amqp_publish_method(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd *r);
@@ -277,5 +312,17 @@ void amqp_consumer_on_event(struct amqp_consumer *k);
 /** Close every consumer of the channel (unacked go back to their queues). */
 void amqp_consume_channel_gone(struct amqp_server *s, struct amqp_channel *ch);
 void amqp_consumer_set_paused(struct amqp_server *s, struct amqp_consumer *k, bool paused);
+/** Send what waits under the qos limits, as room allows (channel.flow on again). */
+void amqp_consume_release_held(struct amqp_server *s, struct amqp_channel *ch);
+/** The channel's basic.qos changed: every consumer's engine credit follows it. */
+void amqp_consume_qos_changed(struct amqp_server *s, struct amqp_channel *ch);
+
+/* amqp_blocked.c: connection.blocked / unblocked (RabbitMQ's extension) */
+/** Publishers are told to stop: the engine refused for want of resources, or tw-amqp's own. */
+void amqp_blocked_set(struct amqp_server *s, const char *why);
+/** Once a timer tick: lift the block when the engine has room again. */
+void amqp_blocked_check(struct amqp_server *s);
+/** A connection just opened: told at once if publishers are blocked now. */
+void amqp_blocked_greet(struct amqp_conn *c);
 
 #endif

@@ -5,7 +5,10 @@
  *
  *   tw-amqp --engine IP:PORT [--socket PATH] [--listen ADDR:PORT]
  *           [--users FILE] [--heartbeat S] [--max-connections N]
- *           [--confirm-timeout-ms MS] [--netns NAME]
+ *           [--confirm-timeout-ms MS] [--pending-high N] [--netns NAME]
+ *
+ * --pending-high: unconfirmed publishes tw-amqp holds before it tells
+ * publishers connection.blocked (the engine's own shortage blocks too).
  *
  * --netns: listen where tw-amqp was started (e.g. the host, for AMQP
  * clients there) and reach the engine inside network namespace NAME (the
@@ -57,7 +60,7 @@ usage(FILE *f)
 {
 	fprintf(f, "usage: tw-amqp --engine IP:PORT [--socket PATH] [--listen ADDR:PORT]\n"
 		   "               [--users FILE] [--heartbeat S] [--max-connections N]\n"
-		   "               [--confirm-timeout-ms MS] [--netns NAME]\n");
+		   "               [--confirm-timeout-ms MS] [--pending-high N] [--netns NAME]\n");
 }
 
 static int
@@ -216,6 +219,7 @@ main(int argc, char **argv)
 		{ "max-connections", required_argument, NULL, 'm' },
 		{ "confirm-timeout-ms", required_argument, NULL, 'c' },
 		{ "netns", required_argument, NULL, 'n' },
+		{ "pending-high", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -232,6 +236,8 @@ main(int argc, char **argv)
 	s.heartbeat_s = 60;
 	s.max_connections = 65536;
 	s.confirm_timeout_ms = 10000;
+	s.pending_high = 65536;
+	s.next_expiry_ms = UINT64_MAX;
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'e': s.engine = optarg; break;
@@ -253,6 +259,11 @@ main(int argc, char **argv)
 			if (parse_uint(optarg, 100, 3600000, &v) != 0)
 				goto bad;
 			s.confirm_timeout_ms = (uint32_t)v;
+			break;
+		case 'P':
+			if (parse_uint(optarg, 2, 16777216, &v) != 0)
+				goto bad;
+			s.pending_high = (uint32_t)v;
 			break;
 		case 'h':
 			usage(stdout);
@@ -304,7 +315,15 @@ main(int argc, char **argv)
 	s.now_ms = amqp_now_ms();
 	s.next_sweep_ms = s.now_ms + TIMER_MS;
 	while (!stopping) {
-		int n = epoll_wait(s.epfd, evs, MAX_EVENTS, (int)TIMER_MS);
+		/* the next timer tick, or an x-expires due sooner */
+		uint64_t wait_ms = TIMER_MS;
+		int n;
+
+		if (s.next_expiry_ms != UINT64_MAX)
+			wait_ms = s.next_expiry_ms <= s.now_ms ? 0
+				  : s.next_expiry_ms - s.now_ms < TIMER_MS ? s.next_expiry_ms - s.now_ms
+									   : TIMER_MS;
+		n = epoll_wait(s.epfd, evs, MAX_EVENTS, (int)wait_ms);
 
 		s.now_ms = amqp_now_ms();
 		for (int i = 0; i < n; i++) {
@@ -328,9 +347,12 @@ main(int argc, char **argv)
 		/* one datagram for the messages of this pass, then the replies they caused */
 		amqp_publish_flush(&s);
 		amqp_conn_flush_marked(&s);
+		if (s.now_ms >= s.next_expiry_ms)
+			amqp_model_expire(&s);
 		if (s.now_ms >= s.next_sweep_ms) {
 			amqp_conn_timers(&s);
 			amqp_publish_sweep(&s);
+			amqp_blocked_check(&s);
 			amqp_conn_flush_marked(&s);
 			s.next_sweep_ms = s.now_ms + TIMER_MS;
 		}

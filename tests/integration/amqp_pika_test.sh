@@ -4,18 +4,25 @@
 # delete, 1,000 messages published with confirms and consumed with acks
 # (properties and headers byte for byte), a reject with requeue seen again
 # with redelivered=true, nack without requeue, basic.get, qos, cancel,
-# mandatory returns, a missing exchange (404) and tx.select (540).
+# mandatory returns, a missing exchange (404) and tx.select (540); then
+# (amqp/pika_flow.py) the counts of get-ok and declare-ok, basic.qos
+# changed while consuming and global qos, x-expires, per-message
+# expiration and x-message-ttl, with their bad values refused.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/amqp/amqp_lib.sh"
 trap 'amqp_stop >/dev/null 2>&1 || true' EXIT
 amqp_start
 amqp_py "$here/amqp/pika_basic.py" || amqp_fail "pika scenario"
+amqp_py "$here/amqp/pika_flow.py" || amqp_fail "pika flow scenario"
 amqp_stop
 trap - EXIT
 cat "$AMQP_LOG"
 [ "$(amqp_counter delivered)" -ge 1000 ] || amqp_fail "delivered counter"
 [ "$(amqp_counter auth_refused)" -ge 1 ] || amqp_fail "auth_refused counter"
+[ "$(amqp_counter queues_expired)" -ge 3 ] || amqp_fail "queues_expired counter"
+[ "$(amqp_counter qos_changes)" -ge 4 ] || amqp_fail "qos_changes counter"
+[ "$(amqp_counter held)" -ge 1 ] || amqp_fail "held counter"
 
 # as make up runs it: listening in this (the host's) namespace, reaching the
 # engine inside its own (--netns); a client on the host's loopback
