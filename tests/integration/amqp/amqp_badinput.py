@@ -2,11 +2,13 @@
 protocol header, another protocol version, a frame over frame_max, a
 method on a channel that is not open, an unknown class, a silent client
 past its heartbeat, a consume on another connection's exclusive queue,
-1,200 connections opened and dropped, and a client that stops reading
-(its connection is throttled, another one is not slowed). Raw frames are
+10,000 connections opened and dropped (4,000 of them open at once), and
+a client that stops reading (its connection is throttled, another one is
+not slowed). Raw frames are
 written here; pika is the well-behaved client. AMQP_PORT and AMQP_PID come
 from amqp_badinput_test.sh."""
 import os
+import resource
 import socket
 import struct
 import sys
@@ -21,6 +23,8 @@ PID = int(os.environ["AMQP_PID"])
 HEADER = b"AMQP\x00\x00\x09\x01"
 # more than tw-amqp buffers for one connection (4 MiB) before it stops sending
 N_SLOW = 12000
+N_SEQ = 6000       # connections opened and dropped one after another
+N_AT_ONCE = 4000   # then open at the same time
 
 
 def check(cond, what):
@@ -139,6 +143,12 @@ def pika_conn(**kw):
 
 
 def main():
+    # this client holds N_AT_ONCE sockets at once: take what the system allows
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < N_AT_ONCE + 256:
+        check(hard >= N_AT_ONCE + 256, "descriptor limit %d allows %d connections at once"
+              % (hard, N_AT_ONCE))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     fds0 = open_fds()
 
     # garbage, then another protocol version: our header back, then close
@@ -225,28 +235,39 @@ def main():
     b.close()
     a.close()
 
-    # 1,200 connections opened and dropped, in every state of the handshake
+    # 10,000 connections: 6,000 opened and dropped one after another, in
+    # every state of the handshake, then 4,000 open at once (each answered
+    # connection.start), then all dropped
     t0 = time.monotonic()
-    for i in range(1200):
+    for i in range(N_SEQ):
         s = connect()
         if i % 3 == 1:
             s.sendall(HEADER)
         elif i % 3 == 2:
             s.sendall(HEADER + b"\x01\x00")  # half a frame
         s.close()
-    socks = [connect() for _ in range(200)]  # 200 open at once, then dropped
-    for s in socks:
+    socks = []
+    for _ in range(N_AT_ONCE):
+        s = connect()
         s.sendall(HEADER)
+        socks.append(s)
+    peak = open_fds()
+    answered = 0
+    for s in socks:
+        t, ch, n = struct.unpack(">BHI", recv_exact(s, 7))
+        answered += t == 1 and ch == 0
+    check(answered == N_AT_ONCE, "%d connections open at once, each answered connection.start "
+          "(tw-amqp held %d descriptors)" % (answered, peak))
     for s in socks:
         s.close()
     c = pika_conn()
     c.channel().queue_declare("bad.alive")
     c.close()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 20
     while open_fds() > fds0 + 2 and time.monotonic() < deadline:
         time.sleep(0.1)
-    check(open_fds() <= fds0 + 2, "1,400 connections dropped in %.1f s: descriptors back to %d "
-          "(%d before)" % (time.monotonic() - t0, open_fds(), fds0))
+    check(open_fds() <= fds0 + 2, "%d connections dropped in %.1f s: descriptors back to %d "
+          "(%d before)" % (N_SEQ + N_AT_ONCE, time.monotonic() - t0, open_fds(), fds0))
 
     # a client that stops reading: its deliveries pile up to the high mark
     # and stop there; another connection is not slowed
