@@ -123,7 +123,11 @@
 	X(unverified_silent, "refusals not sent: larger than the unproven source's datagram") \
 	X(probes_answered, "frames with nothing to do answered (a client's start: the cookie)") \
 	X(steered, "retransmitting publishers' frames handed to the io lcore that owns their source") \
-	X(drop_steer_full, "retransmitting publishers' frames lost: the owning io lcore's ring was full")
+	X(drop_steer_full, "retransmitting publishers' frames lost: the owning io lcore's ring was full") \
+	X(journal_records, "durable tasks handed to the journal writer")   \
+	X(journal_held, "ACKs held until the journal synced their task")    \
+	X(nack_journal, "durable tasks NACKed no-resources: journal failing, behind or absent") \
+	X(journal_done_lost, "completion records not handed to the journal (the task may run again after a crash)")
 
 enum tw_counter {
 #define TW_X_ENUM(name, help) TW_CNT_##name,

@@ -6,11 +6,15 @@
  * Who writes what:
  *  - tw-dataplane sets enabled and data_dir before launch.
  *  - the writer thread (not a polling lcore) stores synced[l] and
- *    failed[l] with release order after each group commit, and the
- *    counters relaxed; failing while its last write or sync failed.
- *  - lcore l reads synced[l] / failed[l] with acquire order: a record of
- *    its own with seq <= synced[l] is on disk (its held confirm may go
- *    out as ACK), one with seq <= failed[l] never will be (NACK).
+ *    the last failed range failed_lo[l]..failed_hi[l] with release order
+ *    after each group commit, and the counters relaxed; failing while its
+ *    last write or sync failed.
+ *  - lcore l reads them with acquire order: a record of its own with seq
+ *    in the failed range never reaches the disk (its held confirm goes out
+ *    as NACK), else one with seq <= synced[l] is on disk (ACK). The writer
+ *    takes no record of lcore l after a failed range until l applied it
+ *    (its lane's fail_seen, in the engine's own memory), so no success
+ *    is published past a range l did not see.
  * Seqs are per lcore, from 1, and never reused within a run.
  */
 #ifndef TW_JOURNAL_SHM_H
@@ -35,6 +39,7 @@
 	X(segments, "segment files in the data directory")                             \
 	X(segments_removed, "segments removed: nothing outstanding left in them")      \
 	X(recovered, "durable tasks recovered at start")                               \
+	X(recovered_queued, "recovered tasks back in their queues (once tw-control attached)") \
 	X(recovered_completed, "journaled tasks found finished at start")              \
 	X(recovery_unplaced, "recovered tasks whose queue was missing or full")        \
 	X(torn_cut, "torn or corrupt tail records cut at start")                       \
@@ -52,7 +57,8 @@ struct tw_journal_shm {
 	uint32_t failing;               /* last write or sync failed: new durable tasks NACKed */
 	char data_dir[TW_DATA_DIR_MAX];
 	uint64_t synced[TW_MAX_LCORES]; /* per polling lcore: its records up to this seq are on disk */
-	uint64_t failed[TW_MAX_LCORES]; /* per polling lcore: its records up to this seq were lost */
+	uint64_t failed_lo[TW_MAX_LCORES]; /* per polling lcore: the last range of its seqs lost */
+	uint64_t failed_hi[TW_MAX_LCORES]; /* to a failed write (0: none) */
 	uint64_t c[TW_JC__MAX];
 };
 

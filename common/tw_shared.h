@@ -37,9 +37,10 @@
  * for remote consumers; 11: durable queues and the journal; 12: queues'
  * consumers mode and delivery limit; 13: source cookie counters; 14:
  * source steering counters; 15: remote consumers' nacked figure and
- * event ring).
+ * event ring; 16: the journal's failed ranges and per-descriptor journal
+ * ids).
  */
-#define TW_SHARED_LAYOUT_VERSION 15u
+#define TW_SHARED_LAYOUT_VERSION 16u
 
 /* Publishers at their own cap of held tasks, as tw-control lists them. */
 #define TW_SCHED_OVER_MAX 32

@@ -72,6 +72,7 @@ struct tw_task {
 	uint64_t parent_id;
 	uint64_t group_id;          /* member of this group, 0: none */
 	uint64_t args_group;        /* chord callback: args are this group's results */
+	uint64_t jid;               /* durable queues: its journal record (0: not journaled) */
 } __rte_cache_aligned;
 
 #define TW_HANDLER_NONE UINT16_MAX

@@ -258,7 +258,13 @@ collect_main(void *arg)
 
 		work = drain_records(c, &b, us / 1000);
 		work += drain_sched(c);
-		work += ctl_sched_advance(c->sched, now_us());
+		/*
+		 * Due tasks only once the lcores take our records: a task held
+		 * from the last run and overdue would otherwise run before we are
+		 * attached, its result dropped.
+		 */
+		if (__atomic_load_n(&c->sh->control_pid, __ATOMIC_RELAXED) == c->self)
+			work += ctl_sched_advance(c->sched, now_us());
 		work += ctl_beat_tick(c->beat, us / 1000);
 		/* nothing held: no timer needs the short period */
 		quiet = work == 0 && ctl_sched_count(c->sched) == 0 ? quiet + 1 : 0;
@@ -308,6 +314,7 @@ ctl_collect_start(struct ctl_collect *c, struct tw_shared *sh, struct tw_store *
 	c->sched = sched;
 	c->beat = beat;
 	c->events = events;
+	c->self = getpid();
 	ret = pthread_create(&c->thread, NULL, collect_main, c);
 	if (ret != 0)
 		return -ret;

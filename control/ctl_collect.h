@@ -36,6 +36,7 @@ struct ctl_collect {
 	struct ctl_sched *sched;
 	struct ctl_beat *beat;
 	struct ctl_events *events;
+	int32_t self;                /* this tw-control's pid: attached once shared->control_pid is it */
 	pthread_t thread;
 	bool running;
 	volatile bool stop;

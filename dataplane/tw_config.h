@@ -45,6 +45,11 @@ struct tw_config {
 	uint64_t threads;          /* threads of the threads pool */
 	const char *definitions;   /* --definitions FILE, NULL: none (borrows argv) */
 	const char *keys;          /* --keys FILE: publishers must authenticate frames, NULL: no */
+	const char *data_dir;      /* --data-dir DIR: journal of durable queues, NULL: none */
+	uint64_t journal_commit_us; /* a group commit closes this long after its first record */
+	uint64_t journal_batch_kb; /* ... or when it holds this much */
+	uint64_t journal_segment_mb; /* segment size before the next one starts */
+	uint64_t journal_control_wait_s; /* recovered tasks wait for tw-control at most this long */
 };
 
 /**

@@ -23,6 +23,7 @@
 #include <rte_ring.h>
 
 #include "tw_consumers.h"
+#include "tw_journal.h"
 #include "tw_ctlchan.h"
 #include "tw_deadletter.h"
 #include "tw_drop.h"
@@ -183,6 +184,7 @@ to_ring(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task *t)
 	if (qi != UINT16_MAX && tw_deadletter(ctx, rt, t))
 		return;
 	tw_exec_report(ctx, t, TW_ST_FAILURE, NULL, 0, gone, sizeof(gone) - 1);
+	tw_journal_done(ctx, t);
 	tw_task_release(t, ctx->task_pool);
 }
 
@@ -210,6 +212,7 @@ delivery_limit(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_t
 		return;
 	tw_exec_report(ctx, t, TW_ST_FAILURE, NULL, 0, why,
 		       (uint32_t)(n < (int)sizeof(why) ? n : (int)sizeof(why) - 1));
+	tw_journal_done(ctx, t);
 	tw_task_release(t, ctx->task_pool);
 }
 
@@ -584,8 +587,10 @@ ack_one(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consumer
 		};
 
 		inflight_unlink(cs, idx);
-		if (!tw_exec_remote_done(ctx, rt, t, &o))
+		if (!tw_exec_remote_done(ctx, rt, t, &o)) {
+			tw_journal_done(ctx, t);
 			tw_task_release(t, ctx->task_pool);
+		}
 		break;
 	}
 	case TW_ACK_REJECT:
@@ -602,6 +607,7 @@ ack_one(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consumer
 			tw_cnt_qadd(&ctx->stats->q_completed[t->queue_slot], 1);
 			tw_exec_report(ctx, t, TW_ST_FAILURE, NULL, 0, msg,
 				       (uint32_t)(n < (int)sizeof(msg) ? n : (int)sizeof(msg) - 1));
+			tw_journal_done(ctx, t);
 			tw_task_release(t, ctx->task_pool);
 		}
 		break;
@@ -682,8 +688,10 @@ deliver_one(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_cons
 	if (g != TW_GATE_RUN) {
 		/* revoked, expired or dead-lettered here: it left the queue for good */
 		tw_cnt_qadd(&ctx->stats->q_completed[slot], 1);
-		if (g == TW_GATE_DONE)
+		if (g == TW_GATE_DONE) {
+			tw_journal_done(ctx, t);
 			tw_task_release(t, ctx->task_pool);
+		}
 		return;
 	}
 	d.tag = (uint64_t)UINT32_MAX << 32; /* sized with the longest tag */
@@ -692,6 +700,7 @@ deliver_one(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_cons
 		tw_cnt_add(ctx, TW_CNT_rc_too_large, 1);
 		tw_cnt_qadd(&ctx->stats->q_completed[t->queue_slot], 1);
 		tw_exec_report(ctx, t, TW_ST_FAILURE, NULL, 0, too_large, sizeof(too_large) - 1);
+		tw_journal_done(ctx, t);
 		tw_task_release(t, ctx->task_pool);
 		return;
 	}

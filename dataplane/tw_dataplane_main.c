@@ -23,6 +23,7 @@
 #include "tw_broker.h"
 #include "tw_broker_definitions.h"
 #include "tw_engine.h"
+#include "tw_journal.h"
 #include "tw_keys.h"
 #include "tw_lcore.h"
 #include "tw_log.h"
@@ -190,8 +191,14 @@ main(int argc, char **argv)
 	/* 4. plan, shared memory, port */
 	if (tw_engine_plan(&engine) < 0 || tw_engine_setup(&engine) < 0)
 		rte_exit(EXIT_FAILURE, "set-up failed (see above)\n");
+	/* durable queues in the definitions need it: the journal is opened just after */
+	if (engine.cfg.data_dir != NULL)
+		engine.shared->journal.enabled = 1;
 	if (engine.cfg.definitions != NULL && load_definitions(&engine) != 0)
 		rte_exit(EXIT_FAILURE, "definitions refused (see above)\n");
+	/* the journal after the definitions: recovered tasks go back into their queues */
+	if (tw_journal_start(&engine) != 0)
+		rte_exit(EXIT_FAILURE, "journal refused (see above)\n");
 	if (tw_telemetry_register(engine.shared) != 0)
 		fprintf(stderr, "tw-dataplane: telemetry commands not registered (--no-telemetry?)\n");
 

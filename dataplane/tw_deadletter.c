@@ -9,6 +9,7 @@
 
 #include "tw_deadletter.h"
 #include "tw_enqueue.h"
+#include "tw_journal.h"
 
 /* Put t into queue q, re-armed for that queue's TTL. @return true if enqueued. */
 static bool
@@ -70,14 +71,17 @@ tw_deadletter(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_ta
 			continue;
 		}
 		*c = *t;
+		c->jid = 0; /* the original carries the journal record */
 		rte_mbuf_refcnt_update(c->frame, 1);
 		if (!requeue(ctx, &rt->queues[dest[d]], c, now)) {
 			tw_cnt_add(ctx, TW_CNT_dead_letter_lost, 1);
+			tw_journal_done(ctx, c);
 			tw_task_release(c, ctx->task_pool);
 		}
 	}
 	if (!requeue(ctx, &rt->queues[dest[0]], t, now)) {
 		tw_cnt_add(ctx, TW_CNT_dead_letter_lost, 1);
+		tw_journal_done(ctx, t);
 		tw_task_release(t, ctx->task_pool);
 	}
 	return true;

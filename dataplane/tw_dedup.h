@@ -43,6 +43,7 @@ struct tw_dedup_entry {
 	uint8_t result_state;    /* TW_ST_* of the final result */
 	uint8_t truncated;       /* the result did not fit: not re-sent */
 	uint64_t runtime_ns;
+	uint64_t jseq;           /* durable: its last journal record (io lcore's seq), 0: none */
 	uint8_t value[TW_DEDUP_VALUE_MAX];
 };
 
@@ -67,6 +68,20 @@ static inline void
 tw_dedup_forget(struct tw_dedup_entry *e, uint32_t gen)
 {
 	__atomic_store_n(&e->state, ((gen + 1) << 2) | TW_DEDUP_EMPTY, __ATOMIC_RELEASE);
+}
+
+/**
+ * Forget entry e if it still holds generation gen's task and no result
+ * came yet (its confirm turned into a NACK after it was routed: a
+ * retransmit must be routed again). Threads: its io lcore.
+ */
+static inline void
+tw_dedup_forget_routed(struct tw_dedup_entry *e, uint32_t gen)
+{
+	uint32_t expect = (gen << 2) | TW_DEDUP_ROUTED;
+
+	__atomic_compare_exchange_n(&e->state, &expect, ((gen + 1) << 2) | TW_DEDUP_EMPTY, false,
+				    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
 }
 
 /**

@@ -23,6 +23,7 @@
 #include "tw_replay.h"
 #include "tw_dispatch.h"
 #include "tw_enqueue.h"
+#include "tw_journal.h"
 #include "tw_route_cache.h"
 #include "tw_drop.h"
 #include "tw_parse.h"
@@ -60,7 +61,7 @@ invalid_task(const struct tw_task_view *t)
 	return NULL;
 }
 
-/* Every cache line fill_task() writes, ahead of it. */
+/* Every cache line tw_dispatch_fill_task() writes, ahead of it. */
 static inline void
 prefetch_for_fill(const struct tw_task *t)
 {
@@ -69,8 +70,8 @@ prefetch_for_fill(const struct tw_task *t)
 }
 
 /* A descriptor for task tv of frame (one frame reference taken by the caller). */
-static void
-fill_task(struct tw_lcore_ctx *ctx, struct tw_task *t, struct rte_mbuf *frame,
+void
+tw_dispatch_fill_task(struct tw_lcore_ctx *ctx, struct tw_task *t, struct rte_mbuf *frame,
 	  const struct tw_task_view *tv, const struct tw_peer *peer, uint16_t handler,
 	  uint64_t now)
 {
@@ -111,6 +112,7 @@ fill_task(struct tw_lcore_ctx *ctx, struct tw_task *t, struct rte_mbuf *frame,
 	t->group_id = tv->group_id;
 	t->group_index = tv->group_index;
 	t->args_group = tv->args_group;
+	t->jid = 0;
 }
 
 /*
@@ -173,6 +175,11 @@ static const char *const nack_detail[] = {
  */
 #define PENDING_MAX 128
 
+/* A durable task's journal records on this lcore (seqs lo..hi; hi 0: none). */
+struct journal_hold {
+	uint64_t lo, hi;
+};
+
 struct pending_task {
 	uint64_t id;
 	struct tw_peer peer;
@@ -180,6 +187,7 @@ struct pending_task {
 	uint32_t dd_gen;
 	uint16_t view;         /* index in the frame's views (valid while the frame is) */
 	uint8_t verdict;       /* so far */
+	struct journal_hold hold; /* durable: its ACK waits for these journal seqs */
 };
 
 #define SPARE_AHEAD 4
@@ -257,7 +265,7 @@ static uint32_t
 deliver(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct frame_refs *fr,
 	struct dispatch_stage *ds, uint16_t slot, bool *staged, const struct tw_task_view *tv,
 	const struct tw_peer *peer, uint16_t handler, const uint16_t *dest, int n_dest, uint64_t now,
-	struct tw_dedup_entry *dd, uint32_t dd_gen)
+	struct tw_dedup_entry *dd, uint32_t dd_gen, struct journal_hold *hold, const char **why)
 {
 	uint32_t verdict = TW_NACK_NONE;
 	/* the task's own deadline, if any; the queue's TTL may come sooner */
@@ -280,13 +288,33 @@ deliver(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct frame_refs 
 			verdict = TW_NACK_NO_RESOURCES;
 			continue;
 		}
-		fill_task(ctx, t, fr->m, tv, peer, handler, now);
+		tw_dispatch_fill_task(ctx, t, fr->m, tv, peer, handler, now);
 		t->dedup = dd;
 		t->dedup_gen = dd_gen;
 		t->queue_slot = q->slot;
 		ttl_expiry = q->ttl_ticks != 0 ? now + q->ttl_ticks : 0;
 		t->expiry_is_task = task_expiry != 0 && (ttl_expiry == 0 || task_expiry < ttl_expiry);
 		t->expire_tsc = t->expiry_is_task ? task_expiry : ttl_expiry;
+		if (unlikely(q->durable)) {
+			/* its record goes to the journal first: the ACK waits for the disk */
+			uint64_t seq = tw_journal_task(ctx, q, t);
+
+			if (seq == 0) {
+				rte_mempool_put(ctx->task_pool, t);
+				tw_cnt_add(ctx, TW_CNT_nack_journal, 1);
+				tw_cnt_add(ctx, TW_CNT_nack_no_resources, 1);
+				tw_cnt_qadd(&ctx->stats->q_nack_no_resources[q->slot], 1);
+				verdict = TW_NACK_NO_RESOURCES;
+				*why = "durable queue: the journal is failing (disk full?) or behind";
+				continue;
+			}
+			if (hold->lo == 0)
+				hold->lo = seq;
+			hold->hi = seq;
+			/* a retransmit before the sync must not be ACKed by the duplicate table */
+			if (dd != NULL)
+				dd->jseq = seq;
+		}
 		/* The descriptor's own frame reference, taken before the hand-off:
 		 * a worker may release it as soon as the enqueue is visible. */
 		ref_take(fr);
@@ -300,7 +328,10 @@ deliver(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct frame_refs 
 		}
 		/* Hand-off: after a successful enqueue the consumer owns t. */
 		if (unlikely(!tw_enqueue_task(ctx, rt, q, t))) {
-			uint32_t v = refused(ctx, rt, q, t);
+			uint32_t v;
+
+			tw_journal_done(ctx, t); /* journaled, never queued */
+			v = refused(ctx, rt, q, t);
 
 			if (verdict == TW_NACK_NONE)
 				verdict = v;
@@ -350,7 +381,7 @@ schedule(struct tw_lcore_ctx *ctx, struct frame_refs *fr, const struct tw_task_v
 		tw_cnt_add(ctx, TW_CNT_nack_no_resources, 1);
 		return TW_NACK_NO_RESOURCES;
 	}
-	fill_task(ctx, t, fr->m, tv, peer, handler, now);
+	tw_dispatch_fill_task(ctx, t, fr->m, tv, peer, handler, now);
 	t->queue_slot = 0;
 	t->expire_tsc = 0;
 	ref_take(fr);
@@ -419,7 +450,10 @@ resend_duplicate(struct tw_lcore_ctx *ctx, struct tw_reply *r, const struct tw_p
 	if (e == NULL)
 		return false;
 	tw_cnt_add(ctx, TW_CNT_tasks_duplicate, 1);
-	tw_reply_confirm(ctx, r, tv->id, true, TW_NACK_NONE, NULL);
+	/* durable: the ACK waits for its record's sync, as the first one did */
+	if (likely(e->jseq == 0) || r == NULL ||
+	    !tw_journal_hold_duplicate(ctx, e->jseq, tv->id, peer))
+		tw_reply_confirm(ctx, r, tv->id, true, TW_NACK_NONE, NULL);
 	if (tw_dedup_phase(e) != TW_DEDUP_DONE)
 		return true; /* still queued or running: its result will come */
 	tw_cnt_add(ctx, TW_CNT_results_resent, 1);
@@ -520,7 +554,8 @@ source_proven(struct tw_lcore_ctx *ctx, const struct tw_frame_view *fv, const st
  */
 static void
 conclude(struct tw_lcore_ctx *ctx, const struct tw_task_view *tv, uint64_t id,
-	 const struct tw_peer *peer, uint32_t verdict, const char *detail, bool injected, bool events)
+	 const struct tw_peer *peer, uint32_t verdict, const char *detail, bool injected, bool events,
+	 const struct journal_hold *hold, struct tw_dedup_entry *dd, uint32_t dd_gen)
 {
 	if (events)
 		event_dispatched(ctx, tv, verdict, detail);
@@ -528,7 +563,10 @@ conclude(struct tw_lcore_ctx *ctx, const struct tw_task_view *tv, uint64_t id,
 		if (verdict != TW_NACK_NONE)
 			refuse_injected(ctx, tv, peer, detail);
 	} else if (verdict == TW_NACK_NONE) {
-		tw_reply_confirm(ctx, tw_reply_to(ctx, peer), id, true, TW_NACK_NONE, NULL);
+		if (hold->hi != 0) /* ACKed when its records are on disk */
+			tw_journal_hold(ctx, hold->lo, hold->hi, id, peer, dd, dd_gen);
+		else
+			tw_reply_confirm(ctx, tw_reply_to(ctx, peer), id, true, TW_NACK_NONE, NULL);
 	} else {
 		tw_reply_confirm(ctx, tw_reply_to(ctx, peer), id, false, verdict, detail);
 	}
@@ -553,7 +591,7 @@ settle(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct dispatch_sta
 		else if (pt->dd != NULL)
 			tw_dedup_forget(pt->dd, pt->dd_gen); /* refused: a retransmit tries again */
 		conclude(ctx, views != NULL ? &views[pt->view] : NULL, pt->id, &pt->peer, pt->verdict,
-			 nack_detail[pt->verdict], injected, events);
+			 nack_detail[pt->verdict], injected, events, &pt->hold, pt->dd, pt->dd_gen);
 	}
 	ds->n_pending = 0;
 }
@@ -701,6 +739,9 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct disp
 		const struct tw_task_view *tv = &ctx->views[i];
 		const char *bad = invalid_task(tv), *detail;
 		uint32_t verdict;
+		struct journal_hold hold = { 0, 0 };
+		struct tw_dedup_entry *dd = NULL;
+		uint32_t gen = 0;
 		int n_dest;
 
 		refs.left = fv.n_tasks - i;
@@ -805,9 +846,6 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct disp
 			if (handler != TW_HANDLER_NONE)
 				tw_cnt_qadd(&ctx->stats->task_received[handler], 1);
 
-			struct tw_dedup_entry *dd = NULL;
-			uint32_t gen = 0;
-
 			/* remembered before the hand-off: a worker may finish it at once */
 			if (fv.retransmits && ctx->dedup != NULL)
 				dd = tw_dedup_insert(ctx->dedup, peer.ip, peer.port, tv->id, &gen);
@@ -821,12 +859,14 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct disp
 							     .dd_gen = gen, .view = (uint16_t)i,
 							     .verdict = TW_NACK_NONE };
 				verdict = deliver(ctx, rt, &refs, ds, (uint16_t)ds->n_pending, &staged, tv,
-						  &peer, handler, dest, n_dest, now, dd, gen);
+						  &peer, handler, dest, n_dest, now, dd, gen, &hold,
+						  &detail);
 				if (staged) {
 					/* concluded when the stage is settled; a flush inside
 					 * deliver() may have recorded a refusal already */
 					if (pt->verdict == TW_NACK_NONE)
 						pt->verdict = (uint8_t)verdict;
+					pt->hold = hold;
 					ds->n_pending++;
 					continue;
 				}
@@ -837,7 +877,8 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct disp
 				tw_dedup_forget(dd, gen); /* refused: a retransmit tries again */
 		}
 		conclude(ctx, tv, tv->id, &peer, verdict,
-			 detail != NULL ? detail : nack_detail[verdict], injected, events);
+			 detail != NULL ? detail : nack_detail[verdict], injected, events, &hold,
+			 dd, gen);
 	}
 	/* conclusions that need this frame's views: now, while they are valid */
 	if (injected || events)

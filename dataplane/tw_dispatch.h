@@ -35,4 +35,13 @@ uint32_t tw_dispatch_burst(struct tw_lcore_ctx *ctx, const struct tw_routes *rt,
 uint32_t tw_dispatch_injected_burst(struct tw_lcore_ctx *ctx, const struct tw_routes *rt,
 				    struct rte_mbuf **v, uint16_t n);
 
+/**
+ * Fill descriptor t for task view tv of frame (its frame reference taken
+ * by the caller): what routing a publisher's task sets; the caller sets
+ * the queue's part (queue_slot, expiry). Journal recovery uses it too.
+ */
+void tw_dispatch_fill_task(struct tw_lcore_ctx *ctx, struct tw_task *t, struct rte_mbuf *frame,
+			   const struct tw_task_view *tv, const struct tw_peer *peer,
+			   uint16_t handler, uint64_t now);
+
 #endif

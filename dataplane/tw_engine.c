@@ -21,6 +21,7 @@
 #include "tw_replay.h"
 #include "tw_cookie.h"
 #include "tw_engine.h"
+#include "tw_journal.h"
 #include "tw_workflow.h"
 #include "tw_lcore_loop.h"
 #include "tw_log.h"
@@ -451,6 +452,7 @@ tw_engine_launch(struct tw_engine *e)
 		ctx->solo_max_tsc = e->cfg.solo_max_us * (ctx->tsc_hz / 1000000);
 		ctx->rng = rte_rdtsc() | 1;
 		ctx->threads = e->threads;
+		ctx->journal = tw_journal_lcore_get(e, pe->qsbr_id);
 		ctx->remote_queues = e->consumer_queues;
 		if (pe->role == TW_ROLE_IO || pe->role == TW_ROLE_RTC) {
 			if (pe->qsbr_id == e->consumer_owner) {
@@ -553,6 +555,8 @@ tw_engine_stop(struct tw_engine *e)
 	__atomic_store_n(&tw_force_quit, true, __ATOMIC_RELAXED);
 	rte_eal_mp_wait_lcore();
 	tw_threads_stop(e->threads);
+	/* the lcores handed their last records: written and synced before exit */
+	tw_journal_stop(e);
 	if (s == NULL)
 		return;
 	for (uint32_t i = 0; i + 1 < e->n_plan; i++)

@@ -34,6 +34,7 @@ struct tw_engine {
 	/* retransmitting sources' frames: io lcore i -> io lcore j (io indices; tw_steer.h) */
 	struct rte_ring *steer_ring[TW_MAX_LCORES][TW_MAX_LCORES];
 	uint64_t last_clock_tsc;      /* housekeeping: last wall-clock resync */
+	struct tw_journal *journal;   /* --data-dir: the durable queues' journal, NULL: none */
 };
 
 /** Housekeeping on the main lcore, every few ms: hard time limits, pool figures. */

@@ -6,6 +6,7 @@
 #include "tw_ctlchan.h"
 #include "tw_deadletter.h"
 #include "tw_enqueue.h"
+#include "tw_journal.h"
 #include "tw_workflow.h"
 
 /*
@@ -29,6 +30,7 @@ drop_released(struct tw_lcore_ctx *ctx, struct tw_task *old)
 		tw_records_put(ctx, &rec);
 		tw_workflow_task_done(ctx, old, TW_ST_FAILURE, NULL, 0, why, sizeof(why) - 1);
 	}
+	tw_journal_done(ctx, old);
 	tw_task_release(old, ctx->task_pool);
 }
 

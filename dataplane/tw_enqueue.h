@@ -59,7 +59,7 @@ bool tw_enqueue_spill(const struct tw_route_queue *q, struct tw_task *t, const s
 static inline bool
 tw_enqueue_stageable(const struct tw_route_queue *q)
 {
-	return q->max_priority == 0 && q->max_bytes == 0;
+	return q->max_priority == 0 && q->max_bytes == 0 && !q->durable;
 }
 
 static inline bool

@@ -17,6 +17,7 @@
 #include "tw_ctlchan.h"
 #include "tw_dedup.h"
 #include "tw_exec.h"
+#include "tw_journal.h"
 #include "tw_ratelimit.h"
 #include "tw_threads.h"
 #include "tw_reply.h"
@@ -168,6 +169,8 @@ retry_or_fail(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_ta
 		t->retries++;
 		/* the record shows the attempt that failed and when the next is due */
 		report(ctx, t, TW_ST_RETRY, NULL, 0, why, why_len, ns);
+		/* the scheduler holds retries in memory: this delivery is done */
+		tw_journal_done(ctx, t);
 		if (tw_sched_hand_off(ctx, t)) {
 			tw_cnt_add(ctx, TW_CNT_tasks_retried, 1);
 			return true;
@@ -304,6 +307,7 @@ thread_completions(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 		} else if (!finish(ctx, rt, t, d[i]->outcome, d[i]->retry_asked,
 				   d[i]->retry_countdown_ms, d[i]->out, d[i]->out_len,
 				   d[i]->runtime_ns)) {
+			tw_journal_done(ctx, t);
 			tw_task_release(t, ctx->task_pool);
 		}
 		tw_threads_done_free(ctx->threads, d[i]);
@@ -408,8 +412,10 @@ tw_exec_burst(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 	/* tasks whose rate-limit turn came: they were dequeued (and counted) before */
 	n = tw_ratelimit_ready(ctx, tasks, TW_BURST);
 	for (uint32_t i = 0; i < n; i++)
-		if (!handle(ctx, rt, tasks[i], true))
+		if (!handle(ctx, rt, tasks[i], true)) {
+			tw_journal_done(ctx, tasks[i]);
 			tw_task_release(tasks[i], ctx->task_pool);
+		}
 	done += n;
 	if (rt == NULL || rt->n_queues == 0) {
 		if (unlikely(tw_workflow_has_steps(ctx)))
@@ -426,8 +432,10 @@ tw_exec_burst(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 		if (t->counts_bytes)
 			__atomic_fetch_sub(&ctx->shared->queue_bytes[t->queue_slot].bytes,
 					   t->args_len, __ATOMIC_RELAXED);
-		if (!handle(ctx, rt, t, false))
+		if (!handle(ctx, rt, t, false)) {
+			tw_journal_done(ctx, t);
 			finished[n_finished++] = t;
+		}
 	}
 	tw_task_release_bulk(finished, n_finished, ctx->task_pool);
 	/* the next steps of workflows finished in this burst */

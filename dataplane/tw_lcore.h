@@ -24,6 +24,7 @@
 #define TW_RESULT_SCRATCH 2048      /* handler output / error buffer per lcore */
 
 struct tw_consumers;
+struct tw_journal_lcore;
 struct tw_dedup;
 struct tw_ratelimit;
 struct tw_replay;
@@ -96,6 +97,7 @@ struct tw_lcore_ctx {
 	struct rte_ring *records;       /* to tw-control's result store */
 	struct rte_ring *inject;        /* from tw-control: due tasks to route (io roles) */
 	struct tw_threads *threads;     /* threads pool, NULL if no task uses it */
+	struct tw_journal_lcore *journal; /* durable queues' journal (tw_journal.h), NULL: none */
 	const struct tw_keys *keys;     /* publisher keys: frames must carry a MAC, NULL: no */
 	struct tw_consumers *consumers; /* the remote consumers' owner: its table, else NULL */
 	struct rte_ring *rc_out;        /* other io lcores: consumer frames to the owner */

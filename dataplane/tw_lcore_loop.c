@@ -25,6 +25,7 @@
 #include "tw_ctlchan.h"
 #include "tw_dispatch.h"
 #include "tw_exec.h"
+#include "tw_journal.h"
 #include "tw_lcore_loop.h"
 #include "tw_parse.h"
 #include "tw_reply.h"
@@ -146,6 +147,8 @@ loop_body(struct tw_lcore_ctx *ctx, const bool do_io, const bool do_work)
 				work += io_pass(ctx, rt) + tw_consumers_serve(ctx, rt);
 			if (do_work)
 				work += exec_pass(ctx, rt);
+			/* every role: workers journal the durable tasks their handlers publish */
+			work += tw_journal_release(ctx, rt);
 		}
 		/* a few times a second: groups whose expiry passed (never more than
 		 * one sweep of the group table per 100 ms) */

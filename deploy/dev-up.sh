@@ -3,8 +3,9 @@
 # (TW_SOCKET, TW_NETNS, TW_ENGINE), and tw-amqp beside it: AMQP 0-9-1
 # clients on this host connect to TW_AMQP (127.0.0.1:5672, or
 # TW_AMQP_PORT), guest/guest. The result store of the last make up
-# (results, schedules, tasks held for later) is kept; `make up CLEAN=1`
-# starts with an empty one. Publishers run inside the namespace:
+# (results, schedules, tasks held for later) and the durable queues'
+# journal (TW_DATA_DIR, default build/data) are kept, so kill -9, make
+# down, make up is a recovery; `make up CLEAN=1` starts with both empty. Publishers run inside the namespace:
 #   . build/dev.env; ip netns exec $TW_NETNS build/twctl publish "" q noop
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -13,7 +14,10 @@ if [ -f "$TW_BUILD/dev.env" ]; then
 	echo "make up: an engine is already up ($TW_BUILD/dev.env); make down first" >&2
 	exit 1
 fi
+TW_DATA_DIR=${TW_DATA_DIR:-$TW_BUILD/data}
+export TW_DATA_DIR
 if [ "${CLEAN:-0}" = 1 ]; then
+	rm -rf "$TW_DATA_DIR"
 	TW_KEEP_STORE=0
 else
 	TW_KEEP_STORE=1

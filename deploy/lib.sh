@@ -2,6 +2,8 @@
 # integration tests (source it; functions only, no side effects).
 #
 #   tw_engine_start ID [tw-dataplane options...]   start an engine, write $TW_DIR/engine.env
+#     (TW_DATA_DIR set: tw-dataplane keeps its durable queues' journal there
+#     and recovers it at start; the directory is never removed here)
 #   tw_engine_stop DIR                              stop it and remove all it made
 #   tw_in_ns CMD...                                 run CMD inside the engine's namespace
 #
@@ -113,13 +115,15 @@ tw_engine_start() {
 	# shellcheck disable=SC2086
 	ip netns exec "$ns" "$TW_BUILD/tw-dataplane" --vdev="net_tap0,iface=$tap" --no-pci \
 		--file-prefix "$prefix" --log-level=lib.eal:error ${TW_EAL_EXTRA:-} -- \
-		--ip "$TW_ENGINE_IP" --udp-port "$TW_UDP_PORT" --idle-sleep-us 200 "$@" \
+		--ip "$TW_ENGINE_IP" --udp-port "$TW_UDP_PORT" --idle-sleep-us 200 \
+		${TW_DATA_DIR:+--data-dir "$TW_DATA_DIR"} "$@" \
 		>"$dir/dataplane.log" 2>&1 &
 	dp=$!
 	disown "$dp" 2>/dev/null || true
 	echo "TW_DP_PID=$dp" >"$dir/engine.env"
 	echo "TW_NETNS=$ns" >>"$dir/engine.env"
 	echo "TW_PREFIX=$prefix" >>"$dir/engine.env"
+	[ -z "${TW_DATA_DIR:-}" ] || echo "TW_DATA_DIR=$TW_DATA_DIR" >>"$dir/engine.env"
 	tw_wait_ready "$dir" dataplane "$dp" || return 1
 	ip netns exec "$ns" ip addr add "$TW_PEER_IP/24" dev "$tap"
 	ip netns exec "$ns" ip link set "$tap" up
