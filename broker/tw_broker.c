@@ -32,7 +32,7 @@ tw_broker_fail(char *err, int code, const char *fmt, ...)
 	return code;
 }
 
-static uint16_t exchange_free_slot(struct tw_broker *b);
+static uint32_t exchange_free_slot(struct tw_broker *b);
 static void exchange_remove(struct tw_broker *b, uint32_t i);
 
 static uint32_t
@@ -512,13 +512,13 @@ tw_broker_exchange_declare(struct tw_broker *b, const struct tw_broker_exchange_
 }
 
 /* The lowest counter slot no live exchange holds (slot 0 is the default exchange's). */
-static uint16_t
+static uint32_t
 exchange_free_slot(struct tw_broker *b)
 {
 	for (uint32_t s = b->exchange_slot_low > 1 ? b->exchange_slot_low : 1; s < TW_MAX_EXCHANGES; s++)
 		if (!b->exchange_slot_used[s]) {
 			b->exchange_slot_low = s + 1;
-			return (uint16_t)s;
+			return s;
 		}
 	return 0; /* cannot happen: there are fewer exchanges than slots */
 }
@@ -528,7 +528,7 @@ static void
 exchange_remove(struct tw_broker *b, uint32_t i)
 {
 	uint32_t last = b->n_exchanges - 1;
-	uint16_t slot = b->exchanges[i].slot;
+	uint32_t slot = b->exchanges[i].slot;
 
 	tw_broker_ix_del(&b->exchange_ix, name_hash(b->exchanges[i].name), i);
 	b->exchange_slot_used[slot] = 0;

@@ -164,7 +164,7 @@ int tw_broker_exchange_find(const struct tw_broker *b, const char *name);
 /* One exchange's name and counter slot (tw_broker_exchange_list). */
 struct tw_broker_exchange_ref {
 	char name[TW_NAME_MAX];
-	uint16_t slot;
+	uint32_t slot;
 };
 
 /**

@@ -10,7 +10,7 @@
 #include "tw_broker_counters.h"
 
 void
-tw_broker_exchange_sums(const struct tw_shared *sh, uint16_t slot, uint64_t *published,
+tw_broker_exchange_sums(const struct tw_shared *sh, uint32_t slot, uint64_t *published,
 		  uint64_t *routed, uint64_t *unroutable)
 {
 	*published = *routed = *unroutable = 0;

@@ -21,7 +21,7 @@ struct tw_broker_queue_counts {
 };
 
 /** Per-exchange counters of a slot, summed over the polling lcores (absolute). */
-void tw_broker_exchange_sums(const struct tw_shared *sh, uint16_t slot, uint64_t *published,
+void tw_broker_exchange_sums(const struct tw_shared *sh, uint32_t slot, uint64_t *published,
 			     uint64_t *routed, uint64_t *unroutable);
 
 /** Per-queue counters summed over the polling lcores (absolute, not relative to base). */

@@ -28,7 +28,7 @@
 struct tw_route_cache_entry {
 	uint64_t version;        /* 0: empty */
 	uint32_t hash;
-	uint16_t exchange;
+	uint16_t exchange;       /* 16 bits keep the entry one cache line: see tw_route_cache.c */
 	uint8_t key_len;
 	uint8_t n;
 	uint16_t dest[TW_RC_DESTS];
@@ -47,7 +47,7 @@ struct tw_route_cache {
  */
 int tw_routes_match_cached(const struct tw_routes *rt, struct tw_route_cache *c,
 			   const char *exchange, uint32_t ex_len, const char *key, uint32_t key_len,
-			   const struct tw_route_headers *headers, uint16_t *dest);
+			   const struct tw_route_headers *headers, uint32_t *dest);
 
 /**
  * The same from exchange index ex (tw_routes_find_exchange(), which the
@@ -55,6 +55,6 @@ int tw_routes_match_cached(const struct tw_routes *rt, struct tw_route_cache *c,
  */
 int tw_routes_match_cached_at(const struct tw_routes *rt, struct tw_route_cache *c, uint32_t ex,
 			      const char *key, uint32_t key_len,
-			      const struct tw_route_headers *headers, uint16_t *dest);
+			      const struct tw_route_headers *headers, uint32_t *dest);
 
 #endif

@@ -85,18 +85,33 @@ tw_routes_find_queue(const struct tw_routes *rt, const char *name, uint32_t len)
 			  name, len);
 }
 
-/* Per-lookup state: what was reached so far. Lives on the io lcore's stack. */
+/*
+ * What one lookup has reached so far, on the io lcore's stack. A task
+ * usually reaches one or two queues through one or two exchanges, while
+ * a table may hold tens of thousands of each: clearing a bitmap as wide
+ * as the table for every task would cost more than the lookup. So the
+ * sets start as the short lists the lookup keeps anyway (the queues
+ * reached are dest[], the exchanges reached are seen_ex[]) and become
+ * bitmaps only once a list passes MATCH_LIST_MAX entries: the bitmap is
+ * then cleared once and filled from the list, a cost paid only by a task
+ * that reaches that many.
+ */
+#define MATCH_LIST_MAX 16
+
 struct match {
 	const struct tw_routes *rt;
 	const char *key;
 	uint32_t key_len;
 	const struct tw_route_headers *headers;
-	uint64_t queue_seen[TW_MAX_QUEUES / 64];
-	uint64_t ex_seen[TW_MAX_EXCHANGES / 64];
-	uint16_t *dest;
+	uint32_t *dest;
 	int n;
-	uint16_t pending[TW_MAX_EXCHANGES];  /* exchanges reached, not yet expanded */
+	bool queue_bits, ex_bits;             /* the sets are bitmaps now */
+	uint32_t n_seen_ex;
+	uint32_t seen_ex[MATCH_LIST_MAX];     /* exchanges reached while few */
 	uint32_t n_pending;
+	uint64_t queue_seen[(TW_MAX_QUEUES + 63) / 64];
+	uint64_t ex_seen[(TW_MAX_EXCHANGES + 63) / 64];
+	uint32_t pending[TW_MAX_EXCHANGES];   /* exchanges reached, not yet expanded */
 };
 
 static inline bool
@@ -109,14 +124,70 @@ test_and_set(uint64_t *bits, uint32_t i)
 	return was;
 }
 
+static inline bool
+in_list(const uint32_t *v, uint32_t n, uint32_t x)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (v[i] == x)
+			return true;
+	return false;
+}
+
+/* Queue q reached: true the first time (then it is in dest[]). */
+static bool
+queue_first(struct match *m, uint32_t q)
+{
+	if (m->queue_bits)
+		return !test_and_set(m->queue_seen, q);
+	if (in_list(m->dest, (uint32_t)m->n, q))
+		return false;
+	if (m->n == MATCH_LIST_MAX) {
+		memset(m->queue_seen, 0, sizeof(uint64_t) * ((m->rt->n_queues + 63) / 64));
+		for (int i = 0; i < m->n; i++)
+			test_and_set(m->queue_seen, m->dest[i]);
+		test_and_set(m->queue_seen, q);
+		m->queue_bits = true;
+	}
+	return true;
+}
+
+/* Has exchange x been reached? */
+static bool
+ex_reached(const struct match *m, uint32_t x)
+{
+	if (m->ex_bits)
+		return (m->ex_seen[x >> 6] & (1ull << (x & 63))) != 0;
+	return in_list(m->seen_ex, m->n_seen_ex, x);
+}
+
+/* Exchange x reached: true the first time. */
+static bool
+ex_first(struct match *m, uint32_t x)
+{
+	if (m->ex_bits)
+		return !test_and_set(m->ex_seen, x);
+	if (in_list(m->seen_ex, m->n_seen_ex, x))
+		return false;
+	if (m->n_seen_ex < MATCH_LIST_MAX) {
+		m->seen_ex[m->n_seen_ex++] = x;
+		return true;
+	}
+	memset(m->ex_seen, 0, sizeof(uint64_t) * ((m->rt->n_exchanges + 63) / 64));
+	for (uint32_t i = 0; i < m->n_seen_ex; i++)
+		test_and_set(m->ex_seen, m->seen_ex[i]);
+	test_and_set(m->ex_seen, x);
+	m->ex_bits = true;
+	return true;
+}
+
 /* Destination dest of type dest_type (enum tw_dest_type), once. */
 static void
-reach_dest(struct match *m, uint32_t dest_type, uint16_t dest)
+reach_dest(struct match *m, uint32_t dest_type, uint32_t dest)
 {
 	if (dest_type == TW_DEST_QUEUE) {
-		if (!test_and_set(m->queue_seen, dest))
+		if (queue_first(m, dest))
 			m->dest[m->n++] = dest;
-	} else if (!test_and_set(m->ex_seen, dest)) {
+	} else if (ex_first(m, dest)) {
 		m->pending[m->n_pending++] = dest;
 	}
 }
@@ -130,7 +201,7 @@ reach(struct match *m, const struct tw_route_binding *b)
 static void
 topic_hit(uint32_t value, void *arg)
 {
-	reach_dest(arg, value >> 16, (uint16_t)value);
+	reach_dest(arg, value >> TW_ROUTE_TOPIC_TYPE_SHIFT, value & TW_ROUTE_TOPIC_DEST_MASK);
 }
 
 /* Does one binding criterion appear among the task's headers with the same value? */
@@ -221,9 +292,9 @@ expand(struct match *m, uint32_t ex)
 static void
 route_from(struct match *m, uint32_t ex)
 {
-	if (test_and_set(m->ex_seen, ex))
+	if (!ex_first(m, ex))
 		return;
-	m->pending[m->n_pending++] = (uint16_t)ex;
+	m->pending[m->n_pending++] = ex;
 	/* Bounded: every exchange enters pending at most once (ex_seen). */
 	while (m->n_pending != 0)
 		expand(m, m->pending[--m->n_pending]);
@@ -231,10 +302,11 @@ route_from(struct match *m, uint32_t ex)
 
 static void
 match_init(struct match *m, const struct tw_routes *rt, const char *key, uint32_t key_len,
-	   const struct tw_route_headers *headers, uint16_t *dest)
+	   const struct tw_route_headers *headers, uint32_t *dest)
 {
-	memset(m->queue_seen, 0, sizeof(m->queue_seen));
-	memset(m->ex_seen, 0, sizeof(m->ex_seen));
+	/* no memset of the bitmaps: they are cleared when first used (queue_first, ex_first) */
+	m->queue_bits = m->ex_bits = false;
+	m->n_seen_ex = 0;
 	m->rt = rt;
 	m->key = key;
 	m->key_len = key_len;
@@ -253,8 +325,7 @@ route_with_alternates(struct match *m, int ex)
 	route_from(m, (uint32_t)ex);
 	/* Unroutable: the alternate exchange chain, each exchange at most once. */
 	while (m->n == 0 && rt->exchanges[ex].alternate >= 0 &&
-	       !(m->ex_seen[rt->exchanges[ex].alternate >> 6] &
-		 (1ull << (rt->exchanges[ex].alternate & 63)))) {
+	       !ex_reached(m, (uint32_t)rt->exchanges[ex].alternate)) {
 		ex = rt->exchanges[ex].alternate;
 		route_from(m, (uint32_t)ex);
 	}
@@ -263,7 +334,7 @@ route_with_alternates(struct match *m, int ex)
 
 int
 tw_routes_match_from(const struct tw_routes *rt, uint32_t ex, const char *key, uint32_t key_len,
-		     const struct tw_route_headers *headers, uint16_t *dest)
+		     const struct tw_route_headers *headers, uint32_t *dest)
 {
 	struct match m;
 
@@ -274,7 +345,7 @@ tw_routes_match_from(const struct tw_routes *rt, uint32_t ex, const char *key, u
 
 		if (q < 0)
 			return 0;
-		dest[0] = (uint16_t)q;
+		dest[0] = (uint32_t)q;
 		return 1;
 	}
 	match_init(&m, rt, key, key_len, headers, dest);
@@ -284,7 +355,7 @@ tw_routes_match_from(const struct tw_routes *rt, uint32_t ex, const char *key, u
 int
 tw_routes_match(const struct tw_routes *rt, const char *exchange, uint32_t ex_len,
 		const char *key, uint32_t key_len, const struct tw_route_headers *headers,
-		uint16_t *dest)
+		uint32_t *dest)
 {
 	int ex = tw_routes_find_exchange(rt, exchange, ex_len);
 

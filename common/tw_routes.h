@@ -66,10 +66,16 @@ enum tw_x_match { TW_XM_ALL = 0, TW_XM_ANY, TW_XM_ALL_WITH_X, TW_XM_ANY_WITH_X }
 
 #define TW_MAX_BINDING_ARGS 16
 
+/* No index (tw_routes.slot_queue of a slot without a queue). */
+#define TW_ROUTE_NONE UINT32_MAX
+
+/* A queue slot is 16 bits where it travels with a task (tw_task.queue_slot). */
+_Static_assert(TW_MAX_QUEUES <= 65536, "queue slots must fit in 16 bits");
+
 struct tw_route_queue {
 	char name[TW_NAME_MAX];
 	uint32_t name_len;
-	uint16_t slot;          /* index in tw_shared.queues[] and the per-queue counters */
+	uint16_t slot;          /* index in tw_shared.queues[] and the per-queue counters (< TW_MAX_QUEUES <= 65,536) */
 	uint8_t overflow;       /* enum tw_overflow */
 	uint8_t has_dl_key;     /* dead-letter with dl_key instead of the task's own key */
 	struct rte_ring *ring;  /* MP/MC ring of struct tw_task *: a queue has competing consumers */
@@ -94,7 +100,7 @@ struct tw_route_exchange {
 	uint8_t uses_headers;   /* a headers exchange is reachable from here: results depend on headers */
 	uint8_t worth_caching;  /* topic, or routes on through other exchanges: a lookup costs more than a cache probe */
 	int32_t alternate;      /* exchange index for unroutable tasks, -1: none */
-	uint16_t slot;          /* stable across tables: per-exchange counters (0: default) */
+	uint32_t slot;          /* stable across tables: per-exchange counters (0: default) */
 	uint8_t n_allow;        /* source ranges allowed to publish here, 0: any source */
 	struct tw_cidr allow[TW_MAX_ALLOW];
 	uint32_t topic_root;    /* topic exchanges: root node in rt->topic */
@@ -108,10 +114,10 @@ struct tw_route_arg {
 };
 
 struct tw_route_binding {
-	uint16_t exchange;      /* source: index in tw_routes.exchanges */
+	uint32_t exchange;      /* source: index in tw_routes.exchanges */
+	uint32_t dest;          /* index in tw_routes.queues or tw_routes.exchanges */
 	uint8_t dest_type;      /* enum tw_dest_type */
 	uint8_t x_match;        /* enum tw_x_match (headers exchanges) */
-	uint16_t dest;          /* index in tw_routes.queues or tw_routes.exchanges */
 	uint16_t n_args;
 	uint32_t first_arg;     /* rt->args[first_arg .. + n_args) */
 	uint32_t key_len;
@@ -136,7 +142,7 @@ struct tw_routes {
 	struct tw_route_arg *args;
 	char *strings;          /* header-argument keys and values */
 	struct tw_topic *topic; /* trie of all topic bindings, NULL if none */
-	uint16_t slot_queue[TW_MAX_QUEUES]; /* tw_shared queue slot -> index in queues, UINT16_MAX none */
+	uint32_t slot_queue[TW_MAX_QUEUES]; /* tw_shared queue slot -> index in queues, TW_ROUTE_NONE none */
 	/* Indexes: queue by name, exchange by name, binding by (exchange, key). */
 	uint32_t queue_mask, exchange_mask, binding_mask;
 	struct tw_route_slot *queue_index;
@@ -166,7 +172,7 @@ struct tw_def_queue {
 
 struct tw_def_exchange {
 	char name[TW_NAME_MAX];
-	uint16_t slot;                  /* stable counter slot, 1..TW_MAX_EXCHANGES-1 (0: default) */
+	uint32_t slot;                  /* stable counter slot, 1..TW_MAX_EXCHANGES-1 (0: default) */
 	uint8_t n_allow;                /* publishers' source ranges, 0: any */
 	struct tw_cidr allow[TW_MAX_ALLOW];
 	uint8_t type;
@@ -262,7 +268,7 @@ struct tw_route_headers {
  */
 int tw_routes_match(const struct tw_routes *rt, const char *exchange, uint32_t ex_len,
 		    const char *key, uint32_t key_len, const struct tw_route_headers *headers,
-		    uint16_t *dest);
+		    uint32_t *dest);
 
 /**
  * Route from an exchange given by index (dead-lettering: the queue's
@@ -270,7 +276,7 @@ int tw_routes_match(const struct tw_routes *rt, const char *exchange, uint32_t e
  */
 int tw_routes_match_from(const struct tw_routes *rt, uint32_t exchange,
 			 const char *key, uint32_t key_len, const struct tw_route_headers *headers,
-			 uint16_t *dest);
+			 uint32_t *dest);
 
 /** Names of enum tw_x_match values ("all", "any", "all-with-x", "any-with-x"); parse returns -1 if unknown. */
 const char *tw_x_match_name(enum tw_x_match m);

@@ -140,9 +140,9 @@ fill_names(struct tw_routes *rt, const struct tw_defs *d)
 		    tw_routes_find_queue(rt, q->name, q->name_len) >= 0)
 			return -EINVAL;
 		q->slot = d->queues[i].slot;
-		if (q->slot >= TW_MAX_QUEUES || rt->slot_queue[q->slot] != UINT16_MAX)
+		if (q->slot >= TW_MAX_QUEUES || rt->slot_queue[q->slot] != TW_ROUTE_NONE)
 			return -EINVAL;
-		rt->slot_queue[q->slot] = (uint16_t)i;
+		rt->slot_queue[q->slot] = i;
 		q->ring = d->queues[i].ring;
 		q->overflow = d->queues[i].overflow;
 		q->max_length = d->queues[i].max_length;
@@ -278,9 +278,9 @@ fill_bindings(struct tw_routes *rt, const struct tw_defs *d, const struct tw_all
 			rc = -EINVAL;
 			goto out;
 		}
-		rb->exchange = (uint16_t)order[i].exchange;
+		rb->exchange = order[i].exchange;
 		rb->dest_type = b->dest_type;
-		rb->dest = (uint16_t)dst;
+		rb->dest = (uint32_t)dst;
 		rb->x_match = b->x_match;
 		if (e->n_bindings++ == 0)
 			e->first_binding = i;
@@ -341,7 +341,7 @@ mark_headers_use(struct tw_routes *rt)
 static uint32_t
 topic_value(const struct tw_route_binding *b)
 {
-	return (uint32_t)b->dest_type << 16 | b->dest;
+	return (uint32_t)b->dest_type << TW_ROUTE_TOPIC_TYPE_SHIFT | b->dest;
 }
 
 /* One trie for every topic exchange's bindings. @return 0 or -ENOMEM. */

@@ -9,6 +9,15 @@
 
 #include "tw_routes.h"
 
+/*
+ * A topic pattern's value in the trie: its binding's destination index and
+ * type (tw_topic keeps values below TW_TOPIC_LEAF_MAX without a record).
+ */
+#define TW_ROUTE_TOPIC_TYPE_SHIFT 28
+#define TW_ROUTE_TOPIC_DEST_MASK ((1u << TW_ROUTE_TOPIC_TYPE_SHIFT) - 1)
+_Static_assert(TW_MAX_QUEUES <= TW_ROUTE_TOPIC_DEST_MASK && TW_MAX_EXCHANGES <= TW_ROUTE_TOPIC_DEST_MASK,
+	       "topic values hold any destination index");
+
 /* Hash of a direct binding's (exchange, routing key): the index key both sides use. */
 static inline uint32_t
 tw_routes_binding_hash(uint32_t exchange, const char *key, uint32_t key_len)

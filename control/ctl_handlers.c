@@ -140,7 +140,7 @@ list_exchanges(const struct tw_broker *b, struct ctl_reply *r)
 	}
 	for (size_t i = 0; i < n; i++) {
 		/* counters by the exchange's stable slot, since its declaration */
-		uint16_t slot = i == 0 ? 0 : b->exchanges[i - 1].slot;
+		uint32_t slot = i == 0 ? 0 : b->exchanges[i - 1].slot;
 		const struct tw_exchange_base *base = &b->sh->exchange_base[slot];
 
 		tw_broker_exchange_sums(b->sh, slot, &e[i]->published, &e[i]->routed, &e[i]->unroutable);

@@ -176,12 +176,12 @@ static void
 to_ring(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task *t)
 {
 	static const char gone[] = "its queue was deleted or full while it was being redelivered";
-	uint16_t qi = rt != NULL ? rt->slot_queue[t->queue_slot] : UINT16_MAX;
+	uint32_t qi = rt != NULL ? rt->slot_queue[t->queue_slot] : TW_ROUTE_NONE;
 
 	tw_cnt_add(ctx, TW_CNT_rc_requeue_tail, 1);
-	if (qi != UINT16_MAX && tw_enqueue_task(ctx, rt, &rt->queues[qi], t))
+	if (qi != TW_ROUTE_NONE && tw_enqueue_task(ctx, rt, &rt->queues[qi], t))
 		return;
-	if (qi != UINT16_MAX && tw_deadletter(ctx, rt, t))
+	if (qi != TW_ROUTE_NONE && tw_deadletter(ctx, rt, t))
 		return;
 	tw_exec_report(ctx, t, TW_ST_FAILURE, NULL, 0, gone, sizeof(gone) - 1);
 	tw_journal_done(ctx, t);
@@ -208,7 +208,7 @@ delivery_limit(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_t
 	tw_cnt_add(ctx, TW_CNT_rc_delivery_limit, 1);
 	tw_cnt_qadd(&ctx->stats->q_completed[t->queue_slot], 1);
 	t->deliveries = 0; /* a dead-lettered copy starts again in its new queue */
-	if (rt != NULL && rt->slot_queue[t->queue_slot] != UINT16_MAX && tw_deadletter(ctx, rt, t))
+	if (rt != NULL && rt->slot_queue[t->queue_slot] != TW_ROUTE_NONE && tw_deadletter(ctx, rt, t))
 		return;
 	tw_exec_report(ctx, t, TW_ST_FAILURE, NULL, 0, why,
 		       (uint32_t)(n < (int)sizeof(why) ? n : (int)sizeof(why) - 1));
@@ -227,8 +227,8 @@ requeue(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consumer
 {
 	uint16_t slot = t->queue_slot;
 	uint32_t s = cs->stash_free;
-	uint16_t qi = rt != NULL ? rt->slot_queue[slot] : UINT16_MAX;
-	uint32_t limit = qi != UINT16_MAX ? rt->queues[qi].delivery_limit
+	uint32_t qi = rt != NULL ? rt->slot_queue[slot] : TW_ROUTE_NONE;
+	uint32_t limit = qi != TW_ROUTE_NONE ? rt->queues[qi].delivery_limit
 					  : TW_QUEUE_DEFAULT_DELIVERY_LIMIT;
 
 	/* deliveries counts the returns before this one */
@@ -757,9 +757,9 @@ serve_one(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consum
 	want = RTE_MIN(want, TW_RC_INFLIGHT - cs->n_inflight);
 	for (uint16_t k = 0; k < c->n_queues && got < want; k++) {
 		uint16_t slot = c->queue_slot[(c->next_q + k) % c->n_queues];
-		uint16_t qi = rt->slot_queue[slot];
+		uint32_t qi = rt->slot_queue[slot];
 
-		if (qi != UINT16_MAX) /* deleted meanwhile: nothing to take */
+		if (qi != TW_ROUTE_NONE) /* deleted meanwhile: nothing to take */
 			got += take(ctx, cs, &rt->queues[qi], &v[got], want - got);
 	}
 	c->next_q = (uint16_t)(c->next_q + 1);

@@ -41,13 +41,13 @@ requeue(struct tw_lcore_ctx *ctx, const struct tw_route_queue *q, struct tw_task
 bool
 tw_deadletter(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task *t)
 {
-	uint16_t dest[TW_MAX_ROUTE_DESTS];
+	uint32_t dest[TW_MAX_ROUTE_DESTS];
 	const struct tw_route_queue *from;
-	uint16_t qi = t->queue_slot < TW_MAX_QUEUES ? rt->slot_queue[t->queue_slot] : UINT16_MAX;
+	uint32_t qi = t->queue_slot < TW_MAX_QUEUES ? rt->slot_queue[t->queue_slot] : TW_ROUTE_NONE;
 	uint64_t now;
 	int n;
 
-	if (qi == UINT16_MAX)
+	if (qi == TW_ROUTE_NONE)
 		return false; /* its queue was deleted meanwhile */
 	from = &rt->queues[qi];
 	if (from->dlx < 0 || t->dead_letters >= TW_MAX_DEAD_LETTERS)

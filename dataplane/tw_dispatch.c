@@ -264,7 +264,7 @@ flush_stage(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct dispatc
 static uint32_t
 deliver(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct frame_refs *fr,
 	struct dispatch_stage *ds, uint16_t slot, bool *staged, const struct tw_task_view *tv,
-	const struct tw_peer *peer, uint16_t handler, const uint16_t *dest, int n_dest, uint64_t now,
+	const struct tw_peer *peer, uint16_t handler, const uint32_t *dest, int n_dest, uint64_t now,
 	struct tw_dedup_entry *dd, uint32_t dd_gen, struct journal_hold *hold, const char **why)
 {
 	uint32_t verdict = TW_NACK_NONE;
@@ -603,7 +603,7 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct disp
 	struct tw_frame_view fv;
 	struct tw_peer peer;
 	enum tw_wire_status st;
-	uint16_t dest[TW_MAX_ROUTE_DESTS];
+	uint32_t dest[TW_MAX_ROUTE_DESTS];
 	uint32_t payload_len, routed = 0;
 	const uint8_t *payload = tw_parse_payload(frame, &payload_len);
 	struct frame_refs refs = { frame, 0, 0 };
@@ -812,7 +812,7 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct disp
 				n_dest = TW_ROUTE_SOURCE;
 			} else {
 				/* per exchange, by its stable slot: published, then routed or not */
-				uint16_t xs = rt->exchanges[ex].slot;
+				uint32_t xs = rt->exchanges[ex].slot;
 
 				n_dest = tw_routes_match_cached_at(rt, ctx->route_cache, (uint32_t)ex,
 								   (const char *)tv->routing_key.p,

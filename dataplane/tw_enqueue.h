@@ -41,11 +41,11 @@ bool tw_enqueue_task(struct tw_lcore_ctx *ctx, const struct tw_routes *rt,
 struct tw_enqueue_stage {
 	uint32_t n, n_refused;
 	struct tw_task *t[TW_STAGE_MAX];
-	uint16_t queue[TW_STAGE_MAX];     /* index into rt->queues */
+	uint32_t queue[TW_STAGE_MAX];     /* index into rt->queues */
 	uint16_t task[TW_STAGE_MAX];      /* the caller's tag for the task (dispatch: its pending slot) */
 	/* after a flush: what the queues refused, for the caller to release */
 	struct tw_task *refused[TW_STAGE_MAX];
-	uint16_t refused_queue[TW_STAGE_MAX];
+	uint32_t refused_queue[TW_STAGE_MAX];
 	uint16_t refused_task[TW_STAGE_MAX];
 };
 
@@ -70,7 +70,7 @@ tw_enqueue_stage_full(const struct tw_enqueue_stage *sg)
 
 /** Stage t for queue index qi (tw_enqueue_stageable(), stage not full); task: the caller's tag. */
 static inline void
-tw_enqueue_stage_add(struct tw_enqueue_stage *sg, struct tw_task *t, uint16_t qi, uint16_t task)
+tw_enqueue_stage_add(struct tw_enqueue_stage *sg, struct tw_task *t, uint32_t qi, uint16_t task)
 {
 	t->counts_bytes = false;
 	sg->t[sg->n] = t;

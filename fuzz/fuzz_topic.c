@@ -61,7 +61,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rt == NULL)
 		return 0;
 	for (int k = 0; k < n_keys; k++) {
-		uint16_t dest[TW_MAX_ROUTE_DESTS];
+		uint32_t dest[TW_MAX_ROUTE_DESTS];
 		bool want[16] = { 0 }, got[16] = { 0 };
 		int n = tw_routes_match(rt, "t", 1, keys[k], (uint32_t)strlen(keys[k]), NULL, dest);
 

@@ -132,7 +132,7 @@ static struct result
 measure(const struct tw_routes *rt, struct tw_route_cache *cache, char (*keys)[TW_NAME_MAX],
 	uint32_t n_keys, uint64_t lookups)
 {
-	static uint16_t dest[TW_MAX_ROUTE_DESTS];
+	static uint32_t dest[TW_MAX_ROUTE_DESTS];
 	static uint32_t lens[N_WIDE];
 	uint64_t total = 0, t0;
 	struct result r;

@@ -61,7 +61,7 @@ static const char *
 route(const struct tw_routes *rt, const char *ex, const char *key)
 {
 	static char out[64];
-	uint16_t dest[TW_MAX_ROUTE_DESTS];
+	uint32_t dest[TW_MAX_ROUTE_DESTS];
 	int n = tw_routes_match(rt, ex, (uint32_t)strlen(ex), key, (uint32_t)strlen(key), NULL, dest);
 	int slots[TW_MAX_ROUTE_DESTS];
 	size_t off = 0;
@@ -264,7 +264,7 @@ route_headers(const struct tw_routes *rt, const char *const *kv, size_t n)
 	struct tw_task_view tv;
 	static char out[4 * TW_NAME_MAX];
 	uint8_t buf[1024];
-	uint16_t dest[TW_MAX_ROUTE_DESTS];
+	uint32_t dest[TW_MAX_ROUTE_DESTS];
 	size_t len;
 	int r;
 
@@ -381,7 +381,7 @@ test_topic_trie_against_reference(void **state)
 		char key[64];
 		int nw = (int)(rand_r(&seed) % 5);
 		size_t off = 0;
-		uint16_t dest[TW_MAX_ROUTE_DESTS];
+		uint32_t dest[TW_MAX_ROUTE_DESTS];
 		bool want[200] = { 0 }, got[200] = { 0 };
 		int n;
 
@@ -404,6 +404,72 @@ test_topic_trie_against_reference(void **state)
 	tw_routes_free(rt, NULL);
 }
 
+/*
+ * A lookup that reaches more exchanges and queues than its short lists
+ * hold (its sets become bitmaps midway): a fanout exchange to 200 fanout
+ * exchanges, each bound to two queues and to another of them (cycles and
+ * diamonds): every queue exactly once, every exchange followed once. Run
+ * twice, so that a second lookup on the same stack finds no stale bits.
+ */
+static void
+test_wide_graph(void **state)
+{
+	enum { N = 200 };
+	static struct tw_def_queue qs[N];
+	static struct tw_def_exchange ex[N + 1];
+	static struct tw_def_binding b[N * 4];
+	struct tw_defs d = { .n_queues = N, .queues = qs, .n_exchanges = N + 1, .exchanges = ex,
+			     .bindings = b };
+	struct tw_routes *rt;
+	uint32_t nb = 0;
+
+	(void)state;
+	strcpy(ex[N].name, "root");
+	ex[N].type = TW_EX_FANOUT;
+	for (int i = 0; i < N; i++) {
+		snprintf(qs[i].name, sizeof(qs[i].name), "q%d", i);
+		qs[i].slot = (uint16_t)i;
+		snprintf(ex[i].name, sizeof(ex[i].name), "x%d", i);
+		ex[i].type = TW_EX_FANOUT;
+		ex[i].slot = (uint32_t)i + 1;
+	}
+	for (int i = 0; i < N; i++) {
+		snprintf(b[nb].source, TW_NAME_MAX, "root");
+		snprintf(b[nb].destination, TW_NAME_MAX, "x%d", i);
+		b[nb++].dest_type = TW_DEST_EXCHANGE;
+		snprintf(b[nb].source, TW_NAME_MAX, "x%d", i);
+		snprintf(b[nb].destination, TW_NAME_MAX, "x%d", (i + 7) % N);
+		b[nb++].dest_type = TW_DEST_EXCHANGE;
+		snprintf(b[nb].source, TW_NAME_MAX, "x%d", i);
+		snprintf(b[nb++].destination, TW_NAME_MAX, "q%d", i);
+		snprintf(b[nb].source, TW_NAME_MAX, "x%d", i);
+		snprintf(b[nb++].destination, TW_NAME_MAX, "q%d", (i + 1) % N);
+	}
+	d.n_bindings = nb;
+	rt = tw_routes_build(&d, NULL);
+	assert_non_null(rt);
+	for (int round = 0; round < 2; round++) {
+		uint32_t dest[TW_MAX_ROUTE_DESTS];
+		bool got[N] = { 0 };
+		int n = tw_routes_match(rt, "root", 4, "k", 1, NULL, dest);
+
+		assert_int_equal(n, N);
+		for (int i = 0; i < n; i++) {
+			const char *name = rt->queues[dest[i]].name;
+			int q = atoi(name + 1);
+
+			assert_false(got[q]);
+			got[q] = true;
+		}
+		/* from one exchange of the ring: the cycle reaches them all too */
+		assert_int_equal(tw_routes_match(rt, "x5", 2, "k", 1, NULL, dest), N);
+		/* a lookup reaching one queue after the wide ones: the short list again */
+		assert_int_equal(tw_routes_match(rt, "", 0, "q3", 2, NULL, dest), 1);
+		assert_string_equal(rt->queues[dest[0]].name, "q3");
+	}
+	tw_routes_free(rt, NULL);
+}
+
 /* The per-lcore cache gives the same answers, and a new table version is never served stale. */
 static void
 test_route_cache(void **state)
@@ -413,7 +479,7 @@ test_route_cache(void **state)
 	static const char *const keys[] = { "red", "blue", "kern.info", "kern.crit", "a.b.crit",
 					    "x", "", "kern" };
 	static const char *const exs[] = { "jobs", "logs", "all", "nope" };
-	uint16_t d1[TW_MAX_ROUTE_DESTS], d2[TW_MAX_ROUTE_DESTS];
+	uint32_t d1[TW_MAX_ROUTE_DESTS], d2[TW_MAX_ROUTE_DESTS];
 
 	(void)state;
 	for (int round = 0; round < 3; round++)
@@ -425,7 +491,7 @@ test_route_cache(void **state)
 
 				assert_int_equal(a, b);
 				if (a > 0)
-					assert_memory_equal(d1, d2, sizeof(uint16_t) * (size_t)a);
+					assert_memory_equal(d1, d2, sizeof(uint32_t) * (size_t)a);
 			}
 	assert_true(cache.hits > 0);
 	/* version 4: "red" no longer bound to q2 */
@@ -588,6 +654,7 @@ main(void)
 		cmocka_unit_test(test_alternate_and_internal),
 		cmocka_unit_test(test_headers_exchange),
 		cmocka_unit_test(test_topic_trie_against_reference),
+		cmocka_unit_test(test_wide_graph),
 		cmocka_unit_test(test_route_cache),
 		cmocka_unit_test(test_build_errors),
 		cmocka_unit_test(test_empty_table),
