@@ -218,15 +218,15 @@ requeue_recovered(struct tw_lcore_ctx *ctx, struct tw_journal_lcore *jl,
 		struct tw_task *t = jl->recovered_next;
 		const struct tw_route_queue *q;
 		struct rte_ring *ring;
-		uint16_t qi;
+		uint32_t qi;
 
 		if (t == NULL && rte_ring_sc_dequeue(jl->recovered, (void **)&t) != 0) {
 			jl->recovered = NULL; /* all placed; the ring is freed at stop */
 			break;
 		}
 		jl->recovered_next = NULL;
-		qi = t->queue_slot < TW_MAX_QUEUES ? rt->slot_queue[t->queue_slot] : UINT16_MAX;
-		if (qi == UINT16_MAX) {
+		qi = t->queue_slot < TW_MAX_QUEUES ? rt->slot_queue[t->queue_slot] : TW_ROUTE_NONE;
+		if (qi == TW_ROUTE_NONE) {
 			tw_exec_report(ctx, t, TW_ST_FAILURE, NULL, 0, gone, sizeof(gone) - 1);
 			tw_journal_done(ctx, t);
 			tw_task_release(t, ctx->task_pool);
