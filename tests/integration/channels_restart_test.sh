@@ -23,8 +23,10 @@ start_engine() {
 	# shellcheck disable=SC1091
 	. "$TW_DIR/engine.env"
 	tap=twt-$(basename "$TW_DIR")
-	cp "$TW_DIR/dataplane.log" "$TW_DIR/dataplane-before.log"
-	cp "$TW_DIR/control.log" "$TW_DIR/control-before.log"
+	# moved, not copied: the waits below look for "ready" in these files,
+	# and the first engine's line must not be taken for the second's
+	mv "$TW_DIR/dataplane.log" "$TW_DIR/dataplane-before.log"
+	mv "$TW_DIR/control.log" "$TW_DIR/control-before.log"
 	# the same start as deploy/lib.sh's: same prefix, namespace and port,
 	# and every CPU (this script runs pinned to the main lcore's: the
 	# polling lcore would share it)
