@@ -160,8 +160,11 @@ tw_engine_stop() {
 	if [ -n "$TW_NETNS" ] && ip netns list | grep -qw "$TW_NETNS"; then
 		ip netns del "$TW_NETNS" || rc=1
 	fi
+	# EAL names its hugepage files PREFIXmap_N: only those (a bare
+	# PREFIX* would take those of another engine whose prefix starts
+	# with this one's, tw-dj and tw-djdur say)
 	if [ -n "$TW_PREFIX" ]; then
-		rm -f /dev/hugepages/"$TW_PREFIX"map_* /dev/hugepages/"$TW_PREFIX"*
+		rm -f /dev/hugepages/"$TW_PREFIX"map_*
 		rm -rf "/var/run/dpdk/$TW_PREFIX"
 	fi
 	# verify nothing is left
@@ -171,7 +174,7 @@ tw_engine_stop() {
 			rc=1
 		fi
 	done
-	if [ -n "$TW_PREFIX" ] && compgen -G "/dev/hugepages/$TW_PREFIX*" >/dev/null; then
+	if [ -n "$TW_PREFIX" ] && compgen -G "/dev/hugepages/${TW_PREFIX}map_*" >/dev/null; then
 		echo "taskwire: hugepage files of $TW_PREFIX left" >&2
 		rc=1
 	fi
