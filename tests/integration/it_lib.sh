@@ -47,3 +47,17 @@ it_host_del() {
 	ip netns del "$1" 2>/dev/null || true
 	ip netns exec "$TW_NETNS" ip link del "twv-${TW_IT_TAG:-}${1: -4}0" 2>/dev/null || true
 }
+
+# The test's own engine ID with the pipeline plan and two io lcores (five
+# lcores over the two CPUs: main, two io, two workers), stopped on exit;
+# sets dir to its folder and reads its engine.env (TW_ENGINE, TW_SOCKET...).
+it_engine_two_io() {
+	TW_EAL_EXTRA="${TW_EAL_EXTRA:-} --lcores 0@0,1@1,2@1,3@0,4@1" \
+		tw_engine_start "$1" --plan pipeline --io-lcores 2 ||
+		fail "engine with two io lcores did not start"
+	dir=$TW_DIR
+	trap 'tw_engine_stop "$dir" || true' EXIT
+	# shellcheck disable=SC1091
+	. "$dir/engine.env"
+	[ "$(grep -c ' io$' "$dir/dataplane.log")" -eq 2 ] || fail "plan: $(grep -A6 'lcore plan' "$dir/dataplane.log")"
+}

@@ -13,16 +13,7 @@
 # (counted steered, none lost).
 set -euo pipefail
 . "$(dirname "$0")/it_lib.sh"
-id="it${TW_IT_TAG:-}sio2"
-lcores="--lcores 0@0,1@1,2@1,3@0,4@1"
-
-TW_EAL_EXTRA="${TW_EAL_EXTRA:-} $lcores" tw_engine_start "$id" --plan pipeline --io-lcores 2 ||
-	fail "engine with two io lcores did not start"
-dir=$TW_DIR
-trap 'tw_engine_stop "$dir" || true' EXIT
-# shellcheck disable=SC1091
-. "$dir/engine.env"
-[ "$(grep -c ' io$' "$dir/dataplane.log")" -eq 2 ] || fail "plan: $(grep -A6 'lcore plan' "$dir/dataplane.log")"
+it_engine_two_io "it${TW_IT_TAG:-}sio2"
 twctl queue declare stq >/dev/null
 
 out=$(tw_in_ns env TW_PYTHON_GEN="$TW_BUILD/python" PYTHONPATH="$TW_ROOT/clients/python" \

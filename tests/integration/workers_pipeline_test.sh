@@ -10,16 +10,7 @@
 # the io lcore that had not seen it, and a raw consumer's lost cancel).
 set -euo pipefail
 . "$(dirname "$0")/it_lib.sh"
-id="it${TW_IT_TAG:-}wkpipe"
-lcores="--lcores 0@0,1@1,2@1,3@0,4@1"
-
-TW_EAL_EXTRA="${TW_EAL_EXTRA:-} $lcores" tw_engine_start "$id" --plan pipeline --io-lcores 2 ||
-	fail "pipeline engine did not start"
-dir=$TW_DIR
-trap 'tw_engine_stop "$dir" || true' EXIT
-# shellcheck disable=SC1091
-. "$dir/engine.env"
-[ "$(grep -c ' io$' "$dir/dataplane.log")" -eq 2 ] || fail "plan: $(grep -A6 'lcore plan' "$dir/dataplane.log")"
+it_engine_two_io "it${TW_IT_TAG:-}wkpipe"
 
 # free mbufs and task descriptors: "MBUFS TASKS"
 pools() {
