@@ -13,8 +13,10 @@
  * in confirm mode it becomes basic.ack / basic.nack with the channel's
  * sequence number; unroutable mandatory messages come back as basic.return;
  * a missing exchange closes the channel (404) as RabbitMQ does. libtaskwire
- * does not retransmit here: the AMQP publisher is the one to retry (on a
- * nack, or when the confirm does not come within confirm_timeout_ms).
+ * resends a publish until the engine confirms it (the engine keeps one copy
+ * and confirms again): a datagram lost between tw-amqp and the engine does
+ * not lose the message, confirms or not. A confirm that still has not come
+ * after confirm_timeout_ms becomes basic.nack: the AMQP publisher retries.
  *
  * Size: a message must fit one engine datagram today. A larger one is
  * refused with CONTENT_TOO_LARGE (311) naming the limit.

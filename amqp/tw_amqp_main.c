@@ -45,6 +45,7 @@
 #define MAX_EVENTS 256
 #define MAX_USERS 1024
 #define TIMER_MS 1000u        /* heartbeats, handshake and confirm timeouts */
+#define RETRANSMIT_CHECK_MS 50u /* a pass while publishes wait for confirms */
 
 static volatile sig_atomic_t stopping;
 
@@ -225,7 +226,10 @@ main(int argc, char **argv)
 	};
 	struct amqp_server s = { .listen_kind = EV_LISTEN, .pub_kind = EV_PUBLISHER };
 	const char *listen_addr = "127.0.0.1:5672", *users = NULL, *netns = NULL;
-	struct tw_client_opts co = { .retransmit_ms = -1 };
+	/* libtaskwire resends a publish whose confirm has not come (the engine
+	 * takes a copy only once): a datagram lost on the way to the engine
+	 * would otherwise lose the message of a channel without confirms */
+	struct tw_client_opts co = { .retransmit_ms = 0 };
 	struct epoll_event evs[MAX_EVENTS], e;
 	unsigned long v;
 	struct rlimit rl;
@@ -323,6 +327,9 @@ main(int argc, char **argv)
 			wait_ms = s.next_expiry_ms <= s.now_ms ? 0
 				  : s.next_expiry_ms - s.now_ms < TIMER_MS ? s.next_expiry_ms - s.now_ms
 									   : TIMER_MS;
+		/* publishes waiting for their confirm: often enough to resend in time */
+		if (s.pending.n != 0 && wait_ms > RETRANSMIT_CHECK_MS)
+			wait_ms = RETRANSMIT_CHECK_MS;
 		n = epoll_wait(s.epfd, evs, MAX_EVENTS, (int)wait_ms);
 
 		s.now_ms = amqp_now_ms();
@@ -346,6 +353,8 @@ main(int argc, char **argv)
 		}
 		/* one datagram for the messages of this pass, then the replies they caused */
 		amqp_publish_flush(&s);
+		if (s.pending.n != 0)
+			amqp_publish_poll(&s); /* confirms, and resends of what has none yet */
 		amqp_conn_flush_marked(&s);
 		if (s.now_ms >= s.next_expiry_ms)
 			amqp_model_expire(&s);

@@ -377,8 +377,10 @@ tw_client_publish(struct tw_client *c, const struct tw_publish *p, uint64_t *tas
 		t->amqp_properties.len = p->amqp_properties_len;
 	}
 	tw_client_set_options(t, p, &c->retry[c->frame.n_tasks]);
-	if (t->eta_ms != 0)
-		c->pending_delayed = true; /* its result may come much later: not waited for */
+	/* its result may come much later (eta), or never (ignore_result): its
+	 * frame is retransmitted until confirmed, not until resolved */
+	if (t->eta_ms != 0 || t->ignore_result)
+		c->pending_delayed = true;
 	t->n_headers = p->n_headers;
 	t->headers = c->header_ptrs[c->frame.n_tasks];
 	for (size_t h = 0; h < p->n_headers; h++) {

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# tw-amqp over a lossy link to the engine: its datagrams pass a relay that
+# drops 5% and reorders 5% each way (tests/integration/lossy_relay.py;
+# this kernel has no netem). pika publishes 1,000 messages on a channel
+# WITHOUT confirms; tw-amqp's publisher resends what the engine has not
+# confirmed (the engine keeps one copy), so the queue holds every message
+# once. They are then consumed through a tw-amqp on the direct path:
+# each exactly once, none left.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/it_lib.sh"
+. "$here/amqp/amqp_lib.sh"
+N=1000
+relay_pid=
+cleanup() {
+	amqp_stop >/dev/null 2>&1 || true
+	[ -z "$relay_pid" ] || tw_stop_pid "$relay_pid"
+}
+trap cleanup EXIT
+# ip netns exec execs python: $! is the relay itself
+ip netns exec "$TW_NETNS" /usr/bin/python3 "$here/lossy_relay.py" \
+	"$TW_PEER_IP:6001" "$TW_ENGINE" 5 7 5 >"$TW_DIR/relay.log" 2>&1 &
+relay_pid=$!
+tw_wait_for_line "$TW_DIR/relay.log" "relay ready" "$relay_pid" 10 || fail "relay did not start"
+
+engine=$TW_ENGINE
+TW_ENGINE=$TW_PEER_IP:6001 amqp_start
+amqp_py "$here/amqp/pika_loss.py" publish "$N" || amqp_fail "publish"
+# the queue fills as resends get through (bounded)
+for ((i = 0; i < 100; i++)); do
+	ready=$(twctl list queues | awk '$1 == "lossq" { print $3 }')
+	[ "${ready:-0}" -ge "$N" ] && break
+	tw_nap 0.2
+done
+amqp_stop
+tw_stop_pid "$relay_pid"
+relay_pid=
+counts=$(tail -1 "$TW_DIR/relay.log")
+echo "relay: $counts"
+dropped=$(sed -n 's/.*to_engine_dropped=\([0-9]*\).*/\1/p' <<<"$counts")
+[ "${dropped:-0}" -gt 0 ] || fail "the relay dropped nothing on the way to the engine: $counts"
+[ "${ready:-0}" -eq "$N" ] || fail "the queue holds ${ready:-0} of $N messages"
+
+TW_ENGINE=$engine amqp_start
+amqp_py "$here/amqp/pika_loss.py" consume "$N" || amqp_fail "consume"
+amqp_stop
+trap - EXIT
+echo "amqp_loss_test: all passed"
