@@ -80,6 +80,7 @@ class Consumer:
         self.lock = threading.Lock()
         self.unanswered = {}        # delivery tag -> (bytes sent, last sent time)
         self.answered = collections.OrderedDict()   # tags answered lately, oldest first
+        self.resent = set()         # unanswered tags whose ack went out again
         self.frame_id = 0
         self.cookie = cookie.CookieJar()    # the engine's source cookie for us
         self.subscribed = threading.Event()
@@ -250,11 +251,19 @@ class Consumer:
         for r in f.ack_replies:
             with self.lock:
                 pending = self.unanswered.pop(r.delivery_tag, None)
-                if pending is not None and r.ok:
-                    self.answered[r.delivery_tag] = True
+                was_resent = r.delivery_tag in self.resent
+                self.resent.discard(r.delivery_tag)
+                # refusals too: an ack resent before its refusal came is
+                # refused again, and that second answer is not news
+                if pending is not None:
+                    self.answered[r.delivery_tag] = r.ok
                     if len(self.answered) > ANSWERED_KEPT:
                         self.answered.popitem(last=False)
                 repeat = pending is None and r.delivery_tag in self.answered
+                # the first answer lost, the resend's says the tag is spent:
+                # the ack was taken (a tag never given is "unknown")
+                repeat = repeat or (pending is not None and was_resent
+                                    and (r.detail or "").startswith("stale delivery tag"))
             if r.ok:
                 continue
             if repeat:
@@ -269,6 +278,7 @@ class Consumer:
             due = [(t, d) for t, (d, sent) in self.unanswered.items() if now - sent >= ACK_RESEND_S]
             for t, d in due:
                 self.unanswered[t] = (d, now)
+                self.resent.add(t)
         for _, d in due:
             self.stats["ack_resends"] += 1
             try:

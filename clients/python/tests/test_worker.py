@@ -385,3 +385,32 @@ def test_prefork_time_limit_crash_and_child_recycling(app):
         assert p.pid not in pids, "a task ran in the parent"
     finally:
         assert stop(p) == 0
+
+
+def test_a_resent_ack_whose_first_answer_was_lost():
+    """The first answer lost, the resend refused as stale: the ack was taken
+    (counted, not a refusal); a tag never given ("unknown") is a refusal
+    however often it was sent, and its second refusal is not counted twice."""
+    from taskwire._proto import FRAME_MAGIC, wire
+    from taskwire.worker import Consumer
+
+    def reply(tag, detail):
+        f = wire.Frame(magic=FRAME_MAGIC)
+        r = f.ack_replies.add()
+        r.delivery_tag, r.ok, r.detail = tag, False, detail
+        return f
+    c = Consumer("127.0.0.1:9", ["q"])      # never started: frames are handed in here
+    try:
+        c.ack(0x30, "SUCCESS")
+        c.unanswered[0x30] = (c.unanswered[0x30][0], 0.0)
+        c._resend_acks()
+        c._handle(reply(0x30, "stale delivery tag: already acked, or requeued after its lease"))
+        assert c.stats.get("acks_resent_refused") == 1 and c.stats["acks_refused"] == 0
+        c.ack(0x40, "SUCCESS")
+        c.unanswered[0x40] = (c.unanswered[0x40][0], 0.0)
+        c._resend_acks()
+        c._handle(reply(0x40, "unknown delivery tag"))
+        c._handle(reply(0x40, "unknown delivery tag"))
+        assert c.stats["acks_refused"] == 1 and c.stats["acks_resent_refused"] == 2
+    finally:
+        c.close()
