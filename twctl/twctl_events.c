@@ -19,6 +19,8 @@
 
 #include "twctl.h"
 
+#define FOLLOW_RETRIES 5 /* failed requests in a row before a follower gives up */
+
 static volatile sig_atomic_t interrupted;
 
 static void
@@ -80,6 +82,7 @@ twctl_events(const struct twctl_opts *o, int argc, char **argv)
 	Taskwire__Control__Request req = TASKWIRE__CONTROL__REQUEST__INIT;
 	Taskwire__Control__EventsRequest er = TASKWIRE__CONTROL__EVENTS_REQUEST__INIT;
 	uint64_t count = 0, printed = 0;
+	unsigned failures = 0;
 	double timeout = 0, start = mono_s();
 	bool all = false;
 
@@ -141,8 +144,15 @@ twctl_events(const struct twctl_opts *o, int argc, char **argv)
 	       (timeout == 0 || mono_s() - start < timeout)) {
 		Taskwire__Control__Response *resp;
 
-		if (twctl_roundtrip(o, &req, &resp) != TWCTL_OK)
-			return TWCTL_FAILED;
+		if (twctl_roundtrip(o, &req, &resp) != TWCTL_OK) {
+			/* a follower keeps the events on: one request that failed
+			 * (tw-control busy, a timeout) is tried again, a few times */
+			if (++failures > FOLLOW_RETRIES)
+				return TWCTL_FAILED;
+			nanosleep(&(struct timespec){ .tv_nsec = 200 * 1000000L }, NULL);
+			continue;
+		}
+		failures = 0;
 		for (size_t i = 0; i < resp->n_events && (count == 0 || printed < count); i++) {
 			if (o->json)
 				printf("%s\n", resp->events[i]);

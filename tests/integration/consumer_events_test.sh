@@ -120,9 +120,20 @@ time.sleep(0.5)
 again.close()
 c.close()
 
-# every event tw-control kept, oldest first
-evs = [json.loads(l) for l in twctl("events", "--all", "--json", "--timeout", "1").splitlines()
-       if l.startswith("{")]
+# every event tw-control kept, oldest first; read again (bounded) until the
+# last tasks' and consumers' events are in: tw-control collects the engine's
+# records on its own pace, and a sanitized or busy one lags
+want = [("%016x" % r_rej.task_id, "task-failed"), ("%016x" % r_ok.task_id, "task-succeeded"),
+        ("%016x" % r_retry.task_id, "task-succeeded")]
+deadline = time.monotonic() + 10
+while True:
+    evs = [json.loads(l) for l in twctl("events", "--all", "--json", "--timeout", "1").splitlines()
+           if l.startswith("{")]
+    have = {(e.get("task_id"), e.get("type")) for e in evs}
+    offline = [e for e in evs if e.get("type") == "worker-offline"]
+    if (all(w_ in have for w_ in want) and len(offline) >= 2) or time.monotonic() > deadline:
+        break
+    time.sleep(0.5)
 follower.terminate()
 follower.wait(timeout=10)
 

@@ -159,10 +159,17 @@ class Consumer:
         a.max_retries = max_retries
         a.runtime_ns = runtime_ns
         a.requeue = requeue
-        data = self._send(f)
-        if outcome != "PROGRESS":
+        if outcome == "PROGRESS":
+            self._send(f)
+        else:
+            # waiting for its answer before it goes: a quick refusal must
+            # find it (else it is taken for news, and the resend refused again)
             with self.lock:
-                self.unanswered[tag] = (data, time.monotonic())
+                self.unanswered[tag] = (None, time.monotonic())
+            data = self._send(f)
+            with self.lock:
+                if tag in self.unanswered:
+                    self.unanswered[tag] = (data, self.unanswered[tag][1])
         self.stats["acks"] += 1
 
     def cancel(self):
@@ -275,7 +282,8 @@ class Consumer:
     def _resend_acks(self):
         now = time.monotonic()
         with self.lock:
-            due = [(t, d) for t, (d, sent) in self.unanswered.items() if now - sent >= ACK_RESEND_S]
+            due = [(t, d) for t, (d, sent) in self.unanswered.items()
+                   if d is not None and now - sent >= ACK_RESEND_S]
             for t, d in due:
                 self.unanswered[t] = (d, now)
                 self.resent.add(t)
