@@ -73,7 +73,10 @@ crash() {
 	tw_stop_pid "$TW_CTL_PID" || true
 	tw_stop_pid "$TW_DP_PID" || true
 }
-pub() { tw_in_ns $py "$here/durable_pub.py" "$@"; }
+# the Python client's generated protobuf modules, in this build's folder
+# (a sanitized suite has no build/python of its own)
+bash "$TW_ROOT/clients/python/build.sh" "$TW_BUILD/python" >/dev/null
+pub() { tw_in_ns env TW_PYTHON_GEN="$TW_BUILD/python" $py "$here/durable_pub.py" "$@"; }
 field() { sed -n "s/^publish:.* $1 \([0-9]*\).*/\1/p" "$2"; }
 # the engine run.sh started has no data directory: stopped at once, its
 # hugepages are for this test's own engine
