@@ -11,7 +11,7 @@
 #  4. a task named with invalid UTF-8: /api/tasks/ID and the event stream
 #     still answer valid JSON (U+FFFD for the bad bytes);
 #  5. 300 slow clients trickling headers cannot keep /metrics out (times
-#     printed; median < 100 ms, max < 1 s), and are cut off (counted);
+#     printed; median < 100 ms, 300 sanitized, max < 1 s), and are cut off (counted);
 #  6. 70 event streams: 64 open, the rest 503, /metrics answers meanwhile;
 #  7. a connected /ws client does not hold tw-control's shutdown.
 set -euo pipefail
@@ -93,8 +93,11 @@ slow() { # label connections seconds
 		fail "slowloris: $(cat "$TW_DIR/slow.txt")"
 	sed "s/^/[$1] /" "$TW_DIR/slow.txt"
 	read -r _ med _ max < <(grep '^median' "$TW_DIR/slow.txt")
-	awk -v m="$med" -v x="$max" 'BEGIN { exit !(m < 100 && x < 1000) }' ||
-		fail "[$1] /metrics median $med ms, max $max ms"
+	# a sanitized tw-control (make test SANITIZE=...) runs some 3x slower
+	local bound=100
+	[ -z "${TW_SANITIZED:-}" ] || bound=300
+	awk -v m="$med" -v x="$max" -v b="$bound" 'BEGIN { exit !(m < b && x < 1000) }' ||
+		fail "[$1] /metrics median $med ms, max $max ms (bound $bound)"
 }
 slow "20 slow clients" 20 9
 to=$(control_counter http_header_timeouts)
