@@ -17,6 +17,10 @@ set -euo pipefail
 . "$(dirname "$0")/it_lib.sh"
 here=$(dirname "$0")
 py=/usr/bin/python3
+# the Python client's generated modules in this build's folder (a sanitized suite
+# has no build/python of its own)
+bash "$TW_ROOT/clients/python/build.sh" "$TW_BUILD/python" >/dev/null
+export TW_PYTHON_GEN=$TW_BUILD/python
 [ -n "${TW_METRICS:-}" ] || TW_METRICS=$(sed -n 's|^tw-control: metrics on http://\(.*\)/metrics$|\1|p' "$TW_DIR/control.log")
 base=http://$TW_METRICS
 export TW_SOCKET TW_METRICS
