@@ -171,6 +171,7 @@ $(LIB_PERF): $(call objs,$(wildcard perf/lg_*.c))
 	@rm -f $@; ar rcs $@ $^
 # tw_ctl_socket: tw_result_fetch() reads the result store over the control socket
 $(LIB_CLIENT): $(call objs,$(CLIENT_SRCS)) $(OBJ)/common/tw_ctl_socket.o $(OBJ)/common/tw_keys.o \
+	$(OBJ)/common/tw_fragment.o $(OBJ)/common/tw_wire.o $(OBJ)/common/tw_wire_consumer.o \
 	$(PROTO_OBJS)
 	@rm -f $@; ar rcs $@ $^
 
@@ -239,13 +240,14 @@ $(BUILD)/fuzz/fuzz_control: fuzz/fuzz_control.c $(CTL_SRCS) $(BROKER_SRCS) $(COM
 		-Wno-deprecated-declarations -o $@ $(filter %.c,$^) $(DASHBOARD_OBJ) $(PKG_LIBS) -lm
 # The parse stage on real mbufs: DPDK's headers and libraries, EAL in memory.
 $(BUILD)/fuzz/fuzz_parse: fuzz/fuzz_parse.c dataplane/tw_parse.c dataplane/tw_reply.c common/tw_wire.c \
-	common/tw_wire_consumer.c \
+	common/tw_wire_consumer.c dataplane/tw_frag_tx.c dataplane/tw_reasm.c common/tw_fragment.c \
+	dataplane/tw_unverified.c common/tw_cookie.c common/tw_siphash.c \
 	$(FUZZ_HDRS) $(wildcard dataplane/*.h) $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -Idataplane $(PKG_CFLAGS) $(DPDK_FLAGS) -o $@ \
 		$(filter %.c,$^) $(PKG_LIBS)
 $(BUILD)/fuzz/fuzz_wire: fuzz/fuzz_wire.c common/tw_wire.c common/tw_wire_consumer.c \
-	common/tw_wire_publisher.c $(GEN)/taskwire.pb-c.c $(FUZZ_HDRS)
+	common/tw_wire_publisher.c common/tw_fragment.c $(GEN)/taskwire.pb-c.c $(FUZZ_HDRS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -lprotobuf-c
 TOPIC_FUZZ_SRCS := fuzz/fuzz_topic.c common/tw_routes.c common/tw_routes_build.c common/tw_topic.c common/tw_topic_build.c \

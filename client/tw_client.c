@@ -190,8 +190,10 @@ tw_client_open(const char *engine, const struct tw_client_opts *opts)
 	c->arena = malloc(ARENA_BYTES);
 	c->sendbuf = malloc(SEND_BYTES);
 	c->recvbuf = malloc(RECV_BYTES);
+	c->frx = tw_frag_rx_new(TW_FRAG_LIMIT, CLIENT_RX_TIMEOUT_MS);
 	c->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (c->arena == NULL || c->sendbuf == NULL || c->recvbuf == NULL || c->fd < 0 ||
+	if (c->arena == NULL || c->sendbuf == NULL || c->recvbuf == NULL || c->frx == NULL ||
+	    c->fd < 0 ||
 	    connect(c->fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
 		int e = errno;
 
@@ -225,6 +227,7 @@ tw_client_close(struct tw_client *c)
 	free(c->sendbuf);
 	tw_cookie_jar_destroy(&c->cookie);
 	free(c->recvbuf);
+	tw_frag_rx_free(c->frx);
 	if (c->key != NULL)
 		explicit_bzero(c->key, sizeof(*c->key));
 	free(c->key);
@@ -350,8 +353,12 @@ tw_client_publish(struct tw_client *c, const struct tw_publish *p, uint64_t *tas
 		if (p->headers[h].key == NULL || p->headers[h].value == NULL)
 			return -EINVAL;
 	cost = task_cost(p, name_len, ex_len, key_len, &arena_bytes);
-	/* +16: the frame header is counted in frame_bytes already; be conservative */
-	if (cost + 5 + 2 + 9 > c->max_bytes || arena_bytes > ARENA_BYTES)
+	/* +16: the frame header is counted in frame_bytes already; be conservative.
+	 * A task larger than a frame travels alone in one, sent in fragments
+	 * (flushed at the next publish, flush or wait: frame_bytes is over
+	 * max_bytes then). */
+	if (cost + 5 + 2 + 9 + 2 + TW_MAC_LEN + TW_COOKIE_JAR_EXTRA > TW_FRAG_LIMIT ||
+	    arena_bytes > ARENA_BYTES)
 		return -EMSGSIZE;
 	if (c->frame.n_tasks == c->max_tasks || c->frame_bytes + cost > c->max_bytes ||
 	    c->arena_used + arena_bytes > ARENA_BYTES) {
@@ -413,6 +420,31 @@ tw_client_send_datagram(struct tw_client *c, const uint8_t *buf, size_t len)
 	return -EAGAIN;
 }
 
+/* One datagram: a whole frame as it is; a fragment with our cookie after it,
+ * since the engine checks each fragment's before it keeps any of them. */
+static int
+send_one(void *arg, const uint8_t *buf, size_t len, bool piece)
+{
+	struct tw_client *c = arg;
+	uint8_t dgram[TW_DATAGRAM_MAX + TW_COOKIE_JAR_EXTRA];
+
+	if (!piece)
+		return tw_client_send_datagram(c, buf, len);
+	memcpy(dgram, buf, len);
+	len = tw_cookie_jar_append(&c->cookie, dgram, len);
+	return tw_client_send_datagram(c, dgram, len);
+}
+
+/* A frame over one datagram goes in fragments under its frame id as message id:
+ * a retransmit of it fills in what the engine may still be missing. */
+int
+tw_client_send_bytes(struct tw_client *c, const uint8_t *buf, size_t len, uint64_t frame_id)
+{
+	if (len > TW_DATAGRAM_MAX)
+		c->stats.frames_fragmented++;
+	return tw_frag_send_frame(buf, len, frame_id, frame_id, send_one, c);
+}
+
 int
 tw_client_send_packed(struct tw_client *c, const uint8_t *frame, size_t len)
 {
@@ -426,7 +458,7 @@ tw_client_send_packed(struct tw_client *c, const uint8_t *frame, size_t len)
 		tw_mac(c->key, c->sendbuf, len, c->sendbuf + len + 2);
 		len += 2 + TW_MAC_LEN;
 	}
-	return tw_client_send_datagram(c, c->sendbuf, len);
+	return tw_client_send_bytes(c, c->sendbuf, len, tw_frag_frame_id_of(c->sendbuf, len));
 }
 
 int
@@ -615,7 +647,15 @@ receive_all(struct tw_client *c, tw_event_fn fn, void *arg)
 			return n > 0 ? n : -errno;
 		}
 		c->stats.datagrams_received++;
-		f = taskwire__frame__unpack(NULL, (size_t)len, c->recvbuf);
+		{
+			const uint8_t *whole = c->recvbuf;
+			size_t whole_len = (size_t)len;
+			int fr = tw_frag_rx_take(c->frx, c->recvbuf, (size_t)len, &whole, &whole_len);
+
+			if (fr == TW_FRAG_RX_TAKEN)
+				continue; /* a piece of a larger reply */
+			f = taskwire__frame__unpack(NULL, whole_len, whole);
+		}
 		if (f == NULL || f->magic != TW_FRAME_MAGIC) {
 			c->stats.bad_datagrams++;
 			if (f != NULL)
@@ -779,6 +819,8 @@ void
 tw_client_get_stats(const struct tw_client *c, struct tw_client_stats *s)
 {
 	*s = c->stats;
+	tw_frag_rx_counts(c->frx, &s->fragments_refused, &s->reassembly_timeouts,
+			  &s->replies_reassembled);
 }
 
 const char *

@@ -12,13 +12,17 @@
 #include "taskwire/client.h"
 #include "tw_cookie_jar.h"
 #include "tw_keys.h"
+#include "tw_frag_client.h"
 #include "tw_limits.h"
 
 #define MAX_TASKS_PER_FRAME TW_FRAME_MAX_TASKS
 #define HISTORY 16384           /* sent frames remembered: frame-level NACKs, retransmission */
-#define ARENA_BYTES 65536       /* copies of the pending frame's strings and bytes */
+/* copies of the pending frame's strings and bytes: room for one task as
+ * large as a fragmented frame may be (malloc'd, touched only as used) */
+#define ARENA_BYTES (TW_FRAG_LIMIT + 65536)
 #define RECV_BYTES 65536
 #define SEND_BYTES (ARENA_BYTES * 2) /* a frame never holds more than its arena */
+#define CLIENT_RX_TIMEOUT_MS 5000 /* a fragmented reply not whole by then is given up */
 
 struct sent_frame {
 	uint64_t frame_id;
@@ -68,6 +72,7 @@ struct tw_client {
 	struct tw_key *key;        /* frames are signed with it, NULL: not */
 	struct tw_cookie_jar cookie; /* the engine's source cookie for us */
 	uint8_t probebuf[128];     /* the probe at open (tw_client.c) */
+	struct tw_frag_rx *frx;    /* the engine's fragmented replies (large results) */
 };
 
 
@@ -83,6 +88,9 @@ void tw_client_set_options(Taskwire__Task *t, const struct tw_publish *p, Taskwi
  * are not waited for). Sets frame_id and retransmits. @return 0 or -errno.
  */
 int tw_client_send_frame(struct tw_client *c, Taskwire__Frame *f, bool delayed);
+
+/** Send a frame's encoded bytes: one datagram, or fragments when larger. @return 0 or -errno. */
+int tw_client_send_bytes(struct tw_client *c, const uint8_t *buf, size_t len, uint64_t frame_id);
 
 /** tw_client_wait(), also ended by a NACK of ids [nack_first, nack_first + nack_n). */
 int tw_client_wait_range(struct tw_client *c, uint64_t task_id, uint64_t nack_first,

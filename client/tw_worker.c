@@ -81,43 +81,83 @@ struct tw_worker {
 	struct tw_delivery **backlog;
 	size_t n_backlog, cap_backlog;
 	uint8_t recvbuf[RECV_MAX];
+	struct tw_frag_rx *frx;  /* large deliveries in fragments (the receiving thread's) */
 };
 
-/* Send a packed frame (as kept: without cookie) with the current cookie appended. */
+/* One datagram: a whole frame as it is; a fragment with our cookie after it,
+ * since the engine checks each fragment's before it keeps any of them. */
 static int
-send_packed(struct tw_worker *w, const uint8_t *frame, size_t len)
+send_one(void *arg, const uint8_t *buf, size_t len, bool piece)
 {
-	uint8_t buf[SEND_MAX + TW_COOKIE_JAR_EXTRA];
+	struct tw_worker *w = arg;
+	uint8_t dgram[TW_DATAGRAM_MAX + TW_COOKIE_JAR_EXTRA];
 
-	memcpy(buf, frame, len);
-	len = tw_cookie_jar_append(&w->cookie, buf, len);
+	if (piece) {
+		memcpy(dgram, buf, len);
+		len = tw_cookie_jar_append(&w->cookie, dgram, len);
+		buf = dgram;
+	}
 	if (send(w->fd, buf, len, 0) < 0 && errno != ECONNREFUSED)
 		return -errno;
 	return 0;
+}
+
+/*
+ * Send a packed frame (as kept: without cookie) with the current cookie
+ * appended: one datagram, or fragments (an ack with a large value) under
+ * its frame id, so that a resend fills in what the engine is missing.
+ */
+static int
+send_packed(struct tw_worker *w, const uint8_t *frame, size_t len)
+{
+	uint8_t small[SEND_MAX + TW_COOKIE_JAR_EXTRA], *buf = small;
+	int ret;
+
+	if (len + TW_COOKIE_JAR_EXTRA > sizeof(small) &&
+	    (buf = malloc(len + TW_COOKIE_JAR_EXTRA)) == NULL)
+		return -ENOMEM;
+	memcpy(buf, frame, len);
+	len = tw_cookie_jar_append(&w->cookie, buf, len);
+	if (len > TW_DATAGRAM_MAX)
+		__atomic_add_fetch(&w->stats.frames_fragmented, 1, __ATOMIC_RELAXED);
+	ret = tw_frag_send_frame(buf, len, tw_frag_frame_id_of(buf, len),
+				 tw_frag_frame_id_of(buf, len), send_one, w);
+	if (buf != small)
+		free(buf);
+	return ret;
 }
 
 /* Pack f (header fields set here) and send it. @return 0 or -errno; copy: the bytes kept, if asked. */
 static int
 send_frame(struct tw_worker *w, Taskwire__Frame *f, uint8_t **copy, uint32_t *copy_len)
 {
-	uint8_t buf[SEND_MAX];
+	uint8_t small[SEND_MAX], *buf = small;
 	size_t len;
+	int ret;
 
 	f->magic = TW_FRAME_MAGIC;
 	f->version = TW_FRAME_VERSION;
 	f->frame_id = __atomic_add_fetch(&w->next_frame_id, 1, __ATOMIC_RELAXED);
 	len = taskwire__frame__get_packed_size(f);
-	if (len > sizeof(buf))
+	if (len + TW_COOKIE_JAR_EXTRA > TW_FRAG_LIMIT)
 		return -EMSGSIZE;
+	if (len > sizeof(small) && (buf = malloc(len)) == NULL)
+		return -ENOMEM;
 	taskwire__frame__pack(f, buf);
 	if (copy != NULL) {
 		*copy = malloc(len);
-		if (*copy == NULL)
+		if (*copy == NULL) {
+			if (buf != small)
+				free(buf);
 			return -ENOMEM;
+		}
 		memcpy(*copy, buf, len);
 		*copy_len = (uint32_t)len;
 	}
-	return send_packed(w, buf, len);
+	ret = send_packed(w, buf, len);
+	if (buf != small)
+		free(buf);
+	return ret;
 }
 
 static int
@@ -377,7 +417,16 @@ receive(struct tw_worker *w, int timeout_ms)
 		if (n < 0)
 			return errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNREFUSED ? 0
 											  : -errno;
-		f = taskwire__frame__unpack(NULL, (size_t)n, w->recvbuf);
+		{
+			const uint8_t *whole = w->recvbuf;
+			size_t whole_len = (size_t)n;
+
+			/* a piece of a large delivery: kept until the whole is in */
+			if (tw_frag_rx_take(w->frx, w->recvbuf, (size_t)n, &whole, &whole_len) ==
+			    TW_FRAG_RX_TAKEN)
+				continue;
+			f = taskwire__frame__unpack(NULL, whole_len, whole);
+		}
 		if (f == NULL || f->magic != TW_FRAME_MAGIC) {
 			w->stats.bad_datagrams++;
 			if (f != NULL)
@@ -480,13 +529,16 @@ tw_worker_open(const char *engine, const struct tw_worker_opts *o, char *err, si
 	while (w->id == 0)
 		if (getrandom(&w->id, sizeof(w->id), 0) != sizeof(w->id))
 			goto fail_errno;
+	w->frx = tw_frag_rx_new(TW_FRAG_LIMIT, 5000);
 	w->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (w->fd < 0 || connect(w->fd, (struct sockaddr *)&a, sizeof(a)) != 0)
+	if (w->frx == NULL || w->fd < 0 || connect(w->fd, (struct sockaddr *)&a, sizeof(a)) != 0)
 		goto fail_errno;
 	{
 		int rcv = 4 << 20;
 
 		setsockopt(w->fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+		/* root may go past rmem_max: a large delivery is hundreds of datagrams */
+		setsockopt(w->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv));
 	}
 	/* subscribe, resent every 500 ms until answered */
 	deadline = tw_monotonic_ms() + (uint64_t)(o->subscribe_timeout_ms > 0 ? o->subscribe_timeout_ms
@@ -580,6 +632,7 @@ tw_worker_close(struct tw_worker *w)
 	free(w->queues);
 	if (w->fd >= 0)
 		close(w->fd);
+	tw_frag_rx_free(w->frx);
 	pthread_mutex_destroy(&w->mu);
 	tw_cookie_jar_destroy(&w->cookie);
 	free(w);

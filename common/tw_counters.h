@@ -127,7 +127,18 @@
 	X(journal_records, "durable tasks handed to the journal writer")   \
 	X(journal_held, "ACKs held until the journal synced their task")    \
 	X(nack_journal, "durable tasks NACKed no-resources: journal failing, behind or absent") \
-	X(journal_done_lost, "completion records not handed to the journal (the task may run again after a crash)")
+	X(journal_done_lost, "completion records not handed to the journal (the task may run again after a crash)") \
+	X(frag_consumed, "fragment datagrams copied into their reassembly (then released)") \
+	X(frag_reassembled, "frames reassembled from fragments") \
+	X(frag_timed_out, "reassemblies abandoned at --reasm-timeout-ms (fragments lost)") \
+	X(frag_sent, "fragment datagrams sent (frames over one datagram)") \
+	X(frag_send_failed, "large frames not sent: no large buffer free") \
+	X(drop_frag_bad, "fragments refused: malformed, or disagreeing with their message") \
+	X(drop_frag_duplicate, "fragments received twice") \
+	X(drop_frag_too_large, "fragments of frames over --max-frame (NACKed too-large)") \
+	X(drop_frag_source_full, "fragments refused: their source's reassembly share is taken") \
+	X(drop_frag_memory_full, "fragments refused: reassembly memory or slots full") \
+	X(drop_frag_unproven, "fragments refused before reassembly: no valid source cookie (retry-with-cookie)")
 
 enum tw_counter {
 #define TW_X_ENUM(name, help) TW_CNT_##name,

@@ -186,7 +186,8 @@ drain_records(struct ctl_collect *c, struct batch *b, uint64_t now_ms)
 		drained += n;
 		for (unsigned k = 0; k < n; k++) {
 			Taskwire__Frame *f = taskwire__frame__unpack(
-				NULL, rte_pktmbuf_data_len(m[k]), rte_pktmbuf_mtod(m[k], uint8_t *));
+				/* pkt_len: a large record's buffer runs past 64 kB */
+				NULL, rte_pktmbuf_pkt_len(m[k]), rte_pktmbuf_mtod(m[k], uint8_t *));
 
 			rte_pktmbuf_free(m[k]);
 			if (f == NULL) {

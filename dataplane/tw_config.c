@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "tw_config.h"
+#include "tw_fragment.h"
 #include "tw_limits.h"
 #include "tw_plan.h"
 
@@ -99,6 +100,15 @@ static const struct opt_row options[] = {
 	{ "group-publisher-mb", OPT_U64, 1, 1048576, 32,
 	  offsetof(struct tw_config, group_publisher_mb),
 	  "hugepage memory the open groups of one publisher (address, or key) may take, MB" },
+	{ "max-frame", OPT_U64, TW_DATAGRAM_MAX, TW_FRAG_LIMIT, TW_FRAG_DEFAULT_MAX,
+	  offsetof(struct tw_config, max_frame),
+	  "largest frame taken (and sent) in fragments, bytes; a larger one is NACKed too-large" },
+	{ "reasm-memory-mb", OPT_U64, 2, 4096, 16, offsetof(struct tw_config, reasm_memory_mb),
+	  "hugepage memory for frames in fragments (reassembly and large replies), MB" },
+	{ "reasm-source-kb", OPT_U64, 64, 4194304, 2560, offsetof(struct tw_config, reasm_source_kb),
+	  "reassembly memory one source address may hold on an io lcore, KB" },
+	{ "reasm-timeout-ms", OPT_U64, 10, 60000, 2000, offsetof(struct tw_config, reasm_timeout_ms),
+	  "a fragmented frame not complete this long after its first fragment is dropped" },
 	{ "max-pollers", OPT_U64, 1, TW_MAX_LCORES, TW_MAX_LCORES,
 	  offsetof(struct tw_config, max_pollers),
 	  "polling lcores to plan when no lcore list is given" },

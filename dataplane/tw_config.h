@@ -40,6 +40,10 @@ struct tw_config {
 	uint64_t group_expires_max_s;
 	uint64_t group_memory_mb;  /* all open groups */
 	uint64_t group_publisher_mb; /* the open groups of one publisher */
+	uint64_t max_frame;        /* largest frame taken in fragments, bytes */
+	uint64_t reasm_memory_mb;  /* large buffers: reassembly and fragmented sends */
+	uint64_t reasm_source_kb;  /* reassembly memory one source address may hold */
+	uint64_t reasm_timeout_ms; /* a fragmented frame's time to arrive whole */
 	struct tw_config_paths plugins; /* --tasks FILE ... (borrows argv) */
 	struct tw_config_paths task_opts; /* --task NAME:KEY=VALUE ... (tw_tasks_configure) */
 	uint64_t threads;          /* threads of the threads pool */

@@ -24,6 +24,7 @@
 
 #include "tw_consumers.h"
 #include "tw_journal.h"
+#include "tw_frag_tx.h"
 #include "tw_ctlchan.h"
 #include "tw_deadletter.h"
 #include "tw_drop.h"
@@ -668,7 +669,7 @@ deliver_one(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_cons
 	    uint16_t ci, struct tw_task *t, uint64_t now)
 {
 	static const char too_large[] =
-		"too large for one delivery datagram to a remote consumer";
+		"too large for a delivery to a remote consumer (over the engine's --max-frame)";
 	struct tw_consumer *c = &cs->c[ci];
 	const struct tw_route_queue *q = &rt->queues[rt->slot_queue[t->queue_slot]];
 	struct tw_wire_deliver d = {
@@ -696,7 +697,8 @@ deliver_one(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_cons
 	}
 	d.tag = (uint64_t)UINT32_MAX << 32; /* sized with the longest tag */
 	size = tw_wire_deliver_size(&d);
-	if (size > TW_REPLY_MAX_PAYLOAD - FRAME_HEADER_ROOM) {
+	if (size > TW_REPLY_MAX_PAYLOAD - FRAME_HEADER_ROOM &&
+	    !tw_frag_fits(ctx, size + FRAME_HEADER_ROOM)) {
 		tw_cnt_add(ctx, TW_CNT_rc_too_large, 1);
 		tw_cnt_qadd(&ctx->stats->q_completed[t->queue_slot], 1);
 		tw_exec_report(ctx, t, TW_ST_FAILURE, NULL, 0, too_large, sizeof(too_large) - 1);
@@ -708,6 +710,12 @@ deliver_one(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_cons
 	d.tag = ((uint64_t)cs->inflight[idx].gen << 32) | ((uint64_t)cs->id << 16) | idx;
 	c->delivered++;
 	tw_cnt_add(ctx, TW_CNT_rc_deliveries, 1);
+	/* a large task: a frame of its own, in fragments (failures counted; the
+	 * lease brings the task back) */
+	if (unlikely(size > TW_REPLY_MAX_PAYLOAD - FRAME_HEADER_ROOM)) {
+		tw_frag_send_deliver(ctx, &c->peer, &d);
+		return;
+	}
 	r = tw_reply_to(ctx, &c->peer);
 	/* no mbuf now: counted by the reply stream; the lease brings the task back */
 	if (tw_reply_reserve(ctx, r, size)) {

@@ -9,6 +9,8 @@
 #include <rte_ring.h>
 
 #include "tw_ctlchan.h"
+#include "tw_frag_tx.h"
+#include "tw_reasm.h"
 #include "tw_task.h"
 
 static bool
@@ -44,6 +46,36 @@ tw_records_flush(struct tw_lcore_ctx *ctx)
 	o->m = NULL;
 }
 
+/*
+ * One record too large for an mbuf of the packet pool: in a large buffer
+ * (tw_reasm.h) of its own, handed to tw-control like any record frame
+ * (it reads a record frame by pkt_len and frees it to its pool).
+ */
+static void
+put_large(struct tw_lcore_ctx *ctx, const struct tw_wire_result *r, uint32_t need)
+{
+	uint32_t charge, len = need + TW_FRAG_TX_HEADER;
+	struct rte_mbuf *m = ctx->big != NULL ? tw_bigbuf_alloc(ctx->big, len, &charge) : NULL;
+	struct tw_wbuf w;
+
+	if (m == NULL) {
+		tw_cnt_add(ctx, TW_CNT_records_lost, 1);
+		return;
+	}
+	tw_wbuf_init(&w, rte_pktmbuf_mtod(m, uint8_t *), len);
+	tw_wire_put_header(&w, 0);
+	tw_wire_put_record(&w, r);
+	m->pkt_len = w.len;
+	m->data_len = (uint16_t)RTE_MIN(w.len, (uint32_t)UINT16_MAX);
+	/* Hand-off: after the enqueue tw-control owns the mbuf. */
+	if (w.overflow || rte_ring_sp_enqueue(ctx->records, m) != 0) {
+		tw_cnt_add(ctx, TW_CNT_records_lost, 1);
+		rte_pktmbuf_free(m);
+		return;
+	}
+	tw_cnt_add(ctx, TW_CNT_records_sent, 1);
+}
+
 void
 tw_records_put(struct tw_lcore_ctx *ctx, const struct tw_wire_result *r)
 {
@@ -61,8 +93,8 @@ tw_records_put(struct tw_lcore_ctx *ctx, const struct tw_wire_result *r)
 		return;
 	}
 	if (o->w.len + need > o->w.cap) {
-		/* larger than an empty mbuf: cannot be carried */
-		tw_cnt_add(ctx, TW_CNT_records_lost, 1);
+		/* larger than an empty mbuf (a large result): a frame of its own */
+		put_large(ctx, r, need);
 		return;
 	}
 	tw_wire_put_record(&o->w, r);

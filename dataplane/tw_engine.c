@@ -18,6 +18,7 @@
 #include <rte_ring.h>
 
 #include "tw_consumers.h"
+#include "tw_reasm.h"
 #include "tw_replay.h"
 #include "tw_cookie.h"
 #include "tw_engine.h"
@@ -217,6 +218,14 @@ tw_engine_setup(struct tw_engine *e)
 			.publisher_memory = e->cfg.group_publisher_mb << 20 }) != 0) {
 		TW_LOG(ERR, "workflow group table: %s (reserve more hugepages?)",
 		       rte_strerror(rte_errno));
+		return -ENOMEM;
+	}
+	e->big = tw_reasm_pools_create((uint32_t)e->cfg.max_frame, e->cfg.reasm_memory_mb << 20,
+				       socket);
+	if (e->big == NULL) {
+		TW_LOG(ERR, "large-frame buffers (%" PRIu64 " MB, --max-frame %" PRIu64 "): %s "
+		       "(reserve more hugepages, or a smaller --reasm-memory-mb)",
+		       e->cfg.reasm_memory_mb, e->cfg.max_frame, rte_strerror(rte_errno));
 		return -ENOMEM;
 	}
 	ret = channels_create(s, e->n_plan - 1, socket);
@@ -451,6 +460,9 @@ tw_engine_launch(struct tw_engine *e)
 		ctx->solo_max_us = (uint32_t)e->cfg.solo_max_us;
 		ctx->solo_max_tsc = e->cfg.solo_max_us * (ctx->tsc_hz / 1000000);
 		ctx->rng = rte_rdtsc() | 1;
+		ctx->big = e->big;
+		/* message ids unlikely to meet another engine run's at a client */
+		ctx->frag_seq = (rte_rdtsc() << 8) ^ ((uint64_t)pe->qsbr_id << 56);
 		ctx->threads = e->threads;
 		ctx->journal = tw_journal_lcore_get(e, pe->qsbr_id);
 		ctx->remote_queues = e->consumer_queues;
@@ -479,6 +491,13 @@ tw_engine_launch(struct tw_engine *e)
 				tw_cookie_init(ctx->cookie, cookie_secret,
 					       e->cfg.cookie_lifetime_s * 1000);
 			}
+			ctx->reasm = tw_reasm_create(e->big, &(struct tw_reasm_limits){
+					.source_bytes = (uint32_t)RTE_MIN(e->cfg.reasm_source_kb << 10,
+									 (uint64_t)UINT32_MAX),
+					.timeout_ms = (uint32_t)e->cfg.reasm_timeout_ms },
+				rte_get_tsc_hz(), (int)rte_lcore_to_socket_id(pe->lcore_id));
+			if (ctx->reasm == NULL)
+				return -ENOMEM;
 		}
 		if (pe->role == TW_ROLE_WORKER || pe->role == TW_ROLE_RTC) {
 			ctx->rate = ratelimit_create(pe->qsbr_id, n_workers,

@@ -15,6 +15,8 @@
 
 struct rte_memzone;
 
+struct tw_reasm_pools;
+
 struct tw_engine {
 	struct tw_config cfg;
 	struct tw_task_registry tasks;
@@ -35,6 +37,7 @@ struct tw_engine {
 	struct rte_ring *steer_ring[TW_MAX_LCORES][TW_MAX_LCORES];
 	uint64_t last_clock_tsc;      /* housekeeping: last wall-clock resync */
 	struct tw_journal *journal;   /* --data-dir: the durable queues' journal, NULL: none */
+	struct tw_reasm_pools *big;   /* large buffers: frames in fragments, both ways */
 };
 
 /** Housekeeping on the main lcore, every few ms: hard time limits, pool figures. */

@@ -29,6 +29,8 @@ struct tw_dedup;
 struct tw_ratelimit;
 struct tw_replay;
 struct tw_cookie_keys;
+struct tw_reasm;
+struct tw_reasm_pools;
 struct tw_route_cache;
 struct tw_task;
 struct tw_task_registry;
@@ -124,6 +126,10 @@ struct tw_lcore_ctx {
 	struct tw_dedup *dedup;         /* io roles: tasks routed lately, for retransmits */
 	struct tw_replay *replay;       /* io roles, --keys: signed frames taken lately */
 	struct tw_cookie_keys *cookie;  /* io roles: source cookies (tw_cookie.h), NULL: --cookies 0 */
+	struct tw_reasm *reasm;         /* io roles: fragmented frames being put together */
+	const struct tw_reasm_pools *big; /* large buffers (reassembly, fragmented sends) */
+	uint64_t reasm_sweep_tsc;       /* io roles: next look for reassemblies past their deadline */
+	uint64_t frag_seq;              /* message ids of the fragmented frames this lcore sends */
 	struct tw_reply out;            /* confirms and results of this pass (tw_reply_to) */
 	struct tw_records_out rec;      /* store records of this pass */
 	uint64_t rng;                   /* retry jitter (xorshift state) */

@@ -28,6 +28,7 @@
 #include "tw_journal.h"
 #include "tw_lcore_loop.h"
 #include "tw_parse.h"
+#include "tw_reasm.h"
 #include "tw_reply.h"
 #include "tw_steer.h"
 #include "tw_tx.h"
@@ -49,6 +50,9 @@ rx_pass(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, uint16_t queue)
 		return 0;
 	tw_cnt_add(ctx, TW_CNT_rx_packets, n);
 	nf = tw_parse_burst(ctx, pkts, n, frames);
+	/* fragments leave the burst; the frames they complete join it */
+	if (nf != 0)
+		nf = tw_reasm_burst(ctx, frames, nf);
 	if (nf != 0)
 		tw_dispatch_burst(ctx, rt, frames, nf);
 	return n;
@@ -64,6 +68,13 @@ io_pass(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 	work = rte_ring_sc_dequeue_burst(ctx->inject, (void **)frames, TW_BURST, NULL);
 	if (work != 0)
 		tw_dispatch_injected_burst(ctx, rt, frames, (uint16_t)work);
+	/* a few times a second: reassemblies whose fragments stopped coming */
+	if (ctx->reasm != NULL && rte_rdtsc() >= ctx->reasm_sweep_tsc) {
+		uint64_t now = rte_rdtsc();
+
+		tw_reasm_expire(ctx, now);
+		ctx->reasm_sweep_tsc = now + ctx->tsc_hz / 20;
+	}
 	/* one queue almost always; more when several share out the port's queues */
 	for (uint16_t i = 0; i < ctx->n_rx_queues; i++)
 		work += rx_pass(ctx, rt, ctx->rx_queues[i]);

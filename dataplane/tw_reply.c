@@ -13,6 +13,7 @@
 #include <rte_udp.h>
 
 #include "tw_drop.h"
+#include "tw_frag_tx.h"
 #include "tw_reply.h"
 #include "tw_tx.h"
 
@@ -143,11 +144,26 @@ tw_reply_confirm(struct tw_lcore_ctx *ctx, struct tw_reply *r, uint64_t task_id,
 	return true;
 }
 
+/* Larger than a reply packet can hold: a frame of its own, in fragments. */
+static inline bool
+needs_fragments(uint32_t need)
+{
+	return unlikely(need > TW_REPLY_MAX_PAYLOAD - TW_FRAG_TX_HEADER);
+}
+
 bool
 tw_reply_result(struct tw_lcore_ctx *ctx, struct tw_reply *r, uint64_t task_id, uint32_t state,
 		const uint8_t *value, uint32_t value_len, const char *error, uint32_t error_len,
 		uint64_t runtime_ns)
 {
+	if (needs_fragments(tw_wire_result_size(value_len, error_len, runtime_ns))) {
+		struct tw_wire_result res = {
+			.task_id = task_id, .state = state, .value = value, .value_len = value_len,
+			.error = error, .error_len = error_len, .runtime_ns = runtime_ns,
+		};
+
+		return tw_frag_send_record(ctx, &r->peer, r->frame_id, &res);
+	}
 	if (!reserve(ctx, r, tw_wire_result_size(value_len, error_len, runtime_ns)))
 		return false;
 	tw_wire_put_result(&r->w, task_id, state, value, value_len, error, error_len, runtime_ns);
@@ -159,6 +175,8 @@ tw_reply_result(struct tw_lcore_ctx *ctx, struct tw_reply *r, uint64_t task_id, 
 bool
 tw_reply_record(struct tw_lcore_ctx *ctx, struct tw_reply *r, const struct tw_wire_result *res)
 {
+	if (needs_fragments(tw_wire_record_size(res)))
+		return tw_frag_send_record(ctx, &r->peer, r->frame_id, res);
 	if (!reserve(ctx, r, tw_wire_record_size(res)))
 		return false;
 	tw_wire_put_record(&r->w, res);

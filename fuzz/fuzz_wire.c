@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "taskwire.pb-c.h"
+#include "tw_fragment.h"
 #include "tw_wire.h"
 #include "tw_wire_consumer.h"
 
@@ -96,6 +97,37 @@ check_consumer(const uint8_t *data, size_t size, const struct tw_frame_view *fv,
 		abort();
 }
 
+/*
+ * The fragment decoder against protobuf-c on the same bytes: a fragment
+ * we take must be a Frame protobuf-c takes, with the same fields, and
+ * within the slicing rule (its piece inside the message, the message's
+ * pieces covering it exactly).
+ */
+static void
+check_fragment(const uint8_t *data, size_t size)
+{
+	struct tw_frag_view g;
+	const char *why;
+	Taskwire__Frame *f;
+
+	if (tw_frag_decode(data, (uint32_t)size, &g, &why) != TW_FRAG_OK)
+		return;
+	f = taskwire__frame__unpack(NULL, size, data);
+	if (f == NULL || f->fragment == NULL || f->fragment->message_id != g.msg_id ||
+	    f->fragment->index != g.index || f->fragment->count != g.count ||
+	    f->fragment->total_len != g.total || f->fragment->data.len != g.data.len ||
+	    f->frame_id != g.frame_id || f->n_tasks != 0 || f->cookie.len != g.cookie.len ||
+	    (g.cookie.len != 0 && memcmp(f->cookie.data, g.cookie.p, g.cookie.len) != 0))
+		abort();
+	inside(data, size, &g.data);
+	if (g.cookie.len != 0)
+		inside(data, size, &g.cookie);
+	if (g.index >= g.count || (uint64_t)g.index * g.chunk + g.data.len > g.total ||
+	    (uint64_t)(g.count - 1) * g.chunk >= g.total || (g.count > 1 && g.chunk < TW_FRAG_MIN_CHUNK))
+		abort();
+	taskwire__frame__free_unpacked(f, NULL);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -107,6 +139,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size > 65535)
 		return 0;
+	check_fragment(data, size);
 	st = tw_wire_decode_frame(data, (uint32_t)size, &fv, views, TW_FRAME_MAX_TASKS);
 	if (st == TW_WIRE_OK) {
 		Taskwire__Frame *f = taskwire__frame__unpack(NULL, size, data);

@@ -178,6 +178,10 @@ struct tw_client_stats {
 	uint64_t retransmit_gave_up;  /* frames given up after max_attempts (or window overflow) */
 	uint64_t duplicates_dropped;  /* confirms/results already delivered once */
 	uint64_t cookie_retries;      /* frames sent again with the engine's new source cookie */
+	uint64_t frames_fragmented;   /* frames (and retransmits) sent in fragments: over a datagram */
+	uint64_t replies_reassembled; /* the engine's fragmented replies put together */
+	uint64_t fragments_refused;   /* fragments that broke the rules or were over the size */
+	uint64_t reassembly_timeouts; /* fragmented replies given up, pieces missing */
 };
 void tw_client_get_stats(const struct tw_client *c, struct tw_client_stats *s);
 

@@ -157,6 +157,7 @@ struct tw_worker_stats {
 	uint64_t deliveries, acks_sent, acks_resent, acks_confirmed, acks_refused;
 	uint64_t heartbeats, resubscribes, bad_datagrams;
 	uint64_t cookie_retries;  /* frames refused for want of the engine's source cookie */
+	uint64_t frames_fragmented;   /* frames sent in fragments (acks with large values) */
 };
 void tw_worker_get_stats(const struct tw_worker *w, struct tw_worker_stats *s);
 

@@ -20,7 +20,7 @@ import socket
 import threading
 import time
 
-from . import cookie, keys
+from . import cookie, fragment, keys
 from ._proto import FRAME_MAGIC, FRAME_VERSION, NACK_NAMES, STATE_NAMES, FINAL_STATES, wire
 from .errors import EngineUnreachable, FrameTooLarge, TaskRejected
 from .netns import entered as netns_entered
@@ -73,6 +73,7 @@ class Channel:
         except OSError:
             pass    # best effort: a small buffer only costs drops under bursts
         self.sock.connect(parse_engine(engine))
+        self.reassembler = fragment.Reassembler()
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)
         # asyncio waiters: task id -> [(loop, future, is_final)], woken by the
@@ -149,12 +150,14 @@ class Channel:
         through this task). Sends now unless a batch is open.
         Ownership: takes task (it must not be changed afterwards)."""
         cost = self.task_cost(task)
-        if FRAME_HEADER_BYTES + cost > self.max_frame_bytes:
+        # a task larger than a frame travels alone in one, sent in fragments
+        large = FRAME_HEADER_BYTES + cost > self.max_frame_bytes
+        if FRAME_HEADER_BYTES + cost + 64 > fragment.LIMIT:
             raise FrameTooLarge("task %s (%016x) takes %d bytes; a frame holds at most %d"
                                 % (task.name or "group", task.id, cost,
-                                   self.max_frame_bytes - FRAME_HEADER_BYTES))
+                                   fragment.LIMIT - FRAME_HEADER_BYTES - 64))
         with self.lock:
-            if (len(self._pending) >= self.max_tasks
+            if (large or len(self._pending) >= self.max_tasks
                     or self._pending_bytes + cost > self.max_frame_bytes):
                 self._flush_locked()
             rec = TaskRecord(task.id, serializer)
@@ -166,7 +169,7 @@ class Channel:
             self._pending.append(task)
             self._pending_bytes += cost
             self._pending_wait_results &= wait_results
-            if self._batch_depth == 0:
+            if self._batch_depth == 0 or large:
                 self._flush_locked()
         return rec
 
@@ -225,7 +228,12 @@ class Channel:
         if self.key is not None:
             data = keys.sign(data, self.key[1])
         try:
-            self.sock.send(data)
+            # each piece with the cookie too: the engine checks it before it keeps any
+            for d in fragment.split(data, fragment.frame_id_of(data), fragment.frame_id_of(data),
+                                    seal=self.cookie.seal):
+                self.sock.send(d)
+            if len(data) > fragment.DATAGRAM_MAX:
+                self.stats["frames_fragmented"] = self.stats.get("frames_fragmented", 0) + 1
         except OSError as e:
             if e.errno not in TRANSIENT_ERRNOS:
                 raise
@@ -296,6 +304,17 @@ class Channel:
         if f.magic != FRAME_MAGIC:
             self.stats["bad_datagrams"] += 1
             return
+        if f.HasField("fragment"):
+            # a piece of a large reply: decoded when the whole is in
+            whole = self.reassembler.take(f.fragment)
+            if whole is None:
+                return
+            self.stats["replies_reassembled"] = self.reassembler.completed
+            try:
+                f = wire.Frame.FromString(whole)
+            except Exception:
+                self.stats["bad_datagrams"] += 1
+                return
         self.cookie.take(f)
         if f.frame_id == cookie.PROBE_FRAME_ID:
             return      # a late answer to the probe at open

@@ -32,7 +32,7 @@ import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 
-from . import cookie, netns
+from . import cookie, fragment, netns
 from ._proto import FRAME_MAGIC, FRAME_VERSION, wire
 from .app import Context, Retry, SoftTimeLimitExceeded
 
@@ -73,8 +73,17 @@ class Consumer:
         self.id = random.getrandbits(64) | 1
         with netns.entered(netns_name):
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        # a large delivery is hundreds of datagrams at once
+        for opt in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
+            try:
+                if opt is not None:
+                    self.sock.setsockopt(socket.SOL_SOCKET, opt, 8 << 20)
+                    break
+            except OSError:
+                continue
         self.sock.connect(self.addr)
         self.sock.settimeout(0.2)
+        self.reassembler = fragment.Reassembler()
         self.deliveries = queue.Queue()
         self.on_delivery = None     # called (receive thread) after a delivery is queued
         self.lock = threading.Lock()
@@ -107,15 +116,25 @@ class Consumer:
         frame.magic = FRAME_MAGIC
         frame.version = FRAME_VERSION
         data = frame.SerializeToString()
+        self._send_bytes(data)
+        return data     # kept without the cookie: a resend adds the current one
+
+    def _send_bytes(self, data):
+        """With the current cookie: one datagram, or the pieces of a large
+        frame (an ack with a large result) under its frame id, so that a
+        resend fills in gaps; each piece carries the cookie too (the engine
+        checks it before it keeps any piece)."""
         try:
-            self.sock.send(self.cookie.seal(data))
+            sealed = self.cookie.seal(data)
+            for d in fragment.split(sealed, fragment.frame_id_of(sealed),
+                                    fragment.frame_id_of(sealed), seal=self.cookie.seal):
+                self.sock.send(d)
         except OSError:
             # an ICMP from an engine not up yet, or no route while a
             # restarting engine's port is gone: the resend, the next
             # heartbeat or subscription covers it (raising here would end
             # the heartbeat thread for good)
             self.stats["send_errors"] = self.stats.get("send_errors", 0) + 1
-        return data     # kept without the cookie: a resend adds the current one
 
     def _subscribe_frame(self):
         f = wire.Frame()
@@ -220,6 +239,16 @@ class Consumer:
                 continue
             if f.magic != FRAME_MAGIC:
                 continue
+            if f.HasField("fragment"):
+                # a piece of a large delivery: handled when the whole is in
+                whole = self.reassembler.take(f.fragment)
+                if whole is None:
+                    continue
+                try:
+                    f = wire.Frame.FromString(whole)
+                except Exception:  # noqa: BLE001 - counted, as a damaged datagram
+                    self.stats["bad_datagrams"] = self.stats.get("bad_datagrams", 0) + 1
+                    continue
             self._handle(f)
             self._resend_acks()
 
@@ -290,7 +319,7 @@ class Consumer:
         for _, d in due:
             self.stats["ack_resends"] += 1
             try:
-                self.sock.send(self.cookie.seal(d))
+                self._send_bytes(d)
             except OSError:
                 pass
 

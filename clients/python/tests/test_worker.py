@@ -151,6 +151,31 @@ def test_subscribe_to_a_missing_queue_is_refused(app):
 
 
 @pytest.mark.engine
+def test_large_args_and_results_in_fragments(app, worker):
+    """1 MiB of args to a Python task and 1 MiB back, a 100 kB result from a
+    small task: frames over one datagram go in fragments both ways, and the
+    result store keeps them whole."""
+    from wtasks import echo, report
+    big = "".join(chr(97 + (i * 7 + i // 1400) % 26) for i in range(1 << 20))
+    t0 = time.monotonic()
+    r = echo.delay(big)
+    assert r.get(timeout=60) == big
+    print("python: 1 MiB there and back in %.0f ms" % ((time.monotonic() - t0) * 1000))
+    r = report.delay(100000)
+    text = r.get(timeout=30)
+    assert len(text) == 100000 and text.startswith("row 000000: ")
+    # the store's copy (over the control socket), not the engine's reply
+    deadline = time.monotonic() + 10
+    stored = app.client.control.result(r.task_id)
+    while len(stored.value) <= 100000 and time.monotonic() < deadline:
+        time.sleep(0.1)     # tw-control drains its records a few times a second
+        stored = app.client.control.result(r.task_id)
+    assert len(stored.value) > 100000 and b"row 000000: " in stored.value
+    assert app.client.channel.stats.get("frames_fragmented", 0) >= 1
+    assert app.client.channel.reassembler.completed >= 2
+
+
+@pytest.mark.engine
 def test_tasks_run_in_the_worker(app, worker):
     from wtasks import add
     results = [add.delay(i, i) for i in range(50)]

@@ -125,3 +125,16 @@ async def spin(self):
         while True:
             pass
     return {"delivery_count": self.request.delivery_count, "pid": os.getpid()}
+
+
+@app.task(name="py.echo")
+def echo(text):
+    """Its argument back: large args in, a result as large out (fragments)."""
+    return text
+
+
+@app.task(name="py.report")
+def report(n):
+    """A result of about n bytes, from a few bytes of args."""
+    line = "row %06d: " + "x" * 50 + "\n"
+    return "".join(line % i for i in range(n // 62 + 1))[:n]
