@@ -38,9 +38,10 @@
  * consumers mode and delivery limit; 13: source cookie counters; 14:
  * source steering counters; 15: remote consumers' nacked figure and
  * event ring; 16: the journal's failed ranges and per-descriptor journal
- * ids).
+ * ids; 17: fragment counters, record frames in large buffers read by
+ * pkt_len).
  */
-#define TW_SHARED_LAYOUT_VERSION 16u
+#define TW_SHARED_LAYOUT_VERSION 17u
 
 /* Publishers at their own cap of held tasks, as tw-control lists them. */
 #define TW_SCHED_OVER_MAX 32

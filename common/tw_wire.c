@@ -10,35 +10,6 @@
 #include "tw_wire_priv.h"
 
 
-/* A Fragment message with its known fields of their declared wire types, as protobuf-c takes it. */
-static bool
-valid_fragment(struct tw_str span)
-{
-	struct cursor c = { span.p, span.p + span.len };
-	uint32_t field;
-	unsigned wt;
-	uint64_t v;
-	struct tw_str s;
-
-	while (c.p < c.end) {
-		if (!get_tag(&c, &field, &wt))
-			return false;
-		if (field == F_FRAG_MSG_ID) {
-			if (wt != WT_FIXED64 || !get_fixed64(&c, &v))
-				return false;
-		} else if (field >= F_FRAG_INDEX && field <= F_FRAG_TOTAL) {
-			if (wt != WT_VARINT || !get_varint(&c, &v))
-				return false;
-		} else if (field == F_FRAG_DATA) {
-			if (wt != WT_LEN || !get_len(&c, &s))
-				return false;
-		} else if (!skip_field(&c, wt)) {
-			return false;
-		}
-	}
-	return true;
-}
-
 static bool
 decode_header_entry(struct tw_str span)
 {

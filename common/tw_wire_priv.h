@@ -332,4 +332,33 @@ valid_task(struct tw_str span)
 	return valid_message(span, task_wt, TASK_KNOWN_FIELDS);
 }
 
+/* A Fragment message with its known fields of their declared wire types, as protobuf-c takes it. */
+static inline bool
+valid_fragment(struct tw_str span)
+{
+	struct cursor c = { span.p, span.p + span.len };
+	uint32_t field;
+	unsigned wt;
+	uint64_t v;
+	struct tw_str s;
+
+	while (c.p < c.end) {
+		if (!get_tag(&c, &field, &wt))
+			return false;
+		if (field == F_FRAG_MSG_ID) {
+			if (wt != WT_FIXED64 || !get_fixed64(&c, &v))
+				return false;
+		} else if (field >= F_FRAG_INDEX && field <= F_FRAG_TOTAL) {
+			if (wt != WT_VARINT || !get_varint(&c, &v))
+				return false;
+		} else if (field == F_FRAG_DATA) {
+			if (wt != WT_LEN || !get_len(&c, &s))
+				return false;
+		} else if (!skip_field(&c, wt)) {
+			return false;
+		}
+	}
+	return true;
+}
+
 #endif

@@ -164,6 +164,10 @@ tw_wire_decode_replies(const uint8_t *buf, uint32_t len, uint64_t *frame_id,
 										   : TW_ITEM_RESULT,
 						    &items[n++]))
 				return -1;
+		} else if (field == F_FRAME_FRAGMENT) {
+			/* a piece of a larger reply: the caller reassembles, we validate */
+			if (wt != WT_LEN || !get_len(&c, &s) || !valid_fragment(s))
+				return -1;
 		} else if (!skip_field(&c, wt)) {
 			return -1;
 		}

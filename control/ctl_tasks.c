@@ -162,6 +162,13 @@ ctl_tasks_result(struct ctl_ctx *ctx, uint64_t id, struct ctl_reply *r)
 	buf = ctl_reply_alloc(r, VALUE_MAX);
 	if (ctx->store != NULL && buf != NULL)
 		ret = tw_store_get(ctx->store, id, &rec, buf, VALUE_MAX);
+	if (ret == -ENOBUFS) {
+		/* a large result (sent in fragments): a buffer its size, once */
+		size_t need = (size_t)rec.value_len + rec.error_len + 1;
+
+		buf = ctl_reply_alloc(r, need);
+		ret = buf != NULL ? tw_store_get(ctx->store, id, &rec, buf, need) : -ENOMEM;
+	}
 	if (ret == 0) {
 		/* the store is authoritative once a state is recorded */
 		tr = new_result(r, id, "store");

@@ -141,7 +141,10 @@ round_trip(struct tw_client *c, size_t n)
 		      (unsigned long)(it_now_ms() - t0));
 	tw_outcome_clear(&out);
 	/* the result store keeps it whole too (tw-control, over its socket) */
-	assert_int_equal(tw_result_fetch(getenv("TW_SOCKET"), id, TIMEOUT_MS, &out), 0);
+	if (tw_result_fetch(getenv("TW_SOCKET"), id, 10000, &out) != 0)
+		fail_msg("%zu bytes: not in the store (records sent %lu, lost %lu)", n,
+			 (unsigned long)it_counter("counters", "records_sent"),
+			 (unsigned long)it_counter("counters", "records_lost"));
 	assert_int_equal(out.state, TW_STATE_SUCCESS);
 	assert_int_equal(out.value_len, n);
 	assert_memory_equal(out.value, args, n);

@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import queue
+import reprlib
 import random
 import signal
 import socket
@@ -44,9 +45,10 @@ ACK_RESEND_S = 0.3
 # nothing new, and is counted rather than warned about
 ANSWERED_KEPT = 4096
 RECV_BYTES = 65536
-# Above this an ack would not fit one datagram: the result is replaced by
-# a FAILURE that says so (the engine's datagram limit is 1,472 bytes)
-MAX_VALUE_BYTES = 1200
+# Above this an ack would be over what the engine takes by default (a frame
+# of 1 MiB and 64 kB, sent in fragments): the result is replaced by a
+# FAILURE that says so
+MAX_VALUE_BYTES = (1 << 20) + 32768
 
 OUTCOME = {"SUCCESS": wire.ACK_SUCCESS, "FAILURE": wire.ACK_FAILURE, "RETRY": wire.ACK_RETRY,
            "PROGRESS": wire.ACK_PROGRESS, "REJECT": wire.ACK_REJECT}
@@ -483,11 +485,12 @@ class Worker:
             return
         if len(data) > MAX_VALUE_BYTES:
             c.ack(d.delivery_tag, "FAILURE", runtime_ns=runtime,
-                  error="result of %s is %d bytes: more than one datagram carries (%d)"
+                  error="result of %s is %d bytes: more than a result may take (%d)"
                   % (name, len(data), MAX_VALUE_BYTES))
             return
         c.ack(d.delivery_tag, "SUCCESS", value=data, runtime_ns=runtime)
-        log.info("Task %s[%016x] succeeded in %.4fs: %r", name, d.task.id, runtime / 1e9, value)
+        log.info("Task %s[%016x] succeeded in %.4fs: %s", name, d.task.id, runtime / 1e9,
+                 reprlib.repr(value))
 
     def execute(self, d, soft_alarm=None):
         """Run one delivery and ack it with its outcome. soft_alarm: use
