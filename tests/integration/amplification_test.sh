@@ -65,6 +65,12 @@ le "$(field malformed out)" "$(field malformed in)" || fail "malformed: amplifie
 le "$(field subscribe out)" "$(field subscribe in)" || fail "subscribe: amplified"
 [ "$(field subscribe deliveries)" = 0 ] && [ "$(field subscribe consumers)" = 0 ] ||
 	fail "an unproven consumer was subscribed"
+l="unverified-fragments"
+[ "$(field "$l" pieces)" -ge 4 ] && [ "$(field "$l" replies)" = 1 ] && [ "$(field "$l" nack12)" = 1 ] ||
+	fail "$l: not one retry-with-cookie per fragmented frame: $(grep "^$l " <<<"$out")"
+le "$(field "$l" largest)" "$(field "$l" first)" || fail "$l: a reply larger than a piece"
+[ "$(counter frag_unproven)" -ge "$(field "$l" pieces)" ] ||
+	fail "$l: drops.frag_unproven $(counter frag_unproven)"
 # only the proven frames ran: 20 progress + 30 failing tasks (+ 5 retries each)
 executed=$(( $(counter tasks_executed) - executed0 ))
 [ "$executed" -eq 200 ] || fail "tasks run: $executed, not 200"

@@ -189,3 +189,22 @@ got = parse(raw)
 print("subscribe in %d out %d consumers %d deliveries %d" % (
     len(data), sum(len(d) for d in raw), sum(len(f.consumers) for f in got),
     sum(len(f.deliveries) for f in got)))
+
+# 5. A frame too large for one datagram, in fragments from a source that
+# never proves it receives: nothing of it is kept or run, and the only
+# answer is one retry-with-cookie to its first piece, no larger than it.
+from taskwire import fragment   # noqa: E402 - with the section that uses it
+
+s = sock()
+fid = task_id()
+data = frame(fid, workload("progress", n_progress=200))
+pieces = fragment.split(data, fid, fid)
+for p in pieces:
+    s.send(p)
+got = collect(s, quiet=0.8)
+s.close()
+nack12 = sum(1 for f in parse(got)
+             for c in f.confirms if c.reason == ck.RETRY_WITH_COOKIE and c.task_id == 0)
+print("unverified-fragments in %d out %d pieces %d first %d replies %d largest %d nack12 %d"
+      % (sum(map(len, pieces)), sum(map(len, got)), len(pieces), len(pieces[0]), len(got),
+         max(map(len, got), default=0), nack12))

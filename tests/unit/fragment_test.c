@@ -202,6 +202,84 @@ test_client_reassembly(void **state)
 	free(whole);
 }
 
+/* The source cookie after a fragment: read as protobuf-c reads it, refused as it refuses it. */
+static void
+test_fragment_cookie(void **state)
+{
+	static const uint8_t cookie[12] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 };
+	uint8_t buf[2048], data[1000], pad[8] = { 0 };
+	Taskwire__Frame f = TASKWIRE__FRAME__INIT, *back;
+	Taskwire__Fragment g = TASKWIRE__FRAGMENT__INIT;
+	struct tw_frag_view fv;
+	const char *why;
+	size_t len;
+
+	(void)state;
+	memset(data, 'y', sizeof(data));
+	f.magic = 0x31465754u;
+	f.version = 1;
+	f.frame_id = 5;
+	f.fragment = &g;
+	g.message_id = 5;
+	g.count = 3;
+	g.total_len = 2500;
+	g.data.data = data;
+	g.data.len = 1000;
+	f.cookie.data = (uint8_t *)cookie;
+	f.cookie.len = sizeof(cookie);
+	len = taskwire__frame__pack(&f, buf);
+	assert_int_equal(tw_frag_decode(buf, (uint32_t)len, &fv, &why), TW_FRAG_OK);
+	assert_int_equal(fv.cookie.len, sizeof(cookie));
+	assert_memory_equal(fv.cookie.p, cookie, sizeof(cookie));
+	/* no cookie: none seen; padding alone is fine */
+	f.cookie.len = 0;
+	f.padding.data = pad;
+	f.padding.len = sizeof(pad);
+	len = taskwire__frame__pack(&f, buf);
+	assert_int_equal(tw_frag_decode(buf, (uint32_t)len, &fv, &why), TW_FRAG_OK);
+	assert_int_equal(fv.cookie.len, 0);
+	/* field 20 as a varint: protobuf-c refuses the datagram, so do we */
+	buf[len++] = (uint8_t)((20 << 3) | 0x80);
+	buf[len++] = 0x01;
+	buf[len++] = 0x05;
+	back = taskwire__frame__unpack(NULL, len, buf);
+	assert_null(back);
+	assert_int_equal(tw_frag_decode(buf, (uint32_t)len, &fv, &why), TW_FRAG_BAD);
+}
+
+struct sent_log {
+	uint32_t whole, pieces;
+};
+
+static int
+log_send(void *arg, const uint8_t *buf, size_t len, bool piece)
+{
+	struct sent_log *l = arg;
+
+	(void)buf;
+	assert_true(len <= TW_DATAGRAM_MAX - TW_FRAG_TRAILER_MAX || !piece);
+	*(piece ? &l->pieces : &l->whole) += 1;
+	return 0;
+}
+
+/* The sender is told which datagrams are pieces (they get its cookie), with room for it. */
+static void
+test_send_marks_pieces(void **state)
+{
+	uint8_t *whole = pattern(5000);
+	struct sent_log l = { 0 };
+
+	(void)state;
+	assert_true(TW_FRAG_TRAILER_MAX >= 2 + 1 + 12); /* a cookie's tag, length and bytes */
+	assert_int_equal(tw_frag_send_frame(whole, 1400, 1, 1, log_send, &l), 0);
+	assert_int_equal(l.whole, 1);
+	assert_int_equal(l.pieces, 0);
+	assert_int_equal(tw_frag_send_frame(whole, 5000, 2, 2, log_send, &l), 0);
+	assert_int_equal(l.whole, 1);
+	assert_int_equal(l.pieces, tw_frag_count(5000, TW_FRAG_CHUNK));
+	free(whole);
+}
+
 int
 main(void)
 {
@@ -209,6 +287,8 @@ main(void)
 		cmocka_unit_test(test_fragment_codec_matches_protobuf_c),
 		cmocka_unit_test(test_fragment_rules_refused),
 		cmocka_unit_test(test_client_reassembly),
+		cmocka_unit_test(test_fragment_cookie),
+		cmocka_unit_test(test_send_marks_pieces),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
