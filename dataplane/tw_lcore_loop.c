@@ -50,7 +50,11 @@ rx_pass(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, uint16_t queue)
 		return 0;
 	tw_cnt_add(ctx, TW_CNT_rx_packets, n);
 	nf = tw_parse_burst(ctx, pkts, n, frames);
-	/* fragments leave the burst; the frames they complete join it */
+	/* a fragment goes to the io lcore owning its source (its message's pieces
+	 * meet in one table); fragments then leave the burst, the frames they
+	 * complete join it */
+	if (unlikely(ctx->n_io > 1) && nf != 0)
+		nf = tw_steer_fragments(ctx, frames, nf);
 	if (nf != 0)
 		nf = tw_reasm_burst(ctx, frames, nf);
 	if (nf != 0)

@@ -349,9 +349,6 @@ take_fragment(struct tw_lcore_ctx *ctx, struct tw_reasm *r, struct rte_mbuf *m,
 	return done;
 }
 
-/* Frame header bytes when frame_id is there: magic 5, version 2, frame_id 9. */
-#define HDR_WITH_ID 16
-
 uint16_t
 tw_reasm_burst(struct tw_lcore_ctx *ctx, struct rte_mbuf **v, uint16_t n)
 {
@@ -367,11 +364,7 @@ tw_reasm_burst(struct tw_lcore_ctx *ctx, struct rte_mbuf **v, uint16_t n)
 		const uint8_t *p = tw_parse_payload(m, &len);
 		enum tw_frag_status st;
 
-		/* an ordinary frame (almost always): the tag after its frame_id is
-		 * not field 18's (0x92 0x01); frames without a frame_id are
-		 * checked properly */
-		if (likely(len > HDR_WITH_ID + 1 && p[7] == 0x19) &&
-		    likely(p[HDR_WITH_ID] != 0x92 || p[HDR_WITH_ID + 1] != 0x01)) {
+		if (likely(!tw_reasm_maybe_fragment(p, len))) {
 			v[out++] = m;
 			continue;
 		}

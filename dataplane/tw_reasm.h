@@ -22,6 +22,7 @@
 #ifndef TW_REASM_H
 #define TW_REASM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <rte_mbuf.h>
@@ -80,6 +81,19 @@ struct tw_reasm *tw_reasm_create(const struct tw_reasm_pools *p, const struct tw
  * Threads: the io lcore that owns ctx->reasm.
  */
 uint16_t tw_reasm_burst(struct tw_lcore_ctx *ctx, struct rte_mbuf **v, uint16_t n);
+
+/*
+ * Could this frame's payload be a fragment? false for an ordinary frame
+ * (almost always: the tag after its frame_id is not field 18's, 0x92
+ * 0x01); true also for frames without a frame_id, which the full decoder
+ * then sorts out. Header bytes when frame_id is there: magic 5, version
+ * 2, frame_id 9.
+ */
+static inline bool
+tw_reasm_maybe_fragment(const uint8_t *p, uint32_t len)
+{
+	return !(len > 17 && p[7] == 0x19 && (p[16] != 0x92 || p[17] != 0x01));
+}
 
 /** Abandon messages past their deadline (counted). Threads: as above. */
 void tw_reasm_expire(struct tw_lcore_ctx *ctx, uint64_t now_tsc);

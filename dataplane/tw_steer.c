@@ -7,6 +7,9 @@
 
 #include "tw_dispatch.h"
 #include "tw_drop.h"
+#include "tw_parse.h"
+#include "tw_reasm.h"
+#include "tw_reply.h"
 #include "tw_steer.h"
 
 void
@@ -24,6 +27,34 @@ tw_steer_forward(struct tw_lcore_ctx *ctx, struct rte_mbuf *m, uint16_t owner)
 	tw_cnt_add(ctx, TW_CNT_steered, 1);
 }
 
+uint16_t
+tw_steer_fragments(struct tw_lcore_ctx *ctx, struct rte_mbuf **v, uint16_t n)
+{
+	uint16_t out = 0;
+
+	for (uint16_t i = 0; i < n; i++) {
+		struct rte_mbuf *m = v[i];
+		struct tw_peer peer;
+		uint32_t len;
+		const uint8_t *p = tw_parse_payload(m, &len);
+		uint16_t owner;
+
+		if (likely(!tw_reasm_maybe_fragment(p, len))) {
+			v[out++] = m;
+			continue;
+		}
+		tw_reply_peer_of(m, &peer);
+		owner = tw_steer_owner(&peer, ctx->n_io);
+		if (owner == ctx->io_index) {
+			v[out++] = m;
+			continue;
+		}
+		tw_steer_forward(ctx, m, owner);
+		rte_pktmbuf_free(m); /* the ring holds a reference of its own */
+	}
+	return out;
+}
+
 uint32_t
 tw_steer_receive(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 {
@@ -34,9 +65,12 @@ tw_steer_receive(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 		/* (an empty ring is one load: the common case) */
 		unsigned n = rte_ring_sc_dequeue_burst(ctx->steer_in[i], (void **)v, TW_BURST, NULL);
 
-		/* this lcore owns their source: dispatched here, never handed on again */
-		if (n != 0)
-			tw_dispatch_burst(ctx, rt, v, (uint16_t)n);
+		/* this lcore owns their source: dispatched here, never handed on
+		 * again (fragments first put together, in this lcore's table) */
+		uint16_t nf = n != 0 ? tw_reasm_burst(ctx, v, (uint16_t)n) : 0;
+
+		if (nf != 0)
+			tw_dispatch_burst(ctx, rt, v, nf);
 		total += n;
 	}
 	return total;

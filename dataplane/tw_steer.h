@@ -55,6 +55,15 @@ tw_steer_owner(const struct tw_peer *peer, uint16_t n_io)
 void tw_steer_forward(struct tw_lcore_ctx *ctx, struct rte_mbuf *m, uint16_t owner);
 
 /**
+ * Hand the fragments of a burst (tw_reasm.h) that another io lcore owns
+ * to it: a message's pieces must meet in one reassembly table, whichever
+ * RX queue each came in on. @return frames left in v, in order.
+ * Ownership: takes the fragments handed on. Threads: an io lcore, with
+ * several io lcores in the plan.
+ */
+uint16_t tw_steer_fragments(struct tw_lcore_ctx *ctx, struct rte_mbuf **v, uint16_t n);
+
+/**
  * Dispatch the frames other io lcores handed over (up to TW_BURST from
  * each). @return how many.
  * Threads: the io lcore that owns them, once per pass.
