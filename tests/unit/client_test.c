@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include "tw_fragment.h"
+
 #include "taskwire.pb-c.h"
 #include "taskwire/client.h"
 #include "tw_limits.h"
@@ -160,15 +162,23 @@ static void
 test_publish_errors(void **state)
 {
 	static char big[2000];
+	/* one byte over what any receiver may take in fragments */
+	char *huge = calloc(TW_FRAG_LIMIT + 1, 1);
 	struct fake f;
 	struct tw_client *c;
-	struct tw_publish p = { .routing_key = "q", .task = "echo", .args = big, .args_len = sizeof(big) };
+	struct tw_publish p = { .routing_key = "q", .task = "echo", .args = huge, .args_len = TW_FRAG_LIMIT + 1 };
 	uint64_t id;
 
 	(void)state;
+	assert_non_null(huge);
 	fake_open(&f);
 	c = tw_client_open(f.addr, NULL);
 	assert_int_equal(tw_client_publish(c, &p, &id), -EMSGSIZE);
+	free(huge);
+	/* over one datagram is fine: it goes in fragments */
+	p.args = big;
+	p.args_len = sizeof(big);
+	assert_int_equal(tw_client_publish(c, &p, &id), 0);
 	p.args_len = 10;
 	p.task = NULL;
 	assert_int_equal(tw_client_publish(c, &p, &id), -EINVAL);
