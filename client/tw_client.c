@@ -68,6 +68,8 @@ parse_engine(const char *engine, struct sockaddr_in *a)
 	return 0;
 }
 
+static int frame_send(struct tw_client *c);
+
 static void
 frame_reset(struct tw_client *c)
 {
@@ -114,7 +116,7 @@ probe(struct tw_client *c)
 	for (int t = 0; t < PROBE_TRIES; t++) {
 		uint64_t until = tw_client_now_ms() + PROBE_WAIT_MS;
 
-		if (tw_client_send_packed(c, c->probebuf, len) != 0)
+		if (tw_client_send_packed(c, c->probebuf, len) != 0 || tw_outq_send(c->outq) != 0)
 			return;
 		for (uint64_t now = tw_client_now_ms(); now < until; now = tw_client_now_ms()) {
 			struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
@@ -191,9 +193,12 @@ tw_client_open(const char *engine, const struct tw_client_opts *opts)
 	c->sendbuf = malloc(SEND_BYTES);
 	c->recvbuf = malloc(RECV_BYTES);
 	c->frx = tw_frag_rx_new(TW_FRAG_LIMIT, CLIENT_RX_TIMEOUT_MS);
+	c->outq = malloc(sizeof(*c->outq));
 	c->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->outq != NULL)
+		tw_outq_init(c->outq, c->fd);
 	if (c->arena == NULL || c->sendbuf == NULL || c->recvbuf == NULL || c->frx == NULL ||
-	    c->fd < 0 ||
+	    c->outq == NULL || c->fd < 0 ||
 	    connect(c->fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
 		int e = errno;
 
@@ -220,6 +225,9 @@ tw_client_close(struct tw_client *c)
 {
 	if (c == NULL)
 		return;
+	if (c->outq != NULL && c->fd >= 0)
+		tw_outq_send(c->outq); /* what was published goes out, as before queueing */
+	free(c->outq);
 	if (c->fd >= 0)
 		close(c->fd);
 	tw_retx_free(c);
@@ -362,7 +370,7 @@ tw_client_publish(struct tw_client *c, const struct tw_publish *p, uint64_t *tas
 		return -EMSGSIZE;
 	if (c->frame.n_tasks == c->max_tasks || c->frame_bytes + cost > c->max_bytes ||
 	    c->arena_used + arena_bytes > ARENA_BYTES) {
-		ret = tw_client_flush(c);
+		ret = frame_send(c);
 		if (ret != 0)
 			return ret;
 	}
@@ -404,20 +412,11 @@ tw_client_publish(struct tw_client *c, const struct tw_publish *p, uint64_t *tas
 	return 0;
 }
 
-/* Send a datagram, waiting briefly for socket buffer space. */
+/* Queue a datagram to send (tw_client_outq.h: it goes out with others). */
 int
 tw_client_send_datagram(struct tw_client *c, const uint8_t *buf, size_t len)
 {
-	for (int attempt = 0; attempt < 1000; attempt++) {
-		struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
-
-		if (send(c->fd, buf, len, 0) == (ssize_t)len)
-			return 0;
-		if (errno != EAGAIN && errno != ENOBUFS && errno != EINTR)
-			return -errno;
-		poll(&pfd, 1, 1);
-	}
-	return -EAGAIN;
+	return tw_outq_add(c->outq, buf, len);
 }
 
 /* One datagram: a whole frame as it is; a fragment with our cookie after it,
@@ -518,8 +517,9 @@ cookie_retry(struct tw_client *c, uint64_t f_id)
 	return true;
 }
 
-int
-tw_client_flush(struct tw_client *c)
+/* The pending frame, queued to send. */
+static int
+frame_send(struct tw_client *c)
 {
 	int ret;
 
@@ -530,6 +530,14 @@ tw_client_flush(struct tw_client *c)
 		return ret; /* the pending frame stays; the caller may retry */
 	frame_reset(c);
 	return 0;
+}
+
+int
+tw_client_flush(struct tw_client *c)
+{
+	int ret = frame_send(c);
+
+	return ret != 0 ? ret : tw_outq_send(c->outq);
 }
 
 /*
@@ -627,18 +635,57 @@ deliver_frame(struct tw_client *c, const Taskwire__Frame *f, tw_event_fn fn, voi
 	return n;
 }
 
-/* Deliver every datagram the socket holds now. @return events delivered, or -errno. */
+/* One datagram the engine sent: a whole reply frame, or a piece of one. @return events. */
+static int
+receive_one(struct tw_client *c, const uint8_t *buf, size_t len, tw_event_fn fn, void *arg)
+{
+	const uint8_t *whole = buf;
+	size_t whole_len = len;
+	Taskwire__Frame *f;
+	int n;
+
+	c->stats.datagrams_received++;
+	if (tw_frag_rx_take(c->frx, buf, len, &whole, &whole_len) == TW_FRAG_RX_TAKEN)
+		return 0; /* a piece of a larger reply */
+	f = taskwire__frame__unpack(NULL, whole_len, whole);
+	if (f == NULL || f->magic != TW_FRAME_MAGIC) {
+		c->stats.bad_datagrams++;
+		if (f != NULL)
+			taskwire__frame__free_unpacked(f, NULL);
+		return 0;
+	}
+	n = deliver_frame(c, f, fn, arg);
+	taskwire__frame__free_unpacked(f, NULL);
+	return n;
+}
+
+/*
+ * Deliver every datagram the socket holds now, RECV_BATCH per recvmmsg(2)
+ * (a reply is at most TW_DATAGRAM_MAX: one larger is cut short, and
+ * counted bad). @return events delivered, or -errno.
+ */
 static int
 receive_all(struct tw_client *c, tw_event_fn fn, void *arg)
 {
+	struct mmsghdr v[RECV_BATCH];
+	struct iovec iov[RECV_BATCH];
 	int n = 0;
 
+	_Static_assert(RECV_BATCH * RECV_SLOT <= RECV_BYTES, "recvbuf holds a batch");
+	_Static_assert(RECV_SLOT >= TW_DATAGRAM_MAX, "a slot holds a reply");
 	/* Bounded by what the socket holds now. */
 	for (;;) {
-		ssize_t len = recv(c->fd, c->recvbuf, RECV_BYTES, MSG_DONTWAIT);
-		Taskwire__Frame *f;
+		int got;
 
-		if (len < 0) {
+		memset(v, 0, sizeof(v));
+		for (int i = 0; i < RECV_BATCH; i++) {
+			iov[i].iov_base = c->recvbuf + (size_t)i * RECV_SLOT;
+			iov[i].iov_len = RECV_SLOT;
+			v[i].msg_hdr.msg_iov = &iov[i];
+			v[i].msg_hdr.msg_iovlen = 1;
+		}
+		got = recvmmsg(c->fd, v, RECV_BATCH, MSG_DONTWAIT, NULL);
+		if (got < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
 			if (errno == EINTR)
@@ -646,24 +693,18 @@ receive_all(struct tw_client *c, tw_event_fn fn, void *arg)
 			/* ECONNREFUSED: an ICMP port unreachable; nobody listens yet */
 			return n > 0 ? n : -errno;
 		}
-		c->stats.datagrams_received++;
-		{
-			const uint8_t *whole = c->recvbuf;
-			size_t whole_len = (size_t)len;
-			int fr = tw_frag_rx_take(c->frx, c->recvbuf, (size_t)len, &whole, &whole_len);
-
-			if (fr == TW_FRAG_RX_TAKEN)
-				continue; /* a piece of a larger reply */
-			f = taskwire__frame__unpack(NULL, whole_len, whole);
+		c->stats.receive_calls++;
+		for (int i = 0; i < got; i++) {
+			if (v[i].msg_hdr.msg_flags & MSG_TRUNC) {
+				c->stats.datagrams_received++;
+				c->stats.bad_datagrams++;
+				continue;
+			}
+			n += receive_one(c, iov[i].iov_base, v[i].msg_len, fn, arg);
 		}
-		if (f == NULL || f->magic != TW_FRAME_MAGIC) {
-			c->stats.bad_datagrams++;
-			if (f != NULL)
-				taskwire__frame__free_unpacked(f, NULL);
-			continue;
-		}
-		n += deliver_frame(c, f, fn, arg);
-		taskwire__frame__free_unpacked(f, NULL);
+		/* fewer than asked for: the socket is empty now (no call to learn it) */
+		if (got < RECV_BATCH)
+			break;
 	}
 	return n;
 }
@@ -682,11 +723,18 @@ tw_client_poll(struct tw_client *c, int timeout_ms, tw_event_fn fn, void *arg)
 	 * with several io lcores keeps one duplicate table per lcore, and a
 	 * retransmit may reach another).
 	 */
+	/* what was published since the last call goes out first, together */
+	ret = tw_outq_send(c->outq);
+	if (ret < 0)
+		return ret;
 	n = receive_all(c, fn, arg);
 	if (n < 0)
 		return n;
 	now = tw_client_now_ms();
 	ret = tw_retx_run(c, now);
+	if (ret < 0)
+		return ret;
+	ret = tw_outq_send(c->outq); /* the retransmits */
 	if (ret < 0)
 		return ret;
 	if (n > 0)
@@ -821,6 +869,8 @@ tw_client_get_stats(const struct tw_client *c, struct tw_client_stats *s)
 	*s = c->stats;
 	tw_frag_rx_counts(c->frx, &s->fragments_refused, &s->reassembly_timeouts,
 			  &s->replies_reassembled);
+	s->datagrams_sent = c->outq->datagrams;
+	s->send_calls = c->outq->calls;
 }
 
 const char *

@@ -13,6 +13,7 @@
 #include "tw_cookie_jar.h"
 #include "tw_keys.h"
 #include "tw_frag_client.h"
+#include "tw_client_outq.h"
 #include "tw_limits.h"
 
 #define MAX_TASKS_PER_FRAME TW_FRAME_MAX_TASKS
@@ -21,6 +22,9 @@
  * large as a fragmented frame may be (malloc'd, touched only as used) */
 #define ARENA_BYTES (TW_FRAG_LIMIT + 65536)
 #define RECV_BYTES 65536
+/* replies read per recvmmsg(2): each at most TW_DATAGRAM_MAX, in RECV_SLOT */
+#define RECV_BATCH 32
+#define RECV_SLOT 2048
 #define SEND_BYTES (ARENA_BYTES * 2) /* a frame never holds more than its arena */
 #define CLIENT_RX_TIMEOUT_MS 5000 /* a fragmented reply not whole by then is given up */
 
@@ -73,6 +77,7 @@ struct tw_client {
 	struct tw_cookie_jar cookie; /* the engine's source cookie for us */
 	uint8_t probebuf[128];     /* the probe at open (tw_client.c) */
 	struct tw_frag_rx *frx;    /* the engine's fragmented replies (large results) */
+	struct tw_outq *outq;      /* datagrams to send together (tw_client_outq.h) */
 };
 
 

@@ -134,10 +134,14 @@ main(int argc, char **argv)
 		{ "countdown-spread", required_argument, NULL, 'C' },
 		{ "ignore-result", no_argument, NULL, 'I' },
 		{ "rate", required_argument, NULL, 'R' },
+		{ "poll-every", required_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *engine = NULL, *queue = "bench", *task = "noop", *args = "";
 	uint64_t count = 200000, window = 2048, published = 0, start, end, deadline;
+	/* publishes between two reads of the replies: more lets libtaskwire send
+	 * more frames per system call, fewer answers sooner */
+	uint64_t poll_every = 32;
 	unsigned adds = 0, adds_ok = 0;
 	double drain_s = 2, duration_s = 0, max_rate = 0;
 	uint64_t stop_ns;
@@ -163,16 +167,18 @@ main(int argc, char **argv)
 		case 'C': spread_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'I': ignore_result = true; break;
 		case 'R': max_rate = atof(optarg); break;
+		case 'P': poll_every = strtoull(optarg, NULL, 10); break;
 		default:
 			fprintf(stderr, "usage: tw-publish-bench --engine IP:PORT [--queue Q] [--task T] "
 					"[--args S] [--count N] [--window W] [--add K] [--drain S] "
 					"[--countdown-spread MS] [--duration S] [--rate R] [--ignore-result] "
-					"[--json]\n");
+					"[--poll-every N] [--json]\n");
 			return 2;
 		}
 	}
-	if (engine == NULL || count == 0 || count > 100000000 || window == 0) {
-		fprintf(stderr, "tw-publish-bench: --engine is required; --count 1..1e8, --window >= 1\n");
+	if (engine == NULL || count == 0 || count > 100000000 || window == 0 || poll_every == 0) {
+		fprintf(stderr, "tw-publish-bench: --engine is required; --count 1..1e8, --window >= 1, "
+				"--poll-every >= 1\n");
 		return 2;
 	}
 	c = tw_client_open(engine, NULL);
@@ -263,7 +269,7 @@ main(int argc, char **argv)
 		/* ids of one client are consecutive: the index is id - first_id */
 		b.sent_ns[id - b.first_id] = now_ns();
 		published++;
-		if ((published & 31) == 0)
+		if (published % poll_every == 0)
 			tw_client_poll(c, 0, on_event, &b);
 	}
 	tw_client_flush(c);
@@ -294,14 +300,17 @@ main(int argc, char **argv)
 		       ", \"confirm_p50_us\": %.0f, \"confirm_p99_us\": %.0f, \"result_p50_us\": %.0f"
 		       ", \"result_p99_us\": %.0f, \"adds\": %u, \"adds_correct\": %u"
 		       ", \"duplicates\": %" PRIu64 ", \"retransmits\": %" PRIu64
-		       ", \"late_p50_us\": %.0f, \"late_p99_us\": %.0f, \"late_max_us\": %.0f}\n",
+		       ", \"late_p50_us\": %.0f, \"late_p99_us\": %.0f, \"late_max_us\": %.0f"
+		       ", \"datagrams_sent\": %" PRIu64 ", \"send_calls\": %" PRIu64
+		       ", \"datagrams_received\": %" PRIu64 ", \"receive_calls\": %" PRIu64 "}\n",
 		       count, b.acked, b.nacked, b.results, b.succeeded, b.failed, lost, secs, rate,
 		       percentile(b.confirm_us, b.n_confirm_lat, 0.5),
 		       percentile(b.confirm_us, b.n_confirm_lat, 0.99),
 		       percentile(b.result_us, b.n_result_lat, 0.5),
 		       percentile(b.result_us, b.n_result_lat, 0.99), adds, adds_ok, b.duplicates,
 		       cs.retransmits, percentile(b.late_us, b.n_late, 0.5),
-		       percentile(b.late_us, b.n_late, 0.99), percentile(b.late_us, b.n_late, 1.0));
+		       percentile(b.late_us, b.n_late, 0.99), percentile(b.late_us, b.n_late, 1.0),
+		       cs.datagrams_sent, cs.send_calls, cs.datagrams_received, cs.receive_calls);
 	} else {
 		printf("tasks       %" PRIu64 " sent, %" PRIu64 " acked, %" PRIu64 " nacked, %" PRIu64
 		       " succeeded, %" PRIu64 " failed, %" PRIu64 " lost\n",

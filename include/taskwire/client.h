@@ -182,6 +182,9 @@ struct tw_client_stats {
 	uint64_t replies_reassembled; /* the engine's fragmented replies put together */
 	uint64_t fragments_refused;   /* fragments that broke the rules or were over the size */
 	uint64_t reassembly_timeouts; /* fragmented replies given up, pieces missing */
+	uint64_t datagrams_sent;      /* frames and fragments handed to the kernel */
+	uint64_t send_calls;          /* system calls that sent them (sendmmsg: several each) */
+	uint64_t receive_calls;       /* system calls that read replies (recvmmsg: several each) */
 };
 void tw_client_get_stats(const struct tw_client *c, struct tw_client_stats *s);
 
