@@ -238,6 +238,75 @@ test_wait_gets_ack_and_result(void **state)
 	close(f.fd);
 }
 
+static void
+count_event(const struct tw_event *ev, void *arg)
+{
+	if (ev->kind == TW_EV_CONFIRM && ev->ack)
+		(*(int *)arg)++;
+}
+
+/*
+ * Frames queued while publishing leave in one sendmmsg per 16, and replies
+ * waiting in the socket are read 32 per recvmmsg: 40 one-task frames and
+ * their 40 confirms take a handful of system calls, not 80.
+ */
+static void
+test_batched_sends_and_reads(void **state)
+{
+	enum { N = 40 };
+	struct tw_client_opts o = { .max_tasks_per_frame = 1, .retransmit_ms = -1 }; /* counts exact */
+	struct tw_publish p = { .routing_key = "q", .task = "noop", .args = "[]", .args_len = 2 };
+	struct tw_client_stats s0, s1;
+	struct fake f;
+	struct tw_client *c;
+	uint64_t ids[N], frames[N];
+	int acks = 0;
+
+	(void)state;
+	fake_open(&f);
+	c = tw_client_open(f.addr, &o);
+	assert_non_null(c);
+	tw_client_get_stats(c, &s0);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(tw_client_publish(c, &p, &ids[i]), 0);
+	assert_int_equal(tw_client_flush(c), 0);
+	tw_client_get_stats(c, &s1);
+	assert_int_equal(s1.datagrams_sent - s0.datagrams_sent, N);
+	/* 16 + 16 + 8 */
+	assert_true(s1.send_calls - s0.send_calls <= 3);
+	for (int i = 0; i < N; i++) {
+		Taskwire__Frame *in = fake_recv(&f, NULL);
+
+		assert_int_equal(in->n_tasks, 1);
+		frames[i] = in->frame_id;
+		ids[i] = in->tasks[0]->id;
+		taskwire__frame__free_unpacked(in, NULL);
+	}
+	for (int i = 0; i < N; i++) {
+		Taskwire__Frame out = TASKWIRE__FRAME__INIT;
+		Taskwire__Confirm cf = TASKWIRE__CONFIRM__INIT, *cfs[1] = { &cf };
+
+		out.magic = TW_FRAME_MAGIC;
+		out.version = TW_FRAME_VERSION;
+		out.frame_id = frames[i];
+		cf.task_id = ids[i];
+		cf.ack = true;
+		out.n_confirms = 1;
+		out.confirms = cfs;
+		fake_send(&f, &out);
+	}
+	tw_client_get_stats(c, &s0);
+	for (int tries = 0; acks < N && tries < 50; tries++)
+		assert_true(tw_client_poll(c, 100, count_event, &acks) >= 0);
+	assert_int_equal(acks, N);
+	tw_client_get_stats(c, &s1);
+	assert_int_equal(s1.datagrams_received - s0.datagrams_received, N);
+	/* all 40 were waiting: 32 + 8 */
+	assert_true(s1.receive_calls - s0.receive_calls <= 3);
+	tw_client_close(c);
+	close(f.fd);
+}
+
 struct nacks {
 	uint64_t ids[8];
 	int n, reason;
@@ -352,6 +421,7 @@ main(void)
 		cmocka_unit_test(test_frames_respect_limits_and_copy),
 		cmocka_unit_test(test_publish_errors),
 		cmocka_unit_test(test_wait_gets_ack_and_result),
+		cmocka_unit_test(test_batched_sends_and_reads),
 		cmocka_unit_test(test_frame_nack_fans_out),
 		cmocka_unit_test(test_timeout_and_garbage),
 		cmocka_unit_test(test_names),
