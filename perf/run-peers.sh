@@ -83,12 +83,15 @@ perf_loadgen "$dir" --duration 5 --tasks-per-frame 1 --args-size 64 --window 409
 tw_engine_stop "$dir"
 tw_memif=$(grep -o '"results_per_sec": [0-9.]*' "$work/taskwire-memif.json" | awk '{ print $2 }')
 
+# --poll-every 256: replies read in batches between 256 publishes (sendmmsg and
+# recvmmsg carry them), as a loaded publisher would; nats-bench likewise
+# gathers its requests into large TCP writes
 tw_engine_start peerstap >/dev/null || { echo "perf-peers: TAP engine did not start"; exit 1; }
 tdir=$TW_DIR
 . "$tdir/engine.env"
 "$TW_BUILD/twctl" --socket "$TW_SOCKET" queue declare bench >/dev/null
 taskset -c 0 ip netns exec "$TW_NETNS" "$TW_BUILD/tw-publish-bench" --engine "$TW_ENGINE" \
-	--queue bench --count 500000 --window 4096 --json >"$work/taskwire-tap.json" 2>/dev/null
+	--queue bench --count 500000 --window 4096 --poll-every 256 --json >"$work/taskwire-tap.json" 2>/dev/null
 # a Python worker (solo, CPU 1) and a Python publisher (CPU 0): the Celery rows' arrangement
 "$TW_BUILD/twctl" --socket "$TW_SOCKET" queue declare pybench >/dev/null
 bash "$TW_ROOT/clients/python/build.sh" "$TW_BUILD/python" >/dev/null
