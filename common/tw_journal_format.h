@@ -60,8 +60,11 @@ struct tw_jrec {
 };
 
 #define TW_JREC_HDR ((uint32_t)sizeof(struct tw_jrec))
-/* a record never spans more than one mbuf's data room */
+/* a record in one mbuf of the packet pool; larger ones (tasks sent in
+ * fragments) travel to the writer in a large buffer, up to the largest
+ * frame any engine may be configured for */
 #define TW_JREC_MAX 2048u
+#define TW_JREC_LARGE_MAX ((8u << 20) + 4096u)
 #define TW_NAME_MAX_JREC 128u /* TW_NAME_MAX: a queue name, NUL included */
 
 /* jid = epoch (16 bits) | lcore (8 bits) | sequence (40 bits) */
@@ -110,11 +113,11 @@ tw_jrec_crc(const struct tw_jrec *r)
 static inline int
 tw_jrec_plausible(const struct tw_jrec *r, size_t room)
 {
-	if (room < TW_JREC_HDR || r->len < TW_JREC_HDR || r->len > TW_JREC_MAX || (r->len & 7) != 0 ||
+	if (room < TW_JREC_HDR || r->len < TW_JREC_HDR || r->len > TW_JREC_LARGE_MAX || (r->len & 7) != 0 ||
 	    r->len > room)
 		return 0;
 	if (r->type < TW_JREC_TASK || r->type > TW_JREC_NOOP || r->qname_len >= TW_NAME_MAX_JREC ||
-	    r->raw_len > TW_JREC_MAX)
+	    r->raw_len > TW_JREC_LARGE_MAX)
 		return 0;
 	return tw_jrec_len(r->qname_len, r->raw_len) == r->len;
 }

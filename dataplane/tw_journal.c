@@ -34,6 +34,7 @@
 #include "tw_exec.h"
 #include "tw_journal_priv.h"
 #include "tw_log.h"
+#include "tw_reasm.h"
 #include "tw_reply.h"
 
 /* ---- polling lcore side ---- */
@@ -48,21 +49,28 @@ uint64_t
 tw_journal_task(struct tw_lcore_ctx *ctx, const struct tw_route_queue *q, struct tw_task *t)
 {
 	struct tw_journal_lcore *jl = ctx->journal;
-	uint32_t len = tw_jrec_len(q->name_len, t->raw_len);
+	uint32_t len = tw_jrec_len(q->name_len, t->raw_len), charge;
 	struct tw_jrec *r;
 	struct rte_mbuf *m;
 	uint64_t seq;
 
 	/* room to hold the confirm of every task a burst may conclude later */
 	if (jl == NULL || journal_failing(jl) ||
-	    jl->tail - jl->head >= TW_JOURNAL_HELD - TW_FRAME_MAX_TASKS * 2 || len > TW_JREC_MAX)
+	    jl->tail - jl->head >= TW_JOURNAL_HELD - TW_FRAME_MAX_TASKS * 2 || len > TW_JREC_LARGE_MAX)
 		return 0;
-	m = rte_pktmbuf_alloc(ctx->mbuf_pool);
-	if (unlikely(m == NULL))
-		return 0;
-	if (rte_pktmbuf_tailroom(m) < len) {
-		rte_pktmbuf_free(m);
-		return 0;
+	if (likely(len <= TW_JREC_MAX)) {
+		m = rte_pktmbuf_alloc(ctx->mbuf_pool);
+		if (unlikely(m == NULL))
+			return 0;
+		if (rte_pktmbuf_tailroom(m) < len) {
+			rte_pktmbuf_free(m);
+			return 0;
+		}
+	} else {
+		/* a task that came in fragments: its record in a large buffer */
+		m = ctx->big != NULL ? tw_bigbuf_alloc(ctx->big, len, &charge) : NULL;
+		if (m == NULL)
+			return 0;
 	}
 	r = rte_pktmbuf_mtod(m, struct tw_jrec *);
 	seq = jl->seq + 1;
@@ -83,7 +91,8 @@ tw_journal_task(struct tw_lcore_ctx *ctx, const struct tw_route_queue *q, struct
 	/* padding is checksummed: zero it, never last frame's bytes */
 	memset((uint8_t *)r + TW_JREC_HDR + q->name_len + t->raw_len, 0,
 	       len - TW_JREC_HDR - q->name_len - t->raw_len);
-	m->data_len = (uint16_t)len;
+	/* the writer reads a record by its own len; data_len is what fits 16 bits */
+	m->data_len = (uint16_t)RTE_MIN(len, (uint32_t)UINT16_MAX);
 	m->pkt_len = len;
 	if (unlikely(rte_ring_sp_enqueue(jl->ring, m) != 0)) {
 		rte_pktmbuf_free(m);
@@ -487,29 +496,69 @@ take_record(struct tw_journal *j, struct batch *b, struct tw_jrec *r)
 }
 
 /* One round over the lanes. @return records taken. */
+/* the lcore has not applied its last failed range yet: its records wait */
+static bool
+lane_waits(const struct tw_journal *j, uint32_t l)
+{
+	return !j->stop && __atomic_load_n(&j->js->failed_hi[l], __ATOMIC_RELAXED) !=
+				   __atomic_load_n(&j->lane[l]->fail_seen, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * Take records m[0..n) of lane l in order while they fit the batch; the
+ * rest is carried to the next batch. @return how many were taken.
+ */
+static uint32_t
+take_fitting(struct tw_journal *j, struct batch *b, struct rte_mbuf **m, uint32_t n, uint32_t l)
+{
+	uint32_t i;
+
+	for (i = 0; i < n; i++) {
+		struct tw_jrec *r = rte_pktmbuf_mtod(m[i], struct tw_jrec *);
+
+		if (b->len + r->len > j->buf_cap)
+			break;
+		take_record(j, b, r);
+		rte_pktmbuf_free(m[i]);
+	}
+	if (i < n && m != j->carry + j->carry_pos) {
+		memcpy(j->carry, m + i, sizeof(*m) * (n - i));
+		j->carry_pos = 0;
+		j->n_carry = n - i;
+		j->carry_lane = l;
+	}
+	return i;
+}
+
 static uint32_t
 gather(struct tw_journal *j, struct batch *b)
 {
-	struct rte_mbuf *m[64];
+	struct rte_mbuf *m[RTE_DIM(j->carry)];
 	uint32_t got = 0;
 
+	/* what the last batch had no room for goes first */
+	if (j->n_carry != 0) {
+		if (lane_waits(j, j->carry_lane))
+			return 0;
+		got = take_fitting(j, b, j->carry + j->carry_pos, j->n_carry - j->carry_pos,
+				   j->carry_lane);
+		j->carry_pos += got;
+		if (j->carry_pos < j->n_carry)
+			return got;
+		j->n_carry = j->carry_pos = 0;
+	}
 	for (uint32_t l = 0; l < TW_MAX_LCORES; l++) {
 		unsigned n;
 
-		if (j->lane[l] == NULL)
+		if (j->lane[l] == NULL || lane_waits(j, l))
 			continue;
-		/* the lcore has not applied its last failed range yet: its records wait */
-		if (!j->stop && __atomic_load_n(&j->js->failed_hi[l], __ATOMIC_RELAXED) !=
-				    __atomic_load_n(&j->lane[l]->fail_seen, __ATOMIC_ACQUIRE))
-			continue;
+		/* ordinary records always fit; a large one may not (carried) */
 		if (b->len + RTE_DIM(m) * TW_JREC_MAX > j->buf_cap)
 			break;
 		n = rte_ring_sc_dequeue_burst(j->lane[l]->ring, (void **)m, RTE_DIM(m), NULL);
-		for (unsigned i = 0; i < n; i++) {
-			take_record(j, b, rte_pktmbuf_mtod(m[i], struct tw_jrec *));
-			rte_pktmbuf_free(m[i]);
-		}
-		got += n;
+		got += take_fitting(j, b, m, n, l);
+		if (j->n_carry != 0)
+			break;
 	}
 	return got;
 }
@@ -754,7 +803,9 @@ tw_journal_start(struct tw_engine *e)
 	j->batch_bytes = e->cfg.journal_batch_kb << 10;
 	j->commit_us = e->cfg.journal_commit_us;
 	j->seg_bytes = e->cfg.journal_segment_mb << 20;
-	j->buf_cap = j->batch_bytes + 128 * TW_JREC_MAX;
+	/* a batch of ordinary records, or one record of the largest task */
+	j->buf_cap = j->batch_bytes + 128 * TW_JREC_MAX +
+		     tw_jrec_len(TW_NAME_MAX_JREC, (uint32_t)e->cfg.max_frame);
 	j->buf = malloc(j->buf_cap);
 	if (j->buf == NULL)
 		return -1;

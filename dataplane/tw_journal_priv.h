@@ -44,6 +44,10 @@ struct tw_journal {
 	struct tw_journal_lcore *lane[TW_MAX_LCORES]; /* by qsbr id, NULL: not a polling lcore */
 	uint8_t *buf;              /* one batch */
 	size_t buf_cap;
+	/* records dequeued that did not fit the batch (large ones): the next
+	 * batch takes them first; all from one lane, in its order */
+	struct rte_mbuf *carry[64];
+	uint32_t carry_pos, n_carry, carry_lane;
 	uint64_t batch_bytes;      /* --journal-batch-kb */
 	uint64_t commit_us;        /* --journal-commit-us */
 	uint64_t seg_bytes;        /* --journal-segment-mb */

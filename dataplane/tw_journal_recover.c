@@ -35,6 +35,7 @@
 #include "tw_dispatch.h"
 #include "tw_engine.h"
 #include "tw_journal_priv.h"
+#include "tw_reasm.h"
 #include "tw_log.h"
 #include "tw_tasks.h"
 
@@ -270,7 +271,7 @@ compact(struct tw_journal *j, struct scan *s, uint64_t segno, uint64_t *n_out)
 	for (uint64_t i = 0; i <= s->n_f; i++) {
 		if (i < s->n_f && s->f[i].dead)
 			continue;
-		if (i == s->n_f || len + TW_JREC_MAX > j->buf_cap) {
+		if (i == s->n_f || len + s->f[i].r->len > j->buf_cap) {
 			if (len != 0 && write(j->fd, j->buf, len) != (ssize_t)len) {
 				TW_LOG(ERR, "journal: cannot write the compacted segment: %s",
 				       strerror(errno));
@@ -280,6 +281,18 @@ compact(struct tw_journal *j, struct scan *s, uint64_t segno, uint64_t *n_out)
 			len = 0;
 			if (i == s->n_f)
 				break;
+		}
+		/* a record of a larger task than this run's --max-frame allows */
+		if (s->f[i].r->len > j->buf_cap) {
+			uint8_t *nb = realloc(j->buf, s->f[i].r->len);
+
+			if (nb == NULL) {
+				TW_LOG(ERR, "journal: no memory for a record of %u bytes",
+				       s->f[i].r->len);
+				return -1;
+			}
+			j->buf = nb;
+			j->buf_cap = s->f[i].r->len;
 		}
 		memcpy(j->buf + len, s->f[i].r, s->f[i].r->len);
 		len += s->f[i].r->len;
@@ -344,28 +357,40 @@ place(struct tw_journal *j, struct tw_engine *e, struct tw_lcore_ctx *ctx, const
 {
 	const struct tw_route_queue *q = queue_of(e, r);
 	const uint8_t *raw = (const uint8_t *)r + TW_JREC_HDR + r->qname_len;
+	/* a frame header and the task's field: a few bytes over the raw task */
+	uint32_t need = r->raw_len + 64, charge;
 	struct tw_frame_view fv;
 	struct tw_peer peer;
 	struct tw_task *t;
 	struct rte_mbuf *m;
 	struct tw_wbuf w;
+	uint8_t *p;
 
 	if (q == NULL)
 		return false;
 	m = rte_pktmbuf_alloc(e->shared->pktmbuf_pool);
 	if (m == NULL)
 		return false;
-	tw_wbuf_init(&w, rte_pktmbuf_mtod(m, uint8_t *), rte_pktmbuf_tailroom(m));
+	if (rte_pktmbuf_tailroom(m) >= need) {
+		p = rte_pktmbuf_mtod(m, uint8_t *);
+		tw_wbuf_init(&w, p, rte_pktmbuf_tailroom(m));
+	} else {
+		/* a task that came in fragments: a large buffer, read by pkt_len */
+		rte_pktmbuf_free(m);
+		m = e->big != NULL ? tw_bigbuf_alloc(e->big, need, &charge) : NULL;
+		if (m == NULL)
+			return false;
+		p = rte_pktmbuf_mtod(m, uint8_t *);
+		tw_wbuf_init(&w, p, need);
+	}
 	tw_wire_put_header(&w, 0);
 	tw_wire_put_task_raw(&w, raw, r->raw_len);
-	if (w.overflow ||
-	    tw_wire_decode_frame_trusted(rte_pktmbuf_mtod(m, uint8_t *), w.len, &fv, ctx->views, 1) !=
-		    TW_WIRE_OK ||
+	if (w.overflow || tw_wire_decode_frame_trusted(p, w.len, &fv, ctx->views, 1) != TW_WIRE_OK ||
 	    fv.n_tasks != 1 || rte_mempool_get(e->shared->task_pool, (void **)&t) != 0) {
 		rte_pktmbuf_free(m);
 		return false;
 	}
-	m->data_len = (uint16_t)w.len;
+	m->data_len = (uint16_t)RTE_MIN(w.len, (uint32_t)UINT16_MAX);
 	m->pkt_len = w.len;
 	memcpy(peer.mac.addr_bytes, r->peer_mac, 6);
 	peer.ip = r->peer_ip;

@@ -15,6 +15,12 @@
                                               retransmits, sent twice at once:
                                               prints when each ACK came (ms)
   durable_pub.py flip FILE OFFSET             invert the byte at OFFSET
+  durable_pub.py publish-large ENGINE QUEUE N BYTES OUT
+                                              publish N noop tasks with BYTES
+                                              of args each through the client
+                                              (over one datagram: fragments),
+                                              wait for their ACKs, write the
+                                              ids to OUT
 
 publish with TW_ETA_MS set: each task is due that many ms after it is sent.
 
@@ -190,6 +196,23 @@ def flip(path, offset):
         f.write(bytes([b[0] ^ 0xFF]))
 
 
+def publish_large(engine, queue, n, size, out):
+    from taskwire.client import Client
+    c = Client(engine=engine, default_queue=queue)
+    ids = []
+    for i in range(n):
+        # distinct bytes per task: a record mixed up with another's shows
+        blob = "".join(chr(97 + (i + k // 1400) % 26) for k in range(size))
+        ids.append(c.publish("noop", args=[blob]).task_id)
+    if not c.wait_confirms(timeout=30):
+        sys.exit("publish-large: not all confirmed in 30 s")
+    with open(out, "w") as f:
+        f.write("".join("%d\n" % i for i in ids))
+    print("publish-large: %d tasks of %d bytes ACKed, %d frames in fragments"
+          % (n, size, c.stats().get("frames_fragmented", 0)))
+    c.close()
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "hold":
@@ -201,6 +224,8 @@ if __name__ == "__main__":
         check(sys.argv[2], sys.argv[3], float(sys.argv[4]))
     elif cmd == "dup":
         dup(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    elif cmd == "publish-large":
+        publish_large(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6])
     elif cmd == "flip":
         flip(sys.argv[2], int(sys.argv[3]))
     else:
