@@ -1,10 +1,8 @@
-"""pip install ./clients/python: the taskwire package with its protobuf
-modules generated from proto/*.proto at build time (protoc, Debian's
-protobuf-compiler), so an installed `import taskwire` needs nothing from
-the source tree. No pyproject.toml on purpose: with one, pip builds in an
-isolated environment and fetches setuptools from an index, which an
-offline machine cannot reach; without it, pip builds with the setuptools
-and wheel already installed (Debian's python3-setuptools, python3-wheel)."""
+"""pip install --no-build-isolation ./clients/python: the taskwire package
+(metadata in pyproject.toml) with its protobuf modules generated from
+proto/*.proto at build time (protoc, Debian's protobuf-compiler), so an
+installed `import taskwire` needs nothing from the source tree. This file
+holds only that build step, which pyproject.toml cannot say."""
 import glob
 import os
 import subprocess
@@ -30,12 +28,4 @@ class BuildWithProto(build_py):
         open(os.path.join(out, "__init__.py"), "w").close()
 
 
-setup(
-    name="taskwire",
-    version="0.1.0",
-    description="Python client and worker for the taskwire task engine",
-    packages=["taskwire", "taskwire.contrib"],
-    python_requires=">=3.9",
-    install_requires=["protobuf"],
-    cmdclass={"build_py": BuildWithProto},
-)
+setup(cmdclass={"build_py": BuildWithProto})

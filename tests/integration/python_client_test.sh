@@ -9,9 +9,13 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bash "$root/clients/python/build.sh" "${TW_BUILD:-$root/build}/python"
-export TW_PYTHON_GEN=${TW_BUILD:-$root/build}/python TW_ENGINE TW_SOCKET
+# tw-control's HTTP side: the Django pages' view-token URLs
+[ -n "${TW_METRICS:-}" ] || TW_METRICS=$(sed -n 's|^tw-control: metrics on http://\(.*\)/metrics$|\1|p' "$TW_DIR/control.log")
+export TW_PYTHON_GEN=${TW_BUILD:-$root/build}/python TW_ENGINE TW_SOCKET TW_METRICS
 # Debian's interpreter: it sees python3-protobuf and python3-pytest; no
 # cache files in the source tree
 cd "$root"
+# TW_PYTEST_ARGS: other pytest arguments (one file, -k ...) when run by hand
+# shellcheck disable=SC2086
 ip netns exec "$TW_NETNS" /usr/bin/python3 -B -m pytest -q -rs -p no:cacheprovider \
-	clients/python/tests
+	${TW_PYTEST_ARGS:-clients/python/tests}

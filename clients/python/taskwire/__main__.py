@@ -82,5 +82,10 @@ def main(argv=None):
     return 0
 
 
-if __name__ == "__main__":
+def console():
+    """The `taskwire` command a pip install makes (same as python3 -m taskwire)."""
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    console()

@@ -106,7 +106,7 @@ class EagerResult:
         return self.result
 
     def ready(self):
-        return True
+        return self.state != "PENDING"
 
     def successful(self):
         return self.state == "SUCCESS"
@@ -267,16 +267,31 @@ class Task:
         (at once outside one), so a worker never looks for a row that is
         not there yet. @return the AsyncResult of the task to be: its id is
         chosen now, the publish happens at commit (nothing on rollback)."""
+        return self.apply_async_on_commit(args, kwargs)
+
+    def apply_async_on_commit(self, args=None, kwargs=None, using=None, **options):
+        """apply_async() once the transaction of database `using` commits
+        (see delay_on_commit). In eager mode the body runs at commit and
+        the returned EagerResult is PENDING until then."""
         from django.db import transaction   # only here: Django is optional
+        if self.app.conf.get("task_always_eager"):
+            pending = EagerResult(self.app.client_id(), state="PENDING")
+
+            def run_now():
+                done = self.apply(args, kwargs, task_id=pending.task_id)
+                pending.__dict__.update(done.__dict__)
+            transaction.on_commit(run_now, using=using)
+            return pending
         task_id = self.app.client.new_id()
-        transaction.on_commit(lambda: self.apply_async(args, kwargs, task_id=task_id))
+        transaction.on_commit(lambda: self.apply_async(args, kwargs, task_id=task_id,
+                                                       **options), using=using)
         return self.app.client.AsyncResult(task_id)
 
-    def apply(self, args=None, kwargs=None, **_options):
+    def apply(self, args=None, kwargs=None, task_id=None, **_options):
         """Run now, here, as an eager task (Celery's apply()); retries run
         at once, up to max_retries."""
         args, kwargs = tuple(args or ()), dict(kwargs or {})
-        tid = self.app.client_id()
+        tid = task_id or self.app.client_id()
         retries = 0
         while True:
             self.push_request(Context(id="%016x" % tid, args=args, kwargs=kwargs,
@@ -314,6 +329,26 @@ class Task:
 
     def AsyncResult(self, task_id):  # noqa: N802 - Celery's name
         return self.app.client.AsyncResult(task_id)
+
+
+# The settings an App reads (app.conf names; Django: TASKWIRE_ + upper
+# case), so a misspelt one can be named instead of silently ignored.
+SETTINGS = {
+    "engine": "the engine's IP:PORT (default $TW_ENGINE)",
+    "control_socket": "tw-control's socket: results, revokes (default $TW_SOCKET)",
+    "netns": "an `ip netns` to open the UDP socket in (default $TW_CLIENT_NETNS)",
+    "key_file": "keys file for signed frames (default $TW_KEY_FILE)",
+    "key_id": "the key of key_file to sign with (default $TW_KEY_ID)",
+    "task_serializer": "json (default), raw, or a registered serializer",
+    "task_default_queue": "the queue of tasks published without one",
+    "task_always_eager": "run task bodies in the caller (tests)",
+    "task_eager_propagates": "eager runs raise the task's exception",
+    "http": "tw-control's HTTP side HOST:PORT, for pages following tasks ($TW_METRICS)",
+    "view_token_ttl": "seconds a page may follow a task with its view token (3600)",
+}
+# app.conf names handed to the Client, by its parameter names
+_CLIENT_SETTINGS = {"netns": "netns", "key_file": "key_file", "key_id": "key_id",
+                    "task_serializer": "serializer"}
 
 
 class App:
@@ -410,10 +445,13 @@ class App:
         with self._lock:
             if self._client is None:
                 from .client import Client
+                options = {param: self.conf[name] for name, param in _CLIENT_SETTINGS.items()
+                           if self.conf.get(name) is not None}
+                options.update(self._client_options)
                 self._client = Client(engine=self.engine_address(),
                                       control_socket=self.conf.get("control_socket"),
                                       default_queue=self.conf.get("task_default_queue"),
-                                      **self._client_options)
+                                      **options)
             return self._client
 
     def client_id(self):

@@ -69,7 +69,9 @@ class AsyncResult:
             return _Snapshot(state, r.value, r.error)
         return _Snapshot(state, meta=r.value or None)
 
-    def _snapshot(self):
+    def _snapshot(self, strict=False):
+        """strict: a store that cannot be read raises ControlError (a view
+        must not answer PENDING for a task it could not look up)."""
         with self.client.channel.lock:
             snap = self._local()
         if snap is not None and (snap.final or snap.state != "PENDING"
@@ -78,6 +80,8 @@ class AsyncResult:
         try:
             stored = self._store()
         except ControlError:
+            if strict:
+                raise
             stored = None
         return stored if stored is not None else (snap or _Snapshot())
 

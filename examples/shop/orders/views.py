@@ -5,10 +5,9 @@ straight from tw-control's WebSocket, with a view token signed for that
 task alone (the browser never sees tw-control's own token)."""
 import json
 
-from django.conf import settings
 from django.db import transaction
 from django.http import HttpResponse, JsonResponse
-from taskwire import progress
+from taskwire.contrib.django import follow_data
 
 from .models import Order
 from .tasks import order_created
@@ -22,16 +21,6 @@ def create_order(request):
         order = Order.objects.create(email=data["email"], item=data["item"])
         pending = order_created.delay_on_commit(order.id)
     return JsonResponse({"order": order.id, "task": pending.id})
-
-
-def task_status(request, task_id):
-    """A task's state and result, read from taskwire's result store."""
-    r = order_created.AsyncResult(task_id)
-    state = r.state
-    body = {"task": task_id, "state": state}
-    if state == "SUCCESS":
-        body["result"] = r.result
-    return JsonResponse(body)
 
 
 PROGRESS_PAGE = """<!doctype html>
@@ -59,7 +48,7 @@ ws.onerror = () => { document.getElementById("state").textContent = "unreachable
 def task_progress_page(request, task_id):
     """A page that follows the task live: its state now, then each event."""
     try:
-        data = progress.page_script_data(task_id, http=settings.TASKWIRE_HTTP, ttl=3600)
+        data = follow_data(task_id)
     except ValueError as e:
         return JsonResponse({"error": str(e)}, status=400)
     return HttpResponse(PROGRESS_PAGE % data, content_type="text/html; charset=utf-8")

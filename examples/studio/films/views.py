@@ -9,9 +9,8 @@ run's first step's state)."""
 import json
 import re
 
-from django.conf import settings
 from django.http import HttpResponse, JsonResponse
-from taskwire import progress
+from taskwire.contrib.django import follow_data
 
 from .tasks import generate_all, new_run_id
 
@@ -113,8 +112,7 @@ ws.onerror = () => { el("status").textContent = "unreachable"; };
 
 def _page(run_id, idea):
     try:
-        data = progress.page_script_data(run_id, http=settings.TASKWIRE_HTTP, ttl=3600,
-                                         run=run_id, idea=idea)
+        data = follow_data(run_id, run=run_id, idea=idea)
     except ValueError as e:
         return JsonResponse({"error": str(e)}, status=400)
     return HttpResponse(RUN_PAGE % data, content_type="text/html; charset=utf-8")

@@ -2,13 +2,8 @@
 Workers: `python3 -m taskwire worker -A studio.tasks_app -Q studio` beside
 the web processes, and `-Q gpu -c 1` on each GPU host (with
 DJANGO_SETTINGS_MODULE set, the worker sets Django up and imports every
-installed app's tasks module)."""
-import os
+installed app's tasks module). project_app: settings from Django's
+TASKWIRE_ names, tasks from every installed app's tasks module."""
+from taskwire.contrib.django import project_app
 
-from taskwire import App
-
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.settings")
-
-app = App("studio")
-app.config_from_object("django.conf:settings", namespace="TASKWIRE")
-app.autodiscover_tasks()
+app = project_app("studio", "studio.settings")

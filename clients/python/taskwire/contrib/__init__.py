@@ -1,1 +1,3 @@
-"""Integrations with frameworks (Django)."""
+"""Integrations with frameworks: taskwire.contrib.django (a Django
+project's tasks app, settings, views) and taskwire.contrib.channels (a
+Django Channels channel layer)."""
