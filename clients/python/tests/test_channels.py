@@ -130,6 +130,39 @@ def test_expired_messages_are_dropped_and_counted():
     run(main())
 
 
+def test_buffers_of_channels_nobody_receives_on_are_bounded_and_expire():
+    """A process's channel whose consumer went away (its receive cancelled,
+    never called again): what arrives for it beyond its capacity is dropped
+    and counted, the rest expires and is swept, and nothing of it is left
+    in the layer (as channels_redis keeps nothing past expiry)."""
+    async def main():
+        a = TaskwireChannelLayer(prefix="twchb", expiry=1)
+        b = TaskwireChannelLayer(prefix="twchb", expiry=1, channel_capacity={"specific.*": 2})
+        try:
+            gone, live = await b.new_channel(), await b.new_channel()
+            waiting = asyncio.ensure_future(b.receive(gone))
+            await asyncio.sleep(0.1)
+            waiting.cancel()            # Channels cancels a closed consumer's receive
+            await asyncio.gather(waiting, return_exceptions=True)
+            assert gone not in b.waiters
+            for i in range(5):
+                await a.send(gone, {"type": "m", "i": i})
+            await a.send(live, {"type": "live"})
+            assert (await b.receive(live)) == {"type": "live"}
+            assert [m for _, m in b.buffers[gone]] == [{"type": "m", "i": 0}, {"type": "m", "i": 1}]
+            assert b.stats()["buffer_full"] == 3, b.stats()
+            await asyncio.sleep(1.2)    # past expiry: the next arrival sweeps
+            await a.send(live, {"type": "later"})
+            assert (await b.receive(live)) == {"type": "later"}
+            assert gone not in b.buffers and live not in b.buffers, dict(b.buffers)
+            assert b.stats()["expired"] == 2, b.stats()
+            assert not b.waiters, dict(b.waiters)
+        finally:
+            await a.close()
+            await b.close()
+    run(main())
+
+
 def test_a_full_channel_raises_channel_full():
     """capacity 3 and a process whose consumer has stopped taking (it keeps
     the subscription: the queue stays its own): the 4th send is refused."""

@@ -25,7 +25,15 @@ The mapping:
    send to a full member drops that member's copy, as the specification
    allows;
  - expiry: a message not received within `expiry` seconds is dropped
-   (counted in stats()["expired"]);
+   (counted in stats()["expired"]), on arrival, on receive, or by a sweep
+   of this process's buffers once a second: a channel nobody receives on
+   any more (a consumer that went away) holds nothing after `expiry`;
+ - this process's buffer of a channel holds at most the channel's capacity
+   (capacity, or channel_capacity's): the engine refused the sender only
+   when the process queue was full, so a message arriving for a full
+   buffer is dropped here and counted (stats()["buffer_full"]), as a
+   group member's copy is, instead of growing without bound behind a
+   consumer that does not receive;
  - group_expiry (Channels' semantics, default 86400 s): a channel's
    membership of a group ends group_expiry seconds after its last
    group_add. For a process-specific channel it is checked when a group
@@ -151,6 +159,9 @@ class TaskwireChannelLayer(BaseChannelLayer):
                  group_expiry=86400, capacity=100, channel_capacity=None, netns=None,
                  timeout=10.0, heartbeat_ms=1000, **kw):
         super().__init__(expiry=expiry, capacity=capacity, channel_capacity=channel_capacity)
+        # channels 4's base class keeps the mapping as given; get_capacity
+        # wants it compiled (glob patterns or regexes), as channels_redis does
+        self.channel_capacity = self.compile_capacities(channel_capacity or {})
         self.group_expiry = group_expiry
         self.prefix = prefix
         self.timeout = timeout
@@ -168,7 +179,8 @@ class TaskwireChannelLayer(BaseChannelLayer):
         self.client_prefix = uuid.uuid4().hex[:16]
         self.netns = netns
         self.lock = threading.Lock()
-        self.buffers = collections.defaultdict(collections.deque)   # channel -> messages
+        # channel -> deque of (expiry time or None, message); no empty deques kept
+        self.buffers = collections.defaultdict(collections.deque)
         self.waiters = collections.defaultdict(collections.deque)   # channel -> futures
         # group -> {our process channel: membership deadline (time.time())}
         self.local_groups = collections.defaultdict(dict)
@@ -183,6 +195,7 @@ class TaskwireChannelLayer(BaseChannelLayer):
         self.closed = threading.Event()
         self.next_sweep = float("inf")     # the earliest membership deadline
         self.stats_ = collections.Counter()
+        self.next_buffer_sweep = 0.0
 
     # -- names -------------------------------------------------------------------
 
@@ -402,7 +415,8 @@ class TaskwireChannelLayer(BaseChannelLayer):
             else:
                 targets = [env["c"]]
             for ch in targets:
-                self._put(ch, env["m"])
+                self._put(ch, env["m"], env.get("x"))
+            self._sweep_buffers(now)
 
     def _members_now(self, group, now):
         """This process's members of group, less those whose membership
@@ -417,16 +431,57 @@ class TaskwireChannelLayer(BaseChannelLayer):
             self.stats_["group_expired"] += len(expired)
             return list(members)
 
-    def _put(self, channel, message):
+    def _put(self, channel, message, expires=None):
         with self.lock:
-            while self.waiters[channel]:
-                loop, fut = self.waiters[channel].popleft()
+            waiting = self.waiters.get(channel)
+            while waiting:
+                loop, fut = waiting.popleft()
                 if not fut.done():
                     loop.call_soon_threadsafe(
                         lambda f=fut, m=message: f.done() or f.set_result(m))
+                    if not waiting:
+                        del self.waiters[channel]
                     return
-            self.buffers[channel].append(message)
+            self.waiters.pop(channel, None)
+            buf = self.buffers[channel]
+            if len(buf) >= self.get_capacity(channel):
+                self.stats_["buffer_full"] += 1
+                return
+            buf.append((expires, message))
             self.stats_["buffered"] += 1
+
+    def _sweep_buffers(self, now, every_s=1.0):
+        """Drop expired buffered messages and forget empty buffers (at most
+        once every every_s): channels nobody receives on cost nothing
+        after `expiry`."""
+        if now < self.next_buffer_sweep:
+            return
+        self.next_buffer_sweep = now + every_s
+        with self.lock:
+            for channel in list(self.buffers):
+                buf = self.buffers[channel]
+                kept = [e for e in buf if e[0] is None or e[0] >= now]
+                if len(kept) != len(buf):
+                    self.stats_["expired"] += len(buf) - len(kept)
+                    buf.clear()
+                    buf.extend(kept)
+                if not buf:
+                    del self.buffers[channel]
+
+    def _take(self, channel, now):
+        """The oldest unexpired message buffered for channel, or None
+        (caller holds the lock)."""
+        buf = self.buffers.get(channel)
+        message = None
+        while buf:
+            expires, m = buf.popleft()
+            if expires is None or expires >= now:
+                message = m
+                break
+            self.stats_["expired"] += 1
+        if buf is not None and not buf:
+            del self.buffers[channel]
+        return message
 
     # -- group_expiry ------------------------------------------------------------
 
@@ -526,8 +581,9 @@ class TaskwireChannelLayer(BaseChannelLayer):
         await self._sweep()
         loop = asyncio.get_running_loop()
         with self.lock:
-            if self.buffers[channel]:
-                return self.buffers[channel].popleft()
+            message = self._take(channel, time.time())
+            if message is not None:
+                return message
             if self.engine_gone is not None:
                 raise ChannelLayerUnavailable(self.engine_gone)
             fut = loop.create_future()
@@ -537,6 +593,17 @@ class TaskwireChannelLayer(BaseChannelLayer):
         finally:
             if not fut.done():
                 fut.cancel()
+            if fut.cancelled():
+                # a cancelled receive (its consumer went away) leaves nothing behind
+                with self.lock:
+                    waiting = self.waiters.get(channel)
+                    if waiting is not None:
+                        try:
+                            waiting.remove((loop, fut))
+                        except ValueError:
+                            pass
+                        if not waiting:
+                            del self.waiters[channel]
 
     async def group_add(self, group, channel):
         self.valid_group_name(group)
