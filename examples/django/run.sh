@@ -47,6 +47,7 @@ engine_dir=$TW_DIR
 "$TW_BUILD/twctl" --socket "$TW_SOCKET" queue declare demo >/dev/null || exit 1
 
 export TW_ENGINE TW_SOCKET TW_NETNS TW_METRICS TW_PYTHON_GEN=$TW_BUILD/python TW_DEMO_QUEUE=demo
+export PYTHONPATH=$root/clients/python${PYTHONPATH:+:$PYTHONPATH}
 cd "$here" || exit 1
 /usr/bin/python3 -B manage.py runserver --noreload "127.0.0.1:$port" >"$engine_dir/django.log" 2>&1 &
 django_pid=$!
@@ -61,12 +62,13 @@ fi
 
 if [ $check -eq 1 ]; then
 	/usr/bin/python3 - "$port" <<'PY'
-import json, sys, time, urllib.request
+import json, sys, time, urllib.error, urllib.request
 base = "http://127.0.0.1:%s" % sys.argv[1]
 assert b"taskwire from Django" in urllib.request.urlopen(base + "/").read()
 req = urllib.request.Request(base + "/jobs", data=json.dumps({"steps": 4, "step_ms": 100}).encode())
 job = json.load(urllib.request.urlopen(req))
 print("django demo: job", job["job"], "with", len(job["members"]), "steps")
+assert job["events"] and ("task=%s" % job["group"]) in job["events"] and "&view=" in job["events"], job
 deadline = time.time() + 20
 while time.time() < deadline:
     s = json.load(urllib.request.urlopen(base + "/jobs/" + job["job"]))
@@ -76,7 +78,13 @@ while time.time() < deadline:
     time.sleep(0.2)
 assert s["state"] == "SUCCESS" and s["done"] == 4, s
 t = json.load(urllib.request.urlopen(base + "/tasks/" + job["members"][0]))
-assert t["state"] == "SUCCESS", t
+assert t["task"] == job["members"][0] and t["state"] == "SUCCESS" and "result" in t, t
+bad = urllib.request.Request(base + "/tasks/nothex")
+try:
+    urllib.request.urlopen(bad)
+    raise AssertionError("a malformed task id was answered")
+except urllib.error.HTTPError as e:
+    assert e.code == 400, e.code
 print("django demo: ok")
 PY
 	exit $?

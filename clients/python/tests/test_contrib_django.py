@@ -63,16 +63,6 @@ out["checks"] = [(m.id, m.msg, m.hint) for m in checks.run_checks(tags=["taskwir
     assert "'10.0.0.1': expected IP:PORT" in ids["taskwire.E001"][1]
 
 
-def test_good_settings_pass_the_checks_and_no_engine_is_told():
-    good = run("""out["checks"] = [m.id for m in checks.run_checks(tags=["taskwire"])]""",
-               settings={"TASKWIRE_ENGINE": "10.0.0.1:5555", "TASKWIRE_NETNS": None,
-                         "TASKWIRE_VIEW_TOKEN_TTL": 60})
-    assert good["checks"] == []
-    none = run("""out["checks"] = [m.id for m in checks.run_checks(tags=["taskwire"])]""",
-               settings={"TASKWIRE_ENGINE": None}, env_extra={"TW_ENGINE": ""})
-    assert none["checks"] == ["taskwire.W002"]
-
-
 def test_eager_delay_on_commit_runs_at_commit_never_on_rollback(tmp_path):
     out = run("""
 from django.db import transaction
@@ -89,21 +79,31 @@ except KeyError:
     pass
 out["rolled_back"] = lost.state
 out["view"] = call("POST", "/start/", {"task": "divide", "args": [9, 3]})
-""", settings={"TASKWIRE_TASK_ALWAYS_EAGER": True})
+from django.test import override_settings
+out["checks"] = [m.id for m in checks.run_checks(tags=["taskwire"])]
+with override_settings(TASKWIRE_TASK_ALWAYS_EAGER=False):
+    out["checks_not_eager"] = [m.id for m in checks.run_checks(tags=["taskwire"])]
+""", settings={"TASKWIRE_TASK_ALWAYS_EAGER": True, "TASKWIRE_ENGINE": None},
+              env_extra={"TW_ENGINE": ""})
     assert out["inside"] == "PENDING"
     assert out["after"] == ["SUCCESS", 2.0]
     assert out["rolled_back"] == "PENDING"     # the body never ran
     assert out["view"][0] == 200 and out["view"][1]["state"] == "SUCCESS", out
+    # no engine: fine in eager mode, told otherwise
+    assert out["checks"] == [] and out["checks_not_eager"] == ["taskwire.W002"], out
 
 
 def test_status_view_answers_bad_ids_methods_and_an_unreachable_store(tmp_path):
     out = run("""
+out["checks"] = [m.id for m in checks.run_checks(tags=["taskwire"])]
 out["bad"] = call("GET", "/tasks/not-hex/")
 out["zero"] = call("GET", "/tasks/0000000000000000/")
 out["post"] = call("POST", "/tasks/00000000000000ab/", {})
 out["store"] = call("GET", "/tasks/00000000000000ab/")
-""", settings={"TASKWIRE_ENGINE": "127.0.0.1:9",
+""", settings={"TASKWIRE_ENGINE": "127.0.0.1:9", "TASKWIRE_NETNS": None,
+               "TASKWIRE_VIEW_TOKEN_TTL": 60,
                "TASKWIRE_CONTROL_SOCKET": str(tmp_path / "no-such.sock")})
+    assert out["checks"] == [], out     # every name read, a good address
     assert out["bad"][0] == 400 and out["bad"][1]["error"].startswith("task id:"), out
     assert out["zero"][0] == 400, out
     assert out["post"][0] == 405, out

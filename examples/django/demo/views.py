@@ -8,18 +8,20 @@ list of their results. Progress = members finished / steps; the chord's
 AsyncResult (its callback) is the job's final result. The group's member
 results are kept in this process (the dev server is one process); a single
 task id can be looked up from anywhere through the result store
-(/tasks/<id>).
+(/tasks/<id>, taskwire.contrib.django's status view).
 """
 import json
 import threading
 
-from django.conf import settings
 from django.http import HttpResponseBadRequest, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from .taskwire_app import client, taskwire   # the path to clients/python is set there
+import taskwire
+from taskwire.contrib.django import follow_url
+
+from .taskwire_app import app
 
 _jobs = {}              # job id -> (GroupResult of the steps, AsyncResult of the callback)
 _jobs_lock = threading.Lock()
@@ -40,7 +42,7 @@ def start_job(request):
         return HttpResponseBadRequest("steps and step_ms must be integers")
     if not (1 <= steps <= 50 and 1 <= step_ms <= 5000):
         return HttpResponseBadRequest("steps 1..50, step_ms 1..5000")
-    c = client()
+    c = app.client
     sleep, echo = c.task("sleep_us"), c.task("echo")
     header = taskwire.group(sleep.s(step_ms * 1000) for _ in range(steps))
     try:
@@ -49,11 +51,14 @@ def start_job(request):
         return JsonResponse({"error": str(e)}, status=502)
     with _jobs_lock:
         _jobs[job.id] = (list(job.parent), job)     # parent: the header's GroupResult
-    http = settings.TASKWIRE.get("http")
+    try:
+        # the page follows the group's events here, with a view token signed
+        # for that group alone (it polls without it)
+        events = follow_url(job.parent)
+    except (ValueError, OSError):   # no TASKWIRE_HTTP, or no token file to sign with
+        events = None
     return JsonResponse({"job": job.id, "group": job.parent.id, "steps": steps,
-                         "members": [r.id for r in job.parent],
-                         # the page follows the group's events here (polls without it)
-                         "events": "ws://%s/ws?task=%s" % (http, job.parent.id) if http else None})
+                         "members": [r.id for r in job.parent], "events": events})
 
 
 @require_GET
@@ -71,12 +76,3 @@ def job_status(request, job_id):
         except taskwire.TaskwireError as e:
             out["error"] = str(e)
     return JsonResponse(out)
-
-
-@require_GET
-def task_status(request, task_id):
-    try:
-        r = client().AsyncResult(task_id)
-        return JsonResponse({"id": r.id, "state": r.state, "info": r.info})
-    except (ValueError, taskwire.TaskwireError) as e:
-        return JsonResponse({"error": str(e)}, status=400)

@@ -22,7 +22,8 @@ django.setup()) and adds `manage.py check` checks of the TASKWIRE_
 settings (a misspelt name is named, not silently ignored). Tasks publish
 after the transaction commits with `task.delay_on_commit(...)`; a view
 reads a task's state with task_state() or serves it with
-views.task_status; a page follows a task live with follow_data().
+views.task_status; a page follows a task live with follow_data() (or
+follow_url()).
 The Channels layer is taskwire.contrib.channels.TaskwireChannelLayer.
 """
 import os
@@ -75,12 +76,33 @@ def task_state(task_id, app=None):
     result = app.client.AsyncResult(task_id)
     snap = result._snapshot(strict=True)
     out = {"task": result.id, "state": snap.state}
-    info = result._info(snap)
+    try:
+        info = result._info(snap)
+    except ValueError:
+        # a result this client's serializer cannot read (a C task's raw
+        # bytes, say): shown as text, not taken for a bad task id
+        raw = snap.value
+        info = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
     key = {"SUCCESS": "result", "PROGRESS": "progress", "FAILURE": "error",
            "REVOKED": "error", "EXPIRED": "error", "REJECTED": "reason"}.get(snap.state)
     if key is not None and info is not None:
         out[key] = info
     return out
+
+
+def _follow_settings(ttl):
+    from django.conf import settings
+    http = getattr(settings, NAMESPACE + "_HTTP", None)
+    if ttl is None:
+        ttl = getattr(settings, NAMESPACE + "_VIEW_TOKEN_TTL", DEFAULT_VIEW_TOKEN_TTL_S)
+    return http, ttl
+
+
+def follow_url(task, ttl=None, websocket=True):
+    """tw-control's WebSocket (or event stream) URL for `task`, with a view
+    token signed for it (settings as follow_data)."""
+    http, ttl = _follow_settings(ttl)
+    return progress.follow_url(task, http=http, ttl=ttl, websocket=websocket)
 
 
 def follow_data(task, ttl=None, **extra):
@@ -89,12 +111,9 @@ def follow_data(task, ttl=None, **extra):
     literal, {"task": ID, "url": ...} plus extra. TASKWIRE_HTTP says
     where tw-control's HTTP side is; TASKWIRE_VIEW_TOKEN_TTL how long the
     token lasts. Raises ValueError when it cannot be made."""
-    from django.conf import settings
-    http = getattr(settings, NAMESPACE + "_HTTP", None)
-    if ttl is None:
-        ttl = getattr(settings, NAMESPACE + "_VIEW_TOKEN_TTL", DEFAULT_VIEW_TOKEN_TTL_S)
+    http, ttl = _follow_settings(ttl)
     return progress.page_script_data(task, http=http, ttl=ttl, **extra)
 
 
-__all__ = ["project_app", "current_app", "task_state", "follow_data", "ControlError",
+__all__ = ["project_app", "current_app", "task_state", "follow_data", "follow_url", "ControlError",
            "NAMESPACE"]

@@ -4,6 +4,7 @@ from django.http import JsonResponse
 
 from . import task_state
 from ...errors import ControlError
+from ...options import parse_task_id
 
 
 def task_status(request, task_id):
@@ -12,8 +13,10 @@ def task_status(request, task_id):
     if request.method not in ("GET", "HEAD"):
         return JsonResponse({"error": "GET a task's state"}, status=405)
     try:
-        return JsonResponse(task_state(task_id))
+        parse_task_id(task_id)
     except ValueError as e:
         return JsonResponse({"error": "task id: %s" % e}, status=400)
+    try:
+        return JsonResponse(task_state(task_id))
     except ControlError as e:
         return JsonResponse({"error": "result store: %s" % e}, status=503)
