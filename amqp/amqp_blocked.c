@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "amqp_server.h"
+#include "control.pb-c.h"
 
 static void
 tell(struct amqp_conn *c, bool blocked)
@@ -54,21 +55,48 @@ amqp_blocked_set(struct amqp_server *s, const char *why)
 		tell(c, true);
 }
 
-void
-amqp_blocked_check(struct amqp_server *s)
+/* The engine's status came: lifted when it has room again. */
+static void
+room_known(struct amqp_server *s, struct amqp_ctl_call *call, struct amqp_channel *ch,
+	   const Taskwire__Control__Response *resp, const char *err)
 {
-	uint64_t avail = 0, total = 0;
+	uint64_t avail, total;
 
-	if (s->blocked_reason[0] == '\0' || s->pending.n > s->pending_high / 2)
+	(void)call;
+	(void)ch;
+	(void)err;
+	s->room_asked = false;
+	if (resp == NULL || resp->status == NULL || s->blocked_reason[0] == '\0' ||
+	    s->pending.n > s->pending_high / 2)
 		return;
-	/* one status request a tick, only while blocked */
-	if (amqp_model_engine_room(s, &avail, &total) != 0 || avail * 4 < total)
+	avail = resp->status->tasks_free;
+	total = resp->status->tasks_total;
+	if (avail * 4 < total)
 		return;
 	fprintf(stderr, "tw-amqp: publishers unblocked (%llu of %llu task descriptors free)\n",
 		(unsigned long long)avail, (unsigned long long)total);
 	s->blocked_reason[0] = '\0';
 	for (struct amqp_conn *c = s->conns; c != NULL; c = c->next)
 		tell(c, false);
+}
+
+void
+amqp_blocked_check(struct amqp_server *s)
+{
+	Taskwire__Control__Request req = TASKWIRE__CONTROL__REQUEST__INIT;
+	Taskwire__Control__StatusRequest st = TASKWIRE__CONTROL__STATUS_REQUEST__INIT;
+	struct amqp_ctl_call *call;
+
+	if (s->blocked_reason[0] == '\0' || s->pending.n > s->pending_high / 2 || s->room_asked)
+		return;
+	/* one status request at a time, only while blocked */
+	call = amqp_ctl_call_new(room_known, true);
+	if (call == NULL)
+		return;
+	req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_STATUS;
+	req.status = &st;
+	if (amqp_ctl_submit(s, &req, call, NULL, 0) == 0)
+		s->room_asked = true;
 }
 
 void

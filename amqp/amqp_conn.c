@@ -66,8 +66,9 @@ amqp_conn_update_interest(struct amqp_conn *c)
 	} else if (c->throttled && queued < AMQP_OUT_LOW) {
 		c->throttled = false;
 	}
-	/* a throttled connection is not read either: its publishes wait in TCP */
-	if (!c->throttled && c->state != CS_DEAD)
+	/* a throttled connection is not read either: its publishes wait in TCP;
+	 * nor one holding much input for channels parked on tw-control */
+	if (!c->throttled && c->parked_bytes < AMQP_PARKED_HIGH && c->state != CS_DEAD)
 		ev |= EPOLLIN;
 	if (queued != 0)
 		ev |= EPOLLOUT;
@@ -533,8 +534,22 @@ connection_method(struct amqp_conn *c, uint32_t m, struct amqp_rd *r)
 /* --- the channel class --- */
 
 static void
+parked_free(struct amqp_conn *c, struct amqp_channel *ch)
+{
+	while (ch->parked != NULL) {
+		struct amqp_parked *f = ch->parked;
+
+		ch->parked = f->next;
+		c->parked_bytes -= f->len;
+		free(f);
+	}
+	ch->parked_tail = NULL;
+}
+
+static void
 channel_free(struct amqp_conn *c, struct amqp_channel *ch)
 {
+	parked_free(c, ch);
 	amqp_consume_channel_gone(c->srv, ch);
 	amqp_incoming_clear(&ch->in);
 	free(ch->unacked);
@@ -654,6 +669,85 @@ channel_method(struct amqp_conn *c, uint16_t num, uint32_t m, struct amqp_rd *r)
 	}
 }
 
+/*
+ * A frame for a channel that waits for tw-control (or has frames parked
+ * before it) is kept, copied, to run after them: AMQP orders a channel's
+ * methods, as RabbitMQ's channel process does. @return true when parked.
+ */
+static bool
+parks(struct amqp_conn *c, uint16_t num, uint8_t type, const uint8_t *p, uint32_t len)
+{
+	struct amqp_channel *ch = c->ch[num];
+	struct amqp_parked *f;
+
+	if (ch == NULL || (ch->waiting == 0 && (ch->parked == NULL || ch->replaying)))
+		return false;
+	f = malloc(sizeof(*f) + len);
+	if (f == NULL) {
+		amqp_conn_error(c, AMQP_RESOURCE_ERROR, 0, "out of memory");
+		return true;
+	}
+	f->next = NULL;
+	f->type = type;
+	f->len = len;
+	memcpy(f->data, p, len);
+	if (ch->parked_tail != NULL)
+		ch->parked_tail->next = f;
+	else
+		ch->parked = f;
+	ch->parked_tail = f;
+	c->parked_bytes += len;
+	c->srv->cnt.parked_frames++;
+	return true;
+}
+
+static void frame(struct amqp_conn *c, uint8_t type, uint16_t num, const uint8_t *p,
+		  uint32_t len);
+
+struct amqp_channel *
+amqp_channel_find(struct amqp_server *s, uint64_t conn_id, uint16_t num, uint64_t epoch)
+{
+	struct amqp_conn *c = tw_idmap_get(&s->conn_by_id, conn_id);
+	struct amqp_channel *ch;
+
+	if (c == NULL || c->dead || c->ch == NULL || num > c->channel_max)
+		return NULL;
+	ch = c->ch[num];
+	return ch != NULL && ch->epoch == epoch ? ch : NULL;
+}
+
+void
+amqp_channel_wait(struct amqp_channel *ch)
+{
+	ch->waiting++;
+}
+
+void
+amqp_channel_resume(struct amqp_channel *ch)
+{
+	struct amqp_conn *c = ch->conn;
+	uint16_t num = ch->num;
+
+	if (ch->waiting > 0)
+		ch->waiting--;
+	/* each frame may park the channel again, or close it (then it is gone) */
+	while (ch->waiting == 0 && ch->parked != NULL && c->state != CS_DEAD && !c->dead) {
+		struct amqp_parked *f = ch->parked;
+
+		ch->parked = f->next;
+		if (ch->parked == NULL)
+			ch->parked_tail = NULL;
+		c->parked_bytes -= f->len;
+		ch->replaying = true;
+		frame(c, f->type, num, f->data, f->len);
+		free(f);
+		if (c->ch == NULL || c->ch[num] != ch)
+			break; /* freed by a channel.close it just ran */
+		ch->replaying = false;
+	}
+	amqp_conn_mark(c);
+}
+
 /* One complete frame. */
 static void
 frame(struct amqp_conn *c, uint8_t type, uint16_t num, const uint8_t *p, uint32_t len)
@@ -696,6 +790,8 @@ frame(struct amqp_conn *c, uint8_t type, uint16_t num, const uint8_t *p, uint32_
 					c->channel_max);
 			return;
 		}
+		if (parks(c, num, type, p, len))
+			return;
 		channel_method(c, num, m, &r);
 		return;
 	}
@@ -711,6 +807,8 @@ frame(struct amqp_conn *c, uint8_t type, uint16_t num, const uint8_t *p, uint32_
 		amqp_conn_error(c, AMQP_CHANNEL_ERROR, 0, "content frame on channel %u, not open", num);
 		return;
 	}
+	if (parks(c, num, type, p, len))
+		return;
 	if (c->ch[num]->closing)
 		return;
 	if (type == AMQP_FRAME_HEADER)
@@ -782,7 +880,9 @@ parse(struct amqp_conn *c)
 static void
 on_readable(struct amqp_conn *c)
 {
-	for (int rounds = 0; rounds < 16 && !c->throttled && c->state != CS_DEAD; rounds++) {
+	for (int rounds = 0; rounds < 16 && !c->throttled && c->parked_bytes < AMQP_PARKED_HIGH &&
+			     c->state != CS_DEAD;
+	     rounds++) {
 		size_t want = c->state == CS_HEADER ? 8 : (size_t)c->frame_max + 8;
 		ssize_t n;
 		size_t used;

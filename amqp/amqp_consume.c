@@ -26,6 +26,7 @@
 #include <sys/epoll.h>
 
 #include "amqp_server.h"
+#include "control.pb-c.h"
 
 #define ENGINE_MAX_PREFETCH 256
 #define LEASE_MS 3600000u
@@ -533,18 +534,83 @@ amqp_consumer_on_event(struct amqp_consumer *k)
 	} while (n == POLL_BATCH && !k->dead && !k->paused);
 }
 
+/* basic.get, once the engine said how many messages wait (the get-ok's
+ * count is what is left behind the one taken). */
+static void
+get_counted(struct amqp_server *s, struct amqp_ctl_call *call, struct amqp_channel *ch,
+	    const Taskwire__Control__Response *resp, const char *err)
+{
+	struct amqp_conn *c;
+	struct amqp_consumer *k;
+	struct tw_delivery *d = NULL;
+	uint64_t ready = 0;
+	char why[256];
+	uint16_t code;
+	size_t f;
+	int n;
+
+	if (ch == NULL || ch->closing || ch->conn->state != CS_RUNNING)
+		return;
+	c = ch->conn;
+	if (call->unanswered) {
+		amqp_conn_error(c, AMQP_INTERNAL_ERROR, AMQP_BASIC_GET, "%s", err);
+		return;
+	}
+	if (!amqp_model_counts_of(resp, &ready, NULL)) {
+		amqp_channel_error(ch, c, AMQP_NOT_FOUND, AMQP_BASIC_GET,
+				   "no queue '%s' in vhost '/' (%s)", call->name, err);
+		return;
+	}
+	k = calloc(1, sizeof(*k));
+	if (k == NULL) {
+		amqp_conn_error(c, AMQP_RESOURCE_ERROR, AMQP_BASIC_GET, "out of memory");
+		return;
+	}
+	k->kind = EV_CONSUMER;
+	k->ch = ch;
+	k->is_get = true;
+	k->no_ack = call->bits & 1;
+	snprintf(k->queue, sizeof(k->queue), "%s", call->name);
+	code = subscribe(c, k, 1, why, sizeof(why));
+	if (code != 0) {
+		free(k);
+		if (code == AMQP_NOT_FOUND)
+			amqp_channel_error(ch, c, code, AMQP_BASIC_GET,
+					   "no queue '%s' in vhost '/' (%s)", call->name, why);
+		else
+			amqp_conn_error(c, code, AMQP_BASIC_GET, "subscribing to '%s': %s",
+					call->name, why);
+		return;
+	}
+	k->next = ch->consumers;
+	ch->consumers = k;
+	amqp_model_touch(s, call->name);
+	/* a ready message comes right after the subscription's answer; a short
+	 * bounded wait tells an empty queue */
+	n = tw_worker_poll(k->w, GET_WAIT_MS, &d, 1);
+	if (n <= 0) {
+		consumer_close(s, k);
+		f = amqp_wr_method_begin(&c->out, ch->num, AMQP_BASIC_GET_EMPTY);
+		amqp_wr_shortstr(&c->out, "");
+		amqp_wr_frame_end(&c->out, f);
+		return;
+	}
+	/* what is left ready behind it (this subscription's window of one holds
+	 * it, so nothing more leaves the queue for it; other consumers may take
+	 * some meanwhile, as with any broker); no_ack: acked and closed at once,
+	 * else when the client settles it */
+	send_delivery(s, k, d, (uint32_t)(ready > UINT32_MAX ? UINT32_MAX : ready > 0 ? ready - 1 : 0));
+	tw_delivery_free(d);
+}
+
 static void
 basic_get(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd *r)
 {
 	struct amqp_server *s = c->srv;
-	struct amqp_consumer *k;
-	struct tw_delivery *d = NULL;
-	char queue[256], err[256];
-	uint64_t ready = 0;
-	uint16_t code;
+	struct amqp_ctl_call *call;
+	char queue[256];
 	bool no_ack;
-	size_t f;
-	int n;
+	int ret;
 
 	amqp_rd_u16(r);
 	amqp_rd_shortstr(r, queue);
@@ -560,48 +626,18 @@ basic_get(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd *r)
 				   "cannot obtain exclusive access to locked queue '%s'", queue);
 		return;
 	}
-	k = calloc(1, sizeof(*k));
-	if (k == NULL) {
+	/* the queue's figures first (the channel waits for them, the loop does not) */
+	call = amqp_ctl_call_new(get_counted, true);
+	if (call == NULL) {
 		amqp_conn_error(c, AMQP_RESOURCE_ERROR, AMQP_BASIC_GET, "out of memory");
 		return;
 	}
-	k->kind = EV_CONSUMER;
-	k->ch = ch;
-	k->is_get = true;
-	k->no_ack = no_ack;
-	snprintf(k->queue, sizeof(k->queue), "%s", queue);
-	code = subscribe(c, k, 1, err, sizeof(err));
-	if (code != 0) {
-		free(k);
-		if (code == AMQP_NOT_FOUND)
-			amqp_channel_error(ch, c, code, AMQP_BASIC_GET,
-					   "no queue '%s' in vhost '/' (%s)", queue, err);
-		else
-			amqp_conn_error(c, code, AMQP_BASIC_GET, "subscribing to '%s': %s", queue,
-					err);
-		return;
-	}
-	k->next = ch->consumers;
-	ch->consumers = k;
-	amqp_model_touch(s, queue);
-	/* a ready message comes right after the subscription's answer; a short
-	 * bounded wait tells an empty queue */
-	n = tw_worker_poll(k->w, GET_WAIT_MS, &d, 1);
-	if (n <= 0) {
-		consumer_close(s, k);
-		f = amqp_wr_method_begin(&c->out, ch->num, AMQP_BASIC_GET_EMPTY);
-		amqp_wr_shortstr(&c->out, "");
-		amqp_wr_frame_end(&c->out, f);
-		return;
-	}
-	/* what is left ready behind it: this subscription's window of one holds
-	 * it, so nothing more leaves the queue for it (other consumers may take
-	 * some meanwhile, as with any broker) */
-	if (amqp_model_queue_counts(s, queue, &ready, NULL, err, sizeof(err)) <= 0)
-		ready = 0;
-	/* no_ack: acked and closed at once; else when the client settles it */
-	send_delivery(s, k, d, (uint32_t)(ready > UINT32_MAX ? UINT32_MAX : ready));
-	tw_delivery_free(d);
+	call->bits = no_ack;
+	snprintf(call->name, sizeof(call->name), "%s", queue);
+	ret = amqp_model_ask_queue(s, queue, call, ch, AMQP_BASIC_GET);
+	if (ret != 0)
+		amqp_conn_error(c, AMQP_INTERNAL_ERROR, AMQP_BASIC_GET, "request to tw-control: %s",
+				strerror(-ret));
 }
 
 static void

@@ -1,9 +1,11 @@
 /*
- * The exchange and queue classes: each method is one request to
- * tw-control over its control socket (the engine's broker model), answered
- * synchronously. tw-control answers in well under a millisecond, and
- * declarations are rare next to messages, so the loop waits for it rather
- * than keeping per-request state (a bounded wait: CTL_TIMEOUT_MS).
+ * The exchange and queue classes: each method is one or two requests to
+ * tw-control (the engine's broker model) over tw-amqp's persistent control
+ * connection (amqp_ctl.c). The loop never waits for them: the method's
+ * channel is parked until the answer runs its continuation (the -ok, or
+ * the exception), and its later frames wait in order behind it, while
+ * other channels and connections go on. A method that tw-control leaves
+ * unanswered past --control-timeout-ms closes its connection with 541.
  *
  * What AMQP ties to a connection and that the engine does not know
  * (exclusive and auto-delete queues) is kept here, in tw-amqp: such a
@@ -22,34 +24,13 @@
 #include "control.pb-c.h"
 #include "tw_ctl_socket.h"
 
-#define CTL_TIMEOUT_MS 5000
-
-/* One round trip. @return the response (caller frees) or NULL with why in err. */
-static Taskwire__Control__Response *
-call(struct amqp_server *s, Taskwire__Control__Request *req, char *err, size_t errlen)
-{
-	Taskwire__Control__Response *resp = NULL;
-	const char *stage = "";
-	int ret = tw_ctl_call(s->control_socket, req, &resp, CTL_TIMEOUT_MS, &stage);
-
-	if (ret != 0) {
-		snprintf(err, errlen, "engine control socket (%s): %s", stage, strerror(-ret));
-		return NULL;
-	}
-	if (!resp->ok) {
-		snprintf(err, errlen, "%s", resp->error != NULL ? resp->error : "refused");
-		taskwire__control__response__free_unpacked(resp, NULL);
-		return NULL;
-	}
-	return resp;
-}
+/* The standard exchanges at start, before the loop runs (nothing waits then). */
+#define SETUP_TIMEOUT_MS 5000
 
 /* The engine's refusal as an AMQP reply code. */
 static uint16_t
 code_of(const char *err)
 {
-	if (strncmp(err, "engine control socket", 21) == 0)
-		return AMQP_INTERNAL_ERROR;
 	if (strstr(err, "no queue") != NULL || strstr(err, "no exchange") != NULL ||
 	    strstr(err, "not found") != NULL || strstr(err, "unknown") != NULL ||
 	    strstr(err, "does not exist") != NULL)
@@ -57,88 +38,78 @@ code_of(const char *err)
 	return AMQP_PRECONDITION_FAILED;
 }
 
-/* Refuse the method: a channel exception, or a connection one when tw-control is unreachable. */
+/*
+ * Refuse the method of a call: a channel exception with the engine's
+ * reason, or a connection exception (541) when tw-control did not answer
+ * (unreachable, too slow, connection lost): the client learns why rather
+ * than waiting, and reconnects when it wants.
+ */
 static void
-refuse(struct amqp_conn *c, struct amqp_channel *ch, uint32_t m, const char *err)
+refuse(struct amqp_channel *ch, const struct amqp_ctl_call *call, const char *err)
 {
-	uint16_t code = code_of(err);
+	struct amqp_conn *c = ch->conn;
 
-	if (code == AMQP_INTERNAL_ERROR)
-		amqp_conn_error(c, code, m, "%s", err);
+	if (call->unanswered)
+		amqp_conn_error(c, AMQP_INTERNAL_ERROR, call->method, "%s", err);
 	else
-		amqp_channel_error(ch, c, code, m, "%s", err);
+		amqp_channel_error(ch, c, code_of(err), call->method, "%s", err);
 }
 
-/* Find an exchange. @return 1 found, 0 not, -1 tw-control unreachable (err set). */
-static int
-exchange_exists(struct amqp_server *s, const char *name, char *err, size_t errlen)
+/* The method's reply is written only to a channel that still wants it. */
+static struct amqp_conn *
+answerable(struct amqp_channel *ch)
 {
-	Taskwire__Control__Request req = TASKWIRE__CONTROL__REQUEST__INIT;
-	Taskwire__Control__ListRequest l = TASKWIRE__CONTROL__LIST_REQUEST__INIT;
-	Taskwire__Control__Response *resp;
-	int found = 0;
+	if (ch == NULL || ch->closing || ch->conn->state != CS_RUNNING)
+		return NULL;
+	return ch->conn;
+}
 
-	l.what = TASKWIRE__CONTROL__LIST_REQUEST__WHAT__EXCHANGES;
-	req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_LIST;
-	req.list = &l;
-	resp = call(s, &req, err, errlen);
-	if (resp == NULL)
-		return -1;
-	for (size_t i = 0; i < resp->n_exchanges && !found; i++)
-		found = strcmp(resp->exchanges[i]->name, name) == 0;
-	taskwire__control__response__free_unpacked(resp, NULL);
-	return found;
+/* Queue req for ch's method m (ch parks until done). @return false: the connection was closed. */
+static bool
+ask(struct amqp_conn *c, struct amqp_channel *ch, uint32_t m, Taskwire__Control__Request *req,
+    struct amqp_ctl_call *call)
+{
+	int ret;
+
+	if (call == NULL) {
+		amqp_conn_error(c, AMQP_RESOURCE_ERROR, m, "out of memory");
+		return false;
+	}
+	ret = amqp_ctl_submit(c->srv, req, call, ch, m);
+	if (ret != 0) {
+		amqp_conn_error(c, AMQP_INTERNAL_ERROR, m, "request to tw-control: %s",
+				strerror(-ret));
+		return false;
+	}
+	return true;
 }
 
 int
-amqp_model_queue_counts(struct amqp_server *s, const char *name, uint64_t *ready,
-			uint32_t *consumers, char *err, size_t errlen)
+amqp_model_ask_queue(struct amqp_server *s, const char *name, struct amqp_ctl_call *call,
+		     struct amqp_channel *ch, uint32_t m)
 {
 	Taskwire__Control__Request req = TASKWIRE__CONTROL__REQUEST__INIT;
 	Taskwire__Control__QueueRef q = TASKWIRE__CONTROL__QUEUE_REF__INIT;
-	Taskwire__Control__Response *resp;
 
 	/* one queue, not the list of all: a Celery client declares often, and
 	 * the engine may hold tens of thousands of queues */
 	q.name = (char *)name;
 	req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_INFO;
 	req.queue_info = &q;
-	resp = call(s, &req, err, errlen);
-	if (resp == NULL)
-		return code_of(err) == AMQP_INTERNAL_ERROR ? -1 : 0;
-	if (resp->n_queues != 1) {
-		taskwire__control__response__free_unpacked(resp, NULL);
-		return 0;
-	}
+	return amqp_ctl_submit(s, &req, call, ch, m);
+}
+
+bool
+amqp_model_counts_of(const Taskwire__Control__Response *resp, uint64_t *ready,
+		     uint32_t *consumers)
+{
+	if (resp == NULL || resp->n_queues != 1)
+		return false;
 	if (ready != NULL)
 		*ready = resp->queues[0]->ready;
 	if (consumers != NULL)
 		*consumers = resp->queues[0]->remote_consumers;
-	taskwire__control__response__free_unpacked(resp, NULL);
-	return 1;
-}
-
-int
-amqp_model_engine_room(struct amqp_server *s, uint64_t *avail, uint64_t *total)
-{
-	Taskwire__Control__Request req = TASKWIRE__CONTROL__REQUEST__INIT;
-	Taskwire__Control__StatusRequest st = TASKWIRE__CONTROL__STATUS_REQUEST__INIT;
-	Taskwire__Control__Response *resp;
-	char err[256];
-
-	req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_STATUS;
-	req.status = &st;
-	resp = call(s, &req, err, sizeof(err));
-	if (resp == NULL)
-		return -1;
-	if (resp->status == NULL) {
-		taskwire__control__response__free_unpacked(resp, NULL);
-		return -1;
-	}
-	*avail = resp->status->tasks_free;
-	*total = resp->status->tasks_total;
-	taskwire__control__response__free_unpacked(resp, NULL);
-	return 0;
+	return true;
 }
 
 static struct amqp_qmeta *
@@ -163,25 +134,52 @@ qmeta_drop(struct amqp_server *s, const char *name)
 		}
 }
 
-static int
-engine_queue_delete(struct amqp_server *s, const char *name, uint64_t *affected, char *err,
-		    size_t errlen)
+static void
+deleted_bg(struct amqp_server *s, struct amqp_ctl_call *call, struct amqp_channel *ch,
+	   const Taskwire__Control__Response *resp, const char *err)
+{
+	(void)ch;
+	if (resp != NULL) {
+		if (call->stage == 1)
+			s->cnt.queues_expired++;
+		return;
+	}
+	if (code_of(err) != AMQP_NOT_FOUND)
+		fprintf(stderr, "tw-amqp: %s queue %s not deleted: %s\n", call->name2, call->name,
+			err);
+}
+
+/*
+ * Delete a queue whose life tw-amqp ends (exclusive, auto-delete,
+ * expired; why names which), without waiting: what tw-amqp tracked of it
+ * goes now, and a later request (a declare of the same name) is answered
+ * after this one, as tw-control's connection is ordered.
+ */
+static void
+delete_bg(struct amqp_server *s, const char *name, const char *why)
 {
 	Taskwire__Control__Request req = TASKWIRE__CONTROL__REQUEST__INIT;
 	Taskwire__Control__QueueDelete d = TASKWIRE__CONTROL__QUEUE_DELETE__INIT;
-	Taskwire__Control__Response *resp;
+	struct amqp_ctl_call *call = amqp_ctl_call_new(deleted_bg, true);
+	char own[256];
+	int ret;
 
-	d.name = (char *)name;
+	/* name may be the tracked entry's own, dropped here */
+	snprintf(own, sizeof(own), "%s", name);
+	qmeta_drop(s, own);
+	if (call == NULL) {
+		fprintf(stderr, "tw-amqp: %s queue %s not deleted: out of memory\n", why, own);
+		return;
+	}
+	snprintf(call->name, sizeof(call->name), "%s", own);
+	snprintf(call->name2, sizeof(call->name2), "%s", why);
+	call->stage = strcmp(why, "expired") == 0;
+	d.name = call->name;
 	req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_DELETE;
 	req.queue_delete = &d;
-	resp = call(s, &req, err, errlen);
-	if (resp == NULL)
-		return -1;
-	if (affected != NULL)
-		*affected = resp->affected;
-	taskwire__control__response__free_unpacked(resp, NULL);
-	qmeta_drop(s, name);
-	return 0;
+	ret = amqp_ctl_submit(s, &req, call, NULL, 0);
+	if (ret != 0)
+		fprintf(stderr, "tw-amqp: %s queue %s not deleted: %s\n", why, own, strerror(-ret));
 }
 
 /* The earliest x-expires to look at again is at most at: the loop's wait follows it. */
@@ -203,6 +201,41 @@ amqp_model_touch(struct amqp_server *s, const char *queue)
 	expiry_at(s, s->now_ms + q->expires_ms);
 }
 
+/* x-expires: the engine's remote consumers of a queue whose period passed. */
+static void
+expire_checked(struct amqp_server *s, struct amqp_ctl_call *call, struct amqp_channel *ch,
+	       const Taskwire__Control__Response *resp, const char *err)
+{
+	struct amqp_qmeta *q = qmeta_find(s, call->name);
+	uint32_t others = 0;
+
+	(void)ch;
+	(void)err;
+	if (q == NULL)
+		return; /* deleted meanwhile */
+	q->checking = false;
+	if (call->unanswered) {
+		/* tw-control unreachable: try again in a second */
+		expiry_at(s, s->now_ms + 1000);
+		return;
+	}
+	if (resp == NULL) {
+		qmeta_drop(s, q->name); /* deleted by someone else */
+		return;
+	}
+	amqp_model_counts_of(resp, NULL, &others);
+	if (q->consumers != 0)
+		return; /* looked at again when the last one goes */
+	if (others != 0 || q->last_used_ms + q->expires_ms > s->now_ms) {
+		/* a tw-worker on it keeps it too; or used while asked */
+		if (others != 0)
+			q->last_used_ms = s->now_ms;
+		expiry_at(s, q->last_used_ms + q->expires_ms);
+		return;
+	}
+	delete_bg(s, q->name, "expired");
+}
+
 /*
  * x-expires as RabbitMQ: a queue with no consumer, not declared again and
  * not read by basic.get for its expiry period is deleted. Consumers are
@@ -212,47 +245,27 @@ amqp_model_touch(struct amqp_server *s, const char *queue)
 void
 amqp_model_expire(struct amqp_server *s)
 {
-	struct amqp_qmeta *q, *next;
 	uint64_t soonest = UINT64_MAX;
-	char err[256];
 
-	for (q = s->qmeta; q != NULL; q = next) {
+	for (struct amqp_qmeta *q = s->qmeta; q != NULL; q = q->next) {
 		uint64_t due = q->last_used_ms + q->expires_ms;
-		uint32_t others = 0;
-		int found;
+		struct amqp_ctl_call *call;
 
-		next = q->next;
-		if (q->expires_ms == 0)
-			continue;
-		if (q->consumers != 0 || due > s->now_ms) {
-			/* with consumers: looked at again when the last one goes */
-			if (q->consumers == 0 && due < soonest)
+		if (q->expires_ms == 0 || q->checking || q->consumers != 0)
+			continue; /* with consumers: looked at again when the last one goes */
+		if (due > s->now_ms) {
+			if (due < soonest)
 				soonest = due;
 			continue;
 		}
-		found = amqp_model_queue_counts(s, q->name, NULL, &others, err, sizeof(err));
-		if (found > 0 && others != 0) {
-			q->last_used_ms = s->now_ms;
-			if (s->now_ms + q->expires_ms < soonest)
-				soonest = s->now_ms + q->expires_ms;
-			continue;
-		}
-		if (found < 0) {
-			/* tw-control unreachable: try again in a second */
+		call = amqp_ctl_call_new(expire_checked, true);
+		if (call == NULL || (snprintf(call->name, sizeof(call->name), "%s", q->name),
+				     amqp_model_ask_queue(s, q->name, call, NULL, 0)) != 0) {
 			if (s->now_ms + 1000 < soonest)
 				soonest = s->now_ms + 1000;
 			continue;
 		}
-		if (found > 0 && engine_queue_delete(s, q->name, NULL, err, sizeof(err)) != 0) {
-			fprintf(stderr, "tw-amqp: expired queue %s not deleted: %s\n", q->name, err);
-			if (s->now_ms + 1000 < soonest)
-				soonest = s->now_ms + 1000;
-			continue;
-		}
-		if (found > 0)
-			s->cnt.queues_expired++;
-		else
-			qmeta_drop(s, q->name); /* deleted by someone else meanwhile */
+		q->checking = true; /* its answer sets the next time */
 	}
 	s->next_expiry_ms = soonest;
 }
@@ -280,12 +293,11 @@ void
 amqp_model_conn_gone(struct amqp_server *s, uint64_t conn_id)
 {
 	struct amqp_qmeta *q = s->qmeta, *next;
-	char err[256];
 
 	for (; q != NULL; q = next) {
 		next = q->next;
-		if (q->owner == conn_id && engine_queue_delete(s, q->name, NULL, err, sizeof(err)) != 0)
-			fprintf(stderr, "tw-amqp: exclusive queue %s not deleted: %s\n", q->name, err);
+		if (q->owner == conn_id)
+			delete_bg(s, q->name, "exclusive");
 	}
 }
 
@@ -293,7 +305,6 @@ void
 amqp_model_consumer(struct amqp_server *s, const char *queue, int d)
 {
 	struct amqp_qmeta *q = qmeta_find(s, queue);
-	char err[256];
 
 	if (q == NULL)
 		return;
@@ -310,9 +321,8 @@ amqp_model_consumer(struct amqp_server *s, const char *queue, int d)
 		expiry_at(s, s->now_ms + q->expires_ms);
 	}
 	/* auto-delete: when its last consumer goes (not before it ever had one) */
-	if (q->consumers == 0 && q->auto_delete && q->had_consumer &&
-	    engine_queue_delete(s, queue, NULL, err, sizeof(err)) != 0)
-		fprintf(stderr, "tw-amqp: auto-delete queue %s not deleted: %s\n", queue, err);
+	if (q->consumers == 0 && q->auto_delete && q->had_consumer)
+		delete_bg(s, queue, "auto-delete");
 }
 
 /* x-* queue arguments onto the engine's QueueDeclare. @return NULL or what is wrong. */
@@ -363,24 +373,114 @@ queue_args(const uint8_t *t, uint32_t len, Taskwire__Control__QueueDeclare *q, c
 	return NULL;
 }
 
+/* queue.declare's counts: declare-ok (or 404 for a queue that is not there). */
+static void
+declare_counted(struct amqp_server *s, struct amqp_ctl_call *call, struct amqp_channel *ch,
+		const Taskwire__Control__Response *resp, const char *err)
+{
+	struct amqp_conn *c = answerable(ch);
+	uint64_t ready = 0;
+	uint32_t consumers = 0;
+	size_t f;
+
+	(void)s;
+	if (c == NULL)
+		return;
+	if (call->unanswered) {
+		refuse(ch, call, err);
+		return;
+	}
+	if (!amqp_model_counts_of(resp, &ready, &consumers)) {
+		amqp_channel_error(ch, c, AMQP_NOT_FOUND, AMQP_QUEUE_DECLARE,
+				   "no queue '%s' in vhost '/'", call->name);
+		return;
+	}
+	snprintf(ch->last_queue, sizeof(ch->last_queue), "%s", call->name);
+	if (call->bits & 16) /* no-wait */
+		return;
+	f = amqp_wr_method_begin(&c->out, ch->num, AMQP_QUEUE_DECLARE_OK);
+	amqp_wr_shortstr(&c->out, call->name);
+	amqp_wr_u32(&c->out, (uint32_t)(ready > UINT32_MAX ? UINT32_MAX : ready));
+	amqp_wr_u32(&c->out, consumers);
+	amqp_wr_frame_end(&c->out, f);
+}
+
+/* Declared again (passive too): its x-expires starts again; then the counts. */
+static void
+declare_count(struct amqp_server *s, struct amqp_channel *ch, struct amqp_ctl_call *call)
+{
+	struct amqp_ctl_call *next = amqp_ctl_call_new(declare_counted, true);
+	int ret;
+
+	amqp_model_touch(s, call->name);
+	if (next == NULL) {
+		amqp_conn_error(ch->conn, AMQP_RESOURCE_ERROR, AMQP_QUEUE_DECLARE, "out of memory");
+		return;
+	}
+	next->bits = call->bits;
+	snprintf(next->name, sizeof(next->name), "%s", call->name);
+	ret = amqp_model_ask_queue(s, call->name, next, ch, AMQP_QUEUE_DECLARE);
+	if (ret != 0)
+		amqp_conn_error(ch->conn, AMQP_INTERNAL_ERROR, AMQP_QUEUE_DECLARE,
+				"request to tw-control: %s", strerror(-ret));
+}
+
+/* The engine declared the queue (or refused): what AMQP ties to the connection is kept. */
+static void
+declared(struct amqp_server *s, struct amqp_ctl_call *call, struct amqp_channel *ch,
+	 const Taskwire__Control__Response *resp, const char *err)
+{
+	bool exclusive = call->bits & 4, auto_delete = call->bits & 8;
+	struct amqp_conn *owner = tw_idmap_get(&s->conn_by_id, call->conn_id);
+
+	if (resp != NULL && (exclusive || auto_delete || call->u32 != 0) &&
+	    qmeta_find(s, call->name) == NULL) {
+		struct amqp_qmeta *m;
+
+		if (exclusive && (owner == NULL || owner->dead)) {
+			/* its connection went while the engine declared it */
+			delete_bg(s, call->name, "exclusive");
+			return;
+		}
+		m = calloc(1, sizeof(*m));
+		if (m == NULL) {
+			if (answerable(ch) != NULL)
+				amqp_conn_error(ch->conn, AMQP_RESOURCE_ERROR, AMQP_QUEUE_DECLARE,
+						"out of memory");
+			return;
+		}
+		snprintf(m->name, sizeof(m->name), "%s", call->name);
+		m->owner = exclusive ? call->conn_id : 0;
+		m->auto_delete = auto_delete;
+		m->expires_ms = call->u32;
+		m->last_used_ms = s->now_ms;
+		m->next = s->qmeta;
+		s->qmeta = m;
+	}
+	if (answerable(ch) == NULL)
+		return;
+	if (resp == NULL) {
+		refuse(ch, call, err);
+		return;
+	}
+	declare_count(s, ch, call);
+}
+
 static void
 queue_declare(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd *r)
 {
 	struct amqp_server *s = c->srv;
 	Taskwire__Control__Request req = TASKWIRE__CONTROL__REQUEST__INIT;
 	Taskwire__Control__QueueDeclare q = TASKWIRE__CONTROL__QUEUE_DECLARE__INIT;
-	Taskwire__Control__Response *resp;
-	char name[256], dlx[256], dlk[256], overflow[256], err[512];
+	struct amqp_ctl_call *call;
+	char name[256], dlx[256], dlk[256], overflow[256];
 	const uint8_t *args;
 	uint32_t alen;
 	uint8_t bits;
-	bool passive, exclusive, auto_delete, nowait;
-	uint32_t expires = 0, consumers = 0;
+	bool passive;
+	uint32_t expires = 0;
 	struct amqp_qmeta *meta = NULL;
-	uint64_t ready = 0;
 	const char *bad;
-	size_t f;
-	int found;
 
 	amqp_rd_u16(r);
 	amqp_rd_shortstr(r, name);
@@ -391,9 +491,6 @@ queue_declare(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd *r)
 		return;
 	}
 	passive = bits & 1;
-	exclusive = bits & 4;
-	auto_delete = bits & 8;
-	nowait = bits & 16;
 	if (name[0] == '\0' && passive) {
 		snprintf(name, sizeof(name), "%s", ch->last_queue);
 	} else if (name[0] == '\0') {
@@ -417,74 +514,48 @@ queue_declare(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd *r)
 				   name);
 		return;
 	}
-	if (!passive) {
-		if (strncmp(name, "amq.", 4) == 0 && strncmp(name, "amq.gen-", 8) != 0) {
-			amqp_channel_error(ch, c, AMQP_ACCESS_REFUSED, AMQP_QUEUE_DECLARE,
-					   "queue name '%s' contains reserved prefix 'amq.*'", name);
-			return;
-		}
-		bad = queue_args(args, alen, &q, dlx, dlk, overflow, &expires);
-		if (bad != NULL) {
-			amqp_channel_error(ch, c, AMQP_PRECONDITION_FAILED, AMQP_QUEUE_DECLARE,
-					   "%s for queue '%s'", bad, name);
-			return;
-		}
-		/* the engine checks its own arguments; x-expires is kept here */
-		meta = qmeta_find(s, name);
-		if (meta != NULL && meta->expires_ms != expires) {
-			amqp_channel_error(ch, c, AMQP_PRECONDITION_FAILED, AMQP_QUEUE_DECLARE,
-					   "inequivalent arg 'x-expires' for queue '%s' in vhost '/': "
-					   "received %u but current is %u",
-					   name, expires, meta->expires_ms);
-			return;
-		}
-		q.name = name;
-		q.remote = true;
-		req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_DECLARE;
-		req.queue_declare = &q;
-		resp = call(s, &req, err, sizeof(err));
-		if (resp == NULL) {
-			refuse(c, ch, AMQP_QUEUE_DECLARE, err);
-			return;
-		}
-		taskwire__control__response__free_unpacked(resp, NULL);
-		if ((exclusive || auto_delete || expires != 0) && meta == NULL) {
-			struct amqp_qmeta *m = calloc(1, sizeof(*m));
-
-			if (m == NULL) {
-				amqp_conn_error(c, AMQP_RESOURCE_ERROR, AMQP_QUEUE_DECLARE,
-						"out of memory");
-				return;
-			}
-			snprintf(m->name, sizeof(m->name), "%s", name);
-			m->owner = exclusive ? c->id : 0;
-			m->auto_delete = auto_delete;
-			m->expires_ms = expires;
-			m->next = s->qmeta;
-			s->qmeta = m;
-		}
-	}
-	/* declared again (passive too): its x-expires starts again */
-	amqp_model_touch(s, name);
-	/* the counts declare-ok reports (and, passive, whether it exists) */
-	found = amqp_model_queue_counts(s, name, &ready, &consumers, err, sizeof(err));
-	if (found < 0) {
-		refuse(c, ch, AMQP_QUEUE_DECLARE, err);
+	call = amqp_ctl_call_new(declared, true);
+	if (call == NULL) {
+		amqp_conn_error(c, AMQP_RESOURCE_ERROR, AMQP_QUEUE_DECLARE, "out of memory");
 		return;
 	}
-	if (!found) {
-		amqp_channel_error(ch, c, AMQP_NOT_FOUND, AMQP_QUEUE_DECLARE,
-				   "no queue '%s' in vhost '/'", name);
+	snprintf(call->name, sizeof(call->name), "%s", name);
+	call->bits = bits;
+	if (passive) {
+		/* only the counts, which also say whether it exists */
+		declare_count(s, ch, call);
+		free(call);
 		return;
 	}
-	snprintf(ch->last_queue, sizeof(ch->last_queue), "%s", name);
-	if (nowait)
+	if (strncmp(name, "amq.", 4) == 0 && strncmp(name, "amq.gen-", 8) != 0) {
+		free(call);
+		amqp_channel_error(ch, c, AMQP_ACCESS_REFUSED, AMQP_QUEUE_DECLARE,
+				   "queue name '%s' contains reserved prefix 'amq.*'", name);
 		return;
-	f = amqp_wr_method_begin(&c->out, ch->num, AMQP_QUEUE_DECLARE_OK);
-	amqp_wr_shortstr(&c->out, name);
-	amqp_wr_u32(&c->out, (uint32_t)(ready > UINT32_MAX ? UINT32_MAX : ready));
-	amqp_wr_u32(&c->out, consumers);
-	amqp_wr_frame_end(&c->out, f);
+	}
+	bad = queue_args(args, alen, &q, dlx, dlk, overflow, &expires);
+	if (bad != NULL) {
+		free(call);
+		amqp_channel_error(ch, c, AMQP_PRECONDITION_FAILED, AMQP_QUEUE_DECLARE,
+				   "%s for queue '%s'", bad, name);
+		return;
+	}
+	/* the engine checks its own arguments; x-expires is kept here */
+	meta = qmeta_find(s, name);
+	if (meta != NULL && meta->expires_ms != expires) {
+		free(call);
+		amqp_channel_error(ch, c, AMQP_PRECONDITION_FAILED, AMQP_QUEUE_DECLARE,
+				   "inequivalent arg 'x-expires' for queue '%s' in vhost '/': "
+				   "received %u but current is %u",
+				   name, expires, meta->expires_ms);
+		return;
+	}
+	call->u32 = expires;
+	q.name = name;
+	q.remote = true;
+	req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_DECLARE;
+	req.queue_declare = &q;
+	ask(c, ch, AMQP_QUEUE_DECLARE, &req, call);
 }
 
 /* Binding arguments (headers exchanges) as the engine's string pairs. */
@@ -518,20 +589,55 @@ bind_args(const uint8_t *t, uint32_t len, Taskwire__Control__Argument *a,
 
 #define MAX_BIND_ARGS 16
 
+/* The reply of a method whose answer carries nothing: its -ok (unless no-wait). */
+static void
+simple_ok(struct amqp_channel *ch, const struct amqp_ctl_call *call, uint32_t ok)
+{
+	struct amqp_conn *c = ch->conn;
+	size_t f;
+
+	if (call->bits & 1) /* no-wait, as the method's parser recorded it */
+		return;
+	f = amqp_wr_method_begin(&c->out, ch->num, ok);
+	amqp_wr_frame_end(&c->out, f);
+}
+
+static void
+bound(struct amqp_server *s, struct amqp_ctl_call *call, struct amqp_channel *ch,
+      const Taskwire__Control__Response *resp, const char *err)
+{
+	uint32_t m = call->method;
+
+	(void)s;
+	if (answerable(ch) == NULL)
+		return;
+	/* unbinding what is not bound is not an error in AMQP */
+	if (resp == NULL && (call->unanswered || m == AMQP_QUEUE_BIND || m == AMQP_EXCHANGE_BIND ||
+			     code_of(err) != AMQP_NOT_FOUND)) {
+		refuse(ch, call, err);
+		return;
+	}
+	simple_ok(ch, call,
+		  m == AMQP_QUEUE_BIND     ? AMQP_QUEUE_BIND_OK
+		  : m == AMQP_QUEUE_UNBIND ? AMQP_QUEUE_UNBIND_OK
+		  : m == AMQP_EXCHANGE_BIND ? AMQP_EXCHANGE_BIND_OK
+					    : AMQP_EXCHANGE_UNBIND_OK);
+}
+
+#define MAX_BIND_ARGS 16
+
 static void
 bind_method(struct amqp_conn *c, struct amqp_channel *ch, uint32_t m, struct amqp_rd *r)
 {
 	Taskwire__Control__Request req = TASKWIRE__CONTROL__REQUEST__INIT;
 	Taskwire__Control__Bind b = TASKWIRE__CONTROL__BIND__INIT;
 	Taskwire__Control__Argument a[MAX_BIND_ARGS], *ap[MAX_BIND_ARGS];
-	Taskwire__Control__Response *resp;
 	static char abuf[MAX_BIND_ARGS][2][256];
-	char dest[256], src[256], key[256], err[512];
+	char dest[256], src[256], key[256];
 	const uint8_t *args;
 	uint32_t alen;
 	bool nowait = false, is_queue = (m >> 16) == 50, unbind;
-	uint32_t ok;
-	size_t f;
+	struct amqp_ctl_call *call;
 
 	unbind = m == AMQP_QUEUE_UNBIND || m == AMQP_EXCHANGE_UNBIND;
 	amqp_rd_u16(r);
@@ -569,24 +675,109 @@ bind_method(struct amqp_conn *c, struct amqp_channel *ch, uint32_t m, struct amq
 		req.unbind = &b;
 	else
 		req.bind = &b;
-	resp = call(c->srv, &req, err, sizeof(err));
-	if (resp == NULL) {
-		/* unbinding what is not bound is not an error in AMQP */
-		if (!unbind || code_of(err) != AMQP_NOT_FOUND) {
-			refuse(c, ch, m, err);
-			return;
-		}
-	} else {
-		taskwire__control__response__free_unpacked(resp, NULL);
-	}
-	if (nowait)
+	call = amqp_ctl_call_new(bound, true);
+	if (call != NULL)
+		call->bits = nowait;
+	ask(c, ch, m, &req, call);
+}
+
+static void
+purged(struct amqp_server *s, struct amqp_ctl_call *call, struct amqp_channel *ch,
+       const Taskwire__Control__Response *resp, const char *err)
+{
+	struct amqp_conn *c = answerable(ch);
+	size_t f;
+
+	(void)s;
+	if (c == NULL)
 		return;
-	ok = m == AMQP_QUEUE_BIND ? AMQP_QUEUE_BIND_OK
-	     : m == AMQP_QUEUE_UNBIND ? AMQP_QUEUE_UNBIND_OK
-	     : m == AMQP_EXCHANGE_BIND ? AMQP_EXCHANGE_BIND_OK
-				       : AMQP_EXCHANGE_UNBIND_OK;
-	f = amqp_wr_method_begin(&c->out, ch->num, ok);
+	if (resp == NULL) {
+		refuse(ch, call, err);
+		return;
+	}
+	if (call->bits & 1) /* no-wait */
+		return;
+	f = amqp_wr_method_begin(&c->out, ch->num, AMQP_QUEUE_PURGE_OK);
+	amqp_wr_u32(&c->out, (uint32_t)(resp->affected > UINT32_MAX ? UINT32_MAX : resp->affected));
 	amqp_wr_frame_end(&c->out, f);
+}
+
+static void
+queue_deleted(struct amqp_server *s, struct amqp_ctl_call *call, struct amqp_channel *ch,
+	      const Taskwire__Control__Response *resp, const char *err)
+{
+	struct amqp_conn *c;
+	uint64_t n = resp != NULL ? resp->affected : 0;
+	size_t f;
+
+	/* deleting a queue that does not exist succeeds (RabbitMQ 3.x) */
+	if (resp != NULL || (!call->unanswered && code_of(err) == AMQP_NOT_FOUND))
+		qmeta_drop(s, call->name);
+	c = answerable(ch);
+	if (c == NULL)
+		return;
+	if (resp == NULL && (call->unanswered || code_of(err) != AMQP_NOT_FOUND)) {
+		refuse(ch, call, err);
+		return;
+	}
+	if (call->bits & 4) /* no-wait */
+		return;
+	f = amqp_wr_method_begin(&c->out, ch->num, AMQP_QUEUE_DELETE_OK);
+	amqp_wr_u32(&c->out, (uint32_t)(n > UINT32_MAX ? UINT32_MAX : n));
+	amqp_wr_frame_end(&c->out, f);
+}
+
+static void
+delete_now(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_ctl_call *call)
+{
+	Taskwire__Control__Request req = TASKWIRE__CONTROL__REQUEST__INIT;
+	Taskwire__Control__QueueDelete d = TASKWIRE__CONTROL__QUEUE_DELETE__INIT;
+
+	call->done = queue_deleted;
+	call->idempotent = true; /* a second one finds nothing: delete-ok, as RabbitMQ */
+	d.name = call->name;
+	req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_DELETE;
+	req.queue_delete = &d;
+	ask(c, ch, AMQP_QUEUE_DELETE, &req, call);
+}
+
+/* queue.delete if-unused / if-empty: the engine's figures first. */
+static void
+delete_checked(struct amqp_server *s, struct amqp_ctl_call *call, struct amqp_channel *ch,
+	       const Taskwire__Control__Response *resp, const char *err)
+{
+	struct amqp_conn *c = answerable(ch);
+	uint64_t ready = 0;
+	uint32_t consumers = 0;
+	bool found;
+	struct amqp_ctl_call *next;
+
+	(void)s;
+	if (c == NULL)
+		return;
+	if (call->unanswered) {
+		refuse(ch, call, err);
+		return;
+	}
+	found = amqp_model_counts_of(resp, &ready, &consumers);
+	if (found && (call->bits & 1) && consumers != 0) {
+		amqp_channel_error(ch, c, AMQP_PRECONDITION_FAILED, AMQP_QUEUE_DELETE,
+				   "queue '%s' in use", call->name);
+		return;
+	}
+	if (found && (call->bits & 2) && ready != 0) {
+		amqp_channel_error(ch, c, AMQP_PRECONDITION_FAILED, AMQP_QUEUE_DELETE,
+				   "queue '%s' not empty", call->name);
+		return;
+	}
+	next = amqp_ctl_call_new(queue_deleted, true);
+	if (next == NULL) {
+		amqp_conn_error(c, AMQP_RESOURCE_ERROR, AMQP_QUEUE_DELETE, "out of memory");
+		return;
+	}
+	next->bits = call->bits;
+	snprintf(next->name, sizeof(next->name), "%s", call->name);
+	delete_now(c, ch, next);
 }
 
 static void
@@ -595,13 +786,10 @@ queue_purge_delete(struct amqp_conn *c, struct amqp_channel *ch, uint32_t m, str
 	struct amqp_server *s = c->srv;
 	Taskwire__Control__Request req = TASKWIRE__CONTROL__REQUEST__INIT;
 	Taskwire__Control__QueuePurge p = TASKWIRE__CONTROL__QUEUE_PURGE__INIT;
-	Taskwire__Control__Response *resp;
-	char name[256], err[512];
-	uint64_t n = 0, ready = 0;
-	uint32_t consumers = 0;
+	struct amqp_ctl_call *call;
+	char name[256];
 	uint8_t bits;
-	bool nowait;
-	size_t f;
+	int ret;
 
 	amqp_rd_u16(r);
 	amqp_rd_shortstr(r, name);
@@ -617,54 +805,28 @@ queue_purge_delete(struct amqp_conn *c, struct amqp_channel *ch, uint32_t m, str
 				   "cannot obtain exclusive access to locked queue '%s'", name);
 		return;
 	}
+	/* a purge sent twice would take what came between: not resent */
+	call = amqp_ctl_call_new(m == AMQP_QUEUE_PURGE ? purged : delete_checked,
+				 m != AMQP_QUEUE_PURGE);
+	if (call == NULL) {
+		amqp_conn_error(c, AMQP_RESOURCE_ERROR, m, "out of memory");
+		return;
+	}
+	call->bits = bits;
+	snprintf(call->name, sizeof(call->name), "%s", name);
 	if (m == AMQP_QUEUE_PURGE) {
-		nowait = bits & 1;
-		p.name = name;
+		p.name = call->name;
 		req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_PURGE;
 		req.queue_purge = &p;
-		resp = call(s, &req, err, sizeof(err));
-		if (resp == NULL) {
-			refuse(c, ch, m, err);
-			return;
-		}
-		n = resp->affected;
-		taskwire__control__response__free_unpacked(resp, NULL);
+		ask(c, ch, m, &req, call);
+	} else if (bits & 3) { /* if-unused, if-empty */
+		ret = amqp_model_ask_queue(s, call->name, call, ch, m);
+		if (ret != 0)
+			amqp_conn_error(c, AMQP_INTERNAL_ERROR, m, "request to tw-control: %s",
+					strerror(-ret));
 	} else {
-		bool if_unused = bits & 1, if_empty = bits & 2;
-		int found;
-
-		nowait = bits & 4;
-		if (if_unused || if_empty) {
-			found = amqp_model_queue_counts(s, name, &ready, &consumers, err,
-							sizeof(err));
-			if (found < 0) {
-				refuse(c, ch, m, err);
-				return;
-			}
-			if (found && if_unused && consumers != 0) {
-				amqp_channel_error(ch, c, AMQP_PRECONDITION_FAILED, m,
-						   "queue '%s' in use", name);
-				return;
-			}
-			if (found && if_empty && ready != 0) {
-				amqp_channel_error(ch, c, AMQP_PRECONDITION_FAILED, m,
-						   "queue '%s' not empty", name);
-				return;
-			}
-		}
-		/* deleting a queue that does not exist succeeds (RabbitMQ 3.x) */
-		if (engine_queue_delete(s, name, &n, err, sizeof(err)) != 0 &&
-		    code_of(err) != AMQP_NOT_FOUND) {
-			refuse(c, ch, m, err);
-			return;
-		}
+		delete_now(c, ch, call);
 	}
-	if (nowait)
-		return;
-	f = amqp_wr_method_begin(&c->out, ch->num,
-				 m == AMQP_QUEUE_PURGE ? AMQP_QUEUE_PURGE_OK : AMQP_QUEUE_DELETE_OK);
-	amqp_wr_u32(&c->out, (uint32_t)(n > UINT32_MAX ? UINT32_MAX : n));
-	amqp_wr_frame_end(&c->out, f);
 }
 
 static const char *
@@ -679,17 +841,45 @@ exchange_type_ok(const char *t)
 }
 
 static void
+exchange_declared(struct amqp_server *s, struct amqp_ctl_call *call, struct amqp_channel *ch,
+		  const Taskwire__Control__Response *resp, const char *err)
+{
+	(void)s;
+	if (answerable(ch) == NULL)
+		return;
+	if (resp == NULL) {
+		refuse(ch, call, err);
+		return;
+	}
+	if (call->stage == 1) {
+		/* passive: the engine's list of exchanges names it or not */
+		bool found = false;
+
+		for (size_t i = 0; i < resp->n_exchanges && !found; i++)
+			found = strcmp(resp->exchanges[i]->name, call->name) == 0;
+		if (!found) {
+			amqp_channel_error(ch, ch->conn, AMQP_NOT_FOUND, AMQP_EXCHANGE_DECLARE,
+					   "no exchange '%s' in vhost '/'", call->name);
+			return;
+		}
+	}
+	simple_ok(ch, call, AMQP_EXCHANGE_DECLARE_OK);
+}
+
+static void
 exchange_declare(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd *r)
 {
 	Taskwire__Control__Request req = TASKWIRE__CONTROL__REQUEST__INIT;
 	Taskwire__Control__ExchangeDeclare x = TASKWIRE__CONTROL__EXCHANGE_DECLARE__INIT;
-	Taskwire__Control__Response *resp;
-	char name[256], type[256], err[512];
+	Taskwire__Control__ListRequest l = TASKWIRE__CONTROL__LIST_REQUEST__INIT;
+	struct amqp_ctl_call *call;
+	char name[256], type[256];
 	const uint8_t *args;
 	uint32_t alen;
 	uint8_t bits;
 	bool passive, nowait;
-	size_t f;
+	struct amqp_value alt;
+	char altname[256];
 
 	amqp_rd_u16(r);
 	amqp_rd_shortstr(r, name);
@@ -703,22 +893,16 @@ exchange_declare(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd *r
 	}
 	passive = bits & 1;
 	nowait = bits & 16;
-	if (passive) {
-		int found = name[0] == '\0' ? 1 : exchange_exists(c->srv, name, err, sizeof(err));
+	if (passive && name[0] == '\0') {
+		/* the default exchange always exists */
+		if (!nowait) {
+			size_t f = amqp_wr_method_begin(&c->out, ch->num, AMQP_EXCHANGE_DECLARE_OK);
 
-		if (found < 0) {
-			refuse(c, ch, AMQP_EXCHANGE_DECLARE, err);
-			return;
+			amqp_wr_frame_end(&c->out, f);
 		}
-		if (!found) {
-			amqp_channel_error(ch, c, AMQP_NOT_FOUND, AMQP_EXCHANGE_DECLARE,
-					   "no exchange '%s' in vhost '/'", name);
-			return;
-		}
-	} else {
-		struct amqp_value alt;
-		char altname[256];
-
+		return;
+	}
+	if (!passive) {
 		if (name[0] == '\0' || strncmp(name, "amq.", 4) == 0) {
 			amqp_channel_error(ch, c, AMQP_ACCESS_REFUSED, AMQP_EXCHANGE_DECLARE,
 					   "exchange name '%s' contains reserved prefix 'amq.*'",
@@ -731,6 +915,19 @@ exchange_declare(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd *r
 					"unknown exchange type '%s'", type);
 			return;
 		}
+	}
+	call = amqp_ctl_call_new(exchange_declared, true);
+	if (call != NULL) {
+		call->bits = nowait;
+		call->stage = passive;
+		snprintf(call->name, sizeof(call->name), "%s", name);
+	}
+	if (passive) {
+		/* ask the list: a declare would create it */
+		l.what = TASKWIRE__CONTROL__LIST_REQUEST__WHAT__EXCHANGES;
+		req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_LIST;
+		req.list = &l;
+	} else {
 		x.name = name;
 		x.type = type;
 		x.internal = bits & 8;
@@ -742,17 +939,22 @@ exchange_declare(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd *r
 		}
 		req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_EXCHANGE_DECLARE;
 		req.exchange_declare = &x;
-		resp = call(c->srv, &req, err, sizeof(err));
-		if (resp == NULL) {
-			refuse(c, ch, AMQP_EXCHANGE_DECLARE, err);
-			return;
-		}
-		taskwire__control__response__free_unpacked(resp, NULL);
 	}
-	if (nowait)
+	ask(c, ch, AMQP_EXCHANGE_DECLARE, &req, call);
+}
+
+static void
+exchange_deleted(struct amqp_server *s, struct amqp_ctl_call *call, struct amqp_channel *ch,
+		 const Taskwire__Control__Response *resp, const char *err)
+{
+	(void)s;
+	if (answerable(ch) == NULL)
 		return;
-	f = amqp_wr_method_begin(&c->out, ch->num, AMQP_EXCHANGE_DECLARE_OK);
-	amqp_wr_frame_end(&c->out, f);
+	if (resp == NULL && (call->unanswered || code_of(err) != AMQP_NOT_FOUND)) {
+		refuse(ch, call, err);
+		return;
+	}
+	simple_ok(ch, call, AMQP_EXCHANGE_DELETE_OK);
 }
 
 static void
@@ -760,10 +962,9 @@ exchange_delete(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd *r)
 {
 	Taskwire__Control__Request req = TASKWIRE__CONTROL__REQUEST__INIT;
 	Taskwire__Control__ExchangeDelete d = TASKWIRE__CONTROL__EXCHANGE_DELETE__INIT;
-	Taskwire__Control__Response *resp;
-	char name[256], err[512];
+	struct amqp_ctl_call *call;
+	char name[256];
 	uint8_t bits;
-	size_t f;
 
 	amqp_rd_u16(r);
 	amqp_rd_shortstr(r, name);
@@ -780,17 +981,10 @@ exchange_delete(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd *r)
 	d.name = name;
 	req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_EXCHANGE_DELETE;
 	req.exchange_delete = &d;
-	resp = call(c->srv, &req, err, sizeof(err));
-	if (resp == NULL && code_of(err) != AMQP_NOT_FOUND) {
-		refuse(c, ch, AMQP_EXCHANGE_DELETE, err);
-		return;
-	}
-	if (resp != NULL)
-		taskwire__control__response__free_unpacked(resp, NULL);
-	if (bits & 2) /* no-wait */
-		return;
-	f = amqp_wr_method_begin(&c->out, ch->num, AMQP_EXCHANGE_DELETE_OK);
-	amqp_wr_frame_end(&c->out, f);
+	call = amqp_ctl_call_new(exchange_deleted, true);
+	if (call != NULL)
+		call->bits = (bits & 2) != 0; /* no-wait */
+	ask(c, ch, AMQP_EXCHANGE_DELETE, &req, call);
 }
 
 void
@@ -836,16 +1030,22 @@ amqp_model_setup(struct amqp_server *s)
 		Taskwire__Control__Request req = TASKWIRE__CONTROL__REQUEST__INIT;
 		Taskwire__Control__ExchangeDeclare x = TASKWIRE__CONTROL__EXCHANGE_DECLARE__INIT;
 		Taskwire__Control__Response *resp;
-		char err[512];
+		const char *stage = "";
+		int ret;
 
 		x.name = (char *)std[i][0];
 		x.type = (char *)std[i][1];
 		req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_EXCHANGE_DECLARE;
 		req.exchange_declare = &x;
-		resp = call(s, &req, err, sizeof(err));
-		if (resp == NULL)
-			fprintf(stderr, "tw-amqp: %s not declared: %s\n", std[i][0], err);
-		else
+		/* before the loop runs, nothing else waits: one synchronous call each */
+		ret = tw_ctl_call(s->control_socket, &req, &resp, SETUP_TIMEOUT_MS, &stage);
+		if (ret != 0)
+			fprintf(stderr, "tw-amqp: %s not declared: %s: %s\n", std[i][0], stage,
+				strerror(-ret));
+		else if (!resp->ok)
+			fprintf(stderr, "tw-amqp: %s not declared: %s\n", std[i][0],
+				resp->error != NULL ? resp->error : "refused");
+		if (resp != NULL)
 			taskwire__control__response__free_unpacked(resp, NULL);
 	}
 }

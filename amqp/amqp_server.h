@@ -34,10 +34,77 @@
 #define AMQP_OUT_LOW (1u << 20)
 
 /* What an epoll registration points to. */
-enum amqp_ev_kind { EV_LISTEN = 1, EV_CONN, EV_PUBLISHER, EV_CONSUMER };
+enum amqp_ev_kind { EV_LISTEN = 1, EV_CONN, EV_PUBLISHER, EV_CONSUMER, EV_CONTROL };
 
+/* Input a connection may hold for channels parked on tw-control's answer
+ * before tw-amqp stops reading it (its other channels wait in TCP). */
+#define AMQP_PARKED_HIGH (4u << 20)
+
+struct amqp_server;
 struct amqp_conn;
 struct amqp_channel;
+struct Taskwire__Control__Request;
+struct Taskwire__Control__Response;
+struct amqp_ctl_call;
+
+/**
+ * What to do with tw-control's answer to one request: resp on success
+ * (borrowed), else NULL with err (tw-control's refusal, a timeout, a lost
+ * connection). ch: the channel parked on it, still open (maybe closing),
+ * or NULL (gone, or none). The call's fields are the method's own state.
+ */
+typedef void (*amqp_ctl_done_fn)(struct amqp_server *s, struct amqp_ctl_call *call,
+				 struct amqp_channel *ch,
+				 const struct Taskwire__Control__Response *resp, const char *err);
+
+/* One request to tw-control and what its continuation needs. */
+struct amqp_ctl_call {
+	struct amqp_ctl_call *next;
+	uint8_t *req;                     /* framed: 4-byte length, packed Request */
+	size_t req_len;
+	bool idempotent;                  /* may be sent again on a new connection */
+	bool resent;                      /* it was, once */
+	bool unanswered;                  /* err is tw-control's silence, not its refusal */
+	uint64_t deadline_ms;
+	amqp_ctl_done_fn done;
+	/* the channel parked on it (conn_id 0: none) */
+	uint64_t conn_id;
+	uint16_t channel;
+	uint64_t epoch;
+	uint32_t method;
+	/* the method's state for its continuation */
+	int stage;
+	uint8_t bits;
+	uint32_t u32;
+	uint64_t u64;
+	char name[256];
+	char name2[256];
+};
+
+/* The persistent connection to tw-control (amqp_ctl.c). */
+struct amqp_ctl {
+	enum amqp_ev_kind kind;           /* EV_CONTROL: first, for epoll */
+	int fd;                           /* -1: not connected */
+	uint32_t events;
+	struct amqp_ctl_call *head, *tail; /* in order; answers come for head first */
+	struct amqp_ctl_call *wr;         /* the first not written whole (NULL: all written) */
+	size_t wr_off;
+	uint32_t n_calls;
+	int depth;                        /* inside a continuation: no writing */
+	uint8_t *in;
+	size_t in_len, in_cap;
+	uint64_t retry_ms;                /* next connection attempt */
+	uint64_t last_use_ms;
+	char last_err[160];               /* why the last connection attempt failed */
+};
+
+/* A channel frame that came while its channel waited for tw-control. */
+struct amqp_parked {
+	struct amqp_parked *next;
+	uint8_t type;
+	uint32_t len;
+	uint8_t data[];
+};
 
 /* A basic.consume (or a basic.get's short-lived subscription). */
 struct amqp_consumer {
@@ -105,6 +172,11 @@ struct amqp_channel {
 	struct amqp_unacked *unacked;     /* ordered by tag */
 	uint32_t n_unacked, cap_unacked;
 	uint32_t next_ctag;
+	/* parked: a method of this channel waits for tw-control's answer
+	 * (AMQP orders a channel's methods); what comes meanwhile waits here */
+	uint32_t waiting;                 /* answers still awaited */
+	bool replaying;
+	struct amqp_parked *parked, *parked_tail;
 };
 
 enum amqp_conn_state {
@@ -145,6 +217,7 @@ struct amqp_conn {
 	uint32_t events;                  /* what epoll watches now */
 	struct amqp_channel **ch;         /* [channel_max + 1], NULL: not open */
 	uint16_t ch_hi;                   /* the highest channel number opened so far */
+	size_t parked_bytes;              /* of its channels' parked frames */
 };
 
 /* A publish waiting for the engine's confirm. */
@@ -170,6 +243,7 @@ struct amqp_qmeta {
 	bool had_consumer;
 	uint32_t consumers;               /* tw-amqp's consumers on it */
 	uint32_t expires_ms;              /* x-expires: deleted after this long unused, 0: never */
+	bool checking;                    /* x-expires: its consumers asked of the engine */
 	uint64_t last_used_ms;            /* declared, consumed from, got from */
 };
 
@@ -200,7 +274,12 @@ struct amqp_user {
 	X(queues_expired, "queues deleted after x-expires unused") \
 	X(blocked, "times publishers were told connection.blocked") \
 	X(qos_changes, "consumer credit windows changed while consuming") \
-	X(held, "deliveries held for room under basic.qos limits")
+	X(held, "deliveries held for room under basic.qos limits") \
+	X(ctl_requests, "requests to tw-control") \
+	X(ctl_timeouts, "requests tw-control did not answer in time") \
+	X(ctl_connects, "connections made to tw-control") \
+	X(ctl_resent, "requests sent again after a lost tw-control connection") \
+	X(parked_frames, "channel frames that waited for tw-control's answer")
 
 struct amqp_counters {
 #define X(n, d) uint64_t n;
@@ -215,6 +294,8 @@ struct amqp_server {
 	enum amqp_ev_kind pub_kind;       /* EV_PUBLISHER, registered for the client's fd */
 	const char *engine;               /* "IP:PORT" of the engine's UDP wire */
 	const char *control_socket;
+	struct amqp_ctl ctl;
+	uint32_t ctl_timeout_ms;          /* --control-timeout-ms */
 	struct tw_client *pub;
 	struct amqp_user *users;
 	size_t n_users;
@@ -234,6 +315,7 @@ struct amqp_server {
 	uint64_t next_expiry_ms;          /* the earliest x-expires to check, UINT64_MAX: none */
 	/* connection.blocked: why publishers are told to stop ("" not blocked) */
 	char blocked_reason[128];
+	bool room_asked;                  /* the engine's status asked, not answered yet */
 	uint32_t pending_high;            /* unconfirmed publishes that block (tw-amqp's own) */
 	bool publish_dirty;               /* tasks appended, not flushed yet */
 	struct amqp_conn *marked;         /* output queued by other events, to flush */
@@ -260,6 +342,31 @@ void amqp_channel_error(struct amqp_channel *ch, struct amqp_conn *c, uint16_t c
 void amqp_conn_update_interest(struct amqp_conn *c);
 /** Free p at the end of this loop pass (epoll may still hold it in this batch). */
 void amqp_bury(struct amqp_server *s, void *p);
+/** The open channel num of connection conn_id, opened as epoch, or NULL. */
+struct amqp_channel *amqp_channel_find(struct amqp_server *s, uint64_t conn_id, uint16_t num,
+				       uint64_t epoch);
+/** The channel waits for one more answer: its frames are parked until then. */
+void amqp_channel_wait(struct amqp_channel *ch);
+/** One answer came: with none left, the parked frames run, in order. */
+void amqp_channel_resume(struct amqp_channel *ch);
+
+/* amqp_ctl.c: requests to tw-control over one persistent connection */
+void amqp_ctl_init(struct amqp_server *s);
+/** A new call (zeroed state) with its continuation. @return NULL without memory. */
+struct amqp_ctl_call *amqp_ctl_call_new(amqp_ctl_done_fn done, bool idempotent);
+/**
+ * Queue req (packed now); its answer goes to call->done. With ch, the
+ * channel is parked on it (method: the AMQP method, for errors).
+ * Takes call (freed on failure too). @return 0 or -errno.
+ */
+int amqp_ctl_submit(struct amqp_server *s, const struct Taskwire__Control__Request *req,
+		    struct amqp_ctl_call *call, struct amqp_channel *ch, uint32_t method);
+void amqp_ctl_on_event(struct amqp_server *s, uint32_t events);
+/** Deadlines, reconnection, idle close: every loop pass. */
+void amqp_ctl_timers(struct amqp_server *s);
+/** When amqp_ctl_timers next has something to do (UINT64_MAX: nothing). */
+uint64_t amqp_ctl_next_ms(const struct amqp_server *s);
+void amqp_ctl_close(struct amqp_server *s);
 
 /* amqp_model.c: exchange and queue classes through tw-control */
 void amqp_model_method(struct amqp_conn *c, struct amqp_channel *ch, uint32_t method,
@@ -278,13 +385,15 @@ void amqp_model_touch(struct amqp_server *s, const char *queue);
 /** Delete the queues unused past their x-expires (when s->next_expiry_ms passed). */
 void amqp_model_expire(struct amqp_server *s);
 /**
- * The engine's figures of one queue: messages ready and remote consumers.
- * @return 1 found, 0 not, -1 tw-control unreachable (err set).
+ * Ask the engine's figures of one queue (QueueRef); call->done reads them
+ * with amqp_model_counts_of (a refusal: no such queue). Takes call.
+ * @return 0 or -errno.
  */
-int amqp_model_queue_counts(struct amqp_server *s, const char *queue, uint64_t *ready,
-			    uint32_t *consumers, char *err, size_t errlen);
-/** The engine's task descriptors free and in all (status). @return 0 or -1. */
-int amqp_model_engine_room(struct amqp_server *s, uint64_t *avail, uint64_t *total);
+int amqp_model_ask_queue(struct amqp_server *s, const char *name, struct amqp_ctl_call *call,
+			 struct amqp_channel *ch, uint32_t m);
+/** Messages ready and remote consumers from a QueueRef answer. @return false: none. */
+bool amqp_model_counts_of(const struct Taskwire__Control__Response *resp, uint64_t *ready,
+			  uint32_t *consumers);
 
 /* amqp_publish.c: basic.publish to the engine, confirms back */
 void amqp_publish_method(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd *r);

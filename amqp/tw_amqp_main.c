@@ -6,9 +6,15 @@
  *   tw-amqp --engine IP:PORT [--socket PATH] [--listen ADDR:PORT]
  *           [--users FILE] [--heartbeat S] [--max-connections N]
  *           [--confirm-timeout-ms MS] [--pending-high N] [--netns NAME]
+ *           [--control-timeout-ms MS]
  *
  * --pending-high: unconfirmed publishes tw-amqp holds before it tells
  * publishers connection.blocked (the engine's own shortage blocks too).
+ *
+ * --control-timeout-ms: how long a request to tw-control may go unanswered
+ * (tw-control slow, stopped or restarting) before the AMQP method waiting
+ * for it fails with 541 INTERNAL_ERROR (default 5000). Requests never
+ * block the loop: other channels and connections go on meanwhile.
  *
  * --netns: listen where tw-amqp was started (e.g. the host, for AMQP
  * clients there) and reach the engine inside network namespace NAME (the
@@ -61,7 +67,8 @@ usage(FILE *f)
 {
 	fprintf(f, "usage: tw-amqp --engine IP:PORT [--socket PATH] [--listen ADDR:PORT]\n"
 		   "               [--users FILE] [--heartbeat S] [--max-connections N]\n"
-		   "               [--confirm-timeout-ms MS] [--pending-high N] [--netns NAME]\n");
+		   "               [--confirm-timeout-ms MS] [--pending-high N] [--netns NAME]\n"
+		   "               [--control-timeout-ms MS]\n");
 }
 
 static int
@@ -221,6 +228,7 @@ main(int argc, char **argv)
 		{ "confirm-timeout-ms", required_argument, NULL, 'c' },
 		{ "netns", required_argument, NULL, 'n' },
 		{ "pending-high", required_argument, NULL, 'P' },
+		{ "control-timeout-ms", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -241,6 +249,7 @@ main(int argc, char **argv)
 	s.max_connections = 65536;
 	s.confirm_timeout_ms = 10000;
 	s.pending_high = 65536;
+	s.ctl_timeout_ms = 5000;
 	s.next_expiry_ms = UINT64_MAX;
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -263,6 +272,11 @@ main(int argc, char **argv)
 			if (parse_uint(optarg, 100, 3600000, &v) != 0)
 				goto bad;
 			s.confirm_timeout_ms = (uint32_t)v;
+			break;
+		case 'C':
+			if (parse_uint(optarg, 100, 600000, &v) != 0)
+				goto bad;
+			s.ctl_timeout_ms = (uint32_t)v;
 			break;
 		case 'P':
 			if (parse_uint(optarg, 2, 16777216, &v) != 0)
@@ -305,6 +319,7 @@ main(int argc, char **argv)
 	}
 	amqp_model_setup(&s);
 	s.epfd = epoll_create1(EPOLL_CLOEXEC);
+	amqp_ctl_init(&s);
 	e.events = EPOLLIN;
 	e.data.ptr = &s.listen_kind;
 	if (s.epfd < 0 || epoll_ctl(s.epfd, EPOLL_CTL_ADD, s.lfd, &e) != 0)
@@ -327,6 +342,15 @@ main(int argc, char **argv)
 			wait_ms = s.next_expiry_ms <= s.now_ms ? 0
 				  : s.next_expiry_ms - s.now_ms < TIMER_MS ? s.next_expiry_ms - s.now_ms
 									   : TIMER_MS;
+		/* tw-control's next deadline or connection attempt */
+		if (amqp_ctl_next_ms(&s) != UINT64_MAX) {
+			uint64_t at = amqp_ctl_next_ms(&s);
+
+			if (at <= s.now_ms)
+				wait_ms = 0;
+			else if (at - s.now_ms < wait_ms)
+				wait_ms = at - s.now_ms;
+		}
 		/* publishes waiting for their confirm: often enough to resend in time */
 		if (s.pending.n != 0 && wait_ms > RETRANSMIT_CHECK_MS)
 			wait_ms = RETRANSMIT_CHECK_MS;
@@ -349,12 +373,16 @@ main(int argc, char **argv)
 			case EV_CONSUMER:
 				amqp_consumer_on_event((struct amqp_consumer *)kind);
 				break;
+			case EV_CONTROL:
+				amqp_ctl_on_event(&s, evs[i].events);
+				break;
 			}
 		}
 		/* one datagram for the messages of this pass, then the replies they caused */
 		amqp_publish_flush(&s);
 		if (s.pending.n != 0)
 			amqp_publish_poll(&s); /* confirms, and resends of what has none yet */
+		amqp_ctl_timers(&s);
 		amqp_conn_flush_marked(&s);
 		if (s.now_ms >= s.next_expiry_ms)
 			amqp_model_expire(&s);
@@ -381,6 +409,7 @@ main(int argc, char **argv)
 			break;
 	}
 	empty_grave(&s);
+	amqp_ctl_close(&s);
 	amqp_publish_flush(&s);
 	tw_client_close(s.pub);
 	fprintf(stderr, "tw-amqp: stopped; counters:\n");
