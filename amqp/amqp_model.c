@@ -383,7 +383,6 @@ declare_counted(struct amqp_server *s, struct amqp_ctl_call *call, struct amqp_c
 	uint32_t consumers = 0;
 	size_t f;
 
-	(void)s;
 	if (c == NULL)
 		return;
 	if (call->unanswered) {
@@ -395,6 +394,9 @@ declare_counted(struct amqp_server *s, struct amqp_ctl_call *call, struct amqp_c
 				   "no queue '%s' in vhost '/'", call->name);
 		return;
 	}
+	/* declared again (passive too): its x-expires starts again from the
+	 * declare-ok the client sees */
+	amqp_model_touch(s, call->name);
 	snprintf(ch->last_queue, sizeof(ch->last_queue), "%s", call->name);
 	if (call->bits & 16) /* no-wait */
 		return;
@@ -405,14 +407,13 @@ declare_counted(struct amqp_server *s, struct amqp_ctl_call *call, struct amqp_c
 	amqp_wr_frame_end(&c->out, f);
 }
 
-/* Declared again (passive too): its x-expires starts again; then the counts. */
+/* The counts declare-ok reports (and, passive, whether the queue exists). */
 static void
 declare_count(struct amqp_server *s, struct amqp_channel *ch, struct amqp_ctl_call *call)
 {
 	struct amqp_ctl_call *next = amqp_ctl_call_new(declare_counted, true);
 	int ret;
 
-	amqp_model_touch(s, call->name);
 	if (next == NULL) {
 		amqp_conn_error(ch->conn, AMQP_RESOURCE_ERROR, AMQP_QUEUE_DECLARE, "out of memory");
 		return;
