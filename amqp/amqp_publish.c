@@ -18,8 +18,13 @@
  * not lose the message, confirms or not. A confirm that still has not come
  * after confirm_timeout_ms becomes basic.nack: the AMQP publisher retries.
  *
- * Size: a message must fit one engine datagram today. A larger one is
- * refused with CONTENT_TOO_LARGE (311) naming the limit.
+ * Size: a message larger than one engine datagram goes to the engine in
+ * fragments (libtaskwire sends them, the engine reassembles; deliveries
+ * come back the same way). Bodies of up to BODY_MAX are taken, what the
+ * engine's default --max-frame holds with room for properties and names;
+ * a larger one is refused with CONTENT_TOO_LARGE (311) naming the limit,
+ * before its body is buffered. An engine configured for less NACKs it
+ * too-large: basic.nack.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -29,8 +34,8 @@
 #include "amqp_server.h"
 
 #define TASK_NAME_MAX 127
-/* Far above one datagram: refused before its body is buffered at all. */
-#define BODY_HARD_MAX (1u << 20)
+/* The largest body taken: 1 MiB, as the engine takes 1 MiB of args by default. */
+#define BODY_MAX (1u << 20)
 
 void
 amqp_incoming_clear(struct amqp_incoming *in)
@@ -133,8 +138,8 @@ publish(struct amqp_conn *c, struct amqp_channel *ch)
 	if (ret == -EMSGSIZE) {
 		s->cnt.publish_refused++;
 		amqp_channel_error(ch, c, AMQP_CONTENT_TOO_LARGE, AMQP_BASIC_PUBLISH,
-				   "message of %u property and %llu body bytes does not fit one "
-				   "engine datagram (about 1,300 bytes in all, names included)",
+				   "message of %u property and %llu body bytes is over the largest "
+				   "frame the engine's wire takes",
 				   in->props_len, (unsigned long long)in->body_len);
 		return;
 	}
@@ -206,12 +211,11 @@ amqp_publish_header(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd
 				   "invalid expiration (a number of milliseconds, as a string)");
 		return;
 	}
-	if (in->body_size > BODY_HARD_MAX) {
+	if (in->body_size > BODY_MAX) {
 		c->srv->cnt.publish_refused++;
 		amqp_channel_error(ch, c, AMQP_CONTENT_TOO_LARGE, AMQP_BASIC_PUBLISH,
-				   "message body of %llu bytes does not fit one engine datagram "
-				   "(about 1,300 bytes)",
-				   (unsigned long long)in->body_size);
+				   "message body of %llu bytes is over tw-amqp's limit of %u bytes",
+				   (unsigned long long)in->body_size, BODY_MAX);
 		return;
 	}
 	in->props = malloc(in->props_len);

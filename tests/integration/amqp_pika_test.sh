@@ -4,7 +4,9 @@
 # delete, 1,000 messages published with confirms and consumed with acks
 # (properties and headers byte for byte), a reject with requeue seen again
 # with redelivered=true, nack without requeue, basic.get, qos, cancel,
-# mandatory returns, a missing exchange (404) and tx.select (540); then
+# mandatory returns, a missing exchange (404), 200 kB and 1 MiB bodies
+# (fragments to the engine and back, byte for byte) and a body over 1 MiB
+# (311), tx.select (540); then
 # (amqp/pika_flow.py) the counts of get-ok and declare-ok, basic.qos
 # changed while consuming and global qos, x-expires, per-message
 # expiration and x-message-ttl, with their bad values refused.

@@ -188,6 +188,49 @@ def main():
     except ChannelClosedByBroker as e:
         check(e.reply_code == 404, "deleted queue gone")
 
+    # messages larger than one engine datagram (a few kB to 1 MiB): to the
+    # engine and back to the consumer in fragments, byte for byte
+    ch = conn.channel()
+    ch.confirm_delivery()
+    ch.queue_declare("it.big")
+    sizes = (200 * 1000, 1 << 20)
+    sent = {}
+    t0 = time.monotonic()
+    for n in sizes:
+        body = os.urandom(n)
+        sent[n] = body
+        ch.basic_publish("", "it.big", body, pika.BasicProperties(
+            headers={"task": "tasks.big", "n": n}, content_type="application/octet-stream",
+            message_id="big%d" % n))
+    print("published %s bytes with confirms in %.2f s"
+          % (" and ".join(map(str, sizes)), time.monotonic() - t0))
+    big = []
+
+    def on_big(c, method, props, body):
+        big.append((method, props, body))
+        c.basic_ack(method.delivery_tag)
+
+    tag = ch.basic_consume("it.big", on_big)
+    deadline = time.monotonic() + 30
+    while len(big) < len(sizes) and time.monotonic() < deadline:
+        conn.process_data_events(time_limit=0.5)
+    ch.basic_cancel(tag)
+    check(len(big) == len(sizes), "large messages consumed: %d of %d" % (len(big), len(sizes)))
+    for m, p, b in big:
+        n = p.headers.get("n")
+        check(n in sent and b == sent[n] and p.message_id == "big%d" % n
+              and p.content_type == "application/octet-stream",
+              "%d-byte body and properties back byte for byte" % len(b))
+    # over the limit: refused before the engine, with the limit named
+    try:
+        ch.basic_publish("", "it.big", b"x" * ((1 << 20) + 1))
+        check(False, "a body over 1 MiB refused")
+    except ChannelClosedByBroker as e:
+        check(e.reply_code == 311 and "1048576" in e.reply_text,
+              "a body over 1 MiB: CONTENT_TOO_LARGE (%s)" % e.reply_text)
+    ch = conn.channel()
+    check(ch.queue_delete("it.big").method.message_count == 0, "nothing left behind")
+
     # transactions: refused cleanly
     ch = conn.channel()
     try:
