@@ -670,6 +670,7 @@ deliver_one(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_cons
 {
 	static const char too_large[] =
 		"too large for a delivery to a remote consumer (over the engine's --max-frame)";
+	static const char group_gone[] = "the results of its group are gone";
 	struct tw_consumer *c = &cs->c[ci];
 	const struct tw_route_queue *q = &rt->queues[rt->slot_queue[t->queue_slot]];
 	struct tw_wire_deliver d = {
@@ -694,6 +695,21 @@ deliver_one(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_cons
 			tw_task_release(t, ctx->task_pool);
 		}
 		return;
+	}
+	/* a chord callback whose group's results did not fit its frame: its args
+	 * are the group's slot (results and its own args), as a local run binds
+	 * them; the message's own args alone would lose the results */
+	if (unlikely(t->args_group != 0)) {
+		if (!tw_workflow_bind_args(t)) {
+			tw_cnt_qadd(&ctx->stats->q_completed[slot], 1);
+			tw_exec_report(ctx, t, TW_ST_FAILURE, NULL, 0, group_gone,
+				       sizeof(group_gone) - 1);
+			tw_journal_done(ctx, t);
+			tw_task_release(t, ctx->task_pool);
+			return;
+		}
+		d.args = t->args;
+		d.args_len = t->args_len;
 	}
 	d.tag = (uint64_t)UINT32_MAX << 32; /* sized with the longest tag */
 	size = tw_wire_deliver_size(&d);

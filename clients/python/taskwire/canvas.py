@@ -262,7 +262,9 @@ def leaf_ids(handle):
 def split_group(node):
     """A group node (or chord) too large for one frame: the node without
     its members, then each member as its own Task with group_id and
-    group_index (the proto's second form)."""
+    group_index (the proto's second form). Each member carries the
+    lineage the engine gives inline members (the group's root, or the group
+    itself, and the group's parent), so a follower of the root sees them."""
     members = list(node.members)
     head = wire.Task()
     head.CopyFrom(node)
@@ -271,5 +273,8 @@ def split_group(node):
     for i, m in enumerate(members):
         m.group_id = node.id
         m.group_index = i
+        if not m.root_id:
+            m.root_id = node.root_id or node.id
+            m.parent_id = node.parent_id
         out.append(m)
     return head, out

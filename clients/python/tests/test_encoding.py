@@ -137,6 +137,17 @@ def test_split_group_sets_group_id_and_index():
     assert [(m.group_id, m.group_index) for m in members] == [(t.id, i) for i in range(40)]
     back = [wire.Task.FromString(m.SerializeToString()) for m in members]
     assert back[5].group_index == 5 and back[5].notify
+    # the lineage the engine gives inline members: the group is their root
+    assert all((m.root_id, m.parent_id) == (t.id, 0) for m in members)
+
+
+def test_split_group_members_keep_the_running_tasks_tree():
+    """Published by a running task (root R, parent P): split members carry
+    R and P as inline ones would, so a follower of R sees them."""
+    t, _ = encode(cv.group(*[sig("echo", "x" * 40) for _ in range(40)]))
+    t.root_id, t.parent_id = 0x77, 0x55
+    _, members = cv.split_group(t)
+    assert {(m.root_id, m.parent_id) for m in members} == {(0x77, 0x55)}
 
 
 def test_json_serializer():

@@ -21,7 +21,7 @@ import os
 import time
 
 from django.conf import settings
-from taskwire import chain, chord, shared_task
+from taskwire import chain, chord, group, shared_task
 
 
 def _text(seed, size):
@@ -56,10 +56,16 @@ def generate_scenes(film):
     return {"title": film["title"], "scenes": scenes}
 
 
+# The engine keeps each member's result in a cell of the group until the
+# join takes them all: 256 bytes unless the group asks for more (at most
+# 4096). A shot is STUDIO_SHOT_BYTES of text in a small JSON object.
+SHOT_CELL_BYTES = min(4096, settings.STUDIO_SHOT_BYTES + 512)
+
+
 @shared_task(name="films.shoot_all")
 def shoot_all(cut):
     shots = [generate_shots.s(cut["title"], scene).set(queue="gpu") for scene in cut["scenes"]]
-    joined = chord(shots)(collect.s(cut["title"]))
+    joined = chord(group(shots, result_cell=SHOT_CELL_BYTES))(collect.s(cut["title"]))
     return {"title": cut["title"], "scenes": len(shots), "collect": joined.id}
 
 
