@@ -282,7 +282,12 @@ run: deps all
 # harnesses carry ASan and UBSan in every build, so a sanitized run
 # (SANITIZE=...) would only build and run the same binaries again: it
 # leaves them to the plain run.
-test: deps all $(if $(SANITIZE),,fuzz-build)
+# It builds with one job per CPU unless make was given -j (CI runs a bare
+# `make test`; a one-job build took minutes of its budget), after deps:
+# the compiles need what deps installs.
+TEST_JOBS = $(if $(filter -j%,$(MAKEFLAGS)),,-j$(shell nproc))
+test: deps
+	@$(MAKE) --no-print-directory $(TEST_JOBS) all $(if $(SANITIZE),,fuzz-build)
 	@TW_SANITIZED=$(SANITIZE) bash tests/run-all.sh
 
 unit-test: all

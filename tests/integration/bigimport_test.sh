@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# runs alone: it bounds status round trips during the import (run.sh)
 # A definitions import at the binding limit, through the real binaries:
 #  1. 262,144 bindings (one direct exchange, four queues) imported by
 #     `twctl definitions import` in seconds: the items go into the model,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# runs alone: it bounds twctl's round trips under attack against a baseline (run.sh)
 # The control socket under hostile clients, through the real binaries:
 #  1. while clients hold connections open with half a request, a length
 #     prefix and no body, half a length, a stream of requests whose replies

@@ -22,6 +22,8 @@
  *
  * Limits made small enough to reach in a test:
  * engine options: --retry-max 5 --retry-min-ms 50 --solo-max-us 1000 --group-expires-s 3 --group-publisher-mb 4 --cookie-lifetime-s 600
+ * runs alone: it waits half a second for answers that a second engine on the
+ * same CPUs could delay (run.sh)
  */
 #include <arpa/inet.h>
 #include <errno.h>

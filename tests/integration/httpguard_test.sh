@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# runs alone: it bounds /metrics' median time under slow clients (run.sh)
 # tw-control's HTTP side under hostile and unprivileged clients, through
 # the real binaries:
 #  1. task data and revoke need the token (SOCKET.token, mode 0600, which

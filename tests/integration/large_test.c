@@ -13,6 +13,8 @@
  * than a fragment.
  *
  * engine options: --reasm-timeout-ms 300
+ * runs alone: pieces of a 1 MiB frame must meet within 300 ms, which a second
+ * engine on the same CPUs could stretch (run.sh)
  */
 #include <errno.h>
 #include <poll.h>

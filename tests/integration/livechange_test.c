@@ -1,5 +1,7 @@
 /*
  * Live routing changes under sustained load (the RCU path end to end).
+ * runs alone: it bounds the lcores' longest pass, which a second engine on the
+ * same CPUs would stretch (run.sh)
  *
  * A child process publishes noop tasks to exchange "live" with key "k",
  * keeping a window of tasks outstanding, until the changes are done (at

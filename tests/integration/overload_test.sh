@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# runs alone: it compares the rate before and after the overload (run.sh)
 # Overload through the real binaries (run by run.sh in an engine's
 # environment): a load far above what the engine can run, for 30 s
 # (TW_OVERLOAD_S), then recovery.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# runs alone: it keeps a CPU busy for a second, which would disturb another test (run.sh)
 # tw-pause-probe, the machine's-pauses baseline printed by make perf and
 # make perf-livechange: its report (text and JSON) and its refusals.
 # Figures are not asserted (they are the machine's), only their shape and

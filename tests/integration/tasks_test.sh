@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# runs alone: it bounds times (a countdown, a task behind a sleeping one,
+# a schedule's runs in 1.1 s) that a second engine beside it would stretch (run.sh)
 # Celery-style task features through the real binaries (run by run.sh in
 # an engine's environment: TW_DIR, TW_SOCKET, TW_ENGINE, TW_NETNS, TW_*_PID):
 #  1. countdown and eta: held by tw-control's scheduler, run when due;

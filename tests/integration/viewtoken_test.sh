@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# runs alone: the page must connect within the task's 2 s countdown, which a
+# second engine beside it stretched under load (run.sh)
 # A web page following one task on tw-control's WebSocket and event stream
 # with a view token the application signed for it (taskwire.progress),
 # through the real binaries: from another Origin, with no HTTP token;

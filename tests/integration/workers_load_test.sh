@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# runs alone: heartbeats of 200 ms and fair shares of 600 tasks, which a second
+# engine beside it skewed under load (run.sh)
 # Remote consumers under load, through the real binaries (tw-worker
 # processes, tw-publish-bench, twctl), each on a queue declared
 # `--consumers remote`, so no task of this test can run on the engine's

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# runs alone: five lcores on the two CPUs and waits of half a second, which a
+# second engine beside it stretched under load (run.sh)
 # Remote consumers on a pipeline engine with two io lcores: the whole of
 # workers_test (tw-worker, kill -9, leases, credit, bad input, 1,000
 # consumers) against an engine whose port has four RX queues shared by two
