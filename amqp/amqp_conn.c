@@ -656,11 +656,11 @@ channel_method(struct amqp_conn *c, uint16_t num, uint32_t m, struct amqp_rd *r)
 	switch (m >> 16) {
 	case 40:
 	case 50:
-		if (amqp_publish_barrier(c, ch))
+		if (amqp_publish_barrier(c, ch, r))
 			amqp_model_method(c, ch, m, r);
 		return;
 	case 60:
-		if (m != AMQP_BASIC_GET || amqp_publish_barrier(c, ch))
+		if (m != AMQP_BASIC_GET || amqp_publish_barrier(c, ch, r))
 			amqp_consume_method(c, ch, m, r);
 		return;
 	default:
@@ -698,6 +698,24 @@ parks(struct amqp_conn *c, uint16_t num, uint8_t type, const uint8_t *p, uint32_
 	ch->parked_tail = f;
 	c->parked_bytes += len;
 	c->srv->cnt.parked_frames++;
+	return true;
+}
+
+bool
+amqp_channel_park_first(struct amqp_channel *ch, uint8_t type, const uint8_t *p, uint32_t len)
+{
+	struct amqp_parked *f = malloc(sizeof(*f) + len);
+
+	if (f == NULL)
+		return false;
+	f->type = type;
+	f->len = len;
+	memcpy(f->data, p, len);
+	f->next = ch->parked;
+	ch->parked = f;
+	if (ch->parked_tail == NULL)
+		ch->parked_tail = f;
+	ch->conn->parked_bytes += len;
 	return true;
 }
 

@@ -96,6 +96,7 @@ amqp_publish_method(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd
 }
 
 static void pending_free(struct amqp_pending *p);
+static void unbar_later(struct amqp_server *s, struct amqp_conn *c, struct amqp_channel *ch);
 
 /* The whole message is here: publish it. */
 static void
@@ -292,6 +293,8 @@ settle(struct amqp_server *s, struct amqp_pending *p, bool ack, int reason, cons
 		return;
 	}
 	ch->unconfirmed--;
+	if (ch->unconfirmed == 0 && ch->barrier)
+		unbar_later(s, c, ch);
 	if (ch->closing) {
 		pending_free(p);
 		return;
@@ -354,24 +357,61 @@ amqp_publish_poll(struct amqp_server *s)
 			break;
 }
 
-/* How long a queue method waits for the channel's publishes to be answered:
- * far above the engine's answer time, short enough not to stall others. */
-#define BARRIER_MS 500
-
+/*
+ * AMQP orders a channel's methods: a queue.declare or basic.get after
+ * basic.publish sees the message in the queue. Publishes go to the engine
+ * asynchronously, so such a method waits for their answers first: its
+ * channel parks (it and what follows run once the last answer, or its
+ * confirm timeout, came), the loop goes on with everything else.
+ */
 bool
-amqp_publish_barrier(struct amqp_conn *c, struct amqp_channel *ch)
+amqp_publish_barrier(struct amqp_conn *c, struct amqp_channel *ch, const struct amqp_rd *r)
 {
-	struct amqp_server *s = c->srv;
-	uint64_t until = amqp_now_ms() + BARRIER_MS;
+	if (ch->unconfirmed == 0)
+		return true;
+	if (!amqp_channel_park_first(ch, AMQP_FRAME_METHOD, r->p, (uint32_t)r->len)) {
+		amqp_conn_error(c, AMQP_RESOURCE_ERROR, 0, "out of memory");
+		return false;
+	}
+	ch->barrier = true;
+	amqp_channel_wait(ch);
+	amqp_publish_flush(c->srv);
+	return false;
+}
 
-	/* AMQP orders a channel's methods: a queue.declare or basic.get after
-	 * basic.publish sees the message in the queue. Publishes go to the
-	 * engine asynchronously, so wait for their answers first */
-	amqp_publish_flush(s);
-	while (ch->unconfirmed != 0 && !ch->closing && amqp_now_ms() < until)
-		if (tw_client_poll(s->pub, 10, on_engine_event, s) < 0)
-			break;
-	return !ch->closing;
+/* Called while the engine's answers are read: the channel resumes after. */
+static void
+unbar_later(struct amqp_server *s, struct amqp_conn *c, struct amqp_channel *ch)
+{
+	if (s->n_unbarred == s->cap_unbarred) {
+		size_t cap = s->cap_unbarred != 0 ? s->cap_unbarred * 2 : 16;
+		struct amqp_unbarred *u = realloc(s->unbarred, cap * sizeof(*u));
+
+		if (u == NULL) {
+			/* cannot defer it: the channel closes rather than wait forever */
+			amqp_conn_error(c, AMQP_RESOURCE_ERROR, 0, "out of memory");
+			return;
+		}
+		s->unbarred = u;
+		s->cap_unbarred = cap;
+	}
+	s->unbarred[s->n_unbarred++] = (struct amqp_unbarred){ c->id, ch->epoch, ch->num };
+}
+
+void
+amqp_publish_unbar(struct amqp_server *s)
+{
+	/* by index: a resumed channel may publish, and those answers add more */
+	for (size_t i = 0; i < s->n_unbarred; i++) {
+		struct amqp_unbarred u = s->unbarred[i];
+		struct amqp_channel *ch = amqp_channel_find(s, u.conn_id, u.num, u.epoch);
+
+		if (ch == NULL || !ch->barrier || ch->unconfirmed != 0)
+			continue;
+		ch->barrier = false;
+		amqp_channel_resume(ch);
+	}
+	s->n_unbarred = 0;
 }
 
 void

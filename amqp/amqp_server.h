@@ -175,6 +175,7 @@ struct amqp_channel {
 	/* parked: a method of this channel waits for tw-control's answer
 	 * (AMQP orders a channel's methods); what comes meanwhile waits here */
 	uint32_t waiting;                 /* answers still awaited */
+	bool barrier;                     /* one of them: the engine's to its publishes */
 	bool replaying;
 	struct amqp_parked *parked, *parked_tail;
 };
@@ -319,6 +320,9 @@ struct amqp_server {
 	uint32_t pending_high;            /* unconfirmed publishes that block (tw-amqp's own) */
 	bool publish_dirty;               /* tasks appended, not flushed yet */
 	struct amqp_conn *marked;         /* output queued by other events, to flush */
+	/* channels whose publishes are all answered now, to resume after the poll */
+	struct amqp_unbarred { uint64_t conn_id, epoch; uint16_t num; } *unbarred;
+	size_t n_unbarred, cap_unbarred;
 	void **grave;                     /* freed at the end of the loop pass */
 	size_t n_grave, cap_grave;
 };
@@ -349,6 +353,9 @@ struct amqp_channel *amqp_channel_find(struct amqp_server *s, uint64_t conn_id, 
 void amqp_channel_wait(struct amqp_channel *ch);
 /** One answer came: with none left, the parked frames run, in order. */
 void amqp_channel_resume(struct amqp_channel *ch);
+/** Park one frame in front of those already parked (it ran, and must run again first). */
+bool amqp_channel_park_first(struct amqp_channel *ch, uint8_t type, const uint8_t *p,
+			     uint32_t len);
 
 /* amqp_ctl.c: requests to tw-control over one persistent connection */
 void amqp_ctl_init(struct amqp_server *s);
@@ -405,10 +412,14 @@ void amqp_publish_sweep(struct amqp_server *s);
 /** At exit: forget every unanswered publish. */
 void amqp_publish_drop_all(struct amqp_server *s);
 /**
- * Wait (bounded) until the engine has answered every publish of the
- * channel. @return false when the channel closed meanwhile.
+ * A queue method or basic.get must see the channel's earlier publishes:
+ * @return true when the engine has answered them all (go on), false when
+ * the channel now waits for the answers with this method frame (r, whole)
+ * parked first; it runs when the last answer (or its timeout) comes.
  */
-bool amqp_publish_barrier(struct amqp_conn *c, struct amqp_channel *ch);
+bool amqp_publish_barrier(struct amqp_conn *c, struct amqp_channel *ch, const struct amqp_rd *r);
+/** Resume the channels whose publishes were all answered (after the engine's poll). */
+void amqp_publish_unbar(struct amqp_server *s);
 void amqp_incoming_clear(struct amqp_incoming *in);
 /** A content header and body frames (props < 2 bytes: none) on channel ch. */
 void amqp_write_content(struct amqp_conn *c, uint16_t ch, const uint8_t *props, uint32_t plen,

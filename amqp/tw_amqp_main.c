@@ -382,6 +382,8 @@ main(int argc, char **argv)
 		amqp_publish_flush(&s);
 		if (s.pending.n != 0)
 			amqp_publish_poll(&s); /* confirms, and resends of what has none yet */
+		amqp_publish_unbar(&s);
+		amqp_publish_flush(&s); /* what resumed channels published */
 		amqp_ctl_timers(&s);
 		amqp_conn_flush_marked(&s);
 		if (s.now_ms >= s.next_expiry_ms)
@@ -389,6 +391,7 @@ main(int argc, char **argv)
 		if (s.now_ms >= s.next_sweep_ms) {
 			amqp_conn_timers(&s);
 			amqp_publish_sweep(&s);
+			amqp_publish_unbar(&s);
 			amqp_blocked_check(&s);
 			amqp_conn_flush_marked(&s);
 			s.next_sweep_ms = s.now_ms + TIMER_MS;
@@ -418,6 +421,7 @@ main(int argc, char **argv)
 	amqp_model_free(&s);
 	tw_idmap_free(&s.conn_by_id);
 	free(s.grave);
+	free(s.unbarred);
 	free(s.users);
 	close(s.epfd);
 	close(s.lfd);
