@@ -14,6 +14,8 @@ directory for the restart handshake with the shell):
    meanwhile; after SIGCONT a connection opened before declares again.
 3. tw-control restarted (by the shell): a connection opened before the
    restart declares again (tw-amqp reconnects), messages still flow.
+First, a passive declare right after publishes without confirms on its
+channel counts them all (the channel waited for the engine's answers).
 """
 import os
 import signal
@@ -160,9 +162,23 @@ def restarted(flow, a):
     flow.run(20, 5)
 
 
+def publish_then_count(conn):
+    """Without confirms, then a passive declare on the same channel: it
+    waits (its channel only) for the engine's answers to the publishes,
+    so it counts every one."""
+    ch = conn.channel()
+    ch.queue_declare("ctl.count")
+    for i in range(300):
+        ch.basic_publish("", "ctl.count", b"c%d" % i)
+    n = queue_len(ch, "ctl.count")
+    check(n == 300, "a declare right after 300 publishes without confirms counts them (%d)" % n)
+    ch.queue_delete("ctl.count")
+
+
 def main():
     flow = Flow()
     flow.run(10, 5)
+    publish_then_count(flow.pub)
     a = pika.BlockingConnection(params())
     try:
         stall_shorter(flow, a)
