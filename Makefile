@@ -114,7 +114,7 @@ IT_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(IT_SR
 
 .PHONY: all deps run test unit-test integration-test up down clean perf perf-cost perf-peers perf-livechange perf-routing perf-scale perf-workers \
 	perf-store perf-wheel perf-tasks perf-scrape perf-smoke fuzz fuzz-build python-client \
-	perf-python perf-workflows perf-channels perf-async
+	perf-python perf-workflows perf-channels perf-durable perf-async
 .SECONDARY:
 
 EXAMPLES := $(BUILD)/examples/libtw_example_tasks.so $(BUILD)/examples/libtw_broken_tasks.so \
@@ -329,6 +329,10 @@ perf-peers: deps all
 # pika (and Celery) through tw-amqp next to a private RabbitMQ, same run.
 perf-amqp: deps all
 	@bash perf/amqp-bench.sh
+
+# Durable publishing with confirms: taskwire's journal next to RabbitMQ's durable queue.
+perf-durable: deps all
+	@bash perf/durable-bench.sh
 
 # Routing cost: topic vs direct exchanges at 10, 1,000 and 100,000 bindings.
 perf-routing: all

@@ -49,7 +49,7 @@ peers_rabbitmq_start() { # node port dir
 		RABBITMQ_CONFIG_FILE=$dir/none RABBITMQ_ENABLED_PLUGINS_FILE=$dir/plugins \
 		HOME=$dir exec rabbitmq-server" >"$dir/rabbitmq.log" 2>&1 &
 	PEERS_RABBIT_PID=$!
-	peers_wait_port "$port" 90 || { echo "rabbitmq did not start:"; tail -20 "$dir/rabbitmq.log"; return 1; }
+	peers_wait_port "$port" 180 || { echo "rabbitmq did not start:"; tail -20 "$dir/rabbitmq.log"; return 1; }
 }
 
 # The node outlives the shell that started it: ask it to stop, then make sure.

@@ -2,11 +2,14 @@
  * tw-publish-bench: a closed-loop publisher on libtaskwire (kernel UDP).
  * It keeps at most --window tasks outstanding (published, without a
  * result or a NACK yet), and measures, per task, publish -> confirm and
- * publish -> result. It drives `make run`'s demo workload; the DPDK load
+ * publish -> result. With --confirm-window a task is outstanding until its
+ * confirm instead, and the rate counts confirms (as a broker's publisher
+ * with confirms does): for queues nothing consumes while it runs, where a
+ * durable queue's ACK cannot be implied by a result that came first. It drives `make run`'s demo workload; the DPDK load
  * generator for the perf suites is tw-loadgen.
  *
  *   tw-publish-bench --engine IP:PORT [--queue NAME] [--task NAME] [--args STR]
- *                    [--count N] [--window W] [--add K] [--json]
+ *                    [--count N] [--window W] [--confirm-window] [--add K] [--json]
  *
  * Exit 0 when every task was ACKed and returned a result (and every add
  * was correct), 1 otherwise, 2 on usage errors.
@@ -135,6 +138,7 @@ main(int argc, char **argv)
 		{ "ignore-result", no_argument, NULL, 'I' },
 		{ "rate", required_argument, NULL, 'R' },
 		{ "poll-every", required_argument, NULL, 'P' },
+		{ "confirm-window", no_argument, NULL, 'W' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *engine = NULL, *queue = "bench", *task = "noop", *args = "";
@@ -146,7 +150,7 @@ main(int argc, char **argv)
 	double drain_s = 2, duration_s = 0, max_rate = 0;
 	uint64_t stop_ns;
 	uint32_t spread_ms = 0;
-	bool json = false, ignore_result = false;
+	bool json = false, ignore_result = false, confirm_window = false;
 	struct bench b = { 0 };
 	struct tw_client_stats cs;
 	struct tw_client *c;
@@ -168,11 +172,12 @@ main(int argc, char **argv)
 		case 'I': ignore_result = true; break;
 		case 'R': max_rate = atof(optarg); break;
 		case 'P': poll_every = strtoull(optarg, NULL, 10); break;
+		case 'W': confirm_window = true; break;
 		default:
 			fprintf(stderr, "usage: tw-publish-bench --engine IP:PORT [--queue Q] [--task T] "
 					"[--args S] [--count N] [--window W] [--add K] [--drain S] "
 					"[--countdown-spread MS] [--duration S] [--rate R] [--ignore-result] "
-					"[--poll-every N] [--json]\n");
+					"[--poll-every N] [--confirm-window] [--json]\n");
 			return 2;
 		}
 	}
@@ -221,11 +226,15 @@ main(int argc, char **argv)
 		uint64_t id;
 
 		w.task = "noop";
+		/* a queue nothing consumes would give no result: a task routed
+		 * nowhere is answered (NACK unroutable) and resolves ARP as well */
+		if (confirm_window)
+			w.routing_key = "tw-publish-bench.warm-up.nowhere";
 		if (tw_client_publish(c, &w, &id) != 0 || tw_client_wait(c, id, 3000, &o, NULL, NULL) != 0) {
 			fprintf(stderr, "tw-publish-bench: no answer from %s to a warm-up task\n", engine);
 			return 1;
 		}
-		if (!o.ack)
+		if (!o.ack && !confirm_window)
 			fprintf(stderr, "tw-publish-bench: warm-up task NACKed: %s %s\n",
 				tw_nack_reason_name(o.nack_reason), o.detail);
 		tw_outcome_clear(&o);
@@ -250,8 +259,8 @@ main(int argc, char **argv)
 				break;
 			continue;
 		}
-		/* closed loop: outstanding = published - (results + NACKs) */
-		if (published - (b.results + b.nacked) >= window) {
+		/* closed loop: outstanding = published - (results or confirms + NACKs) */
+		if (published - ((confirm_window ? b.acked : b.results) + b.nacked) >= window) {
 			tw_client_flush(c);
 			if (tw_client_poll(c, 100, on_event, &b) < 0)
 				break;
@@ -275,7 +284,7 @@ main(int argc, char **argv)
 	tw_client_flush(c);
 	/* results still in flight get --drain seconds (retransmits take longer) */
 	deadline = now_ns() + (uint64_t)(drain_s * 1e9);
-	while (b.results + b.nacked < count && now_ns() < deadline)
+	while ((confirm_window ? b.acked : b.results) + b.nacked < count && now_ns() < deadline)
 		tw_client_poll(c, 50, on_event, &b);
 	end = now_ns();
 	if (adds != 0)
@@ -288,8 +297,9 @@ main(int argc, char **argv)
 	if (b.late_us != NULL)
 		qsort(b.late_us, b.n_late, sizeof(uint32_t), cmp_u32);
 	double secs = (double)(end - start) / 1e9;
-	uint64_t lost = count - b.results - b.nacked;
-	double rate = (double)b.results / secs;
+	uint64_t done = confirm_window ? b.acked : b.results;
+	uint64_t lost = count - done - b.nacked;
+	double rate = (double)done / secs;
 
 	/* NACKs by reason, for overload runs */
 	if (json) {
