@@ -14,6 +14,7 @@ PACKAGES=(
 	libcmocka-dev                        # unit tests
 	clang libclang-rt-14-dev             # libFuzzer harnesses (make fuzz, short runs in make test)
 	iproute2 procps psmisc               # namespaces and TAP for tests, process checks
+	strace                               # durable_test: kill -9 of the engine at a chosen system call of its recovery
 	gnuplot-nox                          # make perf: latency against offered load
 	chromium fonts-dejavu-core           # dashboard test: headless Chromium loads tw-control's page, dumps its DOM, screenshots it
 	python3                              # test helpers: lossy relay, HTTP client, the dashboard test's browser driver

@@ -112,8 +112,10 @@ tw_engine_start() {
 
 	# `ip netns exec` execs the binary, so $! is tw-dataplane's own PID.
 	# TW_EAL_EXTRA: EAL options of a sanitized build (make test SANITIZE=...)
+	# TW_DP_WRAP: a command tw-dataplane runs under (a test's fault
+	# injector); $! is then the wrapper's PID
 	# shellcheck disable=SC2086
-	ip netns exec "$ns" "$TW_BUILD/tw-dataplane" --vdev="net_tap0,iface=$tap" --no-pci \
+	ip netns exec "$ns" ${TW_DP_WRAP:-} "$TW_BUILD/tw-dataplane" --vdev="net_tap0,iface=$tap" --no-pci \
 		--file-prefix "$prefix" --log-level=lib.eal:error ${TW_EAL_EXTRA:-} -- \
 		--ip "$TW_ENGINE_IP" --udp-port "$TW_UDP_PORT" --idle-sleep-us 200 \
 		${TW_DATA_DIR:+--data-dir "$TW_DATA_DIR"} "$@" \
