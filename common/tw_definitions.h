@@ -23,6 +23,10 @@
 
 #include "control.pb-c.h"
 
+/* tw-control's copy of the durable definitions in the engine's data
+ * directory, read by tw-dataplane at start (control/ctl_durable_defs.h) */
+#define TW_DEFS_SAVED_FILE "definitions.json"
+
 #define TW_DEFS_MAX_ERRORS 64
 #define TW_DEFS_ERR_LEN 256
 

@@ -9,6 +9,7 @@
 
 #include <rte_ring.h>
 
+#include "ctl_durable_defs.h"
 #include "ctl_handlers.h"
 #include "tw_broker_counters.h"
 #include "tw_broker_definitions.h"
@@ -236,6 +237,19 @@ handle_bind(struct tw_broker *b, const Taskwire__Control__Bind *m, bool bind, st
 	return bind ? tw_broker_bind(b, &spec, r->err) : tw_broker_unbind(b, &spec, r->err);
 }
 
+/* Requests that change what the durable definitions hold. */
+static bool
+changes_definitions(Taskwire__Control__Request__BodyCase c)
+{
+	return c == TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_DECLARE ||
+	       c == TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_DELETE ||
+	       c == TASKWIRE__CONTROL__REQUEST__BODY_EXCHANGE_DECLARE ||
+	       c == TASKWIRE__CONTROL__REQUEST__BODY_EXCHANGE_DELETE ||
+	       c == TASKWIRE__CONTROL__REQUEST__BODY_BIND ||
+	       c == TASKWIRE__CONTROL__REQUEST__BODY_UNBIND ||
+	       c == TASKWIRE__CONTROL__REQUEST__BODY_IMPORT_DEFINITIONS;
+}
+
 /* protobuf-c gives NULL-free strings, but a missing sub-message is NULL. */
 #define STR(s) ((s) != NULL ? (s) : "")
 
@@ -324,6 +338,10 @@ ctl_handle(struct ctl_ctx *ctx, const Taskwire__Control__Request *req, struct ct
 		ret = -EINVAL;
 		break;
 	}
+	/* answered ok only once a restart would find it too: the change is
+	 * live either way, and a client's retry (a no-op) saves again */
+	if (ret == 0 && changes_definitions(req->body_case))
+		ret = ctl_durable_defs_save(ctx, r->err, sizeof(r->err));
 	r->resp.ok = ret == 0;
 	r->resp.error = ret == 0 ? (char *)"" : r->err;
 	r->resp.affected = n;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctl_durable_defs.h"
 #include "ctl_import.h"
 #include "ctl_names.h"
 #include "tw_broker_definitions.h"
@@ -194,6 +195,8 @@ ctl_import_poll(struct ctl_import *im, char *err)
 		pthread_mutex_lock(&im->ctx->lock);
 		ret = tw_broker_build_install(b, &im->build, NULL, err);
 		ret = tw_broker_import_finish(b, &im->staged, ret);
+		if (ret == 0)
+			ret = ctl_durable_defs_save(im->ctx, err, CTL_IMPORT_ERR_MAX);
 		pthread_mutex_unlock(&im->ctx->lock);
 		im->stage = DONE;
 		return ret != 0 ? ret : 1;

@@ -31,6 +31,7 @@
 #include "ctl_beat.h"
 #include "ctl_collect.h"
 #include "ctl_ctx.h"
+#include "ctl_durable_defs.h"
 #include "ctl_events.h"
 #include "ctl_handlers.h"
 #include "ctl_reattach.h"
@@ -409,6 +410,9 @@ main(int argc, char **argv)
 		rte_eal_cleanup();
 		return 1;
 	}
+	/* the durable ones among them, for the engine's next start */
+	if (ctl_durable_defs_save(&ctx, err, sizeof(err)) != 0)
+		fprintf(stderr, "tw-control: %s\n", err);
 	/* task state: result store, scheduler, revoked set, and the thread that feeds them */
 	if (strcmp(opts.store, "off") != 0) {
 		make_parent(opts.store);

@@ -8,6 +8,7 @@
  * set-up, launch, wait, stop.
  */
 #include <errno.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -22,6 +23,7 @@
 
 #include "tw_broker.h"
 #include "tw_broker_definitions.h"
+#include "tw_definitions.h"
 #include "tw_engine.h"
 #include "tw_journal.h"
 #include "tw_keys.h"
@@ -86,7 +88,7 @@ add_planned_lcores(const struct tw_config *cfg, char *buf, size_t len)
  * yet, so publishing the table waits for nobody.
  */
 static int
-load_definitions(struct tw_engine *e)
+load_definitions(struct tw_engine *e, const char *file, const char *who)
 {
 	static struct tw_broker broker;
 	char err[TW_BROKER_ERR_MAX];
@@ -96,9 +98,28 @@ load_definitions(struct tw_engine *e)
 		fprintf(stderr, "tw-dataplane: %s\n", err);
 		return ret;
 	}
-	ret = tw_broker_definitions_load_file(&broker, e->cfg.definitions, "tw-dataplane");
+	ret = tw_broker_definitions_load_file(&broker, file, who);
 	tw_broker_detach(&broker);
 	return ret;
+}
+
+/*
+ * The durable definitions tw-control saved in the data directory when it
+ * last changed them (exchanges, durable queues, their bindings): in place
+ * before --definitions (which may repeat them, a no-op) and before the
+ * journal puts recovered tasks back into those queues.
+ */
+static int
+load_saved_definitions(struct tw_engine *e)
+{
+	char path[PATH_MAX];
+
+	if (e->cfg.data_dir == NULL)
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s", e->cfg.data_dir, TW_DEFS_SAVED_FILE);
+	if (access(path, F_OK) != 0)
+		return 0;
+	return load_definitions(e, path, "tw-dataplane (saved definitions)");
 }
 
 /*
@@ -194,7 +215,11 @@ main(int argc, char **argv)
 	/* durable queues in the definitions need it: the journal is opened just after */
 	if (engine.cfg.data_dir != NULL)
 		engine.shared->journal.enabled = 1;
-	if (engine.cfg.definitions != NULL && load_definitions(&engine) != 0)
+	if (load_saved_definitions(&engine) != 0)
+		rte_exit(EXIT_FAILURE, "saved definitions refused (see above; the file may be "
+			 "moved aside to start without them)\n");
+	if (engine.cfg.definitions != NULL &&
+	    load_definitions(&engine, engine.cfg.definitions, "tw-dataplane") != 0)
 		rte_exit(EXIT_FAILURE, "definitions refused (see above)\n");
 	/* the journal after the definitions: recovered tasks go back into their queues */
 	if (tw_journal_start(&engine) != 0)

@@ -7,7 +7,9 @@
 #     random moment, restarted on the same data directory: every ACKed
 #     task is recovered, waits for tw-control, and runs once to a SUCCESS
 #     result in its store (lost 0; recovered = ACKed + those whose record
-#     was synced but whose ACK had not gone out yet, reported);
+#     was synced but whose ACK had not gone out yet, reported); the
+#     exchange, durable queue (its arguments) and binding declared through
+#     tw-control come back at the restart, a transient queue does not;
 #  2. a torn tail (40 bytes appended) is cut, counted and logged at
 #     start; the 50 tasks before it are recovered and run;
 #  2b. kill -9 during recovery (after the compacted copy is written,
@@ -91,7 +93,13 @@ mkdir -p "$work"
 
 # 1
 start "$data" || fail "engine on a data directory"
-twctl queue declare dq --durable >/dev/null || fail "durable queue declare"
+# definitions made through tw-control: the durable ones come back at the
+# restart below (dq with its arguments, dx, dx -> dq), tq and its binding not
+twctl exchange declare dx topic >/dev/null || fail "exchange declare"
+twctl queue declare dq --durable --delivery-limit 50 --dead-letter-exchange dx >/dev/null ||
+	fail "durable queue declare"
+twctl queue declare tq >/dev/null || fail "transient queue declare"
+twctl bind dx dq 'jobs.#' >/dev/null && twctl bind dx tq 'jobs.#' >/dev/null || fail "bind"
 twctl list queues --json | $py -c "import json,sys
 q=[q for q in json.load(sys.stdin) if q['name']=='dq']
 sys.exit(0 if q and q[0]['durable'] else 1)" || fail "list queues does not show dq durable"
@@ -112,6 +120,18 @@ acked=$(wc -l <"$work/acked1.txt")
 sent=$(field sent "$work/pub1.txt")
 [ "$acked" -gt 0 ] || fail "nothing was ACKed before the kill"
 restart "$data" || fail "restart on the journal"
+twctl definitions export - | $py -c "import json,sys; d=json.load(sys.stdin)
+q={q['name']: q for q in d['queues']}
+assert set(q) == {'dq'}, q
+assert q['dq']['durable'] and q['dq']['arguments'] == {'x-dead-letter-exchange': 'dx',
+    'x-delivery-limit': 50}, q['dq']
+assert [(x['name'], x['type']) for x in d['exchanges']] == [('dx', 'topic')], d['exchanges']
+b=[(b['source'], b['destination'], b['routing_key']) for b in d['bindings']]
+assert b == [('dx', 'dq', 'jobs.#')], b" || fail "durable definitions not restored as declared"
+grep -q "saved definitions): imported 1 exchanges, 1 queues, 1 bindings" "$dir/dataplane.log" ||
+	fail "saved definitions not loaded at start"
+grep -q "default arguments) for its recovered tasks" "$dir/dataplane.log" &&
+	fail "the queue was made again for its tasks, not restored"
 recovered=$(counter journal_recovered)
 [ "$recovered" -ge "$acked" ] && [ "$recovered" -le "$sent" ] ||
 	fail "recovered $recovered, ACKed $acked, sent $sent"
@@ -124,6 +144,12 @@ wait_counter journal_outstanding 0
 [ "$(counter records_lost)" = 0 ] || fail "results of recovered tasks dropped"
 echo "ok (${SECONDS}s): kill -9 while publishing: sent $sent, ACKed $acked, recovered $recovered" \
 	"($((recovered - acked)) synced before their ACK went out), each ran once, lost 0"
+# the restored binding routes
+out=$(tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" publish dx jobs.one noop)
+echo "$out" | grep -q ACK || fail "publish through the restored exchange: $out"
+wait_counter tasks_succeeded $((recovered + 1))
+echo "ok (${SECONDS}s): exchange, durable queue (its arguments) and binding restored at the" \
+	"restart, the transient queue and its binding not; the tasks recovered into the queue"
 
 # 2: the journal now holds finished tasks only; make a tail to tear
 pub hold "$TW_ENGINE" dq >/dev/null

@@ -1,0 +1,159 @@
+/*
+ * Durable definitions written to the data directory: see ctl_durable_defs.h.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "ctl_durable_defs.h"
+#include "ctl_handlers.h"
+#include "ctl_reply.h"
+#include "tw_definitions.h"
+
+/* what was last written, and where: an unchanged model costs no sync */
+static char *last_doc;
+static char last_dir[TW_DATA_DIR_MAX];
+
+static int
+list(struct ctl_ctx *ctx, Taskwire__Control__ListRequest__What what, struct ctl_reply *r)
+{
+	Taskwire__Control__Request req = TASKWIRE__CONTROL__REQUEST__INIT;
+	Taskwire__Control__ListRequest l = TASKWIRE__CONTROL__LIST_REQUEST__INIT;
+
+	l.what = what;
+	req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_LIST;
+	req.list = &l;
+	ctl_handle(ctx, &req, r);
+	return r->resp.ok ? 0 : -ENOMEM;
+}
+
+static bool
+queue_durable(const struct tw_broker *b, const char *name)
+{
+	int s = tw_broker_queue_find(b, name);
+
+	return s >= 0 && b->sh->queues[s].durable != 0;
+}
+
+/* Keep the durable queues and the bindings whose destination outlives a restart. */
+static void
+keep_durable(const struct tw_broker *b, Taskwire__Control__Response *q,
+	     Taskwire__Control__Response *bi)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < q->n_queues; i++)
+		if (q->queues[i]->durable)
+			q->queues[k++] = q->queues[i];
+	q->n_queues = k;
+	k = 0;
+	for (size_t i = 0; i < bi->n_bindings; i++) {
+		const Taskwire__Control__BindingInfo *x = bi->bindings[i];
+
+		if (strcmp(x->destination_type, "exchange") == 0 || queue_durable(b, x->destination))
+			bi->bindings[k++] = bi->bindings[i];
+	}
+	bi->n_bindings = k;
+}
+
+/* text into dir/TW_DEFS_SAVED_FILE: beside it, synced, renamed over it, the folder synced */
+static int
+replace_file(const char *dir, const char *text, char *err, size_t err_len)
+{
+	char tmp[TW_DATA_DIR_MAX + 64], path[TW_DATA_DIR_MAX + 64];
+	size_t len = strlen(text), off = 0;
+	int fd, dfd, ret = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, TW_DEFS_SAVED_FILE);
+	snprintf(tmp, sizeof(tmp), "%s/%s.new", dir, TW_DEFS_SAVED_FILE);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	while (off < len) {
+		ssize_t w = write(fd, text + off, len - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			ret = -errno;
+			break;
+		}
+		off += (size_t)w;
+	}
+	if (ret == 0 && fdatasync(fd) != 0)
+		ret = -errno;
+	close(fd);
+	if (ret == 0 && rename(tmp, path) != 0)
+		ret = -errno;
+	if (ret != 0) {
+		unlink(tmp);
+		goto fail;
+	}
+	/* the rename itself is durable only once the folder is synced */
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || fsync(dfd) != 0)
+		ret = -errno;
+	if (dfd >= 0)
+		close(dfd);
+	if (ret == 0)
+		return 0;
+fail:
+	snprintf(err, err_len, "cannot save the durable definitions to %s: %s", path,
+		 strerror(-ret));
+	return ret;
+}
+
+int
+ctl_durable_defs_save(struct ctl_ctx *ctx, char *err, size_t err_len)
+{
+	const struct tw_journal_shm *js = &ctx->broker.sh->journal;
+	struct ctl_reply x, q, b;
+	char *text = NULL;
+	json_t *doc;
+	int ret;
+
+	if (!__atomic_load_n(&js->enabled, __ATOMIC_RELAXED) || js->data_dir[0] == '\0')
+		return 0;
+	ctl_reply_init(&x);
+	ctl_reply_init(&q);
+	ctl_reply_init(&b);
+	ret = list(ctx, TASKWIRE__CONTROL__LIST_REQUEST__WHAT__EXCHANGES, &x);
+	ret = ret != 0 ? ret : list(ctx, TASKWIRE__CONTROL__LIST_REQUEST__WHAT__QUEUES, &q);
+	ret = ret != 0 ? ret : list(ctx, TASKWIRE__CONTROL__LIST_REQUEST__WHAT__BINDINGS, &b);
+	if (ret == 0) {
+		keep_durable(&ctx->broker, &q.resp, &b.resp);
+		doc = tw_definitions_to_json(&x.resp, &q.resp, &b.resp);
+		text = doc != NULL ? json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+		json_decref(doc);
+		if (text == NULL)
+			ret = -ENOMEM;
+	}
+	ctl_reply_free(&x);
+	ctl_reply_free(&q);
+	ctl_reply_free(&b);
+	if (ret != 0) {
+		snprintf(err, err_len, "cannot save the durable definitions: out of memory");
+		return ret;
+	}
+	if (last_doc != NULL && strcmp(last_doc, text) == 0 &&
+	    strcmp(last_dir, js->data_dir) == 0) {
+		free(text);
+		return 0;
+	}
+	ret = replace_file(js->data_dir, text, err, err_len);
+	if (ret != 0) {
+		free(text);
+		return ret;
+	}
+	free(last_doc);
+	last_doc = text;
+	snprintf(last_dir, sizeof(last_dir), "%s", js->data_dir);
+	return 0;
+}
