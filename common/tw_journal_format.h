@@ -47,7 +47,7 @@ struct tw_jrec {
 	uint8_t type;         /* enum tw_jrec_type */
 	uint8_t priority;
 	uint8_t deliveries;   /* times it was delivered before this record */
-	uint8_t pad0;
+	uint8_t flags;        /* TW_JREC_F_* */
 	uint16_t qname_len;   /* queue name bytes after the header */
 	uint16_t peer_port;   /* network order: where its result goes */
 	uint32_t raw_len;     /* Task message bytes after the queue name */
@@ -56,8 +56,15 @@ struct tw_jrec {
 	uint64_t task_id;
 	uint8_t peer_mac[6];
 	uint8_t pad1[2];
-	uint64_t pad2;
+	/* TASK: when it expires (its own expires or its queue's TTL, the
+	 * sooner), Unix ms, 0: never; kept as wall time so that a recovered
+	 * task expires when it would have, not a TTL later (journals written
+	 * before held 0 here) */
+	uint64_t expire_unix_ms;
 };
+
+/* flags: expire_unix_ms is the task's own expires, not its queue's TTL */
+#define TW_JREC_F_EXPIRY_IS_TASK 0x01
 
 #define TW_JREC_HDR ((uint32_t)sizeof(struct tw_jrec))
 /* a record in one mbuf of the packet pool; larger ones (tasks sent in

@@ -79,6 +79,11 @@ tw_journal_task(struct tw_lcore_ctx *ctx, const struct tw_route_queue *q, struct
 	r->type = TW_JREC_TASK;
 	r->priority = t->priority;
 	r->deliveries = t->deliveries;
+	if (t->expire_tsc != 0) {
+		/* one division, only for tasks that expire */
+		r->expire_unix_ms = tw_unix_ms_of_tsc(ctx, t->expire_tsc);
+		r->flags = t->expiry_is_task ? TW_JREC_F_EXPIRY_IS_TASK : 0;
+	}
 	r->qname_len = (uint16_t)q->name_len;
 	r->raw_len = t->raw_len;
 	r->peer_ip = t->peer_ip;

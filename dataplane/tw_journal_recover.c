@@ -401,8 +401,11 @@ place(struct tw_journal *j, struct tw_engine *e, struct tw_lcore_ctx *ctx, const
 	t->jid = r->jid;
 	t->deliveries = r->deliveries;
 	t->queue_slot = q->slot;
-	t->expire_tsc = 0;
-	t->expiry_is_task = 0;
+	/* the deadline it had: one passed while the engine was down expires
+	 * at its first look (dead-lettered or an EXPIRED result), as it
+	 * would have in the queue */
+	t->expire_tsc = r->expire_unix_ms != 0 ? tw_tsc_of_unix_ms(ctx, r->expire_unix_ms) : 0;
+	t->expiry_is_task = (r->flags & TW_JREC_F_EXPIRY_IS_TASK) != 0;
 	t->counts_bytes = 0;
 	if (rte_ring_sp_enqueue(j->recovered, t) != 0) {
 		tw_task_release(t, e->shared->task_pool);
@@ -467,6 +470,10 @@ tw_journal_recover(struct tw_journal *j, struct tw_engine *e)
 	ctx.tasks = &e->tasks;
 	ctx.task_pool = e->shared->task_pool;
 	ctx.mbuf_pool = e->shared->pktmbuf_pool;
+	/* wall time of the recovered tasks' deadlines, on this run's TSC */
+	ctx.clock_unix_ms = e->shared->clock_unix_ms;
+	ctx.clock_tsc = e->shared->clock_tsc;
+	ctx.tsc_per_ms = rte_get_tsc_hz() / 1000;
 	for (uint64_t i = 0; i < s.n_f; i++) {
 		if (s.f[i].dead)
 			continue;

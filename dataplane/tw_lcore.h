@@ -235,6 +235,18 @@ tw_tsc_of_unix_ms(const struct tw_lcore_ctx *ctx, uint64_t ms)
 	return ctx->clock_tsc + (ms - ctx->clock_unix_ms) * ctx->tsc_per_ms;
 }
 
+/* The inverse: the Unix ms of a TSC value (1 for one before the epoch). */
+static inline uint64_t
+tw_unix_ms_of_tsc(const struct tw_lcore_ctx *ctx, uint64_t tsc)
+{
+	uint64_t back;
+
+	if (tsc >= ctx->clock_tsc)
+		return ctx->clock_unix_ms + (tsc - ctx->clock_tsc) / ctx->tsc_per_ms;
+	back = (ctx->clock_tsc - tsc) / ctx->tsc_per_ms;
+	return ctx->clock_unix_ms > back ? ctx->clock_unix_ms - back : 1;
+}
+
 extern volatile bool tw_force_quit;
 
 #endif

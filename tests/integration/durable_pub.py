@@ -1,16 +1,17 @@
 """Crash-test helper for durable queues (durable_test.sh).
 
-  durable_pub.py hold ENGINE QUEUE            subscribe with hold: the engine's
-                                              own lcores leave QUEUE alone
+  durable_pub.py hold ENGINE QUEUE[,QUEUE..]   subscribe with hold: the engine's
+                                              own lcores leave those queues alone
   durable_pub.py publish ENGINE QUEUE N OUT [BASE]
                                               publish N tasks (noop, one per
                                               frame, ids BASE+1..BASE+N), write
                                               each ACKed id to OUT as it comes;
                                               stops at N or when the engine is
                                               gone; prints sent/acked/nacked
-  durable_pub.py check SOCKET OUT TIMEOUT     every ACKed id in OUT has a
-                                              SUCCESS result: prints counts,
-                                              exit 1 if any is lost
+  durable_pub.py check SOCKET OUT TIMEOUT [STATE]
+                                              every ACKed id in OUT has a
+                                              result in STATE (SUCCESS): prints
+                                              counts, exit 1 if any is lost
   durable_pub.py dup ENGINE QUEUE ID          one task in a frame marked
                                               retransmits, sent twice at once:
                                               prints when each ACK came (ms)
@@ -22,7 +23,8 @@
                                               wait for their ACKs, write the
                                               ids to OUT
 
-publish with TW_ETA_MS set: each task is due that many ms after it is sent.
+publish with TW_ETA_MS set: each task is due that many ms after it is sent;
+with TW_EXPIRES_MS, it expires that many ms after it is sent.
 
 Raw frames (no retransmits): a confirm is the engine's word about one task.
 Each socket proves its source first (the engine answers a frame with
@@ -68,7 +70,7 @@ def hold(engine, queue):
     f = wire.Frame(magic=FRAME_MAGIC, version=FRAME_VERSION, frame_id=1)
     f.subscribe.consumer_id = 0x5eed
     f.subscribe.name = "durable-test-hold"
-    f.subscribe.queues.append(queue)
+    f.subscribe.queues.extend(queue.split(","))
     f.subscribe.prefetch = 1
     f.subscribe.hold = True
     f.subscribe.heartbeat_ms = 60000
@@ -85,6 +87,7 @@ def hold(engine, queue):
 def publish(engine, queue, n, out, base):
     s, jar = proven_socket(engine)
     eta_ms = int(os.environ.get("TW_ETA_MS", "0"))
+    expires_ms = int(os.environ.get("TW_EXPIRES_MS", "0"))
     acked = nacked = 0
     sent = 0
     frames = {}
@@ -103,6 +106,8 @@ def publish(engine, queue, n, out, base):
                 t.args = b"[[], {}]"
                 if eta_ms:
                     t.eta_ms = int(time.time() * 1000) + eta_ms
+                if expires_ms:
+                    t.expires_ms = int(time.time() * 1000) + expires_ms
                 frames[sent] = fr.SerializeToString()
                 s.send(jar.seal(frames[sent]))
             r, _, _ = select.select([s], [], [], 0.5)
@@ -138,7 +143,7 @@ def publish(engine, queue, n, out, base):
     print("publish: sent %d acked %d nacked %d" % (sent, acked, nacked))
 
 
-def check(sock, out, timeout):
+def check(sock, out, timeout, state="SUCCESS"):
     ids = [int(x) for x in open(out).read().split()]
     if len(set(ids)) != len(ids):
         print("check: an id was confirmed twice")
@@ -152,7 +157,7 @@ def check(sock, out, timeout):
                 r = ctl.result(i)
             except Exception:   # noqa: BLE001 - not known yet
                 continue
-            if r.state == wire.SUCCESS:
+            if r.state == getattr(wire, state):
                 pending.discard(i)
         if pending:
             time.sleep(0.3)
@@ -221,7 +226,7 @@ if __name__ == "__main__":
         publish(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5],
                 int(sys.argv[6]) if len(sys.argv) > 6 else 0)
     elif cmd == "check":
-        check(sys.argv[2], sys.argv[3], float(sys.argv[4]))
+        check(sys.argv[2], sys.argv[3], float(sys.argv[4]), *sys.argv[5:6])
     elif cmd == "dup":
         dup(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     elif cmd == "publish-large":

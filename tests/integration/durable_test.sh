@@ -11,7 +11,9 @@
 #     exchange, durable queue (its arguments) and binding declared through
 #     tw-control come back at the restart, a transient queue does not;
 #  2. a torn tail (40 bytes appended) is cut, counted and logged at
-#     start; the 50 tasks before it are recovered and run;
+#     start; the tasks before it are recovered and run, those whose own
+#     deadline or queue TTL passed while the engine was down expire, and
+#     tasks that ended before the crash do not run again;
 #  2b. kill -9 during recovery (after the compacted copy is written,
 #     then between removing the old segments): the next start recovers
 #     every task exactly once;
@@ -151,23 +153,48 @@ wait_counter tasks_succeeded $((recovered + 1))
 echo "ok (${SECONDS}s): exchange, durable queue (its arguments) and binding restored at the" \
 	"restart, the transient queue and its binding not; the tasks recovered into the queue"
 
-# 2: the journal now holds finished tasks only; make a tail to tear
-pub hold "$TW_ENGINE" dq >/dev/null
+# 2: the journal now holds finished tasks only. 30 more run to their end
+# (not to run again), then tasks wait: 50 plain; 10 with a deadline of
+# their own and 10 in a queue whose TTL (1.5 s) both pass while the engine
+# is down; 10 whose queue TTL (60 s) does not. Then a tail to tear.
+s0=$(counter tasks_succeeded)
+pub publish "$TW_ENGINE" dq 30 "$work/ran2.txt" 190000 >/dev/null
+[ "$(wc -l <"$work/ran2.txt")" = 30 ] || fail "step 2: not all 30 ACKed"
+wait_counter tasks_succeeded $((s0 + 30))
+wait_counter journal_outstanding 0
+twctl queue declare dqt --durable --message-ttl 60000 >/dev/null &&
+	twctl queue declare dqs --durable --message-ttl 1500 >/dev/null || fail "TTL queues"
+pub hold "$TW_ENGINE" dq,dqt,dqs >/dev/null
 pub publish "$TW_ENGINE" dq 50 "$work/acked2.txt" 200000 >"$work/pub2.txt"
 [ "$(wc -l <"$work/acked2.txt")" = 50 ] || fail "step 2: not all 50 ACKed: $(cat "$work/pub2.txt")"
+pub publish "$TW_ENGINE" dqt 10 "$work/live2.txt" 230000 >/dev/null
+t_exp=$(date +%s%N)
+TW_EXPIRES_MS=1500 pub publish "$TW_ENGINE" dqt 10 "$work/exp2.txt" 210000 >/dev/null
+pub publish "$TW_ENGINE" dqs 10 "$work/ttl2.txt" 220000 >/dev/null
+cat "$work/exp2.txt" "$work/ttl2.txt" >"$work/expired2.txt"
+cat "$work/acked2.txt" "$work/live2.txt" >"$work/run2.txt"
+[ "$(wc -l <"$work/expired2.txt")" = 20 ] && [ "$(wc -l <"$work/run2.txt")" = 60 ] ||
+	fail "step 2: not all tasks with deadlines ACKed"
 crash
 seg=$(ls "$data"/*.twj | tail -1)
 head -c 40 /dev/urandom >>"$seg"
+# the deadlines (1.5 s) pass while the engine is down
+while [ $(($(date +%s%N) - t_exp)) -lt 1600000000 ]; do tw_nap 0.1; done
 restart "$data" || fail "restart with a torn tail"
 [ "$(counter journal_torn_cut)" = 1 ] || fail "torn tail not counted"
 [ "$(counter journal_torn_bytes)" = 40 ] || fail "torn bytes $(counter journal_torn_bytes), not 40"
-[ "$(counter journal_recovered)" = 50 ] || fail "recovered $(counter journal_recovered), not 50"
+[ "$(counter journal_recovered)" = 80 ] || fail "recovered $(counter journal_recovered), not 80"
 grep -q "torn or corrupt tail of segment .* cut at byte" "$dir/dataplane.log" ||
 	fail "torn tail not logged"
-pub check "$TW_SOCKET" "$work/acked2.txt" 60 || fail "tasks before the torn tail lost"
-wait_counter tasks_succeeded 50
+pub check "$TW_SOCKET" "$work/run2.txt" 60 || fail "tasks before the torn tail lost"
+pub check "$TW_SOCKET" "$work/expired2.txt" 30 EXPIRED ||
+	fail "tasks whose deadline passed while the engine was down did not expire"
+# exactly the recovered ones ran: none of the 30 that had ended
+wait_counter tasks_succeeded 60
+wait_counter tasks_expired 20
 wait_counter journal_outstanding 0
-echo "ok (${SECONDS}s): torn tail of 40 bytes cut and counted, the 50 tasks before it recovered and run"
+echo "ok (${SECONDS}s): torn tail of 40 bytes cut and counted, the 80 tasks before it recovered:" \
+	"60 run, 20 whose own deadline or queue TTL passed while down expired; the 30 ended before not run again"
 
 # 2b: kill -9 during recovery, delivered by strace on entry to a chosen
 # system call of the engine's main thread (where recovery runs), so each
