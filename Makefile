@@ -218,7 +218,9 @@ $(BUILD)/tw-wheel-bench: $(OBJ)/perf/tw_wheel_bench.o $(LIB_COMMON)
 $(BUILD)/tests/unit/%: $(OBJ)/tests/unit/%.o $(LIB_PERF) $(LIB_DP) $(LIB_CTL) $(LIB_BROKER) $(LIB_CLIENT) $(LIB_COMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka -lm
-$(BUILD)/tests/dp/%: $(OBJ)/tests/dp/%.o $(LIB_DP) $(LIB_BROKER) $(LIB_COMMON)
+# the stage tests' shared fixture (tests/dp/dp_fixture.c)
+DP_TEST_HELPER_OBJS := $(call objs,$(filter-out %_test.c,$(wildcard tests/dp/*.c)))
+$(BUILD)/tests/dp/%: $(OBJ)/tests/dp/%.o $(DP_TEST_HELPER_OBJS) $(LIB_DP) $(LIB_BROKER) $(LIB_COMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka -lm
 IT_HELPER_OBJS := $(call objs,$(filter-out %_test.c,$(wildcard tests/integration/*.c)))

@@ -70,6 +70,7 @@
 	X(tasks_injected, "tasks re-injected by tw-control (due or retried)") \
 	X(inject_refused, "re-injected tasks no queue took (FAILURE sent)")   \
 	X(tasks_published_by_tasks, "follow-up tasks published by handlers") \
+	X(made_stash_full, "engine-made frames refused: the lcore's stash for its route stage was full (their tasks FAILed, or 0 to the handler)") \
 	X(records_sent, "state records handed to tw-control's result store")  \
 	X(records_lost, "state records dropped: tw-control absent or behind") \
 	X(tasks_rate_limited, "tasks that waited for their task's rate limit") \

@@ -2,8 +2,9 @@
  * Frames the engine makes for itself: a task due from tw-control's
  * scheduler, a retry, a task published by a handler. They are whole
  * packets, as if the publisher had sent them (its MAC, IP and UDP port as
- * source, so results go back to it), and enter the io stage through
- * tw_dispatch_injected_burst(), which never confirms them. A source port
+ * source, so results go back to it), and enter the route stage of the
+ * lcore that takes them (tw_route_engine_burst()), which never confirms
+ * them. A source port
  * of 0 means "no publisher to answer": results go to the store only.
  *
  * Threads: any (pure header writing into a caller's mbuf).

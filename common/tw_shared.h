@@ -39,9 +39,9 @@
  * source steering counters; 15: remote consumers' nacked figure and
  * event ring; 16: the journal's failed ranges and per-descriptor journal
  * ids; 17: fragment counters, record frames in large buffers read by
- * pkt_len).
+ * pkt_len; 18: the counter of engine-made tasks a full stash refused).
  */
-#define TW_SHARED_LAYOUT_VERSION 17u
+#define TW_SHARED_LAYOUT_VERSION 18u
 
 /* Publishers at their own cap of held tasks, as tw-control lists them. */
 #define TW_SCHED_OVER_MAX 32

@@ -253,90 +253,206 @@ changes_definitions(Taskwire__Control__Request__BodyCase c)
 /* protobuf-c gives NULL-free strings, but a missing sub-message is NULL. */
 #define STR(s) ((s) != NULL ? (s) : "")
 
+/*
+ * One function per verb of the control protocol (Request.body). Each
+ * returns 0 or -errno with r->err written; *n: how many things it
+ * touched (Response.affected), when it says.
+ */
+typedef int ctl_verb_fn(struct ctl_ctx *ctx, const Taskwire__Control__Request *req,
+			struct ctl_reply *r, uint64_t *n);
+
+static int
+verb_status(struct ctl_ctx *ctx, const Taskwire__Control__Request *req, struct ctl_reply *r,
+	    uint64_t *n)
+{
+	int ret = ctl_status_fill(ctx, r);
+
+	(void)n;
+	if (ret != 0)
+		snprintf(r->err, sizeof(r->err), "out of memory");
+	else if (req->status->reset_max_stall)
+		__atomic_fetch_add(&ctx->broker.sh->stall_epoch, 1, __ATOMIC_RELAXED);
+	return ret;
+}
+
+static int
+verb_queue_declare(struct ctl_ctx *ctx, const Taskwire__Control__Request *req,
+		   struct ctl_reply *r, uint64_t *n)
+{
+	struct tw_broker_queue_spec q;
+	int ret = tw_broker_queue_spec_from_pb(req->queue_declare, &q, r->err);
+
+	(void)n;
+	if (ret == 0)
+		ret = tw_broker_queue_declare(&ctx->broker, &q, r->err);
+	if (ret == 0 && req->queue_declare->remote)
+		ret = tw_broker_queue_hold(&ctx->broker, q.name, r->err);
+	return ret;
+}
+
+static int
+verb_queue_delete(struct ctl_ctx *ctx, const Taskwire__Control__Request *req, struct ctl_reply *r,
+		  uint64_t *n)
+{
+	return tw_broker_queue_delete(&ctx->broker, STR(req->queue_delete->name), n, r->err);
+}
+
+static int
+verb_queue_purge(struct ctl_ctx *ctx, const Taskwire__Control__Request *req, struct ctl_reply *r,
+		 uint64_t *n)
+{
+	return tw_broker_queue_purge(&ctx->broker, STR(req->queue_purge->name), n, r->err);
+}
+
+static int
+verb_exchange_declare(struct ctl_ctx *ctx, const Taskwire__Control__Request *req,
+		      struct ctl_reply *r, uint64_t *n)
+{
+	struct tw_broker_exchange_spec x;
+
+	(void)n;
+	tw_broker_exchange_spec_from_pb(req->exchange_declare, &x);
+	return tw_broker_exchange_declare(&ctx->broker, &x, r->err);
+}
+
+static int
+verb_exchange_delete(struct ctl_ctx *ctx, const Taskwire__Control__Request *req,
+		     struct ctl_reply *r, uint64_t *n)
+{
+	(void)n;
+	return tw_broker_exchange_delete(&ctx->broker, STR(req->exchange_delete->name), r->err);
+}
+
+static int
+verb_bind(struct ctl_ctx *ctx, const Taskwire__Control__Request *req, struct ctl_reply *r,
+	  uint64_t *n)
+{
+	(void)n;
+	return handle_bind(&ctx->broker, req->bind, true, r);
+}
+
+static int
+verb_unbind(struct ctl_ctx *ctx, const Taskwire__Control__Request *req, struct ctl_reply *r,
+	    uint64_t *n)
+{
+	(void)n;
+	return handle_bind(&ctx->broker, req->unbind, false, r);
+}
+
+static int
+verb_import_definitions(struct ctl_ctx *ctx, const Taskwire__Control__Request *req,
+			struct ctl_reply *r, uint64_t *n)
+{
+	(void)n;
+	return tw_broker_definitions_import_pb(&ctx->broker, req->import_definitions, r->err);
+}
+
+static int
+verb_list(struct ctl_ctx *ctx, const Taskwire__Control__Request *req, struct ctl_reply *r,
+	  uint64_t *n)
+{
+	(void)n;
+	return handle_list(ctx, req->list, r);
+}
+
+static int
+verb_result(struct ctl_ctx *ctx, const Taskwire__Control__Request *req, struct ctl_reply *r,
+	    uint64_t *n)
+{
+	(void)n;
+	return ctl_tasks_result(ctx, req->result->task_id, r);
+}
+
+static int
+verb_revoke(struct ctl_ctx *ctx, const Taskwire__Control__Request *req, struct ctl_reply *r,
+	    uint64_t *n)
+{
+	(void)n;
+	return ctl_tasks_revoke(ctx, req->revoke->task_id, r);
+}
+
+static int
+verb_forget(struct ctl_ctx *ctx, const Taskwire__Control__Request *req, struct ctl_reply *r,
+	    uint64_t *n)
+{
+	(void)n;
+	return ctl_tasks_forget(ctx, req->forget->task_id, r);
+}
+
+static int
+verb_schedule_add(struct ctl_ctx *ctx, const Taskwire__Control__Request *req, struct ctl_reply *r,
+		  uint64_t *n)
+{
+	(void)n;
+	return ctl_schedules_add(ctx, req->schedule_add, r);
+}
+
+static int
+verb_schedule_remove(struct ctl_ctx *ctx, const Taskwire__Control__Request *req,
+		     struct ctl_reply *r, uint64_t *n)
+{
+	(void)n;
+	return ctl_schedules_remove(ctx, STR(req->schedule_remove->name), r);
+}
+
+static int
+verb_rate_limit(struct ctl_ctx *ctx, const Taskwire__Control__Request *req, struct ctl_reply *r,
+		uint64_t *n)
+{
+	(void)n;
+	return ctl_workers_rate_limit(ctx, STR(req->rate_limit->task), STR(req->rate_limit->rate), r);
+}
+
+static int
+verb_queue_info(struct ctl_ctx *ctx, const Taskwire__Control__Request *req, struct ctl_reply *r,
+		uint64_t *n)
+{
+	(void)n;
+	return queue_info(&ctx->broker, STR(req->queue_info->name), r);
+}
+
+static int
+verb_events(struct ctl_ctx *ctx, const Taskwire__Control__Request *req, struct ctl_reply *r,
+	    uint64_t *n)
+{
+	(void)n;
+	return ctl_events_request(ctx, req->events, r);
+}
+
+/* Every verb, by its Request.body case: a new verb is one line here and its function. */
+static ctl_verb_fn *const verbs[] = {
+	[TASKWIRE__CONTROL__REQUEST__BODY_STATUS] = verb_status,
+	[TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_DECLARE] = verb_queue_declare,
+	[TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_DELETE] = verb_queue_delete,
+	[TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_PURGE] = verb_queue_purge,
+	[TASKWIRE__CONTROL__REQUEST__BODY_EXCHANGE_DECLARE] = verb_exchange_declare,
+	[TASKWIRE__CONTROL__REQUEST__BODY_EXCHANGE_DELETE] = verb_exchange_delete,
+	[TASKWIRE__CONTROL__REQUEST__BODY_BIND] = verb_bind,
+	[TASKWIRE__CONTROL__REQUEST__BODY_UNBIND] = verb_unbind,
+	[TASKWIRE__CONTROL__REQUEST__BODY_LIST] = verb_list,
+	[TASKWIRE__CONTROL__REQUEST__BODY_IMPORT_DEFINITIONS] = verb_import_definitions,
+	[TASKWIRE__CONTROL__REQUEST__BODY_RESULT] = verb_result,
+	[TASKWIRE__CONTROL__REQUEST__BODY_REVOKE] = verb_revoke,
+	[TASKWIRE__CONTROL__REQUEST__BODY_FORGET] = verb_forget,
+	[TASKWIRE__CONTROL__REQUEST__BODY_SCHEDULE_ADD] = verb_schedule_add,
+	[TASKWIRE__CONTROL__REQUEST__BODY_SCHEDULE_REMOVE] = verb_schedule_remove,
+	[TASKWIRE__CONTROL__REQUEST__BODY_RATE_LIMIT] = verb_rate_limit,
+	[TASKWIRE__CONTROL__REQUEST__BODY_EVENTS] = verb_events,
+	[TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_INFO] = verb_queue_info,
+};
+
 void
 ctl_handle(struct ctl_ctx *ctx, const Taskwire__Control__Request *req, struct ctl_reply *r)
 {
-	struct tw_broker *b = &ctx->broker;
+	uint32_t v = (uint32_t)req->body_case;
 	uint64_t n = 0;
 	int ret;
 
-	switch (req->body_case) {
-	case TASKWIRE__CONTROL__REQUEST__BODY_STATUS:
-		ret = ctl_status_fill(ctx, r);
-		if (ret != 0)
-			snprintf(r->err, sizeof(r->err), "out of memory");
-		else if (req->status->reset_max_stall)
-			__atomic_fetch_add(&ctx->broker.sh->stall_epoch, 1, __ATOMIC_RELAXED);
-		break;
-	case TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_DECLARE:
-	{
-		struct tw_broker_queue_spec q;
-
-		ret = tw_broker_queue_spec_from_pb(req->queue_declare, &q, r->err);
-		if (ret == 0)
-			ret = tw_broker_queue_declare(b, &q, r->err);
-		if (ret == 0 && req->queue_declare->remote)
-			ret = tw_broker_queue_hold(b, q.name, r->err);
-	}
-		break;
-	case TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_DELETE:
-		ret = tw_broker_queue_delete(b, STR(req->queue_delete->name), &n, r->err);
-		break;
-	case TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_PURGE:
-		ret = tw_broker_queue_purge(b, STR(req->queue_purge->name), &n, r->err);
-		break;
-	case TASKWIRE__CONTROL__REQUEST__BODY_EXCHANGE_DECLARE:
-	{
-		struct tw_broker_exchange_spec x;
-
-		tw_broker_exchange_spec_from_pb(req->exchange_declare, &x);
-		ret = tw_broker_exchange_declare(b, &x, r->err);
-	}
-		break;
-	case TASKWIRE__CONTROL__REQUEST__BODY_EXCHANGE_DELETE:
-		ret = tw_broker_exchange_delete(b, STR(req->exchange_delete->name), r->err);
-		break;
-	case TASKWIRE__CONTROL__REQUEST__BODY_BIND:
-		ret = handle_bind(b, req->bind, true, r);
-		break;
-	case TASKWIRE__CONTROL__REQUEST__BODY_UNBIND:
-		ret = handle_bind(b, req->unbind, false, r);
-		break;
-	case TASKWIRE__CONTROL__REQUEST__BODY_IMPORT_DEFINITIONS:
-		ret = tw_broker_definitions_import_pb(b, req->import_definitions, r->err);
-		break;
-	case TASKWIRE__CONTROL__REQUEST__BODY_LIST:
-		ret = handle_list(ctx, req->list, r);
-		break;
-	case TASKWIRE__CONTROL__REQUEST__BODY_RESULT:
-		ret = ctl_tasks_result(ctx, req->result->task_id, r);
-		break;
-	case TASKWIRE__CONTROL__REQUEST__BODY_REVOKE:
-		ret = ctl_tasks_revoke(ctx, req->revoke->task_id, r);
-		break;
-	case TASKWIRE__CONTROL__REQUEST__BODY_FORGET:
-		ret = ctl_tasks_forget(ctx, req->forget->task_id, r);
-		break;
-	case TASKWIRE__CONTROL__REQUEST__BODY_SCHEDULE_ADD:
-		ret = ctl_schedules_add(ctx, req->schedule_add, r);
-		break;
-	case TASKWIRE__CONTROL__REQUEST__BODY_EVENTS:
-		ret = ctl_events_request(ctx, req->events, r);
-		break;
-	case TASKWIRE__CONTROL__REQUEST__BODY_RATE_LIMIT:
-		ret = ctl_workers_rate_limit(ctx, STR(req->rate_limit->task), STR(req->rate_limit->rate),
-					     r);
-		break;
-	case TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_INFO:
-		ret = queue_info(b, STR(req->queue_info->name), r);
-		break;
-	case TASKWIRE__CONTROL__REQUEST__BODY_SCHEDULE_REMOVE:
-		ret = ctl_schedules_remove(ctx, STR(req->schedule_remove->name), r);
-		break;
-	default:
+	if (v < RTE_DIM(verbs) && verbs[v] != NULL) {
+		ret = verbs[v](ctx, req, r, &n);
+	} else {
 		snprintf(r->err, sizeof(r->err), "empty or unknown request");
 		ret = -EINVAL;
-		break;
 	}
 	/* answered ok only once a restart would find it too: the change is
 	 * live either way, and a client's retry (a no-op) saves again */

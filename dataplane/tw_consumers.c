@@ -26,7 +26,7 @@
 #include "tw_journal.h"
 #include "tw_frag_tx.h"
 #include "tw_ctlchan.h"
-#include "tw_deadletter.h"
+#include "tw_route.h"
 #include "tw_drop.h"
 #include "tw_enqueue.h"
 #include "tw_exec.h"
@@ -182,7 +182,7 @@ to_ring(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task *t)
 	tw_cnt_add(ctx, TW_CNT_rc_requeue_tail, 1);
 	if (qi != TW_ROUTE_NONE && tw_enqueue_task(ctx, rt, &rt->queues[qi], t))
 		return;
-	if (qi != TW_ROUTE_NONE && tw_deadletter(ctx, rt, t))
+	if (qi != TW_ROUTE_NONE && tw_route_dead_letter(ctx, rt, t))
 		return;
 	tw_exec_report(ctx, t, TW_ST_FAILURE, NULL, 0, gone, sizeof(gone) - 1);
 	tw_journal_done(ctx, t);
@@ -209,7 +209,7 @@ delivery_limit(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_t
 	tw_cnt_add(ctx, TW_CNT_rc_delivery_limit, 1);
 	tw_cnt_qadd(&ctx->stats->q_completed[t->queue_slot], 1);
 	t->deliveries = 0; /* a dead-lettered copy starts again in its new queue */
-	if (rt != NULL && rt->slot_queue[t->queue_slot] != TW_ROUTE_NONE && tw_deadletter(ctx, rt, t))
+	if (rt != NULL && rt->slot_queue[t->queue_slot] != TW_ROUTE_NONE && tw_route_dead_letter(ctx, rt, t))
 		return;
 	tw_exec_report(ctx, t, TW_ST_FAILURE, NULL, 0, why,
 		       (uint32_t)(n < (int)sizeof(why) ? n : (int)sizeof(why) - 1));
@@ -600,7 +600,7 @@ ack_one(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consumer
 		if (a->requeue) {
 			c->redelivered++;
 			requeue(ctx, rt, cs, t);
-		} else if (!tw_deadletter(ctx, rt, t)) {
+		} else if (!tw_route_dead_letter(ctx, rt, t)) {
 			char msg[160];
 			int n = snprintf(msg, sizeof(msg), "rejected by its consumer: %.*s",
 					 (int)(a->error.len < 120 ? a->error.len : 120), a->error.p);
@@ -900,9 +900,6 @@ tw_consumers_serve(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 		work += got;
 	}
 	cs->next_serve = (uint16_t)((cs->next_serve + 1) % n);
-	/* workflow steps of tasks that ended here (revoked, expired, too large) */
-	if (unlikely(tw_workflow_has_steps(ctx)))
-		tw_workflow_flush(ctx, rt);
 	return work;
 }
 

@@ -3,9 +3,9 @@
  * bulk, so no drop is silent. It is not the only place the data plane
  * frees an mbuf: a single frame the engine built itself and could not
  * send is freed where that fails (a records frame the ring refused, an
- * overflowing reply, a workflow step the pending list could not take,
- * each counted there; a handler's publish that did not fit, reported to
- * the handler as a 0 return).
+ * overflowing reply, each counted there; a handler's publish that did not
+ * fit a frame or the stash, reported to the handler as a 0 return, the
+ * full stash counted).
  */
 #ifndef TW_DROP_H
 #define TW_DROP_H

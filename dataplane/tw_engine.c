@@ -24,6 +24,7 @@
 #include "tw_engine.h"
 #include "tw_journal.h"
 #include "tw_workflow.h"
+#include "tw_lcore_ctx.h"
 #include "tw_lcore_loop.h"
 #include "tw_log.h"
 #include "tw_port.h"
@@ -278,25 +279,6 @@ publish_tasks(struct tw_engine *e)
 	}
 }
 
-static struct tw_ratelimit *
-ratelimit_create(uint32_t qsbr_id, uint32_t n_workers, int socket)
-{
-	struct tw_ratelimit *r = rte_zmalloc_socket("tw_ratelimit", sizeof(*r), RTE_CACHE_LINE_SIZE,
-						    socket);
-	char name[RTE_RING_NAMESIZE];
-
-	if (r == NULL)
-		return NULL;
-	snprintf(name, sizeof(name), "tw_r_w%u_ratewait", qsbr_id);
-	r->wait = rte_ring_create(name, TW_RATE_WAIT_RING, socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
-	if (r->wait == NULL) {
-		rte_free(r);
-		return NULL;
-	}
-	r->n_workers = n_workers;
-	return r;
-}
-
 /*
  * Remote consumers (tw_consumers.h): one table, owned by the first io (or
  * run-to-completion) lcore; a ring to it from each other io lcore, made
@@ -415,22 +397,34 @@ tw_engine_launch(struct tw_engine *e)
 	}
 	for (uint32_t i = 1; i < e->n_plan; i++) {
 		const struct tw_plan_entry *pe = &e->plan[i];
-		struct tw_lcore_ctx *ctx;
+		struct tw_lcore_setup ls = {
+			.shared = s, .tasks = &e->tasks, .qsbr_id = pe->qsbr_id, .role = pe->role,
+			.socket = (int)rte_lcore_to_socket_id(pe->lcore_id), .n_workers = n_workers,
+			.keys = e->keys, .threads = e->threads, .remote_queues = e->consumer_queues,
+			.cookie_secret = e->cfg.cookies != 0 ? cookie_secret : NULL,
+			.cookie_lifetime_ms = e->cfg.cookie_lifetime_s * 1000,
+			.idle_sleep_us = (uint32_t)e->cfg.idle_sleep_us,
+			.idle_passes = (uint32_t)e->cfg.idle_passes,
+			.retry_max = (uint32_t)e->cfg.retry_max,
+			.retry_min_ms = (uint32_t)e->cfg.retry_min_ms,
+			.solo_max_us = e->cfg.solo_max_us,
+			.journal = tw_journal_lcore_get(e, pe->qsbr_id),
+			.big = e->big,
+			.reasm = {
+				.source_bytes = (uint32_t)RTE_MIN(e->cfg.reasm_source_kb << 10,
+								 (uint64_t)UINT32_MAX),
+				.timeout_ms = (uint32_t)e->cfg.reasm_timeout_ms,
+			},
+		};
+		struct tw_lcore_ctx *ctx = tw_lcore_ctx_create(&ls);
 		int ret;
 
-		ctx = rte_zmalloc_socket("tw_lcore_ctx", sizeof(*ctx), RTE_CACHE_LINE_SIZE,
-					 rte_lcore_to_socket_id(pe->lcore_id));
-		if (ctx == NULL)
+		if (ctx == NULL) {
+			TW_LOG(ERR, "lcore %u context: %s (reserve more hugepages?)", pe->lcore_id,
+			       rte_strerror(rte_errno));
 			return -ENOMEM;
+		}
 		e->ctx[pe->qsbr_id] = ctx;
-		ctx->shared = s;
-		ctx->stats = &s->stats[pe->qsbr_id];
-		ctx->mbuf_pool = s->pktmbuf_pool;
-		ctx->task_pool = s->task_pool;
-		ctx->tasks = &e->tasks;
-		ctx->qsbr_id = pe->qsbr_id;
-		ctx->role = pe->role;
-		ctx->port_id = s->port_id;
 		if (pe->role == TW_ROLE_IO || pe->role == TW_ROLE_RTC) {
 			ctx->io_index = io_k;
 			ctx->n_io = n_io;
@@ -440,33 +434,6 @@ tw_engine_launch(struct tw_engine *e)
 					ctx->steer_in[ctx->n_steer_in++] = e->steer_ring[j][io_k];
 			}
 			assign_rx_queues(ctx, io_k++, n_io, e->n_rxq);
-		}
-		memcpy(ctx->our_mac.addr_bytes, s->mac, sizeof(s->mac));
-		ctx->our_ip = s->ip_be;
-		ctx->our_port = rte_cpu_to_be_16(s->udp_port);
-		ctx->idle_sleep_us = (uint32_t)e->cfg.idle_sleep_us;
-		ctx->idle_passes_before_sleep = (uint32_t)e->cfg.idle_passes;
-		ctx->tsc_hz = rte_get_tsc_hz();
-		ctx->ns_per_tick_q32 = (1000000000ull << 32) / ctx->tsc_hz;
-		ctx->clock_unix_ms = s->clock_unix_ms;
-		ctx->clock_tsc = s->clock_tsc;
-		ctx->tsc_per_ms = ctx->tsc_hz / 1000;
-		ctx->sched = s->sched[pe->qsbr_id];
-		ctx->records = s->records[pe->qsbr_id];
-		ctx->inject = s->inject[pe->qsbr_id];
-		ctx->keys = e->keys;
-		ctx->retry_max = (uint32_t)e->cfg.retry_max;
-		ctx->retry_min_ms = (uint32_t)e->cfg.retry_min_ms;
-		ctx->solo_max_us = (uint32_t)e->cfg.solo_max_us;
-		ctx->solo_max_tsc = e->cfg.solo_max_us * (ctx->tsc_hz / 1000000);
-		ctx->rng = rte_rdtsc() | 1;
-		ctx->big = e->big;
-		/* message ids unlikely to meet another engine run's at a client */
-		ctx->frag_seq = (rte_rdtsc() << 8) ^ ((uint64_t)pe->qsbr_id << 56);
-		ctx->threads = e->threads;
-		ctx->journal = tw_journal_lcore_get(e, pe->qsbr_id);
-		ctx->remote_queues = e->consumer_queues;
-		if (pe->role == TW_ROLE_IO || pe->role == TW_ROLE_RTC) {
 			if (pe->qsbr_id == e->consumer_owner) {
 				ctx->consumers = e->consumers;
 				for (uint32_t k = 0; k < TW_MAX_LCORES; k++)
@@ -475,49 +442,10 @@ tw_engine_launch(struct tw_engine *e)
 			} else {
 				ctx->rc_out = e->rc_ring[pe->qsbr_id];
 			}
-			ctx->dedup = rte_zmalloc_socket("tw_dedup", sizeof(*ctx->dedup),
-							RTE_CACHE_LINE_SIZE,
-							(int)rte_lcore_to_socket_id(pe->lcore_id));
-			if (ctx->dedup == NULL)
-				return -ENOMEM;
+			/* one table for every io lcore: a copy of a frame may come in
+			 * on any RX queue */
 			ctx->replay = replay;
-			if (e->cfg.cookies != 0) {
-				/* per lcore: each caches the epochs' keys it derives */
-				ctx->cookie = rte_zmalloc_socket("tw_cookie", sizeof(*ctx->cookie),
-								 RTE_CACHE_LINE_SIZE,
-								 (int)rte_lcore_to_socket_id(pe->lcore_id));
-				if (ctx->cookie == NULL)
-					return -ENOMEM;
-				tw_cookie_init(ctx->cookie, cookie_secret,
-					       e->cfg.cookie_lifetime_s * 1000);
-			}
-			ctx->reasm = tw_reasm_create(e->big, &(struct tw_reasm_limits){
-					.source_bytes = (uint32_t)RTE_MIN(e->cfg.reasm_source_kb << 10,
-									 (uint64_t)UINT32_MAX),
-					.timeout_ms = (uint32_t)e->cfg.reasm_timeout_ms },
-				rte_get_tsc_hz(), (int)rte_lcore_to_socket_id(pe->lcore_id));
-			if (ctx->reasm == NULL)
-				return -ENOMEM;
 		}
-		if (pe->role == TW_ROLE_WORKER || pe->role == TW_ROLE_RTC) {
-			ctx->rate = ratelimit_create(pe->qsbr_id, n_workers,
-						     (int)rte_lcore_to_socket_id(pe->lcore_id));
-			if (ctx->rate == NULL)
-				return -ENOMEM;
-		}
-		ctx->tx.port_id = s->port_id;
-		ctx->tx.queue_id = (uint16_t)pe->qsbr_id;
-		/* every role routes: io lcores publishers' tasks, workers the tasks
-		 * handlers publish and dead-letters */
-		{
-			ctx->route_cache = rte_zmalloc_socket("tw_route_cache",
-							      sizeof(*ctx->route_cache),
-							      RTE_CACHE_LINE_SIZE,
-							      rte_lcore_to_socket_id(pe->lcore_id));
-			if (ctx->route_cache == NULL)
-				return -ENOMEM;
-		}
-
 		ret = rte_eal_remote_launch(role_loop[pe->role], ctx, pe->lcore_id);
 		if (ret != 0) {
 			TW_LOG(ERR, "launch on lcore %u: %s", pe->lcore_id, rte_strerror(-ret));
@@ -586,9 +514,6 @@ tw_engine_stop(struct tw_engine *e)
 	       sum[TW_CNT_tasks_received], sum[TW_CNT_tasks_executed], sum[TW_CNT_acks],
 	       sum[TW_CNT_nacks]);
 	tw_port_close(s->port_id);
-	for (uint32_t i = 0; i < TW_MAX_LCORES; i++) {
-		if (e->ctx[i] != NULL)
-			rte_free(e->ctx[i]->dedup);
-		rte_free(e->ctx[i]);
-	}
+	for (uint32_t i = 0; i < TW_MAX_LCORES; i++)
+		tw_lcore_ctx_free(e->ctx[i]);
 }

@@ -4,7 +4,7 @@
 #include <rte_ring.h>
 
 #include "tw_ctlchan.h"
-#include "tw_deadletter.h"
+#include "tw_route.h"
 #include "tw_enqueue.h"
 #include "tw_journal.h"
 #include "tw_workflow.h"
@@ -74,7 +74,7 @@ drop_head_and_enqueue(struct tw_lcore_ctx *ctx, const struct tw_routes *rt,
 						   old->args_len, __ATOMIC_RELAXED);
 			tw_cnt_qadd(&ctx->stats->q_dropped[q->slot], 1);
 			tw_cnt_add(ctx, TW_CNT_tasks_dropped_head, 1);
-			if (!tw_deadletter(ctx, rt, old))
+			if (!tw_route_dead_letter(ctx, rt, old))
 				drop_released(ctx, old);
 		}
 		if (rte_ring_enqueue(ring, t) == 0)
@@ -111,7 +111,7 @@ bytes_fit(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, const struct tw_
 			__atomic_fetch_sub(bytes, old->args_len, __ATOMIC_RELAXED);
 		tw_cnt_qadd(&ctx->stats->q_dropped[q->slot], 1);
 		tw_cnt_add(ctx, TW_CNT_tasks_dropped_head, 1);
-		if (!tw_deadletter(ctx, rt, old))
+		if (!tw_route_dead_letter(ctx, rt, old))
 			drop_released(ctx, old);
 	}
 	return false;

@@ -21,7 +21,7 @@
 #include "tw_ratelimit.h"
 #include "tw_threads.h"
 #include "tw_reply.h"
-#include "tw_deadletter.h"
+#include "tw_route.h"
 #include "tw_task.h"
 #include "tw_tasks.h"
 #include "tw_workflow.h"
@@ -206,7 +206,7 @@ retry_or_fail(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_ta
 		t->args_len = 0;
 	}
 	/* out of retries: to the queue's dead-letter exchange, if it has one */
-	return tw_deadletter(ctx, rt, t);
+	return tw_route_dead_letter(ctx, rt, t);
 }
 
 /*
@@ -365,7 +365,7 @@ gate(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task *t)
 		tw_cnt_add(ctx, TW_CNT_tasks_expired, 1);
 		tw_cnt_qadd(&ctx->stats->q_expired[t->queue_slot], 1);
 		/* dead-lettered: it lives on in another queue, no result yet */
-		if (tw_deadletter(ctx, rt, t))
+		if (tw_route_dead_letter(ctx, rt, t))
 			return TW_GATE_HANDED;
 		report_msg(ctx, t, TW_ST_EXPIRED, t->expiry_is_task ? exp_msg : ttl_msg);
 		return TW_GATE_DONE;
@@ -417,11 +417,8 @@ tw_exec_burst(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 			tw_task_release(tasks[i], ctx->task_pool);
 		}
 	done += n;
-	if (rt == NULL || rt->n_queues == 0) {
-		if (unlikely(tw_workflow_has_steps(ctx)))
-			tw_workflow_flush(ctx, rt);
+	if (rt == NULL || rt->n_queues == 0)
 		return done;
-	}
 	n = dequeue(ctx, rt, tasks);
 	for (uint32_t i = 0; i < n; i++) {
 		struct tw_task *t = tasks[i];
@@ -438,9 +435,8 @@ tw_exec_burst(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 		}
 	}
 	tw_task_release_bulk(finished, n_finished, ctx->task_pool);
-	/* the next steps of workflows finished in this burst */
-	if (unlikely(tw_workflow_has_steps(ctx)))
-		tw_workflow_flush(ctx, rt);
+	/* the next steps of workflows finished in this burst wait in the
+	 * stash: the loop's route stage takes them */
 	return done + n;
 }
 

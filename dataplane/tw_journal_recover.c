@@ -32,7 +32,7 @@
 #include <rte_ring.h>
 
 #include "tw_broker.h"
-#include "tw_dispatch.h"
+#include "tw_route.h"
 #include "tw_engine.h"
 #include "tw_journal_priv.h"
 #include "tw_reasm.h"
@@ -395,9 +395,9 @@ place(struct tw_journal *j, struct tw_engine *e, struct tw_lcore_ctx *ctx, const
 	memcpy(peer.mac.addr_bytes, r->peer_mac, 6);
 	peer.ip = r->peer_ip;
 	peer.port = r->peer_port;
-	tw_dispatch_fill_task(ctx, t, m, &ctx->views[0], &peer,
-			      tw_tasks_lookup(&e->tasks, ctx->views[0].name.p, ctx->views[0].name.len),
-			      rte_rdtsc());
+	tw_route_fill_task(ctx, t, m, &ctx->views[0], &peer,
+			   tw_tasks_lookup(&e->tasks, ctx->views[0].name.p, ctx->views[0].name.len),
+			   rte_rdtsc());
 	t->jid = r->jid;
 	t->deliveries = r->deliveries;
 	t->queue_slot = q->slot;

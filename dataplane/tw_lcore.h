@@ -20,7 +20,8 @@
 #define TW_BURST 32
 #define TW_TX_STASH 512             /* packets staged: one pass's replies, and what the port refused */
 #define TW_TX_BACKLOG 64            /* staged after a flush: take no new work until it drains */
-#define TW_WF_PENDING 256           /* workflow step frames one stage pass may queue */
+#define TW_MADE_STASH 2048          /* engine-made frames waiting for the route stage (power of two) */
+#define TW_MADE_DRAIN 512           /* of them routed per pass at most */
 #define TW_RESULT_SCRATCH 2048      /* handler output / error buffer per lcore */
 
 struct tw_consumers;
@@ -135,13 +136,12 @@ struct tw_lcore_ctx {
 	uint64_t rng;                   /* retry jitter (xorshift state) */
 	uint64_t wf_sweep_tsc;          /* worker roles: next look for expired groups */
 	bool out_open;
-	/* workflow steps waiting to be routed at the end of this stage (tw_workflow_flush):
-	 * the frame being filled, and the full ones */
+	/* engine-made tasks waiting for this lcore's route stage (tw_route.h): the
+	 * workflow step frame being filled, and the stash of finished frames
+	 * (workflow steps, handler publishes), a FIFO the loop drains each pass */
 	struct tw_wf_out wf_out;
-	uint16_t wf_n_pending;
-	bool wf_flushing;
-	bool in_dispatch;               /* ctx->views hold the frame being dispatched */
-	struct rte_mbuf *wf_pending[TW_WF_PENDING];
+	uint32_t made_head, made_n;
+	struct rte_mbuf *made[TW_MADE_STASH];
 	struct tw_task_view views[TW_FRAME_MAX_TASKS];
 	uint8_t scratch[TW_RESULT_SCRATCH];
 } __rte_cache_aligned;

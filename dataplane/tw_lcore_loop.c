@@ -2,8 +2,19 @@
  * The polling loop of every lcore role. Each pass, in the same order for
  * every role (so one loop body serves them all): report an RCU quiescent
  * state and load the routing table (acquire: pairs with the release store
- * in tw_broker_publish()), poll inputs in bursts, run the stages, flush
- * TX, account the pass.
+ * in tw_broker_publish()), then the stages:
+ *   io roles:     tw-control's due tasks -> route (tw_route.h);
+ *                 rx -> parse (tw_parse.h) -> fragments to their owner
+ *                 (tw_steer.h) and put together (tw_reasm.h) -> dispatch
+ *                 (tw_dispatch.h, which hands each task to route ->
+ *                 enqueue); frames other io lcores steered here, the same
+ *                 way; remote consumers (tw_consumers.h)
+ *   worker roles: exec (tw_exec.h)
+ *   every role:   the journal's synced confirms and recovered tasks
+ *                 (tw_journal.h); the workflow groups' expiry (workers);
+ *                 route the engine-made tasks of the pass (workflow
+ *                 steps, handler publishes: the stash, tw_route.h)
+ *   then the replies and records of the pass, flush TX, account the pass.
  *
  * Quiescent state every pass: it is one load and one store on a line this
  * lcore owns, and it bounds how long tw-control waits before freeing an
@@ -30,6 +41,7 @@
 #include "tw_parse.h"
 #include "tw_reasm.h"
 #include "tw_reply.h"
+#include "tw_route.h"
 #include "tw_steer.h"
 #include "tw_tx.h"
 #include "tw_workflow.h"
@@ -68,10 +80,11 @@ io_pass(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 	struct rte_mbuf *frames[TW_BURST];
 	uint32_t work;
 
-	/* due tasks from tw-control's scheduler: the ring is empty almost always */
+	/* due tasks from tw-control's scheduler (engine-made: straight to the
+	 * route stage); the ring is empty almost always */
 	work = rte_ring_sc_dequeue_burst(ctx->inject, (void **)frames, TW_BURST, NULL);
 	if (work != 0)
-		tw_dispatch_injected_burst(ctx, rt, frames, (uint16_t)work);
+		tw_route_engine_burst(ctx, rt, frames, (uint16_t)work);
 	/* a few times a second: reassemblies whose fragments stopped coming */
 	if (ctx->reasm != NULL && rte_rdtsc() >= ctx->reasm_sweep_tsc) {
 		uint64_t now = rte_rdtsc();
@@ -94,7 +107,9 @@ io_pass(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
  * a worker that ran only one burst per pass would fall behind and the
  * queues would fill (tasks NACKed queue-full) while the lcore idles half
  * of each pass. The budget bounds the pass, so the io stage and RCU
- * quiescent states are never starved.
+ * quiescent states are never starved. It also stops while the stash of
+ * engine-made tasks (what finished tasks publish) is more than half full,
+ * so the pass's route stage takes what the pass made before it grows.
  */
 #define TW_EXEC_BUDGET (TW_BURST * TW_BURST)
 
@@ -106,7 +121,8 @@ exec_pass(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 	do {
 		n = tw_exec_burst(ctx, rt);
 		done += n;
-	} while (n >= TW_BURST && done < TW_EXEC_BUDGET);
+	} while (n >= TW_BURST && done < TW_EXEC_BUDGET &&
+		 tw_route_stash_room(ctx) > TW_MADE_STASH / 2);
 	return done;
 }
 
@@ -162,15 +178,19 @@ loop_body(struct tw_lcore_ctx *ctx, const bool do_io, const bool do_work)
 				work += io_pass(ctx, rt) + tw_consumers_serve(ctx, rt);
 			if (do_work)
 				work += exec_pass(ctx, rt);
-			/* every role: workers journal the durable tasks their handlers publish */
+			/* every role may hold journal work: an io lcore its held confirms,
+			 * any lcore the recovered tasks it puts back */
 			work += tw_journal_release(ctx, rt);
 		}
 		/* a few times a second: groups whose expiry passed (never more than
 		 * one sweep of the group table per 100 ms) */
 		if (do_work && unlikely(start >= ctx->wf_sweep_tsc)) {
-			tw_workflow_expire(ctx, rt);
+			tw_workflow_expire(ctx);
 			ctx->wf_sweep_tsc = start + ctx->tsc_hz / 10;
 		}
+		/* what the stages above made (workflow steps, handler publishes):
+		 * routed here, once, never from inside another stage */
+		work += tw_route_stash_drain(ctx, rt);
 		tw_reply_end_pass(ctx);
 		tw_records_flush(ctx);
 		/* replies the port could not take yet: retry next pass, do not sleep on them */
@@ -194,6 +214,7 @@ loop_body(struct tw_lcore_ctx *ctx, const bool do_io, const bool do_work)
 	}
 	tw_steer_drain(ctx);
 	tw_consumers_drain(ctx);
+	tw_route_stash_discard(ctx);
 	tw_records_flush(ctx);
 	tw_tx_flush(ctx);
 	tw_tx_discard(ctx);

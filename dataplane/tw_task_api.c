@@ -1,7 +1,9 @@
 /*
  * What a handler may call during its run (include/taskwire/task.h),
  * implemented over the worker lcore's context. Runs on the worker lcore
- * that runs the handler; nothing is allocated but mbufs.
+ * that runs the handler; nothing is allocated but mbufs, and nothing is
+ * routed here: a published task waits in the lcore's stash for the
+ * loop's route stage.
  */
 #include <errno.h>
 #include <string.h>
@@ -10,9 +12,9 @@
 #include <rte_mbuf.h>
 
 #include "tw_ctlchan.h"
-#include "tw_dispatch.h"
 #include "tw_inject.h"
 #include "tw_reply.h"
+#include "tw_route.h"
 #include "tw_task.h"
 #include "tw_tasks.h"
 #include "tw_workflow.h"
@@ -100,7 +102,6 @@ tw_task_publish(struct tw_task_ctx *ctx, const char *exchange, const char *routi
 		const char *task, const void *args, uint32_t args_len)
 {
 	struct tw_lcore_ctx *lc = ctx->lcore;
-	const struct tw_routes *rt;
 	struct tw_inject_peer none = { .port = 0 };
 	struct rte_mbuf *m;
 	struct tw_wbuf w;
@@ -121,10 +122,12 @@ tw_task_publish(struct tw_task_ctx *ctx, const char *exchange, const char *routi
 		return 0;
 	}
 	tw_inject_finish(m, &none, &lc->our_mac, lc->our_ip, lc->our_port, w.len);
-	rt = __atomic_load_n(&lc->shared->routes, __ATOMIC_ACQUIRE);
-	/* Routed now, from this lcore; takes m. A refusal becomes a FAILURE record. */
-	if (tw_dispatch_injected_burst(lc, rt, &m, 1) == 0)
+	/* routed by this pass's route stage: a queue's refusal then becomes a
+	 * FAILURE record of this id; a full stash refuses it now (counted) */
+	if (!tw_route_stash(lc, m)) {
+		rte_pktmbuf_free(m);
 		return 0;
+	}
 	tw_cnt_add(lc, TW_CNT_tasks_published_by_tasks, 1);
 	return id;
 }

@@ -12,10 +12,11 @@
 #include <rte_rcu_qsbr.h>
 
 #include "tw_ctlchan.h"
-#include "tw_dispatch.h"
+#include "tw_drop.h"
 #include "tw_id_mix.h"
 #include "tw_inject.h"
 #include "tw_reply.h"
+#include "tw_route.h"
 #include "tw_task.h"
 #include "tw_wire_priv.h"
 #include "tw_wire_workflow.h"
@@ -260,65 +261,80 @@ group_free(struct group *g)
 	rte_free(g);
 }
 
-/* --- steps: frames queued on this lcore, routed by tw_workflow_flush --- */
+/* --- steps: frames filled on this lcore, left in its stash for the route stage --- */
 
 /*
  * The emitter: steps go into the lcore's open frame (ctx->wf_out), shared
  * by every step of the pass with the same publisher, and the frame joins
- * the pending list when it is full, when a step for another publisher
- * comes, or at tw_workflow_flush(). Fewer, fuller frames: one mbuf and
- * one frame decode for many steps.
+ * the stash (tw_route.h) when it is full, when a step for another
+ * publisher comes, or when the loop's route stage closes it. Fewer,
+ * fuller frames: one mbuf and one frame decode for many steps.
  */
 struct emitter {
 	struct tw_lcore_ctx *ctx;
-	struct tw_wf_out *o;
+	struct tw_peer peer;           /* the workflow's publisher: where its steps answer */
 };
 
-/* Move the open frame, if it holds steps, to the pending list. */
-static void
+static inline bool
+same_peer(const struct tw_peer *a, const struct tw_peer *b)
+{
+	return a->ip == b->ip && a->port == b->port && rte_is_same_ether_addr(&a->mac, &b->mac);
+}
+
+/*
+ * Move the open frame, if it holds steps, to the stash. @return false if
+ * the stash is full: the frame stays open with its steps (they are routed
+ * once the stash has room), and the step that needed a new frame is
+ * refused by its caller.
+ */
+static bool
 out_finish(struct tw_lcore_ctx *ctx)
 {
 	struct tw_wf_out *o = &ctx->wf_out;
 	struct tw_inject_peer peer = { .mac = o->peer.mac, .ip = o->peer.ip, .port = o->peer.port };
-	struct rte_mbuf *m = o->m;
-	uint32_t n = o->n;
 
-	if (m == NULL || n == 0)
-		return;
-	tw_inject_finish(m, &peer, &ctx->our_mac, ctx->our_ip, ctx->our_port, o->w.len);
-	/* the open frame is closed before a flush, which finishes open frames itself */
+	if (o->m == NULL || o->n == 0)
+		return true;
+	if (tw_route_stash_room(ctx) == 0) {
+		tw_cnt_add(ctx, TW_CNT_made_stash_full, 1);
+		return false;
+	}
+	tw_inject_finish(o->m, &peer, &ctx->our_mac, ctx->our_ip, ctx->our_port, o->w.len);
+	tw_route_stash(ctx, o->m);
 	o->m = NULL;
 	o->n = 0;
-	if (ctx->wf_n_pending == TW_WF_PENDING)
-		tw_workflow_flush(ctx, __atomic_load_n(&ctx->shared->routes, __ATOMIC_ACQUIRE));
-	if (ctx->wf_n_pending < TW_WF_PENDING) {
-		ctx->wf_pending[ctx->wf_n_pending++] = m;
-	} else {
-		/* only while a frame's own expansion overflows the list */
-		tw_cnt_add(ctx, TW_CNT_wf_step_refused, n);
-		rte_pktmbuf_free(m);
-	}
+	return true;
+}
+
+void
+tw_workflow_close_frame(struct tw_lcore_ctx *ctx)
+{
+	out_finish(ctx);
+}
+
+void
+tw_workflow_discard_frame(struct tw_lcore_ctx *ctx)
+{
+	struct tw_wf_out *o = &ctx->wf_out;
+
+	if (o->m == NULL)
+		return;
+	tw_drop_burst(ctx, TW_CNT_frames_released, &o->m, 1);
+	o->m = NULL;
+	o->n = 0;
 }
 
 static void
 em_init(struct emitter *em, struct tw_lcore_ctx *ctx, const struct tw_peer *peer)
 {
-	struct tw_wf_out *o = &ctx->wf_out;
-
 	em->ctx = ctx;
-	em->o = o;
-	/* a frame answers one publisher: another one's steps start a new frame */
-	if (o->m != NULL && o->n != 0 &&
-	    (o->peer.ip != peer->ip || o->peer.port != peer->port ||
-	     !rte_is_same_ether_addr(&o->peer.mac, &peer->mac)))
-		out_finish(ctx);
-	o->peer = *peer;
+	em->peer = *peer;
 }
 
 static bool
 em_open(struct emitter *em)
 {
-	struct tw_wf_out *o = em->o;
+	struct tw_wf_out *o = &em->ctx->wf_out;
 
 	o->m = rte_pktmbuf_alloc(em->ctx->mbuf_pool);
 	if (o->m == NULL)
@@ -331,19 +347,25 @@ em_open(struct emitter *em)
 
 /*
  * Queue one step (signature sig with fields f). A step that does not fit
- * an empty frame is refused. @return true if queued.
+ * an empty frame is refused, and so is one that needs a new frame while
+ * the stash is full. @return true if queued.
  */
 static bool
 em_step(struct emitter *em, struct tw_str sig, const struct tw_task_view *sv,
 	const struct tw_wf_fields *f)
 {
+	struct tw_wf_out *o = &em->ctx->wf_out;
+
+	/* a frame answers one publisher: another one's steps start a new frame */
+	if (o->m != NULL && o->n != 0 && !same_peer(&o->peer, &em->peer) && !out_finish(em->ctx))
+		return false;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		uint32_t saved;
 
-		struct tw_wf_out *o = em->o;
-
 		if (o->m == NULL && !em_open(em))
 			return false;
+		if (o->n == 0)
+			o->peer = em->peer;
 		saved = o->w.len;
 		if (o->n < TW_FRAME_MAX_TASKS && tw_wf_put_step(&o->w, sig, sv, f)) {
 			o->n++;
@@ -352,9 +374,8 @@ em_step(struct emitter *em, struct tw_str sig, const struct tw_task_view *sv,
 		}
 		o->w.len = saved;
 		o->w.overflow = false;
-		if (o->n == 0)
-			break; /* alone in a frame and still too large */
-		out_finish(em->ctx);
+		if (o->n == 0 || !out_finish(em->ctx))
+			break; /* alone in a frame and still too large, or the stash is full */
 	}
 	return false;
 }
@@ -434,7 +455,7 @@ fail_after(struct tw_lcore_ctx *ctx, struct emitter *em, const struct tw_task_vi
 
 		if (tw_wire_decode_task_trusted(next, &nv) != NULL)
 			break;
-		record_not_run(ctx, &nv, root, &em->o->peer, failed_id, why, why_len);
+		record_not_run(ctx, &nv, root, &em->peer, failed_id, why, why_len);
 		fire_errbacks(em, &nv, root, failed_id, why, why_len);
 		next = nv.next;
 	}
@@ -930,7 +951,8 @@ tw_workflow_replace_group(struct tw_lcore_ctx *ctx, struct tw_task *t, const cha
 		return -EMSGSIZE;
 	em_init(&em, ctx, &peer);
 	if (!em_step(&em, (struct tw_str){ node, w.len }, &nv, &none)) {
-		return em.o->m == NULL ? -ENOMEM : -EMSGSIZE;
+		/* no buffer, or the stash full: "not now"; else alone too large */
+		return ctx->wf_out.m == NULL || tw_route_stash_room(ctx) == 0 ? -ENOMEM : -EMSGSIZE;
 	}
 	t->wf_replaced = 1;
 	return 0;
@@ -946,33 +968,6 @@ tw_workflow_bind_args(struct tw_task *t)
 	t->args = g->list;
 	t->args_len = g->list_len;
 	return true;
-}
-
-void
-tw_workflow_flush(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
-{
-	struct rte_mbuf *v[TW_WF_PENDING];
-
-	/* never inside a frame's dispatch (it owns ctx->views): between frames */
-	if (ctx->wf_flushing || ctx->in_dispatch)
-		return;
-	ctx->wf_flushing = true;
-	/* routing a step may queue more (a group's members): until none is left */
-	for (;;) {
-		uint16_t n;
-
-		if (ctx->wf_n_pending == 0)
-			out_finish(ctx); /* the open frame, now that the list has room */
-		n = ctx->wf_n_pending;
-		if (n == 0)
-			break;
-
-		memcpy(v, ctx->wf_pending, n * sizeof(v[0]));
-		ctx->wf_n_pending = 0;
-		for (uint16_t i = 0; i < n; i += 32)
-			tw_dispatch_injected_burst(ctx, rt, v + i, (uint16_t)RTE_MIN(32, n - i));
-	}
-	ctx->wf_flushing = false;
 }
 
 /*
@@ -1009,7 +1004,7 @@ expire(struct tw_lcore_ctx *ctx, struct group *g)
 }
 
 void
-tw_workflow_expire(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
+tw_workflow_expire(struct tw_lcore_ctx *ctx)
 {
 	uint64_t now_ms;
 
@@ -1027,6 +1022,4 @@ tw_workflow_expire(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 		if (g != NULL && g->expires_ms <= now_ms)
 			expire(ctx, g);
 	}
-	if (tw_workflow_has_steps(ctx))
-		tw_workflow_flush(ctx, rt);
 }

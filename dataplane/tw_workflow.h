@@ -2,8 +2,10 @@
  * Workflows in the engine (Celery's canvas: chain, group, chord, link,
  * link_error, nested; proto/taskwire.proto Task fields 14..26).
  *
- * The worker that finishes a step publishes what comes next straight into
- * the router: no round trip through the publisher or tw-control.
+ * The worker that finishes a step publishes what comes next into its
+ * lcore's stash, which the loop's route stage takes in the same pass: no
+ * round trip through the publisher or tw-control, and no routing from
+ * inside the stage that finished the step.
  *
  * Groups and chords: a group node opens a slot in a table shared by every
  * lcore of tw-dataplane (hugepage memory): a member count, one done bit
@@ -66,7 +68,7 @@ int tw_workflow_init(int socket, struct rte_rcu_qsbr *qsbr, const struct tw_wf_l
  * run, their publisher told when it asked) and free their slots. Cheap
  * when no group is open; call it a few times a second from a worker role.
  */
-void tw_workflow_expire(struct tw_lcore_ctx *ctx, const struct tw_routes *rt);
+void tw_workflow_expire(struct tw_lcore_ctx *ctx);
 
 /** Free released groups whose grace period ended (main lcore's housekeeping). */
 void tw_workflow_reclaim(void);
@@ -125,17 +127,13 @@ int tw_workflow_replace_group(struct tw_lcore_ctx *ctx, struct tw_task *t, const
 			      const uint8_t *const *args, const uint32_t *args_len, uint32_t n);
 
 /**
- * Route the steps queued by this lcore (tw_workflow_task_done, group
- * expansion). Called at the end of the io and exec stages; loops until
- * none is left (a step may queue more).
+ * Close the step frame this lcore is filling: its steps join the stash
+ * (tw_route.h) for the route stage. If the stash is full it stays open
+ * (its steps wait for room; none is lost).
  */
-void tw_workflow_flush(struct tw_lcore_ctx *ctx, const struct tw_routes *rt);
+void tw_workflow_close_frame(struct tw_lcore_ctx *ctx);
 
-/** @return true if this lcore holds steps not routed yet. */
-static inline bool
-tw_workflow_has_steps(const struct tw_lcore_ctx *ctx)
-{
-	return ctx->wf_n_pending != 0 || ctx->wf_out.n != 0;
-}
+/** The loop stops: free the step frame being filled (counted released). */
+void tw_workflow_discard_frame(struct tw_lcore_ctx *ctx);
 
 #endif

@@ -107,9 +107,13 @@ int tw_task_progress(struct tw_task_ctx *ctx, const void *meta, uint32_t len);
 bool tw_task_should_stop(const struct tw_task_ctx *ctx);
 
 /**
- * Publish a follow-up task, routed like any other (exchange "" = default).
- * Its result goes to the result store, not to this task's publisher.
- * @return the new task id (non-zero), or 0 if it could not be queued.
+ * Publish a follow-up task, routed like any other (exchange "" = default)
+ * once this handler returns, in the same pass of the lcore. Its result goes
+ * to the result store, not to this task's publisher; one that no queue
+ * takes ends there as a FAILURE naming why.
+ * @return the new task id (non-zero), or 0 if it could not be taken now
+ *   (no buffer, too large for a frame, or the lcore's follow-ups waiting
+ *   to be routed are at their limit).
  */
 uint64_t tw_task_publish(struct tw_task_ctx *ctx, const char *exchange, const char *routing_key,
 			 const char *task, const void *args, uint32_t args_len);

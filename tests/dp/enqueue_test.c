@@ -17,6 +17,7 @@
 #include <rte_malloc.h>
 #include <rte_ring.h>
 
+#include "dp_fixture.h"
 #include "tw_enqueue.h"
 #include "tw_lcore.h"
 
@@ -29,17 +30,11 @@ static unsigned used;
 static int
 setup(void **state)
 {
-	char *argv[] = { "enqueue_test", "--no-huge", "-m", "64", "--no-pci", "--no-shconf",
-			 "--file-prefix", "tw-dpenq", "--log-level", "*:error", "-l", "0" };
-
 	(void)state;
-	if (rte_eal_init(RTE_DIM(argv), argv) < 0)
+	if (dp_up("enqueue", TW_ROLE_IO, false) != 0)
 		return -1;
-	ctx = rte_zmalloc(NULL, sizeof(*ctx), RTE_CACHE_LINE_SIZE);
-	if (ctx == NULL)
-		return -1;
-	ctx->stats = rte_zmalloc(NULL, sizeof(*ctx->stats), RTE_CACHE_LINE_SIZE);
-	return ctx->stats == NULL ? -1 : 0;
+	ctx = dp.ctx;
+	return 0;
 }
 
 /* A queue of max_length with a base ring of base slots and two levels of level slots. */

@@ -20,77 +20,24 @@
 #include <rte_mbuf.h>
 #include <rte_udp.h>
 
+#include "dp_fixture.h"
 #include "tw_lcore.h"
 #include "tw_parse.h"
 
-#define OUR_IP RTE_IPV4(10, 77, 0, 1)
-#define PEER_IP RTE_IPV4(10, 77, 0, 2)
-#define OUR_PORT 5555
+#define OUR_IP DP_OUR_IP
+#define PEER_IP DP_PEER_IP
+#define OUR_PORT DP_OUR_PORT
+#define our_mac dp_our_mac
+#define peer_mac dp_peer_mac
+#define eth_packet dp_eth_packet
+#define ip_of dp_ip_of
+#define ip_fill dp_ip_fill
+#define udp_packet dp_udp_packet
 
-static struct rte_mempool *pool;
 static struct tw_lcore_ctx *ctx;
-static const struct rte_ether_addr our_mac = { { 0x02, 0, 0, 0, 0, 1 } };
-static const struct rte_ether_addr peer_mac = { { 0x02, 0, 0, 0, 0, 2 } };
 
 /* A frame payload: just the magic field is enough for the parse stage. */
 static const uint8_t taskwire_payload[] = { 0x0d, 0x54, 0x57, 0x46, 0x31, 0x10, 0x01 };
-
-static struct rte_mbuf *
-eth_packet(uint16_t ether_type, size_t l3_len)
-{
-	struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
-	struct rte_ether_hdr *eth;
-
-	assert_non_null(m);
-	eth = (struct rte_ether_hdr *)rte_pktmbuf_append(m, (uint16_t)(sizeof(*eth) + l3_len));
-	assert_non_null(eth);
-	memset(eth, 0, sizeof(*eth) + l3_len);
-	rte_ether_addr_copy(&our_mac, &eth->dst_addr);
-	rte_ether_addr_copy(&peer_mac, &eth->src_addr);
-	eth->ether_type = rte_cpu_to_be_16(ether_type);
-	return m;
-}
-
-static struct rte_ipv4_hdr *
-ip_of(struct rte_mbuf *m)
-{
-	return rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, sizeof(struct rte_ether_hdr));
-}
-
-static void
-ip_fill(struct rte_ipv4_hdr *ip, uint8_t proto, uint16_t total, uint32_t dst)
-{
-	ip->version_ihl = RTE_IPV4_VHL_DEF;
-	ip->total_length = rte_cpu_to_be_16(total);
-	ip->time_to_live = 64;
-	ip->next_proto_id = proto;
-	ip->src_addr = rte_cpu_to_be_32(PEER_IP);
-	ip->dst_addr = rte_cpu_to_be_32(dst);
-	ip->hdr_checksum = 0;
-	ip->hdr_checksum = rte_ipv4_cksum(ip);
-}
-
-/* A UDP datagram; cksum: 1 valid, 0 none, -1 wrong. */
-static struct rte_mbuf *
-udp_packet(uint32_t dst, uint16_t port, const void *payload, size_t len, int cksum)
-{
-	size_t l3 = sizeof(struct rte_ipv4_hdr) + sizeof(struct rte_udp_hdr) + len;
-	struct rte_mbuf *m = eth_packet(RTE_ETHER_TYPE_IPV4, l3);
-	struct rte_ipv4_hdr *ip = ip_of(m);
-	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
-
-	memcpy(udp + 1, payload, len);
-	udp->src_port = rte_cpu_to_be_16(40000);
-	udp->dst_port = rte_cpu_to_be_16(port);
-	udp->dgram_len = rte_cpu_to_be_16((uint16_t)(sizeof(*udp) + len));
-	ip_fill(ip, IPPROTO_UDP, (uint16_t)l3, dst);
-	if (cksum != 0) {
-		udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
-		if (cksum < 0)
-			udp->dgram_cksum ^= 0x0101;
-	}
-	return m;
-}
 
 static uint64_t
 count(enum tw_counter c)
@@ -124,22 +71,11 @@ staged(void)
 static int
 setup(void **state)
 {
-	char *argv[] = { "parse_test", "--no-huge", "-m", "128", "--no-pci", "--no-shconf", "--file-prefix", "tw-dptest",
-			 "--log-level", "*:error", "-l", "0" };
-
 	(void)state;
-	if (rte_eal_init(RTE_DIM(argv), argv) < 0)
+	if (dp_up("parse", TW_ROLE_IO, false) != 0)
 		return -1;
-	pool = rte_pktmbuf_pool_create("parse_test", 1023, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
-	ctx = rte_zmalloc(NULL, sizeof(*ctx), RTE_CACHE_LINE_SIZE);
-	if (pool == NULL || ctx == NULL)
-		return -1;
-	ctx->stats = rte_zmalloc(NULL, sizeof(*ctx->stats), RTE_CACHE_LINE_SIZE);
-	ctx->mbuf_pool = pool;
-	ctx->our_mac = our_mac;
-	ctx->our_ip = rte_cpu_to_be_32(OUR_IP);
-	ctx->our_port = rte_cpu_to_be_16(OUR_PORT);
-	return ctx->stats == NULL ? -1 : 0;
+	ctx = dp.ctx;
+	return 0;
 }
 
 /* After each test: nothing staged, every mbuf back in the pool. */
@@ -147,8 +83,7 @@ static int
 check_pool(void **state)
 {
 	(void)state;
-	assert_int_equal(ctx->tx.n, 0);
-	assert_int_equal(rte_mempool_avail_count(pool), 1023);
+	dp_no_leak();
 	return 0;
 }
 
