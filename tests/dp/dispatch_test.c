@@ -216,6 +216,7 @@ test_reject_publish_dlx(void **state)
 	struct dp_task t[4];
 	struct tw_reply_item it[8];
 	struct tw_task *g[4];
+	uint64_t published = dp.ctx->stats->q_published[4], rejected = dp.ctx->stats->q_rejected[3];
 
 	(void)state;
 	for (int i = 0; i < 4; i++)
@@ -227,6 +228,9 @@ test_reject_publish_dlx(void **state)
 	assert_int_equal(it[3].reason, TW_NACK_QUEUE_FULL);
 	assert_int_equal(dp_queue_take(rt, "graveyard", g, 4), 1);
 	assert_int_equal(g[0]->id, 303);
+	/* counted once where it went, and once refused where it was refused */
+	assert_int_equal(dp.ctx->stats->q_published[4] - published, 1);
+	assert_int_equal(dp.ctx->stats->q_rejected[3] - rejected, 1);
 	tw_task_release(g[0], dp.tasks);
 }
 
