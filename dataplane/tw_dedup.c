@@ -59,6 +59,7 @@ tw_dedup_insert(struct tw_dedup *d, rte_be32_t ip, rte_be16_t port, uint64_t id,
 	victim->seq = ++d->seq;
 	victim->value_len = 0;
 	victim->truncated = 0;
+	victim->nack = 0;
 	victim->jseq = 0;
 	__atomic_store_n(&victim->state, (g << 2) | TW_DEDUP_ROUTED, __ATOMIC_RELEASE);
 	*gen = g;

@@ -84,8 +84,9 @@ schedule(struct tw_lcore_ctx *ctx, struct tw_frame_refs *fr, const struct tw_tas
 
 /*
  * A task this publisher sent before (its confirm or result was lost, so it
- * retransmitted): confirm it again and, if it finished, send its result
- * again. It is not routed twice. @return true if it was a duplicate.
+ * retransmitted): confirm it again as the first time (ACK; or NACK if it
+ * was refused but lives on, dead-lettered) and, if it finished, send its
+ * result again. It is not routed twice. @return true if it was a duplicate.
  */
 static bool
 resend_duplicate(struct tw_lcore_ctx *ctx, struct tw_reply *r, const struct tw_peer *peer,
@@ -98,8 +99,11 @@ resend_duplicate(struct tw_lcore_ctx *ctx, struct tw_reply *r, const struct tw_p
 	if (e == NULL)
 		return false;
 	tw_cnt_add(ctx, TW_CNT_tasks_duplicate, 1);
+	if (unlikely(e->nack != 0))
+		/* refused, but it lives on (dead-lettered): refused again, not routed again */
+		tw_reply_confirm(ctx, r, tv->id, false, e->nack, tw_route_verdict_detail(e->nack));
 	/* durable: the ACK waits for its record's sync, as the first one did */
-	if (likely(e->jseq == 0) || !tw_journal_hold_duplicate(ctx, e->jseq, tv->id, peer))
+	else if (likely(e->jseq == 0) || !tw_journal_hold_duplicate(ctx, e->jseq, tv->id, peer))
 		tw_reply_confirm(ctx, r, tv->id, true, TW_NACK_NONE, NULL);
 	if (tw_dedup_phase(e) != TW_DEDUP_DONE)
 		return true; /* still queued or running: its result will come */
@@ -204,7 +208,7 @@ settle(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_route_bur
 		if (pt->verdict == TW_NACK_NONE)
 			routed++;
 		else if (pt->dd != NULL)
-			tw_dedup_forget(pt->dd, pt->dd_gen); /* refused: a retransmit tries again */
+			tw_dedup_refused(pt->dd, pt->dd_gen); /* a retransmit tries again (or not) */
 		conclude(ctx, views != NULL ? &views[pt->view] : NULL, pt->id, &pt->peer, pt->verdict,
 			 tw_route_verdict_detail(pt->verdict), events, &pt->hold, pt->dd, pt->dd_gen);
 	}
@@ -446,7 +450,7 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_r
 			if (verdict == TW_NACK_NONE)
 				routed++;
 			else if (dd != NULL)
-				tw_dedup_forget(dd, gen); /* refused: a retransmit tries again */
+				tw_dedup_refused(dd, gen); /* a retransmit tries again (or not) */
 		}
 		conclude(ctx, tv, tv->id, &peer, verdict,
 			 detail != NULL ? detail : tw_route_verdict_detail(verdict), events, &hold, dd,

@@ -174,13 +174,24 @@ spares_fill(struct tw_lcore_ctx *ctx, struct tw_route_burst *rb, uint32_t want)
 	}
 }
 
-/* A queue refused descriptor t: it is released (or dead-lettered: reject-publish-dlx). */
+/*
+ * A queue refused descriptor t: it is released, or dead-lettered
+ * (reject-publish-dlx), and then its duplicate-table entry says so: the
+ * task lives on, so a retransmit of it is refused again, not routed (and
+ * dead-lettered) a second time.
+ */
 static uint32_t
 refused(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, const struct tw_route_queue *q,
 	struct tw_task *t)
 {
-	/* reject-publish-dlx: refused here, and lives on through the DLX */
-	if (q->overflow != TW_OVERFLOW_REJECT_PUBLISH_DLX || !tw_route_dead_letter(ctx, rt, t)) {
+	/* read before the hand-off: a worker may take t at once */
+	struct tw_dedup_entry *dd = t->dedup;
+	uint32_t dd_gen = t->dedup_gen;
+
+	if (q->overflow == TW_OVERFLOW_REJECT_PUBLISH_DLX && tw_route_dead_letter(ctx, rt, t)) {
+		if (dd != NULL)
+			tw_dedup_refused_alive(dd, dd_gen, TW_NACK_QUEUE_FULL);
+	} else {
 		/* the frame outlives this: the caller holds it until the burst ends */
 		rte_mbuf_refcnt_update(t->frame, -1);
 		rte_mempool_put(ctx->task_pool, t);

@@ -234,6 +234,95 @@ test_reject_publish_dlx(void **state)
 	tw_task_release(g[0], dp.tasks);
 }
 
+/* Dispatch a retransmitting publisher's frame of n tasks; the confirms it got, in order. */
+static int
+dispatch_retx(const struct dp_task *t, uint32_t n, struct tw_reply_item *items, int max)
+{
+	struct rte_mbuf *f = dp_task_frame_retx(t, n);
+
+	tw_dispatch_burst(dp.ctx, rt, &f, 1);
+	return dp_settle(items, max);
+}
+
+/*
+ * reject-publish-dlx and a retransmitting publisher: the frame comes again
+ * (its confirms were late, or another task's result was). The refused
+ * task already lives on behind the dead-letter exchange: its retransmit
+ * is refused again, with the same reason, and not dead-lettered a second
+ * time, even once the queue has room; the tasks that were taken are
+ * duplicates, ACKed again and not queued again.
+ */
+static void
+test_reject_publish_dlx_retransmitted(void **state)
+{
+	struct dp_task t[4];
+	struct tw_reply_item it[8];
+	struct tw_task *g[4];
+	uint64_t published = dp.ctx->stats->q_published[4], rejected = dp.ctx->stats->q_rejected[3];
+	uint64_t dl = dp_count(TW_CNT_tasks_dead_lettered), dup = dp_count(TW_CNT_tasks_duplicate);
+
+	(void)state;
+	for (int i = 0; i < 4; i++)
+		t[i] = (struct dp_task){ .id = 400 + (uint64_t)i, .name = "a", .exchange = "",
+					 .key = "strict" };
+	assert_int_equal(dispatch_retx(t, 4, it, 8), 4);
+	assert_true(it[2].ack);
+	assert_false(it[3].ack);
+	assert_int_equal(it[3].reason, TW_NACK_QUEUE_FULL);
+	/* the same frame again, twice: the second time "strict" has room */
+	for (int k = 0; k < 2; k++) {
+		assert_int_equal(dispatch_retx(t, 4, it, 8), 4);
+		for (int i = 0; i < 3; i++)
+			assert_true(it[i].ack);
+		assert_false(it[3].ack);
+		assert_int_equal(it[3].reason, TW_NACK_QUEUE_FULL);
+		if (k == 0) {
+			assert_int_equal(dp_queue_take(rt, "strict", g, 4), 3);
+			for (int i = 0; i < 3; i++)
+				tw_task_release(g[i], dp.tasks);
+		}
+	}
+	assert_int_equal(dp_queue_take(rt, "strict", NULL, 0), 0);
+	assert_int_equal(dp_count(TW_CNT_tasks_duplicate) - dup, 8);
+	/* dead-lettered once, refused once on its queue */
+	assert_int_equal(dp_count(TW_CNT_tasks_dead_lettered) - dl, 1);
+	assert_int_equal(dp.ctx->stats->q_published[4] - published, 1);
+	assert_int_equal(dp.ctx->stats->q_rejected[3] - rejected, 1);
+	assert_int_equal(dp_queue_take(rt, "graveyard", g, 4), 1);
+	assert_int_equal(g[0]->id, 403);
+	tw_task_release(g[0], dp.tasks);
+}
+
+/*
+ * Plain reject-publish and a retransmitting publisher: a refused task is
+ * not kept anywhere, so its retransmit is routed again and taken once the
+ * queue has room.
+ */
+static void
+test_queue_full_retransmit_routed_again(void **state)
+{
+	struct dp_task t[8];
+	struct tw_reply_item it[16];
+	struct tw_task *q[8];
+
+	(void)state;
+	for (int i = 0; i < 8; i++)
+		t[i] = (struct dp_task){ .id = 500 + (uint64_t)i, .name = "a", .exchange = "jobs",
+					 .key = "w" };
+	assert_int_equal(dispatch_retx(t, 8, it, 16), 8);
+	assert_false(it[7].ack);
+	assert_int_equal(it[7].reason, TW_NACK_QUEUE_FULL);
+	assert_int_equal(dp_queue_take(rt, "work", q, 8), 7);
+	for (int i = 0; i < 7; i++)
+		tw_task_release(q[i], dp.tasks);
+	assert_int_equal(dispatch_retx(t, 8, it, 16), 8);
+	for (int i = 0; i < 8; i++)
+		assert_true(it[i].ack);
+	assert_int_equal(dp_queue_take(rt, "work", q, 8), 1); /* only the refused one, now */
+	assert_int_equal(q[0]->id, 507);
+	tw_task_release(q[0], dp.tasks);
+}
+
 /* More tasks than the stage stages at once, to two queues each: all confirmed, none lost. */
 static void
 test_large_burst_staged(void **state)
@@ -270,6 +359,8 @@ main(void)
 		cmocka_unit_test_teardown(test_queue_full_nacked, empty_and_check),
 		cmocka_unit_test_teardown(test_drop_head_dead_letters, empty_and_check),
 		cmocka_unit_test_teardown(test_reject_publish_dlx, empty_and_check),
+		cmocka_unit_test_teardown(test_reject_publish_dlx_retransmitted, empty_and_check),
+		cmocka_unit_test_teardown(test_queue_full_retransmit_routed_again, empty_and_check),
 		cmocka_unit_test_teardown(test_large_burst_staged, empty_and_check),
 	};
 

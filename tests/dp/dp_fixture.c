@@ -23,6 +23,7 @@
 #include "tw_lcore_ctx.h"
 #include "tw_reply.h"
 #include "tw_task.h"
+#include "tw_wire_priv.h"
 #include "tw_workflow.h"
 
 struct dp_fixture dp;
@@ -214,8 +215,8 @@ dp_udp_packet(uint32_t dst, uint16_t port, const void *payload, size_t len, int 
 	return m;
 }
 
-struct rte_mbuf *
-dp_task_frame(const struct dp_task *t, uint32_t n, bool engine_made)
+static struct rte_mbuf *
+task_frame(const struct dp_task *t, uint32_t n, bool engine_made, bool retransmits)
 {
 	struct rte_mbuf *m = rte_pktmbuf_alloc(dp.mbufs);
 	struct tw_inject_peer peer = { .mac = dp_peer_mac, .ip = rte_cpu_to_be_32(DP_PEER_IP),
@@ -225,6 +226,10 @@ dp_task_frame(const struct dp_task *t, uint32_t n, bool engine_made)
 	assert_non_null(m);
 	tw_wbuf_init(&w, tw_inject_payload(m), tw_inject_room(m));
 	tw_wire_put_header(&w, engine_made ? 0 : 77);
+	if (retransmits) {
+		put_tag(&w, F_FRAME_RETRANSMITS, WT_VARINT);
+		put_varint(&w, 1);
+	}
 	for (uint32_t i = 0; i < n; i++)
 		tw_wire_put_task(&w, t[i].id, t[i].name, t[i].exchange, t[i].key, t[i].args,
 				 t[i].args != NULL ? (uint32_t)strlen(t[i].args) : 0, &t[i].opts);
@@ -232,6 +237,18 @@ dp_task_frame(const struct dp_task *t, uint32_t n, bool engine_made)
 	tw_inject_finish(m, &peer, &dp_our_mac, rte_cpu_to_be_32(DP_OUR_IP),
 			 rte_cpu_to_be_16(DP_OUR_PORT), w.len);
 	return m;
+}
+
+struct rte_mbuf *
+dp_task_frame(const struct dp_task *t, uint32_t n, bool engine_made)
+{
+	return task_frame(t, n, engine_made, false);
+}
+
+struct rte_mbuf *
+dp_task_frame_retx(const struct dp_task *t, uint32_t n)
+{
+	return task_frame(t, n, false, true);
 }
 
 struct tw_routes *

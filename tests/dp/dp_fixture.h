@@ -88,6 +88,13 @@ struct dp_task {
 struct rte_mbuf *dp_task_frame(const struct dp_task *t, uint32_t n, bool engine_made);
 
 /**
+ * The same frame from a publisher that retransmits (Frame.retransmits):
+ * its tasks meet the duplicate table. Built twice, it is the publisher's
+ * retransmission of it.
+ */
+struct rte_mbuf *dp_task_frame_retx(const struct dp_task *t, uint32_t n);
+
+/**
  * A routing table of queues (each with a ring of its max_length slots;
  * slot i+1 for queue i) and what binds them, published as tw-control
  * publishes it. Freed with dp_routes_free (its rings emptied into the
