@@ -28,7 +28,9 @@
 #include "amqp_server.h"
 #include "control.pb-c.h"
 
-#define ENGINE_MAX_PREFETCH 256
+#define ENGINE_MAX_PREFETCH 65535u  /* the engine clamps a larger window; basic.qos's own maximum */
+#define NO_LIMIT_WINDOW 256u        /* basic.qos 0 ("no limit"): a window the engine's table can
+				     * give every consumer, not all of it to one */
 #define LEASE_MS 3600000u
 #define WORKER_HEARTBEAT_MS 1000u
 #define SUBSCRIBE_TIMEOUT_MS 2000
@@ -55,8 +57,8 @@ amqp_consumer_set_paused(struct amqp_server *s, struct amqp_consumer *k, bool pa
 static uint32_t
 window_of(const struct amqp_channel *ch)
 {
-	uint32_t w = ch->prefetch != 0 && ch->prefetch < ENGINE_MAX_PREFETCH ? ch->prefetch
-									     : ENGINE_MAX_PREFETCH;
+	uint32_t w = ch->prefetch == 0 ? NO_LIMIT_WINDOW
+		     : ch->prefetch < ENGINE_MAX_PREFETCH ? ch->prefetch : ENGINE_MAX_PREFETCH;
 
 	if (ch->global_prefetch != 0 && ch->global_prefetch < w)
 		w = ch->global_prefetch;

@@ -326,6 +326,7 @@ tw_broker_queue_declare(struct tw_broker *b, const struct tw_broker_queue_spec *
 		qs->base_expired = c.expired;
 		qs->base_dead_lettered = c.dead_lettered;
 		qs->base_nack_no_resources = c.nack_no_resources;
+		qs->base_redelivered = c.redelivered;
 		b->publish_rate[s] = b->deliver_rate[s] = 0;
 	}
 	if (tw_broker_ix_add(&b->queue_ix, name_hash(name), (uint32_t)s) != 0) {

@@ -39,6 +39,7 @@ tw_broker_queue_sums(const struct tw_shared *sh, uint32_t slot, struct tw_broker
 		c->dead_lettered += __atomic_load_n(&st->q_dead_lettered[slot], __ATOMIC_RELAXED);
 		c->nack_no_resources +=
 			__atomic_load_n(&st->q_nack_no_resources[slot], __ATOMIC_RELAXED);
+		c->redelivered += __atomic_load_n(&st->q_redelivered[slot], __ATOMIC_RELAXED);
 	}
 }
 
@@ -56,6 +57,7 @@ tw_broker_queue_counts(const struct tw_shared *sh, uint32_t slot, struct tw_brok
 	c->expired -= qs->base_expired;
 	c->dead_lettered -= qs->base_dead_lettered;
 	c->nack_no_resources -= qs->base_nack_no_resources;
+	c->redelivered -= qs->base_redelivered;
 }
 
 void

@@ -18,6 +18,7 @@
 struct tw_broker_queue_counts {
 	uint64_t published, delivered, rejected, completed, dropped, expired;
 	uint64_t dead_lettered, nack_no_resources;
+	uint64_t redelivered;      /* remote consumers' deliveries put back (lease, loss, requeue) */
 };
 
 /** Per-exchange counters of a slot, summed over the polling lcores (absolute). */

@@ -170,22 +170,9 @@ tw_client_open(const char *engine, const struct tw_client_opts *opts)
 		return NULL;
 	}
 	if (opts != NULL && opts->key_file != NULL) {
-		/* only the one key is kept; the file's copy is wiped */
-		struct tw_keys *all = calloc(1, sizeof(*all));
-		const struct tw_key *k;
-		char err[256];
-		int ret = all != NULL ? tw_keys_load(all, opts->key_file, err, sizeof(err)) : -ENOMEM;
-
-		k = ret == 0 ? tw_keys_find(all, opts->key_id) : NULL;
-		c->key = k != NULL ? malloc(sizeof(*c->key)) : NULL;
-		if (c->key != NULL)
-			*c->key = *k;
-		if (all != NULL)
-			explicit_bzero(all, sizeof(*all));
-		free(all);
+		c->key = tw_client_key_load(opts->key_file, opts->key_id, NULL, 0);
 		if (c->key == NULL) {
 			free(c);
-			errno = ret == 0 ? ENOENT : -ret;
 			return NULL;
 		}
 	}
@@ -299,6 +286,37 @@ task_cost(const struct tw_publish *p, size_t name_len, size_t ex_len, size_t key
 	}
 	*arena_bytes = arena;
 	return field_len(body);
+}
+
+struct tw_key *
+tw_client_key_load(const char *path, uint32_t key_id, char *err, size_t errlen)
+{
+	/* only the one key is kept; the file's copy is wiped */
+	struct tw_keys *all = calloc(1, sizeof(*all));
+	const struct tw_key *k;
+	struct tw_key *key;
+	char why[256] = "";
+	int ret = all != NULL ? tw_keys_load(all, path, why, sizeof(why)) : -ENOMEM;
+
+	k = ret == 0 ? tw_keys_find(all, key_id) : NULL;
+	key = k != NULL ? malloc(sizeof(*key)) : NULL;
+	if (key != NULL)
+		*key = *k;
+	if (all != NULL)
+		explicit_bzero(all, sizeof(*all));
+	free(all);
+	if (key == NULL) {
+		if (err != NULL && errlen != 0)
+			snprintf(err, errlen, "%s", ret != 0 ? why : "no key with that id in the file");
+		errno = ret == 0 ? (k == NULL ? ENOENT : ENOMEM) : -ret;
+	}
+	return key;
+}
+
+uint64_t
+tw_client_unix_us(void)
+{
+	return unix_us();
 }
 
 static uint64_t

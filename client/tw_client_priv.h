@@ -139,4 +139,15 @@ int tw_client_send_datagram(struct tw_client *c, const uint8_t *buf, size_t len)
 int tw_client_send_packed(struct tw_client *c, const uint8_t *frame, size_t len);
 uint64_t tw_client_now_ms(void);
 
+struct tw_key;
+/**
+ * The key key_id from the keys file at path (the engine's format and
+ * checks), alone: the file's other keys are wiped. @return it (the caller
+ * wipes and frees it), or NULL with errno set (EPERM: a file others may
+ * read, ENOENT: no such id) and err saying why.
+ */
+struct tw_key *tw_client_key_load(const char *path, uint32_t key_id, char *err, size_t errlen);
+/** Unix time in microseconds (a signed frame's sent_us). */
+uint64_t tw_client_unix_us(void);
+
 #endif

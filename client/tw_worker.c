@@ -28,9 +28,12 @@
 #include "tw_client_priv.h"
 #include "tw_clock.h"
 #include "tw_cookie_jar.h"
+#include "tw_wire_priv.h"
 
 #define RECV_MAX 65536
 #define SEND_MAX 2048           /* one datagram: what the engine takes unfragmented */
+/* a signed frame's own fields: key_id (5 bytes), sent_us (10), mac (18) */
+#define SIGN_EXTRA (5 + 10 + 2 + TW_MAC_LEN)
 #define PENDING_ACKS 1024       /* final acks awaiting the engine's answer */
 #define ACK_RESEND_MS 300
 #define ACK_ATTEMPTS 10
@@ -67,6 +70,7 @@ struct tw_worker {
 	bool cookie_retry;       /* a frame was refused for want of a cookie, which came */
 	struct tw_cookie_jar cookie; /* the engine's source cookie for us (tw_cookie_jar.h) */
 	char refusal[160];
+	struct tw_key *key;      /* frames are signed with it, NULL: not */
 
 	pthread_t hb;
 	bool hb_started;
@@ -103,21 +107,42 @@ send_one(void *arg, const uint8_t *buf, size_t len, bool piece)
 }
 
 /*
- * Send a packed frame (as kept: without cookie) with the current cookie
- * appended: one datagram, or fragments (an ack with a large value) under
- * its frame id, so that a resend fills in what the engine is missing.
+ * Send a packed frame (as kept: without cookie or signature) with the
+ * current cookie appended: one datagram, or fragments (an ack with a large
+ * value) under its frame id, so that a resend fills in what the engine is
+ * missing. With a key it is stamped (key_id, sent_us) and signed whole at
+ * each send, before any split (the engine checks the MAC of the whole
+ * frame): a resent ack is a new frame to the replay check, not a replay.
  */
 static int
 send_packed(struct tw_worker *w, const uint8_t *frame, size_t len)
 {
-	uint8_t small[SEND_MAX + TW_COOKIE_JAR_EXTRA], *buf = small;
+	uint8_t small[SEND_MAX + TW_COOKIE_JAR_EXTRA + SIGN_EXTRA], *buf = small;
 	int ret;
 
-	if (len + TW_COOKIE_JAR_EXTRA > sizeof(small) &&
-	    (buf = malloc(len + TW_COOKIE_JAR_EXTRA)) == NULL)
+	if (len + TW_COOKIE_JAR_EXTRA + SIGN_EXTRA > sizeof(small) &&
+	    (buf = malloc(len + TW_COOKIE_JAR_EXTRA + SIGN_EXTRA)) == NULL)
 		return -ENOMEM;
 	memcpy(buf, frame, len);
+	if (w->key != NULL) {
+		uint64_t us = tw_client_unix_us();
+
+		buf[len++] = (F_FRAME_KEY_ID << 3) | WT_FIXED32;
+		memcpy(buf + len, &w->key->id, 4); /* little-endian, as the wire */
+		len += 4;
+		buf[len++] = ((F_FRAME_SENT_US << 3) | WT_FIXED64) | 0x80; /* two-byte tag */
+		buf[len++] = (F_FRAME_SENT_US << 3) >> 7;
+		memcpy(buf + len, &us, 8);
+		len += 8;
+	}
 	len = tw_cookie_jar_append(&w->cookie, buf, len);
+	if (w->key != NULL) {
+		/* the mac field last: it covers every byte before it */
+		buf[len] = (F_FRAME_MAC << 3) | WT_LEN;
+		buf[len + 1] = TW_MAC_LEN;
+		tw_mac(w->key, buf, len, buf + len + 2);
+		len += 2 + TW_MAC_LEN;
+	}
 	if (len > TW_DATAGRAM_MAX)
 		__atomic_add_fetch(&w->stats.frames_fragmented, 1, __ATOMIC_RELAXED);
 	ret = tw_frag_send_frame(buf, len, tw_frag_frame_id_of(buf, len),
@@ -361,6 +386,17 @@ handle_frame(struct tw_worker *w, const Taskwire__Frame *f)
 		w->cookie_retry = true;
 		w->stats.cookie_retries++;
 	}
+	/* a whole frame refused before it was read (an engine with --keys and
+	 * a missing or wrong MAC): a subscription waiting for its answer ends */
+	for (size_t i = 0; i < f->n_confirms && !w->subscribed; i++) {
+		const Taskwire__Confirm *c = f->confirms[i];
+
+		if (c->task_id == 0 && !c->ack && c->reason == TASKWIRE__NACK_REASON__NACK_ACCESS_REFUSED) {
+			w->refused = true;
+			snprintf(w->refusal, sizeof(w->refusal), "%s",
+				 c->detail != NULL ? c->detail : "access refused");
+		}
+	}
 	for (size_t i = 0; i < f->n_consumers; i++) {
 		const Taskwire__ConsumerReply *r = f->consumers[i];
 
@@ -525,6 +561,13 @@ tw_worker_open(const char *engine, const struct tw_worker_opts *o, char *err, si
 	if (gethostname(w->host, sizeof(w->host)) != 0)
 		snprintf(w->host, sizeof(w->host), "?");
 	w->host[sizeof(w->host) - 1] = '\0';
+	if (o->key_file != NULL) {
+		w->key = tw_client_key_load(o->key_file, o->key_id, err, errlen);
+		if (w->key == NULL) {
+			saved = errno;
+			goto fail;
+		}
+	}
 	w->id = o->consumer_id;
 	while (w->id == 0)
 		if (getrandom(&w->id, sizeof(w->id), 0) != sizeof(w->id))
@@ -635,6 +678,9 @@ tw_worker_close(struct tw_worker *w)
 	tw_frag_rx_free(w->frx);
 	pthread_mutex_destroy(&w->mu);
 	tw_cookie_jar_destroy(&w->cookie);
+	if (w->key != NULL)
+		explicit_bzero(w->key, sizeof(*w->key));
+	free(w->key);
 	free(w);
 }
 

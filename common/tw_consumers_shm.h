@@ -38,6 +38,10 @@ struct tw_peer {
 struct tw_consumer {
 	uint64_t id;                 /* 0: slot free */
 	struct tw_peer peer;         /* where its frames come from and deliveries go */
+	/* the key its subscribe was signed with (an engine with --keys; 0:
+	 * none): its heartbeats, acks and cancel must carry the same, so
+	 * another key's holder cannot ack or cancel for it */
+	uint32_t key_id;
 	uint16_t n_queues;
 	uint16_t next_q;             /* round-robin start among its queues */
 	uint16_t queue_slot[TW_RC_MAX_QUEUES];
@@ -49,12 +53,24 @@ struct tw_consumer {
 	uint64_t silence_ticks;      /* TW_RC_MISSED_HEARTBEATS intervals */
 	uint64_t last_seen_tsc;
 	uint64_t subscribed_unix_ms;
-	uint32_t inflight_head;      /* its deliveries: a list through tw_rc_inflight, UINT32_MAX: none */
+	/* its deliveries: a list through tw_rc_inflight (UINT32_MAX: none),
+	 * oldest lease end first: a delivery joins at the tail, a PROGRESS
+	 * ack moves it there, so the lease scan stops at the first one still
+	 * running, and an ack unlinks in O(1) whatever the credit window */
+	uint32_t inflight_head, inflight_tail;
+	/* the lease changed (a subscribe again) while deliveries were out:
+	 * the list is not in lease order until they are all acked, so the
+	 * scan walks all of it meanwhile */
+	uint8_t lease_unordered;
 	/* figures for twctl (relaxed stores, one writer) */
 	uint64_t delivered, acked, redelivered, refused;
 	uint64_t nacked;             /* of acked: rejected (REJECT, requeued or not) */
 	char name[TW_RC_NAME];
 	char host[TW_RC_NAME];
+	/* "name@host", as Celery names a worker: written once at subscribe,
+	 * carried by the records of the tasks it runs (their events' hostname) */
+	char worker[2 * TW_RC_NAME];
+	uint32_t worker_len;
 };
 
 /*

@@ -105,6 +105,7 @@
 	X(rc_ack_stale, "acks refused: delivery already acked or requeued (duplicate, stale)") \
 	X(rc_ack_foreign, "acks refused: delivery made to another consumer address") \
 	X(rc_ack_bad, "acks refused: no or unknown outcome") \
+	X(rc_key_refused, "consumer frames refused: signed under a key other than the consumer's") \
 	X(rc_too_large, "tasks too large for one delivery datagram (FAILURE recorded)") \
 	X(rc_requeue_tail, "redeliveries put at the tail (head stash full, or no consumer left)") \
 	X(rc_delivery_limit, "tasks ended past their queue's delivery limit (FAILURE or dead-lettered)") \

@@ -39,9 +39,11 @@
  * source steering counters; 15: remote consumers' nacked figure and
  * event ring; 16: the journal's failed ranges and per-descriptor journal
  * ids; 17: fragment counters, record frames in large buffers read by
- * pkt_len; 18: the counter of engine-made tasks a full stash refused).
+ * pkt_len; 18: the counter of engine-made tasks a full stash refused; 19:
+ * per-queue redeliveries, remote consumers' key, lease-ordered in-flight
+ * lists and "name@host", rc_key_refused).
  */
-#define TW_SHARED_LAYOUT_VERSION 18u
+#define TW_SHARED_LAYOUT_VERSION 19u
 
 /* Publishers at their own cap of held tasks, as tw-control lists them. */
 #define TW_SCHED_OVER_MAX 32
@@ -78,6 +80,8 @@ struct tw_lcore_stats {
 	uint64_t q_expired[TW_MAX_QUEUES];     /* message TTL passed before a worker took them */
 	uint64_t q_dead_lettered[TW_MAX_QUEUES]; /* sent on to the queue's dead-letter exchange */
 	uint64_t q_nack_no_resources[TW_MAX_QUEUES]; /* NACKed: no task descriptor left for it */
+	uint64_t q_redelivered[TW_MAX_QUEUES]; /* remote consumers' deliveries put back (lease,
+						* loss, requeue) */
 	/* per exchange, by its stable slot (tw_route_exchange.slot): tasks
 	 * published to it, those that reached a queue, those that did not */
 	uint64_t x_published[TW_MAX_EXCHANGES];
@@ -120,6 +124,7 @@ struct tw_queue_slot {
 	 * stats[] keep growing across reuse, so figures are reported relative. */
 	uint64_t base_published, base_delivered, base_rejected, base_completed;
 	uint64_t base_dropped, base_expired, base_dead_lettered, base_nack_no_resources;
+	uint64_t base_redelivered;
 };
 
 /* Counter sums when an exchange took its slot (tw-control): figures are

@@ -606,7 +606,8 @@ record_body_size(const struct tw_wire_result *r)
 	       len_field_size(r->queue_len) + (r->root_id != 0 ? 9 : 0) +
 	       (r->parent_id != 0 ? 9 : 0) + (r->group_id != 0 ? 9 : 0) +
 	       (r->group_index != 0 ? 2 + varint_size(r->group_index) : 0) +
-	       (r->group_size != 0 ? 2 + varint_size(r->group_size) : 0);
+	       (r->group_size != 0 ? 2 + varint_size(r->group_size) : 0) +
+	       (r->worker_len != 0 ? 1 + len_field_size(r->worker_len) : 0); /* two-byte tag */
 }
 
 uint32_t
@@ -686,6 +687,8 @@ tw_wire_put_record(struct tw_wbuf *w, const struct tw_wire_result *r)
 		put_tag(w, F_RESULT_GROUP_SIZE, WT_VARINT);
 		put_varint(w, r->group_size);
 	}
+	if (r->worker_len != 0)
+		put_bytes(w, F_RESULT_WORKER, r->worker, r->worker_len);
 }
 
 /*

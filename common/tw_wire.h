@@ -203,6 +203,8 @@ struct tw_wire_result {
 	uint64_t group_id;
 	uint32_t group_index;
 	uint32_t group_size;
+	const char *worker;      /* records: the remote consumer's "name@host" (events) */
+	uint32_t worker_len;
 };
 
 /** Append one Result (field 6) with all its fields; zero/empty ones are left out. */

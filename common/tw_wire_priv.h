@@ -37,7 +37,8 @@ enum { F_CONFIRM_TASK_ID = 1, F_CONFIRM_ACK, F_CONFIRM_REASON, F_CONFIRM_DETAIL 
 enum { F_RESULT_TASK_ID = 1, F_RESULT_STATE, F_RESULT_VALUE, F_RESULT_ERROR,
        F_RESULT_RUNTIME, F_RESULT_NAME, F_RESULT_RETRIES, F_RESULT_EXPIRES, F_RESULT_ETA,
        F_RESULT_RESENT, F_RESULT_EVENT_ONLY, F_RESULT_QUEUE, F_RESULT_ROOT_ID,
-       F_RESULT_PARENT_ID, F_RESULT_GROUP_ID, F_RESULT_GROUP_INDEX, F_RESULT_GROUP_SIZE };
+       F_RESULT_PARENT_ID, F_RESULT_GROUP_ID, F_RESULT_GROUP_INDEX, F_RESULT_GROUP_SIZE,
+       F_RESULT_WORKER };
 
 /* Remote consumers: Frame fields 10..16 and their messages. */
 enum { F_FRAME_SUBSCRIBE = 10, F_FRAME_CANCEL, F_FRAME_HEARTBEAT, F_FRAME_ACKS,
@@ -241,9 +242,9 @@ valid_reply_item(struct tw_str span, bool result)
 	static const int8_t result_wt[] = { -1, WT_FIXED64, WT_VARINT, WT_LEN, WT_LEN, WT_VARINT,
 					    WT_LEN, WT_VARINT, WT_VARINT, WT_FIXED64, WT_VARINT,
 					    WT_VARINT, WT_LEN, WT_FIXED64, WT_FIXED64, WT_FIXED64,
-					    WT_VARINT, WT_VARINT };
+					    WT_VARINT, WT_VARINT, WT_LEN /* worker */ };
 	const int8_t *want = result ? result_wt : confirm_wt;
-	uint32_t n_known = result ? 17 : 4, field;
+	uint32_t n_known = result ? 18 : 4, field;
 	struct cursor c;
 	unsigned wt;
 

@@ -104,6 +104,8 @@ emit_event(struct ctl_collect *c, const Taskwire__Result *r, uint64_t now_ms)
 	snprintf(ev.type, sizeof(ev.type), "%s", ctl_event_type(ev.state));
 	snprintf(ev.name, sizeof(ev.name), "%s", r->task_name != NULL ? r->task_name : "");
 	snprintf(ev.queue, sizeof(ev.queue), "%s", r->queue != NULL ? r->queue : "");
+	/* run by a remote consumer: its name, as its worker-* events have it */
+	snprintf(ev.hostname, sizeof(ev.hostname), "%s", r->worker != NULL ? r->worker : "");
 	if (ok)
 		copy_text(ev.text, sizeof(ev.text), r->value.data, r->value.len);
 	else if (r->error != NULL)

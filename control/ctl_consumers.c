@@ -60,6 +60,7 @@ fill(const struct tw_shared *sh, struct ctl_reply *r, const struct tw_consumer *
 	x->redelivered = c->redelivered;
 	x->refused = c->refused;
 	x->nacked = c->nacked;
+	x->key_id = c->key_id;
 	x->last_seen_ms = now > seen ? (now - seen) * 1000 / sh->tsc_hz : 0;
 	x->lease_ms = c->lease_ms;
 	x->heartbeat_ms = c->heartbeat_ms;

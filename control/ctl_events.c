@@ -156,8 +156,9 @@ ctl_event_json(const struct ctl_event *ev, char *buf, size_t len)
 	char *text;
 	int n;
 
-	if (ev->hostname[0] != '\0') {
-		/* a remote consumer, named as Celery names a worker (freq in seconds) */
+	if (ev->hostname[0] != '\0' && strncmp(ev->type, "worker-", 7) == 0) {
+		/* a remote consumer's worker-* event, named as Celery names a
+		 * worker (freq in seconds); a task event may carry one too */
 		char cid[32];
 
 		snprintf(cid, sizeof(cid), "%016" PRIx64, ev->consumer_id);
@@ -195,6 +196,9 @@ ctl_event_json(const struct ctl_event *ev, char *buf, size_t len)
 			hex_field(j, "root_id", ev->root_id);
 			hex_field(j, "parent_id", ev->parent_id);
 			hex_field(j, "group_id", ev->group_id);
+			/* run by a remote consumer: which one, as Celery's events say */
+			if (ev->hostname[0] != '\0')
+				json_object_set_new(j, "hostname", ctl_json_str(ev->hostname));
 		}
 	}
 	text = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;

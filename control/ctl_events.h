@@ -46,7 +46,8 @@ struct ctl_event {
 	uint32_t lcore;
 	double busy_ratio;
 	uint64_t executed;
-	/* a remote consumer's worker-online, -heartbeat, -offline (hostname set) */
+	/* a remote consumer's worker-online, -heartbeat, -offline (hostname
+	 * set); also the task events of the tasks it ran */
 	char hostname[2 * 64];     /* "name@host", as Celery names a worker */
 	char address[24];          /* "IP:PORT" its frames come from */
 	char reason[12];           /* offline: "cancelled" or "lost" */

@@ -59,6 +59,7 @@ fill_queue(const struct tw_broker *b, const struct tw_rc_queues *rq, uint32_t s,
 	q->dead_letter_routing_key = ctl_reply_strdup(r, qs->dl_key);
 	q->dropped = c.dropped;
 	q->expired = c.expired;
+	q->redelivered = c.redelivered;
 	q->publish_rate = b->publish_rate[s];
 	q->deliver_rate = b->deliver_rate[s];
 }

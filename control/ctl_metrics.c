@@ -157,6 +157,9 @@ queues(struct text *t, const struct tw_broker *b)
 		{ "taskwire_queue_dead_lettered_total", "counter",
 		  "Tasks sent on to the queue's dead-letter exchange (expired, dropped, rejected, "
 		  "out of retries)" },
+		{ "taskwire_queue_redelivered_total", "counter",
+		  "Remote consumers' deliveries put back at the queue's head (lease run out, "
+		  "consumer lost, requeued)" },
 	};
 	const struct tw_shared *sh = b->sh;
 	uint64_t workers = 0;
@@ -183,7 +186,8 @@ queues(struct text *t, const struct tw_broker *b)
 			case 5: v = c.dropped; break;
 			case 6: v = c.expired; break;
 			case 7: v = workers; break;
-			default: v = c.dead_lettered; break;
+			case 8: v = c.dead_lettered; break;
+			default: v = c.redelivered; break;
 			}
 			emit(t, "%s{queue=\"", fams[f].name);
 			label(t, qs->name);

@@ -76,7 +76,7 @@ tw_consumers_create(int socket, uint32_t id, struct tw_rc_queues *queues)
 	for (uint32_t i = 0; i < TW_MAX_QUEUES; i++)
 		cs->stash_head[i] = cs->stash_tail[i] = NIL;
 	for (uint32_t i = 0; i < TW_RC_MAX_CONSUMERS; i++)
-		cs->c[i].inflight_head = NIL;
+		cs->c[i].inflight_head = cs->c[i].inflight_tail = NIL;
 	return cs;
 }
 
@@ -239,6 +239,7 @@ requeue(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consumer
 	}
 	t->deliveries++;
 	tw_cnt_add(ctx, TW_CNT_rc_redelivered, 1);
+	tw_cnt_qadd(&ctx->stats->q_redelivered[slot], 1);
 	/* the stash serves this table's consumers only: none of this queue here, the ring */
 	if (cs->local[slot] == 0 || s == NIL) {
 		to_ring(ctx, rt, t);
@@ -293,11 +294,11 @@ queue_released(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_c
 
 /* --- the in-flight table --- */
 
+/* Take entry idx out of its consumer's list (it stays in use). */
 static void
-inflight_unlink(struct tw_consumers *cs, uint32_t idx)
+list_remove(struct tw_consumers *cs, struct tw_consumer *c, uint32_t idx)
 {
 	struct tw_rc_inflight *e = &cs->inflight[idx];
-	struct tw_consumer *c = &cs->c[e->consumer];
 
 	if (e->prev != NIL)
 		cs->inflight[e->prev].next = e->next;
@@ -305,6 +306,32 @@ inflight_unlink(struct tw_consumers *cs, uint32_t idx)
 		c->inflight_head = e->next;
 	if (e->next != NIL)
 		cs->inflight[e->next].prev = e->prev;
+	else
+		c->inflight_tail = e->prev;
+}
+
+/* Entry idx joins its consumer's list at the tail: its lease ends last. */
+static void
+list_append(struct tw_consumers *cs, struct tw_consumer *c, uint32_t idx)
+{
+	struct tw_rc_inflight *e = &cs->inflight[idx];
+
+	e->next = NIL;
+	e->prev = c->inflight_tail;
+	if (c->inflight_tail != NIL)
+		cs->inflight[c->inflight_tail].next = idx;
+	else
+		c->inflight_head = idx;
+	c->inflight_tail = idx;
+}
+
+static void
+inflight_unlink(struct tw_consumers *cs, uint32_t idx)
+{
+	struct tw_rc_inflight *e = &cs->inflight[idx];
+	struct tw_consumer *c = &cs->c[e->consumer];
+
+	list_remove(cs, c, idx);
 	/* the generation stays: a later ack with this tag is stale */
 	e->t = NULL;
 	e->prev = NIL;
@@ -312,6 +339,8 @@ inflight_unlink(struct tw_consumers *cs, uint32_t idx)
 	cs->free_inflight = idx;
 	cs->n_inflight--;
 	c->unacked--;
+	if (c->unacked == 0) /* nothing out under an older lease: in order again */
+		c->lease_unordered = 0;
 }
 
 static uint32_t
@@ -328,11 +357,7 @@ inflight_take(struct tw_consumers *cs, uint16_t ci, struct tw_task *t, uint64_t 
 		e->gen = 1;
 	e->consumer = ci;
 	e->deadline_tsc = deadline;
-	e->prev = NIL;
-	e->next = c->inflight_head;
-	if (c->inflight_head != NIL)
-		cs->inflight[c->inflight_head].prev = idx;
-	c->inflight_head = idx;
+	list_append(cs, c, idx);
 	cs->n_inflight++;
 	c->unacked++;
 	return idx;
@@ -346,7 +371,7 @@ requeue_all(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_cons
 	struct tw_consumer *c = &cs->c[ci];
 	uint32_t n = 0;
 
-	/* bounded: each step unlinks one of at most TW_RC_MAX_PREFETCH deliveries */
+	/* bounded: each step unlinks one of its deliveries (at most TW_RC_INFLIGHT) */
 	while (c->inflight_head != NIL) {
 		struct tw_task *t = cs->inflight[c->inflight_head].t;
 
@@ -406,7 +431,7 @@ copy_name(char *dst, struct tw_str s)
 
 static void
 subscribe(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consumers *cs,
-	  const struct tw_frame_view *fv, const struct tw_peer *peer, uint64_t now)
+	  const struct tw_frame_view *fv, const struct tw_peer *peer, uint32_t key_id, uint64_t now)
 {
 	struct tw_subscribe_view sv;
 	struct tw_wire_consumer_reply cr = { 0 };
@@ -452,6 +477,8 @@ subscribe(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consum
 		pos = find(cs, sv.consumer_id);
 		if (pos >= 0 && !same_peer(&cs->c[cs->active[pos]].peer, peer))
 			bad = "consumer id in use from another address";
+		else if (pos >= 0 && cs->c[cs->active[pos]].key_id != key_id)
+			bad = "consumer id in use under another key";
 		else if (pos < 0 && cs->n_active == TW_RC_MAX_CONSUMERS)
 			bad = "too many consumers";
 	}
@@ -467,7 +494,7 @@ subscribe(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consum
 			;
 		c = &cs->c[ci];
 		memset(c, 0, sizeof(*c));
-		c->inflight_head = NIL;
+		c->inflight_head = c->inflight_tail = NIL;
 		c->subscribed_unix_ms = tw_unix_ms(ctx, now);
 		cs->active[cs->n_active++] = ci;
 	} else {
@@ -480,6 +507,7 @@ subscribe(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consum
 			remote_add(cs, c->queue_slot[k], -1);
 	}
 	c->peer = *peer;
+	c->key_id = key_id;
 	c->n_queues = n;
 	memcpy(c->queue_slot, slots, n * sizeof(slots[0]));
 	for (uint16_t k = 0; k < n; k++) {
@@ -497,11 +525,24 @@ subscribe(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consum
 	c->prefetch = sv.prefetch > TW_RC_MAX_PREFETCH ? TW_RC_MAX_PREFETCH : sv.prefetch;
 	c->lease_ms = clamp_u32(sv.lease_ms, TW_RC_DEFAULT_LEASE_MS, 100, 3600000);
 	c->heartbeat_ms = clamp_u32(sv.heartbeat_ms, TW_RC_DEFAULT_HEARTBEAT_MS, 100, 600000);
-	c->lease_ticks = c->lease_ms * ctx->tsc_per_ms;
+	/* a shorter lease would put new deliveries' ends before older ones' */
+	if (c->unacked != 0 && (uint64_t)c->lease_ms * ctx->tsc_per_ms < c->lease_ticks)
+		c->lease_unordered = 1;
+	c->lease_ticks = (uint64_t)c->lease_ms * ctx->tsc_per_ms;
 	c->silence_ticks = (uint64_t)TW_RC_MISSED_HEARTBEATS * c->heartbeat_ms * ctx->tsc_per_ms;
 	c->last_seen_tsc = now;
 	copy_name(c->name, sv.name);
 	copy_name(c->host, sv.host);
+	{
+		size_t nl = strlen(c->name), hl = strlen(c->host);
+
+		/* both fit: each is at most TW_RC_NAME - 1 bytes */
+		memcpy(c->worker, c->name, nl);
+		c->worker[nl] = '@';
+		memcpy(c->worker + nl + 1, c->host, hl);
+		c->worker_len = (uint32_t)(nl + 1 + hl);
+		c->worker[c->worker_len] = '\0';
+	}
 	/* published last: tw-control reads a slot with a non-zero id as live */
 	__atomic_store_n(&c->id, sv.consumer_id, __ATOMIC_RELEASE);
 	if (pos < 0) /* a new consumer (a subscribe again changes its terms only) */
@@ -514,16 +555,27 @@ subscribe(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consum
 	reply_consumer(ctx, peer, &cr);
 }
 
-/* The active position of consumer id if it is peer's, else -1 (counted, answered). */
+/*
+ * The active position of consumer id if it is peer's and the frame is
+ * signed under its key, else -1 (counted, answered).
+ */
 static int
-known(struct tw_lcore_ctx *ctx, struct tw_consumers *cs, uint64_t id, const struct tw_peer *peer)
+known(struct tw_lcore_ctx *ctx, struct tw_consumers *cs, uint64_t id, const struct tw_peer *peer,
+      uint32_t key_id)
 {
 	int pos = find(cs, id);
 	struct tw_wire_consumer_reply cr = { .consumer_id = id,
 					     .detail = "unknown consumer: subscribe again" };
 
-	if (pos >= 0 && same_peer(&cs->c[cs->active[pos]].peer, peer))
-		return pos;
+	if (pos >= 0 && same_peer(&cs->c[cs->active[pos]].peer, peer)) {
+		if (cs->c[cs->active[pos]].key_id == key_id)
+			return pos;
+		/* not "subscribe again": that would be refused the same way */
+		tw_cnt_add(ctx, TW_CNT_rc_key_refused, 1);
+		cr.detail = "consumer subscribed under another key";
+		reply_consumer(ctx, peer, &cr);
+		return -1;
+	}
 	tw_cnt_add(ctx, TW_CNT_rc_unknown, 1);
 	reply_consumer(ctx, peer, &cr);
 	return -1;
@@ -531,7 +583,7 @@ known(struct tw_lcore_ctx *ctx, struct tw_consumers *cs, uint64_t id, const stru
 
 static void
 ack_one(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consumers *cs,
-	const struct tw_ack_view *a, const struct tw_peer *peer, uint64_t now)
+	const struct tw_ack_view *a, const struct tw_peer *peer, uint32_t key_id, uint64_t now)
 {
 	uint32_t idx = (uint32_t)a->tag & 0xffff, gen = (uint32_t)(a->tag >> 32);
 	uint32_t table = (uint32_t)(a->tag >> 16) & 0xffff;
@@ -564,14 +616,28 @@ ack_one(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consumer
 		reply_ack(ctx, peer, a->tag, false, "delivery made to another consumer");
 		return;
 	}
+	if (c->key_id != key_id) {
+		/* its address, another key (or none): a holder of another key, or
+		 * a forger who can send from its address, must not settle it */
+		tw_cnt_add(ctx, TW_CNT_rc_key_refused, 1);
+		c->refused++;
+		reply_ack(ctx, peer, a->tag, false, "ack signed under another key than its consumer's");
+		return;
+	}
 	c->last_seen_tsc = now;
 	t = e->t;
+	/* the events of what follows (succeeded, failed, retried...) name it */
+	ctx->rc_worker = c->worker;
+	ctx->rc_worker_len = c->worker_len;
 	switch (a->outcome) {
 	case TW_ACK_PROGRESS:
-		/* still running: its lease starts again */
+		/* still running: its lease starts again, so it ends last */
 		e->deadline_tsc = now + c->lease_ticks;
+		list_remove(cs, c, idx);
+		list_append(cs, c, idx);
 		tw_cnt_add(ctx, TW_CNT_rc_progress, 1);
 		tw_exec_report(ctx, t, TW_ST_PROGRESS, a->value.p, a->value.len, NULL, 0);
+		ctx->rc_worker = NULL;
 		reply_ack(ctx, peer, a->tag, true, NULL);
 		return;
 	case TW_ACK_SUCCESS:
@@ -613,11 +679,13 @@ ack_one(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consumer
 		}
 		break;
 	default:
+		ctx->rc_worker = NULL;
 		tw_cnt_add(ctx, TW_CNT_rc_ack_bad, 1);
 		c->refused++;
 		reply_ack(ctx, peer, a->tag, false, "ack without a known outcome");
 		return;
 	}
+	ctx->rc_worker = NULL;
 	c->acked++;
 	tw_cnt_add(ctx, TW_CNT_rc_acks, 1);
 	reply_ack(ctx, peer, a->tag, true, NULL);
@@ -629,15 +697,17 @@ tw_consumers_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt,
 {
 	struct tw_consumers *cs = ctx->consumers;
 	uint64_t now = rte_rdtsc();
+	/* the frame's key, verified (tw_dispatch): with --keys only, else unproven */
+	uint32_t key_id = ctx->keys != NULL ? fv->key_id : 0;
 	int pos;
 
 	if (cs == NULL)
 		return;
 	if (fv->has_subscribe)
-		subscribe(ctx, rt, cs, fv, peer, now);
+		subscribe(ctx, rt, cs, fv, peer, key_id, now);
 	if (fv->has_heartbeat) {
 		tw_cnt_add(ctx, TW_CNT_rc_heartbeats, 1);
-		pos = known(ctx, cs, fv->heartbeat_id, peer);
+		pos = known(ctx, cs, fv->heartbeat_id, peer, key_id);
 		if (pos >= 0)
 			cs->c[cs->active[pos]].last_seen_tsc = now;
 	}
@@ -647,11 +717,11 @@ tw_consumers_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt,
 
 		/* bounded by the frame: each ack consumes its bytes */
 		while (tw_wire_ack_next(&rest, &a))
-			ack_one(ctx, rt, cs, &a, peer, now);
+			ack_one(ctx, rt, cs, &a, peer, key_id, now);
 	}
 	/* after the acks: a consumer that acks and cancels in one frame is done cleanly */
 	if (fv->has_cancel) {
-		pos = known(ctx, cs, fv->cancel_id, peer);
+		pos = known(ctx, cs, fv->cancel_id, peer, key_id);
 		if (pos >= 0) {
 			struct tw_wire_consumer_reply cr = { .consumer_id = fv->cancel_id, .ok = true };
 
@@ -685,7 +755,13 @@ deliver_one(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_cons
 	uint16_t slot = t->queue_slot; /* read now: a dead-lettered t is no longer ours */
 	struct tw_reply *r;
 	uint32_t size, idx;
-	int g = tw_exec_remote_gate(ctx, rt, t);
+	int g;
+
+	/* its task-started event names the consumer */
+	ctx->rc_worker = c->worker;
+	ctx->rc_worker_len = c->worker_len;
+	g = tw_exec_remote_gate(ctx, rt, t);
+	ctx->rc_worker = NULL;
 
 	if (g != TW_GATE_RUN) {
 		/* revoked, expired or dead-lettered here: it left the queue for good */
@@ -807,14 +883,19 @@ scan(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consumers *
 			work += drop_consumer(ctx, rt, cs, k, TW_RC_EV_OFFLINE_LOST) + 1;
 			continue; /* the last consumer moved to position k */
 		}
-		/* bounded: the consumer's deliveries (at most its prefetch) */
+		/* oldest lease end first: stops at the first delivery still in its
+		 * lease, so a large window costs nothing per scan (bounded by
+		 * the consumer's deliveries when the order was lost) */
 		for (uint32_t idx = c->inflight_head, next; idx != NIL; idx = next) {
 			struct tw_rc_inflight *e = &cs->inflight[idx];
 			struct tw_task *t = e->t;
 
 			next = e->next;
-			if (now <= e->deadline_tsc)
+			if (now <= e->deadline_tsc) {
+				if (!c->lease_unordered)
+					break;
 				continue;
+			}
 			tw_cnt_add(ctx, TW_CNT_rc_lease_expired, 1);
 			inflight_unlink(cs, idx);
 			c->redelivered++;

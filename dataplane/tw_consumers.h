@@ -53,7 +53,14 @@
 #include "tw_lcore.h"
 #include "tw_routes.h"
 
-#define TW_RC_MAX_PREFETCH 256       /* credit window: a larger one is clamped */
+/*
+ * Credit window: a larger one is clamped. RabbitMQ's basic.qos takes up to
+ * 65,535, and Celery asks prefetch_multiplier x concurrency (often hundreds).
+ * What one consumer can hold is also bounded by its table's free in-flight
+ * entries (TW_RC_INFLIGHT, shared by the table's consumers): past them a
+ * consumer simply waits for acks, as for any credit it has not used.
+ */
+#define TW_RC_MAX_PREFETCH 65535u
 #define TW_RC_DEFAULT_LEASE_MS 30000u
 #define TW_RC_DEFAULT_HEARTBEAT_MS 5000u
 #define TW_RC_MISSED_HEARTBEATS 3    /* silent this many intervals: the consumer is gone */

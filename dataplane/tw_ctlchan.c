@@ -80,8 +80,17 @@ void
 tw_records_put(struct tw_lcore_ctx *ctx, const struct tw_wire_result *r)
 {
 	struct tw_records_out *o = &ctx->rec;
-	uint32_t need = tw_wire_record_size(r);
+	struct tw_wire_result named;
+	uint32_t need;
 
+	if (unlikely(ctx->rc_worker != NULL) && r->worker_len == 0) {
+		/* a remote consumer's run: its events name it */
+		named = *r;
+		named.worker = ctx->rc_worker;
+		named.worker_len = ctx->rc_worker_len;
+		r = &named;
+	}
+	need = tw_wire_record_size(r);
 	if (!tw_ctl_attached(ctx)) {
 		tw_cnt_add(ctx, TW_CNT_records_lost, 1);
 		return;

@@ -133,6 +133,11 @@ struct tw_lcore_ctx {
 	uint64_t frag_seq;              /* message ids of the fragmented frames this lcore sends */
 	struct tw_reply out;            /* confirms and results of this pass (tw_reply_to) */
 	struct tw_records_out rec;      /* store records of this pass */
+	/* while the owning io lcore delivers or takes an ack: the remote
+	 * consumer's "name@host", put on every record made meanwhile (NULL:
+	 * none; tw_consumers.c sets and clears it) */
+	const char *rc_worker;
+	uint32_t rc_worker_len;
 	uint64_t rng;                   /* retry jitter (xorshift state) */
 	uint64_t wf_sweep_tsc;          /* worker roles: next look for expired groups */
 	bool out_open;

@@ -294,6 +294,9 @@ print_queues(const struct twctl_opts *o, const Taskwire__Control__Response *r)
 			json_object_set_new(o, "durable", json_boolean(q->durable));
 			json_object_set_new(o, "delivery_limit", json_integer(q->delivery_limit));
 			json_object_set_new(o, "consumers", json_string(q->consumers));
+			json_object_set_new(o, "remote_consumers",
+					    json_integer(q->remote_consumers));
+			json_object_set_new(o, "redelivered", json_integer((json_int_t)q->redelivered));
 
 			if (q->has_dead_letter_routing_key)
 				json_object_set_new(o, "dead_letter_routing_key",
@@ -344,6 +347,21 @@ print_queues(const struct twctl_opts *o, const Taskwire__Control__Response *r)
 				q->has_dead_letter_routing_key ? q->dead_letter_routing_key : "(task's)",
 				q->max_priority, q->dropped, q->expired, q->durable ? "yes" : "no",
 				q->consumers, q->delivery_limit);
+	}
+	if (t.n_rows > 1) {
+		printf("\n");
+		twctl_table_print(&t, stdout);
+	}
+	twctl_table_free(&t);
+	/* remote consumers and their redeliveries, for queues that have had any */
+	twctl_table_init(&t, 3);
+	twctl_table_row(&t, "name\tremote_consumers\tredelivered");
+	for (size_t i = 0; i < r->n_queues; i++) {
+		const Taskwire__Control__QueueInfo *q = r->queues[i];
+
+		if (q->remote_consumers != 0 || q->redelivered != 0)
+			twctl_table_row(&t, "%s\t%u\t%" PRIu64, q->name, q->remote_consumers,
+					q->redelivered);
 	}
 	if (t.n_rows > 1) {
 		printf("\n");

@@ -56,6 +56,9 @@ twctl_print_consumers(const struct twctl_opts *o, const Taskwire__Control__Respo
 					     (json_int_t)x->refused, "last_seen_ms",
 					     (json_int_t)x->last_seen_ms, "lease_ms", (int)x->lease_ms,
 					     "heartbeat_ms", (int)x->heartbeat_ms));
+			if (x->key_id != 0)
+				json_object_set_new(json_array_get(a, json_array_size(a) - 1),
+						    "key_id", json_integer(x->key_id));
 		}
 		twctl_print_json(a);
 		return;

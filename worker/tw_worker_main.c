@@ -4,7 +4,7 @@
  *
  *   tw-worker --engine ADDR:PORT -Q q1,q2 [--tasks plugin.so ...] [-c N]
  *             [--prefetch P] [--lease-ms MS] [--heartbeat-ms MS] [--name NAME]
- *             [--time-limit S]
+ *             [--time-limit S] [--key-file FILE --key-id N]
  *
  * N consumer threads, each with its own subscription (socket, consumer id,
  * credit window of P): a thread runs one task at a time, so P > 1 only
@@ -16,6 +16,10 @@
  * process that a supervisor kills when a task runs longer than S seconds,
  * then replaces (tw_worker_supervise.c); the killed task's redelivery is
  * answered FAILURE, and the kills are counted on standard error.
+ *
+ * --key-file FILE --key-id N (an engine started with --keys): every frame
+ * of the consumers, and of what their tasks publish, is signed with that
+ * key (the keys file's format and checks, mode 600).
  *
  * main() reads as: options, plugins, consumers, wait for a signal, stop.
  * Exit: 0 after SIGINT/SIGTERM, 1 when it could not start, 2 usage error.
@@ -37,7 +41,7 @@
 #define MAX_THREADS TW_WK_MAX_THREADS
 #define MAX_QUEUES 16
 #define MAX_PLUGINS 16
-#define MAX_PREFETCH 256
+#define POLL_BATCH 256           /* deliveries taken per poll (the window may be larger) */
 
 struct options {
 	const char *engine;
@@ -52,6 +56,8 @@ struct options {
 	unsigned heartbeat_ms;
 	unsigned time_limit_ms;      /* 0: none */
 	const char *name;
+	const char *key_file;        /* NULL: frames are not signed */
+	unsigned key_id;
 };
 
 struct consumer {
@@ -81,7 +87,7 @@ usage(FILE *f)
 {
 	fprintf(f, "usage: tw-worker --engine ADDR:PORT -Q QUEUE[,QUEUE...] [--tasks PLUGIN.so]...\n"
 		   "                 [-c THREADS] [--prefetch N] [--lease-ms MS] [--heartbeat-ms MS]\n"
-		   "                 [--name NAME] [--time-limit S]\n");
+		   "                 [--name NAME] [--time-limit S] [--key-file FILE --key-id N]\n");
 }
 
 static int
@@ -112,6 +118,8 @@ parse_options(int argc, char **argv, struct options *o)
 		{ "heartbeat-ms", required_argument, NULL, 'b' },
 		{ "name", required_argument, NULL, 'n' },
 		{ "time-limit", required_argument, NULL, 'T' },
+		{ "key-file", required_argument, NULL, 'K' },
+		{ "key-id", required_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -160,6 +168,16 @@ parse_options(int argc, char **argv, struct options *o)
 		case 'n':
 			o->name = optarg;
 			break;
+		case 'K':
+			o->key_file = optarg;
+			break;
+		case 'I':
+			if (parse_uint(optarg, 1, UINT32_MAX, &o->key_id) != 0) {
+				fprintf(stderr, "tw-worker: --key-id takes 1..4294967295, not '%s'\n",
+					optarg);
+				return 2;
+			}
+			break;
 		case 'T': {
 			/* seconds, as Celery's --time-limit; fractions allowed */
 			char *end;
@@ -180,6 +198,10 @@ parse_options(int argc, char **argv, struct options *o)
 			usage(stderr);
 			return 2;
 		}
+	}
+	if ((o->key_file == NULL) != (o->key_id == 0)) {
+		fprintf(stderr, "tw-worker: --key-file and --key-id go together\n");
+		return 2;
 	}
 	if (optind != argc || o->engine == NULL || o->queue_list == NULL) {
 		usage(stderr);
@@ -239,7 +261,8 @@ run_one(struct consumer *c, const struct tw_delivery *d)
 	*ctx = (struct tw_task_ctx){ .args = d->args, .args_len = (uint32_t)d->args_len,
 				     .task_id = d->task_id, .retries = d->retries,
 				     .retry_countdown_ms = -1, .worker = c->w, .tag = d->tag,
-				     .engine = c->o->engine };
+				     .engine = c->o->engine, .key_file = c->o->key_file,
+				     .key_id = c->o->key_id };
 	if (limits != NULL && d->delivery_count > 1 && tw_wk_timed_out(limits, d->task_id)) {
 		/* its last run here was killed at the limit: it ends, as in Celery */
 		a = (struct tw_ack){ .outcome = TW_OUTCOME_FAILURE };
@@ -305,8 +328,8 @@ static void *
 consumer_main(void *arg)
 {
 	struct consumer *c = arg;
-	struct tw_delivery *d[MAX_PREFETCH];
-	size_t max = c->o->prefetch < MAX_PREFETCH ? c->o->prefetch : MAX_PREFETCH;
+	struct tw_delivery *d[POLL_BATCH];
+	size_t max = c->o->prefetch < POLL_BATCH ? c->o->prefetch : POLL_BATCH;
 
 	/* bounded by the stop flag: polls wake at least every 200 ms */
 	while (!stopping) {
@@ -354,6 +377,7 @@ run_consumers(void *arg)
 			.queues = o->queues, .n_queues = o->n_queues, .prefetch = o->prefetch,
 			.lease_ms = o->lease_ms, .heartbeat_ms = o->heartbeat_ms,
 			.name = o->name != NULL ? o->name : "tw-worker",
+			.key_file = o->key_file, .key_id = o->key_id,
 		};
 		struct consumer *c = &consumers[i];
 

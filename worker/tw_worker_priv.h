@@ -46,6 +46,8 @@ struct tw_task_ctx {
 	struct tw_worker *worker;    /* progress goes out on it */
 	uint64_t tag;
 	const char *engine;          /* tw_task_publish() opens a client to it */
+	const char *key_file;        /* --key-file: that client signs too (NULL: no key) */
+	uint32_t key_id;
 };
 
 /** Register the built-in tasks (noop, echo, add, sleep_us, fail), as the engine has them. */

@@ -192,8 +192,11 @@ tw_task_publish(struct tw_task_ctx *ctx, const char *exchange, const char *routi
 
 	if (task == NULL || task[0] == '\0' || ctx->engine == NULL)
 		return 0;
-	if (publisher == NULL)
-		publisher = tw_client_open(ctx->engine, NULL);
+	if (publisher == NULL) {
+		struct tw_client_opts co = { .key_file = ctx->key_file, .key_id = ctx->key_id };
+
+		publisher = tw_client_open(ctx->engine, &co);
+	}
 	if (publisher == NULL)
 		return 0;
 	if (tw_client_publish(publisher, &p, &id) != 0 || tw_client_flush(publisher) != 0)

@@ -42,6 +42,12 @@ struct tw_worker_opts {
 	int subscribe_timeout_ms;     /* waiting for the engine's answer; 0: 3000 */
 	bool hold;                    /* the queues stay remote consumers' (Subscribe.hold):
 				       * the engine's lcores never take their tasks */
+	/* An engine started with --keys: every frame (subscribe, heartbeat,
+	 * acks, cancel) is signed with this key, as tw_client_opts' key_file
+	 * and key_id (the engine's keys file format, mode 600). The engine
+	 * then takes this consumer's frames only under the same key. */
+	const char *key_file;
+	uint32_t key_id;
 };
 
 /* One task to run. Owned by the caller until tw_delivery_free(). */

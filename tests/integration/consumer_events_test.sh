@@ -6,14 +6,16 @@
 #    namespace) subscribes: worker-online, named "name@host" as Celery
 #    names a worker; worker-heartbeat every 2 s while it is subscribed;
 #  - its tasks' task-received, task-started, task-succeeded, task-failed
-#    (rejected by the consumer) and task-retried events;
+#    (rejected by the consumer) and task-retried events, those of its runs
+#    naming it (hostname "name@host");
 #  - its figures (delivered, acked, nacked, in flight, redelivered) in
 #    `list consumers --json` and as taskwire_consumer_* series;
 #  - it cancels: worker-offline reason "cancelled" with its totals, and it
 #    stays gone while its heartbeat thread runs on until close (the reply
 #    "unknown consumer" to a late heartbeat must not subscribe it again);
 #  - faults: a second consumer vanishes without a word (worker-offline
-#    reason "lost", its unacked delivery redelivered, counted), and an ack
+#    reason "lost", its unacked delivery redelivered, counted for the
+#    consumer and for its queue: list queues, taskwire_queue_redelivered_total), and an ack
 #    of a delivery the consumer never had is refused.
 set -euo pipefail
 . "$(dirname "$0")/../../deploy/lib.sh"
@@ -114,6 +116,13 @@ d2 = again.deliveries.get(timeout=10)
 check(d2.task.id == d.task.id and d2.delivery_count == 2, "redelivered to evagain")
 again.ack(d2.delivery_tag, "SUCCESS", value=b'"again"')
 check(r_lost.get(timeout=10) == "again", "ev.lost's result")
+# the queue's own figure: one delivery of it put back (evw's reject did not requeue)
+q = [x for x in json.loads(twctl("list", "queues", "--json")) if x["name"] == "evq"]
+check(len(q) == 1 and q[0]["redelivered"] == 1 and q[0]["remote_consumers"] == 1,
+      "evq's redelivered 1 with one consumer: %s" % q)
+text = urllib.request.urlopen("http://%s/metrics" % metrics, timeout=10).read().decode()
+check('taskwire_queue_redelivered_total{queue="evq"} 1' in text.splitlines(),
+      "metrics line taskwire_queue_redelivered_total of evq")
 again.drain_acks()
 again.cancel()
 time.sleep(0.5)
@@ -157,6 +166,10 @@ for r, types in ((r_ok, ["task-received", "task-started", "task-succeeded"]),
     got = [e["type"] for e in evs if e.get("task_id") == tid]
     for t in types:
         check(t in got, "%s of %s: %s" % (t, tid, got))
+    # run by evw: its events name it as its worker-* events do
+    names = {e.get("hostname") for e in evs if e.get("task_id") == tid and
+             e["type"] in ("task-started", "task-succeeded", "task-failed", "task-retried")}
+    check(names == {"evw@" + host}, "hostname of %s's events: %s" % (tid, names))
 print("ok: %d events" % len(evs))
 EOF
 ) || fail "$out"

@@ -150,7 +150,8 @@ setup(void **state)
 	(void)state;
 	if (it_twctl("queue declare wk_e2e") != 0 || it_twctl("queue declare wk_kill") != 0 ||
 	    it_twctl("queue declare wk_lease") != 0 || it_twctl("queue declare wk_credit") != 0 ||
-	    it_twctl("queue declare wk_bad") != 0 || it_twctl("queue declare wk_tl --consumers remote") != 0)
+	    it_twctl("queue declare wk_bad") != 0 || it_twctl("queue declare wk_tl --consumers remote") != 0 ||
+	    it_twctl("queue declare wk_k --consumers remote") != 0)
 		return -1;
 	it_warm_up();
 	it_pools_snapshot();
@@ -599,6 +600,47 @@ test_workers_credit_respected(void **state)
 }
 
 /*
+ * A credit of 1,000 (Celery's prefetch_multiplier x concurrency in the
+ * hundreds; RabbitMQ allows 65,535): granted whole, 1,000 deliveries out
+ * at once and no 1,001st until an ack, then every task succeeds once.
+ */
+static void
+test_workers_credit_thousand(void **state)
+{
+	enum { K = 1000 };
+	static struct tw_delivery *d[K + 1];
+	struct tw_client *c = it_client();
+	struct tw_worker *w = consumer("wk_k", K, 60000);
+	uint64_t acks = it_counter("counters", "rc_acks");
+	uint32_t prefetch, lease_ms, heartbeat_ms;
+
+	(void)state;
+	tw_worker_granted(w, &prefetch, &lease_ms, &heartbeat_ms);
+	assert_int_equal(prefetch, K);
+	for (int i = 0; i <= K; i++) {
+		struct tw_publish p = { .routing_key = "wk_k", .task = "echo", .args = "k",
+					.args_len = 1 };
+		uint64_t id;
+
+		assert_int_equal(tw_client_publish(c, &p, &id), 0);
+	}
+	assert_int_equal(tw_client_flush(c), 0);
+	assert_int_equal(collect(w, d, K + 1, 15000), K);
+	/* the window is full: the last task waits for an ack */
+	assert_int_equal(collect(w, d + K, 1, 500), 0);
+	for (int i = 0; i < K; i++)
+		ack_success(w, d[i]->tag, "k");
+	assert_int_equal(collect(w, d + K, 1, 5000), 1);
+	ack_success(w, d[K]->tag, "k");
+	expect_all_succeed(c, K + 1);
+	assert_int_equal(wait_counter("rc_acks", acks + K + 1, 5000), acks + K + 1);
+	for (int i = 0; i <= K; i++)
+		tw_delivery_free(d[i]);
+	tw_worker_close(w);
+	tw_client_close(c);
+}
+
+/*
  * x-delivery-limit per queue (RabbitMQ's: a limit of N lets a task be
  * delivered N + 1 times): a limit of 2 ends a never-acked task after its
  * third delivery, dead-lettered; out-of-range limits and a re-declare with
@@ -953,7 +995,7 @@ test_workers_bad_subscriptions(void **state)
 	/* credit 10^9: granted, clamped to the engine's maximum */
 	cr = raw_subscribe(fd, 0xc0ffee02, "wk_bad", 1000000000u, &keep);
 	assert_true(cr->ok);
-	assert_int_equal(cr->prefetch, 256);
+	assert_int_equal(cr->prefetch, 65535);
 	taskwire__frame__free_unpacked(keep, NULL);
 	assert_int_equal(it_counter("counters", "rc_credit_clamped"), clamped + 1);
 	/* cancel it: the queue goes back to the worker lcores */
@@ -1247,6 +1289,7 @@ main(void)
 		cmocka_unit_test_teardown(test_workers_lease_expiry_and_stale_ack, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_delivery_limit, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_credit_respected, it_pools_back),
+		cmocka_unit_test_teardown(test_workers_credit_thousand, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_queue_delivery_limit, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_queue_consumers_remote, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_queue_consumers_engine_both, it_pools_back),

@@ -2,9 +2,8 @@
 process, on one event loop. For tasks that mostly wait on the network
 (an LLM or GPU endpoint, a fetch, a mail server): hundreds of them cost
 one process, not one prefork child each. The credit (prefetch) is N x the
-prefetch multiplier, as for the other pools; the engine grants one
-consumer at most 256 deliveries in flight, so at most that many tasks run
-at once whatever N is.
+prefetch multiplier, as for the other pools (the engine grants up to
+65,535, so -c 1000 runs 1,000 at once).
 
 - `async def` tasks run as asyncio tasks of the loop; plain `def` tasks
   run in the loop's default thread executor (so one blocking task does

@@ -33,7 +33,7 @@ import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 
-from . import cookie, fragment, netns
+from . import cookie, fragment, keys, netns
 from ._proto import FRAME_MAGIC, FRAME_VERSION, wire
 from .app import Context, Retry, SoftTimeLimitExceeded
 
@@ -60,7 +60,11 @@ class SubscribeRefused(Exception):
 
 class Consumer:
     def __init__(self, engine, queues, prefetch=1, lease_ms=0, heartbeat_ms=1000,
-                 name=None, netns_name=None, hold=True):
+                 name=None, netns_name=None, hold=True, key_file=None, key_id=None):
+        """key_file, key_id: sign every frame (subscribe, heartbeats, acks,
+        cancel) for an engine started with --keys, as the Client does
+        (default: $TW_KEY_FILE, $TW_KEY_ID); the engine then takes this
+        consumer's frames only under that key."""
         host, _, port = engine.rpartition(":")
         self.addr = (host, int(port))
         self.queues = list(queues)
@@ -94,6 +98,11 @@ class Consumer:
         self.resent = set()         # unanswered tags whose ack went out again
         self.frame_id = 0
         self.cookie = cookie.CookieJar()    # the engine's source cookie for us
+        key_file = key_file or os.environ.get("TW_KEY_FILE")
+        self.key = None
+        if key_file:
+            key_id = int(key_id if key_id is not None else os.environ.get("TW_KEY_ID", "0"))
+            self.key = (key_id, keys.load_key(key_file, key_id))
         self.subscribed = threading.Event()
         # set by cancel(): the engine's "unknown consumer" to a heartbeat
         # sent after it is the cancel's doing, not a reason to subscribe
@@ -111,6 +120,15 @@ class Consumer:
 
     # -- sending ---------------------------------------------------------------
 
+    def _seal(self, data):
+        """A kept frame as it goes out: with a key, stamped (key_id, sent_us)
+        at each send, so that a resent ack is a new frame to the engine's
+        replay check; the cookie (or padding); the MAC last."""
+        if self.key is None:
+            return self.cookie.seal(data)
+        stamp = wire.Frame(key_id=self.key[0], sent_us=time.time_ns() // 1000)
+        return keys.sign(self.cookie.seal(data + stamp.SerializeToString()), self.key[1])
+
     def _send(self, frame):
         with self.lock:
             self.frame_id += 1
@@ -127,7 +145,7 @@ class Consumer:
         resend fills in gaps; each piece carries the cookie too (the engine
         checks it before it keeps any piece)."""
         try:
-            sealed = self.cookie.seal(data)
+            sealed = self._seal(data)
             for d in fragment.split(sealed, fragment.frame_id_of(sealed),
                                     fragment.frame_id_of(sealed), seal=self.cookie.seal):
                 self.sock.send(d)
@@ -267,6 +285,13 @@ class Consumer:
                 for t, (d, _) in list(self.unanswered.items()):
                     self.unanswered[t] = (d, 0.0)
             return
+        if not self.subscribed.is_set():
+            # refused whole before it was read (an engine with --keys: the
+            # MAC missing or wrong): the subscription cannot succeed
+            for c in f.confirms:
+                if c.task_id == 0 and not c.ack and c.reason == wire.NACK_ACCESS_REFUSED:
+                    self.refusal = c.detail or "access refused"
+                    return
         for r in f.consumers:
             if r.consumer_id != self.id:
                 continue
