@@ -22,13 +22,7 @@ static char last_dir[TW_DATA_DIR_MAX];
 static int
 list(struct ctl_ctx *ctx, Taskwire__Control__ListRequest__What what, struct ctl_reply *r)
 {
-	Taskwire__Control__Request req = TASKWIRE__CONTROL__REQUEST__INIT;
-	Taskwire__Control__ListRequest l = TASKWIRE__CONTROL__LIST_REQUEST__INIT;
-
-	l.what = what;
-	req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_LIST;
-	req.list = &l;
-	ctl_handle(ctx, &req, r);
+	ctl_handle_list(ctx, what, r);
 	return r->resp.ok ? 0 : -ENOMEM;
 }
 

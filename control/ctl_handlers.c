@@ -463,3 +463,15 @@ ctl_handle(struct ctl_ctx *ctx, const Taskwire__Control__Request *req, struct ct
 	r->resp.error = ret == 0 ? (char *)"" : r->err;
 	r->resp.affected = n;
 }
+
+void
+ctl_handle_list(struct ctl_ctx *ctx, Taskwire__Control__ListRequest__What what, struct ctl_reply *r)
+{
+	Taskwire__Control__Request req = TASKWIRE__CONTROL__REQUEST__INIT;
+	Taskwire__Control__ListRequest l = TASKWIRE__CONTROL__LIST_REQUEST__INIT;
+
+	l.what = what;
+	req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_LIST;
+	req.list = &l;
+	ctl_handle(ctx, &req, r);
+}

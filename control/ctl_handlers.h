@@ -40,6 +40,10 @@ int ctl_schedules_list(struct ctl_ctx *ctx, struct ctl_reply *r);
 /** Handle one decoded request. Always produces a response (ok or error). */
 void ctl_handle(struct ctl_ctx *ctx, const Taskwire__Control__Request *req, struct ctl_reply *r);
 
+/** ctl_handle() of a list request for what (in-process callers: HTTP, the durable definitions). */
+void ctl_handle_list(struct ctl_ctx *ctx, Taskwire__Control__ListRequest__What what,
+		     struct ctl_reply *r);
+
 /** Fill r->resp.status from shared memory (ctl_status.c). @return 0 or -ENOMEM. */
 int ctl_status_fill(const struct ctl_ctx *ctx, struct ctl_reply *r);
 

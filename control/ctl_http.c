@@ -69,13 +69,10 @@ call(struct ctl_ctx *ctx, Taskwire__Control__Request *req, struct ctl_reply *r)
 static void
 list(struct ctl_ctx *ctx, Taskwire__Control__ListRequest__What what, struct ctl_reply *r)
 {
-	Taskwire__Control__Request req = TASKWIRE__CONTROL__REQUEST__INIT;
-	Taskwire__Control__ListRequest l = TASKWIRE__CONTROL__LIST_REQUEST__INIT;
-
-	l.what = what;
-	req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_LIST;
-	req.list = &l;
-	call(ctx, &req, r);
+	ctl_reply_init(r);
+	pthread_mutex_lock(&ctx->lock);
+	ctl_handle_list(ctx, what, r);
+	pthread_mutex_unlock(&ctx->lock);
 }
 
 static enum MHD_Result

@@ -368,21 +368,15 @@ place(struct tw_journal *j, struct tw_engine *e, struct tw_lcore_ctx *ctx, const
 
 	if (q == NULL)
 		return false;
-	m = rte_pktmbuf_alloc(e->shared->pktmbuf_pool);
+	if (need <= (uint32_t)(rte_pktmbuf_data_room_size(e->shared->pktmbuf_pool) -
+			       RTE_PKTMBUF_HEADROOM))
+		m = rte_pktmbuf_alloc(e->shared->pktmbuf_pool);
+	else /* a task that came in fragments: a large buffer, read by pkt_len */
+		m = e->big != NULL ? tw_bigbuf_alloc(e->big, need, &charge) : NULL;
 	if (m == NULL)
 		return false;
-	if (rte_pktmbuf_tailroom(m) >= need) {
-		p = rte_pktmbuf_mtod(m, uint8_t *);
-		tw_wbuf_init(&w, p, rte_pktmbuf_tailroom(m));
-	} else {
-		/* a task that came in fragments: a large buffer, read by pkt_len */
-		rte_pktmbuf_free(m);
-		m = e->big != NULL ? tw_bigbuf_alloc(e->big, need, &charge) : NULL;
-		if (m == NULL)
-			return false;
-		p = rte_pktmbuf_mtod(m, uint8_t *);
-		tw_wbuf_init(&w, p, need);
-	}
+	p = rte_pktmbuf_mtod(m, uint8_t *);
+	tw_wbuf_init(&w, p, RTE_MAX((uint32_t)rte_pktmbuf_tailroom(m), need));
 	tw_wire_put_header(&w, 0);
 	tw_wire_put_task_raw(&w, raw, r->raw_len);
 	if (w.overflow || tw_wire_decode_frame_trusted(p, w.len, &fv, ctx->views, 1) != TW_WIRE_OK ||
