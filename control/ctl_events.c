@@ -122,7 +122,10 @@ ctl_events_wanted(struct ctl_events *e, uint64_t now)
 	bool on;
 
 	pthread_mutex_lock(&e->lock);
-	on = e->always || (e->last_follow_ms != 0 && now - e->last_follow_ms < FOLLOW_KEEPALIVE_MS);
+	/* `now` was read before a follower may have asked: a last_follow_ms
+	 * after it is recent, not 2^64 ms ago */
+	on = e->always || (e->last_follow_ms != 0 && (now <= e->last_follow_ms ||
+						      now - e->last_follow_ms < FOLLOW_KEEPALIVE_MS));
 	pthread_mutex_unlock(&e->lock);
 	return on;
 }
