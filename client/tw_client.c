@@ -639,10 +639,10 @@ deliver_frame(struct tw_client *c, const Taskwire__Frame *f, tw_event_fn fn, voi
 				fn(&ack, arg);
 			n++;
 		}
-		/* a re-sent result is an echo if the original arrived; originals are
-		 * all delivered (a fanout task has one per queue) */
-		if (r->state >= TASKWIRE__TASK_STATE__SUCCESS && !tw_retx_resolved(c, r->task_id) &&
-		    r->resent) {
+		/* one final result per task (a fanout task: one per queue), whichever
+		 * of the original and a re-sent copy comes first */
+		if (r->state >= TASKWIRE__TASK_STATE__SUCCESS &&
+		    !tw_retx_result(c, r->task_id, r->resent)) {
 			c->stats.duplicates_dropped++;
 			continue;
 		}

@@ -43,6 +43,9 @@ struct sent_frame {
 	uint32_t cookie_retries;   /* sent again for a retry-with-cookie */
 	bool delayed;           /* eta/countdown tasks: results are not waited for */
 	uint64_t confirmed[MAX_TASKS_PER_FRAME / 64], resolved[MAX_TASKS_PER_FRAME / 64];
+	/* resolved by a re-sent result that overtook the original (another
+	 * lcore sent it): that original, when it comes, is its echo */
+	uint64_t resent_first[MAX_TASKS_PER_FRAME / 64];
 };
 
 struct tw_client {
@@ -113,6 +116,14 @@ void tw_retx_sent(struct tw_client *c, struct sent_frame *h, const uint8_t *byte
  */
 bool tw_retx_confirmed(struct tw_client *c, uint64_t id);
 bool tw_retx_resolved(struct tw_client *c, uint64_t id);
+
+/**
+ * A final result arrived (resent: the engine's answer to a retransmit).
+ * @return true if the caller gets it: the first of a task, and every
+ * further original (a fanout task has one per queue) except the one a
+ * re-sent result stood in for.
+ */
+bool tw_retx_result(struct tw_client *c, uint64_t id, bool resent);
 
 /** A result arrived: @return true if the task's confirm was never delivered (tracked tasks only). */
 bool tw_retx_confirm_implied(struct tw_client *c, uint64_t id);

@@ -65,6 +65,7 @@ tw_retx_sent(struct tw_client *c, struct sent_frame *h, const uint8_t *bytes, si
 	}
 	memset(h->confirmed, 0, sizeof(h->confirmed));
 	memset(h->resolved, 0, sizeof(h->resolved));
+	memset(h->resent_first, 0, sizeof(h->resent_first));
 	h->unconfirmed = h->n_tasks;
 	h->unresolved = h->n_tasks;
 	h->attempts = 1;
@@ -127,6 +128,31 @@ bool
 tw_retx_resolved(struct tw_client *c, uint64_t id)
 {
 	return mark(c, id, true) != 0;
+}
+
+bool
+tw_retx_result(struct tw_client *c, uint64_t id, bool resent)
+{
+	int first = mark(c, id, true);
+	uint32_t i = 0;
+	struct sent_frame *h = first < 0 ? NULL : frame_of(c, id, &i);
+	uint64_t bit;
+
+	if (h == NULL)
+		return true; /* not tracked: nothing to compare with */
+	bit = 1ull << (i % 64);
+	if (resent) {
+		/* a re-sent result is an echo unless it is the first of its task */
+		if (first == 1)
+			h->resent_first[i / 64] |= bit;
+		return first == 1;
+	}
+	/* the worker lcore's original, after the io lcore's re-sent copy of it */
+	if (h->resent_first[i / 64] & bit) {
+		h->resent_first[i / 64] &= ~bit;
+		return false;
+	}
+	return true;
 }
 
 int

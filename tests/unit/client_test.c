@@ -307,6 +307,86 @@ test_batched_sends_and_reads(void **state)
 	close(f.fd);
 }
 
+struct results {
+	int n;
+	char last[8];
+};
+
+static void
+count_results(const struct tw_event *ev, void *arg)
+{
+	struct results *x = arg;
+
+	if (ev->kind != TW_EV_RESULT)
+		return;
+	x->n++;
+	snprintf(x->last, sizeof(x->last), "%.*s", (int)ev->value_len, (const char *)ev->value);
+}
+
+/* the fake engine answers task id with one result (resent: a retransmit's echo) */
+static void
+send_result(struct fake *f, uint64_t frame_id, uint64_t id, const char *value, bool resent)
+{
+	Taskwire__Frame out = TASKWIRE__FRAME__INIT;
+	Taskwire__Result r = TASKWIRE__RESULT__INIT, *rs[1] = { &r };
+
+	out.magic = TW_FRAME_MAGIC;
+	out.version = TW_FRAME_VERSION;
+	out.frame_id = frame_id;
+	r.task_id = id;
+	r.state = TASKWIRE__TASK_STATE__SUCCESS;
+	r.value.data = (uint8_t *)value;
+	r.value.len = strlen(value);
+	r.resent = resent;
+	out.n_results = 1;
+	out.results = rs;
+	fake_send(f, &out);
+}
+
+/*
+ * One final result per task, whichever comes first: the engine sends a
+ * retransmitted task's result again from the io lcore while the original
+ * may still be on its way from a worker lcore (another TX queue), so the
+ * re-sent copy can overtake it; the original is then the echo. A task
+ * fanned out to two queues has two originals: both reach the caller, and
+ * a re-sent copy after them none.
+ */
+static void
+test_resent_result_overtakes_original(void **state)
+{
+	struct fake f;
+	struct tw_client *c;
+	struct tw_publish p = { .routing_key = "q", .task = "noop", .args = "[]", .args_len = 2 };
+	struct tw_client_stats s;
+	struct results x = { 0 };
+	Taskwire__Frame *in;
+	uint64_t a, b, fid;
+
+	(void)state;
+	fake_open(&f);
+	c = tw_client_open(f.addr, NULL);
+	assert_int_equal(tw_client_publish(c, &p, &a), 0);
+	assert_int_equal(tw_client_publish(c, &p, &b), 0);
+	assert_int_equal(tw_client_flush(c), 0);
+	in = fake_recv(&f, NULL);
+	fid = in->frame_id;
+	taskwire__frame__free_unpacked(in, NULL);
+
+	send_result(&f, fid, a, "r", true);  /* the io lcore's copy first */
+	send_result(&f, fid, a, "o", false); /* then the worker's original */
+	send_result(&f, fid, b, "q1", false); /* fanout: one original per queue */
+	send_result(&f, fid, b, "q2", false);
+	send_result(&f, fid, b, "r", true);  /* and a late copy */
+	for (int tries = 0; tries < 20; tries++)
+		assert_true(tw_client_poll(c, 50, count_results, &x) >= 0);
+	assert_int_equal(x.n, 3);
+	assert_string_equal(x.last, "q2");
+	tw_client_get_stats(c, &s);
+	assert_int_equal(s.duplicates_dropped, 2);
+	tw_client_close(c);
+	close(f.fd);
+}
+
 struct nacks {
 	uint64_t ids[8];
 	int n, reason;
@@ -423,6 +503,7 @@ main(void)
 		cmocka_unit_test(test_wait_gets_ack_and_result),
 		cmocka_unit_test(test_batched_sends_and_reads),
 		cmocka_unit_test(test_frame_nack_fans_out),
+		cmocka_unit_test(test_resent_result_overtakes_original),
 		cmocka_unit_test(test_timeout_and_garbage),
 		cmocka_unit_test(test_names),
 	};
