@@ -4,10 +4,11 @@
  * the io stage remembers the tasks it routed, by (publisher address, task
  * id), so a retransmitted task is confirmed again and, when it has
  * finished, its result is sent again, but it never runs twice. A task
- * that was refused is forgotten (a retransmit is routed again), unless
- * it was refused and lives on all the same (x-overflow
- * reject-publish-dlx: dead-lettered): its retransmit is refused again
- * with the same reason and not routed a second time.
+ * that was refused keeps its NACK: a retransmit (a frame goes again whole
+ * while any of its tasks waits) is refused again with the same reason and
+ * never routed, since its publisher was told it will not run (a queue
+ * full then may have room now). The publisher that wants it run
+ * publishes it again, under a new id.
  *
  * The window is TW_DEDUP_SETS x TW_DEDUP_WAYS tasks per io lcore (the
  * oldest of a set is forgotten first); a task retransmitted after it left
@@ -46,7 +47,7 @@ struct tw_dedup_entry {
 	uint16_t value_len;      /* bytes kept in value (value or error text) */
 	uint8_t result_state;    /* TW_ST_* of the final result */
 	uint8_t truncated;       /* the result did not fit: not re-sent */
-	uint8_t nack;            /* NACK reason a retransmit gets (refused, lives on), 0: ACK */
+	uint8_t nack;            /* NACK reason a retransmit gets (refused), 0: ACK */
 	uint64_t runtime_ns;
 	uint64_t jseq;           /* durable: its last journal record (io lcore's seq), 0: none */
 	uint8_t value[TW_DEDUP_VALUE_MAX];
@@ -68,38 +69,20 @@ struct tw_dedup_entry *tw_dedup_find(struct tw_dedup *d, rte_be32_t ip, rte_be16
 struct tw_dedup_entry *tw_dedup_insert(struct tw_dedup *d, rte_be32_t ip, rte_be16_t port,
 				       uint64_t id, uint32_t *gen);
 
-/** Forget an entry just inserted (its task was refused). Threads: its io lcore. */
-static inline void
-tw_dedup_forget(struct tw_dedup_entry *e, uint32_t gen)
-{
-	__atomic_store_n(&e->state, ((gen + 1) << 2) | TW_DEDUP_EMPTY, __ATOMIC_RELEASE);
-}
-
 /**
- * Entry e's task (generation gen) is refused with NACK reason nack but
- * lives on (dead-lettered): a retransmit is answered with that NACK, not
- * routed again. Call before the task is handed on (a worker may finish it
- * at once). Threads: its io lcore.
+ * Entry e's task (generation gen) is refused with NACK reason nack: a
+ * retransmit is answered with that NACK, not routed again. Call before
+ * the task is handed on when the refusal leaves it alive (x-overflow
+ * reject-publish-dlx: dead-lettered, a worker may finish it at once);
+ * a second call keeps the first reason. Threads: its io lcore.
  */
 static inline void
-tw_dedup_refused_alive(struct tw_dedup_entry *e, uint32_t gen, uint8_t nack)
+tw_dedup_refused(struct tw_dedup_entry *e, uint32_t gen, uint8_t nack)
 {
-	/* the io lcore alone writes the generation: a plain read is current */
-	if ((__atomic_load_n(&e->state, __ATOMIC_RELAXED) >> 2) == gen)
-		e->nack = nack;
-}
-
-/**
- * Its task was refused (NACKed): forgotten, so that a retransmit is
- * routed again, unless the refusal left it alive (tw_dedup_refused_alive).
- * Threads: its io lcore.
- */
-static inline void
-tw_dedup_refused(struct tw_dedup_entry *e, uint32_t gen)
-{
-	/* (another generation: evicted and taken by another task already) */
+	/* the io lcore alone writes the generation: a plain read is current;
+	 * another generation: evicted and taken by another task already */
 	if ((__atomic_load_n(&e->state, __ATOMIC_RELAXED) >> 2) == gen && e->nack == 0)
-		tw_dedup_forget(e, gen);
+		e->nack = nack;
 }
 
 /**

@@ -208,7 +208,7 @@ settle(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_route_bur
 		if (pt->verdict == TW_NACK_NONE)
 			routed++;
 		else if (pt->dd != NULL)
-			tw_dedup_refused(pt->dd, pt->dd_gen); /* a retransmit tries again (or not) */
+			tw_dedup_refused(pt->dd, pt->dd_gen, (uint8_t)pt->verdict); /* its retransmit too */
 		conclude(ctx, views != NULL ? &views[pt->view] : NULL, pt->id, &pt->peer, pt->verdict,
 			 tw_route_verdict_detail(pt->verdict), events, &pt->hold, pt->dd, pt->dd_gen);
 	}
@@ -450,7 +450,7 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_r
 			if (verdict == TW_NACK_NONE)
 				routed++;
 			else if (dd != NULL)
-				tw_dedup_refused(dd, gen); /* a retransmit tries again (or not) */
+				tw_dedup_refused(dd, gen, (uint8_t)verdict); /* its retransmit too */
 		}
 		conclude(ctx, tv, tv->id, &peer, verdict,
 			 detail != NULL ? detail : tw_route_verdict_detail(verdict), events, &hold, dd,

@@ -190,7 +190,7 @@ refused(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, const struct tw_ro
 
 	if (q->overflow == TW_OVERFLOW_REJECT_PUBLISH_DLX && tw_route_dead_letter(ctx, rt, t)) {
 		if (dd != NULL)
-			tw_dedup_refused_alive(dd, dd_gen, TW_NACK_QUEUE_FULL);
+			tw_dedup_refused(dd, dd_gen, TW_NACK_QUEUE_FULL);
 	} else {
 		/* the frame outlives this: the caller holds it until the burst ends */
 		rte_mbuf_refcnt_update(t->frame, -1);
