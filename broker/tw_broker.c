@@ -410,6 +410,18 @@ tw_broker_queue_hold(struct tw_broker *b, const char *name, char *err)
 	return 0;
 }
 
+bool
+tw_broker_queue_held(const struct tw_broker *b, int slot)
+{
+	const struct tw_rc_queues *rq = tw_broker_rc_queues();
+	const struct rte_ring *ring;
+
+	if (rq == NULL || slot < 0 || slot >= TW_MAX_QUEUES)
+		return false;
+	ring = b->sh->queues[slot].ring;
+	return ring != NULL && __atomic_load_n(&rq->held[slot], __ATOMIC_RELAXED) == ring;
+}
+
 int
 tw_broker_queue_delete(struct tw_broker *b, const char *name, uint64_t *discarded, char *err)
 {

@@ -96,6 +96,8 @@ int tw_broker_queue_delete(struct tw_broker *b, const char *name, uint64_t *disc
  * worker lcores never take its tasks. Undone when the queue is deleted.
  */
 int tw_broker_queue_hold(struct tw_broker *b, const char *name, char *err);
+/** Is the queue in slot held for remote consumers (tw_broker_queue_hold, Subscribe.hold)? */
+bool tw_broker_queue_held(const struct tw_broker *b, int slot);
 /** Drop every waiting task (the rings are MC: this competes safely with workers). */
 int tw_broker_queue_purge(struct tw_broker *b, const char *name, uint64_t *purged, char *err);
 

@@ -158,21 +158,52 @@ apply_one(struct tw_broker *b, struct tw_broker_import *u, uint32_t k, char *err
 	return 0;
 }
 
+/*
+ * Queues marked held (Definitions' QueueDeclare.remote: a saved queue
+ * that remote consumers held, or a declare asking for it) are remote
+ * consumers' from now on, as a declare with remote makes them.
+ */
+static int
+apply_holds(struct tw_broker *b, struct tw_broker_import *u, char *err)
+{
+	const Taskwire__Control__Definitions *m = u->m;
+	char why[TW_BROKER_ERR_MAX];
+
+	for (size_t k = 0; k < m->n_queues; k++) {
+		int ret;
+
+		if (!m->queues[k]->remote)
+			continue;
+		ret = tw_broker_queue_hold(b, u->q[k].name, why);
+		if (ret != 0)
+			return tw_broker_fail(err, ret, "queues[%zu] '%.100s': held: %.120s", k,
+					      u->q[k].name, why);
+	}
+	u->held = true;
+	return 0;
+}
+
 int
 tw_broker_import_step(struct tw_broker *b, struct tw_broker_import *imp, uint32_t budget, char *err)
 {
 	const Taskwire__Control__Definitions *m = imp->m;
 	uint32_t total = (uint32_t)(m->n_exchanges + m->n_queues + m->n_bindings);
 
-	for (; imp->next < total && budget > 0; imp->next++, budget--) {
-		int ret = apply_one(b, imp, imp->next, err);
+	int ret = 0;
 
-		if (ret != 0) {
-			undo(b, imp);
-			tw_broker_batch_end(b, NULL, (char[TW_BROKER_ERR_MAX]){ 0 });
-			import_free(imp);
-			return ret;
-		}
+	for (; imp->next < total && budget > 0; imp->next++, budget--) {
+		ret = apply_one(b, imp, imp->next, err);
+		if (ret != 0)
+			break;
+	}
+	/* holds last, once every item is in: a refused import holds nothing */
+	if (ret == 0 && imp->next == total && !imp->held)
+		ret = apply_holds(b, imp, err);
+	if (ret != 0) {
+		undo(b, imp);
+		tw_broker_batch_end(b, NULL, (char[TW_BROKER_ERR_MAX]){ 0 });
+		import_free(imp);
+		return ret;
 	}
 	return imp->next == total;
 }

@@ -52,6 +52,7 @@ struct tw_broker_import {
 	/* what this import created, for its undo: positions in m */
 	uint32_t n_x, n_q, n_b;
 	uint32_t *made_x, *made_q, *made_b;
+	bool held;              /* the queues marked held are held (after every item) */
 };
 
 int tw_broker_import_begin(struct tw_broker *b, const Taskwire__Control__Definitions *m,

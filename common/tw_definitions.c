@@ -94,8 +94,8 @@ parse_queue(json_t *q, const char *path, Taskwire__Control__QueueDeclare *out,
 	    struct tw_defs_errors *e)
 {
 	static const char *const keys[] = { "name", "vhost", "durable", "auto_delete", "exclusive",
-					    "type", "arguments", NULL };
-	json_t *args = json_object_get(q, "arguments"), *v;
+					    "type", "arguments", "held", NULL };
+	json_t *args = json_object_get(q, "arguments"), *v, *held = json_object_get(q, "held");
 	const char *type = str_field(q, path, "type", false, e), *k;
 
 	only_keys(q, path, keys, e);
@@ -111,6 +111,15 @@ parse_queue(json_t *q, const char *path, Taskwire__Control__QueueDeclare *out,
 		err(e, "%s.type: only classic queues are supported", path);
 	/* a queue's durable is taskwire's too: journaled on disk, recovered at start */
 	out->durable = json_is_true(json_object_get(q, "durable"));
+	/*
+	 * taskwire's own: remote consumers held the queue (Subscribe.hold, or
+	 * a declare with remote), so it stays theirs while none is subscribed;
+	 * kept in the saved definitions so that an engine restarted after a
+	 * crash does not hand its recovered tasks to lcores that do not know them
+	 */
+	if (held != NULL && !json_is_boolean(held))
+		err(e, "%s.held: must be true or false", path);
+	out->remote = json_is_true(held);
 	if (args != NULL && !json_is_object(args)) {
 		err(e, "%s.arguments: must be an object", path);
 		return;

@@ -499,6 +499,8 @@ main(int argc, char **argv)
 		ctl_metrics_tick(metrics);
 		pthread_mutex_lock(&ctx.lock);
 		tw_broker_sample_rates(&ctx.broker, monotonic_ms());
+		/* a queue held by a subscribe since: saved, for a restart after a crash */
+		ctl_durable_defs_tick(&ctx);
 		pthread_mutex_unlock(&ctx.lock);
 		if (ret != 0) {
 			fprintf(stderr, "tw-control: control socket: %s\n", strerror(-ret));

@@ -229,6 +229,12 @@ tw_engine_setup(struct tw_engine *e)
 		       e->cfg.reasm_memory_mb, e->cfg.max_frame, rte_strerror(rte_errno));
 		return -ENOMEM;
 	}
+	/* before the definitions are loaded: a saved queue may come back held */
+	e->consumer_queues = tw_consumers_queues_create(socket);
+	if (e->consumer_queues == NULL) {
+		TW_LOG(ERR, "remote consumer counts: %s", rte_strerror(rte_errno));
+		return -ENOMEM;
+	}
 	ret = channels_create(s, e->n_plan - 1, socket);
 	if (ret < 0)
 		return ret;
@@ -282,7 +288,8 @@ publish_tasks(struct tw_engine *e)
 /*
  * Remote consumers (tw_consumers.h): one table, owned by the first io (or
  * run-to-completion) lcore; a ring to it from each other io lcore, made
- * before any lcore runs; the per-queue counts worker lcores read.
+ * before any lcore runs (the per-queue counts worker lcores read are made
+ * at set-up).
  */
 static int
 consumers_setup(struct tw_engine *e)
@@ -290,11 +297,6 @@ consumers_setup(struct tw_engine *e)
 	int socket = e->shared->port_numa < 0 ? SOCKET_ID_ANY : e->shared->port_numa;
 	bool owned = false;
 
-	e->consumer_queues = tw_consumers_queues_create(socket);
-	if (e->consumer_queues == NULL) {
-		TW_LOG(ERR, "remote consumer counts: %s", rte_strerror(rte_errno));
-		return -ENOMEM;
-	}
 	for (uint32_t i = 1; i < e->n_plan; i++) {
 		const struct tw_plan_entry *pe = &e->plan[i];
 		char name[RTE_RING_NAMESIZE];

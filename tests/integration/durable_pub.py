@@ -1,7 +1,12 @@
 """Crash-test helper for durable queues (durable_test.sh).
 
-  durable_pub.py hold ENGINE QUEUE[,QUEUE..]   subscribe with hold: the engine's
-                                              own lcores leave those queues alone
+  durable_pub.py subscribe ENGINE QUEUE[,QUEUE..] [PREFETCH]
+                                              a consumer that never acks (default
+                                              prefetch 1): the engine's own lcores
+                                              leave those queues alone while it is
+                                              subscribed; without Subscribe.hold,
+                                              so an engine restart forgets it and
+                                              its lcores run the recovered tasks
   durable_pub.py publish ENGINE QUEUE N OUT [BASE]
                                               publish N tasks (noop, one per
                                               frame, ids BASE+1..BASE+N), write
@@ -24,7 +29,8 @@
                                               ids to OUT
 
 publish with TW_ETA_MS set: each task is due that many ms after it is sent;
-with TW_EXPIRES_MS, it expires that many ms after it is sent.
+with TW_EXPIRES_MS, it expires that many ms after it is sent; with
+TW_TASK_NAME, the tasks have that name (default noop, an engine task).
 
 Raw frames (no retransmits): a confirm is the engine's word about one task.
 Each socket proves its source first (the engine answers a frame with
@@ -65,29 +71,29 @@ def proven_socket(engine):
     sys.exit("no source cookie from the engine")
 
 
-def hold(engine, queue):
+def subscribe(engine, queue, prefetch):
     s, jar = proven_socket(engine)
     f = wire.Frame(magic=FRAME_MAGIC, version=FRAME_VERSION, frame_id=1)
     f.subscribe.consumer_id = 0x5eed
     f.subscribe.name = "durable-test-hold"
     f.subscribe.queues.extend(queue.split(","))
-    f.subscribe.prefetch = 1
-    f.subscribe.hold = True
+    f.subscribe.prefetch = prefetch
     f.subscribe.heartbeat_ms = 60000
     s.send(jar.seal(f.SerializeToString()))
     r, _, _ = select.select([s], [], [], 5)
     if not r:
-        sys.exit("hold: no answer to the subscribe")
+        sys.exit("subscribe: no answer")
     reply = wire.Frame.FromString(s.recv(65536))
     if ck.asked(reply):
-        sys.exit("hold: subscribe refused for want of a cookie")
-    print("hold: subscribed", len(reply.consumers), "answers")
+        sys.exit("subscribe: refused for want of a cookie")
+    print("subscribe: subscribed", len(reply.consumers), "answers")
 
 
 def publish(engine, queue, n, out, base):
     s, jar = proven_socket(engine)
     eta_ms = int(os.environ.get("TW_ETA_MS", "0"))
     expires_ms = int(os.environ.get("TW_EXPIRES_MS", "0"))
+    name = os.environ.get("TW_TASK_NAME", "noop")
     acked = nacked = 0
     sent = 0
     frames = {}
@@ -101,7 +107,7 @@ def publish(engine, queue, n, out, base):
                 fr = wire.Frame(magic=FRAME_MAGIC, version=FRAME_VERSION, frame_id=sent)
                 t = fr.tasks.add()
                 t.id = base + sent
-                t.name = "noop"
+                t.name = name
                 t.routing_key = queue
                 t.args = b"[[], {}]"
                 if eta_ms:
@@ -220,8 +226,8 @@ def publish_large(engine, queue, n, size, out):
 
 if __name__ == "__main__":
     cmd = sys.argv[1]
-    if cmd == "hold":
-        hold(sys.argv[2], sys.argv[3])
+    if cmd == "subscribe":
+        subscribe(sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 1)
     elif cmd == "publish":
         publish(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5],
                 int(sys.argv[6]) if len(sys.argv) > 6 else 0)

@@ -2,12 +2,13 @@
 # Durable queues through the real binaries (run by run.sh; it manages an
 # engine of its own, started on a data directory and restarted on it).
 # Every step asserts exact counts:
-#  1. crash: tasks published to a durable queue whose tasks wait (held by
-#     a consumer that never acks), tw-dataplane killed with SIGKILL at a
-#     random moment, restarted on the same data directory: every ACKed
-#     task is recovered, waits for tw-control, and runs once to a SUCCESS
-#     result in its store (lost 0; recovered = ACKed + those whose record
-#     was synced but whose ACK had not gone out yet, reported); the
+#  1. crash: tasks published to a durable queue whose tasks wait (for a
+#     consumer that never acks, subscribed without hold), tw-dataplane
+#     killed with SIGKILL at a random moment, restarted on the same data
+#     directory: every ACKed task is recovered, waits for tw-control, and
+#     runs once to a SUCCESS result in its store (lost 0; recovered =
+#     ACKed + those whose record was synced but whose ACK had not gone
+#     out yet, reported); the
 #     exchange, durable queue (its arguments) and binding declared through
 #     tw-control come back at the restart, a transient queue does not;
 #  2. a torn tail (40 bytes appended) is cut, counted and logged at
@@ -105,7 +106,7 @@ twctl bind dx dq 'jobs.#' >/dev/null && twctl bind dx tq 'jobs.#' >/dev/null || 
 twctl list queues --json | $py -c "import json,sys
 q=[q for q in json.load(sys.stdin) if q['name']=='dq']
 sys.exit(0 if q and q[0]['durable'] else 1)" || fail "list queues does not show dq durable"
-pub hold "$TW_ENGINE" dq >/dev/null || fail "hold subscribe"
+pub subscribe "$TW_ENGINE" dq >/dev/null || fail "subscribe"
 pub publish "$TW_ENGINE" dq 20000 "$work/acked1.txt" 100000 >"$work/pub1.txt" 2>&1 &
 p=$!
 # sustained publishing: the kill comes at a random moment after 50 ACKs
@@ -164,7 +165,7 @@ wait_counter tasks_succeeded $((s0 + 30))
 wait_counter journal_outstanding 0
 twctl queue declare dqt --durable --message-ttl 60000 >/dev/null &&
 	twctl queue declare dqs --durable --message-ttl 1500 >/dev/null || fail "TTL queues"
-pub hold "$TW_ENGINE" dq,dqt,dqs >/dev/null
+pub subscribe "$TW_ENGINE" dq,dqt,dqs >/dev/null
 pub publish "$TW_ENGINE" dq 50 "$work/acked2.txt" 200000 >"$work/pub2.txt"
 [ "$(wc -l <"$work/acked2.txt")" = 50 ] || fail "step 2: not all 50 ACKed: $(cat "$work/pub2.txt")"
 pub publish "$TW_ENGINE" dqt 10 "$work/live2.txt" 230000 >/dev/null
@@ -200,7 +201,7 @@ echo "ok (${SECONDS}s): torn tail of 40 bytes cut and counted, the 80 tasks befo
 # system call of the engine's main thread (where recovery runs), so each
 # lands where it must: after the compacted copy is written but before it is
 # synced, then between removing the old segments
-pub hold "$TW_ENGINE" dq >/dev/null
+pub subscribe "$TW_ENGINE" dq >/dev/null
 pub publish "$TW_ENGINE" dq 50 "$work/acked2b.txt" 250000 >/dev/null
 [ "$(wc -l <"$work/acked2b.txt")" = 50 ] || fail "step 2b: not all 50 ACKed"
 crash
@@ -233,7 +234,7 @@ echo "ok (${SECONDS}s): kill -9 during recovery (compacted copy written, not syn
 	"half removed): the 50 tasks recovered once each from the copies left, and run"
 
 # 3
-pub hold "$TW_ENGINE" dq >/dev/null
+pub subscribe "$TW_ENGINE" dq >/dev/null
 pub publish "$TW_ENGINE" dq 20 "$work/acked3.txt" 300000 >/dev/null
 [ "$(wc -l <"$work/acked3.txt")" = 20 ] || fail "step 3: not all 20 ACKed"
 crash
@@ -256,7 +257,7 @@ mount -t tmpfs -o size=1m tmpfs "$mnt" || fail "tmpfs"
 start "$mnt/j" --journal-commit-us 100000 || fail "engine on the small tmpfs"
 twctl queue declare dq --durable >/dev/null
 twctl queue declare plain >/dev/null
-pub hold "$TW_ENGINE" dq >/dev/null
+pub subscribe "$TW_ENGINE" dq >/dev/null
 # a retransmit of a durable task before its record is synced: its ACK waits too
 d=$(pub dup "$TW_ENGINE" dq 400000)
 echo "$d"
@@ -321,7 +322,7 @@ wait_counter tasks_succeeded 30
 echo "ok (${SECONDS}s): 30 due-later tasks outlived an engine crash in tw-control's store and ran when due"
 
 # 6: tasks over one datagram: their records are larger than an mbuf's room
-pub hold "$TW_ENGINE" dq >/dev/null
+pub subscribe "$TW_ENGINE" dq >/dev/null
 before=$(counter journal_bytes)
 pub publish-large "$TW_ENGINE" dq 5 60000 "$work/acked6.txt" || fail "large durable tasks not ACKed"
 [ "$(wc -l <"$work/acked6.txt")" = 5 ] || fail "step 6: not all 5 ACKed"
