@@ -78,6 +78,7 @@
 	X(threads_full, "threads-pool tasks that waited for a free slot in the scheduler") \
 	X(tasks_duplicate, "retransmitted tasks confirmed again, not run again") \
 	X(results_resent, "results sent again to a publisher that retransmitted") \
+	X(dedup_evicted_waiting, "duplicate-table entries of tasks not finished yet given up for newer ones (every way of their set waiting): a retransmit of such a task would run it again") \
 	X(frames_refused_mac, "frames refused: MAC missing or wrong (--keys)") \
 	X(frames_refused_replay, "signed frames refused: replayed, outside the replay window, or no room to remember them") \
 	X(nack_source_refused, "tasks NACKed: source address outside the exchange's ranges") \

@@ -43,7 +43,7 @@
  * per-queue redeliveries, remote consumers' key, lease-ordered in-flight
  * lists and "name@host", rc_key_refused).
  */
-#define TW_SHARED_LAYOUT_VERSION 19u
+#define TW_SHARED_LAYOUT_VERSION 20u
 
 /* Publishers at their own cap of held tasks, as tw-control lists them. */
 #define TW_SCHED_OVER_MAX 32

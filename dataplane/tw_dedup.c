@@ -5,21 +5,10 @@
 
 #include "tw_dedup.h"
 
-static inline uint32_t
-set_of(rte_be32_t ip, rte_be16_t port, uint64_t id)
-{
-	uint64_t h = id ^ ((uint64_t)ip << 16) ^ port;
-
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ull;
-	h ^= h >> 29;
-	return (uint32_t)h & (TW_DEDUP_SETS - 1);
-}
-
 struct tw_dedup_entry *
 tw_dedup_find(struct tw_dedup *d, rte_be32_t ip, rte_be16_t port, uint64_t id)
 {
-	struct tw_dedup_entry *set = d->e[set_of(ip, port, id)];
+	struct tw_dedup_entry *set = d->e[tw_dedup_set(ip, port, id)];
 
 	for (int w = 0; w < TW_DEDUP_WAYS; w++)
 		if (set[w].id == id && set[w].peer_ip == ip && set[w].peer_port == port &&
@@ -29,12 +18,18 @@ tw_dedup_find(struct tw_dedup *d, rte_be32_t ip, rte_be16_t port, uint64_t id)
 }
 
 struct tw_dedup_entry *
-tw_dedup_insert(struct tw_dedup *d, rte_be32_t ip, rte_be16_t port, uint64_t id, uint32_t *gen)
+tw_dedup_insert(struct tw_dedup *d, rte_be32_t ip, rte_be16_t port, uint64_t id, uint32_t *gen,
+		bool *evicted_waiting)
 {
-	struct tw_dedup_entry *set = d->e[set_of(ip, port, id)], *victim = NULL;
-	uint32_t st, g;
+	struct tw_dedup_entry *set = d->e[tw_dedup_set(ip, port, id)], *victim = NULL;
+	uint32_t st, g, victim_phase = TW_DEDUP_EMPTY;
 
-	/* the oldest of the set, never one a worker is writing into */
+	/*
+	 * An empty way, else the oldest finished (or refused) one, else the
+	 * oldest of those still queued or running: a finished task's
+	 * retransmit only wants its result again, a waiting one's would run
+	 * it twice. Never one a worker is writing into.
+	 */
 	for (int w = 0; w < TW_DEDUP_WAYS; w++) {
 		uint32_t phase = tw_dedup_phase(&set[w]);
 
@@ -42,13 +37,20 @@ tw_dedup_insert(struct tw_dedup *d, rte_be32_t ip, rte_be16_t port, uint64_t id,
 			continue;
 		if (phase == TW_DEDUP_EMPTY) {
 			victim = &set[w];
+			victim_phase = phase;
 			break;
 		}
-		if (victim == NULL || set[w].seq < victim->seq)
+		if (phase == TW_DEDUP_ROUTED && set[w].nack != 0)
+			phase = TW_DEDUP_DONE; /* refused: no result will come */
+		if (victim == NULL || (phase == TW_DEDUP_DONE && victim_phase == TW_DEDUP_ROUTED) ||
+		    (phase == victim_phase && set[w].seq < victim->seq)) {
 			victim = &set[w];
+			victim_phase = phase;
+		}
 	}
 	if (victim == NULL)
 		return NULL; /* four writers at once: not remembered */
+	*evicted_waiting = victim_phase == TW_DEDUP_ROUTED;
 	st = __atomic_load_n(&victim->state, __ATOMIC_RELAXED);
 	g = (st >> 2) + 1;
 	/* a new generation first: a late worker result for the old task is refused */

@@ -10,9 +10,10 @@
  * full then may have room now). The publisher that wants it run
  * publishes it again, under a new id.
  *
- * The window is TW_DEDUP_SETS x TW_DEDUP_WAYS tasks per io lcore (the
- * oldest of a set is forgotten first); a task retransmitted after it left
- * the window runs again. Each table sees every frame of the sources its
+ * The window is TW_DEDUP_SETS x TW_DEDUP_WAYS tasks per io lcore; a set
+ * forgets its oldest finished task first, and a task still queued or
+ * running only when all its ways wait (counted dedup_evicted_waiting): a
+ * task retransmitted after it left the window runs again. Each table sees every frame of the sources its
  * lcore owns, whichever RX queue they came in on (tw_steer.h). Results up to TW_DEDUP_VALUE_MAX bytes are kept
  * for re-sending; a larger one is answered with a pointer to the store.
  *
@@ -58,16 +59,30 @@ struct tw_dedup {
 	struct tw_dedup_entry e[TW_DEDUP_SETS][TW_DEDUP_WAYS];
 };
 
+/** The set (ip, port, id) lives in: a mix of all three, so one busy source spreads. */
+static inline uint32_t
+tw_dedup_set(rte_be32_t ip, rte_be16_t port, uint64_t id)
+{
+	uint64_t h = id ^ ((uint64_t)ip << 16) ^ port;
+
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 29;
+	return (uint32_t)h & (TW_DEDUP_SETS - 1);
+}
+
 /** @return the entry for (ip, port, id), or NULL. Threads: its io lcore. */
 struct tw_dedup_entry *tw_dedup_find(struct tw_dedup *d, rte_be32_t ip, rte_be16_t port,
 				     uint64_t id);
 
 /**
  * Remember a routed task. @return its entry and *gen, the generation the
- * worker must present with its result. Threads: its io lcore.
+ * worker must present with its result (NULL if every way is being written);
+ * *evicted_waiting: the way taken held a task not finished yet.
+ * Threads: its io lcore.
  */
 struct tw_dedup_entry *tw_dedup_insert(struct tw_dedup *d, rte_be32_t ip, rte_be16_t port,
-				       uint64_t id, uint32_t *gen);
+				       uint64_t id, uint32_t *gen, bool *evicted_waiting);
 
 /**
  * Entry e's task (generation gen) is refused with NACK reason nack: a

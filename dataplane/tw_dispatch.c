@@ -436,8 +436,14 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_r
 			uint16_t handler = tw_route_handler(ctx, tv);
 
 			/* remembered before the hand-off: a worker may finish it at once */
-			if (fv.retransmits && ctx->dedup != NULL)
-				dd = tw_dedup_insert(ctx->dedup, peer.ip, peer.port, tv->id, &gen);
+			if (fv.retransmits && ctx->dedup != NULL) {
+				bool waiting = false;
+
+				dd = tw_dedup_insert(ctx->dedup, peer.ip, peer.port, tv->id, &gen,
+						     &waiting);
+				if (unlikely(waiting))
+					tw_cnt_add(ctx, TW_CNT_dedup_evicted_waiting, 1);
+			}
 			if (tv->eta_ms > now_ms) {
 				verdict = schedule(ctx, &refs, tv, &peer, handler, now);
 			} else {
