@@ -269,7 +269,14 @@ class Consumer:
                 except Exception:  # noqa: BLE001 - counted, as a damaged datagram
                     self.stats["bad_datagrams"] = self.stats.get("bad_datagrams", 0) + 1
                     continue
-            self._handle(f)
+            try:
+                self._handle(f)
+            except Exception:  # noqa: BLE001 - one frame's failure must not end the thread
+                self.stats["handler_errors"] = self.stats.get("handler_errors", 0) + 1
+                if self.stats["handler_errors"] <= 3:
+                    log.exception("taskwire consumer %016x: a frame's handling failed "
+                                  "(counted handler_errors; the receive thread goes on)",
+                                  self.id)
             self._resend_acks()
 
     def _handle(self, f):

@@ -341,3 +341,48 @@ def test_named_channel_keeps_messages_sent_before_its_receiver():
             await a.close()
             await b.close()
     run(main())
+
+
+def test_foreign_and_damaged_messages_do_not_stop_receiving():
+    """Tasks on the layer's queue that are not its envelopes (another
+    publisher's, damaged, of the wrong shape) and a handler that raises are
+    counted and dropped; the receive thread goes on delivering."""
+    import msgpack
+    from taskwire.contrib.channels import MESSAGE_TASK
+
+    async def main():
+        a = TaskwireChannelLayer(prefix="twchd")
+        try:
+            ca = await a.new_channel()
+            queue = a._queue_of(ca)
+            bad = [b"\xc1not msgpack", msgpack.packb([1, 2, 3]), msgpack.packb({"c": ca}),
+                   msgpack.packb({"c": 7, "m": {"type": "x"}}),
+                   msgpack.packb({"c": ca, "m": {"type": "x"}, "x": "soon"})]
+            for data in bad:
+                r = a.client.publish(MESSAGE_TASK, (data,), ignore_result=True, queue=queue)
+                await r.aconfirm(timeout=10)
+            # a delivery hook that raises once: the thread survives it, and
+            # the next delivery brings the one it left behind
+            drain, calls = a._drain, []
+
+            def failing_once():
+                calls.append(1)
+                if len(calls) == 1:
+                    raise RuntimeError("injected")
+                drain()
+            deadline = time.monotonic() + 10
+            while a.stats().get("undecodable", 0) < len(bad) and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            assert a.stats().get("undecodable") == len(bad), a.stats()
+            a.consumer.on_delivery = failing_once
+            await a.send(ca, {"type": "first"})
+            while not calls and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            await a.send(ca, {"type": "second"})
+            got = [await asyncio.wait_for(a.receive(ca), 10) for _ in range(2)]
+            assert got == [{"type": "first"}, {"type": "second"}], got
+            assert a.consumer.stats.get("handler_errors") == 1, a.consumer.stats
+            assert a.consumer.threads[0].is_alive()
+        finally:
+            await a.close()
+    run(main())

@@ -397,6 +397,13 @@ class TaskwireChannelLayer(BaseChannelLayer):
             except Exception:  # noqa: BLE001 - not ours: counted, dropped
                 self.stats_["undecodable"] += 1
                 continue
+            # another publisher's task on our queue, or a damaged envelope:
+            # dropped and counted, never the end of the receive thread
+            if not (isinstance(env, dict) and isinstance(env.get("m"), dict) and
+                    isinstance(env.get("c", env.get("g")), str) and
+                    isinstance(env.get("x", 0), (int, float))):
+                self.stats_["undecodable"] += 1
+                continue
             now = time.time()
             if env.get("x") and now > env["x"]:
                 self.stats_["expired"] += 1
