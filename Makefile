@@ -57,22 +57,22 @@ endif
 export TW_BUILD := $(abspath $(BUILD))
 # Each folder sees only the headers of what it may depend on, so a layering
 # mistake (the data plane reaching into tw-control, say) fails to compile:
-#   common <- broker <- dataplane, control;  common <- client <- twctl, worker
+#   common <- broker <- dataplane, control;  common <- libtaskwire <- twctl, worker
 COMMON_INC := -I$(GEN) -Icommon -Iinclude
 BROKER_INC := $(COMMON_INC) -Ibroker
 DP_INC := $(BROKER_INC) -Idataplane
 CTL_INC := $(BROKER_INC) -Icontrol
-CLIENT_INC := $(COMMON_INC) -Iclient
+CLIENT_INC := $(COMMON_INC) -Ilibtaskwire
 TWCTL_INC := $(COMMON_INC) -Itwctl
 WORKER_INC := $(CLIENT_INC) -Iworker
 AMQP_INC := $(COMMON_INC) -Iamqp
 # perf tools and tests drive every layer
-ALL_INC := $(BROKER_INC) -Idataplane -Icontrol -Iclient -Iperf
+ALL_INC := $(BROKER_INC) -Idataplane -Icontrol -Ilibtaskwire -Iperf
 $(OBJ)/common/%.o: DIR_INC = $(COMMON_INC)
 $(OBJ)/broker/%.o: DIR_INC = $(BROKER_INC)
 $(OBJ)/dataplane/%.o: DIR_INC = $(DP_INC)
 $(OBJ)/control/%.o: DIR_INC = $(CTL_INC)
-$(OBJ)/client/%.o: DIR_INC = $(CLIENT_INC)
+$(OBJ)/libtaskwire/%.o: DIR_INC = $(CLIENT_INC)
 $(OBJ)/twctl/%.o: DIR_INC = $(TWCTL_INC)
 $(OBJ)/worker/%.o: DIR_INC = $(WORKER_INC)
 $(OBJ)/amqp/%.o: DIR_INC = $(AMQP_INC)
@@ -88,7 +88,7 @@ BROKER_SRCS := $(wildcard broker/*.c)
 DP_SRCS := $(filter-out dataplane/tw_dataplane_main.c,$(wildcard dataplane/*.c))
 CTL_SRCS := $(filter-out control/tw_control_main.c,$(wildcard control/*.c))
 TWCTL_SRCS := $(wildcard twctl/*.c)
-CLIENT_SRCS := $(wildcard client/*.c)
+CLIENT_SRCS := $(wildcard libtaskwire/*.c)
 
 objs = $(patsubst %.c,$(OBJ)/%.o,$(1))
 PROTO_OBJS := $(patsubst $(GEN)/%.c,$(OBJ)/gen/%.o,$(PROTO_C))

@@ -1,5 +1,5 @@
 /*
- * Fragments (common/tw_fragment.c, client/tw_frag_client.c): the
+ * Fragments (common/tw_fragment.c, libtaskwire/tw_frag_client.c): the
  * hand-written encoder and decoder against protobuf-c on the same bytes,
  * the slicing rule's refusals, and the client reassembler (any order,
  * duplicates, lies, a frame cut and put back byte for byte).
