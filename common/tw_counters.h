@@ -90,6 +90,8 @@
 	X(wf_callbacks, "chord callbacks fired (by the last member to finish)") \
 	X(wf_member_repeats, "group members reported twice (ignored: counted once)") \
 	X(wf_unknown_group, "group members whose group is not open (NACKed or FAILURE)") \
+	X(wf_big_steps, "workflow steps too large for one packet buffer, made in a large buffer") \
+	X(wf_big_refused, "workflow steps or chord results refused: no large buffer free (--reasm-memory-mb); their workflow FAILed") \
 	X(rc_subscribed, "remote consumers subscribed (or re-subscribed)") \
 	X(rc_refused, "subscriptions refused: missing queue, credit 0, bad fields, table full") \
 	X(rc_credit_clamped, "subscriptions whose prefetch was clamped to the engine's maximum") \

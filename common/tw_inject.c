@@ -23,17 +23,21 @@ tw_inject_finish(struct rte_mbuf *m, const struct tw_inject_peer *peer,
 	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
 	memset(ip, 0, sizeof(*ip));
 	ip->version_ihl = RTE_IPV4_VHL_DEF;
-	ip->total_length = rte_cpu_to_be_16((uint16_t)(sizeof(*ip) + sizeof(*udp) + payload_len));
+	/* a frame in a large buffer (tw_reasm.h) runs past what the 16-bit
+	 * lengths hold: the engine reads pkt_len only, these saturate */
+	ip->total_length = rte_cpu_to_be_16(
+		(uint16_t)RTE_MIN(sizeof(*ip) + sizeof(*udp) + payload_len, (size_t)UINT16_MAX));
 	ip->time_to_live = 64;
 	ip->next_proto_id = IPPROTO_UDP;
 	ip->src_addr = peer->ip;
 	ip->dst_addr = our_ip;
 	udp->src_port = peer->port;
 	udp->dst_port = our_port;
-	udp->dgram_len = rte_cpu_to_be_16((uint16_t)(sizeof(*udp) + payload_len));
+	udp->dgram_len = rte_cpu_to_be_16(
+		(uint16_t)RTE_MIN(sizeof(*udp) + payload_len, (size_t)UINT16_MAX));
 	udp->dgram_cksum = 0;
-	m->data_len = (uint16_t)(TW_INJECT_HDR_LEN + payload_len);
-	m->pkt_len = m->data_len;
+	m->pkt_len = TW_INJECT_HDR_LEN + payload_len;
+	m->data_len = (uint16_t)RTE_MIN(m->pkt_len, (uint32_t)UINT16_MAX);
 	m->l2_len = sizeof(*eth);
 	m->l3_len = sizeof(*ip);
 	m->l4_len = sizeof(*udp);

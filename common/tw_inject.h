@@ -20,7 +20,8 @@
 
 /* Ethernet + IPv4 (no options) + UDP */
 #define TW_INJECT_HDR_LEN (14 + 20 + 8)
-/* The most payload an engine-made frame holds (a default-sized mbuf). */
+/* The most payload an engine-made frame holds in a default-sized mbuf
+ * (workflow steps larger than that go in the engine's large buffers). */
 #define TW_INJECT_ROOM_MAX 2048
 
 struct tw_inject_peer {

@@ -41,7 +41,8 @@
  * ids; 17: fragment counters, record frames in large buffers read by
  * pkt_len; 18: the counter of engine-made tasks a full stash refused; 19:
  * per-queue redeliveries, remote consumers' key, lease-ordered in-flight
- * lists and "name@host", rc_key_refused).
+ * lists and "name@host", rc_key_refused; 20: counters of workflow steps
+ * made in large buffers and of those refused for want of one).
  */
 #define TW_SHARED_LAYOUT_VERSION 20u
 

@@ -15,6 +15,7 @@
 #include "tw_drop.h"
 #include "tw_id_mix.h"
 #include "tw_inject.h"
+#include "tw_reasm.h"
 #include "tw_reply.h"
 #include "tw_route.h"
 #include "tw_task.h"
@@ -28,6 +29,7 @@
 #define ID_BUSY (UINT64_MAX - 1)           /* a slot being filled */
 #define RECORD_VALUE_MAX 1024u             /* a group's results list kept in its record */
 #define MSG_MAX 256
+#define LIST_SMALL 2048u                   /* a results list this short is written on the stack */
 
 struct group {
 	uint64_t id;
@@ -273,6 +275,13 @@ group_free(struct group *g)
 struct emitter {
 	struct tw_lcore_ctx *ctx;
 	struct tw_peer peer;           /* the workflow's publisher: where its steps answer */
+	/* why the last em_step() refused, for the FAILURE its caller records;
+	 * short: the step may fit later (no buffer free, the stash full);
+	 * too_large: it fits no frame at all */
+	const char *why;
+	bool short_of_room;
+	bool too_large;
+	char why_buf[128];
 };
 
 static inline bool
@@ -329,6 +338,18 @@ em_init(struct emitter *em, struct tw_lcore_ctx *ctx, const struct tw_peer *peer
 {
 	em->ctx = ctx;
 	em->peer = *peer;
+	em->why = NULL;
+	em->short_of_room = false;
+	em->too_large = false;
+}
+
+static bool
+em_refuse(struct emitter *em, const char *why, bool short_of_room)
+{
+	em->why = why;
+	em->short_of_room = short_of_room;
+	em->too_large = false;
+	return false;
 }
 
 static bool
@@ -345,10 +366,79 @@ em_open(struct emitter *em)
 	return true;
 }
 
+#define STASH_FULL "the lcore's stash of engine-made frames is full"
+
 /*
- * Queue one step (signature sig with fields f). A step that does not fit
- * an empty frame is refused, and so is one that needs a new frame while
- * the stash is full. @return true if queued.
+ * The most frame bytes one step can take (a bound, not its size): the
+ * frame's header, the step's tag and length, its signature, the ids it
+ * gets, and its args (composed past all that first, then moved down).
+ */
+static uint64_t
+step_bound(struct tw_str sig, const struct tw_task_view *sv, const struct tw_wf_fields *f)
+{
+	uint64_t args = f->has_args ? f->args_len
+				    : (f->has_result ? (uint64_t)f->result_len + 8 : 0) + sv->args.len;
+
+	return 32 + 1 + 5 + sig.len + 64 + 6 + args;
+}
+
+/*
+ * A step too large for one packet buffer (kB of args, or a large result
+ * passed on) goes alone into a frame of its own in a large buffer: the
+ * preallocated pools publishers' fragmented frames are reassembled into,
+ * so nothing is allocated here. None free is a refusal the caller turns
+ * into the workflow's FAILURE (counted wf_big_refused).
+ */
+static bool
+em_big_step(struct emitter *em, struct tw_str sig, const struct tw_task_view *sv,
+	    const struct tw_wf_fields *f)
+{
+	struct tw_lcore_ctx *ctx = em->ctx;
+	struct tw_inject_peer peer = { .mac = em->peer.mac, .ip = em->peer.ip,
+				       .port = em->peer.port };
+	uint64_t need = step_bound(sig, sv, f);
+	struct rte_mbuf *m;
+	struct tw_wbuf w;
+	uint32_t room;
+
+	if (ctx->big == NULL || need > ctx->big->max_frame) {
+		snprintf(em->why_buf, sizeof(em->why_buf),
+			 "a step of %" PRIu64 " bytes is over the largest frame (%u bytes, --max-frame)",
+			 need, ctx->big != NULL ? ctx->big->max_frame : TW_INJECT_ROOM_MAX);
+		em_refuse(em, em->why_buf, false);
+		em->too_large = true;
+		return false;
+	}
+	/* the steps before it go first; it takes a place of its own in the stash */
+	if (!out_finish(ctx) || tw_route_stash_room(ctx) == 0)
+		return em_refuse(em, STASH_FULL, true);
+	m = tw_bigbuf_alloc(ctx->big, (uint32_t)need, &room);
+	if (m == NULL) {
+		tw_cnt_add(ctx, TW_CNT_wf_big_refused, 1);
+		snprintf(em->why_buf, sizeof(em->why_buf),
+			 "no large buffer free for a step of %" PRIu64 " bytes (--reasm-memory-mb)",
+			 need);
+		return em_refuse(em, em->why_buf, true);
+	}
+	tw_wbuf_init(&w, tw_bigbuf_payload(m), room);
+	tw_wire_put_header(&w, 0);
+	if (!tw_wf_put_step(&w, sig, sv, f)) {
+		/* cannot happen within the bound; refused rather than trusted */
+		rte_pktmbuf_free(m);
+		return em_refuse(em, "the step did not fit its large buffer", false);
+	}
+	tw_inject_finish(m, &peer, &ctx->our_mac, ctx->our_ip, ctx->our_port, w.len);
+	tw_route_stash(ctx, m);
+	tw_cnt_add(ctx, TW_CNT_wf_steps, 1);
+	tw_cnt_add(ctx, TW_CNT_wf_big_steps, 1);
+	return true;
+}
+
+/*
+ * Queue one step (signature sig with fields f): into the open frame, or
+ * a large buffer of its own when it does not fit an empty one. Refused
+ * (em->why says why) when no buffer is free, when the stash is full or
+ * when it fits no frame. @return true if queued.
  */
 static bool
 em_step(struct emitter *em, struct tw_str sig, const struct tw_task_view *sv,
@@ -358,12 +448,12 @@ em_step(struct emitter *em, struct tw_str sig, const struct tw_task_view *sv,
 
 	/* a frame answers one publisher: another one's steps start a new frame */
 	if (o->m != NULL && o->n != 0 && !same_peer(&o->peer, &em->peer) && !out_finish(em->ctx))
-		return false;
+		return em_refuse(em, STASH_FULL, true);
 	for (int attempt = 0; attempt < 2; attempt++) {
 		uint32_t saved;
 
 		if (o->m == NULL && !em_open(em))
-			return false;
+			return em_refuse(em, "no packet buffer free", true);
 		if (o->n == 0)
 			o->peer = em->peer;
 		saved = o->w.len;
@@ -374,10 +464,12 @@ em_step(struct emitter *em, struct tw_str sig, const struct tw_task_view *sv,
 		}
 		o->w.len = saved;
 		o->w.overflow = false;
-		if (o->n == 0 || !out_finish(em->ctx))
-			break; /* alone in a frame and still too large, or the stash is full */
+		if (o->n == 0)
+			return em_big_step(em, sig, sv, f); /* alone in a frame and still too large */
+		if (!out_finish(em->ctx))
+			return em_refuse(em, STASH_FULL, true);
 	}
-	return false;
+	return em_refuse(em, "no packet buffer free", true);
 }
 
 /* --- records and replies --- */
@@ -532,8 +624,9 @@ complete_group(struct tw_lcore_ctx *ctx, struct group *g)
 {
 	struct tw_task_view gv, nv;
 	struct emitter em;
-	uint32_t cap = list_size(g), len;
-	uint8_t *list = rte_malloc_socket("tw_wf_list", cap, 0, table_socket);
+	uint32_t cap = list_size(g), len, room;
+	uint8_t small[LIST_SMALL], *list = NULL, *heap = NULL;
+	struct rte_mbuf *list_m = NULL;
 	bool keep = false;
 	char msg[MSG_MAX];
 	int n;
@@ -542,6 +635,25 @@ complete_group(struct tw_lcore_ctx *ctx, struct group *g)
 	if (tw_wire_decode_task_trusted((struct tw_str){ g->sig, g->sig_len }, &gv) != NULL)
 		goto out;
 	em_init(&em, ctx, &g->peer);
+	/* where the list is written: the stack, a large buffer (preallocated),
+	 * or, only for a list over the largest frame, the hugepage heap */
+	if (cap <= sizeof(small)) {
+		list = small;
+	} else if (ctx->big != NULL && cap <= ctx->big->max_frame) {
+		list_m = tw_bigbuf_alloc(ctx->big, cap, &room);
+		if (list_m == NULL) {
+			tw_cnt_add(ctx, TW_CNT_wf_big_refused, 1);
+			n = snprintf(msg, sizeof(msg),
+				     "no large buffer free for the results list of %u members "
+				     "(%u bytes, --reasm-memory-mb)", g->size, cap);
+			fail_group(ctx, g, msg, (uint32_t)RTE_MIN(n, (int)sizeof(msg) - 1));
+			goto out;
+		}
+		list = tw_bigbuf_payload(list_m);
+	} else {
+		heap = rte_malloc_socket("tw_wf_list", cap, 0, table_socket);
+		list = heap;
+	}
 	if (list == NULL) {
 		n = snprintf(msg, sizeof(msg), "no memory for the results list of %u members",
 			     g->size);
@@ -589,7 +701,9 @@ complete_group(struct tw_lcore_ctx *ctx, struct group *g)
 		if (em_step(&em, gv.next, &nv, &f)) {
 			goto out;
 		}
-		if (nv.group_size == 0 && !nv.immutable) {
+		/* over the largest frame: an in-engine callback can still read its
+		 * args from this slot (the rare case left to the hugepage heap) */
+		if (em.too_large && nv.group_size == 0 && !nv.immutable) {
 			/* too large for a frame: the callback reads it from this slot */
 			uint32_t ccap = len + nv.args.len + 8;
 
@@ -606,8 +720,9 @@ complete_group(struct tw_lcore_ctx *ctx, struct group *g)
 			}
 		}
 		n = snprintf(msg, sizeof(msg),
-			     "the results of %u members (%u bytes) could not be passed to the callback",
-			     g->size, len);
+			     "the results of %u members (%u bytes) could not be passed to the callback: "
+			     "%s", g->size, len, em.why != NULL ? em.why : "no memory for them");
+		n = RTE_MIN(n, (int)sizeof(msg) - 1);
 		tw_cnt_add(ctx, TW_CNT_wf_step_refused, 1);
 		record_not_run(ctx, &nv, g->root_id, &g->peer, g->id, msg, (uint32_t)n);
 		fail_after(ctx, &em, &nv, g->root_id, g->id, msg, (uint32_t)n);
@@ -616,7 +731,8 @@ complete_group(struct tw_lcore_ctx *ctx, struct group *g)
 				    (uint32_t)n);
 	}
 out:
-	rte_free(list);
+	rte_free(heap);
+	rte_pktmbuf_free(list_m);
 	if (!keep)
 		release(g);
 }
@@ -791,10 +907,13 @@ tw_workflow_group_open(struct tw_lcore_ctx *ctx, const struct tw_task_view *tv,
 					  .result_len = tv->args.len };
 
 		if (tw_wire_decode_task_trusted(sig, &mv) != NULL || !em_step(&em, sig, &mv, &f)) {
-			static const char why[] = "member could not be published (too large for a frame)";
+			char why[MSG_MAX];
+			int n = snprintf(why, sizeof(why), "member could not be published: %s",
+					 em.why != NULL ? em.why : "its signature does not decode");
 
 			tw_cnt_add(ctx, TW_CNT_wf_step_refused, 1);
-			member_done(ctx, g->id, i, false, NULL, 0, why, sizeof(why) - 1);
+			member_done(ctx, g->id, i, false, NULL, 0, why,
+				    (uint32_t)RTE_MIN(n, (int)sizeof(why) - 1));
 		}
 		i++;
 	}
@@ -853,16 +972,19 @@ tw_workflow_task_done(struct tw_lcore_ctx *ctx, const struct tw_task *t, uint32_
 			return;
 		}
 		{
-			static const char why[] =
-				"the result could not be passed to the next step (too large for a frame)";
+			char why[MSG_MAX];
+			uint32_t n = (uint32_t)RTE_MIN(
+				snprintf(why, sizeof(why),
+					 "the result (%u bytes) could not be passed to the next step: %s",
+					 value_len, em.why != NULL ? em.why : "its signature does not decode"),
+				(int)sizeof(why) - 1);
 
 			tw_cnt_add(ctx, TW_CNT_wf_step_refused, 1);
 			/* the step itself and everything after it never run */
-			record_not_run(ctx, &nv, root, &peer, t->id, why, sizeof(why) - 1);
-			fail_after(ctx, &em, &nv, root, t->id, why, sizeof(why) - 1);
+			record_not_run(ctx, &nv, root, &peer, t->id, why, n);
+			fail_after(ctx, &em, &nv, root, t->id, why, n);
 			if (t->group_id != 0)
-				member_done(ctx, t->group_id, t->group_index, false, NULL, 0, why,
-					    sizeof(why) - 1);
+				member_done(ctx, t->group_id, t->group_index, false, NULL, 0, why, n);
 		}
 		return;
 	}
@@ -951,8 +1073,8 @@ tw_workflow_replace_group(struct tw_lcore_ctx *ctx, struct tw_task *t, const cha
 		return -EMSGSIZE;
 	em_init(&em, ctx, &peer);
 	if (!em_step(&em, (struct tw_str){ node, w.len }, &nv, &none)) {
-		/* no buffer, or the stash full: "not now"; else alone too large */
-		return ctx->wf_out.m == NULL || tw_route_stash_room(ctx) == 0 ? -ENOMEM : -EMSGSIZE;
+		/* no buffer, or the stash full: "not now"; else too large for any frame */
+		return em.short_of_room ? -ENOMEM : -EMSGSIZE;
 	}
 	t->wf_replaced = 1;
 	return 0;

@@ -23,9 +23,12 @@
  *
  * Limits (tw_limits.h): TW_WF_MAX_GROUPS open groups, TW_WF_MAX_MEMBERS
  * members, result cells of TW_WF_DEFAULT_CELL bytes unless the group
- * says (result_cell, up to TW_WF_MAX_CELL); a step's frame must fit one
- * mbuf (about 2 KB: a result passed along a chain counts). Over a limit:
- * the step or group fails with a message naming it.
+ * says (result_cell, up to TW_WF_MAX_CELL); a step (a result passed
+ * along a chain, a chord's results list included) up to the largest
+ * frame: one that does not fit a packet buffer goes alone into a large
+ * buffer (tw_reasm.h: preallocated pools, so none may be free: the step
+ * is refused, counted). Over a limit, or refused: the step or group fails
+ * with a message naming why.
  *
  * Slots live as long as tw-dataplane: a restart loses open groups.
  *

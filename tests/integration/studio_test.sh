@@ -35,11 +35,11 @@ scenes=5
 # sizes: results of several kB between the steps: 3,000-byte shots, each
 # over one datagram, and a join that takes all five, 15 kB, in its
 # arguments (from the group's slot, delivered in fragments); the script and
-# its scenes pass between chain steps the engine makes in one mbuf (2 kB,
-# signature included): 1,500 bytes. Scenes of 300 bytes make shoot_all's
-# chord too large for one frame: its members go on their own, and must
-# carry the run's root for the page to see them
-export STUDIO_SCENES=$scenes STUDIO_SCRIPT_BYTES=${STUDIO_SCRIPT_BYTES:-1500}
+# its scenes, 6,000 bytes, pass between chain steps the engine makes in its
+# large buffers (over one packet buffer). Scenes of 1,200 bytes make
+# shoot_all's chord too large for one frame: its members go on their own,
+# and must carry the run's root for the page to see them
+export STUDIO_SCENES=$scenes STUDIO_SCRIPT_BYTES=${STUDIO_SCRIPT_BYTES:-6000}
 export STUDIO_SHOT_BYTES=${STUDIO_SHOT_BYTES:-3000} STUDIO_SHOT_SECONDS=0.3
 [ -n "${TW_METRICS:-}" ] || TW_METRICS=$(sed -n 's|^tw-control: metrics on http://\(.*\)/metrics$|\1|p' "$TW_DIR/control.log")
 bash "$TW_ROOT/clients/python/build.sh" "$TW_BUILD/python" >/dev/null
@@ -145,3 +145,9 @@ for k in ("A1", "A2"):
     print("ok: run %s: %d-byte script, %d shots of %d bytes on the GPU host" %
           (a["run"], len(film["script"]), done["shots"], shot_bytes))
 ' || fail "the runs' results"
+# the script's and the scenes' steps (6 kB each) went in large buffers:
+# two a run, none refused
+big=$(counter wf_big_steps)
+[ "${big:-0}" -ge 4 ] || fail "chain steps made in large buffers: ${big:-0}, want 4 at least"
+[ "$(counter wf_big_refused)" = 0 ] || fail "big steps refused: $(counter wf_big_refused)"
+echo "ok: $big chain steps over one packet buffer made in large buffers"

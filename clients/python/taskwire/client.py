@@ -19,7 +19,7 @@ from . import serializers
 from ._proto import wire
 from .channel import Channel
 from .control import ControlClient
-from .errors import EngineUnreachable, FrameTooLarge, TaskRejected
+from .errors import EngineUnreachable, TaskRejected
 from .result import AsyncResult, GroupResult
 from .tasks import Task
 
@@ -125,14 +125,14 @@ class Client:
         workflow = cv.is_workflow(top)
         handle = cv.mark_notify(top) if workflow else cv.Leaf(top.id)
         ser = getattr(node, "options", {}).get("serializer") or self.serializer
-        if self.channel.fits_alone(top):
-            self._submit_tree(top, handle, ser)
-        elif top.group_size and len(top.members):
+        if top.group_size and len(top.members) and not self.channel.fits_alone(top):
+            # the node first, then its members on their own: every member
+            # may be as large as a frame allows
             self._submit_split_group(top, ser)
         else:
-            raise FrameTooLarge("workflow of %d bytes does not fit in one %d-byte frame and "
-                                "only a group (or chord) at its start can be sent in parts"
-                                % (top.ByteSize(), self.channel.max_frame_bytes))
+            # a tree larger than a datagram travels whole, in fragments (up
+            # to the engine's largest frame: FrameTooLarge past it)
+            self._submit_tree(top, handle, ser)
         return self._result_of(handle)
 
     def _submit_tree(self, top, handle, ser):

@@ -24,7 +24,8 @@ TASKWIRE_HTTP = os.environ.get("TW_METRICS")
 # and how long one shot takes on the GPU host
 STUDIO_SCENES = int(os.environ.get("STUDIO_SCENES", "6"))
 # (the script, then its scenes, are the result a chain step passes to the
-# next; the engine makes that step in one mbuf: 2 kB, signature included)
-STUDIO_SCRIPT_BYTES = int(os.environ.get("STUDIO_SCRIPT_BYTES", "1500"))
+# next: a step the engine makes that does not fit one packet buffer goes in
+# one of its large buffers)
+STUDIO_SCRIPT_BYTES = int(os.environ.get("STUDIO_SCRIPT_BYTES", "6000"))
 STUDIO_SHOT_BYTES = int(os.environ.get("STUDIO_SHOT_BYTES", "3000"))
 STUDIO_SHOT_SECONDS = float(os.environ.get("STUDIO_SHOT_SECONDS", "0.3"))
