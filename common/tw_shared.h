@@ -41,10 +41,11 @@
  * ids; 17: fragment counters, record frames in large buffers read by
  * pkt_len; 18: the counter of engine-made tasks a full stash refused; 19:
  * per-queue redeliveries, remote consumers' key, lease-ordered in-flight
- * lists and "name@host", rc_key_refused; 20: counters of workflow steps
- * made in large buffers and of those refused for want of one).
+ * lists and "name@host", rc_key_refused; 20: dedup_evicted_waiting; 21:
+ * counters of workflow steps made in large buffers and of those refused
+ * for want of one).
  */
-#define TW_SHARED_LAYOUT_VERSION 20u
+#define TW_SHARED_LAYOUT_VERSION 21u
 
 /* Publishers at their own cap of held tasks, as tw-control lists them. */
 #define TW_SCHED_OVER_MAX 32
