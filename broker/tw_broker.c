@@ -11,6 +11,7 @@
 
 #include <rte_common.h>
 #include <rte_errno.h>
+#include <rte_malloc.h>
 #include <rte_memzone.h>
 #include <rte_ring.h>
 
@@ -33,6 +34,7 @@ tw_broker_fail(char *err, int code, const char *fmt, ...)
 }
 
 static uint32_t exchange_free_slot(struct tw_broker *b);
+static int exchanges_room(struct tw_broker *b);
 static void exchange_remove(struct tw_broker *b, uint32_t i);
 
 static uint32_t
@@ -56,7 +58,7 @@ queue_eq(uint32_t v, const void *key, const void *ctx)
 {
 	const struct tw_broker *b = ctx;
 
-	return b->sh->queues[v].ring != NULL && strcmp(b->sh->queues[v].name, key) == 0;
+	return b->sh->queues[v] != NULL && strcmp(b->sh->queues[v]->name, key) == 0;
 }
 
 static bool
@@ -93,10 +95,27 @@ check_name(const char *what, const char *name, char *err)
 uint64_t
 tw_broker_queue_ready(const struct tw_queue_slot *qs)
 {
-	uint64_t n = rte_ring_count(qs->ring);
+	uint64_t n = tw_qring_count(qs->ring);
 
 	for (unsigned p = 0; p < qs->max_priority; p++)
-		n += rte_ring_count(qs->levels[p]);
+		n += tw_qring_count(qs->levels[p]);
+	return n;
+}
+
+uint64_t
+tw_broker_queue_free(struct tw_broker *b, struct tw_queue_slot *qs)
+{
+	uint64_t n = 0;
+
+	if (qs == NULL)
+		return 0;
+	n += tw_broker_drain_ring(b, qs->ring);
+	tw_qring_destroy(qs->ring);
+	for (unsigned p = 0; p < TW_MAX_PRIORITY; p++) {
+		n += tw_broker_drain_ring(b, qs->levels[p]);
+		tw_qring_destroy(qs->levels[p]);
+	}
+	rte_free(qs);
 	return n;
 }
 
@@ -209,9 +228,7 @@ tw_broker_queue_declare(struct tw_broker *b, const struct tw_broker_queue_spec *
 	uint32_t max_length = spec->max_length;
 	uint32_t delivery_limit = spec->delivery_limit != 0 ? spec->delivery_limit
 							    : TW_QUEUE_DEFAULT_DELIVERY_LIMIT;
-	struct tw_queue_slot *qs = NULL;
-	char ring_name[RTE_RING_NAMESIZE];
-	struct rte_ring *r;
+	struct tw_queue_slot *qs;
 	int s, ret;
 
 	ret = check_name("queue", name, err);
@@ -239,7 +256,7 @@ tw_broker_queue_declare(struct tw_broker *b, const struct tw_broker_queue_spec *
 			   "(start it with --data-dir)", name);
 	s = tw_broker_queue_find(b, name);
 	if (s >= 0) {
-		const struct tw_queue_slot *e = &b->sh->queues[s];
+		const struct tw_queue_slot *e = b->sh->queues[s];
 
 		/* Re-declaring with the same arguments is a no-op, as in AMQP; other arguments are refused. */
 		if ((max_length != 0 && max_length != e->max_length) || spec->overflow != e->overflow ||
@@ -257,56 +274,44 @@ tw_broker_queue_declare(struct tw_broker *b, const struct tw_broker_queue_spec *
 				   e->delivery_limit, tw_broker_consumers_name(e->consumers));
 		return 0;
 	}
-	for (s = (int)b->queue_slot_low; s < TW_MAX_QUEUES; s++)
-		if (b->sh->queues[s].ring == NULL) {
-			qs = &b->sh->queues[s];
-			break;
-		}
-	if (qs == NULL)
+	for (s = (int)b->queue_slot_low; s < TW_MAX_QUEUES && b->sh->queues[s] != NULL; s++)
+		;
+	if (s == TW_MAX_QUEUES)
 		return ERR("too many queues (limit %d)", TW_MAX_QUEUES);
 	if (max_length == 0)
 		max_length = TW_QUEUE_DEFAULT_LEN;
-	snprintf(ring_name, sizeof(ring_name), "tw_q%d_%u", s, qs->gen + 1);
+	ret = tw_broker_counters_reserve_queue(b->sh, (uint32_t)s);
+	if (ret != 0)
+		return tw_broker_fail(err, ret, "cannot allocate counters for queue '%s': out of shared memory",
+				      name);
+	qs = rte_zmalloc("tw_queue_slot", sizeof(*qs), RTE_CACHE_LINE_SIZE);
+	if (qs == NULL)
+		return tw_broker_fail(err, -ENOMEM, "cannot allocate queue '%s': out of shared memory", name);
 	/*
 	 * MP/MC: io lcores produce, every worker consuming the queue competes.
-	 * A plain queue's ring is its limit: exactly max_length. A priority
-	 * queue's limit is a count over its rings (tw_enqueue.c), so its base
-	 * ring may hold one task less (a power of two, not the next one up:
-	 * half the memory for a 16M queue) and its levels are small rings
-	 * that spill into lower ones when full.
+	 * Rings grow as they fill (tw_qring.h): a queue takes memory for what
+	 * it holds, not for its max-length. A priority queue's limit is a
+	 * count over its rings (tw_enqueue.c); its levels hold at most
+	 * TW_PRIORITY_LEVEL_LEN each and spill into lower ones when full.
 	 */
-	if (spec->max_priority == 0)
-		r = rte_ring_create(ring_name, max_length, SOCKET_ID_ANY, RING_F_EXACT_SZ);
-	else
-		r = rte_ring_create(ring_name, rte_align32pow2(max_length), SOCKET_ID_ANY, 0);
-	if (r == NULL)
-		return tw_broker_fail(err, -ENOMEM, "cannot create ring for queue '%s': %s", name,
-			    rte_strerror(rte_errno));
-	/* One more ring per priority level, at most TW_PRIORITY_LEVEL_LEN: a
-	 * level that fills spills into lower ones (tw_enqueue.c), so the
-	 * levels need not each hold the whole queue (ten 16M rings did not fit). */
-	memset(qs->levels, 0, sizeof(qs->levels));
-	for (unsigned p = 0; p < spec->max_priority; p++) {
-		snprintf(ring_name, sizeof(ring_name), "tw_q%d_%u_p%u", s, qs->gen + 1, p + 1);
-		qs->levels[p] = rte_ring_create(
-			ring_name, rte_align32pow2(RTE_MIN(max_length, TW_PRIORITY_LEVEL_LEN)),
-			SOCKET_ID_ANY, 0);
-		if (qs->levels[p] == NULL) {
-			ret = tw_broker_fail(err, -ENOMEM, "cannot create priority ring for queue '%s': %s",
-				   name, rte_strerror(rte_errno));
-			while (p-- > 0)
-				rte_ring_free(qs->levels[p]);
-			rte_ring_free(r);
-			return ret;
-		}
+	qs->ring = tw_qring_create(max_length);
+	for (unsigned p = 0; p < spec->max_priority && qs->ring != NULL; p++) {
+		qs->levels[p] = tw_qring_create(RTE_MIN(max_length, TW_PRIORITY_LEVEL_LEN));
+		if (qs->levels[p] == NULL)
+			break;
+	}
+	if (qs->ring == NULL || (spec->max_priority != 0 && qs->levels[spec->max_priority - 1] == NULL)) {
+		tw_broker_queue_free(b, qs);
+		return tw_broker_fail(err, -ENOMEM, "cannot create the rings of queue '%s': out of shared memory",
+				      name);
 	}
 	qs->max_priority = spec->max_priority;
 	qs->max_bytes = spec->max_bytes;
 	qs->durable = spec->durable;
 	qs->delivery_limit = (uint8_t)delivery_limit;
 	qs->consumers = spec->consumers;
-	__atomic_store_n(&b->sh->queue_bytes[s].bytes, 0, __ATOMIC_RELAXED);
-	qs->gen++;
+	__atomic_store_n(tw_qbytes(b->sh, (uint32_t)s), 0, __ATOMIC_RELAXED);
+	qs->gen = 1;
 	snprintf(qs->name, sizeof(qs->name), "%s", name);
 	qs->max_length = max_length;
 	qs->overflow = spec->overflow;
@@ -334,17 +339,16 @@ tw_broker_queue_declare(struct tw_broker *b, const struct tw_broker_queue_spec *
 		goto undo;
 	}
 	/* release: readers of the slot (telemetry, status) see its fields complete */
-	__atomic_store_n(&qs->ring, r, __ATOMIC_RELEASE);
+	__atomic_store_n(&b->sh->queues[s], qs, __ATOMIC_RELEASE);
 	b->queue_slot_low = (uint32_t)s + 1;
 	ret = tw_broker_publish_or_defer(b, NULL, NULL, err);
 	if (ret != 0) {
 		tw_broker_ix_del(&b->queue_ix, name_hash(name), (uint32_t)s);
 		b->queue_slot_low = (uint32_t)s;
+		/* no table names it: nothing reaches its rings */
+		b->sh->queues[s] = NULL;
 undo:
-		qs->ring = NULL;
-		rte_ring_free(r);
-		for (unsigned p = 0; p < qs->max_priority; p++)
-			rte_ring_free(qs->levels[p]);
+		tw_broker_queue_free(b, qs);
 	}
 	return ret;
 }
@@ -405,7 +409,7 @@ tw_broker_queue_hold(struct tw_broker *b, const char *name, char *err)
 	/* no table: an engine without remote consumers could never serve it */
 	if (mz == NULL)
 		return tw_broker_fail(err, -ENOTSUP, "the engine takes no remote consumers");
-	__atomic_store_n(&((struct tw_rc_queues *)mz->addr)->held[s], b->sh->queues[s].ring,
+	__atomic_store_n(&((struct tw_rc_queues *)mz->addr)->held[s], b->sh->queues[s]->ring,
 			 __ATOMIC_RELAXED);
 	return 0;
 }
@@ -414,33 +418,32 @@ bool
 tw_broker_queue_held(const struct tw_broker *b, int slot)
 {
 	const struct tw_rc_queues *rq = tw_broker_rc_queues();
-	const struct rte_ring *ring;
+	const struct tw_queue_slot *qs;
 
 	if (rq == NULL || slot < 0 || slot >= TW_MAX_QUEUES)
 		return false;
-	ring = b->sh->queues[slot].ring;
-	return ring != NULL && __atomic_load_n(&rq->held[slot], __ATOMIC_RELAXED) == ring;
+	qs = b->sh->queues[slot];
+	return qs != NULL && __atomic_load_n(&rq->held[slot], __ATOMIC_RELAXED) == qs->ring;
 }
 
 int
 tw_broker_queue_delete(struct tw_broker *b, const char *name, uint64_t *discarded, char *err)
 {
 	int s = tw_broker_queue_find(b, name), ret;
-	struct tw_broker_dead_rings dead = { 0 };
+	struct tw_queue_slot *dead;
 
 	*discarded = 0;
 	if (s < 0)
 		return tw_broker_fail(err, -ENOENT, "no queue '%s'", name);
 	/* Its bindings go with it (AMQP); tasks still queued are released after the grace period. */
 	drop_bindings(b, NULL, name, TW_DEST_QUEUE);
-	dead.r[dead.n++] = b->sh->queues[s].ring;
-	for (unsigned p = 0; p < b->sh->queues[s].max_priority; p++)
-		dead.r[dead.n++] = b->sh->queues[s].levels[p];
+	dead = b->sh->queues[s];
 	tw_broker_ix_del(&b->queue_ix, name_hash(name), (uint32_t)s);
-	b->sh->queues[s].ring = NULL;
+	/* the slot is free for the model now; its memory goes after the grace period */
+	__atomic_store_n(&b->sh->queues[s], NULL, __ATOMIC_RELEASE);
 	if ((uint32_t)s < b->queue_slot_low)
 		b->queue_slot_low = (uint32_t)s;
-	ret = tw_broker_publish_or_defer(b, &dead, discarded, err);
+	ret = tw_broker_publish_or_defer(b, dead, discarded, err);
 	if (ret == 0)
 		release_hold(s);
 	return ret;
@@ -455,9 +458,9 @@ tw_broker_queue_purge(struct tw_broker *b, const char *name, uint64_t *purged, c
 	if (s < 0)
 		return tw_broker_fail(err, -ENOENT, "no queue '%s'", name);
 	/* The rings are multi-consumer: dequeuing here competes safely with workers. */
-	*purged = tw_broker_drain_ring(b, b->sh->queues[s].ring);
-	for (unsigned p = 0; p < b->sh->queues[s].max_priority; p++)
-		*purged += tw_broker_drain_ring(b, b->sh->queues[s].levels[p]);
+	*purged = tw_broker_drain_ring(b, b->sh->queues[s]->ring);
+	for (unsigned p = 0; p < b->sh->queues[s]->max_priority; p++)
+		*purged += tw_broker_drain_ring(b, b->sh->queues[s]->levels[p]);
 	return 0;
 }
 
@@ -495,14 +498,22 @@ tw_broker_exchange_declare(struct tw_broker *b, const struct tw_broker_exchange_
 				   e->alternate[0] ? " with alternate " : "", e->alternate);
 		return 0;
 	}
-	if (b->n_exchanges == RTE_DIM(b->exchanges))
+	if (b->n_exchanges == TW_MAX_EXCHANGES - 1)
 		return ERR("too many exchanges (limit %d)", TW_MAX_EXCHANGES - 1);
+	if (exchanges_room(b) != 0)
+		return tw_broker_fail(err, -ENOMEM, "out of memory");
 	e = &b->exchanges[b->n_exchanges];
 	memset(e, 0, sizeof(*e));
 	e->slot = exchange_free_slot(b);
+	ret = tw_broker_counters_reserve_exchange(b->sh, e->slot);
+	if (ret != 0) {
+		b->exchange_slot_low = e->slot;
+		return tw_broker_fail(err, ret, "cannot allocate counters for exchange '%s': out of shared memory",
+				      name);
+	}
 	{
 		/* its counters start at zero: from the slot's sums now */
-		struct tw_exchange_base *base = &b->sh->exchange_base[e->slot];
+		struct tw_exchange_base *base = tw_broker_exchange_base(b->sh, e->slot);
 
 		tw_broker_exchange_sums(b->sh, e->slot, &base->published, &base->routed, &base->unroutable);
 	}
@@ -522,6 +533,24 @@ tw_broker_exchange_declare(struct tw_broker *b, const struct tw_broker_exchange_
 	if (ret != 0)
 		exchange_remove(b, b->n_exchanges - 1);
 	return ret;
+}
+
+/* Room for one more exchange in b->exchanges. @return 0 or -ENOMEM. */
+static int
+exchanges_room(struct tw_broker *b)
+{
+	uint32_t cap;
+	void *p;
+
+	if (b->n_exchanges < b->cap_exchanges)
+		return 0;
+	cap = b->cap_exchanges ? b->cap_exchanges * 2 : 64;
+	p = realloc(b->exchanges, sizeof(*b->exchanges) * cap);
+	if (p == NULL)
+		return -ENOMEM;
+	b->exchanges = p;
+	b->cap_exchanges = cap;
+	return 0;
 }
 
 /* The lowest counter slot no live exchange holds (slot 0 is the default exchange's). */
@@ -645,16 +674,24 @@ tw_broker_attach(struct tw_broker *b, struct tw_shared *sh, char *err)
 	b->sh = sh;
 	b->grace_timeout_ms = 2000;
 	b->exchange_slot_used[0] = 1; /* the default exchange's */
+	/* the default exchange's counters: tw-dataplane counts into slot 0 before any declare */
+	if (tw_broker_counters_reserve_exchange(sh, 0) != 0)
+		return ERR("cannot allocate exchange counters: out of shared memory");
 	for (uint32_t s = 0; s < TW_MAX_QUEUES; s++)
-		if (sh->queues[s].ring != NULL &&
-		    tw_broker_ix_add(&b->queue_ix, name_hash(sh->queues[s].name), s) != 0)
+		if (sh->queues[s] != NULL &&
+		    tw_broker_ix_add(&b->queue_ix, name_hash(sh->queues[s]->name), s) != 0)
 			return ERR("out of memory");
 	if (rt == NULL)
 		return 0;
 	/* Re-attach after a restart: the live table is the truth. */
 	for (uint32_t i = 1; i < rt->n_exchanges; i++) {
 		const struct tw_route_exchange *re = &rt->exchanges[i];
-		struct tw_def_exchange *e = &b->exchanges[b->n_exchanges++];
+		struct tw_def_exchange *e;
+
+		if (exchanges_room(b) != 0)
+			return ERR("out of memory");
+		e = &b->exchanges[b->n_exchanges++];
+		memset(e, 0, sizeof(*e));
 
 		snprintf(e->name, TW_NAME_MAX, "%s", re->name);
 		e->type = re->type;
@@ -712,7 +749,12 @@ tw_broker_detach(struct tw_broker *b)
 	for (uint32_t i = 0; i < b->n_bindings; i++)
 		free((void *)b->bindings[i].args);
 	free(b->bindings);
+	free(b->exchanges);
 	free(b->dead);
+	/* what the lcores may still read stays: the engine frees it when it exits */
+	if (b->sh != NULL)
+		tw_qlimbo_release(&b->limbo, &b->sh->qspares, b->sh->qsbr);
+	free(b->limbo.v);
 	tw_broker_ix_free(&b->queue_ix);
 	tw_broker_ix_free(&b->exchange_ix);
 	tw_broker_ix_free(&b->binding_ix);

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "tw_broker_index.h"
+#include "tw_broker_qring.h"
 #include "tw_routes.h"
 #include "tw_shared.h"
 
@@ -32,8 +33,8 @@
 
 struct tw_broker {
 	struct tw_shared *sh;
-	uint32_t n_exchanges;
-	struct tw_def_exchange exchanges[TW_MAX_EXCHANGES - 1]; /* the default one is implicit */
+	uint32_t n_exchanges, cap_exchanges;
+	struct tw_def_exchange *exchanges;                       /* malloc'd, grows; the default one is implicit */
 	uint32_t n_bindings, cap_bindings;
 	struct tw_def_binding *bindings;                         /* malloc'd, grows */
 	uint32_t grace_timeout_ms;                               /* RCU wait bound */
@@ -47,13 +48,34 @@ struct tw_broker {
 	 * made to the model only, rings of deleted queues wait here. */
 	uint32_t batch;
 	uint32_t n_dead, cap_dead;
-	struct rte_ring **dead;
+	struct tw_queue_slot **dead;
 	uint64_t leaked_tables;                                  /* grace period timed out */
+	/* queues' rings: segments retired from grown chains, waiting for a
+	 * grace period (tw_broker_tick) */
+	struct tw_qlimbo limbo;
+	uint32_t tick_slot;                                      /* where the last tick's scan stopped */
 	/* rates, sampled by tw_broker_sample_rates() */
 	uint64_t rate_sample_ms;
 	uint64_t last_published[TW_MAX_QUEUES], last_delivered[TW_MAX_QUEUES];
 	double publish_rate[TW_MAX_QUEUES], deliver_rate[TW_MAX_QUEUES];
 };
+
+/**
+ * Housekeeping of queues' growing rings, from the broker's caller every
+ * few milliseconds: stock the pool of spare segments, retire the drained
+ * oldest segments of grown chains (at most a bounded number of queues per
+ * call), release retired segments whose grace period has passed.
+ */
+void tw_broker_tick(struct tw_broker *b);
+
+/**
+ * Shared memory a queue takes now: its slot, its rings' segments, its
+ * share of its counter block. Broker's caller.
+ */
+uint64_t tw_broker_queue_memory(const struct tw_broker *b, uint32_t slot);
+
+/** The same over all queues, and the counter blocks and spare segments. */
+uint64_t tw_broker_queues_memory(const struct tw_broker *b);
 
 /** Attach to shared memory and rebuild exchanges/bindings from its routes. */
 int tw_broker_attach(struct tw_broker *b, struct tw_shared *sh, char *err);

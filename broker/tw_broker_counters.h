@@ -11,6 +11,7 @@
 #ifndef TW_BROKER_COUNTERS_H
 #define TW_BROKER_COUNTERS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "tw_broker.h"
@@ -20,6 +21,20 @@ struct tw_broker_queue_counts {
 	uint64_t dead_lettered, nack_no_resources;
 	uint64_t redelivered;      /* remote consumers' deliveries put back (lease, loss, requeue) */
 };
+
+/**
+ * Make sure the counter block of a queue (exchange) slot exists before a
+ * routing table names the slot (tw_slot_counters.h). @return 0 or -ENOMEM.
+ */
+int tw_broker_counters_reserve_queue(struct tw_shared *sh, uint32_t slot);
+int tw_broker_counters_reserve_exchange(struct tw_shared *sh, uint32_t slot);
+
+/** Bytes of one counter block (for memory reports). */
+size_t tw_broker_qcnt_block_size(const struct tw_shared *sh);
+size_t tw_broker_xcnt_block_size(const struct tw_shared *sh);
+
+/** The base figures of an exchange slot (its block reserved). */
+struct tw_exchange_base *tw_broker_exchange_base(const struct tw_shared *sh, uint32_t slot);
 
 /** Per-exchange counters of a slot, summed over the polling lcores (absolute). */
 void tw_broker_exchange_sums(const struct tw_shared *sh, uint32_t slot, uint64_t *published,

@@ -10,41 +10,40 @@
 
 #include "tw_broker.h"
 
-struct rte_ring;
+struct tw_qring;
 
 /** Write err (printf-style) and return code (a negative errno), for `return tw_broker_fail(...)`. */
 int tw_broker_fail(char *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* The rings of a deleted queue: every priority level. */
-struct tw_broker_dead_rings {
-	unsigned n;
-	struct rte_ring *r[TW_MAX_PRIORITY + 1];
-};
 
 /**
  * Make the model live: build a routing table from it, publish it (RCU),
  * free the old table after the grace period. A grace period that times
  * out (an lcore stuck, or the primary gone) leaks the old table, counted
  * in leaked_tables, and still returns 0: the new table is live.
- * @param dead  rings to drain and free once no lcore can see them (queue
- *              delete), or NULL. Not freed if the grace period timed out.
+ * @param dead  a deleted queue's slot (unlinked from tw_shared.queues):
+ *              its rings are drained and freed, and it, once no lcore can
+ *              see them; or NULL. Not freed if the grace period timed out.
  * @param discarded  if not NULL, incremented by the tasks drained from dead.
  * @return 0, or -errno if no table could be built (nothing published).
  */
-int tw_broker_publish(struct tw_broker *b, const struct tw_broker_dead_rings *dead,
+int tw_broker_publish(struct tw_broker *b, struct tw_queue_slot *dead,
 		      uint64_t *discarded, char *err);
 
 /**
  * tw_broker_publish(), or inside a batch (tw_broker_batch_begin) only
  * keep dead's rings for the batch's one publish.
  */
-int tw_broker_publish_or_defer(struct tw_broker *b, const struct tw_broker_dead_rings *dead,
+int tw_broker_publish_or_defer(struct tw_broker *b, struct tw_queue_slot *dead,
 			       uint64_t *discarded, char *err);
 
 /**
  * Release every task still in a ring (unreachable from the lcores, or
  * being purged: the ring is multi-consumer). @return how many.
  */
-uint64_t tw_broker_drain_ring(struct tw_broker *b, struct rte_ring *r);
+uint64_t tw_broker_drain_ring(struct tw_broker *b, struct tw_qring *r);
+
+/** Drain a dead queue's rings, free them and its slot. @return the tasks dropped. */
+uint64_t tw_broker_queue_free(struct tw_broker *b, struct tw_queue_slot *qs);
 
 #endif

@@ -69,18 +69,21 @@ grace_period(struct tw_broker *b)
 
 /* Release every task still in a ring (the ring is unreachable or being purged). */
 uint64_t
-tw_broker_drain_ring(struct tw_broker *b, struct rte_ring *r)
+tw_broker_drain_ring(struct tw_broker *b, struct tw_qring *r)
 {
 	void *v[64];
 	uint64_t n = 0;
 	unsigned got;
 
-	while ((got = rte_ring_dequeue_burst(r, v, RTE_DIM(v), NULL)) != 0) {
+	if (r == NULL)
+		return 0;
+	/* bounded by what the ring holds: nothing enqueues into an unreachable or purged one faster */
+	while ((got = tw_qring_dequeue_burst(r, v, RTE_DIM(v))) != 0) {
 		for (unsigned i = 0; i < got; i++) {
 			struct tw_task *t = v[i];
 
 			if (t->counts_bytes)
-				__atomic_fetch_sub(&b->sh->queue_bytes[t->queue_slot].bytes, t->args_len,
+				__atomic_fetch_sub(tw_qbytes(b->sh, t->queue_slot), t->args_len,
 						   __ATOMIC_RELAXED);
 			tw_task_release(t, b->sh->task_pool);
 		}
@@ -96,15 +99,15 @@ tw_broker_build_prepare(struct tw_broker *b, struct tw_broker_build *bb, char *e
 
 	memset(bb, 0, sizeof(*bb));
 	for (uint32_t s = 0; s < TW_MAX_QUEUES; s++)
-		n += b->sh->queues[s].ring != NULL;
+		n += b->sh->queues[s] != NULL;
 	bb->queues = calloc(n + 1, sizeof(*bb->queues));
 	if (bb->queues == NULL)
 		return tw_broker_fail(err, -ENOMEM, "cannot build routing table: out of memory");
 	for (uint32_t s = 0; s < TW_MAX_QUEUES; s++) {
-		const struct tw_queue_slot *qs = &b->sh->queues[s];
+		const struct tw_queue_slot *qs = b->sh->queues[s];
 		struct tw_def_queue *q = &bb->queues[bb->d.n_queues];
 
-		if (qs->ring == NULL)
+		if (qs == NULL)
 			continue;
 		snprintf(q->name, TW_NAME_MAX, "%s", qs->name);
 		q->slot = (uint16_t)s;
@@ -140,21 +143,20 @@ tw_broker_build_run(struct tw_broker_build *bb)
 	bb->err = bb->rt == NULL ? errno : 0;
 }
 
-/* Drain and free rings no lcore can reach any more. */
+/* Drain and free deleted queues no lcore can reach any more. */
 static void
-free_dead(struct tw_broker *b, struct rte_ring *const *r, unsigned n, uint64_t *discarded)
+free_dead(struct tw_broker *b, struct tw_queue_slot *const *q, unsigned n, uint64_t *discarded)
 {
 	for (unsigned i = 0; i < n; i++) {
-		uint64_t k = tw_broker_drain_ring(b, r[i]);
+		uint64_t k = tw_broker_queue_free(b, q[i]);
 
 		if (discarded != NULL)
 			*discarded += k;
-		rte_ring_free(r[i]);
 	}
 }
 
 static int
-install(struct tw_broker *b, struct tw_broker_build *bb, const struct tw_broker_dead_rings *dead,
+install(struct tw_broker *b, struct tw_broker_build *bb, struct tw_queue_slot *dead,
 	uint64_t *discarded, char *err)
 {
 	struct tw_routes *rt = bb->rt, *old;
@@ -176,14 +178,14 @@ install(struct tw_broker *b, struct tw_broker_build *bb, const struct tw_broker_
 	}
 	tw_routes_free(old, &shm_ops);
 	if (dead != NULL)
-		free_dead(b, dead->r, dead->n, discarded);
+		free_dead(b, &dead, 1, discarded);
 	free_dead(b, b->dead, b->n_dead, discarded);
 	b->n_dead = 0;
 	return 0;
 }
 
 int
-tw_broker_publish(struct tw_broker *b, const struct tw_broker_dead_rings *dead, uint64_t *discarded, char *err)
+tw_broker_publish(struct tw_broker *b, struct tw_queue_slot *dead, uint64_t *discarded, char *err)
 {
 	struct tw_broker_build bb;
 	int ret = tw_broker_build_prepare(b, &bb, err);
@@ -223,15 +225,15 @@ tw_broker_batch_end(struct tw_broker *b, uint64_t *discarded, char *err)
 }
 
 int
-tw_broker_publish_or_defer(struct tw_broker *b, const struct tw_broker_dead_rings *dead,
+tw_broker_publish_or_defer(struct tw_broker *b, struct tw_queue_slot *dead,
 			   uint64_t *discarded, char *err)
 {
 	if (b->batch == 0)
 		return tw_broker_publish(b, dead, discarded, err);
-	if (dead == NULL || dead->n == 0)
+	if (dead == NULL)
 		return 0;
-	if (b->n_dead + dead->n > b->cap_dead) {
-		uint32_t cap = (b->cap_dead ? b->cap_dead * 2 : 64) + dead->n;
+	if (b->n_dead + 1 > b->cap_dead) {
+		uint32_t cap = (b->cap_dead ? b->cap_dead * 2 : 64) + 1;
 		void *p = realloc(b->dead, sizeof(*b->dead) * cap);
 
 		if (p == NULL)
@@ -239,7 +241,6 @@ tw_broker_publish_or_defer(struct tw_broker *b, const struct tw_broker_dead_ring
 		b->dead = p;
 		b->cap_dead = cap;
 	}
-	for (unsigned i = 0; i < dead->n; i++)
-		b->dead[b->n_dead++] = dead->r[i];
+	b->dead[b->n_dead++] = dead;
 	return 0;
 }

@@ -12,7 +12,7 @@
 
 #include <stdint.h>
 
-struct rte_ring;
+struct tw_qring;
 
 #include <rte_byteorder.h>
 #include <rte_ether.h>
@@ -107,7 +107,10 @@ struct tw_rc_event {
  */
 struct tw_rc_queues {
 	uint32_t consumers[TW_MAX_QUEUES];     /* atomic adds at subscribe and cancel */
-	const struct rte_ring *held[TW_MAX_QUEUES];
+	const struct tw_qring *held[TW_MAX_QUEUES];
+	/* tw_shared.qready: a queue whose last consumer left is the worker
+	 * lcores' again, and they may have cleared its bit meanwhile */
+	uint64_t *qready;
 };
 
 /* One unacked delivery. */

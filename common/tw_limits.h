@@ -8,8 +8,8 @@
 #define TW_LIMITS_H
 
 #define TW_NAME_MAX 128          /* exchange, queue, task name and routing key, incl. NUL */
-#define TW_MAX_QUEUES 256        /* live queues */
-#define TW_MAX_EXCHANGES 256     /* live exchanges, including the default one */
+#define TW_MAX_QUEUES 65536      /* live queues (a queue slot is 16 bits on a task) */
+#define TW_MAX_EXCHANGES 65537   /* live exchanges: 65,536 and the default one */
 #define TW_MAX_BINDINGS (1 << 18) /* live bindings */
 #define TW_MAX_LCORES 16         /* polling lcores the engine plans and counts */
 #define TW_MAX_ROUTE_DESTS TW_MAX_QUEUES /* queues one task may reach: all of them */

@@ -27,7 +27,7 @@
 #include "tw_cidr.h"
 #include "tw_limits.h"
 
-struct rte_ring;
+struct tw_qring;
 struct tw_topic;
 
 enum tw_exchange_type {
@@ -78,12 +78,12 @@ struct tw_route_queue {
 	uint16_t slot;          /* index in tw_shared.queues[] and the per-queue counters (< TW_MAX_QUEUES <= 65,536) */
 	uint8_t overflow;       /* enum tw_overflow */
 	uint8_t has_dl_key;     /* dead-letter with dl_key instead of the task's own key */
-	struct rte_ring *ring;  /* MP/MC ring of struct tw_task *: a queue has competing consumers */
+	struct tw_qring *ring;  /* MP/MC growing ring of struct tw_task *: a queue has competing consumers */
 	uint64_t ttl_ticks;     /* message TTL in TSC ticks (tw_defs.tsc_hz), 0: none */
 	uint8_t max_priority;   /* 0: one ring; else levels[p - 1] holds priority p */
 	uint32_t max_length;    /* tasks over all levels */
 	uint64_t max_bytes;     /* args bytes over all levels, 0: no limit */
-	struct rte_ring *levels[TW_MAX_PRIORITY];
+	struct tw_qring *levels[TW_MAX_PRIORITY];
 	int32_t dlx;            /* dead-letter exchange index, -1: none (or not declared) */
 	uint8_t consumers;      /* enum tw_queue_consumers */
 	uint8_t delivery_limit; /* returns without an ack before a task ends (x-delivery-limit) */
@@ -143,6 +143,7 @@ struct tw_routes {
 	char *strings;          /* header-argument keys and values */
 	struct tw_topic *topic; /* trie of all topic bindings, NULL if none */
 	uint32_t slot_queue[TW_MAX_QUEUES]; /* tw_shared queue slot -> index in queues, TW_ROUTE_NONE none */
+	uint32_t slot_end;      /* the highest queue slot in use + 1 (0: no queue) */
 	/* Indexes: queue by name, exchange by name, binding by (exchange, key). */
 	uint32_t queue_mask, exchange_mask, binding_mask;
 	struct tw_route_slot *queue_index;
@@ -157,12 +158,12 @@ struct tw_def_queue {
 	uint16_t slot;
 	uint8_t overflow;               /* enum tw_overflow */
 	uint32_t message_ttl_ms;        /* 0: none */
-	struct rte_ring *ring;
+	struct tw_qring *ring;
 	uint8_t max_priority;
 	uint32_t max_length;
 	uint64_t max_bytes;             /* x-max-length-bytes, 0: none */
 	uint8_t durable;                /* journaled before the confirm */
-	struct rte_ring *levels[TW_MAX_PRIORITY];
+	struct tw_qring *levels[TW_MAX_PRIORITY];
 	uint8_t consumers;              /* enum tw_queue_consumers */
 	uint8_t delivery_limit;         /* x-delivery-limit, 1..TW_QUEUE_MAX_DELIVERY_LIMIT */
 	char dlx[TW_NAME_MAX];          /* dead-letter exchange, "" none; a missing one is ignored */
@@ -233,7 +234,7 @@ int tw_routes_find_exchange(const struct tw_routes *rt, const char *name, uint32
 int tw_routes_find_queue(const struct tw_routes *rt, const char *name, uint32_t len);
 
 /* The ring of a queue that takes a task of this priority. */
-static inline struct rte_ring *
+static inline struct tw_qring *
 tw_queue_ring(const struct tw_route_queue *q, uint32_t priority)
 {
 	uint32_t p = priority < q->max_priority ? priority : q->max_priority;

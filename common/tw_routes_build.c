@@ -140,9 +140,11 @@ fill_names(struct tw_routes *rt, const struct tw_defs *d)
 		    tw_routes_find_queue(rt, q->name, q->name_len) >= 0)
 			return -EINVAL;
 		q->slot = d->queues[i].slot;
-		if (q->slot >= TW_MAX_QUEUES || rt->slot_queue[q->slot] != TW_ROUTE_NONE)
+		if (rt->slot_queue[q->slot] != TW_ROUTE_NONE)
 			return -EINVAL;
 		rt->slot_queue[q->slot] = i;
+		if (q->slot >= rt->slot_end)
+			rt->slot_end = q->slot + 1u;
 		q->ring = d->queues[i].ring;
 		q->overflow = d->queues[i].overflow;
 		q->max_length = d->queues[i].max_length;

@@ -6,8 +6,9 @@
  *  - tw-dataplane fills identity, plan, pools and qsbr before it launches
  *    its lcores and never changes them afterwards.
  *  - each polling lcore writes only stats[its plan index].
- *  - tw-control owns queues[] (slot bookkeeping), routes and
- *    routes_version, and control_pid.
+ *  - tw-control owns queues[] (slot bookkeeping), the per-slot counter
+ *    blocks' allocation (qcnt, xcnt), routes and routes_version, and
+ *    control_pid.
  * The routes pointer is the one field read on the hot path: stored with
  * __ATOMIC_RELEASE by tw-control (ctl publish) and loaded with
  * __ATOMIC_ACQUIRE by lcores; an old table is freed only after
@@ -23,8 +24,10 @@
 #include "tw_counters.h"
 #include "tw_journal_shm.h"
 #include "tw_limits.h"
+#include "tw_qring.h"
 #include "tw_revoked.h"
 #include "tw_routes.h"
+#include "tw_slot_counters.h"
 
 #define TW_SHARED_MZ "tw_shared"
 #define TW_SHARED_MAGIC 0x54575348u /* "TWSH" */
@@ -43,9 +46,10 @@
  * per-queue redeliveries, remote consumers' key, lease-ordered in-flight
  * lists and "name@host", rc_key_refused; 20: dedup_evicted_waiting; 21:
  * counters of workflow steps made in large buffers and of those refused
- * for want of one).
+ * for want of one; 22: 65,536 queues and exchanges: queue slots, growing
+ * rings, per-slot counter blocks and the ready bitmap).
  */
-#define TW_SHARED_LAYOUT_VERSION 21u
+#define TW_SHARED_LAYOUT_VERSION 22u
 
 /* Publishers at their own cap of held tasks, as tw-control lists them. */
 #define TW_SCHED_OVER_MAX 32
@@ -74,21 +78,7 @@ struct tw_plan_entry {
 /* Per polling lcore; one writer (that lcore), cache-line aligned. */
 struct tw_lcore_stats {
 	uint64_t c[TW_CNT__MAX];
-	uint64_t q_published[TW_MAX_QUEUES];
-	uint64_t q_delivered[TW_MAX_QUEUES];
-	uint64_t q_rejected[TW_MAX_QUEUES];
-	uint64_t q_completed[TW_MAX_QUEUES];   /* ran to a result (delivered - completed = in flight) */
-	uint64_t q_dropped[TW_MAX_QUEUES];     /* dropped from the head (overflow drop-head) */
-	uint64_t q_expired[TW_MAX_QUEUES];     /* message TTL passed before a worker took them */
-	uint64_t q_dead_lettered[TW_MAX_QUEUES]; /* sent on to the queue's dead-letter exchange */
-	uint64_t q_nack_no_resources[TW_MAX_QUEUES]; /* NACKed: no task descriptor left for it */
-	uint64_t q_redelivered[TW_MAX_QUEUES]; /* remote consumers' deliveries put back (lease,
-						* loss, requeue) */
-	/* per exchange, by its stable slot (tw_route_exchange.slot): tasks
-	 * published to it, those that reached a queue, those that did not */
-	uint64_t x_published[TW_MAX_EXCHANGES];
-	uint64_t x_routed[TW_MAX_EXCHANGES];
-	uint64_t x_unroutable[TW_MAX_EXCHANGES];
+	/* per queue and per exchange: in tw_shared.qcnt and xcnt (tw_slot_counters.h) */
 	/* the task this lcore is running now (0: none) and since when (TSC):
 	 * `twctl list tasks` shows it active; a task that runs too long is
 	 * reported as hung */
@@ -105,10 +95,13 @@ struct tw_lcore_stats {
 	uint64_t rx_burst_hist[TW_BURST_BUCKETS];
 } __rte_cache_aligned;
 
-/* Queue slot bookkeeping, written by tw-control only. */
+/*
+ * Queue slot bookkeeping, written by tw-control only: allocated at the
+ * queue's declare (rte_zmalloc), freed after its delete's grace period.
+ */
 struct tw_queue_slot {
 	char name[TW_NAME_MAX];
-	struct rte_ring *ring;  /* NULL: slot free */
+	struct tw_qring *ring;  /* the base ring (priority 0) */
 	uint32_t max_length;
 	uint32_t gen;           /* bumped on every (re)use, names the ring */
 	uint8_t overflow;       /* enum tw_overflow */
@@ -116,7 +109,7 @@ struct tw_queue_slot {
 	uint8_t max_priority;   /* levels[p - 1] holds priority p (1..max_priority) */
 	uint8_t durable;        /* tasks are journaled before their ACK */
 	uint64_t max_bytes;     /* x-max-length-bytes, 0: none */
-	struct rte_ring *levels[TW_MAX_PRIORITY];
+	struct tw_qring *levels[TW_MAX_PRIORITY];
 	uint8_t consumers;      /* enum tw_queue_consumers (x-consumers) */
 	uint8_t delivery_limit; /* x-delivery-limit, 1..TW_QUEUE_MAX_DELIVERY_LIMIT */
 	uint32_t message_ttl_ms;
@@ -127,12 +120,6 @@ struct tw_queue_slot {
 	uint64_t base_published, base_delivered, base_rejected, base_completed;
 	uint64_t base_dropped, base_expired, base_dead_lettered, base_nack_no_resources;
 	uint64_t base_redelivered;
-};
-
-/* Counter sums when an exchange took its slot (tw-control): figures are
- * reported relative to them, as for queues. */
-struct tw_exchange_base {
-	uint64_t published, routed, unroutable;
 };
 
 struct tw_shared {
@@ -166,8 +153,15 @@ struct tw_shared {
 	/* Bumped by tw-control to restart the lcores' max_stall_ns measurement
 	 * (each lcore zeroes its own maximum when it sees a new value). */
 	uint64_t stall_epoch;
-	struct tw_queue_slot queues[TW_MAX_QUEUES];
-	struct tw_exchange_base exchange_base[TW_MAX_EXCHANGES];
+	/* queue slots (NULL: free) and their counters, allocated as used (see above) */
+	struct tw_queue_slot *queues[TW_MAX_QUEUES];
+	struct tw_qcnt_block *qcnt[TW_MAX_QUEUES / TW_SLOT_BLOCK];
+	struct tw_xcnt_block *xcnt[(TW_MAX_EXCHANGES + TW_SLOT_BLOCK - 1) / TW_SLOT_BLOCK];
+	/* queues that may hold tasks, a bit per slot: tw_enqueue_mark_ready() */
+	uint64_t qready[TW_MAX_QUEUES / 64] __rte_cache_aligned;
+	/* spare segments for queues' rings to grow into (tw_qring.h): the
+	 * pool's rings are created by tw-dataplane, stocked by tw-control */
+	struct tw_qspares qspares;
 
 	struct tw_lcore_stats stats[TW_MAX_LCORES];
 
@@ -235,19 +229,50 @@ struct tw_shared {
 	uint32_t threads_busy, threads_idle;
 	uint64_t threads_abandoned;
 
-	/*
-	 * Args bytes waiting in each queue, for x-max-length-bytes. Added by
-	 * the lcore that enqueues, subtracted by the one that dequeues (or by
-	 * tw-control when it purges), with atomic adds: the one counter that
-	 * producers and consumers share, and only for queues with a byte limit.
-	 */
-	struct {
-		uint64_t bytes;
-	} __rte_cache_aligned queue_bytes[TW_MAX_QUEUES];
-
 	/* durable queues' journal (tw_journal_shm.h) */
 	struct tw_journal_shm journal __rte_cache_aligned;
 } __rte_cache_aligned;
+
+/* Counter which of queue slot slot, the part of polling lcore lc (plan index). */
+static inline uint64_t *
+tw_qcnt(const struct tw_shared *sh, uint32_t lc, uint32_t slot, enum tw_qcnt which)
+{
+	return &sh->qcnt[slot / TW_SLOT_BLOCK]->lc[lc].c[which][slot % TW_SLOT_BLOCK];
+}
+
+/* Args bytes waiting in queue slot slot (x-max-length-bytes; atomic adds). */
+static inline uint64_t *
+tw_qbytes(const struct tw_shared *sh, uint32_t slot)
+{
+	return &sh->qcnt[slot / TW_SLOT_BLOCK]->bytes[slot % TW_SLOT_BLOCK].bytes;
+}
+
+static inline uint64_t *
+tw_xcnt(const struct tw_shared *sh, uint32_t lc, uint32_t slot, enum tw_xcnt which)
+{
+	return &sh->xcnt[slot / TW_SLOT_BLOCK]->lc[lc].c[which][slot % TW_SLOT_BLOCK];
+}
+
+/*
+ * Queues that may hold tasks (tw_shared.qready): a producer sets a
+ * queue's bit after it enqueued (when it finds it clear), a worker lcore
+ * clears it when it finds the queue empty and then looks at the queue
+ * again, setting it back if a task came in meanwhile (tw_exec.c). Worker
+ * lcores visit only the queues set there: polling 65,536 queues one by
+ * one would take milliseconds per pass, and an idle queue now costs
+ * nothing. The caller fences between its enqueue and this read of the
+ * bit (tw_enqueue_mark_ready: a store then a load, which x86 reorders), so
+ * either the worker's second look finds the task or the producer finds
+ * the bit clear.
+ */
+static inline void
+tw_queue_set_ready(struct tw_shared *sh, uint32_t slot)
+{
+	uint64_t *w = &sh->qready[slot / 64], bit = 1ull << (slot % 64);
+
+	if (!(__atomic_load_n(w, __ATOMIC_RELAXED) & bit))
+		__atomic_fetch_or(w, bit, __ATOMIC_RELAXED);
+}
 
 static inline const char *
 tw_role_name(uint32_t role)

@@ -49,8 +49,12 @@ fill(const struct tw_shared *sh, struct ctl_reply *r, const struct tw_consumer *
 	x->host = (char *)c->host;
 	snprintf(addr, 24, "%s:%u", inet_ntoa(ip), rte_be_to_cpu_16(c->peer.port));
 	x->address = addr;
-	for (uint16_t q = 0; q < nq; q++)
-		queues[q] = (char *)sh->queues[c->queue_slot[q] % TW_MAX_QUEUES].name;
+	for (uint16_t q = 0; q < nq; q++) {
+		const struct tw_queue_slot *qs = sh->queues[c->queue_slot[q] % TW_MAX_QUEUES];
+
+		/* a queue deleted since it subscribed: no name any more */
+		queues[q] = (char *)(qs != NULL ? qs->name : "");
+	}
 	x->queues = queues;
 	x->n_queues = nq;
 	x->prefetch = c->prefetch;

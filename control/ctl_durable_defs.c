@@ -36,7 +36,7 @@ queue_durable(const struct tw_broker *b, const char *name)
 {
 	int s = tw_broker_queue_find(b, name);
 
-	return s >= 0 && b->sh->queues[s].durable != 0;
+	return s >= 0 && b->sh->queues[s]->durable != 0;
 }
 
 /* Keep the durable queues and the bindings whose destination outlives a restart. */
@@ -65,7 +65,7 @@ static void
 held_now(const struct tw_broker *b, bool *held)
 {
 	for (int s = 0; s < TW_MAX_QUEUES; s++)
-		held[s] = b->sh->queues[s].ring != NULL && b->sh->queues[s].durable != 0 &&
+		held[s] = b->sh->queues[s] != NULL && b->sh->queues[s]->durable != 0 &&
 			  tw_broker_queue_held(b, s);
 }
 

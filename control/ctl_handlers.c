@@ -32,7 +32,7 @@ fill_queue(const struct tw_broker *b, const struct tw_rc_queues *rq, uint32_t s,
 	   struct ctl_reply *r, Taskwire__Control__QueueInfo *q)
 {
 	const struct tw_shared *sh = b->sh;
-	const struct tw_queue_slot *qs = &sh->queues[s];
+	const struct tw_queue_slot *qs = sh->queues[s];
 	struct tw_broker_queue_counts c;
 
 	tw_broker_queue_counts(sh, s, &c);
@@ -45,7 +45,7 @@ fill_queue(const struct tw_broker *b, const struct tw_rc_queues *rq, uint32_t s,
 	q->delivery_limit = qs->delivery_limit;
 	q->consumers = (char *)tw_broker_consumers_name(qs->consumers);
 	q->remote_consumers = tw_broker_queue_remote_consumers(rq, s);
-	q->ready_bytes = __atomic_load_n(&sh->queue_bytes[s].bytes, __ATOMIC_RELAXED);
+	q->ready_bytes = __atomic_load_n(tw_qbytes(sh, s), __ATOMIC_RELAXED);
 	q->published = c.published;
 	q->delivered = c.delivered;
 	q->rejected = c.rejected;
@@ -64,28 +64,42 @@ fill_queue(const struct tw_broker *b, const struct tw_rc_queues *rq, uint32_t s,
 	q->deliver_rate = b->deliver_rate[s];
 }
 
+/*
+ * Queues from slot start on, at most limit of them (0: all): a page's
+ * position is a slot, so a queue declared or deleted between pages moves
+ * no other queue from one page to another (each is listed at most once).
+ */
 static int
-list_queues(const struct tw_broker *b, struct ctl_reply *r)
+list_queues(const struct tw_broker *b, uint32_t start, uint32_t limit, struct ctl_reply *r)
 {
 	const struct tw_shared *sh = b->sh;
 	Taskwire__Control__QueueInfo **q;
 	const struct tw_rc_queues *rq = tw_broker_rc_queues();
-	uint32_t workers = worker_lcores(sh);
+	uint32_t workers = worker_lcores(sh), s, end = TW_MAX_QUEUES;
 	size_t n = 0, k = 0;
 
-	for (uint32_t s = 0; s < TW_MAX_QUEUES; s++)
-		n += sh->queues[s].ring != NULL;
+	for (s = start; s < TW_MAX_QUEUES; s++) {
+		if (sh->queues[s] == NULL)
+			continue;
+		if (limit != 0 && n == limit) {
+			end = s; /* the next page starts here */
+			break;
+		}
+		n++;
+	}
 	REPLY_ARRAY(r, Taskwire__Control__QueueInfo, taskwire__control__queue_info__init, n, q);
 	if (q == NULL)
 		return -ENOMEM;
-	for (uint32_t s = 0; s < TW_MAX_QUEUES && k < n; s++) {
-		if (sh->queues[s].ring == NULL)
+	for (s = start; s < end && k < n; s++) {
+		if (sh->queues[s] == NULL)
 			continue;
 		fill_queue(b, rq, s, workers, r, q[k]);
 		k++;
 	}
 	r->resp.n_queues = k;
 	r->resp.queues = q;
+	r->resp.list_more = end < TW_MAX_QUEUES;
+	r->resp.list_next = r->resp.list_more ? end : 0;
 	return 0;
 }
 
@@ -112,46 +126,58 @@ queue_info(const struct tw_broker *b, const char *name, struct ctl_reply *r)
 	return 0;
 }
 
+/*
+ * Exchanges from position start on (0: the default exchange, i + 1: the
+ * broker's i-th), at most limit of them (0: all). Positions are the
+ * broker's order, which a delete shifts: a page taken after a delete may
+ * miss or repeat an exchange near its start (listings are snapshots).
+ */
 static int
-list_exchanges(const struct tw_broker *b, struct ctl_reply *r)
+list_exchanges(const struct tw_broker *b, uint32_t start, uint32_t limit, struct ctl_reply *r)
 {
 	Taskwire__Control__ExchangeInfo **e;
-	size_t n = b->n_exchanges + 1;
+	size_t all = (size_t)b->n_exchanges + 1, n = start < all ? all - start : 0;
 
+	if (limit != 0 && n > limit)
+		n = limit;
 	REPLY_ARRAY(r, Taskwire__Control__ExchangeInfo, taskwire__control__exchange_info__init, n, e);
 	if (e == NULL)
 		return -ENOMEM;
-	e[0]->name = (char *)"";
-	e[0]->type = (char *)"direct";
-	e[0]->alternate = (char *)"";
-	for (uint32_t i = 0; i < b->n_exchanges; i++) {
-		e[i + 1]->name = ctl_reply_strdup(r, b->exchanges[i].name);
-		e[i + 1]->type = (char *)tw_exchange_type_name(b->exchanges[i].type);
-		e[i + 1]->alternate = ctl_reply_strdup(r, b->exchanges[i].alternate);
-		e[i + 1]->internal = (b->exchanges[i].flags & TW_EX_F_INTERNAL) != 0;
-		e[i + 1]->n_allow = b->exchanges[i].n_allow;
-		e[i + 1]->allow = ctl_reply_alloc(r, sizeof(char *) * TW_MAX_ALLOW);
-		for (uint32_t k = 0; k < b->exchanges[i].n_allow && e[i + 1]->allow != NULL; k++) {
-			e[i + 1]->allow[k] = ctl_reply_alloc(r, TW_CIDR_STRLEN);
-			if (e[i + 1]->allow[k] != NULL)
-				tw_cidr_format(&b->exchanges[i].allow[k], e[i + 1]->allow[k],
-					       TW_CIDR_STRLEN);
-		}
-		if (e[i + 1]->allow == NULL)
-			e[i + 1]->n_allow = 0;
-	}
-	for (size_t i = 0; i < n; i++) {
+	for (size_t j = 0; j < n; j++) {
+		size_t pos = start + j;
+		const struct tw_def_exchange *x = pos != 0 ? &b->exchanges[pos - 1] : NULL;
 		/* counters by the exchange's stable slot, since its declaration */
-		uint32_t slot = i == 0 ? 0 : b->exchanges[i - 1].slot;
-		const struct tw_exchange_base *base = &b->sh->exchange_base[slot];
+		uint32_t slot = x == NULL ? 0 : x->slot;
+		const struct tw_exchange_base *base = tw_broker_exchange_base(b->sh, slot);
 
-		tw_broker_exchange_sums(b->sh, slot, &e[i]->published, &e[i]->routed, &e[i]->unroutable);
-		e[i]->published -= base->published;
-		e[i]->routed -= base->routed;
-		e[i]->unroutable -= base->unroutable;
+		if (x == NULL) {
+			e[j]->name = (char *)"";
+			e[j]->type = (char *)"direct";
+			e[j]->alternate = (char *)"";
+		} else {
+			e[j]->name = ctl_reply_strdup(r, x->name);
+			e[j]->type = (char *)tw_exchange_type_name(x->type);
+			e[j]->alternate = ctl_reply_strdup(r, x->alternate);
+			e[j]->internal = (x->flags & TW_EX_F_INTERNAL) != 0;
+			e[j]->n_allow = x->n_allow;
+			e[j]->allow = x->n_allow != 0 ? ctl_reply_alloc(r, sizeof(char *) * TW_MAX_ALLOW) : NULL;
+			for (uint32_t k = 0; k < x->n_allow && e[j]->allow != NULL; k++) {
+				e[j]->allow[k] = ctl_reply_alloc(r, TW_CIDR_STRLEN);
+				if (e[j]->allow[k] != NULL)
+					tw_cidr_format(&x->allow[k], e[j]->allow[k], TW_CIDR_STRLEN);
+			}
+			if (e[j]->allow == NULL)
+				e[j]->n_allow = 0;
+		}
+		tw_broker_exchange_sums(b->sh, slot, &e[j]->published, &e[j]->routed, &e[j]->unroutable);
+		e[j]->published -= base->published;
+		e[j]->routed -= base->routed;
+		e[j]->unroutable -= base->unroutable;
 	}
 	r->resp.n_exchanges = n;
 	r->resp.exchanges = e;
+	r->resp.list_more = start + n < all;
+	r->resp.list_next = r->resp.list_more ? (uint32_t)(start + n) : 0;
 	return 0;
 }
 
@@ -201,10 +227,10 @@ handle_list(struct ctl_ctx *ctx, const Taskwire__Control__ListRequest *l, struct
 
 	switch (l->what) {
 	case TASKWIRE__CONTROL__LIST_REQUEST__WHAT__QUEUES:
-		ret = list_queues(&ctx->broker, r);
+		ret = list_queues(&ctx->broker, l->start, l->limit, r);
 		break;
 	case TASKWIRE__CONTROL__LIST_REQUEST__WHAT__EXCHANGES:
-		ret = list_exchanges(&ctx->broker, r);
+		ret = list_exchanges(&ctx->broker, l->start, l->limit, r);
 		break;
 	case TASKWIRE__CONTROL__LIST_REQUEST__WHAT__TASKS:
 		return ctl_tasks_list(ctx, r);

@@ -170,11 +170,11 @@ queues(struct text *t, const struct tw_broker *b)
 	for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
 		family(t, fams[f].name, fams[f].type, fams[f].help);
 		for (uint32_t s = 0; s < TW_MAX_QUEUES; s++) {
-			const struct tw_queue_slot *qs = &sh->queues[s];
+			const struct tw_queue_slot *qs = sh->queues[s];
 			struct tw_broker_queue_counts c;
 			uint64_t v;
 
-			if (qs->ring == NULL)
+			if (qs == NULL)
 				continue;
 			tw_broker_queue_counts(sh, s, &c);
 			switch (f) {
@@ -198,10 +198,10 @@ queues(struct text *t, const struct tw_broker *b)
 	family(t, "taskwire_queue_nacked_total", "counter",
 	       "Tasks NACKed because of this queue, by reason");
 	for (uint32_t s = 0; s < TW_MAX_QUEUES; s++) {
-		const struct tw_queue_slot *qs = &sh->queues[s];
+		const struct tw_queue_slot *qs = sh->queues[s];
 		struct tw_broker_queue_counts c;
 
-		if (qs->ring == NULL)
+		if (qs == NULL)
 			continue;
 		tw_broker_queue_counts(sh, s, &c);
 		emit(t, "taskwire_queue_nacked_total{queue=\"");
@@ -229,7 +229,7 @@ exchanges(struct text *t, const struct tw_broker *b)
 	for (int f = 0; f < 3; f++) {
 		family(t, names[f], "counter", help[f]);
 		for (uint32_t i = 0; i < n; i++) {
-			const struct tw_exchange_base *base = &b->sh->exchange_base[x[i].slot];
+			const struct tw_exchange_base *base = tw_broker_exchange_base(b->sh, x[i].slot);
 			uint64_t v[3];
 
 			tw_broker_exchange_sums(b->sh, x[i].slot, &v[0], &v[1], &v[2]);

@@ -98,7 +98,7 @@ control_counters(const struct ctl_ctx *ctx, struct ctl_reply *r, Taskwire__Contr
 	struct {
 		const char *name;
 		uint64_t v;
-	} f[64];
+	} f[80];
 	size_t n = 0;
 
 	if (ctx->sched != NULL) {
@@ -170,6 +170,24 @@ control_counters(const struct ctl_ctx *ctx, struct ctl_reply *r, Taskwire__Contr
 	}
 	if (ctx->beat != NULL)
 		f[n++] = (typeof(f[0])){ "schedules", ctx->beat->n };
+	{
+		/* queues' growing rings: segments lcores linked, and the times the
+		 * spare pool had none (the task refused as by a full queue) */
+		const struct tw_qspares *sp = &ctx->broker.sh->qspares;
+		uint64_t starved = 0;
+
+		for (unsigned c = 0; c < TW_QSEG_CLASSES; c++)
+			starved += __atomic_load_n(&sp->starved[c], __ATOMIC_RELAXED);
+		f[n++] = (typeof(f[0])){ "queue_segments_appended",
+					 __atomic_load_n(&sp->appended, __ATOMIC_RELAXED) };
+		f[n++] = (typeof(f[0])){ "queue_segments_starved", starved };
+		/* shared memory queues take now (slots, ring segments, counter
+		 * blocks) and the live routing table's size: the broker's thread,
+		 * which alone frees what it reads */
+		f[n++] = (typeof(f[0])){ "queues_memory_bytes", tw_broker_queues_memory(&ctx->broker) };
+		f[n++] = (typeof(f[0])){ "routes_memory_bytes",
+					 ctx->broker.sh->routes != NULL ? ctx->broker.sh->routes->total_size : 0 };
+	}
 	st->control = ctl_reply_alloc(r, sizeof(*st->control) * (n ? n : 1));
 	if (st->control == NULL)
 		return -ENOMEM;

@@ -31,19 +31,27 @@
 #define MEMBERS_MAX 1000u          /* members listed in one reply */
 #define MEMBER_VALUE_MAX 512       /* a member's value and error, each listed member */
 
-/* Visit up to max descriptors waiting in ring r. @return visited. */
+struct peek {
+	void (*fn)(void *arg, const struct tw_task *t);
+	void *arg;
+};
+
+static void
+peek_one(void *arg, void *obj)
+{
+	struct peek *p = arg;
+
+	p->fn(p->arg, obj);
+}
+
+/* Visit up to max descriptors waiting in ring r (NULL: none). @return visited. */
 static uint32_t
-ring_peek(const struct rte_ring *r, uint32_t max,
+ring_peek(const struct tw_qring *r, uint32_t max,
 	  void (*fn)(void *arg, const struct tw_task *t), void *arg)
 {
-	uint32_t tail = __atomic_load_n(&r->cons.tail, __ATOMIC_ACQUIRE);
-	uint32_t head = __atomic_load_n(&r->prod.tail, __ATOMIC_ACQUIRE);
-	void *const *slots = (void *const *)(r + 1);
-	uint32_t n = 0;
+	struct peek p = { fn, arg };
 
-	for (uint32_t i = tail; i != head && n < max; i++, n++)
-		fn(arg, slots[i & r->mask]);
-	return n;
+	return r != NULL ? tw_qring_peek(r, max, peek_one, &p) : 0;
 }
 
 struct find {
@@ -65,10 +73,10 @@ static int
 queued_in(const struct tw_shared *sh, uint64_t id)
 {
 	for (int s = 0; s < TW_MAX_QUEUES; s++) {
-		const struct tw_queue_slot *q = &sh->queues[s];
+		const struct tw_queue_slot *q = sh->queues[s];
 		struct find f = { id, false };
 
-		if (q->ring == NULL)
+		if (q == NULL)
 			continue;
 		ring_peek(q->ring, UINT32_MAX, find_one, &f);
 		for (unsigned p = 0; p < q->max_priority && !f.found; p++)
@@ -360,10 +368,10 @@ ctl_tasks_list(struct ctl_ctx *ctx, struct ctl_reply *r)
 		}
 	}
 	for (int s = 0; s < TW_MAX_QUEUES; s++) {
-		const struct tw_queue_slot *q = &sh->queues[s];
+		const struct tw_queue_slot *q = sh->queues[s];
 		uint32_t room = l.cap - l.n < LIST_MAX ? l.cap - l.n : LIST_MAX;
 
-		if (q->ring == NULL)
+		if (q == NULL)
 			continue;
 		l.queue = ctl_reply_strdup(r, q->name);
 		for (unsigned p = q->max_priority; p > 0; p--)

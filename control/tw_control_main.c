@@ -495,12 +495,15 @@ main(int argc, char **argv)
 	bool primary_gone = false;
 
 	while (!stop_requested) {
-		ret = ctl_server_poll(&server, &ctx, 200);
+		/* 20 ms: queues' rings retire drained segments and the spare pool is
+		 * restocked that often (tw_broker_tick), whatever the socket does */
+		ret = ctl_server_poll(&server, &ctx, 20);
 		ctl_metrics_tick(metrics);
 		pthread_mutex_lock(&ctx.lock);
 		tw_broker_sample_rates(&ctx.broker, monotonic_ms());
 		/* a queue held by a subscribe since: saved, for a restart after a crash */
 		ctl_durable_defs_tick(&ctx);
+		tw_broker_tick(&ctx.broker);
 		pthread_mutex_unlock(&ctx.lock);
 		if (ret != 0) {
 			fprintf(stderr, "tw-control: control socket: %s\n", strerror(-ret));

@@ -104,8 +104,14 @@ find(const struct tw_consumers *cs, uint64_t id)
 static inline void
 remote_add(struct tw_consumers *cs, uint16_t slot, int d)
 {
+	uint32_t before;
+
 	cs->local[slot] += (uint32_t)d;
-	__atomic_fetch_add(&cs->queues->consumers[slot], (uint32_t)d, __ATOMIC_RELAXED);
+	/* seq_cst: a worker lcore that clears the queue's ready bit, then reads
+	 * this count, sees 0 or finds the bit set again below */
+	before = __atomic_fetch_add(&cs->queues->consumers[slot], (uint32_t)d, __ATOMIC_SEQ_CST);
+	if (d < 0 && before == (uint32_t)-d && cs->queues->qready != NULL)
+		__atomic_fetch_or(&cs->queues->qready[slot / 64], 1ull << (slot % 64), __ATOMIC_RELAXED);
 }
 
 static void
@@ -207,7 +213,7 @@ delivery_limit(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_t
 			 (unsigned)t->deliveries + 1, limit);
 
 	tw_cnt_add(ctx, TW_CNT_rc_delivery_limit, 1);
-	tw_cnt_qadd(&ctx->stats->q_completed[t->queue_slot], 1);
+	tw_cnt_qadd(tw_qcnt(ctx->shared, ctx->qsbr_id, t->queue_slot, TW_QCNT_completed), 1);
 	t->deliveries = 0; /* a dead-lettered copy starts again in its new queue */
 	if (rt != NULL && rt->slot_queue[t->queue_slot] != TW_ROUTE_NONE && tw_route_dead_letter(ctx, rt, t))
 		return;
@@ -239,7 +245,7 @@ requeue(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consumer
 	}
 	t->deliveries++;
 	tw_cnt_add(ctx, TW_CNT_rc_redelivered, 1);
-	tw_cnt_qadd(&ctx->stats->q_redelivered[slot], 1);
+	tw_cnt_qadd(tw_qcnt(ctx->shared, ctx->qsbr_id, slot, TW_QCNT_redelivered), 1);
 	/* the stash serves this table's consumers only: none of this queue here, the ring */
 	if (cs->local[slot] == 0 || s == NIL) {
 		to_ring(ctx, rt, t);
@@ -436,7 +442,7 @@ subscribe(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consum
 	struct tw_subscribe_view sv;
 	struct tw_wire_consumer_reply cr = { 0 };
 	uint16_t slots[TW_RC_MAX_QUEUES];
-	const struct rte_ring *rings[TW_RC_MAX_QUEUES];
+	const struct tw_qring *rings[TW_RC_MAX_QUEUES];
 	char detail[TW_NAME_MAX + 64];
 	const char *bad = tw_wire_decode_subscribe(fv->subscribe, &sv);
 	struct tw_consumer *c;
@@ -671,7 +677,7 @@ ack_one(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consumer
 			int n = snprintf(msg, sizeof(msg), "rejected by its consumer: %.*s",
 					 (int)(a->error.len < 120 ? a->error.len : 120), a->error.p);
 
-			tw_cnt_qadd(&ctx->stats->q_completed[t->queue_slot], 1);
+			tw_cnt_qadd(tw_qcnt(ctx->shared, ctx->qsbr_id, t->queue_slot, TW_QCNT_completed), 1);
 			tw_exec_report(ctx, t, TW_ST_FAILURE, NULL, 0, msg,
 				       (uint32_t)(n < (int)sizeof(msg) ? n : (int)sizeof(msg) - 1));
 			tw_journal_done(ctx, t);
@@ -765,7 +771,7 @@ deliver_one(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_cons
 
 	if (g != TW_GATE_RUN) {
 		/* revoked, expired or dead-lettered here: it left the queue for good */
-		tw_cnt_qadd(&ctx->stats->q_completed[slot], 1);
+		tw_cnt_qadd(tw_qcnt(ctx->shared, ctx->qsbr_id, slot, TW_QCNT_completed), 1);
 		if (g == TW_GATE_DONE) {
 			tw_journal_done(ctx, t);
 			tw_task_release(t, ctx->task_pool);
@@ -777,7 +783,7 @@ deliver_one(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_cons
 	 * them; the message's own args alone would lose the results */
 	if (unlikely(t->args_group != 0)) {
 		if (!tw_workflow_bind_args(t)) {
-			tw_cnt_qadd(&ctx->stats->q_completed[slot], 1);
+			tw_cnt_qadd(tw_qcnt(ctx->shared, ctx->qsbr_id, slot, TW_QCNT_completed), 1);
 			tw_exec_report(ctx, t, TW_ST_FAILURE, NULL, 0, group_gone,
 				       sizeof(group_gone) - 1);
 			tw_journal_done(ctx, t);
@@ -792,7 +798,7 @@ deliver_one(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_cons
 	if (size > TW_REPLY_MAX_PAYLOAD - FRAME_HEADER_ROOM &&
 	    !tw_frag_fits(ctx, size + FRAME_HEADER_ROOM)) {
 		tw_cnt_add(ctx, TW_CNT_rc_too_large, 1);
-		tw_cnt_qadd(&ctx->stats->q_completed[t->queue_slot], 1);
+		tw_cnt_qadd(tw_qcnt(ctx->shared, ctx->qsbr_id, t->queue_slot, TW_QCNT_completed), 1);
 		tw_exec_report(ctx, t, TW_ST_FAILURE, NULL, 0, too_large, sizeof(too_large) - 1);
 		tw_journal_done(ctx, t);
 		tw_task_release(t, ctx->task_pool);
@@ -828,16 +834,16 @@ take(struct tw_lcore_ctx *ctx, struct tw_consumers *cs, const struct tw_route_qu
 		v[got++] = t;
 	/* priority queues: highest level first (levels[p - 1] is priority p) */
 	for (uint32_t p = q->max_priority; p > 0 && got + from_ring < want; p--)
-		from_ring += rte_ring_dequeue_burst(q->levels[p - 1], (void **)&v[got + from_ring],
-						    want - got - from_ring, NULL);
+		from_ring += tw_qring_dequeue_burst(q->levels[p - 1], (void **)&v[got + from_ring],
+						    want - got - from_ring);
 	if (got + from_ring < want)
-		from_ring += rte_ring_dequeue_burst(q->ring, (void **)&v[got + from_ring],
-						    want - got - from_ring, NULL);
+		from_ring += tw_qring_dequeue_burst(q->ring, (void **)&v[got + from_ring],
+						    want - got - from_ring);
 	if (from_ring != 0)
-		tw_cnt_qadd(&ctx->stats->q_delivered[q->slot], from_ring);
+		tw_cnt_qadd(tw_qcnt(ctx->shared, ctx->qsbr_id, q->slot, TW_QCNT_delivered), from_ring);
 	for (uint32_t i = got; i < got + from_ring; i++)
 		if (v[i]->counts_bytes)
-			__atomic_fetch_sub(&ctx->shared->queue_bytes[q->slot].bytes, v[i]->args_len,
+			__atomic_fetch_sub(tw_qbytes(ctx->shared, q->slot), v[i]->args_len,
 					   __ATOMIC_RELAXED);
 	return got + from_ring;
 }

@@ -113,9 +113,16 @@ tw_records_put(struct tw_lcore_ctx *ctx, const struct tw_wire_result *r)
 void
 tw_record_queue(const struct tw_lcore_ctx *ctx, struct tw_wire_result *rec, uint16_t slot)
 {
-	if (!tw_events_on(ctx) || slot >= TW_MAX_QUEUES)
+	const struct tw_queue_slot *qs;
+
+	if (!tw_events_on(ctx))
 		return;
-	rec->queue = ctx->shared->queues[slot].name;
+	/* acquire: published complete by tw-control; freed only after a grace
+	 * period, which this lcore's current pass holds back */
+	qs = __atomic_load_n(&ctx->shared->queues[slot], __ATOMIC_ACQUIRE);
+	if (qs == NULL)
+		return; /* deleted meanwhile */
+	rec->queue = qs->name;
 	rec->queue_len = (uint32_t)strnlen(rec->queue, TW_NAME_MAX - 1);
 }
 

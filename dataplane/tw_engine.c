@@ -17,6 +17,8 @@
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
+#include "tw_broker_counters.h"
+#include "tw_broker_qring.h"
 #include "tw_consumers.h"
 #include "tw_reasm.h"
 #include "tw_replay.h"
@@ -229,8 +231,21 @@ tw_engine_setup(struct tw_engine *e)
 		       e->cfg.reasm_memory_mb, e->cfg.max_frame, rte_strerror(rte_errno));
 		return -ENOMEM;
 	}
+	/* the spare segments queues' rings grow into (tw-control keeps it stocked) */
+	if (tw_qspares_init(&s->qspares) != 0) {
+		TW_LOG(ERR, "spare ring segments: %s (reserve more hugepages?)", rte_strerror(rte_errno));
+		return -ENOMEM;
+	}
+	/* the default exchange's counters: its tasks are counted from the
+	 * first routing table on, whoever declares the rest */
+	if (tw_broker_counters_reserve_exchange(s, 0) != 0) {
+		TW_LOG(ERR, "exchange counters: out of hugepage memory");
+		return -ENOMEM;
+	}
 	/* before the definitions are loaded: a saved queue may come back held */
 	e->consumer_queues = tw_consumers_queues_create(socket);
+	if (e->consumer_queues != NULL)
+		e->consumer_queues->qready = s->qready;
 	if (e->consumer_queues == NULL) {
 		TW_LOG(ERR, "remote consumer counts: %s", rte_strerror(rte_errno));
 		return -ENOMEM;

@@ -1,7 +1,7 @@
 /*
  * Queue policies on enqueue, and per-frame staging: see tw_enqueue.h.
  */
-#include <rte_ring.h>
+#include "tw_qring.h"
 
 #include "tw_ctlchan.h"
 #include "tw_route.h"
@@ -42,7 +42,7 @@ static inline bool
 dequeue_oldest(const struct tw_route_queue *q, struct tw_task **old)
 {
 	for (uint32_t p = 0; p <= q->max_priority; p++)
-		if (rte_ring_dequeue(p == 0 ? q->ring : q->levels[p - 1], (void **)old) == 0)
+		if (tw_qring_dequeue(p == 0 ? q->ring : q->levels[p - 1], (void **)old))
 			return true;
 	return false;
 }
@@ -63,21 +63,21 @@ dequeue_oldest(const struct tw_route_queue *q, struct tw_task **old)
  */
 static bool
 drop_head_and_enqueue(struct tw_lcore_ctx *ctx, const struct tw_routes *rt,
-		      const struct tw_route_queue *q, struct tw_task *t, struct rte_ring *ring)
+		      const struct tw_route_queue *q, struct tw_task *t, struct tw_qring *ring)
 {
 	for (uint32_t round = 0; round < TW_DROP_HEAD_ROUNDS; round++) {
 		struct tw_task *old;
 
 		if (dequeue_oldest(q, &old)) {
 			if (old->counts_bytes)
-				__atomic_fetch_sub(&ctx->shared->queue_bytes[q->slot].bytes,
+				__atomic_fetch_sub(tw_qbytes(ctx->shared, q->slot),
 						   old->args_len, __ATOMIC_RELAXED);
-			tw_cnt_qadd(&ctx->stats->q_dropped[q->slot], 1);
+			tw_cnt_qadd(tw_qcnt(ctx->shared, ctx->qsbr_id, q->slot, TW_QCNT_dropped), 1);
 			tw_cnt_add(ctx, TW_CNT_tasks_dropped_head, 1);
 			if (!tw_route_dead_letter(ctx, rt, old))
 				drop_released(ctx, old);
 		}
-		if (rte_ring_enqueue(ring, t) == 0)
+		if (tw_qring_enqueue(ring, &ctx->shared->qspares, t))
 			return true;
 	}
 	return false;
@@ -93,7 +93,7 @@ static bool
 bytes_fit(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, const struct tw_route_queue *q,
 	  struct tw_task *t)
 {
-	uint64_t *bytes = &ctx->shared->queue_bytes[q->slot].bytes;
+	uint64_t *bytes = tw_qbytes(ctx->shared, q->slot);
 
 	for (uint32_t tries = 0; tries <= q->max_length; tries++) {
 		uint64_t now = __atomic_load_n(bytes, __ATOMIC_RELAXED);
@@ -109,7 +109,7 @@ bytes_fit(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, const struct tw_
 			return false; /* the workers hold the bytes; they will give them back */
 		if (old->counts_bytes)
 			__atomic_fetch_sub(bytes, old->args_len, __ATOMIC_RELAXED);
-		tw_cnt_qadd(&ctx->stats->q_dropped[q->slot], 1);
+		tw_cnt_qadd(tw_qcnt(ctx->shared, ctx->qsbr_id, q->slot, TW_QCNT_dropped), 1);
 		tw_cnt_add(ctx, TW_CNT_tasks_dropped_head, 1);
 		if (!tw_route_dead_letter(ctx, rt, old))
 			drop_released(ctx, old);
@@ -121,10 +121,10 @@ bytes_fit(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, const struct tw_
 static inline uint32_t
 priority_queue_count(const struct tw_route_queue *q)
 {
-	uint32_t n = rte_ring_count(q->ring);
+	uint32_t n = tw_qring_count(q->ring);
 
 	for (uint32_t p = 0; p < q->max_priority; p++)
-		n += rte_ring_count(q->levels[p]);
+		n += tw_qring_count(q->levels[p]);
 	return n;
 }
 
@@ -137,15 +137,16 @@ priority_queue_count(const struct tw_route_queue *q)
  * levels (TW_MAX_PRIORITY).
  */
 bool
-tw_enqueue_spill(const struct tw_route_queue *q, struct tw_task *t, const struct rte_ring *tried)
+tw_enqueue_spill(struct tw_qspares *sp, const struct tw_route_queue *q, struct tw_task *t,
+		 const struct tw_qring *tried)
 {
 	uint32_t own = t->priority < q->max_priority ? t->priority : q->max_priority;
 
 	for (uint32_t p = own; p-- > 0;)
-		if (rte_ring_enqueue(p == 0 ? q->ring : q->levels[p - 1], t) == 0)
+		if (tw_qring_enqueue(p == 0 ? q->ring : q->levels[p - 1], sp, t))
 			return true;
 	for (uint32_t p = own + 1; p <= q->max_priority; p++)
-		if (q->levels[p - 1] != tried && rte_ring_enqueue(q->levels[p - 1], t) == 0)
+		if (q->levels[p - 1] != tried && tw_qring_enqueue(q->levels[p - 1], sp, t))
 			return true;
 	return false;
 }
@@ -154,21 +155,22 @@ bool
 tw_enqueue_task(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, const struct tw_route_queue *q,
 		struct tw_task *t)
 {
-	struct rte_ring *ring = tw_queue_ring(q, t->priority);
+	struct tw_qring *ring = tw_queue_ring(q, t->priority);
+	struct tw_qspares *sp = &ctx->shared->qspares;
 	bool full;
 
 	t->counts_bytes = q->max_bytes != 0;
 	if (t->counts_bytes && !bytes_fit(ctx, rt, q, t))
 		return false;
 	full = q->max_priority != 0 && priority_queue_count(q) >= q->max_length;
-	if (likely(!full && rte_ring_enqueue(ring, t) == 0))
+	if (likely(!full && tw_qring_enqueue(ring, sp, t)) ||
+	    (!full && q->max_priority != 0 && tw_enqueue_spill(sp, q, t, ring)) ||
+	    (q->overflow == TW_OVERFLOW_DROP_HEAD && drop_head_and_enqueue(ctx, rt, q, t, ring))) {
+		tw_enqueue_mark_ready(ctx, q);
 		return true;
-	if (!full && q->max_priority != 0 && tw_enqueue_spill(q, t, ring))
-		return true;
-	if (q->overflow == TW_OVERFLOW_DROP_HEAD && drop_head_and_enqueue(ctx, rt, q, t, ring))
-		return true;
+	}
 	if (t->counts_bytes)
-		__atomic_fetch_sub(&ctx->shared->queue_bytes[q->slot].bytes, t->args_len,
+		__atomic_fetch_sub(tw_qbytes(ctx->shared, q->slot), t->args_len,
 				   __ATOMIC_RELAXED);
 	return false;
 }
@@ -187,7 +189,7 @@ tw_enqueue_stage_flush(struct tw_lcore_ctx *ctx, const struct tw_routes *rt,
 		/* a run of one queue's tasks: one burst, one CAS */
 		for (b = a + 1; b < sg->n && sg->queue[b] == sg->queue[a]; b++)
 			;
-		k = rte_ring_enqueue_burst(q->ring, (void **)&sg->t[a], b - a, NULL);
+		k = tw_qring_enqueue_burst(q->ring, &ctx->shared->qspares, (void **)&sg->t[a], b - a);
 		/* the ring was full for the rest: the queue's overflow mode decides, one at a time */
 		for (uint32_t j = a + k; j < b; j++) {
 			if (tw_enqueue_task(ctx, rt, q, sg->t[j])) {
@@ -198,7 +200,9 @@ tw_enqueue_stage_flush(struct tw_lcore_ctx *ctx, const struct tw_routes *rt,
 			sg->refused_queue[sg->n_refused] = sg->queue[j];
 			sg->refused_task[sg->n_refused++] = sg->task[j];
 		}
-		tw_cnt_qadd(&ctx->stats->q_published[q->slot], k);
+		if (k != 0)
+			tw_enqueue_mark_ready(ctx, q);
+		tw_cnt_qadd(tw_qcnt(ctx->shared, ctx->qsbr_id, q->slot, TW_QCNT_published), k);
 		tw_cnt_add(ctx, TW_CNT_tasks_routed, k);
 		taken += k;
 	}

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "tw_consumers.h"
 #include "tw_lcore.h"
 #include "tw_routes.h"
 #include "tw_task.h"
@@ -53,7 +54,23 @@ struct tw_enqueue_stage {
  * A priority queue's level ring `tried` was full: put t into the next
  * lower level with room (then a higher one). @return true if enqueued.
  */
-bool tw_enqueue_spill(const struct tw_route_queue *q, struct tw_task *t, const struct rte_ring *tried);
+bool tw_enqueue_spill(struct tw_qspares *sp, const struct tw_route_queue *q, struct tw_task *t,
+		      const struct tw_qring *tried);
+
+/*
+ * q has a task for the worker lcores (tw_enqueue_mark_ready), unless it is
+ * remote consumers' (they are served by subscription, and an io lcore
+ * marks the queue when its last consumer leaves): a queue of a Channels
+ * layer costs its producers no write to the shared bitmap.
+ */
+static inline void
+tw_enqueue_mark_ready(struct tw_lcore_ctx *ctx, const struct tw_route_queue *q)
+{
+	/* the enqueue before, then the reads: as in tw_enqueue_mark_ready() */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!tw_consumers_own_queue(ctx->remote_queues, q))
+		tw_queue_set_ready(ctx->shared, q->slot);
+}
 
 /** May q take staged tasks (a plain ring: no priority levels, no byte limit)? */
 static inline bool

@@ -28,32 +28,100 @@
 
 #define BACKOFF_MAX_DEFAULT_MS 600000u /* Celery's retry_backoff_max */
 
-/* Collect up to TW_BURST descriptors, visiting each queue at most once. */
+/* Tasks waiting in q over all its levels. */
+static uint32_t
+queue_count(const struct tw_route_queue *q)
+{
+	uint32_t n = tw_qring_count(q->ring);
+
+	for (uint32_t p = 0; p < q->max_priority; p++)
+		n += tw_qring_count(q->levels[p]);
+	return n;
+}
+
+/*
+ * q looked empty (or is remote consumers'): clear its ready bit, then
+ * look again (tw_enqueue_mark_ready): a task enqueued meanwhile sets it back.
+ * Why no task is stranded: the producer enqueues, fences, reads the bit;
+ * this clears the bit, fences, reads the rings. The two fences are
+ * ordered one way or the other: if the producer's comes first, the look
+ * below sees its task; if this one's does, the producer reads the bit
+ * cleared and sets it. Either way the queue's bit ends set while it holds
+ * a task.
+ */
+static void
+queue_idle(struct tw_lcore_ctx *ctx, const struct tw_route_queue *q)
+{
+	uint64_t *w = &ctx->shared->qready[q->slot / 64], bit = 1ull << (q->slot % 64);
+
+	__atomic_fetch_and(w, ~bit, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!tw_consumers_own_queue(ctx->remote_queues, q) && queue_count(q) != 0)
+		__atomic_fetch_or(w, bit, __ATOMIC_RELAXED);
+}
+
+/* Take up to want tasks of q, highest priority level first. */
+static uint32_t
+take(struct tw_lcore_ctx *ctx, const struct tw_route_queue *q, struct tw_task **tasks, uint32_t want)
+{
+	uint32_t n = 0;
+
+	/* a queue remote consumers took is theirs (tw_consumers.h) */
+	if (tw_consumers_own_queue(ctx->remote_queues, q)) {
+		queue_idle(ctx, q);
+		return 0;
+	}
+	/* priority queues: highest level first (levels[p - 1] is priority p) */
+	for (uint32_t p = q->max_priority; p > 0 && n < want; p--)
+		n += tw_qring_dequeue_burst(q->levels[p - 1], (void **)&tasks[n], want - n);
+	if (n < want)
+		n += tw_qring_dequeue_burst(q->ring, (void **)&tasks[n], want - n);
+	if (n != 0)
+		tw_cnt_qadd(tw_qcnt(ctx->shared, ctx->qsbr_id, q->slot, TW_QCNT_delivered), n);
+	if (n < want)
+		queue_idle(ctx, q);
+	return n;
+}
+
+/*
+ * Collect up to TW_BURST descriptors from the queues whose ready bit is
+ * set (tw_enqueue_mark_ready), each at most once, starting one slot further
+ * each pass (round robin). Bounded by the table's slots in use / 64 words.
+ */
 static uint32_t
 dequeue(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task **tasks)
 {
-	uint32_t got = 0, nq = rt->n_queues;
+	const uint64_t *ready = ctx->shared->qready;
+	uint32_t got = 0, words = (rt->slot_end + 63) / 64;
+	uint32_t start = ctx->next_queue < rt->slot_end ? ctx->next_queue : 0;
 
-	for (uint32_t k = 0; k < nq && got < TW_BURST; k++) {
-		const struct tw_route_queue *q = &rt->queues[(ctx->next_queue + k) % nq];
-		unsigned n = 0;
+	/* the start word twice: its bits from start first, those below start last */
+	for (uint32_t i = 0; words != 0 && i <= words && got < TW_BURST; i++) {
+		uint32_t w = (start / 64 + i) % words;
+		uint64_t bits = __atomic_load_n(&ready[w], __ATOMIC_RELAXED);
 
-		/* a queue remote consumers took is theirs (tw_consumers.h) */
-		if (tw_consumers_own_queue(ctx->remote_queues, q))
-			continue;
+		if (i == 0)
+			bits &= ~0ull << (start % 64);
+		else if (i == words)
+			bits &= (1ull << (start % 64)) - 1;
+		while (bits != 0 && got < TW_BURST) {
+			uint32_t slot = w * 64 + (uint32_t)__builtin_ctzll(bits);
+			uint32_t qi = rt->slot_queue[slot];
 
-		/* priority queues: highest level first (levels[p - 1] is priority p) */
-		for (uint32_t p = q->max_priority; p > 0 && got + n < TW_BURST; p--)
-			n += rte_ring_dequeue_burst(q->levels[p - 1], (void **)&tasks[got + n],
-						    TW_BURST - got - n, NULL);
-		if (got + n < TW_BURST)
-			n += rte_ring_dequeue_burst(q->ring, (void **)&tasks[got + n],
-						    TW_BURST - got - n, NULL);
-		if (n != 0)
-			tw_cnt_qadd(&ctx->stats->q_delivered[q->slot], n);
-		got += n;
+			bits &= bits - 1;
+			if (qi != TW_ROUTE_NONE) {
+				got += take(ctx, &rt->queues[qi], &tasks[got], TW_BURST - got);
+				continue;
+			}
+			/* no queue there (deleted): cleared, unless a newer table has one */
+			__atomic_fetch_and(&ctx->shared->qready[w], ~(1ull << (slot % 64)),
+					   __ATOMIC_SEQ_CST);
+			if (__atomic_load_n(&ctx->shared->routes, __ATOMIC_ACQUIRE) != rt)
+				__atomic_fetch_or(&ctx->shared->qready[w], 1ull << (slot % 64),
+						  __ATOMIC_RELAXED);
+		}
 	}
-	ctx->next_queue = nq != 0 ? (ctx->next_queue + 1) % nq : 0;
+	ctx->next_queue = rt->slot_end != 0 ? (start + 1) % rt->slot_end : 0;
 	return got;
 }
 
@@ -363,7 +431,7 @@ gate(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task *t)
 	/* the clock is read only for tasks with a deadline or a rate limit */
 	if (unlikely(t->expire_tsc != 0 && rte_rdtsc() > t->expire_tsc)) {
 		tw_cnt_add(ctx, TW_CNT_tasks_expired, 1);
-		tw_cnt_qadd(&ctx->stats->q_expired[t->queue_slot], 1);
+		tw_cnt_qadd(tw_qcnt(ctx->shared, ctx->qsbr_id, t->queue_slot, TW_QCNT_expired), 1);
 		/* dead-lettered: it lives on in another queue, no result yet */
 		if (tw_route_dead_letter(ctx, rt, t))
 			return TW_GATE_HANDED;
@@ -425,9 +493,9 @@ tw_exec_burst(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 
 		if (i + 2 < n)
 			rte_prefetch0(tasks[i + 2]->args);
-		tw_cnt_qadd(&ctx->stats->q_completed[t->queue_slot], 1);
+		tw_cnt_qadd(tw_qcnt(ctx->shared, ctx->qsbr_id, t->queue_slot, TW_QCNT_completed), 1);
 		if (t->counts_bytes)
-			__atomic_fetch_sub(&ctx->shared->queue_bytes[t->queue_slot].bytes,
+			__atomic_fetch_sub(tw_qbytes(ctx->shared, t->queue_slot),
 					   t->args_len, __ATOMIC_RELAXED);
 		if (!handle(ctx, rt, t, false)) {
 			tw_journal_done(ctx, t);
@@ -462,7 +530,7 @@ bool
 tw_exec_remote_done(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task *t,
 		    const struct tw_exec_outcome *o)
 {
-	tw_cnt_qadd(&ctx->stats->q_completed[t->queue_slot], 1);
+	tw_cnt_qadd(tw_qcnt(ctx->shared, ctx->qsbr_id, t->queue_slot, TW_QCNT_completed), 1);
 	if (o->retry) {
 		/* the consumer asked: the task's policy, else the budget the ack names
 		 * (the engine may not know a task that runs only on consumers) */

@@ -231,7 +231,7 @@ requeue_recovered(struct tw_lcore_ctx *ctx, struct tw_journal_lcore *jl,
 	while (n < TW_BURST) {
 		struct tw_task *t = jl->recovered_next;
 		const struct tw_route_queue *q;
-		struct rte_ring *ring;
+		struct tw_qring *ring;
 		uint32_t qi;
 
 		if (t == NULL && rte_ring_sc_dequeue(jl->recovered, (void **)&t) != 0) {
@@ -239,7 +239,7 @@ requeue_recovered(struct tw_lcore_ctx *ctx, struct tw_journal_lcore *jl,
 			break;
 		}
 		jl->recovered_next = NULL;
-		qi = t->queue_slot < TW_MAX_QUEUES ? rt->slot_queue[t->queue_slot] : TW_ROUTE_NONE;
+		qi = rt->slot_queue[t->queue_slot]; /* a 16-bit slot is always in the map */
 		if (qi == TW_ROUTE_NONE) {
 			tw_exec_report(ctx, t, TW_ST_FAILURE, NULL, 0, gone, sizeof(gone) - 1);
 			tw_journal_done(ctx, t);
@@ -249,11 +249,13 @@ requeue_recovered(struct tw_lcore_ctx *ctx, struct tw_journal_lcore *jl,
 		q = &rt->queues[qi];
 		t->enqueue_tsc = rte_rdtsc(); /* its wait in the queue starts now */
 		ring = tw_queue_ring(q, t->priority);
-		if (rte_ring_enqueue(ring, t) != 0 && (q->max_priority == 0 || !tw_enqueue_spill(q, t, ring))) {
+		if (!tw_qring_enqueue(ring, &ctx->shared->qspares, t) &&
+		    (q->max_priority == 0 || !tw_enqueue_spill(&ctx->shared->qspares, q, t, ring))) {
 			jl->recovered_next = t; /* full: its consumers make room */
 			break;
 		}
-		tw_cnt_qadd(&ctx->stats->q_published[q->slot], 1);
+		tw_enqueue_mark_ready(ctx, q);
+		tw_cnt_qadd(tw_qcnt(ctx->shared, ctx->qsbr_id, q->slot, TW_QCNT_published), 1);
 		n++;
 	}
 	if (n != 0) {

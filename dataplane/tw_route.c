@@ -62,8 +62,9 @@ tw_route_resolve(struct tw_lcore_ctx *ctx, const struct tw_routes *rt,
 	n_dest = tw_routes_match_cached_at(rt, ctx->route_cache, (uint32_t)ex,
 					   (const char *)tv->routing_key.p, tv->routing_key.len, &h,
 					   dest);
-	tw_cnt_qadd(&ctx->stats->x_published[xs], 1);
-	tw_cnt_qadd(n_dest > 0 ? &ctx->stats->x_routed[xs] : &ctx->stats->x_unroutable[xs], 1);
+	tw_cnt_qadd(tw_xcnt(ctx->shared, ctx->qsbr_id, xs, TW_XCNT_published), 1);
+	tw_cnt_qadd(tw_xcnt(ctx->shared, ctx->qsbr_id, xs,
+			    n_dest > 0 ? TW_XCNT_routed : TW_XCNT_unroutable), 1);
 	return n_dest;
 }
 
@@ -196,7 +197,7 @@ refused(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, const struct tw_ro
 		rte_mbuf_refcnt_update(t->frame, -1);
 		rte_mempool_put(ctx->task_pool, t);
 	}
-	tw_cnt_qadd(&ctx->stats->q_rejected[q->slot], 1);
+	tw_cnt_qadd(tw_qcnt(ctx->shared, ctx->qsbr_id, q->slot, TW_QCNT_rejected), 1);
 	tw_cnt_add(ctx, TW_CNT_nack_queue_full, 1);
 	return TW_NACK_QUEUE_FULL;
 }
@@ -245,7 +246,7 @@ tw_route_deliver(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw
 			rb->n_spare--;
 		} else if (unlikely(rte_mempool_get(ctx->task_pool, (void **)&t) != 0)) {
 			tw_cnt_add(ctx, TW_CNT_nack_no_resources, 1);
-			tw_cnt_qadd(&ctx->stats->q_nack_no_resources[q->slot], 1);
+			tw_cnt_qadd(tw_qcnt(ctx->shared, ctx->qsbr_id, q->slot, TW_QCNT_nack_no_resources), 1);
 			verdict = TW_NACK_NO_RESOURCES;
 			continue;
 		}
@@ -264,7 +265,7 @@ tw_route_deliver(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw
 				rte_mempool_put(ctx->task_pool, t);
 				tw_cnt_add(ctx, TW_CNT_nack_journal, 1);
 				tw_cnt_add(ctx, TW_CNT_nack_no_resources, 1);
-				tw_cnt_qadd(&ctx->stats->q_nack_no_resources[q->slot], 1);
+				tw_cnt_qadd(tw_qcnt(ctx->shared, ctx->qsbr_id, q->slot, TW_QCNT_nack_no_resources), 1);
 				verdict = TW_NACK_NO_RESOURCES;
 				*why = "durable queue: the journal is failing (disk full?) or behind";
 				continue;
@@ -298,7 +299,7 @@ tw_route_deliver(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw
 				verdict = v;
 			continue;
 		}
-		tw_cnt_qadd(&ctx->stats->q_published[q->slot], 1);
+		tw_cnt_qadd(tw_qcnt(ctx->shared, ctx->qsbr_id, q->slot, TW_QCNT_published), 1);
 		tw_cnt_add(ctx, TW_CNT_tasks_routed, 1);
 	}
 	if (!staged)
@@ -334,7 +335,7 @@ tw_route_event(struct tw_lcore_ctx *ctx, const struct tw_task_view *tv, uint32_t
 static bool
 requeue(struct tw_lcore_ctx *ctx, const struct tw_route_queue *q, struct tw_task *t, uint64_t now)
 {
-	struct rte_ring *ring;
+	struct tw_qring *ring;
 
 	t->queue_slot = q->slot;
 	t->enqueue_tsc = now;
@@ -342,17 +343,19 @@ requeue(struct tw_lcore_ctx *ctx, const struct tw_route_queue *q, struct tw_task
 	/* Byte limits count dead-lettered tasks but do not refuse them. */
 	t->counts_bytes = q->max_bytes != 0;
 	if (t->counts_bytes)
-		__atomic_fetch_add(&ctx->shared->queue_bytes[q->slot].bytes, t->args_len,
+		__atomic_fetch_add(tw_qbytes(ctx->shared, q->slot), t->args_len,
 				   __ATOMIC_RELAXED);
 	/* Hand-off: after a successful enqueue the queue's consumer owns t. */
 	ring = tw_queue_ring(q, t->priority);
-	if (rte_ring_enqueue(ring, t) != 0 && (q->max_priority == 0 || !tw_enqueue_spill(q, t, ring))) {
+	if (!tw_qring_enqueue(ring, &ctx->shared->qspares, t) &&
+	    (q->max_priority == 0 || !tw_enqueue_spill(&ctx->shared->qspares, q, t, ring))) {
 		if (t->counts_bytes)
-			__atomic_fetch_sub(&ctx->shared->queue_bytes[q->slot].bytes, t->args_len,
+			__atomic_fetch_sub(tw_qbytes(ctx->shared, q->slot), t->args_len,
 					   __ATOMIC_RELAXED);
 		return false;
 	}
-	tw_cnt_qadd(&ctx->stats->q_published[q->slot], 1);
+	tw_enqueue_mark_ready(ctx, q);
+	tw_cnt_qadd(tw_qcnt(ctx->shared, ctx->qsbr_id, q->slot, TW_QCNT_published), 1);
 	tw_cnt_add(ctx, TW_CNT_tasks_dead_lettered, 1);
 	return true;
 }
@@ -368,7 +371,7 @@ tw_route_dead_letter(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struc
 
 	if (rt == NULL)
 		return false;
-	qi = t->queue_slot < TW_MAX_QUEUES ? rt->slot_queue[t->queue_slot] : TW_ROUTE_NONE;
+	qi = rt->slot_queue[t->queue_slot]; /* a 16-bit slot is always in the map */
 	if (qi == TW_ROUTE_NONE)
 		return false; /* its queue was deleted meanwhile */
 	from = &rt->queues[qi];
@@ -382,7 +385,7 @@ tw_route_dead_letter(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struc
 		return false;
 	t->dead_letters++;
 	/* counted where it leaves: the source queue's dead-lettered tasks */
-	tw_cnt_qadd(&ctx->stats->q_dead_lettered[from->slot], 1);
+	tw_cnt_qadd(tw_qcnt(ctx->shared, ctx->qsbr_id, from->slot, TW_QCNT_dead_lettered), 1);
 	now = rte_rdtsc();
 	/* copies first: t itself may be taken by a worker as soon as it is enqueued */
 	for (int d = 1; d < n; d++) {

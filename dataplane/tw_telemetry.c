@@ -76,26 +76,30 @@ queues_cmd(const char *cmd, const char *params, struct rte_tel_data *d)
 	(void)cmd;
 	(void)params;
 	rte_tel_data_start_dict(d);
+	/*
+	 * A snapshot for operators: this thread is no RCU reader, so a queue
+	 * deleted meanwhile may be read as its slot is freed (as before, when
+	 * its ring was); the slot pointer is loaded once.
+	 */
 	for (uint32_t s = 0; s < TW_MAX_QUEUES; s++) {
-		const struct tw_queue_slot *qs = &shared->queues[s];
-		/* acquire: the slot's ring pointer is published by tw-control */
-		struct rte_ring *r = __atomic_load_n(&qs->ring, __ATOMIC_ACQUIRE);
+		/* acquire: the slot is published complete by tw-control */
+		const struct tw_queue_slot *qs = __atomic_load_n(&shared->queues[s], __ATOMIC_ACQUIRE);
 		uint64_t p = 0, dl = 0, rej = 0, ready;
 		struct rte_tel_data *q;
 
-		if (r == NULL)
+		if (qs == NULL || qs->ring == NULL)
 			continue;
 		q = rte_tel_data_alloc();
 		if (q == NULL)
 			return -1;
 		for (uint32_t i = 0; i < shared->n_pollers && i < TW_MAX_LCORES; i++) {
-			p += load(&shared->stats[i].q_published[s]);
-			dl += load(&shared->stats[i].q_delivered[s]);
-			rej += load(&shared->stats[i].q_rejected[s]);
+			p += load(tw_qcnt(shared, i, s, TW_QCNT_published));
+			dl += load(tw_qcnt(shared, i, s, TW_QCNT_delivered));
+			rej += load(tw_qcnt(shared, i, s, TW_QCNT_rejected));
 		}
-		ready = rte_ring_count(r);
+		ready = tw_qring_count(qs->ring);
 		for (unsigned l = 0; l < qs->max_priority; l++)
-			ready += qs->levels[l] != NULL ? rte_ring_count(qs->levels[l]) : 0;
+			ready += qs->levels[l] != NULL ? tw_qring_count(qs->levels[l]) : 0;
 		rte_tel_data_start_dict(q);
 		rte_tel_data_add_dict_u64(q, "ready", ready);
 		rte_tel_data_add_dict_u64(q, "published", p - qs->base_published);

@@ -462,6 +462,82 @@ print_bindings(const struct twctl_opts *o, const Taskwire__Control__Response *r)
 	twctl_table_free(&t);
 }
 
+/*
+ * Queues per page: a QueueInfo with the longest names takes about 700
+ * bytes, so a page stays well within the 4 MiB control message.
+ */
+#define LIST_PAGE 2048
+
+/*
+ * A list of queues or exchanges, page by page (ListRequest.start/limit),
+ * printed as one: 65,536 of either do not fit one reply. @return TWCTL_*.
+ */
+static int
+list_paged(const struct twctl_opts *o, Taskwire__Control__ListRequest__What what,
+	   void (*print)(const struct twctl_opts *, const Taskwire__Control__Response *))
+{
+	Taskwire__Control__Request req = TASKWIRE__CONTROL__REQUEST__INIT;
+	Taskwire__Control__ListRequest l = TASKWIRE__CONTROL__LIST_REQUEST__INIT;
+	Taskwire__Control__Response all = TASKWIRE__CONTROL__RESPONSE__INIT, **pages = NULL;
+	size_t n_pages = 0, n = 0;
+	int ret = TWCTL_OK;
+	bool queues = what == TASKWIRE__CONTROL__LIST_REQUEST__WHAT__QUEUES;
+
+	l.what = what;
+	l.limit = LIST_PAGE;
+	req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_LIST;
+	req.list = &l;
+	/* bounded: each page moves start forward (a server that does not page says no more) */
+	for (;;) {
+		Taskwire__Control__Response *resp, **p = realloc(pages, sizeof(*pages) * (n_pages + 1));
+
+		if (p == NULL) {
+			ret = TWCTL_FAILED;
+			break;
+		}
+		pages = p;
+		if (twctl_roundtrip(o, &req, &resp) != TWCTL_OK) {
+			ret = TWCTL_FAILED;
+			break;
+		}
+		pages[n_pages++] = resp;
+		n += queues ? resp->n_queues : resp->n_exchanges;
+		if (!resp->list_more || resp->list_next <= l.start)
+			break;
+		l.start = resp->list_next;
+	}
+	if (ret == TWCTL_OK) {
+		void **items = calloc(n ? n : 1, sizeof(void *));
+		size_t k = 0;
+
+		if (items == NULL) {
+			ret = TWCTL_FAILED;
+		} else {
+			for (size_t i = 0; i < n_pages; i++) {
+				size_t m = queues ? pages[i]->n_queues : pages[i]->n_exchanges;
+
+				memcpy(items + k, queues ? (void **)pages[i]->queues : (void **)pages[i]->exchanges,
+				       m * sizeof(void *));
+				k += m;
+			}
+			all.ok = true;
+			if (queues) {
+				all.n_queues = n;
+				all.queues = (Taskwire__Control__QueueInfo **)items;
+			} else {
+				all.n_exchanges = n;
+				all.exchanges = (Taskwire__Control__ExchangeInfo **)items;
+			}
+			print(o, &all);
+			free(items);
+		}
+	}
+	for (size_t i = 0; i < n_pages; i++)
+		taskwire__control__response__free_unpacked(pages[i], NULL);
+	free(pages);
+	return ret;
+}
+
 int
 twctl_list(const struct twctl_opts *o, int argc, char **argv)
 {
@@ -487,6 +563,9 @@ twctl_list(const struct twctl_opts *o, int argc, char **argv)
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 		if (strcmp(argv[1], kinds[i].name) != 0)
 			continue;
+		if (kinds[i].what == TASKWIRE__CONTROL__LIST_REQUEST__WHAT__QUEUES ||
+		    kinds[i].what == TASKWIRE__CONTROL__LIST_REQUEST__WHAT__EXCHANGES)
+			return list_paged(o, kinds[i].what, kinds[i].print);
 		l.what = kinds[i].what;
 		req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_LIST;
 		req.list = &l;

@@ -67,7 +67,7 @@ empty_and_check(void **state)
 	for (uint32_t i = 0; i < rt->n_queues; i++) {
 		struct tw_task *t;
 
-		while (rte_ring_dequeue(rt->queues[i].ring, (void **)&t) == 0)
+		while (tw_qring_dequeue(rt->queues[i].ring, (void **)&t))
 			tw_task_release(t, dp.tasks);
 	}
 	dp_settle(NULL, 0);
@@ -105,7 +105,7 @@ test_routed_and_acked(void **state)
 		assert_true(it[i].ack);
 	}
 	assert_int_equal(dp_count(TW_CNT_tasks_routed), routed + 3);
-	assert_int_equal(dp.ctx->stats->x_routed[3], 1); /* counted on the exchange published to */
+	assert_int_equal(*tw_xcnt(dp.shared, dp.ctx->qsbr_id, 3, TW_XCNT_routed), 1); /* counted on the exchange published to */
 	/* in order, each holding its args and a reference on the frame */
 	assert_int_equal(dp_queue_take(rt, "work", q, 8), 3);
 	assert_int_equal(q[0]->id, 1);
@@ -216,7 +216,7 @@ test_reject_publish_dlx(void **state)
 	struct dp_task t[4];
 	struct tw_reply_item it[8];
 	struct tw_task *g[4];
-	uint64_t published = dp.ctx->stats->q_published[4], rejected = dp.ctx->stats->q_rejected[3];
+	uint64_t published = *tw_qcnt(dp.shared, dp.ctx->qsbr_id, 4, TW_QCNT_published), rejected = *tw_qcnt(dp.shared, dp.ctx->qsbr_id, 3, TW_QCNT_rejected);
 
 	(void)state;
 	for (int i = 0; i < 4; i++)
@@ -229,8 +229,8 @@ test_reject_publish_dlx(void **state)
 	assert_int_equal(dp_queue_take(rt, "graveyard", g, 4), 1);
 	assert_int_equal(g[0]->id, 303);
 	/* counted once where it went, and once refused where it was refused */
-	assert_int_equal(dp.ctx->stats->q_published[4] - published, 1);
-	assert_int_equal(dp.ctx->stats->q_rejected[3] - rejected, 1);
+	assert_int_equal(*tw_qcnt(dp.shared, dp.ctx->qsbr_id, 4, TW_QCNT_published) - published, 1);
+	assert_int_equal(*tw_qcnt(dp.shared, dp.ctx->qsbr_id, 3, TW_QCNT_rejected) - rejected, 1);
 	tw_task_release(g[0], dp.tasks);
 }
 
@@ -258,7 +258,7 @@ test_reject_publish_dlx_retransmitted(void **state)
 	struct dp_task t[4];
 	struct tw_reply_item it[8];
 	struct tw_task *g[4];
-	uint64_t published = dp.ctx->stats->q_published[4], rejected = dp.ctx->stats->q_rejected[3];
+	uint64_t published = *tw_qcnt(dp.shared, dp.ctx->qsbr_id, 4, TW_QCNT_published), rejected = *tw_qcnt(dp.shared, dp.ctx->qsbr_id, 3, TW_QCNT_rejected);
 	uint64_t dl = dp_count(TW_CNT_tasks_dead_lettered), dup = dp_count(TW_CNT_tasks_duplicate);
 
 	(void)state;
@@ -286,8 +286,8 @@ test_reject_publish_dlx_retransmitted(void **state)
 	assert_int_equal(dp_count(TW_CNT_tasks_duplicate) - dup, 8);
 	/* dead-lettered once, refused once on its queue */
 	assert_int_equal(dp_count(TW_CNT_tasks_dead_lettered) - dl, 1);
-	assert_int_equal(dp.ctx->stats->q_published[4] - published, 1);
-	assert_int_equal(dp.ctx->stats->q_rejected[3] - rejected, 1);
+	assert_int_equal(*tw_qcnt(dp.shared, dp.ctx->qsbr_id, 4, TW_QCNT_published) - published, 1);
+	assert_int_equal(*tw_qcnt(dp.shared, dp.ctx->qsbr_id, 3, TW_QCNT_rejected) - rejected, 1);
 	assert_int_equal(dp_queue_take(rt, "graveyard", g, 4), 1);
 	assert_int_equal(g[0]->id, 403);
 	tw_task_release(g[0], dp.tasks);

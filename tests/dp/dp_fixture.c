@@ -18,6 +18,8 @@
 #include <rte_udp.h>
 
 #include "dp_fixture.h"
+#include "tw_broker_counters.h"
+#include "tw_broker_qring.h"
 #include "tw_ctlchan.h"
 #include "tw_inject.h"
 #include "tw_lcore_ctx.h"
@@ -82,6 +84,11 @@ dp_up(const char *name, uint32_t role, bool workflows)
 	dp.shared->udp_port = DP_OUR_PORT;
 	dp.shared->clock_unix_ms = 1700000000000ull;
 	dp.shared->clock_tsc = rte_rdtsc();
+	/* as tw-dataplane sets up: the spare segments queues grow into, the
+	 * default exchange's counters */
+	if (tw_qspares_init(&dp.shared->qspares) != 0 ||
+	    tw_broker_counters_reserve_exchange(dp.shared, 0) != 0)
+		return -1;
 	if (workflows) {
 		size_t sz = rte_rcu_qsbr_get_memsize(TW_MAX_LCORES);
 
@@ -255,20 +262,19 @@ struct tw_routes *
 dp_routes(struct tw_def_queue *q, uint32_t nq, const struct tw_def_exchange *x, uint32_t nx,
 	  const struct tw_def_binding *b, uint32_t nb)
 {
-	static unsigned gen;
 	struct tw_defs d = { .version = 1, .n_queues = nq, .n_exchanges = nx, .n_bindings = nb,
 			     .queues = q, .exchanges = x, .bindings = b };
 	struct tw_routes *rt;
 
 	for (uint32_t i = 0; i < nq; i++) {
-		char name[RTE_RING_NAMESIZE];
-
-		snprintf(name, sizeof(name), "dpq%u_%u", gen++, i);
 		q[i].slot = (uint16_t)(i + 1);
-		/* as tw-control makes them: exactly max-length slots, multi-producer/consumer */
-		q[i].ring = rte_ring_create(name, q[i].max_length, SOCKET_ID_ANY, RING_F_EXACT_SZ);
+		/* as tw-control makes them: a growing ring up to max-length, its slot's counters */
+		q[i].ring = tw_qring_create(q[i].max_length);
 		assert_non_null(q[i].ring);
+		assert_int_equal(tw_broker_counters_reserve_queue(dp.shared, q[i].slot), 0);
 	}
+	for (uint32_t i = 0; i < nx; i++)
+		assert_int_equal(tw_broker_counters_reserve_exchange(dp.shared, x[i].slot), 0);
 	rt = tw_routes_build(&d, NULL);
 	assert_non_null(rt);
 	dp.shared->routes = rt;
@@ -282,8 +288,8 @@ dp_queue_take(const struct tw_routes *rt, const char *queue, struct tw_task **v,
 
 	assert_true(qi >= 0);
 	if (v == NULL)
-		return rte_ring_count(rt->queues[qi].ring);
-	return rte_ring_dequeue_burst(rt->queues[qi].ring, (void **)v, max, NULL);
+		return tw_qring_count(rt->queues[qi].ring);
+	return tw_qring_dequeue_burst(rt->queues[qi].ring, (void **)v, max);
 }
 
 void
@@ -292,9 +298,9 @@ dp_routes_free(struct tw_routes *rt)
 	for (uint32_t i = 0; i < rt->n_queues; i++) {
 		struct tw_task *t;
 
-		while (rte_ring_dequeue(rt->queues[i].ring, (void **)&t) == 0)
+		while (tw_qring_dequeue(rt->queues[i].ring, (void **)&t))
 			tw_task_release(t, dp.tasks);
-		rte_ring_free(rt->queues[i].ring);
+		tw_qring_destroy(rt->queues[i].ring);
 	}
 	dp.shared->routes = NULL;
 	tw_routes_free(rt, NULL);

@@ -4,7 +4,8 @@
  * smaller than its queue; when it is full the task goes to the next lower
  * level with room, down to the base ring, a higher level only when all
  * those are full, and the queue's max-length (a count over its rings)
- * still refuses the task past it.
+ * still refuses the task past it. The rings are growing rings
+ * (tw_qring.h) short enough to be one exact segment each.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 #include <rte_ring.h>
 
 #include "dp_fixture.h"
+#include "tw_broker_qring.h"
 #include "tw_enqueue.h"
 #include "tw_lcore.h"
 
@@ -37,19 +39,15 @@ setup(void **state)
 	return 0;
 }
 
-/* A queue of max_length with a base ring of base slots and two levels of level slots. */
+/* A queue of max_length with a base ring of base tasks and two levels of level tasks. */
 static struct tw_route_queue
-queue(const char *name, uint32_t max_length, unsigned base, unsigned level)
+queue(uint32_t max_length, unsigned base, unsigned level)
 {
 	struct tw_route_queue q = { .max_priority = 2, .max_length = max_length };
-	char n[RTE_RING_NAMESIZE];
 
-	snprintf(n, sizeof(n), "%s_0", name);
-	q.ring = rte_ring_create(n, base, 0, 0);
-	snprintf(n, sizeof(n), "%s_1", name);
-	q.levels[0] = rte_ring_create(n, level, 0, 0);
-	snprintf(n, sizeof(n), "%s_2", name);
-	q.levels[1] = rte_ring_create(n, level, 0, 0);
+	q.ring = tw_qring_create(base);
+	q.levels[0] = tw_qring_create(level);
+	q.levels[1] = tw_qring_create(level);
 	assert_non_null(q.ring);
 	assert_non_null(q.levels[0]);
 	assert_non_null(q.levels[1]);
@@ -69,37 +67,37 @@ put(struct tw_route_queue *q, uint8_t priority)
 static void
 drop(struct tw_route_queue *q)
 {
-	rte_ring_free(q->ring);
-	rte_ring_free(q->levels[0]);
-	rte_ring_free(q->levels[1]);
+	tw_qring_destroy(q->ring);
+	tw_qring_destroy(q->levels[0]);
+	tw_qring_destroy(q->levels[1]);
 }
 
 /* Full levels spill downwards; the max-length over all rings still holds. */
 static void
 test_spill_down(void **state)
 {
-	/* rings of 8 and 4 slots hold 7 and 3; the queue's limit is 12 */
-	struct tw_route_queue q = queue("down", 12, 8, 4);
+	/* rings of 7 and 3 tasks; the queue's limit is 12 */
+	struct tw_route_queue q = queue(12, 7, 3);
 
 	(void)state;
 	for (int i = 0; i < 3; i++)
 		assert_true(put(&q, 2));
-	assert_int_equal(rte_ring_count(q.levels[1]), 3);
+	assert_int_equal(tw_qring_count(q.levels[1]), 3);
 	assert_true(put(&q, 2)); /* level 2 full: to level 1 */
-	assert_int_equal(rte_ring_count(q.levels[0]), 1);
+	assert_int_equal(tw_qring_count(q.levels[0]), 1);
 	assert_true(put(&q, 2));
 	assert_true(put(&q, 9)); /* above max-priority: level 2's, to level 1 too */
-	assert_int_equal(rte_ring_count(q.levels[0]), 3);
+	assert_int_equal(tw_qring_count(q.levels[0]), 3);
 	assert_true(put(&q, 2)); /* both levels full: to the base ring */
 	assert_true(put(&q, 1)); /* level 1 full: to the base ring, never up to 2 */
-	assert_int_equal(rte_ring_count(q.ring), 2);
+	assert_int_equal(tw_qring_count(q.ring), 2);
 	for (int i = 0; i < 4; i++)
 		assert_true(put(&q, 0));
-	assert_int_equal(rte_ring_count(q.ring), 6);
+	assert_int_equal(tw_qring_count(q.ring), 6);
 	assert_false(put(&q, 0)); /* 12 tasks: the max-length refuses */
 	assert_false(put(&q, 2));
-	assert_int_equal(rte_ring_count(q.ring) + rte_ring_count(q.levels[0]) +
-			 rte_ring_count(q.levels[1]), 12);
+	assert_int_equal(tw_qring_count(q.ring) + tw_qring_count(q.levels[0]) +
+			 tw_qring_count(q.levels[1]), 12);
 	drop(&q);
 }
 
@@ -107,18 +105,18 @@ test_spill_down(void **state)
 static void
 test_spill_up_last(void **state)
 {
-	struct tw_route_queue q = queue("up", 20, 4, 8);
+	struct tw_route_queue q = queue(20, 3, 7);
 
 	(void)state;
 	for (int i = 0; i < 3; i++)
 		assert_true(put(&q, 0));
 	assert_true(put(&q, 0)); /* base full (3): its task goes up to level 1 */
-	assert_int_equal(rte_ring_count(q.levels[0]), 1);
+	assert_int_equal(tw_qring_count(q.levels[0]), 1);
 	for (int i = 0; i < 6; i++)
 		assert_true(put(&q, 1));
-	assert_int_equal(rte_ring_count(q.levels[0]), 7);
+	assert_int_equal(tw_qring_count(q.levels[0]), 7);
 	assert_true(put(&q, 1)); /* level 1 and base full: up to level 2 */
-	assert_int_equal(rte_ring_count(q.levels[1]), 1);
+	assert_int_equal(tw_qring_count(q.levels[1]), 1);
 	drop(&q);
 }
 

@@ -106,7 +106,7 @@ empty_and_check(void **state)
 	for (uint32_t i = 0; i < rt->n_queues; i++) {
 		struct tw_task *t;
 
-		while (rte_ring_dequeue(rt->queues[i].ring, (void **)&t) == 0)
+		while (tw_qring_dequeue(rt->queues[i].ring, (void **)&t))
 			tw_task_release(t, dp.tasks);
 	}
 	tw_route_stash_discard(dp.ctx);

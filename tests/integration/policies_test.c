@@ -17,6 +17,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -291,16 +292,22 @@ test_priority_queue(void **state)
 }
 
 /*
- * A priority queue of the largest max-length (16M) with every level: its
- * levels are small rings that spill into lower ones, so it costs one 16M
- * ring and ten of TW_PRIORITY_LEVEL_LEN, 133 MB (eleven 256 MB rings
- * could not be allocated before). Declared, used in priority order,
- * deleted.
+ * A priority queue of the largest max-length (16M) with every level:
+ * declared, used in priority order, deleted. Its rings grow as they
+ * fill, so declaring it takes kilobytes of shared memory, not its
+ * max-length's worth (eleven 256 MB rings could not be allocated once;
+ * one 16M ring and ten small ones took 133 MB after that).
  */
 static void
 test_priority_queue_16m(void **state)
 {
+	uint64_t before = it_counter("control", "queues_memory_bytes"), after;
+
 	(void)state;
+	assert_int_equal(it_twctl("queue declare prio16m --max-priority 10 --max-length 16777216"), 0);
+	after = it_counter("control", "queues_memory_bytes");
+	print_message("a 16M priority queue with 10 levels, declared: %" PRIu64 " bytes\n", after - before);
+	assert_true(after - before < 64 * 1024);
 	priority_case("prio16m", "queue declare prio16m --max-priority 10 --max-length 16777216");
 	assert_int_equal(it_twctl("queue delete prio16m"), 0);
 }

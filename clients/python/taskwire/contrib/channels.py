@@ -656,13 +656,13 @@ class TaskwireChannelLayer(BaseChannelLayer):
     async def flush(self):
         """Remove every queue and exchange of this layer's prefix, and what
         this instance holds."""
-        lists = await self._control(self.client.control.call, _list_request("QUEUES"))
-        for q in lists.queues:
+        # whole listings first, then the deletes: exchanges page by position,
+        # which a delete shifts
+        for q in await self._list_all("QUEUES", "queues"):
             if q.name.startswith(self.prefix + "."):
                 await self._control(self.client.control.queue_delete, q.name)
-        lists = await self._control(self.client.control.call, _list_request("EXCHANGES"))
         from .._proto import control
-        for e in lists.exchanges:
+        for e in await self._list_all("EXCHANGES", "exchanges"):
             if e.name.startswith(self.prefix + "."):
                 await self._control(self.client.control.call, control.Request(
                     exchange_delete=control.ExchangeDelete(name=e.name)))
@@ -689,11 +689,26 @@ class TaskwireChannelLayer(BaseChannelLayer):
     def stats(self):
         return dict(self.stats_)
 
+    async def _list_all(self, what, field):
+        """Every queue or exchange, page by page: the engine holds 65,536 of
+        each, more than one control reply carries."""
+        items, start = [], 0
+        while True:
+            page = await self._control(self.client.control.call, _list_request(what, start))
+            items.extend(getattr(page, field))
+            # bounded: each page moves start forward
+            if not page.list_more or page.list_next <= start:
+                return items
+            start = page.list_next
 
-def _list_request(what):
+
+_LIST_PAGE = 2048
+
+
+def _list_request(what, start=0):
     from .._proto import control
     return control.Request(list=control.ListRequest(
-        what=control.ListRequest.What.Value(what)))
+        what=control.ListRequest.What.Value(what), start=start, limit=_LIST_PAGE))
 
 
 __all__ = ["TaskwireChannelLayer", "ChannelFull", "ChannelLayerUnavailable"]
