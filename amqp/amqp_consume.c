@@ -18,6 +18,13 @@
  * basic.get is a subscription with a window of one, opened for the call
  * and ended by the ack of its message, in the same datagram (the engine
  * delivers nothing to it in between).
+ *
+ * Nothing here waits in the loop: a subscription is opened without
+ * waiting (tw_worker_open_async), its channel waits for the engine's
+ * answer as it does for tw-control's (later frames parked, in order),
+ * and the answer, a resend or the deadline come through epoll and
+ * amqp_consume_timers. Acks of one pass leave in one datagram per
+ * consumer (tw_worker_ack_batched), not one each.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -33,7 +40,7 @@
 				     * give every consumer, not all of it to one */
 #define LEASE_MS 3600000u
 #define WORKER_HEARTBEAT_MS 1000u
-#define SUBSCRIBE_TIMEOUT_MS 2000
+#define SUBSCRIBE_TIMEOUT_MS 2000 /* the engine silent this long: 541 (its channel waited, not the loop) */
 #define GET_WAIT_MS 100        /* basic.get: how long a ready message may take to arrive */
 #define POLL_BATCH 32
 
@@ -42,7 +49,7 @@ amqp_consumer_set_paused(struct amqp_server *s, struct amqp_consumer *k, bool pa
 {
 	struct epoll_event e = { .events = paused ? 0 : EPOLLIN, .data.ptr = k };
 
-	if (k->paused == paused || k->is_get || k->dead)
+	if (k->paused == paused || k->is_get || k->dead || k->subscribing)
 		return;
 	if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, tw_worker_fd(k->w), &e) == 0)
 		k->paused = paused;
@@ -80,6 +87,8 @@ channel_unacked(const struct amqp_channel *ch)
 
 static void engine_ack(struct amqp_server *s, struct amqp_consumer *k, uint64_t engine_tag,
 		       bool ok, bool requeue, bool counted);
+static void get_delivered(struct amqp_server *s, struct amqp_consumer *k, struct tw_delivery *d);
+static void subscribe_step(struct amqp_server *s, struct amqp_consumer *k);
 
 /* Forget the held deliveries of k (or of every consumer: NULL); with
  * requeue they go back to the engine now, else with the subscription. */
@@ -110,6 +119,28 @@ held_drop(struct amqp_server *s, struct amqp_channel *ch, struct amqp_consumer *
 	}
 }
 
+/* Onto the server's list of consumers whose subscribe or message is awaited. */
+static void
+waiting_add(struct amqp_server *s, struct amqp_consumer *k)
+{
+	k->wait_next = s->waiting_consumers;
+	s->waiting_consumers = k;
+}
+
+/* Off that list (short: the opens and gets under way). */
+static void
+waiting_remove(struct amqp_server *s, struct amqp_consumer *k)
+{
+	for (struct amqp_consumer **pk = &s->waiting_consumers; *pk != NULL; pk = &(*pk)->wait_next)
+		if (*pk == k) {
+			*pk = k->wait_next;
+			break;
+		}
+	k->wait_next = NULL;
+	k->subscribing = false;
+	k->get_waiting = false;
+}
+
 /*
  * Close the subscription (the engine requeues what it still has out) and
  * unlink. With a: that last ack and the cancel go in one datagram, so the
@@ -120,10 +151,14 @@ consumer_close_acking(struct amqp_server *s, struct amqp_consumer *k, uint64_t t
 		      const struct tw_ack *a)
 {
 	struct amqp_channel *ch = k->ch;
+	/* one of its queue's consumers (not a get's, not one still opening) */
+	bool counted = !k->cancelled && !k->is_get && !k->subscribing;
 
 	if (k->dead)
 		return;
 	k->dead = true;
+	if (k->subscribing || k->get_waiting)
+		waiting_remove(s, k);
 	/* held ones are unacked in the engine: the cancel gives them back */
 	if (ch->held != NULL)
 		held_drop(s, ch, k, false);
@@ -132,14 +167,14 @@ consumer_close_acking(struct amqp_server *s, struct amqp_consumer *k, uint64_t t
 			*pk = k->next;
 			break;
 		}
-	if (!k->is_get)
+	if (k->in_epoll)
 		epoll_ctl(s->epfd, EPOLL_CTL_DEL, tw_worker_fd(k->w), NULL);
 	if (a != NULL)
 		tw_worker_close_acking(k->w, tag, a);
 	else
 		tw_worker_close(k->w);
 	k->w = NULL;
-	if (!k->cancelled && !k->is_get)
+	if (counted)
 		amqp_model_consumer(s, k->queue, -1);
 	amqp_bury(s, k);
 }
@@ -180,12 +215,27 @@ subscribe(struct amqp_conn *c, struct amqp_consumer *k, uint32_t prefetch, char 
 		.heartbeat_ms = WORKER_HEARTBEAT_MS, .name = name,
 		.subscribe_timeout_ms = SUBSCRIBE_TIMEOUT_MS, .hold = true,
 	};
+	struct epoll_event e = { .events = EPOLLIN, .data.ptr = k };
 
 	snprintf(name, sizeof(name), "tw-amqp %.24s@%.30s", c->user, c->peer);
-	k->w = tw_worker_open(c->srv->engine, &o, err, errlen);
-	if (k->w != NULL)
-		return 0;
-	return errno == EPERM ? AMQP_NOT_FOUND : AMQP_INTERNAL_ERROR;
+	/* the subscribe is sent; its answer comes through epoll (subscribe_step) */
+	k->w = tw_worker_open_async(c->srv->engine, &o, err, errlen);
+	if (k->w == NULL)
+		return errno == EPERM ? AMQP_NOT_FOUND : AMQP_INTERNAL_ERROR;
+	if (epoll_ctl(c->srv->epfd, EPOLL_CTL_ADD, tw_worker_fd(k->w), &e) != 0) {
+		snprintf(err, errlen, "epoll: %s", strerror(errno));
+		tw_worker_close(k->w);
+		k->w = NULL;
+		return AMQP_INTERNAL_ERROR;
+	}
+	k->in_epoll = true;
+	k->subscribing = true;
+	/* the channel's later frames wait for the answer, in order */
+	k->next = k->ch->consumers;
+	k->ch->consumers = k;
+	waiting_add(c->srv, k);
+	amqp_channel_wait(k->ch);
+	return 0;
 }
 
 static void
@@ -196,10 +246,8 @@ basic_consume(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd *r)
 	char queue[256], tag[256], err[256];
 	const uint8_t *args;
 	uint32_t alen, prefetch;
-	struct epoll_event e;
 	uint8_t bits;
 	uint16_t code;
-	size_t f;
 
 	amqp_rd_u16(r);
 	amqp_rd_shortstr(r, queue);
@@ -239,6 +287,8 @@ basic_consume(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd *r)
 	k->kind = EV_CONSUMER;
 	k->ch = ch;
 	k->no_ack = bits & 2;
+	k->nowait = bits & 8;
+	k->method = AMQP_BASIC_CONSUME;
 	snprintf(k->tag, sizeof(k->tag), "%s", tag);
 	snprintf(k->queue, sizeof(k->queue), "%s", queue);
 	prefetch = window_of(ch);
@@ -252,24 +302,24 @@ basic_consume(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd *r)
 		else
 			amqp_conn_error(c, code, AMQP_BASIC_CONSUME, "subscribing to '%s': %s",
 					queue, err);
-		return;
 	}
-	e.events = EPOLLIN;
-	e.data.ptr = k;
-	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, tw_worker_fd(k->w), &e) != 0) {
-		tw_worker_close(k->w);
-		free(k);
-		amqp_conn_error(c, AMQP_INTERNAL_ERROR, AMQP_BASIC_CONSUME, "epoll: %s",
-				strerror(errno));
-		return;
-	}
-	k->next = ch->consumers;
-	ch->consumers = k;
-	amqp_model_consumer(s, queue, 1);
-	if (!(bits & 8)) {
+	/* consume-ok when the engine answers (consume_ready) */
+}
+
+/* The engine took a basic.consume's subscription. */
+static void
+consume_ready(struct amqp_server *s, struct amqp_consumer *k)
+{
+	struct amqp_channel *ch = k->ch;
+	struct amqp_conn *c = ch->conn;
+	size_t f;
+
+	amqp_model_consumer(s, k->queue, 1);
+	if (!k->nowait) {
 		f = amqp_wr_method_begin(&c->out, ch->num, AMQP_BASIC_CONSUME_OK);
-		amqp_wr_shortstr(&c->out, tag);
+		amqp_wr_shortstr(&c->out, k->tag);
 		amqp_wr_frame_end(&c->out, f);
+		amqp_conn_mark(c);
 	}
 	/* deliveries that came with the subscription's answer wait in the backlog */
 	if (c->throttled || ch->flow_stopped)
@@ -299,10 +349,31 @@ engine_ack(struct amqp_server *s, struct amqp_consumer *k, uint64_t engine_tag, 
 		s->cnt.rejected++;
 	if (counted && k->unacked > 0)
 		k->unacked--;
-	if ((k->is_get || k->cancelled) && k->unacked == 0)
+	if ((k->is_get || k->cancelled) && k->unacked == 0) {
 		consumer_close_acking(s, k, engine_tag, &a);
-	else
-		tw_worker_ack(k->w, engine_tag, &a);
+		return;
+	}
+	/* held in the worker: the pass's acks leave together (amqp_consume_flush_acks) */
+	tw_worker_ack_batched(k->w, engine_tag, &a);
+	if (!k->acks_waiting) {
+		k->acks_waiting = true;
+		k->flush_next = s->ack_dirty;
+		s->ack_dirty = k;
+	}
+}
+
+void
+amqp_consume_flush_acks(struct amqp_server *s)
+{
+	struct amqp_consumer *k;
+
+	/* a consumer closed in this pass flushed its own (it is freed only after this) */
+	while ((k = s->ack_dirty) != NULL) {
+		s->ack_dirty = k->flush_next;
+		k->acks_waiting = false;
+		if (!k->dead && k->w != NULL)
+			tw_worker_flush_acks(k->w);
+	}
 }
 
 static void
@@ -464,7 +535,11 @@ deliver(struct amqp_server *s, struct amqp_consumer *k, struct tw_delivery *d)
 	struct amqp_channel *ch = k->ch;
 	struct amqp_held *h;
 
-	if (k->is_get || k->no_ack || k->cancelled ||
+	if (k->is_get) {
+		get_delivered(s, k, d);
+		return;
+	}
+	if (k->no_ack || k->cancelled ||
 	    (ch->held == NULL && !ch->flow_stopped && has_room(ch, k, channel_unacked(ch)))) {
 		send_delivery(s, k, d, 0);
 		tw_delivery_free(d);
@@ -521,6 +596,10 @@ amqp_consumer_on_event(struct amqp_consumer *k)
 	if (k->dead)
 		return;
 	s = k->ch->conn->srv;
+	if (k->subscribing) {
+		subscribe_step(s, k);
+		return;
+	}
 	/* the library reads every datagram waiting into its backlog: drain that
 	 * too, as the socket will not be readable for it again */
 	do {
@@ -537,19 +616,17 @@ amqp_consumer_on_event(struct amqp_consumer *k)
 }
 
 /* basic.get, once the engine said how many messages wait (the get-ok's
- * count is what is left behind the one taken). */
+ * count is what is left behind the one taken): its subscription opens,
+ * the channel waiting for it (get_ready, get_delivered, or get-empty). */
 static void
 get_counted(struct amqp_server *s, struct amqp_ctl_call *call, struct amqp_channel *ch,
 	    const Taskwire__Control__Response *resp, const char *err)
 {
 	struct amqp_conn *c;
 	struct amqp_consumer *k;
-	struct tw_delivery *d = NULL;
 	uint64_t ready = 0;
 	char why[256];
 	uint16_t code;
-	size_t f;
-	int n;
 
 	if (ch == NULL || ch->closing || ch->conn->state != CS_RUNNING)
 		return;
@@ -572,6 +649,11 @@ get_counted(struct amqp_server *s, struct amqp_ctl_call *call, struct amqp_chann
 	k->ch = ch;
 	k->is_get = true;
 	k->no_ack = call->bits & 1;
+	k->method = AMQP_BASIC_GET;
+	/* what is left ready behind the one taken (this subscription's window of
+	 * one holds it, so nothing more leaves the queue for it; other consumers
+	 * may take some meanwhile, as with any broker) */
+	k->get_count = (uint32_t)(ready > UINT32_MAX ? UINT32_MAX : ready > 0 ? ready - 1 : 0);
 	snprintf(k->queue, sizeof(k->queue), "%s", call->name);
 	code = subscribe(c, k, 1, why, sizeof(why));
 	if (code != 0) {
@@ -584,25 +666,133 @@ get_counted(struct amqp_server *s, struct amqp_ctl_call *call, struct amqp_chann
 					call->name, why);
 		return;
 	}
-	k->next = ch->consumers;
-	ch->consumers = k;
 	amqp_model_touch(s, call->name);
-	/* a ready message comes right after the subscription's answer; a short
-	 * bounded wait tells an empty queue */
-	n = tw_worker_poll(k->w, GET_WAIT_MS, &d, 1);
-	if (n <= 0) {
-		consumer_close(s, k);
-		f = amqp_wr_method_begin(&c->out, ch->num, AMQP_BASIC_GET_EMPTY);
-		amqp_wr_shortstr(&c->out, "");
-		amqp_wr_frame_end(&c->out, f);
+}
+
+/* A basic.get's subscription is open: a ready message comes right after
+ * the answer; a short bounded wait (the loop goes on) tells an empty queue. */
+static void
+get_ready(struct amqp_server *s, struct amqp_consumer *k)
+{
+	k->get_waiting = true;
+	k->get_deadline_ms = s->now_ms + GET_WAIT_MS;
+	waiting_add(s, k);
+	amqp_channel_wait(k->ch);
+	amqp_consumer_on_event(k); /* what came with the answer */
+}
+
+/* basic.get's message, or (d NULL) none in time: get-ok or get-empty, and
+ * the channel goes on. Takes d. */
+static void
+get_delivered(struct amqp_server *s, struct amqp_consumer *k, struct tw_delivery *d)
+{
+	struct amqp_channel *ch = k->ch;
+	struct amqp_conn *c = ch->conn;
+	size_t f;
+
+	if (!k->get_waiting) {
+		/* one already went (cannot happen under a window of one): back to the queue */
+		if (d != NULL) {
+			engine_ack(s, k, d->tag, false, true, false);
+			tw_delivery_free(d);
+		}
 		return;
 	}
-	/* what is left ready behind it (this subscription's window of one holds
-	 * it, so nothing more leaves the queue for it; other consumers may take
-	 * some meanwhile, as with any broker); no_ack: acked and closed at once,
-	 * else when the client settles it */
-	send_delivery(s, k, d, (uint32_t)(ready > UINT32_MAX ? UINT32_MAX : ready > 0 ? ready - 1 : 0));
-	tw_delivery_free(d);
+	waiting_remove(s, k);
+	if (d != NULL) {
+		/* no_ack: acked and closed at once, else when the client settles it */
+		send_delivery(s, k, d, k->get_count);
+		tw_delivery_free(d);
+	} else {
+		consumer_close(s, k);
+		if (!ch->closing && c->state == CS_RUNNING) {
+			f = amqp_wr_method_begin(&c->out, ch->num, AMQP_BASIC_GET_EMPTY);
+			amqp_wr_shortstr(&c->out, "");
+			amqp_wr_frame_end(&c->out, f);
+			amqp_conn_mark(c);
+		}
+	}
+	amqp_channel_resume(ch);
+}
+
+/*
+ * The engine's answer to a subscribe (or a resend, or the deadline): the
+ * consume or get goes on, or fails with its reason (a refusal: 404 on the
+ * channel; no answer in time: 541, counted, as tw-control's silence is),
+ * and the channel runs what waited behind it.
+ */
+static void
+subscribe_step(struct amqp_server *s, struct amqp_consumer *k)
+{
+	struct amqp_channel *ch = k->ch;
+	struct amqp_conn *c = ch->conn;
+	char err[256];
+	int r = tw_worker_open_poll(k->w, err, sizeof(err));
+
+	if (r == 0)
+		return;
+	waiting_remove(s, k);
+	if (r == 1) {
+		if (k->is_get)
+			get_ready(s, k);
+		else
+			consume_ready(s, k);
+	} else {
+		k->subscribing = true; /* never counted a consumer of its queue */
+		consumer_close(s, k);
+		if (r == -EPERM) {
+			amqp_channel_error(ch, c, AMQP_NOT_FOUND, k->method,
+					   "no queue '%s' in vhost '/' (%s)", k->queue, err);
+		} else {
+			if (r == -ETIMEDOUT)
+				s->cnt.subscribe_timeouts++;
+			amqp_conn_error(c, AMQP_INTERNAL_ERROR, k->method, "subscribing to '%s': %s",
+					k->queue, err);
+		}
+		amqp_conn_mark(c);
+	}
+	amqp_channel_resume(ch);
+}
+
+uint64_t
+amqp_consume_next_ms(const struct amqp_server *s)
+{
+	uint64_t at = UINT64_MAX;
+
+	for (const struct amqp_consumer *k = s->waiting_consumers; k != NULL; k = k->wait_next) {
+		uint64_t t = k->subscribing ? tw_worker_open_next_ms(k->w) : k->get_deadline_ms;
+
+		if (t < at)
+			at = t;
+	}
+	return at;
+}
+
+void
+amqp_consume_timers(struct amqp_server *s)
+{
+	/* each step takes its consumer off the list, and what it resumes may
+	 * change the list: start over after each (bounded) */
+	for (int steps = 0; steps < 4096; steps++) {
+		struct amqp_consumer *k;
+
+		for (k = s->waiting_consumers; k != NULL; k = k->wait_next)
+			if (k->subscribing ? tw_worker_open_next_ms(k->w) <= s->now_ms
+					   : k->get_deadline_ms <= s->now_ms)
+				break;
+		if (k == NULL)
+			return;
+		if (k->subscribing) {
+			uint64_t before = tw_worker_open_next_ms(k->w);
+
+			subscribe_step(s, k);
+			/* a resend moved its time on; still waiting with the same time: none due */
+			if (!k->dead && k->subscribing && tw_worker_open_next_ms(k->w) == before)
+				return;
+		} else {
+			get_delivered(s, k, NULL);
+		}
+	}
 }
 
 static void

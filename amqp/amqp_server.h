@@ -119,8 +119,21 @@ struct amqp_consumer {
 	bool cancelled;                   /* basic.cancel: waits for its unacked to be settled */
 	bool is_get;                      /* a basic.get's subscription */
 	bool paused;                      /* its fd is out of epoll (flow, slow client) */
+	bool in_epoll;
 	uint32_t unacked;
 	uint32_t window;                  /* the engine credit asked for it last */
+	/* opening: the engine's answer to its subscribe is awaited (the loop
+	 * goes on, its channel waits); for a basic.get, then its message, until
+	 * get_deadline_ms (then get-empty) */
+	bool subscribing;
+	bool get_waiting;
+	bool nowait;                      /* basic.consume no-wait: no consume-ok */
+	uint32_t method;                  /* basic.consume or basic.get: named in errors */
+	uint32_t get_count;               /* basic.get-ok's message count */
+	uint64_t get_deadline_ms;
+	struct amqp_consumer *wait_next;  /* on the server's list of those opening or getting */
+	bool acks_waiting;                /* acks held in its worker until the pass ends */
+	struct amqp_consumer *flush_next; /* on the server's list of those */
 };
 
 /* A delivery the engine made that waits for room under its consumer's or
@@ -280,7 +293,8 @@ struct amqp_user {
 	X(ctl_timeouts, "requests tw-control did not answer in time") \
 	X(ctl_connects, "connections made to tw-control") \
 	X(ctl_resent, "requests sent again after a lost tw-control connection") \
-	X(parked_frames, "channel frames that waited for tw-control's answer")
+	X(parked_frames, "channel frames that waited for tw-control's answer") \
+	X(subscribe_timeouts, "consumes and gets the engine did not answer in time (541)")
 
 struct amqp_counters {
 #define X(n, d) uint64_t n;
@@ -323,6 +337,10 @@ struct amqp_server {
 	/* channels whose publishes are all answered now, to resume after the poll */
 	struct amqp_unbarred { uint64_t conn_id, epoch; uint16_t num; } *unbarred;
 	size_t n_unbarred, cap_unbarred;
+	/* consumers whose subscribe (or basic.get message) is awaited */
+	struct amqp_consumer *waiting_consumers;
+	/* consumers with acks held in their worker: one datagram each as the pass ends */
+	struct amqp_consumer *ack_dirty;
 	void **grave;                     /* freed at the end of the loop pass */
 	size_t n_grave, cap_grave;
 };
@@ -436,6 +454,12 @@ void amqp_consumer_set_paused(struct amqp_server *s, struct amqp_consumer *k, bo
 void amqp_consume_release_held(struct amqp_server *s, struct amqp_channel *ch);
 /** The channel's basic.qos changed: every consumer's engine credit follows it. */
 void amqp_consume_qos_changed(struct amqp_server *s, struct amqp_channel *ch);
+/** Subscribes and basic.gets whose time came (resend, deadline): every loop pass. */
+void amqp_consume_timers(struct amqp_server *s);
+/** When amqp_consume_timers next has something to do (UINT64_MAX: nothing). */
+uint64_t amqp_consume_next_ms(const struct amqp_server *s);
+/** Send the acks of this pass (each consumer's in as few datagrams as fit): before the grave is emptied. */
+void amqp_consume_flush_acks(struct amqp_server *s);
 
 /* amqp_blocked.c: connection.blocked / unblocked (RabbitMQ's extension) */
 /** Publishers are told to stop: the engine refused for want of resources, or tw-amqp's own. */

@@ -351,6 +351,15 @@ main(int argc, char **argv)
 			else if (at - s.now_ms < wait_ms)
 				wait_ms = at - s.now_ms;
 		}
+		/* a subscribe to resend or give up on, a basic.get's wait ending */
+		if (amqp_consume_next_ms(&s) != UINT64_MAX) {
+			uint64_t at = amqp_consume_next_ms(&s);
+
+			if (at <= s.now_ms)
+				wait_ms = 0;
+			else if (at - s.now_ms < wait_ms)
+				wait_ms = at - s.now_ms;
+		}
 		/* publishes waiting for their confirm: often enough to resend in time */
 		if (s.pending.n != 0 && wait_ms > RETRANSMIT_CHECK_MS)
 			wait_ms = RETRANSMIT_CHECK_MS;
@@ -385,6 +394,7 @@ main(int argc, char **argv)
 		amqp_publish_unbar(&s);
 		amqp_publish_flush(&s); /* what resumed channels published */
 		amqp_ctl_timers(&s);
+		amqp_consume_timers(&s);
 		amqp_conn_flush_marked(&s);
 		if (s.now_ms >= s.next_expiry_ms)
 			amqp_model_expire(&s);
@@ -396,6 +406,8 @@ main(int argc, char **argv)
 			amqp_conn_flush_marked(&s);
 			s.next_sweep_ms = s.now_ms + TIMER_MS;
 		}
+		/* the acks of this pass, one datagram per consumer */
+		amqp_consume_flush_acks(&s);
 		empty_grave(&s);
 	}
 
@@ -411,6 +423,7 @@ main(int argc, char **argv)
 		if (s.conns == c) /* not freed (cannot happen): do not loop */
 			break;
 	}
+	amqp_consume_flush_acks(&s);
 	empty_grave(&s);
 	amqp_ctl_close(&s);
 	amqp_publish_flush(&s);

@@ -30,7 +30,6 @@
 #include "tw_cookie_jar.h"
 #include "tw_wire_priv.h"
 
-#define RECV_MAX 65536
 #define SEND_MAX 2048           /* one datagram: what the engine takes unfragmented */
 /* a signed frame's own fields: key_id (5 bytes), sent_us (10), mac (18) */
 #define SIGN_EXTRA (5 + 10 + 2 + TW_MAC_LEN)
@@ -39,6 +38,12 @@
 #define ACK_ATTEMPTS 10
 #define DEFAULT_HEARTBEAT_MS 1000
 #define DEFAULT_SUBSCRIBE_MS 3000
+#define SUBSCRIBE_RESEND_MS 500
+/* acks held for tw_worker_flush_acks() before they go anyway */
+#define LATER_MAX 256
+/* a frame of batched acks: one datagram with room for the cookie and a signature */
+#define BATCH_BYTES (TW_DATAGRAM_MAX - TW_COOKIE_JAR_EXTRA - SIGN_EXTRA)
+#define HEADER_MAX 32           /* magic, version, frame_id packed */
 
 struct pending_ack {
 	uint64_t tag;            /* 0: slot free */
@@ -76,15 +81,26 @@ struct tw_worker {
 	bool hb_started;
 	bool stop;               /* heartbeat thread: atomic, pairs with the store in close */
 
+	/* tw_worker_open_async: when the subscribe goes again, when to give up */
+	bool opening;
+	uint64_t open_resend_ms, open_deadline_ms;
+
+	/* acks for tw_worker_flush_acks: each an encoded Frame.acks field,
+	 * later_off[i]..later_off[i + 1] (the polling thread's alone) */
+	uint8_t *later;
+	uint32_t later_off[LATER_MAX + 1];
+	uint32_t n_later, later_cap;
+
 	pthread_mutex_t mu;
 	struct pending_ack pend[PENDING_ACKS];
+	uint32_t n_pend;         /* slots in use: no scan of the table when 0 */
 	struct tw_worker_stats stats;
 	char last_refusal[160];
 
 	/* deliveries received, not yet returned by poll */
 	struct tw_delivery **backlog;
 	size_t n_backlog, cap_backlog;
-	uint8_t recvbuf[RECV_MAX];
+	uint8_t recvbuf[RECV_BATCH * RECV_SLOT];
 	struct tw_frag_rx *frx;  /* large deliveries in fragments (the receiving thread's) */
 };
 
@@ -363,6 +379,7 @@ ack_answered(struct tw_worker *w, const Taskwire__AckReply *r)
 			continue;
 		free(p->bytes);
 		memset(p, 0, sizeof(*p));
+		w->n_pend--;
 		break;
 	}
 	if (r->ok) {
@@ -436,41 +453,73 @@ handle_frame(struct tw_worker *w, const Taskwire__Frame *f)
 		ack_answered(w, f->ack_replies[i]);
 }
 
-/* Read every datagram waiting, waiting up to timeout_ms for the first. @return 0 or -errno. */
+/* One datagram from the engine: a frame, or a piece of a large one. */
+static void
+receive_one(struct tw_worker *w, const uint8_t *buf, size_t n)
+{
+	const uint8_t *whole = buf;
+	size_t whole_len = n;
+	Taskwire__Frame *f;
+
+	/* a piece of a large delivery: kept until the whole is in */
+	if (tw_frag_rx_take(w->frx, buf, n, &whole, &whole_len) == TW_FRAG_RX_TAKEN)
+		return;
+	f = taskwire__frame__unpack(NULL, whole_len, whole);
+	if (f == NULL || f->magic != TW_FRAME_MAGIC) {
+		w->stats.bad_datagrams++;
+		if (f != NULL)
+			taskwire__frame__free_unpacked(f, NULL);
+		return;
+	}
+	handle_frame(w, f);
+	taskwire__frame__free_unpacked(f, NULL);
+}
+
+/*
+ * Read every datagram waiting, RECV_BATCH per recvmmsg(2), waiting up to
+ * timeout_ms for the first (the engine's datagrams are at most
+ * TW_DATAGRAM_MAX: one larger is cut short, and counted bad).
+ * @return 0 or -errno.
+ */
 static int
 receive(struct tw_worker *w, int timeout_ms)
 {
 	struct pollfd pfd = { .fd = w->fd, .events = POLLIN };
-	int ret = poll(&pfd, 1, timeout_ms);
+	/* not waiting: the reads below say whether anything is there */
+	int ret = timeout_ms == 0 ? 0 : poll(&pfd, 1, timeout_ms);
+	struct mmsghdr v[RECV_BATCH];
+	struct iovec iov[RECV_BATCH];
 
+	_Static_assert(RECV_SLOT >= TW_DATAGRAM_MAX, "a slot holds a datagram of the engine's");
 	if (ret < 0)
 		return errno == EINTR ? 0 : -errno;
-	/* bounded: the socket's receive queue, one datagram per step */
+	/* bounded by what the socket holds */
 	for (;;) {
-		ssize_t n = recv(w->fd, w->recvbuf, sizeof(w->recvbuf), MSG_DONTWAIT);
-		Taskwire__Frame *f;
+		int got;
 
-		if (n < 0)
+		memset(v, 0, sizeof(v));
+		for (int i = 0; i < RECV_BATCH; i++) {
+			iov[i].iov_base = w->recvbuf + (size_t)i * RECV_SLOT;
+			iov[i].iov_len = RECV_SLOT;
+			v[i].msg_hdr.msg_iov = &iov[i];
+			v[i].msg_hdr.msg_iovlen = 1;
+		}
+		got = recvmmsg(w->fd, v, RECV_BATCH, MSG_DONTWAIT, NULL);
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
 			return errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNREFUSED ? 0
 											  : -errno;
-		{
-			const uint8_t *whole = w->recvbuf;
-			size_t whole_len = (size_t)n;
-
-			/* a piece of a large delivery: kept until the whole is in */
-			if (tw_frag_rx_take(w->frx, w->recvbuf, (size_t)n, &whole, &whole_len) ==
-			    TW_FRAG_RX_TAKEN)
-				continue;
-			f = taskwire__frame__unpack(NULL, whole_len, whole);
 		}
-		if (f == NULL || f->magic != TW_FRAME_MAGIC) {
-			w->stats.bad_datagrams++;
-			if (f != NULL)
-				taskwire__frame__free_unpacked(f, NULL);
-			continue;
+		for (int i = 0; i < got; i++) {
+			if (v[i].msg_hdr.msg_flags & MSG_TRUNC)
+				w->stats.bad_datagrams++;
+			else
+				receive_one(w, iov[i].iov_base, v[i].msg_len);
 		}
-		handle_frame(w, f);
-		taskwire__frame__free_unpacked(f, NULL);
+		/* fewer than asked for: the socket is empty now (no call to learn it) */
+		if (got < RECV_BATCH)
+			return 0;
 	}
 }
 
@@ -494,18 +543,23 @@ resend_acks(struct tw_worker *w)
 {
 	uint64_t now = tw_monotonic_ms();
 	int wait = ACK_RESEND_MS;
+	uint32_t seen = 0;
 
 	pthread_mutex_lock(&w->mu);
-	for (size_t i = 0; i < PENDING_ACKS; i++) {
+	/* every poll comes here: stops after the slots in use */
+	for (size_t i = 0; i < PENDING_ACKS && seen < w->n_pend; i++) {
 		struct pending_ack *p = &w->pend[i];
 
 		if (p->tag == 0)
 			continue;
+		seen++;
 		if (now - p->sent_ms >= ACK_RESEND_MS) {
 			if (p->attempts >= ACK_ATTEMPTS) {
 				/* the engine is gone: the lease decides what happens to the task */
 				free(p->bytes);
 				memset(p, 0, sizeof(*p));
+				w->n_pend--;
+				seen--;
 				continue;
 			}
 			if (send_packed(w, p->bytes, p->len) == 0)
@@ -521,12 +575,12 @@ resend_acks(struct tw_worker *w)
 }
 
 struct tw_worker *
-tw_worker_open(const char *engine, const struct tw_worker_opts *o, char *err, size_t errlen)
+tw_worker_open_async(const char *engine, const struct tw_worker_opts *o, char *err, size_t errlen)
 {
 	struct sockaddr_in a;
 	struct tw_worker *w;
-	uint64_t deadline;
-	int saved;
+	uint64_t now;
+	int saved, ret;
 
 	if (err != NULL && errlen != 0)
 		err[0] = '\0';
@@ -583,39 +637,17 @@ tw_worker_open(const char *engine, const struct tw_worker_opts *o, char *err, si
 		/* root may go past rmem_max: a large delivery is hundreds of datagrams */
 		setsockopt(w->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv));
 	}
-	/* subscribe, resent every 500 ms until answered */
-	deadline = tw_monotonic_ms() + (uint64_t)(o->subscribe_timeout_ms > 0 ? o->subscribe_timeout_ms
-								    : DEFAULT_SUBSCRIBE_MS);
-	while (!w->subscribed && !w->refused && tw_monotonic_ms() < deadline) {
-		uint64_t until = tw_monotonic_ms() + 500;
-		int ret;
-
-		w->cookie_retry = false; /* this subscribe carries the cookie */
-		ret = send_subscribe(w);
-
-		if (ret < 0) {
-			errno = -ret;
-			goto fail_errno;
-		}
-		while (!w->subscribed && !w->refused && !w->cookie_retry &&
-		       tw_monotonic_ms() < until && tw_monotonic_ms() < deadline) {
-			ret = receive(w, 50);
-			if (ret < 0) {
-				errno = -ret;
-				goto fail_errno;
-			}
-		}
-	}
-	if (!w->subscribed) {
-		if (err != NULL)
-			snprintf(err, errlen, "%s",
-				 w->refused ? w->refusal : "no answer from the engine");
-		saved = w->refused ? EPERM : ETIMEDOUT;
-		goto fail;
-	}
-	if (pthread_create(&w->hb, NULL, heartbeat_main, w) != 0)
+	/* the subscribe goes now and every 500 ms until answered (tw_worker_open_poll) */
+	now = tw_monotonic_ms();
+	w->opening = true;
+	w->open_deadline_ms = now + (uint64_t)(o->subscribe_timeout_ms > 0 ? o->subscribe_timeout_ms
+									 : DEFAULT_SUBSCRIBE_MS);
+	w->open_resend_ms = now + SUBSCRIBE_RESEND_MS;
+	ret = send_subscribe(w);
+	if (ret < 0) {
+		errno = -ret;
 		goto fail_errno;
-	w->hb_started = true;
+	}
 	return w;
 
 fail_errno:
@@ -623,9 +655,86 @@ fail_errno:
 	if (err != NULL && err[0] == '\0')
 		snprintf(err, errlen, "%s", strerror(saved));
 fail:
-	w->subscribed = false; /* nothing to cancel */
+	w->opening = false; /* nothing to cancel */
 	tw_worker_close(w);
 	errno = saved;
+	return NULL;
+}
+
+int
+tw_worker_open_poll(struct tw_worker *w, char *err, size_t errlen)
+{
+	uint64_t now;
+	int ret;
+
+	if (!w->opening)
+		return w->subscribed ? 1 : -EINVAL;
+	ret = receive(w, 0);
+	if (ret < 0)
+		return ret;
+	if (w->subscribed) {
+		if (pthread_create(&w->hb, NULL, heartbeat_main, w) != 0) {
+			if (err != NULL)
+				snprintf(err, errlen, "heartbeat thread: %s", strerror(errno));
+			return -EAGAIN;
+		}
+		w->hb_started = true;
+		w->opening = false;
+		return 1;
+	}
+	if (w->refused) {
+		if (err != NULL)
+			snprintf(err, errlen, "%s", w->refusal);
+		return -EPERM;
+	}
+	now = tw_monotonic_ms();
+	if (now >= w->open_deadline_ms) {
+		if (err != NULL)
+			snprintf(err, errlen, "no answer from the engine");
+		return -ETIMEDOUT;
+	}
+	/* refused for want of the cookie, which came: again at once, with it */
+	if (w->cookie_retry || now >= w->open_resend_ms) {
+		w->cookie_retry = false;
+		w->open_resend_ms = now + SUBSCRIBE_RESEND_MS;
+		ret = send_subscribe(w);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+uint64_t
+tw_worker_open_next_ms(const struct tw_worker *w)
+{
+	if (!w->opening)
+		return UINT64_MAX;
+	return w->open_resend_ms < w->open_deadline_ms ? w->open_resend_ms : w->open_deadline_ms;
+}
+
+struct tw_worker *
+tw_worker_open(const char *engine, const struct tw_worker_opts *o, char *err, size_t errlen)
+{
+	struct tw_worker *w = tw_worker_open_async(engine, o, err, errlen);
+	int ret = 0;
+
+	while (w != NULL && (ret = tw_worker_open_poll(w, err, errlen)) == 0) {
+		struct pollfd pfd = { .fd = w->fd, .events = POLLIN };
+		uint64_t now = tw_monotonic_ms(), next = tw_worker_open_next_ms(w);
+
+		/* bounded: the deadline ends it */
+		if (poll(&pfd, 1, next > now ? (int)(next - now < 50 ? next - now : 50) : 0) < 0 &&
+		    errno != EINTR) {
+			ret = -errno;
+			break;
+		}
+	}
+	if (w == NULL || ret == 1)
+		return w;
+	if (err != NULL && err[0] == '\0')
+		snprintf(err, errlen, "%s", strerror(-ret));
+	tw_worker_close(w);
+	errno = -ret;
 	return NULL;
 }
 
@@ -639,15 +748,23 @@ tw_worker_close(struct tw_worker *w)
 		__atomic_store_n(&w->stop, true, __ATOMIC_RELEASE);
 		pthread_join(w->hb, NULL);
 	}
+	/* acks held for a flush go before the cancel puts their tasks back */
+	if (w->n_later != 0)
+		tw_worker_flush_acks(w);
+	/* given up while the subscribe had no answer: the engine may have taken
+	 * it (the answer lost or late), and would otherwise keep what it
+	 * delivered until the consumer's silence; one cancel, not awaited */
+	if (w->opening && !w->subscribed && !w->refused && w->fd >= 0)
+		send_id_message(w, true);
 	if (w->subscribed && w->fd >= 0) {
 		/* answers to acks still pending first (bounded: 1 s), then cancel */
 		uint64_t until = tw_monotonic_ms() + 1000;
 		bool pending = true;
 
 		while (pending && tw_monotonic_ms() < until) {
-			pending = false;
-			for (size_t i = 0; i < PENDING_ACKS && !pending; i++)
-				pending = w->pend[i].tag != 0;
+			pthread_mutex_lock(&w->mu);
+			pending = w->n_pend != 0;
+			pthread_mutex_unlock(&w->mu);
 			if (pending) {
 				resend_acks(w);
 				receive(w, 20);
@@ -667,6 +784,7 @@ tw_worker_close(struct tw_worker *w)
 	}
 	for (size_t i = 0; i < PENDING_ACKS; i++)
 		free(w->pend[i].bytes);
+	free(w->later);
 	for (size_t i = 0; i < w->n_backlog; i++)
 		tw_delivery_free(w->backlog[i]);
 	free(w->backlog);
@@ -752,6 +870,46 @@ tw_worker_poll(struct tw_worker *w, int timeout_ms, struct tw_delivery **out, si
 	}
 }
 
+/* The Ack message of a (borrowed: points into a). @return 0 or -EINVAL. */
+static int
+ack_message(uint64_t tag, const struct tw_ack *a, Taskwire__Ack *m)
+{
+	if (a->outcome < TW_OUTCOME_SUCCESS || a->outcome > TW_OUTCOME_REJECT || tag == 0)
+		return -EINVAL;
+	m->delivery_tag = tag;
+	m->outcome = (Taskwire__AckOutcome)a->outcome;
+	m->value.data = (uint8_t *)a->value;
+	m->value.len = a->value != NULL ? a->value_len : 0;
+	m->error = (char *)(a->error != NULL ? a->error : "");
+	m->countdown_ms = a->countdown_ms;
+	m->runtime_ns = a->runtime_ns;
+	m->requeue = a->requeue;
+	m->max_retries = a->max_retries;
+	return 0;
+}
+
+/* Keep a final ack's frame (copy, len: taken) to resend until the engine
+ * answers; the table full: sent once, not tracked (the lease still guards
+ * the task). */
+static void
+pend_add(struct tw_worker *w, uint64_t tag, uint8_t *copy, uint32_t len)
+{
+	size_t i;
+
+	pthread_mutex_lock(&w->mu);
+	w->stats.acks_sent++;
+	if (copy != NULL && w->n_pend < PENDING_ACKS) {
+		for (i = 0; i < PENDING_ACKS && w->pend[i].tag != 0; i++)
+			;
+		w->pend[i] = (struct pending_ack){ .tag = tag, .sent_ms = tw_monotonic_ms(),
+						   .attempts = 1, .len = len, .bytes = copy };
+		w->n_pend++;
+		copy = NULL;
+	}
+	pthread_mutex_unlock(&w->mu);
+	free(copy);
+}
+
 /* An ack, and with cancel the subscription's end in the same datagram. */
 static int
 send_ack(struct tw_worker *w, uint64_t tag, const struct tw_ack *a, bool cancel)
@@ -765,17 +923,11 @@ send_ack(struct tw_worker *w, uint64_t tag, const struct tw_ack *a, bool cancel)
 	uint32_t len = 0;
 	int ret;
 
-	if (a->outcome < TW_OUTCOME_SUCCESS || a->outcome > TW_OUTCOME_REJECT || tag == 0)
+	if (ack_message(tag, a, &m) != 0)
 		return -EINVAL;
-	m.delivery_tag = tag;
-	m.outcome = (Taskwire__AckOutcome)a->outcome;
-	m.value.data = (uint8_t *)a->value;
-	m.value.len = a->value != NULL ? a->value_len : 0;
-	m.error = (char *)(a->error != NULL ? a->error : "");
-	m.countdown_ms = a->countdown_ms;
-	m.runtime_ns = a->runtime_ns;
-	m.requeue = a->requeue;
-	m.max_retries = a->max_retries;
+	/* acks held for a flush go first: the engine takes a consumer's frames in order */
+	if (w->n_later != 0)
+		tw_worker_flush_acks(w);
 	f.n_acks = 1;
 	f.acks = list;
 	if (cancel) {
@@ -785,21 +937,99 @@ send_ack(struct tw_worker *w, uint64_t tag, const struct tw_ack *a, bool cancel)
 	ret = send_frame(w, &f, final ? &copy : NULL, &len);
 	if (ret == -EMSGSIZE)
 		return -EINVAL;
-	pthread_mutex_lock(&w->mu);
-	w->stats.acks_sent++;
-	if (final && copy != NULL) {
-		size_t i;
+	pend_add(w, tag, final ? copy : NULL, len);
+	return ret;
+}
 
-		for (i = 0; i < PENDING_ACKS && w->pend[i].tag != 0; i++)
-			;
-		if (i < PENDING_ACKS) {
-			w->pend[i] = (struct pending_ack){ .tag = tag, .sent_ms = tw_monotonic_ms(),
-							   .attempts = 1, .len = len, .bytes = copy };
-			copy = NULL;
-		}
+/* The frame header (magic, version, a new frame_id) packed into buf[HEADER_MAX]. */
+static size_t
+pack_header(struct tw_worker *w, uint8_t *buf)
+{
+	Taskwire__Frame f = TASKWIRE__FRAME__INIT;
+
+	f.magic = TW_FRAME_MAGIC;
+	f.version = TW_FRAME_VERSION;
+	f.frame_id = __atomic_add_fetch(&w->next_frame_id, 1, __ATOMIC_RELAXED);
+	return taskwire__frame__pack(&f, buf);
+}
+
+int
+tw_worker_ack_batched(struct tw_worker *w, uint64_t tag, const struct tw_ack *a)
+{
+	Taskwire__Ack m = TASKWIRE__ACK__INIT;
+	uint8_t hdr[HEADER_MAX], *copy, *dst;
+	size_t body, field, hlen;
+	uint32_t need;
+
+	if (ack_message(tag, a, &m) != 0)
+		return -EINVAL;
+	body = taskwire__ack__get_packed_size(&m);
+	/* the Frame.acks field: its tag, its length (varint), the message */
+	field = 1 + 1 + (body >= 128) + (body >= 16384) + body;
+	/* progress (never resent) and what needs a datagram of its own go now */
+	if (a->outcome == TW_OUTCOME_PROGRESS || body >= (1u << 21) ||
+	    HEADER_MAX + field > BATCH_BYTES)
+		return send_ack(w, tag, a, false);
+	if (w->n_later == LATER_MAX)
+		tw_worker_flush_acks(w);
+	need = w->later_off[w->n_later] + (uint32_t)field;
+	if (need > w->later_cap) {
+		uint32_t cap = w->later_cap != 0 ? w->later_cap : 4096;
+		uint8_t *b;
+
+		while (cap < need)
+			cap *= 2;
+		b = realloc(w->later, cap);
+		if (b == NULL)
+			return send_ack(w, tag, a, false);
+		w->later = b;
+		w->later_cap = cap;
 	}
-	pthread_mutex_unlock(&w->mu);
-	free(copy); /* table full: sent once, not tracked (the lease still guards the task) */
+	dst = w->later + w->later_off[w->n_later];
+	*dst++ = (F_FRAME_ACKS << 3) | WT_LEN;
+	for (size_t v = body; ; v >>= 7) {
+		*dst++ = (uint8_t)(v < 128 ? v : (v & 0x7f) | 0x80);
+		if (v < 128)
+			break;
+	}
+	taskwire__ack__pack(&m, dst);
+	/* what is resent until answered: a frame of this ack alone */
+	hlen = pack_header(w, hdr);
+	copy = malloc(hlen + field);
+	if (copy != NULL) {
+		memcpy(copy, hdr, hlen);
+		memcpy(copy + hlen, w->later + w->later_off[w->n_later], field);
+	}
+	w->later_off[++w->n_later] = need;
+	pend_add(w, tag, copy, (uint32_t)(hlen + field));
+	return 0;
+}
+
+int
+tw_worker_flush_acks(struct tw_worker *w)
+{
+	uint8_t frame[BATCH_BYTES];
+	uint32_t i = 0;
+	int ret = 0;
+
+	/* as many acks per datagram as fit, in order */
+	while (i < w->n_later) {
+		size_t len = pack_header(w, frame);
+		int r;
+
+		while (i < w->n_later &&
+		       len + (w->later_off[i + 1] - w->later_off[i]) <= sizeof(frame)) {
+			memcpy(frame + len, w->later + w->later_off[i],
+			       w->later_off[i + 1] - w->later_off[i]);
+			len += w->later_off[i + 1] - w->later_off[i];
+			i++;
+		}
+		r = send_packed(w, frame, len);
+		if (r < 0 && ret == 0)
+			ret = r; /* resent from the table like a lost datagram */
+	}
+	w->n_later = 0;
+	w->later_off[0] = 0;
 	return ret;
 }
 
@@ -835,9 +1065,9 @@ tw_worker_close_acking(struct tw_worker *w, uint64_t tag, const struct tw_ack *a
 	while ((pending || !w->cancel_answered) && tw_monotonic_ms() < until) {
 		resend_acks(w);
 		receive(w, 10);
-		pending = false;
-		for (size_t i = 0; i < PENDING_ACKS && !pending; i++)
-			pending = w->pend[i].tag != 0;
+		pthread_mutex_lock(&w->mu);
+		pending = w->n_pend != 0;
+		pthread_mutex_unlock(&w->mu);
 	}
 	tw_worker_close(w);
 	return ret;

@@ -104,6 +104,33 @@ struct tw_worker *tw_worker_open(const char *engine, const struct tw_worker_opts
 				 size_t errlen);
 
 /**
+ * Open without waiting: the worker and its socket are made and the
+ * subscribe is sent; tw_worker_open_poll() reads the engine's answer, for
+ * a caller that multiplexes many workers in one event loop (the socket
+ * is tw_worker_fd()). Same arguments, errors and ownership as
+ * tw_worker_open() for what fails at once; deliveries that come with the
+ * answer wait for tw_worker_poll().
+ */
+struct tw_worker *tw_worker_open_async(const char *engine, const struct tw_worker_opts *opts,
+				       char *err, size_t errlen);
+
+/**
+ * Drive an open begun by tw_worker_open_async(): read what came (never
+ * waits), send the subscribe again when due. Call it when the socket is
+ * readable and at tw_worker_open_next_ms().
+ * @return 1 subscribed (the heartbeat thread runs: use the worker as any
+ *   other), 0 still waiting, -EPERM refused, -ETIMEDOUT no answer within
+ *   subscribe_timeout_ms, other -errno; err says why. After a failure the
+ *   caller closes the worker (tw_worker_close: a subscription the engine
+ *   may have taken without its answer arriving is cancelled, unawaited).
+ */
+int tw_worker_open_poll(struct tw_worker *w, char *err, size_t errlen);
+
+/** The monotonic time (ms, CLOCK_MONOTONIC) tw_worker_open_poll() must run
+ * by even if nothing is read: UINT64_MAX once the open has ended. */
+uint64_t tw_worker_open_next_ms(const struct tw_worker *w);
+
+/**
  * Cancel the subscription (unacked deliveries go back to their queues),
  * stop the heartbeat thread and close the socket. Returns once the engine
  * has answered the cancel (its deliveries are back in their queues), or
@@ -145,6 +172,24 @@ int tw_worker_poll(struct tw_worker *w, int timeout_ms, struct tw_delivery **out
  * Ownership: borrows a; everything is copied.
  */
 int tw_worker_ack(struct tw_worker *w, uint64_t tag, const struct tw_ack *a);
+
+/**
+ * Ack as tw_worker_ack(), but the ack waits in the worker until
+ * tw_worker_flush_acks(), which sends every waiting ack in as few
+ * datagrams as they fit (one per about 80 plain acks): a caller settling
+ * many deliveries at once (an AMQP front door reading a burst of
+ * basic.ack) pays one send, not one per ack. Resends and answers are as
+ * tw_worker_ack()'s; tw_worker_ack(), tw_worker_close() and
+ * tw_worker_close_acking() send the waiting acks first, so acks keep
+ * their order and a cancel comes after them. PROGRESS, and an ack too
+ * large for a shared datagram, are sent at once. Polling thread only.
+ * @return 0 or -EINVAL.
+ */
+int tw_worker_ack_batched(struct tw_worker *w, uint64_t tag, const struct tw_ack *a);
+
+/** Send the acks tw_worker_ack_batched() holds. @return 0 or the first -errno from sending
+ * (those acks are resent as lost ones are). */
+int tw_worker_flush_acks(struct tw_worker *w);
 
 /**
  * Ack a delivery (a final outcome) and end the subscription in the same

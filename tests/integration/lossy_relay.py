@@ -7,8 +7,16 @@ held one leaves after 50 ms at the latest). Seeded, so runs repeat. It
 stands in for `tc qdisc ... netem loss ... reorder` on kernels without
 sch_netem; it prints its counts on SIGTERM.
 
-    python3 lossy_relay.py LISTEN_IP:PORT ENGINE_IP:PORT LOSS_PERCENT SEED [REORDER_PERCENT]
+Each source gets a socket of its own toward the engine, so the engine's
+replies go back to the socket they answer (a tw-amqp has one for its
+publishes and one per consumer). With HOLD_FILE, while that file exists
+every datagram toward the engine that carries a Subscribe is dropped
+(counted subscribes_dropped): an engine that does not answer a subscribe.
+
+    python3 lossy_relay.py LISTEN_IP:PORT ENGINE_IP:PORT LOSS_PERCENT SEED [REORDER_PERCENT
+                           [HOLD_FILE]]
 """
+import os
 import random
 import select
 import signal
@@ -22,35 +30,80 @@ def addr(text):
     return host, int(port)
 
 
+FRAME_SUBSCRIBE = 10  # Frame.subscribe (proto/taskwire.proto)
+
+
+def varint(data, i):
+    v = shift = 0
+    while i < len(data):
+        b = data[i]
+        i += 1
+        v |= (b & 0x7f) << shift
+        shift += 7
+        if b < 0x80:
+            return v, i
+    raise ValueError("varint past the end")
+
+
+def has_field(data, want):
+    """Whether a frame has top-level field `want` (a walk over its fields)."""
+    i = 0
+    try:
+        while i < len(data):
+            key, i = varint(data, i)
+            if key >> 3 == want:
+                return True
+            wt = key & 7
+            if wt == 0:
+                _, i = varint(data, i)
+            elif wt == 1:
+                i += 8
+            elif wt == 5:
+                i += 4
+            elif wt == 2:
+                n, i = varint(data, i)
+                i += n
+            else:
+                return False
+    except ValueError:
+        return False
+    return False
+
+
 def main():
     listen, engine = addr(sys.argv[1]), addr(sys.argv[2])
     loss, rng = float(sys.argv[3]) / 100.0, random.Random(int(sys.argv[4]))
     reorder = float(sys.argv[5]) / 100.0 if len(sys.argv) > 5 else 0.0
+    hold_file = sys.argv[6] if len(sys.argv) > 6 else None
     held = {}  # direction -> (data, dest, socket, since): sent after the next one
     front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     front.bind(listen)
-    back = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    back.bind((listen[0], 0))
+    backs = {}    # source address -> its socket toward the engine
+    sources = {}  # that socket -> the source address
     counts = {"to_engine": 0, "to_engine_dropped": 0, "to_publisher": 0,
-              "to_publisher_dropped": 0, "reordered": 0}
-    publisher = None
+              "to_publisher_dropped": 0, "reordered": 0, "subscribes_dropped": 0}
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     print("relay ready", flush=True)
     while not stop:
         try:
-            ready, _, _ = select.select([front, back], [], [], 0.2)
+            ready, _, _ = select.select([front] + list(sources), [], [], 0.2)
         except InterruptedError:
             continue
         for s in ready:
             data, src = s.recvfrom(65536)
             if s is front:
-                publisher = src
-                key, dest, out = "to_engine", engine, back
-            elif publisher is not None:
-                key, dest, out = "to_publisher", publisher, front
+                if src not in backs:
+                    back = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                    back.bind((listen[0], 0))
+                    backs[src] = back
+                    sources[back] = src
+                if hold_file and os.path.exists(hold_file) and has_field(data, FRAME_SUBSCRIBE):
+                    counts["subscribes_dropped"] += 1
+                    continue
+                key, dest, out = "to_engine", engine, backs[src]
             else:
-                continue
+                key, dest, out = "to_publisher", sources[s], front
             if rng.random() < loss:
                 counts[key + "_dropped"] += 1
                 continue
