@@ -9,6 +9,11 @@
 #   TW_AMQP_MESSAGES  messages per scenario (default 5000)
 #   TW_AMQP_SIZE      message body bytes (default 100)
 #   TW_AMQP_TASKS     Celery tasks per run (default 3000)
+#   TW_AMQP_BEFORE    another tw-amqp binary (e.g. main's before a change):
+#                     then the transient consume and Celery rows run again,
+#                     TW_AMQP_REPS times (default 3) in turn through this
+#                     tw-amqp, that one (same engine) and RabbitMQ, medians
+#                     in a second table (before/after in one run)
 set -uo pipefail
 . "$(dirname "$0")/perf-lib.sh"
 . "$(dirname "$0")/peers-lib.sh"
@@ -44,14 +49,24 @@ edir=$TW_DIR
 	--listen "127.0.0.1:$tw_port" >"$work/tw-amqp.log" 2>&1 &
 pids+=($!)
 peers_wait_port "$tw_port" 20 || { echo "perf-amqp: tw-amqp did not start"; cat "$work/tw-amqp.log"; exit 1; }
+before=${TW_AMQP_BEFORE:-}
+reps=${TW_AMQP_REPS:-3}
+before_port=5691
+if [ -n "$before" ]; then
+	"$before" --engine "$TW_ENGINE" --socket "$TW_SOCKET" --netns "$TW_NETNS" \
+		--listen "127.0.0.1:$before_port" >"$work/tw-amqp-before.log" 2>&1 &
+	pids+=($!)
+	peers_wait_port "$before_port" 20 ||
+		{ echo "perf-amqp: $before did not start"; cat "$work/tw-amqp-before.log"; exit 1; }
+fi
 peers_rabbitmq_start twamqp "$rabbit_port" "$work/rabbitmq" ||
 	{ echo "perf-amqp: rabbitmq did not start"; exit 1; }
 peers_redis_start "$redis_port" "$work" || { echo "perf-amqp: redis did not start"; exit 1; }
 
-run_pika() { # name port mode
+run_pika() { # name port mode [consume]
 	echo "perf-amqp: pika against $1 ($3), $n messages of $size bytes" >&2
 	timeout 600 taskset -c 0 "$py" -B "$TW_ROOT/perf/amqp/pika_bench.py" 127.0.0.1 "$2" "$n" \
-		"$size" "$3" >"$work/$1-$3.json" 2>"$work/$1-$3.err" ||
+		"$size" "$3" ${4:-} >"$work/$1-$3.json" 2>"$work/$1-$3.err" ||
 		{ echo "perf-amqp: $1 $3 failed:" >&2; tail -5 "$work/$1-$3.err" >&2; }
 }
 for mode in transient durable; do
@@ -80,6 +95,19 @@ echo "perf-amqp: Celery through tw-amqp, $tasks noop tasks"
 celery_tw=$(celery_run celery-taskwire "amqp://guest:guest@127.0.0.1:$tw_port//")
 echo "perf-amqp: Celery through RabbitMQ, $tasks noop tasks"
 celery_rabbit=$(celery_run celery-rabbitmq "amqp://guest:guest@127.0.0.1:$rabbit_port//")
+
+# Before/after in one run: consume and Celery through each, in turn
+if [ -n "$before" ]; then
+	for ((r = 1; r <= reps; r++)); do
+		for who in now:$tw_port before:$before_port rabbitmq:$rabbit_port; do
+			name=${who%%:*} port=${who#*:}
+			run_pika "cmp-$name-$r" "$port" transient consume
+			echo "perf-amqp: Celery through $name ($r of $reps)"
+			celery_run "cmp-celery-$name-$r" "amqp://guest:guest@127.0.0.1:$port//" \
+				>"$work/cmp-celery-$name-$r.rate"
+		done
+	done
+fi
 
 field() { # file scenario key
 	grep "\"scenario\": \"$2\"" "$1" 2>/dev/null | grep -o "\"$3\": [0-9.]*" | awk '{ print $2 }'
@@ -110,6 +138,35 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; els
 		done
 	done
 	echo "| Celery noop tasks/s end to end (solo worker, Redis results) | $celery_tw | $celery_rabbit | $(ratio "$celery_tw" "$celery_rabbit") | | |"
+	echo
+	if [ -n "$before" ]; then
+		echo
+		echo "Before/after, same run: transient consume and Celery through this tw-amqp (now),"
+		echo "\`$before\` (before, same engine) and RabbitMQ, $reps times in turn; medians (all runs)."
+		echo
+		echo "| row | now | before | RabbitMQ | now / RabbitMQ | before / RabbitMQ |"
+		echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+		for row in consume celery; do
+			declare -A med=() all=()
+			for name in now before rabbitmq; do
+				vals=()
+				for ((r = 1; r <= reps; r++)); do
+					if [ "$row" = consume ]; then
+						v=$(field "$work/cmp-$name-$r-transient.json" consume msgs_per_sec)
+					else
+						v=$(cat "$work/cmp-celery-$name-$r.rate" 2>/dev/null)
+					fi
+					vals+=("${v:-0}")
+				done
+				med[$name]=$(printf '%s\n' "${vals[@]}" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
+				all[$name]=$(IFS=,; echo "${vals[*]}")
+			done
+			label="consume msgs/s, transient"
+			[ "$row" = celery ] && label="Celery noop tasks/s end to end"
+			echo "| $label | ${med[now]} (${all[now]}) | ${med[before]} (${all[before]}) | ${med[rabbitmq]} (${all[rabbitmq]}) | $(ratio "${med[now]}" "${med[rabbitmq]}") | $(ratio "${med[before]}" "${med[rabbitmq]}") |"
+			unset med all
+		done
+	fi
 	echo
 	echo "Machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')),"
 	echo "$(date -u +%Y-%m-%d). Figures from a machine shared with other jobs are indicative."
