@@ -21,7 +21,12 @@ set -euo pipefail
 . "$(dirname "$0")/it_lib.sh"
 py=/usr/bin/python3
 N=65536
-SAMPLE="0 1 63 64 4095 30000 65534 65535"
+# Sanitized (CI's second run, a few times slower per declare and listed
+# item), the same paths at an eighth of the scale: several counter blocks,
+# pages and bitmap words; the as-built run proves the limits.
+[ -z "${TW_SANITIZED:-}" ] || N=8192
+# a sample of the first and last slots, counter-block and bitmap-word edges
+SAMPLE="0 63 64 4095 $((N - 1))"
 # bytes of the engine's hugepage files (its DPDK heap, both processes)
 huge_bytes() { du -cb /dev/hugepages/"${TW_PREFIX}"map_* 2>/dev/null | tail -1 | cut -f1; }
 b36() {
@@ -72,12 +77,16 @@ echo "import of $N queues, $N exchanges, $N bindings: $ms ms; queues' memory $((
 	"+$(((huge1 - huge0) / 1048576)) MiB ($per_obj bytes per queue, exchange and binding) [${SECONDS}s in]"
 [ "$per_q" -gt 0 ] && [ "$per_q" -lt 4096 ] || fail "a queue takes $per_q bytes before it holds anything"
 [ "$per_obj" -lt 16384 ] || fail "the engine's heap grew $per_obj bytes per queue and exchange"
-twctl exchange declare one-too-many fanout 2>"$TW_DIR/over.txt" &&
-	fail "an exchange past $N was declared"
-grep -q "too many exchanges (limit $N)" "$TW_DIR/over.txt" || fail "limit message: $(cat "$TW_DIR/over.txt")"
-twctl queue declare one-too-many 2>"$TW_DIR/over.txt" && fail "a queue past $N was declared"
-grep -q "too many queues (limit $N)" "$TW_DIR/over.txt" || fail "limit message: $(cat "$TW_DIR/over.txt")"
-echo "ok: $N queues and $N exchanges declared, one more of either refused [${SECONDS}s in]"
+if [ "$N" = 65536 ]; then
+	twctl exchange declare one-too-many fanout 2>"$TW_DIR/over.txt" &&
+		fail "an exchange past $N was declared"
+	grep -q "too many exchanges (limit $N)" "$TW_DIR/over.txt" ||
+		fail "limit message: $(cat "$TW_DIR/over.txt")"
+	twctl queue declare one-too-many 2>"$TW_DIR/over.txt" && fail "a queue past $N was declared"
+	grep -q "too many queues (limit $N)" "$TW_DIR/over.txt" ||
+		fail "limit message: $(cat "$TW_DIR/over.txt")"
+	echo "ok: $N queues and $N exchanges declared, one more of either refused [${SECONDS}s in]"
+fi
 
 # 4 (before 3: the listings check the counts)
 for i in $SAMPLE; do
