@@ -1,6 +1,9 @@
 /*
- * Workflows: see tw_workflow.h. Runs on polling lcores; the group table
- * is shared by all of them and changed only with atomics.
+ * Workflows: see tw_workflow.h. What a step's end means for what follows
+ * it (chains, callbacks, errbacks, a group's members and its completion,
+ * expiry); the group table is tw_wf_group.c, the frames steps are written
+ * into tw_wf_emit.c. Runs on polling lcores; groups change only with
+ * atomics.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -9,468 +12,21 @@
 
 #include <rte_cycles.h>
 #include <rte_malloc.h>
-#include <rte_rcu_qsbr.h>
 
 #include "tw_ctlchan.h"
-#include "tw_drop.h"
-#include "tw_id_mix.h"
 #include "tw_inject.h"
 #include "tw_reasm.h"
 #include "tw_reply.h"
-#include "tw_route.h"
 #include "tw_task.h"
+#include "tw_wf_emit.h"
+#include "tw_wf_group.h"
 #include "tw_wire_priv.h"
 #include "tw_wire_workflow.h"
 #include "tw_workflow.h"
 
-#define TABLE_SIZE (2u * TW_WF_MAX_GROUPS) /* power of two: half full at most */
-#define MAX_PROBE 64u
-#define ID_TOMB UINT64_MAX                 /* a removed group: probing goes on */
-#define ID_BUSY (UINT64_MAX - 1)           /* a slot being filled */
 #define RECORD_VALUE_MAX 1024u             /* a group's results list kept in its record */
 #define MSG_MAX 256
 #define LIST_SMALL 2048u                   /* a results list this short is written on the stack */
-
-struct group {
-	uint64_t id;
-	uint64_t root_id;
-	uint64_t parent_id;
-	uint64_t outer_group;          /* the group this one is a member of (in_outer) */
-	uint32_t outer_index;
-	bool in_outer;
-	bool notify;
-	struct tw_peer peer;           /* the workflow's publisher */
-	uint32_t key_id;               /* its authenticated key: members must carry it (0: by address) */
-	uint64_t expires_ms;           /* unix ms: failed and freed if not finished by then */
-	struct charge *charged;        /* the publisher's memory account, bytes charged to it */
-	uint64_t charged_bytes;
-	uint32_t size;
-	uint32_t cell;                 /* bytes of one member's result */
-	uint32_t remaining;            /* members not final yet (atomic) */
-	uint32_t failed;               /* set once by the first failing member (atomic) */
-	uint32_t sig_len;
-	uint8_t *sig;                  /* the group node's Task message: next, link, link_error */
-	uint8_t *bits;                 /* done bit per member */
-	uint8_t *cells;                /* size x (le32 length, cell bytes) */
-	uint8_t *list;                 /* chord callback args too large for a frame */
-	uint32_t list_len;
-};
-
-struct entry {
-	uint64_t id;                   /* 0 empty, ID_TOMB, ID_BUSY, else a group id */
-	struct group *g;
-};
-
-/*
- * Hugepage memory of open groups, charged to their publishers: by key
- * when frames are authenticated, else by source address (ports cost an
- * attacker nothing). One account per publisher, claimed once and kept;
- * when the table is full, the rest share one account (`others`), so a
- * flood of spoofed addresses cannot take more than one publisher's share.
- */
-#define CHARGES 1024u
-#define CHARGE_PROBE 16u
-
-struct charge {
-	uint64_t owner;                /* 0: free */
-	uint64_t bytes;                /* atomic */
-};
-
-static struct charge *charges;
-static struct charge others;
-static uint64_t bytes_open;            /* all open groups (atomic) */
-static uint32_t n_open;                /* open groups, the documented limit (atomic) */
-static struct tw_wf_limits limits;
-
-static struct entry *table;
-static int table_socket;
-/* Groups released but maybe still read by an lcore in its current pass
- * (a late duplicate member): freed after every lcore passed a quiescent
- * state (the engine's RCU, reported once per loop pass). */
-static struct rte_rcu_qsbr_dq *graveyard;
-/* Groups finished lately: a retransmitted member of one (its confirm was
- * lost) is confirmed again instead of refused as unknown. */
-#define CLOSED_RING 4096u
-static uint64_t closed[CLOSED_RING];
-static uint32_t closed_next;
-
-struct group;
-static void group_free(struct group *g);
-
-/* rte_rcu_qsbr_dq's callback: n released groups whose grace period ended. */
-static void
-bury(void *p, void *e, unsigned int n)
-{
-	struct group **gs = e;
-
-	(void)p;
-	for (unsigned int i = 0; i < n; i++)
-		group_free(gs[i]);
-}
-
-int
-tw_workflow_init(int socket, struct rte_rcu_qsbr *qsbr, const struct tw_wf_limits *lim)
-{
-	struct rte_rcu_qsbr_dq_parameters dq = {
-		.name = "tw_wf_graveyard", .size = TW_WF_MAX_GROUPS, .esize = sizeof(void *),
-		.trigger_reclaim_limit = TW_WF_MAX_GROUPS / 4, .max_reclaim_size = 64,
-		.free_fn = bury, .v = qsbr,
-	};
-
-	table = rte_zmalloc_socket("tw_wf_groups", TABLE_SIZE * sizeof(*table), RTE_CACHE_LINE_SIZE,
-				   socket);
-	table_socket = socket;
-	limits = *lim;
-	charges = rte_zmalloc_socket("tw_wf_charges", CHARGES * sizeof(*charges),
-				     RTE_CACHE_LINE_SIZE, socket);
-	graveyard = rte_rcu_qsbr_dq_create(&dq);
-	return table != NULL && charges != NULL && graveyard != NULL ? 0 : -ENOMEM;
-}
-
-void
-tw_workflow_reclaim(void)
-{
-	/* all that is due: the memory of expired groups goes back to their
-	 * publishers' accounts only here (4,096 frees at most, off the lcores) */
-	if (graveyard != NULL)
-		rte_rcu_qsbr_dq_reclaim(graveyard, TW_WF_MAX_GROUPS, NULL, NULL, NULL);
-}
-
-static inline uint32_t
-slot_of(uint64_t id)
-{
-	return (uint32_t)tw_id_mix(id) & (TABLE_SIZE - 1);
-}
-
-static struct group *
-lookup(uint64_t id)
-{
-	uint32_t h = slot_of(id);
-
-	if (table == NULL || id == 0 || id >= ID_BUSY)
-		return NULL;
-	for (uint32_t i = 0; i < MAX_PROBE; i++) {
-		struct entry *e = &table[(h + i) & (TABLE_SIZE - 1)];
-		uint64_t v = __atomic_load_n(&e->id, __ATOMIC_ACQUIRE);
-
-		if (v == id)
-			return __atomic_load_n(&e->g, __ATOMIC_RELAXED);
-		if (v == 0)
-			return NULL;
-	}
-	return NULL;
-}
-
-static int
-insert(struct group *g)
-{
-	uint32_t h = slot_of(g->id);
-
-	for (uint32_t i = 0; i < MAX_PROBE; i++) {
-		struct entry *e = &table[(h + i) & (TABLE_SIZE - 1)];
-		uint64_t v = __atomic_load_n(&e->id, __ATOMIC_ACQUIRE);
-
-		if (v != 0 && v != ID_TOMB)
-			continue;
-		if (!__atomic_compare_exchange_n(&e->id, &v, ID_BUSY, false, __ATOMIC_ACQUIRE,
-						 __ATOMIC_RELAXED))
-			continue;
-		__atomic_store_n(&e->g, g, __ATOMIC_RELAXED);
-		/* release: the group's contents are visible before its id */
-		__atomic_store_n(&e->id, g->id, __ATOMIC_RELEASE);
-		return 0;
-	}
-	return -ENOSPC;
-}
-
-/* Remove g from the table and free it (its last user). */
-static void
-release(struct group *g)
-{
-	uint32_t h = slot_of(g->id);
-
-	for (uint32_t i = 0; i < MAX_PROBE; i++) {
-		struct entry *e = &table[(h + i) & (TABLE_SIZE - 1)];
-
-		if (__atomic_load_n(&e->id, __ATOMIC_ACQUIRE) == g->id) {
-			__atomic_store_n(&e->g, NULL, __ATOMIC_RELAXED);
-			__atomic_store_n(&e->id, ID_TOMB, __ATOMIC_RELEASE);
-			break;
-		}
-	}
-	__atomic_store_n(&closed[__atomic_fetch_add(&closed_next, 1, __ATOMIC_RELAXED) %
-				 CLOSED_RING],
-			 g->id, __ATOMIC_RELAXED);
-	/* another lcore may hold g from a lookup in its current pass */
-	if (rte_rcu_qsbr_dq_enqueue(graveyard, &g) != 0)
-		group_free(g); /* the graveyard is full: cannot happen with TW_WF_MAX_GROUPS */
-}
-
-/* The account of the publisher with this owner value (claimed on first use). */
-static struct charge *
-charge_of(uint64_t owner)
-{
-	uint32_t h = (uint32_t)tw_id_mix(owner) & (CHARGES - 1);
-
-	for (uint32_t i = 0; i < CHARGE_PROBE; i++) {
-		struct charge *c = &charges[(h + i) & (CHARGES - 1)];
-		uint64_t v = __atomic_load_n(&c->owner, __ATOMIC_ACQUIRE);
-
-		if (v == 0 && __atomic_compare_exchange_n(&c->owner, &v, owner, false,
-							  __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-			return c;
-		if (v == owner)
-			return c;
-	}
-	return &others;
-}
-
-/*
- * Take one open group of sz bytes from the limits: the count, all
- * groups' memory, the publisher's memory. @return NULL, or why not.
- */
-static const char *
-charge(struct charge *c, uint64_t sz)
-{
-	if (__atomic_add_fetch(&n_open, 1, __ATOMIC_RELAXED) > TW_WF_MAX_GROUPS) {
-		__atomic_sub_fetch(&n_open, 1, __ATOMIC_RELAXED);
-		return "too many groups open (4096)";
-	}
-	if (__atomic_add_fetch(&bytes_open, sz, __ATOMIC_RELAXED) > limits.memory) {
-		__atomic_sub_fetch(&bytes_open, sz, __ATOMIC_RELAXED);
-		__atomic_sub_fetch(&n_open, 1, __ATOMIC_RELAXED);
-		return "open groups hold all the memory the engine gives them (--group-memory-mb)";
-	}
-	if (__atomic_add_fetch(&c->bytes, sz, __ATOMIC_RELAXED) > limits.publisher_memory) {
-		__atomic_sub_fetch(&c->bytes, sz, __ATOMIC_RELAXED);
-		__atomic_sub_fetch(&bytes_open, sz, __ATOMIC_RELAXED);
-		__atomic_sub_fetch(&n_open, 1, __ATOMIC_RELAXED);
-		return "this publisher's open groups hold all the memory it may take "
-		       "(--group-publisher-mb)";
-	}
-	return NULL;
-}
-
-static void
-group_free(struct group *g)
-{
-	if (g->charged != NULL) {
-		__atomic_sub_fetch(&g->charged->bytes, g->charged_bytes, __ATOMIC_RELAXED);
-		__atomic_sub_fetch(&bytes_open, g->charged_bytes, __ATOMIC_RELAXED);
-		__atomic_sub_fetch(&n_open, 1, __ATOMIC_RELAXED);
-	}
-	rte_free(g->list);
-	rte_free(g);
-}
-
-/* --- steps: frames filled on this lcore, left in its stash for the route stage --- */
-
-/*
- * The emitter: steps go into the lcore's open frame (ctx->wf_out), shared
- * by every step of the pass with the same publisher, and the frame joins
- * the stash (tw_route.h) when it is full, when a step for another
- * publisher comes, or when the loop's route stage closes it. Fewer,
- * fuller frames: one mbuf and one frame decode for many steps.
- */
-struct emitter {
-	struct tw_lcore_ctx *ctx;
-	struct tw_peer peer;           /* the workflow's publisher: where its steps answer */
-	/* why the last em_step() refused, for the FAILURE its caller records;
-	 * short: the step may fit later (no buffer free, the stash full);
-	 * too_large: it fits no frame at all */
-	const char *why;
-	bool short_of_room;
-	bool too_large;
-	char why_buf[128];
-};
-
-static inline bool
-same_peer(const struct tw_peer *a, const struct tw_peer *b)
-{
-	return a->ip == b->ip && a->port == b->port && rte_is_same_ether_addr(&a->mac, &b->mac);
-}
-
-/*
- * Move the open frame, if it holds steps, to the stash. @return false if
- * the stash is full: the frame stays open with its steps (they are routed
- * once the stash has room), and the step that needed a new frame is
- * refused by its caller.
- */
-static bool
-out_finish(struct tw_lcore_ctx *ctx)
-{
-	struct tw_wf_out *o = &ctx->wf_out;
-	struct tw_inject_peer peer = { .mac = o->peer.mac, .ip = o->peer.ip, .port = o->peer.port };
-
-	if (o->m == NULL || o->n == 0)
-		return true;
-	if (tw_route_stash_room(ctx) == 0) {
-		tw_cnt_add(ctx, TW_CNT_made_stash_full, 1);
-		return false;
-	}
-	tw_inject_finish(o->m, &peer, &ctx->our_mac, ctx->our_ip, ctx->our_port, o->w.len);
-	tw_route_stash(ctx, o->m);
-	o->m = NULL;
-	o->n = 0;
-	return true;
-}
-
-void
-tw_workflow_close_frame(struct tw_lcore_ctx *ctx)
-{
-	out_finish(ctx);
-}
-
-void
-tw_workflow_discard_frame(struct tw_lcore_ctx *ctx)
-{
-	struct tw_wf_out *o = &ctx->wf_out;
-
-	if (o->m == NULL)
-		return;
-	tw_drop_burst(ctx, TW_CNT_frames_released, &o->m, 1);
-	o->m = NULL;
-	o->n = 0;
-}
-
-static void
-em_init(struct emitter *em, struct tw_lcore_ctx *ctx, const struct tw_peer *peer)
-{
-	em->ctx = ctx;
-	em->peer = *peer;
-	em->why = NULL;
-	em->short_of_room = false;
-	em->too_large = false;
-}
-
-static bool
-em_refuse(struct emitter *em, const char *why, bool short_of_room)
-{
-	em->why = why;
-	em->short_of_room = short_of_room;
-	em->too_large = false;
-	return false;
-}
-
-static bool
-em_open(struct emitter *em)
-{
-	struct tw_wf_out *o = &em->ctx->wf_out;
-
-	o->m = rte_pktmbuf_alloc(em->ctx->mbuf_pool);
-	if (o->m == NULL)
-		return false;
-	tw_wbuf_init(&o->w, tw_inject_payload(o->m), tw_inject_room(o->m));
-	tw_wire_put_header(&o->w, 0);
-	o->n = 0;
-	return true;
-}
-
-#define STASH_FULL "the lcore's stash of engine-made frames is full"
-
-/*
- * The most frame bytes one step can take (a bound, not its size): the
- * frame's header, the step's tag and length, its signature, the ids it
- * gets, and its args (composed past all that first, then moved down).
- */
-static uint64_t
-step_bound(struct tw_str sig, const struct tw_task_view *sv, const struct tw_wf_fields *f)
-{
-	uint64_t args = f->has_args ? f->args_len
-				    : (f->has_result ? (uint64_t)f->result_len + 8 : 0) + sv->args.len;
-
-	return 32 + 1 + 5 + sig.len + 64 + 6 + args;
-}
-
-/*
- * A step too large for one packet buffer (kB of args, or a large result
- * passed on) goes alone into a frame of its own in a large buffer: the
- * preallocated pools publishers' fragmented frames are reassembled into,
- * so nothing is allocated here. None free is a refusal the caller turns
- * into the workflow's FAILURE (counted wf_big_refused).
- */
-static bool
-em_big_step(struct emitter *em, struct tw_str sig, const struct tw_task_view *sv,
-	    const struct tw_wf_fields *f)
-{
-	struct tw_lcore_ctx *ctx = em->ctx;
-	struct tw_inject_peer peer = { .mac = em->peer.mac, .ip = em->peer.ip,
-				       .port = em->peer.port };
-	uint64_t need = step_bound(sig, sv, f);
-	struct rte_mbuf *m;
-	struct tw_wbuf w;
-	uint32_t room;
-
-	if (ctx->big == NULL || need > ctx->big->max_frame) {
-		snprintf(em->why_buf, sizeof(em->why_buf),
-			 "a step of %" PRIu64 " bytes is over the largest frame (%u bytes, --max-frame)",
-			 need, ctx->big != NULL ? ctx->big->max_frame : TW_INJECT_ROOM_MAX);
-		em_refuse(em, em->why_buf, false);
-		em->too_large = true;
-		return false;
-	}
-	/* the steps before it go first; it takes a place of its own in the stash */
-	if (!out_finish(ctx) || tw_route_stash_room(ctx) == 0)
-		return em_refuse(em, STASH_FULL, true);
-	m = tw_bigbuf_alloc(ctx->big, (uint32_t)need, &room);
-	if (m == NULL) {
-		tw_cnt_add(ctx, TW_CNT_wf_big_refused, 1);
-		snprintf(em->why_buf, sizeof(em->why_buf),
-			 "no large buffer free for a step of %" PRIu64 " bytes (--reasm-memory-mb)",
-			 need);
-		return em_refuse(em, em->why_buf, true);
-	}
-	tw_wbuf_init(&w, tw_bigbuf_payload(m), room);
-	tw_wire_put_header(&w, 0);
-	if (!tw_wf_put_step(&w, sig, sv, f)) {
-		/* cannot happen within the bound; refused rather than trusted */
-		rte_pktmbuf_free(m);
-		return em_refuse(em, "the step did not fit its large buffer", false);
-	}
-	tw_inject_finish(m, &peer, &ctx->our_mac, ctx->our_ip, ctx->our_port, w.len);
-	tw_route_stash(ctx, m);
-	tw_cnt_add(ctx, TW_CNT_wf_steps, 1);
-	tw_cnt_add(ctx, TW_CNT_wf_big_steps, 1);
-	return true;
-}
-
-/*
- * Queue one step (signature sig with fields f): into the open frame, or
- * a large buffer of its own when it does not fit an empty one. Refused
- * (em->why says why) when no buffer is free, when the stash is full or
- * when it fits no frame. @return true if queued.
- */
-static bool
-em_step(struct emitter *em, struct tw_str sig, const struct tw_task_view *sv,
-	const struct tw_wf_fields *f)
-{
-	struct tw_wf_out *o = &em->ctx->wf_out;
-
-	/* a frame answers one publisher: another one's steps start a new frame */
-	if (o->m != NULL && o->n != 0 && !same_peer(&o->peer, &em->peer) && !out_finish(em->ctx))
-		return em_refuse(em, STASH_FULL, true);
-	for (int attempt = 0; attempt < 2; attempt++) {
-		uint32_t saved;
-
-		if (o->m == NULL && !em_open(em))
-			return em_refuse(em, "no packet buffer free", true);
-		if (o->n == 0)
-			o->peer = em->peer;
-		saved = o->w.len;
-		if (o->n < TW_FRAME_MAX_TASKS && tw_wf_put_step(&o->w, sig, sv, f)) {
-			o->n++;
-			tw_cnt_add(em->ctx, TW_CNT_wf_steps, 1);
-			return true;
-		}
-		o->w.len = saved;
-		o->w.overflow = false;
-		if (o->n == 0)
-			return em_big_step(em, sig, sv, f); /* alone in a frame and still too large */
-		if (!out_finish(em->ctx))
-			return em_refuse(em, STASH_FULL, true);
-	}
-	return em_refuse(em, "no packet buffer free", true);
-}
 
 /* --- records and replies --- */
 
@@ -508,7 +64,7 @@ record_not_run(struct tw_lcore_ctx *ctx, const struct tw_task_view *v, uint64_t 
 
 /* Fire the link_error callbacks of v with the failure of failed_id. */
 static void
-fire_errbacks(struct emitter *em, const struct tw_task_view *v, uint64_t root, uint64_t failed_id,
+fire_errbacks(struct tw_wf_emitter *em, const struct tw_task_view *v, uint64_t root, uint64_t failed_id,
 	      const char *why, uint32_t why_len)
 {
 	uint8_t arg[MSG_MAX + 64];
@@ -526,7 +82,7 @@ fire_errbacks(struct emitter *em, const struct tw_task_view *v, uint64_t root, u
 					  .parent_id = failed_id, .has_result = true,
 					  .result = arg, .result_len = n };
 
-		if (tw_wire_decode_task_trusted(sig, &sv) == NULL && !em_step(em, sig, &sv, &f))
+		if (tw_wire_decode_task_trusted(sig, &sv) == NULL && !tw_wf_em_step(em, sig, &sv, &f))
 			tw_cnt_add(em->ctx, TW_CNT_wf_step_refused, 1);
 	}
 }
@@ -536,7 +92,7 @@ fire_errbacks(struct emitter *em, const struct tw_task_view *v, uint64_t root, u
  * after it (its next chain, with their errbacks) is recorded as not run.
  */
 static void
-fail_after(struct tw_lcore_ctx *ctx, struct emitter *em, const struct tw_task_view *v,
+fail_after(struct tw_lcore_ctx *ctx, struct tw_wf_emitter *em, const struct tw_task_view *v,
 	   uint64_t root, uint64_t failed_id, const char *why, uint32_t why_len)
 {
 	struct tw_str next = v->next;
@@ -558,15 +114,15 @@ static void member_done(struct tw_lcore_ctx *ctx, uint64_t gid, uint32_t idx, bo
 
 /* The first member failure: the group fails as a whole, once. */
 static void
-fail_group(struct tw_lcore_ctx *ctx, struct group *g, const char *why, uint32_t why_len)
+fail_group(struct tw_lcore_ctx *ctx, struct tw_wf_group *g, const char *why, uint32_t why_len)
 {
 	struct tw_task_view gv;
-	struct emitter em;
+	struct tw_wf_emitter em;
 
 	tw_cnt_add(ctx, TW_CNT_wf_groups_failed, 1);
 	if (tw_wire_decode_task_trusted((struct tw_str){ g->sig, g->sig_len }, &gv) != NULL)
 		return;
-	em_init(&em, ctx, &g->peer);
+	tw_wf_em_init(&em, ctx, &g->peer);
 	put_record(ctx, &(struct tw_wire_result){
 			.task_id = g->id, .state = TW_ST_FAILURE, .error = why, .error_len = why_len,
 			.name = gv.next.len != 0 ? "chord" : "group", .name_len = 5,
@@ -580,7 +136,7 @@ fail_group(struct tw_lcore_ctx *ctx, struct group *g, const char *why, uint32_t 
 
 /* The ordered results as a JSON list: [r0,r1,...], empty results as null. */
 static uint32_t
-list_size(const struct group *g)
+list_size(const struct tw_wf_group *g)
 {
 	uint64_t n = 2;
 
@@ -594,7 +150,7 @@ list_size(const struct group *g)
 }
 
 static uint32_t
-list_write(const struct group *g, uint8_t *out)
+list_write(const struct tw_wf_group *g, uint8_t *out)
 {
 	uint8_t *p = out;
 
@@ -620,10 +176,10 @@ list_write(const struct group *g, uint8_t *out)
 
 /* Every member succeeded: the callback, or the group's own result. */
 static void
-complete_group(struct tw_lcore_ctx *ctx, struct group *g)
+complete_group(struct tw_lcore_ctx *ctx, struct tw_wf_group *g)
 {
 	struct tw_task_view gv, nv;
-	struct emitter em;
+	struct tw_wf_emitter em;
 	uint32_t cap = list_size(g), len, room;
 	uint8_t small[LIST_SMALL], *list = NULL, *heap = NULL;
 	struct rte_mbuf *list_m = NULL;
@@ -634,7 +190,7 @@ complete_group(struct tw_lcore_ctx *ctx, struct group *g)
 	tw_cnt_add(ctx, TW_CNT_wf_groups_done, 1);
 	if (tw_wire_decode_task_trusted((struct tw_str){ g->sig, g->sig_len }, &gv) != NULL)
 		goto out;
-	em_init(&em, ctx, &g->peer);
+	tw_wf_em_init(&em, ctx, &g->peer);
 	/* where the list is written: the stack, a large buffer (preallocated),
 	 * or, only for a list over the largest frame, the hugepage heap */
 	if (cap <= sizeof(small)) {
@@ -651,7 +207,7 @@ complete_group(struct tw_lcore_ctx *ctx, struct group *g)
 		}
 		list = tw_bigbuf_payload(list_m);
 	} else {
-		heap = rte_malloc_socket("tw_wf_list", cap, 0, table_socket);
+		heap = rte_malloc_socket("tw_wf_list", cap, 0, tw_wf_group_socket());
 		list = heap;
 	}
 	if (list == NULL) {
@@ -671,7 +227,7 @@ complete_group(struct tw_lcore_ctx *ctx, struct group *g)
 						  .parent_id = g->id, .has_result = true,
 						  .result = list, .result_len = len };
 
-			if (tw_wire_decode_task_trusted(sig, &lv) == NULL && !em_step(&em, sig, &lv, &f))
+			if (tw_wire_decode_task_trusted(sig, &lv) == NULL && !tw_wf_em_step(&em, sig, &lv, &f))
 				tw_cnt_add(ctx, TW_CNT_wf_step_refused, 1);
 		}
 	}
@@ -698,7 +254,7 @@ complete_group(struct tw_lcore_ctx *ctx, struct group *g)
 					  .group_id = g->outer_group, .group_index = g->outer_index,
 					  .has_result = true, .result = list, .result_len = len };
 
-		if (em_step(&em, gv.next, &nv, &f)) {
+		if (tw_wf_em_step(&em, gv.next, &nv, &f)) {
 			goto out;
 		}
 		/* over the largest frame: an in-engine callback can still read its
@@ -707,13 +263,13 @@ complete_group(struct tw_lcore_ctx *ctx, struct group *g)
 			/* too large for a frame: the callback reads it from this slot */
 			uint32_t ccap = len + nv.args.len + 8;
 
-			g->list = rte_malloc_socket("tw_wf_args", ccap, 0, table_socket);
+			g->list = rte_malloc_socket("tw_wf_args", ccap, 0, tw_wf_group_socket());
 			if (g->list != NULL) {
 				g->list_len = tw_wf_compose_args(g->list, ccap, list, len, nv.args.p,
 								 nv.args.len);
 				f.has_result = false;
 				f.args_group = g->id;
-				if (em_step(&em, gv.next, &nv, &f)) {
+				if (tw_wf_em_step(&em, gv.next, &nv, &f)) {
 					keep = true;
 					goto out;
 				}
@@ -734,14 +290,14 @@ out:
 	rte_free(heap);
 	rte_pktmbuf_free(list_m);
 	if (!keep)
-		release(g);
+		tw_wf_group_release(g);
 }
 
 static void
 member_done(struct tw_lcore_ctx *ctx, uint64_t gid, uint32_t idx, bool ok, const uint8_t *value,
 	    uint32_t len, const char *error, uint32_t error_len)
 {
-	struct group *g = lookup(gid);
+	struct tw_wf_group *g = tw_wf_group_lookup(gid);
 	uint8_t bit = (uint8_t)(1u << (idx & 7));
 	char msg[MSG_MAX];
 	int n;
@@ -781,31 +337,23 @@ member_done(struct tw_lcore_ctx *ctx, uint64_t gid, uint32_t idx, bool ok, const
 	if (__atomic_load_n(&g->failed, __ATOMIC_ACQUIRE) == 0)
 		complete_group(ctx, g);
 	else
-		release(g);
+		tw_wf_group_release(g);
 }
 
 /* --- entry points --- */
 
-static bool
-closed_lately(uint64_t id)
-{
-	for (uint32_t i = 0; i < CLOSED_RING; i++)
-		if (__atomic_load_n(&closed[i], __ATOMIC_RELAXED) == id)
-			return true;
-	return false;
-}
 
 const char *
 tw_workflow_member_check(const struct tw_task_view *tv, const struct tw_peer *from,
 			 uint32_t key_id, bool *finished, bool *foreign)
 {
-	const struct group *g = lookup(tv->group_id);
+	const struct tw_wf_group *g = tw_wf_group_lookup(tv->group_id);
 
 	*finished = false;
 	*foreign = false;
 	if (g == NULL) {
 		/* rare path: a linear look at the groups finished lately */
-		*finished = closed_lately(tv->group_id);
+		*finished = tw_wf_group_closed_lately(tv->group_id);
 		return "group not open (publish the group node first)";
 	}
 	if (tv->group_index >= g->size)
@@ -825,15 +373,13 @@ tw_workflow_group_open(struct tw_lcore_ctx *ctx, const struct tw_task_view *tv,
 		       const struct tw_peer *peer, uint32_t key_id)
 {
 	uint32_t cell = tv->result_cell != 0 ? tv->result_cell : TW_WF_DEFAULT_CELL;
-	uint64_t cells, sz, now_ms;
-	struct charge *account;
 	const char *why;
-	struct group *g;
-	struct emitter em;
+	struct tw_wf_group *g;
+	struct tw_wf_emitter em;
 	struct tw_str rest, sig;
 	uint32_t i = 0;
 
-	if (tv->id == 0 || tv->id >= ID_BUSY)
+	if (!tw_wf_group_id_ok(tv->id))
 		return "group id 0 or reserved";
 	if (tv->group_size > TW_WF_MAX_MEMBERS)
 		return "group larger than the engine's limit (1,048,576 members)";
@@ -841,53 +387,12 @@ tw_workflow_group_open(struct tw_lcore_ctx *ctx, const struct tw_task_view *tv,
 		return "group_size differs from the members given inline";
 	if (cell > TW_WF_MAX_CELL)
 		return "result_cell over 4096 bytes";
-	if (lookup(tv->id) != NULL)
+	if (tw_wf_group_lookup(tv->id) != NULL)
 		return NULL; /* a retransmitted node: open already */
-	cells = (uint64_t)tv->group_size * (4 + cell);
-	sz = sizeof(*g) + tv->raw.len + (tv->group_size + 7) / 8 + cells;
-	account = charge_of(key_id != 0 ? (1ull << 63) | key_id : (1ull << 62) | peer->ip);
-	why = charge(account, sz);
-	if (why != NULL) {
-		tw_cnt_add(ctx, TW_CNT_wf_groups_refused, 1);
+	why = tw_wf_group_new(ctx, tv, peer, key_id, cell, &g);
+	if (why != NULL)
 		return why;
-	}
-	g = rte_zmalloc_socket("tw_wf_group", sz, RTE_CACHE_LINE_SIZE, table_socket);
-	if (g == NULL) {
-		__atomic_sub_fetch(&account->bytes, sz, __ATOMIC_RELAXED);
-		__atomic_sub_fetch(&bytes_open, sz, __ATOMIC_RELAXED);
-		__atomic_sub_fetch(&n_open, 1, __ATOMIC_RELAXED);
-		tw_cnt_add(ctx, TW_CNT_wf_groups_refused, 1);
-		return "no memory for the group (hugepages)";
-	}
-	g->charged = account;
-	g->charged_bytes = sz;
-	g->key_id = key_id;
-	/* its own expires may shorten its life, or lengthen it up to the cap */
-	now_ms = tw_unix_ms(ctx, rte_rdtsc());
-	g->expires_ms = now_ms + limits.expires_ms;
-	if (tv->expires_ms != 0)
-		g->expires_ms = RTE_MIN(tv->expires_ms, now_ms + limits.expires_max_ms);
-	g->id = tv->id;
-	g->root_id = tv->root_id != 0 ? tv->root_id : tv->id;
-	g->parent_id = tv->parent_id;
-	g->in_outer = tv->group_id != 0;
-	g->outer_group = tv->group_id;
-	g->outer_index = tv->group_index;
-	g->notify = tv->notify;
-	g->peer = *peer;
-	g->size = tv->group_size;
-	g->cell = cell;
-	g->remaining = tv->group_size;
-	g->sig_len = tv->raw.len;
-	g->sig = (uint8_t *)(g + 1);
-	memcpy(g->sig, tv->raw.p, tv->raw.len);
-	g->bits = g->sig + tv->raw.len;
-	g->cells = g->bits + (tv->group_size + 7) / 8;
-	if (insert(g) != 0) {
-		group_free(g);
-		tw_cnt_add(ctx, TW_CNT_wf_groups_refused, 1);
-		return "too many groups open (4096)";
-	}
+
 	tw_cnt_add(ctx, TW_CNT_wf_groups_opened, 1);
 	tw_records_put(ctx, &(struct tw_wire_result){
 		.task_id = g->id, .state = TW_ST_STARTED,
@@ -896,7 +401,7 @@ tw_workflow_group_open(struct tw_lcore_ctx *ctx, const struct tw_task_view *tv,
 		.group_id = g->outer_group, .group_index = g->outer_index });
 	if (tv->n_members == 0)
 		return NULL; /* members come on their own, with group_id and group_index */
-	em_init(&em, ctx, peer);
+	tw_wf_em_init(&em, ctx, peer);
 	rest = tv->members;
 	while (tw_wire_task_field_next(&rest, TW_TASK_F_MEMBERS, &sig)) {
 		struct tw_task_view mv;
@@ -906,7 +411,7 @@ tw_workflow_group_open(struct tw_lcore_ctx *ctx, const struct tw_task_view *tv,
 					  .has_result = tv->args.len != 0, .result = tv->args.p,
 					  .result_len = tv->args.len };
 
-		if (tw_wire_decode_task_trusted(sig, &mv) != NULL || !em_step(&em, sig, &mv, &f)) {
+		if (tw_wire_decode_task_trusted(sig, &mv) != NULL || !tw_wf_em_step(&em, sig, &mv, &f)) {
 			char why[MSG_MAX];
 			int n = snprintf(why, sizeof(why), "member could not be published: %s",
 					 em.why != NULL ? em.why : "its signature does not decode");
@@ -928,18 +433,18 @@ tw_workflow_task_done(struct tw_lcore_ctx *ctx, const struct tw_task *t, uint32_
 	struct tw_peer peer = { .mac = t->peer_mac, .ip = t->peer_ip, .port = t->peer_port };
 	uint64_t root = t->root_id != 0 ? t->root_id : t->id;
 	struct tw_task_view v;
-	struct emitter em;
+	struct tw_wf_emitter em;
 
 	if (t->args_group != 0) {
 		/* a chord callback that read its args from its group's slot: done with it */
-		struct group *g = lookup(t->args_group);
+		struct tw_wf_group *g = tw_wf_group_lookup(t->args_group);
 
 		if (g != NULL)
-			release(g);
+			tw_wf_group_release(g);
 	}
 	if (tw_wire_decode_task_trusted((struct tw_str){ t->raw, t->raw_len }, &v) != NULL)
 		return;
-	em_init(&em, ctx, &peer);
+	tw_wf_em_init(&em, ctx, &peer);
 	if (state != TW_ST_SUCCESS) {
 		fail_after(ctx, &em, &v, root, t->id, error, error_len);
 		if (t->group_id != 0)
@@ -956,7 +461,7 @@ tw_workflow_task_done(struct tw_lcore_ctx *ctx, const struct tw_task *t, uint32_
 						  .parent_id = t->id, .has_result = true,
 						  .result = value, .result_len = value_len };
 
-			if (tw_wire_decode_task_trusted(sig, &lv) == NULL && !em_step(&em, sig, &lv, &f))
+			if (tw_wire_decode_task_trusted(sig, &lv) == NULL && !tw_wf_em_step(&em, sig, &lv, &f))
 				tw_cnt_add(ctx, TW_CNT_wf_step_refused, 1);
 		}
 	}
@@ -968,7 +473,7 @@ tw_workflow_task_done(struct tw_lcore_ctx *ctx, const struct tw_task *t, uint32_
 					  .has_result = true, .result = value,
 					  .result_len = value_len };
 
-		if (tw_wire_decode_task_trusted(v.next, &nv) == NULL && em_step(&em, v.next, &nv, &f)) {
+		if (tw_wire_decode_task_trusted(v.next, &nv) == NULL && tw_wf_em_step(&em, v.next, &nv, &f)) {
 			return;
 		}
 		{
@@ -998,9 +503,9 @@ tw_workflow_step_refused(struct tw_lcore_ctx *ctx, const struct tw_task_view *tv
 {
 	uint64_t root = tv->root_id != 0 ? tv->root_id : tv->id;
 	uint32_t n = (uint32_t)strlen(why);
-	struct emitter em;
+	struct tw_wf_emitter em;
 
-	em_init(&em, ctx, peer);
+	tw_wf_em_init(&em, ctx, peer);
 	fail_after(ctx, &em, tv, root, tv->id, why, n);
 	if (tv->group_id != 0)
 		member_done(ctx, tv->group_id, tv->group_index, false, NULL, 0, why, n);
@@ -1026,7 +531,7 @@ tw_workflow_replace_group(struct tw_lcore_ctx *ctx, struct tw_task *t, const cha
 	struct tw_wbuf w;
 	struct tw_task_view v, nv;
 	struct tw_wf_fields none = { 0 };
-	struct emitter em;
+	struct tw_wf_emitter em;
 
 	if (tw_wire_decode_task_trusted((struct tw_str){ t->raw, t->raw_len }, &v) != NULL)
 		return -EINVAL;
@@ -1071,8 +576,8 @@ tw_workflow_replace_group(struct tw_lcore_ctx *ctx, struct tw_task *t, const cha
 	}
 	if (w.overflow || tw_wire_decode_task((struct tw_str){ node, w.len }, &nv) != NULL)
 		return -EMSGSIZE;
-	em_init(&em, ctx, &peer);
-	if (!em_step(&em, (struct tw_str){ node, w.len }, &nv, &none)) {
+	tw_wf_em_init(&em, ctx, &peer);
+	if (!tw_wf_em_step(&em, (struct tw_str){ node, w.len }, &nv, &none)) {
 		/* no buffer, or the stash full: "not now"; else too large for any frame */
 		return em.short_of_room ? -ENOMEM : -EMSGSIZE;
 	}
@@ -1083,7 +588,7 @@ tw_workflow_replace_group(struct tw_lcore_ctx *ctx, struct tw_task *t, const cha
 bool
 tw_workflow_bind_args(struct tw_task *t)
 {
-	const struct group *g = lookup(t->args_group);
+	const struct tw_wf_group *g = tw_wf_group_lookup(t->args_group);
 
 	if (g == NULL || g->list == NULL)
 		return false;
@@ -1099,10 +604,10 @@ tw_workflow_bind_args(struct tw_task *t)
  * the same moment either took it to zero before the exchange (then it
  * completes or frees the group, and this does nothing) or decrements past
  * zero after it (and stops there). A member still holding g from its
- * lookup reads memory freed only after its grace period (release()).
+ * lookup reads memory freed only after its grace period (tw_wf_group_release()).
  */
 static void
-expire(struct tw_lcore_ctx *ctx, struct group *g)
+expire(struct tw_lcore_ctx *ctx, struct tw_wf_group *g)
 {
 	uint32_t zero = 0, left;
 	char msg[MSG_MAX];
@@ -1122,26 +627,13 @@ expire(struct tw_lcore_ctx *ctx, struct group *g)
 		fail_group(ctx, g, msg, (uint32_t)RTE_MIN(n, (int)sizeof(msg) - 1));
 	}
 	tw_cnt_add(ctx, TW_CNT_wf_groups_expired, 1);
-	release(g);
+	tw_wf_group_release(g);
 }
 
 void
 tw_workflow_expire(struct tw_lcore_ctx *ctx)
 {
-	uint64_t now_ms;
-
-	if (table == NULL || __atomic_load_n(&n_open, __ATOMIC_RELAXED) == 0)
+	if (tw_wf_groups_open() == 0)
 		return;
-	now_ms = tw_unix_ms(ctx, rte_rdtsc());
-	/* bound: one pass over the table (8,192 entries, a few microseconds) */
-	for (uint32_t i = 0; i < TABLE_SIZE; i++) {
-		uint64_t id = __atomic_load_n(&table[i].id, __ATOMIC_ACQUIRE);
-		struct group *g;
-
-		if (id == 0 || id >= ID_BUSY)
-			continue;
-		g = __atomic_load_n(&table[i].g, __ATOMIC_RELAXED);
-		if (g != NULL && g->expires_ms <= now_ms)
-			expire(ctx, g);
-	}
+	tw_wf_groups_due(ctx, tw_unix_ms(ctx, rte_rdtsc()), expire);
 }
