@@ -641,6 +641,73 @@ test_workers_credit_thousand(void **state)
 }
 
 /*
+ * Batched acks (tw_worker_ack_batched, tw_worker_flush_acks): 300 acks
+ * reach the engine in a handful of datagrams, not 300, each taken once and
+ * answered; one with a value too large to share a datagram goes alone
+ * (in fragments) and keeps its value.
+ */
+static void
+test_workers_acks_batched(void **state)
+{
+	enum { K = 300 };
+	static struct tw_delivery *d[K + 1];
+	static char big[3000];
+	struct tw_client *c = it_client();
+	struct tw_worker *w = consumer("wk_k", K + 1, 60000);
+	uint64_t acks = it_counter("counters", "rc_acks"), frames;
+	struct tw_ack a = { .outcome = TW_OUTCOME_SUCCESS, .value = "b", .value_len = 1 };
+	struct tw_ack large = { .outcome = TW_OUTCOME_SUCCESS, .value = big, .value_len = sizeof(big) };
+	struct tw_worker_stats st;
+	uint64_t ids[K + 1];
+
+	(void)state;
+	memset(big, 'v', sizeof(big));
+	for (int i = 0; i <= K; i++) {
+		struct tw_publish p = { .routing_key = "wk_k", .task = "echo", .args = "b",
+					.args_len = 1 };
+
+		assert_int_equal(tw_client_publish(c, &p, &ids[i]), 0);
+	}
+	assert_int_equal(tw_client_flush(c), 0);
+	assert_int_equal(collect(w, d, K + 1, 15000), K + 1);
+	frames = it_counter("counters", "rx_frames");
+	for (int i = 0; i < K; i++)
+		assert_int_equal(tw_worker_ack_batched(w, d[i]->tag, &a), 0);
+	assert_int_equal(tw_worker_ack_batched(w, d[K]->tag, &large), 0);
+	assert_int_equal(tw_worker_flush_acks(w), 0);
+	assert_int_equal(wait_counter("rc_acks", acks + K + 1, 5000), acks + K + 1);
+	/* about 80 plain acks a datagram, the large one in its own pieces, and
+	 * the heartbeats of the wait: far from one datagram per ack */
+	assert_true(it_counter("counters", "rx_frames") - frames < 30);
+	expect_all_succeed(c, K + 1);
+	{
+		struct tw_outcome o;
+
+		/* the large value whole, in the store */
+		assert_int_equal(tw_result_fetch(getenv("TW_SOCKET"), ids[K], TIMEOUT_MS, &o), 0);
+		assert_int_equal(o.state, TW_STATE_SUCCESS);
+		assert_int_equal(o.value_len, sizeof(big));
+		assert_memory_equal(o.value, big, sizeof(big));
+		tw_outcome_clear(&o);
+	}
+	expect_stored(ids[0], TW_STATE_SUCCESS, "b");
+	/* every ack answered, none resent */
+	for (int i = 0; i < 40; i++) {
+		tw_worker_get_stats(w, &st);
+		if (st.acks_confirmed >= K + 1)
+			break;
+		assert_true(tw_worker_poll(w, 50, d, 0) >= 0);
+	}
+	assert_int_equal(st.acks_sent, K + 1);
+	assert_int_equal(st.acks_confirmed, K + 1);
+	assert_int_equal(st.acks_refused, 0);
+	for (int i = 0; i <= K; i++)
+		tw_delivery_free(d[i]);
+	tw_worker_close(w);
+	tw_client_close(c);
+}
+
+/*
  * x-delivery-limit per queue (RabbitMQ's: a limit of N lets a task be
  * delivered N + 1 times): a limit of 2 ends a never-acked task after its
  * third delivery, dead-lettered; out-of-range limits and a re-declare with
@@ -1290,6 +1357,7 @@ main(void)
 		cmocka_unit_test_teardown(test_workers_delivery_limit, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_credit_respected, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_credit_thousand, it_pools_back),
+		cmocka_unit_test_teardown(test_workers_acks_batched, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_queue_delivery_limit, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_queue_consumers_remote, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_queue_consumers_engine_both, it_pools_back),
