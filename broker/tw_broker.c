@@ -16,6 +16,7 @@
 #include <rte_ring.h>
 
 #include "tw_broker_counters.h"
+#include "tw_broker_journal.h"
 #include "tw_broker_priv.h"
 #include "tw_consumers_shm.h"
 #include "tw_names.h"
@@ -431,6 +432,7 @@ tw_broker_queue_delete(struct tw_broker *b, const char *name, uint64_t *discarde
 {
 	int s = tw_broker_queue_find(b, name), ret;
 	struct tw_queue_slot *dead;
+	uint64_t failed, handed;
 
 	*discarded = 0;
 	if (s < 0)
@@ -443,9 +445,14 @@ tw_broker_queue_delete(struct tw_broker *b, const char *name, uint64_t *discarde
 	__atomic_store_n(&b->sh->queues[s], NULL, __ATOMIC_RELEASE);
 	if ((uint32_t)s < b->queue_slot_low)
 		b->queue_slot_low = (uint32_t)s;
+	failed = __atomic_load_n(&b->sh->journal.done_failed, __ATOMIC_ACQUIRE);
+	handed = b->sh->journal.done_handed;
 	ret = tw_broker_publish_or_defer(b, dead, discarded, err);
 	if (ret == 0)
 		release_hold(s);
+	/* its durable tasks ended in the journal (those drained now, not in a batch) */
+	if (ret == 0 && (b->sh->journal.done_handed != handed || b->journal_drops_lost != 0))
+		ret = tw_broker_journal_settle(b, failed, err);
 	return ret;
 }
 
@@ -453,14 +460,20 @@ int
 tw_broker_queue_purge(struct tw_broker *b, const char *name, uint64_t *purged, char *err)
 {
 	int s = tw_broker_queue_find(b, name);
+	uint64_t failed, handed;
 
 	*purged = 0;
 	if (s < 0)
 		return tw_broker_fail(err, -ENOENT, "no queue '%s'", name);
+	failed = __atomic_load_n(&b->sh->journal.done_failed, __ATOMIC_ACQUIRE);
+	handed = b->sh->journal.done_handed;
 	/* The rings are multi-consumer: dequeuing here competes safely with workers. */
 	*purged = tw_broker_drain_ring(b, b->sh->queues[s]->ring);
 	for (unsigned p = 0; p < b->sh->queues[s]->max_priority; p++)
 		*purged += tw_broker_drain_ring(b, b->sh->queues[s]->levels[p]);
+	/* answered once its durable tasks ended in the journal: a crash does not bring them back */
+	if (b->sh->journal.done_handed != handed || b->journal_drops_lost != 0)
+		return tw_broker_journal_settle(b, failed, err);
 	return 0;
 }
 

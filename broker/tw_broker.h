@@ -54,6 +54,7 @@ struct tw_broker {
 	 * grace period (tw_broker_tick) */
 	struct tw_qlimbo limbo;
 	uint32_t tick_slot;                                      /* where the last tick's scan stopped */
+	uint64_t journal_drops_lost;                             /* durable drops not handed (tw_broker_journal.h) */
 	/* rates, sampled by tw_broker_sample_rates() */
 	uint64_t rate_sample_ms;
 	uint64_t last_published[TW_MAX_QUEUES], last_delivered[TW_MAX_QUEUES];

@@ -27,6 +27,8 @@
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
+#include "tw_broker_journal.h"
+
 #include "tw_broker_priv.h"
 #include "tw_task.h"
 
@@ -85,6 +87,9 @@ tw_broker_drain_ring(struct tw_broker *b, struct tw_qring *r)
 			if (t->counts_bytes)
 				__atomic_fetch_sub(tw_qbytes(b->sh, t->queue_slot), t->args_len,
 						   __ATOMIC_RELAXED);
+			/* a durable task ends in the journal too, or a crash brings it back */
+			if (t->jid != 0)
+				tw_broker_journal_drop(b, t->jid);
 			tw_task_release(t, b->sh->task_pool);
 		}
 		n += got;

@@ -12,7 +12,13 @@
  *    message as it came, the publisher's address for its result);
  *  - DONE: the task of journal id jid finished (result, ack, expiry,
  *    dead-letter, drop): recovery does not bring it back;
- *  - NOOP: written to probe a disk that failed; ignored.
+ *  - NOOP: written to probe a disk that failed; ignored;
+ *  - DELIVERED: a remote consumer was handed the task of jid: a whole
+ *    copy of its TASK record (segment version 2 on), deliveries counting
+ *    this delivery as returned, so a crash before its ack brings it back
+ *    with delivery_count + 1. The latest copy of a jid stands for it: the
+ *    writer counts it in its own segment from then on (an older segment
+ *    may go), and recovery takes the last one it reads.
  *
  * A journal id (jid) names one TASK record for good: the engine's run
  * (epoch, from the journal found at start) in the top bits, the polling
@@ -30,7 +36,8 @@
 #include <rte_hash_crc.h>
 
 #define TW_JSEG_MAGIC 0x314a5754u /* "TWJ1" as little-endian bytes */
-#define TW_JSEG_VERSION 1u
+#define TW_JSEG_VERSION 2u     /* written; 1 (no DELIVERED records) is read too */
+#define TW_JSEG_VERSION_MIN 1u
 #define TW_JSEG_SUFFIX ".twj"
 
 struct tw_jseg_header {
@@ -39,14 +46,14 @@ struct tw_jseg_header {
 	uint64_t segno;
 };
 
-enum tw_jrec_type { TW_JREC_TASK = 1, TW_JREC_DONE = 2, TW_JREC_NOOP = 3 };
+enum tw_jrec_type { TW_JREC_TASK = 1, TW_JREC_DONE = 2, TW_JREC_NOOP = 3, TW_JREC_DELIVERED = 4 };
 
 struct tw_jrec {
 	uint32_t crc;         /* CRC-32C of the record after this field */
 	uint32_t len;         /* whole record, header and padding included; multiple of 8 */
 	uint8_t type;         /* enum tw_jrec_type */
 	uint8_t priority;
-	uint8_t deliveries;   /* times it was delivered before this record */
+	uint8_t deliveries;   /* TASK: times it was delivered before; DELIVERED: with this one */
 	uint8_t flags;        /* TW_JREC_F_* */
 	uint16_t qname_len;   /* queue name bytes after the header */
 	uint16_t peer_port;   /* network order: where its result goes */
@@ -123,7 +130,7 @@ tw_jrec_plausible(const struct tw_jrec *r, size_t room)
 	if (room < TW_JREC_HDR || r->len < TW_JREC_HDR || r->len > TW_JREC_LARGE_MAX || (r->len & 7) != 0 ||
 	    r->len > room)
 		return 0;
-	if (r->type < TW_JREC_TASK || r->type > TW_JREC_NOOP || r->qname_len >= TW_NAME_MAX_JREC ||
+	if (r->type < TW_JREC_TASK || r->type > TW_JREC_DELIVERED || r->qname_len >= TW_NAME_MAX_JREC ||
 	    r->raw_len > TW_JREC_LARGE_MAX)
 		return 0;
 	return tw_jrec_len(r->qname_len, r->raw_len) == r->len;

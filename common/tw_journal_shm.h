@@ -26,6 +26,18 @@
 
 #define TW_DATA_DIR_MAX 256
 
+/*
+ * Durable tasks tw-control drops (queue purge, delete): their jids, to
+ * the writer (MP/SC ring, a jid as the pointer's value), so that they end
+ * in the journal as if run (a DONE record each) and a crash does not
+ * bring them back. tw-control counts what it handed (done_handed); the
+ * writer counts what it synced or had nothing to write for (done_synced)
+ * and what a failed write lost (done_failed): a purge answers once the
+ * writer caught up.
+ */
+#define TW_JOURNAL_DONE_RING "tw_jdropped"
+#define TW_JOURNAL_DONE_RING_SIZE 65536u
+
 /* Writer and recovery figures, shown by `twctl status` as journal_*. */
 #define TW_JOURNAL_COUNTERS(X)                                                         \
 	X(records, "records written (tasks, completions)")                             \
@@ -35,9 +47,11 @@
 	X(sync_us_last, "last fdatasync, us")                                          \
 	X(write_errors, "writes or syncs that failed (disk full, I/O error)")          \
 	X(records_failed, "records lost with a failed write (their tasks NACKed)")     \
+	X(delivered, "deliveries to remote consumers written (a crash brings the task back with delivery_count + 1)") \
 	X(outstanding, "durable tasks journaled and not finished")                     \
 	X(segments, "segment files in the data directory")                             \
 	X(segments_removed, "segments removed: nothing outstanding left in them")      \
+	X(dropped, "durable tasks purged or deleted with their queue, ended in the journal") \
 	X(recovered, "durable tasks recovered at start")                               \
 	X(recovered_queued, "recovered tasks back in their queues (once tw-control attached)") \
 	X(recovered_completed, "journaled tasks found finished at start")              \
@@ -59,6 +73,9 @@ struct tw_journal_shm {
 	uint64_t synced[TW_MAX_LCORES]; /* per polling lcore: its records up to this seq are on disk */
 	uint64_t failed_lo[TW_MAX_LCORES]; /* per polling lcore: the last range of its seqs lost */
 	uint64_t failed_hi[TW_MAX_LCORES]; /* to a failed write (0: none) */
+	uint64_t done_handed;           /* tw-control only: dropped jids handed to the writer */
+	uint64_t done_synced;           /* writer only: of those, on disk (or nothing to write) */
+	uint64_t done_failed;           /* writer only: of those, lost to a failed write */
 	uint64_t c[TW_JC__MAX];
 };
 

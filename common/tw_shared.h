@@ -47,9 +47,10 @@
  * lists and "name@host", rc_key_refused; 20: dedup_evicted_waiting; 21:
  * counters of workflow steps made in large buffers and of those refused
  * for want of one; 22: 65,536 queues and exchanges: queue slots, growing
- * rings, per-slot counter blocks and the ready bitmap).
+ * rings, per-slot counter blocks and the ready bitmap; 23: the journal's delivered and dropped counts, the
+ * dropped tasks' handed/synced/failed counts).
  */
-#define TW_SHARED_LAYOUT_VERSION 22u
+#define TW_SHARED_LAYOUT_VERSION 23u
 
 /* Publishers at their own cap of held tasks, as tw-control lists them. */
 #define TW_SCHED_OVER_MAX 32

@@ -806,6 +806,8 @@ deliver_one(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_cons
 	}
 	idx = inflight_take(cs, ci, t, now + c->lease_ticks);
 	d.tag = ((uint64_t)cs->inflight[idx].gen << 32) | ((uint64_t)cs->id << 16) | idx;
+	/* a durable task: a crash before its ack brings it back with this delivery counted */
+	tw_journal_delivered(ctx, q, t);
 	c->delivered++;
 	tw_cnt_add(ctx, TW_CNT_rc_deliveries, 1);
 	/* a large task: a frame of its own, in fragments (failures counted; the

@@ -45,40 +45,39 @@ journal_failing(const struct tw_journal_lcore *jl)
 	return __atomic_load_n(jl->failing, __ATOMIC_RELAXED) != 0;
 }
 
-uint64_t
-tw_journal_task(struct tw_lcore_ctx *ctx, const struct tw_route_queue *q, struct tw_task *t)
+/*
+ * A record of t in queue q (TASK or DELIVERED: the same layout) in an
+ * mbuf, or a large buffer for a task that came in fragments.
+ * @return it, or NULL (no buffer).
+ */
+static struct rte_mbuf *
+task_record(struct tw_lcore_ctx *ctx, const struct tw_route_queue *q, const struct tw_task *t,
+	    uint8_t type, uint64_t jid, uint8_t deliveries)
 {
-	struct tw_journal_lcore *jl = ctx->journal;
 	uint32_t len = tw_jrec_len(q->name_len, t->raw_len), charge;
 	struct tw_jrec *r;
 	struct rte_mbuf *m;
-	uint64_t seq;
 
-	/* room to hold the confirm of every task a burst may conclude later */
-	if (jl == NULL || journal_failing(jl) ||
-	    jl->tail - jl->head >= TW_JOURNAL_HELD - TW_FRAME_MAX_TASKS * 2 || len > TW_JREC_LARGE_MAX)
-		return 0;
 	if (likely(len <= TW_JREC_MAX)) {
 		m = rte_pktmbuf_alloc(ctx->mbuf_pool);
 		if (unlikely(m == NULL))
-			return 0;
+			return NULL;
 		if (rte_pktmbuf_tailroom(m) < len) {
 			rte_pktmbuf_free(m);
-			return 0;
+			return NULL;
 		}
 	} else {
 		/* a task that came in fragments: its record in a large buffer */
 		m = ctx->big != NULL ? tw_bigbuf_alloc(ctx->big, len, &charge) : NULL;
 		if (m == NULL)
-			return 0;
+			return NULL;
 	}
 	r = rte_pktmbuf_mtod(m, struct tw_jrec *);
-	seq = jl->seq + 1;
 	memset(r, 0, TW_JREC_HDR);
 	r->len = len;
-	r->type = TW_JREC_TASK;
+	r->type = type;
 	r->priority = t->priority;
-	r->deliveries = t->deliveries;
+	r->deliveries = deliveries;
 	if (t->expire_tsc != 0) {
 		/* one division, only for tasks that expire */
 		r->expire_unix_ms = tw_unix_ms_of_tsc(ctx, t->expire_tsc);
@@ -89,7 +88,7 @@ tw_journal_task(struct tw_lcore_ctx *ctx, const struct tw_route_queue *q, struct
 	r->peer_ip = t->peer_ip;
 	r->peer_port = t->peer_port;
 	memcpy(r->peer_mac, t->peer_mac.addr_bytes, 6);
-	r->jid = jl->jid_base | seq;
+	r->jid = jid;
 	r->task_id = t->id;
 	memcpy((uint8_t *)r + TW_JREC_HDR, q->name, q->name_len);
 	memcpy((uint8_t *)r + TW_JREC_HDR + q->name_len, t->raw, t->raw_len);
@@ -99,14 +98,55 @@ tw_journal_task(struct tw_lcore_ctx *ctx, const struct tw_route_queue *q, struct
 	/* the writer reads a record by its own len; data_len is what fits 16 bits */
 	m->data_len = (uint16_t)RTE_MIN(len, (uint32_t)UINT16_MAX);
 	m->pkt_len = len;
+	return m;
+}
+
+uint64_t
+tw_journal_task(struct tw_lcore_ctx *ctx, const struct tw_route_queue *q, struct tw_task *t)
+{
+	struct tw_journal_lcore *jl = ctx->journal;
+	struct rte_mbuf *m;
+	uint64_t seq;
+
+	/* room to hold the confirm of every task a burst may conclude later */
+	if (jl == NULL || journal_failing(jl) ||
+	    jl->tail - jl->head >= TW_JOURNAL_HELD - TW_FRAME_MAX_TASKS * 2 ||
+	    tw_jrec_len(q->name_len, t->raw_len) > TW_JREC_LARGE_MAX)
+		return 0;
+	seq = jl->seq + 1;
+	m = task_record(ctx, q, t, TW_JREC_TASK, jl->jid_base | seq, t->deliveries);
+	if (unlikely(m == NULL))
+		return 0;
 	if (unlikely(rte_ring_sp_enqueue(jl->ring, m) != 0)) {
 		rte_pktmbuf_free(m);
 		return 0;
 	}
 	jl->seq = seq;
-	t->jid = r->jid;
+	t->jid = jl->jid_base | seq;
 	tw_cnt_add(ctx, TW_CNT_journal_records, 1);
 	return seq;
+}
+
+void
+tw_journal_delivered_slow(struct tw_lcore_ctx *ctx, const struct tw_route_queue *q,
+			  const struct tw_task *t)
+{
+	struct tw_journal_lcore *jl = ctx->journal;
+	/* as it comes back if this delivery is never acked (saturating, as requeue's count) */
+	uint8_t deliveries = t->deliveries == UINT8_MAX ? UINT8_MAX : (uint8_t)(t->deliveries + 1);
+	struct rte_mbuf *m = NULL;
+
+	/* no confirm waits on it: a failing disk drops it (counted) like a full ring */
+	if (jl != NULL && !journal_failing(jl))
+		m = task_record(ctx, q, t, TW_JREC_DELIVERED, t->jid, deliveries);
+	if (unlikely(m == NULL || rte_ring_sp_enqueue(jl->ring, m) != 0)) {
+		if (m != NULL)
+			rte_pktmbuf_free(m);
+		/* a crash before its ack brings it back with the count it had */
+		tw_cnt_add(ctx, TW_CNT_journal_delivered_lost, 1);
+		return;
+	}
+	tw_cnt_add(ctx, TW_CNT_journal_delivered, 1);
 }
 
 void
@@ -377,6 +417,19 @@ tw_jmap_take(struct tw_jmap *m, uint64_t jid, uint64_t *segno)
 	return true;
 }
 
+bool
+tw_jmap_get(const struct tw_jmap *m, uint64_t jid, uint64_t *segno)
+{
+	if (m->v == NULL)
+		return false;
+	for (uint64_t k = jmap_hash(jid) & m->mask; m->v[k].jid != 0; k = (k + 1) & m->mask)
+		if (m->v[k].jid == jid) {
+			*segno = m->v[k].segno;
+			return true;
+		}
+	return false;
+}
+
 void
 tw_jmap_free(struct tw_jmap *m)
 {
@@ -463,9 +516,155 @@ tw_jseg_open_next(struct tw_journal *j, uint64_t segno)
 /* What one batch holds, per lane. */
 struct batch {
 	size_t len;
-	uint32_t n_tasks, n_records;
+	uint32_t n_tasks, n_records, n_delivered, n_dropped;
 	uint64_t lo[TW_MAX_LCORES], hi[TW_MAX_LCORES]; /* seqs of its TASK records, 0: none */
 };
+
+/*
+ * A DELIVERED copy of r->jid: the copy stands for the task from now on,
+ * counted live in the current segment (no longer in the one it left).
+ * @return false if it is not to be written: the task ended already (or
+ * its TASK record was lost), or no memory to remember the move.
+ */
+static bool
+take_delivered(struct tw_journal *j, const struct tw_jrec *r)
+{
+	uint32_t l = tw_jid_lcore(r->jid);
+	uint64_t from = 0;
+
+	if (j->n_moves == j->cap_moves) {
+		uint32_t cap = j->cap_moves ? j->cap_moves * 2 : 256;
+		struct tw_jmove *v = realloc(j->moves, cap * sizeof(*v));
+
+		if (v == NULL)
+			return false;
+		j->moves = v;
+		j->cap_moves = cap;
+	}
+	if (!tw_jmap_take(&j->map, r->jid, &from)) {
+		/* not mapped: ended, unless its TASK record (another lane's, this
+		 * run) is still on its way: then this copy is written for it */
+		if (tw_jid_epoch(r->jid) != j->epoch || l >= TW_MAX_LCORES ||
+		    (r->jid & TW_JID_SEQ_MASK) <= j->taken[l])
+			return false;
+	} else {
+		struct tw_jseg *s = tw_jseg_find(j, from);
+
+		if (s != NULL && s->live > 0)
+			s->live--;
+	}
+	if (tw_jmap_put(&j->map, r->jid, j->segno) != 0) {
+		/* cannot happen after a take; without one, nothing was changed */
+		if (from != 0) {
+			struct tw_jseg *s = tw_jseg_find(j, from);
+
+			if (s != NULL)
+				s->live++;
+			tw_jmap_put(&j->map, r->jid, from);
+		}
+		return false;
+	}
+	j->segs[j->n_segs - 1].live++;
+	j->moves[j->n_moves++] = (struct tw_jmove){ r->jid, from };
+	return true;
+}
+
+/* r, checksummed, at the batch's end. */
+static void
+append(struct tw_journal *j, struct batch *b, struct tw_jrec *r)
+{
+	r->crc = tw_jrec_crc(r);
+	memcpy(j->buf + b->len, r, r->len);
+	b->len += r->len;
+	b->n_records++;
+}
+
+/*
+ * A DONE record r into the batch if its task is outstanding.
+ * @return 1 written; 0 nothing to write (its TASK record was never
+ *   written, or it ended already); -1 its TASK record, this run's from
+ *   another lane, is not taken yet (the DONE waits for it: written
+ *   before it, it would be forgotten and the task come back after a crash).
+ */
+static int
+take_done(struct tw_journal *j, struct batch *b, struct tw_jrec *r)
+{
+	uint32_t l = tw_jid_lcore(r->jid);
+	struct tw_jseg *s;
+	uint64_t segno;
+
+	if (!tw_jmap_take(&j->map, r->jid, &segno))
+		return tw_jid_epoch(r->jid) == j->epoch && l < TW_MAX_LCORES &&
+			       (r->jid & TW_JID_SEQ_MASK) > j->taken[l] ? -1 : 0;
+	s = tw_jseg_find(j, segno);
+	if (s != NULL && s->live > 0)
+		s->live--;
+	append(j, b, r);
+	return 1;
+}
+
+static void
+pending_add(struct tw_journal *j, uint64_t jid, bool handed)
+{
+	if (j->n_pending == j->cap_pending) {
+		uint32_t cap = j->cap_pending ? j->cap_pending * 2 : 64;
+		struct tw_jpending *v = realloc(j->pending, cap * sizeof(*v));
+
+		if (v == NULL) {
+			/* the task may come back after a crash (run twice, never lost) */
+			if (handed)
+				__atomic_fetch_add(&j->js->done_failed, 1, __ATOMIC_RELEASE);
+			return;
+		}
+		j->pending = v;
+		j->cap_pending = cap;
+	}
+	j->pending[j->n_pending++] = (struct tw_jpending){ jid, handed };
+}
+
+/* The DONE of a jid tw-control dropped (or one waiting for its TASK record). */
+static void
+take_dropped(struct tw_journal *j, struct batch *b, uint64_t jid, bool handed, bool *waits)
+{
+	struct tw_jrec r = { .len = TW_JREC_HDR, .type = TW_JREC_DONE, .jid = jid };
+	int k = take_done(j, b, &r);
+
+	*waits = k < 0;
+	if (k > 0 && handed)
+		b->n_dropped++;
+	else if (k == 0 && handed) /* ended already: nothing to wait for */
+		__atomic_fetch_add(&j->js->done_synced, 1, __ATOMIC_RELEASE);
+}
+
+/* DONE records waiting for their TASK, then the jids tw-control dropped. @return taken */
+static uint32_t
+gather_dropped(struct tw_journal *j, struct batch *b)
+{
+	void *v[64];
+	uint32_t k = 0, room = (uint32_t)RTE_MIN((j->buf_cap - b->len) / TW_JREC_HDR, RTE_DIM(v));
+	unsigned n;
+	bool waits;
+
+	for (uint32_t i = 0; i < j->n_pending; i++) {
+		if (b->len + TW_JREC_HDR > j->buf_cap) {
+			j->pending[k++] = j->pending[i];
+			continue;
+		}
+		take_dropped(j, b, j->pending[i].jid, j->pending[i].handed, &waits);
+		if (waits)
+			j->pending[k++] = j->pending[i];
+	}
+	j->n_pending = k;
+	if (j->dropped == NULL || room == 0)
+		return 0;
+	n = rte_ring_sc_dequeue_burst(j->dropped, v, room, NULL);
+	for (unsigned i = 0; i < n; i++) {
+		take_dropped(j, b, (uint64_t)(uintptr_t)v[i], true, &waits);
+		if (waits)
+			pending_add(j, (uint64_t)(uintptr_t)v[i], true);
+	}
+	return n;
+}
 
 /* Copy one record into the batch; the map learns where a TASK lives. */
 static void
@@ -476,30 +675,38 @@ take_record(struct tw_journal *j, struct batch *b, struct tw_jrec *r)
 	if (r->type == TW_JREC_TASK) {
 		uint32_t l = tw_jid_lcore(r->jid);
 		uint64_t seq = r->jid & TW_JID_SEQ_MASK;
+		bool copied;
 
 		if (l >= TW_MAX_LCORES)
 			return;
-		if (tw_jmap_put(&j->map, r->jid, j->segno) != 0)
-			return; /* never ACKed: its lane's watermark skips it only if a later one passes */
-		j->segs[j->n_segs - 1].live++;
+		if (seq > j->taken[l])
+			j->taken[l] = seq;
+		/* a DELIVERED copy came first (its lane was read before this
+		 * one's) and is written: it stands for this record, which is
+		 * not written (recovery would take its older count); its
+		 * confirm waits for this batch like any other */
+		copied = tw_jmap_get(&j->map, r->jid, &segno);
+		if (!copied) {
+			if (tw_jmap_put(&j->map, r->jid, j->segno) != 0)
+				return; /* never ACKed: its lane's watermark skips it only if a later one passes */
+			j->segs[j->n_segs - 1].live++;
+		}
 		if (b->lo[l] == 0)
 			b->lo[l] = seq;
 		b->hi[l] = seq;
 		b->n_tasks++;
-	} else if (r->type == TW_JREC_DONE) {
-		struct tw_jseg *s;
-
-		/* unknown: its TASK record was never written (or already done) */
-		if (!tw_jmap_take(&j->map, r->jid, &segno))
+		if (unlikely(copied))
 			return;
-		s = tw_jseg_find(j, segno);
-		if (s != NULL && s->live > 0)
-			s->live--;
+	} else if (r->type == TW_JREC_DELIVERED) {
+		if (!take_delivered(j, r))
+			return;
+		b->n_delivered++;
+	} else if (r->type == TW_JREC_DONE) {
+		if (take_done(j, b, r) < 0)
+			pending_add(j, r->jid, false);
+		return;
 	}
-	r->crc = tw_jrec_crc(r);
-	memcpy(j->buf + b->len, r, r->len);
-	b->len += r->len;
-	b->n_records++;
+	append(j, b, r);
 }
 
 /* One round over the lanes. @return records taken. */
@@ -541,15 +748,17 @@ static uint32_t
 gather(struct tw_journal *j, struct batch *b)
 {
 	struct rte_mbuf *m[RTE_DIM(j->carry)];
-	uint32_t got = 0;
+	uint32_t got = gather_dropped(j, b);
 
 	/* what the last batch had no room for goes first */
 	if (j->n_carry != 0) {
 		if (lane_waits(j, j->carry_lane))
-			return 0;
-		got = take_fitting(j, b, j->carry + j->carry_pos, j->n_carry - j->carry_pos,
-				   j->carry_lane);
-		j->carry_pos += got;
+			return got;
+		uint32_t carried = take_fitting(j, b, j->carry + j->carry_pos,
+						j->n_carry - j->carry_pos, j->carry_lane);
+
+		got += carried;
+		j->carry_pos += carried;
 		if (j->carry_pos < j->n_carry)
 			return got;
 		j->n_carry = j->carry_pos = 0;
@@ -583,6 +792,24 @@ now_us(void)
 static void
 batch_failed(struct tw_journal *j, struct batch *b, int err)
 {
+	/* DELIVERED copies first, newest first: each jid back where it was */
+	for (uint32_t i = j->n_moves; i-- > 0;) {
+		const struct tw_jmove *mv = &j->moves[i];
+		uint64_t segno;
+		struct tw_jseg *s;
+
+		if (!tw_jmap_take(&j->map, mv->jid, &segno))
+			continue; /* ended in this batch too */
+		s = tw_jseg_find(j, segno);
+		if (s != NULL && s->live > 0)
+			s->live--;
+		if (mv->from == 0)
+			continue;
+		s = tw_jseg_find(j, mv->from);
+		if (tw_jmap_put(&j->map, mv->jid, mv->from) == 0 && s != NULL)
+			s->live++;
+	}
+	j->n_moves = 0;
 	for (size_t off = 0; off < b->len;) {
 		const struct tw_jrec *r = (const struct tw_jrec *)(j->buf + off);
 		uint64_t segno;
@@ -616,6 +843,9 @@ batch_failed(struct tw_journal *j, struct batch *b, int err)
 	__atomic_store_n(&j->js->failing, 1, __ATOMIC_RELEASE);
 	jc_add(j, TW_JC_write_errors, 1);
 	jc_add(j, TW_JC_records_failed, b->n_tasks);
+	/* dropped tasks whose DONE did not reach the disk: tw-control says so */
+	if (b->n_dropped != 0)
+		__atomic_fetch_add(&j->js->done_failed, b->n_dropped, __ATOMIC_RELEASE);
 }
 
 /* write() the batch, fdatasync(), publish the watermarks. */
@@ -658,6 +888,10 @@ commit(struct tw_journal *j, struct batch *b)
 		__atomic_store_n(&j->js->failing, 0, __ATOMIC_RELEASE);
 	}
 	jc_add(j, TW_JC_records, b->n_records);
+	jc_add(j, TW_JC_delivered, b->n_delivered);
+	jc_add(j, TW_JC_dropped, b->n_dropped);
+	if (b->n_dropped != 0) /* release: after the sync */
+		__atomic_fetch_add(&j->js->done_synced, b->n_dropped, __ATOMIC_RELEASE);
 	jc_add(j, TW_JC_bytes, b->len);
 	jc_add(j, TW_JC_syncs, 1);
 	jc_set(j, TW_JC_sync_us_last, us);
@@ -732,7 +966,8 @@ writer_main(void *arg)
 		uint64_t first = 0;
 
 		b.len = 0;
-		b.n_tasks = b.n_records = 0;
+		b.n_tasks = b.n_records = b.n_delivered = b.n_dropped = 0;
+		j->n_moves = 0;
 		memset(b.lo, 0, sizeof(b.lo));
 		memset(b.hi, 0, sizeof(b.hi));
 		/* a batch closes at its size bound, or commit_us after its first record */
@@ -821,6 +1056,13 @@ tw_journal_start(struct tw_engine *e)
 		return -1;
 	if (tw_journal_recover(j, e) != 0)
 		return -1;
+	/* tw-control's dropped tasks (its purges, deletes): MP, it may be any of its threads */
+	j->dropped = rte_ring_create(TW_JOURNAL_DONE_RING, TW_JOURNAL_DONE_RING_SIZE, SOCKET_ID_ANY,
+				     RING_F_SC_DEQ);
+	if (j->dropped == NULL) {
+		TW_LOG(ERR, "journal: ring %s: %s", TW_JOURNAL_DONE_RING, rte_strerror(rte_errno));
+		return -1;
+	}
 	for (uint32_t i = 1; i < e->n_plan; i++) {
 		uint32_t l = e->plan[i].qsbr_id;
 		struct tw_journal_lcore *jl;
@@ -892,6 +1134,10 @@ tw_journal_stop(struct tw_engine *e)
 	rte_ring_free(j->recovered);
 	j->recovered = NULL;
 	free(j->segs);
+	free(j->moves);
+	free(j->pending);
+	rte_ring_free(j->dropped);
+	j->dropped = NULL;
 	free(j->buf);
 	close(j->lock_fd);
 	close(j->dir_fd);

@@ -12,12 +12,13 @@
  * FIFO until the watermark passes its record; a record lost to a failed
  * write turns its ACK into NACK no-resources. When a durable task ends
  * (result, ack, expiry, dead-letter, drop) a DONE record follows, and a
- * segment whose tasks all ended is removed.
+ * segment whose tasks all ended is removed. A delivery to a remote
+ * consumer writes a copy with its count (DELIVERED).
  *
  * Non-durable queues pay nothing: one predictable branch on the queue's
  * flag when a task is routed, one on the descriptor's jid when it ends.
  *
- * Threads: tw_journal_task/done/hold/release on the polling lcore that
+ * Threads: tw_journal_task/delivered/done/hold/release on the polling lcore that
  * owns the tw_journal_lcore; the rest on the main thread at start/stop.
  */
 #ifndef TW_JOURNAL_H
@@ -103,6 +104,26 @@ void tw_journal_stop(struct tw_engine *e);
  */
 uint64_t tw_journal_task(struct tw_lcore_ctx *ctx, const struct tw_route_queue *q,
 			 struct tw_task *t);
+
+/** Slow path of tw_journal_delivered(). */
+void tw_journal_delivered_slow(struct tw_lcore_ctx *ctx, const struct tw_route_queue *q,
+			       const struct tw_task *t);
+
+/**
+ * t (a durable task, in queue q) is handed to a remote consumer: a
+ * DELIVERED record (a copy of its TASK record, counting this delivery),
+ * so that a crash before its ack brings it back with delivery_count + 1.
+ * Not waited for: a crash within a group commit of the delivery, or a
+ * record that cannot be handed (counted), brings it back with the count
+ * it had. Free for other tasks.
+ */
+static inline void
+tw_journal_delivered(struct tw_lcore_ctx *ctx, const struct tw_route_queue *q,
+		     const struct tw_task *t)
+{
+	if (unlikely(t->jid != 0))
+		tw_journal_delivered_slow(ctx, q, t);
+}
 
 /** Slow path of tw_journal_done(). */
 void tw_journal_done_slow(struct tw_lcore_ctx *ctx, struct tw_task *t);

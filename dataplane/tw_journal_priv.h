@@ -52,6 +52,24 @@ struct tw_journal {
 	uint64_t commit_us;        /* --journal-commit-us */
 	uint64_t seg_bytes;        /* --journal-segment-mb */
 	struct tw_jmap map;
+	/* the highest seq of each lane's TASK records taken (this run): a
+	 * DELIVERED copy of a jid not mapped and above it came before its TASK */
+	uint64_t taken[TW_MAX_LCORES];
+	/* DELIVERED copies in the batch that moved a jid to the current segment
+	 * (from: its segment before, 0: none), undone if the batch fails */
+	struct tw_jmove {
+		uint64_t jid, from;
+	} *moves;
+	uint32_t n_moves, cap_moves;
+	/* jids of durable tasks tw-control dropped (purge, delete): a DONE each */
+	struct rte_ring *dropped;
+	/* DONE records whose TASK record (this run, another lane) is not taken
+	 * yet: written once it is (handed: from the dropped ring) */
+	struct tw_jpending {
+		uint64_t jid;
+		bool handed;
+	} *pending;
+	uint32_t n_pending, cap_pending;
 	struct rte_ring *recovered; /* recovered tasks until an io lcore queues them, NULL: none */
 	struct tw_jseg *segs;      /* ascending segno; the last is the current one */
 	uint32_t n_segs, cap_segs;
@@ -63,6 +81,7 @@ struct tw_journal {
 /* jid map: 0 if it was not there (put: -ENOMEM if it cannot grow). */
 int tw_jmap_put(struct tw_jmap *m, uint64_t jid, uint64_t segno);
 bool tw_jmap_take(struct tw_jmap *m, uint64_t jid, uint64_t *segno);
+bool tw_jmap_get(const struct tw_jmap *m, uint64_t jid, uint64_t *segno);
 void tw_jmap_free(struct tw_jmap *m);
 
 /* segment table */

@@ -1,7 +1,8 @@
 /*
  * Recovery at start (see tw_journal_priv.h): the data directory's
  * segments are read in order; a TASK record is outstanding until a DONE
- * record names its jid. What is outstanding is written to one new
+ * record names its jid (the last DELIVERED copy of it, if any, stands for
+ * it: its delivery count). What is outstanding is written to one new
  * segment (synced) before the old ones are removed, so a crash during
  * recovery leaves either the old segments or both (the same jid twice is
  * one task); then each task is made a descriptor again, in journal order,
@@ -187,9 +188,15 @@ found_add(struct scan *s, const struct tw_jrec *r)
 		s->f = v;
 		s->cap_f = cap;
 	}
-	/* the same record twice: a recovery that was cut short copied it */
-	if (tw_jmap_take(&s->idx, r->jid, &prev))
-		s->f[prev - 1].dead = true;
+	/*
+	 * The same jid again: a recovery that was cut short copied it, or a
+	 * DELIVERED copy with its count. The later copy takes the first
+	 * one's place: the task keeps its spot in its queue's order.
+	 */
+	if (tw_jmap_take(&s->idx, r->jid, &prev)) {
+		s->f[prev - 1].r = r;
+		return tw_jmap_put(&s->idx, r->jid, prev);
+	}
 	s->f[s->n_f] = (struct found){ r, false };
 	s->n_f++;
 	return tw_jmap_put(&s->idx, r->jid, s->n_f);
@@ -204,7 +211,8 @@ scan_segment(struct tw_journal *j, struct scan *s, struct seg_data *sd, bool las
 	char name[64];
 
 	tw_jseg_name(name, sizeof(name), sd->segno);
-	if (sd->len < sizeof(*h) || h->magic != TW_JSEG_MAGIC || h->version != TW_JSEG_VERSION ||
+	if (sd->len < sizeof(*h) || h->magic != TW_JSEG_MAGIC || h->version < TW_JSEG_VERSION_MIN ||
+	    h->version > TW_JSEG_VERSION ||
 	    h->segno != sd->segno) {
 		if (last && sd->len < sizeof(*h)) {
 			/* created, header not yet on disk: nothing in it */
@@ -236,6 +244,7 @@ scan_segment(struct tw_journal *j, struct scan *s, struct seg_data *sd, bool las
 		}
 		switch (r->type) {
 		case TW_JREC_TASK:
+		case TW_JREC_DELIVERED: /* a later copy: it replaces what was read of its jid */
 			if (tw_jid_epoch(r->jid) > s->max_epoch)
 				s->max_epoch = tw_jid_epoch(r->jid);
 			if (found_add(s, r) != 0)

@@ -6,7 +6,12 @@
 #     after the crash: its tasks, published while no worker was
 #     subscribed, are recovered and wait (the engine's lcores, which do
 #     not know Python tasks, take none and fail none) until a Python
-#     worker started late runs each exactly once.
+#     worker started late runs each exactly once;
+#  2. tasks of a durable queue delivered to a remote consumer that never
+#     acked come back with delivery_count + 1 (redelivered), those not
+#     delivered with 1;
+#  3. tasks purged from a durable queue, or deleted with it, do not come
+#     back: each ended in the journal before the purge (delete) answered.
 set -euo pipefail
 . "$(dirname "$0")/../../deploy/lib.sh"
 here=$(cd "$(dirname "$0")" && pwd)
@@ -76,42 +81,77 @@ mkdir -p "$work"
 : >"$work/runs.txt"
 
 start || fail "engine on a data directory"
-twctl queue declare dh --durable >/dev/null || fail "declare dh"
-# 1: a Python worker holds dh, then goes away; the hold reaches the saved
-# definitions (tw-control writes them again when a hold appears)
-worker dh
+twctl queue declare dh --durable >/dev/null && twctl queue declare dd --durable >/dev/null ||
+	fail "declare dh, dd"
+# 1: a Python worker holds dh and dd, then goes away; the holds reach the
+# saved definitions (tw-control writes them again when a hold appears)
+worker dh,dd
 tw_stop_pid "$wpid"
 wpid=
 for ((i = 0; i < 50; i++)); do
 	$py -c "import json,sys; d=json.load(open('$data/definitions.json'))
-sys.exit(0 if [q for q in d['queues'] if q['name'] == 'dh' and q.get('held')] else 1)" 2>/dev/null &&
-		break
+sys.exit(0 if {q['name'] for q in d['queues'] if q.get('held')} == {'dh', 'dd'} else 1)" \
+		2>/dev/null && break
 	tw_nap 0.1
 done
-[ "$i" -lt 50 ] || fail "the hold of dh is not in the saved definitions: $(cat "$data/definitions.json")"
+[ "$i" -lt 50 ] || fail "the holds of dh, dd are not in the saved definitions: $(cat "$data/definitions.json")"
 pub publish "$TW_ENGINE" dh 30 "$work/acked_dh.txt" 100000 >/dev/null
 [ "$(wc -l <"$work/acked_dh.txt")" = 30 ] || fail "not all 30 tasks to dh ACKed"
 [ "$(queue_field dh ready)" = 30 ] || fail "dh holds $(queue_field dh ready) tasks, not 30"
+# 2: a consumer that never acks takes 5 of dd's 10 (prefetch 5); their
+# deliveries are journaled (synced) before the crash
+pub subscribe "$TW_ENGINE" dd 5 >/dev/null || fail "subscribe to dd"
+pub publish "$TW_ENGINE" dd 10 "$work/acked_dd.txt" 200000 >/dev/null
+[ "$(wc -l <"$work/acked_dd.txt")" = 10 ] || fail "not all 10 tasks to dd ACKed"
+wait_counter journal_delivered 5
+[ "$(counter rc_deliveries)" = 5 ] || fail "$(counter rc_deliveries) deliveries, not 5"
+# 3: 10 tasks purged from dp, 3 published after; 5 deleted with dz
+twctl queue declare dp --durable --consumers remote >/dev/null &&
+	twctl queue declare dz --durable --consumers remote >/dev/null || fail "declare dp, dz"
+pub publish "$TW_ENGINE" dp 10 "$work/purged.txt" 300000 >/dev/null
+pub publish "$TW_ENGINE" dz 5 "$work/deleted.txt" 400000 >/dev/null
+[ "$(cat "$work/purged.txt" "$work/deleted.txt" | wc -l)" = 15 ] || fail "not all 15 to dp, dz ACKed"
+out=$(twctl queue purge dp) || fail "purge dp: $out"
+echo "$out" | grep -q " 10 tasks discarded" || fail "purge dp: $out"
+out=$(twctl queue delete dz) || fail "delete dz: $out"
+echo "$out" | grep -q " 5 tasks discarded" || fail "delete dz: $out"
+[ "$(counter journal_dropped)" = 15 ] || fail "$(counter journal_dropped) dropped tasks journaled, not 15"
+pub publish "$TW_ENGINE" dp 3 "$work/acked_dp.txt" 310000 >/dev/null
+[ "$(wc -l <"$work/acked_dp.txt")" = 3 ] || fail "not all 3 tasks to dp ACKed"
 
 kill -9 "$TW_CTL_PID" "$TW_DP_PID"
 tw_stop_pid "$TW_CTL_PID" || true
 tw_stop_pid "$TW_DP_PID" || true
 tw_engine_stop "$dir" >/dev/null 2>&1 || true
 start || fail "restart on the journal"
-wait_counter journal_recovered_queued 30
+wait_counter journal_recovered_queued 43
+[ "$(counter journal_recovered)" = 43 ] || fail "recovered $(counter journal_recovered), not 43"
+grep -q "default arguments) for its recovered tasks" "$dir/dataplane.log" &&
+	fail "tasks of the deleted queue came back (it was made again for them)"
 # what the engine's lcores would do with them is done within milliseconds
 tw_nap 0.5
-[ "$(queue_field dh ready)" = 30 ] ||
-	fail "after the restart dh holds $(queue_field dh ready) tasks, not 30: its hold was lost"
+[ "$(queue_field dh ready)" = 30 ] && [ "$(queue_field dd ready)" = 10 ] ||
+	fail "after the restart dh holds $(queue_field dh ready) tasks (not 30), dd $(queue_field dd ready) (not 10): a hold was lost"
+[ "$(queue_field dp ready)" = 3 ] || fail "dp holds $(queue_field dp ready) tasks, not 3"
 [ "$(counter tasks_failed)" = 0 ] || fail "$(counter tasks_failed) recovered tasks failed"
-echo "ok (${SECONDS}s): the hold of dh saved, back after kill -9: its 30 recovered tasks wait"
-worker dh
-pub check "$TW_SOCKET" "$work/acked_dh.txt" 30 || fail "tasks of dh lost"
-sort -u "$work/acked_dh.txt" | sed 's/$/ dh 1/' >"$work/want.txt"
+echo "ok (${SECONDS}s): the holds of dh and dd saved, back after kill -9: their 40 recovered tasks" \
+	"wait (and dp's 3: x-consumers remote)"
+worker dh,dd,dp
+cat "$work/acked_dh.txt" "$work/acked_dd.txt" "$work/acked_dp.txt" >"$work/acked.txt"
+pub check "$TW_SOCKET" "$work/acked.txt" 30 || fail "tasks lost"
+{
+	sed 's/$/ dh 1/' "$work/acked_dh.txt"
+	# the first 5 went to the consumer that never acked
+	sort -n "$work/acked_dd.txt" | head -5 | sed 's/$/ dd 2/'
+	sort -n "$work/acked_dd.txt" | tail -5 | sed 's/$/ dd 1/'
+	sed 's/$/ dp 1/' "$work/acked_dp.txt"
+} | sort >"$work/want.txt"
 sort "$work/runs.txt" >"$work/got.txt"
 diff "$work/want.txt" "$work/got.txt" >"$work/diff.txt" ||
 	fail "runs in Python (id queue delivery_count) differ: $(head -20 "$work/diff.txt")"
 [ "$(counter tasks_failed)" = 0 ] || fail "$(counter tasks_failed) tasks failed"
-echo "ok (${SECONDS}s): a Python worker started late ran each of the 30 exactly once, none failed"
+echo "ok (${SECONDS}s): a Python worker started late ran each of the 43 exactly once, none failed;" \
+	"the 5 delivered before the crash came back with delivery_count 2, the 5 others 1;" \
+	"none of the 10 purged nor the 5 deleted came back"
 tw_stop_pid "$wpid"
 wpid=
