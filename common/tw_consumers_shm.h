@@ -62,6 +62,9 @@ struct tw_consumer {
 	 * the list is not in lease order until they are all acked, so the
 	 * scan walks all of it meanwhile */
 	uint8_t lease_unordered;
+	/* its credit was held back by its share of the table's entries (the
+	 * owner's serve: a counter is bumped once per subscription) */
+	uint8_t share_held;
 	/* figures for twctl (relaxed stores, one writer) */
 	uint64_t delivered, acked, redelivered, refused;
 	uint64_t nacked;             /* of acked: rejected (REJECT, requeued or not) */

@@ -95,6 +95,7 @@
 	X(rc_subscribed, "remote consumers subscribed (or re-subscribed)") \
 	X(rc_refused, "subscriptions refused: missing queue, credit 0, bad fields, table full") \
 	X(rc_credit_clamped, "subscriptions whose prefetch was clamped to the engine's maximum") \
+	X(rc_share_held, "subscriptions held below their credit by their share of the in-flight table") \
 	X(rc_cancelled, "remote consumers that cancelled") \
 	X(rc_lost, "remote consumers dropped after missing their heartbeats") \
 	X(rc_heartbeats, "heartbeats received from remote consumers") \

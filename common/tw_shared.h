@@ -48,9 +48,10 @@
  * counters of workflow steps made in large buffers and of those refused
  * for want of one; 22: 65,536 queues and exchanges: queue slots, growing
  * rings, per-slot counter blocks and the ready bitmap; 23: the journal's delivered and dropped counts, the
- * dropped tasks' handed/synced/failed counts).
+ * dropped tasks' handed/synced/failed counts; 24: rc_share_held and a
+ * consumer's share_held flag).
  */
-#define TW_SHARED_LAYOUT_VERSION 23u
+#define TW_SHARED_LAYOUT_VERSION 24u
 
 /* Publishers at their own cap of held tasks, as tw-control lists them. */
 #define TW_SCHED_OVER_MAX 32

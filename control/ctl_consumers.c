@@ -105,3 +105,21 @@ ctl_consumers_list(struct ctl_ctx *ctx, struct ctl_reply *r)
 	r->resp.n_consumers = k;
 	return 0;
 }
+
+void
+ctl_consumers_totals(uint32_t *consumers, uint64_t *unacked)
+{
+	*consumers = 0;
+	*unacked = 0;
+	for (uint32_t id = 0; id < TW_MAX_LCORES; id++) {
+		const struct tw_consumers *cs = table(id);
+
+		for (uint32_t i = 0; cs != NULL && i < TW_RC_MAX_CONSUMERS; i++) {
+			/* acquire: pairs with the release store of the id in the lcore's subscribe */
+			if (__atomic_load_n(&cs->c[i].id, __ATOMIC_ACQUIRE) == 0)
+				continue;
+			(*consumers)++;
+			*unacked += __atomic_load_n(&cs->c[i].unacked, __ATOMIC_RELAXED);
+		}
+	}
+}

@@ -103,6 +103,44 @@ list_queues(const struct tw_broker *b, uint32_t start, uint32_t limit, struct ct
 	return 0;
 }
 
+/* Does slot hold a queue remote consumers take now, or had deliveries put back? */
+static bool
+remote_queue(const struct tw_shared *sh, const struct tw_rc_queues *rq, uint32_t s)
+{
+	struct tw_broker_queue_counts c;
+
+	if (sh->queues[s] == NULL)
+		return false;
+	if (tw_broker_queue_remote_consumers(rq, s) != 0)
+		return true;
+	tw_broker_queue_counts(sh, s, &c);
+	return c.redelivered != 0;
+}
+
+int
+ctl_remote_queues(const struct tw_broker *b, struct ctl_reply *r,
+		  Taskwire__Control__QueueInfo ***out, size_t *n_out)
+{
+	const struct tw_shared *sh = b->sh;
+	const struct tw_rc_queues *rq = tw_broker_rc_queues();
+	uint32_t workers = worker_lcores(sh);
+	Taskwire__Control__QueueInfo **q;
+	size_t n = 0, k = 0;
+
+	/* counted, then filled (one that changes in between waits for the next status) */
+	for (uint32_t s = 0; s < TW_MAX_QUEUES; s++)
+		n += remote_queue(sh, rq, s);
+	REPLY_ARRAY(r, Taskwire__Control__QueueInfo, taskwire__control__queue_info__init, n, q);
+	if (q == NULL)
+		return -ENOMEM;
+	for (uint32_t s = 0; s < TW_MAX_QUEUES && k < n; s++)
+		if (remote_queue(sh, rq, s))
+			fill_queue(b, rq, s, workers, r, q[k++]);
+	*out = q;
+	*n_out = k;
+	return 0;
+}
+
 /* One queue by name (an AMQP front door's declare-ok and get-ok counts). */
 static int
 queue_info(const struct tw_broker *b, const char *name, struct ctl_reply *r)

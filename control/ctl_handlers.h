@@ -26,6 +26,16 @@ int ctl_events_request(struct ctl_ctx *ctx, const Taskwire__Control__EventsReque
 /* Remote consumers (ctl_consumers.c). */
 int ctl_consumers_list(struct ctl_ctx *ctx, struct ctl_reply *r);
 
+/* Every io lcore's table: consumers subscribed now, their deliveries unacked now. */
+void ctl_consumers_totals(uint32_t *consumers, uint64_t *unacked);
+
+/*
+ * Queues that remote consumers take now or have had deliveries put back
+ * (for `twctl status`), in *out (n_out of them). @return 0 or -ENOMEM.
+ */
+int ctl_remote_queues(const struct tw_broker *b, struct ctl_reply *r,
+		      Taskwire__Control__QueueInfo ***out, size_t *n_out);
+
 /* Workers and rate limits (ctl_workers.c). */
 int ctl_workers_list(struct ctl_ctx *ctx, struct ctl_reply *r);
 int ctl_workers_rate_limit(struct ctl_ctx *ctx, const char *task, const char *rate,

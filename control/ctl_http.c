@@ -93,6 +93,9 @@ overview(struct ctl_ctx *ctx, struct MHD_Connection *conn)
 		const Taskwire__Control__Status *s = st.resp.status;
 
 		json_object_set_new(root, "uptime_ms", json_integer((json_int_t)s->uptime_ms));
+		json_object_set_new(root, "remote",
+				    json_pack("{s:i, s:I}", "consumers", (int)s->remote_consumers,
+					      "unacked", (json_int_t)s->remote_unacked));
 		for (size_t i = 0; i < s->n_counters; i++)
 			json_object_set_new(counters, s->counters[i]->name,
 					    json_integer((json_int_t)s->counters[i]->value));
@@ -117,15 +120,17 @@ overview(struct ctl_ctx *ctx, struct MHD_Connection *conn)
 	for (size_t i = 0; i < qs.resp.n_queues; i++) {
 		const Taskwire__Control__QueueInfo *q = qs.resp.queues[i];
 
-		json_array_append_new(queues, json_pack("{s:s, s:I, s:I, s:i, s:I, s:I, s:f, s:f}",
-							"name", q->name, "ready",
-							(json_int_t)q->ready, "in_flight",
-							(json_int_t)q->in_flight, "workers",
-							(int)q->workers, "published",
-							(json_int_t)q->published, "delivered",
-							(json_int_t)q->delivered, "publish_rate",
-							q->publish_rate, "deliver_rate",
-							q->deliver_rate));
+		json_t *j = json_pack("{s:s, s:I, s:I, s:i, s:I, s:I, s:f, s:f}", "name", q->name,
+				      "ready", (json_int_t)q->ready, "in_flight",
+				      (json_int_t)q->in_flight, "workers", (int)q->workers,
+				      "published", (json_int_t)q->published, "delivered",
+				      (json_int_t)q->delivered, "publish_rate", q->publish_rate,
+				      "deliver_rate", q->deliver_rate);
+
+		/* remote consumers taking it now, and its deliveries they let go back */
+		json_object_set_new(j, "remote_consumers", json_integer(q->remote_consumers));
+		json_object_set_new(j, "redelivered", json_integer((json_int_t)q->redelivered));
+		json_array_append_new(queues, j);
 	}
 	json_object_set_new(root, "counters", counters);
 	json_object_set_new(root, "lcores", lcores);

@@ -290,6 +290,9 @@ ctl_status_fill(const struct ctl_ctx *ctx, struct ctl_reply *r)
 	st->routes_version = __atomic_load_n(&sh->routes_version, __ATOMIC_ACQUIRE);
 	if (control_counters(ctx, r, st) != 0)
 		return -ENOMEM;
+	ctl_consumers_totals(&st->remote_consumers, &st->remote_unacked);
+	if (ctl_remote_queues(&ctx->broker, r, &st->remote_queues, &st->n_remote_queues) != 0)
+		return -ENOMEM;
 	r->resp.status = st;
 	return 0;
 }

@@ -186,6 +186,9 @@ to_ring(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task *t)
 	uint32_t qi = rt != NULL ? rt->slot_queue[t->queue_slot] : TW_ROUTE_NONE;
 
 	tw_cnt_add(ctx, TW_CNT_rc_requeue_tail, 1);
+	/* no longer in flight (its queue's in_flight is delivered - completed):
+	 * taken from the ring again, it is counted delivered again */
+	tw_cnt_qadd(tw_qcnt(ctx->shared, ctx->qsbr_id, t->queue_slot, TW_QCNT_completed), 1);
 	if (qi != TW_ROUTE_NONE && tw_enqueue_task(ctx, rt, &rt->queues[qi], t))
 		return;
 	if (qi != TW_ROUTE_NONE && tw_route_dead_letter(ctx, rt, t))
@@ -514,6 +517,7 @@ subscribe(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consum
 	}
 	c->peer = *peer;
 	c->key_id = key_id;
+	c->share_held = 0; /* new terms: counted again if the table's share holds them back */
 	c->n_queues = n;
 	memcpy(c->queue_slot, slots, n * sizeof(slots[0]));
 	for (uint16_t k = 0; k < n; k++) {
@@ -850,17 +854,41 @@ take(struct tw_lcore_ctx *ctx, struct tw_consumers *cs, const struct tw_route_qu
 	return got + from_ring;
 }
 
+/*
+ * The most deliveries one consumer may hold at once: its share of the
+ * table's in-flight entries, shared by the consumers there are plus one.
+ * Without a share, one consumer with a large credit (up to 65,535) would
+ * take every entry and the others, whatever their credit, would get
+ * nothing until it acked. The extra share stays free for the next
+ * consumer to subscribe, which is served at once; a consumer alone holds
+ * at most half the table. A share shrinks as consumers come: one holding
+ * more gets nothing new until its acks bring it under.
+ */
+static inline uint32_t
+share_of_table(const struct tw_consumers *cs)
+{
+	return TW_RC_INFLIGHT / (cs->n_active + 1);
+}
+
 static uint32_t
 serve_one(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consumers *cs,
 	  uint16_t ci, uint32_t budget, uint64_t now)
 {
 	struct tw_consumer *c = &cs->c[ci];
 	struct tw_task *v[TW_BURST];
+	uint32_t share = share_of_table(cs);
 	uint32_t want, got = 0;
 
 	if (c->unacked >= c->prefetch)
 		return 0;
-	want = c->prefetch - c->unacked;
+	if (c->unacked >= share) {
+		/* credit left, but no entry for it: counted once per subscription */
+		if (!c->share_held)
+			tw_cnt_add(ctx, TW_CNT_rc_share_held, 1);
+		c->share_held = 1;
+		return 0;
+	}
+	want = RTE_MIN(c->prefetch, share) - c->unacked;
 	want = RTE_MIN(want, RTE_MIN(budget, (uint32_t)TW_BURST));
 	want = RTE_MIN(want, TW_RC_INFLIGHT - cs->n_inflight);
 	for (uint16_t k = 0; k < c->n_queues && got < want; k++) {

@@ -56,9 +56,11 @@
 /*
  * Credit window: a larger one is clamped. RabbitMQ's basic.qos takes up to
  * 65,535, and Celery asks prefetch_multiplier x concurrency (often hundreds).
- * What one consumer can hold is also bounded by its table's free in-flight
- * entries (TW_RC_INFLIGHT, shared by the table's consumers): past them a
- * consumer simply waits for acks, as for any credit it has not used.
+ * What one consumer can hold at once is also bounded by its share of its
+ * table's in-flight entries (TW_RC_INFLIGHT / (consumers + 1): half the
+ * table for a consumer alone), so that a large credit cannot starve the
+ * table's other consumers: past its share a consumer waits for its own
+ * acks, as for any credit it has not used (counted: rc_share_held).
  */
 #define TW_RC_MAX_PREFETCH 65535u
 #define TW_RC_DEFAULT_LEASE_MS 30000u

@@ -1039,18 +1039,18 @@ tw_worker_ack(struct tw_worker *w, uint64_t tag, const struct tw_ack *a)
 	return send_ack(w, tag, a, false);
 }
 
-int
-tw_worker_close_acking(struct tw_worker *w, uint64_t tag, const struct tw_ack *a)
+/*
+ * A final ack and the subscription's end in one datagram, then the
+ * engine's answers to both (bounded: 1 s). @return what send_ack() did;
+ * *answered: both were answered.
+ */
+static int
+ack_and_cancel(struct tw_worker *w, uint64_t tag, const struct tw_ack *a, bool *answered)
 {
 	uint64_t until;
 	bool pending = true;
 	int ret;
 
-	if (a->outcome < TW_OUTCOME_SUCCESS || a->outcome > TW_OUTCOME_REJECT ||
-	    a->outcome == TW_OUTCOME_PROGRESS || tag == 0) {
-		tw_worker_close(w);
-		return -EINVAL;
-	}
 	if (w->hb_started) {
 		/* release: pairs with the acquire load in heartbeat_main */
 		__atomic_store_n(&w->stop, true, __ATOMIC_RELEASE);
@@ -1069,8 +1069,42 @@ tw_worker_close_acking(struct tw_worker *w, uint64_t tag, const struct tw_ack *a
 		pending = w->n_pend != 0;
 		pthread_mutex_unlock(&w->mu);
 	}
+	*answered = !pending && w->cancel_answered;
+	return ret;
+}
+
+static bool
+final_outcome(uint64_t tag, const struct tw_ack *a)
+{
+	return a->outcome >= TW_OUTCOME_SUCCESS && a->outcome <= TW_OUTCOME_REJECT &&
+	       a->outcome != TW_OUTCOME_PROGRESS && tag != 0;
+}
+
+int
+tw_worker_close_acking(struct tw_worker *w, uint64_t tag, const struct tw_ack *a)
+{
+	bool answered;
+	int ret;
+
+	if (!final_outcome(tag, a)) {
+		tw_worker_close(w);
+		return -EINVAL;
+	}
+	ret = ack_and_cancel(w, tag, a, &answered);
 	tw_worker_close(w);
 	return ret;
+}
+
+int
+tw_worker_ack_cancel(struct tw_worker *w, uint64_t tag, const struct tw_ack *a)
+{
+	bool answered;
+	int ret;
+
+	if (!final_outcome(tag, a))
+		return -EINVAL;
+	ret = ack_and_cancel(w, tag, a, &answered);
+	return ret != 0 ? ret : answered ? 0 : -ETIMEDOUT;
 }
 
 void

@@ -75,6 +75,26 @@ print_json(const Taskwire__Control__Status *s)
 	json_object_set_new(root, "counters", counters_json(s->counters, s->n_counters));
 	json_object_set_new(root, "drops", counters_json(s->drops, s->n_drops));
 	json_object_set_new(root, "control", counters_json(s->control, s->n_control));
+	{
+		json_t *rq = json_array();
+
+		for (size_t i = 0; i < s->n_remote_queues; i++) {
+			const Taskwire__Control__QueueInfo *q = s->remote_queues[i];
+
+			json_array_append_new(rq, json_pack("{s:s, s:I, s:I, s:i, s:I, s:i, s:s}",
+							    "name", q->name, "ready",
+							    (json_int_t)q->ready, "in_flight",
+							    (json_int_t)q->in_flight,
+							    "remote_consumers",
+							    (int)q->remote_consumers, "redelivered",
+							    (json_int_t)q->redelivered,
+							    "delivery_limit", (int)q->delivery_limit,
+							    "consumers", q->consumers));
+		}
+		json_object_set_new(root, "remote",
+				    json_pack("{s:i, s:I, s:o}", "consumers", (int)s->remote_consumers,
+					      "unacked", (json_int_t)s->remote_unacked, "queues", rq));
+	}
 	json_object_set_new(root, "mbufs", json_pack("{s:i, s:i}", "free", s->mbufs_free, "total",
 						     s->mbufs_total));
 	json_object_set_new(root, "tasks", json_pack("{s:i, s:i}", "free", s->tasks_free, "total",
@@ -150,6 +170,25 @@ print_human(const Taskwire__Control__Status *s)
 			       s->lcores[i]->lcore_id, s->lcores[i]->running_task,
 			       s->lcores[i]->running_name, s->lcores[i]->running_ms);
 
+	/* remote consumers, and the queues they take or that had deliveries put back */
+	if (s->remote_consumers != 0 || s->n_remote_queues != 0) {
+		printf("\nremote   %u consumers subscribed, %" PRIu64 " deliveries unacked\n",
+		       s->remote_consumers, s->remote_unacked);
+		twctl_table_init(&t, 6);
+		twctl_table_row(&t, "  queue\tremote_consumers\tready\tin_flight\tredelivered\t"
+				    "delivery_limit");
+		for (size_t i = 0; i < s->n_remote_queues; i++) {
+			const Taskwire__Control__QueueInfo *q = s->remote_queues[i];
+
+			twctl_table_row(&t, "  %s\t%u\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%u",
+					q->name[0] != '\0' ? q->name : "(default)",
+					q->remote_consumers, q->ready, q->in_flight, q->redelivered,
+					q->delivery_limit);
+		}
+		if (t.n_rows > 1)
+			twctl_table_print(&t, stdout);
+		twctl_table_free(&t);
+	}
 	print_pairs("counters (all lcores)", s->counters, s->n_counters);
 	print_pairs("drops by reason", s->drops, s->n_drops);
 	print_pairs("tw-control (scheduler, result store, schedules)", s->control, s->n_control);

@@ -14,8 +14,9 @@
  *
  * --time-limit S (Celery's hard time limit): the consumers run in a child
  * process that a supervisor kills when a task runs longer than S seconds,
- * then replaces (tw_worker_supervise.c); the killed task's redelivery is
- * answered FAILURE, and the kills are counted on standard error.
+ * then replaces (tw_worker_supervise.c). The child first acks the task
+ * FAILURE to the engine (and cancels that consumer), so no worker runs it
+ * again, this one or another; the kills are counted on standard error.
  *
  * --key-file FILE --key-id N (an engine started with --keys): every frame
  * of the consumers, and of what their tasks publish, is signed with that
@@ -63,6 +64,9 @@ struct options {
 struct consumer {
 	unsigned index;              /* its slot in limits->run */
 	pthread_t thread;
+	/* held while polling w: with --time-limit the watcher polls w too,
+	 * while this consumer's thread is inside a task past the limit */
+	pthread_mutex_t poll_mu;
 	struct tw_worker *w;
 	const struct options *o;
 	const struct tw_task_registry *reg;
@@ -333,7 +337,11 @@ consumer_main(void *arg)
 
 	/* bounded by the stop flag: polls wake at least every 200 ms */
 	while (!stopping) {
-		int n = tw_worker_poll(c->w, 200, d, max);
+		int n;
+
+		pthread_mutex_lock(&c->poll_mu);
+		n = tw_worker_poll(c->w, 200, d, max);
+		pthread_mutex_unlock(&c->poll_mu);
 
 		for (int i = 0; i < n; i++) {
 			/* past a stop request, tasks not started go back to their queue */
@@ -355,6 +363,69 @@ struct run_args {
 	struct options *o;
 	struct tw_task_registry *reg;
 };
+
+#define LIMIT_WATCH_MS 20            /* the child's watcher: tasks past --time-limit */
+
+/*
+ * --time-limit, in the child: consumer c's task has run past the limit,
+ * and the supervisor kills this whole process for it next. Before that,
+ * the engine is told: the task is acked FAILURE (TimeLimitExceeded) from
+ * the consumer's own socket, and the consumer cancelled in the same
+ * datagram. The engine then records the failure (the publisher's result,
+ * the store, events) and never delivers the task again, so another
+ * tw-worker, which knows nothing of this kill, cannot run it a second
+ * time; the consumer's other unacked deliveries go back to their queues
+ * at once instead of after its heartbeats stop. c's thread is inside the
+ * task and not polling: this thread waits for the engine's answers (at
+ * most about 1 s). Then run[].settled tells the supervisor to go ahead.
+ */
+static void
+settle_overdue(struct consumer *c, uint64_t now)
+{
+	/* acquire: pairs with the release of task_id in run_one() */
+	uint64_t id = __atomic_load_n(&limits->run[c->index].task_id, __ATOMIC_ACQUIRE);
+	uint64_t since = __atomic_load_n(&limits->run[c->index].since_ms, __ATOMIC_RELAXED);
+	uint64_t tag = __atomic_load_n(&limits->run[c->index].tag, __ATOMIC_RELAXED);
+	char why[160];
+	struct tw_ack a = { .outcome = TW_OUTCOME_FAILURE, .error = why };
+	int ret;
+
+	if (id == 0 || now <= since || now - since <= limits->limit_ms ||
+	    __atomic_load_n(&limits->run[c->index].settled, __ATOMIC_RELAXED) != 0)
+		return;
+	/* its thread polls: the task has just returned, and acked itself */
+	if (pthread_mutex_trylock(&c->poll_mu) != 0)
+		return;
+	if (__atomic_load_n(&limits->run[c->index].task_id, __ATOMIC_ACQUIRE) == id) {
+		snprintf(why, sizeof(why),
+			 "TimeLimitExceeded: ran past the hard time limit of %u ms (its worker "
+			 "process was killed)", limits->limit_ms);
+		a.runtime_ns = (now - since) * 1000000ull;
+		ret = tw_worker_ack_cancel(c->w, tag, &a);
+		if (ret == 0)
+			__atomic_store_n(&limits->run[c->index].settled, tag, __ATOMIC_RELEASE);
+		else
+			fprintf(stderr, "tw-worker: task %016" PRIx64 " past --time-limit: its "
+				"FAILURE got no answer from the engine (%s)\n", id, strerror(-ret));
+	}
+	pthread_mutex_unlock(&c->poll_mu);
+}
+
+/* --time-limit, the child's main thread until a stop: tasks past the limit reported. */
+static void
+watch_limits(struct consumer *cs, unsigned n)
+{
+	struct timespec ts = { 0, LIMIT_WATCH_MS * 1000000L };
+
+	/* bounded by the stop flag; each turn waits LIMIT_WATCH_MS */
+	while (!stopping) {
+		uint64_t now = tw_wk_now_ms();
+
+		for (unsigned i = 0; i < n; i++)
+			settle_overdue(&cs[i], now);
+		nanosleep(&ts, NULL);
+	}
+}
 
 /* The consumers until SIGINT or SIGTERM (in the child, with --time-limit). @return the exit status. */
 static int
@@ -382,6 +453,7 @@ run_consumers(void *arg)
 		struct consumer *c = &consumers[i];
 
 		c->index = i;
+		pthread_mutex_init(&c->poll_mu, NULL);
 		c->o = o;
 		c->reg = ra->reg;
 		c->w = tw_worker_open(o->engine, &wo, err, sizeof(err));
@@ -406,6 +478,8 @@ run_consumers(void *arg)
 			"lease %u ms, heartbeat %u ms, %u tasks)\n", started, o->n_queues, o->engine, pf,
 			lease, hb, ra->reg->n);
 	}
+	if (limits != NULL && started == o->threads)
+		watch_limits(consumers, started);
 	for (unsigned i = 0; i < started; i++) {
 		pthread_join(consumers[i].thread, NULL);
 		ran += consumers[i].ran;

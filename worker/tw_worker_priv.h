@@ -80,6 +80,10 @@ struct tw_wk_limits {
 		uint64_t task_id;            /* 0: none */
 		uint64_t since_ms;           /* CLOCK_MONOTONIC */
 		uint64_t tag;
+		/* the tag of a task past the limit whose FAILURE (with the
+		 * consumer's cancel) the engine answered, written by the
+		 * child's watcher (release): the child is then killed at once */
+		uint64_t settled;
 	} run[TW_WK_MAX_THREADS];
 	/* written by the supervisor: tasks whose run was killed (ring) */
 	uint64_t timed_out[TW_WK_TIMED_OUT];
@@ -87,9 +91,18 @@ struct tw_wk_limits {
 	uint32_t limit_ms;
 };
 
+/*
+ * How long past the limit the supervisor waits for the child to report a
+ * task's FAILURE to the engine (run[].settled) before it kills the child
+ * anyway (the engine unreachable: the task comes back when the killed
+ * consumer's heartbeats stop, and only this process knows not to run it).
+ */
+#define TW_WK_SETTLE_GRACE_MS 1500
+
 /**
  * Run child_main (the consumers) in a child process, killed and started
- * again whenever one of its tasks runs past lim->limit_ms, until SIGINT or
+ * again whenever one of its tasks runs past lim->limit_ms (once the child
+ * has told the engine the task failed, or TW_WK_SETTLE_GRACE_MS later), until SIGINT or
  * SIGTERM (passed on to the child). A child that crashes is started again
  * too (its tasks come back when its heartbeats stop). @return the exit
  * status for main(): the child's last, or 1 if none could start.

@@ -1,13 +1,17 @@
 /*
  * tw-worker's supervisor for hard time limits (--time-limit; see
  * tw_worker_priv.h). The parent only watches: every WATCH_MS it reads
- * the child's running tasks from the shared page, and a task past the
- * limit gets the whole child killed (SIGKILL: a C task cannot be stopped
- * safely from outside, and a thread cannot be killed alone) and its id
- * remembered, so that its redelivery is answered FAILURE instead of run
- * again; then a new child subscribes. The killed child's other unacked
- * deliveries come back when the engine notices its heartbeats stopped
- * (its leases at the latest), as after any lost worker.
+ * the child's running tasks from the shared page. A task past the limit
+ * is first reported to the engine by the child itself (its watcher acks
+ * it FAILURE from the consumer's own socket and cancels the consumer, so
+ * the engine records the failure and no other tw-worker runs the task
+ * again, and the consumer's other unacked deliveries go back at once);
+ * then the whole child is killed (SIGKILL: a C task cannot be stopped
+ * safely from outside, and a thread cannot be killed alone) and the id
+ * remembered here too, for an engine that never answered; then a new
+ * child subscribes. Unanswered, the killed child's deliveries come back
+ * when the engine notices its heartbeats stopped, as after any lost
+ * worker, and this process answers the task's redelivery FAILURE.
  *
  * Owns: the child process. Threads: the main thread of the parent only.
  */
@@ -80,16 +84,23 @@ start(struct tw_wk_limits *lim, int (*child_main)(void *), void *arg)
 	return pid;
 }
 
-/* The running task past the limit, if any: its slot, else -1. */
+/*
+ * The slot whose task must end with the child now, if any, else -1: a
+ * task whose FAILURE the engine took (settled: the child's consumer is
+ * cancelled, so it goes whether or not the task has returned since), or
+ * one still running TW_WK_SETTLE_GRACE_MS past the limit without that.
+ */
 static int
 overdue(const struct tw_wk_limits *lim, uint64_t now)
 {
 	for (int i = 0; i < TW_WK_MAX_THREADS; i++) {
-		/* acquire: pairs with the release of task_id in the child's run_one() */
+		/* acquire: pairs with the releases of the child's run_one() and watcher */
+		uint64_t settled = __atomic_load_n(&lim->run[i].settled, __ATOMIC_ACQUIRE);
 		uint64_t id = __atomic_load_n(&lim->run[i].task_id, __ATOMIC_ACQUIRE);
 		uint64_t since = __atomic_load_n(&lim->run[i].since_ms, __ATOMIC_RELAXED);
 
-		if (id != 0 && now > since && now - since > lim->limit_ms)
+		if (settled != 0 ||
+		    (id != 0 && now > since && now - since > lim->limit_ms + TW_WK_SETTLE_GRACE_MS))
 			return i;
 	}
 	return -1;
@@ -99,7 +110,7 @@ int
 tw_wk_supervise(struct tw_wk_limits *lim, int (*child_main)(void *), void *arg)
 {
 	struct sigaction sa = { .sa_handler = on_stop };
-	uint64_t killed = 0, crashed = 0;
+	uint64_t killed = 0, crashed = 0, reported = 0;
 	int status = 0, ret = 1;
 	bool forwarded = false;
 	pid_t child;
@@ -143,14 +154,22 @@ tw_wk_supervise(struct tw_wk_limits *lim, int (*child_main)(void *), void *arg)
 		slot = overdue(lim, tw_wk_now_ms());
 		if (slot >= 0) {
 			uint64_t id = lim->run[slot].task_id;
+			bool settled = lim->run[slot].settled != 0;
 
 			kill(child, SIGKILL);
 			waitpid(child, &status, 0);
-			remember(lim, id);
+			/* id 0: the task returned after its FAILURE was taken; the
+			 * engine answers a late ack of it as stale */
+			if (id != 0)
+				remember(lim, id);
 			killed++;
+			reported += settled;
 			fprintf(stderr, "tw-worker: task %016" PRIx64 " ran past --time-limit (%u ms): "
-				"child %d killed (%" PRIu64 " so far); starting another\n", id,
-				lim->limit_ms, (int)child, killed);
+				"%s; child %d killed (%" PRIu64 " so far); starting another\n", id,
+				lim->limit_ms,
+				settled ? "its FAILURE taken by the engine"
+					: "no answer from the engine to its FAILURE, remembered here",
+				(int)child, killed);
 			child = start(lim, child_main, arg);
 			if (child < 0)
 				break;
@@ -161,6 +180,7 @@ tw_wk_supervise(struct tw_wk_limits *lim, int (*child_main)(void *), void *arg)
 	if (child < 0)
 		fprintf(stderr, "tw-worker: fork: %s\n", strerror(errno));
 	fprintf(stderr, "tw-worker: supervisor stopped: %" PRIu64 " children killed past "
-		"--time-limit, %" PRIu64 " crashed\n", killed, crashed);
+		"--time-limit (%" PRIu64 " of their tasks' FAILURE taken by the engine), %" PRIu64
+		" crashed\n", killed, reported, crashed);
 	return ret;
 }

@@ -200,6 +200,21 @@ int tw_worker_flush_acks(struct tw_worker *w);
  */
 int tw_worker_close_acking(struct tw_worker *w, uint64_t tag, const struct tw_ack *a);
 
+/**
+ * Ack a delivery (a final outcome) and end the subscription in the same
+ * datagram, as tw_worker_close_acking(), but leave w open (closed later
+ * with tw_worker_close()): for a process about to end while a task of
+ * w's still runs on another thread, which must not find w freed (a task
+ * past a hard time limit, its process killed next: the engine records
+ * its outcome rather than deliver it to another worker). The engine puts
+ * w's other unacked deliveries back and delivers nothing more to it.
+ * Waits up to about 1 s for the engine's answers.
+ * Threads: no other thread may poll w meanwhile.
+ * @return 0 when the engine answered the ack and the cancel, -ETIMEDOUT
+ *   when it did not, -EINVAL (not a final outcome), or -errno from sending.
+ */
+int tw_worker_ack_cancel(struct tw_worker *w, uint64_t tag, const struct tw_ack *a);
+
 /** Release a delivery (after its ack). NULL is ignored. */
 void tw_delivery_free(struct tw_delivery *d);
 

@@ -15,7 +15,8 @@
 #    "unknown consumer" to a late heartbeat must not subscribe it again);
 #  - faults: a second consumer vanishes without a word (worker-offline
 #    reason "lost", its unacked delivery redelivered, counted for the
-#    consumer and for its queue: list queues, taskwire_queue_redelivered_total), and an ack
+#    consumer and for its queue: list queues, taskwire_queue_redelivered_total,
+#    twctl status's remote section and the dashboard's /api/overview), and an ack
 #    of a delivery the consumer never had is refused.
 set -euo pipefail
 . "$(dirname "$0")/../../deploy/lib.sh"
@@ -114,6 +115,25 @@ again = Consumer(engine, ["evq"], prefetch=1, heartbeat_ms=200, name="evagain", 
 again.start()
 d2 = again.deliveries.get(timeout=10)
 check(d2.task.id == d.task.id and d2.delivery_count == 2, "redelivered to evagain")
+# while it holds the redelivery: twctl status and the dashboard's overview show
+# the queue's remote consumer, its delivery in flight and the one put back
+st = json.loads(twctl("status", "--json"))["remote"]
+rq = [x for x in st["queues"] if x["name"] == "evq"]
+check(st["consumers"] == 1 and st["unacked"] == 1 and len(rq) == 1 and
+      rq[0]["remote_consumers"] == 1 and rq[0]["redelivered"] == 1 and rq[0]["in_flight"] == 1,
+      "twctl status --json remote: %s" % st)
+human = twctl("status").splitlines()
+check("remote   1 consumers subscribed, 1 deliveries unacked" in human and
+      any(l.split() == ["evq", "1", "0", "1", "1", str(rq[0]["delivery_limit"])] for l in human),
+      "twctl status's remote section: %s" % [l for l in human if "remote" in l or "evq" in l])
+token = open(sock + ".token").read().strip()
+ov = json.loads(urllib.request.urlopen(urllib.request.Request(
+    "http://%s/api/overview" % metrics, headers={"Authorization": "Bearer " + token}),
+    timeout=10).read())
+oq = [x for x in ov["queues"] if x["name"] == "evq"]
+check(ov["remote"] == {"consumers": 1, "unacked": 1} and len(oq) == 1 and
+      oq[0]["remote_consumers"] == 1 and oq[0]["redelivered"] == 1,
+      "/api/overview: remote %s, evq %s" % (ov.get("remote"), oq))
 again.ack(d2.delivery_tag, "SUCCESS", value=b'"again"')
 check(r_lost.get(timeout=10) == "again", "ev.lost's result")
 # the queue's own figure: one delivery of it put back (evw's reject did not requeue)

@@ -118,8 +118,10 @@ def overview():
         pub = ex // (i + 1)
         queues.append({"name": name, "ready": (up // 100) % 40 * (i + 1), "in_flight": 32 // (i + 1),
                        "workers": 2, "published": pub + 10, "delivered": pub,
-                       "publish_rate": 0.0, "deliver_rate": 0.0})
+                       "publish_rate": 0.0, "deliver_rate": 0.0,
+                       "remote_consumers": 2 if i == 0 else 0, "redelivered": ex // 5000 if i == 0 else 0})
     return {"uptime_ms": up, "counters": counters, "lcores": lcores, "queues": queues,
+            "remote": {"consumers": 2, "unacked": 32},
             "threads": {"busy": 1, "idle": 3, "abandoned": 0},
             "store_results": ex, "scheduled": len(MODEL.listing("scheduled"))}
 

@@ -128,6 +128,13 @@ echo "$out" | head -1 | grep -q "200 OK" || fail "GET /api/overview: $(echo "$ou
 echo "$out" | grep -q '"uptime_ms"' || fail "GET /api/overview: $out"
 
 "$TW_BUILD/twctl" --socket "$TW_SOCKET" queue declare dashq >/dev/null
+# each queue with its remote consumers and redeliveries, and the remote totals
+out=$(http GET /api/overview)
+echo "$out" | grep -Eq '"remote": ?\{"consumers": ?0, ?"unacked": ?0\}' ||
+	fail "GET /api/overview: no remote totals: $out"
+q=$(echo "$out" | grep -Eo '\{[^{}]*"name": ?"dashq"[^{}]*\}' || true)
+grep -Eq '"remote_consumers": ?0[,}]' <<<"$q" && grep -Eq '"redelivered": ?0[,}]' <<<"$q" ||
+	fail "GET /api/overview: dashq without remote_consumers, redelivered: $out"
 # follow /events (timeout bounds it; exec makes cat the process timeout stops)
 timeout 20 bash -c 'exec 3<>"/dev/tcp/$0/$1"
 	printf "GET /events HTTP/1.0\r\nHost: %s:%s\r\nAuthorization: Bearer %s\r\nAccept: text/event-stream\r\n\r\n" "$0" "$1" "$2" >&3
@@ -178,6 +185,11 @@ for dom in "$dom1" "$dom2"; do
 	grep -q "data-task=\"$sched\" data-status=\"scheduled\"" "$dom" ||
 		fail "countdown task $sched not in the scheduled list of $dom"
 	grep -q "<title>taskwire dashboard" "$dom" || fail "title in $dom"
+	[ "$(value remote-summary "$dom")" = "no remote consumers" ] ||
+		fail "remote-summary '$(value remote-summary "$dom")' in $dom"
+	grep -q '<th [^>]*>redelivered</th>' "$dom" || fail "no redelivered column in $dom"
+	cells=$(grep -o '<tr data-queue="dashq">.*' "$dom" | sed 's#</tr>.*##' | grep -o '<td' | wc -l)
+	[ "$cells" -eq 10 ] || fail "dashq's row has $cells cells, not 10, in $dom"
 done
 total1=$(value total-executed "$dom1")
 total2=$(value total-executed "$dom2")

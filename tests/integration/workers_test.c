@@ -151,7 +151,9 @@ setup(void **state)
 	if (it_twctl("queue declare wk_e2e") != 0 || it_twctl("queue declare wk_kill") != 0 ||
 	    it_twctl("queue declare wk_lease") != 0 || it_twctl("queue declare wk_credit") != 0 ||
 	    it_twctl("queue declare wk_bad") != 0 || it_twctl("queue declare wk_tl --consumers remote") != 0 ||
-	    it_twctl("queue declare wk_k --consumers remote") != 0)
+	    it_twctl("queue declare wk_k --consumers remote") != 0 ||
+	    it_twctl("queue declare wk_share --consumers remote") != 0 ||
+	    it_twctl("queue declare wk_tl2 --consumers remote") != 0)
 		return -1;
 	it_warm_up();
 	it_pools_snapshot();
@@ -285,6 +287,16 @@ count_finals(const struct tw_event *ev, void *arg)
 
 	if (ev->kind == TW_EV_RESULT && ev->task_id == r->id && ev->state >= TW_STATE_SUCCESS)
 		r->finals++;
+}
+
+/* count_finals for two tasks (arg: results_of[2]) */
+static void
+count_finals_of_two(const struct tw_event *ev, void *arg)
+{
+	struct results_of *r = arg;
+
+	count_finals(ev, &r[0]);
+	count_finals(ev, &r[1]);
 }
 
 /* publish -> tw-worker -> result to the publisher and into the store */
@@ -434,10 +446,11 @@ read_log(const char *name, char *buf, size_t len)
 }
 
 /*
- * tw-worker --time-limit (Celery's hard limit): a task past it gets its
- * worker process killed and replaced; the killed process's consumer is
- * lost (its delivery comes back) and the task ends FAILURE once, not run
- * again; the replacement runs the next task; the kill is counted.
+ * tw-worker --time-limit (Celery's hard limit): a task past it is acked
+ * FAILURE to the engine by its worker process, whose consumer cancels in
+ * the same datagram; then the process is killed and replaced. The task
+ * ends FAILURE once, is not delivered again; the replacement runs the
+ * next task; the kill is counted.
  */
 static void
 test_workers_time_limit(void **state)
@@ -445,7 +458,8 @@ test_workers_time_limit(void **state)
 	static char log[1 << 14];
 	struct tw_client *c = it_client();
 	uint64_t subscribed = it_counter("counters", "rc_subscribed");
-	uint64_t lost = it_counter("counters", "rc_lost");
+	uint64_t cancelled = it_counter("counters", "rc_cancelled");
+	uint64_t redelivered = it_counter("counters", "rc_redelivered");
 	struct results_of r = { 0 };
 	struct tw_outcome o;
 	pid_t pid;
@@ -460,18 +474,82 @@ test_workers_time_limit(void **state)
 	assert_non_null(strstr(o.error, "TimeLimitExceeded"));
 	tw_outcome_clear(&o);
 	expect_stored(r.id, TW_STATE_FAILURE, NULL);
-	assert_true(it_counter("counters", "rc_lost") > lost);
+	assert_true(it_counter("counters", "rc_cancelled") > cancelled);
 	/* the replacement child runs the next one */
 	expect_result(c, publish(c, "wk_tl", "add", "[2,3]"), TW_STATE_SUCCESS, "5");
 	/* the killed run left no second result */
 	assert_true(tw_client_poll(c, 300, count_finals, &r) >= 0);
 	assert_int_equal(r.finals, 0);
+	assert_int_equal(it_counter("counters", "rc_redelivered"), redelivered);
 	reap(pid, SIGTERM);
 	read_log("tl", log, sizeof(log));
-	p = strstr(log, "ran past --time-limit (500 ms)");
+	p = strstr(log, "ran past --time-limit (500 ms): its FAILURE taken by the engine");
 	assert_non_null(p);
 	assert_null(strstr(p + 1, "ran past --time-limit"));
-	assert_non_null(strstr(log, "supervisor stopped: 1 children killed past --time-limit"));
+	assert_non_null(strstr(log, "supervisor stopped: 1 children killed past --time-limit (1 of "
+				    "their tasks' FAILURE taken by the engine)"));
+	tw_client_close(c);
+}
+
+/* Times "ran past --time-limit" occurs in worker NAME's log. */
+static int
+limit_kills(const char *name)
+{
+	static char log[1 << 14];
+	int n = 0;
+
+	read_log(name, log, sizeof(log));
+	for (const char *p = log; (p = strstr(p, "ran past --time-limit")) != NULL; p++)
+		n++;
+	return n;
+}
+
+/*
+ * --time-limit across workers: two tw-worker processes take one queue; a
+ * task past the limit on one of them ends FAILURE through the engine and
+ * is never delivered again, so the other, which knows nothing of the
+ * kill, never runs it (when the "do not run again" memory was the killed
+ * process's own, the task came back when its heartbeats stopped and ran
+ * on the other worker until the limit once more). Both serve on.
+ */
+static void
+test_workers_time_limit_two_workers(void **state)
+{
+	struct tw_client *c = it_client();
+	uint64_t subscribed = it_counter("counters", "rc_subscribed");
+	uint64_t redelivered = it_counter("counters", "rc_redelivered");
+	uint64_t deliveries, started;
+	struct results_of r = { 0 };
+	struct tw_outcome o;
+	pid_t a, b;
+
+	(void)state;
+	a = spawn_worker("wk_tl2", "tl2a", "--time-limit", "0.5", "--heartbeat-ms", "200", NULL);
+	b = spawn_worker("wk_tl2", "tl2b", "--time-limit", "0.5", "--heartbeat-ms", "200", NULL);
+	assert_true(wait_counter("rc_subscribed", subscribed + 2, TIMEOUT_MS) >= subscribed + 2);
+	deliveries = it_counter("counters", "rc_deliveries");
+	started = it_now_ms();
+	r.id = publish(c, "wk_tl2", "sleep_us", "[3000000]");
+	assert_int_equal(tw_client_wait(c, r.id, TIMEOUT_MS, &o, NULL, NULL), 0);
+	assert_int_equal(o.state, TW_STATE_FAILURE);
+	assert_non_null(strstr(o.error, "TimeLimitExceeded"));
+	tw_outcome_clear(&o);
+	/* at the limit, not after a second run elsewhere */
+	assert_true(it_now_ms() - started < 2500);
+	/* past three heartbeat intervals of the killed process, and another 0.5 s limit:
+	 * no second result, nothing delivered again */
+	assert_true(tw_client_poll(c, 1500, count_finals, &r) >= 0);
+	assert_int_equal(r.finals, 0);
+	assert_int_equal(it_counter("counters", "rc_redelivered"), redelivered);
+	assert_int_equal(it_counter("counters", "rc_deliveries"), deliveries + 1);
+	expect_stored(r.id, TW_STATE_FAILURE, NULL);
+	/* both still serve (one with its replacement child) */
+	for (int i = 0; i < 4; i++)
+		expect_result(c, publish(c, "wk_tl2", "add", "[2,3]"), TW_STATE_SUCCESS, "5");
+	reap(a, SIGTERM);
+	reap(b, SIGTERM);
+	/* one kill in all */
+	assert_int_equal(limit_kills("tl2a") + limit_kills("tl2b"), 1);
 	tw_client_close(c);
 }
 
@@ -530,6 +608,71 @@ test_workers_lease_expiry_and_stale_ack(void **state)
 	expect_result(c, id, TW_STATE_SUCCESS, "done");
 	assert_int_equal(it_counter("counters", "rc_lease_expired"), expired);
 	tw_delivery_free(d[0]);
+	tw_worker_close(w);
+	tw_client_close(c);
+}
+
+/*
+ * A PROGRESS ack moves its delivery to the back of its consumer's lease
+ * order: A then B delivered under a 3 s lease, A's progress 1.5 s into
+ * it; B's lease ends first and B alone comes back (delivery_count 2)
+ * while A, leased before it, is still out, and A's ack is then taken. A
+ * progress that renewed A's deadline but left A at the head would hold B
+ * until A's renewed lease ends (the lease scan stops at the first
+ * delivery still in its lease), and both would come back together.
+ */
+static void
+test_workers_progress_moves_lease_to_back(void **state)
+{
+	struct tw_client *c = it_client();
+	struct tw_worker *w = consumer("wk_lease", 2, 3000);
+	uint64_t expired = it_counter("counters", "rc_lease_expired");
+	uint64_t progress = it_counter("counters", "rc_progress");
+	struct tw_ack p = { .outcome = TW_OUTCOME_PROGRESS, .value = "{}", .value_len = 2 };
+	struct tw_worker_stats st;
+	struct tw_delivery *d[4];
+	uint64_t a, b, renewed_until;
+
+	(void)state;
+	a = publish(c, "wk_lease", "echo", "A");
+	assert_int_equal(collect(w, d, 1, TIMEOUT_MS), 1);
+	assert_int_equal(d[0]->task_id, a);
+	usleep(300000);
+	b = publish(c, "wk_lease", "echo", "B");
+	assert_int_equal(collect(w, d + 1, 1, TIMEOUT_MS), 1);
+	assert_int_equal(d[1]->task_id, b);
+	usleep(1200000);
+	/* A's lease starts again: it now ends 1.2 s after B's */
+	renewed_until = it_now_ms() + 3000;
+	assert_int_equal(tw_worker_ack(w, d[0]->tag, &p), 0);
+	assert_int_equal(wait_counter("rc_progress", progress + 1, 1000), progress + 1);
+	/* B comes back when its lease ends, A's still running */
+	assert_int_equal(collect(w, d + 2, 1, 2800), 1);
+	assert_int_equal(d[2]->task_id, b);
+	assert_int_equal(d[2]->delivery_count, 2);
+	assert_true(it_now_ms() < renewed_until);
+	assert_int_equal(it_counter("counters", "rc_lease_expired"), expired + 1);
+	/* A is still ours: its ack is taken, not refused as stale */
+	ack_success(w, d[0]->tag, "A done");
+	ack_success(w, d[2]->tag, "B done");
+	/* both final results (A's progress came to the publisher too), then the store's */
+	{
+		struct results_of r[2] = { { .id = a }, { .id = b } };
+		uint64_t until = it_now_ms() + TIMEOUT_MS;
+
+		while ((r[0].finals == 0 || r[1].finals == 0) && it_now_ms() < until)
+			assert_true(tw_client_poll(c, 100, count_finals_of_two, r) >= 0);
+		assert_int_equal(r[0].finals, 1);
+		assert_int_equal(r[1].finals, 1);
+	}
+	expect_stored(a, TW_STATE_SUCCESS, "A done");
+	expect_stored(b, TW_STATE_SUCCESS, "B done");
+	assert_int_equal(collect(w, d + 3, 1, 300), 0);
+	tw_worker_get_stats(w, &st);
+	assert_int_equal(st.acks_refused, 0);
+	assert_int_equal(it_counter("counters", "rc_lease_expired"), expired + 1);
+	for (int i = 0; i < 3; i++)
+		tw_delivery_free(d[i]);
 	tw_worker_close(w);
 	tw_client_close(c);
 }
@@ -704,6 +847,87 @@ test_workers_acks_batched(void **state)
 	for (int i = 0; i <= K; i++)
 		tw_delivery_free(d[i]);
 	tw_worker_close(w);
+	tw_client_close(c);
+}
+
+/*
+ * One consumer with a credit far larger than its share of the table's
+ * 8,192 in-flight entries (TW_RC_INFLIGHT) holds its share and no more
+ * (counted once: rc_share_held), so a consumer that comes next is served
+ * at once while the first acks nothing; then every task succeeds once.
+ * Fifteen idle consumers of another queue make the share small (8,192 /
+ * (16 + 1) = 481 with the heavy one), so that a few hundred tasks show it.
+ */
+static void
+test_workers_credit_share(void **state)
+{
+	enum { IDLE = 15, SHARE = 8192 / (IDLE + 1 + 1), N = SHARE + 8, B = 4 };
+	static struct tw_delivery *da[N], *db[N];
+	struct tw_worker *idle[IDLE], *a, *b;
+	struct tw_client *c = it_client();
+	uint64_t held = it_counter("counters", "rc_share_held");
+	uint32_t prefetch, lease_ms, heartbeat_ms;
+	int na, nb, i;
+
+	(void)state;
+	/* the only consumers of the table (the share counts on it) */
+	{
+		static char out[1 << 14];
+		json_t *j;
+
+		assert_int_equal(it_twctl_out(out, sizeof(out), "list consumers --json"), 0);
+		j = json_loads(out, 0, NULL);
+		assert_non_null(j);
+		assert_int_equal(json_array_size(j), 0);
+		json_decref(j);
+	}
+	for (i = 0; i < IDLE; i++)
+		idle[i] = consumer("wk_bad", 1, 0);
+	a = consumer("wk_share", 65535, 60000);
+	tw_worker_granted(a, &prefetch, &lease_ms, &heartbeat_ms);
+	assert_int_equal(prefetch, 65535);
+	for (i = 0; i < N; i++) {
+		struct tw_publish p = { .routing_key = "wk_share", .task = "echo", .args = "s",
+					.args_len = 1 };
+		uint64_t id;
+
+		assert_int_equal(tw_client_publish(c, &p, &id), 0);
+	}
+	assert_int_equal(tw_client_flush(c), 0);
+	/* its share, and no more while it holds it: 8 tasks wait */
+	na = collect(a, da, N, TIMEOUT_MS);
+	assert_int_equal(na, SHARE);
+	assert_int_equal(collect(a, da + na, 1, 500), 0);
+	assert_int_equal(it_counter("counters", "rc_share_held"), held + 1);
+	/* a newcomer gets its credit's worth at once (its share: 8,192 / (17 + 1) = 455) */
+	b = consumer("wk_share", B, 60000);
+	nb = collect(b, db, B, TIMEOUT_MS);
+	assert_int_equal(nb, B);
+	/* then everything: acks free the rest for either of them */
+	{
+		uint64_t until = it_now_ms() + TIMEOUT_MS;
+		int ka = 0, kb = 0;
+
+		while ((ka < na || kb < nb || na + nb < N) && it_now_ms() < until) {
+			for (; ka < na; ka++)
+				ack_success(a, da[ka]->tag, "s");
+			for (; kb < nb; kb++)
+				ack_success(b, db[kb]->tag, "s");
+			na += collect(a, da + na, N - na - nb, 20);
+			nb += collect(b, db + nb, N - na - nb, 20);
+		}
+		assert_int_equal(na + nb, N);
+		assert_int_equal(ka + kb, N);
+	}
+	expect_all_succeed(c, N);
+	for (i = 0; i < na; i++)
+		tw_delivery_free(da[i]);
+	for (i = 0; i < nb; i++)
+		tw_delivery_free(db[i]);
+	tw_worker_close(b);
+	tw_worker_close(a);
+	for (i = 0; i < IDLE; i++)
+		tw_worker_close(idle[i]);
 	tw_client_close(c);
 }
 
@@ -1353,11 +1577,14 @@ main(void)
 		cmocka_unit_test_teardown(test_workers_end_to_end, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_kill9_redelivers_once, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_time_limit, it_pools_back),
+		cmocka_unit_test_teardown(test_workers_time_limit_two_workers, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_lease_expiry_and_stale_ack, it_pools_back),
+		cmocka_unit_test_teardown(test_workers_progress_moves_lease_to_back, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_delivery_limit, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_credit_respected, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_credit_thousand, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_acks_batched, it_pools_back),
+		cmocka_unit_test_teardown(test_workers_credit_share, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_queue_delivery_limit, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_queue_consumers_remote, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_queue_consumers_engine_both, it_pools_back),
