@@ -41,25 +41,7 @@ work=$TW_BUILD/run/$id-work
 data=$work/data
 mnt=$work/full
 py=/usr/bin/python3
-fail() {
-	echo "FAIL: $*"
-	for f in "$dir"/*.log "$work"/*.txt; do [ -f "$f" ] && { echo "--- $f"; tail -20 "$f"; }; done
-	exit 1
-}
-twctl() { "$TW_BUILD/twctl" --socket "$TW_SOCKET" "$@"; }
-counter() {
-	twctl status --json | $py -c "import json,sys; d=json.load(sys.stdin)
-print(int(d['control'].get('$1', d['counters'].get('$1', 0))))"
-}
-# wait (bounded) until counter $1 equals $2
-wait_counter() {
-	local i
-	for ((i = 0; i < 100; i++)); do
-		[ "$(counter "$1")" = "$2" ] && return 0
-		tw_nap 0.1
-	done
-	fail "$1 is $(counter "$1"), expected $2"
-}
+. "$(dirname "$0")/durable_lib.sh"
 cleanup() {
 	tw_engine_stop "$dir" >/dev/null 2>&1 || true
 	if mountpoint -q "$mnt" 2>/dev/null; then umount "$mnt"; fi
