@@ -94,6 +94,9 @@ struct tw_worker {
 	pthread_mutex_t mu;
 	struct pending_ack pend[PENDING_ACKS];
 	uint32_t n_pend;         /* slots in use: no scan of the table when 0 */
+	/* acks sent but not kept in pend (progress, or the table full): their
+	 * answers match no slot, and are told from repeated answers by this */
+	uint64_t n_untracked;
 	struct tw_worker_stats stats;
 	char last_refusal[160];
 
@@ -371,6 +374,8 @@ backlog_push(struct tw_worker *w, struct tw_delivery *d)
 static void
 ack_answered(struct tw_worker *w, const Taskwire__AckReply *r)
 {
+	bool matched = false;
+
 	pthread_mutex_lock(&w->mu);
 	for (size_t i = 0; i < PENDING_ACKS; i++) {
 		struct pending_ack *p = &w->pend[i];
@@ -380,7 +385,18 @@ ack_answered(struct tw_worker *w, const Taskwire__AckReply *r)
 		free(p->bytes);
 		memset(p, 0, sizeof(*p));
 		w->n_pend--;
+		matched = true;
 		break;
+	}
+	if (!matched) {
+		if (w->n_untracked == 0) {
+			/* a resent ack's second answer (the first was late, not lost):
+			 * that ack is settled already, this says nothing new */
+			w->stats.acks_answered_again++;
+			pthread_mutex_unlock(&w->mu);
+			return;
+		}
+		w->n_untracked--;
 	}
 	if (r->ok) {
 		w->stats.acks_confirmed++;
@@ -538,6 +554,24 @@ cookie_retry(struct tw_worker *w)
 	pthread_mutex_unlock(&w->mu);
 }
 
+/* Whether an ack waits longer than ACK_RESEND_MS for its answer. */
+static bool
+ack_overdue(struct tw_worker *w, uint64_t now)
+{
+	uint32_t seen = 0;
+	bool overdue = false;
+
+	pthread_mutex_lock(&w->mu);
+	for (size_t i = 0; i < PENDING_ACKS && seen < w->n_pend && !overdue; i++) {
+		if (w->pend[i].tag == 0)
+			continue;
+		seen++;
+		overdue = now - w->pend[i].sent_ms >= ACK_RESEND_MS;
+	}
+	pthread_mutex_unlock(&w->mu);
+	return overdue;
+}
+
 static int
 resend_acks(struct tw_worker *w)
 {
@@ -545,6 +579,11 @@ resend_acks(struct tw_worker *w)
 	int wait = ACK_RESEND_MS;
 	uint32_t seen = 0;
 
+	/* answers may wait in the socket (a caller that did not poll for a
+	 * while): take them first, so that only acks really unanswered go again
+	 * (a resend of a settled ack is refused as stale) */
+	if (ack_overdue(w, now) && receive(w, 0) < 0)
+		return 0;
 	pthread_mutex_lock(&w->mu);
 	/* every poll comes here: stops after the slots in use */
 	for (size_t i = 0; i < PENDING_ACKS && seen < w->n_pend; i++) {
@@ -905,6 +944,8 @@ pend_add(struct tw_worker *w, uint64_t tag, uint8_t *copy, uint32_t len)
 						   .attempts = 1, .len = len, .bytes = copy };
 		w->n_pend++;
 		copy = NULL;
+	} else {
+		w->n_untracked++;
 	}
 	pthread_mutex_unlock(&w->mu);
 	free(copy);

@@ -21,7 +21,7 @@ pools() {
 }
 baseline=$(pools)
 
-TW_TWCTL=$TW_BUILD/twctl TW_SOCKET=$TW_SOCKET TW_ENGINE=$TW_ENGINE TW_DIR=$TW_DIR \
+TW_TWCTL=$TW_BUILD/twctl TW_SOCKET=$TW_SOCKET TW_ENGINE=$TW_ENGINE TW_DIR=$TW_DIR TW_DP_PID=$TW_DP_PID \
 	ip netns exec "$TW_NETNS" "$TW_BUILD/tests/integration/workers_test" ||
 	fail "workers_test against 2 io lcores"
 # every descriptor and mbuf back in the pools (bounded: 5 s)

@@ -153,7 +153,8 @@ setup(void **state)
 	    it_twctl("queue declare wk_bad") != 0 || it_twctl("queue declare wk_tl --consumers remote") != 0 ||
 	    it_twctl("queue declare wk_k --consumers remote") != 0 ||
 	    it_twctl("queue declare wk_share --consumers remote") != 0 ||
-	    it_twctl("queue declare wk_tl2 --consumers remote") != 0)
+	    it_twctl("queue declare wk_tl2 --consumers remote") != 0 ||
+	    it_twctl("queue declare wk_late --consumers remote") != 0)
 		return -1;
 	it_warm_up();
 	it_pools_snapshot();
@@ -831,6 +832,64 @@ test_workers_acks_batched(void **state)
 	assert_int_equal(st.acks_refused, 0);
 	for (int i = 0; i <= K; i++)
 		tw_delivery_free(d[i]);
+	tw_worker_close(w);
+	tw_client_close(c);
+}
+
+/*
+ * An ack whose answer is late, not lost: the engine stops for 600 ms after
+ * taking nothing yet, the worker resends the ack (overdue), and the engine
+ * then answers both copies: the first is confirmed, the second (refused by
+ * the engine as stale: already acked) is counted as answered again, not as
+ * a refusal. Then a caller that did not poll for longer than the resend
+ * interval finds its answer in the socket: nothing is resent.
+ */
+static void
+test_workers_ack_answer_late(void **state)
+{
+	struct tw_client *c = it_client();
+	struct tw_worker *w = consumer("wk_late", 2, 60000);
+	const char *dp = getenv("TW_DP_PID");
+	struct tw_delivery *d[2];
+	struct tw_worker_stats st;
+	pid_t pid;
+
+	(void)state;
+	assert_non_null(dp);
+	pid = (pid_t)atoi(dp);
+	publish(c, "wk_late", "echo", "1");
+	publish(c, "wk_late", "echo", "2");
+	assert_int_equal(collect(w, d, 2, TIMEOUT_MS), 2);
+	assert_int_equal(kill(pid, SIGSTOP), 0);
+	ack_success(w, d[0]->tag, "one");
+	/* overdue while the engine sleeps: resent */
+	assert_int_equal(tw_worker_poll(w, 600, d, 0), 0);
+	assert_int_equal(kill(pid, SIGCONT), 0);
+	for (int i = 0; i < 100; i++) {
+		tw_worker_get_stats(w, &st);
+		if (st.acks_confirmed + st.acks_answered_again + st.acks_refused >= st.acks_resent + 1)
+			break;
+		assert_true(tw_worker_poll(w, 50, d, 0) >= 0);
+	}
+	assert_true(st.acks_resent >= 1);
+	assert_int_equal(st.acks_confirmed, 1);
+	assert_int_equal(st.acks_refused, 0);
+	assert_int_equal(st.acks_answered_again, st.acks_resent);
+	/* the answer waits in the socket 500 ms: taken, not resent */
+	ack_success(w, d[1]->tag, "two");
+	usleep(500 * 1000);
+	for (int i = 0; i < 100; i++) {
+		assert_true(tw_worker_poll(w, 50, d, 0) >= 0);
+		tw_worker_get_stats(w, &st);
+		if (st.acks_confirmed + st.acks_answered_again + st.acks_refused >= st.acks_resent + 2)
+			break;
+	}
+	assert_int_equal(st.acks_confirmed, 2);
+	assert_int_equal(st.acks_answered_again, st.acks_resent);
+	assert_int_equal(st.acks_refused, 0);
+	expect_all_succeed(c, 2);
+	tw_delivery_free(d[0]);
+	tw_delivery_free(d[1]);
 	tw_worker_close(w);
 	tw_client_close(c);
 }
@@ -1569,6 +1628,7 @@ main(void)
 		cmocka_unit_test_teardown(test_workers_credit_respected, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_credit_thousand, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_acks_batched, it_pools_back),
+		cmocka_unit_test_teardown(test_workers_ack_answer_late, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_credit_share, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_queue_delivery_limit, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_queue_consumers_remote, it_pools_back),
