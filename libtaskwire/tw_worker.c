@@ -374,7 +374,7 @@ backlog_push(struct tw_worker *w, struct tw_delivery *d)
 static void
 ack_answered(struct tw_worker *w, const Taskwire__AckReply *r)
 {
-	bool matched = false;
+	bool matched = false, resent = false;
 
 	pthread_mutex_lock(&w->mu);
 	for (size_t i = 0; i < PENDING_ACKS; i++) {
@@ -382,11 +382,20 @@ ack_answered(struct tw_worker *w, const Taskwire__AckReply *r)
 
 		if (p->tag != r->delivery_tag)
 			continue;
+		resent = p->attempts > 1;
 		free(p->bytes);
 		memset(p, 0, sizeof(*p));
 		w->n_pend--;
 		matched = true;
 		break;
+	}
+	/* the first answer lost and the resend's says the tag is spent: the
+	 * ack was taken (a tag never given is "unknown", not "stale") */
+	if (matched && resent && !r->ok && r->detail != NULL &&
+	    strncmp(r->detail, "stale delivery tag", 18) == 0) {
+		w->stats.acks_answered_again++;
+		pthread_mutex_unlock(&w->mu);
+		return;
 	}
 	if (!matched) {
 		if (w->n_untracked == 0) {

@@ -224,8 +224,10 @@ struct tw_worker_stats {
 	uint64_t heartbeats, resubscribes, bad_datagrams;
 	uint64_t cookie_retries;  /* frames refused for want of the engine's source cookie */
 	uint64_t frames_fragmented;   /* frames sent in fragments (acks with large values) */
-	/* answers to an ack already answered (it was resent while its first
-	 * answer was on the way): neither confirmed nor refused again */
+	/* answers that say nothing new about an ack: the second answer to an
+	 * ack resent while its first answer was on the way, or a resent ack
+	 * found spent ("stale") because its first answer was lost; neither is
+	 * counted as confirmed or refused */
 	uint64_t acks_answered_again;
 };
 void tw_worker_get_stats(const struct tw_worker *w, struct tw_worker_stats *s);

@@ -17,6 +17,10 @@ As the test's publisher (`bigsteps.py CASE ...`, TW_ENGINE, TW_SOCKET):
                              12 kB, one large buffer of the medium class;
                              prints "parked P refused R", then each
                              refusal's error
+  exhaust-chord K QUEUE      the same with K chords of six in-engine echoes
+                             of 1,900 bytes and a measure on QUEUE: each
+                             callback carries its group's results (about
+                             11 kB, the medium class again)
 """
 import json
 import os
@@ -69,12 +73,18 @@ def main(argv):
         elif case == "durable":
             r = taskwire.chain(b.s(int(argv[2])), m.s().set(queue=argv[3])).apply_async()
             print(r.id)
-        elif case == "exhaust":
+        elif case in ("exhaust", "exhaust-chord"):
             k, queue = int(argv[2]), argv[3]
             echo = c.task("echo")
-            rs = [taskwire.chain(echo.s("e" * 1900).set(queue="jobs"),
-                                 m.s("p" * 5000).set(queue=queue)).apply_async()
-                  for _ in range(k)]
+            if case == "exhaust":
+                rs = [taskwire.chain(echo.s("e" * 1900).set(queue="jobs"),
+                                     m.s("p" * 5000).set(queue=queue)).apply_async()
+                      for _ in range(k)]
+            else:
+                rs = [taskwire.chord(taskwire.group([echo.s("e" * 1900).set(queue="jobs")
+                                                     for _ in range(6)], result_cell=2048),
+                                     m.s().set(queue=queue)).apply_async()
+                      for _ in range(k)]
             parked, errors = 0, []
             deadline = time.monotonic() + 4
             for r in rs:

@@ -12,7 +12,8 @@
 #     buffers of their class: the rest are refused (counted wf_big_refused),
 #     each refused chain FAILs with a message naming the shortage; the
 #     engine keeps serving (a purge gives the buffers back, a 60 kB chain
-#     runs again);
+#     runs again); then the same with chord callbacks carrying their
+#     groups' results;
 #  4. a big step queued on a durable queue is journaled: kill -9 of the
 #     engine and tw-control, restart, the step is recovered and runs.
 set -euo pipefail
@@ -99,8 +100,26 @@ errs=$(tail -n +2 <<<"$out")
 [ "$(grep -c "no large buffer free for a step of [0-9]* bytes (--reasm-memory-mb)" <<<"$errs")" = \
 	"$refused" ] || fail "refusals without the reason: $errs"
 twctl queue purge parked >/dev/null
-expect "a 60 kB chain after the exhaustion" "[60000]" pub chain 60000
 echo "ok: exhaustion: $parked big steps parked, $refused refused and counted, FAILURE: $(head -1 <<<"$errs")"
+
+# 3b. the same with chord callbacks: 14 callbacks of about 11 kB (their
+# groups' results) for the 8 buffers of their class
+steps0=$(counter wf_big_steps)
+refused0=$(counter wf_big_refused)
+out=$(pub exhaust-chord 14 parked) || fail "exhaust-chord: $out"
+read -r _ parked _ refused <<<"$(head -1 <<<"$out")"
+made=$(($(counter wf_big_steps) - steps0))
+nrefused=$(($(counter wf_big_refused) - refused0))
+[ "$((parked + refused))" = 14 ] || fail "chord exhaustion: $out"
+[ "$refused" -ge 6 ] && [ "$parked" -le 8 ] || fail "chords: want at most 8 parked, 6 refused at least: $out"
+[ "$nrefused" = "$refused" ] || fail "chords: wf_big_refused grew by $nrefused, $refused chords failed: ${out:0:600}"
+[ "$made" = "$parked" ] || fail "chords: wf_big_steps grew by $made, $parked callbacks parked"
+errs=$(tail -n +2 <<<"$out")
+[ "$(grep -c "no large buffer free for a step of [0-9]* bytes (--reasm-memory-mb)" <<<"$errs")" = \
+	"$refused" ] || fail "chord refusals without the reason: $errs"
+twctl queue purge parked >/dev/null
+expect "a 60 kB chain after the exhaustion" "[60000]" pub chain 60000
+echo "ok: chord exhaustion: $parked callbacks parked, $refused refused and counted, FAILURE: $(head -1 <<<"$errs")"
 
 # 4. a 6 kB step on a durable queue survives kill -9
 step=$(pub durable 6000 dq) || fail "durable: $step"
