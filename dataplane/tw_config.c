@@ -40,7 +40,7 @@ static const struct opt_row options[] = {
 	{ "io-lcores", OPT_U64, 1, TW_MAX_LCORES - 1, 1, offsetof(struct tw_config, io_lcores),
 	  "pipeline: lcores polling the port, one RX queue each or more (RSS spreads flows)" },
 	{ "idle-sleep-us", OPT_U64, 0, 100000, 0, offsetof(struct tw_config, idle_sleep_us),
-	  "sleep this long after a run of idle polls (0 = pure polling)" },
+	  "the longest idle sleep; the first after work is 1/16 of it, each next doubles (0 = pure polling)" },
 	{ "idle-passes", OPT_U64, 1, 1000000, 1024, offsetof(struct tw_config, idle_passes),
 	  "empty passes before an idle sleep" },
 	{ "mbufs", OPT_U64, 1023, 4194303, 65535, offsetof(struct tw_config, mbufs),

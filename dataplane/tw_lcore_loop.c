@@ -22,9 +22,17 @@
  *
  * Idle back-off (for 2-core machines where a spinning lcore would starve
  * the publisher, the compiler or CI): after idle_passes_before_sleep empty
- * passes the lcore goes RCU-offline, sleeps idle_sleep_us, and comes back
- * online. 0 disables it (pure polling, for benchmarks).
+ * passes the lcore goes RCU-offline, sleeps, and comes back online. The
+ * first sleep after work is short (idle_sleep_us / IDLE_SLEEP_STEPS) and
+ * each further one without work doubles, up to idle_sleep_us: a publisher
+ * that waits for each confirm (request and answer, a few hundred us
+ * apart) finds the lcore awake within a short sleep, while an engine idle
+ * for longer sleeps the whole idle_sleep_us after a few steps. The
+ * thread's timer slack is cut to 1 us so that short sleeps stay short (the
+ * kernel's default adds up to 50 us to each). 0 disables it (pure polling,
+ * for benchmarks).
  */
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <rte_cycles.h>
@@ -154,12 +162,18 @@ account_pass(struct tw_lcore_ctx *ctx, uint64_t start, uint32_t work)
 		__atomic_store_n(&ctx->stats->c[TW_CNT_max_stall_ns], ns, __ATOMIC_RELAXED);
 }
 
+#define IDLE_SLEEP_STEPS 16 /* the first sleep after work: idle_sleep_us / 16 */
+
 static inline int
 loop_body(struct tw_lcore_ctx *ctx, const bool do_io, const bool do_work)
 {
 	struct rte_rcu_qsbr *qsbr = ctx->shared->qsbr;
-	uint32_t idle = 0;
+	const uint32_t sleep_min = RTE_MAX(ctx->idle_sleep_us / IDLE_SLEEP_STEPS, 1u);
+	uint32_t idle = 0, sleep_us = sleep_min;
 
+	/* once, before the loop: short sleeps need a small slack (ns) */
+	if (ctx->idle_sleep_us != 0)
+		prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
 	rte_rcu_qsbr_thread_register(qsbr, ctx->qsbr_id);
 	rte_rcu_qsbr_thread_online(qsbr, ctx->qsbr_id);
 
@@ -199,6 +213,7 @@ loop_body(struct tw_lcore_ctx *ctx, const bool do_io, const bool do_work)
 
 		if (work != 0) {
 			idle = 0;
+			sleep_us = sleep_min;
 			continue;
 		}
 		if (ctx->idle_sleep_us == 0 || ++idle < ctx->idle_passes_before_sleep) {
@@ -207,9 +222,10 @@ loop_body(struct tw_lcore_ctx *ctx, const bool do_io, const bool do_work)
 		}
 		/* Offline while asleep so tw-control's grace periods need not wait for us. */
 		rte_rcu_qsbr_thread_offline(qsbr, ctx->qsbr_id);
-		usleep(ctx->idle_sleep_us);
+		usleep(sleep_us);
 		rte_rcu_qsbr_thread_online(qsbr, ctx->qsbr_id);
 		tw_cnt_add(ctx, TW_CNT_idle_sleeps, 1);
+		sleep_us = RTE_MIN(sleep_us * 2, ctx->idle_sleep_us);
 		idle = 0;
 	}
 	tw_steer_drain(ctx);
