@@ -172,7 +172,7 @@ $(LIB_PERF): $(call objs,$(wildcard perf/lg_*.c))
 # tw_ctl_socket: tw_result_fetch() reads the result store over the control socket
 $(LIB_CLIENT): $(call objs,$(CLIENT_SRCS)) $(OBJ)/common/tw_ctl_socket.o $(OBJ)/common/tw_keys.o \
 	$(OBJ)/common/tw_fragment.o $(OBJ)/common/tw_wire.o $(OBJ)/common/tw_wire_consumer.o \
-	$(PROTO_OBJS)
+	$(OBJ)/common/tw_idmap.o $(PROTO_OBJS)
 	@rm -f $@; ar rcs $@ $^
 
 # Every function include/taskwire/task.h declares must be in the export
@@ -196,7 +196,7 @@ $(BUILD)/tw-worker: $(call objs,$(WORKER_SRCS)) $(LIB_CLIENT) $(DP_EXPORTS)
 		$(shell pkg-config --libs libprotobuf-c nettle) -ldl -lpthread
 # tw-amqp: the AMQP 0-9-1 front door; no DPDK, libtaskwire and what it needs only.
 AMQP_SRCS := $(wildcard amqp/*.c)
-$(BUILD)/tw-amqp: $(call objs,$(AMQP_SRCS)) $(LIB_CLIENT) $(OBJ)/common/tw_idmap.o
+$(BUILD)/tw-amqp: $(call objs,$(AMQP_SRCS)) $(LIB_CLIENT)
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs libprotobuf-c nettle) -lpthread
 $(BUILD)/tw-publish-bench: $(OBJ)/perf/tw_publish_bench.o $(LIB_CLIENT)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm

@@ -1,7 +1,8 @@
 /*
  * basic.consume and what follows it: each AMQP consumer is one remote
- * consumer of the engine (libtaskwire's worker API: its own UDP socket,
- * subscription and heartbeat thread) on its queue, with the credit window
+ * consumer of the engine (libtaskwire's worker API: a subscription in
+ * tw-amqp's one worker set, which carries every consumer on one UDP
+ * socket and beats for them from this loop) on its queue, with the credit window
  * set from basic.qos prefetch (0, unlimited in AMQP, is the engine's
  * largest window). The subscription holds the queue (Subscribe.hold): the
  * engine's own lcores never take AMQP messages.
@@ -22,9 +23,12 @@
  * Nothing here waits in the loop: a subscription is opened without
  * waiting (tw_worker_open_async), its channel waits for the engine's
  * answer as it does for tw-control's (later frames parked, in order),
- * and the answer, a resend or the deadline come through epoll and
- * amqp_consume_timers. Acks of one pass leave in one datagram per
- * consumer (tw_worker_ack_batched), not one each.
+ * and the answer, a resend or the deadline come through the set's poll
+ * and amqp_consume_timers. A subscription is closed without waiting too
+ * (tw_worker_close_async): the set sends the cancel, resends it, and
+ * finishes or gives up on it (counted) while the loop goes on. Acks of
+ * one pass leave in one datagram per consumer (tw_worker_ack_batched),
+ * not one each.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -47,13 +51,11 @@
 void
 amqp_consumer_set_paused(struct amqp_server *s, struct amqp_consumer *k, bool paused)
 {
-	struct epoll_event e = { .events = paused ? 0 : EPOLLIN, .data.ptr = k };
-
+	(void)s;
 	if (k->paused == paused || k->is_get || k->dead || k->subscribing)
 		return;
-	if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, tw_worker_fd(k->w), &e) == 0)
-		k->paused = paused;
-	/* what the library already read stays in its backlog: the socket will not say so */
+	k->paused = paused;
+	/* what came meanwhile waits in its worker: the set will not list it again */
 	if (!k->paused)
 		amqp_consumer_on_event(k);
 }
@@ -167,13 +169,13 @@ consumer_close_acking(struct amqp_server *s, struct amqp_consumer *k, uint64_t t
 			*pk = k->next;
 			break;
 		}
-	if (k->in_epoll)
-		epoll_ctl(s->epfd, EPOLL_CTL_DEL, tw_worker_fd(k->w), NULL);
+	/* the set finishes the close (acks answered, cancel answered or given up) */
 	if (a != NULL)
-		tw_worker_close_acking(k->w, tag, a);
+		tw_worker_close_acking_async(k->w, tag, a);
 	else
-		tw_worker_close(k->w);
+		tw_worker_close_async(k->w);
 	k->w = NULL;
+	s->cnt.consumers_closed++;
 	if (counted)
 		amqp_model_consumer(s, k->queue, -1);
 	amqp_bury(s, k);
@@ -214,21 +216,14 @@ subscribe(struct amqp_conn *c, struct amqp_consumer *k, uint32_t prefetch, char 
 		.queues = queues, .n_queues = 1, .prefetch = prefetch, .lease_ms = LEASE_MS,
 		.heartbeat_ms = WORKER_HEARTBEAT_MS, .name = name,
 		.subscribe_timeout_ms = SUBSCRIBE_TIMEOUT_MS, .hold = true,
+		.set = c->srv->consumers, .user = k,
 	};
-	struct epoll_event e = { .events = EPOLLIN, .data.ptr = k };
 
 	snprintf(name, sizeof(name), "tw-amqp %.24s@%.30s", c->user, c->peer);
-	/* the subscribe is sent; its answer comes through epoll (subscribe_step) */
+	/* the subscribe is sent; its answer comes through the set (subscribe_step) */
 	k->w = tw_worker_open_async(c->srv->engine, &o, err, errlen);
 	if (k->w == NULL)
 		return errno == EPERM ? AMQP_NOT_FOUND : AMQP_INTERNAL_ERROR;
-	if (epoll_ctl(c->srv->epfd, EPOLL_CTL_ADD, tw_worker_fd(k->w), &e) != 0) {
-		snprintf(err, errlen, "epoll: %s", strerror(errno));
-		tw_worker_close(k->w);
-		k->w = NULL;
-		return AMQP_INTERNAL_ERROR;
-	}
-	k->in_epoll = true;
 	k->subscribing = true;
 	/* the channel's later frames wait for the answer, in order */
 	k->next = k->ch->consumers;
@@ -284,7 +279,6 @@ basic_consume(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd *r)
 		amqp_conn_error(c, AMQP_RESOURCE_ERROR, AMQP_BASIC_CONSUME, "out of memory");
 		return;
 	}
-	k->kind = EV_CONSUMER;
 	k->ch = ch;
 	k->no_ack = bits & 2;
 	k->nowait = bits & 8;
@@ -615,6 +609,45 @@ amqp_consumer_on_event(struct amqp_consumer *k)
 	} while (n == POLL_BATCH && !k->dead && !k->paused);
 }
 
+void
+amqp_consume_poll(struct amqp_server *s)
+{
+	void *ready[POLL_BATCH];
+	size_t n;
+
+	/* bounded: each member is listed once until polled, and the socket is read once a call */
+	for (int round = 0; round < 64; round++) {
+		n = tw_worker_set_poll(s->consumers, ready, POLL_BATCH);
+		for (size_t i = 0; i < n; i++) {
+			struct amqp_consumer *k = ready[i];
+
+			/* ended by an earlier one's event (buried until the pass ends), or paused:
+			 * what it has waits in its worker */
+			if (!k->dead && !k->paused)
+				amqp_consumer_on_event(k);
+		}
+		if (n < POLL_BATCH)
+			break;
+	}
+	amqp_consume_counters(s);
+}
+
+uint64_t
+amqp_consume_poll_next_ms(const struct amqp_server *s)
+{
+	return tw_worker_set_next_ms(s->consumers);
+}
+
+void
+amqp_consume_counters(struct amqp_server *s)
+{
+	struct tw_worker_set_stats st;
+
+	tw_worker_set_get_stats(s->consumers, &st);
+	s->cnt.cancels_answered = st.closes_answered;
+	s->cnt.cancel_timeouts = st.close_timeouts;
+}
+
 /* basic.get, once the engine said how many messages wait (the get-ok's
  * count is what is left behind the one taken): its subscription opens,
  * the channel waiting for it (get_ready, get_delivered, or get-empty). */
@@ -645,7 +678,6 @@ get_counted(struct amqp_server *s, struct amqp_ctl_call *call, struct amqp_chann
 		amqp_conn_error(c, AMQP_RESOURCE_ERROR, AMQP_BASIC_GET, "out of memory");
 		return;
 	}
-	k->kind = EV_CONSUMER;
 	k->ch = ch;
 	k->is_get = true;
 	k->no_ack = call->bits & 1;

@@ -2,8 +2,9 @@
  * tw-amqp: an AMQP 0-9-1 server in front of a taskwire engine.
  *
  * One event-loop thread (epoll, level-triggered) owns every connection,
- * channel and consumer; libtaskwire's threads (a worker's heartbeats) are
- * the only others. The model is the engine's: exchanges, queues and
+ * channel and consumer, and nothing else runs: every consumer is a worker
+ * of one libtaskwire worker set (one UDP socket, its heartbeats and
+ * closes timed from this loop), however many there are. The model is the engine's: exchanges, queues and
  * bindings are declared through tw-control's socket, a basic.publish is a
  * Task published on the native wire (tw_client), a basic.consume is a
  * remote consumer subscription (tw_worker) whose credit window is the
@@ -34,7 +35,7 @@
 #define AMQP_OUT_LOW (1u << 20)
 
 /* What an epoll registration points to. */
-enum amqp_ev_kind { EV_LISTEN = 1, EV_CONN, EV_PUBLISHER, EV_CONSUMER, EV_CONTROL };
+enum amqp_ev_kind { EV_LISTEN = 1, EV_CONN, EV_PUBLISHER, EV_CONSUMERS, EV_CONTROL };
 
 /* Input a connection may hold for channels parked on tw-control's answer
  * before tw-amqp stops reading it (its other channels wait in TCP). */
@@ -108,7 +109,6 @@ struct amqp_parked {
 
 /* A basic.consume (or a basic.get's short-lived subscription). */
 struct amqp_consumer {
-	enum amqp_ev_kind kind;           /* EV_CONSUMER: first, for epoll */
 	bool dead;                        /* closed, buried until the pass ends */
 	struct amqp_consumer *next;       /* in its channel */
 	struct amqp_channel *ch;
@@ -118,8 +118,8 @@ struct amqp_consumer {
 	bool no_ack;
 	bool cancelled;                   /* basic.cancel: waits for its unacked to be settled */
 	bool is_get;                      /* a basic.get's subscription */
-	bool paused;                      /* its fd is out of epoll (flow, slow client) */
-	bool in_epoll;
+	bool paused;                      /* not polled (flow, slow client): deliveries wait in its
+					   * worker, no more than its engine credit */
 	uint32_t unacked;
 	uint32_t window;                  /* the engine credit asked for it last */
 	/* opening: the engine's answer to its subscribe is awaited (the loop
@@ -294,7 +294,10 @@ struct amqp_user {
 	X(ctl_connects, "connections made to tw-control") \
 	X(ctl_resent, "requests sent again after a lost tw-control connection") \
 	X(parked_frames, "channel frames that waited for tw-control's answer") \
-	X(subscribe_timeouts, "consumes and gets the engine did not answer in time (541)")
+	X(subscribe_timeouts, "consumes and gets the engine did not answer in time (541)") \
+	X(consumers_closed, "consumer subscriptions closed (cancel, channel or connection gone)") \
+	X(cancels_answered, "of those, cancels the engine answered") \
+	X(cancel_timeouts, "of those, cancels the engine did not answer in time (closed anyway)")
 
 struct amqp_counters {
 #define X(n, d) uint64_t n;
@@ -307,6 +310,8 @@ struct amqp_server {
 	int lfd;
 	enum amqp_ev_kind listen_kind;    /* EV_LISTEN, registered for lfd */
 	enum amqp_ev_kind pub_kind;       /* EV_PUBLISHER, registered for the client's fd */
+	enum amqp_ev_kind consumers_kind; /* EV_CONSUMERS, registered for the worker set's fd */
+	struct tw_worker_set *consumers;  /* every consumer's subscription: one socket */
 	const char *engine;               /* "IP:PORT" of the engine's UDP wire */
 	const char *control_socket;
 	struct amqp_ctl ctl;
@@ -447,6 +452,12 @@ void amqp_write_content(struct amqp_conn *c, uint16_t ch, const uint8_t *props, 
 void amqp_consume_method(struct amqp_conn *c, struct amqp_channel *ch, uint32_t method,
 			 struct amqp_rd *r);
 void amqp_consumer_on_event(struct amqp_consumer *k);
+/** The worker set's socket or timer: each consumer with something new goes on. */
+void amqp_consume_poll(struct amqp_server *s);
+/** When amqp_consume_poll must run even if the socket stays quiet. */
+uint64_t amqp_consume_poll_next_ms(const struct amqp_server *s);
+/** Copy the worker set's figures into the counters. */
+void amqp_consume_counters(struct amqp_server *s);
 /** Close every consumer of the channel (unacked go back to their queues). */
 void amqp_consume_channel_gone(struct amqp_server *s, struct amqp_channel *ch);
 void amqp_consumer_set_paused(struct amqp_server *s, struct amqp_consumer *k, bool paused);

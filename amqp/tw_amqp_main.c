@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -232,7 +233,9 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct amqp_server s = { .listen_kind = EV_LISTEN, .pub_kind = EV_PUBLISHER };
+	struct amqp_server s = { .listen_kind = EV_LISTEN, .pub_kind = EV_PUBLISHER,
+				 .consumers_kind = EV_CONSUMERS };
+	char err[256];
 	const char *listen_addr = "127.0.0.1:5672", *users = NULL, *netns = NULL;
 	/* libtaskwire resends a publish whose confirm has not come (the engine
 	 * takes a copy only once): a datagram lost on the way to the engine
@@ -317,6 +320,12 @@ main(int argc, char **argv)
 		fprintf(stderr, "tw-amqp: engine %s: %s\n", s.engine, strerror(errno));
 		return 1;
 	}
+	/* every consumer's subscription, on one socket (in the engine's namespace) */
+	s.consumers = tw_worker_set_new(s.engine, err, sizeof(err));
+	if (s.consumers == NULL) {
+		fprintf(stderr, "tw-amqp: engine %s: %s\n", s.engine, err);
+		return 1;
+	}
 	amqp_model_setup(&s);
 	s.epfd = epoll_create1(EPOLL_CLOEXEC);
 	amqp_ctl_init(&s);
@@ -326,6 +335,9 @@ main(int argc, char **argv)
 		return 1;
 	e.data.ptr = &s.pub_kind;
 	if (epoll_ctl(s.epfd, EPOLL_CTL_ADD, tw_client_fd(s.pub), &e) != 0)
+		return 1;
+	e.data.ptr = &s.consumers_kind;
+	if (epoll_ctl(s.epfd, EPOLL_CTL_ADD, tw_worker_set_fd(s.consumers), &e) != 0)
 		return 1;
 	printf("tw-amqp listening on %s, engine %s, control %s\n", listen_addr, s.engine,
 	       s.control_socket);
@@ -351,9 +363,14 @@ main(int argc, char **argv)
 			else if (at - s.now_ms < wait_ms)
 				wait_ms = at - s.now_ms;
 		}
-		/* a subscribe to resend or give up on, a basic.get's wait ending */
-		if (amqp_consume_next_ms(&s) != UINT64_MAX) {
+		/* a subscribe to resend or give up on, a basic.get's wait ending,
+		 * the consumers' heartbeats, resends and closes */
+		if (amqp_consume_next_ms(&s) != UINT64_MAX ||
+		    amqp_consume_poll_next_ms(&s) != UINT64_MAX) {
 			uint64_t at = amqp_consume_next_ms(&s);
+
+			if (amqp_consume_poll_next_ms(&s) < at)
+				at = amqp_consume_poll_next_ms(&s);
 
 			if (at <= s.now_ms)
 				wait_ms = 0;
@@ -379,8 +396,8 @@ main(int argc, char **argv)
 			case EV_PUBLISHER:
 				amqp_publish_poll(&s);
 				break;
-			case EV_CONSUMER:
-				amqp_consumer_on_event((struct amqp_consumer *)kind);
+			case EV_CONSUMERS:
+				amqp_consume_poll(&s);
 				break;
 			case EV_CONTROL:
 				amqp_ctl_on_event(&s, evs[i].events);
@@ -394,6 +411,8 @@ main(int argc, char **argv)
 		amqp_publish_unbar(&s);
 		amqp_publish_flush(&s); /* what resumed channels published */
 		amqp_ctl_timers(&s);
+		if (amqp_consume_poll_next_ms(&s) <= s.now_ms)
+			amqp_consume_poll(&s);
 		amqp_consume_timers(&s);
 		amqp_conn_flush_marked(&s);
 		if (s.now_ms >= s.next_expiry_ms)
@@ -425,6 +444,19 @@ main(int argc, char **argv)
 	}
 	amqp_consume_flush_acks(&s);
 	empty_grave(&s);
+	/* the cancels under way: answered, or given up (bounded as each close is) */
+	for (uint64_t until = amqp_now_ms() + 1500; amqp_now_ms() < until;) {
+		struct tw_worker_set_stats st;
+		struct pollfd pfd = { .fd = tw_worker_set_fd(s.consumers), .events = POLLIN };
+
+		tw_worker_set_get_stats(s.consumers, &st);
+		if (st.closing == 0)
+			break;
+		poll(&pfd, 1, 10);
+		tw_worker_set_poll(s.consumers, NULL, 0);
+	}
+	amqp_consume_counters(&s);
+	tw_worker_set_free(s.consumers, 0);
 	amqp_ctl_close(&s);
 	amqp_publish_flush(&s);
 	tw_client_close(s.pub);

@@ -263,7 +263,8 @@ deliver_body(const struct tw_wire_deliver *d)
 	return (d->tag != 0 ? 9 : 0) + uint_size(d->delivery_count) + len_size(d->queue_len) + 1 +
 	       varint_size(d->task_len) + d->task_len + uint_size(d->retries) +
 	       (d->root_id != 0 ? 9 : 0) + (d->parent_id != 0 ? 9 : 0) + uint_size(d->lease_ms) +
-	       (d->has_args ? len_size(d->args_len) + 2 : 0);
+	       (d->has_args ? len_size(d->args_len) + 2 : 0) +
+	       (d->consumer_id != 0 ? 2 + 8 : 0); /* field 50: a two-byte tag */
 }
 
 uint32_t
@@ -294,6 +295,8 @@ tw_wire_put_deliver(struct tw_wbuf *w, const struct tw_wire_deliver *d)
 		put_str(w, F_DLV_ARGS, d->args, d->args_len);
 		put_uint(w, F_DLV_HAS_ARGS, 1);
 	}
+	if (d->consumer_id != 0)
+		put_fixed64(w, F_DLV_CONSUMER_ID, d->consumer_id);
 }
 
 static uint32_t

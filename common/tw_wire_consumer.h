@@ -81,6 +81,7 @@ struct tw_wire_deliver {
 	bool has_args;           /* args replace the task's */
 	const uint8_t *args;
 	uint32_t args_len;
+	uint64_t consumer_id;    /* whose delivery (0: not written) */
 };
 
 /** Bytes tw_wire_put_deliver() appends. */

@@ -49,6 +49,7 @@ enum { F_ACK_TAG = 1, F_ACK_OUTCOME, F_ACK_VALUE, F_ACK_ERROR, F_ACK_COUNTDOWN,
        F_ACK_RUNTIME, F_ACK_REQUEUE, F_ACK_MAX_RETRIES };
 enum { F_DLV_TAG = 1, F_DLV_COUNT, F_DLV_QUEUE, F_DLV_TASK, F_DLV_RETRIES, F_DLV_ROOT_ID,
        F_DLV_PARENT_ID, F_DLV_LEASE, F_DLV_ARGS, F_DLV_HAS_ARGS };
+enum { F_DLV_CONSUMER_ID = 50 };
 enum { F_CREP_CONSUMER_ID = 1, F_CREP_OK, F_CREP_DETAIL, F_CREP_PREFETCH, F_CREP_LEASE,
        F_CREP_HEARTBEAT };
 enum { F_AREP_TAG = 1, F_AREP_OK, F_AREP_DETAIL };
@@ -302,6 +303,9 @@ valid_message_at(struct tw_str span, const int8_t *want, uint32_t n_known, uint3
 			if (!get_len(&h, &sub) || !valid_message_at(sub, retry_wt, 6, depth))
 				return false;
 		}
+		/* a field past the table's known ones: its declared type all the same */
+		if (want == deliver_wt && field == F_DLV_CONSUMER_ID && wt != WT_FIXED64)
+			return false;
 		/* a delivery carries a whole Task */
 		if (want == deliver_wt && field == F_DLV_TASK) {
 			struct cursor h = { start, c.p };

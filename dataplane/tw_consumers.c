@@ -761,6 +761,8 @@ deliver_one(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_cons
 		.lease_ms = c->lease_ms,
 		/* a chord callback's args are its group's results, not the message's */
 		.has_args = t->args_group != 0, .args = t->args, .args_len = t->args_len,
+		/* consumers sharing one address and port tell their deliveries apart by it */
+		.consumer_id = c->id,
 	};
 	uint16_t slot = t->queue_slot; /* read now: a dead-lettered t is no longer ours */
 	struct tw_reply *r;

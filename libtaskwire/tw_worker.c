@@ -5,7 +5,9 @@
  *
  * Owns: the socket, the heartbeat thread, the acks not yet answered (kept
  * as encoded datagrams and resent until the engine's AckReply), and the
- * deliveries received but not yet handed to the caller.
+ * deliveries received but not yet handed to the caller. A worker in a set
+ * (tw_worker_set.c) has neither socket nor thread: its set reads and
+ * times for it, calling the tw_wk_* steps below (tw_worker_priv.h).
  *
  * Threads: one thread polls; ack and progress may come from the thread
  * running the task; the heartbeat thread only sends. The mutex covers
@@ -29,83 +31,20 @@
 #include "tw_clock.h"
 #include "tw_cookie_jar.h"
 #include "tw_wire_priv.h"
+#include "tw_worker_priv.h"
 
 #define SEND_MAX 2048           /* one datagram: what the engine takes unfragmented */
 /* a signed frame's own fields: key_id (5 bytes), sent_us (10), mac (18) */
 #define SIGN_EXTRA (5 + 10 + 2 + TW_MAC_LEN)
-#define PENDING_ACKS 1024       /* final acks awaiting the engine's answer */
 #define ACK_RESEND_MS 300
 #define ACK_ATTEMPTS 10
 #define DEFAULT_HEARTBEAT_MS 1000
 #define DEFAULT_SUBSCRIBE_MS 3000
 #define SUBSCRIBE_RESEND_MS 500
-/* acks held for tw_worker_flush_acks() before they go anyway */
-#define LATER_MAX 256
+#define PENDING_START 16       /* the pending-ack table's first size (it doubles as needed) */
 /* a frame of batched acks: one datagram with room for the cookie and a signature */
 #define BATCH_BYTES (TW_DATAGRAM_MAX - TW_COOKIE_JAR_EXTRA - SIGN_EXTRA)
 #define HEADER_MAX 32           /* magic, version, frame_id packed */
-
-struct pending_ack {
-	uint64_t tag;            /* 0: slot free */
-	uint64_t sent_ms;
-	uint32_t attempts;
-	uint32_t len;
-	uint8_t *bytes;
-};
-
-struct tw_worker {
-	int fd;
-	uint64_t id;
-	uint64_t next_frame_id;
-	char **queues;
-	size_t n_queues;
-	char name[64];
-	char host[64];
-	uint32_t prefetch, lease_ms, heartbeat_ms;     /* asked */
-	uint32_t g_prefetch, g_lease_ms, g_heartbeat_ms; /* granted */
-	bool hold;               /* Subscribe.hold */
-	bool cancelling;         /* Cancel sent: the next answer for us is its answer */
-	bool cancel_answered;
-	bool subscribed;         /* the engine's answer arrived (ok) */
-	bool refused;
-	bool resubscribe;        /* the engine forgot us: subscribe again */
-	/* a window change not answered yet: the heartbeat thread sends the
-	 * subscription (atomic: set by the poller, cleared by either) */
-	uint32_t change_left;
-	bool cookie_retry;       /* a frame was refused for want of a cookie, which came */
-	struct tw_cookie_jar cookie; /* the engine's source cookie for us (tw_cookie_jar.h) */
-	char refusal[160];
-	struct tw_key *key;      /* frames are signed with it, NULL: not */
-
-	pthread_t hb;
-	bool hb_started;
-	bool stop;               /* heartbeat thread: atomic, pairs with the store in close */
-
-	/* tw_worker_open_async: when the subscribe goes again, when to give up */
-	bool opening;
-	uint64_t open_resend_ms, open_deadline_ms;
-
-	/* acks for tw_worker_flush_acks: each an encoded Frame.acks field,
-	 * later_off[i]..later_off[i + 1] (the polling thread's alone) */
-	uint8_t *later;
-	uint32_t later_off[LATER_MAX + 1];
-	uint32_t n_later, later_cap;
-
-	pthread_mutex_t mu;
-	struct pending_ack pend[PENDING_ACKS];
-	uint32_t n_pend;         /* slots in use: no scan of the table when 0 */
-	/* acks sent but not kept in pend (progress, or the table full): their
-	 * answers match no slot, and are told from repeated answers by this */
-	uint64_t n_untracked;
-	struct tw_worker_stats stats;
-	char last_refusal[160];
-
-	/* deliveries received, not yet returned by poll */
-	struct tw_delivery **backlog;
-	size_t n_backlog, cap_backlog;
-	uint8_t recvbuf[RECV_BATCH * RECV_SLOT];
-	struct tw_frag_rx *frx;  /* large deliveries in fragments (the receiving thread's) */
-};
 
 /* One datagram: a whole frame as it is; a fragment with our cookie after it,
  * since the engine checks each fragment's before it keeps any of them. */
@@ -117,7 +56,7 @@ send_one(void *arg, const uint8_t *buf, size_t len, bool piece)
 
 	if (piece) {
 		memcpy(dgram, buf, len);
-		len = tw_cookie_jar_append(&w->cookie, dgram, len);
+		len = tw_cookie_jar_append(w->jar, dgram, len);
 		buf = dgram;
 	}
 	if (send(w->fd, buf, len, 0) < 0 && errno != ECONNREFUSED)
@@ -154,7 +93,7 @@ send_packed(struct tw_worker *w, const uint8_t *frame, size_t len)
 		memcpy(buf + len, &us, 8);
 		len += 8;
 	}
-	len = tw_cookie_jar_append(&w->cookie, buf, len);
+	len = tw_cookie_jar_append(w->jar, buf, len);
 	if (w->key != NULL) {
 		/* the mac field last: it covers every byte before it */
 		buf[len] = (F_FRAME_MAC << 3) | WT_LEN;
@@ -371,21 +310,30 @@ backlog_push(struct tw_worker *w, struct tw_delivery *d)
 	w->backlog[w->n_backlog++] = d;
 }
 
+/* Slot i of the pending table is free again (the lock held). */
 static void
-ack_answered(struct tw_worker *w, const Taskwire__AckReply *r)
+pend_clear(struct tw_worker *w, size_t i)
+{
+	struct pending_ack *p = &w->pend[i];
+
+	if (w->set != NULL)
+		tw_wk_set_tag(w->set, p->tag, w, false);
+	free(p->bytes);
+	memset(p, 0, sizeof(*p));
+	w->n_pend--;
+}
+
+void
+tw_wk_ack_answered(struct tw_worker *w, const Taskwire__AckReply *r)
 {
 	bool matched = false, resent = false;
 
 	pthread_mutex_lock(&w->mu);
-	for (size_t i = 0; i < PENDING_ACKS; i++) {
-		struct pending_ack *p = &w->pend[i];
-
-		if (p->tag != r->delivery_tag)
+	for (size_t i = 0; i < w->pend_cap && w->n_pend != 0; i++) {
+		if (w->pend[i].tag != r->delivery_tag)
 			continue;
-		resent = p->attempts > 1;
-		free(p->bytes);
-		memset(p, 0, sizeof(*p));
-		w->n_pend--;
+		resent = w->pend[i].attempts > 1;
+		pend_clear(w, i);
 		matched = true;
 		break;
 	}
@@ -417,13 +365,49 @@ ack_answered(struct tw_worker *w, const Taskwire__AckReply *r)
 	pthread_mutex_unlock(&w->mu);
 }
 
+void
+tw_wk_consumer_reply(struct tw_worker *w, const Taskwire__ConsumerReply *r)
+{
+	if (w->cancelling) {
+		w->cancel_answered = true;
+		return;
+	}
+	if (r->ok) {
+		w->subscribed = true;
+		w->refused = false;
+		w->g_prefetch = r->prefetch;
+		/* the window asked for last (not an earlier answer): the change is done */
+		if (r->prefetch == __atomic_load_n(&w->prefetch, __ATOMIC_RELAXED))
+			__atomic_store_n(&w->change_left, 0, __ATOMIC_RELAXED);
+		w->g_lease_ms = r->lease_ms;
+		w->g_heartbeat_ms = r->heartbeat_ms != 0 ? r->heartbeat_ms : w->heartbeat_ms;
+	} else if (w->subscribed) {
+		/* it forgot us (silent too long, or restarted): take the queues again */
+		w->resubscribe = true;
+	} else {
+		w->refused = true;
+		snprintf(w->refusal, sizeof(w->refusal), "%s", r->detail != NULL ? r->detail : "refused");
+	}
+}
+
+void
+tw_wk_delivered(struct tw_worker *w, const Taskwire__Deliver *m)
+{
+	struct tw_delivery *d = delivery_of(m);
+
+	if (d != NULL) {
+		backlog_push(w, d);
+		w->stats.deliveries++;
+	}
+}
+
 static void
 handle_frame(struct tw_worker *w, const Taskwire__Frame *f)
 {
 	/* refused whole, nothing of it taken: what it carried goes again with
 	 * the cookie (the subscribe at once, acks by resend_acks, heartbeats
 	 * at the next beat) */
-	tw_cookie_jar_take(&w->cookie, f);
+	tw_cookie_jar_take(w->jar, f);
 	if (tw_cookie_jar_asked(f)) {
 		w->cookie_retry = true;
 		w->stats.cookie_retries++;
@@ -439,43 +423,13 @@ handle_frame(struct tw_worker *w, const Taskwire__Frame *f)
 				 c->detail != NULL ? c->detail : "access refused");
 		}
 	}
-	for (size_t i = 0; i < f->n_consumers; i++) {
-		const Taskwire__ConsumerReply *r = f->consumers[i];
-
-		if (r->consumer_id != w->id)
-			continue;
-		if (w->cancelling) {
-			w->cancel_answered = true;
-			continue;
-		}
-		if (r->ok) {
-			w->subscribed = true;
-			w->refused = false;
-			w->g_prefetch = r->prefetch;
-			/* the window asked for last (not an earlier answer): the change is done */
-			if (r->prefetch == __atomic_load_n(&w->prefetch, __ATOMIC_RELAXED))
-				__atomic_store_n(&w->change_left, 0, __ATOMIC_RELAXED);
-			w->g_lease_ms = r->lease_ms;
-			w->g_heartbeat_ms = r->heartbeat_ms != 0 ? r->heartbeat_ms : w->heartbeat_ms;
-		} else if (w->subscribed) {
-			/* it forgot us (silent too long, or restarted): take the queues again */
-			w->resubscribe = true;
-		} else {
-			w->refused = true;
-			snprintf(w->refusal, sizeof(w->refusal), "%s",
-				 r->detail != NULL ? r->detail : "refused");
-		}
-	}
-	for (size_t i = 0; i < f->n_deliveries; i++) {
-		struct tw_delivery *d = delivery_of(f->deliveries[i]);
-
-		if (d != NULL) {
-			backlog_push(w, d);
-			w->stats.deliveries++;
-		}
-	}
+	for (size_t i = 0; i < f->n_consumers; i++)
+		if (f->consumers[i]->consumer_id == w->id)
+			tw_wk_consumer_reply(w, f->consumers[i]);
+	for (size_t i = 0; i < f->n_deliveries; i++)
+		tw_wk_delivered(w, f->deliveries[i]);
 	for (size_t i = 0; i < f->n_ack_replies; i++)
-		ack_answered(w, f->ack_replies[i]);
+		tw_wk_ack_answered(w, f->ack_replies[i]);
 }
 
 /* One datagram from the engine: a frame, or a piece of a large one. */
@@ -510,12 +464,16 @@ static int
 receive(struct tw_worker *w, int timeout_ms)
 {
 	struct pollfd pfd = { .fd = w->fd, .events = POLLIN };
-	/* not waiting: the reads below say whether anything is there */
-	int ret = timeout_ms == 0 ? 0 : poll(&pfd, 1, timeout_ms);
 	struct mmsghdr v[RECV_BATCH];
 	struct iovec iov[RECV_BATCH];
+	int ret;
 
 	_Static_assert(RECV_SLOT >= TW_DATAGRAM_MAX, "a slot holds a datagram of the engine's");
+	/* in a set: the set reads the shared socket and hands out what is ours */
+	if (w->set != NULL)
+		return tw_wk_set_receive(w->set, timeout_ms);
+	/* not waiting: the reads below say whether anything is there */
+	ret = timeout_ms == 0 ? 0 : poll(&pfd, 1, timeout_ms);
 	if (ret < 0)
 		return errno == EINTR ? 0 : -errno;
 	/* bounded by what the socket holds */
@@ -548,16 +506,15 @@ receive(struct tw_worker *w, int timeout_ms)
 	}
 }
 
-/* Resend the acks whose answer is overdue. @return the ms until the next is due (bounded). */
 /* The cookie came with a refusal: send again what the refused frame may have held. */
-static void
-cookie_retry(struct tw_worker *w)
+void
+tw_wk_cookie_retry(struct tw_worker *w)
 {
 	w->cookie_retry = false;
-	if (!w->subscribed)
+	if (!w->subscribed && w->opening)
 		send_subscribe(w);
 	pthread_mutex_lock(&w->mu);
-	for (size_t i = 0; i < PENDING_ACKS; i++)
+	for (size_t i = 0; i < w->pend_cap; i++)
 		if (w->pend[i].tag != 0)
 			w->pend[i].sent_ms = 0; /* due now (resend_acks) */
 	pthread_mutex_unlock(&w->mu);
@@ -571,7 +528,7 @@ ack_overdue(struct tw_worker *w, uint64_t now)
 	bool overdue = false;
 
 	pthread_mutex_lock(&w->mu);
-	for (size_t i = 0; i < PENDING_ACKS && seen < w->n_pend && !overdue; i++) {
+	for (size_t i = 0; i < w->pend_cap && seen < w->n_pend && !overdue; i++) {
 		if (w->pend[i].tag == 0)
 			continue;
 		seen++;
@@ -581,8 +538,9 @@ ack_overdue(struct tw_worker *w, uint64_t now)
 	return overdue;
 }
 
-static int
-resend_acks(struct tw_worker *w)
+/* Resend the acks whose answer is overdue. @return the ms until the next is due (bounded). */
+int
+tw_wk_resend_acks(struct tw_worker *w)
 {
 	uint64_t now = tw_monotonic_ms();
 	int wait = ACK_RESEND_MS;
@@ -591,11 +549,11 @@ resend_acks(struct tw_worker *w)
 	/* answers may wait in the socket (a caller that did not poll for a
 	 * while): take them first, so that only acks really unanswered go again
 	 * (a resend of a settled ack is refused as stale) */
-	if (ack_overdue(w, now) && receive(w, 0) < 0)
+	if (w->set == NULL && ack_overdue(w, now) && receive(w, 0) < 0)
 		return 0;
 	pthread_mutex_lock(&w->mu);
 	/* every poll comes here: stops after the slots in use */
-	for (size_t i = 0; i < PENDING_ACKS && seen < w->n_pend; i++) {
+	for (size_t i = 0; i < w->pend_cap && seen < w->n_pend; i++) {
 		struct pending_ack *p = &w->pend[i];
 
 		if (p->tag == 0)
@@ -604,9 +562,7 @@ resend_acks(struct tw_worker *w)
 		if (now - p->sent_ms >= ACK_RESEND_MS) {
 			if (p->attempts >= ACK_ATTEMPTS) {
 				/* the engine is gone: the lease decides what happens to the task */
-				free(p->bytes);
-				memset(p, 0, sizeof(*p));
-				w->n_pend--;
+				pend_clear(w, i);
 				seen--;
 				continue;
 			}
@@ -620,6 +576,24 @@ resend_acks(struct tw_worker *w)
 	}
 	pthread_mutex_unlock(&w->mu);
 	return wait;
+}
+
+int
+tw_wk_socket(const struct sockaddr_in *a)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), rcv = 4 << 20, e;
+
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (const struct sockaddr *)a, sizeof(*a)) != 0) {
+		e = errno;
+		close(fd);
+		return -e;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+	/* root may go past rmem_max: a large delivery is hundreds of datagrams */
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv));
+	return fd;
 }
 
 struct tw_worker *
@@ -643,8 +617,14 @@ tw_worker_open_async(const char *engine, const struct tw_worker_opts *o, char *e
 	if (w == NULL)
 		return NULL;
 	pthread_mutex_init(&w->mu, NULL);
-	tw_cookie_jar_init(&w->cookie);
+	tw_cookie_jar_init(&w->own_jar);
+	w->jar = &w->own_jar;
 	w->fd = -1;
+	w->user = o->user;
+	w->pend = calloc(PENDING_START, sizeof(*w->pend));
+	if (w->pend == NULL)
+		goto fail_errno;
+	w->pend_cap = PENDING_START;
 	w->queues = calloc(o->n_queues, sizeof(char *));
 	if (w->queues == NULL)
 		goto fail_errno;
@@ -674,16 +654,25 @@ tw_worker_open_async(const char *engine, const struct tw_worker_opts *o, char *e
 	while (w->id == 0)
 		if (getrandom(&w->id, sizeof(w->id), 0) != sizeof(w->id))
 			goto fail_errno;
-	w->frx = tw_frag_rx_new(TW_FRAG_LIMIT, 5000);
-	w->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (w->frx == NULL || w->fd < 0 || connect(w->fd, (struct sockaddr *)&a, sizeof(a)) != 0)
-		goto fail_errno;
-	{
-		int rcv = 4 << 20;
-
-		setsockopt(w->fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
-		/* root may go past rmem_max: a large delivery is hundreds of datagrams */
-		setsockopt(w->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv));
+	if (o->set != NULL) {
+		/* its set's socket, cookie and reassembly; the engine named by the set */
+		ret = tw_wk_set_join(o->set, w);
+		if (ret != 0) {
+			errno = -ret;
+			if (ret == -EEXIST && err != NULL)
+				snprintf(err, errlen, "consumer id in use in this set");
+			goto fail_errno;
+		}
+	} else {
+		w->frx = tw_frag_rx_new(TW_FRAG_LIMIT, 5000);
+		w->recvbuf = malloc(RECV_BATCH * RECV_SLOT);
+		if (w->frx == NULL || w->recvbuf == NULL)
+			goto fail_errno;
+		w->fd = tw_wk_socket(&a);
+		if (w->fd < 0) {
+			errno = -w->fd;
+			goto fail_errno;
+		}
 	}
 	/* the subscribe goes now and every 500 ms until answered (tw_worker_open_poll) */
 	now = tw_monotonic_ms();
@@ -704,7 +693,7 @@ fail_errno:
 		snprintf(err, errlen, "%s", strerror(saved));
 fail:
 	w->opening = false; /* nothing to cancel */
-	tw_worker_close(w);
+	tw_wk_free(w);
 	errno = saved;
 	return NULL;
 }
@@ -717,9 +706,17 @@ tw_worker_open_poll(struct tw_worker *w, char *err, size_t errlen)
 
 	if (!w->opening)
 		return w->subscribed ? 1 : -EINVAL;
-	ret = receive(w, 0);
+	/* in a set: what came is read by the set's poll, never here */
+	ret = w->set != NULL ? 0 : receive(w, 0);
 	if (ret < 0)
 		return ret;
+	if (w->subscribed && w->set != NULL) {
+		/* the set's timer beats for it: spread over the interval, so that
+		 * members opened together do not all beat in the same pass */
+		w->next_hb_ms = tw_monotonic_ms() + 1 + w->id % w->g_heartbeat_ms;
+		w->opening = false;
+		return 1;
+	}
 	if (w->subscribed) {
 		if (pthread_create(&w->hb, NULL, heartbeat_main, w) != 0) {
 			if (err != NULL)
@@ -769,10 +766,14 @@ tw_worker_open(const char *engine, const struct tw_worker_opts *o, char *err, si
 	while (w != NULL && (ret = tw_worker_open_poll(w, err, errlen)) == 0) {
 		struct pollfd pfd = { .fd = w->fd, .events = POLLIN };
 		uint64_t now = tw_monotonic_ms(), next = tw_worker_open_next_ms(w);
+		int wait = next > now ? (int)(next - now < 50 ? next - now : 50) : 0;
 
-		/* bounded: the deadline ends it */
-		if (poll(&pfd, 1, next > now ? (int)(next - now < 50 ? next - now : 50) : 0) < 0 &&
-		    errno != EINTR) {
+		/* bounded: the deadline ends it (in a set, the set reads for it) */
+		if (w->set != NULL) {
+			ret = tw_wk_set_receive(w->set, wait);
+			if (ret < 0)
+				break;
+		} else if (poll(&pfd, 1, wait) < 0 && errno != EINTR) {
 			ret = -errno;
 			break;
 		}
@@ -791,6 +792,11 @@ tw_worker_close(struct tw_worker *w)
 {
 	if (w == NULL)
 		return;
+	if (w->set != NULL) {
+		/* the set's close, waited for here (bounded as the set bounds it) */
+		tw_wk_set_close_wait(w->set, w);
+		return;
+	}
 	if (w->hb_started) {
 		/* release: pairs with the acquire load in heartbeat_main */
 		__atomic_store_n(&w->stop, true, __ATOMIC_RELEASE);
@@ -814,7 +820,7 @@ tw_worker_close(struct tw_worker *w)
 			pending = w->n_pend != 0;
 			pthread_mutex_unlock(&w->mu);
 			if (pending) {
-				resend_acks(w);
+				tw_wk_resend_acks(w);
 				receive(w, 20);
 			}
 		}
@@ -830,8 +836,17 @@ tw_worker_close(struct tw_worker *w)
 				receive(w, 10);
 		}
 	}
-	for (size_t i = 0; i < PENDING_ACKS; i++)
+	tw_wk_free(w);
+}
+
+void
+tw_wk_free(struct tw_worker *w)
+{
+	if (w->set != NULL)
+		tw_wk_set_leave(w->set, w);
+	for (size_t i = 0; i < w->pend_cap; i++)
 		free(w->pend[i].bytes);
+	free(w->pend);
 	free(w->later);
 	for (size_t i = 0; i < w->n_backlog; i++)
 		tw_delivery_free(w->backlog[i]);
@@ -839,11 +854,14 @@ tw_worker_close(struct tw_worker *w)
 	for (size_t i = 0; i < w->n_queues; i++)
 		free(w->queues[i]);
 	free(w->queues);
-	if (w->fd >= 0)
-		close(w->fd);
-	tw_frag_rx_free(w->frx);
+	if (w->set == NULL) {
+		if (w->fd >= 0)
+			close(w->fd);
+		tw_frag_rx_free(w->frx);
+		free(w->recvbuf);
+	}
 	pthread_mutex_destroy(&w->mu);
-	tw_cookie_jar_destroy(&w->cookie);
+	tw_cookie_jar_destroy(&w->own_jar);
 	if (w->key != NULL)
 		explicit_bzero(w->key, sizeof(*w->key));
 	free(w->key);
@@ -883,12 +901,25 @@ tw_worker_poll(struct tw_worker *w, int timeout_ms, struct tw_delivery **out, si
 	size_t n = 0;
 	int ret;
 
+	if (w->set != NULL) {
+		/* the set reads and resends for it: hand out what it received */
+		if (w->n_backlog == 0 && timeout_ms != 0) {
+			ret = tw_wk_set_receive(w->set, timeout_ms < 0 ? 1000 : timeout_ms);
+			if (ret < 0)
+				return ret;
+		}
+		n = w->n_backlog < max ? w->n_backlog : max;
+		memcpy(out, w->backlog, n * sizeof(*out));
+		memmove(w->backlog, w->backlog + n, (w->n_backlog - n) * sizeof(*w->backlog));
+		w->n_backlog -= n;
+		return (int)n;
+	}
 	for (;;) {
 		int wait;
 
 		if (w->cookie_retry)
-			cookie_retry(w);
-		wait = resend_acks(w);
+			tw_wk_cookie_retry(w);
+		wait = tw_wk_resend_acks(w);
 		if (w->resubscribe) {
 			w->resubscribe = false;
 			w->stats.resubscribes++;
@@ -938,26 +969,40 @@ ack_message(uint64_t tag, const struct tw_ack *a, Taskwire__Ack *m)
 
 /* Keep a final ack's frame (copy, len: taken) to resend until the engine
  * answers; the table full: sent once, not tracked (the lease still guards
- * the task). */
-static void
+ * the task). @return whether it is kept. */
+static bool
 pend_add(struct tw_worker *w, uint64_t tag, uint8_t *copy, uint32_t len)
 {
+	bool kept = false;
 	size_t i;
 
 	pthread_mutex_lock(&w->mu);
 	w->stats.acks_sent++;
-	if (copy != NULL && w->n_pend < PENDING_ACKS) {
-		for (i = 0; i < PENDING_ACKS && w->pend[i].tag != 0; i++)
+	if (copy != NULL && w->n_pend == w->pend_cap && w->pend_cap < TW_WK_PENDING_MAX) {
+		struct pending_ack *p = realloc(w->pend, 2 * w->pend_cap * sizeof(*p));
+
+		if (p != NULL) {
+			memset(p + w->pend_cap, 0, w->pend_cap * sizeof(*p));
+			w->pend = p;
+			w->pend_cap *= 2;
+		}
+	}
+	if (copy != NULL && w->n_pend < w->pend_cap) {
+		for (i = 0; i < w->pend_cap && w->pend[i].tag != 0; i++)
 			;
+		if (w->set != NULL)
+			tw_wk_set_tag(w->set, tag, w, true);
 		w->pend[i] = (struct pending_ack){ .tag = tag, .sent_ms = tw_monotonic_ms(),
 						   .attempts = 1, .len = len, .bytes = copy };
 		w->n_pend++;
 		copy = NULL;
+		kept = true;
 	} else {
 		w->n_untracked++;
 	}
 	pthread_mutex_unlock(&w->mu);
 	free(copy);
+	return kept;
 }
 
 /* An ack, and with cancel the subscription's end in the same datagram. */
@@ -1020,7 +1065,7 @@ tw_worker_ack_batched(struct tw_worker *w, uint64_t tag, const struct tw_ack *a)
 	if (a->outcome == TW_OUTCOME_PROGRESS || body >= (1u << 21) ||
 	    HEADER_MAX + field > BATCH_BYTES)
 		return send_ack(w, tag, a, false);
-	if (w->n_later == LATER_MAX)
+	if (w->n_later == TW_WK_LATER_MAX)
 		tw_worker_flush_acks(w);
 	need = w->later_off[w->n_later] + (uint32_t)field;
 	if (need > w->later_cap) {
@@ -1051,7 +1096,8 @@ tw_worker_ack_batched(struct tw_worker *w, uint64_t tag, const struct tw_ack *a)
 		memcpy(copy + hlen, w->later + w->later_off[w->n_later], field);
 	}
 	w->later_off[++w->n_later] = need;
-	pend_add(w, tag, copy, (uint32_t)(hlen + field));
+	if (!pend_add(w, tag, copy, (uint32_t)(hlen + field)))
+		w->later_untracked = true; /* only the flush will send it */
 	return 0;
 }
 
@@ -1080,6 +1126,7 @@ tw_worker_flush_acks(struct tw_worker *w)
 	}
 	w->n_later = 0;
 	w->later_off[0] = 0;
+	w->later_untracked = false;
 	return ret;
 }
 
@@ -1113,7 +1160,7 @@ ack_and_cancel(struct tw_worker *w, uint64_t tag, const struct tw_ack *a, bool *
 	ret = send_ack(w, tag, a, true);
 	until = tw_monotonic_ms() + 1000;
 	while ((pending || !w->cancel_answered) && tw_monotonic_ms() < until) {
-		resend_acks(w);
+		tw_wk_resend_acks(w);
 		receive(w, 10);
 		pthread_mutex_lock(&w->mu);
 		pending = w->n_pend != 0;
@@ -1139,6 +1186,11 @@ tw_worker_close_acking(struct tw_worker *w, uint64_t tag, const struct tw_ack *a
 	if (!final_outcome(tag, a)) {
 		tw_worker_close(w);
 		return -EINVAL;
+	}
+	if (w->set != NULL) {
+		tw_wk_set_close(w->set, w, tag, a);
+		tw_wk_set_close_wait(w->set, w);
+		return 0;
 	}
 	ret = ack_and_cancel(w, tag, a, &answered);
 	tw_worker_close(w);
@@ -1169,4 +1221,100 @@ const char *
 tw_worker_last_refusal(const struct tw_worker *w)
 {
 	return w->last_refusal;
+}
+
+void *
+tw_worker_user(const struct tw_worker *w)
+{
+	return w->user;
+}
+
+void
+tw_worker_close_async(struct tw_worker *w)
+{
+	if (w == NULL)
+		return;
+	if (w->set == NULL)
+		tw_worker_close(w);
+	else
+		tw_wk_set_close(w->set, w, 0, NULL);
+}
+
+void
+tw_worker_close_acking_async(struct tw_worker *w, uint64_t tag, const struct tw_ack *a)
+{
+	if (w->set == NULL || !final_outcome(tag, a))
+		tw_worker_close_acking(w, tag, a);
+	else
+		tw_wk_set_close(w->set, w, tag, a);
+}
+
+int
+tw_wk_send_subscribe(struct tw_worker *w)
+{
+	return send_subscribe(w);
+}
+
+int
+tw_wk_send_id_message(struct tw_worker *w, bool cancel)
+{
+	return send_id_message(w, cancel);
+}
+
+int
+tw_wk_send_ack(struct tw_worker *w, uint64_t tag, const struct tw_ack *a, bool cancel)
+{
+	return send_ack(w, tag, a, cancel);
+}
+
+int
+tw_wk_send_acks_cancel(struct tw_worker *w)
+{
+	Taskwire__Frame f = TASKWIRE__FRAME__INIT;
+	Taskwire__Cancel c = TASKWIRE__CANCEL__INIT;
+	Taskwire__Frame **kept = NULL;
+	Taskwire__Ack **acks = NULL;
+	size_t n_kept = 0, n_acks = 0;
+	int ret;
+
+	/* acks held for a flush are in the table too, unless it was full */
+	if (w->n_later != 0 && w->later_untracked)
+		tw_worker_flush_acks(w);
+	w->n_later = 0;
+	w->later_off[0] = 0;
+	pthread_mutex_lock(&w->mu);
+	if (w->n_pend != 0) {
+		kept = calloc(w->n_pend, sizeof(*kept));
+		acks = calloc(w->n_pend, sizeof(*acks));
+	}
+	for (size_t i = 0; kept != NULL && acks != NULL && i < w->pend_cap; i++) {
+		Taskwire__Frame *u;
+
+		if (w->pend[i].tag == 0 || n_kept == w->n_pend)
+			continue;
+		u = taskwire__frame__unpack(NULL, w->pend[i].len, w->pend[i].bytes);
+		if (u == NULL)
+			continue;
+		kept[n_kept++] = u;
+		if (u->n_acks == 1)
+			acks[n_acks++] = u->acks[0];
+		/* sent again: a stale answer to it now means it was taken */
+		w->pend[i].sent_ms = tw_monotonic_ms();
+		w->pend[i].attempts++;
+	}
+	pthread_mutex_unlock(&w->mu);
+	c.consumer_id = w->id;
+	f.cancel = &c;
+	f.n_acks = n_acks;
+	f.acks = acks;
+	w->cancelling = true;
+	ret = send_frame(w, &f, NULL, NULL);
+	/* too many for one frame: the cancel alone, the acks resent one by one */
+	if (ret == -EMSGSIZE)
+		ret = send_id_message(w, true);
+	for (size_t i = 0; i < n_kept; i++)
+		taskwire__frame__free_unpacked(kept[i], NULL);
+	free(kept);
+	free(acks);
+	return ret;
 }

@@ -15,6 +15,13 @@
  * Threads: a worker is polled and acked by one thread at a time (open one
  * per thread); tw_worker_ack() and tw_worker_progress() may also be called
  * from the thread running the task while another polls.
+ *
+ * Many workers in one process (an AMQP front door carrying thousands of
+ * consumers) share one socket through a worker set (tw_worker_set_new,
+ * tw_worker_opts.set): no socket and no thread per worker; the set reads
+ * the engine's frames and hands each worker its own (the engine names the
+ * consumer in each delivery), and the caller's event loop drives the
+ * set's timer (heartbeats, resends, closes) through tw_worker_set_poll().
  */
 #ifndef TASKWIRE_WORKER_H
 #define TASKWIRE_WORKER_H
@@ -48,6 +55,11 @@ struct tw_worker_opts {
 	 * then takes this consumer's frames only under the same key. */
 	const char *key_file;
 	uint32_t key_id;
+	/* Join this set: its socket and its timer, no socket or heartbeat
+	 * thread of the worker's own (NULL: alone). A member is used by the
+	 * thread that polls its set only. */
+	struct tw_worker_set *set;
+	void *user;                   /* returned by tw_worker_user() and tw_worker_set_poll() */
 };
 
 /* One task to run. Owned by the caller until tw_delivery_free(). */
@@ -234,6 +246,81 @@ void tw_worker_get_stats(const struct tw_worker *w, struct tw_worker_stats *s);
 
 /** The refusal detail of the last refused ack (for tests and logs), "" if none. */
 const char *tw_worker_last_refusal(const struct tw_worker *w);
+
+/** opts.user of w. */
+void *tw_worker_user(const struct tw_worker *w);
+
+/* --- many workers on one socket --- */
+
+struct tw_worker_set;
+
+/**
+ * A set of workers sharing one UDP socket connected to the engine at
+ * "IP:PORT". Workers join it at open (tw_worker_opts.set); the engine
+ * takes several consumers from one address and port, each known by its
+ * consumer id.
+ * @return the set, or NULL with errno set (EINVAL: bad address) and err.
+ * Ownership: the caller frees it with tw_worker_set_free().
+ */
+struct tw_worker_set *tw_worker_set_new(const char *engine, char *err, size_t errlen);
+
+/** The set's socket, for epoll: readable means tw_worker_set_poll() has work. */
+int tw_worker_set_fd(const struct tw_worker_set *s);
+
+/**
+ * Read every datagram waiting (never waits) and hand each member what
+ * the engine sent it; when due, send the members' heartbeats, resend
+ * their unanswered acks and subscribes, and advance their closes. Call
+ * it when the socket is readable and at tw_worker_set_next_ms().
+ * @return how many members have something new (written to ready as their
+ *   opts.user, at most max; the others wait for the next call): a
+ *   delivery for tw_worker_poll(w, 0, ...), or an open to go on with
+ *   tw_worker_open_poll(). A member is listed once until it is polled.
+ */
+size_t tw_worker_set_poll(struct tw_worker_set *s, void **ready, size_t max);
+
+/** The monotonic time (ms) tw_worker_set_poll() must run by even if the socket stays quiet. */
+uint64_t tw_worker_set_next_ms(const struct tw_worker_set *s);
+
+/**
+ * Close a member without waiting: the cancel goes at once, in one frame
+ * with every ack of w's not answered yet (held ones too: the engine takes
+ * the acks first, so none of them is put back), and again while
+ * unanswered (3 sends, 100 ms apart); the set's poll finishes the close
+ * when the engine has answered the cancel and the acks, or after about
+ * 1 s, and frees w. The engine puts back what the worker had unacked
+ * when it takes the cancel. A cancel never answered ends the close all
+ * the same, counted (tw_worker_set_stats.close_timeouts). w must not be
+ * used again. A worker alone is closed as tw_worker_close() (waiting).
+ */
+void tw_worker_close_async(struct tw_worker *w);
+
+/** As tw_worker_close_acking() (a final ack and the cancel in one datagram), without waiting,
+ * as tw_worker_close_async(). A worker alone: as tw_worker_close_acking(). */
+void tw_worker_close_acking_async(struct tw_worker *w, uint64_t tag, const struct tw_ack *a);
+
+/** Counters of a set. */
+struct tw_worker_set_stats {
+	uint64_t members;             /* now (closing ones not counted) */
+	uint64_t closing;             /* now: closes under way */
+	uint64_t heartbeats;
+	uint64_t closes_answered;     /* closes whose cancel the engine answered */
+	uint64_t close_timeouts;      /* closes ended without the engine's answer */
+	uint64_t deliveries_unowned;  /* for no member (a consumer already gone): dropped, the
+				       * engine takes them back when that consumer falls silent */
+	uint64_t answers_unowned;     /* answers to no member's ack or consumer */
+	uint64_t bad_datagrams;
+	uint64_t cookie_retries;
+};
+void tw_worker_set_get_stats(const struct tw_worker_set *s, struct tw_worker_set_stats *st);
+
+/**
+ * Free the set: closes under way are driven for up to drain_ms (their
+ * cancels answered, or not), then every member left is freed without a
+ * cancel (the engine drops them when they fall silent). Members' pointers
+ * are invalid after.
+ */
+void tw_worker_set_free(struct tw_worker_set *s, int drain_ms);
 
 #ifdef __cplusplus
 }

@@ -11,10 +11,12 @@ Each source gets a socket of its own toward the engine, so the engine's
 replies go back to the socket they answer (a tw-amqp has one for its
 publishes and one per consumer). With HOLD_FILE, while that file exists
 every datagram toward the engine that carries a Subscribe is dropped
-(counted subscribes_dropped): an engine that does not answer a subscribe.
+(counted subscribes_dropped): an engine that does not answer a subscribe;
+with HOLD_FIELD cancel, every datagram with a Cancel instead (counted
+cancels_dropped).
 
     python3 lossy_relay.py LISTEN_IP:PORT ENGINE_IP:PORT LOSS_PERCENT SEED [REORDER_PERCENT
-                           [HOLD_FILE]]
+                           [HOLD_FILE [HOLD_FIELD]]]
 """
 import os
 import random
@@ -31,6 +33,7 @@ def addr(text):
 
 
 FRAME_SUBSCRIBE = 10  # Frame.subscribe (proto/taskwire.proto)
+FRAME_CANCEL = 11     # Frame.cancel
 
 
 def varint(data, i):
@@ -75,13 +78,17 @@ def main():
     loss, rng = float(sys.argv[3]) / 100.0, random.Random(int(sys.argv[4]))
     reorder = float(sys.argv[5]) / 100.0 if len(sys.argv) > 5 else 0.0
     hold_file = sys.argv[6] if len(sys.argv) > 6 else None
+    hold_cancel = len(sys.argv) > 7 and sys.argv[7] == "cancel"
+    hold_field, hold_key = ((FRAME_CANCEL, "cancels_dropped") if hold_cancel
+                            else (FRAME_SUBSCRIBE, "subscribes_dropped"))
     held = {}  # direction -> (data, dest, socket, since): sent after the next one
     front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     front.bind(listen)
     backs = {}    # source address -> its socket toward the engine
     sources = {}  # that socket -> the source address
     counts = {"to_engine": 0, "to_engine_dropped": 0, "to_publisher": 0,
-              "to_publisher_dropped": 0, "reordered": 0, "subscribes_dropped": 0}
+              "to_publisher_dropped": 0, "reordered": 0, "subscribes_dropped": 0,
+              "cancels_dropped": 0}
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     print("relay ready", flush=True)
@@ -98,8 +105,8 @@ def main():
                     back.bind((listen[0], 0))
                     backs[src] = back
                     sources[back] = src
-                if hold_file and os.path.exists(hold_file) and has_field(data, FRAME_SUBSCRIBE):
-                    counts["subscribes_dropped"] += 1
+                if hold_file and os.path.exists(hold_file) and has_field(data, hold_field):
+                    counts[hold_key] += 1
                     continue
                 key, dest, out = "to_engine", engine, backs[src]
             else:

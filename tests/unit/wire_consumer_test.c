@@ -166,6 +166,7 @@ test_wire_consumer_encode_same_bytes_as_protobuf_c(void **state)
 			.task = task, .task_len = (uint32_t)task_len, .retries = 4,
 			.root_id = 0xabcdef, .parent_id = 0, .lease_ms = 30000,
 			.has_args = true, .args = (const uint8_t *)"[5]", .args_len = 3,
+			.consumer_id = 0x8877665544332211ull,
 		};
 
 		tw_wire_put_deliver(&w, &wd);
@@ -196,6 +197,7 @@ test_wire_consumer_encode_same_bytes_as_protobuf_c(void **state)
 	assert_int_equal(u->deliveries[0]->lease_ms, 30000);
 	assert_true(u->deliveries[0]->has_args);
 	assert_memory_equal(u->deliveries[0]->args.data, "[5]", 3);
+	assert_true(u->deliveries[0]->consumer_id == 0x8877665544332211ull);
 	assert_int_equal(u->n_consumers, 1);
 	assert_true(u->consumers[0]->ok);
 	assert_int_equal(u->consumers[0]->prefetch, 256);
@@ -218,6 +220,7 @@ test_wire_consumer_encode_same_bytes_as_protobuf_c(void **state)
 	d.args.data = (uint8_t *)"[5]";
 	d.args.len = 3;
 	d.has_args = true;
+	d.consumer_id = 0x8877665544332211ull;
 	cr.consumer_id = 5;
 	cr.ok = true;
 	cr.prefetch = 256;

@@ -1,6 +1,7 @@
 # Sourced by the amqp_*_test.sh scripts (run by run.sh in an engine's
 # environment: TW_NETNS, TW_ENGINE, TW_SOCKET, TW_DIR, TW_BUILD): start
 # tw-amqp inside the engine's namespace, on loopback, and stop it by PID.
+# AMQP_BIN runs another tw-amqp binary (an older build, to compare figures).
 AMQP_PORT=${AMQP_PORT:-5672}
 TW_BUILD=${TW_BUILD:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)/build}
 AMQP_LOG=$TW_DIR/amqp.log
@@ -12,7 +13,7 @@ amqp_fail() {
 }
 # Start tw-amqp with extra options; waits (bounded) until it listens.
 amqp_start() {
-	ip netns exec "$TW_NETNS" "$TW_BUILD/tw-amqp" --engine "$TW_ENGINE" --socket "$TW_SOCKET" \
+	ip netns exec "$TW_NETNS" "${AMQP_BIN:-$TW_BUILD/tw-amqp}" --engine "$TW_ENGINE" --socket "$TW_SOCKET" \
 		--listen "127.0.0.1:$AMQP_PORT" "$@" >"$AMQP_LOG" 2>&1 &
 	AMQP_PID=$!
 	for _ in $(seq 100); do

@@ -1,0 +1,176 @@
+/*
+ * What a worker (tw_worker.c) and a set of workers sharing one socket
+ * (tw_worker_set.c) know of each other: the worker's state, and the few
+ * steps the set drives for its members in place of their own socket and
+ * heartbeat thread.
+ *
+ * A member of a set is used by one thread, the one that polls the set:
+ * the set reads the shared socket and hands each member what the engine
+ * sent it (by consumer id, and acks' answers by delivery tag), and its
+ * timer sends the members' heartbeats, resends their acks and finishes
+ * their closes.
+ */
+#ifndef TW_WORKER_PRIV_H
+#define TW_WORKER_PRIV_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "taskwire.pb-c.h"
+#include "taskwire/worker.h"
+#include "tw_client_priv.h"
+#include "tw_cookie_jar.h"
+#include "tw_idmap.h"
+
+#define TW_WK_PENDING_MAX 1024  /* final acks awaiting the engine's answer */
+#define TW_WK_LATER_MAX 256     /* acks held for tw_worker_flush_acks() before they go anyway */
+
+struct pending_ack {
+	uint64_t tag;            /* 0: slot free */
+	uint64_t sent_ms;
+	uint32_t attempts;
+	uint32_t len;
+	uint8_t *bytes;
+};
+
+/* Where a member of a set is in its asynchronous close. */
+enum tw_wk_close {
+	TW_WK_OPEN = 0,
+	TW_WK_CLOSE_CANCEL,      /* the cancel sent (with the acks awaiting answers): its
+				  * answer, and theirs, awaited */
+};
+
+struct tw_worker {
+	int fd;                  /* its own socket, or its set's */
+	struct tw_worker_set *set; /* NULL: alone */
+	void *user;
+	uint64_t id;
+	uint64_t next_frame_id;
+	char **queues;
+	size_t n_queues;
+	char name[64];
+	char host[64];
+	uint32_t prefetch, lease_ms, heartbeat_ms;     /* asked */
+	uint32_t g_prefetch, g_lease_ms, g_heartbeat_ms; /* granted */
+	bool hold;               /* Subscribe.hold */
+	bool cancelling;         /* Cancel sent: the next answer for us is its answer */
+	bool cancel_answered;
+	bool subscribed;         /* the engine's answer arrived (ok) */
+	bool refused;
+	bool resubscribe;        /* the engine forgot us: subscribe again */
+	/* a window change not answered yet: the heartbeat sends the
+	 * subscription (atomic: set by the poller, cleared by either) */
+	uint32_t change_left;
+	bool cookie_retry;       /* a frame was refused for want of a cookie, which came */
+	/* the engine's source cookie for our address and port (tw_cookie_jar.h):
+	 * own_jar alone, the set's in a set (one socket, one cookie) */
+	struct tw_cookie_jar own_jar, *jar;
+	char refusal[160];
+	struct tw_key *key;      /* frames are signed with it, NULL: not */
+
+	pthread_t hb;
+	bool hb_started;
+	bool stop;               /* heartbeat thread: atomic, pairs with the store in close */
+
+	/* tw_worker_open_async: when the subscribe goes again, when to give up */
+	bool opening;
+	uint64_t open_resend_ms, open_deadline_ms;
+
+	/* acks for tw_worker_flush_acks: each an encoded Frame.acks field,
+	 * later_off[i]..later_off[i + 1] (the polling thread's alone) */
+	uint8_t *later;
+	uint32_t later_off[TW_WK_LATER_MAX + 1];
+	uint32_t n_later, later_cap;
+	bool later_untracked;    /* one of them is not in the pending table (it was full) */
+
+	pthread_mutex_t mu;
+	/* the acks awaiting their answer: grown as needed up to
+	 * TW_WK_PENDING_MAX (a worker of a set costs little while it acks little) */
+	struct pending_ack *pend;
+	uint32_t pend_cap;
+	uint32_t n_pend;         /* slots in use: no scan of the table when 0 */
+	/* acks sent but not kept in pend (progress, or the table full): their
+	 * answers match no slot, and are told from repeated answers by this */
+	uint64_t n_untracked;
+	struct tw_worker_stats stats;
+	char last_refusal[160];
+
+	/* deliveries received, not yet returned by poll */
+	struct tw_delivery **backlog;
+	size_t n_backlog, cap_backlog;
+	uint8_t *recvbuf;        /* alone: RECV_BATCH * RECV_SLOT (a set reads into its own) */
+	struct tw_frag_rx *frx;  /* large deliveries in fragments: its own, or its set's */
+
+	/* in a set */
+	struct tw_worker *set_prev, *set_next; /* the set's members, or its closing ones */
+	bool ready;              /* on the set's ready list */
+	struct tw_worker *ready_prev, *ready_next;
+	uint64_t next_hb_ms;
+	enum tw_wk_close close;
+	uint64_t close_deadline_ms, cancel_resend_ms;
+	int cancel_sends;
+};
+
+struct tw_worker_set {
+	int fd;
+	struct tw_cookie_jar jar;
+	struct tw_frag_rx *frx;
+	uint8_t recvbuf[RECV_BATCH * RECV_SLOT];
+	struct tw_idmap by_id;   /* consumer id -> member (closing ones too) */
+	struct tw_idmap by_tag;  /* delivery tag of an ack awaiting its answer -> member */
+	struct tw_worker *members, *closing; /* doubly linked through set_prev/set_next */
+	uint32_t n_members, n_closing;
+	struct tw_worker *ready_head, *ready_tail;
+	/* what a frame of the batch said for every member, acted on after it */
+	bool cookie_asked;
+	bool frame_refused;
+	char refusal[160];
+	uint64_t next_tick_ms;   /* heartbeats and resends */
+	uint64_t next_close_ms;  /* closes under way (UINT64_MAX: none) */
+	struct tw_worker_set_stats stats;
+};
+
+/* tw_worker.c, for the set */
+struct sockaddr_in;
+/** A UDP socket connected to a, with a large receive buffer. @return it or -errno. */
+int tw_wk_socket(const struct sockaddr_in *a);
+int tw_wk_send_subscribe(struct tw_worker *w);
+int tw_wk_send_id_message(struct tw_worker *w, bool cancel);
+int tw_wk_send_ack(struct tw_worker *w, uint64_t tag, const struct tw_ack *a, bool cancel);
+/**
+ * The cancel, in one frame with every ack still awaiting its answer (held
+ * ones too): the engine takes the acks, then the cancel, so that a lost ack
+ * cannot put an acked task back, and nothing is delivered in between.
+ */
+int tw_wk_send_acks_cancel(struct tw_worker *w);
+/** A consumer reply meant for w (its id). */
+void tw_wk_consumer_reply(struct tw_worker *w, const Taskwire__ConsumerReply *r);
+/** An answer to one of w's acks. */
+void tw_wk_ack_answered(struct tw_worker *w, const Taskwire__AckReply *r);
+/** A delivery for w: into its backlog. */
+void tw_wk_delivered(struct tw_worker *w, const Taskwire__Deliver *m);
+/** Resend w's overdue acks. @return the ms until the next is due (bounded). */
+int tw_wk_resend_acks(struct tw_worker *w);
+/** The cookie came with a refusal: send again what the refused frame may have held. */
+void tw_wk_cookie_retry(struct tw_worker *w);
+/** Free w's memory (its socket only when alone). */
+void tw_wk_free(struct tw_worker *w);
+
+/* tw_worker_set.c, for the worker */
+/** Join w (made, not subscribed yet) to s. @return 0 or -ENOMEM. */
+int tw_wk_set_join(struct tw_worker_set *s, struct tw_worker *w);
+/** An ack of w's awaits its answer under tag (0 or -ENOMEM: its answer then goes unrouted). */
+void tw_wk_set_tag(struct tw_worker_set *s, uint64_t tag, struct tw_worker *w, bool add);
+/** Read what waits on the set's socket (waiting up to timeout_ms) and hand it out. */
+int tw_wk_set_receive(struct tw_worker_set *s, int timeout_ms);
+/** Leave the set at once (freed by the caller). */
+void tw_wk_set_leave(struct tw_worker_set *s, struct tw_worker *w);
+/** Begin w's asynchronous close (w is the set's from now on); a: its last ack goes with the
+ * cancel (a final outcome), NULL: none. */
+void tw_wk_set_close(struct tw_worker_set *s, struct tw_worker *w, uint64_t tag,
+		     const struct tw_ack *a);
+/** Drive the set until w's close is done (bounded by the close's own bounds). */
+void tw_wk_set_close_wait(struct tw_worker_set *s, struct tw_worker *w);
+
+#endif
