@@ -150,7 +150,7 @@ waiting_remove(struct amqp_server *s, struct amqp_consumer *k)
  */
 static void
 consumer_close_acking(struct amqp_server *s, struct amqp_consumer *k, uint64_t tag,
-		      const struct tw_ack *a)
+		      const struct tw_ack *a, void *told)
 {
 	struct amqp_channel *ch = k->ch;
 	/* one of its queue's consumers (not a get's, not one still opening) */
@@ -172,6 +172,8 @@ consumer_close_acking(struct amqp_server *s, struct amqp_consumer *k, uint64_t t
 	/* the set finishes the close (acks answered, cancel answered or given up) */
 	if (a != NULL)
 		tw_worker_close_acking_async(k->w, tag, a);
+	else if (told != NULL)
+		tw_worker_close_async_told(k->w, told);
 	else
 		tw_worker_close_async(k->w);
 	k->w = NULL;
@@ -184,7 +186,37 @@ consumer_close_acking(struct amqp_server *s, struct amqp_consumer *k, uint64_t t
 static void
 consumer_close(struct amqp_server *s, struct amqp_consumer *k)
 {
-	consumer_close_acking(s, k, 0, NULL);
+	consumer_close_acking(s, k, 0, NULL, NULL);
+}
+
+/* A basic.cancel whose cancel-ok waits for the engine to take the cancel. */
+struct cancel_wait {
+	uint64_t conn_id, epoch;
+	uint16_t channel;
+	bool nowait;
+	char tag[256];
+};
+
+/* Its close ended (the engine answered the cancel, or the bound passed):
+ * cancel-ok, and the channel goes on. */
+static void
+cancel_done(struct amqp_server *s, struct cancel_wait *cw)
+{
+	struct amqp_channel *ch = amqp_channel_find(s, cw->conn_id, cw->channel, cw->epoch);
+
+	if (ch != NULL) {
+		struct amqp_conn *c = ch->conn;
+
+		if (!cw->nowait && !ch->closing && c->state == CS_RUNNING) {
+			size_t f = amqp_wr_method_begin(&c->out, ch->num, AMQP_BASIC_CANCEL_OK);
+
+			amqp_wr_shortstr(&c->out, cw->tag);
+			amqp_wr_frame_end(&c->out, f);
+			amqp_conn_mark(c);
+		}
+		amqp_channel_resume(ch);
+	}
+	free(cw);
 }
 
 void
@@ -344,7 +376,7 @@ engine_ack(struct amqp_server *s, struct amqp_consumer *k, uint64_t engine_tag, 
 	if (counted && k->unacked > 0)
 		k->unacked--;
 	if ((k->is_get || k->cancelled) && k->unacked == 0) {
-		consumer_close_acking(s, k, engine_tag, &a);
+		consumer_close_acking(s, k, engine_tag, &a, NULL);
 		return;
 	}
 	/* held in the worker: the pass's acks leave together (amqp_consume_flush_acks) */
@@ -629,7 +661,19 @@ amqp_consume_poll(struct amqp_server *s)
 		if (n < POLL_BATCH)
 			break;
 	}
+	amqp_consume_cancels_done(s);
 	amqp_consume_counters(s);
+}
+
+void
+amqp_consume_cancels_done(struct amqp_server *s)
+{
+	void *told[POLL_BATCH];
+	size_t n;
+
+	while ((n = tw_worker_set_closed(s->consumers, told, NULL, POLL_BATCH)) > 0)
+		for (size_t i = 0; i < n; i++)
+			cancel_done(s, told[i]);
 }
 
 uint64_t
@@ -887,6 +931,21 @@ basic_cancel(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd *r)
 		/* what waited under the global limit was never seen: back at once */
 		if (ch->held != NULL)
 			held_drop(c->srv, ch, k, true);
+		if (k->unacked == 0 && !k->dead) {
+			struct cancel_wait *cw = calloc(1, sizeof(*cw));
+
+			if (cw != NULL) {
+				*cw = (struct cancel_wait){ .conn_id = c->id, .epoch = ch->epoch,
+							    .channel = ch->num, .nowait = nowait };
+				snprintf(cw->tag, sizeof(cw->tag), "%s", tag);
+				/* cancel-ok once the engine has taken the cancel (the queue
+				 * no longer counts the consumer, as after RabbitMQ's): the
+				 * channel waits, the loop does not */
+				consumer_close_acking(c->srv, k, 0, NULL, cw);
+				amqp_channel_wait(ch);
+				return;
+			}
+		}
 		/* (a requeue above may have ended it already: closing is idempotent) */
 		if (k->unacked == 0)
 			consumer_close(c->srv, k);

@@ -456,6 +456,8 @@ void amqp_consumer_on_event(struct amqp_consumer *k);
 void amqp_consume_poll(struct amqp_server *s);
 /** When amqp_consume_poll must run even if the socket stays quiet. */
 uint64_t amqp_consume_poll_next_ms(const struct amqp_server *s);
+/** basic.cancels whose close ended: cancel-ok, their channels go on. */
+void amqp_consume_cancels_done(struct amqp_server *s);
 /** Copy the worker set's figures into the counters. */
 void amqp_consume_counters(struct amqp_server *s);
 /** Close every consumer of the channel (unacked go back to their queues). */

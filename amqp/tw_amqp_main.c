@@ -455,6 +455,7 @@ main(int argc, char **argv)
 		poll(&pfd, 1, 10);
 		tw_worker_set_poll(s.consumers, NULL, 0);
 	}
+	amqp_consume_cancels_done(&s);
 	amqp_consume_counters(&s);
 	tw_worker_set_free(s.consumers, 0);
 	amqp_ctl_close(&s);

@@ -1188,7 +1188,7 @@ tw_worker_close_acking(struct tw_worker *w, uint64_t tag, const struct tw_ack *a
 		return -EINVAL;
 	}
 	if (w->set != NULL) {
-		tw_wk_set_close(w->set, w, tag, a);
+		tw_wk_set_close(w->set, w, tag, a, NULL);
 		tw_wk_set_close_wait(w->set, w);
 		return 0;
 	}
@@ -1237,7 +1237,16 @@ tw_worker_close_async(struct tw_worker *w)
 	if (w->set == NULL)
 		tw_worker_close(w);
 	else
-		tw_wk_set_close(w->set, w, 0, NULL);
+		tw_wk_set_close(w->set, w, 0, NULL, NULL);
+}
+
+void
+tw_worker_close_async_told(struct tw_worker *w, void *told)
+{
+	if (w->set == NULL)
+		tw_worker_close(w);
+	else
+		tw_wk_set_close(w->set, w, 0, NULL, told);
 }
 
 void
@@ -1246,7 +1255,7 @@ tw_worker_close_acking_async(struct tw_worker *w, uint64_t tag, const struct tw_
 	if (w->set == NULL || !final_outcome(tag, a))
 		tw_worker_close_acking(w, tag, a);
 	else
-		tw_wk_set_close(w->set, w, tag, a);
+		tw_wk_set_close(w->set, w, tag, a, NULL);
 }
 
 int

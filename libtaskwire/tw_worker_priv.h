@@ -108,6 +108,7 @@ struct tw_worker {
 	struct tw_worker *ready_prev, *ready_next;
 	uint64_t next_hb_ms;
 	enum tw_wk_close close;
+	void *close_told;        /* reported by tw_worker_set_closed() when the close ends */
 	uint64_t close_deadline_ms, cancel_resend_ms;
 	int cancel_sends;
 };
@@ -128,6 +129,9 @@ struct tw_worker_set {
 	char refusal[160];
 	uint64_t next_tick_ms;   /* heartbeats and resends */
 	uint64_t next_close_ms;  /* closes under way (UINT64_MAX: none) */
+	/* closes ended whose caller wants to be told (tw_worker_set_closed) */
+	struct tw_wk_told { void *told; bool answered; } *told;
+	size_t n_told, cap_told;
 	struct tw_worker_set_stats stats;
 };
 
@@ -169,7 +173,7 @@ void tw_wk_set_leave(struct tw_worker_set *s, struct tw_worker *w);
 /** Begin w's asynchronous close (w is the set's from now on); a: its last ack goes with the
  * cancel (a final outcome), NULL: none. */
 void tw_wk_set_close(struct tw_worker_set *s, struct tw_worker *w, uint64_t tag,
-		     const struct tw_ack *a);
+		     const struct tw_ack *a, void *told);
 /** Drive the set until w's close is done (bounded by the close's own bounds). */
 void tw_wk_set_close_wait(struct tw_worker_set *s, struct tw_worker *w);
 

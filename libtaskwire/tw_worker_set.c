@@ -414,6 +414,24 @@ tick(struct tw_worker_set *s, uint64_t now)
 	s->next_tick_ms = due < now + TICK_MIN_MS ? now + TICK_MIN_MS : due;
 }
 
+/* The caller asked to be told when this close ends. */
+static void
+told_push(struct tw_worker_set *s, void *told, bool answered)
+{
+	if (told == NULL)
+		return;
+	if (s->n_told == s->cap_told) {
+		size_t cap = s->cap_told != 0 ? s->cap_told * 2 : 64;
+		struct tw_wk_told *t = realloc(s->told, cap * sizeof(*t));
+
+		if (t == NULL)
+			return; /* not told: the caller's bound on its wait applies */
+		s->told = t;
+		s->cap_told = cap;
+	}
+	s->told[s->n_told++] = (struct tw_wk_told){ told, answered };
+}
+
 /* A close ends: answered, or not (counted); w is freed. */
 static void
 close_done(struct tw_worker_set *s, struct tw_worker *w, bool answered)
@@ -422,6 +440,7 @@ close_done(struct tw_worker_set *s, struct tw_worker *w, bool answered)
 		s->stats.closes_answered++;
 	else
 		s->stats.close_timeouts++;
+	told_push(s, w->close_told, answered);
 	tw_wk_free(w);
 }
 
@@ -456,7 +475,7 @@ close_progress(struct tw_worker_set *s, uint64_t now)
 
 void
 tw_wk_set_close(struct tw_worker_set *s, struct tw_worker *w, uint64_t tag,
-		const struct tw_ack *a)
+		const struct tw_ack *a, void *told)
 {
 	uint64_t now = tw_monotonic_ms();
 
@@ -469,9 +488,11 @@ tw_wk_set_close(struct tw_worker_set *s, struct tw_worker *w, uint64_t tag,
 		 * taken it (the answer lost or late); one cancel, not awaited */
 		if (w->opening && !w->refused)
 			tw_wk_send_id_message(w, true);
+		told_push(s, told, false);
 		tw_wk_free(w);
 		return;
 	}
+	w->close_told = told;
 	list_del(&s->members, w);
 	s->n_members--;
 	list_add(&s->closing, w);
@@ -495,7 +516,7 @@ tw_wk_set_close_wait(struct tw_worker_set *s, struct tw_worker *w)
 	uint64_t id = w->id, until = tw_monotonic_ms() + CLOSE_WAIT_MS;
 
 	if (w->close == TW_WK_OPEN)
-		tw_wk_set_close(s, w, 0, NULL);
+		tw_wk_set_close(s, w, 0, NULL, NULL);
 	/* w is freed once it is no longer the set's under its id */
 	while (tw_idmap_get(&s->by_id, id) == w && tw_monotonic_ms() < until) {
 		tw_wk_set_receive(s, 10);
@@ -526,12 +547,27 @@ tw_worker_set_poll(struct tw_worker_set *s, void **ready, size_t max)
 	return n;
 }
 
+size_t
+tw_worker_set_closed(struct tw_worker_set *s, void **told, bool *answered, size_t max)
+{
+	size_t n = s->n_told < max ? s->n_told : max;
+
+	for (size_t i = 0; i < n; i++) {
+		told[i] = s->told[i].told;
+		if (answered != NULL)
+			answered[i] = s->told[i].answered;
+	}
+	memmove(s->told, s->told + n, (s->n_told - n) * sizeof(*s->told));
+	s->n_told -= n;
+	return n;
+}
+
 uint64_t
 tw_worker_set_next_ms(const struct tw_worker_set *s)
 {
 	uint64_t at = s->members != NULL ? s->next_tick_ms : UINT64_MAX;
 
-	if (s->ready_head != NULL)
+	if (s->ready_head != NULL || s->n_told != 0)
 		return 0;
 	return s->next_close_ms < at ? s->next_close_ms : at;
 }
@@ -566,5 +602,6 @@ tw_worker_set_free(struct tw_worker_set *s, int drain_ms)
 	tw_idmap_free(&s->by_id);
 	tw_idmap_free(&s->by_tag);
 	tw_cookie_jar_destroy(&s->jar);
+	free(s->told);
 	free(s);
 }

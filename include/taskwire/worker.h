@@ -295,6 +295,23 @@ uint64_t tw_worker_set_next_ms(const struct tw_worker_set *s);
  */
 void tw_worker_close_async(struct tw_worker *w);
 
+/**
+ * As tw_worker_close_async(), and when the close has ended (the engine
+ * answered the cancel, or the bound passed) told is returned once by
+ * tw_worker_set_closed(): for a caller that answers its own client only
+ * then (an AMQP basic.cancel-ok, after which the queue no longer counts
+ * the consumer). A worker alone: as tw_worker_close(), told not returned.
+ */
+void tw_worker_close_async_told(struct tw_worker *w, void *told);
+
+/**
+ * The closes begun by tw_worker_close_async_told() that have ended since
+ * the last call: their told pointers (at most max), and whether the
+ * engine answered each (answered[i]; NULL: not asked). tw_worker_set_next_ms()
+ * is now while any waits. @return how many.
+ */
+size_t tw_worker_set_closed(struct tw_worker_set *s, void **told, bool *answered, size_t max);
+
 /** As tw_worker_close_acking() (a final ack and the cancel in one datagram), without waiting,
  * as tw_worker_close_async(). A worker alone: as tw_worker_close_acking(). */
 void tw_worker_close_acking_async(struct tw_worker *w, uint64_t tag, const struct tw_ack *a);

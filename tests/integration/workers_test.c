@@ -154,7 +154,9 @@ setup(void **state)
 	    it_twctl("queue declare wk_k --consumers remote") != 0 ||
 	    it_twctl("queue declare wk_share --consumers remote") != 0 ||
 	    it_twctl("queue declare wk_tl2 --consumers remote") != 0 ||
-	    it_twctl("queue declare wk_late --consumers remote") != 0)
+	    it_twctl("queue declare wk_late --consumers remote") != 0 ||
+	    it_twctl("queue declare wk_set --consumers remote") != 0 ||
+	    it_twctl("queue declare wk_set2 --consumers remote") != 0)
 		return -1;
 	it_warm_up();
 	it_pools_snapshot();
@@ -976,6 +978,138 @@ test_workers_credit_share(void **state)
 }
 
 /*
+ * A worker set (many consumers on one socket, no thread each): three
+ * members of one queue and one of another. The engine takes all four
+ * from the same address and port; each delivery reaches the member the
+ * engine chose (credit 1 each, held unacked: the three get one task
+ * each, none gets two), acks are answered through the set, and closing
+ * them without waiting ends with every cancel answered, the unacked task
+ * back in its queue.
+ */
+static void
+test_workers_set_members(void **state)
+{
+	enum { M = 3 };
+	static char out[1 << 16];
+	const char *qa[1] = { "wk_set" }, *qb[1] = { "wk_set2" };
+	struct tw_worker_set_stats st;
+	struct tw_delivery *d[M + 1][2], *x[1];
+	struct tw_client *c = it_client();
+	struct tw_worker *w[M + 1], *y;
+	int got[M + 1] = { 0 }, n_ours = 0;
+	const char *addr = NULL;
+	char err[160];
+	struct tw_worker_set *s = tw_worker_set_new(it_engine(), err, sizeof(err));
+	uint64_t until;
+	json_t *j;
+
+	(void)state;
+	if (s == NULL)
+		fail_msg("worker set: %s", err);
+	for (int i = 0; i <= M; i++) {
+		struct tw_worker_opts o = { .queues = i < M ? qa : qb, .n_queues = 1, .prefetch = 1,
+					    .heartbeat_ms = 200, .name = "it-set", .set = s,
+					    .user = &got[i] };
+
+		w[i] = tw_worker_open(it_engine(), &o, err, sizeof(err));
+		if (w[i] == NULL)
+			fail_msg("member %d: %s", i, err);
+		assert_ptr_equal(tw_worker_user(w[i]), &got[i]);
+		assert_int_equal(tw_worker_fd(w[i]), tw_worker_set_fd(s));
+	}
+	tw_worker_set_get_stats(s, &st);
+	assert_int_equal(st.members, M + 1);
+	/* the engine: four consumers, one address and port */
+	assert_int_equal(it_twctl_out(out, sizeof(out), "list consumers --json"), 0);
+	j = json_loads(out, 0, NULL);
+	assert_non_null(j);
+	for (size_t k = 0; k < json_array_size(j); k++) {
+		json_t *e = json_array_get(j, k);
+		const char *a = json_string_value(json_object_get(e, "address"));
+
+		if (strcmp(json_string_value(json_object_get(e, "name")), "it-set") != 0)
+			continue;
+		n_ours++;
+		assert_non_null(a);
+		if (addr == NULL)
+			addr = a;
+		assert_string_equal(a, addr);
+	}
+	assert_int_equal(n_ours, M + 1);
+	json_decref(j);
+	for (int i = 0; i < M; i++)
+		publish(c, "wk_set", "echo", "s");
+	publish(c, "wk_set2", "echo", "t");
+	/* the set's poll lists the members with something: each polls its own */
+	until = it_now_ms() + TIMEOUT_MS;
+	while (it_now_ms() < until) {
+		struct pollfd pfd = { .fd = tw_worker_set_fd(s), .events = POLLIN };
+		void *ready[8];
+		size_t n;
+
+		assert_true(poll(&pfd, 1, 50) >= 0);
+		n = tw_worker_set_poll(s, ready, 8);
+		for (size_t r = 0; r < n; r++) {
+			int i = (int)((int *)ready[r] - got);
+
+			assert_true(i >= 0 && i <= M);
+			got[i] += tw_worker_poll(w[i], 0, d[i] + got[i], (size_t)(2 - got[i]));
+		}
+		/* past the first of each: 300 ms more, in which none may get a second */
+		if (got[0] + got[1] + got[2] + got[3] == M + 1 && until > it_now_ms() + 300)
+			until = it_now_ms() + 300;
+	}
+	for (int i = 0; i <= M; i++) {
+		assert_int_equal(got[i], 1);
+		assert_string_equal(d[i][0]->queue, i < M ? "wk_set" : "wk_set2");
+	}
+	/* acks through the shared socket, answered to their member */
+	for (int i = 0; i < M; i++)
+		ack_success(w[i], d[i][0]->tag, "s");
+	expect_all_succeed(c, M);
+	until = it_now_ms() + TIMEOUT_MS;
+	for (int i = 0; i < M; i++) {
+		struct tw_worker_stats ws;
+
+		for (;;) {
+			tw_worker_set_poll(s, NULL, 0);
+			tw_worker_get_stats(w[i], &ws);
+			if (ws.acks_confirmed != 0 || it_now_ms() >= until)
+				break;
+			usleep(10000);
+		}
+		assert_int_equal(ws.acks_confirmed, 1);
+	}
+	for (int i = 0; i <= M; i++) {
+		tw_delivery_free(d[i][0]);
+		tw_worker_close_async(w[i]);
+	}
+	/* the closes finish in the set's poll: every cancel answered */
+	until = it_now_ms() + TIMEOUT_MS;
+	do {
+		struct pollfd pfd = { .fd = tw_worker_set_fd(s), .events = POLLIN };
+
+		assert_true(poll(&pfd, 1, 20) >= 0);
+		tw_worker_set_poll(s, NULL, 0);
+		tw_worker_set_get_stats(s, &st);
+	} while (st.closing != 0 && it_now_ms() < until);
+	assert_int_equal(st.members, 0);
+	assert_int_equal(st.closing, 0);
+	assert_int_equal(st.closes_answered, M + 1);
+	assert_int_equal(st.close_timeouts, 0);
+	/* the unacked one went back with its consumer's cancel */
+	y = consumer("wk_set2", 1, 0);
+	assert_int_equal(collect(y, x, 1, TIMEOUT_MS), 1);
+	assert_int_equal(x[0]->delivery_count, 2);
+	ack_success(y, x[0]->tag, "t");
+	expect_all_succeed(c, 1);
+	tw_delivery_free(x[0]);
+	tw_worker_close(y);
+	tw_worker_set_free(s, 0);
+	tw_client_close(c);
+}
+
+/*
  * x-delivery-limit per queue (RabbitMQ's: a limit of N lets a task be
  * delivered N + 1 times): a limit of 2 ends a never-acked task after its
  * third delivery, dead-lettered; out-of-range limits and a re-declare with
@@ -1630,6 +1764,7 @@ main(void)
 		cmocka_unit_test_teardown(test_workers_acks_batched, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_ack_answer_late, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_credit_share, it_pools_back),
+		cmocka_unit_test_teardown(test_workers_set_members, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_queue_delivery_limit, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_queue_consumers_remote, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_queue_consumers_engine_both, it_pools_back),
