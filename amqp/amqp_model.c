@@ -554,6 +554,11 @@ queue_declare(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd *r)
 	call->u32 = expires;
 	q.name = name;
 	q.remote = true;
+	/* durable: journaled when the engine keeps a journal (--data-dir), as a
+	 * RabbitMQ durable queue survives a restart; an engine without one
+	 * keeps it in memory rather than refuse every Celery declare */
+	q.durable = (bits & 2) != 0;
+	q.durable_if_journal = true;
 	req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_DECLARE;
 	req.queue_declare = &q;
 	ask(c, ch, AMQP_QUEUE_DECLARE, &req, call);

@@ -230,6 +230,7 @@ tw_broker_queue_declare(struct tw_broker *b, const struct tw_broker_queue_spec *
 	uint32_t delivery_limit = spec->delivery_limit != 0 ? spec->delivery_limit
 							    : TW_QUEUE_DEFAULT_DELIVERY_LIMIT;
 	struct tw_queue_slot *qs;
+	bool journal, durable;
 	int s, ret;
 
 	ret = check_name("queue", name, err);
@@ -251,8 +252,11 @@ tw_broker_queue_declare(struct tw_broker *b, const struct tw_broker_queue_spec *
 		return ERR("unknown consumers mode %u", spec->consumers);
 	if (strlen(dlx) >= TW_NAME_MAX || (spec->dl_key != NULL && strlen(spec->dl_key) >= TW_NAME_MAX))
 		return ERR("dead-letter exchange or routing key longer than %d bytes", TW_NAME_MAX - 1);
-	/* a durable queue promises its tasks survive the engine: only with a journal */
-	if (spec->durable && !__atomic_load_n(&b->sh->journal.enabled, __ATOMIC_RELAXED))
+	/* a durable queue promises its tasks survive the engine: only with a
+	 * journal (or, asked so, in memory without one) */
+	journal = __atomic_load_n(&b->sh->journal.enabled, __ATOMIC_RELAXED);
+	durable = spec->durable && (journal || !spec->durable_if_journal);
+	if (durable && !journal)
 		return ERR("queue '%s' is durable, but tw-dataplane keeps no journal "
 			   "(start it with --data-dir)", name);
 	s = tw_broker_queue_find(b, name);
@@ -263,7 +267,7 @@ tw_broker_queue_declare(struct tw_broker *b, const struct tw_broker_queue_spec *
 		if ((max_length != 0 && max_length != e->max_length) || spec->overflow != e->overflow ||
 		    spec->message_ttl_ms != e->message_ttl_ms || strcmp(dlx, e->dlx) != 0 ||
 		    spec->max_priority != e->max_priority || spec->max_bytes != e->max_bytes ||
-		    spec->durable != (e->durable != 0) ||
+		    durable != (e->durable != 0) ||
 		    (spec->dl_key != NULL) != e->has_dl_key ||
 		    (spec->dl_key != NULL && strcmp(spec->dl_key, e->dl_key) != 0) ||
 		    delivery_limit != e->delivery_limit || spec->consumers != e->consumers)
@@ -308,7 +312,7 @@ tw_broker_queue_declare(struct tw_broker *b, const struct tw_broker_queue_spec *
 	}
 	qs->max_priority = spec->max_priority;
 	qs->max_bytes = spec->max_bytes;
-	qs->durable = spec->durable;
+	qs->durable = durable;
 	qs->delivery_limit = (uint8_t)delivery_limit;
 	qs->consumers = spec->consumers;
 	__atomic_store_n(tw_qbytes(b->sh, (uint32_t)s), 0, __ATOMIC_RELAXED);

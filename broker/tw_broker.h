@@ -92,6 +92,7 @@ struct tw_broker_queue_spec {
 	uint8_t max_priority;      /* 0: no priorities; 1..TW_MAX_PRIORITY */
 	uint64_t max_bytes;        /* x-max-length-bytes (args bytes), 0: none */
 	bool durable;              /* journaled before the ACK, recovered at start */
+	bool durable_if_journal;   /* durable only when the engine keeps a journal, else in memory */
 	uint32_t delivery_limit;   /* x-delivery-limit: 0 the default, 1..TW_QUEUE_MAX_DELIVERY_LIMIT */
 	uint8_t consumers;         /* enum tw_queue_consumers (x-consumers) */
 };

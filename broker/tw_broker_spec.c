@@ -34,6 +34,7 @@ tw_broker_queue_spec_from_pb(const Taskwire__Control__QueueDeclare *m, struct tw
 	q->max_priority = (uint8_t)m->max_priority;
 	q->max_bytes = m->max_length_bytes;
 	q->durable = m->durable;
+	q->durable_if_journal = m->durable_if_journal;
 	if (m->delivery_limit > TW_QUEUE_MAX_DELIVERY_LIMIT) {
 		snprintf(err, TW_BROKER_ERR_MAX, "delivery-limit %u above the limit %u",
 			 m->delivery_limit, TW_QUEUE_MAX_DELIVERY_LIMIT);
