@@ -146,7 +146,9 @@
 	X(drop_frag_too_large, "fragments of frames over --max-frame (NACKed too-large)") \
 	X(drop_frag_source_full, "fragments refused: their source's reassembly share is taken") \
 	X(drop_frag_memory_full, "fragments refused: reassembly memory or slots full") \
-	X(drop_frag_unproven, "fragments refused before reassembly: no valid source cookie (retry-with-cookie)")
+	X(drop_frag_unproven, "fragments refused before reassembly: no valid source cookie (retry-with-cookie)") \
+	X(wf_groups_no_memory, "group nodes refused: the preallocated group memory (--group-memory-mb) or a large buffer for the node had no room") \
+	X(wf_lists_refused, "chord results lists over the largest frame refused: the list buffer (--group-list-mb) held by another chord or too small")
 
 enum tw_counter {
 #define TW_X_ENUM(name, help) TW_CNT_##name,

@@ -29,8 +29,12 @@ tw_wf_compose_args(uint8_t *out, uint32_t cap, const uint8_t *r, uint32_t r_len,
 	tw_wbuf_init(&w, out, cap);
 	while (i < args_len && is_space(args[i]))
 		i++;
-	put_raw(&w, "[", 1);
-	put_raw(&w, r, r_len);
+	if ((uint64_t)r_len + 1 > cap)
+		return UINT32_MAX;
+	/* memmove: r may already be in place, at out + 1 */
+	memmove(out + 1, r, r_len);
+	out[0] = '[';
+	w.len = 1 + r_len;
 	if (i < args_len && args[i] == '[') {
 		/* [a, b] -> [R, a, b]; [] -> [R] */
 		uint32_t j = i + 1;

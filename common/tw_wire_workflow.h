@@ -47,7 +47,8 @@ bool tw_wf_put_step(struct tw_wbuf *w, struct tw_str sig, const struct tw_task_v
 /**
  * Compose args: result R before the signature's args (see the proto):
  * [a, b] -> [R, a, b], empty -> [R], other -> [R, other]; an empty R is
- * null. @return bytes written to out, or UINT32_MAX if cap is too small.
+ * null. r may be out + 1 (R written in place first: nothing is copied for
+ * it). @return bytes written to out, or UINT32_MAX if cap is too small.
  */
 uint32_t tw_wf_compose_args(uint8_t *out, uint32_t cap, const uint8_t *r, uint32_t r_len,
 			    const uint8_t *args, uint32_t args_len);

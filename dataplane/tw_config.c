@@ -95,11 +95,15 @@ static const struct opt_row options[] = {
 	{ "group-expires-max-s", OPT_U64, 1, 2592000, 86400,
 	  offsetof(struct tw_config, group_expires_max_s),
 	  "the longest a group node's own expires may keep it open" },
-	{ "group-memory-mb", OPT_U64, 1, 1048576, 128, offsetof(struct tw_config, group_memory_mb),
-	  "hugepage memory all open groups may take together, MB" },
-	{ "group-publisher-mb", OPT_U64, 1, 1048576, 32,
+	{ "group-memory-mb", OPT_U64, 1, 1048576, 32, offsetof(struct tw_config, group_memory_mb),
+	  "hugepage memory all open groups may take together, MB (taken at start: opening a "
+	  "group allocates nothing)" },
+	{ "group-publisher-mb", OPT_U64, 1, 1048576, 8,
 	  offsetof(struct tw_config, group_publisher_mb),
 	  "hugepage memory the open groups of one publisher (address, or key) may take, MB" },
+	{ "group-list-mb", OPT_U64, 0, 4096, 4, offsetof(struct tw_config, group_list_mb),
+	  "buffer for a chord's results list over --max-frame, which only an in-engine callback "
+	  "takes, MB (taken at start; one chord at a time; 0: such chords fail)" },
 	{ "max-frame", OPT_U64, TW_DATAGRAM_MAX, TW_FRAG_LIMIT, TW_FRAG_DEFAULT_MAX,
 	  offsetof(struct tw_config, max_frame),
 	  "largest frame taken (and sent) in fragments, bytes; a larger one is NACKed too-large" },

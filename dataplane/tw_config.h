@@ -40,6 +40,7 @@ struct tw_config {
 	uint64_t group_expires_max_s;
 	uint64_t group_memory_mb;  /* all open groups */
 	uint64_t group_publisher_mb; /* the open groups of one publisher */
+	uint64_t group_list_mb;    /* a chord's results list over the largest frame */
 	uint64_t max_frame;        /* largest frame taken in fragments, bytes */
 	uint64_t reasm_memory_mb;  /* large buffers: reassembly and fragmented sends */
 	uint64_t reasm_source_kb;  /* reassembly memory one source address may hold */

@@ -218,9 +218,12 @@ tw_engine_setup(struct tw_engine *e)
 			.expires_ms = e->cfg.group_expires_s * 1000,
 			.expires_max_ms = e->cfg.group_expires_max_s * 1000,
 			.memory = e->cfg.group_memory_mb << 20,
-			.publisher_memory = e->cfg.group_publisher_mb << 20 }) != 0) {
-		TW_LOG(ERR, "workflow group table: %s (reserve more hugepages?)",
-		       rte_strerror(rte_errno));
+			.publisher_memory = e->cfg.group_publisher_mb << 20,
+			.list_memory = e->cfg.group_list_mb << 20 }) != 0) {
+		TW_LOG(ERR, "workflow groups' memory (%" PRIu64 " MB of pages, %" PRIu64 " MB list "
+		       "buffer, %u slots): %s (reserve more hugepages, or a smaller "
+		       "--group-memory-mb or --group-list-mb)", e->cfg.group_memory_mb,
+		       e->cfg.group_list_mb, TW_WF_MAX_GROUPS, rte_strerror(rte_errno));
 		return -ENOMEM;
 	}
 	e->big = tw_reasm_pools_create((uint32_t)e->cfg.max_frame, e->cfg.reasm_memory_mb << 20,

@@ -1,7 +1,8 @@
 /*
  * The workflow group table: see tw_wf_group.h. Shared by every polling
- * lcore and changed only with atomics; a slot's memory comes from the
- * hugepage heap when its group opens and goes back after a grace period.
+ * lcore and changed only with atomics; a group's memory comes from the
+ * preallocated slots and pages (tw_wf_mem.h) when it opens and goes back
+ * after a grace period.
  */
 #include <errno.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <rte_rcu_qsbr.h>
 
 #include "tw_id_mix.h"
+#include "tw_reasm.h"
 #include "tw_wf_group.h"
 
 #define TABLE_SIZE (2u * TW_WF_MAX_GROUPS) /* power of two: half full at most */
@@ -78,6 +80,8 @@ tw_workflow_init(int socket, struct rte_rcu_qsbr *qsbr, const struct tw_wf_limit
 		.free_fn = bury, .v = qsbr,
 	};
 
+	if (tw_wf_mem_init(socket, lim->memory, lim->list_memory) != 0)
+		return -ENOMEM;
 	table = rte_zmalloc_socket("tw_wf_groups", TABLE_SIZE * sizeof(*table), RTE_CACHE_LINE_SIZE,
 				   socket);
 	table_socket = socket;
@@ -211,6 +215,54 @@ charge(struct charge *c, uint64_t sz)
 	return NULL;
 }
 
+/* Give back the pages of g (its tables' data pages, then the tables). */
+static void
+pages_put(struct tw_wf_group *g)
+{
+	if (g->n_tables == 0) {
+		tw_wf_pages_put_bulk(g->dir, g->n_pages);
+		return;
+	}
+	for (uint32_t t = 0; t < g->n_tables; t++)
+		tw_wf_pages_put_bulk(g->dir[t], RTE_MIN(g->n_pages - t * (uint32_t)TW_WF_PAGE_PTRS,
+							 (uint32_t)TW_WF_PAGE_PTRS));
+	tw_wf_pages_put_bulk(g->dir, g->n_tables);
+}
+
+/*
+ * Take the data pages of g (g->n_pages, g->n_tables set): into dir, or
+ * into table pages dir lists. All or none. @return 0 or -ENOENT.
+ */
+static int
+pages_get(struct tw_wf_group *g)
+{
+	if (g->n_tables == 0)
+		return tw_wf_pages_get_bulk(g->dir, g->n_pages);
+	if (tw_wf_pages_get_bulk(g->dir, g->n_tables) != 0)
+		return -ENOENT;
+	for (uint32_t t = 0; t < g->n_tables; t++) {
+		uint32_t n = RTE_MIN(g->n_pages - t * (uint32_t)TW_WF_PAGE_PTRS,
+				     (uint32_t)TW_WF_PAGE_PTRS);
+
+		if (tw_wf_pages_get_bulk(g->dir[t], n) != 0) {
+			/* what the tables before this one hold goes back, then the tables */
+			g->n_pages = t * (uint32_t)TW_WF_PAGE_PTRS;
+			pages_put(g);
+			return -ENOENT;
+		}
+	}
+	return 0;
+}
+
+/* Undo charge(c, sz) of a group that did not open. */
+static void
+uncharge(struct charge *c, uint64_t sz)
+{
+	__atomic_sub_fetch(&c->bytes, sz, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&bytes_open, sz, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&n_open, 1, __ATOMIC_RELAXED);
+}
+
 static void
 group_free(struct tw_wf_group *g)
 {
@@ -219,8 +271,11 @@ group_free(struct tw_wf_group *g)
 		__atomic_sub_fetch(&bytes_open, g->charged_bytes, __ATOMIC_RELAXED);
 		__atomic_sub_fetch(&n_open, 1, __ATOMIC_RELAXED);
 	}
-	rte_free(g->list);
-	rte_free(g);
+	if (g->n_pages != 0)
+		pages_put(g);
+	rte_pktmbuf_free(g->sig_m);
+	tw_wf_list_release(g->list);
+	tw_wf_slot_put(g);
 }
 
 bool
@@ -232,30 +287,127 @@ tw_wf_group_closed_lately(uint64_t id)
 	return false;
 }
 
+/*
+ * Where the parts of a group of size members (cells of cell bytes) with a
+ * node of sig_len bytes go, set in g (nothing taken yet): all in the slot
+ * when it fits; else the bits and cells in pages, their pointers in the
+ * slot (the data pages, or for a large group the table pages listing
+ * them), and the node in the slot or, when it does not fit beside them, in
+ * a large buffer (*sig_big). @return the bytes charged to the publisher,
+ * or 0: more pages than one group can list.
+ */
+static uint64_t
+plan(struct tw_wf_group *g, uint32_t size, uint32_t cell, uint32_t sig_len, bool *sig_big)
+{
+	const uint64_t room = TW_WF_SLOT_BYTES - sizeof(*g);
+	const uint64_t bits = ((uint64_t)size + 7) / 8, cells = (uint64_t)size * (4 + cell);
+	uint64_t n_pages, dir1, dir2, here = sig_len; /* the node's bytes in the slot */
+
+	*sig_big = false;
+	g->n_pages = 0;
+	g->n_tables = 0;
+	g->bits_pages = 0;
+	g->cells_per_page = 0;
+	if (sig_len + bits + cells <= room)
+		return sizeof(*g) + sig_len + bits + cells;
+	n_pages = (bits + TW_WF_PAGE - 1) / TW_WF_PAGE +
+		  ((uint64_t)size + TW_WF_PAGE / (4 + cell) - 1) / (TW_WF_PAGE / (4 + cell));
+	dir1 = n_pages * sizeof(void *);
+	dir2 = (n_pages + TW_WF_PAGE_PTRS - 1) / TW_WF_PAGE_PTRS * sizeof(void *);
+	if (sig_len + dir2 > room) {
+		/* the node in a large buffer: the slot keeps the rest */
+		*sig_big = true;
+		here = 0;
+		if (bits + cells <= room)
+			return sizeof(*g) + sig_len + bits + cells;
+	}
+	if (here + dir1 <= room)
+		g->n_tables = 0;
+	else if (here + dir2 <= room)
+		g->n_tables = (uint32_t)(dir2 / sizeof(void *));
+	else
+		return 0;
+	g->bits_pages = (uint32_t)((bits + TW_WF_PAGE - 1) / TW_WF_PAGE);
+	g->cells_per_page = TW_WF_PAGE / (4 + cell);
+	g->n_pages = (uint32_t)n_pages;
+	return sizeof(*g) + sig_len + ((uint64_t)g->n_pages + g->n_tables) * TW_WF_PAGE;
+}
+
+/* A refusal of group node: counted (no_memory: the preallocated memory had no room). */
+static const char *
+refuse(struct tw_lcore_ctx *ctx, bool no_memory, const char *why)
+{
+	tw_cnt_add(ctx, TW_CNT_wf_groups_refused, 1);
+	if (no_memory)
+		tw_cnt_add(ctx, TW_CNT_wf_groups_no_memory, 1);
+	return why;
+}
+
 const char *
 tw_wf_group_new(struct tw_lcore_ctx *ctx, const struct tw_task_view *tv, const struct tw_peer *peer,
 		uint32_t key_id, uint32_t cell, struct tw_wf_group **out)
 {
-	uint64_t cells, sz, now_ms;
+	struct tw_wf_group layout, *g;
+	uint64_t sz, now_ms;
 	struct charge *account;
 	const char *why;
-	struct tw_wf_group *g;
+	uint8_t *free_room;
+	bool sig_big;
 
-	cells = (uint64_t)tv->group_size * (4 + cell);
-	sz = sizeof(*g) + tv->raw.len + (tv->group_size + 7) / 8 + cells;
+	sz = plan(&layout, tv->group_size, cell, tv->raw.len, &sig_big);
+	if (sz == 0)
+		return refuse(ctx, false, "group larger than one group's memory can list");
 	account = charge_of(key_id != 0 ? (1ull << 63) | key_id : (1ull << 62) | peer->ip);
 	why = charge(account, sz);
-	if (why != NULL) {
-		tw_cnt_add(ctx, TW_CNT_wf_groups_refused, 1);
-		return why;
-	}
-	g = rte_zmalloc_socket("tw_wf_group", sz, RTE_CACHE_LINE_SIZE, table_socket);
+	if (why != NULL)
+		return refuse(ctx, true, why);
+	g = tw_wf_slot_get();
 	if (g == NULL) {
-		__atomic_sub_fetch(&account->bytes, sz, __ATOMIC_RELAXED);
-		__atomic_sub_fetch(&bytes_open, sz, __ATOMIC_RELAXED);
-		__atomic_sub_fetch(&n_open, 1, __ATOMIC_RELAXED);
-		tw_cnt_add(ctx, TW_CNT_wf_groups_refused, 1);
-		return "no memory for the group (hugepages)";
+		/* cannot happen: the slots are as many as the groups charge() lets open */
+		uncharge(account, sz);
+		return refuse(ctx, true, "no group slot free");
+	}
+	memset(g, 0, sizeof(*g));
+	g->n_pages = layout.n_pages;
+	g->n_tables = layout.n_tables;
+	g->bits_pages = layout.bits_pages;
+	g->cells_per_page = layout.cells_per_page;
+	free_room = (uint8_t *)(g + 1);
+	if (g->n_pages != 0) {
+		g->dir = (void **)free_room;
+		free_room += (g->n_tables != 0 ? g->n_tables : g->n_pages) * sizeof(void *);
+		if (pages_get(g) != 0) {
+			uncharge(account, sz);
+			tw_wf_slot_put(g);
+			return refuse(ctx, true,
+				      "the group memory has no pages free (--group-memory-mb)");
+		}
+	}
+	if (sig_big) {
+		uint32_t charge_room;
+
+		g->sig_m = ctx->big != NULL ? tw_bigbuf_alloc(ctx->big, tv->raw.len, &charge_room)
+					    : NULL;
+		if (g->sig_m == NULL) {
+			uncharge(account, sz);
+			group_free(g);
+			return refuse(ctx, true,
+				      "no large buffer free for the group node (--reasm-memory-mb)");
+		}
+		g->sig = tw_bigbuf_payload(g->sig_m);
+	} else {
+		g->sig = free_room;
+		free_room += tv->raw.len;
+	}
+	memcpy(g->sig, tv->raw.p, tv->raw.len);
+	if (g->n_pages == 0) {
+		g->bits = free_room;
+		g->cells = g->bits + (tv->group_size + 7) / 8;
+		memset(g->bits, 0, (tv->group_size + 7) / 8);
+	} else {
+		/* the done bits start clear; a cell is written before it is read */
+		for (uint32_t p = 0; p < g->bits_pages; p++)
+			memset(tw_wf_group_page(g, p), 0, TW_WF_PAGE);
 	}
 	g->charged = account;
 	g->charged_bytes = sz;
@@ -277,14 +429,9 @@ tw_wf_group_new(struct tw_lcore_ctx *ctx, const struct tw_task_view *tv, const s
 	g->cell = cell;
 	g->remaining = tv->group_size;
 	g->sig_len = tv->raw.len;
-	g->sig = (uint8_t *)(g + 1);
-	memcpy(g->sig, tv->raw.p, tv->raw.len);
-	g->bits = g->sig + tv->raw.len;
-	g->cells = g->bits + (tv->group_size + 7) / 8;
 	if (insert(g) != 0) {
 		group_free(g);
-		tw_cnt_add(ctx, TW_CNT_wf_groups_refused, 1);
-		return "too many groups open (4096)";
+		return refuse(ctx, false, "too many groups open (4096)");
 	}
 	*out = g;
 	return NULL;

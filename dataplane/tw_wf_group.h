@@ -6,8 +6,10 @@
  * to the group's publisher (by key, else by address) and bounded in all
  * (struct tw_wf_limits). A released slot is freed once every lcore passed
  * a quiescent state (the engine's RCU): a late duplicate member may still
- * read it. Opening a group takes its memory from rte_malloc (the hugepage
- * heap's lock), once per group, on the lcore that opens it.
+ * read it. A group's memory is taken at start (tw_wf_mem.h): its slot, and
+ * pages for done bits and cells that do not fit there; a node too large
+ * for the slot is kept in a large buffer (tw_reasm.h). None free: the
+ * group is refused, counted.
  *
  * What members, callbacks and expiry do with a slot: tw_workflow.c.
  * Threads: every polling lcore; tw_workflow_init/reclaim on the main lcore.
@@ -19,6 +21,7 @@
 #include <stdint.h>
 
 #include "tw_lcore.h"
+#include "tw_wf_mem.h"
 #include "tw_wire.h"
 #include "tw_workflow.h"
 
@@ -43,11 +46,52 @@ struct tw_wf_group {
 	uint32_t failed;               /* set once by the first failing member (atomic) */
 	uint32_t sig_len;
 	uint8_t *sig;                  /* the group node's Task message: next, link, link_error */
-	uint8_t *bits;                 /* done bit per member */
-	uint8_t *cells;                /* size x (le32 length, cell bytes) */
-	uint8_t *list;                 /* chord callback args too large for a frame */
+	struct rte_mbuf *sig_m;        /* the large buffer sig is in, when not in the slot */
+	/* done bit per member, then size x (le32 length, cell bytes): in the
+	 * slot (bits, cells), or in pages (bits == NULL), a cell never across two */
+	uint8_t *bits;
+	uint8_t *cells;
+	void **dir;                    /* in the slot: the data pages, or (two levels) their tables */
+	uint32_t n_pages;              /* data pages: the bits', then the cells' */
+	uint32_t n_tables;             /* table pages (0: dir lists the data pages) */
+	uint32_t bits_pages;
+	uint32_t cells_per_page;
+	uint8_t *list;                 /* chord callback args too large for a frame (the list buffer) */
 	uint32_t list_len;
+	/* 1 while the chord's callback reads its args from list: the slot is
+	 * released by whoever takes it to 0 (the callback's end, or expiry) */
+	uint32_t callback_holds;
 };
+
+/* Data page p of a paged group. */
+static inline uint8_t *
+tw_wf_group_page(const struct tw_wf_group *g, uint32_t p)
+{
+	if (g->n_tables == 0)
+		return g->dir[p];
+	return ((uint8_t **)g->dir[p / TW_WF_PAGE_PTRS])[p % TW_WF_PAGE_PTRS];
+}
+
+/* The byte holding member idx's done bit. */
+static inline uint8_t *
+tw_wf_group_bits(const struct tw_wf_group *g, uint32_t idx)
+{
+	uint32_t b = idx >> 3;
+
+	if (g->bits != NULL)
+		return g->bits + b;
+	return tw_wf_group_page(g, b / TW_WF_PAGE) + b % TW_WF_PAGE;
+}
+
+/* Member idx's result cell: le32 length, then g->cell bytes. */
+static inline uint8_t *
+tw_wf_group_cell(const struct tw_wf_group *g, uint32_t idx)
+{
+	if (g->cells != NULL)
+		return g->cells + (uint64_t)idx * (4 + g->cell);
+	return tw_wf_group_page(g, g->bits_pages + idx / g->cells_per_page) +
+	       (idx % g->cells_per_page) * (4 + g->cell);
+}
 
 /* Ids a group may not take (0, and two the table keeps for itself). */
 static inline bool
@@ -62,7 +106,8 @@ struct tw_wf_group *tw_wf_group_lookup(uint64_t id);
 /**
  * Open the slot of group node tv (cell: bytes of one member's result):
  * charged to the publisher (key_id, else peer's address), filled, in the
- * table. @return NULL (*out set), or why not (counted wf_groups_refused).
+ * table. @return NULL (*out set), or why not (counted wf_groups_refused,
+ * and wf_groups_no_memory when the preallocated memory had no room).
  */
 const char *tw_wf_group_new(struct tw_lcore_ctx *ctx, const struct tw_task_view *tv,
 			    const struct tw_peer *peer, uint32_t key_id, uint32_t cell,

@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include <rte_cycles.h>
-#include <rte_malloc.h>
 
 #include "tw_ctlchan.h"
 #include "tw_inject.h"
@@ -143,7 +142,7 @@ list_size(const struct tw_wf_group *g)
 	for (uint32_t i = 0; i < g->size; i++) {
 		uint32_t len;
 
-		memcpy(&len, g->cells + (uint64_t)i * (4 + g->cell), 4);
+		memcpy(&len, tw_wf_group_cell(g, i), 4);
 		n += (len != 0 ? len : 4) + (i != 0);
 	}
 	return n > UINT32_MAX / 2 ? UINT32_MAX / 2 : (uint32_t)n;
@@ -156,7 +155,7 @@ list_write(const struct tw_wf_group *g, uint8_t *out)
 
 	*p++ = '[';
 	for (uint32_t i = 0; i < g->size; i++) {
-		const uint8_t *c = g->cells + (uint64_t)i * (4 + g->cell);
+		const uint8_t *c = tw_wf_group_cell(g, i);
 		uint32_t len;
 
 		memcpy(&len, c, 4);
@@ -174,25 +173,52 @@ list_write(const struct tw_wf_group *g, uint8_t *out)
 	return (uint32_t)(p - out);
 }
 
+/*
+ * A results list over the largest frame, or a callback's args composed
+ * from one that fit no frame: the list buffer (taken at start, one chord at
+ * a time). @return it, or NULL with *why set (counted wf_lists_refused).
+ */
+static uint8_t *
+list_buffer(struct tw_lcore_ctx *ctx, uint64_t need, uint64_t *size, char *why, size_t why_cap)
+{
+	uint8_t *b = tw_wf_list_claim(need, size);
+
+	if (b != NULL)
+		return b;
+	tw_cnt_add(ctx, TW_CNT_wf_lists_refused, 1);
+	if (*size == 0)
+		snprintf(why, why_cap, "no list buffer (--group-list-mb 0)");
+	else if (need > *size)
+		snprintf(why, why_cap, "over the list buffer of %" PRIu64 " bytes (--group-list-mb)",
+			 *size);
+	else
+		snprintf(why, why_cap, "the list buffer (--group-list-mb) is held by another chord");
+	return NULL;
+}
+
 /* Every member succeeded: the callback, or the group's own result. */
 static void
 complete_group(struct tw_lcore_ctx *ctx, struct tw_wf_group *g)
 {
 	struct tw_task_view gv, nv;
 	struct tw_wf_emitter em;
-	uint32_t cap = list_size(g), len, room;
-	uint8_t small[LIST_SMALL], *list = NULL, *heap = NULL;
+	uint32_t cap = list_size(g), len = 0, room;
+	uint8_t small[LIST_SMALL], *list = NULL, *held = NULL;
+	uint64_t held_size = 0;
 	struct rte_mbuf *list_m = NULL;
 	bool keep = false;
-	char msg[MSG_MAX];
+	char msg[MSG_MAX], why[96] = "";
 	int n;
 
 	tw_cnt_add(ctx, TW_CNT_wf_groups_done, 1);
 	if (tw_wire_decode_task_trusted((struct tw_str){ g->sig, g->sig_len }, &gv) != NULL)
 		goto out;
 	tw_wf_em_init(&em, ctx, &g->peer);
-	/* where the list is written: the stack, a large buffer (preallocated),
-	 * or, only for a list over the largest frame, the hugepage heap */
+	/* where the list is written: the stack, a large buffer, or, over the
+	 * largest frame, the list buffer (all preallocated). Over the largest
+	 * frame only a chord's in-engine callback or an outer group's cell
+	 * check can take it: a plain group goes without (its links would be
+	 * refused as too large anyway, its record keeps no list that long). */
 	if (cap <= sizeof(small)) {
 		list = small;
 	} else if (ctx->big != NULL && cap <= ctx->big->max_frame) {
@@ -206,17 +232,20 @@ complete_group(struct tw_lcore_ctx *ctx, struct tw_wf_group *g)
 			goto out;
 		}
 		list = tw_bigbuf_payload(list_m);
-	} else {
-		heap = rte_malloc_socket("tw_wf_list", cap, 0, tw_wf_group_socket());
-		list = heap;
+	} else if (gv.next.len != 0 || g->in_outer) {
+		/* one byte in: a callback's args are composed around it in place */
+		held = list_buffer(ctx, (uint64_t)cap + 1, &held_size, why, sizeof(why));
+		if (held == NULL) {
+			n = snprintf(msg, sizeof(msg),
+				     "the results list of %u members (%u bytes) is over the largest "
+				     "frame: %s", g->size, cap, why);
+			fail_group(ctx, g, msg, (uint32_t)RTE_MIN(n, (int)sizeof(msg) - 1));
+			goto out;
+		}
+		list = held + 1;
 	}
-	if (list == NULL) {
-		n = snprintf(msg, sizeof(msg), "no memory for the results list of %u members",
-			     g->size);
-		fail_group(ctx, g, msg, (uint32_t)n);
-		goto out;
-	}
-	len = list_write(g, list);
+	if (list != NULL)
+		len = list_write(g, list);
 	/* success callbacks of the group itself get the list too */
 	{
 		struct tw_str rest = gv.links, sig;
@@ -227,14 +256,15 @@ complete_group(struct tw_lcore_ctx *ctx, struct tw_wf_group *g)
 						  .parent_id = g->id, .has_result = true,
 						  .result = list, .result_len = len };
 
-			if (tw_wire_decode_task_trusted(sig, &lv) == NULL && !tw_wf_em_step(&em, sig, &lv, &f))
+			if (list == NULL || tw_wire_decode_task_trusted(sig, &lv) != NULL ||
+			    !tw_wf_em_step(&em, sig, &lv, &f))
 				tw_cnt_add(ctx, TW_CNT_wf_step_refused, 1);
 		}
 	}
 	put_record(ctx, &(struct tw_wire_result){
 			.task_id = g->id, .state = TW_ST_SUCCESS,
-			.value = len <= RECORD_VALUE_MAX ? list : NULL,
-			.value_len = len <= RECORD_VALUE_MAX ? len : 0,
+			.value = list != NULL && len <= RECORD_VALUE_MAX ? list : NULL,
+			.value_len = list != NULL && len <= RECORD_VALUE_MAX ? len : 0,
 			.name = gv.next.len != 0 ? "chord" : "group", .name_len = 5,
 			.root_id = g->root_id, .parent_id = g->parent_id, .group_size = g->size,
 			.group_id = g->in_outer ? g->outer_group : 0, .group_index = g->outer_index },
@@ -253,31 +283,50 @@ complete_group(struct tw_lcore_ctx *ctx, struct tw_wf_group *g)
 					  .parent_id = g->id, .set_group = g->in_outer,
 					  .group_id = g->outer_group, .group_index = g->outer_index,
 					  .has_result = true, .result = list, .result_len = len };
+		const char *failed;
 
-		if (tw_wf_em_step(&em, gv.next, &nv, &f)) {
+		if (tw_wf_em_step(&em, gv.next, &nv, &f))
 			goto out;
-		}
-		/* over the largest frame: an in-engine callback can still read its
-		 * args from this slot (the rare case left to the hugepage heap) */
+		failed = em.why;
 		if (em.too_large && nv.group_size == 0 && !nv.immutable) {
-			/* too large for a frame: the callback reads it from this slot */
-			uint32_t ccap = len + nv.args.len + 8;
+			/* over the largest frame: an in-engine callback can still read its
+			 * args (results and its own) from the list buffer, through this slot */
+			uint64_t ccap = (uint64_t)len + nv.args.len + 8;
 
-			g->list = rte_malloc_socket("tw_wf_args", ccap, 0, tw_wf_group_socket());
-			if (g->list != NULL) {
-				g->list_len = tw_wf_compose_args(g->list, ccap, list, len, nv.args.p,
-								 nv.args.len);
+			if (held == NULL) {
+				held = list_buffer(ctx, ccap, &held_size, why, sizeof(why));
+			} else if (ccap > held_size) {
+				tw_cnt_add(ctx, TW_CNT_wf_lists_refused, 1);
+				snprintf(why, sizeof(why),
+					 "over the list buffer of %" PRIu64 " bytes (--group-list-mb)",
+					 held_size);
+				tw_wf_list_release(held);
+				held = NULL;
+			}
+			if (held == NULL) {
+				failed = why;
+			} else {
+				/* the list is in place (held + 1) or copied there */
+				g->list_len = tw_wf_compose_args(held, (uint32_t)RTE_MIN(held_size,
+										 UINT32_MAX),
+								 list, len, nv.args.p, nv.args.len);
+				g->list = held;
 				f.has_result = false;
 				f.args_group = g->id;
+				/* before the step can run: its end gives the slot back */
+				__atomic_store_n(&g->callback_holds, 1, __ATOMIC_RELEASE);
 				if (tw_wf_em_step(&em, gv.next, &nv, &f)) {
 					keep = true;
 					goto out;
 				}
+				__atomic_store_n(&g->callback_holds, 0, __ATOMIC_RELAXED);
+				g->list = NULL;
+				failed = em.why;
 			}
 		}
 		n = snprintf(msg, sizeof(msg),
 			     "the results of %u members (%u bytes) could not be passed to the callback: "
-			     "%s", g->size, len, em.why != NULL ? em.why : "no memory for them");
+			     "%s", g->size, len, failed != NULL ? failed : "no memory for them");
 		n = RTE_MIN(n, (int)sizeof(msg) - 1);
 		tw_cnt_add(ctx, TW_CNT_wf_step_refused, 1);
 		record_not_run(ctx, &nv, g->root_id, &g->peer, g->id, msg, (uint32_t)n);
@@ -287,7 +336,8 @@ complete_group(struct tw_lcore_ctx *ctx, struct tw_wf_group *g)
 				    (uint32_t)n);
 	}
 out:
-	rte_free(heap);
+	if (!keep)
+		tw_wf_list_release(held);
 	rte_pktmbuf_free(list_m);
 	if (!keep)
 		tw_wf_group_release(g);
@@ -306,7 +356,7 @@ member_done(struct tw_lcore_ctx *ctx, uint64_t gid, uint32_t idx, bool ok, const
 		tw_cnt_add(ctx, TW_CNT_wf_unknown_group, 1);
 		return;
 	}
-	if (__atomic_fetch_or(&g->bits[idx >> 3], bit, __ATOMIC_ACQ_REL) & bit) {
+	if (__atomic_fetch_or(tw_wf_group_bits(g, idx), bit, __ATOMIC_ACQ_REL) & bit) {
 		tw_cnt_add(ctx, TW_CNT_wf_member_repeats, 1);
 		return;
 	}
@@ -319,7 +369,7 @@ member_done(struct tw_lcore_ctx *ctx, uint64_t gid, uint32_t idx, bool ok, const
 		error_len = (uint32_t)RTE_MIN(n, (int)sizeof(msg) - 1);
 	}
 	if (ok) {
-		uint8_t *c = g->cells + (uint64_t)idx * (4 + g->cell);
+		uint8_t *c = tw_wf_group_cell(g, idx);
 
 		memcpy(c, &len, 4);
 		if (len != 0) /* an empty result may come as NULL */
@@ -439,7 +489,8 @@ tw_workflow_task_done(struct tw_lcore_ctx *ctx, const struct tw_task *t, uint32_
 		/* a chord callback that read its args from its group's slot: done with it */
 		struct tw_wf_group *g = tw_wf_group_lookup(t->args_group);
 
-		if (g != NULL)
+		/* acq_rel: pairs with the release in complete_group() and with expire() */
+		if (g != NULL && __atomic_exchange_n(&g->callback_holds, 0, __ATOMIC_ACQ_REL) == 1)
 			tw_wf_group_release(g);
 	}
 	if (tw_wire_decode_task_trusted((struct tw_str){ t->raw, t->raw_len }, &v) != NULL)
@@ -613,8 +664,17 @@ expire(struct tw_lcore_ctx *ctx, struct tw_wf_group *g)
 	char msg[MSG_MAX];
 	int n;
 
-	if (__atomic_load_n(&g->remaining, __ATOMIC_ACQUIRE) == 0)
-		return; /* finishing, or a chord callback still reading its list from the slot */
+	if (__atomic_load_n(&g->remaining, __ATOMIC_ACQUIRE) == 0) {
+		/* finishing (its last member ends it), or kept for a chord callback
+		 * that reads its args from the slot: past the expiry the slot and the
+		 * list buffer go back (a callback not run yet then fails when it runs:
+		 * its group is gone), so that a callback never run cannot hold them */
+		if (__atomic_exchange_n(&g->callback_holds, 0, __ATOMIC_ACQ_REL) == 1) {
+			tw_cnt_add(ctx, TW_CNT_wf_groups_expired, 1);
+			tw_wf_group_release(g);
+		}
+		return;
+	}
 	left = __atomic_exchange_n(&g->remaining, 0, __ATOMIC_ACQ_REL);
 	if (left == 0)
 		return;

@@ -16,10 +16,10 @@
  * results and fires the callback (or reports the group's result to the
  * group it belongs to). The first failure fails the group: its link_error
  * callbacks run, the steps after it are failed in the store, the callback
- * never runs. Members take no lock (the bits and the count are atomics);
- * opening a group does: its slot's memory comes from rte_malloc, which
- * holds the hugepage heap's spinlock, once per group (not per member), on
- * the polling lcore that opens it.
+ * never runs. Members take no lock (the bits and the count are atomics),
+ * and neither does opening a group: its memory was taken at start
+ * (tw_wf_mem.h: a slot, and pages for a large group's cells), none free is
+ * a refusal naming the option that sizes it.
  *
  * Limits (tw_limits.h): TW_WF_MAX_GROUPS open groups, TW_WF_MAX_MEMBERS
  * members, result cells of TW_WF_DEFAULT_CELL bytes unless the group
@@ -27,8 +27,10 @@
  * along a chain, a chord's results list included) up to the largest
  * frame: one that does not fit a packet buffer goes alone into a large
  * buffer (tw_reasm.h: preallocated pools, so none may be free: the step
- * is refused, counted). Over a limit, or refused: the step or group fails
- * with a message naming why.
+ * is refused, counted). A results list over the largest frame can only
+ * go to an in-engine callback, from the one list buffer (--group-list-mb).
+ * Over a limit, or refused: the step or group fails with a message naming
+ * why.
  *
  * Slots live as long as tw-dataplane: a restart loses open groups.
  *
@@ -56,13 +58,15 @@ struct rte_rcu_qsbr;
 struct tw_wf_limits {
 	uint64_t expires_ms;          /* a group's life unless its node says (expires) */
 	uint64_t expires_max_ms;      /* the longest a node's own expires may keep it */
-	uint64_t memory;              /* bytes all open groups may take */
+	uint64_t memory;              /* bytes all open groups may take (their pages, taken at start) */
 	uint64_t publisher_memory;    /* bytes the open groups of one publisher may take */
+	uint64_t list_memory;         /* the buffer for a chord's results list over the largest frame */
 };
 
 /**
- * Allocate the group table and its graveyard on the engine's RCU (main
- * lcore, before launch). @return 0 or -ENOMEM.
+ * Allocate the group table, its graveyard on the engine's RCU and all the
+ * memory groups will take (tw_wf_mem.h) (main lcore, before launch).
+ * @return 0 or -ENOMEM.
  */
 int tw_workflow_init(int socket, struct rte_rcu_qsbr *qsbr, const struct tw_wf_limits *lim);
 

@@ -97,7 +97,7 @@ dp_up(const char *name, uint32_t role, bool workflows)
 			return -1;
 		if (tw_workflow_init(SOCKET_ID_ANY, dp.shared->qsbr, &(struct tw_wf_limits){
 				.expires_ms = 60000, .expires_max_ms = 60000, .memory = 16u << 20,
-				.publisher_memory = 8u << 20 }) != 0)
+				.publisher_memory = 8u << 20, .list_memory = 1u << 20 }) != 0)
 			return -1;
 	}
 	ls.shared = dp.shared;

@@ -216,8 +216,18 @@ test_compose_args_table(void **state)
 
 		assert_int_equal(n, strlen(cases[i].want));
 		assert_memory_equal(out, cases[i].want, n);
+		/* in place: R written at out + 1 first (a results list in the list buffer) */
+		memset(out, '#', sizeof(out));
+		memcpy(out + 1, cases[i].r, strlen(cases[i].r));
+		n = tw_wf_compose_args(out, sizeof(out), out + 1, (uint32_t)strlen(cases[i].r),
+				       (const uint8_t *)cases[i].args,
+				       (uint32_t)strlen(cases[i].args));
+		assert_int_equal(n, strlen(cases[i].want));
+		assert_memory_equal(out, cases[i].want, n);
 	}
 	assert_int_equal(tw_wf_compose_args(out, 4, (const uint8_t *)"12345", 5, NULL, 0),
+			 UINT32_MAX);
+	assert_int_equal(tw_wf_compose_args(out, 6, (const uint8_t *)"12345", 5, NULL, 0),
 			 UINT32_MAX);
 }
 
