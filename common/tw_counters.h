@@ -28,7 +28,7 @@
 	X(tasks_dropped_head, "tasks dropped from a full queue's head (x-overflow drop-head)") \
 	X(tasks_expired, "tasks whose queue TTL passed before a worker took them") \
 	X(tasks_dead_lettered, "task copies re-queued through a dead-letter exchange") \
-	X(dead_letter_lost, "dead-lettered copies lost: DLX unroutable, queue full, loop or no descriptor") \
+	X(dead_letter_lost, "dead-lettered copies lost: no descriptor, or their queue still full after waiting (dead_letter_waited) or gone") \
 	X(polls, "loop passes")                                             \
 	X(loop_cycles, "TSC cycles spent in loop passes (idle sleeps excluded)") \
 	X(busy_cycles, "TSC cycles of the passes that did work (busy ratio = busy / loop)") \
@@ -148,6 +148,7 @@
 	X(drop_frag_memory_full, "fragments refused: reassembly memory or slots full") \
 	X(drop_frag_unproven, "fragments refused before reassembly: no valid source cookie (retry-with-cookie)") \
 	X(wf_groups_no_memory, "group nodes refused: the preallocated group memory (--group-memory-mb) or a large buffer for the node had no room") \
+	X(dead_letter_waited, "dead-letters that found their queue's ring full and waited in the lcore's stash for room (up to 1 s)") \
 	X(wf_lists_refused, "chord results lists over the largest frame refused: the list buffer (--group-list-mb) held by another chord or too small")
 
 enum tw_counter {

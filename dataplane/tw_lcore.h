@@ -22,6 +22,8 @@
 #define TW_TX_BACKLOG 64            /* staged after a flush: take no new work until it drains */
 #define TW_MADE_STASH 2048          /* engine-made frames waiting for the route stage (power of two) */
 #define TW_MADE_DRAIN 512           /* of them routed per pass at most */
+#define TW_DL_WAIT 256              /* dead-letters waiting for room in a full ring (power of two) */
+#define TW_DL_WAIT_MS 1000          /* the longest one waits before it is counted lost */
 #define TW_RESULT_SCRATCH 2048      /* handler output / error buffer per lcore */
 
 struct tw_consumers;
@@ -46,6 +48,13 @@ struct tw_txq {
 };
 
 /* struct tw_peer (where a reply goes): tw_consumers_shm.h, which tw-control reads too */
+
+/* A dead-letter whose queue's ring was full: retried by the route stage (tw_route.h). */
+struct tw_dl_wait {
+	struct tw_task *t;
+	uint64_t until_tsc;             /* lost (counted) if still not queued by then */
+	uint16_t slot;                  /* its dead-letter queue's slot */
+};
 
 /* The workflow step frame an lcore is filling (tw_workflow.c). */
 struct tw_wf_out {
@@ -147,6 +156,9 @@ struct tw_lcore_ctx {
 	struct tw_wf_out wf_out;
 	uint32_t made_head, made_n;
 	struct rte_mbuf *made[TW_MADE_STASH];
+	/* and dead-letters waiting for room in their queue's ring, a FIFO */
+	uint32_t dl_head, dl_n;
+	struct tw_dl_wait dl_wait[TW_DL_WAIT];
 	struct tw_task_view views[TW_FRAME_MAX_TASKS];
 	uint8_t scratch[TW_RESULT_SCRATCH];
 } __rte_cache_aligned;

@@ -360,6 +360,9 @@ requeue(struct tw_lcore_ctx *ctx, const struct tw_route_queue *q, struct tw_task
 	return true;
 }
 
+static void wait_for_room(struct tw_lcore_ctx *ctx, const struct tw_route_queue *q,
+			  struct tw_task *t, uint64_t now);
+
 bool
 tw_route_dead_letter(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_task *t)
 {
@@ -398,18 +401,79 @@ tw_route_dead_letter(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struc
 		*c = *t;
 		c->jid = 0; /* the original carries the journal record */
 		rte_mbuf_refcnt_update(c->frame, 1);
-		if (!requeue(ctx, &rt->queues[dest[d]], c, now)) {
-			tw_cnt_add(ctx, TW_CNT_dead_letter_lost, 1);
-			tw_journal_done(ctx, c);
-			tw_task_release(c, ctx->task_pool);
-		}
+		if (!requeue(ctx, &rt->queues[dest[d]], c, now))
+			wait_for_room(ctx, &rt->queues[dest[d]], c, now);
 	}
-	if (!requeue(ctx, &rt->queues[dest[0]], t, now)) {
-		tw_cnt_add(ctx, TW_CNT_dead_letter_lost, 1);
-		tw_journal_done(ctx, t);
-		tw_task_release(t, ctx->task_pool);
-	}
+	if (!requeue(ctx, &rt->queues[dest[0]], t, now))
+		wait_for_room(ctx, &rt->queues[dest[0]], t, now);
 	return true;
+}
+
+/* A dead-letter that will not be queued: counted, its journal record closed. */
+static void
+dead_letter_lost(struct tw_lcore_ctx *ctx, struct tw_task *t)
+{
+	tw_cnt_add(ctx, TW_CNT_dead_letter_lost, 1);
+	tw_journal_done(ctx, t);
+	tw_task_release(t, ctx->task_pool);
+}
+
+/*
+ * Dead-letter t found queue q's ring full: it waits in the lcore's stash
+ * and the route stage tries again each pass, up to TW_DL_WAIT_MS (a
+ * consumer that is behind for a moment loses nothing); a full stash loses
+ * it at once, counted.
+ */
+static void
+wait_for_room(struct tw_lcore_ctx *ctx, const struct tw_route_queue *q, struct tw_task *t,
+	      uint64_t now)
+{
+	struct tw_dl_wait *w;
+
+	if (unlikely(ctx->dl_n == TW_DL_WAIT)) {
+		dead_letter_lost(ctx, t);
+		return;
+	}
+	w = &ctx->dl_wait[(ctx->dl_head + ctx->dl_n) & (TW_DL_WAIT - 1)];
+	w->t = t;
+	w->slot = q->slot;
+	w->until_tsc = now + ctx->tsc_hz / 1000 * TW_DL_WAIT_MS;
+	ctx->dl_n++;
+	tw_cnt_add(ctx, TW_CNT_dead_letter_waited, 1);
+}
+
+/*
+ * The waiting dead-letters, each tried once (bound: those waiting when
+ * the pass came): queued, or back at the tail, or lost past their wait or
+ * when their queue is gone. @return dead-letters that left the stash.
+ */
+static uint32_t
+dead_letters_retry(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
+{
+	uint32_t n = ctx->dl_n, left = 0;
+	uint64_t now = rte_rdtsc();
+
+	for (uint32_t i = 0; i < n; i++) {
+		struct tw_dl_wait w = ctx->dl_wait[ctx->dl_head];
+		uint32_t qi = rt != NULL ? rt->slot_queue[w.slot] : TW_ROUTE_NONE;
+
+		ctx->dl_head = (ctx->dl_head + 1) & (TW_DL_WAIT - 1);
+		ctx->dl_n--;
+		if (qi == TW_ROUTE_NONE) {
+			dead_letter_lost(ctx, w.t); /* its queue was deleted meanwhile */
+			continue;
+		}
+		if (requeue(ctx, &rt->queues[qi], w.t, now))
+			continue;
+		if (now >= w.until_tsc) {
+			dead_letter_lost(ctx, w.t);
+			continue;
+		}
+		ctx->dl_wait[(ctx->dl_head + ctx->dl_n) & (TW_DL_WAIT - 1)] = w;
+		ctx->dl_n++;
+		left++;
+	}
+	return n - left;
 }
 
 /* --- engine-made tasks --- */
@@ -584,6 +648,9 @@ tw_route_stash_drain_some(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 {
 	uint32_t done = 0;
 
+	/* dead-letters first: they waited since an earlier pass */
+	if (ctx->dl_n != 0)
+		done += dead_letters_retry(ctx, rt);
 	/* the steps of this pass share frames until now: route them in this pass */
 	tw_workflow_close_frame(ctx);
 	/* bounded: what routing these makes (a group's members) waits for the next pass */
@@ -606,6 +673,11 @@ void
 tw_route_stash_discard(struct tw_lcore_ctx *ctx)
 {
 	tw_workflow_discard_frame(ctx);
+	while (ctx->dl_n != 0) {
+		dead_letter_lost(ctx, ctx->dl_wait[ctx->dl_head].t);
+		ctx->dl_head = (ctx->dl_head + 1) & (TW_DL_WAIT - 1);
+		ctx->dl_n--;
+	}
 	while (ctx->made_n != 0) {
 		struct rte_mbuf *m = ctx->made[ctx->made_head];
 

@@ -256,9 +256,12 @@ tw_route_cache_counters(struct tw_lcore_ctx *ctx)
  * dead-letter routing key or else its own, as RabbitMQ does. The first
  * destination gets t itself, each further one a copy holding its own
  * frame reference. Put straight into the rings (no queue policy applies
- * to a dead-letter, so nothing here routes again).
+ * to a dead-letter, so nothing here routes again); one whose ring is full
+ * waits in the lcore's stash, tried again by each pass's route stage for
+ * up to TW_DL_WAIT_MS (counted dead_letter_waited; lost past that, or
+ * when the stash is full: dead_letter_lost).
  * @return true if t went to dead-letter queues: ownership passed (to the
- *   rings, or released when every copy was lost, counted); false if its
+ *   rings or the stash, or released when a copy was lost, counted); false if its
  *   queue has no dead-letter exchange, none of its bindings matched, or the
  *   hop limit is reached: the caller still owns t and handles it as without
  *   dead-lettering.
@@ -306,14 +309,16 @@ tw_route_stash(struct tw_lcore_ctx *ctx, struct rte_mbuf *m)
 uint32_t tw_route_stash_drain_some(struct tw_lcore_ctx *ctx, const struct tw_routes *rt);
 
 /**
- * The loop's route stage for engine-made work: the workflow frame being
- * filled is closed, and up to TW_MADE_DRAIN stashed frames are routed
- * (what routing them makes waits for the next pass). @return frames routed.
+ * The loop's route stage for engine-made work: dead-letters waiting for
+ * ring room are tried again, the workflow frame being filled is closed,
+ * and up to TW_MADE_DRAIN stashed frames are routed (what routing them
+ * makes waits for the next pass). @return frames routed and dead-letters
+ * that left the stash.
  */
 static inline uint32_t
 tw_route_stash_drain(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 {
-	if (likely(ctx->made_n == 0 && ctx->wf_out.n == 0))
+	if (likely(ctx->made_n == 0 && ctx->wf_out.n == 0 && ctx->dl_n == 0))
 		return 0;
 	return tw_route_stash_drain_some(ctx, rt);
 }

@@ -17,6 +17,7 @@
 
 #include "dp_fixture.h"
 #include "tw_dispatch.h"
+#include "tw_route.h"
 #include "tw_task.h"
 
 /*
@@ -70,6 +71,8 @@ empty_and_check(void **state)
 		while (tw_qring_dequeue(rt->queues[i].ring, (void **)&t))
 			tw_task_release(t, dp.tasks);
 	}
+	/* dead-letters still waiting for room (a full graveyard): released, counted */
+	tw_route_stash_discard(dp.ctx);
 	dp_settle(NULL, 0);
 	dp_no_leak();
 	return 0;
@@ -207,6 +210,63 @@ test_drop_head_dead_letters(void **state)
 	assert_int_equal(g[0]->dead_letters, 1);
 	tw_task_release(g[0], dp.tasks);
 	tw_task_release(g[1], dp.tasks);
+}
+
+/*
+ * A dead-letter whose queue's ring is full is not lost: it waits in the
+ * lcore's stash (counted dead_letter_waited) and the route stage queues it
+ * once there is room; one still waiting past its wait is lost, counted.
+ */
+static void
+test_dead_letter_waits_for_room(void **state)
+{
+	struct dp_task t[63];
+	struct tw_reply_item it[64];
+	struct tw_task *g[64];
+	uint64_t waited = dp_count(TW_CNT_dead_letter_waited),
+		 lost = dp_count(TW_CNT_dead_letter_lost),
+		 dl = dp_count(TW_CNT_tasks_dead_lettered);
+
+	(void)state;
+	/* the graveyard full (63), then "tiny" (3) overflows: its head is dead-lettered */
+	for (int i = 0; i < 63; i++)
+		t[i] = (struct dp_task){ .id = 2000 + (uint64_t)i, .name = "a", .exchange = "",
+					 .key = "graveyard" };
+	assert_int_equal(dispatch(t, 63, it, 64), 63);
+	for (int i = 0; i < 4; i++)
+		t[i] = (struct dp_task){ .id = 2100 + (uint64_t)i, .name = "a", .exchange = "",
+					 .key = "tiny" };
+	assert_int_equal(dispatch(t, 4, it, 64), 4);
+	assert_int_equal(dp_count(TW_CNT_dead_letter_waited), waited + 1);
+	assert_int_equal(dp_count(TW_CNT_dead_letter_lost), lost);
+	assert_int_equal(dp.ctx->dl_n, 1);
+	/* still full: it keeps waiting, pass after pass */
+	assert_int_equal(tw_route_stash_drain(dp.ctx, rt), 0);
+	assert_int_equal(dp.ctx->dl_n, 1);
+	/* a consumer takes one: the next route stage queues the dead-letter */
+	assert_int_equal(dp_queue_take(rt, "graveyard", g, 1), 1);
+	tw_task_release(g[0], dp.tasks);
+	assert_int_equal(tw_route_stash_drain(dp.ctx, rt), 1);
+	assert_int_equal(dp.ctx->dl_n, 0);
+	assert_int_equal(dp_count(TW_CNT_tasks_dead_lettered), dl + 1);
+	assert_int_equal(dp_queue_take(rt, "graveyard", g, 64), 63);
+	assert_int_equal(g[62]->id, 2100); /* tiny's oldest, at the tail */
+	assert_int_equal(g[62]->dead_letters, 1);
+	for (int i = 0; i < 63; i++)
+		tw_task_release(g[i], dp.tasks);
+	/* full again, and a dead-letter that waits past its time: lost, counted */
+	for (int i = 0; i < 63; i++)
+		t[i] = (struct dp_task){ .id = 2200 + (uint64_t)i, .name = "a", .exchange = "",
+					 .key = "graveyard" };
+	assert_int_equal(dispatch(t, 63, it, 64), 63);
+	t[0] = (struct dp_task){ .id = 2300, .name = "a", .exchange = "", .key = "tiny" };
+	assert_int_equal(dispatch(t, 1, it, 64), 1);
+	assert_int_equal(dp.ctx->dl_n, 1);
+	assert_int_equal(dp_count(TW_CNT_dead_letter_waited), waited + 2);
+	dp.ctx->dl_wait[dp.ctx->dl_head].until_tsc = 0; /* its TW_DL_WAIT_MS are over */
+	assert_int_equal(tw_route_stash_drain(dp.ctx, rt), 1);
+	assert_int_equal(dp.ctx->dl_n, 0);
+	assert_int_equal(dp_count(TW_CNT_dead_letter_lost), lost + 1);
 }
 
 /* reject-publish-dlx: NACKed queue-full, and the refused task lives on through the DLX. */
@@ -363,6 +423,7 @@ main(void)
 		cmocka_unit_test_teardown(test_malformed_frame_refused_whole, empty_and_check),
 		cmocka_unit_test_teardown(test_queue_full_nacked, empty_and_check),
 		cmocka_unit_test_teardown(test_drop_head_dead_letters, empty_and_check),
+		cmocka_unit_test_teardown(test_dead_letter_waits_for_room, empty_and_check),
 		cmocka_unit_test_teardown(test_reject_publish_dlx, empty_and_check),
 		cmocka_unit_test_teardown(test_reject_publish_dlx_retransmitted, empty_and_check),
 		cmocka_unit_test_teardown(test_queue_full_retransmit_refused_again, empty_and_check),

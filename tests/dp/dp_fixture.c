@@ -156,6 +156,7 @@ dp_no_leak(void)
 {
 	assert_int_equal(dp.ctx->tx.n, 0);
 	assert_int_equal(dp.ctx->made_n, 0);
+	assert_int_equal(dp.ctx->dl_n, 0);
 	assert_int_equal(rte_mempool_avail_count(dp.mbufs), DP_MBUFS);
 	assert_int_equal(rte_mempool_avail_count(dp.tasks), DP_TASKS);
 }
