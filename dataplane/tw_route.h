@@ -318,7 +318,7 @@ uint32_t tw_route_stash_drain_some(struct tw_lcore_ctx *ctx, const struct tw_rou
 static inline uint32_t
 tw_route_stash_drain(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 {
-	if (likely(ctx->made_n == 0 && ctx->wf_out.n == 0 && ctx->dl_n == 0))
+	if (likely(ctx->made_n == 0 && ctx->wf_out.m == NULL && ctx->dl_n == 0))
 		return 0;
 	return tw_route_stash_drain_some(ctx, rt);
 }

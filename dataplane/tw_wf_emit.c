@@ -45,6 +45,15 @@ out_finish(struct tw_lcore_ctx *ctx)
 void
 tw_workflow_close_frame(struct tw_lcore_ctx *ctx)
 {
+	struct tw_wf_out *o = &ctx->wf_out;
+
+	/* opened for a step that went elsewhere (a large buffer) or was refused:
+	 * back to the pool, not held by the lcore until its next step */
+	if (o->m != NULL && o->n == 0) {
+		tw_drop_burst(ctx, TW_CNT_frames_released, &o->m, 1);
+		o->m = NULL;
+		return;
+	}
 	out_finish(ctx);
 }
 

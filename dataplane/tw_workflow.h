@@ -136,7 +136,8 @@ int tw_workflow_replace_group(struct tw_lcore_ctx *ctx, struct tw_task *t, const
 /**
  * Close the step frame this lcore is filling: its steps join the stash
  * (tw_route.h) for the route stage. If the stash is full it stays open
- * (its steps wait for room; none is lost).
+ * (its steps wait for room; none is lost). One without steps goes back to
+ * its pool.
  */
 void tw_workflow_close_frame(struct tw_lcore_ctx *ctx);
 

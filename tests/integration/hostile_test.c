@@ -17,11 +17,14 @@
  *    publisher's own;
  *  - open groups: an expired group fails its callback with a clear
  *    FAILURE and frees its slot; the documented 4,096 limit holds; a
- *    publisher's group memory is bounded while another's is not touched.
+ *    publisher's group memory is bounded while another's is not touched;
+ *    the engine's group memory (taken at start) runs out with a refusal
+ *    naming --group-memory-mb, counted, and a group opens again once
+ *    another finished.
  * After each test the mempools hold as many free entries as before.
  *
  * Limits made small enough to reach in a test:
- * engine options: --retry-max 5 --retry-min-ms 50 --solo-max-us 1000 --group-expires-s 3 --group-publisher-mb 4 --cookie-lifetime-s 600
+ * engine options: --retry-max 5 --retry-min-ms 50 --solo-max-us 1000 --group-expires-s 3 --group-publisher-mb 4 --group-memory-mb 6 --cookie-lifetime-s 600
  * runs alone: it waits half a second for answers that a second engine on the
  * same CPUs could delay (run.sh)
  */
@@ -56,8 +59,9 @@ setup(void **state)
 	return 0;
 }
 
-/* A second publisher: a socket bound to another address of the namespace. */
+/* A second and a third publisher: sockets bound to other addresses of the namespace. */
 #define OTHER_IP "10.77.0.3"
+#define THIRD_IP "10.77.0.4"
 
 /* Pack f into a malloc'd buffer. */
 static uint8_t *
@@ -715,6 +719,119 @@ test_open_groups_bounded(void **state)
 	assert_true(groups_expired(expired + acks + 2, 20000));
 }
 
+/* Add address ip to the namespace's TAP (a publisher of its own). */
+static void
+add_address(const char *ip)
+{
+	assert_int_equal(sh("ip addr add %s/24 dev $(ip -o link show | awk -F': ' "
+			    "'$2 != \"lo\" { print $2 }') 2>/dev/null || true", ip), 0);
+}
+
+/* Send the n members of group gid from fd (ids from id0, args [i,0]), 20 to a datagram. */
+static void
+send_members(int fd, uint64_t gid, uint64_t id0, unsigned n)
+{
+	Taskwire__Task ms[20], *tp[20];
+	char args[20][24];
+
+	for (unsigned done = 0; done < n;) {
+		unsigned k = (n - done < 20u ? n - done : 20u);
+
+		for (unsigned i = 0; i < k; i++) {
+			snprintf(args[i], sizeof(args[i]), "[%u,0]", done + i);
+			member(&ms[i], id0 + done + i, gid, done + i, args[i]);
+			tp[i] = &ms[i];
+		}
+		send_tasks(fd, id0 + done, tp, k);
+		done += k;
+	}
+}
+
+/* Send chord node id (members on their own, cells of 2,000 bytes) from fd; its confirm. */
+#define CHORD_MEMBERS 1100u
+#define CHORD_SUM "604450" /* 0 + 1 + ... + 1,099 */
+
+static void
+open_chord(int fd, uint64_t id, struct watch *w)
+{
+	Taskwire__Task node, cb, *tp = &node;
+
+	chord_node(&node, &cb, id, CHORD_MEMBERS, id + 1);
+	node.result_cell = 2000;
+	send_tasks(fd, id, &tp, 1);
+	watch(fd, w, 500, false);
+}
+
+/*
+ * The engine's group memory is taken at start (--group-memory-mb, 6 MB
+ * here): chords of 1,100 members with 2,000-byte cells take 2.2 MB each
+ * (139 pages of 16 kB). Three publishers each under their own 4 MB: the
+ * third chord is refused, naming --group-memory-mb, counted
+ * wf_groups_no_memory; once the first chord's members all ran (callback:
+ * their sum) its memory comes back and the third publisher's chord opens;
+ * every chord's callback then gets its sum.
+ */
+static void
+test_group_memory_exhausted_then_back(void **state)
+{
+	uint64_t refused = it_counter("counters", "wf_groups_refused"),
+		 no_mem = it_counter("counters", "wf_groups_no_memory");
+	struct watch a = { .task = 9501, .state = -1 }, b = { .task = 9511, .state = -1 },
+		     c = { .task = 9521, .state = -1 }, c2 = { .state = -1 };
+	uint64_t c_id = 9520, t0;
+	int fa, fb, fc;
+
+	(void)state;
+	add_address(OTHER_IP);
+	add_address(THIRD_IP);
+	fa = it_udp_socket(NULL, 200);
+	fb = it_udp_socket(OTHER_IP, 200);
+	fc = it_udp_socket(THIRD_IP, 200);
+	open_chord(fa, 9500, &a);
+	open_chord(fb, 9510, &b);
+	open_chord(fc, c_id, &c);
+	print_message("group memory: chords of 2.2 MB from three publishers: %u, %u, %u opened; "
+		      "the third refused: \"%s\"\n", a.acks, b.acks, c.acks, c.nack_detail);
+	assert_int_equal(a.acks, 1);
+	assert_int_equal(b.acks, 1);
+	assert_int_equal(c.acks, 0);
+	assert_int_equal(c.nacks, 1);
+	assert_non_null(strstr(c.nack_detail, "--group-memory-mb"));
+	assert_int_equal(it_counter("counters", "wf_groups_refused"), refused + 1);
+	assert_int_equal(it_counter("counters", "wf_groups_no_memory"), no_mem + 1);
+	/* the first chord finishes: the sum of its members' indexes */
+	send_members(fa, 9500, 950000, CHORD_MEMBERS);
+	watch(fa, &a, 10000, true);
+	print_message("group memory: the first chord's callback: state %d, \"%s\" %s; %u acks, "
+		      "%u nacks (%u \"%s\")\n", a.state, a.value, a.error, a.acks, a.nacks,
+		      a.nack_reason, a.nack_detail);
+	assert_int_equal(a.state, TASKWIRE__TASK_STATE__SUCCESS);
+	assert_string_equal(a.value, CHORD_SUM);
+	/* its memory is back after the engine's grace period (a tenth of a second
+	 * or so): the third publisher's chord opens, under a new id (a refused
+	 * task stays refused) */
+	t0 = it_now_ms();
+	do {
+		c_id += 100;
+		c2 = (struct watch){ .task = c_id + 1, .state = -1 };
+		open_chord(fc, c_id, &c2);
+	} while (c2.acks == 0 && it_now_ms() - t0 < 5000);
+	print_message("group memory: the third publisher's chord opened %lu ms after the first "
+		      "finished\n", (unsigned long)(it_now_ms() - t0));
+	assert_int_equal(c2.acks, 1);
+	send_members(fb, 9510, 951000, CHORD_MEMBERS);
+	send_members(fc, c_id, 952000, CHORD_MEMBERS);
+	watch(fb, &b, 10000, true);
+	watch(fc, &c2, 10000, true);
+	close(fa);
+	close(fb);
+	close(fc);
+	assert_int_equal(b.state, TASKWIRE__TASK_STATE__SUCCESS);
+	assert_string_equal(b.value, CHORD_SUM);
+	assert_int_equal(c2.state, TASKWIRE__TASK_STATE__SUCCESS);
+	assert_string_equal(c2.value, CHORD_SUM);
+}
+
 int
 main(void)
 {
@@ -726,6 +843,7 @@ main(void)
 		cmocka_unit_test_teardown(test_group_member_from_stranger_refused, it_pools_back),
 		cmocka_unit_test_teardown(test_open_groups_expire, it_pools_back),
 		cmocka_unit_test_teardown(test_open_groups_bounded, it_pools_back),
+		cmocka_unit_test_teardown(test_group_memory_exhausted_then_back, it_pools_back),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
