@@ -909,6 +909,8 @@ tw_worker_poll(struct tw_worker *w, int timeout_ms, struct tw_delivery **out, si
 				return ret;
 		}
 		n = w->n_backlog < max ? w->n_backlog : max;
+		if (n == 0)
+			return 0; /* backlog may be NULL yet */
 		memcpy(out, w->backlog, n * sizeof(*out));
 		memmove(w->backlog, w->backlog + n, (w->n_backlog - n) * sizeof(*w->backlog));
 		w->n_backlog -= n;

@@ -557,7 +557,9 @@ tw_worker_set_closed(struct tw_worker_set *s, void **told, bool *answered, size_
 		if (answered != NULL)
 			answered[i] = s->told[i].answered;
 	}
-	memmove(s->told, s->told + n, (s->n_told - n) * sizeof(*s->told));
+	/* s->told is NULL until a first close was told */
+	if (n != 0 && s->n_told > n)
+		memmove(s->told, s->told + n, (s->n_told - n) * sizeof(*s->told));
 	s->n_told -= n;
 	return n;
 }

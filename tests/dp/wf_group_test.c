@@ -36,6 +36,11 @@
 static bool counting;
 static uint64_t allocs;
 
+/* glibc's malloc family is counted in the plain build only: under
+ * AddressSanitizer these would replace its own interceptors, and its free()
+ * would meet blocks it never saw (the rte_malloc family and the hugepage
+ * heap's figures are checked in both builds) */
+#ifndef __SANITIZE_ADDRESS__
 extern void *__libc_malloc(size_t n);
 extern void *__libc_calloc(size_t n, size_t sz);
 extern void *__libc_realloc(void *p, size_t n);
@@ -63,6 +68,7 @@ realloc(void *p, size_t n)
 		allocs++;
 	return __libc_realloc(p, n);
 }
+#endif
 
 /* The rte_malloc family: counted, then the library's own. */
 #define REAL(name, type) ((type)dlsym(RTLD_NEXT, name))
