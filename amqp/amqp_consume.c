@@ -143,52 +143,6 @@ waiting_remove(struct amqp_server *s, struct amqp_consumer *k)
 	k->get_waiting = false;
 }
 
-/*
- * Close the subscription (the engine requeues what it still has out) and
- * unlink. With a: that last ack and the cancel go in one datagram, so the
- * engine delivers nothing more in between.
- */
-static void
-consumer_close_acking(struct amqp_server *s, struct amqp_consumer *k, uint64_t tag,
-		      const struct tw_ack *a, void *told)
-{
-	struct amqp_channel *ch = k->ch;
-	/* one of its queue's consumers (not a get's, not one still opening) */
-	bool counted = !k->cancelled && !k->is_get && !k->subscribing;
-
-	if (k->dead)
-		return;
-	k->dead = true;
-	if (k->subscribing || k->get_waiting)
-		waiting_remove(s, k);
-	/* held ones are unacked in the engine: the cancel gives them back */
-	if (ch->held != NULL)
-		held_drop(s, ch, k, false);
-	for (struct amqp_consumer **pk = &ch->consumers; *pk != NULL; pk = &(*pk)->next)
-		if (*pk == k) {
-			*pk = k->next;
-			break;
-		}
-	/* the set finishes the close (acks answered, cancel answered or given up) */
-	if (a != NULL)
-		tw_worker_close_acking_async(k->w, tag, a);
-	else if (told != NULL)
-		tw_worker_close_async_told(k->w, told);
-	else
-		tw_worker_close_async(k->w);
-	k->w = NULL;
-	s->cnt.consumers_closed++;
-	if (counted)
-		amqp_model_consumer(s, k->queue, -1);
-	amqp_bury(s, k);
-}
-
-static void
-consumer_close(struct amqp_server *s, struct amqp_consumer *k)
-{
-	consumer_close_acking(s, k, 0, NULL, NULL);
-}
-
 /* A basic.cancel whose cancel-ok waits for the engine to take the cancel. */
 struct cancel_wait {
 	uint64_t conn_id, epoch;
@@ -218,6 +172,52 @@ cancel_done(struct amqp_server *s, struct cancel_wait *cw)
 	}
 	free(cw);
 }
+
+/*
+ * Close the subscription (the engine requeues what it still has out) and
+ * unlink. With a: that last ack and the cancel go in one datagram, so the
+ * engine delivers nothing more in between.
+ */
+static void
+consumer_close_acking(struct amqp_server *s, struct amqp_consumer *k, uint64_t tag,
+		      const struct tw_ack *a, void *told)
+{
+	struct amqp_channel *ch = k->ch;
+	/* one of its queue's consumers (not a get's, not one still opening) */
+	bool counted = !k->cancelled && !k->is_get && !k->subscribing;
+
+	if (k->dead)
+		return;
+	k->dead = true;
+	if (k->subscribing || k->get_waiting)
+		waiting_remove(s, k);
+	/* held ones are unacked in the engine: the cancel gives them back */
+	if (ch->held != NULL)
+		held_drop(s, ch, k, false);
+	for (struct amqp_consumer **pk = &ch->consumers; *pk != NULL; pk = &(*pk)->next)
+		if (*pk == k) {
+			*pk = k->next;
+			break;
+		}
+	/* the set finishes the close (acks answered, cancel answered or given up) */
+	if (a != NULL)
+		tw_worker_close_acking_async(k->w, tag, a);
+	else if (told != NULL && tw_worker_close_async_told(k->w, told) != 0)
+		cancel_done(s, told); /* cannot be told when it ends: answered now */
+	else if (told == NULL)
+		tw_worker_close_async(k->w);
+	k->w = NULL;
+	if (counted)
+		amqp_model_consumer(s, k->queue, -1);
+	amqp_bury(s, k);
+}
+
+static void
+consumer_close(struct amqp_server *s, struct amqp_consumer *k)
+{
+	consumer_close_acking(s, k, 0, NULL, NULL);
+}
+
 
 void
 amqp_consume_channel_gone(struct amqp_server *s, struct amqp_channel *ch)
@@ -688,6 +688,7 @@ amqp_consume_counters(struct amqp_server *s)
 	struct tw_worker_set_stats st;
 
 	tw_worker_set_get_stats(s->consumers, &st);
+	s->cnt.consumers_closed = st.closes_answered + st.close_timeouts;
 	s->cnt.cancels_answered = st.closes_answered;
 	s->cnt.cancel_timeouts = st.close_timeouts;
 }
@@ -816,9 +817,14 @@ subscribe_step(struct amqp_server *s, struct amqp_consumer *k)
 	} else {
 		k->subscribing = true; /* never counted a consumer of its queue */
 		consumer_close(s, k);
-		if (r == -EPERM) {
+		if (r == -EPERM && strncmp(err, "no such queue", 13) == 0) {
 			amqp_channel_error(ch, c, AMQP_NOT_FOUND, k->method,
 					   "no queue '%s' in vhost '/' (%s)", k->queue, err);
+		} else if (r == -EPERM) {
+			/* the queue is there, the engine refuses this consumer (its table
+			 * full, a queue only its own lcores serve): this channel's error */
+			amqp_channel_error(ch, c, AMQP_PRECONDITION_FAILED, k->method,
+					   "the engine refused a consumer of '%s': %s", k->queue, err);
 		} else {
 			if (r == -ETIMEDOUT)
 				s->cnt.subscribe_timeouts++;
@@ -941,8 +947,8 @@ basic_cancel(struct amqp_conn *c, struct amqp_channel *ch, struct amqp_rd *r)
 				/* cancel-ok once the engine has taken the cancel (the queue
 				 * no longer counts the consumer, as after RabbitMQ's): the
 				 * channel waits, the loop does not */
-				consumer_close_acking(c->srv, k, 0, NULL, cw);
 				amqp_channel_wait(ch);
+				consumer_close_acking(c->srv, k, 0, NULL, cw);
 				return;
 			}
 		}

@@ -295,7 +295,7 @@ struct amqp_user {
 	X(ctl_resent, "requests sent again after a lost tw-control connection") \
 	X(parked_frames, "channel frames that waited for tw-control's answer") \
 	X(subscribe_timeouts, "consumes and gets the engine did not answer in time (541)") \
-	X(consumers_closed, "consumer subscriptions closed (cancel, channel or connection gone)") \
+	X(consumers_closed, "consumer subscriptions closed in the engine (basic.cancel, channel or connection gone)") \
 	X(cancels_answered, "of those, cancels the engine answered") \
 	X(cancel_timeouts, "of those, cancels the engine did not answer in time (closed anyway)")
 

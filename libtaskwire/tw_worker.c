@@ -1242,13 +1242,13 @@ tw_worker_close_async(struct tw_worker *w)
 		tw_wk_set_close(w->set, w, 0, NULL, NULL);
 }
 
-void
+int
 tw_worker_close_async_told(struct tw_worker *w, void *told)
 {
-	if (w->set == NULL)
-		tw_worker_close(w);
-	else
-		tw_wk_set_close(w->set, w, 0, NULL, told);
+	if (w->set != NULL)
+		return tw_wk_set_close(w->set, w, 0, NULL, told);
+	tw_worker_close(w);
+	return -EINVAL;
 }
 
 void

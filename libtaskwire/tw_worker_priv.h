@@ -132,6 +132,7 @@ struct tw_worker_set {
 	/* closes ended whose caller wants to be told (tw_worker_set_closed) */
 	struct tw_wk_told { void *told; bool answered; } *told;
 	size_t n_told, cap_told;
+	size_t told_kept;        /* closes under way that will be told: room kept for each */
 	struct tw_worker_set_stats stats;
 };
 
@@ -171,9 +172,10 @@ int tw_wk_set_receive(struct tw_worker_set *s, int timeout_ms);
 /** Leave the set at once (freed by the caller). */
 void tw_wk_set_leave(struct tw_worker_set *s, struct tw_worker *w);
 /** Begin w's asynchronous close (w is the set's from now on); a: its last ack goes with the
- * cancel (a final outcome), NULL: none. */
-void tw_wk_set_close(struct tw_worker_set *s, struct tw_worker *w, uint64_t tag,
-		     const struct tw_ack *a, void *told);
+ * cancel (a final outcome), NULL: none; told: for tw_worker_set_closed() when it ends.
+ * @return 0, or -ENOMEM (no room to keep told: closed all the same, not told). */
+int tw_wk_set_close(struct tw_worker_set *s, struct tw_worker *w, uint64_t tag,
+		    const struct tw_ack *a, void *told);
 /** Drive the set until w's close is done (bounded by the close's own bounds). */
 void tw_wk_set_close_wait(struct tw_worker_set *s, struct tw_worker *w);
 

@@ -414,21 +414,32 @@ tick(struct tw_worker_set *s, uint64_t now)
 	s->next_tick_ms = due < now + TICK_MIN_MS ? now + TICK_MIN_MS : due;
 }
 
-/* The caller asked to be told when this close ends. */
+/* Room for one more close to be told of, kept from now until it ends (a
+ * caller waiting to be told must be, whatever memory there is then).
+ * @return 0 or -ENOMEM. */
+static int
+told_keep(struct tw_worker_set *s)
+{
+	if (s->n_told + s->told_kept == s->cap_told) {
+		size_t cap = s->cap_told != 0 ? s->cap_told * 2 : 64;
+		struct tw_wk_told *t = realloc(s->told, cap * sizeof(*t));
+
+		if (t == NULL)
+			return -ENOMEM;
+		s->told = t;
+		s->cap_told = cap;
+	}
+	s->told_kept++;
+	return 0;
+}
+
+/* A close to be told of has ended (its room was kept). */
 static void
 told_push(struct tw_worker_set *s, void *told, bool answered)
 {
 	if (told == NULL)
 		return;
-	if (s->n_told == s->cap_told) {
-		size_t cap = s->cap_told != 0 ? s->cap_told * 2 : 64;
-		struct tw_wk_told *t = realloc(s->told, cap * sizeof(*t));
-
-		if (t == NULL)
-			return; /* not told: the caller's bound on its wait applies */
-		s->told = t;
-		s->cap_told = cap;
-	}
+	s->told_kept--;
 	s->told[s->n_told++] = (struct tw_wk_told){ told, answered };
 }
 
@@ -473,11 +484,17 @@ close_progress(struct tw_worker_set *s, uint64_t now)
 	s->next_close_ms = s->closing != NULL ? now + CLOSE_STEP_MS : UINT64_MAX;
 }
 
-void
+int
 tw_wk_set_close(struct tw_worker_set *s, struct tw_worker *w, uint64_t tag,
 		const struct tw_ack *a, void *told)
 {
 	uint64_t now = tw_monotonic_ms();
+	int ret = 0;
+
+	if (told != NULL && told_keep(s) != 0) {
+		told = NULL;
+		ret = -ENOMEM;
+	}
 
 	ready_unlink(s, w);
 	w->user = NULL;
@@ -490,7 +507,7 @@ tw_wk_set_close(struct tw_worker_set *s, struct tw_worker *w, uint64_t tag,
 			tw_wk_send_id_message(w, true);
 		told_push(s, told, false);
 		tw_wk_free(w);
-		return;
+		return ret;
 	}
 	w->close_told = told;
 	list_del(&s->members, w);
@@ -508,6 +525,7 @@ tw_wk_set_close(struct tw_worker_set *s, struct tw_worker *w, uint64_t tag,
 	w->cancel_resend_ms = now + CANCEL_RESEND_MS;
 	w->close_deadline_ms = now + CLOSE_MAX_MS;
 	s->next_close_ms = now + CLOSE_STEP_MS;
+	return ret;
 }
 
 void

@@ -300,9 +300,12 @@ void tw_worker_close_async(struct tw_worker *w);
  * answered the cancel, or the bound passed) told is returned once by
  * tw_worker_set_closed(): for a caller that answers its own client only
  * then (an AMQP basic.cancel-ok, after which the queue no longer counts
- * the consumer). A worker alone: as tw_worker_close(), told not returned.
+ * the consumer).
+ * @return 0, or -ENOMEM: closed as tw_worker_close_async(), told will not
+ *   be returned (no room to keep it); -EINVAL: w is not in a set (closed
+ *   as tw_worker_close()).
  */
-void tw_worker_close_async_told(struct tw_worker *w, void *told);
+int tw_worker_close_async_told(struct tw_worker *w, void *told);
 
 /**
  * The closes begun by tw_worker_close_async_told() that have ended since

@@ -4,7 +4,9 @@
         QUEUES queues with PER_QUEUE consumers each (basic.qos 1), spread
         over 4 connections; several consumers of one queue share tw-amqp's
         one socket to the engine, so each delivery must reach the consumer
-        the engine chose. Prints "consumers open", touches READY_FILE and
+        the engine chose. Consumers on another channel then fill the
+        engine's table: the one past it is refused (406, its channel
+        closed, the others unharmed). Prints "consumers open", touches READY_FILE and
         waits for GO_FILE (the test reads tw-amqp's descriptors, threads
         and memory meanwhile). Then two rounds: PER_QUEUE messages per
         queue, each consumer holding its one message unacked until every
@@ -36,6 +38,7 @@ import time
 import pika
 
 PORT = int(os.environ.get("AMQP_PORT", "5672"))
+TABLE = 1024  # the engine's consumers at most (TW_RC_MAX_CONSUMERS)
 
 
 def params():
@@ -80,6 +83,21 @@ def many(n_queues, per_queue, ready_file, go_file):
             held.setdefault(tag, [])
     n = n_queues * per_queue
     check(len(held) == n, "%d consumers open in %.1f s" % (n, time.monotonic() - t0))
+    # the engine's table is full at TABLE consumers: the next consume is
+    # refused on its channel (406, the engine's reason), the others go on
+    if n < TABLE:
+        xc = conns[0].channel()
+        xc.queue_declare("many.extra")
+        extra, err = 0, None
+        try:
+            for _ in range(TABLE - n + 1):
+                xc.basic_consume("many.extra", lambda *a: None)
+                extra += 1
+        except pika.exceptions.ChannelClosedByBroker as e:
+            err = e
+        check(err is not None and n + extra == TABLE and err.reply_code == 406 and
+              "too many consumers" in err.reply_text,
+              "consumer %d refused: %r" % (n + extra + 1, err))
     print("consumers open", flush=True)
     open(ready_file, "w").close()
     deadline = time.monotonic() + 60
@@ -111,7 +129,7 @@ def many(n_queues, per_queue, ready_file, go_file):
     pump(conns, lambda: False, 0.2)
     for c in conns:
         c.close()
-    for q in names:
+    for q in names + (["many.extra"] if n < TABLE else []):
         pch.queue_delete(q)
     pub.close()
 
