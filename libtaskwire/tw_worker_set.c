@@ -40,8 +40,9 @@
 #define TICK_MAX_MS 100        /* heartbeats and resends are due to this precision */
 #define CLOSE_STEP_MS 20       /* closes under way are looked at this often */
 #define CLOSE_MAX_MS 1000      /* a close waits this long for its cancel's and acks' answers */
-#define CANCEL_SENDS 3         /* a cancel is sent at most this many times, */
-#define CANCEL_RESEND_MS 100   /* this far apart */
+/* an unanswered cancel goes again this often until the bound: a storm of
+ * closes sends a burst the engine's port may not take whole */
+#define CANCEL_RESEND_MS 100
 #define CLOSE_WAIT_MS 2000     /* tw_worker_close() of a member: the most it waits */
 
 struct tw_worker_set *
@@ -474,8 +475,7 @@ close_progress(struct tw_worker_set *s, uint64_t now)
 		}
 		if (w->n_pend != 0)
 			tw_wk_resend_acks(w);
-		if (!w->cancel_answered && now >= w->cancel_resend_ms &&
-		    w->cancel_sends < CANCEL_SENDS) {
+		if (!w->cancel_answered && now >= w->cancel_resend_ms) {
 			tw_wk_send_id_message(w, true);
 			w->cancel_sends++;
 			w->cancel_resend_ms = now + CANCEL_RESEND_MS;

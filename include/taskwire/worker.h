@@ -285,8 +285,8 @@ uint64_t tw_worker_set_next_ms(const struct tw_worker_set *s);
 /**
  * Close a member without waiting: the cancel goes at once, in one frame
  * with every ack of w's not answered yet (held ones too: the engine takes
- * the acks first, so none of them is put back), and again while
- * unanswered (3 sends, 100 ms apart); the set's poll finishes the close
+ * the acks first, so none of them is put back), and again every 100 ms
+ * while unanswered; the set's poll finishes the close
  * when the engine has answered the cancel and the acks, or after about
  * 1 s, and frees w. The engine puts back what the worker had unacked
  * when it takes the cancel. A cancel never answered ends the close all

@@ -23,12 +23,13 @@
         loop never waits for the cancels), and afterwards the N messages
         are all back, each delivered once more.
 
-    lost HOLD
+    lost HOLD N
         An engine that does not answer cancels (a relay drops every frame
-        with a Cancel while HOLD exists): a consumer holding one unacked
-        message is cancelled; cancel-ok comes at once and another
-        connection's publishes go on meanwhile; the message comes back to
-        a new consumer once the engine has dropped the silent consumer.
+        with a Cancel while HOLD exists): N consumers, one holding an
+        unacked message, are cancelled and their channel closed: each
+        cancel-ok comes when its close gives up (1 s), another
+        connection's publishes go on meanwhile, and the message comes back
+        to a new consumer once the engine has dropped the silent consumers.
 """
 import os
 import sys
@@ -177,8 +178,10 @@ def storm(n):
     check(not closer.is_alive(), "channel.close-ok came")
     print("round trips before the storm: worst %.1f ms; during it: worst %.1f ms over %d"
           % (base * 1000, worst * 1000, k - 20), flush=True)
+    # bounded well under what waiting for each cancel in the loop costs (a
+    # build that did: 7.8 s for 500), with room for a loaded machine
     if not os.environ.get("FIGURES_ONLY"):
-        check(worst < 0.5, "another connection's publish-consume round trips stay short "
+        check(worst < 2.0, "another connection's publish-consume round trips stay short "
               "during %d cancels (worst %.1f ms)" % (n, worst * 1000))
     check(len(got) == k, "each of its %d messages came once" % k)
     again = []
@@ -195,7 +198,7 @@ def storm(n):
     b.close()
 
 
-def lost(hold):
+def lost(hold, n):
     a = pika.BlockingConnection(params())
     b = pika.BlockingConnection(params())
     ach = a.channel()
@@ -205,24 +208,30 @@ def lost(hold):
     ach.basic_publish("", "lost.q", b"held")
     ach.basic_qos(prefetch_count=1)
     got = []
-    tag = ach.basic_consume("lost.q", lambda c, m, p, body: got.append(body))
-    check(pump([a], lambda: len(got) == 1, 10), "a consumer holds the message unacked")
+    tags = [ach.basic_consume("lost.q", lambda c, m, p, body: got.append(body))
+            for _ in range(n)]
+    check(pump([a], lambda: len(got) == 1, 10), "one of %d consumers holds the message" % n)
     open(hold, "w").close()
+    # pika cancels each consumer and waits for cancel-ok before it closes
+    # the channel: each cancel-ok comes when the engine has taken the
+    # cancel, here when its close gives up (1 s); the loop goes on
+    closer = threading.Thread(target=ach.close, daemon=True)
     t0 = time.monotonic()
-    ach.basic_cancel(tag)
-    ach.close()  # the unacked message goes back: the subscription is cancelled now
-    took = time.monotonic() - t0
-    check(took < 0.5, "cancel-ok and close-ok at once though the engine does not answer "
-          "(%.1f ms)" % (took * 1000))
+    closer.start()
     bch = b.channel()
     bch.confirm_delivery()
     bch.queue_declare("lost.b")
-    t0 = time.monotonic()
+    t1 = time.monotonic()
     for i in range(50):
         bch.basic_publish("", "lost.b", b"b%d" % i)
+    took = time.monotonic() - t1
+    check(closer.is_alive() and took < 2.0,
+          "another connection's 50 confirmed publishes while the cancels wait (%.3f s)" % took)
+    closer.join(n * 1.0 + 5)
     took = time.monotonic() - t0
-    check(took < 1.5, "another connection's 50 confirmed publishes meanwhile (%.3f s)" % took)
-    time.sleep(1.3)  # past the close's bound (1 s): it has given up
+    check(not closer.is_alive() and took < n * 1.0 + 3,
+          "the channel closed, each cancel given up after its bound (%.1f s for %d)" % (took, n))
+    time.sleep(1.3)  # past the closes' bound (1 s): they have given up
     os.unlink(hold)
     back = []
     t0 = time.monotonic()
@@ -230,7 +239,7 @@ def lost(hold):
     ch2.basic_consume("lost.q", lambda c, m, p, body: (back.append((body, m.redelivered)),
                                                          c.basic_ack(m.delivery_tag)))
     check(pump([a], lambda: len(back) == 1, 15),
-          "the message comes back once the engine drops the silent consumer (%.1f s)"
+          "the message comes back once the engine drops the silent consumers (%.1f s)"
           % (time.monotonic() - t0))
     check(back == [(b"held", True)], "the same message, redelivered (%r)" % back)
     ch2.queue_delete("lost.q")
@@ -246,7 +255,7 @@ def main():
     elif mode == "storm":
         storm(int(sys.argv[2]))
     elif mode == "lost":
-        lost(sys.argv[2])
+        lost(sys.argv[2], int(sys.argv[3]))
     else:
         sys.exit("mode: many, storm or lost")
     print("pika_many %s: all passed" % mode)
