@@ -313,13 +313,15 @@ complete_group(struct tw_lcore_ctx *ctx, struct tw_wf_group *g)
 				g->list = held;
 				f.has_result = false;
 				f.args_group = g->id;
-				/* before the step can run: its end gives the slot back */
-				__atomic_store_n(&g->callback_holds, 1, __ATOMIC_RELEASE);
 				if (tw_wf_em_step(&em, gv.next, &nv, &f)) {
+					/* the step is routed later in this lcore's pass, so
+					 * nothing can end it before this store; from here its
+					 * end or the group's expiry gives the slot back
+					 * (release: pairs with their exchange) */
+					__atomic_store_n(&g->callback_holds, 1, __ATOMIC_RELEASE);
 					keep = true;
 					goto out;
 				}
-				__atomic_store_n(&g->callback_holds, 0, __ATOMIC_RELAXED);
 				g->list = NULL;
 				failed = em.why;
 			}
