@@ -135,6 +135,8 @@
 	X(nack_journal, "durable tasks NACKed no-resources: journal failing, behind or absent") \
 	X(journal_done_lost, "completion records not handed to the journal (the task may run again after a crash)") \
 	X(journal_delivered, "deliveries of durable tasks to remote consumers handed to the journal") \
+	X(journal_groups, "groups and chords with members on durable queues handed to the journal") \
+	X(journal_group_lost, "group member results or group ends not handed to the journal (after a crash the member may run again, or the group come back)") \
 	X(journal_delivered_lost, "deliveries of durable tasks not handed to the journal (a crash brings the task back with the count it had)") \
 	X(frag_consumed, "fragment datagrams copied into their reassembly (then released)") \
 	X(frag_reassembled, "frames reassembled from fragments") \

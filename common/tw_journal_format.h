@@ -19,6 +19,16 @@
  *    with delivery_count + 1. The latest copy of a jid stands for it: the
  *    writer counts it in its own segment from then on (an older segment
  *    may go), and recovery takes the last one it reads.
+ *  - GROUP (segment version 3 on): a workflow group or chord whose inline
+ *    members go to a durable queue opened: its node's Task message (members,
+ *    callback) after a struct tw_jgroup_meta in the queue name's place,
+ *    task_id its group id, jid its own (a lane seq: the publisher's
+ *    confirm waits for it), expire_unix_ms its expiry. Outstanding until a
+ *    DONE of its jid (flag TW_JREC_F_GROUP) says the group finished: its
+ *    callback was routed, or it failed or expired;
+ *  - GROUP_MEMBER: member meta.index of the group of jid succeeded with
+ *    the result after the meta (a chord's results list is made of them).
+ *    Written before the member's own DONE, on the same lane.
  *
  * A journal id (jid) names one TASK record for good: the engine's run
  * (epoch, from the journal found at start) in the top bits, the polling
@@ -36,7 +46,7 @@
 #include <rte_hash_crc.h>
 
 #define TW_JSEG_MAGIC 0x314a5754u /* "TWJ1" as little-endian bytes */
-#define TW_JSEG_VERSION 2u     /* written; 1 (no DELIVERED records) is read too */
+#define TW_JSEG_VERSION 3u     /* written; 2 (no GROUP records), 1 (no DELIVERED) are read too */
 #define TW_JSEG_VERSION_MIN 1u
 #define TW_JSEG_SUFFIX ".twj"
 
@@ -46,7 +56,14 @@ struct tw_jseg_header {
 	uint64_t segno;
 };
 
-enum tw_jrec_type { TW_JREC_TASK = 1, TW_JREC_DONE = 2, TW_JREC_NOOP = 3, TW_JREC_DELIVERED = 4 };
+enum tw_jrec_type {
+	TW_JREC_TASK = 1,
+	TW_JREC_DONE = 2,
+	TW_JREC_NOOP = 3,
+	TW_JREC_DELIVERED = 4,
+	TW_JREC_GROUP = 5,
+	TW_JREC_GROUP_MEMBER = 6,
+};
 
 struct tw_jrec {
 	uint32_t crc;         /* CRC-32C of the record after this field */
@@ -72,6 +89,16 @@ struct tw_jrec {
 
 /* flags: expire_unix_ms is the task's own expires, not its queue's TTL */
 #define TW_JREC_F_EXPIRY_IS_TASK 0x01
+/* flags of a DONE: jid is a GROUP record's (the group finished) */
+#define TW_JREC_F_GROUP 0x02
+
+/* GROUP and GROUP_MEMBER records: this in the queue name's place (qname_len) */
+struct tw_jgroup_meta {
+	uint32_t key_id;      /* GROUP: the publisher's key (0: bound by address) */
+	uint32_t cell;        /* GROUP: bytes of one member's result */
+	uint32_t index;       /* GROUP_MEMBER: the member */
+	uint32_t pad;
+};
 
 #define TW_JREC_HDR ((uint32_t)sizeof(struct tw_jrec))
 /* a record in one mbuf of the packet pool; larger ones (tasks sent in
@@ -130,7 +157,7 @@ tw_jrec_plausible(const struct tw_jrec *r, size_t room)
 	if (room < TW_JREC_HDR || r->len < TW_JREC_HDR || r->len > TW_JREC_LARGE_MAX || (r->len & 7) != 0 ||
 	    r->len > room)
 		return 0;
-	if (r->type < TW_JREC_TASK || r->type > TW_JREC_DELIVERED || r->qname_len >= TW_NAME_MAX_JREC ||
+	if (r->type < TW_JREC_TASK || r->type > TW_JREC_GROUP_MEMBER || r->qname_len >= TW_NAME_MAX_JREC ||
 	    r->raw_len > TW_JREC_LARGE_MAX)
 		return 0;
 	return tw_jrec_len(r->qname_len, r->raw_len) == r->len;

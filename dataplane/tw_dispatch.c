@@ -414,12 +414,22 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_r
 		    tv->group_size == 0 && member_answered(ctx, tv, &peer, fv.key_id, &bad))
 			continue;
 		if (unlikely(tv->group_size != 0)) {
+			uint64_t jseq;
+
 			/* a group node: opens its group and stashes its members; not routed */
-			bad = tw_workflow_group_open(ctx, tv, &peer, fv.key_id);
+			bad = tw_workflow_group_open(ctx, rt, tv, &peer, fv.key_id, &jseq);
 			if (bad == NULL) {
 				routed++;
-				tw_reply_confirm(ctx, tw_reply_to(ctx, &peer), tv->id, true,
-						 TW_NACK_NONE, NULL);
+				hold = (struct tw_journal_hold){ jseq, jseq };
+				/* journaled (members on a durable queue): the ACK waits for the disk */
+				conclude(ctx, NULL, tv->id, &peer, TW_NACK_NONE, NULL, false, &hold,
+					 NULL, 0);
+				continue;
+			}
+			if (bad == tw_wf_journal_refused) {
+				tw_cnt_add(ctx, TW_CNT_nack_no_resources, 1);
+				tw_reply_confirm(ctx, tw_reply_to(ctx, &peer), tv->id, false,
+						 TW_NACK_NO_RESOURCES, bad);
 				continue;
 			}
 		}

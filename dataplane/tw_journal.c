@@ -36,6 +36,8 @@
 #include "tw_log.h"
 #include "tw_reasm.h"
 #include "tw_reply.h"
+#include "tw_wf_group.h"
+#include "tw_workflow.h"
 
 /* ---- polling lcore side ---- */
 
@@ -184,6 +186,159 @@ tw_journal_done_slow(struct tw_lcore_ctx *ctx, struct tw_task *t)
 	t->jid = 0;
 }
 
+/*
+ * A GROUP or GROUP_MEMBER record: meta in the queue name's place, then
+ * body (the group's node, or a member's result). @return it, or NULL.
+ */
+static struct rte_mbuf *
+group_record(struct tw_lcore_ctx *ctx, uint8_t type, uint64_t jid, uint64_t group_id,
+	     const struct tw_jgroup_meta *meta, const uint8_t *body, uint32_t body_len)
+{
+	uint32_t len = tw_jrec_len(sizeof(*meta), body_len), charge;
+	struct tw_jrec *r;
+	struct rte_mbuf *m;
+
+	if (len > TW_JREC_LARGE_MAX)
+		return NULL;
+	if (len <= TW_JREC_MAX) {
+		m = rte_pktmbuf_alloc(ctx->mbuf_pool);
+		if (m != NULL && rte_pktmbuf_tailroom(m) < len) {
+			rte_pktmbuf_free(m);
+			m = NULL;
+		}
+	} else {
+		m = ctx->big != NULL ? tw_bigbuf_alloc(ctx->big, len, &charge) : NULL;
+	}
+	if (m == NULL)
+		return NULL;
+	r = rte_pktmbuf_mtod(m, struct tw_jrec *);
+	memset(r, 0, TW_JREC_HDR);
+	r->len = len;
+	r->type = type;
+	r->qname_len = sizeof(*meta);
+	r->raw_len = body_len;
+	r->jid = jid;
+	r->task_id = group_id;
+	memcpy((uint8_t *)r + TW_JREC_HDR, meta, sizeof(*meta));
+	if (body_len != 0)
+		memcpy((uint8_t *)r + TW_JREC_HDR + sizeof(*meta), body, body_len);
+	memset((uint8_t *)r + TW_JREC_HDR + sizeof(*meta) + body_len, 0,
+	       len - TW_JREC_HDR - sizeof(*meta) - body_len);
+	m->data_len = (uint16_t)RTE_MIN(len, (uint32_t)UINT16_MAX);
+	m->pkt_len = len;
+	return m;
+}
+
+uint64_t
+tw_journal_group(struct tw_lcore_ctx *ctx, struct tw_wf_group *g)
+{
+	struct tw_journal_lcore *jl = ctx->journal;
+	struct tw_jgroup_meta meta = { .key_id = g->key_id, .cell = g->cell };
+	struct tw_jrec *r;
+	struct rte_mbuf *m;
+	uint64_t seq;
+
+	if (jl == NULL || journal_failing(jl) ||
+	    jl->tail - jl->head >= TW_JOURNAL_HELD - TW_FRAME_MAX_TASKS * 2)
+		return 0;
+	seq = jl->seq + 1;
+	m = group_record(ctx, TW_JREC_GROUP, jl->jid_base | seq, g->id, &meta, g->sig, g->sig_len);
+	if (m == NULL)
+		return 0;
+	r = rte_pktmbuf_mtod(m, struct tw_jrec *);
+	r->peer_ip = g->peer.ip;
+	r->peer_port = g->peer.port;
+	memcpy(r->peer_mac, g->peer.mac.addr_bytes, 6);
+	r->expire_unix_ms = g->expires_ms;
+	if (unlikely(rte_ring_sp_enqueue(jl->ring, m) != 0)) {
+		rte_pktmbuf_free(m);
+		return 0;
+	}
+	jl->seq = seq;
+	g->jid = jl->jid_base | seq;
+	tw_cnt_add(ctx, TW_CNT_journal_groups, 1);
+	return seq;
+}
+
+void
+tw_journal_group_member(struct tw_lcore_ctx *ctx, const struct tw_wf_group *g, uint32_t idx,
+			const uint8_t *value, uint32_t len)
+{
+	struct tw_journal_lcore *jl = ctx->journal;
+	struct tw_jgroup_meta meta = { .index = idx };
+	uint64_t jid = __atomic_load_n(&g->jid, __ATOMIC_RELAXED);
+	struct rte_mbuf *m = NULL;
+
+	if (jid == 0)
+		return;
+	/* a failing disk: its batch is lost anyway; the member may run again after a crash */
+	if (jl != NULL)
+		m = group_record(ctx, TW_JREC_GROUP_MEMBER, jid, g->id, &meta, value, len);
+	if (unlikely(m == NULL || rte_ring_sp_enqueue(jl->ring, m) != 0)) {
+		if (m != NULL)
+			rte_pktmbuf_free(m);
+		tw_cnt_add(ctx, TW_CNT_journal_group_lost, 1);
+	}
+}
+
+/* The DONE of a group's GROUP record to the writer now. */
+static void
+group_done_now(struct tw_lcore_ctx *ctx, struct tw_journal_lcore *jl, uint64_t jid,
+	       uint64_t group_id)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(ctx->mbuf_pool);
+	struct tw_jrec *r;
+
+	if (unlikely(m == NULL)) {
+		/* the group comes back after a crash: its members done, its callback
+		 * found routed (recovery looks for it), or made again */
+		tw_cnt_add(ctx, TW_CNT_journal_group_lost, 1);
+		return;
+	}
+	r = rte_pktmbuf_mtod(m, struct tw_jrec *);
+	memset(r, 0, TW_JREC_HDR);
+	r->len = TW_JREC_HDR;
+	r->type = TW_JREC_DONE;
+	r->flags = TW_JREC_F_GROUP;
+	r->jid = jid;
+	r->task_id = group_id;
+	m->data_len = TW_JREC_HDR;
+	m->pkt_len = TW_JREC_HDR;
+	if (unlikely(rte_ring_sp_enqueue(jl->ring, m) != 0)) {
+		rte_pktmbuf_free(m);
+		tw_cnt_add(ctx, TW_CNT_journal_group_lost, 1);
+	}
+}
+
+void
+tw_journal_group_done(struct tw_lcore_ctx *ctx, uint64_t jid, uint64_t group_id)
+{
+	struct tw_journal_lcore *jl = ctx->journal;
+
+	if (jl == NULL) {
+		tw_cnt_add(ctx, TW_CNT_journal_group_lost, 1);
+		return;
+	}
+	if (jl->n_gdone == TW_JOURNAL_GDONE) {
+		/* full (a stash that never empties): now, before its callback's record;
+		 * a crash between the two makes the callback again */
+		group_done_now(ctx, jl, jid, group_id);
+		return;
+	}
+	jl->gdone[jl->n_gdone++] = (struct tw_jgdone){ jid, group_id };
+}
+
+/* Group ends held back: to the writer once every step made before them is routed. */
+static void
+release_group_dones(struct tw_lcore_ctx *ctx, struct tw_journal_lcore *jl)
+{
+	if (ctx->made_n != 0 || (ctx->wf_out.m != NULL && ctx->wf_out.n != 0))
+		return;
+	for (uint32_t i = 0; i < jl->n_gdone; i++)
+		group_done_now(ctx, jl, jl->gdone[i].jid, jl->gdone[i].group_id);
+	jl->n_gdone = 0;
+}
+
 void
 tw_journal_hold(struct tw_lcore_ctx *ctx, uint64_t seq_lo, uint64_t seq, uint64_t task_id,
 		const struct tw_peer *peer, struct tw_dedup_entry *dd, uint32_t dd_gen)
@@ -306,6 +461,25 @@ requeue_recovered(struct tw_lcore_ctx *ctx, struct tw_journal_lcore *jl,
 	return n;
 }
 
+/*
+ * Groups rebuilt at start: completed (all members done, the callback not
+ * routed before the crash) or given their lost members again, once
+ * tw-control is attached (their results must reach its store).
+ */
+static uint32_t
+resume_groups(struct tw_lcore_ctx *ctx, struct tw_journal_lcore *jl)
+{
+	if (!tw_ctl_attached(ctx) && rte_rdtsc() < jl->recovered_deadline)
+		return 0;
+	for (uint32_t i = 0; i < jl->n_resume; i++)
+		tw_workflow_group_resume(ctx, jl->resume[i].group_id, jl->resume[i].emit);
+	__atomic_store_n(&ctx->shared->journal.c[TW_JC_groups_resumed], jl->n_resume,
+			 __ATOMIC_RELAXED);
+	/* the array is the main thread's (freed at stop) */
+	jl->resume = NULL;
+	return 1;
+}
+
 uint32_t
 tw_journal_release_slow(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 {
@@ -334,6 +508,11 @@ tw_journal_release_slow(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 		jl->head++;
 		n++;
 	}
+	if (jl->n_gdone != 0)
+		release_group_dones(ctx, jl);
+	/* recovered groups before recovered tasks: a member run must find its group ready */
+	if (unlikely(jl->resume != NULL))
+		n += resume_groups(ctx, jl);
 	if (unlikely(jl->recovered != NULL))
 		n += requeue_recovered(ctx, jl, rt);
 	return n;
@@ -458,8 +637,17 @@ tw_jseg_add(struct tw_journal *j, uint64_t segno, uint64_t live)
 		j->segs = v;
 		j->cap_segs = cap;
 	}
-	j->segs[j->n_segs++] = (struct tw_jseg){ segno, live };
+	j->segs[j->n_segs++] = (struct tw_jseg){ segno, live, 0 };
 	return 0;
+}
+
+void
+tw_jseg_group_ended(struct tw_journal *j, uint64_t segno)
+{
+	struct tw_jseg *s = tw_jseg_find(j, segno);
+
+	if (s != NULL && s->groups > 0)
+		s->groups--;
 }
 
 void
@@ -599,12 +787,14 @@ take_done(struct tw_journal *j, struct batch *b, struct tw_jrec *r)
 	s = tw_jseg_find(j, segno);
 	if (s != NULL && s->live > 0)
 		s->live--;
+	if (r->flags & TW_JREC_F_GROUP)
+		tw_jseg_group_ended(j, segno);
 	append(j, b, r);
 	return 1;
 }
 
 static void
-pending_add(struct tw_journal *j, uint64_t jid, bool handed)
+pending_add(struct tw_journal *j, uint64_t jid, bool handed, uint8_t flags)
 {
 	if (j->n_pending == j->cap_pending) {
 		uint32_t cap = j->cap_pending ? j->cap_pending * 2 : 64;
@@ -619,14 +809,15 @@ pending_add(struct tw_journal *j, uint64_t jid, bool handed)
 		j->pending = v;
 		j->cap_pending = cap;
 	}
-	j->pending[j->n_pending++] = (struct tw_jpending){ jid, handed };
+	j->pending[j->n_pending++] = (struct tw_jpending){ jid, handed, flags };
 }
 
 /* The DONE of a jid tw-control dropped (or one waiting for its TASK record). */
 static void
-take_dropped(struct tw_journal *j, struct batch *b, uint64_t jid, bool handed, bool *waits)
+take_dropped(struct tw_journal *j, struct batch *b, uint64_t jid, bool handed, uint8_t flags,
+	     bool *waits)
 {
-	struct tw_jrec r = { .len = TW_JREC_HDR, .type = TW_JREC_DONE, .jid = jid };
+	struct tw_jrec r = { .len = TW_JREC_HDR, .type = TW_JREC_DONE, .flags = flags, .jid = jid };
 	int k = take_done(j, b, &r);
 
 	*waits = k < 0;
@@ -650,7 +841,8 @@ gather_dropped(struct tw_journal *j, struct batch *b)
 			j->pending[k++] = j->pending[i];
 			continue;
 		}
-		take_dropped(j, b, j->pending[i].jid, j->pending[i].handed, &waits);
+		take_dropped(j, b, j->pending[i].jid, j->pending[i].handed, j->pending[i].flags,
+			     &waits);
 		if (waits)
 			j->pending[k++] = j->pending[i];
 	}
@@ -659,11 +851,63 @@ gather_dropped(struct tw_journal *j, struct batch *b)
 		return 0;
 	n = rte_ring_sc_dequeue_burst(j->dropped, v, room, NULL);
 	for (unsigned i = 0; i < n; i++) {
-		take_dropped(j, b, (uint64_t)(uintptr_t)v[i], true, &waits);
+		take_dropped(j, b, (uint64_t)(uintptr_t)v[i], true, 0, &waits);
 		if (waits)
-			pending_add(j, (uint64_t)(uintptr_t)v[i], true);
+			pending_add(j, (uint64_t)(uintptr_t)v[i], true, 0);
 	}
 	return n;
+}
+
+/*
+ * A GROUP record: outstanding in the current segment (a lane seq, like a
+ * TASK: its confirm waits for the batch), unless a member's record came
+ * first and counted it there. @return false if it cannot be kept.
+ */
+static bool
+take_group(struct tw_journal *j, struct batch *b, const struct tw_jrec *r)
+{
+	uint32_t l = tw_jid_lcore(r->jid);
+	uint64_t seq = r->jid & TW_JID_SEQ_MASK, segno;
+
+	if (l >= TW_MAX_LCORES)
+		return false;
+	if (seq > j->taken[l])
+		j->taken[l] = seq;
+	if (!tw_jmap_get(&j->map, r->jid, &segno)) {
+		if (tw_jmap_put(&j->map, r->jid, j->segno) != 0)
+			return false; /* never ACKed unless a later record of its lane passes */
+		j->segs[j->n_segs - 1].live++;
+		j->segs[j->n_segs - 1].groups++;
+	}
+	if (b->lo[l] == 0)
+		b->lo[l] = seq;
+	b->hi[l] = seq;
+	b->n_tasks++;
+	return true;
+}
+
+/*
+ * A member's result for an open group: written (its group's first
+ * segment keeps every later one). One whose GROUP record (this run,
+ * another lane) is not taken yet counts the group in the current segment
+ * in its place; one of a group that ended is not written.
+ */
+static bool
+take_group_member(struct tw_journal *j, const struct tw_jrec *r)
+{
+	uint32_t l = tw_jid_lcore(r->jid);
+	uint64_t segno;
+
+	if (tw_jmap_get(&j->map, r->jid, &segno))
+		return true;
+	if (tw_jid_epoch(r->jid) != j->epoch || l >= TW_MAX_LCORES ||
+	    (r->jid & TW_JID_SEQ_MASK) <= j->taken[l])
+		return false;
+	if (tw_jmap_put(&j->map, r->jid, j->segno) != 0)
+		return false;
+	j->segs[j->n_segs - 1].live++;
+	j->segs[j->n_segs - 1].groups++;
+	return true;
 }
 
 /* Copy one record into the batch; the map learns where a TASK lives. */
@@ -703,8 +947,14 @@ take_record(struct tw_journal *j, struct batch *b, struct tw_jrec *r)
 		b->n_delivered++;
 	} else if (r->type == TW_JREC_DONE) {
 		if (take_done(j, b, r) < 0)
-			pending_add(j, r->jid, false);
+			pending_add(j, r->jid, false, r->flags);
 		return;
+	} else if (r->type == TW_JREC_GROUP) {
+		if (!take_group(j, b, r))
+			return;
+	} else if (r->type == TW_JREC_GROUP_MEMBER) {
+		if (!take_group_member(j, r))
+			return;
 	}
 	append(j, b, r);
 }
@@ -814,11 +1064,14 @@ batch_failed(struct tw_journal *j, struct batch *b, int err)
 		const struct tw_jrec *r = (const struct tw_jrec *)(j->buf + off);
 		uint64_t segno;
 
-		if (r->type == TW_JREC_TASK && tw_jmap_take(&j->map, r->jid, &segno)) {
+		if ((r->type == TW_JREC_TASK || r->type == TW_JREC_GROUP) &&
+		    tw_jmap_take(&j->map, r->jid, &segno)) {
 			struct tw_jseg *s = tw_jseg_find(j, segno);
 
 			if (s != NULL && s->live > 0)
 				s->live--;
+			if (r->type == TW_JREC_GROUP)
+				tw_jseg_group_ended(j, segno);
 		}
 		off += r->len;
 	}
@@ -905,9 +1158,13 @@ remove_finished_segments(struct tw_journal *j)
 {
 	uint32_t k = 0;
 	bool removed = false;
+	uint64_t pin = UINT64_MAX; /* the first segment holding an open group */
 
+	for (uint32_t i = 0; i < j->n_segs; i++)
+		if (j->segs[i].groups != 0 && j->segs[i].segno < pin)
+			pin = j->segs[i].segno;
 	for (uint32_t i = 0; i < j->n_segs; i++) {
-		if (j->segs[i].live == 0 && j->segs[i].segno != j->segno) {
+		if (j->segs[i].live == 0 && j->segs[i].segno != j->segno && j->segs[i].segno < pin) {
 			char name[64];
 
 			tw_jseg_name(name, sizeof(name), j->segs[i].segno);
@@ -1083,10 +1340,12 @@ tw_journal_start(struct tw_engine *e)
 		jl->failed_hi = &s->journal.failed_hi[l];
 		jl->failing = &s->journal.failing;
 		jl->jid_base = tw_jid_make(j->epoch, l, 0);
-		if (j->recovered != NULL && !recovered_given &&
+		if ((j->recovered != NULL || j->n_resume != 0) && !recovered_given &&
 		    (e->plan[i].role == TW_ROLE_IO || e->plan[i].role == TW_ROLE_RTC)) {
 			/* one io lcore queues them all: journal order is kept */
 			jl->recovered = j->recovered;
+			jl->resume = j->n_resume != 0 ? j->resume : NULL;
+			jl->n_resume = j->n_resume;
 			jl->recovered_deadline =
 				rte_rdtsc() + e->cfg.journal_control_wait_s * rte_get_tsc_hz();
 			recovered_given = true;
@@ -1133,6 +1392,11 @@ tw_journal_stop(struct tw_engine *e)
 	/* tasks not queued yet (no tw-control came) stay in the journal */
 	rte_ring_free(j->recovered);
 	j->recovered = NULL;
+	for (uint32_t i = 0; i < j->n_resume; i++)
+		free(j->resume[i].emit);
+	free(j->resume);
+	j->resume = NULL;
+	j->n_resume = 0;
 	free(j->segs);
 	free(j->moves);
 	free(j->pending);

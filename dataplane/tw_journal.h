@@ -36,6 +36,14 @@
 #define TW_JOURNAL_HELD 16384u
 /* records on their way from one lcore to the writer */
 #define TW_JOURNAL_RING 16384u
+/* group ends one lcore may hold back until its made steps are routed */
+#define TW_JOURNAL_GDONE 256u
+
+/* A recovered group the io lcore finishes or completes (tw_workflow_group_resume). */
+struct tw_jresume {
+	uint64_t group_id;
+	uint8_t *emit;      /* member bits to emit again (NULL: none; complete it if all done) */
+};
 
 struct tw_dedup_entry;
 
@@ -74,6 +82,23 @@ struct tw_journal_lcore {
 	struct tw_task *recovered_next; /* taken from the ring, its queue was full */
 	uint64_t recovered_deadline;    /* tsc */
 	uint64_t recovered_queued;
+	/*
+	 * Groups rebuilt at start that need this lcore once tw-control is
+	 * attached (as recovered tasks): all members done but the callback
+	 * not routed (it is made now), or members lost before their records
+	 * were written (emitted again). NULL: none (any more).
+	 */
+	struct tw_jresume *resume;
+	uint32_t n_resume;
+	/*
+	 * Ends of groups (DONE of their GROUP record) held until the steps
+	 * they made are routed (the lcore's stash empty): a chord's callback
+	 * is journaled before its group's end, never after.
+	 */
+	uint32_t n_gdone;
+	struct tw_jgdone {
+		uint64_t jid, group_id;
+	} gdone[TW_JOURNAL_GDONE];
 	uint32_t head, tail;            /* held[] FIFO: tail - head entries */
 	struct tw_held_confirm held[TW_JOURNAL_HELD];
 };
@@ -136,6 +161,26 @@ tw_journal_done(struct tw_lcore_ctx *ctx, struct tw_task *t)
 		tw_journal_done_slow(ctx, t);
 }
 
+struct tw_wf_group;
+
+/**
+ * Group g opens with inline members on a durable queue: a GROUP record
+ * (its node, publisher, key, cell, expiry) to the writer; g->jid set.
+ * @return the record's seq (the publisher's confirm is held for it), or 0
+ *   if it cannot be journaled now (as tw_journal_task): NACK no-resources.
+ */
+uint64_t tw_journal_group(struct tw_lcore_ctx *ctx, struct tw_wf_group *g);
+
+/** Member idx of the journaled group g succeeded with value: a GROUP_MEMBER record. */
+void tw_journal_group_member(struct tw_lcore_ctx *ctx, const struct tw_wf_group *g, uint32_t idx,
+			     const uint8_t *value, uint32_t len);
+
+/**
+ * The journaled group (GROUP record jid) finished: its DONE goes to the
+ * writer once the steps this lcore made before are routed.
+ */
+void tw_journal_group_done(struct tw_lcore_ctx *ctx, uint64_t jid, uint64_t group_id);
+
 /**
  * Hold the ACK of task_id until this lcore's records seq_lo..seq are on
  * disk (NACK no-resources if one of them is lost); dd/dd_gen: its entry in
@@ -171,7 +216,7 @@ tw_journal_release(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 	if (likely(jl == NULL))
 		return 0;
 	/* relaxed: a new failed range is seen a pass later at worst */
-	if (jl->head == jl->tail && jl->recovered == NULL &&
+	if (jl->head == jl->tail && jl->recovered == NULL && jl->n_gdone == 0 && jl->resume == NULL &&
 	    __atomic_load_n(jl->failed_hi, __ATOMIC_RELAXED) == jl->fail_seen)
 		return 0;
 	return tw_journal_release_slow(ctx, rt);

@@ -25,10 +25,16 @@ struct tw_jmap {
 	uint64_t n;
 };
 
-/* One segment file and the TASK records in it not finished yet. */
+/*
+ * One segment file and the TASK (and GROUP) records in it not finished
+ * yet; groups: of those, open groups. A group's member records come after
+ * its GROUP record, in this segment or later ones: no segment from the
+ * first holding an open group on is removed.
+ */
 struct tw_jseg {
 	uint64_t segno;
 	uint64_t live;
+	uint64_t groups;
 };
 
 struct tw_journal {
@@ -68,9 +74,12 @@ struct tw_journal {
 	struct tw_jpending {
 		uint64_t jid;
 		bool handed;
+		uint8_t flags;     /* the DONE's (TW_JREC_F_GROUP) */
 	} *pending;
 	uint32_t n_pending, cap_pending;
 	struct rte_ring *recovered; /* recovered tasks until an io lcore queues them, NULL: none */
+	struct tw_jresume *resume;  /* recovered groups an io lcore finishes (tw_journal_lcore.resume) */
+	uint32_t n_resume;
 	struct tw_jseg *segs;      /* ascending segno; the last is the current one */
 	uint32_t n_segs, cap_segs;
 	pthread_t thread;
@@ -87,6 +96,8 @@ void tw_jmap_free(struct tw_jmap *m);
 /* segment table */
 struct tw_jseg *tw_jseg_find(struct tw_journal *j, uint64_t segno);
 int tw_jseg_add(struct tw_journal *j, uint64_t segno, uint64_t live);
+/* jid (a GROUP record's) is no longer outstanding in segment segno */
+void tw_jseg_group_ended(struct tw_journal *j, uint64_t segno);
 void tw_jseg_name(char *buf, size_t len, uint64_t segno);
 /* a new empty segment (header written and synced), made current. @return 0 or -errno */
 int tw_jseg_open_next(struct tw_journal *j, uint64_t segno);

@@ -39,6 +39,8 @@
 #include "tw_reasm.h"
 #include "tw_log.h"
 #include "tw_tasks.h"
+#include "tw_wf_group.h"
+#include "tw_workflow.h"
 
 /* One segment read into memory. */
 struct seg_data {
@@ -53,11 +55,24 @@ struct found {
 	bool dead;         /* a DONE named it, or a later copy replaced it */
 };
 
+/* An open group found (a GROUP record no DONE named). */
+struct rgroup {
+	uint64_t fi;       /* its record in found */
+	struct tw_task_view tv;
+	uint8_t *covered;  /* members with a record outstanding (a task, a nested group) */
+	bool closed;       /* its callback (or a link) was routed: it finished */
+	bool ok;           /* its node decodes */
+};
+
 struct scan {
 	struct seg_data *segs;
 	uint32_t n_segs;
 	struct found *f;
 	uint64_t n_f, cap_f;
+	const struct tw_jrec **members; /* GROUP_MEMBER records, in journal order */
+	uint64_t n_members, cap_members;
+	struct rgroup *g;
+	uint64_t n_g;
 	struct tw_jmap idx;  /* jid -> index in f + 1 */
 	uint64_t max_epoch;
 	uint64_t completed;
@@ -250,10 +265,28 @@ scan_segment(struct tw_journal *j, struct scan *s, struct seg_data *sd, bool las
 			if (found_add(s, r) != 0)
 				return -1;
 			break;
+		case TW_JREC_GROUP: /* outstanding as a task is, until a DONE of its jid */
+			if (tw_jid_epoch(r->jid) > s->max_epoch)
+				s->max_epoch = tw_jid_epoch(r->jid);
+			if (found_add(s, r) != 0)
+				return -1;
+			break;
+		case TW_JREC_GROUP_MEMBER:
+			if (s->n_members == s->cap_members) {
+				uint64_t cap = s->cap_members ? s->cap_members * 2 : 256;
+				const struct tw_jrec **v = realloc(s->members, cap * sizeof(*v));
+
+				if (v == NULL)
+					return -1;
+				s->members = v;
+				s->cap_members = cap;
+			}
+			s->members[s->n_members++] = r;
+			break;
 		case TW_JREC_DONE:
 			if (tw_jmap_take(&s->idx, r->jid, &idx)) {
 				s->f[idx - 1].dead = true;
-				s->completed++;
+				s->completed += !(r->flags & TW_JREC_F_GROUP);
 			}
 			break;
 		default:
@@ -264,11 +297,109 @@ scan_segment(struct tw_journal *j, struct scan *s, struct seg_data *sd, bool las
 	return 0;
 }
 
+/* The Task message a TASK, DELIVERED or GROUP record holds. */
+static struct tw_str
+record_task(const struct tw_jrec *r)
+{
+	return (struct tw_str){ (const uint8_t *)r + TW_JREC_HDR + r->qname_len, r->raw_len };
+}
+
+static bool
+member_ok(const struct tw_jrec *r, const struct rgroup *rg, struct tw_jgroup_meta *meta)
+{
+	if (r->qname_len != sizeof(*meta))
+		return false;
+	memcpy(meta, (const uint8_t *)r + TW_JREC_HDR, sizeof(*meta));
+	return meta->index < rg->tv.group_size;
+}
+
+/*
+ * The open groups: which of their members have a record outstanding, and
+ * which finished already although no DONE of theirs was synced (a task
+ * whose parent is the group: its callback or a link, routed). Those are
+ * dead from now on. @return 0, or -1 (no memory).
+ */
+static int
+find_groups(struct scan *s)
+{
+	struct tw_jmap gidx = { 0 }; /* group id -> index in s->g + 1 */
+	int ret = -1;
+
+	for (uint64_t i = 0; i < s->n_f; i++)
+		if (s->f[i].r->type == TW_JREC_GROUP && !s->f[i].dead)
+			s->n_g++;
+	if (s->n_g == 0)
+		return 0;
+	s->g = calloc(s->n_g, sizeof(*s->g));
+	if (s->g == NULL)
+		return -1;
+	s->n_g = 0;
+	for (uint64_t i = 0; i < s->n_f; i++) {
+		const struct tw_jrec *r = s->f[i].r;
+		struct rgroup *rg;
+
+		if (r->type != TW_JREC_GROUP || s->f[i].dead)
+			continue;
+		rg = &s->g[s->n_g++];
+		rg->fi = i;
+		rg->ok = r->qname_len == sizeof(struct tw_jgroup_meta) &&
+			 tw_wire_decode_task_trusted(record_task(r), &rg->tv) == NULL &&
+			 rg->tv.group_size != 0 && rg->tv.group_size <= TW_WF_MAX_MEMBERS &&
+			 tw_wf_group_id_ok(r->task_id);
+		if (!rg->ok)
+			continue;
+		rg->covered = calloc((rg->tv.group_size + 7) / 8, 1);
+		if (rg->covered == NULL || tw_jmap_put(&gidx, r->task_id, s->n_g) != 0)
+			goto out;
+	}
+	for (uint64_t i = 0; i < s->n_f; i++) {
+		const struct tw_jrec *r = s->f[i].r;
+		struct tw_task_view tv;
+		uint64_t gi;
+
+		if (r->type == TW_JREC_GROUP && r->qname_len != sizeof(struct tw_jgroup_meta))
+			continue;
+		if (tw_wire_decode_task_trusted(record_task(r), &tv) != NULL)
+			continue;
+		/* the group's callback or link was made: finished before the crash */
+		if (tv.parent_id != 0 && tw_jmap_get(&gidx, tv.parent_id, &gi) &&
+		    tv.group_id != tv.parent_id)
+			s->g[gi - 1].closed = true;
+		if (!s->f[i].dead && tv.group_id != 0 && tw_jmap_get(&gidx, tv.group_id, &gi) &&
+		    tv.group_index < s->g[gi - 1].tv.group_size)
+			s->g[gi - 1].covered[tv.group_index >> 3] |= (uint8_t)(1u << (tv.group_index & 7));
+	}
+	for (uint64_t i = 0; i < s->n_g; i++)
+		if (s->g[i].closed || !s->g[i].ok) {
+			if (!s->g[i].ok)
+				TW_LOG(ERR, "journal: the node of group %016" PRIx64 " does not decode; "
+				       "the group is dropped", s->f[s->g[i].fi].r->task_id);
+			s->f[s->g[i].fi].dead = true;
+		}
+	ret = 0;
+out:
+	tw_jmap_free(&gidx);
+	return ret;
+}
+
+/* The open group a GROUP_MEMBER record is of (NULL: none, or it ended). */
+static struct rgroup *
+group_of(struct scan *s, const struct tw_jmap *gj, const struct tw_jrec *r)
+{
+	uint64_t gi;
+
+	if (!tw_jmap_get(gj, r->jid, &gi))
+		return NULL;
+	return s->f[s->g[gi - 1].fi].dead ? NULL : &s->g[gi - 1];
+}
+
 /* Write the outstanding records to a new segment and sync it. */
 static int
-compact(struct tw_journal *j, struct scan *s, uint64_t segno, uint64_t *n_out)
+compact(struct tw_journal *j, struct scan *s, const struct tw_jmap *gj, uint64_t segno,
+	uint64_t *n_out)
 {
 	size_t len = 0;
+	uint64_t n_groups = 0;
 	int ret = tw_jseg_open_next(j, segno);
 
 	if (ret != 0) {
@@ -277,10 +408,17 @@ compact(struct tw_journal *j, struct scan *s, uint64_t segno, uint64_t *n_out)
 		return -1;
 	}
 	*n_out = 0;
-	for (uint64_t i = 0; i <= s->n_f; i++) {
-		if (i < s->n_f && s->f[i].dead)
+	/* the outstanding records, then the results of the open groups' members */
+	for (uint64_t i = 0; i <= s->n_f + s->n_members; i++) {
+		const struct tw_jrec *r = i < s->n_f ? s->f[i].r
+				    : i < s->n_f + s->n_members ? s->members[i - s->n_f] : NULL;
+		bool member = i >= s->n_f;
+
+		if (r != NULL && !member && s->f[i].dead)
 			continue;
-		if (i == s->n_f || len + s->f[i].r->len > j->buf_cap) {
+		if (r != NULL && member && group_of(s, gj, r) == NULL)
+			continue;
+		if (r == NULL || len + r->len > j->buf_cap) {
 			if (len != 0 && write(j->fd, j->buf, len) != (ssize_t)len) {
 				TW_LOG(ERR, "journal: cannot write the compacted segment: %s",
 				       strerror(errno));
@@ -288,25 +426,27 @@ compact(struct tw_journal *j, struct scan *s, uint64_t segno, uint64_t *n_out)
 			}
 			j->seg_off += len;
 			len = 0;
-			if (i == s->n_f)
+			if (r == NULL)
 				break;
 		}
 		/* a record of a larger task than this run's --max-frame allows */
-		if (s->f[i].r->len > j->buf_cap) {
-			uint8_t *nb = realloc(j->buf, s->f[i].r->len);
+		if (r->len > j->buf_cap) {
+			uint8_t *nb = realloc(j->buf, r->len);
 
 			if (nb == NULL) {
-				TW_LOG(ERR, "journal: no memory for a record of %u bytes",
-				       s->f[i].r->len);
+				TW_LOG(ERR, "journal: no memory for a record of %u bytes", r->len);
 				return -1;
 			}
 			j->buf = nb;
-			j->buf_cap = s->f[i].r->len;
+			j->buf_cap = r->len;
 		}
-		memcpy(j->buf + len, s->f[i].r, s->f[i].r->len);
-		len += s->f[i].r->len;
-		if (tw_jmap_put(&j->map, s->f[i].r->jid, segno) != 0)
+		memcpy(j->buf + len, r, r->len);
+		len += r->len;
+		if (member)
+			continue;
+		if (tw_jmap_put(&j->map, r->jid, segno) != 0)
 			return -1;
+		n_groups += r->type == TW_JREC_GROUP;
 		(*n_out)++;
 	}
 	if (fdatasync(j->fd) != 0) {
@@ -314,7 +454,91 @@ compact(struct tw_journal *j, struct scan *s, uint64_t segno, uint64_t *n_out)
 		return -1;
 	}
 	j->segs[j->n_segs - 1].live = *n_out;
+	j->segs[j->n_segs - 1].groups = n_groups;
 	return 0;
+}
+
+/*
+ * Open group rg back into the group table, with the results of the
+ * members done before the crash. What it still needs an lcore for (all
+ * members done: its callback; members lost before their records were
+ * written: made again) goes to the resume list. @return true if restored.
+ */
+static bool
+restore_group(struct tw_journal *j, struct scan *s, const struct tw_jmap *gj,
+	      struct tw_lcore_ctx *ctx, struct rgroup *rg)
+{
+	const struct tw_jrec *r = s->f[rg->fi].r;
+	struct tw_jgroup_meta meta;
+	struct tw_peer peer;
+	struct tw_wf_group *g;
+	const char *why;
+	uint8_t *emit = NULL;
+	bool lost = false;
+
+	memcpy(&meta, (const uint8_t *)r + TW_JREC_HDR, sizeof(meta));
+	memcpy(peer.mac.addr_bytes, r->peer_mac, 6);
+	peer.ip = r->peer_ip;
+	peer.port = r->peer_port;
+	if (meta.cell > TW_WF_MAX_CELL) {
+		TW_LOG(ERR, "journal: group %016" PRIx64 " has a result cell of %u bytes; not "
+		       "restored", r->task_id, meta.cell);
+		return false;
+	}
+	why = tw_wf_group_new(ctx, &rg->tv, &peer, meta.key_id, meta.cell, &g);
+	if (why != NULL) {
+		TW_LOG(ERR, "journal: group %016" PRIx64 " not restored: %s", r->task_id, why);
+		return false;
+	}
+	/* its own expiry, in wall time: one that passed while down fails at the first sweep */
+	g->expires_ms = r->expire_unix_ms;
+	g->jid = r->jid;
+	for (uint64_t i = 0; i < s->n_members; i++) {
+		const struct tw_jrec *m = s->members[i];
+		uint32_t len = m->raw_len;
+		uint8_t bit;
+
+		if (m->jid != r->jid || group_of(s, gj, m) != rg || !member_ok(m, rg, &meta))
+			continue;
+		bit = (uint8_t)(1u << (meta.index & 7));
+		if ((g->bits[meta.index >> 3] & bit) || len > g->cell)
+			continue; /* a member that ran twice (its DONE was not synced) */
+		g->bits[meta.index >> 3] |= bit;
+		memcpy(g->cells + (uint64_t)meta.index * (4 + g->cell), &len, 4);
+		memcpy(g->cells + (uint64_t)meta.index * (4 + g->cell) + 4,
+		       (const uint8_t *)m + TW_JREC_HDR + sizeof(meta), len);
+		g->remaining--;
+	}
+	if (g->remaining != 0 && rg->tv.n_members != 0) {
+		/* inline members neither done nor outstanding: lost with the crash
+		 * before their records were written */
+		emit = calloc((g->size + 7) / 8, 1);
+		if (emit == NULL)
+			return true;
+		for (uint32_t i = 0; i < g->size; i++)
+			if (!(g->bits[i >> 3] & (1u << (i & 7))) &&
+			    !(rg->covered[i >> 3] & (1u << (i & 7)))) {
+				emit[i >> 3] |= (uint8_t)(1u << (i & 7));
+				lost = true;
+			}
+		if (!lost) {
+			free(emit);
+			return true;
+		}
+	} else if (g->remaining != 0) {
+		return true;
+	}
+	if (j->n_resume % 64 == 0) {
+		struct tw_jresume *v = realloc(j->resume, (j->n_resume + 64) * sizeof(*v));
+
+		if (v == NULL) {
+			free(emit);
+			return true;
+		}
+		j->resume = v;
+	}
+	j->resume[j->n_resume++] = (struct tw_jresume){ r->task_id, emit };
+	return true;
 }
 
 /* The queue a recovered task goes back to; declared (durable, defaults) if it is missing. */
@@ -421,8 +645,10 @@ int
 tw_journal_recover(struct tw_journal *j, struct tw_engine *e)
 {
 	static struct tw_lcore_ctx ctx; /* what filling a descriptor reads of an lcore */
+	static struct tw_lcore_stats stats;
 	struct scan s = { 0 };
-	uint64_t *segnos = NULL, n_out = 0, placed = 0, unplaced = 0, next;
+	struct tw_jmap gj = { 0 }; /* GROUP record jid -> index in s.g + 1 */
+	uint64_t *segnos = NULL, n_out = 0, placed = 0, unplaced = 0, groups = 0, next;
 	int n = list_segments(j->dir_fd, &segnos), ret = -1;
 
 	if (n < 0) {
@@ -444,7 +670,12 @@ tw_journal_recover(struct tw_journal *j, struct tw_engine *e)
 	if (j->epoch == 0)
 		j->epoch = 1;
 	next = n > 0 ? segnos[n - 1] + 1 : 1;
-	if (compact(j, &s, next, &n_out) != 0)
+	if (find_groups(&s) != 0)
+		goto out;
+	for (uint64_t i = 0; i < s.n_g; i++)
+		if (!s.f[s.g[i].fi].dead && tw_jmap_put(&gj, s.f[s.g[i].fi].r->jid, i + 1) != 0)
+			goto out;
+	if (compact(j, &s, &gj, next, &n_out) != 0)
 		goto out;
 	/* the compacted copy is on disk: the old segments may go */
 	for (int i = 0; i < n; i++) {
@@ -477,8 +708,18 @@ tw_journal_recover(struct tw_journal *j, struct tw_engine *e)
 	ctx.clock_unix_ms = e->shared->clock_unix_ms;
 	ctx.clock_tsc = e->shared->clock_tsc;
 	ctx.tsc_per_ms = rte_get_tsc_hz() / 1000;
+	ctx.stats = &stats; /* what restoring a group counts: nowhere */
+	/* the groups first: a recovered member that runs finds its group */
+	for (uint64_t i = 0; i < s.n_g; i++) {
+		if (s.f[s.g[i].fi].dead)
+			continue;
+		if (restore_group(j, &s, &gj, &ctx, &s.g[i]))
+			groups++;
+		else
+			unplaced++;
+	}
 	for (uint64_t i = 0; i < s.n_f; i++) {
-		if (s.f[i].dead)
+		if (s.f[i].dead || s.f[i].r->type == TW_JREC_GROUP)
 			continue;
 		if (place(j, e, &ctx, s.f[i].r)) {
 			placed++;
@@ -491,11 +732,13 @@ tw_journal_recover(struct tw_journal *j, struct tw_engine *e)
 		TW_LOG(ERR, "journal: %" PRIu64 " recovered tasks could not be queued (queue "
 		       "missing, not durable, or full); they stay in the journal", unplaced);
 	__atomic_store_n(&j->js->c[TW_JC_recovered], placed, __ATOMIC_RELAXED);
+	__atomic_store_n(&j->js->c[TW_JC_groups_recovered], groups, __ATOMIC_RELAXED);
 	__atomic_store_n(&j->js->c[TW_JC_recovered_completed], s.completed, __ATOMIC_RELAXED);
 	__atomic_store_n(&j->js->c[TW_JC_recovery_unplaced], unplaced, __ATOMIC_RELAXED);
 	__atomic_store_n(&j->js->c[TW_JC_outstanding], n_out, __ATOMIC_RELAXED);
-	TW_LOG(INFO, "journal: recovered %" PRIu64 " durable tasks from %d segments (%" PRIu64
-	       " finished, %" PRIu64 " torn tail records cut, %" PRIu64 " not queued)", placed, n,
+	TW_LOG(INFO, "journal: recovered %" PRIu64 " durable tasks and %" PRIu64 " open groups "
+	       "(%u to finish or complete) from %d segments (%" PRIu64 " finished, %" PRIu64
+	       " torn tail records cut, %" PRIu64 " not queued)", placed, groups, j->n_resume, n,
 	       s.completed, j->js->c[TW_JC_torn_cut], unplaced);
 	ret = 0;
 out:
@@ -503,6 +746,11 @@ out:
 		free(s.segs[i].buf);
 	free(s.segs);
 	free(s.f);
+	free(s.members);
+	for (uint64_t i = 0; i < s.n_g; i++)
+		free(s.g[i].covered);
+	free(s.g);
+	tw_jmap_free(&gj);
 	tw_jmap_free(&s.idx);
 	free(segnos);
 	return ret;

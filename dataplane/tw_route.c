@@ -68,6 +68,28 @@ tw_route_resolve(struct tw_lcore_ctx *ctx, const struct tw_routes *rt,
 	return n_dest;
 }
 
+bool
+tw_route_to_durable(struct tw_lcore_ctx *ctx, const struct tw_routes *rt,
+		    const struct tw_task_view *tv)
+{
+	struct tw_route_headers h = { tv->headers.p, tv->headers.len, tv->n_headers };
+	uint32_t dest[TW_MAX_ROUTE_DESTS];
+	int ex, n_dest;
+
+	if (rt == NULL)
+		return false;
+	ex = tw_routes_find_exchange(rt, (const char *)tv->exchange.p, tv->exchange.len);
+	if (ex < 0 || (rt->exchanges[ex].flags & TW_EX_F_INTERNAL))
+		return false;
+	n_dest = tw_routes_match_cached_at(rt, ctx->route_cache, (uint32_t)ex,
+					   (const char *)tv->routing_key.p, tv->routing_key.len, &h,
+					   dest);
+	for (int d = 0; d < n_dest; d++)
+		if (rt->queues[dest[d]].durable)
+			return true;
+	return false;
+}
+
 uint32_t
 tw_route_refusal(struct tw_lcore_ctx *ctx, int n_dest, const char **detail)
 {
@@ -590,7 +612,9 @@ engine_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_rou
 		}
 		if (unlikely(tv->group_size != 0)) {
 			/* a group node: opens its group and stashes its members; not routed */
-			bad = tw_workflow_group_open(ctx, tv, &peer, 0);
+			uint64_t jseq; /* no confirm to hold: the record is all it needs */
+
+			bad = tw_workflow_group_open(ctx, rt, tv, &peer, 0, &jseq);
 			if (bad == NULL) {
 				routed++;
 				continue;

@@ -189,6 +189,13 @@ tw_route_verdict_detail(uint32_t verdict)
  * @return the number of queue indexes in dest (0: unroutable), or
  *   TW_ROUTE_NO_EXCHANGE, TW_ROUTE_INTERNAL, TW_ROUTE_SOURCE.
  */
+/**
+ * Does tv route to a durable queue (uncounted: a look ahead, the task is
+ * routed later)?
+ */
+bool tw_route_to_durable(struct tw_lcore_ctx *ctx, const struct tw_routes *rt,
+			 const struct tw_task_view *tv);
+
 int tw_route_resolve(struct tw_lcore_ctx *ctx, const struct tw_routes *rt,
 		     const struct tw_task_view *tv, rte_be32_t src_ip, bool engine_made,
 		     uint32_t *dest);

@@ -40,6 +40,9 @@ struct tw_wf_group {
 	uint64_t expires_ms;           /* unix ms: failed and freed if not finished by then */
 	struct charge *charged;        /* the publisher's memory account, bytes charged to it */
 	uint64_t charged_bytes;
+	/* its GROUP record in the journal (its members go to a durable queue);
+	 * taken (0) by whoever writes the group's end, once */
+	uint64_t jid;
 	uint32_t size;
 	uint32_t cell;                 /* bytes of one member's result */
 	uint32_t remaining;            /* members not final yet (atomic) */

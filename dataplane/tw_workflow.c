@@ -14,8 +14,10 @@
 
 #include "tw_ctlchan.h"
 #include "tw_inject.h"
+#include "tw_journal.h"
 #include "tw_reasm.h"
 #include "tw_reply.h"
+#include "tw_route.h"
 #include "tw_task.h"
 #include "tw_wf_emit.h"
 #include "tw_wf_group.h"
@@ -111,6 +113,22 @@ fail_after(struct tw_lcore_ctx *ctx, struct tw_wf_emitter *em, const struct tw_t
 static void member_done(struct tw_lcore_ctx *ctx, uint64_t gid, uint32_t idx, bool ok,
 			const uint8_t *value, uint32_t len, const char *error, uint32_t error_len);
 
+/*
+ * g finished (its callback is made, or it failed): a journaled group's
+ * end to the journal, once, after the steps made now are routed.
+ */
+static void
+group_closed(struct tw_lcore_ctx *ctx, struct tw_wf_group *g)
+{
+	uint64_t jid;
+
+	if (likely(__atomic_load_n(&g->jid, __ATOMIC_RELAXED) == 0))
+		return;
+	jid = __atomic_exchange_n(&g->jid, 0, __ATOMIC_RELAXED);
+	if (jid != 0)
+		tw_journal_group_done(ctx, jid, g->id);
+}
+
 /* The first member failure: the group fails as a whole, once. */
 static void
 fail_group(struct tw_lcore_ctx *ctx, struct tw_wf_group *g, const char *why, uint32_t why_len)
@@ -119,6 +137,7 @@ fail_group(struct tw_lcore_ctx *ctx, struct tw_wf_group *g, const char *why, uin
 	struct tw_wf_emitter em;
 
 	tw_cnt_add(ctx, TW_CNT_wf_groups_failed, 1);
+	group_closed(ctx, g);
 	if (tw_wire_decode_task_trusted((struct tw_str){ g->sig, g->sig_len }, &gv) != NULL)
 		return;
 	tw_wf_em_init(&em, ctx, &g->peer);
@@ -211,6 +230,7 @@ complete_group(struct tw_lcore_ctx *ctx, struct tw_wf_group *g)
 	int n;
 
 	tw_cnt_add(ctx, TW_CNT_wf_groups_done, 1);
+	group_closed(ctx, g);
 	if (tw_wire_decode_task_trusted((struct tw_str){ g->sig, g->sig_len }, &gv) != NULL)
 		goto out;
 	tw_wf_em_init(&em, ctx, &g->peer);
@@ -376,6 +396,10 @@ member_done(struct tw_lcore_ctx *ctx, uint64_t gid, uint32_t idx, bool ok, const
 		memcpy(c, &len, 4);
 		if (len != 0) /* an empty result may come as NULL */
 			memcpy(c + 4, value, len);
+		/* before the member's own DONE (same lane): a crash never keeps
+		 * its end without its result */
+		if (unlikely(__atomic_load_n(&g->jid, __ATOMIC_RELAXED) != 0))
+			tw_journal_group_member(ctx, g, idx, value, len);
 	} else {
 		uint32_t zero = 0;
 
@@ -420,9 +444,52 @@ tw_workflow_member_check(const struct tw_task_view *tv, const struct tw_peer *fr
 	return NULL;
 }
 
+const char tw_wf_journal_refused[] =
+	"its members go to a durable queue and the journal is failing (disk full?) or behind";
+
+/* Does one of the inline members of group node tv go to a durable queue? */
+static bool
+members_durable(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, const struct tw_task_view *tv)
+{
+	struct tw_str rest = tv->members, sig;
+
+	while (tw_wire_task_field_next(&rest, TW_TASK_F_MEMBERS, &sig)) {
+		struct tw_task_view mv;
+
+		if (tw_wire_decode_task_trusted(sig, &mv) == NULL && mv.group_size == 0 &&
+		    tw_route_to_durable(ctx, rt, &mv))
+			return true;
+	}
+	return false;
+}
+
+/* Emit inline member i of g (signature sig); refused: the group fails for it. */
+static void
+emit_member(struct tw_lcore_ctx *ctx, struct tw_wf_emitter *em, struct tw_wf_group *g,
+	    const struct tw_task_view *tv, struct tw_str sig, uint32_t i)
+{
+	struct tw_task_view mv;
+	struct tw_wf_fields f = { .id = tw_lcore_rand(ctx), .root_id = g->root_id,
+				  .parent_id = g->parent_id, .set_group = true,
+				  .group_id = g->id, .group_index = i,
+				  .has_result = tv->args.len != 0, .result = tv->args.p,
+				  .result_len = tv->args.len };
+
+	if (tw_wire_decode_task_trusted(sig, &mv) != NULL || !tw_wf_em_step(em, sig, &mv, &f)) {
+		char why[MSG_MAX];
+		int n = snprintf(why, sizeof(why), "member could not be published: %s",
+				 em->why != NULL ? em->why : "its signature does not decode");
+
+		tw_cnt_add(ctx, TW_CNT_wf_step_refused, 1);
+		member_done(ctx, g->id, i, false, NULL, 0, why,
+			    (uint32_t)RTE_MIN(n, (int)sizeof(why) - 1));
+	}
+}
+
 const char *
-tw_workflow_group_open(struct tw_lcore_ctx *ctx, const struct tw_task_view *tv,
-		       const struct tw_peer *peer, uint32_t key_id)
+tw_workflow_group_open(struct tw_lcore_ctx *ctx, const struct tw_routes *rt,
+		       const struct tw_task_view *tv, const struct tw_peer *peer, uint32_t key_id,
+		       uint64_t *journal_seq)
 {
 	uint32_t cell = tv->result_cell != 0 ? tv->result_cell : TW_WF_DEFAULT_CELL;
 	const char *why;
@@ -430,6 +497,8 @@ tw_workflow_group_open(struct tw_lcore_ctx *ctx, const struct tw_task_view *tv,
 	struct tw_wf_emitter em;
 	struct tw_str rest, sig;
 	uint32_t i = 0;
+
+	*journal_seq = 0;
 
 	if (!tw_wf_group_id_ok(tv->id))
 		return "group id 0 or reserved";
@@ -444,6 +513,16 @@ tw_workflow_group_open(struct tw_lcore_ctx *ctx, const struct tw_task_view *tv,
 	why = tw_wf_group_new(ctx, tv, peer, key_id, cell, &g);
 	if (why != NULL)
 		return why;
+	/* members on a durable queue: the group outlives a crash with them
+	 * (its record before any member's, on this lane) */
+	if (unlikely(ctx->journal != NULL) && tv->n_members != 0 && members_durable(ctx, rt, tv)) {
+		*journal_seq = tw_journal_group(ctx, g);
+		if (*journal_seq == 0) {
+			tw_cnt_add(ctx, TW_CNT_nack_journal, 1);
+			tw_wf_group_release(g);
+			return tw_wf_journal_refused;
+		}
+	}
 
 	tw_cnt_add(ctx, TW_CNT_wf_groups_opened, 1);
 	tw_records_put(ctx, &(struct tw_wire_result){
@@ -455,26 +534,38 @@ tw_workflow_group_open(struct tw_lcore_ctx *ctx, const struct tw_task_view *tv,
 		return NULL; /* members come on their own, with group_id and group_index */
 	tw_wf_em_init(&em, ctx, peer);
 	rest = tv->members;
+	while (tw_wire_task_field_next(&rest, TW_TASK_F_MEMBERS, &sig))
+		emit_member(ctx, &em, g, tv, sig, i++);
+	return NULL;
+}
+
+void
+tw_workflow_group_resume(struct tw_lcore_ctx *ctx, uint64_t group_id, const uint8_t *emit)
+{
+	struct tw_wf_group *g = tw_wf_group_lookup(group_id);
+	struct tw_task_view tv;
+	struct tw_wf_emitter em;
+	struct tw_str rest, sig;
+	uint32_t i = 0;
+
+	if (g == NULL)
+		return;
+	if (emit == NULL) {
+		/* every member was done before the crash, its callback not made */
+		if (__atomic_load_n(&g->remaining, __ATOMIC_ACQUIRE) == 0 &&
+		    __atomic_load_n(&g->failed, __ATOMIC_ACQUIRE) == 0)
+			complete_group(ctx, g);
+		return;
+	}
+	if (tw_wire_decode_task_trusted((struct tw_str){ g->sig, g->sig_len }, &tv) != NULL)
+		return;
+	tw_wf_em_init(&em, ctx, &g->peer);
+	rest = tv.members;
 	while (tw_wire_task_field_next(&rest, TW_TASK_F_MEMBERS, &sig)) {
-		struct tw_task_view mv;
-		struct tw_wf_fields f = { .id = tw_lcore_rand(ctx), .root_id = g->root_id,
-					  .parent_id = g->parent_id, .set_group = true,
-					  .group_id = g->id, .group_index = i,
-					  .has_result = tv->args.len != 0, .result = tv->args.p,
-					  .result_len = tv->args.len };
-
-		if (tw_wire_decode_task_trusted(sig, &mv) != NULL || !tw_wf_em_step(&em, sig, &mv, &f)) {
-			char why[MSG_MAX];
-			int n = snprintf(why, sizeof(why), "member could not be published: %s",
-					 em.why != NULL ? em.why : "its signature does not decode");
-
-			tw_cnt_add(ctx, TW_CNT_wf_step_refused, 1);
-			member_done(ctx, g->id, i, false, NULL, 0, why,
-				    (uint32_t)RTE_MIN(n, (int)sizeof(why) - 1));
-		}
+		if (emit[i >> 3] & (1u << (i & 7)))
+			emit_member(ctx, &em, g, &tv, sig, i);
 		i++;
 	}
-	return NULL;
 }
 
 void

@@ -45,6 +45,8 @@
 #include "tw_lcore.h"
 #include "tw_wire.h"
 
+struct tw_routes;
+
 struct tw_task;
 struct tw_routes;
 
@@ -87,8 +89,25 @@ void tw_workflow_reclaim(void);
  * its members must come from there, its memory is charged there.
  * @return NULL (opened) or why it was refused (the NACK detail).
  */
-const char *tw_workflow_group_open(struct tw_lcore_ctx *ctx, const struct tw_task_view *tv,
-				   const struct tw_peer *peer, uint32_t key_id);
+const char *tw_workflow_group_open(struct tw_lcore_ctx *ctx, const struct tw_routes *rt,
+				   const struct tw_task_view *tv, const struct tw_peer *peer,
+				   uint32_t key_id, uint64_t *journal_seq);
+
+/*
+ * tw_workflow_group_open()'s refusal when its inline members go to a
+ * durable queue and the journal cannot take the group now (NACK
+ * no-resources). *journal_seq: the group's record, its confirm held until
+ * the record is on disk (0: none).
+ */
+extern const char tw_wf_journal_refused[];
+
+/**
+ * A group rebuilt from the journal at start (tw_journal_recover.c), on the
+ * lcore that puts recovered tasks back: all its members were done (its
+ * callback is made now), or emit (a bit per member) names inline members
+ * lost before their records were written (made again).
+ */
+void tw_workflow_group_resume(struct tw_lcore_ctx *ctx, uint64_t group_id, const uint8_t *emit);
 
 /**
  * @param from  the member's sender, NULL for frames the engine made (they

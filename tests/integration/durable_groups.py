@@ -1,0 +1,106 @@
+"""Groups and chords across a crash of tw-dataplane (durable_groups_test.sh).
+
+As a worker's app (`python3 -m taskwire worker -A durable_groups -Q dg`),
+each run appended to $TW_DG_RUNS as one line:
+  dg.part(k, i)        k * 10 + i, after $TW_DG_SLEEP seconds  ("part k i")
+  dg.collect(rs, k)    a chord's callback: [k, rs]             ("collect k rs")
+  dg.bump(x)           x + 1, a chain's second step            ("bump x")
+
+As the test's publisher (TW_ENGINE, TW_SOCKET):
+  durable_groups.py publish N M OUT
+        N chords of M parts (k = 0..N-1) with collect as callback, a group
+        of M parts (k = 100) and a chain part(200, 0) | bump, all on the
+        default queue dg; waits for every confirm; writes their ids to OUT
+  durable_groups.py check OUT N M TIMEOUT
+        every chord's callback result is [k, [k*10 .. k*10+M-1]], the
+        group's members 1000..1000+M-1, the chain 2001 (from the store)
+"""
+import json
+import os
+import sys
+import time
+
+import taskwire
+
+app = taskwire.App("durable_groups")
+app.conf.task_default_queue = "dg"
+SLEEP = float(os.environ.get("TW_DG_SLEEP", "0"))
+
+
+def _log(line):
+    # one write per line, O_APPEND: whole lines from concurrent threads
+    fd = os.open(os.environ["TW_DG_RUNS"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (line + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+@app.task(name="dg.part")
+def part(k, i):
+    time.sleep(SLEEP)
+    _log("part %d %d" % (k, i))
+    return k * 10 + i
+
+
+@app.task(name="dg.collect")
+def collect(rs, k):
+    _log("collect %d %s" % (k, json.dumps(rs)))
+    return [k, rs]
+
+
+@app.task(name="dg.bump")
+def bump(x):
+    _log("bump %d" % x)
+    return x + 1
+
+
+def main(argv):
+    case = argv[1]
+    c = taskwire.Client(default_queue="dg")
+    p, col, b = c.task("dg.part"), c.task("dg.collect"), c.task("dg.bump")
+    try:
+        if case == "publish":
+            n, m, out = int(argv[2]), int(argv[3]), argv[4]
+            ids = {"chords": []}
+            for k in range(n):
+                r = taskwire.chord([p.s(k, i) for i in range(m)], col.s(k)).apply_async()
+                ids["chords"].append([k, r.id])
+            g = taskwire.group([p.s(100, i) for i in range(m)]).apply_async()
+            ids["group"] = [r.id for r in g.results]
+            ids["chain"] = taskwire.chain(p.s(200, 0), b.s()).apply_async().id
+            if not c.wait_confirms(30):
+                sys.exit("not every workflow was confirmed in 30 s")
+            with open(out, "w") as f:
+                json.dump(ids, f)
+            print("published %d chords of %d, a group, a chain: confirmed" % (n, m))
+        elif case == "check":
+            ids = json.load(open(argv[2]))
+            n, m, timeout = int(argv[3]), int(argv[4]), float(argv[5])
+            deadline = time.monotonic() + timeout
+            left = lambda: max(0.5, deadline - time.monotonic())  # noqa: E731
+            bad = []
+            for k, cid in ids["chords"]:
+                want = [k, [k * 10 + i for i in range(m)]]
+                got = c.AsyncResult(cid).get(timeout=left())
+                if got != want:
+                    bad.append("chord %d: %r, want %r" % (k, got, want))
+            got = [c.AsyncResult(i).get(timeout=left()) for i in ids["group"]]
+            if got != [1000 + i for i in range(m)]:
+                bad.append("group: %r" % (got,))
+            got = c.AsyncResult(ids["chain"]).get(timeout=left())
+            if got != 2001:
+                bad.append("chain: %r, want 2001" % (got,))
+            for line in bad:
+                print(line)
+            if bad:
+                sys.exit(1)
+            print("checked %d chords, a group, a chain: results as expected" % n)
+        else:
+            sys.exit("unknown case " + case)
+    finally:
+        c.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv)
