@@ -419,6 +419,23 @@ tw_broker_queue_hold(struct tw_broker *b, const char *name, char *err)
 	return 0;
 }
 
+int
+tw_broker_queue_release(struct tw_broker *b, const char *name, bool *was_held, char *err)
+{
+	int s = tw_broker_queue_find(b, name);
+	const struct rte_memzone *mz = rte_memzone_lookup(TW_RC_QUEUES_MZ);
+
+	*was_held = false;
+	if (s < 0)
+		return tw_broker_fail(err, -ENOENT, "no queue '%s'", name);
+	if (mz == NULL)
+		return 0; /* an engine without remote consumers holds nothing */
+	*was_held = tw_broker_queue_held(b, s);
+	/* a consumer subscribed with hold from now on holds it again */
+	release_hold(s);
+	return 0;
+}
+
 bool
 tw_broker_queue_held(const struct tw_broker *b, int slot)
 {

@@ -120,6 +120,12 @@ int tw_broker_queue_delete(struct tw_broker *b, const char *name, uint64_t *disc
  * worker lcores never take its tasks. Undone when the queue is deleted.
  */
 int tw_broker_queue_hold(struct tw_broker *b, const char *name, char *err);
+/**
+ * End the hold on queue name (tw_broker_queue_hold, Subscribe.hold): the
+ * engine's lcores take it up again when no remote consumer is subscribed
+ * (x-consumers auto). *was_held: whether it was held. @return 0 or -ENOENT.
+ */
+int tw_broker_queue_release(struct tw_broker *b, const char *name, bool *was_held, char *err);
 /** Is the queue in slot held for remote consumers (tw_broker_queue_hold, Subscribe.hold)? */
 bool tw_broker_queue_held(const struct tw_broker *b, int slot);
 /** Drop every waiting task (the rings are MC: this competes safely with workers). */

@@ -55,7 +55,7 @@
 	X(recovered, "durable tasks recovered at start")                               \
 	X(recovered_queued, "recovered tasks back in their queues (once tw-control attached)") \
 	X(recovered_completed, "journaled tasks found finished at start")              \
-	X(recovery_unplaced, "recovered tasks whose queue was missing or full")        \
+	X(recovery_unplaced, "recovered tasks whose queue was missing or full, groups over the group limits")        \
 	X(groups_recovered, "open groups and chords rebuilt at start, with the members done before") \
 	X(groups_resumed, "recovered groups finished or given their lost members at start") \
 	X(torn_cut, "torn or corrupt tail records cut at start")                       \

@@ -312,7 +312,8 @@ changes_definitions(Taskwire__Control__Request__BodyCase c)
 	       c == TASKWIRE__CONTROL__REQUEST__BODY_EXCHANGE_DELETE ||
 	       c == TASKWIRE__CONTROL__REQUEST__BODY_BIND ||
 	       c == TASKWIRE__CONTROL__REQUEST__BODY_UNBIND ||
-	       c == TASKWIRE__CONTROL__REQUEST__BODY_IMPORT_DEFINITIONS;
+	       c == TASKWIRE__CONTROL__REQUEST__BODY_IMPORT_DEFINITIONS ||
+	       c == TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_RELEASE; /* its "held" mark */
 }
 
 /* protobuf-c gives NULL-free strings, but a missing sub-message is NULL. */
@@ -360,6 +361,18 @@ verb_queue_delete(struct ctl_ctx *ctx, const Taskwire__Control__Request *req, st
 		  uint64_t *n)
 {
 	return tw_broker_queue_delete(&ctx->broker, STR(req->queue_delete->name), n, r->err);
+}
+
+static int
+verb_queue_release(struct ctl_ctx *ctx, const Taskwire__Control__Request *req,
+		   struct ctl_reply *r, uint64_t *n)
+{
+	bool was_held;
+	int ret = tw_broker_queue_release(&ctx->broker, STR(req->queue_release->name), &was_held,
+					  r->err);
+
+	*n = was_held; /* affected: 1 if it was held */
+	return ret;
 }
 
 static int
@@ -504,6 +517,7 @@ static ctl_verb_fn *const verbs[] = {
 	[TASKWIRE__CONTROL__REQUEST__BODY_RATE_LIMIT] = verb_rate_limit,
 	[TASKWIRE__CONTROL__REQUEST__BODY_EVENTS] = verb_events,
 	[TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_INFO] = verb_queue_info,
+	[TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_RELEASE] = verb_queue_release,
 };
 
 void

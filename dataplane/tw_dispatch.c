@@ -420,10 +420,11 @@ dispatch_frame(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_r
 			bad = tw_workflow_group_open(ctx, rt, tv, &peer, fv.key_id, &jseq);
 			if (bad == NULL) {
 				routed++;
-				hold = (struct tw_journal_hold){ jseq, jseq };
-				/* journaled (members on a durable queue): the ACK waits for the disk */
-				conclude(ctx, NULL, tv->id, &peer, TW_NACK_NONE, NULL, false, &hold,
-					 NULL, 0);
+				/* journaled (members on a durable queue): the ACK waits for
+				 * the record to be on disk (held, or NACKed if it is lost) */
+				if (jseq == 0 || !tw_journal_hold_duplicate(ctx, jseq, tv->id, &peer))
+					tw_reply_confirm(ctx, tw_reply_to(ctx, &peer), tv->id, true,
+							 TW_NACK_NONE, NULL);
 				continue;
 			}
 			if (bad == tw_wf_journal_refused) {

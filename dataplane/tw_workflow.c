@@ -508,8 +508,16 @@ tw_workflow_group_open(struct tw_lcore_ctx *ctx, const struct tw_routes *rt,
 		return "group_size differs from the members given inline";
 	if (cell > TW_WF_MAX_CELL)
 		return "result_cell over 4096 bytes";
-	if (tw_wf_group_lookup(tv->id) != NULL)
-		return NULL; /* a retransmitted node: open already */
+	g = tw_wf_group_lookup(tv->id);
+	if (g != NULL) {
+		/* a retransmitted node: open already; its confirm waits for its
+		 * record as the first one did (when this lcore wrote it) */
+		uint64_t jid = __atomic_load_n(&g->jid, __ATOMIC_RELAXED);
+
+		if (jid != 0 && tw_jid_lcore(jid) == ctx->qsbr_id)
+			*journal_seq = jid & TW_JID_SEQ_MASK;
+		return NULL;
+	}
 	why = tw_wf_group_new(ctx, tv, peer, key_id, cell, &g);
 	if (why != NULL)
 		return why;

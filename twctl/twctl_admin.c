@@ -88,11 +88,12 @@ twctl_queue(const struct twctl_opts *o, int argc, char **argv)
 	Taskwire__Control__QueueDeclare qd = TASKWIRE__CONTROL__QUEUE_DECLARE__INIT;
 	Taskwire__Control__QueueDelete qx = TASKWIRE__CONTROL__QUEUE_DELETE__INIT;
 	Taskwire__Control__QueuePurge qp = TASKWIRE__CONTROL__QUEUE_PURGE__INIT;
+	Taskwire__Control__QueueRef qr = TASKWIRE__CONTROL__QUEUE_REF__INIT;
 	Taskwire__Control__Response *resp;
 	char msg[300];
 
 	if (argc < 3)
-		return usage_error("usage: queue declare NAME [--max-length N] [--overflow reject-publish|reject-publish-dlx|drop-head] [--message-ttl MS] [--dead-letter-exchange EX] [--dead-letter-routing-key K] [--max-priority N] [--max-length-bytes N] [--delivery-limit N] [--consumers auto|engine|remote|both] [--durable] | queue delete|purge NAME");
+		return usage_error("usage: queue declare NAME [--max-length N] [--overflow reject-publish|reject-publish-dlx|drop-head] [--message-ttl MS] [--dead-letter-exchange EX] [--dead-letter-routing-key K] [--max-priority N] [--max-length-bytes N] [--delivery-limit N] [--consumers auto|engine|remote|both] [--durable] | queue delete|purge|release NAME");
 	if (strcmp(argv[1], "declare") == 0) {
 		qd.name = argv[2];
 		for (int i = 3; i < argc; i++) {
@@ -142,12 +143,21 @@ twctl_queue(const struct twctl_opts *o, int argc, char **argv)
 		qp.name = argv[2];
 		req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_PURGE;
 		req.queue_purge = &qp;
+	} else if (strcmp(argv[1], "release") == 0 && argc == 3) {
+		qr.name = argv[2];
+		req.body_case = TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_RELEASE;
+		req.queue_release = &qr;
 	} else {
-		return usage_error("usage: queue declare NAME [--max-length N] [--overflow reject-publish|reject-publish-dlx|drop-head] [--message-ttl MS] [--dead-letter-exchange EX] [--dead-letter-routing-key K] [--max-priority N] [--max-length-bytes N] [--delivery-limit N] [--consumers auto|engine|remote|both] [--durable] | queue delete|purge NAME");
+		return usage_error("usage: queue declare NAME [--max-length N] [--overflow reject-publish|reject-publish-dlx|drop-head] [--message-ttl MS] [--dead-letter-exchange EX] [--dead-letter-routing-key K] [--max-priority N] [--max-length-bytes N] [--delivery-limit N] [--consumers auto|engine|remote|both] [--durable] | queue delete|purge|release NAME");
 	}
 	if (twctl_roundtrip(o, &req, &resp) != TWCTL_OK)
 		return TWCTL_FAILED;
-	if (req.body_case != TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_DECLARE)
+	if (req.body_case == TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_RELEASE)
+		snprintf(msg, sizeof(msg), "queue '%s' %s", argv[2],
+			 resp->affected != 0 ? "released: the engine's lcores serve it when no "
+					       "remote consumer is subscribed"
+					     : "was not held");
+	else if (req.body_case != TASKWIRE__CONTROL__REQUEST__BODY_QUEUE_DECLARE)
 		snprintf(msg, sizeof(msg), "queue '%s' %s, %" PRIu64 " tasks discarded", argv[2],
 			 strcmp(argv[1], "delete") == 0 ? "deleted" : "purged", resp->affected);
 	return done(o, resp, msg);

@@ -16,7 +16,7 @@ static const struct {
 	const char *usage;
 } verbs[] = {
 	{ "status", twctl_status, "status                      engine, port, lcore plan, counters, drops" },
-	{ "queue", twctl_queue, "queue declare NAME [--max-length N] [--overflow reject-publish|reject-publish-dlx|drop-head] [--message-ttl MS] [--dead-letter-exchange EX] [--dead-letter-routing-key K] [--max-priority N] [--max-length-bytes N] [--delivery-limit N] [--consumers auto|engine|remote|both] | queue delete NAME | queue purge NAME" },
+	{ "queue", twctl_queue, "queue declare NAME [--max-length N] [--overflow reject-publish|reject-publish-dlx|drop-head] [--message-ttl MS] [--dead-letter-exchange EX] [--dead-letter-routing-key K] [--max-priority N] [--max-length-bytes N] [--delivery-limit N] [--consumers auto|engine|remote|both] | queue delete NAME | queue purge NAME | queue release NAME" },
 	{ "exchange", twctl_exchange, "exchange declare NAME TYPE [--alternate EX] [--internal] | exchange delete NAME" },
 	{ "bind", twctl_bind, "bind SOURCE DEST [ROUTING_KEY] [--dest-type queue|exchange] [--arg K=V ...] [--match all|any|all-with-x|any-with-x]" },
 	{ "unbind", twctl_unbind, "unbind SOURCE DEST [ROUTING_KEY] [--dest-type queue|exchange] [--arg K=V ...] [--match MODE]" },

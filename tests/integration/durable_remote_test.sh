@@ -135,3 +135,22 @@ echo "ok (${SECONDS}s): a Python worker started late ran each of the 43 exactly 
 	"none of the 10 purged nor the 5 deleted came back"
 tw_stop_pid "$wpid"
 wpid=
+
+# 4: `twctl queue release` ends dh's hold without deleting the queue: the
+# saved definitions lose its mark before the answer, and with no remote
+# consumer subscribed the engine's lcores take its tasks again (an engine
+# task); a second release says it was not held, an unknown queue is refused
+out=$(twctl queue release dh) || fail "release dh: $out"
+echo "$out" | grep -q "queue 'dh' released" || fail "release dh: $out"
+$py -c "import json,sys; d=json.load(open('$data/definitions.json'))
+sys.exit(0 if {q['name'] for q in d['queues'] if q.get('held')} == {'dd'} else 1)" ||
+	fail "dh still held in the saved definitions: $(cat "$data/definitions.json")"
+s0=$(counter tasks_succeeded)
+out=$(tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" publish "" dh noop)
+echo "$out" | grep -q ACK || fail "publish to dh after its release: $out"
+wait_counter tasks_succeeded $((s0 + 1))
+out=$(twctl queue release dh) || fail "second release of dh: $out"
+echo "$out" | grep -q "queue 'dh' was not held" || fail "second release of dh: $out"
+twctl queue release nosuch >/dev/null 2>&1 && fail "release of an unknown queue answered ok"
+echo "ok (${SECONDS}s): twctl queue release: dh's hold ended (its saved mark too), the engine's" \
+	"lcores ran a task of it; released again: not held; an unknown queue refused"
