@@ -143,7 +143,7 @@ wpid=
 out=$(twctl queue release dh) || fail "release dh: $out"
 echo "$out" | grep -q "queue 'dh' released" || fail "release dh: $out"
 $py -c "import json,sys; d=json.load(open('$data/definitions.json'))
-sys.exit(0 if {q['name'] for q in d['queues'] if q.get('held')} == {'dd'} else 1)" ||
+sys.exit(0 if {q['name'] for q in d['queues'] if q.get('held')} == {'dd', 'dp'} else 1)" ||
 	fail "dh still held in the saved definitions: $(cat "$data/definitions.json")"
 s0=$(counter tasks_succeeded)
 out=$(tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" publish "" dh noop)
