@@ -501,11 +501,11 @@ restore_group(struct tw_journal *j, struct scan *s, const struct tw_jmap *gj,
 		if (m->jid != r->jid || group_of(s, gj, m) != rg || !member_ok(m, rg, &meta))
 			continue;
 		bit = (uint8_t)(1u << (meta.index & 7));
-		if ((g->bits[meta.index >> 3] & bit) || len > g->cell)
+		if ((*tw_wf_group_bits(g, meta.index) & bit) || len > g->cell)
 			continue; /* a member that ran twice (its DONE was not synced) */
-		g->bits[meta.index >> 3] |= bit;
-		memcpy(g->cells + (uint64_t)meta.index * (4 + g->cell), &len, 4);
-		memcpy(g->cells + (uint64_t)meta.index * (4 + g->cell) + 4,
+		*tw_wf_group_bits(g, meta.index) |= bit;
+		memcpy(tw_wf_group_cell(g, meta.index), &len, 4);
+		memcpy(tw_wf_group_cell(g, meta.index) + 4,
 		       (const uint8_t *)m + TW_JREC_HDR + sizeof(meta), len);
 		g->remaining--;
 	}
@@ -516,7 +516,7 @@ restore_group(struct tw_journal *j, struct scan *s, const struct tw_jmap *gj,
 		if (emit == NULL)
 			return true;
 		for (uint32_t i = 0; i < g->size; i++)
-			if (!(g->bits[i >> 3] & (1u << (i & 7))) &&
+			if (!(*tw_wf_group_bits(g, i) & (1u << (i & 7))) &&
 			    !(rg->covered[i >> 3] & (1u << (i & 7)))) {
 				emit[i >> 3] |= (uint8_t)(1u << (i & 7));
 				lost = true;
@@ -709,6 +709,7 @@ tw_journal_recover(struct tw_journal *j, struct tw_engine *e)
 	ctx.clock_tsc = e->shared->clock_tsc;
 	ctx.tsc_per_ms = rte_get_tsc_hz() / 1000;
 	ctx.stats = &stats; /* what restoring a group counts: nowhere */
+	ctx.big = e->big;   /* a group node too large for its slot is kept in a large buffer */
 	/* the groups first: a recovered member that runs finds its group */
 	for (uint64_t i = 0; i < s.n_g; i++) {
 		if (s.f[s.g[i].fi].dead)

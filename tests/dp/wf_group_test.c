@@ -197,6 +197,7 @@ open_group(uint64_t id, uint32_t size, uint32_t cell, bool chord, uint32_t ip)
 	struct tw_wbuf w, c;
 	struct tw_task_view tv;
 	const struct tw_peer peer = { .ip = rte_cpu_to_be_32(ip), .port = 0 };
+	uint64_t jseq; /* no journal here */
 
 	tw_wbuf_init(&w, raw, sizeof(raw));
 	put_fixed64(&w, F_TASK_ID, id);
@@ -215,7 +216,7 @@ open_group(uint64_t id, uint32_t size, uint32_t cell, bool chord, uint32_t ip)
 	}
 	assert_false(w.overflow);
 	assert_null(tw_wire_decode_task((struct tw_str){ raw, w.len }, &tv));
-	return tw_workflow_group_open(dp.ctx, &tv, &peer, 0);
+	return tw_workflow_group_open(dp.ctx, NULL, &tv, &peer, 0, &jseq);
 }
 
 /* Member idx of group gid finished: SUCCESS with value v, or FAILURE if v is NULL. */
