@@ -173,19 +173,27 @@ teardown(void **state)
 	return 0;
 }
 
-/* A consumer of this test (worker API). */
+/* A consumer of this test (worker API) beating every heartbeat_ms. */
 static struct tw_worker *
-consumer(const char *queue, uint32_t prefetch, uint32_t lease_ms)
+consumer_beating(const char *queue, uint32_t prefetch, uint32_t lease_ms, uint32_t heartbeat_ms)
 {
 	const char *q[1] = { queue };
 	struct tw_worker_opts o = { .queues = q, .n_queues = 1, .prefetch = prefetch,
-				    .lease_ms = lease_ms, .heartbeat_ms = 200, .name = "it" };
+				    .lease_ms = lease_ms, .heartbeat_ms = heartbeat_ms,
+				    .name = "it" };
 	char err[160];
 	struct tw_worker *w = tw_worker_open(it_engine(), &o, err, sizeof(err));
 
 	if (w == NULL)
 		fail_msg("subscribe to %s: %s", queue, err);
 	return w;
+}
+
+/* A consumer of this test beating every 200 ms (its loss is seen soon). */
+static struct tw_worker *
+consumer(const char *queue, uint32_t prefetch, uint32_t lease_ms)
+{
+	return consumer_beating(queue, prefetch, lease_ms, 200);
 }
 
 /* Poll w until n deliveries arrived or timeout_ms passed. @return how many. */
@@ -927,8 +935,10 @@ test_workers_credit_share(void **state)
 		assert_int_equal(json_array_size(j), 0);
 		json_decref(j);
 	}
+	/* beating every 2 s: a host pause of a few hundred ms must not make
+	 * one of them silent, which would change the share */
 	for (i = 0; i < IDLE; i++)
-		idle[i] = consumer("wk_bad", 1, 0);
+		idle[i] = consumer_beating("wk_bad", 1, 0, 2000);
 	a = consumer("wk_share", 65535, 60000);
 	tw_worker_granted(a, &prefetch, &lease_ms, &heartbeat_ms);
 	assert_int_equal(prefetch, 65535);
