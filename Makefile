@@ -64,7 +64,8 @@ DP_INC := $(BROKER_INC) -Idataplane
 CTL_INC := $(BROKER_INC) -Icontrol
 CLIENT_INC := $(COMMON_INC) -Ilibtaskwire
 TWCTL_INC := $(COMMON_INC) -Itwctl
-WORKER_INC := $(CLIENT_INC) -Iworker
+# -Idataplane for tw_tasks_portable.h only (the built-in tasks both run, no DPDK)
+WORKER_INC := $(CLIENT_INC) -Iworker -Idataplane
 AMQP_INC := $(COMMON_INC) -Iamqp
 # perf tools and tests drive every layer
 ALL_INC := $(BROKER_INC) -Idataplane -Icontrol -Ilibtaskwire -Iperf
@@ -191,7 +192,9 @@ $(BUILD)/twctl: $(call objs,$(TWCTL_SRCS)) $(LIB_CLIENT) $(LIB_COMMON)
 # tw-worker: task plugins outside the engine; it exports the same plugin ABI as
 # tw-dataplane (plugins call its task API). No DPDK: libtaskwire and what it needs only.
 WORKER_SRCS := $(wildcard worker/*.c)
-$(BUILD)/tw-worker: $(call objs,$(WORKER_SRCS)) $(LIB_CLIENT) $(DP_EXPORTS)
+# tw_tasks_portable: the engine's built-in tasks (task.h alone), run here too
+$(BUILD)/tw-worker: $(call objs,$(WORKER_SRCS)) $(OBJ)/dataplane/tw_tasks_portable.o $(LIB_CLIENT) \
+	$(DP_EXPORTS)
 	$(CC) $(LDFLAGS) $(DP_LDFLAGS) -o $@ $(filter-out $(DP_EXPORTS),$^) \
 		$(shell pkg-config --libs libprotobuf-c nettle) -ldl -lpthread
 # tw-amqp: the AMQP 0-9-1 front door; no DPDK, libtaskwire and what it needs only.

@@ -105,6 +105,7 @@
 	X(rc_lease_expired, "deliveries whose lease ran out before an ack") \
 	X(rc_acks, "acks taken (success, failure, retry, reject)") \
 	X(rc_progress, "progress acks (each extends its lease)") \
+	X(rc_lease_extended, "leases extended without a report (a worker's refresh of a long task)") \
 	X(rc_ack_unknown, "acks refused: delivery tag never issued") \
 	X(rc_ack_stale, "acks refused: delivery already acked or requeued (duplicate, stale)") \
 	X(rc_ack_foreign, "acks refused: delivery made to another consumer address") \

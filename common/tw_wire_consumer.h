@@ -19,7 +19,7 @@
 /* Values mirrored from proto AckOutcome (wire_test checks they agree). */
 enum {
 	TW_ACK_NONE = 0, TW_ACK_SUCCESS, TW_ACK_FAILURE, TW_ACK_RETRY, TW_ACK_PROGRESS,
-	TW_ACK_REJECT,
+	TW_ACK_REJECT, TW_ACK_EXTEND,
 };
 
 struct tw_subscribe_view {

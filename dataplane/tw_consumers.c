@@ -640,6 +640,16 @@ ack_one(struct tw_lcore_ctx *ctx, const struct tw_routes *rt, struct tw_consumer
 	ctx->rc_worker = c->worker;
 	ctx->rc_worker_len = c->worker_len;
 	switch (a->outcome) {
+	case TW_ACK_EXTEND:
+		/* a worker keeping a long task's lease: no report, and no answer
+		 * (one every third of a lease per running task; a lost one is
+		 * followed by the next) */
+		e->deadline_tsc = now + c->lease_ticks;
+		list_remove(cs, c, idx);
+		list_append(cs, c, idx);
+		tw_cnt_add(ctx, TW_CNT_rc_lease_extended, 1);
+		ctx->rc_worker = NULL;
+		return;
 	case TW_ACK_PROGRESS:
 		/* still running: its lease starts again, so it ends last */
 		e->deadline_tsc = now + c->lease_ticks;

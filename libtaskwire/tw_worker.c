@@ -4,14 +4,16 @@
  * (proto/taskwire.proto), as the rest of libtaskwire does.
  *
  * Owns: the socket, the heartbeat thread, the acks not yet answered (kept
- * as encoded datagrams and resent until the engine's AckReply), and the
- * deliveries received but not yet handed to the caller. A worker in a set
+ * encoded and resent until the engine's AckReply, as many as are out: the
+ * table grows), the deliveries received but not yet handed to the caller,
+ * and with extend_leases those handed and not acked yet (their leases
+ * refreshed by the heartbeat thread, or a set's timer). A worker in a set
  * (tw_worker_set.c) has neither socket nor thread: its set reads and
  * times for it, calling the tw_wk_* steps below (tw_worker_priv.h).
  *
  * Threads: one thread polls; ack and progress may come from the thread
  * running the task; the heartbeat thread only sends. The mutex covers
- * the pending-ack table and the counters.
+ * the pending-ack and running tables and the counters.
  */
 #include <errno.h>
 #include <poll.h>
@@ -41,7 +43,6 @@
 #define DEFAULT_HEARTBEAT_MS 1000
 #define DEFAULT_SUBSCRIBE_MS 3000
 #define SUBSCRIBE_RESEND_MS 500
-#define PENDING_START 16       /* the pending-ack table's first size (it doubles as needed) */
 /* a frame of batched acks: one datagram with room for the cookie and a signature */
 #define BATCH_BYTES (TW_DATAGRAM_MAX - TW_COOKIE_JAR_EXTRA - SIGN_EXTRA)
 #define HEADER_MAX 32           /* magic, version, frame_id packed */
@@ -179,7 +180,8 @@ send_id_message(struct tw_worker *w, bool cancel)
 	return send_frame(w, &f, NULL, NULL);
 }
 
-/* The heartbeat thread: one small datagram per interval, while the worker lives. */
+/* The heartbeat thread: one small datagram per interval, while the worker
+ * lives; with extend_leases, the lease refreshes of running tasks. */
 static void *
 heartbeat_main(void *arg)
 {
@@ -206,6 +208,8 @@ heartbeat_main(void *arg)
 			pthread_mutex_unlock(&w->mu);
 			next = now + w->g_heartbeat_ms;
 		}
+		if (w->extend)
+			tw_wk_extend_leases(w, now);
 		nanosleep(&nap, NULL);
 	}
 	return NULL;
@@ -310,32 +314,42 @@ backlog_push(struct tw_worker *w, struct tw_delivery *d)
 	w->backlog[w->n_backlog++] = d;
 }
 
-/* Slot i of the pending table is free again (the lock held). */
-static void
-pend_clear(struct tw_worker *w, size_t i)
+/* Slot i of the pending table is free again (the lock held).
+ * @return whether another entry moved into slot i (tw_tag_remove_at). */
+static bool
+pend_clear(struct tw_worker *w, uint32_t i)
 {
-	struct pending_ack *p = &w->pend[i];
+	struct tw_tag_entry *p = &w->pend.slot[i];
 
 	if (w->set != NULL)
 		tw_wk_set_tag(w->set, p->tag, w, false);
 	free(p->bytes);
-	memset(p, 0, sizeof(*p));
-	w->n_pend--;
+	p->bytes = NULL;
+	return tw_tag_remove_at(&w->pend, i);
 }
 
 void
 tw_wk_ack_answered(struct tw_worker *w, const Taskwire__AckReply *r)
 {
+	struct tw_tag_entry *p, *run;
 	bool matched = false, resent = false;
 
 	pthread_mutex_lock(&w->mu);
-	for (size_t i = 0; i < w->pend_cap && w->n_pend != 0; i++) {
-		if (w->pend[i].tag != r->delivery_tag)
-			continue;
-		resent = w->pend[i].attempts > 1;
-		pend_clear(w, i);
+	p = tw_tag_find(&w->pend, r->delivery_tag);
+	if (p != NULL) {
+		resent = p->attempts > 1;
+		pend_clear(w, (uint32_t)(p - w->pend.slot));
 		matched = true;
-		break;
+	} else if (!r->ok && (run = tw_tag_find(&w->run, r->delivery_tag)) != NULL &&
+		   run->attempts != 0) {
+		/* a lease refresh refused (only refusals are answered): the engine
+		 * took the delivery back (its lease ran out first), so refreshing
+		 * it is over; its ack will be refused too */
+		run->due_ms = UINT64_MAX;
+		run->attempts = 0;
+		w->stats.extends_refused++;
+		pthread_mutex_unlock(&w->mu);
+		return;
 	}
 	/* the first answer lost and the resend's says the tag is spent: the
 	 * ack was taken (a tag never given is "unknown", not "stale") */
@@ -396,6 +410,7 @@ tw_wk_delivered(struct tw_worker *w, const Taskwire__Deliver *m)
 	struct tw_delivery *d = delivery_of(m);
 
 	if (d != NULL) {
+		d->received_ms = tw_monotonic_ms();
 		backlog_push(w, d);
 		w->stats.deliveries++;
 	}
@@ -514,68 +529,216 @@ tw_wk_cookie_retry(struct tw_worker *w)
 	if (!w->subscribed && w->opening)
 		send_subscribe(w);
 	pthread_mutex_lock(&w->mu);
-	for (size_t i = 0; i < w->pend_cap; i++)
-		if (w->pend[i].tag != 0)
-			w->pend[i].sent_ms = 0; /* due now (resend_acks) */
+	for (uint32_t i = 0; i < w->pend.cap; i++)
+		if (w->pend.slot[i].tag != 0)
+			w->pend.slot[i].due_ms = 0; /* due now (resend_acks) */
+	w->pend_next_ms = 0;
 	pthread_mutex_unlock(&w->mu);
 }
 
-/* Whether an ack waits longer than ACK_RESEND_MS for its answer. */
-static bool
-ack_overdue(struct tw_worker *w, uint64_t now)
+/* The frame header (magic, version, a new frame_id) packed into buf[HEADER_MAX]. */
+static size_t
+pack_header(struct tw_worker *w, uint8_t *buf)
 {
-	uint32_t seen = 0;
-	bool overdue = false;
+	Taskwire__Frame f = TASKWIRE__FRAME__INIT;
 
-	pthread_mutex_lock(&w->mu);
-	for (size_t i = 0; i < w->pend_cap && seen < w->n_pend && !overdue; i++) {
-		if (w->pend[i].tag == 0)
-			continue;
-		seen++;
-		overdue = now - w->pend[i].sent_ms >= ACK_RESEND_MS;
-	}
-	pthread_mutex_unlock(&w->mu);
-	return overdue;
+	f.magic = TW_FRAME_MAGIC;
+	f.version = TW_FRAME_VERSION;
+	f.frame_id = __atomic_add_fetch(&w->next_frame_id, 1, __ATOMIC_RELAXED);
+	return taskwire__frame__pack(&f, buf);
 }
 
-/* Resend the acks whose answer is overdue. @return the ms until the next is due (bounded). */
+/*
+ * Acks that share datagrams: each a Frame.acks field appended to one
+ * frame until the next would not fit, then sent (the heartbeat thread's
+ * lease refreshes, resends of overdue acks). Lives on the stack.
+ */
+struct ack_batch {
+	uint8_t frame[BATCH_BYTES];
+	size_t len;              /* 0: no frame begun */
+	uint32_t n;              /* acks in it */
+};
+
+/* Send what b holds. @return the acks it carried if sent, else 0. */
+static uint32_t
+batch_send(struct tw_worker *w, struct ack_batch *b)
+{
+	uint32_t n = b->n;
+	size_t len = b->len;
+
+	if (len == 0)
+		return 0;
+	b->len = 0;
+	b->n = 0;
+	return send_packed(w, b->frame, len) == 0 ? n : 0;
+}
+
+/* Append an encoded Frame.acks field. @return acks sent on the way (a full frame went first). */
+static uint32_t
+batch_add(struct tw_worker *w, struct ack_batch *b, const uint8_t *field, size_t len)
+{
+	uint32_t sent = 0;
+
+	if (b->len != 0 && b->len + len > sizeof(b->frame))
+		sent = batch_send(w, b);
+	if (b->len == 0)
+		b->len = pack_header(w, b->frame);
+	memcpy(b->frame + b->len, field, len);
+	b->len += len;
+	b->n++;
+	return sent;
+}
+
+/*
+ * Resend the acks whose answer is overdue, as many to a datagram as fit
+ * (a thousand unanswered acks are a few dozen datagrams, not a thousand
+ * into a receiver that may just have dropped the first ones); an ack
+ * resent ACK_ATTEMPTS times is given up (the engine is gone: the lease
+ * decides what happens to the task).
+ * @return the ms until the next is due (bounded).
+ */
 int
 tw_wk_resend_acks(struct tw_worker *w)
 {
-	uint64_t now = tw_monotonic_ms();
-	int wait = ACK_RESEND_MS;
-	uint32_t seen = 0;
+	uint64_t now = tw_monotonic_ms(), next = UINT64_MAX;
+	struct ack_batch b;
+	uint32_t resent = 0;
+	bool due;
 
+	pthread_mutex_lock(&w->mu);
+	due = w->pend.n != 0 && now >= w->pend_next_ms;
+	next = w->pend_next_ms;
+	pthread_mutex_unlock(&w->mu);
+	if (!due)
+		return next - now < ACK_RESEND_MS ? (int)(next - now) : ACK_RESEND_MS;
+	next = UINT64_MAX;
 	/* answers may wait in the socket (a caller that did not poll for a
 	 * while): take them first, so that only acks really unanswered go again
 	 * (a resend of a settled ack is refused as stale) */
-	if (w->set == NULL && ack_overdue(w, now) && receive(w, 0) < 0)
+	if (w->set == NULL && receive(w, 0) < 0)
 		return 0;
+	b.len = 0;
+	b.n = 0;
 	pthread_mutex_lock(&w->mu);
-	/* every poll comes here: stops after the slots in use */
-	for (size_t i = 0; i < w->pend_cap && seen < w->n_pend; i++) {
-		struct pending_ack *p = &w->pend[i];
+	/* a removal may move an entry into slot i, or one seen already forward
+	 * (seen again: its due_ms is in the future by then), never skip one */
+	for (uint32_t i = 0; i < w->pend.cap && w->pend.n != 0; i++) {
+		struct tw_tag_entry *p = &w->pend.slot[i];
 
 		if (p->tag == 0)
 			continue;
-		seen++;
-		if (now - p->sent_ms >= ACK_RESEND_MS) {
-			if (p->attempts >= ACK_ATTEMPTS) {
-				/* the engine is gone: the lease decides what happens to the task */
-				pend_clear(w, i);
-				seen--;
-				continue;
-			}
-			if (send_packed(w, p->bytes, p->len) == 0)
-				w->stats.acks_resent++;
-			p->attempts++;
-			p->sent_ms = now;
-		} else if ((int)(ACK_RESEND_MS - (now - p->sent_ms)) < wait) {
-			wait = (int)(ACK_RESEND_MS - (now - p->sent_ms));
+		if (p->due_ms > now) {
+			next = p->due_ms < next ? p->due_ms : next;
+			continue;
 		}
+		if (p->attempts >= ACK_ATTEMPTS) {
+			/* the engine is gone: the lease decides what happens to the task */
+			if (pend_clear(w, i))
+				i--; /* wraps at 0: the loop's i++ brings it back */
+			continue;
+		}
+		if (p->body_off != 0 && HEADER_MAX + (p->len - p->body_off) <= BATCH_BYTES)
+			resent += batch_add(w, &b, p->bytes + p->body_off, p->len - p->body_off);
+		else if (send_packed(w, p->bytes, p->len) == 0)
+			resent++;
+		p->attempts++;
+		p->due_ms = now + ACK_RESEND_MS;
+		next = p->due_ms < next ? p->due_ms : next;
+	}
+	resent += batch_send(w, &b);
+	w->stats.acks_resent += resent;
+	w->pend_next_ms = next;
+	tw_tag_table_compact(&w->pend);
+	pthread_mutex_unlock(&w->mu);
+	return next - now < ACK_RESEND_MS ? (int)(next - now) : ACK_RESEND_MS;
+}
+
+/*
+ * extend_leases, on the heartbeat thread (a set's timer for its members):
+ * the deliveries the caller runs whose lease is a third gone since it
+ * last started get an EXTEND ack each (batched), so a task longer than
+ * its lease is not delivered again while this process lives and beats.
+ * Not resent: a lost one is followed by the next a third of a lease
+ * later, in time. Only refusals are answered (tw_wk_ack_answered).
+ */
+void
+tw_wk_extend_leases(struct tw_worker *w, uint64_t now)
+{
+	struct ack_batch b;
+	uint64_t next = UINT64_MAX;
+
+	pthread_mutex_lock(&w->mu);
+	if (w->run.n == 0 || now < w->run_next_ms) {
+		pthread_mutex_unlock(&w->mu);
+		return;
+	}
+	b.len = 0;
+	b.n = 0;
+	for (uint32_t i = 0; i < w->run.cap; i++) {
+		struct tw_tag_entry *e = &w->run.slot[i];
+		Taskwire__Ack m = TASKWIRE__ACK__INIT;
+		uint8_t field[40], *dst = field;
+		size_t body;
+
+		if (e->tag == 0)
+			continue;
+		if (e->due_ms > now) {
+			next = e->due_ms < next ? e->due_ms : next;
+			continue;
+		}
+		m.delivery_tag = e->tag;
+		m.outcome = TASKWIRE__ACK_OUTCOME__ACK_EXTEND;
+		body = taskwire__ack__get_packed_size(&m);
+		*dst++ = (F_FRAME_ACKS << 3) | WT_LEN;
+		*dst++ = (uint8_t)body; /* a tag and an outcome: under 128 bytes */
+		dst += taskwire__ack__pack(&m, dst);
+		batch_add(w, &b, field, (size_t)(dst - field));
+		e->attempts++;
+		e->due_ms = now + e->period_ms;
+		next = e->due_ms < next ? e->due_ms : next;
+		w->stats.leases_extended++;
+	}
+	batch_send(w, &b);
+	w->run_next_ms = next;
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* A delivery handed to the caller: its lease is kept from now on (extend_leases). */
+static void
+run_add(struct tw_worker *w, const struct tw_delivery *d)
+{
+	uint32_t lease = d->lease_ms != 0 ? d->lease_ms : w->g_lease_ms;
+	struct tw_tag_entry *e;
+
+	if (lease == 0)
+		return;
+	pthread_mutex_lock(&w->mu);
+	/* no memory: not kept, its lease decides */
+	if (tw_tag_find(&w->run, d->tag) == NULL && (e = tw_tag_add(&w->run, d->tag)) != NULL) {
+		e->period_ms = lease / 3;
+		/* the lease began about when it arrived, not when the caller took it */
+		e->due_ms = d->received_ms + e->period_ms;
+		if (e->due_ms < w->run_next_ms)
+			w->run_next_ms = e->due_ms;
 	}
 	pthread_mutex_unlock(&w->mu);
-	return wait;
+}
+
+/* An ack of tag went (mu held): a final one ends its lease keeping, PROGRESS restarted the lease. */
+static void
+run_acked(struct tw_worker *w, uint64_t tag, bool final)
+{
+	struct tw_tag_entry *e = tw_tag_find(&w->run, tag);
+
+	if (e == NULL)
+		return;
+	if (!final) {
+		if (e->due_ms != UINT64_MAX)
+			e->due_ms = tw_monotonic_ms() + e->period_ms;
+		return;
+	}
+	tw_tag_remove_at(&w->run, (uint32_t)(e - w->run.slot));
+	tw_tag_table_compact(&w->run);
 }
 
 int
@@ -621,10 +784,9 @@ tw_worker_open_async(const char *engine, const struct tw_worker_opts *o, char *e
 	w->jar = &w->own_jar;
 	w->fd = -1;
 	w->user = o->user;
-	w->pend = calloc(PENDING_START, sizeof(*w->pend));
-	if (w->pend == NULL)
-		goto fail_errno;
-	w->pend_cap = PENDING_START;
+	w->pend_next_ms = UINT64_MAX;
+	w->run_next_ms = UINT64_MAX;
+	w->extend = o->extend_leases;
 	w->queues = calloc(o->n_queues, sizeof(char *));
 	if (w->queues == NULL)
 		goto fail_errno;
@@ -817,7 +979,7 @@ tw_worker_close(struct tw_worker *w)
 
 		while (pending && tw_monotonic_ms() < until) {
 			pthread_mutex_lock(&w->mu);
-			pending = w->n_pend != 0;
+			pending = w->pend.n != 0;
 			pthread_mutex_unlock(&w->mu);
 			if (pending) {
 				tw_wk_resend_acks(w);
@@ -844,9 +1006,10 @@ tw_wk_free(struct tw_worker *w)
 {
 	if (w->set != NULL)
 		tw_wk_set_leave(w->set, w);
-	for (size_t i = 0; i < w->pend_cap; i++)
-		free(w->pend[i].bytes);
-	free(w->pend);
+	for (uint32_t i = 0; i < w->pend.cap; i++)
+		free(w->pend.slot[i].bytes);
+	tw_tag_table_free(&w->pend);
+	tw_tag_table_free(&w->run);
 	free(w->later);
 	for (size_t i = 0; i < w->n_backlog; i++)
 		tw_delivery_free(w->backlog[i]);
@@ -911,6 +1074,8 @@ tw_worker_poll(struct tw_worker *w, int timeout_ms, struct tw_delivery **out, si
 		n = w->n_backlog < max ? w->n_backlog : max;
 		if (n == 0)
 			return 0; /* backlog may be NULL yet */
+		for (size_t i = 0; w->extend && i < n; i++)
+			run_add(w, w->backlog[i]);
 		memcpy(out, w->backlog, n * sizeof(*out));
 		memmove(w->backlog, w->backlog + n, (w->n_backlog - n) * sizeof(*w->backlog));
 		w->n_backlog -= n;
@@ -941,6 +1106,8 @@ tw_worker_poll(struct tw_worker *w, int timeout_ms, struct tw_delivery **out, si
 		if (ret < 0)
 			return ret;
 		while (n < max && w->n_backlog != 0) {
+			if (w->extend)
+				run_add(w, w->backlog[0]);
 			out[n++] = w->backlog[0];
 			memmove(w->backlog, w->backlog + 1, (w->n_backlog - 1) * sizeof(*w->backlog));
 			w->n_backlog--;
@@ -969,34 +1136,31 @@ ack_message(uint64_t tag, const struct tw_ack *a, Taskwire__Ack *m)
 	return 0;
 }
 
-/* Keep a final ack's frame (copy, len: taken) to resend until the engine
- * answers; the table full: sent once, not tracked (the lease still guards
- * the task). @return whether it is kept. */
+/* An ack of tag went. A final one's frame (copy, len: taken; its ack field
+ * from body_off, 0: none to share a datagram) is kept to resend until the
+ * engine answers; without memory, or a second ack of one tag, it is sent
+ * once, not kept (the lease still guards the task). @return whether it is kept. */
 static bool
-pend_add(struct tw_worker *w, uint64_t tag, uint8_t *copy, uint32_t len)
+pend_add(struct tw_worker *w, uint64_t tag, bool final, uint8_t *copy, uint32_t len,
+	 uint32_t body_off)
 {
+	struct tw_tag_entry *p;
 	bool kept = false;
-	size_t i;
 
 	pthread_mutex_lock(&w->mu);
 	w->stats.acks_sent++;
-	if (copy != NULL && w->n_pend == w->pend_cap && w->pend_cap < TW_WK_PENDING_MAX) {
-		struct pending_ack *p = realloc(w->pend, 2 * w->pend_cap * sizeof(*p));
-
-		if (p != NULL) {
-			memset(p + w->pend_cap, 0, w->pend_cap * sizeof(*p));
-			w->pend = p;
-			w->pend_cap *= 2;
-		}
-	}
-	if (copy != NULL && w->n_pend < w->pend_cap) {
-		for (i = 0; i < w->pend_cap && w->pend[i].tag != 0; i++)
-			;
+	run_acked(w, tag, final);
+	if (final && copy != NULL && tw_tag_find(&w->pend, tag) == NULL &&
+	    (p = tw_tag_add(&w->pend, tag)) != NULL) {
 		if (w->set != NULL)
 			tw_wk_set_tag(w->set, tag, w, true);
-		w->pend[i] = (struct pending_ack){ .tag = tag, .sent_ms = tw_monotonic_ms(),
-						   .attempts = 1, .len = len, .bytes = copy };
-		w->n_pend++;
+		p->due_ms = tw_monotonic_ms() + ACK_RESEND_MS;
+		p->attempts = 1;
+		p->len = len;
+		p->body_off = body_off;
+		p->bytes = copy;
+		if (p->due_ms < w->pend_next_ms)
+			w->pend_next_ms = p->due_ms;
 		copy = NULL;
 		kept = true;
 	} else {
@@ -1017,7 +1181,7 @@ send_ack(struct tw_worker *w, uint64_t tag, const struct tw_ack *a, bool cancel)
 	Taskwire__Ack *list[1] = { &m };
 	bool final = a->outcome != TW_OUTCOME_PROGRESS;
 	uint8_t *copy = NULL;
-	uint32_t len = 0;
+	uint32_t len = 0, body_off = 0;
 	int ret;
 
 	if (ack_message(tag, a, &m) != 0)
@@ -1034,20 +1198,17 @@ send_ack(struct tw_worker *w, uint64_t tag, const struct tw_ack *a, bool cancel)
 	ret = send_frame(w, &f, final ? &copy : NULL, &len);
 	if (ret == -EMSGSIZE)
 		return -EINVAL;
-	pend_add(w, tag, final ? copy : NULL, len);
+	if (copy != NULL && !cancel) {
+		/* the frame is its header and then this ack's field: resent in a
+		 * datagram shared with others */
+		size_t body = taskwire__ack__get_packed_size(&m);
+		size_t field = 1 + varint_size(body) + body;
+
+		if (field < len)
+			body_off = len - (uint32_t)field;
+	}
+	pend_add(w, tag, final, copy, len, body_off);
 	return ret;
-}
-
-/* The frame header (magic, version, a new frame_id) packed into buf[HEADER_MAX]. */
-static size_t
-pack_header(struct tw_worker *w, uint8_t *buf)
-{
-	Taskwire__Frame f = TASKWIRE__FRAME__INIT;
-
-	f.magic = TW_FRAME_MAGIC;
-	f.version = TW_FRAME_VERSION;
-	f.frame_id = __atomic_add_fetch(&w->next_frame_id, 1, __ATOMIC_RELAXED);
-	return taskwire__frame__pack(&f, buf);
 }
 
 int
@@ -1098,7 +1259,7 @@ tw_worker_ack_batched(struct tw_worker *w, uint64_t tag, const struct tw_ack *a)
 		memcpy(copy + hlen, w->later + w->later_off[w->n_later], field);
 	}
 	w->later_off[++w->n_later] = need;
-	if (!pend_add(w, tag, copy, (uint32_t)(hlen + field)))
+	if (!pend_add(w, tag, true, copy, (uint32_t)(hlen + field), (uint32_t)hlen))
 		w->later_untracked = true; /* only the flush will send it */
 	return 0;
 }
@@ -1165,7 +1326,7 @@ ack_and_cancel(struct tw_worker *w, uint64_t tag, const struct tw_ack *a, bool *
 		tw_wk_resend_acks(w);
 		receive(w, 10);
 		pthread_mutex_lock(&w->mu);
-		pending = w->n_pend != 0;
+		pending = w->pend.n != 0;
 		pthread_mutex_unlock(&w->mu);
 	}
 	*answered = !pending && w->cancel_answered;
@@ -1216,6 +1377,7 @@ tw_worker_get_stats(const struct tw_worker *w, struct tw_worker_stats *s)
 {
 	pthread_mutex_lock((pthread_mutex_t *)&w->mu);
 	*s = w->stats;
+	s->acks_pending = w->pend.n;
 	pthread_mutex_unlock((pthread_mutex_t *)&w->mu);
 }
 
@@ -1294,24 +1456,27 @@ tw_wk_send_acks_cancel(struct tw_worker *w)
 	w->n_later = 0;
 	w->later_off[0] = 0;
 	pthread_mutex_lock(&w->mu);
-	if (w->n_pend != 0) {
-		kept = calloc(w->n_pend, sizeof(*kept));
-		acks = calloc(w->n_pend, sizeof(*acks));
+	if (w->pend.n != 0) {
+		kept = calloc(w->pend.n, sizeof(*kept));
+		acks = calloc(w->pend.n, sizeof(*acks));
 	}
-	for (size_t i = 0; kept != NULL && acks != NULL && i < w->pend_cap; i++) {
+	for (uint32_t i = 0; kept != NULL && acks != NULL && i < w->pend.cap; i++) {
+		struct tw_tag_entry *p = &w->pend.slot[i];
 		Taskwire__Frame *u;
 
-		if (w->pend[i].tag == 0 || n_kept == w->n_pend)
+		if (p->tag == 0 || n_kept == w->pend.n)
 			continue;
-		u = taskwire__frame__unpack(NULL, w->pend[i].len, w->pend[i].bytes);
+		u = taskwire__frame__unpack(NULL, p->len, p->bytes);
 		if (u == NULL)
 			continue;
 		kept[n_kept++] = u;
 		if (u->n_acks == 1)
 			acks[n_acks++] = u->acks[0];
 		/* sent again: a stale answer to it now means it was taken */
-		w->pend[i].sent_ms = tw_monotonic_ms();
-		w->pend[i].attempts++;
+		p->due_ms = tw_monotonic_ms() + ACK_RESEND_MS;
+		p->attempts++;
+		if (p->due_ms < w->pend_next_ms)
+			w->pend_next_ms = p->due_ms;
 	}
 	pthread_mutex_unlock(&w->mu);
 	c.consumer_id = w->id;

@@ -22,17 +22,9 @@
 #include "tw_client_priv.h"
 #include "tw_cookie_jar.h"
 #include "tw_idmap.h"
+#include "tw_tag_table.h"
 
-#define TW_WK_PENDING_MAX 1024  /* final acks awaiting the engine's answer */
 #define TW_WK_LATER_MAX 256     /* acks held for tw_worker_flush_acks() before they go anyway */
-
-struct pending_ack {
-	uint64_t tag;            /* 0: slot free */
-	uint64_t sent_ms;
-	uint32_t attempts;
-	uint32_t len;
-	uint8_t *bytes;
-};
 
 /* Where a member of a set is in its asynchronous close. */
 enum tw_wk_close {
@@ -82,17 +74,25 @@ struct tw_worker {
 	uint8_t *later;
 	uint32_t later_off[TW_WK_LATER_MAX + 1];
 	uint32_t n_later, later_cap;
-	bool later_untracked;    /* one of them is not in the pending table (it was full) */
+	bool later_untracked;    /* one of them is not in the pending table (no memory) */
 
 	pthread_mutex_t mu;
-	/* the acks awaiting their answer: grown as needed up to
-	 * TW_WK_PENDING_MAX (a worker of a set costs little while it acks little) */
-	struct pending_ack *pend;
-	uint32_t pend_cap;
-	uint32_t n_pend;         /* slots in use: no scan of the table when 0 */
-	/* acks sent but not kept in pend (progress, or the table full): their
-	 * answers match no slot, and are told from repeated answers by this */
+	/* the final acks awaiting their answer, as many as are out (the table
+	 * grows, and shrinks back: a worker of a set costs little while it
+	 * acks little); due_ms: when one goes again, bytes: its frame (the
+	 * header, then from body_off its ack field, 0: a frame sent whole) */
+	struct tw_tag_table pend;
+	uint64_t pend_next_ms;   /* the earliest due_ms in pend (a lower bound) */
+	/* acks sent but not kept in pend (progress, a second ack of one tag,
+	 * no memory): their answers match no entry, and are told from
+	 * repeated answers by this */
 	uint64_t n_untracked;
+	/* extend_leases: the deliveries handed to the caller and not acked
+	 * yet; due_ms: when the lease is next refreshed (UINT64_MAX: no more,
+	 * the engine refused a refresh), period_ms: a third of the lease */
+	bool extend;
+	struct tw_tag_table run;
+	uint64_t run_next_ms;    /* the earliest due_ms in run (a lower bound) */
 	struct tw_worker_stats stats;
 	char last_refusal[160];
 
@@ -157,6 +157,8 @@ void tw_wk_ack_answered(struct tw_worker *w, const Taskwire__AckReply *r);
 void tw_wk_delivered(struct tw_worker *w, const Taskwire__Deliver *m);
 /** Resend w's overdue acks. @return the ms until the next is due (bounded). */
 int tw_wk_resend_acks(struct tw_worker *w);
+/** extend_leases: refresh the leases of w's running deliveries that are due (now: monotonic ms). */
+void tw_wk_extend_leases(struct tw_worker *w, uint64_t now);
 /** The cookie came with a refusal: send again what the refused frame may have held. */
 void tw_wk_cookie_retry(struct tw_worker *w);
 /** Free w's memory (its socket only when alone). */

@@ -175,9 +175,9 @@ tw_wk_set_leave(struct tw_worker_set *s, struct tw_worker *w)
 {
 	if (tw_idmap_get(&s->by_id, w->id) == w)
 		tw_idmap_del(&s->by_id, w->id);
-	for (size_t i = 0; i < w->pend_cap; i++)
-		if (w->pend[i].tag != 0 && tw_idmap_get(&s->by_tag, w->pend[i].tag) == w)
-			tw_idmap_del(&s->by_tag, w->pend[i].tag);
+	for (uint32_t i = 0; i < w->pend.cap; i++)
+		if (w->pend.slot[i].tag != 0 && tw_idmap_get(&s->by_tag, w->pend.slot[i].tag) == w)
+			tw_idmap_del(&s->by_tag, w->pend.slot[i].tag);
 	ready_unlink(s, w);
 	if (w->close != TW_WK_OPEN) {
 		list_del(&s->closing, w);
@@ -389,11 +389,16 @@ tick(struct tw_worker_set *s, uint64_t now)
 		}
 		if (!w->subscribed)
 			continue;
-		if (w->n_pend != 0) {
+		if (w->pend.n != 0) {
 			uint64_t at = now + (uint64_t)tw_wk_resend_acks(w);
 
 			if (at < due)
 				due = at;
+		}
+		if (w->extend) {
+			tw_wk_extend_leases(w, now);
+			if (w->run_next_ms < due)
+				due = w->run_next_ms;
 		}
 		if (now >= w->next_hb_ms) {
 			uint32_t left = __atomic_load_n(&w->change_left, __ATOMIC_RELAXED);
@@ -465,7 +470,7 @@ close_progress(struct tw_worker_set *s, uint64_t now)
 
 	for (w = s->closing; w != NULL; w = next) {
 		next = w->set_next; /* w may be freed */
-		if (w->cancel_answered && w->n_pend == 0) {
+		if (w->cancel_answered && w->pend.n == 0) {
 			close_done(s, w, true);
 			continue;
 		}
@@ -473,7 +478,7 @@ close_progress(struct tw_worker_set *s, uint64_t now)
 			close_done(s, w, w->cancel_answered);
 			continue;
 		}
-		if (w->n_pend != 0)
+		if (w->pend.n != 0)
 			tw_wk_resend_acks(w);
 		if (!w->cancel_answered && now >= w->cancel_resend_ms) {
 			tw_wk_send_id_message(w, true);

@@ -4,7 +4,7 @@
  *
  *   tw-worker --engine ADDR:PORT -Q q1,q2 [--tasks plugin.so ...] [-c N]
  *             [--prefetch P] [--lease-ms MS] [--heartbeat-ms MS] [--name NAME]
- *             [--time-limit S] [--key-file FILE --key-id N]
+ *             [--time-limit S] [--key-file FILE --key-id N] [--no-extend-leases]
  *
  * N consumer threads, each with its own subscription (socket, consumer id,
  * credit window of P): a thread runs one task at a time, so P > 1 only
@@ -17,6 +17,13 @@
  * then replaces (tw_worker_supervise.c). The child first acks the task
  * FAILURE to the engine (and cancels that consumer), so no worker runs it
  * again, this one or another; the kills are counted on standard error.
+ *
+ * A running task's lease is kept (libtaskwire's extend_leases: refreshed
+ * a third of a lease after it last started), so a task longer than its
+ * lease (--lease-ms) runs once and is not delivered to another worker
+ * meanwhile, as Celery users expect of a visibility timeout; the lease
+ * still catches a worker whose heartbeats go on while it runs nothing.
+ * --no-extend-leases: a task must ack (or send PROGRESS) within its lease.
  *
  * --key-file FILE --key-id N (an engine started with --keys): every frame
  * of the consumers, and of what their tasks publish, is signed with that
@@ -59,6 +66,7 @@ struct options {
 	const char *name;
 	const char *key_file;        /* NULL: frames are not signed */
 	unsigned key_id;
+	bool no_extend;              /* --no-extend-leases */
 };
 
 struct consumer {
@@ -91,7 +99,8 @@ usage(FILE *f)
 {
 	fprintf(f, "usage: tw-worker --engine ADDR:PORT -Q QUEUE[,QUEUE...] [--tasks PLUGIN.so]...\n"
 		   "                 [-c THREADS] [--prefetch N] [--lease-ms MS] [--heartbeat-ms MS]\n"
-		   "                 [--name NAME] [--time-limit S] [--key-file FILE --key-id N]\n");
+		   "                 [--name NAME] [--time-limit S] [--key-file FILE --key-id N]\n"
+		   "                 [--no-extend-leases]\n");
 }
 
 static int
@@ -124,6 +133,7 @@ parse_options(int argc, char **argv, struct options *o)
 		{ "time-limit", required_argument, NULL, 'T' },
 		{ "key-file", required_argument, NULL, 'K' },
 		{ "key-id", required_argument, NULL, 'I' },
+		{ "no-extend-leases", no_argument, NULL, 'X' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -171,6 +181,9 @@ parse_options(int argc, char **argv, struct options *o)
 			break;
 		case 'n':
 			o->name = optarg;
+			break;
+		case 'X':
+			o->no_extend = true;
 			break;
 		case 'K':
 			o->key_file = optarg;
@@ -449,6 +462,7 @@ run_consumers(void *arg)
 			.lease_ms = o->lease_ms, .heartbeat_ms = o->heartbeat_ms,
 			.name = o->name != NULL ? o->name : "tw-worker",
 			.key_file = o->key_file, .key_id = o->key_id,
+			.extend_leases = !o->no_extend,
 		};
 		struct consumer *c = &consumers[i];
 

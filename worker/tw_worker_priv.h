@@ -50,7 +50,8 @@ struct tw_task_ctx {
 	uint32_t key_id;
 };
 
-/** Register the built-in tasks (noop, echo, add, sleep_us, fail), as the engine has them. */
+/** Register the built-in tasks, as the engine has them (noop, echo, add, fail, flaky,
+ * progress, tsum: the engine's own code) and sleep_us (a thread sleeping, up to an hour). */
 int tw_wk_register_builtins(struct tw_task_registry *reg);
 
 /** Load a plugin .so and let it register its tasks. @return 0 or -errno (message in err). */

@@ -10,7 +10,6 @@
  * first use); tw_task_replace_group() is not offered outside the engine
  * yet (-ENOTSUP); a handler that blocks only holds its own thread.
  */
-#include <ctype.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -22,9 +21,10 @@
 
 #include <taskwire/client.h>
 
+#include "tw_tasks_portable.h"
 #include "tw_worker_priv.h"
 
-#define SLEEP_US_MAX 10000000u  /* as the engine's sleep_us: 10 s at most */
+#define SLEEP_US_MAX 3600000000ll /* an hour */
 
 uint64_t
 tw_wk_now_ms(void)
@@ -214,90 +214,20 @@ tw_task_replace_group(struct tw_task_ctx *ctx, const char *exchange, const char 
 	return -ENOTSUP; /* the group is opened by the engine's workflow tables: not from here yet */
 }
 
-/* --- built-in tasks: the engine's, so a queue can move to tw-worker unchanged --- */
+/* --- built-in tasks: the engine's (tw_tasks_portable.c), so a queue moves to tw-worker unchanged --- */
 
-static int
-task_noop(struct tw_task_ctx *ctx)
-{
-	ctx->out_len = 0;
-	return TW_TASK_SUCCESS;
-}
-
-static int
-task_echo(struct tw_task_ctx *ctx)
-{
-	if (tw_task_set_result(ctx, ctx->args, ctx->args_len) != 0)
-		return tw_task_fail(ctx, "echo: args of %u bytes exceed the result limit of %zu",
-				    ctx->args_len, sizeof(ctx->out));
-	return TW_TASK_SUCCESS;
-}
-
-/* args "[a, b, ...]" of n integers into v. @return how many were read, -1 if malformed. */
-static int
-int_list(const struct tw_task_ctx *ctx, long long *v, int max)
-{
-	char buf[128], *p, *end;
-	int n = 0;
-
-	if (ctx->args_len >= sizeof(buf))
-		return -1;
-	memcpy(buf, ctx->args, ctx->args_len);
-	buf[ctx->args_len] = '\0';
-	p = buf;
-	while (isspace((unsigned char)*p))
-		p++;
-	if (*p++ != '[')
-		return -1;
-	for (;;) {
-		while (isspace((unsigned char)*p))
-			p++;
-		if (*p == ']' && n == 0)
-			break;
-		if (n == max)
-			return -1;
-		errno = 0;
-		v[n] = strtoll(p, &end, 10);
-		if (end == p || errno != 0)
-			return -1;
-		n++;
-		p = end;
-		while (isspace((unsigned char)*p))
-			p++;
-		if (*p == ']')
-			break;
-		if (*p++ != ',')
-			return -1;
-	}
-	p++;
-	while (isspace((unsigned char)*p))
-		p++;
-	return *p == '\0' ? n : -1;
-}
-
-static int
-task_add(struct tw_task_ctx *ctx)
-{
-	long long v[2], sum;
-	int n;
-
-	if (int_list(ctx, v, 2) != 2)
-		return tw_task_fail(ctx, "add: args must be a JSON array of two integers, like [2,3]");
-	if (__builtin_add_overflow(v[0], v[1], &sum))
-		return tw_task_fail(ctx, "add: integer overflow");
-	n = snprintf((char *)ctx->out, sizeof(ctx->out), "%lld", sum);
-	ctx->out_len = (uint32_t)n;
-	return TW_TASK_SUCCESS;
-}
-
+/* sleep_us [n]: this thread sleeps (the engine's solo pool busy-waits, up
+ * to 10 s); here a sleep holds nothing but its own thread, so it may be
+ * as long as a real long task (a 30 s run under a 5 s lease, say) */
 static int
 task_sleep_us(struct tw_task_ctx *ctx)
 {
-	long long us;
+	int64_t us;
 	struct timespec ts;
 
-	if (int_list(ctx, &us, 1) != 1 || us < 0 || us > SLEEP_US_MAX)
-		return tw_task_fail(ctx, "sleep_us: args must be [n], 0 <= n <= %u", SLEEP_US_MAX);
-	/* a thread of its own: it sleeps (the engine's solo pool busy-waits) */
+	if (!tw_tasks_scan_int_array(ctx, &us, 1) || us < 0 || us > SLEEP_US_MAX)
+		return tw_task_fail(ctx, "sleep_us: args must be [n], 0 <= n <= %lld",
+				    (long long)SLEEP_US_MAX);
 	ts.tv_sec = (time_t)(us / 1000000);
 	ts.tv_nsec = (long)(us % 1000000) * 1000;
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
@@ -306,28 +236,11 @@ task_sleep_us(struct tw_task_ctx *ctx)
 	return TW_TASK_SUCCESS;
 }
 
-static int
-task_fail(struct tw_task_ctx *ctx)
-{
-	return tw_task_fail(ctx, "fail: this task always fails");
-}
-
 int
 tw_wk_register_builtins(struct tw_task_registry *reg)
 {
-	static const struct tw_task_options builtins[] = {
-		{ .name = "noop", .fn = task_noop },
-		{ .name = "echo", .fn = task_echo },
-		{ .name = "add", .fn = task_add },
-		{ .name = "sleep_us", .fn = task_sleep_us },
-		{ .name = "fail", .fn = task_fail },
-	};
+	static const struct tw_task_options sleep_us = { .name = "sleep_us", .fn = task_sleep_us };
+	int ret = tw_tasks_register_portable(reg);
 
-	for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++) {
-		int ret = tw_task_register(reg, &builtins[i]);
-
-		if (ret != 0)
-			return ret;
-	}
-	return 0;
+	return ret != 0 ? ret : tw_task_register(reg, &sleep_us);
 }

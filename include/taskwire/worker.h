@@ -49,6 +49,16 @@ struct tw_worker_opts {
 	int subscribe_timeout_ms;     /* waiting for the engine's answer; 0: 3000 */
 	bool hold;                    /* the queues stay remote consumers' (Subscribe.hold):
 				       * the engine's lcores never take their tasks */
+	/* Keep the lease of every delivery tw_worker_poll() returned until it
+	 * is acked: the heartbeat thread refreshes it (Ack EXTEND, batched,
+	 * nothing reported) a third of a lease after it last started, so a
+	 * task that runs longer than its lease is not delivered again while
+	 * this process lives (a visibility timeout that never fires on a long
+	 * task, as Celery users expect). The lease then guards against a
+	 * worker whose heartbeats go on while it runs nothing: a delivery the
+	 * caller drops without an ack is kept until close, and a task that
+	 * hangs is the caller's to end (tw-worker --time-limit). */
+	bool extend_leases;
 	/* An engine started with --keys: every frame (subscribe, heartbeat,
 	 * acks, cancel) is signed with this key, as tw_client_opts' key_file
 	 * and key_id (the engine's keys file format, mode 600). The engine
@@ -75,6 +85,7 @@ struct tw_delivery {
 	uint64_t root_id;
 	uint64_t parent_id;
 	uint32_t lease_ms;
+	uint64_t received_ms;         /* CLOCK_MONOTONIC ms when it arrived (its lease runs from then) */
 	struct tw_header *headers;    /* n_headers key/value pairs */
 	size_t n_headers;
 	const struct tw_retry_policy *retry; /* the message's own policy, NULL: none */
@@ -179,7 +190,8 @@ int tw_worker_poll(struct tw_worker *w, int timeout_ms, struct tw_delivery **out
 
 /**
  * Ack a delivery with its outcome. Final outcomes are resent until the
- * engine answers (from tw_worker_poll()); PROGRESS is sent once.
+ * engine answers (from tw_worker_poll(); every one, however many are
+ * unanswered at once, up to 10 sends 300 ms apart); PROGRESS is sent once.
  * @return 0, -EINVAL (no outcome, or too large for one datagram), -errno.
  * Ownership: borrows a; everything is copied.
  */
@@ -241,6 +253,10 @@ struct tw_worker_stats {
 	 * found spent ("stale") because its first answer was lost; neither is
 	 * counted as confirmed or refused */
 	uint64_t acks_answered_again;
+	/* extend_leases: lease refreshes sent, and refused (the engine had
+	 * taken the delivery back: its lease ran out first) */
+	uint64_t leases_extended, extends_refused;
+	uint64_t acks_pending;    /* final acks awaiting the engine's answer now */
 };
 void tw_worker_get_stats(const struct tw_worker *w, struct tw_worker_stats *s);
 

@@ -156,7 +156,9 @@ setup(void **state)
 	    it_twctl("queue declare wk_tl2 --consumers remote") != 0 ||
 	    it_twctl("queue declare wk_late --consumers remote") != 0 ||
 	    it_twctl("queue declare wk_set --consumers remote") != 0 ||
-	    it_twctl("queue declare wk_set2 --consumers remote") != 0)
+	    it_twctl("queue declare wk_set2 --consumers remote") != 0 ||
+	    it_twctl("queue declare wk_many --consumers remote") != 0 ||
+	    it_twctl("queue declare wk_ext --consumers remote") != 0)
 		return -1;
 	it_warm_up();
 	it_pools_snapshot();
@@ -858,7 +860,10 @@ static void
 test_workers_ack_answer_late(void **state)
 {
 	struct tw_client *c = it_client();
-	struct tw_worker *w = consumer("wk_late", 2, 60000);
+	/* beats every second: the engine's 600 ms pause is no silence of three
+	 * beats (with two io lcores, the beats waiting in the port reach the
+	 * consumer table after its silence scan) */
+	struct tw_worker *w = consumer_beating("wk_late", 2, 60000, 1000);
 	const char *dp = getenv("TW_DP_PID");
 	struct tw_delivery *d[2];
 	struct tw_worker_stats st;
@@ -900,6 +905,155 @@ test_workers_ack_answer_late(void **state)
 	expect_all_succeed(c, 2);
 	tw_delivery_free(d[0]);
 	tw_delivery_free(d[1]);
+	tw_worker_close(w);
+	tw_client_close(c);
+}
+
+/* Results of one task by state, seen on a client (arg: struct states_of). */
+struct states_of {
+	uint64_t id;
+	int progress, finals;
+};
+
+static void
+count_states(const struct tw_event *ev, void *arg)
+{
+	struct states_of *r = arg;
+
+	if (ev->kind != TW_EV_RESULT || ev->task_id != r->id)
+		return;
+	if (ev->state == TW_STATE_PROGRESS)
+		r->progress++;
+	else if (ev->state >= TW_STATE_SUCCESS)
+		r->finals++;
+}
+
+/*
+ * extend_leases: a delivery the caller holds past its lease (2 s under
+ * 600 ms) is not delivered again: the heartbeat thread refreshes its lease
+ * a third of a lease after it last started (EXTEND acks, counted
+ * rc_lease_extended, unanswered), nothing reported to the publisher (no
+ * PROGRESS), and its one ack ends it with one result. Without the
+ * refreshes the task comes back to this consumer (credit 1) at 600 ms.
+ */
+static void
+test_workers_extend_leases(void **state)
+{
+	const char *q[1] = { "wk_ext" };
+	struct tw_worker_opts o = { .queues = q, .n_queues = 1, .prefetch = 1, .lease_ms = 600,
+				    .heartbeat_ms = 200, .name = "it-ext", .extend_leases = true };
+	struct tw_client *c = it_client();
+	uint64_t expired = it_counter("counters", "rc_lease_expired");
+	uint64_t extended = it_counter("counters", "rc_lease_extended");
+	uint64_t redelivered = it_counter("counters", "rc_redelivered");
+	struct states_of seen = { 0 };
+	struct tw_worker_stats st;
+	struct tw_delivery *d[2];
+	struct tw_worker *w;
+	char err[160];
+
+	(void)state;
+	w = tw_worker_open(it_engine(), &o, err, sizeof(err));
+	if (w == NULL)
+		fail_msg("subscribe: %s", err);
+	seen.id = publish(c, "wk_ext", "echo", "long");
+	assert_int_equal(collect(w, d, 1, TIMEOUT_MS), 1);
+	assert_int_equal(d[0]->delivery_count, 1);
+	/* "running" 2 s: nothing comes back meanwhile */
+	assert_int_equal(collect(w, d + 1, 1, 2000), 0);
+	ack_success(w, d[0]->tag, "done");
+	{
+		uint64_t until = it_now_ms() + TIMEOUT_MS;
+
+		while (seen.finals == 0 && it_now_ms() < until)
+			assert_true(tw_client_poll(c, 100, count_states, &seen) >= 0);
+		/* a second result would come at once after the first */
+		assert_true(tw_client_poll(c, 300, count_states, &seen) >= 0);
+	}
+	assert_int_equal(seen.finals, 1);
+	assert_int_equal(seen.progress, 0);
+	expect_stored(seen.id, TW_STATE_SUCCESS, "done");
+	assert_int_equal(it_counter("counters", "rc_lease_expired"), expired);
+	assert_int_equal(it_counter("counters", "rc_redelivered"), redelivered);
+	/* 2 s / 200 ms: about 10 */
+	assert_true(it_counter("counters", "rc_lease_extended") >= extended + 5);
+	tw_worker_get_stats(w, &st);
+	assert_true(st.leases_extended >= 5);
+	assert_int_equal(st.extends_refused, 0);
+	for (int i = 0; i < 40 && st.acks_confirmed == 0; i++) {
+		assert_true(tw_worker_poll(w, 50, d + 1, 0) >= 0);
+		tw_worker_get_stats(w, &st);
+	}
+	assert_int_equal(st.acks_confirmed, 1);
+	assert_int_equal(st.acks_refused, 0);
+	/* acked: its lease is no longer kept */
+	extended = it_counter("counters", "rc_lease_extended");
+	usleep(500 * 1000);
+	assert_int_equal(it_counter("counters", "rc_lease_extended"), extended);
+	tw_delivery_free(d[0]);
+	tw_worker_close(w);
+	tw_client_close(c);
+}
+
+/*
+ * Every final ack is resent until the engine answers it, however many are
+ * out at once: 2,000 deliveries (credit 2,000) acked one datagram each
+ * while the engine is stopped (SIGSTOP, 600 ms), more than its port's
+ * queue holds, so many are dropped; the overdue ones go again (batched,
+ * many to a datagram) and, once it runs again, each is taken once,
+ * confirmed, and its task's result comes once. libtaskwire tracked 1,024
+ * acks before: past them an ack went once, and a dropped one was never
+ * resent (its task waited for its lease).
+ */
+static void
+test_workers_acks_beyond_a_thousand(void **state)
+{
+	enum { K = 2000 };
+	static struct tw_delivery *d[K];
+	struct tw_client *c = it_client();
+	/* beats every second: the 600 ms pause is no silence (as ack_answer_late) */
+	struct tw_worker *w = consumer_beating("wk_many", K, 60000, 1000);
+	uint64_t acks = it_counter("counters", "rc_acks");
+	const char *dp = getenv("TW_DP_PID");
+	struct tw_worker_stats st;
+	pid_t pid;
+
+	(void)state;
+	assert_non_null(dp);
+	pid = (pid_t)atoi(dp);
+	for (int i = 0; i < K; i++) {
+		struct tw_publish p = { .routing_key = "wk_many", .task = "echo", .args = "m",
+					.args_len = 1 };
+		uint64_t id;
+
+		assert_int_equal(tw_client_publish(c, &p, &id), 0);
+	}
+	assert_int_equal(tw_client_flush(c), 0);
+	assert_int_equal(collect(w, d, K, 15000), K);
+	assert_int_equal(kill(pid, SIGSTOP), 0);
+	for (int i = 0; i < K; i++)
+		ack_success(w, d[i]->tag, "m");
+	/* overdue while the engine sleeps: resent */
+	assert_int_equal(tw_worker_poll(w, 600, d, 0), 0);
+	assert_int_equal(kill(pid, SIGCONT), 0);
+	for (int i = 0; i < 200; i++) {
+		tw_worker_get_stats(w, &st);
+		if (st.acks_pending == 0)
+			break;
+		assert_true(tw_worker_poll(w, 50, d, 0) >= 0);
+	}
+	print_message("2,000 acks into a stopped engine: %llu resent, %llu answered twice\n",
+		      (unsigned long long)st.acks_resent, (unsigned long long)st.acks_answered_again);
+	/* every one kept until answered (none given up, none sent only once) */
+	assert_int_equal(st.acks_pending, 0);
+	assert_int_equal(st.acks_sent, K);
+	assert_true(st.acks_resent >= 1);
+	assert_int_equal(st.acks_confirmed, K);
+	assert_int_equal(st.acks_refused, 0);
+	assert_int_equal(wait_counter("rc_acks", acks + K, 5000), acks + K);
+	expect_all_succeed(c, K);
+	for (int i = 0; i < K; i++)
+		tw_delivery_free(d[i]);
 	tw_worker_close(w);
 	tw_client_close(c);
 }
@@ -1773,6 +1927,8 @@ main(void)
 		cmocka_unit_test_teardown(test_workers_credit_thousand, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_acks_batched, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_ack_answer_late, it_pools_back),
+		cmocka_unit_test_teardown(test_workers_extend_leases, it_pools_back),
+		cmocka_unit_test_teardown(test_workers_acks_beyond_a_thousand, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_credit_share, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_set_members, it_pools_back),
 		cmocka_unit_test_teardown(test_workers_queue_delivery_limit, it_pools_back),

@@ -41,6 +41,7 @@ test_wire_consumer_enums_match_proto(void **state)
 	assert_int_equal(TW_ACK_RETRY, TASKWIRE__ACK_OUTCOME__ACK_RETRY);
 	assert_int_equal(TW_ACK_PROGRESS, TASKWIRE__ACK_OUTCOME__ACK_PROGRESS);
 	assert_int_equal(TW_ACK_REJECT, TASKWIRE__ACK_OUTCOME__ACK_REJECT);
+	assert_int_equal(TW_ACK_EXTEND, TASKWIRE__ACK_OUTCOME__ACK_EXTEND);
 }
 
 /* Subscribe, Heartbeat, Cancel and three Acks packed by protobuf-c decode to the same fields. */
