@@ -51,7 +51,7 @@
  * dropped tasks' handed/synced/failed counts; 24: rc_share_held and a
  * consumer's share_held flag).
  */
-#define TW_SHARED_LAYOUT_VERSION 26u
+#define TW_SHARED_LAYOUT_VERSION 27u
 
 /* Publishers at their own cap of held tasks, as tw-control lists them. */
 #define TW_SCHED_OVER_MAX 32
