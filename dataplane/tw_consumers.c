@@ -1015,6 +1015,19 @@ tw_consumers_serve(struct tw_lcore_ctx *ctx, const struct tw_routes *rt)
 	now = rte_rdtsc();
 	/* leases and heartbeats every millisecond, not every pass */
 	if (now >= cs->next_scan_tsc) {
+		uint64_t late = now - cs->next_scan_tsc;
+
+		/* this lcore did not run for a while (a host pause, the process
+		 * stopped): its consumers' heartbeats of that time still wait in
+		 * the port, unread, so the pause is not counted as their silence
+		 * (a consumer seen later than the last scan, a newcomer after a
+		 * time without consumers, is left as it is) */
+		if (unlikely(late > TW_RC_STALL_MS * ctx->tsc_per_ms && cs->next_scan_tsc != 0))
+			for (uint32_t k = 0; k < cs->n_active; k++) {
+				struct tw_consumer *c = &cs->c[cs->active[k]];
+
+				c->last_seen_tsc = RTE_MIN(c->last_seen_tsc + late, now);
+			}
 		work += scan(ctx, rt, cs, now);
 		cs->next_scan_tsc = now + ctx->tsc_per_ms;
 	}

@@ -66,6 +66,7 @@
 #define TW_RC_DEFAULT_LEASE_MS 30000u
 #define TW_RC_DEFAULT_HEARTBEAT_MS 5000u
 #define TW_RC_MISSED_HEARTBEATS 3    /* silent this many intervals: the consumer is gone */
+#define TW_RC_STALL_MS 50            /* a scan this late: the lcore itself was stalled */
 #define TW_RC_SERVE_BUDGET 256       /* deliveries per loop pass, so a pass stays short */
 #define TW_RC_FORWARD_RING 1024      /* consumer frames from one io lcore waiting for the owner */
 
