@@ -449,46 +449,39 @@ handle_frame(struct tw_worker *w, const Taskwire__Frame *f)
 
 /* One datagram from the engine: a frame, or a piece of a large one. */
 static void
-receive_one(struct tw_worker *w, const uint8_t *buf, size_t n)
+receive_one(const uint8_t *buf, size_t n, struct tw_frag_rx *frx,
+	    void (*on_frame)(void *arg, const Taskwire__Frame *f), void *arg, uint64_t *bad)
 {
 	const uint8_t *whole = buf;
 	size_t whole_len = n;
 	Taskwire__Frame *f;
 
 	/* a piece of a large delivery: kept until the whole is in */
-	if (tw_frag_rx_take(w->frx, buf, n, &whole, &whole_len) == TW_FRAG_RX_TAKEN)
+	if (tw_frag_rx_take(frx, buf, n, &whole, &whole_len) == TW_FRAG_RX_TAKEN)
 		return;
 	f = taskwire__frame__unpack(NULL, whole_len, whole);
 	if (f == NULL || f->magic != TW_FRAME_MAGIC) {
-		w->stats.bad_datagrams++;
+		(*bad)++;
 		if (f != NULL)
 			taskwire__frame__free_unpacked(f, NULL);
 		return;
 	}
-	handle_frame(w, f);
+	on_frame(arg, f);
 	taskwire__frame__free_unpacked(f, NULL);
 }
 
-/*
- * Read every datagram waiting, RECV_BATCH per recvmmsg(2), waiting up to
- * timeout_ms for the first (the engine's datagrams are at most
- * TW_DATAGRAM_MAX: one larger is cut short, and counted bad).
- * @return 0 or -errno.
- */
-static int
-receive(struct tw_worker *w, int timeout_ms)
+int
+tw_wk_receive_frames(int fd, uint8_t *buf, struct tw_frag_rx *frx, int timeout_ms,
+		     void (*on_frame)(void *arg, const Taskwire__Frame *f), void *arg,
+		     uint64_t *bad)
 {
-	struct pollfd pfd = { .fd = w->fd, .events = POLLIN };
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	struct mmsghdr v[RECV_BATCH];
 	struct iovec iov[RECV_BATCH];
-	int ret;
+	/* not waiting: the reads below say whether anything is there */
+	int ret = timeout_ms == 0 ? 0 : poll(&pfd, 1, timeout_ms);
 
 	_Static_assert(RECV_SLOT >= TW_DATAGRAM_MAX, "a slot holds a datagram of the engine's");
-	/* in a set: the set reads the shared socket and hands out what is ours */
-	if (w->set != NULL)
-		return tw_wk_set_receive(w->set, timeout_ms);
-	/* not waiting: the reads below say whether anything is there */
-	ret = timeout_ms == 0 ? 0 : poll(&pfd, 1, timeout_ms);
 	if (ret < 0)
 		return errno == EINTR ? 0 : -errno;
 	/* bounded by what the socket holds */
@@ -497,12 +490,12 @@ receive(struct tw_worker *w, int timeout_ms)
 
 		memset(v, 0, sizeof(v));
 		for (int i = 0; i < RECV_BATCH; i++) {
-			iov[i].iov_base = w->recvbuf + (size_t)i * RECV_SLOT;
+			iov[i].iov_base = buf + (size_t)i * RECV_SLOT;
 			iov[i].iov_len = RECV_SLOT;
 			v[i].msg_hdr.msg_iov = &iov[i];
 			v[i].msg_hdr.msg_iovlen = 1;
 		}
-		got = recvmmsg(w->fd, v, RECV_BATCH, MSG_DONTWAIT, NULL);
+		got = recvmmsg(fd, v, RECV_BATCH, MSG_DONTWAIT, NULL);
 		if (got < 0) {
 			if (errno == EINTR)
 				continue;
@@ -511,14 +504,36 @@ receive(struct tw_worker *w, int timeout_ms)
 		}
 		for (int i = 0; i < got; i++) {
 			if (v[i].msg_hdr.msg_flags & MSG_TRUNC)
-				w->stats.bad_datagrams++;
+				(*bad)++;
 			else
-				receive_one(w, iov[i].iov_base, v[i].msg_len);
+				receive_one(iov[i].iov_base, v[i].msg_len, frx, on_frame, arg, bad);
 		}
 		/* fewer than asked for: the socket is empty now (no call to learn it) */
 		if (got < RECV_BATCH)
 			return 0;
 	}
+}
+
+static void
+worker_frame(void *arg, const Taskwire__Frame *f)
+{
+	handle_frame(arg, f);
+}
+
+/*
+ * Read every datagram waiting (tw_wk_receive_frames), waiting up to
+ * timeout_ms for the first (the engine's datagrams are at most
+ * TW_DATAGRAM_MAX: one larger is cut short, and counted bad).
+ * @return 0 or -errno.
+ */
+static int
+receive(struct tw_worker *w, int timeout_ms)
+{
+	/* in a set: the set reads the shared socket and hands out what is ours */
+	if (w->set != NULL)
+		return tw_wk_set_receive(w->set, timeout_ms);
+	return tw_wk_receive_frames(w->fd, w->recvbuf, w->frx, timeout_ms, worker_frame, w,
+				    &w->stats.bad_datagrams);
 }
 
 /* The cookie came with a refusal: send again what the refused frame may have held. */

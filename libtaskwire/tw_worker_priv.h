@@ -140,6 +140,16 @@ struct tw_worker_set {
 struct sockaddr_in;
 /** A UDP socket connected to a, with a large receive buffer. @return it or -errno. */
 int tw_wk_socket(const struct sockaddr_in *a);
+/*
+ * Read every datagram fd holds, waiting up to timeout_ms for the first,
+ * RECV_BATCH per recvmmsg(2) into buf (RECV_BATCH slots of RECV_SLOT):
+ * each whole frame (pieces of a large one kept in frx until it is whole)
+ * goes to on_frame, then is freed; a datagram cut short or that is no
+ * frame of ours is counted in *bad. @return 0 or -errno.
+ */
+int tw_wk_receive_frames(int fd, uint8_t *buf, struct tw_frag_rx *frx, int timeout_ms,
+			 void (*on_frame)(void *arg, const Taskwire__Frame *f), void *arg,
+			 uint64_t *bad);
 int tw_wk_send_subscribe(struct tw_worker *w);
 int tw_wk_send_id_message(struct tw_worker *w, bool cancel);
 int tw_wk_send_ack(struct tw_worker *w, uint64_t tag, const struct tw_ack *a, bool cancel);

@@ -282,23 +282,9 @@ set_frame(struct tw_worker_set *s, const Taskwire__Frame *f)
 }
 
 static void
-set_receive_one(struct tw_worker_set *s, const uint8_t *buf, size_t n)
+set_frame_of(void *arg, const Taskwire__Frame *f)
 {
-	const uint8_t *whole = buf;
-	size_t whole_len = n;
-	Taskwire__Frame *f;
-
-	if (tw_frag_rx_take(s->frx, buf, n, &whole, &whole_len) == TW_FRAG_RX_TAKEN)
-		return;
-	f = taskwire__frame__unpack(NULL, whole_len, whole);
-	if (f == NULL || f->magic != TW_FRAME_MAGIC) {
-		s->stats.bad_datagrams++;
-		if (f != NULL)
-			taskwire__frame__free_unpacked(f, NULL);
-		return;
-	}
-	set_frame(s, f);
-	taskwire__frame__free_unpacked(f, NULL);
+	set_frame(arg, f);
 }
 
 /* What the batch's frames said for every member. */
@@ -330,43 +316,11 @@ after_batch(struct tw_worker_set *s)
 int
 tw_wk_set_receive(struct tw_worker_set *s, int timeout_ms)
 {
-	struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
-	struct mmsghdr v[RECV_BATCH];
-	struct iovec iov[RECV_BATCH];
-	int ret = timeout_ms == 0 ? 0 : poll(&pfd, 1, timeout_ms);
+	int ret = tw_wk_receive_frames(s->fd, s->recvbuf, s->frx, timeout_ms, set_frame_of, s,
+				       &s->stats.bad_datagrams);
 
-	if (ret < 0)
-		return errno == EINTR ? 0 : -errno;
-	/* bounded by what the socket holds */
-	for (;;) {
-		int got;
-
-		memset(v, 0, sizeof(v));
-		for (int i = 0; i < RECV_BATCH; i++) {
-			iov[i].iov_base = s->recvbuf + (size_t)i * RECV_SLOT;
-			iov[i].iov_len = RECV_SLOT;
-			v[i].msg_hdr.msg_iov = &iov[i];
-			v[i].msg_hdr.msg_iovlen = 1;
-		}
-		got = recvmmsg(s->fd, v, RECV_BATCH, MSG_DONTWAIT, NULL);
-		if (got < 0) {
-			if (errno == EINTR)
-				continue;
-			after_batch(s);
-			return errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNREFUSED ? 0
-											  : -errno;
-		}
-		for (int i = 0; i < got; i++) {
-			if (v[i].msg_hdr.msg_flags & MSG_TRUNC)
-				s->stats.bad_datagrams++;
-			else
-				set_receive_one(s, iov[i].iov_base, v[i].msg_len);
-		}
-		if (got < RECV_BATCH) {
-			after_batch(s);
-			return 0;
-		}
-	}
+	after_batch(s);
+	return ret;
 }
 
 /* --- the timer --- */
