@@ -9,6 +9,11 @@
 #   counter NAME            a counter from `twctl status --json` (the last
 #                           key of that name, engine or control), digits only
 #   control_counter NAME    one of tw-control's own counters, 0 when absent
+#   it_worker QUEUE NAME OPTS...  start tw-worker NAME on QUEUE in the
+#                           engine's namespace, its pid appended to
+#                           it_worker_pids (the caller stops them)
+#   it_wait_consumers QUEUE N     until N consumers are subscribed to QUEUE
+#                           (bounded: 10 s, else fail)
 . "$(dirname "${BASH_SOURCE[0]}")/../../deploy/lib.sh"
 
 twctl() { "$TW_BUILD/twctl" --socket "$TW_SOCKET" "$@"; }
@@ -24,6 +29,27 @@ counter() {
 control_counter() {
 	twctl status --json | /usr/bin/python3 -c \
 		'import json, sys; print(json.load(sys.stdin)["control"].get(sys.argv[1], 0))' "$1"
+}
+
+it_worker_pids=()
+it_worker() {
+	local queue=$1 name=$2
+	shift 2
+	# `ip netns exec` execs: $! is tw-worker itself (not so through a shell function)
+	ip netns exec "$TW_NETNS" "$TW_BUILD/tw-worker" --engine "$TW_ENGINE" -Q "$queue" \
+		--name "$name" "$@" >"$TW_DIR/worker-$name.log" 2>&1 &
+	it_worker_pids+=($!)
+}
+it_wait_consumers() {
+	local queue=$1 n=$2 i got=0
+	for ((i = 0; i < 100; i++)); do
+		got=$(twctl list consumers --json | /usr/bin/python3 -c \
+			'import json,sys; print(sum(1 for c in json.load(sys.stdin) if sys.argv[1] in c["queues"]))' \
+			"$queue")
+		[ "$got" -ge "$n" ] && return 0
+		tw_nap 0.1
+	done
+	fail "$got of $n consumers subscribed to $queue"
 }
 
 # A second host: network namespace NS (a GPU machine, say) reaching the

@@ -17,38 +17,17 @@ set -euo pipefail
 . "$(dirname "$0")/it_lib.sh"
 json() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 counter() { twctl status --json | json "d['counters']['$1']"; }
-pids=()
 cleanup() {
-	for p in "${pids[@]}"; do tw_stop_pid "$p" || true; done
+	for p in "${it_worker_pids[@]}"; do tw_stop_pid "$p" || true; done
 }
 trap cleanup EXIT
 
-# Start tw-worker NAME on QUEUE with options; its pid is appended to pids.
-worker() {
-	local queue=$1 name=$2
-	shift 2
-	# `ip netns exec` execs: $! is tw-worker itself (not so through a shell function)
-	ip netns exec "$TW_NETNS" "$TW_BUILD/tw-worker" --engine "$TW_ENGINE" -Q "$queue" \
-		--name "$name" "$@" >"$TW_DIR/worker-$name.log" 2>&1 &
-	pids+=($!)
-}
-# Wait until N consumers are subscribed to QUEUE (bounded: 10 s).
-wait_consumers() {
-	local queue=$1 n=$2 i got=0
-	for ((i = 0; i < 100; i++)); do
-		got=$(twctl list consumers --json |
-			json "sum(1 for c in d if '$queue' in c['queues'])")
-		[ "$got" -ge "$n" ] && return 0
-		tw_nap 0.1
-	done
-	fail "$got of $n consumers subscribed to $queue"
-}
 bench() { ip netns exec "$TW_NETNS" "$TW_BUILD/tw-publish-bench" --engine "$TW_ENGINE" --json "$@"; }
 
 # 1. fairness at credit 1
 twctl queue declare wl_fair --consumers remote >/dev/null
-for n in 1 2 3; do worker wl_fair "fair$n" -c 1 --prefetch 1; done
-wait_consumers wl_fair 3
+for n in 1 2 3; do it_worker wl_fair "fair$n" -c 1 --prefetch 1; done
+it_wait_consumers wl_fair 3
 out=$(bench --queue wl_fair --task sleep_us --args '[2000]' --count 600 --window 32 --drain 20)
 [ "$(json "d['results'] == d['succeeded'] == 600 and d['lost'] == 0" <<<"$out")" = True ] ||
 	fail "fairness run: $out"
@@ -59,15 +38,15 @@ echo "credit 1, 600 tasks of 2 ms over 3 tw-workers: acked $shares"
 for s in $shares; do
 	[ "$s" -ge 160 ] && [ "$s" -le 241 ] || fail "unfair share $s of 601 (want 200 +-20%): $shares"
 done
-for p in "${pids[@]}"; do tw_stop_pid "$p" || fail "tw-worker $p did not stop"; done
-pids=()
+for p in "${it_worker_pids[@]}"; do tw_stop_pid "$p" || fail "tw-worker $p did not stop"; done
+it_worker_pids=()
 
 # 2. kill -9 of a tw-worker under load
 twctl queue declare wl_kill --consumers remote >/dev/null
-worker wl_kill victim -c 2 --prefetch 4 --heartbeat-ms 200
-victim=${pids[-1]}
-worker wl_kill survivor -c 2 --prefetch 4 --heartbeat-ms 200
-wait_consumers wl_kill 4
+it_worker wl_kill victim -c 2 --prefetch 4 --heartbeat-ms 200
+victim=${it_worker_pids[-1]}
+it_worker wl_kill survivor -c 2 --prefetch 4 --heartbeat-ms 200
+it_wait_consumers wl_kill 4
 redelivered=$(counter rc_redelivered)
 bench --queue wl_kill --task sleep_us --args '[1000]' --count 3000 --window 64 --drain 30 \
 	>"$TW_DIR/kill.json" &
@@ -90,13 +69,13 @@ echo "redelivered after kill -9: $again (victim had $acked acked, credit 2 x 4)"
 [ "$again" -ge 1 ] && [ "$again" -le 8 ] || fail "redelivered $again, want 1..8 (its credit)"
 [ "$(twctl list consumers --json | json "sum(1 for c in d if c['name'] == 'victim')")" -eq 0 ] ||
 	fail "the killed worker is still listed"
-for p in "${pids[@]}"; do tw_stop_pid "$p" || true; done
-pids=()
+for p in "${it_worker_pids[@]}"; do tw_stop_pid "$p" || true; done
+it_worker_pids=()
 
 # 3. workflows run by tw-worker
 twctl queue declare wl_flow --consumers remote >/dev/null
-worker wl_flow flow -c 2 --prefetch 2
-wait_consumers wl_flow 2
+it_worker wl_flow flow -c 2 --prefetch 2
+it_wait_consumers wl_flow 2
 wf() {
 	echo "{\"queue\": \"wl_flow\", \"workflow\": $2}" >"$TW_DIR/$1.json"
 	tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" publish \

@@ -34,30 +34,10 @@ set -euo pipefail
 . "$(dirname "$0")/it_lib.sh"
 runner=${TW_WF_RUNNER:-engine}
 json() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
-worker_pids=()
 cleanup() {
-	for p in "${worker_pids[@]}"; do tw_stop_pid "$p" || true; done
+	for p in "${it_worker_pids[@]}"; do tw_stop_pid "$p" || true; done
 }
 trap cleanup EXIT
-# Start tw-worker NAME on QUEUE with options (its pid appended to worker_pids).
-worker() {
-	local queue=$1 name=$2
-	shift 2
-	# `ip netns exec` execs: $! is tw-worker itself
-	ip netns exec "$TW_NETNS" "$TW_BUILD/tw-worker" --engine "$TW_ENGINE" -Q "$queue" \
-		--name "$name" "$@" >"$TW_DIR/worker-$name.log" 2>&1 &
-	worker_pids+=($!)
-}
-# Wait until N consumers are subscribed to QUEUE (bounded: 10 s).
-wait_consumers() {
-	local queue=$1 n=$2 i got=0
-	for ((i = 0; i < 100; i++)); do
-		got=$(twctl list consumers --json | json "sum(1 for c in d if '$queue' in c['queues'])")
-		[ "$got" -ge "$n" ] && return 0
-		tw_nap 0.1
-	done
-	fail "$got of $n consumers subscribed to $queue"
-}
 wf() { tw_in_ns "$TW_BUILD/twctl" --socket "$TW_SOCKET" --engine "$TW_ENGINE" publish --workflow "$@"; }
 res() { twctl result "$@" || true; }
 counter() { twctl status | awk -v n="$1" '{ for (i = 1; i < NF; i++) if ($i == n) print $(i + 1) }'; }
@@ -75,16 +55,16 @@ root_id() { awk '/^workflow / { print $2 }' <<<"$1"; }
 
 if [ "$runner" = tw-worker ]; then
 	twctl queue declare jobs --consumers remote >/dev/null
-	worker jobs wf1 -c 2 --prefetch 4
-	worker jobs wf2 -c 2 --prefetch 4
-	wait_consumers jobs 4
+	it_worker jobs wf1 -c 2 --prefetch 4
+	it_worker jobs wf2 -c 2 --prefetch 4
+	it_wait_consumers jobs 4
 	executed0=$(counter tasks_executed)
 else
 	twctl queue declare jobs >/dev/null
 	# the long task: 30 s of sleep under a 5 s lease (tw-worker's sleep_us sleeps)
 	twctl queue declare wf_long --consumers remote >/dev/null
-	worker wf_long long -c 1 --lease-ms 5000
-	wait_consumers wf_long 1
+	it_worker wf_long long -c 1 --lease-ms 5000
+	it_wait_consumers wf_long 1
 	publish '' wf_long sleep_us '[30000000]' --wait 60 >"$W/long.out" 2>&1 &
 	long_pid=$!
 	long_t0=$(date +%s%3N)
