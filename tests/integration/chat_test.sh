@@ -6,6 +6,8 @@
 # notifies everyone. Each page must show both hellos and the notice: the
 # room's group_send and the everyone group's reached both pages through the
 # engine's exchanges and queues. Screenshots are kept in the test's folder.
+# not repeated sanitized: its time is Daphne's and Chromium's; the layer's
+# traffic through the engine is sanitized by python_client_test's Channels tests
 set -euo pipefail
 . "$(dirname "$0")/it_lib.sh"
 root=$TW_ROOT

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # runs alone: a page loads under a paced load in headless Chromium, which was
 # seen to time out when the other CPU was busy too (run.sh)
+# not repeated sanitized: most of its time is Chromium's; tw-control's HTTP
+# and WebSocket code is sanitized by httpguard, viewtoken and metrics tests
 # tw-control's dashboard (GET /, control/dashboard/index.html) in a real
 # browser against a real engine under load (run by run.sh in an engine's
 # environment: TW_DIR, TW_SOCKET, TW_ENGINE, TW_NETNS, TW_METRICS):

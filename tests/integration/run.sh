@@ -31,6 +31,12 @@ engine_options() {
 runs_alone() {
 	grep -q "runs alone: " "$(test_source "$1")" 2>/dev/null
 }
+# A test whose source has a line "not repeated sanitized: WHY" (a comment)
+# runs in the plain make test only: its C paths are sanitized by others,
+# and its time goes to a browser or an interpreter, not to the engine.
+not_sanitized() {
+	[ -n "${TW_SANITIZED:-}" ] && grep -q "not repeated sanitized: " "$(test_source "$1")" 2>/dev/null
+}
 # One test: engine up, run, engine down. ID names its engine (namespace,
 # file prefix, folder). @return 0 pass, 1 fail, 124 the test hung (killed
 # by its time limit).
@@ -96,10 +102,14 @@ run_counted() {
 	return $rc
 }
 
-tests=() ids=() alone=() shared=()
+tests=() ids=() alone=() shared=() unsanitized=()
 for bin in "$TW_BUILD"/tests/integration/*_test "$TW_ROOT"/tests/integration/*_test.sh; do
 	tw_test_selected "$bin" || continue
 	name=$(basename "$bin")
+	if not_sanitized "$bin"; then
+		unsanitized+=("$name")
+		continue
+	fi
 	# TW_IT_TAG: a few letters that keep engines of two checkouts tested at
 	# once on one machine apart (namespace, file prefix, interface). Ids
 	# have 11 bytes at most (the interface name twt-ID has 15); tests run
@@ -181,5 +191,7 @@ for ((i = 0; i < ${#tests[@]}; i++)); do
 	fi
 done
 rm -rf "$work"
+[ ${#unsanitized[@]} -eq 0 ] ||
+	echo "integration: not repeated sanitized (the plain make test runs them): ${unsanitized[*]}"
 echo "integration: $passed passed, $failed failed ($lanes lanes)"
 [ "$failed" -eq 0 ]
